@@ -1,0 +1,158 @@
+"""Settings: one table of (name, default, help), read in one place.
+
+Layers, later wins: defaults → feedsvc.toml → FEEDSVC_* environment → explicit overrides.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENV_PREFIX = "FEEDSVC_"
+
+# The site chrome the seed's scraper left at the end of articles, Arabic and English.
+DEFAULT_CHROME_MARKERS = (
+    "تابعونا على",
+    "اظهر المزيد",
+    "أظهر المزيد",
+    "مقالات ذات صلة",
+    "اترك تعليقاً",
+    "اترك تعليقا",
+    "لن يتم نشر عنوان بريدك الإلكتروني",
+    "زر الذهاب إلى الأعلى",
+    "Follow us on",
+    "Show More",
+    "Related Articles",
+    "Leave a Reply",
+    "Your email address will not be published",
+    "Back to top button",
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name, default, type and a line of help."""
+
+    name: str
+    default: Any
+    kind: type
+    help: str
+
+
+SETTINGS = (
+    Setting("ARTICLES_DIR", "articles", str, "Folder of article files, read recursively."),
+    Setting("SITE_TITLE", "feedsvc", str, "Site title; feed titles are built from it."),
+    Setting("SITE_URL", "http://127.0.0.1:8000", str, "Absolute base URL of every link in feeds and pages."),
+    Setting("SITE_DESCRIPTION", "News feeds", str, "One line describing the site (RSS channel description)."),
+    Setting("SITE_AUTHOR", "feedsvc", str, "Feed-level author name (Atom requires one)."),
+    Setting("SITE_LANGUAGE", "en", str, "Language used when an article's language cannot be told (BCP 47)."),
+    Setting("TIME_ZONE", "UTC", str, "IANA zone for article dates written without one."),
+    Setting("FEED_MAX_ITEMS", 50, int, "Most items in one feed (page)."),
+    Setting("SUMMARY_LENGTH", 280, int, "Longest generated summary, in characters, cut at a word."),
+    Setting("CHROME_MARKERS", [], list, "Extra lines that start site chrome, added to the built-in Arabic and English ones."),
+    Setting("CATEGORY_SLUGS", {}, dict, 'Category name → URL slug, e.g. {"سياسة": "politics"}.'),
+    Setting("STATE_PATH", "", str, "SQLite state file; empty = feedsvc.sqlite3 in the Flask instance folder."),
+    Setting("REFRESH_SECONDS", 60, int, "Seconds between scheduled refreshes; also the feeds' cache lifetime."),
+    Setting("LOG_LEVEL", "INFO", str, "Logging level: DEBUG, INFO, WARNING or ERROR."),
+)
+SETTING_NAMES = tuple(s.name for s in SETTINGS)
+
+
+class ConfigError(ValueError):
+    """A setting has a value feedsvc cannot use; the message names it and the fix."""
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    toml_path: str | os.PathLike | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Merge the four layers and return validated settings keyed by name."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {s.name: _copy(s.default) for s in SETTINGS}
+    if toml_path is None:
+        toml_path = environ.get(ENV_PREFIX + "CONFIG", "feedsvc.toml")
+    path = Path(toml_path)
+    if path.is_file():
+        values.update(_read_toml(path))
+    for setting in SETTINGS:
+        raw = environ.get(ENV_PREFIX + setting.name)
+        if raw is not None:
+            values[setting.name] = _parse_env(setting, raw)
+    for name, value in (overrides or {}).items():
+        if name in SETTING_NAMES:
+            values[name] = value
+    return validate(values)
+
+
+def validate(values: dict[str, Any]) -> dict[str, Any]:
+    """Check every setting's type and range; raise ConfigError naming the first bad one."""
+    out = dict(values)
+    for s in SETTINGS:
+        value = out[s.name]
+        if s.kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"setting {s.name}={value!r} must be a whole number")
+            if value < 1:
+                raise ConfigError(f"setting {s.name}={value!r} must be at least 1")
+        elif not isinstance(value, s.kind):
+            raise ConfigError(f"setting {s.name}={value!r} must be a {s.kind.__name__}")
+    url = urlsplit(out["SITE_URL"])
+    if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
+        raise ConfigError(f"setting SITE_URL={out['SITE_URL']!r} must be an absolute http(s) URL such as https://news.example")
+    out["SITE_URL"] = out["SITE_URL"].rstrip("/")
+    try:
+        ZoneInfo(out["TIME_ZONE"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"setting TIME_ZONE={out['TIME_ZONE']!r} is not an IANA time zone such as Asia/Riyadh") from None
+    if out["LOG_LEVEL"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"setting LOG_LEVEL={out['LOG_LEVEL']!r} must be DEBUG, INFO, WARNING or ERROR")
+    out["LOG_LEVEL"] = out["LOG_LEVEL"].upper()
+    if not all(isinstance(m, str) and m.strip() for m in out["CHROME_MARKERS"]):
+        raise ConfigError("setting CHROME_MARKERS must be a list of non-empty strings")
+    for name, slug in out["CATEGORY_SLUGS"].items():
+        if not isinstance(slug, str) or not slug or "/" in slug or ".." in slug or slug != slug.strip():
+            raise ConfigError(f"setting CATEGORY_SLUGS[{name!r}]={slug!r} must be a non-empty slug without '/' or '..'")
+    if not out["SITE_LANGUAGE"].replace("-", "").isalnum():
+        raise ConfigError(f"setting SITE_LANGUAGE={out['SITE_LANGUAGE']!r} must be a language tag such as ar or en")
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from None
+    unknown = sorted(k for k in data if k.upper() not in SETTING_NAMES)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known settings are listed in the README")
+    return {k.upper(): v for k, v in data.items()}
+
+
+def _parse_env(setting: Setting, raw: str) -> Any:
+    name = ENV_PREFIX + setting.name
+    if setting.kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"setting {name}={raw!r} must be a whole number") from None
+    if setting.kind in (list, dict):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            if setting.kind is list:  # a plain comma-separated list is friendlier in a shell
+                return [part.strip() for part in raw.split(",") if part.strip()]
+            raise ConfigError(f'setting {name} must be a JSON object such as {{"سياسة": "politics"}}') from None
+        if not isinstance(value, setting.kind):
+            raise ConfigError(f"setting {name} must be a JSON {setting.kind.__name__}")
+        return value
+    return raw
+
+
+def _copy(value: Any) -> Any:
+    return type(value)(value) if isinstance(value, (list, dict)) else value

@@ -1,0 +1,104 @@
+"""Article bodies as HTML and text: plain paragraphs, CommonMark, sanitising, summaries."""
+from __future__ import annotations
+
+import html
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+from markdown_it import MarkdownIt
+
+# CommonMark with tables and strikethrough; raw HTML is allowed through the parser and then
+# cleaned by ammonia (nh3), which removes scripts, event handlers and javascript: URLs.
+_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+_ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dfn", "div", "dl", "dt",
+    "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li",
+    "mark", "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub", "sup", "table", "tbody", "td",
+    "tfoot", "th", "thead", "time", "tr", "u", "ul",
+}
+_ALLOWED_ATTRIBUTES = {
+    "*": {"dir", "lang", "title"},
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align", "scope"},
+    "ol": {"start"},
+    "time": {"datetime"},
+}
+_URL_SCHEMES = {"http", "https", "mailto"}
+_BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "figcaption", "dt", "dd", "br"}
+
+
+def paragraphs_to_html(paragraphs: list[str]) -> str:
+    """Plain-text paragraphs as <p> elements, every character escaped."""
+    return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
+
+
+def markdown_to_html(source: str, base_url: str) -> str:
+    """Render CommonMark and sanitise it; relative links resolve against base_url."""
+    return sanitize_html(_MARKDOWN.render(source), base_url)
+
+
+def sanitize_html(fragment: str, base_url: str) -> str:
+    """Keep safe markup only; make link and image URLs absolute."""
+
+    def absolutize(tag: str, attr: str, value: str) -> str | None:
+        if attr in ("href", "src"):
+            url = urljoin(base_url, value.strip())
+            return url if urlsplit(url).scheme in _URL_SCHEMES else None
+        return value
+
+    return nh3.clean(
+        fragment,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes=_URL_SCHEMES,
+        attribute_filter=absolutize,
+        link_rel="noopener",
+        strip_comments=True,
+    ).strip()
+
+
+class _TextCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[str] = []
+        self.current: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in _BLOCKS:
+            self.flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCKS:
+            self.flush()
+
+    def handle_data(self, data: str) -> None:
+        self.current.append(data)
+
+    def flush(self) -> None:
+        text = " ".join("".join(self.current).split())
+        if text:
+            self.blocks.append(text)
+        self.current = []
+
+
+def html_to_paragraphs(fragment: str) -> list[str]:
+    """The text of an HTML fragment, one string per block element."""
+    collector = _TextCollector()
+    collector.feed(fragment)
+    collector.close()
+    collector.flush()
+    return collector.blocks
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut text at a word boundary to at most limit characters, marking the cut with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:،؛-") + "…"

@@ -1,0 +1,64 @@
+"""The pipeline's values: frozen dataclasses with no I/O, no Flask and no feedgen."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+RTL_LANGUAGES = frozenset({"ar", "fa", "ur", "he", "yi", "ps", "sd", "ckb", "dv", "ug"})
+
+
+def text_direction(lang: str) -> str:
+    """Return "rtl" for right-to-left languages, else "ltr"."""
+    return "rtl" if lang.split("-")[0].lower() in RTL_LANGUAGES else "ltr"
+
+
+@dataclass(frozen=True)
+class Article:
+    """One published (or publishable) article, as every format sees it."""
+
+    id: str
+    source: str  # path inside the articles folder, with "/" separators
+    title: str
+    categories: tuple[str, ...]
+    body_html: str  # sanitised HTML, not yet wrapped for direction
+    body_text: str
+    summary: str
+    lang: str
+    content_hash: str
+    published: datetime | None = None  # aware; None until the state store stamps it
+    updated: datetime | None = None
+    tags: tuple[str, ...] = ()
+    author: str | None = None
+    image: str | None = None
+    draft: bool = False
+
+    @property
+    def direction(self) -> str:
+        """Text direction of the article's language."""
+        return text_direction(self.lang)
+
+
+@dataclass(frozen=True)
+class Category:
+    """A category: the display name from the articles and its URL slug."""
+
+    name: str
+    slug: str
+
+
+@dataclass(frozen=True)
+class Feed:
+    """What goes into one feed: its items and metadata, independent of format."""
+
+    key: str  # "" for the site-wide feed, else the category slug
+    title: str
+    description: str
+    category: Category | None
+    items: tuple[Article, ...]
+    language: str
+    updated: datetime
+    page_url: str  # the HTML page this feed belongs to
+
+    def path(self, fmt: str) -> str:
+        """URL path of this feed in a format, relative to the site root."""
+        return f"feed.{fmt}" if not self.key else f"category/{self.key}/feed.{fmt}"
