@@ -1,8 +1,13 @@
 """The pipeline's values: frozen dataclasses with no I/O, no Flask and no feedgen."""
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
+
+# IDs are name-based UUIDs (RFC 4122 §4.3) of the article ID alone, so they never change when the
+# title, category, content, site URL or host does. https://www.rfc-editor.org/rfc/rfc4287#section-4.2.6
+_ID_NAMESPACE = uuid.UUID("1b4e28ba-2fa1-4d3b-a3f5-ef19e1d6c7a0")
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "ur", "he", "yi", "ps", "sd", "ckb", "dv", "ug"})
 
@@ -10,6 +15,23 @@ RTL_LANGUAGES = frozenset({"ar", "fa", "ur", "he", "yi", "ps", "sd", "ckb", "dv"
 def text_direction(lang: str) -> str:
     """Return "rtl" for right-to-left languages, else "ltr"."""
     return "rtl" if lang.split("-")[0].lower() in RTL_LANGUAGES else "ltr"
+
+
+def stable_id(name: str) -> str:
+    """A permanent urn:uuid identifier for a name (an article ID, or a feed's key)."""
+    return "urn:uuid:" + str(uuid.uuid5(_ID_NAMESPACE, name))
+
+
+@dataclass(frozen=True)
+class Site:
+    """Site-wide facts every feed and page carries."""
+
+    title: str
+    url: str  # absolute, no trailing slash
+    description: str
+    author: str
+    language: str
+    max_age: int  # seconds a client may cache a feed: the refresh interval
 
 
 @dataclass(frozen=True)

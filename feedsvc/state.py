@@ -1,0 +1,110 @@
+"""The small persistent record that keeps article dates stable: first seen, content hash, updated.
+
+Without it, an article with no `date:` would get a new date on every restart or `git clone`.
+SQLite in WAL mode with a busy timeout, so several server processes can share one file.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from datetime import timedelta
+from typing import Iterable, Mapping
+
+from .model import Article
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    first_seen TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    updated TEXT NOT NULL  -- when the content last changed; '' while unchanged since first seen
+)
+"""
+
+
+class StateError(RuntimeError):
+    """The state database cannot be opened or written."""
+
+
+class StateStore:
+    """First-seen and last-changed times per article ID, in one SQLite file."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"state file {self.path}: {exc}; set STATE_PATH to a writable file") from None
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so two processes stamping
+        # at once queue on the write lock (busy timeout) instead of failing with "locked".
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def stamp(self, articles: Iterable[Article], now: datetime, appeared: Mapping[str, datetime] | None = None) -> list[Article]:
+        """Give each article its published and updated times, recording new and changed content.
+
+        appeared: when each new article's file appeared (its mtime); first seen is the earlier of that
+        and now, so articles found in one scan keep their order instead of sharing one timestamp.
+        """
+        articles = sorted(articles, key=lambda a: a.id)
+        appeared = appeared or {}
+        taken: set[str] = set()
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = {}
+            ids = [a.id for a in articles]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(f"SELECT id, first_seen, content_hash, updated FROM articles WHERE id IN ({marks})", chunk):
+                    rows[row[0]] = row
+            writes = []
+            for a in articles:
+                row = rows.get(a.id)
+                if row is None:
+                    first = _first_seen(min(appeared.get(a.id, now), now), taken)
+                    row = (a.id, first, a.content_hash, "")  # "": unchanged since first seen
+                    writes.append(row)
+                elif row[2] != a.content_hash:
+                    # A change moves `updated` forward even when the file kept an old mtime (rsync -t).
+                    previous = datetime.fromisoformat(row[3] or row[1]) + timedelta(microseconds=1)
+                    changed = max(min(appeared.get(a.id, now), now), previous)
+                    row = (a.id, row[1], a.content_hash, _first_seen(changed, taken))
+                    writes.append(row)
+                rows[a.id] = row
+            conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated) VALUES (?, ?, ?, ?)", writes)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.rollback() if conn.in_transaction else None
+            raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
+        finally:
+            conn.close()
+        return [_dated(a, rows[a.id]) for a in articles]
+
+
+def _first_seen(moment: datetime, taken: set[str]) -> str:
+    """A timestamp no other article of this scan got."""
+    # Two entries with one `updated` make readers (and the W3C validator) treat them as duplicates.
+    text = moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    while text in taken:
+        moment += timedelta(microseconds=1)
+        text = moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    taken.add(text)
+    return text
+
+
+def _dated(article: Article, row: tuple) -> Article:
+    published = article.published or datetime.fromisoformat(row[1])
+    # Content unchanged since first seen: updated is the published time, so a fresh clone with a
+    # dated article gives the same feed as the server that has run for a year.
+    updated = article.updated or (datetime.fromisoformat(row[3]) if row[3] else published)
+    return replace(article, published=published, updated=max(updated, published))
