@@ -1,0 +1,75 @@
+"""Shared fixtures: real article folders in tmp_path, the real Flask app, a fixed clock."""
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from feedsvc import create_app
+from feedsvc.config import load_settings
+from feedsvc.site import Publisher
+from feedsvc.state import StateStore
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_ARTICLES = ROOT / "articles"
+SEED = SAMPLE_ARTICLES / "000_4c2ff0435fbab79d.txt"
+JUDGES = ROOT.parent / "shared" / "judges"  # checked-out beside the project, as on CI
+FIXED_NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
+
+
+def write(folder: Path, name: str, text: str | bytes) -> Path:
+    """Write an article file (text as UTF-8) under folder, creating subfolders."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def articles_dir(tmp_path: Path) -> Path:
+    """An empty articles folder."""
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def sample_dir(tmp_path: Path) -> Path:
+    """A copy of the shipped sample articles."""
+    folder = tmp_path / "sample"
+    shutil.copytree(SAMPLE_ARTICLES, folder)
+    return folder
+
+
+@pytest.fixture
+def make_publisher(tmp_path: Path):
+    """Build a Publisher over a folder with a fixed clock; settings may be overridden by name."""
+
+    def make(folder: Path, now: datetime = FIXED_NOW, **overrides) -> Publisher:
+        settings = load_settings({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), **overrides},
+                                 toml_path=tmp_path / "absent.toml", environ={})
+        return Publisher(settings, StateStore(settings["STATE_PATH"]), clock=lambda: now)
+
+    return make
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, monkeypatch):
+    """Build the real Flask app over a folder; settings may be overridden by name."""
+    monkeypatch.chdir(tmp_path)  # no feedsvc.toml from the developer's checkout
+
+    def make(folder: Path, **overrides):
+        return create_app({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), **overrides})
+
+    return make
+
+
+@pytest.fixture
+def client(make_app, sample_dir):
+    """A test client of the app serving the sample articles."""
+    return make_app(sample_dir).test_client()

@@ -1,0 +1,88 @@
+"""The state store keeps first-seen and updated times stable across restarts and processes."""
+from __future__ import annotations
+
+import multiprocessing
+from datetime import datetime, timedelta, timezone
+
+from feedsvc.model import Article
+from feedsvc.state import StateStore
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
+
+
+def article(id_: str, content: str = "v1", **fields) -> Article:
+    return Article(id=id_, source=id_ + ".txt", title="t", categories=("c",), body_html="", body_text="",
+                   summary="s", lang="en", content_hash=content, **fields)
+
+
+def test_first_seen_becomes_the_published_date_and_survives_a_restart(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    first = StateStore(path).stamp([article("a")], T0)[0]
+    again = StateStore(path).stamp([article("a")], T0 + timedelta(days=3))[0]
+    assert first.published == again.published == T0
+
+
+def test_unchanged_content_never_moves_updated(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite3")
+    store.stamp([article("a")], T0)
+    later = store.stamp([article("a")], T0 + timedelta(hours=5))[0]
+    assert later.updated == later.published == T0
+
+
+def test_changed_content_moves_updated_but_not_published(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite3")
+    store.stamp([article("a", "v1")], T0)
+    changed = store.stamp([article("a", "v2")], T0 + timedelta(hours=5))[0]
+    assert changed.published == T0
+    assert changed.updated == T0 + timedelta(hours=5)
+    assert store.stamp([article("a", "v2")], T0 + timedelta(days=1))[0].updated == T0 + timedelta(hours=5)
+
+
+def test_a_change_moves_updated_forward_even_when_the_file_kept_an_old_time(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite3")
+    store.stamp([article("a", "v1")], T0)
+    old_mtime = {"a": T0 - timedelta(days=30)}
+    changed = store.stamp([article("a", "v2")], T0 + timedelta(hours=1), appeared=old_mtime)[0]
+    assert changed.updated > T0
+
+
+def test_front_matter_dates_win_over_the_store(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite3")
+    dated = store.stamp([article("a", published=T0 - timedelta(days=9), updated=T0 - timedelta(days=2))], T0)[0]
+    assert dated.published == T0 - timedelta(days=9)
+    assert dated.updated == T0 - timedelta(days=2)
+
+
+def test_articles_first_seen_in_one_scan_get_distinct_times_from_their_files(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite3")
+    appeared = {"a": T0 - timedelta(hours=2), "b": T0 - timedelta(hours=1), "c": T0 + timedelta(hours=1)}
+    stamped = {a.id: a for a in store.stamp([article("a"), article("b"), article("c"), article("d")], T0, appeared)}
+    assert stamped["a"].published == T0 - timedelta(hours=2)
+    assert stamped["b"].published == T0 - timedelta(hours=1)
+    # A file time in the future is not trusted; two articles never share one timestamp.
+    assert {stamped["c"].published, stamped["d"].published} == {T0, T0 + timedelta(microseconds=1)}
+
+
+def _stamp_many(path: str, worker: int, queue) -> None:
+    store = StateStore(path)
+    now = T0 + timedelta(seconds=worker)
+    results = {}
+    for round_ in range(20):
+        stamped = store.stamp([article(f"a{i}") for i in range(50)], now + timedelta(minutes=round_))
+        results.update({a.id: a.published.isoformat() for a in stamped})
+    queue.put(results)
+
+
+def test_several_processes_share_the_store_without_lost_dates_or_lock_errors(tmp_path):
+    path = str(tmp_path / "shared.sqlite3")
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_stamp_many, args=(path, w, queue)) for w in range(4)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    # Every process saw the same first-seen date for every article.
+    assert all(r == results[0] for r in results)

@@ -1,0 +1,82 @@
+"""HTTP through the real Flask app: media types, validators, conditional GET, compression, errors."""
+from __future__ import annotations
+
+import gzip
+from urllib.parse import quote
+
+import pytest
+
+FEEDS = {
+    "/feed.rss": "application/rss+xml; charset=utf-8",
+    "/feed.atom": "application/atom+xml; charset=utf-8",
+    "/feed.json": "application/feed+json; charset=utf-8",
+}
+
+
+@pytest.mark.parametrize("path, media_type", FEEDS.items())
+def test_feeds_are_served_with_their_media_type_and_validators(client, path, media_type):
+    res = client.get(path)
+    assert res.status_code == 200
+    assert res.headers["Content-Type"] == media_type
+    assert res.headers["ETag"].startswith('"')
+    assert res.headers["Last-Modified"].endswith("GMT")
+    assert res.headers["Access-Control-Allow-Origin"] == "*"
+    assert res.headers["Vary"] == "Accept-Encoding"
+    assert res.headers["Cache-Control"] == "public, max-age=60"
+
+
+def test_arabic_category_feed_is_reached_by_its_percent_encoded_slug(client):
+    res = client.get("/category/" + quote("سياسة") + "/feed.atom")
+    assert res.status_code == 200
+    assert "زيارة مسؤول أمني روسي" in res.get_data(as_text=True)
+
+
+def test_if_none_match_gives_304_without_a_body(client):
+    etag = client.get("/feed.rss").headers["ETag"]
+    res = client.get("/feed.rss", headers={"If-None-Match": etag})
+    assert res.status_code == 304 and res.data == b""
+    assert res.headers["ETag"] == etag
+
+
+def test_if_modified_since_gives_304_and_if_none_match_decides_when_both_are_sent(client):
+    last_modified = client.get("/feed.atom").headers["Last-Modified"]
+    assert client.get("/feed.atom", headers={"If-Modified-Since": last_modified}).status_code == 304
+    both = {"If-Modified-Since": last_modified, "If-None-Match": '"something-else"'}
+    assert client.get("/feed.atom", headers=both).status_code == 200
+
+
+def test_gzip_and_brotli_are_served_when_accepted_with_their_own_etags(client):
+    plain = client.get("/feed.json")
+    zipped = client.get("/feed.json", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.data) == plain.data
+    br = client.get("/feed.json", headers={"Accept-Encoding": "gzip, br"})
+    assert br.headers["Content-Encoding"] == "br"
+    assert len({plain.headers["ETag"], zipped.headers["ETag"], br.headers["ETag"]}) == 3
+    # A validator from any coding revalidates the resource.
+    assert client.get("/feed.json", headers={"If-None-Match": zipped.headers["ETag"]}).status_code == 304
+
+
+def test_head_gives_the_headers_without_a_body(client):
+    res = client.head("/feed.rss")
+    assert res.status_code == 200 and res.data == b""
+    assert int(res.headers["Content-Length"]) == len(client.get("/feed.rss").data)
+
+
+@pytest.mark.parametrize("path", ["/category/no-such/feed.rss", "/feed.xml", "/articles/../README.md", "/%2e%2e/pyproject.toml", "/..%2fwsgi.py", "/category/..\\..\\wsgi.py/feed.rss"])
+def test_unknown_or_traversing_paths_are_404_with_a_helpful_body(client, path):
+    res = client.get(path)
+    assert res.status_code == 404
+    assert b"/feed.rss" in res.data
+    assert b"import" not in res.data
+
+
+def test_other_methods_are_405(client):
+    assert client.post("/feed.rss").status_code == 405
+    assert client.delete("/feed.json").status_code == 405
+
+
+def test_healthz_reports_articles_skipped_files_and_the_last_refresh(client):
+    body = client.get("/healthz").get_json()
+    assert body["articles"] == 11 and body["skipped"] == 0
+    assert body["last_refresh"]
