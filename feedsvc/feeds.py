@@ -8,7 +8,7 @@ from typing import Iterable
 from urllib.parse import quote
 
 from .model import Article, Category, Feed, Site
-from .text import make_slug
+from .text import SLUG_MAX, make_slug
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the `updated` of a feed with no items yet
 
@@ -30,16 +30,32 @@ def next_release(articles: Iterable[Article], now: datetime) -> datetime | None:
 
 
 def assign_categories(articles: Iterable[Article], slugs: dict[str, str]) -> dict[str, Category]:
-    """Category name → Category with a unique slug (a clash gets a short hash of the name)."""
+    """Category name → Category with a unique slug, in name order.
+
+    Who keeps a contested slug does not depend on the order names turn up: a configured slug first,
+    then a name that is already its own slug ("sport" before "Sport"), then name order. The others
+    get the slug cut short plus a hash of the whole name, so two names never share a URL.
+    """
+    names = {c for a in articles for c in a.categories}
+    wanted = {name: make_slug(name, slugs) for name in names}
+    taken: set[str] = set()
     categories: dict[str, Category] = {}
-    taken: dict[str, str] = {}
-    for name in sorted({c for a in articles for c in a.categories}):
-        slug = make_slug(name, slugs)
-        if slug in taken and taken[slug] != name:
-            slug = f"{slug[:71]}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
-        taken[slug] = name
+    for name in sorted(names, key=lambda n: (n not in slugs, wanted[n] != n, n)):
+        slug = wanted[name] if wanted[name] not in taken else _hashed_slug(wanted[name], name, taken)
+        taken.add(slug)
         categories[name] = Category(name=name, slug=slug)
-    return categories
+    return dict(sorted(categories.items()))
+
+
+def _hashed_slug(slug: str, name: str, taken: set[str]) -> str:
+    """The slug cut short plus a hash of the whole name (salted again in the unlikely case that is taken)."""
+    salt = ""
+    while True:
+        digest = hashlib.sha256((name + salt).encode("utf-8")).hexdigest()[:8]
+        candidate = f"{slug[:SLUG_MAX - 9].rstrip('-')}-{digest}"
+        if candidate not in taken:
+            return candidate
+        salt += "\0"
 
 
 def dominant_language(items: Iterable[Article], default: str) -> str:
@@ -52,13 +68,18 @@ def dominant_language(items: Iterable[Article], default: str) -> str:
 
 def build_feeds(articles: Iterable[Article], site: Site, slugs: dict[str, str], max_items: int, now: datetime) -> list[Feed]:
     """The site-wide feed first, then one feed per category in name order."""
+    articles = [a for a in articles if not a.draft]
     live = newest_first(a for a in articles if is_published(a, now))
-    categories = assign_categories(live, slugs)
-    feeds = [_feed("", site.title, site.description, None, live[:max_items], site, site.url + "/")]
+    # Slugs are given out over embargoed articles too, so a release never moves another category's URL.
+    categories = assign_categories(articles, slugs)
+    description = site.description or site.title
+    feeds = [_feed("", site.title, description, None, live[:max_items], site, site.url + "/")]
     for name, category in categories.items():
         items = [a for a in live if name in a.categories][:max_items]
+        if not items:
+            continue  # a category whose articles are all still embargoed has no feed yet
         page = f"{site.url}/category/{quote(category.slug, safe='')}/"
-        feeds.append(_feed(category.slug, f"{site.title} — {name}", f"{name}: {site.description}", category, items, site, page))
+        feeds.append(_feed(category.slug, f"{site.title} — {name}", f"{name}: {description}", category, items, site, page))
     return feeds
 
 

@@ -8,6 +8,8 @@ from urllib.parse import urljoin, urlsplit
 import nh3
 from markdown_it import MarkdownIt
 
+from .text import drop_unsafe_chars
+
 # CommonMark with tables and strikethrough; raw HTML is allowed through the parser and then
 # cleaned by ammonia (nh3), which removes scripts, event handlers and javascript: URLs.
 _MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
@@ -45,11 +47,16 @@ def sanitize_html(fragment: str, base_url: str) -> str:
 
     def absolutize(tag: str, attr: str, value: str) -> str | None:
         if attr in ("href", "src"):
-            url = urljoin(base_url, value.strip())
-            return url if urlsplit(url).scheme in _URL_SCHEMES else None
+            try:
+                url = urljoin(base_url, value.strip())
+                return url if urlsplit(url).scheme in _URL_SCHEMES else None
+            except ValueError:  # e.g. an unclosed IPv6 host "http://[::1"
+                return None
         return value
 
-    return nh3.clean(
+    # Character references (&#1;, &#x202E;) only become characters while the HTML is parsed, so the
+    # clean-up applied to the source text is applied again to what comes out.
+    cleaned = nh3.clean(
         fragment,
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
@@ -57,7 +64,8 @@ def sanitize_html(fragment: str, base_url: str) -> str:
         attribute_filter=absolutize,
         link_rel="noopener",
         strip_comments=True,
-    ).strip()
+    )
+    return drop_unsafe_chars(cleaned).strip()
 
 
 class _TextCollector(HTMLParser):
@@ -99,6 +107,6 @@ def shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
-    if " " in cut:
+    if text[limit - 1] != " " and " " in cut:  # the cut falls inside a word: drop that word
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,.;:،؛-") + "…"

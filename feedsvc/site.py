@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from importlib import resources as package_files
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
@@ -21,6 +22,8 @@ import brotli
 from .articles import Options, Skipped, load_articles
 from .feeds import EPOCH, build_feeds, is_published, newest_first, next_release
 from .formats import FORMATS
+from .formats.opml import MEDIA_TYPE as OPML_TYPE, render_opml
+from .pages import render_pages
 from .model import Article, Feed, Site
 from .state import StateStore
 
@@ -84,6 +87,26 @@ def render_feeds(feeds: list[Feed], site: Site) -> dict[str, Rendered]:
     return resources
 
 
+# Files served as they are; their Last-Modified is fixed so every install agrees.
+STATIC = {"style.css": "text/css", "feed.xsl": "text/xsl"}
+
+
+def render_static() -> dict[str, Rendered]:
+    """The stylesheets shipped in feedsvc/static."""
+    folder = package_files.files("feedsvc") / "static"
+    return {name: Rendered.of((folder / name).read_bytes(), media, EPOCH) for name, media in STATIC.items()}
+
+
+def render_everything(feeds: list[Feed], live: list[Article], site: Site) -> dict[str, Rendered]:
+    """Feeds, pages, the OPML list and the static files, keyed by URL path."""
+    resources = render_feeds(feeds, site)
+    for path, (body, modified) in render_pages(feeds, live, site).items():
+        resources[path] = Rendered.of(body, "text/html", modified)
+    resources["feeds.opml"] = Rendered.of(render_opml(feeds, site), OPML_TYPE, feeds[0].updated)
+    resources.update(render_static())
+    return resources
+
+
 class Publisher:
     """Holds the current snapshot and rebuilds it from the articles folder on refresh()."""
 
@@ -123,12 +146,12 @@ class Publisher:
         articles, skipped = load_articles(self.root, self.options)
         articles = self.store.stamp(articles, now, appeared=_mtimes(self.root, articles))
         feeds = build_feeds(articles, self.site, self.settings["CATEGORY_SLUGS"], self.settings["FEED_MAX_ITEMS"], now)
-        resources = render_feeds(feeds, self.site)
-        live = {a.id: a for a in newest_first(a for a in articles if is_published(a, now))}
+        live = newest_first(a for a in articles if is_published(a, now))
+        resources = render_everything(feeds, live, self.site)
         return Snapshot(
             resources=MappingProxyType(resources),
             feeds=tuple(feeds),
-            articles=MappingProxyType(live),
+            articles=MappingProxyType({a.id: a for a in live}),
             skipped=tuple(skipped),
             built_at=now,
             next_release=next_release(articles, now),
@@ -145,4 +168,4 @@ def _mtimes(root: Path, articles: list[Article]) -> dict[str, datetime]:
     return times
 
 
-__all__ = ["EPOCH", "Publisher", "Rendered", "Snapshot", "render_feeds", "site_from_settings"]
+__all__ = ["EPOCH", "Publisher", "Rendered", "Snapshot", "render_everything", "render_feeds", "site_from_settings"]

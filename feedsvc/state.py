@@ -78,7 +78,7 @@ class StateStore:
                     # A change moves `updated` forward even when the file kept an old mtime (rsync -t).
                     previous = datetime.fromisoformat(row[3] or row[1]) + timedelta(microseconds=1)
                     changed = max(min(appeared.get(a.id, now), now), previous)
-                    row = (a.id, row[1], a.content_hash, _first_seen(changed, taken))
+                    row = (a.id, row[1], a.content_hash, _first_seen(changed, taken, step=1))
                     writes.append(row)
                 rows[a.id] = row
             conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated) VALUES (?, ?, ?, ?)", writes)
@@ -91,12 +91,13 @@ class StateStore:
         return [_dated(a, rows[a.id]) for a in articles]
 
 
-def _first_seen(moment: datetime, taken: set[str]) -> str:
-    """A timestamp no other article of this scan got."""
+def _first_seen(moment: datetime, taken: set[str], step: int = -1) -> str:
+    """A timestamp no other article of this scan got, stepping by microseconds (back, by default)."""
     # Two entries with one `updated` make readers (and the W3C validator) treat them as duplicates.
+    # New articles step back, never past `now`, or they would look embargoed for a microsecond.
     text = moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
     while text in taken:
-        moment += timedelta(microseconds=1)
+        moment += timedelta(microseconds=step)
         text = moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
     taken.add(text)
     return text

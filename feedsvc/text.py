@@ -13,14 +13,23 @@ from slugify import slugify
 # XML 1.0 §2.2 Char: everything else (C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF) is forbidden.
 # https://www.w3.org/TR/xml/#charsets
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# The same section discourages C1 controls and noncharacters; in articles they only come from mojibake
+# and feed validators warn about them. U+FEFF is a byte order mark left inside the text (a file saved
+# twice, or files joined): kept, it would make "\ufeffNews" a category of its own.
+_NONCHARACTERS = "".join(chr(plane + 0xFFFE) + chr(plane + 0xFFFF) for plane in range(0x10000, 0x110000, 0x10000))
+_DISCOURAGED = re.compile(f"[\x80-\x84\x86-\x9f\ufdd0-\ufdef\ufeff{_NONCHARACTERS}]")
 # Bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) can reorder a reader's whole
 # page; RLM/LRM (U+200F/U+200E) only mark direction and stay, as does ZWJ (U+200D) in emoji.
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
-_ARABIC_SCRIPT = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
+_LINE_BREAKS = re.compile("\r\n?|[\x85\u2028\u2029]")
+_ARABIC_SCRIPT = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufefe]")
 _HEBREW_SCRIPT = re.compile("[\u0590-\u05ff\ufb1d-\ufb4f]")
 _LETTER = re.compile(r"[^\W\d_]")
 # Legacy single-byte Arabic encodings are told apart by a detector, never assumed.
 _LEGACY_CANDIDATES = ("cp1256", "iso8859_6", "cp1252", "iso8859_1", "cp1255", "iso8859_8", "utf_8")
+# Share of unprintable characters (controls, private use, unassigned) above which decoded "text" is
+# really a binary file that happened to decode.
+_BINARY_SHARE = 0.1
 SLUG_MAX = 80
 
 
@@ -29,14 +38,21 @@ class DecodeError(ValueError):
 
 
 def decode_bytes(data: bytes) -> str:
-    """Decode UTF-8 (BOM optional), UTF-16 with BOM, or a detected legacy encoding."""
+    """Decode UTF-8 (BOM optional), UTF-16/32 with BOM, or a detected legacy encoding."""
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8):].decode("utf-8", errors="replace")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise DecodeError("UTF-16 byte order mark but broken UTF-16 text; re-save the file as UTF-8") from None
+    # UTF-32 LE's BOM begins with UTF-16 LE's, so it is tried first.
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                       (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError:
+                if codec == "utf-16":
+                    raise DecodeError("UTF-16 byte order mark but broken UTF-16 text; re-save the file as UTF-8") from None
+    utf16 = _bomless_utf16(data)
+    if utf16:
+        return data.decode(utf16)
     if b"\x00" in data:
         raise DecodeError("binary file (NUL bytes); article files must be text, saved as UTF-8")
     try:
@@ -51,12 +67,42 @@ def decode_bytes(data: bytes) -> str:
     return str(best)
 
 
+def _bomless_utf16(data: bytes) -> str | None:
+    """utf-16-le/-be when the NUL bytes all sit on one side of each pair and the text decodes cleanly."""
+    if len(data) < 4 or len(data) % 2 or b"\x00" not in data:
+        return None
+    even, odd = data[0::2], data[1::2]
+    for codec, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        # Latin line breaks and spaces give a NUL in every text; the other half never has one.
+        if b"\x00" not in other and zeros.count(0) * 10 >= len(zeros):
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError:
+                return None
+            return None if looks_binary(text) else codec
+    return None
+
+
 def clean_text(text: str) -> str:
-    """NFC, LF line endings, no XML-forbidden characters and no bidi overrides."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
+    """NFC, LF line endings, no XML-forbidden or discouraged characters and no bidi overrides."""
+    return drop_unsafe_chars(_LINE_BREAKS.sub("\n", text))
+
+
+def drop_unsafe_chars(text: str) -> str:
+    """Remove what XML 1.0 forbids or discourages and bidi overrides; normalise to NFC.
+
+    Safe on HTML as well as text: markup is ASCII, and an entity such as &#x202E; in Markdown
+    becomes the character itself only after rendering, so rendered HTML passes through here too.
+    """
     text = _XML_FORBIDDEN.sub("", text)
+    text = _DISCOURAGED.sub("", text)
     text = _BIDI_CONTROLS.sub("", text)
     return unicodedata.normalize("NFC", text)
+
+
+def is_visible(text: str) -> bool:
+    """True when text has a letter, digit, mark, punctuation or symbol, not only spaces and format controls."""
+    return any(unicodedata.category(c)[0] in "LMNPS" for c in text)
 
 
 def collapse_space(text: str) -> str:
@@ -66,13 +112,20 @@ def collapse_space(text: str) -> str:
 
 def is_binary(data: bytes) -> bool:
     """True when the bytes look like a binary file rather than text (UTF-16 counts as text)."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)) or _bomless_utf16(data):
         return False
     sample = data[:8192]
     if b"\x00" in sample:
         return True
     controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
-    return bool(sample) and controls / len(sample) > 0.1
+    return bool(sample) and controls / len(sample) > _BINARY_SHARE
+
+
+def looks_binary(text: str) -> bool:
+    """True when decoded text is mostly unprintable: a binary file that happened to decode."""
+    sample = text[:8192]
+    odd = sum(1 for c in sample if c not in "\t\n\r\f" and unicodedata.category(c) in ("Cc", "Co", "Cn", "Cs"))
+    return bool(sample) and odd / len(sample) > _BINARY_SHARE
 
 
 def detect_language(text: str, default: str) -> str:

@@ -8,13 +8,17 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, current_app, request
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, redirect, request
 from werkzeug.http import http_date, parse_date, parse_etags
 
 from .site import Publisher, Rendered
 
 bp = Blueprint("feedsvc", __name__)
 
+# Pages need nothing but their own stylesheet and images; no script runs anywhere.
+HTML_POLICY = "default-src 'none'; style-src 'self'; img-src 'self' https: http: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 CORS_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "text/x-opml", "text/xsl")
 ENCODINGS = (("br", "br"), ("gzip", "gzip"))  # preferred first
 
@@ -46,8 +50,11 @@ def healthz() -> Response:
 @bp.get("/<path:path>")
 def resource(path: str) -> Response:
     """Any published resource by its path; anything else is a 404 that says what exists."""
-    found = publisher().snapshot.resources.get(path)
+    resources = publisher().snapshot.resources
+    found = resources.get(path)
     if found is None:
+        if path + "/" in resources:  # /category/x → /category/x/
+            return redirect(request.root_path + "/" + quote(path, safe="/") + "/", code=301)
         return _not_found(path)
     return respond(found, publisher().site.max_age)
 
@@ -63,8 +70,10 @@ def respond(res: Rendered, max_age: int) -> Response:
         "Vary": "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",
     }
-    if res.media_type.split(";")[0] in CORS_TYPES:
+    if res.media_type in CORS_TYPES:
         headers["Access-Control-Allow-Origin"] = "*"
+    if res.media_type == "text/html":
+        headers["Content-Security-Policy"] = HTML_POLICY
     if _not_modified(res):
         return Response(status=304, headers=headers)
     body = res.body
@@ -99,7 +108,9 @@ def _not_modified(res: Rendered) -> bool:
 
 
 def _not_found(path: str) -> Response:
-    text = f"Not found: /{path}\nFeeds are at /feed.rss, /feed.atom, /feed.json and /category/<slug>/feed.<rss|atom|json>.\n"
+    text = (f"Not found: /{path}\n"
+            "The site-wide feeds are /feed.rss, /feed.atom and /feed.json; each category's are "
+            "/category/<slug>/feed.rss, .atom and .json; /feeds.opml lists them all and / links every category.\n")
     return Response(text, status=404, content_type="text/plain; charset=utf-8",
                     headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 

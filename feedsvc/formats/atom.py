@@ -7,7 +7,7 @@ from lxml import etree
 
 from ..feeds import article_url, feed_url
 from ..model import Article, Feed, Site, stable_id
-from .content import GENERATOR, GENERATOR_URI, item_terms, wrapped_html
+from .content import GENERATOR, GENERATOR_URI, item_terms, public_url, wrapped_html
 
 MEDIA_TYPE = "application/atom+xml"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -71,4 +71,4 @@ def _add_entry(fg: FeedGenerator, article: Article, site: Site, feed_language: s
     for term in item_terms(article):
         entry.category(term=term)
     entry.extras.lang = article.lang if article.lang != feed_language else None
-    entry.extras.image = article.image
+    entry.extras.image = public_url(article.image)

@@ -1,12 +1,19 @@
-"""What every format says the same way about an item: its HTML body and its categories."""
+"""What every format says the same way about an item: its HTML body, its categories and its URLs."""
 from __future__ import annotations
 
 import html
+import re
+from urllib.parse import quote, urlsplit
 
 from ..model import Article
 
 GENERATOR = "feedsvc"
 GENERATOR_URI = "https://pypi.org/project/feedsvc/"
+
+# RFC 3986 §2.2 reserved characters and "%" stay as written; spaces and non-ASCII are percent-encoded
+# (an IRI is not a URI: JSON Feed's schema and the W3C validator reject "my photo.jpg").
+_URI_SAFE = ":/?#[]@!$&'()*+,;=%~"
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def wrapped_html(article: Article) -> str:
@@ -15,6 +22,23 @@ def wrapped_html(article: Article) -> str:
     return f'<div dir="{article.direction}" lang="{lang}">{article.body_html}</div>'
 
 
+def text_as_html(text: str) -> str:
+    """Plain text for an element readers take as HTML (RSS description): every character escaped."""
+    return html.escape(text, quote=False)
+
+
 def item_terms(article: Article) -> list[str]:
     """Categories then tags, without repeats."""
     return list(dict.fromkeys(article.categories + article.tags))
+
+
+def public_url(url: str | None) -> str | None:
+    """An absolute http(s) URI to publish, percent-encoded; None for anything else (javascript:, data:)."""
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 host
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return quote(_STRAY_PERCENT.sub("%25", url), safe=_URI_SAFE)

@@ -5,7 +5,7 @@ import json
 
 from ..feeds import article_url, feed_url
 from ..model import Article, Feed, Site, stable_id
-from .content import item_terms, wrapped_html
+from .content import item_terms, public_url, wrapped_html
 
 MEDIA_TYPE = "application/feed+json"
 VERSION = "https://jsonfeed.org/version/1.1"
@@ -37,8 +37,9 @@ def _item(article: Article, site: Site, feed_language: str) -> dict:
         "date_published": _rfc3339(article.published),
         "date_modified": _rfc3339(article.updated),
     }
-    if article.image:
-        item["image"] = article.image
+    image = public_url(article.image)
+    if image:
+        item["image"] = image
     if article.author:
         item["authors"] = [{"name": article.author}]
     terms = item_terms(article)

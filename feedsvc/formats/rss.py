@@ -11,7 +11,7 @@ from lxml import etree
 
 from ..feeds import article_url, feed_url
 from ..model import Article, Feed, Site, stable_id
-from .content import GENERATOR, GENERATOR_URI, item_terms, wrapped_html
+from .content import GENERATOR, GENERATOR_URI, item_terms, public_url, text_as_html, wrapped_html
 
 MEDIA_TYPE = "application/rss+xml"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
@@ -52,6 +52,7 @@ def render_rss(feed: Feed, site: Site) -> bytes:
     fg.language(feed.language)
     fg.lastBuildDate(feed.updated)
     fg.generator(GENERATOR, uri=GENERATOR_URI)
+    fg.dc.dc_creator(site.author)  # <managingEditor> would need an e-mail address
     fg.ttl(max(1, site.max_age // 60))  # minutes; agrees with Cache-Control max-age
     for article in feed.items:
         _add_item(fg, article, site)
@@ -63,11 +64,13 @@ def _add_item(fg: FeedGenerator, article: Article, site: Site) -> None:
     entry.guid(stable_id(article.id), permalink=False)
     entry.title(article.title)
     entry.link(href=article_url(site, article))
-    entry.description(article.summary)
-    entry.content(wrapped_html(article), type="CDATA")
+    # Readers take <description> as HTML: a plain-text summary is escaped once more, or a "<b>" typed
+    # in a .txt file would become markup.
+    entry.description(text_as_html(article.summary))
+    entry.content(wrapped_html(article), type="CDATA")  # lxml splits a "]]>" across two CDATA sections
     entry.pubDate(article.published)
     if article.author:
         entry.dc.dc_creator(article.author)
     for term in item_terms(article):
         entry.category(term=term)
-    entry.media.url = article.image
+    entry.media.url = public_url(article.image)

@@ -1,0 +1,4 @@
+"""`python -m feedsvc` is the `feedsvc` command."""
+from .cli import main
+
+main()

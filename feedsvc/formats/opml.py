@@ -1,0 +1,34 @@
+"""OPML 2.0 subscription list of every feed. Spec: http://opml.org/spec2.opml"""
+from __future__ import annotations
+
+from datetime import timezone
+from email.utils import format_datetime
+from xml.etree import ElementTree as ET
+
+from ..feeds import feed_url
+from ..model import Feed, Site
+
+MEDIA_TYPE = "text/x-opml"
+
+
+def render_opml(feeds: list[Feed], site: Site) -> bytes:
+    """One outline per feed (the site-wide feed first), pointing at its RSS; readers import all at once."""
+    opml = ET.Element("opml", version="2.0")
+    head = ET.SubElement(opml, "head")
+    ET.SubElement(head, "title").text = f"{site.title}: all feeds"
+    if feeds and feeds[0].items:
+        ET.SubElement(head, "dateModified").text = format_datetime(max(f.updated for f in feeds).astimezone(timezone.utc), usegmt=True)
+    ET.SubElement(head, "ownerName").text = site.author
+    ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
+    body = ET.SubElement(opml, "body")
+    for feed in feeds:
+        ET.SubElement(body, "outline", {
+            "type": "rss",
+            "text": feed.title,
+            "title": feed.title,
+            "xmlUrl": feed_url(site, feed, "rss"),
+            "htmlUrl": feed.page_url,
+            "language": feed.language,
+        })
+    ET.indent(opml)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(opml, encoding="utf-8", xml_declaration=False) + b"\n"

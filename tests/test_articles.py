@@ -1,0 +1,468 @@
+"""Reading the articles folder: the seed's .txt layout, Markdown with front matter, clean-up and skips.
+
+tests/cases/ holds one tricky input file per case, named after the defect, each beside a
+`<name>.expect.json` (name without extension). Keys, all optional:
+  skip            a substring of the reason the file is skipped (then nothing else is checked)
+  path            where the file goes inside the articles folder (default: its own name)
+  options         Options fields: time_zone, summary_length, site_language; chrome_markers are added
+  id, title, categories, lang, summary, published, updated (ISO 8601), tags, author, image, draft
+  body_contains   strings that must be in body_text
+  body_excludes   strings in none of body_text, body_html and summary
+  html_contains / html_excludes   strings that must / must not be in body_html
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import shutil
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feedsvc import articles
+from feedsvc.articles import ArticleError, Options, Skipped, find_files, iter_articles, load_articles, parse_article, read_article, strip_chrome
+from feedsvc.config import DEFAULT_CHROME_MARKERS
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "articles" / "000_4c2ff0435fbab79d.txt"
+CASES = Path(__file__).parent / "cases"
+SITE_URL = "http://127.0.0.1:8000"
+OPTIONS = Options(site_url=SITE_URL)
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+AR_TRAILER = ["تابعونا على", "اظهر المزيد", "مقالات ذات صلة", "اترك تعليقاً",
+              "لن يتم نشر عنوان بريدك الإلكتروني. الحقول الإلزامية مشار إليها بـ *", "زر الذهاب إلى الأعلى"]
+EN_TRAILER = ["Follow us on", "Show More", "Related Articles", "Leave a Reply",
+              "Your email address will not be published. Required fields are marked *", "Back to top button"]
+AR_ARTICLE = ["سياسة", "وزير الخارجية يصل إلى العاصمة",
+              "وصل وزير الخارجية إلى العاصمة صباح اليوم في زيارة رسمية تستمر يومين.",
+              "وقال مصدر دبلوماسي إن الزيارة تتناول ملفات التعاون الاقتصادي والأمني."]
+EN_ARTICLE = ["Politics", "Council approves the new budget",
+              "The city council approved the new budget on Tuesday after a long debate.",
+              "Councillors said the plan would be reviewed again in the spring."]
+
+
+def write(root: Path, name: str, content: str | bytes) -> Path:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return path
+
+
+def parse(text: str | bytes, source: str = "a.txt", options: Options = OPTIONS):
+    return parse_article(text.encode("utf-8") if isinstance(text, str) else text, source, options)
+
+
+def assert_clean(article) -> None:
+    """What every accepted article guarantees, whatever the input."""
+    assert article.title.strip() and article.categories and all(c.strip() for c in article.categories)
+    assert "<script" not in article.body_html.lower()
+    for field in (article.title, article.body_html, article.body_text, article.summary, *article.categories):
+        assert not XML_FORBIDDEN.search(field), repr(field)
+        assert not BIDI_CONTROLS.search(field), repr(field)
+        assert unicodedata.is_normalized("NFC", field)
+    assert article.title == " ".join(article.title.split())
+    assert all(c == " ".join(c.split()) and not c.endswith(":") for c in article.categories)
+
+
+# --- the folder of tricky files ----------------------------------------------------------------
+
+def case_files() -> list[Path]:
+    return sorted(p for p in CASES.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix in (".txt", ".md"))
+
+
+def test_every_case_file_has_an_expect_file():
+    cases = case_files()
+    assert len(cases) >= 30
+    missing = [p.name for p in cases if not (CASES / f"{p.stem}.expect.json").is_file()]
+    assert not missing
+
+
+@pytest.mark.parametrize("case", case_files(), ids=lambda p: p.name)
+def test_tricky_file_reads_as_its_expect_file_says(case: Path, tmp_path: Path):
+    expect = json.loads((CASES / f"{case.stem}.expect.json").read_text(encoding="utf-8"))
+    root = tmp_path / "articles"
+    shutil.copyfile(case, write(root, expect.get("path", case.name), b""))
+    opts = dict(expect.get("options", {}))
+    extra_markers = tuple(opts.pop("chrome_markers", ()))
+    options = dataclasses.replace(OPTIONS, chrome_markers=OPTIONS.chrome_markers + extra_markers, **opts)
+
+    loaded, skipped = load_articles(root, options)
+
+    if "skip" in expect:
+        assert not loaded
+        assert len(skipped) == 1 and expect["skip"].lower() in skipped[0].reason.lower(), skipped
+        assert "\n" not in str(skipped[0]) and skipped[0].fix
+        return
+    assert not skipped, skipped
+    (article,) = loaded
+    assert_clean(article)
+    default_id = expect.get("path", case.name).rsplit(".", 1)[0]
+    assert article.id == expect.get("id", default_id)
+    for key in ("title", "lang", "summary", "author", "image", "draft"):
+        if key in expect:
+            assert getattr(article, key) == expect[key], key
+    for key in ("categories", "tags"):
+        if key in expect:
+            assert list(getattr(article, key)) == expect[key], key
+    for key in ("published", "updated"):
+        if key in expect:
+            assert getattr(article, key).isoformat() == expect[key], key
+    for text in expect.get("body_contains", []):
+        assert text in article.body_text
+    for text in expect.get("body_excludes", []):
+        for field in (article.body_text, article.body_html, article.summary):
+            assert text not in field
+    for text in expect.get("html_contains", []):
+        assert text in article.body_html
+    for text in expect.get("html_excludes", []):
+        assert text not in article.body_html
+
+
+# --- the seed -----------------------------------------------------------------------------------
+
+def test_seed_article_is_arabic_politics_without_its_chrome():
+    article = read_article(SEED, SEED.parent, OPTIONS)
+    assert article.categories == ("سياسة",)
+    assert article.title == "زيارة مسؤول أمني روسي لطهران تزامنًا مع التهديدات الأميركية"
+    assert article.lang == "ar" and article.direction == "rtl"
+    assert article.id == "000_4c2ff0435fbab79d"
+    assert article.body_text.startswith("وصل الأمين العام لمجلس الأمن الروسي")
+    assert article.body_text.endswith("في أواخر 2022.")
+    for line in AR_TRAILER:
+        for field in (article.body_text, article.body_html, article.summary):
+            assert line not in field
+    assert article.summary.startswith("وصل الأمين العام") and len(article.summary) <= OPTIONS.summary_length
+    assert_clean(article)
+
+
+def test_every_shipped_sample_article_loads(tmp_path: Path):
+    shutil.copytree(ROOT / "articles", tmp_path / "articles")
+    loaded, skipped = load_articles(tmp_path / "articles", OPTIONS)
+    assert not skipped
+    assert len({c for a in loaded for c in a.categories}) >= 3
+    for article in loaded:
+        assert_clean(article)
+        for line in AR_TRAILER + EN_TRAILER:
+            assert line not in article.body_text
+
+
+# --- chrome -------------------------------------------------------------------------------------
+
+def trailer_variants():
+    for lang, trailer in (("ar", AR_TRAILER), ("en", EN_TRAILER)):
+        parts = {"whole": trailer, "first-two": trailer[:2], "last-two": trailer[-2:],
+                 "middle": trailer[2:4], **{f"only-{i}": [line] for i, line in enumerate(trailer)}}
+        for part, lines in parts.items():
+            for blank in (True, False):
+                for spaces in (True, False):
+                    yield pytest.param(lang, lines, blank, spaces,
+                                       id=f"{lang}-{part}-{'blank' if blank else 'dense'}-{'spaces' if spaces else 'tight'}")
+
+
+@pytest.mark.parametrize("lang, trailer, blank_lines, trailing_spaces", trailer_variants())
+def test_chrome_lines_never_reach_the_body(lang, trailer, blank_lines, trailing_spaces):
+    article_lines = AR_ARTICLE if lang == "ar" else EN_ARTICLE
+    pad = "  \t" if trailing_spaces else ""
+    sep = "\n\n" if blank_lines else "\n"
+    text = sep.join(line + pad for line in article_lines + trailer) + sep
+    article = parse(text)
+    assert article.body_text.split("\n\n") == article_lines[2:]
+    assert article.summary == article_lines[2]
+
+
+def test_a_paragraph_that_only_mentions_chrome_words_mid_article_stays():
+    middle = ["Follow us on the long road to the budget, the mayor joked on Tuesday morning.",
+              "تابعونا على مدى الأسابيع المقبلة في تغطية مفصلة لجلسات المجلس ونقاشاته حول الموازنة العامة الجديدة.",
+              "Leave a Reply",  # even a bare marker, when real paragraphs follow it
+              "The vote passed by twelve to five after a long and heated debate."]
+    text = "\n".join(EN_ARTICLE[:2] + middle + EN_TRAILER)
+    assert parse(text).body_text.split("\n\n") == middle
+
+
+def test_strip_chrome_only_cuts_the_end():
+    lines = ["Show More", "Real paragraph of the article that is long enough to be one.", "Show More"]
+    assert strip_chrome(lines, DEFAULT_CHROME_MARKERS) == lines[:2]
+    assert strip_chrome([], DEFAULT_CHROME_MARKERS) == []
+    assert strip_chrome(["Back to top button"], DEFAULT_CHROME_MARKERS) == []
+
+
+def test_chrome_markers_from_settings_are_added_to_the_built_in_ones():
+    options = Options.from_settings({"SITE_URL": SITE_URL, "TIME_ZONE": "UTC", "SITE_LANGUAGE": "en",
+                                     "SUMMARY_LENGTH": 280, "CHROME_MARKERS": ["Share this article", ""]})
+    assert set(DEFAULT_CHROME_MARKERS) <= set(options.chrome_markers)
+    article = parse("\n".join(EN_ARTICLE + ["Share this article", "Show More"]), options=options)
+    assert article.body_text.split("\n\n") == EN_ARTICLE[2:]
+
+
+def test_an_empty_marker_from_settings_does_not_eat_the_article():
+    options = dataclasses.replace(OPTIONS, chrome_markers=OPTIONS.chrome_markers + ("", "  ", "***"))
+    assert parse("\n".join(EN_ARTICLE), options=options).body_text.split("\n\n") == EN_ARTICLE[2:]
+
+
+# --- fields -------------------------------------------------------------------------------------
+
+def test_id_is_the_path_inside_the_folder_without_extension(tmp_path: Path):
+    write(tmp_path, "economy/2025/rates.txt", "\n".join(EN_ARTICLE))
+    (article,), _ = load_articles(tmp_path, OPTIONS)
+    assert article.id == "economy/2025/rates" and article.source == "economy/2025/rates.txt"
+
+
+def test_two_articles_with_the_same_title_stay_two(tmp_path: Path):
+    write(tmp_path, "a.txt", "\n".join(EN_ARTICLE))
+    write(tmp_path, "b.txt", "\n".join(EN_ARTICLE))
+    loaded, skipped = load_articles(tmp_path, OPTIONS)
+    assert [a.id for a in loaded] == ["a", "b"] and not skipped
+
+
+def test_a_duplicate_id_skips_the_later_file_and_names_the_first(tmp_path: Path):
+    write(tmp_path, "a.txt", "\n".join(EN_ARTICLE))
+    write(tmp_path, "b.md", "---\nid: a\ntitle: Other\ncategory: News\n---\nText.\n")
+    loaded, skipped = load_articles(tmp_path, OPTIONS)
+    assert [a.source for a in loaded] == ["a.txt"]
+    assert [s.source for s in skipped] == ["b.md"] and "a.txt" in skipped[0].reason and "id" in skipped[0].fix
+
+
+@pytest.mark.parametrize("written, expected", [
+    ("2025-03-01", "2025-03-01T00:00:00+00:00"),
+    ("2025-03-01 14:30", "2025-03-01T14:30:00+00:00"),
+    ("2025-03-01T14:30:00Z", "2025-03-01T14:30:00+00:00"),
+    ("2025-03-01T14:30:00+03:00", "2025-03-01T11:30:00+00:00"),
+    ('"1 March 2025 2:30 PM"', "2025-03-01T14:30:00+00:00"),
+    ('"Sat, 01 Mar 2025 14:30:00 GMT"', "2025-03-01T14:30:00+00:00"),
+    ('"March 1, 2025"', "2025-03-01T00:00:00+00:00"),
+    ("20250301", "2025-03-01T00:00:00+00:00"),
+])
+def test_front_matter_dates_are_read_in_common_forms(written, expected):
+    article = parse(f"---\ntitle: T\ncategory: C\ndate: {written}\n---\nBody.\n", "a.md")
+    assert article.published.isoformat() == expected
+
+
+def test_a_date_without_a_zone_is_in_the_site_time_zone():
+    options = dataclasses.replace(OPTIONS, time_zone="America/New_York")
+    article = parse("---\ntitle: T\ncategory: C\ndate: 2025-07-01 12:00\nupdated: 2025-07-02\n---\nBody.\n", "a.md", options)
+    assert article.published.isoformat() == "2025-07-01T16:00:00+00:00"
+    assert article.updated.isoformat() == "2025-07-02T04:00:00+00:00"
+
+
+def test_an_article_without_a_date_leaves_it_to_the_state_store():
+    article = parse("\n".join(EN_ARTICLE))
+    assert article.published is None and article.updated is None
+
+
+@pytest.mark.parametrize("written, reason", [
+    ("tomorrow", "not a date"), ('"10:30"', "no year"), ("1969-12-31 23:00", "out of range"),
+    ('"9999-12-31 23:00 -05:00"', "out of range"), ("[2025]", "not a date"), ("true", "not a date"),
+])
+def test_a_date_that_cannot_be_read_skips_the_file_with_the_fix(written, reason):
+    with pytest.raises(ArticleError) as info:
+        parse(f"---\ntitle: T\ncategory: C\ndate: {written}\n---\nBody.\n", "a.md")
+    assert reason in info.value.reason and "date:" in info.value.fix
+
+
+@pytest.mark.parametrize("written, expected", [
+    ("true", True), ("false", False), ("yes", True), ('"no"', False), ('"True"', True), ("", False),
+])
+def test_draft_is_kept_as_a_field_for_the_feeds_to_filter(written, expected):
+    assert parse(f"---\ntitle: T\ncategory: C\ndraft: {written}\n---\nBody.\n", "a.md").draft is expected
+
+
+def test_a_draft_that_is_not_true_or_false_is_skipped():
+    with pytest.raises(ArticleError, match="draft"):
+        parse("---\ntitle: T\ncategory: C\ndraft: maybe\n---\nBody.\n", "a.md")
+
+
+@pytest.mark.parametrize("body, lang", [
+    ("\n".join(AR_ARTICLE), "ar"),
+    ("\n".join(EN_ARTICLE), "en"),
+    ("Économie\nLa réforme adoptée\nLe texte a été adopté mardi soir par l'Assemblée nationale après une longue séance.", "fr"),
+    ("News\nOK\nYes.", "de"),  # too little text to tell: the site default
+])
+def test_language_is_detected_when_front_matter_has_none(body, lang):
+    options = dataclasses.replace(OPTIONS, site_language="de")
+    assert parse(body, options=options).lang == lang
+
+
+def test_summary_is_the_first_paragraph_cut_at_a_word():
+    long = "word " * 100
+    article = parse(f"News\nTitle\n{long}\nSecond.", options=dataclasses.replace(OPTIONS, summary_length=50))
+    assert article.summary.endswith("…") and len(article.summary) <= 50
+    assert article.summary[:-1].split() == ["word"] * len(article.summary[:-1].split())
+
+
+def test_an_article_with_only_a_title_has_the_title_as_summary():
+    article = parse("News\nJust a title\nShow More\n")
+    assert article.body_text == "" and article.body_html == "" and article.summary == "Just a title"
+
+
+def test_content_hash_follows_the_content_not_the_file_name():
+    a, b = parse("\n".join(EN_ARTICLE), "a.txt"), parse("\n".join(EN_ARTICLE), "b.txt")
+    c = parse("\n".join(EN_ARTICLE) + "\nMore.", "a.txt")
+    assert a.content_hash == b.content_hash != c.content_hash
+
+
+def test_front_matter_tags_author_and_image_are_cleaned():
+    article = parse("---\ntitle: T\ncategory: C\ntags: [' a  b ', c, c, '']\nauthor: ' Desk  Team '\n"
+                    "image: https://cdn.example/x.jpg\n---\nBody.\n", "x/a.md")
+    assert article.tags == ("a b", "c") and article.author == "Desk Team"
+    assert article.image == "https://cdn.example/x.jpg"
+
+
+def test_a_markdown_title_repeated_as_the_first_heading_is_shown_once():
+    article = parse("---\ntitle: Budget vote\ncategory: C\n---\n# Budget vote\n\nThe vote passed.\n", "a.md")
+    assert article.body_text == "The vote passed." and "<h1>" not in article.body_html
+
+
+def test_txt_front_matter_never_leaks_into_the_body():
+    article = parse("---\nauthor: Desk\nid: x-1\n---\nNews\nTitle\nBody.\n")
+    assert (article.categories, article.title, article.body_text, article.author) == (("News",), "Title", "Body.", "Desk")
+
+
+def test_markdown_is_rendered_with_commonmark_and_sanitised():
+    article = parse("---\ntitle: T\ncategory: C\n---\nSome *em* and **strong**.\n\n- one\n- two\n\n"
+                    "<p onclick=\"x()\">p</p><script>bad()</script>\n", "a.md")
+    html = article.body_html
+    assert "<em>em</em>" in html and "<strong>strong</strong>" in html and "<li>one</li>" in html
+    assert "onclick" not in html and "<script" not in html and "bad()" not in html
+
+
+# --- skips --------------------------------------------------------------------------------------
+
+def test_find_files_walks_subfolders_in_order_and_passes_over_what_is_not_an_article(tmp_path: Path):
+    for name in ("b.txt", "a.md", "sub/c.TXT", "sub/deeper/d.md", ".hidden.txt", ".git/config.txt",
+                 "notes.docx", "a.txt~", "a.txt.bak", "#a.txt#", "image.png", "~$report.txt"):
+        write(tmp_path, name, "x")
+    (tmp_path / "broken.txt").symlink_to(tmp_path / "missing.txt")
+    found, passed = find_files(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.md", "b.txt", "sub/c.TXT", "sub/deeper/d.md"]
+    reasons = {s.source: s.reason for s in passed}
+    assert reasons == {
+        ".git/": "hidden folder", ".hidden.txt": "hidden file", "notes.docx": "not an article file",
+        "image.png": "not an article file", "a.txt~": "editor backup or swap file",
+        "a.txt.bak": "editor backup or swap file", "#a.txt#": "editor backup or swap file",
+        "~$report.txt": "editor backup or swap file", "broken.txt": "not a regular file",
+    }
+
+
+def test_one_bad_file_never_affects_another(tmp_path: Path):
+    write(tmp_path, "a-binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    write(tmp_path, "b-yaml.md", "---\ntitle: [\n---\nBody\n")
+    write(tmp_path, "c-good.txt", "\n".join(EN_ARTICLE))
+    write(tmp_path, "d-empty.txt", "")
+    loaded, skipped = load_articles(tmp_path, OPTIONS)
+    assert [a.id for a in loaded] == ["c-good"]
+    assert [s.source for s in skipped] == ["a-binary.txt", "b-yaml.md", "d-empty.txt"]
+
+
+def test_an_unexpected_error_in_one_file_is_a_skip_not_a_crash(tmp_path: Path, monkeypatch):
+    write(tmp_path, "a.txt", "\n".join(EN_ARTICLE))
+    write(tmp_path, "b.txt", "\n".join(EN_ARTICLE))
+    real = articles.parse_article
+
+    def flaky(data, source, options):
+        if source == "a.txt":
+            raise RuntimeError("boom")
+        return real(data, source, options)
+
+    monkeypatch.setattr(articles, "parse_article", flaky)
+    loaded, skipped = load_articles(tmp_path, OPTIONS)
+    assert [a.id for a in loaded] == ["b"]
+    assert skipped[0].source == "a.txt" and "RuntimeError: boom" in skipped[0].reason
+
+
+def test_skipped_files_are_logged_once_each_on_one_line(tmp_path: Path, caplog):
+    write(tmp_path, "empty.txt", "")
+    write(tmp_path, "x.docx", "")
+    with caplog.at_level(logging.WARNING, logger="feedsvc.articles"):
+        _, skipped = load_articles(tmp_path, OPTIONS)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == len(skipped) == 2
+    assert all("\n" not in line for line in lines)
+    assert any("empty.txt: empty" in line for line in lines) and any("x.docx" in line for line in lines)
+
+
+def test_iter_articles_yields_skips_instead_of_raising(tmp_path: Path):
+    write(tmp_path, "bad.md", "---\ntitle: a: b\n---\n")
+    (item,) = list(iter_articles(tmp_path, OPTIONS))
+    assert isinstance(item, Skipped) and "YAML" in item.reason and "title: a: b" not in str(item)
+
+
+def test_a_file_over_the_size_limit_is_skipped(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(articles, "MAX_FILE_BYTES", 10)
+    write(tmp_path, "big.txt", "\n".join(EN_ARTICLE))
+    _, (skip,) = load_articles(tmp_path, OPTIONS)
+    assert "byte limit" in skip.reason
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file names are bytes")
+def test_a_file_name_that_is_not_utf8_is_skipped_not_a_crash(tmp_path: Path):
+    name = os.fsdecode(b"caf\xe9.txt")
+    try:
+        (tmp_path / name).write_text("\n".join(EN_ARTICLE), encoding="utf-8")
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("file system refuses non-UTF-8 names")
+    write(tmp_path, "good.txt", "\n".join(EN_ARTICLE))
+    loaded, (skip,) = load_articles(tmp_path, OPTIONS)
+    assert [a.id for a in loaded] == ["good"]
+    assert skip.source == "caf\ufffd.txt" and "UTF-8" in skip.reason
+    str(skip).encode("utf-8")  # printable in a log line
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SOURCES = st.sampled_from(["a.txt", "a.md", "folder/a.md", "folder/a.txt"])
+LINE = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40).filter(lambda s: "\n" not in s)
+FRONT_VALUE = st.one_of(LINE, st.just(""), st.integers(), st.booleans(), st.lists(LINE, max_size=3),
+                        st.sampled_from(["2025-03-01", "2025-02-30", "March", "\"x: y\"", "[", "{a: 1}", "javascript:x()"]))
+FRONT_KEY = st.sampled_from(["title", "date", "updated", "category", "categories", "tags", "author", "summary",
+                             "image", "id", "lang", "draft", "other"])
+
+
+@st.composite
+def article_like_text(draw) -> str:
+    """Text shaped like an article, so that many examples get past the first checks."""
+    parts = []
+    if draw(st.booleans()):
+        meta = draw(st.dictionaries(FRONT_KEY, FRONT_VALUE, max_size=5))
+        parts += ["---", *(f"{k}: {json.dumps(v, ensure_ascii=False) if draw(st.booleans()) else v}" for k, v in meta.items())]
+        parts += [draw(st.sampled_from(["---", "...", "", "--- "]))]
+    parts += draw(st.lists(st.one_of(LINE, st.sampled_from(
+        EN_TRAILER + AR_TRAILER + ["# Title", "<script>x()</script>", "[a](javascript:b)", "&#1;&#x202E;", "\u202e", "", "---"])),
+        max_size=12))
+    return draw(st.sampled_from(["\n", "\r\n", "\r"])).join(parts)
+
+
+def check_never_fails_but_with_article_error(data: bytes, source: str) -> None:
+    try:
+        article = parse_article(data, source, OPTIONS)
+    except ArticleError as exc:
+        assert "\n" not in str(exc) and exc.fix
+        return
+    assert_clean(article)
+
+
+@PROPERTY
+@given(data=st.binary(max_size=600), source=SOURCES)
+def test_random_bytes_give_an_article_or_an_article_error(data, source):
+    check_never_fails_but_with_article_error(data, source)
+
+
+@PROPERTY
+@given(text=st.text(max_size=400), source=SOURCES, encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))
+def test_random_text_gives_an_article_or_an_article_error(text, source, encoding):
+    check_never_fails_but_with_article_error(text.encode(encoding, "surrogatepass"), source)
+
+
+@PROPERTY
+@given(text=article_like_text(), source=SOURCES)
+def test_article_shaped_random_text_gives_an_article_or_an_article_error(text, source):
+    check_never_fails_but_with_article_error(text.encode("utf-8", "surrogatepass"), source)

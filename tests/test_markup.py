@@ -1,0 +1,134 @@
+"""Article bodies as HTML and text: escaped paragraphs, CommonMark, the sanitiser, summaries."""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feedsvc.markup import html_to_paragraphs, markdown_to_html, paragraphs_to_html, sanitize_html, shorten
+
+BASE = "http://127.0.0.1:8000/articles/economy/rates"
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def test_plain_paragraphs_are_text_never_markup():
+    html = paragraphs_to_html(["<script>alert(1)</script>", "a & b < c", "سياسة"])
+    assert html == "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p><p>a &amp; b &lt; c</p><p>سياسة</p>"
+    assert html_to_paragraphs(html) == ["<script>alert(1)</script>", "a & b < c", "سياسة"]
+
+
+def test_commonmark_with_tables_and_strikethrough_is_rendered():
+    html = markdown_to_html("Some *em*, **strong** and `x < y`.\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+                            "~~gone~~\n\n> quoted\n\n```\n<script>in code</script>\n```\n", BASE)
+    for part in ("<em>em</em>", "<strong>strong</strong>", "<code>x &lt; y</code>", "<li>one</li>", "<td>1</td>",
+                 "<s>gone</s>", "<blockquote>", "&lt;script&gt;in code&lt;/script&gt;"):
+        assert part in html
+    assert "<script" not in html
+
+
+@pytest.mark.parametrize("source, banned", [
+    ("<script>alert(1)</script>", ["<script", "alert"]),
+    ("<img src=x onerror=alert(1)>", ["onerror", "alert"]),
+    ('<p onclick="alert(1)" onmouseover="x()">p</p>', ["onclick", "onmouseover"]),
+    ("[x](javascript:alert(1))", ["href"]),
+    ('<a href="JaVaScRiPt:alert(1)">x</a>', ["href", "alert"]),
+    ('<a href="jav&#x09;ascript:alert(1)">x</a>', ["href", "alert"]),
+    ('<a href=" javascript:alert(1)">x</a>', ["href", "alert"]),
+    ('<a href="vbscript:x">x</a>', ["href", "vbscript"]),
+    ('<a href="data:text/html,<script>x</script>">x</a>', ["href", "data:", "<script"]),
+    ('<img src="data:image/svg+xml,<svg onload=alert(1)>">', ["src", "onload"]),
+    ('<iframe src="https://evil.example/"></iframe>', ["<iframe", "evil"]),
+    ("<style>body{display:none}</style>", ["<style", "display"]),
+    ('<div style="background:url(javascript:x)">d</div>', ["style", "javascript"]),
+    ("<svg><script>alert(1)</script></svg>", ["<svg", "<script", "alert"]),
+    ('<form action="https://evil.example/"><input name=x></form>', ["<form", "<input"]),
+    ('<a href="http://[::1">broken</a>', ["href"]),
+    ("<!-- secret --><p>ok</p>", ["secret", "<!--"]),
+])
+def test_the_sanitiser_removes_script_event_handlers_and_unsafe_urls(source, banned):
+    html = markdown_to_html(source, BASE)
+    for text in banned:
+        assert text not in html
+
+
+def test_links_and_images_become_absolute_and_keep_safe_schemes():
+    html = markdown_to_html("[a](other) [b](/top) [c](https://x.example/) [d](mailto:desk@x.example) ![e](img/e.png)", BASE)
+    assert 'href="http://127.0.0.1:8000/articles/economy/other"' in html
+    assert 'href="http://127.0.0.1:8000/top"' in html
+    assert 'href="https://x.example/"' in html and 'href="mailto:desk@x.example"' in html
+    assert 'src="http://127.0.0.1:8000/articles/economy/img/e.png"' in html and 'alt="e"' in html
+    assert 'rel="noopener"' in html
+
+
+def test_direction_and_language_attributes_are_kept_but_not_styles_or_ids():
+    html = sanitize_html('<p dir="rtl" lang="ar" style="color:red" class="x" id="y">نص</p>', BASE)
+    assert html == '<p dir="rtl" lang="ar">نص</p>'
+
+
+def test_character_references_cannot_bring_back_forbidden_characters():
+    html = markdown_to_html("a&#1;b &#x202E;c &#xFFFE;d &#0;e\n\n<p>f&#x1;g&#x2066;h</p>", BASE)
+    assert not XML_FORBIDDEN.search(html) and not BIDI_CONTROLS.search(html)
+    assert "fgh" in html
+
+
+def test_html_to_paragraphs_gives_one_string_per_block():
+    html = "<h2>Head</h2><p>a &amp;  b\n c</p><ul><li>one</li><li>two</li></ul><p>x<br>y</p><pre>code</pre>"
+    assert html_to_paragraphs(html) == ["Head", "a & b c", "one", "two", "x", "y", "code"]
+    assert html_to_paragraphs("") == []
+
+
+@pytest.mark.parametrize("text, limit, summary", [
+    ("short enough", 20, "short enough"),
+    ("  spaced   out  ", 20, "spaced out"),
+    ("one two three four", 10, "one two…"),
+    ("one two, three", 9, "one two…"),
+    ("abcdefghijklmnop", 6, "abcde…"),
+    ("وصل الوزير إلى العاصمة، صباح اليوم", 24, "وصل الوزير إلى العاصمة…"),
+])
+def test_shorten_cuts_at_a_word_and_marks_the_cut(text, limit, summary):
+    assert shorten(text, limit) == summary
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300), st.integers(min_value=2, max_value=300))
+def test_shorten_never_exceeds_the_limit(text, limit):
+    result = shorten(text, limit)
+    assert len(result) <= limit
+    assert result == " ".join(text.split()) or result.endswith("…")
+
+
+HTMLISH = st.lists(st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(["<script>", "</script>", "<a href=\"", "javascript:", "\" onclick=\"", "\">", "<img src=x onerror=",
+                     "<svg>", "<style>", "&#1;", "&#x202E;", "[l](", ")", "<!--", "-->", "<p ", "on", "load=", "`", "\n\n"])),
+    max_size=25).map("".join)
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, attrs))
+
+
+@settings(max_examples=200, deadline=None)
+@given(HTMLISH)
+def test_markdown_output_is_always_safe(source):
+    html = markdown_to_html(source, BASE)
+    parser = _Tags()
+    parser.feed(html)
+    parser.close()
+    for tag, attrs in parser.tags:
+        assert tag not in ("script", "style", "iframe", "svg", "form")
+        for name, value in attrs:
+            assert not name.startswith("on")
+            if name in ("href", "src"):
+                assert urlsplit(value or "").scheme in ("http", "https", "mailto")
+    assert not XML_FORBIDDEN.search(html) and not BIDI_CONTROLS.search(html)

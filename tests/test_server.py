@@ -1,0 +1,121 @@
+"""End to end: `feedsvc serve` as a real gunicorn process on a loopback port."""
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+
+from tests.http_helpers import MEDIA_TYPES, Server, check_feed_http, check_not_found, fetch
+
+pytestmark = pytest.mark.e2e
+
+POLITICS = quote("سياسة")
+SEED_PAGE = "/articles/000_4c2ff0435fbab79d"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from tests.conftest import SAMPLE_ARTICLES
+
+    folder = tmp_path_factory.mktemp("served")
+    srv = Server(SAMPLE_ARTICLES, folder / "state.sqlite3")
+    yield srv
+    srv.stop()
+
+
+FEED_PATHS = [
+    ("/feed.rss", "rss"), ("/feed.atom", "atom"), ("/feed.json", "json"),
+    (f"/category/{POLITICS}/feed.rss", "rss"), (f"/category/{POLITICS}/feed.atom", "atom"),
+    (f"/category/{POLITICS}/feed.json", "json"), ("/category/technology/feed.atom", "atom"),
+    ("/feeds.opml", "opml"),
+]
+
+
+@pytest.mark.parametrize("path, fmt", FEED_PATHS)
+def test_every_feed_follows_the_http_rules(server, path, fmt):
+    check_feed_http(server.base, path, MEDIA_TYPES[fmt])
+
+
+@pytest.mark.parametrize("path", ["/", f"/category/{POLITICS}/", SEED_PAGE])
+def test_pages_are_html_with_a_content_security_policy(server, path):
+    res = fetch(server.base, path)
+    assert res.status == 200
+    assert res.header("content-type") == MEDIA_TYPES["html"]
+    assert "default-src 'none'" in res.header("content-security-policy")
+    assert res.header("x-content-type-options") == "nosniff"
+
+
+def test_home_page_links_every_category_and_the_site_feeds(server):
+    html = fetch(server.base, "/").body.decode("utf-8")
+    for fmt, media in (("rss", "application/rss+xml"), ("atom", "application/atom+xml"), ("json", "application/feed+json")):
+        assert f'<link rel="alternate" type="{media}"' in html and f"{server.base}/feed.{fmt}" in html
+    assert f"{server.base}/feeds.opml" in html
+    assert f"/category/{POLITICS}/" in html and "سياسة" in html and "(5)" in html
+
+
+def test_arabic_article_page_is_right_to_left_with_its_category_feeds(server):
+    html = fetch(server.base, SEED_PAGE).body.decode("utf-8")
+    assert '<html lang="ar" dir="rtl">' in html
+    assert "زيارة مسؤول أمني روسي لطهران" in html
+    assert f"/category/{POLITICS}/feed.atom" in html
+    assert "تابعونا على" not in html
+
+
+def test_feeds_carry_a_stylesheet_that_is_served(server):
+    for path in ("/feed.rss", "/feed.atom"):
+        assert b'<?xml-stylesheet type="text/xsl" href="' in fetch(server.base, path).body
+    xsl = fetch(server.base, "/feed.xsl")
+    assert xsl.status == 200 and b"xsl:stylesheet" in xsl.body
+
+
+def test_healthz_is_json(server):
+    body = json.loads(fetch(server.base, "/healthz").body)
+    assert body["articles"] == 11 and body["skipped"] == 0 and body["last_refresh"]
+
+
+@pytest.mark.parametrize("path", [
+    "/category/nope/", "/category/nope/feed.rss", "/feed.xml", "/articles/nope",
+    "/../pyproject.toml", "/%2e%2e/pyproject.toml", "/articles/%2e%2e%2f%2e%2e%2fwsgi.py",
+    "/category/..%2f..%2fwsgi.py", "/category/..%5c..%5cwsgi.py", "/static/../../README.md",
+])
+def test_unknown_and_traversing_paths_are_404(server, path):
+    check_not_found(server.base, path)
+
+
+def test_other_methods_are_405(server):
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        assert fetch(server.base, "/feed.rss", method=method).status == 405
+
+
+def test_two_servers_and_a_restart_give_the_same_bytes_and_etags(server):
+    from tests.conftest import SAMPLE_ARTICLES
+
+    state_path = server.state  # shared, as by workers behind one load balancer
+    other = Server(SAMPLE_ARTICLES, state_path, workers=2, env={"FEEDSVC_SITE_URL": server.base})
+    try:
+        for path in ("/feed.rss", f"/category/{POLITICS}/feed.json", "/feeds.opml", "/"):
+            first, second = fetch(server.base, path), fetch(other.base, path)
+            assert first.header("etag") == second.header("etag"), path
+            assert first.body == second.body
+    finally:
+        other.stop()
+    again = Server(SAMPLE_ARTICLES, state_path, env={"FEEDSVC_SITE_URL": server.base})
+    try:
+        assert fetch(again.base, "/feed.atom").header("etag") == fetch(server.base, "/feed.atom").header("etag")
+    finally:
+        again.stop()
+
+
+@pytest.mark.parametrize("path", [p for p, fmt in FEED_PATHS if fmt != "opml"])
+def test_the_shared_http_judge_passes_on_every_served_feed(server, path):
+    import subprocess
+    import sys
+
+    from tests.conftest import JUDGES
+
+    run = subprocess.run([sys.executable, str(JUDGES / "http_check.py"), server.base + path],
+                         capture_output=True, text=True, timeout=120)
+    summary = run.stdout.strip().splitlines()[-1]
+    assert run.returncode == 0 and "errors=0" in summary, run.stdout
+    assert "warnings=0" in summary, run.stdout

@@ -1,0 +1,137 @@
+"""Bytes → clean text: decoding, clean-up, binary detection, language and slugs."""
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feedsvc.text import (
+    SLUG_MAX, DecodeError, clean_text, collapse_space, decode_bytes, detect_language, drop_unsafe_chars, is_binary,
+    is_visible, looks_binary, make_slug,
+)
+
+ARABIC = "سياسة\nوزير الخارجية يصل إلى العاصمة في زيارة رسمية\nوقال مصدر دبلوماسي إن الزيارة تتناول ملفات التعاون الاقتصادي.\n"
+FRENCH = "Économie\nLa réforme adoptée à l’Assemblée\nLe texte a été adopté mardi soir après une longue séance.\n"
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+@pytest.mark.parametrize("data", [
+    ARABIC.encode("utf-8"),
+    codecs.BOM_UTF8 + ARABIC.encode("utf-8"),
+    ARABIC.encode("utf-16"),
+    codecs.BOM_UTF16_BE + ARABIC.encode("utf-16-be"),
+    codecs.BOM_UTF16_LE + ARABIC.encode("utf-16-le"),
+    ARABIC.encode("utf-16-le"),
+    ARABIC.encode("utf-16-be"),
+    ARABIC.encode("utf-32"),
+    ARABIC.encode("cp1256"),
+    ARABIC.encode("iso8859_6"),
+], ids=["utf-8", "utf-8-bom", "utf-16", "utf-16-be-bom", "utf-16-le-bom", "utf-16-le-no-bom", "utf-16-be-no-bom",
+        "utf-32", "windows-1256", "iso-8859-6"])
+def test_arabic_text_decodes_from_every_supported_encoding(data):
+    assert not is_binary(data)
+    assert decode_bytes(data) == ARABIC
+
+
+def test_legacy_western_text_is_detected_too():
+    assert decode_bytes(FRENCH.encode("cp1252")) == FRENCH
+
+
+def test_broken_utf16_after_a_bom_is_a_decode_error():
+    with pytest.raises(DecodeError, match="UTF-16"):
+        decode_bytes(codecs.BOM_UTF16_LE + b"\x00\xd8")  # a lone surrogate
+
+
+def test_nul_bytes_mean_binary_but_utf16_does_not():
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01"
+    assert is_binary(png)
+    assert is_binary(b"\x01\x02\x03\x04\x05 text")
+    assert not is_binary(ARABIC.encode("utf-16"))
+    assert not is_binary(b"plain text\twith a tab\r\n")
+    with pytest.raises(DecodeError, match="binary"):
+        decode_bytes(b"abc\x00def")
+
+
+def test_decoded_text_that_is_mostly_unprintable_looks_binary():
+    assert looks_binary("\ue000\ue001\ue002 ab")  # private use
+    assert looks_binary("\x01\x02\x03abc")
+    assert not looks_binary(ARABIC)
+    assert not looks_binary("")
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("a\r\nb\rc\u2028d\u2029e\x85f", "a\nb\nc\nd\ne\nf"),
+    ("E\u0301conomie", "Économie"),
+    ("a\x00b\x01c\x08d\x0be\x0cf\x1fg\ufffeh\uffffi", "abcdefghi"),
+    ("tab\tstays", "tab\tstays"),
+    ("\u202eevil\u202c \u202aa\u202b \u202dx \u2066y\u2067z\u2068w\u2069", "evil a x yzw"),
+    ("rlm\u200f lrm\u200e alm\u061c", "rlm\u200f lrm\u200e alm\u061c"),
+    ("\U0001F468\u200D\U0001F469\u200D\U0001F467", "\U0001F468\u200D\U0001F469\u200D\U0001F467"),
+    ("\ufeffNews\ufeff", "News"),
+    ("mojibake\x80\x9f", "mojibake"),
+    ("nonchar\ufdd0\U0001fffe", "nonchar"),
+], ids=["line-endings", "nfc", "xml-forbidden", "tab", "bidi-overrides", "direction-marks", "emoji-zwj",
+        "stray-bom", "c1-controls", "noncharacters"])
+def test_clean_text(raw, clean):
+    assert clean_text(raw) == clean
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_clean_text_leaves_nothing_xml_forbids_and_is_idempotent(raw):
+    once = clean_text(raw)
+    assert not XML_FORBIDDEN.search(once) and not BIDI_CONTROLS.search(once) and "\r" not in once
+    assert unicodedata.is_normalized("NFC", once)
+    assert clean_text(once) == once == drop_unsafe_chars(once)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_decode_bytes_raises_nothing_but_decode_error(data):
+    try:
+        assert isinstance(decode_bytes(data), str)
+    except DecodeError:
+        pass
+
+
+def test_collapse_space_joins_every_kind_of_space():
+    assert collapse_space("  World\u00a0\t News \u2003 Desk\u3000") == "World News Desk"
+
+
+def test_is_visible_ignores_spaces_and_format_controls():
+    assert not is_visible(" \t\u00a0\u200b\u200f\ufeff")
+    assert is_visible("\u200f.") and is_visible("س")
+
+
+@pytest.mark.parametrize("text, lang", [
+    (ARABIC, "ar"),
+    ("The city council approved the new budget on Tuesday after a long debate about housing.", "en"),
+    (FRENCH, "fr"),
+    ("המועצה אישרה את התקציב החדש ביום שלישי", "he"),
+    ("OK", "de"),
+    ("12345 !!!", "de"),
+])
+def test_detect_language(text, lang):
+    assert detect_language(text, "de") == lang
+
+
+def test_make_slug_uses_the_mapping_then_a_unicode_slug():
+    assert make_slug("سياسة", {"سياسة": "politics"}) == "politics"
+    assert make_slug("سياسة", {}) == "سياسة"
+    assert make_slug("World  News", {}) == "world-news"
+
+
+@pytest.mark.parametrize("name", ["a/b", "../etc/passwd", "x\x01y", "..", "/", "a b/../c"])
+def test_make_slug_never_gives_a_path_or_control_characters(name):
+    slug = make_slug(name, {})
+    assert slug and "/" not in slug and ".." not in slug and not re.search("[\x00-\x1f]", slug)
+
+
+def test_long_names_are_cut_with_a_hash_so_they_never_collide():
+    a, b = make_slug("س" * 100 + "أ", {}), make_slug("س" * 100 + "ب", {})
+    assert a != b and len(a) <= SLUG_MAX and len(b) <= SLUG_MAX
