@@ -116,8 +116,13 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     if not all(isinstance(m, str) and m.strip() for m in out["CHROME_MARKERS"]):
         raise ConfigError("setting CHROME_MARKERS must be a list of non-empty strings")
     for name, slug in out["CATEGORY_SLUGS"].items():
-        if not isinstance(slug, str) or not slug or "/" in slug or ".." in slug or slug != slug.strip():
-            raise ConfigError(f"setting CATEGORY_SLUGS[{name!r}]={slug!r} must be a non-empty slug without '/' or '..'")
+        if (not isinstance(slug, str) or not slug or len(slug) > 80 or slug != slug.strip()
+                or any(c in slug for c in "/\\?#%") or ".." in slug or any(ord(c) < 32 or ord(c) == 127 for c in slug)):
+            raise ConfigError(f"setting CATEGORY_SLUGS[{name!r}]={slug!r} must be a slug of 1-80 characters without "
+                              "'/', '\\', '?', '#', '%', '..', spaces at the ends or control characters")
+    for name in ("SITE_TITLE", "SITE_AUTHOR"):
+        if not out[name].strip():
+            raise ConfigError(f"setting {name} must not be empty")
     if not out["SITE_LANGUAGE"].replace("-", "").isalnum():
         raise ConfigError(f"setting SITE_LANGUAGE={out['SITE_LANGUAGE']!r} must be a language tag such as ar or en")
     return out

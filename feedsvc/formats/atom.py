@@ -7,7 +7,7 @@ from lxml import etree
 
 from ..feeds import article_url, feed_url
 from ..model import Article, Feed, Site, stable_id
-from .content import GENERATOR, GENERATOR_URI, item_terms, public_url, wrapped_html
+from .content import GENERATOR, GENERATOR_URI, add_stylesheet, item_terms, public_url, wrapped_html
 
 MEDIA_TYPE = "application/atom+xml"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -33,10 +33,17 @@ class _EntryExtras(BaseEntryExtension):
 
 
 class _FeedExtras(BaseExtension):
-    """Declares the Media RSS namespace on the root element, so entries use the `media:` prefix."""
+    """Declares the Media RSS namespace on the root element and adds the browser stylesheet."""
+
+    def __init__(self) -> None:
+        self.feed_path = ""
 
     def extend_ns(self):
         return {"media": MEDIA_NS}
+
+    def extend_atom(self, feed):
+        add_stylesheet(feed, self.feed_path)
+        return feed
 
 
 def render_atom(feed: Feed, site: Site) -> bytes:
@@ -44,6 +51,7 @@ def render_atom(feed: Feed, site: Site) -> bytes:
     fg = FeedGenerator()
     fg.register_extension("extras", _FeedExtras, _EntryExtras, atom=True, rss=False)
     fg.id(stable_id("feed:" + (feed.category.name if feed.category else "")))
+    fg.extras.feed_path = feed.path("atom")
     fg.title(feed.title)
     fg.subtitle(feed.description)
     fg.author(name=site.author)

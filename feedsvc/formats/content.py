@@ -5,6 +5,8 @@ import html
 import re
 from urllib.parse import quote, urlsplit
 
+from lxml import etree
+
 from ..model import Article
 
 GENERATOR = "feedsvc"
@@ -14,6 +16,16 @@ GENERATOR_URI = "https://pypi.org/project/feedsvc/"
 # (an IRI is not a URI: JSON Feed's schema and the W3C validator reject "my photo.jpg").
 _URI_SAFE = ":/?#[]@!$&'()*+,;=%~"
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def add_stylesheet(root, feed_path: str) -> None:
+    """Put <?xml-stylesheet?> before the root, so a browser shows a readable page instead of raw XML.
+
+    The href is relative to the feed (../../feed.xsl from a category), so it stays same-origin
+    behind any proxy or path prefix, as browsers require for XSLT.
+    """
+    href = "../" * feed_path.count("/") + "feed.xsl"
+    root.addprevious(etree.ProcessingInstruction("xml-stylesheet", f'type="text/xsl" href="{href}"'))
 
 
 def wrapped_html(article: Article) -> str:

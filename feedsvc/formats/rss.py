@@ -11,7 +11,7 @@ from lxml import etree
 
 from ..feeds import article_url, feed_url
 from ..model import Article, Feed, Site, stable_id
-from .content import GENERATOR, GENERATOR_URI, item_terms, public_url, text_as_html, wrapped_html
+from .content import GENERATOR, GENERATOR_URI, add_stylesheet, item_terms, public_url, text_as_html, wrapped_html
 
 MEDIA_TYPE = "application/rss+xml"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
@@ -33,10 +33,17 @@ class _MediaImage(BaseEntryExtension):
 
 
 class _FeedExtras(BaseExtension):
-    """Declares the Media RSS namespace on the root element, so entries use the `media:` prefix."""
+    """Declares the Media RSS namespace on the root element and adds the browser stylesheet."""
+
+    def __init__(self) -> None:
+        self.feed_path = ""
 
     def extend_ns(self):
         return {"media": MEDIA_NS}
+
+    def extend_rss(self, feed):
+        add_stylesheet(feed, self.feed_path)
+        return feed
 
 
 def render_rss(feed: Feed, site: Site) -> bytes:
@@ -44,6 +51,7 @@ def render_rss(feed: Feed, site: Site) -> bytes:
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("media", _FeedExtras, _MediaImage, atom=False, rss=True)
+    fg.media.feed_path = feed.path("rss")
     fg.title(feed.title)
     fg.description(feed.description)
     # feedgen writes the channel <link> from the last link() call: self first, the HTML page last.

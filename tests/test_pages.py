@@ -1,0 +1,86 @@
+"""HTML pages, the OPML list and the feed stylesheet, through the real Flask app."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from importlib import resources
+from urllib.parse import quote
+
+import pytest
+from lxml import etree
+
+from tests.conftest import write
+
+POLITICS = quote("سياسة")
+
+
+@pytest.fixture
+def hostile_client(make_app, articles_dir):
+    write(articles_dir, "x.txt", 'News"><script>alert(1)</script>\nTitle <img src=x onerror=alert(2)>\nBody <b>bold</b> & more.\n')
+    write(articles_dir, "en.md", "---\ntitle: An English story\ncategory: News\"><script>alert(1)</script>\nlang: en\ndate: 2026-11-01\n---\nHello.\n")
+    return make_app(articles_dir).test_client()
+
+
+def test_every_value_on_a_page_is_escaped(hostile_client):
+    for path in ["/", "/articles/x", "/articles/en"]:
+        html = hostile_client.get(path).get_data(as_text=True)
+        assert "<script>" not in html and "<img src=x" not in html, path
+        assert "&lt;script&gt;" in html or path == "/articles/en"
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; more." in hostile_client.get("/articles/x").get_data(as_text=True)
+
+
+def test_home_page_lists_categories_with_counts_pages_and_feeds(client):
+    html = client.get("/").get_data(as_text=True)
+    assert f'href="http://127.0.0.1:8000/category/{POLITICS}/"' in html
+    assert "سياسة</a> <span class=\"count\">(5)</span>" in html
+    assert 'rel="alternate" type="application/feed+json"' in html
+    assert 'rel="outline" type="text/x-opml"' in html
+
+
+def test_category_page_advertises_its_own_three_feeds(client):
+    html = client.get(f"/category/{POLITICS}/").get_data(as_text=True)
+    for fmt in ("rss", "atom", "json"):
+        assert f'href="http://127.0.0.1:8000/category/{POLITICS}/feed.{fmt}"' in html
+    assert '<html lang="ar" dir="rtl">' in html
+
+
+def test_a_category_without_its_slash_redirects_to_the_page(client):
+    res = client.get("/category/technology")
+    assert res.status_code == 301 and res.headers["Location"].endswith("/category/technology/")
+
+
+def test_pages_follow_each_articles_language_and_direction(client):
+    english = client.get("/articles/tech/2026-10-22-open-data-portal").get_data(as_text=True)
+    assert '<html lang="en" dir="ltr">' in english
+    assert 'href="http://127.0.0.1:8000/category/technology/feed.atom"' in english
+    home = client.get("/").get_data(as_text=True)
+    assert '<li lang="en" dir="ltr">' in home and '<li lang="ar" dir="rtl">' in home
+
+
+def test_opml_lists_every_feed_once_for_a_one_step_import(client):
+    res = client.get("/feeds.opml")
+    assert res.headers["Content-Type"] == "text/x-opml; charset=utf-8"
+    outlines = ET.fromstring(res.data).findall("./body/outline")
+    urls = [o.get("xmlUrl") for o in outlines]
+    assert urls[0] == "http://127.0.0.1:8000/feed.rss"
+    assert f"http://127.0.0.1:8000/category/{POLITICS}/feed.rss" in urls
+    assert len(urls) == len(set(urls)) == 5
+
+
+@pytest.mark.parametrize("path", ["/feed.rss", f"/category/{POLITICS}/feed.atom"])
+def test_the_feed_stylesheet_shows_a_right_to_left_page_with_a_subscribe_note(client, path):
+    feed = client.get(path).data
+    assert b'<?xml-stylesheet type="text/xsl" href="' in feed
+    xsl = etree.XSLT(etree.fromstring((resources.files("feedsvc") / "static" / "feed.xsl").read_bytes()))
+    page = str(xsl(etree.fromstring(feed)))
+    assert '<html lang="ar" dir="rtl">' in page
+    assert "To subscribe, copy this address into your feed reader" in page
+    assert "زيارة مسؤول أمني روسي لطهران" in page
+
+
+def test_the_stylesheet_href_resolves_to_the_served_stylesheet(client):
+    from urllib.parse import urljoin
+
+    feed = client.get(f"/category/{POLITICS}/feed.rss").get_data(as_text=True)
+    href = feed.split('href="', 1)[1].split('"', 1)[0]
+    target = urljoin(f"http://127.0.0.1:8000/category/{POLITICS}/feed.rss", href)
+    assert client.get(target.replace("http://127.0.0.1:8000", "")).status_code == 200
