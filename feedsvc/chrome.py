@@ -1,0 +1,71 @@
+"""Site chrome: the trailer of "Follow us", "Related Articles" and comment-form lines scrapes leave
+at the end of an article, found by marker and cut off. Pure functions on lists of lines."""
+from __future__ import annotations
+
+import re
+
+# Arabic marks that scrapes spell either way (tanween, harakat, tatweel) and alef forms.
+_ARABIC_MARKS = re.compile("[\u0640\u064b-\u065f\u0670]")
+_ALEF = str.maketrans("أإآٱ", "اااا")
+# A chrome line is a marker, perhaps followed by a few words ("Follow us on Facebook, X and YouTube";
+# "… will not be published. Required fields are marked *"). A longer line that starts with a marker
+# is a sentence of the article ("Related articles on this topic were published by Reuters last week").
+_CHROME_TAIL_WORDS = 8
+_CHROME_TAIL_CHARS = 60
+_HEADING_TAIL_WORDS = 2  # "Related Articles", "Follow us on Facebook": may head a list of short lines
+_FILLER_WINDOW = 12  # related-article titles listed under such a heading
+_FILLER_CHARS = 160
+_SENTENCE_ENDS = (".", "!", "?", "؟", "。", "…")
+_MD_LINK_TARGET = re.compile(r"\]\([^)]*\)")
+_MD_DECORATION = str.maketrans("", "", "*_[]`")
+_FOLD_STRIP = " .:،؛…!-#>+•·|="
+
+
+def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
+    """Drop the run of site-chrome lines at the end, and the short lines listed under a chrome heading."""
+    folded = tuple(dict.fromkeys(m for m in map(_fold, markers) if m))
+
+    def tail_words(line: str) -> int | None:
+        """Words after the marker the line starts with; None when it starts with none."""
+        f = _fold(line)
+        best = None
+        for m in folded:
+            if f == m:
+                return 0
+            # The marker must end at a word boundary: "Show Moreover, …" is not "Show More".
+            if f.startswith(m) and not f[len(m)].isalnum():
+                tail = f[len(m):]
+                words = sum(1 for w in tail.split() if any(c.isalnum() for c in w))
+                if len(tail) <= _CHROME_TAIL_CHARS and words <= _CHROME_TAIL_WORDS:
+                    best = words if best is None else min(best, words)
+        return best
+
+    tails = [tail_words(line) for line in lines]
+    end = len(lines)
+    while end > 0:
+        if tails[end - 1] is not None:
+            end -= 1
+            continue
+        # Not chrome itself, but maybe an item listed under a chrome heading ("Related Articles" and the
+        # related titles below it, "Follow us on" and the network names): the heading must be near, on a
+        # line of its own, with only short lines from it down to here.
+        heading = next((i for i in range(end - 2, max(end - 2 - _FILLER_WINDOW, -1), -1) if tails[i] is not None), None)
+        if (heading is not None and tails[heading] <= _HEADING_TAIL_WORDS
+                and all(_is_list_item(lines[i]) for i in range(heading + 1, end))):
+            end = heading
+            continue
+        break
+    return lines[:end]
+
+
+def _is_list_item(line: str) -> bool:
+    """Short and not ending like a sentence: a related article's title or a network's name, not a paragraph."""
+    folded = _fold(line)
+    return len(folded) <= _FILLER_CHARS and not line.rstrip(" *_)]\"'»”").endswith(_SENTENCE_ENDS)
+
+
+def _fold(line: str) -> str:
+    """A line as compared with markers: no harakat or tatweel, one alef, no case, no Markdown decoration."""
+    line = _MD_LINK_TARGET.sub("", line)
+    line = _ARABIC_MARKS.sub("", line).translate(_ALEF).translate(_MD_DECORATION).casefold()
+    return " ".join(line.split()).strip(_FOLD_STRIP)

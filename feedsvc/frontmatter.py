@@ -1,0 +1,186 @@
+"""Front matter: the YAML block between --- lines at the top of a text, split off and its fields read.
+
+Knows nothing of files: a block or field that cannot be used raises FrontMatterError(reason, fix).
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+import yaml
+from dateutil import parser as dateparser
+
+from .text import collapse_space, drop_unsafe_chars
+
+_FRONT_MATTER_OPEN = re.compile(r"---[ \t]*(?:\n|\Z)")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
+_KEYS = {
+    "title", "date", "updated", "category", "categories", "tags", "author", "summary", "image", "id", "lang", "draft",
+}
+_NO_YEAR = datetime(1, 1, 1)  # dateutil fills missing parts from this; year 1 means none was written
+_TRUE_WORDS, _FALSE_WORDS = {"true", "yes", "on"}, {"false", "no", "off"}
+
+
+class FrontMatterError(ValueError):
+    """Front matter that cannot be used: the reason and the fix, without the file (the caller knows it)."""
+
+    def __init__(self, reason: str, fix: str):
+        super().__init__(f"{reason}; {fix}")
+        self.reason, self.fix = reason, fix
+
+
+def split_front_matter(text: str) -> tuple[dict, str]:
+    """The front matter as a dict with lower-case keys, and the text after it ({} and text when there is none)."""
+    stripped = _LEADING_BLANK_LINES.sub("", text)
+    if not _FRONT_MATTER_OPEN.match(stripped):  # "----------" as a first line is a rule, not front matter
+        return {}, text
+    match = _FRONT_MATTER.match(stripped)
+    if not match:
+        raise FrontMatterError("front matter opened with --- is never closed", "end the front matter block with a --- line")
+    fix = "fix the YAML between the --- lines (quote values that contain ': ')"
+    try:
+        meta = yaml.safe_load(match.group(1) or "") or {}
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 2}" if where is not None else ""
+        raise FrontMatterError(f"front matter is not valid YAML{line}", fix) from None
+    except ValueError as exc:  # a timestamp that is no date: `date: 2025-02-30`
+        raise FrontMatterError(f"front matter is not valid YAML ({exc})", fix) from None
+    except RecursionError:
+        raise FrontMatterError("front matter is not valid YAML (nested too deeply)", fix) from None
+    if not isinstance(meta, dict):
+        raise FrontMatterError("front matter is not a set of `key: value` lines", "write one `key: value` per line between the --- lines")
+    # YAML escapes ("\u001b", "\u202e") make characters the text clean-up never saw.
+    meta = {str(k).lower(): _clean_value(v) for k, v in meta.items()}
+    return meta, stripped[match.end():]
+
+
+def ignored_keys(meta: dict) -> list[str]:
+    """The keys feedsvc does not read, sorted."""
+    return sorted(set(meta) - _KEYS)
+
+
+def _clean_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return drop_unsafe_chars(value)
+    if isinstance(value, list):
+        return [_clean_value(v) for v in value]
+    return value
+
+
+def read_categories(meta: dict) -> list[str]:
+    """The names under `categories:` then `category:`, cleaned; those with no letter or digit left out."""
+    names = _str_list(meta, "categories") + _str_list(meta, "category")
+    cleaned = [clean_category(n) for n in names]
+    return [c for c in cleaned if any(ch.isalnum() for ch in c)]
+
+
+def clean_category(name: str) -> str:
+    """A category name as published: safe characters, single spaces, no trailing colon."""
+    # Folder names come straight from the file system: NFD on macOS, so normalised here too.
+    return collapse_space(drop_unsafe_chars(name)).rstrip(":：").strip()
+
+
+def read_tags(meta: dict) -> tuple[str, ...]:
+    """The `tags:` names with single spaces, each once, in the order written."""
+    return tuple(dict.fromkeys(t for t in map(collapse_space, _str_list(meta, "tags")) if t))
+
+
+def read_text(meta: dict, key: str) -> str | None:
+    """A field written as one line of text (a number counts as text); None when it is absent."""
+    value = meta.get(key)
+    return None if value is None else as_text(value, key)
+
+
+def as_text(value: Any, key: str) -> str:
+    """A field's value as text; a list, a mapping or a true/false is not."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise FrontMatterError(f"{key} is not text", f"write `{key}:` as one line of text")
+    return str(value)
+
+
+def _str_list(meta: dict, key: str) -> list[str]:
+    value = meta.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        # `tags: a, b` and `categories: News, World` are lists written on one line; `category:` is one name.
+        return [v for v in (part.strip() for part in value.split(",")) if v] if key in ("tags", "categories") else [value]
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+        return [str(v) for v in value if str(v).strip()]
+    raise FrontMatterError(f"{key} is not text or a list of text", f"write `{key}: [a, b]` or one name")
+
+
+def read_language(meta: dict) -> str | None:
+    """The `lang:` tag in BCP 47 case; None when it is absent or blank."""
+    lang = read_text(meta, "lang")
+    if lang is None or not lang.strip():
+        return None
+    tag = lang.strip().replace("_", "-")
+    if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", tag):
+        raise FrontMatterError(f"lang {lang!r} is not a language tag", "write a BCP 47 tag such as ar, en or fr-CA")
+    # BCP 47 case conventions: language lower, script title, region upper (ar-EG, zh-Hant-TW).
+    first, *rest = tag.split("-")
+    parts = [first.lower()] + [p.upper() if len(p) == 2 else p.title() if len(p) == 4 else p.lower() for p in rest]
+    return "-".join(parts)
+
+
+def read_date(meta: dict, key: str, zone: str) -> datetime | None:
+    """The `date:` or `updated:` field in UTC, read in the zone when it names none; None when absent."""
+    value = meta.get(key)
+    if value is None:
+        return None
+    fix = f"write `{key}: 2025-03-01 14:30` (ISO 8601, optionally with a zone)"
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time())
+    elif isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+        try:
+            # Parts left out are filled from _NO_YEAR, never from today, so the same file gives the same date.
+            parsed = dateparser.parse(str(value), default=_NO_YEAR)
+        except (ValueError, OverflowError, TypeError):
+            raise FrontMatterError(f"{key} {value!r} is not a date", fix) from None
+        if parsed.year == _NO_YEAR.year:
+            raise FrontMatterError(f"{key} {value!r} has no year", fix)
+    else:
+        raise FrontMatterError(f"{key} {value!r} is not a date", fix)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+    try:
+        utc = parsed.astimezone(ZoneInfo("UTC"))
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not 1970 <= utc.year <= 9999:
+        raise FrontMatterError(f"{key} {value!r} is out of range", f"write `{key}:` as a date between 1970 and 9999")
+    return utc
+
+
+def read_draft(meta: dict) -> bool:
+    """The `draft:` flag; absent is False."""
+    draft = meta.get("draft")
+    if draft is None or isinstance(draft, bool):
+        return bool(draft)
+    word = str(draft).strip().lower()
+    if word in _TRUE_WORDS | _FALSE_WORDS:
+        return word in _TRUE_WORDS
+    raise FrontMatterError(f"draft {draft!r} is not true or false", "write `draft: true` or `draft: false`")
+
+
+def read_image(meta: dict, base_url: str) -> str | None:
+    """The `image:` field as an absolute http(s) URL, a relative one resolved against base_url."""
+    image = (read_text(meta, "image") or "").strip()
+    if not image:
+        return None
+    try:
+        url = urljoin(base_url, image)
+        usable = urlsplit(url).scheme in ("http", "https")
+    except ValueError:
+        usable = False
+    if not usable:
+        raise FrontMatterError(f"image {image!r} is not an http(s) URL", "write `image:` as https://… or a path on the site")
+    return url
