@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
 from . import frontmatter, markup
@@ -256,31 +256,42 @@ def _shown(source: str) -> str:
     return source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def read_or_skip(path: Path, root: Path, options: Options) -> Article | Skipped:
+    """Read one file: an Article, or Skipped with why; never raises."""
+    try:
+        return read_article(path, root, options)
+    except ArticleError as exc:
+        return Skipped(exc.source, exc.reason, exc.fix)
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others being published
+        log.debug("reading %s failed", path, exc_info=True)
+        return Skipped(_rel(path, root), f"could not be read ({type(exc).__name__}: {exc})", "report it as a feedsvc bug, with the file")
+
+
 def iter_articles(root: Path, options: Options) -> Iterator[Article | Skipped]:
     """Every article file under root read in order: an Article, or Skipped with why."""
     files, passed = find_files(root)
     yield from passed
     for path in files:
-        try:
-            yield read_article(path, root, options)
-        except ArticleError as exc:
-            yield Skipped(exc.source, exc.reason, exc.fix)
-        except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others being published
-            log.debug("reading %s failed", path, exc_info=True)
-            yield Skipped(_rel(path, root), f"could not be read ({type(exc).__name__}: {exc})", "report it as a feedsvc bug, with the file")
+        yield read_or_skip(path, root, options)
 
 
-def load_articles(root: Path, options: Options) -> tuple[list[Article], list[Skipped]]:
-    """Read the whole folder: articles with unique IDs, and every skipped file (each logged once)."""
+def unique_ids(items: Iterable[Article | Skipped]) -> tuple[list[Article], list[Skipped]]:
+    """Articles in the given order, the first of each ID kept; skips, and later duplicates, as Skipped."""
     articles: dict[str, Article] = {}
     skipped: list[Skipped] = []
-    for item in iter_articles(root, options):
+    for item in items:
         if isinstance(item, Skipped):
             skipped.append(item)
         elif item.id in articles:
             skipped.append(Skipped(item.source, f"same id {item.id!r} as {articles[item.id].source}", "give one of them its own `id:` in the front matter"))
         else:
             articles[item.id] = item
+    return list(articles.values()), skipped
+
+
+def load_articles(root: Path, options: Options) -> tuple[list[Article], list[Skipped]]:
+    """Read the whole folder: articles with unique IDs, and every skipped file (each logged once)."""
+    articles, skipped = unique_ids(iter_articles(root, options))
     for skip in skipped:
         log.warning("skipped %s", skip)
-    return list(articles.values()), skipped
+    return articles, skipped

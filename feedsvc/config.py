@@ -58,6 +58,7 @@ SETTINGS = (
     Setting("CATEGORY_SLUGS", {}, dict, 'Category name → URL slug, e.g. {"سياسة": "politics"}.'),
     Setting("STATE_PATH", "", str, "SQLite state file; empty = feedsvc.sqlite3 in the Flask instance folder."),
     Setting("REFRESH_SECONDS", 60, int, "Seconds between scheduled refreshes; also the feeds' cache lifetime."),
+    Setting("SETTLE_MS", 300, int, "A file changed less than this many milliseconds ago may still be being written: wait."),
     Setting("LOG_LEVEL", "INFO", str, "Logging level: DEBUG, INFO, WARNING or ERROR."),
 )
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
@@ -98,8 +99,8 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
         if s.kind is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"setting {s.name}={value!r} must be a whole number")
-            if value < 1:
-                raise ConfigError(f"setting {s.name}={value!r} must be at least 1")
+            if value < (0 if s.name == "SETTLE_MS" else 1):
+                raise ConfigError(f"setting {s.name}={value!r} must be at least {0 if s.name == 'SETTLE_MS' else 1}")
         elif not isinstance(value, s.kind):
             raise ConfigError(f"setting {s.name}={value!r} must be a {s.kind.__name__}")
     url = urlsplit(out["SITE_URL"])

@@ -83,4 +83,9 @@ class Feed:
 
     def path(self, fmt: str) -> str:
         """URL path of this feed in a format, relative to the site root."""
-        return f"feed.{fmt}" if not self.key else f"category/{self.key}/feed.{fmt}"
+        return feed_path(self.key, fmt)
+
+
+def feed_path(key: str, fmt: str) -> str:
+    """URL path of the feed with this key ("" = site-wide) in a format, relative to the site root."""
+    return f"feed.{fmt}" if not key else f"category/{key}/feed.{fmt}"

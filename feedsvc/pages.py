@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Iterable
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .feeds import EPOCH, article_url, dominant_language, feed_url
-from .model import Article, Feed, Site, text_direction
+from .feeds import article_url, dominant_language
+from .model import Article, Feed, Site, feed_path, text_direction
 
 _ENV = Environment(
     loader=PackageLoader("feedsvc", "templates"),
@@ -22,54 +23,51 @@ _FORMAT_LABELS = (("rss", "application/rss+xml", "RSS"), ("atom", "application/a
 LATEST_ON_HOME = 20
 
 
-def feed_links(site: Site, feed: Feed) -> list[dict]:
-    """Autodiscovery and subscribe links for a feed in every format."""
+def feed_links(site: Site, key: str, title: str) -> list[dict]:
+    """Autodiscovery and subscribe links for the feed with this key, in every format."""
     return [
-        {"type": media, "href": feed_url(site, feed, key), "label": label, "title": f"{feed.title} ({label})"}
-        for key, media, label in _FORMAT_LABELS
+        {"type": media, "href": f"{site.url}/{quote(feed_path(key, fmt), safe='/')}", "label": label, "title": f"{title} ({label})"}
+        for fmt, media, label in _FORMAT_LABELS
     ]
 
 
-def render_pages(feeds: list[Feed], live: list[Article], site: Site) -> dict[str, tuple[bytes, datetime]]:
-    """Every HTML page by URL path: body bytes and last-modified time."""
-    site_feed, category_feeds = feeds[0], feeds[1:]
-    by_name = {f.category.name: f for f in category_feeds if f.category}
-    pages = {"": _index(site_feed, category_feeds, live, site)}
-    for feed in category_feeds:
-        members = [a for a in live if feed.category.name in a.categories]
-        pages[f"category/{feed.key}/"] = _category(feed, members, site)
-    for article in live:
-        pages[f"articles/{article.id}"] = _article(article, [by_name[c] for c in article.categories if c in by_name], site)
-    return pages
+def category_rows(category_feeds: list[Feed], live: list[Article], site: Site) -> tuple[tuple, ...]:
+    """(name, page URL, article count, feed links) per category, for the home page."""
+    counts: dict[str, int] = {}
+    for a in live:
+        for c in a.categories:
+            counts[c] = counts.get(c, 0) + 1
+    return tuple((f.category.name, f.page_url, counts.get(f.category.name, 0), f.key) for f in category_feeds if f.category)
 
 
-def _index(site_feed: Feed, category_feeds: list[Feed], live: list[Article], site: Site) -> tuple[bytes, datetime]:
-    latest = live[:LATEST_ON_HOME]
-    rows = [
-        {"name": f.category.name, "page": f.page_url, "count": sum(1 for a in live if f.category.name in a.categories), "feeds": feed_links(site, f)}
-        for f in category_feeds
-    ]
+def render_index(site_feed: Feed, category_feeds: tuple[Feed, ...], rows: tuple[tuple, ...], site: Site) -> tuple[bytes, datetime]:
+    """The home page: categories with counts and feeds, and the latest articles."""
+    by_key = {f.key: f for f in category_feeds}
+    table = [{"name": name, "page": page, "count": count, "feeds": feed_links(site, key, by_key[key].title)} for name, page, count, key in rows]
+    latest = site_feed.items[:LATEST_ON_HOME]
     lang = dominant_language(latest, site.language)
     html = _ENV.get_template("index.html").render(
-        site=site, lang=lang, dir=text_direction(lang), feed_links=feed_links(site, site_feed),
-        categories=rows, articles=_rows(latest, site),
+        site=site, lang=lang, dir=text_direction(lang), feed_links=feed_links(site, "", site_feed.title),
+        categories=table, articles=_rows(latest, site),
     )
-    return html.encode("utf-8"), _newest(live)
+    return html.encode("utf-8"), site_feed.updated
 
 
-def _category(feed: Feed, members: list[Article], site: Site) -> tuple[bytes, datetime]:
+def render_category(feed: Feed, site: Site) -> tuple[bytes, datetime]:
+    """A category's page: its newest articles (those of its feed) and its three feeds."""
     html = _ENV.get_template("category.html").render(
-        site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=feed_links(site, feed),
-        category=feed.category, articles=_rows(members, site),
+        site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=feed_links(site, feed.key, feed.title),
+        category=feed.category, articles=_rows(feed.items, site),
     )
-    return html.encode("utf-8"), _newest(members)
+    return html.encode("utf-8"), feed.updated
 
 
-def _article(article: Article, feeds: list[Feed], site: Site) -> tuple[bytes, datetime]:
-    links = [link for feed in feeds for link in feed_links(site, feed)]
+def render_article(article: Article, categories: tuple[tuple[str, str, str], ...], site: Site) -> tuple[bytes, datetime]:
+    """An article's page; categories are (name, page URL, feed key) of its category feeds."""
+    links = [link for name, _, key in categories for link in feed_links(site, key, f"{site.title} — {name}")]
     html = _ENV.get_template("article.html").render(
         site=site, lang=article.lang, dir=article.direction, feed_links=links, article=article,
-        categories=[{"name": f.category.name, "page": f.page_url} for f in feeds],
+        categories=[{"name": name, "page": page} for name, page, _ in categories],
         published_iso=article.published.isoformat(), published_text=_human(article.published),
         updated_iso=article.updated.isoformat(), updated_text=_human(article.updated),
     )
@@ -86,7 +84,3 @@ def _rows(articles: Iterable[Article], site: Site) -> list[dict]:
 
 def _human(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _newest(articles: Iterable[Article]) -> datetime:
-    return max((a.updated for a in articles), default=EPOCH)

@@ -5,53 +5,23 @@ compressed bodies in every process, so conditional GET works across workers and 
 """
 from __future__ import annotations
 
-import gzip
-import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from importlib import resources as package_files
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-import brotli
-
-from .articles import Options, Skipped, load_articles
-from .feeds import EPOCH, build_feeds, is_published, newest_first, next_release
-from .formats import FORMATS
-from .formats.opml import MEDIA_TYPE as OPML_TYPE, render_opml
-from .pages import render_pages
+from .articles import Options, Skipped
+from .feeds import build_feeds, is_published, newest_first, next_release
 from .model import Article, Feed, Site
+from .render import Rendered, Renderer
+from .scan import Scanner
 from .state import StateStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """One published resource: its bytes, precompressed forms and validators."""
-
-    body: bytes
-    media_type: str
-    last_modified: datetime
-    etag: str = ""
-    gzip: bytes = b""
-    br: bytes = b""
-
-    @classmethod
-    def of(cls, body: bytes, media_type: str, last_modified: datetime) -> "Rendered":
-        """Hash and compress once, at render time."""
-        return cls(
-            body=body,
-            media_type=media_type,
-            last_modified=last_modified,
-            etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
-            gzip=gzip.compress(body, compresslevel=9, mtime=0),  # mtime=0: same bytes every time
-            br=brotli.compress(body, quality=9),
-        )
 
 
 @dataclass(frozen=True)
@@ -78,56 +48,30 @@ def site_from_settings(settings: Mapping[str, Any]) -> Site:
     )
 
 
-def render_feeds(feeds: list[Feed], site: Site) -> dict[str, Rendered]:
-    """Every feed in every format, keyed by URL path."""
-    resources = {}
-    for feed in feeds:
-        for fmt in FORMATS.values():
-            resources[feed.path(fmt.key)] = Rendered.of(fmt.render(feed, site), fmt.media_type, feed.updated)
-    return resources
-
-
-# Files served as they are; their Last-Modified is fixed so every install agrees.
-STATIC = {"style.css": "text/css", "feed.xsl": "text/xsl"}
-
-
-def render_static() -> dict[str, Rendered]:
-    """The stylesheets shipped in feedsvc/static."""
-    folder = package_files.files("feedsvc") / "static"
-    return {name: Rendered.of((folder / name).read_bytes(), media, EPOCH) for name, media in STATIC.items()}
-
-
-def render_everything(feeds: list[Feed], live: list[Article], site: Site) -> dict[str, Rendered]:
-    """Feeds, pages, the OPML list and the static files, keyed by URL path."""
-    resources = render_feeds(feeds, site)
-    for path, (body, modified) in render_pages(feeds, live, site).items():
-        resources[path] = Rendered.of(body, "text/html", modified)
-    resources["feeds.opml"] = Rendered.of(render_opml(feeds, site), OPML_TYPE, feeds[0].updated)
-    resources.update(render_static())
-    return resources
-
-
 class Publisher:
-    """Holds the current snapshot and rebuilds it from the articles folder on refresh()."""
+    """Holds the current snapshot and brings it up to date with the articles folder on refresh()."""
 
     def __init__(self, settings: Mapping[str, Any], store: StateStore, clock: Callable[[], datetime] | None = None):
         self.settings = settings
         self.site = site_from_settings(settings)
-        self.options = Options.from_settings(dict(settings))
         self.root = Path(settings["ARTICLES_DIR"])
         self.store = store
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.scanner = Scanner(self.root, Options.from_settings(dict(settings)), settle=settings["SETTLE_MS"] / 1000)  # wall-clock time
+        self.renderer = Renderer(self.site)
         self.snapshot = Snapshot()
         self.last_error: str | None = None
         self.last_success: datetime | None = None
+        self.pending: frozenset[str] = frozenset()
+        self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
 
     def refresh(self) -> bool:
-        """Rebuild and swap in a new snapshot; on failure log it and keep serving the last good one."""
+        """Bring the snapshot up to date; on failure log it and keep serving the last good one."""
         with self._lock:
             started = time.perf_counter()
             try:
-                snapshot = self.build(self.clock())
+                snapshot, changes = self._build(self.clock())
             except Exception as exc:  # the edge where work must go on: keep the last good feeds
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("refresh failed, still serving the feeds built at %s: %s", self.snapshot.built_at, self.last_error)
@@ -135,27 +79,54 @@ class Publisher:
             self.snapshot = snapshot  # one assignment: a request sees the old set or the new, never a mix
             self.last_error = None
             self.last_success = snapshot.built_at
-            log.info("refresh: %d articles, %d feeds, %d skipped in %.0f ms", len(snapshot.articles), len(snapshot.feeds),
-                     len(snapshot.skipped), (time.perf_counter() - started) * 1000)
+            if changes:
+                log.info("refresh: %d articles, %d changed files, %d resources rendered, %d skipped, %.0f ms",
+                         len(snapshot.articles), changes, self.renderer.rendered_last, len(snapshot.skipped),
+                         (time.perf_counter() - started) * 1000)
             return True
 
     def build(self, now: datetime) -> Snapshot:
-        """Read, stamp, select and render everything for the moment `now`."""
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"articles folder {self.root} does not exist; set ARTICLES_DIR")
-        articles, skipped = load_articles(self.root, self.options)
-        articles = self.store.stamp(articles, now, appeared=_mtimes(self.root, articles))
+        """Read, stamp, select and render everything for the moment `now` (used by tests and tools)."""
+        with self._lock:
+            return self._build(now)[0]
+
+    def next_wakeup(self) -> datetime | None:
+        """When a refresh is due before the next tick: an embargo ending, or a file settling."""
+        times = [t for t in (self.snapshot.next_release,) if t is not None]
+        if self.pending:
+            times.append(self.clock() + timedelta(seconds=self.scanner.settle))
+        return min(times, default=None)
+
+    def _build(self, now: datetime) -> tuple[Snapshot, int]:
+        scan = self.scanner.scan()
+        self.pending = scan.pending
+        old = self.snapshot
+        released = old.next_release is not None and old.next_release <= now
+        if old.built_at is not None and not scan.changed and not released:
+            return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
+        articles = self._stamp(scan.articles, now)
         feeds = build_feeds(articles, self.site, self.settings["CATEGORY_SLUGS"], self.settings["FEED_MAX_ITEMS"], now)
         live = newest_first(a for a in articles if is_published(a, now))
-        resources = render_everything(feeds, live, self.site)
-        return Snapshot(
+        resources = self.renderer.render(feeds, live)
+        snapshot = Snapshot(
             resources=MappingProxyType(resources),
             feeds=tuple(feeds),
             articles=MappingProxyType({a.id: a for a in live}),
-            skipped=tuple(skipped),
+            skipped=scan.skipped,
             built_at=now,
             next_release=next_release(articles, now),
         )
+        return snapshot, max(len(scan.changed), 1)
+
+    def _stamp(self, articles: tuple[Article, ...], now: datetime) -> list[Article]:
+        """Stamp only articles read anew; the rest keep their stamped objects (cheap to compare)."""
+        fresh = [a for a in articles if self._stamped.get(a.id, (None,))[0] is not a]
+        stamped = self.store.stamp(fresh, now, appeared=_mtimes(self.root, fresh)) if fresh else []
+        by_id = {a.id: a for a in fresh}
+        self._stamped = {a.id: (a, self._stamped[a.id][1]) if a.id not in by_id else (a, None) for a in articles}
+        for s in stamped:
+            self._stamped[s.id] = (by_id[s.id], s)
+        return [pair[1] for pair in self._stamped.values()]
 
 
 def _mtimes(root: Path, articles: list[Article]) -> dict[str, datetime]:
@@ -168,4 +139,4 @@ def _mtimes(root: Path, articles: list[Article]) -> dict[str, datetime]:
     return times
 
 
-__all__ = ["EPOCH", "Publisher", "Rendered", "Snapshot", "render_everything", "render_feeds", "site_from_settings"]
+__all__ = ["Publisher", "Rendered", "Snapshot", "site_from_settings"]

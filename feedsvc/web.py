@@ -33,15 +33,19 @@ def healthz() -> Response:
     """Articles published, files skipped and the time of the last successful refresh."""
     pub = publisher()
     snap = pub.snapshot
+    age = (now_utc() - pub.last_success).total_seconds() if pub.last_success else None
+    # Stale: three refresh intervals without a successful refresh (RFC-less, but what load balancers act on).
+    stale = age is None or age > 3 * pub.site.max_age
     body = {
-        "status": "ok" if pub.last_success else "starting",
+        "status": "stale" if stale else "ok",
         "articles": len(snap.articles),
         "feeds": len(snap.feeds),
         "skipped": len(snap.skipped),
         "last_refresh": pub.last_success.isoformat() if pub.last_success else None,
+        "age_seconds": round(age, 3) if age is not None else None,
         "last_error": pub.last_error,
     }
-    status = 200 if pub.last_success else 503
+    status = 503 if stale else 200
     return Response(json.dumps(body, ensure_ascii=False) + "\n", status=status, mimetype="application/json",
                     headers={"Cache-Control": "no-store"})
 
@@ -78,7 +82,7 @@ def respond(res: Rendered, max_age: int) -> Response:
         return Response(status=304, headers=headers)
     body = res.body
     if coding:
-        body = getattr(res, coding)
+        body = res.coded(coding)
         headers["Content-Encoding"] = coding
     return Response(body, status=200, headers=headers, content_type=f"{res.media_type}; charset=utf-8")
 

@@ -51,7 +51,8 @@ def make_publisher(tmp_path: Path):
     """Build a Publisher over a folder with a fixed clock; settings may be overridden by name."""
 
     def make(folder: Path, now: datetime = FIXED_NOW, **overrides) -> Publisher:
-        settings = load_settings({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), **overrides},
+        # SETTLE_MS=0: files a test has just written are complete; nothing waits for them to settle.
+        settings = load_settings({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0, **overrides},
                                  toml_path=tmp_path / "absent.toml", environ={})
         return Publisher(settings, StateStore(settings["STATE_PATH"]), clock=lambda: now)
 
@@ -64,7 +65,7 @@ def make_app(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no feedsvc.toml from the developer's checkout
 
     def make(folder: Path, **overrides):
-        return create_app({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), **overrides})
+        return create_app({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0, **overrides})
 
     return make
 

@@ -450,7 +450,7 @@ def test_every_article_the_loader_accepts_renders_into_well_formed_feeds(make_pu
     write(folder, "marked.md", f"---\ntitle: T\ncategory: News\n---\n{head}\n{body}")
     pub = make_publisher(folder)
     # The stages of Publisher.build() that decide feed bytes; pages and compression are tested elsewhere.
-    articles, _ = load_articles(pub.root, pub.options)
+    articles, _ = load_articles(pub.root, pub.scanner.options)
     appeared = {a.id: datetime.fromtimestamp((folder / a.source).stat().st_mtime, timezone.utc) for a in articles}
     feeds = build_feeds(pub.store.stamp(articles, FIXED_NOW, appeared), pub.site, {}, 50, FIXED_NOW)
     assert len(feeds[0].items) == len(articles)
