@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("worker_exit", _stop_refresher)
 
         def load(self):
             return serving_app(overrides)
@@ -50,14 +52,33 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
 
 
 def serving_app(overrides: dict):
-    """The app as a serving process runs it: built, refreshed, and refreshed on a schedule."""
-    from . import create_app
-    from .scheduler import start_refreshing
+    """The app as a serving process runs it: built, then kept fresh by a schedule and a file watcher.
 
-    app = create_app(overrides)
-    scheduler = start_refreshing(app.extensions["feedsvc"].refresh, app.config["REFRESH_SECONDS"])
-    atexit.register(scheduler.shutdown, wait=False)
+    Only here is the scheduler started: never by create_app(), so never under Flask's reloader or in tests.
+    """
+    from . import create_app
+    from .scheduler import Refresher
+    from .text import warm_up
+
+    warm_up()
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    app = create_app(overrides, refresh=False)
+    publisher = app.extensions["feedsvc"]
+    watch = publisher.root if app.config["WATCH"] else None
+    # Watch first, then build: a file saved while the first build runs is not missed.
+    refresher = Refresher(publisher.refresh, publisher.next_wakeup, app.config["REFRESH_SECONDS"], watch).start()
+    refresher.run()
+    app.extensions["feedsvc.refresher"] = refresher
+    atexit.register(refresher.stop)
     return app
+
+
+def _stop_refresher(server, worker) -> None:
+    """gunicorn worker_exit hook: stop the worker's scheduler and watcher cleanly."""
+    app = getattr(worker, "wsgi", None)
+    refresher = getattr(app, "extensions", {}).get("feedsvc.refresher")
+    if refresher is not None:
+        refresher.stop()
 
 
 @main.command()

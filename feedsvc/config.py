@@ -58,6 +58,7 @@ SETTINGS = (
     Setting("CATEGORY_SLUGS", {}, dict, 'Category name → URL slug, e.g. {"سياسة": "politics"}.'),
     Setting("STATE_PATH", "", str, "SQLite state file; empty = feedsvc.sqlite3 in the Flask instance folder."),
     Setting("REFRESH_SECONDS", 60, int, "Seconds between scheduled refreshes; also the feeds' cache lifetime."),
+    Setting("WATCH", True, bool, "Watch the articles folder and publish a saved file within a second (feedsvc serve)."),
     Setting("SETTLE_MS", 300, int, "A file changed less than this many milliseconds ago may still be being written: wait."),
     Setting("LOG_LEVEL", "INFO", str, "Logging level: DEBUG, INFO, WARNING or ERROR."),
 )
@@ -96,7 +97,10 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     out = dict(values)
     for s in SETTINGS:
         value = out[s.name]
-        if s.kind is int:
+        if s.kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"setting {s.name}={value!r} must be true or false")
+        elif s.kind is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"setting {s.name}={value!r} must be a whole number")
             if value < (0 if s.name == "SETTLE_MS" else 1):
@@ -142,6 +146,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _parse_env(setting: Setting, raw: str) -> Any:
     name = ENV_PREFIX + setting.name
+    if setting.kind is bool:
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"setting {name}={raw!r} must be true or false (1/0, yes/no, on/off)")
     if setting.kind is int:
         try:
             return int(raw)

@@ -1,18 +1,89 @@
-"""APScheduler wiring: call the refresh it is handed every REFRESH_SECONDS, in the serving process only."""
+"""Keeping feeds fresh in a serving process: a periodic refresh (APScheduler), an exact-time wake-up
+for the next embargo or settling file, and a file watcher (watchdog) for instant publishing.
+
+It is handed two callables and knows nothing of the pipeline behind them.
+"""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Callable
 
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
 
 log = logging.getLogger(__name__)
 
+DEBOUNCE_SECONDS = 0.1  # events within this window after the first become one refresh
 
-def start_refreshing(refresh: Callable[[], object], seconds: int) -> BackgroundScheduler:
-    """Start a background scheduler that calls refresh every `seconds`; the caller shuts it down."""
-    scheduler = BackgroundScheduler(daemon=True, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": seconds})
-    scheduler.add_job(refresh, "interval", seconds=seconds, id="refresh")
-    scheduler.start()
-    log.info("refreshing every %d s", seconds)
-    return scheduler
+
+class Refresher:
+    """Calls refresh() every `seconds`, at next_wakeup(), and shortly after files change."""
+
+    def __init__(self, refresh: Callable[[], object], next_wakeup: Callable[[], datetime | None], seconds: int,
+                 watch: Path | None = None, debounce: float = DEBOUNCE_SECONDS):
+        self.refresh = refresh
+        self.next_wakeup = next_wakeup
+        self.seconds = seconds
+        self.watch = watch
+        self.debounce = debounce
+        self.scheduler = BackgroundScheduler(daemon=True, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        self.observer: Observer | None = None
+
+    def start(self) -> "Refresher":
+        """Start the schedule (and the watcher), then plan the first wake-up."""
+        self.scheduler.add_job(self.run, "interval", seconds=self.seconds, id="tick")
+        self.scheduler.start()
+        if self.watch is not None:
+            self.observer = Observer()
+            self.observer.daemon = True
+            self.observer.schedule(_Poke(self.poke), str(self.watch), recursive=True)
+            self.observer.start()
+        self.plan()
+        log.info("refreshing every %d s%s", self.seconds, f", watching {self.watch}" if self.watch else "")
+        return self
+
+    def stop(self) -> None:
+        """Stop watching and scheduling; a refresh under way finishes on its own."""
+        if self.observer is not None:
+            self.observer.stop()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def run(self) -> None:
+        """One refresh, then the next exact-time wake-up (an embargo ending, a file settling)."""
+        try:
+            self.refresh()
+        finally:
+            self.plan()
+
+    def plan(self) -> None:
+        """Move the one wake-up job to next_wakeup(), or drop it when nothing is due."""
+        when = self.next_wakeup()
+        if when is None:
+            try:
+                self.scheduler.remove_job("wakeup")
+            except JobLookupError:
+                pass
+            return
+        self.scheduler.add_job(self.run, "date", run_date=when, id="wakeup", replace_existing=True)
+
+    def poke(self) -> None:
+        """A file changed: refresh soon; a burst of changes inside the window becomes one refresh."""
+        when = datetime.now(timezone.utc) + timedelta(seconds=self.debounce)
+        try:
+            self.scheduler.add_job(self.run, "date", run_date=when, id="poke")
+        except ConflictingIdError:
+            pass  # one is already due
+
+
+class _Poke(FileSystemEventHandler):
+    def __init__(self, poke: Callable[[], None]):
+        self._poke = poke
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type != "opened" and event.event_type != "closed_no_write":
+            self._poke()

@@ -128,6 +128,11 @@ def looks_binary(text: str) -> bool:
     return bool(sample) and odd / len(sample) > _BINARY_SHARE
 
 
+def warm_up() -> None:
+    """Load the language model now (about a second), so the first article needing it is not late."""
+    py3langid.classify("warm up the language identifier")
+
+
 def detect_language(text: str, default: str) -> str:
     """Tell the language of a text: Arabic or Hebrew script by its letters, else a language identifier."""
     letters = _LETTER.findall(text[:4000])

@@ -76,3 +76,101 @@ def test_embargoed_articles_have_no_page_until_their_time(make_publisher, articl
     snap = make_publisher(articles_dir).build(FIXED_NOW)
     assert list(snap.articles) == ["now"]
     assert snap.next_release.isoformat() == "2026-12-01T00:00:00+00:00"
+
+
+def test_a_refresh_with_nothing_changed_keeps_every_resource(make_publisher, sample_dir):
+    pub = make_publisher(sample_dir)
+    pub.refresh()
+    before = pub.snapshot.resources
+    pub.refresh()
+    assert all(pub.snapshot.resources[path] is res for path, res in before.items())
+
+
+def test_feeds_whose_items_did_not_change_keep_their_bytes_and_etag(make_publisher, sample_dir):
+    from urllib.parse import quote  # noqa: F401 - paths below are unquoted snapshot keys
+
+    pub = make_publisher(sample_dir)
+    pub.refresh()
+    before = dict(pub.snapshot.resources)
+    write(sample_dir, "tech/new-gadget.md", "---\ntitle: New gadget\ncategory: Technology\ndate: 2026-11-28 10:00\n---\nShiny.\n")
+    assert pub.refresh()
+    after = pub.snapshot.resources
+    assert after["category/سياسة/feed.rss"] is before["category/سياسة/feed.rss"]
+    assert after["category/اقتصاد/feed.atom"].etag == before["category/اقتصاد/feed.atom"].etag
+    assert after["category/technology/feed.json"].etag != before["category/technology/feed.json"].etag
+    assert after["feed.rss"].etag != before["feed.rss"].etag
+    assert "articles/tech/new-gadget" in after
+    # Only what the new article touches was rendered again: 2 feeds × 3 formats + a few pages.
+    assert pub.renderer.rendered_last <= 12
+
+
+def test_deleted_and_renamed_articles_leave_and_enter_their_feeds(make_publisher, articles_dir):
+    write(articles_dir, "a.txt", GOOD)
+    write(articles_dir, "b.txt", GOOD.replace("A good", "B good"))
+    pub = make_publisher(articles_dir)
+    pub.refresh()
+    (articles_dir / "a.txt").unlink()
+    (articles_dir / "b.txt").rename(articles_dir / "c.txt")
+    pub.refresh()
+    assert list(pub.snapshot.articles) == ["c"]
+    assert b"B good" in pub.snapshot.resources["feed.atom"].body
+    assert "articles/a" not in pub.snapshot.resources and "articles/b" not in pub.snapshot.resources
+
+
+def test_an_edited_article_moves_its_updated_time_but_not_its_id_or_published(make_publisher, articles_dir, tmp_path):
+    from datetime import timedelta
+
+    from feedsvc.config import load_settings
+    from feedsvc.site import Publisher
+    from feedsvc.state import StateStore
+
+    path = write(articles_dir, "a.txt", GOOD)
+    settings = load_settings({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(tmp_path / "s.db"), "SETTLE_MS": 0}, environ={})
+    clock = [FIXED_NOW]
+    pub = Publisher(settings, StateStore(settings["STATE_PATH"]), clock=lambda: clock[0])
+    pub.refresh()
+    first = pub.snapshot.articles["a"]
+    clock[0] = FIXED_NOW + timedelta(hours=2)
+    path.write_text(GOOD + "A correction.\n", encoding="utf-8")
+    import os
+    os.utime(path, (clock[0].timestamp(), clock[0].timestamp()))
+    pub.refresh()
+    edited = pub.snapshot.articles["a"]
+    assert edited.published == first.published
+    assert edited.updated > first.updated
+
+
+def test_an_embargoed_article_is_released_by_the_refresh_at_its_time(tmp_path, articles_dir):
+    from datetime import timedelta
+
+    from feedsvc.config import load_settings
+    from feedsvc.site import Publisher
+    from feedsvc.state import StateStore
+
+    write(articles_dir, "soon.md", "---\ntitle: Soon\ncategory: News\ndate: 2026-11-29 12:00:03\n---\nEmbargoed.\n")
+    settings = load_settings({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(tmp_path / "s.db"), "SETTLE_MS": 0}, environ={})
+    clock = [FIXED_NOW]
+    pub = Publisher(settings, StateStore(settings["STATE_PATH"]), clock=lambda: clock[0])
+    pub.refresh()
+    assert "soon" not in pub.snapshot.articles
+    assert pub.next_wakeup() == FIXED_NOW + timedelta(seconds=3)
+    clock[0] = FIXED_NOW + timedelta(seconds=3)
+    pub.refresh()
+    assert "soon" in pub.snapshot.articles and pub.next_wakeup() is None
+
+
+def test_healthz_is_503_with_the_error_when_the_data_is_older_than_three_intervals(make_app, articles_dir):
+    from datetime import timedelta
+
+    write(articles_dir, "a.txt", GOOD)
+    app = make_app(articles_dir, REFRESH_SECONDS=10)
+    pub = app.extensions["feedsvc"]
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    pub.last_success -= timedelta(seconds=31)
+    pub.last_error = "OSError: disk gone"
+    res = client.get("/healthz")
+    assert res.status_code == 503
+    body = res.get_json()
+    assert body["status"] == "stale" and body["last_error"] == "OSError: disk gone" and body["age_seconds"] >= 31
+    assert client.get("/feed.rss").status_code == 200  # the last good feeds are still served

@@ -1,0 +1,117 @@
+"""End to end with the real scheduler and watcher: saved files publish within a second, embargoes
+release on time, and a file written slowly never shows half-written."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.conftest import write
+from tests.http_helpers import Server, fetch
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def live(tmp_path):
+    folder = tmp_path / "articles"
+    write(folder, "first.txt", "News\nAlready here\nThe first article.\n")
+    server = Server(folder, tmp_path / "state.sqlite3")
+    yield server, folder
+    server.stop()
+
+
+def titles(server) -> list[str]:
+    return [item["title"] for item in json.loads(fetch(server.base, "/feed.json").body)["items"]]
+
+
+def wait_for(predicate, timeout: float, step: float = 0.02) -> float | None:
+    """Seconds until predicate() held, or None after timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(step)
+    return None
+
+
+def test_a_saved_file_shows_in_its_feed_within_one_second(live):
+    server, folder = live
+    write(folder, "breaking.txt", "News\nBreaking story\nIt just happened.\n")
+    took = wait_for(lambda: "Breaking story" in titles(server), timeout=3)
+    assert took is not None and took < 1.0, f"took {took}"
+
+
+def test_a_deleted_file_leaves_its_feed_within_one_second(live):
+    server, folder = live
+    (folder / "first.txt").unlink()
+    took = wait_for(lambda: "Already here" not in titles(server), timeout=3)
+    assert took is not None and took < 1.0, f"took {took}"
+
+
+def test_an_article_embargoed_three_seconds_ahead_appears_at_its_time_not_before(live):
+    server, folder = live
+    release = (datetime.now(timezone.utc) + timedelta(seconds=3)).replace(microsecond=0) + timedelta(seconds=1)
+    write(folder, "embargo.md", f"---\ntitle: Embargoed story\ncategory: News\ndate: {release.isoformat()}\n---\nNot before its time.\n")
+    seen_at = None
+    while datetime.now(timezone.utc) < release + timedelta(seconds=3):
+        now = datetime.now(timezone.utc)
+        if "Embargoed story" in titles(server):
+            seen_at = now
+            break
+        time.sleep(0.02)
+    assert seen_at is not None, "never published"
+    assert seen_at >= release - timedelta(milliseconds=50), f"published early at {seen_at}, release {release}"
+    assert seen_at <= release + timedelta(seconds=1), f"published late at {seen_at}, release {release}"
+
+
+def test_a_file_written_slowly_in_pieces_never_appears_truncated(live):
+    server, folder = live
+    full_body = ["First paragraph of a long report.", "Second paragraph with more detail.",
+                 "Third paragraph with the quotes.", "Fourth and final paragraph."]
+    observed: list[str] = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for item in json.loads(fetch(server.base, "/feed.json").body)["items"]:
+                if item["title"].startswith("Slow"):
+                    observed.append(item["content_text"])
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with open(folder / "slow.txt", "w", encoding="utf-8") as f:
+            for piece in ["Ne", "ws\nSlow re", "port\n", *[p + "\n" for p in full_body]]:
+                f.write(piece)
+                f.flush()
+                time.sleep(0.1)
+        assert wait_for(lambda: bool(observed) and all(p in observed[-1] for p in full_body), timeout=3) is not None
+    finally:
+        stop.set()
+        watcher.join()
+    assert all(text == observed[-1] for text in observed), f"a partial version was served: {set(observed)}"
+
+
+def test_four_workers_converge_to_the_same_bytes_after_a_change(tmp_path):
+    folder = tmp_path / "articles"
+    for i in range(20):
+        write(folder, f"a{i:02}.txt", f"News\nStory {i}\nParagraph {i}.\n")
+    server = Server(folder, tmp_path / "state.sqlite3", workers=4)
+    try:
+        write(folder, "new.txt", "News\nFresh story\nJust in.\n")
+
+        def converged() -> bool:
+            replies = [fetch(server.base, "/category/news/feed.json") for _ in range(40)]
+            return len({r.header("etag") for r in replies}) == 1 and b"Fresh story" in replies[0].body
+
+        # Each worker refreshes on its own; they agree once each has seen the file (a loaded
+        # 2-core machine may take a few seconds to schedule four workers).
+        assert wait_for(converged, timeout=15, step=0.2) is not None
+        assert "database is locked" not in server.output()
+    finally:
+        server.stop()

@@ -1,0 +1,110 @@
+"""The scanner reads only new or changed files, drops deleted ones and waits for files being written."""
+from __future__ import annotations
+
+import os
+import time
+
+from feedsvc.articles import Options
+from feedsvc.scan import Scanner
+from tests.conftest import write
+
+OPTIONS = Options(site_url="http://127.0.0.1:8000")
+
+
+def article(title: str) -> str:
+    return f"News\n{title}\nA paragraph about {title}.\n"
+
+
+def settled_scanner(folder, **kwargs) -> Scanner:
+    return Scanner(folder, OPTIONS, settle=0, **kwargs)
+
+
+def test_unchanged_files_are_not_read_again(articles_dir, monkeypatch):
+    write(articles_dir, "a.txt", article("A"))
+    scanner = settled_scanner(articles_dir)
+    first = scanner.scan()
+    assert first.changed == {"a.txt"}
+    reads = []
+    monkeypatch.setattr("feedsvc.scan.read_or_skip", lambda *args: reads.append(args))
+    second = scanner.scan()
+    assert not second.changed and not reads
+    assert second.articles[0] is first.articles[0]
+
+
+def test_new_changed_deleted_and_renamed_files_are_noticed(articles_dir):
+    write(articles_dir, "a.txt", article("A"))
+    write(articles_dir, "b.txt", article("B"))
+    scanner = settled_scanner(articles_dir)
+    scanner.scan()
+    write(articles_dir, "c.txt", article("C"))
+    path = write(articles_dir, "a.txt", article("A, edited at more length"))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    (articles_dir / "b.txt").unlink()
+    (articles_dir / "c.txt").rename(articles_dir / "d.txt")
+    result = scanner.scan()
+    assert result.changed == {"a.txt", "b.txt", "d.txt"}
+    assert {a.id: a.title for a in result.articles} == {"a": "A, edited at more length", "d": "C"}
+
+
+def test_a_file_still_being_written_is_held_back_and_the_old_version_kept(articles_dir):
+    path = write(articles_dir, "a.txt", article("Complete version"))
+    old = time.time() - 60
+    os.utime(path, (old, old))
+    scanner = Scanner(articles_dir, OPTIONS, settle=30)
+    assert [a.title for a in scanner.scan().articles] == ["Complete version"]
+    write(articles_dir, "a.txt", "News\nHalf wri")  # mtime now: younger than the settle time
+    result = scanner.scan()
+    assert result.pending == {"a.txt"} and not result.changed
+    assert [a.title for a in result.articles] == ["Complete version"]
+
+
+def test_a_file_unchanged_across_two_looks_is_read_even_before_the_settle_time(articles_dir):
+    write(articles_dir, "a.txt", article("Steady"))
+    scanner = Scanner(articles_dir, OPTIONS, settle=30)
+    assert scanner.scan().pending == {"a.txt"}
+    second = scanner.scan()
+    assert not second.pending and [a.title for a in second.articles] == ["Steady"]
+
+
+def test_a_file_from_a_clock_ahead_is_published_after_two_looks(articles_dir):
+    path = write(articles_dir, "a.txt", article("From the future"))
+    ahead = time.time() + 3600
+    os.utime(path, (ahead, ahead))
+    scanner = Scanner(articles_dir, OPTIONS, settle=0.3)
+    assert scanner.scan().pending == {"a.txt"}
+    assert [a.title for a in scanner.scan().articles] == ["From the future"]
+
+
+def test_a_file_written_to_while_being_read_is_looked_at_again(articles_dir, monkeypatch):
+    path = write(articles_dir, "a.txt", article("Racing"))
+    from feedsvc import scan as scan_module
+
+    real = scan_module.read_or_skip
+
+    def read_then_append(*args):
+        result = real(*args)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("More text arriving.\n")
+        return result
+
+    monkeypatch.setattr(scan_module, "read_or_skip", read_then_append)
+    scanner = settled_scanner(articles_dir)
+    assert scanner.scan().pending == {"a.txt"}
+
+
+def test_skipped_files_are_listed_and_logged_once(articles_dir, caplog):
+    write(articles_dir, "good.txt", article("Good"))
+    write(articles_dir, "empty.txt", "")
+    scanner = settled_scanner(articles_dir)
+    with caplog.at_level("WARNING"):
+        first = scanner.scan()
+        scanner.scan()
+    assert [s.source for s in first.skipped] == ["empty.txt"]
+    assert sum("empty.txt" in r.message for r in caplog.records) == 1
+
+
+def test_a_missing_folder_is_an_error_that_names_it(tmp_path):
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="nope"):
+        settled_scanner(tmp_path / "nope").scan()
