@@ -1,4 +1,8 @@
-"""WSGI entry point: `gunicorn wsgi:app`."""
-from feedsvc import create_app
+"""WSGI entry point: `gunicorn wsgi:app` (each worker builds the feeds and keeps them fresh).
 
-app = create_app()
+Do not use gunicorn's --preload with it: the scheduler's threads would start in the master and not
+survive the fork. For Flask's development server use `flask --app feedsvc run`, which never starts one.
+"""
+from feedsvc.cli import serving_app
+
+app = serving_app({})

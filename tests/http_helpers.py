@@ -71,7 +71,7 @@ def wait_until_up(base: str, proc: subprocess.Popen | None = None, path: str = "
 class Server:
     """`feedsvc serve` as a real process on a free loopback port."""
 
-    def __init__(self, articles: Path, state: Path, workers: int = 1, env: dict | None = None):
+    def __init__(self, articles: Path, state: Path, workers: int = 1, env: dict | None = None, command: list[str] | None = None):
         self.state = state
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -79,8 +79,9 @@ class Server:
         checkout = str(Path(__file__).resolve().parents[1])  # serve this checkout's code
         environ = {**os.environ, "FEEDSVC_STATE_PATH": str(state), "FEEDSVC_SITE_URL": self.base,
                    "PYTHONPATH": checkout + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
+        command = command or [sys.executable, "-m", "feedsvc", "serve", "--port", "{port}", "--articles", "{articles}", "--workers", "{workers}"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "feedsvc", "serve", "--port", str(self.port), "--articles", str(articles), "--workers", str(workers)],
+            [part.format(port=self.port, articles=articles, workers=workers, checkout=checkout) for part in command],
             stdout=self.log, stderr=subprocess.STDOUT, env=environ, cwd=state.parent,
         )
         try:

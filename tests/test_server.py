@@ -119,3 +119,16 @@ def test_the_shared_http_judge_passes_on_every_served_feed(server, path):
     summary = run.stdout.strip().splitlines()[-1]
     assert run.returncode == 0 and "errors=0" in summary, run.stdout
     assert "warnings=0" in summary, run.stdout
+
+
+def test_gunicorn_runs_the_wsgi_module_too(tmp_path):
+    import sys
+
+    from tests.conftest import SAMPLE_ARTICLES
+
+    command = [sys.executable, "-m", "gunicorn", "--chdir", "{checkout}", "-b", "127.0.0.1:{port}", "-w", "2", "wsgi:app"]
+    srv = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", env={"FEEDSVC_ARTICLES_DIR": str(SAMPLE_ARTICLES)}, command=command)
+    try:
+        check_feed_http(srv.base, "/feed.atom", MEDIA_TYPES["atom"])
+    finally:
+        srv.stop()
