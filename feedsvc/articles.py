@@ -151,9 +151,10 @@ def parse_article(data: bytes, source: str, options: Options) -> Article:
         base_url = options.site_url + "/articles/" + quote(_default_id(source), safe="/")
         if source.lower().endswith(".md"):
             title, categories, body_html = _read_markdown(meta, body, source, options, base_url)
+            paragraphs = markup.html_to_paragraphs(body_html)
         else:
-            title, categories, body_html = _read_plain(meta, body, source, options)
-        paragraphs = markup.html_to_paragraphs(body_html)
+            title, categories, paragraphs = _read_plain(meta, body, source, options)
+            body_html = markup.paragraphs_to_html(paragraphs)
         return _build(meta, source, options, text, title, categories, body_html, paragraphs, base_url)
     except FrontMatterError as exc:
         raise ArticleError(source, exc.reason, exc.fix) from None
@@ -177,8 +178,8 @@ def _read_plain(meta: dict, body: str, source: str, options: Options) -> tuple[s
         if not lines:
             raise ArticleError(source, f"category {categories[0]!r} with no title", "put the title on the line after the category")
         title = lines.pop(0)
-    lines = strip_chrome(lines, options.chrome_markers)
-    return _clean_title(title, source), categories, markup.paragraphs_to_html(lines)
+    paragraphs = [collapse_space(line) for line in strip_chrome(lines, options.chrome_markers)]
+    return _clean_title(title, source), categories, paragraphs
 
 
 def _read_markdown(meta: dict, body: str, source: str, options: Options, base_url: str) -> tuple[str, list[str], str]:

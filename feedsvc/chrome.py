@@ -2,6 +2,7 @@
 at the end of an article, found by marker and cut off. Pure functions on lists of lines."""
 from __future__ import annotations
 
+import functools
 import re
 
 # Arabic marks that scrapes spell either way (tanween, harakat, tatweel) and alef forms.
@@ -23,10 +24,14 @@ _FOLD_STRIP = " .:،؛…!-#>+•·|="
 
 def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
     """Drop the run of site-chrome lines at the end, and the short lines listed under a chrome heading."""
-    folded = tuple(dict.fromkeys(m for m in map(_fold, markers) if m))
+    folded = _fold_markers(tuple(markers))
+    # Longer than any marker with its tail and some Markdown decoration: a paragraph, no need to fold it.
+    longest = max(map(len, folded), default=0) + _CHROME_TAIL_CHARS + 16
 
     def tail_words(line: str) -> int | None:
         """Words after the marker the line starts with; None when it starts with none."""
+        if len(line) > longest and "](" not in line:
+            return None
         f = _fold(line)
         best = None
         for m in folded:
@@ -40,22 +45,35 @@ def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
                     best = words if best is None else min(best, words)
         return best
 
-    tails = [tail_words(line) for line in lines]
+    # Only the end of an article can be chrome: look lines up from the end, each at most once.
+    looked: dict[int, int | None] = {}
+
+    def tail(i: int) -> int | None:
+        if i not in looked:
+            looked[i] = tail_words(lines[i])
+        return looked[i]
+
     end = len(lines)
     while end > 0:
-        if tails[end - 1] is not None:
+        if tail(end - 1) is not None:
             end -= 1
             continue
         # Not chrome itself, but maybe an item listed under a chrome heading ("Related Articles" and the
         # related titles below it, "Follow us on" and the network names): the heading must be near, on a
         # line of its own, with only short lines from it down to here.
-        heading = next((i for i in range(end - 2, max(end - 2 - _FILLER_WINDOW, -1), -1) if tails[i] is not None), None)
-        if (heading is not None and tails[heading] <= _HEADING_TAIL_WORDS
+        heading = next((i for i in range(end - 2, max(end - 2 - _FILLER_WINDOW, -1), -1) if tail(i) is not None), None)
+        if (heading is not None and tail(heading) <= _HEADING_TAIL_WORDS
                 and all(_is_list_item(lines[i]) for i in range(heading + 1, end))):
             end = heading
             continue
         break
     return lines[:end]
+
+
+@functools.lru_cache(maxsize=16)
+def _fold_markers(markers: tuple[str, ...]) -> tuple[str, ...]:
+    """The markers as lines are compared with them, without repeats (the same few tuples every call)."""
+    return tuple(dict.fromkeys(m for m in map(_fold, markers) if m))
 
 
 def _is_list_item(line: str) -> bool:

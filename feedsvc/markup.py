@@ -2,17 +2,28 @@
 from __future__ import annotations
 
 import html
+import re
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import nh3
-from markdown_it import MarkdownIt
+import cmarkgfm.cmark as cmark
 
 from .text import drop_unsafe_chars
 
-# CommonMark with tables and strikethrough; raw HTML is allowed through the parser and then
-# cleaned by ammonia (nh3), which removes scripts, event handlers and javascript: URLs.
-_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+# CommonMark (cmark-gfm, the C reference implementation) with tables and strikethrough. Raw HTML is
+# let through the parser and then cleaned by ammonia (nh3), which removes scripts, event handlers and
+# javascript: URLs. https://spec.commonmark.org/
+_CMARK_OPTIONS = cmark.Options.CMARK_OPT_UNSAFE
+_CMARK_EXTENSIONS = ["table", "strikethrough"]
+# cmark writes noncharacters (U+FFFE, U+FDD0, …) named by a character reference as bytes that are not
+# UTF-8; they would be dropped as XML-discouraged anyway, so they are dropped before parsing.
+_CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _drop_nonchar_ref(match: re.Match) -> str:
+    point = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+    return "" if 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE else match.group(0)
 _ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dfn", "div", "dl", "dt",
     "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li",
@@ -39,7 +50,7 @@ def paragraphs_to_html(paragraphs: list[str]) -> str:
 
 def markdown_to_html(source: str, base_url: str) -> str:
     """Render CommonMark and sanitise it; relative links resolve against base_url."""
-    return sanitize_html(_MARKDOWN.render(source), base_url)
+    return sanitize_html(cmark.markdown_to_html_with_extensions(_CHAR_REF.sub(_drop_nonchar_ref, source), options=_CMARK_OPTIONS, extensions=_CMARK_EXTENSIONS), base_url)
 
 
 def sanitize_html(fragment: str, base_url: str) -> str:

@@ -56,7 +56,7 @@ class StateStore:
         """
         articles = sorted(articles, key=lambda a: a.id)
         appeared = appeared or {}
-        taken: set[str] = set()
+        moments = _Moments()
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -71,14 +71,14 @@ class StateStore:
             for a in articles:
                 row = rows.get(a.id)
                 if row is None:
-                    first = _first_seen(min(appeared.get(a.id, now), now), taken)
+                    first = moments.claim(min(appeared.get(a.id, now), now))
                     row = (a.id, first, a.content_hash, "")  # "": unchanged since first seen
                     writes.append(row)
                 elif row[2] != a.content_hash:
                     # A change moves `updated` forward even when the file kept an old mtime (rsync -t).
                     previous = datetime.fromisoformat(row[3] or row[1]) + timedelta(microseconds=1)
                     changed = max(min(appeared.get(a.id, now), now), previous)
-                    row = (a.id, row[1], a.content_hash, _first_seen(changed, taken, step=1))
+                    row = (a.id, row[1], a.content_hash, moments.claim(changed, step=1))
                     writes.append(row)
                 rows[a.id] = row
             conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated) VALUES (?, ?, ?, ?)", writes)
@@ -91,16 +91,27 @@ class StateStore:
         return [_dated(a, rows[a.id]) for a in articles]
 
 
-def _first_seen(moment: datetime, taken: set[str], step: int = -1) -> str:
-    """A timestamp no other article of this scan got, stepping by microseconds (back, by default)."""
-    # Two entries with one `updated` make readers (and the W3C validator) treat them as duplicates.
-    # New articles step back, never past `now`, or they would look embargoed for a microsecond.
-    text = moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
-    while text in taken:
-        moment += timedelta(microseconds=step)
-        text = moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
-    taken.add(text)
-    return text
+class _Moments:
+    """Hands out timestamps no other article of this scan got, stepping by microseconds from a base.
+
+    Two entries with one `updated` make readers (and the W3C validator) treat them as duplicates.
+    New articles step back, never past `now`, or they would look embargoed for a microsecond.
+    """
+
+    def __init__(self) -> None:
+        self.taken: set[datetime] = set()
+        self.steps: dict[tuple[datetime, int], int] = {}  # (base, direction) → steps used so far
+
+    def claim(self, base: datetime, step: int = -1) -> str:
+        """The first free moment at base, base+step, base+2·step, … as ISO 8601 text."""
+        n = self.steps.get((base, step), 0)
+        moment = base + timedelta(microseconds=n * step)
+        while moment in self.taken:  # rare: another base landed here
+            n += 1
+            moment = base + timedelta(microseconds=n * step)
+        self.steps[(base, step)] = n + 1
+        self.taken.add(moment)
+        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def _dated(article: Article, row: tuple) -> Article:
