@@ -54,7 +54,7 @@ def measure_size(n: int, args: argparse.Namespace) -> dict:
     folder = corpus.ensure_corpus(args.corpora, n, args.categories, args.seed)
     raw: dict = {"corpus": str(folder), "corpus_s": time.monotonic() - started, "feedsvc": [], "hugo": [], "pelican": []}
     say(f"[{n:,}] corpus ready in {raw['corpus_s']:.1f} s: {folder}")
-    tools = {"feedsvc": lambda first: sites.feedsvc_cold(folder, runs=args.refresh_runs if first else 0)}
+    tools = {"feedsvc": lambda first: sites.feedsvc_cold(folder, runs=args.refresh_runs if first else 0, restart=first)}
     if "compare" not in args.skip:
         tools["hugo"] = lambda first: sites.hugo_build(folder)
         if n <= args.pelican_max:
@@ -115,6 +115,11 @@ def main(argv: list[str] | None = None) -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, ensure_ascii=False, indent=1))  # after each size: a late failure keeps the rest
     print(report.table(by_size))
+    for n in args.sizes:
+        raw = results["sizes"][str(n)]["raw"]
+        counted = ", ".join(f"{tool} {len(raw[tool])}" for tool in ("feedsvc", "hugo", "pelican") if raw[tool])
+        print(f"N = {n:,}: builds timed: {counted} (medians; a build over {ONCE_AFTER_S:.0f} s is timed once)"
+              + (f"; Pelican skipped ({raw['pelican_skipped']})" if "pelican_skipped" in raw else ""))
     print(f"\n{sum(t['met'] for t in results['targets'])} of {len(results['targets'])} targets met; "
           f"machine: {results['cpus']} CPUs; JSON: {args.out}")
 

@@ -86,7 +86,7 @@ def main() -> None:
         "started": STARTED, "imported": imported, "built": built, "peak_rss_cold_mb": peak_rss_mb(),
         "resources": len(snapshot.resources), "feeds": len(snapshot.feeds),
         "articles": len(snapshot.articles), "skipped": len(snapshot.skipped),
-        "feed_paths": sorted(p for p in snapshot.resources if "/feed." in p or p.startswith("feed.")),
+        "feed_paths": sorted(p for p in snapshot.resources if p.rsplit("/", 1)[-1] in ("feed.rss", "feed.atom", "feed.json")),
     }
     if args.runs > 0:
         result["refresh_unchanged_s"] = timed_refreshes(publisher, args.runs, args.budget)

@@ -41,6 +41,7 @@ FIGURES = (
     ("first_refresh_s", "  of which first refresh()", sec, None),
     ("feeds_rendered", "  feeds rendered (× 3 formats)", plain, None),
     ("peak_rss_mb", "feedsvc peak RSS after cold start", mb, Target("<=", 160)),
+    ("restart_s", "feedsvc restart, state file kept", sec, None),
     ("hugo_s", "Hugo build", sec, None),
     ("pelican_s", "Pelican build", sec, None),
     ("hugo_ratio", "feedsvc time / Hugo time", times, Target("<=", 0.5)),
@@ -78,6 +79,9 @@ def figures(raw: dict, base: dict | None = None) -> dict[str, float]:
         out["first_refresh_s"] = statistics.median(r["first_refresh_s"] for r in cold)
         out["feeds_rendered"] = cold[0]["feeds"]
         out["peak_rss_mb"] = max(r["peak_rss_cold_mb"] for r in cold)
+        restarts = [r["restart_s"] for r in cold if "restart_s" in r]
+        if restarts:
+            out["restart_s"] = statistics.median(restarts)
         refreshes = [r for r in cold if "refresh_unchanged_median_s" in r]
         if refreshes:
             out["refresh_unchanged_ms"] = refreshes[0]["refresh_unchanged_median_s"] * 1000

@@ -168,7 +168,8 @@ def serve_all(corpus: Path, feed_path: str, workers: int, seconds: int, rounds: 
     with tempfile.TemporaryDirectory(prefix="feedsvc-serve-") as tmp, ExitStack() as servers:
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(PROJECT), "FEEDSVC_STATE_PATH": f"{tmp}/state.sqlite3",
-               "FEEDSVC_SITE_URL": f"http://127.0.0.1:{port}", "FEEDSVC_REFRESH_SECONDS": "3600"}
+               "FEEDSVC_SITE_URL": f"http://127.0.0.1:{port}", "FEEDSVC_REFRESH_SECONDS": "3600",
+               "FEEDSVC_RATE_LIMIT": "0"}  # one load generator is one client: no per-address budget
         cmd = [sys.executable, "-m", "feedsvc", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--articles", str(corpus / "articles"), "--workers", str(workers)]
         servers.enter_context(running(cmd, port, env=env, cwd=tmp))

@@ -9,10 +9,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_settings
+from .partners import load_partners
+from .ratelimit import RateLimiter
 from .site import Publisher
 from .state import StateStore
+from .websub import HubNotifier
 
 __version__ = "0.1.0"
 
@@ -27,9 +31,19 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True)
     state_path = settings["STATE_PATH"] or str(Path(app.instance_path) / "feedsvc.sqlite3")
     publisher = Publisher(settings, StateStore(state_path))
     app.extensions["feedsvc"] = publisher
-    from . import web
+    app.extensions["feedsvc.partners"] = load_partners(settings["PARTNERS"])
+    app.extensions["feedsvc.limits"] = {"public": RateLimiter(settings["RATE_LIMIT"]),
+                                        "partner": RateLimiter(settings["PARTNER_RATE_LIMIT"])}
+    if settings["WEBSUB_HUB"]:
+        notifier = HubNotifier(settings["WEBSUB_HUB"])
+        app.extensions["feedsvc.websub"] = notifier
+        publisher.listeners.append(notifier.notify)
+    if settings["PROXY_HOPS"]:  # the client address for rate limits comes from X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["PROXY_HOPS"], x_proto=settings["PROXY_HOPS"])
+    from . import metrics, web  # imported here: prometheus_client must first load in a worker (metrics.py)
 
     app.register_blueprint(web.bp)
+    metrics.instrument(app)
     if refresh:
         publisher.refresh()
     return app

@@ -6,10 +6,12 @@ and the fix; load_articles() logs it, lists it as skipped and goes on with the r
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,26 +85,47 @@ class Options:
 
 def find_files(root: Path) -> tuple[list[Path], list[Skipped]]:
     """Article files under root, sorted, and the files passed over there with why."""
-    found: list[Path] = []
+    files, passed = walk_files(root)
+    return [root / rel for rel, _, _ in files], passed
+
+
+def walk_files(root: Path) -> tuple[list[tuple[str, int, int]], list[Skipped]]:
+    """(path inside root, size, mtime_ns) of every article file, sorted by path, and what was passed over.
+
+    One os.scandir pass with string paths: a refresh of 10,000 unchanged files is mostly this walk.
+    """
+    found: list[tuple[str, int, int]] = []
     passed: list[Skipped] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        for name in sorted(dirnames):
-            if name.startswith("."):
-                passed.append(Skipped(_rel(here / name, root) + "/", "hidden folder", "not read; rename it without the leading dot to publish its files"))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            path = here / name
-            skip = _file_skip_reason(name)
-            if skip:
-                passed.append(Skipped(_rel(path, root), *skip))
-            elif path.is_file():
-                found.append(path)
-            else:  # a broken symlink, a socket or a pipe (reading a pipe would block the refresh)
-                passed.append(Skipped(_rel(path, root), "not a regular file", "replace it with the article file itself"))
-    return sorted(found), passed
+    pending = [("", os.fspath(root))]
+    while pending:
+        prefix, folder = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                rel = prefix + entry.name
+                if entry.is_dir(follow_symlinks=True):
+                    if entry.name.startswith("."):
+                        passed.append(Skipped(_shown(rel) + "/", "hidden folder", "not read; rename it without the leading dot to publish its files"))
+                    else:
+                        pending.append((rel + "/", entry.path))
+                    continue
+                skip = _file_skip_reason(entry.name)
+                if skip:
+                    passed.append(Skipped(_shown(rel), *skip))
+                    continue
+                try:
+                    st = entry.stat()
+                except OSError:  # removed since the listing, or a broken symlink
+                    st = None
+                if st is None or not stat.S_ISREG(st.st_mode):  # reading a pipe would block the refresh
+                    passed.append(Skipped(_shown(rel), "not a regular file", "replace it with the article file itself"))
+                else:
+                    found.append((rel, st.st_size, st.st_mtime_ns))
+    found.sort()
+    passed.sort(key=lambda s: s.source)
+    return found, passed
 
 
+@functools.lru_cache(maxsize=65536)  # the same names every walk
 def _file_skip_reason(name: str) -> tuple[str, str] | None:
     if name.startswith("."):
         return "hidden file", "not read; rename it without the leading dot to publish it"

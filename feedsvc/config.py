@@ -42,6 +42,7 @@ class Setting:
     default: Any
     kind: type
     help: str
+    minimum: int = 1  # for whole numbers
 
 
 SETTINGS = (
@@ -59,7 +60,14 @@ SETTINGS = (
     Setting("STATE_PATH", "", str, "SQLite state file; empty = feedsvc.sqlite3 in the Flask instance folder."),
     Setting("REFRESH_SECONDS", 60, int, "Seconds between scheduled refreshes; also the feeds' cache lifetime."),
     Setting("WATCH", True, bool, "Watch the articles folder and publish a saved file within a second (feedsvc serve)."),
-    Setting("SETTLE_MS", 300, int, "A file changed less than this many milliseconds ago may still be being written: wait."),
+    Setting("SETTLE_MS", 300, int, "A file changed less than this many milliseconds ago may still be being written: wait.", 0),
+    Setting("PUBLIC_CONTENT", "full", str, 'What public feeds carry: "full" (the whole body) or "summary".'),
+    Setting("ARCHIVE_MAX_AGE", 86400, int, "Cache lifetime in seconds of complete archive pages (?page=N), which rarely change."),
+    Setting("PARTNERS", [], list, "Syndication partners: name, key_env or key_file, categories (a list or \"all\"), full_text."),
+    Setting("RATE_LIMIT", 600, int, "Requests a minute one client address may make for public feeds; 0 = no limit.", 0),
+    Setting("PARTNER_RATE_LIMIT", 1200, int, "Requests a minute one partner key may make; 0 = no limit.", 0),
+    Setting("PROXY_HOPS", 0, int, "Proxies in front of feedsvc whose X-Forwarded-For to trust for the client address.", 0),
+    Setting("WEBSUB_HUB", "", str, "WebSub hub URL; when set, feeds advertise it and each change is published to it."),
     Setting("LOG_LEVEL", "INFO", str, "Logging level: DEBUG, INFO, WARNING or ERROR."),
 )
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
@@ -103,8 +111,8 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
         elif s.kind is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"setting {s.name}={value!r} must be a whole number")
-            if value < (0 if s.name == "SETTLE_MS" else 1):
-                raise ConfigError(f"setting {s.name}={value!r} must be at least {0 if s.name == 'SETTLE_MS' else 1}")
+            if value < s.minimum:
+                raise ConfigError(f"setting {s.name}={value!r} must be at least {s.minimum}")
         elif not isinstance(value, s.kind):
             raise ConfigError(f"setting {s.name}={value!r} must be a {s.kind.__name__}")
     url = urlsplit(out["SITE_URL"])
@@ -128,9 +136,38 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     for name in ("SITE_TITLE", "SITE_AUTHOR"):
         if not out[name].strip():
             raise ConfigError(f"setting {name} must not be empty")
+    if out["PUBLIC_CONTENT"] not in ("full", "summary"):
+        raise ConfigError(f"setting PUBLIC_CONTENT={out['PUBLIC_CONTENT']!r} must be \"full\" or \"summary\"")
+    hub = urlsplit(out["WEBSUB_HUB"])
+    if out["WEBSUB_HUB"] and (hub.scheme not in ("http", "https") or not hub.netloc):
+        raise ConfigError(f"setting WEBSUB_HUB={out['WEBSUB_HUB']!r} must be an absolute http(s) URL or empty")
+    for i, partner in enumerate(out["PARTNERS"]):
+        _check_partner(i, partner)
     if not out["SITE_LANGUAGE"].replace("-", "").isalnum():
         raise ConfigError(f"setting SITE_LANGUAGE={out['SITE_LANGUAGE']!r} must be a language tag such as ar or en")
     return out
+
+
+def _check_partner(index: int, partner: Any) -> None:
+    """The shape of one PARTNERS entry; the key itself is read by partners.py, never from settings."""
+    where = f"setting PARTNERS[{index}]"
+    if not isinstance(partner, dict):
+        raise ConfigError(f"{where} must be a table with name, key_env or key_file, categories and full_text")
+    name = partner.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where} needs a name")
+    where = f"setting PARTNERS[{index}] ({name})"
+    if "key" in partner or ("key_env" in partner) == ("key_file" in partner):
+        raise ConfigError(f"{where} needs exactly one of key_env (an environment variable's name) or key_file "
+                          "(a file's path); keys never go in settings")
+    unknown = sorted(set(partner) - {"name", "key_env", "key_file", "categories", "full_text"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r}")
+    categories = partner.get("categories", "all")
+    if categories != "all" and not (isinstance(categories, list) and categories and all(isinstance(c, str) for c in categories)):
+        raise ConfigError(f'{where}: categories must be "all" or a list of category names')
+    if not isinstance(partner.get("full_text", True), bool):
+        raise ConfigError(f"{where}: full_text must be true or false")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -80,10 +80,16 @@ class Feed:
     language: str
     updated: datetime
     page_url: str  # the HTML page this feed belongs to
+    prefix: str = ""  # "partners/" for a partner's feeds
+    query: str = ""  # this page's query string: "" for the first page, "?page=3", "?since=…"
+    links: tuple[tuple[str, str], ...] = ()  # RFC 5005 paging links: (rel, query string)
+    full_text: bool = True  # the whole body, or the summary only
+    archive: bool = False  # a complete archive page: changes only when an old article is edited
+    hub: str = ""  # WebSub hub advertised by the feed
 
     def path(self, fmt: str) -> str:
-        """URL path of this feed in a format, relative to the site root."""
-        return feed_path(self.key, fmt)
+        """URL path of this feed in a format, relative to the site root (no query)."""
+        return self.prefix + feed_path(self.key, fmt)
 
 
 def feed_path(key: str, fmt: str) -> str:

@@ -5,16 +5,19 @@ object, so unchanged feeds keep their bytes and ETag and a refresh costs what ch
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import threading
+from collections import OrderedDict
 from datetime import datetime
 from importlib import resources as package_files
-from typing import Callable, Hashable
+from collections.abc import Mapping
+from typing import Callable, Hashable, Iterator
 
 import brotli
 
-from .feeds import EPOCH
+from .feeds import EPOCH, feed_url
 from .formats import FORMATS
 from .formats.opml import MEDIA_TYPE as OPML_TYPE, render_opml
 from .model import Article, Feed, Site
@@ -33,12 +36,15 @@ _CODINGS = {
 class Rendered:
     """One published resource: bytes, media type, validators, and its compressed forms made once."""
 
-    __slots__ = ("body", "media_type", "last_modified", "etag", "_coded", "_lock")
+    __slots__ = ("body", "media_type", "last_modified", "etag", "max_age", "headers", "_coded", "_lock")
 
-    def __init__(self, body: bytes, media_type: str, last_modified: datetime, *, precompress: bool = True):
+    def __init__(self, body: bytes, media_type: str, last_modified: datetime, *, precompress: bool = True,
+                 max_age: int | None = None, headers: tuple[tuple[str, str], ...] = ()):
         self.body = body
         self.media_type = media_type
         self.last_modified = last_modified
+        self.max_age = max_age  # None: the site's refresh interval
+        self.headers = headers  # extra response headers, e.g. WebSub's Link
         self.etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         self._coded: dict[str, bytes] = {}
         self._lock = threading.Lock()
@@ -60,20 +66,49 @@ class Rendered:
         return f"Rendered({self.media_type}, {len(self.body)} bytes, {self.etag})"
 
 
+class Resources(Mapping):
+    """Rendered resources by URL path; some are made on first access (then kept), all look the same."""
+
+    def __init__(self, ready: dict[str, Rendered], lazy: dict[str, Callable[[], Rendered]]):
+        self._ready, self._lazy = ready, lazy
+
+    def __getitem__(self, path: str) -> Rendered:
+        found = self._ready.get(path)
+        if found is None:
+            found = self._ready[path] = self._lazy[path]()  # KeyError: not published
+        return found
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._ready or path in self._lazy
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._ready
+        yield from (path for path in self._lazy if path not in self._ready)
+
+    def __len__(self) -> int:
+        return len(self._ready) + sum(1 for path in self._lazy if path not in self._ready)
+
+
 class Renderer:
     """Renders a site's resources, keeping the previous results to reuse the unchanged ones."""
 
-    def __init__(self, site: Site):
+    def __init__(self, site: Site, archive_max_age: int = 86400, variants: int = 512):
         self.site = site
+        self.archive_max_age = archive_max_age
         self._cache: dict[str, tuple[Hashable, Rendered]] = {}
+        self._variants: OrderedDict[tuple[str, Feed], Rendered] = OrderedDict()  # pages, deltas, partner views
+        self._variants_max = variants
+        self._variants_lock = threading.Lock()
         self._static = {name: Rendered((package_files.files("feedsvc") / "static" / name).read_bytes(), media, EPOCH)
                         for name, media in STATIC.items()}
         self.rendered_last = 0  # how many resources the last render() made anew
+        self.fresh: list[Rendered] = []  # feeds the last render() made anew, to compress off the refresh path
 
-    def render(self, feeds: list[Feed], live: list[Article]) -> dict[str, Rendered]:
+    def render(self, feeds: list[Feed], live: list[Article]) -> "Resources":
         """Every feed, page, the OPML list and the static files, keyed by URL path."""
         site, cache, out = self.site, {}, dict(self._static)
         self.rendered_last = 0
+        self.fresh = []
 
         def put(path: str, key: Hashable, make: Callable[[], Rendered]) -> None:
             previous = self._cache.get(path)
@@ -87,7 +122,7 @@ class Renderer:
 
         for feed in feeds:
             for fmt in FORMATS.values():
-                put(feed.path(fmt.key), feed, lambda f=feed, fmt=fmt: Rendered(fmt.render(f, site), fmt.media_type, f.updated))
+                put(feed.path(fmt.key), feed, lambda f=feed, k=fmt.key: self._fresh(self._render_feed(k, f, precompress=False)))
         site_feed, category_feeds = feeds[0], tuple(feeds[1:])
         rows = category_rows(list(category_feeds), live, site)
         put("", (site_feed, rows), lambda: _page(*render_index(site_feed, category_feeds, rows, site)))
@@ -95,11 +130,61 @@ class Renderer:
         by_name = {f.category.name: (f.category.name, f.page_url, f.key) for f in category_feeds}
         for feed in category_feeds:
             put(f"category/{feed.key}/", feed, lambda f=feed: _page(*render_category(f, site)))
+        # Article pages (one per article, most never requested) are rendered on first request, then kept.
+        lazy: dict[str, Callable[[], Rendered]] = {}
         for article in live:
-            cats = tuple(by_name[c] for c in article.categories if c in by_name)
-            put(f"articles/{article.id}", (article, cats), lambda a=article, c=cats: _page(*render_article(a, c, site)))
+            path, cats = f"articles/{article.id}", tuple(by_name[c] for c in article.categories if c in by_name)
+            key = (article, cats)
+            previous = self._cache.get(path)
+            if previous is not None and previous[1] is not None and previous[0] == key:
+                cache[path], out[path] = previous, previous[1]
+            else:
+                cache[path] = (key, None)
+                lazy[path] = functools.partial(self._article_page, path, key)
         self._cache = cache
-        return out
+        return Resources(out, lazy)
+
+    def _article_page(self, path: str, key: tuple) -> Rendered:
+        article, cats = key
+        made = _page(*render_article(article, cats, self.site))
+        if self._cache.get(path, (None,))[0] is key:  # still current: keep it for the next refresh
+            self._cache[path] = (key, made)
+        return made
+
+
+    def feed(self, fmt: str, feed: Feed) -> Rendered:
+        """A feed page rendered on demand (archive pages, deltas, partners' views), cached by content."""
+        key = (fmt, feed)
+        with self._variants_lock:
+            found = self._variants.get(key)
+            if found is not None:
+                self._variants.move_to_end(key)
+                return found
+        found = self._render_feed(fmt, feed)
+        with self._variants_lock:
+            self._variants[key] = found
+            while len(self._variants) > self._variants_max:
+                self._variants.popitem(last=False)
+        return found
+
+    def _fresh(self, rendered: Rendered) -> Rendered:
+        self.fresh.append(rendered)
+        return rendered
+
+    def _render_feed(self, fmt: str, feed: Feed, precompress: bool = True) -> Rendered:
+        spec = FORMATS[fmt]
+        headers = ()
+        if feed.hub:  # WebSub discovery by HTTP header too: https://www.w3.org/TR/websub/#discovery
+            headers = (("Link", f'<{feed.hub}>; rel="hub", <{feed_url(self.site, feed, fmt)}>; rel="self"'),)
+        return Rendered(spec.render(feed, self.site), spec.media_type, feed.updated, precompress=precompress,
+                        max_age=self.archive_max_age if feed.archive else None, headers=headers)
+
+
+def compress_all(resources: list[Rendered]) -> None:
+    """Make every content coding of these resources now (run in a thread right after a refresh)."""
+    for res in resources:
+        for coding in _CODINGS:
+            res.coded(coding)
 
 
 def _page(body: bytes, modified: datetime) -> Rendered:

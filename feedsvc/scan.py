@@ -4,12 +4,13 @@ and hold back a file that is still being written until it has settled.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
-from .articles import Options, Skipped, find_files, read_or_skip, unique_ids
+from .articles import Options, Skipped, read_or_skip, unique_ids, walk_files
 from .model import Article
 
 log = logging.getLogger(__name__)
@@ -44,23 +45,39 @@ class Scanner:
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _passed: tuple[Skipped, ...] = ()
     _looks: dict[str, tuple[int, int]] = field(default_factory=dict)  # stats of files not yet settled
+    _last: tuple | None = None  # (articles, skipped) of the last scan, reused when nothing changed
 
-    def scan(self) -> ScanResult:
-        """Stat the folder; read only files whose size or mtime changed and that have settled."""
+    def scan(self, hints: Iterable[str] | None = None) -> ScanResult:
+        """Look at the folder; read only files whose size or mtime changed and that have settled.
+
+        hints: absolute paths a file watcher saw change since the last scan. Then only those (and files
+        still settling) are looked at, instead of a walk of the whole folder; a folder among them, or
+        no earlier scan, means a full walk.
+        """
         if not self.root.is_dir():
             raise FileNotFoundError(f"articles folder {self.root} does not exist; set ARTICLES_DIR or create it")
-        paths, passed = find_files(self.root)
+        targets = None if hints is None or self._last is None else self._targets(hints)
+        if targets is None:
+            files, passed = walk_files(self.root)
+            listing = {source: (size, mtime_ns) for source, size, mtime_ns in files}
+            gone = [s for s in self._entries if s not in listing]
+            self._note_passed(passed)
+        else:
+            listing, gone = {}, []
+            for source in targets | set(self._looks):
+                stat = _stat(self.root / source)
+                if stat is not None:
+                    listing[source] = stat
+                elif source in self._entries:
+                    gone.append(source)
         now = self.clock()
-        changed: set[str] = set()
+        changed: set[str] = set(gone)
         pending: set[str] = set()
-        seen: set[str] = set()
-        for path in paths:
-            source = path.relative_to(self.root).as_posix()
-            seen.add(source)
-            stat = _stat(path)
+        for source, stat in listing.items():
             entry = self._entries.get(source)
-            if stat is None or (entry is not None and entry.stat == stat):
+            if entry is not None and entry.stat == stat:
                 continue
+            path = self.root / source
             if not self._settled(source, stat, now):
                 pending.add(source)  # keep serving the previous version, if any, until it settles
                 continue
@@ -73,17 +90,33 @@ class Scanner:
             self._entries[source] = _Entry(stat, result)
             changed.add(source)
         self._looks = {s: st for s, st in self._looks.items() if s in pending}
-        for source in [s for s in self._entries if s not in seen]:
+        for source in gone:
             del self._entries[source]
-            changed.add(source)
-        if passed != self._passed:
-            for skip in set(passed) - set(self._passed):
-                log.info("not an article: %s", skip)
-            self._passed = tuple(passed)
-        articles, skipped = unique_ids(self._entries[s].result for s in sorted(self._entries))
-        skipped = tuple(passed) + tuple(skipped)
-        return ScanResult(tuple(articles), tuple(sorted(skipped, key=lambda s: s.source)), frozenset(changed), frozenset(pending))
+        if changed or self._last is None or targets is None:
+            articles, skipped = unique_ids(self._entries[s].result for s in sorted(self._entries))
+            self._last = (tuple(articles), tuple(sorted(self._passed + tuple(skipped), key=lambda s: s.source)))
+        return ScanResult(*self._last, frozenset(changed), frozenset(pending))
 
+    def _targets(self, hints: Iterable[str]) -> set[str] | None:
+        """Article sources among the hinted paths; None when a folder changed (walk everything)."""
+        targets = set()
+        root = os.fspath(self.root)
+        for hint in hints:
+            rel = os.path.relpath(hint, root)
+            if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
+                continue
+            if os.path.isdir(hint):
+                return None
+            parts = rel.split(os.sep)
+            if any(p.startswith(".") for p in parts) or not parts[-1].lower().endswith((".txt", ".md")):
+                continue  # counted as passed over at the next full walk
+            targets.add("/".join(parts))
+        return targets
+
+    def _note_passed(self, passed: list[Skipped]) -> None:
+        for skip in set(passed) - set(self._passed):
+            log.info("not an article: %s", skip)
+        self._passed = tuple(passed)
 
     def _settled(self, source: str, stat: tuple[int, int], now: float) -> bool:
         """Old enough to be complete, or unchanged since the previous look (also for clocks that disagree)."""

@@ -6,9 +6,11 @@ It is handed two callables and knows nothing of the pipeline behind them.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -23,7 +25,7 @@ DEBOUNCE_SECONDS = 0.1  # events within this window after the first become one r
 class Refresher:
     """Calls refresh() every `seconds`, at next_wakeup(), and shortly after files change."""
 
-    def __init__(self, refresh: Callable[[], object], next_wakeup: Callable[[], datetime | None], seconds: int,
+    def __init__(self, refresh: Callable[..., object], next_wakeup: Callable[[], datetime | None], seconds: int,
                  watch: Path | None = None, debounce: float = DEBOUNCE_SECONDS):
         self.refresh = refresh
         self.next_wakeup = next_wakeup
@@ -32,15 +34,17 @@ class Refresher:
         self.debounce = debounce
         self.scheduler = BackgroundScheduler(daemon=True, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         self.observer: Observer | None = None
+        self._seen: set[str] = set()  # paths the watcher reported since the last refresh
+        self._seen_lock = threading.Lock()
 
     def start(self) -> "Refresher":
         """Start the schedule (and the watcher), then plan the first wake-up."""
-        self.scheduler.add_job(self.run, "interval", seconds=self.seconds, id="tick")
+        self.scheduler.add_job(self.tick, "interval", seconds=self.seconds, id="tick")
         self.scheduler.start()
         if self.watch is not None:
             self.observer = Observer()
             self.observer.daemon = True
-            self.observer.schedule(_Poke(self.poke), str(self.watch), recursive=True)
+            self.observer.schedule(_Poke(self.saw), str(self.watch), recursive=True)
             self.observer.start()
         self.plan()
         log.info("refreshing every %d s%s", self.seconds, f", watching {self.watch}" if self.watch else "")
@@ -53,12 +57,32 @@ class Refresher:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
-    def run(self) -> None:
-        """One refresh, then the next exact-time wake-up (an embargo ending, a file settling)."""
+    def tick(self) -> None:
+        """The periodic refresh: a full look at the folder, the safety net for anything a watcher missed."""
+        with self._seen_lock:
+            self._seen.clear()
         try:
             self.refresh()
         finally:
             self.plan()
+
+    def run(self) -> None:
+        """One refresh, then the next exact-time wake-up (an embargo ending, a file settling).
+
+        With a watcher, only the paths it reported are looked at; without one, the whole folder.
+        """
+        with self._seen_lock:
+            seen, self._seen = self._seen, set()
+        try:
+            self.refresh(seen) if self.observer is not None else self.refresh()
+        finally:
+            self.plan()
+
+    def saw(self, paths: Iterable[str]) -> None:
+        """The watcher saw these paths change: remember them and refresh soon."""
+        with self._seen_lock:
+            self._seen.update(paths)
+        self.poke()
 
     def plan(self) -> None:
         """Move the one wake-up job to next_wakeup(), or drop it when nothing is due."""
@@ -81,9 +105,10 @@ class Refresher:
 
 
 class _Poke(FileSystemEventHandler):
-    def __init__(self, poke: Callable[[], None]):
-        self._poke = poke
+    def __init__(self, saw: Callable[[Iterable[str]], None]):
+        self._saw = saw
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type != "opened" and event.event_type != "closed_no_write":
-            self._poke()
+        if event.event_type not in ("opened", "closed_no_write"):
+            paths = [event.src_path] + ([event.dest_path] if getattr(event, "dest_path", "") else [])
+            self._saw([os.fsdecode(p) for p in paths])

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .articles import Options, Skipped
-from .feeds import build_feeds, is_published, newest_first, next_release
+from .feeds import Listing, build_listings, feed_url, next_release, page_feed, since_feed
 from .model import Article, Feed, Site
-from .render import Rendered, Renderer
+from .partners import Partner
+from .render import Rendered, Renderer, compress_all
 from .scan import Scanner
 from .state import StateStore
 
@@ -29,11 +30,13 @@ class Snapshot:
     """All published resources by URL path (no leading slash), plus what /healthz reports."""
 
     resources: Mapping[str, Rendered] = field(default_factory=dict)
-    feeds: tuple[Feed, ...] = ()
+    feeds: tuple[Feed, ...] = ()  # the first page of every public feed
+    listings: Mapping[str, Listing] = field(default_factory=dict)  # every feed's items, by key
     articles: Mapping[str, Article] = field(default_factory=dict)
     skipped: tuple[Skipped, ...] = ()
     built_at: datetime | None = None
     next_release: datetime | None = None
+    memo: dict = field(default_factory=dict, compare=False)  # derived views, computed on first use
 
 
 def site_from_settings(settings: Mapping[str, Any]) -> Site:
@@ -58,7 +61,10 @@ class Publisher:
         self.store = store
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.scanner = Scanner(self.root, Options.from_settings(dict(settings)), settle=settings["SETTLE_MS"] / 1000)  # wall-clock time
-        self.renderer = Renderer(self.site)
+        self.renderer = Renderer(self.site, archive_max_age=settings["ARCHIVE_MAX_AGE"])
+        # What public feeds carry; a partner's view overrides full_text and adds its prefix.
+        self.public = {"full_text": settings["PUBLIC_CONTENT"] == "full", "hub": settings["WEBSUB_HUB"]}
+        self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
         self.snapshot = Snapshot()
         self.last_error: str | None = None
         self.last_success: datetime | None = None
@@ -66,29 +72,37 @@ class Publisher:
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
 
-    def refresh(self) -> bool:
-        """Bring the snapshot up to date; on failure log it and keep serving the last good one."""
+    def refresh(self, hints: Iterable[str] | None = None) -> bool:
+        """Bring the snapshot up to date; on failure log it and keep serving the last good one.
+
+        hints: paths a file watcher saw change; only those are looked at instead of the whole folder.
+        """
         with self._lock:
             started = time.perf_counter()
             try:
-                snapshot, changes = self._build(self.clock())
+                snapshot, changes = self._build(self.clock(), hints)
             except Exception as exc:  # the edge where work must go on: keep the last good feeds
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("refresh failed, still serving the feeds built at %s: %s", self.snapshot.built_at, self.last_error)
                 return False
-            self.snapshot = snapshot  # one assignment: a request sees the old set or the new, never a mix
+            previous, self.snapshot = self.snapshot, snapshot  # one assignment: old set or new, never a mix
+            if self.renderer.fresh:
+                # Compression of the new feeds (tens of ms each) runs beside, not inside, the refresh;
+                # a request that comes first makes the coding it needs, once, and keeps it.
+                threading.Thread(target=compress_all, args=(self.renderer.fresh,), name="compress", daemon=True).start()
             self.last_error = None
             self.last_success = snapshot.built_at
             if changes:
                 log.info("refresh: %d articles, %d changed files, %d resources rendered, %d skipped, %.0f ms",
                          len(snapshot.articles), changes, self.renderer.rendered_last, len(snapshot.skipped),
                          (time.perf_counter() - started) * 1000)
+                self._tell_listeners(previous, snapshot)
             return True
 
     def build(self, now: datetime) -> Snapshot:
         """Read, stamp, select and render everything for the moment `now` (used by tests and tools)."""
         with self._lock:
-            return self._build(now)[0]
+            return self._build(now, None)[0]
 
     def next_wakeup(self) -> datetime | None:
         """When a refresh is due before the next tick: an embargo ending, or a file settling."""
@@ -97,26 +111,61 @@ class Publisher:
             times.append(self.clock() + timedelta(seconds=self.scanner.settle))
         return min(times, default=None)
 
-    def _build(self, now: datetime) -> tuple[Snapshot, int]:
-        scan = self.scanner.scan()
+    def _build(self, now: datetime, hints: Iterable[str] | None) -> tuple[Snapshot, int]:
+        scan = self.scanner.scan(hints)
         self.pending = scan.pending
         old = self.snapshot
         released = old.next_release is not None and old.next_release <= now
         if old.built_at is not None and not scan.changed and not released:
             return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
         articles = self._stamp(scan.articles, now)
-        feeds = build_feeds(articles, self.site, self.settings["CATEGORY_SLUGS"], self.settings["FEED_MAX_ITEMS"], now)
-        live = newest_first(a for a in articles if is_published(a, now))
+        listings = build_listings(articles, self.site, self.settings["CATEGORY_SLUGS"], now)
+        feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
+        live = list(listings[0].items)
         resources = self.renderer.render(feeds, live)
         snapshot = Snapshot(
-            resources=MappingProxyType(resources),
+            resources=resources,
             feeds=tuple(feeds),
+            listings=MappingProxyType({listing.key: listing for listing in listings}),
             articles=MappingProxyType({a.id: a for a in live}),
             skipped=scan.skipped,
             built_at=now,
             next_release=next_release(articles, now),
         )
         return snapshot, max(len(scan.changed), 1)
+
+    def variant(self, key: str, fmt: str, *, page: int = 1, since: datetime | None = None,
+                partner: Partner | None = None) -> Rendered | None:
+        """A feed as asked for: a page, the items since a moment, or a partner's licensed view; None if none.
+
+        The key is "" (site-wide) or a category slug. For a partner, the site-wide feed holds only its
+        licensed categories, and the content mode is the partner's.
+        """
+        snapshot = self.snapshot
+        listing = snapshot.listings.get(key)
+        if listing is None:
+            return None
+        options = dict(self.public)
+        if partner is not None:
+            options = {"full_text": partner.full_text, "prefix": "partners/"}
+            if key == "" and partner.categories is not None:
+                listing = _licensed(snapshot, partner)
+        size = self.settings["FEED_MAX_ITEMS"]
+        if since is not None:
+            feed = since_feed(listing, self.site, size, since, page, **options)
+        else:
+            feed = page_feed(listing, self.site, size, page, **options)
+        return None if feed is None else self.renderer.feed(fmt, feed)
+
+    def _tell_listeners(self, previous: Snapshot, current: Snapshot) -> None:
+        """Hand the URLs of public feeds whose bytes changed to each listener (WebSub)."""
+        if not self.listeners:
+            return
+        changed = [feed_url(self.site, feed, fmt) for feed in current.feeds for fmt in ("rss", "atom", "json")
+                   if previous.resources.get(feed.path(fmt)) is not current.resources.get(feed.path(fmt))]
+        if changed:
+            for listener in self.listeners:
+                listener(changed)
 
     def _stamp(self, articles: tuple[Article, ...], now: datetime) -> list[Article]:
         """Stamp only articles read anew; the rest keep their stamped objects (cheap to compare)."""
@@ -127,6 +176,16 @@ class Publisher:
         for s in stamped:
             self._stamped[s.id] = (by_id[s.id], s)
         return [pair[1] for pair in self._stamped.values()]
+
+
+def _licensed(snapshot: Snapshot, partner: Partner) -> Listing:
+    """The site-wide listing cut down to a partner's licensed categories (memoised per snapshot)."""
+    memo = snapshot.memo.setdefault(("licensed", partner.categories), None)
+    if memo is None:
+        site = snapshot.listings[""]
+        items = tuple(a for a in site.items if any(partner.licenses(c) for c in a.categories))
+        memo = snapshot.memo[("licensed", partner.categories)] = Listing("", site.title, site.description, None, items, site.page_url)
+    return memo
 
 
 def _mtimes(root: Path, articles: list[Article]) -> dict[str, datetime]:

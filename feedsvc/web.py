@@ -6,13 +6,15 @@ https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
-
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, redirect, request
 from werkzeug.http import http_date, parse_date, parse_etags
 
+from .partners import authenticate
+from .ratelimit import FULL_COST, NOT_MODIFIED_COST
 from .site import Publisher, Rendered
 
 bp = Blueprint("feedsvc", __name__)
@@ -50,41 +52,125 @@ def healthz() -> Response:
                     headers={"Cache-Control": "no-store"})
 
 
+FEED_PATH = re.compile(r"(?:category/(?P<slug>[^/]+)/)?feed\.(?P<fmt>rss|atom|json)")
+# RFC 3339 §5.6 date-time: a full date, a time and an offset (a bare date or zone-less time is ambiguous).
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+UNAUTHORIZED = ("Authentication required: send your partner key as `Authorization: Bearer <key>` "
+                "or `?key=<key>`.\n")
+
+
+class RequestError(Exception):
+    """A request feedsvc cannot answer as asked: the status and a one-line body that says the fix."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@bp.errorhandler(RequestError)
+def _request_error(exc: RequestError) -> Response:
+    return _text(exc.status, exc.message)
+
+
+@bp.get("/partners/<path:path>")
+def partner_resource(path: str) -> Response:
+    """A partner's feeds: full text of its licensed categories, for its key only."""
+    partner = authenticate(current_app.extensions["feedsvc.partners"], _presented_key())
+    if partner is None:  # the same answer for every path, so nothing is learnt without a key
+        return _text(401, UNAUTHORIZED, {"WWW-Authenticate": 'Bearer realm="feedsvc partners"'})
+    match = FEED_PATH.fullmatch(path)
+    if match is None:
+        raise RequestError(404, f"Not found: /partners/{path}\nYour feeds are /partners/feed.<rss|atom|json> and "
+                                "/partners/category/<slug>/feed.<rss|atom|json>.\n")
+    key = match["slug"] or ""
+    listing = publisher().snapshot.listings.get(key)
+    if listing is None:
+        raise RequestError(404, f"Not found: no category {key!r}.\n")
+    if listing.category is not None and not partner.licenses(listing.category.name):
+        raise RequestError(403, f"Your agreement does not include the category {listing.category.name!r}.\n")
+    page, since = _paging()
+    found = publisher().variant(key, match["fmt"], page=page, since=since, partner=partner)
+    if found is None:
+        raise RequestError(404, f"Not found: page {page} of this feed.\n")
+    return respond(found, publisher().site.max_age, limiter="partner", client="partner:" + partner.name, private=True)
+
+
 @bp.get("/", defaults={"path": ""})
 @bp.get("/<path:path>")
 def resource(path: str) -> Response:
-    """Any published resource by its path; anything else is a 404 that says what exists."""
-    resources = publisher().snapshot.resources
+    """Any published resource by its path; feeds also by page and since; anything else is a 404."""
+    pub = publisher()
+    match = FEED_PATH.fullmatch(path)
+    if match is not None and ("page" in request.args or "since" in request.args):
+        page, since = _paging()
+        found = pub.variant(match["slug"] or "", match["fmt"], page=page, since=since)
+        if found is None:
+            raise RequestError(404, f"Not found: /{path} has no such page (page {page}).\n")
+        return respond(found, pub.site.max_age, limiter="public", client=request.remote_addr or "")
+    resources = pub.snapshot.resources
     found = resources.get(path)
     if found is None:
         if path + "/" in resources:  # /category/x → /category/x/
             return redirect(request.root_path + "/" + quote(path, safe="/") + "/", code=301)
         return _not_found(path)
-    return respond(found, publisher().site.max_age)
+    limited = match is not None or path == "feeds.opml"
+    return respond(found, pub.site.max_age, limiter="public" if limited else None, client=request.remote_addr or "")
 
 
-def respond(res: Rendered, max_age: int) -> Response:
-    """A 200 or 304 for a rendered resource, with validators, caching and content coding."""
+def respond(res: Rendered, max_age: int, *, limiter: str | None = None, client: str = "", private: bool = False) -> Response:
+    """A 200 or 304 for a rendered resource, with validators, caching and content coding; 429 past the budget."""
     coding = _pick_encoding()
     etag = res.etag if coding is None else res.etag[:-1] + "-" + coding + '"'
     headers = {
         "ETag": etag,
         "Last-Modified": http_date(res.last_modified),
-        "Cache-Control": f"public, max-age={max_age}",
-        "Vary": "Accept-Encoding",
+        "Cache-Control": f"{'private' if private else 'public'}, max-age={res.max_age or max_age}",
+        "Vary": "Accept-Encoding, Authorization" if private else "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",
     }
+    headers.update(res.headers)
     if res.media_type in CORS_TYPES:
         headers["Access-Control-Allow-Origin"] = "*"
     if res.media_type == "text/html":
         headers["Content-Security-Policy"] = HTML_POLICY
-    if _not_modified(res):
+    not_modified = _not_modified(res)
+    if limiter is not None:
+        wait = current_app.extensions["feedsvc.limits"][limiter].charge(client, NOT_MODIFIED_COST if not_modified else FULL_COST)
+        if wait:
+            return _text(429, f"Too many requests: try again in {wait} s; conditional requests (304) cost a fifth.\n",
+                         {"Retry-After": str(wait)})
+    if not_modified:
         return Response(status=304, headers=headers)
     body = res.body
     if coding:
         body = res.coded(coding)
         headers["Content-Encoding"] = coding
     return Response(body, status=200, headers=headers, content_type=f"{res.media_type}; charset=utf-8")
+
+
+def _presented_key() -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.args.get("key")
+
+
+def _paging() -> tuple[int, datetime | None]:
+    """?page=N (a whole number from 1) and ?since=<RFC 3339 instant>, or a 400 that shows the form."""
+    raw_page = request.args.get("page", "1")
+    if not raw_page.isdigit() or int(raw_page) < 1:
+        raise RequestError(400, f"Bad page {raw_page!r}: expected ?page=N with N a whole number from 1.\n")
+    since = None
+    if "since" in request.args:
+        raw = request.args["since"]
+        try:
+            if not RFC3339.fullmatch(raw):
+                raise ValueError(raw)
+            since = datetime.fromisoformat(raw.upper().replace("Z", "+00:00").replace(" ", "T"))
+        except ValueError:
+            raise RequestError(400, f"Bad since {raw!r}: expected an RFC 3339 instant with a zone, "
+                                    "such as ?since=2026-11-29T08:00:00Z.\n") from None
+    return int(raw_page), since
 
 
 def _pick_encoding() -> str | None:
@@ -112,11 +198,14 @@ def _not_modified(res: Rendered) -> bool:
 
 
 def _not_found(path: str) -> Response:
-    text = (f"Not found: /{path}\n"
-            "The site-wide feeds are /feed.rss, /feed.atom and /feed.json; each category's are "
-            "/category/<slug>/feed.rss, .atom and .json; /feeds.opml lists them all and / links every category.\n")
-    return Response(text, status=404, content_type="text/plain; charset=utf-8",
-                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+    return _text(404, f"Not found: /{path}\n"
+                      "The site-wide feeds are /feed.rss, /feed.atom and /feed.json; each category's are "
+                      "/category/<slug>/feed.rss, .atom and .json; /feeds.opml lists them all and / links every category.\n")
+
+
+def _text(status: int, text: str, headers: dict | None = None) -> Response:
+    return Response(text, status=status, content_type="text/plain; charset=utf-8",
+                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", **(headers or {})})
 
 
 def now_utc() -> datetime:

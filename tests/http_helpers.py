@@ -4,6 +4,8 @@ from __future__ import annotations
 import gzip
 import http.client
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,6 +13,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import brotli
+
+ROOT = Path(__file__).resolve().parents[1]
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # root's PATH has /usr/sbin, another user's may not
 
 MEDIA_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
@@ -54,45 +62,36 @@ def fetch(base: str, path: str, method: str = "GET", headers: dict | None = None
 
 
 def wait_until_up(base: str, proc: subprocess.Popen | None = None, path: str = "/healthz", timeout: float = 30) -> None:
-    """Poll until the server answers path with 200, or fail with its output."""
+    """Poll until the server answers path with 200, or fail (at once when the process has exited)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
+            raise RuntimeError(f"server exited with {proc.returncode}")
         try:
             if fetch(base, path).status == 200:
                 return
         except OSError:
             pass
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise TimeoutError(f"{base}{path} did not answer 200 within {timeout} s")
 
 
-class Server:
-    """`feedsvc serve` as a real process on a free loopback port."""
+class Process:
+    """A server process on a free loopback port (self.port, self.base), its output in a log file."""
 
-    def __init__(self, articles: Path, state: Path, workers: int = 1, env: dict | None = None, command: list[str] | None = None):
-        self.state = state
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = open(state.parent / f"server-{self.port}.log", "w+b")
-        checkout = str(Path(__file__).resolve().parents[1])  # serve this checkout's code
-        environ = {**os.environ, "FEEDSVC_STATE_PATH": str(state), "FEEDSVC_SITE_URL": self.base,
-                   "PYTHONPATH": checkout + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
-        command = command or [sys.executable, "-m", "feedsvc", "serve", "--port", "{port}", "--articles", "{articles}", "--workers", "{workers}"]
-        self.proc = subprocess.Popen(
-            [part.format(port=self.port, articles=articles, workers=workers, checkout=checkout) for part in command],
-            stdout=self.log, stderr=subprocess.STDOUT, env=environ, cwd=state.parent,
-        )
+    def __init__(self, command: list[str], log: Path, ready: str, env: dict | None = None, cwd: Path | None = None):
+        self.log_path = log
+        self.log = open(log, "w+b")
+        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         try:
-            wait_until_up(self.base, None)
-        except Exception:
+            wait_until_up(self.base, self.proc, ready)
+        except Exception as exc:
             self.stop()
-            raise RuntimeError("server did not start:\n" + self.output()) from None
+            raise RuntimeError(f"{command[0]} did not start ({exc}):\n{self.output()}") from None
 
     def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode("utf-8", "replace")
+        """Everything the process printed so far (also after stop())."""
+        return self.log_path.read_bytes().decode("utf-8", "replace")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -103,6 +102,43 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+class Server(Process):
+    """`feedsvc serve` as a real process on a free loopback port."""
+
+    def __init__(self, articles: Path, state: Path, workers: int = 1, env: dict | None = None, command: list[str] | None = None):
+        self.state = state
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        checkout = str(ROOT)  # serve this checkout's code
+        environ = {**os.environ, "FEEDSVC_STATE_PATH": str(state), "FEEDSVC_SITE_URL": self.base,
+                   "PYTHONPATH": checkout + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
+        command = command or [sys.executable, "-m", "feedsvc", "serve", "--port", "{port}", "--articles", "{articles}", "--workers", "{workers}"]
+        command = [part.format(port=self.port, articles=articles, workers=workers, checkout=checkout) for part in command]
+        super().__init__(command, state.parent / f"server-{self.port}.log", "/healthz", environ, state.parent)
+
+
+class Nginx(Process):
+    """deploy/nginx.conf run by Debian's nginx on a free loopback port, serving an export folder.
+
+    The config's listen and root lines are replaced, as a deployer would; `-p workdir` keeps its pid,
+    logs and temporary files inside workdir.
+    """
+
+    def __init__(self, export: Path, workdir: Path, port: int | None = None):
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        conf = NGINX_CONF.read_text(encoding="utf-8")
+        conf = re.sub(r"^(\s*)listen \S+;", rf"\g<1>listen 127.0.0.1:{self.port};", conf, count=1, flags=re.MULTILINE)
+        conf = re.sub(r"^(\s*)root \S+;", rf"\g<1>root {export};", conf, count=1, flags=re.MULTILINE)
+        for folder in ("logs", "temp"):
+            (workdir / folder).mkdir(exist_ok=True)
+        (workdir / "nginx.conf").write_text(conf, encoding="utf-8")
+        # As root, nginx's workers would drop to nobody, who cannot read pytest's private tmp folders.
+        extra = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+        command = [NGINX, "-p", f"{workdir}/", "-c", str(workdir / "nginx.conf"), "-g", extra]
+        super().__init__(command, workdir / "nginx.log", "/feeds.opml")
 
 
 def check_feed_http(base: str, path: str, media_type: str) -> Reply:
@@ -126,15 +162,17 @@ def check_feed_http(base: str, path: str, media_type: str) -> Reply:
     # HEAD: the headers, no body
     head = fetch(base, path, method="HEAD")
     assert head.status == 200 and head.body == b"" and head.header("etag") == etag
-    # gzip made once at render time, decompresses to the same bytes
-    zipped = fetch(base, path, headers={"Accept-Encoding": "gzip"})
-    assert zipped.header("content-encoding") == "gzip"
-    assert gzip.decompress(zipped.body) == plain.body
+    # gzip and brotli made once, beforehand: each decompresses to the same bytes and has its own ETag
+    for coding, decompress in (("gzip", gzip.decompress), ("br", brotli.decompress)):
+        coded = fetch(base, path, headers={"Accept-Encoding": coding})
+        assert coded.header("content-encoding") == coding
+        assert decompress(coded.body) == plain.body
+        assert coded.header("etag") not in (None, etag) and "Accept-Encoding" in (coded.header("vary") or "")
     return plain
 
 
-def check_not_found(base: str, path: str) -> None:
-    """A path that is not published is a 404 with a short text body."""
+def check_not_found(base: str, path: str, statuses: tuple[int, ...] = (404,)) -> None:
+    """A path that is not published is a 404 (or one of statuses) with a short body."""
     res = fetch(base, path)
-    assert res.status == 404, (path, res.status)
+    assert res.status in statuses, (path, res.status)
     assert len(res.body) < 2048

@@ -40,3 +40,63 @@ def test_check_names_a_missing_folder(tmp_path):
     result = CliRunner().invoke(main, ["check", str(tmp_path / "nope")])
     assert result.exit_code != 0
     assert "does not exist" in result.output
+
+
+LONG = "A full paragraph of the article, long enough to be read as real text by anyone. " * 3
+
+
+def warnings_of(folder) -> dict[str, list[str]]:
+    result = CliRunner().invoke(main, ["check", "--json", str(folder)])
+    assert result.exit_code == 0, result.output  # warnings alone never fail a check
+    found: dict[str, list[str]] = {}
+    for w in json.loads(result.output)["warnings"]:
+        found.setdefault(w["file"], []).append(w["reason"])
+    return found
+
+
+def test_check_warns_of_articles_without_a_date_and_still_exits_0(sample_dir):
+    result = CliRunner().invoke(main, ["check", str(sample_dir)])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert any(line.startswith("000_4c2ff0435fbab79d.txt") and "no date" in line and "date:" in line for line in lines)
+    assert not any(line.startswith("economy/2026-11-20-rates-unchanged.md") for line in lines)  # it has a date
+
+
+def test_check_warns_of_a_short_body(articles_dir):
+    write(articles_dir, "stub.md", "---\ntitle: Stub\ncategory: News\ndate: 2026-11-01\n---\nOne line.\n")
+    assert any(r.startswith("short body") for r in warnings_of(articles_dir)["stub.md"])
+
+
+def test_check_warns_of_site_chrome_left_inside_the_body(articles_dir):
+    write(articles_dir, "kept.txt", f"News\nTitle\n{LONG}\nتابعونا على\n{LONG}\n")
+    write(articles_dir, "joined.txt", f"News\nTitle\n{LONG}\nThe talks resume on Monday. Follow us on Facebook\n{LONG}\n")
+    write(articles_dir, "clean.txt", f"News\nTitle\n{LONG}\nThe figures show more growth this year than last.\n")
+    found = warnings_of(articles_dir)
+    assert any("site chrome" in r and "تابعونا على" in r for r in found["kept.txt"])
+    assert any("site chrome" in r and "Follow us on Facebook" in r for r in found["joined.txt"])
+    assert not any("site chrome" in r for r in found["clean.txt"])
+
+
+def test_check_warns_of_a_legacy_encoding_among_utf8_files(articles_dir):
+    write(articles_dir, "utf8.txt", f"أخبار\nعنوان\n{LONG}\n")
+    write(articles_dir, "legacy.txt", f"أخبار\nعنوان الخبر\nوصل الأمين العام لمجلس الأمن إلى طهران يوم الاثنين في زيارة رسمية.\n{LONG}\n".encode("cp1256"))
+    found = warnings_of(articles_dir)
+    assert any("not UTF-8 like the other files" in r for r in found["legacy.txt"])
+    assert not any("UTF-8" in r for r in found.get("utf8.txt", []))
+
+
+def test_check_warns_of_garbled_text(articles_dir):
+    garbled = "وصل الأمين العام إلى طهران".encode("utf-8").decode("cp1252", "replace")
+    write(articles_dir, "mojibake.txt", f"News\nTitle\n{garbled}\n{LONG}\n")
+    assert any(r.startswith("garbled text") for r in warnings_of(articles_dir)["mojibake.txt"])
+
+
+def test_check_json_lists_skipped_files_and_warnings_apart(articles_dir):
+    write(articles_dir, "empty.txt", "")
+    write(articles_dir, "stub.txt", "News\nTitle\nShort.\n")
+    result = CliRunner().invoke(main, ["check", "--json", str(articles_dir)])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert [s["file"] for s in report["skipped"]] == ["empty.txt"]
+    assert {w["file"] for w in report["warnings"]} == {"stub.txt"}
+    assert all(set(w) == {"file", "reason", "fix"} for w in report["warnings"])

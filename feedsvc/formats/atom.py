@@ -7,7 +7,7 @@ from lxml import etree
 
 from ..feeds import article_url, feed_url
 from ..model import Article, Feed, Site, stable_id
-from .content import GENERATOR, GENERATOR_URI, add_stylesheet, item_terms, public_url, wrapped_html
+from .content import GENERATOR, GENERATOR_URI, add_stylesheet, feed_links, item_terms, public_url, wrapped_html
 
 MEDIA_TYPE = "application/atom+xml"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -57,15 +57,17 @@ def render_atom(feed: Feed, site: Site) -> bytes:
     fg.author(name=site.author)
     fg.link(href=feed_url(site, feed, "atom"), rel="self", type=MEDIA_TYPE)
     fg.link(href=feed.page_url, rel="alternate", type="text/html")
+    for rel, href in feed_links(feed, site, "atom"):
+        fg.link(href=href, rel=rel)
     fg.language(feed.language)
     fg.updated(feed.updated)
     fg.generator(GENERATOR, uri=GENERATOR_URI)
     for article in feed.items:
-        _add_entry(fg, article, site, feed.language)
+        _add_entry(fg, article, site, feed.language, feed.full_text)
     return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
 
 
-def _add_entry(fg: FeedGenerator, article: Article, site: Site, feed_language: str) -> None:
+def _add_entry(fg: FeedGenerator, article: Article, site: Site, feed_language: str, full_text: bool) -> None:
     entry = fg.add_entry(order="append")
     entry.id(stable_id(article.id))
     entry.title(article.title)
@@ -73,7 +75,8 @@ def _add_entry(fg: FeedGenerator, article: Article, site: Site, feed_language: s
     entry.published(article.published)
     entry.updated(article.updated)
     entry.summary(article.summary)
-    entry.content(wrapped_html(article), type="html")
+    if full_text:
+        entry.content(wrapped_html(article), type="html")
     if article.author:
         entry.author(name=article.author)
     for term in item_terms(article):

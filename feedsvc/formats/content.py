@@ -28,6 +28,14 @@ def add_stylesheet(root, feed_path: str) -> None:
     root.addprevious(etree.ProcessingInstruction("xml-stylesheet", f'type="text/xsl" href="{href}"'))
 
 
+def feed_links(feed, site, fmt: str) -> list[tuple[str, str]]:
+    """(rel, href) of the WebSub hub and the RFC 5005 paging links, in a fixed order."""
+    from ..feeds import feed_url
+
+    links = [("hub", feed.hub)] if feed.hub else []
+    return links + [(rel, feed_url(site, feed, fmt, query)) for rel, query in feed.links]
+
+
 def wrapped_html(article: Article) -> str:
     """The article body in an element carrying its language and direction, so readers lay RTL out right."""
     lang = html.escape(article.lang, quote=True)

@@ -21,22 +21,28 @@ def render_json_feed(feed: Feed, site: Site) -> bytes:
         "description": feed.description,
         "language": feed.language,
         "authors": [{"name": site.author}],
-        "items": [_item(article, site, feed.language) for article in feed.items],
+        "items": [_item(article, site, feed.language, feed.full_text) for article in feed.items],
     }
+    links = dict(feed.links)
+    if "next" in links:  # older items: https://www.jsonfeed.org/version/1.1/#top-level-a-name-top-level-a
+        document["next_url"] = feed_url(site, feed, "json", links["next"])
+    if feed.hub:
+        document["hubs"] = [{"type": "WebSub", "url": feed.hub}]
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def _item(article: Article, site: Site, feed_language: str) -> dict:
-    item = {
-        "id": stable_id(article.id),
-        "url": article_url(site, article),
-        "title": article.title,
-        "content_html": wrapped_html(article),
-        "content_text": article.body_text or article.summary,
+def _item(article: Article, site: Site, feed_language: str, full_text: bool) -> dict:
+    item = {"id": stable_id(article.id), "url": article_url(site, article), "title": article.title}
+    if full_text:
+        item["content_html"] = wrapped_html(article)
+        item["content_text"] = article.body_text or article.summary
+    else:  # summary-only mode: JSON Feed needs content_html or content_text
+        item["content_text"] = article.summary
+    item.update({
         "summary": article.summary,
         "date_published": _rfc3339(article.published),
         "date_modified": _rfc3339(article.updated),
-    }
+    })
     image = public_url(article.image)
     if image:
         item["image"] = image

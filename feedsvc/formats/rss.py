@@ -11,10 +11,11 @@ from lxml import etree
 
 from ..feeds import article_url, feed_url
 from ..model import Article, Feed, Site, stable_id
-from .content import GENERATOR, GENERATOR_URI, add_stylesheet, item_terms, public_url, text_as_html, wrapped_html
+from .content import GENERATOR, GENERATOR_URI, add_stylesheet, feed_links, item_terms, public_url, text_as_html, wrapped_html
 
 MEDIA_TYPE = "application/rss+xml"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
+ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
 class _MediaImage(BaseEntryExtension):
@@ -37,12 +38,19 @@ class _FeedExtras(BaseExtension):
 
     def __init__(self) -> None:
         self.feed_path = ""
+        self.links: list[tuple[str, str]] = []
 
     def extend_ns(self):
         return {"media": MEDIA_NS}
 
     def extend_rss(self, feed):
         add_stylesheet(feed, self.feed_path)
+        # feedgen writes only the self atom:link into RSS; hub and paging links go right after it.
+        channel = feed.find("channel")
+        anchor = channel.find(f"{{{ATOM_NS}}}link")
+        for rel, href in reversed(self.links):
+            link = etree.Element(f"{{{ATOM_NS}}}link", href=href, rel=rel)
+            anchor.addnext(link)
         return feed
 
 
@@ -57,17 +65,18 @@ def render_rss(feed: Feed, site: Site) -> bytes:
     # feedgen writes the channel <link> from the last link() call: self first, the HTML page last.
     fg.link(href=feed_url(site, feed, "rss"), rel="self", type=MEDIA_TYPE)
     fg.link(href=feed.page_url, rel="alternate")
+    fg.media.links = feed_links(feed, site, "rss")
     fg.language(feed.language)
     fg.lastBuildDate(feed.updated)
     fg.generator(GENERATOR, uri=GENERATOR_URI)
     fg.dc.dc_creator(site.author)  # <managingEditor> would need an e-mail address
     fg.ttl(max(1, site.max_age // 60))  # minutes; agrees with Cache-Control max-age
     for article in feed.items:
-        _add_item(fg, article, site)
+        _add_item(fg, article, site, feed.full_text)
     return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
 
 
-def _add_item(fg: FeedGenerator, article: Article, site: Site) -> None:
+def _add_item(fg: FeedGenerator, article: Article, site: Site, full_text: bool) -> None:
     entry = fg.add_entry(order="append")
     entry.guid(stable_id(article.id), permalink=False)
     entry.title(article.title)
@@ -75,7 +84,8 @@ def _add_item(fg: FeedGenerator, article: Article, site: Site) -> None:
     # Readers take <description> as HTML: a plain-text summary is escaped once more, or a "<b>" typed
     # in a .txt file would become markup.
     entry.description(text_as_html(article.summary))
-    entry.content(wrapped_html(article), type="CDATA")  # lxml splits a "]]>" across two CDATA sections
+    if full_text:
+        entry.content(wrapped_html(article), type="CDATA")  # lxml splits a "]]>" across two CDATA sections
     entry.pubDate(article.published)
     if article.author:
         entry.dc.dc_creator(article.author)

@@ -1,0 +1,97 @@
+"""What `feedsvc check` reports: the files that are skipped, and the articles that are published but
+look wrong (no date, a short body, site chrome left in the body, a legacy encoding, garbled text).
+"""
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+
+from .articles import Options, Skipped, iter_articles, unique_ids
+from .chrome import strip_chrome
+from .model import Article
+
+SHORT_BODY = 200  # characters: a body shorter than this was often cut off by the scraper
+_SENTENCE_END = re.compile(r"(?<=[.!?؟…])\s+")
+# UTF-8 read as windows-1252 or Latin-1: a lead byte's letter, then continuation bytes' letters
+# ("Ø§Ù„" for "ال", "Ã©" for "é", "â€™" for "’").
+_CONTINUATION = "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in range(0x80, 0xC0))
+_MOJIBAKE = re.compile(f"[\u00c2-\u00df][{re.escape(_CONTINUATION)}]|[\u00e0-\u00ef][{re.escape(_CONTINUATION)}]{{2}}")
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """An article that is published but looks wrong: the file, what looks wrong, and the fix."""
+
+    source: str
+    reason: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """A folder checked: how many articles publish, the files skipped and the findings, by file."""
+
+    articles: int
+    skipped: tuple[Skipped, ...]
+    findings: tuple[Finding, ...]
+
+
+def check_folder(root: Path, options: Options) -> Report:
+    """Read the whole folder as a refresh would (nothing logged) and look at every article."""
+    articles, skipped = unique_ids(iter_articles(root, options))
+    legacy = {a.source: enc for a in articles if (enc := _legacy_encoding(root / a.source))}
+    findings = [f for a in articles for f in check_article(a, options)]
+    mixed = len(legacy) < len(articles)
+    for source, encoding in legacy.items():
+        reason = f"saved as {encoding}, not UTF-8" + (" like the other files" if mixed else "")
+        findings.append(Finding(source, reason, "the encoding was guessed; re-save the file as UTF-8"))
+    return Report(len(articles), tuple(sorted(skipped, key=lambda s: s.source)),
+                  tuple(sorted(findings, key=lambda f: f.source)))
+
+
+def check_article(article: Article, options: Options) -> list[Finding]:
+    """What looks wrong in one article that will be published."""
+    found = []
+    if article.published is None:
+        found.append(Finding(article.source, "no date", "the time it is first seen becomes its date; add `date:` to the front matter to set it"))
+    if len(article.body_text) < SHORT_BODY:
+        found.append(Finding(article.source, f"short body ({len(article.body_text)} characters)", "check that the text was not cut off"))
+    for paragraph in article.body_text.split("\n\n"):
+        sentences = _SENTENCE_END.split(paragraph)
+        kept = strip_chrome(sentences, options.chrome_markers)
+        if len(kept) < len(sentences):
+            chrome = " ".join(sentences[len(kept):])
+            found.append(Finding(article.source, f"site chrome left in the body: {_quote(chrome)}",
+                                 "delete the line, or end the article there so it is cut off"))
+    text = article.title + "\n" + article.body_text
+    garbled = _MOJIBAKE.findall(text)
+    if len(garbled) >= 2 or "\ufffd" in text:
+        sample = "".join(garbled[:3]) or "\ufffd"
+        found.append(Finding(article.source, f"garbled text ({_quote(sample)}): decoded with the wrong encoding",
+                             "re-save the file as UTF-8 from the original"))
+    return found
+
+
+def _legacy_encoding(path: Path) -> str | None:
+    """The legacy encoding a file was guessed to be in, or None for Unicode (or an unreadable file)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if data.startswith(_BOMS):
+        return None
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        best = from_bytes(data).best()
+        return best.encoding if best is not None else "an unknown encoding"
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")

@@ -1,0 +1,179 @@
+"""Prometheus metrics at /metrics: requests by kind, format and status (so the share of 304s), bytes
+sent, refresh duration and outcome, articles published, files skipped, and the subscriber counts that
+aggregators report in their User-Agent, per feed.
+
+Several gunicorn workers: each writes its numbers to the folder PROMETHEUS_MULTIPROC_DIR names
+(prometheus_client's multiprocess mode, which `feedsvc serve` sets up; it must be set before
+prometheus_client is first imported) and /metrics adds them up, so a
+scrape that reaches any worker sees the whole server. Without it the numbers are the process's own.
+https://prometheus.github.io/client_python/multiprocess/
+"""
+from __future__ import annotations
+
+import functools
+import re
+import threading
+import time
+
+from flask import Flask, Response, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client import multiprocess
+
+from .formats import FORMATS
+from .formats.opml import MEDIA_TYPE as OPML_TYPE
+
+# The format label: a bounded set, from the media type of what was served.
+SHORT_TYPES = {**{f.media_type: key for key, f in FORMATS.items()}, OPML_TYPE: "opml", "text/html": "html",
+               "text/css": "css", "text/xsl": "xsl", "application/json": "json"}
+KINDS = {**{f.media_type: "feed" for f in FORMATS.values()}, OPML_TYPE: "opml", "text/css": "static", "text/xsl": "static"}
+# Aggregators that fetch a feed once for all their users say how many there are: "Feedly/1.0
+# (+http://www.feedly.com/fetcher.html; 42 subscribers)", "NewsBlur Feed Fetcher - 5 subscribers - …",
+# "Feedfetcher-Google; (+http://www.google.com/feedfetcher.html; 3 subscribers; feed-id=123)".
+_SUBSCRIBERS = re.compile(r"(\d[\d,]{0,12})\s+subscribers?\b", re.IGNORECASE)
+_FEED_ID = re.compile(r"feed-?id[=:]\s*([\w-]{1,40})", re.IGNORECASE)
+_PRODUCT = re.compile(r"\s*(?:Mozilla/[\d.]+\s*\((?:compatible;\s*)?)?([A-Za-z][\w.+-]*)")
+KNOWN_AGGREGATORS = (  # (what the User-Agent says, the name)
+    ("feedfetcher-google", "google"), ("theoldreader", "theoldreader"), ("old reader", "theoldreader"),
+    ("tiny tiny rss", "tt-rss"), ("feedly", "feedly"), ("inoreader", "inoreader"), ("newsblur", "newsblur"),
+    ("feedbin", "feedbin"), ("bloglovin", "bloglovin"), ("feedspot", "feedspot"), ("netvibes", "netvibes"),
+    ("bazqux", "bazqux"), ("feedwrangler", "feedwrangler"), ("feedpress", "feedpress"),
+)
+MAX_AGGREGATORS = 50  # names kept; a client that makes up names cannot grow the label set past this
+MAX_FEED_IDS = 16  # one aggregator may fetch one URL for several of its feeds: their counts add up
+REFRESH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    """The app's metrics; in multiprocess mode their values live in files and /metrics reads them all."""
+
+    def __init__(self) -> None:
+        self.multiprocess = multiprocess_mode()
+        self.registry = None if self.multiprocess else CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("feedsvc_http_requests", 'HTTP responses by kind of resource, format and status; '
+                                'status="304" over all is the share answered Not Modified',
+                                ["kind", "format", "status"], registry=r)
+        self.sent = Counter("feedsvc_http_response_bytes", "Body bytes sent (compressed where they were)",
+                            ["kind"], registry=r)
+        self.refresh_seconds = Histogram("feedsvc_refresh_duration_seconds", "How long a refresh took",
+                                         buckets=REFRESH_BUCKETS, registry=r)
+        self.refreshes = Counter("feedsvc_refreshes", "Refreshes by outcome: changed, unchanged or failed",
+                                 ["outcome"], registry=r)
+        # Every worker holds the same snapshot: the latest value of a live worker is the server's.
+        self.articles = Gauge("feedsvc_articles_published", "Articles published now",
+                              registry=r, multiprocess_mode="livemostrecent")
+        self.skipped = Gauge("feedsvc_files_skipped", "Files in the articles folder left out (feedsvc check lists them)",
+                             registry=r, multiprocess_mode="livemostrecent")
+        self.last_success = Gauge("feedsvc_last_refresh_success_timestamp_seconds",
+                                  "When the last refresh succeeded (Unix time)", registry=r, multiprocess_mode="livemax")
+        # The latest report wins, whichever worker took it, and outlives the worker.
+        self.subscribers = Gauge("feedsvc_feed_subscribers", "Subscribers an aggregator last reported in its User-Agent",
+                                 ["feed", "aggregator"], registry=r, multiprocess_mode="mostrecent")
+        self._reported: dict[tuple[str, str], dict[str, int]] = {}  # (feed, aggregator) → feed id → count
+        self._aggregators: set[str] = set()
+        self._lock = threading.Lock()
+
+    def observe_request(self, kind: str, fmt: str, status: int, sent: int) -> None:
+        """Count one response."""
+        self.requests.labels(kind, fmt, str(status)).inc()
+        self.sent.labels(kind).inc(sent)
+
+    def observe_subscribers(self, feed: str, user_agent: str) -> None:
+        """Keep the subscriber count a User-Agent reports for a feed path, if it reports one."""
+        reported = parse_subscribers(user_agent)
+        if reported is None:
+            return
+        name, count, feed_id = reported
+        with self._lock:
+            if name not in self._aggregators:
+                if len(self._aggregators) >= MAX_AGGREGATORS:
+                    return
+                self._aggregators.add(name)
+            counts = self._reported.setdefault((feed, name), {})
+            if feed_id in counts or len(counts) < MAX_FEED_IDS:
+                counts[feed_id] = count
+            total = sum(counts.values())
+        self.subscribers.labels(feed, name).set(total)
+
+    def observe_publisher(self, publisher) -> None:
+        """The gauges that describe the current snapshot."""
+        self.articles.set(len(publisher.snapshot.articles))
+        self.skipped.set(len(publisher.snapshot.skipped))
+        if publisher.last_success is not None:
+            self.last_success.set(publisher.last_success.timestamp())
+
+    def exposition(self) -> bytes:
+        """Every metric in the Prometheus text format; in multiprocess mode, all workers' added up."""
+        registry = self.registry
+        if registry is None:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+
+def instrument(app: Flask) -> Metrics:
+    """Count the app's requests and its publisher's refreshes, and serve them at /metrics."""
+    metrics = Metrics()
+    app.extensions["feedsvc.metrics"] = metrics
+    publisher = app.extensions["feedsvc"]
+    refresh = publisher.refresh
+
+    @functools.wraps(refresh)
+    def timed_refresh(*args, **kwargs) -> bool:
+        before, started = publisher.snapshot.resources, time.perf_counter()
+        ok = refresh(*args, **kwargs)
+        metrics.refresh_seconds.observe(time.perf_counter() - started)
+        metrics.refreshes.labels("failed" if not ok else "unchanged" if publisher.snapshot.resources is before else "changed").inc()
+        metrics.observe_publisher(publisher)
+        return ok
+
+    publisher.refresh = timed_refresh  # the scheduler and the watcher are handed publisher.refresh
+
+    @app.after_request
+    def count(response: Response) -> Response:
+        path = request.path.lstrip("/")
+        found = publisher.snapshot.resources.get(path)
+        media = found.media_type if found is not None else response.mimetype if response.status_code == 200 else None
+        kind = path if path in ("healthz", "metrics") else KINDS.get(media) or _page_kind(path, media)
+        sent = 0 if request.method == "HEAD" else response.calculate_content_length() or 0
+        metrics.observe_request(kind, SHORT_TYPES.get(media, ""), response.status_code, sent)
+        if kind == "feed" and found is not None and response.status_code in (200, 304):
+            metrics.observe_subscribers("/" + path, request.headers.get("User-Agent", ""))
+        return response
+
+    app.add_url_rule("/metrics", "metrics", lambda: Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST,
+                                                             headers={"Cache-Control": "no-store"}))
+    return metrics
+
+
+def parse_subscribers(user_agent: str) -> tuple[str, int, str] | None:
+    """(aggregator name, subscribers, feed id or "") from a User-Agent that reports them, else None."""
+    found = _SUBSCRIBERS.search(user_agent)
+    if found is None:
+        return None
+    feed_id = _FEED_ID.search(user_agent)
+    return aggregator_name(user_agent), int(found.group(1).replace(",", "")), feed_id.group(1) if feed_id else ""
+
+
+def aggregator_name(user_agent: str) -> str:
+    """A short, stable name for who sent a User-Agent: a known aggregator's, else its first product token."""
+    lowered = user_agent.lower()
+    # The first one named: Feedly's agent goes on "…; like FeedFetcher-Google".
+    known = [(lowered.find(needle), name) for needle, name in KNOWN_AGGREGATORS if needle in lowered]
+    if known:
+        return min(known)[1]
+    product = _PRODUCT.match(user_agent)
+    token = product.group(1).lower() if product else ""
+    token = re.sub(r"^www\.|\.(com|net|org|io|app)$", "", token)
+    return re.sub(r"[^a-z0-9]+", "-", token).strip("-")[:32] or "unknown"
+
+
+def multiprocess_mode() -> bool:
+    """Whether prometheus_client keeps values in PROMETHEUS_MULTIPROC_DIR: it decides once, when imported."""
+    return values.ValueClass is not values.MutexValue
+
+
+def _page_kind(path: str, media: str | None) -> str:
+    if media != "text/html":
+        return "other"
+    return "article" if path.startswith("articles/") else "page"

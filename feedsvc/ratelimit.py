@@ -1,0 +1,47 @@
+"""Request budgets: a token bucket per client (address or partner key), refilled continuously.
+
+A bucket holds a minute's worth of requests, so a client may burst up to its per-minute budget and
+then goes at the refill rate. Budgets are per process: under N workers a client gets up to N times it.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Callable
+
+FULL_COST = 1.0
+NOT_MODIFIED_COST = 0.2  # a 304 sends no body: polite pollers get five times the budget
+
+
+class RateLimiter:
+    """Token buckets keyed by client; charge() says whether a request fits and, if not, how long to wait."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, max_clients: int = 100_000):
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0  # tokens a second
+        self.clock = clock
+        self.max_clients = max_clients
+        self._buckets: dict[str, tuple[float, float]] = {}  # client → (tokens, when)
+        self._lock = threading.Lock()
+
+    def charge(self, client: str, cost: float) -> int:
+        """Take `cost` tokens; 0 when the request fits, else whole seconds until it would (Retry-After)."""
+        if self.capacity <= 0:
+            return 0
+        now = self.clock()
+        with self._lock:
+            tokens, when = self._buckets.get(client, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - when) * self.rate)
+            if tokens >= cost:
+                self._buckets[client] = (tokens - cost, now)
+                return 0
+            self._buckets[client] = (tokens, now)
+            if len(self._buckets) > self.max_clients:
+                self._forget_idle(now)
+            return max(1, math.ceil((cost - tokens) / self.rate))
+
+    def _forget_idle(self, now: float) -> None:
+        # A bucket that would be full again is the same as no bucket.
+        full_after = self.capacity / self.rate
+        self._buckets = {c: b for c, b in self._buckets.items() if now - b[1] < full_after}

@@ -1,0 +1,150 @@
+"""/metrics: requests, 304s, bytes, refreshes, articles and the subscribers aggregators report."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from feedsvc.metrics import MAX_AGGREGATORS, aggregator_name, parse_subscribers
+from tests.conftest import write
+
+POLITICS = "/category/" + quote("سياسة") + "/feed.atom"
+FEEDLY = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 42 subscribers; like FeedFetcher-Google)"
+
+
+def value(client, name: str, **labels) -> float | None:
+    """One sample of /metrics, or None when there is no such series."""
+    text = client.get("/metrics").get_data(as_text=True)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return None
+
+
+def test_metrics_are_prometheus_text(client):
+    res = client.get("/metrics")
+    assert res.status_code == 200 and res.mimetype == "text/plain" and "version=" in res.content_type
+    assert res.headers["Cache-Control"] == "no-store"
+
+
+def test_a_request_is_counted_by_kind_format_and_status_with_its_bytes(client):
+    body = client.get("/feed.rss").data
+    client.get(POLITICS, headers={"Accept-Encoding": "gzip"})
+    client.get("/nope")
+    assert value(client, "feedsvc_http_requests_total", kind="feed", format="rss", status="200") == 1
+    assert value(client, "feedsvc_http_requests_total", kind="feed", format="atom", status="200") == 1
+    assert value(client, "feedsvc_http_requests_total", kind="other", status="404") == 1
+    assert value(client, "feedsvc_http_response_bytes_total", kind="feed") < 2 * len(body)  # the atom one went gzipped
+
+
+@pytest.mark.parametrize("path, kind, fmt", [
+    ("/", "page", "html"), ("/articles/000_4c2ff0435fbab79d", "article", "html"), ("/feeds.opml", "opml", "opml"),
+    ("/style.css", "static", "css"), ("/feed.xsl", "static", "xsl"), ("/healthz", "healthz", "json"),
+])
+def test_each_kind_of_resource_has_its_label(client, path, kind, fmt):
+    client.get(path)
+    assert value(client, "feedsvc_http_requests_total", kind=kind, format=fmt, status="200") == 1
+
+
+def test_a_304_is_counted_so_their_share_can_be_taken(client):
+    etag = client.get("/feed.json").headers["ETag"]
+    client.get("/feed.json", headers={"If-None-Match": etag})
+    client.get("/feed.json", headers={"If-None-Match": etag})
+    assert value(client, "feedsvc_http_requests_total", kind="feed", format="json", status="304") == 2
+    assert value(client, "feedsvc_http_requests_total", kind="feed", format="json", status="200") == 1
+
+
+def test_a_subscriber_count_in_the_user_agent_is_kept_per_feed_and_aggregator(client):
+    client.get("/feed.rss", headers={"User-Agent": FEEDLY})
+    client.get(POLITICS, headers={"User-Agent": "Mozilla/5.0 (compatible; inoreader.com; 7 subscribers)"})
+    assert value(client, "feedsvc_feed_subscribers", feed="/feed.rss", aggregator="feedly") == 42
+    assert value(client, "feedsvc_feed_subscribers", feed="/category/سياسة/feed.atom", aggregator="inoreader") == 7
+    client.get("/feed.rss", headers={"User-Agent": FEEDLY.replace("42", "45")})  # the latest report counts
+    assert value(client, "feedsvc_feed_subscribers", feed="/feed.rss", aggregator="feedly") == 45
+
+
+def test_a_conditional_request_reports_subscribers_too(client):
+    etag = client.get("/feed.atom").headers["ETag"]
+    assert client.get("/feed.atom", headers={"If-None-Match": etag, "User-Agent": FEEDLY}).status_code == 304
+    assert value(client, "feedsvc_feed_subscribers", feed="/feed.atom", aggregator="feedly") == 42
+
+
+def test_counts_for_several_feed_ids_of_one_aggregator_add_up(client):
+    google = "Feedfetcher-Google; (+http://www.google.com/feedfetcher.html; {n} subscribers; feed-id={id})"
+    client.get("/feed.rss", headers={"User-Agent": google.format(n=3, id="111")})
+    client.get("/feed.rss", headers={"User-Agent": google.format(n=4, id="222")})
+    client.get("/feed.rss", headers={"User-Agent": google.format(n=5, id="111")})
+    assert value(client, "feedsvc_feed_subscribers", feed="/feed.rss", aggregator="google") == 9
+
+
+def test_subscriber_labels_stay_bounded(client):
+    client.get("/no/such/feed.rss", headers={"User-Agent": FEEDLY})  # only published feeds
+    client.get("/", headers={"User-Agent": FEEDLY})  # only feeds
+    for i in range(MAX_AGGREGATORS + 20):  # made-up names stop being added
+        client.get("/feed.rss", headers={"User-Agent": f"Reader{i}/1.0 (3 subscribers)"})
+    text = client.get("/metrics").get_data(as_text=True)
+    series = [line for line in text.splitlines() if line.startswith("feedsvc_feed_subscribers{")]
+    assert len(series) == MAX_AGGREGATORS and all('feed="/feed.rss"' in line for line in series)
+
+
+@pytest.mark.parametrize("agent, expected", [
+    (FEEDLY, ("feedly", 42, "")),
+    ("Mozilla/5.0 (compatible; inoreader.com; 12 subscribers)", ("inoreader", 12, "")),
+    ("NewsBlur Feed Fetcher - 1 subscriber - https://www.newsblur.com/site/1234/news (\"Mozilla/5.0\")", ("newsblur", 1, "")),
+    ("NewsBlur Page Fetcher (5 subscribers)", ("newsblur", 5, "")),
+    ("Feedbin feed-id:1234 - 3,210 subscribers", ("feedbin", 3210, "1234")),
+    ("theoldreader.com (7 subscribers; feed-id=abc123)", ("theoldreader", 7, "abc123")),
+    ("Mozilla/5.0 (compatible; SomeReader/2.1; +https://some.example; 8 subscribers)", ("somereader", 8, "")),
+    ("Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0", None),
+    ("", None),
+])
+def test_subscriber_reports_are_read_from_the_user_agents_aggregators_send(agent, expected):
+    assert parse_subscribers(agent) == expected
+
+
+def test_aggregator_names_are_short_and_stable():
+    assert aggregator_name("www.bloglovin.com/1.0") == "bloglovin"
+    assert aggregator_name("Some.Reader.io/3 (x)") == "some-reader"
+    assert len(aggregator_name("X" * 300)) == 32
+
+
+def test_refreshes_are_timed_and_counted_by_outcome(make_app, articles_dir):
+    write(articles_dir, "a.txt", "News\nTitle\n" + "A paragraph of text. " * 20)
+    app = make_app(articles_dir)
+    client, publisher = app.test_client(), app.extensions["feedsvc"]
+    assert value(client, "feedsvc_refreshes_total", outcome="changed") == 1
+    assert value(client, "feedsvc_articles_published") == 1 and value(client, "feedsvc_files_skipped") == 0
+    publisher.refresh()
+    assert value(client, "feedsvc_refreshes_total", outcome="unchanged") == 1
+    write(articles_dir, "empty.txt", "")
+    publisher.refresh()
+    assert value(client, "feedsvc_files_skipped") == 1
+    (articles_dir / "a.txt").unlink()
+    (articles_dir / "empty.txt").unlink()
+    articles_dir.rmdir()
+    publisher.refresh()
+    assert value(client, "feedsvc_refreshes_total", outcome="failed") == 1
+    assert value(client, "feedsvc_refresh_duration_seconds_count") == 4
+    assert value(client, "feedsvc_last_refresh_success_timestamp_seconds") == publisher.last_success.timestamp()
+
+
+@pytest.mark.e2e
+def test_workers_add_their_counts_up(tmp_path):
+    """Under `feedsvc serve --workers 2` a scrape that reaches any worker sees every worker's requests."""
+    from tests.conftest import SAMPLE_ARTICLES
+    from tests.http_helpers import Server, fetch
+
+    server = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", workers=2)
+    try:
+        for _ in range(20):
+            fetch(server.base, "/feed.json", headers={"User-Agent": FEEDLY})
+        for _ in range(4):  # whichever worker answers
+            families = text_string_to_metric_families(fetch(server.base, "/metrics").body.decode())
+            samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+            assert samples[("feedsvc_http_requests_total", (("format", "json"), ("kind", "feed"), ("status", "200")))] == 20
+            assert samples[("feedsvc_feed_subscribers", (("aggregator", "feedly"), ("feed", "/feed.json")))] == 42
+            assert samples[("feedsvc_articles_published", ())] == 11
+    finally:
+        server.stop()

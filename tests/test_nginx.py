@@ -1,0 +1,126 @@
+"""End to end: a `feedsvc build` export served by Debian's nginx with deploy/nginx.conf behaves as the app."""
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+import feedparser
+import pytest
+
+from feedsvc import create_app
+from feedsvc.export import export_resources
+from tests.conftest import SAMPLE_ARTICLES, write
+from tests.http_helpers import MEDIA_TYPES, Nginx, check_feed_http, check_not_found, fetch, free_port
+from tests.test_export import corpus, run_build
+from tests.test_server import FEED_PATHS, POLITICS, SEED_PAGE
+
+pytestmark = pytest.mark.e2e
+
+PAGE_SIZE = 4  # the sample's eleven articles make three pages of the site-wide feed
+# nginx rejects a path that climbs above the root before any location is looked at: 400, not 404.
+TRAVERSING = ("/../pyproject.toml", "/%2e%2e/pyproject.toml", "/articles/%2e%2e%2f%2e%2e%2fwsgi.py",
+              "/category/..%2f..%2fwsgi.py", "/static/../../README.md")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """nginx serving a fresh export of the sample articles, and the app built from the same state."""
+    folder = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    settings = {"SITE_URL": f"http://127.0.0.1:{port}", "FEED_MAX_ITEMS": PAGE_SIZE}
+    run_build(SAMPLE_ARTICLES, folder / "export", folder / "state.sqlite3", **settings)
+    server = Nginx(folder / "export", folder, port=port)
+    app = create_app({"ARTICLES_DIR": str(SAMPLE_ARTICLES), "STATE_PATH": str(folder / "state.sqlite3"), **settings})
+    yield server, app
+    server.stop()
+
+
+def url(path: str) -> str:
+    """The URL path of a resource key, percent-encoded as links carry it."""
+    path, _, query = path.partition("?")
+    return "/" + quote(path, safe="/") + (f"?{query}" if query else "")
+
+
+@pytest.mark.parametrize("path, fmt", FEED_PATHS)
+def test_every_feed_follows_the_http_rules(site, path, fmt):
+    check_feed_http(site[0].base, path, MEDIA_TYPES[fmt])
+
+
+def test_every_resource_is_served_at_the_apps_url_with_the_apps_bytes_and_headers(site):
+    server, app = site
+    client = app.test_client()
+    resources = export_resources(app.extensions["feedsvc"])
+    assert "feed.atom?page=3" in resources
+    for path in resources:
+        ours, theirs = fetch(server.base, url(path)), client.get(url(path))
+        assert (ours.status, ours.body) == (200, theirs.data), path
+        for header in ("Content-Type", "Last-Modified", "Access-Control-Allow-Origin", "Content-Security-Policy", "X-Content-Type-Options"):
+            assert ours.header(header) == theirs.headers.get(header), (path, header)
+
+
+@pytest.mark.parametrize("path", ["/", f"/category/{POLITICS}/", SEED_PAGE, "/articles/economy/2026-11-20-rates-unchanged"])
+def test_pages_are_html_with_a_content_security_policy(site, path):
+    res = fetch(site[0].base, path)
+    assert res.status == 200 and res.header("content-type") == MEDIA_TYPES["html"]
+    assert "default-src 'none'" in res.header("content-security-policy")
+    assert res.header("x-content-type-options") == "nosniff"
+
+
+def test_a_category_without_its_slash_is_redirected_to_its_page(site):
+    res = fetch(site[0].base, f"/category/{POLITICS}")
+    assert res.status == 301 and res.header("location") == f"/category/{POLITICS}/"
+
+
+def test_walking_next_links_visits_every_item_once(site):
+    server = site[0]
+    titles, link = [], "/feed.atom"
+    while link:
+        doc = feedparser.parse(fetch(server.base, link).body)
+        titles += [e.title for e in doc.entries]
+        nxt = [lk.href for lk in doc.feed.links if lk.rel == "next"]
+        link = urlsplit(nxt[0])._replace(scheme="", netloc="").geturl() if nxt else None
+    assert len(titles) == len(set(titles)) == 11
+
+
+def test_page_one_and_a_delta_are_the_first_page(site):
+    server = site[0]
+    first = fetch(server.base, "/feed.rss").body
+    assert fetch(server.base, "/feed.rss?page=1").body == first
+    assert fetch(server.base, "/feed.rss?since=2026-11-01T00:00:00Z").body == first  # a superset of the delta
+
+
+@pytest.mark.parametrize("path", [
+    "/category/nope/", "/category/nope/feed.rss", "/feed.xml", "/articles/nope", "/category/", "/articles/",
+    "/index.html", f"/category/{POLITICS}/index.html", f"{SEED_PAGE}.html", "/feed.rss.gz", "/feed.atom.br",
+    "/feed.atom.page-2", "/feed.atom?page=9", "/category/..%5c..%5cwsgi.py",
+])
+def test_unknown_paths_and_the_exports_own_file_names_are_404(site, path):
+    res = fetch(site[0].base, path)
+    check_not_found(site[0].base, path)
+    assert res.header("content-type") == "text/plain; charset=utf-8" and res.header("cache-control") == "no-store"
+
+
+@pytest.mark.parametrize("path", TRAVERSING)
+def test_paths_climbing_out_of_the_export_are_refused(site, path):
+    check_not_found(site[0].base, path, statuses=(400, 404))
+
+
+def test_other_methods_are_405(site):
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        res = fetch(site[0].base, "/feed.rss", method=method)
+        assert res.status == 405 and res.header("allow") == "GET, HEAD"
+
+
+def test_a_rebuild_is_served_at_once_without_reloading_nginx(tmp_path):
+    articles, out, state = tmp_path / "articles", tmp_path / "export", tmp_path / "state.sqlite3"
+    corpus(articles, 3)
+    run_build(articles, out, state)
+    server = Nginx(out, tmp_path)
+    try:
+        etag = fetch(server.base, "/feed.atom").header("etag")
+        write(articles, "late.md", "---\ntitle: Late news\ncategory: C0\ndate: 2026-06-01T00:00:00Z\n---\nText.\n")
+        run_build(articles, out, state)
+        res = fetch(server.base, "/feed.atom", headers={"If-None-Match": etag})
+        assert res.status == 200 and b"Late news" in res.body
+        assert fetch(server.base, "/articles/late").status == 200
+    finally:
+        server.stop()

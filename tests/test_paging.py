@@ -1,0 +1,159 @@
+"""Paging (RFC 5005) and deltas (?since=) through the real app."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+import feedparser
+import pytest
+
+from tests.conftest import write
+
+T0 = datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc)
+
+
+def corpus(folder, n: int) -> None:
+    for i in range(n):
+        when = (T0 + timedelta(hours=i)).isoformat()
+        write(folder, f"a{i:03}.md", f"---\ntitle: Story {i}\ncategory: News\ndate: {when}\n---\nBody {i}.\n")
+
+
+@pytest.fixture
+def paged(make_app, articles_dir):
+    corpus(articles_dir, 23)
+    return make_app(articles_dir, FEED_MAX_ITEMS=5).test_client()
+
+
+def local(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def walk_atom(client, path: str) -> tuple[list[str], list[str]]:
+    """Follow rel=next from the first page; the titles seen and the pages visited."""
+    titles, visited, url = [], [], path
+    while url:
+        assert url not in visited, "paging loops"
+        visited.append(url)
+        res = client.get(url)
+        assert res.status_code == 200, url
+        doc = feedparser.parse(res.data)
+        titles += [e.title for e in doc.entries]
+        nxt = [link.href for link in doc.feed.links if link.rel == "next"]
+        url = local(nxt[0]) if nxt else None
+    return titles, visited
+
+
+@pytest.mark.parametrize("path", ["/feed.atom", "/category/news/feed.atom"])
+def test_walking_next_links_visits_every_item_once_newest_first(paged, path):
+    titles, visited = walk_atom(paged, path)
+    assert titles == [f"Story {i}" for i in range(22, -1, -1)]
+    assert len(visited) == 5
+
+
+def test_every_page_has_first_and_last_and_the_archive_pages_previous(paged):
+    links = {link.rel: local(link.href) for link in feedparser.parse(paged.get("/feed.atom?page=3").data).feed.links}
+    assert links["first"] == "/feed.atom" and links["last"] == "/feed.atom?page=2"
+    assert links["next"] == "/feed.atom?page=2" and links["previous"] == "/feed.atom?page=4"
+
+
+def test_archive_pages_keep_their_content_when_new_articles_arrive(make_app, articles_dir):
+    corpus(articles_dir, 23)
+    client = make_app(articles_dir, FEED_MAX_ITEMS=5).test_client()
+    before = {p: client.get(f"/feed.json?page={p}").data for p in (2, 3, 4, 5)}
+    write(articles_dir, "z-new.md", f"---\ntitle: Newest\ncategory: News\ndate: {(T0 + timedelta(days=9)).isoformat()}\n---\nNew.\n")
+    client.application.extensions["feedsvc"].refresh()
+    # Complete archive pages (2, 3, 4: the oldest 15 items) are unchanged; the newest archive page grew.
+    for p in (2, 3, 4):
+        assert client.get(f"/feed.json?page={p}").data == before[p]
+    assert client.get("/feed.json?page=5").data != before[5]
+
+
+def test_complete_archive_pages_say_so_with_a_long_cache_lifetime(paged):
+    assert paged.get("/feed.rss?page=2").headers["Cache-Control"] == "public, max-age=86400"
+    assert paged.get("/feed.rss?page=5").headers["Cache-Control"] == "public, max-age=60"  # still filling
+    assert paged.get("/feed.rss").headers["Cache-Control"] == "public, max-age=60"
+
+
+def test_json_feed_pages_carry_next_url(paged):
+    first = json.loads(paged.get("/feed.json").data)
+    assert local(first["next_url"]) == "/feed.json?page=5"
+    last = json.loads(paged.get("/feed.json?page=2").data)
+    assert "next_url" not in last
+
+
+def test_rss_pages_carry_atom_paging_links(paged):
+    body = paged.get("/feed.rss?page=4").get_data(as_text=True)
+    for rel in ("first", "last", "next", "previous"):
+        assert f'rel="{rel}"' in body
+
+
+@pytest.mark.parametrize("query", ["?page=6", "?page=99"])
+def test_an_out_of_range_page_is_404(paged, query):
+    assert paged.get("/feed.atom" + query).status_code == 404
+
+
+@pytest.mark.parametrize("query", ["?page=0", "?page=-1", "?page=two"])
+def test_a_malformed_page_is_400_saying_the_form(paged, query):
+    res = paged.get("/feed.atom" + query)
+    assert res.status_code == 400 and b"?page=N" in res.data
+
+
+def test_since_returns_exactly_the_items_published_or_updated_after_it(paged):
+    since = (T0 + timedelta(hours=17, minutes=30)).isoformat().replace("+00:00", "Z")
+    doc = json.loads(paged.get(f"/feed.json?since={since}").data)
+    assert [i["title"] for i in doc["items"]] == ["Story 22", "Story 21", "Story 20", "Story 19", "Story 18"]
+    assert "next_url" not in doc
+
+
+def test_since_is_paged_like_the_rest(paged):
+    since = (T0 + timedelta(hours=5, minutes=30)).isoformat()  # "+00:00", not "Z": both are RFC 3339
+    first = json.loads(paged.get("/feed.json", query_string={"since": since}).data)
+    assert len(first["items"]) == 5
+    titles = [i["title"] for i in first["items"]]
+    nxt = first.get("next_url")
+    while nxt:
+        page = json.loads(paged.get(local(nxt)).data)
+        titles += [i["title"] for i in page["items"]]
+        nxt = page.get("next_url")
+    assert titles == [f"Story {i}" for i in range(22, 5, -1)]
+
+
+def test_an_edited_old_article_comes_back_in_since(make_app, articles_dir):
+    corpus(articles_dir, 3)
+    app = make_app(articles_dir)
+    write(articles_dir, "a000.md", f"---\ntitle: Story 0 corrected\ncategory: News\ndate: {T0.isoformat()}\nupdated: 2026-06-01T00:00:00Z\n---\nFixed.\n")
+    app.extensions["feedsvc"].refresh()
+    doc = json.loads(app.test_client().get("/feed.json?since=2026-05-01T00:00:00Z").data)
+    assert [i["title"] for i in doc["items"]] == ["Story 0 corrected"]
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-01-01", "2026-01-01T10:00:00", "2026-13-01T00:00:00Z"])
+def test_a_malformed_since_is_400_that_shows_the_expected_form(paged, value):
+    res = paged.get("/feed.atom", query_string={"since": value})
+    assert res.status_code == 400
+    assert b"RFC 3339" in res.data and b"2026-11-29T08:00:00Z" in res.data
+
+
+def test_summary_mode_leaves_the_body_out_of_public_feeds(make_app, articles_dir):
+    write(articles_dir, "a.md", "---\ntitle: T\ncategory: News\nsummary: Short.\ndate: 2026-01-01T00:00:00Z\n---\nThe long secret body.\n")
+    client = make_app(articles_dir, PUBLIC_CONTENT="summary").test_client()
+    for fmt in ("rss", "atom", "json"):
+        body = client.get(f"/feed.{fmt}").get_data(as_text=True)
+        assert "Short." in body and "long secret body" not in body, fmt
+
+
+def test_paged_and_since_feeds_pass_the_judges(paged, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import JUDGES
+
+    for name, path in (("page.json", "/feed.json?page=3"), ("since.json", "/feed.json?since=2026-01-01T12:00:00Z&page=2"),
+                       ("page.atom", "/category/news/feed.atom?page=4"), ("since.rss", "/feed.rss?since=2026-01-01T12:00:00Z")):
+        target = tmp_path / name
+        target.write_bytes(paged.get(path).data)
+        judge = "jsonfeed_check.py" if name.endswith(".json") else "feedparser_check.py"
+        run = subprocess.run([sys.executable, str(JUDGES / judge), str(target)], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0 and "errors=0" in run.stdout and "warnings=0" in run.stdout, (path, run.stdout)

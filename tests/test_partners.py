@@ -1,0 +1,157 @@
+"""Partner feeds: full text of licensed categories for each key; 401, 403 and 429 otherwise."""
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+
+from feedsvc.config import ConfigError
+from feedsvc.partners import authenticate, load_partners
+from tests.conftest import write
+
+AGENCY_KEY = "agency-key-0123456789abcdef"
+PORTAL_KEY = "portal-key-0123456789abcdef"
+POLITICS = quote("سياسة")
+
+
+@pytest.fixture
+def partner_app(make_app, articles_dir, tmp_path, monkeypatch):
+    write(articles_dir, "p.md", "---\ntitle: Politics story\ncategory: سياسة\nsummary: P summary.\ndate: 2026-11-01T00:00:00Z\n---\nPolitics full body.\n")
+    write(articles_dir, "e.md", "---\ntitle: Economy story\ncategory: Economy\nsummary: E summary.\ndate: 2026-11-02T00:00:00Z\n---\nEconomy full body.\n")
+    write(articles_dir, "t.md", "---\ntitle: Tech story\ncategory: Tech\nsummary: T summary.\ndate: 2026-11-03T00:00:00Z\n---\nTech full body.\n")
+    monkeypatch.setenv("AGENCY_KEY", AGENCY_KEY)
+    keyfile = tmp_path / "portal.key"
+    keyfile.write_text(PORTAL_KEY + "\n", encoding="utf-8")
+    partners = [
+        {"name": "Agency", "key_env": "AGENCY_KEY", "categories": ["سياسة", "Economy"], "full_text": True},
+        {"name": "Portal", "key_file": str(keyfile), "categories": "all", "full_text": False},
+    ]
+    return make_app(articles_dir, PARTNERS=partners, PUBLIC_CONTENT="summary", PARTNER_RATE_LIMIT=30)
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def titles(res) -> list[str]:
+    return [i["title"] for i in json.loads(res.data)["items"]]
+
+
+def test_a_partner_sees_exactly_its_licensed_categories_in_full_text(partner_app):
+    client = partner_app.test_client()
+    res = client.get("/partners/feed.json", headers=bearer(AGENCY_KEY))
+    assert res.status_code == 200
+    assert titles(res) == ["Economy story", "Politics story"]
+    body = res.get_data(as_text=True)
+    assert "Politics full body." in body and "Economy full body." in body and "Tech" not in body
+    assert "private" in res.headers["Cache-Control"] and "Authorization" in res.headers["Vary"]
+
+
+def test_the_public_feed_carries_summaries_only_in_summary_mode(partner_app):
+    body = partner_app.test_client().get("/feed.json").get_data(as_text=True)
+    assert "P summary." in body and "Politics full body." not in body
+
+
+def test_a_key_in_the_query_works_for_readers_that_cannot_set_headers(partner_app):
+    res = partner_app.test_client().get(f"/partners/category/{POLITICS}/feed.atom?key={AGENCY_KEY}")
+    assert res.status_code == 200 and "Politics full body." in res.get_data(as_text=True)
+
+
+def test_a_partner_without_full_text_gets_summaries(partner_app):
+    res = partner_app.test_client().get("/partners/feed.rss", headers=bearer(PORTAL_KEY))
+    body = res.get_data(as_text=True)
+    assert res.status_code == 200 and "Tech story" in body and "full body" not in body
+
+
+@pytest.mark.parametrize("path", ["/partners/feed.rss", f"/partners/category/{POLITICS}/feed.json",
+                                  "/partners/category/nope/feed.json", "/partners/secret.txt"])
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-key-0123456789abcdef"}, {"Authorization": "Basic eDp5"}])
+def test_a_missing_or_wrong_key_is_401_and_reveals_nothing(partner_app, path, headers):
+    res = partner_app.test_client().get(path, headers=headers)
+    assert res.status_code == 401
+    assert res.headers["WWW-Authenticate"].startswith("Bearer")
+    assert res.data == partner_app.test_client().get("/partners/feed.rss").data  # one answer for every path
+
+
+def test_a_licensed_partner_asking_for_an_unlicensed_category_gets_403(partner_app):
+    res = partner_app.test_client().get("/partners/category/tech/feed.json", headers=bearer(AGENCY_KEY))
+    assert res.status_code == 403 and b"Tech" in res.data
+
+
+def test_an_unknown_category_for_a_partner_is_404(partner_app):
+    assert partner_app.test_client().get("/partners/category/nope/feed.json", headers=bearer(AGENCY_KEY)).status_code == 404
+
+
+def test_partner_feeds_page_and_take_since(partner_app):
+    client = partner_app.test_client()
+    res = client.get("/partners/feed.json?since=2026-11-01T12:00:00Z", headers=bearer(AGENCY_KEY))
+    assert titles(res) == ["Economy story"]
+    assert client.get("/partners/feed.json?page=2", headers=bearer(AGENCY_KEY)).status_code == 404
+
+
+def test_a_partner_over_its_budget_gets_429_with_retry_after(partner_app):
+    client = partner_app.test_client()
+    statuses = [client.get("/partners/feed.json", headers=bearer(AGENCY_KEY)).status_code for _ in range(31)]
+    assert statuses[:30] == [200] * 30 and statuses[30] == 429
+    res = client.get("/partners/feed.json", headers=bearer(AGENCY_KEY))
+    assert res.status_code == 429 and int(res.headers["Retry-After"]) >= 1
+    # Another partner has its own budget.
+    assert client.get("/partners/feed.json", headers=bearer(PORTAL_KEY)).status_code == 200
+
+
+def test_keys_never_appear_in_logs_or_errors(partner_app, caplog):
+    client = partner_app.test_client()
+    with caplog.at_level("DEBUG"):
+        client.get("/partners/feed.json", headers=bearer(AGENCY_KEY))
+        client.get(f"/partners/feed.json?key={PORTAL_KEY}")
+        client.get("/partners/feed.json", headers=bearer("wrong-key-0123456789abcdef"))
+    assert AGENCY_KEY not in caplog.text and PORTAL_KEY not in caplog.text
+
+
+def test_keys_come_from_the_environment_or_a_file_and_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="AGENCY_KEY") as err:
+        load_partners([{"name": "A", "key_env": "AGENCY_KEY"}], environ={"AGENCY_KEY": "s3cr3t"})
+    assert "s3cr3t" not in str(err.value)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_partners([{"name": "A", "key_file": str(tmp_path / "missing")}], environ={})
+    with pytest.raises(ConfigError, match="same key"):
+        load_partners([{"name": "A", "key_env": "K"}, {"name": "B", "key_env": "K"}], environ={"K": AGENCY_KEY})
+
+
+def test_a_key_written_into_the_settings_is_refused(tmp_path):
+    from feedsvc.config import load_settings
+
+    with pytest.raises(ConfigError, match="keys never go in settings"):
+        load_settings({"PARTNERS": [{"name": "A", "key": AGENCY_KEY}]}, environ={}, toml_path=tmp_path / "none.toml")
+
+
+def test_authentication_compares_against_every_partner(monkeypatch):
+    partners = load_partners([{"name": "A", "key_env": "A"}, {"name": "B", "key_env": "B"}],
+                             environ={"A": AGENCY_KEY, "B": PORTAL_KEY})
+    calls = []
+    import hmac
+
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b))
+    assert authenticate(partners, AGENCY_KEY).name == "A"
+    assert len(calls) == 2  # no early exit on the first match
+    assert authenticate(partners, None) is None and authenticate(partners, "nope") is None
+
+
+@pytest.mark.e2e
+def test_the_server_access_log_never_records_a_key(tmp_path):
+    from tests.http_helpers import Server, fetch
+
+    folder = tmp_path / "articles"
+    write(folder, "p.txt", "سياسة\nعنوان\nنص.\n")
+    partners = json.dumps([{"name": "Agency", "key_env": "AGENCY_KEY", "categories": "all"}])
+    server = Server(folder, tmp_path / "state.sqlite3", env={"FEEDSVC_PARTNERS": partners, "AGENCY_KEY": AGENCY_KEY})
+    try:
+        assert fetch(server.base, f"/partners/feed.rss?key={AGENCY_KEY}").status == 200
+        assert fetch(server.base, "/partners/feed.rss", headers=bearer(AGENCY_KEY)).status == 200
+        assert fetch(server.base, "/partners/feed.rss?key=wrong-key-0123456789").status == 401
+    finally:
+        server.stop()
+    log = server.output()
+    assert "/partners/feed.rss" in log and AGENCY_KEY not in log and "wrong-key" not in log
