@@ -1,6 +1,7 @@
 """The pipeline's values: frozen dataclasses with no I/O, no Flask and no feedgen."""
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ def text_direction(lang: str) -> str:
     return "rtl" if lang.split("-")[0].lower() in RTL_LANGUAGES else "ltr"
 
 
+@functools.lru_cache(maxsize=1 << 17)  # every render asks again for the same few thousand IDs
 def stable_id(name: str) -> str:
     """A permanent urn:uuid identifier for a name (an article ID, or a feed's key)."""
     return "urn:uuid:" + str(uuid.uuid5(_ID_NAMESPACE, name))

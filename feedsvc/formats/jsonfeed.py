@@ -28,7 +28,8 @@ def render_json_feed(feed: Feed, site: Site) -> bytes:
         document["next_url"] = feed_url(site, feed, "json", links["next"])
     if feed.hub:
         document["hubs"] = [{"type": "WebSub", "url": feed.hub}]
-    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    # Compact: json's C encoder only runs without indent, several times faster on a 50-item feed.
+    return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def _item(article: Article, site: Site, feed_language: str, full_text: bool) -> dict:
