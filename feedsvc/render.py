@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Callable, Hashable, Iterator
 
 import brotli
+from werkzeug.http import http_date
 
 from .feeds import EPOCH, feed_url
 from .formats import FORMATS
@@ -36,7 +37,7 @@ _CODINGS = {
 class Rendered:
     """One published resource: bytes, media type, validators, and its compressed forms made once."""
 
-    __slots__ = ("body", "media_type", "last_modified", "etag", "max_age", "headers", "_coded", "_lock")
+    __slots__ = ("body", "media_type", "last_modified", "etag", "max_age", "headers", "http_date", "validators", "_coded", "_lock")
 
     def __init__(self, body: bytes, media_type: str, last_modified: datetime, *, precompress: bool = True,
                  max_age: int | None = None, headers: tuple[tuple[str, str], ...] = ()):
@@ -46,6 +47,10 @@ class Rendered:
         self.max_age = max_age  # None: the site's refresh interval
         self.headers = headers  # extra response headers, e.g. WebSub's Link
         self.etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        self.http_date = http_date(last_modified)  # Last-Modified, formatted once
+        # If-None-Match values that match outright: the ETag of each coding, strong or weak.
+        tags = [self.etag] + [self.etag[:-1] + "-" + coding + '"' for coding in _CODINGS]
+        self.validators = frozenset(tags + ["W/" + tag for tag in tags])
         self._coded: dict[str, bytes] = {}
         self._lock = threading.Lock()
         if precompress:  # feeds: compressed when rendered, never on a request

@@ -5,13 +5,14 @@ https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import datetime, timezone
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, redirect, request
-from werkzeug.http import http_date, parse_date, parse_etags
+from werkzeug.http import parse_accept_header, parse_date, parse_etags
 
 from .partners import authenticate
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST
@@ -123,7 +124,7 @@ def respond(res: Rendered, max_age: int, *, limiter: str | None = None, client: 
     etag = res.etag if coding is None else res.etag[:-1] + "-" + coding + '"'
     headers = {
         "ETag": etag,
-        "Last-Modified": http_date(res.last_modified),
+        "Last-Modified": res.http_date,
         "Cache-Control": f"{'private' if private else 'public'}, max-age={res.max_age or max_age}",
         "Vary": "Accept-Encoding, Authorization" if private else "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",
@@ -174,7 +175,12 @@ def _paging() -> tuple[int, datetime | None]:
 
 
 def _pick_encoding() -> str | None:
-    accepted = request.accept_encodings
+    return _encoding_for(request.headers.get("Accept-Encoding", ""))
+
+
+@functools.lru_cache(maxsize=256)  # clients send a handful of distinct Accept-Encoding values
+def _encoding_for(header: str) -> str | None:
+    accepted = parse_accept_header(header)
     best, best_q = None, 0.0
     for name, attr in ENCODINGS:
         q = accepted[name] if name in accepted else 0.0
@@ -184,8 +190,11 @@ def _pick_encoding() -> str | None:
 
 
 def _not_modified(res: Rendered) -> bool:
-    if "If-None-Match" in request.headers:
-        tags = parse_etags(request.headers["If-None-Match"])
+    inm = request.headers.get("If-None-Match")
+    if inm is not None:
+        if inm in res.validators:  # the usual case: one tag, ours, as we sent it
+            return True
+        tags = parse_etags(inm)
         if tags.star_tag:
             return True
         # Weak comparison (RFC 9110 §8.8.3.2); our per-coding tags share one base hash.
