@@ -42,10 +42,15 @@ class Refresher:
         self.scheduler.add_job(self.tick, "interval", seconds=self.seconds, id="tick")
         self.scheduler.start()
         if self.watch is not None:
-            self.observer = Observer()
-            self.observer.daemon = True
-            self.observer.schedule(_Poke(self.saw), str(self.watch), recursive=True)
-            self.observer.start()
+            observer = Observer()
+            observer.daemon = True
+            try:
+                observer.schedule(_Poke(self.saw), str(self.watch), recursive=True)
+                observer.start()
+                self.observer = observer
+            except OSError as exc:  # e.g. the inotify watch limit: keep serving, by the schedule alone
+                log.error("cannot watch %s (%s); refreshing every %d s only — raise fs.inotify.max_user_watches "
+                          "or set WATCH=false", self.watch, exc, self.seconds)
         self.plan()
         log.info("refreshing every %d s%s", self.seconds, f", watching {self.watch}" if self.watch else "")
         return self

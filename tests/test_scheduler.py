@@ -64,3 +64,14 @@ def test_start_and_stop_leave_no_running_scheduler_or_watcher(tmp_path):
     r.stop()
     r.observer.join(timeout=5)
     assert not r.scheduler.running and not r.observer.is_alive()
+
+
+def test_a_folder_that_cannot_be_watched_leaves_the_schedule_running(tmp_path, caplog):
+    r = Refresher(lambda *a: None, lambda: None, seconds=3600, watch=tmp_path / "missing")
+    with caplog.at_level("ERROR"):
+        r.start()
+    try:
+        assert r.scheduler.running and r.observer is None
+        assert "cannot watch" in caplog.text
+    finally:
+        r.stop()
