@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
+from operator import attrgetter
 from datetime import datetime, timezone
 from typing import Iterable
 from urllib.parse import quote
@@ -12,6 +13,7 @@ from .model import Article, Category, Feed, Site
 from .text import SLUG_MAX, make_slug
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the `updated` of a feed with no items yet
+_BY_ID, _BY_PUBLISHED = attrgetter("id"), attrgetter("published")  # C-level sort keys: 10,000 articles a refresh
 
 
 def is_published(article: Article, now: datetime) -> bool:
@@ -21,7 +23,7 @@ def is_published(article: Article, now: datetime) -> bool:
 
 def newest_first(articles: Iterable[Article]) -> list[Article]:
     """Newest published first; equal times ordered by ID so the order never depends on the disk."""
-    return sorted(sorted(articles, key=lambda a: a.id), key=lambda a: a.published, reverse=True)
+    return sorted(sorted(articles, key=_BY_ID), key=_BY_PUBLISHED, reverse=True)
 
 
 def next_release(articles: Iterable[Article], now: datetime) -> datetime | None:

@@ -72,26 +72,29 @@ class Rendered:
 
 
 class Resources(Mapping):
-    """Rendered resources by URL path; some are made on first access (then kept), all look the same."""
+    """Rendered resources by URL path. Article pages are made on first access and kept with their entry."""
 
-    def __init__(self, ready: dict[str, Rendered], lazy: dict[str, Callable[[], Rendered]]):
-        self._ready, self._lazy = ready, lazy
+    def __init__(self, ready: dict[str, Rendered], pages: dict[str, list], make: Callable[[list], Rendered]):
+        self._ready, self._pages, self._make = ready, pages, make  # pages: path → [key, Rendered or None]
 
     def __getitem__(self, path: str) -> Rendered:
         found = self._ready.get(path)
         if found is None:
-            found = self._ready[path] = self._lazy[path]()  # KeyError: not published
+            entry = self._pages[path]  # KeyError: not published
+            found = entry[1]
+            if found is None:
+                found = entry[1] = self._make(entry)  # two requests at once make it twice; both the same
         return found
 
     def __contains__(self, path: object) -> bool:
-        return path in self._ready or path in self._lazy
+        return path in self._ready or path in self._pages
 
     def __iter__(self) -> Iterator[str]:
         yield from self._ready
-        yield from (path for path in self._lazy if path not in self._ready)
+        yield from self._pages
 
     def __len__(self) -> int:
-        return len(self._ready) + sum(1 for path in self._lazy if path not in self._ready)
+        return len(self._ready) + len(self._pages)
 
 
 class Renderer:
@@ -108,9 +111,17 @@ class Renderer:
                         for name, media in STATIC.items()}
         self.rendered_last = 0  # how many resources the last render() made anew
         self.fresh: list[Rendered] = []  # feeds the last render() made anew, to compress off the refresh path
+        self._pages: dict[str, list] | None = None  # article pages: path → [key, Rendered or None]
+        self._live_ids: set[str] = set()
+        self._previous_by_name: dict | None = None
 
-    def render(self, feeds: list[Feed], live: list[Article]) -> "Resources":
-        """Every feed, page, the OPML list and the static files, keyed by URL path."""
+    def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
+               changed: set[str] | None = None) -> "Resources":
+        """Every feed, page, the OPML list and the static files, keyed by URL path.
+
+        changed: IDs of the articles that are new or changed since the last render, if known.
+        """
+        live_by_id = {a.id: a for a in live} if live_by_id is None else live_by_id
         site, cache, out = self.site, {}, dict(self._static)
         self.rendered_last = 0
         self.fresh = []
@@ -135,26 +146,40 @@ class Renderer:
         by_name = {f.category.name: (f.category.name, f.page_url, f.key) for f in category_feeds}
         for feed in category_feeds:
             put(f"category/{feed.key}/", feed, lambda f=feed: _page(*render_category(f, site)))
-        # Article pages (one per article, most never requested) are rendered on first request, then kept.
-        lazy: dict[str, Callable[[], Rendered]] = {}
-        for article in live:
-            path, cats = f"articles/{article.id}", tuple(by_name[c] for c in article.categories if c in by_name)
-            key = (article, cats)
-            previous = self._cache.get(path)
-            if previous is not None and previous[1] is not None and previous[0] == key:
-                cache[path], out[path] = previous, previous[1]
-            else:
-                cache[path] = (key, None)
-                lazy[path] = functools.partial(self._article_page, path, key)
+        pages = self._article_pages(live, live_by_id, changed, by_name)
         self._cache = cache
-        return Resources(out, lazy)
+        return Resources(out, pages, self._article_page)
 
-    def _article_page(self, path: str, key: tuple) -> Rendered:
-        article, cats = key
-        made = _page(*render_article(article, cats, self.site))
-        if self._cache.get(path, (None,))[0] is key:  # still current: keep it for the next refresh
-            self._cache[path] = (key, made)
-        return made
+    def _article_pages(self, live: list[Article], live_by_id: Mapping[str, Article], changed: set[str] | None,
+                       by_name: dict) -> dict[str, list]:
+        """Article pages (one per article, most never requested): entries now, pages on first request.
+
+        With the IDs of the articles that changed, the previous entries are carried over and only those
+        (and articles published or withdrawn since) are touched: no loop over every article.
+        """
+        previous = self._pages
+        if changed is None or previous is None or by_name != self._previous_by_name:
+            self._previous_by_name = by_name
+            pages = {}
+            for article in live:
+                path = "articles/" + article.id
+                key = (article, tuple(by_name[c] for c in article.categories if c in by_name))
+                entry = (previous or {}).get(path)
+                pages[path] = entry if entry is not None and entry[0] == key else [key, None]
+        else:
+            pages = dict(previous)
+            ids = live_by_id.keys()
+            for gone in self._live_ids - ids:
+                del pages["articles/" + gone]
+            for id_ in (changed & ids) | (ids - self._live_ids):
+                article = live_by_id[id_]
+                pages["articles/" + id_] = [(article, tuple(by_name[c] for c in article.categories if c in by_name)), None]
+        self._pages, self._live_ids = pages, set(live_by_id.keys())
+        return pages
+
+    def _article_page(self, entry: list) -> Rendered:
+        article, cats = entry[0]
+        return _page(*render_article(article, cats, self.site))
 
 
     def feed(self, fmt: str, feed: Feed) -> Rendered:

@@ -118,16 +118,17 @@ class Publisher:
         released = old.next_release is not None and old.next_release <= now
         if old.built_at is not None and not scan.changed and not released:
             return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
-        articles = self._stamp(scan.articles, now)
+        articles, fresh = self._stamp(scan.articles, now)
         listings = build_listings(articles, self.site, self.settings["CATEGORY_SLUGS"], now)
         feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
         live = list(listings[0].items)
-        resources = self.renderer.render(feeds, live)
+        live_by_id = {a.id: a for a in live}
+        resources = self.renderer.render(feeds, live, live_by_id, fresh)
         snapshot = Snapshot(
             resources=resources,
             feeds=tuple(feeds),
             listings=MappingProxyType({listing.key: listing for listing in listings}),
-            articles=MappingProxyType({a.id: a for a in live}),
+            articles=MappingProxyType(live_by_id),
             skipped=scan.skipped,
             built_at=now,
             next_release=next_release(articles, now),
@@ -167,15 +168,16 @@ class Publisher:
             for listener in self.listeners:
                 listener(changed)
 
-    def _stamp(self, articles: tuple[Article, ...], now: datetime) -> list[Article]:
-        """Stamp only articles read anew; the rest keep their stamped objects (cheap to compare)."""
-        fresh = [a for a in articles if self._stamped.get(a.id, (None,))[0] is not a]
-        stamped = self.store.stamp(fresh, now, appeared=_mtimes(self.root, fresh)) if fresh else []
-        by_id = {a.id: a for a in fresh}
-        self._stamped = {a.id: (a, self._stamped[a.id][1]) if a.id not in by_id else (a, None) for a in articles}
-        for s in stamped:
-            self._stamped[s.id] = (by_id[s.id], s)
-        return [pair[1] for pair in self._stamped.values()]
+    def _stamp(self, articles: tuple[Article, ...], now: datetime) -> tuple[list[Article], set[str]]:
+        """Stamp only articles read anew; the rest keep their stamped objects. Returns them all and the fresh IDs."""
+        stamped_map = self._stamped
+        fresh = {a.id: a for a in articles if stamped_map.get(a.id, (None,))[0] is not a}
+        for gone in stamped_map.keys() - {a.id for a in articles}:
+            del stamped_map[gone]
+        if fresh:
+            for stamped in self.store.stamp(fresh.values(), now, appeared=_mtimes(self.root, list(fresh.values()))):
+                stamped_map[stamped.id] = (fresh[stamped.id], stamped)
+        return [pair[1] for pair in stamped_map.values()], set(fresh)
 
 
 def _licensed(snapshot: Snapshot, partner: Partner) -> Listing:

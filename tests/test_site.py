@@ -174,3 +174,26 @@ def test_healthz_is_503_with_the_error_when_the_data_is_older_than_three_interva
     body = res.get_json()
     assert body["status"] == "stale" and body["last_error"] == "OSError: disk gone" and body["age_seconds"] >= 31
     assert client.get("/feed.rss").status_code == 200  # the last good feeds are still served
+
+
+def test_article_pages_follow_edits_and_keep_unchanged_pages(make_publisher, articles_dir):
+    import os
+    import time
+
+    write(articles_dir, "a.txt", GOOD)
+    b = write(articles_dir, "b.txt", GOOD.replace("A good", "B good"))
+    pub = make_publisher(articles_dir)
+    pub.refresh()
+    page_a = pub.snapshot.resources["articles/a"]
+    assert b"B good" in pub.snapshot.resources["articles/b"].body
+    b.write_text(GOOD.replace("A good", "B edited"), encoding="utf-8")
+    os.utime(b, (time.time() + 5, time.time() + 5))
+    write(articles_dir, "c.txt", GOOD.replace("A good", "C new"))
+    pub.refresh()
+    assert pub.snapshot.resources["articles/a"] is page_a
+    assert b"B edited" in pub.snapshot.resources["articles/b"].body
+    assert b"C new" in pub.snapshot.resources["articles/c"].body
+    (articles_dir / "c.txt").unlink()
+    pub.refresh()
+    assert "articles/c" not in pub.snapshot.resources
+    assert sorted(p for p in pub.snapshot.resources if p.startswith("articles/")) == ["articles/a", "articles/b"]
