@@ -5,7 +5,6 @@ object, so unchanged feeds keep their bytes and ETag and a refresh costs what ch
 """
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import threading
