@@ -71,12 +71,18 @@ class Metrics:
                                  ["feed", "aggregator"], registry=r, multiprocess_mode="mostrecent")
         self._reported: dict[tuple[str, str], dict[str, int]] = {}  # (feed, aggregator) → feed id → count
         self._aggregators: set[str] = set()
+        self._children: dict[tuple, tuple] = {}  # (kind, format, status) → the two labelled counters
         self._lock = threading.Lock()
 
     def observe_request(self, kind: str, fmt: str, status: int, sent: int) -> None:
         """Count one response."""
-        self.requests.labels(kind, fmt, str(status)).inc()
-        self.sent.labels(kind).inc(sent)
+        # labels() validates and locks on every call; the few label sets there are are looked up once.
+        key = (kind, fmt, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(kind, fmt, str(status)), self.sent.labels(kind))
+        children[0].inc()
+        children[1].inc(sent)
 
     def observe_subscribers(self, feed: str, user_agent: str) -> None:
         """Keep the subscriber count a User-Agent reports for a feed path, if it reports one."""
