@@ -97,6 +97,11 @@ class Scanner:
             self._last = (tuple(articles), tuple(sorted(self._passed + tuple(skipped), key=lambda s: s.source)))
         return ScanResult(*self._last, frozenset(changed), frozenset(pending))
 
+    def modified(self, source: str) -> float | None:
+        """The modification time (Unix seconds) a file had when it was read, without another stat."""
+        entry = self._entries.get(source)
+        return entry.stat[1] / 1e9 if entry is not None else None
+
     def _targets(self, hints: Iterable[str]) -> set[str] | None:
         """Article sources among the hinted paths; None when a folder changed (walk everything)."""
         targets = set()

@@ -158,6 +158,15 @@ class Publisher:
             feed = page_feed(listing, self.site, size, page, **options)
         return None if feed is None else self.renderer.feed(fmt, feed)
 
+    def _appeared(self, articles: Iterable[Article]) -> dict[str, datetime]:
+        """When each article's file appeared (its mtime), from the stat the scan already made."""
+        times = {}
+        for a in articles:
+            seconds = self.scanner.modified(a.source)
+            if seconds is not None:
+                times[a.id] = datetime.fromtimestamp(seconds, timezone.utc)
+        return times
+
     def _tell_listeners(self, previous: Snapshot, current: Snapshot) -> None:
         """Hand the URLs of public feeds whose bytes changed to each listener (WebSub)."""
         if not self.listeners:
@@ -175,7 +184,7 @@ class Publisher:
         for gone in stamped_map.keys() - {a.id for a in articles}:
             del stamped_map[gone]
         if fresh:
-            for stamped in self.store.stamp(fresh.values(), now, appeared=_mtimes(self.root, list(fresh.values()))):
+            for stamped in self.store.stamp(fresh.values(), now, appeared=self._appeared(fresh.values())):
                 stamped_map[stamped.id] = (fresh[stamped.id], stamped)
         return [pair[1] for pair in stamped_map.values()], set(fresh)
 
@@ -188,16 +197,6 @@ def _licensed(snapshot: Snapshot, partner: Partner) -> Listing:
         items = tuple(a for a in site.items if any(partner.licenses(c) for c in a.categories))
         memo = snapshot.memo[("licensed", partner.categories)] = Listing("", site.title, site.description, None, items, site.page_url)
     return memo
-
-
-def _mtimes(root: Path, articles: list[Article]) -> dict[str, datetime]:
-    times = {}
-    for a in articles:
-        try:
-            times[a.id] = datetime.fromtimestamp((root / a.source).stat().st_mtime, timezone.utc)
-        except OSError:
-            pass
-    return times
 
 
 __all__ = ["Publisher", "Rendered", "Snapshot", "site_from_settings"]
