@@ -53,7 +53,7 @@ def test_pages_follow_each_articles_language_and_direction(client):
     assert '<html lang="en" dir="ltr">' in english
     assert 'href="http://127.0.0.1:8000/category/technology/feed.atom"' in english
     home = client.get("/").get_data(as_text=True)
-    assert '<li lang="en" dir="ltr">' in home and '<li lang="ar" dir="rtl">' in home
+    assert '<li><span class="item" lang="en" dir="ltr">' in home and '<li><span class="item" lang="ar" dir="rtl">' in home
 
 
 def test_opml_lists_every_feed_once_for_a_one_step_import(client):
