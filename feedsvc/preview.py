@@ -1,4 +1,4 @@
-"""A feed opened in a browser: who gets a page about the feed instead of its bytes, and that page, made once per feed version.
+"""A feed opened in a browser: who gets a page about the feed instead of its bytes, and that page.
 
 Browsers apply no XSLT to application/rss+xml (Chromium shows the text, Firefox offers a download) and
 Chromium is removing XSLT, so a browser's navigation to a feed gets HTML; feed readers keep the feed.
@@ -15,15 +15,16 @@ from werkzeug.http import parse_accept_header
 from .formats import FORMATS
 from .model import Site
 from .pages import render_preview
+from .render import Rendered
 
 if TYPE_CHECKING:
     from .site import Snapshot
-from .render import Rendered
 
 # What the answer at a feed's URL depends on, so caches keep the page and the feed apart (RFC 9110 §12.5.5).
 VARY = "Accept-Encoding, Sec-Fetch-Dest, Accept"
 # Types a feed reader asks for; a browser's navigation ranks text/html above all of them.
 FEED_TYPES = tuple(f.media_type for f in FORMATS.values()) + ("application/xml", "text/xml", "application/json")
+_FORMAT_BY_TYPE = {f.media_type: key for key, f in FORMATS.items()}
 KEEP = 128  # previews kept: a few per feed, each rendered once per feed version
 
 _made: OrderedDict[tuple, Rendered] = OrderedDict()
@@ -85,6 +86,3 @@ def preview_page(snapshot: Snapshot, site: Site, path: str) -> Rendered | None:
         while len(_made) > KEEP:
             _made.popitem(last=False)
     return page
-
-
-_FORMAT_BY_TYPE = {f.media_type: key for key, f in FORMATS.items()}
