@@ -9,6 +9,7 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,8 +21,10 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox") or "/usr/bin/firefox-esr"
-# The remote agent already turns off most background traffic; these keep the rest (updates, telemetry,
-# captive-portal checks) from reaching for the internet from a closed test machine.
+# The remote agent already turns off most background traffic; these keep the rest (remote settings, updates,
+# telemetry, captive-portal checks) off the network, and send anything left to a closed loopback port: the
+# tests talk to 127.0.0.1 only (checked with strace: no DNS query, no connection elsewhere).
+NOWHERE = "127.0.0.1", 9
 PREFS = {
     "app.update.disabledForTesting": True,
     "browser.shell.checkDefaultBrowser": False,
@@ -29,6 +32,12 @@ PREFS = {
     "datareporting.policy.dataSubmissionEnabled": False,
     "network.captive-portal-service.enabled": False,
     "network.connectivity-service.enabled": False,
+    "network.dns.disablePrefetch": True,
+    "network.trr.mode": 5,  # no DNS over HTTPS
+    "network.proxy.type": 1,  # a manual proxy for every host but localhost: the closed port
+    "network.proxy.http": NOWHERE[0], "network.proxy.http_port": NOWHERE[1],
+    "network.proxy.ssl": NOWHERE[0], "network.proxy.ssl_port": NOWHERE[1],
+    "services.settings.server": f"http://{NOWHERE[0]}:{NOWHERE[1]}/v1",
     "toolkit.telemetry.enabled": False,
 }
 LISTENING = re.compile(r"WebDriver BiDi listening on (ws://\S+)")
@@ -49,7 +58,8 @@ class Firefox:
         self.proc = subprocess.Popen(
             [FIREFOX, "--headless", "--no-remote", "--profile", str(profile), "--remote-debugging-port", "0",
              f"--width={width}", f"--height={height}", "about:blank"],
-            stdout=self._log, stderr=subprocess.STDOUT)
+            stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1"})  # else release builds ignore services.settings.server
         self._ids = itertools.count(1)
         self._closing = contextlib.ExitStack()
         self.ws = None
