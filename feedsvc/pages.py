@@ -1,4 +1,4 @@
-"""HTML pages for people: the home page, category pages and article pages, from templates/.
+"""HTML pages for people: the home page, category pages, article pages and feed previews, from templates/.
 
 Every value is escaped by Jinja's autoescape; only the article body, already sanitised, is marked safe.
 """
@@ -74,9 +74,21 @@ def render_article(article: Article, categories: tuple[tuple[str, str, str], ...
     return html.encode("utf-8"), article.updated
 
 
+def render_preview(feed: Feed, fmt: str, site: Site) -> bytes:
+    """The page a browser shows at a feed's URL: the feed's items and how to subscribe to it."""
+    links = feed_links(site, feed.key, feed.title)
+    this = next(link for link in links if link["href"].endswith("." + fmt))
+    html = _ENV.get_template("preview.html").render(
+        site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, feed=feed,
+        this=this, others=[link for link in links if link is not this], articles=_rows(feed.items, site),
+        arabic=feed.language.split("-")[0].lower() == "ar",
+    )
+    return html.encode("utf-8")
+
+
 def _rows(articles: Iterable[Article], site: Site) -> list[dict]:
     return [
-        {"title": a.title, "url": article_url(site, a), "lang": a.lang, "direction": a.direction,
+        {"title": a.title, "url": article_url(site, a), "lang": a.lang, "direction": a.direction, "summary": a.summary,
          "published_iso": a.published.isoformat(), "published_text": _human(a.published)}
         for a in articles
     ]

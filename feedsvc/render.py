@@ -24,7 +24,7 @@ from .model import Article, Feed, Site
 from .pages import category_rows, render_article, render_category, render_index
 
 # Files served as they are; their Last-Modified is fixed so every install agrees.
-STATIC = {"style.css": "text/css", "feed.xsl": "text/xsl"}
+STATIC = {"style.css": "text/css", "feed.xsl": "text/xsl", "favicon.ico": "image/x-icon"}
 # Level 6 and quality 5: within 2% of the smallest output at a quarter of the time (a 375 kB feed:
 # gzip 13 ms instead of 41, brotli 10 ms instead of 36), which matters when a refresh renders many feeds.
 _CODINGS = {

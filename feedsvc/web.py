@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, redirect, request
 from werkzeug.http import parse_accept_header, parse_date, parse_etags
 
 from .partners import authenticate
+from .preview import VARY as PREVIEW_VARY, is_navigation, preview_page
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST
 from .site import Publisher, Rendered
 
@@ -115,6 +116,11 @@ def resource(path: str) -> Response:
             return redirect(request.root_path + "/" + quote(path, safe="/") + "/", code=301)
         return _not_found(path)
     limited = match is not None or path == "feeds.opml"
+    if match is not None:  # a browser opening a feed gets a page about it; feed readers get the feed (preview.py)
+        shown = (is_navigation(request.headers) and preview_page(pub.snapshot, pub.site, path)) or found
+        reply = respond(shown, pub.site.max_age, limiter="public", client=request.remote_addr or "")
+        reply.headers["Vary"] = PREVIEW_VARY
+        return reply
     return respond(found, pub.site.max_age, limiter="public" if limited else None, client=request.remote_addr or "")
 
 
@@ -146,7 +152,8 @@ def respond(res: Rendered, max_age: int, *, limiter: str | None = None, client: 
     if coding:
         body = res.coded(coding)
         headers["Content-Encoding"] = coding
-    return Response(body, status=200, headers=headers, content_type=f"{res.media_type}; charset=utf-8")
+    charset = "" if res.media_type.startswith("image/") else "; charset=utf-8"  # the favicon is not text
+    return Response(body, status=200, headers=headers, content_type=res.media_type + charset)
 
 
 def _presented_key() -> str | None:

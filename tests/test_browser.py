@@ -12,9 +12,10 @@ pytestmark = pytest.mark.e2e
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Without these, Chromium on a closed network keeps trying to reach Google's hosts.
+# Without these, Chromium on a closed network keeps trying to reach Google's hosts; the resolver rule answers
+# every name but 127.0.0.1 with "not found" without a DNS query (accounts.google.com, update.googleapis.com).
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+         "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +84,95 @@ def test_an_english_article_on_the_same_site_is_left_to_right(browser_page):
     page.goto(server.base + "/articles/tech/2026-10-22-open-data-portal")
     direction = page.evaluate("() => [document.documentElement.dir, getComputedStyle(document.querySelector('article h1')).direction]")
     assert direction == ["ltr", "ltr"]
+
+
+def test_a_feed_opened_in_chromium_is_a_right_to_left_page_with_its_items_and_how_to_subscribe(browser_page):
+    server, page = browser_page
+    messages = []
+    page.on("console", lambda message: messages.append(message.text))
+    response = page.goto(server.base + "/feed.rss")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "Sec-Fetch-Dest" in response.headers["vary"]
+    shown = page.evaluate(
+        """() => ({
+            dir: document.documentElement.dir,
+            direction: getComputedStyle(document.querySelector('.articles .item[lang=ar]')).direction,
+            title: document.querySelector('h1').innerText,
+            address: document.querySelector('.subscribe code').innerText,
+            items: [...document.querySelectorAll('.articles li')].map(li => [li.querySelector('a').href, li.querySelector('time').innerText]),
+            others: [...document.querySelectorAll('.subscribe a')].map(a => a.innerText),
+        })"""
+    )
+    assert shown["dir"] == "rtl" and shown["direction"] == "rtl" and shown["title"] == "feedsvc"
+    assert shown["address"] == server.base + "/feed.rss"
+    assert len(shown["items"]) == 11 and all(href.startswith(server.base + "/articles/") and when.endswith("UTC") for href, when in shown["items"])
+    assert shown["others"][:3] == ["Atom", "JSON Feed", "OPML"]
+    assert page.get_by_role("link", name="زيارة مسؤول أمني روسي لطهران تزامنًا مع التهديدات الأميركية").is_visible()
+    assert not [m for m in messages if "XSLT" in m or "Content Security Policy" in m], messages
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "preview-chromium.png"), full_page=True)
+
+
+@pytest.mark.parametrize("path", ["/", "/feed.rss", "/category/technology/feed.atom", "/articles/000_4c2ff0435fbab79d",
+                                  "/articles/tech/2026-10-22-open-data-portal"])
+def test_pages_fit_a_390_px_wide_phone_screen(browser_page, path):
+    server, page = browser_page
+    narrow = page.context.browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        narrow.goto(server.base + path)
+        assert narrow.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        narrow.close()
+
+
+@pytest.mark.parametrize("width", [390, 1000])
+def test_in_a_list_of_arabic_and_english_items_each_number_sits_beside_its_own_item(browser_page, width):
+    server, page = browser_page
+    view = page.context.browser.new_page(viewport={"width": width, "height": 900})
+    try:
+        view.goto(server.base + "/")
+        # Chromium reports the box of each ::marker (the number) through the DevTools protocol.
+        cdp = view.context.new_cdp_session(view)
+        root = cdp.send("DOM.getDocument", {"depth": -1, "pierce": True})["root"]
+        rows = []
+        for li in _nodes(root, lambda n: n.get("nodeName") == "LI" and "articles" in _attribute(n, "class", parent=True)):
+            marker = next(p for p in li.get("pseudoElements", []) if p.get("pseudoType") == "marker")
+            number = _box(cdp, marker["nodeId"])
+            item = next(c for c in li["children"] if c.get("nodeName") == "SPAN")
+            cdp.send("DOM.setAttributeValue", {"nodeId": item["nodeId"], "name": "data-row", "value": str(len(rows))})
+            rows.append((_attribute(item, "lang"), number))
+        lines = view.evaluate(
+            """() => [...document.querySelectorAll('[data-row]')].map(item => {
+                const range = document.createRange();
+                range.selectNodeContents(item);
+                const line = range.getClientRects()[0];
+                return [line.left, line.right, line.top, line.bottom];
+            })"""
+        )
+        assert {lang for lang, _ in rows} == {"ar", "en"} and len(rows) == 11
+        for (lang, (left, right, top, bottom)), (line_left, line_right, line_top, line_bottom) in zip(rows, lines):
+            # The home page is right to left: every number on the right, touching its item's first line, on that line.
+            assert line_right - 1 <= left <= line_right + 8, (lang, left, line_right)
+            assert line_top - 2 <= (top + bottom) / 2 <= line_bottom + 2, (lang, top, bottom, line_top, line_bottom)
+            assert right <= width
+    finally:
+        view.close()
+
+
+def _nodes(node: dict, wanted) -> list[dict]:
+    found = [node] if wanted(node) else []
+    for child in node.get("children", []):
+        child["parent"] = node
+        found += _nodes(child, wanted)
+    return found
+
+
+def _attribute(node: dict, name: str, parent: bool = False) -> str:
+    node = node.get("parent", {}) if parent else node
+    pairs = node.get("attributes", [])
+    return dict(zip(pairs[::2], pairs[1::2])).get(name, "")
+
+
+def _box(cdp, node_id: int) -> tuple[float, float, float, float]:
+    quad = cdp.send("DOM.getBoxModel", {"nodeId": node_id})["model"]["border"]
+    return quad[0], quad[2], quad[1], quad[5]

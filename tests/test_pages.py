@@ -53,7 +53,7 @@ def test_pages_follow_each_articles_language_and_direction(client):
     assert '<html lang="en" dir="ltr">' in english
     assert 'href="http://127.0.0.1:8000/category/technology/feed.atom"' in english
     home = client.get("/").get_data(as_text=True)
-    assert '<li lang="en" dir="ltr">' in home and '<li lang="ar" dir="rtl">' in home
+    assert '<li><span class="item" lang="en" dir="ltr">' in home and '<li><span class="item" lang="ar" dir="rtl">' in home
 
 
 def test_opml_lists_every_feed_once_for_a_one_step_import(client):
@@ -84,3 +84,23 @@ def test_the_stylesheet_href_resolves_to_the_served_stylesheet(client):
     href = feed.split('href="', 1)[1].split('"', 1)[0]
     target = urljoin(f"http://127.0.0.1:8000/category/{POLITICS}/feed.rss", href)
     assert client.get(target.replace("http://127.0.0.1:8000", "")).status_code == 200
+
+
+def test_a_small_favicon_is_served_and_every_page_links_it(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["Content-Type"] == "image/x-icon"
+    assert icon.data[:4] == b"\x00\x00\x01\x00" and len(icon.data) < 2048  # an ICO: reserved 0, type 1
+    # A static file like the others: the same way in, the same validators and time.
+    assert icon.headers["Last-Modified"] == client.get("/style.css").headers["Last-Modified"]
+    assert client.get("/favicon.ico", headers={"If-None-Match": icon.headers["ETag"]}).status_code == 304
+    navigation = {"Sec-Fetch-Dest": "document"}
+    for path in ["/", f"/category/{POLITICS}/", "/articles/000_4c2ff0435fbab79d", "/feed.atom"]:
+        html = client.get(path, headers=navigation).get_data(as_text=True)
+        assert '<link rel="icon" href="http://127.0.0.1:8000/favicon.ico" sizes="16x16 32x32">' in html, path
+
+
+def test_list_items_carry_their_language_on_their_content_so_the_numbers_stay_on_the_lists_side(client):
+    home = client.get("/").get_data(as_text=True)
+    items = home.split('<ol class="articles">', 1)[1].split("</ol>", 1)[0]
+    assert items.count("<li>") == 11 and "<li " not in items
+    assert items.count('<span class="item" lang="ar" dir="rtl">') == 8 and items.count('<span class="item" lang="en" dir="ltr">') == 3

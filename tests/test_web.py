@@ -21,7 +21,7 @@ def test_feeds_are_served_with_their_media_type_and_validators(client, path, med
     assert res.headers["ETag"].startswith('"')
     assert res.headers["Last-Modified"].endswith("GMT")
     assert res.headers["Access-Control-Allow-Origin"] == "*"
-    assert res.headers["Vary"] == "Accept-Encoding"
+    assert res.headers["Vary"] == "Accept-Encoding, Sec-Fetch-Dest, Accept"  # a browser opening it gets a page (preview.py)
     assert res.headers["Cache-Control"] == "public, max-age=60"
 
 

@@ -1,0 +1,88 @@
+"""A feed opened in a browser: who gets a page about the feed instead of its bytes, and that page.
+
+Browsers apply no XSLT to application/rss+xml (Chromium shows the text, Firefox offers a download) and
+Chromium is removing XSLT, so a browser's navigation to a feed gets HTML; feed readers keep the feed.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Mapping
+
+from werkzeug.http import parse_accept_header
+
+from .formats import FORMATS
+from .model import Site
+from .pages import render_preview
+from .render import Rendered
+
+if TYPE_CHECKING:
+    from .site import Snapshot
+
+# What the answer at a feed's URL depends on, so caches keep the page and the feed apart (RFC 9110 §12.5.5).
+VARY = "Accept-Encoding, Sec-Fetch-Dest, Accept"
+# Types a feed reader asks for; a browser's navigation ranks text/html above all of them.
+FEED_TYPES = tuple(f.media_type for f in FORMATS.values()) + ("application/xml", "text/xml", "application/json")
+_FORMAT_BY_TYPE = {f.media_type: key for key, f in FORMATS.items()}
+KEEP = 128  # previews kept: a few per feed, each rendered once per feed version
+
+_made: OrderedDict[tuple, Rendered] = OrderedDict()
+_made_lock = threading.Lock()
+
+
+def is_navigation(headers: Mapping[str, str]) -> bool:
+    """Whether a request is a browser opening a page: Sec-Fetch-Dest says so, or, without it, Accept prefers HTML.
+
+    Fetch Metadata (https://www.w3.org/TR/fetch-metadata/#sec-fetch-dest-header) is sent only to HTTPS and
+    localhost, so over plain HTTP the browser is told by its Accept header. Feed readers (feedparser, reader,
+    newsboat, curl) send no Sec-Fetch-Dest and never rank text/html above the feed types.
+    """
+    dest = headers.get("Sec-Fetch-Dest")
+    if dest is not None:
+        return dest == "document"
+    return _prefers_html(headers.get("Accept", ""))
+
+
+@functools.lru_cache(maxsize=256)  # clients send a handful of distinct Accept values
+def _prefers_html(accept: str) -> bool:
+    ranges = [(value.lower(), q) for value, q in parse_accept_header(accept)]
+    return _quality(ranges, "text/html") > max(_quality(ranges, media) for media in FEED_TYPES)
+
+
+def _quality(ranges: list[tuple[str, float]], media: str) -> float:
+    """The q of the most specific range that matches (RFC 9110 §12.5.1): type/subtype, then type/*, then */*."""
+    kind = media.split("/")[0]
+    best, best_rank = 0.0, -1
+    for value, q in ranges:
+        rank = 2 if value == media else 1 if value == kind + "/*" else 0 if value == "*/*" else -1
+        if rank > best_rank:
+            best, best_rank = q, rank
+    return best
+
+
+def preview_page(snapshot: Snapshot, site: Site, path: str) -> Rendered | None:
+    """The page shown for the public feed at path (its first page), or None if path is not one.
+
+    Keyed by the feed's ETag: made on the first navigation after the feed changed, then only looked up.
+    """
+    found = snapshot.resources.get(path)
+    if found is None or found.media_type not in _FORMAT_BY_TYPE:
+        return None
+    key = (site, path, found.etag)
+    with _made_lock:
+        page = _made.get(key)
+        if page is not None:
+            _made.move_to_end(key)
+            return page
+    fmt = _FORMAT_BY_TYPE[found.media_type]
+    feed = next((f for f in snapshot.feeds if f.path(fmt) == path), None)
+    if feed is None:
+        return None
+    # Pages compress on their first request; Last-Modified is the feed's: the page changes when it does.
+    page = Rendered(render_preview(feed, fmt, site), "text/html", found.last_modified, precompress=False)
+    with _made_lock:
+        _made[key] = page
+        while len(_made) > KEEP:
+            _made.popitem(last=False)
+    return page
