@@ -6,14 +6,11 @@ import html
 import json
 import os
 import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import feedparser
-import jsonschema
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -25,12 +22,13 @@ from feedsvc.articles import load_articles
 from feedsvc.config import DEFAULT_CHROME_MARKERS
 from feedsvc.feeds import build_feeds
 from feedsvc.formats import FORMATS
-from tests.conftest import FIXED_NOW, JUDGES, write
+from tests.conftest import FIXED_NOW, write
+from tests.feed_rules import feed_problems
+from tests.feed_rules import json_feed_validator as load_json_feed_validator
 
 FMTS = ("rss", "atom", "json")
 XML_FMTS = ("rss", "atom")
 GOLDEN = Path(__file__).parent / "golden"
-SCHEMA_PATH = JUDGES / "jsonfeed-schema-v1.1.json"
 NS = {
     "atom": "http://www.w3.org/2005/Atom",
     "content": "http://purl.org/rss/1.0/modules/content/",
@@ -98,14 +96,8 @@ def sample_snapshot(make_publisher, sample_dir):
 
 @pytest.fixture(scope="module")
 def json_feed_validator():
-    """The JSON Feed 1.1 schema from the judges, checking formats (date-time, uri) too."""
-    assert SCHEMA_PATH.is_file(), f"the JSON Feed schema is missing at {SCHEMA_PATH}: check out ../shared beside the project"
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    checker = cls.FORMAT_CHECKER
-    # Without rfc3339-validator and rfc3986-validator these formats are silently not checked.
-    assert {"date-time", "uri"} <= set(checker.checkers)
-    return cls(schema, format_checker=checker)
+    """The JSON Feed 1.1 schema kept in tests/, checking formats (date-time, uri) too."""
+    return load_json_feed_validator()
 
 
 # Read back by software we did not write
@@ -149,19 +141,11 @@ def test_no_chrome_line_of_the_seed_reaches_any_feed(sample_snapshot):
     assert "نيكولاي باتروشيف في أواخر 2022" in site_feed  # the seed's last real paragraph is kept
 
 
-def test_the_judges_find_no_errors_in_the_sample_feeds(sample_snapshot, tmp_path):
-    checked = 0
-    for path in ["feed.rss", "feed.atom", "feed.json"] + [p for p in feed_paths(sample_snapshot) if p.startswith("category/")]:
-        target = tmp_path / path.replace("/", "_")
-        target.write_bytes(sample_snapshot.resources[path].body)
-        judge = "jsonfeed_check.py" if path.endswith(".json") else "feedparser_check.py"
-        run = subprocess.run([sys.executable, str(JUDGES / judge), str(target)], capture_output=True, text=True, timeout=60)
-        summary = [line for line in run.stdout.splitlines() if line.startswith("SUMMARY")]
-        assert summary, run.stdout + run.stderr
-        expected = "errors=0 warnings=0" if path.endswith(".json") else "errors=0"
-        assert run.returncode == 0 and expected in summary[0], run.stdout
-        checked += 1
-    assert checked >= 12
+def test_the_sample_feeds_break_no_rule_a_feed_reader_relies_on(sample_snapshot):
+    paths = ["feed.rss", "feed.atom", "feed.json"] + [p for p in feed_paths(sample_snapshot) if p.startswith("category/")]
+    assert len(paths) >= 12
+    problems = {path: feed_problems(path, sample_snapshot.resources[path].body) for path in paths}
+    assert {path: found for path, found in problems.items() if found} == {}
 
 
 # Identity
