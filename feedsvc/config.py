@@ -57,7 +57,7 @@ SETTINGS = (
     Setting("SUMMARY_LENGTH", 280, int, "Longest generated summary, in characters, cut at a word."),
     Setting("CHROME_MARKERS", [], list, "Extra lines that start site chrome, added to the built-in Arabic and English ones."),
     Setting("CATEGORY_SLUGS", {}, dict, 'Category name → URL slug, e.g. {"سياسة": "politics"}.'),
-    Setting("STATE_PATH", "", str, "SQLite state file; empty = feedsvc.sqlite3 in the Flask instance folder."),
+    Setting("STATE_PATH", "feedsvc-state.sqlite3", str, "SQLite state file (its -wal and -shm files sit beside it), relative to the working folder."),
     Setting("REFRESH_SECONDS", 60, int, "Seconds between scheduled refreshes; also the feeds' cache lifetime."),
     Setting("WATCH", True, bool, "Watch the articles folder and publish a saved file within a second (feedsvc serve)."),
     Setting("SETTLE_MS", 300, int, "A file changed less than this many milliseconds ago may still be being written: wait.", 0),
@@ -66,7 +66,7 @@ SETTINGS = (
     Setting("PARTNERS", [], list, "Syndication partners: name, key_env or key_file, categories (a list or \"all\"), full_text."),
     Setting("RATE_LIMIT", 600, int, "Requests a minute one client address may make for public feeds; 0 = no limit.", 0),
     Setting("PARTNER_RATE_LIMIT", 1200, int, "Requests a minute one partner key may make; 0 = no limit.", 0),
-    Setting("PROXY_HOPS", 0, int, "Proxies in front of feedsvc whose X-Forwarded-For to trust for the client address.", 0),
+    Setting("PROXY_HOPS", 0, int, "Proxies in front of feedsvc whose X-Forwarded-For (client address) and X-Forwarded-Proto (http or https) to trust.", 0),
     Setting("WEBSUB_HUB", "", str, "WebSub hub URL; when set, feeds advertise it and each change is published to it."),
     Setting("LOG_LEVEL", "INFO", str, "Logging level: DEBUG, INFO, WARNING or ERROR."),
 )

@@ -15,7 +15,6 @@ from feedsvc.state import StateStore
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_ARTICLES = ROOT / "articles"
 SEED = SAMPLE_ARTICLES / "000_4c2ff0435fbab79d.txt"
-JUDGES = ROOT.parent / "shared" / "judges"  # checked-out beside the project, as on CI
 FIXED_NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 
 
@@ -61,13 +60,19 @@ def make_publisher(tmp_path: Path):
 
 @pytest.fixture
 def make_app(tmp_path: Path, monkeypatch):
-    """Build the real Flask app over a folder; settings may be overridden by name."""
+    """Build the real Flask app over a folder; settings may be overridden by name. Its WebSub thread ends with the test."""
     monkeypatch.chdir(tmp_path)  # no feedsvc.toml from the developer's checkout
+    apps = []
 
     def make(folder: Path, **overrides):
-        return create_app({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0, **overrides})
+        app = create_app({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0, **overrides})
+        apps.append(app)
+        return app
 
-    return make
+    yield make
+    for app in apps:
+        if "feedsvc.websub" in app.extensions:
+            app.extensions["feedsvc.websub"].close()
 
 
 @pytest.fixture

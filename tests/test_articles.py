@@ -168,7 +168,7 @@ def trailer_variants():
                                        id=f"{lang}-{part}-{'blank' if blank else 'dense'}-{'spaces' if spaces else 'tight'}")
 
 
-@pytest.mark.parametrize("lang, trailer, blank_lines, trailing_spaces", trailer_variants())
+@pytest.mark.parametrize("lang, trailer, blank_lines, trailing_spaces", list(trailer_variants()))
 def test_chrome_lines_never_reach_the_body(lang, trailer, blank_lines, trailing_spaces):
     article_lines = AR_ARTICLE if lang == "ar" else EN_ARTICLE
     pad = "  \t" if trailing_spaces else ""

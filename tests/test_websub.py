@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs
 
@@ -15,16 +14,21 @@ from tests.http_helpers import free_port
 
 
 class Hub:
-    """A WebSub hub on loopback that records publish pings."""
+    """A WebSub hub on loopback that records publish pings; it answers each once its gate is open."""
 
     def __init__(self):
         self.pings: list[dict] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.received = threading.Event()
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 hub.pings.append(parse_qs(self.rfile.read(length).decode()))
+                hub.received.set()
+                hub.gate.wait(10)
                 self.send_response(204)
                 self.end_headers()
 
@@ -33,12 +37,14 @@ class Hub:
 
         self.server = HTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hub"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def close(self):
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()
+        self.thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -48,13 +54,24 @@ def hub():
     h.close()
 
 
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+class Clock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def no_websub_thread_outlives_a_test():
+    yield
+    assert [t.name for t in threading.enumerate() if t.name == "websub"] == []
+
+
+def notifier_of(app) -> HubNotifier:
+    return app.extensions["feedsvc.websub"]
 
 
 def test_every_feed_advertises_the_hub_and_itself(make_app, articles_dir, hub):
@@ -72,52 +89,109 @@ def test_every_feed_advertises_the_hub_and_itself(make_app, articles_dir, hub):
 def test_a_refresh_that_changes_feeds_pings_the_hub_for_each(make_app, articles_dir, hub):
     write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
     app = make_app(articles_dir, WEBSUB_HUB=hub.url)
-    assert wait_for(lambda: len(hub.pings) >= 6)  # the first build: site-wide and News, three formats
+    assert notifier_of(app).drain(timeout=10)
+    assert len(hub.pings) == 6  # the first build: site-wide and News, three formats
     hub.pings.clear()
     write(articles_dir, "tech.txt", "Tech\nA tech story\nBody.\n")
     app.extensions["feedsvc"].refresh()
-    assert wait_for(lambda: len(hub.pings) >= 6)
+    assert notifier_of(app).drain(timeout=10)
     urls = sorted(p["hub.url"][0] for p in hub.pings)
     assert all(p["hub.mode"] == ["publish"] for p in hub.pings)
     assert urls == sorted(f"http://127.0.0.1:8000/{path}" for path in (
         "feed.rss", "feed.atom", "feed.json", "category/tech/feed.rss", "category/tech/feed.atom", "category/tech/feed.json"))
     hub.pings.clear()
     app.extensions["feedsvc"].refresh()  # nothing changed: no ping
-    time.sleep(0.2)
-    assert hub.pings == []
+    assert notifier_of(app).drain(timeout=10)
+    assert hub.pings == [] and notifier_of(app).sent == 12
 
 
-def test_a_hub_that_is_down_does_not_slow_or_break_refreshes(make_app, articles_dir):
+def test_a_refresh_returns_while_the_hub_has_not_answered(make_app, articles_dir, hub):
+    hub.gate.clear()  # the hub takes every ping and answers none until the test says so
+    write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
+    app = make_app(articles_dir, WEBSUB_HUB=hub.url)
+    pub = app.extensions["feedsvc"]
+    assert hub.received.wait(10)  # the first build's first ping is on the wire
+    write(articles_dir, "b.txt", "News\nAnother\nBody.\n")
+    assert pub.refresh()  # had it waited for the hub, it would still be waiting: the gate opens only below
+    assert "b" in pub.snapshot.articles
+    assert notifier_of(app).sent == 0
+    hub.gate.set()
+    assert notifier_of(app).drain(timeout=10)
+    # The first build's six feeds, each once: the second refresh changed two of them again, which were still queued,
+    # except the one on the wire, which is pinged again (the hub must fetch it anew).
+    assert {p["hub.url"][0].rsplit("/", 1)[-1] for p in hub.pings} == {"feed.rss", "feed.atom", "feed.json"}
+    assert len({p["hub.url"][0] for p in hub.pings}) == 6 and len(hub.pings) == notifier_of(app).sent == 7
+
+
+def test_a_hub_that_is_down_costs_a_refresh_nothing(make_app, articles_dir):
     down = f"http://127.0.0.1:{free_port()}/hub"  # nothing listens there
     write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
     app = make_app(articles_dir, WEBSUB_HUB=down)
     pub = app.extensions["feedsvc"]
     write(articles_dir, "b.txt", "News\nAnother\nBody.\n")
-    started = time.monotonic()
     assert pub.refresh()
-    assert time.monotonic() - started < 1.0
     assert "b" in pub.snapshot.articles
+    assert notifier_of(app).drain(timeout=10)  # every first ping failed; retries are planned for later
+    assert notifier_of(app).sent == 0
 
 
-def test_a_failed_ping_is_retried_with_growing_delays():
-    attempts = []
+def flaky(failures: int, calls: list):
+    """A post that the hub refuses `failures` times, recording when each call came (by the fake clock)."""
 
-    def flaky(hub, url, timeout):
-        attempts.append(time.monotonic())
-        if len(attempts) < 3:
+    def post(hub, url, timeout):
+        calls.append(url)
+        if len(calls) <= failures:
             raise OSError("hub down")
 
-    notifier = HubNotifier("http://127.0.0.1:9/hub", first_delay=0.05, post=flaky)
+    return post
+
+
+def test_a_failed_ping_is_retried_after_one_then_two_seconds():
+    clock, calls = Clock(), []
+    notifier = HubNotifier("http://127.0.0.1:9/hub", first_delay=1.0, post=flaky(2, calls), clock=clock, background=False)
     notifier.notify(["http://127.0.0.1:8000/feed.rss"])
-    assert wait_for(lambda: notifier.sent == 1)
-    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
-    assert len(attempts) == 3 and gaps[1] > gaps[0] * 1.5
+    assert notifier.send_due() == 1.0 and len(calls) == 1  # refused; the retry is due in one second
+    clock.now += 0.999
+    assert notifier.send_due() == pytest.approx(0.001) and len(calls) == 1
+    clock.now += 0.001
+    assert notifier.send_due() == 2.0 and len(calls) == 2  # refused again: twice the delay
+    clock.now += 2.0
+    assert notifier.send_due() is None and len(calls) == 3 and notifier.sent == 1
 
 
-def test_a_ping_never_waits_on_the_hub():
-    release = threading.Event()
-    notifier = HubNotifier("http://127.0.0.1:9/hub", post=lambda *a: release.wait(5))
-    started = time.monotonic()
+def test_a_hub_that_keeps_refusing_is_given_up_after_the_last_attempt():
+    clock, calls = Clock(), []
+    notifier = HubNotifier("http://127.0.0.1:9/hub", attempts=3, post=flaky(99, calls), clock=clock, background=False)
+    notifier.notify(["http://127.0.0.1:8000/feed.rss"])
+    while (wait := notifier.send_due()) is not None:
+        clock.now += wait
+    assert len(calls) == 3 and notifier.given_up == 1 and notifier.sent == 0
+
+
+def test_a_newer_change_to_a_feed_waiting_for_a_retry_is_sent_at_once_and_only_once():
+    clock, calls = Clock(), []
+    notifier = HubNotifier("http://127.0.0.1:9/hub", post=flaky(1, calls), clock=clock, background=False)
+    notifier.notify(["http://127.0.0.1:8000/feed.rss"])
+    assert notifier.send_due() == 1.0
+    notifier.notify(["http://127.0.0.1:8000/feed.rss", "http://127.0.0.1:8000/feed.atom"])  # already queued: once
+    assert notifier.send_due() == 1.0 and calls == ["http://127.0.0.1:8000/feed.rss", "http://127.0.0.1:8000/feed.atom"]
+    clock.now += 1.0
+    assert notifier.send_due() is None and notifier.sent == 2
+
+
+def test_notify_returns_while_a_ping_is_on_the_wire_and_close_ends_the_thread():
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_hub(hub, url, timeout):
+        entered.set()
+        release.wait(10)
+
+    notifier = HubNotifier("http://127.0.0.1:9/hub", post=slow_hub)
     notifier.notify([f"http://127.0.0.1:8000/{i}" for i in range(100)])
-    assert time.monotonic() - started < 0.1
+    assert entered.wait(10)  # the first ping is being sent, and notify() has already returned
+    notifier.notify(["http://127.0.0.1:8000/one-more"])  # nor does a second notify wait
     release.set()
+    notifier.close()
+    assert notifier._thread is not None and not notifier._thread.is_alive()
+    notifier.notify(["http://127.0.0.1:8000/after-close"])  # ignored: nothing starts again
+    assert [t for t in threading.enumerate() if t.name == "websub"] == []
