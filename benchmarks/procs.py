@@ -1,0 +1,104 @@
+"""Process trees read from /proc: who is whose child, resident memory (now, peak, proportional) and CPU used."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+KIB_PER_MIB = 1024
+
+
+@dataclass(frozen=True)
+class Proc:
+    """One process of a tree, memory in MiB."""
+
+    pid: int
+    ppid: int
+    title: str  # its command line as it shows itself (a process title set with setproctitle shows here)
+    rss_mib: float  # VmRSS: resident now
+    hwm_mib: float  # VmHWM: the most it has ever been resident
+    pss_mib: float  # Pss: shared pages divided among the processes sharing them (forked workers share a lot)
+
+
+def _parents() -> dict[int, int]:
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    found[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    return found
+
+
+def descendants(root: int) -> list[int]:
+    """root and every process below it, parents before children."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in _parents().items():
+        children.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop(0)
+        out.append(pid)
+        todo.extend(sorted(children.get(pid, [])))
+    return out
+
+
+def _kib(path: str, *keys: str) -> dict[str, int]:
+    values = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                name = line.split(":", 1)[0]
+                if name in keys:
+                    values[name] = int(line.split()[1])
+    except OSError:
+        pass
+    return values
+
+
+def read(pid: int) -> Proc | None:
+    """One process's memory and title, or None once it has gone."""
+    status = _kib(f"/proc/{pid}/status", "VmRSS", "VmHWM", "PPid")
+    if "VmRSS" not in status:
+        return None
+    pss = _kib(f"/proc/{pid}/smaps_rollup", "Pss").get("Pss", 0)
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            title = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        title = ""
+    return Proc(pid, status.get("PPid", 0), title, status["VmRSS"] / KIB_PER_MIB, status["VmHWM"] / KIB_PER_MIB,
+                pss / KIB_PER_MIB)
+
+
+def tree(root: int) -> list[Proc]:
+    """Every live process of the tree under root (root first)."""
+    return [p for p in map(read, descendants(root)) if p is not None]
+
+
+def cpu_ticks(root: int) -> int:
+    """CPU ticks (utime + stime, children reaped included) used so far by the tree under root."""
+    total = 0
+    for pid in descendants(root):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total
+
+
+def wait_idle(root: int, timeout: float, quiet_ticks: int = 2, window: float = 0.5) -> float | None:
+    """Seconds until the tree used at most quiet_ticks of CPU in one window (all work done), None on timeout."""
+    start = time.monotonic()
+    last = cpu_ticks(root)
+    while time.monotonic() - start < timeout:
+        time.sleep(window)
+        now = cpu_ticks(root)
+        if now - last <= quiet_ticks:
+            return time.monotonic() - start - window
+        last = now
+    return None
