@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -23,20 +24,31 @@ def feedsvc_build(articles: Path, out: Path, state: Path, timeout: float = 3600)
            "FEEDSVC_INSTANCE_PATH": str(state)}
     done = measure.run([sys.executable, "-m", "feedsvc", "build", "--out", str(out), "--articles", str(articles)],
                        cwd=str(state), env=env, timeout=timeout).check("feedsvc build")
-    return {"seconds": done.seconds, "peak_rss_mib": done.peak_rss_mb, "said": done.stdout.strip()[-300:]}
+    return {"seconds": done.seconds, "peak_rss_mib": done.peak_rss_mb, "said": done.stdout.strip()[-300:],
+            "files_kept": _kept(done.stdout)}
+
+
+def _kept(said: str) -> int | None:
+    """How many files the build linked from the previous one ("N unchanged" in its last line), if it says."""
+    found = re.search(r"(\d+) unchanged", said)
+    return int(found.group(1)) if found else None
 
 
 def rounds(corpus: Path, work: Path, runs: int, with_hugo: bool = True, once_after_s: float = 600) -> dict:
     """1 warm-up + `runs` rounds of feedsvc build (fresh state, fresh output) · Hugo full site; then `runs`
     builds each after one more saved change to the newest article, on the state and output the last one left."""
     site = hugo_site(corpus, "site") if with_hugo else None
-    state, out = work / "build-state", work / "build-out"
+    # The export is a symbolic link to a version folder beside it, whose unchanged files the next build links to:
+    # a build from scratch needs the whole parent folder gone, not just the link.
+    folder = work / "build"
+    state, out = folder / "state", folder / "site"
     full = []
     for run in range(runs + 1):
-        shutil.rmtree(state, ignore_errors=True)
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
         state.mkdir(parents=True)
         record = {"warmup": run == 0, "feedsvc": feedsvc_build(corpus / "txt", out, state)}
+        if record["feedsvc"]["files_kept"]:
+            raise RuntimeError(f"a build from scratch reused {record['feedsvc']['files_kept']} files of an earlier one")
         if site:
             record["hugo"] = hugo.build(site)
         full.append(record)
