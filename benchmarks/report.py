@@ -120,3 +120,24 @@ def table(by_size: dict[int, dict[str, float]]) -> str:
              for r in rows]
     lines.insert(1, "-" * max(len(line) for line in lines))
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m benchmarks.report RESULTS.json...`: the table again from saved runs; a later file's figures win."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__)
+    parser.add_argument("results", nargs="+", type=Path)
+    by_size: dict[int, dict[str, float]] = {}
+    for path in parser.parse_args(argv).results:
+        for size, found in json.loads(path.read_text(encoding="utf-8"))["sizes"].items():
+            by_size.setdefault(int(size), {}).update({k: v for k, v in found["figures"].items() if v is not None})
+    print(table(by_size))
+    met = [v for v in verdicts(by_size) if v["met"]]
+    print(f"\n{len(met)} of {len(verdicts(by_size))} targets met.")
+
+
+if __name__ == "__main__":
+    main()

@@ -111,3 +111,13 @@ def test_a_saved_file_is_timed_until_its_title_is_in_the_json_feed_and_leaves_th
     assert all(0 < ms < (time.monotonic() - started) * 1000 for ms in result["visible_ms"])
     assert result["refresh_median_ms"] is not None  # read from the server's own `refresh: … ms` line
     assert sorted(p.name for p in (folder / "txt").iterdir()) == before
+
+
+def test_saved_runs_print_as_one_table_the_later_run_winning(tmp_path, capsys):
+    first, second = tmp_path / "all.json", tmp_path / "build.json"
+    first.write_text('{"sizes": {"10000": {"figures": {"build_s": 40.0, "cold_ratio": 3.9}}}}')
+    second.write_text('{"sizes": {"10000": {"figures": {"build_s": 50.0, "build_ratio": 5.0}}}}')
+    report.main([str(first), str(second)])
+    printed = capsys.readouterr().out
+    assert "50.00 s" in printed and "40.00 s" not in printed and "3.92×" not in printed and "3.90× ✗" in printed
+    assert "0 of 2 targets met." in printed
