@@ -146,9 +146,9 @@ def main(argv: list[str] | None = None) -> None:
                   f"the worker figure is the largest of {args.workers} workers, each of which builds.")
     met = [t for t in results["targets"] if t["met"]]
     loads = [v["before"][0] for s in results["sizes"].values() for v in s["raw"]["load"].values()]
+    rounds = f"counted rounds: {args.runs} after 1 warm-up; " if {"cold", "restart", "build"} & set(args.only) else ""
     print(f"\n{len(met)} of {len(results['targets'])} targets met. {results['cpus']} CPUs; load average (1 min) "
-          f"{min(loads, default=0):.1f}–{max(loads, default=0):.1f} during the run; counted rounds: {args.runs} after "
-          f"1 warm-up; JSON: {args.out}")
+          f"{min(loads, default=0):.1f}–{max(loads, default=0):.1f} during the run; {rounds}JSON: {args.out}")
 
 
 if __name__ == "__main__":
