@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     results: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
                      "cpus": os.cpu_count(), "load_at_start": load(), "versions": versions(),
+                     "definitions": corpus.drift(),
                      "parts": args.only, "runs": args.runs, "sizes": {}}
+    if results["definitions"]["differs"]:
+        say(f"warning: these differ from {results['definitions']['originals']}: {', '.join(results['definitions']['differs'])}")
     by_size: dict[int, dict] = {}
 
     def save(n: int):

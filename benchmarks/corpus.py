@@ -55,6 +55,18 @@ def hugo_site(corpus: Path, variant: str) -> Path:
     return site
 
 
+def drift(start: Path = HERE) -> dict:
+    """The vendored generator and Hugo configurations against the shared originals, when a shared/perf folder
+    sits beside the repository or above it: {"originals": path or None, "differs": [relative paths]}."""
+    shared = next((folder / "shared" / "perf" for folder in start.parents if (folder / "shared" / "perf").is_dir()), None)
+    if shared is None:
+        return {"originals": None, "differs": []}
+    ours = [GENERATOR, *(p for config in HUGO_CONFIGS.values() for p in sorted(config.rglob("*")) if p.is_file())]
+    differs = [p.relative_to(HERE).as_posix() for p in ours
+               if not (shared / p.relative_to(HERE)).is_file() or (shared / p.relative_to(HERE)).read_bytes() != p.read_bytes()]
+    return {"originals": str(shared), "differs": differs}
+
+
 def manifest(corpus: Path) -> list[dict]:
     """One entry per article: id, file, category, lang, title, date (gen_corpus.py --manifest)."""
     with open(corpus / "manifest.jsonl", encoding="utf-8") as lines:

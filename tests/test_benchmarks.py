@@ -121,3 +121,14 @@ def test_saved_runs_print_as_one_table_the_later_run_winning(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "50.00 s" in printed and "40.00 s" not in printed and "3.92×" not in printed and "3.90× ✗" in printed
     assert "0 of 2 targets met." in printed
+
+
+def test_a_shared_definition_that_moved_away_from_the_vendored_copy_is_named(tmp_path):
+    perf = tmp_path / "shared/perf"
+    for ours in [corpus.GENERATOR, *(p for c in corpus.HUGO_CONFIGS.values() for p in c.rglob("*") if p.is_file())]:
+        copy = perf / ours.relative_to(corpus.HERE)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(ours.read_bytes())
+    assert corpus.drift(tmp_path / "repo" / "benchmarks") == {"originals": str(perf), "differs": []}
+    (perf / "hugo-feeds" / "hugo.toml").write_text("baseURL = 'https://example.org/'\n")
+    assert corpus.drift(tmp_path / "repo" / "benchmarks")["differs"] == ["hugo-feeds/hugo.toml"]
