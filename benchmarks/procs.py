@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 KIB_PER_MIB = 1024
 
@@ -76,6 +77,41 @@ def read(pid: int) -> Proc | None:
 def tree(root: int) -> list[Proc]:
     """Every live process of the tree under root (root first)."""
     return [p for p in map(read, descendants(root)) if p is not None]
+
+
+SQLITE_FILES = (".db", ".db-wal", ".db-shm", ".db-journal", ".sqlite3", ".sqlite3-wal", ".sqlite3-shm")
+
+
+def lock_holders(folder: Path) -> dict[int, list[str]]:
+    """Processes holding a write lock (flock or POSIX) on a file in folder, SQLite's own files left out.
+
+    Every SQLite connection keeps locks on its database's files; a builder elected by a lock holds one on a
+    file of its own, which is how the builder is told apart without its help. From /proc/locks:
+    `1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF` (waiters, marked `->`, hold nothing).
+    """
+    files = {}
+    for path in folder.rglob("*"):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if path.is_file() and not path.name.endswith(SQLITE_FILES):
+            files[(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)] = path.name
+    holders: dict[int, list[str]] = {}
+    try:
+        with open("/proc/locks") as locks:
+            lines = locks.read().splitlines()
+    except OSError:
+        return holders
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 6 or fields[1] == "->" or fields[3] != "WRITE":
+            continue
+        major, minor, inode = fields[5].split(":")
+        name = files.get((int(major, 16), int(minor, 16), int(inode)))
+        if name:
+            holders.setdefault(int(fields[4]), []).append(name)
+    return holders
 
 
 def cpu_ticks(root: int) -> int:

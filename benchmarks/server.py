@@ -143,6 +143,12 @@ class Server:
         found = procs.tree(self.proc.pid)
         builder_pid = self.healthz().get("builder_pid")
         how = "healthz builder_pid" if builder_pid else None
+        if not builder_pid:  # the process holding a lock on a file of the state folder: the builder lock
+            pids = {p.pid for p in found}
+            held = {pid: names for pid, names in procs.lock_holders(self.state).items() if pid in pids}
+            if len(held) == 1:
+                builder_pid, names = held.popitem()
+                how = f"holds a lock on {', '.join(names)}"
         if not builder_pid:  # a builder that names itself in its process title
             titled = [p.pid for p in found if "builder" in p.title.lower() and p.pid != self.proc.pid]
             builder_pid, how = (titled[0], "process title") if titled else (None, None)

@@ -47,8 +47,9 @@ def workers(corpus: Path, work: Path, count: int = 4) -> dict:
     result = server.ready(corpus / "txt", work / f"workers-{count}", fresh=True, workers=count)
     say(f"  --workers {count}: ready {result['ready_s']:.2f} s, tree {result['settled']['rss_total_mib']:.0f} MiB, "
         f"largest worker {result['settled']['worker_rss_max_mib']:.0f} MiB"
-        + (f", builder {result['settled']['builder_rss_mib']:.0f} MiB" if result["settled"]["builder_pid"] else
-           " (no builder_pid in /healthz and no process titled builder: every worker counted)"))
+        + (f", builder {result['settled']['builder_rss_mib']:.0f} MiB ({result['settled']['builder_found_by']})"
+           if result["settled"]["builder_pid"] else
+           " (no builder told apart: every worker counted)"))
     return result
 
 

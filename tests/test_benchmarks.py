@@ -132,3 +132,24 @@ def test_a_shared_definition_that_moved_away_from_the_vendored_copy_is_named(tmp
     assert corpus.drift(tmp_path / "repo" / "benchmarks") == {"originals": str(perf), "differs": []}
     (perf / "hugo-feeds" / "hugo.toml").write_text("baseURL = 'https://example.org/'\n")
     assert corpus.drift(tmp_path / "repo" / "benchmarks")["differs"] == ["hugo-feeds/hugo.toml"]
+
+
+@pytest.mark.parametrize("how", ["flock", "lockf"])
+def test_the_process_holding_a_lock_in_the_state_folder_is_told_apart_from_sqlites_own(tmp_path, how):
+    (tmp_path / "state.db").write_bytes(b"")
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import fcntl, sys, time
+lock = open({str(tmp_path / "builder.lock")!r}, "w")
+db = open({str(tmp_path / "state.db")!r}, "r+")
+fcntl.{how}(lock, fcntl.LOCK_EX)
+fcntl.{how}(db, fcntl.LOCK_EX)  # SQLite's files are locked by every connection: never the builder's mark
+print("locked", flush=True)
+time.sleep(30)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert procs.lock_holders(tmp_path) == {holder.pid: ["builder.lock"]}
+    finally:
+        holder.kill()
+        holder.wait()
+    assert procs.lock_holders(tmp_path) == {}
