@@ -37,7 +37,8 @@ def feedsvc(corpus: Path, state: Path, runs: int = RUNS, timeout: float = 60) ->
         finally:
             for path in written:
                 path.unlink(missing_ok=True)
-    # The refresh that published the file is the last one logged before it was seen.
+    # The refresh that published the file: the last `refresh:` line logged by 200 ms after its title was seen
+    # (every line is kept in refresh_lines_ms; a refresh that changes nothing logs none).
     refresh = [found[-1] for found in refreshes if found]
     return {"ready_s": ready_s, "visible_ms": visible, "refresh_lines_ms": refreshes,
             "visible_median_ms": statistics.median(visible),
