@@ -11,7 +11,7 @@ from feedsvc.preview import VARY
 from tests.bidi import Firefox
 from tests.conftest import SAMPLE_ARTICLES
 from tests.http_helpers import Nginx, fetch, free_port
-from tests.test_browser import CHROMIUM, FLAGS
+from tests.test_browser import ARTIFACTS, CHROMIUM, FLAGS
 from tests.test_export import run_build
 from tests.test_preview import POLITICS
 
@@ -83,6 +83,9 @@ def test_a_feed_of_the_export_opened_in_chromium_is_its_page(exports, chromium, 
         assert shown["address"] == site + path and shown["styled"]
         assert shown["items"] == entries(nginx.base, path) and len(shown["items"]) >= 5
         assert not [m for m in messages if "Content Security Policy" in m or "XSLT" in m], messages
+        if host != "127.0.0.1" and path == "/feed.rss":
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "preview-nginx-chromium.png"), full_page=True)
     finally:
         page.close()
 
