@@ -79,10 +79,10 @@ def file_name(path: str, media_type: str) -> str | None:
     "feed.rss?page=2" → feed.rss.page-2; a feed's page for browsers "feed.rss#preview" → feed.rss.html;
     everything else keeps its name, which carries its extension.
     """
-    if path.endswith(PREVIEW):
+    if path.endswith(PREVIEW) and not path.startswith("articles/"):  # an article's id may end so: its page is its own
         feed = path[: -len(PREVIEW)]
-        if media_type != "text/html" or "?" in feed or feed.startswith("articles/") or feed.rpartition(".")[2] not in FORMATS:
-            return None  # only a feed's first page has one, and an article's page must not take its name
+        if media_type != "text/html" or "?" in feed or feed.rpartition(".")[2] not in FORMATS:
+            return None  # only a feed's first page has one
         name = file_name(feed, "")
         return name and name + ".html"
     path, _, query = path.partition("?")

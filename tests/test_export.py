@@ -70,7 +70,7 @@ def published(make_publisher, sample_dir):
     ("feed.rss#preview", "text/html", "feed.rss.html"),
     ("category/سياسة/feed.json#preview", "text/html", "category/سياسة/feed.json.html"),
     ("feed.rss?page=2#preview", "text/html", None),
-    ("articles/feed.rss#preview", "text/html", None),
+    ("articles/feed.rss#preview", "text/html", "articles/feed.rss#preview.html"),  # an article, not a feed's page
     ("feeds.opml#preview", "text/html", None),
     ("feed.atom#preview", "application/atom+xml", None),
     ("articles/a/../../etc", "text/html", None),
