@@ -107,29 +107,56 @@ def test_newsboat_subscribes_where_a_browser_gets_a_page_and_gets_every_item(ser
     assert items == expected, (tmp_path / "newsboat" / "newsboat.log").read_text(encoding="utf-8", errors="replace")[-2000:]
 
 
-def test_newsboat_sends_the_headers_the_preview_tests_use_and_they_are_no_navigation(tmp_path):
-    seen: list[dict[str, str]] = []
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with a tiny RSS feed and keeps the request's headers in the server's `seen`."""
 
-    class Recorder(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the name http.server calls)
-            seen.append(dict(self.headers))
-            body = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>http://x/</link></channel></rss>'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/rss+xml")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def do_GET(self):  # noqa: N802 (the name http.server calls)
+        self.server.seen.append(dict(self.headers))
+        body = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>http://x/</link></channel></rss>'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
+    def log_message(self, *args):
+        pass
 
+
+def headers_sent_by(subscribe, tmp_path: Path) -> dict[str, str]:
+    """The headers of the one request subscribe(url) makes to a loopback server that records them."""
     recorder = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    recorder.seen = []
     threading.Thread(target=recorder.serve_forever, daemon=True).start()
     try:
-        newsboat([f"http://127.0.0.1:{recorder.server_port}/feed.rss"], tmp_path / "newsboat").close()
+        subscribe(f"http://127.0.0.1:{recorder.server_port}/feed.rss", tmp_path)
     finally:
         recorder.shutdown()
         recorder.server_close()
-    assert len(seen) == 1 and seen[0]["User-Agent"].startswith("newsboat/")
-    assert seen[0].get("Accept") == READERS["newsboat"]["Accept"] and "Sec-Fetch-Dest" not in seen[0]
-    assert not is_navigation(seen[0])
+    assert len(recorder.seen) == 1, recorder.seen
+    return recorder.seen[0]
+
+
+def _newsboat(url: str, tmp_path: Path) -> None:
+    newsboat([url], tmp_path / "newsboat").close()
+
+
+def _reader(url: str, tmp_path: Path) -> None:
+    from reader import make_reader
+
+    reader = make_reader(str(tmp_path / "reader.sqlite"))
+    try:
+        reader.add_feed(url)
+        reader.update_feeds()
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize("name, subscribe", [("newsboat", _newsboat), ("feedparser", lambda url, _: feedparser.parse(url)),
+                                             ("reader", _reader)])
+def test_each_reader_sends_the_headers_the_preview_tests_use_and_they_are_no_navigation(name, subscribe, tmp_path):
+    # tests/test_preview.py and tests/test_nginx.py replay READERS; this keeps that table true to the readers installed.
+    sent = headers_sent_by(subscribe, tmp_path)
+    assert sent["User-Agent"].split("/")[0] == READERS[name]["User-Agent"].split("/")[0]
+    assert sent.get("Accept") == READERS[name]["Accept"] and "Sec-Fetch-Dest" not in sent
+    assert not is_navigation(sent)
