@@ -101,7 +101,7 @@ def test_an_export_holds_every_resource_with_its_bytes_times_and_compressed_form
     assert len(files(out)) == 3 * len(resources)
 
 
-def test_each_public_feed_has_its_page_for_browsers_beside_it_with_the_bytes_the_app_answers_a_browser_with(make_app, sample_dir, tmp_path):
+def test_each_public_feed_has_its_page_for_browsers_beside_it_with_the_apps_bytes(make_app, sample_dir, tmp_path):
     from tests.test_preview import CHROMIUM
 
     app = make_app(sample_dir)

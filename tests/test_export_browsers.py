@@ -55,7 +55,8 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*(f for f in FLAGS if not f.startswith("--host-resolver-rules=")), RESOLVER])
+        flags = [flag for flag in FLAGS if not flag.startswith("--host-resolver-rules=")] + [RESOLVER]
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
         yield browser
         browser.close()
 

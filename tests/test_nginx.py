@@ -207,7 +207,8 @@ def test_archive_pages_and_deltas_are_the_feed_for_browsers_too(site, query, var
     assert res.header("vary") == theirs.headers["Vary"] == vary
 
 
-@pytest.mark.parametrize("headers", [CHROMIUM, READERS["feedparser"], {"Accept-Encoding": "gzip", **CHROMIUM}], ids=["page", "feed", "gzip-page"])
+@pytest.mark.parametrize("headers", [CHROMIUM, READERS["feedparser"], {"Accept-Encoding": "gzip", **CHROMIUM}],
+                         ids=["page", "feed", "gzip-page"])
 @pytest.mark.parametrize("path", ["/feed.rss", "/feed.rss?page=2", "/", "/style.css"])
 def test_every_answer_has_one_vary_line_as_the_app_sends(site, headers, path):
     # gzip_vary would add a line of its own beside the feeds' Vary; some caches read only the first.
