@@ -219,3 +219,21 @@ def test_every_answer_has_one_vary_line_as_the_app_sends(site, headers, path):
     finally:
         conn.close()
     assert lines == [site[1].test_client().get(path, headers=headers).headers["Vary"]]
+
+
+def test_with_the_page_deleted_from_try_files_as_the_readme_says_browsers_get_the_feed(tmp_path, monkeypatch):
+    import tests.http_helpers
+
+    conf = tests.http_helpers.NGINX_CONF.read_text(encoding="utf-8")
+    assert conf.count("$feedsvc_page$feedsvc_preview ") == 3  # the three try_files lines
+    (tmp_path / "no-page.conf").write_text(conf.replace("$feedsvc_page$feedsvc_preview ", "$feedsvc_page "), encoding="utf-8")
+    monkeypatch.setattr(tests.http_helpers, "NGINX_CONF", tmp_path / "no-page.conf")
+    corpus(tmp_path / "articles", 3)
+    run_build(tmp_path / "articles", tmp_path / "export", tmp_path / "state.sqlite3")
+    server = Nginx(tmp_path / "export", tmp_path)
+    try:
+        for path, media in (("/feed.rss", "rss"), ("/category/c1/feed.json", "json")):
+            res = fetch(server.base, path, headers=CHROMIUM)
+            assert (res.status, res.header("content-type")) == (200, MEDIA_TYPES[media]), path
+    finally:
+        server.stop()
