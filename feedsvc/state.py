@@ -54,8 +54,9 @@ class StateStore:
     def stamp(self, articles: Iterable[Article], now: datetime, appeared: Mapping[str, datetime] | None = None) -> list[Article]:
         """Give each article its published and updated times, recording new and changed content.
 
-        appeared: when each new article's file appeared (its mtime); first seen is the earlier of that
-        and now, so articles found in one scan keep their order instead of sharing one timestamp.
+        A file that appears in a running deployment is news: it is first seen now. Only the first scan
+        of a deployment (an empty store) dates a back catalogue by when each file appeared (`appeared`,
+        its mtime), never later than now. Either way no two articles of one scan share a time.
         """
         articles = sorted(articles, key=lambda a: a.id)
         appeared = appeared or {}
@@ -63,6 +64,7 @@ class StateStore:
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
+            first_scan = conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
             rows = {}
             ids = [a.id for a in articles]
             for start in range(0, len(ids), 500):
@@ -71,19 +73,21 @@ class StateStore:
                 for row in conn.execute(f"SELECT id, first_seen, content_hash, updated FROM articles WHERE id IN ({marks})", chunk):
                     rows[row[0]] = row
             writes = []
+            # Newest file first, so a burst of new files keeps the order they were written in.
+            new = sorted((a for a in articles if a.id not in rows), key=lambda a: (appeared.get(a.id, now), a.id), reverse=True)
+            for a in new:
+                first = moments.claim(min(appeared.get(a.id, now), now) if first_scan else now)
+                rows[a.id] = (a.id, first, a.content_hash, "")  # "": unchanged since first seen
+                writes.append(rows[a.id])
             for a in articles:
-                row = rows.get(a.id)
-                if row is None:
-                    first = moments.claim(min(appeared.get(a.id, now), now))
-                    row = (a.id, first, a.content_hash, "")  # "": unchanged since first seen
-                    writes.append(row)
-                elif row[2] != a.content_hash:
-                    # A change moves `updated` forward even when the file kept an old mtime (rsync -t).
+                row = rows[a.id]
+                if row[2] != a.content_hash:
+                    # A change is dated when it is seen (an rsync -t copy keeps an old mtime), and always
+                    # after the previous one.
                     previous = datetime.fromisoformat(row[3] or row[1]) + timedelta(microseconds=1)
-                    changed = max(min(appeared.get(a.id, now), now), previous)
-                    row = (a.id, row[1], a.content_hash, moments.claim(changed, step=1))
+                    row = (a.id, row[1], a.content_hash, moments.claim(max(now, previous), step=1))
                     writes.append(row)
-                rows[a.id] = row
+                    rows[a.id] = row
             conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated) VALUES (?, ?, ?, ?)", writes)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
