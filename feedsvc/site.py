@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
-from .articles import Options, Skipped
+from .articles import Options, Skipped, unique_ids
 from .feeds import Listing, build_listings, feed_url, next_release, page_feed, since_feed
 from .model import Article, Feed, Site
 from .partners import Partner
@@ -70,6 +70,8 @@ class Publisher:
         self.last_success: datetime | None = None
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
+        self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
+        self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
 
     def refresh(self, hints: Iterable[str] | None = None) -> bool:
@@ -118,7 +120,8 @@ class Publisher:
         released = old.next_release is not None and old.next_release <= now
         if old.built_at is not None and not scan.changed and not released:
             return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
-        articles, fresh = self._stamp(scan.articles, now)
+        unique, duplicates = self._unique(scan)
+        articles, fresh = self._stamp(tuple(unique), now)
         listings = build_listings(articles, self.site, self.settings["CATEGORY_SLUGS"], now)
         feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
         live = list(listings[0].items)
@@ -129,7 +132,7 @@ class Publisher:
             feeds=tuple(feeds),
             listings=MappingProxyType({listing.key: listing for listing in listings}),
             articles=MappingProxyType(live_by_id),
-            skipped=scan.skipped,
+            skipped=tuple(sorted(scan.skipped + tuple(duplicates), key=lambda s: s.source)),
             built_at=now,
             next_release=next_release(articles, now),
         )
@@ -166,6 +169,23 @@ class Publisher:
             if seconds is not None:
                 times[a.id] = datetime.fromtimestamp(seconds, timezone.utc)
         return times
+
+    def _unique(self, scan) -> tuple[list[Article], list[Skipped]]:
+        """One file per ID, its first owner (kept in the state store, so across restarts and workers)."""
+        files: dict[str, list[str]] = {}
+        for a in scan.articles:
+            files.setdefault(a.id, []).append(a.source)
+        owners = self._owners
+        # Only IDs in dispute, or whose file is not the one last said to own them, go to the store.
+        ask = {id_: sources for id_, sources in files.items() if len(sources) > 1 or owners.get(id_) != sources[0]}
+        if ask:
+            owners.update(self.store.claim_ids(ask, held={s.source for s in scan.skipped} | scan.pending))
+        self._owners = owners = {id_: owners[id_] for id_ in files}  # deleted IDs are the store's to remember
+        articles, duplicates = unique_ids(scan.articles, owners)
+        for skip in sorted(set(duplicates) - self._duplicates, key=lambda s: s.source):
+            log.warning("skipped %s", skip)
+        self._duplicates = frozenset(duplicates)
+        return articles, duplicates
 
     def _tell_listeners(self, previous: Snapshot, current: Snapshot) -> None:
         """Hand the URLs of public feeds whose bytes changed to each listener (WebSub)."""

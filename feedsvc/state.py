@@ -1,4 +1,5 @@
-"""The small persistent record that keeps article dates stable: first seen, content hash, updated.
+"""The small persistent record that keeps article dates and identities stable: first seen, content
+hash and updated per article ID, and which file owns each ID.
 
 Without it, an article with no `date:` would get a new date on every restart or `git clone`.
 SQLite in WAL mode with a busy timeout, so several server processes can share one file.
@@ -10,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from datetime import timedelta
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 from .model import Article
 
@@ -20,7 +21,11 @@ CREATE TABLE IF NOT EXISTS articles (
     first_seen TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     updated TEXT NOT NULL  -- when the content last changed; '' while unchanged since first seen
-)
+);
+CREATE TABLE IF NOT EXISTS owners (
+    id TEXT PRIMARY KEY,  -- an article ID
+    source TEXT NOT NULL  -- the file that had it first, which keeps it while it exists
+);
 """
 
 
@@ -37,7 +42,7 @@ class StateStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(_SCHEMA)
+                conn.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"state file {self.path}: {exc}; set STATE_PATH to a writable file") from None
 
@@ -65,13 +70,8 @@ class StateStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
             first_scan = conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
-            rows = {}
-            ids = [a.id for a in articles]
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for row in conn.execute(f"SELECT id, first_seen, content_hash, updated FROM articles WHERE id IN ({marks})", chunk):
-                    rows[row[0]] = row
+            rows = {row[0]: row for row in self._select(
+                conn, "SELECT id, first_seen, content_hash, updated FROM articles WHERE id IN ({marks})", [a.id for a in articles])}
             writes = []
             # Newest file first, so a burst of new files keeps the order they were written in.
             new = sorted((a for a in articles if a.id not in rows), key=lambda a: (appeared.get(a.id, now), a.id), reverse=True)
@@ -96,6 +96,43 @@ class StateStore:
         finally:
             conn.close()
         return [_dated(a, rows[a.id]) for a in articles]
+
+
+    def claim_ids(self, candidates: Mapping[str, Sequence[str]], held: Iterable[str] = ()) -> dict[str, str]:
+        """The file that owns each ID: its first owner, recorded when the ID was first seen.
+
+        candidates: ID → the files that have it now, in path order. held: files present but not
+        readable now (half-written, invalid): an owner among them keeps its ID. An owner that was
+        deleted, or now has another ID, hands it on to the first candidate, which is recorded.
+        """
+        held = set(held)
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            owners = dict(self._select(conn, "SELECT id, source FROM owners WHERE id IN ({marks})", list(candidates)))
+            writes = []
+            for id_, sources in candidates.items():
+                owner = owners.get(id_)
+                if owner is None or (owner not in sources and owner not in held):
+                    owners[id_] = sources[0]
+                    writes.append((id_, sources[0]))
+            conn.executemany("INSERT OR REPLACE INTO owners (id, source) VALUES (?, ?)", writes)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.rollback() if conn.in_transaction else None
+            raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
+        finally:
+            conn.close()
+        return {id_: owners[id_] for id_ in candidates}
+
+    @staticmethod
+    def _select(conn: sqlite3.Connection, query: str, keys: list[str]) -> list[tuple]:
+        """Rows for many keys, 500 at a time (SQLite limits the number of parameters)."""
+        rows = []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            rows += conn.execute(query.format(marks=",".join("?" * len(chunk))), chunk).fetchall()
+        return rows
 
 
 class _Moments:

@@ -1,0 +1,88 @@
+"""Who owns an ID and a category's URL: the first to publish keeps it, across refreshes, restarts and workers."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import feedparser
+import pytest
+
+from tests.conftest import FIXED_NOW, write
+
+ORIGINAL = "---\nid: budget\ntitle: The original budget story\ncategory: Economy\n---\nThe real text.\n"
+IMPOSTOR = "---\nid: budget\ntitle: An impostor\ncategory: Economy\n---\nReplaced text.\n"
+
+
+def titles(pub, path: str = "feed.atom") -> list[str]:
+    return [e.title for e in feedparser.parse(pub.snapshot.resources[path].body).entries]
+
+
+# IDs (issue 11 item 6)
+
+
+def test_a_newer_file_repeating_an_id_is_skipped_and_the_first_owner_keeps_page_guid_and_item(make_publisher, articles_dir, caplog):
+    write(articles_dir, "z-original.md", ORIGINAL)
+    pub = make_publisher(articles_dir)
+    pub.refresh()
+    before = pub.snapshot.resources["articles/budget"].body
+    write(articles_dir, "a-newcomer.md", IMPOSTOR)  # sorts first: path order must not decide
+    with caplog.at_level("WARNING", logger="feedsvc"):
+        pub.refresh()
+    assert titles(pub) == ["The original budget story"]
+    assert pub.snapshot.resources["articles/budget"].body == before
+    [skip] = [s for s in pub.snapshot.skipped if s.source == "a-newcomer.md"]
+    assert "z-original.md" in skip.reason and "budget" in skip.reason
+    logged = [r.getMessage() for r in caplog.records if "a-newcomer.md" in r.getMessage()]
+    assert len(logged) == 1 and "z-original.md" in logged[0]
+    with caplog.at_level("WARNING", logger="feedsvc"):
+        caplog.clear()
+        write(articles_dir, "other.md", ORIGINAL.replace("id: budget", "id: other"))
+        pub.refresh()
+    assert not [r for r in caplog.records if "a-newcomer.md" in r.getMessage()]  # logged once, not every refresh
+
+
+def test_the_first_owner_keeps_its_id_after_a_restart(make_publisher, articles_dir):
+    write(articles_dir, "z-original.md", ORIGINAL)
+    make_publisher(articles_dir).refresh()
+    write(articles_dir, "a-newcomer.md", IMPOSTOR)
+    restarted = make_publisher(articles_dir, now=FIXED_NOW + timedelta(hours=1))  # the same state store
+    restarted.refresh()
+    assert titles(restarted) == ["The original budget story"]
+    assert [s.source for s in restarted.snapshot.skipped] == ["a-newcomer.md"]
+
+
+def test_when_the_owner_file_is_deleted_the_other_file_takes_the_id_over(make_publisher, articles_dir):
+    original = write(articles_dir, "z-original.md", ORIGINAL)
+    pub = make_publisher(articles_dir)
+    pub.refresh()
+    write(articles_dir, "a-newcomer.md", IMPOSTOR)
+    pub.refresh()
+    original.unlink()
+    pub.refresh()
+    assert titles(pub) == ["An impostor"] and not pub.snapshot.skipped
+    write(articles_dir, "z-original.md", ORIGINAL)  # coming back, it is the newcomer now
+    restarted = make_publisher(articles_dir)
+    restarted.refresh()
+    assert titles(restarted) == ["An impostor"]
+    assert [s.source for s in restarted.snapshot.skipped] == ["z-original.md"]
+
+
+def test_an_owner_that_cannot_be_read_for_a_moment_keeps_its_id(make_publisher, articles_dir):
+    original = write(articles_dir, "z-original.md", ORIGINAL)
+    pub = make_publisher(articles_dir)
+    pub.refresh()
+    original.write_text("---\ntitle: [half-saved\n---\n", encoding="utf-8")  # invalid while being edited
+    write(articles_dir, "a-newcomer.md", IMPOSTOR)
+    pub.refresh()
+    assert "budget" not in pub.snapshot.articles
+    original.write_text(ORIGINAL, encoding="utf-8")
+    pub.refresh()
+    assert titles(pub) == ["The original budget story"]
+
+
+def test_two_files_with_one_id_in_a_first_scan_go_by_path_order(make_publisher, articles_dir):
+    write(articles_dir, "a.md", IMPOSTOR)
+    write(articles_dir, "b.md", ORIGINAL)
+    pub = make_publisher(articles_dir)
+    pub.refresh()
+    assert titles(pub) == ["An impostor"]
+    assert [(s.source, "a.md" in s.reason) for s in pub.snapshot.skipped] == [("b.md", True)]
