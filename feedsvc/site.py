@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
 from .articles import Options, Skipped, unique_ids
-from .feeds import Listing, build_listings, feed_url, next_release, page_feed, since_feed
+from .feeds import Listing, assign_slugs, build_listings, feed_url, live_categories, next_release, page_feed, since_feed
 from .model import Article, Feed, Site
 from .partners import Partner
 from .render import Rendered, Renderer, compress_all
@@ -70,6 +70,7 @@ class Publisher:
         self.last_success: datetime | None = None
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
+        self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
         self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
         self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
@@ -122,7 +123,7 @@ class Publisher:
             return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
         unique, duplicates = self._unique(scan)
         articles, fresh = self._stamp(tuple(unique), now)
-        listings = build_listings(articles, self.site, self.settings["CATEGORY_SLUGS"], now)
+        listings = build_listings(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now))
         feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
@@ -169,6 +170,14 @@ class Publisher:
             if seconds is not None:
                 times[a.id] = datetime.fromtimestamp(seconds, timezone.utc)
         return times
+
+    def _claim_slugs(self, articles: list[Article], now: datetime) -> dict[str, str]:
+        """Slugs of the categories published at `now`, each recorded in the state store when first published."""
+        names = live_categories(articles, now)
+        if not names <= self._slugs.keys():
+            configured = self.settings["CATEGORY_SLUGS"]
+            self._slugs.update(self.store.claim_slugs(names, lambda new, recorded: assign_slugs(new, configured, recorded)))
+        return self._slugs
 
     def _unique(self, scan) -> tuple[list[Article], list[Skipped]]:
         """One file per ID, its first owner (kept in the state store, so across restarts and workers)."""

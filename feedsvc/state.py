@@ -1,5 +1,5 @@
 """The small persistent record that keeps article dates and identities stable: first seen, content
-hash and updated per article ID, and which file owns each ID.
+hash and updated per article ID, which file owns each ID, and each category's URL slug.
 
 Without it, an article with no `date:` would get a new date on every restart or `git clone`.
 SQLite in WAL mode with a busy timeout, so several server processes can share one file.
@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from datetime import timedelta
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from .model import Article
 
@@ -21,6 +21,10 @@ CREATE TABLE IF NOT EXISTS articles (
     first_seen TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     updated TEXT NOT NULL  -- when the content last changed; '' while unchanged since first seen
+);
+CREATE TABLE IF NOT EXISTS slugs (
+    name TEXT PRIMARY KEY,  -- a category's name
+    slug TEXT NOT NULL  -- the URL slug it was first published under, its own for good
 );
 CREATE TABLE IF NOT EXISTS owners (
     id TEXT PRIMARY KEY,  -- an article ID
@@ -124,6 +128,24 @@ class StateStore:
         finally:
             conn.close()
         return {id_: owners[id_] for id_ in candidates}
+
+    def claim_slugs(self, names: Iterable[str], choose: Callable[[set[str], dict[str, str]], dict[str, str]]) -> dict[str, str]:
+        """Each name's slug: as recorded, or as choose(names, recorded) gives it, recorded for good."""
+        names = set(names)
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            recorded = dict(conn.execute("SELECT name, slug FROM slugs").fetchall())
+            chosen = choose(names, recorded)
+            conn.executemany("INSERT OR REPLACE INTO slugs (name, slug) VALUES (?, ?)",
+                             [(name, slug) for name, slug in sorted(chosen.items()) if recorded.get(name) != slug])
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.rollback() if conn.in_transaction else None
+            raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
+        finally:
+            conn.close()
+        return chosen
 
     @staticmethod
     def _select(conn: sqlite3.Connection, query: str, keys: list[str]) -> list[tuple]:

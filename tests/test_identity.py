@@ -86,3 +86,60 @@ def test_two_files_with_one_id_in_a_first_scan_go_by_path_order(make_publisher, 
     pub.refresh()
     assert titles(pub) == ["An impostor"]
     assert [(s.source, "a.md" in s.reason) for s in pub.snapshot.skipped] == [("b.md", True)]
+
+
+# Category slugs (issue 11 item 7)
+
+TECH = "Technology\nFibre upgrade finished\nThe real technology desk.\n"
+
+
+def slug_of(pub, name: str) -> str:
+    return next(f.key for f in pub.snapshot.feeds if f.category and f.category.name == name)
+
+
+def test_a_look_alike_category_never_takes_a_published_categorys_url(make_publisher, articles_dir):
+    write(articles_dir, "tech.txt", TECH)
+    pub = make_publisher(articles_dir)
+    pub.refresh()
+    write(articles_dir, "look-alike.md", "---\ntitle: Look-alike\ncategory: technology\n---\nText.\n")
+    pub.refresh()
+    assert slug_of(pub, "Technology") == "technology"
+    assert slug_of(pub, "technology").startswith("technology-")
+    assert titles(pub, "category/technology/feed.atom") == ["Fibre upgrade finished"]
+
+
+def test_an_embargoed_or_draft_article_claims_no_category_url(make_publisher, articles_dir):
+    release = FIXED_NOW + timedelta(days=1)
+    write(articles_dir, "later.md", f"---\ntitle: Later\ncategory: technology\ndate: {release.isoformat()}\n---\nText.\n")
+    write(articles_dir, "draft.md", "---\ntitle: Draft\ncategory: technology\ndraft: true\n---\nText.\n")
+    write(articles_dir, "tech.txt", TECH)
+    pub = make_publisher(articles_dir)
+    pub.refresh()  # the first scan: "technology" would win on name order, but nothing of it is public
+    assert slug_of(pub, "Technology") == "technology"
+    released = make_publisher(articles_dir, now=release)
+    released.refresh()
+    assert slug_of(released, "Technology") == "technology"
+    assert slug_of(released, "technology").startswith("technology-")
+
+
+def test_a_published_slug_stays_its_categorys_across_restarts_even_with_nothing_published(make_publisher, articles_dir):
+    tech = write(articles_dir, "tech.txt", TECH)
+    make_publisher(articles_dir).refresh()
+    tech.unlink()
+    write(articles_dir, "look-alike.md", "---\ntitle: Look-alike\ncategory: technology\n---\nText.\n")
+    restarted = make_publisher(articles_dir, now=FIXED_NOW + timedelta(hours=1))
+    restarted.refresh()
+    assert slug_of(restarted, "technology").startswith("technology-")
+    write(articles_dir, "tech.txt", TECH)
+    restarted.refresh()
+    assert slug_of(restarted, "Technology") == "technology"
+
+
+def test_category_slugs_settings_come_first_even_over_a_recorded_slug(make_publisher, articles_dir):
+    write(articles_dir, "tech.txt", TECH)
+    make_publisher(articles_dir).refresh()
+    write(articles_dir, "desk.md", "---\ntitle: Desk news\ncategory: Tech desk\n---\nText.\n")
+    configured = make_publisher(articles_dir, CATEGORY_SLUGS={"Tech desk": "technology"})
+    configured.refresh()
+    assert slug_of(configured, "Tech desk") == "technology"
+    assert slug_of(configured, "Technology").startswith("technology-")
