@@ -5,14 +5,13 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from operator import attrgetter
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable, Mapping
 from urllib.parse import quote
 
-from .model import Article, Category, Feed, Site
+from .model import UNDATED, Article, Category, Feed, Site
 from .text import SLUG_MAX, make_slug
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the `updated` of a feed with no items yet
 _BY_ID, _BY_PUBLISHED = attrgetter("id"), attrgetter("published")  # C-level sort keys: 10,000 articles a refresh
 
 
@@ -175,7 +174,8 @@ def _page_query(page: int) -> str:
     return "" if page == 1 else f"?page={page}"
 
 
-def _feed(listing: Listing, site: Site, items: Iterable[Article], **options) -> Feed:
+def _feed(listing: Listing, site: Site, items: Iterable[Article], updated: datetime = UNDATED, **options) -> Feed:
+    """updated: when the listing last changed, for feeds rendered on request; UNDATED for the renderer to date."""
     items = tuple(items)
     return Feed(
         key=listing.key,
@@ -184,7 +184,7 @@ def _feed(listing: Listing, site: Site, items: Iterable[Article], **options) -> 
         category=listing.category,
         items=items,
         language=dominant_language(items, site.language),
-        updated=max((a.updated for a in items), default=EPOCH),
+        updated=updated,
         page_url=listing.page_url,
         **options,
     )

@@ -5,6 +5,7 @@ compressed bodies in every process, so conditional GET works across workers and 
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -18,7 +19,7 @@ from .articles import Options, Skipped, unique_ids
 from .feeds import Listing, assign_slugs, build_listings, feed_url, live_categories, next_release, page_feed, since_feed
 from .model import Article, Feed, Site
 from .partners import Partner
-from .render import Rendered, Renderer, compress_all
+from .render import Rendered, Renderer, compress_all, newest
 from .scan import Scanner
 from .state import StateStore
 
@@ -32,6 +33,7 @@ class Snapshot:
     resources: Mapping[str, Rendered] = field(default_factory=dict)
     feeds: tuple[Feed, ...] = ()  # the first page of every public feed
     listings: Mapping[str, Listing] = field(default_factory=dict)  # every feed's items, by key
+    changed: Mapping[str, datetime] = field(default_factory=dict)  # when each listing last changed, by key
     articles: Mapping[str, Article] = field(default_factory=dict)
     skipped: tuple[Skipped, ...] = ()
     built_at: datetime | None = None
@@ -54,14 +56,18 @@ def site_from_settings(settings: Mapping[str, Any]) -> Site:
 class Publisher:
     """Holds the current snapshot and brings it up to date with the articles folder on refresh()."""
 
-    def __init__(self, settings: Mapping[str, Any], store: StateStore, clock: Callable[[], datetime] | None = None):
+    def __init__(self, settings: Mapping[str, Any], store: StateStore, clock: Callable[[], datetime] | None = None,
+                 sleep: Callable[[float], object] | None = None):
         self.settings = settings
         self.site = site_from_settings(settings)
         self.root = Path(settings["ARTICLES_DIR"])
         self.store = store
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        # How to wait for a new Last-Modified to come (at most a second); a test's own clock does not wait.
+        self.sleep = sleep or (time.sleep if clock is None else (lambda seconds: None))
         self.scanner = Scanner(self.root, Options.from_settings(dict(settings)), settle=settings["SETTLE_MS"] / 1000)  # wall-clock time
-        self.renderer = Renderer(self.site, archive_max_age=settings["ARCHIVE_MAX_AGE"])
+        self.renderer = Renderer(self.site, lambda digests: store.record_versions(digests, self.clock()),
+                                 archive_max_age=settings["ARCHIVE_MAX_AGE"])
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
         self.public = {"full_text": settings["PUBLIC_CONTENT"] == "full", "hub": settings["WEBSUB_HUB"]}
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
@@ -128,10 +134,17 @@ class Publisher:
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
         resources = self.renderer.render(feeds, live, live_by_id, fresh)
+        changed = self._listings_changed(listings, now)
+        # A new version may be dated up to a second ahead (a second change within one second): it is
+        # served once its time has come, so no Last-Modified is ever later than the response's Date.
+        latest = max(filter(None, [newest(resources), *changed.values()]), default=None)
+        if latest is not None and latest > self.clock():
+            self.sleep((latest - self.clock()).total_seconds())
         snapshot = Snapshot(
             resources=resources,
-            feeds=tuple(feeds),
+            feeds=tuple(replace(feed, updated=resources[feed.path("rss")].last_modified) for feed in feeds),
             listings=MappingProxyType({listing.key: listing for listing in listings}),
+            changed=MappingProxyType(changed),
             articles=MappingProxyType(live_by_id),
             skipped=tuple(sorted(scan.skipped + tuple(duplicates), key=lambda s: s.source)),
             built_at=now,
@@ -156,11 +169,34 @@ class Publisher:
             if key == "" and partner.categories is not None:
                 listing = _licensed(snapshot, partner)
         size = self.settings["FEED_MAX_ITEMS"]
+        options["updated"] = snapshot.changed[key]  # any page or view of a listing changes when it does
         if since is not None:
             feed = since_feed(listing, self.site, size, since, page, **options)
         else:
             feed = page_feed(listing, self.site, size, page, **options)
         return None if feed is None else self.renderer.feed(fmt, feed)
+
+    def _listings_changed(self, listings: list[Listing], now: datetime) -> dict[str, datetime]:
+        """When each listing last changed (recorded like a resource): the date of its pages, deltas and views.
+
+        Their URLs are too many to record one by one (any ?since=); a listing changes whenever any of
+        them could: an item added, edited, released or removed, or the settings that shape them.
+        """
+        previous = self.snapshot
+        known = {}
+        digests = {}
+        for listing in listings:
+            before = previous.listings.get(listing.key)
+            if before is not None and before.items == listing.items and before.title == listing.title:
+                known[listing.key] = previous.changed[listing.key]  # the same objects: nothing to hash
+            else:
+                h = hashlib.sha256(repr((self.site, self.public, self.settings["FEED_MAX_ITEMS"], listing.title, listing.description)).encode())
+                for a in listing.items:
+                    h.update(f"{a.id}\0{a.content_hash}\0{a.published.timestamp()}\0{a.updated.timestamp()}\n".encode())
+                digests["listing:" + listing.key] = h.hexdigest()
+        if digests:
+            known.update({key[8:]: when for key, when in self.store.record_versions(digests, self.clock()).items()})
+        return {listing.key: known[listing.key] for listing in listings}
 
     def _appeared(self, articles: Iterable[Article]) -> dict[str, datetime]:
         """When each article's file appeared (its mtime), from the stat the scan already made."""

@@ -20,11 +20,17 @@ CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY,
     first_seen TEXT NOT NULL,
     content_hash TEXT NOT NULL,
-    updated TEXT NOT NULL  -- when the content last changed; '' while unchanged since first seen
+    updated TEXT NOT NULL,  -- when the content last changed; '' while unchanged since first seen
+    seen TEXT NOT NULL DEFAULT ''  -- the wall-clock time this content was recorded: no date is later
 );
 CREATE TABLE IF NOT EXISTS slugs (
     name TEXT PRIMARY KEY,  -- a category's name
     slug TEXT NOT NULL  -- the URL slug it was first published under, its own for good
+);
+CREATE TABLE IF NOT EXISTS versions (
+    key TEXT PRIMARY KEY,  -- a resource's URL path, or "listing:<feed key>"
+    digest TEXT NOT NULL,  -- a hash of its bytes as rendered without its own date
+    modified TEXT NOT NULL  -- when those bytes were first recorded, in whole seconds: its Last-Modified
 );
 CREATE TABLE IF NOT EXISTS owners (
     id TEXT PRIMARY KEY,  -- an article ID
@@ -47,6 +53,8 @@ class StateStore:
             with self._connect() as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(_SCHEMA)
+                if "seen" not in {row[1] for row in conn.execute("PRAGMA table_info(articles)")}:  # a store from before
+                    conn.execute("ALTER TABLE articles ADD COLUMN seen TEXT NOT NULL DEFAULT ''")
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"state file {self.path}: {exc}; set STATE_PATH to a writable file") from None
 
@@ -75,13 +83,14 @@ class StateStore:
             conn.execute("BEGIN IMMEDIATE")
             first_scan = conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
             rows = {row[0]: row for row in self._select(
-                conn, "SELECT id, first_seen, content_hash, updated FROM articles WHERE id IN ({marks})", [a.id for a in articles])}
+                conn, "SELECT id, first_seen, content_hash, updated, seen FROM articles WHERE id IN ({marks})", [a.id for a in articles])}
             writes = []
+            seen = _text(now)
             # Newest file first, so a burst of new files keeps the order they were written in.
             new = sorted((a for a in articles if a.id not in rows), key=lambda a: (appeared.get(a.id, now), a.id), reverse=True)
             for a in new:
                 first = moments.claim(min(appeared.get(a.id, now), now) if first_scan else now)
-                rows[a.id] = (a.id, first, a.content_hash, "")  # "": unchanged since first seen
+                rows[a.id] = (a.id, first, a.content_hash, "", seen)  # "": unchanged since first seen
                 writes.append(rows[a.id])
             for a in articles:
                 row = rows[a.id]
@@ -89,10 +98,14 @@ class StateStore:
                     # A change is dated when it is seen (an rsync -t copy keeps an old mtime), and always
                     # after the previous one.
                     previous = datetime.fromisoformat(row[3] or row[1]) + timedelta(microseconds=1)
-                    row = (a.id, row[1], a.content_hash, moments.claim(max(now, previous), step=1))
-                    writes.append(row)
-                    rows[a.id] = row
-            conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated) VALUES (?, ?, ?, ?)", writes)
+                    row = (a.id, row[1], a.content_hash, moments.claim(max(now, previous), step=1), seen)
+                elif not row[4]:  # recorded before `seen` was kept: from now on
+                    row = row[:4] + (seen,)
+                else:
+                    continue
+                writes.append(row)
+                rows[a.id] = row
+            conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated, seen) VALUES (?, ?, ?, ?, ?)", writes)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             conn.rollback() if conn.in_transaction else None
@@ -147,6 +160,40 @@ class StateStore:
             conn.close()
         return chosen
 
+    def record_versions(self, digests: Mapping[str, str], now: datetime) -> dict[str, datetime]:
+        """When each resource's bytes (by digest) were first recorded: its Last-Modified, whole seconds.
+
+        The same digest keeps its time, in every worker and after restarts. A new digest is dated now,
+        and always at least a second after the previous one (If-Modified-Since has whole seconds), so a
+        client holding the old time never takes the new bytes for unchanged. The time may then be up to
+        a second ahead of `now`; the caller serves the new bytes only once it has come.
+        """
+        keys = sorted(digests)
+        query = "SELECT key, digest, modified FROM versions WHERE key IN ({marks})"
+        conn = self._connect()
+        try:
+            rows = {row[0]: row for row in self._select(conn, query, keys)}
+            if all(rows.get(k, (None, None))[1] == digests[k] for k in keys):
+                return {k: datetime.fromisoformat(rows[k][2]) for k in keys}  # nothing new: no write lock
+            conn.execute("BEGIN IMMEDIATE")
+            rows = {row[0]: row for row in self._select(conn, query, keys)}  # another worker may have been first
+            second = now.astimezone(timezone.utc).replace(microsecond=0)
+            writes = []
+            for k in keys:
+                row = rows.get(k)
+                if row is None or row[1] != digests[k]:
+                    when = second if row is None else max(second, datetime.fromisoformat(row[2]) + timedelta(seconds=1))
+                    rows[k] = (k, digests[k], when.isoformat())
+                    writes.append(rows[k])
+            conn.executemany("INSERT OR REPLACE INTO versions (key, digest, modified) VALUES (?, ?, ?)", writes)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.rollback() if conn.in_transaction else None
+            raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
+        finally:
+            conn.close()
+        return {k: datetime.fromisoformat(rows[k][2]) for k in keys}
+
     @staticmethod
     def _select(conn: sqlite3.Connection, query: str, keys: list[str]) -> list[tuple]:
         """Rows for many keys, 500 at a time (SQLite limits the number of parameters)."""
@@ -185,4 +232,11 @@ def _dated(article: Article, row: tuple) -> Article:
     # Content unchanged since first seen: updated is the published time, so a fresh clone with a
     # dated article gives the same feed as the server that has run for a year.
     updated = article.updated or (datetime.fromisoformat(row[3]) if row[3] else published)
+    # A front matter `updated` later than when this content was recorded (2099-01-01) is not believed:
+    # it would sort the item first for ever and date the feed in the future.
+    updated = min(updated, datetime.fromisoformat(row[4]))
     return replace(article, published=published, updated=max(updated, published))
+
+
+def _text(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
