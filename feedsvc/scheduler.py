@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -91,12 +92,18 @@ class Refresher:
             self._running = True
             self._again = True
         try:
+            first = True
             while True:
                 with self._seen_lock:
                     if not (self._again or self._seen):
                         self._running = False
                         break
-                    self._again = False
+                if not first:
+                    # Like a poke: a file still being written is looked at again only once it may have
+                    # settled (the scanner takes a file unchanged between two looks as complete).
+                    time.sleep(self.debounce)
+                with self._seen_lock:
+                    self._again, first = False, False
                     seen, self._seen = self._seen, set()
                 self.refresh(seen) if self.observer is not None else self.refresh()
         finally:
