@@ -77,6 +77,7 @@ class Publisher:
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
         self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
+        self._tokens: dict[str, tuple[Article, int]] = {}  # ID → (article, hash of what its listings show)
         self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
         self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
@@ -183,18 +184,27 @@ class Publisher:
         them could: an item added, edited, released or removed, or the settings that shape them.
         """
         previous = self.snapshot
-        known = {}
-        digests = {}
+        known, digests = {}, {}
+        tokens, kept = self._tokens, {}
         for listing in listings:
             before = previous.listings.get(listing.key)
             if before is not None and before.items == listing.items and before.title == listing.title:
                 known[listing.key] = previous.changed[listing.key]  # the same objects: nothing to hash
-            else:
-                h = hashlib.sha256(repr((self.site, self.public, self.settings["FEED_MAX_ITEMS"], listing.title, listing.description)).encode())
-                for a in listing.items:
-                    h.update(f"{a.id}\0{a.content_hash}\0{a.published.timestamp()}\0{a.updated.timestamp()}\n".encode())
-                digests["listing:" + listing.key] = h.hexdigest()
+                continue
+            # The items' order follows from what each token holds (published, ID), so a sum will do.
+            total = int.from_bytes(hashlib.sha256(repr((self.site, self.public, self.settings["FEED_MAX_ITEMS"],
+                                                        listing.title, listing.description)).encode()).digest()[:16], "big")
+            for a in listing.items:
+                token = tokens.get(a.id)
+                if token is None or token[0] is not a:
+                    text = f"{a.id}\0{a.content_hash}\0{a.published.timestamp()}\0{a.updated.timestamp()}"
+                    token = (a, int.from_bytes(hashlib.sha256(text.encode()).digest()[:16], "big"))
+                kept[a.id] = tokens[a.id] = token
+                total += token[1]
+            digests["listing:" + listing.key] = f"{total % (1 << 128) :032x}:{len(listing.items)}"
         if digests:
+            if len(tokens) > 2 * len(kept) + 100:  # forget deleted articles' tokens
+                self._tokens = kept
             known.update({key[8:]: when for key, when in self.store.record_versions(digests, self.clock()).items()})
         return {listing.key: known[listing.key] for listing in listings}
 
@@ -217,20 +227,26 @@ class Publisher:
 
     def _unique(self, scan) -> tuple[list[Article], list[Skipped]]:
         """One file per ID, its first owner (kept in the state store, so across restarts and workers)."""
-        files: dict[str, list[str]] = {}
-        for a in scan.articles:
-            files.setdefault(a.id, []).append(a.source)
-        owners = self._owners
-        # Only IDs in dispute, or whose file is not the one last said to own them, go to the store.
-        ask = {id_: sources for id_, sources in files.items() if len(sources) > 1 or owners.get(id_) != sources[0]}
-        if ask:
+        articles, owners = scan.articles, self._owners
+        repeats = len({a.id for a in articles}) != len(articles)
+        if not repeats:  # the usual case
+            ask = {a.id: [a.source] for a in articles if owners.get(a.id) != a.source}
+        else:
+            files: dict[str, list[str]] = {}
+            for a in articles:
+                files.setdefault(a.id, []).append(a.source)
+            ask = {id_: sources for id_, sources in files.items() if len(sources) > 1 or owners.get(id_) != sources[0]}
+        if ask:  # only new IDs, IDs in dispute, or whose file is not the one last said to own them
             owners.update(self.store.claim_ids(ask, held={s.source for s in scan.skipped} | scan.pending))
-        self._owners = owners = {id_: owners[id_] for id_ in files}  # deleted IDs are the store's to remember
-        articles, duplicates = unique_ids(scan.articles, owners)
+            if len(owners) > 2 * len(articles) + 100:  # forget deleted IDs: the store remembers them
+                self._owners = owners = {a.id: owners[a.id] for a in articles}
+        if not repeats and not self._duplicates and all(owners[id_] == sources[0] for id_, sources in ask.items()):
+            return list(articles), []
+        unique, duplicates = unique_ids(articles, owners)
         for skip in sorted(set(duplicates) - self._duplicates, key=lambda s: s.source):
             log.warning("skipped %s", skip)
         self._duplicates = frozenset(duplicates)
-        return articles, duplicates
+        return unique, duplicates
 
     def _tell_listeners(self, previous: Snapshot, current: Snapshot) -> None:
         """Hand the URLs of public feeds whose bytes changed to each listener (WebSub)."""
