@@ -1,7 +1,7 @@
 """Who owns an ID and a category's URL: the first to publish keeps it, across refreshes, restarts and workers."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import feedparser
 import pytest
@@ -143,3 +143,42 @@ def test_category_slugs_settings_come_first_even_over_a_recorded_slug(make_publi
     configured.refresh()
     assert slug_of(configured, "Tech desk") == "technology"
     assert slug_of(configured, "Technology").startswith("technology-")
+
+
+@pytest.mark.e2e
+def test_a_served_site_keeps_its_ids_and_category_urls_against_newcomers_across_a_restart(articles_dir, tmp_path):
+    import time
+
+    from tests.http_helpers import Server, fetch
+
+    write(articles_dir, "z-original.md", ORIGINAL)
+    write(articles_dir, "tech.txt", TECH)
+    state = tmp_path / "state.sqlite3"
+    server = Server(articles_dir, state)
+    try:
+        release = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+        write(articles_dir, "a-embargoed.md", f"---\ntitle: Not yet\ncategory: technology\ndate: {release}\n---\nText.\n")
+        write(articles_dir, "a-newcomer.md", IMPOSTOR)
+        deadline = time.monotonic() + 10
+        while "a-newcomer.md" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [line] = [line for line in server.output().splitlines() if "a-newcomer.md" in line]
+        assert "z-original.md" in line and "budget" in line  # the log names both files
+        assert b"The original budget story" in fetch(server.base, "/articles/budget").body
+        assert b"Fibre upgrade finished" in fetch(server.base, "/category/technology/feed.rss").body
+        write(articles_dir, "a-look-alike.md", "---\ntitle: Look-alike\ncategory: technology\n---\nText.\n")
+        deadline = time.monotonic() + 10
+        while b"Look-alike" not in fetch(server.base, "/feed.atom").body and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert b"Fibre upgrade finished" in fetch(server.base, "/category/technology/feed.rss").body
+        assert b"Look-alike" not in fetch(server.base, "/category/technology/feed.rss").body
+    finally:
+        server.stop()
+    again = Server(articles_dir, state)
+    try:
+        assert b"The original budget story" in fetch(again.base, "/articles/budget").body
+        feed = feedparser.parse(fetch(again.base, "/category/technology/feed.atom").body)
+        assert [e.title for e in feed.entries] == ["Fibre upgrade finished"]
+        assert any("a-newcomer.md" in line and "z-original.md" in line for line in again.output().splitlines())
+    finally:
+        again.stop()
