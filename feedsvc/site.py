@@ -67,7 +67,7 @@ class Publisher:
         self.sleep = sleep or (time.sleep if clock is None else (lambda seconds: None))
         self.scanner = Scanner(self.root, Options.from_settings(dict(settings)), settle=settings["SETTLE_MS"] / 1000)  # wall-clock time
         self.renderer = Renderer(self.site, lambda digests: store.record_versions(digests, self.clock()),
-                                 archive_max_age=settings["ARCHIVE_MAX_AGE"])
+                                 store.recorded_versions, archive_max_age=settings["ARCHIVE_MAX_AGE"])
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
         self.public = {"full_text": settings["PUBLIC_CONTENT"] == "full", "hub": settings["WEBSUB_HUB"]}
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
@@ -126,7 +126,7 @@ class Publisher:
         self.pending = scan.pending
         old = self.snapshot
         released = old.next_release is not None and old.next_release <= now
-        if old.built_at is not None and not scan.changed and not released:
+        if old.built_at is not None and not scan.changed and not released and (hints is not None or not self.renderer.drifted()):
             return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
         unique, duplicates = self._unique(scan)
         articles, fresh = self._stamp(tuple(unique), now)

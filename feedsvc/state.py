@@ -194,6 +194,17 @@ class StateStore:
             conn.close()
         return {k: datetime.fromisoformat(rows[k][2]) for k in keys}
 
+    def recorded_versions(self, keys: list[str]) -> dict[str, tuple[str, datetime]]:
+        """The digest and time recorded for each of these keys that has one."""
+        conn = self._connect()
+        try:
+            rows = self._select(conn, "SELECT key, digest, modified FROM versions WHERE key IN ({marks})", keys)
+        except sqlite3.Error as exc:
+            raise StateError(f"state file {self.path}: {exc}; check that it is readable and not corrupt") from None
+        finally:
+            conn.close()
+        return {key: (digest, datetime.fromisoformat(modified)) for key, digest, modified in rows}
+
     @staticmethod
     def _select(conn: sqlite3.Connection, query: str, keys: list[str]) -> list[tuple]:
         """Rows for many keys, 500 at a time (SQLite limits the number of parameters)."""

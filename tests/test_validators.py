@@ -218,3 +218,21 @@ def test_a_newsboat_like_reader_sees_every_change_of_a_served_feed(articles_dir,
         assert len(static) == 1 and "1970" not in static.pop()
     finally:
         server.stop()
+
+
+def test_a_worker_takes_the_time_another_worker_recorded_later_for_the_same_bytes(folder, tmp_path):
+    clock = Clock()
+    a = publisher(folder, tmp_path / "s.db", clock)
+    a.refresh()
+    ours = a.snapshot.resources["feed.atom"]
+    digest = a.renderer._cache["feed.atom"][2]
+    # Another worker, behind on the folder, recorded other bytes and then caught up with these.
+    store = StateStore(tmp_path / "s.db")
+    store.record_versions({"feed.atom": "older-view"}, FIXED_NOW + timedelta(seconds=30))
+    store.record_versions({"feed.atom": digest}, FIXED_NOW + timedelta(seconds=31))
+    clock.now += timedelta(minutes=1)
+    a.refresh()  # the periodic full walk: nothing changed in the folder
+    healed = a.snapshot.resources["feed.atom"]
+    assert healed.last_modified == FIXED_NOW + timedelta(seconds=31) > ours.last_modified
+    assert b"<updated>2026-11-29T12:00:31+00:00</updated>" in healed.body
+    assert a.snapshot.resources["feed.rss"] is not None and a.snapshot.resources["style.css"].last_modified == FIXED_NOW
