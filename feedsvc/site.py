@@ -5,7 +5,6 @@ compressed bodies in every process, so conditional GET works across workers and 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -22,6 +21,7 @@ from .partners import Partner
 from .render import Rendered, Renderer, compress_all, newest
 from .scan import Scanner
 from .state import StateStore
+from .versions import ListingVersions
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ class Publisher:
                                  store.recorded_versions, archive_max_age=settings["ARCHIVE_MAX_AGE"])
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
         self.public = {"full_text": settings["PUBLIC_CONTENT"] == "full", "hub": settings["WEBSUB_HUB"]}
+        self.versions = ListingVersions(lambda digests: store.record_versions(digests, self.clock()), store.recorded_versions,
+                                        (self.site, self.public, settings["FEED_MAX_ITEMS"]))
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
         self.snapshot = Snapshot()
         self.last_error: str | None = None
@@ -77,7 +79,6 @@ class Publisher:
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
         self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
-        self._tokens: dict[str, tuple[Article, int]] = {}  # ID → (article, hash of what its listings show)
         self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
         self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
@@ -126,7 +127,7 @@ class Publisher:
         self.pending = scan.pending
         old = self.snapshot
         released = old.next_release is not None and old.next_release <= now
-        if old.built_at is not None and not scan.changed and not released and (hints is not None or not self.renderer.drifted()):
+        if old.built_at is not None and not scan.changed and not released and (hints is not None or not self._drifted()):
             return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
         unique, duplicates = self._unique(scan)
         articles, fresh = self._stamp(tuple(unique), now)
@@ -135,7 +136,7 @@ class Publisher:
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
         resources = self.renderer.render(feeds, live, live_by_id, fresh)
-        changed = self._listings_changed(listings, now)
+        changed = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
         # A new version may be dated up to a second ahead (a second change within one second): it is
         # served once its time has come, so no Last-Modified is ever later than the response's Date.
         latest = max(filter(None, [newest(resources), *changed.values()]), default=None)
@@ -177,36 +178,9 @@ class Publisher:
             feed = page_feed(listing, self.site, size, page, **options)
         return None if feed is None else self.renderer.feed(fmt, feed)
 
-    def _listings_changed(self, listings: list[Listing], now: datetime) -> dict[str, datetime]:
-        """When each listing last changed (recorded like a resource): the date of its pages, deltas and views.
-
-        Their URLs are too many to record one by one (any ?since=); a listing changes whenever any of
-        them could: an item added, edited, released or removed, or the settings that shape them.
-        """
-        previous = self.snapshot
-        known, digests = {}, {}
-        tokens, kept = self._tokens, {}
-        for listing in listings:
-            before = previous.listings.get(listing.key)
-            if before is not None and before.items == listing.items and before.title == listing.title:
-                known[listing.key] = previous.changed[listing.key]  # the same objects: nothing to hash
-                continue
-            # The items' order follows from what each token holds (published, ID), so a sum will do.
-            total = int.from_bytes(hashlib.sha256(repr((self.site, self.public, self.settings["FEED_MAX_ITEMS"],
-                                                        listing.title, listing.description)).encode()).digest()[:16], "big")
-            for a in listing.items:
-                token = tokens.get(a.id)
-                if token is None or token[0] is not a:
-                    text = f"{a.id}\0{a.content_hash}\0{a.published.timestamp()}\0{a.updated.timestamp()}"
-                    token = (a, int.from_bytes(hashlib.sha256(text.encode()).digest()[:16], "big"))
-                kept[a.id] = tokens[a.id] = token
-                total += token[1]
-            digests["listing:" + listing.key] = f"{total % (1 << 128) :032x}:{len(listing.items)}"
-        if digests:
-            if len(tokens) > 2 * len(kept) + 100:  # forget deleted articles' tokens
-                self._tokens = kept
-            known.update({key[8:]: when for key, when in self.store.record_versions(digests, self.clock()).items()})
-        return {listing.key: known[listing.key] for listing in listings}
+    def _drifted(self) -> bool:
+        """Whether another worker dated bytes this process serves differently: then build again to agree."""
+        return bool(self.renderer.drifted() or self.versions.drifted(self.snapshot.changed))
 
     def _appeared(self, articles: Iterable[Article]) -> dict[str, datetime]:
         """When each article's file appeared (its mtime), from the stat the scan already made."""

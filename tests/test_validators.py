@@ -235,4 +235,9 @@ def test_a_worker_takes_the_time_another_worker_recorded_later_for_the_same_byte
     healed = a.snapshot.resources["feed.atom"]
     assert healed.last_modified == FIXED_NOW + timedelta(seconds=31) > ours.last_modified
     assert b"<updated>2026-11-29T12:00:31+00:00</updated>" in healed.body
-    assert a.snapshot.resources["feed.rss"] is not None and a.snapshot.resources["style.css"].last_modified == FIXED_NOW
+    assert a.snapshot.resources["style.css"].last_modified == FIXED_NOW
+    # The same for a listing's time, which dates its archive pages and deltas.
+    store.record_versions({"listing:": "older-view"}, FIXED_NOW + timedelta(seconds=40))
+    store.record_versions({"listing:": a.versions.digests[""]}, FIXED_NOW + timedelta(seconds=41))
+    a.refresh()
+    assert a.variant("", "atom", since=FIXED_NOW - timedelta(days=9)).last_modified == FIXED_NOW + timedelta(seconds=41)
