@@ -6,7 +6,9 @@ SQLite in WAL mode with a busy timeout, so several server processes can share on
 """
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,6 +50,7 @@ class StateStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._local = threading.local()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as conn:
@@ -57,6 +60,13 @@ class StateStore:
                     conn.execute("ALTER TABLE articles ADD COLUMN seen TEXT NOT NULL DEFAULT ''")
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"state file {self.path}: {exc}; set STATE_PATH to a writable file") from None
+
+    def _kept(self) -> sqlite3.Connection:
+        """This thread's own connection, kept open: an article page asks for its time on its first request."""
+        kept = getattr(self._local, "conn", None)
+        if kept is None or kept[0] != os.getpid():  # never a connection from before a fork
+            kept = self._local.conn = (os.getpid(), self._connect())
+        return kept[1]
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so two processes stamping
@@ -170,7 +180,7 @@ class StateStore:
         """
         keys = sorted(digests)
         query = "SELECT key, digest, modified FROM versions WHERE key IN ({marks})"
-        conn = self._connect()
+        conn = self._kept()
         try:
             rows = {row[0]: row for row in self._select(conn, query, keys)}
             if all(rows.get(k, (None, None))[1] == digests[k] for k in keys):
@@ -190,19 +200,14 @@ class StateStore:
         except sqlite3.Error as exc:
             conn.rollback() if conn.in_transaction else None
             raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
-        finally:
-            conn.close()
         return {k: datetime.fromisoformat(rows[k][2]) for k in keys}
 
     def recorded_versions(self, keys: list[str]) -> dict[str, tuple[str, datetime]]:
         """The digest and time recorded for each of these keys that has one."""
-        conn = self._connect()
         try:
-            rows = self._select(conn, "SELECT key, digest, modified FROM versions WHERE key IN ({marks})", keys)
+            rows = self._select(self._kept(), "SELECT key, digest, modified FROM versions WHERE key IN ({marks})", keys)
         except sqlite3.Error as exc:
             raise StateError(f"state file {self.path}: {exc}; check that it is readable and not corrupt") from None
-        finally:
-            conn.close()
         return {key: (digest, datetime.fromisoformat(modified)) for key, digest, modified in rows}
 
     @staticmethod
