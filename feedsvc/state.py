@@ -173,8 +173,8 @@ class StateStore:
     def record_versions(self, digests: Mapping[str, str], now: datetime) -> dict[str, datetime]:
         """When each resource's bytes (by digest) were first recorded: its Last-Modified, whole seconds.
 
-        The same digest keeps its time, in every worker and after restarts. A new digest is dated now,
-        and always at least a second after the previous one (If-Modified-Since has whole seconds), so a
+        The same digest keeps its time, in every worker and after restarts. A new digest is dated now
+        (a key's first, a second before), and always at least a second after the previous one (If-Modified-Since has whole seconds), so a
         client holding the old time never takes the new bytes for unchanged. The time may then be up to
         a second ahead of `now`; the caller serves the new bytes only once it has come.
         """
@@ -192,7 +192,9 @@ class StateStore:
             for k in keys:
                 row = rows.get(k)
                 if row is None or row[1] != digests[k]:
-                    when = second if row is None else max(second, datetime.fromisoformat(row[2]) + timedelta(seconds=1))
+                    # Bytes never served before are dated a second back, so a change right after start-up
+                    # (or a resource's first appearance) can take `second` without waiting for the next one.
+                    when = second - timedelta(seconds=1) if row is None else max(second, datetime.fromisoformat(row[2]) + timedelta(seconds=1))
                     rows[k] = (k, digests[k], when.isoformat())
                     writes.append(rows[k])
             conn.executemany("INSERT OR REPLACE INTO versions (key, digest, modified) VALUES (?, ?, ?)", writes)

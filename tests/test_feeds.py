@@ -234,10 +234,12 @@ def test_a_feeds_updated_time_is_when_its_bytes_were_recorded_not_its_newest_ite
     write(articles_dir, "b.md", markdown("B", date="2026-03-05 10:00", category="News"))
     snap = make_publisher(articles_dir).build(FIXED_NOW)
     feed = feed_of(snap)
-    assert feed.updated == FIXED_NOW  # first recorded now; an article added later with an old date still moves it
-    assert b"<updated>2026-11-29T12:00:00+00:00</updated>" in snap.resources["feed.atom"].body
-    assert b"<lastBuildDate>Sun, 29 Nov 2026 12:00:00 +0000</lastBuildDate>" in snap.resources["feed.rss"].body
-    assert all(snap.resources[f"feed.{fmt}"].last_modified == FIXED_NOW for fmt in ("rss", "atom", "json"))
+    # First recorded now (bytes never served before: a second back); an article added later with an
+    # old date still moves it.
+    assert feed.updated == FIXED_NOW - timedelta(seconds=1)
+    assert b"<updated>2026-11-29T11:59:59+00:00</updated>" in snap.resources["feed.atom"].body
+    assert b"<lastBuildDate>Sun, 29 Nov 2026 11:59:59 +0000</lastBuildDate>" in snap.resources["feed.rss"].body
+    assert all(snap.resources[f"feed.{fmt}"].last_modified == feed.updated for fmt in ("rss", "atom", "json"))
     assert b"<updated>2026-04-01T10:00:00+00:00</updated>" in snap.resources["feed.atom"].body  # the item's own
 
 

@@ -14,6 +14,7 @@ from feedsvc.site import Publisher
 from feedsvc.state import StateStore
 from tests.conftest import FIXED_NOW, write
 
+FIRST = FIXED_NOW - timedelta(seconds=1)  # bytes never served before are dated a second back
 STORY = "News\n{title}\nA paragraph about {title}.\n"
 FEEDS = ["feed.rss", "feed.atom", "feed.json", "category/news/feed.rss", "category/news/feed.atom", "feeds.opml", ""]
 
@@ -137,11 +138,11 @@ def test_static_files_have_a_real_time_that_stays(folder, tmp_path):
     pub = publisher(folder, tmp_path / "s.db", Clock())
     pub.refresh()
     for name in ("style.css", "feed.xsl"):
-        assert pub.snapshot.resources[name].last_modified == FIXED_NOW
+        assert pub.snapshot.resources[name].last_modified == FIRST
     pub.clock.now += timedelta(days=1)
     write(folder, "more.txt", STORY.format(title="More"))
     pub.refresh()
-    assert all(pub.snapshot.resources[n].last_modified == FIXED_NOW for n in ("style.css", "feed.xsl"))
+    assert all(pub.snapshot.resources[n].last_modified == FIRST for n in ("style.css", "feed.xsl"))
 
 
 def test_archive_pages_and_deltas_move_when_their_listing_changes(folder, tmp_path):
@@ -244,7 +245,7 @@ def test_a_worker_takes_the_time_another_worker_recorded_later_for_the_same_byte
     healed = a.snapshot.resources["feed.atom"]
     assert healed.last_modified == FIXED_NOW + timedelta(seconds=31) > ours.last_modified
     assert b"<updated>2026-11-29T12:00:31+00:00</updated>" in healed.body
-    assert a.snapshot.resources["style.css"].last_modified == FIXED_NOW
+    assert a.snapshot.resources["style.css"].last_modified == FIRST
     # The same for a listing's time, which dates its archive pages and deltas.
     store.record_versions({"listing:": "older-view"}, FIXED_NOW + timedelta(seconds=40))
     store.record_versions({"listing:": a.versions.digests[""]}, FIXED_NOW + timedelta(seconds=41))
