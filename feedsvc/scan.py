@@ -20,7 +20,7 @@ SETTLE_SECONDS = 0.3  # a file changed more recently than this may still be bein
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What one scan found: publishable articles (unique IDs), skipped files, and what moved."""
+    """What one scan found: the articles read, skipped files, and what moved."""
 
     articles: tuple[Article, ...]  # in path order; an ID may repeat (see unique_ids)
     skipped: tuple[Skipped, ...]
