@@ -15,7 +15,7 @@ import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 from . import frontmatter, markup
@@ -299,18 +299,38 @@ def iter_articles(root: Path, options: Options) -> Iterator[Article | Skipped]:
         yield read_or_skip(path, root, options)
 
 
-def unique_ids(items: Iterable[Article | Skipped]) -> tuple[list[Article], list[Skipped]]:
-    """Articles in the given order, the first of each ID kept; skips, and later duplicates, as Skipped."""
-    articles: dict[str, Article] = {}
+def unique_ids(items: Iterable[Article | Skipped], owners: Mapping[str, str] | None = None) -> tuple[list[Article], list[Skipped]]:
+    """Articles with one file per ID, in the given order; skips, and the other files of a repeated ID, as Skipped.
+
+    owners: the file that owns each ID (its first owner, from the state store); without one, the first
+    file in the given order keeps the ID. An owner that is present but cannot be read now keeps it too.
+    """
+    items = list(items)
+    owners = owners or {}
+    groups: dict[str, list[Article]] = {}
+    for item in items:
+        if isinstance(item, Article):
+            groups.setdefault(item.id, []).append(item)
+    keepers: dict[str, Article | None] = {}
+    for id_, group in groups.items():
+        owner = owners.get(id_)
+        keepers[id_] = group[0] if owner is None else next((a for a in group if a.source == owner), None)
+    articles: list[Article] = []
     skipped: list[Skipped] = []
     for item in items:
         if isinstance(item, Skipped):
             skipped.append(item)
-        elif item.id in articles:
-            skipped.append(Skipped(item.source, f"same id {item.id!r} as {articles[item.id].source}", "give one of them its own `id:` in the front matter"))
+            continue
+        keeper = keepers[item.id]
+        if keeper is item:
+            articles.append(item)
+        elif keeper is None:
+            skipped.append(Skipped(item.source, f"same id {item.id!r} as {owners[item.id]}, which had it first (and cannot be read now)",
+                                   "give this file its own `id:` in the front matter, or fix the other file"))
         else:
-            articles[item.id] = item
-    return list(articles.values()), skipped
+            skipped.append(Skipped(item.source, f"same id {item.id!r} as {keeper.source}, which had it first",
+                                   "give this file its own `id:` in the front matter"))
+    return articles, skipped
 
 
 def load_articles(root: Path, options: Options) -> tuple[list[Article], list[Skipped]]:

@@ -20,9 +20,9 @@ SETTLE_SECONDS = 0.3  # a file changed more recently than this may still be bein
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What one scan found: publishable articles (unique IDs), skipped files, and what moved."""
+    """What one scan found: the articles read, skipped files, and what moved."""
 
-    articles: tuple[Article, ...]
+    articles: tuple[Article, ...]  # in path order; an ID may repeat (see unique_ids)
     skipped: tuple[Skipped, ...]
     changed: frozenset[str] = frozenset()  # sources added, changed or removed since the last scan
     pending: frozenset[str] = frozenset()  # sources still being written: looked at again shortly
@@ -93,7 +93,11 @@ class Scanner:
         for source in gone:
             del self._entries[source]
         if changed or self._last is None or targets is None:
-            articles, skipped = unique_ids(self._entries[s].result for s in sorted(self._entries))
+            # Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the
+            # state store's to say (its first owner), so the publisher applies unique_ids().
+            results = [self._entries[s].result for s in sorted(self._entries)]
+            articles = [r for r in results if isinstance(r, Article)]
+            skipped = [r for r in results if isinstance(r, Skipped)]
             self._last = (tuple(articles), tuple(sorted(self._passed + tuple(skipped), key=lambda s: s.source)))
         return ScanResult(*self._last, frozenset(changed), frozenset(pending))
 

@@ -5,13 +5,18 @@ dc:creator for authors without an e-mail address, atom:link rel="self" (RSS Advi
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from feedgen.util import formatRFC2822
 from lxml import etree
 
 from ..feeds import article_url, feed_url
 from ..model import Article, Feed, Site, stable_id
-from .content import GENERATOR, GENERATOR_URI, add_stylesheet, feed_links, item_terms, public_url, text_as_html, wrapped_html
+from .content import (
+    GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, text_as_html, wrapped_html,
+)
 
 MEDIA_TYPE = "application/rss+xml"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
@@ -74,6 +79,11 @@ def render_rss(feed: Feed, site: Site) -> bytes:
     for article in feed.items:
         _add_item(fg, article, site, feed.full_text)
     return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+
+
+def date_rss(body: bytes, when: datetime) -> bytes:
+    """An RSS feed rendered UNDATED, with its <lastBuildDate> set to when."""
+    return redate(body, "lastBuildDate", formatRFC2822(UNDATED), formatRFC2822(when))
 
 
 def _add_item(fg: FeedGenerator, article: Article, site: Site, full_text: bool) -> None:
