@@ -114,9 +114,18 @@ class Server(Process):
         checkout = str(ROOT)  # serve this checkout's code
         environ = {**os.environ, "FEEDSVC_STATE_PATH": str(state), "FEEDSVC_SITE_URL": self.base,
                    "PYTHONPATH": checkout + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
+        environ = {name: value for name, value in environ.items() if value is not None}  # env={"X": None} unsets X
         command = command or [sys.executable, "-m", "feedsvc", "serve", "--port", "{port}", "--articles", "{articles}", "--workers", "{workers}"]
         command = [part.format(port=self.port, articles=articles, workers=workers, checkout=checkout) for part in command]
         super().__init__(command, state.parent / f"server-{self.port}.log", "/healthz", environ, state.parent)
+
+
+def run_feedsvc(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The real `python -m feedsvc ARGS` as a process of this checkout; env={"X": None} unsets X."""
+    environ = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
+    environ = {name: value for name, value in environ.items() if value is not None}
+    return subprocess.run([sys.executable, "-m", "feedsvc", *args], capture_output=True, text=True, env=environ,
+                          cwd=cwd, timeout=timeout)
 
 
 class Nginx(Process):
