@@ -151,3 +151,35 @@ def test_a_new_article_is_published_while_slow_clients_wait(tmp_path):
         conn.close()
     finally:
         srv.stop()
+
+
+def test_ten_thousand_made_up_user_agents_cannot_forge_subscriber_counts(tmp_path):
+    """Made-up aggregators are pooled as "other", a real Inoreader is still recorded, a forged Feedly count is dropped."""
+    import http.client
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    srv = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", env={"FEEDSVC_RATE_LIMIT": "0"})
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw:  # pipelined, 500 at a time
+            for batch in range(20):
+                raw.sendall(b"".join(f"HEAD /feed.rss HTTP/1.1\r\nHost: x\r\nUser-Agent: Reader{i}/1.0 "
+                                     f"(+https://r{i}.example; {i % 97 + 1} subscribers)\r\n\r\n".encode()
+                                     for i in range(batch * 500, batch * 500 + 500)))
+                answered = b""
+                while answered.count(b"HTTP/1.1 200") < 500:
+                    answered += raw.recv(1 << 16)
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        for agent in ("Mozilla/5.0 (compatible; inoreader.com; 12 subscribers)",
+                      "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 42 subscribers; like FeedFetcher-Google)",
+                      "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 8400000 subscribers; like FeedFetcher-Google)"):
+            conn.request("GET", "/feed.rss", headers={"User-Agent": agent})
+            assert conn.getresponse().read()
+        conn.close()
+        text = fetch(srv.base, "/metrics").body.decode()
+    finally:
+        srv.stop()
+    counts = {s.labels["aggregator"]: s.value for f in text_string_to_metric_families(text) for s in f.samples
+              if s.name == "feedsvc_feed_subscribers" and s.labels["feed"] == "/feed.rss"}
+    assert counts["inoreader"] == 12 and counts["feedly"] == 42
+    assert set(counts) == {"inoreader", "feedly", "other"}  # ten thousand names, one label
