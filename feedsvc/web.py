@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from datetime import datetime, timezone
+from pathlib import Path
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, redirect, request
@@ -33,24 +35,42 @@ def publisher() -> Publisher:
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Articles published, files skipped and the time of the last successful refresh."""
+    """Articles published, files skipped, the last successful refresh, and a refresh under way."""
     pub = publisher()
     snap = pub.snapshot
     age = (now_utc() - pub.last_success).total_seconds() if pub.last_success else None
     # Stale: three refresh intervals without a successful refresh (RFC-less, but what load balancers act on).
     stale = age is None or age > 3 * pub.site.max_age
+    running = pub.progress.now()
+    # Stuck: one refresh has taken longer than the interval between two; the feeds served may still be fresh.
+    stuck = running is not None and running[0] > pub.site.max_age
     body = {
-        "status": "stale" if stale else "ok",
+        "status": "stale" if stale else "stuck" if stuck else "ok",
         "articles": len(snap.articles),
         "feeds": len(snap.feeds),
         "skipped": len(snap.skipped),
         "last_refresh": pub.last_success.isoformat() if pub.last_success else None,
         "age_seconds": round(age, 3) if age is not None else None,
-        "last_error": pub.last_error,
+        "last_error": public_error(pub.last_error, pub.root),
+        "refreshing": None if running is None else {"seconds": round(running[0], 3), "file": running[1], "stuck": stuck},
     }
     status = 503 if stale else 200
     return Response(json.dumps(body, ensure_ascii=False) + "\n", status=status, mimetype="application/json",
                     headers={"Cache-Control": "no-store"})
+
+
+# An absolute path in a message: a "/" that does not continue a word, a URL or a relative path.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[^\s'\",;:()]+")
+
+
+def public_error(message: str | None, root: Path) -> str | None:
+    """An error without the server's file-system layout: paths inside the articles folder made relative
+    to it, the folder itself called ARTICLES_DIR, any other absolute path replaced by "<path>"."""
+    if message is None:
+        return None
+    for base in sorted({str(root.absolute()), os.path.realpath(root)}, key=len, reverse=True):
+        message = message.replace(base + os.sep, "").replace(base, "ARTICLES_DIR")
+    return _ABSOLUTE_PATH.sub("<path>", message)
 
 
 FEED_PATH = re.compile(r"(?:category/(?P<slug>[^/]+)/)?feed\.(?P<fmt>rss|atom|json)")

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import shutil
 import socket
+import sqlite3
 import time
 from urllib.parse import quote
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import SAMPLE_ARTICLES, write
 from tests.http_helpers import Server, fetch
@@ -155,10 +159,6 @@ def test_a_new_article_is_published_while_slow_clients_wait(tmp_path):
 
 def test_ten_thousand_made_up_user_agents_cannot_forge_subscriber_counts(tmp_path):
     """Made-up aggregators are pooled as "other", a real Inoreader is still recorded, a forged Feedly count is dropped."""
-    import http.client
-
-    from prometheus_client.parser import text_string_to_metric_families
-
     srv = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", env={"FEEDSVC_RATE_LIMIT": "0"})
     try:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw:  # pipelined, 500 at a time
@@ -183,3 +183,51 @@ def test_ten_thousand_made_up_user_agents_cannot_forge_subscriber_counts(tmp_pat
               if s.name == "feedsvc_feed_subscribers" and s.labels["feed"] == "/feed.rss"}
     assert counts["inoreader"] == 12 and counts["feedly"] == 42
     assert set(counts) == {"inoreader", "feedly", "other"}  # ten thousand names, one label
+
+
+def healthz(srv) -> dict:
+    return json.loads(fetch(srv.base, "/healthz").body)
+
+
+def healthz_when(srv, holds, timeout: float = 15) -> dict:
+    """/healthz's body once holds(body) is true, or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = healthz(srv)
+        if holds(body):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"/healthz never got there: {body}")
+
+
+def test_healthz_shows_no_absolute_path_of_the_server(tmp_path):
+    folder = tmp_path / "articles"
+    write(folder, "a.txt", "News\nTitle\nBody.\n")
+    srv = Server(folder, tmp_path / "state.sqlite3", env={"FEEDSVC_REFRESH_SECONDS": "1"})
+    try:
+        shutil.rmtree(folder)  # every refresh now fails, naming the folder
+        body = healthz_when(srv, lambda b: b["last_error"])
+    finally:
+        srv.stop()
+    assert str(tmp_path) not in json.dumps(body, ensure_ascii=False)
+    assert "ARTICLES_DIR" in body["last_error"], body
+
+
+def test_a_stuck_refresh_says_so_in_healthz_and_for_how_long(tmp_path):
+    """A refresh waiting on the state store (another process holds its write lock) is reported while it waits."""
+    folder = tmp_path / "articles"
+    write(folder, "a.txt", "News\nTitle\nBody.\n")
+    srv = Server(folder, tmp_path / "state.sqlite3", env={"FEEDSVC_REFRESH_SECONDS": "1"})
+    lock = sqlite3.connect(tmp_path / "state.sqlite3", isolation_level=None)
+    try:
+        assert healthz(srv)["refreshing"] is None
+        lock.execute("BEGIN EXCLUSIVE")
+        write(folder, "b.txt", "News\nSecond\nBody two.\n")  # a new article: its first-seen time must be written
+        stuck = healthz_when(srv, lambda b: b["refreshing"] and b["refreshing"]["stuck"])
+        assert stuck["status"] == "stuck" and stuck["refreshing"]["seconds"] > 1 and stuck["articles"] == 1
+        lock.execute("ROLLBACK")
+        done = healthz_when(srv, lambda b: b["articles"] == 2 and b["refreshing"] is None)
+        assert done["status"] == "ok"
+    finally:
+        lock.close()
+        srv.stop()
