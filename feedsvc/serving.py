@@ -37,8 +37,11 @@ class ServeError(Exception):
 
 # --- gunicorn settings, shared by `feedsvc serve` and `gunicorn -c python:feedsvc.gunicorn_conf` ---
 
-def gunicorn_settings() -> dict[str, Any]:
-    """gunicorn's settings by name: the asyncio worker, the access log, no control socket, the hooks."""
+def gunicorn_settings(checks: bool = False) -> dict[str, Any]:
+    """gunicorn's settings by name: the asyncio worker, the access log, no control socket, the hooks.
+
+    checks: run preflight() in the master before any worker starts (`feedsvc serve` runs it itself, first).
+    """
     return {
         "worker_class": "asgi",
         "asgi_lifespan": "off",  # a2wsgi has no lifespan; the app starts its scheduler when loaded
@@ -48,7 +51,8 @@ def gunicorn_settings() -> dict[str, Any]:
         # gunicorn 23+ opens a control socket, by default one shared path in the home folder: two servers
         # would fight over it, and nothing here uses it.
         "control_socket_disable": True,
-        "on_starting": on_starting,
+        "graceful_timeout": 5,  # a request takes milliseconds: a stop waits no longer for clients that never finish
+        "on_starting": on_starting_checked if checks else on_starting,
         "worker_exit": worker_exit,
         "child_exit": child_exit,
     }
@@ -86,6 +90,17 @@ def asgi_app(overrides: Mapping[str, Any]):
 
 def on_starting(server) -> None:
     """gunicorn hook, in the master before any worker: the shared metrics folder."""
+    metrics_folder()
+
+
+def on_starting_checked(server) -> None:
+    """gunicorn hook for gunicorn's own command: preflight() with the settings, then the metrics folder."""
+    from .config import ConfigError, load_settings
+
+    try:
+        preflight(load_settings())
+    except (ServeError, ConfigError) as exc:
+        raise RuntimeError(str(exc)) from None  # gunicorn prints "Error: …" and exits 1
     metrics_folder()
 
 

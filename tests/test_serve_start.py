@@ -166,3 +166,32 @@ def test_build_into_a_full_disk_fails_in_one_line(tmp_path):
                                                             "FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3")})
     line = one_line_failure(result)
     assert "No space left on device" in line and f"{disk}/out is left as it was" in line
+
+
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:feedsvc.gunicorn_conf", "--chdir", "{checkout}",
+            "-b", "127.0.0.1:{port}", "-w", "2", "wsgi:asgi"]
+
+
+def test_gunicorns_own_command_with_feedsvcs_config_serves_the_same_way(tmp_path):
+    server = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", command=GUNICORN, env={
+        "FEEDSVC_ARTICLES_DIR": str(SAMPLE_ARTICLES), "HOME": str(tmp_path), "XDG_RUNTIME_DIR": None})
+    try:
+        assert fetch(server.base, "/category/" + "%D8%B3%D9%8A%D8%A7%D8%B3%D8%A9" + "/feed.rss").status == 200
+        assert "feedsvc_http_requests_total" in fetch(server.base, "/metrics").body.decode()
+        deadline = time.monotonic() + 5
+        while '"GET /category/سياسة/feed.rss HTTP/1.1" 200' not in server.output():
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+        assert "Using worker: asgi" in server.output() and not (tmp_path / ".gunicorn").exists()
+    finally:
+        server.stop()
+
+
+def test_gunicorns_own_command_with_feedsvcs_config_checks_before_any_worker(tmp_path):
+    command = [part.format(checkout=ROOT, port=free_port()) for part in GUNICORN]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=tmp_path, env={
+        **os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_ARTICLES_DIR": str(tmp_path / "missing"),
+        "FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3")})
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"Error: articles folder {tmp_path / 'missing'} does not exist" in result.stderr
+    assert "Booting worker" not in result.stderr
