@@ -6,9 +6,8 @@
 Do not use gunicorn's --preload: the scheduler's threads would start in the master and not survive the
 fork. For Flask's development server use `flask --app feedsvc run`, which never starts one.
 """
-from a2wsgi import WSGIMiddleware
-
+from feedsvc.asgi import WSGIOnThreads
 from feedsvc.serving import APP_THREADS, serving_app
 
 app = serving_app({})
-asgi = WSGIMiddleware(app, workers=APP_THREADS)
+asgi = WSGIOnThreads(app, APP_THREADS)

@@ -2,7 +2,7 @@
 starts, and an access log that keeps keys out and paths readable.
 
 Workers are gunicorn's `asgi` worker: a connection costs a coroutine until its whole request has arrived,
-so a slow client never holds a worker; the Flask app runs on a few threads per worker through a2wsgi.
+so a slow client never holds a worker; the Flask app then runs on one of a few threads (feedsvc/asgi.py).
 """
 from __future__ import annotations
 
@@ -44,7 +44,6 @@ def gunicorn_settings(checks: bool = False) -> dict[str, Any]:
     """
     return {
         "worker_class": "asgi",
-        "asgi_lifespan": "off",  # a2wsgi has no lifespan; the app starts its scheduler when loaded
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
         "logger_class": AccessLog,
@@ -82,10 +81,10 @@ def serving_app(overrides: Mapping[str, Any]):
 
 
 def asgi_app(overrides: Mapping[str, Any]):
-    """serving_app() behind a2wsgi, for gunicorn's asgi worker."""
-    from a2wsgi import WSGIMiddleware
+    """serving_app() for gunicorn's asgi worker (feedsvc/asgi.py)."""
+    from .asgi import WSGIOnThreads
 
-    return WSGIMiddleware(serving_app(overrides), workers=APP_THREADS)
+    return WSGIOnThreads(serving_app(overrides), APP_THREADS)
 
 
 def on_starting(server) -> None:
