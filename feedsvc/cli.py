@@ -27,7 +27,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--articles", "articles_dir", type=click.Path(file_okay=False), help="Articles folder (setting ARTICLES_DIR).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
@@ -39,6 +39,8 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     overrides = _overrides(ARTICLES_DIR=articles_dir)
     if "SITE_URL" not in explicit_settings():  # links follow the address served, unless told otherwise
         overrides["SITE_URL"] = site_url_for(host, port)
+        if host in ("0.0.0.0", "::"):
+            click.echo(f"links point at {overrides['SITE_URL']}; set SITE_URL to the address readers use", err=True)
     settings = _settings(**overrides)  # fail before forking, with the setting's name
     try:
         preflight(settings)
