@@ -100,7 +100,7 @@ def partner_resource(path: str) -> Response:
     """A partner's feeds: full text of its licensed categories, for its key only."""
     partner = authenticate(current_app.extensions["feedsvc.partners"], _presented_key())
     if partner is None:  # the same answer for every path, so nothing is learnt without a key
-        _charge("public", _client_address())  # guessing keys costs the address's budget
+        _charge("public", _client_address()).full_response()  # guessing keys costs the address's budget
         return _text(401, UNAUTHORIZED, {"WWW-Authenticate": 'Bearer realm="feedsvc partners"'})
     charge = _charge("partner", "partner:" + partner.name)  # before any work: a 429 renders nothing
     match = FEED_PATH.fullmatch(path)
