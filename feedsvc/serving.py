@@ -1,5 +1,5 @@
-"""The serving process: gunicorn's asyncio worker in front of the WSGI app, checks made before any worker
-starts, and an access log that keeps keys out and paths readable.
+"""The serving process: gunicorn's asyncio worker in front of the WSGI app, its settings and hooks, and the
+checks made before any worker starts.
 
 Workers are gunicorn's `asgi` worker: a connection costs a coroutine until its whole request has arrived,
 so a slow client never holds a worker; the Flask app then runs on one of a few threads (feedsvc/asgi.py).
@@ -17,9 +17,9 @@ import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import urlsplit
 
-from gunicorn.glogging import Logger
+from .accesslog import AccessLog
 
 APP_THREADS = 8  # per worker: a request is a lookup of prepared bytes, so a few threads keep up
 ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
@@ -46,7 +46,7 @@ def gunicorn_settings(checks: bool = False) -> dict[str, Any]:
         "worker_class": "asgi",
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
-        "logger_class": AccessLog,
+        "logger_class": AccessLog,  # feedsvc/accesslog.py
         # gunicorn 23+ opens a control socket, by default one shared path in the home folder: two servers
         # would fight over it, and nothing here uses it.
         "control_socket_disable": True,
@@ -231,69 +231,5 @@ def _remove_folder(folder: str, owner: int) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-# --- the access log ---
-
-# Characters that would let a request write into the log or be misread in it: controls (new lines, terminal
-# escapes), the backslash that starts our escapes, the # bidi controls that reorder what a terminal shows; bytes that were not UTF-8 (surrogate escapes).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\\\\\udc80-\udcff]")
-_SECRET_HEADERS = ("{authorization}i", "{proxy-authorization}i", "{cookie}i")
-
-
-class AccessLog(Logger):
-    """gunicorn's logger, with paths decoded to readable UTF-8 and nothing secret in any field.
-
-    A partner key can arrive in the query (?key=), the Authorization header (Bearer or a Basic user name) and
-    the Referer of a page a partner's reader came from: the log keeps paths without queries, no user, the
-    Referer without its query, and no request header that carries credentials.
-    """
-
-    def atoms(self, resp, req, environ, request_time) -> dict:
-        atoms = super().atoms(resp, req, environ, request_time)
-        path = readable_path(environ)
-        referer = public_referer(environ.get("HTTP_REFERER"))
-        atoms.update({"u": "-", "U": path, "q": "-", "f": referer, "{referer}i": referer,
-                      "r": f"{environ.get('REQUEST_METHOD', '-')} {path} {environ.get('SERVER_PROTOCOL', '-')}"})
-        for key in list(atoms):
-            if key in _SECRET_HEADERS or key.endswith("}e"):  # environ atoms hold the raw query and headers
-                del atoms[key]
-        return {key: escape(value) if isinstance(value, str) else value for key, value in atoms.items()}
-
-
-def readable_path(environ: Mapping[str, Any]) -> str:
-    """The request's path, percent-decoded as UTF-8, without its query; bytes that are not UTF-8 kept as surrogates."""
-    raw = environ.get("RAW_URI") or environ.get("PATH_INFO") or "/"
-    raw = raw.split("?", 1)[0].split("#", 1)[0]
-    try:  # WSGI carries bytes as latin-1 text (PEP 3333); some servers already give real text
-        data = raw.encode("latin-1")
-    except UnicodeEncodeError:
-        data = raw.encode("utf-8")
-    return unquote_to_bytes(data).decode("utf-8", "surrogateescape")  # escape() shows stray bytes as \xNN
-
-
-def public_referer(referer: str | None) -> str:
-    """A Referer without user, query or fragment: what a key could hide in never reaches the log."""
-    if not referer:
-        return "-"
-    url = urlsplit(referer)
-    if not url.scheme or not url.netloc:
-        return url.path.split("?", 1)[0] or "-"
-    host = url.hostname or ""
-    if url.port:
-        host = f"{host}:{url.port}"
-    return f"{url.scheme}://{host}{url.path}"
-
-
-def escape(text: str) -> str:
-    """Controls, bidi controls, backslashes and stray bytes as \\xNN or \\uNNNN: one request is one readable log line."""
-    return _UNSAFE.sub(_escaped, text)
-
-
-def _escaped(match: re.Match) -> str:
-    code = ord(match[0])
-    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-__all__ = ["AccessLog", "ServeError", "asgi_app", "check_port", "gunicorn_settings", "metrics_folder", "preflight",
+__all__ = ["ServeError", "asgi_app", "check_port", "gunicorn_settings", "metrics_folder", "preflight",
            "remove_stale_metrics_folders", "serving_app", "site_url_for", "site_url_warning"]
