@@ -7,8 +7,12 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from gunicorn.glogging import Logger
 
-# Characters that would let a request write into the log or be misread in it: controls (new lines, terminal
-# escapes), the backslash that starts our escapes, the # bidi controls that reorder what a terminal shows; bytes that were not UTF-8 (surrogate escapes).
+# Apache's combined format, with %(U)s (the path, no query) in place of the request line.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+# What would let a request write into the log or be misread in it: controls (new lines, terminal escapes),
+# the backslash that starts our escapes, the bidi controls that reorder what a terminal shows, and bytes
+# that were not UTF-8 (kept as surrogate escapes).
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\\\\\udc80-\udcff]")
 _SECRET_HEADERS = ("{authorization}i", "{proxy-authorization}i", "{cookie}i")
 

@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from .accesslog import AccessLog
+from .accesslog import ACCESS_LOG_FORMAT, AccessLog
 
 APP_THREADS = 8  # per worker: a request is a lookup of prepared bytes, so a few threads keep up
-ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 METRICS_PREFIX = "feedsvc-metrics-"  # + the serving process's PID + "-": a folder of a dead PID is stale
 _METRICS_FOLDER = re.compile(re.escape(METRICS_PREFIX) + r"(\d+)-")
 LOOPBACK_NAMES = ("localhost",)
