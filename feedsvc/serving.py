@@ -21,7 +21,9 @@ from urllib.parse import urlsplit
 
 from .accesslog import ACCESS_LOG_FORMAT, AccessLog
 
-APP_THREADS = 8  # per worker: a request is a lookup of prepared bytes, so a few threads keep up
+# Per worker: lookups hold the GIL, so more threads only queue behind it (and raise p99); fewer would let one
+# slow render (a ?since= delta) hold up the rest.
+APP_THREADS = 4
 METRICS_PREFIX = "feedsvc-metrics-"  # + the serving process's PID + "-": a folder of a dead PID is stale
 _METRICS_FOLDER = re.compile(re.escape(METRICS_PREFIX) + r"(\d+)-")
 LOOPBACK_NAMES = ("localhost",)
