@@ -12,6 +12,7 @@ from typing import Callable, Iterable
 
 from .articles import Options, Skipped, read_or_skip, unique_ids, walk_files
 from .model import Article
+from .progress import reading
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ class Scanner:
             if not self._settled(source, stat, now):
                 pending.add(source)  # keep serving the previous version, if any, until it settles
                 continue
-            result = read_or_skip(path, self.root, self.options)
+            with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/progress.py)
+                result = read_or_skip(path, self.root, self.options)
             if _stat(path) != stat:  # written to while we read it
                 pending.add(source)
                 continue

@@ -18,6 +18,7 @@ from .articles import Options, Skipped, unique_ids
 from .feeds import Listing, assign_slugs, build_listings, feed_url, live_categories, next_release, page_feed, since_feed
 from .model import Article, Feed, Site
 from .partners import Partner
+from .progress import Progress
 from .render import Rendered, Renderer, compress_all, newest
 from .scan import Scanner
 from .state import StateStore
@@ -82,13 +83,14 @@ class Publisher:
         self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
         self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
+        self.progress = Progress()  # what the running refresh does, for /healthz (feedsvc/progress.py)
 
     def refresh(self, hints: Iterable[str] | None = None) -> bool:
         """Bring the snapshot up to date; on failure log it and keep serving the last good one.
 
         hints: paths a file watcher saw change; only those are looked at instead of the whole folder.
         """
-        with self._lock:
+        with self._lock, self.progress.running():
             started = time.perf_counter()
             try:
                 snapshot, changes = self._build(self.clock(), hints)
