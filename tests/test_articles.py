@@ -5,7 +5,7 @@ tests/cases/ holds one tricky input file per case, named after the defect, each 
   skip            a substring of the reason the file is skipped (then nothing else is checked)
   path            where the file goes inside the articles folder (default: its own name)
   options         Options fields: time_zone, summary_length, site_language; chrome_markers are added
-  id, title, categories, lang, summary, published, updated (ISO 8601), tags, author, image, draft
+  id, guid, title, categories, lang, summary, published, updated (ISO 8601), tags, author, image, draft
   body_contains   strings that must be in body_text
   body_excludes   strings in none of body_text, body_html and summary
   html_contains / html_excludes   strings that must / must not be in body_html
@@ -25,9 +25,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedsvc import articles
+from feedsvc import articles, folder
 from feedsvc.articles import ArticleError, Options, Skipped, find_files, iter_articles, load_articles, parse_article, read_article, strip_chrome
 from feedsvc.config import DEFAULT_CHROME_MARKERS
+from feedsvc.model import stable_id
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "articles" / "000_4c2ff0435fbab79d.txt"
@@ -107,6 +108,7 @@ def test_tricky_file_reads_as_its_expect_file_says(case: Path, tmp_path: Path):
     assert_clean(article)
     default_id = expect.get("path", case.name).rsplit(".", 1)[0]
     assert article.id == expect.get("id", default_id)
+    assert article.guid == expect.get("guid", stable_id(article.id))
     for key in ("title", "lang", "summary", "author", "image", "draft"):
         if key in expect:
             assert getattr(article, key) == expect[key], key
@@ -348,7 +350,7 @@ def test_find_files_walks_subfolders_in_order_and_passes_over_what_is_not_an_art
         ".git/": "hidden folder", ".hidden.txt": "hidden file", "notes.docx": "not an article file",
         "image.png": "not an article file", "a.txt~": "editor backup or swap file",
         "a.txt.bak": "editor backup or swap file", "#a.txt#": "editor backup or swap file",
-        "~$report.txt": "editor backup or swap file", "broken.txt": "not a regular file",
+        "~$report.txt": "editor backup or swap file", "broken.txt": "link that leads nowhere (No such file or directory)",
     }
 
 
@@ -396,7 +398,7 @@ def test_iter_articles_yields_skips_instead_of_raising(tmp_path: Path):
 
 
 def test_a_file_over_the_size_limit_is_skipped(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(articles, "MAX_FILE_BYTES", 10)
+    monkeypatch.setattr(folder, "MAX_FILE_BYTES", 10)
     write(tmp_path, "big.txt", "\n".join(EN_ARTICLE))
     _, (skip,) = load_articles(tmp_path, OPTIONS)
     assert "byte limit" in skip.reason

@@ -69,7 +69,7 @@ def render_atom(feed: Feed, site: Site) -> bytes:
 
 def _add_entry(fg: FeedGenerator, article: Article, site: Site, feed_language: str, full_text: bool) -> None:
     entry = fg.add_entry(order="append")
-    entry.id(stable_id(article.id))
+    entry.id(article.guid)
     entry.title(article.title)
     entry.link(href=article_url(site, article), rel="alternate", type="text/html")
     entry.published(article.published)

@@ -33,7 +33,7 @@ def render_json_feed(feed: Feed, site: Site) -> bytes:
 
 
 def _item(article: Article, site: Site, feed_language: str, full_text: bool) -> dict:
-    item = {"id": stable_id(article.id), "url": article_url(site, article), "title": article.title}
+    item = {"id": article.guid, "url": article_url(site, article), "title": article.title}
     if full_text:
         item["content_html"] = wrapped_html(article)
         item["content_text"] = article.body_text or article.summary

@@ -78,7 +78,7 @@ def render_rss(feed: Feed, site: Site) -> bytes:
 
 def _add_item(fg: FeedGenerator, article: Article, site: Site, full_text: bool) -> None:
     entry = fg.add_entry(order="append")
-    entry.guid(stable_id(article.id), permalink=False)
+    entry.guid(article.guid, permalink=False)
     entry.title(article.title)
     entry.link(href=article_url(site, article))
     # Readers take <description> as HTML: a plain-text summary is escaped once more, or a "<b>" typed
