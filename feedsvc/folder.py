@@ -77,8 +77,8 @@ class Folder:
         self._prefix = self.real.rstrip(os.sep) + os.sep
 
     def inside(self, real: str) -> bool:
-        """True when a real (resolved) path lies inside the folder."""
-        return real.startswith(self._prefix)
+        """True when a real (resolved) path is the folder or lies inside it."""
+        return real == self.real or real.startswith(self._prefix)
 
     def walk(self) -> tuple[list[tuple[str, int, int]], dict[str, Skipped]]:
         """(source, size, mtime_ns) of every article file, sorted, and what was passed over, by source.
@@ -124,7 +124,7 @@ class Folder:
                             pending.append((source + "/", entry.path))
                         continue
                     rule = name_rule(entry.name)
-                    if rule:
+                    if rule and not (is_link and entry.is_dir()):  # a link to a folder is told as one
                         passed[source] = Skipped(source, *rule)
                         continue
                     got = self._file(source, entry.path, entry.stat(follow_symlinks=False))

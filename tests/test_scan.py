@@ -108,3 +108,56 @@ def test_a_missing_folder_is_an_error_that_names_it(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="nope"):
         settled_scanner(tmp_path / "nope").scan()
+
+
+# --- the watcher's hints pass the same rule as the full walk --------------------------------------
+
+def hinted_scan(scanner: Scanner, folder, *names):
+    """A scan told by a watcher that these names changed, run in a thread that must not hang."""
+    import threading
+
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(r=scanner.scan([str(folder / n) for n in names])), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the scan blocked"
+    return result["r"]
+
+
+def test_a_hinted_fifo_device_lock_file_or_link_out_is_never_read(articles_dir, tmp_path):
+    write(articles_dir, "a.txt", article("A"))
+    scanner = settled_scanner(articles_dir)
+    scanner.scan()
+    os.mkfifo(articles_dir / "x.txt")
+    (articles_dir / "y.txt").symlink_to("/dev/zero")
+    write(articles_dir, "~$x.txt", article("Lock file"))
+    (articles_dir / "passwd.txt").symlink_to(write(tmp_path, "outside.txt", article("Secret")))
+    write(articles_dir, "b.txt", article("B"))
+    result = hinted_scan(scanner, articles_dir, "x.txt", "y.txt", "~$x.txt", "passwd.txt", "b.txt")
+    assert sorted(a.title for a in result.articles) == ["A", "B"]
+    assert {s.source: s.reason for s in result.skipped} == {
+        "x.txt": "not a regular file", "y.txt": "link to a file outside the articles folder",
+        "~$x.txt": "editor backup or swap file", "passwd.txt": "link to a file outside the articles folder"}
+    assert {s.source for s in scanner.scan().skipped} == {"x.txt", "y.txt", "~$x.txt", "passwd.txt"}  # a full walk agrees
+
+
+def test_an_article_replaced_by_a_fifo_is_withdrawn_on_the_hint(articles_dir):
+    write(articles_dir, "a.txt", article("A"))
+    scanner = settled_scanner(articles_dir)
+    assert [a.title for a in scanner.scan().articles] == ["A"]
+    (articles_dir / "a.txt").unlink()
+    os.mkfifo(articles_dir / "a.txt")
+    result = hinted_scan(scanner, articles_dir, "a.txt")
+    assert not result.articles and "a.txt" in result.changed
+    assert [s.reason for s in result.skipped] == ["not a regular file"]
+
+
+def test_a_hint_inside_a_linked_or_hidden_folder_is_ignored_like_the_walk_does(articles_dir, tmp_path):
+    write(articles_dir, "a.txt", article("A"))
+    write(tmp_path, "elsewhere/e.txt", article("Elsewhere"))
+    (articles_dir / "linked").symlink_to(tmp_path / "elsewhere")
+    write(articles_dir, ".git/h.txt", article("Hidden"))
+    scanner = settled_scanner(articles_dir)
+    scanner.scan()
+    result = hinted_scan(scanner, articles_dir, "linked/e.txt", ".git/h.txt")
+    assert [a.title for a in result.articles] == ["A"]
