@@ -19,13 +19,12 @@ ARTICLE = "News\nA title\nA paragraph.\n"
 PATH_MAX = os.pathconf("/", "PC_PATH_MAX")
 
 
-def too_long_folder(parent: Path) -> str:
+def too_long_folder(parent: Path, name: str = "n" * 250) -> str:
     """A folder inside parent whose path is longer than PATH_MAX: made one step at a time with dir_fd.
 
     It is as unreadable by path as a folder without permissions, also for root (who bypasses permissions).
     """
     fd = os.open(parent, os.O_RDONLY)
-    name = "n" * 250
     depth = PATH_MAX // len(name) + 2
     try:
         for _ in range(depth):
