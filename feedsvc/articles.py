@@ -43,7 +43,7 @@ class ArticleError(ValueError):
     """A file that cannot be published: str() is one line with the file, the reason and the fix."""
 
     def __init__(self, source: str, reason: str, fix: str):
-        super().__init__(f"{source}: {reason}; {fix}")
+        super().__init__(shown(f"{source}: {reason}; {fix}"))  # one printable line, whatever the file's name
         self.source, self.reason, self.fix = source, reason, fix
 
 

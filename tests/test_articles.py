@@ -468,3 +468,75 @@ def test_random_text_gives_an_article_or_an_article_error(text, source, encoding
 @given(text=article_like_text(), source=SOURCES)
 def test_article_shaped_random_text_gives_an_article_or_an_article_error(text, source):
     check_never_fails_but_with_article_error(text.encode("utf-8", "surrogatepass"), source)
+
+
+# --- front matter that could exhaust a worker ---------------------------------------------------
+
+def timed_parse(text: str):
+    import time
+
+    started = time.perf_counter()
+    try:
+        result = parse(text, "a.md")
+    except ArticleError as exc:
+        result = exc
+    return result, time.perf_counter() - started
+
+
+@pytest.mark.parametrize("front, reason", [
+    ("x: &a [1]\ny: *a", "alias"),
+    ("base: &b {k: v}\nother:\n  <<: *b", "alias"),
+    ("x: " + "[" * 8000 + "]" * 8000, "nests lists or mappings 8000 deep"),
+    ("x: " + "[" * 16000, "nests lists or mappings 16000 deep"),
+    ("x:\n  " + "- " * 7000 + "a", "nested too deeply"),
+    ("summary: " + "word " * 4000, "over the 16384 limit"),
+])
+def test_front_matter_that_could_exhaust_a_worker_is_refused_at_once(front, reason):
+    result, seconds = timed_parse(f"---\ntitle: T\ncategory: C\n{front}\n---\nBody.\n")
+    assert isinstance(result, ArticleError) and reason in str(result) and result.fix
+    assert seconds < 0.5
+
+
+def test_front_matter_of_ordinary_depth_and_size_reads_quickly():
+    nested = "x:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 60)) + "  " * 60 + "leaf"
+    flat = "\n".join(f"k{i}: a value with - dashes ? and words {i}" for i in range(300))
+    for front in (nested, flat, "tags: [" + ", ".join(f"t{i}" for i in range(500)) + "]"):
+        result, seconds = timed_parse(f"---\ntitle: T\ncategory: C\n{front}\n---\nBody.\n")
+        assert not isinstance(result, ArticleError), result
+        assert seconds < 0.5
+
+
+# --- ids ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("written, reason", [
+    ("../feed.rss", ". or .."), ("a/./b", ". or .."), ("/etc/passwd", "empty part"), ("a//b", "empty part"),
+    ("a/", "empty part"), ("a\\\\b", "backslash"), (".htaccess", "starts with a dot"),
+    ("x" * 201, "longer than 200 bytes"),
+])
+def test_an_unsafe_id_is_refused_with_the_fix(written, reason):
+    with pytest.raises(ArticleError) as info:
+        parse(f"---\nid: {written}\ntitle: T\ncategory: C\n---\nBody.\n", "a.md")
+    assert reason in info.value.reason and "id:" in info.value.fix
+
+
+@pytest.mark.parametrize("source, reason", [("a\\b.txt", "backslash"), ("a\nb.txt", "control"), ("\x1b[2J.txt", "control")])
+def test_an_id_made_from_an_unsafe_file_name_asks_for_a_rename(source, reason):
+    with pytest.raises(ArticleError) as info:
+        parse("News\nTitle\nBody.\n", source)
+    assert "file's path" in info.value.reason and reason in info.value.reason and "rename" in info.value.fix
+    assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+
+
+@pytest.mark.parametrize("written", ["economy/2026/rates", "سياسة/زيارة", "a b", "x" * 200, "2025-03-01"])
+def test_a_safe_id_is_kept_and_named_by_a_uuid5(written):
+    article = parse(f"---\nid: '{written}'\ntitle: T\ncategory: C\n---\nBody.\n", "a.md")
+    assert article.id == written and article.guid == stable_id(written)
+
+
+def test_a_long_first_line_that_is_a_sentence_is_not_a_category_but_a_long_name_is():
+    sentence = "The city council approved the new budget on Tuesday after a long debate about transport and housing."
+    with pytest.raises(ArticleError, match="paragraph, not a category"):
+        parse(f"{sentence} And more words here.\nSecond.\n")
+    name = "Politics › Middle East › Iran › Nuclear programme › Inspections and the talks in Vienna › Analysis"
+    article = parse(f"{name} of the week\nTitle\nBody.\n")
+    assert article.categories == (f"{name} of the week",) and article.title == "Title"
