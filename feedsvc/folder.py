@@ -127,7 +127,11 @@ class Folder:
                     if rule and not (is_link and entry.is_dir()):  # a link to a folder is told as one
                         passed[source] = Skipped(source, *rule)
                         continue
-                    got = self._file(source, entry.path, entry.stat(follow_symlinks=False))
+                    st = entry.stat(follow_symlinks=False)
+                    if not is_link and stat.S_ISREG(st.st_mode):  # the common case, without a call
+                        found.append((source, st.st_size, st.st_mtime_ns))
+                        continue
+                    got = self._file(source, entry.path, st)
                 except OSError as exc:  # removed since the listing, a name too long, …
                     got = Skipped(source, *_file_error(exc))
                 if isinstance(got, Skipped):

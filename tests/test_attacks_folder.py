@@ -161,3 +161,17 @@ def test_serve_publishes_only_the_folder_and_stays_healthy_under_attack(articles
     log = server.output()
     assert "Traceback" not in log and SECRET not in log
     assert "evil\\n\\x1b[2Jname.txt" in log and "\x1b" not in log
+
+
+def test_check_on_an_articles_folder_it_cannot_read_says_so_in_one_line(articles_dir):
+    write(articles_dir, "good.txt", GOOD)
+    os.chmod(articles_dir, 0)
+    try:
+        # Root reads every folder: as root, run without the capabilities that bypass permissions.
+        drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
+        run = subprocess.run([*drop, sys.executable, "-m", "feedsvc", "check", str(articles_dir)], capture_output=True,
+                             text=True, timeout=60, cwd=articles_dir.parent, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        os.chmod(articles_dir, 0o755)
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
+    assert "is not readable" in run.stderr.strip().splitlines()[-1]
