@@ -18,7 +18,7 @@ from urllib.parse import quote
 from . import frontmatter, markup
 from .chrome import strip_chrome
 from .config import DEFAULT_CHROME_MARKERS
-from .folder import EXTENSIONS, MAX_FILE_BYTES, Folder, Skipped, shown
+from .folder import Folder, Skipped, shown
 from .frontmatter import FrontMatterError
 from .model import Article, stable_id
 from .text import (

@@ -4,7 +4,6 @@ and hold back a file that is still being written until it has settled.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
