@@ -111,7 +111,7 @@ def parse_article(data: bytes, source: str, options: Options) -> Article:
         meta, body = frontmatter.split_front_matter(text)
         ignored = frontmatter.ignored_keys(meta)
         if ignored:
-            log.debug("%s: front matter keys ignored: %s", source, ", ".join(ignored))
+            log.debug("%s", shown(f"{source}: front matter keys ignored: {', '.join(ignored)}"))
         base_url = options.site_url + "/articles/" + quote(_default_id(source), safe="/")
         if source.lower().endswith(".md"):
             title, categories, body_html = _read_markdown(meta, body, source, options, base_url)
@@ -253,7 +253,7 @@ def read_or_skip(path: Path, root: Path, options: Options, folder: Folder | None
     except ArticleError as exc:
         return Skipped(exc.source, exc.reason, exc.fix)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others being published
-        log.debug("reading %s failed", path, exc_info=True)
+        log.debug("reading %s failed", shown(str(path)), exc_info=True)
         return Skipped(path.relative_to(root).as_posix(), f"could not be read ({type(exc).__name__}: {exc})", "report it as a feedsvc bug, with the file")
 
 

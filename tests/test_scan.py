@@ -161,3 +161,16 @@ def test_a_hint_inside_a_linked_or_hidden_folder_is_ignored_like_the_walk_does(a
     scanner.scan()
     result = hinted_scan(scanner, articles_dir, "linked/e.txt", ".git/h.txt")
     assert [a.title for a in result.articles] == ["A"]
+
+
+def test_file_names_reach_the_log_escaped_one_line_each(articles_dir, caplog):
+    write(articles_dir, "evil\n\x1b[2J\u202ename.txt", "")
+    write(articles_dir, "x\x1b]0;title\x07.docx", "x")
+    write(articles_dir, "keys.md", "---\ntitle: T\ncategory: C\n\"k\\e[31m\\n\": 1\n---\nBody.\n")
+    with caplog.at_level("DEBUG", logger="feedsvc"):
+        settled_scanner(articles_dir).scan()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("evil\\n\\x1b[2J\\u202ename.txt: empty" in line for line in lines)
+    assert any("x\\x1b]0;title\\x07.docx" in line for line in lines)
+    assert any("front matter keys ignored: k\\x1b[31m\\n" in line for line in lines)
+    assert not any(c in line for line in lines for c in "\n\x1b\x07\u202e")
