@@ -120,7 +120,7 @@ def parse_article(data: bytes, source: str, options: Options) -> Article:
             title, categories, paragraphs = _read_plain(meta, body, source, options)
             body_html = markup.paragraphs_to_html(paragraphs)
         return _build(meta, source, options, text, title, categories, body_html, paragraphs, base_url)
-    except FrontMatterError as exc:
+    except (FrontMatterError, markup.MarkupError) as exc:
         raise ArticleError(source, exc.reason, exc.fix) from None
 
 

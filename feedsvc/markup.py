@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import html
+import operator
 import re
+from itertools import accumulate
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
@@ -43,14 +45,45 @@ _URL_SCHEMES = {"http", "https", "mailto"}
 _BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "figcaption", "dt", "dd", "br"}
 
 
+# ammonia's HTML parser takes time growing with the square of how deep elements nest: 40,000 nested
+# blockquotes (40 KB of ">") take seconds, a 5 MB file of them hours. Real articles nest a few levels.
+NESTING_MAX = 100
+_VOID = "area|base|br|col|embed|hr|img|input|link|meta|param|source|track|wbr"
+_TAG = re.compile(rf"<(/?)(?!(?:{_VOID})\b)[a-zA-Z]")  # an element's start or end; void elements never nest
+_STEP = {"": 1, "/": -1}
+
+
+class MarkupError(ValueError):
+    """Markdown that cannot be published safely: the reason and the fix."""
+
+    def __init__(self, reason: str, fix: str):
+        super().__init__(f"{reason}; {fix}")
+        self.reason, self.fix = reason, fix
+
+
+def nesting_depth(fragment: str) -> int:
+    """How deep elements nest in an HTML fragment: an element left open stays open, a stray end tag closes nothing.
+
+    At C speed (accumulate and map), since it runs on every Markdown article before ammonia does.
+    """
+    levels = list(accumulate(map(_STEP.__getitem__, _TAG.findall(fragment)), initial=0))
+    # Depth is the rise since the lowest point so far: end tags with nothing open do not lower it.
+    return max(map(operator.sub, levels, accumulate(levels, min)))
+
+
 def paragraphs_to_html(paragraphs: list[str]) -> str:
     """Plain-text paragraphs as <p> elements, every character escaped."""
     return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
 
 
 def markdown_to_html(source: str, base_url: str) -> str:
-    """Render CommonMark and sanitise it; relative links resolve against base_url."""
-    return sanitize_html(cmark.markdown_to_html_with_extensions(_CHAR_REF.sub(_drop_nonchar_ref, source), options=_CMARK_OPTIONS, extensions=_CMARK_EXTENSIONS), base_url)
+    """Render CommonMark and sanitise it; relative links resolve against base_url; MarkupError when too deep."""
+    rendered = cmark.markdown_to_html_with_extensions(_CHAR_REF.sub(_drop_nonchar_ref, source), options=_CMARK_OPTIONS, extensions=_CMARK_EXTENSIONS)
+    depth = nesting_depth(rendered)
+    if depth > NESTING_MAX:
+        raise MarkupError(f"Markdown nests {depth} levels deep (quotes, lists or HTML), over the {NESTING_MAX} limit",
+                          "flatten the nested quotes, lists or HTML elements")
+    return sanitize_html(rendered, base_url)
 
 
 def sanitize_html(fragment: str, base_url: str) -> str:

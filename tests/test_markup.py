@@ -132,3 +132,32 @@ def test_markdown_output_is_always_safe(source):
             if name in ("href", "src"):
                 assert urlsplit(value or "").scheme in ("http", "https", "mailto")
     assert not XML_FORBIDDEN.search(html) and not BIDI_CONTROLS.search(html)
+
+
+@pytest.mark.parametrize("source", [">" * 20000, "> " * 20000, "<div>" * 20000, "</div>" * 500 + "<div>" * 20000,
+                                    "".join("  " * i + "- x\n" for i in range(300)), "<b><i>" * 10000])
+def test_markdown_nested_past_the_limit_is_refused_at_once_not_after_hours(source):
+    import time
+
+    from feedsvc.markup import MarkupError
+
+    started = time.perf_counter()
+    with pytest.raises(MarkupError) as info:
+        markdown_to_html(source, BASE)
+    assert "over the 100 limit" in info.value.reason and info.value.fix
+    assert time.perf_counter() - started < 0.5  # ammonia alone takes seconds on 20,000 nested blockquotes
+
+
+@pytest.mark.parametrize("fragment, depth", [
+    ("", 0), ("<p>a</p><p>b</p>", 1), ("<ul><li><p>x</p></li></ul>", 3), ("<br><img src=x><hr/>", 0),
+    ("</div>" * 50 + "<div>" * 120, 120), ("<div>" * 3, 3), ("<p>&lt;div&gt;</p>", 1),
+])
+def test_nesting_depth_counts_open_elements_and_ignores_stray_end_tags(fragment, depth):
+    from feedsvc.markup import nesting_depth
+
+    assert nesting_depth(fragment) == depth
+
+
+def test_markdown_of_ordinary_depth_renders():
+    source = "> quote\n>> deeper\n\n" + "".join("  " * i + "- item\n" for i in range(20)) + "<div><div>x</div></div>\n"
+    assert markdown_to_html(source, BASE).count("<li>") == 20
