@@ -11,7 +11,7 @@ import stat
 from dataclasses import dataclass
 
 EXTENSIONS = (".txt", ".md")
-MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024  # news articles are tens of KB; the largest file must still parse in about a second
 # Editor leftovers: Emacs (foo~, #foo#, .#foo), Vim (.foo.swp … .swa), Kate, Office lock files, and
 # the .bak/.orig/.rej/.tmp/.part/.save copies tools leave beside a file.
 _BACKUP = re.compile(

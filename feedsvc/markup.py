@@ -5,7 +5,6 @@ import html
 import operator
 import re
 from itertools import accumulate
-from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import nh3
@@ -51,6 +50,9 @@ NESTING_MAX = 100
 _VOID = "area|base|br|col|embed|hr|img|input|link|meta|param|source|track|wbr"
 _TAG = re.compile(rf"<(/?)(?!(?:{_VOID})\b)[a-zA-Z]")  # an element's start or end; void elements never nest
 _STEP = {"": 1, "/": -1}
+# Containers that open on one line ("> > > …", "- - - …") are caught in the source, before CommonMark
+# writes megabytes of nested HTML for them.
+_DEEP_LINE = re.compile(rf"^(?:[ \t]*(?:>|[-+*](?=[ \t])|\d{{1,9}}[.)](?=[ \t]))){{{NESTING_MAX + 1}}}", re.MULTILINE)
 
 
 class MarkupError(ValueError):
@@ -78,6 +80,9 @@ def paragraphs_to_html(paragraphs: list[str]) -> str:
 
 def markdown_to_html(source: str, base_url: str) -> str:
     """Render CommonMark and sanitise it; relative links resolve against base_url; MarkupError when too deep."""
+    if _DEEP_LINE.search(source):
+        raise MarkupError(f"Markdown nests quotes or lists more than {NESTING_MAX} deep on one line",
+                          "flatten the nested quotes, lists or HTML elements")
     rendered = cmark.markdown_to_html_with_extensions(_CHAR_REF.sub(_drop_nonchar_ref, source), options=_CMARK_OPTIONS, extensions=_CMARK_EXTENSIONS)
     depth = nesting_depth(rendered)
     if depth > NESTING_MAX:
@@ -112,37 +117,17 @@ def sanitize_html(fragment: str, base_url: str) -> str:
     return drop_unsafe_chars(cleaned).strip()
 
 
-class _TextCollector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[str] = []
-        self.current: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs) -> None:
-        if tag in _BLOCKS:
-            self.flush()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _BLOCKS:
-            self.flush()
-
-    def handle_data(self, data: str) -> None:
-        self.current.append(data)
-
-    def flush(self) -> None:
-        text = " ".join("".join(self.current).split())
-        if text:
-            self.blocks.append(text)
-        self.current = []
+# Sanitised HTML (ammonia's output) escapes every < and > that is not markup, also inside attribute
+# values, so a tag is exactly "<" up to the next ">": its text is found by regular expressions at C speed.
+_BLOCK_TAG = re.compile(rf"</?(?:{'|'.join(sorted(_BLOCKS, key=len, reverse=True))})(?=[\s/>])[^>]*>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<[^>]*>")
 
 
 def html_to_paragraphs(fragment: str) -> list[str]:
-    """The text of an HTML fragment, one string per block element."""
-    collector = _TextCollector()
-    collector.feed(fragment)
-    collector.close()
-    collector.flush()
-    return collector.blocks
+    """The text of a sanitised HTML fragment, one string per block element."""
+    # "\0" marks where blocks meet: the clean-up has removed every NUL, and &#0; unescapes to U+FFFD.
+    text = html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub("\0", fragment)))
+    return [joined for block in text.split("\0") if (joined := " ".join(block.split()))]
 
 
 def shorten(text: str, limit: int) -> str:
