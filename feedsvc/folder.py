@@ -65,11 +65,14 @@ def name_rule(name: str) -> tuple[str, str] | None:
 class FolderError(OSError):
     """The articles folder itself cannot be read: str() names it and the fix."""
 
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
 
 class Folder:
     """An articles folder as the boundary sees it: its path, and its real path resolved once per look."""
 
-    FULL_WALK = "full walk"  # look_hint(): a folder changed, walk everything
+    FULL_WALK = "full walk"  # source_of(): a folder changed, walk everything
 
     def __init__(self, root: str | os.PathLike):
         self.root = os.fspath(root)
