@@ -175,3 +175,12 @@ def test_check_on_an_articles_folder_it_cannot_read_says_so_in_one_line(articles
         os.chmod(articles_dir, 0o755)
     assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
     assert "is not readable" in run.stderr.strip().splitlines()[-1]
+
+
+def test_check_folder_reports_an_articles_folder_gone_mid_check_as_one_skip(tmp_path):
+    from feedsvc.articles import Options
+    from feedsvc.audit import check_folder
+
+    report = check_folder(tmp_path / "gone", Options(site_url="http://127.0.0.1:8000"))
+    (skip,) = report.skipped
+    assert (skip.source, report.articles) == (".", 0) and "gone cannot be read (No such file or directory)" in skip.reason
