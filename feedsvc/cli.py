@@ -130,10 +130,11 @@ def check(folder: str | None, as_json: bool) -> None:
         raise click.ClickException(f"articles folder {root} does not exist; pass a folder or set ARTICLES_DIR")
     report = check_folder(root, Options.from_settings(settings))
     if as_json:
-        click.echo(json.dumps({"folder": str(root), "articles": report.articles, "skipped": _rows(report.skipped),
+        click.echo(json.dumps({"folder": str(root), "articles": report.articles, "drafts": report.drafts,
+                               "embargoed": [t.isoformat() for t in report.embargoed], "skipped": _rows(report.skipped),
                                "warnings": _rows(report.findings)}, ensure_ascii=False, indent=2))
     else:
-        click.echo(f"{root}: {report.articles} articles publishable, {len(report.skipped)} files skipped, "
+        click.echo(f"{root}: {report.headline()}, {len(report.skipped)} files skipped, "
                    f"{len(report.findings)} warnings")
         _table("Skipped, not published:", "REASON", report.skipped)
         _table("Warnings, published but worth a look:", "WARNING", report.findings)

@@ -60,6 +60,7 @@ class Article:
     author: str | None = None
     image: str | None = None
     draft: bool = False
+    guid: str = ""  # the item's permanent id in every feed: stable_id(id), or the UUID/URI the id was written as
 
     @property
     def direction(self) -> str:

@@ -76,7 +76,7 @@ def date_atom(body: bytes, when: datetime) -> bytes:
 
 def _add_entry(fg: FeedGenerator, article: Article, site: Site, feed_language: str, full_text: bool) -> None:
     entry = fg.add_entry(order="append")
-    entry.id(stable_id(article.id))
+    entry.id(article.guid)
     entry.title(article.title)
     entry.link(href=article_url(site, article), rel="alternate", type="text/html")
     entry.published(article.published)

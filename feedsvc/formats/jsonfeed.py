@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from ..feeds import article_url, feed_url
-from ..model import Article, Feed, Site, stable_id
+from ..model import Article, Feed, Site
 from .content import item_terms, public_url, wrapped_html
 
 MEDIA_TYPE = "application/feed+json"
@@ -38,7 +38,7 @@ def date_json_feed(body: bytes, when) -> bytes:
 
 
 def _item(article: Article, site: Site, feed_language: str, full_text: bool) -> dict:
-    item = {"id": stable_id(article.id), "url": article_url(site, article), "title": article.title}
+    item = {"id": article.guid, "url": article_url(site, article), "title": article.title}
     if full_text:
         item["content_html"] = wrapped_html(article)
         item["content_text"] = article.body_text or article.summary

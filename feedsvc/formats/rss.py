@@ -13,7 +13,7 @@ from feedgen.util import formatRFC2822
 from lxml import etree
 
 from ..feeds import article_url, feed_url
-from ..model import Article, Feed, Site, stable_id
+from ..model import Article, Feed, Site
 from .content import (
     GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, text_as_html, wrapped_html,
 )
@@ -88,7 +88,7 @@ def date_rss(body: bytes, when: datetime) -> bytes:
 
 def _add_item(fg: FeedGenerator, article: Article, site: Site, full_text: bool) -> None:
     entry = fg.add_entry(order="append")
-    entry.guid(stable_id(article.id), permalink=False)
+    entry.guid(article.guid, permalink=False)
     entry.title(article.title)
     entry.link(href=article_url(site, article))
     # Readers take <description> as HTML: a plain-text summary is escaped once more, or a "<b>" typed
