@@ -1,8 +1,13 @@
-"""WSGI entry point: `gunicorn wsgi:app` (each worker builds the feeds and keeps them fresh).
+"""WSGI and ASGI entry points; each worker builds the feeds and keeps them fresh.
 
-Do not use gunicorn's --preload with it: the scheduler's threads would start in the master and not
-survive the fork. For Flask's development server use `flask --app feedsvc run`, which never starts one.
+    gunicorn -c python:feedsvc.gunicorn_conf -w 2 wsgi:asgi   # as `feedsvc serve` runs it: slow clients cost nothing
+    gunicorn -w 2 wsgi:app                                    # sync workers: only behind a proxy that buffers requests
+
+Do not use gunicorn's --preload: the scheduler's threads would start in the master and not survive the
+fork. For Flask's development server use `flask --app feedsvc run`, which never starts one.
 """
-from feedsvc.cli import serving_app
+from feedsvc.asgi import WSGIOnThreads
+from feedsvc.serving import APP_THREADS, serving_app
 
 app = serving_app({})
+asgi = WSGIOnThreads(app, APP_THREADS)

@@ -15,7 +15,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from . import procs, server, wrk
+from . import bareflask, procs, server, wrk
 from .server import PROJECT, free_port, get
 from .setup import nginx_binary
 
@@ -136,6 +136,7 @@ def serve_all(articles: Path, workers: int, seconds: int, rounds: int, path: str
                "--body", f"{tmp}/body.gz", "--etag", headers["etag"], "--content-type", media_type]
         servers.enter_context(running(cmd, port, env={**os.environ, "PYTHONPATH": str(PROJECT)}, cwd=str(PROJECT)))
         targets["flask"] = (port, _check(port, path, body))
+        results["flask_worker_class"] = bareflask.serving_like_feedsvc()[0]
 
         www = Path(tmp, "www", path.lstrip("/")).parent
         www.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True)
     logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("feedsvc").setLevel(settings["LOG_LEVEL"])
     app.config.update(settings)
-    state_path = settings["STATE_PATH"] or str(Path(app.instance_path) / "feedsvc.sqlite3")
-    publisher = Publisher(settings, StateStore(state_path))
+    publisher = Publisher(settings, StateStore(state_path(settings, app.instance_path)))
     app.extensions["feedsvc"] = publisher
     app.extensions["feedsvc.partners"] = load_partners(settings["PARTNERS"])
     app.extensions["feedsvc.limits"] = {"public": RateLimiter(settings["RATE_LIMIT"]),
@@ -47,3 +46,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True)
     if refresh:
         publisher.refresh()
     return app
+
+
+def state_path(settings: Mapping[str, Any], instance_path: str | None = None) -> str:
+    """The state store's file: STATE_PATH, else feedsvc.sqlite3 in the Flask instance folder."""
+    if settings["STATE_PATH"]:
+        return settings["STATE_PATH"]
+    if instance_path is None:
+        instance_path = Flask(__name__, instance_relative_config=True).instance_path
+    return str(Path(instance_path) / "feedsvc.sqlite3")

@@ -6,59 +6,45 @@ and the fix; load_articles() logs it, lists it as skipped and goes on with the r
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
-import os
 import re
-import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 from . import frontmatter, markup
 from .chrome import strip_chrome
 from .config import DEFAULT_CHROME_MARKERS
+from .folder import Folder, Skipped, shown
 from .frontmatter import FrontMatterError
-from .model import Article
+from .model import Article, stable_id
 from .text import (
     DecodeError, clean_text, collapse_space, decode_bytes, detect_language, is_binary, is_visible, looks_binary,
 )
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = (".txt", ".md")
-MAX_FILE_BYTES = 5 * 1024 * 1024
-# Editor leftovers: Emacs (foo~, #foo#, .#foo), Vim (.foo.swp … .swa), Kate, Office lock files, and
-# the .bak/.orig/.rej/.tmp/.part/.save copies tools leave beside a file.
-_BACKUP = re.compile(
-    r"(~|\.sw[a-p]|\.kate-swp|\.bak|\.orig|\.rej|\.tmp|\.temp|\.part|\.save)$|^#.*#$|^\.#|^~\$", re.IGNORECASE
-)
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
 _H1 = re.compile(r"\A#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-_CATEGORY_MAX = 100  # a longer first line is a paragraph: the file has no category line
+CATEGORY_LONG = 100  # characters: a longer first line ending like a sentence is a paragraph, not a category
+_SENTENCE_ENDS = (".", "!", "?", "؟", "…", "。")
+# A front-matter id that already names the item for good: a UUID (bare or urn:uuid:) or a urn:, tag: or
+# http(s): URI, kept as the GUID so a site moving from another system keeps its items' identities.
+_UUID = re.compile(r"(urn:uuid:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+_URI = re.compile(r"(?:urn:[a-z0-9][a-z0-9-]{0,31}:|tag:|https?://)[^\s<>\"{}|\\^`\x00-\x1f\x7f-\x9f]+", re.IGNORECASE)
+_ID_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+ID_PART_MAX = 200  # bytes in one part of an id: an article page is exported as a file named after it
 
 
 class ArticleError(ValueError):
     """A file that cannot be published: str() is one line with the file, the reason and the fix."""
 
     def __init__(self, source: str, reason: str, fix: str):
-        super().__init__(f"{source}: {reason}; {fix}")
+        super().__init__(shown(f"{source}: {reason}; {fix}"))  # one printable line, whatever the file's name
         self.source, self.reason, self.fix = source, reason, fix
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A file left out of the feeds, and why."""
-
-    source: str
-    reason: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.reason}; {self.fix}"
 
 
 @dataclass(frozen=True)
@@ -90,70 +76,25 @@ def find_files(root: Path) -> tuple[list[Path], list[Skipped]]:
 
 
 def walk_files(root: Path) -> tuple[list[tuple[str, int, int]], list[Skipped]]:
-    """(path inside root, size, mtime_ns) of every article file, sorted by path, and what was passed over.
-
-    One os.scandir pass with string paths: a refresh of 10,000 unchanged files is mostly this walk.
-    """
-    found: list[tuple[str, int, int]] = []
-    passed: list[Skipped] = []
-    pending = [("", os.fspath(root))]
-    while pending:
-        prefix, folder = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                rel = prefix + entry.name
-                if entry.is_dir(follow_symlinks=True):
-                    if entry.name.startswith("."):
-                        passed.append(Skipped(_shown(rel) + "/", "hidden folder", "not read; rename it without the leading dot to publish its files"))
-                    else:
-                        pending.append((rel + "/", entry.path))
-                    continue
-                skip = _file_skip_reason(entry.name)
-                if skip:
-                    passed.append(Skipped(_shown(rel), *skip))
-                    continue
-                try:
-                    st = entry.stat()
-                except OSError:  # removed since the listing, or a broken symlink
-                    st = None
-                if st is None or not stat.S_ISREG(st.st_mode):  # reading a pipe would block the refresh
-                    passed.append(Skipped(_shown(rel), "not a regular file", "replace it with the article file itself"))
-                else:
-                    found.append((rel, st.st_size, st.st_mtime_ns))
-    found.sort()
-    passed.sort(key=lambda s: s.source)
-    return found, passed
+    """(path inside root, size, mtime_ns) of every article file, sorted by path, and what was passed over."""
+    found, passed = Folder(root).walk()
+    return found, sorted(passed.values(), key=lambda s: s.source)
 
 
-@functools.lru_cache(maxsize=65536)  # the same names every walk
-def _file_skip_reason(name: str) -> tuple[str, str] | None:
-    if name.startswith("."):
-        return "hidden file", "not read; rename it without the leading dot to publish it"
-    if _BACKUP.search(name):
-        return "editor backup or swap file", "not read; save the article under a .txt or .md name"
-    if not name.lower().endswith(EXTENSIONS):
-        return "not an article file", "only .txt and .md files are published; rename it if it is an article"
-    return None
-
-
-def read_article(path: Path, root: Path, options: Options) -> Article:
-    """Read one article file; raise ArticleError when it cannot be published."""
+def read_article(path: Path, root: Path, options: Options, folder: Folder | None = None) -> Article:
+    """Read one article file through the folder's rule; raise ArticleError when it cannot be published."""
     source = path.relative_to(root).as_posix()
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ArticleError(_shown(source), f"file is {size} bytes, over the {MAX_FILE_BYTES} byte limit", "split it or remove embedded data")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ArticleError(_shown(source), f"cannot be read ({exc.strerror or exc})", "check the file's permissions") from None
+    data = (folder or Folder(root)).read(source)
+    if isinstance(data, Skipped):
+        raise ArticleError(data.source, data.reason, data.fix)
     return parse_article(data, source, options)
 
 
 def parse_article(data: bytes, source: str, options: Options) -> Article:
     """Turn a file's bytes into an Article; source is its path inside the folder."""
-    if _shown(source) != source:
+    if _utf8(source) != source:
         # A name that is not UTF-8 (os.fsdecode gives lone surrogates) cannot become an ID or a URL.
-        raise ArticleError(_shown(source), "file name is not valid UTF-8", "rename the file")
+        raise ArticleError(source, "file name is not valid UTF-8", "rename the file")
     if not data.strip():
         raise ArticleError(source, "empty or whitespace-only file", "write a category line and a title line, or delete it")
     if is_binary(data):
@@ -170,7 +111,7 @@ def parse_article(data: bytes, source: str, options: Options) -> Article:
         meta, body = frontmatter.split_front_matter(text)
         ignored = frontmatter.ignored_keys(meta)
         if ignored:
-            log.debug("%s: front matter keys ignored: %s", source, ", ".join(ignored))
+            log.debug("%s", shown(f"{source}: front matter keys ignored: {', '.join(ignored)}"))
         base_url = options.site_url + "/articles/" + quote(_default_id(source), safe="/")
         if source.lower().endswith(".md"):
             title, categories, body_html = _read_markdown(meta, body, source, options, base_url)
@@ -179,7 +120,7 @@ def parse_article(data: bytes, source: str, options: Options) -> Article:
             title, categories, paragraphs = _read_plain(meta, body, source, options)
             body_html = markup.paragraphs_to_html(paragraphs)
         return _build(meta, source, options, text, title, categories, body_html, paragraphs, base_url)
-    except FrontMatterError as exc:
+    except (FrontMatterError, markup.MarkupError) as exc:
         raise ArticleError(source, exc.reason, exc.fix) from None
 
 
@@ -193,8 +134,11 @@ def _read_plain(meta: dict, body: str, source: str, options: Options) -> tuple[s
         category = frontmatter.clean_category(line)
         if not any(c.isalnum() for c in category):  # ":" or a "----------" rule names nothing
             raise ArticleError(source, f"category line {line!r} has no name", "start the file with a category name such as News")
-        if len(category) > _CATEGORY_MAX:
-            raise ArticleError(source, f"first line is {len(category)} characters, too long for a category", "start the file with a short category line, then a title line")
+        if len(category) > CATEGORY_LONG and category.endswith(_SENTENCE_ENDS):
+            # A long category line is kept (`check` warns of it); a long one that ends like a sentence is
+            # the first paragraph of a file that has no category line.
+            raise ArticleError(source, f"first line is {len(category)} characters and ends like a sentence: a paragraph, not a category",
+                               "start the file with a category line, then a title line")
         categories = [category]
     title = meta.get("title")
     if title is None:
@@ -237,11 +181,10 @@ def _build(meta: dict, source: str, options: Options, text: str, title: str, cat
     if not is_visible(summary):
         summary = markup.shorten(paragraphs[0], options.summary_length) if paragraphs else title
     lang = frontmatter.read_language(meta) or detect_language(title + "\n" + body_text, options.site_language)
-    article_id = (frontmatter.read_text(meta, "id") or "").strip() or _default_id(source)
-    if any(ord(c) < 32 for c in article_id):
-        raise ArticleError(source, "id has control characters", "give `id:` a printable value")
+    article_id, guid = _identity(meta, source)
     return Article(
         id=article_id,
+        guid=guid,
         source=source,
         title=title,
         categories=tuple(dict.fromkeys(categories)),
@@ -266,51 +209,100 @@ def _clean_title(title: Any, source: str) -> str:
     return cleaned
 
 
+def _identity(meta: dict, source: str) -> tuple[str, str]:
+    """(id, GUID): the id names the article's page and must be a safe path; the GUID names the item for good."""
+    written = (frontmatter.read_text(meta, "id") or "").strip()
+    if _UUID.fullmatch(written) and not written.lower().startswith("urn:"):
+        return _safe_id(written, source), "urn:uuid:" + written
+    if _UUID.fullmatch(written) or _URI.fullmatch(written):
+        return _safe_id(_default_id(source), source), written  # the page is named after the file
+    return _safe_id(written or _default_id(source), source, written=bool(written)), stable_id(written or _default_id(source))
+
+
+def _safe_id(article_id: str, source: str, written: bool = False) -> str:
+    """The id if it is a safe path — parts joined by /, none empty, none starting with a dot — else ArticleError."""
+    # The id becomes /articles/<id> and a file of the static export: `../feed.rss` must not reach /feed.rss.
+    parts = article_id.split("/")
+    reason = ("has control characters" if _ID_CONTROLS.search(article_id)
+              else "has a backslash" if "\\" in article_id
+              else "has an empty part (a leading, trailing or doubled /)" if not all(parts)
+              else "has a part that is . or .. or starts with a dot" if any(p.startswith(".") for p in parts)
+              else f"has a part longer than {ID_PART_MAX} bytes" if any(len(p.encode("utf-8", "surrogateescape")) > ID_PART_MAX for p in parts)
+              else None)
+    if reason is None:
+        return article_id
+    if written:
+        raise ArticleError(source, f"id {article_id!r} {reason}", "write `id:` as names joined by /, such as economy/rates-2026, or as a urn:, tag: or https: URI")
+    raise ArticleError(source, f"the id {article_id!r} made from the file's path {reason}", "rename the file, or give it an `id:` in the front matter")
+
+
 def _default_id(source: str) -> str:
     # NFC: a name typed on macOS is stored decomposed; the ID must not depend on where the file was made.
     return unicodedata.normalize("NFC", source.rsplit(".", 1)[0])
 
 
-def _rel(path: Path, root: Path) -> str:
-    return _shown(path.relative_to(root).as_posix())
-
-
-def _shown(source: str) -> str:
-    """A path that can be printed and logged: bytes that are not UTF-8 shown as U+FFFD."""
+def _utf8(source: str) -> str:
+    """The name with bytes that are not UTF-8 shown as U+FFFD."""
     return source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def read_or_skip(path: Path, root: Path, options: Options) -> Article | Skipped:
+def read_or_skip(path: Path, root: Path, options: Options, folder: Folder | None = None) -> Article | Skipped:
     """Read one file: an Article, or Skipped with why; never raises."""
     try:
-        return read_article(path, root, options)
+        return read_article(path, root, options, folder)
     except ArticleError as exc:
         return Skipped(exc.source, exc.reason, exc.fix)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others being published
-        log.debug("reading %s failed", path, exc_info=True)
-        return Skipped(_rel(path, root), f"could not be read ({type(exc).__name__}: {exc})", "report it as a feedsvc bug, with the file")
+        log.debug("reading %s failed", shown(str(path)), exc_info=True)
+        return Skipped(path.relative_to(root).as_posix(), f"could not be read ({type(exc).__name__}: {exc})", "report it as a feedsvc bug, with the file")
 
 
 def iter_articles(root: Path, options: Options) -> Iterator[Article | Skipped]:
     """Every article file under root read in order: an Article, or Skipped with why."""
-    files, passed = find_files(root)
-    yield from passed
-    for path in files:
-        yield read_or_skip(path, root, options)
+    folder = Folder(root)
+    files, passed = folder.walk()
+    yield from sorted(passed.values(), key=lambda s: s.source)
+    for source, _, _ in files:
+        yield read_or_skip(root / source, root, options, folder)
 
 
-def unique_ids(items: Iterable[Article | Skipped]) -> tuple[list[Article], list[Skipped]]:
-    """Articles in the given order, the first of each ID kept; skips, and later duplicates, as Skipped."""
-    articles: dict[str, Article] = {}
+def unique_ids(items: Iterable[Article | Skipped], owners: Mapping[str, str] | None = None) -> tuple[list[Article], list[Skipped]]:
+    """Articles with one file per ID, in the given order; skips, and the other files of a repeated ID, as Skipped.
+
+    owners: the file that owns each ID (its first owner, from the state store); without one, the first
+    file in the given order keeps the ID. An owner that is present but cannot be read now keeps it too.
+    """
+    items = list(items)
+    owners = owners or {}
+    groups: dict[str, list[Article]] = {}
+    for item in items:
+        if isinstance(item, Article):
+            groups.setdefault(item.id, []).append(item)
+    keepers: dict[str, Article | None] = {}
+    for id_, group in groups.items():
+        owner = owners.get(id_)
+        keepers[id_] = group[0] if owner is None else next((a for a in group if a.source == owner), None)
+    articles: list[Article] = []
     skipped: list[Skipped] = []
+    guids: dict[str, Article] = {}  # `id: <uuid>` and `id: urn:uuid:<uuid>` differ as IDs but are one GUID
     for item in items:
         if isinstance(item, Skipped):
             skipped.append(item)
-        elif item.id in articles:
-            skipped.append(Skipped(item.source, f"same id {item.id!r} as {articles[item.id].source}", "give one of them its own `id:` in the front matter"))
+            continue
+        keeper = keepers[item.id]
+        if keeper is item and item.guid in guids:
+            skipped.append(Skipped(item.source, f"same GUID {item.guid!r} as {guids[item.guid].source}",
+                                   "give one of them another `id:` in the front matter"))
+        elif keeper is item:
+            guids[item.guid] = item
+            articles.append(item)
+        elif keeper is None:
+            skipped.append(Skipped(item.source, f"same id {item.id!r} as {owners[item.id]}, which had it first (and cannot be read now)",
+                                   "give this file its own `id:` in the front matter, or fix the other file"))
         else:
-            articles[item.id] = item
-    return list(articles.values()), skipped
+            skipped.append(Skipped(item.source, f"same id {item.id!r} as {keeper.source}, which had it first",
+                                   "give this file its own `id:` in the front matter"))
+    return articles, skipped
 
 
 def load_articles(root: Path, options: Options) -> tuple[list[Article], list[Skipped]]:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from charset_normalizer import from_bytes
 
-from .articles import Options, Skipped, iter_articles, unique_ids
+from .articles import CATEGORY_LONG, Options, Skipped, iter_articles, unique_ids
 from .chrome import strip_chrome
+from .folder import Folder, FolderError, shown
 from .model import Article
+from .text import SLUG_MAX
 
 SHORT_BODY = 200  # characters: a body shorter than this was often cut off by the scraper
 _SENTENCE_END = re.compile(r"(?<=[.!?؟…])\s+")
@@ -31,27 +34,50 @@ class Finding:
     reason: str
     fix: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", shown(self.source))  # a file name may hold a newline or ESC
+
 
 @dataclass(frozen=True)
 class Report:
-    """A folder checked: how many articles publish, the files skipped and the findings, by file."""
+    """A folder checked: articles publishable now, drafts, embargoed ones, files skipped and findings, by file."""
 
     articles: int
     skipped: tuple[Skipped, ...]
     findings: tuple[Finding, ...]
+    drafts: int = 0
+    embargoed: tuple[datetime, ...] = ()  # when each embargoed article is released, soonest first
+
+    def headline(self) -> str:
+        """"9 articles publishable now, 1 draft, 1 embargoed until 2026-12-01 09:00 UTC"."""
+        parts = [f"{self.articles} article{'s' * (self.articles != 1)} publishable now"]
+        if self.drafts:
+            parts.append(f"{self.drafts} draft{'s' * (self.drafts != 1)}")
+        if self.embargoed:
+            first = self.embargoed[0].strftime("%Y-%m-%d %H:%M UTC")
+            parts.append(f"1 embargoed until {first}" if len(self.embargoed) == 1 else f"{len(self.embargoed)} embargoed, the first until {first}")
+        return ", ".join(parts)
 
 
-def check_folder(root: Path, options: Options) -> Report:
+def check_folder(root: Path, options: Options, now: datetime | None = None) -> Report:
     """Read the whole folder as a refresh would (nothing logged) and look at every article."""
-    articles, skipped = unique_ids(iter_articles(root, options))
-    legacy = {a.source: enc for a in articles if (enc := _legacy_encoding(root / a.source))}
+    now = now or datetime.now(timezone.utc)
+    try:
+        articles, skipped = unique_ids(iter_articles(root, options))
+    except FolderError as exc:
+        return Report(0, (Skipped(".", exc.strerror, "check the folder and its permissions"),), ())
+    drafts = sum(a.draft for a in articles)
+    embargoed = tuple(sorted(a.published for a in articles if not a.draft and a.published is not None and a.published > now))
+    publishable = len(articles) - drafts - len(embargoed)
+    folder = Folder(root)
+    legacy = {a.source: enc for a in articles if (enc := _legacy_encoding(folder, a.source))}
     findings = [f for a in articles for f in check_article(a, options)]
     mixed = len(legacy) < len(articles)
     for source, encoding in legacy.items():
         reason = f"saved as {encoding}, not UTF-8" + (" like the other files" if mixed else "")
         findings.append(Finding(source, reason, "the encoding was guessed; re-save the file as UTF-8"))
-    return Report(len(articles), tuple(sorted(skipped, key=lambda s: s.source)),
-                  tuple(sorted(findings, key=lambda f: f.source)))
+    return Report(publishable, tuple(sorted(skipped, key=lambda s: s.source)),
+                  tuple(sorted(findings, key=lambda f: f.source)), drafts, embargoed)
 
 
 def check_article(article: Article, options: Options) -> list[Finding]:
@@ -68,6 +94,10 @@ def check_article(article: Article, options: Options) -> list[Finding]:
             chrome = " ".join(sentences[len(kept):])
             found.append(Finding(article.source, f"site chrome left in the body: {_quote(chrome)}",
                                  "delete the line, or end the article there so it is cut off"))
+    for category in article.categories:
+        if len(category) > CATEGORY_LONG:
+            found.append(Finding(article.source, f"category is {len(category)} characters long: {_quote(category)}",
+                                 f"published under it, its URL cut to {SLUG_MAX} characters with a hash; shorten the category line if it is not meant as one"))
     text = article.title + "\n" + article.body_text
     garbled = _MOJIBAKE.findall(text)
     if len(garbled) >= 2 or "\ufffd" in text:
@@ -77,11 +107,10 @@ def check_article(article: Article, options: Options) -> list[Finding]:
     return found
 
 
-def _legacy_encoding(path: Path) -> str | None:
+def _legacy_encoding(folder: Folder, source: str) -> str | None:
     """The legacy encoding a file was guessed to be in, or None for Unicode (or an unreadable file)."""
-    try:
-        data = path.read_bytes()
-    except OSError:
+    data = folder.read(source)  # through the folder's rule, like every other read
+    if isinstance(data, Skipped):
         return None
     if data.startswith(_BOMS):
         return None

@@ -1,20 +1,15 @@
 """Command line: `feedsvc serve | build | check`. It only turns options into settings and calls the app."""
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
-import logging
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
 from .articles import Options
-from .config import ConfigError, load_settings
+from .config import ConfigError, explicit_settings, load_settings
 from .formats import FORMATS
 
 PROGRESS_FROM = 500  # resources: a smaller export is written before a bar would be worth showing
@@ -32,85 +27,41 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--articles", "articles_dir", type=click.Path(file_okay=False), help="Articles folder (setting ARTICLES_DIR).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     """Serve the feeds with gunicorn, refreshing on a schedule."""
     from gunicorn.app.base import BaseApplication
 
+    from .serving import ServeError, asgi_app, check_port, gunicorn_settings, preflight, site_url_for, site_url_warning
+
     overrides = _overrides(ARTICLES_DIR=articles_dir)
-    _settings(**overrides)  # fail before forking, with the setting's name
-    _metrics_folder()
+    if "SITE_URL" not in explicit_settings():  # links follow the address served, unless told otherwise
+        overrides["SITE_URL"] = site_url_for(host, port)
+        if host in ("0.0.0.0", "::"):
+            click.echo(f"links point at {overrides['SITE_URL']}; set SITE_URL to the address readers use", err=True)
+    settings = _settings(**overrides)  # fail before forking, with the setting's name
+    try:
+        preflight(settings)
+        check_port(host, port)
+    except ServeError as exc:
+        raise click.ClickException(str(exc)) from None
+    warning = site_url_warning(settings["SITE_URL"], host, port)
+    if warning:
+        click.echo(warning, err=True)
 
     class _Server(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", f"{host}:{port}")
+            for name, value in gunicorn_settings().items():
+                self.cfg.set(name, value)
+            self.cfg.set("bind", f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
-            # %(U)s is the path without the query string: a partner's ?key= never reaches a log.
-            self.cfg.set("access_log_format", '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"')
-            self.cfg.set("worker_exit", _stop_refresher)
-            self.cfg.set("child_exit", _worker_exited)
 
         def load(self):
-            return serving_app(overrides)
+            return asgi_app(overrides)
 
     _Server().run()
-
-
-def serving_app(overrides: dict):
-    """The app as a serving process runs it: built, then kept fresh by a schedule and a file watcher.
-
-    Only here is the scheduler started: never by create_app(), so never under Flask's reloader or in tests.
-    """
-    from . import create_app
-    from .scheduler import Refresher
-    from .text import warm_up
-
-    warm_up()
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
-    app = create_app(overrides, refresh=False)
-    publisher = app.extensions["feedsvc"]
-    watch = publisher.root if app.config["WATCH"] else None
-    # Watch first, then build: a file saved while the first build runs is not missed.
-    refresher = Refresher(publisher.refresh, publisher.next_wakeup, app.config["REFRESH_SECONDS"], watch).start()
-    refresher.run()
-    app.extensions["feedsvc.refresher"] = refresher
-    atexit.register(refresher.stop)
-    return app
-
-
-def _stop_refresher(server, worker) -> None:
-    """gunicorn worker_exit hook: stop the worker's scheduler and watcher cleanly."""
-    app = getattr(worker, "wsgi", None)
-    refresher = getattr(app, "extensions", {}).get("feedsvc.refresher")
-    if refresher is not None:
-        refresher.stop()
-
-
-def _metrics_folder() -> None:
-    """An empty PROMETHEUS_MULTIPROC_DIR for the workers' metrics (feedsvc/metrics.py), set before any import them."""
-    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if folder:
-        for stale in Path(folder).glob("*.db"):  # a previous run's numbers would be added to this one's
-            stale.unlink()
-        return
-    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="feedsvc-metrics-")
-    atexit.register(_remove_folder, folder, os.getpid())
-
-
-def _remove_folder(folder: str, owner: int) -> None:
-    # Workers inherit atexit handlers at fork and run them when they exit: only the master removes it.
-    if os.getpid() == owner:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _worker_exited(server, worker) -> None:
-    """gunicorn child_exit hook: drop a dead worker's live gauges; its counters still count."""
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)
 
 
 @main.command()
@@ -120,8 +71,12 @@ def build(out: str, articles_dir: str | None) -> None:
     """Write every feed, page and stylesheet as files for nginx or a CDN, switched into place at once."""
     from . import create_app
     from .export import ExportError, export_resources, export_snapshot
+    from .state import StateError
 
-    app = create_app(_settings(ARTICLES_DIR=articles_dir), refresh=False)
+    try:
+        app = create_app(_settings(ARTICLES_DIR=articles_dir), refresh=False)
+    except (ConfigError, StateError) as exc:  # a partner key not set, a state file that cannot be written
+        raise click.ClickException(f"build failed, {out} is left as it was: {exc}") from None
     publisher = app.extensions["feedsvc"]
     publisher.listeners.clear()  # the hub hears of a change once it is exported, not while it is built
     if not publisher.refresh():
@@ -133,6 +88,9 @@ def build(out: str, articles_dir: str | None) -> None:
             result = export_snapshot(resources, Path(out), advance=bar.update if bar else None)
     except ExportError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # a full disk, a read-only folder: the export's switch never happened
+        raise click.ClickException(f"build failed, {out} is left as it was: cannot write {exc.filename or 'the export'}: "
+                                   f"{exc.strerror or exc}") from None
     click.echo(f"{out} → {result.folder.name}: {len(resources)} resources, {result.written} files written, "
                f"{result.kept} unchanged, {len(result.left_out)} left out")
     if publisher.snapshot.skipped:
@@ -172,10 +130,11 @@ def check(folder: str | None, as_json: bool) -> None:
         raise click.ClickException(f"articles folder {root} does not exist; pass a folder or set ARTICLES_DIR")
     report = check_folder(root, Options.from_settings(settings))
     if as_json:
-        click.echo(json.dumps({"folder": str(root), "articles": report.articles, "skipped": _rows(report.skipped),
+        click.echo(json.dumps({"folder": str(root), "articles": report.articles, "drafts": report.drafts,
+                               "embargoed": [t.isoformat() for t in report.embargoed], "skipped": _rows(report.skipped),
                                "warnings": _rows(report.findings)}, ensure_ascii=False, indent=2))
     else:
-        click.echo(f"{root}: {report.articles} articles publishable, {len(report.skipped)} files skipped, "
+        click.echo(f"{root}: {report.headline()}, {len(report.skipped)} files skipped, "
                    f"{len(report.findings)} warnings")
         _table("Skipped, not published:", "REASON", report.skipped)
         _table("Warnings, published but worth a look:", "WARNING", report.findings)

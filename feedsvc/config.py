@@ -83,8 +83,23 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Merge the four layers and return validated settings keyed by name."""
-    environ = os.environ if environ is None else environ
     values: dict[str, Any] = {s.name: _copy(s.default) for s in SETTINGS}
+    values.update(_set_values(toml_path, environ))
+    for name, value in (overrides or {}).items():
+        if name in SETTING_NAMES:
+            values[name] = value
+    return validate(values)
+
+
+def explicit_settings(toml_path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """Names of the settings that feedsvc.toml or a FEEDSVC_* variable sets (the rest are defaults)."""
+    return frozenset(_set_values(toml_path, environ))
+
+
+def _set_values(toml_path: str | os.PathLike | None, environ: Mapping[str, str] | None) -> dict[str, Any]:
+    """The settings feedsvc.toml and then the environment set, by name."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
     if toml_path is None:
         toml_path = environ.get(ENV_PREFIX + "CONFIG", "feedsvc.toml")
     path = Path(toml_path)
@@ -94,10 +109,7 @@ def load_settings(
         raw = environ.get(ENV_PREFIX + setting.name)
         if raw is not None:
             values[setting.name] = _parse_env(setting, raw)
-    for name, value in (overrides or {}).items():
-        if name in SETTING_NAMES:
-            values[name] = value
-    return validate(values)
+    return values
 
 
 def validate(values: dict[str, Any]) -> dict[str, Any]:

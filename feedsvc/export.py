@@ -23,11 +23,15 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 from .formats import FORMATS
+from .preview import preview_page
 from .render import Rendered
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = {"gzip": ".gz", "br": ".br"}  # nginx gzip_static and brotli_static look for these
+# The key of the page a browser gets at a feed's URL (preview.py): a fragment, which no request carries, so no
+# URL of the site has it. Its file is beside the feed's (feed.rss → feed.rss.html), for deploy/nginx.conf.
+PREVIEW = "#preview"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _LONGEST_SUFFIX = len(".html.page-999999999.gz")  # what a file name may gain over its URL segment
 _NAME_MAX = 255  # bytes in one file name (ext4, xfs, tmpfs)
@@ -51,9 +55,15 @@ class ExportResult:
 
 
 def export_resources(publisher) -> dict[str, Rendered]:
-    """Everything the app serves without a key: the snapshot's resources and every feed's archive pages."""
-    out = dict(publisher.snapshot.resources)
-    for feed in publisher.snapshot.feeds:
+    """Everything the app serves without a key: the snapshot's resources, each feed's page for browsers
+    (at "<feed path>#preview", the bytes the app answers a navigation with) and every feed's archive pages."""
+    snapshot = publisher.snapshot
+    out = dict(snapshot.resources)
+    for path in snapshot.resources:
+        page = preview_page(snapshot, publisher.site, path)
+        if page is not None:
+            out[path + PREVIEW] = page
+    for feed in snapshot.feeds:
         for fmt in FORMATS:
             page = 2
             while (found := publisher.variant(feed.key, fmt, page=page)) is not None:
@@ -66,8 +76,15 @@ def file_name(path: str, media_type: str) -> str | None:
     """The file, inside the export, that serves a URL path (no leading slash); None if none can.
 
     "" and "category/x/" → index.html inside; another page ("articles/<id>") → <path>.html;
-    "feed.rss?page=2" → feed.rss.page-2; everything else keeps its name, which carries its extension.
+    "feed.rss?page=2" → feed.rss.page-2; a feed's page for browsers "feed.rss#preview" → feed.rss.html;
+    everything else keeps its name, which carries its extension.
     """
+    if path.endswith(PREVIEW) and not path.startswith("articles/"):  # an article's id may end so: its page is its own
+        feed = path[: -len(PREVIEW)]
+        if media_type != "text/html" or "?" in feed or feed.rpartition(".")[2] not in FORMATS:
+            return None  # only a feed's first page has one
+        name = file_name(feed, "")
+        return name and name + ".html"
     path, _, query = path.partition("?")
     segments = path.rstrip("/").split("/") if path else []
     if any(s in ("", ".", "..") or "\0" in s or len(s.encode()) > _NAME_MAX - _LONGEST_SUFFIX for s in segments):

@@ -5,14 +5,13 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from operator import attrgetter
-from datetime import datetime, timezone
-from typing import Iterable
+from datetime import datetime
+from typing import Iterable, Mapping
 from urllib.parse import quote
 
-from .model import Article, Category, Feed, Site
+from .model import UNDATED, Article, Category, Feed, Site
 from .text import SLUG_MAX, make_slug
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the `updated` of a feed with no items yet
 _BY_ID, _BY_PUBLISHED = attrgetter("id"), attrgetter("published")  # C-level sort keys: 10,000 articles a refresh
 
 
@@ -32,22 +31,27 @@ def next_release(articles: Iterable[Article], now: datetime) -> datetime | None:
     return min(ahead, default=None)
 
 
-def assign_categories(articles: Iterable[Article], slugs: dict[str, str]) -> dict[str, Category]:
-    """Category name → Category with a unique slug, in name order.
+def assign_slugs(names: Iterable[str], configured: Mapping[str, str], recorded: Mapping[str, str]) -> dict[str, str]:
+    """Category name → a unique URL slug: configured first, then the slug a name was first published under.
 
-    Who keeps a contested slug does not depend on the order names turn up: a configured slug first,
-    then a name that is already its own slug ("sport" before "Sport"), then name order. The others
-    get the slug cut short plus a hash of the whole name, so two names never share a URL.
+    A published slug belongs to its category for good (`recorded`, kept in the state store), even while
+    the category has nothing published. A new name gets its own slug when that is free, else the slug
+    cut short plus a hash of the whole name. Among names new at once, who keeps a contested slug does not
+    depend on the order they turn up: a name that is already its own slug ("sport" before "Sport"), then
+    name order. CATEGORY_SLUGS is the operator's word: a configured slug goes to its name whatever the record.
     """
-    names = {c for a in articles for c in a.categories}
-    wanted = {name: make_slug(name, slugs) for name in names}
-    taken: set[str] = set()
-    categories: dict[str, Category] = {}
-    for name in sorted(names, key=lambda n: (n not in slugs, wanted[n] != n, n)):
+    names = set(names)
+    reserved = set(configured.values())
+    out = {name: configured[name] for name in names if name in configured}
+    out.update({name: recorded[name] for name in names - out.keys() if name in recorded and recorded[name] not in reserved})
+    taken = reserved | set(recorded.values()) | set(out.values())
+    new = names - out.keys()
+    wanted = {name: make_slug(name, {}) for name in new}
+    for name in sorted(new, key=lambda n: (wanted[n] != n, n)):
         slug = wanted[name] if wanted[name] not in taken else _hashed_slug(wanted[name], name, taken)
         taken.add(slug)
-        categories[name] = Category(name=name, slug=slug)
-    return dict(sorted(categories.items()))
+        out[name] = slug
+    return out
 
 
 def _hashed_slug(slug: str, name: str, taken: set[str]) -> str:
@@ -81,23 +85,31 @@ class Listing:
     page_url: str
 
 
-def build_listings(articles: Iterable[Article], site: Site, slugs: dict[str, str], now: datetime) -> list[Listing]:
-    """The site-wide listing first, then one per category with live articles, in name order."""
-    articles = [a for a in articles if not a.draft]
+def build_listings(articles: Iterable[Article], site: Site, slugs: Mapping[str, str], now: datetime,
+                   recorded: Mapping[str, str] | None = None) -> list[Listing]:
+    """The site-wide listing first, then one per category with live articles, in name order.
+
+    slugs: the configured CATEGORY_SLUGS; recorded: the slugs categories were first published under.
+    """
     live = newest_first(a for a in articles if is_published(a, now))
-    # Slugs are given out over embargoed articles too, so a release never moves another category's URL.
-    categories = assign_categories(articles, slugs)
-    members: dict[str, list[Article]] = {name: [] for name in categories}
+    # Only published articles name categories: a draft or an embargoed article claims no URL.
+    members: dict[str, list[Article]] = {}
     for a in live:
         for name in a.categories:
-            members[name].append(a)
+            members.setdefault(name, []).append(a)
+    chosen = assign_slugs(members, slugs, recorded or {})
     description = site.description or site.title
     listings = [Listing("", site.title, description, None, tuple(live), site.url + "/")]
-    for name, category in categories.items():
-        if members[name]:  # a category whose articles are all still embargoed has no feed yet
-            page = f"{site.url}/category/{quote(category.slug, safe='')}/"
-            listings.append(Listing(category.slug, f"{site.title} — {name}", f"{name}: {description}", category, tuple(members[name]), page))
+    for name in sorted(members):
+        category = Category(name=name, slug=chosen[name])
+        page = f"{site.url}/category/{quote(category.slug, safe='')}/"
+        listings.append(Listing(category.slug, f"{site.title} — {name}", f"{name}: {description}", category, tuple(members[name]), page))
     return listings
+
+
+def live_categories(articles: Iterable[Article], now: datetime) -> set[str]:
+    """The names of the categories that have a published article at `now`: those that need a slug."""
+    return {name for a in articles if is_published(a, now) for name in a.categories}
 
 
 def build_feeds(articles: Iterable[Article], site: Site, slugs: dict[str, str], max_items: int, now: datetime) -> list[Feed]:
@@ -162,7 +174,8 @@ def _page_query(page: int) -> str:
     return "" if page == 1 else f"?page={page}"
 
 
-def _feed(listing: Listing, site: Site, items: Iterable[Article], **options) -> Feed:
+def _feed(listing: Listing, site: Site, items: Iterable[Article], updated: datetime = UNDATED, **options) -> Feed:
+    """updated: when the listing last changed, for feeds rendered on request; UNDATED for the renderer to date."""
     items = tuple(items)
     return Feed(
         key=listing.key,
@@ -171,7 +184,7 @@ def _feed(listing: Listing, site: Site, items: Iterable[Article], **options) -> 
         category=listing.category,
         items=items,
         language=dominant_language(items, site.language),
-        updated=max((a.updated for a in items), default=EPOCH),
+        updated=updated,
         page_url=listing.page_url,
         **options,
     )

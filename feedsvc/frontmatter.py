@@ -15,8 +15,32 @@ from dateutil import parser as dateparser
 
 from .text import collapse_space, drop_unsafe_chars
 
-# libyaml's C loader when the wheel has it (ten times faster), else the pure-Python safe loader.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+FRONT_MATTER_MAX = 16 * 1024  # characters: far more than any article's fields, little enough to parse at once
+FLOW_NESTING_MAX = 64  # [ and { inside each other: real front matter has one or two
+# libyaml's composer recurses in C without a limit (tens of thousands of levels crash the process), so
+# it only gets text that cannot nest deeper than this; other text goes to the pure-Python composer,
+# slower, whose recursion stops with RecursionError.
+_C_NESTING_MAX = 1000
+_BRACKETS = str.maketrans({c: None for c in map(chr, range(128)) if c not in "[]{}"})
+
+
+class _NoAliases:
+    """A safe loader that refuses YAML aliases (*x): "billion laughs" nests them to expand a few hundred
+    bytes into gigabytes, and no field feedsvc reads needs one."""
+
+    def construct_object(self, node, deep=False):
+        if node in self.constructed_objects or node in self.recursive_objects:  # a node met twice: an alias
+            raise FrontMatterError("front matter uses a YAML alias (*name)", "write the value out in full instead of `&name` and `*name`")
+        return super().construct_object(node, deep)
+
+
+class _Loader(_NoAliases, yaml.SafeLoader):
+    pass
+
+
+class _CLoader(_NoAliases, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # ten times faster when the wheel has it
+    pass
+
 
 _FRONT_MATTER_OPEN = re.compile(r"---[ \t]*(?:\n|\Z)")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
@@ -45,8 +69,19 @@ def split_front_matter(text: str) -> tuple[dict, str]:
     if not match:
         raise FrontMatterError("front matter opened with --- is never closed", "end the front matter block with a --- line")
     fix = "fix the YAML between the --- lines (quote values that contain ': ')"
+    block = match.group(1) or ""
+    if len(block) > FRONT_MATTER_MAX:
+        raise FrontMatterError(f"front matter is {len(block)} characters, over the {FRONT_MATTER_MAX} limit",
+                               "move long text into the body, below the closing --- line")
+    flow, lines = _nesting(block)
+    if flow > FLOW_NESTING_MAX:
+        raise FrontMatterError(f"front matter nests lists or mappings {flow} deep, over the {FLOW_NESTING_MAX} limit",
+                               "write the values flatter, and quote text full of [ or { brackets")
+    shallow = flow + lines <= _C_NESTING_MAX
     try:
-        meta = yaml.load(match.group(1) or "", Loader=_LOADER) or {}
+        meta = yaml.load(block, Loader=_CLoader if shallow else _Loader) or {}
+    except FrontMatterError:
+        raise
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 2}" if where is not None else ""
@@ -60,6 +95,17 @@ def split_front_matter(text: str) -> tuple[dict, str]:
     # YAML escapes ("\u001b", "\u202e") make characters the text clean-up never saw.
     meta = {str(k).lower(): _clean_value(v) for k, v in meta.items()}
     return meta, stripped[match.end():]
+
+
+def _nesting(block: str) -> tuple[int, int]:
+    """How deep [ and { nest (counting those inside quotes too), and a bound on how deep lines nest
+    (indentation, plus every - and ? on a line: `- - - x` nests once per dash)."""
+    depth = deepest = 0
+    for c in block.translate(_BRACKETS):
+        depth = depth + 1 if c in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    lines = max((len(line) - len(line.lstrip(" ")) + line.count("-") + line.count("?") for line in block.split("\n")), default=0)
+    return deepest, lines + 1
 
 
 def ignored_keys(meta: dict) -> list[str]:

@@ -14,6 +14,7 @@ import functools
 import re
 import threading
 import time
+from typing import Callable
 
 from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
@@ -38,15 +39,19 @@ KNOWN_AGGREGATORS = (  # (what the User-Agent says, the name)
     ("feedbin", "feedbin"), ("bloglovin", "bloglovin"), ("feedspot", "feedspot"), ("netvibes", "netvibes"),
     ("bazqux", "bazqux"), ("feedwrangler", "feedwrangler"), ("feedpress", "feedpress"),
 )
-MAX_AGGREGATORS = 50  # names kept; a client that makes up names cannot grow the label set past this
+KNOWN_NAMES = frozenset(name for _, name in KNOWN_AGGREGATORS)
+OTHER = "other"  # the one label for every aggregator not in KNOWN_AGGREGATORS: a User-Agent is easy to make up
+MAX_OTHERS = 50  # unknown reporters remembered per worker (the most recent), pooled under OTHER
 MAX_FEED_IDS = 16  # one aggregator may fetch one URL for several of its feeds: their counts add up
+MAX_SUBSCRIBERS = 1_000_000  # a report above this is not believed; no feed of ours has that many through one reader
+REPORT_TTL = 3 * 86400  # seconds a report counts; aggregators poll hourly or daily and report each time
 REFRESH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
 class Metrics:
     """The app's metrics; in multiprocess mode their values live in files and /metrics reads them all."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.multiprocess = multiprocess_mode()
         self.registry = None if self.multiprocess else CollectorRegistry()
         r = self.registry
@@ -66,11 +71,13 @@ class Metrics:
                              registry=r, multiprocess_mode="livemostrecent")
         self.last_success = Gauge("feedsvc_last_refresh_success_timestamp_seconds",
                                   "When the last refresh succeeded (Unix time)", registry=r, multiprocess_mode="livemax")
-        # The latest report wins, whichever worker took it, and outlives the worker.
-        self.subscribers = Gauge("feedsvc_feed_subscribers", "Subscribers an aggregator last reported in its User-Agent",
-                                 ["feed", "aggregator"], registry=r, multiprocess_mode="mostrecent")
-        self._reported: dict[tuple[str, str], dict[str, int]] = {}  # (feed, aggregator) → feed id → count
-        self._aggregators: set[str] = set()
+        # The latest report of a live worker wins: reports are kept in memory and age out, so they go with the worker.
+        self.subscribers = Gauge("feedsvc_feed_subscribers", "Subscribers an aggregator reported in its User-Agent "
+                                 "in the last days (unknown aggregators pooled as \"other\")",
+                                 ["feed", "aggregator"], registry=r, multiprocess_mode="livemostrecent")
+        self.clock = clock
+        # (feed, label) → reporter (a known aggregator's feed id, or an unknown one's name) → (count, when)
+        self._reported: dict[tuple[str, str], dict[str, tuple[int, float]]] = {}
         self._children: dict[tuple, tuple] = {}  # (kind, format, status) → the two labelled counters
         self._lock = threading.Lock()
 
@@ -85,21 +92,45 @@ class Metrics:
         children[1].inc(sent)
 
     def observe_subscribers(self, feed: str, user_agent: str) -> None:
-        """Keep the subscriber count a User-Agent reports for a feed path, if it reports one."""
+        """Keep the subscriber count a User-Agent reports for a feed path, if it reports a believable one.
+
+        Only aggregators in KNOWN_AGGREGATORS get a label of their own; any other name is pooled as "other",
+        so made-up names neither grow the label set nor crowd a real aggregator out. A report counts for
+        REPORT_TTL; a count above MAX_SUBSCRIBERS is dropped; within one label the most recent reports win.
+        """
         reported = parse_subscribers(user_agent)
         if reported is None:
             return
         name, count, feed_id = reported
+        if count > MAX_SUBSCRIBERS:
+            return
+        label, reporter, limit = (name, feed_id, MAX_FEED_IDS) if name in KNOWN_NAMES else (OTHER, name, MAX_OTHERS)
+        now = self.clock()
         with self._lock:
-            if name not in self._aggregators:
-                if len(self._aggregators) >= MAX_AGGREGATORS:
-                    return
-                self._aggregators.add(name)
-            counts = self._reported.setdefault((feed, name), {})
-            if feed_id in counts or len(counts) < MAX_FEED_IDS:
-                counts[feed_id] = count
-            total = sum(counts.values())
-        self.subscribers.labels(feed, name).set(total)
+            reports = self._reported.setdefault((feed, label), {})
+            reports[reporter] = (count, now)
+            if len(reports) > limit:  # forget the oldest report: the ones still being made come back
+                del reports[min(reports, key=lambda r: reports[r][1])]
+            total = self._total(reports, now)
+        self.subscribers.labels(feed, label).set(total)
+
+    def expire_subscribers(self) -> None:
+        """Recount every series without the reports older than REPORT_TTL (run before each scrape)."""
+        now = self.clock()
+        with self._lock:
+            totals = {key: self._total(reports, now) for key, reports in self._reported.items()}
+            for key, reports in list(self._reported.items()):
+                if not reports:
+                    del self._reported[key]
+        for (feed, label), total in totals.items():
+            self.subscribers.labels(feed, label).set(total)
+
+    @staticmethod
+    def _total(reports: dict[str, tuple[int, float]], now: float) -> int:
+        """The sum of the reports still fresh, dropping the rest; never above MAX_SUBSCRIBERS."""
+        for reporter in [r for r, (_, when) in reports.items() if now - when > REPORT_TTL]:
+            del reports[reporter]
+        return min(MAX_SUBSCRIBERS, sum(count for count, _ in reports.values()))
 
     def observe_publisher(self, publisher) -> None:
         """The gauges that describe the current snapshot."""
@@ -110,6 +141,7 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """Every metric in the Prometheus text format; in multiprocess mode, all workers' added up."""
+        self.expire_subscribers()
         registry = self.registry
         if registry is None:
             registry = CollectorRegistry()

@@ -4,11 +4,16 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 # IDs are name-based UUIDs (RFC 4122 §4.3) of the article ID alone, so they never change when the
 # title, category, content, site URL or host does. https://www.rfc-editor.org/rfc/rfc4287#section-4.2.6
 _ID_NAMESPACE = uuid.UUID("1b4e28ba-2fa1-4d3b-a3f5-ef19e1d6c7a0")
+
+# A feed's own date while it is rendered and hashed (Atom <updated>, RSS <lastBuildDate>, OPML
+# <dateModified>); it is then given the time those bytes were first recorded (state.record_versions),
+# so a feed's date is when it last changed, the same in every worker, and never computed from its items.
+UNDATED = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "ur", "he", "yi", "ps", "sd", "ckb", "dv", "ug"})
 
@@ -55,6 +60,7 @@ class Article:
     author: str | None = None
     image: str | None = None
     draft: bool = False
+    guid: str = ""  # the item's permanent id in every feed: stable_id(id), or the UUID/URI the id was written as
 
     @property
     def direction(self) -> str:
@@ -80,7 +86,7 @@ class Feed:
     category: Category | None
     items: tuple[Article, ...]
     language: str
-    updated: datetime
+    updated: datetime  # when its bytes last changed; UNDATED until the renderer dates it
     page_url: str  # the HTML page this feed belongs to
     prefix: str = ""  # "partners/" for a partner's feeds
     query: str = ""  # this page's query string: "" for the first page, "?page=3", "?since=…"

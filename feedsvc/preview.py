@@ -64,12 +64,14 @@ def _quality(ranges: list[tuple[str, float]], media: str) -> float:
 def preview_page(snapshot: Snapshot, site: Site, path: str) -> Rendered | None:
     """The page shown for the public feed at path (its first page), or None if path is not one.
 
-    Keyed by the feed's ETag: made on the first navigation after the feed changed, then only looked up.
+    Keyed by the feed's ETag and Last-Modified (a JSON Feed carries no date of its own, so the same bytes
+    can have another recorded time in another deployment): made on the first navigation after the feed
+    changed, then only looked up.
     """
     found = snapshot.resources.get(path)
     if found is None or found.media_type not in _FORMAT_BY_TYPE:
         return None
-    key = (site, path, found.etag)
+    key = (site, path, found.etag, found.last_modified)
     with _made_lock:
         page = _made.get(key)
         if page is not None:

@@ -1,7 +1,9 @@
 """Request budgets: a token bucket per client (address or partner key), refilled continuously.
 
 A bucket holds a minute's worth of requests, so a client may burst up to its per-minute budget and
-then goes at the refill rate. Budgets are per process: under N workers a client gets up to N times it.
+then goes at the refill rate. Before any work a request is charged a 304's price, so a client past its budget
+costs no parsing or rendering; a full response then takes the rest, even into debt. Budgets are per process: under
+N workers a client gets up to N times it.
 """
 from __future__ import annotations
 
@@ -40,6 +42,16 @@ class RateLimiter:
             if len(self._buckets) > self.max_clients:
                 self._forget_idle(now)
             return max(1, math.ceil((cost - tokens) / self.rate))
+
+    def debit(self, client: str, cost: float) -> None:
+        """Take `cost` tokens even if that leaves the bucket in debt: the rest of a request already let in."""
+        if self.capacity <= 0:
+            return
+        now = self.clock()
+        with self._lock:
+            tokens, when = self._buckets.get(client, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - when) * self.rate)
+            self._buckets[client] = (tokens - cost, now)
 
     def _forget_idle(self, now: float) -> None:
         # A bucket that would be full again is the same as no bucket.

@@ -2,6 +2,10 @@
 
 Each resource is keyed by everything it is made from; an unchanged key reuses the previous Rendered
 object, so unchanged feeds keep their bytes and ETag and a refresh costs what changed.
+
+Last-Modified is when a resource's bytes last changed: each is rendered UNDATED, hashed, and the hash
+recorded with a time in the state store (`versions`), which dates the feed's own date field too. The
+same bytes get the same time in every worker and after restarts; new bytes a later time, never earlier.
 """
 from __future__ import annotations
 
@@ -17,14 +21,17 @@ from typing import Callable, Hashable, Iterator
 import brotli
 from werkzeug.http import http_date
 
-from .feeds import EPOCH, feed_url
+from .feeds import feed_url
 from .formats import FORMATS
-from .formats.opml import MEDIA_TYPE as OPML_TYPE, render_opml
+from .formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
 from .model import Article, Feed, Site
 from .pages import category_rows, render_article, render_category, render_index
 
-# Files served as they are; their Last-Modified is fixed so every install agrees.
+# Files served as they are; their Last-Modified is recorded like any resource's (when these bytes were
+# first served by this deployment), so it moves with an upgrade that changes them.
 STATIC = {"style.css": "text/css", "feed.xsl": "text/xsl", "favicon.ico": "image/x-icon"}
+Versions = Callable[[Mapping[str, str]], Mapping[str, datetime]]  # URL path → digest, to path → recorded time
+Recorded = Callable[[list[str]], Mapping[str, tuple[str, datetime]]]  # URL paths → (digest, time) as recorded now
 # Level 6 and quality 5: within 2% of the smallest output at a quarter of the time (a 375 kB feed:
 # gzip 13 ms instead of 41, brotli 10 ms instead of 36), which matters when a refresh renders many feeds.
 _CODINGS = {
@@ -99,15 +106,16 @@ class Resources(Mapping):
 class Renderer:
     """Renders a site's resources, keeping the previous results to reuse the unchanged ones."""
 
-    def __init__(self, site: Site, archive_max_age: int = 86400, variants: int = 512):
+    def __init__(self, site: Site, versions: Versions, recorded: Recorded, archive_max_age: int = 86400, variants: int = 512):
         self.site = site
+        self.versions = versions
+        self.recorded = recorded
         self.archive_max_age = archive_max_age
-        self._cache: dict[str, tuple[Hashable, Rendered]] = {}
+        self._cache: dict[str, tuple[Hashable, Rendered, str]] = {}  # path → (key, Rendered, digest)
         self._variants: OrderedDict[tuple[str, Feed], Rendered] = OrderedDict()  # pages, deltas, partner views
         self._variants_max = variants
         self._variants_lock = threading.Lock()
-        self._static = {name: Rendered((package_files.files("feedsvc") / "static" / name).read_bytes(), media, EPOCH)
-                        for name, media in STATIC.items()}
+        self._static = {name: ((package_files.files("feedsvc") / "static" / name).read_bytes(), media) for name, media in STATIC.items()}
         self.rendered_last = 0  # how many resources the last render() made anew
         self.fresh: list[Rendered] = []  # feeds the last render() made anew, to compress off the refresh path
         self._pages: dict[str, list] | None = None  # article pages: path → [key, Rendered or None]
@@ -121,33 +129,59 @@ class Renderer:
         changed: IDs of the articles that are new or changed since the last render, if known.
         """
         live_by_id = {a.id: a for a in live} if live_by_id is None else live_by_id
-        site, cache, out = self.site, {}, dict(self._static)
-        self.rendered_last = 0
+        site, cache, out = self.site, {}, {}
+        undated: dict[str, tuple] = {}  # path → (key, bytes without their date, media type, date function, options)
         self.fresh = []
 
-        def put(path: str, key: Hashable, make: Callable[[], Rendered]) -> None:
-            previous = self._cache.get(path)
-            if previous is not None and previous[0] == key:
-                found = previous[1]
-            else:
-                found = make()
-                self.rendered_last += 1
-            cache[path] = (key, found)
-            out[path] = found
+        drifted = self.drifted()
 
+        def put(path: str, key: Hashable, make: Callable[[], tuple]) -> None:
+            previous = self._cache.get(path)
+            if previous is not None and previous[0] == key and path not in drifted:
+                cache[path] = previous
+                out[path] = previous[1]
+            else:
+                undated[path] = (key, *make())
+
+        for name, (body, media) in self._static.items():
+            put(name, body, lambda b=body, m=media: (b, m, None, {}))
+        lazy = {"precompress": False}  # compressed beside the refresh (feeds) or on first request (pages)
         for feed in feeds:
             for fmt in FORMATS.values():
-                put(feed.path(fmt.key), feed, lambda f=feed, k=fmt.key: self._fresh(self._render_feed(k, f, precompress=False)))
+                put(feed.path(fmt.key), feed, lambda f=feed, k=fmt.key: self._undated_feed(k, f))
         site_feed, category_feeds = feeds[0], tuple(feeds[1:])
         rows = category_rows(list(category_feeds), live, site)
-        put("", (site_feed, rows), lambda: _page(*render_index(site_feed, category_feeds, rows, site)))
-        put("feeds.opml", tuple(feeds), lambda: Rendered(render_opml(feeds, site), OPML_TYPE, site_feed.updated))
+        put("", (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
+        put("feeds.opml", tuple(feeds), lambda: (render_opml(feeds, site), OPML_TYPE, date_opml, {}))
         by_name = {f.category.name: (f.category.name, f.page_url, f.key) for f in category_feeds}
         for feed in category_feeds:
-            put(f"category/{feed.key}/", feed, lambda f=feed: _page(*render_category(f, site)))
+            put(f"category/{feed.key}/", feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
+        digests = {path: _digest(entry[1]) for path, entry in undated.items()}
+        times = self.versions(digests) if undated else {}
+        for path, (key, body, media, date, options) in undated.items():
+            when = times[path]
+            found = Rendered(date(body, when) if date else body, media, when, **options)
+            if date is not None and media != OPML_TYPE:
+                self.fresh.append(found)
+            cache[path] = (key, found, digests[path])
+            out[path] = found
+        self.rendered_last = len(undated)
         pages = self._article_pages(live, live_by_id, changed, by_name)
         self._cache = cache
         return Resources(out, pages, self._article_page)
+
+    def drifted(self) -> set[str]:
+        """Paths whose bytes the store dates differently than this process did.
+
+        Another worker that rendered a feed from an older view of the folder after this one recorded it
+        moves the record on; when it catches up, the same bytes carry its later time. Rendering those
+        again takes that time, so workers agree again.
+        """
+        if not self._cache:
+            return set()
+        rows = self.recorded(list(self._cache))
+        return {path for path, (_, res, digest) in self._cache.items()
+                if path in rows and rows[path][0] == digest and rows[path][1] != res.last_modified}
 
     def _article_pages(self, live: list[Article], live_by_id: Mapping[str, Article], changed: set[str] | None,
                        by_name: dict) -> dict[str, list]:
@@ -178,7 +212,20 @@ class Renderer:
 
     def _article_page(self, entry: list) -> Rendered:
         article, cats = entry[0]
-        return _page(*render_article(article, cats, self.site))
+        body = render_article(article, cats, self.site)[0]
+        path = "articles/" + article.id
+        return Rendered(body, "text/html", self.versions({path: _digest(body)})[path], precompress=False)
+
+    def _undated_feed(self, fmt: str, feed: Feed) -> tuple:
+        """A feed's bytes without its date, media type, date function and Rendered options."""
+        spec = FORMATS[fmt]
+        return spec.render(feed, self.site), spec.media_type, spec.date, {"precompress": False, **self._feed_options(fmt, feed)}
+
+    def _feed_options(self, fmt: str, feed: Feed) -> dict:
+        headers = ()
+        if feed.hub:  # WebSub discovery by HTTP header too: https://www.w3.org/TR/websub/#discovery
+            headers = (("Link", f'<{feed.hub}>; rel="hub", <{feed_url(self.site, feed, fmt)}>; rel="self"'),)
+        return {"max_age": self.archive_max_age if feed.archive else None, "headers": headers}
 
 
     def feed(self, fmt: str, feed: Feed) -> Rendered:
@@ -196,17 +243,10 @@ class Renderer:
                 self._variants.popitem(last=False)
         return found
 
-    def _fresh(self, rendered: Rendered) -> Rendered:
-        self.fresh.append(rendered)
-        return rendered
-
-    def _render_feed(self, fmt: str, feed: Feed, precompress: bool = True) -> Rendered:
+    def _render_feed(self, fmt: str, feed: Feed) -> Rendered:
+        """A feed rendered with the date it carries (a page, delta or partner view: its listing's time)."""
         spec = FORMATS[fmt]
-        headers = ()
-        if feed.hub:  # WebSub discovery by HTTP header too: https://www.w3.org/TR/websub/#discovery
-            headers = (("Link", f'<{feed.hub}>; rel="hub", <{feed_url(self.site, feed, fmt)}>; rel="self"'),)
-        return Rendered(spec.render(feed, self.site), spec.media_type, feed.updated, precompress=precompress,
-                        max_age=self.archive_max_age if feed.archive else None, headers=headers)
+        return Rendered(spec.render(feed, self.site), spec.media_type, feed.updated, **self._feed_options(fmt, feed))
 
 
 def compress_all(resources: list[Rendered]) -> None:
@@ -216,6 +256,11 @@ def compress_all(resources: list[Rendered]) -> None:
             res.coded(coding)
 
 
-def _page(body: bytes, modified: datetime) -> Rendered:
-    # Pages outnumber feeds by far and are read far less: compress each on its first request.
-    return Rendered(body, "text/html", modified, precompress=False)
+def newest(resources: Mapping[str, Rendered]) -> datetime | None:
+    """The latest Last-Modified among resources already rendered (article pages are dated on request)."""
+    ready = resources._ready if isinstance(resources, Resources) else resources
+    return max((r.last_modified for r in ready.values()), default=None)
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()

@@ -4,14 +4,15 @@ and hold back a file that is still being written until it has settled.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .articles import Options, Skipped, read_or_skip, unique_ids, walk_files
+from .articles import Options, Skipped, read_or_skip
+from .folder import Folder
 from .model import Article
+from .progress import reading
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +21,9 @@ SETTLE_SECONDS = 0.3  # a file changed more recently than this may still be bein
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What one scan found: publishable articles (unique IDs), skipped files, and what moved."""
+    """What one scan found: the articles read, skipped files, and what moved."""
 
-    articles: tuple[Article, ...]
+    articles: tuple[Article, ...]  # in path order; an ID may repeat (see unique_ids)
     skipped: tuple[Skipped, ...]
     changed: frozenset[str] = frozenset()  # sources added, changed or removed since the last scan
     pending: frozenset[str] = frozenset()  # sources still being written: looked at again shortly
@@ -44,6 +45,7 @@ class Scanner:
     clock: Callable[[], float] = time.time
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _passed: tuple[Skipped, ...] = ()
+    _passed_by_source: dict[str, Skipped] = field(default_factory=dict)
     _looks: dict[str, tuple[int, int]] = field(default_factory=dict)  # stats of files not yet settled
     _last: tuple | None = None  # (articles, skipped) of the last scan, reused when nothing changed
 
@@ -56,22 +58,28 @@ class Scanner:
         """
         if not self.root.is_dir():
             raise FileNotFoundError(f"articles folder {self.root} does not exist; set ARTICLES_DIR or create it")
-        targets = None if hints is None or self._last is None else self._targets(hints)
+        folder = Folder(self.root)  # its real path, resolved once per scan
+        targets = None if hints is None or self._last is None else self._targets(folder, hints)
         if targets is None:
-            files, passed = walk_files(self.root)
+            files, passed = folder.walk()
             listing = {source: (size, mtime_ns) for source, size, mtime_ns in files}
             gone = [s for s in self._entries if s not in listing]
-            self._note_passed(passed)
+            noted = self._note_passed(passed)
         else:
-            listing, gone = {}, []
+            listing, gone, noted = {}, [], dict(self._passed_by_source)
             for source in targets | set(self._looks):
-                stat = _stat(self.root / source)
-                if stat is not None:
-                    listing[source] = stat
-                elif source in self._entries:
+                looked = folder.look(source)  # the walk's rule, for one file
+                noted.pop(source, None), noted.pop(source + "/", None)
+                if isinstance(looked, tuple):
+                    listing[source] = looked
+                    continue
+                if isinstance(looked, Skipped):
+                    noted[source + "/" if looked.source.endswith("/") else source] = looked
+                if source in self._entries:
                     gone.append(source)
+            noted = self._note_passed(noted)
         now = self.clock()
-        changed: set[str] = set(gone)
+        changed: set[str] = set(gone) | noted
         pending: set[str] = set()
         for source, stat in listing.items():
             entry = self._entries.get(source)
@@ -81,7 +89,8 @@ class Scanner:
             if not self._settled(source, stat, now):
                 pending.add(source)  # keep serving the previous version, if any, until it settles
                 continue
-            result = read_or_skip(path, self.root, self.options)
+            with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/progress.py)
+                result = read_or_skip(path, self.root, self.options, folder)
             if _stat(path) != stat:  # written to while we read it
                 pending.add(source)
                 continue
@@ -93,7 +102,11 @@ class Scanner:
         for source in gone:
             del self._entries[source]
         if changed or self._last is None or targets is None:
-            articles, skipped = unique_ids(self._entries[s].result for s in sorted(self._entries))
+            # Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the
+            # state store's to say (its first owner), so the publisher applies unique_ids().
+            results = [self._entries[s].result for s in sorted(self._entries)]
+            articles = [r for r in results if isinstance(r, Article)]
+            skipped = [r for r in results if isinstance(r, Skipped)]
             self._last = (tuple(articles), tuple(sorted(self._passed + tuple(skipped), key=lambda s: s.source)))
         return ScanResult(*self._last, frozenset(changed), frozenset(pending))
 
@@ -102,26 +115,27 @@ class Scanner:
         entry = self._entries.get(source)
         return entry.stat[1] / 1e9 if entry is not None else None
 
-    def _targets(self, hints: Iterable[str]) -> set[str] | None:
-        """Article sources among the hinted paths; None when a folder changed (walk everything)."""
+    def _targets(self, folder: Folder, hints: Iterable[str]) -> set[str] | None:
+        """Sources among the hinted paths; None when a folder changed (walk everything)."""
         targets = set()
-        root = os.fspath(self.root)
         for hint in hints:
-            rel = os.path.relpath(hint, root)
-            if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
-                continue
-            if os.path.isdir(hint):
+            source = folder.source_of(hint)
+            if source == Folder.FULL_WALK:
                 return None
-            parts = rel.split(os.sep)
-            if any(p.startswith(".") for p in parts) or not parts[-1].lower().endswith((".txt", ".md")):
-                continue  # counted as passed over at the next full walk
-            targets.add("/".join(parts))
+            if source is not None:
+                targets.add(source)
         return targets
 
-    def _note_passed(self, passed: list[Skipped]) -> None:
-        for skip in set(passed) - set(self._passed):
-            log.info("not an article: %s", skip)
-        self._passed = tuple(passed)
+    def _note_passed(self, passed: dict[str, Skipped]) -> set[str]:
+        """Keep what was passed over (logging the new ones); the sources whose verdict changed."""
+        before = self._passed_by_source
+        noted = {s for s in passed.keys() | before.keys() if passed.get(s) != before.get(s)}
+        for source in sorted(noted):
+            if source in passed:
+                log.info("not an article: %s", passed[source])
+        self._passed_by_source = passed
+        self._passed = tuple(passed.values())
+        return noted
 
     def _settled(self, source: str, stat: tuple[int, int], now: float) -> bool:
         """Old enough to be complete, or unchanged since the previous look (also for clocks that disagree)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -20,6 +21,9 @@ from watchdog.observers import Observer
 log = logging.getLogger(__name__)
 
 DEBOUNCE_SECONDS = 0.1  # events within this window after the first become one refresh
+# run() lets one call refresh at a time and hands the others' work to it, so its jobs may overlap
+# without APScheduler dropping one as a "maximum number of running instances" (a lost change).
+_RUNS = 8
 
 
 class Refresher:
@@ -36,6 +40,8 @@ class Refresher:
         self.observer: Observer | None = None
         self._seen: set[str] = set()  # paths the watcher reported since the last refresh
         self._seen_lock = threading.Lock()
+        self._running = False  # a run() is refreshing: it runs again for what arrives meanwhile
+        self._again = False  # run() was asked for while running (a wake-up, a poke)
 
     def start(self) -> "Refresher":
         """Start the schedule (and the watcher), then plan the first wake-up."""
@@ -72,21 +78,48 @@ class Refresher:
             self.plan()
 
     def run(self) -> None:
-        """One refresh, then the next exact-time wake-up (an embargo ending, a file settling).
+        """Refresh until nothing new arrived meanwhile, then plan the next exact-time wake-up.
 
         With a watcher, only the paths it reported are looked at; without one, the whole folder.
+        A path reported, or a wake-up due, while a refresh runs is taken up by another refresh right
+        after it: APScheduler would skip a second run of the job ("maximum number of running
+        instances reached"), and the change would wait for the next full walk.
         """
         with self._seen_lock:
-            seen, self._seen = self._seen, set()
+            if self._running:
+                self._again = True  # the run under way goes round once more
+                return
+            self._running = True
+            self._again = True
         try:
-            self.refresh(seen) if self.observer is not None else self.refresh()
+            first = True
+            while True:
+                with self._seen_lock:
+                    if not (self._again or self._seen):
+                        self._running = False
+                        break
+                if not first:
+                    # Like a poke: a file still being written is looked at again only once it may have
+                    # settled (the scanner takes a file unchanged between two looks as complete).
+                    time.sleep(self.debounce)
+                with self._seen_lock:
+                    self._again, first = False, False
+                    seen, self._seen = self._seen, set()
+                self.refresh(seen) if self.observer is not None else self.refresh()
         finally:
+            with self._seen_lock:
+                left = self._running and bool(self._seen)  # only when refresh() raised
+                self._running = False
             self.plan()
+            if left:
+                self.poke()
 
     def saw(self, paths: Iterable[str]) -> None:
-        """The watcher saw these paths change: remember them and refresh soon."""
+        """The watcher saw these paths change: remember them and refresh soon (or right after the refresh under way)."""
         with self._seen_lock:
             self._seen.update(paths)
+            if self._running:
+                return
         self.poke()
 
     def plan(self) -> None:
@@ -98,13 +131,13 @@ class Refresher:
             except JobLookupError:
                 pass
             return
-        self.scheduler.add_job(self.run, "date", run_date=when, id="wakeup", replace_existing=True)
+        self.scheduler.add_job(self.run, "date", run_date=when, id="wakeup", replace_existing=True, max_instances=_RUNS)
 
     def poke(self) -> None:
         """A file changed: refresh soon; a burst of changes inside the window becomes one refresh."""
         when = datetime.now(timezone.utc) + timedelta(seconds=self.debounce)
         try:
-            self.scheduler.add_job(self.run, "date", run_date=when, id="poke")
+            self.scheduler.add_job(self.run, "date", run_date=when, id="poke", max_instances=_RUNS)
         except ConflictingIdError:
             pass  # one is already due
 

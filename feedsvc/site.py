@@ -14,13 +14,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
-from .articles import Options, Skipped
-from .feeds import Listing, build_listings, feed_url, next_release, page_feed, since_feed
+from .articles import Options, Skipped, unique_ids
+from .feeds import Listing, assign_slugs, build_listings, feed_url, live_categories, next_release, page_feed, since_feed
 from .model import Article, Feed, Site
 from .partners import Partner
-from .render import Rendered, Renderer, compress_all
+from .progress import Progress
+from .render import Rendered, Renderer, compress_all, newest
 from .scan import Scanner
 from .state import StateStore
+from .versions import ListingVersions
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class Snapshot:
     resources: Mapping[str, Rendered] = field(default_factory=dict)
     feeds: tuple[Feed, ...] = ()  # the first page of every public feed
     listings: Mapping[str, Listing] = field(default_factory=dict)  # every feed's items, by key
+    changed: Mapping[str, datetime] = field(default_factory=dict)  # when each listing last changed, by key
     articles: Mapping[str, Article] = field(default_factory=dict)
     skipped: tuple[Skipped, ...] = ()
     built_at: datetime | None = None
@@ -54,30 +57,40 @@ def site_from_settings(settings: Mapping[str, Any]) -> Site:
 class Publisher:
     """Holds the current snapshot and brings it up to date with the articles folder on refresh()."""
 
-    def __init__(self, settings: Mapping[str, Any], store: StateStore, clock: Callable[[], datetime] | None = None):
+    def __init__(self, settings: Mapping[str, Any], store: StateStore, clock: Callable[[], datetime] | None = None,
+                 sleep: Callable[[float], object] | None = None):
         self.settings = settings
         self.site = site_from_settings(settings)
         self.root = Path(settings["ARTICLES_DIR"])
         self.store = store
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        # How to wait for a new Last-Modified to come (at most a second); a test's own clock does not wait.
+        self.sleep = sleep or (time.sleep if clock is None else (lambda seconds: None))
         self.scanner = Scanner(self.root, Options.from_settings(dict(settings)), settle=settings["SETTLE_MS"] / 1000)  # wall-clock time
-        self.renderer = Renderer(self.site, archive_max_age=settings["ARCHIVE_MAX_AGE"])
+        self.renderer = Renderer(self.site, lambda digests: store.record_versions(digests, self.clock()),
+                                 store.recorded_versions, archive_max_age=settings["ARCHIVE_MAX_AGE"])
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
         self.public = {"full_text": settings["PUBLIC_CONTENT"] == "full", "hub": settings["WEBSUB_HUB"]}
+        self.versions = ListingVersions(lambda digests: store.record_versions(digests, self.clock()), store.recorded_versions,
+                                        (self.site, self.public, settings["FEED_MAX_ITEMS"]))
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
         self.snapshot = Snapshot()
         self.last_error: str | None = None
         self.last_success: datetime | None = None
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
+        self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
+        self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
+        self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
+        self.progress = Progress()  # what the running refresh does, for /healthz (feedsvc/progress.py)
 
     def refresh(self, hints: Iterable[str] | None = None) -> bool:
         """Bring the snapshot up to date; on failure log it and keep serving the last good one.
 
         hints: paths a file watcher saw change; only those are looked at instead of the whole folder.
         """
-        with self._lock:
+        with self._lock, self.progress.running():
             started = time.perf_counter()
             try:
                 snapshot, changes = self._build(self.clock(), hints)
@@ -116,20 +129,28 @@ class Publisher:
         self.pending = scan.pending
         old = self.snapshot
         released = old.next_release is not None and old.next_release <= now
-        if old.built_at is not None and not scan.changed and not released:
+        if old.built_at is not None and not scan.changed and not released and (hints is not None or not self._drifted()):
             return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
-        articles, fresh = self._stamp(scan.articles, now)
-        listings = build_listings(articles, self.site, self.settings["CATEGORY_SLUGS"], now)
+        unique, duplicates = self._unique(scan)
+        articles, fresh = self._stamp(tuple(unique), now)
+        listings = build_listings(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now))
         feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
         resources = self.renderer.render(feeds, live, live_by_id, fresh)
+        changed = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
+        # A new version may be dated up to a second ahead (a second change within one second): it is
+        # served once its time has come, so no Last-Modified is ever later than the response's Date.
+        latest = max(filter(None, [newest(resources), *changed.values()]), default=None)
+        if latest is not None and latest > self.clock():
+            self.sleep((latest - self.clock()).total_seconds())
         snapshot = Snapshot(
             resources=resources,
-            feeds=tuple(feeds),
+            feeds=tuple(replace(feed, updated=resources[feed.path("rss")].last_modified) for feed in feeds),
             listings=MappingProxyType({listing.key: listing for listing in listings}),
+            changed=MappingProxyType(changed),
             articles=MappingProxyType(live_by_id),
-            skipped=scan.skipped,
+            skipped=tuple(sorted(scan.skipped + tuple(duplicates), key=lambda s: s.source)),
             built_at=now,
             next_release=next_release(articles, now),
         )
@@ -152,11 +173,16 @@ class Publisher:
             if key == "" and partner.categories is not None:
                 listing = _licensed(snapshot, partner)
         size = self.settings["FEED_MAX_ITEMS"]
+        options["updated"] = snapshot.changed[key]  # any page or view of a listing changes when it does
         if since is not None:
             feed = since_feed(listing, self.site, size, since, page, **options)
         else:
             feed = page_feed(listing, self.site, size, page, **options)
         return None if feed is None else self.renderer.feed(fmt, feed)
+
+    def _drifted(self) -> bool:
+        """Whether another worker dated bytes this process serves differently: then build again to agree."""
+        return bool(self.renderer.drifted() or self.versions.drifted(self.snapshot.changed))
 
     def _appeared(self, articles: Iterable[Article]) -> dict[str, datetime]:
         """When each article's file appeared (its mtime), from the stat the scan already made."""
@@ -166,6 +192,37 @@ class Publisher:
             if seconds is not None:
                 times[a.id] = datetime.fromtimestamp(seconds, timezone.utc)
         return times
+
+    def _claim_slugs(self, articles: list[Article], now: datetime) -> dict[str, str]:
+        """Slugs of the categories published at `now`, each recorded in the state store when first published."""
+        names = live_categories(articles, now)
+        if not names <= self._slugs.keys():
+            configured = self.settings["CATEGORY_SLUGS"]
+            self._slugs.update(self.store.claim_slugs(names, lambda new, recorded: assign_slugs(new, configured, recorded)))
+        return self._slugs
+
+    def _unique(self, scan) -> tuple[list[Article], list[Skipped]]:
+        """One file per ID, its first owner (kept in the state store, so across restarts and workers)."""
+        articles, owners = scan.articles, self._owners
+        repeats = len({a.id for a in articles}) != len(articles) or len({a.guid for a in articles}) != len(articles)
+        if not repeats:  # the usual case
+            ask = {a.id: [a.source] for a in articles if owners.get(a.id) != a.source}
+        else:
+            files: dict[str, list[str]] = {}
+            for a in articles:
+                files.setdefault(a.id, []).append(a.source)
+            ask = {id_: sources for id_, sources in files.items() if len(sources) > 1 or owners.get(id_) != sources[0]}
+        if ask:  # only new IDs, IDs in dispute, or whose file is not the one last said to own them
+            owners.update(self.store.claim_ids(ask, held={s.source for s in scan.skipped} | scan.pending))
+            if len(owners) > 2 * len(articles) + 100:  # forget deleted IDs: the store remembers them
+                self._owners = owners = {a.id: owners[a.id] for a in articles}
+        if not repeats and not self._duplicates and all(owners[id_] == sources[0] for id_, sources in ask.items()):
+            return list(articles), []
+        unique, duplicates = unique_ids(articles, owners)
+        for skip in sorted(set(duplicates) - self._duplicates, key=lambda s: s.source):
+            log.warning("skipped %s", skip)
+        self._duplicates = frozenset(duplicates)
+        return unique, duplicates
 
     def _tell_listeners(self, previous: Snapshot, current: Snapshot) -> None:
         """Hand the URLs of public feeds whose bytes changed to each listener (WebSub)."""

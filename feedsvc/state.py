@@ -1,16 +1,19 @@
-"""The small persistent record that keeps article dates stable: first seen, content hash, updated.
+"""The small persistent record that keeps article dates and identities stable: first seen, content
+hash and updated per article ID, which file owns each ID, and each category's URL slug.
 
 Without it, an article with no `date:` would get a new date on every restart or `git clone`.
 SQLite in WAL mode with a busy timeout, so several server processes can share one file.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from datetime import timedelta
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 from .model import Article
 
@@ -19,8 +22,22 @@ CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY,
     first_seen TEXT NOT NULL,
     content_hash TEXT NOT NULL,
-    updated TEXT NOT NULL  -- when the content last changed; '' while unchanged since first seen
-)
+    updated TEXT NOT NULL,  -- when the content last changed; '' while unchanged since first seen
+    seen TEXT NOT NULL DEFAULT ''  -- the wall-clock time this content was recorded: no date is later
+);
+CREATE TABLE IF NOT EXISTS slugs (
+    name TEXT PRIMARY KEY,  -- a category's name
+    slug TEXT NOT NULL  -- the URL slug it was first published under, its own for good
+);
+CREATE TABLE IF NOT EXISTS versions (
+    key TEXT PRIMARY KEY,  -- a resource's URL path, or "listing:<feed key>"
+    digest TEXT NOT NULL,  -- a hash of its bytes as rendered without its own date
+    modified TEXT NOT NULL  -- when those bytes were first recorded, in whole seconds: its Last-Modified
+);
+CREATE TABLE IF NOT EXISTS owners (
+    id TEXT PRIMARY KEY,  -- an article ID
+    source TEXT NOT NULL  -- the file that had it first, which keeps it while it exists
+);
 """
 
 
@@ -33,13 +50,23 @@ class StateStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._local = threading.local()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(_SCHEMA)
+                conn.executescript(_SCHEMA)
+                if "seen" not in {row[1] for row in conn.execute("PRAGMA table_info(articles)")}:  # a store from before
+                    conn.execute("ALTER TABLE articles ADD COLUMN seen TEXT NOT NULL DEFAULT ''")
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"state file {self.path}: {exc}; set STATE_PATH to a writable file") from None
+
+    def _kept(self) -> sqlite3.Connection:
+        """This thread's own connection, kept open: an article page asks for its time on its first request."""
+        kept = getattr(self._local, "conn", None)
+        if kept is None or kept[0] != os.getpid():  # never a connection from before a fork
+            kept = self._local.conn = (os.getpid(), self._connect())
+        return kept[1]
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so two processes stamping
@@ -54,8 +81,9 @@ class StateStore:
     def stamp(self, articles: Iterable[Article], now: datetime, appeared: Mapping[str, datetime] | None = None) -> list[Article]:
         """Give each article its published and updated times, recording new and changed content.
 
-        appeared: when each new article's file appeared (its mtime); first seen is the earlier of that
-        and now, so articles found in one scan keep their order instead of sharing one timestamp.
+        A file that appears in a running deployment is news: it is first seen now. Only the first scan
+        of a deployment (an empty store) dates a back catalogue by when each file appeared (`appeared`,
+        its mtime), never later than now. Either way no two articles of one scan share a time.
         """
         articles = sorted(articles, key=lambda a: a.id)
         appeared = appeared or {}
@@ -63,28 +91,31 @@ class StateStore:
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            rows = {}
-            ids = [a.id for a in articles]
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for row in conn.execute(f"SELECT id, first_seen, content_hash, updated FROM articles WHERE id IN ({marks})", chunk):
-                    rows[row[0]] = row
+            first_scan = conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
+            rows = {row[0]: row for row in self._select(
+                conn, "SELECT id, first_seen, content_hash, updated, seen FROM articles WHERE id IN ({marks})", [a.id for a in articles])}
             writes = []
+            seen = _text(now)
+            # Newest file first, so a burst of new files keeps the order they were written in.
+            new = sorted((a for a in articles if a.id not in rows), key=lambda a: (appeared.get(a.id, now), a.id), reverse=True)
+            for a in new:
+                first = moments.claim(min(appeared.get(a.id, now), now) if first_scan else now)
+                rows[a.id] = (a.id, first, a.content_hash, "", seen)  # "": unchanged since first seen
+                writes.append(rows[a.id])
             for a in articles:
-                row = rows.get(a.id)
-                if row is None:
-                    first = moments.claim(min(appeared.get(a.id, now), now))
-                    row = (a.id, first, a.content_hash, "")  # "": unchanged since first seen
-                    writes.append(row)
-                elif row[2] != a.content_hash:
-                    # A change moves `updated` forward even when the file kept an old mtime (rsync -t).
+                row = rows[a.id]
+                if row[2] != a.content_hash:
+                    # A change is dated when it is seen (an rsync -t copy keeps an old mtime), and always
+                    # after the previous one.
                     previous = datetime.fromisoformat(row[3] or row[1]) + timedelta(microseconds=1)
-                    changed = max(min(appeared.get(a.id, now), now), previous)
-                    row = (a.id, row[1], a.content_hash, moments.claim(changed, step=1))
-                    writes.append(row)
+                    row = (a.id, row[1], a.content_hash, moments.claim(max(now, previous), step=1), seen)
+                elif not row[4]:  # recorded before `seen` was kept: from now on
+                    row = row[:4] + (seen,)
+                else:
+                    continue
+                writes.append(row)
                 rows[a.id] = row
-            conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated) VALUES (?, ?, ?, ?)", writes)
+            conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated, seen) VALUES (?, ?, ?, ?, ?)", writes)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             conn.rollback() if conn.in_transaction else None
@@ -92,6 +123,103 @@ class StateStore:
         finally:
             conn.close()
         return [_dated(a, rows[a.id]) for a in articles]
+
+
+    def claim_ids(self, candidates: Mapping[str, Sequence[str]], held: Iterable[str] = ()) -> dict[str, str]:
+        """The file that owns each ID: its first owner, recorded when the ID was first seen.
+
+        candidates: ID → the files that have it now, in path order. held: files present but not
+        readable now (half-written, invalid): an owner among them keeps its ID. An owner that was
+        deleted, or now has another ID, hands it on to the first candidate, which is recorded.
+        """
+        held = set(held)
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            owners = dict(self._select(conn, "SELECT id, source FROM owners WHERE id IN ({marks})", list(candidates)))
+            writes = []
+            for id_, sources in candidates.items():
+                owner = owners.get(id_)
+                if owner is None or (owner not in sources and owner not in held):
+                    owners[id_] = sources[0]
+                    writes.append((id_, sources[0]))
+            conn.executemany("INSERT OR REPLACE INTO owners (id, source) VALUES (?, ?)", writes)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.rollback() if conn.in_transaction else None
+            raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
+        finally:
+            conn.close()
+        return {id_: owners[id_] for id_ in candidates}
+
+    def claim_slugs(self, names: Iterable[str], choose: Callable[[set[str], dict[str, str]], dict[str, str]]) -> dict[str, str]:
+        """Each name's slug: as recorded, or as choose(names, recorded) gives it, recorded for good."""
+        names = set(names)
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            recorded = dict(conn.execute("SELECT name, slug FROM slugs").fetchall())
+            chosen = choose(names, recorded)
+            conn.executemany("INSERT OR REPLACE INTO slugs (name, slug) VALUES (?, ?)",
+                             [(name, slug) for name, slug in sorted(chosen.items()) if recorded.get(name) != slug])
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.rollback() if conn.in_transaction else None
+            raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
+        finally:
+            conn.close()
+        return chosen
+
+    def record_versions(self, digests: Mapping[str, str], now: datetime) -> dict[str, datetime]:
+        """When each resource's bytes (by digest) were first recorded: its Last-Modified, whole seconds.
+
+        The same digest keeps its time, in every worker and after restarts. A new digest is dated now
+        (a key's first, a second before), and always at least a second after the previous one (If-Modified-Since has whole seconds), so a
+        client holding the old time never takes the new bytes for unchanged. The time may then be up to
+        a second ahead of `now`; the caller serves the new bytes only once it has come.
+        """
+        keys = sorted(digests)
+        query = "SELECT key, digest, modified FROM versions WHERE key IN ({marks})"
+        conn = self._kept()
+        try:
+            rows = {row[0]: row for row in self._select(conn, query, keys)}
+            if all(rows.get(k, (None, None))[1] == digests[k] for k in keys):
+                return {k: datetime.fromisoformat(rows[k][2]) for k in keys}  # nothing new: no write lock
+            conn.execute("BEGIN IMMEDIATE")
+            rows = {row[0]: row for row in self._select(conn, query, keys)}  # another worker may have been first
+            second = now.astimezone(timezone.utc).replace(microsecond=0)
+            writes = []
+            for k in keys:
+                row = rows.get(k)
+                if row is None or row[1] != digests[k]:
+                    # Bytes never served before are dated a second back, so a change right after start-up
+                    # (or a resource's first appearance) can take `second` without waiting for the next one.
+                    when = second - timedelta(seconds=1) if row is None else max(second, datetime.fromisoformat(row[2]) + timedelta(seconds=1))
+                    rows[k] = (k, digests[k], when.isoformat())
+                    writes.append(rows[k])
+            conn.executemany("INSERT OR REPLACE INTO versions (key, digest, modified) VALUES (?, ?, ?)", writes)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.rollback() if conn.in_transaction else None
+            raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
+        return {k: datetime.fromisoformat(rows[k][2]) for k in keys}
+
+    def recorded_versions(self, keys: list[str]) -> dict[str, tuple[str, datetime]]:
+        """The digest and time recorded for each of these keys that has one."""
+        try:
+            rows = self._select(self._kept(), "SELECT key, digest, modified FROM versions WHERE key IN ({marks})", keys)
+        except sqlite3.Error as exc:
+            raise StateError(f"state file {self.path}: {exc}; check that it is readable and not corrupt") from None
+        return {key: (digest, datetime.fromisoformat(modified)) for key, digest, modified in rows}
+
+    @staticmethod
+    def _select(conn: sqlite3.Connection, query: str, keys: list[str]) -> list[tuple]:
+        """Rows for many keys, 500 at a time (SQLite limits the number of parameters)."""
+        rows = []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            rows += conn.execute(query.format(marks=",".join("?" * len(chunk))), chunk).fetchall()
+        return rows
 
 
 class _Moments:
@@ -122,4 +250,11 @@ def _dated(article: Article, row: tuple) -> Article:
     # Content unchanged since first seen: updated is the published time, so a fresh clone with a
     # dated article gives the same feed as the server that has run for a year.
     updated = article.updated or (datetime.fromisoformat(row[3]) if row[3] else published)
+    # A front matter `updated` later than when this content was recorded (2099-01-01) is not believed:
+    # it would sort the item first for ever and date the feed in the future.
+    updated = min(updated, datetime.fromisoformat(row[4]))
     return replace(article, published=published, updated=max(updated, published))
+
+
+def _text(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")

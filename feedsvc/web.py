@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from datetime import datetime, timezone
+from pathlib import Path
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, redirect, request
@@ -16,7 +18,7 @@ from werkzeug.http import parse_accept_header, parse_date, parse_etags
 
 from .partners import authenticate
 from .preview import VARY as PREVIEW_VARY, is_navigation, preview_page
-from .ratelimit import FULL_COST, NOT_MODIFIED_COST
+from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
 from .site import Publisher, Rendered
 
 bp = Blueprint("feedsvc", __name__)
@@ -34,29 +36,49 @@ def publisher() -> Publisher:
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Articles published, files skipped and the time of the last successful refresh."""
+    """Articles published, files skipped, the last successful refresh, and a refresh under way."""
     pub = publisher()
     snap = pub.snapshot
     age = (now_utc() - pub.last_success).total_seconds() if pub.last_success else None
     # Stale: three refresh intervals without a successful refresh (RFC-less, but what load balancers act on).
     stale = age is None or age > 3 * pub.site.max_age
+    running = pub.progress.now()
+    # Stuck: one refresh has taken longer than the interval between two; the feeds served may still be fresh.
+    stuck = running is not None and running[0] > pub.site.max_age
     body = {
-        "status": "stale" if stale else "ok",
+        "status": "stale" if stale else "stuck" if stuck else "ok",
         "articles": len(snap.articles),
         "feeds": len(snap.feeds),
         "skipped": len(snap.skipped),
         "last_refresh": pub.last_success.isoformat() if pub.last_success else None,
         "age_seconds": round(age, 3) if age is not None else None,
-        "last_error": pub.last_error,
+        "last_error": public_error(pub.last_error, pub.root),
+        "refreshing": None if running is None else {"seconds": round(running[0], 3), "file": running[1], "stuck": stuck},
     }
     status = 503 if stale else 200
     return Response(json.dumps(body, ensure_ascii=False) + "\n", status=status, mimetype="application/json",
                     headers={"Cache-Control": "no-store"})
 
 
+# An absolute path in a message: a "/" that does not continue a word, a URL or a relative path.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[^\s'\",;:()]+")
+
+
+def public_error(message: str | None, root: Path) -> str | None:
+    """An error without the server's file-system layout: paths inside the articles folder made relative
+    to it, the folder itself called ARTICLES_DIR, any other absolute path replaced by "<path>"."""
+    if message is None:
+        return None
+    for base in sorted({str(root.absolute()), os.path.realpath(root)}, key=len, reverse=True):
+        message = message.replace(base + os.sep, "").replace(base, "ARTICLES_DIR")
+    return _ABSOLUTE_PATH.sub("<path>", message)
+
+
 FEED_PATH = re.compile(r"(?:category/(?P<slug>[^/]+)/)?feed\.(?P<fmt>rss|atom|json)")
 # RFC 3339 §5.6 date-time: a full date, a time and an offset (a bare date or zone-less time is ambiguous).
-RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+# re.ASCII: \d is 0-9 only, never "²" or "٣", which int() and fromisoformat() treat differently.
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+PAGE = re.compile(r"[1-9][0-9]{0,8}", re.ASCII)  # bounded: int() of thousands of digits is slow, then refused
 UNAUTHORIZED = ("Authentication required: send your partner key as `Authorization: Bearer <key>` "
                 "or `?key=<key>`.\n")
 
@@ -64,14 +86,14 @@ UNAUTHORIZED = ("Authentication required: send your partner key as `Authorizatio
 class RequestError(Exception):
     """A request feedsvc cannot answer as asked: the status and a one-line body that says the fix."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers
 
 
 @bp.errorhandler(RequestError)
 def _request_error(exc: RequestError) -> Response:
-    return _text(exc.status, exc.message)
+    return _text(exc.status, exc.message, exc.headers)
 
 
 @bp.get("/partners/<path:path>")
@@ -79,7 +101,9 @@ def partner_resource(path: str) -> Response:
     """A partner's feeds: full text of its licensed categories, for its key only."""
     partner = authenticate(current_app.extensions["feedsvc.partners"], _presented_key())
     if partner is None:  # the same answer for every path, so nothing is learnt without a key
+        _charge("public", _client_address()).full_response()  # guessing keys costs the address's budget
         return _text(401, UNAUTHORIZED, {"WWW-Authenticate": 'Bearer realm="feedsvc partners"'})
+    charge = _charge("partner", "partner:" + partner.name)  # before any work: a 429 renders nothing
     match = FEED_PATH.fullmatch(path)
     if match is None:
         raise RequestError(404, f"Not found: /partners/{path}\nYour feeds are /partners/feed.<rss|atom|json> and "
@@ -94,7 +118,7 @@ def partner_resource(path: str) -> Response:
     found = publisher().variant(key, match["fmt"], page=page, since=since, partner=partner)
     if found is None:
         raise RequestError(404, f"Not found: page {page} of this feed.\n")
-    return respond(found, publisher().site.max_age, limiter="partner", client="partner:" + partner.name, private=True)
+    return respond(found, publisher().site.max_age, charge=charge, private=True)
 
 
 @bp.get("/", defaults={"path": ""})
@@ -103,29 +127,55 @@ def resource(path: str) -> Response:
     """Any published resource by its path; feeds also by page and since; anything else is a 404."""
     pub = publisher()
     match = FEED_PATH.fullmatch(path)
+    # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is parsed or rendered.
+    charge = _charge("public", _client_address()) if match is not None or path == "feeds.opml" else None
     if match is not None and ("page" in request.args or "since" in request.args):
         page, since = _paging()
         found = pub.variant(match["slug"] or "", match["fmt"], page=page, since=since)
         if found is None:
             raise RequestError(404, f"Not found: /{path} has no such page (page {page}).\n")
-        return respond(found, pub.site.max_age, limiter="public", client=request.remote_addr or "")
+        return respond(found, pub.site.max_age, charge=charge)
     resources = pub.snapshot.resources
     found = resources.get(path)
     if found is None:
         if path + "/" in resources:  # /category/x → /category/x/
             return redirect(request.root_path + "/" + quote(path, safe="/") + "/", code=301)
         return _not_found(path)
-    limited = match is not None or path == "feeds.opml"
     if match is not None:  # a browser opening a feed gets a page about it; feed readers get the feed (preview.py)
         shown = (is_navigation(request.headers) and preview_page(pub.snapshot, pub.site, path)) or found
-        reply = respond(shown, pub.site.max_age, limiter="public", client=request.remote_addr or "")
+        reply = respond(shown, pub.site.max_age, charge=charge)
         reply.headers["Vary"] = PREVIEW_VARY
         return reply
-    return respond(found, pub.site.max_age, limiter="public" if limited else None, client=request.remote_addr or "")
+    return respond(found, pub.site.max_age, charge=charge)
 
 
-def respond(res: Rendered, max_age: int, *, limiter: str | None = None, client: str = "", private: bool = False) -> Response:
-    """A 200 or 304 for a rendered resource, with validators, caching and content coding; 429 past the budget."""
+class Charge:
+    """A request let in on a 304's price; a full response then takes the rest (into debt if need be)."""
+
+    def __init__(self, limiter: RateLimiter, client: str):
+        self.limiter, self.client = limiter, client
+
+    def full_response(self) -> None:
+        """The answer carries a body: charge the rest of a full request."""
+        self.limiter.debit(self.client, FULL_COST - NOT_MODIFIED_COST)
+
+
+def _charge(limiter: str, client: str) -> Charge:
+    """Charge a 304's price now, or stop with a 429, before any parsing or rendering."""
+    budget = current_app.extensions["feedsvc.limits"][limiter]
+    wait = budget.charge(client, NOT_MODIFIED_COST)
+    if wait:
+        raise RequestError(429, f"Too many requests: try again in {wait} s; conditional requests (304) cost a fifth.\n",
+                           {"Retry-After": str(wait)})
+    return Charge(budget, client)
+
+
+def _client_address() -> str:
+    return request.remote_addr or ""
+
+
+def respond(res: Rendered, max_age: int, *, charge: Charge | None = None, private: bool = False) -> Response:
+    """A 200 or 304 for a rendered resource, with validators, caching and content coding."""
     coding = _pick_encoding()
     etag = res.etag if coding is None else res.etag[:-1] + "-" + coding + '"'
     headers = {
@@ -140,14 +190,10 @@ def respond(res: Rendered, max_age: int, *, limiter: str | None = None, client: 
         headers["Access-Control-Allow-Origin"] = "*"
     if res.media_type == "text/html":
         headers["Content-Security-Policy"] = HTML_POLICY
-    not_modified = _not_modified(res)
-    if limiter is not None:
-        wait = current_app.extensions["feedsvc.limits"][limiter].charge(client, NOT_MODIFIED_COST if not_modified else FULL_COST)
-        if wait:
-            return _text(429, f"Too many requests: try again in {wait} s; conditional requests (304) cost a fifth.\n",
-                         {"Retry-After": str(wait)})
-    if not_modified:
+    if _not_modified(res):
         return Response(status=304, headers=headers)
+    if charge is not None:
+        charge.full_response()
     body = res.body
     if coding:
         body = res.coded(coding)
@@ -166,8 +212,8 @@ def _presented_key() -> str | None:
 def _paging() -> tuple[int, datetime | None]:
     """?page=N (a whole number from 1) and ?since=<RFC 3339 instant>, or a 400 that shows the form."""
     raw_page = request.args.get("page", "1")
-    if not raw_page.isdigit() or int(raw_page) < 1:
-        raise RequestError(400, f"Bad page {raw_page!r}: expected ?page=N with N a whole number from 1.\n")
+    if not PAGE.fullmatch(raw_page):
+        raise RequestError(400, f"Bad page {raw_page[:40]!r}: expected ?page=N with N a whole number from 1.\n")
     since = None
     if "since" in request.args:
         raw = request.args["since"]
@@ -176,7 +222,7 @@ def _paging() -> tuple[int, datetime | None]:
                 raise ValueError(raw)
             since = datetime.fromisoformat(raw.upper().replace("Z", "+00:00").replace(" ", "T"))
         except ValueError:
-            raise RequestError(400, f"Bad since {raw!r}: expected an RFC 3339 instant with a zone, "
+            raise RequestError(400, f"Bad since {raw[:60]!r}: expected an RFC 3339 instant with a zone, "
                                     "such as ?since=2026-11-29T08:00:00Z.\n") from None
     return int(raw_page), since
 

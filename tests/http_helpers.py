@@ -18,6 +18,7 @@ import brotli
 
 ROOT = Path(__file__).resolve().parents[1]
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+NGINX_PROXY_CONF = ROOT / "deploy" / "nginx-proxy.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # root's PATH has /usr/sbin, another user's may not
 
 MEDIA_TYPES = {
@@ -114,9 +115,18 @@ class Server(Process):
         checkout = str(ROOT)  # serve this checkout's code
         environ = {**os.environ, "FEEDSVC_STATE_PATH": str(state), "FEEDSVC_SITE_URL": self.base,
                    "PYTHONPATH": checkout + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
+        environ = {name: value for name, value in environ.items() if value is not None}  # env={"X": None} unsets X
         command = command or [sys.executable, "-m", "feedsvc", "serve", "--port", "{port}", "--articles", "{articles}", "--workers", "{workers}"]
         command = [part.format(port=self.port, articles=articles, workers=workers, checkout=checkout) for part in command]
         super().__init__(command, state.parent / f"server-{self.port}.log", "/healthz", environ, state.parent)
+
+
+def run_feedsvc(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The real `python -m feedsvc ARGS` as a process of this checkout; env={"X": None} unsets X."""
+    environ = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
+    environ = {name: value for name, value in environ.items() if value is not None}
+    return subprocess.run([sys.executable, "-m", "feedsvc", *args], capture_output=True, text=True, env=environ,
+                          cwd=cwd, timeout=timeout)
 
 
 class Nginx(Process):
@@ -139,6 +149,29 @@ class Nginx(Process):
         extra = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
         command = [NGINX, "-p", f"{workdir}/", "-c", str(workdir / "nginx.conf"), "-g", extra]
         super().__init__(command, workdir / "nginx.log", "/feeds.opml")
+
+
+class NginxProxy(Process):
+    """deploy/nginx-proxy.conf run by Debian's nginx on a free loopback port, in front of a feedsvc at upstream.
+
+    Its listen and upstream server lines are replaced, as a deployer would; logs stay inside workdir.
+    """
+
+    def __init__(self, upstream: str, workdir: Path, ready: str = "/healthz", header_timeout: str | None = None):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        conf = NGINX_PROXY_CONF.read_text(encoding="utf-8")
+        conf = re.sub(r"^(\s*)listen \S+;", rf"\g<1>listen 127.0.0.1:{self.port};", conf, count=1, flags=re.MULTILINE)
+        conf = re.sub(r"^(\s*)server 127\.0\.0\.1:\d+;", rf"\g<1>server {upstream};", conf, count=1, flags=re.MULTILINE)
+        if header_timeout:  # a test need not wait the full 10 s
+            conf = re.sub(r"client_header_timeout \S+;", f"client_header_timeout {header_timeout};", conf, count=1)
+        for folder in ("logs", "temp"):
+            (workdir / folder).mkdir(exist_ok=True)
+        (workdir / "nginx.conf").write_text(conf, encoding="utf-8")
+        self.access_log = workdir / "logs" / "access.log"
+        extra = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+        command = [NGINX, "-p", f"{workdir}/", "-c", str(workdir / "nginx.conf"), "-g", extra]
+        super().__init__(command, workdir / "nginx.log", ready)
 
 
 def check_feed_http(base: str, path: str, media_type: str) -> Reply:

@@ -5,7 +5,7 @@ tests/cases/ holds one tricky input file per case, named after the defect, each 
   skip            a substring of the reason the file is skipped (then nothing else is checked)
   path            where the file goes inside the articles folder (default: its own name)
   options         Options fields: time_zone, summary_length, site_language; chrome_markers are added
-  id, title, categories, lang, summary, published, updated (ISO 8601), tags, author, image, draft
+  id, guid, title, categories, lang, summary, published, updated (ISO 8601), tags, author, image, draft
   body_contains   strings that must be in body_text
   body_excludes   strings in none of body_text, body_html and summary
   html_contains / html_excludes   strings that must / must not be in body_html
@@ -25,9 +25,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedsvc import articles
+from feedsvc import articles, folder
 from feedsvc.articles import ArticleError, Options, Skipped, find_files, iter_articles, load_articles, parse_article, read_article, strip_chrome
 from feedsvc.config import DEFAULT_CHROME_MARKERS
+from feedsvc.model import stable_id
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "articles" / "000_4c2ff0435fbab79d.txt"
@@ -107,6 +108,7 @@ def test_tricky_file_reads_as_its_expect_file_says(case: Path, tmp_path: Path):
     assert_clean(article)
     default_id = expect.get("path", case.name).rsplit(".", 1)[0]
     assert article.id == expect.get("id", default_id)
+    assert article.guid == expect.get("guid", stable_id(article.id))
     for key in ("title", "lang", "summary", "author", "image", "draft"):
         if key in expect:
             assert getattr(article, key) == expect[key], key
@@ -348,7 +350,7 @@ def test_find_files_walks_subfolders_in_order_and_passes_over_what_is_not_an_art
         ".git/": "hidden folder", ".hidden.txt": "hidden file", "notes.docx": "not an article file",
         "image.png": "not an article file", "a.txt~": "editor backup or swap file",
         "a.txt.bak": "editor backup or swap file", "#a.txt#": "editor backup or swap file",
-        "~$report.txt": "editor backup or swap file", "broken.txt": "not a regular file",
+        "~$report.txt": "editor backup or swap file", "broken.txt": "link that leads nowhere (No such file or directory)",
     }
 
 
@@ -396,7 +398,7 @@ def test_iter_articles_yields_skips_instead_of_raising(tmp_path: Path):
 
 
 def test_a_file_over_the_size_limit_is_skipped(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(articles, "MAX_FILE_BYTES", 10)
+    monkeypatch.setattr(folder, "MAX_FILE_BYTES", 10)
     write(tmp_path, "big.txt", "\n".join(EN_ARTICLE))
     _, (skip,) = load_articles(tmp_path, OPTIONS)
     assert "byte limit" in skip.reason
@@ -466,3 +468,75 @@ def test_random_text_gives_an_article_or_an_article_error(text, source, encoding
 @given(text=article_like_text(), source=SOURCES)
 def test_article_shaped_random_text_gives_an_article_or_an_article_error(text, source):
     check_never_fails_but_with_article_error(text.encode("utf-8", "surrogatepass"), source)
+
+
+# --- front matter that could exhaust a worker ---------------------------------------------------
+
+def timed_parse(text: str):
+    import time
+
+    started = time.perf_counter()
+    try:
+        result = parse(text, "a.md")
+    except ArticleError as exc:
+        result = exc
+    return result, time.perf_counter() - started
+
+
+@pytest.mark.parametrize("front, reason", [
+    ("x: &a [1]\ny: *a", "alias"),
+    ("base: &b {k: v}\nother:\n  <<: *b", "alias"),
+    ("x: " + "[" * 8000 + "]" * 8000, "nests lists or mappings 8000 deep"),
+    ("x: " + "[" * 16000, "nests lists or mappings 16000 deep"),
+    ("x:\n  " + "- " * 7000 + "a", "nested too deeply"),
+    ("summary: " + "word " * 4000, "over the 16384 limit"),
+])
+def test_front_matter_that_could_exhaust_a_worker_is_refused_at_once(front, reason):
+    result, seconds = timed_parse(f"---\ntitle: T\ncategory: C\n{front}\n---\nBody.\n")
+    assert isinstance(result, ArticleError) and reason in str(result) and result.fix
+    assert seconds < 0.5
+
+
+def test_front_matter_of_ordinary_depth_and_size_reads_quickly():
+    nested = "x:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 60)) + "  " * 60 + "leaf"
+    flat = "\n".join(f"k{i}: a value with - dashes ? and words {i}" for i in range(300))
+    for front in (nested, flat, "tags: [" + ", ".join(f"t{i}" for i in range(500)) + "]"):
+        result, seconds = timed_parse(f"---\ntitle: T\ncategory: C\n{front}\n---\nBody.\n")
+        assert not isinstance(result, ArticleError), result
+        assert seconds < 0.5
+
+
+# --- ids ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("written, reason", [
+    ("../feed.rss", ". or .."), ("a/./b", ". or .."), ("/etc/passwd", "empty part"), ("a//b", "empty part"),
+    ("a/", "empty part"), ("a\\\\b", "backslash"), (".htaccess", "starts with a dot"),
+    ("x" * 201, "longer than 200 bytes"),
+])
+def test_an_unsafe_id_is_refused_with_the_fix(written, reason):
+    with pytest.raises(ArticleError) as info:
+        parse(f"---\nid: {written}\ntitle: T\ncategory: C\n---\nBody.\n", "a.md")
+    assert reason in info.value.reason and "id:" in info.value.fix
+
+
+@pytest.mark.parametrize("source, reason", [("a\\b.txt", "backslash"), ("a\nb.txt", "control"), ("\x1b[2J.txt", "control")])
+def test_an_id_made_from_an_unsafe_file_name_asks_for_a_rename(source, reason):
+    with pytest.raises(ArticleError) as info:
+        parse("News\nTitle\nBody.\n", source)
+    assert "file's path" in info.value.reason and reason in info.value.reason and "rename" in info.value.fix
+    assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+
+
+@pytest.mark.parametrize("written", ["economy/2026/rates", "سياسة/زيارة", "a b", "x" * 200, "2025-03-01"])
+def test_a_safe_id_is_kept_and_named_by_a_uuid5(written):
+    article = parse(f"---\nid: '{written}'\ntitle: T\ncategory: C\n---\nBody.\n", "a.md")
+    assert article.id == written and article.guid == stable_id(written)
+
+
+def test_a_long_first_line_that_is_a_sentence_is_not_a_category_but_a_long_name_is():
+    sentence = "The city council approved the new budget on Tuesday after a long debate about transport and housing."
+    with pytest.raises(ArticleError, match="paragraph, not a category"):
+        parse(f"{sentence} And more words here.\nSecond.\n")
+    name = "Politics › Middle East › Iran › Nuclear programme › Inspections and the talks in Vienna › Analysis"
+    article = parse(f"{name} of the week\nTitle\nBody.\n")
+    assert article.categories == (f"{name} of the week",) and article.title == "Title"

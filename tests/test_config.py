@@ -79,3 +79,12 @@ def test_every_setting_is_documented_in_the_readme():
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE))
     missing = [s.name for s in SETTINGS if s.name not in documented]
     assert not missing, f"settings missing from the README's table: {missing}"
+
+
+def test_settings_set_by_the_file_or_the_environment_are_told_from_defaults(tmp_path):
+    from feedsvc.config import explicit_settings
+
+    toml = tmp_path / "feedsvc.toml"
+    toml.write_text('site_title = "x"\n', encoding="utf-8")
+    assert explicit_settings(toml_path=toml, environ={"FEEDSVC_SITE_URL": "https://news.example"}) == {"SITE_TITLE", "SITE_URL"}
+    assert explicit_settings(toml_path=tmp_path / "none.toml", environ={}) == frozenset()

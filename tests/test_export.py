@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from feedsvc.cli import main
-from feedsvc.export import ExportError, export_resources, export_snapshot, file_name
+from feedsvc.export import PREVIEW, ExportError, export_resources, export_snapshot, file_name
 from feedsvc.render import Rendered
 from tests.conftest import ROOT, write
 
@@ -67,6 +67,12 @@ def published(make_publisher, sample_dir):
     ("articles/notes.rss", "text/html", "articles/notes.rss.html"),
     ("feed.rss?page=3", "application/rss+xml", "feed.rss.page-3"),
     ("feed.xsl", "text/xsl", "feed.xsl"),
+    ("feed.rss#preview", "text/html", "feed.rss.html"),
+    ("category/سياسة/feed.json#preview", "text/html", "category/سياسة/feed.json.html"),
+    ("feed.rss?page=2#preview", "text/html", None),
+    ("articles/feed.rss#preview", "text/html", "articles/feed.rss#preview.html"),  # an article, not a feed's page
+    ("feeds.opml#preview", "text/html", None),
+    ("feed.atom#preview", "application/atom+xml", None),
     ("articles/a/../../etc", "text/html", None),
     ("articles/a//b", "text/html", None),
     ("articles/x/", "text/html", None),
@@ -93,6 +99,24 @@ def test_an_export_holds_every_resource_with_its_bytes_times_and_compressed_form
             assert stat.st_mtime == res.last_modified.timestamp(), path  # nginx's Last-Modified is the app's
             assert stat.st_mode & 0o777 == 0o644
     assert len(files(out)) == 3 * len(resources)
+
+
+def test_each_public_feed_has_its_page_for_browsers_beside_it_with_the_apps_bytes(make_app, sample_dir, tmp_path):
+    from tests.test_preview import CHROMIUM
+
+    app = make_app(sample_dir)
+    resources = export_resources(app.extensions["feedsvc"])
+    out = tmp_path / "export"
+    export_snapshot(resources, out)
+    feeds = [path for path, res in resources.items() if res.media_type.startswith("application/") and "?" not in path]
+    assert len(feeds) == 3 * len(app.extensions["feedsvc"].snapshot.feeds) > 3
+    client = app.test_client()
+    for path in feeds:
+        page = client.get("/" + path, headers=CHROMIUM)
+        assert page.headers["Content-Type"] == "text/html; charset=utf-8", path
+        assert resources[path + PREVIEW].body == (out / (path + ".html")).read_bytes() == page.data, path
+        assert (out / (path + ".html")).stat().st_mtime == resources[path].last_modified.timestamp()
+    assert not [p for p in resources if p.endswith(PREVIEW) and p.removesuffix(PREVIEW) not in feeds]
 
 
 def test_an_unchanged_rebuild_rewrites_no_file(published, tmp_path):
@@ -123,8 +147,9 @@ def test_a_changed_article_rewrites_only_the_files_it_is_in(make_publisher, arti
     moved = {p for p, r in new.items() if (r.body, r.last_modified) != (old[p].body, old[p].last_modified)}
     expected = {file_name(p, new[p].media_type) + s for p in moved for s in ("", ".gz", ".br")}
     assert changed == expected
-    assert "articles/a003.html" in changed and "category/c3/feed.atom" in changed
+    assert "articles/a003.html" in changed and "category/c3/feed.atom" in changed and "category/c3/feed.atom.html" in changed
     assert "category/c1/feed.atom" not in changed and "articles/a004.html" not in changed and "style.css" not in changed
+    assert "category/c1/feed.atom.html" not in changed
 
 
 def test_a_build_that_fails_midway_leaves_the_previous_export_as_it_was(published, tmp_path, monkeypatch):

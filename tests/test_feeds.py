@@ -229,16 +229,18 @@ def test_a_feed_is_in_the_language_most_of_its_items_are_in(make_publisher, arti
     assert feed_of(snap).language == "en"  # two and two: a tie goes to the site language
 
 
-def test_a_feeds_updated_time_is_its_newest_items_updated_time(make_publisher, articles_dir):
+def test_a_feeds_updated_time_is_when_its_bytes_were_recorded_not_its_newest_items(make_publisher, articles_dir):
     write(articles_dir, "a.md", markdown("A", date="2026-03-01 10:00", updated="2026-04-01 10:00", category="News"))
     write(articles_dir, "b.md", markdown("B", date="2026-03-05 10:00", category="News"))
     snap = make_publisher(articles_dir).build(FIXED_NOW)
     feed = feed_of(snap)
-    assert feed.updated == max(a.updated for a in feed.items)
-    assert feed.updated.isoformat() == "2026-04-01T10:00:00+00:00"
-    assert b"<updated>2026-04-01T10:00:00+00:00</updated>" in snap.resources["feed.atom"].body
-    assert b"<lastBuildDate>Wed, 01 Apr 2026 10:00:00 +0000</lastBuildDate>" in snap.resources["feed.rss"].body
-    assert snap.resources["feed.json"].last_modified == feed.updated
+    # First recorded now (bytes never served before: a second back); an article added later with an
+    # old date still moves it.
+    assert feed.updated == FIXED_NOW - timedelta(seconds=1)
+    assert b"<updated>2026-11-29T11:59:59+00:00</updated>" in snap.resources["feed.atom"].body
+    assert b"<lastBuildDate>Sun, 29 Nov 2026 11:59:59 +0000</lastBuildDate>" in snap.resources["feed.rss"].body
+    assert all(snap.resources[f"feed.{fmt}"].last_modified == feed.updated for fmt in ("rss", "atom", "json"))
+    assert b"<updated>2026-04-01T10:00:00+00:00</updated>" in snap.resources["feed.atom"].body  # the item's own
 
 
 def test_rendering_at_a_later_time_with_the_same_state_gives_identical_bytes(make_publisher, articles_dir):

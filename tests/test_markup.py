@@ -132,3 +132,83 @@ def test_markdown_output_is_always_safe(source):
             if name in ("href", "src"):
                 assert urlsplit(value or "").scheme in ("http", "https", "mailto")
     assert not XML_FORBIDDEN.search(html) and not BIDI_CONTROLS.search(html)
+
+
+@pytest.mark.parametrize("source", [">" * 20000, "> " * 20000, "<div>" * 20000, "</div>" * 500 + "<div>" * 20000,
+                                    "".join("  " * i + "- x\n" for i in range(300)), "<b><i>" * 10000])
+def test_markdown_nested_past_the_limit_is_refused_at_once_not_after_hours(source):
+    import time
+
+    from feedsvc.markup import MarkupError
+
+    started = time.perf_counter()
+    with pytest.raises(MarkupError) as info:
+        markdown_to_html(source, BASE)
+    assert "100" in info.value.reason and info.value.fix
+    assert time.perf_counter() - started < 0.5  # ammonia alone takes seconds on 20,000 nested blockquotes
+
+
+@pytest.mark.parametrize("fragment, depth", [
+    ("", 0), ("<p>a</p><p>b</p>", 1), ("<ul><li><p>x</p></li></ul>", 3), ("<br><img src=x><hr/>", 0),
+    ("</div>" * 50 + "<div>" * 120, 120), ("<div>" * 3, 3), ("<p>&lt;div&gt;</p>", 1),
+])
+def test_nesting_depth_counts_open_elements_and_ignores_stray_end_tags(fragment, depth):
+    from feedsvc.markup import nesting_depth
+
+    assert nesting_depth(fragment) == depth
+
+
+def test_markdown_of_ordinary_depth_renders():
+    source = "> quote\n>> deeper\n\n" + "".join("  " * i + "- item\n" for i in range(20)) + "<div><div>x</div></div>\n"
+    assert markdown_to_html(source, BASE).count("<li>") == 20
+
+
+class _ReferenceText(HTMLParser):
+    """The text of HTML as a full HTML parser sees it: the reference html_to_paragraphs must agree with."""
+
+    BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "figcaption", "dt", "dd", "br"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[str] = []
+        self.current: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.BLOCKS:
+            self.flush()
+
+    def handle_endtag(self, tag):
+        if tag in self.BLOCKS:
+            self.flush()
+
+    def handle_data(self, data):
+        self.current.append(data)
+
+    def flush(self):
+        text = " ".join("".join(self.current).split())
+        if text:
+            self.blocks.append(text)
+        self.current = []
+
+
+MARKDOWNISH = st.lists(st.one_of(st.text(max_size=20), st.sampled_from([
+    "\n\n", "\n", "> ", "- ", "1. ", "# ", "**", "_", "`", "```\n", "<br>", "<p title='a>b'>", "</p>", "<div>", "</div>",
+    "&amp;", "&lt;", "&#x41;", "&", "<", ">", "|a|b|\n|-|-|\n|c|d|\n", "[x](http://e.x/?a=1&b=2)", "<pre>", "</pre>",
+    "<q>", "<dl><dt>t</dt><dd>d</dd></dl>", "<table><tr><td>1</td></tr></table>", "\u00a0", "<img src=x alt='<p>'>",
+])), max_size=30).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(MARKDOWNISH)
+def test_paragraphs_are_the_text_a_full_html_parser_sees(source):
+    from feedsvc.markup import MarkupError
+
+    try:
+        html = markdown_to_html(source, BASE)
+    except MarkupError:
+        return
+    reference = _ReferenceText()
+    reference.feed(html)
+    reference.close()
+    reference.flush()
+    assert html_to_paragraphs(html) == reference.blocks

@@ -6,7 +6,7 @@ from urllib.parse import quote
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from feedsvc.metrics import MAX_AGGREGATORS, aggregator_name, parse_subscribers
+from feedsvc.metrics import MAX_OTHERS, MAX_SUBSCRIBERS, REPORT_TTL, aggregator_name, parse_subscribers
 from tests.conftest import write
 
 POLITICS = "/category/" + quote("سياسة") + "/feed.atom"
@@ -82,11 +82,44 @@ def test_counts_for_several_feed_ids_of_one_aggregator_add_up(client):
 def test_subscriber_labels_stay_bounded(client):
     client.get("/no/such/feed.rss", headers={"User-Agent": FEEDLY})  # only published feeds
     client.get("/", headers={"User-Agent": FEEDLY})  # only feeds
-    for i in range(MAX_AGGREGATORS + 20):  # made-up names stop being added
+    for i in range(MAX_OTHERS + 20):  # made-up names are pooled under one label
         client.get("/feed.rss", headers={"User-Agent": f"Reader{i}/1.0 (3 subscribers)"})
     text = client.get("/metrics").get_data(as_text=True)
     series = [line for line in text.splitlines() if line.startswith("feedsvc_feed_subscribers{")]
-    assert len(series) == MAX_AGGREGATORS and all('feed="/feed.rss"' in line for line in series)
+    assert series == ['feedsvc_feed_subscribers{aggregator="other",feed="/feed.rss"} ' + f"{3.0 * MAX_OTHERS}"]
+
+
+def test_made_up_aggregators_never_crowd_out_a_known_one(client):
+    for i in range(500):
+        client.get("/feed.atom", headers={"User-Agent": f"Fake{i}Reader/1.0 (+https://x{i}.example; 9 subscribers)"})
+    client.get("/feed.atom", headers={"User-Agent": "Mozilla/5.0 (compatible; inoreader.com; 12 subscribers)"})
+    assert value(client, "feedsvc_feed_subscribers", feed="/feed.atom", aggregator="inoreader") == 12
+    assert value(client, "feedsvc_feed_subscribers", feed="/feed.atom", aggregator="other") == 9 * MAX_OTHERS
+
+
+def test_an_implausible_count_is_not_believed(client):
+    client.get("/feed.rss", headers={"User-Agent": FEEDLY})
+    client.get("/feed.rss", headers={"User-Agent": FEEDLY.replace("42", "8,400,000")})
+    assert value(client, "feedsvc_feed_subscribers", feed="/feed.rss", aggregator="feedly") == 42
+    google = "Feedfetcher-Google; ({n} subscribers; feed-id={id})"
+    for i in range(20):  # many believable forged feed ids still add up to no more than the bound
+        client.get("/feed.rss", headers={"User-Agent": google.format(n=MAX_SUBSCRIBERS, id=i)})
+    assert value(client, "feedsvc_feed_subscribers", feed="/feed.rss", aggregator="google") == MAX_SUBSCRIBERS
+
+
+def test_reports_age_out(make_app, sample_dir):
+    app = make_app(sample_dir)
+    client, metrics = app.test_client(), app.extensions["feedsvc.metrics"]
+    now = [1_000_000.0]
+    metrics.clock = lambda: now[0]  # the one thing replaced: the clock
+    client.get("/feed.rss", headers={"User-Agent": FEEDLY.replace("; like", "; feed-id=forged; like").replace("42", "900000")})
+    now[0] += 3600
+    client.get("/feed.rss", headers={"User-Agent": FEEDLY})
+    assert value(client, "feedsvc_feed_subscribers", feed="/feed.rss", aggregator="feedly") == 900042
+    now[0] += REPORT_TTL - 1800  # the forged report is past its time, the real one is not
+    assert value(client, "feedsvc_feed_subscribers", feed="/feed.rss", aggregator="feedly") == 42
+    now[0] += 3600  # and then neither is counted
+    assert value(client, "feedsvc_feed_subscribers", feed="/feed.rss", aggregator="feedly") == 0
 
 
 @pytest.mark.parametrize("agent, expected", [

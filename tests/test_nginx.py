@@ -1,16 +1,22 @@
 """End to end: a `feedsvc build` export served by Debian's nginx with deploy/nginx.conf behaves as the app."""
 from __future__ import annotations
 
+import gzip
+import http.client
 from urllib.parse import quote, urlsplit
+
+import brotli
 
 import feedparser
 import pytest
 
 from feedsvc import create_app
-from feedsvc.export import export_resources
+from feedsvc.export import PREVIEW, export_resources
+from feedsvc.preview import VARY, is_navigation
 from tests.conftest import SAMPLE_ARTICLES, write
 from tests.http_helpers import MEDIA_TYPES, Nginx, check_feed_http, check_not_found, fetch, free_port
 from tests.test_export import corpus, run_build
+from tests.test_preview import CHROMIUM, FIREFOX, READERS
 from tests.test_server import FEED_PATHS, POLITICS, SEED_PAGE
 
 pytestmark = pytest.mark.e2e
@@ -35,8 +41,8 @@ def site(tmp_path_factory):
 
 
 def url(path: str) -> str:
-    """The URL path of a resource key, percent-encoded as links carry it."""
-    path, _, query = path.partition("?")
+    """The URL path of a resource key, percent-encoded as links carry it (a feed's page is at the feed's URL)."""
+    path, _, query = path.removesuffix(PREVIEW).partition("?")
     return "/" + quote(path, safe="/") + (f"?{query}" if query else "")
 
 
@@ -50,10 +56,13 @@ def test_every_resource_is_served_at_the_apps_url_with_the_apps_bytes_and_header
     client = app.test_client()
     resources = export_resources(app.extensions["feedsvc"])
     assert "feed.atom?page=3" in resources
+    assert "feed.atom#preview" in resources and "category/سياسة/feed.json#preview" in resources
     for path in resources:
-        ours, theirs = fetch(server.base, url(path)), client.get(url(path))
+        headers = CHROMIUM if path.endswith(PREVIEW) else {}  # a feed's page is what a browser's navigation gets
+        ours, theirs = fetch(server.base, url(path), headers=headers), client.get(url(path), headers=headers)
         assert (ours.status, ours.body) == (200, theirs.data), path
-        for header in ("Content-Type", "Last-Modified", "Access-Control-Allow-Origin", "Content-Security-Policy", "X-Content-Type-Options"):
+        for header in ("Content-Type", "Last-Modified", "Access-Control-Allow-Origin", "Content-Security-Policy",
+                       "X-Content-Type-Options", "Vary"):
             assert ours.header(header) == theirs.headers.get(header), (path, header)
 
 
@@ -91,7 +100,8 @@ def test_page_one_and_a_delta_are_the_first_page(site):
 @pytest.mark.parametrize("path", [
     "/category/nope/", "/category/nope/feed.rss", "/feed.xml", "/articles/nope", "/category/", "/articles/",
     "/index.html", f"/category/{POLITICS}/index.html", f"{SEED_PAGE}.html", "/feed.rss.gz", "/feed.atom.br",
-    "/feed.atom.page-2", "/feed.atom?page=9", "/category/..%5c..%5cwsgi.py",
+    "/feed.atom.page-2", "/feed.atom?page=9", "/category/..%5c..%5cwsgi.py", "/feed.rss.html",
+    f"/category/{POLITICS}/feed.json.html", "/feed.atom.html.gz",
 ])
 def test_unknown_paths_and_the_exports_own_file_names_are_404(site, path):
     res = fetch(site[0].base, path)
@@ -122,5 +132,108 @@ def test_a_rebuild_is_served_at_once_without_reloading_nginx(tmp_path):
         res = fetch(server.base, "/feed.atom", headers={"If-None-Match": etag})
         assert res.status == 200 and b"Late news" in res.body
         assert fetch(server.base, "/articles/late").status == 200
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("browser", [CHROMIUM, FIREFOX], ids=["chromium", "firefox"])
+@pytest.mark.parametrize("path, fmt", [(p, fmt) for p, fmt in FEED_PATHS if fmt != "opml"])
+def test_a_browser_opening_a_feed_gets_the_apps_page_and_feed_readers_get_the_feed(site, browser, path, fmt):
+    server, app = site
+    client = app.test_client()
+    page = fetch(server.base, path, headers=browser)
+    assert page.status == 200 and page.header("content-type") == MEDIA_TYPES["html"]
+    assert page.body == client.get(path, headers=browser).data and b"<!doctype html>" in page.body
+    assert page.header("vary") == VARY and "default-src 'none'" in page.header("content-security-policy")
+    assert page.header("access-control-allow-origin") is None
+    feed = fetch(server.base, path)
+    assert page.header("last-modified") == feed.header("last-modified") and page.header("etag") != feed.header("etag")
+    for name, headers in READERS.items():  # the exact headers each reader sends
+        res = fetch(server.base, path, headers=headers)
+        assert (res.status, res.body, res.header("etag")) == (200, feed.body, feed.header("etag")), name
+        assert res.header("content-type") == MEDIA_TYPES[fmt] and res.header("vary") == VARY, name
+
+
+@pytest.mark.parametrize("coding, decompress", [("gzip", gzip.decompress), ("br", brotli.decompress)])
+def test_the_page_comes_compressed_and_answers_304_without_ever_making_a_readers_request_304(site, coding, decompress):
+    server = site[0]
+    page = fetch(server.base, "/feed.atom", headers=CHROMIUM)
+    coded = fetch(server.base, "/feed.atom", headers={**CHROMIUM, "Accept-Encoding": coding})
+    assert coded.header("content-encoding") == coding and decompress(coded.body) == page.body
+    assert coded.header("vary") == VARY
+    again = fetch(server.base, "/feed.atom", headers={**CHROMIUM, "If-None-Match": page.header("etag")})
+    assert again.status == 304 and again.header("vary") == VARY
+    assert fetch(server.base, "/feed.atom", headers={**READERS["reader"], "If-None-Match": page.header("etag")}).status == 200
+
+
+# Accept values a browser without Fetch Metadata, a reader or a script may send, each decided as the app decides.
+ACCEPTS = [
+    FIREFOX["Accept"], CHROMIUM["Accept"], "text/html", "TEXT/HTML, application/xhtml+xml", "text/html;q=1.0, */*;q=0.8",
+    " text/html , application/rss+xml;q=0.5", "text/html;q=0.5, */*", "application/rss+xml, text/html", "*/*", "",
+    "text/html,*/*", "text/html, application/*", "text/html, text/*;q=0.9, text/xml", "text/html;q=0, text/*",
+    "text/html, application/json", "text/html, application/feed+json;q=0.99, application/atom+xml;q=0",
+    *(headers.get("Accept", "") for headers in READERS.values()),
+]
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_without_fetch_metadata_nginx_reads_accept_as_the_app_does(site, accept):
+    page = fetch(site[0].base, "/feed.rss", headers={"Accept": accept})
+    assert (page.header("content-type") == MEDIA_TYPES["html"]) is is_navigation({"Accept": accept})
+
+
+def test_where_a_regex_cannot_weigh_q_values_nginx_errs_toward_the_feed(site):
+    accept = "text/html;q=0.9, */*;q=0.1"  # the app ranks the page higher; nginx only knows q=1 from less
+    assert is_navigation({"Accept": accept})
+    assert fetch(site[0].base, "/feed.rss", headers={"Accept": accept}).header("content-type") == MEDIA_TYPES["rss"]
+
+
+@pytest.mark.parametrize("dest, accept, navigation", [
+    ("document", "*/*", True), ("iframe", FIREFOX["Accept"], False), ("empty", "text/html", False),
+])
+def test_fetch_metadata_decides_when_it_is_sent(site, dest, accept, navigation):
+    headers = {"Sec-Fetch-Dest": dest, "Accept": accept}
+    assert is_navigation(headers) is navigation
+    assert (fetch(site[0].base, "/feed.json", headers=headers).header("content-type") == MEDIA_TYPES["html"]) is navigation
+
+
+@pytest.mark.parametrize("query, vary", [("?page=1", "Accept-Encoding"), ("?page=2", "Accept-Encoding"),
+                                         ("?since=2026-11-01T00:00:00Z", "Accept-Encoding"), ("?utm_source=x", VARY)])
+def test_archive_pages_and_deltas_are_the_feed_for_browsers_too(site, query, vary):
+    server, app = site
+    res = fetch(server.base, "/feed.rss" + query, headers=CHROMIUM)
+    theirs = app.test_client().get("/feed.rss" + query, headers=CHROMIUM)
+    assert res.header("content-type") == theirs.headers["Content-Type"]
+    assert res.header("vary") == theirs.headers["Vary"] == vary
+
+
+@pytest.mark.parametrize("headers", [CHROMIUM, READERS["feedparser"], {"Accept-Encoding": "gzip", **CHROMIUM}],
+                         ids=["page", "feed", "gzip-page"])
+@pytest.mark.parametrize("path", ["/feed.rss", "/feed.rss?page=2", "/", "/style.css"])
+def test_every_answer_has_one_vary_line_as_the_app_sends(site, headers, path):
+    # gzip_vary would add a line of its own beside the feeds' Vary; some caches read only the first.
+    conn = http.client.HTTPConnection("127.0.0.1", site[0].port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers)
+        lines = [value for name, value in conn.getresponse().getheaders() if name.lower() == "vary"]
+    finally:
+        conn.close()
+    assert lines == [site[1].test_client().get(path, headers=headers).headers["Vary"]]
+
+
+def test_with_the_page_deleted_from_try_files_as_the_readme_says_browsers_get_the_feed(tmp_path, monkeypatch):
+    import tests.http_helpers
+
+    conf = tests.http_helpers.NGINX_CONF.read_text(encoding="utf-8")
+    assert conf.count("$feedsvc_page$feedsvc_preview ") == 3  # the three try_files lines
+    (tmp_path / "no-page.conf").write_text(conf.replace("$feedsvc_page$feedsvc_preview ", "$feedsvc_page "), encoding="utf-8")
+    monkeypatch.setattr(tests.http_helpers, "NGINX_CONF", tmp_path / "no-page.conf")
+    corpus(tmp_path / "articles", 3)
+    run_build(tmp_path / "articles", tmp_path / "export", tmp_path / "state.sqlite3")
+    server = Nginx(tmp_path / "export", tmp_path)
+    try:
+        for path, media in (("/feed.rss", "rss"), ("/category/c1/feed.json", "json")):
+            res = fetch(server.base, path, headers=CHROMIUM)
+            assert (res.status, res.header("content-type")) == (200, MEDIA_TYPES[media]), path
     finally:
         server.stop()

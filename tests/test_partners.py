@@ -155,3 +155,12 @@ def test_the_server_access_log_never_records_a_key(tmp_path):
         server.stop()
     log = server.output()
     assert "/partners/feed.rss" in log and AGENCY_KEY not in log and "wrong-key" not in log
+
+
+def test_guessing_keys_costs_the_addresss_public_budget(make_app, articles_dir, monkeypatch):
+    write(articles_dir, "p.txt", "سياسة\nعنوان\nنص.\n")
+    monkeypatch.setenv("AGENCY_KEY", AGENCY_KEY)
+    app = make_app(articles_dir, PARTNERS=[{"name": "Agency", "key_env": "AGENCY_KEY"}], RATE_LIMIT=5)
+    client = app.test_client()
+    statuses = [client.get("/partners/feed.rss", headers=bearer(f"guess-{i:020d}")).status_code for i in range(6)]
+    assert statuses == [401] * 5 + [429]

@@ -108,3 +108,69 @@ def test_a_missing_folder_is_an_error_that_names_it(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="nope"):
         settled_scanner(tmp_path / "nope").scan()
+
+
+# --- the watcher's hints pass the same rule as the full walk --------------------------------------
+
+def hinted_scan(scanner: Scanner, folder, *names):
+    """A scan told by a watcher that these names changed, run in a thread that must not hang."""
+    import threading
+
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(r=scanner.scan([str(folder / n) for n in names])), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the scan blocked"
+    return result["r"]
+
+
+def test_a_hinted_fifo_device_lock_file_or_link_out_is_never_read(articles_dir, tmp_path):
+    write(articles_dir, "a.txt", article("A"))
+    scanner = settled_scanner(articles_dir)
+    scanner.scan()
+    os.mkfifo(articles_dir / "x.txt")
+    (articles_dir / "y.txt").symlink_to("/dev/zero")
+    write(articles_dir, "~$x.txt", article("Lock file"))
+    (articles_dir / "passwd.txt").symlink_to(write(tmp_path, "outside.txt", article("Secret")))
+    write(articles_dir, "b.txt", article("B"))
+    result = hinted_scan(scanner, articles_dir, "x.txt", "y.txt", "~$x.txt", "passwd.txt", "b.txt")
+    assert sorted(a.title for a in result.articles) == ["A", "B"]
+    assert {s.source: s.reason for s in result.skipped} == {
+        "x.txt": "not a regular file", "y.txt": "link to a file outside the articles folder",
+        "~$x.txt": "editor backup or swap file", "passwd.txt": "link to a file outside the articles folder"}
+    assert {s.source for s in scanner.scan().skipped} == {"x.txt", "y.txt", "~$x.txt", "passwd.txt"}  # a full walk agrees
+
+
+def test_an_article_replaced_by_a_fifo_is_withdrawn_on_the_hint(articles_dir):
+    write(articles_dir, "a.txt", article("A"))
+    scanner = settled_scanner(articles_dir)
+    assert [a.title for a in scanner.scan().articles] == ["A"]
+    (articles_dir / "a.txt").unlink()
+    os.mkfifo(articles_dir / "a.txt")
+    result = hinted_scan(scanner, articles_dir, "a.txt")
+    assert not result.articles and "a.txt" in result.changed
+    assert [s.reason for s in result.skipped] == ["not a regular file"]
+
+
+def test_a_hint_inside_a_linked_or_hidden_folder_is_ignored_like_the_walk_does(articles_dir, tmp_path):
+    write(articles_dir, "a.txt", article("A"))
+    write(tmp_path, "elsewhere/e.txt", article("Elsewhere"))
+    (articles_dir / "linked").symlink_to(tmp_path / "elsewhere")
+    write(articles_dir, ".git/h.txt", article("Hidden"))
+    scanner = settled_scanner(articles_dir)
+    scanner.scan()
+    result = hinted_scan(scanner, articles_dir, "linked/e.txt", ".git/h.txt")
+    assert [a.title for a in result.articles] == ["A"]
+
+
+def test_file_names_reach_the_log_escaped_one_line_each(articles_dir, caplog):
+    write(articles_dir, "evil\n\x1b[2J\u202ename.txt", "")
+    write(articles_dir, "x\x1b]0;title\x07.docx", "x")
+    write(articles_dir, "keys.md", "---\ntitle: T\ncategory: C\n\"k\\e[31m\\n\": 1\n---\nBody.\n")
+    with caplog.at_level("DEBUG", logger="feedsvc"):
+        settled_scanner(articles_dir).scan()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("evil\\n\\x1b[2J\\u202ename.txt: empty" in line for line in lines)
+    assert any("x\\x1b]0;title\\x07.docx" in line for line in lines)
+    assert any("front matter keys ignored: k\\x1b[31m\\n" in line for line in lines)
+    assert not any(c in line for line in lines for c in "\n\x1b\x07\u202e")

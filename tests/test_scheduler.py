@@ -75,3 +75,83 @@ def test_a_folder_that_cannot_be_watched_leaves_the_schedule_running(tmp_path, c
         assert "cannot watch" in caplog.text
     finally:
         r.stop()
+
+
+def test_a_path_reported_during_a_refresh_gets_a_refresh_right_after(tmp_path):
+    calls = []
+
+    def refresh(seen=None):
+        calls.append(set(seen))
+        if len(calls) == 1:  # the watcher reports a path while this refresh runs
+            r.saw([str(tmp_path / "late.txt")])
+
+    r = Refresher(refresh, lambda: None, seconds=3600, watch=tmp_path, debounce=0).start()
+    r.scheduler.pause()  # the test calls the job itself
+    try:
+        r.saw([str(tmp_path / "first.txt")])
+        r.run()  # what the poke job does
+        assert calls == [{str(tmp_path / "first.txt")}, {str(tmp_path / "late.txt")}]
+    finally:
+        r.stop()
+
+
+def test_a_run_asked_for_during_a_refresh_is_done_by_the_refresh_under_way(refresher):
+    def refresh():
+        refresher.calls.append(1)
+        if len(refresher.calls) == 1:
+            refresher.run()  # a wake-up job firing meanwhile: it must not refresh beside this one, nor be lost
+
+    refresher.refresh = refresh
+    refresher.debounce = 0
+    refresher.run()
+    assert refresher.calls == [1, 1]
+
+
+def test_a_refresh_that_raises_leaves_reported_paths_for_a_poke(tmp_path):
+    def refresh(seen=None):
+        r.saw([str(tmp_path / "late.txt")])
+        raise RuntimeError("refresh failed")
+
+    r = Refresher(refresh, lambda: None, seconds=3600, watch=tmp_path, debounce=3600).start()
+    try:
+        with pytest.raises(RuntimeError):
+            r.run()
+        assert r._seen == {str(tmp_path / "late.txt")} and r.scheduler.get_job("poke") is not None
+    finally:
+        r.stop()
+
+
+@pytest.mark.e2e
+def test_a_file_deleted_while_a_watched_refresh_runs_leaves_the_feed_at_once(make_publisher, articles_dir):
+    import threading
+    import time
+
+    from tests.conftest import write
+
+    write(articles_dir, "a.txt", "News\nStays\nBody.\n")
+    doomed = write(articles_dir, "b.txt", "News\nDeleted during a refresh\nBody.\n")
+    pub = make_publisher(articles_dir)
+    pub.refresh()
+    first = threading.Event()
+    real_refresh = pub.refresh
+
+    def slow_refresh(hints=None):
+        if not first.is_set():  # the first watched refresh: delete a file and let the watcher report it
+            first.set()
+            doomed.unlink()
+            deadline = time.monotonic() + 5
+            while not r._seen and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.3)  # a refresh of a large folder: still running when the poke for the deletion is due
+        return real_refresh(hints)
+
+    r = Refresher(slow_refresh, pub.next_wakeup, seconds=3600, watch=articles_dir, debounce=0.05).start()
+    try:
+        write(articles_dir, "c.txt", "News\nSaved\nBody.\n")  # the watcher's event starts the first refresh
+        deadline = time.monotonic() + 5
+        while "b" in pub.snapshot.articles and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert first.is_set() and "b" not in pub.snapshot.articles
+        assert b"Deleted during a refresh" not in pub.snapshot.resources["feed.rss"].body
+    finally:
+        r.stop()

@@ -197,3 +197,22 @@ def test_article_pages_follow_edits_and_keep_unchanged_pages(make_publisher, art
     pub.refresh()
     assert "articles/c" not in pub.snapshot.resources
     assert sorted(p for p in pub.snapshot.resources if p.startswith("articles/")) == ["articles/a", "articles/b"]
+
+
+def test_a_file_copied_into_a_running_deployment_with_an_old_mtime_is_news_at_the_top(make_publisher, articles_dir):
+    import os
+    from datetime import timedelta
+
+    import feedparser
+
+    for n in range(3):
+        write(articles_dir, f"old{n}.txt", GOOD.replace("A good", f"Old {n}"))
+    pub = make_publisher(articles_dir)
+    pub.refresh()
+    copied = write(articles_dir, "copied.txt", GOOD.replace("A good", "Copied in"))
+    old = (FIXED_NOW - timedelta(days=365)).timestamp()
+    os.utime(copied, (old, old))  # cp -p, rsync -t, tar, git: the file keeps a time from last year
+    pub.refresh()
+    assert pub.snapshot.articles["copied"].published == FIXED_NOW
+    feed = feedparser.parse(pub.snapshot.resources["feed.rss"].body)
+    assert feed.entries[0].title == "Copied in article"

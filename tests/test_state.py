@@ -63,6 +63,38 @@ def test_articles_first_seen_in_one_scan_get_distinct_times_from_their_files(tmp
     assert {stamped["c"].published, stamped["d"].published} == {T0, T0 - timedelta(microseconds=1)}
 
 
+def test_a_file_appearing_in_a_running_deployment_is_dated_when_first_seen_not_by_its_old_mtime(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite3")
+    store.stamp([article("old")], T0, {"old": T0 - timedelta(days=400)})  # the first scan: a back catalogue
+    later = T0 + timedelta(days=2)
+    copied = store.stamp([article("copied")], later, {"copied": T0 - timedelta(days=365)})[0]  # cp -p, rsync -t, tar
+    assert copied.published == copied.updated == later
+
+
+def test_only_the_first_scan_of_an_empty_store_orders_a_back_catalogue_by_mtime(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite3")
+    appeared = {"a": T0 - timedelta(days=3), "b": T0 - timedelta(days=1)}
+    stamped = {a.id: a.published for a in store.stamp([article("a"), article("b")], T0, appeared)}
+    assert stamped == appeared
+
+
+def test_a_burst_of_new_files_is_dated_now_in_the_order_they_were_written(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite3")
+    store.stamp([article("first")], T0)
+    appeared = {"x": T0 - timedelta(days=9), "y": T0 - timedelta(days=30), "z": T0 - timedelta(days=1)}
+    later = T0 + timedelta(hours=1)
+    stamped = {a.id: a.published for a in store.stamp([article("x"), article("y"), article("z")], later, appeared)}
+    assert stamped["z"] == later and later - timedelta(seconds=1) < stamped["y"] < stamped["x"] < stamped["z"]
+
+
+def test_a_change_copied_in_with_an_old_mtime_is_dated_when_seen(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite3")
+    store.stamp([article("a", "v1")], T0)
+    later = T0 + timedelta(hours=3)
+    changed = store.stamp([article("a", "v2")], later, {"a": T0 - timedelta(days=30)})[0]
+    assert changed.updated == later and changed.published == T0
+
+
 def _stamp_many(path: str, worker: int, queue) -> None:
     store = StateStore(path)
     now = T0 + timedelta(seconds=worker)

@@ -80,3 +80,20 @@ def test_healthz_reports_articles_skipped_files_and_the_last_refresh(client):
     body = client.get("/healthz").get_json()
     assert body["articles"] == 11 and body["skipped"] == 0
     assert body["last_refresh"]
+
+
+def test_healthz_errors_never_show_the_servers_file_system(tmp_path):
+    from feedsvc.web import public_error
+
+    root = tmp_path / "articles"
+    assert public_error(f"FileNotFoundError: articles folder {root} does not exist", root) == \
+        "FileNotFoundError: articles folder ARTICLES_DIR does not exist"
+    assert public_error(f"PermissionError: [Errno 13] Permission denied: '{root}/politics/a.txt'", root) == \
+        "PermissionError: [Errno 13] Permission denied: 'politics/a.txt'"
+    assert public_error("StateError: state file /var/lib/feedsvc/state.sqlite3: disk I/O error", root) == \
+        "StateError: state file <path>: disk I/O error"
+    assert public_error("see https://news.example/a/b", root) == "see https://news.example/a/b"
+
+
+def test_healthz_reports_no_refresh_running_between_refreshes(client):
+    assert client.get("/healthz").get_json()["refreshing"] is None

@@ -1,13 +1,15 @@
 """Atom 1.0 with feedgen. Spec: RFC 4287, https://www.rfc-editor.org/rfc/rfc4287"""
 from __future__ import annotations
 
+from datetime import datetime
+
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from ..feeds import article_url, feed_url
 from ..model import Article, Feed, Site, stable_id
-from .content import GENERATOR, GENERATOR_URI, add_stylesheet, feed_links, item_terms, public_url, wrapped_html
+from .content import GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, wrapped_html
 
 MEDIA_TYPE = "application/atom+xml"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -67,9 +69,14 @@ def render_atom(feed: Feed, site: Site) -> bytes:
     return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
 
 
+def date_atom(body: bytes, when: datetime) -> bytes:
+    """An Atom feed rendered UNDATED, with its own <updated> (before every entry's) set to when."""
+    return redate(body, "updated", UNDATED.isoformat(), when.isoformat())
+
+
 def _add_entry(fg: FeedGenerator, article: Article, site: Site, feed_language: str, full_text: bool) -> None:
     entry = fg.add_entry(order="append")
-    entry.id(stable_id(article.id))
+    entry.id(article.guid)
     entry.title(article.title)
     entry.link(href=article_url(site, article), rel="alternate", type="text/html")
     entry.published(article.published)

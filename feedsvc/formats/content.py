@@ -7,7 +7,7 @@ from urllib.parse import quote, urlsplit
 
 from lxml import etree
 
-from ..model import Article
+from ..model import UNDATED, Article  # noqa: F401 - UNDATED: the formats' date placeholder
 
 GENERATOR = "feedsvc"
 GENERATOR_URI = "https://pypi.org/project/feedsvc/"
@@ -16,6 +16,18 @@ GENERATOR_URI = "https://pypi.org/project/feedsvc/"
 # (an IRI is not a URI: JSON Feed's schema and the W3C validator reject "my photo.jpg").
 _URI_SAFE = ":/?#[]@!$&'()*+,;=%~"
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def redate(body: bytes, tag: str, undated: str, dated: str) -> bytes:
+    """The document with its own date element, <tag>undated</tag>, reading <tag>dated</tag>.
+
+    The document's own date comes before any item's, so the first such element is the one.
+    """
+    old = f"<{tag}>{undated}</{tag}>".encode()
+    at = body.find(old)
+    if at < 0:
+        raise ValueError(f"no <{tag}> with the undated placeholder in the rendered document")
+    return body[:at] + f"<{tag}>{dated}</{tag}>".encode() + body[at + len(old):]
 
 
 def add_stylesheet(root, feed_path: str) -> None:

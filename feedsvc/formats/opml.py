@@ -1,12 +1,13 @@
 """OPML 2.0 subscription list of every feed. Spec: http://opml.org/spec2.opml"""
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import datetime, timezone
 from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
 from ..feeds import feed_url
 from ..model import Feed, Site
+from .content import UNDATED, redate
 
 MEDIA_TYPE = "text/x-opml"
 
@@ -16,8 +17,7 @@ def render_opml(feeds: list[Feed], site: Site) -> bytes:
     opml = ET.Element("opml", version="2.0")
     head = ET.SubElement(opml, "head")
     ET.SubElement(head, "title").text = f"{site.title}: all feeds"
-    if feeds and feeds[0].items:
-        ET.SubElement(head, "dateModified").text = format_datetime(max(f.updated for f in feeds).astimezone(timezone.utc), usegmt=True)
+    ET.SubElement(head, "dateModified").text = _rfc822(UNDATED)  # set by date_opml once recorded
     ET.SubElement(head, "ownerName").text = site.author
     ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = ET.SubElement(opml, "body")
@@ -32,3 +32,12 @@ def render_opml(feeds: list[Feed], site: Site) -> bytes:
         })
     ET.indent(opml)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(opml, encoding="utf-8", xml_declaration=False) + b"\n"
+
+
+def date_opml(body: bytes, when: datetime) -> bytes:
+    """An OPML list rendered UNDATED, with its <dateModified> set to when (RFC 822, as the spec asks)."""
+    return redate(body, "dateModified", _rfc822(UNDATED), _rfc822(when))
+
+
+def _rfc822(when: datetime) -> str:
+    return format_datetime(when.astimezone(timezone.utc), usegmt=True)

@@ -5,13 +5,18 @@ dc:creator for authors without an e-mail address, atom:link rel="self" (RSS Advi
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from feedgen.util import formatRFC2822
 from lxml import etree
 
 from ..feeds import article_url, feed_url
-from ..model import Article, Feed, Site, stable_id
-from .content import GENERATOR, GENERATOR_URI, add_stylesheet, feed_links, item_terms, public_url, text_as_html, wrapped_html
+from ..model import Article, Feed, Site
+from .content import (
+    GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, text_as_html, wrapped_html,
+)
 
 MEDIA_TYPE = "application/rss+xml"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
@@ -76,9 +81,14 @@ def render_rss(feed: Feed, site: Site) -> bytes:
     return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
 
 
+def date_rss(body: bytes, when: datetime) -> bytes:
+    """An RSS feed rendered UNDATED, with its <lastBuildDate> set to when."""
+    return redate(body, "lastBuildDate", formatRFC2822(UNDATED), formatRFC2822(when))
+
+
 def _add_item(fg: FeedGenerator, article: Article, site: Site, full_text: bool) -> None:
     entry = fg.add_entry(order="append")
-    entry.guid(stable_id(article.id), permalink=False)
+    entry.guid(article.guid, permalink=False)
     entry.title(article.title)
     entry.link(href=article_url(site, article))
     # Readers take <description> as HTML: a plain-text summary is escaped once more, or a "<b>" typed

@@ -1,0 +1,252 @@
+"""The one rule for what an article file is — its name, its type, its real path inside the folder, its
+size — applied before a byte is read, the same for the full walk, a watcher's hint and `feedsvc check`.
+"""
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import re
+import stat
+from dataclasses import dataclass
+
+EXTENSIONS = (".txt", ".md")
+MAX_FILE_BYTES = 1024 * 1024  # news articles are tens of KB; the largest file must still parse in about a second
+# Editor leftovers: Emacs (foo~, #foo#, .#foo), Vim (.foo.swp … .swa), Kate, Office lock files, and
+# the .bak/.orig/.rej/.tmp/.part/.save copies tools leave beside a file.
+_BACKUP = re.compile(
+    r"(~|\.sw[a-p]|\.kate-swp|\.bak|\.orig|\.rej|\.tmp|\.temp|\.part|\.save)$|^#.*#$|^\.#|^~\$", re.IGNORECASE
+)
+# O_NONBLOCK: opening a FIFO never waits for a writer; O_NOCTTY: a terminal never becomes ours.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# Characters that would break a log or `check` line or drive a terminal: C0/C1 controls, DEL, line and
+# paragraph separators, bidi embeddings, overrides and isolates.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NOT_ARTICLE_FIX = "only .txt and .md files are published; rename it if it is an article"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of the feeds, and why; every field printable on one line."""
+
+    source: str
+    reason: str
+    fix: str
+
+    def __post_init__(self) -> None:
+        for name in ("source", "reason", "fix"):  # built from file names: never trust them to be printable
+            object.__setattr__(self, name, shown(getattr(self, name)))
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}; {self.fix}"
+
+
+@functools.lru_cache(maxsize=65536)  # the same names every walk
+def shown(text: str) -> str:
+    """Text that prints as one line and drives no terminal: bytes that are not UTF-8 as U+FFFD, controls escaped."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _UNPRINTABLE.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}"), text)
+
+
+@functools.lru_cache(maxsize=65536)
+def name_rule(name: str) -> tuple[str, str] | None:
+    """(reason, fix) when a file's name says it is not an article (hidden, editor leftover, other extension)."""
+    if name.startswith("."):
+        return "hidden file", "not read; rename it without the leading dot to publish it"
+    if _BACKUP.search(name):
+        return "editor backup or swap file", "not read; save the article under a .txt or .md name"
+    if not name.lower().endswith(EXTENSIONS):
+        return "not an article file", _NOT_ARTICLE_FIX
+    return None
+
+
+class FolderError(OSError):
+    """The articles folder itself cannot be read: str() names it and the fix."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
+
+class Folder:
+    """An articles folder as the boundary sees it: its path, and its real path resolved once per look."""
+
+    FULL_WALK = "full walk"  # source_of(): a folder changed, walk everything
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = os.fspath(root)
+        self.real = os.path.realpath(self.root)
+        self._prefix = self.real.rstrip(os.sep) + os.sep
+
+    def inside(self, real: str) -> bool:
+        """True when a real (resolved) path is the folder or lies inside it."""
+        return real == self.real or real.startswith(self._prefix)
+
+    def walk(self) -> tuple[list[tuple[str, int, int]], dict[str, Skipped]]:
+        """(source, size, mtime_ns) of every article file, sorted, and what was passed over, by source.
+
+        One os.scandir pass with string paths. Links to folders are not followed, and each real folder
+        (device, inode) is read once, so loops and bind mounts cannot make the walk go round.
+        """
+        found: list[tuple[str, int, int]] = []
+        passed: dict[str, Skipped] = {}
+        try:
+            top = os.stat(self.root)
+            if not stat.S_ISDIR(top.st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, "not a folder")
+        except OSError as exc:
+            raise FolderError(exc.errno, f"articles folder {shown(self.root)} cannot be read ({exc.strerror}); "
+                                         "set ARTICLES_DIR to a folder feedsvc can read") from None
+        visited = {(top.st_dev, top.st_ino)}
+        pending = [("", self.root)]
+        while pending:
+            prefix, folder = pending.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
+            except OSError as exc:
+                if not prefix:
+                    raise FolderError(exc.errno, f"articles folder {shown(self.root)} cannot be read ({exc.strerror}); "
+                                                 "check its permissions") from None
+                passed[prefix] = Skipped(prefix, *_folder_error(exc))
+                continue
+            for entry in entries:
+                source = prefix + entry.name
+                try:
+                    is_link = entry.is_symlink()
+                    if not is_link and entry.is_dir(follow_symlinks=False):
+                        if entry.name.startswith("."):
+                            passed[source + "/"] = Skipped(source + "/", "hidden folder", "not read; rename it without the leading dot to publish its files")
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                        if (st.st_dev, st.st_ino) in visited:  # a bind mount of a folder already read
+                            passed[source + "/"] = Skipped(source + "/", "the same folder as one already read (a loop)", "remove the mount or link that repeats it")
+                        else:
+                            visited.add((st.st_dev, st.st_ino))
+                            pending.append((source + "/", entry.path))
+                        continue
+                    rule = name_rule(entry.name)
+                    if rule and not (is_link and entry.is_dir()):  # a link to a folder is told as one
+                        passed[source] = Skipped(source, *rule)
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                    if not is_link and stat.S_ISREG(st.st_mode):  # the common case, without a call
+                        found.append((source, st.st_size, st.st_mtime_ns))
+                        continue
+                    got = self._file(source, entry.path, st)
+                except OSError as exc:  # removed since the listing, a name too long, …
+                    got = Skipped(source, *_file_error(exc))
+                if isinstance(got, Skipped):
+                    passed[source + "/" if got.source.endswith("/") else source] = got
+                else:
+                    found.append((source, *got))
+        found.sort()
+        return found, passed
+
+    def look(self, source: str) -> tuple[int, int] | Skipped | None:
+        """The rule for one file named by a watcher: (size, mtime_ns), Skipped, or None when it is gone
+        or lies where the walk does not go (a hidden folder, under a link)."""
+        parts = source.split("/")
+        if any(not p or p.startswith(".") for p in parts[:-1]):
+            return None
+        if parts[:-1] and os.path.realpath(os.path.join(self.root, *parts[:-1])) != os.path.join(self.real, *parts[:-1]):
+            return None  # reached through a link to a folder, which the walk does not follow
+        rule = name_rule(parts[-1])
+        if rule:
+            return Skipped(source, *rule)
+        path = os.path.join(self.root, *parts)
+        try:
+            st = os.lstat(path)
+            if stat.S_ISDIR(st.st_mode):
+                return None
+            return self._file(source, path, st)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return Skipped(source, *_file_error(exc))
+
+    def source_of(self, path: str) -> str | None:
+        """The source (path inside the folder, "/"-separated) of a path a watcher reported; None if outside;
+        FULL_WALK when it is a folder."""
+        rel = os.path.relpath(path, self.root)
+        if rel == "." or rel == ".." or rel.startswith(".." + os.sep):
+            return None
+        if os.path.isdir(path):
+            return self.FULL_WALK
+        return "/".join(rel.split(os.sep))
+
+    def _file(self, source: str, path: str, st: os.stat_result) -> tuple[int, int] | Skipped:
+        """A non-folder entry, from its lstat: (size, mtime_ns) of a regular file inside, else Skipped."""
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                real = os.path.realpath(path, strict=True)
+                st = os.stat(real)
+            except OSError as exc:
+                return Skipped(source, f"link that leads nowhere ({exc.strerror})", "remove the link, or point it at an article file inside the folder")
+            if stat.S_ISDIR(st.st_mode):
+                where = "inside" if self.inside(real) else "outside"
+                return Skipped(source + "/", f"link to a folder {where} the articles folder", "not followed; move the folder itself into the articles folder to publish its files" if where == "outside" else "not followed; its files are published from where they are")
+            if not self.inside(real):
+                return Skipped(source, "link to a file outside the articles folder", "not read; copy the file into the folder to publish it")
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the refresh, a device never ends
+            return Skipped(source, "not a regular file", "replace it with the article file itself")
+        return st.st_size, st.st_mtime_ns
+
+    def read(self, source: str) -> bytes | Skipped:
+        """A file's bytes, checked again once open: a regular file, really inside, at most MAX_FILE_BYTES."""
+        path = os.path.join(self.root, *source.split("/"))
+        fd = None
+        try:
+            try:
+                fd = os.open(path, _OPEN_FLAGS | _NOFOLLOW)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP or not _NOFOLLOW:
+                    raise
+                real = os.path.realpath(path, strict=True)  # a link: open what it leads to, if that is inside
+                if not self.inside(real):
+                    return Skipped(source, "link to a file outside the articles folder", "not read; copy the file into the folder to publish it")
+                fd = os.open(real, _OPEN_FLAGS | _NOFOLLOW)
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return Skipped(source, "not a regular file", "replace it with the article file itself")
+            if not self.inside(_real_path(fd, path)):  # a folder on the way swapped for a link meanwhile
+                return Skipped(source, "file outside the articles folder", "not read; copy the file into the folder to publish it")
+            chunks, left = [], MAX_FILE_BYTES + 1  # cap what is read, not what stat says: /proc files say 0
+            while left > 0:
+                chunk = os.read(fd, min(left, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+        except OSError as exc:
+            return Skipped(source, *_file_error(exc))
+        finally:
+            if fd is not None:
+                os.close(fd)
+        data = b"".join(chunks)
+        if len(data) > MAX_FILE_BYTES:
+            return Skipped(source, f"file is over the {MAX_FILE_BYTES} byte limit", "split it or remove embedded data")
+        return data
+
+
+def _real_path(fd: int, path: str) -> str:
+    """Where an open file really is: the kernel's name for the descriptor, else the path resolved."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(path)
+
+
+def _file_error(exc: OSError) -> tuple[str, str]:
+    if exc.errno == errno.ENAMETOOLONG:
+        return "path is longer than the system allows", "move the file to a shallower folder or shorten the names"
+    if exc.errno == errno.ELOOP:
+        return "link that leads round in a loop", "remove the link"
+    return f"cannot be read ({exc.strerror or exc})", "check the file's permissions"
+
+
+def _folder_error(exc: OSError) -> tuple[str, str]:
+    if exc.errno == errno.ENAMETOOLONG:
+        return "folder path is longer than the system allows", "move its files to a shallower folder or shorten the names"
+    return f"folder cannot be read ({exc.strerror or exc})", "check the folder's permissions"

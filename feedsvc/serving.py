@@ -1,0 +1,236 @@
+"""The serving process: gunicorn's asyncio worker in front of the WSGI app, its settings and hooks, and the
+checks made before any worker starts.
+
+Workers are gunicorn's `asgi` worker: a connection costs a coroutine until its whole request has arrived,
+so a slow client never holds a worker; the Flask app then runs on one of a few threads (feedsvc/asgi.py).
+"""
+from __future__ import annotations
+
+import atexit
+import errno
+import ipaddress
+import logging
+import os
+import re
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from .accesslog import ACCESS_LOG_FORMAT, AccessLog
+
+# Per worker: lookups hold the GIL, so more threads only queue behind it (and raise p99); fewer would let one
+# slow render (a ?since= delta) hold up the rest.
+APP_THREADS = 4
+METRICS_PREFIX = "feedsvc-metrics-"  # + the serving process's PID + "-": a folder of a dead PID is stale
+_METRICS_FOLDER = re.compile(re.escape(METRICS_PREFIX) + r"(\d+)-")
+LOOPBACK_NAMES = ("localhost",)
+_REFRESHERS: list = []  # this process's schedulers, stopped when the worker exits
+
+log = logging.getLogger(__name__)
+
+
+class ServeError(Exception):
+    """`feedsvc serve` cannot start; the message is one line that names the cause and the fix."""
+
+
+# --- gunicorn settings, shared by `feedsvc serve` and `gunicorn -c python:feedsvc.gunicorn_conf` ---
+
+def gunicorn_settings(checks: bool = False) -> dict[str, Any]:
+    """gunicorn's settings by name: the asyncio worker, the access log, no control socket, the hooks.
+
+    checks: run preflight() in the master before any worker starts (`feedsvc serve` runs it itself, first).
+    """
+    return {
+        "worker_class": "asgi",
+        "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "logger_class": AccessLog,  # feedsvc/accesslog.py
+        # gunicorn 23+ opens a control socket, by default one shared path in the home folder: two servers
+        # would fight over it, and nothing here uses it.
+        "control_socket_disable": True,
+        "graceful_timeout": 5,  # a request takes milliseconds: a stop waits no longer for clients that never finish
+        "on_starting": on_starting_checked if checks else on_starting,
+        "worker_exit": worker_exit,
+        "child_exit": child_exit,
+    }
+
+
+def serving_app(overrides: Mapping[str, Any]):
+    """The Flask app as a serving process runs it: built, then kept fresh by a schedule and a file watcher.
+
+    Only here is the scheduler started: never by create_app(), so never under Flask's reloader or in tests.
+    """
+    from . import create_app
+    from .scheduler import Refresher
+    from .text import warm_up
+
+    warm_up()
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    app = create_app(dict(overrides), refresh=False)
+    publisher = app.extensions["feedsvc"]
+    watch = publisher.root if app.config["WATCH"] else None
+    # Watch first, then build: a file saved while the first build runs is not missed.
+    refresher = Refresher(publisher.refresh, publisher.next_wakeup, app.config["REFRESH_SECONDS"], watch).start()
+    refresher.run()
+    app.extensions["feedsvc.refresher"] = refresher
+    _REFRESHERS.append(refresher)
+    atexit.register(refresher.stop)
+    return app
+
+
+def asgi_app(overrides: Mapping[str, Any]):
+    """serving_app() for gunicorn's asgi worker (feedsvc/asgi.py)."""
+    from .asgi import WSGIOnThreads
+
+    return WSGIOnThreads(serving_app(overrides), APP_THREADS)
+
+
+def on_starting(server) -> None:
+    """gunicorn hook, in the master before any worker: the shared metrics folder."""
+    metrics_folder()
+
+
+def on_starting_checked(server) -> None:
+    """gunicorn hook for gunicorn's own command: preflight() with the settings, then the metrics folder."""
+    from .config import ConfigError, load_settings
+
+    try:
+        preflight(load_settings())
+    except (ServeError, ConfigError) as exc:
+        raise RuntimeError(str(exc)) from None  # gunicorn prints "Error: …" and exits 1
+    metrics_folder()
+
+
+def worker_exit(server, worker) -> None:
+    """gunicorn hook: stop the worker's scheduler and watcher cleanly."""
+    for refresher in _REFRESHERS:
+        refresher.stop()
+
+
+def child_exit(server, worker) -> None:
+    """gunicorn hook, in the master: drop a dead worker's live gauges; its counters still count."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+# --- checks before any worker starts ---
+
+def preflight(settings: Mapping[str, Any]) -> None:
+    """What every worker would trip over, found once in the master: the folder, partner keys, the state store."""
+    from . import state_path
+    from .config import ConfigError
+    from .partners import load_partners
+    from .state import StateError, StateStore
+
+    root = Path(settings["ARTICLES_DIR"])
+    if not root.is_dir():
+        raise ServeError(f"articles folder {root} does not exist; pass --articles DIR or set ARTICLES_DIR")
+    try:
+        load_partners(settings["PARTNERS"])
+        StateStore(state_path(settings))
+    except (ConfigError, StateError) as exc:
+        raise ServeError(str(exc)) from None
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail at once, in one line, when the address cannot be listened on (gunicorn would retry for 5 s)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot listen on {host}: {exc.strerror}; pass --host with an address of this machine") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does: TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServeError(f"port {port} is in use; pass --port or stop the other server") from None
+            raise ServeError(f"cannot listen on {host}:{port} ({exc.strerror}); pass another --host or --port") from None
+
+
+def site_url_for(host: str, port: int) -> str:
+    """The SITE_URL a server on host:port has when none is set; any-address binds give 127.0.0.1."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def site_url_warning(site_url: str, host: str, port: int) -> str | None:
+    """One line when a set SITE_URL cannot be this server (loopback or this host, another port), else None."""
+    url = urlsplit(site_url)
+    named = (url.hostname or "").lower()
+    named_port = url.port or (443 if url.scheme == "https" else 80)
+    bound = host.strip("[]").lower()
+    here = _is_loopback(named) or named == bound
+    if here and named_port != port:
+        return (f"warning: SITE_URL is {site_url} but this server listens on port {port}: links, the OPML and "
+                "the stylesheet will point elsewhere; unset SITE_URL or set it to the address readers use")
+    if _is_loopback(named) and bound not in ("", "0.0.0.0", "::") and not _is_loopback(bound):
+        return (f"warning: SITE_URL is {site_url} but this server listens on {host} only: links will not reach "
+                "it; unset SITE_URL or set it to the address readers use")
+    return None
+
+
+def _is_loopback(name: str) -> bool:
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+# --- the metrics folder ---
+
+def metrics_folder() -> str:
+    """An empty PROMETHEUS_MULTIPROC_DIR for the workers' metrics (feedsvc/metrics.py), set before any worker imports it.
+
+    Folders that servers killed with SIGKILL left behind (their PID is gone) are removed first.
+    """
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        for stale in Path(folder).glob("*.db"):  # a previous run's numbers would be added to this one's
+            stale.unlink()
+        return folder
+    remove_stale_metrics_folders()
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
+    atexit.register(_remove_folder, folder, os.getpid())
+    return folder
+
+
+def remove_stale_metrics_folders(parent: str | None = None) -> list[Path]:
+    """Remove metrics folders whose server process no longer exists; returns them."""
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(METRICS_PREFIX + "*"):
+        match = _METRICS_FOLDER.match(folder.name)
+        if match and folder.is_dir() and not folder.is_symlink() and not _alive(int(match[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _remove_folder(folder: str, owner: int) -> None:
+    # Workers inherit atexit handlers at fork and run them when they exit: only the master removes it.
+    if os.getpid() == owner:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+__all__ = ["ServeError", "asgi_app", "check_port", "gunicorn_settings", "metrics_folder", "preflight",
+           "remove_stale_metrics_folders", "serving_app", "site_url_for", "site_url_warning"]

@@ -1,0 +1,81 @@
+"""What the writer meant is kept: a UUID or URI id is the item's GUID as written in every format, while
+its page is named safely; an id that would climb out of /articles/ is refused the same way by serve and build."""
+from __future__ import annotations
+
+import json
+
+import feedparser
+from click.testing import CliRunner
+
+from feedsvc.cli import main
+from feedsvc.model import stable_id
+from feedsvc.text import SLUG_MAX
+from tests.conftest import write
+
+TAG = "tag:news.example,2019:article-4711"
+URN_UUID = "urn:uuid:6fa459ea-ee8a-3ca4-894e-db77e160355e"
+URL = "https://old.example/news/2019/article-4711"
+
+
+def md(id_: str, title: str) -> str:
+    return f"---\nid: {id_}\ntitle: {title}\ncategory: News\ndate: 2026-11-01 10:00\n---\nBody of {title}.\n"
+
+
+def test_a_uri_or_uuid_id_is_the_guid_as_written_in_every_format(articles_dir, make_publisher):
+    write(articles_dir, "2019/tagged.md", md(TAG, "Tagged"))
+    write(articles_dir, "urn.md", md(URN_UUID, "Urn"))
+    write(articles_dir, "url.md", md(URL, "Url"))
+    write(articles_dir, "bare.md", md("0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11", "Bare"))
+    write(articles_dir, "plain.md", md("economy/rates", "Plain"))
+    publisher = make_publisher(articles_dir)
+    assert publisher.refresh()
+    expected = {"Tagged": TAG, "Urn": URN_UUID, "Url": URL, "Bare": "urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11",
+                "Plain": stable_id("economy/rates")}
+    resources = publisher.snapshot.resources
+    for fmt in ("rss", "atom"):
+        entries = feedparser.parse(resources[f"feed.{fmt}"].body).entries
+        assert {e.title: e.id for e in entries} == expected, fmt
+    items = json.loads(resources["feed.json"].body)["items"]
+    assert {i["title"]: i["id"] for i in items} == expected
+    assert b'<guid isPermaLink="false">tag:news.example,2019:article-4711</guid>' in resources["feed.rss"].body
+    # Pages stay safe paths: named after the file when the id is a URI, after a bare UUID itself.
+    assert {p for p in resources if p.startswith("articles/")} == {
+        "articles/2019/tagged", "articles/urn", "articles/url", "articles/0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11",
+        "articles/economy/rates"}
+
+
+def test_a_bare_uuid_and_its_urn_are_one_guid_so_only_the_first_file_publishes(articles_dir, make_publisher):
+    write(articles_dir, "a.md", md("0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11", "First"))
+    write(articles_dir, "b.md", md("urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11", "Second"))
+    publisher = make_publisher(articles_dir)
+    assert publisher.refresh()
+    entries = feedparser.parse(publisher.snapshot.resources["feed.atom"].body).entries
+    assert [(e.title, e.id) for e in entries] == [("First", "urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11")]
+    [skip] = [s for s in publisher.snapshot.skipped if s.source == "b.md"]
+    assert "same GUID" in skip.reason and "a.md" in skip.reason
+
+
+def test_an_id_with_dot_segments_is_refused_by_build_as_by_serve(articles_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(articles_dir, "escape.md", md("../feed.rss", "Escape"))
+    write(articles_dir, "good.md", md("good", "Good"))
+    out = tmp_path / "site"
+    result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(articles_dir)],
+                                env={"FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3"), "FEEDSVC_SETTLE_MS": "0"})
+    assert result.exit_code == 0, result.output
+    assert [e.title for e in feedparser.parse((out / "feed.rss").read_bytes()).entries] == ["Good"]
+    assert not list(out.resolve().parent.glob("feed.rss*"))  # nothing written beside the export
+    check = CliRunner().invoke(main, ["check", "--json", str(articles_dir)])
+    (skip,) = json.loads(check.output)["skipped"]
+    assert skip["file"] == "escape.md" and ". or .." in skip["reason"] and "id:" in skip["fix"]
+
+
+def test_a_long_category_line_is_published_under_a_cut_slug(articles_dir, make_publisher):
+    category = "World › Middle East › Iran › Politics › Nuclear programme › " * 5 + "Analysis"
+    write(articles_dir, "long.txt", f"{category}\nInspectors return\nThe inspectors arrived on Monday.\n")
+    publisher = make_publisher(articles_dir)
+    assert publisher.refresh()
+    (listing,) = [lst for key, lst in publisher.snapshot.listings.items() if key]
+    assert listing.category.name == category and len(listing.key) == SLUG_MAX
+    feed = feedparser.parse(publisher.snapshot.resources[f"category/{listing.key}/feed.atom"].body)
+    assert [t.term for t in feed.entries[0].tags] == [category]

@@ -1,0 +1,197 @@
+"""Starting and failing clearly: `feedsvc serve` and `feedsvc build` as real processes."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLE_ARTICLES
+from tests.http_helpers import ROOT, Server, fetch, free_port, run_feedsvc
+
+pytestmark = pytest.mark.e2e
+
+UNSET_KEY = "FEEDSVC_TEST_KEY_THAT_IS_NOT_SET"
+PARTNER_WITHOUT_KEY = json.dumps([{"name": "Agency", "key_env": UNSET_KEY, "categories": "all"}])
+
+
+def one_line_failure(result) -> str:
+    """The error line of a command that failed cleanly: a non-zero exit, no traceback, one `Error:` line last."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and result.stderr.rstrip().endswith(errors[0]), result.stderr
+    return errors[0]
+
+
+def serve(tmp_path: Path, *args: str, env: dict | None = None):
+    """`feedsvc serve` that is expected to stop by itself."""
+    base_env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3"), UNSET_KEY: None}
+    started = time.monotonic()
+    result = run_feedsvc("serve", "--port", str(free_port()), *args, env={**base_env, **(env or {})}, cwd=tmp_path, timeout=30)
+    return result, time.monotonic() - started
+
+
+def test_serve_with_a_missing_articles_folder_stops_at_once_naming_it(tmp_path):
+    result, took = serve(tmp_path, "--articles", "/no/such/folder")
+    line = one_line_failure(result)
+    assert "/no/such/folder" in line and "--articles" in line
+    assert "Booting worker" not in result.stderr and took < 10
+
+
+def test_serve_with_a_partner_key_not_set_stops_before_any_worker(tmp_path):
+    result, _ = serve(tmp_path, "--articles", str(SAMPLE_ARTICLES), env={"FEEDSVC_PARTNERS": PARTNER_WITHOUT_KEY})
+    line = one_line_failure(result)
+    assert UNSET_KEY in line and "Agency" in line
+    assert "Booting worker" not in result.stderr
+
+
+def test_serve_with_a_state_path_that_cannot_be_written_stops_before_any_worker(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    result, _ = serve(tmp_path, "--articles", str(SAMPLE_ARTICLES), env={"FEEDSVC_STATE_PATH": str(blocker / "state.sqlite3")})
+    line = one_line_failure(result)
+    assert "a-file/state.sqlite3" in line and "STATE_PATH" in line
+    assert "Booting worker" not in result.stderr
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = run_feedsvc("serve", "--port", str(port), "--articles", str(SAMPLE_ARTICLES), cwd=tmp_path,
+                             env={"FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3")}, timeout=30)
+        took = time.monotonic() - started
+    assert one_line_failure(result) == f"Error: port {port} is in use; pass --port or stop the other server"
+    assert took < 10  # gunicorn alone retries for five seconds, then prints a traceback-like stack
+
+
+def test_site_url_follows_the_port_when_not_set(tmp_path):
+    server = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", env={"FEEDSVC_SITE_URL": None})
+    try:
+        home = fetch(server.base, "/").body.decode()
+        stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', home)[1]
+        assert stylesheet.startswith(server.base + "/")  # the same origin as the page: the CSP's 'self' lets it load
+        css = fetch(server.base, stylesheet[len(server.base):])
+        assert css.status == 200 and css.header("content-type").startswith("text/css")
+        assert f'xmlUrl="{server.base}/feed.rss"' in fetch(server.base, "/feeds.opml").body.decode()
+        assert f"<link>{server.base}/</link>" in fetch(server.base, "/feed.rss").body.decode()
+        assert "warning: SITE_URL" not in server.output()
+    finally:
+        server.stop()
+
+
+def test_a_site_url_that_cannot_be_this_server_is_named_in_one_warning(tmp_path):
+    server = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", env={"FEEDSVC_SITE_URL": "http://127.0.0.1:1"})
+    try:
+        warnings = [line for line in server.output().splitlines() if line.startswith("warning: SITE_URL")]
+        assert len(warnings) == 1 and f"listens on port {server.port}" in warnings[0]
+        assert "http://127.0.0.1:1/feed.rss" in fetch(server.base, "/feeds.opml").body.decode()  # as set
+    finally:
+        server.stop()
+
+
+def test_serve_opens_no_control_socket_in_the_home_folder(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    server = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", env={"HOME": str(home), "XDG_RUNTIME_DIR": None})
+    try:
+        assert fetch(server.base, "/feed.rss").status == 200
+        assert not list(home.rglob("*")), list(home.rglob("*"))
+    finally:
+        server.stop()
+
+
+def metrics_folders(tmp: Path) -> list[Path]:
+    return sorted(tmp.glob("feedsvc-metrics-*"))
+
+
+def test_metrics_folders_left_by_a_killed_server_are_removed_at_the_next_start(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    alive = tmp / f"feedsvc-metrics-{os.getpid()}-kept"  # a running server's (this process is alive)
+    alive.mkdir()
+    first = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", env={"TMPDIR": str(tmp)})
+    killed = [f for f in metrics_folders(tmp) if f != alive]
+    assert len(killed) == 1
+    os.kill(first.proc.pid, signal.SIGKILL)  # the master: no atexit, no clean-up
+    first.proc.wait()
+    first.stop()
+    assert killed[0].exists()
+    second = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", env={"TMPDIR": str(tmp)})
+    try:
+        assert not killed[0].exists() and alive.exists()
+        assert len(metrics_folders(tmp)) == 2  # the live one and the new server's
+    finally:
+        second.stop()
+    shutil.rmtree(alive)
+
+
+def test_build_with_a_partner_key_not_set_fails_in_one_line(tmp_path):
+    result = run_feedsvc("build", "--out", str(tmp_path / "out"), "--articles", str(SAMPLE_ARTICLES), cwd=tmp_path,
+                         env={"FEEDSVC_PARTNERS": PARTNER_WITHOUT_KEY, UNSET_KEY: None,
+                              "FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3")})
+    line = one_line_failure(result)
+    assert UNSET_KEY in line and "Agency" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_with_a_state_path_that_cannot_be_written_fails_in_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    result = run_feedsvc("build", "--out", str(tmp_path / "out"), "--articles", str(SAMPLE_ARTICLES), cwd=tmp_path,
+                         env={"FEEDSVC_STATE_PATH": str(blocker / "state.sqlite3")})
+    line = one_line_failure(result)
+    assert "a-file/state.sqlite3" in line and "STATE_PATH" in line
+
+
+def test_build_into_a_full_disk_fails_in_one_line(tmp_path):
+    """A 64 KiB tmpfs, mounted in a private mount namespace (util-linux's unshare; gone with the process)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = (f"mount -t tmpfs -o size=64k tmpfs {disk} && "
+              f"exec {sys.executable} -m feedsvc build --out {disk}/out --articles {SAMPLE_ARTICLES}")
+    result = subprocess.run(["unshare", "--mount", "--map-root-user", "sh", "-c", script], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT),
+                                                            "FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3")})
+    line = one_line_failure(result)
+    assert "No space left on device" in line and f"{disk}/out is left as it was" in line
+
+
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:feedsvc.gunicorn_conf", "--chdir", "{checkout}",
+            "-b", "127.0.0.1:{port}", "-w", "2", "wsgi:asgi"]
+
+
+def test_gunicorns_own_command_with_feedsvcs_config_serves_the_same_way(tmp_path):
+    server = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", command=GUNICORN, env={
+        "FEEDSVC_ARTICLES_DIR": str(SAMPLE_ARTICLES), "HOME": str(tmp_path), "XDG_RUNTIME_DIR": None})
+    try:
+        assert fetch(server.base, "/category/" + "%D8%B3%D9%8A%D8%A7%D8%B3%D8%A9" + "/feed.rss").status == 200
+        assert "feedsvc_http_requests_total" in fetch(server.base, "/metrics").body.decode()
+        deadline = time.monotonic() + 5
+        while '"GET /category/سياسة/feed.rss HTTP/1.1" 200' not in server.output():
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+        assert "Using worker: asgi" in server.output() and not (tmp_path / ".gunicorn").exists()
+    finally:
+        server.stop()
+
+
+def test_gunicorns_own_command_with_feedsvcs_config_checks_before_any_worker(tmp_path):
+    command = [part.format(checkout=ROOT, port=free_port()) for part in GUNICORN]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=tmp_path, env={
+        **os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_ARTICLES_DIR": str(tmp_path / "missing"),
+        "FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3")})
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"Error: articles folder {tmp_path / 'missing'} does not exist" in result.stderr
+    assert "Booting worker" not in result.stderr
