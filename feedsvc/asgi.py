@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+import time
+from email.utils import formatdate
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote_to_bytes
@@ -59,9 +61,25 @@ class WSGIOnThreads:
             if close is not None:
                 close()
         status, headers = started
-        return (int(status.split(" ", 1)[0]),
-                [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers],
-                b"".join(written))
+        encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        if not any(name == b"date" for name, _ in encoded):
+            encoded.append((b"date", _date()))
+        return int(status.split(" ", 1)[0]), encoded, b"".join(written)
+
+
+_DATE: list = [0, b""]  # (Unix second, its HTTP date)
+
+
+def _date() -> bytes:
+    """The Date header of this second (RFC 9110 §6.6.1). gunicorn's asgi worker caches its own for up to a
+    second from whenever it last made one, so a response could carry a Date earlier than a Last-Modified
+    just reached (a feed published within that second)."""
+    now = int(time.time())
+    second, text = _DATE
+    if second != now:
+        text = formatdate(now, usegmt=True).encode("latin-1")
+        _DATE[:] = [now, text]
+    return text
 
 
 def wsgi_environ(scope: dict, body: bytes) -> dict[str, Any]:

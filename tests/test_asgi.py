@@ -70,3 +70,15 @@ def test_the_environ_follows_pep_3333():
     assert environ["QUERY_STRING"] == "page=2" and environ["CONTENT_TYPE"] == "text/plain"
     assert environ["HTTP_X_FORWARDED_FOR"] == "1.2.3.4,5.6.7.8"
     assert environ["REMOTE_ADDR"] == "127.0.0.1" and environ["SERVER_PORT"] == "8000"
+
+
+def test_every_response_carries_the_date_of_the_second_it_was_made(asgi):
+    import time
+    from email.utils import parsedate_to_datetime
+
+    # gunicorn's own Date may be up to a second old: a feed published within it would look modified after it.
+    before = int(time.time())
+    status, headers, _ = call(asgi, scope(b"/feed.rss"))
+    after = int(time.time())
+    assert status == 200 and before <= parsedate_to_datetime(headers["date"]).timestamp() <= after
+    assert parsedate_to_datetime(headers["last-modified"]) <= parsedate_to_datetime(headers["date"])
