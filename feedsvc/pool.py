@@ -1,23 +1,23 @@
-"""Reading many article files on every core: a big scan (the first one, or a folder copied in) hands its
-files to worker processes that parse them and send the Articles back.
+"""Reading many article files on every core: in a big scan (the first one, or a folder copied in) one
+worker process per core takes chunks of files from one list until it is empty, and sends the Articles back.
 
 The rule, safe under `feedsvc serve`, gunicorn and tests alike: a worker is a fresh interpreter started
-with `python -m feedsvc.pool` (subprocess: fork and exec at once), never a fork of the caller, which by
-then runs threads (the scheduler, the watcher, the event loop) whose locks a fork would copy mid-use; and
-never multiprocessing's spawn, which imports the caller's `__main__` again (a script that builds the app at
-its top level would start a second server). Workers get the caller's sys.path, so they import the same
-feedsvc; they live for one batch. A worker that fails leaves its files to be read in-process.
+with `python -c "from feedsvc.pool import work; work()"` (subprocess: fork and exec at once), never a fork
+of the caller, which by then runs threads (the scheduler, the watcher, the event loop) whose locks a fork
+would copy mid-use; and never multiprocessing's spawn, which imports the caller's `__main__` again (a
+script that builds the app at its top level would build it twice). Workers get the caller's sys.path, so
+they import the same feedsvc, and live for one scan. A chunk a worker fails on goes back to the list.
 """
 from __future__ import annotations
 
 import logging
 import os
 import pickle
-import queue
 import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Iterator
 
@@ -30,13 +30,14 @@ log = logging.getLogger(__name__)
 
 POOL_FROM = 300  # files to read: below this, a worker's start (an interpreter and imports, ~0.4 s) does not pay
 MAX_PROCESSES = 2
-CHUNK = 50  # files per message back: the caller sees progress, and a worker's memory stays flat
+CHUNK = 50  # files per hand-out: small enough to share the end of the list, large enough to cost no round trips
 
 Result = Article | Skipped | None  # None: another process had the file open for writing (read with busy set)
+Item = tuple[str, bool]  # (source, whether a file still open for writing is held back)
 
 
 def processes() -> int:
-    """How many worker processes a big read uses: the cores this process may run on, at most MAX_PROCESSES."""
+    """How many worker processes read a big batch: the cores this process may run on, at most MAX_PROCESSES."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -44,29 +45,36 @@ def processes() -> int:
     return min(MAX_PROCESSES, cores)
 
 
-def read_files(root: Path, options: Options, batch: list[tuple[str, bool]], folder: Folder,
+def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
                pool_from: int = POOL_FROM) -> Iterator[tuple[str, Result]]:
-    """Read (source, busy) pairs: each file's result, as workers send them (not in order).
+    """Read (source, busy) pairs: each file's result, in the order they are done.
 
-    Read in worker processes when the batch is big enough and there are cores for it; otherwise, and for
-    any file a worker did not send back, in this process.
+    A batch of pool_from files or more is read by worker processes, one per core, while this process only
+    collects (it keeps its memory for what it serves: the language model, ~75 MB, is loaded by a worker);
+    a smaller batch, any on a one-core machine, and the chunks of a worker that failed are read here.
     """
-    left = dict(batch)
     count = processes()
-    if len(batch) >= pool_from and count > 1:
-        started = time.perf_counter()
-        try:
-            for source, result in _read_in_workers(root, options, batch, count):
-                left.pop(source, None)
-                yield source, result
-            log.info("read %d files in %d worker processes in %.0f ms", len(batch) - len(left), count,
-                     (time.perf_counter() - started) * 1000)
-        except (OSError, pickle.PickleError, EOFError, ValueError) as exc:  # a worker that could not start or died
-            log.warning("reading in %d processes failed (%s); reading the %d files left here", count, exc, len(left))
-        if left:
-            log.warning("%d files not read by a worker process; reading them here", len(left))
-    for source, busy in list(left.items()):
-        yield source, read_one(root, options, folder, source, busy)
+    if len(batch) < pool_from or count < 2:
+        for source, busy in batch:
+            yield source, read_one(root, options, folder, source, busy)
+        return
+    started = time.perf_counter()
+    shared = _Shared([batch[i:i + CHUNK] for i in range(0, len(batch), CHUNK)])
+    feeders = [threading.Thread(target=_feed, args=(root, options, shared), name="read-worker", daemon=True)
+               for _ in range(count)]
+    for feeder in feeders:
+        feeder.start()
+    while any(feeder.is_alive() for feeder in feeders):
+        for results in shared.wait_done(0.1):
+            yield from results
+    for results in shared.wait_done(0):
+        yield from results
+    here = 0
+    while (chunk := shared.take()) is not None:  # left by workers that failed
+        here += len(chunk)
+        yield from ((source, read_one(root, options, folder, source, busy)) for source, busy in chunk)
+    log.info("read %d files in %d worker processes (%d here) in %.0f ms", len(batch), count, here,
+             (time.perf_counter() - started) * 1000)
 
 
 def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bool) -> Result:
@@ -78,58 +86,83 @@ def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bo
         return None
 
 
-def _read_in_workers(root: Path, options: Options, batch: list[tuple[str, bool]], count: int) -> Iterator[tuple[str, Result]]:
-    """Start `count` workers, each with every count-th file (sorted names spread categories evenly), and
-    yield what they send back. Raises when one fails; the caller reads what is left."""
+class _Shared:
+    """The chunks still to read, and the results workers sent back."""
+
+    def __init__(self, chunks: list[list[Item]]):
+        self._todo = deque(chunks)
+        self._done: list[list[tuple[str, Result]]] = []
+        self._changed = threading.Condition()
+
+    def take(self) -> list[Item] | None:
+        with self._changed:
+            return self._todo.popleft() if self._todo else None
+
+    def give_back(self, chunk: list[Item]) -> None:
+        with self._changed:
+            self._todo.appendleft(chunk)
+
+    def put_done(self, results: list[tuple[str, Result]]) -> None:
+        with self._changed:
+            self._done.append(results)
+            self._changed.notify()
+
+    def wait_done(self, timeout: float) -> list[list[tuple[str, Result]]]:
+        """What workers sent back since the last call, waiting up to timeout seconds for something."""
+        with self._changed:
+            if not self._done and timeout:
+                self._changed.wait(timeout)
+            done, self._done = self._done, []
+            return done
+
+
+def _feed(root: Path, options: Options, shared: _Shared) -> None:
+    """Run one worker process: hand it chunks one at a time until none is left; a failed chunk goes back."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same feedsvc as here
-    workers = [subprocess.Popen([sys.executable, "-c", "from feedsvc.pool import work; work()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                env=env, close_fds=True) for _ in range(count)]
-    arrived: queue.Queue = queue.Queue()
-
-    def collect(worker: subprocess.Popen) -> None:
-        try:
-            while True:
-                arrived.put(pickle.load(worker.stdout))
-        except EOFError:
-            arrived.put(None)  # this worker is done
-        except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
-            arrived.put(exc)
-
+    chunk = None
     try:
-        for k, worker in enumerate(workers):
-            worker.stdin.write(pickle.dumps((str(root), options, batch[k::count]), protocol=pickle.HIGHEST_PROTOCOL))
-            worker.stdin.close()
-        readers = [threading.Thread(target=collect, args=(w,), name="read-worker", daemon=True) for w in workers]
-        for reader in readers:
-            reader.start()
-        done = 0
-        while done < count:
-            message = arrived.get()
-            if message is None:
-                done += 1
-            elif isinstance(message, Exception):
-                raise message
-            else:
-                yield from message
+        worker = subprocess.Popen([sys.executable, "-c", "from feedsvc.pool import work; work()"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, env=env, close_fds=True)
+    except OSError as exc:
+        log.warning("cannot start a reading worker (%s); reading its share here", exc)
+        return
+    try:
+        pickle.dump((str(root), options), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        while (chunk := shared.take()) is not None:
+            pickle.dump(chunk, worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            worker.stdin.flush()
+            shared.put_done(pickle.load(worker.stdout))
+            chunk = None
+        worker.stdin.close()
+        worker.wait(timeout=30)
+    except Exception as exc:  # noqa: BLE001 - a worker that died, a pipe that broke: its chunk is read here
+        if chunk is not None:
+            shared.give_back(chunk)
+        log.warning("a reading worker failed (%s: %s); reading its share here", type(exc).__name__, exc)
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-            worker.wait()
-            worker.stdout.close()
-        failed = [w.returncode for w in workers if w.returncode]
-        if failed:
-            log.warning("a reading worker exited with %s", failed)
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait()
+        for pipe in (worker.stdin, worker.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        if worker.returncode:
+            log.warning("a reading worker exited with %s", worker.returncode)
 
 
 def work() -> None:
-    """The worker: read the job from stdin, send results to stdout CHUNK at a time."""
-    root, options, batch = pickle.load(sys.stdin.buffer)
+    """The worker: (root, options) from stdin, then chunks of (source, busy); each chunk's results to stdout."""
+    root, options = pickle.load(sys.stdin.buffer)
     root = Path(root)
     folder = Folder(root)
     out = sys.stdout.buffer
-    for start in range(0, len(batch), CHUNK):
-        results = [(source, read_one(root, options, folder, source, busy)) for source, busy in batch[start:start + CHUNK]]
-        pickle.dump(results, out, protocol=pickle.HIGHEST_PROTOCOL)
+    while True:
+        try:
+            chunk = pickle.load(sys.stdin.buffer)
+        except EOFError:
+            return
+        pickle.dump([(source, read_one(root, options, folder, source, busy)) for source, busy in chunk], out,
+                    protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
-

@@ -159,10 +159,13 @@ def detect_language(text: str, default: str) -> str:
     """Tell the language of a text from its first characters: Arabic or Hebrew script by its letters, plain
     English prose by its function words, else the language identifier (py3langid, loaded on first need)."""
     text = text[:_LANGUAGE_SAMPLE]
+    arabic = len(_NOT_ARABIC.sub("", text))
+    if arabic * 2 > len(text):  # more than half of the characters, so of the letters: no need to count those
+        return "ar"
     letters = len(_NOT_LETTERS.sub("", text))
     if not letters:
         return default
-    if len(_NOT_ARABIC.sub("", text)) * 2 > letters:
+    if arabic * 2 > letters:
         return "ar"
     if len(_NOT_HEBREW.sub("", text)) * 2 > letters:
         return "he"

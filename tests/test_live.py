@@ -176,8 +176,8 @@ def test_serve_reads_a_big_folder_in_worker_processes_that_are_gone_once_it_answ
         assert fetch(server.base, "/category/news/feed.json").status == 200
         readers = [pid for pid in os.listdir("/proc") if pid.isdigit() and _is_reader_of(int(pid), server.proc.pid)]
         assert not readers, "reading workers left running"
-        assert f"read {POOL_FROM + 20} files in 2 worker processes" in server.output()
-        assert "reading in" not in server.output() and "not read by a worker" not in server.output()
+        assert f"read {POOL_FROM + 20} files in 2 worker processes (0 here)" in server.output()
+        assert "reading worker" not in server.output()  # none failed
     finally:
         server.stop()
 
