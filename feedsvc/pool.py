@@ -10,6 +10,8 @@ they import the same feedsvc, and live for one scan. A chunk a worker fails on g
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import pickle
@@ -54,10 +56,16 @@ def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
     a smaller batch, any on a one-core machine, and the chunks of a worker that failed are read here.
     """
     count = processes()
-    if len(batch) < pool_from or count < 2:
+    claim = _claim(folder) if len(batch) >= pool_from and count > 1 else None
+    if claim is None:
         for source, busy in batch:
             yield source, read_one(root, options, folder, source, busy)
         return
+    with claim:
+        yield from _read_in_workers(root, options, batch, folder, count)
+
+
+def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Folder, count: int) -> Iterator[tuple[str, Result]]:
     started = time.perf_counter()
     shared = _Shared([batch[i:i + CHUNK] for i in range(0, len(batch), CHUNK)])
     feeders = [threading.Thread(target=_feed, args=(root, options, shared), name="read-worker", daemon=True)
@@ -75,6 +83,31 @@ def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
         yield from ((source, read_one(root, options, folder, source, busy)) for source, busy in chunk)
     log.info("read %d files in %d worker processes (%d here) in %.0f ms", len(batch), count, here,
              (time.perf_counter() - started) * 1000)
+
+
+def _claim(folder: Folder) -> contextlib.AbstractContextManager | None:
+    """The machine's one set of reading workers for this folder (a context to hold it in), or None while
+    another process has it.
+
+    Several serving processes starting at once (`serve --workers 4`) would each start workers, and eight
+    interpreters would share two cores: one process reads with workers, the others in-process. An flock on
+    the articles folder itself (no lock file to leave behind), released by the kernel if its holder dies.
+    """
+    try:
+        fd = os.open(folder.real, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return contextlib.closing(_Fd(fd))  # closing the descriptor releases the lock
+
+
+class _Fd(int):
+    def close(self) -> None:
+        os.close(self)
 
 
 def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bool) -> Result:

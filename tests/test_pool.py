@@ -69,3 +69,17 @@ def test_a_worker_that_dies_leaves_the_chunk_it_held_to_this_process(articles_di
         result = scan_with(articles_dir, pool_from=2)
     assert len(result.articles) == 60
     assert "a reading worker failed" in caplog.text and "exited with 9" in caplog.text
+
+
+def test_one_process_at_a_time_reads_a_folder_with_workers(articles_dir, caplog):
+    from feedsvc.folder import Folder
+
+    folder_of(articles_dir, 12)
+    held = pool._claim(Folder(articles_dir))  # as another serving process starting at the same moment
+    assert held is not None and pool._claim(Folder(articles_dir)) is None
+    with held, caplog.at_level("INFO", logger="feedsvc.pool"):
+        assert len(scan_with(articles_dir, pool_from=2).articles) == 12
+        assert "worker processes" not in caplog.text
+    with caplog.at_level("INFO", logger="feedsvc.pool"):
+        assert len(scan_with(articles_dir, pool_from=2).articles) == 12
+    assert "read 13 files in 2 worker processes" in caplog.text
