@@ -22,6 +22,7 @@ _BACKUP = re.compile(
 # O_NONBLOCK: opening a FIFO never waits for a writer; O_NOCTTY: a terminal never becomes ours.
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_LEASES = hasattr(fcntl, "F_SETLEASE") and hasattr(fcntl, "F_SETSIG") and hasattr(signal, "SIGURG")  # Linux only
 # Characters that would break a log or `check` line or drive a terminal: C0/C1 controls, DEL, line and
 # paragraph separators, bidi embeddings, overrides and isolates.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -260,10 +261,13 @@ def writers_open(fd: int) -> bool | None:
 
     A read lease (fcntl(2) F_SETLEASE) is granted only while no one has the file open for writing, so taking
     one and giving it back at once asks the kernel exactly that. It is refused (None) for a file another user
-    owns (without CAP_LEASE), on NFS and where fs.leases-enable is 0: the caller then falls back to waiting
-    for the file to settle. Held for microseconds: a writer opening the file meanwhile waits that long, and
-    the lease-break signal is set to SIGURG, which is ignored unless handled (SIGIO would end the process).
+    owns (without CAP_LEASE), on NFS, where fs.leases-enable is 0 and on systems other than Linux: the
+    caller then falls back to waiting for the file to settle. Held for microseconds: a writer opening the
+    file meanwhile waits that long, and the lease-break signal is set to SIGURG, which is ignored unless
+    handled (SIGIO, the default, would end the process).
     """
+    if not _LEASES:
+        return None
     try:
         fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
         fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)

@@ -82,6 +82,20 @@ def test_a_file_open_for_writing_but_old_is_held_too(articles_dir):
         assert result.pending == {"a.txt"} and not result.articles
 
 
+def test_a_file_mapped_writable_is_held_after_its_descriptor_is_closed(articles_dir):
+    import mmap
+
+    path = write(articles_dir, "a.txt", article("Mapped") + " " * 4096)
+    fd = os.open(path, os.O_RDWR)
+    mapping = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    os.close(fd)  # an mmap writer: no open descriptor, no close event until the mapping goes
+    try:
+        assert Scanner(articles_dir, OPTIONS, settle=0.3).scan().pending == {"a.txt"}
+    finally:
+        mapping.close()
+    assert [a.title for a in Scanner(articles_dir, OPTIONS, settle=0.3).scan().articles] == ["Mapped"]
+
+
 def test_a_file_a_writer_never_closes_is_read_once_unchanged_for_the_hold_time(articles_dir):
     from feedsvc.scan import BUSY_HOLD_SECONDS
 
