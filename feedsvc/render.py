@@ -23,6 +23,7 @@ from werkzeug.http import http_date
 
 from .feeds import feed_url
 from .formats import FORMATS
+from .formats.fragments import Fragments
 from .formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
 from .model import Article, Feed, Site
 from .pages import category_rows, render_article, render_category, render_index
@@ -115,6 +116,7 @@ class Renderer:
         self._variants: OrderedDict[tuple[str, Feed], Rendered] = OrderedDict()  # pages, deltas, partner views
         self._variants_max = variants
         self._variants_lock = threading.Lock()
+        self.fragments = Fragments(site)  # each item's bytes per format, shared by every feed it is in
         self._static = {name: ((package_files.files("feedsvc") / "static" / name).read_bytes(), media) for name, media in STATIC.items()}
         self.rendered_last = 0  # how many resources the last render() made anew
         self.fresh: list[Rendered] = []  # feeds the last render() made anew, to compress off the refresh path
@@ -132,6 +134,8 @@ class Renderer:
         site, cache, out = self.site, {}, {}
         undated: dict[str, tuple] = {}  # path → (key, bytes without their date, media type, date function, options)
         self.fresh = []
+        if changed:  # their items are made again when a feed holds them
+            self.fragments.forget(changed)
 
         drifted = self.drifted()
 
@@ -193,6 +197,7 @@ class Renderer:
         previous = self._pages
         if changed is None or previous is None or by_name != self._previous_by_name:
             self._previous_by_name = by_name
+            self.fragments.forget(self._live_ids - live_by_id.keys())
             pages = {}
             for article in live:
                 path = "articles/" + article.id
@@ -202,8 +207,10 @@ class Renderer:
         else:
             pages = dict(previous)
             ids = live_by_id.keys()
-            for gone in self._live_ids - ids:
-                del pages["articles/" + gone]
+            gone = self._live_ids - ids
+            self.fragments.forget(gone)
+            for gone_id in gone:
+                del pages["articles/" + gone_id]
             for id_ in (changed & ids) | (ids - self._live_ids):
                 article = live_by_id[id_]
                 pages["articles/" + id_] = [(article, tuple(by_name[c] for c in article.categories if c in by_name)), None]
@@ -219,7 +226,7 @@ class Renderer:
     def _undated_feed(self, fmt: str, feed: Feed) -> tuple:
         """A feed's bytes without its date, media type, date function and Rendered options."""
         spec = FORMATS[fmt]
-        return spec.render(feed, self.site), spec.media_type, spec.date, {"precompress": False, **self._feed_options(fmt, feed)}
+        return self.fragments.assemble(fmt, feed), spec.media_type, spec.date, {"precompress": False, **self._feed_options(fmt, feed)}
 
     def _feed_options(self, fmt: str, feed: Feed) -> dict:
         headers = ()
@@ -245,8 +252,7 @@ class Renderer:
 
     def _render_feed(self, fmt: str, feed: Feed) -> Rendered:
         """A feed rendered with the date it carries (a page, delta or partner view: its listing's time)."""
-        spec = FORMATS[fmt]
-        return Rendered(spec.render(feed, self.site), spec.media_type, feed.updated, **self._feed_options(fmt, feed))
+        return Rendered(self.fragments.assemble(fmt, feed), FORMATS[fmt].media_type, feed.updated, **self._feed_options(fmt, feed))
 
 
 def compress_all(resources: list[Rendered]) -> None:

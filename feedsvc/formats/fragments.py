@@ -1,0 +1,164 @@
+"""Feeds assembled from per-item fragments: each item's bytes are rendered once per (article, format, content
+mode, whether it names its own language) and kept; a feed is its format's head, its items' bytes, its foot.
+
+Every piece is cut from the formats' own renderings, never written by hand: the head and foot from the feed
+rendered with no items (feedgen for RSS and Atom, formats/jsonfeed.py for JSON Feed), split where the items
+go; an item from a throwaway feed holding it, cut out between that feed's head and foot. The whole-feed
+renderers (FORMATS[fmt].render) stay the definition of the bytes: tests/test_fragments.py proves, for random
+article sets and every paging, delta and partner option, that assembled and whole feeds are byte-identical.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
+
+from ..model import UNDATED, Article, Feed, Site
+from . import atom, jsonfeed, rss
+
+HEADS_KEPT = 1024  # heads of recently assembled feeds (each a few hundred bytes)
+
+
+class FragmentError(Exception):
+    """A format's rendering no longer splits where its items go: formats/fragments.py needs the new shape."""
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """How one format's rendering is cut: the head and foot of a feed, and its items' bytes."""
+
+    head_foot: Callable[[Feed, Site], tuple[bytes, bytes]]
+    items: Callable[[Sequence[Article], Site, str, bool], list[bytes]]
+    join: bytes  # between two items
+    own_language: bool  # whether an item's bytes depend on its language differing from the feed's
+
+
+def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
+    """Pieces of a feedgen format: `module` has channel(), add_item(), serialise() and FOOT."""
+    foot = module.FOOT
+
+    def head_foot(feed: Feed, site: Site) -> tuple[bytes, bytes]:
+        body = module.serialise(module.channel(feed, site))
+        if not body.endswith(foot):
+            raise FragmentError(f"an empty {module.__name__} feed does not end with {foot!r}")
+        return body[:-len(foot)], foot
+
+    throwaway: dict[Site, bytes] = {}  # the head of the feed items are rendered in, per site
+
+    def items(articles: Sequence[Article], site: Site, language: str, full_text: bool) -> list[bytes]:
+        head = throwaway.get(site)
+        if head is None:
+            head = throwaway[site] = head_foot(_THROWAWAY, site)[0]
+        fg = module.channel(_THROWAWAY, site)
+        for article in articles:
+            module.add_item(fg, article, site, language, full_text)
+        body = module.serialise(fg)
+        if not (body.startswith(head) and body.endswith(foot)):
+            raise FragmentError(f"{module.__name__} renders items in a feed whose head or foot moved")
+        middle = body[len(head):len(body) - len(foot)]
+        if len(articles) == 1:
+            return [middle]
+        # The separator has no prefix that is also its suffix, so its occurrences never overlap: exactly
+        # one fewer than the items means none sits inside an item (RSS content is CDATA: it could).
+        parts = middle.split(close_tag + open_tag)
+        if len(parts) != len(articles):
+            return [piece for article in articles for piece in items([article], site, language, full_text)]
+        last = len(parts) - 1
+        return [(open_tag if i else b"") + part + (close_tag if i < last else b"") for i, part in enumerate(parts)]
+
+    return Pieces(head_foot, items, b"", own_language=module is atom)
+
+
+def _json_head_foot(feed: Feed, site: Site) -> tuple[bytes, bytes]:
+    body = jsonfeed.serialise(jsonfeed.document(feed, site, [])) + b"\n"
+    # Inside a JSON string every quote is escaped, so this can only be the key itself.
+    at = body.find(b'"items":[]')
+    if at < 0:
+        raise FragmentError("an empty JSON Feed has no empty items array")
+    at += len(b'"items":[')
+    return body[:at], body[at:]
+
+
+def _json_items(articles: Sequence[Article], site: Site, language: str, full_text: bool) -> list[bytes]:
+    return [jsonfeed.serialise(jsonfeed.item(article, site, language, full_text)) for article in articles]
+
+
+PIECES = {
+    "rss": _xml_pieces(rss, b"    <item>", b"</item>\n"),
+    "atom": _xml_pieces(atom, b"  <entry>", b"</entry>\n"),
+    "json": Pieces(_json_head_foot, _json_items, b",", own_language=True),
+}
+
+# The feed items are rendered in to be cut out: any feed will do, since an item's bytes depend only on the
+# article, the site, the content mode and whether the item's language is the feed's (passed explicitly).
+_THROWAWAY = Feed(key="", title="-", description="-", category=None, items=(), language="und", updated=UNDATED,
+                  page_url="http://fragments.invalid/")
+
+
+class Fragments:
+    """Each live article's item bytes, made once per (format, content mode, own language) and reused by
+    every feed, page, delta and partner view it is in; forgotten when the article changes or goes."""
+
+    def __init__(self, site: Site):
+        self.site = site
+        self._kept: dict[str, tuple[Article, dict[tuple, bytes]]] = {}  # ID → (article, key → bytes)
+        self._heads: OrderedDict[tuple[str, Feed], tuple[bytes, bytes]] = OrderedDict()
+        self._heads_lock = threading.Lock()
+        self.made = 0  # item fragments rendered so far (for tests and measurements)
+
+    def assemble(self, fmt: str, feed: Feed) -> bytes:
+        """The feed's bytes in a format: byte for byte what FORMATS[fmt].render(feed, site) gives."""
+        pieces = PIECES[fmt]
+        head, foot = self._head_foot(fmt, feed)
+        return head + pieces.join.join(self.items(fmt, feed.items, feed.language, feed.full_text)) + foot
+
+    def items(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool) -> list[bytes]:
+        """The bytes of these articles' items in a feed of this language and content mode, in order."""
+        pieces, kept = PIECES[fmt], self._kept
+        found: list[bytes | None] = []
+        missing: list[int] = []
+        for at, article in enumerate(articles):
+            entry = kept.get(article.id)
+            if entry is not None and entry[0] is not article:
+                if entry[0] != article:  # changed since: its fragments are stale
+                    entry = None
+                else:  # an equal copy: keep the fragments, hold the newer object
+                    entry = kept[article.id] = (article, entry[1])
+            piece = entry[1].get((fmt, full_text, pieces.own_language and article.lang != language)) if entry is not None else None
+            if piece is None:
+                missing.append(at)
+            found.append(piece)
+        if missing:  # one throwaway feed for all of them, in this feed's language
+            chosen = [articles[at] for at in missing]
+            made = pieces.items(chosen, self.site, language, full_text)
+            self.made += len(made)
+            for at, article, piece in zip(missing, chosen, made):
+                found[at] = piece
+                entry = kept.get(article.id)
+                if entry is None or entry[0] is not article:
+                    entry = kept[article.id] = (article, {})
+                entry[1][(fmt, full_text, pieces.own_language and article.lang != language)] = piece
+        return found  # type: ignore[return-value]
+
+    def forget(self, ids) -> None:
+        """Drop the fragments of these articles (changed or gone)."""
+        for id_ in ids:
+            self._kept.pop(id_, None)
+
+    def __len__(self) -> int:
+        return sum(len(entry[1]) for entry in self._kept.values())
+
+    def _head_foot(self, fmt: str, feed: Feed) -> tuple[bytes, bytes]:
+        key = (fmt, replace(feed, items=()))
+        with self._heads_lock:
+            found = self._heads.get(key)
+            if found is not None:
+                self._heads.move_to_end(key)
+                return found
+        found = PIECES[fmt].head_foot(feed, self.site)
+        with self._heads_lock:
+            self._heads[key] = found
+            while len(self._heads) > HEADS_KEPT:
+                self._heads.popitem(last=False)
+        return found
