@@ -284,12 +284,17 @@ def unique_ids(items: Iterable[Article | Skipped], owners: Mapping[str, str] | N
         keepers[id_] = group[0] if owner is None else next((a for a in group if a.source == owner), None)
     articles: list[Article] = []
     skipped: list[Skipped] = []
+    guids: dict[str, Article] = {}  # `id: <uuid>` and `id: urn:uuid:<uuid>` differ as IDs but are one GUID
     for item in items:
         if isinstance(item, Skipped):
             skipped.append(item)
             continue
         keeper = keepers[item.id]
-        if keeper is item:
+        if keeper is item and item.guid in guids:
+            skipped.append(Skipped(item.source, f"same GUID {item.guid!r} as {guids[item.guid].source}",
+                                   "give one of them another `id:` in the front matter"))
+        elif keeper is item:
+            guids[item.guid] = item
             articles.append(item)
         elif keeper is None:
             skipped.append(Skipped(item.source, f"same id {item.id!r} as {owners[item.id]}, which had it first (and cannot be read now)",

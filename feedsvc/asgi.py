@@ -10,11 +10,27 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
+from email.utils import formatdate
 from urllib.parse import unquote_to_bytes
 
 MAX_BODY = 64 * 1024  # feedsvc takes GET and HEAD; a larger body is refused before the app sees it
+_date: tuple[int, bytes] = (0, b"")  # (Unix second, its HTTP-date), swapped whole: safe across threads
+
+
+def date_now() -> bytes:
+    """The Date header for a response made now (RFC 9110 §6.6.1).
+
+    gunicorn's own Date is cached for up to a second, so it can name the second before a Last-Modified
+    recorded a moment ago; RFC 9110 §8.8.2.1 lets no Last-Modified be later than Date.
+    """
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, formatdate(now, usegmt=True).encode("latin-1"))
+    return _date[1]
 
 
 class WSGIOnThreads:
@@ -59,9 +75,10 @@ class WSGIOnThreads:
             if close is not None:
                 close()
         status, headers = started
-        return (int(status.split(" ", 1)[0]),
-                [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers],
-                b"".join(written))
+        coded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        if not any(name == b"date" for name, _ in coded):
+            coded.append((b"date", date_now()))
+        return int(status.split(" ", 1)[0]), coded, b"".join(written)
 
 
 def wsgi_environ(scope: dict, body: bytes) -> dict[str, Any]:

@@ -204,7 +204,7 @@ class Publisher:
     def _unique(self, scan) -> tuple[list[Article], list[Skipped]]:
         """One file per ID, its first owner (kept in the state store, so across restarts and workers)."""
         articles, owners = scan.articles, self._owners
-        repeats = len({a.id for a in articles}) != len(articles)
+        repeats = len({a.id for a in articles}) != len(articles) or len({a.guid for a in articles}) != len(articles)
         if not repeats:  # the usual case
             ask = {a.id: [a.source] for a in articles if owners.get(a.id) != a.source}
         else:

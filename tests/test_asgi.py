@@ -70,3 +70,17 @@ def test_the_environ_follows_pep_3333():
     assert environ["QUERY_STRING"] == "page=2" and environ["CONTENT_TYPE"] == "text/plain"
     assert environ["HTTP_X_FORWARDED_FOR"] == "1.2.3.4,5.6.7.8"
     assert environ["REMOTE_ADDR"] == "127.0.0.1" and environ["SERVER_PORT"] == "8000"
+
+
+def test_every_answer_says_the_date_of_its_own_second_never_a_cached_earlier_one(asgi, monkeypatch):
+    """gunicorn caches its Date for up to a second; a Last-Modified recorded since must not be later (RFC 9110 §8.8.2.1)."""
+    from email.utils import parsedate_to_datetime
+
+    import feedsvc.asgi as module
+
+    for now in (1_796_032_514.99, 1_796_032_515.01):  # either side of a second's turn
+        monkeypatch.setattr(module.time, "time", lambda now=now: now)
+        status, headers, _ = call(asgi, scope(b"/feed.rss"))
+        assert status == 200 and parsedate_to_datetime(headers["date"]).timestamp() == int(now)
+    status, headers, _ = call(asgi, scope(b"/no/such/thing"))
+    assert status == 404 and list(headers).count("date") == 1

@@ -44,6 +44,17 @@ def test_a_uri_or_uuid_id_is_the_guid_as_written_in_every_format(articles_dir, m
         "articles/economy/rates"}
 
 
+def test_a_bare_uuid_and_its_urn_are_one_guid_so_only_the_first_file_publishes(articles_dir, make_publisher):
+    write(articles_dir, "a.md", md("0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11", "First"))
+    write(articles_dir, "b.md", md("urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11", "Second"))
+    publisher = make_publisher(articles_dir)
+    assert publisher.refresh()
+    entries = feedparser.parse(publisher.snapshot.resources["feed.atom"].body).entries
+    assert [(e.title, e.id) for e in entries] == [("First", "urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11")]
+    [skip] = [s for s in publisher.snapshot.skipped if s.source == "b.md"]
+    assert "same GUID" in skip.reason and "a.md" in skip.reason
+
+
 def test_an_id_with_dot_segments_is_refused_by_build_as_by_serve(articles_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write(articles_dir, "escape.md", md("../feed.rss", "Escape"))
