@@ -27,32 +27,50 @@ class ListingVersions:
         self.shape = shape  # the settings every view of a listing depends on (site, content mode, page size)
         self.digests: dict[str, str] = {}  # listing key → the digest last recorded for it
         self._tokens: dict[str, tuple[Article, int]] = {}  # ID → (article, hash of what a view shows of it)
+        self._sums: dict[str, tuple[Listing, int]] = {}  # listing key → (the listing, its sum) as last digested
 
     def times(self, listings: list[Listing], previous: Mapping[str, Listing], before: Mapping[str, datetime]) -> dict[str, datetime]:
         """Each listing's time; `previous` and `before` are the last snapshot's listings and times."""
         known: dict[str, datetime] = {}
         wanted: dict[str, str] = {}
-        tokens, kept = self._tokens, {}
         drifted = self.drifted(before)
+        sums = {}
         for listing in listings:
             old = previous.get(listing.key)
-            if old is not None and old.items == listing.items and old.title == listing.title and listing.key not in drifted:
+            if old is not None and (old is listing or old.items == listing.items) and old.title == listing.title and listing.key not in drifted:
                 known[listing.key] = before[listing.key]  # the same article objects: nothing to hash
+                if listing.key in self._sums:
+                    sums[listing.key] = (listing, self._sums[listing.key][1])
                 continue
-            # The items' order follows from what each token holds (published date, ID): a sum will do.
-            total = _number(repr((self.shape, listing.title, listing.description)))
-            for a in listing.items:
-                token = tokens.get(a.id)
-                if token is None or token[0] is not a:
-                    token = (a, _number(f"{a.id}\0{a.content_hash}\0{a.published.timestamp()}\0{a.updated.timestamp()}"))
-                kept[a.id] = tokens[a.id] = token
-                total += token[1]
+            total = self._sum(listing, self._sums.get(listing.key))
+            sums[listing.key] = (listing, total)
             wanted[_PREFIX + listing.key] = self.digests[listing.key] = f"{total % (1 << 128):032x}:{len(listing.items)}"
+        self._sums = sums
         if wanted:
-            if len(tokens) > 2 * len(kept) + 100:  # forget deleted articles
-                self._tokens = kept
+            if len(self._tokens) > 2 * len(listings[0].items if listings else ()) + 100:  # forget deleted articles
+                live = {a.id for listing in listings for a in listing.items}
+                self._tokens = {id_: token for id_, token in self._tokens.items() if id_ in live}
             known.update({key[len(_PREFIX):]: when for key, when in self.record(wanted).items()})
         return {listing.key: known[listing.key] for listing in listings}
+
+    def _sum(self, listing: Listing, last: tuple[Listing, int] | None) -> int:
+        """The listing's sum of its items' tokens (the items' order follows from what each token holds:
+        published date and ID), from the last sum when the listing's head is the same: only the items that
+        left or came are hashed, not every item of a 10,000-item listing."""
+        if last is not None and (last[0].title, last[0].description) == (listing.title, listing.description):
+            before = dict(zip(map(id, last[0].items), last[0].items))  # by object: the same article, unchanged
+            now = dict(zip(map(id, listing.items), listing.items))
+            left, came = before.keys() - now.keys(), now.keys() - before.keys()
+            if len(left) + len(came) < len(now) // 2:
+                return last[1] - sum(self._token(before[i]) for i in left) + sum(self._token(now[i]) for i in came)
+        total = _number(repr((self.shape, listing.title, listing.description)))
+        return total + sum(self._token(a) for a in listing.items)
+
+    def _token(self, a: Article) -> int:
+        token = self._tokens.get(a.id)
+        if token is None or token[0] is not a:
+            token = self._tokens[a.id] = (a, _number(f"{a.id}\0{a.content_hash}\0{a.published.timestamp()}\0{a.updated.timestamp()}"))
+        return token[1]
 
     def drifted(self, before: Mapping[str, datetime]) -> set[str]:
         """Listings whose digest the store dates differently than this process did (see Renderer.drifted)."""

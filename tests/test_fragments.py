@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from feedsvc.feeds import Listing, newest_first, page_feed, since_feed
 from feedsvc.formats import FORMATS
-from feedsvc.formats.fragments import Fragments
+from feedsvc.formats.fragments import PIECES, Fragments
 from feedsvc.model import UNDATED, Article, Category, Site, stable_id
 from tests.conftest import FIXED_NOW, write
 
@@ -102,6 +102,9 @@ def test_assembled_feeds_are_byte_identical_to_whole_feed_renderings(data, count
             continue
         for fmt in FMTS:
             assert fragments.assemble(fmt, feed) == FORMATS[fmt].render(feed, SITE), (fmt, view)
+            cut = PIECES[fmt].whole(feed, SITE) if PIECES[fmt].whole else None
+            if cut is not None:  # a head cut from a whole feed is the head of the feed without items
+                assert (cut[0], cut[2]) == PIECES[fmt].head_foot(feed, SITE), (fmt, view)
     if items:  # an edited article: its items are made again, the feed still matches
         edited = [replace(items[0], title=items[0].title + " (corrected)", lang="ar" if items[0].lang != "ar" else "en")] + items[1:]
         feed = page_feed(listing_of(edited, None), SITE, 50, 1, full_text=True)

@@ -32,6 +32,9 @@ class Pieces:
     items: Callable[[Sequence[Article], Site, str, bool], list[bytes]]
     join: bytes  # between two items
     own_language: bool  # whether an item's bytes depend on its language differing from the feed's
+    # The feed rendered whole and cut into (head, items, foot), or None where it cannot be cut: cheaper than
+    # a head and a throwaway feed when most items are not made yet (a cold start, a new archive page).
+    whole: Callable[[Feed, Site], tuple[bytes, list[bytes], bytes] | None] | None = None
 
 
 def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
@@ -56,18 +59,37 @@ def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
         body = module.serialise(fg)
         if not (body.startswith(head) and body.endswith(foot)):
             raise FragmentError(f"{module.__name__} renders items in a feed whose head or foot moved")
-        middle = body[len(head):len(body) - len(foot)]
-        if len(articles) == 1:
+        parts = split(body[len(head):len(body) - len(foot)], len(articles))
+        if parts is None:
+            return [piece for article in articles for piece in items([article], site, language, full_text)]
+        return parts
+
+    def split(middle: bytes, count: int) -> list[bytes] | None:
+        """The items' bytes between a head and a foot, each with its indentation and final new line."""
+        if count == 1:
             return [middle]
         # The separator has no prefix that is also its suffix, so its occurrences never overlap: exactly
         # one fewer than the items means none sits inside an item (RSS content is CDATA: it could).
         parts = middle.split(close_tag + open_tag)
-        if len(parts) != len(articles):
-            return [piece for article in articles for piece in items([article], site, language, full_text)]
-        last = len(parts) - 1
+        if len(parts) != count:
+            return None
+        last = count - 1
         return [(open_tag if i else b"") + part + (close_tag if i < last else b"") for i, part in enumerate(parts)]
 
-    return Pieces(head_foot, items, b"", own_language=module is atom)
+    def whole(feed: Feed, site: Site) -> tuple[bytes, list[bytes], bytes] | None:
+        fg = module.channel(feed, site)
+        for article in feed.items:
+            module.add_item(fg, article, site, feed.language, feed.full_text)
+        body = module.serialise(fg)
+        # Text and attribute values in the head are escaped, so the first item's start tag is the first
+        # "<item>" (or "<entry>") at an item's indentation.
+        at = body.find(b"\n" + open_tag) + 1
+        if not feed.items or at <= 0 or not body.endswith(foot):
+            return None
+        parts = split(body[at:len(body) - len(foot)], len(feed.items))
+        return None if parts is None else (body[:at], parts, foot)
+
+    return Pieces(head_foot, items, b"", own_language=module is atom, whole=whole)
 
 
 def _json_head_foot(feed: Feed, site: Site) -> tuple[bytes, bytes]:
@@ -110,12 +132,27 @@ class Fragments:
     def assemble(self, fmt: str, feed: Feed) -> bytes:
         """The feed's bytes in a format: byte for byte what FORMATS[fmt].render(feed, site) gives."""
         pieces = PIECES[fmt]
+        found, missing = self._look_up(fmt, feed.items, feed.language, feed.full_text)
+        if pieces.whole is not None and missing and 2 * len(missing) >= len(found):
+            cut = pieces.whole(feed, self.site)  # most items are new: render it whole and keep its pieces
+            if cut is not None:
+                head, made, foot = cut
+                self._keep_head(fmt, feed, (head, foot))
+                self._keep(fmt, feed.items, feed.language, feed.full_text, range(len(made)), made)
+                return head + b"".join(made) + foot
         head, foot = self._head_foot(fmt, feed)
-        return head + pieces.join.join(self.items(fmt, feed.items, feed.language, feed.full_text)) + foot
+        self._make(fmt, feed.items, feed.language, feed.full_text, found, missing)
+        return head + pieces.join.join(found) + foot  # type: ignore[arg-type]
 
     def items(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool) -> list[bytes]:
         """The bytes of these articles' items in a feed of this language and content mode, in order."""
-        pieces, kept = PIECES[fmt], self._kept
+        found, missing = self._look_up(fmt, articles, language, full_text)
+        self._make(fmt, articles, language, full_text, found, missing)
+        return found  # type: ignore[return-value]
+
+    def _look_up(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool) -> tuple[list, list[int]]:
+        """The items already made (None for the others) and the positions of those still to make."""
+        own_language, kept = PIECES[fmt].own_language, self._kept
         found: list[bytes | None] = []
         missing: list[int] = []
         for at, article in enumerate(articles):
@@ -125,21 +162,29 @@ class Fragments:
                     entry = None
                 else:  # an equal copy: keep the fragments, hold the newer object
                     entry = kept[article.id] = (article, entry[1])
-            piece = entry[1].get((fmt, full_text, pieces.own_language and article.lang != language)) if entry is not None else None
+            piece = entry[1].get((fmt, full_text, own_language and article.lang != language)) if entry is not None else None
             if piece is None:
                 missing.append(at)
             found.append(piece)
-        if missing:  # one throwaway feed for all of them, in this feed's language
-            chosen = [articles[at] for at in missing]
-            made = pieces.items(chosen, self.site, language, full_text)
-            self.made += len(made)
-            for at, article, piece in zip(missing, chosen, made):
+        return found, missing
+
+    def _make(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool, found: list, missing: list[int]) -> None:
+        """Render the missing items, all in one throwaway feed of this language, into `found` and keep them."""
+        if missing:
+            made = PIECES[fmt].items([articles[at] for at in missing], self.site, language, full_text)
+            for at, piece in zip(missing, made):
                 found[at] = piece
-                entry = kept.get(article.id)
-                if entry is None or entry[0] is not article:
-                    entry = kept[article.id] = (article, {})
-                entry[1][(fmt, full_text, pieces.own_language and article.lang != language)] = piece
-        return found  # type: ignore[return-value]
+            self._keep(fmt, articles, language, full_text, missing, made)
+
+    def _keep(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool, positions, made: list[bytes]) -> None:
+        own_language, kept = PIECES[fmt].own_language, self._kept
+        self.made += len(made)
+        for at, piece in zip(positions, made):
+            article = articles[at]
+            entry = kept.get(article.id)
+            if entry is None or entry[0] is not article:
+                entry = kept[article.id] = (article, {})
+            entry[1][(fmt, full_text, own_language and article.lang != language)] = piece
 
     def forget(self, ids) -> None:
         """Drop the fragments of these articles (changed or gone)."""
@@ -157,8 +202,11 @@ class Fragments:
                 self._heads.move_to_end(key)
                 return found
         found = PIECES[fmt].head_foot(feed, self.site)
+        self._keep_head(fmt, feed, found)
+        return found
+
+    def _keep_head(self, fmt: str, feed: Feed, head_foot: tuple[bytes, bytes]) -> None:
         with self._heads_lock:
-            self._heads[key] = found
+            self._heads[(fmt, replace(feed, items=()))] = head_foot
             while len(self._heads) > HEADS_KEPT:
                 self._heads.popitem(last=False)
-        return found
