@@ -122,6 +122,7 @@ class Renderer:
         self.fresh: list[Rendered] = []  # feeds the last render() made anew, to compress off the refresh path
         self._pages: dict[str, list] | None = None  # article pages: path → [key, Rendered or None]
         self._live_ids: set[str] = set()
+        self._counts: dict[str, int] = {}  # live articles per category name, as last counted
         self._previous_by_name: dict | None = None
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
@@ -154,10 +155,11 @@ class Renderer:
             for fmt in FORMATS.values():
                 put(feed.path(fmt.key), feed, lambda f=feed, k=fmt.key: self._undated_feed(k, f))
         site_feed, category_feeds = feeds[0], tuple(feeds[1:])
-        rows = category_rows(list(category_feeds), live, site)
+        by_name = {f.category.name: (f.category.name, f.page_url, f.key) for f in category_feeds}
+        pages, counts = self._article_pages(live, live_by_id, changed, by_name)
+        rows = category_rows(list(category_feeds), live, site, counts)
         put("", (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
         put("feeds.opml", tuple(feeds), lambda: (render_opml(feeds, site), OPML_TYPE, date_opml, {}))
-        by_name = {f.category.name: (f.category.name, f.page_url, f.key) for f in category_feeds}
         for feed in category_feeds:
             put(f"category/{feed.key}/", feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
         digests = {path: _digest(entry[1]) for path, entry in undated.items()}
@@ -170,7 +172,6 @@ class Renderer:
             cache[path] = (key, found, digests[path])
             out[path] = found
         self.rendered_last = len(undated)
-        pages = self._article_pages(live, live_by_id, changed, by_name)
         self._cache = cache
         return Resources(out, pages, self._article_page)
 
@@ -188,34 +189,42 @@ class Renderer:
                 if path in rows and rows[path][0] == digest and rows[path][1] != res.last_modified}
 
     def _article_pages(self, live: list[Article], live_by_id: Mapping[str, Article], changed: set[str] | None,
-                       by_name: dict) -> dict[str, list]:
-        """Article pages (one per article, most never requested): entries now, pages on first request.
+                       by_name: dict) -> tuple[dict[str, list], dict[str, int]]:
+        """Article pages (one per article, most never requested): entries now, pages on first request; and
+        how many live articles each category has.
 
-        With the IDs of the articles that changed, the previous entries are carried over and only those
-        (and articles published or withdrawn since) are touched: no loop over every article.
+        With the IDs of the articles that changed, the previous entries and counts are carried over and only
+        those (and articles published or withdrawn since) are touched: no loop over every article.
         """
         previous = self._pages
         if changed is None or previous is None or by_name != self._previous_by_name:
             self._previous_by_name = by_name
             self.fragments.forget(self._live_ids - live_by_id.keys())
-            pages = {}
+            pages, counts = {}, {}
             for article in live:
                 path = "articles/" + article.id
                 key = (article, tuple(by_name[c] for c in article.categories if c in by_name))
                 entry = (previous or {}).get(path)
                 pages[path] = entry if entry is not None and entry[0] == key else [key, None]
+                for c in article.categories:
+                    counts[c] = counts.get(c, 0) + 1
         else:
-            pages = dict(previous)
+            pages, counts = dict(previous), dict(self._counts)
             ids = live_by_id.keys()
             gone = self._live_ids - ids
             self.fragments.forget(gone)
-            for gone_id in gone:
-                del pages["articles/" + gone_id]
+            for id_ in gone | (changed & ids):  # out with the version last counted
+                entry = pages.pop("articles/" + id_, None)
+                for c in entry[0][0].categories if entry is not None else ():
+                    counts[c] -= 1
             for id_ in (changed & ids) | (ids - self._live_ids):
                 article = live_by_id[id_]
                 pages["articles/" + id_] = [(article, tuple(by_name[c] for c in article.categories if c in by_name)), None]
-        self._pages, self._live_ids = pages, set(live_by_id.keys())
-        return pages
+                for c in article.categories:
+                    counts[c] = counts.get(c, 0) + 1
+            counts = {c: n for c, n in counts.items() if n}
+        self._pages, self._live_ids, self._counts = pages, set(live_by_id.keys()), counts
+        return pages, counts
 
     def _article_page(self, entry: list) -> Rendered:
         article, cats = entry[0]

@@ -8,6 +8,7 @@ worker and restart agrees.
 from __future__ import annotations
 
 import hashlib
+from itertools import compress
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
@@ -58,11 +59,15 @@ class ListingVersions:
         published date and ID), from the last sum when the listing's head is the same: only the items that
         left or came are hashed, not every item of a 10,000-item listing."""
         if last is not None and (last[0].title, last[0].description) == (listing.title, listing.description):
-            before = dict(zip(map(id, last[0].items), last[0].items))  # by object: the same article, unchanged
-            now = dict(zip(map(id, listing.items), listing.items))
-            left, came = before.keys() - now.keys(), now.keys() - before.keys()
+            if listing.since == id(last[0]):  # updated from that very listing (`last` keeps it alive): its moves
+                return last[1] - sum(map(self._token, listing.left)) + sum(map(self._token, listing.came))
+            # By object (the same object is the same article, unchanged), in C: no Python loop over the items.
+            before, now = last[0].items, listing.items
+            had, has = set(map(id, before)), set(map(id, now))
+            left, came = had - has, has - had
             if len(left) + len(came) < len(now) // 2:
-                return last[1] - sum(self._token(before[i]) for i in left) + sum(self._token(now[i]) for i in came)
+                return (last[1] - sum(map(self._token, compress(before, map(left.__contains__, map(id, before)))))
+                        + sum(map(self._token, compress(now, map(came.__contains__, map(id, now))))))
         total = _number(repr((self.shape, listing.title, listing.description)))
         return total + sum(self._token(a) for a in listing.items)
 
