@@ -144,12 +144,6 @@ class Fragments:
         self._make(fmt, feed.items, feed.language, feed.full_text, found, missing)
         return head + pieces.join.join(found) + foot  # type: ignore[arg-type]
 
-    def items(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool) -> list[bytes]:
-        """The bytes of these articles' items in a feed of this language and content mode, in order."""
-        found, missing = self._look_up(fmt, articles, language, full_text)
-        self._make(fmt, articles, language, full_text, found, missing)
-        return found  # type: ignore[return-value]
-
     def _look_up(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool) -> tuple[list, list[int]]:
         """The items already made (None for the others) and the positions of those still to make."""
         own_language, kept = PIECES[fmt].own_language, self._kept
