@@ -123,6 +123,17 @@ def test_an_item_whose_body_holds_the_item_separator_still_gives_the_whole_feeds
 
 
 @pytest.mark.parametrize("fmt", FMTS)
+def test_a_feed_with_items_in_other_languages_is_cut_into_its_items_in_one_rendering(fmt):
+    plain = Article(id="x", source="x.txt", title="t", categories=("News",), body_html="<p>x</p>", body_text="x", summary="s",
+                    lang="ar", content_hash="1", published=FIXED_NOW, updated=FIXED_NOW, guid=stable_id("x"))
+    mixed = [replace(plain, id=f"x{i}", guid=stable_id(f"x{i}"), lang=["ar", "en", "ar", "fa"][i % 4]) for i in range(8)]
+    feed = page_feed(listing_of(mixed, None), SITE, 10, 1, full_text=True)
+    head, items, foot = PIECES[fmt].whole(feed, SITE)  # not None: no fallback to one feed per item
+    assert len(items) == 8 and head + PIECES[fmt].join.join(items) + foot == FORMATS[fmt].render(feed, SITE)
+    assert PIECES[fmt].items(mixed, SITE, "ar", True) == items  # a throwaway feed cuts the same way
+
+
+@pytest.mark.parametrize("fmt", FMTS)
 def test_every_served_feed_is_its_whole_rendering_dated(make_publisher, sample_dir, fmt):
     pub = make_publisher(sample_dir, WEBSUB_HUB="https://hub.example/")
     snapshot = pub.build(FIXED_NOW)

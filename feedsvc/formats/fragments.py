@@ -106,10 +106,29 @@ def _json_items(articles: Sequence[Article], site: Site, language: str, full_tex
     return [jsonfeed.serialise(jsonfeed.item(article, site, language, full_text)) for article in articles]
 
 
+_JSON_ITEM = b'{"id":'  # every item starts with its id; no other object in a feed has that key
+
+
+def _json_whole(feed: Feed, site: Site) -> tuple[bytes, list[bytes], bytes] | None:
+    """The feed serialised in one go (one encoder call, not one per item) and cut between its items."""
+    items = [jsonfeed.item(article, site, feed.language, feed.full_text) for article in feed.items]
+    body = jsonfeed.serialise(jsonfeed.document(feed, site, items)) + b"\n"
+    head, foot = _json_head_foot(feed, site)
+    if not items or not (body.startswith(head) and body.endswith(foot)):
+        return None
+    # Inside a JSON string every quote is escaped: '},{"id":' only ever sits between two items.
+    parts = body[len(head):len(body) - len(foot)].split(b"}," + _JSON_ITEM)
+    if len(parts) != len(items):
+        return None
+    last = len(parts) - 1
+    return head, [(_JSON_ITEM if i else b"") + part + (b"}" if i < last else b"") for i, part in enumerate(parts)], foot
+
+
 PIECES = {
-    "rss": _xml_pieces(rss, b"    <item>", b"</item>\n"),
-    "atom": _xml_pieces(atom, b"  <entry>", b"</entry>\n"),
-    "json": Pieces(_json_head_foot, _json_items, b",", own_language=True),
+    # An item's start tag up to its name (an Atom entry may carry xml:lang), and its end tag.
+    "rss": _xml_pieces(rss, b"    <item", b"</item>\n"),
+    "atom": _xml_pieces(atom, b"  <entry", b"</entry>\n"),
+    "json": Pieces(_json_head_foot, _json_items, b",", own_language=True, whole=_json_whole),
 }
 
 # The feed items are rendered in to be cut out: any feed will do, since an item's bytes depend only on the
@@ -139,7 +158,7 @@ class Fragments:
                 head, made, foot = cut
                 self._keep_head(fmt, feed, (head, foot))
                 self._keep(fmt, feed.items, feed.language, feed.full_text, range(len(made)), made)
-                return head + b"".join(made) + foot
+                return head + pieces.join.join(made) + foot
         head, foot = self._head_foot(fmt, feed)
         self._make(fmt, feed.items, feed.language, feed.full_text, found, missing)
         return head + pieces.join.join(found) + foot  # type: ignore[arg-type]
