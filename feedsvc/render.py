@@ -33,6 +33,8 @@ from .pages import category_rows, render_article, render_category, render_index
 STATIC = {"style.css": "text/css", "feed.xsl": "text/xsl", "favicon.ico": "image/x-icon"}
 Versions = Callable[[Mapping[str, str]], Mapping[str, datetime]]  # URL path → digest, to path → recorded time
 Recorded = Callable[[list[str]], Mapping[str, tuple[str, datetime]]]  # URL paths → (digest, time) as recorded now
+VARIANT_BYTES = 64 << 20  # archive pages, deltas and partner views kept, with their compressed forms
+
 # Level 6 and quality 5: within 2% of the smallest output at a quarter of the time (a 375 kB feed:
 # gzip 13 ms instead of 41, brotli 10 ms instead of 36), which matters when a refresh renders many feeds.
 _CODINGS = {
@@ -115,6 +117,7 @@ class Renderer:
         self._cache: dict[str, tuple[Hashable, Rendered, str]] = {}  # path → (key, Rendered, digest)
         self._variants: OrderedDict[tuple[str, Feed], Rendered] = OrderedDict()  # pages, deltas, partner views
         self._variants_max = variants
+        self._variants_bytes = 0  # their bodies and compressed forms
         self._variants_lock = threading.Lock()
         self.fragments = Fragments(site)  # each item's bytes per format, shared by every feed it is in
         self._static = {name: ((package_files.files("feedsvc") / "static" / name).read_bytes(), media) for name, media in STATIC.items()}
@@ -254,9 +257,12 @@ class Renderer:
                 return found
         found = self._render_feed(fmt, feed)
         with self._variants_lock:
-            self._variants[key] = found
-            while len(self._variants) > self._variants_max:
-                self._variants.popitem(last=False)
+            if key not in self._variants:
+                self._variants[key] = found
+                self._variants_bytes += _size(found)
+            # At most so many, and so many bytes: 512 full-text archive pages at 10,000 articles are 280 MiB.
+            while len(self._variants) > 1 and (len(self._variants) > self._variants_max or self._variants_bytes > VARIANT_BYTES):
+                self._variants_bytes -= _size(self._variants.popitem(last=False)[1])
         return found
 
     def _render_feed(self, fmt: str, feed: Feed) -> Rendered:
@@ -275,6 +281,10 @@ def newest(resources: Mapping[str, Rendered]) -> datetime | None:
     """The latest Last-Modified among resources already rendered (article pages are dated on request)."""
     ready = resources._ready if isinstance(resources, Resources) else resources
     return max((r.last_modified for r in ready.values()), default=None)
+
+
+def _size(res: Rendered) -> int:
+    return len(res.body) + sum(len(coded) for coded in res._coded.values())
 
 
 def _digest(body: bytes) -> str:

@@ -91,6 +91,7 @@ VIEWS = st.fixed_dictionaries({
 def test_assembled_feeds_are_byte_identical_to_whole_feed_renderings(data, count, views):
     items = data.draw(articles(count))
     fragments = Fragments(SITE)  # one for every view: fragments made for one feed are reused by the next
+    small = Fragments(SITE, budget=3000)  # one that must keep forgetting the least recently used
     for view in views:
         listing = listing_of(items, view["category"])
         options = dict(view["options"], updated=view["updated"])
@@ -102,6 +103,9 @@ def test_assembled_feeds_are_byte_identical_to_whole_feed_renderings(data, count
             continue
         for fmt in FMTS:
             assert fragments.assemble(fmt, feed) == FORMATS[fmt].render(feed, SITE), (fmt, view)
+            assert small.assemble(fmt, feed) == FORMATS[fmt].render(feed, SITE), (fmt, view)
+            assert small.held <= 3000 or len(small._kept) == 1
+            assert small.held == sum(len(piece) for entry in small._kept.values() for piece in entry[1].values())
             cut = PIECES[fmt].whole(feed, SITE) if PIECES[fmt].whole else None
             if cut is not None:  # a head cut from a whole feed is the head of the feed without items
                 assert (cut[0], cut[2]) == PIECES[fmt].head_foot(feed, SITE), (fmt, view)
@@ -159,6 +163,20 @@ def test_a_refresh_renders_only_the_edited_articles_items(make_publisher, articl
     assert fragments.made - before == 3  # one item per format, shared by the site-wide and the News feed
     for path in ("feed.rss", "feed.atom", "feed.json", "category/news/feed.rss"):
         assert b"Story 26, corrected" in pub.snapshot.resources[path].body
+
+
+def test_items_past_the_budget_are_forgotten_least_recently_used_first(make_publisher, articles_dir):
+    for number in range(12):
+        write(articles_dir, f"s{number:02d}.txt", story(number, "News"))
+    pub = make_publisher(articles_dir, FEED_MAX_ITEMS=4)
+    assert pub.refresh()
+    fragments = pub.renderer.fragments
+    fragments.budget = fragments.held  # room for the first pages' items only
+    first_pages = {id_ for id_ in fragments._kept}
+    assert pub.variant("news", "json", page=2) is not None  # four more items: the oldest used go
+    assert fragments.held <= fragments.budget
+    assert first_pages - fragments._kept.keys()  # some of those used longest ago went
+    assert {"s00", "s01", "s02", "s03"} <= fragments._kept.keys()  # the page just made stays
 
 
 def test_a_deleted_article_takes_its_fragments_with_it(make_publisher, articles_dir):

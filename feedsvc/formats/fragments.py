@@ -18,6 +18,7 @@ from ..model import UNDATED, Article, Feed, Site
 from . import atom, jsonfeed, rss
 
 HEADS_KEPT = 1024  # heads of recently assembled feeds (each a few hundred bytes)
+BUDGET = 48 << 20  # bytes of items kept: every first page's at 10,000 articles (23 MiB) and as much again
 
 
 class FragmentError(Exception):
@@ -139,11 +140,19 @@ _THROWAWAY = Feed(key="", title="-", description="-", category=None, items=(), l
 
 class Fragments:
     """Each live article's item bytes, made once per (format, content mode, own language) and reused by
-    every feed, page, delta and partner view it is in; forgotten when the article changes or goes."""
+    every feed, page, delta and partner view it is in; forgotten when the article changes or goes.
 
-    def __init__(self, site: Site):
+    At most `budget` bytes are kept: past it, the articles whose items were least recently used go first
+    (a crawl of every archive page would otherwise keep every article's items: 235 MiB at 10,000 articles).
+    """
+
+    def __init__(self, site: Site, budget: int = BUDGET):
         self.site = site
-        self._kept: dict[str, tuple[Article, dict[tuple, bytes]]] = {}  # ID → (article, key → bytes)
+        self.budget = budget
+        # ID → [article, key → bytes, bytes held], least recently used first
+        self._kept: OrderedDict[str, list] = OrderedDict()
+        self._held = 0  # bytes in all kept items
+        self._lock = threading.Lock()  # requests assemble variants while a refresh assembles first pages
         self._heads: OrderedDict[tuple[str, Feed], tuple[bytes, bytes]] = OrderedDict()
         self._heads_lock = threading.Lock()
         self.made = 0  # item fragments rendered so far (for tests and measurements)
@@ -160,52 +169,73 @@ class Fragments:
                 self._keep(fmt, feed.items, feed.language, feed.full_text, range(len(made)), made)
                 return head + pieces.join.join(made) + foot
         head, foot = self._head_foot(fmt, feed)
-        self._make(fmt, feed.items, feed.language, feed.full_text, found, missing)
+        if missing:  # all in one throwaway feed of this feed's language
+            made = pieces.items([feed.items[at] for at in missing], self.site, feed.language, feed.full_text)
+            for at, piece in zip(missing, made):
+                found[at] = piece
+            self._keep(fmt, feed.items, feed.language, feed.full_text, missing, made)
         return head + pieces.join.join(found) + foot  # type: ignore[arg-type]
+
+    def forget(self, ids) -> None:
+        """Drop the fragments of these articles (changed or gone)."""
+        with self._lock:
+            for id_ in ids:
+                entry = self._kept.pop(id_, None)
+                if entry is not None:
+                    self._held -= entry[2]
+
+    def __len__(self) -> int:
+        return sum(len(entry[1]) for entry in self._kept.values())
+
+    @property
+    def held(self) -> int:
+        """Bytes of the items kept."""
+        return self._held
 
     def _look_up(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool) -> tuple[list, list[int]]:
         """The items already made (None for the others) and the positions of those still to make."""
         own_language, kept = PIECES[fmt].own_language, self._kept
         found: list[bytes | None] = []
         missing: list[int] = []
-        for at, article in enumerate(articles):
-            entry = kept.get(article.id)
-            if entry is not None and entry[0] is not article:
-                if entry[0] != article:  # changed since: its fragments are stale
-                    entry = None
-                else:  # an equal copy: keep the fragments, hold the newer object
-                    entry = kept[article.id] = (article, entry[1])
-            piece = entry[1].get((fmt, full_text, own_language and article.lang != language)) if entry is not None else None
-            if piece is None:
-                missing.append(at)
-            found.append(piece)
+        with self._lock:
+            for at, article in enumerate(articles):
+                entry = kept.get(article.id)
+                piece = None
+                if entry is not None:
+                    if entry[0] is not article:
+                        if entry[0] != article:  # changed since: its fragments are stale
+                            self._held -= entry[2]
+                            del kept[article.id]
+                            entry = None
+                        else:  # an equal copy: keep the fragments, hold the newer object
+                            entry[0] = article
+                    if entry is not None:
+                        kept.move_to_end(article.id)
+                        piece = entry[1].get((fmt, full_text, own_language and article.lang != language))
+                if piece is None:
+                    missing.append(at)
+                found.append(piece)
         return found, missing
-
-    def _make(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool, found: list, missing: list[int]) -> None:
-        """Render the missing items, all in one throwaway feed of this language, into `found` and keep them."""
-        if missing:
-            made = PIECES[fmt].items([articles[at] for at in missing], self.site, language, full_text)
-            for at, piece in zip(missing, made):
-                found[at] = piece
-            self._keep(fmt, articles, language, full_text, missing, made)
 
     def _keep(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool, positions, made: list[bytes]) -> None:
         own_language, kept = PIECES[fmt].own_language, self._kept
-        self.made += len(made)
-        for at, piece in zip(positions, made):
-            article = articles[at]
-            entry = kept.get(article.id)
-            if entry is None or entry[0] is not article:
-                entry = kept[article.id] = (article, {})
-            entry[1][(fmt, full_text, own_language and article.lang != language)] = piece
-
-    def forget(self, ids) -> None:
-        """Drop the fragments of these articles (changed or gone)."""
-        for id_ in ids:
-            self._kept.pop(id_, None)
-
-    def __len__(self) -> int:
-        return sum(len(entry[1]) for entry in self._kept.values())
+        with self._lock:
+            self.made += len(made)
+            for at, piece in zip(positions, made):
+                article = articles[at]
+                entry = kept.get(article.id)
+                if entry is None or entry[0] is not article:
+                    if entry is not None:
+                        self._held -= entry[2]
+                    entry = kept[article.id] = [article, {}, 0]
+                key = (fmt, full_text, own_language and article.lang != language)
+                grown = len(piece) - len(entry[1].get(key, b""))
+                entry[1][key] = piece
+                entry[2] += grown
+                self._held += grown
+                kept.move_to_end(article.id)
+            while self._held > self.budget and len(kept) > 1:  # the least recently used go first
+                self._held -= kept.popitem(last=False)[1][2]
 
     def _head_foot(self, fmt: str, feed: Feed) -> tuple[bytes, bytes]:
         key = (fmt, replace(feed, items=()))
