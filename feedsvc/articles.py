@@ -18,7 +18,7 @@ from urllib.parse import quote
 from . import frontmatter, markup
 from .chrome import strip_chrome
 from .config import DEFAULT_CHROME_MARKERS
-from .folder import Folder, Skipped, shown
+from .folder import FileBusyError, Folder, Skipped, shown
 from .frontmatter import FrontMatterError
 from .model import Article, stable_id
 from .text import (
@@ -81,10 +81,13 @@ def walk_files(root: Path) -> tuple[list[tuple[str, int, int]], list[Skipped]]:
     return found, sorted(passed.values(), key=lambda s: s.source)
 
 
-def read_article(path: Path, root: Path, options: Options, folder: Folder | None = None) -> Article:
-    """Read one article file through the folder's rule; raise ArticleError when it cannot be published."""
+def read_article(path: Path, root: Path, options: Options, folder: Folder | None = None, busy: bool = False) -> Article:
+    """Read one article file through the folder's rule; raise ArticleError when it cannot be published.
+
+    busy: raise FileBusyError when another process still has the file open for writing.
+    """
     source = path.relative_to(root).as_posix()
-    data = (folder or Folder(root)).read(source)
+    data = (folder or Folder(root)).read(source, busy)
     if isinstance(data, Skipped):
         raise ArticleError(data.source, data.reason, data.fix)
     return parse_article(data, source, options)
@@ -246,10 +249,12 @@ def _utf8(source: str) -> str:
     return source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def read_or_skip(path: Path, root: Path, options: Options, folder: Folder | None = None) -> Article | Skipped:
-    """Read one file: an Article, or Skipped with why; never raises."""
+def read_or_skip(path: Path, root: Path, options: Options, folder: Folder | None = None, busy: bool = False) -> Article | Skipped:
+    """Read one file: an Article, or Skipped with why; raises only FileBusyError, and only when busy is set."""
     try:
-        return read_article(path, root, options, folder)
+        return read_article(path, root, options, folder, busy)
+    except FileBusyError:
+        raise
     except ArticleError as exc:
         return Skipped(exc.source, exc.reason, exc.fix)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others being published

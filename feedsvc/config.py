@@ -60,7 +60,7 @@ SETTINGS = (
     Setting("STATE_PATH", "feedsvc-state.sqlite3", str, "SQLite state file (its -wal and -shm files sit beside it), relative to the working folder."),
     Setting("REFRESH_SECONDS", 60, int, "Seconds between scheduled refreshes; also the feeds' cache lifetime."),
     Setting("WATCH", True, bool, "Watch the articles folder and publish a saved file within a second (feedsvc serve)."),
-    Setting("SETTLE_MS", 300, int, "A file changed less than this many milliseconds ago may still be being written: wait.", 0),
+    Setting("SETTLE_MS", 300, int, "Where the kernel cannot tell whether a file is still open for writing, one changed less than this many milliseconds ago may still be being written: wait.", 0),
     Setting("PUBLIC_CONTENT", "full", str, 'What public feeds carry: "full" (the whole body) or "summary".'),
     Setting("ARCHIVE_MAX_AGE", 86400, int, "Cache lifetime in seconds of complete archive pages (?page=N), which rarely change."),
     Setting("PARTNERS", [], list, "Syndication partners: name, key_env or key_file, categories (a list or \"all\"), full_text."),

@@ -4,9 +4,11 @@ size — applied before a byte is read, the same for the full walk, a watcher's 
 from __future__ import annotations
 
 import errno
+import fcntl
 import functools
 import os
 import re
+import signal
 import stat
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ _BACKUP = re.compile(
 # O_NONBLOCK: opening a FIFO never waits for a writer; O_NOCTTY: a terminal never becomes ours.
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_LEASES = hasattr(fcntl, "F_SETLEASE") and hasattr(fcntl, "F_SETSIG") and hasattr(signal, "SIGURG")  # Linux only
 # Characters that would break a log or `check` line or drive a terminal: C0/C1 controls, DEL, line and
 # paragraph separators, bidi embeddings, overrides and isolates.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -60,6 +63,10 @@ def name_rule(name: str) -> tuple[str, str] | None:
     if not name.lower().endswith(EXTENSIONS):
         return "not an article file", _NOT_ARTICLE_FIX
     return None
+
+
+class FileBusyError(OSError):
+    """Another process has the file open for writing: it is still being written, read it once closed."""
 
 
 class FolderError(OSError):
@@ -193,8 +200,23 @@ class Folder:
             return Skipped(source, "not a regular file", "replace it with the article file itself")
         return st.st_size, st.st_mtime_ns
 
-    def read(self, source: str) -> bytes | Skipped:
-        """A file's bytes, checked again once open: a regular file, really inside, at most MAX_FILE_BYTES."""
+    def writing(self, source: str) -> bool | None:
+        """Whether another process has the file open for writing now; None when the kernel cannot say."""
+        fd = None
+        try:
+            fd = os.open(os.path.join(self.root, *source.split("/")), _OPEN_FLAGS)
+            return writers_open(fd)
+        except OSError:
+            return None  # gone, unreadable: the read says why
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def read(self, source: str, busy: bool = False) -> bytes | Skipped:
+        """A file's bytes, checked again once open: a regular file, really inside, at most MAX_FILE_BYTES.
+
+        busy: raise FileBusyError, before reading, when another process has the file open for writing.
+        """
         path = os.path.join(self.root, *source.split("/"))
         fd = None
         try:
@@ -212,6 +234,8 @@ class Folder:
                 return Skipped(source, "not a regular file", "replace it with the article file itself")
             if not self.inside(_real_path(fd, path)):  # a folder on the way swapped for a link meanwhile
                 return Skipped(source, "file outside the articles folder", "not read; copy the file into the folder to publish it")
+            if busy and writers_open(fd):
+                raise FileBusyError(errno.ETXTBSY, "open for writing by another process", source)
             chunks, left = [], MAX_FILE_BYTES + 1  # cap what is read, not what stat says: /proc files say 0
             while left > 0:
                 chunk = os.read(fd, min(left, 1 << 20))
@@ -219,6 +243,8 @@ class Folder:
                     break
                 chunks.append(chunk)
                 left -= len(chunk)
+        except FileBusyError:
+            raise
         except OSError as exc:
             return Skipped(source, *_file_error(exc))
         finally:
@@ -228,6 +254,27 @@ class Folder:
         if len(data) > MAX_FILE_BYTES:
             return Skipped(source, f"file is over the {MAX_FILE_BYTES} byte limit", "split it or remove embedded data")
         return data
+
+
+def writers_open(fd: int) -> bool | None:
+    """Whether any process has the open file open for writing (or mapped writable); None when the kernel cannot say.
+
+    A read lease (fcntl(2) F_SETLEASE) is granted only while no one has the file open for writing, so taking
+    one and giving it back at once asks the kernel exactly that. It is refused (None) for a file another user
+    owns (without CAP_LEASE), on NFS, where fs.leases-enable is 0 and on systems other than Linux: the
+    caller then falls back to waiting for the file to settle. Held for microseconds: a writer opening the
+    file meanwhile waits that long, and the lease-break signal is set to SIGURG, which is ignored unless
+    handled (SIGIO, the default, would end the process).
+    """
+    if not _LEASES:
+        return None
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as exc:
+        return True if exc.errno == errno.EAGAIN else None
+    fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+    return False
 
 
 def _real_path(fd: int, path: str) -> str:

@@ -31,12 +31,13 @@ def feed_links(site: Site, key: str, title: str) -> list[dict]:
     ]
 
 
-def category_rows(category_feeds: list[Feed], live: list[Article], site: Site) -> tuple[tuple, ...]:
-    """(name, page URL, article count, feed links) per category, for the home page."""
-    counts: dict[str, int] = {}
-    for a in live:
-        for c in a.categories:
-            counts[c] = counts.get(c, 0) + 1
+def category_rows(category_feeds: list[Feed], live: list[Article], site: Site, counts: dict[str, int] | None = None) -> tuple[tuple, ...]:
+    """(name, page URL, article count, feed links) per category, for the home page; counts: by name, if known."""
+    if counts is None:
+        counts = {}
+        for a in live:
+            for c in a.categories:
+                counts[c] = counts.get(c, 0) + 1
     return tuple((f.category.name, f.page_url, counts.get(f.category.name, 0), f.key) for f in category_feeds if f.category)
 
 

@@ -23,6 +23,7 @@ from werkzeug.http import http_date
 
 from .feeds import feed_url
 from .formats import FORMATS
+from .formats.fragments import Fragments
 from .formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
 from .model import Article, Feed, Site
 from .pages import category_rows, render_article, render_category, render_index
@@ -32,6 +33,8 @@ from .pages import category_rows, render_article, render_category, render_index
 STATIC = {"style.css": "text/css", "feed.xsl": "text/xsl", "favicon.ico": "image/x-icon"}
 Versions = Callable[[Mapping[str, str]], Mapping[str, datetime]]  # URL path → digest, to path → recorded time
 Recorded = Callable[[list[str]], Mapping[str, tuple[str, datetime]]]  # URL paths → (digest, time) as recorded now
+VARIANT_BYTES = 64 << 20  # archive pages, deltas and partner views kept, with their compressed forms
+
 # Level 6 and quality 5: within 2% of the smallest output at a quarter of the time (a 375 kB feed:
 # gzip 13 ms instead of 41, brotli 10 ms instead of 36), which matters when a refresh renders many feeds.
 _CODINGS = {
@@ -114,12 +117,15 @@ class Renderer:
         self._cache: dict[str, tuple[Hashable, Rendered, str]] = {}  # path → (key, Rendered, digest)
         self._variants: OrderedDict[tuple[str, Feed], Rendered] = OrderedDict()  # pages, deltas, partner views
         self._variants_max = variants
+        self._variants_bytes = 0  # their bodies and compressed forms
         self._variants_lock = threading.Lock()
+        self.fragments = Fragments(site)  # each item's bytes per format, shared by every feed it is in
         self._static = {name: ((package_files.files("feedsvc") / "static" / name).read_bytes(), media) for name, media in STATIC.items()}
         self.rendered_last = 0  # how many resources the last render() made anew
         self.fresh: list[Rendered] = []  # feeds the last render() made anew, to compress off the refresh path
         self._pages: dict[str, list] | None = None  # article pages: path → [key, Rendered or None]
         self._live_ids: set[str] = set()
+        self._counts: dict[str, int] = {}  # live articles per category name, as last counted
         self._previous_by_name: dict | None = None
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
@@ -132,6 +138,8 @@ class Renderer:
         site, cache, out = self.site, {}, {}
         undated: dict[str, tuple] = {}  # path → (key, bytes without their date, media type, date function, options)
         self.fresh = []
+        if changed:  # their items are made again when a feed holds them
+            self.fragments.forget(changed)
 
         drifted = self.drifted()
 
@@ -150,10 +158,11 @@ class Renderer:
             for fmt in FORMATS.values():
                 put(feed.path(fmt.key), feed, lambda f=feed, k=fmt.key: self._undated_feed(k, f))
         site_feed, category_feeds = feeds[0], tuple(feeds[1:])
-        rows = category_rows(list(category_feeds), live, site)
+        by_name = {f.category.name: (f.category.name, f.page_url, f.key) for f in category_feeds}
+        pages, counts = self._article_pages(live, live_by_id, changed, by_name)
+        rows = category_rows(list(category_feeds), live, site, counts)
         put("", (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
         put("feeds.opml", tuple(feeds), lambda: (render_opml(feeds, site), OPML_TYPE, date_opml, {}))
-        by_name = {f.category.name: (f.category.name, f.page_url, f.key) for f in category_feeds}
         for feed in category_feeds:
             put(f"category/{feed.key}/", feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
         digests = {path: _digest(entry[1]) for path, entry in undated.items()}
@@ -166,7 +175,6 @@ class Renderer:
             cache[path] = (key, found, digests[path])
             out[path] = found
         self.rendered_last = len(undated)
-        pages = self._article_pages(live, live_by_id, changed, by_name)
         self._cache = cache
         return Resources(out, pages, self._article_page)
 
@@ -184,31 +192,42 @@ class Renderer:
                 if path in rows and rows[path][0] == digest and rows[path][1] != res.last_modified}
 
     def _article_pages(self, live: list[Article], live_by_id: Mapping[str, Article], changed: set[str] | None,
-                       by_name: dict) -> dict[str, list]:
-        """Article pages (one per article, most never requested): entries now, pages on first request.
+                       by_name: dict) -> tuple[dict[str, list], dict[str, int]]:
+        """Article pages (one per article, most never requested): entries now, pages on first request; and
+        how many live articles each category has.
 
-        With the IDs of the articles that changed, the previous entries are carried over and only those
-        (and articles published or withdrawn since) are touched: no loop over every article.
+        With the IDs of the articles that changed, the previous entries and counts are carried over and only
+        those (and articles published or withdrawn since) are touched: no loop over every article.
         """
         previous = self._pages
         if changed is None or previous is None or by_name != self._previous_by_name:
             self._previous_by_name = by_name
-            pages = {}
+            self.fragments.forget(self._live_ids - live_by_id.keys())
+            pages, counts = {}, {}
             for article in live:
                 path = "articles/" + article.id
                 key = (article, tuple(by_name[c] for c in article.categories if c in by_name))
                 entry = (previous or {}).get(path)
                 pages[path] = entry if entry is not None and entry[0] == key else [key, None]
+                for c in article.categories:
+                    counts[c] = counts.get(c, 0) + 1
         else:
-            pages = dict(previous)
+            pages, counts = dict(previous), dict(self._counts)
             ids = live_by_id.keys()
-            for gone in self._live_ids - ids:
-                del pages["articles/" + gone]
+            gone = self._live_ids - ids
+            self.fragments.forget(gone)
+            for id_ in gone | (changed & ids):  # out with the version last counted
+                entry = pages.pop("articles/" + id_, None)
+                for c in entry[0][0].categories if entry is not None else ():
+                    counts[c] -= 1
             for id_ in (changed & ids) | (ids - self._live_ids):
                 article = live_by_id[id_]
                 pages["articles/" + id_] = [(article, tuple(by_name[c] for c in article.categories if c in by_name)), None]
-        self._pages, self._live_ids = pages, set(live_by_id.keys())
-        return pages
+                for c in article.categories:
+                    counts[c] = counts.get(c, 0) + 1
+            counts = {c: n for c, n in counts.items() if n}
+        self._pages, self._live_ids, self._counts = pages, set(live_by_id.keys()), counts
+        return pages, counts
 
     def _article_page(self, entry: list) -> Rendered:
         article, cats = entry[0]
@@ -219,7 +238,7 @@ class Renderer:
     def _undated_feed(self, fmt: str, feed: Feed) -> tuple:
         """A feed's bytes without its date, media type, date function and Rendered options."""
         spec = FORMATS[fmt]
-        return spec.render(feed, self.site), spec.media_type, spec.date, {"precompress": False, **self._feed_options(fmt, feed)}
+        return self.fragments.assemble(fmt, feed), spec.media_type, spec.date, {"precompress": False, **self._feed_options(fmt, feed)}
 
     def _feed_options(self, fmt: str, feed: Feed) -> dict:
         headers = ()
@@ -238,15 +257,17 @@ class Renderer:
                 return found
         found = self._render_feed(fmt, feed)
         with self._variants_lock:
-            self._variants[key] = found
-            while len(self._variants) > self._variants_max:
-                self._variants.popitem(last=False)
+            if key not in self._variants:
+                self._variants[key] = found
+                self._variants_bytes += _size(found)
+            # At most so many, and so many bytes: 512 full-text archive pages at 10,000 articles are 280 MiB.
+            while len(self._variants) > 1 and (len(self._variants) > self._variants_max or self._variants_bytes > VARIANT_BYTES):
+                self._variants_bytes -= _size(self._variants.popitem(last=False)[1])
         return found
 
     def _render_feed(self, fmt: str, feed: Feed) -> Rendered:
         """A feed rendered with the date it carries (a page, delta or partner view: its listing's time)."""
-        spec = FORMATS[fmt]
-        return Rendered(spec.render(feed, self.site), spec.media_type, feed.updated, **self._feed_options(fmt, feed))
+        return Rendered(self.fragments.assemble(fmt, feed), FORMATS[fmt].media_type, feed.updated, **self._feed_options(fmt, feed))
 
 
 def compress_all(resources: list[Rendered]) -> None:
@@ -260,6 +281,10 @@ def newest(resources: Mapping[str, Rendered]) -> datetime | None:
     """The latest Last-Modified among resources already rendered (article pages are dated on request)."""
     ready = resources._ready if isinstance(resources, Resources) else resources
     return max((r.last_modified for r in ready.values()), default=None)
+
+
+def _size(res: Rendered) -> int:
+    return len(res.body) + sum(len(coded) for coded in res._coded.values())
 
 
 def _digest(body: bytes) -> str:

@@ -1,5 +1,5 @@
 """Incremental reading of the articles folder: stat every file, parse only new or changed ones,
-and hold back a file that is still being written until it has settled.
+and hold back a file that is still being written until it is complete (closed, or settled).
 """
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator, Mapping
 
-from .articles import Options, Skipped, read_or_skip
+from .articles import Options, Skipped
 from .folder import Folder
 from .model import Article
-from .progress import reading
+from .pool import POOL_FROM, read_files
 
 log = logging.getLogger(__name__)
 
-SETTLE_SECONDS = 0.3  # a file changed more recently than this may still be being written
+SETTLE_SECONDS = 0.3  # a file changed more recently than this may still be being written (when the kernel cannot say)
+BUSY_HOLD_SECONDS = 10.0  # a file open for writing but unchanged this long is read anyway: its writer never closes it
+COMPLETE_EVENTS = frozenset({"closed", "moved"})  # what a watcher saw last of a file that is complete (scheduler.py)
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,11 @@ class Scanner:
     options: Options
     settle: float = SETTLE_SECONDS
     clock: Callable[[], float] = time.time
+    pool_from: int = POOL_FROM  # files to read in one scan from which worker processes read them
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _passed: tuple[Skipped, ...] = ()
     _passed_by_source: dict[str, Skipped] = field(default_factory=dict)
-    _looks: dict[str, tuple[int, int]] = field(default_factory=dict)  # stats of files not yet settled
+    _looks: dict[str, tuple[tuple[int, int], float]] = field(default_factory=dict)  # files held back: stat, since when
     _last: tuple | None = None  # (articles, skipped) of the last scan, reused when nothing changed
 
     def scan(self, hints: Iterable[str] | None = None) -> ScanResult:
@@ -54,12 +57,15 @@ class Scanner:
 
         hints: absolute paths a file watcher saw change since the last scan. Then only those (and files
         still settling) are looked at, instead of a walk of the whole folder; a folder among them, or
-        no earlier scan, means a full walk.
+        no earlier scan, means a full walk. A mapping of path → what the watcher saw last may say a file
+        is complete: "closed" (closed after writing, inotify IN_CLOSE_WRITE) or "moved" (renamed into
+        place); such a file is read at once, with no settle wait (see _ready for the rest).
         """
         if not self.root.is_dir():
             raise FileNotFoundError(f"articles folder {self.root} does not exist; set ARTICLES_DIR or create it")
         folder = Folder(self.root)  # its real path, resolved once per scan
         targets = None if hints is None or self._last is None else self._targets(folder, hints)
+        finished = self._finished(folder, hints)
         if targets is None:
             files, passed = folder.walk()
             listing = {source: (size, mtime_ns) for source, size, mtime_ns in files}
@@ -81,17 +87,18 @@ class Scanner:
         now = self.clock()
         changed: set[str] = set(gone) | noted
         pending: set[str] = set()
+        batch: list[tuple[str, tuple[int, int], bool]] = []  # (source, stat, whether an open writer holds it back)
         for source, stat in listing.items():
             entry = self._entries.get(source)
             if entry is not None and entry.stat == stat:
                 continue
-            path = self.root / source
-            if not self._settled(source, stat, now):
-                pending.add(source)  # keep serving the previous version, if any, until it settles
+            if not self._ready(folder, source, stat, now, source in finished):
+                pending.add(source)  # keep serving the previous version, if any, until it is complete
                 continue
-            with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/progress.py)
-                result = read_or_skip(path, self.root, self.options, folder)
-            if _stat(path) != stat:  # written to while we read it
+            batch.append((source, stat, self.settle > 0 and not self._held_too_long(source, stat, now)))
+        for source, stat, result in self._read(folder, batch):
+            if result is None or _stat(self.root / source) != stat:  # still open for writing, or written to while read
+                self._look(source, stat, now)
                 pending.add(source)
                 continue
             if isinstance(result, Skipped):
@@ -126,6 +133,48 @@ class Scanner:
                 targets.add(source)
         return targets
 
+    def _finished(self, folder: Folder, hints: Iterable[str] | None) -> set[str]:
+        """Sources the watcher saw closed after writing or moved into place: complete, unless reopened since."""
+        if not isinstance(hints, Mapping):
+            return set()
+        sources = {folder.source_of(path) for path, seen in hints.items() if seen in COMPLETE_EVENTS}
+        return {s for s in sources if s is not None and s != Folder.FULL_WALK}
+
+    def _ready(self, folder: Folder, source: str, stat: tuple[int, int], now: float, finished: bool) -> bool:
+        """Whether a new or changed file is complete enough to read now.
+
+        Complete: the watcher saw it closed after writing (or moved into place); no process has it open
+        for writing (the kernel says so: folder.writing); or, where the kernel cannot say, it is older than
+        the settle time or unchanged since the previous look (also for clocks that disagree). A file
+        read is still checked for an open writer (read_or_skip's busy) and for a change while it was read.
+        """
+        if self.settle <= 0 or finished:
+            return True
+        look = self._looks.get(source)
+        if 0 <= self.settle <= now - stat[1] / 1e9 or (look is not None and look[0] == stat):
+            return True
+        if folder.writing(source) is False:
+            return True
+        self._look(source, stat, now)
+        return False
+
+    def _look(self, source: str, stat: tuple[int, int], now: float) -> None:
+        """Remember a file held back, and since when it has had this stat."""
+        if self._looks.get(source, (None,))[0] != stat:
+            self._looks[source] = (stat, now)
+
+    def _held_too_long(self, source: str, stat: tuple[int, int], now: float) -> bool:
+        """A file open for writing but unchanged for BUSY_HOLD_SECONDS: a writer that never closes it."""
+        look = self._looks.get(source)
+        return look is not None and look[0] == stat and now - look[1] >= BUSY_HOLD_SECONDS
+
+    def _read(self, folder: Folder, batch: list[tuple[str, tuple[int, int], bool]]) -> Iterator[tuple[str, tuple[int, int], Article | Skipped | None]]:
+        """Read a batch of files (in worker processes when it is big: feedsvc/pool.py): (source, stat, result),
+        the result None for a file another process still has open for writing."""
+        stats = {source: stat for source, stat, _ in batch}
+        for source, result in read_files(self.root, self.options, [(s, busy) for s, _, busy in batch], folder, self.pool_from):
+            yield source, stats[source], result
+
     def _note_passed(self, passed: dict[str, Skipped]) -> set[str]:
         """Keep what was passed over (logging the new ones); the sources whose verdict changed."""
         before = self._passed_by_source
@@ -136,15 +185,6 @@ class Scanner:
         self._passed_by_source = passed
         self._passed = tuple(passed.values())
         return noted
-
-    def _settled(self, source: str, stat: tuple[int, int], now: float) -> bool:
-        """Old enough to be complete, or unchanged since the previous look (also for clocks that disagree)."""
-        if self.settle <= 0 or 0 <= self.settle <= now - stat[1] / 1e9:
-            return True
-        if self._looks.get(source) == stat:
-            return True
-        self._looks[source] = stat
-        return False
 
 
 def _stat(path: Path) -> tuple[int, int] | None:

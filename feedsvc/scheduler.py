@@ -21,6 +21,9 @@ from watchdog.observers import Observer
 log = logging.getLogger(__name__)
 
 DEBOUNCE_SECONDS = 0.1  # events within this window after the first become one refresh
+# What the watcher saw last of a path, handed to refresh() as {path: seen}: CLOSED (closed after writing,
+# inotify IN_CLOSE_WRITE) and MOVED (renamed into place) say the file is complete; CHANGED may be mid-write.
+CLOSED, MOVED, CHANGED = "closed", "moved", "changed"
 # run() lets one call refresh at a time and hands the others' work to it, so its jobs may overlap
 # without APScheduler dropping one as a "maximum number of running instances" (a lost change).
 _RUNS = 8
@@ -38,7 +41,7 @@ class Refresher:
         self.debounce = debounce
         self.scheduler = BackgroundScheduler(daemon=True, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         self.observer: Observer | None = None
-        self._seen: set[str] = set()  # paths the watcher reported since the last refresh
+        self._seen: dict[str, str] = {}  # paths the watcher reported since the last refresh → what it saw last
         self._seen_lock = threading.Lock()
         self._running = False  # a run() is refreshing: it runs again for what arrives meanwhile
         self._again = False  # run() was asked for while running (a wake-up, a poke)
@@ -98,13 +101,15 @@ class Refresher:
                     if not (self._again or self._seen):
                         self._running = False
                         break
-                if not first:
+                with self._seen_lock:
+                    complete = bool(self._seen) and all(seen in (CLOSED, MOVED) for seen in self._seen.values())
+                if not first and not complete:
                     # Like a poke: a file still being written is looked at again only once it may have
                     # settled (the scanner takes a file unchanged between two looks as complete).
                     time.sleep(self.debounce)
                 with self._seen_lock:
                     self._again, first = False, False
-                    seen, self._seen = self._seen, set()
+                    seen, self._seen = self._seen, {}
                 self.refresh(seen) if self.observer is not None else self.refresh()
         finally:
             with self._seen_lock:
@@ -114,13 +119,17 @@ class Refresher:
             if left:
                 self.poke()
 
-    def saw(self, paths: Iterable[str]) -> None:
-        """The watcher saw these paths change: remember them and refresh soon (or right after the refresh under way)."""
+    def saw(self, paths: Iterable[str], seen: str = CHANGED) -> None:
+        """The watcher saw these paths change: remember them and refresh soon (or right after the refresh under way).
+
+        seen: CLOSED (closed after writing) or MOVED (renamed into place) says a file is complete, and it is
+        refreshed at once, with no debounce; the last event for a path wins (a write after a close reopens it).
+        """
         with self._seen_lock:
-            self._seen.update(paths)
+            self._seen.update(dict.fromkeys(paths, seen))
             if self._running:
                 return
-        self.poke()
+        self.poke(0 if seen in (CLOSED, MOVED) else None)
 
     def plan(self) -> None:
         """Move the one wake-up job to next_wakeup(), or drop it when nothing is due."""
@@ -133,20 +142,36 @@ class Refresher:
             return
         self.scheduler.add_job(self.run, "date", run_date=when, id="wakeup", replace_existing=True, max_instances=_RUNS)
 
-    def poke(self) -> None:
-        """A file changed: refresh soon; a burst of changes inside the window becomes one refresh."""
-        when = datetime.now(timezone.utc) + timedelta(seconds=self.debounce)
+    def poke(self, delay: float | None = None) -> None:
+        """A file changed: refresh soon; a burst of changes inside the window becomes one refresh.
+
+        delay: seconds until the refresh, the debounce by default; a completed file asks for 0, which
+        brings forward a refresh already due later.
+        """
+        when = datetime.now(timezone.utc) + timedelta(seconds=self.debounce if delay is None else delay)
         try:
             self.scheduler.add_job(self.run, "date", run_date=when, id="poke", max_instances=_RUNS)
         except ConflictingIdError:
-            pass  # one is already due
+            if delay is not None and delay < self.debounce:
+                try:
+                    self.scheduler.modify_job("poke", next_run_time=when)
+                except JobLookupError:  # it ran meanwhile: run() takes up what was seen
+                    pass
 
 
 class _Poke(FileSystemEventHandler):
-    def __init__(self, saw: Callable[[Iterable[str]], None]):
+    """Hands what the watcher saw to saw(): each path with CLOSED, MOVED (its new name) or CHANGED."""
+
+    def __init__(self, saw: Callable[..., None]):
         self._saw = saw
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in ("opened", "closed_no_write"):
-            paths = [event.src_path] + ([event.dest_path] if getattr(event, "dest_path", "") else [])
-            self._saw([os.fsdecode(p) for p in paths])
+        kind = event.event_type
+        if kind in ("opened", "closed_no_write"):  # nothing was written
+            return
+        if kind == "closed":  # inotify IN_CLOSE_WRITE: the writer is done
+            self._saw([os.fsdecode(event.src_path)], CLOSED)
+            return
+        self._saw([os.fsdecode(event.src_path)], CHANGED)
+        if getattr(event, "dest_path", ""):  # moved: the old name is gone, the new one complete
+            self._saw([os.fsdecode(event.dest_path)], MOVED)

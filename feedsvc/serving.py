@@ -65,9 +65,7 @@ def serving_app(overrides: Mapping[str, Any]):
     """
     from . import create_app
     from .scheduler import Refresher
-    from .text import warm_up
 
-    warm_up()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     app = create_app(dict(overrides), refresh=False)
     publisher = app.extensions["feedsvc"]

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
 from .articles import Options, Skipped, unique_ids
-from .feeds import Listing, assign_slugs, build_listings, feed_url, live_categories, next_release, page_feed, since_feed
+from .feeds import Listing, ListingBuilder, assign_slugs, feed_url, live_categories, next_release, page_feed, since_feed
 from .model import Article, Feed, Site
 from .partners import Partner
 from .progress import Progress
@@ -73,6 +73,7 @@ class Publisher:
         self.public = {"full_text": settings["PUBLIC_CONTENT"] == "full", "hub": settings["WEBSUB_HUB"]}
         self.versions = ListingVersions(lambda digests: store.record_versions(digests, self.clock()), store.recorded_versions,
                                         (self.site, self.public, settings["FEED_MAX_ITEMS"]))
+        self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
         self.snapshot = Snapshot()
         self.last_error: str | None = None
@@ -133,7 +134,7 @@ class Publisher:
             return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
         unique, duplicates = self._unique(scan)
         articles, fresh = self._stamp(tuple(unique), now)
-        listings = build_listings(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now))
+        listings = self.listing_builder.build(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now))
         feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}

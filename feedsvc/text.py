@@ -4,9 +4,9 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
+import threading
 import unicodedata
 
-import py3langid
 from charset_normalizer import from_bytes
 from slugify import slugify
 
@@ -39,6 +39,17 @@ _CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
 _PLAIN_TEXT = re.compile("[\x20-\x7e\t\n\r\f\u0600-\u06ff]+")
 _LANGUAGE_SAMPLE = 1500  # characters enough to tell a script; more only costs time
 _LANGUAGE_ID_SAMPLE = 600  # py3langid's cost grows with the text; 600 characters tell a language well
+_NOT_LETTERS = re.compile(r"[\W\d_]+")
+_NOT_ARABIC = re.compile(f"[^{_ARABIC_SCRIPT.pattern[1:-2]}]+")
+_NOT_HEBREW = re.compile(f"[^{_HEBREW_SCRIPT.pattern[1:-2]}]+")
+_WORDS = re.compile(r"[a-z]+")
+# English function words that are not also words of another Latin-script language (not "to": Polish; "was",
+# "will": German; "of", "had": Dutch; "for": Danish; "but": French): a tenth of the words of any English prose.
+_ENGLISH_WORDS = frozenset("the and that with which this from have has were are their they would said about who its".split())
+_ENGLISH_SHARE = 10  # one word in this many
+_ENGLISH_MIN_WORDS = 12
+_IDENTIFIER_LOCK = threading.Lock()
+_classify = None  # py3langid.classify once loaded (_identifier)
 SLUG_MAX = 80
 
 
@@ -140,23 +151,50 @@ def looks_binary(text: str) -> bool:
 
 
 def warm_up() -> None:
-    """Load the language model now (about a second), so the first article needing it is not late."""
-    py3langid.classify("warm up the language identifier")
+    """Load the language model now (about half a second and ~75 MB), not with the first text that needs it."""
+    _identifier()
 
 
 def detect_language(text: str, default: str) -> str:
-    """Tell the language of a text: Arabic or Hebrew script by its letters, else a language identifier."""
+    """Tell the language of a text from its first characters: Arabic or Hebrew script by its letters, plain
+    English prose by its function words, else the language identifier (py3langid, loaded on first need)."""
     text = text[:_LANGUAGE_SAMPLE]
-    letters = sum(map(len, _LETTERS.findall(text)))
+    arabic = len(_NOT_ARABIC.sub("", text))
+    if arabic * 2 > len(text):  # more than half of the characters, so of the letters: no need to count those
+        return "ar"
+    letters = len(_NOT_LETTERS.sub("", text))
     if not letters:
         return default
-    if sum(map(len, _ARABIC_SCRIPT.findall(text))) * 2 > letters:
+    if arabic * 2 > letters:
         return "ar"
-    if sum(map(len, _HEBREW_SCRIPT.findall(text))) * 2 > letters:
+    if len(_NOT_HEBREW.sub("", text)) * 2 > letters:
         return "he"
     if letters < 12:  # too little text for a statistical guess to beat the site default
         return default
-    return py3langid.classify(text[:_LANGUAGE_ID_SAMPLE])[0]
+    sample = text[:_LANGUAGE_ID_SAMPLE]
+    if _plainly_english(sample):
+        return "en"
+    return _identifier()(sample)[0]
+
+
+def _plainly_english(sample: str) -> bool:
+    """True when a tenth of the words are English function words no other language shares: prose the
+    identifier would call "en" anyway (tests/test_text.py holds them to agree), told without its model."""
+    words = _WORDS.findall(sample.lower())
+    return len(words) >= _ENGLISH_MIN_WORDS and sum(w in _ENGLISH_WORDS for w in words) * _ENGLISH_SHARE >= len(words)
+
+
+def _identifier():
+    """py3langid's classify, its module (numpy) and model (~75 MB) loaded on first use, once."""
+    global _classify
+    if _classify is None:
+        with _IDENTIFIER_LOCK:
+            if _classify is None:
+                import py3langid
+
+                py3langid.classify("load the model")  # the model is read on the first call
+                _classify = py3langid.classify
+    return _classify
 
 
 def make_slug(name: str, mapping: dict[str, str]) -> str:

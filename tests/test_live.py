@@ -3,6 +3,7 @@ release on time, and a file written slowly never shows half-written."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -115,3 +116,81 @@ def test_four_workers_converge_to_the_same_bytes_after_a_change(tmp_path):
         assert "database is locked" not in server.output()
     finally:
         server.stop()
+
+
+def test_a_file_written_and_closed_is_published_without_waiting_to_settle(tmp_path):
+    folder = tmp_path / "articles"
+    write(folder, "first.txt", "News\nAlready here\nThe first article.\n")
+    # A settle time of a minute: only knowing the file complete (closed, no writer left) can publish it sooner.
+    server = Server(folder, tmp_path / "state.sqlite3", env={"FEEDSVC_SETTLE_MS": "60000"})
+    try:
+        write(folder, "closed.txt", "News\nClosed at once\nWritten and closed.\n")
+        took = wait_for(lambda: "Closed at once" in titles(server), timeout=5, step=0.01)
+        assert took is not None and took < 1.0, f"took {took}"
+    finally:
+        server.stop()
+
+
+def test_a_file_held_open_mid_write_is_never_published_half_written(live):
+    server, folder = live
+    observed: list[str] = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for item in json.loads(fetch(server.base, "/feed.json").body)["items"]:
+                if item["title"].startswith("Held"):
+                    observed.append(item["content_text"])
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=watch)
+    poller.start()
+    try:
+        with open(folder / "held.txt", "w", encoding="utf-8") as f:
+            f.write("News\nHeld open\nThe first half,")
+            f.flush()
+            time.sleep(1.5)  # five settle times with the file open and unchanged: a writer gone quiet
+            assert not observed, f"published while still open for writing: {observed}"
+            f.write(" and the second half.\n")
+        took = wait_for(lambda: bool(observed), timeout=3, step=0.01)
+        assert took is not None and took < 1.0, f"took {took}"
+    finally:
+        stop.set()
+        poller.join()
+    assert set(observed) == {"The first half, and the second half."}
+
+
+def test_serve_reads_a_big_folder_in_worker_processes_that_are_gone_once_it_answers(tmp_path):
+    from feedsvc.pool import POOL_FROM
+
+    folder = tmp_path / "articles"
+    for i in range(POOL_FROM + 20):
+        if i % 2:
+            write(folder, f"a{i:04}.txt", f"أخبار\nخبر رقم {i}\nفقرة عن الخبر رقم {i}.\n")
+        else:
+            write(folder, f"a{i:04}.txt", f"News\nStory {i}\nThe council said that the story {i} was about the budget and the city.\n")
+    server = Server(folder, tmp_path / "state.sqlite3")
+    try:
+        health = json.loads(fetch(server.base, "/healthz").body)
+        assert health["articles"] == POOL_FROM + 20 and health["skipped"] == 0
+        assert fetch(server.base, "/category/news/feed.json").status == 200
+        readers = [pid for pid in os.listdir("/proc") if pid.isdigit() and _is_reader_of(int(pid), server.proc.pid)]
+        assert not readers, "reading workers left running"
+        assert f"read {POOL_FROM + 20} files in 2 worker processes (0 here)" in server.output()
+        assert "reading worker" not in server.output()  # none failed
+    finally:
+        server.stop()
+
+
+def _is_reader_of(pid: int, ancestor: int) -> bool:
+    """Whether pid is a reading worker (feedsvc/pool.py) descended from ancestor."""
+    try:
+        if b"feedsvc.pool import work" not in open(f"/proc/{pid}/cmdline", "rb").read():
+            return False
+        while pid > 1:
+            pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+            if pid == ancestor:
+                return True
+    except OSError:
+        pass
+    return False

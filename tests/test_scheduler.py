@@ -116,7 +116,7 @@ def test_a_refresh_that_raises_leaves_reported_paths_for_a_poke(tmp_path):
     try:
         with pytest.raises(RuntimeError):
             r.run()
-        assert r._seen == {str(tmp_path / "late.txt")} and r.scheduler.get_job("poke") is not None
+        assert set(r._seen) == {str(tmp_path / "late.txt")} and r.scheduler.get_job("poke") is not None
     finally:
         r.stop()
 
@@ -153,5 +153,37 @@ def test_a_file_deleted_while_a_watched_refresh_runs_leaves_the_feed_at_once(mak
             time.sleep(0.02)
         assert first.is_set() and "b" not in pub.snapshot.articles
         assert b"Deleted during a refresh" not in pub.snapshot.resources["feed.rss"].body
+    finally:
+        r.stop()
+
+
+def test_the_watcher_hands_each_path_with_what_it_saw_last(tmp_path):
+    from watchdog.events import FileClosedEvent, FileClosedNoWriteEvent, FileModifiedEvent, FileMovedEvent, FileOpenedEvent
+
+    from feedsvc.scheduler import CHANGED, CLOSED, MOVED, _Poke
+
+    seen = []
+    poke = _Poke(lambda paths, kind: seen.append((paths, kind)))
+    for event in (FileOpenedEvent("/a/x.txt"), FileModifiedEvent("/a/x.txt"), FileClosedEvent("/a/x.txt"),
+                  FileClosedNoWriteEvent("/a/y.txt"), FileMovedEvent("/a/.x.tmp", "/a/z.txt")):
+        poke.dispatch(event)
+    assert seen == [(["/a/x.txt"], CHANGED), (["/a/x.txt"], CLOSED), (["/a/.x.tmp"], CHANGED), (["/a/z.txt"], MOVED)]
+
+
+def test_a_file_closed_after_writing_is_refreshed_at_once_and_a_later_write_reopens_it(tmp_path):
+    from feedsvc.scheduler import CHANGED, CLOSED
+
+    seen = []
+    r = Refresher(lambda hints=None: seen.append(dict(hints)), lambda: None, seconds=3600, watch=tmp_path, debounce=3600).start()
+    r.scheduler.pause()  # the test calls the job itself
+    try:
+        r.saw(["/a/x.txt"])  # a write: debounced (an hour, here)
+        due = r.scheduler.get_job("poke").next_run_time
+        r.saw(["/a/x.txt"], CLOSED)  # the close: brought forward to now
+        assert r.scheduler.get_job("poke").next_run_time < due
+        r.saw(["/a/y.txt"], CLOSED)
+        r.saw(["/a/y.txt"], CHANGED)  # written again after its close: may be mid-write
+        r.run()
+        assert seen == [{"/a/x.txt": CLOSED, "/a/y.txt": CHANGED}]
     finally:
         r.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -118,6 +119,55 @@ def test_is_visible_ignores_spaces_and_format_controls():
 ])
 def test_detect_language(text, lang):
     assert detect_language(text, "de") == lang
+
+
+ENGLISH_PROSE = [
+    "The city council approved the new budget on Tuesday after a long debate about housing and public transport, "
+    "and the mayor said that it was a fair deal for the residents who had waited for years.",
+    "Oil prices rose for a third day on Monday as traders weighed the risk of new sanctions, which analysts said "
+    "would tighten supply from the region, while the central bank kept its rates unchanged.",
+    "Doctors at the hospital said the patients were in a stable condition and that they would be moved to a "
+    "specialist unit this week, after their families had been told about the results.",
+]
+# Other languages, some with the English words they share ("to", "was", "will", "of", "but", "for") on purpose.
+OTHER_PROSE = [
+    FRENCH,
+    "Le but de la réunion était de trouver un accord, mais le but n'a pas été atteint par les syndicats.",
+    "Was will der Trainer? Er will das Spiel gewinnen, aber die Mannschaft war müde, und das Publikum war laut.",
+    "To jest to, co miasto chce zrobić, ale to nie jest łatwe, bo to kosztuje dużo pieniędzy i czasu.",
+    "Of je het nu wilt of niet, de raad had het budget al goedgekeurd voordat het debat begon.",
+    "Byrådet godkendte tirsdag det nye budget efter en lang debat om boliger, og det var for dyrt for mange af borgerne.",
+    "El ayuntamiento aprobó el martes el nuevo presupuesto tras un largo debate sobre la vivienda y el transporte público.",
+    "Dewan kota menyetujui anggaran baru pada hari Selasa setelah perdebatan panjang tentang perumahan dan transportasi umum.",
+]
+
+
+@pytest.mark.parametrize("prose", ENGLISH_PROSE + OTHER_PROSE)
+def test_english_told_by_its_words_is_what_the_identifier_says(prose):
+    import py3langid
+
+    from feedsvc.text import _plainly_english
+
+    said = py3langid.classify(prose)[0]
+    assert _plainly_english(prose) == (prose in ENGLISH_PROSE) and (said == "en") == (prose in ENGLISH_PROSE)
+    assert detect_language(prose, "de") == said
+
+
+def test_the_language_model_is_loaded_only_by_a_text_that_needs_it():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from feedsvc.articles import parse_article, Options; o = Options(site_url='http://x')\n"
+        "loaded = lambda: 'py3langid' in sys.modules\n"
+        "assert parse_article('أخبار\\nعنوان الخبر\\nنص الخبر عن المدينة.\\n'.encode(), 'a.txt', o).lang == 'ar' and not loaded()\n"
+        "assert parse_article(b'---\\ntitle: T\\ncategory: C\\nlang: fr\\n---\\nTexte.\\n', 'b.md', o).lang == 'fr' and not loaded()\n"
+        f"assert parse_article(('News\\nTitle\\n' + {ENGLISH_PROSE[0]!r}).encode(), 'c.txt', o).lang == 'en' and not loaded()\n"
+        f"assert parse_article(('Monde\\nTitre\\n' + {FRENCH!r}).encode(), 'd.txt', o).lang == 'fr' and loaded()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[1])  # this checkout's feedsvc
+    assert done.returncode == 0, done.stderr
 
 
 def test_make_slug_uses_the_mapping_then_a_unicode_slug():

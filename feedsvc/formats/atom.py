@@ -14,6 +14,7 @@ from .content import GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_lin
 MEDIA_TYPE = "application/atom+xml"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
+FOOT = b"</feed>\n"  # what follows the last entry in serialise()'s bytes
 
 
 class _EntryExtras(BaseEntryExtension):
@@ -49,7 +50,15 @@ class _FeedExtras(BaseExtension):
 
 
 def render_atom(feed: Feed, site: Site) -> bytes:
-    """Render a feed as Atom 1.0 bytes."""
+    """Render a feed as Atom 1.0 bytes: the whole document in one go (formats/fragments.py assembles the same)."""
+    fg = channel(feed, site)
+    for article in feed.items:
+        add_item(fg, article, site, feed.language, feed.full_text)
+    return serialise(fg)
+
+
+def channel(feed: Feed, site: Site) -> FeedGenerator:
+    """A feed's <feed> element with everything but its entries."""
     fg = FeedGenerator()
     fg.register_extension("extras", _FeedExtras, _EntryExtras, atom=True, rss=False)
     fg.id(stable_id("feed:" + (feed.category.name if feed.category else "")))
@@ -64,8 +73,11 @@ def render_atom(feed: Feed, site: Site) -> bytes:
     fg.language(feed.language)
     fg.updated(feed.updated)
     fg.generator(GENERATOR, uri=GENERATOR_URI)
-    for article in feed.items:
-        _add_entry(fg, article, site, feed.language, feed.full_text)
+    return fg
+
+
+def serialise(fg: FeedGenerator) -> bytes:
+    """The document's bytes: pretty-printed UTF-8 with an XML declaration."""
     return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
 
 
@@ -74,7 +86,8 @@ def date_atom(body: bytes, when: datetime) -> bytes:
     return redate(body, "updated", UNDATED.isoformat(), when.isoformat())
 
 
-def _add_entry(fg: FeedGenerator, article: Article, site: Site, feed_language: str, full_text: bool) -> None:
+def add_item(fg: FeedGenerator, article: Article, site: Site, feed_language: str, full_text: bool) -> None:
+    """Append an article's <entry>; it names its own xml:lang only when it differs from feed_language."""
     entry = fg.add_entry(order="append")
     entry.id(article.guid)
     entry.title(article.title)

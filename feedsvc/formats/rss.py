@@ -19,6 +19,7 @@ from .content import (
 )
 
 MEDIA_TYPE = "application/rss+xml"
+FOOT = b"  </channel>\n</rss>\n"  # what follows the last item in serialise()'s bytes
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 
@@ -60,7 +61,15 @@ class _FeedExtras(BaseExtension):
 
 
 def render_rss(feed: Feed, site: Site) -> bytes:
-    """Render a feed as RSS 2.0 bytes."""
+    """Render a feed as RSS 2.0 bytes: the whole document in one go (formats/fragments.py assembles the same)."""
+    fg = channel(feed, site)
+    for article in feed.items:
+        add_item(fg, article, site, feed.language, feed.full_text)
+    return serialise(fg)
+
+
+def channel(feed: Feed, site: Site) -> FeedGenerator:
+    """A feed's channel with every element but its items."""
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("media", _FeedExtras, _MediaImage, atom=False, rss=True)
@@ -76,8 +85,11 @@ def render_rss(feed: Feed, site: Site) -> bytes:
     fg.generator(GENERATOR, uri=GENERATOR_URI)
     fg.dc.dc_creator(site.author)  # <managingEditor> would need an e-mail address
     fg.ttl(max(1, site.max_age // 60))  # minutes; agrees with Cache-Control max-age
-    for article in feed.items:
-        _add_item(fg, article, site, feed.full_text)
+    return fg
+
+
+def serialise(fg: FeedGenerator) -> bytes:
+    """The document's bytes: pretty-printed UTF-8 with an XML declaration."""
     return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
 
 
@@ -86,7 +98,8 @@ def date_rss(body: bytes, when: datetime) -> bytes:
     return redate(body, "lastBuildDate", formatRFC2822(UNDATED), formatRFC2822(when))
 
 
-def _add_item(fg: FeedGenerator, article: Article, site: Site, full_text: bool) -> None:
+def add_item(fg: FeedGenerator, article: Article, site: Site, feed_language: str, full_text: bool) -> None:
+    """Append an article's <item> (RSS items carry no language of their own: feed_language is unused)."""
     entry = fg.add_entry(order="append")
     entry.guid(article.guid, permalink=False)
     entry.title(article.title)

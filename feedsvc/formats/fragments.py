@@ -1,0 +1,255 @@
+"""Feeds assembled from per-item fragments: each item's bytes are rendered once per (article, format, content
+mode, whether it names its own language) and kept; a feed is its format's head, its items' bytes, its foot.
+
+Every piece is cut from the formats' own renderings, never written by hand: the head and foot from the feed
+rendered with no items (feedgen for RSS and Atom, formats/jsonfeed.py for JSON Feed), split where the items
+go; an item from a throwaway feed holding it, cut out between that feed's head and foot. The whole-feed
+renderers (FORMATS[fmt].render) stay the definition of the bytes: tests/test_fragments.py proves, for random
+article sets and every paging, delta and partner option, that assembled and whole feeds are byte-identical.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
+
+from ..model import UNDATED, Article, Feed, Site
+from . import atom, jsonfeed, rss
+
+HEADS_KEPT = 1024  # heads of recently assembled feeds (each a few hundred bytes)
+BUDGET = 48 << 20  # bytes of items kept: every first page's at 10,000 articles (23 MiB) and as much again
+
+
+class FragmentError(Exception):
+    """A format's rendering no longer splits where its items go: formats/fragments.py needs the new shape."""
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """How one format's rendering is cut: the head and foot of a feed, and its items' bytes."""
+
+    head_foot: Callable[[Feed, Site], tuple[bytes, bytes]]
+    items: Callable[[Sequence[Article], Site, str, bool], list[bytes]]
+    join: bytes  # between two items
+    own_language: bool  # whether an item's bytes depend on its language differing from the feed's
+    # The feed rendered whole and cut into (head, items, foot), or None where it cannot be cut: cheaper than
+    # a head and a throwaway feed when most items are not made yet (a cold start, a new archive page).
+    whole: Callable[[Feed, Site], tuple[bytes, list[bytes], bytes] | None] | None = None
+
+
+def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
+    """Pieces of a feedgen format: `module` has channel(), add_item(), serialise() and FOOT."""
+    foot = module.FOOT
+
+    def head_foot(feed: Feed, site: Site) -> tuple[bytes, bytes]:
+        body = module.serialise(module.channel(feed, site))
+        if not body.endswith(foot):
+            raise FragmentError(f"an empty {module.__name__} feed does not end with {foot!r}")
+        return body[:-len(foot)], foot
+
+    throwaway: dict[Site, bytes] = {}  # the head of the feed items are rendered in, per site
+
+    def items(articles: Sequence[Article], site: Site, language: str, full_text: bool) -> list[bytes]:
+        head = throwaway.get(site)
+        if head is None:
+            head = throwaway[site] = head_foot(_THROWAWAY, site)[0]
+        fg = module.channel(_THROWAWAY, site)
+        for article in articles:
+            module.add_item(fg, article, site, language, full_text)
+        body = module.serialise(fg)
+        if not (body.startswith(head) and body.endswith(foot)):
+            raise FragmentError(f"{module.__name__} renders items in a feed whose head or foot moved")
+        parts = split(body[len(head):len(body) - len(foot)], len(articles))
+        if parts is None:
+            return [piece for article in articles for piece in items([article], site, language, full_text)]
+        return parts
+
+    def split(middle: bytes, count: int) -> list[bytes] | None:
+        """The items' bytes between a head and a foot, each with its indentation and final new line."""
+        if count == 1:
+            return [middle]
+        # The separator has no prefix that is also its suffix, so its occurrences never overlap: exactly
+        # one fewer than the items means none sits inside an item (RSS content is CDATA: it could).
+        parts = middle.split(close_tag + open_tag)
+        if len(parts) != count:
+            return None
+        last = count - 1
+        return [(open_tag if i else b"") + part + (close_tag if i < last else b"") for i, part in enumerate(parts)]
+
+    def whole(feed: Feed, site: Site) -> tuple[bytes, list[bytes], bytes] | None:
+        fg = module.channel(feed, site)
+        for article in feed.items:
+            module.add_item(fg, article, site, feed.language, feed.full_text)
+        body = module.serialise(fg)
+        # Text and attribute values in the head are escaped, so the first item's start tag is the first
+        # "<item>" (or "<entry>") at an item's indentation.
+        at = body.find(b"\n" + open_tag) + 1
+        if not feed.items or at <= 0 or not body.endswith(foot):
+            return None
+        parts = split(body[at:len(body) - len(foot)], len(feed.items))
+        return None if parts is None else (body[:at], parts, foot)
+
+    return Pieces(head_foot, items, b"", own_language=module is atom, whole=whole)
+
+
+def _json_head_foot(feed: Feed, site: Site) -> tuple[bytes, bytes]:
+    body = jsonfeed.serialise(jsonfeed.document(feed, site, [])) + b"\n"
+    # Inside a JSON string every quote is escaped, so this can only be the key itself.
+    at = body.find(b'"items":[]')
+    if at < 0:
+        raise FragmentError("an empty JSON Feed has no empty items array")
+    at += len(b'"items":[')
+    return body[:at], body[at:]
+
+
+def _json_items(articles: Sequence[Article], site: Site, language: str, full_text: bool) -> list[bytes]:
+    return [jsonfeed.serialise(jsonfeed.item(article, site, language, full_text)) for article in articles]
+
+
+_JSON_ITEM = b'{"id":'  # every item starts with its id; no other object in a feed has that key
+
+
+def _json_whole(feed: Feed, site: Site) -> tuple[bytes, list[bytes], bytes] | None:
+    """The feed serialised in one go (one encoder call, not one per item) and cut between its items."""
+    items = [jsonfeed.item(article, site, feed.language, feed.full_text) for article in feed.items]
+    body = jsonfeed.serialise(jsonfeed.document(feed, site, items)) + b"\n"
+    head, foot = _json_head_foot(feed, site)
+    if not items or not (body.startswith(head) and body.endswith(foot)):
+        return None
+    # Inside a JSON string every quote is escaped: '},{"id":' only ever sits between two items.
+    parts = body[len(head):len(body) - len(foot)].split(b"}," + _JSON_ITEM)
+    if len(parts) != len(items):
+        return None
+    last = len(parts) - 1
+    return head, [(_JSON_ITEM if i else b"") + part + (b"}" if i < last else b"") for i, part in enumerate(parts)], foot
+
+
+PIECES = {
+    # An item's start tag up to its name (an Atom entry may carry xml:lang), and its end tag.
+    "rss": _xml_pieces(rss, b"    <item", b"</item>\n"),
+    "atom": _xml_pieces(atom, b"  <entry", b"</entry>\n"),
+    "json": Pieces(_json_head_foot, _json_items, b",", own_language=True, whole=_json_whole),
+}
+
+# The feed items are rendered in to be cut out: any feed will do, since an item's bytes depend only on the
+# article, the site, the content mode and whether the item's language is the feed's (passed explicitly).
+_THROWAWAY = Feed(key="", title="-", description="-", category=None, items=(), language="und", updated=UNDATED,
+                  page_url="http://fragments.invalid/")
+
+
+class Fragments:
+    """Each live article's item bytes, made once per (format, content mode, own language) and reused by
+    every feed, page, delta and partner view it is in; forgotten when the article changes or goes.
+
+    At most `budget` bytes are kept: past it, the articles whose items were least recently used go first
+    (a crawl of every archive page would otherwise keep every article's items: 235 MiB at 10,000 articles).
+    """
+
+    def __init__(self, site: Site, budget: int = BUDGET):
+        self.site = site
+        self.budget = budget
+        # ID → [article, key → bytes, bytes held], least recently used first
+        self._kept: OrderedDict[str, list] = OrderedDict()
+        self._held = 0  # bytes in all kept items
+        self._lock = threading.Lock()  # requests assemble variants while a refresh assembles first pages
+        self._heads: OrderedDict[tuple[str, Feed], tuple[bytes, bytes]] = OrderedDict()
+        self._heads_lock = threading.Lock()
+        self.made = 0  # item fragments rendered so far (for tests and measurements)
+
+    def assemble(self, fmt: str, feed: Feed) -> bytes:
+        """The feed's bytes in a format: byte for byte what FORMATS[fmt].render(feed, site) gives."""
+        pieces = PIECES[fmt]
+        found, missing = self._look_up(fmt, feed.items, feed.language, feed.full_text)
+        if pieces.whole is not None and missing and 2 * len(missing) >= len(found):
+            cut = pieces.whole(feed, self.site)  # most items are new: render it whole and keep its pieces
+            if cut is not None:
+                head, made, foot = cut
+                self._keep_head(fmt, feed, (head, foot))
+                self._keep(fmt, feed.items, feed.language, feed.full_text, range(len(made)), made)
+                return head + pieces.join.join(made) + foot
+        head, foot = self._head_foot(fmt, feed)
+        if missing:  # all in one throwaway feed of this feed's language
+            made = pieces.items([feed.items[at] for at in missing], self.site, feed.language, feed.full_text)
+            for at, piece in zip(missing, made):
+                found[at] = piece
+            self._keep(fmt, feed.items, feed.language, feed.full_text, missing, made)
+        return head + pieces.join.join(found) + foot  # type: ignore[arg-type]
+
+    def forget(self, ids) -> None:
+        """Drop the fragments of these articles (changed or gone)."""
+        with self._lock:
+            for id_ in ids:
+                entry = self._kept.pop(id_, None)
+                if entry is not None:
+                    self._held -= entry[2]
+
+    def __len__(self) -> int:
+        return sum(len(entry[1]) for entry in self._kept.values())
+
+    @property
+    def held(self) -> int:
+        """Bytes of the items kept."""
+        return self._held
+
+    def _look_up(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool) -> tuple[list, list[int]]:
+        """The items already made (None for the others) and the positions of those still to make."""
+        own_language, kept = PIECES[fmt].own_language, self._kept
+        found: list[bytes | None] = []
+        missing: list[int] = []
+        with self._lock:
+            for at, article in enumerate(articles):
+                entry = kept.get(article.id)
+                piece = None
+                if entry is not None:
+                    if entry[0] is not article:
+                        if entry[0] != article:  # changed since: its fragments are stale
+                            self._held -= entry[2]
+                            del kept[article.id]
+                            entry = None
+                        else:  # an equal copy: keep the fragments, hold the newer object
+                            entry[0] = article
+                    if entry is not None:
+                        kept.move_to_end(article.id)
+                        piece = entry[1].get((fmt, full_text, own_language and article.lang != language))
+                if piece is None:
+                    missing.append(at)
+                found.append(piece)
+        return found, missing
+
+    def _keep(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool, positions, made: list[bytes]) -> None:
+        own_language, kept = PIECES[fmt].own_language, self._kept
+        with self._lock:
+            self.made += len(made)
+            for at, piece in zip(positions, made):
+                article = articles[at]
+                entry = kept.get(article.id)
+                if entry is None or entry[0] is not article:
+                    if entry is not None:
+                        self._held -= entry[2]
+                    entry = kept[article.id] = [article, {}, 0]
+                key = (fmt, full_text, own_language and article.lang != language)
+                grown = len(piece) - len(entry[1].get(key, b""))
+                entry[1][key] = piece
+                entry[2] += grown
+                self._held += grown
+                kept.move_to_end(article.id)
+            while self._held > self.budget and len(kept) > 1:  # the least recently used go first
+                self._held -= kept.popitem(last=False)[1][2]
+
+    def _head_foot(self, fmt: str, feed: Feed) -> tuple[bytes, bytes]:
+        key = (fmt, replace(feed, items=()))
+        with self._heads_lock:
+            found = self._heads.get(key)
+            if found is not None:
+                self._heads.move_to_end(key)
+                return found
+        found = PIECES[fmt].head_foot(feed, self.site)
+        self._keep_head(fmt, feed, found)
+        return found
+
+    def _keep_head(self, fmt: str, feed: Feed, head_foot: tuple[bytes, bytes]) -> None:
+        with self._heads_lock:
+            self._heads[(fmt, replace(feed, items=()))] = head_foot
+            while len(self._heads) > HEADS_KEPT:
+                self._heads.popitem(last=False)

@@ -1,0 +1,201 @@
+"""Reading many article files on every core: in a big scan (the first one, or a folder copied in) one
+worker process per core takes chunks of files from one list until it is empty, and sends the Articles back.
+
+The rule, safe under `feedsvc serve`, gunicorn and tests alike: a worker is a fresh interpreter started
+with `python -c "from feedsvc.pool import work; work()"` (subprocess: fork and exec at once), never a fork
+of the caller, which by then runs threads (the scheduler, the watcher, the event loop) whose locks a fork
+would copy mid-use; and never multiprocessing's spawn, which imports the caller's `__main__` again (a
+script that builds the app at its top level would build it twice). Workers get the caller's sys.path, so
+they import the same feedsvc, and live for one scan. A chunk a worker fails on goes back to the list.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Iterator
+
+from .articles import Options, read_or_skip
+from .folder import FileBusyError, Folder, Skipped
+from .model import Article
+from .progress import reading
+
+log = logging.getLogger(__name__)
+
+POOL_FROM = 300  # files to read: below this, a worker's start (an interpreter and imports, ~0.4 s) does not pay
+MAX_PROCESSES = 2
+CHUNK = 50  # files per hand-out: small enough to share the end of the list, large enough to cost no round trips
+
+Result = Article | Skipped | None  # None: another process had the file open for writing (read with busy set)
+Item = tuple[str, bool]  # (source, whether a file still open for writing is held back)
+
+
+def processes() -> int:
+    """How many worker processes read a big batch: the cores this process may run on, at most MAX_PROCESSES."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return min(MAX_PROCESSES, cores)
+
+
+def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
+               pool_from: int = POOL_FROM) -> Iterator[tuple[str, Result]]:
+    """Read (source, busy) pairs: each file's result, in the order they are done.
+
+    A batch of pool_from files or more is read by worker processes, one per core, while this process only
+    collects (it keeps its memory for what it serves: the language model, ~75 MB, is loaded by a worker);
+    a smaller batch, any on a one-core machine, and the chunks of a worker that failed are read here.
+    """
+    count = processes()
+    claim = _claim(folder) if len(batch) >= pool_from and count > 1 else None
+    if claim is None:
+        for source, busy in batch:
+            yield source, read_one(root, options, folder, source, busy)
+        return
+    with claim:
+        yield from _read_in_workers(root, options, batch, folder, count)
+
+
+def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Folder, count: int) -> Iterator[tuple[str, Result]]:
+    started = time.perf_counter()
+    shared = _Shared([batch[i:i + CHUNK] for i in range(0, len(batch), CHUNK)])
+    feeders = [threading.Thread(target=_feed, args=(root, options, shared), name="read-worker", daemon=True)
+               for _ in range(count)]
+    for feeder in feeders:
+        feeder.start()
+    while any(feeder.is_alive() for feeder in feeders):
+        for results in shared.wait_done(0.1):
+            yield from results
+    for results in shared.wait_done(0):
+        yield from results
+    here = 0
+    while (chunk := shared.take()) is not None:  # left by workers that failed
+        here += len(chunk)
+        yield from ((source, read_one(root, options, folder, source, busy)) for source, busy in chunk)
+    log.info("read %d files in %d worker processes (%d here) in %.0f ms", len(batch), count, here,
+             (time.perf_counter() - started) * 1000)
+
+
+def _claim(folder: Folder) -> contextlib.AbstractContextManager | None:
+    """The machine's one set of reading workers for this folder (a context to hold it in), or None while
+    another process has it.
+
+    Several serving processes starting at once (`serve --workers 4`) would each start workers, and eight
+    interpreters would share two cores: one process reads with workers, the others in-process. An flock on
+    the articles folder itself (no lock file to leave behind), released by the kernel if its holder dies.
+    """
+    try:
+        fd = os.open(folder.real, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return contextlib.closing(_Fd(fd))  # closing the descriptor releases the lock
+
+
+class _Fd(int):
+    def close(self) -> None:
+        os.close(self)
+
+
+def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bool) -> Result:
+    """One file: an Article, Skipped, or None when busy is set and another process has it open for writing."""
+    try:
+        with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/progress.py); not in a worker
+            return read_or_skip(root / source, root, options, folder, busy)
+    except FileBusyError:
+        return None
+
+
+class _Shared:
+    """The chunks still to read, and the results workers sent back."""
+
+    def __init__(self, chunks: list[list[Item]]):
+        self._todo = deque(chunks)
+        self._done: list[list[tuple[str, Result]]] = []
+        self._changed = threading.Condition()
+
+    def take(self) -> list[Item] | None:
+        with self._changed:
+            return self._todo.popleft() if self._todo else None
+
+    def give_back(self, chunk: list[Item]) -> None:
+        with self._changed:
+            self._todo.appendleft(chunk)
+
+    def put_done(self, results: list[tuple[str, Result]]) -> None:
+        with self._changed:
+            self._done.append(results)
+            self._changed.notify()
+
+    def wait_done(self, timeout: float) -> list[list[tuple[str, Result]]]:
+        """What workers sent back since the last call, waiting up to timeout seconds for something."""
+        with self._changed:
+            if not self._done and timeout:
+                self._changed.wait(timeout)
+            done, self._done = self._done, []
+            return done
+
+
+def _feed(root: Path, options: Options, shared: _Shared) -> None:
+    """Run one worker process: hand it chunks one at a time until none is left; a failed chunk goes back."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same feedsvc as here
+    chunk = None
+    try:
+        worker = subprocess.Popen([sys.executable, "-c", "from feedsvc.pool import work; work()"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, env=env, close_fds=True)
+    except OSError as exc:
+        log.warning("cannot start a reading worker (%s); reading its share here", exc)
+        return
+    try:
+        pickle.dump((str(root), options), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        while (chunk := shared.take()) is not None:
+            pickle.dump(chunk, worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            worker.stdin.flush()
+            shared.put_done(pickle.load(worker.stdout))
+            chunk = None
+        worker.stdin.close()
+        worker.wait(timeout=30)
+    except Exception as exc:  # noqa: BLE001 - a worker that died, a pipe that broke: its chunk is read here
+        if chunk is not None:
+            shared.give_back(chunk)
+        log.warning("a reading worker failed (%s: %s); reading its share here", type(exc).__name__, exc)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait()
+        for pipe in (worker.stdin, worker.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        if worker.returncode:
+            log.warning("a reading worker exited with %s", worker.returncode)
+
+
+def work() -> None:
+    """The worker: (root, options) from stdin, then chunks of (source, busy); each chunk's results to stdout."""
+    root, options = pickle.load(sys.stdin.buffer)
+    root = Path(root)
+    folder = Folder(root)
+    out = sys.stdout.buffer
+    while True:
+        try:
+            chunk = pickle.load(sys.stdin.buffer)
+        except EOFError:
+            return
+        pickle.dump([(source, read_one(root, options, folder, source, busy)) for source, busy in chunk], out,
+                    protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()

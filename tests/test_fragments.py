@@ -1,0 +1,206 @@
+"""Feeds assembled from per-item fragments (feedsvc/formats/fragments.py) are byte for byte the whole-feed
+renderings, and a refresh renders only the items of the articles that changed."""
+from __future__ import annotations
+
+import html
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feedsvc.feeds import Listing, newest_first, page_feed, since_feed
+from feedsvc.formats import FORMATS
+from feedsvc.formats.fragments import PIECES, Fragments
+from feedsvc.model import UNDATED, Article, Category, Site, stable_id
+from tests.conftest import FIXED_NOW, write
+
+FMTS = ("rss", "atom", "json")
+SITE = Site(title="أخبار Example", url="https://news.example", description="News & more", author="غرفة الأخبار",
+            language="ar", max_age=300)
+
+# Text as articles carry it: Arabic and English words, RTL and LTR marks, markup characters, CDATA and
+# element terminators, emoji, and any other character XML 1.0 allows (the loader drops the rest).
+XML_CHAR = st.characters(codec="utf-8").filter(
+    lambda c: c in "\t\n\r" or (" " <= c and c not in "\ufffe\uffff" and not "\ud800" <= c <= "\udfff"))
+TEXT = st.lists(
+    st.one_of(
+        XML_CHAR,
+        st.characters(min_codepoint=0x600, max_codepoint=0x6FF),
+        st.sampled_from(["سياسة", "اقتصاد", " news ", "Port deal", "\u200f", "\u200e", "\u202b", "<", ">", "&", "\"",
+                         "'", "]]>", "</item>\n    <item>", "</entry>\n  <entry>", '"items":[]', "\\", "🇸🇦", "\n"]),
+    ),
+    max_size=30,
+).map("".join)
+MARKUP = st.lists(
+    st.one_of(
+        TEXT.map(lambda t: f"<p>{html.escape(t, quote=False)}</p>"),
+        st.sampled_from(["<p><strong>bold</strong> and <em>مائل</em></p>", "<ul><li>واحد</li><li>two</li></ul>",
+                         '<p><a href="https://gov.example/news" rel="noopener">link</a></p>', "<h2>التوقعات</h2>",
+                         "<p>a ]]> b</p>", "<pre>x</item>\n    <item>y</pre>"]),
+    ),
+    max_size=4,
+).map("".join)
+CATEGORIES = ["سياسة", "اقتصاد", "Sport", "sport", "Tech & Science"]
+MOMENTS = st.integers(min_value=0, max_value=400).map(lambda hours: FIXED_NOW - timedelta(hours=hours))
+
+
+@st.composite
+def articles(draw, count: int) -> list[Article]:
+    """Distinct articles with random text, languages, categories, dates, authors and images."""
+    out = []
+    for number in range(count):
+        published = draw(MOMENTS)
+        body = draw(MARKUP)
+        out.append(Article(
+            id=f"a/{number}", source=f"a/{number}.txt", title=draw(TEXT) or "-",
+            categories=tuple(draw(st.lists(st.sampled_from(CATEGORIES), min_size=1, max_size=2, unique=True))),
+            body_html=body, body_text=draw(TEXT), summary=draw(TEXT),
+            lang=draw(st.sampled_from(["ar", "en", "fa", "en-GB"])), content_hash=str(number),
+            published=published, updated=published + timedelta(hours=draw(st.integers(0, 30))),
+            tags=tuple(draw(st.lists(st.sampled_from(["بنوك", "trade", "Sport"]), max_size=2, unique=True))),
+            author=draw(st.none() | TEXT.filter(bool)), image=draw(st.sampled_from([None, "https://img.example/a b.jpg", "javascript:x"])),
+            guid=stable_id(f"a/{number}"),
+        ))
+    return out
+
+
+def listing_of(items: list[Article], category: str | None) -> Listing:
+    if category is None:
+        return Listing("", SITE.title, SITE.description, None, tuple(newest_first(items)), SITE.url + "/")
+    chosen = tuple(newest_first(a for a in items if category in a.categories))
+    return Listing("cat", f"{SITE.title} — {category}", f"{category}: x", Category(category, "cat"), chosen, SITE.url + "/category/cat/")
+
+
+VIEWS = st.fixed_dictionaries({
+    "category": st.sampled_from([None, *CATEGORIES]),
+    "size": st.integers(1, 5),
+    "page": st.integers(1, 4),
+    "since": st.none() | MOMENTS,
+    "options": st.sampled_from([
+        {"full_text": True, "hub": ""}, {"full_text": False, "hub": "https://hub.example/"},
+        {"full_text": True, "prefix": "partners/"}, {"full_text": False, "prefix": "partners/"},
+    ]),
+    "updated": st.sampled_from([UNDATED, FIXED_NOW]),
+})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data(), count=st.integers(0, 12), views=st.lists(VIEWS, min_size=1, max_size=5))
+def test_assembled_feeds_are_byte_identical_to_whole_feed_renderings(data, count, views):
+    items = data.draw(articles(count))
+    fragments = Fragments(SITE)  # one for every view: fragments made for one feed are reused by the next
+    small = Fragments(SITE, budget=3000)  # one that must keep forgetting the least recently used
+    for view in views:
+        listing = listing_of(items, view["category"])
+        options = dict(view["options"], updated=view["updated"])
+        if view["since"] is not None:
+            feed = since_feed(listing, SITE, view["size"], view["since"], view["page"], **options)
+        else:
+            feed = page_feed(listing, SITE, view["size"], view["page"], **options)
+        if feed is None:
+            continue
+        for fmt in FMTS:
+            assert fragments.assemble(fmt, feed) == FORMATS[fmt].render(feed, SITE), (fmt, view)
+            assert small.assemble(fmt, feed) == FORMATS[fmt].render(feed, SITE), (fmt, view)
+            assert small.held <= 3000 or len(small._kept) == 1
+            assert small.held == sum(len(piece) for entry in small._kept.values() for piece in entry[1].values())
+            cut = PIECES[fmt].whole(feed, SITE) if PIECES[fmt].whole else None
+            if cut is not None:  # a head cut from a whole feed is the head of the feed without items
+                assert (cut[0], cut[2]) == PIECES[fmt].head_foot(feed, SITE), (fmt, view)
+    if items:  # an edited article: its items are made again, the feed still matches
+        edited = [replace(items[0], title=items[0].title + " (corrected)", lang="ar" if items[0].lang != "ar" else "en")] + items[1:]
+        feed = page_feed(listing_of(edited, None), SITE, 50, 1, full_text=True)
+        for fmt in FMTS:
+            assert fragments.assemble(fmt, feed) == FORMATS[fmt].render(feed, SITE), fmt
+
+
+@pytest.mark.parametrize("fmt", FMTS)
+def test_an_item_whose_body_holds_the_item_separator_still_gives_the_whole_feeds_bytes(fmt):
+    plain = Article(id="x", source="x.txt", title="t", categories=("News",), body_html="<p>x</p>", body_text="x", summary="s",
+                    lang="en", content_hash="1", published=FIXED_NOW, updated=FIXED_NOW, guid=stable_id("x"))
+    tricky = [replace(plain, id=f"x{i}", guid=stable_id(f"x{i}"), body_html=f"<pre>{i}]]></item>\n    <item></entry>\n  <entry></pre>")
+              for i in range(3)]
+    feed = page_feed(listing_of([plain, *tricky], None), SITE, 10, 1, full_text=True)
+    assert Fragments(SITE).assemble(fmt, feed) == FORMATS[fmt].render(feed, SITE)
+
+
+@pytest.mark.parametrize("fmt", FMTS)
+def test_a_feed_with_items_in_other_languages_is_cut_into_its_items_in_one_rendering(fmt):
+    plain = Article(id="x", source="x.txt", title="t", categories=("News",), body_html="<p>x</p>", body_text="x", summary="s",
+                    lang="ar", content_hash="1", published=FIXED_NOW, updated=FIXED_NOW, guid=stable_id("x"))
+    mixed = [replace(plain, id=f"x{i}", guid=stable_id(f"x{i}"), lang=["ar", "en", "ar", "fa"][i % 4]) for i in range(8)]
+    feed = page_feed(listing_of(mixed, None), SITE, 10, 1, full_text=True)
+    head, items, foot = PIECES[fmt].whole(feed, SITE)  # not None: no fallback to one feed per item
+    assert len(items) == 8 and head + PIECES[fmt].join.join(items) + foot == FORMATS[fmt].render(feed, SITE)
+    assert PIECES[fmt].items(mixed, SITE, "ar", True) == items  # a throwaway feed cuts the same way
+
+
+@pytest.mark.parametrize("fmt", FMTS)
+def test_every_served_feed_is_its_whole_rendering_dated(make_publisher, sample_dir, fmt):
+    pub = make_publisher(sample_dir, WEBSUB_HUB="https://hub.example/")
+    snapshot = pub.build(FIXED_NOW)
+    spec = FORMATS[fmt]
+    for feed in snapshot.feeds:
+        served = snapshot.resources[feed.path(fmt)]
+        assert served.body == spec.date(spec.render(replace(feed, updated=UNDATED), pub.site), served.last_modified), feed.path(fmt)
+
+
+def story(number: int, category: str, title: str | None = None) -> str:
+    return f"---\ndate: 2026-11-{1 + number % 27:02d} 08:{number % 60:02d}\n---\n{category}\n{title or f'Story {number}'}\nBody of story {number}.\n"
+
+
+def test_a_refresh_renders_only_the_edited_articles_items(make_publisher, articles_dir):
+    for number in range(40):
+        write(articles_dir, f"s{number:02d}.txt", story(number, ["News", "Sport"][number % 2]))
+    pub = make_publisher(articles_dir, FEED_MAX_ITEMS=10)
+    assert pub.refresh()
+    fragments = pub.renderer.fragments
+    before = fragments.made
+    write(articles_dir, "s26.txt", story(26, "News", "Story 26, corrected"))  # the newest: first in two feeds
+    assert pub.refresh([str(articles_dir / "s26.txt")])
+    assert fragments.made - before == 3  # one item per format, shared by the site-wide and the News feed
+    for path in ("feed.rss", "feed.atom", "feed.json", "category/news/feed.rss"):
+        assert b"Story 26, corrected" in pub.snapshot.resources[path].body
+
+
+def test_items_past_the_budget_are_forgotten_least_recently_used_first(make_publisher, articles_dir):
+    for number in range(12):
+        write(articles_dir, f"s{number:02d}.txt", story(number, "News"))
+    pub = make_publisher(articles_dir, FEED_MAX_ITEMS=4)
+    assert pub.refresh()
+    fragments = pub.renderer.fragments
+    fragments.budget = fragments.held  # room for the first pages' items only
+    first_pages = {id_ for id_ in fragments._kept}
+    assert pub.variant("news", "json", page=2) is not None  # four more items: the oldest used go
+    assert fragments.held <= fragments.budget
+    assert first_pages - fragments._kept.keys()  # some of those used longest ago went
+    assert {"s00", "s01", "s02", "s03"} <= fragments._kept.keys()  # the page just made stays
+
+
+def test_a_deleted_article_takes_its_fragments_with_it(make_publisher, articles_dir):
+    for number in range(5):
+        write(articles_dir, f"s{number}.txt", story(number, "News"))
+    pub = make_publisher(articles_dir)
+    assert pub.refresh()
+    kept = len(pub.renderer.fragments)
+    assert kept == 5 * 3  # five articles, three formats, one content mode, all in the feeds' language
+    (articles_dir / "s3.txt").unlink()
+    assert pub.refresh([str(articles_dir / "s3.txt")])
+    assert len(pub.renderer.fragments) == 4 * 3
+
+
+def test_archive_pages_deltas_and_partner_views_reuse_the_first_pages_items(make_publisher, articles_dir):
+    for number in range(12):
+        write(articles_dir, f"s{number:02d}.txt", story(number, "News"))
+    pub = make_publisher(articles_dir, FEED_MAX_ITEMS=4)
+    assert pub.refresh()
+    fragments = pub.renderer.fragments
+    before = fragments.made
+    for fmt in FMTS:
+        assert pub.variant("", fmt, since=datetime(2026, 11, 10, tzinfo=timezone.utc)) is not None  # first-page items
+    assert fragments.made == before
+    for fmt in FMTS:
+        assert pub.variant("news", fmt, page=2) is not None  # the four oldest: made once per format
+    assert fragments.made == before + 4 * 3

@@ -1,0 +1,85 @@
+"""Big scans are read by worker processes: the same Articles as read in this process, and a worker that
+fails costs nothing but time."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from feedsvc import pool
+from feedsvc.articles import Options
+from feedsvc.scan import Scanner
+from tests.conftest import write
+
+OPTIONS = Options(site_url="http://127.0.0.1:8000")
+
+
+def folder_of(articles_dir, count: int):
+    for i in range(count):
+        if i % 3 == 0:
+            text = f"أخبار\nخبر رقم {i}\nفقرة عن الخبر رقم {i} في المدينة.\n"
+        elif i % 3 == 1:
+            text = f"---\ntitle: Story {i}\ncategory: World\n---\nA *Markdown* story, number {i}.\n"
+        else:
+            text = f"News\nStory {i}\nThe council met on Tuesday to discuss story number {i} and its budget.\n"
+        write(articles_dir, f"a{i:03}.{'md' if i % 3 == 1 else 'txt'}", text)
+    write(articles_dir, "empty.txt", "")
+
+
+def scan_with(articles_dir, pool_from: int):
+    return Scanner(articles_dir, OPTIONS, settle=0.3, pool_from=pool_from).scan()
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(pool, "CHUNK", 2)  # so that a test's few files are shared out
+
+
+def test_a_worker_process_reads_the_same_articles_as_this_process(articles_dir, caplog):
+    folder_of(articles_dir, 30)
+    with caplog.at_level("INFO", logger="feedsvc.pool"):
+        here = scan_with(articles_dir, pool_from=10**9)
+        assert "processes" not in caplog.text
+        there = scan_with(articles_dir, pool_from=2)
+    assert "read 31 files in 2 worker processes (0 here)" in caplog.text
+    assert there.articles == here.articles and len(there.articles) == 30
+    assert there.skipped == here.skipped and [s.source for s in there.skipped] == ["empty.txt"]
+    assert {a.lang for a in there.articles} == {"ar", "en"}
+
+
+def test_a_worker_that_cannot_start_leaves_its_share_to_this_process(articles_dir, monkeypatch, caplog):
+    folder_of(articles_dir, 12)
+    monkeypatch.setattr(pool.sys, "executable", "/nonexistent/python")
+    with caplog.at_level("WARNING"):
+        result = scan_with(articles_dir, pool_from=2)
+    assert len(result.articles) == 12 and "cannot start a reading worker" in caplog.text
+
+
+def test_a_worker_that_dies_leaves_the_chunk_it_held_to_this_process(articles_dir, monkeypatch, caplog):
+    folder_of(articles_dir, 60)
+    real_popen = pool.subprocess.Popen
+
+    def dying(args, **kwargs):
+        # A worker that dies with a chunk read but not sent back (as when the kernel kills it for memory).
+        code = "import os, feedsvc.pool as p; p.pickle.dump = lambda *a, **k: os._exit(9); p.work()"
+        return real_popen([sys.executable, "-c", code], **kwargs)
+
+    monkeypatch.setattr(pool.subprocess, "Popen", dying)
+    with caplog.at_level("WARNING"):
+        result = scan_with(articles_dir, pool_from=2)
+    assert len(result.articles) == 60
+    assert "a reading worker failed" in caplog.text and "exited with 9" in caplog.text
+
+
+def test_one_process_at_a_time_reads_a_folder_with_workers(articles_dir, caplog):
+    from feedsvc.folder import Folder
+
+    folder_of(articles_dir, 12)
+    held = pool._claim(Folder(articles_dir))  # as another serving process starting at the same moment
+    assert held is not None and pool._claim(Folder(articles_dir)) is None
+    with held, caplog.at_level("INFO", logger="feedsvc.pool"):
+        assert len(scan_with(articles_dir, pool_from=2).articles) == 12
+        assert "worker processes" not in caplog.text
+    with caplog.at_level("INFO", logger="feedsvc.pool"):
+        assert len(scan_with(articles_dir, pool_from=2).articles) == 12
+    assert "read 13 files in 2 worker processes" in caplog.text

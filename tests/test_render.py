@@ -1,0 +1,50 @@
+"""A refresh that renders only what changed (feedsvc/render.py) gives the bytes a fresh build gives."""
+from __future__ import annotations
+
+from tests.conftest import FIXED_NOW, write
+
+
+def story(category: str, title: str, day: int) -> str:
+    return f"---\ndate: 2026-11-{day:02d} 08:00\n---\n{category}\n{title}\nBody of {title}.\n"
+
+
+def test_pages_feeds_and_category_counts_after_edits_are_those_of_a_fresh_build(make_publisher, articles_dir):
+    for number in range(12):
+        write(articles_dir, f"s{number:02d}.txt", story(["News", "Sport", "اقتصاد"][number % 3], f"Story {number}", 1 + number))
+    pub = make_publisher(articles_dir, FEED_MAX_ITEMS=4)
+    assert pub.refresh()
+    edits = [
+        ("s03.txt", story("Sport", "Story 3, moved to Sport", 4)),  # a category loses one, another gains one
+        ("s11.txt", story("اقتصاد", "Story 11, corrected", 12)),  # same category, new text
+        ("new.txt", story("Weather", "A new category", 20)),
+        ("s05.txt", None),  # deleted
+        ("s06.txt", "---\ndate: 2026-11-07 08:00\ndraft: true\n---\nNews\nWithdrawn\nBody.\n"),  # withdrawn
+    ]
+    for name, text in edits:
+        if text is None:
+            (articles_dir / name).unlink()
+        else:
+            write(articles_dir, name, text)
+        assert pub.refresh([str(articles_dir / name)])
+        fresh = make_publisher(articles_dir, FEED_MAX_ITEMS=4).build(FIXED_NOW)
+        assert sorted(pub.snapshot.resources) == sorted(fresh.resources), name
+        for path in pub.snapshot.resources:
+            assert pub.snapshot.resources[path].body == fresh.resources[path].body, (name, path)
+    home = pub.snapshot.resources[""].body.decode()
+    assert "Weather" in home and "Withdrawn" not in home
+
+
+def test_archive_pages_kept_for_requests_stay_within_their_byte_budget(make_publisher, articles_dir, monkeypatch):
+    import feedsvc.render as render
+
+    for number in range(30):
+        write(articles_dir, f"s{number:02d}.txt", story("News", f"Story {number}", 1 + number % 28))
+    pub = make_publisher(articles_dir, FEED_MAX_ITEMS=2)
+    assert pub.refresh()
+    one_page = render._size(pub.variant("", "atom", page=2))
+    monkeypatch.setattr(render, "VARIANT_BYTES", 3 * one_page)
+    pages = [pub.variant("", "atom", page=page) for page in range(2, 16)]
+    renderer = pub.renderer
+    assert renderer._variants_bytes == sum(render._size(found) for found in renderer._variants.values())
+    assert renderer._variants_bytes <= 3 * one_page * 1.5 and len(renderer._variants) < len(pages)
+    assert pub.variant("", "atom", page=15) is pages[-1]  # the most recent are kept
