@@ -59,12 +59,12 @@ def _kib(path: str, *keys: str) -> dict[str, int]:
     return values
 
 
-def read(pid: int) -> Proc | None:
-    """One process's memory and title, or None once it has gone."""
+def read(pid: int, pss: bool = True) -> Proc | None:
+    """One process's memory and title, or None once it has gone (pss=False skips the costlier PSS)."""
     status = _kib(f"/proc/{pid}/status", "VmRSS", "VmHWM", "PPid")
     if "VmRSS" not in status:
         return None
-    pss = _kib(f"/proc/{pid}/smaps_rollup", "Pss").get("Pss", 0)
+    pss = _kib(f"/proc/{pid}/smaps_rollup", "Pss").get("Pss", 0) if pss else 0
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             title = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
@@ -74,9 +74,9 @@ def read(pid: int) -> Proc | None:
                 pss / KIB_PER_MIB)
 
 
-def tree(root: int) -> list[Proc]:
+def tree(root: int, pss: bool = True) -> list[Proc]:
     """Every live process of the tree under root (root first)."""
-    return [p for p in map(read, descendants(root)) if p is not None]
+    return [p for p in (read(pid, pss) for pid in descendants(root)) if p is not None]
 
 
 SQLITE_FILES = (".db", ".db-wal", ".db-shm", ".db-journal", ".sqlite3", ".sqlite3-wal", ".sqlite3-shm")

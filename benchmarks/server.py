@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -23,6 +24,7 @@ from . import procs
 
 PROJECT = Path(__file__).resolve().parent.parent
 POLL_S = 0.02  # serve_ready.py's pause between rounds of polling
+SAMPLE_S = 0.1  # memory is sampled this often, so a process that exits early (a reading worker) still counts
 REFRESH_LINE = re.compile(r"refresh:.*?([\d.]+) ?ms\b(?!.*\bms\b)")  # the last "N ms" of a `refresh: … ms` line
 
 
@@ -79,6 +81,9 @@ class Server:
                     "FEEDSVC_RATE_LIMIT": "0", **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.started = 0.0
+        self.peaks: dict[int, float] = {}  # pid → the most it was seen resident (VmHWM), exited processes included
+        self.tree_peak_mib = 0.0  # the largest RSS sum of the tree seen
+        self._stopping = threading.Event()
 
     def __enter__(self) -> "Server":
         log = open(self.log_path, "ab")
@@ -89,13 +94,22 @@ class Server:
             env=self.env, cwd=str(self.state), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         log.close()
+        threading.Thread(target=self._sample, name="memory-sampler", daemon=True).start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def _sample(self) -> None:
+        while not self._stopping.wait(SAMPLE_S):
+            found = procs.tree(self.proc.pid, pss=False)
+            for p in found:
+                self.peaks[p.pid] = max(self.peaks.get(p.pid, 0.0), p.hwm_mib)
+            self.tree_peak_mib = max(self.tree_peak_mib, sum(p.rss_mib for p in found))
+
     def stop(self) -> None:
         """TERM the whole process group, KILL it after 20 s."""
+        self._stopping.set()
         if self.proc is None or self.proc.poll() is not None:
             return
         try:
@@ -160,6 +174,9 @@ class Server:
             "pss_total_mib": sum(p.pss_mib for p in found),
             "rss_max_mib": max(p.rss_mib for p in found),
             "hwm_max_mib": max(p.hwm_mib for p in found),
+            # Sampled every 100 ms since the start: processes that have exited (reading workers) count too.
+            "hwm_max_ever_mib": max([*self.peaks.copy().values(), *(p.hwm_mib for p in found)]),
+            "tree_rss_peak_mib": max(self.tree_peak_mib, sum(p.rss_mib for p in found)),
             "builder_pid": builder_pid, "builder_found_by": how,
             "builder_rss_mib": sum(p.rss_mib for p in found if p.pid in builder_side) if builder_pid else None,
             "builder_hwm_mib": max((p.hwm_mib for p in found if p.pid in builder_side), default=None),

@@ -63,7 +63,8 @@ def figures(done: list[dict]) -> dict[str, float]:
     out["floor_s"] = statistics.median(ready(r, "floor") for r in counted)
     out["restart_ratio"] = statistics.median(ready(r, "restart") / ready(r, "floor") for r in counted)
     out["restart_over_floor_s"] = statistics.median(ready(r, "restart") - ready(r, "floor") for r in counted)
-    out["cold_max_process_mib"] = max(r["cold"]["settled"]["hwm_max_mib"] for r in counted)
+    out["cold_max_process_mib"] = max(r["cold"]["settled"].get("hwm_max_ever_mib", r["cold"]["settled"]["hwm_max_mib"])
+                                      for r in counted)
     out["cold_tree_mib"] = max(r["cold"]["rss_total_mib"] for r in counted)
     out["cold_idle_after_s"] = statistics.median(r["cold"]["idle_after_ready_s"] or float("nan") for r in counted)
     out["feeds"] = counted[0]["cold"]["feeds"]

@@ -97,6 +97,9 @@ def test_serve_is_timed_until_every_feed_in_the_opml_answers_and_its_memory_is_r
     assert result["feeds"] >= 3 and 0 < result["ready_s"] < 120
     assert result["settled"]["processes"] == 2  # gunicorn's master and one worker
     assert result["settled"]["worker_rss_max_mib"] > 10 and result["settled"]["hwm_max_mib"] >= result["settled"]["rss_max_mib"]
+    # Sampled all along: a process that has exited (a reading worker) would still be in it.
+    assert result["settled"]["hwm_max_ever_mib"] >= result["settled"]["hwm_max_mib"]
+    assert result["settled"]["tree_rss_peak_mib"] >= result["settled"]["worker_rss_max_mib"]
     again = server.ready(ROOT / "articles", tmp_path / "state", fresh=False)
     assert (tmp_path / "state" / "state.db").exists() and again["feeds"] == result["feeds"]
 
