@@ -1,60 +1,43 @@
-"""Where feedsvc's time goes: pyinstrument over the cold start (imports included) and a one-file refresh.
+"""Where feedsvc's time goes: pyinstrument over whole CLI runs on the benchmark corpus, imports included.
 
-`python -m benchmarks.profile [N]` profiles on the generated corpus of N articles (default 10,000) and
-writes text and HTML reports to benchmarks/out/profile-N-*.{txt,html}.
+`python -m benchmarks.profile [N] [--command build|check]` profiles `feedsvc build` (the static site; every
+stage from reading to writing) or `feedsvc check` (reading alone) on the corpus of N articles (default 10,000)
+and writes benchmarks/out/profile-N-COMMAND.{txt,html}. It goes through the command line, not internals, so it
+keeps working while the internals change.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-from pyinstrument import Profiler
+from .corpus import ensure_corpus
+from .server import PROJECT
 
 OUT = Path(__file__).resolve().parent / "out"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile")
     parser.add_argument("n", type=int, nargs="?", default=10_000)
-    parser.add_argument("--categories", type=int, default=12)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--command", choices=("build", "check"), default="build")
     args = parser.parse_args()
-    from .corpus import ensure_corpus
-    from .coldstart import changed_text, newest_txt, save
-
-    articles = ensure_corpus(OUT / "corpora", args.n, args.categories, args.seed) / "articles"
+    articles = ensure_corpus(OUT / "corpora", args.n) / "txt"
+    stem = OUT / f"profile-{args.n}-{args.command}"
     with tempfile.TemporaryDirectory(prefix="feedsvc-profile-") as tmp:
-        cold = Profiler(interval=0.001)
-        cold.start()
-        from feedsvc.config import load_settings
-        from feedsvc.site import Publisher
-        from feedsvc.state import StateStore
-
-        settings = load_settings({"ARTICLES_DIR": str(articles), "STATE_PATH": f"{tmp}/state.sqlite3"},
-                                 toml_path=os.devnull, environ={})
-        publisher = Publisher(settings, StateStore(settings["STATE_PATH"]))
-        assert publisher.refresh(), publisher.last_error
-        cold.stop()
-        publisher.refresh()
-        target = newest_txt(articles)
-        original, stat = target.read_bytes(), target.stat()
-        try:
-            save(target, changed_text(original.decode("utf-8"), 0))
-            one = Profiler(interval=0.0005)
-            one.start()
-            assert publisher.refresh(), publisher.last_error
-            one.stop()
-        finally:
-            target.write_bytes(original)
-            os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    for name, profiler in (("cold", cold), ("one-changed", one)):
-        stem = OUT / f"profile-{args.n}-{name}"
-        stem.with_suffix(".txt").write_text(profiler.output_text(unicode=True, show_all=False))
-        stem.with_suffix(".html").write_text(profiler.output_html())
-        print(profiler.output_text(unicode=True))
-        print(f"written {stem}.txt and .html\n")
+        env = {**os.environ, "PYTHONPATH": str(PROJECT), "FEEDSVC_STATE_PATH": f"{tmp}/state.db"}
+        command = ["build", "--out", f"{tmp}/site", "--articles", str(articles)] if args.command == "build" else ["check", str(articles)]
+        session = f"{stem}.pyisession"  # one profiled run, rendered twice
+        subprocess.run([sys.executable, "-m", "pyinstrument", "-r", "pyisession", "-o", session, "-m", "feedsvc", *command],
+                       env=env, cwd=tmp, check=False, stdout=subprocess.DEVNULL)
+    for renderer, suffix in (("text", ".txt"), ("html", ".html")):
+        subprocess.run([sys.executable, "-m", "pyinstrument", "--load", session, "-r", renderer, "-o", f"{stem}{suffix}"],
+                       check=True)
+    print(Path(f"{stem}.txt").read_text())
+    print(f"written {stem}.txt and .html")
 
 
 if __name__ == "__main__":

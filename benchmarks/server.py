@@ -1,0 +1,216 @@
+"""`feedsvc serve` as a deployment runs it, started and polled as /work/shared/perf/serve_ready.py does.
+
+The server is timed from just before its fork until /feed.rss and every feed that /feeds.opml lists answer 200
+(polled every 20 ms); its log (stdout and stderr) goes to a file that callers can read for `refresh:` lines.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import procs
+
+PROJECT = Path(__file__).resolve().parent.parent
+POLL_S = 0.02  # serve_ready.py's pause between rounds of polling
+SAMPLE_S = 0.1  # memory is sampled this often, so a process that exits early (a reading worker) still counts
+REFRESH_LINE = re.compile(r"refresh:.*?([\d.]+) ?ms\b(?!.*\bms\b)")  # the last "N ms" of a `refresh: … ms` line
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 5) -> tuple[int, dict, bytes]:
+    """One GET on loopback: status (0 when nothing answered), headers (lower-case names) and body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    except (OSError, http.client.HTTPException):
+        return 0, {}, b""
+    finally:
+        conn.close()
+
+
+def visible_ms(port: int, path: str, title: str, write, timeout: float = 60, poll_s: float = 0.01) -> float:
+    """Milliseconds from just before write() until GET path carries the title, polling every poll_s (10 ms)."""
+    needle = title.encode()
+    start = time.monotonic()
+    write()
+    while time.monotonic() - start < timeout:
+        if needle in get(port, path)[2]:
+            return (time.monotonic() - start) * 1000
+        time.sleep(poll_s)
+    raise RuntimeError(f"{title!r} never appeared at {path} within {timeout:.0f} s")
+
+
+def refresh_ms(log_text: str) -> list[float]:
+    """The duration of every `refresh: … ms` line in a piece of the server's log."""
+    return [float(m.group(1)) for m in map(REFRESH_LINE.search, log_text.splitlines()) if m]
+
+
+class Server:
+    """One `python -m feedsvc serve` with its state in a folder of its own; use as a context manager."""
+
+    def __init__(self, articles: Path, state: Path, workers: int = 1, fresh: bool = False, env: dict | None = None):
+        if fresh:
+            shutil.rmtree(state, ignore_errors=True)
+        state.mkdir(parents=True, exist_ok=True)
+        self.articles, self.state, self.workers = articles, state, workers
+        self.port = free_port()
+        self.log_path = state / "serve.log"
+        self.env = {**os.environ, "PYTHONPATH": str(PROJECT), "FEEDSVC_SITE_URL": f"http://127.0.0.1:{self.port}",
+                    "FEEDSVC_STATE_PATH": str(state / "state.db"), "FEEDSVC_INSTANCE_PATH": str(state),
+                    # One poller is one client address: the per-address budget would turn polls into 429s.
+                    "FEEDSVC_RATE_LIMIT": "0", **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.started = 0.0
+        self.peaks: dict[int, float] = {}  # pid → the most it was seen resident (VmHWM), exited processes included
+        self.tree_peak_mib = 0.0  # the largest RSS sum of the tree seen
+        self._stopping = threading.Event()
+
+    def __enter__(self) -> "Server":
+        log = open(self.log_path, "ab")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "feedsvc", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--articles", str(self.articles), "--workers", str(self.workers)],
+            env=self.env, cwd=str(self.state), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        log.close()
+        threading.Thread(target=self._sample, name="memory-sampler", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _sample(self) -> None:
+        while not self._stopping.wait(SAMPLE_S):
+            found = procs.tree(self.proc.pid, pss=False)
+            for p in found:
+                self.peaks[p.pid] = max(self.peaks.get(p.pid, 0.0), p.hwm_mib)
+            self.tree_peak_mib = max(self.tree_peak_mib, sum(p.rss_mib for p in found))
+
+    def stop(self) -> None:
+        """TERM the whole process group, KILL it after 20 s."""
+        self._stopping.set()
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        except ProcessLookupError:
+            pass
+
+    def wait_feeds(self, timeout: float = 1800) -> tuple[float, int]:
+        """Seconds from the fork until /feed.rss and every feed in /feeds.opml answer 200, and how many feeds."""
+        while time.monotonic() - self.started < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"feedsvc serve exited with {self.proc.returncode} before it was ready; "
+                                   f"its log: {self.log_path}\n{self.log_tail()}")
+            if get(self.port, "/feed.rss")[0] == 200:
+                feeds = self.opml_feeds()
+                if feeds and all(get(self.port, path)[0] == 200 for path in feeds):
+                    return time.monotonic() - self.started, len(feeds)
+            time.sleep(POLL_S)
+        raise RuntimeError(f"feedsvc serve never had every feed answering within {timeout:.0f} s; log: {self.log_path}")
+
+    def opml_feeds(self) -> list[str]:
+        """The paths of the feeds /feeds.opml lists (empty while it does not answer)."""
+        status, _, body = get(self.port, "/feeds.opml")
+        if status != 200:
+            return []
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError:
+            return []
+        return [urlsplit(o.get("xmlUrl")).path for o in root.iter("outline") if o.get("xmlUrl")]
+
+    def healthz(self) -> dict:
+        """/healthz's JSON body (any status), or {}."""
+        try:
+            return json.loads(get(self.port, "/healthz")[2] or b"{}")
+        except ValueError:
+            return {}
+
+    def processes(self) -> dict:
+        """The tree's memory: master, builder (when it can be told apart) and the other workers, in MiB."""
+        found = procs.tree(self.proc.pid)
+        builder_pid = self.healthz().get("builder_pid")
+        how = "healthz builder_pid" if builder_pid else None
+        if not builder_pid:  # the process holding a lock on a file of the state folder: the builder lock
+            pids = {p.pid for p in found}
+            held = {pid: names for pid, names in procs.lock_holders(self.state).items() if pid in pids}
+            if len(held) == 1:
+                builder_pid, names = held.popitem()
+                how = f"holds a lock on {', '.join(names)}"
+        if not builder_pid:  # a builder that names itself in its process title
+            titled = [p.pid for p in found if "builder" in p.title.lower() and p.pid != self.proc.pid]
+            builder_pid, how = (titled[0], "process title") if titled else (None, None)
+        builder_side = set(procs.descendants(builder_pid)) if builder_pid else set()
+        children = [p for p in found if p.ppid == self.proc.pid and p.pid not in builder_side]
+        return {
+            "processes": len(found),
+            "rss_total_mib": sum(p.rss_mib for p in found),
+            "pss_total_mib": sum(p.pss_mib for p in found),
+            "rss_max_mib": max(p.rss_mib for p in found),
+            "hwm_max_mib": max(p.hwm_mib for p in found),
+            # Sampled every 100 ms since the start: processes that have exited (reading workers) count too.
+            "hwm_max_ever_mib": max([*self.peaks.copy().values(), *(p.hwm_mib for p in found)]),
+            "tree_rss_peak_mib": max(self.tree_peak_mib, sum(p.rss_mib for p in found)),
+            "builder_pid": builder_pid, "builder_found_by": how,
+            "builder_rss_mib": sum(p.rss_mib for p in found if p.pid in builder_side) if builder_pid else None,
+            "builder_hwm_mib": max((p.hwm_mib for p in found if p.pid in builder_side), default=None),
+            "worker_rss_max_mib": max((p.rss_mib for p in children), default=None),
+            "worker_hwm_max_mib": max((p.hwm_mib for p in children), default=None),
+            "tree": [{"pid": p.pid, "ppid": p.ppid, "title": p.title[:120], "rss_mib": round(p.rss_mib, 1),
+                      "hwm_mib": round(p.hwm_mib, 1), "pss_mib": round(p.pss_mib, 1)} for p in found],
+        }
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size
+
+    def log_since(self, offset: int) -> str:
+        with open(self.log_path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log_since(0).splitlines()[-lines:])
+
+
+def ready(articles: Path, state: Path, fresh: bool, workers: int = 1, settle_timeout: float = 300) -> dict:
+    """serve_ready.py's run: start, time until every feed answers, read memory, stop.
+
+    Memory is read 0.5 s after ready (as serve_ready.py does), and the peaks again once the tree has gone
+    idle: work a server finishes in the background after it answers still counts against its memory.
+    """
+    with Server(articles, state, workers, fresh) as server:
+        seconds, feeds = server.wait_feeds()
+        time.sleep(0.5)
+        at_ready = server.processes()
+        settled = procs.wait_idle(server.proc.pid, timeout=max(settle_timeout, seconds))
+        after = server.processes()
+        return {"ready_s": seconds, "feeds": feeds, "fresh": fresh, "workers": workers,
+                "rss_total_mib": at_ready["rss_total_mib"], "rss_max_mib": at_ready["rss_max_mib"],
+                "idle_after_ready_s": settled, "settled": after,
+                "refresh_ms": refresh_ms(server.log_since(0))}
