@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from .articles import Options, Skipped, read_or_skip
 from .folder import Folder
@@ -43,6 +43,7 @@ class Scanner:
     options: Options
     settle: float = SETTLE_SECONDS
     clock: Callable[[], float] = time.time
+    parsed: Any = None  # a store of parse results by (source, stat): get(source, stat) / put(source, stat, result)
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _passed: tuple[Skipped, ...] = ()
     _passed_by_source: dict[str, Skipped] = field(default_factory=dict)
@@ -86,14 +87,19 @@ class Scanner:
             if entry is not None and entry.stat == stat:
                 continue
             path = self.root / source
-            if not self._settled(source, stat, now):
-                pending.add(source)  # keep serving the previous version, if any, until it settles
-                continue
-            with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/progress.py)
-                result = read_or_skip(path, self.root, self.options, folder)
-            if _stat(path) != stat:  # written to while we read it
-                pending.add(source)
-                continue
+            # Parsed before with this very stat (a restart): the stored result, without reading the file.
+            result = None if self.parsed is None else self.parsed.get(source, stat)
+            if result is None:
+                if not self._settled(source, stat, now):
+                    pending.add(source)  # keep serving the previous version, if any, until it settles
+                    continue
+                with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/progress.py)
+                    result = read_or_skip(path, self.root, self.options, folder)
+                if _stat(path) != stat:  # written to while we read it
+                    pending.add(source)
+                    continue
+                if self.parsed is not None:
+                    self.parsed.put(source, stat, result)
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
             self._entries[source] = _Entry(stat, result)
