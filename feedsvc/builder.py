@@ -74,9 +74,12 @@ class BuilderStatus:
     def __init__(self, path: str):
         self.path = path
 
-    def write(self, publisher) -> None:
-        """Write the publisher's status now (atomically: a reader sees the old file or the new)."""
-        running = publisher.progress.now()
+    def write(self, publisher, finished: bool = False) -> None:
+        """Write the publisher's status now (atomically: a reader sees the old file or the new).
+
+        finished: called as a refresh ends (by an observer, still inside it): no refresh is running.
+        """
+        running = None if finished else publisher.progress.now()
         body = {"pid": os.getpid(), "heartbeat": time.time(),
                 "last_success": publisher.last_success.isoformat() if publisher.last_success else None,
                 "last_error": publisher.last_error, "refreshing": None if running is None else list(running)}
@@ -120,7 +123,7 @@ class Committer:
         self._items: dict[str, Any] = {}  # id → the Article object committed
 
     def __call__(self, refreshed) -> None:
-        if not refreshed.ok or not (refreshed.changed or self.behind or (self.parsed and self.parsed._pending)):
+        if not refreshed.ok or not (refreshed.changed or self.behind or (self.parsed and self.parsed.waiting)):
             return
         self.behind = True
         build = self.build(refreshed.snapshot)
@@ -237,7 +240,9 @@ def run_builder(app) -> Any:
     warm_up()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     publisher = start_building(app)
-    BuilderStatus(status_path(app.extensions["feedsvc.state_path"])).beat(publisher)
+    status = BuilderStatus(status_path(app.extensions["feedsvc.state_path"]))
+    status.beat(publisher)
+    publisher.observers.append(lambda refreshed: status.write(publisher, finished=True))  # with the build it tells of, not up to a beat later
     watch = publisher.root if app.config["WATCH"] else None
     # Watch first, then build: a file saved while the first build runs is not missed.
     refresher = Refresher(publisher.refresh, publisher.next_wakeup, app.config["REFRESH_SECONDS"], watch).start()
@@ -264,7 +269,7 @@ def contend(app) -> threading.Thread:
     return thread
 
 
-def spawn(overrides: Mapping[str, Any], wait: float = 15.0) -> subprocess.Popen:
+def spawn(overrides: Mapping[str, Any], wait: float = 5.0) -> subprocess.Popen:
     """Start the dedicated builder process; return once it holds the lock (or after `wait` seconds)."""
     import select
 

@@ -194,6 +194,11 @@ class ParsedCache:
         self.read += 1
         self._pending[source] = (source, *stat, self.parser_version, self.settings_hash, pickle.dumps(result, protocol=5))
 
+    @property
+    def waiting(self) -> bool:
+        """Whether results were noted that no build has taken yet."""
+        return bool(self._pending)
+
     def take(self) -> list[tuple]:
         """The rows noted since the last take(), for Build.parsed."""
         pending, self._pending = self._pending, {}
@@ -221,7 +226,7 @@ class StoreReader:
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, Rendered] = OrderedDict()
         self._listings: OrderedDict[str, tuple] = OrderedDict()  # key → (head, items), a few
-        self._bytes = 0
+        self._bytes = 0  # bodies and stored codings; a coding made later (an article page's) adds up to as much again
         self.version = 0
         self._checked = 0.0
 

@@ -6,7 +6,6 @@ import hashlib
 import re
 import unicodedata
 
-import py3langid
 from charset_normalizer import from_bytes
 from slugify import slugify
 
@@ -141,6 +140,8 @@ def looks_binary(text: str) -> bool:
 
 def warm_up() -> None:
     """Load the language model now (about a second), so the first article needing it is not late."""
+    import py3langid  # imported here: numpy and the model cost a serving process that never reads 13 MiB
+
     py3langid.classify("warm up the language identifier")
 
 
@@ -156,6 +157,8 @@ def detect_language(text: str, default: str) -> str:
         return "he"
     if letters < 12:  # too little text for a statistical guess to beat the site default
         return default
+    import py3langid  # loaded once by warm_up(); see there
+
     return py3langid.classify(text[:_LANGUAGE_ID_SAMPLE])[0]
 
 
