@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Mapping
 
 from .formats import FORMATS
@@ -30,6 +31,7 @@ from .store import Build, ListingHead, ParsedCache, StoreWriter, code_version, i
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 0.5
+LOCK_FD = "FEEDSVC_BUILD_LOCK_FD"  # the build lock's file descriptor, inherited by the dedicated builder
 REFRESHERS: list = []  # this process's schedulers, stopped when a gunicorn worker exits (serving.worker_exit)
 
 
@@ -115,8 +117,12 @@ class BuilderStatus:
 class Committer:
     """Commits each refresh that changed something to the build store, as rows that differ from what it holds."""
 
-    def __init__(self, writer: StoreWriter, publisher, parsed: ParsedCache | None = None, reader=None):
+    def __init__(self, writer: StoreWriter, publisher, parsed: ParsedCache | None = None, reader=None, made_by: str = ""):
         self.writer, self.publisher, self.parsed, self.reader = writer, publisher, parsed, reader
+        # What an article page or stored item is made from besides the article's own fields below: the reading
+        # and rendering code, the reading settings and the site. An article is its file's text as read
+        # (content_hash) at its path, dated by the state store; so these fields say when it must be stored again.
+        self.made_by = hashlib.sha256(f"{made_by} {publisher.site!r}".encode()).hexdigest()[:16]
         self.behind = True  # the store may not hold this process's snapshot yet (start, or a failed commit)
         self._pages: dict[str, Any] = {}  # article page path → the renderer entry committed
         self._listings: dict[str, tuple] = {}  # key → (items, changed) committed
@@ -165,7 +171,7 @@ class Committer:
         todo = {}
         for path, entry in pages.items():
             if self._pages.get(path) is not entry:
-                made = hashlib.sha256(repr(entry[0]).encode()).hexdigest()
+                made = self._made_from(entry[0][0], entry[0][1])
                 if have.get(path) != made:
                     todo[path] = (entry[0], made)
         if todo:  # rendered as Renderer would on a request, dated by the state store in one call
@@ -187,12 +193,15 @@ class Committer:
         build.gone["listings"] = set(held["listings"]) - set(snap.listings)
         for id_, article in snap.articles.items():
             if self._items.get(id_) is not article:
-                blob = pickle.dumps(article, protocol=5)
-                made = hashlib.sha256(blob).hexdigest()
+                made = self._made_from(article)
                 if held["items"].get(id_) != made:
-                    build.items[id_] = (blob, made)
+                    build.items[id_] = (pickle.dumps(article, protocol=5), made)
         build.gone["items"] = set(held["items"]) - set(snap.articles)
         return build
+
+    def _made_from(self, article, categories: tuple = ()) -> str:
+        return (f"{self.made_by} {article.content_hash} {article.published.isoformat()} {article.updated.isoformat()} "
+                f"{hashlib.sha256(repr((article.id, article.source, categories)).encode()).hexdigest()[:16]}")
 
     def _remember(self, snap) -> None:
         self._pages = dict(getattr(snap.resources, "_pages", {}))
@@ -213,17 +222,19 @@ def _row(res, made: str, *, coded: bool) -> tuple:
 
 def start_building(app):
     """Make this process's Publisher and wire it to the store, WebSub and metrics; returns it (nothing runs yet)."""
-    from . import articles, chrome, folder, frontmatter, markup, model, scan, text
+    from . import articles, chrome, feeds, folder, frontmatter, markup, model, pages, render, scan, text
     from .articles import Options
     from .site import Publisher
     from .state import StateStore
 
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
     options = Options.from_settings(dict(settings))
-    parsed = ParsedCache(path, code_version(articles, chrome, folder, frontmatter, markup, model, scan, text),
-                         hashlib.sha256(repr(options).encode()).hexdigest()[:16])
+    reading = code_version(articles, chrome, folder, frontmatter, markup, model, scan, text)
+    parsed = ParsedCache(path, reading, hashlib.sha256(repr(options).encode()).hexdigest()[:16])
     publisher = Publisher(settings, StateStore(path), parsed=parsed)
-    publisher.observers.append(Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"]))
+    templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parent / "templates").iterdir()))
+    made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
+    publisher.observers.append(Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by))
     if "feedsvc.metrics" in app.extensions:
         publisher.observers.append(app.extensions["feedsvc.metrics"].observe_refresh)
     if "feedsvc.websub" in app.extensions:
@@ -269,17 +280,24 @@ def contend(app) -> threading.Thread:
     return thread
 
 
-def spawn(overrides: Mapping[str, Any], wait: float = 5.0) -> subprocess.Popen:
-    """Start the dedicated builder process; return once it holds the lock (or after `wait` seconds)."""
-    import select
+def spawn(overrides: Mapping[str, Any]) -> subprocess.Popen:
+    """Start the dedicated builder process, handing it the build lock when nobody holds it.
 
-    proc = subprocess.Popen([sys.executable, "-m", "feedsvc.builder", json.dumps(dict(overrides))], stdout=subprocess.PIPE,
-                            preexec_fn=_die_with_parent)
-    ready, _, _ = select.select([proc.stdout], [], [], wait)
-    if ready:
-        proc.stdout.readline()
-    proc.stdout.close()
-    return proc
+    The lock is taken here, in the serving master, and its open file passed to the builder, so no worker
+    forked afterwards can win it first and nobody waits for the builder to start; the master keeps no copy.
+    """
+    from . import state_path
+    from .config import load_settings
+
+    lock = BuildLock(lock_path(state_path(load_settings(dict(overrides)))))
+    command = [sys.executable, "-m", "feedsvc.builder", json.dumps(dict(overrides))]
+    if not lock.try_acquire():  # another deployment's builder holds it: this one waits its turn
+        return subprocess.Popen(command, preexec_fn=_die_with_parent)
+    try:
+        return subprocess.Popen(command, pass_fds=(lock.fd,), env={**os.environ, LOCK_FD: str(lock.fd)},
+                                preexec_fn=_die_with_parent)
+    finally:
+        os.close(lock.fd)
 
 
 def _die_with_parent() -> None:
@@ -289,16 +307,17 @@ def _die_with_parent() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The dedicated builder process: wait for the lock, say so on stdout, then build for ever."""
+    """The dedicated builder process: take the lock handed over (or wait for it), then build for ever."""
     from . import create_app
 
     argv = sys.argv[1:] if argv is None else argv
     app = create_app(json.loads(argv[0]) if argv else {}, refresh=False, build=False)
     lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
-    lock.acquire()
+    if LOCK_FD in os.environ:  # handed over by spawn(), already held
+        lock.fd = int(os.environ.pop(LOCK_FD))
+    else:
+        lock.acquire()
     app.extensions["feedsvc.lock"] = lock
-    print("building", flush=True)
-    os.dup2(2, 1)  # nobody reads the pipe any more
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     run_builder(app)
     threading.Event().wait()

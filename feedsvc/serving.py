@@ -67,9 +67,25 @@ def serving_app(overrides: Mapping[str, Any]):
     from . import create_app
     from .builder import contend
 
+    _large_blocks_by_mmap()
     app = create_app(dict(overrides), refresh=False, build=False)
     contend(app)
     return app
+
+
+def _large_blocks_by_mmap() -> None:
+    """Have glibc give blocks of 64 KiB and more their own mappings, returned to the system when freed.
+
+    A serving process reads feeds of hundreds of KB from the build store and lets them go; glibc's default
+    raises its mmap threshold after the first such block is freed, and the heap then keeps the high-water
+    mark of the largest feeds (about 10 MiB more at 2,000 articles than at 100, measured).
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: its allocator does as it does
+        pass
 
 
 def asgi_app(overrides: Mapping[str, Any]):

@@ -63,10 +63,14 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         conn = sqlite3.connect(f"file:{Path(path).absolute()}?mode=ro", uri=True, timeout=30, isolation_level=None,
                                check_same_thread=False)
+        # A small page cache per connection (one per thread): the rows a worker serves are in its own cache
+        # and the kernel's; SQLite's default 2 MiB each would grow a worker with the size of the feeds.
+        conn.execute("PRAGMA cache_size=-256")
     else:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA journal_size_limit=67108864")  # a first build's WAL (hundreds of MB) is cut back after it
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
 
@@ -178,16 +182,27 @@ class ParsedCache:
         self._conn = connect(self.path, readonly=True)
         self._lock = threading.Lock()
         self._pending: dict[str, tuple] = {}
+        self._first: dict[str, tuple] | None = None  # every stored result, until handed out
         self.read = 0
 
     def get(self, source: str, stat: tuple[int, int]) -> Any | None:
-        """The stored result for this file as it is now (same stat, parser and settings), else None."""
+        """The stored result for this file as it is now (same stat, parser and settings), else None.
+
+        The first call loads every result of this parser and these settings in one query (a restart asks
+        for all of them); each is handed out once, then asked of the store again.
+        """
         with self._lock:
-            row = self._conn.execute("SELECT size, mtime_ns, parser_version, settings_hash, result FROM parsed WHERE source = ?",
-                                     (source,)).fetchone()
-        if row is None or tuple(row[:4]) != (*stat, self.parser_version, self.settings_hash):
+            if self._first is None:
+                self._first = {row[0]: row[1:] for row in self._conn.execute(
+                    "SELECT source, size, mtime_ns, result FROM parsed WHERE parser_version = ? AND settings_hash = ?",
+                    (self.parser_version, self.settings_hash))}
+            row = self._first.pop(source, None)
+            if row is None:
+                row = self._conn.execute("SELECT size, mtime_ns, result FROM parsed WHERE source = ? AND parser_version = ? "
+                                         "AND settings_hash = ?", (source, self.parser_version, self.settings_hash)).fetchone()
+        if row is None or tuple(row[:2]) != stat:
             return None
-        return pickle.loads(row[4])
+        return pickle.loads(row[2])
 
     def put(self, source: str, stat: tuple[int, int], result: Any) -> None:
         """Note a file read now; taken into the next build."""
@@ -220,12 +235,12 @@ class StoreReader:
     from memory exactly the paths that build changed. Memory is bounded by `cache_bytes` of bodies.
     """
 
-    def __init__(self, path: str | Path, *, interval: float = 0.02, cache_bytes: int = 8 << 20):
+    def __init__(self, path: str | Path, *, interval: float = 0.02, cache_bytes: int = 2 << 20):
         self.path, self.interval, self.cache_bytes = Path(path), interval, cache_bytes
         self._local = threading.local()
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, Rendered] = OrderedDict()
-        self._listings: OrderedDict[str, tuple] = OrderedDict()  # key → (head, items), a few
+        self._listings: OrderedDict[str, tuple] = OrderedDict()  # key → (head, items), the last two asked
         self._bytes = 0  # bodies and stored codings; a coding made later (an article page's) adds up to as much again
         self.version = 0
         self._checked = 0.0
@@ -313,7 +328,7 @@ class StoreReader:
         found = (pickle.loads(row[0]), json.loads(row[1]))
         with self._lock:
             self._listings[key] = found
-            while len(self._listings) > 4:
+            while len(self._listings) > 2:
                 self._listings.popitem(last=False)
         return found
 

@@ -4,7 +4,7 @@ licensed view — put together in the serving process from what the builder stor
 A request takes the listing's stored item index (IDs, dates, categories), picks its items with the same
 functions the builder uses (feeds.page_feed / since_feed), loads only those items' stored articles and
 renders the feed with its format's module (feedgen). The result is kept, per build version, for the
-next request that asks the same.
+next request that asks the same (1 MiB of them).
 """
 from __future__ import annotations
 
@@ -20,14 +20,21 @@ from .partners import Partner
 from .render import Rendered, Renderer
 from .store import StoreReader
 
-KEEP = 64  # variants kept per process: a handful of pages and deltas are asked for again and again
+KEEP_BYTES = 1 << 20  # bodies of the variants kept per process: the pages and deltas asked for again and again
 
 
 class StoredItems(Sequence):
-    """A listing's items by ID; only the items a slice or a loop reaches are loaded from the store."""
+    """A listing's items by their stored index rows; only the items a slice or a loop reaches are loaded."""
 
-    def __init__(self, ids: list[str], reader: StoreReader):
-        self.ids, self.reader = ids, reader
+    def __init__(self, rows: list, reader: StoreReader):
+        self.rows, self.reader = rows, reader
+        self.ids = [row[0] for row in rows]
+
+    def newer_than(self, since: datetime) -> "StoredItems":
+        """The items published or updated after `since`, by their stored times (feeds.since_feed's rule)."""
+        # Unix seconds as floats keep microseconds exactly at today's dates (53 bits), and order is kept.
+        moment = since.timestamp()
+        return StoredItems([row for row in self.rows if row[1] > moment or row[2] > moment], self.reader)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -49,6 +56,7 @@ class Variants:
         self.reader, self.site, self.size, self.public = reader, site, size, dict(public)
         self.renderer = Renderer(site, _unused, _unused, archive_max_age=archive_max_age, variants=1)
         self._kept: OrderedDict[tuple, Rendered | None] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: str, fmt: str, *, page: int = 1, since: datetime | None = None,
@@ -67,8 +75,9 @@ class Variants:
         found = self._make(key, fmt, page, since, partner)
         with self._lock:
             self._kept[kept_key] = found
-            while len(self._kept) > KEEP:
-                self._kept.popitem(last=False)
+            self._bytes += _size(found)
+            while self._bytes > KEEP_BYTES:
+                self._bytes -= _size(self._kept.popitem(last=False)[1])
         return found
 
     def _make(self, key: str, fmt: str, page: int, since: datetime | None, partner: Partner | None) -> Rendered | None:
@@ -81,17 +90,17 @@ class Variants:
             options = {"full_text": partner.full_text, "prefix": "partners/"}
             if key == "" and partner.categories is not None:
                 index = [row for row in index if any(partner.licenses(c) for c in row[3])]
-        if since is not None:  # a superset by the stored times; since_feed decides on the articles themselves
-            moment = since.timestamp() - 0.001
-            index = [row for row in index if row[1] > moment or row[2] > moment]
-        listing = Listing(head.key, head.title, head.description, head.category, StoredItems([row[0] for row in index], self.reader),
-                          head.page_url)
+        listing = Listing(head.key, head.title, head.description, head.category, StoredItems(index, self.reader), head.page_url)
         options["updated"] = head.changed  # any page or view of a listing changes when it does
         if since is not None:
             feed = since_feed(listing, self.site, self.size, since, page, **options)
         else:
             feed = page_feed(listing, self.site, self.size, page, **options)
         return None if feed is None else self.renderer.feed(fmt, feed)
+
+
+def _size(found: Rendered | None) -> int:
+    return 0 if found is None else 2 * len(found.body)  # with the codings a request may add
 
 
 def _unused(*_):
