@@ -20,12 +20,13 @@ from .websub import HubNotifier
 __version__ = "0.1.0"
 
 
-def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True, build: bool = True) -> Flask:
+def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True, build: bool = True,
+               commit: bool = True) -> Flask:
     """Build the Flask app; config overrides any setting by name.
 
     build=True: this process builds (a test, a tool, `feedsvc build`): it has a Publisher whose refreshes
-    are committed to the build store, and refresh=False skips the first build. build=False: a serving
-    process that only reads the store (feedsvc/builder.py decides who builds, by a lock).
+    are committed to the build store (unless commit=False), and refresh=False skips the first build.
+    build=False: a serving process that only reads the store (feedsvc/builder.py decides who builds, by a lock).
     """
     app = Flask(__name__, instance_relative_config=True)
     settings = load_settings(config)
@@ -62,7 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True,
     if build:
         from .builder import start_building
 
-        publisher = start_building(app)
+        publisher = start_building(app, commit)
         if refresh:
             publisher.refresh()
     return app

@@ -220,8 +220,11 @@ def _row(res, made: str, *, coded: bool) -> tuple:
 
 # --- becoming the builder ---
 
-def start_building(app):
-    """Make this process's Publisher and wire it to the store, WebSub and metrics; returns it (nothing runs yet)."""
+def start_building(app, commit: bool = True):
+    """Make this process's Publisher and wire it to the store, WebSub and metrics; returns it (nothing runs yet).
+
+    commit=False: nothing is written to the build store (`feedsvc build`, which exports the snapshot itself).
+    """
     from . import articles, chrome, feeds, folder, frontmatter, markup, model, pages, render, scan, text
     from .articles import Options
     from .site import Publisher
@@ -230,11 +233,12 @@ def start_building(app):
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
     options = Options.from_settings(dict(settings))
     reading = code_version(articles, chrome, folder, frontmatter, markup, model, scan, text)
-    parsed = ParsedCache(path, reading, hashlib.sha256(repr(options).encode()).hexdigest()[:16])
+    parsed = ParsedCache(path, reading, hashlib.sha256(repr(options).encode()).hexdigest()[:16]) if commit else None
     publisher = Publisher(settings, StateStore(path), parsed=parsed)
-    templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parent / "templates").iterdir()))
-    made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
-    publisher.observers.append(Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by))
+    if commit:
+        templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parent / "templates").iterdir()))
+        made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
+        publisher.observers.append(Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by))
     if "feedsvc.metrics" in app.extensions:
         publisher.observers.append(app.extensions["feedsvc.metrics"].observe_refresh)
     if "feedsvc.websub" in app.extensions:

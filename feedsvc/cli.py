@@ -74,7 +74,8 @@ def build(out: str, articles_dir: str | None) -> None:
     from .state import StateError
 
     try:
-        app = create_app(_settings(ARTICLES_DIR=articles_dir), refresh=False)
+        # The export is written from this process's snapshot: nothing goes to the build store.
+        app = create_app(_settings(ARTICLES_DIR=articles_dir), refresh=False, commit=False)
     except (ConfigError, StateError) as exc:  # a partner key not set, a state file that cannot be written
         raise click.ClickException(f"build failed, {out} is left as it was: {exc}") from None
     publisher = app.extensions["feedsvc"]

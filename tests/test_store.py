@@ -156,3 +156,11 @@ def test_a_touched_file_with_the_same_bytes_is_read_again_and_changes_nothing(sa
     assert reads == [victim.name]
     assert app.test_client().get("/feed.rss").headers["ETag"] == etag
     assert app.extensions["feedsvc.store"].current(force=True) >= version
+
+
+def test_an_app_made_not_to_commit_leaves_the_build_store_alone(sample_dir, tmp_path, monkeypatch):
+    """`feedsvc build` exports its own snapshot: it neither writes the build store nor keeps parse results."""
+    monkeypatch.chdir(tmp_path)
+    app = create_app(settings(sample_dir, tmp_path), commit=False)
+    assert len(app.extensions["feedsvc"].snapshot.articles) == 11
+    assert app.extensions["feedsvc.store"].build() is None

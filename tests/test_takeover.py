@@ -203,3 +203,24 @@ def test_a_workers_memory_does_not_grow_with_the_archive(tmp_path):
     print(f"worker RSS: {small:.1f} MiB at 100 articles, {large:.1f} MiB at 2,000")
     assert abs(large - small) <= 4, (small, large)  # about the two caches' budgets (2 MiB and 1 MiB), filled at 2,000
     assert large <= 60, large
+
+
+def test_every_worker_serves_a_new_build_within_50_ms_of_its_commit(tmp_path):
+    folder, state = copy_sample(tmp_path / "articles"), tmp_path / "state.sqlite3"
+    server = Server(folder, state, workers=2)
+    store = sqlite3.connect(f"file:{state}?mode=ro", uri=True, isolation_level=None)
+    try:
+        lags = []
+        for n in range(5):
+            version = store.execute("SELECT MAX(version) FROM builds").fetchone()[0]
+            write(folder, f"zz-{n}.txt", f"News\nStory {n} of the lag test\nBody.\n")
+            until(lambda: store.execute("SELECT MAX(version) FROM builds").fetchone()[0] > version, 10, "never committed")
+            committed = time.monotonic()
+            for _ in range(2):  # two fresh connections: both workers, most likely
+                until(lambda: f"Story {n} of the lag test".encode() in fetch(server.base, "/feed.json").body, 1, "not served")
+            lags.append(time.monotonic() - committed)
+            time.sleep(1.1)  # the next change in another second: no wait for its Last-Modified
+        assert sorted(lags)[2] <= 0.05, lags
+    finally:
+        store.close()
+        server.stop()
