@@ -1,4 +1,5 @@
-"""WSGI and ASGI entry points; each worker builds the feeds and keeps them fresh.
+"""WSGI and ASGI entry points; each worker answers from the build store, and the one that holds the build lock
+builds the feeds and keeps them fresh (feedsvc/builder.py).
 
     gunicorn -c python:feedsvc.gunicorn_conf -w 2 wsgi:asgi   # as `feedsvc serve` runs it: slow clients cost nothing
     gunicorn -w 2 wsgi:app                                    # sync workers: only behind a proxy that buffers requests

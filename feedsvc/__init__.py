@@ -1,6 +1,7 @@
 """feedsvc: publish a folder of articles as RSS 2.0, Atom 1.0 and JSON Feed 1.1.
 
-create_app() only wires the parts together: settings → state store → publisher → HTTP blueprint.
+create_app() only wires the parts together: settings → build store reader → HTTP blueprint, and, in a
+process that builds, state store → publisher → build store (feedsvc/builder.py).
 """
 from __future__ import annotations
 
@@ -14,37 +15,57 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .config import load_settings
 from .partners import load_partners
 from .ratelimit import RateLimiter
-from .site import Publisher
-from .state import StateStore
 from .websub import HubNotifier
 
 __version__ = "0.1.0"
 
 
-def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True) -> Flask:
-    """Build the Flask app; config overrides any setting by name. refresh=False skips the first build."""
+def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True, build: bool = True,
+               commit: bool = True) -> Flask:
+    """Build the Flask app; config overrides any setting by name.
+
+    build=True: this process builds (a test, a tool, `feedsvc build`): it has a Publisher whose refreshes
+    are committed to the build store (unless commit=False), and refresh=False skips the first build.
+    build=False: a serving process that only reads the store (feedsvc/builder.py decides who builds, by a lock).
+    """
     app = Flask(__name__, instance_relative_config=True)
     settings = load_settings(config)
     logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("feedsvc").setLevel(settings["LOG_LEVEL"])
     app.config.update(settings)
-    publisher = Publisher(settings, StateStore(state_path(settings, app.instance_path)))
-    app.extensions["feedsvc"] = publisher
-    app.extensions["feedsvc.partners"] = load_partners(settings["PARTNERS"])
-    app.extensions["feedsvc.limits"] = {"public": RateLimiter(settings["RATE_LIMIT"]),
-                                        "partner": RateLimiter(settings["PARTNER_RATE_LIMIT"])}
+    from .builder import BuilderStatus, status_path
+    from .site import site_from_settings
+    from .state import StateStore
+    from .store import StoreReader, create_schema
+    from .variants import Variants
+
+    path = state_path(settings, app.instance_path)
+    StateStore(path)  # a state file that cannot be written: one StateError that says so
+    create_schema(path)
+    reader = StoreReader(path)
+    app.extensions.update({
+        "feedsvc.settings": settings, "feedsvc.state_path": path, "feedsvc.store": reader,
+        "feedsvc.status": BuilderStatus(status_path(path)),
+        "feedsvc.variants": Variants(reader, site_from_settings(settings), settings["FEED_MAX_ITEMS"],
+                                     {"full_text": settings["PUBLIC_CONTENT"] == "full", "hub": settings["WEBSUB_HUB"]},
+                                     settings["ARCHIVE_MAX_AGE"]),
+        "feedsvc.partners": load_partners(settings["PARTNERS"]),
+        "feedsvc.limits": {"public": RateLimiter(settings["RATE_LIMIT"]), "partner": RateLimiter(settings["PARTNER_RATE_LIMIT"])},
+    })
     if settings["WEBSUB_HUB"]:
-        notifier = HubNotifier(settings["WEBSUB_HUB"])
-        app.extensions["feedsvc.websub"] = notifier
-        publisher.listeners.append(notifier.notify)
+        app.extensions["feedsvc.websub"] = HubNotifier(settings["WEBSUB_HUB"])
     if settings["PROXY_HOPS"]:  # the client address for rate limits comes from X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["PROXY_HOPS"], x_proto=settings["PROXY_HOPS"])
     from . import metrics, web  # imported here: prometheus_client must first load in a worker (metrics.py)
 
     app.register_blueprint(web.bp)
     metrics.instrument(app)
-    if refresh:
-        publisher.refresh()
+    if build:
+        from .builder import start_building
+
+        publisher = start_building(app, commit)
+        if refresh:
+            publisher.refresh()
     return app
 
 

@@ -34,7 +34,7 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     """Serve the feeds with gunicorn, refreshing on a schedule."""
     from gunicorn.app.base import BaseApplication
 
-    from .serving import ServeError, asgi_app, check_port, gunicorn_settings, preflight, site_url_for, site_url_warning
+    from .serving import ServeError, asgi_app, check_port, gunicorn_settings, preflight, site_url_for, site_url_warning, with_builder
 
     overrides = _overrides(ARTICLES_DIR=articles_dir)
     if "SITE_URL" not in explicit_settings():  # links follow the address served, unless told otherwise
@@ -53,7 +53,7 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
 
     class _Server(BaseApplication):
         def load_config(self):
-            for name, value in gunicorn_settings().items():
+            for name, value in {**gunicorn_settings(), **with_builder(overrides)}.items():
                 self.cfg.set(name, value)
             self.cfg.set("bind", f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}")
             self.cfg.set("workers", workers)
@@ -74,7 +74,8 @@ def build(out: str, articles_dir: str | None) -> None:
     from .state import StateError
 
     try:
-        app = create_app(_settings(ARTICLES_DIR=articles_dir), refresh=False)
+        # The export is written from this process's snapshot: nothing goes to the build store.
+        app = create_app(_settings(ARTICLES_DIR=articles_dir), refresh=False, commit=False)
     except (ConfigError, StateError) as exc:  # a partner key not set, a state file that cannot be written
         raise click.ClickException(f"build failed, {out} is left as it was: {exc}") from None
     publisher = app.extensions["feedsvc"]

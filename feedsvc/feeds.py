@@ -296,7 +296,8 @@ def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> 
 
 def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: int, **options) -> Feed | None:
     """Items published or updated after `since`, newest first, `size` a page; None past the last page."""
-    newer = [a for a in listing.items if a.published > since or a.updated > since]
+    items = listing.items  # a serving process's stored items pick theirs without loading the rest (variants.py)
+    newer = items.newer_than(since) if hasattr(items, "newer_than") else [a for a in items if a.published > since or a.updated > since]
     pages = max(1, -(-len(newer) // size))
     if not 1 <= page <= pages:
         return None

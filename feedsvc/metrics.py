@@ -10,13 +10,12 @@ https://prometheus.github.io/client_python/multiprocess/
 """
 from __future__ import annotations
 
-import functools
 import re
 import threading
 import time
 from typing import Callable
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client import multiprocess
 
@@ -64,7 +63,7 @@ class Metrics:
                                          buckets=REFRESH_BUCKETS, registry=r)
         self.refreshes = Counter("feedsvc_refreshes", "Refreshes by outcome: changed, unchanged or failed",
                                  ["outcome"], registry=r)
-        # Every worker holds the same snapshot: the latest value of a live worker is the server's.
+        # Only the process that builds sets these (observe_refresh): the latest value of a live process is the server's.
         self.articles = Gauge("feedsvc_articles_published", "Articles published now",
                               registry=r, multiprocess_mode="livemostrecent")
         self.skipped = Gauge("feedsvc_files_skipped", "Files in the articles folder left out (feedsvc check lists them)",
@@ -132,12 +131,14 @@ class Metrics:
             del reports[reporter]
         return min(MAX_SUBSCRIBERS, sum(count for count, _ in reports.values()))
 
-    def observe_publisher(self, publisher) -> None:
-        """The gauges that describe the current snapshot."""
-        self.articles.set(len(publisher.snapshot.articles))
-        self.skipped.set(len(publisher.snapshot.skipped))
-        if publisher.last_success is not None:
-            self.last_success.set(publisher.last_success.timestamp())
+    def observe_refresh(self, refreshed) -> None:
+        """A Publisher observer (site.Refreshed): the refresh's duration and outcome, and the gauges of its snapshot."""
+        self.refresh_seconds.observe(refreshed.seconds)
+        self.refreshes.labels("failed" if not refreshed.ok else "changed" if refreshed.changed else "unchanged").inc()
+        self.articles.set(len(refreshed.snapshot.articles))
+        self.skipped.set(len(refreshed.snapshot.skipped))
+        if refreshed.ok and refreshed.snapshot.built_at is not None:
+            self.last_success.set(refreshed.snapshot.built_at.timestamp())
 
     def exposition(self) -> bytes:
         """Every metric in the Prometheus text format; in multiprocess mode, all workers' added up."""
@@ -150,27 +151,13 @@ class Metrics:
 
 
 def instrument(app: Flask) -> Metrics:
-    """Count the app's requests and its publisher's refreshes, and serve them at /metrics."""
+    """Count the app's requests and serve them at /metrics; a building process adds observe_refresh (feedsvc/builder.py)."""
     metrics = Metrics()
     app.extensions["feedsvc.metrics"] = metrics
-    publisher = app.extensions["feedsvc"]
-    refresh = publisher.refresh
-
-    @functools.wraps(refresh)
-    def timed_refresh(*args, **kwargs) -> bool:
-        before, started = publisher.snapshot.resources, time.perf_counter()
-        ok = refresh(*args, **kwargs)
-        metrics.refresh_seconds.observe(time.perf_counter() - started)
-        metrics.refreshes.labels("failed" if not ok else "unchanged" if publisher.snapshot.resources is before else "changed").inc()
-        metrics.observe_publisher(publisher)
-        return ok
-
-    publisher.refresh = timed_refresh  # the scheduler and the watcher are handed publisher.refresh
-
     @app.after_request
     def count(response: Response) -> Response:
         path = request.path.lstrip("/")
-        found = publisher.snapshot.resources.get(path)
+        found = g.get("feedsvc_found")  # the resource web.py looked up for this request, if any
         media = found.media_type if found is not None else response.mimetype if response.status_code == 200 else None
         kind = path if path in ("healthz", "metrics") else KINDS.get(media) or _page_kind(path, media)
         sent = 0 if request.method == "HEAD" else response.calculate_content_length() or 0

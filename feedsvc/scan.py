@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .articles import Options, Skipped
 from .folder import Folder
@@ -46,6 +46,7 @@ class Scanner:
     settle: float = SETTLE_SECONDS
     clock: Callable[[], float] = time.time
     pool_from: int = POOL_FROM  # files to read in one scan from which worker processes read them
+    parsed: Any = None  # a store of parse results by (source, stat): get(source, stat) / put(source, stat, result)
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _passed: tuple[Skipped, ...] = ()
     _passed_by_source: dict[str, Skipped] = field(default_factory=dict)
@@ -88,9 +89,15 @@ class Scanner:
         changed: set[str] = set(gone) | noted
         pending: set[str] = set()
         batch: list[tuple[str, tuple[int, int], bool]] = []  # (source, stat, whether an open writer holds it back)
+        read: list[tuple[str, tuple[int, int], Article | Skipped]] = []  # results taken, stored or read now
         for source, stat in listing.items():
             entry = self._entries.get(source)
             if entry is not None and entry.stat == stat:
+                continue
+            # Parsed before with this very stat (a restart): the stored result, without reading the file.
+            known = None if self.parsed is None else self.parsed.get(source, stat)
+            if known is not None:
+                read.append((source, stat, known))
                 continue
             if not self._ready(folder, source, stat, now, source in finished):
                 pending.add(source)  # keep serving the previous version, if any, until it is complete
@@ -101,6 +108,10 @@ class Scanner:
                 self._look(source, stat, now)
                 pending.add(source)
                 continue
+            if self.parsed is not None:
+                self.parsed.put(source, stat, result)
+            read.append((source, stat, result))
+        for source, stat, result in read:
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
             self._entries[source] = _Entry(stat, result)

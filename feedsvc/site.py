@@ -42,6 +42,22 @@ class Snapshot:
     memo: dict = field(default_factory=dict, compare=False)  # derived views, computed on first use
 
 
+@dataclass(frozen=True)
+class Refreshed:
+    """What one refresh did, handed to each of Publisher.observers (the build store, metrics)."""
+
+    ok: bool
+    previous: Snapshot
+    snapshot: Snapshot  # the previous one again when the refresh failed
+    seconds: float
+    error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether the refresh made a new set of resources."""
+        return self.snapshot.resources is not self.previous.resources
+
+
 def site_from_settings(settings: Mapping[str, Any]) -> Site:
     """The Site facts out of the settings."""
     return Site(
@@ -58,7 +74,7 @@ class Publisher:
     """Holds the current snapshot and brings it up to date with the articles folder on refresh()."""
 
     def __init__(self, settings: Mapping[str, Any], store: StateStore, clock: Callable[[], datetime] | None = None,
-                 sleep: Callable[[float], object] | None = None):
+                 sleep: Callable[[float], object] | None = None, parsed: Any = None):
         self.settings = settings
         self.site = site_from_settings(settings)
         self.root = Path(settings["ARTICLES_DIR"])
@@ -66,7 +82,8 @@ class Publisher:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         # How to wait for a new Last-Modified to come (at most a second); a test's own clock does not wait.
         self.sleep = sleep or (time.sleep if clock is None else (lambda seconds: None))
-        self.scanner = Scanner(self.root, Options.from_settings(dict(settings)), settle=settings["SETTLE_MS"] / 1000)  # wall-clock time
+        self.scanner = Scanner(self.root, Options.from_settings(dict(settings)), settle=settings["SETTLE_MS"] / 1000,  # wall-clock time
+                               parsed=parsed)  # parse results kept by stat (store.ParsedCache), or None
         self.renderer = Renderer(self.site, lambda digests: store.record_versions(digests, self.clock()),
                                  store.recorded_versions, archive_max_age=settings["ARCHIVE_MAX_AGE"])
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
@@ -75,6 +92,8 @@ class Publisher:
                                         (self.site, self.public, settings["FEED_MAX_ITEMS"]))
         self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
+        # Told what each refresh did, in order, before the next one starts (the build store commits here).
+        self.observers: list[Callable[[Refreshed], None]] = []
         self.snapshot = Snapshot()
         self.last_error: str | None = None
         self.last_success: datetime | None = None
@@ -98,6 +117,7 @@ class Publisher:
             except Exception as exc:  # the edge where work must go on: keep the last good feeds
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("refresh failed, still serving the feeds built at %s: %s", self.snapshot.built_at, self.last_error)
+                self._tell_observers(Refreshed(False, self.snapshot, self.snapshot, time.perf_counter() - started, self.last_error))
                 return False
             previous, self.snapshot = self.snapshot, snapshot  # one assignment: old set or new, never a mix
             if self.renderer.fresh:
@@ -111,6 +131,7 @@ class Publisher:
                          len(snapshot.articles), changes, self.renderer.rendered_last, len(snapshot.skipped),
                          (time.perf_counter() - started) * 1000)
                 self._tell_listeners(previous, snapshot)
+            self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started))
             return True
 
     def build(self, now: datetime) -> Snapshot:
@@ -225,6 +246,15 @@ class Publisher:
         self._duplicates = frozenset(duplicates)
         return unique, duplicates
 
+    def _tell_observers(self, refreshed: Refreshed) -> None:
+        for observer in self.observers:
+            try:
+                observer(refreshed)
+            except Exception:  # an observer's failure (a full disk under the build store) never stops refreshing
+                log.exception("a refresh observer failed")
+                if refreshed.ok:
+                    self.last_error = "the build could not be committed to the store; see the log"
+
     def _tell_listeners(self, previous: Snapshot, current: Snapshot) -> None:
         """Hand the URLs of public feeds whose bytes changed to each listener (WebSub)."""
         if not self.listeners:
@@ -257,4 +287,4 @@ def _licensed(snapshot: Snapshot, partner: Partner) -> Listing:
     return memo
 
 
-__all__ = ["Publisher", "Rendered", "Snapshot", "site_from_settings"]
+__all__ = ["Publisher", "Refreshed", "Rendered", "Snapshot", "site_from_settings"]

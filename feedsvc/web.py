@@ -1,5 +1,8 @@
-"""HTTP: look prepared bytes up in the current snapshot and answer with the right headers.
+"""HTTP: look prepared bytes up in the build store and answer with the right headers.
 
+Every process answers from the store (feedsvc/store.py), whoever builds: a request is a lookup of
+bytes the builder committed, except a feed asked for by query (?page=, ?since=, a partner's view), which
+is put together here from the stored listing and articles (feedsvc/variants.py); never a parse.
 Conditional GET per RFC 9110 §13: If-None-Match decides when present, else If-Modified-Since.
 https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 """
@@ -13,13 +16,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, redirect, request
+from flask import Blueprint, Response, current_app, g, redirect, request
 from werkzeug.http import parse_accept_header, parse_date, parse_etags
 
 from .partners import authenticate
-from .preview import VARY as PREVIEW_VARY, is_navigation, preview_page
+from .preview import VARY as PREVIEW_VARY, is_navigation
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
-from .site import Publisher, Rendered
+from .render import Rendered
+from .store import StoreReader
 
 bp = Blueprint("feedsvc", __name__)
 
@@ -29,35 +33,55 @@ CORS_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+j
 ENCODINGS = (("br", "br"), ("gzip", "gzip"))  # preferred first
 
 
-def publisher() -> Publisher:
-    """The app's Publisher."""
-    return current_app.extensions["feedsvc"]
+def store() -> StoreReader:
+    """The app's view of the build store."""
+    return current_app.extensions["feedsvc.store"]
+
+
+def max_age() -> int:
+    return current_app.config["REFRESH_SECONDS"]
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Articles published, files skipped, the last successful refresh, and a refresh under way."""
-    pub = publisher()
-    snap = pub.snapshot
-    age = (now_utc() - pub.last_success).total_seconds() if pub.last_success else None
+    """The latest build's articles, feeds and skipped files; the builder's last success, error and running refresh."""
+    build = store().build()
+    report = build[2] if build else {}
+    status = builder_status()
+    last_success = datetime.fromisoformat(status["last_success"]) if status and status["last_success"] else None
+    age = (now_utc() - last_success).total_seconds() if last_success else None
+    interval = max_age()
     # Stale: three refresh intervals without a successful refresh (RFC-less, but what load balancers act on).
-    stale = age is None or age > 3 * pub.site.max_age
-    running = pub.progress.now()
+    stale = age is None or age > 3 * interval or build is None
+    running = status["refreshing"] if status else None
     # Stuck: one refresh has taken longer than the interval between two; the feeds served may still be fresh.
-    stuck = running is not None and running[0] > pub.site.max_age
+    stuck = running is not None and running[0] > interval
     body = {
         "status": "stale" if stale else "stuck" if stuck else "ok",
-        "articles": len(snap.articles),
-        "feeds": len(snap.feeds),
-        "skipped": len(snap.skipped),
-        "last_refresh": pub.last_success.isoformat() if pub.last_success else None,
+        "articles": report.get("articles", 0),
+        "feeds": report.get("feeds", 0),
+        "skipped": report.get("skipped", 0),
+        "build": build[0] if build else None,
+        "files_read": report.get("files_read"),
+        "last_refresh": last_success.isoformat() if last_success else None,
         "age_seconds": round(age, 3) if age is not None else None,
-        "last_error": public_error(pub.last_error, pub.root),
+        "last_error": public_error(status["last_error"] if status else None, Path(current_app.config["ARTICLES_DIR"])),
         "refreshing": None if running is None else {"seconds": round(running[0], 3), "file": running[1], "stuck": stuck},
+        "builder": None if status is None else {"pid": status["pid"], "heard_seconds_ago": round(status["heard"], 3)},
     }
-    status = 503 if stale else 200
-    return Response(json.dumps(body, ensure_ascii=False) + "\n", status=status, mimetype="application/json",
+    return Response(json.dumps(body, ensure_ascii=False) + "\n", status=503 if stale else 200, mimetype="application/json",
                     headers={"Cache-Control": "no-store"})
+
+
+def builder_status() -> dict | None:
+    """This process's own publisher when it builds, else what the builder last wrote (feedsvc/builder.py)."""
+    pub = current_app.extensions.get("feedsvc")
+    if pub is not None:
+        running = pub.progress.now()
+        return {"pid": os.getpid(), "heard": 0.0, "last_error": pub.last_error,
+                "last_success": pub.last_success.isoformat() if pub.last_success else None,
+                "refreshing": None if running is None else list(running)}
+    return current_app.extensions["feedsvc.status"].read()
 
 
 # An absolute path in a message: a "/" that does not continue a word, a URL or a relative path.
@@ -109,44 +133,45 @@ def partner_resource(path: str) -> Response:
         raise RequestError(404, f"Not found: /partners/{path}\nYour feeds are /partners/feed.<rss|atom|json> and "
                                 "/partners/category/<slug>/feed.<rss|atom|json>.\n")
     key = match["slug"] or ""
-    listing = publisher().snapshot.listings.get(key)
-    if listing is None:
+    stored = store().listing(key)
+    if stored is None:
         raise RequestError(404, f"Not found: no category {key!r}.\n")
-    if listing.category is not None and not partner.licenses(listing.category.name):
-        raise RequestError(403, f"Your agreement does not include the category {listing.category.name!r}.\n")
+    category = stored[0].category
+    if category is not None and not partner.licenses(category.name):
+        raise RequestError(403, f"Your agreement does not include the category {category.name!r}.\n")
     page, since = _paging()
-    found = publisher().variant(key, match["fmt"], page=page, since=since, partner=partner)
+    found = current_app.extensions["feedsvc.variants"].get(key, match["fmt"], page=page, since=since, partner=partner)
     if found is None:
         raise RequestError(404, f"Not found: page {page} of this feed.\n")
-    return respond(found, publisher().site.max_age, charge=charge, private=True)
+    return respond(found, max_age(), charge=charge, private=True)
 
 
 @bp.get("/", defaults={"path": ""})
 @bp.get("/<path:path>")
 def resource(path: str) -> Response:
     """Any published resource by its path; feeds also by page and since; anything else is a 404."""
-    pub = publisher()
     match = FEED_PATH.fullmatch(path)
-    # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is parsed or rendered.
+    # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is looked up or rendered.
     charge = _charge("public", _client_address()) if match is not None or path == "feeds.opml" else None
     if match is not None and ("page" in request.args or "since" in request.args):
         page, since = _paging()
-        found = pub.variant(match["slug"] or "", match["fmt"], page=page, since=since)
+        found = current_app.extensions["feedsvc.variants"].get(match["slug"] or "", match["fmt"], page=page, since=since)
         if found is None:
             raise RequestError(404, f"Not found: /{path} has no such page (page {page}).\n")
-        return respond(found, pub.site.max_age, charge=charge)
-    resources = pub.snapshot.resources
-    found = resources.get(path)
+        g.feedsvc_found = found
+        return respond(found, max_age(), charge=charge)
+    found = None if path.startswith("#") else store().resource(path)  # "#…": the store's own keys
     if found is None:
-        if path + "/" in resources:  # /category/x → /category/x/
+        if store().resource(path + "/") is not None:  # /category/x → /category/x/
             return redirect(request.root_path + "/" + quote(path, safe="/") + "/", code=301)
         return _not_found(path)
+    g.feedsvc_found = found
     if match is not None:  # a browser opening a feed gets a page about it; feed readers get the feed (preview.py)
-        shown = (is_navigation(request.headers) and preview_page(pub.snapshot, pub.site, path)) or found
-        reply = respond(shown, pub.site.max_age, charge=charge)
+        shown = (is_navigation(request.headers) and store().resource("#preview/" + path)) or found
+        reply = respond(shown, max_age(), charge=charge)
         reply.headers["Vary"] = PREVIEW_VARY
         return reply
-    return respond(found, pub.site.max_age, charge=charge)
+    return respond(found, max_age(), charge=charge)
 
 
 class Charge:

@@ -1,0 +1,331 @@
+"""Who builds, and how a build reaches the store.
+
+Exactly one process per deployment builds: the one holding an exclusive flock on `<STATE_PATH>.build-lock`.
+It runs the scheduler, the watcher and the refreshes, and commits each refresh's result to the build
+store (Committer, an observer of the Publisher). Every other process serves from the store and tries
+the lock every half refresh interval: when the builder dies the kernel frees the lock and one of them
+takes over. `feedsvc serve` starts a dedicated builder process (`python -m feedsvc.builder`) before its
+workers, so workers stay thin. The builder writes what it is doing to `<STATE_PATH>.builder` (BuilderStatus)
+twice a second, for /healthz in every process.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from .formats import FORMATS
+from .store import Build, ListingHead, ParsedCache, StoreWriter, code_version, item_index
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 0.5
+LOCK_FD = "FEEDSVC_BUILD_LOCK_FD"  # the build lock's file descriptor, inherited by the dedicated builder
+REFRESHERS: list = []  # this process's schedulers, stopped when a gunicorn worker exits (serving.worker_exit)
+
+
+def lock_path(state_path: str) -> str:
+    return state_path + ".build-lock"
+
+
+def status_path(state_path: str) -> str:
+    return state_path + ".builder"
+
+
+class BuildLock:
+    """An exclusive flock on the lock file; the kernel frees it when its holder dies, however it dies."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it; True if this process holds it now."""
+        if self.fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def acquire(self) -> None:
+        """Wait for the lock."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self.fd = fd
+
+
+class BuilderStatus:
+    """The builder's last success, last error and running refresh, shared with other processes through a file."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def write(self, publisher, finished: bool = False) -> None:
+        """Write the publisher's status now (atomically: a reader sees the old file or the new).
+
+        finished: called as a refresh ends (by an observer, still inside it): no refresh is running.
+        """
+        running = None if finished else publisher.progress.now()
+        body = {"pid": os.getpid(), "heartbeat": time.time(),
+                "last_success": publisher.last_success.isoformat() if publisher.last_success else None,
+                "last_error": publisher.last_error, "refreshing": None if running is None else list(running)}
+        temporary = f"{self.path}.{os.getpid()}"
+        with open(temporary, "w", encoding="utf-8") as out:
+            json.dump(body, out)
+        os.replace(temporary, self.path)
+
+    def read(self) -> dict | None:
+        """The status as last written, with `heard` seconds since; None if no builder ever wrote one."""
+        try:
+            with open(self.path, encoding="utf-8") as status:
+                body = json.load(status)
+        except (OSError, ValueError):
+            return None
+        body["heard"] = max(0.0, time.time() - body["heartbeat"])
+        return body
+
+    def beat(self, publisher) -> threading.Thread:
+        """Write the status every HEARTBEAT_SECONDS from a daemon thread."""
+        def loop() -> None:
+            while True:
+                try:
+                    self.write(publisher)
+                except OSError as exc:
+                    log.warning("cannot write the builder status %s: %s", self.path, exc)
+                time.sleep(HEARTBEAT_SECONDS)
+        thread = threading.Thread(target=loop, name="builder-status", daemon=True)
+        thread.start()
+        return thread
+
+
+class Committer:
+    """Commits each refresh that changed something to the build store, as rows that differ from what it holds."""
+
+    def __init__(self, writer: StoreWriter, publisher, parsed: ParsedCache | None = None, reader=None, made_by: str = ""):
+        self.writer, self.publisher, self.parsed, self.reader = writer, publisher, parsed, reader
+        # What an article page or stored item is made from besides the article's own fields below: the reading
+        # and rendering code, the reading settings and the site. An article is its file's text as read
+        # (content_hash) at its path, dated by the state store; so these fields say when it must be stored again.
+        self.made_by = hashlib.sha256(f"{made_by} {publisher.site!r}".encode()).hexdigest()[:16]
+        self.behind = True  # the store may not hold this process's snapshot yet (start, or a failed commit)
+        self._pages: dict[str, Any] = {}  # article page path → the renderer entry committed
+        self._listings: dict[str, tuple] = {}  # key → (items, changed) committed
+        self._items: dict[str, Any] = {}  # id → the Article object committed
+
+    def __call__(self, refreshed) -> None:
+        if not refreshed.ok or not (refreshed.changed or self.behind or (self.parsed and self.parsed.waiting)):
+            return
+        self.behind = True
+        build = self.build(refreshed.snapshot)
+        version = self.writer.commit(build, datetime.now(timezone.utc))
+        self.behind = False
+        self._remember(refreshed.snapshot)
+        if self.reader is not None:
+            self.reader.current(force=True)  # this process's own requests see it at once
+        log.debug("build %d committed: %d resources, %d listings, %d items changed", version, len(build.resources),
+                  len(build.listings), len(build.items))
+
+    def build(self, snap) -> Build:
+        """The rows of this snapshot that the store does not hold yet, and those it holds no more."""
+        from .pages import render_article
+        from .preview import preview_page
+
+        site = self.publisher.site
+        held = self.writer.held()
+        report = {"articles": len(snap.articles), "feeds": len(snap.feeds), "skipped": len(snap.skipped),
+                  "built_at": snap.built_at.isoformat() if snap.built_at else None,
+                  "files_read": self.parsed.read if self.parsed else None}
+        build = Build(report, parsed=self.parsed.take() if self.parsed else [])
+        pages = getattr(snap.resources, "_pages", {})  # article pages: path → [(article, categories), Rendered or None]
+        have = held["resources"]
+        for path in snap.resources:
+            if path in pages:
+                continue
+            res = snap.resources[path]
+            made = _made_from(res)
+            if have.get(path) != made:
+                build.resources[path] = _row(res, made, coded=True)
+        for feed in snap.feeds:
+            for fmt in FORMATS:
+                path = feed.path(fmt)
+                made = _made_from(snap.resources[path]) + repr(site)
+                if have.get("#preview/" + path) != made:
+                    page = preview_page(snap, site, path)
+                    build.resources["#preview/" + path] = _row(page, made, coded=False)
+        todo = {}
+        for path, entry in pages.items():
+            if self._pages.get(path) is not entry:
+                made = self._made_from(entry[0][0], entry[0][1])
+                if have.get(path) != made:
+                    todo[path] = (entry[0], made)
+        if todo:  # rendered as Renderer would on a request, dated by the state store in one call
+            bodies = {path: render_article(key[0], key[1], site)[0] for path, (key, _) in todo.items()}
+            times = self.publisher.renderer.versions({path: hashlib.sha256(body).hexdigest() for path, body in bodies.items()})
+            from .render import Rendered
+            for path, body in bodies.items():
+                build.resources[path] = _row(Rendered(body, "text/html", times[path], precompress=False), todo[path][1], coded=False)
+        previews = {"#preview/" + feed.path(fmt) for feed in snap.feeds for fmt in FORMATS}
+        build.gone["resources"] = {p for p in have if p not in snap.resources and p not in previews}
+        for key, listing in snap.listings.items():
+            if self._listings.get(key) == (listing.items, snap.changed[key]):
+                continue
+            head = ListingHead(key, listing.title, listing.description, listing.category, listing.page_url, snap.changed[key])
+            index, blob = json.dumps(item_index(listing.items)), pickle.dumps(head, protocol=5)
+            made = hashlib.sha256(index.encode() + blob).hexdigest()
+            if held["listings"].get(key) != made:
+                build.listings[key] = (blob, index, made)
+        build.gone["listings"] = set(held["listings"]) - set(snap.listings)
+        for id_, article in snap.articles.items():
+            if self._items.get(id_) is not article:
+                made = self._made_from(article)
+                if held["items"].get(id_) != made:
+                    build.items[id_] = (pickle.dumps(article, protocol=5), made)
+        build.gone["items"] = set(held["items"]) - set(snap.articles)
+        return build
+
+    def _made_from(self, article, categories: tuple = ()) -> str:
+        return (f"{self.made_by} {article.content_hash} {article.published.isoformat()} {article.updated.isoformat()} "
+                f"{hashlib.sha256(repr((article.id, article.source, categories)).encode()).hexdigest()[:16]}")
+
+    def _remember(self, snap) -> None:
+        self._pages = dict(getattr(snap.resources, "_pages", {}))
+        self._listings = {key: (listing.items, snap.changed[key]) for key, listing in snap.listings.items()}
+        self._items = dict(snap.articles)
+
+
+def _made_from(res) -> str:
+    return f"{res.etag} {res.http_date} {res.max_age} {res.media_type} {res.headers!r}"
+
+
+def _row(res, made: str, *, coded: bool) -> tuple:
+    return (res.etag, res.media_type, res.last_modified.isoformat(), res.max_age, json.dumps(res.headers), res.body,
+            res.coded("gzip") if coded else None, res.coded("br") if coded else None, made)
+
+
+# --- becoming the builder ---
+
+def start_building(app, commit: bool = True):
+    """Make this process's Publisher and wire it to the store, WebSub and metrics; returns it (nothing runs yet).
+
+    commit=False: nothing is written to the build store (`feedsvc build`, which exports the snapshot itself).
+    """
+    from . import articles, chrome, feeds, folder, frontmatter, markup, model, pages, render, scan, text
+    from .articles import Options
+    from .site import Publisher
+    from .state import StateStore
+
+    settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
+    options = Options.from_settings(dict(settings))
+    reading = code_version(articles, chrome, folder, frontmatter, markup, model, scan, text)
+    parsed = ParsedCache(path, reading, hashlib.sha256(repr(options).encode()).hexdigest()[:16]) if commit else None
+    publisher = Publisher(settings, StateStore(path), parsed=parsed)
+    if commit:
+        templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parent / "templates").iterdir()))
+        made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
+        publisher.observers.append(Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by))
+    if "feedsvc.metrics" in app.extensions:
+        publisher.observers.append(app.extensions["feedsvc.metrics"].observe_refresh)
+    if "feedsvc.websub" in app.extensions:
+        publisher.listeners.append(app.extensions["feedsvc.websub"].notify)
+    app.extensions["feedsvc"] = publisher
+    return publisher
+
+
+def run_builder(app) -> Any:
+    """Build now, then keep building on a schedule and on file changes; this process must hold the lock."""
+    from .scheduler import Refresher
+
+    # No warm_up() of the language model: it loads with the first file that needs it (feedsvc/text.py),
+    # and a first scan's reading workers (feedsvc/pool.py) load their own.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    publisher = start_building(app)
+    status = BuilderStatus(status_path(app.extensions["feedsvc.state_path"]))
+    status.beat(publisher)
+    publisher.observers.append(lambda refreshed: status.write(publisher, finished=True))  # with the build it tells of, not up to a beat later
+    watch = publisher.root if app.config["WATCH"] else None
+    # Watch first, then build: a file saved while the first build runs is not missed.
+    refresher = Refresher(publisher.refresh, publisher.next_wakeup, app.config["REFRESH_SECONDS"], watch).start()
+    app.extensions["feedsvc.refresher"] = refresher
+    REFRESHERS.append(refresher)
+    refresher.run()
+    return refresher
+
+
+def contend(app) -> threading.Thread:
+    """Try the build lock now and every half refresh interval from a daemon thread; build once it is ours."""
+    lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
+    interval = max(0.5, app.config["REFRESH_SECONDS"] / 2)
+
+    def loop() -> None:
+        while not lock.try_acquire():
+            time.sleep(interval)
+        log.info("process %d holds the build lock: it builds from now on", os.getpid())
+        app.extensions["feedsvc.lock"] = lock
+        run_builder(app)
+
+    thread = threading.Thread(target=loop, name="build-lock", daemon=True)
+    thread.start()
+    return thread
+
+
+def spawn(overrides: Mapping[str, Any]) -> subprocess.Popen:
+    """Start the dedicated builder process, handing it the build lock when nobody holds it.
+
+    The lock is taken here, in the serving master, and its open file passed to the builder, so no worker
+    forked afterwards can win it first and nobody waits for the builder to start; the master keeps no copy.
+    """
+    from . import state_path
+    from .config import load_settings
+
+    lock = BuildLock(lock_path(state_path(load_settings(dict(overrides)))))
+    command = [sys.executable, "-m", "feedsvc.builder", json.dumps(dict(overrides))]
+    if not lock.try_acquire():  # another deployment's builder holds it: this one waits its turn
+        return subprocess.Popen(command, preexec_fn=_die_with_parent)
+    try:
+        return subprocess.Popen(command, pass_fds=(lock.fd,), env={**os.environ, LOCK_FD: str(lock.fd)},
+                                preexec_fn=_die_with_parent)
+    finally:
+        os.close(lock.fd)
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the server gone, the builder goes too
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The dedicated builder process: take the lock handed over (or wait for it), then build for ever."""
+    from . import create_app
+
+    argv = sys.argv[1:] if argv is None else argv
+    app = create_app(json.loads(argv[0]) if argv else {}, refresh=False, build=False)
+    lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
+    if LOCK_FD in os.environ:  # handed over by spawn(), already held
+        lock.fd = int(os.environ.pop(LOCK_FD))
+    else:
+        lock.acquire()
+    app.extensions["feedsvc.lock"] = lock
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    run_builder(app)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""The build store: what the builder made, in the state store's SQLite file, for every serving process to read.
+
+One builder writes (StoreWriter: one transaction per build, so a reader sees the old build or the new,
+never a mix); any number of serving processes read (StoreReader: read-only, hot resources kept in memory).
+It also keeps each file's parse result keyed by what it was made from (ParsedCache), so a restart reads
+again only files whose stat changed. Neutral: imports nothing of reading, building or serving.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from .render import Rendered
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS builds (
+    version INTEGER PRIMARY KEY,  -- bumped in the transaction that commits the build's resources
+    committed_at TEXT NOT NULL,
+    report TEXT NOT NULL  -- JSON: what /healthz tells of the build (articles, feeds, skipped, files read)
+);
+CREATE TABLE IF NOT EXISTS resources (
+    path TEXT PRIMARY KEY,  -- URL path without the leading slash; "#preview/<feed path>": a feed's page for browsers
+    etag TEXT NOT NULL, media_type TEXT NOT NULL, last_modified TEXT NOT NULL, max_age INTEGER,
+    headers TEXT NOT NULL,  -- JSON list of extra [name, value] headers
+    body BLOB NOT NULL, gzip BLOB, br BLOB,  -- NULL coding: made by the worker on first request (article pages)
+    made_from TEXT NOT NULL,  -- what the builder compares to skip unchanged rows
+    version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS changes (version INTEGER NOT NULL, path TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_by_version ON changes (version);
+CREATE TABLE IF NOT EXISTS listings (
+    key TEXT PRIMARY KEY,  -- "" for the site-wide feed, else the category slug
+    head BLOB NOT NULL,  -- pickled ListingHead
+    items TEXT NOT NULL,  -- JSON [[id, published, updated, [categories]], ...] newest first, times as Unix seconds
+    made_from TEXT NOT NULL, version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY,  -- a live article's ID
+    article BLOB NOT NULL,  -- the stamped Article, pickled: what a variant (a page, a delta, a partner's view) is rendered from
+    made_from TEXT NOT NULL, version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS parsed (
+    source TEXT PRIMARY KEY,  -- path inside the articles folder
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, parser_version TEXT NOT NULL, settings_hash TEXT NOT NULL,
+    result BLOB NOT NULL  -- the pickled Article or Skipped it gave
+);
+"""
+KEEP_BUILDS = 200  # builds rows (and their changes) kept; a worker further behind drops its whole cache
+
+
+def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to the store's file (autocommit; WAL set up by the writer)."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{Path(path).absolute()}?mode=ro", uri=True, timeout=30, isolation_level=None,
+                               check_same_thread=False)
+        # A small page cache per connection (one per thread): the rows a worker serves are in its own cache
+        # and the kernel's; SQLite's default 2 MiB each would grow a worker with the size of the feeds.
+        conn.execute("PRAGMA cache_size=-256")
+    else:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA journal_size_limit=67108864")  # a first build's WAL (hundreds of MB) is cut back after it
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def create_schema(path: str | Path) -> None:
+    """Create the store's tables if missing (the serving master does it before any worker opens the file)."""
+    conn = connect(path)
+    try:
+        conn.executescript(SCHEMA)
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class ListingHead:
+    """What a variant's head needs of a listing: its Listing without items, and when the listing last changed."""
+
+    key: str
+    title: str
+    description: str
+    category: Any  # model.Category or None
+    page_url: str
+    changed: datetime
+
+
+@dataclass
+class Build:
+    """One build's rows: what to put and what to delete, table by table."""
+
+    report: dict
+    resources: dict[str, tuple] = field(default_factory=dict)  # path → (etag, media, last_modified, max_age, headers, body, gzip, br, made_from)
+    listings: dict[str, tuple] = field(default_factory=dict)  # key → (head, items, made_from)
+    items: dict[str, tuple] = field(default_factory=dict)  # id → (article blob, made_from)
+    gone: dict[str, set] = field(default_factory=lambda: {"resources": set(), "listings": set(), "items": set()})
+    parsed: list[tuple] = field(default_factory=list)
+
+    def changed_paths(self) -> list[str]:
+        """The paths (and "#listing/<key>") a worker must forget when this build lands."""
+        return sorted({*self.resources, *self.gone["resources"], *("#listing/" + k for k in (*self.listings, *self.gone["listings"]))})
+
+
+class StoreWriter:
+    """The builder's side: commits a build in one transaction and knows what the store holds (made_from by key)."""
+
+    TABLES = {"resources": "path", "listings": "key", "items": "id"}
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        create_schema(self.path)
+        self.conn = connect(self.path)
+        self.version: int | None = None  # the last version this writer committed or read
+        self._held: dict[str, dict[str, str]] | None = None
+
+    def held(self) -> dict[str, dict[str, str]]:
+        """table → key → made_from, as in the store (read again when another writer committed meanwhile)."""
+        latest = self.conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
+        if self._held is None or latest != self.version:
+            self._held = {table: dict(self.conn.execute(f"SELECT {key}, made_from FROM {table}").fetchall())
+                          for table, key in self.TABLES.items()}
+            self.version = latest
+        return self._held
+
+    def commit(self, build: Build, now: datetime) -> int:
+        """Write the build's rows, its changes and its builds row in one transaction; returns its version."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = (conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0) + 1
+            conn.executemany("INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                             [(path, *row, version) for path, row in build.resources.items()])
+            conn.executemany("INSERT OR REPLACE INTO listings VALUES (?,?,?,?,?)",
+                             [(key, *row, version) for key, row in build.listings.items()])
+            conn.executemany("INSERT OR REPLACE INTO items VALUES (?,?,?,?)", [(id_, *row, version) for id_, row in build.items.items()])
+            for table, key in self.TABLES.items():
+                conn.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in build.gone[table]])
+            conn.executemany("INSERT OR REPLACE INTO parsed VALUES (?,?,?,?,?,?)", build.parsed)
+            conn.executemany("INSERT INTO changes VALUES (?, ?)", [(version, p) for p in build.changed_paths()])
+            conn.execute("INSERT INTO builds VALUES (?, ?, ?)", (version, now.isoformat(), json.dumps(build.report, sort_keys=True)))
+            conn.execute("DELETE FROM builds WHERE version <= ?", (version - KEEP_BUILDS,))
+            conn.execute("DELETE FROM changes WHERE version <= ?", (version - KEEP_BUILDS,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._held = None
+            raise
+        if self._held is not None and self.version == version - 1:
+            for table, rows in (("resources", build.resources), ("listings", build.listings), ("items", build.items)):
+                held = self._held[table]
+                held.update((k, row[-1]) for k, row in rows.items())
+                for k in build.gone[table]:
+                    held.pop(k, None)
+        else:
+            self._held = None
+        self.version = version
+        return version
+
+
+class ParsedCache:
+    """Each file's parse result keyed by (source, size, mtime_ns, parser version, settings hash).
+
+    get() answers from the store; put() keeps a result until the next build commits it (Build.parsed).
+    `read` counts the files actually read since start, which is what a restart over an unchanged folder
+    must keep at 0.
+    """
+
+    def __init__(self, path: str | Path, parser_version: str, settings_hash: str):
+        self.path, self.parser_version, self.settings_hash = Path(path), parser_version, settings_hash
+        create_schema(self.path)
+        self._conn = connect(self.path, readonly=True)
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple] = {}
+        self._first: dict[str, tuple] | None = None  # every stored result, until handed out
+        self.read = 0
+
+    def get(self, source: str, stat: tuple[int, int]) -> Any | None:
+        """The stored result for this file as it is now (same stat, parser and settings), else None.
+
+        The first call loads every result of this parser and these settings in one query (a restart asks
+        for all of them); each is handed out once, then asked of the store again.
+        """
+        with self._lock:
+            if self._first is None:
+                self._first = {row[0]: row[1:] for row in self._conn.execute(
+                    "SELECT source, size, mtime_ns, result FROM parsed WHERE parser_version = ? AND settings_hash = ?",
+                    (self.parser_version, self.settings_hash))}
+            row = self._first.pop(source, None)
+            if row is None:
+                row = self._conn.execute("SELECT size, mtime_ns, result FROM parsed WHERE source = ? AND parser_version = ? "
+                                         "AND settings_hash = ?", (source, self.parser_version, self.settings_hash)).fetchone()
+        if row is None or tuple(row[:2]) != stat:
+            return None
+        return pickle.loads(row[2])
+
+    def put(self, source: str, stat: tuple[int, int], result: Any) -> None:
+        """Note a file read now; taken into the next build."""
+        self.read += 1
+        self._pending[source] = (source, *stat, self.parser_version, self.settings_hash, pickle.dumps(result, protocol=5))
+
+    @property
+    def waiting(self) -> bool:
+        """Whether results were noted that no build has taken yet."""
+        return bool(self._pending)
+
+    def take(self) -> list[tuple]:
+        """The rows noted since the last take(), for Build.parsed."""
+        pending, self._pending = self._pending, {}
+        return list(pending.values())
+
+
+def code_version(*modules: Any) -> str:
+    """A hash of these modules' source files: parse results of older code are never reused."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class StoreReader:
+    """A serving process's side: resources by path at the latest build, hot ones kept in memory.
+
+    The build version is looked at, at most every `interval` seconds, on a request; a new version drops
+    from memory exactly the paths that build changed. Memory is bounded by `cache_bytes` of bodies.
+    """
+
+    def __init__(self, path: str | Path, *, interval: float = 0.02, cache_bytes: int = 2 << 20):
+        self.path, self.interval, self.cache_bytes = Path(path), interval, cache_bytes
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, Rendered] = OrderedDict()
+        self._listings: OrderedDict[str, tuple] = OrderedDict()  # key → (head, items), the last two asked
+        self._bytes = 0  # bodies and stored codings; a coding made later (an article page's) adds up to as much again
+        self.version = 0
+        self._checked = 0.0
+
+    def _conn(self) -> sqlite3.Connection:
+        kept = getattr(self._local, "conn", None)
+        if kept is None or kept[0] != os.getpid():
+            kept = self._local.conn = (os.getpid(), connect(self.path, readonly=True))
+        return kept[1]
+
+    def current(self, force: bool = False) -> int:
+        """The latest build's version, looked at if `interval` has passed; forgets what that build changed."""
+        now = time.monotonic()
+        if not force and now - self._checked < self.interval:
+            return self.version
+        self._checked = now
+        try:
+            latest = self._conn().execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
+        except sqlite3.OperationalError:  # no table yet: nothing built
+            return 0
+        if latest != self.version:
+            with self._lock:
+                oldest = self._conn().execute("SELECT MIN(version) FROM changes").fetchone()[0]
+                if latest < self.version or oldest is None or oldest > self.version + 1:
+                    self._cache.clear(), self._listings.clear()
+                    self._bytes = 0
+                else:
+                    for (path,) in self._conn().execute("SELECT DISTINCT path FROM changes WHERE version > ? AND version <= ?",
+                                                         (self.version, latest)):
+                        self._listings.pop(path[len("#listing/"):], None) if path.startswith("#listing/") else self._forget(path)
+                self.version = latest
+        return self.version
+
+    def _forget(self, path: str) -> None:
+        found = self._cache.pop(path, None)
+        if found is not None:
+            self._bytes -= _size(found)
+
+    def resource(self, path: str) -> Rendered | None:
+        """The resource at path in the latest build, or None."""
+        self.current()
+        with self._lock:
+            found = self._cache.get(path)
+            if found is not None:
+                self._cache.move_to_end(path)
+                return found
+        row = self._conn().execute("SELECT etag, media_type, last_modified, max_age, headers, body, gzip, br FROM resources "
+                                   "WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            return None
+        etag, media, modified, max_age, headers, body, gz, br = row
+        found = Rendered(bytes(body), media, datetime.fromisoformat(modified), precompress=False, max_age=max_age,
+                         headers=tuple(tuple(h) for h in json.loads(headers)))
+        assert found.etag == etag, f"stored ETag of {path} does not match its bytes"
+        for coding, data in (("gzip", gz), ("br", br)):
+            if data is not None:
+                found._coded[coding] = bytes(data)
+        if _size(found) <= self.cache_bytes // 4:  # one huge resource never empties the cache
+            with self._lock:
+                self._cache[path] = found
+                self._bytes += _size(found)
+                while self._bytes > self.cache_bytes:
+                    self._bytes -= _size(self._cache.popitem(last=False)[1])
+        return found
+
+    def build(self) -> tuple[int, str, dict] | None:
+        """(version, committed_at, report) of the latest build, or None before the first."""
+        try:
+            row = self._conn().execute("SELECT version, committed_at, report FROM builds ORDER BY version DESC LIMIT 1").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return None if row is None else (row[0], row[1], json.loads(row[2]))
+
+    def listing(self, key: str) -> tuple[ListingHead, list] | None:
+        """A listing's head and item index (id, published, updated, categories), kept for the few last asked."""
+        self.current()
+        with self._lock:
+            found = self._listings.get(key)
+            if found is not None:
+                self._listings.move_to_end(key)
+                return found
+        row = self._conn().execute("SELECT head, items FROM listings WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        found = (pickle.loads(row[0]), json.loads(row[1]))
+        with self._lock:
+            self._listings[key] = found
+            while len(self._listings) > 2:
+                self._listings.popitem(last=False)
+        return found
+
+    def articles(self, ids: list[str]) -> list:
+        """The stored (stamped) articles with these IDs, in this order."""
+        found = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            query = f"SELECT id, article FROM items WHERE id IN ({','.join('?' * len(chunk))})"
+            found.update((id_, pickle.loads(blob)) for id_, blob in self._conn().execute(query, chunk))
+        return [found[i] for i in ids if i in found]
+
+
+def _size(res: Rendered) -> int:
+    return len(res.body) + sum(len(v) for v in res._coded.values())
+
+
+def item_index(items: Iterable) -> list:
+    """A listing's items as the store keeps them for variants: [id, published, updated, categories]."""
+    return [[a.id, a.published.timestamp(), a.updated.timestamp(), list(a.categories)] for a in items]

@@ -1,0 +1,107 @@
+"""Feeds asked for by query — an archive page (?page=N), the items since a moment (?since=), a partner's
+licensed view — put together in the serving process from what the builder stored; never a parse.
+
+A request takes the listing's stored item index (IDs, dates, categories), picks its items with the same
+functions the builder uses (feeds.page_feed / since_feed), loads only those items' stored articles and
+renders the feed with its format's module (feedgen). The result is kept, per build version, for the
+next request that asks the same (1 MiB of them).
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Mapping
+
+from .feeds import Listing, page_feed, since_feed
+from .model import Site
+from .partners import Partner
+from .render import Rendered, Renderer
+from .store import StoreReader
+
+KEEP_BYTES = 1 << 20  # bodies of the variants kept per process: the pages and deltas asked for again and again
+
+
+class StoredItems(Sequence):
+    """A listing's items by their stored index rows; only the items a slice or a loop reaches are loaded."""
+
+    def __init__(self, rows: list, reader: StoreReader):
+        self.rows, self.reader = rows, reader
+        self.ids = [row[0] for row in rows]
+
+    def newer_than(self, since: datetime) -> "StoredItems":
+        """The items published or updated after `since`, by their stored times (feeds.since_feed's rule)."""
+        # Unix seconds as floats keep microseconds exactly at today's dates (53 bits), and order is kept.
+        moment = since.timestamp()
+        return StoredItems([row for row in self.rows if row[1] > moment or row[2] > moment], self.reader)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(self.reader.articles(self.ids[index]))
+        return self.reader.articles([self.ids[index]])[0]
+
+    def __iter__(self):
+        for start in range(0, len(self.ids), 200):
+            yield from self.reader.articles(self.ids[start:start + 200])
+
+
+class Variants:
+    """Makes and keeps the feeds asked for by query, from the store."""
+
+    def __init__(self, reader: StoreReader, site: Site, size: int, public: Mapping[str, Any], archive_max_age: int):
+        self.reader, self.site, self.size, self.public = reader, site, size, dict(public)
+        self.renderer = Renderer(site, _unused, _unused, archive_max_age=archive_max_age, variants=1)
+        self._kept: OrderedDict[tuple, Rendered | None] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str, fmt: str, *, page: int = 1, since: datetime | None = None,
+            partner: Partner | None = None) -> Rendered | None:
+        """A feed as asked for: a page, the items since a moment, or a partner's licensed view; None if none.
+
+        The key is "" (site-wide) or a category slug. For a partner, the site-wide feed holds only its
+        licensed categories, and the content mode is the partner's.
+        """
+        version = self.reader.current()
+        kept_key = (version, key, fmt, page, since, partner)
+        with self._lock:
+            if kept_key in self._kept:
+                self._kept.move_to_end(kept_key)
+                return self._kept[kept_key]
+        found = self._make(key, fmt, page, since, partner)
+        with self._lock:
+            self._kept[kept_key] = found
+            self._bytes += _size(found)
+            while self._bytes > KEEP_BYTES:
+                self._bytes -= _size(self._kept.popitem(last=False)[1])
+        return found
+
+    def _make(self, key: str, fmt: str, page: int, since: datetime | None, partner: Partner | None) -> Rendered | None:
+        stored = self.reader.listing(key)
+        if stored is None:
+            return None
+        head, index = stored
+        options = dict(self.public)
+        if partner is not None:
+            options = {"full_text": partner.full_text, "prefix": "partners/"}
+            if key == "" and partner.categories is not None:
+                index = [row for row in index if any(partner.licenses(c) for c in row[3])]
+        listing = Listing(head.key, head.title, head.description, head.category, StoredItems(index, self.reader), head.page_url)
+        options["updated"] = head.changed  # any page or view of a listing changes when it does
+        if since is not None:
+            feed = since_feed(listing, self.site, self.size, since, page, **options)
+        else:
+            feed = page_feed(listing, self.site, self.size, page, **options)
+        return None if feed is None else self.renderer.feed(fmt, feed)
+
+
+def _size(found: Rendered | None) -> int:
+    return 0 if found is None else 2 * len(found.body)  # with the codings a request may add
+
+
+def _unused(*_):
+    raise AssertionError("a variant is dated by its listing, never by the state store")

@@ -1,0 +1,64 @@
+"""Who builds (feedsvc/builder.py): one holder of the build lock; the others see its builds within 50 ms."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from feedsvc import create_app
+from feedsvc.builder import BuilderStatus, BuildLock
+from tests.conftest import ROOT, write
+
+
+def test_only_one_holder_of_the_build_lock_and_the_next_takes_it_when_it_goes(tmp_path):
+    path = str(tmp_path / "state.sqlite3.build-lock")
+    first, second = BuildLock(path), BuildLock(path)
+    assert first.try_acquire() and not second.try_acquire()
+    os.close(first.fd)  # what the kernel does when the holder dies
+    assert second.try_acquire()
+
+
+def test_a_process_killed_with_sigkill_frees_the_build_lock(tmp_path):
+    path = str(tmp_path / "lock")
+    holder = subprocess.Popen([sys.executable, "-c", f"from feedsvc.builder import BuildLock; import sys, time; "
+                               f"BuildLock({path!r}).acquire(); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert not BuildLock(path).try_acquire()
+        holder.kill()
+        holder.wait()
+        assert BuildLock(path).try_acquire()
+    finally:
+        holder.kill()
+        holder.stdout.close()
+
+
+def test_a_serving_process_sees_a_new_build_within_50_ms_of_its_commit(sample_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = {"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0}
+    builder = create_app(config)
+    worker = create_app(config, build=False).test_client()
+    category = builder.extensions["feedsvc"].snapshot.feeds[1].category.name
+    lags = []
+    for n in range(5):
+        before = worker.get("/feed.json").headers["ETag"]
+        write(sample_dir, f"zz-{n}.txt", f"{category}\nStory {n}\nBody.\n")
+        builder.extensions["feedsvc"].refresh()  # returns once the build is committed
+        committed = time.perf_counter()
+        while worker.get("/feed.json").headers["ETag"] == before:
+            assert time.perf_counter() - committed < 1
+        lags.append(time.perf_counter() - committed)
+    assert max(lags) < 0.05, lags
+
+
+def test_the_builder_status_is_read_by_other_processes_with_its_age(make_publisher, sample_dir, tmp_path):
+    pub = make_publisher(sample_dir)
+    status = BuilderStatus(str(tmp_path / "status"))
+    assert status.read() is None
+    pub.refresh()
+    status.write(pub)
+    found = status.read()
+    assert found["pid"] == os.getpid() and found["last_success"] == pub.last_success.isoformat()
+    assert found["refreshing"] is None and 0 <= found["heard"] < 1

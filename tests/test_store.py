@@ -1,0 +1,166 @@
+"""The build store (feedsvc/store.py): builds committed whole, read by thin processes, parse results kept by stat."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from feedsvc import create_app
+from feedsvc.formats import FORMATS
+from feedsvc.partners import Partner
+from feedsvc.store import StoreReader
+from tests.conftest import write
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Counts the article files actually read (parsed) in this process (folders under pool.POOL_FROM files)."""
+    import feedsvc.pool
+
+    read_or_skip = feedsvc.pool.read_or_skip
+    seen: list[str] = []
+
+    def counted(path, *args, **kwargs):
+        seen.append(path.name)
+        return read_or_skip(path, *args, **kwargs)
+
+    monkeypatch.setattr(feedsvc.pool, "read_or_skip", counted)
+    return seen
+
+
+def settings(folder, tmp_path, **more):
+    return {"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0, **more}
+
+
+def test_every_resource_the_publisher_made_is_served_from_the_store_with_the_same_bytes(sample_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = create_app(settings(sample_dir, tmp_path))
+    snap, client = app.extensions["feedsvc"].snapshot, app.test_client()
+    assert len(snap.resources) > 20
+    for path in snap.resources:
+        res = snap.resources[path]
+        reply = client.get("/" + path, headers={"Accept-Encoding": "identity"})
+        assert reply.status_code == 200 and reply.data == res.body and reply.headers["ETag"] == res.etag, path
+        assert reply.headers["Last-Modified"] == res.http_date
+        assert client.get("/" + path, headers={"If-None-Match": res.etag}).status_code == 304
+
+
+def test_a_serving_process_that_does_not_build_never_reads_an_article_file(sample_dir, tmp_path, monkeypatch, reads):
+    monkeypatch.chdir(tmp_path)
+    builder = create_app(settings(sample_dir, tmp_path, FEED_MAX_ITEMS=3))
+    assert len(reads) == 11
+    reads.clear()
+    worker = create_app(settings(sample_dir, tmp_path, FEED_MAX_ITEMS=3), build=False)
+    assert "feedsvc" not in worker.extensions  # no Publisher, no scanner, no state store writes
+    client = worker.test_client()
+    for path in ("/", "/feed.rss", "/feed.json?page=2", "/feed.atom?since=2020-01-01T00:00:00Z", "/feeds.opml",
+                 "/category/" + builder.extensions["feedsvc"].snapshot.feeds[1].key + "/"):
+        assert client.get(path).status_code == 200, path
+    assert reads == []
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_pages_deltas_and_partner_views_from_the_store_are_the_publishers_bytes(sample_dir, tmp_path, monkeypatch, fmt):
+    monkeypatch.chdir(tmp_path)
+    builder = create_app(settings(sample_dir, tmp_path, FEED_MAX_ITEMS=3))
+    pub = builder.extensions["feedsvc"]
+    variants = create_app(settings(sample_dir, tmp_path, FEED_MAX_ITEMS=3), build=False).extensions["feedsvc.variants"]
+    some = next(iter(pub.snapshot.articles.values())).categories[0]
+    partner = Partner("p", b"x" * 32, frozenset({some}), False)
+    since = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    asked = [("", {"page": 2}), ("", {"page": 4}), ("", {"since": since}), ("", {"since": since, "page": 2}),
+             ("", {"partner": partner}), (pub.snapshot.feeds[1].key, {"page": 1, "partner": partner})]
+    for key, how in asked:
+        expected = pub.variant(key, fmt, **how)
+        found = variants.get(key, fmt, **how)
+        assert found is not None and found.body == expected.body and found.etag == expected.etag, (key, how)
+        assert found.last_modified == expected.last_modified and found.headers == expected.headers
+    assert variants.get("", fmt, page=99) is None and variants.get("no-such-key", fmt) is None
+
+
+def test_a_reader_sees_the_new_build_and_forgets_only_what_it_changed(sample_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = create_app(settings(sample_dir, tmp_path))
+    reader = StoreReader(tmp_path / "state.sqlite3", interval=0)
+    kept = {path: reader.resource(path) for path in ("feed.rss", "style.css", "feeds.opml")}
+    version = reader.current()
+    category = app.extensions["feedsvc"].snapshot.feeds[1].category.name  # no new category: the OPML stays
+    write(sample_dir, "zz-new.txt", f"{category}\nA brand new title\nBody.\n")
+    app.extensions["feedsvc"].refresh()
+    assert reader.current() == version + 1
+    assert reader.resource("style.css") is kept["style.css"]  # unchanged: still the object in memory
+    assert b"A brand new title" in reader.resource("feed.rss").body
+    assert reader.resource("feeds.opml") is kept["feeds.opml"]
+
+
+def test_a_build_is_seen_whole_or_not_at_all(sample_dir, tmp_path, monkeypatch):
+    """A reader in another connection, looking while a build commits, never sees a new feed beside an old one."""
+    monkeypatch.chdir(tmp_path)
+    app = create_app(settings(sample_dir, tmp_path))
+    pub = app.extensions["feedsvc"]
+    conn = sqlite3.connect(f"file:{tmp_path / 'state.sqlite3'}?mode=ro", uri=True, check_same_thread=False)
+    seen, stop = set(), threading.Event()
+
+    def look() -> None:
+        while not stop.is_set():
+            rows = conn.execute("SELECT path, version FROM resources WHERE path IN ('feed.rss', 'feed.atom', 'feed.json')").fetchall()
+            seen.add(tuple(sorted(version for _, version in rows)))
+
+    watcher = threading.Thread(target=look)
+    watcher.start()
+    for n in range(5):
+        write(sample_dir, f"zz-{n}.txt", f"News\nStory {n}\nBody.\n")
+        pub.refresh()
+    stop.set()
+    watcher.join()
+    assert len(seen) > 1 and all(len(set(versions)) == 1 for versions in seen), seen  # the three formats: one build
+
+
+def test_a_restart_reads_no_file_when_nothing_changed_and_only_the_changed_one_otherwise(sample_dir, tmp_path, monkeypatch, reads):
+    monkeypatch.chdir(tmp_path)
+    first = create_app(settings(sample_dir, tmp_path))
+    etags = {path: first.extensions["feedsvc"].snapshot.resources[path].etag for path in ("feed.rss", "feed.json", "")}
+    assert len(reads) == 11
+    reads.clear()
+    again = create_app(settings(sample_dir, tmp_path))
+    assert reads == []
+    assert again.test_client().get("/healthz").get_json()["files_read"] == 0
+    assert {path: again.extensions["feedsvc"].snapshot.resources[path].etag for path in etags} == etags
+    victim = sorted(sample_dir.iterdir())[3]
+    victim.write_text(victim.read_text(encoding="utf-8") + "\nOne more line.\n", encoding="utf-8")
+    create_app(settings(sample_dir, tmp_path))
+    assert reads == [victim.name]
+
+
+def test_parse_results_are_not_reused_under_settings_that_change_reading(sample_dir, tmp_path, monkeypatch, reads):
+    monkeypatch.chdir(tmp_path)
+    create_app(settings(sample_dir, tmp_path))
+    reads.clear()
+    create_app(settings(sample_dir, tmp_path, SUMMARY_LENGTH=100))
+    assert len(reads) == 11
+
+
+def test_a_touched_file_with_the_same_bytes_is_read_again_and_changes_nothing(sample_dir, tmp_path, monkeypatch, reads):
+    monkeypatch.chdir(tmp_path)
+    app = create_app(settings(sample_dir, tmp_path))
+    version = app.extensions["feedsvc.store"].current(force=True)
+    victim = sorted(sample_dir.iterdir())[0]
+    os.utime(victim, ns=(time.time_ns(), time.time_ns()))
+    reads.clear()
+    etag = app.test_client().get("/feed.rss").headers["ETag"]
+    app.extensions["feedsvc"].refresh()
+    assert reads == [victim.name]
+    assert app.test_client().get("/feed.rss").headers["ETag"] == etag
+    assert app.extensions["feedsvc.store"].current(force=True) >= version
+
+
+def test_an_app_made_not_to_commit_leaves_the_build_store_alone(sample_dir, tmp_path, monkeypatch):
+    """`feedsvc build` exports its own snapshot: it neither writes the build store nor keeps parse results."""
+    monkeypatch.chdir(tmp_path)
+    app = create_app(settings(sample_dir, tmp_path), commit=False)
+    assert len(app.extensions["feedsvc"].snapshot.articles) == 11
+    assert app.extensions["feedsvc.store"].build() is None

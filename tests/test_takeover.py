@@ -1,0 +1,226 @@
+"""Real `feedsvc serve --workers N` processes: one builder, thin workers, takeover when the builder dies,
+nothing lost when a worker dies, the same ETags everywhere and after restarts, worker memory flat."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLE_ARTICLES, write
+from tests.http_helpers import Server, fetch
+
+pytestmark = pytest.mark.e2e
+
+
+def health(server) -> dict:
+    return json.loads(fetch(server.base, "/healthz").body)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is pid."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def copy_sample(folder: Path) -> Path:
+    shutil.copytree(SAMPLE_ARTICLES, folder)
+    return folder
+
+
+def test_serve_starts_one_dedicated_builder_and_thin_workers_that_never_build(tmp_path):
+    server = Server(copy_sample(tmp_path / "articles"), tmp_path / "state.sqlite3", workers=2)
+    try:
+        builder = health(server)["builder"]["pid"]
+        procs = children(server.proc.pid)
+        assert builder in procs and len(procs) == 3  # the builder and two workers
+        workers = [pid for pid in procs if pid != builder]
+        assert "feedsvc.builder" in Path(f"/proc/{builder}/cmdline").read_text()
+        assert not any("holds the build lock" in line for line in server.output().splitlines())
+        assert all(rss_mib(pid) <= 60 for pid in workers), [rss_mib(pid) for pid in workers]
+    finally:
+        server.stop()
+    until(lambda: not Path(f"/proc/{builder}").exists(), 10, "the builder outlived the server")
+
+
+def test_killing_the_builder_hands_building_to_a_worker_within_a_refresh_interval(tmp_path):
+    folder = copy_sample(tmp_path / "articles")
+    refresh = 2
+    server = Server(folder, tmp_path / "state.sqlite3", workers=2, env={"FEEDSVC_REFRESH_SECONDS": str(refresh)})
+    try:
+        builder = health(server)["builder"]["pid"]
+        os.kill(builder, signal.SIGKILL)
+        killed = time.monotonic()
+        write(folder, "zz-after.txt", "News\nWritten after the builder died\nBody.\n")
+        until(lambda: b"Written after the builder died" in fetch(server.base, "/feed.rss").body, refresh + 5,
+              "no process took over building")
+        assert time.monotonic() - killed <= refresh + 3  # one refresh interval, and the new builder's first refresh
+        now = until(lambda: (body := health(server))["status"] == "ok" and body, 10, "healthz never recovered")
+        assert now["builder"]["pid"] in children(server.proc.pid) and now["builder"]["pid"] != builder
+        assert now["files_read"] == 1  # the new builder started from the store: only the new file was read
+    finally:
+        server.stop()
+
+
+def test_killing_a_worker_loses_nothing(tmp_path):
+    folder = copy_sample(tmp_path / "articles")
+    server = Server(folder, tmp_path / "state.sqlite3", workers=2)
+    try:
+        builder = health(server)["builder"]["pid"]
+        etag = fetch(server.base, "/feed.rss").header("ETag")
+        victim = next(pid for pid in children(server.proc.pid) if pid != builder)
+        os.kill(victim, signal.SIGKILL)
+        for _ in range(20):
+            reply = fetch(server.base, "/feed.rss")
+            assert reply.status == 200 and reply.header("ETag") == etag
+        write(folder, "zz-after.txt", "News\nWritten after a worker died\nBody.\n")
+        until(lambda: b"Written after a worker died" in fetch(server.base, "/feed.rss").body, 10, "the change was lost")
+        assert health(server)["builder"]["pid"] == builder
+    finally:
+        server.stop()
+
+
+def test_etags_are_the_same_in_every_worker_and_after_a_restart(tmp_path):
+    folder, state = copy_sample(tmp_path / "articles"), tmp_path / "state.sqlite3"
+    paths = ["/feed.rss", "/feed.atom", "/feed.json", "/feeds.opml", "/", "/feed.json?page=2", "/feed.rss?since=2020-01-01T00:00:00Z"]
+    env = {"FEEDSVC_FEED_MAX_ITEMS": "4", "FEEDSVC_SITE_URL": "http://127.0.0.1:8000"}  # the same site on another port
+    seen = []
+    for _ in range(2):
+        server = Server(folder, state, workers=3, env=env)
+        try:
+            tags = {}
+            for path in paths:
+                found = {(r.header("ETag"), r.header("Last-Modified")) for r in (fetch(server.base, path) for _ in range(12))}
+                assert len(found) == 1, (path, found)  # twelve connections, three workers: one answer
+                tags[path] = found.pop()
+            seen.append(tags)
+        finally:
+            server.stop()
+    assert seen[0] == seen[1]
+
+
+def test_a_restarted_site_answers_from_the_store_before_its_builder_is_done(tmp_path):
+    folder, state = copy_sample(tmp_path / "articles"), tmp_path / "state.sqlite3"
+    env = {"FEEDSVC_SITE_URL": "http://127.0.0.1:8000"}  # the same site on another port: parse results still hold
+    server = Server(folder, state, workers=1, env=env)
+    etag = fetch(server.base, "/feed.rss").header("ETag")
+    server.stop()
+    write(folder, "zz-new.txt", "News\nWritten while the server was down\nBody.\n")
+    lock = sqlite3.connect(state, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # the restarted builder cannot record the new file, so cannot finish its build
+    try:
+        again = Server(folder, state, workers=1, env=env)
+        try:
+            reply = fetch(again.base, "/feed.rss")
+            assert reply.status == 200 and reply.header("ETag") == etag  # the stored build, before the walk is done
+            until(lambda: health(again)["refreshing"], 10, "the builder's refresh was not seen running")
+            lock.execute("ROLLBACK")
+            until(lambda: b"Written while the server was down" in fetch(again.base, "/feed.rss").body, 10, "never built")
+            assert health(again)["files_read"] == 1
+        finally:
+            again.stop()
+    finally:
+        lock.close()
+
+
+def test_gunicorns_own_command_has_exactly_one_worker_build(tmp_path):
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:feedsvc.gunicorn_conf", "--chdir", "{checkout}",
+               "-b", "127.0.0.1:{port}", "-w", "{workers}", "wsgi:asgi"]
+    folder = copy_sample(tmp_path / "articles")
+    server = Server(folder, tmp_path / "state.sqlite3", workers=2, command=command,
+                    env={"FEEDSVC_ARTICLES_DIR": str(folder)})
+    try:
+        builder = health(server)["builder"]["pid"]
+        assert builder in children(server.proc.pid)
+        write(folder, "zz-new.txt", "News\nSaved under gunicorn\nBody.\n")
+        until(lambda: b"Saved under gunicorn" in fetch(server.base, "/feed.rss").body, 10, "not published")
+        lines = [line for line in server.output().splitlines() if "holds the build lock" in line]
+        assert len(lines) == 1 and f"process {builder} " in lines[0]
+    finally:
+        server.stop()
+
+
+def write_many(folder: Path, count: int) -> None:
+    for n in range(count):
+        write(folder, f"{n:05d}.txt", f"Category {n % 7}\nStory number {n}\n" + f"Paragraph {n} of a story. " * 40 + "\n")
+
+
+def worker_rss(count: int, tmp_path: Path) -> float:
+    folder = tmp_path / f"articles-{count}"
+    write_many(folder, count)
+    server = Server(folder, tmp_path / f"state-{count}.sqlite3", workers=2)  # FEED_MAX_ITEMS as shipped: 50
+    try:
+        until(lambda: health(server)["articles"] == count, 120, "the archive was never built")
+        builder = health(server)["builder"]["pid"]
+        for _ in range(3):  # every worker serves every feed, archive pages, deltas and article pages
+            for key in [""] + [f"category/category-{n}/" for n in range(7)]:
+                for fmt in ("rss", "atom", "json"):
+                    assert fetch(server.base, f"/{key}feed.{fmt}", headers={"Accept-Encoding": "gzip"}).status == 200
+                    fetch(server.base, f"/{key}feed.{fmt}?page=2")
+            for fmt in ("rss", "atom", "json"):
+                assert fetch(server.base, f"/feed.{fmt}?page=2").status == 200
+                assert fetch(server.base, f"/feed.{fmt}?since=2020-01-01T00:00:00Z&page=2").status == 200
+            for n in range(0, 100, 3):
+                assert fetch(server.base, f"/articles/{n:05d}").status == 200
+        return max(rss_mib(pid) for pid in children(server.proc.pid) if pid != builder)
+    finally:
+        server.stop()
+
+
+def test_a_workers_memory_does_not_grow_with_the_archive(tmp_path):
+    small, large = worker_rss(100, tmp_path), worker_rss(2000, tmp_path)
+    print(f"worker RSS: {small:.1f} MiB at 100 articles, {large:.1f} MiB at 2,000")
+    assert abs(large - small) <= 4, (small, large)  # about the two caches' budgets (2 MiB and 1 MiB), filled at 2,000
+    assert large <= 60, large
+
+
+def test_every_worker_serves_a_new_build_within_50_ms_of_its_commit(tmp_path):
+    folder, state = copy_sample(tmp_path / "articles"), tmp_path / "state.sqlite3"
+    server = Server(folder, state, workers=2)
+    store = sqlite3.connect(f"file:{state}?mode=ro", uri=True, isolation_level=None)
+    try:
+        lags = []
+        for n in range(5):
+            version = store.execute("SELECT MAX(version) FROM builds").fetchone()[0]
+            write(folder, f"zz-{n}.txt", f"News\nStory {n} of the lag test\nBody.\n")
+            until(lambda: store.execute("SELECT MAX(version) FROM builds").fetchone()[0] > version, 10, "never committed")
+            committed = time.monotonic()
+            for _ in range(2):  # two fresh connections: both workers, most likely
+                until(lambda: f"Story {n} of the lag test".encode() in fetch(server.base, "/feed.json").body, 1, "not served")
+            lags.append(time.monotonic() - committed)
+            time.sleep(1.1)  # the next change in another second: no wait for its Last-Modified
+        assert sorted(lags)[2] <= 0.05, lags
+    finally:
+        store.close()
+        server.stop()
