@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     for n in args.sizes:
         raw = results["sizes"][str(n)]["raw"]
         if "workers" in raw and not raw["workers"]["settled"]["builder_pid"]:
-            print(f"N = {n:,}: no builder told apart (no builder_pid in /healthz, no lock held in the state folder, "
+            print(f"N = {n:,}: no builder told apart (no builder pid in /healthz, no lock held in the state folder, "
                   f"no process titled builder): "
                   f"the worker figure is the largest of {args.workers} workers, each of which builds.")
     met = [t for t in results["targets"] if t["met"]]

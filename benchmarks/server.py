@@ -155,8 +155,9 @@ class Server:
     def processes(self) -> dict:
         """The tree's memory: master, builder (when it can be told apart) and the other workers, in MiB."""
         found = procs.tree(self.proc.pid)
-        builder_pid = self.healthz().get("builder_pid")
-        how = "healthz builder_pid" if builder_pid else None
+        health = self.healthz()
+        builder_pid = (health.get("builder") or {}).get("pid") or health.get("builder_pid")
+        how = "healthz builder pid" if builder_pid else None
         if not builder_pid:  # the process holding a lock on a file of the state folder: the builder lock
             pids = {p.pid for p in found}
             held = {pid: names for pid, names in procs.lock_holders(self.state).items() if pid in pids}

@@ -95,7 +95,7 @@ def test_a_process_tree_counts_its_children_and_goes_idle_when_they_sleep():
 def test_serve_is_timed_until_every_feed_in_the_opml_answers_and_its_memory_is_read(tmp_path):
     result = server.ready(ROOT / "articles", tmp_path / "state", fresh=True)
     assert result["feeds"] >= 3 and 0 < result["ready_s"] < 120
-    assert result["settled"]["processes"] == 2  # gunicorn's master and one worker
+    assert result["settled"]["processes"] == 3  # gunicorn's master, the dedicated builder and one worker
     assert result["settled"]["worker_rss_max_mib"] > 10 and result["settled"]["hwm_max_mib"] >= result["settled"]["rss_max_mib"]
     # Sampled all along: a process that has exited (a reading worker) would still be in it.
     assert result["settled"]["hwm_max_ever_mib"] >= result["settled"]["hwm_max_mib"]
