@@ -109,7 +109,8 @@ class Resources(Mapping):
 class Renderer:
     """Renders a site's resources, keeping the previous results to reuse the unchanged ones."""
 
-    def __init__(self, site: Site, versions: Versions, recorded: Recorded, archive_max_age: int = 86400, variants: int = 512):
+    def __init__(self, site: Site, versions: Versions, recorded: Recorded, archive_max_age: int = 86400, variants: int = 512,
+                 fragments: int | None = None):
         self.site = site
         self.versions = versions
         self.recorded = recorded
@@ -119,7 +120,8 @@ class Renderer:
         self._variants_max = variants
         self._variants_bytes = 0  # their bodies and compressed forms
         self._variants_lock = threading.Lock()
-        self.fragments = Fragments(site)  # each item's bytes per format, shared by every feed it is in
+        # Each item's bytes per format, shared by every feed it is in; `fragments` bytes at most (default: BUDGET).
+        self.fragments = Fragments(site) if fragments is None else Fragments(site, fragments)
         self._static = {name: ((package_files.files("feedsvc") / "static" / name).read_bytes(), media) for name, media in STATIC.items()}
         self.rendered_last = 0  # how many resources the last render() made anew
         self.fresh: list[Rendered] = []  # feeds the last render() made anew, to compress off the refresh path

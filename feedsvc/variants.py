@@ -49,12 +49,17 @@ class StoredItems(Sequence):
             yield from self.reader.articles(self.ids[start:start + 200])
 
 
+ITEM_BYTES = 0  # item fragments a serving process keeps between variants: none (each variant is kept whole)
+
+
 class Variants:
     """Makes and keeps the feeds asked for by query, from the store."""
 
     def __init__(self, reader: StoreReader, site: Site, size: int, public: Mapping[str, Any], archive_max_age: int):
         self.reader, self.site, self.size, self.public = reader, site, size, dict(public)
-        self.renderer = Renderer(site, _unused, _unused, archive_max_age=archive_max_age, variants=1)
+        # A serving process keeps few items: what it makes is kept whole (KEEP_BYTES), and its memory must not
+        # grow with the archive (the builder keeps the big fragment cache).
+        self.renderer = Renderer(site, _unused, _unused, archive_max_age=archive_max_age, variants=1, fragments=ITEM_BYTES)
         self._kept: OrderedDict[tuple, Rendered | None] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
