@@ -155,6 +155,8 @@ def resource(path: str) -> Response:
     charge = _charge("public", _client_address()) if match is not None or path == "feeds.opml" else None
     if match is not None and ("page" in request.args or "since" in request.args):
         page, since = _paging()
+        if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
+            return redirect(request.root_path + "/" + quote(path, safe="/"), code=301)
         found = current_app.extensions["feedsvc.variants"].get(match["slug"] or "", match["fmt"], page=page, since=since)
         if found is None:
             raise RequestError(404, f"Not found: /{path} has no such page (page {page}).\n")

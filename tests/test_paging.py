@@ -153,3 +153,10 @@ def test_paged_and_since_feeds_break_no_rule_a_feed_reader_relies_on(paged):
         assert res.status_code == 200, path
         problems[path] = feed_problems(path, res.data, feed_url=f"http://127.0.0.1:8000{path}" if ".json" in path else None)
     assert {path: found for path, found in problems.items() if found} == {}
+
+
+@pytest.mark.parametrize("path", ["/feed.rss", "/category/news/feed.json"])
+def test_page_one_redirects_to_the_url_its_self_link_names(paged, path):
+    res = paged.get(path + "?page=1")
+    assert res.status_code == 301 and urlsplit(res.headers["Location"]).path == path
+    assert paged.get(path + "?page=1&since=2000-01-01T00:00:00Z").status_code == 200  # a delta's first page stays
