@@ -6,6 +6,7 @@ SQLite in WAL mode with a busy timeout, so several server processes can share on
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -13,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from datetime import timedelta
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .model import Article
 
@@ -78,6 +79,25 @@ class StateStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on a fresh connection, committed at the end of the block.
+
+        BEGIN IMMEDIATE takes the write lock first, so processes writing at once queue on the busy
+        timeout instead of failing with "locked"; a database error becomes a StateError that says the fix.
+        """
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
+        finally:
+            conn.close()
+
     def stamp(self, articles: Iterable[Article], now: datetime, appeared: Mapping[str, datetime] | None = None) -> list[Article]:
         """Give each article its published and updated times, recording new and changed content.
 
@@ -88,9 +108,7 @@ class StateStore:
         articles = sorted(articles, key=lambda a: a.id)
         appeared = appeared or {}
         moments = _Moments()
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._writing() as conn:
             first_scan = conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
             rows = {row[0]: row for row in self._select(
                 conn, "SELECT id, first_seen, content_hash, updated, seen FROM articles WHERE id IN ({marks})", [a.id for a in articles])}
@@ -116,12 +134,6 @@ class StateStore:
                 writes.append(row)
                 rows[a.id] = row
             conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated, seen) VALUES (?, ?, ?, ?, ?)", writes)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.rollback() if conn.in_transaction else None
-            raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
-        finally:
-            conn.close()
         return [_dated(a, rows[a.id]) for a in articles]
 
 
@@ -133,9 +145,7 @@ class StateStore:
         deleted, or now has another ID, hands it on to the first candidate, which is recorded.
         """
         held = set(held)
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._writing() as conn:
             owners = dict(self._select(conn, "SELECT id, source FROM owners WHERE id IN ({marks})", list(candidates)))
             writes = []
             for id_, sources in candidates.items():
@@ -144,30 +154,16 @@ class StateStore:
                     owners[id_] = sources[0]
                     writes.append((id_, sources[0]))
             conn.executemany("INSERT OR REPLACE INTO owners (id, source) VALUES (?, ?)", writes)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.rollback() if conn.in_transaction else None
-            raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
-        finally:
-            conn.close()
         return {id_: owners[id_] for id_ in candidates}
 
     def claim_slugs(self, names: Iterable[str], choose: Callable[[set[str], dict[str, str]], dict[str, str]]) -> dict[str, str]:
         """Each name's slug: as recorded, or as choose(names, recorded) gives it, recorded for good."""
         names = set(names)
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._writing() as conn:
             recorded = dict(conn.execute("SELECT name, slug FROM slugs").fetchall())
             chosen = choose(names, recorded)
             conn.executemany("INSERT OR REPLACE INTO slugs (name, slug) VALUES (?, ?)",
                              [(name, slug) for name, slug in sorted(chosen.items()) if recorded.get(name) != slug])
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.rollback() if conn.in_transaction else None
-            raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
-        finally:
-            conn.close()
         return chosen
 
     def record_versions(self, digests: Mapping[str, str], now: datetime) -> dict[str, datetime]:
