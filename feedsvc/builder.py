@@ -135,6 +135,8 @@ class Committer:
         # Article pages left to commit after the last build: path → (renderer entry, made_from), in order.
         self._deferred: dict[str, tuple] = {}
         self._report: dict = {}
+        self._recode: dict[str, tuple] = {}  # path → (Rendered, made_from): rows committed without their codings
+        self._parsed: list[tuple] = []  # parse results left for the background pages' first build (for restarts only)
         self._lock = threading.Lock()  # one commit at a time: a refresh's, or the background pages'
         self._finisher: threading.Thread | None = None
 
@@ -146,9 +148,16 @@ class Committer:
             build = self.build(refreshed.snapshot)
             deferred, build.deferred = build.deferred, {}
             build.report["pages_pending"] = len(deferred)
+            parsed = self._parsed + build.parsed  # parse results wait for the pages' first build when there is one
+            build.parsed, later = ([], parsed) if deferred else (parsed, [])
+            recode = {path: found for path, found in self._recode.items() if path not in build.resources}
+            recode.update(build.recode)
+            if not deferred:  # rows left without codings by an earlier split get them now
+                build.resources.update(self._recoded(recode))
+                recode = {}
             version = self.writer.commit(build, datetime.now(timezone.utc))
             self.behind = False
-            self._deferred, self._report = deferred, build.report
+            self._deferred, self._report, self._parsed, self._recode = deferred, build.report, later, recode
             self._remember(refreshed.snapshot)
             if self.reader is not None:
                 self.reader.current(force=True)  # this process's own requests see it at once
@@ -166,14 +175,17 @@ class Committer:
                     return
                 paths = list(self._deferred)[:PAGES_PER_BUILD]
                 chunk = {path: self._deferred[path] for path in paths}
-                build = Build(dict(self._report, pages_pending=len(self._deferred) - len(paths)))
+                build = Build(dict(self._report, pages_pending=len(self._deferred) - len(paths)), parsed=self._parsed)
                 try:
+                    build.resources.update(self._recoded(self._recode))
                     self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in chunk.items()})
                     version = self.writer.commit(build, datetime.now(timezone.utc))
                 except Exception:  # the next refresh commits them again (they are not remembered as committed)
                     log.exception("the article pages could not be committed to the store")
-                    self._deferred, self.behind = {}, True
+                    # Parse results lost: a restart reads those files again; rows left without codings: made on request.
+                    self._deferred, self._parsed, self._recode, self.behind = {}, [], {}, True
                     return
+                self._parsed, self._recode = [], {}
                 for path in paths:
                     del self._deferred[path]
                 self._pages.update((path, entry) for path, (entry, _) in chunk.items())
@@ -204,13 +216,14 @@ class Committer:
         build = Build(report, parsed=self.parsed.take() if self.parsed else [])
         pages = getattr(snap.resources, "_pages", {})  # article pages: path → [(article, categories), Rendered or None]
         have = held["resources"]
+        plain = {}  # the resources to put, but article pages
         for path in snap.resources:
             if path in pages:
                 continue
             res = snap.resources[path]
             made = _made_from(res)
             if have.get(path) != made:
-                build.resources[path] = _row(res, made, coded=True)
+                plain[path] = (res, made)
         for feed in snap.feeds:
             for fmt in FORMATS:
                 path = feed.path(fmt)
@@ -225,8 +238,12 @@ class Committer:
                 if have.get(path) != made:
                     todo[path] = (entry, made)
         if len(todo) > FIRST_PAGES:
-            build.deferred = todo
+            # The feeds first: their gzip and brotli bodies (a second at 10,000 articles) come with the pages'
+            # first build; a serving process asked for a coding meanwhile makes it itself.
+            build.deferred, build.recode = todo, plain
+            build.resources.update((path, _row(res, made, coded=False)) for path, (res, made) in plain.items())
         else:
+            build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in plain.items())
             self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in todo.items()})
         previews = {"#preview/" + feed.path(fmt) for feed in snap.feeds for fmt in FORMATS}
         build.gone["resources"] = {p for p in have if p not in snap.resources and p not in previews}
@@ -246,6 +263,11 @@ class Committer:
                     build.items[id_] = (pickle.dumps(article, protocol=5), made)
         build.gone["items"] = set(held["items"]) - set(snap.articles)
         return build
+
+    def _recoded(self, recode: dict) -> dict:
+        """Rows with their codings for resources committed without them and still held as they were."""
+        held = self.writer.held()["resources"]
+        return {path: _row(res, made, coded=True) for path, (res, made) in recode.items() if held.get(path) == made}
 
     def _render_pages(self, build: Build, todo: dict) -> None:
         """Article pages rendered as Renderer would on a request, dated by the state store in one call."""

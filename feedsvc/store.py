@@ -107,6 +107,7 @@ class Build:
     gone: dict[str, set] = field(default_factory=lambda: {"resources": set(), "listings": set(), "items": set()})
     parsed: list[tuple] = field(default_factory=list)
     deferred: dict[str, tuple] = field(default_factory=dict)  # article pages left for later builds (builder.Committer)
+    recode: dict[str, tuple] = field(default_factory=dict)  # rows put without their codings, to put with them later
 
     def changed_paths(self) -> list[str]:
         """The paths (and "#listing/<key>") a worker must forget when this build lands."""

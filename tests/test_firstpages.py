@@ -53,6 +53,8 @@ def test_a_cold_start_commits_the_feeds_first_and_ends_with_the_bytes_of_one_ful
     assert {"feed.rss", "feed.atom", "feed.json", "feeds.opml", "", "style.css"} <= first
     assert '"pages_pending": 40' in builds[0][1] and '"pages_pending": 0' in builds[-1][1]
     assert rows(tmp_path / "split.sqlite3") == rows(tmp_path / "whole.sqlite3")
+    with sqlite3.connect(tmp_path / "split.sqlite3") as conn:  # parse results come with the pages' first build
+        assert conn.execute("SELECT COUNT(*) FROM parsed").fetchone()[0] == 40
     with sqlite3.connect(tmp_path / "whole.sqlite3") as conn:
         assert conn.execute("SELECT COUNT(*) FROM builds").fetchone()[0] == 1  # few new pages: one build, as before
 
@@ -76,6 +78,10 @@ def test_an_article_page_not_committed_yet_is_rendered_from_the_stored_article(t
         assert worker.get("/" + path, headers={"If-None-Match": expected.etag}).status_code == 304
         assert worker.get("/" + path, headers={"Accept-Encoding": "br"}).headers["Content-Encoding"] == "br"
     assert worker.get("/articles/no-such-article").status_code == 404
+    import brotli  # the feeds' codings come with the pages' first build; a worker makes one asked for meanwhile
+    assert rows(tmp_path / "state.sqlite3")["feed.rss"][6] is None
+    reply = worker.get("/feed.rss", headers={"Accept-Encoding": "br"})
+    assert reply.headers["Content-Encoding"] == "br" and brotli.decompress(reply.data) == rows(tmp_path / "whole.sqlite3")["feed.rss"][4]
     assert worker.get("/articles/" + pages[0][len("articles/"):] + "/x").status_code == 404
     finish(committer(builder))
     stored = rows(tmp_path / "state.sqlite3")
