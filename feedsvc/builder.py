@@ -31,6 +31,11 @@ from .store import Build, ListingHead, ParsedCache, StoreWriter, code_version, i
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 0.5
+# Article pages a build commits itself; past that many new ones (a cold start), the build commits without them, so
+# the feeds, home, category pages and OPML answer first, and a background thread commits the pages right after,
+# PAGES_PER_BUILD to a build. A page asked for meanwhile is rendered by the serving process (variants.py).
+FIRST_PAGES = 500
+PAGES_PER_BUILD = 1000
 LOCK_FD = "FEEDSVC_BUILD_LOCK_FD"  # the build lock's file descriptor, inherited by the dedicated builder
 REFRESHERS: list = []  # this process's schedulers, stopped when a gunicorn worker exits (serving.worker_exit)
 
@@ -127,23 +132,80 @@ class Committer:
         self._pages: dict[str, Any] = {}  # article page path → the renderer entry committed
         self._listings: dict[str, tuple] = {}  # key → (items, changed) committed
         self._items: dict[str, Any] = {}  # id → the Article object committed
+        # Article pages left to commit after the last build: path → (renderer entry, made_from), in order.
+        self._deferred: dict[str, tuple] = {}
+        self._report: dict = {}
+        self._recode: dict[str, tuple] = {}  # path → (Rendered, made_from): rows committed without their codings
+        self._parsed: list[tuple] = []  # parse results left for the background pages' first build (for restarts only)
+        self._lock = threading.Lock()  # one commit at a time: a refresh's, or the background pages'
+        self._finisher: threading.Thread | None = None
 
     def __call__(self, refreshed) -> None:
         if not refreshed.ok or not (refreshed.changed or self.behind or (self.parsed and self.parsed.waiting)):
             return
-        self.behind = True
-        build = self.build(refreshed.snapshot)
-        version = self.writer.commit(build, datetime.now(timezone.utc))
-        self.behind = False
-        self._remember(refreshed.snapshot)
-        if self.reader is not None:
-            self.reader.current(force=True)  # this process's own requests see it at once
-        log.debug("build %d committed: %d resources, %d listings, %d items changed", version, len(build.resources),
-                  len(build.listings), len(build.items))
+        with self._lock:
+            self.behind = True
+            build = self.build(refreshed.snapshot)
+            deferred, build.deferred = build.deferred, {}
+            build.report["pages_pending"] = len(deferred)
+            parsed = self._parsed + build.parsed  # parse results wait for the pages' first build when there is one
+            build.parsed, later = ([], parsed) if deferred else (parsed, [])
+            recode = {path: found for path, found in self._recode.items() if path not in build.resources}
+            recode.update(build.recode)
+            if not deferred:  # rows left without codings by an earlier split get them now
+                build.resources.update(self._recoded(recode))
+                recode = {}
+            version = self.writer.commit(build, datetime.now(timezone.utc))
+            self.behind = False
+            self._deferred, self._report, self._parsed, self._recode = deferred, build.report, later, recode
+            self._remember(refreshed.snapshot)
+            if self.reader is not None:
+                self.reader.current(force=True)  # this process's own requests see it at once
+            log.debug("build %d committed: %d resources, %d listings, %d items changed, %d article pages to follow", version,
+                      len(build.resources), len(build.listings), len(build.items), len(deferred))
+            if deferred and (self._finisher is None or not self._finisher.is_alive()):
+                self._finisher = threading.Thread(target=self.finish, name="article-pages", daemon=True)
+                self._finisher.start()
+
+    def finish(self) -> None:
+        """Commit the article pages the last build left out, PAGES_PER_BUILD to a build, until none are left."""
+        while True:
+            with self._lock:
+                if not self._deferred:
+                    return
+                paths = list(self._deferred)[:PAGES_PER_BUILD]
+                chunk = {path: self._deferred[path] for path in paths}
+                build = Build(dict(self._report, pages_pending=len(self._deferred) - len(paths)), parsed=self._parsed)
+                try:
+                    build.resources.update(self._recoded(self._recode))
+                    self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in chunk.items()})
+                    version = self.writer.commit(build, datetime.now(timezone.utc))
+                except Exception:  # the next refresh commits them again (they are not remembered as committed)
+                    log.exception("the article pages could not be committed to the store")
+                    # Parse results lost: a restart reads those files again; rows left without codings: made on request.
+                    self._deferred, self._parsed, self._recode, self.behind = {}, [], {}, True
+                    return
+                self._parsed, self._recode = [], {}
+                for path in paths:
+                    del self._deferred[path]
+                self._pages.update((path, entry) for path, (entry, _) in chunk.items())
+                self._report = build.report
+                if self.reader is not None:
+                    self.reader.current(force=True)
+                log.debug("build %d committed: %d article pages, %d to follow", version, len(paths), len(self._deferred))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the background article pages; True when none are left (tests, tools)."""
+        finisher = self._finisher
+        if finisher is not None:
+            finisher.join(timeout)
+        return not self._deferred
 
     def build(self, snap) -> Build:
-        """The rows of this snapshot that the store does not hold yet, and those it holds no more."""
-        from .pages import render_article
+        """The rows of this snapshot that the store does not hold yet, and those it holds no more.
+
+        Past FIRST_PAGES new article pages, those are left out of the rows and named in `deferred`.
+        """
         from .preview import preview_page
 
         site = self.publisher.site
@@ -154,13 +216,14 @@ class Committer:
         build = Build(report, parsed=self.parsed.take() if self.parsed else [])
         pages = getattr(snap.resources, "_pages", {})  # article pages: path → [(article, categories), Rendered or None]
         have = held["resources"]
+        plain = {}  # the resources to put, but article pages
         for path in snap.resources:
             if path in pages:
                 continue
             res = snap.resources[path]
             made = _made_from(res)
             if have.get(path) != made:
-                build.resources[path] = _row(res, made, coded=True)
+                plain[path] = (res, made)
         for feed in snap.feeds:
             for fmt in FORMATS:
                 path = feed.path(fmt)
@@ -173,13 +236,15 @@ class Committer:
             if self._pages.get(path) is not entry:
                 made = self._made_from(entry[0][0], entry[0][1])
                 if have.get(path) != made:
-                    todo[path] = (entry[0], made)
-        if todo:  # rendered as Renderer would on a request, dated by the state store in one call
-            bodies = {path: render_article(key[0], key[1], site)[0] for path, (key, _) in todo.items()}
-            times = self.publisher.renderer.versions({path: hashlib.sha256(body).hexdigest() for path, body in bodies.items()})
-            from .render import Rendered
-            for path, body in bodies.items():
-                build.resources[path] = _row(Rendered(body, "text/html", times[path], precompress=False), todo[path][1], coded=False)
+                    todo[path] = (entry, made)
+        if len(todo) > FIRST_PAGES:
+            # The feeds first: their gzip and brotli bodies (a second at 10,000 articles) come with the pages'
+            # first build; a serving process asked for a coding meanwhile makes it itself.
+            build.deferred, build.recode = todo, plain
+            build.resources.update((path, _row(res, made, coded=False)) for path, (res, made) in plain.items())
+        else:
+            build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in plain.items())
+            self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in todo.items()})
         previews = {"#preview/" + feed.path(fmt) for feed in snap.feeds for fmt in FORMATS}
         build.gone["resources"] = {p for p in have if p not in snap.resources and p not in previews}
         for key, listing in snap.listings.items():
@@ -199,12 +264,31 @@ class Committer:
         build.gone["items"] = set(held["items"]) - set(snap.articles)
         return build
 
+    def _recoded(self, recode: dict) -> dict:
+        """Rows with their codings for resources committed without them and still held as they were."""
+        held = self.writer.held()["resources"]
+        return {path: _row(res, made, coded=True) for path, (res, made) in recode.items() if held.get(path) == made}
+
+    def _render_pages(self, build: Build, todo: dict) -> None:
+        """Article pages rendered as Renderer would on a request, dated by the state store in one call."""
+        from .pages import render_article
+        from .render import Rendered
+
+        if not todo:
+            return
+        site = self.publisher.site
+        bodies = {path: render_article(key[0], key[1], site)[0] for path, (key, _) in todo.items()}
+        times = self.publisher.renderer.versions({path: hashlib.sha256(body).hexdigest() for path, body in bodies.items()})
+        for path, body in bodies.items():
+            build.resources[path] = _row(Rendered(body, "text/html", times[path], precompress=False), todo[path][1], coded=False)
+
     def _made_from(self, article, categories: tuple = ()) -> str:
         return (f"{self.made_by} {article.content_hash} {article.published.isoformat()} {article.updated.isoformat()} "
                 f"{hashlib.sha256(repr((article.id, article.source, categories)).encode()).hexdigest()[:16]}")
 
     def _remember(self, snap) -> None:
-        self._pages = dict(getattr(snap.resources, "_pages", {}))
+        deferred = self._deferred
+        self._pages = {path: entry for path, entry in getattr(snap.resources, "_pages", {}).items() if path not in deferred}
         self._listings = {key: (listing.items, snap.changed[key]) for key, listing in snap.listings.items()}
         self._items = dict(snap.articles)
 

@@ -106,6 +106,8 @@ class Build:
     items: dict[str, tuple] = field(default_factory=dict)  # id → (article blob, made_from)
     gone: dict[str, set] = field(default_factory=lambda: {"resources": set(), "listings": set(), "items": set()})
     parsed: list[tuple] = field(default_factory=list)
+    deferred: dict[str, tuple] = field(default_factory=dict)  # article pages left for later builds (builder.Committer)
+    recode: dict[str, tuple] = field(default_factory=dict)  # rows put without their codings, to put with them later
 
     def changed_paths(self) -> list[str]:
         """The paths (and "#listing/<key>") a worker must forget when this build lands."""
@@ -331,6 +333,23 @@ class StoreReader:
             while len(self._listings) > 2:
                 self._listings.popitem(last=False)
         return found
+
+    def category_links(self) -> dict[str, tuple[str, str, str]]:
+        """Each published category's (name, page URL, feed key) by name, as an article page links them."""
+        links = {}
+        for (blob,) in self._conn().execute("SELECT head FROM listings WHERE key != ''"):
+            head = pickle.loads(blob)
+            if head.category is not None:
+                links[head.category.name] = (head.category.name, head.page_url, head.key)
+        return links
+
+    def recorded(self, key: str, digest: str) -> datetime | None:
+        """When the builder dated these bytes at this key (the state store's versions, same file), or None."""
+        try:
+            row = self._conn().execute("SELECT modified FROM versions WHERE key = ? AND digest = ?", (key, digest)).fetchone()
+        except sqlite3.OperationalError:  # no versions table: nothing dated yet
+            return None
+        return None if row is None else datetime.fromisoformat(row[0])
 
     def articles(self, ids: list[str]) -> list:
         """The stored (stamped) articles with these IDs, in this order."""

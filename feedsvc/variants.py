@@ -8,6 +8,7 @@ next request that asks the same (1 MiB of them).
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Any, Mapping
 
 from .feeds import Listing, page_feed, since_feed
 from .model import Site
+from .pages import render_article
 from .partners import Partner
 from .render import Rendered, Renderer
 from .store import StoreReader
@@ -78,6 +80,36 @@ class Variants:
                 self._kept.move_to_end(kept_key)
                 return self._kept[kept_key]
         found = self._make(key, fmt, page, since, partner)
+        with self._lock:
+            self._kept[kept_key] = found
+            self._bytes += _size(found)
+            while self._bytes > KEEP_BYTES:
+                self._bytes -= _size(self._kept.popitem(last=False)[1])
+        return found
+
+    def article_page(self, id_: str) -> Rendered | None:
+        """A published article's page the builder has not committed yet (a cold start commits the feeds first):
+        rendered here from the stored article, as the builder renders it — the same bytes and ETag; None if
+        no such article is published.
+
+        Its Last-Modified is the time the builder recorded for these bytes if it has, else the article's own
+        updated time (earlier than any the builder gives them, so a conditional request only ever gets the
+        page again, never a wrong 304).
+        """
+        version = self.reader.current()
+        kept_key = (version, "article", id_)
+        with self._lock:
+            if kept_key in self._kept:
+                self._kept.move_to_end(kept_key)
+                return self._kept[kept_key]
+        found = None
+        stored = self.reader.articles([id_])
+        if stored:
+            article = stored[0]
+            links = self.reader.category_links()
+            body = render_article(article, tuple(links[c] for c in article.categories if c in links), self.site)[0]
+            when = self.reader.recorded("articles/" + id_, hashlib.sha256(body).hexdigest()) or article.updated
+            found = Rendered(body, "text/html", when, precompress=False)
         with self._lock:
             self._kept[kept_key] = found
             self._bytes += _size(found)

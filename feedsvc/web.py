@@ -102,6 +102,7 @@ FEED_PATH = re.compile(r"(?:category/(?P<slug>[^/]+)/)?feed\.(?P<fmt>rss|atom|js
 # RFC 3339 §5.6 date-time: a full date, a time and an offset (a bare date or zone-less time is ambiguous).
 # re.ASCII: \d is 0-9 only, never "²" or "٣", which int() and fromisoformat() treat differently.
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+ARTICLE_PATH = re.compile(r"articles/[^/]+")
 PAGE = re.compile(r"[1-9][0-9]{0,8}", re.ASCII)  # bounded: int() of thousands of digits is slow, then refused
 UNAUTHORIZED = ("Authentication required: send your partner key as `Authorization: Bearer <key>` "
                 "or `?key=<key>`.\n")
@@ -163,6 +164,8 @@ def resource(path: str) -> Response:
         g.feedsvc_found = found
         return respond(found, max_age(), charge=charge)
     found = None if path.startswith("#") else store().resource(path)  # "#…": the store's own keys
+    if found is None and ARTICLE_PATH.fullmatch(path):  # published, its page not committed yet (a cold start)
+        found = current_app.extensions["feedsvc.variants"].article_page(path[len("articles/"):])
     if found is None:
         if store().resource(path + "/") is not None:  # /category/x → /category/x/
             return redirect(request.root_path + "/" + quote(path, safe="/") + "/", code=301)
