@@ -73,19 +73,7 @@ class Variants:
         The key is "" (site-wide) or a category slug. For a partner, the site-wide feed holds only its
         licensed categories, and the content mode is the partner's.
         """
-        version = self.reader.current()
-        kept_key = (version, key, fmt, page, since, partner)
-        with self._lock:
-            if kept_key in self._kept:
-                self._kept.move_to_end(kept_key)
-                return self._kept[kept_key]
-        found = self._make(key, fmt, page, since, partner)
-        with self._lock:
-            self._kept[kept_key] = found
-            self._bytes += _size(found)
-            while self._bytes > KEEP_BYTES:
-                self._bytes -= _size(self._kept.popitem(last=False)[1])
-        return found
+        return self._kept_or_made((key, fmt, page, since, partner), lambda: self._make(key, fmt, page, since, partner))
 
     def article_page(self, id_: str) -> Rendered | None:
         """A published article's page the builder has not committed yet (a cold start commits the feeds first):
@@ -96,20 +84,26 @@ class Variants:
         updated time (earlier than any the builder gives them, so a conditional request only ever gets the
         page again, never a wrong 304).
         """
-        version = self.reader.current()
-        kept_key = (version, "article", id_)
+        return self._kept_or_made(("article", id_), lambda: self._make_article_page(id_))
+
+    def _make_article_page(self, id_: str) -> Rendered | None:
+        stored = self.reader.articles([id_])
+        if not stored:
+            return None
+        article = stored[0]
+        links = self.reader.category_links()
+        body = render_article(article, tuple(links[c] for c in article.categories if c in links), self.site)[0]
+        when = self.reader.recorded("articles/" + id_, hashlib.sha256(body).hexdigest()) or article.updated
+        return Rendered(body, "text/html", when, precompress=False)
+
+    def _kept_or_made(self, key: tuple, make) -> Rendered | None:
+        """What was made for this key at the current build, else make() it and keep it (KEEP_BYTES at most)."""
+        kept_key = (self.reader.current(), *key)
         with self._lock:
             if kept_key in self._kept:
                 self._kept.move_to_end(kept_key)
                 return self._kept[kept_key]
-        found = None
-        stored = self.reader.articles([id_])
-        if stored:
-            article = stored[0]
-            links = self.reader.category_links()
-            body = render_article(article, tuple(links[c] for c in article.categories if c in links), self.site)[0]
-            when = self.reader.recorded("articles/" + id_, hashlib.sha256(body).hexdigest()) or article.updated
-            found = Rendered(body, "text/html", when, precompress=False)
+        found = make()
         with self._lock:
             self._kept[kept_key] = found
             self._bytes += _size(found)
