@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from . import measure
+from . import measure, procs
 from .corpus import probe_md
 from .server import free_port, get, visible_ms
 from .setup import hugo_binary
@@ -55,12 +55,7 @@ def watch(site: Path, category: str, runs: int = 5, timeout: float = 60) -> dict
             time.sleep(0.5)  # let the rebuild's tail settle before the next write
         return {"server_ready_s": ready_s, "visible_ms": seen_ms}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        procs.end(proc)
         log.close()
         for path in written:
             path.unlink(missing_ok=True)

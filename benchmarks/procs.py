@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,3 +139,14 @@ def wait_idle(root: int, timeout: float, quiet_ticks: int = 2, window: float = 0
             return time.monotonic() - start - window
         last = now
     return None
+
+
+def end(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM a child process, SIGKILL it if it has not gone within timeout seconds; reap it either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -6,7 +6,6 @@ Each server gets the same bytes (feedsvc's gzip body of the site-wide /feed.rss)
 from __future__ import annotations
 
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -47,12 +46,7 @@ def running(cmd: list[str], port: int, env: dict | None = None, cwd: str | None 
         sys.stderr.write(log.read().decode("utf-8", "replace")[-3000:])
         raise
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        procs.end(proc)
         log.close()
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
+from tests.http_helpers import end_process
+
 FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox") or "/usr/bin/firefox-esr"
 # The remote agent already turns off most background traffic; these keep the rest (remote settings, updates,
 # telemetry, captive-portal checks) off the network, and send anything left to a closed loopback port: the
@@ -130,13 +132,7 @@ class Firefox:
                     pass
             self._closing.close()
         finally:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            end_process(self.proc)
             self._log.close()
 
     def __enter__(self) -> "Firefox":

@@ -49,6 +49,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def end_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM a child process, SIGKILL it if it has not gone within timeout seconds; reap it either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def fetch(base: str, path: str, method: str = "GET", headers: dict | None = None) -> Reply:
     """One request over a fresh connection to a loopback server; path is sent as given (raw)."""
     url = urlsplit(base)
@@ -95,13 +106,7 @@ class Process:
         return self.log_path.read_bytes().decode("utf-8", "replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
         self.log.close()
 
 
