@@ -81,20 +81,33 @@ def walk_files(root: Path) -> tuple[list[tuple[str, int, int]], list[Skipped]]:
     return found, sorted(passed.values(), key=lambda s: s.source)
 
 
-def read_article(path: Path, root: Path, options: Options, folder: Folder | None = None, busy: bool = False) -> Article:
+def read_article(path: Path, root: Path, options: Options, folder: Folder | None = None, busy: bool = False,
+                 full: bool = True) -> Article:
     """Read one article file through the folder's rule; raise ArticleError when it cannot be published.
 
     busy: raise FileBusyError when another process still has the file open for writing.
+    full=False: only what placement needs (see parse_article).
     """
     source = path.relative_to(root).as_posix()
     data = (folder or Folder(root)).read(source, busy)
     if isinstance(data, Skipped):
         raise ArticleError(data.source, data.reason, data.fix)
-    return parse_article(data, source, options)
+    return parse_article(data, source, options) if full else parse_article(data, source, options, full=False)
 
 
-def parse_article(data: bytes, source: str, options: Options) -> Article:
-    """Turn a file's bytes into an Article; source is its path inside the folder."""
+def is_placed(article: Article) -> bool:
+    """Whether an Article is a placement only (parse_article(full=False)): no body, summary or language yet."""
+    return not article.lang
+
+
+def parse_article(data: bytes, source: str, options: Options, full: bool = True) -> Article:
+    """Turn a file's bytes into an Article; source is its path inside the folder.
+
+    full=False: a placement (a cold start's first pass): only what decides where the article goes and how
+    it is dated — ID, GUID, categories, title, front matter dates, draft, content hash — with the same
+    checks up to there; no body, summary or language (`lang` is "": is_placed), so no Markdown, chrome
+    or language model. Its content hash is the full parse's, so the state store dates both alike.
+    """
     if _utf8(source) != source:
         # A name that is not UTF-8 (os.fsdecode gives lone surrogates) cannot become an ID or a URL.
         raise ArticleError(source, "file name is not valid UTF-8", "rename the file")
@@ -116,6 +129,8 @@ def parse_article(data: bytes, source: str, options: Options) -> Article:
         if ignored:
             log.debug("%s", shown(f"{source}: front matter keys ignored: {', '.join(ignored)}"))
         base_url = options.site_url + "/articles/" + quote(_default_id(source), safe="/")
+        if not full:
+            return _place(meta, body, source, options, text, base_url)
         if source.lower().endswith(".md"):
             title, categories, body_html = _read_markdown(meta, body, source, options, base_url)
             paragraphs = markup.html_to_paragraphs(body_html)
@@ -129,6 +144,13 @@ def parse_article(data: bytes, source: str, options: Options) -> Article:
 
 def _read_plain(meta: dict, body: str, source: str, options: Options) -> tuple[str, list[str], str]:
     lines = [line.strip() for line in body.split("\n") if is_visible(line)]
+    title, categories = _plain_head(meta, lines, source)
+    paragraphs = [collapse_space(line) for line in strip_chrome(lines, options.chrome_markers)]
+    return title, categories, paragraphs
+
+
+def _plain_head(meta: dict, lines: list[str], source: str) -> tuple[str, list[str]]:
+    """The title and categories of the .txt layout, taking the category and title lines off `lines`."""
     categories = frontmatter.read_categories(meta)
     if not categories:
         if not lines:
@@ -148,8 +170,33 @@ def _read_plain(meta: dict, body: str, source: str, options: Options) -> tuple[s
         if not lines:
             raise ArticleError(source, f"category {categories[0]!r} with no title", "put the title on the line after the category")
         title = lines.pop(0)
-    paragraphs = [collapse_space(line) for line in strip_chrome(lines, options.chrome_markers)]
-    return _clean_title(title, source), categories, paragraphs
+    return _clean_title(title, source), categories
+
+
+def _place(meta: dict, body: str, source: str, options: Options, text: str, base_url: str) -> Article:
+    """A placement: _read_plain's or _read_markdown's title and categories, _build's identity and dates."""
+    if source.lower().endswith(".md"):
+        title = meta.get("title")
+        if title is None:
+            heading = _H1.search(_LEADING_BLANK_LINES.sub("", body))
+            if not heading:
+                raise ArticleError(source, "no title", "add `title:` to the front matter or start the text with a `# Title` line")
+            title = heading.group(1)
+        categories = frontmatter.read_categories(meta)
+        if not categories:
+            folder = source.split("/")[0] if "/" in source else ""
+            categories = [c for c in [frontmatter.clean_category(folder)] if any(ch.isalnum() for ch in c)]
+            if not categories:
+                raise ArticleError(source, "no category", "add `category: …` to the front matter or move the file into a category folder")
+    else:
+        head = []  # the first two visible lines are all _read_plain takes before the paragraphs
+        for line in body.split("\n"):
+            if is_visible(line):
+                head.append(line.strip())
+                if len(head) == 2:
+                    break
+        title, categories = _plain_head(meta, head, source)
+    return _build(meta, source, options, text, _clean_title(title, source), categories, "", [], base_url, placed=True)
 
 
 def _read_markdown(meta: dict, body: str, source: str, options: Options, base_url: str) -> tuple[str, list[str], str]:
@@ -178,12 +225,16 @@ def _read_markdown(meta: dict, body: str, source: str, options: Options, base_ur
 
 
 def _build(meta: dict, source: str, options: Options, text: str, title: str, categories: list[str],
-           body_html: str, paragraphs: list[str], base_url: str) -> Article:
+           body_html: str, paragraphs: list[str], base_url: str, placed: bool = False) -> Article:
     body_text = "\n\n".join(paragraphs)
-    summary = collapse_space(frontmatter.read_text(meta, "summary") or "")
-    if not is_visible(summary):
-        summary = markup.shorten(paragraphs[0], options.summary_length) if paragraphs else title
-    lang = frontmatter.read_language(meta) or detect_language(title + "\n" + body_text, options.site_language)
+    if placed:  # read_language's check still runs: a bad tag is skipped now, not after the first pages
+        frontmatter.read_language(meta)
+        summary, lang = "", ""
+    else:
+        summary = collapse_space(frontmatter.read_text(meta, "summary") or "")
+        if not is_visible(summary):
+            summary = markup.shorten(paragraphs[0], options.summary_length) if paragraphs else title
+        lang = frontmatter.read_language(meta) or detect_language(title + "\n" + body_text, options.site_language)
     article_id, guid = _identity(meta, source)
     return Article(
         id=article_id,
@@ -249,10 +300,11 @@ def _utf8(source: str) -> str:
     return source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def read_or_skip(path: Path, root: Path, options: Options, folder: Folder | None = None, busy: bool = False) -> Article | Skipped:
+def read_or_skip(path: Path, root: Path, options: Options, folder: Folder | None = None, busy: bool = False,
+                 full: bool = True) -> Article | Skipped:
     """Read one file: an Article, or Skipped with why; raises only FileBusyError, and only when busy is set."""
     try:
-        return read_article(path, root, options, folder, busy)
+        return read_article(path, root, options, folder, busy, full)
     except FileBusyError:
         raise
     except ArticleError as exc:

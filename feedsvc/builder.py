@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from .articles import is_placed
 from .formats import FORMATS
 from .store import Build, ListingHead, ParsedCache, StoreWriter, code_version, item_index
 
@@ -137,6 +138,7 @@ class Committer:
         self._report: dict = {}
         self._recode: dict[str, tuple] = {}  # path → (Rendered, made_from): rows committed without their codings
         self._parsed: list[tuple] = []  # parse results left for the background pages' first build (for restarts only)
+        self._previews: tuple | None = None  # (snapshot, {feed path: made_from}): feeds' browser pages left to commit
         self._lock = threading.Lock()  # one commit at a time: a refresh's, or the background pages'
         self._finisher: threading.Thread | None = None
 
@@ -147,7 +149,7 @@ class Committer:
             self.behind = True
             build = self.build(refreshed.snapshot)
             deferred, build.deferred = build.deferred, {}
-            build.report["pages_pending"] = len(deferred)
+            build.report["pages_pending"] = len(deferred) + build.report["placed"]
             parsed = self._parsed + build.parsed  # parse results wait for the pages' first build when there is one
             build.parsed, later = ([], parsed) if deferred else (parsed, [])
             recode = {path: found for path, found in self._recode.items() if path not in build.resources}
@@ -175,17 +177,20 @@ class Committer:
                     return
                 paths = list(self._deferred)[:PAGES_PER_BUILD]
                 chunk = {path: self._deferred[path] for path in paths}
-                build = Build(dict(self._report, pages_pending=len(self._deferred) - len(paths)), parsed=self._parsed)
+                build = Build(dict(self._report, pages_pending=len(self._deferred) - len(paths) + self._report["placed"]),
+                              parsed=self._parsed)
                 try:
+                    if self._previews is not None:
+                        build.resources.update(_previews(*self._previews[:1], self.publisher.site, self._previews[1]))
                     build.resources.update(self._recoded(self._recode))
                     self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in chunk.items()})
                     version = self.writer.commit(build, datetime.now(timezone.utc))
                 except Exception:  # the next refresh commits them again (they are not remembered as committed)
                     log.exception("the article pages could not be committed to the store")
                     # Parse results lost: a restart reads those files again; rows left without codings: made on request.
-                    self._deferred, self._parsed, self._recode, self.behind = {}, [], {}, True
+                    self._deferred, self._parsed, self._recode, self._previews, self.behind = {}, [], {}, None, True
                     return
-                self._parsed, self._recode = [], {}
+                self._parsed, self._recode, self._previews = [], {}, None
                 for path in paths:
                     del self._deferred[path]
                 self._pages.update((path, entry) for path, (entry, _) in chunk.items())
@@ -206,8 +211,6 @@ class Committer:
 
         Past FIRST_PAGES new article pages, those are left out of the rows and named in `deferred`.
         """
-        from .preview import preview_page
-
         site = self.publisher.site
         held = self.writer.held()
         report = {"articles": len(snap.articles), "feeds": len(snap.feeds), "skipped": len(snap.skipped),
@@ -224,28 +227,36 @@ class Committer:
             made = _made_from(res)
             if have.get(path) != made:
                 plain[path] = (res, made)
+        previews = {}  # feed path → made_from of its page for browsers, for those the store does not hold
         for feed in snap.feeds:
             for fmt in FORMATS:
                 path = feed.path(fmt)
                 made = _made_from(snap.resources[path]) + repr(site)
                 if have.get("#preview/" + path) != made:
-                    page = preview_page(snap, site, path)
-                    build.resources["#preview/" + path] = _row(page, made, coded=False)
-        todo = {}
+                    previews[path] = made
+        todo, placed = {}, 0
         for path, entry in pages.items():
             if self._pages.get(path) is not entry:
+                if is_placed(entry[0][0]):  # read for placement only (a cold start): its page comes once it is read
+                    placed += 1
+                    continue
                 made = self._made_from(entry[0][0], entry[0][1])
                 if have.get(path) != made:
                     todo[path] = (entry, made)
         if len(todo) > FIRST_PAGES:
             # The feeds first: their gzip and brotli bodies (a second at 10,000 articles) come with the pages'
             # first build; a serving process asked for a coding meanwhile makes it itself.
+            # The feeds' pages for browsers too (a second at 10,000 articles): a browser gets the feed meanwhile.
             build.deferred, build.recode = todo, plain
             build.resources.update((path, _row(res, made, coded=False)) for path, (res, made) in plain.items())
+            self._previews = (snap, previews)
         else:
             build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in plain.items())
             self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in todo.items()})
+            build.resources.update(_previews(snap, site, previews))
+            self._previews = None
         previews = {"#preview/" + feed.path(fmt) for feed in snap.feeds for fmt in FORMATS}
+        build.report["placed"] = placed
         build.gone["resources"] = {p for p in have if p not in snap.resources and p not in previews}
         for key, listing in snap.listings.items():
             if self._listings.get(key) == (listing.items, snap.changed[key]):
@@ -257,10 +268,10 @@ class Committer:
                 build.listings[key] = (blob, index, made)
         build.gone["listings"] = set(held["listings"]) - set(snap.listings)
         for id_, article in snap.articles.items():
-            if self._items.get(id_) is not article:
+            if self._items.get(id_) is not article and not is_placed(article):
                 made = self._made_from(article)
                 if held["items"].get(id_) != made:
-                    build.items[id_] = (pickle.dumps(article, protocol=5), made)
+                    build.items[id_] = (article, made)
         build.gone["items"] = set(held["items"]) - set(snap.articles)
         return build
 
@@ -293,6 +304,13 @@ class Committer:
         self._items = dict(snap.articles)
 
 
+def _previews(snap, site, previews: dict) -> dict:
+    """Rows of the feeds' pages for browsers (preview.py), by "#preview/<feed path>"."""
+    from .preview import preview_page
+
+    return {"#preview/" + path: _row(preview_page(snap, site, path), made, coded=False) for path, made in previews.items()}
+
+
 def _made_from(res) -> str:
     return f"{res.etag} {res.http_date} {res.max_age} {res.media_type} {res.headers!r}"
 
@@ -318,7 +336,7 @@ def start_building(app, commit: bool = True):
     options = Options.from_settings(dict(settings))
     reading = code_version(articles, chrome, folder, frontmatter, markup, model, scan, text)
     parsed = ParsedCache(path, reading, hashlib.sha256(repr(options).encode()).hexdigest()[:16]) if commit else None
-    publisher = Publisher(settings, StateStore(path), parsed=parsed)
+    publisher = Publisher(settings, StateStore(path), parsed=parsed, place=commit)
     if commit:
         templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parent / "templates").iterdir()))
         made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
@@ -333,6 +351,7 @@ def start_building(app, commit: bool = True):
 
 def run_builder(app) -> Any:
     """Build now, then keep building on a schedule and on file changes; this process must hold the lock."""
+    from .pool import release
     from .scheduler import Refresher
 
     # No warm_up() of the language model: it loads with the first file that needs it (feedsvc/text.py),
@@ -348,6 +367,7 @@ def run_builder(app) -> Any:
     app.extensions["feedsvc.refresher"] = refresher
     REFRESHERS.append(refresher)
     refresher.run()
+    release()  # reading workers started ahead (main) that the first build did not need
     return refresher
 
 
@@ -398,6 +418,9 @@ def main(argv: list[str] | None = None) -> None:
     """The dedicated builder process: take the lock handed over (or wait for it), then build for ever."""
     from . import create_app
 
+    from .pool import prestart
+
+    prestart()  # before any thread: the reading workers' imports overlap this process's own
     argv = sys.argv[1:] if argv is None else argv
     app = create_app(json.loads(argv[0]) if argv else {}, refresh=False, build=False)
     lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))

@@ -7,6 +7,10 @@ of the caller, which by then runs threads (the scheduler, the watcher, the event
 would copy mid-use; and never multiprocessing's spawn, which imports the caller's `__main__` again (a
 script that builds the app at its top level would build it twice). Workers get the caller's sys.path, so
 they import the same feedsvc, and live for one scan. A chunk a worker fails on goes back to the list.
+
+The builder starts its workers as it starts (prestart(), before any thread), so their imports overlap its
+own and a cold start's first scan finds them ready; a placement scan (full=False: articles.parse_article)
+is also read by this process, since it loads no language model.
 """
 from __future__ import annotations
 
@@ -36,6 +40,10 @@ CHUNK = 50  # files per hand-out: small enough to share the end of the list, lar
 
 Result = Article | Skipped | None  # None: another process had the file open for writing (read with busy set)
 Item = tuple[str, bool]  # (source, whether a file still open for writing is held back)
+WORKER = "from feedsvc.pool import work; work()"  # run by `python -c` (the interpreter running this one)
+_prestarted: list[subprocess.Popen] = []  # idle workers started ahead (prestart), taken by the next big scan
+_prestarted_lock = threading.Lock()
+_keeping = False  # between prestart() and release(): a worker done with a scan waits for the next one
 
 
 def processes() -> int:
@@ -47,42 +55,79 @@ def processes() -> int:
     return min(MAX_PROCESSES, cores)
 
 
+def prestart() -> None:
+    """Start the reading workers now, each loading its language model at once, to be taken by the next big
+    scans until release() (the builder calls it first thing, before any thread; subprocess forks and execs
+    at once either way): a cold start's placement, its first pages and its background reading all find
+    them ready, instead of each starting interpreters that import and load the model again."""
+    global _keeping
+    with _prestarted_lock:
+        _keeping = True
+        for _ in range(processes() - len(_prestarted) if processes() > 1 else 0):
+            try:
+                _prestarted.append(subprocess.Popen([sys.executable, "-c", WORKER.replace("work()", "work(warm=True)")],
+                                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_env(), close_fds=True))
+            except OSError as exc:
+                log.warning("cannot start a reading worker (%s)", exc)
+                return
+
+
+def release() -> None:
+    """End the idle workers kept since prestart() (they read their end of input and exit); from now on
+    workers live for one scan."""
+    global _keeping
+    with _prestarted_lock:
+        _keeping = False
+        workers, _prestarted[:] = list(_prestarted), []
+    for worker in workers:
+        _close(worker)
+
+
 def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
-               pool_from: int = POOL_FROM) -> Iterator[tuple[str, Result]]:
+               pool_from: int = POOL_FROM, full: bool = True) -> Iterator[tuple[str, Result]]:
     """Read (source, busy) pairs: each file's result, in the order they are done.
 
     A batch of pool_from files or more is read by worker processes, one per core, while this process only
     collects (it keeps its memory for what it serves: the language model, ~75 MB, is loaded by a worker);
     a smaller batch, any on a one-core machine, and the chunks of a worker that failed are read here.
+    full=False: placements only (articles.parse_article); this process reads chunks too (no model to load),
+    beside one worker fewer.
     """
     count = processes()
     claim = _claim(folder) if len(batch) >= pool_from and count > 1 else None
     if claim is None:
         for source, busy in batch:
-            yield source, read_one(root, options, folder, source, busy)
+            yield source, read_one(root, options, folder, source, busy, full)
         return
     with claim:
-        yield from _read_in_workers(root, options, batch, folder, count)
+        yield from _read_in_workers(root, options, batch, folder, count if full else count - 1, full)
 
 
-def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Folder, count: int) -> Iterator[tuple[str, Result]]:
+def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Folder, count: int,
+                     full: bool) -> Iterator[tuple[str, Result]]:
     started = time.perf_counter()
     shared = _Shared([batch[i:i + CHUNK] for i in range(0, len(batch), CHUNK)])
-    feeders = [threading.Thread(target=_feed, args=(root, options, shared), name="read-worker", daemon=True)
+    feeders = [threading.Thread(target=_feed, args=(root, options, shared, full), name="read-worker", daemon=True)
                for _ in range(count)]
     for feeder in feeders:
         feeder.start()
+    here = 0
     while any(feeder.is_alive() for feeder in feeders):
-        for results in shared.wait_done(0.1):
+        for results in shared.wait_done(0 if not full else 0.1):
             yield from results
+        if not full and (chunk := shared.take()) is not None:  # placements: a share read here too
+            here += len(chunk)
+            yield from ((source, read_one(root, options, folder, source, busy, full)) for source, busy in chunk)
+        elif not full:
+            for results in shared.wait_done(0.05):
+                yield from results
     for results in shared.wait_done(0):
         yield from results
-    here = 0
     while (chunk := shared.take()) is not None:  # left by workers that failed
         here += len(chunk)
-        yield from ((source, read_one(root, options, folder, source, busy)) for source, busy in chunk)
-    log.info("read %d files in %d worker processes (%d here) in %.0f ms", len(batch), count, here,
-             (time.perf_counter() - started) * 1000)
+        yield from ((source, read_one(root, options, folder, source, busy, full)) for source, busy in chunk)
+    log.info("read %d files%s in %d worker processes (%d here) in %.0f ms", len(batch), "" if full else " for placement",
+             count, here, (time.perf_counter() - started) * 1000)
 
 
 def _claim(folder: Folder) -> contextlib.AbstractContextManager | None:
@@ -110,11 +155,11 @@ class _Fd(int):
         os.close(self)
 
 
-def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bool) -> Result:
+def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bool, full: bool = True) -> Result:
     """One file: an Article, Skipped, or None when busy is set and another process has it open for writing."""
     try:
         with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/progress.py); not in a worker
-            return read_or_skip(root / source, root, options, folder, busy)
+            return read_or_skip(root / source, root, options, folder, busy, full)
     except FileBusyError:
         return None
 
@@ -149,53 +194,77 @@ class _Shared:
             return done
 
 
-def _feed(root: Path, options: Options, shared: _Shared) -> None:
-    """Run one worker process: hand it chunks one at a time until none is left; a failed chunk goes back."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same feedsvc as here
-    chunk = None
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same feedsvc as here
+
+
+def _close(worker: subprocess.Popen) -> None:
+    """End a worker: close its input (it exits at the end of it), wait, kill it if it does not go."""
     try:
-        worker = subprocess.Popen([sys.executable, "-c", "from feedsvc.pool import work; work()"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, env=env, close_fds=True)
-    except OSError as exc:
-        log.warning("cannot start a reading worker (%s); reading its share here", exc)
-        return
-    try:
-        pickle.dump((str(root), options), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        while (chunk := shared.take()) is not None:
-            pickle.dump(chunk, worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            worker.stdin.flush()
-            shared.put_done(pickle.load(worker.stdout))
-            chunk = None
         worker.stdin.close()
         worker.wait(timeout=30)
-    except Exception as exc:  # noqa: BLE001 - a worker that died, a pipe that broke: its chunk is read here
-        if chunk is not None:
-            shared.give_back(chunk)
-        log.warning("a reading worker failed (%s: %s); reading its share here", type(exc).__name__, exc)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
     finally:
         if worker.poll() is None:
             worker.kill()
         worker.wait()
-        for pipe in (worker.stdin, worker.stdout):
-            try:
-                pipe.close()
-            except OSError:
-                pass
-        if worker.returncode:
-            log.warning("a reading worker exited with %s", worker.returncode)
+        try:
+            worker.stdout.close()
+        except OSError:
+            pass
 
 
-def work() -> None:
-    """The worker: (root, options) from stdin, then chunks of (source, busy); each chunk's results to stdout."""
-    root, options = pickle.load(sys.stdin.buffer)
-    root = Path(root)
-    folder = Folder(root)
+def _feed(root: Path, options: Options, shared: _Shared, full: bool = True) -> None:
+    """Run one worker process: hand it chunks one at a time until none is left; a failed chunk goes back."""
+    chunk = None
+    with _prestarted_lock:
+        worker = _prestarted.pop() if _prestarted else None
+    try:
+        if worker is None:
+            worker = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_env(), close_fds=True)
+    except OSError as exc:
+        log.warning("cannot start a reading worker (%s); reading its share here", exc)
+        return
+    try:
+        pickle.dump(("open", str(root), options), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        while (chunk := shared.take()) is not None:
+            pickle.dump(("read", full, chunk), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            worker.stdin.flush()
+            shared.put_done(pickle.load(worker.stdout))
+            chunk = None
+        with _prestarted_lock:
+            if _keeping:  # ready for the next scan
+                _prestarted.append(worker)
+                return
+    except Exception as exc:  # noqa: BLE001 - a worker that died, a pipe that broke: its chunk is read here
+        if chunk is not None:
+            shared.give_back(chunk)
+        log.warning("a reading worker failed (%s: %s); reading its share here", type(exc).__name__, exc)
+    _close(worker)
+    if worker.returncode:
+        log.warning("a reading worker exited with %s", worker.returncode)
+
+
+def work(warm: bool = False) -> None:
+    """The worker: from stdin ("open", root, options) for a folder, then ("read", full, chunk of (source, busy)),
+    each chunk's results to stdout; until the end of its input. warm: load the language model first."""
+    if warm:
+        from .text import warm_up
+
+        warm_up()
+    root = options = folder = None
     out = sys.stdout.buffer
     while True:
         try:
-            chunk = pickle.load(sys.stdin.buffer)
+            message = pickle.load(sys.stdin.buffer)
         except EOFError:
             return
-        pickle.dump([(source, read_one(root, options, folder, source, busy)) for source, busy in chunk], out,
+        if message[0] == "open":
+            root, options = Path(message[1]), message[2]
+            folder = Folder(root)
+            continue
+        _, full, chunk = message
+        pickle.dump([(source, read_one(root, options, folder, source, busy, full)) for source, busy in chunk], out,
                     protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()

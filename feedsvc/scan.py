@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from .articles import Options, Skipped
+from .articles import Options, Skipped, is_placed
 from .folder import Folder
 from .model import Article
 from .pool import POOL_FROM, read_files
@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 SETTLE_SECONDS = 0.3  # a file changed more recently than this may still be being written (when the kernel cannot say)
 BUSY_HOLD_SECONDS = 10.0  # a file open for writing but unchanged this long is read anyway: its writer never closes it
 COMPLETE_EVENTS = frozenset({"closed", "moved"})  # what a watcher saw last of a file that is complete (scheduler.py)
+# Files to read in one scan from which they are first read for placement only (a cold start, a folder copied
+# in): what decides where each goes and how it is dated, 4–5 times faster than a full parse. The publisher
+# then reads the first pages' articles in full (complete()) and the rest in the background (adopt()).
+PLACE_FROM = 1000
 
 
 @dataclass(frozen=True)
@@ -46,12 +50,15 @@ class Scanner:
     settle: float = SETTLE_SECONDS
     clock: Callable[[], float] = time.time
     pool_from: int = POOL_FROM  # files to read in one scan from which worker processes read them
+    place_from: int = PLACE_FROM  # files to read in one scan from which they are read for placement first
     parsed: Any = None  # a store of parse results by (source, stat): get(source, stat) / put(source, stat, result)
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _passed: tuple[Skipped, ...] = ()
     _passed_by_source: dict[str, Skipped] = field(default_factory=dict)
     _looks: dict[str, tuple[tuple[int, int], float]] = field(default_factory=dict)  # files held back: stat, since when
     _last: tuple | None = None  # (articles, skipped) of the last scan, reused when nothing changed
+    _placed: set[str] = field(default_factory=set)  # sources whose entry is a placement (is_placed), not yet read in full
+    _adopted: set[str] = field(default_factory=set)  # sources read in full by adopt() since the last scan
 
     def scan(self, hints: Iterable[str] | None = None) -> ScanResult:
         """Look at the folder; read only files whose size or mtime changed and that have settled.
@@ -86,7 +93,8 @@ class Scanner:
                     gone.append(source)
             noted = self._note_passed(noted)
         now = self.clock()
-        changed: set[str] = set(gone) | noted
+        changed: set[str] = set(gone) | noted | self._adopted
+        self._adopted = set()
         pending: set[str] = set()
         batch: list[tuple[str, tuple[int, int], bool]] = []  # (source, stat, whether an open writer holds it back)
         read: list[tuple[str, tuple[int, int], Article | Skipped]] = []  # results taken, stored or read now
@@ -103,30 +111,77 @@ class Scanner:
                 pending.add(source)  # keep serving the previous version, if any, until it is complete
                 continue
             batch.append((source, stat, self.settle > 0 and not self._held_too_long(source, stat, now)))
-        for source, stat, result in self._read(folder, batch):
+        full = len(batch) < self.place_from
+        for source, stat, result in self._read(folder, batch, full):
             if result is None or _stat(self.root / source) != stat:  # still open for writing, or written to while read
                 self._look(source, stat, now)
                 pending.add(source)
                 continue
-            if self.parsed is not None:
+            if self.parsed is not None and full:
                 self.parsed.put(source, stat, result)
             read.append((source, stat, result))
         for source, stat, result in read:
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
             self._entries[source] = _Entry(stat, result)
+            if isinstance(result, Article) and is_placed(result):
+                self._placed.add(source)
+            else:
+                self._placed.discard(source)
             changed.add(source)
         self._looks = {s: st for s, st in self._looks.items() if s in pending}
         for source in gone:
             del self._entries[source]
+            self._placed.discard(source)
         if changed or self._last is None or targets is None:
-            # Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the
-            # state store's to say (its first owner), so the publisher applies unique_ids().
-            results = [self._entries[s].result for s in sorted(self._entries)]
-            articles = [r for r in results if isinstance(r, Article)]
-            skipped = [r for r in results if isinstance(r, Skipped)]
-            self._last = (tuple(articles), tuple(sorted(self._passed + tuple(skipped), key=lambda s: s.source)))
+            self._collect()
         return ScanResult(*self._last, frozenset(changed), frozenset(pending))
+
+    @property
+    def placed(self) -> dict[str, tuple[int, int]]:
+        """Sources read for placement only so far, with the stat they were read at."""
+        return {source: self._entries[source].stat for source in self._placed}
+
+    def complete(self, sources: Iterable[str]) -> ScanResult:
+        """Read these placed files in full now (the articles on first pages); the scan's result with them."""
+        folder = Folder(self.root)
+        batch = []
+        for source in sorted(set(sources) & self._placed):
+            stat = _stat(self.root / source)  # before reading: a change while it is read is seen by the next scan
+            batch.append((source, stat or self._entries[source].stat, False))
+        stats = {source: stat for source, stat, _ in batch}
+        done = {source: (stats[source], result) for source, result in
+                read_files(self.root, self.options, [(s, False) for s, _, _ in batch], folder, self.pool_from)}
+        self._take(done)
+        self._collect()
+        return ScanResult(*self._last, frozenset(done), frozenset(self._looks))
+
+    def adopt(self, results: Mapping[str, tuple[tuple[int, int], Article | Skipped]]) -> None:
+        """Full results read outside the scan (the background after a cold start): (stat, result) by source.
+        Each replaces a placement still held at that stat; the next scan reports them changed."""
+        taken = {source: found for source, found in results.items()
+                 if source in self._placed and self._entries[source].stat == found[0]}
+        self._take(taken)
+        self._adopted |= taken.keys()
+
+    def _take(self, results: Mapping[str, tuple[tuple[int, int], Article | Skipped | None]]) -> None:
+        for source, (stat, result) in results.items():
+            if result is None:
+                continue
+            if isinstance(result, Skipped):
+                log.warning("skipped %s", result)
+            elif self.parsed is not None:
+                self.parsed.put(source, stat, result)
+            self._entries[source] = _Entry(stat, result)
+            self._placed.discard(source)
+
+    def _collect(self) -> None:
+        # Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the
+        # state store's to say (its first owner), so the publisher applies unique_ids().
+        results = [self._entries[s].result for s in sorted(self._entries)]
+        articles = [r for r in results if isinstance(r, Article)]
+        skipped = [r for r in results if isinstance(r, Skipped)]
+        self._last = (tuple(articles), tuple(sorted(self._passed + tuple(skipped), key=lambda s: s.source)))
 
     def modified(self, source: str) -> float | None:
         """The modification time (Unix seconds) a file had when it was read, without another stat."""
@@ -179,11 +234,12 @@ class Scanner:
         look = self._looks.get(source)
         return look is not None and look[0] == stat and now - look[1] >= BUSY_HOLD_SECONDS
 
-    def _read(self, folder: Folder, batch: list[tuple[str, tuple[int, int], bool]]) -> Iterator[tuple[str, tuple[int, int], Article | Skipped | None]]:
+    def _read(self, folder: Folder, batch: list[tuple[str, tuple[int, int], bool]],
+              full: bool = True) -> Iterator[tuple[str, tuple[int, int], Article | Skipped | None]]:
         """Read a batch of files (in worker processes when it is big: feedsvc/pool.py): (source, stat, result),
         the result None for a file another process still has open for writing."""
         stats = {source: stat for source, stat, _ in batch}
-        for source, result in read_files(self.root, self.options, [(s, busy) for s, _, busy in batch], folder, self.pool_from):
+        for source, result in read_files(self.root, self.options, [(s, busy) for s, _, busy in batch], folder, self.pool_from, full):
             yield source, stats[source], result
 
     def _note_passed(self, passed: dict[str, Skipped]) -> set[str]:

@@ -14,12 +14,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
-from .articles import Options, Skipped, unique_ids
+from .articles import Options, Skipped, is_placed, unique_ids
 from .feeds import Listing, ListingBuilder, assign_slugs, feed_url, live_categories, next_release, page_feed, since_feed
 from .model import Article, Feed, Site
 from .partners import Partner
 from .progress import Progress
 from .render import Rendered, Renderer, compress_all, newest
+from . import scan as scan_module
 from .scan import Scanner
 from .state import StateStore
 from .versions import ListingVersions
@@ -74,7 +75,7 @@ class Publisher:
     """Holds the current snapshot and brings it up to date with the articles folder on refresh()."""
 
     def __init__(self, settings: Mapping[str, Any], store: StateStore, clock: Callable[[], datetime] | None = None,
-                 sleep: Callable[[float], object] | None = None, parsed: Any = None):
+                 sleep: Callable[[float], object] | None = None, parsed: Any = None, place: bool = False):
         self.settings = settings
         self.site = site_from_settings(settings)
         self.root = Path(settings["ARTICLES_DIR"])
@@ -84,6 +85,8 @@ class Publisher:
         self.sleep = sleep or (time.sleep if clock is None else (lambda seconds: None))
         self.scanner = Scanner(self.root, Options.from_settings(dict(settings)), settle=settings["SETTLE_MS"] / 1000,  # wall-clock time
                                parsed=parsed)  # parse results kept by stat (store.ParsedCache), or None
+        # place=False: every article read in full by every scan (`feedsvc build` exports them all at once).
+        self.scanner.place_from = scan_module.PLACE_FROM if place else float("inf")
         self.renderer = Renderer(self.site, lambda digests: store.record_versions(digests, self.clock()),
                                  store.recorded_versions, archive_max_age=settings["ARCHIVE_MAX_AGE"])
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
@@ -104,6 +107,7 @@ class Publisher:
         self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
         self.progress = Progress()  # what the running refresh does, for /healthz (feedsvc/progress.py)
+        self._finisher: threading.Thread | None = None  # reads in full what a scan only placed (finish_reading)
 
     def refresh(self, hints: Iterable[str] | None = None) -> bool:
         """Bring the snapshot up to date; on failure log it and keep serving the last good one.
@@ -132,7 +136,36 @@ class Publisher:
                          (time.perf_counter() - started) * 1000)
                 self._tell_listeners(previous, snapshot)
             self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started))
+            if self.scanner.placed and (self._finisher is None or not self._finisher.is_alive()):
+                self._finisher = threading.Thread(target=self.finish_reading, args=(self.scanner.placed,), name="finish-reading", daemon=True)
+                self._finisher.start()
             return True
+
+    def finish_reading(self, placed: Mapping[str, tuple[int, int]]) -> None:
+        """Read in full, beside the refreshes, the files a cold start only placed (source → stat when placed),
+        then refresh with them: their items, article pages and parse results reach the store."""
+        from .folder import Folder
+        from .pool import read_files
+
+        started = time.perf_counter()
+        try:
+            folder, stats = Folder(self.root), dict(placed)
+            done = {source: (stats[source], result) for source, result in
+                    read_files(self.root, self.scanner.options, [(s, False) for s in sorted(stats)], folder, self.scanner.pool_from)}
+        except Exception:  # the edge where work must go on: the next refresh reads them (scan.py)
+            log.exception("reading the placed articles in full failed")
+            return
+        with self._lock:
+            self.scanner.adopt(done)
+        log.info("read %d placed files in full in %.0f ms", len(done), (time.perf_counter() - started) * 1000)
+        self.refresh()
+
+    def wait_reading(self, timeout: float | None = None) -> bool:
+        """Wait for finish_reading(); True when every article is read in full (tests, tools)."""
+        finisher = self._finisher
+        if finisher is not None:
+            finisher.join(timeout)
+        return not self.scanner.placed
 
     def build(self, now: datetime) -> Snapshot:
         """Read, stamp, select and render everything for the moment `now` (used by tests and tools)."""
@@ -153,9 +186,19 @@ class Publisher:
         released = old.next_release is not None and old.next_release <= now
         if old.built_at is not None and not scan.changed and not released and (hints is not None or not self._drifted()):
             return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
-        unique, duplicates = self._unique(scan)
-        articles, fresh = self._stamp(tuple(unique), now)
-        listings = self.listing_builder.build(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now))
+        fresh: set[str] = set()
+        size, changes = self.settings["FEED_MAX_ITEMS"], max(len(scan.changed), 1)
+        while True:
+            unique, duplicates = self._unique(scan)
+            articles, stamped = self._stamp(tuple(unique), now)
+            fresh |= stamped
+            listings = self.listing_builder.build(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now))
+            # A scan that only placed most files (a cold start): the articles on every listing's first page are
+            # read in full now, the rest in the background (finish_reading). Each round reads at least one more.
+            first = {a.source for listing in listings for a in listing.items[:size] if is_placed(a)}
+            if not first:
+                break
+            scan = self.scanner.complete(first)
         feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
@@ -176,7 +219,7 @@ class Publisher:
             built_at=now,
             next_release=next_release(articles, now),
         )
-        return snapshot, max(len(scan.changed), 1)
+        return snapshot, changes
 
     def variant(self, key: str, fmt: str, *, page: int = 1, since: datetime | None = None,
                 partner: Partner | None = None) -> Rendered | None:

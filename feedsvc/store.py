@@ -103,7 +103,7 @@ class Build:
     report: dict
     resources: dict[str, tuple] = field(default_factory=dict)  # path → (etag, media, last_modified, max_age, headers, body, gzip, br, made_from)
     listings: dict[str, tuple] = field(default_factory=dict)  # key → (head, items, made_from)
-    items: dict[str, tuple] = field(default_factory=dict)  # id → (article blob, made_from)
+    items: dict[str, tuple] = field(default_factory=dict)  # id → (Article, or its pickle, made_from)
     gone: dict[str, set] = field(default_factory=lambda: {"resources": set(), "listings": set(), "items": set()})
     parsed: list[tuple] = field(default_factory=list)
     deferred: dict[str, tuple] = field(default_factory=dict)  # article pages left for later builds (builder.Committer)
@@ -145,10 +145,13 @@ class StoreWriter:
                              [(path, *row, version) for path, row in build.resources.items()])
             conn.executemany("INSERT OR REPLACE INTO listings VALUES (?,?,?,?,?)",
                              [(key, *row, version) for key, row in build.listings.items()])
-            conn.executemany("INSERT OR REPLACE INTO items VALUES (?,?,?,?)", [(id_, *row, version) for id_, row in build.items.items()])
+            # Articles and parse results pickled one row at a time as SQLite takes them: a cold start's 10,000
+            # are never all held as bytes at once beside the objects.
+            conn.executemany("INSERT OR REPLACE INTO items VALUES (?,?,?,?)",
+                             ((id_, _pickled(article), made, version) for id_, (article, made) in build.items.items()))
             for table, key in self.TABLES.items():
                 conn.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in build.gone[table]])
-            conn.executemany("INSERT OR REPLACE INTO parsed VALUES (?,?,?,?,?,?)", build.parsed)
+            conn.executemany("INSERT OR REPLACE INTO parsed VALUES (?,?,?,?,?,?)", (row[:5] + (_pickled(row[5]),) for row in build.parsed))
             conn.executemany("INSERT INTO changes VALUES (?, ?)", [(version, p) for p in build.changed_paths()])
             conn.execute("INSERT INTO builds VALUES (?, ?, ?)", (version, now.isoformat(), json.dumps(build.report, sort_keys=True)))
             conn.execute("DELETE FROM builds WHERE version <= ?", (version - KEEP_BUILDS,))
@@ -209,7 +212,7 @@ class ParsedCache:
     def put(self, source: str, stat: tuple[int, int], result: Any) -> None:
         """Note a file read now; taken into the next build."""
         self.read += 1
-        self._pending[source] = (source, *stat, self.parser_version, self.settings_hash, pickle.dumps(result, protocol=5))
+        self._pending[source] = (source, *stat, self.parser_version, self.settings_hash, result)  # pickled as committed
 
     @property
     def waiting(self) -> bool:
@@ -220,6 +223,10 @@ class ParsedCache:
         """The rows noted since the last take(), for Build.parsed."""
         pending, self._pending = self._pending, {}
         return list(pending.values())
+
+
+def _pickled(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else pickle.dumps(value, protocol=5)
 
 
 def code_version(*modules: Any) -> str:

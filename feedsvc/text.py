@@ -105,7 +105,10 @@ def _bomless_utf16(data: bytes) -> str | None:
 
 def clean_text(text: str) -> str:
     """NFC, LF line endings, no XML-forbidden or discouraged characters and no bidi overrides."""
-    return drop_unsafe_chars(_LINE_BREAKS.sub("\n", text))
+    # Most files have none of these: four scans for one character each cost a tenth of the regex's one.
+    if "\r" in text or "\x85" in text or "\u2028" in text or "\u2029" in text:
+        text = _LINE_BREAKS.sub("\n", text)
+    return drop_unsafe_chars(text)
 
 
 def drop_unsafe_chars(text: str) -> str:

@@ -22,6 +22,11 @@ from .partners import Partner
 from .render import Rendered, Renderer
 from .store import StoreReader
 
+class NotReadYetError(Exception):
+    """What a request names is published but its article is not read in full yet (the seconds after a cold
+    start: builder placed it, finish_reading reads it); web.py answers 503 with Retry-After."""
+
+
 KEEP_BYTES = 1 << 20  # bodies of the variants kept per process: the pages and deltas asked for again and again
 
 
@@ -43,12 +48,19 @@ class StoredItems(Sequence):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return tuple(self.reader.articles(self.ids[index]))
-        return self.reader.articles([self.ids[index]])[0]
+            return tuple(self._articles(self.ids[index]))
+        return self._articles([self.ids[index]])[0]
 
     def __iter__(self):
         for start in range(0, len(self.ids), 200):
-            yield from self.reader.articles(self.ids[start:start + 200])
+            yield from self._articles(self.ids[start:start + 200])
+
+    def _articles(self, ids: list[str]) -> list:
+        found = self.reader.articles(ids)
+        if len(found) != len(ids):  # a listing's items are committed with it, but for those only placed so far
+            raise NotReadYetError(f"Not ready: {len(ids) - len(found)} of this feed's articles are still being read "
+                                  "after a start; try again in a second.\n")
+        return found
 
 
 ITEM_BYTES = 0  # item fragments a serving process keeps between variants: none (each variant is kept whole)
@@ -89,6 +101,9 @@ class Variants:
     def _make_article_page(self, id_: str) -> Rendered | None:
         stored = self.reader.articles([id_])
         if not stored:
+            build = self.reader.build()
+            if build is not None and build[2].get("placed"):  # perhaps one of those placed, not read in full yet
+                raise NotReadYetError("Not ready: this article may be one still being read after a start; try again in a second.\n")
             return None
         article = stored[0]
         links = self.reader.category_links()

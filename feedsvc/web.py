@@ -24,6 +24,7 @@ from .preview import VARY as PREVIEW_VARY, is_navigation
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
 from .render import Rendered
 from .store import StoreReader
+from .variants import NotReadYetError
 
 bp = Blueprint("feedsvc", __name__)
 
@@ -119,6 +120,11 @@ class RequestError(Exception):
 @bp.errorhandler(RequestError)
 def _request_error(exc: RequestError) -> Response:
     return _text(exc.status, exc.message, exc.headers)
+
+
+@bp.errorhandler(NotReadYetError)
+def _not_read_yet(exc: NotReadYetError) -> Response:
+    return _text(503, str(exc), {"Retry-After": "1"})
 
 
 @bp.get("/partners/<path:path>")

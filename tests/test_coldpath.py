@@ -1,0 +1,229 @@
+"""A cold start reads every file for placement only, the first pages' articles in full, and the rest in the
+background while the site answers (feedsvc/scan.py, site.py, pool.py; issue 10.3)."""
+from __future__ import annotations
+
+import pickle
+import sqlite3
+import tracemalloc
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import feedsvc.builder
+import feedsvc.scan
+from feedsvc import articles, create_app, markup, pool, text
+from feedsvc.articles import ArticleError, Options, is_placed, parse_article
+from feedsvc.model import Article
+from feedsvc.site import Publisher
+from feedsvc.store import Build, StoreWriter
+from tests.conftest import write
+
+CASES = Path(__file__).parent / "cases"
+OPTIONS = Options(site_url="http://127.0.0.1:8000")
+CATEGORIES = ("economy", "sport", "tech", "culture")
+PLACED_FIELDS = ("id", "guid", "source", "title", "categories", "content_hash", "published", "updated", "draft", "tags", "author", "image")
+
+
+def many(folder: Path, n: int) -> Path:
+    for i in range(n):
+        if i % 3 == 0:
+            body = f"{CATEGORIES[i % 4]}\nStory number {i}\nParagraph of story {i}, with some words.\n\nAnd a second one.\n"
+        elif i % 3 == 1:
+            body = f"---\ntitle: Story {i}\ncategory: {CATEGORIES[i % 4]}\n---\nA *Markdown* story, number {i}.\n"
+        else:
+            body = f"{CATEGORIES[i % 4]}\nخبر رقم {i}\nفقرة عن الخبر رقم {i} في المدينة.\n"
+        write(folder, f"{i:04d}-story.{'md' if i % 3 == 1 else 'txt'}", body)
+    return folder
+
+
+def settings(folder: Path, state: Path, **more) -> dict:
+    return {"ARTICLES_DIR": str(folder), "STATE_PATH": str(state), "SETTLE_MS": 0, "FEED_MAX_ITEMS": 5, **more}
+
+
+def rows(state: Path) -> dict:
+    with sqlite3.connect(state) as conn:
+        return {row[0]: row[1:] for row in conn.execute(
+            "SELECT path, etag, media_type, max_age, headers, body, gzip, br, made_from FROM resources")}
+
+
+def stored_ids(state: Path, table: str = "items") -> set[str]:
+    with sqlite3.connect(state) as conn:
+        return {row[0] for row in conn.execute(f"SELECT {'id' if table == 'items' else 'source'} FROM {table}")}
+
+
+def committer(app):
+    return next(o for o in app.extensions["feedsvc"].observers if isinstance(o, feedsvc.builder.Committer))
+
+
+def finished(app) -> None:
+    assert app.extensions["feedsvc"].wait_reading(30) and committer(app).wait(30)
+
+
+@pytest.fixture
+def whole(tmp_path, monkeypatch):
+    """The same folder built with every file read in full at once: the bytes a cold start must end with."""
+    monkeypatch.chdir(tmp_path)
+    folder = many(tmp_path / "articles", 60)
+    app = create_app(settings(folder, tmp_path / "whole.sqlite3"))
+    finished(app)
+    return app
+
+
+# --- the placement pass ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", sorted(p for p in CASES.iterdir() if p.suffix in (".txt", ".md")), ids=lambda p: p.name)
+def test_a_placement_says_what_the_full_parse_says_of_where_an_article_goes_and_when(case):
+    data = case.read_bytes()
+    try:
+        full = parse_article(data, case.name, OPTIONS)
+    except ArticleError as exc:
+        full = exc
+    try:
+        placed = parse_article(data, case.name, OPTIONS, full=False)
+    except ArticleError as exc:
+        assert isinstance(full, ArticleError), f"placement refused what the full parse reads: {exc}"
+        assert (exc.reason, exc.fix) == (full.reason, full.fix)
+        return
+    assert is_placed(placed)
+    if isinstance(full, Article):  # the full parse may refuse more (its Markdown, say): then it is skipped later
+        assert not is_placed(full)
+        assert {f: getattr(placed, f) for f in PLACED_FIELDS} == {f: getattr(full, f) for f in PLACED_FIELDS}
+
+
+def test_a_placement_parses_no_body_and_loads_no_language_model(monkeypatch):
+    def refused(*args, **kwargs):
+        raise AssertionError("a placement reads only what placement needs")
+
+    monkeypatch.setattr(text, "_identifier", refused)
+    monkeypatch.setattr(articles, "detect_language", refused)
+    monkeypatch.setattr(articles, "strip_chrome", refused)
+    monkeypatch.setattr(markup, "markdown_to_html", refused)
+    monkeypatch.setattr(markup, "paragraphs_to_html", refused)
+    long_body = "\n\n".join(f"Paragraph {i} of a long story about the budget and the council." for i in range(2000))
+    for source, data in (("a.txt", f"News\nA long story\n{long_body}\n"), ("b.md", f"---\ntitle: B\ncategory: News\n---\n{long_body}\n")):
+        placed = parse_article(data.encode(), source, OPTIONS, full=False)
+        assert is_placed(placed) and placed.categories == ("News",) and placed.body_html == placed.body_text == ""
+
+
+# --- the cold start ------------------------------------------------------------------------------
+
+def test_a_cold_start_reads_the_first_pages_in_full_and_the_rest_in_the_background(tmp_path, whole, monkeypatch):
+    folder, state = tmp_path / "articles", tmp_path / "state.sqlite3"
+    monkeypatch.setattr(feedsvc.scan, "PLACE_FROM", 10)
+    finish_reading = Publisher.finish_reading
+    monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)  # the background waits
+    app = create_app(settings(folder, state))
+    publisher = app.extensions["feedsvc"]
+    snap = publisher.snapshot
+    first = {a.id for listing in snap.listings.values() for a in listing.items[:5]}
+    assert 5 < len(first) < 60 and len(publisher.scanner.placed) == 60 - len(first)
+    assert all(not is_placed(a) for listing in snap.listings.values() for a in listing.items[:5])
+    assert stored_ids(state) == first and len(stored_ids(state, "parsed")) == len(first)  # placements are never stored
+    expected = rows(tmp_path / "whole.sqlite3")
+    now = rows(state)
+    for path in ("feed.rss", "feed.atom", "feed.json", "category/sport/feed.rss", "feeds.opml", ""):
+        assert now[path][:6] == expected[path][:6], path  # the same bytes and validators as a whole build's
+    with sqlite3.connect(state) as conn:
+        listed = {key: [row[0] for row in __import__("json").loads(items)] for key, items in conn.execute("SELECT key, items FROM listings")}
+    with sqlite3.connect(tmp_path / "whole.sqlite3") as conn:
+        assert listed == {key: [row[0] for row in __import__("json").loads(items)] for key, items in conn.execute("SELECT key, items FROM listings")}
+    finish_reading(publisher, publisher.scanner.placed)
+    finished(app)
+    assert rows(state) == expected
+    assert stored_ids(state) == {a.id for a in publisher.snapshot.articles.values()} and len(stored_ids(state, "parsed")) == 60
+    restart = create_app(settings(folder, state))
+    assert restart.extensions["feedsvc"].scanner.parsed.read == 0  # a restart after it reads no file
+
+
+def test_while_articles_are_only_placed_a_worker_answers_503_for_what_needs_them(tmp_path, whole, monkeypatch):
+    folder, state = tmp_path / "articles", tmp_path / "state.sqlite3"
+    monkeypatch.setattr(feedsvc.scan, "PLACE_FROM", 10)
+    finish_reading = Publisher.finish_reading
+    monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)
+    app = create_app(settings(folder, state))
+    assert committer(app).wait(30)
+    publisher = app.extensions["feedsvc"]
+    worker = create_app(settings(folder, state), build=False).test_client()
+    listing = publisher.snapshot.listings[""]
+    on_first, placed = listing.items[0], listing.items[-1]
+    assert not is_placed(on_first) and is_placed(placed)
+    assert worker.get("/feed.rss").status_code == 200
+    assert worker.get(f"/articles/{on_first.id}").status_code == 200
+    for path in (f"/articles/{placed.id}", "/feed.rss?page=2"):
+        reply = worker.get(path)
+        assert reply.status_code == 503 and reply.headers["Retry-After"] == "1", path
+    finish_reading(publisher, publisher.scanner.placed)
+    finished(app)
+    # Now as the builder makes them from what it holds (the whole build's, but dated by this deployment).
+    for path, expected in ((f"/articles/{placed.id}", publisher.snapshot.resources[f"articles/{placed.id}"]),
+                           ("/feed.rss?page=2", publisher.variant("", "rss", page=2))):
+        reply = worker.get(path, headers={"Accept-Encoding": "identity"})
+        assert reply.status_code == 200 and reply.data == expected.body and reply.headers["ETag"] == expected.etag, path
+    assert len(whole.extensions["feedsvc"].variant("", "rss", page=2).body) == len(expected.body)
+    assert worker.get("/articles/no-such-article").status_code == 404
+
+
+def test_the_export_reads_every_article_in_full_whatever_the_folder_size(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(feedsvc.scan, "PLACE_FROM", 10)
+    app = create_app(settings(many(tmp_path / "articles", 30), tmp_path / "state.sqlite3"), commit=False)
+    publisher = app.extensions["feedsvc"]
+    assert not publisher.scanner.placed and not any(is_placed(a) for a in publisher.snapshot.articles.values())
+
+
+# --- workers started ahead ---------------------------------------------------------------------
+
+def test_workers_started_ahead_read_successive_scans_and_go_at_release(tmp_path, monkeypatch, caplog):
+    from feedsvc.scan import Scanner
+
+    monkeypatch.setattr(pool, "CHUNK", 3)
+    many(tmp_path, 40)
+    started = []
+    real_popen = pool.subprocess.Popen
+
+    def counted(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(pool.subprocess, "Popen", counted)
+    pool.prestart()
+    try:
+        scanner = Scanner(tmp_path, OPTIONS, settle=0, pool_from=2, place_from=2)
+        with caplog.at_level("INFO", logger="feedsvc.pool"):
+            result = scanner.scan()
+            assert all(is_placed(a) for a in result.articles) and len(scanner.placed) == 40
+            done = scanner.complete(list(scanner.placed))
+        assert not scanner.placed and not any(is_placed(a) for a in done.articles) and len(done.articles) == 40
+        assert "for placement in 1 worker processes" in caplog.text and "read 40 files in 2 worker processes (0 here)" in caplog.text
+        assert len(started) == pool.processes() == 2  # the same two interpreters for both scans
+        assert all(worker.poll() is None for worker in started)  # idle, kept for the next scan
+    finally:
+        pool.release()
+    assert all(worker.wait(10) == 0 for worker in started)
+
+
+# --- builder memory ------------------------------------------------------------------------------
+
+def test_a_commit_pickles_articles_one_at_a_time_not_all_at_once(tmp_path):
+    """Committing a cold start's articles and parse results holds one pickle at a time beside the objects."""
+    writer = StoreWriter(tmp_path / "state.sqlite3")
+    body = "كلمة " * 20_000  # 100,000 characters: 200 kB in memory, 180 kB pickled
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    items = {f"a{i}": Article(id=f"a{i}", source=f"a{i}.txt", title="t", categories=("c",), body_html=body, body_text=body,
+                              summary="s", lang="ar", content_hash=str(i), published=when, updated=when) for i in range(40)}
+    build = Build({"articles": 40}, items={id_: (a, "made") for id_, a in items.items()},
+                  parsed=[(a.source, 1, 1, "p", "s", a) for a in items.values()])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        writer.commit(build, when)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    whole = sum(len(pickle.dumps(a, protocol=5)) for a in items.values())
+    assert peak < whole / 8, (peak, whole)  # a few articles' pickles, not all 80
+    with sqlite3.connect(tmp_path / "state.sqlite3") as conn:
+        assert pickle.loads(conn.execute("SELECT article FROM items WHERE id = 'a7'").fetchone()[0]) == items["a7"]
+        assert pickle.loads(conn.execute("SELECT result FROM parsed WHERE source = 'a7.txt'").fetchone()[0]) == items["a7"]
