@@ -10,7 +10,7 @@ import hashlib
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import quote
@@ -98,6 +98,11 @@ def read_article(path: Path, root: Path, options: Options, folder: Folder | None
 def is_placed(article: Article) -> bool:
     """Whether an Article is a placement only (parse_article(full=False)): no body, summary or language yet."""
     return not article.lang
+
+
+def placement(article: Article) -> Article:
+    """A full Article cut down to its placement (what parse_article(full=False) gives for the same file)."""
+    return replace(article, body_html="", body_text="", summary="", lang="")
 
 
 def parse_article(data: bytes, source: str, options: Options, full: bool = True) -> Article:

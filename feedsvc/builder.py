@@ -38,6 +38,9 @@ HEARTBEAT_SECONDS = 0.5
 FIRST_PAGES = 500
 PAGES_PER_BUILD = 1000
 LOCK_FD = "FEEDSVC_BUILD_LOCK_FD"  # the build lock's file descriptor, inherited by the dedicated builder
+# glibc gives each thread that allocates its own malloc arena (up to 8 per core), and the builder's threads (the
+# refresh, the background reading, the article pages) each free tens of MB in theirs that the others never reuse.
+BUILDER_ENV = {"MALLOC_ARENA_MAX": "2"}
 REFRESHERS: list = []  # this process's schedulers, stopped when a gunicorn worker exits (serving.worker_exit)
 
 
@@ -157,8 +160,13 @@ class Committer:
             if not deferred:  # rows left without codings by an earlier split get them now
                 build.resources.update(self._recoded(recode))
                 recode = {}
-            version = self.writer.commit(build, datetime.now(timezone.utc))
+            try:
+                version = self.writer.commit(build, datetime.now(timezone.utc))
+            finally:
+                if self.parsed is not None:
+                    self.parsed.landed(build.parsed)
             self.behind = False
+            _trim()
             self._deferred, self._report, self._parsed, self._recode = deferred, build.report, later, recode
             self._remember(refreshed.snapshot)
             if self.reader is not None:
@@ -186,15 +194,20 @@ class Committer:
                     self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in chunk.items()})
                     version = self.writer.commit(build, datetime.now(timezone.utc))
                 except Exception:  # the next refresh commits them again (they are not remembered as committed)
+                    if self.parsed is not None:
+                        self.parsed.landed(build.parsed)
                     log.exception("the article pages could not be committed to the store")
                     # Parse results lost: a restart reads those files again; rows left without codings: made on request.
                     self._deferred, self._parsed, self._recode, self._previews, self.behind = {}, [], {}, None, True
                     return
+                if self.parsed is not None:
+                    self.parsed.landed(build.parsed)
                 self._parsed, self._recode, self._previews = [], {}, None
                 for path in paths:
                     del self._deferred[path]
                 self._pages.update((path, entry) for path, (entry, _) in chunk.items())
                 self._report = build.report
+                _trim()
                 if self.reader is not None:
                     self.reader.current(force=True)
                 log.debug("build %d committed: %d article pages, %d to follow", version, len(paths), len(self._deferred))
@@ -216,7 +229,8 @@ class Committer:
         report = {"articles": len(snap.articles), "feeds": len(snap.feeds), "skipped": len(snap.skipped),
                   "built_at": snap.built_at.isoformat() if snap.built_at else None,
                   "files_read": self.parsed.read if self.parsed else None}
-        build = Build(report, parsed=self.parsed.take() if self.parsed else [])
+        build = Build(report)
+        unread = self.publisher.scanner.placed  # placed only so far: their items and pages come once read
         pages = getattr(snap.resources, "_pages", {})  # article pages: path → [(article, categories), Rendered or None]
         have = held["resources"]
         plain = {}  # the resources to put, but article pages
@@ -237,7 +251,7 @@ class Committer:
         todo, placed = {}, 0
         for path, entry in pages.items():
             if self._pages.get(path) is not entry:
-                if is_placed(entry[0][0]):  # read for placement only (a cold start): its page comes once it is read
+                if entry[0][0].source in unread and is_placed(entry[0][0]):  # its page comes once it is read
                     placed += 1
                     continue
                 made = self._made_from(entry[0][0], entry[0][1])
@@ -268,11 +282,14 @@ class Committer:
                 build.listings[key] = (blob, index, made)
         build.gone["listings"] = set(held["listings"]) - set(snap.listings)
         for id_, article in snap.articles.items():
-            if self._items.get(id_) is not article and not is_placed(article):
+            if self._items.get(id_) is not article and not (article.source in unread and is_placed(article)):
                 made = self._made_from(article)
                 if held["items"].get(id_) != made:
-                    build.items[id_] = (article, made)
+                    full = self.publisher.load_full(article)  # the builder holds most articles as placements
+                    if full is not None:
+                        build.items[id_] = (full, made)
         build.gone["items"] = set(held["items"]) - set(snap.articles)
+        build.parsed = self.parsed.take() if self.parsed else []  # last: the articles above found them in it
         return build
 
     def _recoded(self, recode: dict) -> dict:
@@ -287,8 +304,12 @@ class Committer:
 
         if not todo:
             return
-        site = self.publisher.site
-        bodies = {path: render_article(key[0], key[1], site)[0] for path, (key, _) in todo.items()}
+        site, full = self.publisher.site, self.publisher.load_full
+        bodies = {}
+        for path, (key, _) in todo.items():
+            article = full(key[0])  # the builder holds most articles as placements: the parse store has the rest
+            if article is not None:  # None: its file changed since; the next refresh reads it and its page comes then
+                bodies[path] = render_article(article, key[1], site)[0]
         times = self.publisher.renderer.versions({path: hashlib.sha256(body).hexdigest() for path, body in bodies.items()})
         for path, body in bodies.items():
             build.resources[path] = _row(Rendered(body, "text/html", times[path], precompress=False), todo[path][1], coded=False)
@@ -309,6 +330,16 @@ def _previews(snap, site, previews: dict) -> dict:
     from .preview import preview_page
 
     return {"#preview/" + path: _row(preview_page(snap, site, path), made, coded=False) for path, made in previews.items()}
+
+
+def _trim() -> None:
+    """Give the memory a build freed back to the system now (glibc keeps it otherwise); elsewhere nothing."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _made_from(res) -> str:
@@ -351,7 +382,6 @@ def start_building(app, commit: bool = True):
 
 def run_builder(app) -> Any:
     """Build now, then keep building on a schedule and on file changes; this process must hold the lock."""
-    from .pool import release
     from .scheduler import Refresher
 
     # No warm_up() of the language model: it loads with the first file that needs it (feedsvc/text.py),
@@ -366,8 +396,7 @@ def run_builder(app) -> Any:
     refresher = Refresher(publisher.refresh, publisher.next_wakeup, app.config["REFRESH_SECONDS"], watch).start()
     app.extensions["feedsvc.refresher"] = refresher
     REFRESHERS.append(refresher)
-    refresher.run()
-    release()  # reading workers started ahead (main) that the first build did not need
+    refresher.run()  # the first build; the reading workers started ahead (main) go once nothing is left to read
     return refresher
 
 
@@ -400,9 +429,9 @@ def spawn(overrides: Mapping[str, Any]) -> subprocess.Popen:
     lock = BuildLock(lock_path(state_path(load_settings(dict(overrides)))))
     command = [sys.executable, "-m", "feedsvc.builder", json.dumps(dict(overrides))]
     if not lock.try_acquire():  # another deployment's builder holds it: this one waits its turn
-        return subprocess.Popen(command, preexec_fn=_die_with_parent)
+        return subprocess.Popen(command, env={**os.environ, **BUILDER_ENV}, preexec_fn=_die_with_parent)
     try:
-        return subprocess.Popen(command, pass_fds=(lock.fd,), env={**os.environ, LOCK_FD: str(lock.fd)},
+        return subprocess.Popen(command, pass_fds=(lock.fd,), env={**os.environ, LOCK_FD: str(lock.fd), **BUILDER_ENV},
                                 preexec_fn=_die_with_parent)
     finally:
         os.close(lock.fd)

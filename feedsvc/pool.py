@@ -73,13 +73,15 @@ def prestart() -> None:
 
 
 def release() -> None:
-    """End the idle workers kept since prestart() (they read their end of input and exit); from now on
-    workers live for one scan."""
+    """End the idle workers kept since prestart(); from now on workers live for one scan. An idle worker holds
+    no work, and one may still be loading its model (seconds before it would read the end of its input):
+    it is stopped at once (SIGTERM), not waited for."""
     global _keeping
     with _prestarted_lock:
         _keeping = False
         workers, _prestarted[:] = list(_prestarted), []
     for worker in workers:
+        worker.terminate()
         _close(worker)
 
 

@@ -129,6 +129,7 @@ class Renderer:
         self._live_ids: set[str] = set()
         self._counts: dict[str, int] = {}  # live articles per category name, as last counted
         self._previous_by_name: dict | None = None
+        self.load_full: Callable[[Article], Article | None] | None = None  # see site.Publisher.load_full
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
                changed: set[str] | None = None) -> "Resources":
@@ -233,6 +234,8 @@ class Renderer:
 
     def _article_page(self, entry: list) -> Rendered:
         article, cats = entry[0]
+        if self.load_full is not None:  # an article held as a placement: its body from the parse store
+            article = self.load_full(article) or article
         body = render_article(article, cats, self.site)[0]
         path = "articles/" + article.id
         return Rendered(body, "text/html", self.versions({path: _digest(body)})[path], precompress=False)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from .articles import Options, Skipped, is_placed
+from .articles import Options, Skipped, is_placed, placement
 from .folder import Folder
 from .model import Article
 from .pool import POOL_FROM, read_files
@@ -58,6 +58,9 @@ class Scanner:
     _looks: dict[str, tuple[tuple[int, int], float]] = field(default_factory=dict)  # files held back: stat, since when
     _last: tuple | None = None  # (articles, skipped) of the last scan, reused when nothing changed
     _placed: set[str] = field(default_factory=set)  # sources whose entry is a placement (is_placed), not yet read in full
+    # Sources read in full once (their result is in the parse store, `parsed`) whose entry keeps only the placement:
+    # the builder holds no article text but the first pages' (full() brings it back when needed).
+    _slim: set[str] = field(default_factory=set)
     _adopted: set[str] = field(default_factory=set)  # sources read in full by adopt() since the last scan
 
     def scan(self, hints: Iterable[str] | None = None) -> ScanResult:
@@ -98,6 +101,7 @@ class Scanner:
         pending: set[str] = set()
         batch: list[tuple[str, tuple[int, int], bool]] = []  # (source, stat, whether an open writer holds it back)
         read: list[tuple[str, tuple[int, int], Article | Skipped]] = []  # results taken, stored or read now
+        stored: set[str] = set()  # those taken from the parse store
         for source, stat in listing.items():
             entry = self._entries.get(source)
             if entry is not None and entry.stat == stat:
@@ -106,6 +110,7 @@ class Scanner:
             known = None if self.parsed is None else self.parsed.get(source, stat)
             if known is not None:
                 read.append((source, stat, known))
+                stored.add(source)
                 continue
             if not self._ready(folder, source, stat, now, source in finished):
                 pending.add(source)  # keep serving the previous version, if any, until it is complete
@@ -120,19 +125,22 @@ class Scanner:
             if self.parsed is not None and full:
                 self.parsed.put(source, stat, result)
             read.append((source, stat, result))
+        slim = len(stored) >= self.place_from  # a restart of a big folder keeps the placements only, as a cold start
         for source, stat, result in read:
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
-            self._entries[source] = _Entry(stat, result)
+            self._placed.discard(source), self._slim.discard(source)
             if isinstance(result, Article) and is_placed(result):
                 self._placed.add(source)
-            else:
-                self._placed.discard(source)
+            elif slim and source in stored and isinstance(result, Article):
+                result = placement(result)
+                self._slim.add(source)
+            self._entries[source] = _Entry(stat, result)
             changed.add(source)
         self._looks = {s: st for s, st in self._looks.items() if s in pending}
         for source in gone:
             del self._entries[source]
-            self._placed.discard(source)
+            self._placed.discard(source), self._slim.discard(source)
         if changed or self._last is None or targets is None:
             self._collect()
         return ScanResult(*self._last, frozenset(changed), frozenset(pending))
@@ -143,37 +151,63 @@ class Scanner:
         return {source: self._entries[source].stat for source in self._placed}
 
     def complete(self, sources: Iterable[str]) -> ScanResult:
-        """Read these placed files in full now (the articles on first pages); the scan's result with them."""
-        folder = Folder(self.root)
+        """Hold these placed files' articles in full now (those on first pages): from the parse store when it
+        has them, else read; the scan's result with them."""
+        done = {}
         batch = []
-        for source in sorted(set(sources) & self._placed):
+        for source in sorted(set(sources) & (self._placed | self._slim)):
+            entry = self._entries[source]
+            known = self.parsed.get(source, entry.stat) if source in self._slim and self.parsed is not None else None
+            if known is not None:
+                done[source] = (entry.stat, known)
+                continue
             stat = _stat(self.root / source)  # before reading: a change while it is read is seen by the next scan
-            batch.append((source, stat or self._entries[source].stat, False))
-        stats = {source: stat for source, stat, _ in batch}
-        done = {source: (stats[source], result) for source, result in
-                read_files(self.root, self.options, [(s, False) for s, _, _ in batch], folder, self.pool_from)}
-        self._take(done)
+            batch.append((source, stat or entry.stat))
+        stats = dict(batch)
+        done.update((source, (stats[source], result)) for source, result in
+                    read_files(self.root, self.options, [(s, False) for s, _ in batch], Folder(self.root), self.pool_from))
+        self._take(done, slim=False, stored={source for source in done if source not in stats})
         self._collect()
         return ScanResult(*self._last, frozenset(done), frozenset(self._looks))
 
     def adopt(self, results: Mapping[str, tuple[tuple[int, int], Article | Skipped]]) -> None:
         """Full results read outside the scan (the background after a cold start): (stat, result) by source.
-        Each replaces a placement still held at that stat; the next scan reports them changed."""
+        Each replaces a placement still held at that stat, and is kept as its placement too (slim: the parse
+        store has the rest, for full()); the next scan reports them changed."""
         taken = {source: found for source, found in results.items()
                  if source in self._placed and self._entries[source].stat == found[0]}
-        self._take(taken)
+        self._take(taken, slim=True)
         self._adopted |= taken.keys()
 
-    def _take(self, results: Mapping[str, tuple[tuple[int, int], Article | Skipped | None]]) -> None:
+    def full(self, source: str) -> Article | Skipped | None:
+        """The full result of a file whose entry is a placement, at the stat it was read at: from the parse
+        store (or what waits to be committed to it), else read now; None for a file not (or no longer) held."""
+        entry = self._entries.get(source)
+        if entry is None:
+            return None
+        known = None if self.parsed is None else self.parsed.get(source, entry.stat)
+        if known is None:
+            folder = Folder(self.root)
+            known = next(read_files(self.root, self.options, [(source, False)], folder, self.pool_from))[1]
+            if _stat(self.root / source) != entry.stat:
+                return None  # changed since: the next scan reads it
+        return known
+
+    def _take(self, results: Mapping[str, tuple[tuple[int, int], Article | Skipped | None]], slim: bool,
+              stored: set[str] = frozenset()) -> None:
+        """Hold results read (or, for the sources in `stored`, taken from the parse store) in the entries."""
         for source, (stat, result) in results.items():
             if result is None:
                 continue
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
-            elif self.parsed is not None:
+            elif self.parsed is not None and source not in stored:
                 self.parsed.put(source, stat, result)
+            self._placed.discard(source), self._slim.discard(source)
+            if slim and self.parsed is not None and isinstance(result, Article):
+                result = placement(result)
+                self._slim.add(source)
             self._entries[source] = _Entry(stat, result)
-            self._placed.discard(source)
 
     def _collect(self) -> None:
         # Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the

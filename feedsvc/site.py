@@ -15,9 +15,10 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
 from .articles import Options, Skipped, is_placed, unique_ids
-from .feeds import Listing, ListingBuilder, assign_slugs, feed_url, live_categories, next_release, page_feed, since_feed
+from .feeds import Listing, ListingBuilder, assign_slugs, dominant_language, feed_url, live_categories, next_release, page_feed, since_feed
 from .model import Article, Feed, Site
 from .partners import Partner
+from .pool import release
 from .progress import Progress
 from .render import Rendered, Renderer, compress_all, newest
 from . import scan as scan_module
@@ -26,6 +27,7 @@ from .state import StateStore
 from .versions import ListingVersions
 
 log = logging.getLogger(__name__)
+FINISH_CHUNK = 1000  # placed files read in full between two refreshes (finish_reading): what the builder holds at most
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Publisher:
         self.scanner.place_from = scan_module.PLACE_FROM if place else float("inf")
         self.renderer = Renderer(self.site, lambda digests: store.record_versions(digests, self.clock()),
                                  store.recorded_versions, archive_max_age=settings["ARCHIVE_MAX_AGE"])
+        self.renderer.load_full = self.load_full  # an article page of an article held as a placement
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
         self.public = {"full_text": settings["PUBLIC_CONTENT"] == "full", "hub": settings["WEBSUB_HUB"]}
         self.versions = ListingVersions(lambda digests: store.record_versions(digests, self.clock()), store.recorded_versions,
@@ -124,6 +127,8 @@ class Publisher:
                 self._tell_observers(Refreshed(False, self.snapshot, self.snapshot, time.perf_counter() - started, self.last_error))
                 return False
             previous, self.snapshot = self.snapshot, snapshot  # one assignment: old set or new, never a mix
+            if not self.scanner.placed:  # reading workers kept since start (pool.prestart): not needed any more
+                release()
             if self.renderer.fresh:
                 # Compression of the new feeds (tens of ms each) runs beside, not inside, the refresh;
                 # a request that comes first makes the coding it needs, once, and keeps it.
@@ -143,22 +148,41 @@ class Publisher:
 
     def finish_reading(self, placed: Mapping[str, tuple[int, int]]) -> None:
         """Read in full, beside the refreshes, the files a cold start only placed (source → stat when placed),
-        then refresh with them: their items, article pages and parse results reach the store."""
+        FINISH_CHUNK at a time, each chunk followed by a refresh that commits its items, article pages and
+        parse results; the builder then keeps them as placements (scan.py: slim), so it never holds every
+        article's text at once."""
         from .folder import Folder
-        from .pool import read_files
+        from .pool import prestart, read_files
 
         started = time.perf_counter()
+        folder, stats = Folder(self.root), dict(placed)
+        sources = sorted(stats)
         try:
-            folder, stats = Folder(self.root), dict(placed)
-            done = {source: (stats[source], result) for source, result in
-                    read_files(self.root, self.scanner.options, [(s, False) for s in sorted(stats)], folder, self.scanner.pool_from)}
-        except Exception:  # the edge where work must go on: the next refresh reads them (scan.py)
+            if len(sources) > FINISH_CHUNK:
+                prestart()  # the same reading workers for every chunk (a no-op when the builder's are still kept)
+            for start in range(0, len(sources), FINISH_CHUNK):
+                chunk = sources[start:start + FINISH_CHUNK]
+                done = {source: (stats[source], result) for source, result in
+                        read_files(self.root, self.scanner.options, [(s, False) for s in chunk], folder, self.scanner.pool_from)}
+                with self._lock:
+                    self.scanner.adopt(done)
+                self.refresh()
+        except Exception:  # the edge where work must go on: the next refresh reads what is left (scan.py)
             log.exception("reading the placed articles in full failed")
             return
-        with self._lock:
-            self.scanner.adopt(done)
-        log.info("read %d placed files in full in %.0f ms", len(done), (time.perf_counter() - started) * 1000)
-        self.refresh()
+        finally:
+            release()
+        log.info("read %d placed files in full in %.0f ms", len(sources), (time.perf_counter() - started) * 1000)
+
+    def load_full(self, article: Article) -> Article | None:
+        """The article with its body, summary and language, stamped as given: itself when it has them, else from
+        the parse store (or its file); None when its file changed since (the next scan reads it)."""
+        if not is_placed(article):
+            return article
+        found = self.scanner.full(article.source)
+        if not isinstance(found, Article) or (found.id, found.content_hash) != (article.id, article.content_hash):
+            return None
+        return replace(found, published=article.published, updated=article.updated)
 
     def wait_reading(self, timeout: float | None = None) -> bool:
         """Wait for finish_reading(); True when every article is read in full (tests, tools)."""
@@ -243,6 +267,9 @@ class Publisher:
             feed = since_feed(listing, self.site, size, since, page, **options)
         else:
             feed = page_feed(listing, self.site, size, page, **options)
+        if feed is not None and any(is_placed(a) for a in feed.items):  # held as placements: the parse store has the rest
+            items = tuple(self.load_full(a) or a for a in feed.items)
+            feed = replace(feed, items=items, language=dominant_language(items, self.site.language))
         return None if feed is None else self.renderer.feed(fmt, feed)
 
     def _drifted(self) -> bool:

@@ -187,6 +187,7 @@ class ParsedCache:
         self._conn = connect(self.path, readonly=True)
         self._lock = threading.Lock()
         self._pending: dict[str, tuple] = {}
+        self._flight: dict[str, tuple] = {}  # taken, not yet committed
         self._first: dict[str, tuple] | None = None  # every stored result, until handed out
         self.read = 0
 
@@ -196,6 +197,9 @@ class ParsedCache:
         The first call loads every result of this parser and these settings in one query (a restart asks
         for all of them); each is handed out once, then asked of the store again.
         """
+        pending = self._pending.get(source) or self._flight.get(source)
+        if pending is not None and tuple(pending[1:3]) == stat:  # read now, not committed yet
+            return pending[5]
         with self._lock:
             if self._first is None:
                 self._first = {row[0]: row[1:] for row in self._conn.execute(
@@ -220,9 +224,16 @@ class ParsedCache:
         return bool(self._pending)
 
     def take(self) -> list[tuple]:
-        """The rows noted since the last take(), for Build.parsed."""
+        """The rows noted since the last take(), for Build.parsed; get() still finds them until landed()."""
         pending, self._pending = self._pending, {}
+        self._flight.update(pending)
         return list(pending.values())
+
+    def landed(self, rows: list[tuple]) -> None:
+        """These taken rows are in the store now (or lost with a failed build: then the files are read again)."""
+        for row in rows:
+            if self._flight.get(row[0]) is row:
+                del self._flight[row[0]]
 
 
 def _pickled(value: Any) -> bytes:
