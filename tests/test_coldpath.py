@@ -143,7 +143,10 @@ def test_a_cold_start_reads_the_first_pages_in_full_and_the_rest_in_the_backgrou
     assert all(undated(now[path][4]) == undated(expected[path][4]) for path in now)
     assert stored_ids(state) == {a.id for a in publisher.snapshot.articles.values()} and len(stored_ids(state, "parsed")) == 60
     restart = create_app(settings(folder, state))
-    assert restart.extensions["feedsvc"].scanner.parsed.read == 0  # a restart after it reads no file
+    again = restart.extensions["feedsvc"]
+    assert again.scanner.parsed.read == 0  # a restart after it reads no file
+    assert {a.id for a in again.snapshot.articles.values() if not is_placed(a)} == first  # and holds no more text
+    assert rows(state) == now  # nor changes a byte
 
 
 def test_while_articles_are_only_placed_a_worker_answers_503_for_what_needs_them(tmp_path, whole, monkeypatch):
@@ -237,3 +240,33 @@ def test_a_commit_pickles_articles_one_at_a_time_not_all_at_once(tmp_path):
     with sqlite3.connect(tmp_path / "state.sqlite3") as conn:
         assert pickle.loads(conn.execute("SELECT article FROM items WHERE id = 'a7'").fetchone()[0]) == items["a7"]
         assert pickle.loads(conn.execute("SELECT result FROM parsed WHERE source = 'a7.txt'").fetchone()[0]) == items["a7"]
+
+
+def test_the_builder_holds_no_article_text_but_the_first_pages_and_its_memory_does_not_grow_with_it(tmp_path, monkeypatch):
+    """Past the first pages the builder keeps each article as its placement; the parse store has its text."""
+    import gc
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(feedsvc.scan, "PLACE_FROM", 10)
+    paragraph = "The council met again to discuss the budget of the city and its many parts. " * 40
+
+    def held(n: int) -> int:
+        folder = tmp_path / f"articles-{n}"
+        for i in range(n):
+            write(folder, f"{i:04d}.txt", f"{CATEGORIES[i % 4]}\nStory {i}\n" + f"{paragraph}\n\n" * 12)  # 36 kB
+        tracemalloc.start()
+        try:
+            app = create_app(settings(folder, tmp_path / f"state-{n}.sqlite3", FEED_MAX_ITEMS=2))
+            finished(app)
+            publisher = app.extensions["feedsvc"]
+            first = {a.id for listing in publisher.snapshot.listings.values() for a in listing.items[:2]}
+            assert {a.id for a in publisher.snapshot.articles.values() if not is_placed(a)} == first
+            assert {a.id for a in publisher.scanner.scan().articles if not is_placed(a)} == first
+            gc.collect()
+            return tracemalloc.get_traced_memory()[0]  # with the app alive: what its builder holds
+        finally:
+            tracemalloc.stop()
+
+    held(20)  # imports and caches filled once
+    small, large = held(100), held(300)
+    assert large - small < 200 * 36_000 / 10, (small, large)  # 200 more articles' 7 MB of text: under a tenth of it kept
