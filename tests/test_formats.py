@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from lxml import etree
 from lxml import html as lxml_html
 
-from feedsvc.articles import load_articles
+from feedsvc.reading.articles import load_articles
 from feedsvc.config import DEFAULT_CHROME_MARKERS
-from feedsvc.feeds import build_feeds
+from feedsvc.building.feeds import build_feeds
 from feedsvc.formats import FORMATS
 from tests.conftest import FIXED_NOW, write
 from tests.feed_rules import feed_problems

@@ -10,8 +10,9 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .feeds import article_url, dominant_language
-from .model import Article, Feed, Site, feed_path, text_direction
+from ..model import Article, Feed, Site, feed_path, text_direction
+from ..paging import dominant_language
+from ..urls import article_url
 
 _ENV = Environment(
     loader=PackageLoader("feedsvc", "templates"),

@@ -2,7 +2,7 @@
 
 Every process answers from the store (feedsvc/store.py), whoever builds: a request is a lookup of
 bytes the builder committed, except a feed asked for by query (?page=, ?since=, a partner's view), which
-is put together here from the stored listing and articles (feedsvc/variants.py); never a parse.
+is put together here from the stored listing and articles (feedsvc/serving/variants.py); never a parse.
 Conditional GET per RFC 9110 §13: If-None-Match decides when present, else If-Modified-Since.
 https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 """
@@ -19,11 +19,11 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, g, redirect, request
 from werkzeug.http import parse_accept_header, parse_date, parse_etags
 
-from .partners import authenticate
-from .preview import VARY as PREVIEW_VARY, is_navigation
+from ..partners import authenticate
+from ..preview import VARY as PREVIEW_VARY, is_navigation
+from ..resource import Rendered
+from ..store import StoreReader
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
-from .render import Rendered
-from .store import StoreReader
 
 bp = Blueprint("feedsvc", __name__)
 
@@ -74,7 +74,7 @@ def healthz() -> Response:
 
 
 def builder_status() -> dict | None:
-    """This process's own publisher when it builds, else what the builder last wrote (feedsvc/builder.py)."""
+    """This process's own publisher when it builds, else what the builder last wrote (feedsvc/building/builder.py)."""
     pub = current_app.extensions.get("feedsvc")
     if pub is not None:
         running = pub.progress.now()

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-from .formats import FORMATS
-from .preview import preview_page
-from .render import Rendered
+from ..formats import FORMATS
+from ..preview import preview_page
+from ..resource import Rendered
 
 log = logging.getLogger(__name__)
 
