@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
+from ..formats import FORMATS
 from ..model import Article, Feed, Site
 from ..paging import Listing, page_feed, since_feed
 from ..partners import Partner
@@ -262,7 +263,7 @@ class Publisher:
         """Hand the URLs of public feeds whose bytes changed to each listener (WebSub)."""
         if not self.listeners:
             return
-        changed = [feed_url(self.site, feed, fmt) for feed in current.feeds for fmt in ("rss", "atom", "json")
+        changed = [feed_url(self.site, feed, fmt) for feed in current.feeds for fmt in FORMATS
                    if previous.resources.get(feed.path(fmt)) is not current.resources.get(feed.path(fmt))]
         if changed:
             for listener in self.listeners:
