@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 from ..formats import FORMATS
 from ..store import Build, ListingHead, ParsedCache, StoreWriter, code_version, item_index
+from ..urls import preview_key
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +229,9 @@ class Committer:
             for fmt in FORMATS:
                 path = feed.path(fmt)
                 made = _made_from(snap.resources[path]) + repr(site)
-                if have.get("#preview/" + path) != made:
+                if have.get(preview_key(path)) != made:
                     page = preview_page(snap, site, path)
-                    build.resources["#preview/" + path] = _row(page, made, coded=False)
+                    build.resources[preview_key(path)] = _row(page, made, coded=False)
         todo = {}
         for path, entry in pages.items():
             if self._pages.get(path) is not entry:
@@ -245,7 +246,7 @@ class Committer:
         else:
             build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in plain.items())
             self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in todo.items()})
-        previews = {"#preview/" + feed.path(fmt) for feed in snap.feeds for fmt in FORMATS}
+        previews = {preview_key(feed.path(fmt)) for feed in snap.feeds for fmt in FORMATS}
         build.gone["resources"] = {p for p in have if p not in snap.resources and p not in previews}
         for key, listing in snap.listings.items():
             if self._listings.get(key) == (listing.items, snap.changed[key]):

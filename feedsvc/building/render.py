@@ -21,10 +21,8 @@ from ..formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
 from ..formats.pages import category_rows, render_article, render_category, render_index
 from ..model import Article, Feed, Site
 from ..resource import Rendered
+from ..urls import HOME, OPML, STATIC, article_path, category_path
 
-# Files served as they are; their Last-Modified is recorded like any resource's (when these bytes were
-# first served by this deployment), so it moves with an upgrade that changes them.
-STATIC = {"style.css": "text/css", "feed.xsl": "text/xsl", "favicon.ico": "image/x-icon"}
 Versions = Callable[[Mapping[str, str]], Mapping[str, datetime]]  # URL path → digest, to path → recorded time
 Recorded = Callable[[list[str]], Mapping[str, tuple[str, datetime]]]  # URL paths → (digest, time) as recorded now
 
@@ -64,6 +62,8 @@ class Renderer(FeedRenderer):
         self.versions = versions
         self.recorded = recorded
         self._cache: dict[str, tuple[Hashable, Rendered, str]] = {}  # path → (key, Rendered, digest)
+        # Files served as they are; their Last-Modified is recorded like any resource's (when these bytes were
+        # first served by this deployment), so it moves with an upgrade that changes them.
         self._static = {name: ((package_files.files("feedsvc") / "static" / name).read_bytes(), media) for name, media in STATIC.items()}
         self.rendered_last = 0  # how many resources the last render() made anew
         self.fresh: list[Rendered] = []  # feeds the last render() made anew, to compress off the refresh path
@@ -105,10 +105,10 @@ class Renderer(FeedRenderer):
         by_name = {f.category.name: (f.category.name, f.page_url, f.key) for f in category_feeds}
         pages, counts = self._article_pages(live, live_by_id, changed, by_name)
         rows = category_rows(list(category_feeds), live, site, counts)
-        put("", (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
-        put("feeds.opml", tuple(feeds), lambda: (render_opml(feeds, site), OPML_TYPE, date_opml, {}))
+        put(HOME, (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
+        put(OPML, tuple(feeds), lambda: (render_opml(feeds, site), OPML_TYPE, date_opml, {}))
         for feed in category_feeds:
-            put(f"category/{feed.key}/", feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
+            put(category_path(feed.key), feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
         digests = {path: _digest(entry[1]) for path, entry in undated.items()}
         times = self.versions(digests) if undated else {}
         for path, (key, body, media, date, options) in undated.items():
@@ -149,7 +149,7 @@ class Renderer(FeedRenderer):
             self.fragments.forget(self._live_ids - live_by_id.keys())
             pages, counts = {}, {}
             for article in live:
-                path = "articles/" + article.id
+                path = article_path(article.id)
                 key = (article, tuple(by_name[c] for c in article.categories if c in by_name))
                 entry = (previous or {}).get(path)
                 pages[path] = entry if entry is not None and entry[0] == key else [key, None]
@@ -161,12 +161,12 @@ class Renderer(FeedRenderer):
             gone = self._live_ids - ids
             self.fragments.forget(gone)
             for id_ in gone | (changed & ids):  # out with the version last counted
-                entry = pages.pop("articles/" + id_, None)
+                entry = pages.pop(article_path(id_), None)
                 for c in entry[0][0].categories if entry is not None else ():
                     counts[c] -= 1
             for id_ in (changed & ids) | (ids - self._live_ids):
                 article = live_by_id[id_]
-                pages["articles/" + id_] = [(article, tuple(by_name[c] for c in article.categories if c in by_name)), None]
+                pages[article_path(id_)] = [(article, tuple(by_name[c] for c in article.categories if c in by_name)), None]
                 for c in article.categories:
                     counts[c] = counts.get(c, 0) + 1
             counts = {c: n for c, n in counts.items() if n}
@@ -176,7 +176,7 @@ class Renderer(FeedRenderer):
     def _article_page(self, entry: list) -> Rendered:
         article, cats = entry[0]
         body = render_article(article, cats, self.site)[0]
-        path = "articles/" + article.id
+        path = article_path(article.id)
         return Rendered(body, "text/html", self.versions({path: _digest(body)})[path], precompress=False)
 
     def _undated_feed(self, fmt: str, feed: Feed) -> tuple:

@@ -22,7 +22,7 @@ from ..reading.articles import Options, Skipped, unique_ids
 from ..reading.progress import Progress
 from ..reading.scan import Scanner
 from ..resource import Rendered, compress_all
-from ..urls import feed_url
+from ..urls import PARTNERS, feed_url
 from .feeds import ListingBuilder, assign_slugs, live_categories, next_release
 from .render import Renderer, newest
 from .state import StateStore
@@ -195,7 +195,7 @@ class Publisher:
             return None
         options = dict(self.public)
         if partner is not None:
-            options = {"full_text": partner.full_text, "prefix": "partners/"}
+            options = {"full_text": partner.full_text, "prefix": PARTNERS}
             if key == "" and partner.categories is not None:
                 listing = _licensed(snapshot, partner)
         size = self.settings["FEED_MAX_ITEMS"]
