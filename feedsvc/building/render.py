@@ -13,6 +13,7 @@ import hashlib
 from datetime import datetime
 from importlib import resources as package_files
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Callable, Hashable, Iterator
 
 from ..formats import FORMATS
@@ -53,6 +54,16 @@ class Resources(Mapping):
         return len(self._ready) + len(self._pages)
 
 
+@dataclass(frozen=True)
+class Rendering:
+    """What one render() made: every resource by URL path, how many it rendered anew, and the feeds among
+    those (their gzip and brotli forms are still to make: an observer of the refresh makes them, beside it)."""
+
+    resources: Resources
+    made: int
+    fresh: tuple[Rendered, ...]
+
+
 class Renderer(FeedRenderer):
     """Renders a site's resources, keeping the previous results to reuse the unchanged ones."""
 
@@ -65,15 +76,13 @@ class Renderer(FeedRenderer):
         # Files served as they are; their Last-Modified is recorded like any resource's (when these bytes were
         # first served by this deployment), so it moves with an upgrade that changes them.
         self._static = {name: ((package_files.files("feedsvc") / "static" / name).read_bytes(), media) for name, media in STATIC.items()}
-        self.rendered_last = 0  # how many resources the last render() made anew
-        self.fresh: list[Rendered] = []  # feeds the last render() made anew, to compress off the refresh path
         self._pages: dict[str, list] | None = None  # article pages: path → [key, Rendered or None]
         self._live_ids: set[str] = set()
         self._counts: dict[str, int] = {}  # live articles per category name, as last counted
         self._previous_by_name: dict | None = None
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
-               changed: set[str] | None = None) -> "Resources":
+               changed: set[str] | None = None) -> Rendering:
         """Every feed, page, the OPML list and the static files, keyed by URL path.
 
         changed: IDs of the articles that are new or changed since the last render, if known.
@@ -81,7 +90,7 @@ class Renderer(FeedRenderer):
         live_by_id = {a.id: a for a in live} if live_by_id is None else live_by_id
         site, cache, out = self.site, {}, {}
         undated: dict[str, tuple] = {}  # path → (key, bytes without their date, media type, date function, options)
-        self.fresh = []
+        fresh = []  # the feeds rendered anew
         if changed:  # their items are made again when a feed holds them
             self.fragments.forget(changed)
 
@@ -115,12 +124,11 @@ class Renderer(FeedRenderer):
             when = times[path]
             found = Rendered(date(body, when) if date else body, media, when, **options)
             if date is not None and media != OPML_TYPE:
-                self.fresh.append(found)
+                fresh.append(found)
             cache[path] = (key, found, digests[path])
             out[path] = found
-        self.rendered_last = len(undated)
         self._cache = cache
-        return Resources(out, pages, self._article_page)
+        return Rendering(Resources(out, pages, self._article_page), len(undated), tuple(fresh))
 
     def drifted(self) -> set[str]:
         """Paths whose bytes the store dates differently than this process did.
