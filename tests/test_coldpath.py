@@ -1,5 +1,5 @@
 """A cold start reads every file for placement only, the first pages' articles in full, and the rest in the
-background while the site answers (feedsvc/scan.py, site.py, pool.py; issue 10.3)."""
+background while the site answers (feedsvc/reading/scan.py, pool.py, building/site.py; issue 10.3)."""
 from __future__ import annotations
 
 import pickle
@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import feedsvc.builder
-import feedsvc.scan
-from feedsvc import articles, create_app, markup, pool, text
-from feedsvc.articles import ArticleError, Options, is_placed, parse_article
+import feedsvc.building.builder
+import feedsvc.reading.scan
+from feedsvc import create_app
+from feedsvc.building.site import Publisher
 from feedsvc.model import Article
-from feedsvc.site import Publisher
+from feedsvc.reading import articles, markup, pool, text
+from feedsvc.reading.articles import ArticleError, Options, is_placed, parse_article
 from feedsvc.store import Build, StoreWriter
 from tests.conftest import write
 
@@ -60,7 +61,7 @@ def undated(body: bytes) -> bytes:
 
 
 def committer(app):
-    return next(o for o in app.extensions["feedsvc"].observers if isinstance(o, feedsvc.builder.Committer))
+    return next(o for o in app.extensions["feedsvc"].observers if isinstance(o, feedsvc.building.builder.Committer))
 
 
 def finished(app) -> None:
@@ -117,7 +118,7 @@ def test_a_placement_parses_no_body_and_loads_no_language_model(monkeypatch):
 
 def test_a_cold_start_reads_the_first_pages_in_full_and_the_rest_in_the_background(tmp_path, whole, monkeypatch):
     folder, state = tmp_path / "articles", tmp_path / "state.sqlite3"
-    monkeypatch.setattr(feedsvc.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
     finish_reading = Publisher.finish_reading
     monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)  # the background waits
     app = create_app(settings(folder, state))
@@ -151,7 +152,7 @@ def test_a_cold_start_reads_the_first_pages_in_full_and_the_rest_in_the_backgrou
 
 def test_while_articles_are_only_placed_a_worker_answers_503_for_what_needs_them(tmp_path, whole, monkeypatch):
     folder, state = tmp_path / "articles", tmp_path / "state.sqlite3"
-    monkeypatch.setattr(feedsvc.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
     finish_reading = Publisher.finish_reading
     monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)
     app = create_app(settings(folder, state))
@@ -179,7 +180,7 @@ def test_while_articles_are_only_placed_a_worker_answers_503_for_what_needs_them
 
 def test_the_export_reads_every_article_in_full_whatever_the_folder_size(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(feedsvc.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
     app = create_app(settings(many(tmp_path / "articles", 30), tmp_path / "state.sqlite3"), commit=False)
     publisher = app.extensions["feedsvc"]
     assert not publisher.scanner.placed and not any(is_placed(a) for a in publisher.snapshot.articles.values())
@@ -188,7 +189,7 @@ def test_the_export_reads_every_article_in_full_whatever_the_folder_size(tmp_pat
 # --- workers started ahead ---------------------------------------------------------------------
 
 def test_workers_started_ahead_read_successive_scans_and_go_at_release(tmp_path, monkeypatch, caplog):
-    from feedsvc.scan import Scanner
+    from feedsvc.reading.scan import Scanner
 
     monkeypatch.setattr(pool, "CHUNK", 3)
     many(tmp_path, 40)
@@ -203,7 +204,7 @@ def test_workers_started_ahead_read_successive_scans_and_go_at_release(tmp_path,
     pool.prestart()
     try:
         scanner = Scanner(tmp_path, OPTIONS, settle=0, pool_from=2, place_from=2)
-        with caplog.at_level("INFO", logger="feedsvc.pool"):
+        with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
             result = scanner.scan()
             assert all(is_placed(a) for a in result.articles) and len(scanner.placed) == 40
             done = scanner.complete(list(scanner.placed))
@@ -247,7 +248,7 @@ def test_the_builder_holds_no_article_text_but_the_first_pages_and_its_memory_do
     import gc
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(feedsvc.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
     paragraph = "The council met again to discuss the budget of the city and its many parts. " * 40
 
     def held(n: int) -> int:

@@ -2,7 +2,7 @@
 worker process per core takes chunks of files from one list until it is empty, and sends the Articles back.
 
 The rule, safe under `feedsvc serve`, gunicorn and tests alike: a worker is a fresh interpreter started
-with `python -c "from feedsvc.pool import work; work()"` (subprocess: fork and exec at once), never a fork
+with `python -c "from feedsvc.reading.pool import work; work()"` (subprocess: fork and exec at once), never a fork
 of the caller, which by then runs threads (the scheduler, the watcher, the event loop) whose locks a fork
 would copy mid-use; and never multiprocessing's spawn, which imports the caller's `__main__` again (a
 script that builds the app at its top level would build it twice). Workers get the caller's sys.path, so
@@ -27,9 +27,9 @@ from collections import deque
 from pathlib import Path
 from typing import Iterator
 
+from ..model import Article
 from .articles import Options, read_or_skip
 from .folder import FileBusyError, Folder, Skipped
-from .model import Article
 from .progress import reading
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ CHUNK = 50  # files per hand-out: small enough to share the end of the list, lar
 
 Result = Article | Skipped | None  # None: another process had the file open for writing (read with busy set)
 Item = tuple[str, bool]  # (source, whether a file still open for writing is held back)
-WORKER = "from feedsvc.pool import work; work()"  # run by `python -c` (the interpreter running this one)
+WORKER = "from feedsvc.reading.pool import work; work()"  # run by `python -c` (the interpreter running this one)
 _prestarted: list[subprocess.Popen] = []  # idle workers started ahead (prestart), taken by the next big scan
 _prestarted_lock = threading.Lock()
 _keeping = False  # between prestart() and release(): a worker done with a scan waits for the next one
@@ -160,7 +160,7 @@ class _Fd(int):
 def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bool, full: bool = True) -> Result:
     """One file: an Article, Skipped, or None when busy is set and another process has it open for writing."""
     try:
-        with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/progress.py); not in a worker
+        with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/reading/progress.py); not in a worker
             return read_or_skip(root / source, root, options, folder, busy, full)
     except FileBusyError:
         return None
