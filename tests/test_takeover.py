@@ -182,6 +182,8 @@ def worker_rss(count: int, tmp_path: Path) -> float:
     server = Server(folder, tmp_path / f"state-{count}.sqlite3", workers=2)  # FEED_MAX_ITEMS as shipped: 50
     try:
         until(lambda: health(server)["articles"] == count, 120, "the archive was never built")
+        # A big first scan reads all but the first pages in the background (a 503 for their pages meanwhile).
+        until(lambda: fetch(server.base, "/feed.rss?page=2").status == 200, 120, "the archive was never read in full")
         builder = health(server)["builder"]["pid"]
         for _ in range(3):  # every worker serves every feed, archive pages, deltas and article pages
             for key in [""] + [f"category/category-{n}/" for n in range(7)]:
