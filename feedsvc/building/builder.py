@@ -368,7 +368,7 @@ def start_building(app, commit: bool = True):
     from .state import StateStore
 
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
-    options = Options.from_settings(dict(settings))
+    options = Options.from_settings(settings)
     reading = code_version(articles, chrome, folder, frontmatter, markup, model, scan, text)
     parsed = ParsedCache(path, reading, hashlib.sha256(repr(options).encode()).hexdigest()[:16]) if commit else None
     publisher = Publisher(settings, StateStore(path), parsed=parsed, place=commit)
@@ -395,9 +395,10 @@ def run_builder(app) -> Any:
     status = BuilderStatus(status_path(app.extensions["feedsvc.state_path"]))
     status.beat(publisher)
     publisher.observers.append(lambda refreshed: status.write(publisher, finished=True))  # with the build it tells of, not up to a beat later
-    watch = publisher.root if app.config["WATCH"] else None
+    settings = app.extensions["feedsvc.settings"]
+    watch = publisher.root if settings.watch else None
     # Watch first, then build: a file saved while the first build runs is not missed.
-    refresher = Refresher(publisher.refresh, publisher.next_wakeup, app.config["REFRESH_SECONDS"], watch).start()
+    refresher = Refresher(publisher.refresh, publisher.next_wakeup, settings.refresh_seconds, watch).start()
     app.extensions["feedsvc.refresher"] = refresher
     REFRESHERS.append(refresher)
     refresher.run()  # the first build; the reading workers started ahead (main) go once nothing is left to read
@@ -407,7 +408,7 @@ def run_builder(app) -> Any:
 def contend(app) -> threading.Thread:
     """Try the build lock now and every half refresh interval from a daemon thread; build once it is ours."""
     lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
-    interval = max(0.5, app.config["REFRESH_SECONDS"] / 2)
+    interval = max(0.5, app.extensions["feedsvc.settings"].refresh_seconds / 2)
 
     def loop() -> None:
         while not lock.try_acquire():

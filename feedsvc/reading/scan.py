@@ -64,6 +64,7 @@ class Scanner:
     # the builder holds no article text but the first pages' (full() brings it back when needed).
     _slim: set[str] = field(default_factory=set)
     _adopted: set[str] = field(default_factory=set)  # sources read in full by adopt() since the last scan
+    _modified: dict[str, float] = field(default_factory=dict)  # each article's file: its mtime when it was read
 
     def scan(self, hints: Iterable[str] | None = None) -> ScanResult:
         """Look at the folder; read only files whose size or mtime changed and that have settled.
@@ -131,6 +132,9 @@ class Scanner:
         for source, stat, result in read:
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
+                self._modified.pop(source, None)
+            else:
+                self._modified[source] = stat[1] / 1e9
             self._placed.discard(source), self._slim.discard(source)
             if isinstance(result, Article) and is_placed(result):
                 self._placed.add(source)
@@ -143,6 +147,7 @@ class Scanner:
         for source in gone:
             del self._entries[source]
             self._placed.discard(source), self._slim.discard(source)
+            self._modified.pop(source, None)
         if changed or self._last is None or targets is None:
             self._collect()
         articles, skipped, modified = self._last
@@ -205,8 +210,11 @@ class Scanner:
                 continue
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
-            elif self.parsed is not None and source not in stored:
-                self.parsed.put(source, stat, result)
+                self._modified.pop(source, None)
+            else:
+                self._modified[source] = stat[1] / 1e9
+                if self.parsed is not None and source not in stored:
+                    self.parsed.put(source, stat, result)
             self._placed.discard(source), self._slim.discard(source)
             if slim and self.parsed is not None and isinstance(result, Article):
                 result = placement(result)
@@ -219,8 +227,9 @@ class Scanner:
         results = [self._entries[s].result for s in sorted(self._entries)]
         articles = [r for r in results if isinstance(r, Article)]
         skipped = [r for r in results if isinstance(r, Skipped)]
-        # When each article's file was modified, from the stat it was read with (no second stat).
-        modified = MappingProxyType({a.source: self._entries[a.source].stat[1] / 1e9 for a in articles})
+        # When each article's file was modified, from the stat it was read with (no second stat); a copy, so
+        # this result stays as it is when later scans move on.
+        modified = MappingProxyType(dict(self._modified))
         self._last = (tuple(articles), tuple(sorted(self._passed + tuple(skipped), key=lambda s: s.source)), modified)
 
     def _targets(self, folder: Folder, hints: Iterable[str]) -> set[str] | None:
