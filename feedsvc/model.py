@@ -70,17 +70,18 @@ class Article:
 
 @dataclass(frozen=True)
 class Category:
-    """A category: the display name from the articles and its URL slug."""
+    """A category, tag or author (`kind`): the display name from the articles and its URL slug."""
 
     name: str
     slug: str
+    kind: str = "category"  # "category", "tag" or "author": each kind has its own URLs and slugs
 
 
 @dataclass(frozen=True)
 class Feed:
     """What goes into one feed: its items and metadata, independent of format."""
 
-    key: str  # "" for the site-wide feed, else the category slug
+    key: str  # "" for the site-wide feed, a category's slug, or "tag/<slug>", "author/<slug>"
     title: str
     description: str
     category: Category | None
@@ -101,5 +102,5 @@ class Feed:
 
 
 def feed_path(key: str, fmt: str) -> str:
-    """URL path of the feed with this key ("" = site-wide) in a format, relative to the site root."""
-    return f"feed.{fmt}" if not key else f"category/{key}/feed.{fmt}"
+    """URL path of the feed with this key ("" = site-wide, "tag/<slug>", a category slug) in a format, relative to the site root."""
+    return f"feed.{fmt}" if not key else f"{key}/feed.{fmt}" if "/" in key else f"category/{key}/feed.{fmt}"

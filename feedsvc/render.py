@@ -26,7 +26,7 @@ from .formats import FORMATS
 from .formats.fragments import Fragments
 from .formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
 from .model import Article, Feed, Site
-from .pages import category_rows, render_article, render_category, render_index
+from .pages import article_links, category_rows, render_article, render_category, render_index
 
 # Files served as they are; their Last-Modified is recorded like any resource's (when these bytes were
 # first served by this deployment), so it moves with an upgrade that changes them.
@@ -132,7 +132,7 @@ class Renderer:
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
                changed: set[str] | None = None) -> "Resources":
-        """Every feed, page, the OPML list and the static files, keyed by URL path.
+        """Every feed, page, the OPML lists and the static files, keyed by URL path.
 
         changed: IDs of the articles that are new or changed since the last render, if known.
         """
@@ -159,14 +159,19 @@ class Renderer:
         for feed in feeds:
             for fmt in FORMATS.values():
                 put(feed.path(fmt.key), feed, lambda f=feed, k=fmt.key: self._undated_feed(k, f))
-        site_feed, category_feeds = feeds[0], tuple(feeds[1:])
-        by_name = {f.category.name: (f.category.name, f.page_url, f.key) for f in category_feeds}
+        site_feed = feeds[0]
+        category_feeds = tuple(f for f in feeds[1:] if f.category.kind == "category")  # then tags' and authors'
+        by_name = {(f.category.kind, f.category.name): (f.category.name, f.page_url, f.key) for f in feeds[1:]}
         pages, counts = self._article_pages(live, live_by_id, changed, by_name)
         rows = category_rows(list(category_feeds), live, site, counts)
         put("", (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
-        put("feeds.opml", tuple(feeds), lambda: (render_opml(feeds, site), OPML_TYPE, date_opml, {}))
-        for feed in category_feeds:
-            put(f"category/{feed.key}/", feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
+        sections = (site_feed, *category_feeds)  # /feeds.opml lists sections; /feeds-all.opml tags and authors too
+        # Keyed by what an outline shows, not by the feeds' items: a new article re-renders neither list.
+        put("feeds.opml", _outlines(sections), lambda: (render_opml(list(sections), site), OPML_TYPE, date_opml, {}))
+        put("feeds-all.opml", _outlines(feeds), lambda: (render_opml(feeds, site, every=True), OPML_TYPE, date_opml, {}))
+        for feed in feeds[1:]:
+            page = f"category/{feed.key}/" if feed.category.kind == "category" else f"{feed.key}/"
+            put(page, feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
         digests = {path: _digest(entry[1]) for path, entry in undated.items()}
         times = self.versions(digests) if undated else {}
         for path, (key, body, media, date, options) in undated.items():
@@ -202,13 +207,17 @@ class Renderer:
         those (and articles published or withdrawn since) are touched: no loop over every article.
         """
         previous = self._pages
-        if changed is None or previous is None or by_name != self._previous_by_name:
-            self._previous_by_name = by_name
+        # A listing that came or went changes no unchanged article's page (a live article's listings are all
+        # there, before and after); one whose slug or page moved does (a new CATEGORY_SLUGS, SITE_URL).
+        before = self._previous_by_name
+        relinked = before is None or any(before.get(group, link) != link for group, link in by_name.items())
+        self._previous_by_name = by_name
+        if changed is None or previous is None or relinked:
             self.fragments.forget(self._live_ids - live_by_id.keys())
             pages, counts = {}, {}
             for article in live:
                 path = "articles/" + article.id
-                key = (article, tuple(by_name[c] for c in article.categories if c in by_name))
+                key = (article, article_links(article, by_name))
                 entry = (previous or {}).get(path)
                 pages[path] = entry if entry is not None and entry[0] == key else [key, None]
                 for c in article.categories:
@@ -224,7 +233,7 @@ class Renderer:
                     counts[c] -= 1
             for id_ in (changed & ids) | (ids - self._live_ids):
                 article = live_by_id[id_]
-                pages["articles/" + id_] = [(article, tuple(by_name[c] for c in article.categories if c in by_name)), None]
+                pages["articles/" + id_] = [(article, article_links(article, by_name)), None]
                 for c in article.categories:
                     counts[c] = counts.get(c, 0) + 1
             counts = {c: n for c, n in counts.items() if n}
@@ -283,6 +292,11 @@ def newest(resources: Mapping[str, Rendered]) -> datetime | None:
     """The latest Last-Modified among resources already rendered (article pages are dated on request)."""
     ready = resources._ready if isinstance(resources, Resources) else resources
     return max((r.last_modified for r in ready.values()), default=None)
+
+
+def _outlines(feeds) -> tuple:
+    """What an OPML list shows of each feed (formats/opml.py)."""
+    return tuple((f.key, f.prefix, f.title, f.page_url, f.language) for f in feeds)
 
 
 def _size(res: Rendered) -> int:

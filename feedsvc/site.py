@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
 from .articles import Options, Skipped, unique_ids
-from .feeds import Listing, ListingBuilder, assign_slugs, feed_url, live_categories, next_release, page_feed, since_feed
+from .feeds import Listing, ListingBuilder, assign_slugs, feed_url, live_categories, live_terms, next_release, page_feed, since_feed
 from .model import Article, Feed, Site
 from .partners import Partner
 from .progress import Progress
@@ -100,6 +100,7 @@ class Publisher:
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
         self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
+        self._term_slugs: dict[str, dict[str, str]] = {"tag": {}, "author": {}}  # the same for tags and authors
         self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
         self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
@@ -155,7 +156,8 @@ class Publisher:
             return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
         unique, duplicates = self._unique(scan)
         articles, fresh = self._stamp(tuple(unique), now)
-        listings = self.listing_builder.build(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now))
+        listings = self.listing_builder.build(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now),
+                                              self._claim_term_slugs(articles, now))
         feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
@@ -182,8 +184,8 @@ class Publisher:
                 partner: Partner | None = None) -> Rendered | None:
         """A feed as asked for: a page, the items since a moment, or a partner's licensed view; None if none.
 
-        The key is "" (site-wide) or a category slug. For a partner, the site-wide feed holds only its
-        licensed categories, and the content mode is the partner's.
+        The key is "" (site-wide), a category slug, "tag/<slug>" or "author/<slug>". For a partner, the
+        site-wide, tag and author feeds hold only its licensed categories' items, and the content mode is the partner's.
         """
         snapshot = self.snapshot
         listing = snapshot.listings.get(key)
@@ -192,8 +194,8 @@ class Publisher:
         options = dict(self.public)
         if partner is not None:
             options = {"full_text": partner.full_text, "prefix": "partners/"}
-            if key == "" and partner.categories is not None:
-                listing = _licensed(snapshot, partner)
+            if (key == "" or "/" in key) and partner.categories is not None:
+                listing = _licensed(snapshot, partner, key)
         size = self.settings["FEED_MAX_ITEMS"]
         options["updated"] = snapshot.changed[key]  # any page or view of a listing changes when it does
         if since is not None:
@@ -222,6 +224,14 @@ class Publisher:
             configured = self.settings["CATEGORY_SLUGS"]
             self._slugs.update(self.store.claim_slugs(names, lambda new, recorded: assign_slugs(new, configured, recorded)))
         return self._slugs
+
+    def _claim_term_slugs(self, articles: list[Article], now: datetime) -> dict[str, dict[str, str]]:
+        """Slugs of the tags and authors published at `now`, by kind, each recorded when first published."""
+        for kind, names in live_terms(articles, now).items():
+            known = self._term_slugs[kind]
+            if not names <= known.keys():
+                known.update(self.store.claim_term_slugs(kind, names, lambda new, recorded: assign_slugs(new, {}, recorded)))
+        return self._term_slugs
 
     def _unique(self, scan) -> tuple[list[Article], list[Skipped]]:
         """One file per ID, its first owner (kept in the state store, so across restarts and workers)."""
@@ -277,13 +287,13 @@ class Publisher:
         return [pair[1] for pair in stamped_map.values()], set(fresh)
 
 
-def _licensed(snapshot: Snapshot, partner: Partner) -> Listing:
-    """The site-wide listing cut down to a partner's licensed categories (memoised per snapshot)."""
-    memo = snapshot.memo.setdefault(("licensed", partner.categories), None)
+def _licensed(snapshot: Snapshot, partner: Partner, key: str = "") -> Listing:
+    """The site-wide (or a tag's, an author's) listing cut down to a partner's licensed categories (memoised per snapshot)."""
+    memo = snapshot.memo.setdefault(("licensed", key, partner.categories), None)
     if memo is None:
-        site = snapshot.listings[""]
-        items = tuple(a for a in site.items if any(partner.licenses(c) for c in a.categories))
-        memo = snapshot.memo[("licensed", partner.categories)] = Listing("", site.title, site.description, None, items, site.page_url)
+        whole = snapshot.listings[key]
+        items = tuple(a for a in whole.items if any(partner.licenses(c) for c in a.categories))
+        memo = snapshot.memo[("licensed", key, partner.categories)] = replace(whole, items=items)
     return memo
 
 

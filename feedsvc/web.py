@@ -98,7 +98,14 @@ def public_error(message: str | None, root: Path) -> str | None:
     return _ABSOLUTE_PATH.sub("<path>", message)
 
 
-FEED_PATH = re.compile(r"(?:category/(?P<slug>[^/]+)/)?feed\.(?P<fmt>rss|atom|json)")
+FEED_PATH = re.compile(r"(?:(?P<kind>category|tag|author)/(?P<slug>[^/]+)/)?feed\.(?P<fmt>rss|atom|json)")
+OPML_PATHS = ("feeds.opml", "feeds-all.opml")
+
+
+def listing_key(match: re.Match) -> str:
+    """The listing a FEED_PATH match names: "" (site-wide), a category's slug, "tag/<slug>" or "author/<slug>"."""
+    kind, slug = match["kind"], match["slug"]
+    return "" if kind is None else slug if kind == "category" else f"{kind}/{slug}"
 # RFC 3339 §5.6 date-time: a full date, a time and an offset (a bare date or zone-less time is ambiguous).
 # re.ASCII: \d is 0-9 only, never "²" or "٣", which int() and fromisoformat() treat differently.
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
@@ -132,13 +139,13 @@ def partner_resource(path: str) -> Response:
     match = FEED_PATH.fullmatch(path)
     if match is None:
         raise RequestError(404, f"Not found: /partners/{path}\nYour feeds are /partners/feed.<rss|atom|json> and "
-                                "/partners/category/<slug>/feed.<rss|atom|json>.\n")
-    key = match["slug"] or ""
+                                "/partners/category/<slug>/feed.<rss|atom|json> (tag/<slug>/ and author/<slug>/ likewise).\n")
+    key = listing_key(match)
     stored = store().listing(key)
     if stored is None:
-        raise RequestError(404, f"Not found: no category {key!r}.\n")
+        raise RequestError(404, f"Not found: no {match['kind'] or 'category'} {match['slug'] or ''!r}.\n")
     category = stored[0].category
-    if category is not None and not partner.licenses(category.name):
+    if category is not None and category.kind == "category" and not partner.licenses(category.name):
         raise RequestError(403, f"Your agreement does not include the category {category.name!r}.\n")
     page, since = _paging()
     found = current_app.extensions["feedsvc.variants"].get(key, match["fmt"], page=page, since=since, partner=partner)
@@ -153,12 +160,12 @@ def resource(path: str) -> Response:
     """Any published resource by its path; feeds also by page and since; anything else is a 404."""
     match = FEED_PATH.fullmatch(path)
     # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is looked up or rendered.
-    charge = _charge("public", _client_address()) if match is not None or path == "feeds.opml" else None
+    charge = _charge("public", _client_address()) if match is not None or path in OPML_PATHS else None
     if match is not None and ("page" in request.args or "since" in request.args):
         page, since = _paging()
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
             return redirect(request.root_path + "/" + quote(path, safe="/"), code=301)
-        found = current_app.extensions["feedsvc.variants"].get(match["slug"] or "", match["fmt"], page=page, since=since)
+        found = current_app.extensions["feedsvc.variants"].get(listing_key(match), match["fmt"], page=page, since=since)
         if found is None:
             raise RequestError(404, f"Not found: /{path} has no such page (page {page}).\n")
         g.feedsvc_found = found
@@ -292,7 +299,9 @@ def _not_modified(res: Rendered) -> bool:
 def _not_found(path: str) -> Response:
     return _text(404, f"Not found: /{path}\n"
                       "The site-wide feeds are /feed.rss, /feed.atom and /feed.json; each category's are "
-                      "/category/<slug>/feed.rss, .atom and .json; /feeds.opml lists them all and / links every category.\n")
+                      "/category/<slug>/feed.rss, .atom and .json, each tag's /tag/<slug>/feed.rss and each author's "
+                      "/author/<slug>/feed.rss likewise; /feeds.opml lists the sections' feeds, /feeds-all.opml every feed, "
+                      "and / links every category.\n")
 
 
 def _text(status: int, text: str, headers: dict | None = None) -> Response:
