@@ -189,6 +189,15 @@ class ListingBuilder:
     def build(self, articles: Iterable[Article], site: Site, slugs: Mapping[str, str], now: datetime,
               recorded: Mapping[str, str] | None = None, terms: Mapping[str, Mapping[str, str]] | None = None) -> list[Listing]:
         """What build_listings(articles, site, slugs, now, recorded, terms) returns; articles have unique IDs."""
+        self.update(articles, now)
+        return self.listings(site, slugs, recorded or {}, terms or {})
+
+    def names(self, kind: str) -> set[str]:
+        """The categories, tags or authors (kind) with a published article since the last update(): those that need a slug."""
+        return {name for k, name in self._members if k == kind}
+
+    def update(self, articles: Iterable[Article], now: datetime) -> None:
+        """Take in the articles as they are at `now` (unique IDs); listings() then gives their listings."""
         articles = tuple(articles)  # kept until the next build: nobody else's list to change
         # Which objects are new and which went, by identity, in C: no Python loop over 10,000 articles.
         before, had, has = self._articles, self._ids, set(map(id, articles))
@@ -206,7 +215,6 @@ class ListingBuilder:
                 self._put_in(a, now)
             self._now = now
         self._articles, self._ids = articles, has  # the list keeps the objects alive, so their ids stay theirs
-        return self._listings(site, slugs, recorded or {}, terms or {})
 
     def _rebuild(self, articles, now: datetime) -> None:
         self._live = newest_first(a for a in articles if is_published(a, now))
@@ -247,8 +255,9 @@ class ListingBuilder:
             moves = self._dirty[group] = _Moves([], [])
         return moves
 
-    def _listings(self, site: Site, slugs: Mapping[str, str], recorded: Mapping[str, str],
-                  terms: Mapping[str, Mapping[str, str]]) -> list[Listing]:
+    def listings(self, site: Site, slugs: Mapping[str, str], recorded: Mapping[str, str],
+                 terms: Mapping[str, Mapping[str, str]]) -> list[Listing]:
+        """The listings of the articles last taken in (update()); slugs and records as build_listings() takes them."""
         chosen = choose_slugs(self._members, slugs, recorded, terms)
         description = site.description or site.title
         built, dirty = self._built, self._dirty
@@ -306,12 +315,6 @@ def live_categories(articles: Iterable[Article], now: datetime) -> set[str]:
     """The names of the categories that have a published article at `now`: those that need a slug."""
     # is_published() inlined: a refresh asks this of every article.
     return {name for a in articles if not a.draft and a.published is not None and a.published <= now for name in a.categories}
-
-
-def live_terms(articles: Iterable[Article], now: datetime) -> dict[str, set[str]]:
-    """The tags and authors that have a published article at `now`, by kind: those that need a slug."""
-    live = [a for a in articles if not a.draft and a.published is not None and a.published <= now]
-    return {"tag": {name for a in live for name in a.tags}, "author": {a.author for a in live if a.author}}
 
 
 def build_feeds(articles: Iterable[Article], site: Site, slugs: dict[str, str], max_items: int, now: datetime) -> list[Feed]:

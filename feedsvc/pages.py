@@ -9,6 +9,7 @@ from typing import Iterable, Mapping
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from .feeds import article_url, dominant_language
 from .model import Article, Feed, Site, feed_path, text_direction
@@ -104,10 +105,22 @@ def render_preview(feed: Feed, fmt: str, site: Site) -> bytes:
     this = next(link for link in links if link["href"].endswith("." + fmt))
     html = _ENV.get_template("preview.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, feed=feed,
-        this=this, others=[link for link in links if link is not this], articles=_rows(feed.items, site),
+        this=this, others=[link for link in links if link is not this], items=_preview_items(feed.items, site),
         arabic=feed.language.split("-")[0].lower() == "ar",
     )
     return html.encode("utf-8")
+
+
+_last_items: list = [None, None, ""]  # (items, site, their list's HTML): the three formats of a feed show the same list
+
+
+def _preview_items(items: tuple[Article, ...], site: Site) -> Markup:
+    """The list of a preview's items, made once for a feed's three formats (most of a preview's rendering)."""
+    last = _last_items
+    if last[0] is not items or last[1] != site:
+        html = _ENV.get_template("list.html").render(articles=_rows(items, site), summaries=True)
+        last[:] = [items, site, html]  # a list, so two threads at once at worst make it twice
+    return Markup(last[2])
 
 
 def _rows(articles: Iterable[Article], site: Site) -> list[dict]:

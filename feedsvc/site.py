@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
 from .articles import Options, Skipped, unique_ids
-from .feeds import Listing, ListingBuilder, assign_slugs, feed_url, live_categories, live_terms, next_release, page_feed, since_feed
+from .feeds import Listing, ListingBuilder, assign_slugs, feed_url, live_categories, next_release, page_feed, since_feed
 from .model import Article, Feed, Site
 from .partners import Partner
 from .progress import Progress
@@ -101,6 +101,7 @@ class Publisher:
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
         self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
         self._term_slugs: dict[str, dict[str, str]] = {"tag": {}, "author": {}}  # the same for tags and authors
+        self._pages: dict[str, tuple] = {}  # listing key → (listing, its first page, that page dated), as last built
         self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
         self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
@@ -156,9 +157,11 @@ class Publisher:
             return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
         unique, duplicates = self._unique(scan)
         articles, fresh = self._stamp(tuple(unique), now)
-        listings = self.listing_builder.build(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now),
-                                              self._claim_term_slugs(articles, now))
-        feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
+        builder = self.listing_builder
+        builder.update(articles, now)
+        listings = builder.listings(self.site, self.settings["CATEGORY_SLUGS"], self._claim_slugs(articles, now),
+                                    self._claim_term_slugs({kind: builder.names(kind) for kind in ("tag", "author")}))
+        feeds = self._first_pages(listings)
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
         resources = self.renderer.render(feeds, live, live_by_id, fresh)
@@ -170,7 +173,7 @@ class Publisher:
             self.sleep((latest - self.clock()).total_seconds())
         snapshot = Snapshot(
             resources=resources,
-            feeds=tuple(replace(feed, updated=resources[feed.path("rss")].last_modified) for feed in feeds),
+            feeds=tuple(self._dated(feed, resources[feed.path("rss")].last_modified) for feed in feeds),
             listings=MappingProxyType({listing.key: listing for listing in listings}),
             changed=MappingProxyType(changed),
             articles=MappingProxyType(live_by_id),
@@ -225,9 +228,28 @@ class Publisher:
             self._slugs.update(self.store.claim_slugs(names, lambda new, recorded: assign_slugs(new, configured, recorded)))
         return self._slugs
 
-    def _claim_term_slugs(self, articles: list[Article], now: datetime) -> dict[str, dict[str, str]]:
-        """Slugs of the tags and authors published at `now`, by kind, each recorded when first published."""
-        for kind, names in live_terms(articles, now).items():
+    def _first_pages(self, listings: list[Listing]) -> list[Feed]:
+        """Each listing's first page; a listing that did not change keeps its Feed (a few hundred tags, one file saved)."""
+        kept, made = self._pages, {}
+        for listing in listings:
+            found = kept.get(listing.key)
+            if found is None or found[0] is not listing:
+                found = (listing, page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public), None)
+            made[listing.key] = found
+        self._pages = made
+        return [found[1] for found in made.values()]
+
+    def _dated(self, feed: Feed, updated: datetime) -> Feed:
+        """The feed with its recorded time, the same object as last time when neither changed."""
+        listing, undated, dated = self._pages[feed.key]
+        if dated is None or dated.updated != updated:
+            dated = replace(feed, updated=updated)
+            self._pages[feed.key] = (listing, undated, dated)
+        return dated
+
+    def _claim_term_slugs(self, live: Mapping[str, set[str]]) -> dict[str, dict[str, str]]:
+        """Slugs of the tags and authors published now (`live`, by kind), each recorded when first published."""
+        for kind, names in live.items():
             known = self._term_slugs[kind]
             if not names <= known.keys():
                 known.update(self.store.claim_term_slugs(kind, names, lambda new, recorded: assign_slugs(new, {}, recorded)))
