@@ -328,3 +328,8 @@ def test_feedsvc_serve_answers_every_tag_and_author_url(tagged, tmp_path):
         assert fetch(server.base, "/tag/nothing/feed.rss").status == 404
     finally:
         server.stop()
+
+
+def test_a_feeds_page_for_browsers_offers_both_opml_lists(make_app, tagged):
+    html = make_app(tagged).test_client().get("/author/newsroom/feed.atom", headers={"Sec-Fetch-Dest": "document"}).get_data(as_text=True)
+    assert '<a href="http://127.0.0.1:8000/feeds.opml">OPML</a>' in html and '<a href="http://127.0.0.1:8000/feeds-all.opml">OPML</a>' in html
