@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedsvc.feeds import ListingBuilder, build_listings
+from feedsvc.building.feeds import ListingBuilder, build_listings
 from feedsvc.model import Article, Site
-from feedsvc.state import StateStore
+from feedsvc.building.state import StateStore
 from tests.conftest import FIXED_NOW, write
 from tests.feed_rules import feed_problems
 from tests.http_helpers import MEDIA_TYPES, Server, check_feed_http, fetch
