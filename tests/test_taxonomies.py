@@ -333,3 +333,19 @@ def test_feedsvc_serve_answers_every_tag_and_author_url(tagged, tmp_path):
 def test_a_feeds_page_for_browsers_offers_both_opml_lists(make_app, tagged):
     html = make_app(tagged).test_client().get("/author/newsroom/feed.atom", headers={"Sec-Fetch-Dest": "document"}).get_data(as_text=True)
     assert '<a href="http://127.0.0.1:8000/feeds.opml">OPML</a>' in html and '<a href="http://127.0.0.1:8000/feeds-all.opml">OPML</a>' in html
+
+
+def test_urls_name_tag_and_author_feeds_pages_and_files_in_one_place():
+    from feedsvc.urls import export_file, feed_path, feed_pattern, listing_key, listing_page, listing_url, matched_key
+
+    site = Site(title="T", url="https://news.example/sub", description="D", author="A", language="en", max_age=60)
+    assert listing_key("category", "economy") == "economy" and listing_key("tag", RATES_AR) == f"tag/{RATES_AR}"
+    assert feed_path("tag/rates", "atom") == "tag/rates/feed.atom" and feed_path("economy", "rss") == "category/economy/feed.rss"
+    assert listing_page("author/newsroom") == "author/newsroom/" and listing_page("economy") == "category/economy/"
+    assert listing_url(site, "tag", "a/b") == "https://news.example/sub/tag/a%2Fb/"  # a slug is one path segment
+    pattern = feed_pattern([".rss", ".atom", ".json"])
+    assert [matched_key(pattern.fullmatch(p)) for p in ("feed.rss", "category/x/feed.json", "tag/x/feed.atom", "author/x/feed.rss")] == [
+        "", "x", "tag/x", "author/x"]
+    assert pattern.fullmatch("people/x/feed.rss") is None
+    assert export_file("tag/rates/", "text/html") == "tag/rates/index.html"
+    assert export_file("author/x/feed.rss?page=2", "application/rss+xml") == "author/x/feed.rss.page-2"

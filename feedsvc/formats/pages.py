@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Iterable, Mapping
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 
 from .. import urls
 from ..model import Article, Feed, Site, text_direction
@@ -116,13 +115,14 @@ def render_preview(feed: Feed, fmt: str, site: Site) -> bytes:
 _last_items: list = [None, None, ""]  # (items, site, their list's HTML): the three formats of a feed show the same list
 
 
-def _preview_items(items: tuple[Article, ...], site: Site) -> Markup:
-    """The list of a preview's items, made once for a feed's three formats (most of a preview's rendering)."""
+def _preview_items(items: tuple[Article, ...], site: Site) -> str:
+    """The HTML list of a preview's items (escaped by its own template), made once for a feed's three formats
+    (most of a preview's rendering)."""
     last = _last_items
     if last[0] is not items or last[1] != site:
         html = _ENV.get_template("list.html").render(articles=_rows(items, site), summaries=True)
         last[:] = [items, site, html]  # a list, so two threads at once at worst make it twice
-    return Markup(last[2])
+    return last[2]
 
 
 def _rows(articles: Iterable[Article], site: Site) -> list[dict]:
