@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
@@ -39,8 +40,20 @@ def store() -> StoreReader:
     return current_app.extensions["feedsvc.store"]
 
 
+@dataclass(frozen=True)
+class ServingOptions:
+    """What the routes need of the settings (create_app makes it)."""
+
+    max_age: int  # seconds a feed or page may be cached: the refresh interval
+    articles_dir: Path  # named in no message: errors show paths relative to it
+
+
+def options() -> ServingOptions:
+    return current_app.extensions["feedsvc.serving"]
+
+
 def max_age() -> int:
-    return current_app.config["REFRESH_SECONDS"]
+    return options().max_age
 
 
 @bp.get("/healthz")
@@ -66,7 +79,7 @@ def healthz() -> Response:
         "files_read": report.get("files_read"),
         "last_refresh": last_success.isoformat() if last_success else None,
         "age_seconds": round(age, 3) if age is not None else None,
-        "last_error": public_error(status["last_error"] if status else None, Path(current_app.config["ARTICLES_DIR"])),
+        "last_error": public_error(status["last_error"] if status else None, options().articles_dir),
         "refreshing": None if running is None else {"seconds": round(running[0], 3), "file": running[1], "stuck": stuck},
         "builder": None if status is None else {"pid": status["pid"], "heard_seconds_ago": round(status["heard"], 3)},
     }
