@@ -25,8 +25,10 @@ from .feeds import feed_url
 from .formats import FORMATS
 from .formats.fragments import Fragments
 from .formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
-from .model import Article, Feed, Site
+from .formats.sitemap import MEDIA_TYPE as SITEMAP_TYPE, ROBOTS, ROBOTS_MEDIA_TYPE
+from .model import UNDATED, Article, Feed, Site
 from .pages import category_rows, render_article, render_category, render_index
+from .sitemaps import Sitemaps
 
 # Files served as they are; their Last-Modified is recorded like any resource's (when these bytes were
 # first served by this deployment), so it moves with an upgrade that changes them.
@@ -129,12 +131,14 @@ class Renderer:
         self._live_ids: set[str] = set()
         self._counts: dict[str, int] = {}  # live articles per category name, as last counted
         self._previous_by_name: dict | None = None
+        self.sitemaps = Sitemaps(site)  # sitemap.xml, sitemap-news.xml, robots.txt: remade in part (sitemaps.py)
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
-               changed: set[str] | None = None) -> "Resources":
-        """Every feed, page, the OPML list and the static files, keyed by URL path.
+               changed: set[str] | None = None, now: datetime | None = None) -> "Resources":
+        """Every feed, page, the OPML list, the static files, the sitemaps and robots.txt, keyed by URL path.
 
-        changed: IDs of the articles that are new or changed since the last render, if known.
+        changed: IDs of the articles that are new or changed since the last render, if known. now: the build's
+        moment, which the News sitemap's two-day window is taken at (default: the newest article's publication).
         """
         live_by_id = {a.id: a for a in live} if live_by_id is None else live_by_id
         site, cache, out = self.site, {}, {}
@@ -176,9 +180,29 @@ class Renderer:
                 self.fresh.append(found)
             cache[path] = (key, found, digests[path])
             out[path] = found
-        self.rendered_last = len(undated)
+        made = self._put_sitemaps(cache, out, feeds, live, now, drifted)
+        self.rendered_last = len(undated) + made
         self._cache = cache
         return Resources(out, pages, self._article_page)
+
+    def _put_sitemaps(self, cache: dict, out: dict, feeds: list[Feed], live: list[Article], now: datetime | None,
+                      drifted: set[str]) -> int:
+        """Put the sitemaps and robots.txt (feedsvc/sitemaps.py) into cache and out, dated like every resource;
+        after the pages, whose Last-Modified is their lastmod. Returns how many were made anew."""
+        sections = [(self.site.url + "/", out[""].last_modified)] + [(f.page_url, out[f"category/{f.key}/"].last_modified) for f in feeds[1:]]
+        files = self.sitemaps.render(sections, live, now or (live[0].published if live else UNDATED))
+        fresh = {path: body for path, body in files.items()
+                 if (previous := self._cache.get(path)) is None or previous[0] is not body or path in drifted}
+        digests = {path: _digest(body) for path, body in fresh.items()}
+        times = self.versions(digests) if fresh else {}
+        for path, body in files.items():
+            if path in fresh:
+                media = ROBOTS_MEDIA_TYPE if path == ROBOTS else SITEMAP_TYPE
+                cache[path] = (body, Rendered(body, media, times[path], precompress=False), digests[path])
+            else:
+                cache[path] = self._cache[path]
+            out[path] = cache[path][1]
+        return len(fresh)
 
     def drifted(self) -> set[str]:
         """Paths whose bytes the store dates differently than this process did.

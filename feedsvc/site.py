@@ -16,12 +16,14 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .articles import Options, Skipped, unique_ids
 from .feeds import Listing, ListingBuilder, assign_slugs, feed_url, live_categories, next_release, page_feed, since_feed
+from .formats.sitemap import news_window
 from .model import Article, Feed, Site
 from .partners import Partner
 from .progress import Progress
 from .render import Rendered, Renderer, compress_all, newest
 from .scan import Scanner
 from .state import StateStore
+from .tombstones import Tombstones
 from .versions import ListingVersions
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class Snapshot:
     skipped: tuple[Skipped, ...] = ()
     built_at: datetime | None = None
     next_release: datetime | None = None
+    next_expiry: datetime | None = None  # a tombstone expires, or an article leaves the News sitemap: a refresh is due
     memo: dict = field(default_factory=dict, compare=False)  # derived views, computed on first use
 
 
@@ -91,6 +94,7 @@ class Publisher:
         self.versions = ListingVersions(lambda digests: store.record_versions(digests, self.clock()), store.recorded_versions,
                                         (self.site, self.public, settings["FEED_MAX_ITEMS"]))
         self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
+        self.tombstones = Tombstones(store, timedelta(days=settings["TOMBSTONE_DAYS"]))  # what went from them (tombstones.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
         # Told what each refresh did, in order, before the next one starts (the build store commits here).
         self.observers: list[Callable[[Refreshed], None]] = []
@@ -141,7 +145,7 @@ class Publisher:
 
     def next_wakeup(self) -> datetime | None:
         """When a refresh is due before the next tick: an embargo ending, or a file settling."""
-        times = [t for t in (self.snapshot.next_release,) if t is not None]
+        times = [t for t in (self.snapshot.next_release, self.snapshot.next_expiry) if t is not None]
         if self.pending:
             times.append(self.clock() + timedelta(seconds=self.scanner.settle))
         return min(times, default=None)
@@ -150,16 +154,17 @@ class Publisher:
         scan = self.scanner.scan(hints)
         self.pending = scan.pending
         old = self.snapshot
-        released = old.next_release is not None and old.next_release <= now
+        released = any(t is not None and t <= now for t in (old.next_release, old.next_expiry))
         if old.built_at is not None and not scan.changed and not released and (hints is not None or not self._drifted()):
             return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
         unique, duplicates = self._unique(scan)
         articles, fresh = self._stamp(tuple(unique), now)
         listings = self.listing_builder.build(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now))
+        listings, expires = self.tombstones.update(listings, now, held={s.source for s in scan.skipped} | scan.pending)
         feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
-        resources = self.renderer.render(feeds, live, live_by_id, fresh)
+        resources = self.renderer.render(feeds, live, live_by_id, fresh, now=now)
         changed = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
         # A new version may be dated up to a second ahead (a second change within one second): it is
         # served once its time has come, so no Last-Modified is ever later than the response's Date.
@@ -175,6 +180,7 @@ class Publisher:
             skipped=tuple(sorted(scan.skipped + tuple(duplicates), key=lambda s: s.source)),
             built_at=now,
             next_release=next_release(articles, now),
+            next_expiry=_soonest(expires, news_window(live, now)[1]),
         )
         return snapshot, max(len(scan.changed), 1)
 
@@ -283,8 +289,15 @@ def _licensed(snapshot: Snapshot, partner: Partner) -> Listing:
     if memo is None:
         site = snapshot.listings[""]
         items = tuple(a for a in site.items if any(partner.licenses(c) for c in a.categories))
-        memo = snapshot.memo[("licensed", partner.categories)] = Listing("", site.title, site.description, None, items, site.page_url)
+        deleted = tuple(d for d in site.deleted if any(partner.licenses(c) for c in d.categories))
+        memo = snapshot.memo[("licensed", partner.categories)] = Listing("", site.title, site.description, None, items,
+                                                                          site.page_url, deleted=deleted)
     return memo
+
+
+def _soonest(*moments: datetime | None) -> datetime | None:
+    """The earliest of these moments that are set: when a refresh is due without a file changing."""
+    return min(filter(None, moments), default=None)
 
 
 __all__ = ["Publisher", "Refreshed", "Rendered", "Snapshot", "site_from_settings"]
