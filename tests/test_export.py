@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from feedsvc.cli import main
-from feedsvc.export import PREVIEW, ExportError, export_resources, export_snapshot, file_name
-from feedsvc.render import Rendered
+from feedsvc.building.export import PREVIEW, ExportError, export_resources, export_snapshot, file_name
+from feedsvc.resource import Rendered
 from tests.conftest import ROOT, write
 
 T0 = datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc)
@@ -154,12 +154,12 @@ def test_a_changed_article_rewrites_only_the_files_it_is_in(make_publisher, arti
 
 
 def test_a_build_that_fails_midway_leaves_the_previous_export_as_it_was(published, tmp_path, monkeypatch):
-    import feedsvc.export
+    import feedsvc.building.export
 
     out = tmp_path / "export"
     export_snapshot(export_resources(published), out)
     target, before = os.readlink(out), contents(out)
-    real, count = feedsvc.export.write_file, [0]
+    real, count = feedsvc.building.export.write_file, [0]
 
     def failing(path, data, mtime_ns):
         count[0] += 1
@@ -167,7 +167,7 @@ def test_a_build_that_fails_midway_leaves_the_previous_export_as_it_was(publishe
             raise OSError(28, "No space left on device")
         real(path, data, mtime_ns)
 
-    monkeypatch.setattr(feedsvc.export, "write_file", failing)
+    monkeypatch.setattr(feedsvc.building.export, "write_file", failing)
     changed = {path: Rendered(res.body + b"\n", res.media_type, res.last_modified) for path, res in export_resources(published).items()}
     with pytest.raises(OSError, match="No space"):
         export_snapshot(changed, out)
@@ -182,7 +182,7 @@ def test_a_build_killed_midway_leaves_the_previous_export_whole(tmp_path):
     target, before = os.readlink(out), contents(out)
     corpus(articles, 150, body="Edited")  # every article changes: the next build rewrites nearly everything
     # A real build in its own process, its writer slowed so that SIGKILL lands while it writes.
-    code = ("import time, feedsvc.export as e; w = e.write_file\n"
+    code = ("import time, feedsvc.building.export as e; w = e.write_file\n"
             "e.write_file = lambda *a: (time.sleep(0.002), w(*a))\n"
             "from feedsvc.cli import main; main()")
     env = {**os.environ, "FEEDSVC_STATE_PATH": str(state), "FEEDSVC_SETTLE_MS": "0", "PYTHONPATH": str(ROOT),

@@ -11,7 +11,7 @@ import feedparser
 import pytest
 
 from feedsvc import create_app
-from feedsvc.export import PREVIEW, export_resources
+from feedsvc.building.export import PREVIEW, export_resources
 from feedsvc.preview import VARY, is_navigation
 from tests.conftest import SAMPLE_ARTICLES, write
 from tests.http_helpers import MEDIA_TYPES, Nginx, check_feed_http, check_not_found, fetch, free_port

@@ -14,7 +14,7 @@ from feedsvc.formats.sitemap import (
     MAX_BYTES, MAX_URLS, NEWS_MAX_URLS, NS, NEWS_NS, news_language, news_window, render_sitemaps, url_entry, w3c_datetime,
 )
 from feedsvc.model import Article, Site, stable_id
-from feedsvc.sitemaps import Sitemaps
+from feedsvc.building.sitemaps import Sitemaps
 from tests.conftest import FIXED_NOW, ROOT, SAMPLE_ARTICLES, write
 from tests.test_export import run_build
 

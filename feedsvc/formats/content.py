@@ -42,7 +42,7 @@ def add_stylesheet(root, feed_path: str) -> None:
 
 def feed_links(feed, site, fmt: str) -> list[tuple[str, str]]:
     """(rel, href) of the WebSub hub and the RFC 5005 paging links, in a fixed order."""
-    from ..feeds import feed_url
+    from ..urls import feed_url
 
     links = [("hub", feed.hub)] if feed.hub else []
     return links + [(rel, feed_url(site, feed, fmt, query)) for rel, query in feed.links]

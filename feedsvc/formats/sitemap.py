@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from operator import attrgetter
 from datetime import datetime, timedelta, timezone
+from operator import attrgetter
 from typing import Iterable, Sequence
 from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape

@@ -19,8 +19,8 @@ from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client import multiprocess
 
-from .formats import FORMATS
-from .formats.opml import MEDIA_TYPE as OPML_TYPE
+from ..formats import FORMATS
+from ..formats.opml import MEDIA_TYPE as OPML_TYPE
 
 # The format label: a bounded set, from the media type of what was served.
 SHORT_TYPES = {**{f.media_type: key for key, f in FORMATS.items()}, OPML_TYPE: "opml", "text/html": "html",
@@ -151,7 +151,7 @@ class Metrics:
 
 
 def instrument(app: Flask) -> Metrics:
-    """Count the app's requests and serve them at /metrics; a building process adds observe_refresh (feedsvc/builder.py)."""
+    """Count the app's requests and serve them at /metrics; a building process adds observe_refresh (feedsvc/building/builder.py)."""
     metrics = Metrics()
     app.extensions["feedsvc.metrics"] = metrics
     @app.after_request

@@ -2,7 +2,7 @@
 
 Every process answers from the store (feedsvc/store.py), whoever builds: a request is a lookup of
 bytes the builder committed, except a feed asked for by query (?page=, ?since=, a partner's view), which
-is put together here from the stored listing and articles (feedsvc/variants.py); never a parse.
+is put together here from the stored listing and articles (feedsvc/serving/variants.py); never a parse.
 Conditional GET per RFC 9110 §13: If-None-Match decides when present, else If-Modified-Since.
 https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 """
@@ -19,17 +19,17 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, g, redirect, request
 from werkzeug.http import parse_accept_header, parse_date, parse_etags
 
-from .partners import authenticate
-from .preview import VARY as PREVIEW_VARY, is_navigation
+from ..formats import CORS_TYPES, FORMATS
+from ..partners import authenticate
+from ..preview import VARY as PREVIEW_VARY, is_navigation
+from ..resource import Rendered
+from ..store import StoreReader
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
-from .render import Rendered
-from .store import StoreReader
 
 bp = Blueprint("feedsvc", __name__)
 
 # Pages need nothing but their own stylesheet and images; no script runs anywhere.
 HTML_POLICY = "default-src 'none'; style-src 'self'; img-src 'self' https: http: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-CORS_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "text/x-opml", "text/xsl")
 ENCODINGS = (("br", "br"), ("gzip", "gzip"))  # preferred first
 
 
@@ -74,7 +74,7 @@ def healthz() -> Response:
 
 
 def builder_status() -> dict | None:
-    """This process's own publisher when it builds, else what the builder last wrote (feedsvc/builder.py)."""
+    """This process's own publisher when it builds, else what the builder last wrote (feedsvc/building/builder.py)."""
     pub = current_app.extensions.get("feedsvc")
     if pub is not None:
         running = pub.progress.now()
@@ -98,7 +98,9 @@ def public_error(message: str | None, root: Path) -> str | None:
     return _ABSOLUTE_PATH.sub("<path>", message)
 
 
-FEED_PATH = re.compile(r"(?:category/(?P<slug>[^/]+)/)?feed\.(?P<fmt>rss|atom|json)")
+_KEYS = "|".join(FORMATS)  # rss|atom|json
+FEED_PATH = re.compile(r"(?:category/(?P<slug>[^/]+)/)?feed(?P<suffix>" + "|".join(re.escape(f.suffix) for f in FORMATS.values()) + ")")
+_FORMAT_BY_SUFFIX = {f.suffix: key for key, f in FORMATS.items()}
 # RFC 3339 §5.6 date-time: a full date, a time and an offset (a bare date or zone-less time is ambiguous).
 # re.ASCII: \d is 0-9 only, never "²" or "٣", which int() and fromisoformat() treat differently.
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
@@ -131,8 +133,8 @@ def partner_resource(path: str) -> Response:
     charge = _charge("partner", "partner:" + partner.name)  # before any work: a 429 renders nothing
     match = FEED_PATH.fullmatch(path)
     if match is None:
-        raise RequestError(404, f"Not found: /partners/{path}\nYour feeds are /partners/feed.<rss|atom|json> and "
-                                "/partners/category/<slug>/feed.<rss|atom|json>.\n")
+        raise RequestError(404, f"Not found: /partners/{path}\nYour feeds are /partners/feed.<{_KEYS}> and "
+                                f"/partners/category/<slug>/feed.<{_KEYS}>.\n")
     key = match["slug"] or ""
     stored = store().listing(key)
     if stored is None:
@@ -141,7 +143,7 @@ def partner_resource(path: str) -> Response:
     if category is not None and not partner.licenses(category.name):
         raise RequestError(403, f"Your agreement does not include the category {category.name!r}.\n")
     page, since = _paging()
-    found = current_app.extensions["feedsvc.variants"].get(key, match["fmt"], page=page, since=since, partner=partner)
+    found = current_app.extensions["feedsvc.variants"].get(key, _FORMAT_BY_SUFFIX[match["suffix"]], page=page, since=since, partner=partner)
     if found is None:
         raise RequestError(404, f"Not found: page {page} of this feed.\n")
     return respond(found, max_age(), charge=charge, private=True)
@@ -158,7 +160,7 @@ def resource(path: str) -> Response:
         page, since = _paging()
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
             return redirect(request.root_path + "/" + quote(path, safe="/"), code=301)
-        found = current_app.extensions["feedsvc.variants"].get(match["slug"] or "", match["fmt"], page=page, since=since)
+        found = current_app.extensions["feedsvc.variants"].get(match["slug"] or "", _FORMAT_BY_SUFFIX[match["suffix"]], page=page, since=since)
         if found is None:
             raise RequestError(404, f"Not found: /{path} has no such page (page {page}).\n")
         g.feedsvc_found = found
@@ -290,9 +292,17 @@ def _not_modified(res: Rendered) -> bool:
 
 
 def _not_found(path: str) -> Response:
-    return _text(404, f"Not found: /{path}\n"
-                      "The site-wide feeds are /feed.rss, /feed.atom and /feed.json; each category's are "
-                      "/category/<slug>/feed.rss, .atom and .json; /feeds.opml lists them all and / links every category.\n")
+    return _text(404, f"Not found: /{path}\n" + _WHERE_THE_FEEDS_ARE)
+
+
+def _listed(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
+
+
+_SUFFIXES = [f.suffix for f in FORMATS.values()]
+_WHERE_THE_FEEDS_ARE = (f"The site-wide feeds are {_listed(['/feed' + s for s in _SUFFIXES])}; each category's are "
+                        f"/category/<slug>/{_listed(['feed' + _SUFFIXES[0]] + _SUFFIXES[1:])}; /feeds.opml lists them all "
+                        "and / links every category.\n")
 
 
 def _text(status: int, text: str, headers: dict | None = None) -> Response:

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
+from ..config import DEFAULT_CHROME_MARKERS
+from ..model import Article, stable_id
 from . import frontmatter, markup
 from .chrome import strip_chrome
-from .config import DEFAULT_CHROME_MARKERS
 from .folder import FileBusyError, Folder, Skipped, shown
 from .frontmatter import FrontMatterError
-from .model import Article, stable_id
 from .text import (
     DecodeError, clean_text, collapse_space, decode_bytes, detect_language, is_binary, is_visible, looks_binary,
 )

@@ -14,12 +14,12 @@ from itertools import compress
 from operator import attrgetter, is_, not_
 from typing import Sequence
 
-from .feeds import article_url
-from .formats.sitemap import (
+from ..formats.sitemap import (
     INDEX, MAX_BYTES, MAX_URLS, NEWS, ROBOTS, Entry, news_entry, news_window, render_news_sitemap, render_robots,
     render_sitemaps, url_entry,
 )
-from .model import Article, Site
+from ..model import Article, Site
+from ..urls import article_url
 
 _ID = attrgetter("id")
 

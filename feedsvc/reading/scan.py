@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from ..model import Article
 from .articles import Options, Skipped
 from .folder import Folder
-from .model import Article
 from .pool import POOL_FROM, read_files
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class Scanner:
         return look is not None and look[0] == stat and now - look[1] >= BUSY_HOLD_SECONDS
 
     def _read(self, folder: Folder, batch: list[tuple[str, tuple[int, int], bool]]) -> Iterator[tuple[str, tuple[int, int], Article | Skipped | None]]:
-        """Read a batch of files (in worker processes when it is big: feedsvc/pool.py): (source, stat, result),
+        """Read a batch of files (in worker processes when it is big: feedsvc/reading/pool.py): (source, stat, result),
         the result None for a file another process still has open for writing."""
         stats = {source: stat for source, stat, _ in batch}
         for source, result in read_files(self.root, self.options, [(s, busy) for s, _, busy in batch], folder, self.pool_from):

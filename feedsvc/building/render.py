@@ -9,25 +9,19 @@ same bytes get the same time in every worker and after restarts; new bytes a lat
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import threading
-from collections import OrderedDict
 from datetime import datetime
 from importlib import resources as package_files
 from collections.abc import Mapping
 from typing import Callable, Hashable, Iterator
 
-import brotli
-from werkzeug.http import http_date
-
-from .feeds import feed_url
-from .formats import FORMATS
-from .formats.fragments import Fragments
-from .formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
-from .formats.sitemap import MEDIA_TYPE as SITEMAP_TYPE, ROBOTS, ROBOTS_MEDIA_TYPE
-from .model import UNDATED, Article, Feed, Site
-from .pages import category_rows, render_article, render_category, render_index
+from ..formats import FORMATS
+from ..formats.ondemand import FeedRenderer
+from ..formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
+from ..formats.pages import category_rows, render_article, render_category, render_index
+from ..formats.sitemap import MEDIA_TYPE as SITEMAP_TYPE, ROBOTS, ROBOTS_MEDIA_TYPE
+from ..model import UNDATED, Article, Feed, Site
+from ..resource import Rendered
 from .sitemaps import Sitemaps
 
 # Files served as they are; their Last-Modified is recorded like any resource's (when these bytes were
@@ -35,51 +29,6 @@ from .sitemaps import Sitemaps
 STATIC = {"style.css": "text/css", "feed.xsl": "text/xsl", "favicon.ico": "image/x-icon"}
 Versions = Callable[[Mapping[str, str]], Mapping[str, datetime]]  # URL path → digest, to path → recorded time
 Recorded = Callable[[list[str]], Mapping[str, tuple[str, datetime]]]  # URL paths → (digest, time) as recorded now
-VARIANT_BYTES = 64 << 20  # archive pages, deltas and partner views kept, with their compressed forms
-
-# Level 6 and quality 5: within 2% of the smallest output at a quarter of the time (a 375 kB feed:
-# gzip 13 ms instead of 41, brotli 10 ms instead of 36), which matters when a refresh renders many feeds.
-_CODINGS = {
-    "gzip": lambda body: gzip.compress(body, compresslevel=6, mtime=0),  # mtime=0: same bytes every time
-    "br": lambda body: brotli.compress(body, quality=5),
-}
-
-
-class Rendered:
-    """One published resource: bytes, media type, validators, and its compressed forms made once."""
-
-    __slots__ = ("body", "media_type", "last_modified", "etag", "max_age", "headers", "http_date", "validators", "_coded", "_lock")
-
-    def __init__(self, body: bytes, media_type: str, last_modified: datetime, *, precompress: bool = True,
-                 max_age: int | None = None, headers: tuple[tuple[str, str], ...] = ()):
-        self.body = body
-        self.media_type = media_type
-        self.last_modified = last_modified
-        self.max_age = max_age  # None: the site's refresh interval
-        self.headers = headers  # extra response headers, e.g. WebSub's Link
-        self.etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        self.http_date = http_date(last_modified)  # Last-Modified, formatted once
-        # If-None-Match values that match outright: the ETag of each coding, strong or weak.
-        tags = [self.etag] + [self.etag[:-1] + "-" + coding + '"' for coding in _CODINGS]
-        self.validators = frozenset(tags + ["W/" + tag for tag in tags])
-        self._coded: dict[str, bytes] = {}
-        self._lock = threading.Lock()
-        if precompress:  # feeds: compressed when rendered, never on a request
-            for name in _CODINGS:
-                self.coded(name)
-
-    def coded(self, coding: str) -> bytes:
-        """The body in a content coding ("gzip" or "br"), made on first use and kept."""
-        found = self._coded.get(coding)
-        if found is None:
-            with self._lock:
-                found = self._coded.get(coding)
-                if found is None:
-                    found = self._coded[coding] = _CODINGS[coding](self.body)
-        return found
-
-    def __repr__(self) -> str:
-        return f"Rendered({self.media_type}, {len(self.body)} bytes, {self.etag})"
 
 
 class Resources(Mapping):
@@ -108,22 +57,15 @@ class Resources(Mapping):
         return len(self._ready) + len(self._pages)
 
 
-class Renderer:
+class Renderer(FeedRenderer):
     """Renders a site's resources, keeping the previous results to reuse the unchanged ones."""
 
     def __init__(self, site: Site, versions: Versions, recorded: Recorded, archive_max_age: int = 86400, variants: int = 512,
                  fragments: int | None = None):
-        self.site = site
+        super().__init__(site, archive_max_age, variants, fragments)
         self.versions = versions
         self.recorded = recorded
-        self.archive_max_age = archive_max_age
         self._cache: dict[str, tuple[Hashable, Rendered, str]] = {}  # path → (key, Rendered, digest)
-        self._variants: OrderedDict[tuple[str, Feed], Rendered] = OrderedDict()  # pages, deltas, partner views
-        self._variants_max = variants
-        self._variants_bytes = 0  # their bodies and compressed forms
-        self._variants_lock = threading.Lock()
-        # Each item's bytes per format, shared by every feed it is in; `fragments` bytes at most (default: BUDGET).
-        self.fragments = Fragments(site) if fragments is None else Fragments(site, fragments)
         self._static = {name: ((package_files.files("feedsvc") / "static" / name).read_bytes(), media) for name, media in STATIC.items()}
         self.rendered_last = 0  # how many resources the last render() made anew
         self.fresh: list[Rendered] = []  # feeds the last render() made anew, to compress off the refresh path
@@ -266,51 +208,10 @@ class Renderer:
         spec = FORMATS[fmt]
         return self.fragments.assemble(fmt, feed), spec.media_type, spec.date, {"precompress": False, **self._feed_options(fmt, feed)}
 
-    def _feed_options(self, fmt: str, feed: Feed) -> dict:
-        headers = ()
-        if feed.hub:  # WebSub discovery by HTTP header too: https://www.w3.org/TR/websub/#discovery
-            headers = (("Link", f'<{feed.hub}>; rel="hub", <{feed_url(self.site, feed, fmt)}>; rel="self"'),)
-        return {"max_age": self.archive_max_age if feed.archive else None, "headers": headers}
-
-
-    def feed(self, fmt: str, feed: Feed) -> Rendered:
-        """A feed page rendered on demand (archive pages, deltas, partners' views), cached by content."""
-        key = (fmt, feed)
-        with self._variants_lock:
-            found = self._variants.get(key)
-            if found is not None:
-                self._variants.move_to_end(key)
-                return found
-        found = self._render_feed(fmt, feed)
-        with self._variants_lock:
-            if key not in self._variants:
-                self._variants[key] = found
-                self._variants_bytes += _size(found)
-            # At most so many, and so many bytes: 512 full-text archive pages at 10,000 articles are 280 MiB.
-            while len(self._variants) > 1 and (len(self._variants) > self._variants_max or self._variants_bytes > VARIANT_BYTES):
-                self._variants_bytes -= _size(self._variants.popitem(last=False)[1])
-        return found
-
-    def _render_feed(self, fmt: str, feed: Feed) -> Rendered:
-        """A feed rendered with the date it carries (a page, delta or partner view: its listing's time)."""
-        return Rendered(self.fragments.assemble(fmt, feed), FORMATS[fmt].media_type, feed.updated, **self._feed_options(fmt, feed))
-
-
-def compress_all(resources: list[Rendered]) -> None:
-    """Make every content coding of these resources now (run in a thread right after a refresh)."""
-    for res in resources:
-        for coding in _CODINGS:
-            res.coded(coding)
-
-
 def newest(resources: Mapping[str, Rendered]) -> datetime | None:
     """The latest Last-Modified among resources already rendered (article pages are dated on request)."""
     ready = resources._ready if isinstance(resources, Resources) else resources
     return max((r.last_modified for r in ready.values()), default=None)
-
-
-def _size(res: Rendered) -> int:
-    return len(res.body) + sum(len(coded) for coded in res._coded.values())
 
 
 def _digest(body: bytes) -> str:

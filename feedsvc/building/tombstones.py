@@ -17,8 +17,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
-from .feeds import Listing
-from .model import Article, Deleted
+from ..model import Article, Deleted
+from ..paging import Listing
 from .state import StateStore
 
 

@@ -14,14 +14,18 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
-from .articles import Options, Skipped, unique_ids
-from .feeds import Listing, ListingBuilder, assign_slugs, feed_url, live_categories, next_release, page_feed, since_feed
-from .formats.sitemap import news_window
-from .model import Article, Feed, Site
-from .partners import Partner
-from .progress import Progress
-from .render import Rendered, Renderer, compress_all, newest
-from .scan import Scanner
+from ..formats import FORMATS
+from ..formats.sitemap import news_window
+from ..model import Article, Feed, Site
+from ..paging import Listing, page_feed, since_feed
+from ..partners import Partner
+from ..reading.articles import Options, Skipped, unique_ids
+from ..reading.progress import Progress
+from ..reading.scan import Scanner
+from ..resource import Rendered, compress_all
+from ..urls import feed_url
+from .feeds import ListingBuilder, assign_slugs, live_categories, next_release
+from .render import Renderer, newest
 from .state import StateStore
 from .tombstones import Tombstones
 from .versions import ListingVersions
@@ -107,7 +111,7 @@ class Publisher:
         self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
         self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
-        self.progress = Progress()  # what the running refresh does, for /healthz (feedsvc/progress.py)
+        self.progress = Progress()  # what the running refresh does, for /healthz (feedsvc/reading/progress.py)
 
     def refresh(self, hints: Iterable[str] | None = None) -> bool:
         """Bring the snapshot up to date; on failure log it and keep serving the last good one.
@@ -265,7 +269,7 @@ class Publisher:
         """Hand the URLs of public feeds whose bytes changed to each listener (WebSub)."""
         if not self.listeners:
             return
-        changed = [feed_url(self.site, feed, fmt) for feed in current.feeds for fmt in ("rss", "atom", "json")
+        changed = [feed_url(self.site, feed, fmt) for feed in current.feeds for fmt in FORMATS
                    if previous.resources.get(feed.path(fmt)) is not current.resources.get(feed.path(fmt))]
         if changed:
             for listener in self.listeners:

@@ -10,8 +10,10 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .feeds import article_url, dominant_language
-from .model import Article, Feed, Site, feed_path, text_direction
+from . import FORMATS
+from ..model import Article, Feed, Site, feed_path, text_direction
+from ..paging import dominant_language
+from ..urls import article_url
 
 _ENV = Environment(
     loader=PackageLoader("feedsvc", "templates"),
@@ -19,7 +21,6 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_FORMAT_LABELS = (("rss", "application/rss+xml", "RSS"), ("atom", "application/atom+xml", "Atom"), ("json", "application/feed+json", "JSON Feed"))
 LATEST_ON_HOME = 20
 
 
@@ -27,7 +28,7 @@ def feed_links(site: Site, key: str, title: str) -> list[dict]:
     """Autodiscovery and subscribe links for the feed with this key, in every format."""
     return [
         {"type": media, "href": f"{site.url}/{quote(feed_path(key, fmt), safe='/')}", "label": label, "title": f"{title} ({label})"}
-        for fmt, media, label in _FORMAT_LABELS
+        for fmt, media, label in ((f.key, f.media_type, f.label) for f in FORMATS.values())
     ]
 
 

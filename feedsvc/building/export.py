@@ -22,9 +22,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-from .formats import FORMATS
-from .preview import preview_page
-from .render import Rendered
+from ..formats import FORMATS
+from ..preview import preview_page
+from ..resource import Rendered
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def file_name(path: str, media_type: str) -> str | None:
     """
     if path.endswith(PREVIEW) and not path.startswith("articles/"):  # an article's id may end so: its page is its own
         feed = path[: -len(PREVIEW)]
-        if media_type != "text/html" or "?" in feed or feed.rpartition(".")[2] not in FORMATS:
+        if media_type != "text/html" or "?" in feed or not any(feed.endswith(f.suffix) for f in FORMATS.values()):
             return None  # only a feed's first page has one
         name = file_name(feed, "")
         return name and name + ".html"
