@@ -148,6 +148,9 @@ class Tombstones:
         last = self._dressed.get(listing.key)
         if last is not None and last[0] is listing and last[1] == deleted:
             return last[2]
-        dressed = replace(listing, deleted=deleted)
+        # Updated from the listing dressed last time: say so of the dressed one, which is what versions.py saw,
+        # so it still takes only the items that left and came (Listing.since/left/came).
+        since = id(last[2]) if last is not None and listing.since == id(last[0]) else listing.since
+        dressed = replace(listing, deleted=deleted, since=since)
         self._dressed[listing.key] = (listing, deleted, dressed)
         return dressed
