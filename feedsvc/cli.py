@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .config import ConfigError, explicit_settings, load_settings
+from .config import ConfigError, Settings, explicit_settings, load_settings
 from .formats import FORMATS
 from .reading.articles import Options
 
@@ -47,7 +47,7 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
         check_port(host, port)
     except ServeError as exc:
         raise click.ClickException(str(exc)) from None
-    warning = site_url_warning(settings["SITE_URL"], host, port)
+    warning = site_url_warning(settings.site_url, host, port)
     if warning:
         click.echo(warning, err=True)
 
@@ -96,8 +96,9 @@ def build(out: str, articles_dir: str | None) -> None:
                f"{result.kept} unchanged, {len(result.left_out)} left out")
     if publisher.snapshot.skipped:
         click.echo(f"{len(publisher.snapshot.skipped)} files skipped; `feedsvc check` lists them", err=True)
-    if app.config["WEBSUB_HUB"]:
-        _ping_hub(app.config["WEBSUB_HUB"], publisher, set(result.changed))
+    hub = app.extensions["feedsvc.settings"].websub_hub
+    if hub:
+        _ping_hub(hub, publisher, set(result.changed))
 
 
 def _ping_hub(hub: str, publisher, changed: set[str]) -> None:
@@ -126,7 +127,7 @@ def check(folder: str | None, as_json: bool) -> None:
     from .reading.audit import check_folder
 
     settings = _settings(ARTICLES_DIR=folder)
-    root = Path(settings["ARTICLES_DIR"])
+    root = Path(settings.articles_dir)
     if not root.is_dir():
         raise click.ClickException(f"articles folder {root} does not exist; pass a folder or set ARTICLES_DIR")
     report = check_folder(root, Options.from_settings(settings))
@@ -156,7 +157,7 @@ def _rows(items: tuple) -> list[dict]:
     return [{"file": i.source, "reason": i.reason, "fix": i.fix} for i in items]
 
 
-def _settings(**options) -> dict:
+def _settings(**options) -> Settings:
     """Settings with the command's options on top; a bad setting is a one-line error naming it."""
     try:
         return load_settings(_overrides(**options))

@@ -48,3 +48,16 @@ def test_archive_pages_kept_for_requests_stay_within_their_byte_budget(make_publ
     assert renderer._variants_bytes == sum(ondemand._size(found) for found in renderer._variants.values())
     assert renderer._variants_bytes <= 3 * one_page * 1.5 and len(renderer._variants) < len(pages)
     assert pub.variant("", "atom", page=15) is pages[-1]  # the most recent are kept
+
+
+def test_a_refresh_reports_what_it_rendered_and_the_renderer_keeps_no_side_channel(make_publisher, articles_dir):
+    write(articles_dir, "a.txt", story("News", "One", 1))
+    pub = make_publisher(articles_dir)
+    refreshes = []
+    pub.observers.append(refreshes.append)
+    assert pub.refresh()
+    first = refreshes[-1]
+    feeds = [res for path, res in pub.snapshot.resources.items() if "feed." in path and not path.endswith(".xsl")]
+    assert first.made >= len(feeds) == 6 and sorted(first.fresh, key=id) == sorted(feeds, key=id)
+    assert pub.refresh() and (refreshes[-1].made, refreshes[-1].fresh) == (0, ())  # nothing changed: nothing made
+    assert not hasattr(pub.renderer, "rendered_last") and not hasattr(pub.renderer, "fresh")

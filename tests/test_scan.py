@@ -254,3 +254,18 @@ def test_file_names_reach_the_log_escaped_one_line_each(articles_dir, caplog):
     assert any("x\\x1b]0;title\\x07.docx" in line for line in lines)
     assert any("front matter keys ignored: k\\x1b[31m\\n" in line for line in lines)
     assert not any(c in line for line in lines for c in "\n\x1b\x07\u202e")
+
+
+def test_the_scan_result_says_when_each_articles_file_was_modified(articles_dir):
+    old = time.time() - 3600
+    os.utime(write(articles_dir, "a.txt", article("A")), (old, old))
+    write(articles_dir, "b.txt", "")  # skipped: no time of its own to give
+    scanner = settled_scanner(articles_dir)
+    result = scanner.scan()
+    assert dict(result.modified) == {"a.txt": pytest.approx(old, abs=1e-6)}
+    assert not hasattr(scanner, "modified")  # the publisher reads the result, never calls back into the scanner
+    (articles_dir / "a.txt").unlink()
+    newer = time.time() - 60
+    os.utime(write(articles_dir, "c.txt", article("C")), (newer, newer))
+    assert dict(scanner.scan().modified) == {"c.txt": pytest.approx(newer, abs=1e-6)}
+    assert dict(result.modified) == {"a.txt": pytest.approx(old, abs=1e-6)}  # an earlier result stays as it was

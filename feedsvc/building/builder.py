@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 from ..formats import FORMATS
 from ..store import Build, ListingHead, ParsedCache, StoreWriter, code_version, item_index
+from ..urls import preview_key
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +229,9 @@ class Committer:
             for fmt in FORMATS:
                 path = feed.path(fmt)
                 made = _made_from(snap.resources[path]) + repr(site)
-                if have.get("#preview/" + path) != made:
+                if have.get(preview_key(path)) != made:
                     page = preview_page(snap, site, path)
-                    build.resources["#preview/" + path] = _row(page, made, coded=False)
+                    build.resources[preview_key(path)] = _row(page, made, coded=False)
         todo = {}
         for path, entry in pages.items():
             if self._pages.get(path) is not entry:
@@ -245,7 +246,7 @@ class Committer:
         else:
             build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in plain.items())
             self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in todo.items()})
-        previews = {"#preview/" + feed.path(fmt) for feed in snap.feeds for fmt in FORMATS}
+        previews = {preview_key(feed.path(fmt)) for feed in snap.feeds for fmt in FORMATS}
         build.gone["resources"] = {p for p in have if p not in snap.resources and p not in previews}
         for key, listing in snap.listings.items():
             if self._listings.get(key) == (listing.items, snap.changed[key]):
@@ -319,7 +320,7 @@ def start_building(app, commit: bool = True):
     from .state import StateStore
 
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
-    options = Options.from_settings(dict(settings))
+    options = Options.from_settings(settings)
     reading = code_version(articles, chrome, folder, frontmatter, markup, model, scan, text)
     parsed = ParsedCache(path, reading, hashlib.sha256(repr(options).encode()).hexdigest()[:16]) if commit else None
     publisher = Publisher(settings, StateStore(path), parsed=parsed)
@@ -346,9 +347,10 @@ def run_builder(app) -> Any:
     status = BuilderStatus(status_path(app.extensions["feedsvc.state_path"]))
     status.beat(publisher)
     publisher.observers.append(lambda refreshed: status.write(publisher, finished=True))  # with the build it tells of, not up to a beat later
-    watch = publisher.root if app.config["WATCH"] else None
+    settings = app.extensions["feedsvc.settings"]
+    watch = publisher.root if settings.watch else None
     # Watch first, then build: a file saved while the first build runs is not missed.
-    refresher = Refresher(publisher.refresh, publisher.next_wakeup, app.config["REFRESH_SECONDS"], watch).start()
+    refresher = Refresher(publisher.refresh, publisher.next_wakeup, settings.refresh_seconds, watch).start()
     app.extensions["feedsvc.refresher"] = refresher
     REFRESHERS.append(refresher)
     refresher.run()
@@ -358,7 +360,7 @@ def run_builder(app) -> Any:
 def contend(app) -> threading.Thread:
     """Try the build lock now and every half refresh interval from a daemon thread; build once it is ours."""
     lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
-    interval = max(0.5, app.config["REFRESH_SECONDS"] / 2)
+    interval = max(0.5, app.extensions["feedsvc.settings"].refresh_seconds / 2)
 
     def loop() -> None:
         while not lock.try_acquire():

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from operator import attrgetter
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Mapping
-from urllib.parse import quote
 
 from ..model import Article, Category, Feed, Site
 from ..paging import Listing, page_feed
 from ..reading.text import SLUG_MAX, make_slug
+from ..urls import category_url, home_url
 
 _BY_ID, _BY_PUBLISHED = attrgetter("id"), attrgetter("published")  # C-level sort keys: 10,000 articles a refresh
 
@@ -81,10 +81,10 @@ def build_listings(articles: Iterable[Article], site: Site, slugs: Mapping[str, 
             members.setdefault(name, []).append(a)
     chosen = assign_slugs(members, slugs, recorded or {})
     description = site.description or site.title
-    listings = [Listing("", site.title, description, None, tuple(live), site.url + "/")]
+    listings = [Listing("", site.title, description, None, tuple(live), home_url(site))]
     for name in sorted(members):
         category = Category(name=name, slug=chosen[name])
-        page = f"{site.url}/category/{quote(category.slug, safe='')}/"
+        page = category_url(site, category.slug)
         listings.append(Listing(category.slug, f"{site.title} — {name}", f"{name}: {description}", category, tuple(members[name]), page))
     return listings
 
@@ -183,10 +183,10 @@ class ListingBuilder:
             delta = {} if previous is None or moves is None else {
                 "since": id(previous[1]), "left": tuple(moves.left), "came": tuple(moves.came)}
             if not name:
-                listing = Listing("", site.title, description, None, tuple(self._live), site.url + "/", **delta)
+                listing = Listing("", site.title, description, None, tuple(self._live), home_url(site), **delta)
             else:
                 category = Category(name=name, slug=chosen[name])
-                page = f"{site.url}/category/{quote(category.slug, safe='')}/"
+                page = category_url(site, category.slug)
                 listing = Listing(category.slug, f"{site.title} — {name}", f"{name}: {description}", category,
                                   tuple(self._members[name]), page, **delta)
             built[name] = (made_of, listing)

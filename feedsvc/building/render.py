@@ -13,20 +13,19 @@ import hashlib
 from datetime import datetime
 from importlib import resources as package_files
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Callable, Hashable, Iterator
 
 from ..formats import FORMATS
 from ..formats.ondemand import FeedRenderer
 from ..formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
 from ..formats.pages import category_rows, render_article, render_category, render_index
-from ..formats.sitemap import MEDIA_TYPE as SITEMAP_TYPE, ROBOTS, ROBOTS_MEDIA_TYPE
+from ..formats.sitemap import MEDIA_TYPE as SITEMAP_TYPE, ROBOTS_MEDIA_TYPE
 from ..model import UNDATED, Article, Feed, Site
 from ..resource import Rendered
+from ..urls import HOME, OPML, ROBOTS, STATIC, article_path, category_path
 from .sitemaps import Sitemaps
 
-# Files served as they are; their Last-Modified is recorded like any resource's (when these bytes were
-# first served by this deployment), so it moves with an upgrade that changes them.
-STATIC = {"style.css": "text/css", "feed.xsl": "text/xsl", "favicon.ico": "image/x-icon"}
 Versions = Callable[[Mapping[str, str]], Mapping[str, datetime]]  # URL path → digest, to path → recorded time
 Recorded = Callable[[list[str]], Mapping[str, tuple[str, datetime]]]  # URL paths → (digest, time) as recorded now
 
@@ -57,6 +56,16 @@ class Resources(Mapping):
         return len(self._ready) + len(self._pages)
 
 
+@dataclass(frozen=True)
+class Rendering:
+    """What one render() made: every resource by URL path, how many it rendered anew, and the feeds among
+    those (their gzip and brotli forms are still to make: an observer of the refresh makes them, beside it)."""
+
+    resources: Resources
+    made: int
+    fresh: tuple[Rendered, ...]
+
+
 class Renderer(FeedRenderer):
     """Renders a site's resources, keeping the previous results to reuse the unchanged ones."""
 
@@ -66,9 +75,9 @@ class Renderer(FeedRenderer):
         self.versions = versions
         self.recorded = recorded
         self._cache: dict[str, tuple[Hashable, Rendered, str]] = {}  # path → (key, Rendered, digest)
+        # Files served as they are; their Last-Modified is recorded like any resource's (when these bytes were
+        # first served by this deployment), so it moves with an upgrade that changes them.
         self._static = {name: ((package_files.files("feedsvc") / "static" / name).read_bytes(), media) for name, media in STATIC.items()}
-        self.rendered_last = 0  # how many resources the last render() made anew
-        self.fresh: list[Rendered] = []  # feeds the last render() made anew, to compress off the refresh path
         self._pages: dict[str, list] | None = None  # article pages: path → [key, Rendered or None]
         self._live_ids: set[str] = set()
         self._counts: dict[str, int] = {}  # live articles per category name, as last counted
@@ -76,7 +85,7 @@ class Renderer(FeedRenderer):
         self.sitemaps = Sitemaps(site)  # sitemap.xml, sitemap-news.xml, robots.txt: remade in part (sitemaps.py)
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
-               changed: set[str] | None = None, now: datetime | None = None) -> "Resources":
+               changed: set[str] | None = None, now: datetime | None = None) -> Rendering:
         """Every feed, page, the OPML list, the static files, the sitemaps and robots.txt, keyed by URL path.
 
         changed: IDs of the articles that are new or changed since the last render, if known. now: the build's
@@ -85,7 +94,7 @@ class Renderer(FeedRenderer):
         live_by_id = {a.id: a for a in live} if live_by_id is None else live_by_id
         site, cache, out = self.site, {}, {}
         undated: dict[str, tuple] = {}  # path → (key, bytes without their date, media type, date function, options)
-        self.fresh = []
+        fresh = []  # the feeds rendered anew
         if changed:  # their items are made again when a feed holds them
             self.fragments.forget(changed)
 
@@ -109,29 +118,28 @@ class Renderer(FeedRenderer):
         by_name = {f.category.name: (f.category.name, f.page_url, f.key) for f in category_feeds}
         pages, counts = self._article_pages(live, live_by_id, changed, by_name)
         rows = category_rows(list(category_feeds), live, site, counts)
-        put("", (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
-        put("feeds.opml", tuple(feeds), lambda: (render_opml(feeds, site), OPML_TYPE, date_opml, {}))
+        put(HOME, (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
+        put(OPML, tuple(feeds), lambda: (render_opml(feeds, site), OPML_TYPE, date_opml, {}))
         for feed in category_feeds:
-            put(f"category/{feed.key}/", feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
+            put(category_path(feed.key), feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
         digests = {path: _digest(entry[1]) for path, entry in undated.items()}
         times = self.versions(digests) if undated else {}
         for path, (key, body, media, date, options) in undated.items():
             when = times[path]
             found = Rendered(date(body, when) if date else body, media, when, **options)
             if date is not None and media != OPML_TYPE:
-                self.fresh.append(found)
+                fresh.append(found)
             cache[path] = (key, found, digests[path])
             out[path] = found
         made = self._put_sitemaps(cache, out, feeds, live, now, drifted)
-        self.rendered_last = len(undated) + made
         self._cache = cache
-        return Resources(out, pages, self._article_page)
+        return Rendering(Resources(out, pages, self._article_page), len(undated) + made, tuple(fresh))
 
     def _put_sitemaps(self, cache: dict, out: dict, feeds: list[Feed], live: list[Article], now: datetime | None,
                       drifted: set[str]) -> int:
-        """Put the sitemaps and robots.txt (feedsvc/sitemaps.py) into cache and out, dated like every resource;
+        """Put the sitemaps and robots.txt (building/sitemaps.py) into cache and out, dated like every resource;
         after the pages, whose Last-Modified is their lastmod. Returns how many were made anew."""
-        sections = [(self.site.url + "/", out[""].last_modified)] + [(f.page_url, out[f"category/{f.key}/"].last_modified) for f in feeds[1:]]
+        sections = [(self.site.url + "/", out[HOME].last_modified)] + [(f.page_url, out[category_path(f.key)].last_modified) for f in feeds[1:]]
         files = self.sitemaps.render(sections, live, now or (live[0].published if live else UNDATED))
         fresh = {path: body for path, body in files.items()
                  if (previous := self._cache.get(path)) is None or previous[0] is not body or path in drifted}
@@ -173,7 +181,7 @@ class Renderer(FeedRenderer):
             self.fragments.forget(self._live_ids - live_by_id.keys())
             pages, counts = {}, {}
             for article in live:
-                path = "articles/" + article.id
+                path = article_path(article.id)
                 key = (article, tuple(by_name[c] for c in article.categories if c in by_name))
                 entry = (previous or {}).get(path)
                 pages[path] = entry if entry is not None and entry[0] == key else [key, None]
@@ -185,12 +193,12 @@ class Renderer(FeedRenderer):
             gone = self._live_ids - ids
             self.fragments.forget(gone)
             for id_ in gone | (changed & ids):  # out with the version last counted
-                entry = pages.pop("articles/" + id_, None)
+                entry = pages.pop(article_path(id_), None)
                 for c in entry[0][0].categories if entry is not None else ():
                     counts[c] -= 1
             for id_ in (changed & ids) | (ids - self._live_ids):
                 article = live_by_id[id_]
-                pages["articles/" + id_] = [(article, tuple(by_name[c] for c in article.categories if c in by_name)), None]
+                pages[article_path(id_)] = [(article, tuple(by_name[c] for c in article.categories if c in by_name)), None]
                 for c in article.categories:
                     counts[c] = counts.get(c, 0) + 1
             counts = {c: n for c, n in counts.items() if n}
@@ -200,7 +208,7 @@ class Renderer(FeedRenderer):
     def _article_page(self, entry: list) -> Rendered:
         article, cats = entry[0]
         body = render_article(article, cats, self.site)[0]
-        path = "articles/" + article.id
+        path = article_path(article.id)
         return Rendered(body, "text/html", self.versions({path: _digest(body)})[path], precompress=False)
 
     def _undated_feed(self, fmt: str, feed: Feed) -> tuple:

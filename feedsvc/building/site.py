@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
+from ..config import Settings
 from ..formats import FORMATS
 from ..formats.sitemap import news_window
 from ..model import Article, Feed, Site
@@ -23,9 +24,9 @@ from ..reading.articles import Options, Skipped, unique_ids
 from ..reading.progress import Progress
 from ..reading.scan import Scanner
 from ..resource import Rendered, compress_all
-from ..urls import feed_url
+from ..urls import PARTNERS, feed_url
 from .feeds import ListingBuilder, assign_slugs, live_categories, next_release
-from .render import Renderer, newest
+from .render import Renderer, Rendering, newest
 from .state import StateStore
 from .tombstones import Tombstones
 from .versions import ListingVersions
@@ -58,6 +59,8 @@ class Refreshed:
     snapshot: Snapshot  # the previous one again when the refresh failed
     seconds: float
     error: str | None = None
+    made: int = 0  # resources rendered anew
+    fresh: tuple[Rendered, ...] = ()  # the feeds among them, whose gzip and brotli forms are still to make
 
     @property
     def changed(self) -> bool:
@@ -65,43 +68,73 @@ class Refreshed:
         return self.snapshot.resources is not self.previous.resources
 
 
-def site_from_settings(settings: Mapping[str, Any]) -> Site:
+def site_from_settings(settings: Settings) -> Site:
     """The Site facts out of the settings."""
     return Site(
-        title=settings["SITE_TITLE"],
-        url=settings["SITE_URL"],
-        description=settings["SITE_DESCRIPTION"],
-        author=settings["SITE_AUTHOR"],
-        language=settings["SITE_LANGUAGE"],
-        max_age=settings["REFRESH_SECONDS"],
+        title=settings.site_title,
+        url=settings.site_url,
+        description=settings.site_description,
+        author=settings.site_author,
+        language=settings.site_language,
+        max_age=settings.refresh_seconds,
     )
+
+
+@dataclass(frozen=True)
+class FeedOptions:
+    """What the publisher needs of the settings: the folder, how to read it, the site and its feeds."""
+
+    root: Path
+    reading: Options
+    settle: float  # seconds a file changed less than this long ago may still be being written
+    site: Site
+    max_items: int
+    category_slugs: Mapping[str, str]
+    public: Mapping[str, Any]  # what public feeds carry: full_text, hub (a partner's view overrides them)
+    archive_max_age: int
+    tombstone_days: int = 30  # how long the feeds that carried a gone article announce it (tombstones.py)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "FeedOptions":
+        return cls(
+            root=Path(settings.articles_dir),
+            reading=Options.from_settings(settings),
+            settle=settings.settle_ms / 1000,  # wall-clock time
+            site=site_from_settings(settings),
+            max_items=settings.feed_max_items,
+            category_slugs=settings.category_slugs,
+            public=MappingProxyType({"full_text": settings.public_content == "full", "hub": settings.websub_hub}),
+            archive_max_age=settings.archive_max_age,
+            tombstone_days=settings.tombstone_days,
+        )
 
 
 class Publisher:
     """Holds the current snapshot and brings it up to date with the articles folder on refresh()."""
 
-    def __init__(self, settings: Mapping[str, Any], store: StateStore, clock: Callable[[], datetime] | None = None,
+    def __init__(self, settings: Settings | FeedOptions, store: StateStore, clock: Callable[[], datetime] | None = None,
                  sleep: Callable[[float], object] | None = None, parsed: Any = None):
-        self.settings = settings
-        self.site = site_from_settings(settings)
-        self.root = Path(settings["ARTICLES_DIR"])
+        options = self.options = settings if isinstance(settings, FeedOptions) else FeedOptions.from_settings(settings)
+        self.site = options.site
+        self.root = options.root
         self.store = store
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         # How to wait for a new Last-Modified to come (at most a second); a test's own clock does not wait.
         self.sleep = sleep or (time.sleep if clock is None else (lambda seconds: None))
-        self.scanner = Scanner(self.root, Options.from_settings(dict(settings)), settle=settings["SETTLE_MS"] / 1000,  # wall-clock time
+        self.scanner = Scanner(self.root, options.reading, settle=options.settle,
                                parsed=parsed)  # parse results kept by stat (store.ParsedCache), or None
         self.renderer = Renderer(self.site, lambda digests: store.record_versions(digests, self.clock()),
-                                 store.recorded_versions, archive_max_age=settings["ARCHIVE_MAX_AGE"])
+                                 store.recorded_versions, archive_max_age=options.archive_max_age)
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
-        self.public = {"full_text": settings["PUBLIC_CONTENT"] == "full", "hub": settings["WEBSUB_HUB"]}
+        self.public = dict(options.public)
         self.versions = ListingVersions(lambda digests: store.record_versions(digests, self.clock()), store.recorded_versions,
-                                        (self.site, self.public, settings["FEED_MAX_ITEMS"]))
+                                        (self.site, self.public, options.max_items))
         self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
-        self.tombstones = Tombstones(store, timedelta(days=settings["TOMBSTONE_DAYS"]))  # what went from them (tombstones.py)
+        self.tombstones = Tombstones(store, timedelta(days=options.tombstone_days))  # what went from them (tombstones.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
-        # Told what each refresh did, in order, before the next one starts (the build store commits here).
-        self.observers: list[Callable[[Refreshed], None]] = []
+        # Told what each refresh did, in order, before the next one starts: the new feeds' compression first,
+        # then what start_building adds (the build store commits here, metrics count).
+        self.observers: list[Callable[[Refreshed], None]] = [compress_fresh]
         self.snapshot = Snapshot()
         self.last_error: str | None = None
         self.last_success: datetime | None = None
@@ -121,25 +154,22 @@ class Publisher:
         with self._lock, self.progress.running():
             started = time.perf_counter()
             try:
-                snapshot, changes = self._build(self.clock(), hints)
+                snapshot, changes, rendering = self._build(self.clock(), hints)
             except Exception as exc:  # the edge where work must go on: keep the last good feeds
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("refresh failed, still serving the feeds built at %s: %s", self.snapshot.built_at, self.last_error)
                 self._tell_observers(Refreshed(False, self.snapshot, self.snapshot, time.perf_counter() - started, self.last_error))
                 return False
             previous, self.snapshot = self.snapshot, snapshot  # one assignment: old set or new, never a mix
-            if self.renderer.fresh:
-                # Compression of the new feeds (tens of ms each) runs beside, not inside, the refresh;
-                # a request that comes first makes the coding it needs, once, and keeps it.
-                threading.Thread(target=compress_all, args=(self.renderer.fresh,), name="compress", daemon=True).start()
+            made, fresh = (rendering.made, rendering.fresh) if rendering is not None else (0, ())
             self.last_error = None
             self.last_success = snapshot.built_at
             if changes:
                 log.info("refresh: %d articles, %d changed files, %d resources rendered, %d skipped, %.0f ms",
-                         len(snapshot.articles), changes, self.renderer.rendered_last, len(snapshot.skipped),
+                         len(snapshot.articles), changes, made, len(snapshot.skipped),
                          (time.perf_counter() - started) * 1000)
                 self._tell_listeners(previous, snapshot)
-            self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started))
+            self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started, made=made, fresh=fresh))
             return True
 
     def build(self, now: datetime) -> Snapshot:
@@ -154,21 +184,23 @@ class Publisher:
             times.append(self.clock() + timedelta(seconds=self.scanner.settle))
         return min(times, default=None)
 
-    def _build(self, now: datetime, hints: Iterable[str] | None) -> tuple[Snapshot, int]:
+    def _build(self, now: datetime, hints: Iterable[str] | None) -> tuple[Snapshot, int, Rendering | None]:
+        """The snapshot for `now`, how many files changed, and what was rendered (None: nothing to do)."""
         scan = self.scanner.scan(hints)
         self.pending = scan.pending
         old = self.snapshot
         released = any(t is not None and t <= now for t in (old.next_release, old.next_expiry))
         if old.built_at is not None and not scan.changed and not released and (hints is not None or not self._drifted()):
-            return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
+            return replace(old, built_at=now), 0, None  # nothing to do: same bytes, same ETags
         unique, duplicates = self._unique(scan)
-        articles, fresh = self._stamp(tuple(unique), now)
-        listings = self.listing_builder.build(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now))
+        articles, fresh = self._stamp(tuple(unique), now, scan.modified)
+        listings = self.listing_builder.build(articles, self.site, self.options.category_slugs, now, self._claim_slugs(articles, now))
         listings, expires = self.tombstones.update(listings, now, held={s.source for s in scan.skipped} | scan.pending)
-        feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
+        feeds = [page_feed(listing, self.site, self.options.max_items, 1, **self.public) for listing in listings]
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
-        resources = self.renderer.render(feeds, live, live_by_id, fresh, now=now)
+        rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now)
+        resources = rendering.resources
         changed = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
         # A new version may be dated up to a second ahead (a second change within one second): it is
         # served once its time has come, so no Last-Modified is ever later than the response's Date.
@@ -186,7 +218,7 @@ class Publisher:
             next_release=next_release(articles, now),
             next_expiry=_soonest(expires, news_window(live, now)[1]),
         )
-        return snapshot, max(len(scan.changed), 1)
+        return snapshot, max(len(scan.changed), 1), rendering
 
     def variant(self, key: str, fmt: str, *, page: int = 1, since: datetime | None = None,
                 partner: Partner | None = None) -> Rendered | None:
@@ -201,10 +233,10 @@ class Publisher:
             return None
         options = dict(self.public)
         if partner is not None:
-            options = {"full_text": partner.full_text, "prefix": "partners/"}
+            options = {"full_text": partner.full_text, "prefix": PARTNERS}
             if key == "" and partner.categories is not None:
                 listing = _licensed(snapshot, partner)
-        size = self.settings["FEED_MAX_ITEMS"]
+        size = self.options.max_items
         options["updated"] = snapshot.changed[key]  # any page or view of a listing changes when it does
         if since is not None:
             feed = since_feed(listing, self.site, size, since, page, **options)
@@ -216,11 +248,11 @@ class Publisher:
         """Whether another worker dated bytes this process serves differently: then build again to agree."""
         return bool(self.renderer.drifted() or self.versions.drifted(self.snapshot.changed))
 
-    def _appeared(self, articles: Iterable[Article]) -> dict[str, datetime]:
-        """When each article's file appeared (its mtime), from the stat the scan already made."""
+    def _appeared(self, articles: Iterable[Article], modified: Mapping[str, float]) -> dict[str, datetime]:
+        """When each article's file appeared (its mtime), from the stat the scan made (ScanResult.modified)."""
         times = {}
         for a in articles:
-            seconds = self.scanner.modified(a.source)
+            seconds = modified.get(a.source)
             if seconds is not None:
                 times[a.id] = datetime.fromtimestamp(seconds, timezone.utc)
         return times
@@ -229,7 +261,7 @@ class Publisher:
         """Slugs of the categories published at `now`, each recorded in the state store when first published."""
         names = live_categories(articles, now)
         if not names <= self._slugs.keys():
-            configured = self.settings["CATEGORY_SLUGS"]
+            configured = self.options.category_slugs
             self._slugs.update(self.store.claim_slugs(names, lambda new, recorded: assign_slugs(new, configured, recorded)))
         return self._slugs
 
@@ -275,16 +307,23 @@ class Publisher:
             for listener in self.listeners:
                 listener(changed)
 
-    def _stamp(self, articles: tuple[Article, ...], now: datetime) -> tuple[list[Article], set[str]]:
+    def _stamp(self, articles: tuple[Article, ...], now: datetime, modified: Mapping[str, float]) -> tuple[list[Article], set[str]]:
         """Stamp only articles read anew; the rest keep their stamped objects. Returns them all and the fresh IDs."""
         stamped_map = self._stamped
         fresh = {a.id: a for a in articles if stamped_map.get(a.id, (None,))[0] is not a}
         for gone in stamped_map.keys() - {a.id for a in articles}:
             del stamped_map[gone]
         if fresh:
-            for stamped in self.store.stamp(fresh.values(), now, appeared=self._appeared(fresh.values())):
+            for stamped in self.store.stamp(fresh.values(), now, appeared=self._appeared(fresh.values(), modified)):
                 stamped_map[stamped.id] = (fresh[stamped.id], stamped)
         return [pair[1] for pair in stamped_map.values()], set(fresh)
+
+
+def compress_fresh(refreshed: Refreshed) -> None:
+    """Observer: make the gzip and brotli forms of the feeds a refresh rendered anew (tens of ms each) in a
+    thread beside the refresh, not inside it; a request that comes first makes the coding it needs, once."""
+    if refreshed.fresh:
+        threading.Thread(target=compress_all, args=(refreshed.fresh,), name="compress", daemon=True).start()
 
 
 def _licensed(snapshot: Snapshot, partner: Partner) -> Listing:
@@ -304,4 +343,4 @@ def _soonest(*moments: datetime | None) -> datetime | None:
     return min(filter(None, moments), default=None)
 
 
-__all__ = ["Publisher", "Refreshed", "Rendered", "Snapshot", "site_from_settings"]
+__all__ = ["FeedOptions", "Publisher", "Refreshed", "Rendered", "Snapshot", "site_from_settings"]

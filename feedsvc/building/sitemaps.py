@@ -15,11 +15,10 @@ from operator import attrgetter, is_, not_
 from typing import Sequence
 
 from ..formats.sitemap import (
-    INDEX, MAX_BYTES, MAX_URLS, NEWS, ROBOTS, Entry, news_entry, news_window, render_news_sitemap, render_robots,
-    render_sitemaps, url_entry,
+    MAX_BYTES, MAX_URLS, Entry, news_entry, news_window, render_news_sitemap, render_robots, render_sitemaps, url_entry,
 )
 from ..model import Article, Site
-from ..urls import article_url
+from ..urls import NEWS_SITEMAP, ROBOTS, article_url
 
 _ID = attrgetter("id")
 
@@ -62,7 +61,7 @@ class Sitemaps:
         chosen = tuple(news_window(live, now)[0])
         if self._news is None or self._news[0] != chosen:
             self._news = (chosen, render_news_sitemap([news_entry(article_url(self.site, a), a, self.site.title) for a in chosen]))
-        return {**self._pages, NEWS: self._news[1], ROBOTS: self._robots}
+        return {**self._pages, NEWS_SITEMAP: self._news[1], ROBOTS: self._robots}
 
 
-__all__ = ["INDEX", "NEWS", "ROBOTS", "Sitemaps"]
+__all__ = ["Sitemaps"]

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape
 
 from ..model import Article
+from ..urls import NEWS_SITEMAP, PARTNERS, ROBOTS, SITEMAP, sitemap_path
 
 MEDIA_TYPE = "application/xml"
 ROBOTS_MEDIA_TYPE = "text/plain"
@@ -27,9 +28,7 @@ MAX_URLS = 50_000  # URLs in one sitemap, and sitemaps in one index (sitemaps.or
 MAX_BYTES = 52_428_800  # bytes of one sitemap or index, uncompressed (sitemaps.org: 50 MB)
 NEWS_WINDOW = timedelta(days=2)  # Google News: "articles published in the last two days"
 NEWS_MAX_URLS = 1_000  # Google News: at most 1,000 <news:news> URLs in one sitemap
-INDEX = "sitemap.xml"  # the one URL crawlers are given (robots.txt): a urlset, or an index past the limits
-NEWS = "sitemap-news.xml"
-ROBOTS = "robots.txt"
+INDEX, NEWS = SITEMAP, NEWS_SITEMAP  # crawlers are given INDEX (robots.txt): a urlset, or an index past the limits
 
 _HEAD = f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="{NS}">\n'.encode()
 _FOOT = b"</urlset>\n"
@@ -72,8 +71,8 @@ def url_entry(loc: str, lastmod: datetime) -> Entry:
 def render_sitemaps(entries: Sequence[Entry], base_url: str, max_urls: int = MAX_URLS,
                     max_bytes: int = MAX_BYTES) -> dict[str, bytes]:
     """The sitemap files by URL path: {"sitemap.xml": urlset} while the pages fit one file, else child sitemaps
-    "sitemap-1.xml", "sitemap-2.xml", … of at most max_urls URLs and max_bytes bytes each, in the order given,
-    and "sitemap.xml" the index of them (lastmod: the latest of each child's pages)."""
+    (urls.sitemap_path: "sitemap-1.xml", "sitemap-2.xml", …) of at most max_urls URLs and max_bytes bytes each,
+    in the order given, and "sitemap.xml" the index of them (lastmod: the latest of each child's pages)."""
     room = max_bytes - len(_HEAD) - len(_FOOT)
     bodies = list(map(_BODY, entries))
     sizes = list(map(len, bodies))
@@ -89,8 +88,8 @@ def render_sitemaps(entries: Sequence[Entry], base_url: str, max_urls: int = MAX
             start, size = at, 0
         size += length
     chunks.append((start, len(sizes)))
-    out = {f"sitemap-{n}.xml": _HEAD + b"".join(bodies[a:b]) + _FOOT for n, (a, b) in enumerate(chunks, 1)}
-    children = [f"  <sitemap>\n    <loc>{_loc(f'{base_url}/sitemap-{n}.xml')}</loc>\n"
+    out = {sitemap_path(n): _HEAD + b"".join(bodies[a:b]) + _FOOT for n, (a, b) in enumerate(chunks, 1)}
+    children = [f"  <sitemap>\n    <loc>{_loc(f'{base_url}/{sitemap_path(n)}')}</loc>\n"
                 f"    <lastmod>{w3c_datetime(max(e.lastmod for e in entries[a:b]))}</lastmod>\n  </sitemap>\n".encode()
                 for n, (a, b) in enumerate(chunks, 1)]
     index = _INDEX_HEAD + b"".join(children) + _INDEX_FOOT
@@ -147,7 +146,7 @@ def render_robots(site_url: str) -> bytes:
     host's own robots.txt (README "Sitemaps and robots.txt").
     """
     prefix = urlsplit(site_url).path.rstrip("/")
-    return (f"# feedsvc: {site_url}/\nUser-agent: *\nDisallow: {prefix}/partners/\nDisallow: {prefix}/healthz\n\n"
+    return (f"# feedsvc: {site_url}/\nUser-agent: *\nDisallow: {prefix}/{PARTNERS}\nDisallow: {prefix}/healthz\n\n"
             f"Sitemap: {_uri(site_url + '/' + INDEX)}\nSitemap: {_uri(site_url + '/' + NEWS)}\n").encode("utf-8")
 
 

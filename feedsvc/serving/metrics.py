@@ -21,6 +21,7 @@ from prometheus_client import multiprocess
 
 from ..formats import FORMATS
 from ..formats.opml import MEDIA_TYPE as OPML_TYPE
+from ..urls import is_article
 
 # The format label: a bounded set, from the media type of what was served.
 SHORT_TYPES = {**{f.media_type: key for key, f in FORMATS.items()}, OPML_TYPE: "opml", "text/html": "html",
@@ -201,4 +202,4 @@ def multiprocess_mode() -> bool:
 def _page_kind(path: str, media: str | None) -> str:
     if media != "text/html":
         return "other"
-    return "article" if path.startswith("articles/") else "page"
+    return "article" if is_article(path) else "page"

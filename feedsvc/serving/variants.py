@@ -22,6 +22,7 @@ from ..paging import Listing, page_feed, since_feed
 from ..partners import Partner
 from ..resource import Rendered
 from ..store import StoreReader
+from ..urls import PARTNERS, article_path
 
 KEEP_BYTES = 1 << 20  # bodies of the variants kept per process: the pages and deltas asked for again and again
 
@@ -94,7 +95,7 @@ class Variants:
         article = stored[0]
         links = self.reader.category_links()
         body = render_article(article, tuple(links[c] for c in article.categories if c in links), self.site)[0]
-        when = self.reader.recorded("articles/" + id_, hashlib.sha256(body).hexdigest()) or article.updated
+        when = self.reader.recorded(article_path(id_), hashlib.sha256(body).hexdigest()) or article.updated
         return Rendered(body, "text/html", when, precompress=False)
 
     def _kept_or_made(self, key: tuple, make) -> Rendered | None:
@@ -120,7 +121,7 @@ class Variants:
         deleted = head.deleted
         options = dict(self.public)
         if partner is not None:
-            options = {"full_text": partner.full_text, "prefix": "partners/"}
+            options = {"full_text": partner.full_text, "prefix": PARTNERS}
             if key == "" and partner.categories is not None:
                 index = [row for row in index if any(partner.licenses(c) for c in row[3])]
                 deleted = tuple(d for d in deleted if any(partner.licenses(c) for c in d.categories))

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
@@ -24,6 +25,7 @@ from ..partners import authenticate
 from ..preview import VARY as PREVIEW_VARY, is_navigation
 from ..resource import Rendered
 from ..store import StoreReader
+from ..urls import OPML, PARTNERS, article_id, category_path, feed_path, feed_pattern, preview_key
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
 
 bp = Blueprint("feedsvc", __name__)
@@ -38,8 +40,20 @@ def store() -> StoreReader:
     return current_app.extensions["feedsvc.store"]
 
 
+@dataclass(frozen=True)
+class ServingOptions:
+    """What the routes need of the settings (create_app makes it)."""
+
+    max_age: int  # seconds a feed or page may be cached: the refresh interval
+    articles_dir: Path  # named in no message: errors show paths relative to it
+
+
+def options() -> ServingOptions:
+    return current_app.extensions["feedsvc.serving"]
+
+
 def max_age() -> int:
-    return current_app.config["REFRESH_SECONDS"]
+    return options().max_age
 
 
 @bp.get("/healthz")
@@ -65,7 +79,7 @@ def healthz() -> Response:
         "files_read": report.get("files_read"),
         "last_refresh": last_success.isoformat() if last_success else None,
         "age_seconds": round(age, 3) if age is not None else None,
-        "last_error": public_error(status["last_error"] if status else None, Path(current_app.config["ARTICLES_DIR"])),
+        "last_error": public_error(status["last_error"] if status else None, options().articles_dir),
         "refreshing": None if running is None else {"seconds": round(running[0], 3), "file": running[1], "stuck": stuck},
         "builder": None if status is None else {"pid": status["pid"], "heard_seconds_ago": round(status["heard"], 3)},
     }
@@ -99,12 +113,11 @@ def public_error(message: str | None, root: Path) -> str | None:
 
 
 _KEYS = "|".join(FORMATS)  # rss|atom|json
-FEED_PATH = re.compile(r"(?:category/(?P<slug>[^/]+)/)?feed(?P<suffix>" + "|".join(re.escape(f.suffix) for f in FORMATS.values()) + ")")
+FEED_PATH = feed_pattern(f.suffix for f in FORMATS.values())
 _FORMAT_BY_SUFFIX = {f.suffix: key for key, f in FORMATS.items()}
 # RFC 3339 §5.6 date-time: a full date, a time and an offset (a bare date or zone-less time is ambiguous).
 # re.ASCII: \d is 0-9 only, never "²" or "٣", which int() and fromisoformat() treat differently.
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
-ARTICLE_PATH = re.compile(r"articles/[^/]+")
 PAGE = re.compile(r"[1-9][0-9]{0,8}", re.ASCII)  # bounded: int() of thousands of digits is slow, then refused
 UNAUTHORIZED = ("Authentication required: send your partner key as `Authorization: Bearer <key>` "
                 "or `?key=<key>`.\n")
@@ -123,7 +136,7 @@ def _request_error(exc: RequestError) -> Response:
     return _text(exc.status, exc.message, exc.headers)
 
 
-@bp.get("/partners/<path:path>")
+@bp.get(f"/{PARTNERS}<path:path>")
 def partner_resource(path: str) -> Response:
     """A partner's feeds: full text of its licensed categories, for its key only."""
     partner = authenticate(current_app.extensions["feedsvc.partners"], _presented_key())
@@ -133,8 +146,8 @@ def partner_resource(path: str) -> Response:
     charge = _charge("partner", "partner:" + partner.name)  # before any work: a 429 renders nothing
     match = FEED_PATH.fullmatch(path)
     if match is None:
-        raise RequestError(404, f"Not found: /partners/{path}\nYour feeds are /partners/feed.<{_KEYS}> and "
-                                f"/partners/category/<slug>/feed.<{_KEYS}>.\n")
+        raise RequestError(404, f"Not found: /{PARTNERS}{path}\nYour feeds are /{PARTNERS}feed.<{_KEYS}> and "
+                                f"/{PARTNERS}{category_path('<slug>')}feed.<{_KEYS}>.\n")
     key = match["slug"] or ""
     stored = store().listing(key)
     if stored is None:
@@ -155,7 +168,7 @@ def resource(path: str) -> Response:
     """Any published resource by its path; feeds also by page and since; anything else is a 404."""
     match = FEED_PATH.fullmatch(path)
     # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is looked up or rendered.
-    charge = _charge("public", _client_address()) if match is not None or path == "feeds.opml" else None
+    charge = _charge("public", _client_address()) if match is not None or path == OPML else None
     if match is not None and ("page" in request.args or "since" in request.args):
         page, since = _paging()
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
@@ -166,15 +179,15 @@ def resource(path: str) -> Response:
         g.feedsvc_found = found
         return respond(found, max_age(), charge=charge)
     found = None if path.startswith("#") else store().resource(path)  # "#…": the store's own keys
-    if found is None and ARTICLE_PATH.fullmatch(path):  # published, its page not committed yet (a cold start)
-        found = current_app.extensions["feedsvc.variants"].article_page(path[len("articles/"):])
+    if found is None and article_id(path) is not None:  # published, its page not committed yet (a cold start)
+        found = current_app.extensions["feedsvc.variants"].article_page(article_id(path))
     if found is None:
         if store().resource(path + "/") is not None:  # /category/x → /category/x/
             return redirect(request.root_path + "/" + quote(path, safe="/") + "/", code=301)
         return _not_found(path)
     g.feedsvc_found = found
     if match is not None:  # a browser opening a feed gets a page about it; feed readers get the feed (preview.py)
-        shown = (is_navigation(request.headers) and store().resource("#preview/" + path)) or found
+        shown = (is_navigation(request.headers) and store().resource(preview_key(path))) or found
         reply = respond(shown, max_age(), charge=charge)
         reply.headers["Vary"] = PREVIEW_VARY
         return reply
@@ -300,8 +313,8 @@ def _listed(words: list[str]) -> str:
 
 
 _SUFFIXES = [f.suffix for f in FORMATS.values()]
-_WHERE_THE_FEEDS_ARE = (f"The site-wide feeds are {_listed(['/feed' + s for s in _SUFFIXES])}; each category's are "
-                        f"/category/<slug>/{_listed(['feed' + _SUFFIXES[0]] + _SUFFIXES[1:])}; /feeds.opml lists them all "
+_WHERE_THE_FEEDS_ARE = (f"The site-wide feeds are {_listed(['/' + feed_path('', fmt) for fmt in FORMATS])}; each category's are "
+                        f"/{_listed([feed_path('<slug>', next(iter(FORMATS)))] + _SUFFIXES[1:])}; /{OPML} lists them all "
                         "and / links every category.\n")
 
 
