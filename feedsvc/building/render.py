@@ -139,7 +139,8 @@ class Renderer(FeedRenderer):
                       drifted: set[str]) -> int:
         """Put the sitemaps and robots.txt (building/sitemaps.py) into cache and out, dated like every resource;
         after the pages, whose Last-Modified is their lastmod. Returns how many were made anew."""
-        sections = [(self.site.url + "/", out[HOME].last_modified)] + [(f.page_url, out[category_path(f.key)].last_modified) for f in feeds[1:]]
+        sections = [(self.site.url + "/", out[HOME].last_modified)]
+        sections += [(feed.page_url, out[category_path(feed.key)].last_modified) for feed in feeds[1:]]
         files = self.sitemaps.render(sections, live, now or (live[0].published if live else UNDATED))
         fresh = {path: body for path, body in files.items()
                  if (previous := self._cache.get(path)) is None or previous[0] is not body or path in drifted}

@@ -178,7 +178,8 @@ class Publisher:
             return self._build(now, None)[0]
 
     def next_wakeup(self) -> datetime | None:
-        """When a refresh is due before the next tick: an embargo ending, or a file settling."""
+        """When a refresh is due before the next tick: an embargo ending, a tombstone expiring, an article leaving
+        the News sitemap, or a file settling."""
         times = [t for t in (self.snapshot.next_release, self.snapshot.next_expiry) if t is not None]
         if self.pending:
             times.append(self.clock() + timedelta(seconds=self.scanner.settle))
