@@ -94,6 +94,7 @@ class Feed:
     full_text: bool = True  # the whole body, or the summary only
     archive: bool = False  # a complete archive page: changes only when an old article is edited
     hub: str = ""  # WebSub hub advertised by the feed
+    identity: str = ""  # the name its permanent ID is made from when not its category's: "search:" + the query
 
     def path(self, fmt: str) -> str:
         """URL path of this feed in a format, relative to the site root (no query)."""

@@ -5,6 +5,9 @@ A request takes the listing's stored item index (IDs, dates, categories), picks 
 functions the builder uses (feeds.page_feed / since_feed), loads only those items' stored articles and
 renders the feed with its format's module (feedgen). The result is kept, per build version, for the
 next request that asks the same (1 MiB of them).
+
+A search (?q=) takes the IDs of its newest matching articles from the builder's full-text index (search.py),
+loads only those articles, and renders its feed or page the same way.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from .model import Site
 from .pages import render_article
 from .partners import Partner
 from .render import Rendered, Renderer
+from .search import SearchIndex, match_expression
+from .searchfeed import render_search, search_feed
 from .store import StoreReader
 
 KEEP_BYTES = 1 << 20  # bodies of the variants kept per process: the pages and deltas asked for again and again
@@ -62,6 +67,7 @@ class Variants:
         # A serving process keeps few items: what it makes is kept whole (KEEP_BYTES), and its memory must not
         # grow with the archive (the builder keeps the big fragment cache).
         self.renderer = Renderer(site, _unused, _unused, archive_max_age=archive_max_age, variants=1, fragments=ITEM_BYTES)
+        self.index = SearchIndex(reader.path)
         self._kept: OrderedDict[tuple, Rendered | None] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -95,6 +101,27 @@ class Variants:
         body = render_article(article, tuple(links[c] for c in article.categories if c in links), self.site)[0]
         when = self.reader.recorded("articles/" + id_, hashlib.sha256(body).hexdigest()) or article.updated
         return Rendered(body, "text/html", when, precompress=False)
+
+    def search(self, query: str, fmt: str) -> Rendered | None:
+        """The newest FEED_MAX_ITEMS articles matching a query, as a feed (fmt "rss", "atom", "json") or its page
+        ("html"); None before the first build. Raises search.QueryError for a query that cannot be run.
+
+        Dated when the site-wide listing last changed: any article's text, date or coming and going moves it
+        (and the index follows it), so a search's bytes never change without their Last-Modified moving too.
+        """
+        match_expression(query)  # a bad query is refused before anything is looked up
+        key = ("search", self.index.generation(), query, fmt)  # the index moves on a moment after each build
+        return self._kept_or_made(key, lambda: self._make_search(query, fmt))
+
+    def _make_search(self, query: str, fmt: str) -> Rendered | None:
+        ids = self.index.newest(query, self.size)
+        stored = self.reader.listing("")
+        if stored is None:
+            return None
+        feed = search_feed(query, self.reader.articles(ids), self.site, stored[0].changed, self.public["full_text"])
+        if fmt == "html":
+            return Rendered(render_search(feed, query, self.site), "text/html", feed.updated, precompress=False)
+        return self.renderer.feed(fmt, feed)
 
     def _kept_or_made(self, key: tuple, make) -> Rendered | None:
         """What was made for this key at the current build, else make() it and keep it (KEEP_BYTES at most)."""

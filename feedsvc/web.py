@@ -23,6 +23,7 @@ from .partners import authenticate
 from .preview import VARY as PREVIEW_VARY, is_navigation
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
 from .render import Rendered
+from .search import QueryError
 from .store import StoreReader
 
 bp = Blueprint("feedsvc", __name__)
@@ -145,6 +146,20 @@ def partner_resource(path: str) -> Response:
     if found is None:
         raise RequestError(404, f"Not found: page {page} of this feed.\n")
     return respond(found, max_age(), charge=charge, private=True)
+
+
+@bp.get("/search/", defaults={"fmt": "html"})
+@bp.get("/search/feed.<any(rss, atom, json):fmt>")
+def search(fmt: str) -> Response:
+    """The newest articles matching ?q= (feedsvc/search.py), as a feed or a page; budgeted like every feed."""
+    charge = _charge("public", _client_address())
+    try:
+        found = current_app.extensions["feedsvc.variants"].search(request.args.get("q", ""), fmt)
+    except QueryError as exc:
+        raise RequestError(400, f"{exc}\n") from None
+    if found is None:
+        raise RequestError(404, "Not found: nothing is published yet; search again after the first build.\n")
+    return respond(found, max_age(), charge=charge)
 
 
 @bp.get("/", defaults={"path": ""})

@@ -61,7 +61,7 @@ def channel(feed: Feed, site: Site) -> FeedGenerator:
     """A feed's <feed> element with everything but its entries."""
     fg = FeedGenerator()
     fg.register_extension("extras", _FeedExtras, _EntryExtras, atom=True, rss=False)
-    fg.id(stable_id("feed:" + (feed.category.name if feed.category else "")))
+    fg.id(stable_id(feed.identity or "feed:" + (feed.category.name if feed.category else "")))
     fg.extras.feed_path = feed.path("atom")
     fg.title(feed.title)
     fg.subtitle(feed.description)

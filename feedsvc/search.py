@@ -1,0 +1,298 @@
+"""Search: the Arabic-aware normalisation of text and queries, and the full-text index (SQLite FTS5) the
+builder keeps in the build store beside the stored articles. Neutral like store.py: imports nothing of
+reading, building or serving.
+
+Text and queries go through the same normalise(), so a word matches whatever its hamza seat, alef form,
+diacritics, tatweel, digit shapes or letter case. SQLite's own unicode61 tokenizer cannot do this for
+Arabic (tested: it splits أَمِين at every haraka into أ|م|ين, keeps tatweel and hamza forms apart, and
+remove_diacritics only folds Latin letters), so it only splits normalised text into words here.
+https://www.sqlite.org/fts5.html#unicode61_tokenizer
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import sqlite3
+import threading
+import unicodedata
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Mapping
+
+MAX_CHARS = 200  # a query longer than this is refused: a topic is a few words
+MAX_TERMS = 10
+
+# The letters folded together. Code points from the Unicode Arabic chart, https://www.unicode.org/charts/PDF/U0600.pdf;
+# the same choices as CAMeL Tools' normalize_alef_ar / normalize_alef_maksura_ar / normalize_teh_marbuta_ar
+# (https://camel-tools.readthedocs.io/en/latest/api/utils/normalize.html) and Lucene's ArabicNormalizer.
+FOLD = {
+    # Alef with hamza above, hamza below, madda, wasla, wavy hamza above/below → bare alef: writers drop
+    # the hamza on alef (اسلام for إسلام), so a search for either finds both.
+    0x0623: "\u0627", 0x0625: "\u0627", 0x0622: "\u0627", 0x0671: "\u0627", 0x0672: "\u0627", 0x0673: "\u0627",
+    # Hamza on waw and on ya (its seat) → the hamza letter: مسؤول and مسئول, شؤون and شئون are one word
+    # spelt two ways; dropping the hamza instead (مسوول, مسيول) would keep them apart.
+    0x0624: "\u0621", 0x0626: "\u0621",
+    0x0649: "\u064a",  # alef maqsura ى → ya ي (على is often typed علي)
+    0x06cc: "\u064a",  # Farsi yeh ی (Persian keyboards) → ya ي
+    0x0629: "\u0647",  # ta marbuta ة → ha ه (مدرسة / مدرسه)
+    0x06a9: "\u0643",  # keheh ک (Persian keyboards) → kaf ك
+    **{0x0660 + d: str(d) for d in range(10)},  # Arabic-Indic digits ٠-٩ → 0-9
+    **{0x06f0 + d: str(d) for d in range(10)},  # Extended (Persian, Urdu) digits ۰-۹ → 0-9
+}
+# Marks dropped: harakat and tanwin (U+064B-U+0652: fathatan, dammatan, kasratan, fatha, damma, kasra, shadda,
+# sukun), madda and hamza above/below and the other marks to U+065F, superscript alef U+0670, tatweel U+0640,
+# Quranic signs U+0610-U+061A and U+06D6-U+06ED, and the extended marks U+08D3-U+08FF (but U+08E2, a sign).
+DROP = [0x0640, 0x0670, *range(0x064b, 0x0660), *range(0x0610, 0x061b), *range(0x06d6, 0x06ee),
+        *range(0x08d3, 0x08e2), *range(0x08e3, 0x0900)]
+_TABLE = {**{cp: None for cp in DROP}, **{cp: ord(to) for cp, to in FOLD.items()}}  # str.translate's form: the definition
+# The same, five times faster than str.translate (whose per-character lookups cost 1.6 s for 10,000 articles):
+# one regex pass drops the marks, then each folded letter present is replaced in one C-speed pass.
+_DROP = re.compile("[" + "".join(map(chr, DROP)) + "]")
+_FOLD = tuple((chr(cp), to) for cp, to in FOLD.items())
+
+# Words are runs of letters, digits, marks and private-use characters (marks too: unicode61's default
+# splits Hindi and other scripts at their vowel signs); remove_diacritics 2 also folds é → e for Latin.
+TOKENIZER = "unicode61 remove_diacritics 2 categories 'L* N* Co M*'"
+FIELDS = ("title", "body", "terms")  # terms: categories, tags and author
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS search_docs (
+    rowid INTEGER PRIMARY KEY,  -- the same rowid as the article's row in search_text
+    id TEXT NOT NULL UNIQUE,  -- a live article's ID
+    published INTEGER NOT NULL,  -- microseconds since 1970: newest first, as the feeds order
+    made_from TEXT NOT NULL  -- what the row was made from (made_from()): unchanged articles are not indexed again
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5({", ".join(FIELDS)}, tokenize="{TOKENIZER}");
+CREATE TABLE IF NOT EXISTS search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+# The index is made again from the live articles when what it was made with changes.
+VERSION = hashlib.sha256(repr((sorted(_TABLE.items()), TOKENIZER, FIELDS, "NFKC casefold", unicodedata.unidata_version)).encode()).hexdigest()[:16]
+CHUNK = 200  # articles indexed in one transaction (about 0.1 s): the builder's own commits never wait long
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
+
+log = logging.getLogger(__name__)
+
+
+class QueryError(ValueError):
+    """A search query that cannot be run; the message is one line saying how to fix ?q=."""
+
+
+def normalise(text: str) -> str:
+    """Text as the index holds it: NFKC, case-folded, Arabic letter forms folded, marks and tatweel dropped."""
+    # NFKC first: it composes alef + hamza mark (U+0627 U+0654) into أ before folding, and turns presentation
+    # forms (ﻷ) and full-width letters into plain ones; casefold, then NFKC again (casefold can undo it).
+    text = _DROP.sub("", unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold()))
+    for letter, to in _FOLD:
+        if letter in text:
+            text = text.replace(letter, to)
+    return text
+
+
+def _is_word_char(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category[0] in "LNM" or category == "Co"
+
+
+def match_expression(query: str) -> str:
+    """An FTS5 MATCH expression for a reader's query: each word quoted (so `"`, `*`, NEAR, OR, AND, NOT and
+    column filters are only words), all of them required. Raises QueryError for a query that cannot be run."""
+    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\t\n\r" for ch in query) or "\ufffe" in query or "\uffff" in query:
+        raise QueryError("Bad search: ?q= holds control characters; send only the words to find.")
+    if not query.strip():
+        raise QueryError("Empty search: give the words to find as ?q=, for example /search/feed.rss?q=election.")
+    if len(query) > MAX_CHARS:
+        raise QueryError(f"Search too long ({len(query)} characters): at most {MAX_CHARS}; shorten ?q= to a few words.")
+    terms = normalise(query).split()
+    if len(terms) > MAX_TERMS:
+        raise QueryError(f"Search has {len(terms)} words: at most {MAX_TERMS}; keep the words that name the topic in ?q=.")
+    words = [term for term in terms if any(map(_is_word_char, term))]
+    if not words:
+        raise QueryError("Search has no letters or digits: give the words to find as ?q=, for example ?q=election.")
+    # An FTS5 string is "…" with "" for a quote inside: nothing in it is syntax. https://www.sqlite.org/fts5.html#fts5_strings
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def document(article) -> tuple[str, str, str]:
+    """An article's fields as the index holds them (FIELDS)."""
+    terms = " ".join((*article.categories, *article.tags, *((article.author,) if article.author else ())))
+    return normalise(article.title), normalise(article.body_text), normalise(terms)
+
+
+def create_index(conn: sqlite3.Connection) -> None:
+    """The index's tables, if missing (store.create_schema() calls this)."""
+    conn.executescript(SCHEMA)
+
+
+def made_from(article) -> str:
+    """What an article's index row depends on: its file's text (content_hash), its place and its date."""
+    return f"{article.content_hash} {article.published.isoformat()} {article.source}"
+
+
+class SearchIndexer:
+    """The builder's side: an observer of each refresh (site.Publisher.observers) that brings the index to the
+    refresh's live articles in a background thread, so a refresh never waits for it.
+
+    Only articles whose made_from() changed are indexed again, and only those gone are dropped: one saved file
+    is one row out and one in. A cold start (every article new) is indexed newest first, CHUNK to a transaction;
+    each transaction moves the index's generation on, which serving processes look at (SearchIndex).
+    Only live articles are ever indexed (snapshot.articles): never a draft, never an article before its embargo
+    ends, and an article withdrawn or made a draft again leaves the index with the refresh that withdrew it.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._wanted = None  # the latest refresh's live articles (id → Article)
+        self._asked = self._done = 0  # syncs asked for, and done (or failed)
+        self._indexed: dict[str, str] | None = None  # id → made_from, as the index holds them (None: read it)
+        self._objects: dict[str, object] = {}  # id → the Article object last indexed (unchanged objects: no hash)
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self.indexed = 0  # articles indexed since start (for tests and measurements)
+        self.failed = False  # the last sync failed: the next refresh tries again even if nothing changed
+
+    def observe(self, refreshed) -> None:
+        """Publisher observer: index this refresh's live articles (in the background)."""
+        if not refreshed.ok:
+            return
+        with self._cond:
+            if refreshed.snapshot.articles is self._wanted and not self.failed:
+                return
+            self._wanted, self.failed = refreshed.snapshot.articles, False
+            self._asked += 1
+            self._cond.notify_all()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="search-index", daemon=True)
+                self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the index holds the latest refresh's articles; True if it does (tests, tools)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._done == self._asked, timeout) and not self.failed
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._done != self._asked)
+                wanted, asked = self._wanted, self._asked
+            try:
+                self.sync(wanted)
+            except Exception:  # the edge where work must go on: the next refresh tries again, from what the store holds
+                log.exception("the search index could not be updated; the next refresh tries again")
+                self._indexed, self._objects, self.failed = None, {}, True
+            with self._cond:
+                self._done = asked
+                self._cond.notify_all()
+
+    def sync(self, articles: Mapping[str, object]) -> None:
+        """Bring the index to exactly these live articles (id → Article), newest first, CHUNK to a transaction."""
+        if self._conn is None:
+            from .store import connect
+
+            self._conn = connect(self.path)
+            create_index(self._conn)
+        conn = self._conn
+        if self._indexed is None:
+            self._indexed = self._held(conn)
+        indexed, objects = self._indexed, self._objects
+        put = []
+        for id_, article in articles.items():
+            if objects.get(id_) is not article:
+                made = made_from(article)
+                if indexed.get(id_) != made:
+                    put.append((article.published, id_, article, made))
+                else:
+                    objects[id_] = article
+        put.sort(key=lambda row: (row[0], row[1]), reverse=True)
+        gone = sorted(indexed.keys() - articles.keys())
+        for start in range(0, max(len(put), 1 if gone else 0), CHUNK):
+            chunk = put[start:start + CHUNK]
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for id_ in [*(gone if start == 0 else ()), *(row[1] for row in chunk)]:
+                    _delete(conn, id_)
+                for _, id_, article, made in chunk:
+                    published = (article.published - _EPOCH) // _MICROSECOND
+                    rowid = conn.execute("INSERT INTO search_docs (id, published, made_from) VALUES (?, ?, ?)",
+                                         (id_, published, made)).lastrowid
+                    conn.execute("INSERT INTO search_text (rowid, title, body, terms) VALUES (?, ?, ?, ?)", (rowid, *document(article)))
+                conn.execute("UPDATE search_meta SET value = value + 1 WHERE key = 'generation'")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if start == 0:
+                for id_ in gone:
+                    indexed.pop(id_, None)
+                    objects.pop(id_, None)
+            for _, id_, article, made in chunk:
+                indexed[id_], objects[id_] = made, article
+            self.indexed += len(chunk)
+        for id_ in objects.keys() - articles.keys():
+            del objects[id_]
+
+    def _held(self, conn: sqlite3.Connection) -> dict[str, str]:
+        """What the index holds (id → made_from); emptied first when it was made by other rules (or never)."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT value FROM search_meta WHERE key = 'version'").fetchone()
+            if row is None or row[0] != VERSION:
+                conn.execute("DELETE FROM search_text")
+                conn.execute("DELETE FROM search_docs")
+                conn.execute("INSERT OR REPLACE INTO search_meta VALUES ('version', ?)", (VERSION,))
+                conn.execute("INSERT OR IGNORE INTO search_meta VALUES ('generation', 0)")
+                conn.execute("UPDATE search_meta SET value = value + 1 WHERE key = 'generation'")
+            held = dict(conn.execute("SELECT id, made_from FROM search_docs"))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return held
+
+
+def _delete(conn: sqlite3.Connection, id_: str) -> None:
+    found = conn.execute("SELECT rowid FROM search_docs WHERE id = ?", (id_,)).fetchone()
+    if found is not None:
+        conn.execute("DELETE FROM search_text WHERE rowid = ?", found)
+        conn.execute("DELETE FROM search_docs WHERE rowid = ?", found)
+
+
+class SearchIndex:
+    """A serving process's side: the IDs of the newest live articles matching a query."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        from .store import connect
+
+        kept = getattr(self._local, "conn", None)
+        if kept is None or kept[0] != os.getpid():
+            kept = self._local.conn = (os.getpid(), connect(self.path, readonly=True))
+        return kept[1]
+
+    def generation(self) -> int:
+        """A number that moves on whenever the index changes: one row read, so an answer kept for the last
+        generation is never served after the index moved (a search costs far more than this read)."""
+        try:
+            row = self._conn().execute("SELECT value FROM search_meta WHERE key = 'generation'").fetchone()
+        except sqlite3.OperationalError:  # a store made before search existed, not built since
+            return 0
+        return int(row[0]) if row else 0
+
+    def newest(self, query: str, limit: int) -> list[str]:
+        """The IDs of the newest `limit` articles holding every word of the query, newest first (equal times by
+        ID, as the feeds order them). Raises QueryError for a query that cannot be run."""
+        expression = match_expression(query)
+        try:
+            rows = self._conn().execute(
+                "SELECT d.id FROM search_text JOIN search_docs AS d ON d.rowid = search_text.rowid "
+                "WHERE search_text MATCH ? ORDER BY d.published DESC, d.id LIMIT ?", (expression, limit)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+        return [row[0] for row in rows]
