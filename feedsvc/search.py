@@ -79,6 +79,10 @@ class QueryError(ValueError):
     """A search query that cannot be run; the message is one line saying how to fix ?q=."""
 
 
+class IndexBehindError(Exception):
+    """The index does not hold the latest build's articles yet (a cold start indexes them all): try again soon."""
+
+
 def normalise(text: str) -> str:
     """Text as the index holds it: NFKC, case-folded, Arabic letter forms folded, marks and tatweel dropped."""
     # NFKC first: it composes alef + hamza mark (U+0627 U+0654) into أ before folding, and turns presentation
@@ -135,15 +139,17 @@ class SearchIndexer:
     refresh's live articles in a background thread, so a refresh never waits for it.
 
     Only articles whose made_from() changed are indexed again, and only those gone are dropped: one saved file
-    is one row out and one in. A cold start (every article new) is indexed newest first, CHUNK to a transaction;
-    each transaction moves the index's generation on, which serving processes look at (SearchIndex).
+    is one row out and one in. A cold start (every article new) is indexed newest first, CHUNK to a transaction.
+    When the index holds a refresh's articles, it records that refresh's site-wide listing time (the `listing`
+    row of search_meta): a serving process answers a search only when that is the time of the listing it
+    serves, so an answer is always the build's articles, as the build has them (SearchIndex.holds).
     Only live articles are ever indexed (snapshot.articles): never a draft, never an article before its embargo
     ends, and an article withdrawn or made a draft again leaves the index with the refresh that withdrew it.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._wanted = None  # the latest refresh's live articles (id → Article)
+        self._wanted: tuple = (None, None)  # the latest refresh's live articles (id → Article) and listing time
         self._asked = self._done = 0  # syncs asked for, and done (or failed)
         self._indexed: dict[str, str] | None = None  # id → made_from, as the index holds them (None: read it)
         self._objects: dict[str, object] = {}  # id → the Article object last indexed (unchanged objects: no hash)
@@ -157,10 +163,13 @@ class SearchIndexer:
         """Publisher observer: index this refresh's live articles (in the background)."""
         if not refreshed.ok:
             return
+        snapshot = refreshed.snapshot
+        when = snapshot.changed.get("")
+        wanted = (snapshot.articles, None if when is None else when.isoformat())
         with self._cond:
-            if refreshed.snapshot.articles is self._wanted and not self.failed:
+            if wanted[0] is self._wanted[0] and wanted[1] == self._wanted[1] and not self.failed:
                 return
-            self._wanted, self.failed = refreshed.snapshot.articles, False
+            self._wanted, self.failed = wanted, False
             self._asked += 1
             self._cond.notify_all()
             if self._thread is None:
@@ -178,7 +187,7 @@ class SearchIndexer:
                 self._cond.wait_for(lambda: self._done != self._asked)
                 wanted, asked = self._wanted, self._asked
             try:
-                self.sync(wanted)
+                self.sync(*wanted)
             except Exception:  # the edge where work must go on: the next refresh tries again, from what the store holds
                 log.exception("the search index could not be updated; the next refresh tries again")
                 self._indexed, self._objects, self.failed = None, {}, True
@@ -186,8 +195,9 @@ class SearchIndexer:
                 self._done = asked
                 self._cond.notify_all()
 
-    def sync(self, articles: Mapping[str, object]) -> None:
-        """Bring the index to exactly these live articles (id → Article), newest first, CHUNK to a transaction."""
+    def sync(self, articles: Mapping[str, object], listing: str | None) -> None:
+        """Bring the index to exactly these live articles (id → Article), newest first, CHUNK to a transaction,
+        then record the site-wide listing time (ISO 8601) they are the articles of."""
         if self._conn is None:
             from .store import connect
 
@@ -218,7 +228,6 @@ class SearchIndexer:
                     rowid = conn.execute("INSERT INTO search_docs (id, published, made_from) VALUES (?, ?, ?)",
                                          (id_, published, made)).lastrowid
                     conn.execute("INSERT INTO search_text (rowid, title, body, terms) VALUES (?, ?, ?, ?)", (rowid, *document(article)))
-                conn.execute("UPDATE search_meta SET value = value + 1 WHERE key = 'generation'")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -232,6 +241,14 @@ class SearchIndexer:
             self.indexed += len(chunk)
         for id_ in objects.keys() - articles.keys():
             del objects[id_]
+        conn.execute("BEGIN IMMEDIATE")  # the articles are all in: now say whose they are
+        try:
+            conn.execute("INSERT OR REPLACE INTO search_meta VALUES ('listing', ?)", (listing or "",))
+            conn.execute("UPDATE search_meta SET value = value + 1 WHERE key = 'generation'")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def _held(self, conn: sqlite3.Connection) -> dict[str, str]:
         """What the index holds (id → made_from); emptied first when it was made by other rules (or never)."""
@@ -241,6 +258,7 @@ class SearchIndexer:
             if row is None or row[0] != VERSION:
                 conn.execute("DELETE FROM search_text")
                 conn.execute("DELETE FROM search_docs")
+                conn.execute("DELETE FROM search_meta WHERE key = 'listing'")
                 conn.execute("INSERT OR REPLACE INTO search_meta VALUES ('version', ?)", (VERSION,))
                 conn.execute("INSERT OR IGNORE INTO search_meta VALUES ('generation', 0)")
                 conn.execute("UPDATE search_meta SET value = value + 1 WHERE key = 'generation'")
@@ -273,6 +291,14 @@ class SearchIndex:
         if kept is None or kept[0] != os.getpid():
             kept = self._local.conn = (os.getpid(), connect(self.path, readonly=True))
         return kept[1]
+
+    def holds(self, listing: datetime) -> bool:
+        """Whether the index holds the articles of the build whose site-wide listing changed at this time."""
+        try:
+            row = self._conn().execute("SELECT value FROM search_meta WHERE key = 'listing'").fetchone()
+        except sqlite3.OperationalError:  # a store made before search existed, not built since
+            return False
+        return row is not None and row[0] == listing.isoformat()
 
     def generation(self) -> int:
         """A number that moves on whenever the index changes: one row read, so an answer kept for the last

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
@@ -23,7 +24,7 @@ from .model import Site
 from .pages import render_article
 from .partners import Partner
 from .render import Rendered, Renderer
-from .search import SearchIndex, match_expression
+from .search import IndexBehindError, SearchIndex, match_expression
 from .searchfeed import render_search, search_feed
 from .store import StoreReader
 
@@ -55,6 +56,8 @@ class StoredItems(Sequence):
         for start in range(0, len(self.ids), 200):
             yield from self.reader.articles(self.ids[start:start + 200])
 
+
+INDEX_WAIT = 0.25  # seconds a search waits for the index to hold the latest build before a 503
 
 ITEM_BYTES = 0  # item fragments a serving process keeps between variants: none (each variant is kept whole)
 
@@ -106,19 +109,30 @@ class Variants:
         """The newest FEED_MAX_ITEMS articles matching a query, as a feed (fmt "rss", "atom", "json") or its page
         ("html"); None before the first build. Raises search.QueryError for a query that cannot be run.
 
-        Dated when the site-wide listing last changed: any article's text, date or coming and going moves it
-        (and the index follows it), so a search's bytes never change without their Last-Modified moving too.
+        Answered only from an index that holds the build's articles (else, after INDEX_WAIT, IndexBehindError),
+        and dated when the site-wide listing last changed: any article's text, date or coming and going moves
+        it, so a search's bytes never change without their Last-Modified moving too.
         """
         match_expression(query)  # a bad query is refused before anything is looked up
-        key = ("search", self.index.generation(), query, fmt)  # the index moves on a moment after each build
-        return self._kept_or_made(key, lambda: self._make_search(query, fmt))
-
-    def _make_search(self, query: str, fmt: str) -> Rendered | None:
-        ids = self.index.newest(query, self.size)
         stored = self.reader.listing("")
         if stored is None:
             return None
-        feed = search_feed(query, self.reader.articles(ids), self.site, stored[0].changed, self.public["full_text"])
+        changed = stored[0].changed
+        # The builder indexes a new build's articles a moment after committing it (one saved file: milliseconds;
+        # a cold start: seconds): wait for that moment, then answer from the index and the build as one.
+        waited = time.monotonic() + INDEX_WAIT
+        while not self.index.holds(changed):
+            if time.monotonic() > waited:
+                raise IndexBehindError(changed)
+            time.sleep(0.01)
+            stored = self.reader.listing("")
+            changed = stored[0].changed
+        key = ("search", self.index.generation(), query, fmt)
+        return self._kept_or_made(key, lambda: self._make_search(query, fmt, changed))
+
+    def _make_search(self, query: str, fmt: str, changed: datetime) -> Rendered | None:
+        ids = self.index.newest(query, self.size)
+        feed = search_feed(query, self.reader.articles(ids), self.site, changed, self.public["full_text"])
         if fmt == "html":
             return Rendered(render_search(feed, query, self.site), "text/html", feed.updated, precompress=False)
         return self.renderer.feed(fmt, feed)

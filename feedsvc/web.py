@@ -23,7 +23,7 @@ from .partners import authenticate
 from .preview import VARY as PREVIEW_VARY, is_navigation
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
 from .render import Rendered
-from .search import QueryError
+from .search import IndexBehindError, QueryError
 from .store import StoreReader
 
 bp = Blueprint("feedsvc", __name__)
@@ -157,6 +157,9 @@ def search(fmt: str) -> Response:
         found = current_app.extensions["feedsvc.variants"].search(request.args.get("q", ""), fmt)
     except QueryError as exc:
         raise RequestError(400, f"{exc}\n") from None
+    except IndexBehindError:
+        raise RequestError(503, "Search is catching up with the latest articles (a new deployment indexes them all); "
+                                "try again in a few seconds.\n", {"Retry-After": "2"}) from None
     if found is None:
         raise RequestError(404, "Not found: nothing is published yet; search again after the first build.\n")
     return respond(found, max_age(), charge=charge)
