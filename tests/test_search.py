@@ -207,7 +207,13 @@ def test_query_syntax_is_never_interpreted_only_its_words_are_searched(client, a
 
 # --- the index follows the folder ---
 
-def test_a_refresh_indexes_a_new_file_drops_a_deleted_one_and_reindexes_an_edited_one(make_app, articles_dir):
+def fts_rows(tmp_path, word: str) -> list[int]:
+    """The FTS5 rows holding a word, straight from the index table (no join with search_docs)."""
+    with sqlite3.connect(tmp_path / "state.sqlite3") as conn:
+        return [row[0] for row in conn.execute("SELECT rowid FROM search_text WHERE search_text MATCH ?", (match_expression(word),))]
+
+
+def test_a_refresh_indexes_a_new_file_drops_a_deleted_one_and_reindexes_an_edited_one(make_app, articles_dir, tmp_path):
     write(articles_dir, "seed.txt", SEED.read_text(encoding="utf-8"))
     app = make_app(articles_dir)
     indexer = app.extensions["feedsvc.indexer"]
@@ -225,11 +231,16 @@ def test_a_refresh_indexes_a_new_file_drops_a_deleted_one_and_reindexes_an_edite
     refresh(app)
     assert titles(search(client, "الساحل الجنوبي")) == ["افتتاح ميناء جديد"]
     assert titles(search(client, "الساحل الشمالي")) == []
+    assert fts_rows(tmp_path, "الشمالي") == []  # the old words are out of the index itself, not only hidden
     assert indexer.indexed == before + 2
 
     new.unlink()
     refresh(app)
     assert titles(search(client, "ميناء")) == []
+    assert fts_rows(tmp_path, "ميناء") == []
+    with sqlite3.connect(tmp_path / "state.sqlite3") as conn:
+        conn.execute("INSERT INTO search_text (search_text) VALUES ('integrity-check')")  # raises if the index is corrupt
+        assert conn.execute("SELECT count(*) FROM search_docs").fetchone()[0] == 1
     assert titles(search(client, "شويغو")) == [SEED_TITLE]
     assert indexer.indexed == before + 2
 
