@@ -85,6 +85,19 @@ def test_english_is_case_folded_and_nfkc(client, written, typed):
     assert titles(search(client, typed)) == ["Harrowmere launches an open data portal for city services"]
 
 
+@pytest.mark.parametrize("typed, plain", [
+    ("کتاب", "كتاب"),  # keheh (Persian keyboards) → kaf
+    ("فی", "في"),  # Farsi yeh → ya
+    ("ٲحمد", "احمد"), ("ٳسلام", "اسلام"),  # wavy hamza above / below on alef → alef
+    ("شئون", "شءون"), ("شؤون", "شءون"),  # hamza on its seat → the hamza letter
+    ("ا\u0654حمد", "احمد"),  # alef + combining hamza (decomposed) composes to أ first, then folds
+    ("ﻷ", "لا"),  # lam-alef ligature (NFKC)
+    ("ＡＢＣ", "abc"), ("Straße", "strasse"),  # full-width, case folding
+])
+def test_the_less_common_forms_fold_too(typed, plain):
+    assert normalise(typed) == plain
+
+
 def test_a_sentence_with_every_rule_at_once_matches_its_plain_spelling():
     written = "وصَلَ الأمِـــينُ العامُّ إلى طَهْرانَ في أيلول/سبتمبر ٢٠٢٣ لمقابلة مسئولٍ في المدرسة"
     plain = "وصل الامين العام الي طهران في ايلول/سبتمبر 2023 لمقابله مسءول في المدرسه"
