@@ -12,7 +12,8 @@ from urllib.parse import quote_plus
 import feedparser
 import pytest
 
-from feedsvc.search import MAX_CHARS, TOKENIZER, SearchIndex, SearchIndexer, match_expression, normalise
+from feedsvc.search import SearchIndex, SearchIndexer
+from feedsvc.searchtext import MAX_CHARS, TOKENIZER, match_expression, normalise
 from tests.conftest import FIXED_NOW, SEED, write
 
 SEED_TITLE = "زيارة مسؤول أمني روسي لطهران تزامنًا مع التهديدات الأميركية"

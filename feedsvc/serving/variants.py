@@ -25,7 +25,8 @@ from ..model import Site
 from ..paging import Listing, page_feed, since_feed
 from ..partners import Partner
 from ..resource import Rendered
-from ..search import IndexBehindError, SearchIndex, match_expression
+from ..search import IndexBehindError, SearchIndex
+from ..searchtext import match_expression
 from ..store import StoreReader
 from ..urls import PARTNERS, article_path
 from .searchfeed import render_search, search_feed

@@ -24,7 +24,8 @@ from ..formats import CORS_TYPES, FORMATS
 from ..partners import authenticate
 from ..preview import VARY as PREVIEW_VARY, is_navigation
 from ..resource import Rendered
-from ..search import IndexBehindError, QueryError
+from ..search import IndexBehindError
+from ..searchtext import QueryError
 from ..store import StoreReader
 from ..urls import OPML, PARTNERS, SEARCH, article_id, category_path, feed_path, feed_pattern, preview_key
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
