@@ -67,7 +67,9 @@ def committer(app):
 
 
 def finished(app) -> None:
+    """The background reading, its article pages and the search index it feeds, all done."""
     assert app.extensions["feedsvc"].wait_reading(30) and committer(app).wait(30)
+    assert app.extensions["feedsvc.indexer"].wait(30)
 
 
 @pytest.fixture
@@ -291,3 +293,20 @@ def test_the_builder_holds_no_article_text_but_the_first_pages_and_its_memory_do
     held("warm", 1)  # imports and caches filled once
     short, long = held("short", 1), held("long", 12)
     assert long - short < 280 * 11 * 3_000 / 10, (short, long)  # 9 MB more text on disk: under a tenth of it held
+
+
+def test_search_finds_the_text_of_articles_the_builder_holds_as_placements(tmp_path, monkeypatch):
+    import feedparser
+
+    monkeypatch.chdir(tmp_path)
+    folder = many(tmp_path / "articles", 40)
+    write(folder, "0000-story.txt", "economy\nThe oldest story\nIts body names the zanzibarite mineral once.\n")
+    os.utime(folder / "0000-story.txt", (1_600_000_000,) * 2)  # the oldest: never on a first page
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    app = create_app(settings(folder, tmp_path / "state.sqlite3", FEED_MAX_ITEMS=2))
+    finished(app)
+    publisher = app.extensions["feedsvc"]
+    assert is_placed(publisher.snapshot.articles["0000-story"])  # held without its text
+    assert app.extensions["feedsvc.indexer"].wait(30)
+    reply = app.test_client().get("/search/feed.rss?q=zanzibarite")
+    assert reply.status_code == 200 and [e.title for e in feedparser.parse(reply.data).entries] == ["The oldest story"]

@@ -214,6 +214,13 @@ class Publisher:
             release()
         log.info("read %d placed files in full in %.0f ms", len(sources), (time.perf_counter() - started) * 1000)
 
+    def read_full(self, article: Article) -> Article | None:
+        """load_full() for an article read in full once (its text is in the parse store); None for one a cold
+        start has only placed so far (the background reads it): never a file read here."""
+        if is_placed(article) and self.scanner.unread(article.source):
+            return None
+        return self.load_full(article)
+
     def load_full(self, article: Article) -> Article | None:
         """The article with its body, summary and language, stamped as given: itself when it has them, else from
         the parse store (or its file); None when its file changed since (the next scan reads it)."""

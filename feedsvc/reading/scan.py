@@ -158,6 +158,10 @@ class Scanner:
         """Sources read for placement only so far, with the stat they were read at."""
         return {source: self._entries[source].stat for source in self._placed}
 
+    def unread(self, source: str) -> bool:
+        """Whether a file is held as a placement not read in full yet (the background after a cold start)."""
+        return source in self._placed
+
     def complete(self, sources: Iterable[str]) -> ScanResult:
         """Hold these placed files' articles in full now (those on first pages): from the parse store when it
         has them, else read; the scan's result with them."""
