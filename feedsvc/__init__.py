@@ -1,7 +1,7 @@
 """feedsvc: publish a folder of articles as RSS 2.0, Atom 1.0 and JSON Feed 1.1.
 
 create_app() only wires the parts together: settings → build store reader → HTTP blueprint, and, in a
-process that builds, state store → publisher → build store (feedsvc/builder.py).
+process that builds, state store → publisher → build store (feedsvc/building/builder.py).
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_settings
 from .partners import load_partners
-from .ratelimit import RateLimiter
-from .websub import HubNotifier
+from .serving.ratelimit import RateLimiter
+from .serving.websub import HubNotifier
 
 __version__ = "0.1.0"
 
@@ -26,18 +26,18 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True,
 
     build=True: this process builds (a test, a tool, `feedsvc build`): it has a Publisher whose refreshes
     are committed to the build store (unless commit=False), and refresh=False skips the first build.
-    build=False: a serving process that only reads the store (feedsvc/builder.py decides who builds, by a lock).
+    build=False: a serving process that only reads the store (feedsvc/building/builder.py decides who builds, by a lock).
     """
     app = Flask(__name__, instance_relative_config=True)
     settings = load_settings(config)
     logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("feedsvc").setLevel(settings["LOG_LEVEL"])
     app.config.update(settings)
-    from .builder import BuilderStatus, status_path
-    from .site import site_from_settings
-    from .state import StateStore
+    from .building.builder import BuilderStatus, status_path
+    from .building.site import site_from_settings
+    from .building.state import StateStore
     from .store import StoreReader, create_schema
-    from .variants import Variants
+    from .serving.variants import Variants
 
     path = state_path(settings, app.instance_path)
     StateStore(path)  # a state file that cannot be written: one StateError that says so
@@ -56,12 +56,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True,
         app.extensions["feedsvc.websub"] = HubNotifier(settings["WEBSUB_HUB"])
     if settings["PROXY_HOPS"]:  # the client address for rate limits comes from X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["PROXY_HOPS"], x_proto=settings["PROXY_HOPS"])
-    from . import metrics, web  # imported here: prometheus_client must first load in a worker (metrics.py)
+    from .serving import metrics, web  # imported here: prometheus_client must first load in a worker (metrics.py)
 
     app.register_blueprint(web.bp)
     metrics.instrument(app)
     if build:
-        from .builder import start_building
+        from .building.builder import start_building
 
         publisher = start_building(app, commit)
         if refresh:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from .articles import Options
 from .config import ConfigError, explicit_settings, load_settings
 from .formats import FORMATS
+from .reading.articles import Options
 
 PROGRESS_FROM = 500  # resources: a smaller export is written before a bar would be worth showing
 
@@ -34,7 +34,7 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     """Serve the feeds with gunicorn, refreshing on a schedule."""
     from gunicorn.app.base import BaseApplication
 
-    from .serving import ServeError, asgi_app, check_port, gunicorn_settings, preflight, site_url_for, site_url_warning, with_builder
+    from .server import ServeError, asgi_app, check_port, gunicorn_settings, preflight, site_url_for, site_url_warning, with_builder
 
     overrides = _overrides(ARTICLES_DIR=articles_dir)
     if "SITE_URL" not in explicit_settings():  # links follow the address served, unless told otherwise
@@ -70,8 +70,8 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
 def build(out: str, articles_dir: str | None) -> None:
     """Build into the store, then write every feed, page and stylesheet that changed as files for nginx or a CDN."""
     from . import create_app
-    from .builder import BuildLock, lock_path
-    from .state import StateError
+    from .building.builder import BuildLock, lock_path
+    from .building.state import StateError
 
     try:
         app = create_app(_settings(ARTICLES_DIR=articles_dir), refresh=False)
@@ -104,8 +104,8 @@ def build(out: str, articles_dir: str | None) -> None:
 
 def _build_into_store(publisher, out: str):
     """Refresh and commit to the build store as a server's builder does; the maker of archive pages."""
-    from .builder import Committer
-    from .export import archive_page
+    from .building.builder import Committer
+    from .building.export import archive_page
 
     if not publisher.refresh():
         raise click.ClickException(f"build failed, {out} is left as it was: {publisher.last_error}")
@@ -119,7 +119,7 @@ def _build_into_store(publisher, out: str):
 
 def _export(app, state: str, out: str, pages):
     """Write the store's latest build into the export folder, with a progress bar on a terminal."""
-    from .export import ExportError, archive_shape, export_store
+    from .building.export import ExportError, archive_shape, export_store
 
     bar = None
 
@@ -137,8 +137,10 @@ def _export(app, state: str, out: str, pages):
     except ExportError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # a full disk, a read-only folder: the files written are whole, the rest as they were
-        raise click.ClickException(f"build failed, {out} is partly updated (every file whole; the next build finishes it): "
-                                   f"cannot write {exc.filename or 'the export'}: {exc.strerror or exc}") from None
+        state = ("is partly updated (every file whole; the next build finishes it)" if getattr(exc, "files_written", 0)
+                 else "is left as it was")
+        raise click.ClickException(f"build failed, {out} {state}: cannot write {exc.filename or 'the export'}: "
+                                   f"{exc.strerror or exc}") from None
     finally:
         if bar is not None:
             bar.render_finish()
@@ -146,8 +148,8 @@ def _export(app, state: str, out: str, pages):
 
 def _ping_hub(hub: str, publisher, changed: set[str]) -> None:
     """Tell the WebSub hub of each public feed whose file changed; a refused ping is a warning."""
-    from .feeds import feed_url
-    from .websub import post_publish
+    from .urls import feed_url
+    from .serving.websub import post_publish
 
     for feed in publisher.snapshot.feeds:
         for fmt in FORMATS:
@@ -167,7 +169,7 @@ def _show_progress(resources: int) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for tools instead of a table.")
 def check(folder: str | None, as_json: bool) -> None:
     """List every skipped file with its reason and fix, and articles that look wrong; exit 1 if any is skipped."""
-    from .audit import check_folder
+    from .reading.audit import check_folder
 
     settings = _settings(ARTICLES_DIR=folder)
     root = Path(settings["ARTICLES_DIR"])

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
-from .render import Rendered
+from .resource import Rendered
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS builds (

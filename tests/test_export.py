@@ -20,9 +20,10 @@ from click.testing import CliRunner
 
 from feedsvc import create_app
 from feedsvc.cli import main
-from feedsvc.export import MANIFEST, PREVIEW, ExportError, export_store, file_name, read_manifest
-from feedsvc.render import Rendered
+from feedsvc.building.export import MANIFEST, ExportError, export_store, read_manifest
+from feedsvc.resource import Rendered
 from feedsvc.store import Build, StoreWriter
+from feedsvc.urls import EXPORT_PREVIEW as PREVIEW, export_file
 from tests.conftest import ROOT, write
 
 T0 = datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc)
@@ -102,7 +103,7 @@ def assert_served_alike(out: Path, client) -> int:
     ("articles/" + "x" * 250, "text/html", None),
 ])
 def test_each_url_has_one_file_that_nginx_serves_at_that_url(path, media, name):
-    assert file_name(path, media) == name
+    assert export_file(path, media) == name
 
 
 def test_an_export_holds_what_the_store_holds_as_serve_answers_it(sample_dir, tmp_path):
@@ -212,14 +213,14 @@ def test_another_store_into_the_same_folder_writes_it_whole(articles_dir, tmp_pa
 
 
 def test_a_build_that_fails_midway_leaves_whole_files_and_the_next_finishes(articles_dir, tmp_path, monkeypatch):
-    import feedsvc.export
+    import feedsvc.building.export
 
     corpus(articles_dir, 12)
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     run_build(articles_dir, out, state)
     before = contents(out)
     corpus(articles_dir, 12, body="Edited")
-    real, count = feedsvc.export.write_file, [0]
+    real, count = feedsvc.building.export.write_file, [0]
 
     def failing(path, data, mtime_ns):
         count[0] += 1
@@ -227,7 +228,7 @@ def test_a_build_that_fails_midway_leaves_whole_files_and_the_next_finishes(arti
             raise OSError(28, "No space left on device", str(path))
         real(path, data, mtime_ns)
 
-    monkeypatch.setattr(feedsvc.export, "write_file", failing)
+    monkeypatch.setattr(feedsvc.building.export, "write_file", failing)
     env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "FEEDSVC_SETTLE_MS": "0"}
     result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(articles_dir)], env=env)
     assert result.exit_code == 1 and "No space left on device" in result.output and "the next build finishes it" in result.output
@@ -240,6 +241,30 @@ def test_a_build_that_fails_midway_leaves_whole_files_and_the_next_finishes(arti
     assert_served_alike(out, served(state, articles_dir))
 
 
+def test_a_first_build_that_fails_leaves_no_file_and_one_killed_is_finished_by_the_next(sample_dir, tmp_path, monkeypatch):
+    import feedsvc.building.export
+
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    real, count = feedsvc.building.export.write_file, [0]
+
+    def failing(path, data, mtime_ns):
+        count[0] += 1
+        if count[0] > 10:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data, mtime_ns)
+
+    monkeypatch.setattr(feedsvc.building.export, "write_file", failing)
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "FEEDSVC_SETTLE_MS": "0"}
+    result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(sample_dir)], env=env)
+    assert result.exit_code == 1 and f"{out} is left as it was" in result.output
+    assert list(out.iterdir()) == []
+    monkeypatch.undo()
+    write(out, ".feedsvc-export.writing", "{}")  # as a first build killed midway leaves it: no manifest yet
+    write(out, "feed.rss", "half of an old build")
+    assert "written whole" in run_build(sample_dir, out, state)
+    assert assert_served_alike(out, served(state, sample_dir)) == len(entries(out))
+
+
 def test_a_build_killed_midway_leaves_every_file_whole_and_the_next_finishes(tmp_path):
     articles, out, state = tmp_path / "articles", tmp_path / "export", tmp_path / "state.sqlite3"
     corpus(articles, 150)
@@ -247,7 +272,7 @@ def test_a_build_killed_midway_leaves_every_file_whole_and_the_next_finishes(tmp
     before = contents(out)
     corpus(articles, 150, body="Edited")  # every article changes: the next build rewrites nearly everything
     # A real build in its own process, its writer slowed so that SIGKILL lands while it writes.
-    code = ("import time, feedsvc.export as e; w = e.write_file\n"
+    code = ("import time, feedsvc.building.export as e; w = e.write_file\n"
             "e.write_file = lambda *a: (time.sleep(0.002), w(*a))\n"
             "from feedsvc.cli import main; main()")
     env = {**os.environ, "FEEDSVC_STATE_PATH": str(state), "FEEDSVC_SETTLE_MS": "0", "PYTHONPATH": str(ROOT),
@@ -314,7 +339,7 @@ def test_build_writes_the_export_and_says_what_it_did(sample_dir, tmp_path):
 
 
 def test_with_a_server_building_into_the_store_its_latest_build_is_exported(sample_dir, tmp_path):
-    from feedsvc.builder import BuildLock, lock_path
+    from feedsvc.building.builder import BuildLock, lock_path
 
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     run_build(sample_dir, out, state)

@@ -1,4 +1,4 @@
-"""Archive pages in the export (feedsvc/archive.py): cut as the app cuts them, redated as the app dates them,
+"""Archive pages in the export (feedsvc/building/archive.py): cut as the app cuts them, redated as the app dates them,
 their gzip spliced into a valid stream."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from feedsvc.archive import date_end, gzip_respliced, gzip_split, page_items, redated
-from feedsvc.feeds import Listing, page_count, page_feed
+from feedsvc.building.archive import date_end, gzip_respliced, gzip_split, page_items, redated
+from feedsvc.paging import Listing, page_count, page_feed
 from feedsvc.formats import FORMATS
 from feedsvc.model import Site
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import brotli
 import pytest
 
-from feedsvc.export import MANIFEST, read_manifest
+from feedsvc.building.export import MANIFEST, read_manifest
 from tests.conftest import SAMPLE_ARTICLES, write
 from tests.http_helpers import Nginx, fetch, free_port
 from tests.test_export import run_build

@@ -83,7 +83,7 @@ def test_healthz_reports_articles_skipped_files_and_the_last_refresh(client):
 
 
 def test_healthz_errors_never_show_the_servers_file_system(tmp_path):
-    from feedsvc.web import public_error
+    from feedsvc.serving.web import public_error
 
     root = tmp_path / "articles"
     assert public_error(f"FileNotFoundError: articles folder {root} does not exist", root) == \

@@ -1,4 +1,4 @@
-"""The export folder on disk: which file serves a URL, files replaced whole, the manifest that says what the
+"""The export folder on disk: files replaced whole, the manifest that says what the
 folder holds, and the folder's hygiene (files of resources gone, leftovers of a killed build, the earlier
 layout). Used by export.py, which decides what to write."""
 from __future__ import annotations
@@ -14,51 +14,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
-from .formats import FORMATS
+from ..store import connect
 from .precompress import SUFFIXES
-from .store import connect
 
 MANIFEST = ".feedsvc-export.json"  # deploy/nginx.conf answers 404 for it, as for every name starting with "."
 WRITING = ".feedsvc-export.writing"  # there while a build writes: the names it adds, for the next if it is killed
-# The key of the page a browser gets at a feed's URL (preview.py): a fragment, which no request carries, so no
-# URL of the site has it. Its file is beside the feed's (feed.rss → feed.rss.html), for deploy/nginx.conf.
-PREVIEW = "#preview"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_LONGEST_SUFFIX = len(".html.page-999999999.gz")  # what a file name may gain over its URL segment
-_NAME_MAX = 255  # bytes in one file name (ext4, xfs, tmpfs)
 # A resource that cannot be a file is left out with a warning; any other failure stops the build.
 LEAVE_OUT = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EINVAL}
 
 
 class ExportError(Exception):
     """The export folder cannot be written: the message names it and what to do."""
-
-
-def file_name(path: str, media_type: str) -> str | None:
-    """The file, inside the export, that serves a URL path (no leading slash); None if none can.
-
-    "" and "category/x/" → index.html inside; another page ("articles/<id>") → <path>.html;
-    "feed.rss?page=2" → feed.rss.page-2; a feed's page for browsers "feed.rss#preview" → feed.rss.html;
-    everything else keeps its name, which carries its extension.
-    """
-    if path.endswith(PREVIEW) and not path.startswith("articles/"):  # an article's id may end so: its page is its own
-        feed = path[: -len(PREVIEW)]
-        if media_type != "text/html" or "?" in feed or feed.rpartition(".")[2] not in FORMATS:
-            return None  # only a feed's first page has one
-        name = file_name(feed, "")
-        return name and name + ".html"
-    path, _, query = path.partition("?")
-    segments = path.rstrip("/").split("/") if path else []
-    if any(s in ("", ".", "..") or "\0" in s or len(s.encode()) > _NAME_MAX - _LONGEST_SUFFIX for s in segments):
-        return None  # outside the export, or longer than a file name may be
-    if query and not (query.startswith("page=") and query[5:].isdigit()):
-        return None  # only archive pages are files; nginx serves ?since= as the first page
-    suffix = ".page-" + query[5:] if query else ""
-    if path == "" or path.endswith("/"):
-        if path.startswith("articles/"):
-            return None  # nginx serves /articles/<id> from <id>.html only
-        return path + "index.html" + suffix
-    return path + (".html" if media_type == "text/html" else "") + suffix
 
 
 def write_file(path: Path, data: bytes, mtime_ns: int) -> None:
@@ -71,6 +38,11 @@ def write_file(path: Path, data: bytes, mtime_ns: int) -> None:
             os.fchmod(f.fileno(), 0o644)
             os.utime(f.fileno(), ns=(mtime_ns, mtime_ns))
         os.replace(temporary, path)
+    except OSError as exc:
+        unlink(temporary)
+        if exc.filename is None:  # a write() that failed (a full disk) names no file: name it
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         unlink(temporary)
         raise
@@ -111,6 +83,8 @@ def read_manifest(out: Path) -> dict | None:
     except FileNotFoundError:
         pass
     except ValueError:  # a torn manifest cannot be: it is renamed into place; treat the folder as ours, unknown
+        return {}
+    if (out / WRITING).exists():  # a first build into it was killed: ours, written whole again
         return {}
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out} exists and is not an export made by `feedsvc build`; move it away or choose another --out")

@@ -23,20 +23,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from ..formats import FORMATS
+from ..paging import page_count
+from ..store import connect
+from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
 from .archive import DATES, date_end, gzip_respliced, gzip_split, page_items, page_keys, redated
-from .exportfolder import (LEAVE_OUT, MANIFEST, PREVIEW, ExportError, etag, file_name, folder_lock, mtime_ns,  # noqa: F401
+from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_adding, mtime_ns,  # noqa: F401
                            read_manifest, remove_files, store_token, take_over, unlink, write_file, write_manifest,
-                           mark_adding, writing)
-from .feeds import page_count
-from .formats import FORMATS
-from .model import feed_path
+                           writing)
 from .precompress import SUFFIXES, chosen, coded_forms
-from .store import connect
 
 log = logging.getLogger(__name__)
 
 FORMAT = "feedsvc-export 1"
-STORED_PREVIEW = "#preview/"  # the build store's key for the same page (store.py)
 _CHUNK = 200  # resources whose bytes are read from the store at once
 
 Pages = Callable[..., object]  # (listing key, format, page=N) → the archive page's Rendered, or None
@@ -83,7 +82,14 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                 writer.plan()
                 if writer.stale or writer.retimed or writer.archives or set(had) - set(writer.files):
                     mark_adding(out, {**interrupted, **{n: p for n, p in writer.names().items() if n not in had}})
-                writer.write(progress or (lambda done, total: None))
+                try:
+                    writer.write(progress or (lambda done, total: None))
+                except OSError as exc:
+                    if manifest is None:  # the folder was empty or missing: left so
+                        for entry in out.iterdir():
+                            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+                    exc.files_written = 0 if manifest is None else writer.written  # none: as it was (the CLI says which)
+                    raise
                 removed = remove_files(out, {name: entry for name, entry in had.items() if name not in writer.files})
                 if writer.files != had or manifest is None or full:
                     if writer.written or removed:
@@ -120,7 +126,7 @@ class _Writer:
     def plan(self) -> None:
         for key, tag, media, modified in self.conn.execute(
                 "SELECT path, etag, media_type, last_modified FROM resources ORDER BY path"):
-            path = key[len(STORED_PREVIEW):] + PREVIEW if key.startswith(STORED_PREVIEW) else key
+            path = key[len(PREVIEW):] + EXPORT_PREVIEW if key.startswith(PREVIEW) else key
             name = self._claim(path, media)
             if name is None:
                 continue
@@ -178,7 +184,7 @@ class _Writer:
         out = {name: entry[0] for name, entry in self.files.items()}
         for key, fmt, page, *_ in self.archives:
             path = f"{feed_path(key, fmt)}?page={page}"
-            name = file_name(path, FORMATS[fmt].media_type)
+            name = export_file(path, FORMATS[fmt].media_type)
             if name is not None:
                 out[name] = path
         return out
@@ -247,7 +253,7 @@ class _Writer:
 
     def _claim(self, path: str, media: str) -> str | None:
         """The file name for a path, or None (and the path left out) when it has none or another has it."""
-        name = file_name(path, media)
+        name = export_file(path, media)
         if name is None or name in self.files:
             log.warning("export: /%s left out (not a path a file can have); the app still serves it", path)
             self.left_out.append(path)
@@ -295,8 +301,8 @@ class _Writer:
 def archive_page(publisher) -> Pages:
     """Archive pages as the app serves them (Publisher.variant: the same Feed, bytes, date and headers),
     without compressing them: the export compresses only the pages whose bytes changed."""
-    from .feeds import page_feed
-    from .render import Rendered
+    from ..paging import page_feed
+    from ..resource import Rendered
 
     def make(key: str, fmt: str, page: int):
         listing = publisher.snapshot.listings.get(key)
@@ -315,11 +321,11 @@ def archive_page(publisher) -> Pages:
 def archive_shape(site, public: dict) -> str:
     """What archive pages are made from besides the store's rows: the site, the public feeds' options and the
     code that renders them (store.code_version)."""
-    from . import feeds, model, render
-    from .formats import atom, content, fragments, jsonfeed, rss
-    from .store import code_version
+    from .. import model, paging, resource, urls
+    from ..formats import atom, content, fragments, jsonfeed, ondemand, rss
+    from ..store import code_version
 
     options = hashlib.sha256(repr((site, sorted(public.items()))).encode()).hexdigest()[:16]
-    return f"{code_version(feeds, model, render, atom, content, fragments, jsonfeed, rss)}-{options}"
+    return f"{code_version(model, paging, resource, urls, atom, content, fragments, jsonfeed, ondemand, rss)}-{options}"
 
 

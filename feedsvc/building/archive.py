@@ -20,7 +20,7 @@ from datetime import datetime
 from lxml import etree  # noqa: F401  (feedgen.util uses lxml.etree without importing it)
 from feedgen.util import formatRFC2822
 
-from .formats.content import redate
+from ..formats.content import redate
 
 # gzip level of archive pages: at 10,000 articles (386 KiB a page) level 4 makes 23.7% of the body in 3.9 ms of
 # CPU, level 6 21.9% in 9.2 ms, level 1 28.4% in 2.6 ms (README "Static export"). A page is compressed once
