@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .config import ConfigError, explicit_settings, load_settings
+from .config import ConfigError, Settings, explicit_settings, load_settings
 from .formats import FORMATS
 from .reading.articles import Options
 
@@ -47,7 +47,7 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
         check_port(host, port)
     except ServeError as exc:
         raise click.ClickException(str(exc)) from None
-    warning = site_url_warning(settings["SITE_URL"], host, port)
+    warning = site_url_warning(settings.site_url, host, port)
     if warning:
         click.echo(warning, err=True)
 
@@ -98,8 +98,9 @@ def build(out: str, articles_dir: str | None) -> None:
                f"{len(result.left_out)} left out")
     if building and publisher.snapshot.skipped:
         click.echo(f"{len(publisher.snapshot.skipped)} files skipped; `feedsvc check` lists them", err=True)
-    if app.config["WEBSUB_HUB"] and building:
-        _ping_hub(app.config["WEBSUB_HUB"], publisher, set(result.changed))
+    hub = app.extensions["feedsvc.settings"].websub_hub
+    if hub and building:
+        _ping_hub(hub, publisher, set(result.changed))
 
 
 def _build_into_store(publisher, out: str):
@@ -132,8 +133,7 @@ def _export(app, state: str, out: str, pages):
 
     try:
         variants = app.extensions["feedsvc.variants"]
-        return export_store(state, Path(out), pages, app.config["FEED_MAX_ITEMS"], archive_shape(variants.site, variants.public),
-                            progress)
+        return export_store(state, Path(out), pages, variants.size, archive_shape(variants.site, variants.public), progress)
     except ExportError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # a full disk, a read-only folder: the files written are whole, the rest as they were
@@ -172,7 +172,7 @@ def check(folder: str | None, as_json: bool) -> None:
     from .reading.audit import check_folder
 
     settings = _settings(ARTICLES_DIR=folder)
-    root = Path(settings["ARTICLES_DIR"])
+    root = Path(settings.articles_dir)
     if not root.is_dir():
         raise click.ClickException(f"articles folder {root} does not exist; pass a folder or set ARTICLES_DIR")
     report = check_folder(root, Options.from_settings(settings))
@@ -202,7 +202,7 @@ def _rows(items: tuple) -> list[dict]:
     return [{"file": i.source, "reason": i.reason, "fix": i.fix} for i in items]
 
 
-def _settings(**options) -> dict:
+def _settings(**options) -> Settings:
     """Settings with the command's options on top; a bad setting is a one-line error naming it."""
     try:
         return load_settings(_overrides(**options))

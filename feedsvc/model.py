@@ -73,17 +73,18 @@ class Article:
 
 @dataclass(frozen=True)
 class Category:
-    """A category: the display name from the articles and its URL slug."""
+    """A category, tag or author (`kind`): the display name from the articles and its URL slug."""
 
     name: str
     slug: str
+    kind: str = "category"  # "category", "tag" or "author": each kind has its own URLs and slugs
 
 
 @dataclass(frozen=True)
 class Feed:
     """What goes into one feed: its items and metadata, independent of format."""
 
-    key: str  # "" for the site-wide feed, else the category slug
+    key: str  # "" for the site-wide feed, a category's slug, or "tag/<slug>", "author/<slug>"
     title: str
     description: str
     category: Category | None

@@ -27,7 +27,7 @@ def dominant_language(items: Iterable[Article], default: str) -> str:
 class Listing:
     """Everything one feed could show: its metadata and all its live items, newest first."""
 
-    key: str  # "" for the site-wide feed, else the category slug
+    key: str  # "" for the site-wide feed, a category slug, "tag/<slug>" or "author/<slug>"
     title: str
     description: str
     category: Category | None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from .config import Settings
 from .serving.accesslog import ACCESS_LOG_FORMAT, AccessLog
 
 # Per worker: lookups hold the GIL, so more threads only queue behind it (and raise p99); fewer would let one
@@ -151,7 +152,7 @@ def child_exit(server, worker) -> None:
 
 # --- checks before any worker starts ---
 
-def preflight(settings: Mapping[str, Any]) -> None:
+def preflight(settings: Settings) -> None:
     """What every worker would trip over, found once in the master: the folder, partner keys, the state store."""
     from . import state_path
     from .config import ConfigError
@@ -159,11 +160,11 @@ def preflight(settings: Mapping[str, Any]) -> None:
     from .building.state import StateError, StateStore
     from .store import create_schema
 
-    root = Path(settings["ARTICLES_DIR"])
+    root = Path(settings.articles_dir)
     if not root.is_dir():
         raise ServeError(f"articles folder {root} does not exist; pass --articles DIR or set ARTICLES_DIR")
     try:
-        load_partners(settings["PARTNERS"])
+        load_partners(settings.partners)
         StateStore(state_path(settings))
         create_schema(state_path(settings))  # the build store's tables exist before any worker reads them
     except (ConfigError, StateError) as exc:

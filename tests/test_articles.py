@@ -197,9 +197,11 @@ def test_strip_chrome_only_cuts_the_end():
     assert strip_chrome(["Back to top button"], DEFAULT_CHROME_MARKERS) == []
 
 
-def test_chrome_markers_from_settings_are_added_to_the_built_in_ones():
-    options = Options.from_settings({"SITE_URL": SITE_URL, "TIME_ZONE": "UTC", "SITE_LANGUAGE": "en",
-                                     "SUMMARY_LENGTH": 280, "CHROME_MARKERS": ["Share this article", ""]})
+def test_chrome_markers_from_settings_are_added_to_the_built_in_ones(tmp_path):
+    from feedsvc.config import load_settings
+
+    settings = load_settings({"SITE_URL": SITE_URL, "CHROME_MARKERS": ["Share this article"]}, toml_path=tmp_path / "none.toml", environ={})
+    options = Options.from_settings(settings)
     assert set(DEFAULT_CHROME_MARKERS) <= set(options.chrome_markers)
     article = parse("\n".join(EN_ARTICLE + ["Share this article", "Show More"]), options=options)
     assert article.body_text.split("\n\n") == EN_ARTICLE[2:]

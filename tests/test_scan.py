@@ -264,3 +264,8 @@ def test_the_scan_result_says_when_each_articles_file_was_modified(articles_dir)
     result = scanner.scan()
     assert dict(result.modified) == {"a.txt": pytest.approx(old, abs=1e-6)}
     assert not hasattr(scanner, "modified")  # the publisher reads the result, never calls back into the scanner
+    (articles_dir / "a.txt").unlink()
+    newer = time.time() - 60
+    os.utime(write(articles_dir, "c.txt", article("C")), (newer, newer))
+    assert dict(scanner.scan().modified) == {"c.txt": pytest.approx(newer, abs=1e-6)}
+    assert dict(result.modified) == {"a.txt": pytest.approx(old, abs=1e-6)}  # an earlier result stays as it was

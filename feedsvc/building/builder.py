@@ -319,7 +319,7 @@ def start_building(app, commit: bool = True):
     from .state import StateStore
 
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
-    options = Options.from_settings(dict(settings))
+    options = Options.from_settings(settings)
     reading = code_version(articles, chrome, folder, frontmatter, markup, model, scan, text)
     parsed = ParsedCache(path, reading, hashlib.sha256(repr(options).encode()).hexdigest()[:16]) if commit else None
     publisher = Publisher(settings, StateStore(path), parsed=parsed)
@@ -346,9 +346,10 @@ def run_builder(app) -> Any:
     status = BuilderStatus(status_path(app.extensions["feedsvc.state_path"]))
     status.beat(publisher)
     publisher.observers.append(lambda refreshed: status.write(publisher, finished=True))  # with the build it tells of, not up to a beat later
-    watch = publisher.root if app.config["WATCH"] else None
+    settings = app.extensions["feedsvc.settings"]
+    watch = publisher.root if settings.watch else None
     # Watch first, then build: a file saved while the first build runs is not missed.
-    refresher = Refresher(publisher.refresh, publisher.next_wakeup, app.config["REFRESH_SECONDS"], watch).start()
+    refresher = Refresher(publisher.refresh, publisher.next_wakeup, settings.refresh_seconds, watch).start()
     app.extensions["feedsvc.refresher"] = refresher
     REFRESHERS.append(refresher)
     refresher.run()
@@ -358,7 +359,7 @@ def run_builder(app) -> Any:
 def contend(app) -> threading.Thread:
     """Try the build lock now and every half refresh interval from a daemon thread; build once it is ours."""
     lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
-    interval = max(0.5, app.config["REFRESH_SECONDS"] / 2)
+    interval = max(0.5, app.extensions["feedsvc.settings"].refresh_seconds / 2)
 
     def loop() -> None:
         while not lock.try_acquire():

@@ -12,6 +12,7 @@ file whole and the next build finishes the work.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -157,7 +158,7 @@ class _Writer:
                 made_by = dict(self.conn.execute("SELECT id, made_from FROM items"))
             head = pickle.loads(head)
             ids = [row[0] for row in json.loads(items)]
-            about = repr((head.key, head.title, head.description, head.category, head.page_url))
+            about = repr(dataclasses.replace(head, changed=None))  # the head as a page shows it, but its date
             keys = page_keys(self.shape, about, ids, made_by, self.page_size, page_count(len(ids), self.page_size))
             pages += [(key, page, page_key, made, head.changed, ids) for page, page_key in keys.items()]
         self.archives = [(key, fmt, page, page_key, made, when) for key, page, page_key, made, when, _ in self._in_turn(pages)
@@ -309,7 +310,7 @@ def archive_page(publisher) -> Pages:
         if listing is None:
             return None
         options = {**publisher.public, "updated": publisher.snapshot.changed[key]}
-        feed = page_feed(listing, publisher.site, publisher.settings["FEED_MAX_ITEMS"], page, **options)
+        feed = page_feed(listing, publisher.site, publisher.options.max_items, page, **options)
         if feed is None:
             return None
         renderer = publisher.renderer

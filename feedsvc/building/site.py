@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
+from ..config import Settings
 from ..formats import FORMATS
 from ..model import Article, Feed, Site
 from ..paging import Listing, page_feed, since_feed
@@ -64,38 +65,65 @@ class Refreshed:
         return self.snapshot.resources is not self.previous.resources
 
 
-def site_from_settings(settings: Mapping[str, Any]) -> Site:
+def site_from_settings(settings: Settings) -> Site:
     """The Site facts out of the settings."""
     return Site(
-        title=settings["SITE_TITLE"],
-        url=settings["SITE_URL"],
-        description=settings["SITE_DESCRIPTION"],
-        author=settings["SITE_AUTHOR"],
-        language=settings["SITE_LANGUAGE"],
-        max_age=settings["REFRESH_SECONDS"],
+        title=settings.site_title,
+        url=settings.site_url,
+        description=settings.site_description,
+        author=settings.site_author,
+        language=settings.site_language,
+        max_age=settings.refresh_seconds,
     )
+
+
+@dataclass(frozen=True)
+class FeedOptions:
+    """What the publisher needs of the settings: the folder, how to read it, the site and its feeds."""
+
+    root: Path
+    reading: Options
+    settle: float  # seconds a file changed less than this long ago may still be being written
+    site: Site
+    max_items: int
+    category_slugs: Mapping[str, str]
+    public: Mapping[str, Any]  # what public feeds carry: full_text, hub (a partner's view overrides them)
+    archive_max_age: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "FeedOptions":
+        return cls(
+            root=Path(settings.articles_dir),
+            reading=Options.from_settings(settings),
+            settle=settings.settle_ms / 1000,  # wall-clock time
+            site=site_from_settings(settings),
+            max_items=settings.feed_max_items,
+            category_slugs=settings.category_slugs,
+            public=MappingProxyType({"full_text": settings.public_content == "full", "hub": settings.websub_hub}),
+            archive_max_age=settings.archive_max_age,
+        )
 
 
 class Publisher:
     """Holds the current snapshot and brings it up to date with the articles folder on refresh()."""
 
-    def __init__(self, settings: Mapping[str, Any], store: StateStore, clock: Callable[[], datetime] | None = None,
+    def __init__(self, settings: Settings | FeedOptions, store: StateStore, clock: Callable[[], datetime] | None = None,
                  sleep: Callable[[float], object] | None = None, parsed: Any = None):
-        self.settings = settings
-        self.site = site_from_settings(settings)
-        self.root = Path(settings["ARTICLES_DIR"])
+        options = self.options = settings if isinstance(settings, FeedOptions) else FeedOptions.from_settings(settings)
+        self.site = options.site
+        self.root = options.root
         self.store = store
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         # How to wait for a new Last-Modified to come (at most a second); a test's own clock does not wait.
         self.sleep = sleep or (time.sleep if clock is None else (lambda seconds: None))
-        self.scanner = Scanner(self.root, Options.from_settings(dict(settings)), settle=settings["SETTLE_MS"] / 1000,  # wall-clock time
+        self.scanner = Scanner(self.root, options.reading, settle=options.settle,
                                parsed=parsed)  # parse results kept by stat (store.ParsedCache), or None
         self.renderer = Renderer(self.site, lambda digests: store.record_versions(digests, self.clock()),
-                                 store.recorded_versions, archive_max_age=settings["ARCHIVE_MAX_AGE"])
+                                 store.recorded_versions, archive_max_age=options.archive_max_age)
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
-        self.public = {"full_text": settings["PUBLIC_CONTENT"] == "full", "hub": settings["WEBSUB_HUB"]}
+        self.public = dict(options.public)
         self.versions = ListingVersions(lambda digests: store.record_versions(digests, self.clock()), store.recorded_versions,
-                                        (self.site, self.public, settings["FEED_MAX_ITEMS"]))
+                                        (self.site, self.public, options.max_items))
         self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
         # Told what each refresh did, in order, before the next one starts: the new feeds' compression first,
@@ -107,6 +135,8 @@ class Publisher:
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
         self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
+        self._term_slugs: dict[str, dict[str, str]] = {"tag": {}, "author": {}}  # the same for tags and authors
+        self._pages: dict[str, tuple] = {}  # listing key → (listing, its first page, that page dated), as last built
         self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
         self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
@@ -160,8 +190,11 @@ class Publisher:
             return replace(old, built_at=now), 0, None  # nothing to do: same bytes, same ETags
         unique, duplicates = self._unique(scan)
         articles, fresh = self._stamp(tuple(unique), now, scan.modified)
-        listings = self.listing_builder.build(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now))
-        feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
+        builder = self.listing_builder
+        builder.update(articles, now)
+        listings = builder.listings(self.site, self.options.category_slugs, self._claim_slugs(articles, now),
+                                    self._claim_term_slugs({kind: builder.names(kind) for kind in ("tag", "author")}))
+        feeds = self._first_pages(listings)
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
         rendering = self.renderer.render(feeds, live, live_by_id, fresh)
@@ -174,7 +207,7 @@ class Publisher:
             self.sleep((latest - self.clock()).total_seconds())
         snapshot = Snapshot(
             resources=resources,
-            feeds=tuple(replace(feed, updated=resources[feed.path("rss")].last_modified) for feed in feeds),
+            feeds=tuple(self._dated(feed, resources[feed.path("rss")].last_modified) for feed in feeds),
             listings=MappingProxyType({listing.key: listing for listing in listings}),
             changed=MappingProxyType(changed),
             articles=MappingProxyType(live_by_id),
@@ -188,8 +221,8 @@ class Publisher:
                 partner: Partner | None = None) -> Rendered | None:
         """A feed as asked for: a page, the items since a moment, or a partner's licensed view; None if none.
 
-        The key is "" (site-wide) or a category slug. For a partner, the site-wide feed holds only its
-        licensed categories, and the content mode is the partner's.
+        The key is "" (site-wide), a category slug, "tag/<slug>" or "author/<slug>". For a partner, the
+        site-wide, tag and author feeds hold only its licensed categories' items, and the content mode is the partner's.
         """
         snapshot = self.snapshot
         listing = snapshot.listings.get(key)
@@ -198,9 +231,9 @@ class Publisher:
         options = dict(self.public)
         if partner is not None:
             options = {"full_text": partner.full_text, "prefix": PARTNERS}
-            if key == "" and partner.categories is not None:
-                listing = _licensed(snapshot, partner)
-        size = self.settings["FEED_MAX_ITEMS"]
+            if (key == "" or "/" in key) and partner.categories is not None:  # site-wide, a tag's, an author's
+                listing = _licensed(snapshot, partner, key)
+        size = self.options.max_items
         options["updated"] = snapshot.changed[key]  # any page or view of a listing changes when it does
         if since is not None:
             feed = since_feed(listing, self.site, size, since, page, **options)
@@ -225,9 +258,36 @@ class Publisher:
         """Slugs of the categories published at `now`, each recorded in the state store when first published."""
         names = live_categories(articles, now)
         if not names <= self._slugs.keys():
-            configured = self.settings["CATEGORY_SLUGS"]
+            configured = self.options.category_slugs
             self._slugs.update(self.store.claim_slugs(names, lambda new, recorded: assign_slugs(new, configured, recorded)))
         return self._slugs
+
+    def _first_pages(self, listings: list[Listing]) -> list[Feed]:
+        """Each listing's first page; a listing that did not change keeps its Feed (a few hundred tags, one file saved)."""
+        kept, made = self._pages, {}
+        for listing in listings:
+            found = kept.get(listing.key)
+            if found is None or found[0] is not listing:
+                found = (listing, page_feed(listing, self.site, self.options.max_items, 1, **self.public), None)
+            made[listing.key] = found
+        self._pages = made
+        return [found[1] for found in made.values()]
+
+    def _dated(self, feed: Feed, updated: datetime) -> Feed:
+        """The feed with its recorded time, the same object as last time when neither changed."""
+        listing, undated, dated = self._pages[feed.key]
+        if dated is None or dated.updated != updated:
+            dated = replace(feed, updated=updated)
+            self._pages[feed.key] = (listing, undated, dated)
+        return dated
+
+    def _claim_term_slugs(self, live: Mapping[str, set[str]]) -> dict[str, dict[str, str]]:
+        """Slugs of the tags and authors published now (`live`, by kind), each recorded when first published."""
+        for kind, names in live.items():
+            known = self._term_slugs[kind]
+            if not names <= known.keys():
+                known.update(self.store.claim_term_slugs(kind, names, lambda new, recorded: assign_slugs(new, {}, recorded)))
+        return self._term_slugs
 
     def _unique(self, scan) -> tuple[list[Article], list[Skipped]]:
         """One file per ID, its first owner (kept in the state store, so across restarts and workers)."""
@@ -290,14 +350,14 @@ def compress_fresh(refreshed: Refreshed) -> None:
         threading.Thread(target=compress_all, args=(refreshed.fresh,), name="compress", daemon=True).start()
 
 
-def _licensed(snapshot: Snapshot, partner: Partner) -> Listing:
-    """The site-wide listing cut down to a partner's licensed categories (memoised per snapshot)."""
-    memo = snapshot.memo.setdefault(("licensed", partner.categories), None)
+def _licensed(snapshot: Snapshot, partner: Partner, key: str = "") -> Listing:
+    """The site-wide (or a tag's, an author's) listing cut down to a partner's licensed categories (memoised per snapshot)."""
+    memo = snapshot.memo.setdefault(("licensed", key, partner.categories), None)
     if memo is None:
-        site = snapshot.listings[""]
-        items = tuple(a for a in site.items if any(partner.licenses(c) for c in a.categories))
-        memo = snapshot.memo[("licensed", partner.categories)] = Listing("", site.title, site.description, None, items, site.page_url)
+        whole = snapshot.listings[key]
+        items = tuple(a for a in whole.items if any(partner.licenses(c) for c in a.categories))
+        memo = snapshot.memo[("licensed", key, partner.categories)] = replace(whole, items=items)
     return memo
 
 
-__all__ = ["Publisher", "Refreshed", "Rendered", "Snapshot", "site_from_settings"]
+__all__ = ["FeedOptions", "Publisher", "Refreshed", "Rendered", "Snapshot", "site_from_settings"]

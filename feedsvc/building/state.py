@@ -1,5 +1,5 @@
 """The small persistent record that keeps article dates and identities stable: first seen, content
-hash and updated per article ID, which file owns each ID, and each category's URL slug.
+hash and updated per article ID, which file owns each ID, and each category's, tag's and author's URL slug.
 
 Without it, an article with no `date:` would get a new date on every restart or `git clone`.
 SQLite in WAL mode with a busy timeout, so several server processes can share one file.
@@ -29,6 +29,12 @@ CREATE TABLE IF NOT EXISTS articles (
 CREATE TABLE IF NOT EXISTS slugs (
     name TEXT PRIMARY KEY,  -- a category's name
     slug TEXT NOT NULL  -- the URL slug it was first published under, its own for good
+);
+CREATE TABLE IF NOT EXISTS term_slugs (
+    kind TEXT NOT NULL,  -- "tag" or "author": each kind has its own slugs, apart from categories'
+    name TEXT NOT NULL,  -- the tag or author as the articles name it
+    slug TEXT NOT NULL,  -- the URL slug it was first published under, its own for good
+    PRIMARY KEY (kind, name)
 );
 CREATE TABLE IF NOT EXISTS versions (
     key TEXT PRIMARY KEY,  -- a resource's URL path, or "listing:<feed key>"
@@ -164,6 +170,17 @@ class StateStore:
             chosen = choose(names, recorded)
             conn.executemany("INSERT OR REPLACE INTO slugs (name, slug) VALUES (?, ?)",
                              [(name, slug) for name, slug in sorted(chosen.items()) if recorded.get(name) != slug])
+        return chosen
+
+    def claim_term_slugs(self, kind: str, names: Iterable[str],
+                         choose: Callable[[set[str], dict[str, str]], dict[str, str]]) -> dict[str, str]:
+        """Each tag's or author's (kind) slug: as recorded, or as choose(names, recorded) gives it, recorded for good."""
+        names = set(names)
+        with self._writing() as conn:
+            recorded = dict(conn.execute("SELECT name, slug FROM term_slugs WHERE kind = ?", (kind,)).fetchall())
+            chosen = choose(names, recorded)
+            conn.executemany("INSERT OR REPLACE INTO term_slugs (kind, name, slug) VALUES (?, ?, ?)",
+                             [(kind, name, slug) for name, slug in sorted(chosen.items()) if recorded.get(name) != slug])
         return chosen
 
     def record_versions(self, digests: Mapping[str, str], now: datetime) -> dict[str, datetime]:

@@ -61,7 +61,9 @@ def channel(feed: Feed, site: Site) -> FeedGenerator:
     """A feed's <feed> element with everything but its entries."""
     fg = FeedGenerator()
     fg.register_extension("extras", _FeedExtras, _EntryExtras, atom=True, rss=False)
-    fg.id(stable_id("feed:" + (feed.category.name if feed.category else "")))
+    # A tag's or an author's feed is named apart from a category's of the same name ("feed:tag:<name>").
+    kind = feed.category.kind if feed.category else "category"
+    fg.id(stable_id("feed:" + ("" if kind == "category" else kind + ":") + (feed.category.name if feed.category else "")))
     fg.extras.feed_path = feed.path("atom")
     fg.title(feed.title)
     fg.subtitle(feed.description)

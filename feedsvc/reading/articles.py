@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from ..config import DEFAULT_CHROME_MARKERS
+from ..config import DEFAULT_CHROME_MARKERS, Settings
 from ..model import Article, stable_id
 from ..urls import article_path, url
 from . import frontmatter, markup
@@ -58,14 +58,14 @@ class Options:
     chrome_markers: tuple[str, ...] = DEFAULT_CHROME_MARKERS
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> "Options":
+    def from_settings(cls, settings: Settings) -> "Options":
         """Pick the reading options out of the settings."""
         return cls(
-            site_url=settings["SITE_URL"],
-            time_zone=settings["TIME_ZONE"],
-            site_language=settings["SITE_LANGUAGE"],
-            summary_length=settings["SUMMARY_LENGTH"],
-            chrome_markers=DEFAULT_CHROME_MARKERS + tuple(settings["CHROME_MARKERS"]),
+            site_url=settings.site_url,
+            time_zone=settings.time_zone,
+            site_language=settings.site_language,
+            summary_length=settings.summary_length,
+            chrome_markers=DEFAULT_CHROME_MARKERS + tuple(settings.chrome_markers),
         )
 
 

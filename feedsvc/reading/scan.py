@@ -54,6 +54,7 @@ class Scanner:
     _passed_by_source: dict[str, Skipped] = field(default_factory=dict)
     _looks: dict[str, tuple[tuple[int, int], float]] = field(default_factory=dict)  # files held back: stat, since when
     _last: tuple | None = None  # (articles, skipped, modified) of the last scan, reused when nothing changed
+    _modified: dict[str, float] = field(default_factory=dict)  # each article's file: its mtime when it was read
 
     def scan(self, hints: Iterable[str] | None = None) -> ScanResult:
         """Look at the folder; read only files whose size or mtime changed and that have settled.
@@ -116,19 +117,24 @@ class Scanner:
         for source, stat, result in read:
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
+                self._modified.pop(source, None)
+            else:
+                self._modified[source] = stat[1] / 1e9
             self._entries[source] = _Entry(stat, result)
             changed.add(source)
         self._looks = {s: st for s, st in self._looks.items() if s in pending}
         for source in gone:
             del self._entries[source]
+            self._modified.pop(source, None)
         if changed or self._last is None or targets is None:
             # Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the
             # state store's to say (its first owner), so the publisher applies unique_ids().
             results = [self._entries[s].result for s in sorted(self._entries)]
             articles = [r for r in results if isinstance(r, Article)]
             skipped = [r for r in results if isinstance(r, Skipped)]
-            # When each article's file was modified, from the stat it was read with (no second stat).
-            modified = MappingProxyType({a.source: self._entries[a.source].stat[1] / 1e9 for a in articles})
+            # When each article's file was modified, from the stat it was read with (no second stat); a copy, so
+            # this result stays as it is when later scans move on.
+            modified = MappingProxyType(dict(self._modified))
             self._last = (tuple(articles), tuple(sorted(self._passed + tuple(skipped), key=lambda s: s.source)), modified)
         articles, skipped, modified = self._last
         return ScanResult(articles, skipped, frozenset(changed), frozenset(pending), modified)
