@@ -81,6 +81,16 @@ class Category:
 
 
 @dataclass(frozen=True)
+class Deleted:
+    """A tombstone (RFC 6721): an entry a feed carried that is gone from the site, since when, and the
+    categories it was in (a partner sees only those it licenses). https://www.rfc-editor.org/rfc/rfc6721"""
+
+    ref: str  # the entry's atom:id (JSON Feed: its id), the article's guid
+    when: datetime  # when it went, whole seconds, UTC
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Feed:
     """What goes into one feed: its items and metadata, independent of format."""
 
@@ -98,6 +108,7 @@ class Feed:
     full_text: bool = True  # the whole body, or the summary only
     archive: bool = False  # a complete archive page: changes only when an old article is edited
     hub: str = ""  # WebSub hub advertised by the feed
+    deleted: tuple[Deleted, ...] = ()  # tombstones it announces (RFC 6721), newest first: first pages and deltas only
 
     def path(self, fmt: str) -> str:
         """URL path of this feed in a format, relative to the site root (no query)."""

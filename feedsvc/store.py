@@ -94,6 +94,7 @@ class ListingHead:
     category: Any  # model.Category or None
     page_url: str
     changed: datetime
+    deleted: tuple = ()  # the listing's tombstones (model.Deleted), for its partners' views and deltas
 
 
 @dataclass

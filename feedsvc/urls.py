@@ -20,6 +20,9 @@ PARTNERS = "partners/"  # a partner's feeds: the public paths under this prefix
 STYLESHEET, FEED_XSL, FAVICON = "style.css", "feed.xsl", "favicon.ico"
 # Files served as they are (feedsvc/static/), by path, with their media types.
 STATIC = {STYLESHEET: "text/css", FEED_XSL: "text/xsl", FAVICON: "image/x-icon"}
+# For search engines and news aggregators (formats/sitemap.py): every page (an index of sitemap_path(n) children
+# past the Sitemaps protocol's limits), the articles of the last two days, and robots.txt naming both.
+SITEMAP, NEWS_SITEMAP, ROBOTS = "sitemap.xml", "sitemap-news.xml", "robots.txt"
 # The store's key for a feed's page for browsers is this + the feed's path: a fragment, which no request carries.
 PREVIEW = "#preview/"
 # The export's key for the same page is the feed's path + this; its file is beside the feed's (feed.rss.html).
@@ -36,6 +39,11 @@ def feed_path(key: str, fmt: str) -> str:
 
     name = "feed" + FORMATS[fmt].suffix
     return name if not key else f"{listing_page(key)}{name}"
+
+
+def sitemap_path(number: int) -> str:
+    """Path of the child sitemap with this number (from 1) of a sitemap index."""
+    return f"sitemap-{number}.xml"
 
 
 def category_path(slug: str) -> str:

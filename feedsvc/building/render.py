@@ -20,9 +20,11 @@ from ..formats import FORMATS
 from ..formats.ondemand import FeedRenderer
 from ..formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
 from ..formats.pages import article_links, category_rows, render_article, render_category, render_index
-from ..model import Article, Feed, Site
+from ..formats.sitemap import MEDIA_TYPE as SITEMAP_TYPE, ROBOTS_MEDIA_TYPE
+from ..model import UNDATED, Article, Feed, Site
 from ..resource import Rendered
-from ..urls import HOME, OPML, OPML_ALL, STATIC, article_path, listing_page
+from ..urls import HOME, OPML, OPML_ALL, ROBOTS, STATIC, article_path, listing_page
+from .sitemaps import Sitemaps
 
 Versions = Callable[[Mapping[str, str]], Mapping[str, datetime]]  # URL path → digest, to path → recorded time
 Recorded = Callable[[list[str]], Mapping[str, tuple[str, datetime]]]  # URL paths → (digest, time) as recorded now
@@ -80,12 +82,14 @@ class Renderer(FeedRenderer):
         self._live_ids: set[str] = set()
         self._counts: dict[str, int] = {}  # live articles per category name, as last counted
         self._previous_by_name: dict | None = None
+        self.sitemaps = Sitemaps(site)  # sitemap.xml, sitemap-news.xml, robots.txt: remade in part (sitemaps.py)
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
-               changed: set[str] | None = None) -> Rendering:
-        """Every feed, page, the OPML lists and the static files, keyed by URL path.
+               changed: set[str] | None = None, now: datetime | None = None) -> Rendering:
+        """Every feed, page, the OPML lists, the static files, the sitemaps and robots.txt, keyed by URL path.
 
-        changed: IDs of the articles that are new or changed since the last render, if known.
+        changed: IDs of the articles that are new or changed since the last render, if known. now: the build's
+        moment, which the News sitemap's two-day window is taken at (default: the newest article's publication).
         """
         live_by_id = {a.id: a for a in live} if live_by_id is None else live_by_id
         site, cache, out = self.site, {}, {}
@@ -131,8 +135,29 @@ class Renderer(FeedRenderer):
                 fresh.append(found)
             cache[path] = (key, found, digests[path])
             out[path] = found
+        made = self._put_sitemaps(cache, out, feeds, live, now, drifted)
         self._cache = cache
-        return Rendering(Resources(out, pages, self._article_page), len(undated), tuple(fresh))
+        return Rendering(Resources(out, pages, self._article_page), len(undated) + made, tuple(fresh))
+
+    def _put_sitemaps(self, cache: dict, out: dict, feeds: list[Feed], live: list[Article], now: datetime | None,
+                      drifted: set[str]) -> int:
+        """Put the sitemaps and robots.txt (building/sitemaps.py) into cache and out, dated like every resource;
+        after the pages, whose Last-Modified is their lastmod. Returns how many were made anew."""
+        sections = [(self.site.url + "/", out[HOME].last_modified)]
+        sections += [(feed.page_url, out[listing_page(feed.key)].last_modified) for feed in feeds[1:]]  # categories, tags, authors
+        files = self.sitemaps.render(sections, live, now or (live[0].published if live else UNDATED))
+        fresh = {path: body for path, body in files.items()
+                 if (previous := self._cache.get(path)) is None or previous[0] is not body or path in drifted}
+        digests = {path: _digest(body) for path, body in fresh.items()}
+        times = self.versions(digests) if fresh else {}
+        for path, body in files.items():
+            if path in fresh:
+                media = ROBOTS_MEDIA_TYPE if path == ROBOTS else SITEMAP_TYPE
+                cache[path] = (body, Rendered(body, media, times[path], precompress=False), digests[path])
+            else:
+                cache[path] = self._cache[path]
+            out[path] = cache[path][1]
+        return len(fresh)
 
     def drifted(self) -> set[str]:
         """Paths whose bytes the store dates differently than this process did.

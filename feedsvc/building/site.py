@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..config import Settings
 from ..formats import FORMATS
+from ..formats.sitemap import news_window
 from ..model import Article, Feed, Site
 from ..paging import Listing, page_feed, since_feed
 from ..partners import Partner
@@ -27,6 +28,7 @@ from ..urls import PARTNERS, feed_url
 from .feeds import ListingBuilder, assign_slugs, live_categories, next_release
 from .render import Renderer, Rendering, newest
 from .state import StateStore
+from .tombstones import Tombstones
 from .versions import ListingVersions
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class Snapshot:
     skipped: tuple[Skipped, ...] = ()
     built_at: datetime | None = None
     next_release: datetime | None = None
+    next_expiry: datetime | None = None  # a tombstone expires, or an article leaves the News sitemap: a refresh is due
     memo: dict = field(default_factory=dict, compare=False)  # derived views, computed on first use
 
 
@@ -89,6 +92,7 @@ class FeedOptions:
     category_slugs: Mapping[str, str]
     public: Mapping[str, Any]  # what public feeds carry: full_text, hub (a partner's view overrides them)
     archive_max_age: int
+    tombstone_days: int = 30  # how long the feeds that carried a gone article announce it (tombstones.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "FeedOptions":
@@ -101,6 +105,7 @@ class FeedOptions:
             category_slugs=settings.category_slugs,
             public=MappingProxyType({"full_text": settings.public_content == "full", "hub": settings.websub_hub}),
             archive_max_age=settings.archive_max_age,
+            tombstone_days=settings.tombstone_days,
         )
 
 
@@ -125,6 +130,7 @@ class Publisher:
         self.versions = ListingVersions(lambda digests: store.record_versions(digests, self.clock()), store.recorded_versions,
                                         (self.site, self.public, options.max_items))
         self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
+        self.tombstones = Tombstones(store, timedelta(days=options.tombstone_days))  # what went from them (tombstones.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
         # Told what each refresh did, in order, before the next one starts: the new feeds' compression first,
         # then what start_building adds (the build store commits here, metrics count).
@@ -174,8 +180,9 @@ class Publisher:
             return self._build(now, None)[0]
 
     def next_wakeup(self) -> datetime | None:
-        """When a refresh is due before the next tick: an embargo ending, or a file settling."""
-        times = [t for t in (self.snapshot.next_release,) if t is not None]
+        """When a refresh is due before the next tick: an embargo ending, a tombstone expiring, an article leaving
+        the News sitemap, or a file settling."""
+        times = [t for t in (self.snapshot.next_release, self.snapshot.next_expiry) if t is not None]
         if self.pending:
             times.append(self.clock() + timedelta(seconds=self.scanner.settle))
         return min(times, default=None)
@@ -185,7 +192,7 @@ class Publisher:
         scan = self.scanner.scan(hints)
         self.pending = scan.pending
         old = self.snapshot
-        released = old.next_release is not None and old.next_release <= now
+        released = any(t is not None and t <= now for t in (old.next_release, old.next_expiry))
         if old.built_at is not None and not scan.changed and not released and (hints is not None or not self._drifted()):
             return replace(old, built_at=now), 0, None  # nothing to do: same bytes, same ETags
         unique, duplicates = self._unique(scan)
@@ -194,10 +201,11 @@ class Publisher:
         builder.update(articles, now)
         listings = builder.listings(self.site, self.options.category_slugs, self._claim_slugs(articles, now),
                                     self._claim_term_slugs({kind: builder.names(kind) for kind in ("tag", "author")}))
+        listings, expires = self.tombstones.update(listings, now, held={s.source for s in scan.skipped} | scan.pending)
         feeds = self._first_pages(listings)
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
-        rendering = self.renderer.render(feeds, live, live_by_id, fresh)
+        rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now)
         resources = rendering.resources
         changed = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
         # A new version may be dated up to a second ahead (a second change within one second): it is
@@ -214,6 +222,7 @@ class Publisher:
             skipped=tuple(sorted(scan.skipped + tuple(duplicates), key=lambda s: s.source)),
             built_at=now,
             next_release=next_release(articles, now),
+            next_expiry=_soonest(expires, news_window(live, now)[1]),
         )
         return snapshot, max(len(scan.changed), 1), rendering
 
@@ -356,8 +365,14 @@ def _licensed(snapshot: Snapshot, partner: Partner, key: str = "") -> Listing:
     if memo is None:
         whole = snapshot.listings[key]
         items = tuple(a for a in whole.items if any(partner.licenses(c) for c in a.categories))
-        memo = snapshot.memo[("licensed", key, partner.categories)] = replace(whole, items=items)
+        deleted = tuple(d for d in whole.deleted if any(partner.licenses(c) for c in d.categories))
+        memo = snapshot.memo[("licensed", key, partner.categories)] = replace(whole, items=items, deleted=deleted, since=0, left=(), came=())
     return memo
+
+
+def _soonest(*moments: datetime | None) -> datetime | None:
+    """The earliest of these moments that are set: when a refresh is due without a file changing."""
+    return min(filter(None, moments), default=None)
 
 
 __all__ = ["FeedOptions", "Publisher", "Refreshed", "Rendered", "Snapshot", "site_from_settings"]

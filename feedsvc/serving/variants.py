@@ -117,12 +117,15 @@ class Variants:
         if stored is None:
             return None
         head, index = stored
+        deleted = head.deleted
         options = dict(self.public)
         if partner is not None:
             options = {"full_text": partner.full_text, "prefix": PARTNERS}
             if (key == "" or "/" in key) and partner.categories is not None:  # site-wide, a tag's, an author's
                 index = [row for row in index if any(partner.licenses(c) for c in row[3])]
-        listing = Listing(head.key, head.title, head.description, head.category, StoredItems(index, self.reader), head.page_url)
+                deleted = tuple(d for d in deleted if any(partner.licenses(c) for c in d.categories))
+        listing = Listing(head.key, head.title, head.description, head.category, StoredItems(index, self.reader), head.page_url,
+                          deleted=deleted)
         options["updated"] = head.changed  # any page or view of a listing changes when it does
         if since is not None:
             feed = since_feed(listing, self.site, self.size, since, page, **options)
