@@ -310,3 +310,15 @@ def test_search_finds_the_text_of_articles_the_builder_holds_as_placements(tmp_p
     assert app.extensions["feedsvc.indexer"].wait(30)
     reply = app.test_client().get("/search/feed.rss?q=zanzibarite")
     assert reply.status_code == 200 and [e.title for e in feedparser.parse(reply.data).entries] == ["The oldest story"]
+
+
+def test_feedsvc_build_reads_every_file_in_full_and_exports_every_article_page(tmp_path, monkeypatch):
+    from tests.test_export import run_build
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)  # a folder past it: no placement pass in a build
+    folder = many(tmp_path / "articles", 40)
+    run_build(folder, tmp_path / "site", tmp_path / "state.sqlite3", FEED_MAX_ITEMS=2)
+    pages = [p for p in (tmp_path / "site" / "articles").rglob("*") if p.is_file() and p.suffix not in (".gz", ".br")]
+    assert len(pages) == 40
+    assert all(b"Paragraph of story" in p.read_bytes() or "خبر" in p.read_text() or b"Markdown" in p.read_bytes() for p in pages)

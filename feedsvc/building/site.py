@@ -214,6 +214,11 @@ class Publisher:
             release()
         log.info("read %d placed files in full in %.0f ms", len(sources), (time.perf_counter() - started) * 1000)
 
+    def read_in_full(self) -> None:
+        """Read every file in full from now on, however many: no placement pass (`feedsvc build`, which writes
+        every page at once, and gains nothing from the feeds first)."""
+        self.scanner.place_from = float("inf")
+
     def read_full(self, article: Article) -> Article | None:
         """load_full() for an article read in full once (its text is in the parse store); None for one a cold
         start has only placed so far (the background reads it): never a file read here."""
