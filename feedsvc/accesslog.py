@@ -35,8 +35,11 @@ class AccessLog(Logger):
         handler = self._plain_handler()
         if handler is None:  # syslog, a logging config, another format: through logging, as gunicorn does
             return super().access(resp, req, environ, request_time)
-        # What logging makes of it: the format filled in with gunicorn's SafeAtoms, "%(message)s", the terminator.
-        line = ACCESS_LOG_FORMAT % self.atoms_wrapper_class(self.format_atoms(resp, environ)) + handler.terminator
+        # What logging makes of it: the format filled in as gunicorn's SafeAtoms does ('"' escaped), then
+        # "%(message)s" and the handler's terminator.
+        atoms = {key: value.replace('"', '\\"') if isinstance(value, str) else value
+                 for key, value in self.format_atoms(resp, environ).items()}
+        line = ACCESS_LOG_FORMAT % atoms + handler.terminator
         with handler.lock:
             try:
                 handler.stream.write(line)
