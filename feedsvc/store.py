@@ -250,34 +250,49 @@ class StoreReader:
         self._checked = 0.0  # when the latest look at the version began
         self.seen = 0.0  # when the latest look that has ended began: what is in memory is at least that recent
 
-    def _conn(self) -> sqlite3.Connection:
-        kept = getattr(self._local, "conn", None)
+    def _conn(self, quick: bool = False) -> sqlite3.Connection:
+        """This thread's read-only connection; quick: one that never waits for a lock (busy_timeout 0)."""
+        name = "quick" if quick else "conn"
+        kept = getattr(self._local, name, None)
         if kept is None or kept[0] != os.getpid():
-            kept = self._local.conn = (os.getpid(), connect(self.path, readonly=True))
+            conn = connect(self.path, readonly=True)
+            if quick:
+                conn.execute("PRAGMA busy_timeout=0")
+            kept = (os.getpid(), conn)
+            setattr(self._local, name, kept)
         return kept[1]
 
-    def current(self, force: bool = False) -> int:
-        """The latest build's version, looked at if `interval` has passed; forgets what that build changed."""
+    def current(self, force: bool = False, quick: bool = False) -> int:
+        """The latest build's version, looked at if `interval` has passed (or force); forgets what that build changed.
+
+        quick: on a connection that never waits (feedsvc/front.py looks from the event loop): a file that is
+        busy, which a reader of a WAL database meets only while it is being recovered, raises
+        sqlite3.OperationalError instead of stopping the caller.
+        """
         now = time.monotonic()
         if not force and now - self._checked < self.interval:
             return self.version
         self._checked = now
+        conn = self._conn(quick)
         try:
-            latest = self._conn().execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
-        except sqlite3.OperationalError:  # no table yet: nothing built
-            self.seen = now
+            latest = conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            self.seen = max(self.seen, now)  # nothing built yet
             return 0
         if latest != self.version:
             with self._lock:
-                oldest = self._conn().execute("SELECT MIN(version) FROM changes").fetchone()[0]
-                if latest < self.version or oldest is None or oldest > self.version + 1:
-                    self._cache.clear(), self._listings.clear()
-                    self._bytes = 0
-                else:
-                    for (path,) in self._conn().execute("SELECT DISTINCT path FROM changes WHERE version > ? AND version <= ?",
-                                                         (self.version, latest)):
-                        self._listings.pop(path[len("#listing/"):], None) if path.startswith("#listing/") else self._forget(path)
-                self.version = latest
+                if latest != self.version:  # not done meanwhile by another thread's look
+                    oldest = conn.execute("SELECT MIN(version) FROM changes").fetchone()[0]
+                    if latest < self.version or oldest is None or oldest > self.version + 1:
+                        self._cache.clear(), self._listings.clear()
+                        self._bytes = 0
+                    else:
+                        for (path,) in conn.execute("SELECT DISTINCT path FROM changes WHERE version > ? AND version <= ?",
+                                                    (self.version, latest)):
+                            self._listings.pop(path[len("#listing/"):], None) if path.startswith("#listing/") else self._forget(path)
+                    self.version = latest
         self.seen = max(self.seen, now)
         return self.version
 
@@ -288,8 +303,8 @@ class StoreReader:
     def cached(self, path: str) -> tuple[Rendered, dict] | None:
         """The resource at path and its derived dict if it is in memory, else None; never reads the file.
 
-        For the event loop (feedsvc/front.py), which has current() run on a thread as age() grows: no lock is
-        taken, as each OrderedDict operation is atomic under the GIL and the pair is replaced whole.
+        For the event loop (feedsvc/front.py), which calls current(quick=True) as age() reaches `interval`: no
+        lock is taken, as each OrderedDict operation is atomic under the GIL and the pair is replaced whole.
         """
         found = self._cache.get(path)
         if found is not None:
