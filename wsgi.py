@@ -1,5 +1,5 @@
 """WSGI and ASGI entry points; each worker answers from the build store, and the one that holds the build lock
-builds the feeds and keeps them fresh (feedsvc/builder.py).
+builds the feeds and keeps them fresh (feedsvc/building/builder.py).
 
     gunicorn -c python:feedsvc.gunicorn_conf -w 2 wsgi:asgi   # as `feedsvc serve` runs it: slow clients cost nothing
     gunicorn -w 2 wsgi:app                                    # sync workers: only behind a proxy that buffers requests
@@ -7,7 +7,7 @@ builds the feeds and keeps them fresh (feedsvc/builder.py).
 Do not use gunicorn's --preload: the scheduler's threads would start in the master and not survive the
 fork. For Flask's development server use `flask --app feedsvc run`, which never starts one.
 """
-from feedsvc.serving import on_threads, serving_app
+from feedsvc.server import on_threads, serving_app
 
 app = serving_app({})
 asgi = on_threads(app)

@@ -18,13 +18,13 @@ from flask import Flask, Response, request
 def serving_like_feedsvc() -> tuple[str, Callable]:
     """(gunicorn worker class, how the WSGI app is wrapped for it) as `feedsvc serve` runs; sync when it cannot tell."""
     try:
-        from feedsvc import serving
+        from feedsvc import server
 
-        worker_class = serving.gunicorn_settings().get("worker_class", "sync")
+        worker_class = server.gunicorn_settings().get("worker_class", "sync")
         if worker_class == "asgi":
-            from feedsvc.asgi import WSGIOnThreads
+            from feedsvc.serving.asgi import WSGIOnThreads
 
-            return worker_class, lambda app: WSGIOnThreads(app, serving.APP_THREADS)
+            return worker_class, lambda app: WSGIOnThreads(app, server.APP_THREADS)
         return worker_class, lambda app: app
     except (ImportError, AttributeError):  # before feedsvc chose its worker: gunicorn's default
         return "sync", lambda app: app

@@ -1,7 +1,7 @@
 """feedsvc: publish a folder of articles as RSS 2.0, Atom 1.0 and JSON Feed 1.1.
 
 create_app() only wires the parts together: settings → build store reader → HTTP blueprint, and, in a
-process that builds, state store → publisher → build store (feedsvc/builder.py).
+process that builds, state store → publisher → build store (feedsvc/building/builder.py).
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Any, Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import load_settings
+from .config import Settings, load_settings
 from .partners import load_partners
-from .ratelimit import RateLimiter
-from .websub import HubNotifier
+from .serving.ratelimit import RateLimiter
+from .serving.websub import HubNotifier
 
 __version__ = "0.1.0"
 
@@ -26,18 +26,19 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True,
 
     build=True: this process builds (a test, a tool, `feedsvc build`): it has a Publisher whose refreshes
     are committed to the build store (unless commit=False), and refresh=False skips the first build.
-    build=False: a serving process that only reads the store (feedsvc/builder.py decides who builds, by a lock).
+    build=False: a serving process that only reads the store (feedsvc/building/builder.py decides who builds, by a lock).
     """
     app = Flask(__name__, instance_relative_config=True)
     settings = load_settings(config)
-    logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("feedsvc").setLevel(settings["LOG_LEVEL"])
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("feedsvc").setLevel(settings.log_level)
     app.config.update(settings)
-    from .builder import BuilderStatus, status_path
-    from .site import site_from_settings
-    from .state import StateStore
+    from .building.builder import BuilderStatus, status_path
+    from .building.site import site_from_settings
+    from .building.state import StateStore
     from .store import StoreReader, create_schema
-    from .variants import Variants
+    from .serving.variants import Variants
+    from .serving.web import ServingOptions
 
     path = state_path(settings, app.instance_path)
     StateStore(path)  # a state file that cannot be written: one StateError that says so
@@ -45,23 +46,24 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True,
     reader = StoreReader(path)
     app.extensions.update({
         "feedsvc.settings": settings, "feedsvc.state_path": path, "feedsvc.store": reader,
+        "feedsvc.serving": ServingOptions(max_age=settings.refresh_seconds, articles_dir=Path(settings.articles_dir)),
         "feedsvc.status": BuilderStatus(status_path(path)),
-        "feedsvc.variants": Variants(reader, site_from_settings(settings), settings["FEED_MAX_ITEMS"],
-                                     {"full_text": settings["PUBLIC_CONTENT"] == "full", "hub": settings["WEBSUB_HUB"]},
-                                     settings["ARCHIVE_MAX_AGE"]),
-        "feedsvc.partners": load_partners(settings["PARTNERS"]),
-        "feedsvc.limits": {"public": RateLimiter(settings["RATE_LIMIT"]), "partner": RateLimiter(settings["PARTNER_RATE_LIMIT"])},
+        "feedsvc.variants": Variants(reader, site_from_settings(settings), settings.feed_max_items,
+                                     {"full_text": settings.public_content == "full", "hub": settings.websub_hub},
+                                     settings.archive_max_age),
+        "feedsvc.partners": load_partners(settings.partners),
+        "feedsvc.limits": {"public": RateLimiter(settings.rate_limit), "partner": RateLimiter(settings.partner_rate_limit)},
     })
-    if settings["WEBSUB_HUB"]:
-        app.extensions["feedsvc.websub"] = HubNotifier(settings["WEBSUB_HUB"])
-    if settings["PROXY_HOPS"]:  # the client address for rate limits comes from X-Forwarded-For
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["PROXY_HOPS"], x_proto=settings["PROXY_HOPS"])
-    from . import metrics, web  # imported here: prometheus_client must first load in a worker (metrics.py)
+    if settings.websub_hub:
+        app.extensions["feedsvc.websub"] = HubNotifier(settings.websub_hub)
+    if settings.proxy_hops:  # the client address for rate limits comes from X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
+    from .serving import metrics, web  # imported here: prometheus_client must first load in a worker (metrics.py)
 
     app.register_blueprint(web.bp)
     metrics.instrument(app)
     if build:
-        from .builder import start_building
+        from .building.builder import start_building
 
         publisher = start_building(app, commit)
         if refresh:
@@ -69,10 +71,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True,
     return app
 
 
-def state_path(settings: Mapping[str, Any], instance_path: str | None = None) -> str:
+def state_path(settings: Settings, instance_path: str | None = None) -> str:
     """The state store's file: STATE_PATH, else feedsvc.sqlite3 in the Flask instance folder."""
-    if settings["STATE_PATH"]:
-        return settings["STATE_PATH"]
+    if settings.state_path:
+        return settings.state_path
     if instance_path is None:
         instance_path = Flask(__name__, instance_relative_config=True).instance_path
     return str(Path(instance_path) / "feedsvc.sqlite3")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from .articles import Options
-from .config import ConfigError, explicit_settings, load_settings
+from .config import ConfigError, Settings, explicit_settings, load_settings
 from .formats import FORMATS
+from .reading.articles import Options
 
 PROGRESS_FROM = 500  # resources: a smaller export is written before a bar would be worth showing
 
@@ -34,7 +34,7 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     """Serve the feeds with gunicorn, refreshing on a schedule."""
     from gunicorn.app.base import BaseApplication
 
-    from .serving import ServeError, asgi_app, check_port, gunicorn_settings, preflight, site_url_for, site_url_warning, with_builder
+    from .server import ServeError, asgi_app, check_port, gunicorn_settings, preflight, site_url_for, site_url_warning, with_builder
 
     overrides = _overrides(ARTICLES_DIR=articles_dir)
     if "SITE_URL" not in explicit_settings():  # links follow the address served, unless told otherwise
@@ -47,7 +47,7 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
         check_port(host, port)
     except ServeError as exc:
         raise click.ClickException(str(exc)) from None
-    warning = site_url_warning(settings["SITE_URL"], host, port)
+    warning = site_url_warning(settings.site_url, host, port)
     if warning:
         click.echo(warning, err=True)
 
@@ -70,8 +70,8 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
 def build(out: str, articles_dir: str | None) -> None:
     """Write every feed, page and stylesheet as files for nginx or a CDN, switched into place at once."""
     from . import create_app
-    from .export import ExportError, export_resources, export_snapshot
-    from .state import StateError
+    from .building.export import ExportError, export_resources, export_snapshot
+    from .building.state import StateError
 
     try:
         # The export is written from this process's snapshot: nothing goes to the build store.
@@ -96,14 +96,15 @@ def build(out: str, articles_dir: str | None) -> None:
                f"{result.kept} unchanged, {len(result.left_out)} left out")
     if publisher.snapshot.skipped:
         click.echo(f"{len(publisher.snapshot.skipped)} files skipped; `feedsvc check` lists them", err=True)
-    if app.config["WEBSUB_HUB"]:
-        _ping_hub(app.config["WEBSUB_HUB"], publisher, set(result.changed))
+    hub = app.extensions["feedsvc.settings"].websub_hub
+    if hub:
+        _ping_hub(hub, publisher, set(result.changed))
 
 
 def _ping_hub(hub: str, publisher, changed: set[str]) -> None:
     """Tell the WebSub hub of each public feed whose file changed; a refused ping is a warning."""
-    from .feeds import feed_url
-    from .websub import post_publish
+    from .urls import feed_url
+    from .serving.websub import post_publish
 
     for feed in publisher.snapshot.feeds:
         for fmt in FORMATS:
@@ -123,10 +124,10 @@ def _show_progress(resources: int) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for tools instead of a table.")
 def check(folder: str | None, as_json: bool) -> None:
     """List every skipped file with its reason and fix, and articles that look wrong; exit 1 if any is skipped."""
-    from .audit import check_folder
+    from .reading.audit import check_folder
 
     settings = _settings(ARTICLES_DIR=folder)
-    root = Path(settings["ARTICLES_DIR"])
+    root = Path(settings.articles_dir)
     if not root.is_dir():
         raise click.ClickException(f"articles folder {root} does not exist; pass a folder or set ARTICLES_DIR")
     report = check_folder(root, Options.from_settings(settings))
@@ -156,7 +157,7 @@ def _rows(items: tuple) -> list[dict]:
     return [{"file": i.source, "reason": i.reason, "fix": i.fix} for i in items]
 
 
-def _settings(**options) -> dict:
+def _settings(**options) -> Settings:
     """Settings with the command's options on top; a bad setting is a one-line error naming it."""
     try:
         return load_settings(_overrides(**options))

@@ -1,19 +1,27 @@
-"""Settings: one table of (name, default, help), read in one place.
+"""Settings: one table of (name, default, help), read in one place into one frozen, typed Settings object.
 
-Layers, later wins: defaults → feedsvc.toml → FEEDSVC_* environment → explicit overrides.
+Layers, later wins: defaults → feedsvc.toml → FEEDSVC_* environment → explicit overrides. An unknown key in
+feedsvc.toml, or a FEEDSVC_* variable that looks like a misspelt setting, is an error naming the nearest one.
+Stages take narrow option objects made from Settings (reading/articles.Options, building/site.FeedOptions,
+serving/web.ServingOptions), never the settings by name.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass, make_dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "FEEDSVC_"
+# FEEDSVC_* variables that are not settings: the settings file, and the build lock handed to the dedicated builder.
+OTHER_VARIABLES = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "BUILD_LOCK_FD"})
 
 # The site chrome the seed's scraper left at the end of articles, Arabic and English.
 DEFAULT_CHROME_MARKERS = (
@@ -71,6 +79,31 @@ SETTINGS = (
     Setting("LOG_LEVEL", "INFO", str, "Logging level: DEBUG, INFO, WARNING or ERROR."),
 )
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
+_ATTRIBUTES = {s.name: s.name.lower() for s in SETTINGS}
+
+
+class _ByName(MappingABC):
+    """Settings read by their table name too (settings["SITE_URL"]): Flask's config and the tools take a mapping."""
+
+    __slots__ = ()
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in _ATTRIBUTES:
+            raise KeyError(name)
+        return getattr(self, _ATTRIBUTES[name])
+
+    def __iter__(self):
+        return iter(SETTING_NAMES)
+
+    def __len__(self) -> int:
+        return len(SETTING_NAMES)
+
+
+# One attribute per row of SETTINGS (settings.site_url), typed by its kind: lists are tuples, tables read-only mappings.
+Settings = make_dataclass(
+    "Settings", [(s.name.lower(), {list: tuple, dict: MappingABC}.get(s.kind, s.kind)) for s in SETTINGS],
+    bases=(_ByName,), frozen=True, namespace={"__module__": __name__, "__doc__": "The validated settings, frozen; load_settings() makes them."},
+)
 
 
 class ConfigError(ValueError):
@@ -81,14 +114,15 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None,
     toml_path: str | os.PathLike | None = None,
     environ: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Merge the four layers and return validated settings keyed by name."""
+) -> Settings:
+    """Merge the four layers and return the validated settings, frozen."""
     values: dict[str, Any] = {s.name: _copy(s.default) for s in SETTINGS}
     values.update(_set_values(toml_path, environ))
     for name, value in (overrides or {}).items():
         if name in SETTING_NAMES:
-            values[name] = value
-    return validate(values)
+            values[name] = _thawed(value)  # settings passed on as overrides: checked again like any value
+    values = validate(values)
+    return Settings(**{_ATTRIBUTES[name]: _frozen(value) for name, value in values.items() if name in _ATTRIBUTES})
 
 
 def explicit_settings(toml_path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> frozenset[str]:
@@ -105,6 +139,12 @@ def _set_values(toml_path: str | os.PathLike | None, environ: Mapping[str, str] 
     path = Path(toml_path)
     if path.is_file():
         values.update(_read_toml(path))
+    for variable in environ:
+        if variable.startswith(ENV_PREFIX) and variable[len(ENV_PREFIX):] not in _ATTRIBUTES and variable not in OTHER_VARIABLES:
+            near = _nearest(variable[len(ENV_PREFIX):], SETTING_NAMES + ("CONFIG",))
+            if near:  # a misspelt setting would silently keep its default
+                raise ConfigError(f"environment variable {variable} is not a setting: did you mean {ENV_PREFIX}{near}? "
+                                  "Rename or unset it")
     for setting in SETTINGS:
         raw = environ.get(ENV_PREFIX + setting.name)
         if raw is not None:
@@ -189,7 +229,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from None
     unknown = sorted(k for k in data if k.upper() not in SETTING_NAMES)
     if unknown:
-        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known settings are listed in the README")
+        near = _nearest(unknown[0], SETTING_NAMES)
+        if near is None:
+            hint = "the settings are listed in the README"
+        else:  # in the file's own spelling: lower case (as the README's example) or as the table
+            hint = f"did you mean {(near.lower() if unknown[0].islower() else near)!r}?"
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; {hint}")
     return {k.upper(): v for k, v in data.items()}
 
 
@@ -217,6 +262,30 @@ def _parse_env(setting: Setting, raw: str) -> Any:
             raise ConfigError(f"setting {name} must be a JSON {setting.kind.__name__}")
         return value
     return raw
+
+
+def _nearest(name: str, names) -> str | None:
+    """The valid name closest to a misspelt one, if one is close."""
+    found = difflib.get_close_matches(name.upper(), names, n=1, cutoff=0.8)
+    return found[0] if found else None
+
+
+def _frozen(value: Any) -> Any:
+    """A value no one can change: lists as tuples, tables as read-only mappings, all the way down."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _thawed(value: Any) -> Any:
+    """A frozen value as it was read: tuples as lists, read-only mappings as dicts."""
+    if isinstance(value, MappingABC):
+        return {k: _thawed(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thawed(v) for v in value]
+    return value
 
 
 def _copy(value: Any) -> Any:

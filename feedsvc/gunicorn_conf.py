@@ -6,6 +6,6 @@
 keys and with readable paths; no control socket; the checks `feedsvc serve` makes before any worker
 starts; the metrics folder and the workers' exit hooks).
 """
-from feedsvc.serving import gunicorn_settings
+from feedsvc.server import gunicorn_settings
 
 globals().update(gunicorn_settings(checks=True))

@@ -6,6 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from .urls import feed_path
+
+
 # IDs are name-based UUIDs (RFC 4122 §4.3) of the article ID alone, so they never change when the
 # title, category, content, site URL or host does. https://www.rfc-editor.org/rfc/rfc4287#section-4.2.6
 _ID_NAMESPACE = uuid.UUID("1b4e28ba-2fa1-4d3b-a3f5-ef19e1d6c7a0")
@@ -88,7 +91,7 @@ class Feed:
     language: str
     updated: datetime  # when its bytes last changed; UNDATED until the renderer dates it
     page_url: str  # the HTML page this feed belongs to
-    prefix: str = ""  # "partners/" for a partner's feeds
+    prefix: str = ""  # urls.PARTNERS for a partner's feeds
     query: str = ""  # this page's query string: "" for the first page, "?page=3", "?since=…"
     links: tuple[tuple[str, str], ...] = ()  # RFC 5005 paging links: (rel, query string)
     full_text: bool = True  # the whole body, or the summary only
@@ -98,8 +101,3 @@ class Feed:
     def path(self, fmt: str) -> str:
         """URL path of this feed in a format, relative to the site root (no query)."""
         return self.prefix + feed_path(self.key, fmt)
-
-
-def feed_path(key: str, fmt: str) -> str:
-    """URL path of the feed with this key ("" = site-wide) in a format, relative to the site root."""
-    return f"feed.{fmt}" if not key else f"category/{key}/feed.{fmt}"

@@ -8,17 +8,21 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping, Protocol
 
 from werkzeug.http import parse_accept_header
 
 from .formats import FORMATS
+from .formats.pages import render_preview
 from .model import Site
-from .pages import render_preview
-from .render import Rendered
+from .resource import Rendered
 
-if TYPE_CHECKING:
-    from .site import Snapshot
+
+class Snapshot(Protocol):
+    """What a preview needs of the builder's snapshot (building/site.py): its resources by URL path."""
+
+    resources: Mapping[str, Rendered]
+
 
 # What the answer at a feed's URL depends on, so caches keep the page and the feed apart (RFC 9110 §12.5.5).
 VARY = "Accept-Encoding, Sec-Fetch-Dest, Accept"

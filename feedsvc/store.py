@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
-from .render import Rendered
+from .resource import Rendered
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS builds (
@@ -235,7 +235,7 @@ class StoreReader:
 
     The build version is looked at, at most every `interval` seconds, on a request; a new version drops
     from memory exactly the paths that build changed. Memory is bounded by `cache_bytes` of bodies.
-    Each resource in memory has a dict beside it for what a server derives from it (feedsvc/front.py's
+    Each resource in memory has a dict beside it for what a server derives from it (feedsvc/serving/front.py's
     prepared headers), dropped with it.
     """
 
@@ -265,7 +265,7 @@ class StoreReader:
     def current(self, force: bool = False, quick: bool = False) -> int:
         """The latest build's version, looked at if `interval` has passed (or force); forgets what that build changed.
 
-        quick: on a connection that never waits (feedsvc/front.py looks from the event loop): a file that is
+        quick: on a connection that never waits (feedsvc/serving/front.py looks from the event loop): a file that is
         busy, which a reader of a WAL database meets only while it is being recovered, raises
         sqlite3.OperationalError instead of stopping the caller.
         """
@@ -303,7 +303,7 @@ class StoreReader:
     def cached(self, path: str) -> tuple[Rendered, dict] | None:
         """The resource at path and its derived dict if it is in memory, else None; never reads the file.
 
-        For the event loop (feedsvc/front.py), which calls current(quick=True) as age() reaches `interval`: no
+        For the event loop (feedsvc/serving/front.py), which calls current(quick=True) as age() reaches `interval`: no
         lock is taken, as each OrderedDict operation is atomic under the GIL and the pair is replaced whole.
         """
         found = self._cache.get(path)

@@ -9,8 +9,8 @@ import pytest
 
 from feedsvc import create_app
 from feedsvc.config import load_settings
-from feedsvc.site import Publisher
-from feedsvc.state import StateStore
+from feedsvc.building.site import Publisher
+from feedsvc.building.state import StateStore
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_ARTICLES = ROOT / "articles"

@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedsvc import articles, folder
-from feedsvc.articles import ArticleError, Options, Skipped, find_files, iter_articles, load_articles, parse_article, read_article, strip_chrome
+from feedsvc.reading import articles, folder
+from feedsvc.reading.articles import ArticleError, Options, Skipped, find_files, iter_articles, load_articles, parse_article, read_article, strip_chrome
 from feedsvc.config import DEFAULT_CHROME_MARKERS
 from feedsvc.model import stable_id
 
@@ -197,9 +197,11 @@ def test_strip_chrome_only_cuts_the_end():
     assert strip_chrome(["Back to top button"], DEFAULT_CHROME_MARKERS) == []
 
 
-def test_chrome_markers_from_settings_are_added_to_the_built_in_ones():
-    options = Options.from_settings({"SITE_URL": SITE_URL, "TIME_ZONE": "UTC", "SITE_LANGUAGE": "en",
-                                     "SUMMARY_LENGTH": 280, "CHROME_MARKERS": ["Share this article", ""]})
+def test_chrome_markers_from_settings_are_added_to_the_built_in_ones(tmp_path):
+    from feedsvc.config import load_settings
+
+    settings = load_settings({"SITE_URL": SITE_URL, "CHROME_MARKERS": ["Share this article"]}, toml_path=tmp_path / "none.toml", environ={})
+    options = Options.from_settings(settings)
     assert set(DEFAULT_CHROME_MARKERS) <= set(options.chrome_markers)
     article = parse("\n".join(EN_ARTICLE + ["Share this article", "Show More"]), options=options)
     assert article.body_text.split("\n\n") == EN_ARTICLE[2:]
@@ -383,7 +385,7 @@ def test_an_unexpected_error_in_one_file_is_a_skip_not_a_crash(tmp_path: Path, m
 def test_skipped_files_are_logged_once_each_on_one_line(tmp_path: Path, caplog):
     write(tmp_path, "empty.txt", "")
     write(tmp_path, "x.docx", "")
-    with caplog.at_level(logging.WARNING, logger="feedsvc.articles"):
+    with caplog.at_level(logging.WARNING, logger="feedsvc.reading.articles"):
         _, skipped = load_articles(tmp_path, OPTIONS)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == len(skipped) == 2

@@ -1,4 +1,4 @@
-"""feedsvc/asgi.py: the real Flask app as gunicorn's asyncio worker calls it, one request at a time."""
+"""feedsvc/serving/asgi.py: the real Flask app as gunicorn's asyncio worker calls it, one request at a time."""
 from __future__ import annotations
 
 import asyncio
@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from feedsvc.asgi import MAX_BODY, WSGIOnThreads, wsgi_environ
+from feedsvc.serving.asgi import MAX_BODY, WSGIOnThreads, wsgi_environ
 
 
 def scope(path: bytes, method: str = "GET", headers: list | None = None, query: bytes = b"") -> dict:
@@ -76,7 +76,7 @@ def test_every_answer_says_the_date_of_its_own_second_never_a_cached_earlier_one
     """gunicorn caches its Date for up to a second; a Last-Modified recorded since must not be later (RFC 9110 §8.8.2.1)."""
     from email.utils import parsedate_to_datetime
 
-    import feedsvc.asgi as module
+    import feedsvc.serving.asgi as module
 
     for now in (1_796_032_514.99, 1_796_032_515.01):  # either side of a second's turn
         monkeypatch.setattr(module.time, "time", lambda now=now: now)

@@ -178,8 +178,8 @@ def test_check_on_an_articles_folder_it_cannot_read_says_so_in_one_line(articles
 
 
 def test_check_folder_reports_an_articles_folder_gone_mid_check_as_one_skip(tmp_path):
-    from feedsvc.articles import Options
-    from feedsvc.audit import check_folder
+    from feedsvc.reading.articles import Options
+    from feedsvc.reading.audit import check_folder
 
     report = check_folder(tmp_path / "gone", Options(site_url="http://127.0.0.1:8000"))
     (skip,) = report.skipped

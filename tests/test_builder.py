@@ -1,4 +1,4 @@
-"""Who builds (feedsvc/builder.py): one holder of the build lock; the others see its builds within 50 ms."""
+"""Who builds (feedsvc/building/builder.py): one holder of the build lock; the others see its builds within 50 ms."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ import sys
 import time
 
 from feedsvc import create_app
-from feedsvc.builder import BuilderStatus, BuildLock
+from feedsvc.building.builder import BuilderStatus, BuildLock
 from tests.conftest import ROOT, write
 
 
@@ -21,7 +21,7 @@ def test_only_one_holder_of_the_build_lock_and_the_next_takes_it_when_it_goes(tm
 
 def test_a_process_killed_with_sigkill_frees_the_build_lock(tmp_path):
     path = str(tmp_path / "lock")
-    holder = subprocess.Popen([sys.executable, "-c", f"from feedsvc.builder import BuildLock; import sys, time; "
+    holder = subprocess.Popen([sys.executable, "-c", f"from feedsvc.building.builder import BuildLock; import sys, time; "
                                f"BuildLock({path!r}).acquire(); print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:

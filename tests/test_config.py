@@ -30,7 +30,7 @@ def test_environment_maps_and_lists_are_json_or_comma_separated(tmp_path):
     env = {"FEEDSVC_CATEGORY_SLUGS": '{"سياسة": "politics"}', "FEEDSVC_CHROME_MARKERS": "Share this, Subscribe"}
     settings = load_settings(toml_path=tmp_path / "none.toml", environ=env)
     assert settings["CATEGORY_SLUGS"] == {"سياسة": "politics"}
-    assert settings["CHROME_MARKERS"] == ["Share this", "Subscribe"]
+    assert settings["CHROME_MARKERS"] == ("Share this", "Subscribe")
 
 
 def test_config_file_named_by_environment_is_read(tmp_path):
@@ -88,3 +88,76 @@ def test_settings_set_by_the_file_or_the_environment_are_told_from_defaults(tmp_
     toml.write_text('site_title = "x"\n', encoding="utf-8")
     assert explicit_settings(toml_path=toml, environ={"FEEDSVC_SITE_URL": "https://news.example"}) == {"SITE_TITLE", "SITE_URL"}
     assert explicit_settings(toml_path=tmp_path / "none.toml", environ={}) == frozenset()
+
+
+@pytest.mark.parametrize("line, named, nearest", [
+    ('site_tittle = "typo"', "'site_tittle'", "'site_title'"),
+    ("REFRESH_SECOND = 30", "'REFRESH_SECOND'", "'REFRESH_SECONDS'"),
+])
+def test_an_unknown_key_in_the_config_file_is_one_line_naming_the_nearest_setting(tmp_path, line, named, nearest):
+    toml = tmp_path / "feedsvc.toml"
+    toml.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(toml_path=toml, environ={})
+    message = str(caught.value)
+    assert "\n" not in message and str(toml) in message and named in message and f"did you mean {nearest}" in message
+
+
+def test_a_misspelt_feedsvc_variable_is_an_error_naming_the_setting_it_looks_like(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(toml_path=tmp_path / "none.toml", environ={"FEEDSVC_REFRESH_SECOND": "30"})
+    assert str(caught.value) == ("environment variable FEEDSVC_REFRESH_SECOND is not a setting: did you mean "
+                                 "FEEDSVC_REFRESH_SECONDS? Rename or unset it")
+    with pytest.raises(ConfigError, match="FEEDSVC_CONFIG"):
+        load_settings(toml_path=tmp_path / "none.toml", environ={"FEEDSVC_CONFG": "x.toml"})
+
+
+def test_feedsvc_variables_that_are_no_misspelt_setting_are_let_be(tmp_path):
+    environ = {"FEEDSVC_CONFIG": str(tmp_path / "none.toml"), "FEEDSVC_BUILD_LOCK_FD": "5", "FEEDSVC_HOME": "/srv",
+               "FEEDSVC_REFRESH_SECONDS": "30"}
+    assert load_settings(environ=environ).refresh_seconds == 30
+
+
+def test_the_settings_are_one_frozen_typed_object_nothing_can_change(tmp_path):
+    import dataclasses
+    from collections.abc import Mapping
+
+    from feedsvc.config import Settings
+
+    settings = load_settings({"CATEGORY_SLUGS": {"سياسة": "politics"}, "CHROME_MARKERS": ["Share this"],
+                              "PARTNERS": [{"name": "A", "key_env": "A_KEY", "categories": ["سياسة"]}]},
+                             toml_path=tmp_path / "none.toml", environ={})
+    assert isinstance(settings, Settings)
+    types = {f.name: f.type for f in dataclasses.fields(Settings)}
+    assert [f.upper() for f in types] == [s.name for s in SETTINGS]  # one field per row of the table, in order
+    assert types["refresh_seconds"] is int and types["chrome_markers"] is tuple and types["category_slugs"] is Mapping
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.refresh_seconds = 1
+    with pytest.raises(TypeError):
+        settings["REFRESH_SECONDS"] = 1
+    with pytest.raises(TypeError):
+        settings.category_slugs["x"] = "y"
+    with pytest.raises(TypeError):
+        settings.partners[0]["categories"] = "all"
+    assert settings.chrome_markers == ("Share this",) and settings.partners[0]["categories"] == ("سياسة",)
+    assert settings["SITE_URL"] == settings.site_url and dict(settings).keys() == {s.name for s in SETTINGS}
+    again = load_settings(settings, toml_path=tmp_path / "none.toml", environ={})  # passed on as overrides: the same
+    assert again == settings
+
+
+def test_no_stage_reads_a_setting_by_its_name():
+    """Stages get narrow option objects (articles.Options, site.FeedOptions, web.ServingOptions), not settings["X"].
+
+    Only config.py (the table and its checks) and cli.py (which turns command options into overrides) use the names.
+    """
+    import ast
+
+    names = {s.name for s in SETTINGS}
+    found = []
+    for path in sorted((ROOT / "feedsvc").rglob("*.py")):
+        if path.relative_to(ROOT).as_posix() in ("feedsvc/config.py", "feedsvc/cli.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and node.slice.value in names:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: [{node.slice.value!r}]")
+    assert not found

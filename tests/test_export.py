@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from feedsvc.cli import main
-from feedsvc.export import PREVIEW, ExportError, export_resources, export_snapshot, file_name
-from feedsvc.render import Rendered
+from feedsvc.building.export import ExportError, export_resources, export_snapshot
+from feedsvc.urls import EXPORT_PREVIEW, export_file
+from feedsvc.resource import Rendered
 from tests.conftest import ROOT, write
 
 T0 = datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc)
@@ -80,7 +81,7 @@ def published(make_publisher, sample_dir):
     ("articles/" + "x" * 250, "text/html", None),
 ])
 def test_each_url_has_one_file_that_nginx_serves_at_that_url(path, media, name):
-    assert file_name(path, media) == name
+    assert export_file(path, media) == name
 
 
 def test_an_export_holds_every_resource_with_its_bytes_times_and_compressed_forms(published, tmp_path):
@@ -90,7 +91,7 @@ def test_an_export_holds_every_resource_with_its_bytes_times_and_compressed_form
     result = export_snapshot(resources, out)
     assert out.is_symlink() and result.left_out == () and result.kept == 0
     for path, res in resources.items():
-        target = out / file_name(path, res.media_type)
+        target = out / export_file(path, res.media_type)
         assert target.read_bytes() == res.body, path
         assert gzip.decompress((target.parent / (target.name + ".gz")).read_bytes()) == res.body
         assert brotli.decompress((target.parent / (target.name + ".br")).read_bytes()) == res.body
@@ -114,9 +115,9 @@ def test_each_public_feed_has_its_page_for_browsers_beside_it_with_the_apps_byte
     for path in feeds:
         page = client.get("/" + path, headers=CHROMIUM)
         assert page.headers["Content-Type"] == "text/html; charset=utf-8", path
-        assert resources[path + PREVIEW].body == (out / (path + ".html")).read_bytes() == page.data, path
+        assert resources[path + EXPORT_PREVIEW].body == (out / (path + ".html")).read_bytes() == page.data, path
         assert (out / (path + ".html")).stat().st_mtime == resources[path].last_modified.timestamp()
-    assert not [p for p in resources if p.endswith(PREVIEW) and p.removesuffix(PREVIEW) not in feeds]
+    assert not [p for p in resources if p.endswith(EXPORT_PREVIEW) and p.removesuffix(EXPORT_PREVIEW) not in feeds]
 
 
 def test_an_unchanged_rebuild_rewrites_no_file(published, tmp_path):
@@ -145,7 +146,7 @@ def test_a_changed_article_rewrites_only_the_files_it_is_in(make_publisher, arti
     after = files(out)
     changed = {p for p in after if after[p].st_ino != before[p].st_ino}
     moved = {p for p, r in new.items() if (r.body, r.last_modified) != (old[p].body, old[p].last_modified)}
-    expected = {file_name(p, new[p].media_type) + s for p in moved for s in ("", ".gz", ".br")}
+    expected = {export_file(p, new[p].media_type) + s for p in moved for s in ("", ".gz", ".br")}
     assert changed == expected
     assert "articles/a003.html" in changed and "category/c3/feed.atom" in changed and "category/c3/feed.atom.html" in changed
     assert "category/c1/feed.atom" not in changed and "articles/a004.html" not in changed and "style.css" not in changed
@@ -153,12 +154,12 @@ def test_a_changed_article_rewrites_only_the_files_it_is_in(make_publisher, arti
 
 
 def test_a_build_that_fails_midway_leaves_the_previous_export_as_it_was(published, tmp_path, monkeypatch):
-    import feedsvc.export
+    import feedsvc.building.export
 
     out = tmp_path / "export"
     export_snapshot(export_resources(published), out)
     target, before = os.readlink(out), contents(out)
-    real, count = feedsvc.export.write_file, [0]
+    real, count = feedsvc.building.export.write_file, [0]
 
     def failing(path, data, mtime_ns):
         count[0] += 1
@@ -166,7 +167,7 @@ def test_a_build_that_fails_midway_leaves_the_previous_export_as_it_was(publishe
             raise OSError(28, "No space left on device")
         real(path, data, mtime_ns)
 
-    monkeypatch.setattr(feedsvc.export, "write_file", failing)
+    monkeypatch.setattr(feedsvc.building.export, "write_file", failing)
     changed = {path: Rendered(res.body + b"\n", res.media_type, res.last_modified) for path, res in export_resources(published).items()}
     with pytest.raises(OSError, match="No space"):
         export_snapshot(changed, out)
@@ -181,7 +182,7 @@ def test_a_build_killed_midway_leaves_the_previous_export_whole(tmp_path):
     target, before = os.readlink(out), contents(out)
     corpus(articles, 150, body="Edited")  # every article changes: the next build rewrites nearly everything
     # A real build in its own process, its writer slowed so that SIGKILL lands while it writes.
-    code = ("import time, feedsvc.export as e; w = e.write_file\n"
+    code = ("import time, feedsvc.building.export as e; w = e.write_file\n"
             "e.write_file = lambda *a: (time.sleep(0.002), w(*a))\n"
             "from feedsvc.cli import main; main()")
     env = {**os.environ, "FEEDSVC_STATE_PATH": str(state), "FEEDSVC_SETTLE_MS": "0", "PYTHONPATH": str(ROOT),

@@ -9,7 +9,7 @@ import feedparser
 import pytest
 import yaml
 
-from feedsvc.text import SLUG_MAX
+from feedsvc.reading.text import SLUG_MAX
 from tests.conftest import FIXED_NOW, write
 
 
@@ -262,7 +262,7 @@ from dataclasses import replace as _replace  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from feedsvc.feeds import ListingBuilder, build_listings  # noqa: E402
+from feedsvc.building.feeds import ListingBuilder, build_listings  # noqa: E402
 from feedsvc.model import Article, Site  # noqa: E402
 
 SITE = Site(title="Example", url="https://news.example", description="News", author="Desk", language="en", max_age=60)

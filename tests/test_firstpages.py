@@ -1,5 +1,5 @@
 """A cold start commits what the feeds need first, the article pages right after in the background
-(feedsvc/builder.py Committer); a page asked for meanwhile is rendered from the stored article (variants.py)."""
+(feedsvc/building/builder.py Committer); a page asked for meanwhile is rendered from the stored article (variants.py)."""
 from __future__ import annotations
 
 import sqlite3
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-import feedsvc.builder
+import feedsvc.building.builder
 from feedsvc import create_app
 from tests.conftest import write
 from tests.http_helpers import Server, fetch
@@ -33,7 +33,7 @@ def rows(state) -> dict:
 
 
 def committer(app):
-    return next(o for o in app.extensions["feedsvc"].observers if isinstance(o, feedsvc.builder.Committer))
+    return next(o for o in app.extensions["feedsvc"].observers if isinstance(o, feedsvc.building.builder.Committer))
 
 
 def test_a_cold_start_commits_the_feeds_first_and_ends_with_the_bytes_of_one_full_build(tmp_path, monkeypatch):
@@ -41,8 +41,8 @@ def test_a_cold_start_commits_the_feeds_first_and_ends_with_the_bytes_of_one_ful
     folder = many(tmp_path / "articles", 40)
     whole = create_app(settings(folder, tmp_path / "whole.sqlite3"))
     assert committer(whole).wait(10)
-    monkeypatch.setattr(feedsvc.builder, "FIRST_PAGES", 5)
-    monkeypatch.setattr(feedsvc.builder, "PAGES_PER_BUILD", 7)
+    monkeypatch.setattr(feedsvc.building.builder, "FIRST_PAGES", 5)
+    monkeypatch.setattr(feedsvc.building.builder, "PAGES_PER_BUILD", 7)
     split = create_app(settings(folder, tmp_path / "split.sqlite3"))
     assert committer(split).wait(10)
     with sqlite3.connect(tmp_path / "split.sqlite3") as conn:
@@ -63,9 +63,9 @@ def test_an_article_page_not_committed_yet_is_rendered_from_the_stored_article(t
     monkeypatch.chdir(tmp_path)
     folder = many(tmp_path / "articles", 12)
     whole = create_app(settings(folder, tmp_path / "whole.sqlite3"))
-    monkeypatch.setattr(feedsvc.builder, "FIRST_PAGES", 0)
-    finish = feedsvc.builder.Committer.finish
-    monkeypatch.setattr(feedsvc.builder.Committer, "finish", lambda self: None)  # the background pages wait
+    monkeypatch.setattr(feedsvc.building.builder, "FIRST_PAGES", 0)
+    finish = feedsvc.building.builder.Committer.finish
+    monkeypatch.setattr(feedsvc.building.builder.Committer, "finish", lambda self: None)  # the background pages wait
     builder = create_app(settings(folder, tmp_path / "state.sqlite3"))
     worker = create_app(settings(folder, tmp_path / "state.sqlite3"), build=False).test_client()
     pages = [p for p in whole.extensions["feedsvc"].snapshot.resources if p.startswith("articles/")]
@@ -95,10 +95,10 @@ def test_an_article_page_not_committed_yet_is_rendered_from_the_stored_article(t
 def test_a_refresh_while_pages_are_pending_still_ends_with_every_page(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = many(tmp_path / "articles", 30)
-    monkeypatch.setattr(feedsvc.builder, "FIRST_PAGES", 3)
-    monkeypatch.setattr(feedsvc.builder, "PAGES_PER_BUILD", 4)
-    finish = feedsvc.builder.Committer.finish
-    monkeypatch.setattr(feedsvc.builder.Committer, "finish", lambda self: None)
+    monkeypatch.setattr(feedsvc.building.builder, "FIRST_PAGES", 3)
+    monkeypatch.setattr(feedsvc.building.builder, "PAGES_PER_BUILD", 4)
+    finish = feedsvc.building.builder.Committer.finish
+    monkeypatch.setattr(feedsvc.building.builder.Committer, "finish", lambda self: None)
     app = create_app(settings(folder, tmp_path / "state.sqlite3"))
     write(folder, "9999-late.txt", "sport\nA late story\nIt came during the first build.\n")
     (folder / "0000-story.txt").unlink()
@@ -115,12 +115,12 @@ def test_a_refresh_while_pages_are_pending_still_ends_with_every_page(tmp_path, 
 
 @pytest.mark.e2e
 def test_serve_answers_every_feed_and_every_article_page_while_the_pages_are_still_being_committed(tmp_path):
-    folder = many(tmp_path / "articles", feedsvc.builder.FIRST_PAGES + 700)
+    folder = many(tmp_path / "articles", feedsvc.building.builder.FIRST_PAGES + 700)
     state = tmp_path / "state.sqlite3"
     server = Server(folder, state, workers=2)
     try:
         assert fetch(server.base, "/feed.rss").status == 200
-        ids = [f"{i:04d}-story" for i in range(0, feedsvc.builder.FIRST_PAGES + 700, 37)]
+        ids = [f"{i:04d}-story" for i in range(0, feedsvc.building.builder.FIRST_PAGES + 700, 37)]
         first = {}
         for id_ in ids:
             reply = fetch(server.base, f"/articles/{id_}")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc import folder as folder_module
-from feedsvc.articles import Options, load_articles
-from feedsvc.folder import Folder, FolderError, Skipped, shown
+from feedsvc.reading import folder as folder_module
+from feedsvc.reading.articles import Options, load_articles
+from feedsvc.reading.folder import Folder, FolderError, Skipped, shown
 from tests.conftest import ROOT, write
 
 OPTIONS = Options(site_url="http://127.0.0.1:8000")
@@ -101,7 +101,7 @@ def test_a_folder_mounted_inside_itself_is_read_once(tmp_path):
     write(folder, "a.txt", ARTICLE)
     (folder / "sub" / "loop").mkdir(parents=True)
     script = (f"mount --bind {folder} {folder}/sub/loop && "
-              f"{sys.executable} -c 'from feedsvc.folder import Folder; f, p = Folder(\"{folder}\").walk(); "
+              f"{sys.executable} -c 'from feedsvc.reading.folder import Folder; f, p = Folder(\"{folder}\").walk(); "
               f"print([s for s, _, _ in f], sorted(p))'")
     # A private mount namespace (as root, or as a user through a user namespace): nothing leaks out.
     run = subprocess.run(["unshare", "--map-root-user", "--mount", "sh", "-c", script], capture_output=True, text=True,
@@ -149,7 +149,7 @@ def test_an_unreadable_folder_is_a_skip_for_a_process_without_permission(article
     write(articles_dir, "locked/secret.txt", ARTICLE)
     os.chmod(articles_dir / "locked", 0)
     try:
-        code = f"from feedsvc.folder import Folder; f, p = Folder('{articles_dir}').walk(); print([s for s, _, _ in f], dict((k, v.reason) for k, v in p.items()))"
+        code = f"from feedsvc.reading.folder import Folder; f, p = Folder('{articles_dir}').walk(); print([s for s, _, _ in f], dict((k, v.reason) for k, v in p.items()))"
         drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
         run = subprocess.run([*drop, sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedsvc import create_app
-from feedsvc.articles import Options
-from feedsvc.scan import Scanner
+from feedsvc.reading.articles import Options
+from feedsvc.reading.scan import Scanner
 from tests.test_folder import too_long_folder
 
 FOLDERS = ["", "a", "a/b", "c", ".hidden", ".hidden/d"]

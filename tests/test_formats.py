@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from lxml import etree
 from lxml import html as lxml_html
 
-from feedsvc.articles import load_articles
+from feedsvc.reading.articles import load_articles
 from feedsvc.config import DEFAULT_CHROME_MARKERS
-from feedsvc.feeds import build_feeds
+from feedsvc.building.feeds import build_feeds
 from feedsvc.formats import FORMATS
 from tests.conftest import FIXED_NOW, write
 from tests.feed_rules import feed_problems
@@ -475,3 +475,40 @@ def test_every_article_the_loader_accepts_renders_into_well_formed_feeds(make_pu
             for content in contents:
                 lxml_html.fragment_fromstring(content.text, create_parent="body")
     shutil.rmtree(folder)
+
+
+def test_only_the_formats_table_names_a_feed_format():
+    """Every part derives the formats from FORMATS: no other module spells a feed's media type, label or list of keys."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "feedsvc"
+    writers = {package / "formats" / name for name in ("__init__.py", "rss.py", "atom.py", "jsonfeed.py")}
+    named = {f.media_type for f in FORMATS.values()} | {"|".join(FORMATS)}  # inside any string
+    labels = {f.label for f in FORMATS.values()}  # as a string of its own (prose may say "RSS")
+    found = []
+    for path in sorted(set(package.rglob("*.py")) - writers):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
+                      and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)):  # a list of the keys, such as ("rss", "atom", "json")
+                keys = [e.value for e in node.elts if isinstance(e, ast.Constant) and e.value in FORMATS]
+                if len(keys) > 1:
+                    found.append(f"{path.relative_to(package)}:{node.lineno}: {keys!r}")
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                found += [f"{path.relative_to(package)}:{node.lineno}: {word!r}" for word in named if word in node.value]
+                found += [f"{path.relative_to(package)}:{node.lineno}: {node.value!r}" for _ in [0] if node.value in labels]
+    assert not found
+
+
+def test_the_routes_pages_and_cors_follow_the_formats_table(client):
+    home = lxml_html.fromstring(client.get("/").data)
+    links = [(a.get("type"), a.get("title")) for a in home.xpath("//head/link[@rel='alternate']")]
+    assert [type_ for type_, _ in links] == [f.media_type for f in FORMATS.values()]
+    assert [title.rsplit("(", 1)[1].rstrip(")") for _, title in links] == [f.label for f in FORMATS.values()]
+    for fmt in FORMATS.values():
+        res = client.get("/feed" + fmt.suffix)
+        assert res.status_code == 200 and res.mimetype == fmt.media_type
+        assert res.headers["Access-Control-Allow-Origin"] == "*"
+    assert all(suffix in client.get("/feed.nope").get_data(as_text=True) for suffix in ["/feed" + f.suffix for f in FORMATS.values()])

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedsvc.feeds import Listing, newest_first, page_feed, since_feed
+from feedsvc.paging import Listing, page_feed, since_feed
+from feedsvc.building.feeds import newest_first
 from feedsvc.formats import FORMATS
 from feedsvc.formats.fragments import PIECES, Fragments
 from feedsvc.model import UNDATED, Article, Category, Site, stable_id

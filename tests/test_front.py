@@ -1,4 +1,4 @@
-"""feedsvc/front.py: hot resources answered on the event loop give what the Flask path gives, byte for byte.
+"""feedsvc/serving/front.py: hot resources answered on the event loop give what the Flask path gives, byte for byte.
 
 Each request is sent twice to the same real app over the same build store: through WSGIOnThreads alone (Flask
 answers everything) and through serving.on_threads (the front first), as gunicorn's asyncio worker calls them.
@@ -15,10 +15,10 @@ from urllib.parse import quote
 import pytest
 from gunicorn.config import Config
 
-from feedsvc.accesslog import ACCESS_LOG_FORMAT, AccessLog
-from feedsvc.asgi import WSGIOnThreads
-from feedsvc.ratelimit import RateLimiter
-from feedsvc.serving import on_threads
+from feedsvc.serving.accesslog import ACCESS_LOG_FORMAT, AccessLog
+from feedsvc.serving.asgi import WSGIOnThreads
+from feedsvc.serving.ratelimit import RateLimiter
+from feedsvc.server import on_threads
 from tests.conftest import write
 from tests.test_asgi import call, scope
 

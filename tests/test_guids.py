@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from feedsvc.cli import main
 from feedsvc.model import stable_id
-from feedsvc.text import SLUG_MAX
+from feedsvc.reading.text import SLUG_MAX
 from tests.conftest import write
 
 TAG = "tag:news.example,2019:article-4711"

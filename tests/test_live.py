@@ -161,7 +161,7 @@ def test_a_file_held_open_mid_write_is_never_published_half_written(live):
 
 
 def test_serve_reads_a_big_folder_in_worker_processes_that_are_gone_once_it_answers(tmp_path):
-    from feedsvc.pool import POOL_FROM
+    from feedsvc.reading.pool import POOL_FROM
 
     folder = tmp_path / "articles"
     for i in range(POOL_FROM + 20):
@@ -183,9 +183,9 @@ def test_serve_reads_a_big_folder_in_worker_processes_that_are_gone_once_it_answ
 
 
 def _is_reader_of(pid: int, ancestor: int) -> bool:
-    """Whether pid is a reading worker (feedsvc/pool.py) descended from ancestor."""
+    """Whether pid is a reading worker (feedsvc/reading/pool.py) descended from ancestor."""
     try:
-        if b"feedsvc.pool import work" not in open(f"/proc/{pid}/cmdline", "rb").read():
+        if b"feedsvc.reading.pool import work" not in open(f"/proc/{pid}/cmdline", "rb").read():
             return False
         while pid > 1:
             pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedsvc.markup import html_to_paragraphs, markdown_to_html, paragraphs_to_html, sanitize_html, shorten
+from feedsvc.reading.markup import html_to_paragraphs, markdown_to_html, paragraphs_to_html, sanitize_html, shorten
 
 BASE = "http://127.0.0.1:8000/articles/economy/rates"
 XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -139,7 +139,7 @@ def test_markdown_output_is_always_safe(source):
 def test_markdown_nested_past_the_limit_is_refused_at_once_not_after_hours(source):
     import time
 
-    from feedsvc.markup import MarkupError
+    from feedsvc.reading.markup import MarkupError
 
     started = time.perf_counter()
     with pytest.raises(MarkupError) as info:
@@ -153,7 +153,7 @@ def test_markdown_nested_past_the_limit_is_refused_at_once_not_after_hours(sourc
     ("</div>" * 50 + "<div>" * 120, 120), ("<div>" * 3, 3), ("<p>&lt;div&gt;</p>", 1),
 ])
 def test_nesting_depth_counts_open_elements_and_ignores_stray_end_tags(fragment, depth):
-    from feedsvc.markup import nesting_depth
+    from feedsvc.reading.markup import nesting_depth
 
     assert nesting_depth(fragment) == depth
 
@@ -201,7 +201,7 @@ MARKDOWNISH = st.lists(st.one_of(st.text(max_size=20), st.sampled_from([
 @settings(max_examples=300, deadline=None)
 @given(MARKDOWNISH)
 def test_paragraphs_are_the_text_a_full_html_parser_sees(source):
-    from feedsvc.markup import MarkupError
+    from feedsvc.reading.markup import MarkupError
 
     try:
         html = markdown_to_html(source, BASE)

@@ -6,7 +6,7 @@ from urllib.parse import quote
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from feedsvc.metrics import MAX_OTHERS, MAX_SUBSCRIBERS, REPORT_TTL, aggregator_name, parse_subscribers
+from feedsvc.serving.metrics import MAX_OTHERS, MAX_SUBSCRIBERS, REPORT_TTL, aggregator_name, parse_subscribers
 from tests.conftest import write
 
 POLITICS = "/category/" + quote("سياسة") + "/feed.atom"

@@ -11,7 +11,8 @@ import feedparser
 import pytest
 
 from feedsvc import create_app
-from feedsvc.export import PREVIEW, export_resources
+from feedsvc.building.export import export_resources
+from feedsvc.urls import EXPORT_PREVIEW
 from feedsvc.preview import VARY, is_navigation
 from tests.conftest import SAMPLE_ARTICLES, write
 from tests.http_helpers import MEDIA_TYPES, Nginx, check_feed_http, check_not_found, fetch, free_port
@@ -42,7 +43,7 @@ def site(tmp_path_factory):
 
 def url(path: str) -> str:
     """The URL path of a resource key, percent-encoded as links carry it (a feed's page is at the feed's URL)."""
-    path, _, query = path.removesuffix(PREVIEW).partition("?")
+    path, _, query = path.removesuffix(EXPORT_PREVIEW).partition("?")
     return "/" + quote(path, safe="/") + (f"?{query}" if query else "")
 
 
@@ -58,7 +59,7 @@ def test_every_resource_is_served_at_the_apps_url_with_the_apps_bytes_and_header
     assert "feed.atom?page=3" in resources
     assert "feed.atom#preview" in resources and "category/سياسة/feed.json#preview" in resources
     for path in resources:
-        headers = CHROMIUM if path.endswith(PREVIEW) else {}  # a feed's page is what a browser's navigation gets
+        headers = CHROMIUM if path.endswith(EXPORT_PREVIEW) else {}  # a feed's page is what a browser's navigation gets
         ours, theirs = fetch(server.base, url(path), headers=headers), client.get(url(path), headers=headers)
         assert (ours.status, ours.body) == (200, theirs.data), path
         for header in ("Content-Type", "Last-Modified", "Access-Control-Allow-Origin", "Content-Security-Policy",

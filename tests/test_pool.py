@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from feedsvc import pool
-from feedsvc.articles import Options
-from feedsvc.scan import Scanner
+from feedsvc.reading import pool
+from feedsvc.reading.articles import Options
+from feedsvc.reading.scan import Scanner
 from tests.conftest import write
 
 OPTIONS = Options(site_url="http://127.0.0.1:8000")
@@ -37,7 +37,7 @@ def small_chunks(monkeypatch):
 
 def test_a_worker_process_reads_the_same_articles_as_this_process(articles_dir, caplog):
     folder_of(articles_dir, 30)
-    with caplog.at_level("INFO", logger="feedsvc.pool"):
+    with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
         here = scan_with(articles_dir, pool_from=10**9)
         assert "processes" not in caplog.text
         there = scan_with(articles_dir, pool_from=2)
@@ -61,7 +61,7 @@ def test_a_worker_that_dies_leaves_the_chunk_it_held_to_this_process(articles_di
 
     def dying(args, **kwargs):
         # A worker that dies with a chunk read but not sent back (as when the kernel kills it for memory).
-        code = "import os, feedsvc.pool as p; p.pickle.dump = lambda *a, **k: os._exit(9); p.work()"
+        code = "import os, feedsvc.reading.pool as p; p.pickle.dump = lambda *a, **k: os._exit(9); p.work()"
         return real_popen([sys.executable, "-c", code], **kwargs)
 
     monkeypatch.setattr(pool.subprocess, "Popen", dying)
@@ -72,14 +72,14 @@ def test_a_worker_that_dies_leaves_the_chunk_it_held_to_this_process(articles_di
 
 
 def test_one_process_at_a_time_reads_a_folder_with_workers(articles_dir, caplog):
-    from feedsvc.folder import Folder
+    from feedsvc.reading.folder import Folder
 
     folder_of(articles_dir, 12)
     held = pool._claim(Folder(articles_dir))  # as another serving process starting at the same moment
     assert held is not None and pool._claim(Folder(articles_dir)) is None
-    with held, caplog.at_level("INFO", logger="feedsvc.pool"):
+    with held, caplog.at_level("INFO", logger="feedsvc.reading.pool"):
         assert len(scan_with(articles_dir, pool_from=2).articles) == 12
         assert "worker processes" not in caplog.text
-    with caplog.at_level("INFO", logger="feedsvc.pool"):
+    with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
         assert len(scan_with(articles_dir, pool_from=2).articles) == 12
     assert "read 13 files in 2 worker processes" in caplog.text

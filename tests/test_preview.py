@@ -6,7 +6,8 @@ from urllib.parse import quote
 import feedparser
 import pytest
 
-from feedsvc.preview import VARY, is_navigation, preview_page
+from feedsvc.preview import VARY, is_navigation
+from feedsvc.preview import preview_page
 from tests.conftest import write
 
 POLITICS = quote("سياسة")

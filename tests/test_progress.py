@@ -1,7 +1,7 @@
 """What a running refresh reports for /healthz: since when, and the file it is reading."""
 from __future__ import annotations
 
-from feedsvc.progress import Progress, reading
+from feedsvc.reading.progress import Progress, reading
 from tests.conftest import write
 
 

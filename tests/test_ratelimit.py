@@ -1,7 +1,7 @@
 """Request budgets: token buckets per client, 304s cheaper, 429 with Retry-After past the budget."""
 from __future__ import annotations
 
-from feedsvc.ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
+from feedsvc.serving.ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
 from tests.conftest import write
 
 

@@ -72,7 +72,7 @@ def test_the_state_file_lands_in_the_folder_feedsvc_starts_from(tmp_path, monkey
 def test_a_list_in_the_environment_may_be_comma_separated_or_json(tmp_path):
     for raw in ("Share this, Read more", '["Share this", "Read more"]'):
         settings = load_settings(toml_path=tmp_path / "absent.toml", environ={"FEEDSVC_CHROME_MARKERS": raw})
-        assert settings["CHROME_MARKERS"] == ["Share this", "Read more"]
+        assert settings["CHROME_MARKERS"] == ("Share this", "Read more")
 
 
 @pytest.mark.parametrize("hops, scheme, client", [(0, "http", "127.0.0.1"), (1, "https", "203.0.113.7")])

@@ -1,4 +1,4 @@
-"""A refresh that renders only what changed (feedsvc/render.py) gives the bytes a fresh build gives."""
+"""A refresh that renders only what changed (feedsvc/building/render.py) gives the bytes a fresh build gives."""
 from __future__ import annotations
 
 from tests.conftest import FIXED_NOW, write
@@ -35,16 +35,29 @@ def test_pages_feeds_and_category_counts_after_edits_are_those_of_a_fresh_build(
 
 
 def test_archive_pages_kept_for_requests_stay_within_their_byte_budget(make_publisher, articles_dir, monkeypatch):
-    import feedsvc.render as render
+    import feedsvc.formats.ondemand as ondemand  # the feed pages rendered on request, and their budget
 
     for number in range(30):
         write(articles_dir, f"s{number:02d}.txt", story("News", f"Story {number}", 1 + number % 28))
     pub = make_publisher(articles_dir, FEED_MAX_ITEMS=2)
     assert pub.refresh()
-    one_page = render._size(pub.variant("", "atom", page=2))
-    monkeypatch.setattr(render, "VARIANT_BYTES", 3 * one_page)
+    one_page = ondemand._size(pub.variant("", "atom", page=2))
+    monkeypatch.setattr(ondemand, "VARIANT_BYTES", 3 * one_page)
     pages = [pub.variant("", "atom", page=page) for page in range(2, 16)]
     renderer = pub.renderer
-    assert renderer._variants_bytes == sum(render._size(found) for found in renderer._variants.values())
+    assert renderer._variants_bytes == sum(ondemand._size(found) for found in renderer._variants.values())
     assert renderer._variants_bytes <= 3 * one_page * 1.5 and len(renderer._variants) < len(pages)
     assert pub.variant("", "atom", page=15) is pages[-1]  # the most recent are kept
+
+
+def test_a_refresh_reports_what_it_rendered_and_the_renderer_keeps_no_side_channel(make_publisher, articles_dir):
+    write(articles_dir, "a.txt", story("News", "One", 1))
+    pub = make_publisher(articles_dir)
+    refreshes = []
+    pub.observers.append(refreshes.append)
+    assert pub.refresh()
+    first = refreshes[-1]
+    feeds = [res for path, res in pub.snapshot.resources.items() if "feed." in path and not path.endswith(".xsl")]
+    assert first.made >= len(feeds) == 6 and sorted(first.fresh, key=id) == sorted(feeds, key=id)
+    assert pub.refresh() and (refreshes[-1].made, refreshes[-1].fresh) == (0, ())  # nothing changed: nothing made
+    assert not hasattr(pub.renderer, "rendered_last") and not hasattr(pub.renderer, "fresh")

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from feedsvc.articles import Options
-from feedsvc.scan import Scanner
+from feedsvc.reading.articles import Options
+from feedsvc.reading.scan import Scanner
 from tests.conftest import write
 
 OPTIONS = Options(site_url="http://127.0.0.1:8000")
@@ -27,7 +27,7 @@ def test_unchanged_files_are_not_read_again(articles_dir, monkeypatch):
     first = scanner.scan()
     assert first.changed == {"a.txt"}
     reads = []
-    monkeypatch.setattr("feedsvc.pool.read_or_skip", lambda *args: reads.append(args))
+    monkeypatch.setattr("feedsvc.reading.pool.read_or_skip", lambda *args: reads.append(args))
     second = scanner.scan()
     assert not second.changed and not reads
     assert second.articles[0] is first.articles[0]
@@ -51,7 +51,7 @@ def test_new_changed_deleted_and_renamed_files_are_noticed(articles_dir):
 @pytest.fixture
 def kernel_cannot_say(monkeypatch):
     """As on NFS, or for a file another user owns: no read lease, so no telling whether a writer has it open."""
-    monkeypatch.setattr("feedsvc.folder.writers_open", lambda fd: None)
+    monkeypatch.setattr("feedsvc.reading.folder.writers_open", lambda fd: None)
 
 
 def test_a_file_still_open_for_writing_is_held_back_and_the_old_version_kept(articles_dir):
@@ -97,7 +97,7 @@ def test_a_file_mapped_writable_is_held_after_its_descriptor_is_closed(articles_
 
 
 def test_a_file_a_writer_never_closes_is_read_once_unchanged_for_the_hold_time(articles_dir):
-    from feedsvc.scan import BUSY_HOLD_SECONDS
+    from feedsvc.reading.scan import BUSY_HOLD_SECONDS
 
     path = write(articles_dir, "a.txt", article("Kept open"))
     now = [time.time()]
@@ -159,7 +159,7 @@ def test_where_the_kernel_cannot_say_a_file_from_a_clock_ahead_is_published_afte
 
 def test_a_file_written_to_while_being_read_is_looked_at_again(articles_dir, monkeypatch):
     path = write(articles_dir, "a.txt", article("Racing"))
-    from feedsvc import pool as scan_module
+    from feedsvc.reading import pool as scan_module
 
     real = scan_module.read_or_skip
 
@@ -254,3 +254,18 @@ def test_file_names_reach_the_log_escaped_one_line_each(articles_dir, caplog):
     assert any("x\\x1b]0;title\\x07.docx" in line for line in lines)
     assert any("front matter keys ignored: k\\x1b[31m\\n" in line for line in lines)
     assert not any(c in line for line in lines for c in "\n\x1b\x07\u202e")
+
+
+def test_the_scan_result_says_when_each_articles_file_was_modified(articles_dir):
+    old = time.time() - 3600
+    os.utime(write(articles_dir, "a.txt", article("A")), (old, old))
+    write(articles_dir, "b.txt", "")  # skipped: no time of its own to give
+    scanner = settled_scanner(articles_dir)
+    result = scanner.scan()
+    assert dict(result.modified) == {"a.txt": pytest.approx(old, abs=1e-6)}
+    assert not hasattr(scanner, "modified")  # the publisher reads the result, never calls back into the scanner
+    (articles_dir / "a.txt").unlink()
+    newer = time.time() - 60
+    os.utime(write(articles_dir, "c.txt", article("C")), (newer, newer))
+    assert dict(scanner.scan().modified) == {"c.txt": pytest.approx(newer, abs=1e-6)}
+    assert dict(result.modified) == {"a.txt": pytest.approx(old, abs=1e-6)}  # an earlier result stays as it was

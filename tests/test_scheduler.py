@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from feedsvc.scheduler import Refresher
+from feedsvc.building.scheduler import Refresher
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_a_file_deleted_while_a_watched_refresh_runs_leaves_the_feed_at_once(mak
 def test_the_watcher_hands_each_path_with_what_it_saw_last(tmp_path):
     from watchdog.events import FileClosedEvent, FileClosedNoWriteEvent, FileModifiedEvent, FileMovedEvent, FileOpenedEvent
 
-    from feedsvc.scheduler import CHANGED, CLOSED, MOVED, _Poke
+    from feedsvc.building.scheduler import CHANGED, CLOSED, MOVED, _Poke
 
     seen = []
     poke = _Poke(lambda paths, kind: seen.append((paths, kind)))
@@ -171,7 +171,7 @@ def test_the_watcher_hands_each_path_with_what_it_saw_last(tmp_path):
 
 
 def test_a_file_closed_after_writing_is_refreshed_at_once_and_a_later_write_reopens_it(tmp_path):
-    from feedsvc.scheduler import CHANGED, CLOSED
+    from feedsvc.building.scheduler import CHANGED, CLOSED
 
     seen = []
     r = Refresher(lambda hints=None: seen.append(dict(hints)), lambda: None, seconds=3600, watch=tmp_path, debounce=3600).start()

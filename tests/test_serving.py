@@ -1,12 +1,12 @@
-"""feedsvc/serving.py's and accesslog.py's rules, one by one (the served behaviour is in test_serve_start.py and test_http_attacks.py)."""
+"""feedsvc/server.py's and accesslog.py's rules, one by one (the served behaviour is in test_serve_start.py and test_http_attacks.py)."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from feedsvc.accesslog import escape, public_referer, readable_path
-from feedsvc.serving import remove_stale_metrics_folders, site_url_for, site_url_warning
+from feedsvc.serving.accesslog import escape, public_referer, readable_path
+from feedsvc.server import remove_stale_metrics_folders, site_url_for, site_url_warning
 
 
 @pytest.mark.parametrize("host, url", [

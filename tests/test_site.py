@@ -92,6 +92,8 @@ def test_feeds_whose_items_did_not_change_keep_their_bytes_and_etag(make_publish
     pub = make_publisher(sample_dir)
     pub.refresh()
     before = dict(pub.snapshot.resources)
+    refreshes = []
+    pub.observers.append(refreshes.append)
     write(sample_dir, "tech/new-gadget.md", "---\ntitle: New gadget\ncategory: Technology\ndate: 2026-11-28 10:00\n---\nShiny.\n")
     assert pub.refresh()
     after = pub.snapshot.resources
@@ -101,7 +103,7 @@ def test_feeds_whose_items_did_not_change_keep_their_bytes_and_etag(make_publish
     assert after["feed.rss"].etag != before["feed.rss"].etag
     assert "articles/tech/new-gadget" in after
     # Only what the new article touches was rendered again: 2 feeds × 3 formats + a few pages.
-    assert pub.renderer.rendered_last <= 12
+    assert 6 <= refreshes[-1].made <= 12 and len(refreshes[-1].fresh) == 6  # the feeds among them: compressed beside
 
 
 def test_deleted_and_renamed_articles_leave_and_enter_their_feeds(make_publisher, articles_dir):
@@ -121,8 +123,8 @@ def test_an_edited_article_moves_its_updated_time_but_not_its_id_or_published(ma
     from datetime import timedelta
 
     from feedsvc.config import load_settings
-    from feedsvc.site import Publisher
-    from feedsvc.state import StateStore
+    from feedsvc.building.site import Publisher
+    from feedsvc.building.state import StateStore
 
     path = write(articles_dir, "a.txt", GOOD)
     settings = load_settings({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(tmp_path / "s.db"), "SETTLE_MS": 0}, environ={})
@@ -144,8 +146,8 @@ def test_an_embargoed_article_is_released_by_the_refresh_at_its_time(tmp_path, a
     from datetime import timedelta
 
     from feedsvc.config import load_settings
-    from feedsvc.site import Publisher
-    from feedsvc.state import StateStore
+    from feedsvc.building.site import Publisher
+    from feedsvc.building.state import StateStore
 
     write(articles_dir, "soon.md", "---\ntitle: Soon\ncategory: News\ndate: 2026-11-29 12:00:03\n---\nEmbargoed.\n")
     settings = load_settings({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(tmp_path / "s.db"), "SETTLE_MS": 0}, environ={})
@@ -216,3 +218,21 @@ def test_a_file_copied_into_a_running_deployment_with_an_old_mtime_is_news_at_th
     assert pub.snapshot.articles["copied"].published == FIXED_NOW
     feed = feedparser.parse(pub.snapshot.resources["feed.rss"].body)
     assert feed.entries[0].title == "Copied in article"
+
+
+def test_a_refreshs_new_feeds_are_compressed_by_an_observer_beside_it(make_publisher, articles_dir):
+    import threading
+
+    from feedsvc.building.site import compress_fresh
+
+    write(articles_dir, "a.txt", GOOD)
+    pub = make_publisher(articles_dir)
+    assert pub.observers == [compress_fresh]  # an explicit hook, first, before the build store commits
+    refreshes = []
+    pub.observers.append(refreshes.append)
+    assert pub.refresh()
+    for thread in [t for t in threading.enumerate() if t.name == "compress"]:
+        thread.join(10)
+    fresh = refreshes[-1].fresh
+    assert len(fresh) == 6 and all(set(res._coded) == {"gzip", "br"} for res in fresh)
+    assert gzip.decompress(fresh[0]._coded["gzip"]) == fresh[0].body

@@ -5,7 +5,7 @@ import multiprocessing
 from datetime import datetime, timedelta, timezone
 
 from feedsvc.model import Article
-from feedsvc.state import StateStore
+from feedsvc.building.state import StateStore
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
 

@@ -19,16 +19,16 @@ from tests.conftest import write
 @pytest.fixture
 def reads(monkeypatch):
     """Counts the article files actually read (parsed) in this process (folders under pool.POOL_FROM files)."""
-    import feedsvc.pool
+    import feedsvc.reading.pool
 
-    read_or_skip = feedsvc.pool.read_or_skip
+    read_or_skip = feedsvc.reading.pool.read_or_skip
     seen: list[str] = []
 
     def counted(path, *args, **kwargs):
         seen.append(path.name)
         return read_or_skip(path, *args, **kwargs)
 
-    monkeypatch.setattr(feedsvc.pool, "read_or_skip", counted)
+    monkeypatch.setattr(feedsvc.reading.pool, "read_or_skip", counted)
     return seen
 
 

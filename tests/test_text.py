@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedsvc.text import (
+from feedsvc.reading.text import (
     SLUG_MAX, DecodeError, clean_text, collapse_space, decode_bytes, detect_language, drop_unsafe_chars, is_binary,
     is_visible, looks_binary, make_slug,
 )
@@ -146,7 +146,7 @@ OTHER_PROSE = [
 def test_english_told_by_its_words_is_what_the_identifier_says(prose):
     import py3langid
 
-    from feedsvc.text import _plainly_english
+    from feedsvc.reading.text import _plainly_english
 
     said = py3langid.classify(prose)[0]
     assert _plainly_english(prose) == (prose in ENGLISH_PROSE) and (said == "en") == (prose in ENGLISH_PROSE)
@@ -158,7 +158,7 @@ def test_the_language_model_is_loaded_only_by_a_text_that_needs_it():
     import sys
 
     code = (
-        "import sys; from feedsvc.articles import parse_article, Options; o = Options(site_url='http://x')\n"
+        "import sys; from feedsvc.reading.articles import parse_article, Options; o = Options(site_url='http://x')\n"
         "loaded = lambda: 'py3langid' in sys.modules\n"
         "assert parse_article('أخبار\\nعنوان الخبر\\nنص الخبر عن المدينة.\\n'.encode(), 'a.txt', o).lang == 'ar' and not loaded()\n"
         "assert parse_article(b'---\\ntitle: T\\ncategory: C\\nlang: fr\\n---\\nTexte.\\n', 'b.md', o).lang == 'fr' and not loaded()\n"

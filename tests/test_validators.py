@@ -10,8 +10,8 @@ import feedparser
 import pytest
 
 from feedsvc.config import load_settings
-from feedsvc.site import Publisher
-from feedsvc.state import StateStore
+from feedsvc.building.site import Publisher
+from feedsvc.building.state import StateStore
 from tests.conftest import FIXED_NOW, write
 
 FIRST = FIXED_NOW - timedelta(seconds=1)  # bytes never served before are dated a second back

@@ -1,4 +1,4 @@
-"""A listing's digest (feedsvc/versions.py), kept up to date from the items that left or came, is the digest
+"""A listing's digest (feedsvc/building/versions.py), kept up to date from the items that left or came, is the digest
 hashed from every item."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedsvc.feeds import ListingBuilder
-from feedsvc.versions import ListingVersions
+from feedsvc.building.feeds import ListingBuilder
+from feedsvc.building.versions import ListingVersions
 from tests.conftest import FIXED_NOW
 from tests.test_feeds import SITE, STEP, article
 

@@ -83,7 +83,7 @@ def test_healthz_reports_articles_skipped_files_and_the_last_refresh(client):
 
 
 def test_healthz_errors_never_show_the_servers_file_system(tmp_path):
-    from feedsvc.web import public_error
+    from feedsvc.serving.web import public_error
 
     root = tmp_path / "articles"
     assert public_error(f"FileNotFoundError: articles folder {root} does not exist", root) == \
@@ -97,3 +97,45 @@ def test_healthz_errors_never_show_the_servers_file_system(tmp_path):
 
 def test_healthz_reports_no_refresh_running_between_refreshes(client):
     assert client.get("/healthz").get_json()["refreshing"] is None
+
+
+def test_a_serving_process_renders_nothing_the_builder_committed_only_what_the_readme_lists(make_app, sample_dir, monkeypatch):
+    """README "What is published": every stored resource is looked up, never rendered, in any coding; only a feed
+    asked for by query (and an article page not committed yet) is rendered on a request."""
+    import sqlite3
+
+    import feedsvc.building.render
+    import feedsvc.formats.fragments
+    import feedsvc.formats.ondemand
+    import feedsvc.preview
+    import feedsvc.serving.variants
+
+    from feedsvc import create_app
+
+    builder = make_app(sample_dir, FEED_MAX_ITEMS=3)
+    assert next(o for o in builder.extensions["feedsvc"].observers if hasattr(o, "wait")).wait(10)
+    worker = create_app({"ARTICLES_DIR": str(sample_dir), "STATE_PATH": builder.extensions["feedsvc.state_path"],
+                         "FEED_MAX_ITEMS": 3}, build=False).test_client()
+    rendered = []
+
+    def trap(name):
+        def rendering(*args, **kwargs):
+            rendered.append(name)
+            raise AssertionError(f"{name} ran on a request")
+        return rendering
+
+    for module, name in [(feedsvc.formats.ondemand.FeedRenderer, "feed"), (feedsvc.formats.fragments.Fragments, "assemble"),
+                         (feedsvc.building.render.Renderer, "render"), (feedsvc.serving.variants, "render_article"),
+                         (feedsvc.preview, "preview_page")]:
+        monkeypatch.setattr(module, name, trap(name))
+    with sqlite3.connect(builder.extensions["feedsvc.state_path"]) as conn:
+        paths = [path for (path,) in conn.execute("SELECT path FROM resources") if not path.startswith("#")]
+    assert len(paths) > 20 and any(p.startswith("articles/") for p in paths)
+    for path in paths:
+        for coding in ("identity", "gzip", "br"):
+            reply = worker.get("/" + quote(path), headers={"Accept-Encoding": coding})
+            assert reply.status_code == 200, (path, coding)
+        browser = worker.get("/" + quote(path), headers={"Sec-Fetch-Dest": "document", "Accept-Encoding": "br"})
+        assert browser.status_code == 200, path
+    assert rendered == []
+    assert worker.get("/feed.rss?page=2").status_code == 500 and rendered == ["feed"]  # the exception: a feed by query

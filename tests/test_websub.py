@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from feedsvc.websub import HubNotifier
+from feedsvc.serving.websub import HubNotifier
 from tests.conftest import write
 from tests.http_helpers import free_port
 

@@ -7,8 +7,8 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from ..feeds import article_url, feed_url
 from ..model import Article, Feed, Site, stable_id
+from ..urls import article_url, feed_url
 from .content import GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, wrapped_html
 
 MEDIA_TYPE = "application/atom+xml"

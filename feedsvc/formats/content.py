@@ -8,6 +8,7 @@ from urllib.parse import quote, urlsplit
 from lxml import etree
 
 from ..model import UNDATED, Article  # noqa: F401 - UNDATED: the formats' date placeholder
+from ..urls import stylesheet_href
 
 GENERATOR = "feedsvc"
 GENERATOR_URI = "https://pypi.org/project/feedsvc/"
@@ -36,13 +37,13 @@ def add_stylesheet(root, feed_path: str) -> None:
     The href is relative to the feed (../../feed.xsl from a category), so it stays same-origin
     behind any proxy or path prefix, as browsers require for XSLT.
     """
-    href = "../" * feed_path.count("/") + "feed.xsl"
+    href = stylesheet_href(feed_path)
     root.addprevious(etree.ProcessingInstruction("xml-stylesheet", f'type="text/xsl" href="{href}"'))
 
 
 def feed_links(feed, site, fmt: str) -> list[tuple[str, str]]:
     """(rel, href) of the WebSub hub and the RFC 5005 paging links, in a fixed order."""
-    from ..feeds import feed_url
+    from ..urls import feed_url
 
     links = [("hub", feed.hub)] if feed.hub else []
     return links + [(rel, feed_url(site, feed, fmt, query)) for rel, query in feed.links]

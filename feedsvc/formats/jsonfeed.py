@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from ..feeds import article_url, feed_url
 from ..model import Article, Feed, Site
+from ..urls import article_url, feed_url
 from .content import item_terms, public_url, wrapped_html
 
 MEDIA_TYPE = "application/feed+json"

@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
-from ..feeds import feed_url
 from ..model import Feed, Site
+from ..urls import feed_url
 from .content import UNDATED, redate
 
 MEDIA_TYPE = "text/x-opml"

@@ -12,8 +12,8 @@ from feedgen.feed import FeedGenerator
 from feedgen.util import formatRFC2822
 from lxml import etree
 
-from ..feeds import article_url, feed_url
 from ..model import Article, Feed, Site
+from ..urls import article_url, feed_url
 from .content import (
     GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, text_as_html, wrapped_html,
 )

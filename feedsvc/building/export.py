@@ -22,19 +22,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-from .formats import FORMATS
-from .preview import preview_page
-from .render import Rendered
+from ..formats import FORMATS
+from ..preview import preview_page
+from ..resource import Rendered
+from ..urls import EXPORT_PREVIEW, export_file
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = {"gzip": ".gz", "br": ".br"}  # nginx gzip_static and brotli_static look for these
-# The key of the page a browser gets at a feed's URL (preview.py): a fragment, which no request carries, so no
-# URL of the site has it. Its file is beside the feed's (feed.rss → feed.rss.html), for deploy/nginx.conf.
-PREVIEW = "#preview"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_LONGEST_SUFFIX = len(".html.page-999999999.gz")  # what a file name may gain over its URL segment
-_NAME_MAX = 255  # bytes in one file name (ext4, xfs, tmpfs)
 # A resource that cannot be a file is left out with a warning; any other failure stops the build.
 _LEAVE_OUT = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EINVAL}
 
@@ -62,41 +58,14 @@ def export_resources(publisher) -> dict[str, Rendered]:
     for path in snapshot.resources:
         page = preview_page(snapshot, publisher.site, path)
         if page is not None:
-            out[path + PREVIEW] = page
+            out[path + EXPORT_PREVIEW] = page
     for feed in snapshot.feeds:
         for fmt in FORMATS:
             page = 2
             while (found := publisher.variant(feed.key, fmt, page=page)) is not None:
-                out[f"{feed.path(fmt)}?page={page}"] = found
+                out[f"{feed.path(fmt)}?page={page}"] = found  # the query the routes take
                 page += 1
     return out
-
-
-def file_name(path: str, media_type: str) -> str | None:
-    """The file, inside the export, that serves a URL path (no leading slash); None if none can.
-
-    "" and "category/x/" → index.html inside; another page ("articles/<id>") → <path>.html;
-    "feed.rss?page=2" → feed.rss.page-2; a feed's page for browsers "feed.rss#preview" → feed.rss.html;
-    everything else keeps its name, which carries its extension.
-    """
-    if path.endswith(PREVIEW) and not path.startswith("articles/"):  # an article's id may end so: its page is its own
-        feed = path[: -len(PREVIEW)]
-        if media_type != "text/html" or "?" in feed or feed.rpartition(".")[2] not in FORMATS:
-            return None  # only a feed's first page has one
-        name = file_name(feed, "")
-        return name and name + ".html"
-    path, _, query = path.partition("?")
-    segments = path.rstrip("/").split("/") if path else []
-    if any(s in ("", ".", "..") or "\0" in s or len(s.encode()) > _NAME_MAX - _LONGEST_SUFFIX for s in segments):
-        return None  # outside the export, or longer than a file name may be
-    if query and not (query.startswith("page=") and query[5:].isdigit()):
-        return None  # only archive pages are files; nginx serves ?since= as the first page
-    suffix = ".page-" + query[5:] if query else ""
-    if path == "" or path.endswith("/"):
-        if path.startswith("articles/"):
-            return None  # nginx serves /articles/<id> from <id>.html only
-        return path + "index.html" + suffix
-    return path + (".html" if media_type == "text/html" else "") + suffix
 
 
 def export_snapshot(resources: Mapping[str, Rendered], out: Path, advance: Callable[[int], object] | None = None) -> ExportResult:
@@ -134,7 +103,7 @@ def _write_all(resources: Mapping[str, Rendered], new: Path, previous: Path | No
     left_out: list[str] = []
     for path in sorted(resources):
         res = resources[path]
-        name = file_name(path, res.media_type)
+        name = export_file(path, res.media_type)
         try:
             if name is None:
                 raise OSError(errno.EINVAL, "not a path a file can have")

@@ -4,15 +4,15 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_left, insort
 from itertools import compress
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import attrgetter
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Mapping
-from urllib.parse import quote
 
-from .model import UNDATED, Article, Category, Feed, Site
-from .text import SLUG_MAX, make_slug
+from ..model import Article, Category, Feed, Site
+from ..paging import Listing, page_feed
+from ..reading.text import SLUG_MAX, make_slug
+from ..urls import category_url, home_url
 
 _BY_ID, _BY_PUBLISHED = attrgetter("id"), attrgetter("published")  # C-level sort keys: 10,000 articles a refresh
 
@@ -67,31 +67,6 @@ def _hashed_slug(slug: str, name: str, taken: set[str]) -> str:
         salt += "\0"
 
 
-def dominant_language(items: Iterable[Article], default: str) -> str:
-    """The most common language among the items; ties go to the site language, then alphabetically."""
-    counts = Counter(a.lang for a in items)
-    if not counts:
-        return default
-    return max(sorted(counts), key=lambda lang: (counts[lang], lang == default))
-
-
-@dataclass(frozen=True)
-class Listing:
-    """Everything one feed could show: its metadata and all its live items, newest first."""
-
-    key: str  # "" for the site-wide feed, else the category slug
-    title: str
-    description: str
-    category: Category | None
-    items: tuple[Article, ...]
-    page_url: str
-    # What changed since the listing this one was updated from (ListingBuilder): id() of that Listing (0 =
-    # none), the items that left it and those that came. Not part of what a listing is (compare=False).
-    since: int = field(default=0, compare=False, repr=False)
-    left: tuple[Article, ...] = field(default=(), compare=False, repr=False)
-    came: tuple[Article, ...] = field(default=(), compare=False, repr=False)
-
-
 def build_listings(articles: Iterable[Article], site: Site, slugs: Mapping[str, str], now: datetime,
                    recorded: Mapping[str, str] | None = None) -> list[Listing]:
     """The site-wide listing first, then one per category with live articles, in name order.
@@ -106,10 +81,10 @@ def build_listings(articles: Iterable[Article], site: Site, slugs: Mapping[str, 
             members.setdefault(name, []).append(a)
     chosen = assign_slugs(members, slugs, recorded or {})
     description = site.description or site.title
-    listings = [Listing("", site.title, description, None, tuple(live), site.url + "/")]
+    listings = [Listing("", site.title, description, None, tuple(live), home_url(site))]
     for name in sorted(members):
         category = Category(name=name, slug=chosen[name])
-        page = f"{site.url}/category/{quote(category.slug, safe='')}/"
+        page = category_url(site, category.slug)
         listings.append(Listing(category.slug, f"{site.title} — {name}", f"{name}: {description}", category, tuple(members[name]), page))
     return listings
 
@@ -208,10 +183,10 @@ class ListingBuilder:
             delta = {} if previous is None or moves is None else {
                 "since": id(previous[1]), "left": tuple(moves.left), "came": tuple(moves.came)}
             if not name:
-                listing = Listing("", site.title, description, None, tuple(self._live), site.url + "/", **delta)
+                listing = Listing("", site.title, description, None, tuple(self._live), home_url(site), **delta)
             else:
                 category = Category(name=name, slug=chosen[name])
-                page = f"{site.url}/category/{quote(category.slug, safe='')}/"
+                page = category_url(site, category.slug)
                 listing = Listing(category.slug, f"{site.title} — {name}", f"{name}: {description}", category,
                                   tuple(self._members[name]), page, **delta)
             built[name] = (made_of, listing)
@@ -256,87 +231,3 @@ def live_categories(articles: Iterable[Article], now: datetime) -> set[str]:
 def build_feeds(articles: Iterable[Article], site: Site, slugs: dict[str, str], max_items: int, now: datetime) -> list[Feed]:
     """The first page of every feed: the site-wide feed first, then one per category in name order."""
     return [page_feed(listing, site, max_items, 1) for listing in build_listings(articles, site, slugs, now)]
-
-
-def page_count(total: int, size: int) -> int:
-    """Pages of a feed: the first holds the newest `size` items, the rest are archive pages."""
-    return 1 + -(-max(total - size, 0) // size)
-
-
-def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> Feed | None:
-    """Page `page` of a listing (RFC 5005 §3 paging), or None when there is no such page.
-
-    Page 1 is the newest `size` items. The older items are cut into archive pages counted from the
-    oldest, so a page's number and content never change as new articles arrive: page 2 holds the
-    oldest `size` items, page 3 the next, and the highest number the newest (perhaps not yet full).
-    Walking "next" from page 1 goes 1, P, P-1, …, 2: every item once, newest to oldest.
-    https://www.rfc-editor.org/rfc/rfc5005#section-3
-    """
-    items, total = listing.items, len(listing.items)
-    pages = page_count(total, size)
-    if not 1 <= page <= pages:
-        return None
-    if page == 1:
-        chosen, complete = items[:size], False
-    else:
-        chunk = page - 2  # 0 = the oldest archive chunk
-        older = total - size
-        end, start = total - chunk * size, total - min((chunk + 1) * size, older)
-        chosen, complete = items[start:end], (chunk + 1) * size <= older
-    newer = None if page == 1 else (1 if page == pages else page + 1)
-    older_page = (pages if pages > 1 else None) if page == 1 else (page - 1 if page > 2 else None)
-    links = [("first", ""), ("last", _page_query(2 if pages > 1 else 1))]
-    if newer is not None:
-        links.append(("previous", _page_query(newer)))
-    if older_page is not None:
-        links.append(("next", _page_query(older_page)))
-    links = links if pages > 1 else []  # one page: nothing to walk
-    return _feed(listing, site, chosen, query=_page_query(page), links=tuple(links), archive=complete, **options)
-
-
-def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: int, **options) -> Feed | None:
-    """Items published or updated after `since`, newest first, `size` a page; None past the last page."""
-    items = listing.items  # a serving process's stored items pick theirs without loading the rest (variants.py)
-    newer = items.newer_than(since) if hasattr(items, "newer_than") else [a for a in items if a.published > since or a.updated > since]
-    pages = max(1, -(-len(newer) // size))
-    if not 1 <= page <= pages:
-        return None
-    base = "?since=" + quote(since.isoformat().replace("+00:00", "Z"), safe=":")
-    links = [("first", base), ("last", f"{base}&page={pages}")]
-    if page > 1:
-        links.append(("previous", base if page == 2 else f"{base}&page={page - 1}"))
-    if page < pages:
-        links.append(("next", f"{base}&page={page + 1}"))
-    links = links if pages > 1 else []
-    query = base if page == 1 else f"{base}&page={page}"
-    return _feed(listing, site, newer[(page - 1) * size: page * size], query=query, links=tuple(links), **options)
-
-
-def _page_query(page: int) -> str:
-    return "" if page == 1 else f"?page={page}"
-
-
-def _feed(listing: Listing, site: Site, items: Iterable[Article], updated: datetime = UNDATED, **options) -> Feed:
-    """updated: when the listing last changed, for feeds rendered on request; UNDATED for the renderer to date."""
-    items = tuple(items)
-    return Feed(
-        key=listing.key,
-        title=listing.title,
-        description=listing.description,
-        category=listing.category,
-        items=items,
-        language=dominant_language(items, site.language),
-        updated=updated,
-        page_url=listing.page_url,
-        **options,
-    )
-
-
-def feed_url(site: Site, feed: Feed, fmt: str, query: str | None = None) -> str:
-    """Absolute URL of a feed (this page, or the page with `query`) in a format; Unicode percent-encoded."""
-    return f"{site.url}/{quote(feed.path(fmt), safe='/')}{feed.query if query is None else query}"
-
-
-def article_url(site: Site, article: Article) -> str:
-    """Absolute URL of an article's page."""
-    return f"{site.url}/articles/{quote(article.id, safe='/')}"

@@ -9,75 +9,23 @@ same bytes get the same time in every worker and after restarts; new bytes a lat
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import threading
-from collections import OrderedDict
 from datetime import datetime
 from importlib import resources as package_files
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Callable, Hashable, Iterator
 
-import brotli
-from werkzeug.http import http_date
+from ..formats import FORMATS
+from ..formats.ondemand import FeedRenderer
+from ..formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
+from ..formats.pages import category_rows, render_article, render_category, render_index
+from ..model import Article, Feed, Site
+from ..resource import Rendered
+from ..urls import HOME, OPML, STATIC, article_path, category_path
 
-from .feeds import feed_url
-from .formats import FORMATS
-from .formats.fragments import Fragments
-from .formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
-from .model import Article, Feed, Site
-from .pages import category_rows, render_article, render_category, render_index
-
-# Files served as they are; their Last-Modified is recorded like any resource's (when these bytes were
-# first served by this deployment), so it moves with an upgrade that changes them.
-STATIC = {"style.css": "text/css", "feed.xsl": "text/xsl", "favicon.ico": "image/x-icon"}
 Versions = Callable[[Mapping[str, str]], Mapping[str, datetime]]  # URL path → digest, to path → recorded time
 Recorded = Callable[[list[str]], Mapping[str, tuple[str, datetime]]]  # URL paths → (digest, time) as recorded now
-VARIANT_BYTES = 64 << 20  # archive pages, deltas and partner views kept, with their compressed forms
-
-# Level 6 and quality 5: within 2% of the smallest output at a quarter of the time (a 375 kB feed:
-# gzip 13 ms instead of 41, brotli 10 ms instead of 36), which matters when a refresh renders many feeds.
-_CODINGS = {
-    "gzip": lambda body: gzip.compress(body, compresslevel=6, mtime=0),  # mtime=0: same bytes every time
-    "br": lambda body: brotli.compress(body, quality=5),
-}
-
-
-class Rendered:
-    """One published resource: bytes, media type, validators, and its compressed forms made once."""
-
-    __slots__ = ("body", "media_type", "last_modified", "etag", "max_age", "headers", "http_date", "validators", "_coded", "_lock")
-
-    def __init__(self, body: bytes, media_type: str, last_modified: datetime, *, precompress: bool = True,
-                 max_age: int | None = None, headers: tuple[tuple[str, str], ...] = ()):
-        self.body = body
-        self.media_type = media_type
-        self.last_modified = last_modified
-        self.max_age = max_age  # None: the site's refresh interval
-        self.headers = headers  # extra response headers, e.g. WebSub's Link
-        self.etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        self.http_date = http_date(last_modified)  # Last-Modified, formatted once
-        # If-None-Match values that match outright: the ETag of each coding, strong or weak.
-        tags = [self.etag] + [self.etag[:-1] + "-" + coding + '"' for coding in _CODINGS]
-        self.validators = frozenset(tags + ["W/" + tag for tag in tags])
-        self._coded: dict[str, bytes] = {}
-        self._lock = threading.Lock()
-        if precompress:  # feeds: compressed when rendered, never on a request
-            for name in _CODINGS:
-                self.coded(name)
-
-    def coded(self, coding: str) -> bytes:
-        """The body in a content coding ("gzip" or "br"), made on first use and kept."""
-        found = self._coded.get(coding)
-        if found is None:
-            with self._lock:
-                found = self._coded.get(coding)
-                if found is None:
-                    found = self._coded[coding] = _CODINGS[coding](self.body)
-        return found
-
-    def __repr__(self) -> str:
-        return f"Rendered({self.media_type}, {len(self.body)} bytes, {self.etag})"
 
 
 class Resources(Mapping):
@@ -106,32 +54,35 @@ class Resources(Mapping):
         return len(self._ready) + len(self._pages)
 
 
-class Renderer:
+@dataclass(frozen=True)
+class Rendering:
+    """What one render() made: every resource by URL path, how many it rendered anew, and the feeds among
+    those (their gzip and brotli forms are still to make: an observer of the refresh makes them, beside it)."""
+
+    resources: Resources
+    made: int
+    fresh: tuple[Rendered, ...]
+
+
+class Renderer(FeedRenderer):
     """Renders a site's resources, keeping the previous results to reuse the unchanged ones."""
 
     def __init__(self, site: Site, versions: Versions, recorded: Recorded, archive_max_age: int = 86400, variants: int = 512,
                  fragments: int | None = None):
-        self.site = site
+        super().__init__(site, archive_max_age, variants, fragments)
         self.versions = versions
         self.recorded = recorded
-        self.archive_max_age = archive_max_age
         self._cache: dict[str, tuple[Hashable, Rendered, str]] = {}  # path → (key, Rendered, digest)
-        self._variants: OrderedDict[tuple[str, Feed], Rendered] = OrderedDict()  # pages, deltas, partner views
-        self._variants_max = variants
-        self._variants_bytes = 0  # their bodies and compressed forms
-        self._variants_lock = threading.Lock()
-        # Each item's bytes per format, shared by every feed it is in; `fragments` bytes at most (default: BUDGET).
-        self.fragments = Fragments(site) if fragments is None else Fragments(site, fragments)
+        # Files served as they are; their Last-Modified is recorded like any resource's (when these bytes were
+        # first served by this deployment), so it moves with an upgrade that changes them.
         self._static = {name: ((package_files.files("feedsvc") / "static" / name).read_bytes(), media) for name, media in STATIC.items()}
-        self.rendered_last = 0  # how many resources the last render() made anew
-        self.fresh: list[Rendered] = []  # feeds the last render() made anew, to compress off the refresh path
         self._pages: dict[str, list] | None = None  # article pages: path → [key, Rendered or None]
         self._live_ids: set[str] = set()
         self._counts: dict[str, int] = {}  # live articles per category name, as last counted
         self._previous_by_name: dict | None = None
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
-               changed: set[str] | None = None) -> "Resources":
+               changed: set[str] | None = None) -> Rendering:
         """Every feed, page, the OPML list and the static files, keyed by URL path.
 
         changed: IDs of the articles that are new or changed since the last render, if known.
@@ -139,7 +90,7 @@ class Renderer:
         live_by_id = {a.id: a for a in live} if live_by_id is None else live_by_id
         site, cache, out = self.site, {}, {}
         undated: dict[str, tuple] = {}  # path → (key, bytes without their date, media type, date function, options)
-        self.fresh = []
+        fresh = []  # the feeds rendered anew
         if changed:  # their items are made again when a feed holds them
             self.fragments.forget(changed)
 
@@ -163,22 +114,21 @@ class Renderer:
         by_name = {f.category.name: (f.category.name, f.page_url, f.key) for f in category_feeds}
         pages, counts = self._article_pages(live, live_by_id, changed, by_name)
         rows = category_rows(list(category_feeds), live, site, counts)
-        put("", (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
-        put("feeds.opml", tuple(feeds), lambda: (render_opml(feeds, site), OPML_TYPE, date_opml, {}))
+        put(HOME, (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
+        put(OPML, tuple(feeds), lambda: (render_opml(feeds, site), OPML_TYPE, date_opml, {}))
         for feed in category_feeds:
-            put(f"category/{feed.key}/", feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
+            put(category_path(feed.key), feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
         digests = {path: _digest(entry[1]) for path, entry in undated.items()}
         times = self.versions(digests) if undated else {}
         for path, (key, body, media, date, options) in undated.items():
             when = times[path]
             found = Rendered(date(body, when) if date else body, media, when, **options)
             if date is not None and media != OPML_TYPE:
-                self.fresh.append(found)
+                fresh.append(found)
             cache[path] = (key, found, digests[path])
             out[path] = found
-        self.rendered_last = len(undated)
         self._cache = cache
-        return Resources(out, pages, self._article_page)
+        return Rendering(Resources(out, pages, self._article_page), len(undated), tuple(fresh))
 
     def drifted(self) -> set[str]:
         """Paths whose bytes the store dates differently than this process did.
@@ -207,7 +157,7 @@ class Renderer:
             self.fragments.forget(self._live_ids - live_by_id.keys())
             pages, counts = {}, {}
             for article in live:
-                path = "articles/" + article.id
+                path = article_path(article.id)
                 key = (article, tuple(by_name[c] for c in article.categories if c in by_name))
                 entry = (previous or {}).get(path)
                 pages[path] = entry if entry is not None and entry[0] == key else [key, None]
@@ -219,12 +169,12 @@ class Renderer:
             gone = self._live_ids - ids
             self.fragments.forget(gone)
             for id_ in gone | (changed & ids):  # out with the version last counted
-                entry = pages.pop("articles/" + id_, None)
+                entry = pages.pop(article_path(id_), None)
                 for c in entry[0][0].categories if entry is not None else ():
                     counts[c] -= 1
             for id_ in (changed & ids) | (ids - self._live_ids):
                 article = live_by_id[id_]
-                pages["articles/" + id_] = [(article, tuple(by_name[c] for c in article.categories if c in by_name)), None]
+                pages[article_path(id_)] = [(article, tuple(by_name[c] for c in article.categories if c in by_name)), None]
                 for c in article.categories:
                     counts[c] = counts.get(c, 0) + 1
             counts = {c: n for c, n in counts.items() if n}
@@ -234,7 +184,7 @@ class Renderer:
     def _article_page(self, entry: list) -> Rendered:
         article, cats = entry[0]
         body = render_article(article, cats, self.site)[0]
-        path = "articles/" + article.id
+        path = article_path(article.id)
         return Rendered(body, "text/html", self.versions({path: _digest(body)})[path], precompress=False)
 
     def _undated_feed(self, fmt: str, feed: Feed) -> tuple:
@@ -242,51 +192,10 @@ class Renderer:
         spec = FORMATS[fmt]
         return self.fragments.assemble(fmt, feed), spec.media_type, spec.date, {"precompress": False, **self._feed_options(fmt, feed)}
 
-    def _feed_options(self, fmt: str, feed: Feed) -> dict:
-        headers = ()
-        if feed.hub:  # WebSub discovery by HTTP header too: https://www.w3.org/TR/websub/#discovery
-            headers = (("Link", f'<{feed.hub}>; rel="hub", <{feed_url(self.site, feed, fmt)}>; rel="self"'),)
-        return {"max_age": self.archive_max_age if feed.archive else None, "headers": headers}
-
-
-    def feed(self, fmt: str, feed: Feed) -> Rendered:
-        """A feed page rendered on demand (archive pages, deltas, partners' views), cached by content."""
-        key = (fmt, feed)
-        with self._variants_lock:
-            found = self._variants.get(key)
-            if found is not None:
-                self._variants.move_to_end(key)
-                return found
-        found = self._render_feed(fmt, feed)
-        with self._variants_lock:
-            if key not in self._variants:
-                self._variants[key] = found
-                self._variants_bytes += _size(found)
-            # At most so many, and so many bytes: 512 full-text archive pages at 10,000 articles are 280 MiB.
-            while len(self._variants) > 1 and (len(self._variants) > self._variants_max or self._variants_bytes > VARIANT_BYTES):
-                self._variants_bytes -= _size(self._variants.popitem(last=False)[1])
-        return found
-
-    def _render_feed(self, fmt: str, feed: Feed) -> Rendered:
-        """A feed rendered with the date it carries (a page, delta or partner view: its listing's time)."""
-        return Rendered(self.fragments.assemble(fmt, feed), FORMATS[fmt].media_type, feed.updated, **self._feed_options(fmt, feed))
-
-
-def compress_all(resources: list[Rendered]) -> None:
-    """Make every content coding of these resources now (run in a thread right after a refresh)."""
-    for res in resources:
-        for coding in _CODINGS:
-            res.coded(coding)
-
-
 def newest(resources: Mapping[str, Rendered]) -> datetime | None:
     """The latest Last-Modified among resources already rendered (article pages are dated on request)."""
     ready = resources._ready if isinstance(resources, Resources) else resources
     return max((r.last_modified for r in ready.values()), default=None)
-
-
-def _size(res: Rendered) -> int:
-    return len(res.body) + sum(len(coded) for coded in res._coded.values())
 
 
 def _digest(body: bytes) -> str:

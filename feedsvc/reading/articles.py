@@ -13,14 +13,14 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
-from urllib.parse import quote
 
+from ..config import DEFAULT_CHROME_MARKERS, Settings
+from ..model import Article, stable_id
+from ..urls import article_path, url
 from . import frontmatter, markup
 from .chrome import strip_chrome
-from .config import DEFAULT_CHROME_MARKERS
 from .folder import FileBusyError, Folder, Skipped, shown
 from .frontmatter import FrontMatterError
-from .model import Article, stable_id
 from .text import (
     DecodeError, clean_text, collapse_space, decode_bytes, detect_language, is_binary, is_visible, looks_binary,
 )
@@ -58,14 +58,14 @@ class Options:
     chrome_markers: tuple[str, ...] = DEFAULT_CHROME_MARKERS
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> "Options":
+    def from_settings(cls, settings: Settings) -> "Options":
         """Pick the reading options out of the settings."""
         return cls(
-            site_url=settings["SITE_URL"],
-            time_zone=settings["TIME_ZONE"],
-            site_language=settings["SITE_LANGUAGE"],
-            summary_length=settings["SUMMARY_LENGTH"],
-            chrome_markers=DEFAULT_CHROME_MARKERS + tuple(settings["CHROME_MARKERS"]),
+            site_url=settings.site_url,
+            time_zone=settings.time_zone,
+            site_language=settings.site_language,
+            summary_length=settings.summary_length,
+            chrome_markers=DEFAULT_CHROME_MARKERS + tuple(settings.chrome_markers),
         )
 
 
@@ -115,7 +115,7 @@ def parse_article(data: bytes, source: str, options: Options) -> Article:
         ignored = frontmatter.ignored_keys(meta)
         if ignored:
             log.debug("%s", shown(f"{source}: front matter keys ignored: {', '.join(ignored)}"))
-        base_url = options.site_url + "/articles/" + quote(_default_id(source), safe="/")
+        base_url = url(options.site_url, article_path(_default_id(source)))
         if source.lower().endswith(".md"):
             title, categories, body_html = _read_markdown(meta, body, source, options, base_url)
             paragraphs = markup.html_to_paragraphs(body_html)

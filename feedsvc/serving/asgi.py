@@ -37,7 +37,7 @@ class WSGIOnThreads:
     """An ASGI app that runs a WSGI app on a few threads, one hop per request.
 
     front: called on the loop first, with the scope and the executor; an answer it gives, (status, headers,
-    body), is sent as it is, and the WSGI app never sees the request (feedsvc/front.py); None goes on to the app.
+    body), is sent as it is, and the WSGI app never sees the request (feedsvc/serving/front.py); None goes on to the app.
     """
 
     def __init__(self, app: Callable, threads: int, front: Callable[[dict, Executor], Awaitable[tuple | None]] | None = None):

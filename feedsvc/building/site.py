@@ -14,13 +14,18 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
-from .articles import Options, Skipped, unique_ids
-from .feeds import Listing, ListingBuilder, assign_slugs, feed_url, live_categories, next_release, page_feed, since_feed
-from .model import Article, Feed, Site
-from .partners import Partner
-from .progress import Progress
-from .render import Rendered, Renderer, compress_all, newest
-from .scan import Scanner
+from ..config import Settings
+from ..formats import FORMATS
+from ..model import Article, Feed, Site
+from ..paging import Listing, page_feed, since_feed
+from ..partners import Partner
+from ..reading.articles import Options, Skipped, unique_ids
+from ..reading.progress import Progress
+from ..reading.scan import Scanner
+from ..resource import Rendered, compress_all
+from ..urls import PARTNERS, feed_url
+from .feeds import ListingBuilder, assign_slugs, live_categories, next_release
+from .render import Renderer, Rendering, newest
 from .state import StateStore
 from .versions import ListingVersions
 
@@ -51,6 +56,8 @@ class Refreshed:
     snapshot: Snapshot  # the previous one again when the refresh failed
     seconds: float
     error: str | None = None
+    made: int = 0  # resources rendered anew
+    fresh: tuple[Rendered, ...] = ()  # the feeds among them, whose gzip and brotli forms are still to make
 
     @property
     def changed(self) -> bool:
@@ -58,42 +65,70 @@ class Refreshed:
         return self.snapshot.resources is not self.previous.resources
 
 
-def site_from_settings(settings: Mapping[str, Any]) -> Site:
+def site_from_settings(settings: Settings) -> Site:
     """The Site facts out of the settings."""
     return Site(
-        title=settings["SITE_TITLE"],
-        url=settings["SITE_URL"],
-        description=settings["SITE_DESCRIPTION"],
-        author=settings["SITE_AUTHOR"],
-        language=settings["SITE_LANGUAGE"],
-        max_age=settings["REFRESH_SECONDS"],
+        title=settings.site_title,
+        url=settings.site_url,
+        description=settings.site_description,
+        author=settings.site_author,
+        language=settings.site_language,
+        max_age=settings.refresh_seconds,
     )
+
+
+@dataclass(frozen=True)
+class FeedOptions:
+    """What the publisher needs of the settings: the folder, how to read it, the site and its feeds."""
+
+    root: Path
+    reading: Options
+    settle: float  # seconds a file changed less than this long ago may still be being written
+    site: Site
+    max_items: int
+    category_slugs: Mapping[str, str]
+    public: Mapping[str, Any]  # what public feeds carry: full_text, hub (a partner's view overrides them)
+    archive_max_age: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "FeedOptions":
+        return cls(
+            root=Path(settings.articles_dir),
+            reading=Options.from_settings(settings),
+            settle=settings.settle_ms / 1000,  # wall-clock time
+            site=site_from_settings(settings),
+            max_items=settings.feed_max_items,
+            category_slugs=settings.category_slugs,
+            public=MappingProxyType({"full_text": settings.public_content == "full", "hub": settings.websub_hub}),
+            archive_max_age=settings.archive_max_age,
+        )
 
 
 class Publisher:
     """Holds the current snapshot and brings it up to date with the articles folder on refresh()."""
 
-    def __init__(self, settings: Mapping[str, Any], store: StateStore, clock: Callable[[], datetime] | None = None,
+    def __init__(self, settings: Settings | FeedOptions, store: StateStore, clock: Callable[[], datetime] | None = None,
                  sleep: Callable[[float], object] | None = None, parsed: Any = None):
-        self.settings = settings
-        self.site = site_from_settings(settings)
-        self.root = Path(settings["ARTICLES_DIR"])
+        options = self.options = settings if isinstance(settings, FeedOptions) else FeedOptions.from_settings(settings)
+        self.site = options.site
+        self.root = options.root
         self.store = store
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         # How to wait for a new Last-Modified to come (at most a second); a test's own clock does not wait.
         self.sleep = sleep or (time.sleep if clock is None else (lambda seconds: None))
-        self.scanner = Scanner(self.root, Options.from_settings(dict(settings)), settle=settings["SETTLE_MS"] / 1000,  # wall-clock time
+        self.scanner = Scanner(self.root, options.reading, settle=options.settle,
                                parsed=parsed)  # parse results kept by stat (store.ParsedCache), or None
         self.renderer = Renderer(self.site, lambda digests: store.record_versions(digests, self.clock()),
-                                 store.recorded_versions, archive_max_age=settings["ARCHIVE_MAX_AGE"])
+                                 store.recorded_versions, archive_max_age=options.archive_max_age)
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
-        self.public = {"full_text": settings["PUBLIC_CONTENT"] == "full", "hub": settings["WEBSUB_HUB"]}
+        self.public = dict(options.public)
         self.versions = ListingVersions(lambda digests: store.record_versions(digests, self.clock()), store.recorded_versions,
-                                        (self.site, self.public, settings["FEED_MAX_ITEMS"]))
+                                        (self.site, self.public, options.max_items))
         self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
-        # Told what each refresh did, in order, before the next one starts (the build store commits here).
-        self.observers: list[Callable[[Refreshed], None]] = []
+        # Told what each refresh did, in order, before the next one starts: the new feeds' compression first,
+        # then what start_building adds (the build store commits here, metrics count).
+        self.observers: list[Callable[[Refreshed], None]] = [compress_fresh]
         self.snapshot = Snapshot()
         self.last_error: str | None = None
         self.last_success: datetime | None = None
@@ -103,7 +138,7 @@ class Publisher:
         self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
         self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
-        self.progress = Progress()  # what the running refresh does, for /healthz (feedsvc/progress.py)
+        self.progress = Progress()  # what the running refresh does, for /healthz (feedsvc/reading/progress.py)
 
     def refresh(self, hints: Iterable[str] | None = None) -> bool:
         """Bring the snapshot up to date; on failure log it and keep serving the last good one.
@@ -113,25 +148,22 @@ class Publisher:
         with self._lock, self.progress.running():
             started = time.perf_counter()
             try:
-                snapshot, changes = self._build(self.clock(), hints)
+                snapshot, changes, rendering = self._build(self.clock(), hints)
             except Exception as exc:  # the edge where work must go on: keep the last good feeds
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("refresh failed, still serving the feeds built at %s: %s", self.snapshot.built_at, self.last_error)
                 self._tell_observers(Refreshed(False, self.snapshot, self.snapshot, time.perf_counter() - started, self.last_error))
                 return False
             previous, self.snapshot = self.snapshot, snapshot  # one assignment: old set or new, never a mix
-            if self.renderer.fresh:
-                # Compression of the new feeds (tens of ms each) runs beside, not inside, the refresh;
-                # a request that comes first makes the coding it needs, once, and keeps it.
-                threading.Thread(target=compress_all, args=(self.renderer.fresh,), name="compress", daemon=True).start()
+            made, fresh = (rendering.made, rendering.fresh) if rendering is not None else (0, ())
             self.last_error = None
             self.last_success = snapshot.built_at
             if changes:
                 log.info("refresh: %d articles, %d changed files, %d resources rendered, %d skipped, %.0f ms",
-                         len(snapshot.articles), changes, self.renderer.rendered_last, len(snapshot.skipped),
+                         len(snapshot.articles), changes, made, len(snapshot.skipped),
                          (time.perf_counter() - started) * 1000)
                 self._tell_listeners(previous, snapshot)
-            self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started))
+            self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started, made=made, fresh=fresh))
             return True
 
     def build(self, now: datetime) -> Snapshot:
@@ -146,20 +178,22 @@ class Publisher:
             times.append(self.clock() + timedelta(seconds=self.scanner.settle))
         return min(times, default=None)
 
-    def _build(self, now: datetime, hints: Iterable[str] | None) -> tuple[Snapshot, int]:
+    def _build(self, now: datetime, hints: Iterable[str] | None) -> tuple[Snapshot, int, Rendering | None]:
+        """The snapshot for `now`, how many files changed, and what was rendered (None: nothing to do)."""
         scan = self.scanner.scan(hints)
         self.pending = scan.pending
         old = self.snapshot
         released = old.next_release is not None and old.next_release <= now
         if old.built_at is not None and not scan.changed and not released and (hints is not None or not self._drifted()):
-            return replace(old, built_at=now), 0  # nothing to do: same bytes, same ETags
+            return replace(old, built_at=now), 0, None  # nothing to do: same bytes, same ETags
         unique, duplicates = self._unique(scan)
-        articles, fresh = self._stamp(tuple(unique), now)
-        listings = self.listing_builder.build(articles, self.site, self.settings["CATEGORY_SLUGS"], now, self._claim_slugs(articles, now))
-        feeds = [page_feed(listing, self.site, self.settings["FEED_MAX_ITEMS"], 1, **self.public) for listing in listings]
+        articles, fresh = self._stamp(tuple(unique), now, scan.modified)
+        listings = self.listing_builder.build(articles, self.site, self.options.category_slugs, now, self._claim_slugs(articles, now))
+        feeds = [page_feed(listing, self.site, self.options.max_items, 1, **self.public) for listing in listings]
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
-        resources = self.renderer.render(feeds, live, live_by_id, fresh)
+        rendering = self.renderer.render(feeds, live, live_by_id, fresh)
+        resources = rendering.resources
         changed = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
         # A new version may be dated up to a second ahead (a second change within one second): it is
         # served once its time has come, so no Last-Modified is ever later than the response's Date.
@@ -176,7 +210,7 @@ class Publisher:
             built_at=now,
             next_release=next_release(articles, now),
         )
-        return snapshot, max(len(scan.changed), 1)
+        return snapshot, max(len(scan.changed), 1), rendering
 
     def variant(self, key: str, fmt: str, *, page: int = 1, since: datetime | None = None,
                 partner: Partner | None = None) -> Rendered | None:
@@ -191,10 +225,10 @@ class Publisher:
             return None
         options = dict(self.public)
         if partner is not None:
-            options = {"full_text": partner.full_text, "prefix": "partners/"}
+            options = {"full_text": partner.full_text, "prefix": PARTNERS}
             if key == "" and partner.categories is not None:
                 listing = _licensed(snapshot, partner)
-        size = self.settings["FEED_MAX_ITEMS"]
+        size = self.options.max_items
         options["updated"] = snapshot.changed[key]  # any page or view of a listing changes when it does
         if since is not None:
             feed = since_feed(listing, self.site, size, since, page, **options)
@@ -206,11 +240,11 @@ class Publisher:
         """Whether another worker dated bytes this process serves differently: then build again to agree."""
         return bool(self.renderer.drifted() or self.versions.drifted(self.snapshot.changed))
 
-    def _appeared(self, articles: Iterable[Article]) -> dict[str, datetime]:
-        """When each article's file appeared (its mtime), from the stat the scan already made."""
+    def _appeared(self, articles: Iterable[Article], modified: Mapping[str, float]) -> dict[str, datetime]:
+        """When each article's file appeared (its mtime), from the stat the scan made (ScanResult.modified)."""
         times = {}
         for a in articles:
-            seconds = self.scanner.modified(a.source)
+            seconds = modified.get(a.source)
             if seconds is not None:
                 times[a.id] = datetime.fromtimestamp(seconds, timezone.utc)
         return times
@@ -219,7 +253,7 @@ class Publisher:
         """Slugs of the categories published at `now`, each recorded in the state store when first published."""
         names = live_categories(articles, now)
         if not names <= self._slugs.keys():
-            configured = self.settings["CATEGORY_SLUGS"]
+            configured = self.options.category_slugs
             self._slugs.update(self.store.claim_slugs(names, lambda new, recorded: assign_slugs(new, configured, recorded)))
         return self._slugs
 
@@ -259,22 +293,29 @@ class Publisher:
         """Hand the URLs of public feeds whose bytes changed to each listener (WebSub)."""
         if not self.listeners:
             return
-        changed = [feed_url(self.site, feed, fmt) for feed in current.feeds for fmt in ("rss", "atom", "json")
+        changed = [feed_url(self.site, feed, fmt) for feed in current.feeds for fmt in FORMATS
                    if previous.resources.get(feed.path(fmt)) is not current.resources.get(feed.path(fmt))]
         if changed:
             for listener in self.listeners:
                 listener(changed)
 
-    def _stamp(self, articles: tuple[Article, ...], now: datetime) -> tuple[list[Article], set[str]]:
+    def _stamp(self, articles: tuple[Article, ...], now: datetime, modified: Mapping[str, float]) -> tuple[list[Article], set[str]]:
         """Stamp only articles read anew; the rest keep their stamped objects. Returns them all and the fresh IDs."""
         stamped_map = self._stamped
         fresh = {a.id: a for a in articles if stamped_map.get(a.id, (None,))[0] is not a}
         for gone in stamped_map.keys() - {a.id for a in articles}:
             del stamped_map[gone]
         if fresh:
-            for stamped in self.store.stamp(fresh.values(), now, appeared=self._appeared(fresh.values())):
+            for stamped in self.store.stamp(fresh.values(), now, appeared=self._appeared(fresh.values(), modified)):
                 stamped_map[stamped.id] = (fresh[stamped.id], stamped)
         return [pair[1] for pair in stamped_map.values()], set(fresh)
+
+
+def compress_fresh(refreshed: Refreshed) -> None:
+    """Observer: make the gzip and brotli forms of the feeds a refresh rendered anew (tens of ms each) in a
+    thread beside the refresh, not inside it; a request that comes first makes the coding it needs, once."""
+    if refreshed.fresh:
+        threading.Thread(target=compress_all, args=(refreshed.fresh,), name="compress", daemon=True).start()
 
 
 def _licensed(snapshot: Snapshot, partner: Partner) -> Listing:
@@ -287,4 +328,4 @@ def _licensed(snapshot: Snapshot, partner: Partner) -> Listing:
     return memo
 
 
-__all__ = ["Publisher", "Refreshed", "Rendered", "Snapshot", "site_from_settings"]
+__all__ = ["FeedOptions", "Publisher", "Refreshed", "Rendered", "Snapshot", "site_from_settings"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from datetime import timedelta
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from .model import Article
+from ..model import Article
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Iterable
-from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .feeds import article_url, dominant_language
-from .model import Article, Feed, Site, feed_path, text_direction
+from .. import urls
+from ..model import Article, Feed, Site, text_direction
+from ..paging import dominant_language
+from ..urls import article_url, feed_path, url
+from . import FORMATS
 
 _ENV = Environment(
     loader=PackageLoader("feedsvc", "templates"),
@@ -19,15 +21,15 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_FORMAT_LABELS = (("rss", "application/rss+xml", "RSS"), ("atom", "application/atom+xml", "Atom"), ("json", "application/feed+json", "JSON Feed"))
+_ENV.globals["urls"] = urls  # the templates' links: urls.url(site.url, urls.OPML), …
 LATEST_ON_HOME = 20
 
 
 def feed_links(site: Site, key: str, title: str) -> list[dict]:
     """Autodiscovery and subscribe links for the feed with this key, in every format."""
     return [
-        {"type": media, "href": f"{site.url}/{quote(feed_path(key, fmt), safe='/')}", "label": label, "title": f"{title} ({label})"}
-        for fmt, media, label in _FORMAT_LABELS
+        {"type": media, "href": url(site.url, feed_path(key, fmt)), "label": label, "title": f"{title} ({label})"}
+        for fmt, media, label in ((f.key, f.media_type, f.label) for f in FORMATS.values())
     ]
 
 
@@ -78,7 +80,7 @@ def render_article(article: Article, categories: tuple[tuple[str, str, str], ...
 def render_preview(feed: Feed, fmt: str, site: Site) -> bytes:
     """The page a browser shows at a feed's URL: the feed's items and how to subscribe to it."""
     links = feed_links(site, feed.key, feed.title)
-    this = next(link for link in links if link["href"].endswith("." + fmt))
+    this = next(link for link in links if link["href"].endswith(FORMATS[fmt].suffix))
     html = _ENV.get_template("preview.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, feed=feed,
         this=this, others=[link for link in links if link is not this], articles=_rows(feed.items, site),

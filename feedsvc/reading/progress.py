@@ -1,7 +1,7 @@
 """What a refresh is doing right now, for /healthz: how long it has been running and which file it reads.
 
-The refresh marks itself with `with publisher.progress.running():` (feedsvc/site.py) and each file it
-reads with `with reading(source):` (feedsvc/scan.py). Both are cheap: two attribute writes, no lock.
+The refresh marks itself with `with publisher.progress.running():` (feedsvc/building/site.py) and each file it
+reads with `with reading(source):` (feedsvc/reading/scan.py). Both are cheap: two attribute writes, no lock.
 A request only calls `Progress.now()`.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The front: hot resources answered on the event loop, before the thread hop and Flask.
 
-Under gunicorn's asyncio worker (feedsvc/asgi.py) a GET or HEAD without a query, for a path Flask would route
+Under gunicorn's asyncio worker (feedsvc/serving/asgi.py) a GET or HEAD without a query, for a path Flask would route
 to web.resource, whose resource is in the store reader's memory (feedsvc/store.py), is answered here: the
 same status, headers and bytes as the Flask path (web.response_headers and web.not_modified, werkzeug's own
 rule for what a 304 leaves out), the same rate-limit charge before any work, the same metrics; gunicorn
@@ -31,14 +31,14 @@ from werkzeug.routing import RequestRedirect
 
 from .asgi import date_now, path_info
 from .metrics import SHORT_TYPES, kind_of
-from .preview import VARY as PREVIEW_VARY, is_navigation
+from ..preview import VARY as PREVIEW_VARY, is_navigation
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST
 from .web import FEED_PATH, content_type, encoding_for, not_modified, response_headers
 
 ENDPOINT = "feedsvc.resource"  # web.resource: any published resource by its path
 ROUTES_KEPT = 1024  # request paths remembered with where Flask routes them
 # The request headers the answer depends on, by their ASGI (lower-case) name; repeated fields join with ","
-# as in the WSGI environ (feedsvc/asgi.py), so werkzeug would read the same values.
+# as in the WSGI environ (asgi.py), so werkzeug would read the same values.
 HEADERS = {b"accept-encoding": "Accept-Encoding", b"if-none-match": "If-None-Match",
            b"if-modified-since": "If-Modified-Since", b"accept": "Accept", b"sec-fetch-dest": "Sec-Fetch-Dest",
            b"user-agent": "User-Agent", b"x-forwarded-for": "X-Forwarded-For"}
@@ -55,14 +55,14 @@ class Prepared:
 
 
 class Front:
-    """Answers hot store resources for WSGIOnThreads (feedsvc/asgi.py); None leaves a request to Flask."""
+    """Answers hot store resources for WSGIOnThreads (asgi.py); None leaves a request to Flask."""
 
     def __init__(self, app: Flask):
         self.store = app.extensions["feedsvc.store"]
         self.limiter = app.extensions["feedsvc.limits"]["public"]
         self.metrics = app.extensions["feedsvc.metrics"]
-        self.max_age = app.config["REFRESH_SECONDS"]
-        self.hops = app.config["PROXY_HOPS"]  # as ProxyFix (feedsvc/__init__.py) takes the client address
+        self.max_age = app.extensions["feedsvc.serving"].max_age
+        self.hops = app.extensions["feedsvc.settings"].proxy_hops  # as ProxyFix (feedsvc/__init__.py) takes the client address
         self.urls = app.url_map.bind("localhost")
         self.routes: dict[tuple[str, bytes], str | None] = {}  # (root path, raw path) → store path, None: not ours
         self.answered = 0  # requests answered here (the rest went to Flask)

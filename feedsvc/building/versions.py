@@ -12,8 +12,8 @@ from itertools import compress
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from .feeds import Listing
-from .model import Article
+from ..model import Article
+from ..paging import Listing
 
 Record = Callable[[Mapping[str, str]], Mapping[str, datetime]]
 Read = Callable[[list[str]], Mapping[str, tuple[str, datetime]]]

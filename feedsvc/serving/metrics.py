@@ -19,8 +19,9 @@ from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client import multiprocess
 
-from .formats import FORMATS
-from .formats.opml import MEDIA_TYPE as OPML_TYPE
+from ..formats import FORMATS
+from ..formats.opml import MEDIA_TYPE as OPML_TYPE
+from ..urls import is_article
 
 # The format label: a bounded set, from the media type of what was served.
 SHORT_TYPES = {**{f.media_type: key for key, f in FORMATS.items()}, OPML_TYPE: "opml", "text/html": "html",
@@ -152,7 +153,7 @@ class Metrics:
 
 
 def instrument(app: Flask) -> Metrics:
-    """Count the app's requests and serve them at /metrics; a building process adds observe_refresh (feedsvc/builder.py)."""
+    """Count the app's requests and serve them at /metrics; a building process adds observe_refresh (feedsvc/building/builder.py)."""
     metrics = Metrics()
     app.extensions["feedsvc.metrics"] = metrics
     @app.after_request
@@ -207,4 +208,4 @@ def multiprocess_mode() -> bool:
 def _page_kind(path: str, media: str | None) -> str:
     if media != "text/html":
         return "other"
-    return "article" if path.startswith("articles/") else "page"
+    return "article" if is_article(path) else "page"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
+from ..model import Article
 from .articles import CATEGORY_LONG, Options, Skipped, iter_articles, unique_ids
 from .chrome import strip_chrome
 from .folder import Folder, FolderError, shown
-from .model import Article
 from .text import SLUG_MAX
 
 SHORT_BODY = 200  # characters: a body shorter than this was often cut off by the scraper

@@ -2,7 +2,7 @@
 checks made before any worker starts.
 
 Workers are gunicorn's `asgi` worker: a connection costs a coroutine until its whole request has arrived,
-so a slow client never holds a worker; the Flask app then runs on one of a few threads (feedsvc/asgi.py).
+so a slow client never holds a worker; the Flask app then runs on one of a few threads (feedsvc/serving/asgi.py).
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from .accesslog import ACCESS_LOG_FORMAT, AccessLog
+from .config import Settings
+from .serving.accesslog import ACCESS_LOG_FORMAT, AccessLog
 
 # Per worker: lookups hold the GIL, so more threads only queue behind it (and raise p99); fewer would let one
 # slow render (a ?since= delta) hold up the rest.
@@ -46,7 +47,7 @@ def gunicorn_settings(checks: bool = False) -> dict[str, Any]:
         "worker_class": "asgi",
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
-        "logger_class": AccessLog,  # feedsvc/accesslog.py
+        "logger_class": AccessLog,  # feedsvc/serving/accesslog.py
         # gunicorn 23+ opens a control socket, by default one shared path in the home folder: two servers
         # would fight over it, and nothing here uses it.
         "control_socket_disable": True,
@@ -59,13 +60,13 @@ def gunicorn_settings(checks: bool = False) -> dict[str, Any]:
 
 def serving_app(overrides: Mapping[str, Any]):
     """The Flask app as a serving process runs it: answering from the build store at once, and building too
-    if it wins the build lock (now, or when the builder it was waiting on dies; feedsvc/builder.py).
+    if it wins the build lock (now, or when the builder it was waiting on dies; feedsvc/building/builder.py).
 
     Only here (and in the dedicated builder process) is a scheduler started: never by create_app(), so never
     under Flask's reloader or in tests.
     """
     from . import create_app
-    from .builder import contend
+    from .building.builder import contend
 
     _large_blocks_by_mmap()
     app = create_app(dict(overrides), refresh=False, build=False)
@@ -89,15 +90,15 @@ def _large_blocks_by_mmap() -> None:
 
 
 def asgi_app(overrides: Mapping[str, Any]):
-    """serving_app() for gunicorn's asgi worker (feedsvc/asgi.py)."""
+    """serving_app() for gunicorn's asgi worker (feedsvc/serving/asgi.py)."""
     return on_threads(serving_app(overrides))
 
 
 def on_threads(app):
     """The Flask app as gunicorn's asgi worker runs it: on APP_THREADS threads, with hot resources answered
-    on the event loop before any thread or Flask sees the request (feedsvc/front.py)."""
-    from .asgi import WSGIOnThreads
-    from .front import Front
+    on the event loop before any thread or Flask sees the request (feedsvc/serving/front.py)."""
+    from .serving.asgi import WSGIOnThreads
+    from .serving.front import Front
 
     return WSGIOnThreads(app, APP_THREADS, front=Front(app))
 
@@ -121,7 +122,7 @@ def on_starting_checked(server) -> None:
 def with_builder(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """gunicorn hooks for `feedsvc serve`: a dedicated builder process started before the workers
     (which then stay thin; one takes over if it dies), and stopped with the master."""
-    from .builder import spawn
+    from .building.builder import spawn
 
     builders = []
 
@@ -143,7 +144,7 @@ def with_builder(overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 def worker_exit(server, worker) -> None:
     """gunicorn hook: stop the worker's scheduler and watcher cleanly, if it was building."""
-    from .builder import REFRESHERS
+    from .building.builder import REFRESHERS
 
     for refresher in REFRESHERS:
         refresher.stop()
@@ -158,19 +159,19 @@ def child_exit(server, worker) -> None:
 
 # --- checks before any worker starts ---
 
-def preflight(settings: Mapping[str, Any]) -> None:
+def preflight(settings: Settings) -> None:
     """What every worker would trip over, found once in the master: the folder, partner keys, the state store."""
     from . import state_path
     from .config import ConfigError
     from .partners import load_partners
-    from .state import StateError, StateStore
+    from .building.state import StateError, StateStore
     from .store import create_schema
 
-    root = Path(settings["ARTICLES_DIR"])
+    root = Path(settings.articles_dir)
     if not root.is_dir():
         raise ServeError(f"articles folder {root} does not exist; pass --articles DIR or set ARTICLES_DIR")
     try:
-        load_partners(settings["PARTNERS"])
+        load_partners(settings.partners)
         StateStore(state_path(settings))
         create_schema(state_path(settings))  # the build store's tables exist before any worker reads them
     except (ConfigError, StateError) as exc:
@@ -231,7 +232,7 @@ def _is_loopback(name: str) -> bool:
 # --- the metrics folder ---
 
 def metrics_folder() -> str:
-    """An empty PROMETHEUS_MULTIPROC_DIR for the workers' metrics (feedsvc/metrics.py), set before any worker imports it.
+    """An empty PROMETHEUS_MULTIPROC_DIR for the workers' metrics (feedsvc/serving/metrics.py), set before any worker imports it.
 
     Folders that servers killed with SIGKILL left behind (their PID is gone) are removed first.
     """

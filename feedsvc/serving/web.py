@@ -2,7 +2,7 @@
 
 Every process answers from the store (feedsvc/store.py), whoever builds: a request is a lookup of
 bytes the builder committed, except a feed asked for by query (?page=, ?since=, a partner's view), which
-is put together here from the stored listing and articles (feedsvc/variants.py); never a parse.
+is put together here from the stored listing and articles (feedsvc/serving/variants.py); never a parse.
 Conditional GET per RFC 9110 §13: If-None-Match decides when present, else If-Modified-Since.
 https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 """
@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
@@ -19,17 +20,18 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, g, redirect, request
 from werkzeug.http import parse_accept_header, parse_date, parse_etags
 
-from .partners import authenticate
-from .preview import VARY as PREVIEW_VARY, is_navigation
+from ..formats import CORS_TYPES, FORMATS
+from ..partners import authenticate
+from ..preview import VARY as PREVIEW_VARY, is_navigation
+from ..resource import Rendered
+from ..store import StoreReader
+from ..urls import OPML, PARTNERS, article_id, category_path, feed_path, feed_pattern, preview_key
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
-from .render import Rendered
-from .store import StoreReader
 
 bp = Blueprint("feedsvc", __name__)
 
 # Pages need nothing but their own stylesheet and images; no script runs anywhere.
 HTML_POLICY = "default-src 'none'; style-src 'self'; img-src 'self' https: http: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-CORS_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "text/x-opml", "text/xsl")
 ENCODINGS = (("br", "br"), ("gzip", "gzip"))  # preferred first
 
 
@@ -38,8 +40,20 @@ def store() -> StoreReader:
     return current_app.extensions["feedsvc.store"]
 
 
+@dataclass(frozen=True)
+class ServingOptions:
+    """What the routes need of the settings (create_app makes it)."""
+
+    max_age: int  # seconds a feed or page may be cached: the refresh interval
+    articles_dir: Path  # named in no message: errors show paths relative to it
+
+
+def options() -> ServingOptions:
+    return current_app.extensions["feedsvc.serving"]
+
+
 def max_age() -> int:
-    return current_app.config["REFRESH_SECONDS"]
+    return options().max_age
 
 
 @bp.get("/healthz")
@@ -65,7 +79,7 @@ def healthz() -> Response:
         "files_read": report.get("files_read"),
         "last_refresh": last_success.isoformat() if last_success else None,
         "age_seconds": round(age, 3) if age is not None else None,
-        "last_error": public_error(status["last_error"] if status else None, Path(current_app.config["ARTICLES_DIR"])),
+        "last_error": public_error(status["last_error"] if status else None, options().articles_dir),
         "refreshing": None if running is None else {"seconds": round(running[0], 3), "file": running[1], "stuck": stuck},
         "builder": None if status is None else {"pid": status["pid"], "heard_seconds_ago": round(status["heard"], 3)},
     }
@@ -74,7 +88,7 @@ def healthz() -> Response:
 
 
 def builder_status() -> dict | None:
-    """This process's own publisher when it builds, else what the builder last wrote (feedsvc/builder.py)."""
+    """This process's own publisher when it builds, else what the builder last wrote (feedsvc/building/builder.py)."""
     pub = current_app.extensions.get("feedsvc")
     if pub is not None:
         running = pub.progress.now()
@@ -98,11 +112,12 @@ def public_error(message: str | None, root: Path) -> str | None:
     return _ABSOLUTE_PATH.sub("<path>", message)
 
 
-FEED_PATH = re.compile(r"(?:category/(?P<slug>[^/]+)/)?feed\.(?P<fmt>rss|atom|json)")
+_KEYS = "|".join(FORMATS)  # rss|atom|json
+FEED_PATH = feed_pattern(f.suffix for f in FORMATS.values())
+_FORMAT_BY_SUFFIX = {f.suffix: key for key, f in FORMATS.items()}
 # RFC 3339 §5.6 date-time: a full date, a time and an offset (a bare date or zone-less time is ambiguous).
 # re.ASCII: \d is 0-9 only, never "²" or "٣", which int() and fromisoformat() treat differently.
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
-ARTICLE_PATH = re.compile(r"articles/[^/]+")
 PAGE = re.compile(r"[1-9][0-9]{0,8}", re.ASCII)  # bounded: int() of thousands of digits is slow, then refused
 UNAUTHORIZED = ("Authentication required: send your partner key as `Authorization: Bearer <key>` "
                 "or `?key=<key>`.\n")
@@ -121,7 +136,7 @@ def _request_error(exc: RequestError) -> Response:
     return _text(exc.status, exc.message, exc.headers)
 
 
-@bp.get("/partners/<path:path>")
+@bp.get(f"/{PARTNERS}<path:path>")
 def partner_resource(path: str) -> Response:
     """A partner's feeds: full text of its licensed categories, for its key only."""
     partner = authenticate(current_app.extensions["feedsvc.partners"], _presented_key())
@@ -131,8 +146,8 @@ def partner_resource(path: str) -> Response:
     charge = _charge("partner", "partner:" + partner.name)  # before any work: a 429 renders nothing
     match = FEED_PATH.fullmatch(path)
     if match is None:
-        raise RequestError(404, f"Not found: /partners/{path}\nYour feeds are /partners/feed.<rss|atom|json> and "
-                                "/partners/category/<slug>/feed.<rss|atom|json>.\n")
+        raise RequestError(404, f"Not found: /{PARTNERS}{path}\nYour feeds are /{PARTNERS}feed.<{_KEYS}> and "
+                                f"/{PARTNERS}{category_path('<slug>')}feed.<{_KEYS}>.\n")
     key = match["slug"] or ""
     stored = store().listing(key)
     if stored is None:
@@ -141,7 +156,7 @@ def partner_resource(path: str) -> Response:
     if category is not None and not partner.licenses(category.name):
         raise RequestError(403, f"Your agreement does not include the category {category.name!r}.\n")
     page, since = _paging()
-    found = current_app.extensions["feedsvc.variants"].get(key, match["fmt"], page=page, since=since, partner=partner)
+    found = current_app.extensions["feedsvc.variants"].get(key, _FORMAT_BY_SUFFIX[match["suffix"]], page=page, since=since, partner=partner)
     if found is None:
         raise RequestError(404, f"Not found: page {page} of this feed.\n")
     return respond(found, max_age(), charge=charge, private=True)
@@ -153,26 +168,26 @@ def resource(path: str) -> Response:
     """Any published resource by its path; feeds also by page and since; anything else is a 404."""
     match = FEED_PATH.fullmatch(path)
     # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is looked up or rendered.
-    charge = _charge("public", _client_address()) if match is not None or path == "feeds.opml" else None
+    charge = _charge("public", _client_address()) if match is not None or path == OPML else None
     if match is not None and ("page" in request.args or "since" in request.args):
         page, since = _paging()
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
             return redirect(request.root_path + "/" + quote(path, safe="/"), code=301)
-        found = current_app.extensions["feedsvc.variants"].get(match["slug"] or "", match["fmt"], page=page, since=since)
+        found = current_app.extensions["feedsvc.variants"].get(match["slug"] or "", _FORMAT_BY_SUFFIX[match["suffix"]], page=page, since=since)
         if found is None:
             raise RequestError(404, f"Not found: /{path} has no such page (page {page}).\n")
         g.feedsvc_found = found
         return respond(found, max_age(), charge=charge)
     found = None if path.startswith("#") else store().resource(path)  # "#…": the store's own keys
-    if found is None and ARTICLE_PATH.fullmatch(path):  # published, its page not committed yet (a cold start)
-        found = current_app.extensions["feedsvc.variants"].article_page(path[len("articles/"):])
+    if found is None and article_id(path) is not None:  # published, its page not committed yet (a cold start)
+        found = current_app.extensions["feedsvc.variants"].article_page(article_id(path))
     if found is None:
         if store().resource(path + "/") is not None:  # /category/x → /category/x/
             return redirect(request.root_path + "/" + quote(path, safe="/") + "/", code=301)
         return _not_found(path)
     g.feedsvc_found = found
     if match is not None:  # a browser opening a feed gets a page about it; feed readers get the feed (preview.py)
-        shown = (is_navigation(request.headers) and store().resource("#preview/" + path)) or found
+        shown = (is_navigation(request.headers) and store().resource(preview_key(path))) or found
         return respond(shown, max_age(), charge=charge, vary=PREVIEW_VARY)
     return respond(found, max_age(), charge=charge)
 
@@ -221,7 +236,7 @@ def respond(res: Rendered, max_age: int, *, charge: Charge | None = None, privat
 def response_headers(res: Rendered, coding: str | None, max_age: int, *, private: bool = False,
                      vary: str | None = None) -> dict[str, str]:
     """The headers of a 200 or 304 for res in a coding (None: identity), before the body's own
-    (Content-Encoding, Content-Type, Content-Length); feedsvc/front.py sends the same."""
+    (Content-Encoding, Content-Type, Content-Length); feedsvc/serving/front.py sends the same."""
     headers = {
         "ETag": res.etag if coding is None else res.etag[:-1] + "-" + coding + '"',
         "Last-Modified": res.http_date,
@@ -299,9 +314,17 @@ def not_modified(res: Rendered, inm: str | None, ims: str | None) -> bool:
 
 
 def _not_found(path: str) -> Response:
-    return _text(404, f"Not found: /{path}\n"
-                      "The site-wide feeds are /feed.rss, /feed.atom and /feed.json; each category's are "
-                      "/category/<slug>/feed.rss, .atom and .json; /feeds.opml lists them all and / links every category.\n")
+    return _text(404, f"Not found: /{path}\n" + _WHERE_THE_FEEDS_ARE)
+
+
+def _listed(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
+
+
+_SUFFIXES = [f.suffix for f in FORMATS.values()]
+_WHERE_THE_FEEDS_ARE = (f"The site-wide feeds are {_listed(['/' + feed_path('', fmt) for fmt in FORMATS])}; each category's are "
+                        f"/{_listed([feed_path('<slug>', next(iter(FORMATS)))] + _SUFFIXES[1:])}; /{OPML} lists them all "
+                        "and / links every category.\n")
 
 
 def _text(status: int, text: str, headers: dict | None = None) -> Response:

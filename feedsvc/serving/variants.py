@@ -2,7 +2,7 @@
 licensed view — put together in the serving process from what the builder stored; never a parse.
 
 A request takes the listing's stored item index (IDs, dates, categories), picks its items with the same
-functions the builder uses (feeds.page_feed / since_feed), loads only those items' stored articles and
+functions the builder uses (paging.page_feed / since_feed), loads only those items' stored articles and
 renders the feed with its format's module (feedgen). The result is kept, per build version, for the
 next request that asks the same (1 MiB of them).
 """
@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Mapping
 
-from .feeds import Listing, page_feed, since_feed
-from .model import Site
-from .pages import render_article
-from .partners import Partner
-from .render import Rendered, Renderer
-from .store import StoreReader
+from ..formats.ondemand import FeedRenderer
+from ..formats.pages import render_article
+from ..model import Site
+from ..paging import Listing, page_feed, since_feed
+from ..partners import Partner
+from ..resource import Rendered
+from ..store import StoreReader
+from ..urls import PARTNERS, article_path
 
 KEEP_BYTES = 1 << 20  # bodies of the variants kept per process: the pages and deltas asked for again and again
 
@@ -33,7 +35,7 @@ class StoredItems(Sequence):
         self.ids = [row[0] for row in rows]
 
     def newer_than(self, since: datetime) -> "StoredItems":
-        """The items published or updated after `since`, by their stored times (feeds.since_feed's rule)."""
+        """The items published or updated after `since`, by their stored times (paging.since_feed's rule)."""
         # Unix seconds as floats keep microseconds exactly at today's dates (53 bits), and order is kept.
         moment = since.timestamp()
         return StoredItems([row for row in self.rows if row[1] > moment or row[2] > moment], self.reader)
@@ -61,7 +63,7 @@ class Variants:
         self.reader, self.site, self.size, self.public = reader, site, size, dict(public)
         # A serving process keeps few items: what it makes is kept whole (KEEP_BYTES), and its memory must not
         # grow with the archive (the builder keeps the big fragment cache).
-        self.renderer = Renderer(site, _unused, _unused, archive_max_age=archive_max_age, variants=1, fragments=ITEM_BYTES)
+        self.renderer = FeedRenderer(site, archive_max_age=archive_max_age, variants=1, fragments=ITEM_BYTES)
         self._kept: OrderedDict[tuple, Rendered | None] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -93,7 +95,7 @@ class Variants:
         article = stored[0]
         links = self.reader.category_links()
         body = render_article(article, tuple(links[c] for c in article.categories if c in links), self.site)[0]
-        when = self.reader.recorded("articles/" + id_, hashlib.sha256(body).hexdigest()) or article.updated
+        when = self.reader.recorded(article_path(id_), hashlib.sha256(body).hexdigest()) or article.updated
         return Rendered(body, "text/html", when, precompress=False)
 
     def _kept_or_made(self, key: tuple, make) -> Rendered | None:
@@ -118,7 +120,7 @@ class Variants:
         head, index = stored
         options = dict(self.public)
         if partner is not None:
-            options = {"full_text": partner.full_text, "prefix": "partners/"}
+            options = {"full_text": partner.full_text, "prefix": PARTNERS}
             if key == "" and partner.categories is not None:
                 index = [row for row in index if any(partner.licenses(c) for c in row[3])]
         listing = Listing(head.key, head.title, head.description, head.category, StoredItems(index, self.reader), head.page_url)
@@ -133,6 +135,3 @@ class Variants:
 def _size(found: Rendered | None) -> int:
     return 0 if found is None else 2 * len(found.body)  # with the codings a request may add
 
-
-def _unused(*_):
-    raise AssertionError("a variant is dated by its listing, never by the state store")

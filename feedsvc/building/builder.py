@@ -4,7 +4,7 @@ Exactly one process per deployment builds: the one holding an exclusive flock on
 It runs the scheduler, the watcher and the refreshes, and commits each refresh's result to the build
 store (Committer, an observer of the Publisher). Every other process serves from the store and tries
 the lock every half refresh interval: when the builder dies the kernel frees the lock and one of them
-takes over. `feedsvc serve` starts a dedicated builder process (`python -m feedsvc.builder`) before its
+takes over. `feedsvc serve` starts a dedicated builder process (`python -m feedsvc.building.builder`) before its
 workers, so workers stay thin. The builder writes what it is doing to `<STATE_PATH>.builder` (BuilderStatus)
 twice a second, for /healthz in every process.
 """
@@ -25,8 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from .formats import FORMATS
-from .store import Build, ListingHead, ParsedCache, StoreWriter, code_version, item_index
+from ..formats import FORMATS
+from ..store import Build, ListingHead, ParsedCache, StoreWriter, code_version, item_index
+from ..urls import preview_key
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ class Committer:
 
         Past FIRST_PAGES new article pages, those are left out of the rows and named in `deferred`.
         """
-        from .preview import preview_page
+        from ..preview import preview_page
 
         site = self.publisher.site
         held = self.writer.held()
@@ -228,9 +229,9 @@ class Committer:
             for fmt in FORMATS:
                 path = feed.path(fmt)
                 made = _made_from(snap.resources[path]) + repr(site)
-                if have.get("#preview/" + path) != made:
+                if have.get(preview_key(path)) != made:
                     page = preview_page(snap, site, path)
-                    build.resources["#preview/" + path] = _row(page, made, coded=False)
+                    build.resources[preview_key(path)] = _row(page, made, coded=False)
         todo = {}
         for path, entry in pages.items():
             if self._pages.get(path) is not entry:
@@ -245,7 +246,7 @@ class Committer:
         else:
             build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in plain.items())
             self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in todo.items()})
-        previews = {"#preview/" + feed.path(fmt) for feed in snap.feeds for fmt in FORMATS}
+        previews = {preview_key(feed.path(fmt)) for feed in snap.feeds for fmt in FORMATS}
         build.gone["resources"] = {p for p in have if p not in snap.resources and p not in previews}
         for key, listing in snap.listings.items():
             if self._listings.get(key) == (listing.items, snap.changed[key]):
@@ -271,8 +272,8 @@ class Committer:
 
     def _render_pages(self, build: Build, todo: dict) -> None:
         """Article pages rendered as Renderer would on a request, dated by the state store in one call."""
-        from .pages import render_article
-        from .render import Rendered
+        from ..formats.pages import render_article
+        from ..resource import Rendered
 
         if not todo:
             return
@@ -309,18 +310,21 @@ def start_building(app, commit: bool = True):
 
     commit=False: nothing is written to the build store (`feedsvc build`, which exports the snapshot itself).
     """
-    from . import articles, chrome, feeds, folder, frontmatter, markup, model, pages, render, scan, text
-    from .articles import Options
+    from ..reading import articles, chrome, folder, frontmatter, markup, scan, text
+    from . import feeds, render
+    from .. import model
+    from ..formats import pages
+    from ..reading.articles import Options
     from .site import Publisher
     from .state import StateStore
 
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
-    options = Options.from_settings(dict(settings))
+    options = Options.from_settings(settings)
     reading = code_version(articles, chrome, folder, frontmatter, markup, model, scan, text)
     parsed = ParsedCache(path, reading, hashlib.sha256(repr(options).encode()).hexdigest()[:16]) if commit else None
     publisher = Publisher(settings, StateStore(path), parsed=parsed)
     if commit:
-        templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parent / "templates").iterdir()))
+        templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parents[1] / "templates").iterdir()))
         made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
         publisher.observers.append(Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by))
     if "feedsvc.metrics" in app.extensions:
@@ -335,16 +339,17 @@ def run_builder(app) -> Any:
     """Build now, then keep building on a schedule and on file changes; this process must hold the lock."""
     from .scheduler import Refresher
 
-    # No warm_up() of the language model: it loads with the first file that needs it (feedsvc/text.py),
-    # and a first scan's reading workers (feedsvc/pool.py) load their own.
+    # No warm_up() of the language model: it loads with the first file that needs it (feedsvc/reading/text.py),
+    # and a first scan's reading workers (feedsvc/reading/pool.py) load their own.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     publisher = start_building(app)
     status = BuilderStatus(status_path(app.extensions["feedsvc.state_path"]))
     status.beat(publisher)
     publisher.observers.append(lambda refreshed: status.write(publisher, finished=True))  # with the build it tells of, not up to a beat later
-    watch = publisher.root if app.config["WATCH"] else None
+    settings = app.extensions["feedsvc.settings"]
+    watch = publisher.root if settings.watch else None
     # Watch first, then build: a file saved while the first build runs is not missed.
-    refresher = Refresher(publisher.refresh, publisher.next_wakeup, app.config["REFRESH_SECONDS"], watch).start()
+    refresher = Refresher(publisher.refresh, publisher.next_wakeup, settings.refresh_seconds, watch).start()
     app.extensions["feedsvc.refresher"] = refresher
     REFRESHERS.append(refresher)
     refresher.run()
@@ -354,7 +359,7 @@ def run_builder(app) -> Any:
 def contend(app) -> threading.Thread:
     """Try the build lock now and every half refresh interval from a daemon thread; build once it is ours."""
     lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
-    interval = max(0.5, app.config["REFRESH_SECONDS"] / 2)
+    interval = max(0.5, app.extensions["feedsvc.settings"].refresh_seconds / 2)
 
     def loop() -> None:
         while not lock.try_acquire():
@@ -374,11 +379,11 @@ def spawn(overrides: Mapping[str, Any]) -> subprocess.Popen:
     The lock is taken here, in the serving master, and its open file passed to the builder, so no worker
     forked afterwards can win it first and nobody waits for the builder to start; the master keeps no copy.
     """
-    from . import state_path
-    from .config import load_settings
+    from .. import state_path
+    from ..config import load_settings
 
     lock = BuildLock(lock_path(state_path(load_settings(dict(overrides)))))
-    command = [sys.executable, "-m", "feedsvc.builder", json.dumps(dict(overrides))]
+    command = [sys.executable, "-m", "feedsvc.building.builder", json.dumps(dict(overrides))]
     if not lock.try_acquire():  # another deployment's builder holds it: this one waits its turn
         return subprocess.Popen(command, preexec_fn=_die_with_parent)
     try:
@@ -396,7 +401,7 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """The dedicated builder process: take the lock handed over (or wait for it), then build for ever."""
-    from . import create_app
+    from .. import create_app
 
     argv = sys.argv[1:] if argv is None else argv
     app = create_app(json.loads(argv[0]) if argv else {}, refresh=False, build=False)

@@ -2,7 +2,7 @@
 worker process per core takes chunks of files from one list until it is empty, and sends the Articles back.
 
 The rule, safe under `feedsvc serve`, gunicorn and tests alike: a worker is a fresh interpreter started
-with `python -c "from feedsvc.pool import work; work()"` (subprocess: fork and exec at once), never a fork
+with `python -c "from feedsvc.reading.pool import work; work()"` (subprocess: fork and exec at once), never a fork
 of the caller, which by then runs threads (the scheduler, the watcher, the event loop) whose locks a fork
 would copy mid-use; and never multiprocessing's spawn, which imports the caller's `__main__` again (a
 script that builds the app at its top level would build it twice). Workers get the caller's sys.path, so
@@ -23,9 +23,9 @@ from collections import deque
 from pathlib import Path
 from typing import Iterator
 
+from ..model import Article
 from .articles import Options, read_or_skip
 from .folder import FileBusyError, Folder, Skipped
-from .model import Article
 from .progress import reading
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class _Fd(int):
 def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bool) -> Result:
     """One file: an Article, Skipped, or None when busy is set and another process has it open for writing."""
     try:
-        with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/progress.py); not in a worker
+        with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/reading/progress.py); not in a worker
             return read_or_skip(root / source, root, options, folder, busy)
     except FileBusyError:
         return None
@@ -154,7 +154,7 @@ def _feed(root: Path, options: Options, shared: _Shared) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same feedsvc as here
     chunk = None
     try:
-        worker = subprocess.Popen([sys.executable, "-c", "from feedsvc.pool import work; work()"], stdin=subprocess.PIPE,
+        worker = subprocess.Popen([sys.executable, "-c", "from feedsvc.reading.pool import work; work()"], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, env=env, close_fds=True)
     except OSError as exc:
         log.warning("cannot start a reading worker (%s); reading its share here", exc)

@@ -7,11 +7,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from ..model import Article
 from .articles import Options, Skipped
 from .folder import Folder
-from .model import Article
 from .pool import POOL_FROM, read_files
 
 log = logging.getLogger(__name__)
@@ -23,12 +24,13 @@ COMPLETE_EVENTS = frozenset({"closed", "moved"})  # what a watcher saw last of a
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What one scan found: the articles read, skipped files, and what moved."""
+    """What one scan found: the articles read, skipped files, what moved, and when each article's file was modified."""
 
     articles: tuple[Article, ...]  # in path order; an ID may repeat (see unique_ids)
     skipped: tuple[Skipped, ...]
     changed: frozenset[str] = frozenset()  # sources added, changed or removed since the last scan
     pending: frozenset[str] = frozenset()  # sources still being written: looked at again shortly
+    modified: Mapping[str, float] = field(default_factory=dict)  # source → its mtime (Unix seconds) when it was read
 
 
 @dataclass
@@ -51,7 +53,8 @@ class Scanner:
     _passed: tuple[Skipped, ...] = ()
     _passed_by_source: dict[str, Skipped] = field(default_factory=dict)
     _looks: dict[str, tuple[tuple[int, int], float]] = field(default_factory=dict)  # files held back: stat, since when
-    _last: tuple | None = None  # (articles, skipped) of the last scan, reused when nothing changed
+    _last: tuple | None = None  # (articles, skipped, modified) of the last scan, reused when nothing changed
+    _modified: dict[str, float] = field(default_factory=dict)  # each article's file: its mtime when it was read
 
     def scan(self, hints: Iterable[str] | None = None) -> ScanResult:
         """Look at the folder; read only files whose size or mtime changed and that have settled.
@@ -114,24 +117,27 @@ class Scanner:
         for source, stat, result in read:
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
+                self._modified.pop(source, None)
+            else:
+                self._modified[source] = stat[1] / 1e9
             self._entries[source] = _Entry(stat, result)
             changed.add(source)
         self._looks = {s: st for s, st in self._looks.items() if s in pending}
         for source in gone:
             del self._entries[source]
+            self._modified.pop(source, None)
         if changed or self._last is None or targets is None:
             # Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the
             # state store's to say (its first owner), so the publisher applies unique_ids().
             results = [self._entries[s].result for s in sorted(self._entries)]
             articles = [r for r in results if isinstance(r, Article)]
             skipped = [r for r in results if isinstance(r, Skipped)]
-            self._last = (tuple(articles), tuple(sorted(self._passed + tuple(skipped), key=lambda s: s.source)))
-        return ScanResult(*self._last, frozenset(changed), frozenset(pending))
-
-    def modified(self, source: str) -> float | None:
-        """The modification time (Unix seconds) a file had when it was read, without another stat."""
-        entry = self._entries.get(source)
-        return entry.stat[1] / 1e9 if entry is not None else None
+            # When each article's file was modified, from the stat it was read with (no second stat); a copy, so
+            # this result stays as it is when later scans move on.
+            modified = MappingProxyType(dict(self._modified))
+            self._last = (tuple(articles), tuple(sorted(self._passed + tuple(skipped), key=lambda s: s.source)), modified)
+        articles, skipped, modified = self._last
+        return ScanResult(articles, skipped, frozenset(changed), frozenset(pending), modified)
 
     def _targets(self, folder: Folder, hints: Iterable[str]) -> set[str] | None:
         """Sources among the hinted paths; None when a folder changed (walk everything)."""
@@ -180,7 +186,7 @@ class Scanner:
         return look is not None and look[0] == stat and now - look[1] >= BUSY_HOLD_SECONDS
 
     def _read(self, folder: Folder, batch: list[tuple[str, tuple[int, int], bool]]) -> Iterator[tuple[str, tuple[int, int], Article | Skipped | None]]:
-        """Read a batch of files (in worker processes when it is big: feedsvc/pool.py): (source, stat, result),
+        """Read a batch of files (in worker processes when it is big: feedsvc/reading/pool.py): (source, stat, result),
         the result None for a file another process still has open for writing."""
         stats = {source: stat for source, stat, _ in batch}
         for source, result in read_files(self.root, self.options, [(s, busy) for s, _, busy in batch], folder, self.pool_from):

@@ -1,0 +1,128 @@
+"""Every URL and path the site publishes, in one place: feeds, the home and category pages, article pages,
+feeds' pages for browsers, the OPML list, the static files, partners' feeds, and the export's file names.
+
+A path is relative to the site root, without the leading slash: the build store's key, the route, the
+export's file (export_file). A URL is SITE_URL, "/" and the path, percent-encoded as UTF-8.
+"""
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+if TYPE_CHECKING:  # types only: model.py imports this module
+    from .model import Article, Feed, Site
+
+HOME = ""  # the home page
+OPML = "feeds.opml"  # every feed in one list
+PARTNERS = "partners/"  # a partner's feeds: the public paths under this prefix
+STYLESHEET, FEED_XSL, FAVICON = "style.css", "feed.xsl", "favicon.ico"
+# Files served as they are (feedsvc/static/), by path, with their media types.
+STATIC = {STYLESHEET: "text/css", FEED_XSL: "text/xsl", FAVICON: "image/x-icon"}
+# The store's key for a feed's page for browsers is this + the feed's path: a fragment, which no request carries.
+PREVIEW = "#preview/"
+# The export's key for the same page is the feed's path + this; its file is beside the feed's (feed.rss.html).
+EXPORT_PREVIEW = "#preview"
+_ARTICLES = "articles/"
+_CATEGORY = "category/"
+_LONGEST_SUFFIX = len(".html.page-999999999.gz")  # what an export's file name may gain over its URL segment
+_NAME_MAX = 255  # bytes in one file name (ext4, xfs, tmpfs)
+
+
+def feed_path(key: str, fmt: str) -> str:
+    """Path of the feed with this key ("" = site-wide) in a format."""
+    from .formats import FORMATS  # here: the formats' writers import this module
+
+    name = "feed" + FORMATS[fmt].suffix
+    return name if not key else f"{_CATEGORY}{key}/{name}"
+
+
+def category_path(slug: str) -> str:
+    """Path of a category's page."""
+    return f"{_CATEGORY}{slug}/"
+
+
+def article_path(id_: str) -> str:
+    """Path of an article's page."""
+    return _ARTICLES + id_
+
+
+def article_id(path: str) -> str | None:
+    """The article ID in an article page's path, else None."""
+    return path[len(_ARTICLES):] if ARTICLE_PATH.fullmatch(path) else None
+
+
+def preview_key(path: str) -> str:
+    """The store's key of the page a browser gets at the feed with this path."""
+    return PREVIEW + path
+
+
+def is_article(path: str) -> bool:
+    """Whether a path is under the article pages."""
+    return path.startswith(_ARTICLES)
+
+
+def url(base: str, path: str) -> str:
+    """Absolute URL of a path on the site at base (SITE_URL)."""
+    return f"{base}/{quote(path, safe='/')}"
+
+
+def home_url(site: Site) -> str:
+    return url(site.url, HOME)
+
+
+def category_url(site: Site, slug: str) -> str:
+    """Absolute URL of a category's page; a slash in a slug would be escaped, never a path segment."""
+    return f"{site.url}/{_CATEGORY}{quote(slug, safe='')}/"
+
+
+def feed_url(site: Site, feed: Feed, fmt: str, query: str | None = None) -> str:
+    """Absolute URL of a feed (this page, or the page with `query`) in a format; Unicode percent-encoded."""
+    return f"{site.url}/{quote(feed.path(fmt), safe='/')}{feed.query if query is None else query}"
+
+
+def article_url(site: Site, article: Article) -> str:
+    """Absolute URL of an article's page."""
+    return url(site.url, article_path(article.id))
+
+
+def stylesheet_href(path: str) -> str:
+    """The feeds' stylesheet relative to the feed at path (../../feed.xsl from a category): same-origin wherever served."""
+    return "../" * path.count("/") + FEED_XSL
+
+
+def export_file(path: str, media_type: str) -> str | None:
+    """The file, inside the export, that serves a URL path (no leading slash); None if none can.
+
+    "" and "category/x/" → index.html inside; another page ("articles/<id>") → <path>.html;
+    "feed.rss?page=2" → feed.rss.page-2; a feed's page for browsers "feed.rss#preview" → feed.rss.html;
+    everything else keeps its name, which carries its extension.
+    """
+    from .formats import FORMATS  # here: the formats' writers import this module
+
+    if path.endswith(EXPORT_PREVIEW) and not is_article(path):  # an article's id may end so: its page is its own
+        feed = path[: -len(EXPORT_PREVIEW)]
+        if media_type != "text/html" or "?" in feed or not any(feed.endswith(f.suffix) for f in FORMATS.values()):
+            return None  # only a feed's first page has one
+        name = export_file(feed, "")
+        return name and name + ".html"
+    path, _, query = path.partition("?")
+    segments = path.rstrip("/").split("/") if path else []
+    if any(s in ("", ".", "..") or "\0" in s or len(s.encode()) > _NAME_MAX - _LONGEST_SUFFIX for s in segments):
+        return None  # outside the export, or longer than a file name may be
+    if query and not (query.startswith("page=") and query[5:].isdigit()):
+        return None  # only archive pages are files; nginx serves ?since= as the first page
+    suffix = ".page-" + query[5:] if query else ""
+    if path == "" or path.endswith("/"):
+        if is_article(path):
+            return None  # nginx serves /articles/<id> from <id>.html only
+        return path + "index.html" + suffix
+    return path + (".html" if media_type == "text/html" else "") + suffix
+
+
+def feed_pattern(suffixes) -> re.Pattern:
+    """The paths of every feed with one of these suffixes: groups `slug` (None: site-wide) and `suffix`."""
+    return re.compile(rf"(?:{_CATEGORY}(?P<slug>[^/]+)/)?feed(?P<suffix>" + "|".join(re.escape(s) for s in suffixes) + ")")
+
+
+ARTICLE_PATH = re.compile(_ARTICLES + r"[^/]+")

@@ -1,0 +1,123 @@
+"""The package layout is the architecture (README "Architecture"): reading → building → store → serving.
+
+Every module's imports are read with `ast` — at the top, inside functions and under TYPE_CHECKING alike — and
+each must point the allowed way: reading/ imports only neutral modules; building/ imports reading/ and neutral
+ones; serving/ imports only neutral ones (it answers from the store, never from files or a build); the
+neutral modules import no stage; nothing imports the entry points (cli, server, gunicorn_conf, __main__).
+"""
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "feedsvc"
+STAGES = ("reading", "building", "serving")
+# The wiring: what puts the stages together into processes. Any of them may import anything; nothing imports them,
+# but the package itself (create_app, state_path), which the dedicated builder process starts from.
+ENTRY = {"feedsvc.cli", "feedsvc.server", "feedsvc.gunicorn_conf", "feedsvc.__main__"}
+WIRING = ENTRY | {"feedsvc"}
+ALLOWED = {  # a module's group → the stages it may import
+    "reading": set(),
+    "building": {"reading"},
+    "serving": set(),
+    "neutral": set(),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def group(name: str) -> str:
+    parts = name.split(".")
+    if name in WIRING:
+        return "wiring"
+    return parts[1] if len(parts) > 1 and parts[1] in STAGES else "neutral"
+
+
+def imported(path: Path) -> list[tuple[int, str]]:
+    """(line, module) for every feedsvc module this file imports; `from X import y` counts X.y when that is a module."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            for alias in node.names:
+                candidate = f"{source}.{alias.name}"
+                is_module = any((PACKAGE.parent / Path(*candidate.split("."))).with_suffix(s).exists() for s in (".py",)) \
+                    or (PACKAGE.parent / Path(*candidate.split(".")) / "__init__.py").exists()
+                found.append((node.lineno, candidate if is_module else source))
+    return [(line, module) for line, module in found if module == "feedsvc" or module.startswith("feedsvc.")]
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_module_is_checked():
+    names = {module_name(p) for p in MODULES}
+    assert {"feedsvc.reading.scan", "feedsvc.building.builder", "feedsvc.serving.web", "feedsvc.store",
+            "feedsvc.formats.rss"} <= names
+    for stage in STAGES:
+        assert (PACKAGE / stage / "__init__.py").read_text(encoding="utf-8").startswith('"""'), f"{stage}/ says what it owns"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_imports_point_the_allowed_way(path: Path):
+    name, mine = module_name(path), group(module_name(path))
+    if mine == "wiring" and name != "feedsvc":
+        return  # the entry points put the stages together
+    wrong = []
+    for line, target in imported(path):
+        theirs = group(target)
+        if target in ENTRY:
+            wrong.append(f"line {line}: {target} (an entry point)")
+        elif theirs == "wiring":  # the package itself: create_app, state_path
+            if mine != "building" and name != "feedsvc":
+                wrong.append(f"line {line}: {target} (the wiring: only the builder process starts from it)")
+        elif name == "feedsvc":
+            continue  # create_app wires every stage
+        elif theirs in STAGES and theirs != mine and theirs not in ALLOWED[mine]:
+            wrong.append(f"line {line}: {target} ({mine} must not import {theirs}/)")
+    assert not wrong, f"{name} imports against the architecture: " + "; ".join(wrong)
+
+
+def test_the_check_catches_a_wrong_import(tmp_path, monkeypatch):
+    """The rule fails on what it is for: a serving module that imports building/ or reading/."""
+    fake = tmp_path / "feedsvc" / "serving"
+    fake.mkdir(parents=True)
+    (tmp_path / "feedsvc" / "building").mkdir()
+    (tmp_path / "feedsvc" / "building" / "render.py").write_text("")
+    (fake / "web.py").write_text("def f():\n    from ..building.render import Renderer\n    from feedsvc.reading import scan\n")
+    (tmp_path / "feedsvc" / "reading").mkdir()
+    (tmp_path / "feedsvc" / "reading" / "scan.py").write_text("")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path / "feedsvc")
+    with pytest.raises(AssertionError, match=r"building\.render \(serving must not import building/\).*reading\.scan"):
+        test_imports_point_the_allowed_way(fake / "web.py")
+
+
+def test_every_module_path_the_readme_names_exists():
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"\bfeedsvc/[\w/]+\.py\b", readme))
+    assert named, "the README names module paths"
+    assert not {path for path in named if not (PACKAGE.parent / path).is_file()}
+
+
+def test_the_readmes_architecture_names_every_module():
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    missing = [module_name(p) for p in MODULES
+               if p.name not in ("__init__.py", "__main__.py") and not re.search(rf"\b{re.escape(p.name)}\b", section)]
+    assert not missing, f"README \"Architecture\" does not name {missing}"

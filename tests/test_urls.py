@@ -1,0 +1,81 @@
+"""feedsvc/urls.py builds every URL and path the site publishes; no other module or template formats one by hand."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from feedsvc.formats import FORMATS
+from feedsvc.model import Site
+from feedsvc.urls import (ARTICLE_PATH, EXPORT_PREVIEW, OPML, article_id, article_path, category_path, category_url,
+                          export_file, feed_path, feed_pattern, home_url, preview_key, stylesheet_href, url)
+
+PACKAGE = Path(__file__).resolve().parents[1] / "feedsvc"
+# Pieces of the site's paths: only urls.py may hold them (prose in a docstring or an SQL comment may name them).
+PIECES = ("articles/", "category/", OPML, "#preview", "partners/", "feed.xsl", "style.css", "favicon.ico")
+SITE = Site(url="https://news.example/sub", title="News", description="d", author="a", language="en", max_age=60)
+
+
+def _strings(path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node.lineno, node.value
+
+
+def test_no_module_but_urls_formats_a_site_path():
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "urls.py":
+            continue
+        for lineno, value in _strings(path):
+            for line in value.splitlines() or [value]:
+                code = line.split("--")[0] if path.name == "store.py" else line  # the schema's SQL comments
+                found += [f"{path.relative_to(PACKAGE)}:{lineno}: {piece!r}" for piece in PIECES if piece in code]
+    assert not found
+
+
+def test_no_template_writes_a_site_url_by_hand():
+    for template in (PACKAGE / "templates").glob("*.html"):
+        assert "site.url }}/" not in template.read_text(encoding="utf-8"), template.name
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_feed_paths_and_their_pattern_agree(fmt):
+    pattern = feed_pattern(f.suffix for f in FORMATS.values())
+    site, category = pattern.fullmatch(feed_path("", fmt)), pattern.fullmatch(feed_path("world", fmt))
+    assert site["slug"] is None and category["slug"] == "world"
+    assert site["suffix"] == category["suffix"] == FORMATS[fmt].suffix
+    assert feed_path("world", fmt).startswith(category_path("world"))
+    assert stylesheet_href(feed_path("world", fmt)) == "../../feed.xsl" and stylesheet_href(feed_path("", fmt)) == "feed.xsl"
+
+
+def test_urls_are_the_site_url_and_the_path_percent_encoded():
+    assert home_url(SITE) == "https://news.example/sub/"
+    assert url(SITE.url, OPML) == "https://news.example/sub/feeds.opml"
+    assert url(SITE.url, article_path("2026/خبر one")) == "https://news.example/sub/articles/2026/%D8%AE%D8%A8%D8%B1%20one"
+    assert category_url(SITE, "a/b") == "https://news.example/sub/category/a%2Fb/"  # a slug is one segment
+
+
+def test_article_pages_and_previews_round_trip():
+    assert article_id(article_path("2026-story")) == "2026-story" and ARTICLE_PATH.fullmatch(article_path("x"))
+    assert article_id(article_path("a/b")) is None and article_id("feed.rss") is None
+    assert preview_key("feed.rss") != "feed.rss" and preview_key("feed.rss").endswith("feed.rss")
+
+
+@pytest.mark.parametrize("path, media, name", [
+    ("", "text/html", "index.html"),
+    ("category/world/", "text/html", "category/world/index.html"),
+    ("articles/story", "text/html", "articles/story.html"),
+    ("feed.rss?page=2", "application/rss+xml", "feed.rss.page-2"),
+    ("feed.rss" + EXPORT_PREVIEW, "text/html", "feed.rss.html"),
+    ("articles/x" + EXPORT_PREVIEW, "text/html", "articles/x#preview.html"),
+    ("feed.rss?since=x", "application/rss+xml", None),
+    ("../etc/passwd", "text/plain", None),
+])
+def test_the_exports_file_names(path, media, name):
+    assert export_file(path, media) == name
