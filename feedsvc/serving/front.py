@@ -29,9 +29,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_list_header, remove_entity_headers
 from werkzeug.routing import RequestRedirect
 
+from ..preview import VARY as PREVIEW_VARY, is_navigation
+from ..urls import OPML
 from .asgi import date_now, path_info
 from .metrics import SHORT_TYPES, kind_of
-from ..preview import VARY as PREVIEW_VARY, is_navigation
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST
 from .web import FEED_PATH, content_type, encoding_for, not_modified, response_headers
 
@@ -105,7 +106,7 @@ class Front:
                 return None
             prepared = derived[coding] = self._prepare(path, res, coding, feed)
         client = None
-        if (feed or path == "feeds.opml") and self.limiter.capacity > 0:  # budgeted, charged before any work
+        if (feed or path == OPML) and self.limiter.capacity > 0:  # budgeted, charged before any work
             client = self._client(scope, asked)
             if self.limiter.charge(client, NOT_MODIFIED_COST):
                 return None  # past its budget: Flask charges nothing more and answers the 429
