@@ -75,6 +75,7 @@ SETTINGS = (
     Setting("RATE_LIMIT", 600, int, "Requests a minute one client address may make for public feeds; 0 = no limit.", 0),
     Setting("PARTNER_RATE_LIMIT", 1200, int, "Requests a minute one partner key may make; 0 = no limit.", 0),
     Setting("PROXY_HOPS", 0, int, "Proxies in front of feedsvc whose X-Forwarded-For (client address) and X-Forwarded-Proto (http or https) to trust.", 0),
+    Setting("TOMBSTONE_DAYS", 30, int, "Days the Atom and JSON feeds that carried an article announce that it went (RFC 6721 tombstones); 0 = never.", 0),
     Setting("WEBSUB_HUB", "", str, "WebSub hub URL; when set, feeds advertise it and each change is published to it."),
     Setting("LOG_LEVEL", "INFO", str, "Logging level: DEBUG, INFO, WARNING or ERROR."),
 )

@@ -73,17 +73,28 @@ class Article:
 
 @dataclass(frozen=True)
 class Category:
-    """A category: the display name from the articles and its URL slug."""
+    """A category, tag or author (`kind`): the display name from the articles and its URL slug."""
 
     name: str
     slug: str
+    kind: str = "category"  # "category", "tag" or "author": each kind has its own URLs and slugs
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """A tombstone (RFC 6721): an entry a feed carried that is gone from the site, since when, and the
+    categories it was in (a partner sees only those it licenses). https://www.rfc-editor.org/rfc/rfc6721"""
+
+    ref: str  # the entry's atom:id (JSON Feed: its id), the article's guid
+    when: datetime  # when it went, whole seconds, UTC
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Feed:
     """What goes into one feed: its items and metadata, independent of format."""
 
-    key: str  # "" for the site-wide feed, else the category slug
+    key: str  # "" for the site-wide feed, a category's slug, or "tag/<slug>", "author/<slug>"
     title: str
     description: str
     category: Category | None
@@ -97,6 +108,7 @@ class Feed:
     full_text: bool = True  # the whole body, or the summary only
     archive: bool = False  # a complete archive page: changes only when an old article is edited
     hub: str = ""  # WebSub hub advertised by the feed
+    deleted: tuple[Deleted, ...] = ()  # tombstones it announces (RFC 6721), newest first: first pages and deltas only
 
     def path(self, fmt: str) -> str:
         """URL path of this feed in a format, relative to the site root (no query)."""

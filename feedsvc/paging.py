@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Iterable
 from urllib.parse import quote
 
-from .model import UNDATED, Article, Category, Feed, Site
+from .model import UNDATED, Article, Category, Deleted, Feed, Site
 
 
 def dominant_language(items: Iterable[Article], default: str) -> str:
@@ -27,12 +27,13 @@ def dominant_language(items: Iterable[Article], default: str) -> str:
 class Listing:
     """Everything one feed could show: its metadata and all its live items, newest first."""
 
-    key: str  # "" for the site-wide feed, else the category slug
+    key: str  # "" for the site-wide feed, a category slug, "tag/<slug>" or "author/<slug>"
     title: str
     description: str
     category: Category | None
     items: tuple[Article, ...]
     page_url: str
+    deleted: tuple[Deleted, ...] = ()  # tombstones of the entries it carried that are gone (building/tombstones.py), newest first
     # What changed since the listing this one was updated from (ListingBuilder): id() of that Listing (0 =
     # none), the items that left it and those that came. Not part of what a listing is (compare=False).
     since: int = field(default=0, compare=False, repr=False)
@@ -73,7 +74,8 @@ def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> 
     if older_page is not None:
         links.append(("next", _page_query(older_page)))
     links = links if pages > 1 else []  # one page: nothing to walk
-    return _feed(listing, site, chosen, query=_page_query(page), links=tuple(links), archive=complete, **options)
+    return _feed(listing, site, chosen, query=_page_query(page), links=tuple(links), archive=complete,
+                 deleted=listing.deleted if page == 1 else (), **options)
 
 
 def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: int, **options) -> Feed | None:
@@ -91,7 +93,8 @@ def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: i
         links.append(("next", f"{base}&page={page + 1}"))
     links = links if pages > 1 else []
     query = base if page == 1 else f"{base}&page={page}"
-    return _feed(listing, site, newer[(page - 1) * size: page * size], query=query, links=tuple(links), **options)
+    deleted = tuple(gone for gone in listing.deleted if gone.when > since) if page == 1 else ()  # what went since, too
+    return _feed(listing, site, newer[(page - 1) * size: page * size], query=query, links=tuple(links), deleted=deleted, **options)
 
 
 def _page_query(page: int) -> str:

@@ -81,9 +81,12 @@ def preview_page(snapshot: Snapshot, site: Site, path: str) -> Rendered | None:
         if page is not None:
             _made.move_to_end(key)
             return page
+    by_path = snapshot.memo.get("feeds by path")
+    if by_path is None:  # hundreds of tag and author feeds: found by path, not by a walk through them all
+        by_path = snapshot.memo["feeds by path"] = {f.path(fmt): f for f in snapshot.feeds for fmt in FORMATS}
+    feed = by_path.get(path)
     fmt = _FORMAT_BY_TYPE[found.media_type]
-    feed = next((f for f in snapshot.feeds if f.path(fmt) == path), None)
-    if feed is None:
+    if feed is None or feed.path(fmt) != path:
         return None
     # Pages compress on their first request; Last-Modified is the feed's: the page changes when it does.
     page = Rendered(render_preview(feed, fmt, site), "text/html", found.last_modified, precompress=False)

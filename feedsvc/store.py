@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS resources (
 CREATE TABLE IF NOT EXISTS changes (version INTEGER NOT NULL, path TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_by_version ON changes (version);
 CREATE TABLE IF NOT EXISTS listings (
-    key TEXT PRIMARY KEY,  -- "" for the site-wide feed, else the category slug
+    key TEXT PRIMARY KEY,  -- "" for the site-wide feed, a category slug, "tag/<slug>" or "author/<slug>"
     head BLOB NOT NULL,  -- pickled ListingHead
     items TEXT NOT NULL,  -- JSON [[id, published, updated, [categories]], ...] newest first, times as Unix seconds
     made_from TEXT NOT NULL, version INTEGER NOT NULL
@@ -94,6 +94,7 @@ class ListingHead:
     category: Any  # model.Category or None
     page_url: str
     changed: datetime
+    deleted: tuple = ()  # the listing's tombstones (model.Deleted), for its partners' views and deltas
 
 
 @dataclass
@@ -376,13 +377,13 @@ class StoreReader:
                 self._listings.popitem(last=False)
         return found
 
-    def category_links(self) -> dict[str, tuple[str, str, str]]:
-        """Each published category's (name, page URL, feed key) by name, as an article page links them."""
+    def category_links(self) -> dict[tuple[str, str], tuple[str, str, str]]:
+        """Each published category's, tag's and author's (name, page URL, feed key) by (kind, name), as an article page links them."""
         links = {}
         for (blob,) in self._conn().execute("SELECT head FROM listings WHERE key != ''"):
             head = pickle.loads(blob)
             if head.category is not None:
-                links[head.category.name] = (head.category.name, head.page_url, head.key)
+                links[(head.category.kind, head.category.name)] = (head.category.name, head.page_url, head.key)
         return links
 
     def recorded(self, key: str, digest: str) -> datetime | None:

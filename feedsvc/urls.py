@@ -1,5 +1,5 @@
-"""Every URL and path the site publishes, in one place: feeds, the home and category pages, article pages,
-feeds' pages for browsers, the OPML list, the static files, partners' feeds, and the export's file names.
+"""Every URL and path the site publishes, in one place: feeds, the home, category, tag and author pages, article
+pages, feeds' pages for browsers, the OPML lists, the static files, partners' feeds, and the export's file names.
 
 A path is relative to the site root, without the leading slash: the build store's key, the route, the
 export's file (export_file). A URL is SITE_URL, "/" and the path, percent-encoded as UTF-8.
@@ -14,11 +14,15 @@ if TYPE_CHECKING:  # types only: model.py imports this module
     from .model import Article, Feed, Site
 
 HOME = ""  # the home page
-OPML = "feeds.opml"  # every feed in one list
+OPML = "feeds.opml"  # the sections' feeds (site-wide and each category) in one list
+OPML_ALL = "feeds-all.opml"  # every feed, tags' and authors' too: a second file, which a static export can serve
 PARTNERS = "partners/"  # a partner's feeds: the public paths under this prefix
 STYLESHEET, FEED_XSL, FAVICON = "style.css", "feed.xsl", "favicon.ico"
 # Files served as they are (feedsvc/static/), by path, with their media types.
 STATIC = {STYLESHEET: "text/css", FEED_XSL: "text/xsl", FAVICON: "image/x-icon"}
+# For search engines and news aggregators (formats/sitemap.py): every page (an index of sitemap_path(n) children
+# past the Sitemaps protocol's limits), the articles of the last two days, and robots.txt naming both.
+SITEMAP, NEWS_SITEMAP, ROBOTS = "sitemap.xml", "sitemap-news.xml", "robots.txt"
 # The store's key for a feed's page for browsers is this + the feed's path: a fragment, which no request carries.
 PREVIEW = "#preview/"
 # The export's key for the same page is the feed's path + this; its file is beside the feed's (feed.rss.html).
@@ -30,16 +34,36 @@ _NAME_MAX = 255  # bytes in one file name (ext4, xfs, tmpfs)
 
 
 def feed_path(key: str, fmt: str) -> str:
-    """Path of the feed with this key ("" = site-wide) in a format."""
+    """Path of the feed with this key ("" = site-wide, a category's slug, "tag/<slug>", "author/<slug>") in a format."""
     from .formats import FORMATS  # here: the formats' writers import this module
 
     name = "feed" + FORMATS[fmt].suffix
-    return name if not key else f"{_CATEGORY}{key}/{name}"
+    return name if not key else f"{listing_page(key)}{name}"
+
+
+def sitemap_path(number: int) -> str:
+    """Path of the child sitemap with this number (from 1) of a sitemap index."""
+    return f"sitemap-{number}.xml"
 
 
 def category_path(slug: str) -> str:
     """Path of a category's page."""
     return f"{_CATEGORY}{slug}/"
+
+
+def listing_key(kind: str, slug: str) -> str:
+    """The key of a category's (its slug), a tag's ("tag/<slug>") or an author's ("author/<slug>") listing and feeds."""
+    return slug if kind == "category" else f"{kind}/{slug}"
+
+
+def listing_page(key: str) -> str:
+    """Path of the page of the listing with this key (not the site-wide one): category/x/, tag/x/, author/x/."""
+    return f"{key}/" if "/" in key else category_path(key)  # a category slug never holds "/" (config.py)
+
+
+def listing_url(site: Site, kind: str, slug: str) -> str:
+    """Absolute URL of a category's, tag's or author's page; a slash in a slug would be escaped, never a path segment."""
+    return f"{site.url}/{kind}/{quote(slug, safe='')}/"
 
 
 def article_path(id_: str) -> str:
@@ -73,7 +97,7 @@ def home_url(site: Site) -> str:
 
 def category_url(site: Site, slug: str) -> str:
     """Absolute URL of a category's page; a slash in a slug would be escaped, never a path segment."""
-    return f"{site.url}/{_CATEGORY}{quote(slug, safe='')}/"
+    return listing_url(site, "category", slug)
 
 
 def feed_url(site: Site, feed: Feed, fmt: str, query: str | None = None) -> str:
@@ -121,8 +145,15 @@ def export_file(path: str, media_type: str) -> str | None:
 
 
 def feed_pattern(suffixes) -> re.Pattern:
-    """The paths of every feed with one of these suffixes: groups `slug` (None: site-wide) and `suffix`."""
-    return re.compile(rf"(?:{_CATEGORY}(?P<slug>[^/]+)/)?feed(?P<suffix>" + "|".join(re.escape(s) for s in suffixes) + ")")
+    """The paths of every feed with one of these suffixes: groups `kind` ("category", "tag", "author"; None:
+    site-wide), `slug` and `suffix`."""
+    return re.compile(r"(?:(?P<kind>category|tag|author)/(?P<slug>[^/]+)/)?feed(?P<suffix>"
+                      + "|".join(re.escape(s) for s in suffixes) + ")")
+
+
+def matched_key(match: re.Match) -> str:
+    """The listing key a feed_pattern() match names: "" (site-wide), a category's slug, "tag/<slug>", "author/<slug>"."""
+    return "" if match["kind"] is None else listing_key(match["kind"], match["slug"])
 
 
 ARTICLE_PATH = re.compile(_ARTICLES + r"[^/]+")

@@ -14,7 +14,7 @@ from feedsvc.paging import Listing, page_feed, since_feed
 from feedsvc.building.feeds import newest_first
 from feedsvc.formats import FORMATS
 from feedsvc.formats.fragments import PIECES, Fragments
-from feedsvc.model import UNDATED, Article, Category, Site, stable_id
+from feedsvc.model import UNDATED, Article, Category, Deleted, Site, stable_id
 from tests.conftest import FIXED_NOW, write
 
 FMTS = ("rss", "atom", "json")
@@ -74,6 +74,14 @@ def listing_of(items: list[Article], category: str | None) -> Listing:
     return Listing("cat", f"{SITE.title} — {category}", f"{category}: x", Category(category, "cat"), chosen, SITE.url + "/category/cat/")
 
 
+# Tombstones (RFC 6721) a listing may carry: refs as articles' guids are written (UUIDs, URIs with markup characters).
+TOMBSTONES = st.lists(
+    st.builds(Deleted, ref=st.one_of(st.integers(0, 20).map(lambda n: stable_id(f"gone/{n}")), TEXT.filter(bool),
+                                     st.sampled_from(["https://news.example/a?x=1&y=<2>", 'tag:x,2026:"q"'])),
+              when=MOMENTS, categories=st.lists(st.sampled_from(CATEGORIES), max_size=2, unique=True).map(tuple)),
+    max_size=4,
+).map(lambda gone: tuple(sorted(gone, key=lambda d: (d.when, d.ref), reverse=True)))
+
 VIEWS = st.fixed_dictionaries({
     "category": st.sampled_from([None, *CATEGORIES]),
     "size": st.integers(1, 5),
@@ -84,6 +92,7 @@ VIEWS = st.fixed_dictionaries({
         {"full_text": True, "prefix": "partners/"}, {"full_text": False, "prefix": "partners/"},
     ]),
     "updated": st.sampled_from([UNDATED, FIXED_NOW]),
+    "deleted": TOMBSTONES,
 })
 
 
@@ -94,7 +103,7 @@ def test_assembled_feeds_are_byte_identical_to_whole_feed_renderings(data, count
     fragments = Fragments(SITE)  # one for every view: fragments made for one feed are reused by the next
     small = Fragments(SITE, budget=3000)  # one that must keep forgetting the least recently used
     for view in views:
-        listing = listing_of(items, view["category"])
+        listing = replace(listing_of(items, view["category"]), deleted=view["deleted"])
         options = dict(view["options"], updated=view["updated"])
         if view["since"] is not None:
             feed = since_feed(listing, SITE, view["size"], view["since"], view["page"], **options)

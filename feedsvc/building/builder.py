@@ -251,7 +251,8 @@ class Committer:
         for key, listing in snap.listings.items():
             if self._listings.get(key) == (listing.items, snap.changed[key]):
                 continue
-            head = ListingHead(key, listing.title, listing.description, listing.category, listing.page_url, snap.changed[key])
+            head = ListingHead(key, listing.title, listing.description, listing.category, listing.page_url, snap.changed[key],
+                               listing.deleted)
             index, blob = json.dumps(item_index(listing.items)), pickle.dumps(head, protocol=5)
             made = hashlib.sha256(index.encode() + blob).hexdigest()
             if held["listings"].get(key) != made:

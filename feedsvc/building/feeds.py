@@ -1,10 +1,11 @@
-"""Which articles go into which feed: publication rules, order, limits, categories and languages."""
+"""Which articles go into which feed: publication rules, order, limits, categories, tags, authors and languages."""
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from bisect import bisect_left, insort
 from itertools import compress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import attrgetter
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Mapping
@@ -12,7 +13,7 @@ from typing import Iterable, Mapping
 from ..model import Article, Category, Feed, Site
 from ..paging import Listing, page_feed
 from ..reading.text import SLUG_MAX, make_slug
-from ..urls import category_url, home_url
+from ..urls import home_url, listing_key, listing_url
 
 _BY_ID, _BY_PUBLISHED = attrgetter("id"), attrgetter("published")  # C-level sort keys: 10,000 articles a refresh
 
@@ -68,25 +69,75 @@ def _hashed_slug(slug: str, name: str, taken: set[str]) -> str:
 
 
 def build_listings(articles: Iterable[Article], site: Site, slugs: Mapping[str, str], now: datetime,
-                   recorded: Mapping[str, str] | None = None) -> list[Listing]:
-    """The site-wide listing first, then one per category with live articles, in name order.
+                   recorded: Mapping[str, str] | None = None, terms: Mapping[str, Mapping[str, str]] | None = None) -> list[Listing]:
+    """The site-wide listing first, then one per category with live articles in name order, then one per
+    tag and one per author likewise.
 
-    slugs: the configured CATEGORY_SLUGS; recorded: the slugs categories were first published under.
+    slugs: the configured CATEGORY_SLUGS; recorded: the slugs categories were first published under;
+    terms: the same for tags and authors, by kind ("tag", "author").
     """
     live = newest_first(a for a in articles if is_published(a, now))
-    # Only published articles name categories: a draft or an embargoed article claims no URL.
-    members: dict[str, list[Article]] = {}
+    # Only published articles name categories, tags and authors: a draft or an embargoed article claims no URL.
+    members: dict[tuple[str, str], list[Article]] = {}
     for a in live:
-        for name in a.categories:
-            members.setdefault(name, []).append(a)
-    chosen = assign_slugs(members, slugs, recorded or {})
-    description = site.description or site.title
-    listings = [Listing("", site.title, description, None, tuple(live), home_url(site))]
-    for name in sorted(members):
-        category = Category(name=name, slug=chosen[name])
-        page = category_url(site, category.slug)
-        listings.append(Listing(category.slug, f"{site.title} — {name}", f"{name}: {description}", category, tuple(members[name]), page))
+        for group in groups(a):
+            members.setdefault(group, []).append(a)
+    chosen = choose_slugs(members, slugs, recorded or {}, terms or {})
+    listings = [Listing("", site.title, site.description or site.title, None, tuple(live), home_url(site))]
+    for group in sorted(members, key=_group_order):
+        listings.append(_listing(site, group, chosen[group], tuple(members[group])))
     return listings
+
+
+KINDS = ("category", "tag", "author")  # the listings besides the site-wide one, in the order they are listed
+# What a tag's or an author's feed title calls it, in English or Arabic: the language of the name's own script, so
+# an Arabic name is never joined to an English word by a colon that a right-to-left line would put on the wrong side.
+LABELS = {"tag": ("Tag", "وسم"), "author": ("Author", "الكاتب")}
+
+
+def groups(article: Article) -> tuple[tuple[str, str], ...]:
+    """The listings an article is in besides the site-wide one: (kind, name) of its categories, tags and author."""
+    out = [("category", name) for name in article.categories]
+    out += [("tag", name) for name in article.tags]
+    if article.author:
+        out.append(("author", article.author))
+    return tuple(out)
+
+
+def choose_slugs(members: Iterable[tuple[str, str]], slugs: Mapping[str, str], recorded: Mapping[str, str],
+                 terms: Mapping[str, Mapping[str, str]]) -> dict[tuple[str, str], str]:
+    """(kind, name) → its slug; each kind has its own slugs: categories with CATEGORY_SLUGS and their record,
+    tags and authors with theirs (`terms`, by kind)."""
+    names: dict[str, list[str]] = {}
+    for kind, name in members:
+        names.setdefault(kind, []).append(name)
+    out = {}
+    for kind, these in names.items():
+        chosen = assign_slugs(these, slugs, recorded) if kind == "category" else assign_slugs(these, {}, terms.get(kind, {}))
+        out.update(((kind, name), slug) for name, slug in chosen.items())
+    return out
+
+
+def label(kind: str, name: str) -> str:
+    """What a tag's or an author's feed calls it: Arabic for a name that starts in Arabic script, else English."""
+    strong = next((b for b in map(unicodedata.bidirectional, name) if b in ("L", "R", "AL")), "L")
+    return LABELS[kind][strong == "AL"]
+
+
+def _listing(site: Site, group: tuple[str, str], slug: str, items: tuple) -> Listing:
+    """The listing of a category, tag or author, titled in the site's style."""
+    kind, name = group
+    description = site.description or site.title
+    category = Category(name=name, slug=slug, kind=kind)
+    page, key = listing_url(site, kind, slug), listing_key(kind, slug)
+    if kind == "category":
+        return Listing(key, f"{site.title} — {name}", f"{name}: {description}", category, items, page)
+    word = label(kind, name)
+    return Listing(key, f"{site.title} — {word}: {name}", f"{word} {name}: {description}", category, items, page)
+
+
+def _group_order(group: tuple[str, str]) -> tuple[int, str]:
+    return KINDS.index(group[0]), group[1]
 
 
 class ListingBuilder:
@@ -94,22 +145,33 @@ class ListingBuilder:
     out of the previous order and put back in by binary search, instead of sorting every article again.
 
     The listings it returns are those build_listings() gives for the same arguments (a Hypothesis property
-    in tests/test_feeds.py); a listing whose items did not change is the previous Listing object.
+    in tests/test_feeds.py and tests/test_taxonomies.py); a listing whose items did not change is the previous
+    Listing object, so one saved file touches only the site-wide listing and its own categories', tags' and
+    author's.
     """
 
     def __init__(self) -> None:
         self._articles: tuple[Article, ...] = ()  # the articles last built
         self._ids: set[int] = set()  # their id()s
         self._live: list[Article] = []  # published, newest first
-        self._members: dict[str, list[Article]] = {}  # category name → its published articles, newest first
+        self._members: dict[tuple[str, str], list[Article]] = {}  # (kind, name) → its published articles, newest first
         self._held: dict[str, Article] = {}  # dated after the last `now`: embargoed
         self._now: datetime | None = None
-        self._dirty: dict[str, _Moves] = {}  # category name ("" = site-wide) → the items that moved since last built
-        self._built: dict[str, tuple[tuple, Listing]] = {}  # name → (what it was made of, the Listing)
+        self._dirty: dict[tuple[str, str], _Moves] = {}  # group (_SITE = site-wide) → the items that moved since last built
+        self._built: dict[tuple[str, str], tuple[tuple, Listing]] = {}  # group → (what it was made of, the Listing)
 
     def build(self, articles: Iterable[Article], site: Site, slugs: Mapping[str, str], now: datetime,
-              recorded: Mapping[str, str] | None = None) -> list[Listing]:
-        """What build_listings(articles, site, slugs, now, recorded) returns; articles have unique IDs."""
+              recorded: Mapping[str, str] | None = None, terms: Mapping[str, Mapping[str, str]] | None = None) -> list[Listing]:
+        """What build_listings(articles, site, slugs, now, recorded, terms) returns; articles have unique IDs."""
+        self.update(articles, now)
+        return self.listings(site, slugs, recorded or {}, terms or {})
+
+    def names(self, kind: str) -> set[str]:
+        """The categories, tags or authors (kind) with a published article since the last update(): those that need a slug."""
+        return {name for k, name in self._members if k == kind}
+
+    def update(self, articles: Iterable[Article], now: datetime) -> None:
+        """Take in the articles as they are at `now` (unique IDs); listings() then gives their listings."""
         articles = tuple(articles)  # kept until the next build: nobody else's list to change
         # Which objects are new and which went, by identity, in C: no Python loop over 10,000 articles.
         before, had, has = self._articles, self._ids, set(map(id, articles))
@@ -127,28 +189,27 @@ class ListingBuilder:
                 self._put_in(a, now)
             self._now = now
         self._articles, self._ids = articles, has  # the list keeps the objects alive, so their ids stay theirs
-        return self._listings(site, slugs, recorded or {})
 
     def _rebuild(self, articles, now: datetime) -> None:
         self._live = newest_first(a for a in articles if is_published(a, now))
         self._held = {a.id: a for a in articles if not a.draft and a.published is not None and a.published > now}
         self._members = {}
         for a in self._live:
-            for name in a.categories:
-                self._members.setdefault(name, []).append(a)
+            for group in groups(a):
+                self._members.setdefault(group, []).append(a)
         self._now, self._dirty, self._built = now, {}, {}
 
     def _take_out(self, old: Article) -> None:
         if self._held.get(old.id) is old:
             del self._held[old.id]
         elif _remove(self._live, old):
-            self._moved("").left.append(old)
-            for name in old.categories:
-                members = self._members[name]
+            self._moved(_SITE).left.append(old)
+            for group in groups(old):
+                members = self._members[group]
                 _remove(members, old)
                 if not members:
-                    del self._members[name]
-                self._moved(name).left.append(old)
+                    del self._members[group]
+                self._moved(group).left.append(old)
 
     def _put_in(self, article: Article, now: datetime) -> None:
         if article.draft or article.published is None:
@@ -157,44 +218,46 @@ class ListingBuilder:
             self._held[article.id] = article
             return
         insort(self._live, article, key=_order)
-        self._moved("").came.append(article)
-        for name in article.categories:
-            insort(self._members.setdefault(name, []), article, key=_order)
-            self._moved(name).came.append(article)
+        self._moved(_SITE).came.append(article)
+        for group in groups(article):
+            insort(self._members.setdefault(group, []), article, key=_order)
+            self._moved(group).came.append(article)
 
-    def _moved(self, name: str) -> "_Moves":
-        moves = self._dirty.get(name)
+    def _moved(self, group: tuple[str, str]) -> "_Moves":
+        moves = self._dirty.get(group)
         if moves is None:
-            moves = self._dirty[name] = _Moves([], [])
+            moves = self._dirty[group] = _Moves([], [])
         return moves
 
-    def _listings(self, site: Site, slugs: Mapping[str, str], recorded: Mapping[str, str]) -> list[Listing]:
-        chosen = assign_slugs(self._members, slugs, recorded)
+    def listings(self, site: Site, slugs: Mapping[str, str], recorded: Mapping[str, str],
+                 terms: Mapping[str, Mapping[str, str]]) -> list[Listing]:
+        """The listings of the articles last taken in (update()); slugs and records as build_listings() takes them."""
+        chosen = choose_slugs(self._members, slugs, recorded, terms)
         description = site.description or site.title
         built, dirty = self._built, self._dirty
         out = []
-        for name in ["", *sorted(self._members)]:
-            made_of = (site, chosen.get(name))
-            previous = built.get(name)
-            if previous is not None and previous[0] == made_of and name not in dirty:
+        for group in [_SITE, *sorted(self._members, key=_group_order)]:
+            made_of = (site, chosen.get(group))
+            previous = built.get(group)
+            if previous is not None and previous[0] == made_of and group not in dirty:
                 out.append(previous[1])
                 continue
-            moves = dirty.get(name)
+            moves = dirty.get(group)
             delta = {} if previous is None or moves is None else {
                 "since": id(previous[1]), "left": tuple(moves.left), "came": tuple(moves.came)}
-            if not name:
+            if group == _SITE:
                 listing = Listing("", site.title, description, None, tuple(self._live), home_url(site), **delta)
             else:
-                category = Category(name=name, slug=chosen[name])
-                page = category_url(site, category.slug)
-                listing = Listing(category.slug, f"{site.title} — {name}", f"{name}: {description}", category,
-                                  tuple(self._members[name]), page, **delta)
-            built[name] = (made_of, listing)
+                listing = replace(_listing(site, group, chosen[group], tuple(self._members[group])), **delta)
+            built[group] = (made_of, listing)
             out.append(listing)
-        for name in built.keys() - self._members.keys() - {""}:
-            del built[name]
+        for group in built.keys() - self._members.keys() - {_SITE}:
+            del built[group]
         dirty.clear()
         return out
+
+
+_SITE = ("", "")  # the site-wide listing's group
 
 
 @dataclass

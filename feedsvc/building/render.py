@@ -19,10 +19,12 @@ from typing import Callable, Hashable, Iterator
 from ..formats import FORMATS
 from ..formats.ondemand import FeedRenderer
 from ..formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
-from ..formats.pages import category_rows, render_article, render_category, render_index
-from ..model import Article, Feed, Site
+from ..formats.pages import article_links, category_rows, render_article, render_category, render_index
+from ..formats.sitemap import MEDIA_TYPE as SITEMAP_TYPE, ROBOTS_MEDIA_TYPE
+from ..model import UNDATED, Article, Feed, Site
 from ..resource import Rendered
-from ..urls import HOME, OPML, STATIC, article_path, category_path
+from ..urls import HOME, OPML, OPML_ALL, ROBOTS, STATIC, article_path, listing_page
+from .sitemaps import Sitemaps
 
 Versions = Callable[[Mapping[str, str]], Mapping[str, datetime]]  # URL path → digest, to path → recorded time
 Recorded = Callable[[list[str]], Mapping[str, tuple[str, datetime]]]  # URL paths → (digest, time) as recorded now
@@ -80,12 +82,14 @@ class Renderer(FeedRenderer):
         self._live_ids: set[str] = set()
         self._counts: dict[str, int] = {}  # live articles per category name, as last counted
         self._previous_by_name: dict | None = None
+        self.sitemaps = Sitemaps(site)  # sitemap.xml, sitemap-news.xml, robots.txt: remade in part (sitemaps.py)
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
-               changed: set[str] | None = None) -> Rendering:
-        """Every feed, page, the OPML list and the static files, keyed by URL path.
+               changed: set[str] | None = None, now: datetime | None = None) -> Rendering:
+        """Every feed, page, the OPML lists, the static files, the sitemaps and robots.txt, keyed by URL path.
 
-        changed: IDs of the articles that are new or changed since the last render, if known.
+        changed: IDs of the articles that are new or changed since the last render, if known. now: the build's
+        moment, which the News sitemap's two-day window is taken at (default: the newest article's publication).
         """
         live_by_id = {a.id: a for a in live} if live_by_id is None else live_by_id
         site, cache, out = self.site, {}, {}
@@ -110,14 +114,18 @@ class Renderer(FeedRenderer):
         for feed in feeds:
             for fmt in FORMATS.values():
                 put(feed.path(fmt.key), feed, lambda f=feed, k=fmt.key: self._undated_feed(k, f))
-        site_feed, category_feeds = feeds[0], tuple(feeds[1:])
-        by_name = {f.category.name: (f.category.name, f.page_url, f.key) for f in category_feeds}
+        site_feed = feeds[0]
+        category_feeds = tuple(f for f in feeds[1:] if f.category.kind == "category")  # then tags' and authors'
+        by_name = {(f.category.kind, f.category.name): (f.category.name, f.page_url, f.key) for f in feeds[1:]}
         pages, counts = self._article_pages(live, live_by_id, changed, by_name)
         rows = category_rows(list(category_feeds), live, site, counts)
         put(HOME, (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
-        put(OPML, tuple(feeds), lambda: (render_opml(feeds, site), OPML_TYPE, date_opml, {}))
-        for feed in category_feeds:
-            put(category_path(feed.key), feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
+        sections = (site_feed, *category_feeds)  # /feeds.opml lists sections; /feeds-all.opml tags and authors too
+        # Keyed by what an outline shows, not by the feeds' items: a new article re-renders neither list.
+        put(OPML, _outlines(sections), lambda: (render_opml(list(sections), site), OPML_TYPE, date_opml, {}))
+        put(OPML_ALL, _outlines(feeds), lambda: (render_opml(feeds, site, every=True), OPML_TYPE, date_opml, {}))
+        for feed in feeds[1:]:
+            put(listing_page(feed.key), feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
         digests = {path: _digest(entry[1]) for path, entry in undated.items()}
         times = self.versions(digests) if undated else {}
         for path, (key, body, media, date, options) in undated.items():
@@ -127,8 +135,29 @@ class Renderer(FeedRenderer):
                 fresh.append(found)
             cache[path] = (key, found, digests[path])
             out[path] = found
+        made = self._put_sitemaps(cache, out, feeds, live, now, drifted)
         self._cache = cache
-        return Rendering(Resources(out, pages, self._article_page), len(undated), tuple(fresh))
+        return Rendering(Resources(out, pages, self._article_page), len(undated) + made, tuple(fresh))
+
+    def _put_sitemaps(self, cache: dict, out: dict, feeds: list[Feed], live: list[Article], now: datetime | None,
+                      drifted: set[str]) -> int:
+        """Put the sitemaps and robots.txt (building/sitemaps.py) into cache and out, dated like every resource;
+        after the pages, whose Last-Modified is their lastmod. Returns how many were made anew."""
+        sections = [(self.site.url + "/", out[HOME].last_modified)]
+        sections += [(feed.page_url, out[listing_page(feed.key)].last_modified) for feed in feeds[1:]]  # categories, tags, authors
+        files = self.sitemaps.render(sections, live, now or (live[0].published if live else UNDATED))
+        fresh = {path: body for path, body in files.items()
+                 if (previous := self._cache.get(path)) is None or previous[0] is not body or path in drifted}
+        digests = {path: _digest(body) for path, body in fresh.items()}
+        times = self.versions(digests) if fresh else {}
+        for path, body in files.items():
+            if path in fresh:
+                media = ROBOTS_MEDIA_TYPE if path == ROBOTS else SITEMAP_TYPE
+                cache[path] = (body, Rendered(body, media, times[path], precompress=False), digests[path])
+            else:
+                cache[path] = self._cache[path]
+            out[path] = cache[path][1]
+        return len(fresh)
 
     def drifted(self) -> set[str]:
         """Paths whose bytes the store dates differently than this process did.
@@ -152,13 +181,17 @@ class Renderer(FeedRenderer):
         those (and articles published or withdrawn since) are touched: no loop over every article.
         """
         previous = self._pages
-        if changed is None or previous is None or by_name != self._previous_by_name:
-            self._previous_by_name = by_name
+        # A listing that came or went changes no unchanged article's page (a live article's listings are all
+        # there, before and after); one whose slug or page moved does (a new CATEGORY_SLUGS, SITE_URL).
+        before = self._previous_by_name
+        relinked = before is None or any(before.get(group, link) != link for group, link in by_name.items())
+        self._previous_by_name = by_name
+        if changed is None or previous is None or relinked:
             self.fragments.forget(self._live_ids - live_by_id.keys())
             pages, counts = {}, {}
             for article in live:
                 path = article_path(article.id)
-                key = (article, tuple(by_name[c] for c in article.categories if c in by_name))
+                key = (article, article_links(article, by_name))
                 entry = (previous or {}).get(path)
                 pages[path] = entry if entry is not None and entry[0] == key else [key, None]
                 for c in article.categories:
@@ -174,7 +207,7 @@ class Renderer(FeedRenderer):
                     counts[c] -= 1
             for id_ in (changed & ids) | (ids - self._live_ids):
                 article = live_by_id[id_]
-                pages[article_path(id_)] = [(article, tuple(by_name[c] for c in article.categories if c in by_name)), None]
+                pages[article_path(id_)] = [(article, article_links(article, by_name)), None]
                 for c in article.categories:
                     counts[c] = counts.get(c, 0) + 1
             counts = {c: n for c, n in counts.items() if n}
@@ -196,6 +229,11 @@ def newest(resources: Mapping[str, Rendered]) -> datetime | None:
     """The latest Last-Modified among resources already rendered (article pages are dated on request)."""
     ready = resources._ready if isinstance(resources, Resources) else resources
     return max((r.last_modified for r in ready.values()), default=None)
+
+
+def _outlines(feeds) -> tuple:
+    """What an OPML list shows of each feed (formats/opml.py)."""
+    return tuple((f.key, f.prefix, f.title, f.page_url, f.language) for f in feeds)
 
 
 def _digest(body: bytes) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..config import Settings
 from ..formats import FORMATS
+from ..formats.sitemap import news_window
 from ..model import Article, Feed, Site
 from ..paging import Listing, page_feed, since_feed
 from ..partners import Partner
@@ -27,6 +28,7 @@ from ..urls import PARTNERS, feed_url
 from .feeds import ListingBuilder, assign_slugs, live_categories, next_release
 from .render import Renderer, Rendering, newest
 from .state import StateStore
+from .tombstones import Tombstones
 from .versions import ListingVersions
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class Snapshot:
     skipped: tuple[Skipped, ...] = ()
     built_at: datetime | None = None
     next_release: datetime | None = None
+    next_expiry: datetime | None = None  # a tombstone expires, or an article leaves the News sitemap: a refresh is due
     memo: dict = field(default_factory=dict, compare=False)  # derived views, computed on first use
 
 
@@ -89,6 +92,7 @@ class FeedOptions:
     category_slugs: Mapping[str, str]
     public: Mapping[str, Any]  # what public feeds carry: full_text, hub (a partner's view overrides them)
     archive_max_age: int
+    tombstone_days: int = 30  # how long the feeds that carried a gone article announce it (tombstones.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "FeedOptions":
@@ -101,6 +105,7 @@ class FeedOptions:
             category_slugs=settings.category_slugs,
             public=MappingProxyType({"full_text": settings.public_content == "full", "hub": settings.websub_hub}),
             archive_max_age=settings.archive_max_age,
+            tombstone_days=settings.tombstone_days,
         )
 
 
@@ -125,6 +130,7 @@ class Publisher:
         self.versions = ListingVersions(lambda digests: store.record_versions(digests, self.clock()), store.recorded_versions,
                                         (self.site, self.public, options.max_items))
         self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
+        self.tombstones = Tombstones(store, timedelta(days=options.tombstone_days))  # what went from them (tombstones.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
         # Told what each refresh did, in order, before the next one starts: the new feeds' compression first,
         # then what start_building adds (the build store commits here, metrics count).
@@ -135,6 +141,8 @@ class Publisher:
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
         self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
+        self._term_slugs: dict[str, dict[str, str]] = {"tag": {}, "author": {}}  # the same for tags and authors
+        self._pages: dict[str, tuple] = {}  # listing key → (listing, its first page, that page dated), as last built
         self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
         self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
@@ -172,8 +180,9 @@ class Publisher:
             return self._build(now, None)[0]
 
     def next_wakeup(self) -> datetime | None:
-        """When a refresh is due before the next tick: an embargo ending, or a file settling."""
-        times = [t for t in (self.snapshot.next_release,) if t is not None]
+        """When a refresh is due before the next tick: an embargo ending, a tombstone expiring, an article leaving
+        the News sitemap, or a file settling."""
+        times = [t for t in (self.snapshot.next_release, self.snapshot.next_expiry) if t is not None]
         if self.pending:
             times.append(self.clock() + timedelta(seconds=self.scanner.settle))
         return min(times, default=None)
@@ -183,16 +192,20 @@ class Publisher:
         scan = self.scanner.scan(hints)
         self.pending = scan.pending
         old = self.snapshot
-        released = old.next_release is not None and old.next_release <= now
+        released = any(t is not None and t <= now for t in (old.next_release, old.next_expiry))
         if old.built_at is not None and not scan.changed and not released and (hints is not None or not self._drifted()):
             return replace(old, built_at=now), 0, None  # nothing to do: same bytes, same ETags
         unique, duplicates = self._unique(scan)
         articles, fresh = self._stamp(tuple(unique), now, scan.modified)
-        listings = self.listing_builder.build(articles, self.site, self.options.category_slugs, now, self._claim_slugs(articles, now))
-        feeds = [page_feed(listing, self.site, self.options.max_items, 1, **self.public) for listing in listings]
+        builder = self.listing_builder
+        builder.update(articles, now)
+        listings = builder.listings(self.site, self.options.category_slugs, self._claim_slugs(articles, now),
+                                    self._claim_term_slugs({kind: builder.names(kind) for kind in ("tag", "author")}))
+        listings, expires = self.tombstones.update(listings, now, held={s.source for s in scan.skipped} | scan.pending)
+        feeds = self._first_pages(listings)
         live = list(listings[0].items)
         live_by_id = {a.id: a for a in live}
-        rendering = self.renderer.render(feeds, live, live_by_id, fresh)
+        rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now)
         resources = rendering.resources
         changed = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
         # A new version may be dated up to a second ahead (a second change within one second): it is
@@ -202,13 +215,14 @@ class Publisher:
             self.sleep((latest - self.clock()).total_seconds())
         snapshot = Snapshot(
             resources=resources,
-            feeds=tuple(replace(feed, updated=resources[feed.path("rss")].last_modified) for feed in feeds),
+            feeds=tuple(self._dated(feed, resources[feed.path("rss")].last_modified) for feed in feeds),
             listings=MappingProxyType({listing.key: listing for listing in listings}),
             changed=MappingProxyType(changed),
             articles=MappingProxyType(live_by_id),
             skipped=tuple(sorted(scan.skipped + tuple(duplicates), key=lambda s: s.source)),
             built_at=now,
             next_release=next_release(articles, now),
+            next_expiry=_soonest(expires, news_window(live, now)[1]),
         )
         return snapshot, max(len(scan.changed), 1), rendering
 
@@ -216,8 +230,8 @@ class Publisher:
                 partner: Partner | None = None) -> Rendered | None:
         """A feed as asked for: a page, the items since a moment, or a partner's licensed view; None if none.
 
-        The key is "" (site-wide) or a category slug. For a partner, the site-wide feed holds only its
-        licensed categories, and the content mode is the partner's.
+        The key is "" (site-wide), a category slug, "tag/<slug>" or "author/<slug>". For a partner, the
+        site-wide, tag and author feeds hold only its licensed categories' items, and the content mode is the partner's.
         """
         snapshot = self.snapshot
         listing = snapshot.listings.get(key)
@@ -226,8 +240,8 @@ class Publisher:
         options = dict(self.public)
         if partner is not None:
             options = {"full_text": partner.full_text, "prefix": PARTNERS}
-            if key == "" and partner.categories is not None:
-                listing = _licensed(snapshot, partner)
+            if (key == "" or "/" in key) and partner.categories is not None:  # site-wide, a tag's, an author's
+                listing = _licensed(snapshot, partner, key)
         size = self.options.max_items
         options["updated"] = snapshot.changed[key]  # any page or view of a listing changes when it does
         if since is not None:
@@ -256,6 +270,33 @@ class Publisher:
             configured = self.options.category_slugs
             self._slugs.update(self.store.claim_slugs(names, lambda new, recorded: assign_slugs(new, configured, recorded)))
         return self._slugs
+
+    def _first_pages(self, listings: list[Listing]) -> list[Feed]:
+        """Each listing's first page; a listing that did not change keeps its Feed (a few hundred tags, one file saved)."""
+        kept, made = self._pages, {}
+        for listing in listings:
+            found = kept.get(listing.key)
+            if found is None or found[0] is not listing:
+                found = (listing, page_feed(listing, self.site, self.options.max_items, 1, **self.public), None)
+            made[listing.key] = found
+        self._pages = made
+        return [found[1] for found in made.values()]
+
+    def _dated(self, feed: Feed, updated: datetime) -> Feed:
+        """The feed with its recorded time, the same object as last time when neither changed."""
+        listing, undated, dated = self._pages[feed.key]
+        if dated is None or dated.updated != updated:
+            dated = replace(feed, updated=updated)
+            self._pages[feed.key] = (listing, undated, dated)
+        return dated
+
+    def _claim_term_slugs(self, live: Mapping[str, set[str]]) -> dict[str, dict[str, str]]:
+        """Slugs of the tags and authors published now (`live`, by kind), each recorded when first published."""
+        for kind, names in live.items():
+            known = self._term_slugs[kind]
+            if not names <= known.keys():
+                known.update(self.store.claim_term_slugs(kind, names, lambda new, recorded: assign_slugs(new, {}, recorded)))
+        return self._term_slugs
 
     def _unique(self, scan) -> tuple[list[Article], list[Skipped]]:
         """One file per ID, its first owner (kept in the state store, so across restarts and workers)."""
@@ -318,14 +359,20 @@ def compress_fresh(refreshed: Refreshed) -> None:
         threading.Thread(target=compress_all, args=(refreshed.fresh,), name="compress", daemon=True).start()
 
 
-def _licensed(snapshot: Snapshot, partner: Partner) -> Listing:
-    """The site-wide listing cut down to a partner's licensed categories (memoised per snapshot)."""
-    memo = snapshot.memo.setdefault(("licensed", partner.categories), None)
+def _licensed(snapshot: Snapshot, partner: Partner, key: str = "") -> Listing:
+    """The site-wide (or a tag's, an author's) listing cut down to a partner's licensed categories (memoised per snapshot)."""
+    memo = snapshot.memo.setdefault(("licensed", key, partner.categories), None)
     if memo is None:
-        site = snapshot.listings[""]
-        items = tuple(a for a in site.items if any(partner.licenses(c) for c in a.categories))
-        memo = snapshot.memo[("licensed", partner.categories)] = Listing("", site.title, site.description, None, items, site.page_url)
+        whole = snapshot.listings[key]
+        items = tuple(a for a in whole.items if any(partner.licenses(c) for c in a.categories))
+        deleted = tuple(d for d in whole.deleted if any(partner.licenses(c) for c in d.categories))
+        memo = snapshot.memo[("licensed", key, partner.categories)] = replace(whole, items=items, deleted=deleted, since=0, left=(), came=())
     return memo
+
+
+def _soonest(*moments: datetime | None) -> datetime | None:
+    """The earliest of these moments that are set: when a refresh is due without a file changing."""
+    return min(filter(None, moments), default=None)
 
 
 __all__ = ["FeedOptions", "Publisher", "Refreshed", "Rendered", "Snapshot", "site_from_settings"]

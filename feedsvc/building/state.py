@@ -1,5 +1,5 @@
 """The small persistent record that keeps article dates and identities stable: first seen, content
-hash and updated per article ID, which file owns each ID, and each category's URL slug.
+hash and updated per article ID, which file owns each ID, and each category's, tag's and author's URL slug.
 
 Without it, an article with no `date:` would get a new date on every restart or `git clone`.
 SQLite in WAL mode with a busy timeout, so several server processes can share one file.
@@ -7,6 +7,7 @@ SQLite in WAL mode with a busy timeout, so several server processes can share on
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -30,6 +31,12 @@ CREATE TABLE IF NOT EXISTS slugs (
     name TEXT PRIMARY KEY,  -- a category's name
     slug TEXT NOT NULL  -- the URL slug it was first published under, its own for good
 );
+CREATE TABLE IF NOT EXISTS term_slugs (
+    kind TEXT NOT NULL,  -- "tag" or "author": each kind has its own slugs, apart from categories'
+    name TEXT NOT NULL,  -- the tag or author as the articles name it
+    slug TEXT NOT NULL,  -- the URL slug it was first published under, its own for good
+    PRIMARY KEY (kind, name)
+);
 CREATE TABLE IF NOT EXISTS versions (
     key TEXT PRIMARY KEY,  -- a resource's URL path, or "listing:<feed key>"
     digest TEXT NOT NULL,  -- a hash of its bytes as rendered without its own date
@@ -38,6 +45,19 @@ CREATE TABLE IF NOT EXISTS versions (
 CREATE TABLE IF NOT EXISTS owners (
     id TEXT PRIMARY KEY,  -- an article ID
     source TEXT NOT NULL  -- the file that had it first, which keeps it while it exists
+);
+CREATE TABLE IF NOT EXISTS carried (
+    ref TEXT PRIMARY KEY,  -- a published entry's id in the feeds (its article's guid)
+    source TEXT NOT NULL,  -- the file it was read from
+    listings TEXT NOT NULL,  -- JSON list of the listing keys whose feeds carry it ("" = site-wide, a category slug)
+    categories TEXT NOT NULL  -- JSON list of its category names (a partner's view shows only licensed ones)
+);
+CREATE TABLE IF NOT EXISTS deletions (
+    listing TEXT NOT NULL,  -- a listing key whose feeds carried the entry
+    ref TEXT NOT NULL,  -- the entry's id
+    deleted TEXT NOT NULL,  -- when it went, ISO 8601 in whole seconds, UTC
+    categories TEXT NOT NULL,  -- JSON list of the categories it was in
+    PRIMARY KEY (listing, ref)
 );
 """
 
@@ -166,6 +186,17 @@ class StateStore:
                              [(name, slug) for name, slug in sorted(chosen.items()) if recorded.get(name) != slug])
         return chosen
 
+    def claim_term_slugs(self, kind: str, names: Iterable[str],
+                         choose: Callable[[set[str], dict[str, str]], dict[str, str]]) -> dict[str, str]:
+        """Each tag's or author's (kind) slug: as recorded, or as choose(names, recorded) gives it, recorded for good."""
+        names = set(names)
+        with self._writing() as conn:
+            recorded = dict(conn.execute("SELECT name, slug FROM term_slugs WHERE kind = ?", (kind,)).fetchall())
+            chosen = choose(names, recorded)
+            conn.executemany("INSERT OR REPLACE INTO term_slugs (kind, name, slug) VALUES (?, ?, ?)",
+                             [(kind, name, slug) for name, slug in sorted(chosen.items()) if recorded.get(name) != slug])
+        return chosen
+
     def record_versions(self, digests: Mapping[str, str], now: datetime) -> dict[str, datetime]:
         """When each resource's bytes (by digest) were first recorded: its Last-Modified, whole seconds.
 
@@ -207,6 +238,40 @@ class StateStore:
         except sqlite3.Error as exc:
             raise StateError(f"state file {self.path}: {exc}; check that it is readable and not corrupt") from None
         return {key: (digest, datetime.fromisoformat(modified)) for key, digest, modified in rows}
+
+    # --- tombstones (RFC 6721): what the feeds carried, and what went from them (feedsvc/tombstones.py) ---
+
+    def carried(self) -> dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]:
+        """Every entry the last build published: ref → (source, listing keys, categories)."""
+        try:
+            rows = self._kept().execute("SELECT ref, source, listings, categories FROM carried").fetchall()
+        except sqlite3.Error as exc:
+            raise StateError(f"state file {self.path}: {exc}; check that it is readable and not corrupt") from None
+        return {ref: (source, tuple(json.loads(keys)), tuple(json.loads(cats))) for ref, source, keys, cats in rows}
+
+    def deletions(self) -> list[tuple[str, str, datetime, tuple[str, ...]]]:
+        """Every recorded deletion: (listing key, ref, when, categories)."""
+        try:
+            rows = self._kept().execute("SELECT listing, ref, deleted, categories FROM deletions").fetchall()
+        except sqlite3.Error as exc:
+            raise StateError(f"state file {self.path}: {exc}; check that it is readable and not corrupt") from None
+        return [(key, ref, datetime.fromisoformat(when), tuple(json.loads(cats))) for key, ref, when, cats in rows]
+
+    def record_carried(self, put: Mapping[str, tuple[str, tuple[str, ...], tuple[str, ...]]], dropped: Iterable[str],
+                       deleted: Iterable[tuple[str, str, datetime, tuple[str, ...]]], returned: Iterable[str],
+                       expired_before: datetime) -> None:
+        """In one transaction: entries now carried (ref → source, listing keys, categories), entries no longer
+        carried, deletions (listing key, ref, when, categories), refs published again (their deletions go),
+        and deletions at or before `expired_before` (past the retention period) forgotten."""
+        with self._writing() as conn:
+            conn.executemany("INSERT OR REPLACE INTO carried (ref, source, listings, categories) VALUES (?, ?, ?, ?)",
+                             [(ref, source, json.dumps(keys, ensure_ascii=False), json.dumps(cats, ensure_ascii=False))
+                              for ref, (source, keys, cats) in sorted(put.items())])
+            conn.executemany("DELETE FROM carried WHERE ref = ?", [(ref,) for ref in sorted(dropped)])
+            conn.executemany("INSERT OR REPLACE INTO deletions (listing, ref, deleted, categories) VALUES (?, ?, ?, ?)",
+                             [(key, ref, _text(when), json.dumps(cats, ensure_ascii=False)) for key, ref, when, cats in deleted])
+            conn.executemany("DELETE FROM deletions WHERE ref = ?", [(ref,) for ref in sorted(returned)])
+            conn.execute("DELETE FROM deletions WHERE deleted <= ?", (_text(expired_before),))
 
     @staticmethod
     def _select(conn: sqlite3.Connection, query: str, keys: list[str]) -> list[tuple]:

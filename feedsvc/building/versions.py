@@ -38,7 +38,8 @@ class ListingVersions:
         sums = {}
         for listing in listings:
             old = previous.get(listing.key)
-            if old is not None and (old is listing or old.items == listing.items) and old.title == listing.title and listing.key not in drifted:
+            if (old is not None and (old is listing or old.items == listing.items) and old.title == listing.title
+                    and old.deleted == listing.deleted and listing.key not in drifted):
                 known[listing.key] = before[listing.key]  # the same article objects: nothing to hash
                 if listing.key in self._sums:
                     sums[listing.key] = (listing, self._sums[listing.key][1])
@@ -58,7 +59,7 @@ class ListingVersions:
         """The listing's sum of its items' tokens (the items' order follows from what each token holds:
         published date and ID), from the last sum when the listing's head is the same: only the items that
         left or came are hashed, not every item of a 10,000-item listing."""
-        if last is not None and (last[0].title, last[0].description) == (listing.title, listing.description):
+        if last is not None and (last[0].title, last[0].description, last[0].deleted) == (listing.title, listing.description, listing.deleted):
             if listing.since == id(last[0]):  # updated from that very listing (`last` keeps it alive): its moves
                 return last[1] - sum(map(self._token, listing.left)) + sum(map(self._token, listing.came))
             # By object (the same object is the same article, unchanged), in C: no Python loop over the items.
@@ -68,7 +69,8 @@ class ListingVersions:
             if len(left) + len(came) < len(now) // 2:
                 return (last[1] - sum(map(self._token, compress(before, map(left.__contains__, map(id, before)))))
                         + sum(map(self._token, compress(now, map(came.__contains__, map(id, now))))))
-        total = _number(repr((self.shape, listing.title, listing.description)))
+        # Tombstones (a first page's and a delta's) are part of what the views show; none leaves older digests as they were.
+        total = _number(repr((self.shape, listing.title, listing.description) + ((listing.deleted,) if listing.deleted else ())))
         return total + sum(self._token(a) for a in listing.items)
 
     def _token(self, a: Article) -> int:

@@ -7,13 +7,14 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from ..model import Article, Feed, Site, stable_id
+from ..model import Article, Deleted, Feed, Site, stable_id
 from ..urls import article_url, feed_url
 from .content import GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, wrapped_html
 
 MEDIA_TYPE = "application/atom+xml"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
+TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721
 FOOT = b"</feed>\n"  # what follows the last entry in serialise()'s bytes
 
 
@@ -36,16 +37,24 @@ class _EntryExtras(BaseEntryExtension):
 
 
 class _FeedExtras(BaseExtension):
-    """Declares the Media RSS namespace on the root element and adds the browser stylesheet."""
+    """Declares the Media RSS namespace on the root element, adds the browser stylesheet and the tombstones.
+
+    Tombstones (RFC 6721 §3: https://www.rfc-editor.org/rfc/rfc6721#section-3) come before the entries, in the
+    feed's head, newest first; the at: namespace is declared only on a feed that has one, so every other
+    feed's bytes stay as they were.
+    """
 
     def __init__(self) -> None:
         self.feed_path = ""
+        self.deleted: tuple[Deleted, ...] = ()
 
     def extend_ns(self):
-        return {"media": MEDIA_NS}
+        return {"media": MEDIA_NS, "at": TOMBSTONES_NS} if self.deleted else {"media": MEDIA_NS}
 
     def extend_atom(self, feed):
         add_stylesheet(feed, self.feed_path)
+        for gone in self.deleted:
+            etree.SubElement(feed, f"{{{TOMBSTONES_NS}}}deleted-entry", ref=gone.ref, when=gone.when.isoformat())
         return feed
 
 
@@ -61,8 +70,11 @@ def channel(feed: Feed, site: Site) -> FeedGenerator:
     """A feed's <feed> element with everything but its entries."""
     fg = FeedGenerator()
     fg.register_extension("extras", _FeedExtras, _EntryExtras, atom=True, rss=False)
-    fg.id(stable_id("feed:" + (feed.category.name if feed.category else "")))
+    # A tag's or an author's feed is named apart from a category's of the same name ("feed:tag:<name>").
+    kind = feed.category.kind if feed.category else "category"
+    fg.id(stable_id("feed:" + ("" if kind == "category" else kind + ":") + (feed.category.name if feed.category else "")))
     fg.extras.feed_path = feed.path("atom")
+    fg.extras.deleted = feed.deleted
     fg.title(feed.title)
     fg.subtitle(feed.description)
     fg.author(name=site.author)

@@ -9,6 +9,8 @@ from .content import item_terms, public_url, wrapped_html
 
 MEDIA_TYPE = "application/feed+json"
 VERSION = "https://jsonfeed.org/version/1.1"
+# JSON Feed 1.1 lets a publisher add keys that start with "_": https://www.jsonfeed.org/version/1.1/#extensions-a-name-extensions-a
+EXTENSION = "_feedsvc"
 
 
 def render_json_feed(feed: Feed, site: Site) -> bytes:
@@ -33,6 +35,8 @@ def document(feed: Feed, site: Site, items: list) -> dict:
         document["next_url"] = feed_url(site, feed, "json", links["next"])
     if feed.hub:
         document["hubs"] = [{"type": "WebSub", "url": feed.hub}]
+    if feed.deleted:  # tombstones, as RFC 6721 gives them in Atom, in an extension object (README "Tombstones")
+        document[EXTENSION] = {"deleted": [{"id": gone.ref, "when": _rfc3339(gone.when)} for gone in feed.deleted]}
     return document
 
 

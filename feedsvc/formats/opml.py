@@ -1,4 +1,5 @@
-"""OPML 2.0 subscription list of every feed. Spec: http://opml.org/spec2.opml"""
+"""OPML 2.0 subscription lists: the sections' feeds (/feeds.opml), and every feed with each tag's and author's
+(/feeds-all.opml). Spec: http://opml.org/spec2.opml"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -12,11 +13,14 @@ from .content import UNDATED, redate
 MEDIA_TYPE = "text/x-opml"
 
 
-def render_opml(feeds: list[Feed], site: Site) -> bytes:
-    """One outline per feed (the site-wide feed first), pointing at its RSS; readers import all at once."""
+def render_opml(feeds: list[Feed], site: Site, every: bool = False) -> bytes:
+    """One outline per feed (the site-wide feed first), pointing at its RSS; readers import all at once.
+
+    every: the list of every feed, tags' and authors' too, which says so in its title.
+    """
     opml = ET.Element("opml", version="2.0")
     head = ET.SubElement(opml, "head")
-    ET.SubElement(head, "title").text = f"{site.title}: all feeds"
+    ET.SubElement(head, "title").text = f"{site.title}: {'every feed, with tags and authors' if every else 'all feeds'}"
     ET.SubElement(head, "dateModified").text = _rfc822(UNDATED)  # set by date_opml once recorded
     ET.SubElement(head, "ownerName").text = site.author
     ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"

@@ -1,11 +1,11 @@
-"""HTML pages for people: the home page, category pages, article pages and feed previews, from templates/.
+"""HTML pages for people: the home page, category, tag and author pages, article pages and feed previews, from templates/.
 
 Every value is escaped by Jinja's autoescape; only the article body, already sanitised, is marked safe.
 """
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -33,6 +33,21 @@ def feed_links(site: Site, key: str, title: str) -> list[dict]:
     ]
 
 
+# A link from an article page to a listing it is in: (kind, name, page URL, feed key), kind "category", "tag" or "author".
+Link = tuple[str, str, str, str]
+_TAGS_LABEL = {"ar": "الوسوم"}  # the label of an article's tags, by the article's language; else "Tags"
+_KIND_LABEL = {"tag": ("Tag", "وسم"), "author": ("Author", "الكاتب")}  # on a tag's or an author's page, by the page's language
+
+
+def article_links(article: Article, links: Mapping[tuple[str, str], tuple[str, str, str]]) -> tuple[Link, ...]:
+    """The links an article page shows: its categories', tags' and author's (name, page, key) from `links`,
+    which maps (kind, name) of every published listing; a listing not published (yet) is left out."""
+    wanted = [("category", c) for c in article.categories] + [("tag", t) for t in article.tags]
+    if article.author:
+        wanted.append(("author", article.author))
+    return tuple((kind, *links[(kind, name)]) for kind, name in wanted if (kind, name) in links)
+
+
 def category_rows(category_feeds: list[Feed], live: list[Article], site: Site, counts: dict[str, int] | None = None) -> tuple[tuple, ...]:
     """(name, page URL, article count, feed links) per category, for the home page; counts: by name, if known."""
     if counts is None:
@@ -57,20 +72,28 @@ def render_index(site_feed: Feed, category_feeds: tuple[Feed, ...], rows: tuple[
 
 
 def render_category(feed: Feed, site: Site) -> tuple[bytes, datetime]:
-    """A category's page: its newest articles (those of its feed) and its three feeds."""
+    """A category's, tag's or author's page: its newest articles (those of its feed) and its three feeds."""
+    kind = feed.category.kind
+    label = _KIND_LABEL[kind][feed.language.split("-")[0].lower() == "ar"] if kind in _KIND_LABEL else None
     html = _ENV.get_template("category.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=feed_links(site, feed.key, feed.title),
-        category=feed.category, articles=_rows(feed.items, site),
+        category=feed.category, label=label, articles=_rows(feed.items, site),
     )
     return html.encode("utf-8"), feed.updated
 
 
-def render_article(article: Article, categories: tuple[tuple[str, str, str], ...], site: Site) -> tuple[bytes, datetime]:
-    """An article's page; categories are (name, page URL, feed key) of its category feeds."""
-    links = [link for name, _, key in categories for link in feed_links(site, key, f"{site.title} — {name}")]
+def render_article(article: Article, links: tuple[Link, ...], site: Site) -> tuple[bytes, datetime]:
+    """An article's page; links are (kind, name, page URL, feed key) of its categories, tags and author
+    (article_links): it links each page, and names its categories' feeds for autodiscovery."""
+    categories = [link for link in links if link[0] == "category"]
+    author = next((link for link in links if link[0] == "author"), None)
+    discovery = [link for _, name, _, key in categories for link in feed_links(site, key, f"{site.title} — {name}")]
     html = _ENV.get_template("article.html").render(
-        site=site, lang=article.lang, dir=article.direction, feed_links=links, article=article,
-        categories=[{"name": name, "page": page} for name, page, _ in categories],
+        site=site, lang=article.lang, dir=article.direction, feed_links=discovery, article=article,
+        categories=[{"name": name, "page": page} for _, name, page, _ in categories],
+        tags=[{"name": name, "page": page} for kind, name, page, _ in links if kind == "tag"],
+        tags_label=_TAGS_LABEL.get(article.lang.split("-")[0].lower(), "Tags"),
+        author_page=author[2] if author else None,
         published_iso=article.published.isoformat(), published_text=_human(article.published),
         updated_iso=article.updated.isoformat(), updated_text=_human(article.updated),
     )
@@ -83,10 +106,23 @@ def render_preview(feed: Feed, fmt: str, site: Site) -> bytes:
     this = next(link for link in links if link["href"].endswith(FORMATS[fmt].suffix))
     html = _ENV.get_template("preview.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, feed=feed,
-        this=this, others=[link for link in links if link is not this], articles=_rows(feed.items, site),
+        this=this, others=[link for link in links if link is not this], items=_preview_items(feed.items, site),
         arabic=feed.language.split("-")[0].lower() == "ar",
     )
     return html.encode("utf-8")
+
+
+_last_items: list = [None, None, ""]  # (items, site, their list's HTML): the three formats of a feed show the same list
+
+
+def _preview_items(items: tuple[Article, ...], site: Site) -> str:
+    """The HTML list of a preview's items (escaped by its own template), made once for a feed's three formats
+    (most of a preview's rendering)."""
+    last = _last_items
+    if last[0] is not items or last[1] != site:
+        html = _ENV.get_template("list.html").render(articles=_rows(items, site), summaries=True)
+        last[:] = [items, site, html]  # a list, so two threads at once at worst make it twice
+    return last[2]
 
 
 def _rows(articles: Iterable[Article], site: Site) -> list[dict]:

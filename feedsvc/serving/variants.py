@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from ..formats.ondemand import FeedRenderer
-from ..formats.pages import render_article
+from ..formats.pages import article_links, render_article
 from ..model import Site
 from ..paging import Listing, page_feed, since_feed
 from ..partners import Partner
@@ -72,8 +72,8 @@ class Variants:
             partner: Partner | None = None) -> Rendered | None:
         """A feed as asked for: a page, the items since a moment, or a partner's licensed view; None if none.
 
-        The key is "" (site-wide) or a category slug. For a partner, the site-wide feed holds only its
-        licensed categories, and the content mode is the partner's.
+        The key is "" (site-wide), a category slug, "tag/<slug>" or "author/<slug>". For a partner, the
+        site-wide, tag and author feeds hold only its licensed categories' items, and the content mode is the partner's.
         """
         return self._kept_or_made((key, fmt, page, since, partner), lambda: self._make(key, fmt, page, since, partner))
 
@@ -93,8 +93,7 @@ class Variants:
         if not stored:
             return None
         article = stored[0]
-        links = self.reader.category_links()
-        body = render_article(article, tuple(links[c] for c in article.categories if c in links), self.site)[0]
+        body = render_article(article, article_links(article, self.reader.category_links()), self.site)[0]
         when = self.reader.recorded(article_path(id_), hashlib.sha256(body).hexdigest()) or article.updated
         return Rendered(body, "text/html", when, precompress=False)
 
@@ -118,12 +117,15 @@ class Variants:
         if stored is None:
             return None
         head, index = stored
+        deleted = head.deleted
         options = dict(self.public)
         if partner is not None:
             options = {"full_text": partner.full_text, "prefix": PARTNERS}
-            if key == "" and partner.categories is not None:
+            if (key == "" or "/" in key) and partner.categories is not None:  # site-wide, a tag's, an author's
                 index = [row for row in index if any(partner.licenses(c) for c in row[3])]
-        listing = Listing(head.key, head.title, head.description, head.category, StoredItems(index, self.reader), head.page_url)
+                deleted = tuple(d for d in deleted if any(partner.licenses(c) for c in d.categories))
+        listing = Listing(head.key, head.title, head.description, head.category, StoredItems(index, self.reader), head.page_url,
+                          deleted=deleted)
         options["updated"] = head.changed  # any page or view of a listing changes when it does
         if since is not None:
             feed = since_feed(listing, self.site, self.size, since, page, **options)

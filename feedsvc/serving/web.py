@@ -25,7 +25,7 @@ from ..partners import authenticate
 from ..preview import VARY as PREVIEW_VARY, is_navigation
 from ..resource import Rendered
 from ..store import StoreReader
-from ..urls import OPML, PARTNERS, article_id, category_path, feed_path, feed_pattern, preview_key
+from ..urls import OPML, OPML_ALL, PARTNERS, article_id, category_path, feed_path, feed_pattern, listing_key, matched_key, preview_key
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
 
 bp = Blueprint("feedsvc", __name__)
@@ -147,13 +147,13 @@ def partner_resource(path: str) -> Response:
     match = FEED_PATH.fullmatch(path)
     if match is None:
         raise RequestError(404, f"Not found: /{PARTNERS}{path}\nYour feeds are /{PARTNERS}feed.<{_KEYS}> and "
-                                f"/{PARTNERS}{category_path('<slug>')}feed.<{_KEYS}>.\n")
-    key = match["slug"] or ""
+                                f"/{PARTNERS}{category_path('<slug>')}feed.<{_KEYS}> (tag/<slug>/ and author/<slug>/ likewise).\n")
+    key = matched_key(match)
     stored = store().listing(key)
     if stored is None:
-        raise RequestError(404, f"Not found: no category {key!r}.\n")
+        raise RequestError(404, f"Not found: no {match['kind'] or 'category'} {match['slug'] or ''!r}.\n")
     category = stored[0].category
-    if category is not None and not partner.licenses(category.name):
+    if category is not None and category.kind == "category" and not partner.licenses(category.name):
         raise RequestError(403, f"Your agreement does not include the category {category.name!r}.\n")
     page, since = _paging()
     found = current_app.extensions["feedsvc.variants"].get(key, _FORMAT_BY_SUFFIX[match["suffix"]], page=page, since=since, partner=partner)
@@ -168,12 +168,12 @@ def resource(path: str) -> Response:
     """Any published resource by its path; feeds also by page and since; anything else is a 404."""
     match = FEED_PATH.fullmatch(path)
     # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is looked up or rendered.
-    charge = _charge("public", _client_address()) if match is not None or path == OPML else None
+    charge = _charge("public", _client_address()) if match is not None or path in (OPML, OPML_ALL) else None
     if match is not None and ("page" in request.args or "since" in request.args):
         page, since = _paging()
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
             return redirect(request.root_path + "/" + quote(path, safe="/"), code=301)
-        found = current_app.extensions["feedsvc.variants"].get(match["slug"] or "", _FORMAT_BY_SUFFIX[match["suffix"]], page=page, since=since)
+        found = current_app.extensions["feedsvc.variants"].get(matched_key(match), _FORMAT_BY_SUFFIX[match["suffix"]], page=page, since=since)
         if found is None:
             raise RequestError(404, f"Not found: /{path} has no such page (page {page}).\n")
         g.feedsvc_found = found
@@ -323,8 +323,10 @@ def _listed(words: list[str]) -> str:
 
 _SUFFIXES = [f.suffix for f in FORMATS.values()]
 _WHERE_THE_FEEDS_ARE = (f"The site-wide feeds are {_listed(['/' + feed_path('', fmt) for fmt in FORMATS])}; each category's are "
-                        f"/{_listed([feed_path('<slug>', next(iter(FORMATS)))] + _SUFFIXES[1:])}; /{OPML} lists them all "
-                        "and / links every category.\n")
+                        f"/{_listed([feed_path('<slug>', next(iter(FORMATS)))] + _SUFFIXES[1:])}, each tag's "
+                        f"/{feed_path(listing_key('tag', '<slug>'), next(iter(FORMATS)))} and each author's "
+                        f"/{feed_path(listing_key('author', '<slug>'), next(iter(FORMATS)))} likewise; /{OPML} lists the "
+                        f"sections' feeds, /{OPML_ALL} every feed, and / links every category.\n")
 
 
 def _text(status: int, text: str, headers: dict | None = None) -> Response:

@@ -1,0 +1,156 @@
+"""Tombstones (RFC 6721, https://www.rfc-editor.org/rfc/rfc6721): which published entries went from the site,
+when, and which feeds carried them, kept in the state store so they survive restarts.
+
+An entry (an article's guid) goes when it is in no listing any more: its file deleted, made a draft, embargoed
+again, or its ID changed. Every listing that carried it then announces it (`Listing.deleted`, which the first
+page and `?since=` deltas of its feeds show) for the retention period, TOMBSTONE_DAYS; an entry published
+again takes its tombstones back. A file still present but unreadable (being written, invalid) holds its entry:
+nothing is announced until it is read again or deleted. An article that moves to another category is not
+deleted (its entry is still published): no tombstone.
+
+A listing key maps to its deletions (`deletions(key)`), whatever the listing: the site-wide feed, a category,
+or any listing added later (tags, authors), since what a listing carried is read from the listings themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Iterable, Sequence
+
+from ..model import Article, Deleted
+from ..paging import Listing
+from .state import StateStore
+
+
+class Tombstones:
+    """What the listings carried, kept up to date from one build to the next; the deletions they announce."""
+
+    def __init__(self, store: StateStore, retention: timedelta):
+        self.store, self.retention = store, retention
+        self._carried: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] | None = None  # as in the store
+        self._members: dict[str, tuple[Listing, set[str]]] = {}  # listing key → (listing seen, its refs)
+        self._live: dict[str, Article] = {}  # ref → the published article that has it
+        self._held: set[str] = set()  # refs gone from every listing whose file is present but unreadable
+        self._deleted: dict[str, dict[str, Deleted]] = {}  # listing key → ref → tombstone, within retention
+        self._announced: dict[str, tuple[Deleted, ...]] = {}  # listing key → its tombstones, newest first
+        self._dressed: dict[str, tuple[Listing, tuple[Deleted, ...], Listing]] = {}  # key → (listing, tombstones, with them)
+
+    def update(self, listings: Sequence[Listing], now: datetime, held: Iterable[str] = ()) -> tuple[list[Listing], datetime | None]:
+        """The listings with their tombstones (Listing.deleted), recording what went or came back at `now`;
+        and when the next tombstone expires (a refresh is due then even if no file changes).
+
+        listings: the site-wide listing first, as ListingBuilder gives them (an unchanged listing is the same
+        object as last time). held: sources of files present but not readable now.
+        """
+        first = self._carried is None
+        if first:
+            self._load()
+        when = now.astimezone(timezone.utc).replace(microsecond=0)
+        touched = self._membership(listings) | self._held
+        if first:
+            touched |= self._carried.keys() | self._live.keys()
+        put, dropped, deleted, returned = {}, set(), [], set()
+        held = set(held)
+        self._held = set()
+        for ref in touched:
+            article = self._live.get(ref)
+            before = self._carried.get(ref)
+            if article is not None:
+                row = (article.source, tuple(key for key, (_, refs) in self._members.items() if ref in refs), article.categories)
+                if row != before:
+                    put[ref] = self._carried[ref] = row
+                if any(ref in gone for gone in self._deleted.values()):
+                    returned.add(ref)
+            elif before is not None:
+                if before[0] in held:
+                    self._held.add(ref)
+                    continue
+                dropped.add(ref)
+                del self._carried[ref]
+                deleted += [(key, ref, when, before[2]) for key in before[1]]
+        cutoff = now - self.retention
+        expired = {key: [ref for ref, gone in refs.items() if gone.when <= cutoff] for key, refs in self._deleted.items()}
+        changed = {key for key, refs in expired.items() if refs}
+        for key, refs in expired.items():
+            for ref in refs:
+                del self._deleted[key][ref]
+        for ref in returned:
+            for key, refs in self._deleted.items():
+                if refs.pop(ref, None) is not None:
+                    changed.add(key)
+        for key, ref, moment, categories in deleted:
+            if moment > cutoff:
+                self._deleted.setdefault(key, {})[ref] = Deleted(ref, moment, categories)
+                changed.add(key)
+        if put or dropped or deleted or returned or changed:
+            self.store.record_carried(put, dropped, deleted, returned, cutoff)
+        for key in changed:
+            self._announced[key] = tuple(sorted(self._deleted[key].values(), key=lambda d: (d.when, d.ref), reverse=True))
+            if not self._announced[key]:
+                del self._announced[key], self._deleted[key]
+        expires = min((d.when for refs in self._deleted.values() for d in refs.values()), default=None)
+        return [self._dress(listing) for listing in listings], None if expires is None else expires + self.retention
+
+    def deletions(self, key: str) -> tuple[Deleted, ...]:
+        """The tombstones a listing's feeds announce, newest first, as of the last update."""
+        return self._announced.get(key, ())
+
+    def _load(self) -> None:
+        self._carried = self.store.carried()
+        for key, ref, when, categories in self.store.deletions():
+            self._deleted.setdefault(key, {})[ref] = Deleted(ref, when, categories)
+        self._announced = {key: tuple(sorted(refs.values(), key=lambda d: (d.when, d.ref), reverse=True))
+                           for key, refs in self._deleted.items()}
+
+    def _membership(self, listings: Sequence[Listing]) -> set[str]:
+        """Bring each listing's refs up to date; the refs whose membership may have changed.
+
+        A listing ListingBuilder updated from the one seen last time names the items that left and came
+        (Listing.since/left/came): only those are looked at, not every item of a 10,000-item listing.
+        """
+        touched: set[str] = set()
+        seen = set()
+        for listing in listings:
+            seen.add(listing.key)
+            last = self._members.get(listing.key)
+            if last is not None and last[0] is listing:
+                continue
+            site_wide = listing.key == ""
+            if last is not None and listing.since == id(last[0]):
+                refs = last[1]
+                for article in listing.left:
+                    refs.discard(article.guid)
+                    touched.add(article.guid)
+                    if site_wide and self._live.get(article.guid) is article:
+                        del self._live[article.guid]
+                for article in listing.came:
+                    refs.add(article.guid)
+                    touched.add(article.guid)
+                    if site_wide:
+                        self._live[article.guid] = article
+            else:
+                refs = {a.guid for a in listing.items}
+                touched |= refs ^ (last[1] if last is not None else set())
+                if site_wide:  # every entry's file or categories may have changed: look at each once
+                    self._live = {a.guid: a for a in listing.items}
+                    touched |= refs
+            self._members[listing.key] = (listing, refs)
+        for key in self._members.keys() - seen:  # a category with nothing published any more
+            touched |= self._members.pop(key)[1]
+        return touched
+
+    def _dress(self, listing: Listing) -> Listing:
+        """The listing with its tombstones: the same object as last time while neither changed."""
+        deleted = self._announced.get(listing.key, ())
+        if not deleted:
+            self._dressed.pop(listing.key, None)
+            return listing
+        last = self._dressed.get(listing.key)
+        if last is not None and last[0] is listing and last[1] == deleted:
+            return last[2]
+        # Updated from the listing dressed last time: say so of the dressed one, which is what versions.py saw,
+        # so it still takes only the items that left and came (Listing.since/left/came).
+        since = id(last[2]) if last is not None and listing.since == id(last[0]) else listing.since
+        dressed = replace(listing, deleted=deleted, since=since)
+        self._dressed[listing.key] = (listing, deleted, dressed)
+        return dressed

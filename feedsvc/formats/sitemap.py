@@ -1,0 +1,162 @@
+"""Sitemaps, the Google News sitemap and robots.txt: how search engines and news aggregators find every page.
+
+Specs: the Sitemaps protocol, https://www.sitemaps.org/protocol.html (a <urlset> of at most 50,000 URLs and
+50 MB, 52,428,800 bytes, uncompressed; past that a <sitemapindex> of child sitemaps); Google's News sitemap,
+https://developers.google.com/search/docs/crawling-indexing/sitemaps/news-sitemap (articles of the last two
+days, at most 1,000); robots.txt, RFC 9309 https://www.rfc-editor.org/rfc/rfc9309 with the Sitemaps
+protocol's `Sitemap:` line. Written by hand from escaped text: a 50,000-URL sitemap is a join of per-page
+bytes made once per page, not a tree serialised on every refresh.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from operator import attrgetter
+from typing import Iterable, Sequence
+from urllib.parse import quote, urlsplit
+from xml.sax.saxutils import escape
+
+from ..model import Article
+from ..urls import NEWS_SITEMAP, PARTNERS, ROBOTS, SITEMAP, sitemap_path
+
+MEDIA_TYPE = "application/xml"
+ROBOTS_MEDIA_TYPE = "text/plain"
+NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
+MAX_URLS = 50_000  # URLs in one sitemap, and sitemaps in one index (sitemaps.org)
+MAX_BYTES = 52_428_800  # bytes of one sitemap or index, uncompressed (sitemaps.org: 50 MB)
+NEWS_WINDOW = timedelta(days=2)  # Google News: "articles published in the last two days"
+NEWS_MAX_URLS = 1_000  # Google News: at most 1,000 <news:news> URLs in one sitemap
+INDEX, NEWS = SITEMAP, NEWS_SITEMAP  # crawlers are given INDEX (robots.txt): a urlset, or an index past the limits
+
+_HEAD = f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="{NS}">\n'.encode()
+_FOOT = b"</urlset>\n"
+_INDEX_HEAD = f'<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="{NS}">\n'.encode()
+_INDEX_FOOT = b"</sitemapindex>\n"
+_NEWS_HEAD = f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="{NS}" xmlns:news="{NEWS_NS}">\n'.encode()
+# RFC 3986 reserved characters and "%" stay as written (URLs here are already percent-encoded where feedsvc
+# builds them); anything else outside ASCII is encoded, as sitemaps.org asks.
+_URI_SAFE = ":/?#[]@!$&'()*+,;=%~"
+# Characters XML 1.0 does not allow anywhere, even escaped (article text is cleaned of them already).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+_BODY = attrgetter("body")
+
+
+class SitemapError(ValueError):
+    """Pages that cannot be listed as the protocol requires (more than 50,000 sitemaps' worth)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One page of a sitemap: its <url> element's bytes and its last modification, for the index's lastmod."""
+
+    body: bytes
+    lastmod: datetime
+
+
+def w3c_datetime(moment: datetime) -> str:
+    """A moment in the W3C Datetime profile sitemaps use (https://www.w3.org/TR/NOTE-datetime): UTC, whole seconds."""
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def url_entry(loc: str, lastmod: datetime) -> Entry:
+    """A page's <url> with its address and when it last changed."""
+    body = f"  <url>\n    <loc>{_loc(loc)}</loc>\n    <lastmod>{w3c_datetime(lastmod)}</lastmod>\n  </url>\n"
+    return Entry(body.encode("utf-8"), lastmod)
+
+
+def render_sitemaps(entries: Sequence[Entry], base_url: str, max_urls: int = MAX_URLS,
+                    max_bytes: int = MAX_BYTES) -> dict[str, bytes]:
+    """The sitemap files by URL path: {"sitemap.xml": urlset} while the pages fit one file, else child sitemaps
+    (urls.sitemap_path: "sitemap-1.xml", "sitemap-2.xml", …) of at most max_urls URLs and max_bytes bytes each,
+    in the order given, and "sitemap.xml" the index of them (lastmod: the latest of each child's pages)."""
+    room = max_bytes - len(_HEAD) - len(_FOOT)
+    bodies = list(map(_BODY, entries))
+    sizes = list(map(len, bodies))
+    if len(bodies) <= max_urls and sum(sizes) <= room:  # the usual case, without a loop in Python
+        return {INDEX: _HEAD + b"".join(bodies) + _FOOT}
+    chunks: list[tuple[int, int]] = []  # (start, end) of each child's entries
+    start = size = 0
+    for at, length in enumerate(sizes):
+        if length > room:
+            raise SitemapError(f"a sitemap entry of {length} bytes does not fit in {max_bytes} bytes")
+        if at - start >= max_urls or size + length > room:
+            chunks.append((start, at))
+            start, size = at, 0
+        size += length
+    chunks.append((start, len(sizes)))
+    out = {sitemap_path(n): _HEAD + b"".join(bodies[a:b]) + _FOOT for n, (a, b) in enumerate(chunks, 1)}
+    children = [f"  <sitemap>\n    <loc>{_loc(f'{base_url}/{sitemap_path(n)}')}</loc>\n"
+                f"    <lastmod>{w3c_datetime(max(e.lastmod for e in entries[a:b]))}</lastmod>\n  </sitemap>\n".encode()
+                for n, (a, b) in enumerate(chunks, 1)]
+    index = _INDEX_HEAD + b"".join(children) + _INDEX_FOOT
+    if len(children) > MAX_URLS or len(index) > MAX_BYTES:
+        raise SitemapError(f"{len(children)} sitemaps do not fit in one sitemap index")
+    out[INDEX] = index
+    return out
+
+
+def news_window(live: Iterable[Article], now: datetime) -> tuple[list[Article], datetime | None]:
+    """The articles a News sitemap lists at `now` — published in the last two days, newest first, at most
+    1,000 — and when the listing next changes without a new article: the moment the oldest of them leaves.
+
+    live: published articles, newest first (a listing's order), so the walk stops at the first too old.
+    """
+    cutoff = now - NEWS_WINDOW
+    chosen = []
+    for article in live:
+        if article.published <= cutoff or len(chosen) == NEWS_MAX_URLS:
+            break
+        if article.published <= now:
+            chosen.append(article)
+    return chosen, (chosen[-1].published + NEWS_WINDOW if chosen else None)
+
+
+def news_language(lang: str) -> str:
+    """An article's language as Google News wants it: an ISO 639 code of two or three letters, lower case,
+    or zh-cn (Simplified) / zh-tw (Traditional) for Chinese; "und" (undetermined, ISO 639-2) otherwise."""
+    parts = lang.lower().replace("_", "-").split("-")
+    if parts[0] == "zh":
+        return "zh-tw" if {"hant", "tw", "hk", "mo"} & set(parts[1:]) else "zh-cn"
+    return parts[0] if re.fullmatch("[a-z]{2,3}", parts[0]) else "und"
+
+
+def news_entry(loc: str, article: Article, publication: str) -> bytes:
+    """An article's <url> in a News sitemap: publication name and language, publication date and title."""
+    return (f"  <url>\n    <loc>{_loc(loc)}</loc>\n    <news:news>\n      <news:publication>\n"
+            f"        <news:name>{_text(publication)}</news:name>\n"
+            f"        <news:language>{news_language(article.lang)}</news:language>\n      </news:publication>\n"
+            f"      <news:publication_date>{w3c_datetime(article.published)}</news:publication_date>\n"
+            f"      <news:title>{_text(article.title)}</news:title>\n    </news:news>\n  </url>\n").encode("utf-8")
+
+
+def render_news_sitemap(entries: Sequence[bytes]) -> bytes:
+    """A News sitemap of these articles' entries (news_entry), possibly none: an empty <urlset> is valid XML
+    that a crawler reads as "nothing new" (the schema wants at least one <url>; Google accepts it empty)."""
+    return _NEWS_HEAD + b"".join(entries) + _FOOT
+
+
+def render_robots(site_url: str) -> bytes:
+    """robots.txt: every public page may be crawled, partners' feeds and the health check not; both sitemaps.
+
+    Crawlers read robots.txt only at a host's root: with SITE_URL below a path, its lines belong in the
+    host's own robots.txt (README "Sitemaps and robots.txt").
+    """
+    prefix = urlsplit(site_url).path.rstrip("/")
+    return (f"# feedsvc: {site_url}/\nUser-agent: *\nDisallow: {prefix}/{PARTNERS}\nDisallow: {prefix}/healthz\n\n"
+            f"Sitemap: {_uri(site_url + '/' + INDEX)}\nSitemap: {_uri(site_url + '/' + NEWS)}\n").encode("utf-8")
+
+
+def _uri(url: str) -> str:
+    return quote(url, safe=_URI_SAFE)
+
+
+def _loc(url: str) -> str:
+    return escape(_uri(url))
+
+
+def _text(text: str) -> str:
+    return escape(_NOT_XML.sub("", text))

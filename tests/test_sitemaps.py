@@ -1,0 +1,226 @@
+"""Sitemaps, the Google News sitemap and robots.txt: valid against the published XSDs (tests/xsd/, see its
+SOURCES), complete, split past the protocol's limits, and dated from the build, never from the clock."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from lxml import etree
+
+from feedsvc.formats.sitemap import (
+    MAX_BYTES, MAX_URLS, NEWS_MAX_URLS, NS, NEWS_NS, news_language, news_window, render_sitemaps, url_entry, w3c_datetime,
+)
+from feedsvc.model import Article, Site, stable_id
+from feedsvc.building.sitemaps import Sitemaps
+from feedsvc.urls import listing_page
+from tests.conftest import FIXED_NOW, ROOT, SAMPLE_ARTICLES, write
+from tests.test_export import run_build
+
+XSD = ROOT / "tests" / "xsd"
+N = {"s": NS, "news": NEWS_NS}
+SITE = "http://127.0.0.1:8000"
+
+
+def schema(*parts: tuple[str, str]) -> etree.XMLSchema:
+    """One schema importing each (namespace, file in tests/xsd): a News sitemap needs both of its schemas, since
+    sitemap.xsd validates the <news:news> inside a <url> strictly (processContents="strict")."""
+    imports = "".join(f'<xsd:import namespace="{ns}" schemaLocation="{(XSD / name).as_uri()}"/>' for ns, name in parts)
+    return etree.XMLSchema(etree.XML(f'<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema">{imports}</xsd:schema>'))
+
+
+SITEMAP = schema((NS, "sitemap.xsd"))
+SITEINDEX = schema((NS, "siteindex.xsd"))
+NEWS = schema((NS, "sitemap.xsd"), (NEWS_NS, "sitemap-news.xsd"))
+
+
+def valid(xsd: etree.XMLSchema, body: bytes) -> etree._Element:
+    root = etree.fromstring(body)
+    assert xsd.validate(root), xsd.error_log
+    return root
+
+
+def locs(root: etree._Element) -> dict[str, str]:
+    """loc → lastmod of every <url> (or <sitemap>) in a document."""
+    return {node.findtext("s:loc", namespaces=N): node.findtext("s:lastmod", namespaces=N) for node in root.xpath("s:url|s:sitemap", namespaces=N)}
+
+
+def story(folder: Path, name: str, title: str, category: str, when, extra: str = "") -> None:
+    write(folder, name, f"---\ntitle: {title}\ncategory: {category}\ndate: {when.isoformat()}\n{extra}---\nBody of {title}, long enough.\n")
+
+
+@pytest.fixture
+def newsroom(articles_dir):
+    """Articles of the last hours and days, Arabic and English, a draft and an embargoed one."""
+    story(articles_dir, "fresh.md", "Port deal & <talks>", "Economy", FIXED_NOW - timedelta(hours=1))
+    write(articles_dir, "arabic.md", f"---\ntitle: الحكومة تعلن موازنة العام\ncategory: سياسة\ndate: {(FIXED_NOW - timedelta(hours=47)).isoformat()}\n---\n"
+                                     "أعلنت الحكومة اليوم عن موازنة العام المقبل في مؤتمر صحفي عقد في العاصمة.\n")
+    story(articles_dir, "old.md", "Older story", "Economy", FIXED_NOW - timedelta(hours=49))
+    story(articles_dir, "draft.md", "Secret draft", "Economy", FIXED_NOW - timedelta(hours=2), "draft: true\n")
+    story(articles_dir, "soon.md", "Embargoed scoop", "Scoops", FIXED_NOW + timedelta(hours=3))
+    return articles_dir
+
+
+def test_the_sitemap_lists_every_section_and_article_page_with_their_dates_and_validates(make_publisher, sample_dir):
+    snap = make_publisher(sample_dir).build(FIXED_NOW)
+    root = valid(SITEMAP, snap.resources["sitemap.xml"].body)
+    listed = locs(root)
+    sections = {f"{SITE}/": w3c_datetime(snap.resources[""].last_modified)}
+    sections.update({feed.page_url: w3c_datetime(snap.resources[listing_page(feed.key)].last_modified) for feed in snap.feeds[1:]})
+    pages = {f"{SITE}/articles/{quote(a.id, safe='/')}": w3c_datetime(a.updated) for a in snap.articles.values()}
+    assert listed == {**sections, **pages} and len(listed) == len(snap.feeds) + len(snap.articles)
+    assert len(root) == len(listed)  # each page once
+
+
+def test_drafts_and_embargoed_articles_appear_in_no_sitemap(make_publisher, newsroom):
+    snap = make_publisher(newsroom).build(FIXED_NOW)
+    for path in ("sitemap.xml", "sitemap-news.xml"):
+        body = snap.resources[path].body
+        assert b"draft" not in body and b"soon" not in body and b"Scoops" not in body, path
+    assert f"{SITE}/articles/old" in locs(etree.fromstring(snap.resources["sitemap.xml"].body))
+
+
+def test_the_news_sitemap_holds_the_last_two_days_with_publication_language_date_and_title(make_publisher, newsroom):
+    pub = make_publisher(newsroom, SITE_TITLE="أخبار اليوم")
+    root = valid(NEWS, pub.build(FIXED_NOW).resources["sitemap-news.xml"].body)
+    found = {url.findtext("s:loc", namespaces=N): (url.findtext("news:news/news:publication/news:name", namespaces=N),
+                                                   url.findtext("news:news/news:publication/news:language", namespaces=N),
+                                                   url.findtext("news:news/news:publication_date", namespaces=N),
+                                                   url.findtext("news:news/news:title", namespaces=N)) for url in root}
+    assert found == {
+        f"{SITE}/articles/fresh": ("أخبار اليوم", "en", w3c_datetime(FIXED_NOW - timedelta(hours=1)), "Port deal & <talks>"),
+        f"{SITE}/articles/arabic": ("أخبار اليوم", "ar", w3c_datetime(FIXED_NOW - timedelta(hours=47)), "الحكومة تعلن موازنة العام"),
+    }
+    assert list(found) == [f"{SITE}/articles/fresh", f"{SITE}/articles/arabic"]  # newest first
+
+
+def test_an_article_leaves_the_news_sitemap_at_the_refresh_due_when_its_two_days_are_over(make_publisher, newsroom):
+    clock = [FIXED_NOW]
+    pub = make_publisher(newsroom)
+    pub.clock = lambda: clock[0]
+    assert pub.refresh()
+    before, full = pub.snapshot.resources["sitemap-news.xml"], pub.snapshot.resources["sitemap.xml"]
+    leaves = FIXED_NOW - timedelta(hours=47) + timedelta(days=2)  # the Arabic story's two days are over
+    assert pub.next_wakeup() == leaves  # the scheduler refreshes then, with no file changed
+    clock[0] = leaves
+    assert pub.refresh()
+    after = pub.snapshot.resources["sitemap-news.xml"]
+    assert b"/articles/arabic" in before.body and b"/articles/arabic" not in after.body and b"/articles/fresh" in after.body
+    assert after.etag != before.etag and after.last_modified > before.last_modified
+    assert pub.snapshot.resources["sitemap.xml"] is full  # every page is still there, unchanged
+
+
+def test_the_same_build_gives_the_same_sitemap_bytes_after_a_restart(make_publisher, newsroom):
+    first = make_publisher(newsroom).build(FIXED_NOW)
+    again = make_publisher(newsroom).build(FIXED_NOW + timedelta(minutes=5))  # a restart on the same state, a refresh later
+    for path in ("sitemap.xml", "sitemap-news.xml", "robots.txt"):
+        assert again.resources[path].body == first.resources[path].body, path
+        assert again.resources[path].last_modified == first.resources[path].last_modified, path
+
+
+def test_past_a_small_limit_the_sitemap_becomes_an_index_of_children_that_each_validate(make_publisher, sample_dir):
+    pub = make_publisher(sample_dir)
+    whole = pub.build(FIXED_NOW)
+    live = list(whole.listings[""].items)
+    sections = [(f"{SITE}/", FIXED_NOW)] + [(feed.page_url, FIXED_NOW) for feed in whole.feeds[1:]]
+    files = Sitemaps(pub.site, max_urls=4).render(sections, live, FIXED_NOW)
+    index = valid(SITEINDEX, files["sitemap.xml"])
+    children = locs(index)
+    total = len(sections) + len(live)
+    assert list(children) == [f"{SITE}/sitemap-{n}.xml" for n in range(1, -(-total // 4) + 1)]
+    listed = {}
+    for loc, lastmod in children.items():
+        child = valid(SITEMAP, files[loc.rsplit("/", 1)[1]])
+        pages = locs(child)
+        assert 1 <= len(pages) <= 4 and lastmod == max(pages.values())
+        listed.update(pages)
+    unsplit = Sitemaps(pub.site).render(sections, live, FIXED_NOW)
+    assert listed == locs(etree.fromstring(unsplit["sitemap.xml"])) and len(listed) == total
+    assert "sitemap-1.xml" not in unsplit
+
+
+def test_a_byte_limit_splits_too_and_a_new_article_changes_only_the_last_child(make_publisher, sample_dir):
+    pub = make_publisher(sample_dir)
+    snap = pub.build(FIXED_NOW)
+    live = list(snap.listings[""].items)
+    limit = 700  # two or three of the sample's pages a file
+    maker = Sitemaps(pub.site, max_bytes=limit)
+    files = maker.render([], live, FIXED_NOW)
+    children = {path: body for path, body in files.items() if path.startswith("sitemap-") and path != "sitemap-news.xml"}
+    assert len(children) >= 3 and all(len(body) <= limit for body in children.values())
+    assert sum(body.count(b"<url>") for body in children.values()) == len(live)
+    newer = replace(live[0], id="zz-newest", source="zz.txt", guid=stable_id("zz-newest"), published=FIXED_NOW, updated=FIXED_NOW)
+    grown = maker.render([], [newer, *live], FIXED_NOW + timedelta(minutes=1))
+    changed = sorted(path for path in files.keys() | grown.keys() if files.get(path) != grown.get(path))
+    last = max((p for p in grown if p.startswith("sitemap-") and p[8:-4].isdigit()), key=lambda p: int(p[8:-4]))
+    assert last in changed and set(changed) <= {"sitemap.xml", "sitemap-news.xml", last}  # oldest first: the rest stay
+
+
+def test_with_the_real_limits_50000_urls_fit_one_sitemap_and_one_more_makes_an_index():
+    entries = [url_entry(f"{SITE}/articles/story-{n}", FIXED_NOW + timedelta(seconds=n)) for n in range(MAX_URLS + 1)]
+    single = render_sitemaps(entries[:MAX_URLS], SITE)
+    assert list(single) == ["sitemap.xml"] and single["sitemap.xml"].count(b"<url>") == MAX_URLS == 50_000
+    split = render_sitemaps(entries, SITE)
+    assert sorted(split) == ["sitemap-1.xml", "sitemap-2.xml", "sitemap.xml"]
+    index = valid(SITEINDEX, split["sitemap.xml"])
+    assert locs(index) == {f"{SITE}/sitemap-1.xml": w3c_datetime(FIXED_NOW + timedelta(seconds=MAX_URLS - 1)),
+                           f"{SITE}/sitemap-2.xml": w3c_datetime(FIXED_NOW + timedelta(seconds=MAX_URLS))}
+    first = valid(SITEMAP, split["sitemap-1.xml"])
+    assert len(first) == 50_000 and len(valid(SITEMAP, split["sitemap-2.xml"])) == 1
+
+
+def test_with_the_real_byte_limit_long_urls_split_before_50_mb():
+    # sitemaps.org: at most 50 MB (52,428,800 bytes) uncompressed; URLs of 2,000 characters pass it at 25,000 pages.
+    entries = [url_entry(f"{SITE}/articles/{n:06d}-" + "x" * 1960, FIXED_NOW) for n in range(30_000)]
+    files = render_sitemaps(entries, SITE)
+    assert MAX_BYTES == 52_428_800 and sorted(files) == ["sitemap-1.xml", "sitemap-2.xml", "sitemap.xml"]
+    assert all(len(body) <= MAX_BYTES for body in files.values()) and len(files["sitemap-1.xml"]) > MAX_BYTES - 3000
+    assert files["sitemap-1.xml"].count(b"<url>") + files["sitemap-2.xml"].count(b"<url>") == 30_000
+    valid(SITEINDEX, files["sitemap.xml"])
+
+
+def test_the_news_sitemap_holds_at_most_1000_articles_the_newest():
+    base = Article(id="x", source="x.txt", title="t", categories=("News",), body_html="", body_text="", summary="", lang="en",
+                   content_hash="1")
+    live = [replace(base, id=f"n{i}", published=FIXED_NOW - timedelta(minutes=i)) for i in range(NEWS_MAX_URLS + 5)]
+    chosen, leaves = news_window(live, FIXED_NOW)
+    assert [a.id for a in chosen] == [f"n{i}" for i in range(1000)] and NEWS_MAX_URLS == 1000
+    assert leaves == live[999].published + timedelta(days=2)
+    assert news_window(live, FIXED_NOW + timedelta(days=3)) == ([], None)
+
+
+@pytest.mark.parametrize("lang, google", [
+    ("ar", "ar"), ("en", "en"), ("en-GB", "en"), ("EN_us", "en"), ("fil", "fil"), ("zh", "zh-cn"), ("zh-Hans-CN", "zh-cn"),
+    ("zh-TW", "zh-tw"), ("zh-Hant", "zh-tw"), ("zh-HK", "zh-tw"), ("x-klingon", "und"), ("", "und"),
+])
+def test_an_articles_language_is_given_as_google_news_wants_it(lang, google):
+    assert news_language(lang) == google
+
+
+def test_robots_txt_names_both_sitemaps_by_absolute_url(make_publisher, sample_dir):
+    robots = make_publisher(sample_dir, SITE_URL="https://news.example/ar").build(FIXED_NOW).resources["robots.txt"]
+    lines = robots.body.decode().splitlines()
+    assert robots.media_type == "text/plain"
+    assert "Sitemap: https://news.example/ar/sitemap.xml" in lines and "Sitemap: https://news.example/ar/sitemap-news.xml" in lines
+    assert "User-agent: *" in lines and "Disallow: /ar/partners/" in lines
+
+
+@pytest.mark.parametrize("path, media", [("/sitemap.xml", "application/xml"), ("/sitemap-news.xml", "application/xml"),
+                                         ("/robots.txt", "text/plain")])
+def test_the_app_serves_them_with_their_media_type_and_validators(client, path, media):
+    res = client.get(path)
+    assert res.status_code == 200 and res.headers["Content-Type"] == f"{media}; charset=utf-8"
+    assert client.get(path, headers={"If-None-Match": res.headers["ETag"]}).status_code == 304
+    if path.endswith(".xml"):
+        valid(NEWS if "news" in path else SITEMAP, res.data)
+
+
+def test_the_static_export_writes_them_as_the_app_serves_them(tmp_path):
+    out = tmp_path / "export"
+    run_build(SAMPLE_ARTICLES, out, tmp_path / "state.sqlite3")
+    valid(SITEMAP, (out / "sitemap.xml").read_bytes())
+    valid(NEWS, (out / "sitemap-news.xml").read_bytes())
+    assert b"Sitemap: http://127.0.0.1:8000/sitemap.xml\n" in (out / "robots.txt").read_bytes()
+    assert (out / "sitemap.xml.gz").exists() and (out / "robots.txt.br").exists()

@@ -1,0 +1,246 @@
+"""Tombstones (RFC 6721): an article that goes is announced, for TOMBSTONE_DAYS, by the Atom and JSON feeds that
+carried it — public and partner, first pages and deltas — from the state store, so across restarts too."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import feedparser
+import pytest
+from lxml import etree
+
+from feedsvc.formats.atom import TOMBSTONES_NS
+from tests.conftest import FIXED_NOW, write
+from tests.feed_rules import json_feed_validator
+from tests.http_helpers import Server, fetch
+from tests.test_export import run_build
+
+AT = f"{{{TOMBSTONES_NS}}}deleted-entry"
+POLITICS = "سياسة"
+PARTNER_KEY = "agency-key-0123456789abcdef"
+
+
+def story(folder: Path, name: str, title: str, category: str, hours_ago: int, extra: str = "") -> Path:
+    when = (FIXED_NOW - timedelta(hours=hours_ago)).isoformat()
+    return write(folder, name, f"---\ntitle: {title}\ncategory: {category}\ndate: {when}\n{extra}---\nBody of {title}.\n")
+
+
+@pytest.fixture
+def desk(articles_dir):
+    """Two political stories and a sport one."""
+    story(articles_dir, "vote.md", "Vote count", POLITICS, 5)
+    story(articles_dir, "budget.md", "Budget passes", POLITICS, 4)
+    story(articles_dir, "match.md", "Match report", "Sport", 3)
+    return articles_dir
+
+
+class Clock:
+    """A publisher whose clock the test moves."""
+
+    def __init__(self, make_publisher, folder: Path, **settings):
+        self.now = FIXED_NOW
+        self.make, self.folder, self.settings = make_publisher, folder, settings
+        self.pub = self.start()
+
+    def start(self):
+        pub = self.make(self.folder, **self.settings)
+        pub.clock = lambda: self.now
+        assert pub.refresh()
+        return pub
+
+    def later(self, **delta) -> None:
+        self.now += timedelta(**delta)
+        assert self.pub.refresh()
+
+    def body(self, path: str) -> bytes:
+        return self.pub.snapshot.resources[path].body
+
+
+def tombstones(atom: bytes) -> dict[str, str]:
+    """ref → when of every at:deleted-entry in an Atom document."""
+    return {node.get("ref"): node.get("when") for node in etree.fromstring(atom).iter(AT)}
+
+
+def entry_ids(atom: bytes) -> set[str]:
+    return {entry.id for entry in feedparser.parse(atom).entries}
+
+
+def json_deleted(body: bytes) -> list[dict]:
+    document = json.loads(body)
+    assert not list(json_feed_validator().iter_errors(document))  # the extension keeps the feed valid JSON Feed 1.1
+    return document.get("_feedsvc", {}).get("deleted", [])
+
+
+def test_a_deleted_article_is_announced_by_every_atom_and_json_feed_that_carried_it(make_publisher, desk):
+    site = Clock(make_publisher, desk)
+    ids = entry_ids(site.body(f"category/{POLITICS}/feed.atom"))
+    vote = next(e.id for e in feedparser.parse(site.body("feed.atom")).entries if e.title == "Vote count")
+    (desk / "vote.md").unlink()
+    site.later(minutes=10)
+    when = (FIXED_NOW + timedelta(minutes=10)).isoformat()
+    for path in ("feed.atom", f"category/{POLITICS}/feed.atom"):
+        atom = site.body(path)
+        assert tombstones(atom) == {vote: when}, path
+        assert vote not in entry_ids(atom) and not feedparser.parse(atom).bozo
+    assert vote in ids and tombstones(site.body("category/sport/feed.atom")) == {}  # never carried it
+    for path in ("feed.json", f"category/{POLITICS}/feed.json"):
+        assert json_deleted(site.body(path)) == [{"id": vote, "when": when.replace("+00:00", "Z")}], path
+    assert json_deleted(site.body("category/sport/feed.json")) == []
+    assert b"deleted" not in site.body("feed.rss")  # RSS 2.0 has no standard for it
+
+
+@pytest.mark.parametrize("change", ["a draft", "embargoed again", "its ID changed"])
+def test_a_draft_an_embargo_or_a_new_id_is_a_deletion_too(make_publisher, desk, change):
+    site = Clock(make_publisher, desk)
+    vote = next(e.id for e in feedparser.parse(site.body("feed.atom")).entries if e.title == "Vote count")
+    extra = {"a draft": "draft: true\n", "embargoed again": "", "its ID changed": "id: vote-2026\n"}[change]
+    hours = -48 if change == "embargoed again" else 5
+    story(desk, "vote.md", "Vote count", POLITICS, hours, extra)
+    site.later(minutes=1)
+    assert vote in tombstones(site.body("feed.atom")) and vote in tombstones(site.body(f"category/{POLITICS}/feed.atom"))
+
+
+def test_an_article_that_comes_back_takes_its_tombstone_back(make_publisher, desk):
+    site = Clock(make_publisher, desk)
+    text = (desk / "budget.md").read_text(encoding="utf-8")
+    (desk / "budget.md").unlink()
+    site.later(minutes=1)
+    assert len(tombstones(site.body("feed.atom"))) == 1
+    write(desk, "budget.md", text)
+    site.later(minutes=1)
+    assert tombstones(site.body("feed.atom")) == {} and tombstones(site.body(f"category/{POLITICS}/feed.atom")) == {}
+    assert b'"_feedsvc"' not in site.body("feed.json") and b"tombstones" not in site.body("feed.atom")
+
+
+def test_an_article_moved_to_another_category_is_not_deleted(make_publisher, desk):
+    site = Clock(make_publisher, desk)
+    story(desk, "budget.md", "Budget passes", "Economy", 4)
+    site.later(minutes=1)
+    assert all(tombstones(site.body(path)) == {} for path in site.pub.snapshot.resources if path.endswith(".atom"))
+
+
+def test_tombstones_survive_a_restart_and_a_deletion_while_stopped_is_found_at_start(make_publisher, desk):
+    site = Clock(make_publisher, desk)
+    (desk / "vote.md").unlink()
+    site.later(minutes=1)
+    announced = tombstones(site.body("feed.atom"))
+    (desk / "match.md").unlink()  # while no process runs
+    site.now += timedelta(hours=1)
+    site.pub = site.start()  # a new process on the same state store
+    after = tombstones(site.body("feed.atom"))
+    assert len(announced) == 1 and announced.items() <= after.items() and len(after) == 2
+    assert list(after.values()) == [site.now.isoformat(), *announced.values()]  # found at start; newest first
+    assert "category/sport/feed.atom" not in site.pub.snapshot.resources  # its only article went: no feed is left
+
+
+def test_a_tombstone_expires_after_the_retention_period_at_the_refresh_due_then(make_publisher, desk):
+    site = Clock(make_publisher, desk, TOMBSTONE_DAYS=1)
+    (desk / "vote.md").unlink()
+    site.later(minutes=1)
+    gone_at = site.now
+    before = site.pub.snapshot.resources["feed.atom"]
+    listing_time = site.pub.snapshot.changed[""]
+    assert len(tombstones(before.body)) == 1
+    assert site.pub.next_wakeup() == gone_at + timedelta(days=1)  # before any article leaves the News sitemap
+    site.now = gone_at + timedelta(days=1)
+    assert site.pub.refresh()
+    after = site.pub.snapshot.resources["feed.atom"]
+    assert tombstones(after.body) == {} and after.last_modified > before.last_modified
+    assert site.pub.snapshot.changed[""] > listing_time  # its deltas and partners' views are dated anew too
+    site.pub = site.start()
+    assert tombstones(site.body("feed.atom")) == {}  # and forgotten by the state store
+
+
+def test_no_tombstones_with_a_retention_of_zero_days(make_publisher, desk):
+    site = Clock(make_publisher, desk, TOMBSTONE_DAYS=0)
+    (desk / "vote.md").unlink()
+    site.later(minutes=1)
+    assert tombstones(site.body("feed.atom")) == {}
+
+
+def test_a_file_that_cannot_be_read_holds_its_entry_until_it_is_deleted(make_publisher, desk):
+    site = Clock(make_publisher, desk)
+    write(desk, "vote.md", b"---\ntitle: Vote count\ncategory: \xff\xfe broken\n")  # not UTF-8: skipped, still there
+    site.later(minutes=1)
+    assert "vote" not in site.pub.snapshot.articles and tombstones(site.body("feed.atom")) == {}
+    (desk / "vote.md").unlink()
+    site.later(minutes=1)
+    assert len(tombstones(site.body("feed.atom"))) == 1
+
+
+def test_a_file_that_takes_over_a_deleted_articles_id_continues_its_entry_without_a_tombstone(make_publisher, desk):
+    write(desk, "vote2.md", "---\nid: vote\ntitle: Vote count, corrected\ncategory: سياسة\n"
+                                f"date: {(FIXED_NOW - timedelta(hours=5)).isoformat()}\n---\nThe corrected count.\n")
+    site = Clock(make_publisher, desk)  # vote.md has the ID first: the copy waits, skipped
+    vote = next(e.id for e in feedparser.parse(site.body("feed.atom")).entries if e.title == "Vote count")
+    (desk / "vote.md").unlink()
+    site.later(minutes=1)
+    titles = {e.id: e.title for e in feedparser.parse(site.body("feed.atom")).entries}
+    assert titles[vote] == "Vote count, corrected" and tombstones(site.body("feed.atom")) == {}  # the same entry, updated
+
+
+def test_the_static_export_writes_the_tombstones_with_the_feeds(desk, tmp_path):
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(desk, out, state)
+    vote = next(e.id for e in feedparser.parse((out / "feed.atom").read_bytes()).entries if e.title == "Vote count")
+    (desk / "vote.md").unlink()
+    run_build(desk, out, state)
+    assert vote in tombstones((out / "feed.atom").read_bytes())
+    assert vote in tombstones((out / "category" / POLITICS / "feed.atom").read_bytes())
+    assert [d["id"] for d in json_deleted((out / "feed.json").read_bytes())] == [vote]
+
+
+@pytest.fixture
+def partner_app(make_app, desk, monkeypatch):
+    monkeypatch.setenv("AGENCY_KEY", PARTNER_KEY)
+    partners = [{"name": "Agency", "key_env": "AGENCY_KEY", "categories": ["Sport"], "full_text": True}]
+    return make_app(desk, PARTNERS=partners)
+
+
+def test_partner_feeds_and_deltas_announce_the_tombstones_of_what_they_were_licensed(partner_app, desk):
+    client = partner_app.test_client()
+    key = {"Authorization": f"Bearer {PARTNER_KEY}"}
+    before = client.get("/feed.atom").data
+    match = next(e.id for e in feedparser.parse(before).entries if e.title == "Match report")
+    vote = next(e.id for e in feedparser.parse(before).entries if e.title == "Vote count")
+    (desk / "vote.md").unlink()
+    (desk / "match.md").unlink()
+    partner_app.extensions["feedsvc"].refresh()
+    assert set(tombstones(client.get("/feed.atom").data)) == {match, vote}
+    assert set(tombstones(client.get("/partners/feed.atom", headers=key).data)) == {match}  # Sport only
+    assert [d["id"] for d in json_deleted(client.get("/partners/feed.json", headers=key).data)] == [match]
+    since = quote((FIXED_NOW - timedelta(days=1)).isoformat().replace("+00:00", "Z"))
+    assert set(tombstones(client.get(f"/feed.atom?since={since}").data)) == {match, vote}
+    assert [d["id"] for d in json_deleted(client.get(f"/feed.json?since={since}").data)] != []
+    later = quote("2099-01-01T00:00:00Z")
+    assert tombstones(client.get(f"/feed.atom?since={later}").data) == {}  # nothing went after that
+
+
+@pytest.mark.e2e
+def test_a_real_server_announces_a_deletion_and_still_does_after_a_restart(desk, tmp_path):
+    state = tmp_path / "state" / "state.sqlite3"
+    state.parent.mkdir()
+    env = {"FEEDSVC_SETTLE_MS": "0", "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
+    server = Server(desk, state, env=env)
+    try:
+        atom = fetch(server.base, "/feed.atom").body
+        vote = next(e.id for e in feedparser.parse(atom).entries if e.title == "Vote count")
+        (desk / "vote.md").unlink()
+        deadline = time.monotonic() + 20
+        while vote not in tombstones(fetch(server.base, "/feed.atom").body):  # the watcher publishes the deletion
+            assert time.monotonic() < deadline, "no tombstone within 20 s"
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    server = Server(desk, state, env=env)
+    try:
+        for path in ("/feed.atom", f"/category/{quote(POLITICS)}/feed.atom"):
+            reply = fetch(server.base, path)
+            assert reply.status == 200 and vote in tombstones(reply.body), path
+            assert vote not in entry_ids(reply.body)
+        assert [d["id"] for d in json.loads(fetch(server.base, "/feed.json").body)["_feedsvc"]["deleted"]] == [vote]
+    finally:
+        server.stop()
