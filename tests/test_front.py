@@ -24,8 +24,8 @@ from tests.test_asgi import call, scope
 
 POLITICS = quote("سياسة").encode()
 HOT_PATHS = [b"/feed.rss", b"/feed.atom", b"/feed.json", b"/category/" + POLITICS + b"/feed.rss",
-             b"/category/" + POLITICS + b"/", b"/feeds.opml", b"/", b"/style.css", b"/favicon.ico",
-             b"/articles/000_4c2ff0435fbab79d"]
+             b"/category/" + POLITICS + b"/", b"/feeds.opml", b"/feeds-all.opml", b"/", b"/style.css", b"/favicon.ico",
+             b"/sitemap.xml", b"/sitemap-news.xml", b"/robots.txt", b"/articles/000_4c2ff0435fbab79d"]
 READER = b"application/atom+xml, application/rss+xml, application/feed+json, application/xml;q=0.8, */*;q=0.1"
 
 
@@ -59,7 +59,7 @@ class Both:
 
 @pytest.fixture
 def both(make_app, sample_dir):
-    pair = Both(make_app(sample_dir))
+    pair = Both(make_app(sample_dir, RATE_LIMIT=0))  # budgets have their own tests below
     yield pair
     pair.close()
 
@@ -189,6 +189,7 @@ def test_hot_feeds_are_charged_to_the_clients_budget_before_any_work(make_app, s
         status, headers, body, by_front = pair.fronted_only(b"/feed.rss", headers=etag)
         assert status == 429 and not by_front and headers["retry-after"] and b"Too many requests" in body
         assert pair.fronted_only(b"/style.css")[0] == 200  # static files are not budgeted
+        assert pair.fronted_only(b"/feeds-all.opml")[0] == 429  # the OPML lists are
         assert pair.fronted_only(b"/feed.rss", client="10.0.0.2")[0] == 200  # another client has its own budget
     finally:
         pair.close()

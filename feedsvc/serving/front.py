@@ -30,11 +30,10 @@ from werkzeug.http import parse_list_header, remove_entity_headers
 from werkzeug.routing import RequestRedirect
 
 from ..preview import VARY as PREVIEW_VARY, is_navigation
-from ..urls import OPML
 from .asgi import date_now, path_info
 from .metrics import SHORT_TYPES, kind_of
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST
-from .web import FEED_PATH, content_type, encoding_for, not_modified, response_headers
+from .web import FEED_PATH, budgeted, content_type, encoding_for, not_modified, response_headers
 
 ENDPOINT = "feedsvc.resource"  # web.resource: any published resource by its path
 ROUTES_KEPT = 1024  # request paths remembered with where Flask routes them
@@ -96,7 +95,9 @@ class Front:
                 asked[field] = asked[field] + "," + text if field in asked else text
         feed = derived.get("feed")
         if feed is None:
-            feed = derived["feed"] = FEED_PATH.fullmatch(path) is not None
+            match = FEED_PATH.fullmatch(path)
+            feed = derived["feed"] = match is not None
+            derived["budgeted"] = budgeted(path, match)
         if feed and is_navigation(asked):  # a browser opening a feed: Flask shows the page about it
             return None
         coding = encoding_for(asked.get("Accept-Encoding", ""))
@@ -106,7 +107,7 @@ class Front:
                 return None
             prepared = derived[coding] = self._prepare(path, res, coding, feed)
         client = None
-        if (feed or path == OPML) and self.limiter.capacity > 0:  # budgeted, charged before any work
+        if derived["budgeted"] and self.limiter.capacity > 0:  # feeds and the OPML lists: charged before any work
             client = self._client(scope, asked)
             if self.limiter.charge(client, NOT_MODIFIED_COST):
                 return None  # past its budget: Flask charges nothing more and answers the 429

@@ -168,7 +168,7 @@ def resource(path: str) -> Response:
     """Any published resource by its path; feeds also by page and since; anything else is a 404."""
     match = FEED_PATH.fullmatch(path)
     # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is looked up or rendered.
-    charge = _charge("public", _client_address()) if match is not None or path in (OPML, OPML_ALL) else None
+    charge = _charge("public", _client_address()) if budgeted(path, match) else None
     if match is not None and ("page" in request.args or "since" in request.args):
         page, since = _paging()
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
@@ -190,6 +190,11 @@ def resource(path: str) -> Response:
         shown = (is_navigation(request.headers) and store().resource(preview_key(path))) or found
         return respond(shown, max_age(), charge=charge, vary=PREVIEW_VARY)
     return respond(found, max_age(), charge=charge)
+
+
+def budgeted(path: str, match: re.Match | None) -> bool:
+    """Whether a request for this path (match: FEED_PATH's) is charged to the client's budget: the feeds and the OPML lists."""
+    return match is not None or path in (OPML, OPML_ALL)
 
 
 class Charge:
