@@ -109,6 +109,7 @@ class Feed:
     archive: bool = False  # a complete archive page: changes only when an old article is edited
     hub: str = ""  # WebSub hub advertised by the feed
     deleted: tuple[Deleted, ...] = ()  # tombstones it announces (RFC 6721), newest first: first pages and deltas only
+    identity: str = ""  # the name its permanent ID is made from when not its category's: "search:" + the query
 
     def path(self, fmt: str) -> str:
         """URL path of this feed in a format, relative to the site root (no query)."""

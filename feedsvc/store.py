@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .resource import Rendered
+from .search import create_index
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS builds (
@@ -80,6 +81,7 @@ def create_schema(path: str | Path) -> None:
     conn = connect(path)
     try:
         conn.executescript(SCHEMA)
+        create_index(conn)  # search.py's tables, which its SearchIndexer keeps
     finally:
         conn.close()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 if TYPE_CHECKING:  # types only: model.py imports this module
     from .model import Article, Feed, Site
@@ -17,6 +17,7 @@ HOME = ""  # the home page
 OPML = "feeds.opml"  # the sections' feeds (site-wide and each category) in one list
 OPML_ALL = "feeds-all.opml"  # every feed, tags' and authors' too: a second file, which a static export can serve
 PARTNERS = "partners/"  # a partner's feeds: the public paths under this prefix
+SEARCH = "search/"  # a search's page; its feeds are the site-wide feed's paths under this prefix; the words in ?q=
 STYLESHEET, FEED_XSL, FAVICON = "style.css", "feed.xsl", "favicon.ico"
 # Files served as they are (feedsvc/static/), by path, with their media types.
 STATIC = {STYLESHEET: "text/css", FEED_XSL: "text/xsl", FAVICON: "image/x-icon"}
@@ -103,6 +104,17 @@ def category_url(site: Site, slug: str) -> str:
 def feed_url(site: Site, feed: Feed, fmt: str, query: str | None = None) -> str:
     """Absolute URL of a feed (this page, or the page with `query`) in a format; Unicode percent-encoded."""
     return f"{site.url}/{quote(feed.path(fmt), safe='/')}{feed.query if query is None else query}"
+
+
+def search_query(words: str) -> str:
+    """The query part of a search's URLs as a form sends it: spaces as "+", every other reserved or non-ASCII
+    character percent-encoded (so a search feed's self link is the URL a reader subscribed to from its page)."""
+    return "?q=" + quote_plus(words, safe="")
+
+
+def search_url(site: Site, words: str, fmt: str | None = None) -> str:
+    """Absolute URL of a search's page, or of its feed in a format."""
+    return url(site.url, SEARCH if fmt is None else SEARCH + feed_path("", fmt)) + search_query(words)
 
 
 def article_url(site: Site, article: Article) -> str:

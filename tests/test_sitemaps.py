@@ -205,6 +205,7 @@ def test_robots_txt_names_both_sitemaps_by_absolute_url(make_publisher, sample_d
     assert robots.media_type == "text/plain"
     assert "Sitemap: https://news.example/ar/sitemap.xml" in lines and "Sitemap: https://news.example/ar/sitemap-news.xml" in lines
     assert "User-agent: *" in lines and "Disallow: /ar/partners/" in lines
+    assert "Disallow: /ar/search/" in lines  # a URL per query: no end for a crawler
 
 
 @pytest.mark.parametrize("path, media", [("/sitemap.xml", "application/xml"), ("/sitemap-news.xml", "application/xml"),

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..formats import FORMATS
+from ..search import SearchIndexer
 from ..store import Build, ListingHead, ParsedCache, StoreWriter, code_version, item_index
 from ..urls import preview_key
 
@@ -328,6 +329,7 @@ def start_building(app, commit: bool = True):
         templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parents[1] / "templates").iterdir()))
         made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
         publisher.observers.append(Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by))
+        publisher.observers.append(app.extensions.setdefault("feedsvc.indexer", SearchIndexer(path)).observe)  # search.py
     if "feedsvc.metrics" in app.extensions:
         publisher.observers.append(app.extensions["feedsvc.metrics"].observe_refresh)
     if "feedsvc.websub" in app.extensions:

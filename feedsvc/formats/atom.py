@@ -70,9 +70,10 @@ def channel(feed: Feed, site: Site) -> FeedGenerator:
     """A feed's <feed> element with everything but its entries."""
     fg = FeedGenerator()
     fg.register_extension("extras", _FeedExtras, _EntryExtras, atom=True, rss=False)
-    # A tag's or an author's feed is named apart from a category's of the same name ("feed:tag:<name>").
+    # A tag's or an author's feed is named apart from a category's of the same name ("feed:tag:<name>"); a
+    # search's by its query (Feed.identity).
     kind = feed.category.kind if feed.category else "category"
-    fg.id(stable_id("feed:" + ("" if kind == "category" else kind + ":") + (feed.category.name if feed.category else "")))
+    fg.id(stable_id(feed.identity or "feed:" + ("" if kind == "category" else kind + ":") + (feed.category.name if feed.category else "")))
     fg.extras.feed_path = feed.path("atom")
     fg.extras.deleted = feed.deleted
     fg.title(feed.title)

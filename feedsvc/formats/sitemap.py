@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape
 
 from ..model import Article
-from ..urls import NEWS_SITEMAP, PARTNERS, ROBOTS, SITEMAP, sitemap_path
+from ..urls import NEWS_SITEMAP, PARTNERS, ROBOTS, SEARCH, SITEMAP, sitemap_path
 
 MEDIA_TYPE = "application/xml"
 ROBOTS_MEDIA_TYPE = "text/plain"
@@ -140,13 +140,14 @@ def render_news_sitemap(entries: Sequence[bytes]) -> bytes:
 
 
 def render_robots(site_url: str) -> bytes:
-    """robots.txt: every public page may be crawled, partners' feeds and the health check not; both sitemaps.
+    """robots.txt: every public page may be crawled; partners' feeds, the health check and search (a URL per
+    query, without end) not; both sitemaps.
 
     Crawlers read robots.txt only at a host's root: with SITE_URL below a path, its lines belong in the
     host's own robots.txt (README "Sitemaps and robots.txt").
     """
     prefix = urlsplit(site_url).path.rstrip("/")
-    return (f"# feedsvc: {site_url}/\nUser-agent: *\nDisallow: {prefix}/{PARTNERS}\nDisallow: {prefix}/healthz\n\n"
+    return (f"# feedsvc: {site_url}/\nUser-agent: *\nDisallow: {prefix}/{PARTNERS}\nDisallow: {prefix}/healthz\nDisallow: {prefix}/{SEARCH}\n\n"
             f"Sitemap: {_uri(site_url + '/' + INDEX)}\nSitemap: {_uri(site_url + '/' + NEWS)}\n").encode("utf-8")
 
 

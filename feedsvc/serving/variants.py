@@ -5,11 +5,15 @@ A request takes the listing's stored item index (IDs, dates, categories), picks 
 functions the builder uses (paging.page_feed / since_feed), loads only those items' stored articles and
 renders the feed with its format's module (feedgen). The result is kept, per build version, for the
 next request that asks the same (1 MiB of them).
+
+A search (?q=) takes the IDs of its newest matching articles from the builder's full-text index (search.py),
+loads only those articles, and renders its feed or page the same way.
 """
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
@@ -21,8 +25,11 @@ from ..model import Site
 from ..paging import Listing, page_feed, since_feed
 from ..partners import Partner
 from ..resource import Rendered
+from ..search import IndexBehindError, SearchIndex
+from ..searchtext import match_expression
 from ..store import StoreReader
 from ..urls import PARTNERS, article_path
+from .searchfeed import render_search, search_feed
 
 KEEP_BYTES = 1 << 20  # bodies of the variants kept per process: the pages and deltas asked for again and again
 
@@ -53,6 +60,8 @@ class StoredItems(Sequence):
             yield from self.reader.articles(self.ids[start:start + 200])
 
 
+INDEX_WAIT = 0.25  # seconds a search waits for the index to hold the latest build before a 503
+
 ITEM_BYTES = 0  # item fragments a serving process keeps between variants: none (each variant is kept whole)
 
 
@@ -64,6 +73,7 @@ class Variants:
         # A serving process keeps few items: what it makes is kept whole (KEEP_BYTES), and its memory must not
         # grow with the archive (the builder keeps the big fragment cache).
         self.renderer = FeedRenderer(site, archive_max_age=archive_max_age, variants=1, fragments=ITEM_BYTES)
+        self.index = SearchIndex(reader.path)
         self._kept: OrderedDict[tuple, Rendered | None] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -96,6 +106,38 @@ class Variants:
         body = render_article(article, article_links(article, self.reader.category_links()), self.site)[0]
         when = self.reader.recorded(article_path(id_), hashlib.sha256(body).hexdigest()) or article.updated
         return Rendered(body, "text/html", when, precompress=False)
+
+    def search(self, query: str, fmt: str) -> Rendered | None:
+        """The newest FEED_MAX_ITEMS articles matching a query, as a feed (fmt "rss", "atom", "json") or its page
+        ("html"); None before the first build. Raises search.QueryError for a query that cannot be run.
+
+        Answered only from an index that holds the build's articles (else, after INDEX_WAIT, IndexBehindError),
+        and dated when the site-wide listing last changed: any article's text, date or coming and going moves
+        it, so a search's bytes never change without their Last-Modified moving too.
+        """
+        match_expression(query)  # a bad query is refused before anything is looked up
+        stored = self.reader.listing("")
+        if stored is None:
+            return None
+        changed = stored[0].changed
+        # The builder indexes a new build's articles a moment after committing it (one saved file: milliseconds;
+        # a cold start: seconds): wait for that moment, then answer from the index and the build as one.
+        waited = time.monotonic() + INDEX_WAIT
+        while not self.index.holds(changed):
+            if time.monotonic() > waited:
+                raise IndexBehindError(changed)
+            time.sleep(0.01)
+            stored = self.reader.listing("")
+            changed = stored[0].changed
+        key = ("search", self.index.generation(), query, fmt)
+        return self._kept_or_made(key, lambda: self._make_search(query, fmt, changed))
+
+    def _make_search(self, query: str, fmt: str, changed: datetime) -> Rendered | None:
+        ids = self.index.newest(query, self.size)
+        feed = search_feed(query, self.reader.articles(ids), self.site, changed, self.public["full_text"])
+        if fmt == "html":
+            return Rendered(render_search(feed, query, self.site), "text/html", feed.updated, precompress=False)
+        return self.renderer.feed(fmt, feed)
 
     def _kept_or_made(self, key: tuple, make) -> Rendered | None:
         """What was made for this key at the current build, else make() it and keep it (KEEP_BYTES at most)."""

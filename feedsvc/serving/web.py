@@ -24,8 +24,10 @@ from ..formats import CORS_TYPES, FORMATS
 from ..partners import authenticate
 from ..preview import VARY as PREVIEW_VARY, is_navigation
 from ..resource import Rendered
+from ..search import IndexBehindError
+from ..searchtext import QueryError
 from ..store import StoreReader
-from ..urls import OPML, OPML_ALL, PARTNERS, article_id, category_path, feed_path, feed_pattern, listing_key, matched_key, preview_key
+from ..urls import OPML, OPML_ALL, PARTNERS, SEARCH, article_id, category_path, feed_path, feed_pattern, listing_key, matched_key, preview_key
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
 
 bp = Blueprint("feedsvc", __name__)
@@ -160,6 +162,29 @@ def partner_resource(path: str) -> Response:
     if found is None:
         raise RequestError(404, f"Not found: page {page} of this feed.\n")
     return respond(found, max_age(), charge=charge, private=True)
+
+
+_SEARCH_FEEDS = {feed_path("", key): key for key in FORMATS}  # feed.rss → rss, under /search/
+
+
+@bp.get(f"/{SEARCH}", defaults={"name": ""})
+@bp.get(f"/{SEARCH}<name>")
+def search(name: str) -> Response:
+    """The newest articles matching ?q= (feedsvc/search.py), as a feed or a page; budgeted like every feed."""
+    fmt = _SEARCH_FEEDS.get(name, "html" if not name else None)
+    if fmt is None:
+        return _not_found(SEARCH + name)
+    charge = _charge("public", _client_address())
+    try:
+        found = current_app.extensions["feedsvc.variants"].search(request.args.get("q", ""), fmt)
+    except QueryError as exc:
+        raise RequestError(400, f"{exc}\n") from None
+    except IndexBehindError:
+        raise RequestError(503, "Search is catching up with the latest articles (a new deployment indexes them all); "
+                                "try again in a few seconds.\n", {"Retry-After": "2"}) from None
+    if found is None:
+        raise RequestError(404, "Not found: nothing is published yet; search again after the first build.\n")
+    return respond(found, max_age(), charge=charge)
 
 
 @bp.get("/", defaults={"path": ""})
