@@ -29,7 +29,7 @@ def feedsvc_build(articles: Path, out: Path, state: Path, timeout: float = 3600)
 
 
 def _kept(said: str) -> int | None:
-    """How many files the build linked from the previous one ("N unchanged" in its last line), if it says."""
+    """How many resources the build left as they were ("N unchanged" in its last line), if it says."""
     found = re.search(r"(\d+) unchanged", said)
     return int(found.group(1)) if found else None
 
@@ -38,8 +38,8 @@ def rounds(corpus: Path, work: Path, runs: int, with_hugo: bool = True, once_aft
     """1 warm-up + `runs` rounds of feedsvc build (fresh state, fresh output) · Hugo full site; then `runs`
     builds each after one more saved change to the newest article, on the state and output the last one left."""
     site = hugo_site(corpus, "site") if with_hugo else None
-    # The export is a symbolic link to a version folder beside it, whose unchanged files the next build links to:
-    # a build from scratch needs the whole parent folder gone, not just the link.
+    # The export folder and the state store go together (the folder's manifest names the store): a build from
+    # scratch needs both gone; the builds with one file changed reuse both.
     folder = work / "build"
     state, out = folder / "state", folder / "site"
     full = []

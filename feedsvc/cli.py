@@ -1,8 +1,8 @@
 """Command line: `feedsvc serve | build | check`. It only turns options into settings and calls the app."""
 from __future__ import annotations
 
-import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -65,40 +65,85 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
 
 
 @main.command()
-@click.option("--out", required=True, type=click.Path(), help="Export folder: a link to the newest complete build.")
+@click.option("--out", required=True, type=click.Path(), help="Export folder: written in place, only what changed.")
 @click.option("--articles", "articles_dir", type=click.Path(file_okay=False), help="Articles folder (setting ARTICLES_DIR).")
 def build(out: str, articles_dir: str | None) -> None:
-    """Write every feed, page and stylesheet as files for nginx or a CDN, switched into place at once."""
+    """Build into the store, then write every feed, page and stylesheet that changed as files for nginx or a CDN."""
     from . import create_app
-    from .building.export import ExportError, export_resources, export_snapshot
+    from .building.builder import BuildLock, lock_path
     from .building.state import StateError
 
     try:
-        # The export is written from this process's snapshot: nothing goes to the build store.
-        app = create_app(_settings(ARTICLES_DIR=articles_dir), refresh=False, commit=False)
+        app = create_app(_settings(ARTICLES_DIR=articles_dir), refresh=False)
     except (ConfigError, StateError) as exc:  # a partner key not set, a state file that cannot be written
         raise click.ClickException(f"build failed, {out} is left as it was: {exc}") from None
-    publisher = app.extensions["feedsvc"]
+    publisher, state = app.extensions["feedsvc"], app.extensions["feedsvc.state_path"]
     publisher.listeners.clear()  # the hub hears of a change once it is exported, not while it is built
-    if not publisher.refresh():
-        raise click.ClickException(f"build failed, {out} is left as it was: {publisher.last_error}")
-    resources = export_resources(publisher)
-    bar = click.progressbar(length=len(resources), label="Writing", file=sys.stderr) if _show_progress(len(resources)) else None
+    # The same build a server's builder makes, committed to the same store; a server running on this store
+    # holds the build lock and keeps it current itself, so its latest build is exported as it is.
+    lock = BuildLock(lock_path(state))
+    building = lock.try_acquire()
     try:
-        with bar or contextlib.nullcontext():
-            result = export_snapshot(resources, Path(out), advance=bar.update if bar else None)
-    except ExportError as exc:
-        raise click.ClickException(str(exc)) from None
-    except OSError as exc:  # a full disk, a read-only folder: the export's switch never happened
-        raise click.ClickException(f"build failed, {out} is left as it was: cannot write {exc.filename or 'the export'}: "
-                                   f"{exc.strerror or exc}") from None
-    click.echo(f"{out} → {result.folder.name}: {len(resources)} resources, {result.written} files written, "
-               f"{result.kept} unchanged, {len(result.left_out)} left out")
-    if publisher.snapshot.skipped:
+        if building:
+            pages = _build_into_store(publisher, out)
+        else:
+            click.echo(f"a server builds into {state}: exporting its latest build", err=True)
+            pages = app.extensions["feedsvc.variants"].get
+        result = _export(app, state, out, pages)
+    finally:
+        if lock.fd is not None:  # the export is written: a server may build now
+            os.close(lock.fd)
+    click.echo(f"{out}: build {result.version}{' (written whole)' if result.full else ''}, {result.resources} resources, "
+               f"{result.written} files written, {result.unchanged} unchanged, {result.removed} removed, "
+               f"{len(result.left_out)} left out")
+    if building and publisher.snapshot.skipped:
         click.echo(f"{len(publisher.snapshot.skipped)} files skipped; `feedsvc check` lists them", err=True)
     hub = app.extensions["feedsvc.settings"].websub_hub
-    if hub:
+    if hub and building:
         _ping_hub(hub, publisher, set(result.changed))
+
+
+def _build_into_store(publisher, out: str):
+    """Refresh and commit to the build store as a server's builder does; the maker of archive pages."""
+    from .building.builder import Committer
+    from .building.export import archive_page
+
+    if not publisher.refresh():
+        raise click.ClickException(f"build failed, {out} is left as it was: {publisher.last_error}")
+    for observer in publisher.observers:
+        if isinstance(observer, Committer):
+            observer.wait()  # the article pages a first build commits in the background
+    if publisher.last_error:  # the commit to the store failed
+        raise click.ClickException(f"build failed, {out} is left as it was: {publisher.last_error}")
+    return archive_page(publisher)
+
+
+def _export(app, state: str, out: str, pages):
+    """Write the store's latest build into the export folder, with a progress bar on a terminal."""
+    from .building.export import ExportError, archive_shape, export_store
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and _show_progress(total):
+            bar = click.progressbar(length=total, label="Writing", file=sys.stderr)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        variants = app.extensions["feedsvc.variants"]
+        return export_store(state, Path(out), pages, variants.size, archive_shape(variants.site, variants.public), progress)
+    except ExportError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # a full disk, a read-only folder: the files written are whole, the rest as they were
+        state = ("is partly updated (every file whole; the next build finishes it)" if getattr(exc, "files_written", 0)
+                 else "is left as it was")
+        raise click.ClickException(f"build failed, {out} {state}: cannot write {exc.filename or 'the export'}: "
+                                   f"{exc.strerror or exc}") from None
+    finally:
+        if bar is not None:
+            bar.render_finish()
 
 
 def _ping_hub(hub: str, publisher, changed: set[str]) -> None:

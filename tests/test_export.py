@@ -1,9 +1,11 @@
-"""The static export: every resource as a file with .gz and .br beside it, switched into place whole,
-rewriting only what changed."""
+"""The static export: `feedsvc build` builds into the store, then writes into the export folder the files of
+what changed since the build it holds — every resource, each feed's page for browsers and archive pages —
+with the coded forms that pay beside them, each file replaced whole."""
 from __future__ import annotations
 
 import brotli
 import gzip
+import json
 import os
 import signal
 import subprocess
@@ -11,17 +13,21 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
 
+from feedsvc import create_app
 from feedsvc.cli import main
-from feedsvc.building.export import ExportError, export_resources, export_snapshot
-from feedsvc.urls import EXPORT_PREVIEW, export_file
+from feedsvc.building.export import MANIFEST, ExportError, export_store, read_manifest
 from feedsvc.resource import Rendered
+from feedsvc.store import Build, StoreWriter
+from feedsvc.urls import EXPORT_PREVIEW as PREVIEW, export_file
 from tests.conftest import ROOT, write
 
 T0 = datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc)
+CHROMIUM = {"Sec-Fetch-Dest": "document", "Accept": "text/html"}  # a browser's navigation: a feed's page
 
 
 def run_build(articles: Path, out: Path, state: Path, **settings) -> str:
@@ -41,23 +47,39 @@ def corpus(folder: Path, n: int, body: str = "Body") -> None:
 
 
 def files(folder: Path) -> dict[str, os.stat_result]:
-    """Every file under folder by relative path, with its stat."""
-    return {p.relative_to(folder).as_posix(): p.stat() for p in folder.rglob("*") if p.is_file()}
+    """Every file under folder by relative path, with its stat (the manifest, rewritten by every build, aside)."""
+    return {p.relative_to(folder).as_posix(): p.stat() for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST}
 
 
 def contents(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST}
 
 
-def versions(out: Path) -> list[Path]:
-    return sorted(out.parent.glob(f".{out.name}.version-*"))
+def entries(out: Path) -> dict[str, list]:
+    """The manifest's files: name → [URL path, ETag, Last-Modified, …]."""
+    return read_manifest(out)["files"]
 
 
-@pytest.fixture
-def published(make_publisher, sample_dir):
-    publisher = make_publisher(sample_dir, FEED_MAX_ITEMS=4)  # several archive pages
-    assert publisher.refresh()
-    return publisher
+def served(state: Path, articles: Path, **settings):
+    """A serving process's app over the same store (it reads the store, never builds)."""
+    return create_app({"ARTICLES_DIR": str(articles), "STATE_PATH": str(state), **settings}, build=False).test_client()
+
+
+def assert_served_alike(out: Path, client) -> int:
+    """Every file of the export has the bytes and ETag the app answers at its URL; its forms decode to them."""
+    for name, (path, etag, modified, *_rest) in entries(out).items():
+        url, _, query = path.removesuffix(PREVIEW).partition("?")
+        res = client.get("/" + quote(url) + (f"?{query}" if query else ""), headers=CHROMIUM if path.endswith(PREVIEW) else {})
+        body = (out / name).read_bytes()
+        assert (res.status_code, res.data, res.headers["ETag"]) == (200, body, etag), path
+        assert (out / name).stat().st_mtime_ns == datetime.fromisoformat(modified).timestamp() * 10**9, path
+        assert res.headers["Last-Modified"] == Rendered(b"", "", datetime.fromisoformat(modified)).http_date, path
+        for suffix, decode in ((".gz", gzip.decompress), (".br", brotli.decompress)):
+            coded = out / (name + suffix)
+            if coded.exists():
+                assert decode(coded.read_bytes()) == body, name + suffix
+                assert coded.stat().st_mtime_ns == (out / name).stat().st_mtime_ns
+    return len(entries(out))
 
 
 @pytest.mark.parametrize("path, media, name", [
@@ -84,103 +106,170 @@ def test_each_url_has_one_file_that_nginx_serves_at_that_url(path, media, name):
     assert export_file(path, media) == name
 
 
-def test_an_export_holds_every_resource_with_its_bytes_times_and_compressed_forms(published, tmp_path):
-    resources = export_resources(published)
-    assert "feed.atom?page=2" in resources and "category/سياسة/" in resources and "feeds.opml" in resources
+def test_an_export_holds_what_the_store_holds_as_serve_answers_it(sample_dir, tmp_path):
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(sample_dir, out, state, FEED_MAX_ITEMS=4)  # several archive pages
+    paths = {entry[0] for entry in entries(out).values()}
+    assert {"feed.atom?page=3", "category/سياسة/", "feeds.opml", "feed.rss#preview", "category/سياسة/feed.json#preview",
+            "style.css"} <= paths
+    assert assert_served_alike(out, served(state, sample_dir, FEED_MAX_ITEMS=4)) == len(paths)
+    coded = {name: entry[4] for name, entry in entries(out).items()}
+    assert len(files(out)) == len(coded) + sum(map(len, coded.values()))  # nothing else in the folder
+    for name in coded:
+        assert (out / name).stat().st_mode & 0o777 == 0o644
+
+
+def test_what_is_precompressed_follows_what_pays(sample_dir, tmp_path):
     out = tmp_path / "export"
-    result = export_snapshot(resources, out)
-    assert out.is_symlink() and result.left_out == () and result.kept == 0
-    for path, res in resources.items():
-        target = out / export_file(path, res.media_type)
-        assert target.read_bytes() == res.body, path
-        assert gzip.decompress((target.parent / (target.name + ".gz")).read_bytes()) == res.body
-        assert brotli.decompress((target.parent / (target.name + ".br")).read_bytes()) == res.body
-        for suffix in ("", ".gz", ".br"):
-            stat = (target.parent / (target.name + suffix)).stat()
-            assert stat.st_mtime == res.last_modified.timestamp(), path  # nginx's Last-Modified is the app's
-            assert stat.st_mode & 0o777 == 0o644
-    assert len(files(out)) == 3 * len(resources)
+    run_build(sample_dir, out, tmp_path / "state.sqlite3", FEED_MAX_ITEMS=4)
+    coded = {entry[0]: entry[4] for entry in entries(out).values()}
+    assert coded["favicon.ico"] == []  # compresses by 0.1%: nginx sends the file
+    assert coded["feed.rss"] == coded["style.css"] == coded["articles/000_4c2ff0435fbab79d"] == ["br", "gzip"]
+    assert coded["feed.rss?page=2"] == coded["feed.json?page=3"] == ["gzip"]  # archive pages: gzip, spliced when redated
+    for name, entry in entries(out).items():
+        if "br" in entry[4]:
+            assert (out / (name + ".br")).stat().st_size < (out / (name + ".gz")).stat().st_size
 
 
-def test_each_public_feed_has_its_page_for_browsers_beside_it_with_the_apps_bytes(make_app, sample_dir, tmp_path):
-    from tests.test_preview import CHROMIUM
-
-    app = make_app(sample_dir)
-    resources = export_resources(app.extensions["feedsvc"])
-    out = tmp_path / "export"
-    export_snapshot(resources, out)
-    feeds = [path for path, res in resources.items() if res.media_type.startswith("application/") and "?" not in path
-             and res.media_type != "application/xml"]  # not the sitemaps
-    assert len(feeds) == 3 * len(app.extensions["feedsvc"].snapshot.feeds) > 3
-    client = app.test_client()
-    for path in feeds:
-        page = client.get("/" + path, headers=CHROMIUM)
-        assert page.headers["Content-Type"] == "text/html; charset=utf-8", path
-        assert resources[path + EXPORT_PREVIEW].body == (out / (path + ".html")).read_bytes() == page.data, path
-        assert (out / (path + ".html")).stat().st_mtime == resources[path].last_modified.timestamp()
-    assert not [p for p in resources if p.endswith(EXPORT_PREVIEW) and p.removesuffix(EXPORT_PREVIEW) not in feeds]
-
-
-def test_an_unchanged_rebuild_rewrites_no_file(published, tmp_path):
-    out = tmp_path / "export"
-    export_snapshot(export_resources(published), out)
-    before = files(out)
-    published.refresh()
-    result = export_snapshot(export_resources(published), out)
+def test_a_second_build_with_nothing_changed_writes_no_file(sample_dir, tmp_path):
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(sample_dir, out, state, FEED_MAX_ITEMS=4)
+    before, manifest = files(out), (out / MANIFEST).stat()
+    assert "0 files written" in run_build(sample_dir, out, state, FEED_MAX_ITEMS=4)
     after = files(out)
-    assert result.written == 0 and result.kept == len(after)
     assert {p: (s.st_ino, s.st_mtime_ns) for p, s in after.items()} == {p: (s.st_ino, s.st_mtime_ns) for p, s in before.items()}
+    assert (out / MANIFEST).stat().st_ino == manifest.st_ino  # not even the manifest
 
 
-def test_a_changed_article_rewrites_only_the_files_it_is_in(make_publisher, articles_dir, tmp_path):
+def test_one_changed_article_rewrites_only_its_page_and_what_lists_it(articles_dir, tmp_path):
     corpus(articles_dir, 12)
-    publisher = make_publisher(articles_dir, FEED_MAX_ITEMS=5)
-    publisher.refresh()
-    out = tmp_path / "export"
-    old = export_resources(publisher)
-    export_snapshot(old, out)
-    before = files(out)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    had, before = entries(out), files(out)
     write(articles_dir, "a003.md", (articles_dir / "a003.md").read_text(encoding="utf-8").replace("Body 3,", "Edited 3,"))
-    publisher.refresh()
-    new = export_resources(publisher)
-    export_snapshot(new, out)
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    now, after = entries(out), files(out)
+    moved = {name for name in now if now[name][1] != had[name][1]}  # new bytes
+    retimed = {name for name in now if now[name][1] == had[name][1] and now[name][2] != had[name][2]}
+    rewritten = {p for p in after if after[p].st_ino != before[p].st_ino}
+    assert rewritten == {name + suffix for name in moved for suffix in ("", *(".gz" if c == "gzip" else ".br" for c in now[name][4]))}
+    assert {p for p in after if after[p].st_mtime_ns != before[p].st_mtime_ns} >= rewritten
+    # The article's page, its category's feeds and their pages for browsers; the site-wide feed's archive page
+    # that holds it (page 2: the five oldest), the other archive pages redated; nothing that does not list it.
+    assert {"articles/a003.html", "category/c3/feed.atom", "category/c3/feed.atom.html", "feed.rss.page-2",
+            "feed.json.page-2", "feed.atom.page-3"} <= moved
+    assert "feed.json.page-3" in retimed  # JSON Feed has no date of its own: the same bytes at a new time
+    untouched = {"category/c1/feed.atom", "category/c1/feed.atom.html", "articles/a004.html", "style.css", "feed.rss", "feed.json"}
+    assert not untouched & (moved | retimed)
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(now)
+
+
+def test_a_new_article_redates_archive_pages_and_splices_their_gzip(articles_dir, tmp_path):
+    corpus(articles_dir, 23)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    had = entries(out)
+    old = (out / "feed.atom.page-2.gz").read_bytes()
+    write(articles_dir, "late.md", f"---\ntitle: Late\ncategory: C0\ndate: {(T0 + timedelta(days=9)).isoformat()}\n---\nLate news. " * 3)
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    now = entries(out)
+    assert now["feed.atom.page-2"][3] == had["feed.atom.page-2"][3] and now["feed.atom.page-2"][1] != had["feed.atom.page-2"][1]
+    new = (out / "feed.atom.page-2.gz").read_bytes()
+    rest = had["feed.atom.page-2"][6][1]
+    assert new[now["feed.atom.page-2"][6][1]:-8] == old[rest:-8]  # the items' compressed bytes, copied
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(now)
+
+
+def test_a_deleted_articles_files_are_removed(articles_dir, tmp_path):
+    corpus(articles_dir, 6)
+    write(articles_dir, "lone.md", f"---\ntitle: Alone\ncategory: Solo\ndate: {T0.isoformat()}\n---\nThe only one here. " * 3)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state)
+    assert (out / "articles" / "lone.html").is_file() and (out / "category" / "solo" / "feed.rss.gz").is_file()
+    (articles_dir / "lone.md").unlink()
+    (articles_dir / "a005.md").unlink()
+    said = run_build(articles_dir, out, state)
+    assert "0 removed" not in said
+    left = files(out)
+    assert not [p for p in left if p.startswith(("articles/lone.html", "articles/a005.html", "category/solo"))]
+    assert not (out / "category" / "solo").exists()  # the folder of a category gone
+    assert assert_served_alike(out, served(state, articles_dir)) == len(entries(out))
+
+
+def test_another_store_into_the_same_folder_writes_it_whole(articles_dir, tmp_path):
+    corpus(articles_dir, 6)
+    out = tmp_path / "export"
+    run_build(articles_dir, out, tmp_path / "one.sqlite3")
+    write(articles_dir, "extra.md", f"---\ntitle: Extra\ncategory: Solo\ndate: {T0.isoformat()}\n---\nOnly in the first. " * 3)
+    run_build(articles_dir, out, tmp_path / "one.sqlite3")
+    before = files(out)
+    (articles_dir / "extra.md").unlink()
+    said = run_build(articles_dir, out, tmp_path / "two.sqlite3")
+    assert "written whole" in said
     after = files(out)
-    changed = {p for p in after if after[p].st_ino != before[p].st_ino}
-    moved = {p for p, r in new.items() if (r.body, r.last_modified) != (old[p].body, old[p].last_modified)}
-    expected = {export_file(p, new[p].media_type) + s for p in moved for s in ("", ".gz", ".br")}
-    assert changed == expected
-    assert "articles/a003.html" in changed and "category/c3/feed.atom" in changed and "category/c3/feed.atom.html" in changed
-    assert "category/c1/feed.atom" not in changed and "articles/a004.html" not in changed and "style.css" not in changed
-    assert "category/c1/feed.atom.html" not in changed
+    assert all(after[p].st_ino != before[p].st_ino for p in after)  # every file written again
+    assert not [p for p in after if "extra" in p or "solo" in p]  # the other store's files gone
+    assert assert_served_alike(out, served(tmp_path / "two.sqlite3", articles_dir)) == len(entries(out))
 
 
-def test_a_build_that_fails_midway_leaves_the_previous_export_as_it_was(published, tmp_path, monkeypatch):
+def test_a_build_that_fails_midway_leaves_whole_files_and_the_next_finishes(articles_dir, tmp_path, monkeypatch):
     import feedsvc.building.export
 
-    out = tmp_path / "export"
-    export_snapshot(export_resources(published), out)
-    target, before = os.readlink(out), contents(out)
+    corpus(articles_dir, 12)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state)
+    before = contents(out)
+    corpus(articles_dir, 12, body="Edited")
     real, count = feedsvc.building.export.write_file, [0]
 
     def failing(path, data, mtime_ns):
         count[0] += 1
         if count[0] > 10:
-            raise OSError(28, "No space left on device")
+            raise OSError(28, "No space left on device", str(path))
         real(path, data, mtime_ns)
 
     monkeypatch.setattr(feedsvc.building.export, "write_file", failing)
-    changed = {path: Rendered(res.body + b"\n", res.media_type, res.last_modified) for path, res in export_resources(published).items()}
-    with pytest.raises(OSError, match="No space"):
-        export_snapshot(changed, out)
-    assert os.readlink(out) == target and contents(out) == before
-    assert versions(out) == [out.parent / target]  # the half-written version is gone
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "FEEDSVC_SETTLE_MS": "0"}
+    result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(articles_dir)], env=env)
+    assert result.exit_code == 1 and "No space left on device" in result.output and "the next build finishes it" in result.output
+    middle = contents(out)
+    assert 0 < sum(middle[p] != before[p] for p in before) and set(middle) >= set(before)
+    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
+    monkeypatch.undo()
+    run_build(articles_dir, out, state)
+    assert b"Edited 3" in (out / "articles" / "a003.html").read_bytes()
+    assert_served_alike(out, served(state, articles_dir))
 
 
-def test_a_build_killed_midway_leaves_the_previous_export_whole(tmp_path):
+def test_a_first_build_that_fails_leaves_no_file_and_one_killed_is_finished_by_the_next(sample_dir, tmp_path, monkeypatch):
+    import feedsvc.building.export
+
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    real, count = feedsvc.building.export.write_file, [0]
+
+    def failing(path, data, mtime_ns):
+        count[0] += 1
+        if count[0] > 10:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data, mtime_ns)
+
+    monkeypatch.setattr(feedsvc.building.export, "write_file", failing)
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "FEEDSVC_SETTLE_MS": "0"}
+    result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(sample_dir)], env=env)
+    assert result.exit_code == 1 and f"{out} is left as it was" in result.output
+    assert list(out.iterdir()) == []
+    monkeypatch.undo()
+    write(out, ".feedsvc-export.writing", "{}")  # as a first build killed midway leaves it: no manifest yet
+    write(out, "feed.rss", "half of an old build")
+    assert "written whole" in run_build(sample_dir, out, state)
+    assert assert_served_alike(out, served(state, sample_dir)) == len(entries(out))
+
+
+def test_a_build_killed_midway_leaves_every_file_whole_and_the_next_finishes(tmp_path):
     articles, out, state = tmp_path / "articles", tmp_path / "export", tmp_path / "state.sqlite3"
     corpus(articles, 150)
     run_build(articles, out, state)
-    target, before = os.readlink(out), contents(out)
+    before = contents(out)
     corpus(articles, 150, body="Edited")  # every article changes: the next build rewrites nearly everything
     # A real build in its own process, its writer slowed so that SIGKILL lands while it writes.
     code = ("import time, feedsvc.building.export as e; w = e.write_file\n"
@@ -192,60 +281,87 @@ def test_a_build_killed_midway_leaves_the_previous_export_whole(tmp_path):
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while not any(sum(1 for _ in v.rglob("*.html")) > 20 for v in versions(out) if v.name != target):
+        while sum(b"Edited" in (out / "articles" / f"a{i:03}.html").read_bytes() for i in range(150)) < 20:
             assert proc.poll() is None and time.monotonic() < deadline, "the build ended before it could be killed"
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait()
-    assert os.readlink(out) == target and contents(out) == before
-    assert len(versions(out)) == 2  # the old one, and the half-written one
-    run_build(articles, out, state)  # the next build finishes and clears the leftover
-    assert b"Edited 3" in (out / "articles" / "a003.html").read_bytes()
-    assert len(versions(out)) == 2  # the new one and the one before it
-
-
-def test_old_versions_are_removed_and_the_one_before_kept(published, tmp_path):
-    out = tmp_path / "export"
-    resources = export_resources(published)
-    for _ in range(4):
-        export_snapshot(resources, out)
-    current = out.parent / os.readlink(out)
-    assert len(versions(out)) == 2 and current in versions(out)
+    for name, body in contents(out).items():  # each file whole: as it was, or as the new build made it
+        if name.endswith(".html") and name.startswith("articles/"):
+            assert body == before[name] or (b"Edited" in body and body.rstrip().endswith(b"</html>")), name
+    assert (out / ".feedsvc-export.writing").exists()
+    run_build(articles, out, state)  # the next build finishes the work and sweeps what the killed one left
+    assert not [p for p in out.rglob("*.tmp")] and not (out / ".feedsvc-export.writing").exists()
+    assert assert_served_alike(out, served(state, articles)) == len(entries(out))
 
 
 def test_a_resource_that_cannot_be_a_file_is_left_out_and_named(tmp_path, caplog):
+    state = tmp_path / "state.sqlite3"
     page = Rendered(b"<p>x</p>", "text/html", T0)
-    result = export_snapshot({"articles/a/../../../escape": page, "articles/fine": page}, tmp_path / "export")
+    row = (page.etag, page.media_type, T0.isoformat(), None, "[]", page.body, None, None, "x")
+    StoreWriter(state).commit(Build({}, resources={"articles/a/../../../escape": row, "articles/fine": row}), T0)
+    result = export_store(state, tmp_path / "export", lambda *a, **k: None, 10)
     assert result.left_out == ("articles/a/../../../escape",)
     assert (tmp_path / "export" / "articles" / "fine.html").exists() and not (tmp_path / "escape.html").exists()
     assert "articles/a/../../../escape" in caplog.text
 
 
-def test_a_folder_that_is_not_an_export_is_never_replaced(tmp_path):
+def test_a_folder_that_is_not_an_export_is_never_written(tmp_path):
     out = tmp_path / "site"
     write(out, "keep.html", "mine")
+    StoreWriter(tmp_path / "state.sqlite3")
     with pytest.raises(ExportError, match="not an export"):
-        export_snapshot({"feed.xsl": Rendered(b"x", "text/xsl", T0)}, out)
-    assert (out / "keep.html").read_text() == "mine" and versions(out) == []
+        export_store(tmp_path / "state.sqlite3", out, lambda *a, **k: None, 10)
+    assert [p.name for p in out.iterdir()] == ["keep.html"]
+
+
+def test_an_export_of_the_earlier_layout_becomes_a_folder_written_whole(sample_dir, tmp_path):
+    out, version = tmp_path / "export", tmp_path / ".export.version-abc"
+    write(version, "feed.rss", "old")
+    os.symlink(version.name, out)
+    said = run_build(sample_dir, out, tmp_path / "state.sqlite3")
+    assert "written whole" in said and out.is_dir() and not out.is_symlink() and not version.exists()
+    assert (out / "feed.rss").read_bytes() != b"old"
 
 
 def test_build_writes_the_export_and_says_what_it_did(sample_dir, tmp_path):
     output = run_build(sample_dir, tmp_path / "export", tmp_path / "state.sqlite3")
-    assert "files written" in output and "0 left out" in output
+    assert "files written" in output and "0 left out" in output and "written whole" in output
     assert (tmp_path / "export" / "category" / "سياسة" / "feed.atom.br").is_file()
     assert "0 files written" in run_build(sample_dir, tmp_path / "export", tmp_path / "state.sqlite3")
+    manifest = json.loads((tmp_path / "export" / MANIFEST).read_bytes())
+    assert manifest["version"] == 1  # the store's build the folder holds: the last that changed a file
+    write(sample_dir, "late.md", "---\ntitle: Late news\ncategory: Tech\ndate: 2026-11-29T00:00:00Z\n---\nText.\n")
+    assert "build 3," in run_build(sample_dir, tmp_path / "export", tmp_path / "state.sqlite3")
+    assert json.loads((tmp_path / "export" / MANIFEST).read_bytes())["version"] == 3
+
+
+def test_with_a_server_building_into_the_store_its_latest_build_is_exported(sample_dir, tmp_path):
+    from feedsvc.building.builder import BuildLock, lock_path
+
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(sample_dir, out, state)
+    lock = BuildLock(lock_path(str(state)))
+    assert lock.try_acquire()  # as a running server's builder holds it
+    try:
+        write(sample_dir, "late.md", "---\ntitle: Late news\ncategory: Tech\ndate: 2026-11-29T00:00:00Z\n---\nText.\n")
+        output = run_build(sample_dir, out, state)
+    finally:
+        os.close(lock.fd)
+    assert "a server builds into" in output and "0 files written" in output  # the store's build, as the server left it
+    assert not (out / "articles" / "late.html").exists()
 
 
 def test_a_build_that_cannot_read_the_articles_leaves_the_export_alone(sample_dir, tmp_path):
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     run_build(sample_dir, out, state)
-    target = os.readlink(out)
+    before = files(out)
     env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
     result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(tmp_path / "gone")], env=env)
     assert result.exit_code == 1 and "left as it was" in result.output
-    assert os.readlink(out) == target
+    assert files(out) == before
 
 
 def test_a_large_build_on_a_terminal_shows_progress(sample_dir, tmp_path, monkeypatch):

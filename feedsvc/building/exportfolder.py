@@ -1,0 +1,168 @@
+"""The export folder on disk: files replaced whole, the manifest that says what the
+folder holds, and the folder's hygiene (files of resources gone, leftovers of a killed build, the earlier
+layout). Used by export.py, which decides what to write."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+from ..store import connect
+from .precompress import SUFFIXES
+
+MANIFEST = ".feedsvc-export.json"  # deploy/nginx.conf answers 404 for it, as for every name starting with "."
+WRITING = ".feedsvc-export.writing"  # there while a build writes: the names it adds, for the next if it is killed
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# A resource that cannot be a file is left out with a warning; any other failure stops the build.
+LEAVE_OUT = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EINVAL}
+
+
+class ExportError(Exception):
+    """The export folder cannot be written: the message names it and what to do."""
+
+
+def write_file(path: Path, data: bytes, mtime_ns: int) -> None:
+    """Replace path whole with data, readable by all, modified at mtime_ns: written beside it, then renamed."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as f:
+            f.write(data)
+            f.flush()  # the write must land before the time is set, or it moves the time again
+            os.fchmod(f.fileno(), 0o644)
+            os.utime(f.fileno(), ns=(mtime_ns, mtime_ns))
+        os.replace(temporary, path)
+    except OSError as exc:
+        unlink(temporary)
+        if exc.filename is None:  # a write() that failed (a full disk) names no file: name it
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+    except BaseException:
+        unlink(temporary)
+        raise
+
+
+@contextmanager
+def writing(out: Path) -> Iterator[dict[str, str]]:
+    """Around a build's writes into out: yields the names a build killed before it had added (name → URL path),
+    after removing the temporary files that build left; the marker goes once the build has written all
+    (a build notes its own names with mark_adding before it writes)."""
+    marker = out / WRITING
+    try:
+        before = json.loads(marker.read_bytes())
+    except FileNotFoundError:
+        before = None
+    except ValueError:
+        before = {}
+    if before is not None:
+        for folder, _, names in os.walk(out):
+            for name in names:
+                if name.startswith(".") and name.endswith(".tmp"):
+                    unlink(Path(folder) / name)
+    yield before or {}
+    unlink(marker)
+
+
+def mark_adding(out: Path, names: dict[str, str]) -> None:
+    """Note, before writing them, the files a build adds: if it is killed, the next build knows them as the
+    export's own (to write again or remove)."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_file(out / WRITING, json.dumps(names, sort_keys=True, ensure_ascii=False).encode(), 0)
+
+
+def read_manifest(out: Path) -> dict | None:
+    """The manifest of the export folder, or None if it has none; a folder that is not an export is an error."""
+    try:
+        return json.loads((out / MANIFEST).read_bytes())
+    except FileNotFoundError:
+        pass
+    except ValueError:  # a torn manifest cannot be: it is renamed into place; treat the folder as ours, unknown
+        return {}
+    if (out / WRITING).exists():  # a first build into it was killed: ours, written whole again
+        return {}
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"{out} exists and is not an export made by `feedsvc build`; move it away or choose another --out")
+    return None
+
+
+def write_manifest(out: Path, manifest: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_file(out / MANIFEST, json.dumps(manifest, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(), 0)
+
+
+def store_token(store: str | Path) -> str:
+    """The build store's own name, made once: an export written from another store (or a new one) is written whole."""
+    conn = connect(store)
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS export_origin (token TEXT NOT NULL)")
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute("SELECT token FROM export_origin").fetchone()
+        if row is None:
+            row = (uuid.uuid4().hex,)
+            conn.execute("INSERT INTO export_origin VALUES (?)", row)
+        conn.execute("COMMIT")
+        return row[0]
+    finally:
+        conn.close()
+
+
+def remove_files(out: Path, gone: dict) -> int:
+    """Remove the files of resources gone (and their coded forms), then folders left empty."""
+    removed, folders = 0, set()
+    for name in gone:
+        for suffix in ("", *SUFFIXES.values()):
+            removed += unlink(out / (name + suffix))
+        folders.update(Path(name).parents)
+    for folder in sorted(folders - {Path(".")}, key=lambda f: len(f.parts), reverse=True):
+        try:
+            (out / folder).rmdir()
+        except OSError:
+            pass  # not empty: other files still live there
+    return removed
+
+
+def unlink(path: Path) -> int:
+    try:
+        path.unlink()
+        return 1
+    except FileNotFoundError:
+        return 0
+
+
+def take_over(out: Path) -> list[Path]:
+    """An export of the earlier layout (a link to a version folder beside it) becomes a plain folder to write
+    whole; returns the version folders to remove once it is written."""
+    if not out.is_symlink():
+        return []
+    target = os.readlink(out)
+    if not Path(target).name.startswith(f".{out.name}.version-"):
+        raise ExportError(f"{out} is a link to {target}, not an export made by `feedsvc build`; move it away or choose another --out")
+    out.unlink()
+    return [p for p in out.parent.glob(f".{out.name}.version-*") if p.is_dir() and not p.is_symlink()]
+
+
+@contextmanager
+def folder_lock(path: Path) -> Iterator[None]:
+    """One build at a time per export folder (a second waits)."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def etag(body: bytes) -> str:
+    """The app's ETag of these bytes (render.Rendered)."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def mtime_ns(modified: str) -> int:
+    """A file's modification time for a Last-Modified kept as ISO 8601 text (exact to the microsecond)."""
+    return (datetime.fromisoformat(modified) - _EPOCH) // timedelta(microseconds=1) * 1000

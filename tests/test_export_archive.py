@@ -1,0 +1,63 @@
+"""Archive pages in the export (feedsvc/building/archive.py): cut as the app cuts them, redated as the app dates them,
+their gzip spliced into a valid stream."""
+from __future__ import annotations
+
+import gzip
+import subprocess
+import zlib
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import pytest
+
+from feedsvc.building.archive import date_end, gzip_respliced, gzip_split, page_items, redated
+from feedsvc.paging import Listing, page_count, page_feed
+from feedsvc.formats import FORMATS
+from feedsvc.model import Site
+
+SITE = Site(title="T", url="http://example.test", description="D", author="A", language="en", max_age=60)
+WHEN = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 50])
+@pytest.mark.parametrize("total", [0, 1, 4, 5, 6, 11, 49, 50, 51, 101, 250])
+def test_each_archive_page_holds_the_items_page_feed_gives_it(total, size):
+    items = tuple(SimpleNamespace(n=n, lang="en") for n in range(total))  # all page_feed reads of an item
+    listing = Listing("", "T", "D", None, items, "http://example.test/")
+    for page in range(2, page_count(total, size) + 1):
+        start, end, complete = page_items(total, size, page)
+        feed = page_feed(listing, SITE, size, page)
+        assert (tuple(feed.items), feed.archive) == (items[start:end], complete), page
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_redated_page_is_the_page_rendered_with_the_new_date(fmt, sample_articles):
+    listing = Listing("", "T", "D", None, tuple(sample_articles), "http://example.test/")
+    later = WHEN + timedelta(days=3, microseconds=7)
+    before = FORMATS[fmt].render(page_feed(listing, SITE, 4, 2, updated=WHEN), SITE)
+    after = FORMATS[fmt].render(page_feed(listing, SITE, 4, 2, updated=later), SITE)
+    assert redated(fmt, before, WHEN, later) == after
+    assert (before != after) is (fmt != "json")  # JSON Feed has no date of its own
+    split = date_end(fmt, after)
+    assert after[split:] == before[date_end(fmt, before):]  # the rest of the page is the same bytes
+
+
+def test_a_spliced_gzip_is_one_valid_stream_that_every_reader_decodes(tmp_path):
+    body = b"<feed><updated>2026-03-01T09:30:15</updated>" + b"<entry>x</entry>" * 5000 + b"</feed>"
+    split = body.index(b"</updated>") + len(b"</updated>")
+    coded, rest = gzip_split(body, split)
+    assert gzip.decompress(coded) == body and zlib.decompress(coded, 47) == body
+    new = body.replace(b"2026-03-01T09:30:15", b"2026-04-02T10:00:00")
+    spliced, rest_after = gzip_respliced(coded, rest, new, split)
+    assert spliced[rest_after:-8] == coded[rest:-8]
+    assert gzip.decompress(spliced) == new and zlib.decompress(spliced, 47) == new
+    (tmp_path / "page.gz").write_bytes(spliced)  # the gzip program checks the CRC and length too
+    assert subprocess.run(["gzip", "-t", str(tmp_path / "page.gz")]).returncode == 0
+    assert subprocess.run(["gzip", "-dc", str(tmp_path / "page.gz")], capture_output=True).stdout == new
+
+
+@pytest.fixture
+def sample_articles(make_publisher, sample_dir):
+    publisher = make_publisher(sample_dir)
+    assert publisher.refresh()
+    return list(publisher.snapshot.listings[""].items)

@@ -1,0 +1,64 @@
+"""End to end: Debian's nginx with deploy/nginx.conf serves the coded forms `feedsvc build` chose, and only
+those — brotli where a .br is written, gzip where only a .gz is, the file itself where neither pays — and
+never the export's own files."""
+from __future__ import annotations
+
+import gzip
+from urllib.parse import quote
+
+import brotli
+import pytest
+
+from feedsvc.building.export import MANIFEST, read_manifest
+from tests.conftest import SAMPLE_ARTICLES, write
+from tests.http_helpers import Nginx, fetch, free_port
+from tests.test_export import run_build
+
+pytestmark = pytest.mark.e2e
+
+BOTH = "gzip, deflate, br"  # what a browser sends
+DECODE = {"br": brotli.decompress, "gzip": gzip.decompress, None: lambda body: body}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("nginx-forms")
+    port = free_port()
+    run_build(SAMPLE_ARTICLES, folder / "export", folder / "state.sqlite3", SITE_URL=f"http://127.0.0.1:{port}", FEED_MAX_ITEMS=4)
+    server = Nginx(folder / "export", folder, port=port)
+    yield server, folder / "export"
+    server.stop()
+
+
+def url(path: str) -> str:
+    path, _, query = path.partition("?")
+    return "/" + quote(path, safe="/") + (f"?{query}" if query else "")
+
+
+def test_each_file_comes_in_the_best_form_it_was_written_in(site):
+    server, out = site
+    seen = set()
+    for name, entry in read_manifest(out)["files"].items():
+        path, forms = entry[0], entry[4]
+        if path.endswith("#preview"):
+            continue  # a feed's page for browsers: tested in test_nginx.py
+        plain = fetch(server.base, url(path))
+        assert plain.status == 200 and plain.header("content-encoding") is None and plain.body == (out / name).read_bytes()
+        for accept, best in ((BOTH, "br" if "br" in forms else "gzip" if "gzip" in forms else None),
+                             ("gzip", "gzip" if "gzip" in forms else None)):
+            res = fetch(server.base, url(path), headers={"Accept-Encoding": accept})
+            assert res.header("content-encoding") == best, (path, accept)
+            assert DECODE[best](res.body) == plain.body, (path, accept)
+            seen.add((path.partition("?")[0] if "?page=" in path else path.rpartition(".")[2], best))
+    # archive pages in gzip only, whole feeds and pages in brotli, favicon.ico as it is
+    assert {("feed.rss", "gzip"), ("category/سياسة/feed.json", "gzip"), ("rss", "br"), ("css", "br"), ("ico", None)} <= seen
+    assert ("feed.rss", "br") not in seen
+
+
+def test_a_file_being_written_and_the_manifest_are_never_served(site):
+    server, out = site
+    write(out, ".feed.rss.123.tmp", "half a file")
+    assert fetch(server.base, "/" + MANIFEST).status == 404
+    assert fetch(server.base, "/.feed.rss.123.tmp").status == 404
+    assert fetch(server.base, "/.feed.rss.123").status == 404
+    (out / ".feed.rss.123.tmp").unlink()
