@@ -7,8 +7,7 @@ builds the feeds and keeps them fresh (feedsvc/building/builder.py).
 Do not use gunicorn's --preload: the scheduler's threads would start in the master and not survive the
 fork. For Flask's development server use `flask --app feedsvc run`, which never starts one.
 """
-from feedsvc.serving.asgi import WSGIOnThreads
-from feedsvc.server import APP_THREADS, serving_app
+from feedsvc.server import on_threads, serving_app
 
 app = serving_app({})
-asgi = WSGIOnThreads(app, APP_THREADS)
+asgi = on_threads(app)

@@ -38,6 +38,7 @@ ms = lambda v: f"{v:.0f} ms"
 mib = lambda v: f"{v:.0f} MiB"
 times = lambda v: f"{v:.2f}×"
 rps = lambda v: f"{v:,.0f}/s"
+us = lambda v: f"{v:.0f} µs"
 plain = lambda v: f"{v:,.0f}"
 plus = lambda v: f"{v:+.2f} s"
 K10, K100 = 10_000, 100_000
@@ -76,13 +77,19 @@ FIGURES = (
     ("ratio_304", "  feedsvc / bare Flask", times, Target(">=", {None: 1.0})),
     ("nginx_200_rps", "  (nginx static, 200 gzip)", rps, None),
     ("nginx_304_rps", "  (nginx static, 304)", rps, None),
+    ("feedsvc_200_cpu_us", "server CPU a request, 200: feedsvc", us, None),
+    ("flask_200_cpu_us", "  bare Flask anchor", us, None),
+    ("feedsvc_304_cpu_us", "server CPU a request, 304: feedsvc", us, None),
+    ("flask_304_cpu_us", "  bare Flask anchor", us, None),
 )
 
 
 def serving_figures(serve: dict) -> dict[str, float]:
-    """Requests per second (medians of the wrk rounds) and feedsvc's ratio to bare Flask."""
+    """Requests per second (medians of the wrk rounds), feedsvc's ratio to bare Flask, and CPU per request."""
     out = {f"{name}_{kind}_rps": serve[name][kind]["rps"]
            for name in ("feedsvc", "flask", "nginx") if name in serve for kind in ("200", "304")}
+    out.update({f"{name}_{kind}_cpu_us": serve[name][kind]["cpu_us"] for name in ("feedsvc", "flask") if name in serve
+                for kind in ("200", "304") if serve[name][kind].get("cpu_us") is not None})
     for kind in ("200", "304"):
         if f"flask_{kind}_rps" in out:
             out[f"ratio_{kind}"] = out[f"feedsvc_{kind}_rps"] / out[f"flask_{kind}_rps"]

@@ -35,9 +35,15 @@ def wait_ready(proc: subprocess.Popen, port: int, timeout: float) -> None:
 
 @contextmanager
 def running(cmd: list[str], port: int, env: dict | None = None, cwd: str | None = None, timeout: float = 900):
-    """Start a server, wait until it is ready, and stop it (TERM, then KILL) however the block ends."""
+    """Start a server, wait until it is ready, and stop it (TERM, then KILL) however the block ends.
+
+    In a session of its own, as feedsvc's server.Server starts `feedsvc serve`: Linux's autogroup scheduling
+    shares the CPU out by session, so a server left in the harness's session (with wrk) got about twice the
+    CPU of one in its own on a loaded machine (bare Flask: 0.77–0.98 of a core against 0.41, measured).
+    """
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
     try:
         wait_ready(proc, port, timeout)
         yield proc
@@ -50,29 +56,42 @@ def running(cmd: list[str], port: int, env: dict | None = None, cwd: str | None 
         log.close()
 
 
-def measure(targets: dict[str, tuple[int, str]], path: str, seconds: int, rounds: int) -> dict:
+def measure(targets: dict[str, tuple[int, str, int]], path: str, seconds: int, rounds: int) -> dict:
     """Warm every server up, then run 200 and 304 on each in turn, `rounds` times; medians per server and kind.
 
-    Taking turns spreads the noise of a shared machine over all servers alike, so the ratios hold.
+    targets: name → (port, ETag, the server's root PID). Taking turns spreads the noise of a shared machine
+    over all servers alike, so the ratios hold. Each run also notes the CPU time the server's process tree
+    used per request: what a request costs, whatever share of the machine the server got meanwhile.
     """
-    for port, _ in targets.values():
+    for port, _, _ in targets.values():
         wrk.run(f"http://127.0.0.1:{port}{path}", GZIP, seconds=1)
     runs: dict = {name: {"200": [], "304": []} for name in targets}
     for _ in range(rounds):
-        for name, (port, etag) in targets.items():
+        for name, (port, etag, pid) in targets.items():
             url = f"http://127.0.0.1:{port}{path}"
-            runs[name]["200"].append(wrk.run(url, GZIP, seconds=seconds))
-            runs[name]["304"].append(wrk.run(url, {**GZIP, "If-None-Match": etag}, seconds=seconds))
+            runs[name]["200"].append(_run(url, GZIP, seconds, pid))
+            runs[name]["304"].append(_run(url, {**GZIP, "If-None-Match": etag}, seconds, pid))
     return {name: {kind: _median_run(found) for kind, found in kinds.items()} for name, kinds in runs.items()}
 
 
+def _run(url: str, headers: dict, seconds: int, pid: int) -> dict:
+    """One wrk run, with the server tree's CPU microseconds per request."""
+    before = procs.cpu_ticks(pid)
+    found = wrk.run(url, headers, seconds=seconds)
+    used = (procs.cpu_ticks(pid) - before) / os.sysconf("SC_CLK_TCK")
+    found["cpu_us"] = used * 1e6 / found["requests"] if found.get("requests") else None
+    return found
+
+
 def _median_run(found: list[dict]) -> dict:
+    cpu = [r["cpu_us"] for r in found if r.get("cpu_us") is not None]
     return {
         "rps": statistics.median(r["rps"] for r in found),
         "p99_ms": statistics.median(r["p99_ms"] for r in found),
         "p50_ms": statistics.median(r["p50_ms"] for r in found),
+        "cpu_us": statistics.median(cpu) if cpu else None,
         "errors": sum(r["socket_errors"] + r["non_2xx_3xx"] for r in found),
-        "runs": [{"rps": r["rps"], "p99_ms": r["p99_ms"]} for r in found],
+        "runs": [{"rps": r["rps"], "p99_ms": r["p99_ms"], "cpu_us": r.get("cpu_us")} for r in found],
     }
 
 
@@ -122,14 +141,14 @@ def serve_all(articles: Path, workers: int, seconds: int, rounds: int, path: str
             raise RuntimeError(f"feedsvc {path}: status {status}, encoding {headers.get('content-encoding')}")
         media_type = headers["content-type"]
         results["body_bytes"] = len(body)
-        targets["feedsvc"] = (port, _check(port, path, body))
+        targets["feedsvc"] = (port, _check(port, path, body), feedsvc.proc.pid)
 
         Path(tmp, "body.gz").write_bytes(body)
         port = free_port()
         cmd = [sys.executable, "-m", "benchmarks.bareflask", "--port", str(port), "--workers", str(workers),
                "--body", f"{tmp}/body.gz", "--etag", headers["etag"], "--content-type", media_type]
-        servers.enter_context(running(cmd, port, env={**os.environ, "PYTHONPATH": str(PROJECT)}, cwd=str(PROJECT)))
-        targets["flask"] = (port, _check(port, path, body))
+        flask = servers.enter_context(running(cmd, port, env={**os.environ, "PYTHONPATH": str(PROJECT)}, cwd=str(PROJECT)))
+        targets["flask"] = (port, _check(port, path, body), flask.pid)
         results["flask_worker_class"] = bareflask.serving_like_feedsvc()[0]
 
         www = Path(tmp, "www", path.lstrip("/")).parent
@@ -141,8 +160,8 @@ def serve_all(articles: Path, workers: int, seconds: int, rounds: int, path: str
         conf = NGINX_CONF.format(user="user root;\n" if os.geteuid() == 0 else "", workers=workers, tmp=tmp, port=port,
                                  media_type=media_type.split(";")[0], ext=name.rsplit(".", 1)[-1])
         Path(tmp, "nginx.conf").write_text(conf)
-        servers.enter_context(running([nginx_binary() or "nginx", "-p", tmp, "-c", f"{tmp}/nginx.conf"], port))
-        targets["nginx"] = (port, _check(port, path, body))
+        nginx = servers.enter_context(running([nginx_binary() or "nginx", "-p", tmp, "-c", f"{tmp}/nginx.conf"], port))
+        targets["nginx"] = (port, _check(port, path, body), nginx.pid)
 
         results.update(measure(targets, path, seconds, rounds))
     return results

@@ -91,9 +91,16 @@ def _large_blocks_by_mmap() -> None:
 
 def asgi_app(overrides: Mapping[str, Any]):
     """serving_app() for gunicorn's asgi worker (feedsvc/serving/asgi.py)."""
-    from .serving.asgi import WSGIOnThreads
+    return on_threads(serving_app(overrides))
 
-    return WSGIOnThreads(serving_app(overrides), APP_THREADS)
+
+def on_threads(app):
+    """The Flask app as gunicorn's asgi worker runs it: on APP_THREADS threads, with hot resources answered
+    on the event loop before any thread or Flask sees the request (feedsvc/serving/front.py)."""
+    from .serving.asgi import WSGIOnThreads
+    from .serving.front import Front
+
+    return WSGIOnThreads(app, APP_THREADS, front=Front(app))
 
 
 def on_starting(server) -> None:
@@ -267,5 +274,5 @@ def _remove_folder(folder: str, owner: int) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-__all__ = ["ServeError", "asgi_app", "check_port", "gunicorn_settings", "metrics_folder", "preflight",
+__all__ = ["ServeError", "asgi_app", "check_port", "gunicorn_settings", "metrics_folder", "on_threads", "preflight",
            "remove_stale_metrics_folders", "serving_app", "site_url_for", "site_url_warning", "with_builder"]

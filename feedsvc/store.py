@@ -256,51 +256,89 @@ class StoreReader:
 
     The build version is looked at, at most every `interval` seconds, on a request; a new version drops
     from memory exactly the paths that build changed. Memory is bounded by `cache_bytes` of bodies.
+    Each resource in memory has a dict beside it for what a server derives from it (feedsvc/serving/front.py's
+    prepared headers), dropped with it.
     """
 
     def __init__(self, path: str | Path, *, interval: float = 0.02, cache_bytes: int = 2 << 20):
         self.path, self.interval, self.cache_bytes = Path(path), interval, cache_bytes
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, Rendered] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Rendered, dict]] = OrderedDict()  # path → (resource, derived from it)
         self._listings: OrderedDict[str, tuple] = OrderedDict()  # key → (head, items), the last two asked
         self._bytes = 0  # bodies and stored codings; a coding made later (an article page's) adds up to as much again
         self.version = 0
-        self._checked = 0.0
+        self._checked = 0.0  # when the latest look at the version began
+        self.seen = 0.0  # when the latest look that has ended began: what is in memory is at least that recent
 
-    def _conn(self) -> sqlite3.Connection:
-        kept = getattr(self._local, "conn", None)
+    def _conn(self, quick: bool = False) -> sqlite3.Connection:
+        """This thread's read-only connection; quick: one that never waits for a lock (busy_timeout 0)."""
+        name = "quick" if quick else "conn"
+        kept = getattr(self._local, name, None)
         if kept is None or kept[0] != os.getpid():
-            kept = self._local.conn = (os.getpid(), connect(self.path, readonly=True))
+            conn = connect(self.path, readonly=True)
+            if quick:
+                conn.execute("PRAGMA busy_timeout=0")
+            kept = (os.getpid(), conn)
+            setattr(self._local, name, kept)
         return kept[1]
 
-    def current(self, force: bool = False) -> int:
-        """The latest build's version, looked at if `interval` has passed; forgets what that build changed."""
+    def current(self, force: bool = False, quick: bool = False) -> int:
+        """The latest build's version, looked at if `interval` has passed (or force); forgets what that build changed.
+
+        quick: on a connection that never waits (feedsvc/serving/front.py looks from the event loop): a file that is
+        busy, which a reader of a WAL database meets only while it is being recovered, raises
+        sqlite3.OperationalError instead of stopping the caller.
+        """
         now = time.monotonic()
         if not force and now - self._checked < self.interval:
             return self.version
         self._checked = now
+        conn = self._conn(quick)
         try:
-            latest = self._conn().execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
-        except sqlite3.OperationalError:  # no table yet: nothing built
+            latest = conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            self.seen = max(self.seen, now)  # nothing built yet
             return 0
         if latest != self.version:
             with self._lock:
-                oldest = self._conn().execute("SELECT MIN(version) FROM changes").fetchone()[0]
-                if latest < self.version or oldest is None or oldest > self.version + 1:
-                    self._cache.clear(), self._listings.clear()
-                    self._bytes = 0
-                else:
-                    for (path,) in self._conn().execute("SELECT DISTINCT path FROM changes WHERE version > ? AND version <= ?",
-                                                         (self.version, latest)):
-                        self._listings.pop(path[len("#listing/"):], None) if path.startswith("#listing/") else self._forget(path)
-                self.version = latest
+                if latest != self.version:  # not done meanwhile by another thread's look
+                    oldest = conn.execute("SELECT MIN(version) FROM changes").fetchone()[0]
+                    if latest < self.version or oldest is None or oldest > self.version + 1:
+                        self._cache.clear(), self._listings.clear()
+                        self._bytes = 0
+                    else:
+                        for (path,) in conn.execute("SELECT DISTINCT path FROM changes WHERE version > ? AND version <= ?",
+                                                    (self.version, latest)):
+                            self._listings.pop(path[len("#listing/"):], None) if path.startswith("#listing/") else self._forget(path)
+                    self.version = latest
+        self.seen = max(self.seen, now)
         return self.version
+
+    def age(self) -> float:
+        """Seconds since the latest look at the version that has ended began (how old what cached() gives may be)."""
+        return time.monotonic() - self.seen
+
+    def cached(self, path: str) -> tuple[Rendered, dict] | None:
+        """The resource at path and its derived dict if it is in memory, else None; never reads the file.
+
+        For the event loop (feedsvc/serving/front.py), which calls current(quick=True) as age() reaches `interval`: no
+        lock is taken, as each OrderedDict operation is atomic under the GIL and the pair is replaced whole.
+        """
+        found = self._cache.get(path)
+        if found is not None:
+            try:
+                self._cache.move_to_end(path)
+            except KeyError:  # forgotten by a thread meanwhile: what it held is still the build it was
+                pass
+        return found
 
     def _forget(self, path: str) -> None:
         found = self._cache.pop(path, None)
         if found is not None:
-            self._bytes -= _size(found)
+            self._bytes -= _size(found[0])
 
     def resource(self, path: str) -> Rendered | None:
         """The resource at path in the latest build, or None."""
@@ -309,7 +347,8 @@ class StoreReader:
             found = self._cache.get(path)
             if found is not None:
                 self._cache.move_to_end(path)
-                return found
+                return found[0]
+            version = self.version
         row = self._conn().execute("SELECT etag, media_type, last_modified, max_age, headers, body, gzip, br FROM resources "
                                    "WHERE path = ?", (path,)).fetchone()
         if row is None:
@@ -323,10 +362,13 @@ class StoreReader:
                 found._coded[coding] = bytes(data)
         if _size(found) <= self.cache_bytes // 4:  # one huge resource never empties the cache
             with self._lock:
-                self._cache[path] = found
+                if self.version != version:  # a build landed while it was read: the row may be the one it replaced
+                    return found
+                self._forget(path)  # two threads that read it at once keep one
+                self._cache[path] = (found, {})
                 self._bytes += _size(found)
                 while self._bytes > self.cache_bytes:
-                    self._bytes -= _size(self._cache.popitem(last=False)[1])
+                    self._bytes -= _size(self._cache.popitem(last=False)[1][0])
         return found
 
     def build(self) -> tuple[int, str, dict] | None:

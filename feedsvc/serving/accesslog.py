@@ -1,7 +1,9 @@
 """The access log: one line per request, its path readable UTF-8, nothing in it that can carry a key."""
 from __future__ import annotations
 
+import logging
 import re
+import time
 from typing import Any, Mapping
 from urllib.parse import unquote_to_bytes, urlsplit
 
@@ -25,7 +27,46 @@ class AccessLog(Logger):
     Referer without its query, and no request header that carries credentials.
     """
 
+    _now: tuple[int, str] = (0, "")  # (Unix second, its %(t)s), swapped whole: safe across threads
+    _plain: logging.Handler | None = None  # the access handler last found to be gunicorn's own plain one
+
+    def access(self, resp, req, environ, request_time) -> None:
+        """One line per request; written straight to gunicorn's own handler when that is all there is to it."""
+        handler = self._plain_handler()
+        if handler is None:  # syslog, a logging config, another format: through logging, as gunicorn does
+            return super().access(resp, req, environ, request_time)
+        # What logging makes of it: the format filled in as gunicorn's SafeAtoms does ('"' escaped), then
+        # "%(message)s" and the handler's terminator.
+        atoms = {key: value.replace('"', '\\"') if isinstance(value, str) else value
+                 for key, value in self.format_atoms(resp, environ).items()}
+        line = ACCESS_LOG_FORMAT % atoms + handler.terminator
+        with handler.lock:
+            try:
+                handler.stream.write(line)
+                handler.stream.flush()
+            except Exception:  # as logging does: a log that cannot be written never fails the request
+                handler.handleError(logging.makeLogRecord({"msg": line}))
+
+    def _plain_handler(self) -> logging.StreamHandler | None:
+        """gunicorn's stream or file handler of the access log, if it is the only one and nothing filters or reformats."""
+        log = self.access_log
+        handlers = log.handlers
+        if len(handlers) != 1 or not self.access_log_enabled or self.cfg.access_log_format != ACCESS_LOG_FORMAT:
+            return None
+        handler = handlers[0]
+        if handler is self._plain:
+            return handler if log.isEnabledFor(logging.INFO) else None  # logging.disable() still applies
+        if (type(handler) in (logging.StreamHandler, logging.FileHandler) and getattr(handler, "_gunicorn", False)
+                and type(handler.formatter) is logging.Formatter and handler.formatter._fmt == self.access_fmt
+                and not handler.filters and not log.filters and handler.level <= logging.INFO
+                and getattr(handler, "stream", None) is not None):
+            self._plain = handler
+            return handler if log.isEnabledFor(logging.INFO) else None
+        return None
+
     def atoms(self, resp, req, environ, request_time) -> dict:
+        if self.cfg.access_log_format == ACCESS_LOG_FORMAT:  # feedsvc's own format: only the atoms it names
+            return self.format_atoms(resp, environ)
         atoms = super().atoms(resp, req, environ, request_time)
         path = readable_path(environ)
         referer = public_referer(environ.get("HTTP_REFERER"))
@@ -35,6 +76,25 @@ class AccessLog(Logger):
             if key in _SECRET_HEADERS or key.endswith("}e"):  # environ atoms hold the raw query and headers
                 del atoms[key]
         return {key: escape(value) if isinstance(value, str) else value for key, value in atoms.items()}
+
+    def format_atoms(self, resp, environ) -> dict:
+        """The atoms ACCESS_LOG_FORMAT names, as atoms() gives them for it: a request's line costs no more than it shows."""
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        sent = getattr(resp, "sent", None)
+        atoms = {"h": environ.get("REMOTE_ADDR", "-"), "l": "-", "u": "-", "t": self.now(), "m": environ.get("REQUEST_METHOD"),
+                 "U": readable_path(environ), "H": environ.get("SERVER_PROTOCOL"), "s": status,
+                 "b": sent is not None and str(sent) or "-", "f": public_referer(environ.get("HTTP_REFERER")),
+                 "a": environ.get("HTTP_USER_AGENT", "-")}
+        return {key: escape(value) if isinstance(value, str) else value for key, value in atoms.items()}
+
+    def now(self) -> str:
+        """gunicorn's [day/month/year:time zone], made once a second."""
+        second = int(time.time())
+        if self._now[0] != second:
+            self._now = (second, time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(second)))
+        return self._now[1]
 
 
 def readable_path(environ: Mapping[str, Any]) -> str:
@@ -63,6 +123,8 @@ def public_referer(referer: str | None) -> str:
 
 def escape(text: str) -> str:
     """Controls, bidi controls, backslashes and stray bytes as \\xNN or \\uNNNN: one request is one readable log line."""
+    if text.isprintable() and "\\" not in text:  # every character _UNSAFE matches but "\\" is unprintable (Cc, Cf, Cs)
+        return text
     return _UNSAFE.sub(_escaped, text)
 
 

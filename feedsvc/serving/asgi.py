@@ -11,8 +11,8 @@ import asyncio
 import io
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, Awaitable, Callable, Iterable
 from email.utils import formatdate
 from urllib.parse import unquote_to_bytes
 
@@ -34,10 +34,15 @@ def date_now() -> bytes:
 
 
 class WSGIOnThreads:
-    """An ASGI app that runs a WSGI app on a few threads, one hop per request."""
+    """An ASGI app that runs a WSGI app on a few threads, one hop per request.
 
-    def __init__(self, app: Callable, threads: int):
+    front: called on the loop first, with the scope and the executor; an answer it gives, (status, headers,
+    body), is sent as it is, and the WSGI app never sees the request (feedsvc/serving/front.py); None goes on to the app.
+    """
+
+    def __init__(self, app: Callable, threads: int, front: Callable[[dict, Executor], Awaitable[tuple | None]] | None = None):
         self.app = app
+        self.front = front
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
@@ -52,6 +57,11 @@ class WSGIOnThreads:
         if body is None:
             await _send(send, 413, [(b"content-type", b"text/plain; charset=utf-8")], b"Request body too large.\n")
             return
+        if self.front is not None:
+            answer = await self.front(scope, self.executor)
+            if answer is not None:
+                await _send(send, *answer)
+                return
         environ = wsgi_environ(scope, body)
         status, headers, content = await asyncio.get_running_loop().run_in_executor(self.executor, self._run, environ)
         await _send(send, status, headers, content)
@@ -83,11 +93,8 @@ class WSGIOnThreads:
 
 def wsgi_environ(scope: dict, body: bytes) -> dict[str, Any]:
     """The PEP 3333 environ of an ASGI http request; PATH_INFO from the raw path, as a WSGI server makes it."""
-    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-    path = unquote_to_bytes(raw_path.split(b"?", 1)[0]).decode("latin-1")
     root = scope.get("root_path", "").encode("utf-8").decode("latin-1")
-    if root and path.startswith(root):
-        path = path[len(root):]
+    path = path_info(scope)
     server = scope.get("server") or ("localhost", 80)
     environ = {
         "REQUEST_METHOD": scope["method"],
@@ -114,6 +121,16 @@ def wsgi_environ(scope: dict, body: bytes) -> dict[str, Any]:
         text = value.decode("latin-1")
         environ[key] = f"{environ[key]},{text}" if key in environ else text  # RFC 9110 §5.3: repeated fields join
     return environ
+
+
+def path_info(scope: dict) -> str:
+    """PEP 3333's PATH_INFO of an ASGI request: its raw path percent-decoded, as latin-1, without the root path."""
+    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+    path = unquote_to_bytes(raw_path.split(b"?", 1)[0]).decode("latin-1")
+    root = scope.get("root_path", "").encode("utf-8").decode("latin-1")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    return path
 
 
 async def _read_body(receive: Callable) -> bytes | None:

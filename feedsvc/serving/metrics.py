@@ -89,7 +89,8 @@ class Metrics:
         if children is None:
             children = self._children[key] = (self.requests.labels(kind, fmt, str(status)), self.sent.labels(kind))
         children[0].inc()
-        children[1].inc(sent)
+        if sent:  # a 304 or a HEAD adds nothing (the series exists from labels(), at 0)
+            children[1].inc(sent)
 
     def observe_subscribers(self, feed: str, user_agent: str) -> None:
         """Keep the subscriber count a User-Agent reports for a feed path, if it reports a believable one.
@@ -160,7 +161,7 @@ def instrument(app: Flask) -> Metrics:
         path = request.path.lstrip("/")
         found = g.get("feedsvc_found")  # the resource web.py looked up for this request, if any
         media = found.media_type if found is not None else response.mimetype if response.status_code == 200 else None
-        kind = path if path in ("healthz", "metrics") else KINDS.get(media) or _page_kind(path, media)
+        kind = kind_of(path, media)
         sent = 0 if request.method == "HEAD" else response.calculate_content_length() or 0
         metrics.observe_request(kind, SHORT_TYPES.get(media, ""), response.status_code, sent)
         if kind == "feed" and found is not None and response.status_code in (200, 304):
@@ -170,6 +171,11 @@ def instrument(app: Flask) -> Metrics:
     app.add_url_rule("/metrics", "metrics", lambda: Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST,
                                                              headers={"Cache-Control": "no-store"}))
     return metrics
+
+
+def kind_of(path: str, media: str | None) -> str:
+    """The kind label of a response for a path (without its leading slash) and the media type served."""
+    return path if path in ("healthz", "metrics") else KINDS.get(media) or _page_kind(path, media)
 
 
 def parse_subscribers(user_agent: str) -> tuple[str, int, str] | None:

@@ -199,7 +199,7 @@ def resource(path: str) -> Response:
     """Any published resource by its path; feeds also by page and since; anything else is a 404."""
     match = FEED_PATH.fullmatch(path)
     # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is looked up or rendered.
-    charge = _charge("public", _client_address()) if match is not None or path in (OPML, OPML_ALL) else None
+    charge = _charge("public", _client_address()) if budgeted(path, match) else None
     if match is not None and ("page" in request.args or "since" in request.args):
         page, since = _paging()
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
@@ -219,10 +219,13 @@ def resource(path: str) -> Response:
     g.feedsvc_found = found
     if match is not None:  # a browser opening a feed gets a page about it; feed readers get the feed (preview.py)
         shown = (is_navigation(request.headers) and store().resource(preview_key(path))) or found
-        reply = respond(shown, max_age(), charge=charge)
-        reply.headers["Vary"] = PREVIEW_VARY
-        return reply
+        return respond(shown, max_age(), charge=charge, vary=PREVIEW_VARY)
     return respond(found, max_age(), charge=charge)
+
+
+def budgeted(path: str, match: re.Match | None) -> bool:
+    """Whether a request for this path (match: FEED_PATH's) is charged to the client's budget: the feeds and the OPML lists."""
+    return match is not None or path in (OPML, OPML_ALL)
 
 
 class Charge:
@@ -250,15 +253,31 @@ def _client_address() -> str:
     return request.remote_addr or ""
 
 
-def respond(res: Rendered, max_age: int, *, charge: Charge | None = None, private: bool = False) -> Response:
+def respond(res: Rendered, max_age: int, *, charge: Charge | None = None, private: bool = False,
+            vary: str | None = None) -> Response:
     """A 200 or 304 for a rendered resource, with validators, caching and content coding."""
     coding = _pick_encoding()
-    etag = res.etag if coding is None else res.etag[:-1] + "-" + coding + '"'
+    headers = response_headers(res, coding, max_age, private=private, vary=vary)
+    if not_modified(res, request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since")):
+        return Response(status=304, headers=headers)  # werkzeug leaves out the body's own headers (remove_entity_headers)
+    if charge is not None:
+        charge.full_response()
+    body = res.body
+    if coding:
+        body = res.coded(coding)
+        headers["Content-Encoding"] = coding
+    return Response(body, status=200, headers=headers, content_type=content_type(res))
+
+
+def response_headers(res: Rendered, coding: str | None, max_age: int, *, private: bool = False,
+                     vary: str | None = None) -> dict[str, str]:
+    """The headers of a 200 or 304 for res in a coding (None: identity), before the body's own
+    (Content-Encoding, Content-Type, Content-Length); feedsvc/serving/front.py sends the same."""
     headers = {
-        "ETag": etag,
+        "ETag": res.etag if coding is None else res.etag[:-1] + "-" + coding + '"',
         "Last-Modified": res.http_date,
         "Cache-Control": f"{'private' if private else 'public'}, max-age={res.max_age or max_age}",
-        "Vary": "Accept-Encoding, Authorization" if private else "Accept-Encoding",
+        "Vary": vary or ("Accept-Encoding, Authorization" if private else "Accept-Encoding"),
         "X-Content-Type-Options": "nosniff",
     }
     headers.update(res.headers)
@@ -266,16 +285,11 @@ def respond(res: Rendered, max_age: int, *, charge: Charge | None = None, privat
         headers["Access-Control-Allow-Origin"] = "*"
     if res.media_type == "text/html":
         headers["Content-Security-Policy"] = HTML_POLICY
-    if _not_modified(res):
-        return Response(status=304, headers=headers)
-    if charge is not None:
-        charge.full_response()
-    body = res.body
-    if coding:
-        body = res.coded(coding)
-        headers["Content-Encoding"] = coding
-    charset = "" if res.media_type.startswith("image/") else "; charset=utf-8"  # the favicon is not text
-    return Response(body, status=200, headers=headers, content_type=res.media_type + charset)
+    return headers
+
+
+def content_type(res: Rendered) -> str:
+    return res.media_type + ("" if res.media_type.startswith("image/") else "; charset=utf-8")  # the favicon is not text
 
 
 def _presented_key() -> str | None:
@@ -304,11 +318,11 @@ def _paging() -> tuple[int, datetime | None]:
 
 
 def _pick_encoding() -> str | None:
-    return _encoding_for(request.headers.get("Accept-Encoding", ""))
+    return encoding_for(request.headers.get("Accept-Encoding", ""))
 
 
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct Accept-Encoding values
-def _encoding_for(header: str) -> str | None:
+def encoding_for(header: str) -> str | None:
     accepted = parse_accept_header(header)
     best, best_q = None, 0.0
     for name, attr in ENCODINGS:
@@ -318,8 +332,8 @@ def _encoding_for(header: str) -> str | None:
     return best
 
 
-def _not_modified(res: Rendered) -> bool:
-    inm = request.headers.get("If-None-Match")
+def not_modified(res: Rendered, inm: str | None, ims: str | None) -> bool:
+    """Whether a request with these If-None-Match and If-Modified-Since values gets a 304 for res."""
     if inm is not None:
         if inm in res.validators:  # the usual case: one tag, ours, as we sent it
             return True
@@ -329,7 +343,7 @@ def _not_modified(res: Rendered) -> bool:
         # Weak comparison (RFC 9110 §8.8.3.2); our per-coding tags share one base hash.
         base = res.etag.strip('"')
         return any(tag.split("-")[0] == base for tag in tags.as_set(include_weak=True))
-    since = parse_date(request.headers.get("If-Modified-Since"))
+    since = parse_date(ims)
     if since is None:
         return False
     return res.last_modified.replace(microsecond=0) <= since.astimezone(timezone.utc)
