@@ -4,12 +4,15 @@ or, for an article a big folder's first scan only placed and has not read in ful
 Retry-After (tests/test_coldpath.py)."""
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 import feedsvc.building.builder
+import feedsvc.building.site
 from feedsvc import create_app
 from tests.conftest import write
 from tests.http_helpers import Server, fetch
@@ -38,9 +41,17 @@ def committer(app):
     return next(o for o in app.extensions["feedsvc"].observers if isinstance(o, feedsvc.building.builder.Committer))
 
 
+def one_moment(monkeypatch):
+    """Every build of every deployment in the test dated at one moment: two deployments built across a second's
+    boundary would differ in their feeds' own dates (Atom <updated>, RSS <lastBuildDate>), and nothing else."""
+    now = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=1)  # after every file's mtime
+    monkeypatch.setattr(feedsvc.building.site, "Publisher", functools.partial(feedsvc.building.site.Publisher, clock=lambda: now))
+
+
 def test_a_cold_start_commits_the_feeds_first_and_ends_with_the_bytes_of_one_full_build(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = many(tmp_path / "articles", 40)
+    one_moment(monkeypatch)
     whole = create_app(settings(folder, tmp_path / "whole.sqlite3"))
     assert committer(whole).wait(10)
     monkeypatch.setattr(feedsvc.building.builder, "FIRST_PAGES", 5)
@@ -64,6 +75,7 @@ def test_a_cold_start_commits_the_feeds_first_and_ends_with_the_bytes_of_one_ful
 def test_an_article_page_not_committed_yet_is_rendered_from_the_stored_article(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = many(tmp_path / "articles", 12)
+    one_moment(monkeypatch)
     whole = create_app(settings(folder, tmp_path / "whole.sqlite3"))
     monkeypatch.setattr(feedsvc.building.builder, "FIRST_PAGES", 0)
     finish = feedsvc.building.builder.Committer.finish
