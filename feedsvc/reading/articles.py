@@ -187,12 +187,7 @@ def _place(meta: dict, body: str, source: str, options: Options, text: str, base
             if not heading:
                 raise ArticleError(source, "no title", "add `title:` to the front matter or start the text with a `# Title` line")
             title = heading.group(1)
-        categories = frontmatter.read_categories(meta)
-        if not categories:
-            folder = source.split("/")[0] if "/" in source else ""
-            categories = [c for c in [frontmatter.clean_category(folder)] if any(ch.isalnum() for ch in c)]
-            if not categories:
-                raise ArticleError(source, "no category", "add `category: …` to the front matter or move the file into a category folder")
+        categories = _markdown_categories(meta, source)
     else:
         head = []  # the first two visible lines are all _read_plain takes before the paragraphs
         for line in body.split("\n"):
@@ -202,6 +197,17 @@ def _place(meta: dict, body: str, source: str, options: Options, text: str, base
                     break
         title, categories = _plain_head(meta, head, source)
     return _build(meta, source, options, text, _clean_title(title, source), categories, "", [], base_url, placed=True)
+
+
+def _markdown_categories(meta: dict, source: str) -> list[str]:
+    """A Markdown file's categories: its front matter's, else its top folder's; one rule for placement and full read."""
+    categories = frontmatter.read_categories(meta)
+    if not categories:
+        folder = source.split("/")[0] if "/" in source else ""
+        categories = [c for c in [frontmatter.clean_category(folder)] if any(ch.isalnum() for ch in c)]
+        if not categories:
+            raise ArticleError(source, "no category", "add `category: …` to the front matter or move the file into a category folder")
+    return categories
 
 
 def _read_markdown(meta: dict, body: str, source: str, options: Options, base_url: str) -> tuple[str, list[str], str]:
@@ -214,12 +220,7 @@ def _read_markdown(meta: dict, body: str, source: str, options: Options, base_ur
     if heading and collapse_space(heading.group(1)) == collapse_space(str(title)):
         # The title is the item's title in every feed; repeated as the body's first heading it would show twice.
         body = _LEADING_BLANK_LINES.sub("", body)[heading.end():]
-    categories = frontmatter.read_categories(meta)
-    if not categories:
-        folder = source.split("/")[0] if "/" in source else ""
-        categories = [c for c in [frontmatter.clean_category(folder)] if any(ch.isalnum() for ch in c)]
-        if not categories:
-            raise ArticleError(source, "no category", "add `category: …` to the front matter or move the file into a category folder")
+    categories = _markdown_categories(meta, source)
     lines = body.split("\n")
     filled = [i for i, line in enumerate(lines) if line.strip()]
     kept = strip_chrome([lines[i] for i in filled], options.chrome_markers)
