@@ -56,16 +56,16 @@ def processes() -> int:
 
 
 def prestart() -> None:
-    """Start the reading workers now, each loading its language model at once, to be taken by the next big
-    scans until release() (the builder calls it first thing, before any thread; subprocess forks and execs
-    at once either way): a cold start's placement, its first pages and its background reading all find
-    them ready, instead of each starting interpreters that import and load the model again."""
+    """Start the reading workers now, to be taken by the next big scans until release() (the builder calls it
+    first thing, before any thread; subprocess forks and execs at once either way): a cold start's placement,
+    its first pages and its background reading all find them ready, instead of each starting interpreters
+    that import again."""
     global _keeping
     with _prestarted_lock:
         _keeping = True
         for _ in range(processes() - len(_prestarted) if processes() > 1 else 0):
             try:
-                _prestarted.append(subprocess.Popen([sys.executable, "-c", WORKER.replace("work()", "work(warm=True)")],
+                _prestarted.append(subprocess.Popen([sys.executable, "-c", WORKER],
                                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_env(), close_fds=True))
             except OSError as exc:
                 log.warning("cannot start a reading worker (%s)", exc)
@@ -74,8 +74,7 @@ def prestart() -> None:
 
 def release() -> None:
     """End the idle workers kept since prestart(); from now on workers live for one scan. An idle worker holds
-    no work, and one may still be loading its model (seconds before it would read the end of its input):
-    it is stopped at once (SIGTERM), not waited for."""
+    no work, and one may still be starting: it is stopped at once (SIGTERM), not waited for."""
     global _keeping
     with _prestarted_lock:
         _keeping = False
@@ -248,13 +247,11 @@ def _feed(root: Path, options: Options, shared: _Shared, full: bool = True) -> N
         log.warning("a reading worker exited with %s", worker.returncode)
 
 
-def work(warm: bool = False) -> None:
+def work() -> None:
     """The worker: from stdin ("open", root, options) for a folder, then ("read", full, chunk of (source, busy)),
-    each chunk's results to stdout; until the end of its input. warm: load the language model first."""
-    if warm:
-        from .text import warm_up
-
-        warm_up()
+    each chunk's results to stdout; until the end of its input. The language model loads with the first text
+    that needs it (text.py): Arabic and plain English prose never do, and a worker that loaded it for nothing
+    would spend a core for half a second, and 75 MB, during a cold start."""
     root = options = folder = None
     out = sys.stdout.buffer
     while True:
