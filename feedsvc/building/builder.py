@@ -272,7 +272,7 @@ class Committer:
             build.resources.update(_previews(snap, site, previews))
             self._previews = None
         previews = {preview_key(feed.path(fmt)) for feed in snap.feeds for fmt in FORMATS}
-        build.report["placed"] = placed
+        build.report["placed"] = len(unread)  # articles still to read in full (those pages come once read)
         build.gone["resources"] = {p for p in have if p not in snap.resources and p not in previews}
         for key, listing in snap.listings.items():
             if self._listings.get(key) == (listing.items, snap.changed[key]):

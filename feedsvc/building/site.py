@@ -188,25 +188,65 @@ class Publisher:
 
     def finish_reading(self, placed: Mapping[str, tuple[int, int]]) -> None:
         """Read in full, beside the refreshes, the files a cold start only placed (source → stat when placed),
-        FINISH_CHUNK at a time, each chunk followed by a refresh that commits its items, article pages and
+        FINISH_CHUNK at a time (at most FIRST_PAGES), each chunk followed by a refresh that commits its items, article pages and
         parse results; the builder then keeps them as placements (scan.py: slim), so it never holds every
-        article's text at once."""
+        article's text at once.
+
+        The articles serving processes ask for meanwhile (feedsvc/wanted.py: made on demand) go first: the queue
+        is looked at every `step` files (a quarter of a second of reading), and the files asked for are read next,
+        by the same reading workers (which have the language model a file may need; this process does not),
+        adopted with what was read so far and committed by a refresh; then their wants are answered."""
         from ..reading.folder import Folder
         from ..reading.pool import prestart, read_files
+        from ..wanted import Wanted
+        from .builder import FIRST_PAGES
 
         started = time.perf_counter()
         folder, stats = Folder(self.root), dict(placed)
         sources = sorted(stats)
+        queue, read, step = Wanted(self.store.path), {}, 250  # read: (stat, result) by source, not adopted yet
+        # Committed at most FIRST_PAGES at a time, so each commit renders its article pages itself instead of leaving
+        # them to the Committer's background thread, whose 1,000-page builds would hold back a commit asked for.
+        chunk = min(FINISH_CHUNK, FIRST_PAGES)
+        # A big backlog is read by the reading workers, kept for every step (a couple of hand-outs each); a small one here.
+        pooled = len(sources) >= self.scanner.pool_from
+        pool_from = 1 if pooled else len(sources) + 1
+
+        def read_now(batch: list[str]) -> None:
+            read.update((source, (stats[source], result)) for source, result in
+                        read_files(self.root, self.scanner.options, [(s, False) for s in batch], folder, pool_from))
+
+        def commit_read() -> bool:
+            with self._lock:
+                self.scanner.adopt(read)
+            hints = [str(self.root / source) for source in read]  # those files, not a walk of the folder
+            read.clear()
+            return self.refresh(hints)
+
+        def answer_wants() -> None:
+            ids = queue.asked()
+            if not ids:
+                return
+            articles = self.snapshot.articles
+            wanted = sorted({articles[id_].source for id_ in ids if id_ in articles} & stats.keys())
+            wanted = [source for source in wanted if source not in read and self.scanner.unread(source)]
+            if wanted:
+                log.info("reading %d placed files asked for first: %s", len(wanted), " ".join(wanted[:3]))
+                read_now(wanted)
+            if read and not commit_read():
+                return  # not committed: answered after the next refresh that is
+            queue.answer(ids)  # committed now, or nothing to read: an ID no article has, or one committed before
+
         try:
-            if len(sources) > FINISH_CHUNK:
-                prestart()  # the same reading workers for every chunk (a no-op when the builder's are still kept)
-            for start in range(0, len(sources), FINISH_CHUNK):
-                chunk = sources[start:start + FINISH_CHUNK]
-                done = {source: (stats[source], result) for source, result in
-                        read_files(self.root, self.scanner.options, [(s, False) for s in chunk], folder, self.scanner.pool_from)}
-                with self._lock:
-                    self.scanner.adopt(done)
-                self.refresh()
+            if pooled:
+                prestart()  # the same reading workers for every step (a no-op when the builder's are still kept)
+            for start in range(0, len(sources), step):
+                answer_wants()
+                # Those read before because they were asked for are not read again.
+                read_now([source for source in sources[start:start + step] if source not in read and self.scanner.unread(source)])
+                if len(read) + step > chunk or start + step >= len(sources):
+                    commit_read()
+            answer_wants()  # those asked for during the last refresh
         except Exception:  # the edge where work must go on: the next refresh reads what is left (scan.py)
             log.exception("reading the placed articles in full failed")
             return

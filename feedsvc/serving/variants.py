@@ -8,6 +8,11 @@ next request that asks the same (1 MiB of them).
 
 A search (?q=) takes the IDs of its newest matching articles from the builder's full-text index (search.py),
 loads only those articles, and renders its feed or page the same way.
+
+Made on demand: in the seconds after a cold start some articles are only placed (their text not read yet, so no
+stored item). A request that needs one asks the builder for it (feedsvc/wanted.py), waits on its thread (never the
+event loop) for the build that holds it, up to WAIT_SECONDS, and answers with the bytes any later request gets; past
+that bound (a builder stopped or gone) NotReadYetError, which web.py answers with a 503 and Retry-After.
 """
 from __future__ import annotations
 
@@ -29,11 +34,20 @@ from ..search import IndexBehindError, SearchIndex
 from ..searchtext import match_expression
 from ..store import StoreReader
 from ..urls import PARTNERS, article_path
+from ..wanted import POLL_SECONDS, Wanted
 from .searchfeed import render_search, search_feed
+
+WAIT_SECONDS = 3.0  # how long a request waits for the builder to read the articles it asked for, before a 503
+
 
 class NotReadYetError(Exception):
     """What a request names is published but its article is not read in full yet (the seconds after a cold
-    start: builder placed it, finish_reading reads it); web.py answers 503 with Retry-After."""
+    start: builder placed it, finish_reading reads it); `missing`: the IDs not found. Past WAIT_SECONDS of
+    asking for them, web.py answers 503 with Retry-After."""
+
+    def __init__(self, message: str, missing: Sequence[str] = ()):
+        super().__init__(message)
+        self.missing = list(missing)
 
 
 KEEP_BYTES = 1 << 20  # bodies of the variants kept per process: the pages and deltas asked for again and again
@@ -86,6 +100,7 @@ class Variants:
         # grow with the archive (the builder keeps the big fragment cache).
         self.renderer = FeedRenderer(site, archive_max_age=archive_max_age, variants=1, fragments=ITEM_BYTES)
         self.index = SearchIndex(reader.path)
+        self.wanted = Wanted(reader.path)  # the articles this process asks the builder for (made on demand)
         self._kept: OrderedDict[tuple, Rendered | None] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -97,7 +112,7 @@ class Variants:
         The key is "" (site-wide), a category slug, "tag/<slug>" or "author/<slug>". For a partner, the
         site-wide, tag and author feeds hold only its licensed categories' items, and the content mode is the partner's.
         """
-        return self._kept_or_made((key, fmt, page, since, partner), lambda: self._make(key, fmt, page, since, partner))
+        return self._kept_or_made((key, fmt, page, since, partner), lambda answered: self._make(key, fmt, page, since, partner))
 
     def article_page(self, id_: str) -> Rendered | None:
         """A published article's page the builder has not committed yet (a cold start commits the feeds first):
@@ -108,14 +123,18 @@ class Variants:
         updated time (earlier than any the builder gives them, so a conditional request only ever gets the
         page again, never a wrong 304).
         """
-        return self._kept_or_made(("article", id_), lambda: self._make_article_page(id_))
+        return self._kept_or_made(("article", id_), lambda answered: self._make_article_page(id_, answered))
 
-    def _make_article_page(self, id_: str) -> Rendered | None:
+    def _make_article_page(self, id_: str, answered: frozenset[str] | None) -> Rendered | None:
+        if answered is not None:  # asked for and waited: the builder may have committed the page itself meanwhile
+            found = self.reader.resource(article_path(id_))
+            if found is not None:
+                return found
         stored = self.reader.articles([id_])
         if not stored:
-            build = self.reader.build()
-            if build is not None and build[2].get("placed"):  # perhaps one of those placed, not read in full yet
-                raise NotReadYetError("Not ready: this article may be one still being read after a start; try again in a second.\n")
+            if id_ not in (answered or ()) and self._reading():  # perhaps one of those placed, not read in full yet
+                raise NotReadYetError("Not ready: this article may be one still being read after a start; try again in a second.\n",
+                                      [id_])
             return None
         article = stored[0]
         body = render_article(article, article_links(article, self.reader.category_links()), self.site)[0]
@@ -145,7 +164,7 @@ class Variants:
             stored = self.reader.listing("")
             changed = stored[0].changed
         key = ("search", self.index.generation(), query, fmt)
-        return self._kept_or_made(key, lambda: self._make_search(query, fmt, changed))
+        return self._kept_or_made(key, lambda answered: self._make_search(query, fmt, changed))
 
     def _make_search(self, query: str, fmt: str, changed: datetime) -> Rendered | None:
         ids = self.index.newest(query, self.size)
@@ -155,19 +174,57 @@ class Variants:
         return self.renderer.feed(fmt, feed)
 
     def _kept_or_made(self, key: tuple, make) -> Rendered | None:
-        """What was made for this key at the current build, else make() it and keep it (KEEP_BYTES at most)."""
+        """What was made for this key at the current build, else make it (_on_demand) and keep it (KEEP_BYTES at most)."""
         kept_key = (self.reader.current(), *key)
         with self._lock:
             if kept_key in self._kept:
                 self._kept.move_to_end(kept_key)
                 return self._kept[kept_key]
-        found = make()
+        version, found = self._on_demand(make)
+        kept_key = (version, *key)
         with self._lock:
             self._kept[kept_key] = found
             self._bytes += _size(found)
             while self._bytes > KEEP_BYTES:
                 self._bytes -= _size(self._kept.popitem(last=False)[1])
         return found
+
+    def _on_demand(self, make) -> tuple[int, Rendered | None]:
+        """make(answered) and the build it was made at. When it needs articles the builder has only placed so far
+        (NotReadYetError), ask for them and make again once they are stored, until WAIT_SECONDS have passed;
+        `answered` is None at first, then the IDs the builder has answered (those it found nothing to read for)."""
+        deadline, answered = None, None
+        while True:
+            version = self.reader.current()
+            try:
+                return version, make(answered)
+            except NotReadYetError as exc:
+                deadline = deadline or time.monotonic() + WAIT_SECONDS
+                if not exc.missing or not self._reading():  # nothing the builder's background reading would bring
+                    raise
+                done = self._wait_for(exc.missing, deadline)
+                if done is None:
+                    raise
+                answered = (answered or frozenset()) | done
+
+    def _wait_for(self, ids: list[str], deadline: float) -> frozenset[str] | None:
+        """Ask the builder for these articles and wait, here on this thread, until they are stored or it has
+        answered; the IDs answered (perhaps with nothing to read), or None at the deadline."""
+        if not self.wanted.ask(ids, max(0.0, deadline - time.monotonic())):
+            return None  # the file stayed locked all that time: a builder stopped in a commit
+        while time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            self.reader.current(force=True)
+            if len(self.reader.articles(ids)) == len(ids):
+                return frozenset()
+            if not self.wanted.waiting(ids):  # answered: what it committed is in the store now
+                return frozenset(ids)
+        return None
+
+    def _reading(self) -> bool:
+        """Whether the latest build says articles are still only placed (the builder's background reading)."""
+        build = self.reader.build()
+        return build is not None and bool(build[2].get("placed"))
 
     def _make(self, key: str, fmt: str, page: int, since: datetime | None, partner: Partner | None) -> Rendered | None:
         stored = self.reader.listing(key)
@@ -181,14 +238,36 @@ class Variants:
             if (key == "" or "/" in key) and partner.categories is not None:  # site-wide, a tag's, an author's
                 index = [row for row in index if any(partner.licenses(c) for c in row[3])]
                 deleted = tuple(d for d in deleted if any(partner.licenses(c) for c in d.categories))
-        listing = Listing(head.key, head.title, head.description, head.category, StoredItems(index, self.reader), head.page_url,
+        noting = _Noting(self.reader)
+        listing = Listing(head.key, head.title, head.description, head.category, StoredItems(index, noting), head.page_url,
                           deleted=deleted)
         options["updated"] = head.changed  # any page or view of a listing changes when it does
-        if since is not None:
-            feed = since_feed(listing, self.site, self.size, since, page, **options)
-        else:
-            feed = page_feed(listing, self.site, self.size, page, **options)
+        try:
+            if since is not None:
+                feed = since_feed(listing, self.site, self.size, since, page, **options)
+            else:
+                feed = page_feed(listing, self.site, self.size, page, **options)
+        except NotReadYetError as exc:
+            exc.missing = exc.missing or noting.missing
+            raise
         return None if feed is None else self.renderer.feed(fmt, feed)
+
+
+class _Noting:
+    """The store reader as StoredItems sees it, noting the IDs it asked for and found no stored article for."""
+
+    def __init__(self, reader: StoreReader):
+        self.reader, self.missing = reader, []
+
+    def articles(self, ids: list[str]) -> list:
+        found = self.reader.articles(ids)
+        if len(found) != len(ids):
+            have = {article.id for article in found}
+            self.missing = [id_ for id_ in ids if id_ not in have]
+        return found
+
+    def __getattr__(self, name: str):
+        return getattr(self.reader, name)
 
 
 def _size(found: Rendered | None) -> int:

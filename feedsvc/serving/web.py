@@ -80,6 +80,9 @@ def healthz() -> Response:
         "skipped": report.get("skipped", 0),
         "build": build[0] if build else None,
         "files_read": report.get("files_read"),
+        # Articles a cold start has only placed so far: their text is still being read in the background, and
+        # a request that needs one waits for it (made on demand, feedsvc/serving/variants.py); 0 once complete.
+        "left_to_read": report.get("placed", 0),
         "last_refresh": last_success.isoformat() if last_success else None,
         "age_seconds": round(age, 3) if age is not None else None,
         "last_error": public_error(status["last_error"] if status else None, options().articles_dir),

@@ -1,0 +1,169 @@
+"""Made on demand (issue 10.3): in the seconds after a cold start, a request that needs an article the builder has
+only placed asks for it (feedsvc/wanted.py), the builder's background reading reads it first
+(Publisher.finish_reading), and the request gets, within its bound, the bytes any later request gets; past the
+bound (a builder stopped) a 503 with Retry-After, never a hang."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import feedparser
+import pytest
+
+import feedsvc.reading.scan
+import feedsvc.serving.variants
+from feedsvc import create_app
+from feedsvc.building.site import Publisher
+from feedsvc.reading.articles import is_placed
+from tests.conftest import write
+from tests.http_helpers import Server, fetch, run_feedsvc
+from tests.test_coldpath import committer, finished, many, settings
+
+
+def wants(state: Path) -> int:
+    with sqlite3.connect(state) as conn:
+        return conn.execute("SELECT COUNT(*) FROM wanted").fetchone()[0]
+
+
+@pytest.fixture
+def held(tmp_path, monkeypatch):
+    """A cold start of 60 articles whose background reading has not begun: (builder app, worker client, start it)."""
+    monkeypatch.chdir(tmp_path)
+    folder = many(tmp_path / "articles", 60)
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    finish_reading = Publisher.finish_reading
+    monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)  # the background waits for start()
+    app = create_app(settings(folder, tmp_path / "state.sqlite3"))
+    assert committer(app).wait(30)
+    worker = create_app(settings(folder, tmp_path / "state.sqlite3"), build=False).test_client()
+    publisher = app.extensions["feedsvc"]
+    threads = []
+
+    def start(after: float = 0.3) -> threading.Thread:
+        """The builder's background reading, `after` seconds from now (a request is waiting by then)."""
+        thread = threading.Timer(after, finish_reading, args=(publisher, publisher.scanner.placed))
+        thread.start()
+        threads.append(thread)
+        return thread
+
+    yield app, worker, start
+    for thread in threads:
+        thread.join(30)
+
+
+def test_a_request_for_placed_articles_waits_for_the_builder_to_read_them_first(held, tmp_path, caplog):
+    app, worker, start = held
+    publisher = app.extensions["feedsvc"]
+    listing = publisher.snapshot.listings[""]
+    placed = [a for a in listing.items if is_placed(a)]
+    newest, second = placed[0], placed[1]  # their files sort last: read last by the background, but first when asked for
+    assert newest.source == max(publisher.scanner.placed)
+    assert json.loads(worker.get("/healthz").data)["left_to_read"] == len(publisher.scanner.placed) == 40
+    page = (len(listing.items) - 1 - listing.items.index(newest)) // 5 + 2  # archive pages count from the oldest (paging.py)
+    background = start()
+    with caplog.at_level(logging.INFO, logger="feedsvc.building.site"):
+        archive = worker.get(f"/feed.rss?page={page}", headers={"Accept-Encoding": "identity"})
+    assert archive.status_code == 200
+    ids = [e.link.rsplit("/", 1)[1] for e in feedparser.parse(archive.data).entries]
+    assert newest.id in ids
+    sources = sorted(publisher.snapshot.articles[id_].source for id_ in ids)
+    asked = [r.getMessage() for r in caplog.records if "asked for first" in r.getMessage()]
+    assert asked[0] == f"reading 5 placed files asked for first: {' '.join(sources[:3])}"  # before any other
+    article = worker.get(f"/articles/{second.id}", headers={"Accept-Encoding": "identity"})
+    assert article.status_code == 200
+    background.join(30)
+    finished(app)
+    assert json.loads(worker.get("/healthz").data)["left_to_read"] == 0 and wants(tmp_path / "state.sqlite3") == 0
+    # The same bytes as once everything is read (the builder's own archive page and article page).
+    assert archive.data == publisher.variant("", "rss", page=page).body
+    assert article.data == publisher.snapshot.resources[f"articles/{second.id}"].body
+    again = worker.get(f"/feed.rss?page={page}", headers={"Accept-Encoding": "identity"})
+    assert again.data == archive.data and again.headers["ETag"] == archive.headers["ETag"]
+
+
+def test_an_id_no_article_has_is_a_404_once_the_builder_answers(held):
+    app, worker, start = held
+    background = start()
+    assert worker.get("/articles/no-such-article").status_code == 404  # not a 503: the builder said there is none
+    background.join(30)
+    finished(app)
+
+
+def test_with_no_builder_reading_a_request_is_a_503_after_its_bound(held, tmp_path, monkeypatch):
+    app, worker, start = held
+    monkeypatch.setattr(feedsvc.serving.variants, "WAIT_SECONDS", 0.5)
+    oldest = app.extensions["feedsvc"].snapshot.listings[""].items[-1]
+    reply = worker.get(f"/articles/{oldest.id}")
+    assert reply.status_code == 503 and reply.headers["Retry-After"] == "1"
+    assert wants(tmp_path / "state.sqlite3") == 1  # the want stays for the builder, or goes after a minute
+    start(0).join(30)
+    finished(app)
+    assert worker.get(f"/articles/{oldest.id}").status_code == 200 and wants(tmp_path / "state.sqlite3") == 0
+
+
+# --- real server processes -----------------------------------------------------------------------
+
+def story_folder(folder: Path, n: int) -> Path:
+    """n short articles in two categories, the oldest last by name (so the background reads them last)."""
+    for i in range(n):
+        path = write(folder, f"{i:05d}.txt", f"{('economy', 'sport')[i % 2]}\nStory {i}\nThe story numbered {i}, in a few words.\n")
+        os.utime(path, (1_700_000_000 - 600 * i,) * 2)
+    return folder
+
+
+def healthz(server: Server) -> dict:
+    return json.loads(fetch(server.base, "/healthz").body)
+
+
+@pytest.mark.e2e
+def test_a_cold_start_answers_archive_and_article_pages_on_demand_and_a_stopped_builder_only_delays(tmp_path):
+    folder = story_folder(tmp_path / "articles", 2400)  # past scan.PLACE_FROM: placed first, read in the background
+    server = Server(folder, tmp_path / "feedsvc.sqlite3", workers=2, env={"FEEDSVC_FEED_MAX_ITEMS": "10"})
+    identity = {"Accept-Encoding": "identity"}
+    try:
+        builder = healthz(server)["builder"]["pid"]  # the first build is in: the feeds answer
+        os.kill(builder, signal.SIGSTOP)  # the background reading stops where it is
+        try:
+            assert healthz(server)["left_to_read"] > 2000
+            oldest, older = "02399", "02398"
+            started = time.monotonic()
+            stopped = fetch(server.base, f"/articles/{oldest}", headers=identity)
+            waited = time.monotonic() - started
+            assert stopped.status == 503 and stopped.header("retry-after") == "1"
+            assert feedsvc.serving.variants.WAIT_SECONDS - 0.1 < waited < 20  # bounded, not hung
+            check = run_feedsvc("check", str(folder))  # reads the folder itself: complete meanwhile
+            assert check.returncode == 0 and f"{folder}: 2400 articles publishable now, 0 files skipped" in check.stdout
+            replies = {}
+
+            def ask(path: str) -> None:
+                replies[path] = fetch(server.base, path, headers=identity)
+
+            paths = ["/feed.rss?page=2", "/feed.atom?page=3", f"/articles/{older}", f"/articles/{oldest}"]  # page 2: the oldest
+            askers = [threading.Thread(target=ask, args=(path,)) for path in paths]
+            for asker in askers:
+                asker.start()
+            time.sleep(0.2)  # they have asked
+        finally:
+            os.kill(builder, signal.SIGCONT)
+        for asker in askers:
+            asker.join(30)
+        assert {path: reply.status for path, reply in replies.items()} == {path: 200 for path in paths}
+        assert feedparser.parse(replies["/feed.rss?page=2"].body).entries[-1].link.endswith(f"/articles/{oldest}")
+        deadline = time.monotonic() + 120
+        while healthz(server)["left_to_read"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert healthz(server)["left_to_read"] == 0
+        assert wants(server.state) == 0  # every want answered
+        for path in paths:  # made on demand: the bytes the finished build gives
+            later = fetch(server.base, path, headers=identity)
+            assert later.status == 200 and later.body == replies[path].body, path
+            assert later.header("etag") == replies[path].header("etag"), path
+        assert run_feedsvc("check", str(folder)).stdout == check.stdout
+    finally:
+        server.stop()
