@@ -196,6 +196,8 @@ class Publisher:
         is looked at every `step` files (a quarter of a second of reading), and the files asked for are read next,
         by the same reading workers (which have the language model a file may need; this process does not),
         adopted with what was read so far and committed by a refresh; then their wants are answered."""
+        import sqlite3
+
         from ..reading.folder import Folder
         from ..reading.pool import prestart, read_files
         from ..wanted import Wanted
@@ -224,7 +226,11 @@ class Publisher:
             return self.refresh(hints)
 
         def answer_wants() -> None:
-            ids = queue.asked()
+            try:
+                ids = queue.asked()
+            except sqlite3.Error as exc:  # the queue unreadable: the background goes on, requests wait their bound
+                log.warning("cannot read the articles asked for (%s)", exc)
+                return
             if not ids:
                 return
             articles = self.snapshot.articles
@@ -235,7 +241,10 @@ class Publisher:
                 read_now(wanted)
             if read and not commit_read():
                 return  # not committed: answered after the next refresh that is
-            queue.answer(ids)  # committed now, or nothing to read: an ID no article has, or one committed before
+            try:
+                queue.answer(ids)  # committed now, or nothing to read: an ID no article has, or one committed before
+            except sqlite3.Error as exc:
+                log.warning("cannot answer the articles asked for (%s)", exc)
 
         try:
             if pooled:

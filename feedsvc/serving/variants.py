@@ -125,7 +125,7 @@ class Variants:
         """
         return self._kept_or_made(("article", id_), lambda answered: self._make_article_page(id_, answered))
 
-    def _make_article_page(self, id_: str, answered: frozenset[str] | None) -> Rendered | None:
+    def _make_article_page(self, id_: str, answered: frozenset[str] | None = None) -> Rendered | None:
         if answered is not None:  # asked for and waited: the builder may have committed the page itself meanwhile
             found = self.reader.resource(article_path(id_))
             if found is not None:
@@ -210,13 +210,16 @@ class Variants:
     def _wait_for(self, ids: list[str], deadline: float) -> frozenset[str] | None:
         """Ask the builder for these articles and wait, here on this thread, until they are stored or it has
         answered; the IDs answered (perhaps with nothing to read), or None at the deadline."""
+        version = self.reader.current(force=True)
         if not self.wanted.ask(ids, max(0.0, deadline - time.monotonic())):
             return None  # the file stayed locked all that time: a builder stopped in a commit
         while time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
-            self.reader.current(force=True)
-            if len(self.reader.articles(ids)) == len(ids):
-                return frozenset()
+            latest = self.reader.current(force=True)
+            if latest != version:  # a build landed: perhaps the one that holds them
+                version = latest
+                if len(self.reader.articles(ids)) == len(ids):
+                    return frozenset()
             if not self.wanted.waiting(ids):  # answered: what it committed is in the store now
                 return frozenset(ids)
         return None
