@@ -8,9 +8,9 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import feedparser
@@ -21,14 +21,15 @@ import feedsvc.serving.variants
 from feedsvc import create_app
 from feedsvc.building.site import Publisher
 from feedsvc.reading.articles import is_placed
+from feedsvc.wanted import Wanted
 from tests.conftest import write
 from tests.http_helpers import Server, fetch, run_feedsvc
 from tests.test_coldpath import committer, finished, many, settings
 
 
 def wants(state: Path) -> int:
-    with sqlite3.connect(state) as conn:
-        return conn.execute("SELECT COUNT(*) FROM wanted").fetchone()[0]
+    """How many wants the queue holds."""
+    return Wanted(state).count()
 
 
 @pytest.fixture
@@ -57,33 +58,49 @@ def held(tmp_path, monkeypatch):
         thread.join(30)
 
 
-def test_a_request_for_placed_articles_waits_for_the_builder_to_read_them_first(held, tmp_path, caplog):
+def test_requests_for_placed_articles_wait_for_the_builder_to_read_them_first(held, tmp_path, caplog):
     app, worker, start = held
     publisher = app.extensions["feedsvc"]
     listing = publisher.snapshot.listings[""]
     placed = [a for a in listing.items if is_placed(a)]
-    newest, second = placed[0], placed[1]  # their files sort last: read last by the background, but first when asked for
+    newest, middle = placed[0], placed[10]  # the newest's file sorts last: read last by the background, but first when asked for
     assert newest.source == max(publisher.scanner.placed)
     assert json.loads(worker.get("/healthz").data)["left_to_read"] == len(publisher.scanner.placed) == 40
     page = (len(listing.items) - 1 - listing.items.index(newest)) // 5 + 2  # archive pages count from the oldest (paging.py)
-    background = start()
+    since = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    paths = [f"/feed.rss?page={page}", f"/articles/{middle.id}", "/feed.json?since=2000-01-01T00:00:00Z&page=10"]
+    replies = {}
+
+    def ask(path: str) -> None:
+        replies[path] = worker.get(path, headers={"Accept-Encoding": "identity"})
+
+    askers = [threading.Thread(target=ask, args=(path,)) for path in paths]
     with caplog.at_level(logging.INFO, logger="feedsvc.building.site"):
-        archive = worker.get(f"/feed.rss?page={page}", headers={"Accept-Encoding": "identity"})
-    assert archive.status_code == 200
-    ids = [e.link.rsplit("/", 1)[1] for e in feedparser.parse(archive.data).entries]
+        for asker in askers:
+            asker.start()
+        deadline = time.monotonic() + 20
+        while wants(tmp_path / "state.sqlite3") < 11 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        background = start(0)  # once they have asked
+        for asker in askers:
+            asker.join(30)
+    assert [replies[path].status_code for path in paths] == [200, 200, 200]
+    archive, article, delta = (replies[path] for path in paths)
+    ids = {e.link.rsplit("/", 1)[1] for e in feedparser.parse(archive.data).entries}
+    ids |= {middle.id} | {item["url"].rsplit("/", 1)[1] for item in json.loads(delta.data)["items"]}
     assert newest.id in ids
-    sources = sorted(publisher.snapshot.articles[id_].source for id_ in ids)
-    asked = [r.getMessage() for r in caplog.records if "asked for first" in r.getMessage()]
-    assert asked[0] == f"reading 5 placed files asked for first: {' '.join(sources[:3])}"  # before any other
-    article = worker.get(f"/articles/{second.id}", headers={"Accept-Encoding": "identity"})
-    assert article.status_code == 200
+    asked = sorted({publisher.snapshot.articles[id_].source for id_ in ids} & {a.source for a in placed})
+    assert len(asked) == 11  # the archive page's 5, the delta page's 5 and the article: all placed
+    first = [r.getMessage() for r in caplog.records if r.name == "feedsvc.building.site" and "placed files" in r.getMessage()][0]
+    assert first == f"reading 11 placed files asked for first: {' '.join(asked[:3])}"  # before any other
     background.join(30)
     finished(app)
     assert json.loads(worker.get("/healthz").data)["left_to_read"] == 0 and wants(tmp_path / "state.sqlite3") == 0
-    # The same bytes as once everything is read (the builder's own archive page and article page).
+    # The same bytes as once everything is read (the builder's own pages).
     assert archive.data == publisher.variant("", "rss", page=page).body
-    assert article.data == publisher.snapshot.resources[f"articles/{second.id}"].body
-    again = worker.get(f"/feed.rss?page={page}", headers={"Accept-Encoding": "identity"})
+    assert article.data == publisher.snapshot.resources[f"articles/{middle.id}"].body
+    assert delta.data == publisher.variant("", "json", page=10, since=since).body
+    again = worker.get(paths[0], headers={"Accept-Encoding": "identity"})
     assert again.data == archive.data and again.headers["ETag"] == archive.headers["ETag"]
 
 
