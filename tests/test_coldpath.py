@@ -103,6 +103,52 @@ def test_a_placement_says_what_the_full_parse_says_of_where_an_article_goes_and_
         assert {f: getattr(placed, f) for f in PLACED_FIELDS} == {f: getattr(full, f) for f in PLACED_FIELDS}
 
 
+@pytest.mark.parametrize("case", sorted(p for p in CASES.iterdir() if p.suffix in (".txt", ".md")), ids=lambda p: p.name)
+def test_a_placement_from_a_long_files_head_says_what_the_full_parse_says(case):
+    """The same as above for each case with a long text after it: the placement decodes only the file's head."""
+    tail = "\n".join(f"Paragraph {i} about the council's budget, and the vote that followed it." for i in range(60))
+    data = case.read_bytes() + ("\n" + tail + "\n").encode()
+    assert len(data) > articles.PLACEMENT_HEAD
+    try:
+        full = parse_article(data, case.name, OPTIONS)
+    except ArticleError as exc:
+        full = exc
+    try:
+        placed = parse_article(data, case.name, OPTIONS, full=False)
+    except ArticleError as exc:
+        assert isinstance(full, ArticleError), f"placement refused what the full parse reads: {exc}"
+        assert (exc.reason, exc.fix) == (full.reason, full.fix)
+        return
+    if isinstance(full, Article):
+        assert {f: getattr(placed, f) for f in PLACED_FIELDS} == {f: getattr(full, f) for f in PLACED_FIELDS}
+
+
+def test_a_placement_decodes_only_the_head_of_a_long_file(monkeypatch):
+    decoded = []
+    clean = articles.clean_text
+    monkeypatch.setattr(articles, "clean_text", lambda text: decoded.append(len(text)) or clean(text))
+    long_body = "\n".join(f"الفقرة {i} من خبر طويل عن ميزانية المجلس." for i in range(3000))
+    for source, data in (("a.txt", f"سياسة\nخبر طويل\n{long_body}\n"), ("b.md", f"---\ntitle: B\ncategory: News\n---\n{long_body}\n")):
+        decoded.clear()
+        placed = parse_article(data.encode(), source, OPTIONS, full=False)
+        assert is_placed(placed) and decoded and max(decoded) <= articles.PLACEMENT_HEAD
+        assert placed.content_hash == parse_article(data.encode(), source, OPTIONS).content_hash
+
+
+def test_a_head_that_does_not_hold_the_title_means_the_whole_text():
+    blank_lines = "\n" * (articles.PLACEMENT_HEAD + 10)  # the title line past the head
+    data = f"News{blank_lines}The title, far down\nBody.\n".encode()
+    placed = parse_article(data, "far.txt", OPTIONS, full=False)
+    assert (placed.categories, placed.title) == (("News",), "The title, far down")
+
+
+def test_the_content_hash_is_of_the_bytes_with_crlf_and_a_byte_order_mark_set_aside():
+    lf = "News\nTitle\nBody.\n".encode()
+    crlf, bom = lf.replace(b"\n", b"\r\n"), b"\xef\xbb\xbf" + lf
+    hashes = {parse_article(data, "a.txt", OPTIONS).content_hash for data in (lf, crlf, bom)}
+    assert len(hashes) == 1 and hashes != {parse_article(lf + b"More.\n", "a.txt", OPTIONS).content_hash}
+
+
 def test_a_placement_parses_no_body_and_loads_no_language_model(monkeypatch):
     def refused(*args, **kwargs):
         raise AssertionError("a placement reads only what placement needs")

@@ -142,7 +142,11 @@ class StateStore:
                 writes.append(rows[a.id])
             for a in articles:
                 row = rows[a.id]
-                if row[2] != a.content_hash:
+                if row[2] != a.content_hash and not row[2].startswith("b:"):
+                    # Recorded by a feedsvc that hashed the decoded text (articles.content_hash): the new hash taken
+                    # over as it is, the article not called updated for it (a change made meanwhile goes unseen).
+                    row = (a.id, row[1], a.content_hash, row[3], row[4] or seen)
+                elif row[2] != a.content_hash:
                     # A change is dated when it is seen (an rsync -t copy keeps an old mtime), and always
                     # after the previous one.
                     previous = datetime.fromisoformat(row[3] or row[1]) + timedelta(microseconds=1)
