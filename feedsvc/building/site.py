@@ -71,18 +71,6 @@ class Refreshed:
         return self.snapshot.resources is not self.previous.resources
 
 
-def site_from_settings(settings: Settings) -> Site:
-    """The Site facts out of the settings."""
-    return Site(
-        title=settings.site_title,
-        url=settings.site_url,
-        description=settings.site_description,
-        author=settings.site_author,
-        language=settings.site_language,
-        max_age=settings.refresh_seconds,
-    )
-
-
 @dataclass(frozen=True)
 class FeedOptions:
     """What the publisher needs of the settings: the folder, how to read it, the site and its feeds."""
@@ -103,7 +91,7 @@ class FeedOptions:
             root=Path(settings.articles_dir),
             reading=Options.from_settings(settings),
             settle=settings.settle_ms / 1000,  # wall-clock time
-            site=site_from_settings(settings),
+            site=Site.from_settings(settings),
             max_items=settings.feed_max_items,
             category_slugs=settings.category_slugs,
             public=MappingProxyType({"full_text": settings.public_content == "full", "hub": settings.websub_hub}),
@@ -459,4 +447,4 @@ def _soonest(*moments: datetime | None) -> datetime | None:
     return min(filter(None, moments), default=None)
 
 
-__all__ = ["FeedOptions", "Publisher", "Refreshed", "Rendered", "Snapshot", "site_from_settings"]
+__all__ = ["FeedOptions", "Publisher", "Refreshed", "Rendered", "Snapshot"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..config import DEFAULT_CHROME_MARKERS, Settings
-from ..model import Article, stable_id
+from ..model import Article, is_placed, stable_id  # noqa: F401 - is_placed: read with the placements made here
 from ..urls import article_path, url
 from . import frontmatter, markup
 from .chrome import strip_chrome
@@ -97,11 +97,6 @@ def read_article(path: Path, root: Path, options: Options, folder: Folder | None
     if isinstance(data, Skipped):
         raise ArticleError(data.source, data.reason, data.fix)
     return parse_article(data, source, options) if full else parse_article(data, source, options, full=False)
-
-
-def is_placed(article: Article) -> bool:
-    """Whether an Article is a placement only (parse_article(full=False)): no body, summary or language yet."""
-    return not article.lang
 
 
 def placement(article: Article) -> Article:
