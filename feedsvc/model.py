@@ -77,6 +77,14 @@ class Article:
         return text_direction(self.lang)
 
 
+def dated(article: Article, published: datetime, updated: datetime) -> Article:
+    """The article with these dates: dataclasses.replace() without its checks and __init__, a third of the
+    state store's stamping of a cold start's 10,000 articles (the fields are the same, already checked)."""
+    copy = object.__new__(Article)
+    copy.__dict__.update(article.__dict__, published=published, updated=updated)
+    return copy
+
+
 def is_placed(article: Article) -> bool:
     """Whether an Article is a placement only (reading/articles.py parse_article(full=False)): no body, summary or language yet."""
     return not article.lang
