@@ -175,79 +175,137 @@ class Publisher:
             return True
 
     def finish_reading(self, placed: Mapping[str, tuple[int, int]]) -> None:
-        """Read in full, beside the refreshes, the files a cold start only placed (source → stat when placed),
-        FINISH_CHUNK at a time (at most FIRST_PAGES), each chunk followed by a refresh that commits its items, article pages and
-        parse results; the builder then keeps them as placements (scan.py: slim), so it never holds every
-        article's text at once.
+        """Read in full, beside the refreshes, the files a cold start only placed (source → stat when placed), and
+        commit them FINISH_CHUNK at a time (at most FIRST_PAGES), each chunk by a refresh that commits its items,
+        article pages and parse results; the builder then keeps them as placements (scan.py: slim), so it never
+        holds every article's text at once.
 
-        The articles serving processes ask for meanwhile (feedsvc/wanted.py: made on demand) go first: the queue
-        is looked at every `step` files (a quarter of a second of reading), and the files asked for are read next,
-        by the same reading workers (which have the language model a file may need; this process does not),
-        adopted with what was read so far and committed by a refresh; then their wants are answered."""
+        The reading workers read `step` files at a time, a step ahead of the refresh committing the last ones (a
+        thread beside this one hands the steps on), so reading and committing overlap. The articles serving
+        processes ask for meanwhile (feedsvc/wanted.py: made on demand) go first: before each step, and while a
+        commit is under way, that thread looks at the queue and has the files asked for read next, by the same
+        workers (which have the language model a file may need; this process does not load it); they are
+        committed at once, with what was read so far, and then their wants are answered."""
+        import queue as queues
         import sqlite3
+        from collections import deque
 
         from ..reading.folder import Folder
         from ..reading.pool import prestart, read_files
-        from ..wanted import Wanted
+        from ..wanted import POLL_SECONDS as POLL, Wanted
         from .builder import FIRST_PAGES
 
         started = time.perf_counter()
         folder, stats = Folder(self.root), dict(placed)
         sources = sorted(stats)
-        queue, read, step = Wanted(self.store.path), {}, 250  # read: (stat, result) by source, not adopted yet
+        wants, step = Wanted(self.store.path), 250  # files a step: a quarter of a second of reading
         # Committed at most FIRST_PAGES at a time, so each commit renders its article pages itself instead of leaving
         # them to the Committer's background thread, whose 1,000-page builds would hold back a commit asked for.
         chunk = min(FINISH_CHUNK, FIRST_PAGES)
-        # A big backlog is read by the reading workers, kept for every step (a couple of hand-outs each); a small one here.
+        # A big backlog is read by the reading workers, kept for every step; a small one here.
         pooled = len(sources) >= self.scanner.pool_from
         pool_from = 1 if pooled else len(sources) + 1
+        taken: set[str] = set()  # sources read (by the thread below only)
+        steps: queues.Queue = queues.Queue(maxsize=1)  # {source: (stat, result)} a step, None at the end, or an error
+        urgent: deque = deque()  # (IDs asked for, {source: (stat, result)}): committed before any step
+        stop = threading.Event()
 
-        def read_now(batch: list[str]) -> None:
-            read.update((source, (stats[source], result)) for source, result in
-                        read_files(self.root, self.scanner.options, [(s, False) for s in batch], folder, pool_from))
-
-        def commit_read() -> bool:
-            with self._lock:
-                self.scanner.adopt(read)
-            hints = [str(self.root / source) for source in read]  # those files, not a walk of the folder
-            read.clear()
-            return self.refresh(hints)
-
-        def answer_wants() -> None:
+        def look() -> tuple[list[str], list[str]]:
+            """The IDs asked for now, and the placed files still to read for them."""
             try:
-                ids = queue.asked()
+                ids = wants.asked()
             except sqlite3.Error as exc:  # the queue unreadable: the background goes on, requests wait their bound
                 log.warning("cannot read the articles asked for (%s)", exc)
-                return
-            if not ids:
-                return
+                return [], []
             articles = self.snapshot.articles
             wanted = sorted({articles[id_].source for id_ in ids if id_ in articles} & stats.keys())
-            wanted = [source for source in wanted if source not in read and self.scanner.unread(source)]
-            if wanted:
-                log.info("reading %d placed files asked for first: %s", len(wanted), " ".join(wanted[:3]))
-                read_now(wanted)
-            if read and not commit_read():
-                return  # not committed: answered after the next refresh that is
-            try:
-                queue.answer(ids)  # committed now, or nothing to read: an ID no article has, or one committed before
-            except sqlite3.Error as exc:
-                log.warning("cannot answer the articles asked for (%s)", exc)
+            return ids, [source for source in wanted if source not in taken and self.scanner.unread(source)]
 
+        def read(batch: list[str]) -> dict:
+            taken.update(batch)
+            return {source: (stats[source], result) for source, result in
+                    read_files(self.root, self.scanner.options, [(s, False) for s in batch], folder, pool_from)}
+
+        def read_asked(answered: set[str]) -> None:
+            """Read what is asked for now (not already read for an earlier look) and hand it on at once."""
+            ids, wanted = look()
+            ids = [id_ for id_ in ids if id_ not in answered]
+            if ids:
+                if wanted:
+                    log.info("reading %d placed files asked for first: %s", len(wanted), " ".join(wanted[:3]))
+                urgent.append((ids, read(wanted)))
+                answered.update(ids)  # until the main loop has committed and answered them
+
+        def hand(item, answered: set[str] | None = None) -> None:
+            """Put a step for the main loop; while it is still committing the last, keep looking at the queue."""
+            while not stop.is_set():
+                try:
+                    return steps.put(item, timeout=POLL)
+                except queues.Full:
+                    if answered is not None:
+                        read_asked(answered)
+
+        def reading() -> None:
+            answered: set[str] = set()
+            try:
+                for start in range(0, len(sources), step):
+                    read_asked(answered)
+                    hand(read([s for s in sources[start:start + step] if s not in taken and self.scanner.unread(s)]), answered)
+                    if stop.is_set():
+                        return
+                    answered.clear()  # the main loop took the last step: what was asked for before is committed
+                hand(None)
+            except Exception as exc:  # handed on: finish_reading logs it
+                hand(exc)
+
+        def commit(done: dict, ids: list[str]) -> None:
+            with self._lock:
+                self.scanner.adopt(done)
+            if not self.refresh([str(self.root / source) for source in done]):  # those files, not a walk of the folder
+                return  # not committed: asked for again, they are answered after a refresh that is
+            if ids:
+                try:
+                    wants.answer(ids)  # committed now, or nothing to read: an ID no article has, or one committed before
+                except sqlite3.Error as exc:
+                    log.warning("cannot answer the articles asked for (%s)", exc)
+
+        if pooled:
+            prestart()  # the same reading workers for every step (a no-op when the builder's are still kept)
+        reader = threading.Thread(target=reading, name="finish-reading-files", daemon=True)
+        reader.start()
         try:
-            if pooled:
-                prestart()  # the same reading workers for every step (a no-op when the builder's are still kept)
-            for start in range(0, len(sources), step):
-                answer_wants()
-                # Those read before because they were asked for are not read again.
-                read_now([source for source in sources[start:start + step] if source not in read and self.scanner.unread(source)])
-                if len(read) + step > chunk or start + step >= len(sources):
-                    commit_read()
-            answer_wants()  # those asked for during the last refresh
+            done: dict = {}
+            while True:
+                if urgent:  # asked for: committed now, with what was read so far
+                    ids, found = urgent.popleft()
+                    done.update(found)
+                    commit(done, ids)
+                    done = {}
+                    continue
+                try:
+                    item = steps.get(timeout=POLL)
+                except queues.Empty:
+                    continue
+                if item is None:
+                    break
+                if isinstance(item, Exception):
+                    raise item
+                done.update(item)
+                if len(done) + step > chunk:
+                    commit(done, [])
+                    done = {}
+            reader.join()
+            ids, wanted = look()  # those asked for during the last steps
+            for more_ids, found in urgent:
+                ids, done = ids + more_ids, {**done, **found}
+            if done or ids:
+                commit({**done, **read(wanted)}, ids)
         except Exception:  # the edge where work must go on: the next refresh reads what is left (scan.py)
             log.exception("reading the placed articles in full failed")
             return
         finally:
+            stop.set()
+            reader.join()
             release()
         log.info("read %d placed files in full in %.0f ms", len(sources), (time.perf_counter() - started) * 1000)
 
