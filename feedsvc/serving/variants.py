@@ -210,11 +210,10 @@ class Variants:
     def _wait_for(self, ids: list[str], deadline: float) -> frozenset[str] | None:
         """Ask the builder for these articles and wait, here on this thread, until they are stored or it has
         answered; the IDs answered (perhaps with nothing to read), or None at the deadline."""
-        version = self.reader.current(force=True)
         if not self.wanted.ask(ids, max(0.0, deadline - time.monotonic())):
             return None  # the file stayed locked all that time: a builder stopped in a commit
+        version = None  # the first look reads them: the build that holds them may have landed before the ask
         while time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS)
             latest = self.reader.current(force=True)
             if latest != version:  # a build landed: perhaps the one that holds them
                 version = latest
@@ -222,6 +221,7 @@ class Variants:
                     return frozenset()
             if not self.wanted.waiting(ids):  # answered: what it committed is in the store now
                 return frozenset(ids)
+            time.sleep(POLL_SECONDS)
         return None
 
     def _reading(self) -> bool:
