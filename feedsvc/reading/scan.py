@@ -4,6 +4,7 @@ and hold back a file that is still being written until it is complete (closed, o
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +127,7 @@ class Scanner:
         full = len(batch) < self.place_from
         first = frozenset() if full else frozenset(s for s, _, _ in sorted(batch, key=lambda b: b[1][1], reverse=True)[:FIRST_GUESS])
         for source, stat, result in self._read(folder, batch, full, first):
-            if result is None or _stat(self.root / source) != stat:  # still open for writing, or written to while read
+            if result is None or _stat(self.root, source) != stat:  # still open for writing, or written to while read
                 self._look(source, stat, now)
                 pending.add(source)
                 continue
@@ -178,7 +179,7 @@ class Scanner:
             if known is not None:
                 done[source] = (entry.stat, known)
                 continue
-            stat = _stat(self.root / source)  # before reading: a change while it is read is seen by the next scan
+            stat = _stat(self.root, source)  # before reading: a change while it is read is seen by the next scan
             batch.append((source, stat or entry.stat))
         stats = dict(batch)
         done.update((source, (stats[source], result)) for source, result in
@@ -207,7 +208,7 @@ class Scanner:
         if known is None:
             folder = Folder(self.root)
             known = next(read_files(self.root, self.options, [(source, False)], folder, self.pool_from))[1]
-            if _stat(self.root / source) != entry.stat:
+            if _stat(self.root, source) != entry.stat:
                 return None  # changed since: the next scan reads it
         return known
 
@@ -307,9 +308,10 @@ class Scanner:
         return noted
 
 
-def _stat(path: Path) -> tuple[int, int] | None:
+def _stat(root: Path, source: str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file in the folder; os.path, not pathlib: a cold start asks it of every file."""
     try:
-        st = path.stat()
+        st = os.stat(os.path.join(root, source))
     except OSError:  # removed between listing and stat
         return None
     return st.st_size, st.st_mtime_ns
