@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import abc
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -160,9 +161,10 @@ class Scanner:
         return ScanResult(articles, skipped, frozenset(changed), frozenset(pending), modified)
 
     @property
-    def placed(self) -> dict[str, tuple[int, int]]:
-        """Sources read for placement only so far, with the stat they were read at."""
-        return {source: self._entries[source].stat for source in self._placed}
+    def placed(self) -> Mapping[str, tuple[int, int]]:
+        """Sources read for placement only so far, with the stat they were read at: a live view, asked of on every
+        refresh (whether any are left, whether one is) and copied only to be read (a dict of 100,000 took 0.7 s)."""
+        return _Placed(self._placed, self._entries)
 
     def unread(self, source: str) -> bool:
         """Whether a file is held as a placement not read in full yet (the background after a cold start)."""
@@ -306,6 +308,27 @@ class Scanner:
         self._passed_by_source = passed
         self._passed = tuple(passed.values())
         return noted
+
+
+class _Placed(abc.Mapping):
+    """Scanner.placed: the placed sources and their stats, looked up in the scanner's entries when asked."""
+
+    def __init__(self, sources: set[str], entries: dict[str, _Entry]):
+        self._sources, self._entries = sources, entries
+
+    def __getitem__(self, source: str) -> tuple[int, int]:
+        if source not in self._sources:
+            raise KeyError(source)
+        return self._entries[source].stat
+
+    def __contains__(self, source: object) -> bool:
+        return source in self._sources
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._sources))
+
+    def __len__(self) -> int:
+        return len(self._sources)
 
 
 def _stat(root: Path, source: str) -> tuple[int, int] | None:
