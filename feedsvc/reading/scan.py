@@ -8,6 +8,7 @@ import os
 import time
 from collections import abc
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -18,6 +19,7 @@ from .folder import Folder
 from .pool import POOL_FROM, read_files
 
 log = logging.getLogger(__name__)
+_RESULT = attrgetter("result")
 
 SETTLE_SECONDS = 0.3  # a file changed more recently than this may still be being written (when the kernel cannot say)
 BUSY_HOLD_SECONDS = 10.0  # a file open for writing but unchanged this long is read anyway: its writer never closes it
@@ -236,9 +238,10 @@ class Scanner:
     def _collect(self) -> None:
         # Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the
         # state store's to say (its first owner), so the publisher applies unique_ids().
-        results = [self._entries[s].result for s in sorted(self._entries)]
-        articles = [r for r in results if isinstance(r, Article)]
-        skipped = [r for r in results if isinstance(r, Skipped)]
+        # In C (map, filter): a refresh that read one file makes these lists of every file again.
+        results = list(map(_RESULT, map(self._entries.__getitem__, sorted(self._entries))))
+        articles = list(filter(Article.__instancecheck__, results))
+        skipped = list(filter(Skipped.__instancecheck__, results)) if len(articles) < len(results) else []
         # When each article's file was modified, from the stat it was read with (no second stat); a copy, so
         # this result stays as it is when later scans move on.
         modified = MappingProxyType(dict(self._modified))
