@@ -150,9 +150,19 @@ def test_a_cold_start_answers_archive_and_article_pages_on_demand_and_a_stopped_
         try:
             assert healthz(server)["left_to_read"] > 1000  # all but the 1,000 newest (scan.FIRST_GUESS), read with the placement
             oldest, older = "02399", "02398"
-            started = time.monotonic()
-            stopped = fetch(server.base, f"/articles/{oldest}", headers=identity)
-            waited = time.monotonic() - started
+            answers = []
+
+            def wait_for_it() -> None:
+                started = time.monotonic()
+                answers.append((fetch(server.base, f"/articles/{oldest}", headers=identity), time.monotonic() - started))
+
+            waiter = threading.Thread(target=wait_for_it)
+            waiter.start()
+            time.sleep(0.3)
+            # Meanwhile the feeds are answered as ever, by either worker: the wait holds one request thread, no more.
+            assert [fetch(server.base, "/feed.rss").status for _ in range(4)] == [200] * 4 and waiter.is_alive()
+            waiter.join(30)
+            stopped, waited = answers[0]
             assert stopped.status == 503 and stopped.header("retry-after") == "1"
             assert feedsvc.serving.variants.WAIT_SECONDS - 0.1 < waited < 20  # bounded, not hung
             check = run_feedsvc("check", str(folder))  # reads the folder itself: complete meanwhile
