@@ -1,6 +1,6 @@
 """The static export: what the build store holds — every resource a request names without a key, each
 feed's page for browsers and every feed's archive pages — as files that nginx serves at the same URLs,
-with the .gz and .br that pay beside them (precompress.py).
+with the .gz and .br of the hot ones beside them (precompress.py).
 
 The export folder OUT holds a manifest (MANIFEST) naming the store it was written from, that store's build
 version, and every file with its URL path, the resource's ETag and time. A build writes only the files
@@ -28,15 +28,15 @@ from ..formats import FORMATS
 from ..paging import page_count
 from ..store import connect
 from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
-from .archive import DATES, date_end, gzip_respliced, gzip_split, page_items, page_keys, redated
+from .archive import DATES, page_items, page_keys, redated
 from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_adding, mtime_ns,  # noqa: F401
                            read_manifest, remove_files, store_token, take_over, unlink, write_file, write_manifest,
                            writing)
-from .precompress import SUFFIXES, chosen, coded_forms
+from .precompress import SUFFIXES, coded_forms, precompressed
 
 log = logging.getLogger(__name__)
 
-FORMAT = "feedsvc-export 1"
+FORMAT = "feedsvc-export 2"  # 2: article and archive pages without coded forms
 _CHUNK = 200  # resources whose bytes are read from the store at once
 
 Pages = Callable[..., object]  # (listing key, format, page=N) → the archive page's Rendered, or None
@@ -78,7 +78,7 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
             conn.execute("BEGIN")  # one build's rows throughout, whatever the builder commits meanwhile
             version = conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
             with writing(out) as interrupted:  # a build killed before: its leftovers are swept, its new names ours
-                had = {**{name: [path, "", "", "", [], "", [0, 0]] for name, path in interrupted.items()}, **had}
+                had = {**{name: [path, "", "", "", [], ""] for name, path in interrupted.items()}, **had}
                 writer = _Writer(out, {} if full else had, conn, pages, page_size, shape)
                 writer.plan()
                 if writer.stale or writer.retimed or writer.archives or set(had) - set(writer.files):
@@ -111,7 +111,7 @@ class _Writer:
     """Decides which files a build writes (plan) and writes them (write).
 
     A manifest entry: [URL path, ETag, Last-Modified (ISO 8601), page key, [codings written]] and, for an
-    archive page, [listing made from, [date end in the body, rest start in the .gz]] (archive.py).
+    archive page, the listing it was made from (archive.py).
     """
 
     def __init__(self, out: Path, had: dict, conn, pages: Pages, page_size: int, shape: str):
@@ -198,7 +198,8 @@ class _Writer:
             marks = ",".join("?" * len(chunk))
             for key, body, gz, br in self.conn.execute(f"SELECT path, body, gzip, br FROM resources WHERE path IN ({marks})",
                                                        list(chunk)):
-                self._put(chunk[key], bytes(body), coded_forms(bytes(body), {"gzip": gz, "br": br}))
+                body = bytes(body)
+                self._put(chunk[key], body, coded_forms(body, {"gzip": gz, "br": br}) if precompressed(key) else {})
                 done += 1
                 progress(done, total)
         for page in self.archives:
@@ -207,7 +208,7 @@ class _Writer:
             progress(done, total)
 
     def _archive(self, key: str, fmt: str, page: int, page_key: str, made: str, when: datetime) -> None:
-        """An archive page: kept, given its new time, redated and spliced, or rendered and written."""
+        """An archive page: kept, given its new time, redated, or rendered and written."""
         path = f"{feed_path(key, fmt)}?page={page}"
         name = self._claim(path, FORMATS[fmt].media_type)
         if name is None:
@@ -215,42 +216,30 @@ class _Writer:
         held, modified = self.had.get(name), when.isoformat()
         if held is not None and held[3] == page_key and held[1]:  # the same items: only the date may move
             if held[2] == modified:
-                self.files[name] = [*held[:5], made, held[6]]
+                self.files[name] = [*held[:5], made]
                 return
-            if fmt not in DATES:  # no date in the bytes: the same files at a new time
-                self.files[name] = [path, held[1], modified, page_key, held[4], made, held[6]]
+            self.files[name] = [path, held[1], modified, page_key, held[4], made]
+            if fmt not in DATES:  # no date in the bytes: the same file at a new time
                 if self._retime(name):
                     return
             else:
-                target = self.out / name
                 try:
-                    before = target.read_bytes()
-                    coded = target.with_name(target.name + ".gz").read_bytes() if "gzip" in held[4] else None
+                    before = (self.out / name).read_bytes()
                 except FileNotFoundError:
                     before = None
                 if before is not None and etag(before) == held[1]:
                     body = redated(fmt, before, datetime.fromisoformat(held[2]), when)
-                    split = date_end(fmt, body)
-                    if coded is not None and held[6][0] == date_end(fmt, before):
-                        gz, rest_at = gzip_respliced(coded, held[6][1], body, split)
-                    else:
-                        gz, rest_at = gzip_split(body, split)
-                    self.files[name] = [path, etag(body), modified, page_key, [], made, [split, rest_at]]
-                    self._put(name, body, chosen(len(body), {"gzip": gz}))
+                    self.files[name][1] = etag(body)
+                    self._put(name, body, {})
                     return
         res = self.pages(key, fmt, page=page)
         if res is None:
+            self.files.pop(name, None)
             return
-        entry = [path, res.etag, res.last_modified.isoformat(), page_key, [], made, [0, 0]]
-        if held is not None and held[1] == res.etag and len(held) > 6:
-            self.files[name] = [*entry[:4], held[4], made, held[6]]
-            if held[2] == entry[2] or self._retime(name):
-                return
-        split = date_end(fmt, res.body)
-        gz, rest_at = gzip_split(res.body, split)
-        entry[6] = [split, rest_at]
-        self.files[name] = entry
-        self._put(name, res.body, chosen(len(res.body), {"gzip": gz}))
+        self.files[name] = [path, res.etag, res.last_modified.isoformat(), page_key, [], made]
+        if held is not None and held[1] == res.etag and not held[4] and (held[2] == self.files[name][2] or self._retime(name)):
+            return
+        self._put(name, res.body, {})
 
     def _claim(self, path: str, media: str) -> str | None:
         """The file name for a path, or None (and the path left out) when it has none or another has it."""
