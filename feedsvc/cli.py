@@ -89,7 +89,7 @@ def build(out: str, articles_dir: str | None) -> None:
         else:
             click.echo(f"a server builds into {state}: exporting its latest build", err=True)
             pages = app.extensions["feedsvc.variants"].get
-        result = _export(app, state, out, pages)
+        result = _export(app, state, out, pages, building)
     finally:
         if lock.fd is not None:  # the export is written: a server may build now
             os.close(lock.fd)
@@ -119,9 +119,10 @@ def _build_into_store(publisher, out: str):
     return archive_page(publisher)
 
 
-def _export(app, state: str, out: str, pages):
+def _export(app, state: str, out: str, pages, building: bool):
     """Write the store's latest build into the export folder, with a progress bar on a terminal."""
     from .building.export import ExportError, archive_shape, export_store
+    from .building.exportpool import Job
 
     bar = None
 
@@ -134,7 +135,10 @@ def _export(app, state: str, out: str, pages):
 
     try:
         variants = app.extensions["feedsvc.variants"]
-        return export_store(state, Path(out), pages, variants.size, archive_shape(variants.site, variants.public), progress)
+        # Archive pages made by worker processes from the store, only while this build holds the store (job).
+        job = Job("", "", variants.site, variants.size, variants.public) if building else None
+        return export_store(state, Path(out), pages, variants.size, archive_shape(variants.site, variants.public), progress,
+                            job)
     except ExportError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # a full disk, a read-only folder: the files written are whole, the rest as they were

@@ -12,6 +12,7 @@ file whole and the next build finishes the work.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -29,6 +30,7 @@ from ..paging import page_count
 from ..store import connect
 from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
 from .archive import DATES, page_items, page_keys, redated
+from .exportpool import FROM_PAGES, ExportWorkers, Job, Result, Task
 from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_adding, mtime_ns,  # noqa: F401
                            read_manifest, remove_files, store_token, take_over, unlink, write_file, write_manifest,
                            writing)
@@ -57,13 +59,16 @@ class ExportResult:
 
 
 def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: int, shape: str = "",
-                 progress: Callable[[int, int], object] | None = None) -> ExportResult:
+                 progress: Callable[[int, int], object] | None = None, job: Job | None = None) -> ExportResult:
     """Bring the export folder `out` up to the store's latest build; `pages` makes archive pages.
 
     shape names what archive pages are made from besides the store's rows (settings, code): another
     shape renders them all again.
 
     progress(done, total) is told of the files to write as they are written.
+
+    job: archive pages are made from the store by worker processes (exportpool.py), one format each, while
+    this process writes the other files (else by `pages`, here); only while nothing else commits to the store.
     """
     out = Path(os.path.abspath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +85,9 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
             with writing(out) as interrupted:  # a build killed before: its leftovers are swept, its new names ours
                 had = {**{name: [path, "", "", "", [], ""] for name, path in interrupted.items()}, **had}
                 writer = _Writer(out, {} if full else had, conn, pages, page_size, shape)
+                writer.empty = manifest is None
+                if job is not None:
+                    writer.job = dataclasses.replace(job, store=str(store), out=str(out))
                 writer.plan()
                 if writer.stale or writer.retimed or writer.archives or set(had) - set(writer.files):
                     mark_adding(out, {**interrupted, **{n: p for n, p in writer.names().items() if n not in had}})
@@ -123,6 +131,9 @@ class _Writer:
         self.changed: list[str] = []
         self.left_out: list[str] = []
         self.written = 0
+        self.job: Job | None = None
+        self.empty = False  # the folder held nothing: no file to replace or remove
+        self.folders: set[Path] = set()  # folders made so far
 
     def plan(self) -> None:
         for key, tag, media, modified in self.conn.execute(
@@ -193,6 +204,22 @@ class _Writer:
     def write(self, progress: Callable[[int, int], object]) -> None:
         self.stale += [(name, key) for name, key in self.retimed if not self._retime(name)]
         total, done = len(self.stale) + len(self.archives), 0
+        renders = []  # (task, page key, listing made) of the archive pages to render
+        for key, fmt, page, page_key, made, when in self.archives:
+            task = self._archive(key, fmt, page, page_key, made, when)
+            if task is None:
+                done += 1
+                progress(done, total)
+            else:
+                renders.append((task, page_key, made))
+        workers = ExportWorkers() if self.job is not None and len(renders) >= FROM_PAGES else None
+        with workers or contextlib.nullcontext():
+            self._write(progress, done, total, renders, workers)
+
+    def _write(self, progress: Callable[[int, int], object], done: int, total: int, renders: list, workers) -> None:
+        handed = []
+        if workers is not None and workers.workers:  # rendered there while the other files are written here
+            handed, renders = workers.start(self.job, [task for task, *_ in renders]), {r[0]: r for r in renders}
         for start in range(0, len(self.stale), _CHUNK):
             chunk = dict((key, name) for name, key in self.stale[start:start + _CHUNK])
             marks = ",".join("?" * len(chunk))
@@ -202,26 +229,32 @@ class _Writer:
                 self._put(chunk[key], body, coded_forms(body, {"gzip": gz, "br": br}) if precompressed(key) else {})
                 done += 1
                 progress(done, total)
-        for page in self.archives:
-            self._archive(*page)
-            done += 1
-            progress(done, total)
+        if handed:
+            for task, result in workers.collect(handed):
+                self._rendered(*renders[task], result)
+                done += 1
+                progress(done, total)
+        else:
+            for render in renders:
+                self._rendered(*render, None)
+                done += 1
+                progress(done, total)
 
-    def _archive(self, key: str, fmt: str, page: int, page_key: str, made: str, when: datetime) -> None:
-        """An archive page: kept, given its new time, redated, or rendered and written."""
+    def _archive(self, key: str, fmt: str, page: int, page_key: str, made: str, when: datetime) -> Task | None:
+        """An archive page: kept, given its new time or redated; or the task that renders it (None if done)."""
         path = f"{feed_path(key, fmt)}?page={page}"
         name = self._claim(path, FORMATS[fmt].media_type)
         if name is None:
-            return
+            return None
         held, modified = self.had.get(name), when.isoformat()
         if held is not None and held[3] == page_key and held[1]:  # the same items: only the date may move
             if held[2] == modified:
                 self.files[name] = [*held[:5], made]
-                return
+                return None
             self.files[name] = [path, held[1], modified, page_key, held[4], made]
             if fmt not in DATES:  # no date in the bytes: the same file at a new time
                 if self._retime(name):
-                    return
+                    return None
             else:
                 try:
                     before = (self.out / name).read_bytes()
@@ -231,15 +264,38 @@ class _Writer:
                     body = redated(fmt, before, datetime.fromisoformat(held[2]), when)
                     self.files[name][1] = etag(body)
                     self._put(name, body, {})
-                    return
-        res = self.pages(key, fmt, page=page)
-        if res is None:
-            self.files.pop(name, None)
+                    return None
+        self.files[name] = [path, "", modified, page_key, [], made]  # its place among the files, filled once made
+        coded = not self.empty and (held is None or not held[1] or bool(held[4]))  # an older export's, a killed build's
+        return key, fmt, page, name, held[1] if held is not None and not held[4] else "", coded
+
+    def _rendered(self, task: Task, page_key: str, made: str, result: Result | None) -> None:
+        """An archive page made by a worker (result) or to be made here (None): its entry, its file."""
+        key, fmt, page, name, had, _ = task
+        path, held = self.files[name][0], self.had.get(name)
+        if result is None:
+            res = self.pages(key, fmt, page=page)
+            if res is None:
+                del self.files[name]
+                return
+            self.files[name] = [path, res.etag, res.last_modified.isoformat(), page_key, [], made]
+            if res.etag == had and (held[2] == self.files[name][2] or self._retime(name)):
+                return
+            self._put(name, res.body, {})
             return
-        self.files[name] = [path, res.etag, res.last_modified.isoformat(), page_key, [], made]
-        if held is not None and held[1] == res.etag and not held[4] and (held[2] == self.files[name][2] or self._retime(name)):
+        _, tag, modified, wrote = result
+        if tag is None:  # no such page, or a name that cannot be a file
+            del self.files[name]
+            if modified != "no such page":
+                log.warning("export: /%s left out (%s); the app still serves it", path, modified)
+                self.left_out.append(path)
             return
-        self._put(name, res.body, {})
+        self.files[name] = [path, tag, modified, page_key, [], made]
+        if wrote:
+            self.written += 1
+            self.changed.append(path)
+        elif held[2] != modified and not self._retime(name):  # the same bytes, a new time, but the file is gone
+            self._rendered(task, page_key, made, None)
 
     def _claim(self, path: str, media: str) -> str | None:
         """The file name for a path, or None (and the path left out) when it has none or another has it."""
@@ -265,15 +321,20 @@ class _Writer:
 
     def _put(self, name: str, body: bytes, forms: dict[str, bytes]) -> None:
         """Write a file and the coded forms given; remove forms it had that are not given."""
-        entry = self.files[name]
+        entry, held = self.files[name], self.had.get(name)
         target, mtime = self.out / name, mtime_ns(entry[2])
+        # Forms there may be beside it: none in a folder that was empty, those its entry names if it has one
+        # (a file of a killed build, or of another store's, may have any).
+        there = () if self.empty else held[4] if held is not None and held[1] else SUFFIXES
         try:
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+            if target.parent not in self.folders:
+                target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+                self.folders.add(target.parent)
             for coding, suffix in SUFFIXES.items():
                 if coding in forms:
                     write_file(target.with_name(target.name + suffix), forms[coding], mtime)
                     self.written += 1
-                else:
+                elif coding in there:
                     unlink(target.with_name(target.name + suffix))
             write_file(target, body, mtime)
             self.written += 1

@@ -1,0 +1,76 @@
+"""Archive pages rendered and written by worker processes (feedsvc/building/exportpool.py): the same files as
+those made in the build's own process, what serve answers, only those whose bytes moved, and a worker that
+fails leaves its pages to the build."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from feedsvc import create_app
+from feedsvc.building import export, exportpool
+from feedsvc.building.export import MANIFEST, export_store, read_manifest
+from tests.test_export import assert_served_alike, contents, corpus, entries, files, run_build, served, write
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def handed(monkeypatch):
+    """The archive pages handed to workers, by format, build after build."""
+    seen: list[dict[str, int]] = []
+    start = exportpool.ExportWorkers.start
+
+    def spy(self, job, tasks):
+        counts: dict[str, int] = {}
+        for task in tasks:
+            counts[task[1]] = counts.get(task[1], 0) + 1
+        seen.append(counts)
+        return start(self, job, tasks)
+    monkeypatch.setattr(exportpool.ExportWorkers, "start", spy)
+    monkeypatch.setattr(exportpool, "cores", lambda: 2)  # on a one-core machine too
+    return seen
+
+
+def test_workers_write_the_archive_pages_this_process_would(articles_dir, tmp_path, handed):
+    corpus(articles_dir, 60)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert handed and set(handed[0]) == {"rss", "atom", "json"} and sum(handed[0].values()) >= export.FROM_PAGES
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
+    # The same store exported here, by the app's own maker of archive pages: the same files, the same manifest.
+    variants = create_app({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(state), "FEED_MAX_ITEMS": 5},
+                          build=False).extensions["feedsvc.variants"]
+    here = tmp_path / "here"
+    export_store(state, here, variants.get, variants.size, export.archive_shape(variants.site, variants.public))
+    assert len(handed) == 1 and contents(here) == contents(out)
+    assert read_manifest(here)["files"] == read_manifest(out)["files"]
+
+
+def test_workers_rewrite_only_the_pages_whose_bytes_moved(articles_dir, tmp_path, handed, monkeypatch):
+    monkeypatch.setattr(export, "FROM_PAGES", 1)  # every page to render goes to the workers
+    corpus(articles_dir, 40)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    had, before = entries(out), files(out)
+    write(articles_dir, "a003.md", (articles_dir / "a003.md").read_text(encoding="utf-8").replace("Body 3,", "Edited 3,"))
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert len(handed) == 2 and 0 < sum(handed[1].values()) < sum(handed[0].values())
+    now, after = entries(out), files(out)
+    moved = {name for name in now if now[name][1] != had[name][1]}
+    rewritten = {p for p in after if after[p].st_ino != before[p].st_ino}
+    assert rewritten == {name + suffix for name in moved for suffix in ("", *(".gz" if c == "gzip" else ".br" for c in now[name][4]))}
+    assert {"feed.rss.page-2", "feed.atom.page-2", "feed.json.page-2", "category/c3/feed.rss.page-2"} <= moved
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(now)
+    assert "0 files written" in run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+
+
+def test_a_worker_that_fails_leaves_its_pages_to_the_build(articles_dir, tmp_path, handed, monkeypatch, caplog):
+    monkeypatch.setattr(exportpool, "WORKER", "import sys; sys.exit(3)")  # a worker that dies at once
+    corpus(articles_dir, 60)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    with caplog.at_level(logging.WARNING, logger="feedsvc.building.exportpool"):
+        run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert handed and "an export worker failed" in caplog.text
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
+    assert not [p for p in out.rglob(".*") if p.name != MANIFEST]  # no temporary file left
