@@ -45,6 +45,34 @@ def test_workers_write_the_archive_pages_this_process_would(articles_dir, tmp_pa
     export_store(state, here, variants.get, variants.size, export.archive_shape(variants.site, variants.public))
     assert len(handed) == 1 and contents(here) == contents(out)
     assert read_manifest(here)["files"] == read_manifest(out)["files"]
+    assert not list(tmp_path.glob(".export.staging-*"))  # the pages made ahead were all taken, the folder removed
+
+
+def test_pages_made_ahead_are_taken_only_where_they_are_the_pages_needed(articles_dir, tmp_path, handed, monkeypatch):
+    """The build's archive pages are rendered while it commits its article pages (export.EarlyPages); a page
+    made ahead that is not the one the export needs (here: every one, its date moved) is made again."""
+    corpus(articles_dir, 60)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    write(tmp_path, ".export.staging-99999/feed.rss.page-2", "a killed build's page")
+    taken = []
+    staged = export._Writer._staged
+    monkeypatch.setattr(export._Writer, "_staged", lambda self, *a: taken.append(staged(self, *a)) or taken[-1])
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert taken and all(taken) and len(handed) == 1  # all made ahead, none by the export's own workers
+    assert not list(tmp_path.glob(".export.staging-*"))
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
+    collect = export.EarlyPages.collect
+
+    def moved(self):  # as if the listings' date had moved between the pages made ahead and the export
+        return {name: (task, key, (result[0], result[1], "2000-01-01T00:00:00+00:00", result[3]), path)
+                for name, (task, key, result, path) in collect(self).items()}
+    monkeypatch.setattr(export.EarlyPages, "collect", moved)
+    taken.clear()
+    export_dir = tmp_path / "other"  # the same store into an empty folder: every archive page to make
+    run_build(articles_dir, export_dir, state, FEED_MAX_ITEMS=5)
+    assert taken and not any(taken) and len(handed) == 3  # made ahead, not taken: made again by the export's workers
+    assert contents(export_dir) == contents(out)
+    assert assert_served_alike(export_dir, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(export_dir))
 
 
 def test_workers_rewrite_only_the_pages_whose_bytes_moved(articles_dir, tmp_path, handed, monkeypatch):

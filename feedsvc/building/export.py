@@ -59,7 +59,8 @@ class ExportResult:
 
 
 def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: int, shape: str = "",
-                 progress: Callable[[int, int], object] | None = None, job: Job | None = None) -> ExportResult:
+                 progress: Callable[[int, int], object] | None = None, job: Job | None = None,
+                 early: "EarlyPages | None" = None) -> ExportResult:
     """Bring the export folder `out` up to the store's latest build; `pages` makes archive pages.
 
     shape names what archive pages are made from besides the store's rows (settings, code): another
@@ -69,6 +70,8 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
 
     job: archive pages are made from the store by worker processes (exportpool.py), one format each, while
     this process writes the other files (else by `pages`, here); only while nothing else commits to the store.
+    early: the archive pages workers made while the build still committed (EarlyPages), taken where they are
+    still the pages this build needs.
     """
     out = Path(os.path.abspath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +91,7 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                 writer.empty = manifest is None
                 if job is not None:
                     writer.job = dataclasses.replace(job, store=str(store), out=str(out))
+                writer.early = {} if early is None else early.collect()
                 writer.plan()
                 if writer.stale or writer.retimed or writer.archives or set(had) - set(writer.files):
                     mark_adding(out, {**interrupted, **{n: p for n, p in writer.names().items() if n not in had}})
@@ -132,10 +136,15 @@ class _Writer:
         self.left_out: list[str] = []
         self.written = 0
         self.job: Job | None = None
+        self.early: dict[str, tuple] = {}  # file name → (task, page key, result, staged file) of EarlyPages
         self.empty = False  # the folder held nothing: no file to replace or remove
         self.folders: set[Path] = set()  # folders made so far
 
     def plan(self) -> None:
+        self._plan_resources()
+        self._plan_archives()
+
+    def _plan_resources(self) -> None:
         for key, tag, media, modified in self.conn.execute(
                 "SELECT path, etag, media_type, last_modified FROM resources ORDER BY path"):
             path = key[len(PREVIEW):] + EXPORT_PREVIEW if key.startswith(PREVIEW) else key
@@ -151,6 +160,8 @@ class _Writer:
             else:
                 self.files[name] = entry
                 self.stale.append((name, key))
+
+    def _plan_archives(self) -> None:
         by_feed: dict[str, list[str]] = {}
         for name, held in self.had.items():
             base, _, page = held[0].partition("?page=")
@@ -207,11 +218,11 @@ class _Writer:
         renders = []  # (task, page key, listing made) of the archive pages to render
         for key, fmt, page, page_key, made, when in self.archives:
             task = self._archive(key, fmt, page, page_key, made, when)
-            if task is None:
+            if task is not None and not self._staged(task, page_key, made):
+                renders.append((task, page_key, made))
+            else:
                 done += 1
                 progress(done, total)
-            else:
-                renders.append((task, page_key, made))
         workers = ExportWorkers() if self.job is not None and len(renders) >= FROM_PAGES else None
         with workers or contextlib.nullcontext():
             self._write(progress, done, total, renders, workers)
@@ -268,6 +279,28 @@ class _Writer:
         self.files[name] = [path, "", modified, page_key, [], made]  # its place among the files, filled once made
         coded = not self.empty and (held is None or not held[1] or bool(held[4]))  # an older export's, a killed build's
         return key, fmt, page, name, held[1] if held is not None and not held[4] else "", coded
+
+    def _staged(self, task: Task, page_key: str, made: str) -> bool:
+        """Take the page EarlyPages made, if it is this page at this date: its file moved into place."""
+        found = self.early.get(task[3])
+        if found is None or found[:2] != (task, page_key) or found[2][2] != self.files[task[3]][2] or found[2][1] is None:
+            return False
+        result, staged = found[2], found[3]
+        if result[3]:  # written there: moved here (renamed whole over the old one)
+            target = self.out / task[3]
+            try:
+                if target.parent not in self.folders:
+                    target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+                    self.folders.add(target.parent)
+                for suffix in SUFFIXES.values() if task[5] else ():
+                    unlink(target.with_name(target.name + suffix))
+                os.replace(staged, target)
+            except OSError as exc:
+                if exc.errno not in LEAVE_OUT and not isinstance(exc, FileNotFoundError):
+                    raise
+                return False  # rendered again, here or by a worker
+        self._rendered(task, page_key, made, result)
+        return True
 
     def _rendered(self, task: Task, page_key: str, made: str, result: Result | None) -> None:
         """An archive page made by a worker (result) or to be made here (None): its entry, its file."""
@@ -347,6 +380,75 @@ class _Writer:
             return
         entry[4] = sorted(forms)
         self.changed.append(entry[0])
+
+
+class EarlyPages:
+    """The archive pages of a build rendered by worker processes while the build still commits to the store
+    (a whole build's article pages take seconds more, on one core): `feedsvc build` starts it once the build's
+    listings and items are committed, and export_store takes the pages it would render from it.
+
+    Each page is written into a staging folder beside the export folder (.OUT.staging-PID, never served) and
+    renamed into the export only if it is the page the export needs: the same file name, page key, date and
+    file it would replace. Whatever is left is removed with the staging folder (close), and a killed build's
+    staging folder by the next build.
+    """
+
+    def __init__(self, store: str | Path, out: str | Path, job: Job, page_size: int, shape: str):
+        out = Path(os.path.abspath(out))
+        self.staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+        self.handed: list = []
+        self.tasks: dict[str, tuple] = {}  # file name → (task, page key)
+        self.workers: ExportWorkers | None = None
+        for leftover in out.parent.glob(f".{out.name}.staging-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        try:  # an export of the earlier layout (a link) is taken over as an empty folder
+            manifest = None if out.is_symlink() else read_manifest(out)
+        except ExportError:
+            return  # not an export: export_store says so, and writes nothing
+        empty = manifest is None
+        if empty or manifest.get("format") != FORMAT or manifest.get("store") != store_token(store):
+            manifest = None  # written whole
+        had = {} if manifest is None else manifest.get("files", {})
+        conn = connect(store, readonly=True)
+        try:
+            conn.execute("BEGIN")
+            writer = _Writer(out, had, conn, lambda *a, **k: None, page_size, shape)
+            writer._plan_archives()
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        tasks = []
+        for key, fmt, page, page_key, _, _ in writer.archives:
+            path = f"{feed_path(key, fmt)}?page={page}"
+            name = export_file(path, FORMATS[fmt].media_type)
+            held = had.get(name)
+            if name is None or name in self.tasks or (held is not None and held[3] == page_key and held[1]):
+                continue  # not a file, or kept or redated by the export: nothing to render
+            task = (key, fmt, page, name, held[1] if held is not None and not held[4] else "",
+                    not empty and (held is None or not held[1] or bool(held[4])))  # as _Writer._archive makes it
+            self.tasks[name] = (task, page_key)
+            tasks.append(task)
+        if len(tasks) >= FROM_PAGES:
+            self.workers = ExportWorkers()
+            self.handed = self.workers.start(dataclasses.replace(job, store=str(store), out=str(self.staging)), tasks)
+
+    def collect(self) -> dict[str, tuple]:
+        """File name → (task, page key, result, staged file) of each page made; waits for the workers."""
+        found = {}
+        try:
+            for task, result in ExportWorkers.collect([(w, share) for w, share in self.handed if w is not None]):
+                if result is not None:  # None: its worker failed; the export makes the page
+                    found[task[3]] = (task, self.tasks[task[3]][1], result, self.staging / task[3])
+        except OSError as exc:  # a full disk: the export renders them itself, and says so if it cannot
+            log.warning("export: archive pages made ahead were lost (%s); made again", exc)
+            found = {}
+        self.handed = []
+        return found
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def archive_page(publisher) -> Pages:
