@@ -108,14 +108,15 @@ def build(out: str, articles_dir: str | None) -> None:
 
 def _build_into_store(publisher, out: str, committed):
     """Refresh and commit to the build store as a server's builder does; the maker of archive pages.
-    committed() is called once the build's listings and items are in the store, before its article pages."""
+    committed() is called once the build's listings and items are in the store, while its article pages are
+    still to commit (a whole build's: seconds on one core)."""
     from .building.builder import Committer
     from .building.export import archive_page
 
     publisher.read_in_full()  # the export writes every page at once: no placement pass (building/site.py)
     if not publisher.refresh():
         raise click.ClickException(f"build failed, {out} is left as it was: {publisher.last_error}")
-    if not publisher.last_error:
+    if not publisher.last_error and any(isinstance(o, Committer) and not o.wait(0) for o in publisher.observers):
         committed()
     for observer in publisher.observers:
         if isinstance(observer, Committer):
