@@ -105,3 +105,31 @@ def test_a_worker_that_fails_leaves_its_pages_to_the_build(articles_dir, tmp_pat
     assert handed and "an export worker failed" in caplog.text
     assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
     assert not [p for p in out.rglob(".*") if p.name != MANIFEST]  # no temporary file left
+
+
+def test_a_build_compares_only_the_rows_changed_since_the_folders_build(articles_dir, tmp_path, monkeypatch):
+    """The store names the paths each build changed (store.py `changes`): a build after the folder's reads only
+    those rows, and gets the files a comparison of every row gets, a deleted article's removed."""
+    corpus(articles_dir, 12)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    write(articles_dir, "a003.md", (articles_dir / "a003.md").read_text(encoding="utf-8").replace("Body 3,", "Edited 3,"))
+    (articles_dir / "a007.md").unlink()
+    whole = tmp_path / "whole"  # the same folder, brought up to date by comparing every row
+    whole.mkdir()
+    for path, data in contents(out).items():
+        (whole / path).parent.mkdir(parents=True, exist_ok=True)
+        (whole / path).write_bytes(data)
+    (whole / MANIFEST).write_bytes((out / MANIFEST).read_bytes())
+    compared = []
+    changed_since = export._Writer._changed_since
+    monkeypatch.setattr(export._Writer, "_changed_since", lambda self: compared.append(changed_since(self)) or compared[-1])
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert compared[-1] is not None and "articles/a003" in compared[-1] and len(compared[-1]) < len(entries(out)) / 2
+    variants = create_app({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(state), "FEED_MAX_ITEMS": 5},
+                          build=False).extensions["feedsvc.variants"]
+    monkeypatch.setattr(export._Writer, "_changed_since", lambda self: compared.append(None))
+    export_store(state, whole, variants.get, variants.size, export.archive_shape(variants.site, variants.public))
+    assert compared[-1] is None and entries(whole) == entries(out) and contents(whole) == contents(out)
+    assert "articles/a007.html" not in contents(out)
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))

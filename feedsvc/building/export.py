@@ -20,6 +20,7 @@ import logging
 import os
 import pickle
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "feedsvc-export 2"  # 2: article and archive pages without coded forms
 _CHUNK = 200  # resources whose bytes are read from the store at once
+REDATE_THREADS = 4  # archive pages redated at once: their reads, hashes and writes overlap
 
 Pages = Callable[..., object]  # (listing key, format, page=N) → the archive page's Rendered, or None
 
@@ -89,6 +91,8 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                 had = {**{name: [path, "", "", "", [], ""] for name, path in interrupted.items()}, **had}
                 writer = _Writer(out, {} if full else had, conn, pages, page_size, shape)
                 writer.empty = manifest is None
+                if not full and not interrupted and isinstance(manifest.get("version"), int):
+                    writer.since = manifest["version"]
                 if job is not None:
                     writer.job = dataclasses.replace(job, store=str(store), out=str(out))
                 writer.early = {} if early is None else early.collect()
@@ -136,6 +140,8 @@ class _Writer:
         self.left_out: list[str] = []
         self.written = 0
         self.job: Job | None = None
+        self.since: int | None = None  # the store's build the folder holds, when its files are all as the manifest says
+        self.redating: list[tuple] = []  # archive pages whose date alone moved, to redate (_redate_all)
         self.early: dict[str, tuple] = {}  # file name → (task, page key, result, staged file) of EarlyPages
         self.empty = False  # the folder held nothing: no file to replace or remove
         self.folders: set[Path] = set()  # folders made so far
@@ -145,8 +151,38 @@ class _Writer:
         self._plan_archives()
 
     def _plan_resources(self) -> None:
-        for key, tag, media, modified in self.conn.execute(
-                "SELECT path, etag, media_type, last_modified FROM resources ORDER BY path"):
+        changed = self._changed_since()
+        if changed is None:
+            rows = self.conn.execute("SELECT path, etag, media_type, last_modified FROM resources ORDER BY path")
+        else:  # only the rows of the paths the store's builds changed since the folder's; the others kept as they are
+            keys = sorted(changed)
+            rows = [row for start in range(0, len(keys), 500) for row in self.conn.execute(
+                "SELECT path, etag, media_type, last_modified FROM resources WHERE path IN "
+                f"({','.join('?' * len(keys[start:start + 500]))}) ORDER BY path", keys[start:start + 500])]
+        self._plan_rows(rows)
+        if changed is not None:
+            for name, held in self.had.items():
+                if len(held) > 5 or name in self.files:
+                    continue  # an archive page (_plan_archives), or a resource planned from its row
+                path = held[0]
+                if path in changed or (path.endswith(EXPORT_PREVIEW) and PREVIEW + path[:-len(EXPORT_PREVIEW)] in changed):
+                    continue  # changed and no longer in the store: its files are removed
+                self.files[name] = held
+
+    def _changed_since(self) -> set[str] | None:
+        """The store keys of the resources changed (or gone) since the build the folder holds, or None when
+        every row must be compared: no such build (a whole write), or the store no longer says what changed
+        since (it keeps the changes of its last builds, store.KEEP_BUILDS)."""
+        if self.since is None:
+            return None
+        oldest, latest = self.conn.execute("SELECT MIN(version), MAX(version) FROM builds").fetchone()
+        if oldest is None or oldest > self.since + 1 or latest < self.since:
+            return None
+        return {path for (path,) in self.conn.execute("SELECT DISTINCT path FROM changes WHERE version > ?", (self.since,))
+                if not path.startswith("#listing/")}
+
+    def _plan_rows(self, rows) -> None:
+        for key, tag, media, modified in rows:
             path = key[len(PREVIEW):] + EXPORT_PREVIEW if key.startswith(PREVIEW) else key
             name = self._claim(path, media)
             if name is None:
@@ -223,6 +259,8 @@ class _Writer:
             else:
                 done += 1
                 progress(done, total)
+        if self.redating:
+            renders += self._redate_all()
         workers = ExportWorkers() if self.job is not None and len(renders) >= FROM_PAGES else None
         with workers or contextlib.nullcontext():
             self._write(progress, done, total, renders, workers)
@@ -266,19 +304,48 @@ class _Writer:
             if fmt not in DATES:  # no date in the bytes: the same file at a new time
                 if self._retime(name):
                     return None
-            else:
-                try:
-                    before = (self.out / name).read_bytes()
-                except FileNotFoundError:
-                    before = None
-                if before is not None and etag(before) == held[1]:
-                    body = redated(fmt, before, datetime.fromisoformat(held[2]), when)
-                    self.files[name][1] = etag(body)
-                    self._put(name, body, {})
-                    return None
+            elif not held[4]:  # redated (write: a few threads), or rendered if the file is not the one it names
+                self.redating.append((key, fmt, page, page_key, made, when, name, held))
+                return None
+        return self._task(key, fmt, page, page_key, made, modified, name, path, held)
+
+    def _task(self, key: str, fmt: str, page: int, page_key: str, made: str, modified: str, name: str, path: str,
+              held: list | None) -> Task:
         self.files[name] = [path, "", modified, page_key, [], made]  # its place among the files, filled once made
         coded = not self.empty and (held is None or not held[1] or bool(held[4]))  # an older export's, a killed build's
         return key, fmt, page, name, held[1] if held is not None and not held[4] else "", coded
+
+    def _redate(self, page: tuple) -> str | None:
+        """(a thread) An archive page's file with its date moved, written whole; its ETag, or None when the file
+        is not the one the manifest names (removed or changed by hand): to be rendered."""
+        _, fmt, _, _, _, when, name, held = page
+        target = self.out / name
+        try:
+            before = target.read_bytes()
+        except FileNotFoundError:
+            return None
+        if etag(before) != held[1]:
+            return None
+        body = redated(fmt, before, datetime.fromisoformat(held[2]), when)
+        write_file(target, body, mtime_ns(when.isoformat()))
+        return etag(body)
+
+    def _redate_all(self) -> list[tuple]:
+        """Redate the pages _archive left to it, a few at a time (reading, hashing and writing let go of the
+        GIL; a one-file change redates hundreds); returns the render tasks of those that could not be."""
+        renders = []
+        with ThreadPoolExecutor(REDATE_THREADS) as pool:
+            for page, tag in zip(self.redating, pool.map(self._redate, self.redating)):
+                key, fmt, number, page_key, made, when, name, held = page
+                if tag is None:
+                    renders.append((self._task(key, fmt, number, page_key, made, when.isoformat(), name, self.files[name][0],
+                                               held), page_key, made))
+                else:
+                    self.files[name][1] = tag
+                    self.written += 1
+                    self.changed.append(self.files[name][0])
+        self.redating = []
+        return renders
 
     def _staged(self, task: Task, page_key: str, made: str) -> bool:
         """Take the page EarlyPages made, if it is this page at this date: its file moved into place."""
