@@ -138,6 +138,9 @@ class Renderer(FeedRenderer):
             out[path] = found
         made = self._put_sitemaps(cache, out, feeds, live, now, drifted)
         self._cache = cache
+        # The next refresh assembles only feeds it changes, from these pages' items and new ones: any other item
+        # (an archive page or delta asked of this process) would only hold memory until the budget pushed it out.
+        self.fragments.keep_only({a.id for feed in feeds for a in feed.items})
         return Rendering(Resources(out, pages, self._article_page), len(undated) + made, tuple(fresh))
 
     def _put_sitemaps(self, cache: dict, out: dict, feeds: list[Feed], live: list[Article], now: datetime | None,
