@@ -46,12 +46,17 @@ def test_workers_write_the_archive_pages_this_process_would(articles_dir, tmp_pa
     assert len(handed) == 1 and contents(here) == contents(out)
     assert read_manifest(here)["files"] == read_manifest(out)["files"]
     assert not list(tmp_path.glob(".export.staging-*"))  # the pages made ahead were all taken, the folder removed
+    write(tmp_path, ".export.staging-99999/feed.rss.page-2", "a killed build's page")
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)  # no page made ahead: the killed build's are removed too
+    assert not list(tmp_path.glob(".export.staging-*"))
 
 
 def test_pages_made_ahead_are_taken_only_where_they_are_the_pages_needed(articles_dir, tmp_path, handed, monkeypatch):
     """The build's archive pages are rendered while it commits its article pages (export.EarlyPages); a page
     made ahead that is not the one the export needs (here: every one, its date moved) is made again."""
     monkeypatch.setattr(builder, "FIRST_PAGES", 5)  # article pages committed in the background, as at 10,000
+    wait = builder.Committer.wait  # and still to commit when the build looks (its few here may be done by then)
+    monkeypatch.setattr(builder.Committer, "wait", lambda self, timeout=None: wait(self, timeout) and timeout != 0)
     corpus(articles_dir, 60)
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     write(tmp_path, ".export.staging-99999/feed.rss.page-2", "a killed build's page")

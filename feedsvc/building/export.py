@@ -119,6 +119,9 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
             conn.close()
         for folder in earlier:
             shutil.rmtree(folder, ignore_errors=True)
+        for folder in out.parent.glob(f".{out.name}.staging-*"):  # a killed build's pages made ahead
+            if early is None or folder != early.staging:
+                shutil.rmtree(folder, ignore_errors=True)
     return ExportResult(version, full, len(writer.files), writer.written, len(writer.files) - len(writer.changed),
                         removed, tuple(writer.changed), tuple(writer.left_out))
 
