@@ -34,9 +34,10 @@ CREATE TABLE IF NOT EXISTS resources (
     path TEXT PRIMARY KEY,  -- URL path without the leading slash; "#preview/<feed path>": a feed's page for browsers
     etag TEXT NOT NULL, media_type TEXT NOT NULL, last_modified TEXT NOT NULL, max_age INTEGER,
     headers TEXT NOT NULL,  -- JSON list of extra [name, value] headers
-    body BLOB NOT NULL, gzip BLOB, br BLOB,  -- NULL coding: made by the worker on first request (article pages)
+    -- Before the bodies: SQLite reaches a column past a big BLOB by reading its overflow pages (a sitemap's 300).
     made_from TEXT NOT NULL,  -- what the builder compares to skip unchanged rows
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    body BLOB NOT NULL, gzip BLOB, br BLOB  -- NULL coding: made by the worker on first request (article pages)
 );
 CREATE TABLE IF NOT EXISTS changes (version INTEGER NOT NULL, path TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_by_version ON changes (version);
@@ -58,8 +59,8 @@ CREATE TABLE IF NOT EXISTS listing_items (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS items (
     id TEXT PRIMARY KEY,  -- a live article's ID
-    article BLOB NOT NULL,  -- the stamped Article, pickled: what a variant (a page, a delta, a partner's view) is rendered from
-    made_from TEXT NOT NULL, version INTEGER NOT NULL
+    made_from TEXT NOT NULL, version INTEGER NOT NULL,
+    article BLOB NOT NULL  -- the stamped Article, pickled: what a variant (a page, a delta, a partner's view) is rendered from
 );
 CREATE TABLE IF NOT EXISTS parsed (
     source TEXT PRIMARY KEY,  -- path inside the articles folder
@@ -92,13 +93,23 @@ def create_schema(path: str | Path) -> None:
     """Create the store's tables if missing (the serving master does it before any worker opens the file)."""
     conn = connect(path)
     try:
-        columns = [row[1] for row in conn.execute("PRAGMA table_info(listings)")]
-        if "items" in columns:  # a store made before listing_items: its listings are written again by the next build
-            conn.execute("DROP TABLE listings")
+        if _outdated(conn):  # a store of an earlier layout: the builder's next build writes every row again
+            for table in ("builds", "changes", "resources", "listings", "listing_items", "items"):
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
         conn.executescript(SCHEMA)
         create_index(conn)  # search.py's tables, which its SearchIndexer keeps
     finally:
         conn.close()
+
+
+def _outdated(conn: sqlite3.Connection) -> bool:
+    """Whether the build tables are of an earlier layout (a listing's items as one JSON column; columns behind
+    the bodies): they are made again, and the builder's next build (a start's) writes every row."""
+    def columns(table: str) -> list[str]:
+        return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+    resources, items = columns("resources"), columns("items")
+    return ("items" in columns("listings") or (bool(resources) and resources.index("made_from") > resources.index("body"))
+            or (bool(items) and items.index("made_from") > items.index("article")))
 
 
 @dataclass(frozen=True)
@@ -198,7 +209,8 @@ class StoreWriter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = (conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0) + 1
-            conn.executemany("INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            conn.executemany("INSERT OR REPLACE INTO resources (path, etag, media_type, last_modified, max_age, headers, body, "
+                             "gzip, br, made_from, version) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                              [(path, *row, version) for path, row in build.resources.items()])
             conn.executemany("UPDATE resources SET gzip = ?, br = ? WHERE path = ? AND made_from = ?",
                              [(gz, br, path, made) for path, (made, gz, br) in build.codings.items()])
@@ -213,7 +225,7 @@ class StoreWriter:
             conn.executemany("DELETE FROM listing_items WHERE listing = ?", [(k,) for k in build.gone["listings"]])
             # Articles and parse results pickled one row at a time as SQLite takes them: a cold start's 10,000
             # are never all held as bytes at once beside the objects.
-            conn.executemany("INSERT OR REPLACE INTO items VALUES (?,?,?,?)",
+            conn.executemany("INSERT OR REPLACE INTO items (id, article, made_from, version) VALUES (?,?,?,?)",
                              ((id_, _pickled(article), made, version) for id_, (article, made) in build.items.items()))
             for table, key in self.TABLES.items():
                 conn.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in build.gone[table]])
