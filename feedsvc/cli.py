@@ -10,7 +10,6 @@ import click
 
 from .config import ConfigError, Settings, explicit_settings, load_settings
 from .formats import FORMATS
-from .reading.articles import Options
 
 PROGRESS_FROM = 500  # resources: a smaller export is written before a bar would be worth showing
 
@@ -176,6 +175,8 @@ def check(folder: str | None, as_json: bool) -> None:
     root = Path(settings.articles_dir)
     if not root.is_dir():
         raise click.ClickException(f"articles folder {root} does not exist; pass a folder or set ARTICLES_DIR")
+    from .reading.articles import Options
+
     report = check_folder(root, Options.from_settings(settings))
     if as_json:
         click.echo(json.dumps({"folder": str(root), "articles": report.articles, "drafts": report.drafts,

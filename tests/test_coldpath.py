@@ -103,6 +103,52 @@ def test_a_placement_says_what_the_full_parse_says_of_where_an_article_goes_and_
         assert {f: getattr(placed, f) for f in PLACED_FIELDS} == {f: getattr(full, f) for f in PLACED_FIELDS}
 
 
+@pytest.mark.parametrize("case", sorted(p for p in CASES.iterdir() if p.suffix in (".txt", ".md")), ids=lambda p: p.name)
+def test_a_placement_from_a_long_files_head_says_what_the_full_parse_says(case):
+    """The same as above for each case with a long text after it: the placement decodes only the file's head."""
+    tail = "\n".join(f"Paragraph {i} about the council's budget, and the vote that followed it." for i in range(60))
+    data = case.read_bytes() + ("\n" + tail + "\n").encode()
+    assert len(data) > articles.PLACEMENT_HEAD
+    try:
+        full = parse_article(data, case.name, OPTIONS)
+    except ArticleError as exc:
+        full = exc
+    try:
+        placed = parse_article(data, case.name, OPTIONS, full=False)
+    except ArticleError as exc:
+        assert isinstance(full, ArticleError), f"placement refused what the full parse reads: {exc}"
+        assert (exc.reason, exc.fix) == (full.reason, full.fix)
+        return
+    if isinstance(full, Article):
+        assert {f: getattr(placed, f) for f in PLACED_FIELDS} == {f: getattr(full, f) for f in PLACED_FIELDS}
+
+
+def test_a_placement_decodes_only_the_head_of_a_long_file(monkeypatch):
+    decoded = []
+    clean = articles.clean_text
+    monkeypatch.setattr(articles, "clean_text", lambda text: decoded.append(len(text)) or clean(text))
+    long_body = "\n".join(f"الفقرة {i} من خبر طويل عن ميزانية المجلس." for i in range(3000))
+    for source, data in (("a.txt", f"سياسة\nخبر طويل\n{long_body}\n"), ("b.md", f"---\ntitle: B\ncategory: News\n---\n{long_body}\n")):
+        decoded.clear()
+        placed = parse_article(data.encode(), source, OPTIONS, full=False)
+        assert is_placed(placed) and decoded and max(decoded) <= articles.PLACEMENT_HEAD
+        assert placed.content_hash == parse_article(data.encode(), source, OPTIONS).content_hash
+
+
+def test_a_head_that_does_not_hold_the_title_means_the_whole_text():
+    blank_lines = "\n" * (articles.PLACEMENT_HEAD + 10)  # the title line past the head
+    data = f"News{blank_lines}The title, far down\nBody.\n".encode()
+    placed = parse_article(data, "far.txt", OPTIONS, full=False)
+    assert (placed.categories, placed.title) == (("News",), "The title, far down")
+
+
+def test_the_content_hash_is_of_the_bytes_with_crlf_and_a_byte_order_mark_set_aside():
+    lf = "News\nTitle\nBody.\n".encode()
+    crlf, bom = lf.replace(b"\n", b"\r\n"), b"\xef\xbb\xbf" + lf
+    hashes = {parse_article(data, "a.txt", OPTIONS).content_hash for data in (lf, crlf, bom)}
+    assert len(hashes) == 1 and hashes != {parse_article(lf + b"More.\n", "a.txt", OPTIONS).content_hash}
+
+
 def test_a_placement_parses_no_body_and_loads_no_language_model(monkeypatch):
     def refused(*args, **kwargs):
         raise AssertionError("a placement reads only what placement needs")
@@ -123,6 +169,7 @@ def test_a_placement_parses_no_body_and_loads_no_language_model(monkeypatch):
 def test_a_cold_start_reads_the_first_pages_in_full_and_the_rest_in_the_background(tmp_path, whole, monkeypatch):
     folder, state = tmp_path / "articles", tmp_path / "state.sqlite3"
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
     finish_reading = Publisher.finish_reading
     monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)  # the background waits
     app = create_app(settings(folder, state))
@@ -153,12 +200,32 @@ def test_a_cold_start_reads_the_first_pages_in_full_and_the_rest_in_the_backgrou
     assert rows(state) == now  # nor changes a byte
 
 
+def test_a_cold_start_reads_the_newest_files_in_full_while_placing_the_rest(tmp_path, whole, monkeypatch):
+    """The newest files (by mtime) are read in full by the reading workers during the placement pass: the first
+    pages need no second read of most of theirs, and the feeds are the same bytes as without the guess."""
+    folder, state = tmp_path / "articles", tmp_path / "state.sqlite3"
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 20)
+    monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)  # the background waits
+    newest = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns)[-20:]
+    app = create_app(settings(folder, state))
+    publisher = app.extensions["feedsvc"]
+    held = {a.source for a in publisher.snapshot.articles.values() if not is_placed(a)}
+    assert {p.name for p in newest} <= held  # read in full, and kept so: the parse store has them
+    first = {a.source for listing in publisher.snapshot.listings.values() for a in listing.items[:5]}
+    assert held == first | {p.name for p in newest}
+    expected, now = rows(tmp_path / "whole.sqlite3"), rows(state)
+    for path in ("feed.rss", "feed.atom", "feed.json", "category/sport/feed.atom", "feeds.opml", ""):
+        assert undated(now[path][4]) == undated(expected[path][4]), path
+
+
 def test_a_cold_start_reads_in_full_the_articles_the_news_sitemap_names(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = many(tmp_path / "articles", 40)
     for i in range(30, 40):  # ten of them new: published in the News sitemap's last two days
         os.utime(folder / f"{i:04d}-story.{'md' if i % 3 == 1 else 'txt'}", None)
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
     monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)  # the background waits
     app = create_app(settings(folder, tmp_path / "state.sqlite3", FEED_MAX_ITEMS=2))
     publisher = app.extensions["feedsvc"]
@@ -170,6 +237,7 @@ def test_a_cold_start_reads_in_full_the_articles_the_news_sitemap_names(tmp_path
 def test_while_articles_are_only_placed_a_worker_answers_503_for_what_needs_them(tmp_path, whole, monkeypatch):
     folder, state = tmp_path / "articles", tmp_path / "state.sqlite3"
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
     finish_reading = Publisher.finish_reading
     monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)
     app = create_app(settings(folder, state))
@@ -198,6 +266,7 @@ def test_while_articles_are_only_placed_a_worker_answers_503_for_what_needs_them
 def test_the_export_reads_every_article_in_full_whatever_the_folder_size(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
     app = create_app(settings(many(tmp_path / "articles", 30), tmp_path / "state.sqlite3"), commit=False)
     publisher = app.extensions["feedsvc"]
     assert not publisher.scanner.placed and not any(is_placed(a) for a in publisher.snapshot.articles.values())
@@ -205,10 +274,26 @@ def test_the_export_reads_every_article_in_full_whatever_the_folder_size(tmp_pat
 
 # --- workers started ahead ---------------------------------------------------------------------
 
+def test_a_placement_batch_reads_the_files_named_first_in_full_in_the_workers(tmp_path, monkeypatch, caplog):
+    from feedsvc.reading.folder import Folder
+
+    monkeypatch.setattr(pool, "CHUNK", 3)
+    many(tmp_path, 40)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    first = frozenset(names[:10])
+    with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
+        results = dict(pool.read_files(tmp_path, OPTIONS, [(n, False) for n in names], Folder(tmp_path), pool_from=2,
+                                       full=False, first=first))
+    assert results.keys() == set(names)
+    assert {n for n, r in results.items() if not is_placed(r)} == first
+    assert "read 40 files for placement (10 of them in full) in 2 worker processes" in caplog.text
+
+
 def test_workers_started_ahead_read_successive_scans_and_go_at_release(tmp_path, monkeypatch, caplog):
     from feedsvc.reading.scan import Scanner
 
     monkeypatch.setattr(pool, "CHUNK", 3)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
     many(tmp_path, 40)
     started = []
     real_popen = pool.subprocess.Popen
@@ -226,7 +311,7 @@ def test_workers_started_ahead_read_successive_scans_and_go_at_release(tmp_path,
             assert all(is_placed(a) for a in result.articles) and len(scanner.placed) == 40
             done = scanner.complete(list(scanner.placed))
         assert not scanner.placed and not any(is_placed(a) for a in done.articles) and len(done.articles) == 40
-        assert "for placement in 1 worker processes" in caplog.text and "read 40 files in 2 worker processes (0 here)" in caplog.text
+        assert "for placement (0 of them in full) in 1 worker processes" in caplog.text and "read 40 files in 2 worker processes (0 here)" in caplog.text
         assert len(started) == pool.processes() == 2  # the same two interpreters for both scans
         assert all(worker.poll() is None for worker in started)  # idle, kept for the next scan
     finally:
@@ -266,6 +351,7 @@ def test_the_builder_holds_no_article_text_but_the_first_pages_and_its_memory_do
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
     paragraph = "The council met again to discuss the budget of the city and its many parts. " * 40
 
     def held(name: str, paragraphs: int) -> int:
@@ -302,6 +388,7 @@ def test_search_finds_the_text_of_articles_the_builder_holds_as_placements(tmp_p
     write(folder, "0000-story.txt", "economy\nThe oldest story\nIts body names the zanzibarite mineral once.\n")
     os.utime(folder / "0000-story.txt", (1_600_000_000,) * 2)  # the oldest: never on a first page
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
     app = create_app(settings(folder, tmp_path / "state.sqlite3", FEED_MAX_ITEMS=2))
     finished(app)
     publisher = app.extensions["feedsvc"]
@@ -315,7 +402,8 @@ def test_feedsvc_build_reads_every_file_in_full_and_exports_every_article_page(t
     from tests.test_export import run_build
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)  # a folder past it: no placement pass in a build
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first  # a folder past it: no placement pass in a build
     folder = many(tmp_path / "articles", 40)
     run_build(folder, tmp_path / "site", tmp_path / "state.sqlite3", FEED_MAX_ITEMS=2)
     pages = [p for p in (tmp_path / "site" / "articles").rglob("*") if p.is_file() and p.suffix not in (".gz", ".br")]

@@ -121,3 +121,55 @@ def test_the_readmes_architecture_names_every_module():
     missing = [module_name(p) for p in MODULES
                if p.name not in ("__init__.py", "__main__.py") and not re.search(rf"\b{re.escape(p.name)}\b", section)]
     assert not missing, f"README \"Architecture\" does not name {missing}"
+
+
+# --- what each process loads ------------------------------------------------------------------------
+
+# Loaded only where files are read or feeds rendered: never by `feedsvc serve`'s master, nor by a serving worker
+# that answers from the store (each of the four workers and the master would otherwise hold them: issue 10's
+# memory targets count every process of the tree).
+BUILDER_ONLY = ("lxml", "feedgen", "feedsvc.reading", "feedsvc.building.site", "feedsvc.building.scheduler", "yaml",
+                "charset_normalizer", "cmarkgfm", "nh3", "watchdog", "apscheduler", "py3langid")
+_PROCESS = '''
+import fcntl, json, os, sys, tempfile
+folder = tempfile.mkdtemp()
+settings = {"ARTICLES_DIR": sys.argv[2], "STATE_PATH": folder + "/state.db"}
+if sys.argv[1] == "master":  # what `feedsvc serve` does before gunicorn forks its workers
+    from feedsvc import cli
+    from feedsvc.config import load_settings
+    from feedsvc.server import gunicorn_settings, preflight, with_builder
+    preflight(load_settings(settings))
+    gunicorn_settings(), with_builder(settings)
+else:  # a serving worker, with a builder elsewhere holding the build lock
+    lock = os.open(folder + "/state.db.build-lock", os.O_RDWR | os.O_CREAT)
+    parent = os.getpid()
+    if os.fork() == 0:  # the builder: holds the lock until this process has gone
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        os.close(1), os.close(2)
+        import time
+        while os.getppid() == parent:
+            time.sleep(0.05)
+        os._exit(0)
+    import time; time.sleep(0.2)
+    from feedsvc.server import asgi_app
+    asgi_app(settings)
+    time.sleep(0.2)
+print(json.dumps(sorted(m for m in sys.modules)))
+sys.stdout.flush()
+os._exit(0)
+'''
+
+
+@pytest.mark.parametrize("process", ["master", "worker"])
+def test_serving_processes_load_no_reading_or_rendering_code(process, tmp_path):
+    import json
+    import subprocess
+
+    (tmp_path / "a.txt").write_text("News\nTitle\nBody.\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-c", _PROCESS, process, str(tmp_path)], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path, env={"PYTHONPATH": str(PACKAGE.parent), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [m for m in loaded if m.startswith(BUILDER_ONLY)] == []
+    if process == "master":  # it never serves a request either
+        assert "flask" not in loaded

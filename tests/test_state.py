@@ -12,7 +12,7 @@ T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
 
 def article(id_: str, content: str = "v1", **fields) -> Article:
     return Article(id=id_, source=id_ + ".txt", title="t", categories=("c",), body_html="", body_text="",
-                   summary="s", lang="en", content_hash=content, **fields)
+                   summary="s", lang="en", content_hash="b:" + content, **fields)  # a hash of bytes (articles.content_hash)
 
 
 def test_first_seen_becomes_the_published_date_and_survives_a_restart(tmp_path):
@@ -36,6 +36,17 @@ def test_changed_content_moves_updated_but_not_published(tmp_path):
     assert changed.published == T0
     assert changed.updated == T0 + timedelta(hours=5)
     assert store.stamp([article("a", "v2")], T0 + timedelta(days=1))[0].updated == T0 + timedelta(hours=5)
+
+
+def test_a_store_from_before_hashes_of_bytes_takes_them_over_without_calling_articles_updated(tmp_path):
+    from dataclasses import replace
+
+    store = StateStore(tmp_path / "s.sqlite3")
+    store.stamp([replace(article("a"), content_hash="9f86d081884c7d65")], T0)  # a hash of the decoded text, as recorded before
+    taken = store.stamp([article("a", "v1")], T0 + timedelta(hours=5))[0]
+    assert taken.updated == taken.published == T0
+    changed = store.stamp([article("a", "v2")], T0 + timedelta(hours=6))[0]
+    assert (changed.published, changed.updated) == (T0, T0 + timedelta(hours=6))
 
 
 def test_a_change_moves_updated_forward_even_when_the_file_kept_an_old_time(tmp_path):

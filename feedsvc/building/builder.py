@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..formats import FORMATS
-from ..reading.articles import is_placed
+from ..model import is_placed
 from ..search import SearchIndexer
 from ..store import Build, ListingHead, ParsedCache, StoreWriter, code_version, item_row, row_hash
 from ..urls import preview_key

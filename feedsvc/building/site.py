@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 from ..config import Settings
 from ..formats import FORMATS
 from ..formats.sitemap import news_window
-from ..model import Article, Feed, Site
+from ..model import Article, Feed, Site, dated
 from ..paging import Listing, dominant_language, page_feed, since_feed
 from ..partners import Partner
 from ..reading import scan as scan_module
@@ -71,18 +71,6 @@ class Refreshed:
         return self.snapshot.resources is not self.previous.resources
 
 
-def site_from_settings(settings: Settings) -> Site:
-    """The Site facts out of the settings."""
-    return Site(
-        title=settings.site_title,
-        url=settings.site_url,
-        description=settings.site_description,
-        author=settings.site_author,
-        language=settings.site_language,
-        max_age=settings.refresh_seconds,
-    )
-
-
 @dataclass(frozen=True)
 class FeedOptions:
     """What the publisher needs of the settings: the folder, how to read it, the site and its feeds."""
@@ -103,7 +91,7 @@ class FeedOptions:
             root=Path(settings.articles_dir),
             reading=Options.from_settings(settings),
             settle=settings.settle_ms / 1000,  # wall-clock time
-            site=site_from_settings(settings),
+            site=Site.from_settings(settings),
             max_items=settings.feed_max_items,
             category_slugs=settings.category_slugs,
             public=MappingProxyType({"full_text": settings.public_content == "full", "hub": settings.websub_hub}),
@@ -234,7 +222,7 @@ class Publisher:
         found = self.scanner.full(article.source)
         if not isinstance(found, Article) or (found.id, found.content_hash) != (article.id, article.content_hash):
             return None
-        return replace(found, published=article.published, updated=article.updated)
+        return dated(found, article.published, article.updated)
 
     def wait_reading(self, timeout: float | None = None) -> bool:
         """Wait for finish_reading(); True when every article is read in full (tests, tools)."""
@@ -368,11 +356,11 @@ class Publisher:
 
     def _dated(self, feed: Feed, updated: datetime) -> Feed:
         """The feed with its recorded time, the same object as last time when neither changed."""
-        listing, undated, dated = self._pages[feed.key]
-        if dated is None or dated.updated != updated:
-            dated = replace(feed, updated=updated)
-            self._pages[feed.key] = (listing, undated, dated)
-        return dated
+        listing, undated, with_date = self._pages[feed.key]
+        if with_date is None or with_date.updated != updated:
+            with_date = replace(feed, updated=updated)
+            self._pages[feed.key] = (listing, undated, with_date)
+        return with_date
 
     def _claim_term_slugs(self, live: Mapping[str, set[str]]) -> dict[str, dict[str, str]]:
         """Slugs of the tags and authors published now (`live`, by kind), each recorded when first published."""
@@ -459,4 +447,4 @@ def _soonest(*moments: datetime | None) -> datetime | None:
     return min(filter(None, moments), default=None)
 
 
-__all__ = ["FeedOptions", "Publisher", "Refreshed", "Rendered", "Snapshot", "site_from_settings"]
+__all__ = ["FeedOptions", "Publisher", "Refreshed", "Rendered", "Snapshot"]

@@ -11,13 +11,12 @@ import json
 import os
 import sqlite3
 import threading
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from datetime import timedelta
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from ..model import Article
+from ..model import Article, dated
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -142,7 +141,11 @@ class StateStore:
                 writes.append(rows[a.id])
             for a in articles:
                 row = rows[a.id]
-                if row[2] != a.content_hash:
+                if row[2] != a.content_hash and not row[2].startswith("b:"):
+                    # Recorded by a feedsvc that hashed the decoded text (articles.content_hash): the new hash taken
+                    # over as it is, the article not called updated for it (a change made meanwhile goes unseen).
+                    row = (a.id, row[1], a.content_hash, row[3], row[4] or seen)
+                elif row[2] != a.content_hash:
                     # A change is dated when it is seen (an rsync -t copy keeps an old mtime), and always
                     # after the previous one.
                     previous = datetime.fromisoformat(row[3] or row[1]) + timedelta(microseconds=1)
@@ -263,10 +266,17 @@ class StateStore:
         """In one transaction: entries now carried (ref → source, listing keys, categories), entries no longer
         carried, deletions (listing key, ref, when, categories), refs published again (their deletions go),
         and deletions at or before `expired_before` (past the retention period) forgotten."""
+        texts: dict[tuple[str, ...], str] = {}  # a few dozen distinct lists among 10,000 rows at a cold start
+
+        def text(names: tuple[str, ...]) -> str:
+            found = texts.get(names)
+            if found is None:
+                found = texts[names] = json.dumps(names, ensure_ascii=False)
+            return found
+
         with self._writing() as conn:
             conn.executemany("INSERT OR REPLACE INTO carried (ref, source, listings, categories) VALUES (?, ?, ?, ?)",
-                             [(ref, source, json.dumps(keys, ensure_ascii=False), json.dumps(cats, ensure_ascii=False))
-                              for ref, (source, keys, cats) in sorted(put.items())])
+                             [(ref, source, text(keys), text(cats)) for ref, (source, keys, cats) in sorted(put.items())])
             conn.executemany("DELETE FROM carried WHERE ref = ?", [(ref,) for ref in sorted(dropped)])
             conn.executemany("INSERT OR REPLACE INTO deletions (listing, ref, deleted, categories) VALUES (?, ?, ?, ?)",
                              [(key, ref, _text(when), json.dumps(cats, ensure_ascii=False)) for key, ref, when, cats in deleted])
@@ -314,7 +324,7 @@ def _dated(article: Article, row: tuple) -> Article:
     # A front matter `updated` later than when this content was recorded (2099-01-01) is not believed:
     # it would sort the item first for ever and date the feed in the future.
     updated = min(updated, datetime.fromisoformat(row[4]))
-    return replace(article, published=published, updated=max(updated, published))
+    return dated(article, published, max(updated, published))
 
 
 def _text(moment: datetime) -> str:

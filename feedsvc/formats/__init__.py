@@ -1,15 +1,20 @@
 """The feed formats, one table: FORMATS maps a format key (also the file extension) to its path suffix, media
 type, the name people read, whether any origin may fetch it, and its writer. The routes, the pages' links,
 the previews, the export, WebSub and the metrics derive from it; no other module lists the formats.
+
+The writers are imported when a feed is first rendered or dated, not with the table: a serving process that
+only answers from the build store never loads feedgen and lxml.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import import_module
 from typing import Callable
 
 from ..model import Feed, Site
-from . import atom, jsonfeed, opml, rss
+
+RSS_TYPE, ATOM_TYPE, JSON_FEED_TYPE, OPML_TYPE = "application/rss+xml", "application/atom+xml", "application/feed+json", "text/x-opml"
 
 
 @dataclass(frozen=True)
@@ -26,10 +31,24 @@ class Format:
     date: Callable[[bytes, datetime], bytes]
 
 
+def _writer(module: str, name: str) -> Callable:
+    """formats.<module>.<name>, imported on its first call."""
+    found: list[Callable] = []
+
+    def call(*args):
+        if not found:
+            found.append(getattr(import_module(f"{__name__}.{module}"), name))
+        return found[0](*args)
+
+    call.__name__ = name
+    return call
+
+
 FORMATS = {
-    "rss": Format("rss", ".rss", rss.MEDIA_TYPE, "RSS", True, rss.render_rss, rss.date_rss),
-    "atom": Format("atom", ".atom", atom.MEDIA_TYPE, "Atom", True, atom.render_atom, atom.date_atom),
-    "json": Format("json", ".json", jsonfeed.MEDIA_TYPE, "JSON Feed", True, jsonfeed.render_json_feed, jsonfeed.date_json_feed),
+    "rss": Format("rss", ".rss", RSS_TYPE, "RSS", True, _writer("rss", "render_rss"), _writer("rss", "date_rss")),
+    "atom": Format("atom", ".atom", ATOM_TYPE, "Atom", True, _writer("atom", "render_atom"), _writer("atom", "date_atom")),
+    "json": Format("json", ".json", JSON_FEED_TYPE, "JSON Feed", True, _writer("jsonfeed", "render_json_feed"),
+                   _writer("jsonfeed", "date_json_feed")),
 }
 # What any origin may fetch: the feeds that say so, the OPML list of them and the stylesheet they name.
-CORS_TYPES = frozenset([f.media_type for f in FORMATS.values() if f.cors] + [opml.MEDIA_TYPE, "text/xsl"])
+CORS_TYPES = frozenset([f.media_type for f in FORMATS.values() if f.cors] + [OPML_TYPE, "text/xsl"])

@@ -11,7 +11,7 @@ from ..model import Article, Deleted, Feed, Site, stable_id
 from ..urls import article_url, feed_url
 from .content import GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, wrapped_html
 
-MEDIA_TYPE = "application/atom+xml"
+from . import ATOM_TYPE as MEDIA_TYPE  # noqa: E402 - the one place formats' media types are written
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721

@@ -5,8 +5,6 @@ import html
 import re
 from urllib.parse import quote, urlsplit
 
-from lxml import etree
-
 from ..model import UNDATED, Article  # noqa: F401 - UNDATED: the formats' date placeholder
 from ..urls import stylesheet_href
 
@@ -38,6 +36,8 @@ def add_stylesheet(root, feed_path: str) -> None:
     behind any proxy or path prefix, as browsers require for XSLT.
     """
     href = stylesheet_href(feed_path)
+    from lxml import etree  # here: a serving process that renders no feed never loads lxml
+
     root.addprevious(etree.ProcessingInstruction("xml-stylesheet", f'type="text/xsl" href="{href}"'))
 
 

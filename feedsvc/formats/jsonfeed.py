@@ -7,7 +7,7 @@ from ..model import Article, Feed, Site
 from ..urls import article_url, feed_url
 from .content import item_terms, public_url, wrapped_html
 
-MEDIA_TYPE = "application/feed+json"
+from . import JSON_FEED_TYPE as MEDIA_TYPE  # noqa: E402 - the one place formats' media types are written
 VERSION = "https://jsonfeed.org/version/1.1"
 # JSON Feed 1.1 lets a publisher add keys that start with "_": https://www.jsonfeed.org/version/1.1/#extensions-a-name-extensions-a
 EXTENSION = "_feedsvc"

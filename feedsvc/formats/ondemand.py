@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from ..model import Feed, Site
 from ..resource import Rendered
 from ..urls import feed_url
 from . import FORMATS
-from .fragments import Fragments
+
+if TYPE_CHECKING:
+    from .fragments import Fragments
 
 VARIANT_BYTES = 64 << 20  # archive pages, deltas and partner views kept, with their compressed forms
 
@@ -27,8 +30,19 @@ class FeedRenderer:
         self._variants_max = variants
         self._variants_bytes = 0  # their bodies and compressed forms
         self._variants_lock = threading.Lock()
-        # Each item's bytes per format, shared by every feed it is in; `fragments` bytes at most (default: BUDGET).
-        self.fragments = Fragments(site) if fragments is None else Fragments(site, fragments)
+        self._fragments_bytes = fragments
+        self._fragments: Fragments | None = None
+
+    @property
+    def fragments(self) -> "Fragments":
+        """Each item's bytes per format, shared by every feed it is in; `fragments` bytes at most (default: BUDGET).
+        Made with the first feed rendered: fragments.py loads feedgen and lxml, which a worker that only answers
+        from the store never needs."""
+        if self._fragments is None:
+            from .fragments import Fragments
+
+            self._fragments = Fragments(self.site) if self._fragments_bytes is None else Fragments(self.site, self._fragments_bytes)
+        return self._fragments
 
     def _feed_options(self, fmt: str, feed: Feed) -> dict:
         headers = ()

@@ -10,7 +10,7 @@ from ..model import Feed, Site
 from ..urls import feed_url
 from .content import UNDATED, redate
 
-MEDIA_TYPE = "text/x-opml"
+from . import OPML_TYPE as MEDIA_TYPE  # noqa: E402 - the one place formats' media types are written
 
 
 def render_opml(feeds: list[Feed], site: Site, every: bool = False) -> bytes:

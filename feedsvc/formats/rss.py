@@ -18,7 +18,7 @@ from .content import (
     GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, text_as_html, wrapped_html,
 )
 
-MEDIA_TYPE = "application/rss+xml"
+from . import RSS_TYPE as MEDIA_TYPE  # noqa: E402 - the one place formats' media types are written
 FOOT = b"  </channel>\n</rss>\n"  # what follows the last item in serialise()'s bytes
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 ATOM_NS = "http://www.w3.org/2005/Atom"

@@ -6,6 +6,7 @@ and the fix; load_articles() logs it, lists it as skipped and goes on with the r
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 import logging
 import re
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..config import DEFAULT_CHROME_MARKERS, Settings
-from ..model import Article, stable_id
+from ..model import Article, is_placed, stable_id  # noqa: F401 - is_placed: read with the placements made here
 from ..urls import article_path, url
 from . import frontmatter, markup
 from .chrome import strip_chrome
@@ -37,6 +38,9 @@ _UUID = re.compile(r"(urn:uuid:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}
 _URI = re.compile(r"(?:urn:[a-z0-9][a-z0-9-]{0,31}:|tag:|https?://)[^\s<>\"{}|\\^`\x00-\x1f\x7f-\x9f]+", re.IGNORECASE)
 _ID_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
 ID_PART_MAX = 200  # bytes in one part of an id: an article page is exported as a file named after it
+# Bytes of a file a placement decodes: the front matter, category and title lines sit at its top. A head that
+# does not hold them (long front matter, blank lines first, no `# Title` in it, not UTF-8) means the whole text.
+PLACEMENT_HEAD = 2048
 
 
 class ArticleError(ValueError):
@@ -95,14 +99,18 @@ def read_article(path: Path, root: Path, options: Options, folder: Folder | None
     return parse_article(data, source, options) if full else parse_article(data, source, options, full=False)
 
 
-def is_placed(article: Article) -> bool:
-    """Whether an Article is a placement only (parse_article(full=False)): no body, summary or language yet."""
-    return not article.lang
-
-
 def placement(article: Article) -> Article:
     """A full Article cut down to its placement (what parse_article(full=False) gives for the same file)."""
     return replace(article, body_html="", body_text="", summary="", lang="")
+
+
+def content_hash(data: bytes) -> str:
+    """What dates an article: its file's bytes, a UTF-8 byte order mark and CRLF line ends set aside (an editor
+    that adds or drops them changes nothing). "b:" marks a hash of bytes; a state store from before (a hash of
+    the decoded text) takes it over without calling the article updated (state.py)."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    return "b:" + hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
 
 
 def parse_article(data: bytes, source: str, options: Options, full: bool = True) -> Article:
@@ -111,7 +119,8 @@ def parse_article(data: bytes, source: str, options: Options, full: bool = True)
     full=False: a placement (a cold start's first pass): only what decides where the article goes and how
     it is dated — ID, GUID, categories, title, front matter dates, draft, content hash — with the same
     checks up to there; no body, summary or language (`lang` is "": is_placed), so no Markdown, chrome
-    or language model. Its content hash is the full parse's, so the state store dates both alike.
+    or language model. Its content hash is the full parse's (content_hash(): the bytes), and it decodes
+    only the file's first PLACEMENT_HEAD bytes when they hold all it needs (_head), else the whole text.
     """
     if _utf8(source) != source:
         # A name that is not UTF-8 (os.fsdecode gives lone surrogates) cannot become an ID or a URL.
@@ -120,30 +129,67 @@ def parse_article(data: bytes, source: str, options: Options, full: bool = True)
         raise ArticleError(source, "empty or whitespace-only file", "write a category line and a title line, or delete it")
     if is_binary(data):
         raise ArticleError(source, "binary file, not text", "article files must be text saved as UTF-8")
+    digest = content_hash(data)
+    if not full and (head := _head(data)) is not None:
+        try:
+            return _parse(head, source, options, digest, full=False, partial=True)
+        except (ArticleError, _Partial):
+            pass  # the whole text says what is wrong, or holds what the head did not
     try:
         text = clean_text(decode_bytes(data))
     except DecodeError as exc:
         raise ArticleError(source, str(exc).split(";")[0], "re-save the file as UTF-8") from None
+    return _parse(text, source, options, digest, full)
+
+
+class _Partial(Exception):
+    """A file's head does not hold everything a placement needs: read the whole text."""
+
+
+def _head(data: bytes) -> str | None:
+    """The file's first PLACEMENT_HEAD bytes as clean text, cut after its last whole line; None for a short file
+    (the whole text costs no more) or a head that is not plain UTF-8 (the whole file's encoding is detected)."""
+    if len(data) <= PLACEMENT_HEAD:
+        return None
+    head = data[:PLACEMENT_HEAD]
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8):]
+    cut = head.rfind(b"\n")  # never inside a UTF-8 sequence: every byte of one is 0x80 or above
+    if cut < 0 or b"\x00" in head:
+        return None
+    try:
+        return clean_text(head[:cut + 1].decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+
+
+def _parse(text: str, source: str, options: Options, digest: str, full: bool, partial: bool = False) -> Article:
+    """parse_article() from the decoded text; partial: the text is the file's head only (raises _Partial when
+    the head does not hold all a placement needs)."""
     if looks_binary(text):
         raise ArticleError(source, "binary file, not text (mostly unprintable characters)", "article files must be text saved as UTF-8")
     if not is_visible(text):
+        if partial:
+            raise _Partial
         raise ArticleError(source, "empty or whitespace-only file", "write a category line and a title line, or delete it")
     try:
         meta, body = frontmatter.split_front_matter(text)
         ignored = frontmatter.ignored_keys(meta)
-        if ignored:
+        if ignored and not partial:
             log.debug("%s", shown(f"{source}: front matter keys ignored: {', '.join(ignored)}"))
         base_url = url(options.site_url, article_path(_default_id(source)))
         if not full:
-            return _place(meta, body, source, options, text, base_url)
+            return _place(meta, body, source, options, digest, base_url, partial)
         if source.lower().endswith(".md"):
             title, categories, body_html = _read_markdown(meta, body, source, options, base_url)
             paragraphs = markup.html_to_paragraphs(body_html)
         else:
             title, categories, paragraphs = _read_plain(meta, body, source, options)
             body_html = markup.paragraphs_to_html(paragraphs)
-        return _build(meta, source, options, text, title, categories, body_html, paragraphs, base_url)
+        return _build(meta, source, options, digest, title, categories, body_html, paragraphs, base_url)
     except (FrontMatterError, markup.MarkupError) as exc:
+        if partial:
+            raise _Partial from None
         raise ArticleError(source, exc.reason, exc.fix) from None
 
 
@@ -178,13 +224,16 @@ def _plain_head(meta: dict, lines: list[str], source: str) -> tuple[str, list[st
     return _clean_title(title, source), categories
 
 
-def _place(meta: dict, body: str, source: str, options: Options, text: str, base_url: str) -> Article:
-    """A placement: _read_plain's or _read_markdown's title and categories, _build's identity and dates."""
+def _place(meta: dict, body: str, source: str, options: Options, digest: str, base_url: str, partial: bool = False) -> Article:
+    """A placement: _read_plain's or _read_markdown's title and categories, _build's identity and dates.
+    partial: body is the head of the file's text only; raise _Partial when what is needed is not in it."""
     if source.lower().endswith(".md"):
         title = meta.get("title")
         if title is None:
             heading = _H1.search(_LEADING_BLANK_LINES.sub("", body))
             if not heading:
+                if partial:
+                    raise _Partial
                 raise ArticleError(source, "no title", "add `title:` to the front matter or start the text with a `# Title` line")
             title = heading.group(1)
         categories = _markdown_categories(meta, source)
@@ -195,8 +244,10 @@ def _place(meta: dict, body: str, source: str, options: Options, text: str, base
                 head.append(line.strip())
                 if len(head) == 2:
                     break
+        if partial and len(head) < 2:  # perhaps the front matter names both; the whole text says for sure
+            raise _Partial
         title, categories = _plain_head(meta, head, source)
-    return _build(meta, source, options, text, _clean_title(title, source), categories, "", [], base_url, placed=True)
+    return _build(meta, source, options, digest, _clean_title(title, source), categories, "", [], base_url, placed=True)
 
 
 def _markdown_categories(meta: dict, source: str) -> list[str]:
@@ -230,7 +281,7 @@ def _read_markdown(meta: dict, body: str, source: str, options: Options, base_ur
     return _clean_title(title, source), categories, markup.markdown_to_html(body, base_url)
 
 
-def _build(meta: dict, source: str, options: Options, text: str, title: str, categories: list[str],
+def _build(meta: dict, source: str, options: Options, digest: str, title: str, categories: list[str],
            body_html: str, paragraphs: list[str], base_url: str, placed: bool = False) -> Article:
     body_text = "\n\n".join(paragraphs)
     if placed:  # read_language's check still runs: a bad tag is skipped now, not after the first pages
@@ -252,7 +303,7 @@ def _build(meta: dict, source: str, options: Options, text: str, title: str, cat
         body_text=body_text,
         summary=summary,
         lang=lang,
-        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        content_hash=digest,
         published=frontmatter.read_date(meta, "date", options.time_zone),
         updated=frontmatter.read_date(meta, "updated", options.time_zone),
         tags=frontmatter.read_tags(meta),

@@ -85,30 +85,36 @@ def release() -> None:
 
 
 def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
-               pool_from: int = POOL_FROM, full: bool = True) -> Iterator[tuple[str, Result]]:
+               pool_from: int = POOL_FROM, full: bool = True, first: frozenset[str] = frozenset()) -> Iterator[tuple[str, Result]]:
     """Read (source, busy) pairs: each file's result, in the order they are done.
 
     A batch of pool_from files or more is read by worker processes, one per core, while this process only
     collects (it keeps its memory for what it serves: the language model, ~75 MB, is loaded by a worker);
     a smaller batch, any on a one-core machine, and the chunks of a worker that failed are read here.
     full=False: placements only (articles.parse_article); this process reads chunks too (no model to load),
-    beside one worker fewer.
+    beside one worker fewer. first: of those, files read in full all the same, by the workers, before any
+    placement (a cold start's likely first pages, read while this process places the rest).
+    Workers started ahead (prestart) read a batch of any size: they cost nothing more to use.
     """
     count = processes()
-    claim = _claim(folder) if len(batch) >= pool_from and count > 1 else None
+    ready = len(batch) >= pool_from or (_prestarted and len(batch) > 1)
+    claim = _claim(folder) if ready and count > 1 else None
     if claim is None:
         for source, busy in batch:
-            yield source, read_one(root, options, folder, source, busy, full)
+            yield source, read_one(root, options, folder, source, busy, full or source in first)
         return
     with claim:
-        yield from _read_in_workers(root, options, batch, folder, count if full else count - 1, full)
+        yield from _read_in_workers(root, options, batch, folder, count if full or first else count - 1, full, first)
 
 
 def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Folder, count: int,
-                     full: bool) -> Iterator[tuple[str, Result]]:
+                     full: bool, first: frozenset[str] = frozenset()) -> Iterator[tuple[str, Result]]:
     started = time.perf_counter()
-    shared = _Shared([batch[i:i + CHUNK] for i in range(0, len(batch), CHUNK)])
-    feeders = [threading.Thread(target=_feed, args=(root, options, shared, full), name="read-worker", daemon=True)
+    whole = [item for item in batch if item[0] in first]  # read in full, first, by the workers only
+    rest = [item for item in batch if item[0] not in first] if whole else batch
+    shared = _Shared([(whole[i:i + CHUNK], True) for i in range(0, len(whole), CHUNK)]
+                     + [(rest[i:i + CHUNK], full) for i in range(0, len(rest), CHUNK)])
+    feeders = [threading.Thread(target=_feed, args=(root, options, shared), name="read-worker", daemon=True)
                for _ in range(count)]
     for feeder in feeders:
         feeder.start()
@@ -116,7 +122,7 @@ def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Fo
     while any(feeder.is_alive() for feeder in feeders):
         for results in shared.wait_done(0 if not full else 0.1):
             yield from results
-        if not full and (chunk := shared.take()) is not None:  # placements: a share read here too
+        if not full and (chunk := shared.take(placements=True)) is not None:  # placements: a share read here too
             here += len(chunk)
             yield from ((source, read_one(root, options, folder, source, busy, full)) for source, busy in chunk)
         elif not full:
@@ -124,11 +130,12 @@ def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Fo
                 yield from results
     for results in shared.wait_done(0):
         yield from results
-    while (chunk := shared.take()) is not None:  # left by workers that failed
+    while (taken := shared.take_any()) is not None:  # left by workers that failed
+        chunk, whole_chunk = taken
         here += len(chunk)
-        yield from ((source, read_one(root, options, folder, source, busy, full)) for source, busy in chunk)
-    log.info("read %d files%s in %d worker processes (%d here) in %.0f ms", len(batch), "" if full else " for placement",
-             count, here, (time.perf_counter() - started) * 1000)
+        yield from ((source, read_one(root, options, folder, source, busy, whole_chunk)) for source, busy in chunk)
+    log.info("read %d files%s in %d worker processes (%d here) in %.0f ms", len(batch),
+             "" if full else f" for placement ({len(whole)} of them in full)", count, here, (time.perf_counter() - started) * 1000)
 
 
 def _claim(folder: Folder) -> contextlib.AbstractContextManager | None:
@@ -166,20 +173,30 @@ def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bo
 
 
 class _Shared:
-    """The chunks still to read, and the results workers sent back."""
+    """The chunks still to read — those read in full first, for the workers, then the placements, which this
+    process takes too — and the results workers sent back."""
 
-    def __init__(self, chunks: list[list[Item]]):
-        self._todo = deque(chunks)
+    def __init__(self, chunks: list[tuple[list[Item], bool]]):
+        self._whole = deque(chunk for chunk in chunks if chunk[1])
+        self._todo = deque(chunk for chunk in chunks if not chunk[1])
         self._done: list[list[tuple[str, Result]]] = []
         self._changed = threading.Condition()
 
-    def take(self) -> list[Item] | None:
+    def take(self, placements: bool = False) -> list[Item] | None:
+        """The next chunk of placements (this process's share), or of a batch read in full (placements=False)."""
         with self._changed:
-            return self._todo.popleft() if self._todo else None
+            queue = self._todo if placements or not self._whole else self._whole
+            return queue.popleft()[0] if queue else None
 
-    def give_back(self, chunk: list[Item]) -> None:
+    def take_any(self) -> tuple[list[Item], bool] | None:
+        """The next chunk, those read in full first, and whether it is read in full."""
         with self._changed:
-            self._todo.appendleft(chunk)
+            queue = self._whole or self._todo
+            return queue.popleft() if queue else None
+
+    def give_back(self, chunk: tuple[list[Item], bool]) -> None:
+        with self._changed:
+            (self._whole if chunk[1] else self._todo).appendleft(chunk)
 
     def put_done(self, results: list[tuple[str, Result]]) -> None:
         with self._changed:
@@ -216,7 +233,7 @@ def _close(worker: subprocess.Popen) -> None:
             pass
 
 
-def _feed(root: Path, options: Options, shared: _Shared, full: bool = True) -> None:
+def _feed(root: Path, options: Options, shared: _Shared) -> None:
     """Run one worker process: hand it chunks one at a time until none is left; a failed chunk goes back."""
     chunk = None
     with _prestarted_lock:
@@ -229,8 +246,8 @@ def _feed(root: Path, options: Options, shared: _Shared, full: bool = True) -> N
         return
     try:
         pickle.dump(("open", str(root), options), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        while (chunk := shared.take()) is not None:
-            pickle.dump(("read", full, chunk), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        while (chunk := shared.take_any()) is not None:
+            pickle.dump(("read", chunk[1], chunk[0]), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             worker.stdin.flush()
             shared.put_done(pickle.load(worker.stdout))
             chunk = None
