@@ -248,6 +248,10 @@ class Committer:
     def finish(self) -> None:
         """Commit the article pages the last build left out, PAGES_PER_BUILD to a build, until none are left."""
         while True:
+            # The codings deferred by a cold start (a thousand feeds with tags and authors) made before taking the
+            # lock: a refresh (a saved file) commits meanwhile instead of waiting for them all.
+            for res, _ in (*list(self._recode.values()), *list(self._later.values())):
+                res.coded("gzip"), res.coded("br")
             with self._lock:
                 if not self._deferred:
                     return
