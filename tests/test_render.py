@@ -61,3 +61,18 @@ def test_a_refresh_reports_what_it_rendered_and_the_renderer_keeps_no_side_chann
     assert first.made >= len(feeds) == 6 and sorted(first.fresh, key=id) == sorted(feeds, key=id)
     assert pub.refresh() and (refreshes[-1].made, refreshes[-1].fresh) == (0, ())  # nothing changed: nothing made
     assert not hasattr(pub.renderer, "rendered_last") and not hasattr(pub.renderer, "fresh")
+
+
+def test_the_builder_keeps_item_fragments_of_its_first_pages_only(make_publisher, articles_dir):
+    for number in range(30):
+        write(articles_dir, f"s{number:02d}.txt", story(["News", "Sport"][number % 2], f"Story {number}", 1 + number % 28))
+    pub = make_publisher(articles_dir, FEED_MAX_ITEMS=2)
+    assert pub.refresh()
+    first = {a.id for feed in pub.snapshot.feeds for a in feed.items}
+    assert set(pub.renderer.fragments._kept) == first
+    for page in range(2, 10):  # archive pages asked of the builder itself: their items made and kept for now
+        pub.variant("", "rss", page=page)
+    assert set(pub.renderer.fragments._kept) > first
+    write(articles_dir, "new.txt", story("News", "A new one", 28))
+    assert pub.refresh([str(articles_dir / "new.txt")])
+    assert set(pub.renderer.fragments._kept) == {a.id for feed in pub.snapshot.feeds for a in feed.items}

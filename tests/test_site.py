@@ -237,3 +237,21 @@ def test_a_refreshs_new_feeds_are_compressed_by_an_observer_beside_it(make_publi
     fresh = refreshes[-1].fresh
     assert len(fresh) == 6 and all(set(res._coded) == {"gzip", "br"} for res in fresh)
     assert gzip.decompress(fresh[0]._coded["gzip"]) == fresh[0].body
+
+
+def test_a_one_file_refresh_stamps_and_claims_only_that_files_article(make_publisher, articles_dir):
+    for number in range(30):
+        write(articles_dir, f"s{number:02d}.txt", f"{['News', 'Sport'][number % 2]}\nStory {number}\nBody {number}.\n")
+    pub = make_publisher(articles_dir)
+    assert pub.refresh()
+    asked = {"stamp": [], "claim_ids": []}
+    stamp, claim_ids = pub.store.stamp, pub.store.claim_ids
+    pub.store.stamp = lambda articles, *a, **k: (asked["stamp"].append([x.id for x in articles]), stamp(articles, *a, **k))[1]
+    pub.store.claim_ids = lambda candidates, *a, **k: (asked["claim_ids"].append(sorted(candidates)), claim_ids(candidates, *a, **k))[1]
+    write(articles_dir, "new.txt", "News\nA new one\nBody.\n")
+    assert pub.refresh([str(articles_dir / "new.txt")])
+    assert asked == {"stamp": [["new"]], "claim_ids": [["new"]]}
+    assert "new" in pub.snapshot.articles and len(pub.snapshot.articles) == 31
+    (articles_dir / "s03.txt").unlink()
+    assert pub.refresh([str(articles_dir / "s03.txt")])
+    assert asked["stamp"] == [["new"]] and "s03" not in pub.snapshot.articles

@@ -28,12 +28,6 @@ def newest_first(articles: Iterable[Article]) -> list[Article]:
     return sorted(sorted(articles, key=_BY_ID), key=_BY_PUBLISHED, reverse=True)
 
 
-def next_release(articles: Iterable[Article], now: datetime) -> datetime | None:
-    """The earliest embargo still ahead, or None."""
-    ahead = [a.published for a in articles if not a.draft and a.published and a.published > now]
-    return min(ahead, default=None)
-
-
 def assign_slugs(names: Iterable[str], configured: Mapping[str, str], recorded: Mapping[str, str]) -> dict[str, str]:
     """Category name → a unique URL slug: configured first, then the slug a name was first published under.
 
@@ -170,6 +164,10 @@ class ListingBuilder:
         """The categories, tags or authors (kind) with a published article since the last update(): those that need a slug."""
         return {name for k, name in self._members if k == kind}
 
+    def next_release(self) -> datetime | None:
+        """The earliest embargo still ahead among the articles of the last update() (those held back), or None."""
+        return min((a.published for a in self._held.values()), default=None)
+
     def update(self, articles: Iterable[Article], now: datetime) -> None:
         """Take in the articles as they are at `now` (unique IDs); listings() then gives their listings."""
         articles = tuple(articles)  # kept until the next build: nobody else's list to change
@@ -283,12 +281,6 @@ def _remove(ordered: list[Article], article: Article) -> bool:
         del ordered[at]
         return True
     return False
-
-
-def live_categories(articles: Iterable[Article], now: datetime) -> set[str]:
-    """The names of the categories that have a published article at `now`: those that need a slug."""
-    # is_published() inlined: a refresh asks this of every article.
-    return {name for a in articles if not a.draft and a.published is not None and a.published <= now for name in a.categories}
 
 
 def build_feeds(articles: Iterable[Article], site: Site, slugs: dict[str, str], max_items: int, now: datetime) -> list[Feed]:

@@ -138,6 +138,9 @@ class Renderer(FeedRenderer):
             out[path] = found
         made = self._put_sitemaps(cache, out, feeds, live, now, drifted)
         self._cache = cache
+        # The next refresh assembles only feeds it changes, from these pages' items and new ones: any other item
+        # (an archive page or delta asked of this process) would only hold memory until the budget pushed it out.
+        self.fragments.keep_only({a.id for feed in feeds for a in feed.items})
         return Rendering(Resources(out, pages, self._article_page), len(undated) + made, tuple(fresh))
 
     def _put_sitemaps(self, cache: dict, out: dict, feeds: list[Feed], live: list[Article], now: datetime | None,
@@ -187,12 +190,21 @@ class Renderer(FeedRenderer):
         before = self._previous_by_name
         relinked = before is None or any(before.get(group, link) != link for group, link in by_name.items())
         self._previous_by_name = by_name
+        shown: dict[tuple, tuple] = {}  # an article's links by its categories, tags and author: most share them
+
+        def links(article: Article) -> tuple:
+            names = (article.categories, article.tags, article.author)
+            found = shown.get(names)
+            if found is None:
+                found = shown[names] = article_links(article, by_name)
+            return found
+
         if changed is None or previous is None or relinked:
             self.fragments.forget(self._live_ids - live_by_id.keys())
             pages, counts = {}, {}
             for article in live:
                 path = article_path(article.id)
-                key = (article, article_links(article, by_name))
+                key = (article, links(article))
                 entry = (previous or {}).get(path)
                 pages[path] = entry if entry is not None and entry[0] == key else [key, None]
                 for c in article.categories:
@@ -208,7 +220,7 @@ class Renderer(FeedRenderer):
                     counts[c] -= 1
             for id_ in (changed & ids) | (ids - self._live_ids):
                 article = live_by_id[id_]
-                pages[article_path(id_)] = [(article, article_links(article, by_name)), None]
+                pages[article_path(id_)] = [(article, links(article)), None]
                 for c in article.categories:
                     counts[c] = counts.get(c, 0) + 1
             counts = {c: n for c, n in counts.items() if n}

@@ -9,6 +9,8 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from itertools import compress
+from operator import attrgetter, itemgetter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
@@ -27,13 +29,14 @@ from ..reading.progress import Progress
 from ..reading.scan import Scanner
 from ..resource import Rendered, compress_all
 from ..urls import PARTNERS, feed_url
-from .feeds import ListingBuilder, assign_slugs, live_categories, next_release
+from .feeds import ListingBuilder, assign_slugs
 from .render import Renderer, Rendering, newest
 from .state import StateStore
 from .tombstones import Tombstones
 from .versions import ListingVersions
 
 log = logging.getLogger(__name__)
+_ID, _GUID, _STAMPED = attrgetter("id"), attrgetter("guid"), itemgetter(1)
 FINISH_CHUNK = 1000  # placed files read in full between two refreshes (finish_reading): what the builder holds at most
 
 
@@ -134,6 +137,9 @@ class Publisher:
         self.last_success: datetime | None = None
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
+        # The articles _stamp() and _unique() were last given, with the set of their id()s (see each).
+        self._stamp_seen: tuple[tuple, set[int]] = ((), set())
+        self._unique_seen: tuple[tuple, set[int]] = ((), set())
         self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
         self._term_slugs: dict[str, dict[str, str]] = {"tag": {}, "author": {}}  # the same for tags and authors
         self._pages: dict[str, tuple] = {}  # listing key → (listing, its first page, that page dated), as last built
@@ -260,7 +266,7 @@ class Publisher:
             articles, stamped = self._stamp(tuple(unique), now, scan.modified)
             fresh |= stamped
             builder.update(articles, now)
-            listings = builder.listings(self.site, self.options.category_slugs, self._claim_slugs(articles, now),
+            listings = builder.listings(self.site, self.options.category_slugs, self._claim_slugs(),
                                         self._claim_term_slugs({kind: builder.names(kind) for kind in ("tag", "author")}))
             # A scan that only placed most files (a cold start): the articles on every listing's first page, and
             # those the News sitemap names (their language and title), are read in full now, the rest in the
@@ -273,7 +279,7 @@ class Publisher:
         listings, expires = self.tombstones.update(listings, now, held={s.source for s in scan.skipped} | scan.pending)
         feeds = self._first_pages(listings)
         live = list(listings[0].items)
-        live_by_id = {a.id: a for a in live}
+        live_by_id = dict(zip(map(_ID, live), live))
         rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now)
         resources = rendering.resources
         changed = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
@@ -290,7 +296,7 @@ class Publisher:
             articles=MappingProxyType(live_by_id),
             skipped=tuple(sorted(scan.skipped + tuple(duplicates), key=lambda s: s.source)),
             built_at=now,
-            next_release=next_release(articles, now),
+            next_release=builder.next_release(),
             next_expiry=_soonest(expires, news_window(live, now)[1]),
         )
         return snapshot, changes, rendering
@@ -335,9 +341,10 @@ class Publisher:
                 times[a.id] = datetime.fromtimestamp(seconds, timezone.utc)
         return times
 
-    def _claim_slugs(self, articles: list[Article], now: datetime) -> dict[str, str]:
-        """Slugs of the categories published at `now`, each recorded in the state store when first published."""
-        names = live_categories(articles, now)
+    def _claim_slugs(self) -> dict[str, str]:
+        """Slugs of the categories published as of the listings' last update, each recorded in the state store when
+        first published (the listing builder knows them: no look at every article)."""
+        names = self.listing_builder.names("category")
         if not names <= self._slugs.keys():
             configured = self.options.category_slugs
             self._slugs.update(self.store.claim_slugs(names, lambda new, recorded: assign_slugs(new, configured, recorded)))
@@ -373,10 +380,14 @@ class Publisher:
     def _unique(self, scan) -> tuple[list[Article], list[Skipped]]:
         """One file per ID, its first owner (kept in the state store, so across restarts and workers)."""
         articles, owners = scan.articles, self._owners
-        repeats = len({a.id for a in articles}) != len(articles) or len({a.guid for a in articles}) != len(articles)
-        if not repeats:  # the usual case
-            ask = {a.id: [a.source] for a in articles if owners.get(a.id) != a.source}
+        repeats = len(set(map(_ID, articles))) != len(articles) or len(set(map(_GUID, articles))) != len(articles)
+        if not repeats:  # the usual case: only the articles read since the last call can have a new owner
+            had, has = self._unique_seen[1], set(map(id, articles))
+            came = compress(articles, map((has - had).__contains__, map(id, articles))) if had else articles
+            ask = {a.id: [a.source] for a in came if owners.get(a.id) != a.source}
+            self._unique_seen = (articles, has)  # the tuple keeps the objects alive, so their id()s stay theirs
         else:
+            self._unique_seen = ((), set())
             files: dict[str, list[str]] = {}
             for a in articles:
                 files.setdefault(a.id, []).append(a.source)
@@ -413,15 +424,23 @@ class Publisher:
                 listener(changed)
 
     def _stamp(self, articles: tuple[Article, ...], now: datetime, modified: Mapping[str, float]) -> tuple[list[Article], set[str]]:
-        """Stamp only articles read anew; the rest keep their stamped objects. Returns them all and the fresh IDs."""
+        """Stamp only articles read anew; the rest keep their stamped objects. Returns them all and the fresh IDs.
+
+        Which are new is told by identity, in C (the objects of the last call are kept alive with it): a
+        refresh that read one file looks at one article, not at every article in Python."""
         stamped_map = self._stamped
-        fresh = {a.id: a for a in articles if stamped_map.get(a.id, (None,))[0] is not a}
-        for gone in stamped_map.keys() - {a.id for a in articles}:
-            del stamped_map[gone]
+        had, has = self._stamp_seen[1], set(map(id, articles))
+        new = has - had
+        fresh = {a.id: a for a in compress(articles, map(new.__contains__, map(id, articles)))
+                 if stamped_map.get(a.id, (None,))[0] is not a}
+        if had - has:  # some went: those whose ID no article has any more are forgotten
+            for gone in stamped_map.keys() - set(map(_ID, articles)):
+                del stamped_map[gone]
+        self._stamp_seen = (articles, has)
         if fresh:
             for stamped in self.store.stamp(fresh.values(), now, appeared=self._appeared(fresh.values(), modified)):
                 stamped_map[stamped.id] = (fresh[stamped.id], stamped)
-        return [pair[1] for pair in stamped_map.values()], set(fresh)
+        return list(map(_STAMPED, stamped_map.values())), set(fresh)
 
 
 def compress_fresh(refreshed: Refreshed) -> None:

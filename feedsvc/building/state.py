@@ -129,7 +129,7 @@ class StateStore:
         moments = _Moments()
         with self._writing() as conn:
             first_scan = conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
-            rows = {row[0]: row for row in self._select(
+            rows = {} if first_scan else {row[0]: row for row in self._select(
                 conn, "SELECT id, first_seen, content_hash, updated, seen FROM articles WHERE id IN ({marks})", [a.id for a in articles])}
             writes = []
             seen = _text(now)

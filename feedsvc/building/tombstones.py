@@ -52,11 +52,15 @@ class Tombstones:
         put, dropped, deleted, returned = {}, set(), [], set()
         held = set(held)
         self._held = set()
+        keys_of: dict[str, list[str]] = {}  # each touched ref's listings, in listing order: one pass over them, in C
+        for key, (_, refs) in self._members.items():
+            for ref in refs & touched:
+                keys_of.setdefault(ref, []).append(key)
         for ref in touched:
             article = self._live.get(ref)
             before = self._carried.get(ref)
             if article is not None:
-                row = (article.source, tuple(key for key, (_, refs) in self._members.items() if ref in refs), article.categories)
+                row = (article.source, tuple(keys_of.get(ref, ())), article.categories)
                 if row != before:
                     put[ref] = self._carried[ref] = row
                 if any(ref in gone for gone in self._deleted.values()):

@@ -184,6 +184,12 @@ class Fragments:
                 if entry is not None:
                     self._held -= entry[2]
 
+    def keep_only(self, ids) -> None:
+        """Drop the fragments of every article but these (a builder keeps those of its first pages only)."""
+        with self._lock:
+            for id_ in [id_ for id_ in self._kept if id_ not in ids]:
+                self._held -= self._kept.pop(id_)[2]
+
     def __len__(self) -> int:
         return sum(len(entry[1]) for entry in self._kept.values())
 

@@ -85,14 +85,15 @@ def walk_files(root: Path) -> tuple[list[tuple[str, int, int]], list[Skipped]]:
     return found, sorted(passed.values(), key=lambda s: s.source)
 
 
-def read_article(path: Path, root: Path, options: Options, folder: Folder | None = None, busy: bool = False,
-                 full: bool = True) -> Article:
+def read_article(path: Path | None, root: Path, options: Options, folder: Folder | None = None, busy: bool = False,
+                 full: bool = True, source: str | None = None) -> Article:
     """Read one article file through the folder's rule; raise ArticleError when it cannot be published.
 
     busy: raise FileBusyError when another process still has the file open for writing.
     full=False: only what placement needs (see parse_article).
+    source: the file's path inside root, given instead of `path` (a scan's 10,000 files: no pathlib each).
     """
-    source = path.relative_to(root).as_posix()
+    source = source if source is not None else path.relative_to(root).as_posix()
     data = (folder or Folder(root)).read(source, busy)
     if isinstance(data, Skipped):
         raise ArticleError(data.source, data.reason, data.fix)
@@ -357,18 +358,19 @@ def _utf8(source: str) -> str:
     return source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def read_or_skip(path: Path, root: Path, options: Options, folder: Folder | None = None, busy: bool = False,
-                 full: bool = True) -> Article | Skipped:
+def read_or_skip(path: Path | None, root: Path, options: Options, folder: Folder | None = None, busy: bool = False,
+                 full: bool = True, source: str | None = None) -> Article | Skipped:
     """Read one file: an Article, or Skipped with why; raises only FileBusyError, and only when busy is set."""
+    source = source if source is not None else path.relative_to(root).as_posix()
     try:
-        return read_article(path, root, options, folder, busy, full)
+        return read_article(None, root, options, folder, busy, full, source)
     except FileBusyError:
         raise
     except ArticleError as exc:
         return Skipped(exc.source, exc.reason, exc.fix)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others being published
-        log.debug("reading %s failed", shown(str(path)), exc_info=True)
-        return Skipped(path.relative_to(root).as_posix(), f"could not be read ({type(exc).__name__}: {exc})", "report it as a feedsvc bug, with the file")
+        log.debug("reading %s failed", shown(source), exc_info=True)
+        return Skipped(source, f"could not be read ({type(exc).__name__}: {exc})", "report it as a feedsvc bug, with the file")
 
 
 def iter_articles(root: Path, options: Options) -> Iterator[Article | Skipped]:

@@ -167,7 +167,7 @@ def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bo
     """One file: an Article, Skipped, or None when busy is set and another process has it open for writing."""
     try:
         with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/reading/progress.py); not in a worker
-            return read_or_skip(root / source, root, options, folder, busy, full)
+            return read_or_skip(None, root, options, folder, busy, full, source)
     except FileBusyError:
         return None
 

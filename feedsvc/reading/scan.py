@@ -4,8 +4,11 @@ and hold back a file that is still being written until it is complete (closed, o
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections import abc
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -16,6 +19,7 @@ from .folder import Folder
 from .pool import POOL_FROM, read_files
 
 log = logging.getLogger(__name__)
+_RESULT = attrgetter("result")
 
 SETTLE_SECONDS = 0.3  # a file changed more recently than this may still be being written (when the kernel cannot say)
 BUSY_HOLD_SECONDS = 10.0  # a file open for writing but unchanged this long is read anyway: its writer never closes it
@@ -126,7 +130,7 @@ class Scanner:
         full = len(batch) < self.place_from
         first = frozenset() if full else frozenset(s for s, _, _ in sorted(batch, key=lambda b: b[1][1], reverse=True)[:FIRST_GUESS])
         for source, stat, result in self._read(folder, batch, full, first):
-            if result is None or _stat(self.root / source) != stat:  # still open for writing, or written to while read
+            if result is None or _stat(self.root, source) != stat:  # still open for writing, or written to while read
                 self._look(source, stat, now)
                 pending.add(source)
                 continue
@@ -159,9 +163,10 @@ class Scanner:
         return ScanResult(articles, skipped, frozenset(changed), frozenset(pending), modified)
 
     @property
-    def placed(self) -> dict[str, tuple[int, int]]:
-        """Sources read for placement only so far, with the stat they were read at."""
-        return {source: self._entries[source].stat for source in self._placed}
+    def placed(self) -> Mapping[str, tuple[int, int]]:
+        """Sources read for placement only so far, with the stat they were read at: a live view, asked of on every
+        refresh (whether any are left, whether one is) and copied only to be read (a dict of 100,000 took 0.7 s)."""
+        return _Placed(self._placed, self._entries)
 
     def unread(self, source: str) -> bool:
         """Whether a file is held as a placement not read in full yet (the background after a cold start)."""
@@ -178,7 +183,7 @@ class Scanner:
             if known is not None:
                 done[source] = (entry.stat, known)
                 continue
-            stat = _stat(self.root / source)  # before reading: a change while it is read is seen by the next scan
+            stat = _stat(self.root, source)  # before reading: a change while it is read is seen by the next scan
             batch.append((source, stat or entry.stat))
         stats = dict(batch)
         done.update((source, (stats[source], result)) for source, result in
@@ -207,7 +212,7 @@ class Scanner:
         if known is None:
             folder = Folder(self.root)
             known = next(read_files(self.root, self.options, [(source, False)], folder, self.pool_from))[1]
-            if _stat(self.root / source) != entry.stat:
+            if _stat(self.root, source) != entry.stat:
                 return None  # changed since: the next scan reads it
         return known
 
@@ -233,9 +238,10 @@ class Scanner:
     def _collect(self) -> None:
         # Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the
         # state store's to say (its first owner), so the publisher applies unique_ids().
-        results = [self._entries[s].result for s in sorted(self._entries)]
-        articles = [r for r in results if isinstance(r, Article)]
-        skipped = [r for r in results if isinstance(r, Skipped)]
+        # In C (map, filter): a refresh that read one file makes these lists of every file again.
+        results = list(map(_RESULT, map(self._entries.__getitem__, sorted(self._entries))))
+        articles = list(filter(Article.__instancecheck__, results))
+        skipped = list(filter(Skipped.__instancecheck__, results)) if len(articles) < len(results) else []
         # When each article's file was modified, from the stat it was read with (no second stat); a copy, so
         # this result stays as it is when later scans move on.
         modified = MappingProxyType(dict(self._modified))
@@ -307,9 +313,31 @@ class Scanner:
         return noted
 
 
-def _stat(path: Path) -> tuple[int, int] | None:
+class _Placed(abc.Mapping):
+    """Scanner.placed: the placed sources and their stats, looked up in the scanner's entries when asked."""
+
+    def __init__(self, sources: set[str], entries: dict[str, _Entry]):
+        self._sources, self._entries = sources, entries
+
+    def __getitem__(self, source: str) -> tuple[int, int]:
+        if source not in self._sources:
+            raise KeyError(source)
+        return self._entries[source].stat
+
+    def __contains__(self, source: object) -> bool:
+        return source in self._sources
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._sources))
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+
+def _stat(root: Path, source: str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file in the folder; os.path, not pathlib: a cold start asks it of every file."""
     try:
-        st = path.stat()
+        st = os.stat(os.path.join(root, source))
     except OSError:  # removed between listing and stat
         return None
     return st.st_size, st.st_mtime_ns
