@@ -18,6 +18,21 @@ SEED = SAMPLE_ARTICLES / "000_4c2ff0435fbab79d.txt"
 FIXED_NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_folder(tmp_path_factory):
+    """The user's cache folder (the language model unpacked on first use: reading/text.py) is one of this run's
+    own, for every process the tests start: nothing is written outside the run's temporary folders."""
+    import os
+
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 def write(folder: Path, name: str, text: str | bytes) -> Path:
     """Write an article file (text as UTF-8) under folder, creating subfolders."""
     path = folder / name

@@ -185,3 +185,23 @@ def test_make_slug_never_gives_a_path_or_control_characters(name):
 def test_long_names_are_cut_with_a_hash_so_they_never_collide():
     a, b = make_slug("س" * 100 + "أ", {}), make_slug("س" * 100 + "ب", {})
     assert a != b and len(a) <= SLUG_MAX and len(b) <= SLUG_MAX
+
+
+def test_the_language_model_is_unpacked_once_into_the_cache_folder_and_tells_the_same(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    probe = ("from feedsvc.reading import text; import py3langid; "
+             "print(text.detect_language('Le conseil municipal a voté le budget hier soir après un long débat', 'ar'), "
+             "py3langid.classify('Der Stadtrat hat gestern Abend den Haushalt beschlossen')[0])")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    unpacked = list((tmp_path / "cache" / "feedsvc").glob("py3langid-*.npz"))
+    assert len(unpacked) == 1 and not list((tmp_path / "cache" / "feedsvc").glob("*.partial"))
+    again = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert first.stdout.split() == again.stdout.split() == ["fr", "de"]
+    env["XDG_CACHE_HOME"] = str(tmp_path / "not-a-folder")
+    (tmp_path / "not-a-folder").write_text("a file where the cache folder would be")  # cannot be written: py3langid's own file
+    fallback = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert fallback.returncode == 0 and fallback.stdout.split() == ["fr", "de"]

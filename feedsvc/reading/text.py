@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import logging
+import os
 import re
 import threading
 import unicodedata
+from pathlib import Path
 
 from charset_normalizer import from_bytes
 from slugify import slugify
@@ -51,6 +54,7 @@ _ENGLISH_MIN_WORDS = 12
 _IDENTIFIER_LOCK = threading.Lock()
 _classify = None  # py3langid.classify once loaded (_identifier)
 SLUG_MAX = 80
+log = logging.getLogger(__name__)
 
 
 class DecodeError(ValueError):
@@ -195,9 +199,44 @@ def _identifier():
             if _classify is None:
                 import py3langid
 
-                py3langid.classify("load the model")  # the model is read on the first call
+                _load_unpacked_model()
+                py3langid.classify("load the model")  # the model is read on the first call (unless loaded above)
                 _classify = py3langid.classify
     return _classify
+
+
+def _load_unpacked_model() -> None:
+    """Give py3langid its model from an unpacked copy of its own file, made on first use in the user's cache
+    folder ($XDG_CACHE_HOME or ~/.cache, feedsvc/): the file py3langid ships is an npz packed with LZMA, which
+    takes every reading worker of a cold start a third of a second to unpack before it can tell a language.
+
+    The copy is that npz as it is inside (read with allow_pickle=False, as py3langid reads it), named after the
+    packed file's size and time, and replaced atomically. Anything unexpected (another py3langid, a cache folder
+    that cannot be written) leaves py3langid to load its own file, as before.
+    """
+    try:
+        import lzma
+        import shutil
+
+        import numpy as np
+        from py3langid import langid, modelio
+
+        packed = Path(langid.MODEL_DIR) / langid.MODEL_FILE
+        st = packed.stat()
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "feedsvc"
+        unpacked = cache / f"py3langid-{st.st_size}-{st.st_mtime_ns}.npz"
+        if not unpacked.exists():
+            cache.mkdir(parents=True, exist_ok=True)
+            partial = unpacked.with_name(f"{unpacked.name}.{os.getpid()}.partial")
+            with lzma.open(packed) as source, open(partial, "wb") as out:
+                shutil.copyfileobj(source, out, length=1 << 20)
+            os.replace(partial, unpacked)
+        with np.load(unpacked, allow_pickle=False) as data:
+            langid.IDENTIFIER = langid.LanguageIdentifier(
+                np.asarray(data["ptc"]), np.asarray(data["pc"]), data["classes"].tolist(), modelio._to_array(data["nextmove"]),
+                data["out_feat"].tolist(), tk_row=modelio._to_array(data["nextmove_row"]))
+    except Exception as exc:  # noqa: BLE001 - py3langid then loads its own file, as it always could
+        log.debug("py3langid's model loaded from its own file (%s: %s)", type(exc).__name__, exc)
 
 
 def make_slug(name: str, mapping: dict[str, str]) -> str:
