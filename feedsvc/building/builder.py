@@ -344,7 +344,7 @@ class Committer:
             # first build; a serving process asked for a coding meanwhile makes it itself.
             # The feeds' pages for browsers too (a second at 10,000 articles): a browser gets the feed meanwhile.
             build.deferred, build.recode = todo, plain
-            build.resources.update((path, _row(res, made)) for path, (res, made) in plain.items())
+            build.resources.update((path, _row(res, made, coded=False)) for path, (res, made) in plain.items())
             build.previews = {path: (snap, made) for path, made in previews.items()}
         else:
             # Codings already made (a feed's by the refresh's compression thread, a file's that did not change)
@@ -352,7 +352,7 @@ class Committer:
             # The sitemaps (1.3 MB at 10,000 articles) are left for that build too: no feed waits for them.
             # A builder's first build (a start) commits everything with its codings, in one build, as it always did.
             build.later = {path: found for path, found in plain.items() if not whole and _is_sitemap(path)}
-            build.resources.update((path, _row(res, made, coded=whole)) for path, (res, made) in plain.items() if path not in build.later)
+            build.resources.update((path, _row(res, made, coded=True if whole else None)) for path, (res, made) in plain.items() if path not in build.later)
             build.recode = {path: found for path, found in plain.items()
                             if not whole and len(found[0]._coded) < 2 and path not in build.later}
             self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in todo.items()})
@@ -497,9 +497,10 @@ def _made_from(res) -> str:
     return f"{res.etag} {res.http_date} {res.max_age} {res.media_type} {res.headers!r}"
 
 
-def _row(res, made: str, *, coded: bool = False) -> tuple:
-    """A resources row; coded: with both codings (made now if need be), else with those already made."""
-    codings = (res.coded("gzip"), res.coded("br")) if coded else (res._coded.get("gzip"), res._coded.get("br"))
+def _row(res, made: str, *, coded: bool | None = None) -> tuple:
+    """A resources row; coded: with both codings (made now if need be), False: with none, None: with those already made."""
+    codings = ((res.coded("gzip"), res.coded("br")) if coded else (None, None) if coded is False
+               else (res._coded.get("gzip"), res._coded.get("br")))
     return (res.etag, res.media_type, res.last_modified.isoformat(), res.max_age, json.dumps(res.headers), res.body, *codings, made)
 
 
