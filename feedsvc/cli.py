@@ -82,14 +82,17 @@ def build(out: str, articles_dir: str | None) -> None:
     # holds the build lock and keeps it current itself, so its latest build is exported as it is.
     lock = BuildLock(lock_path(state))
     building = lock.try_acquire()
+    early = []  # archive pages made ahead, while the build commits its article pages
     try:
         if building:
-            pages = _build_into_store(publisher, out)
+            pages = _build_into_store(publisher, out, lambda: early.append(_early_pages(app, state, out)))
         else:
             click.echo(f"a server builds into {state}: exporting its latest build", err=True)
             pages = app.extensions["feedsvc.variants"].get
-        result = _export(app, state, out, pages)
+        result = _export(app, state, out, pages, building, early[0] if early else None)
     finally:
+        for ahead in early:
+            ahead.close()
         if lock.fd is not None:  # the export is written: a server may build now
             os.close(lock.fd)
     click.echo(f"{out}: build {result.version}{' (written whole)' if result.full else ''}, {result.resources} resources, "
@@ -102,14 +105,18 @@ def build(out: str, articles_dir: str | None) -> None:
         _ping_hub(hub, publisher, set(result.changed))
 
 
-def _build_into_store(publisher, out: str):
-    """Refresh and commit to the build store as a server's builder does; the maker of archive pages."""
+def _build_into_store(publisher, out: str, committed):
+    """Refresh and commit to the build store as a server's builder does; the maker of archive pages.
+    committed() is called once the build's listings and items are in the store, while its article pages are
+    still to commit (a whole build's: seconds on one core)."""
     from .building.builder import Committer
     from .building.export import archive_page
 
     publisher.read_in_full()  # the export writes every page at once: no placement pass (building/site.py)
     if not publisher.refresh():
         raise click.ClickException(f"build failed, {out} is left as it was: {publisher.last_error}")
+    if not publisher.last_error and any(isinstance(o, Committer) and not o.wait(0) for o in publisher.observers):
+        committed()
     for observer in publisher.observers:
         if isinstance(observer, Committer):
             observer.wait()  # the article pages a first build commits in the background
@@ -118,9 +125,20 @@ def _build_into_store(publisher, out: str):
     return archive_page(publisher)
 
 
-def _export(app, state: str, out: str, pages):
+def _early_pages(app, state: str, out: str):
+    """Archive pages rendered by worker processes while the build commits its article pages (export.EarlyPages)."""
+    from .building.export import EarlyPages, archive_shape
+    from .building.exportpool import Job
+
+    variants = app.extensions["feedsvc.variants"]
+    return EarlyPages(state, out, Job("", "", variants.site, variants.size, variants.public), variants.size,
+                      archive_shape(variants.site, variants.public))
+
+
+def _export(app, state: str, out: str, pages, building: bool, early=None):
     """Write the store's latest build into the export folder, with a progress bar on a terminal."""
     from .building.export import ExportError, archive_shape, export_store
+    from .building.exportpool import Job
 
     bar = None
 
@@ -133,7 +151,10 @@ def _export(app, state: str, out: str, pages):
 
     try:
         variants = app.extensions["feedsvc.variants"]
-        return export_store(state, Path(out), pages, variants.size, archive_shape(variants.site, variants.public), progress)
+        # Archive pages made by worker processes from the store, only while this build holds the store (job).
+        job = Job("", "", variants.site, variants.size, variants.public) if building else None
+        return export_store(state, Path(out), pages, variants.size, archive_shape(variants.site, variants.public), progress,
+                            job, early)
     except ExportError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # a full disk, a read-only folder: the files written are whole, the rest as they were

@@ -1,16 +1,12 @@
-"""Archive pages in the export (feedsvc/building/archive.py): cut as the app cuts them, redated as the app dates them,
-their gzip spliced into a valid stream."""
+"""Archive pages in the export (feedsvc/building/archive.py): cut as the app cuts them, redated as the app dates them."""
 from __future__ import annotations
 
-import gzip
-import subprocess
-import zlib
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
 
-from feedsvc.building.archive import date_end, gzip_respliced, gzip_split, page_items, redated
+from feedsvc.building.archive import page_items, redated
 from feedsvc.paging import Listing, page_count, page_feed
 from feedsvc.formats import FORMATS
 from feedsvc.model import Site
@@ -38,22 +34,6 @@ def test_a_redated_page_is_the_page_rendered_with_the_new_date(fmt, sample_artic
     after = FORMATS[fmt].render(page_feed(listing, SITE, 4, 2, updated=later), SITE)
     assert redated(fmt, before, WHEN, later) == after
     assert (before != after) is (fmt != "json")  # JSON Feed has no date of its own
-    split = date_end(fmt, after)
-    assert after[split:] == before[date_end(fmt, before):]  # the rest of the page is the same bytes
-
-
-def test_a_spliced_gzip_is_one_valid_stream_that_every_reader_decodes(tmp_path):
-    body = b"<feed><updated>2026-03-01T09:30:15</updated>" + b"<entry>x</entry>" * 5000 + b"</feed>"
-    split = body.index(b"</updated>") + len(b"</updated>")
-    coded, rest = gzip_split(body, split)
-    assert gzip.decompress(coded) == body and zlib.decompress(coded, 47) == body
-    new = body.replace(b"2026-03-01T09:30:15", b"2026-04-02T10:00:00")
-    spliced, rest_after = gzip_respliced(coded, rest, new, split)
-    assert spliced[rest_after:-8] == coded[rest:-8]
-    assert gzip.decompress(spliced) == new and zlib.decompress(spliced, 47) == new
-    (tmp_path / "page.gz").write_bytes(spliced)  # the gzip program checks the CRC and length too
-    assert subprocess.run(["gzip", "-t", str(tmp_path / "page.gz")]).returncode == 0
-    assert subprocess.run(["gzip", "-dc", str(tmp_path / "page.gz")], capture_output=True).stdout == new
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The static export: what the build store holds — every resource a request names without a key, each
 feed's page for browsers and every feed's archive pages — as files that nginx serves at the same URLs,
-with the .gz and .br that pay beside them (precompress.py).
+with the .gz and .br of the hot ones beside them (precompress.py).
 
 The export folder OUT holds a manifest (MANIFEST) naming the store it was written from, that store's build
 version, and every file with its URL path, the resource's ETag and time. A build writes only the files
@@ -12,6 +12,7 @@ file whole and the next build finishes the work.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -19,6 +20,7 @@ import logging
 import os
 import pickle
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,16 +30,18 @@ from ..formats import FORMATS
 from ..paging import page_count
 from ..store import connect
 from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
-from .archive import DATES, date_end, gzip_respliced, gzip_split, page_items, page_keys, redated
+from .archive import DATES, page_items, page_keys, redated
+from .exportpool import FROM_PAGES, ExportWorkers, Job, Result, Task
 from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_adding, mtime_ns,  # noqa: F401
                            read_manifest, remove_files, store_token, take_over, unlink, write_file, write_manifest,
                            writing)
-from .precompress import SUFFIXES, chosen, coded_forms
+from .precompress import SUFFIXES, coded_forms, precompressed
 
 log = logging.getLogger(__name__)
 
-FORMAT = "feedsvc-export 1"
+FORMAT = "feedsvc-export 2"  # 2: article and archive pages without coded forms
 _CHUNK = 200  # resources whose bytes are read from the store at once
+REDATE_THREADS = 4  # archive pages redated at once: their reads, hashes and writes overlap
 
 Pages = Callable[..., object]  # (listing key, format, page=N) → the archive page's Rendered, or None
 
@@ -57,13 +61,19 @@ class ExportResult:
 
 
 def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: int, shape: str = "",
-                 progress: Callable[[int, int], object] | None = None) -> ExportResult:
+                 progress: Callable[[int, int], object] | None = None, job: Job | None = None,
+                 early: "EarlyPages | None" = None) -> ExportResult:
     """Bring the export folder `out` up to the store's latest build; `pages` makes archive pages.
 
     shape names what archive pages are made from besides the store's rows (settings, code): another
     shape renders them all again.
 
     progress(done, total) is told of the files to write as they are written.
+
+    job: archive pages are made from the store by worker processes (exportpool.py), one format each, while
+    this process writes the other files (else by `pages`, here); only while nothing else commits to the store.
+    early: the archive pages workers made while the build still committed (EarlyPages), taken where they are
+    still the pages this build needs.
     """
     out = Path(os.path.abspath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -78,8 +88,14 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
             conn.execute("BEGIN")  # one build's rows throughout, whatever the builder commits meanwhile
             version = conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
             with writing(out) as interrupted:  # a build killed before: its leftovers are swept, its new names ours
-                had = {**{name: [path, "", "", "", [], "", [0, 0]] for name, path in interrupted.items()}, **had}
+                had = {**{name: [path, "", "", "", [], ""] for name, path in interrupted.items()}, **had}
                 writer = _Writer(out, {} if full else had, conn, pages, page_size, shape)
+                writer.empty = manifest is None
+                if not full and not interrupted and isinstance(manifest.get("version"), int):
+                    writer.since = manifest["version"]
+                if job is not None:
+                    writer.job = dataclasses.replace(job, store=str(store), out=str(out))
+                writer.early = {} if early is None else early.collect()
                 writer.plan()
                 if writer.stale or writer.retimed or writer.archives or set(had) - set(writer.files):
                     mark_adding(out, {**interrupted, **{n: p for n, p in writer.names().items() if n not in had}})
@@ -103,6 +119,9 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
             conn.close()
         for folder in earlier:
             shutil.rmtree(folder, ignore_errors=True)
+        for folder in out.parent.glob(f".{out.name}.staging-*"):  # a killed build's pages made ahead
+            if early is None or folder != early.staging:
+                shutil.rmtree(folder, ignore_errors=True)
     return ExportResult(version, full, len(writer.files), writer.written, len(writer.files) - len(writer.changed),
                         removed, tuple(writer.changed), tuple(writer.left_out))
 
@@ -111,7 +130,7 @@ class _Writer:
     """Decides which files a build writes (plan) and writes them (write).
 
     A manifest entry: [URL path, ETag, Last-Modified (ISO 8601), page key, [codings written]] and, for an
-    archive page, [listing made from, [date end in the body, rest start in the .gz]] (archive.py).
+    archive page, the listing it was made from (archive.py).
     """
 
     def __init__(self, out: Path, had: dict, conn, pages: Pages, page_size: int, shape: str):
@@ -123,10 +142,50 @@ class _Writer:
         self.changed: list[str] = []
         self.left_out: list[str] = []
         self.written = 0
+        self.job: Job | None = None
+        self.since: int | None = None  # the store's build the folder holds, when its files are all as the manifest says
+        self.redating: list[tuple] = []  # archive pages whose date alone moved, to redate (_redate_all)
+        self.early: dict[str, tuple] = {}  # file name → (task, page key, result, staged file) of EarlyPages
+        self.empty = False  # the folder held nothing: no file to replace or remove
+        self.folders: set[Path] = set()  # folders made so far
 
     def plan(self) -> None:
-        for key, tag, media, modified in self.conn.execute(
-                "SELECT path, etag, media_type, last_modified FROM resources ORDER BY path"):
+        self._plan_resources()
+        self._plan_archives()
+
+    def _plan_resources(self) -> None:
+        changed = self._changed_since()
+        if changed is None:
+            rows = self.conn.execute("SELECT path, etag, media_type, last_modified FROM resources ORDER BY path")
+        else:  # only the rows of the paths the store's builds changed since the folder's; the others kept as they are
+            keys = sorted(changed)
+            rows = [row for start in range(0, len(keys), 500) for row in self.conn.execute(
+                "SELECT path, etag, media_type, last_modified FROM resources WHERE path IN "
+                f"({','.join('?' * len(keys[start:start + 500]))}) ORDER BY path", keys[start:start + 500])]
+        self._plan_rows(rows)
+        if changed is not None:
+            for name, held in self.had.items():
+                if len(held) > 5 or name in self.files:
+                    continue  # an archive page (_plan_archives), or a resource planned from its row
+                path = held[0]
+                if path in changed or (path.endswith(EXPORT_PREVIEW) and PREVIEW + path[:-len(EXPORT_PREVIEW)] in changed):
+                    continue  # changed and no longer in the store: its files are removed
+                self.files[name] = held
+
+    def _changed_since(self) -> set[str] | None:
+        """The store keys of the resources changed (or gone) since the build the folder holds, or None when
+        every row must be compared: no such build (a whole write), or the store no longer says what changed
+        since (it keeps the changes of its last builds, store.KEEP_BUILDS)."""
+        if self.since is None:
+            return None
+        oldest, latest = self.conn.execute("SELECT MIN(version), MAX(version) FROM builds").fetchone()
+        if oldest is None or oldest > self.since + 1 or latest < self.since:
+            return None
+        return {path for (path,) in self.conn.execute("SELECT DISTINCT path FROM changes WHERE version > ?", (self.since,))
+                if not path.startswith("#listing/")}
+
+    def _plan_rows(self, rows) -> None:
+        for key, tag, media, modified in rows:
             path = key[len(PREVIEW):] + EXPORT_PREVIEW if key.startswith(PREVIEW) else key
             name = self._claim(path, media)
             if name is None:
@@ -140,6 +199,8 @@ class _Writer:
             else:
                 self.files[name] = entry
                 self.stale.append((name, key))
+
+    def _plan_archives(self) -> None:
         by_feed: dict[str, list[str]] = {}
         for name, held in self.had.items():
             base, _, page = held[0].partition("?page=")
@@ -196,64 +257,151 @@ class _Writer:
     def write(self, progress: Callable[[int, int], object]) -> None:
         self.stale += [(name, key) for name, key in self.retimed if not self._retime(name)]
         total, done = len(self.stale) + len(self.archives), 0
+        renders = []  # (task, page key, listing made) of the archive pages to render
+        for key, fmt, page, page_key, made, when in self.archives:
+            task = self._archive(key, fmt, page, page_key, made, when)
+            if task is not None and not self._staged(task, page_key, made):
+                renders.append((task, page_key, made))
+            else:
+                done += 1
+                progress(done, total)
+        if self.redating:
+            renders += self._redate_all()
+        workers = ExportWorkers() if self.job is not None and len(renders) >= FROM_PAGES else None
+        with workers or contextlib.nullcontext():
+            self._write(progress, done, total, renders, workers)
+
+    def _write(self, progress: Callable[[int, int], object], done: int, total: int, renders: list, workers) -> None:
+        handed = []
+        if workers is not None and workers.workers:  # rendered there while the other files are written here
+            handed, renders = workers.start(self.job, [task for task, *_ in renders]), {r[0]: r for r in renders}
         for start in range(0, len(self.stale), _CHUNK):
             chunk = dict((key, name) for name, key in self.stale[start:start + _CHUNK])
             marks = ",".join("?" * len(chunk))
             for key, body, gz, br in self.conn.execute(f"SELECT path, body, gzip, br FROM resources WHERE path IN ({marks})",
                                                        list(chunk)):
-                self._put(chunk[key], bytes(body), coded_forms(bytes(body), {"gzip": gz, "br": br}))
+                body = bytes(body)
+                self._put(chunk[key], body, coded_forms(body, {"gzip": gz, "br": br}) if precompressed(key) else {})
                 done += 1
                 progress(done, total)
-        for page in self.archives:
-            self._archive(*page)
-            done += 1
-            progress(done, total)
+        if handed:
+            for task, result in workers.collect(handed):
+                self._rendered(*renders[task], result)
+                done += 1
+                progress(done, total)
+        else:
+            for render in renders:
+                self._rendered(*render, None)
+                done += 1
+                progress(done, total)
 
-    def _archive(self, key: str, fmt: str, page: int, page_key: str, made: str, when: datetime) -> None:
-        """An archive page: kept, given its new time, redated and spliced, or rendered and written."""
+    def _archive(self, key: str, fmt: str, page: int, page_key: str, made: str, when: datetime) -> Task | None:
+        """An archive page: kept, given its new time or redated; or the task that renders it (None if done)."""
         path = f"{feed_path(key, fmt)}?page={page}"
         name = self._claim(path, FORMATS[fmt].media_type)
         if name is None:
-            return
+            return None
         held, modified = self.had.get(name), when.isoformat()
         if held is not None and held[3] == page_key and held[1]:  # the same items: only the date may move
             if held[2] == modified:
-                self.files[name] = [*held[:5], made, held[6]]
-                return
-            if fmt not in DATES:  # no date in the bytes: the same files at a new time
-                self.files[name] = [path, held[1], modified, page_key, held[4], made, held[6]]
+                self.files[name] = [*held[:5], made]
+                return None
+            self.files[name] = [path, held[1], modified, page_key, held[4], made]
+            if fmt not in DATES:  # no date in the bytes: the same file at a new time
                 if self._retime(name):
-                    return
-            else:
-                target = self.out / name
-                try:
-                    before = target.read_bytes()
-                    coded = target.with_name(target.name + ".gz").read_bytes() if "gzip" in held[4] else None
-                except FileNotFoundError:
-                    before = None
-                if before is not None and etag(before) == held[1]:
-                    body = redated(fmt, before, datetime.fromisoformat(held[2]), when)
-                    split = date_end(fmt, body)
-                    if coded is not None and held[6][0] == date_end(fmt, before):
-                        gz, rest_at = gzip_respliced(coded, held[6][1], body, split)
-                    else:
-                        gz, rest_at = gzip_split(body, split)
-                    self.files[name] = [path, etag(body), modified, page_key, [], made, [split, rest_at]]
-                    self._put(name, body, chosen(len(body), {"gzip": gz}))
-                    return
-        res = self.pages(key, fmt, page=page)
-        if res is None:
-            return
-        entry = [path, res.etag, res.last_modified.isoformat(), page_key, [], made, [0, 0]]
-        if held is not None and held[1] == res.etag and len(held) > 6:
-            self.files[name] = [*entry[:4], held[4], made, held[6]]
-            if held[2] == entry[2] or self._retime(name):
+                    return None
+            elif not held[4]:  # redated (write: a few threads), or rendered if the file is not the one it names
+                self.redating.append((key, fmt, page, page_key, made, when, name, held))
+                return None
+        return self._task(key, fmt, page, page_key, made, modified, name, path, held)
+
+    def _task(self, key: str, fmt: str, page: int, page_key: str, made: str, modified: str, name: str, path: str,
+              held: list | None) -> Task:
+        self.files[name] = [path, "", modified, page_key, [], made]  # its place among the files, filled once made
+        coded = not self.empty and (held is None or not held[1] or bool(held[4]))  # an older export's, a killed build's
+        return key, fmt, page, name, held[1] if held is not None and not held[4] else "", coded
+
+    def _redate(self, page: tuple) -> str | None:
+        """(a thread) An archive page's file with its date moved, written whole; its ETag, or None when the file
+        is not the one the manifest names (removed or changed by hand): to be rendered."""
+        _, fmt, _, _, _, when, name, held = page
+        target = self.out / name
+        try:
+            before = target.read_bytes()
+        except FileNotFoundError:
+            return None
+        if etag(before) != held[1]:
+            return None
+        body = redated(fmt, before, datetime.fromisoformat(held[2]), when)
+        write_file(target, body, mtime_ns(when.isoformat()))
+        return etag(body)
+
+    def _redate_all(self) -> list[tuple]:
+        """Redate the pages _archive left to it, a few at a time (reading, hashing and writing let go of the
+        GIL; a one-file change redates hundreds); returns the render tasks of those that could not be."""
+        renders = []
+        with ThreadPoolExecutor(REDATE_THREADS) as pool:
+            for page, tag in zip(self.redating, pool.map(self._redate, self.redating)):
+                key, fmt, number, page_key, made, when, name, held = page
+                if tag is None:
+                    renders.append((self._task(key, fmt, number, page_key, made, when.isoformat(), name, self.files[name][0],
+                                               held), page_key, made))
+                else:
+                    self.files[name][1] = tag
+                    self.written += 1
+                    self.changed.append(self.files[name][0])
+        self.redating = []
+        return renders
+
+    def _staged(self, task: Task, page_key: str, made: str) -> bool:
+        """Take the page EarlyPages made, if it is this page at this date: its file moved into place."""
+        found = self.early.get(task[3])
+        if found is None or found[:2] != (task, page_key) or found[2][2] != self.files[task[3]][2] or found[2][1] is None:
+            return False
+        result, staged = found[2], found[3]
+        if result[3]:  # written there: moved here (renamed whole over the old one)
+            target = self.out / task[3]
+            try:
+                if target.parent not in self.folders:
+                    target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+                    self.folders.add(target.parent)
+                for suffix in SUFFIXES.values() if task[5] else ():
+                    unlink(target.with_name(target.name + suffix))
+                os.replace(staged, target)
+            except OSError as exc:
+                if exc.errno not in LEAVE_OUT and not isinstance(exc, FileNotFoundError):
+                    raise
+                return False  # rendered again, here or by a worker
+        self._rendered(task, page_key, made, result)
+        return True
+
+    def _rendered(self, task: Task, page_key: str, made: str, result: Result | None) -> None:
+        """An archive page made by a worker (result) or to be made here (None): its entry, its file."""
+        key, fmt, page, name, had, _ = task
+        path, held = self.files[name][0], self.had.get(name)
+        if result is None:
+            res = self.pages(key, fmt, page=page)
+            if res is None:
+                del self.files[name]
                 return
-        split = date_end(fmt, res.body)
-        gz, rest_at = gzip_split(res.body, split)
-        entry[6] = [split, rest_at]
-        self.files[name] = entry
-        self._put(name, res.body, chosen(len(res.body), {"gzip": gz}))
+            self.files[name] = [path, res.etag, res.last_modified.isoformat(), page_key, [], made]
+            if res.etag == had and (held[2] == self.files[name][2] or self._retime(name)):
+                return
+            self._put(name, res.body, {})
+            return
+        _, tag, modified, wrote = result
+        if tag is None:  # no such page, or a name that cannot be a file
+            del self.files[name]
+            if modified != "no such page":
+                log.warning("export: /%s left out (%s); the app still serves it", path, modified)
+                self.left_out.append(path)
+            return
+        self.files[name] = [path, tag, modified, page_key, [], made]
+        if wrote:
+            self.written += 1
+            self.changed.append(path)
+        elif held[2] != modified and not self._retime(name):  # the same bytes, a new time, but the file is gone
+            self._rendered(task, page_key, made, None)
 
     def _claim(self, path: str, media: str) -> str | None:
         """The file name for a path, or None (and the path left out) when it has none or another has it."""
@@ -279,15 +427,20 @@ class _Writer:
 
     def _put(self, name: str, body: bytes, forms: dict[str, bytes]) -> None:
         """Write a file and the coded forms given; remove forms it had that are not given."""
-        entry = self.files[name]
+        entry, held = self.files[name], self.had.get(name)
         target, mtime = self.out / name, mtime_ns(entry[2])
+        # Forms there may be beside it: none in a folder that was empty, those its entry names if it has one
+        # (a file of a killed build, or of another store's, may have any).
+        there = () if self.empty else held[4] if held is not None and held[1] else SUFFIXES
         try:
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+            if target.parent not in self.folders:
+                target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+                self.folders.add(target.parent)
             for coding, suffix in SUFFIXES.items():
                 if coding in forms:
                     write_file(target.with_name(target.name + suffix), forms[coding], mtime)
                     self.written += 1
-                else:
+                elif coding in there:
                     unlink(target.with_name(target.name + suffix))
             write_file(target, body, mtime)
             self.written += 1
@@ -300,6 +453,75 @@ class _Writer:
             return
         entry[4] = sorted(forms)
         self.changed.append(entry[0])
+
+
+class EarlyPages:
+    """The archive pages of a build rendered by worker processes while the build still commits to the store
+    (a whole build's article pages take seconds more, on one core): `feedsvc build` starts it once the build's
+    listings and items are committed, and export_store takes the pages it would render from it.
+
+    Each page is written into a staging folder beside the export folder (.OUT.staging-PID, never served) and
+    renamed into the export only if it is the page the export needs: the same file name, page key, date and
+    file it would replace. Whatever is left is removed with the staging folder (close), and a killed build's
+    staging folder by the next build.
+    """
+
+    def __init__(self, store: str | Path, out: str | Path, job: Job, page_size: int, shape: str):
+        out = Path(os.path.abspath(out))
+        self.staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+        self.handed: list = []
+        self.tasks: dict[str, tuple] = {}  # file name → (task, page key)
+        self.workers: ExportWorkers | None = None
+        for leftover in out.parent.glob(f".{out.name}.staging-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        try:  # an export of the earlier layout (a link) is taken over as an empty folder
+            manifest = None if out.is_symlink() else read_manifest(out)
+        except ExportError:
+            return  # not an export: export_store says so, and writes nothing
+        empty = manifest is None
+        if empty or manifest.get("format") != FORMAT or manifest.get("store") != store_token(store):
+            manifest = None  # written whole
+        had = {} if manifest is None else manifest.get("files", {})
+        conn = connect(store, readonly=True)
+        try:
+            conn.execute("BEGIN")
+            writer = _Writer(out, had, conn, lambda *a, **k: None, page_size, shape)
+            writer._plan_archives()
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        tasks = []
+        for key, fmt, page, page_key, _, _ in writer.archives:
+            path = f"{feed_path(key, fmt)}?page={page}"
+            name = export_file(path, FORMATS[fmt].media_type)
+            held = had.get(name)
+            if name is None or name in self.tasks or (held is not None and held[3] == page_key and held[1]):
+                continue  # not a file, or kept or redated by the export: nothing to render
+            task = (key, fmt, page, name, held[1] if held is not None and not held[4] else "",
+                    not empty and (held is None or not held[1] or bool(held[4])))  # as _Writer._archive makes it
+            self.tasks[name] = (task, page_key)
+            tasks.append(task)
+        if len(tasks) >= FROM_PAGES:
+            self.workers = ExportWorkers()
+            self.handed = self.workers.start(dataclasses.replace(job, store=str(store), out=str(self.staging)), tasks)
+
+    def collect(self) -> dict[str, tuple]:
+        """File name → (task, page key, result, staged file) of each page made; waits for the workers."""
+        found = {}
+        try:
+            for task, result in ExportWorkers.collect([(w, share) for w, share in self.handed if w is not None]):
+                if result is not None:  # None: its worker failed; the export makes the page
+                    found[task[3]] = (task, self.tasks[task[3]][1], result, self.staging / task[3])
+        except OSError as exc:  # a full disk: the export renders them itself, and says so if it cannot
+            log.warning("export: archive pages made ahead were lost (%s); made again", exc)
+            found = {}
+        self.handed = []
+        return found
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def archive_page(publisher) -> Pages:

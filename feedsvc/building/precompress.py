@@ -1,6 +1,13 @@
 """Which exported files get a .gz and a .br beside them, and at which level: the forms nginx's gzip_static
 and brotli_static serve (deploy/nginx.conf), made once per bytes and never again for the same bytes.
 
+Only what is asked for often pays for its coded forms: feeds' first pages, the site's pages, the feeds'
+pages for browsers, the OPML, the sitemaps and the stylesheets, whose forms the build store already keeps.
+Article pages and archive pages get none (cold: each is asked for seldom, and a whole build would
+compress 10,000 article pages twice and 450 MB of archive pages): nginx gzips them on the fly at level 1
+when asked (deploy/nginx.conf `gzip on`), 0.08 ms of CPU for a 7 KiB article page, 2.5 ms for a 390 KiB
+archive page (README "Static export").
+
 Measured on the 10,000-article benchmark export (README "Static export"): gzip level 6 and brotli quality 5
 are within 1–3% of the smallest output at a fraction of the time (brotli 9 costs 10–20× more for 1–2%), and
 they are the levels the build store already keeps for feeds and pages (render.py), so those are written as
@@ -13,6 +20,8 @@ import gzip
 
 import brotli
 
+from ..urls import is_article
+
 GZIP_LEVEL = 6
 BROTLI_QUALITY = 5
 PAYS = 0.9  # a coded form at most this share of the body, or nginx sends the body
@@ -22,6 +31,11 @@ MAKE = {
     "gzip": lambda body: gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),  # mtime=0: same bytes every time
     "br": lambda body: brotli.compress(body, quality=BROTLI_QUALITY),
 }
+
+
+def precompressed(path: str) -> bool:
+    """Whether the file of this URL path gets coded forms: not an article page nor an archive page (?page=N)."""
+    return not is_article(path) and "?page=" not in path
 
 
 def coded_forms(body: bytes, stored: dict[str, bytes | None] | None = None) -> dict[str, bytes]:

@@ -1,0 +1,261 @@
+"""Archive pages rendered and written on every core: with two cores or more, a whole build's export starts one
+worker process per feed format; each renders its format's archive pages from the build store and writes
+their files into the export folder, while this process writes the other files.
+
+A format per worker because a page is put together from its items' fragments (formats/fragments.py): a
+worker that renders every page of one format, in the order export.py gives (each category's page after the
+site-wide page that holds its items), renders each item once in that format, as one process would.
+
+A page is made as a serving process makes it (serving/variants.py, which building/ may not import): the
+listing's stored head and item index, paging.page_feed, the listing's date, the format's fragments; so the
+file is what `feedsvc serve` answers at its URL (tests/test_export.py compares them).
+
+As reading/pool.py does, a worker is a fresh interpreter (`python -c`, subprocess: fork and exec at once),
+never a fork of this process, which runs threads by then; its start (~0.3 s of imports) overlaps the files
+this process writes meanwhile. It reads the store only while this process holds the build lock (no build
+commits meanwhile), and writes each file as export.py does: under a temporary name, then renamed over the
+old one. A worker that fails leaves its pages to this process.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import pickle
+import subprocess
+import sys
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from ..formats import FORMATS
+from ..model import Site
+from ..paging import Listing, page_feed
+from .exportfolder import LEAVE_OUT, etag, mtime_ns, unlink, write_file
+from .precompress import SUFFIXES
+
+log = logging.getLogger(__name__)
+
+WORKER = "from feedsvc.building.exportpool import work; work()"
+FROM_PAGES = 30
+KEEP_ARTICLES = 4000  # articles a worker keeps between pages (a few KiB each)  # archive pages to render: below this, a worker's start and store reads do not pay
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs to make archive pages as a serving process would (feedsvc/__init__.py's Variants)."""
+
+    store: str
+    out: str
+    site: Site
+    size: int  # FEED_MAX_ITEMS
+    public: Mapping[str, Any]  # the public feeds' options (full_text, hub)
+
+
+# A page to make: (listing key, format, page, file name, ETag of the file there now or "", whether coded forms
+# may be beside it) →
+# (file name, ETag, Last-Modified ISO 8601, written) or (file name, None, strerror, False): it cannot be a file.
+Task = tuple[str, str, int, str, str, bool]
+Result = tuple[str, "str | None", str, bool]
+
+
+class ExportWorkers:
+    """Worker processes that render archive pages, one per format; `start` hands the pages out, `collect` waits."""
+
+    def __init__(self, count: int | None = None):
+        # One per format, the kernel sharing the cores out; one core: the pages are rendered in this process.
+        count = (len(FORMATS) if cores() > 1 else 0) if count is None else count
+        self.workers: list[subprocess.Popen] = []
+        for _ in range(count):
+            try:
+                self.workers.append(subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE,
+                                                     stdout=subprocess.PIPE, env=_env(), close_fds=True))
+            except OSError as exc:
+                log.warning("cannot start an export worker (%s); its pages are rendered here", exc)
+                break
+
+    def start(self, job: Job, tasks: list[Task]) -> list[tuple[subprocess.Popen, list[Task]]]:
+        """Hand the tasks out, a format to a worker (in their order); returns what each worker has, to collect."""
+        by_format: dict[str, list[Task]] = {}
+        for task in tasks:
+            by_format.setdefault(task[1], []).append(task)
+        groups = sorted(by_format.values(), key=len, reverse=True)
+        shares: list[list[Task]] = [[] for _ in self.workers]
+        for at, group in enumerate(groups):  # more formats than workers: the smallest formats share
+            min(shares, key=len).extend(group) if at >= len(shares) else shares[at].extend(group)
+        handed = []
+        for worker, share in zip(self.workers, shares):
+            if not share:
+                continue
+            try:
+                pickle.dump((job, share), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                worker.stdin.flush()
+            except OSError as exc:
+                log.warning("an export worker failed (%s); its pages are rendered here", exc)
+                handed.append((None, share))
+                continue
+            handed.append((worker, share))
+        return handed
+
+    @staticmethod
+    def collect(handed: list[tuple[subprocess.Popen | None, list[Task]]]) -> Iterator[tuple[Task, Result | None]]:
+        """Each task with its result, or None where its worker failed (to be made here)."""
+        for worker, share in handed:
+            results = None
+            if worker is not None:
+                try:
+                    results = pickle.load(worker.stdout)
+                except Exception as exc:  # noqa: BLE001 - a worker that died: its pages are made here
+                    log.warning("an export worker failed (%s: %s); its pages are rendered here", type(exc).__name__, exc)
+            if isinstance(results, OSError):
+                raise results
+            if results is None:
+                yield from ((task, None) for task in share)
+            else:
+                yield from zip(share, results)
+
+    def close(self) -> None:
+        """End the workers: their input closed, they exit."""
+        for worker in self.workers:
+            try:
+                worker.stdin.close()
+                worker.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
+                worker.wait()
+                try:
+                    worker.stdout.close()
+                except OSError:
+                    pass
+        self.workers = []
+
+    def __enter__(self) -> "ExportWorkers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same feedsvc as here
+
+
+class _Items(Sequence):
+    """A listing's items by their stored IDs; only the slices a page takes are loaded, through the maker's
+    articles kept."""
+
+    def __init__(self, ids: list[str], maker: "PageMaker"):
+        self.ids, self.maker = ids, maker
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(self.maker.articles(self.ids[index]))
+        return self.maker.articles([self.ids[index]])[0]
+
+
+class PageMaker:
+    """Archive pages from the build store, as a serving process makes them."""
+
+    def __init__(self, job: Job):
+        from ..formats.ondemand import FeedRenderer
+        from ..store import StoreReader
+
+        self.job, self.reader = job, StoreReader(job.store)
+        self.renderer = FeedRenderer(job.site, variants=1)  # the fragments budget of a builder
+        self.listings: dict[str, tuple | None] = {}  # each read once: pages of several listings take turns
+        # Articles kept, the most recently used: a category's page follows the site-wide page that holds its
+        # items (export.py's order), which loaded them.
+        self.kept: OrderedDict[str, Any] = OrderedDict()
+        self.folders: set[Path] = set()  # folders made so far
+
+    def make(self, key: str, fmt: str, page: int) -> tuple[bytes, Any] | None:
+        """(bytes, Last-Modified) of a page, or None when there is none."""
+        if key not in self.listings:
+            stored = self.reader.listing(key)
+            self.listings[key] = None if stored is None else (stored[0], [row[0] for row in stored[1]])
+        stored = self.listings[key]
+        if stored is None:
+            return None
+        head, ids = stored
+        listing = Listing(head.key, head.title, head.description, head.category, _Items(ids, self), head.page_url,
+                          deleted=head.deleted)
+        feed = page_feed(listing, self.job.site, self.job.size, page, **{**self.job.public, "updated": head.changed})
+        if feed is None:
+            return None
+        return self.renderer.fragments.assemble(fmt, feed), feed.updated
+
+
+    def articles(self, ids: list[str]) -> list:
+        """The stored articles with these IDs, in this order; those kept are not read again."""
+        kept = self.kept
+        missing = [id_ for id_ in ids if id_ not in kept]
+        for article in self.reader.articles(missing) if missing else ():
+            kept[article.id] = article
+        found = []
+        for id_ in ids:
+            article = kept.get(id_)
+            if article is not None:
+                kept.move_to_end(id_)
+                found.append(article)
+        while len(kept) > KEEP_ARTICLES:
+            kept.popitem(last=False)
+        return found
+
+
+def make_and_write(maker: PageMaker, out: Path, task: Task) -> Result:
+    key, fmt, page, name, had, coded = task
+    made = maker.make(key, fmt, page)
+    if made is None:
+        return name, None, "no such page", False
+    body, modified = made
+    tag = etag(body)
+    if tag == had:  # the same bytes: export.py gives the file its time
+        return name, tag, modified.isoformat(), False
+    target = out / name
+    try:
+        if target.parent not in maker.folders:
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+            maker.folders.add(target.parent)
+        for suffix in SUFFIXES.values() if coded else ():  # an archive page has no coded form (precompress.py)
+            unlink(target.with_name(target.name + suffix))
+        write_file(target, body, mtime_ns(modified.isoformat()))
+    except OSError as exc:
+        if exc.errno not in LEAVE_OUT:
+            raise
+        return name, None, exc.strerror or str(exc), False
+    return name, tag, modified.isoformat(), True
+
+
+def work() -> None:
+    """The worker: from stdin (Job, [Task]), their results to stdout as one list (or the OSError that stopped
+    it: a full disk); until the end of its input."""
+    out = sys.stdout.buffer
+    maker = None
+    while True:
+        try:
+            job, tasks = pickle.load(sys.stdin.buffer)
+        except EOFError:
+            return
+        if maker is None or maker.job != job:
+            maker = PageMaker(job)
+        try:
+            results: list | OSError = [make_and_write(maker, Path(job.out), task) for task in tasks]
+        except OSError as exc:
+            results = OSError(exc.errno or errno.EIO, exc.strerror or str(exc), exc.filename)
+        pickle.dump(results, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()

@@ -1,0 +1,140 @@
+"""Archive pages rendered and written by worker processes (feedsvc/building/exportpool.py): the same files as
+those made in the build's own process, what serve answers, only those whose bytes moved, and a worker that
+fails leaves its pages to the build."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from feedsvc import create_app
+from feedsvc.building import builder, export, exportpool
+from feedsvc.building.export import MANIFEST, export_store, read_manifest
+from tests.test_export import assert_served_alike, contents, corpus, entries, files, run_build, served, write
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def handed(monkeypatch):
+    """The archive pages handed to workers, by format, build after build."""
+    seen: list[dict[str, int]] = []
+    start = exportpool.ExportWorkers.start
+
+    def spy(self, job, tasks):
+        counts: dict[str, int] = {}
+        for task in tasks:
+            counts[task[1]] = counts.get(task[1], 0) + 1
+        seen.append(counts)
+        return start(self, job, tasks)
+    monkeypatch.setattr(exportpool.ExportWorkers, "start", spy)
+    monkeypatch.setattr(exportpool, "cores", lambda: 2)  # on a one-core machine too
+    return seen
+
+
+def test_workers_write_the_archive_pages_this_process_would(articles_dir, tmp_path, handed):
+    corpus(articles_dir, 60)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert handed and set(handed[0]) == {"rss", "atom", "json"} and sum(handed[0].values()) >= export.FROM_PAGES
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
+    # The same store exported here, by the app's own maker of archive pages: the same files, the same manifest.
+    variants = create_app({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(state), "FEED_MAX_ITEMS": 5},
+                          build=False).extensions["feedsvc.variants"]
+    here = tmp_path / "here"
+    export_store(state, here, variants.get, variants.size, export.archive_shape(variants.site, variants.public))
+    assert len(handed) == 1 and contents(here) == contents(out)
+    assert read_manifest(here)["files"] == read_manifest(out)["files"]
+    assert not list(tmp_path.glob(".export.staging-*"))  # the pages made ahead were all taken, the folder removed
+    write(tmp_path, ".export.staging-99999/feed.rss.page-2", "a killed build's page")
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)  # no page made ahead: the killed build's are removed too
+    assert not list(tmp_path.glob(".export.staging-*"))
+
+
+def test_pages_made_ahead_are_taken_only_where_they_are_the_pages_needed(articles_dir, tmp_path, handed, monkeypatch):
+    """The build's archive pages are rendered while it commits its article pages (export.EarlyPages); a page
+    made ahead that is not the one the export needs (here: every one, its date moved) is made again."""
+    monkeypatch.setattr(builder, "FIRST_PAGES", 5)  # article pages committed in the background, as at 10,000
+    wait = builder.Committer.wait  # and still to commit when the build looks (its few here may be done by then)
+    monkeypatch.setattr(builder.Committer, "wait", lambda self, timeout=None: wait(self, timeout) and timeout != 0)
+    corpus(articles_dir, 60)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    write(tmp_path, ".export.staging-99999/feed.rss.page-2", "a killed build's page")
+    taken = []
+    staged = export._Writer._staged
+    monkeypatch.setattr(export._Writer, "_staged", lambda self, *a: taken.append(staged(self, *a)) or taken[-1])
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert taken and all(taken) and len(handed) == 1  # all made ahead, none by the export's own workers
+    assert not list(tmp_path.glob(".export.staging-*"))
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
+    collect = export.EarlyPages.collect
+
+    def moved(self):  # as if the listings' date had moved between the pages made ahead and the export
+        return {name: (task, key, (result[0], result[1], "2000-01-01T00:00:00+00:00", result[3]), path)
+                for name, (task, key, result, path) in collect(self).items()}
+    monkeypatch.setattr(export.EarlyPages, "collect", moved)
+    taken.clear()
+    write(articles_dir, "a010.md", (articles_dir / "a010.md").read_text(encoding="utf-8").replace("Body", "Edited"))
+    for i in range(60, 70):  # new article pages to commit in the background
+        write(articles_dir, f"a{i:03}.md", (articles_dir / "a001.md").read_text(encoding="utf-8").replace("Story 1", f"New {i}"))
+    export_dir = tmp_path / "other"  # the same store into an empty folder: every archive page to make
+    run_build(articles_dir, export_dir, state, FEED_MAX_ITEMS=5)
+    assert taken and not any(taken) and len(handed) == 3  # made ahead, not taken: made again by the export's workers
+    assert assert_served_alike(export_dir, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(export_dir))
+
+
+def test_workers_rewrite_only_the_pages_whose_bytes_moved(articles_dir, tmp_path, handed, monkeypatch):
+    monkeypatch.setattr(export, "FROM_PAGES", 1)  # every page to render goes to the workers
+    corpus(articles_dir, 40)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    had, before = entries(out), files(out)
+    write(articles_dir, "a003.md", (articles_dir / "a003.md").read_text(encoding="utf-8").replace("Body 3,", "Edited 3,"))
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert len(handed) == 2 and 0 < sum(handed[1].values()) < sum(handed[0].values())
+    now, after = entries(out), files(out)
+    moved = {name for name in now if now[name][1] != had[name][1]}
+    rewritten = {p for p in after if after[p].st_ino != before[p].st_ino}
+    assert rewritten == {name + suffix for name in moved for suffix in ("", *(".gz" if c == "gzip" else ".br" for c in now[name][4]))}
+    assert {"feed.rss.page-2", "feed.atom.page-2", "feed.json.page-2", "category/c3/feed.rss.page-2"} <= moved
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(now)
+    assert "0 files written" in run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+
+
+def test_a_worker_that_fails_leaves_its_pages_to_the_build(articles_dir, tmp_path, handed, monkeypatch, caplog):
+    monkeypatch.setattr(exportpool, "WORKER", "import sys; sys.exit(3)")  # a worker that dies at once
+    corpus(articles_dir, 60)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    with caplog.at_level(logging.WARNING, logger="feedsvc.building.exportpool"):
+        run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert handed and "an export worker failed" in caplog.text
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
+    assert not [p for p in out.rglob(".*") if p.name != MANIFEST]  # no temporary file left
+
+
+def test_a_build_compares_only_the_rows_changed_since_the_folders_build(articles_dir, tmp_path, monkeypatch):
+    """The store names the paths each build changed (store.py `changes`): a build after the folder's reads only
+    those rows, and gets the files a comparison of every row gets, a deleted article's removed."""
+    corpus(articles_dir, 12)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    write(articles_dir, "a003.md", (articles_dir / "a003.md").read_text(encoding="utf-8").replace("Body 3,", "Edited 3,"))
+    (articles_dir / "a007.md").unlink()
+    whole = tmp_path / "whole"  # the same folder, brought up to date by comparing every row
+    whole.mkdir()
+    for path, data in contents(out).items():
+        (whole / path).parent.mkdir(parents=True, exist_ok=True)
+        (whole / path).write_bytes(data)
+    (whole / MANIFEST).write_bytes((out / MANIFEST).read_bytes())
+    compared = []
+    changed_since = export._Writer._changed_since
+    monkeypatch.setattr(export._Writer, "_changed_since", lambda self: compared.append(changed_since(self)) or compared[-1])
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert compared[-1] is not None and "articles/a003" in compared[-1] and len(compared[-1]) < len(entries(out)) / 2
+    variants = create_app({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(state), "FEED_MAX_ITEMS": 5},
+                          build=False).extensions["feedsvc.variants"]
+    monkeypatch.setattr(export._Writer, "_changed_since", lambda self: compared.append(None))
+    export_store(state, whole, variants.get, variants.size, export.archive_shape(variants.site, variants.public))
+    assert compared[-1] is None and entries(whole) == entries(out) and contents(whole) == contents(out)
+    assert "articles/a007.html" not in contents(out)
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
