@@ -12,6 +12,8 @@ import sqlite3
 import threading
 import unicodedata
 import zlib
+from itertools import compress
+from operator import is_not
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -138,13 +140,15 @@ class SearchIndexer:
             self._indexed = self._held(conn)
         indexed, objects = self._indexed, self._objects
         put = []
-        for id_, article in articles.items():
-            if objects.get(id_) is not article:
-                made = made_from(article)
-                if indexed.get(id_) != made:
-                    put.append((article.published, id_, article, made))
-                else:
-                    objects[id_] = article
+        # Only the articles that are not the objects last indexed (a C loop: one saved file is one or two here).
+        ids = list(articles)
+        for id_ in compress(ids, map(is_not, map(objects.get, ids), articles.values())):
+            article = articles[id_]
+            made = made_from(article)
+            if indexed.get(id_) != made:
+                put.append((article.published, id_, article, made))
+            else:
+                objects[id_] = article
         put.sort(key=lambda row: (row[0], row[1]), reverse=True)
         gone = sorted(indexed.keys() - articles.keys())
         for start in range(0, max(len(put), 1 if gone else 0), CHUNK):

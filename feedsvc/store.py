@@ -15,8 +15,9 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -33,22 +34,33 @@ CREATE TABLE IF NOT EXISTS resources (
     path TEXT PRIMARY KEY,  -- URL path without the leading slash; "#preview/<feed path>": a feed's page for browsers
     etag TEXT NOT NULL, media_type TEXT NOT NULL, last_modified TEXT NOT NULL, max_age INTEGER,
     headers TEXT NOT NULL,  -- JSON list of extra [name, value] headers
-    body BLOB NOT NULL, gzip BLOB, br BLOB,  -- NULL coding: made by the worker on first request (article pages)
+    -- Before the bodies: SQLite reaches a column past a big BLOB by reading its overflow pages (a sitemap's 300).
     made_from TEXT NOT NULL,  -- what the builder compares to skip unchanged rows
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    body BLOB NOT NULL, gzip BLOB, br BLOB  -- NULL coding: made by the worker on first request (article pages)
 );
 CREATE TABLE IF NOT EXISTS changes (version INTEGER NOT NULL, path TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_by_version ON changes (version);
 CREATE TABLE IF NOT EXISTS listings (
     key TEXT PRIMARY KEY,  -- "" for the site-wide feed, a category slug, "tag/<slug>" or "author/<slug>"
     head BLOB NOT NULL,  -- pickled ListingHead
-    items TEXT NOT NULL,  -- JSON [[id, published, updated, [categories]], ...] newest first, times as Unix seconds
+    size INTEGER NOT NULL,  -- how many items it lists (its rows in listing_items)
     made_from TEXT NOT NULL, version INTEGER NOT NULL
 );
+-- Each listing's live items, one row each, in the feeds' order by the key itself (newest first, equal times by ID):
+-- a new article is one row in each of its listings, and a serving process reads the slice a page needs.
+CREATE TABLE IF NOT EXISTS listing_items (
+    listing TEXT NOT NULL,
+    rank INTEGER NOT NULL,  -- minus the publication time in microseconds since 1970: ORDER BY rank, id is newest first
+    id TEXT NOT NULL,
+    updated INTEGER NOT NULL,  -- microseconds since 1970
+    categories TEXT NOT NULL,  -- JSON list of the article's category names (a partner's licensed view filters on them)
+    PRIMARY KEY (listing, rank, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS items (
     id TEXT PRIMARY KEY,  -- a live article's ID
-    article BLOB NOT NULL,  -- the stamped Article, pickled: what a variant (a page, a delta, a partner's view) is rendered from
-    made_from TEXT NOT NULL, version INTEGER NOT NULL
+    made_from TEXT NOT NULL, version INTEGER NOT NULL,
+    article BLOB NOT NULL  -- the stamped Article, pickled: what a variant (a page, a delta, a partner's view) is rendered from
 );
 CREATE TABLE IF NOT EXISTS parsed (
     source TEXT PRIMARY KEY,  -- path inside the articles folder
@@ -57,6 +69,7 @@ CREATE TABLE IF NOT EXISTS parsed (
 );
 """
 KEEP_BUILDS = 200  # builds rows (and their changes) kept; a worker further behind drops its whole cache
+HEADS = 64  # listing heads a serving process keeps (a few hundred bytes each; tombstones make some longer)
 
 
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -80,10 +93,23 @@ def create_schema(path: str | Path) -> None:
     """Create the store's tables if missing (the serving master does it before any worker opens the file)."""
     conn = connect(path)
     try:
+        if _outdated(conn):  # a store of an earlier layout: the builder's next build writes every row again
+            for table in ("builds", "changes", "resources", "listings", "listing_items", "items"):
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
         conn.executescript(SCHEMA)
         create_index(conn)  # search.py's tables, which its SearchIndexer keeps
     finally:
         conn.close()
+
+
+def _outdated(conn: sqlite3.Connection) -> bool:
+    """Whether the build tables are of an earlier layout (a listing's items as one JSON column; columns behind
+    the bodies): they are made again, and the builder's next build (a start's) writes every row."""
+    def columns(table: str) -> list[str]:
+        return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+    resources, items = columns("resources"), columns("items")
+    return ("items" in columns("listings") or (bool(resources) and resources.index("made_from") > resources.index("body"))
+            or (bool(items) and items.index("made_from") > items.index("article")))
 
 
 @dataclass(frozen=True)
@@ -105,20 +131,54 @@ class Build:
 
     report: dict
     resources: dict[str, tuple] = field(default_factory=dict)  # path → (etag, media, last_modified, max_age, headers, body, gzip, br, made_from)
-    listings: dict[str, tuple] = field(default_factory=dict)  # key → (head, items, made_from)
+    listings: dict[str, tuple] = field(default_factory=dict)  # key → (head, size, made_from)
+    # key → (whole, gone, rows): whole: its rows are exactly `rows` (all others deleted); else the rows to take out,
+    # as (rank, id), and those to put (item_row()). Only listings in `listings` have an entry.
+    listing_items: dict[str, tuple[bool, list, list]] = field(default_factory=dict)
     items: dict[str, tuple] = field(default_factory=dict)  # id → (Article, or its pickle, made_from)
     gone: dict[str, set] = field(default_factory=lambda: {"resources": set(), "listings": set(), "items": set()})
     parsed: list[tuple] = field(default_factory=list)
     deferred: dict[str, tuple] = field(default_factory=dict)  # article pages left for later builds (builder.Committer)
     recode: dict[str, tuple] = field(default_factory=dict)  # rows put without their codings, to put with them later
+    later: dict[str, tuple] = field(default_factory=dict)  # rows left for a build right after this one (builder.Committer)
+    previews: dict[str, tuple] = field(default_factory=dict)  # feed path → (snapshot, made_from): pages rendered for that build
+    # path → (made_from, gzip, br): codings of rows already stored, put only if the row is still the one they were
+    # made for; the row keeps its version (its bytes are those of the build that put it).
+    codings: dict[str, tuple] = field(default_factory=dict)
 
     def changed_paths(self) -> list[str]:
         """The paths (and "#listing/<key>") a worker must forget when this build lands."""
-        return sorted({*self.resources, *self.gone["resources"], *("#listing/" + k for k in (*self.listings, *self.gone["listings"]))})
+        return sorted({*self.resources, *self.codings, *self.gone["resources"],
+                       *("#listing/" + k for k in (*self.listings, *self.gone["listings"]))})
+
+    def rows_written(self) -> int:
+        """How many rows this build puts or deletes (tests count them: a build costs what changed)."""
+        items = sum(len(gone) + len(rows) for _, gone, rows in self.listing_items.values())
+        return len(self.resources) + len(self.listings) + len(self.items) + items + sum(map(len, self.gone.values()))
+
+
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
+
+
+def microseconds(moment: datetime) -> int:
+    """A moment as whole microseconds since 1970 (exact, unlike a float of seconds)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def item_row(article) -> tuple:
+    """An article's row in each listing that holds it: (rank, id, updated, categories) as listing_items keeps them."""
+    return (-microseconds(article.published), article.id, microseconds(article.updated),
+            json.dumps(list(article.categories), separators=(",", ":")))
+
+
+def row_hash(row: tuple) -> int:
+    """A 64-bit hash of an item row; a listing's rows are summed (listing_hash), so adding or taking out one row
+    moves the sum without reading the others."""
+    return int.from_bytes(hashlib.blake2b(repr(row).encode(), digest_size=8).digest(), "big")
 
 
 class StoreWriter:
-    """The builder's side: commits a build in one transaction and knows what the store holds (made_from by key)."""
+    """The builder's side: commits a build in one transaction, and says what made each stored row (made_from)."""
 
     TABLES = {"resources": "path", "listings": "key", "items": "id"}
 
@@ -126,17 +186,22 @@ class StoreWriter:
         self.path = Path(path)
         create_schema(self.path)
         self.conn = connect(self.path)
-        self.version: int | None = None  # the last version this writer committed or read
-        self._held: dict[str, dict[str, str]] | None = None
+        self.version: int | None = None  # the last version this writer committed
 
     def held(self) -> dict[str, dict[str, str]]:
-        """table → key → made_from, as in the store (read again when another writer committed meanwhile)."""
-        latest = self.conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
-        if self._held is None or latest != self.version:
-            self._held = {table: dict(self.conn.execute(f"SELECT {key}, made_from FROM {table}").fetchall())
-                          for table, key in self.TABLES.items()}
-            self.version = latest
-        return self._held
+        """table → key → made_from of every row the store holds (a builder's first build compares all of them)."""
+        return {table: dict(self.conn.execute(f"SELECT {key}, made_from FROM {table}").fetchall())
+                for table, key in self.TABLES.items()}
+
+    def made_from(self, table: str, keys: Iterable[str]) -> dict[str, str]:
+        """key → made_from of these rows of a table (those the store holds): a build after the first asks only
+        for the rows its refresh changed."""
+        column, keys, found = self.TABLES[table], list(keys), {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            found.update(self.conn.execute(f"SELECT {column}, made_from FROM {table} WHERE {column} IN ({','.join('?' * len(chunk))})",
+                                           chunk).fetchall())
+        return found
 
     def commit(self, build: Build, now: datetime) -> int:
         """Write the build's rows, its changes and its builds row in one transaction; returns its version."""
@@ -144,13 +209,23 @@ class StoreWriter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = (conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0) + 1
-            conn.executemany("INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            conn.executemany("INSERT OR REPLACE INTO resources (path, etag, media_type, last_modified, max_age, headers, body, "
+                             "gzip, br, made_from, version) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                              [(path, *row, version) for path, row in build.resources.items()])
+            conn.executemany("UPDATE resources SET gzip = ?, br = ? WHERE path = ? AND made_from = ?",
+                             [(gz, br, path, made) for path, (made, gz, br) in build.codings.items()])
             conn.executemany("INSERT OR REPLACE INTO listings VALUES (?,?,?,?,?)",
                              [(key, *row, version) for key, row in build.listings.items()])
+            for key, (whole, gone, rows) in build.listing_items.items():
+                if whole:
+                    conn.execute("DELETE FROM listing_items WHERE listing = ?", (key,))
+                else:
+                    conn.executemany("DELETE FROM listing_items WHERE listing = ? AND rank = ? AND id = ?", [(key, *k) for k in gone])
+                conn.executemany("INSERT OR REPLACE INTO listing_items VALUES (?,?,?,?,?)", [(key, *row) for row in rows])
+            conn.executemany("DELETE FROM listing_items WHERE listing = ?", [(k,) for k in build.gone["listings"]])
             # Articles and parse results pickled one row at a time as SQLite takes them: a cold start's 10,000
             # are never all held as bytes at once beside the objects.
-            conn.executemany("INSERT OR REPLACE INTO items VALUES (?,?,?,?)",
+            conn.executemany("INSERT OR REPLACE INTO items (id, article, made_from, version) VALUES (?,?,?,?)",
                              ((id_, _pickled(article), made, version) for id_, (article, made) in build.items.items()))
             for table, key in self.TABLES.items():
                 conn.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in build.gone[table]])
@@ -162,16 +237,7 @@ class StoreWriter:
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
-            self._held = None
             raise
-        if self._held is not None and self.version == version - 1:
-            for table, rows in (("resources", build.resources), ("listings", build.listings), ("items", build.items)):
-                held = self._held[table]
-                held.update((k, row[-1]) for k, row in rows.items())
-                for k in build.gone[table]:
-                    held.pop(k, None)
-        else:
-            self._held = None
         self.version = version
         return version
 
@@ -265,7 +331,7 @@ class StoreReader:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[Rendered, dict]] = OrderedDict()  # path → (resource, derived from it)
-        self._listings: OrderedDict[str, tuple] = OrderedDict()  # key → (head, items), the last two asked
+        self._listings: OrderedDict[str, tuple] = OrderedDict()  # key → (head, size), the last HEADS asked
         self._bytes = 0  # bodies and stored codings; a coding made later (an article page's) adds up to as much again
         self.version = 0
         self._checked = 0.0  # when the latest look at the version began
@@ -379,23 +445,58 @@ class StoreReader:
             return None
         return None if row is None else (row[0], row[1], json.loads(row[2]))
 
-    def listing(self, key: str) -> tuple[ListingHead, list] | None:
-        """A listing's head and item index (id, published, updated, categories), kept for the few last asked."""
+    def listing(self, key: str) -> tuple[ListingHead, "ListingIndex"] | None:
+        """A listing's head and its item order (ListingIndex: read a slice at a time, never held whole).
+
+        Heads are kept for the last HEADS asked; inside pinned() both come from the pinned build.
+        """
         self.current()
-        with self._lock:
-            found = self._listings.get(key)
-            if found is not None:
-                self._listings.move_to_end(key)
-                return found
-        row = self._conn().execute("SELECT head, items FROM listings WHERE key = ?", (key,)).fetchone()
+        pinned = getattr(self._local, "pinned", 0)
+        if not pinned:
+            with self._lock:
+                found = self._listings.get(key)
+                if found is not None:
+                    self._listings.move_to_end(key)
+                    return found[0], ListingIndex(self, key, found[1])
+        row = self._conn().execute("SELECT head, size FROM listings WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        found = (pickle.loads(row[0]), json.loads(row[1]))
-        with self._lock:
-            self._listings[key] = found
-            while len(self._listings) > 2:
-                self._listings.popitem(last=False)
-        return found
+        head, size = pickle.loads(row[0]), row[1]
+        if not pinned:
+            with self._lock:
+                self._listings[key] = (head, size)
+                while len(self._listings) > HEADS:
+                    self._listings.popitem(last=False)
+        return head, ListingIndex(self, key, size)
+
+    @contextmanager
+    def pinned(self):
+        """Every read of this thread inside sees one build (one SQLite read transaction): a feed made from a
+        listing's head, its order and its articles is never a mix of two builds."""
+        depth = getattr(self._local, "pinned", 0)
+        conn = self._conn()
+        if not depth:
+            conn.execute("BEGIN")
+            conn.execute("SELECT 1 FROM builds LIMIT 1").fetchone()  # the read transaction starts at its first read
+        self._local.pinned = depth + 1
+        try:
+            yield
+        finally:
+            self._local.pinned = depth
+            if not depth:
+                conn.execute("COMMIT")
+
+    def listing_ids(self, key: str, start: int, stop: int, where: str = "", params: tuple = ()) -> list[str]:
+        """The IDs at positions start:stop of a listing's order (with an extra condition on its rows: where)."""
+        if stop <= start:
+            return []
+        rows = self._conn().execute(f"SELECT id FROM listing_items WHERE listing = ?{where} ORDER BY rank, id LIMIT ? OFFSET ?",
+                                    (key, *params, stop - start, start))
+        return [row[0] for row in rows]
+
+    def listing_count(self, key: str, where: str = "", params: tuple = ()) -> int:
+        """How many of a listing's rows meet the condition."""
+        return self._conn().execute(f"SELECT COUNT(*) FROM listing_items WHERE listing = ?{where}", (key, *params)).fetchone()[0]
 
     def category_links(self) -> dict[tuple[str, str], tuple[str, str, str]]:
         """Each published category's, tag's and author's (name, page URL, feed key) by (kind, name), as an article page links them."""
@@ -428,6 +529,40 @@ def _size(res: Rendered) -> int:
     return len(res.body) + sum(len(v) for v in res._coded.values())
 
 
-def item_index(items: Iterable) -> list:
-    """A listing's items as the store keeps them for variants: [id, published, updated, categories]."""
-    return [[a.id, a.published.timestamp(), a.updated.timestamp(), list(a.categories)] for a in items]
+class ListingIndex:
+    """One stored listing's items in order, as a serving process reads them: a count and the IDs of a slice,
+    each one SQL query on listing_items; narrowed by time (newer_than) or by category (licensed) in SQL too."""
+
+    def __init__(self, reader: StoreReader, key: str, size: int | None, where: str = "", params: tuple = ()):
+        self.reader, self.key, self.where, self.params = reader, key, where, params
+        self._size = size
+
+    def __len__(self) -> int:
+        if self._size is None:
+            self._size = self.reader.listing_count(self.key, self.where, self.params)
+        return self._size
+
+    def ids(self, index: slice | int) -> list[str]:
+        """The IDs at these positions (a slice, or one position)."""
+        if not isinstance(index, slice):
+            position = index + len(self) if index < 0 else index
+            if not 0 <= position < len(self):
+                raise IndexError(index)
+            return self.reader.listing_ids(self.key, position, position + 1, self.where, self.params)
+        positions = range(*index.indices(len(self)))
+        if not positions:
+            return []
+        low, high = min(positions), max(positions)
+        found = self.reader.listing_ids(self.key, low, high + 1, self.where, self.params)
+        return found if positions.step == 1 else [found[p - low] for p in positions]
+
+    def newer_than(self, since: datetime) -> "ListingIndex":
+        """The items published or updated after `since` (paging.since_feed's rule), in the same order."""
+        moment = microseconds(since)
+        return ListingIndex(self.reader, self.key, None, self.where + " AND (rank < ? OR updated > ?)", (*self.params, -moment, moment))
+
+    def licensed(self, categories: Iterable[str]) -> "ListingIndex":
+        """The items in at least one of these categories, in the same order."""
+        names = sorted(categories)
+        condition = f" AND EXISTS (SELECT 1 FROM json_each(categories) WHERE value IN ({','.join('?' * len(names))}))"
+        return ListingIndex(self.reader, self.key, None, self.where + condition, (*self.params, *names))

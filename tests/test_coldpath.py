@@ -171,10 +171,9 @@ def test_a_cold_start_reads_the_first_pages_in_full_and_the_rest_in_the_backgrou
     for path in ("feed.rss", "feed.atom", "feed.json", "category/sport/feed.atom", "feeds.opml", ""):
         # The same bytes as a whole build's but for the feed's own date: when this deployment recorded them.
         assert undated(now[path][4]) == undated(expected[path][4]), path
-    with sqlite3.connect(state) as conn:
-        listed = {key: [row[0] for row in __import__("json").loads(items)] for key, items in conn.execute("SELECT key, items FROM listings")}
-    with sqlite3.connect(tmp_path / "whole.sqlite3") as conn:
-        assert listed == {key: [row[0] for row in __import__("json").loads(items)] for key, items in conn.execute("SELECT key, items FROM listings")}
+    order = "SELECT listing, id FROM listing_items ORDER BY listing, rank, id"
+    with sqlite3.connect(state) as conn, sqlite3.connect(tmp_path / "whole.sqlite3") as whole_conn:
+        assert conn.execute(order).fetchall() == whole_conn.execute(order).fetchall()  # every listing's items, in order
     finish_reading(publisher, publisher.scanner.placed)
     finished(app)
     now = rows(state)

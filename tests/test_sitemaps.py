@@ -225,3 +225,29 @@ def test_the_static_export_writes_them_as_the_app_serves_them(tmp_path):
     valid(NEWS, (out / "sitemap-news.xml").read_bytes())
     assert b"Sitemap: http://127.0.0.1:8000/sitemap.xml\n" in (out / "robots.txt").read_bytes()
     assert (out / "sitemap.xml.gz").exists() and (out / "robots.txt.br").exists()
+
+
+def test_a_sitemap_made_in_part_is_the_bytes_of_one_made_whole_after_additions_edits_removals_and_growing_past_a_file(make_publisher, sample_dir):
+    pub = make_publisher(sample_dir)
+    live = list(pub.build(FIXED_NOW).listings[""].items)
+    sections = [(pub.site.url + "/", FIXED_NOW)]
+
+    made: dict[int, Article] = {}
+
+    def newer(n: int) -> Article:  # the same object each time, as a refresh keeps the articles that did not change
+        moment = FIXED_NOW + timedelta(minutes=n)
+        return made.setdefault(n, replace(live[0], id=f"zz-{n}", source=f"zz-{n}.txt", guid=stable_id(f"zz-{n}"),
+                                          published=moment, updated=moment))
+
+    steps = [live, [newer(1), *live], [newer(1), *live], [newer(3), newer(2), newer(1), *live],  # new ones, nothing
+             [newer(3), newer(2), replace(newer(1), updated=FIXED_NOW + timedelta(hours=1)), *live],  # an edit
+             [newer(3), *live[1:]]]  # removals
+    steps += [[newer(n) for n in range(k, 3, -1)] + steps[-1] for k in (5, 8, 12, 20)]  # growing past one file
+    limit = len(Sitemaps(pub.site).render(sections, steps[-3], FIXED_NOW)["sitemap.xml"]) + 200  # one file up to there
+    maker, parts = Sitemaps(pub.site, max_bytes=limit), []
+    for n, articles in enumerate(steps):
+        when = sections if n % 2 else [(pub.site.url + "/", FIXED_NOW + timedelta(seconds=n))]
+        files = maker.render(when, articles, FIXED_NOW)
+        assert files == Sitemaps(pub.site, max_bytes=limit).render(when, articles, FIXED_NOW), n
+        parts.append(len(files))
+    assert parts[0] == parts[-3] == 3 and parts[-1] > 3  # sitemap.xml, the News sitemap, robots.txt; then children

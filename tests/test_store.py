@@ -12,6 +12,7 @@ import pytest
 from feedsvc import create_app
 from feedsvc.formats import FORMATS
 from feedsvc.partners import Partner
+from feedsvc.building.builder import Committer
 from feedsvc.store import StoreReader
 from tests.conftest import write
 
@@ -86,12 +87,15 @@ def test_a_reader_sees_the_new_build_and_forgets_only_what_it_changed(sample_dir
     monkeypatch.chdir(tmp_path)
     app = create_app(settings(sample_dir, tmp_path))
     reader = StoreReader(tmp_path / "state.sqlite3", interval=0)
+    committer = next(o for o in app.extensions["feedsvc"].observers if isinstance(o, Committer))
+    committer.wait()  # the codings made after the first build are in
     kept = {path: reader.resource(path) for path in ("feed.rss", "style.css", "feeds.opml")}
     version = reader.current()
     category = app.extensions["feedsvc"].snapshot.feeds[1].category.name  # no new category: the OPML stays
     write(sample_dir, "zz-new.txt", f"{category}\nA brand new title\nBody.\n")
     app.extensions["feedsvc"].refresh()
     assert reader.current() == version + 1
+    committer.wait()  # the changed feeds' codings, committed a moment later, change no other resource
     assert reader.resource("style.css") is kept["style.css"]  # unchanged: still the object in memory
     assert b"A brand new title" in reader.resource("feed.rss").body
     assert reader.resource("feeds.opml") is kept["feeds.opml"]

@@ -22,13 +22,15 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
+from itertools import compress
+from operator import is_not, not_
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..formats import FORMATS
 from ..model import is_placed
 from ..search import SearchIndexer
-from ..store import Build, ListingHead, ParsedCache, StoreWriter, code_version, item_index
+from ..store import Build, ListingHead, ParsedCache, StoreWriter, code_version, item_row, row_hash
 from ..urls import preview_key
 
 log = logging.getLogger(__name__)
@@ -126,7 +128,16 @@ class BuilderStatus:
 
 
 class Committer:
-    """Commits each refresh that changed something to the build store, as rows that differ from what it holds."""
+    """Commits each refresh that changed something to the build store, as rows that differ from what it holds.
+
+    A builder's first build compares every row with the store (a restart writes only what moved while it was
+    down). Each later one looks only at what its refresh changed: resources, article pages and articles whose
+    objects are not the ones last committed (compared by identity, in C), and each changed listing's items that
+    left and came (ListingBuilder's delta): one saved file writes a few dozen rows, however big the archive.
+    Feeds are committed with the codings already made; those still to make (gzip and brotli of the changed feeds,
+    the sitemaps) are made after the commit and committed by a build of their own, a moment later (`_code`):
+    a serving process asked for one meanwhile makes it from the same bytes.
+    """
 
     def __init__(self, writer: StoreWriter, publisher, parsed: ParsedCache | None = None, reader=None, made_by: str = ""):
         self.writer, self.publisher, self.parsed, self.reader = writer, publisher, parsed, reader
@@ -135,17 +146,24 @@ class Committer:
         # (content_hash) at its path, dated by the state store; so these fields say when it must be stored again.
         self.made_by = hashlib.sha256(f"{made_by} {publisher.site!r}".encode()).hexdigest()[:16]
         self.behind = True  # the store may not hold this process's snapshot yet (start, or a failed commit)
-        self._pages: dict[str, Any] = {}  # article page path → the renderer entry committed
-        self._listings: dict[str, tuple] = {}  # key → (items, changed) committed
-        self._items: dict[str, Any] = {}  # id → the Article object committed
+        self._synced = False  # what is remembered below is what the store holds (after a first whole comparison)
+        self._pages: Mapping[str, Any] = {}  # article page path → the renderer entry committed
+        self._plain: Mapping[str, Any] = {}  # every other resource's path → the Rendered committed
+        self._preview_keys: set[str] = set()  # the feeds' pages for browsers committed (urls.preview_key)
+        self._listings: dict[str, tuple] = {}  # key → (Listing, changed, items hash) committed
+        self._next_listings: dict[str, tuple] = {}  # the same for the build being made, until it is committed
+        self._items: Mapping[str, Any] = {}  # id → the Article object committed
         # Article pages left to commit after the last build: path → (renderer entry, made_from), in order.
         self._deferred: dict[str, tuple] = {}
         self._report: dict = {}
         self._recode: dict[str, tuple] = {}  # path → (Rendered, made_from): rows committed without their codings
+        self._later: dict[str, tuple] = {}  # path → (Rendered, made_from): sitemaps left out of a refresh's build
         self._parsed: list[tuple] = []  # parse results left for the background pages' first build (for restarts only)
-        self._previews: tuple | None = None  # (snapshot, {feed path: made_from}): feeds' browser pages left to commit
-        self._lock = threading.Lock()  # one commit at a time: a refresh's, or the background pages'
+        self._previews: dict[str, tuple] = {}  # feed path → (snapshot, made_from): feeds' pages for browsers left to commit
+        self._lock = threading.Lock()  # one commit at a time: a refresh's, the background pages' or the codings'
         self._finisher: threading.Thread | None = None
+        self._coder: threading.Thread | None = None
+        self.written = 0  # rows the last build of a refresh put or deleted (tests: a build costs what changed)
 
     def __call__(self, refreshed) -> None:
         if not refreshed.ok or not (refreshed.changed or self.behind or (self.parsed and self.parsed.waiting)):
@@ -156,20 +174,26 @@ class Committer:
             deferred, build.deferred = build.deferred, {}
             build.report["pages_pending"] = len(deferred) + build.report["placed"]
             parsed = self._parsed + build.parsed  # parse results wait for the pages' first build when there is one
-            build.parsed, later = ([], parsed) if deferred else (parsed, [])
+            build.parsed, later_parsed = ([], parsed) if deferred else (parsed, [])
             recode = {path: found for path, found in self._recode.items() if path not in build.resources}
             recode.update(build.recode)
-            if not deferred:  # rows left without codings by an earlier split get them now
-                build.resources.update(self._recoded(recode))
-                recode = {}
+            later = {path: found for path, found in self._later.items() if path not in build.gone["resources"] and path not in build.resources}
+            later.update(build.later)
+            previews = {path: found for path, found in self._previews.items() if preview_key(path) not in build.gone["resources"]}
+            previews.update(build.previews)
             try:
                 version = self.writer.commit(build, datetime.now(timezone.utc))
+            except BaseException:
+                self._synced = False  # compare everything with the store next time
+                raise
             finally:
                 if self.parsed is not None:
                     self.parsed.landed(build.parsed)
             self.behind = False
+            self.written = build.rows_written()
             _trim()
-            self._deferred, self._report, self._parsed, self._recode = deferred, build.report, later, recode
+            self._deferred, self._report, self._parsed, self._recode, self._later = deferred, build.report, later_parsed, recode, later
+            self._previews = previews
             self._remember(refreshed.snapshot)
             if self.reader is not None:
                 self.reader.current(force=True)  # this process's own requests see it at once
@@ -178,10 +202,56 @@ class Committer:
             if deferred and (self._finisher is None or not self._finisher.is_alive()):
                 self._finisher = threading.Thread(target=self.finish, name="article-pages", daemon=True)
                 self._finisher.start()
+            elif not deferred and (recode or later or previews) and (self._coder is None or not self._coder.is_alive()):
+                self._coder = threading.Thread(target=self._code, name="codings", daemon=True)
+                self._coder.start()
+
+    def _code(self) -> None:
+        """Make the codings of the rows committed without them, and the sitemaps' rows left out of the refresh's
+        build, and commit them in a build of their own, until none are left; while there are article pages left
+        for the background (finish), its builds take the codings instead."""
+        while True:
+            with self._lock:
+                recode, later, previews = dict(self._recode), dict(self._later), dict(self._previews)
+                if (not recode and not later and not previews) or self._deferred:
+                    return
+            for res, _ in (*recode.values(), *later.values()):  # outside the lock: a refresh may commit meanwhile
+                res.coded("gzip"), res.coded("br")
+            pages = {path: (found, row) for path, found in previews.items()
+                     for row in _previews({path: found}, self.publisher.site).values()}
+            with self._lock:
+                if self._deferred:
+                    return
+                build = Build(dict(self._report))
+                build.codings = {path: (made, res.coded("gzip"), res.coded("br")) for path, (res, made) in recode.items()}
+                build.resources = {path: _row(res, made) for path, (res, made) in later.items() if self._later.get(path) is later[path]}
+                build.resources.update((preview_key(path), row) for path, (found, row) in pages.items() if self._previews.get(path) is found)
+                try:  # codings only for rows still as they were: those a refresh replaced meanwhile are left out
+                    version = self.writer.commit(build, datetime.now(timezone.utc))
+                except Exception:  # the edge where work must go on: a serving process makes a missing coding itself
+                    log.exception("the codings of %d resources could not be committed to the store", len(recode))
+                    self._recode, self._later, self._previews, self._synced = {}, {}, {}, False
+                    return
+                if self.reader is not None:
+                    self.reader.current(force=True)
+                log.debug("build %d committed: the codings of %d resources, %d sitemaps", version, len(recode), len(build.resources))
+                for path, found in recode.items():
+                    if self._recode.get(path) is found:
+                        del self._recode[path]
+                for path, found in later.items():
+                    if self._later.get(path) is found:
+                        del self._later[path]
+                for path, found in previews.items():
+                    if self._previews.get(path) is found:
+                        del self._previews[path]
 
     def finish(self) -> None:
         """Commit the article pages the last build left out, PAGES_PER_BUILD to a build, until none are left."""
         while True:
+            # The codings deferred by a cold start (a thousand feeds with tags and authors) made before taking the
+            # lock: a refresh (a saved file) commits meanwhile instead of waiting for them all.
+            for res, _ in (*list(self._recode.values()), *list(self._later.values())):
+                res.coded("gzip"), res.coded("br")
             with self._lock:
                 if not self._deferred:
                     return
@@ -190,9 +260,9 @@ class Committer:
                 build = Build(dict(self._report, pages_pending=len(self._deferred) - len(paths) + self._report["placed"]),
                               parsed=self._parsed)
                 try:
-                    if self._previews is not None:
-                        build.resources.update(_previews(*self._previews[:1], self.publisher.site, self._previews[1]))
+                    build.resources.update(_previews(self._previews, self.publisher.site))
                     build.resources.update(self._recoded(self._recode))
+                    build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in self._later.items())
                     self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in chunk.items()})
                     version = self.writer.commit(build, datetime.now(timezone.utc))
                 except Exception:  # the next refresh commits them again (they are not remembered as committed)
@@ -200,14 +270,16 @@ class Committer:
                         self.parsed.landed(build.parsed)
                     log.exception("the article pages could not be committed to the store")
                     # Parse results lost: a restart reads those files again; rows left without codings: made on request.
-                    self._deferred, self._parsed, self._recode, self._previews, self.behind = {}, [], {}, None, True
+                    self._deferred, self._parsed, self._recode, self._previews, self.behind = {}, [], {}, {}, True
+                    self._later = {}
+                    self._synced = False
                     return
                 if self.parsed is not None:
                     self.parsed.landed(build.parsed)
-                self._parsed, self._recode, self._previews = [], {}, None
+                self._parsed, self._recode, self._previews, self._later = [], {}, {}, {}
                 for path in paths:
                     del self._deferred[path]
-                self._pages.update((path, entry) for path, (entry, _) in chunk.items())
+                self._pages = {**self._pages, **{path: entry for path, (entry, _) in chunk.items()}}
                 self._report = build.report
                 _trim()
                 if self.reader is not None:
@@ -215,89 +287,141 @@ class Committer:
                 log.debug("build %d committed: %d article pages, %d to follow", version, len(paths), len(self._deferred))
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the background article pages; True when none are left (tests, tools)."""
-        finisher = self._finisher
-        if finisher is not None:
-            finisher.join(timeout)
-        return not self._deferred
+        """Wait for the background article pages and codings; True when none are left (tests, tools)."""
+        for thread in (self._finisher, self._coder, self._finisher):
+            if thread is not None:
+                thread.join(timeout)
+        return not self._deferred and not self._recode and not self._later and not self._previews
 
     def build(self, snap) -> Build:
         """The rows of this snapshot that the store does not hold yet, and those it holds no more.
 
         Past FIRST_PAGES new article pages, those are left out of the rows and named in `deferred`.
         """
-        site = self.publisher.site
-        held = self.writer.held()
+        site, writer = self.publisher.site, self.writer
+        # A whole comparison at first, and whenever another writer committed since this one (a second builder
+        # on the same store in a test or tool): then every row the store holds is read (held()).
+        whole = not self._synced or (writer.conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0) != writer.version
+        held = writer.held() if whole else None
         report = {"articles": len(snap.articles), "feeds": len(snap.feeds), "skipped": len(snap.skipped),
                   "built_at": snap.built_at.isoformat() if snap.built_at else None,
                   "files_read": self.parsed.read if self.parsed else None}
         build = Build(report)
         unread = self.publisher.scanner.placed  # placed only so far: their items and pages come once read
         pages = getattr(snap.resources, "_pages", {})  # article pages: path → [(article, categories), Rendered or None]
-        have = held["resources"]
+        ready = getattr(snap.resources, "_ready", None)  # every other resource
+        if ready is None:
+            ready = {path: snap.resources[path] for path in snap.resources if path not in pages}
+        feeds = {feed.path(fmt) for feed in snap.feeds for fmt in FORMATS}
+        if whole:
+            plain_paths, page_paths, ids = list(ready), list(pages), list(snap.articles)
+        else:  # only what this refresh made anew: objects that are not those last committed
+            plain_paths, page_paths, ids = _changed(self._plain, ready), _changed(self._pages, pages), _changed(self._items, snap.articles)
+        preview_paths = [path for path in plain_paths if path in feeds]
+        page_paths = [path for path in page_paths if not (pages[path][0][0].source in unread and is_placed(pages[path][0][0]))]
+        placed = sum(1 for path in pages if pages[path][0][0].source in unread and is_placed(pages[path][0][0])) if unread else 0
+        ids = [id_ for id_ in ids if not (snap.articles[id_].source in unread and is_placed(snap.articles[id_]))]
+        have = held["resources"] if whole else writer.made_from("resources", [*plain_paths, *page_paths, *map(preview_key, preview_paths)])
         plain = {}  # the resources to put, but article pages
-        for path in snap.resources:
-            if path in pages:
-                continue
-            res = snap.resources[path]
+        for path in plain_paths:
+            res = ready[path]
             made = _made_from(res)
             if have.get(path) != made:
                 plain[path] = (res, made)
         previews = {}  # feed path → made_from of its page for browsers, for those the store does not hold
-        for feed in snap.feeds:
-            for fmt in FORMATS:
-                path = feed.path(fmt)
-                made = _made_from(snap.resources[path]) + repr(site)
-                if have.get(preview_key(path)) != made:
-                    previews[path] = made
-        todo, placed = {}, 0
-        for path, entry in pages.items():
-            if self._pages.get(path) is not entry:
-                if entry[0][0].source in unread and is_placed(entry[0][0]):  # its page comes once it is read
-                    placed += 1
-                    continue
-                made = self._made_from(entry[0][0], entry[0][1])
-                if have.get(path) != made:
-                    todo[path] = (entry, made)
+        for path in preview_paths:
+            made = _made_from(ready[path]) + repr(site)
+            if have.get(preview_key(path)) != made:
+                previews[path] = made
+        todo = {}
+        for path in page_paths:
+            entry = pages[path]
+            made = self._made_from(entry[0][0], entry[0][1])
+            if have.get(path) != made:
+                todo[path] = (entry, made)
         if len(todo) > FIRST_PAGES:
             # The feeds first: their gzip and brotli bodies (a second at 10,000 articles) come with the pages'
             # first build; a serving process asked for a coding meanwhile makes it itself.
             # The feeds' pages for browsers too (a second at 10,000 articles): a browser gets the feed meanwhile.
             build.deferred, build.recode = todo, plain
             build.resources.update((path, _row(res, made, coded=False)) for path, (res, made) in plain.items())
-            self._previews = (snap, previews)
+            build.previews = {path: (snap, made) for path, made in previews.items()}
         else:
-            build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in plain.items())
+            # Codings already made (a feed's by the refresh's compression thread, a file's that did not change)
+            # go with the row; the others are made after the commit (_code).
+            # The sitemaps (1.3 MB at 10,000 articles) are left for that build too: no feed waits for them.
+            # A builder's first build (a start) commits everything with its codings, in one build, as it always did.
+            build.later = {path: found for path, found in plain.items() if not whole and _is_sitemap(path)}
+            build.resources.update((path, _row(res, made, coded=True if whole else None)) for path, (res, made) in plain.items() if path not in build.later)
+            build.recode = {path: found for path, found in plain.items()
+                            if not whole and len(found[0]._coded) < 2 and path not in build.later}
             self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in todo.items()})
-            build.resources.update(_previews(snap, site, previews))
-            self._previews = None
-        previews = {preview_key(feed.path(fmt)) for feed in snap.feeds for fmt in FORMATS}
-        build.report["placed"] = len(unread)  # articles still to read in full (those pages come once read)
-        build.gone["resources"] = {p for p in have if p not in snap.resources and p not in previews}
-        for key, listing in snap.listings.items():
-            if self._listings.get(key) == (listing.items, snap.changed[key]):
-                continue
-            head = ListingHead(key, listing.title, listing.description, listing.category, listing.page_url, snap.changed[key],
-                               listing.deleted)
-            index, blob = json.dumps(item_index(listing.items)), pickle.dumps(head, protocol=5)
-            made = hashlib.sha256(index.encode() + blob).hexdigest()
-            if held["listings"].get(key) != made:
-                build.listings[key] = (blob, index, made)
-        build.gone["listings"] = set(held["listings"]) - set(snap.listings)
-        for id_, article in snap.articles.items():
-            if self._items.get(id_) is not article and not (article.source in unread and is_placed(article)):
-                made = self._made_from(article)
-                if held["items"].get(id_) != made:
-                    full = self.publisher.load_full(article)  # the builder holds most articles as placements
-                    if full is not None:
-                        build.items[id_] = (full, made)
-        build.gone["items"] = set(held["items"]) - set(snap.articles)
+            if whole:  # a start: everything in one build
+                build.resources.update(_previews({path: (snap, made) for path, made in previews.items()}, site))
+            else:  # the feeds' pages for browsers after the feeds too (a browser gets the feed meanwhile)
+                build.previews = {path: (snap, made) for path, made in previews.items()}
+        build.report["placed"] = placed
+        preview_keys = {preview_key(path) for path in feeds}
+        if whole:
+            build.gone["resources"] = {p for p in have if p not in snap.resources and p not in preview_keys}
+        else:
+            build.gone["resources"] = (self._plain.keys() - ready.keys()) | (self._pages.keys() - pages.keys()) | (self._preview_keys - preview_keys)
+        self._listing_rows(build, snap, held["listings"] if whole else None)
+        items = held["items"] if whole else writer.made_from("items", ids)
+        for id_ in ids:
+            article = snap.articles[id_]
+            made = self._made_from(article)
+            if items.get(id_) != made:
+                full = self.publisher.load_full(article)  # the builder holds most articles as placements
+                if full is not None:
+                    build.items[id_] = (full, made)
+        build.gone["items"] = (set(items) if whole else self._items.keys()) - snap.articles.keys()
         build.parsed = self.parsed.take() if self.parsed else []  # last: the articles above found them in it
         return build
 
+    def _listing_rows(self, build: Build, snap, held: dict | None) -> None:
+        """Each changed listing's head and the item rows that moved (all of them when the store's are not known)."""
+        committed, made_now = ({} if held is not None else self._listings), {}  # whole: every row compared with the store
+        rows_of: dict[str, tuple] = {}  # article ID → (article, row, hash), for this build's whole listings
+
+        def row(article) -> tuple:
+            found = rows_of.get(article.id)
+            if found is None or found[0] is not article:
+                item = item_row(article)
+                found = rows_of[article.id] = (article, item, row_hash(item))
+            return found
+
+        for key, listing in snap.listings.items():
+            changed = snap.changed[key]
+            previous = committed.get(key)
+            if previous is not None and previous[0] is listing and previous[1] == changed:
+                made_now[key] = previous
+                continue
+            head = ListingHead(key, listing.title, listing.description, listing.category, listing.page_url, changed, listing.deleted)
+            blob = pickle.dumps(head, protocol=5)
+            if previous is not None and previous[0] is listing:  # the same items, dated anew
+                whole, gone, rows, total = False, [], [], previous[2]
+            elif previous is not None:
+                left, came = ((listing.left, listing.came) if listing.since == id(previous[0])
+                              else _moved(previous[0].items, listing.items))
+                gone_rows, came_rows = [row(a) for a in left], [row(a) for a in came]
+                total = (previous[2] - sum(r[2] for r in gone_rows) + sum(r[2] for r in came_rows)) % (1 << 64)
+                whole, gone, rows = False, [r[1][:2] for r in gone_rows], [r[1] for r in came_rows]
+            else:
+                found = [row(a) for a in listing.items]
+                whole, gone, rows, total = True, [], [r[1] for r in found], sum(r[2] for r in found) % (1 << 64)
+            made_now[key] = (listing, changed, total)
+            made = f"{hashlib.sha256(blob).hexdigest()[:32]} {len(listing.items)} {total:016x}"
+            if held is not None and held.get(key) == made:
+                continue
+            build.listings[key] = (blob, len(listing.items), made)
+            build.listing_items[key] = (whole, gone, rows)
+        build.gone["listings"] = (set(held) if held is not None else committed.keys()) - snap.listings.keys()
+        self._next_listings = made_now
+
     def _recoded(self, recode: dict) -> dict:
         """Rows with their codings for resources committed without them and still held as they were."""
-        held = self.writer.held()["resources"]
+        held = self.writer.made_from("resources", recode)
         return {path: _row(res, made, coded=True) for path, (res, made) in recode.items() if held.get(path) == made}
 
     def _render_pages(self, build: Build, todo: dict) -> None:
@@ -315,24 +439,48 @@ class Committer:
                 bodies[path] = render_article(article, key[1], site)[0]
         times = self.publisher.renderer.versions({path: hashlib.sha256(body).hexdigest() for path, body in bodies.items()})
         for path, body in bodies.items():
-            build.resources[path] = _row(Rendered(body, "text/html", times[path], precompress=False), todo[path][1], coded=False)
+            build.resources[path] = _row(Rendered(body, "text/html", times[path], precompress=False), todo[path][1])
 
     def _made_from(self, article, categories: tuple = ()) -> str:
         return (f"{self.made_by} {article.content_hash} {article.published.isoformat()} {article.updated.isoformat()} "
                 f"{hashlib.sha256(repr((article.id, article.source, categories)).encode()).hexdigest()[:16]}")
 
     def _remember(self, snap) -> None:
+        """What this build committed, kept by reference (the refresh's own maps, never changed after it)."""
         deferred = self._deferred
-        self._pages = {path: entry for path, entry in getattr(snap.resources, "_pages", {}).items() if path not in deferred}
-        self._listings = {key: (listing.items, snap.changed[key]) for key, listing in snap.listings.items()}
-        self._items = dict(snap.articles)
+        pages = getattr(snap.resources, "_pages", {})
+        self._pages = {path: entry for path, entry in pages.items() if path not in deferred} if deferred else pages
+        self._plain = getattr(snap.resources, "_ready", snap.resources)
+        self._preview_keys = {preview_key(feed.path(fmt)) for feed in snap.feeds for fmt in FORMATS}
+        self._listings, self._next_listings = self._next_listings, {}
+        self._items = snap.articles
+        self._synced = True
 
 
-def _previews(snap, site, previews: dict) -> dict:
-    """Rows of the feeds' pages for browsers (preview.py), by their store key (urls.preview_key)."""
+def _is_sitemap(path: str) -> bool:
+    """sitemap.xml, its children (urls.sitemap_path) and the News sitemap."""
+    return path.startswith("sitemap") and path.endswith(".xml")
+
+
+def _changed(committed: Mapping, now: Mapping) -> list:
+    """The keys of `now` whose value is not the very object committed under that key (a C loop, no Python one)."""
+    keys = list(now)
+    return list(compress(keys, map(is_not, map(committed.get, keys), now.values())))
+
+
+def _moved(before: tuple, after: tuple) -> tuple[list, list]:
+    """The items that left a listing and those that came, by identity."""
+    had, has = set(map(id, before)), set(map(id, after))
+    return (list(compress(before, map(not_, map(has.__contains__, map(id, before))))),
+            list(compress(after, map(not_, map(had.__contains__, map(id, after))))))
+
+
+def _previews(previews: dict, site) -> dict:
+    """Rows of the feeds' pages for browsers (preview.py) by their store key (urls.preview_key), from
+    {feed path: (snapshot, made_from)}."""
     from ..preview import preview_page
 
-    return {preview_key(path): _row(preview_page(snap, site, path), made, coded=False) for path, made in previews.items()}
+    return {preview_key(path): _row(preview_page(snap, site, path), made) for path, (snap, made) in previews.items()}
 
 
 def _trim() -> None:
@@ -349,9 +497,11 @@ def _made_from(res) -> str:
     return f"{res.etag} {res.http_date} {res.max_age} {res.media_type} {res.headers!r}"
 
 
-def _row(res, made: str, *, coded: bool) -> tuple:
-    return (res.etag, res.media_type, res.last_modified.isoformat(), res.max_age, json.dumps(res.headers), res.body,
-            res.coded("gzip") if coded else None, res.coded("br") if coded else None, made)
+def _row(res, made: str, *, coded: bool | None = None) -> tuple:
+    """A resources row; coded: with both codings (made now if need be), False: with none, None: with those already made."""
+    codings = ((res.coded("gzip"), res.coded("br")) if coded else (None, None) if coded is False
+               else (res._coded.get("gzip"), res._coded.get("br")))
+    return (res.etag, res.media_type, res.last_modified.isoformat(), res.max_age, json.dumps(res.headers), res.body, *codings, made)
 
 
 # --- becoming the builder ---

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 import pickle
@@ -208,7 +207,7 @@ class _Writer:
                 by_feed.setdefault(base, []).append(name)
         made_by: dict[str, str] | None = None
         pages: list[tuple] = []  # (listing key, page, page key, listing made, its date, its IDs)
-        for key, head, items, made_from in self.conn.execute("SELECT key, head, items, made_from FROM listings ORDER BY key"):
+        for key, head, made_from in self.conn.execute("SELECT key, head, made_from FROM listings ORDER BY key").fetchall():
             made = f"{made_from} {self.page_size} {self.shape}"
             kept = {fmt: by_feed.get(feed_path(key, fmt), []) for fmt in FORMATS}
             if all(names and all(self.had[n][5] == made for n in names) for names in kept.values()):
@@ -218,7 +217,7 @@ class _Writer:
             if made_by is None:
                 made_by = dict(self.conn.execute("SELECT id, made_from FROM items"))
             head = pickle.loads(head)
-            ids = [row[0] for row in json.loads(items)]
+            ids = self._ids(key)
             about = repr(dataclasses.replace(head, changed=None))  # the head as a page shows it, but its date
             keys = page_keys(self.shape, about, ids, made_by, self.page_size, page_count(len(ids), self.page_size))
             pages += [(key, page, page_key, made, head.changed, ids) for page, page_key in keys.items()]
@@ -231,8 +230,7 @@ class _Writer:
         still among the fragments the renderer keeps (formats/fragments.py) and it is only put together."""
         if not pages:
             return pages
-        row = self.conn.execute("SELECT items FROM listings WHERE key = ''").fetchone()
-        order = [] if row is None else [r[0] for r in json.loads(row[0])]
+        order = self._ids("")
         place = {id_: len(order) - at for at, id_ in enumerate(order)}  # 1 = the oldest
 
         def ready(page: tuple) -> tuple:
@@ -240,6 +238,10 @@ class _Writer:
             start, end, _ = page_items(len(ids), self.page_size, number)
             return max((place.get(id_, 0) for id_ in ids[start:end]), default=0), key != "", key, number
         return sorted(pages, key=ready)
+
+    def _ids(self, key: str) -> list[str]:
+        """A listing's item IDs, newest first (store.py's listing_items)."""
+        return [row[0] for row in self.conn.execute("SELECT id FROM listing_items WHERE listing = ? ORDER BY rank, id", (key,))]
 
     def names(self) -> dict[str, str]:
         """Every file name the build will hold, with its URL path."""

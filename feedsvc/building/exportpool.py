@@ -187,7 +187,7 @@ class PageMaker:
         """(bytes, Last-Modified) of a page, or None when there is none."""
         if key not in self.listings:
             stored = self.reader.listing(key)
-            self.listings[key] = None if stored is None else (stored[0], [row[0] for row in stored[1]])
+            self.listings[key] = None if stored is None else (stored[0], stored[1].ids(slice(None)))  # every ID, in order
         stored = self.listings[key]
         if stored is None:
             return None

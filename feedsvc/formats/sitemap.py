@@ -77,7 +77,7 @@ def render_sitemaps(entries: Sequence[Entry], base_url: str, max_urls: int = MAX
     bodies = list(map(_BODY, entries))
     sizes = list(map(len, bodies))
     if len(bodies) <= max_urls and sum(sizes) <= room:  # the usual case, without a loop in Python
-        return {INDEX: _HEAD + b"".join(bodies) + _FOOT}
+        return {INDEX: render_urlset(b"".join(bodies))}
     chunks: list[tuple[int, int]] = []  # (start, end) of each child's entries
     start = size = 0
     for at, length in enumerate(sizes):
@@ -97,6 +97,11 @@ def render_sitemaps(entries: Sequence[Entry], base_url: str, max_urls: int = MAX
         raise SitemapError(f"{len(children)} sitemaps do not fit in one sitemap index")
     out[INDEX] = index
     return out
+
+
+def render_urlset(joined: bytes) -> bytes:
+    """One sitemap (a <urlset>) of entries already joined (url_entry bodies, in order)."""
+    return _HEAD + joined + _FOOT
 
 
 def news_window(live: Iterable[Article], now: datetime) -> tuple[list[Article], datetime | None]:

@@ -1,8 +1,9 @@
 """Feeds asked for by query — an archive page (?page=N), the items since a moment (?since=), a partner's
 licensed view — put together in the serving process from what the builder stored; never a parse.
 
-A request takes the listing's stored item index (IDs, dates, categories), picks its items with the same
-functions the builder uses (paging.page_feed / since_feed), loads only those items' stored articles and
+A request reads, in SQL, the count and the IDs of the slice of the listing's stored order it needs (by time
+for ?since=, by category for a partner), picks its items with the same functions the builder uses
+(paging.page_feed / since_feed), loads only those items' stored articles and
 renders the feed with its format's module (feedgen). The result is kept, per build version, for the
 next request that asks the same (1 MiB of them).
 
@@ -32,7 +33,7 @@ from ..partners import Partner
 from ..resource import Rendered
 from ..search import IndexBehindError, SearchIndex
 from ..searchtext import match_expression
-from ..store import StoreReader
+from ..store import ListingIndex, StoreReader
 from ..urls import PARTNERS, article_path
 from ..wanted import POLL_SECONDS, Wanted
 from .searchfeed import render_search, search_feed
@@ -54,35 +55,40 @@ KEEP_BYTES = 1 << 20  # bodies of the variants kept per process: the pages and d
 
 
 class StoredItems(Sequence):
-    """A listing's items by their stored index rows; only the items a slice or a loop reaches are loaded."""
+    """A listing's items in its stored order (store.ListingIndex); only the items a slice or a loop reaches are
+    loaded, and only the IDs of that slice are read: a serving process never holds a listing's whole index."""
 
-    def __init__(self, rows: list, reader: StoreReader):
-        self.rows, self.reader = rows, reader
-        self.ids = [row[0] for row in rows]
+    def __init__(self, index: ListingIndex, reader: StoreReader):
+        self.index, self.reader = index, reader
 
     def newer_than(self, since: datetime) -> "StoredItems":
         """The items published or updated after `since`, by their stored times (paging.since_feed's rule)."""
-        # Unix seconds as floats keep microseconds exactly at today's dates (53 bits), and order is kept.
-        moment = since.timestamp()
-        return StoredItems([row for row in self.rows if row[1] > moment or row[2] > moment], self.reader)
+        return StoredItems(self.index.newer_than(since), self.reader)
+
+    def licensed(self, categories) -> "StoredItems":
+        """The items in at least one of these categories (a partner's licensed view)."""
+        return StoredItems(self.index.licensed(categories), self.reader)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.index)
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return tuple(self._articles(self.ids[index]))
-        return self._articles([self.ids[index]])[0]
+            return tuple(self._articles(self.index.ids(index)))
+        return self._articles(self.index.ids(index))[0]
 
     def __iter__(self):
-        for start in range(0, len(self.ids), 200):
-            yield from self._articles(self.ids[start:start + 200])
+        for start in range(0, len(self), 200):
+            yield from self._articles(self.index.ids(slice(start, start + 200)))
 
     def _articles(self, ids: list[str]) -> list:
         found = self.reader.articles(ids)
         if len(found) != len(ids):  # a listing's items are committed with it, but for those only placed so far
-            raise NotReadYetError(f"Not ready: {len(ids) - len(found)} of this feed's articles are still being read "
-                                  "after a start; try again in a second.\n")
+            have = {a.id for a in found}
+            error = NotReadYetError(f"Not ready: {len(ids) - len(found)} of this feed's articles are still being read "
+                                    "after a start; try again in a second.\n")
+            error.missing = [id_ for id_ in ids if id_ not in have]
+            raise error
         return found
 
 
@@ -233,24 +239,24 @@ class Variants:
         return build is not None and bool(build[2].get("placed"))
 
     def _make(self, key: str, fmt: str, page: int, since: datetime | None, partner: Partner | None) -> Rendered | None:
-        stored = self.reader.listing(key)
-        if stored is None:
-            return None
-        head, index = stored
-        deleted = head.deleted
-        options = dict(self.public)
-        if partner is not None:
-            options = {"full_text": partner.full_text, "prefix": PARTNERS}
-            if (key == "" or "/" in key) and partner.categories is not None:  # site-wide, a tag's, an author's
-                index = [row for row in index if any(partner.licenses(c) for c in row[3])]
-                deleted = tuple(d for d in deleted if any(partner.licenses(c) for c in d.categories))
-        listing = Listing(head.key, head.title, head.description, head.category, StoredItems(index, self.reader), head.page_url,
-                          deleted=deleted)
-        options["updated"] = head.changed  # any page or view of a listing changes when it does
-        if since is not None:
-            feed = since_feed(listing, self.site, self.size, since, page, **options)
-        else:
-            feed = page_feed(listing, self.site, self.size, page, **options)
+        with self.reader.pinned():  # the head, the order and the articles of one build
+            stored = self.reader.listing(key)
+            if stored is None:
+                return None
+            head, index = stored
+            items, deleted = StoredItems(index, self.reader), head.deleted
+            options = dict(self.public)
+            if partner is not None:
+                options = {"full_text": partner.full_text, "prefix": PARTNERS}
+                if (key == "" or "/" in key) and partner.categories is not None:  # site-wide, a tag's, an author's
+                    items = items.licensed(partner.categories)
+                    deleted = tuple(d for d in deleted if any(partner.licenses(c) for c in d.categories))
+            listing = Listing(head.key, head.title, head.description, head.category, items, head.page_url, deleted=deleted)
+            options["updated"] = head.changed  # any page or view of a listing changes when it does
+            if since is not None:
+                feed = since_feed(listing, self.site, self.size, since, page, **options)
+            else:
+                feed = page_feed(listing, self.site, self.size, page, **options)
         return None if feed is None else self.renderer.feed(fmt, feed)
 
 

@@ -1,0 +1,184 @@
+"""A refresh's commit to the build store (building/builder.py Committer, store.py): it writes what changed, not
+the archive; each listing's order is rows a worker reads a slice of; codings and sitemaps follow the feeds."""
+from __future__ import annotations
+
+import os
+import pickle
+import sqlite3
+from datetime import datetime, timezone
+
+import pytest
+
+from feedsvc import create_app
+from feedsvc.building.builder import Committer
+from feedsvc.building.site import compress_fresh
+from feedsvc.partners import Partner
+from feedsvc.serving.variants import NotReadYetError
+from feedsvc.store import item_row
+from tests.conftest import write
+
+CATEGORIES = ("News", "Sport", "Culture", "Tech")
+
+
+def many(folder, n: int):
+    for i in range(n):
+        write(folder, f"{i:04d}-story.txt", f"{CATEGORIES[i % 4]}\nStory number {i}\nParagraph of story {i}, with some words.\n")
+    write(folder, "tagged.md", "---\ntitle: Tagged story\ncategory: News\ntags: [alpha, beta]\nauthor: Ann Writer\n"
+                               "date: 2024-01-02T00:00:00Z\n---\nText of the tagged story.\n")
+    return folder
+
+
+def settings(folder, state, **more):
+    return {"ARTICLES_DIR": str(folder), "STATE_PATH": str(state), "SETTLE_MS": 0, **more}
+
+
+def committer(app) -> Committer:
+    return next(o for o in app.extensions["feedsvc"].observers if isinstance(o, Committer))
+
+
+def changes(app, step) -> int:
+    """Rows the builder's store connection put, changed or deleted while step() ran and its builds landed."""
+    commit = committer(app)
+    commit.wait(10)
+    before = commit.writer.conn.total_changes
+    step()
+    assert commit.wait(10)
+    return commit.writer.conn.total_changes - before
+
+
+def stored_order(state) -> dict[str, list[tuple]]:
+    with sqlite3.connect(state) as conn:
+        found: dict[str, list[tuple]] = {}
+        for listing, *row in conn.execute("SELECT listing, rank, id, updated, categories FROM listing_items ORDER BY listing, rank, id"):
+            found.setdefault(listing, []).append(tuple(row))
+    return found
+
+
+def published_order(app) -> dict[str, list[tuple]]:
+    return {key: [item_row(a) for a in listing.items] for key, listing in app.extensions["feedsvc"].snapshot.listings.items()}
+
+
+def one_saved_file(app, folder, n: int):
+    def step():
+        write(folder, f"zz-new-{n}.txt", f"Sport\nA new story {n}\nIts text.\n")
+        app.extensions["feedsvc"].refresh()
+    return step
+
+
+def test_one_saved_file_writes_as_many_rows_and_bytes_at_400_articles_as_at_40(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    written, sizes = [], []
+    for n in (40, 400):
+        folder = many(tmp_path / f"articles-{n}", n)
+        app = create_app(settings(folder, tmp_path / f"state-{n}.sqlite3", FEED_MAX_ITEMS=5))  # feeds of one size
+        pub = app.extensions["feedsvc"]
+        pub.observers.remove(compress_fresh)  # every coding made after the commit: the same count in every run
+        writer, builds = committer(app).writer, []
+        commit = writer.commit
+        monkeypatch.setattr(writer, "commit", lambda build, now: builds.append(build) or commit(build, now))
+        written.append(changes(app, one_saved_file(app, folder, n)))
+        first = builds[0]  # the refresh's own build (then its codings and sitemaps)
+        sizes.append(len(pickle.dumps((first.resources, first.listings, first.listing_items, first.items, first.gone))))
+    # Feeds, pages and previews of the site and Sport, the sitemaps, the new article's page and item, its rows in
+    # two listings and their heads, the builds and changes rows: the same few dozen, whatever the archive.
+    assert written[0] == written[1] and written[1] < 80, written
+    assert abs(sizes[1] - sizes[0]) < 1024, sizes  # nothing in it grows with the archive (a listing's index did)
+
+
+def test_the_stored_order_is_every_listings_items_after_additions_edits_and_deletions(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder, state = many(tmp_path / "articles", 30), tmp_path / "state.sqlite3"
+    app = create_app(settings(folder, state))
+    pub = app.extensions["feedsvc"]
+    assert stored_order(state) == published_order(app)
+    write(folder, "zz-a.txt", "Sport\nAdded\nText.\n")
+    pub.refresh()
+    write(folder, "0003-story.txt", "Culture\nStory three moves to Culture\nNew text.\n")  # leaves one listing, joins another
+    os.remove(folder / "0004-story.txt")
+    write(folder, "tagged.md", "---\ntitle: Tagged story\ncategory: News\ntags: [beta, gamma]\nauthor: Ann Writer\n"
+                               "date: 2024-01-03T00:00:00Z\n---\nText of the tagged story, edited.\n")
+    pub.refresh()
+    os.remove(folder / "zz-a.txt")
+    pub.refresh()
+    assert committer(app).wait(10)
+    assert stored_order(state) == published_order(app)
+    assert "tag/gamma" in stored_order(state) and "tag/alpha" not in stored_order(state)
+    with sqlite3.connect(state) as conn:
+        sizes = dict(conn.execute("SELECT key, size FROM listings"))
+    assert sizes == {key: len(rows) for key, rows in published_order(app).items()}
+
+
+def test_a_restart_over_an_unchanged_folder_rewrites_no_listing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder, state = many(tmp_path / "articles", 30), tmp_path / "state.sqlite3"
+    first = create_app(settings(folder, state))
+    write(folder, "zz-a.txt", "Sport\nAdded\nText.\n")
+    first.extensions["feedsvc"].refresh()  # the listings as deltas: their stored hash must be a whole build's
+    assert committer(first).wait(10)
+    with sqlite3.connect(state) as conn:
+        before = dict(conn.execute("SELECT key, version FROM listings"))
+    again = create_app(settings(folder, state))
+    assert committer(again).wait(10)
+    with sqlite3.connect(state) as conn:
+        assert dict(conn.execute("SELECT key, version FROM listings")) == before
+
+
+def test_a_changed_feeds_codings_and_the_sitemap_follow_its_bytes_in_a_build_of_their_own(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder, state = many(tmp_path / "articles", 30), tmp_path / "state.sqlite3"
+    app = create_app(settings(folder, state))
+    commit = committer(app)
+    commit.wait(10)
+    write(folder, "zz-a.txt", "Sport\nA story for the codings\nText.\n")
+    app.extensions["feedsvc"].refresh()
+    assert commit.wait(10)
+    import gzip
+
+    import brotli
+
+    with sqlite3.connect(state) as conn:
+        for path in ("feed.rss", "feed.json", "sitemap.xml"):
+            body, gz, br, version = conn.execute("SELECT body, gzip, br, version FROM resources WHERE path = ?", (path,)).fetchone()
+            assert gzip.decompress(gz) == body and brotli.decompress(br) == body, path
+        feed = conn.execute("SELECT version FROM resources WHERE path = 'feed.rss'").fetchone()[0]
+        assert b"A story for the codings" in conn.execute("SELECT body FROM resources WHERE path = 'feed.rss'").fetchone()[0]
+        assert conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] == feed + 1  # codings and sitemaps: right after
+        sitemap = conn.execute("SELECT body FROM resources WHERE path = 'sitemap.xml'").fetchone()[0]
+    assert sitemap == app.extensions["feedsvc"].snapshot.resources["sitemap.xml"].body
+
+
+def test_a_worker_reads_only_the_slice_of_a_listing_a_page_needs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder, state = many(tmp_path / "articles", 40), tmp_path / "state.sqlite3"
+    builder = create_app(settings(folder, state, FEED_MAX_ITEMS=5))
+    worker = create_app(settings(folder, state, FEED_MAX_ITEMS=5), build=False)
+    reader = worker.extensions["feedsvc.store"]
+    asked: list[str] = []
+    listing_ids = reader.listing_ids
+    monkeypatch.setattr(reader, "listing_ids", lambda key, start, stop, *more: asked.append((key, stop - start)) or listing_ids(key, start, stop, *more))
+    client = worker.test_client()
+    assert client.get("/feed.json?page=3").status_code == 200
+    assert asked and all(count <= 5 for _, count in asked)
+    assert all(len(head) == 2 and isinstance(head[1], int) for head in reader._listings.values())  # heads and sizes only
+    pub = builder.extensions["feedsvc"]
+    since = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    partner = Partner("p", b"x" * 32, frozenset({"Sport", "News"}), True)
+    variants = worker.extensions["feedsvc.variants"]
+    for key in ("", "tag/alpha", "author/ann-writer"):
+        for how in ({"page": 2}, {"since": since, "page": 2}, {"partner": partner}, {"partner": partner, "page": 2}):
+            expected, found = pub.variant(key, "atom", **how), variants.get(key, "atom", **how)
+            assert (expected is None) == (found is None), (key, how)
+            assert found is None or (found.body, found.etag) == (expected.body, expected.etag), (key, how)
+
+
+def test_an_article_not_stored_yet_is_named_in_the_not_read_yet_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder, state = many(tmp_path / "articles", 12), tmp_path / "state.sqlite3"
+    builder = create_app(settings(folder, state, FEED_MAX_ITEMS=5))
+    oldest = builder.extensions["feedsvc"].snapshot.listings[""].items[-1].id
+    with sqlite3.connect(state) as conn:
+        conn.execute("DELETE FROM items WHERE id = ?", (oldest,))  # as if only placed so far (a cold start)
+    variants = create_app(settings(folder, state, FEED_MAX_ITEMS=5), build=False).extensions["feedsvc.variants"]
+    with pytest.raises(NotReadYetError) as raised:
+        variants.get("", "rss", page=2)
+    assert raised.value.missing == [oldest]
