@@ -107,7 +107,6 @@ class Variants:
         self.renderer = FeedRenderer(site, archive_max_age=archive_max_age, variants=1, fragments=ITEM_BYTES)
         self.index = SearchIndex(reader.path)
         self.wanted = Wanted(reader.path)  # the articles this process asks the builder for (made on demand)
-        self.reader = _Noting(reader)  # which articles a listing's items did not find (NotReadYetError.missing)
         self._kept: OrderedDict[tuple, Rendered | None] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -203,11 +202,9 @@ class Variants:
         deadline, answered = None, None
         while True:
             version = self.reader.current()
-            self.reader.missing()
             try:
                 return version, make(answered)
             except NotReadYetError as exc:
-                exc.missing = exc.missing or self.reader.missing()
                 deadline = deadline or time.monotonic() + WAIT_SECONDS
                 if not exc.missing or not self._reading():  # nothing the builder's background reading would bring
                     raise
@@ -258,29 +255,6 @@ class Variants:
             else:
                 feed = page_feed(listing, self.site, self.size, page, **options)
         return None if feed is None else self.renderer.feed(fmt, feed)
-
-
-class _Noting:
-    """The store reader as Variants uses it, noting, per thread, the IDs of the last articles asked for and not
-    found: the `missing` of a NotReadYetError raised without them."""
-
-    def __init__(self, reader: StoreReader):
-        self._reader, self._noted = reader, threading.local()
-
-    def articles(self, ids: list[str]) -> list:
-        found = self._reader.articles(ids)
-        if len(found) != len(ids):
-            have = {article.id for article in found}
-            self._noted.missing = [id_ for id_ in ids if id_ not in have]
-        return found
-
-    def missing(self) -> list[str]:
-        """The IDs this thread last asked for and did not find, and forget them."""
-        missing, self._noted.missing = getattr(self._noted, "missing", []), []
-        return missing
-
-    def __getattr__(self, name: str):
-        return getattr(self._reader, name)
 
 
 def _size(found: Rendered | None) -> int:
