@@ -44,6 +44,8 @@ def test_a_corpus_is_made_once_and_hugo_gets_the_versioned_configuration_and_eve
 @pytest.mark.parametrize("line, expected", [
     ("INFO feedsvc.building.site: refresh: 10000 articles, 1 changed files, 6 resources rendered, 0 skipped, 175 ms", [175.0]),
     ("refresh: built 3 feeds in 12.5 ms", [12.5]),
+    ("INFO feedsvc.building.site: refresh: 10000 articles, 1 changed files, 6 resources rendered, 0 skipped, "
+     "waited 412 ms for the next second, 31 ms", [31.0]),  # the work, not the wait for the next second
     ("refresh: 3 ms reading, 9 ms total, 2 feeds", [9.0]),
     ('127.0.0.1 - - "GET /feed.json HTTP/1.1" 200 512', []),
 ])

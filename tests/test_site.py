@@ -255,3 +255,19 @@ def test_a_one_file_refresh_stamps_and_claims_only_that_files_article(make_publi
     (articles_dir / "s03.txt").unlink()
     assert pub.refresh([str(articles_dir / "s03.txt")])
     assert asked["stamp"] == [["new"]] and "s03" not in pub.snapshot.articles
+
+
+def test_a_refresh_that_waits_for_the_next_second_says_so_apart_from_its_work(make_publisher, articles_dir, caplog):
+    write(articles_dir, "a.txt", "News\nOne\nBody.\n")
+    pub = make_publisher(articles_dir)
+    assert pub.refresh()
+    waits = []
+    pub.sleep = waits.append  # the wait itself, not taken: the test's clock stands still
+    pub.clock = lambda: pub.snapshot.built_at  # a second version within the same second as the first
+    write(articles_dir, "b.txt", "News\nTwo\nBody.\n")
+    assert pub.refresh([str(articles_dir / "b.txt")]) and not waits  # dated this very second (the first was a second back)
+    write(articles_dir, "c.txt", "News\nThree\nBody.\n")
+    with caplog.at_level("INFO", logger="feedsvc.building.site"):
+        assert pub.refresh([str(articles_dir / "c.txt")])  # dated the next second: served once it has come
+    line = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refresh:")][-1]
+    assert waits and f"waited {waits[0] * 1000:.0f} ms for the next second, " in line and line.endswith(" ms")
