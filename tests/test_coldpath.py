@@ -57,8 +57,10 @@ def stored_ids(state: Path, table: str = "items") -> set[str]:
 
 
 def undated(body: bytes) -> bytes:
-    """A feed's or OPML's bytes without its own date (RSS lastBuildDate, Atom's first updated, OPML dateModified)."""
-    body = re.sub(rb"<(lastBuildDate|dateModified)>[^<]*</\1>", b"", body)
+    """A feed's or OPML's bytes without its own date (RSS lastBuildDate, Atom's first updated, OPML dateModified),
+    a sitemap's without its lastmods (a page's is when this deployment first recorded its bytes: two builds a
+    second apart differ there)."""
+    body = re.sub(rb"<(lastBuildDate|dateModified|lastmod)>[^<]*</\1>", b"", body)
     return re.sub(rb"<updated>[^<]*</updated>", b"", body, count=1)
 
 
