@@ -238,14 +238,21 @@ class Publisher:
             return {source: (stats[source], result) for source, result in
                     read_files(self.root, self.scanner.options, [(s, False) for s in batch], folder, pool_from)}
 
-        def read_asked(answered: set[str]) -> None:
-            """Read what is asked for now (not already read for an earlier look) and hand it on at once."""
+        def read_asked(answered: set[str], pending: dict | None = None) -> None:
+            """Read what is asked for now (not already read for an earlier look) and hand it on at once, with what
+            of it the step still being handed on (`pending`) has read already: answered without it, a want would
+            find nothing stored and take its article for one that does not exist."""
             ids, wanted = look()
             ids = [id_ for id_ in ids if id_ not in answered]
             if ids:
                 if wanted:
                     log.info("reading %d placed files asked for first: %s", len(wanted), " ".join(wanted[:3]))
-                urgent.append((ids, read(wanted)))
+                found = read(wanted)
+                if pending:
+                    articles = self.snapshot.articles
+                    asked = {articles[id_].source for id_ in ids if id_ in articles}
+                    found.update((source, pending[source]) for source in asked if source in pending)
+                urgent.append((ids, found))
                 answered.update(ids)  # until the main loop has committed and answered them
 
         def hand(item, answered: set[str] | None = None) -> None:
@@ -255,7 +262,7 @@ class Publisher:
                     return steps.put(item, timeout=POLL)
                 except queues.Full:
                     if answered is not None:
-                        read_asked(answered)
+                        read_asked(answered, item if isinstance(item, dict) else None)
 
         def reading() -> None:
             answered: set[str] = set()
@@ -287,17 +294,29 @@ class Publisher:
         reader.start()
         try:
             done: dict = {}
+            queued = empty = object()  # a step taken off the queue ahead of its turn (below)
             while True:
                 if urgent:  # asked for: committed now, with what was read so far
                     ids, found = urgent.popleft()
+                    if queued is empty:  # a step read before the ask may hold what was asked for: it goes in too
+                        try:
+                            queued = steps.get_nowait()
+                        except queues.Empty:
+                            pass
+                    if isinstance(queued, dict):
+                        done.update(queued)
+                        queued = empty
                     done.update(found)
                     commit(done, ids)
                     done = {}
                     continue
-                try:
-                    item = steps.get(timeout=POLL)
-                except queues.Empty:
-                    continue
+                if queued is not empty:
+                    item, queued = queued, empty
+                else:
+                    try:
+                        item = steps.get(timeout=POLL)
+                    except queues.Empty:
+                        continue
                 if item is None:
                     break
                 if isinstance(item, Exception):
