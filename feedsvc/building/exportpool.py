@@ -33,6 +33,7 @@ from typing import Any, Iterator, Mapping
 from ..formats import FORMATS
 from ..model import Site
 from ..paging import Listing, page_feed
+from ..reading.pool import close_worker
 from .exportfolder import LEAVE_OUT, etag, mtime_ns, unlink, write_file
 from .precompress import SUFFIXES
 
@@ -119,19 +120,7 @@ class ExportWorkers:
     def close(self) -> None:
         """End the workers: their input closed, they exit."""
         for worker in self.workers:
-            try:
-                worker.stdin.close()
-                worker.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-            finally:
-                if worker.poll() is None:
-                    worker.kill()
-                worker.wait()
-                try:
-                    worker.stdout.close()
-                except OSError:
-                    pass
+            close_worker(worker)
         self.workers = []
 
     def __enter__(self) -> "ExportWorkers":

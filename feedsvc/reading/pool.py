@@ -81,7 +81,7 @@ def release() -> None:
         workers, _prestarted[:] = list(_prestarted), []
     for worker in workers:
         worker.terminate()
-        _close(worker)
+        close_worker(worker)
 
 
 def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
@@ -216,7 +216,7 @@ def _env() -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same feedsvc as here
 
 
-def _close(worker: subprocess.Popen) -> None:
+def close_worker(worker: subprocess.Popen) -> None:
     """End a worker: close its input (it exits at the end of it), wait, kill it if it does not go."""
     try:
         worker.stdin.close()
@@ -259,7 +259,7 @@ def _feed(root: Path, options: Options, shared: _Shared) -> None:
         if chunk is not None:
             shared.give_back(chunk)
         log.warning("a reading worker failed (%s: %s); reading its share here", type(exc).__name__, exc)
-    _close(worker)
+    close_worker(worker)
     if worker.returncode:
         log.warning("a reading worker exited with %s", worker.returncode)
 
