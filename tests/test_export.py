@@ -214,23 +214,28 @@ def test_another_store_into_the_same_folder_writes_it_whole(articles_dir, tmp_pa
     assert assert_served_alike(out, served(tmp_path / "two.sqlite3", articles_dir)) == len(entries(out))
 
 
-def test_a_build_that_fails_midway_leaves_whole_files_and_the_next_finishes(articles_dir, tmp_path, monkeypatch):
+def disk_full_after(monkeypatch, writes: int) -> None:
+    """The export's file writes fail with ENOSPC after this many."""
     import feedsvc.building.export
 
+    real, count = feedsvc.building.export.write_file, [0]
+
+    def failing(path, data, mtime_ns):
+        count[0] += 1
+        if count[0] > writes:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data, mtime_ns)
+
+    monkeypatch.setattr(feedsvc.building.export, "write_file", failing)
+
+
+def test_a_build_that_fails_midway_leaves_whole_files_and_the_next_finishes(articles_dir, tmp_path, monkeypatch):
     corpus(articles_dir, 12)
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     run_build(articles_dir, out, state)
     before = contents(out)
     corpus(articles_dir, 12, body="Edited")
-    real, count = feedsvc.building.export.write_file, [0]
-
-    def failing(path, data, mtime_ns):
-        count[0] += 1
-        if count[0] > 10:
-            raise OSError(28, "No space left on device", str(path))
-        real(path, data, mtime_ns)
-
-    monkeypatch.setattr(feedsvc.building.export, "write_file", failing)
+    disk_full_after(monkeypatch, 10)
     env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "FEEDSVC_SETTLE_MS": "0"}
     result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(articles_dir)], env=env)
     assert result.exit_code == 1 and "No space left on device" in result.output and "the next build finishes it" in result.output
@@ -244,18 +249,8 @@ def test_a_build_that_fails_midway_leaves_whole_files_and_the_next_finishes(arti
 
 
 def test_a_first_build_that_fails_leaves_no_file_and_one_killed_is_finished_by_the_next(sample_dir, tmp_path, monkeypatch):
-    import feedsvc.building.export
-
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
-    real, count = feedsvc.building.export.write_file, [0]
-
-    def failing(path, data, mtime_ns):
-        count[0] += 1
-        if count[0] > 10:
-            raise OSError(28, "No space left on device", str(path))
-        real(path, data, mtime_ns)
-
-    monkeypatch.setattr(feedsvc.building.export, "write_file", failing)
+    disk_full_after(monkeypatch, 10)
     env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "FEEDSVC_SETTLE_MS": "0"}
     result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(sample_dir)], env=env)
     assert result.exit_code == 1 and f"{out} is left as it was" in result.output

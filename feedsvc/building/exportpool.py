@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import pickle
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from typing import Any, Iterator, Mapping
 from ..formats import FORMATS
 from ..model import Site
 from ..paging import Listing, page_feed
-from ..reading.pool import close_worker
+from ..reading.pool import close_worker, cores, worker_env
 from .exportfolder import LEAVE_OUT, etag, mtime_ns, unlink, write_file
 from .precompress import SUFFIXES
 
@@ -72,7 +71,7 @@ class ExportWorkers:
         for _ in range(count):
             try:
                 self.workers.append(subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE,
-                                                     stdout=subprocess.PIPE, env=_env(), close_fds=True))
+                                                     stdout=subprocess.PIPE, env=worker_env(), close_fds=True))
             except OSError as exc:
                 log.warning("cannot start an export worker (%s); its pages are rendered here", exc)
                 break
@@ -128,17 +127,6 @@ class ExportWorkers:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def _env() -> dict:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same feedsvc as here
 
 
 class _Items(Sequence):

@@ -48,11 +48,15 @@ _keeping = False  # between prestart() and release(): a worker done with a scan 
 
 def processes() -> int:
     """How many worker processes read a big batch: the cores this process may run on, at most MAX_PROCESSES."""
+    return min(MAX_PROCESSES, cores())
+
+
+def cores() -> int:
+    """The cores this process may run on."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return min(MAX_PROCESSES, cores)
+        return os.cpu_count() or 1
 
 
 def prestart() -> None:
@@ -66,7 +70,7 @@ def prestart() -> None:
         for _ in range(processes() - len(_prestarted) if processes() > 1 else 0):
             try:
                 _prestarted.append(subprocess.Popen([sys.executable, "-c", WORKER],
-                                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_env(), close_fds=True))
+                                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=worker_env(), close_fds=True))
             except OSError as exc:
                 log.warning("cannot start a reading worker (%s)", exc)
                 return
@@ -212,7 +216,8 @@ class _Shared:
             return done
 
 
-def _env() -> dict:
+def worker_env() -> dict:
+    """A worker's environment: this one's, with this process's sys.path, so it imports the same feedsvc."""
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same feedsvc as here
 
 
@@ -240,7 +245,7 @@ def _feed(root: Path, options: Options, shared: _Shared) -> None:
         worker = _prestarted.pop() if _prestarted else None
     try:
         if worker is None:
-            worker = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_env(), close_fds=True)
+            worker = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=worker_env(), close_fds=True)
     except OSError as exc:
         log.warning("cannot start a reading worker (%s); reading its share here", exc)
         return
