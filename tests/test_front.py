@@ -237,6 +237,9 @@ def _access_log() -> tuple[AccessLog, io.StringIO]:
     cfg.set("accesslog", "-")
     cfg.set("access_log_format", ACCESS_LOG_FORMAT)
     log = AccessLog(cfg)
+    # gunicorn's handler alone, as in a server: pytest 9.2 and later also hang their capture handlers on loggers
+    # that do not propagate, as gunicorn's do, and with those the access line rightly goes through logging.
+    log.access_log.handlers = [h for h in log.access_log.handlers if getattr(h, "_gunicorn", False)]
     stream = io.StringIO()
     log.access_log.handlers[0].setStream(stream)
     return log, stream
