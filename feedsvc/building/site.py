@@ -432,8 +432,8 @@ class Publisher:
             listings, expires = self.tombstones.update(listings, now, held={s.source for s in scan.skipped} | scan.pending)
             feeds = self._first_pages(listings)
             live = list(listings[0].items)
-            live_by_id = self._live_by_id(listings[0])
-            rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now)
+            live_by_id, moved = self._live_by_id(listings[0])
+            rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now, moved=moved)
             resources = rendering.resources
             changed = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
         self._synced = True
@@ -647,21 +647,23 @@ class Publisher:
                 made.append(stamped)
         return made, left, set(fresh)
 
-    def _live_by_id(self, site_wide: Listing) -> Mapping[str, Article]:
+    def _live_by_id(self, site_wide: Listing) -> tuple[Mapping[str, Article], tuple[set[str], set[str]] | None]:
         """The published articles by ID, a map of its own for each snapshot (the build store's commit compares them by
         identity): the last one copied with the site-wide listing's moves (left, came) when it follows the last
-        snapshot's listing, else made from every item."""
+        snapshot's listing, else made from every item. With it the IDs that left the published ones and those that
+        came, when known that way (None: the renderer compares every ID)."""
         before = self.snapshot.listings.get("")
         if before is site_wide:
-            return self.snapshot.articles
+            return self.snapshot.articles, (set(), set())
         if before is not None and site_wide.since == id(before) and isinstance(self.snapshot.articles, MappingProxyType):
             live = self.snapshot.articles.copy()  # the dict under the proxy, copied in C
             for a in site_wide.left:
                 if live.get(a.id) is a:
                     del live[a.id]
             live.update(zip(map(_ID, site_wide.came), site_wide.came))
-            return MappingProxyType(live)
-        return MappingProxyType(dict(zip(map(_ID, site_wide.items), site_wide.items)))
+            left, came = set(map(_ID, site_wide.left)), set(map(_ID, site_wide.came))
+            return MappingProxyType(live), (left - came, came - left)
+        return MappingProxyType(dict(zip(map(_ID, site_wide.items), site_wide.items))), None
 
 
 def compress_fresh(refreshed: Refreshed) -> None:

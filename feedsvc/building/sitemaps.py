@@ -10,7 +10,7 @@ without a file changing. The same build gives the same bytes.
 from __future__ import annotations
 
 from datetime import datetime
-from itertools import compress, islice
+from itertools import compress
 from operator import attrgetter, is_, not_
 from typing import Sequence
 
@@ -62,13 +62,13 @@ class Sitemaps:
 
     def _added(self, sections: tuple, live: list[Article]) -> bool:
         """The usual refresh: the same articles as last time (the very objects), perhaps a few newer ones before
-        them. Only the new articles' entries are made and added to the last file's (one C pass over the articles
-        to check, no list or dict of them); False when that is not the case, or the last file would not hold them."""
+        them. Only the new articles' entries are made and added to the last file's (one C comparison of the lists
+        to check, no dict of them); False when that is not the case, or the last file would not hold them."""
         previous, tail = self._live, self._tail
         if previous is None or tail is None or len(live) < len(previous) or not self._pages:
             return False
         count = len(live) - len(previous)
-        if not all(map(is_, islice(live, count, None), previous)):
+        if live[count:] != previous:  # in C, each pair first by identity (an equal article makes an equal entry)
             return False
         if not count and sections == self._sections:
             return True  # the same pages, the same dates
