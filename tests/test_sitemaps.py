@@ -274,6 +274,7 @@ def test_past_one_file_a_new_article_makes_only_the_last_child_and_the_index_aga
         newer = replace(live[0], id=f"zz-{n}", source=f"zz-{n}.txt", guid=stable_id(f"zz-{n}"),
                         published=FIXED_NOW + timedelta(minutes=n), updated=FIXED_NOW + timedelta(minutes=n))
         articles = [newer, *articles]
-    # Made whole at first, and when the last child was full or began with a section (where it begins moves); the
-    # other four times only the last child and the index.
-    assert remade == [len(live), len(live) + 3, len(live) + 4, len(live) + 5], remade
+    # Made whole at first, and when the last child was full or began where a new article could move it (a section
+    # after a file closed by its size, or within the sections); the other five times only the last child and the
+    # index, also after a last child that began with the first section after a full file (as at 100,000 articles).
+    assert remade == [len(live), len(live) + 3, len(live) + 4], remade

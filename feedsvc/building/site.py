@@ -141,7 +141,6 @@ class Publisher:
         # article: _unique() hands its changes to _stamp(), which hands its own to the listing builder. False before
         # the first refresh and after a failed one: then each stage compares everything once (see each).
         self._synced = False
-        self._unique_held: dict[int, Article] = {}  # id() → article, of those _unique() last gave out (kept alive)
         self._counts: tuple[dict[str, int], dict[str, int]] = ({}, {})  # how many articles of the scan have each ID, GUID
         self._repeated: set[tuple[int, str]] = set()  # (0, ID) or (1, GUID) that more than one article of the scan has
         self.looked_at = 0  # articles the last refresh's stages looked at one by one (tests: a refresh costs what changed)
@@ -168,7 +167,7 @@ class Publisher:
             except Exception as exc:  # the edge where work must go on: keep the last good feeds
                 self._synced = False  # a stage may have missed what came and went: the next refresh compares all
                 if self.store.rolled_back:  # what the state store said in this refresh is not in it: ask again
-                    self._stamped, self._owners, self._slugs, self._unique_held = {}, {}, {}, {}
+                    self._stamped, self._owners, self._slugs = {}, {}, {}
                     self._term_slugs = {"tag": {}, "author": {}}
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("refresh failed, still serving the feeds built at %s: %s", self.snapshot.built_at, self.last_error)
@@ -411,7 +410,7 @@ class Publisher:
         with self.store.transaction():
             while True:
                 came, went, duplicates = self._unique(scan, synced)
-                came, went, stamped = self._stamp(came, went, now, scan.modified, synced)
+                came, went, stamped = self._stamp(came, went, now, scan.modified)
                 fresh |= stamped
                 builder.apply(came, went, now, len(self._stamped), lambda: map(_STAMPED, self._stamped.values()))
                 synced = True  # the next round (complete()) follows by what came and went
@@ -532,14 +531,15 @@ class Publisher:
                 known.update(self.store.claim_term_slugs(kind, names, lambda new, recorded: assign_slugs(new, {}, recorded)))
         return self._term_slugs
 
-    def _unique(self, scan, synced: bool) -> tuple[list[Article], list[Article], list[Skipped]]:
+    def _unique(self, scan, synced: bool) -> tuple[list[Article], list[Article] | None, list[Skipped]]:
         """One file per ID, its first owner (kept in the state store, so across restarts and workers): the articles
-        that came into the unique set and went from it since the last call, and the files skipped for another's ID.
+        that came into the unique set and went from it since the last call (went None: `came` is every article
+        of the set, for _stamp() to compare with what it holds), and the files skipped for another's ID.
 
         The usual case (no ID or GUID repeated, nothing skipped for one before, the last call's result followed):
         only the scan's came and went are looked at, and only new IDs, or IDs whose file is not the one last said
         to own them, are asked of the state store. Otherwise every article is looked at (unique_ids)."""
-        owners, held = self._owners, self._unique_held
+        owners, held = self._owners, self._stamped  # the articles of the set as last stamped, by ID
         if synced and not self._repeated and not self._duplicates:
             came, went = scan.came, scan.went
             self._count(went, -1), self._count(came, 1)
@@ -548,17 +548,14 @@ class Publisher:
             if ask:
                 owners.update(self.store.claim_ids(ask, held={s.source for s in scan.skipped} | scan.pending))
             if ask is not None and all(owners[id_] == sources[0] for id_, sources in ask.items()):
-                for a in went:
-                    held.pop(id(a), None)
-                held.update(zip(map(id, came), came))
                 return list(came), list(went), []
         articles = scan.articles
         self.looked_at += len(articles)
         ids, guids = list(map(_ID, articles)), list(map(_GUID, articles))
         self._counts = (dict(Counter(ids)), dict(Counter(guids)))
         self._repeated = {(k, key) for k, counts in enumerate(self._counts) for key, n in counts.items() if n > 1}
-        if not self._repeated:  # only the articles not given out last time can have a new owner
-            came = [a for a in articles if id(a) not in held]
+        if not self._repeated:  # only the articles not stamped last time can have a new owner
+            came = [a for a in articles if held.get(a.id, (None,))[0] is not a]
             ask = {a.id: [a.source] for a in came if owners.get(a.id) != a.source}
         else:
             files: dict[str, list[str]] = {}
@@ -576,11 +573,7 @@ class Publisher:
         for skip in sorted(set(duplicates) - self._duplicates, key=lambda s: s.source):
             log.warning("skipped %s", skip)
         self._duplicates = frozenset(duplicates)
-        now = dict(zip(map(id, unique), unique))
-        came = [a for a in unique if id(a) not in held]
-        went = [a for key, a in held.items() if key not in now]
-        self._unique_held = now  # keeps the objects alive, so their id()s stay theirs
-        return came, went, duplicates
+        return unique, None, duplicates
 
     def _count(self, articles: Iterable[Article], step: int) -> None:
         """Follow how many articles of the scan have each ID and GUID (those more than one has: _repeated)."""
@@ -616,20 +609,19 @@ class Publisher:
             for listener in self.listeners:
                 listener(changed)
 
-    def _stamp(self, came: list[Article], went: list[Article], now: datetime, modified: Mapping[str, float],
-               synced: bool) -> tuple[list[Article], list[Article], set[str]]:
+    def _stamp(self, came: list[Article], went: list[Article] | None, now: datetime,
+               modified: Mapping[str, float]) -> tuple[list[Article], list[Article], set[str]]:
         """Stamp the articles that came (read anew); the rest keep their stamped objects. Returns the stamped articles
         that came, those that went (as stamped), and the fresh IDs.
 
-        synced=False (the first refresh, or after a failed one): `came` may hold articles stamped before, and `went`
-        miss some; every article the last _unique() gave out is then compared with what is held, once."""
+        went None (the first refresh, after a failed one, or a repeated ID): `came` is every article, each compared
+        with what is held, once."""
         stamped_map, left = self._stamped, []
-        if not synced:
-            unique = self._unique_held.values()
+        if went is None:
+            unique = came
             self.looked_at += len(unique)
             came = [a for a in unique if stamped_map.get(a.id, (None,))[0] is not a]
-            now_ids = set(map(_ID, unique))
-            went = [stamped_map[id_][0] for id_ in stamped_map.keys() - now_ids]
+            went = [stamped_map[id_][0] for id_ in stamped_map.keys() - set(map(_ID, unique))]
         self.looked_at += len(came) + len(went)
         for a in went:
             found = stamped_map.get(a.id)

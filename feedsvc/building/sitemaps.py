@@ -38,8 +38,8 @@ class Sitemaps:
         self._sections: tuple = ()
         self._pages: dict[str, bytes] = {}  # sitemap.xml and its children as last made
         self._live: list[Article] | None = None  # the articles last listed, newest first
-        # The last file's article entries joined (oldest first), how many, and their latest lastmod; None when the
-        # last file begins with a section (where it begins could then move with a new article: made whole).
+        # The last file's article entries joined (oldest first), how many, and their latest lastmod; None when
+        # where the last file begins could move with a new article (then made whole: see _remake).
         self._tail: tuple[bytes, int, datetime | None] | None = None
         self._children: list[datetime] = []  # the lastmod of each file before the last (none: one file)
         self._news: tuple[tuple, bytes] | None = None  # (the articles listed, the file)
@@ -120,8 +120,11 @@ class Sitemaps:
         start = chunks[-1][0]
         self._children = lastmods[:-1]
         tail = articles[start:]
-        self._tail = (b"".join(map(_BODY, tail)), len(tail), max(map(_LASTMOD, tail), default=None)) \
-            if start < len(articles) or len(chunks) == 1 else None
+        # A last file that begins with a section keeps its place for a new article only when the file before it was
+        # closed by its count of URLs, not by the next entry's size (100,000 articles: two full files, then sections).
+        follows = len(chunks) == 1 or start < len(articles) or (
+            start == len(articles) and chunks[-2][1] - chunks[-2][0] == self.max_urls)
+        self._tail = (b"".join(map(_BODY, tail)), len(tail), max(map(_LASTMOD, tail), default=None)) if follows else None
 
 
 __all__ = ["Sitemaps"]

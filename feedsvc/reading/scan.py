@@ -79,9 +79,9 @@ class Scanner:
     _passed_by_source: dict[str, Skipped] = field(default_factory=dict)
     _looks: dict[str, tuple[tuple[int, int], float]] = field(default_factory=dict)  # files held back: stat, since when
     _last: tuple | None = None  # (skipped,) of the last scan, reused when nothing changed; None before the first
-    _results: dict[str, Article] = field(default_factory=dict)  # source → the article the last result held (came/went)
+    # Source → the article its entry held at the last result (None: no article), for the entries changed since.
+    _before: dict[str, Article | None] = field(default_factory=dict)
     _skips: dict[str, Skipped] = field(default_factory=dict)  # source → its entry's result, for the entries skipped
-    _touched: set[str] = field(default_factory=set)  # sources whose entry changed since the last result
     _memo: tuple | None = None  # (generation, articles): the whole list, made once per result when asked
     _generation: int = 0  # changes to the articles held, counted at each result
     _modified_view: Mapping[str, float] | None = None  # the last result's copy of _modified
@@ -175,7 +175,6 @@ class Scanner:
             self._put(source, None)
             self._placed.discard(source), self._slim.discard(source)
             self._modified.pop(source, None)
-        self._touched |= changed
         if changed or self._last is None or targets is None:
             self._collect()
         return self._result(frozenset(changed), frozenset(pending))
@@ -207,7 +206,6 @@ class Scanner:
         done.update((source, (stats[source], result)) for source, result in
                     read_files(self.root, self.options, [(s, False) for s, _ in batch], Folder(self.root), self.pool_from))
         self._take(done, slim=False, stored={source for source in done if source not in stats})
-        self._touched |= done.keys()
         self._collect()
         return self._result(frozenset(done), frozenset(self._looks))
 
@@ -258,7 +256,10 @@ class Scanner:
         self._last = (tuple(sorted(self._passed + tuple(self._skips.values()), key=lambda s: s.source)),)
 
     def _put(self, source: str, entry: _Entry | None) -> None:
-        """Hold a file's entry (None: the file went), keeping the skipped ones apart (no look at every entry)."""
+        """Hold a file's entry (None: the file went), keeping the skipped ones apart (no look at every entry), and
+        what it held at the last result, for the next one's came and went."""
+        if source not in self._before:
+            self._before[source] = _article(self._entries.get(source))
         if entry is None:
             del self._entries[source]
         else:
@@ -271,21 +272,16 @@ class Scanner:
     def _result(self, changed: frozenset[str], pending: frozenset[str]) -> ScanResult:
         """The result of a scan: what came and went since the previous result, by the sources touched since (not
         every entry), and the whole list of articles made only if asked."""
-        came, went, results = [], [], self._results
-        for source in sorted(self._touched):
-            entry = self._entries.get(source)
-            now = entry.result if entry is not None and isinstance(entry.result, Article) else None
-            before = results.get(source)
+        came, went = [], []
+        for source, before in sorted(self._before.items()):
+            now = _article(self._entries.get(source))
             if now is before:
                 continue
             if before is not None:
                 went.append(before)
-            if now is None:
-                results.pop(source, None)
-            else:
-                results[source] = now
+            if now is not None:
                 came.append(now)
-        self._touched = set()
+        self._before = {}
         if came or went:  # a result from before names other articles now: it cannot make its list any more
             self._generation += 1
         # When each article's file was modified, from the stat it was read with (no second stat); a copy (a C copy,
@@ -302,8 +298,8 @@ class Scanner:
         if generation != self._generation:
             raise RuntimeError("ScanResult.articles asked after a later scan changed the articles; ask it before")
         if self._memo is None or self._memo[0] != generation:
-            results = self._results
-            self._memo = (generation, tuple(map(results.__getitem__, sorted(results))))
+            entries = self._entries
+            self._memo = (generation, tuple(filter(None, map(_article, map(entries.__getitem__, sorted(entries))))))
         return self._memo[1]
 
     def _targets(self, folder: Folder, hints: Iterable[str]) -> set[str] | None:
@@ -391,6 +387,11 @@ class _Placed(abc.Mapping):
 
     def __len__(self) -> int:
         return len(self._sources)
+
+
+def _article(entry: _Entry | None) -> Article | None:
+    """The article an entry holds; None for none, or a skipped file."""
+    return entry.result if entry is not None and isinstance(entry.result, Article) else None
 
 
 def _stat(root: Path, source: str) -> tuple[int, int] | None:
