@@ -623,13 +623,13 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """The dedicated builder process: take the lock handed over (or wait for it), then build for ever."""
-    from .. import create_app
+    from .. import for_building
 
     from ..reading.pool import prestart
 
     prestart()  # before any thread: the reading workers' imports overlap this process's own
     argv = sys.argv[1:] if argv is None else argv
-    app = create_app(json.loads(argv[0]) if argv else {}, refresh=False, build=False)
+    app = for_building(json.loads(argv[0]) if argv else {})
     lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
     if LOCK_FD in os.environ:  # handed over by spawn(), already held
         lock.fd = int(os.environ.pop(LOCK_FD))
