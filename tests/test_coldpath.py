@@ -120,8 +120,19 @@ def test_a_placement_decodes_only_the_head_of_a_long_file(monkeypatch):
     for source, data in (("a.txt", f"سياسة\nخبر طويل\n{long_body}\n"), ("b.md", f"---\ntitle: B\ncategory: News\n---\n{long_body}\n")):
         decoded.clear()
         placed = parse_article(data.encode(), source, OPTIONS, full=False)
-        assert is_placed(placed) and decoded and max(decoded) <= articles.PLACEMENT_HEAD
+        assert is_placed(placed) and decoded and max(decoded) <= articles.PLACEMENT_HEADS[0]
         assert placed.content_hash == parse_article(data.encode(), source, OPTIONS).content_hash
+
+
+def test_front_matter_longer_than_the_first_head_is_read_from_the_second(monkeypatch):
+    decoded = []
+    front = "".join(f"note{i}: {'x' * 60}\n" for i in range(12))  # ~850 bytes of front matter before the title
+    data = f"---\n{front}title: Long front\ncategory: News\n---\n{LONG_TAIL}\n{LONG_TAIL}\n".encode()
+    clean = articles.clean_text
+    monkeypatch.setattr(articles, "clean_text", lambda text: decoded.append(len(text)) or clean(text))
+    placed = parse_article(data, "long-front.md", OPTIONS, full=False)
+    assert (placed.title, placed.categories) == ("Long front", ("News",))
+    assert len(data) > articles.PLACEMENT_HEAD and articles.PLACEMENT_HEADS[0] < max(decoded) <= articles.PLACEMENT_HEAD
 
 
 def test_a_head_that_does_not_hold_the_title_means_the_whole_text():

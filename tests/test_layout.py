@@ -140,6 +140,10 @@ if sys.argv[1] == "master":  # what `feedsvc serve` does before gunicorn forks i
     from feedsvc.server import gunicorn_settings, preflight, with_builder
     preflight(load_settings(settings))
     gunicorn_settings(), with_builder(settings)
+elif sys.argv[1] == "builder":  # the dedicated builder's wiring (feedsvc.building.builder.main) and a first build
+    from feedsvc import for_building
+    from feedsvc.building.builder import start_building
+    start_building(for_building(settings), release=True).refresh()
 else:  # a serving worker, with a builder elsewhere holding the build lock
     lock = os.open(folder + "/state.db.build-lock", os.O_RDWR | os.O_CREAT)
     parent = os.getpid()
@@ -162,6 +166,19 @@ os._exit(0)
 
 @pytest.mark.parametrize("process", ["master", "worker"])
 def test_serving_processes_load_no_reading_or_rendering_code(process, tmp_path):
+    loaded = _loaded(process, tmp_path)
+    assert [m for m in loaded if m.startswith(BUILDER_ONLY)] == []
+    if process == "master":  # it never serves a request either
+        assert "flask" not in loaded
+
+
+def test_the_dedicated_builder_builds_without_flask(tmp_path):
+    loaded = _loaded("builder", tmp_path)
+    assert "feedsvc.building.site" in loaded and "flask" not in loaded  # it built, and serves nothing
+
+
+def _loaded(process: str, tmp_path) -> list[str]:
+    """The modules a process of this kind has loaded (_PROCESS), over a one-article folder."""
     import json
     import subprocess
 
@@ -169,7 +186,4 @@ def test_serving_processes_load_no_reading_or_rendering_code(process, tmp_path):
     out = subprocess.run([sys.executable, "-c", _PROCESS, process, str(tmp_path)], capture_output=True, text=True,
                          timeout=60, cwd=tmp_path, env={"PYTHONPATH": str(PACKAGE.parent), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
-    loaded = json.loads(out.stdout.strip().splitlines()[-1])
-    assert [m for m in loaded if m.startswith(BUILDER_ONLY)] == []
-    if process == "master":  # it never serves a request either
-        assert "flask" not in loaded
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -139,8 +139,12 @@ class Committer:
     a serving process asked for one meanwhile makes it from the same bytes.
     """
 
-    def __init__(self, writer: StoreWriter, publisher, parsed: ParsedCache | None = None, reader=None, made_by: str = ""):
+    def __init__(self, writer: StoreWriter, publisher, parsed: ParsedCache | None = None, reader=None, made_by: str = "",
+                 release: bool = False):
         self.writer, self.publisher, self.parsed, self.reader = writer, publisher, parsed, reader
+        # release: once committed, the feeds' bytes live in the store only (Rendered.release); for the process
+        # that holds the build lock, the one writer, whose committed rows nobody else replaces.
+        self.release = release and reader is not None
         # What an article page or stored item is made from besides the article's own fields below: the reading
         # and rendering code, the reading settings and the site. An article is its file's text as read
         # (content_hash) at its path, dated by the state store; so these fields say when it must be stored again.
@@ -195,6 +199,7 @@ class Committer:
             self._deferred, self._report, self._parsed, self._recode, self._later = deferred, build.report, later_parsed, recode, later
             self._previews = previews
             self._remember(refreshed.snapshot)
+            self._release()
             if self.reader is not None:
                 self.reader.current(force=True)  # this process's own requests see it at once
             log.debug("build %d committed: %d resources, %d listings, %d items changed, %d article pages to follow", version,
@@ -244,6 +249,7 @@ class Committer:
                 for path, found in previews.items():
                     if self._previews.get(path) is found:
                         del self._previews[path]
+                self._release()
 
     def finish(self) -> None:
         """Commit the article pages the last build left out, PAGES_PER_BUILD to a build, until none are left."""
@@ -281,10 +287,22 @@ class Committer:
                     del self._deferred[path]
                 self._pages = {**self._pages, **{path: entry for path, (entry, _) in chunk.items()}}
                 self._report = build.report
+                self._release()
                 _trim()
                 if self.reader is not None:
                     self.reader.current(force=True)
                 log.debug("build %d committed: %d article pages, %d to follow", version, len(paths), len(self._deferred))
+
+    def _release(self) -> None:
+        """Let go of the bytes of every committed resource the store holds as they are (not those whose codings,
+        sitemap or page for browsers are still to commit); called with the lock held, after a commit."""
+        if not self.release:
+            return
+        pending = {id(found[0]) for found in (*self._recode.values(), *self._later.values())}
+        resource = self.reader.resource
+        for path, res in self._plain.items():
+            if res._body is not None and id(res) not in pending and path not in self._previews:
+                res.release(lambda path=path: resource(path))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background article pages and codings; True when none are left (tests, tools)."""
@@ -506,10 +524,12 @@ def _row(res, made: str, *, coded: bool | None = None) -> tuple:
 
 # --- becoming the builder ---
 
-def start_building(app, commit: bool = True):
+def start_building(app, commit: bool = True, release: bool = False):
     """Make this process's Publisher and wire it to the store, WebSub and metrics; returns it (nothing runs yet).
 
     commit=False: nothing is written to the build store (`feedsvc build`, which exports the snapshot itself).
+    release: the process holds the build lock, so what it committed is in the store as it left it: it keeps no
+    copy of the committed bytes (Rendered.release).
     """
     from ..reading import articles, chrome, folder, frontmatter, markup, scan, text
     from . import feeds, render
@@ -527,7 +547,7 @@ def start_building(app, commit: bool = True):
     if commit:
         templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parents[1] / "templates").iterdir()))
         made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
-        publisher.observers.append(Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by))
+        publisher.observers.append(Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by, release))
         publisher.observers.append(app.extensions.setdefault("feedsvc.indexer", SearchIndexer(path, publisher.read_full)).observe)  # search.py
     if "feedsvc.metrics" in app.extensions:
         publisher.observers.append(app.extensions["feedsvc.metrics"].observe_refresh)
@@ -544,7 +564,7 @@ def run_builder(app) -> Any:
     # No warm_up() of the language model: it loads with the first file that needs it (feedsvc/reading/text.py),
     # and a first scan's reading workers (feedsvc/reading/pool.py) load their own.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
-    publisher = start_building(app)
+    publisher = start_building(app, release=True)
     status = BuilderStatus(status_path(app.extensions["feedsvc.state_path"]))
     status.beat(publisher)
     publisher.observers.append(lambda refreshed: status.write(publisher, finished=True))  # with the build it tells of, not up to a beat later
@@ -603,13 +623,13 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """The dedicated builder process: take the lock handed over (or wait for it), then build for ever."""
-    from .. import create_app
+    from .. import for_building
 
     from ..reading.pool import prestart
 
     prestart()  # before any thread: the reading workers' imports overlap this process's own
     argv = sys.argv[1:] if argv is None else argv
-    app = create_app(json.loads(argv[0]) if argv else {}, refresh=False, build=False)
+    app = for_building(json.loads(argv[0]) if argv else {})
     lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
     if LOCK_FD in os.environ:  # handed over by spawn(), already held
         lock.fd = int(os.environ.pop(LOCK_FD))

@@ -13,15 +13,17 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client import multiprocess
 
 from ..formats import FORMATS
 from ..formats.opml import MEDIA_TYPE as OPML_TYPE
 from ..urls import is_article
+
+if TYPE_CHECKING:
+    from flask import Flask, Response
 
 # The format label: a bounded set, from the media type of what was served.
 SHORT_TYPES = {**{f.media_type: key for key, f in FORMATS.items()}, OPML_TYPE: "opml", "text/html": "html",
@@ -154,6 +156,8 @@ class Metrics:
 
 def instrument(app: Flask) -> Metrics:
     """Count the app's requests and serve them at /metrics; a building process adds observe_refresh (feedsvc/building/builder.py)."""
+    from flask import Response, g, request  # here: the dedicated builder has Metrics, not Flask (feedsvc.for_building)
+
     metrics = Metrics()
     app.extensions["feedsvc.metrics"] = metrics
     @app.after_request

@@ -1,0 +1,86 @@
+"""The builder keeps no copy of what it committed (Rendered.release): the bytes live in the build store alone."""
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from feedsvc import create_app
+from feedsvc.building import builder
+from feedsvc.building.builder import Committer, start_building
+from feedsvc.formats import FORMATS
+from feedsvc.resource import Rendered
+from tests.conftest import write
+
+
+def the_builder(config: dict):
+    """A process wired as the dedicated builder is (builder.run_builder): it holds the lock, so it releases."""
+    app = create_app(config, refresh=False, build=False)
+    publisher = start_building(app, release=True)
+    committer = next(o for o in publisher.observers if isinstance(o, Committer))
+    return app, publisher, committer
+
+
+def feed_paths(publisher) -> list[str]:
+    return [feed.path(fmt) for feed in publisher.snapshot.feeds for fmt in FORMATS]
+
+
+@pytest.fixture
+def config(sample_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return {"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0}
+
+
+@pytest.mark.parametrize("first_pages", [500, 3], ids=["in-one-build", "pages-and-codings-after"])
+def test_once_committed_the_builder_holds_no_feed_bytes_and_reads_them_back_from_the_store(config, first_pages, monkeypatch):
+    monkeypatch.setattr(builder, "FIRST_PAGES", first_pages)  # 3: a cold start's way, codings committed after the feeds
+    app, publisher, committer = the_builder(config)
+    publisher.refresh()
+    assert committer.wait(30)
+    resources, store = publisher.snapshot.resources, app.extensions["feedsvc.store"]
+    paths = feed_paths(publisher)
+    assert paths and [p for p in paths if resources[p]._body is not None] == []
+    for path in paths:
+        stored = store.resource(path)
+        assert resources[path].body == stored.body and resources[path].etag == stored.etag
+        assert gzip.decompress(resources[path].coded("gzip")) == stored.body
+
+
+def test_a_saved_file_after_a_release_is_committed_and_served_and_released_in_turn(config, sample_dir):
+    app, publisher, committer = the_builder(config)
+    publisher.refresh()
+    assert committer.wait(30)
+    before = publisher.snapshot.resources["feed.json"]
+    category = publisher.snapshot.feeds[1].category.name
+    write(sample_dir, "zz-new.txt", f"{category}\nA story saved after the release\nIts body.\n")
+    publisher.refresh()
+    assert committer.wait(30)
+    after = publisher.snapshot.resources["feed.json"]
+    assert after is not before and after._body is None  # rendered anew, committed, let go
+    worker = create_app(config, build=False).test_client()
+    served = worker.get("/feed.json")
+    assert served.status_code == 200 and served.headers["ETag"] == after.etag
+    assert json.loads(served.data)["items"][0]["title"] == "A story saved after the release" == json.loads(after.body)["items"][0]["title"]
+
+
+def test_a_process_that_does_not_hold_the_lock_keeps_its_bytes(config):
+    app = create_app(config)  # tests, tools, `feedsvc build`: not the one writer of the store
+    publisher = app.extensions["feedsvc"]
+    assert all(publisher.snapshot.resources[p]._body is not None for p in feed_paths(publisher))
+
+
+def test_released_bytes_the_store_no_longer_holds_are_an_error_not_other_bytes():
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    mine, replaced = Rendered(b"<rss>mine</rss>", "application/rss+xml", when), Rendered(b"<rss>newer</rss>", "application/rss+xml", when)
+    mine.release(lambda: replaced)
+    assert repr(mine).startswith("Rendered(application/rss+xml, released,")
+    with pytest.raises(LookupError, match="released"):
+        mine.body
+    with pytest.raises(LookupError, match="released"):
+        mine.coded("br")
+    gone = Rendered(b"<rss>gone</rss>", "application/rss+xml", when)
+    gone.release(lambda: None)
+    with pytest.raises(LookupError, match="no longer holds"):
+        gone.body
