@@ -51,7 +51,7 @@ class SitemapError(ValueError):
     """Pages that cannot be listed as the protocol requires (more than 50,000 sitemaps' worth)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one an article page, kept between builds
 class Entry:
     """One page of a sitemap: its <url> element's bytes and its last modification, for the index's lastmod."""
 

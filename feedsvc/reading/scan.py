@@ -57,7 +57,7 @@ class ScanResult:
         return self.whole if isinstance(self.whole, tuple) else self.whole()
 
 
-@dataclass
+@dataclass(slots=True)  # one a file: 100,000 at 100,000 articles
 class _Entry:
     stat: tuple[int, int]  # (size, mtime_ns) when it was read
     result: Article | Skipped
