@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from itertools import compress
 from operator import is_not, not_
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..formats import FORMATS
 from ..model import is_placed
@@ -398,19 +398,20 @@ class Committer:
         build.parsed = self.parsed.take() if self.parsed else []  # last: the articles above found them in it
         return build
 
-    def seed(self, wanted: dict[str, str]) -> dict[str, tuple]:
-        """(Renderer.seed) path → (Rendered, undated digest) of the stored resources made from what `wanted` says
-        (path → key digest, Renderer.made_of): a fresh process's first render takes them over instead of rendering
-        them again. Read by the one writer, from the rows it holds now."""
+    def seed(self, keys: Mapping[str, Any], digest_of: Callable[[Any], str]) -> dict[str, tuple]:
+        """(Renderer.seed) path → (Rendered, undated digest) of the stored resources at these paths made from the
+        same key (path → key; digest_of(key): its digest, Renderer.made_of): a fresh process's first render takes
+        them over instead of rendering them again. Read by the one writer, from the rows it holds now; a key is
+        digested only where a row is stored (a cold start digests none)."""
         from ..resource import Rendered
 
-        conn, paths, matching = self.writer.conn, list(wanted), {}
+        conn, paths, matching = self.writer.conn, list(keys), {}
         for start in range(0, len(paths), 500):
             chunk = paths[start:start + 500]
             for path, made in conn.execute(f"SELECT path, made_from FROM resources WHERE path IN ({','.join('?' * len(chunk))})", chunk):
                 of, _, rest = made.partition(" ")
                 key, _, digest = of.partition(":")
-                if key == wanted[path] and digest:
+                if digest and key == digest_of(keys[path]):
                     matching[path] = (digest, rest)
         found, paths = {}, list(matching)
         for start in range(0, len(paths), 100):

@@ -86,12 +86,14 @@ class Renderer(FeedRenderer):
         self.sitemaps = Sitemaps(site)  # sitemap.xml, sitemap-news.xml, robots.txt: remade in part (sitemaps.py)
         # A fresh process's first render takes over what the build store holds (a restart, `feedsvc build` again):
         # `origin` names what a resource is made from besides its key (the code, the settings and the site), set by
-        # the builder that commits (builder.start_building); `seed(path → made_of)` answers path → (Rendered,
-        # undated digest) for the rows stored with those made_of. Unset: every first render renders everything.
+        # the builder that commits (builder.start_building); `seed(path → key, digest of a key)` answers path →
+        # (Rendered, undated digest) for the rows stored as made from those keys (made_of). Unset: every first render
+        # renders everything.
         self.origin: str | None = None
-        self.seed: Callable[[dict[str, str]], Mapping[str, tuple[Rendered, str]]] | None = None
+        self.seed: Callable[[dict, Callable[[Hashable], str]], Mapping[str, tuple[Rendered, str]]] | None = None
         self.seeded = 0  # resources the last render took from the store instead of rendering them (tests)
         self._key_digests: dict[int, tuple[Hashable, str]] = {}  # id(key) → (key, _key_digest), for this render's keys
+        self._articles: dict[int, tuple[Article, str]] = {}  # id(article) → (article, its part of a key's digest), this render's
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
                changed: set[str] | None = None, now: datetime | None = None) -> Rendering:
@@ -108,6 +110,7 @@ class Renderer(FeedRenderer):
             self.fragments.forget(changed)
 
         drifted = self.drifted()
+        self._articles = {}  # an article's part of the keys' digests (_fingerprint), made once for the feeds that hold it
         puts: list[tuple[str, Hashable, Callable[[], tuple]]] = []
 
         def put(path: str, key: Hashable, make: Callable[[], tuple]) -> None:
@@ -174,7 +177,7 @@ class Renderer(FeedRenderer):
         found = self._key_digests.get(id(key))
         if found is not None and found[0] is key:
             return found[1]
-        digest = hashlib.sha256(f"{self.origin}\0{_fingerprint(key)!r}".encode()).hexdigest()[:32]
+        digest = hashlib.sha256(f"{self.origin}\0{_fingerprint(key, self._articles)}".encode()).hexdigest()[:32]
         self._key_digests[id(key)] = (key, digest)
         return digest
 
@@ -185,7 +188,7 @@ class Renderer(FeedRenderer):
         if self.seed is None or self.origin is None:
             return {}
         keys = {path: key for path, key, _ in puts if path not in self._static}  # static files: read, not rendered
-        found = self.seed({path: self._key_digest(key) for path, key in keys.items()})
+        found = self.seed(keys, self._key_digest)  # no key digested unless the store holds a row at its path
         if not found:
             return {}
         rows = self.recorded(list(found))
@@ -300,22 +303,23 @@ def _outlines(feeds) -> tuple:
     return tuple((f.key, f.prefix, f.title, f.page_url, f.language) for f in feeds)
 
 
-def _fingerprint(value, seen: dict | None = None):
-    """What a resource's key is made of, for its digest (Renderer._key_digest), as plain tuples: an article as
-    the fields everything else in it is read from (its file's bytes by content_hash, its path, its dates; the
-    reading code and settings are in the renderer's origin); any other dataclass field by field."""
-    seen = {} if seen is None else seen
+def _fingerprint(value, articles: dict) -> str:
+    """What a resource's key is made of, for its digest (Renderer._key_digest), as text: an article as the fields
+    everything else in it is read from (its file's bytes by content_hash, its path, its dates; the reading code
+    and settings are in the renderer's origin), made once per article (articles: id → (article, text)); any
+    other dataclass field by field; tuples item by item; anything else by its repr."""
     if isinstance(value, Article):
-        found = seen.get(id(value))
-        if found is None:
-            found = seen[id(value)] = ("A", value.id, value.source, value.content_hash, value.published, value.updated,
-                                       value.guid, value.lang, value.draft)
-        return found
+        found = articles.get(id(value))
+        if found is None or found[0] is not value:
+            found = articles[id(value)] = (value, repr((value.id, value.source, value.content_hash, value.published,
+                                                        value.updated, value.guid, value.lang, value.draft)))
+        return found[1]
     if isinstance(value, (tuple, list)):
-        return tuple(_fingerprint(v, seen) for v in value)
+        return "(" + ",".join(_fingerprint(v, articles) for v in value) + ")"
     if hasattr(value, "__dataclass_fields__"):
-        return (type(value).__name__, *(_fingerprint(getattr(value, name), seen) for name in value.__dataclass_fields__))
-    return value
+        return type(value).__name__ + "(" + ",".join(_fingerprint(getattr(value, name), articles)
+                                                     for name in value.__dataclass_fields__) + ")"
+    return repr(value)
 
 
 def _digest(body: bytes) -> str:
