@@ -22,6 +22,7 @@ def feedsvc(corpus: Path, state: Path, runs: int = RUNS, timeout: float = 60) ->
     with server.Server(corpus / "txt", state) as srv:
         ready_s, _ = srv.wait_feeds()
         procs.wait_idle(srv.proc.pid, timeout=600)  # background work after ready would be timed with the probe
+        idle = srv.processes()  # the builder's peak (VmHWM) and what it holds once the cold start's work is done
         visible, refreshes = [], []
         try:
             for run in range(runs):
@@ -38,13 +39,16 @@ def feedsvc(corpus: Path, state: Path, runs: int = RUNS, timeout: float = 60) ->
                 # of the last is served from the next second on (the refresh waits for it, and says so in its log
                 # line); back-to-back saves would time that rule, not what a save costs.
                 time.sleep(1.0)
+            after = srv.processes()  # and after the saves: what a refresh leaves held
         finally:
             for path in written:
                 path.unlink(missing_ok=True)
     # The refresh that published the file: the last `refresh:` line logged by 200 ms after its title was seen
     # (every line is kept in refresh_lines_ms; a refresh that changes nothing logs none).
     refresh = [found[-1] for found in refreshes if found]
-    return {"ready_s": ready_s, "visible_ms": visible, "refresh_lines_ms": refreshes,
+    memory = {when: {key: found[key] for key in ("builder_hwm_mib", "builder_rss_mib", "rss_total_mib", "tree")}
+              for when, found in (("idle", idle), ("after_saves", after))}
+    return {"ready_s": ready_s, "visible_ms": visible, "refresh_lines_ms": refreshes, "memory": memory,
             "visible_median_ms": statistics.median(visible),
             "refresh_median_ms": statistics.median(refresh) if refresh else None}
 

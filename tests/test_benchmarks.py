@@ -115,6 +115,8 @@ def test_a_saved_file_is_timed_until_its_title_is_in_the_json_feed_and_leaves_th
     assert len(result["visible_ms"]) == 2
     assert all(0 < ms < (time.monotonic() - started) * 1000 for ms in result["visible_ms"])
     assert result["refresh_median_ms"] is not None  # read from the server's own `refresh: … ms` line
+    for when in ("idle", "after_saves"):  # the builder's memory, told apart from the serving process's
+        assert result["memory"][when]["builder_hwm_mib"] >= result["memory"][when]["builder_rss_mib"] > 10
     assert sorted(p.name for p in (folder / "txt").iterdir()) == before
 
 

@@ -269,3 +269,25 @@ def test_the_scan_result_says_when_each_articles_file_was_modified(articles_dir)
     os.utime(write(articles_dir, "c.txt", article("C")), (newer, newer))
     assert dict(scanner.scan().modified) == {"c.txt": pytest.approx(newer, abs=1e-6)}
     assert dict(result.modified) == {"a.txt": pytest.approx(old, abs=1e-6)}  # an earlier result stays as it was
+
+
+def test_each_result_says_which_articles_came_and_went_since_the_previous_one(articles_dir):
+    write(articles_dir, "a.txt", article("A"))
+    write(articles_dir, "b.txt", article("B"))
+    scanner = settled_scanner(articles_dir)
+    first = scanner.scan()
+    assert [a.title for a in first.came] == ["A", "B"] and first.went == ()
+    unchanged = scanner.scan()
+    assert not unchanged.came and not unchanged.went  # nothing changed
+    old_a = next(a for a in first.articles if a.title == "A")
+    path = write(articles_dir, "a.txt", article("A, edited at more length"))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    (articles_dir / "b.txt").unlink()
+    write(articles_dir, "c.txt", article("C"))
+    result = scanner.scan([str(path), str(articles_dir / "b.txt"), str(articles_dir / "c.txt")])
+    assert [a.title for a in result.came] == ["A, edited at more length", "C"]
+    assert result.went[0] is old_a and [a.title for a in result.went] == ["A", "B"]
+    assert set(result.came) <= set(result.articles) and not set(map(id, result.went)) & set(map(id, result.articles))
+    assert len(first.articles) == 2  # asked before: kept
+    with pytest.raises(RuntimeError, match="later scan"):  # made only when asked: not once the articles changed
+        unchanged.articles

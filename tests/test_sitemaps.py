@@ -251,3 +251,29 @@ def test_a_sitemap_made_in_part_is_the_bytes_of_one_made_whole_after_additions_e
         assert files == Sitemaps(pub.site, max_bytes=limit).render(when, articles, FIXED_NOW), n
         parts.append(len(files))
     assert parts[0] == parts[-3] == 3 and parts[-1] > 3  # sitemap.xml, the News sitemap, robots.txt; then children
+
+
+def test_past_one_file_a_new_article_makes_only_the_last_child_and_the_index_again(make_publisher, sample_dir):
+    pub = make_publisher(sample_dir)
+    live = list(pub.build(FIXED_NOW).listings[""].items)
+    maker, remade = Sitemaps(pub.site, max_urls=5), []
+    remake = maker._remake
+    maker._remake = lambda *args: (remade.append(len(args[1])), remake(*args))[1]
+    articles, before, made = live, None, 0
+    for n in range(1, 9):
+        sections = [(f"{SITE}/", FIXED_NOW + timedelta(minutes=n)), (f"{SITE}/category/news/", FIXED_NOW)]
+        files = maker.render(sections, articles, FIXED_NOW)
+        assert files == Sitemaps(pub.site, max_urls=5).render(sections, articles, FIXED_NOW), n  # the bytes of a whole one
+        children = sorted((p for p in files if p[8:-4].isdigit()), key=lambda p: int(p[8:-4]))
+        assert len(children) >= 2 and all(len(locs(valid(SITEMAP, files[p]))) <= 5 for p in children)
+        assert files["sitemap.xml"].count(b"<sitemap>") == len(children)
+        assert b"/category/news/" in files[children[-1]]  # the sections come last, with the newest articles
+        if before is not None and len(remade) == made:  # not made whole: the children before the last are the very
+            assert all(files[p] is before[p] for p in children[:-1])  # bytes of the last refresh
+        before, made = files, len(remade)
+        newer = replace(live[0], id=f"zz-{n}", source=f"zz-{n}.txt", guid=stable_id(f"zz-{n}"),
+                        published=FIXED_NOW + timedelta(minutes=n), updated=FIXED_NOW + timedelta(minutes=n))
+        articles = [newer, *articles]
+    # Made whole at first, and when the last child was full or began with a section (where it begins moves); the
+    # other four times only the last child and the index.
+    assert remade == [len(live), len(live) + 3, len(live) + 4, len(live) + 5], remade

@@ -8,7 +8,7 @@ from itertools import compress
 from dataclasses import dataclass, replace
 from operator import attrgetter
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from ..model import Article, Category, Feed, Site
 from ..paging import Listing, page_feed
@@ -145,7 +145,7 @@ class ListingBuilder:
     """
 
     def __init__(self) -> None:
-        self._articles: tuple[Article, ...] = ()  # the articles last built
+        self._articles: tuple[Article, ...] | None = ()  # the articles last built (None: fed by apply())
         self._ids: set[int] = set()  # their id()s
         self._live: list[Article] = []  # published, newest first
         self._members: dict[tuple[str, str], list[Article]] = {}  # (kind, name) → its published articles, newest first
@@ -172,21 +172,40 @@ class ListingBuilder:
         """Take in the articles as they are at `now` (unique IDs); listings() then gives their listings."""
         articles = tuple(articles)  # kept until the next build: nobody else's list to change
         # Which objects are new and which went, by identity, in C: no Python loop over 10,000 articles.
-        before, had, has = self._articles, self._ids, set(map(id, articles))
+        if self._articles is None:  # fed by apply() until now
+            self._now = None
+        before, had, has = self._articles or (), self._ids, set(map(id, articles))
         came = list(compress(articles, map((has - had).__contains__, map(id, articles))))
         left = list(compress(before, map((had - has).__contains__, map(id, before))))
         if self._now is None or now < self._now or len(came) + len(left) > max(64, len(articles) // 8):
             self._rebuild(articles, now)
         else:
-            for old in left:
-                self._take_out(old)
-            for a in came:
-                self._put_in(a, now)
-            for a in [a for a in self._held.values() if a.published <= now]:  # embargoes over
-                del self._held[a.id]
-                self._put_in(a, now)
-            self._now = now
+            self._move(came, left, now)
         self._articles, self._ids = articles, has  # the list keeps the objects alive, so their ids stay theirs
+
+    def apply(self, came: Iterable[Article], left: Iterable[Article], now: datetime, total: int,
+              everything: Callable[[], Iterable[Article]]) -> None:
+        """update() told what changed instead of given every article: the articles that came (new objects) and
+        those that left since the last apply(); `total` articles in all, which everything() gives (taken when a
+        first build, a clock gone back, or a change to more than an eighth of them asks for a new order).
+        A builder that apply() feeds is fed by apply() only (update() after it builds again from every article)."""
+        came, left = list(came), list(left)
+        if self._now is None or now < self._now or len(came) + len(left) > max(64, total // 8):
+            self._rebuild(tuple(everything()), now)
+        else:
+            self._move(came, left, now)
+        self._articles, self._ids = None, set()  # no identity to compare with: a later update() builds again
+
+    def _move(self, came: list[Article], left: list[Article], now: datetime) -> None:
+        """Take out what left, put in what came, and release the embargoes that ended by `now`."""
+        for old in left:
+            self._take_out(old)
+        for a in came:
+            self._put_in(a, now)
+        for a in [a for a in self._held.values() if a.published <= now]:  # embargoes over
+            del self._held[a.id]
+            self._put_in(a, now)
+        self._now = now
 
     def _rebuild(self, articles, now: datetime) -> None:
         self._live = newest_first(a for a in articles if is_published(a, now))

@@ -96,11 +96,14 @@ class Renderer(FeedRenderer):
         self._articles: dict[int, tuple[Article, str]] = {}  # id(article) → (article, its part of a key's digest), this render's
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
-               changed: set[str] | None = None, now: datetime | None = None) -> Rendering:
+               changed: set[str] | None = None, now: datetime | None = None,
+               moved: tuple[set[str], set[str]] | None = None) -> Rendering:
         """Every feed, page, the OPML lists, the static files, the sitemaps and robots.txt, keyed by URL path.
 
         changed: IDs of the articles that are new or changed since the last render, if known. now: the build's
         moment, which the News sitemap's two-day window is taken at (default: the newest article's publication).
+        moved: the IDs that left the live articles and those that came since the last render, if known (else found
+        by comparing every ID).
         """
         live_by_id = {a.id: a for a in live} if live_by_id is None else live_by_id
         site, cache, out = self.site, {}, {}
@@ -125,7 +128,7 @@ class Renderer(FeedRenderer):
         site_feed = feeds[0]
         category_feeds = tuple(f for f in feeds[1:] if f.category.kind == "category")  # then tags' and authors'
         by_name = {(f.category.kind, f.category.name): (f.category.name, f.page_url, f.key) for f in feeds[1:]}
-        pages, counts = self._article_pages(live, live_by_id, changed, by_name)
+        pages, counts = self._article_pages(live, live_by_id, changed, by_name, moved)
         rows = category_rows(list(category_feeds), live, site, counts)
         put(HOME, (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
         sections = (site_feed, *category_feeds)  # /feeds.opml lists sections; /feeds-all.opml tags and authors too
@@ -229,7 +232,7 @@ class Renderer(FeedRenderer):
                 if path in rows and rows[path][0] == digest and rows[path][1] != res.last_modified}
 
     def _article_pages(self, live: list[Article], live_by_id: Mapping[str, Article], changed: set[str] | None,
-                       by_name: dict) -> tuple[dict[str, list], dict[str, int]]:
+                       by_name: dict, moved: tuple[set[str], set[str]] | None = None) -> tuple[dict[str, list], dict[str, int]]:
         """Article pages (one per article, most never requested): entries now, pages on first request; and
         how many live articles each category has.
 
@@ -264,19 +267,24 @@ class Renderer(FeedRenderer):
         else:
             pages, counts = dict(previous), dict(self._counts)
             ids = live_by_id.keys()
-            gone = self._live_ids - ids
+            gone, new = moved if moved is not None else (self._live_ids - ids, ids - self._live_ids)
+            changed = {id_ for id_ in changed if id_ in ids}  # not `changed & ids`: that walks every ID
             self.fragments.forget(gone)
-            for id_ in gone | (changed & ids):  # out with the version last counted
+            for id_ in gone | changed:  # out with the version last counted
                 entry = pages.pop(article_path(id_), None)
                 for c in entry[0][0].categories if entry is not None else ():
                     counts[c] -= 1
-            for id_ in (changed & ids) | (ids - self._live_ids):
+            for id_ in changed | new:
                 article = live_by_id[id_]
                 pages[article_path(id_)] = [(article, links(article)), None]
                 for c in article.categories:
                     counts[c] = counts.get(c, 0) + 1
             counts = {c: n for c, n in counts.items() if n}
-        self._pages, self._live_ids, self._counts = pages, set(live_by_id.keys()), counts
+        if moved is not None and changed is not None and previous is not None and not relinked:
+            self._live_ids.difference_update(moved[0]), self._live_ids.update(moved[1])  # the IDs followed, not copied
+        else:
+            self._live_ids = set(live_by_id.keys())
+        self._pages, self._counts = pages, counts
         return pages, counts
 
     def _article_page(self, entry: list) -> Rendered:

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from itertools import compress
+from collections import Counter
 from operator import attrgetter, itemgetter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -137,9 +137,14 @@ class Publisher:
         self.last_success: datetime | None = None
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
-        # The articles _stamp() and _unique() were last given, with the set of their id()s (see each).
-        self._stamp_seen: tuple[tuple, set[int]] = ((), set())
-        self._unique_seen: tuple[tuple, set[int]] = ((), set())
+        # The stages of a refresh follow the scan by what came and went (ScanResult.came/went), not by a look at every
+        # article: _unique() hands its changes to _stamp(), which hands its own to the listing builder. False before
+        # the first refresh and after a failed one: then each stage compares everything once (see each).
+        self._synced = False
+        self._unique_held: dict[int, Article] = {}  # id() → article, of those _unique() last gave out (kept alive)
+        self._counts: tuple[dict[str, int], dict[str, int]] = ({}, {})  # how many articles of the scan have each ID, GUID
+        self._repeated: set[tuple[int, str]] = set()  # (0, ID) or (1, GUID) that more than one article of the scan has
+        self.looked_at = 0  # articles the last refresh's stages looked at one by one (tests: a refresh costs what changed)
         self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
         self._term_slugs: dict[str, dict[str, str]] = {"tag": {}, "author": {}}  # the same for tags and authors
         self._pages: dict[str, tuple] = {}  # listing key → (listing, its first page, that page dated), as last built
@@ -161,6 +166,10 @@ class Publisher:
             try:
                 snapshot, changes, rendering = self._build(self.clock(), hints)
             except Exception as exc:  # the edge where work must go on: keep the last good feeds
+                self._synced = False  # a stage may have missed what came and went: the next refresh compares all
+                if self.store.rolled_back:  # what the state store said in this refresh is not in it: ask again
+                    self._stamped, self._owners, self._slugs, self._unique_held = {}, {}, {}, {}
+                    self._term_slugs = {"tag": {}, "author": {}}
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("refresh failed, still serving the feeds built at %s: %s", self.snapshot.built_at, self.last_error)
                 self._tell_observers(Refreshed(False, self.snapshot, self.snapshot, time.perf_counter() - started, self.last_error))
@@ -388,33 +397,46 @@ class Publisher:
         self.pending = scan.pending
         old = self.snapshot
         released = any(t is not None and t <= now for t in (old.next_release, old.next_expiry))
-        if old.built_at is not None and not scan.changed and not released and (hints is not None or not self._drifted()):
+        if (old.built_at is not None and not scan.changed and not released and self._synced
+                and (hints is not None or not self._drifted())):
             return replace(old, built_at=now), 0, None  # nothing to do: same bytes, same ETags
         fresh: set[str] = set()
         size, changes = self.options.max_items, max(len(scan.changed), 1)
+        synced, self.looked_at = self._synced, 0
+        if not synced:
+            self.listing_builder = ListingBuilder()  # built again from every article
         builder = self.listing_builder
-        while True:
-            unique, duplicates = self._unique(scan)
-            articles, stamped = self._stamp(tuple(unique), now, scan.modified)
-            fresh |= stamped
-            builder.update(articles, now)
-            listings = builder.listings(self.site, self.options.category_slugs, self._claim_slugs(),
-                                        self._claim_term_slugs({kind: builder.names(kind) for kind in ("tag", "author")}))
-            # A scan that only placed most files (a cold start): the articles on every listing's first page, and
-            # those the News sitemap names (their language and title), are read in full now, the rest in the
-            # background (finish_reading). Each round reads at least one more.
-            first = {a.source for listing in listings for a in listing.items[:size] if is_placed(a)}
-            first |= {a.source for a in news_window(listings[0].items, now)[0] if is_placed(a)}
-            if not first:
-                break
-            scan = self.scanner.complete(first)
-        listings, expires = self.tombstones.update(listings, now, held={s.source for s in scan.skipped} | scan.pending)
-        feeds = self._first_pages(listings)
-        live = list(listings[0].items)
-        live_by_id = dict(zip(map(_ID, live), live))
-        rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now)
-        resources = rendering.resources
-        changed = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
+        # One transaction for the state store's writes of this refresh (owners, stamps, slugs, versions, tombstones),
+        # committed before any wait for the next second.
+        with self.store.transaction():
+            while True:
+                came, went, duplicates = self._unique(scan, synced)
+                came, went, stamped = self._stamp(came, went, now, scan.modified, synced)
+                fresh |= stamped
+                builder.apply(came, went, now, len(self._stamped), lambda: map(_STAMPED, self._stamped.values()))
+                synced = True  # the next round (complete()) follows by what came and went
+                listings = builder.listings(self.site, self.options.category_slugs, self._claim_slugs(),
+                                            self._claim_term_slugs({kind: builder.names(kind) for kind in ("tag", "author")}))
+                # A scan that only placed most files (a cold start), or a restart that holds placements: the articles on
+                # every listing's first page, and those the News sitemap names (their language and title), are read in
+                # full now, the rest in the background (finish_reading). Each round reads at least one more. A listing
+                # that is the very object of the last refresh had its first page read in full then.
+                pages, site_wide = self._pages, listings[0]
+                first = {a.source for listing in listings if pages.get(listing.key, (None,))[0] is not listing
+                         for a in listing.items[:size] if is_placed(a)}
+                if pages.get("", (None,))[0] is not site_wide:
+                    first |= {a.source for a in news_window(site_wide.items, now)[0] if is_placed(a)}
+                if not first:
+                    break
+                scan = self.scanner.complete(first)
+            listings, expires = self.tombstones.update(listings, now, held={s.source for s in scan.skipped} | scan.pending)
+            feeds = self._first_pages(listings)
+            live = list(listings[0].items)
+            live_by_id, moved = self._live_by_id(listings[0])
+            rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now, moved=moved)
+            resources = rendering.resources
+            changed = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
+        self._synced = True
         # A new version may be dated up to a second ahead (a second change within one second): it is
         # served once its time has come, so no Last-Modified is ever later than the response's Date.
         latest = max(filter(None, [newest(resources), *changed.values()]), default=None)
@@ -426,7 +448,7 @@ class Publisher:
             feeds=tuple(self._dated(feed, resources[feed.path("rss")].last_modified) for feed in feeds),
             listings=MappingProxyType({listing.key: listing for listing in listings}),
             changed=MappingProxyType(changed),
-            articles=MappingProxyType(live_by_id),
+            articles=live_by_id,
             skipped=tuple(sorted(scan.skipped + tuple(duplicates), key=lambda s: s.source)),
             built_at=now,
             next_release=builder.next_release(),
@@ -510,17 +532,35 @@ class Publisher:
                 known.update(self.store.claim_term_slugs(kind, names, lambda new, recorded: assign_slugs(new, {}, recorded)))
         return self._term_slugs
 
-    def _unique(self, scan) -> tuple[list[Article], list[Skipped]]:
-        """One file per ID, its first owner (kept in the state store, so across restarts and workers)."""
-        articles, owners = scan.articles, self._owners
-        repeats = len(set(map(_ID, articles))) != len(articles) or len(set(map(_GUID, articles))) != len(articles)
-        if not repeats:  # the usual case: only the articles read since the last call can have a new owner
-            had, has = self._unique_seen[1], set(map(id, articles))
-            came = compress(articles, map((has - had).__contains__, map(id, articles))) if had else articles
+    def _unique(self, scan, synced: bool) -> tuple[list[Article], list[Article], list[Skipped]]:
+        """One file per ID, its first owner (kept in the state store, so across restarts and workers): the articles
+        that came into the unique set and went from it since the last call, and the files skipped for another's ID.
+
+        The usual case (no ID or GUID repeated, nothing skipped for one before, the last call's result followed):
+        only the scan's came and went are looked at, and only new IDs, or IDs whose file is not the one last said
+        to own them, are asked of the state store. Otherwise every article is looked at (unique_ids)."""
+        owners, held = self._owners, self._unique_held
+        if synced and not self._repeated and not self._duplicates:
+            came, went = scan.came, scan.went
+            self._count(went, -1), self._count(came, 1)
+            self.looked_at += len(came) + len(went)
+            ask = {a.id: [a.source] for a in came if owners.get(a.id) != a.source} if not self._repeated else None
+            if ask:
+                owners.update(self.store.claim_ids(ask, held={s.source for s in scan.skipped} | scan.pending))
+            if ask is not None and all(owners[id_] == sources[0] for id_, sources in ask.items()):
+                for a in went:
+                    held.pop(id(a), None)
+                held.update(zip(map(id, came), came))
+                return list(came), list(went), []
+        articles = scan.articles
+        self.looked_at += len(articles)
+        ids, guids = list(map(_ID, articles)), list(map(_GUID, articles))
+        self._counts = (dict(Counter(ids)), dict(Counter(guids)))
+        self._repeated = {(k, key) for k, counts in enumerate(self._counts) for key, n in counts.items() if n > 1}
+        if not self._repeated:  # only the articles not given out last time can have a new owner
+            came = [a for a in articles if id(a) not in held]
             ask = {a.id: [a.source] for a in came if owners.get(a.id) != a.source}
-            self._unique_seen = (articles, has)  # the tuple keeps the objects alive, so their id()s stay theirs
         else:
-            self._unique_seen = ((), set())
             files: dict[str, list[str]] = {}
             for a in articles:
                 files.setdefault(a.id, []).append(a.source)
@@ -529,13 +569,33 @@ class Publisher:
             owners.update(self.store.claim_ids(ask, held={s.source for s in scan.skipped} | scan.pending))
             if len(owners) > 2 * len(articles) + 100:  # forget deleted IDs: the store remembers them
                 self._owners = owners = {a.id: owners[a.id] for a in articles}
-        if not repeats and not self._duplicates and all(owners[id_] == sources[0] for id_, sources in ask.items()):
-            return list(articles), []
-        unique, duplicates = unique_ids(articles, owners)
+        if not self._repeated and all(owners[id_] == sources[0] for id_, sources in ask.items()):
+            unique, duplicates = list(articles), []
+        else:
+            unique, duplicates = unique_ids(articles, owners)
         for skip in sorted(set(duplicates) - self._duplicates, key=lambda s: s.source):
             log.warning("skipped %s", skip)
         self._duplicates = frozenset(duplicates)
-        return unique, duplicates
+        now = dict(zip(map(id, unique), unique))
+        came = [a for a in unique if id(a) not in held]
+        went = [a for key, a in held.items() if key not in now]
+        self._unique_held = now  # keeps the objects alive, so their id()s stay theirs
+        return came, went, duplicates
+
+    def _count(self, articles: Iterable[Article], step: int) -> None:
+        """Follow how many articles of the scan have each ID and GUID (those more than one has: _repeated)."""
+        for a in articles:
+            for k, key in enumerate((a.id, a.guid)):
+                counts = self._counts[k]
+                n = counts.get(key, 0) + step
+                if n > 0:
+                    counts[key] = n
+                else:
+                    counts.pop(key, None)
+                if n > 1:
+                    self._repeated.add((k, key))
+                else:
+                    self._repeated.discard((k, key))
 
     def _tell_observers(self, refreshed: Refreshed) -> None:
         for observer in self.observers:
@@ -556,24 +616,54 @@ class Publisher:
             for listener in self.listeners:
                 listener(changed)
 
-    def _stamp(self, articles: tuple[Article, ...], now: datetime, modified: Mapping[str, float]) -> tuple[list[Article], set[str]]:
-        """Stamp only articles read anew; the rest keep their stamped objects. Returns them all and the fresh IDs.
+    def _stamp(self, came: list[Article], went: list[Article], now: datetime, modified: Mapping[str, float],
+               synced: bool) -> tuple[list[Article], list[Article], set[str]]:
+        """Stamp the articles that came (read anew); the rest keep their stamped objects. Returns the stamped articles
+        that came, those that went (as stamped), and the fresh IDs.
 
-        Which are new is told by identity, in C (the objects of the last call are kept alive with it): a
-        refresh that read one file looks at one article, not at every article in Python."""
-        stamped_map = self._stamped
-        had, has = self._stamp_seen[1], set(map(id, articles))
-        new = has - had
-        fresh = {a.id: a for a in compress(articles, map(new.__contains__, map(id, articles)))
-                 if stamped_map.get(a.id, (None,))[0] is not a}
-        if had - has:  # some went: those whose ID no article has any more are forgotten
-            for gone in stamped_map.keys() - set(map(_ID, articles)):
-                del stamped_map[gone]
-        self._stamp_seen = (articles, has)
+        synced=False (the first refresh, or after a failed one): `came` may hold articles stamped before, and `went`
+        miss some; every article the last _unique() gave out is then compared with what is held, once."""
+        stamped_map, left = self._stamped, []
+        if not synced:
+            unique = self._unique_held.values()
+            self.looked_at += len(unique)
+            came = [a for a in unique if stamped_map.get(a.id, (None,))[0] is not a]
+            now_ids = set(map(_ID, unique))
+            went = [stamped_map[id_][0] for id_ in stamped_map.keys() - now_ids]
+        self.looked_at += len(came) + len(went)
+        for a in went:
+            found = stamped_map.get(a.id)
+            if found is not None and found[0] is a:
+                del stamped_map[a.id]
+                left.append(found[1])
+        fresh = {a.id: a for a in came if stamped_map.get(a.id, (None,))[0] is not a}
+        made = []
         if fresh:
             for stamped in self.store.stamp(fresh.values(), now, appeared=self._appeared(fresh.values(), modified)):
+                before = stamped_map.get(stamped.id)
+                if before is not None:
+                    left.append(before[1])
                 stamped_map[stamped.id] = (fresh[stamped.id], stamped)
-        return list(map(_STAMPED, stamped_map.values())), set(fresh)
+                made.append(stamped)
+        return made, left, set(fresh)
+
+    def _live_by_id(self, site_wide: Listing) -> tuple[Mapping[str, Article], tuple[set[str], set[str]] | None]:
+        """The published articles by ID, a map of its own for each snapshot (the build store's commit compares them by
+        identity): the last one copied with the site-wide listing's moves (left, came) when it follows the last
+        snapshot's listing, else made from every item. With it the IDs that left the published ones and those that
+        came, when known that way (None: the renderer compares every ID)."""
+        before = self.snapshot.listings.get("")
+        if before is site_wide:
+            return self.snapshot.articles, (set(), set())
+        if before is not None and site_wide.since == id(before) and isinstance(self.snapshot.articles, MappingProxyType):
+            live = self.snapshot.articles.copy()  # the dict under the proxy, copied in C
+            for a in site_wide.left:
+                if live.get(a.id) is a:
+                    del live[a.id]
+            live.update(zip(map(_ID, site_wide.came), site_wide.came))
+            left, came = set(map(_ID, site_wide.left)), set(map(_ID, site_wide.came))
+            return MappingProxyType(live), (left - came, came - left)
+        return MappingProxyType(dict(zip(map(_ID, site_wide.items), site_wide.items))), None
 
 
 def compress_fresh(refreshed: Refreshed) -> None:

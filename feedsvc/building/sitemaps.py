@@ -10,22 +10,26 @@ without a file changing. The same build gives the same bytes.
 from __future__ import annotations
 
 from datetime import datetime
-from itertools import compress, islice
+from itertools import compress
 from operator import attrgetter, is_, not_
 from typing import Sequence
 
 from ..formats.sitemap import (
-    INDEX, MAX_BYTES, MAX_URLS, Entry, news_entry, news_window, render_news_sitemap, render_robots, render_sitemaps,
-    render_urlset, url_entry,
+    INDEX, MAX_BYTES, MAX_URLS, Entry, news_entry, news_window, render_index, render_news_sitemap, render_robots,
+    render_urlset, sitemap_chunks, url_entry,
 )
 from ..model import Article, Site
-from ..urls import NEWS_SITEMAP, ROBOTS, article_url
+from ..urls import NEWS_SITEMAP, ROBOTS, article_url, sitemap_path
 
 _ID = attrgetter("id")
-_BODY = attrgetter("body")
+_BODY, _LASTMOD = attrgetter("body"), attrgetter("lastmod")
 
 class Sitemaps:
-    """The files of the last build, by URL path, remade only in part when few articles changed."""
+    """The files of the last build, by URL path, remade only in part when few articles changed.
+
+    Article pages come oldest first and the section pages (home, categories, tags, authors) after them, so a new
+    article and the sections' new dates change only the last file: past one file (sitemaps.org's 50,000 URLs or
+    50 MB), the children before the last stay as they are, and only the last one and the index are made again."""
 
     def __init__(self, site: Site, max_urls: int = MAX_URLS, max_bytes: int = MAX_BYTES):
         self.site, self.max_urls, self.max_bytes = site, max_urls, max_bytes
@@ -34,7 +38,10 @@ class Sitemaps:
         self._sections: tuple = ()
         self._pages: dict[str, bytes] = {}  # sitemap.xml and its children as last made
         self._live: list[Article] | None = None  # the articles last listed, newest first
-        self._joined: bytes | None = None  # their entries joined, oldest first, while they fit one file
+        # The last file's article entries joined (oldest first), how many, and their latest lastmod; None when the
+        # last file begins with a section (where it begins could then move with a new article: made whole).
+        self._tail: tuple[bytes, int, datetime | None] | None = None
+        self._children: list[datetime] = []  # the lastmod of each file before the last (none: one file)
         self._news: tuple[tuple, bytes] | None = None  # (the articles listed, the file)
         self._robots = render_robots(site.url)
 
@@ -55,25 +62,35 @@ class Sitemaps:
 
     def _added(self, sections: tuple, live: list[Article]) -> bool:
         """The usual refresh: the same articles as last time (the very objects), perhaps a few newer ones before
-        them, and one file. Only the new articles' entries are made and added to the joined entries (one C pass
-        over the articles to check, no list or dict of them); False when that is not the case."""
-        previous, joined = self._live, self._joined
-        if previous is None or joined is None or len(live) < len(previous) or not self._pages:
+        them. Only the new articles' entries are made and added to the last file's (one C comparison of the lists
+        to check, no dict of them); False when that is not the case, or the last file would not hold them."""
+        previous, tail = self._live, self._tail
+        if previous is None or tail is None or len(live) < len(previous) or not self._pages:
             return False
         count = len(live) - len(previous)
-        if not all(map(is_, islice(live, count, None), previous)):
+        if live[count:] != previous:  # in C, each pair first by identity (an equal article makes an equal entry)
             return False
         if not count and sections == self._sections:
             return True  # the same pages, the same dates
         new = [url_entry(article_url(self.site, article), article.updated) for article in reversed(live[:count])]
-        heads = [url_entry(url, lastmod).body for url, lastmod in sections]
-        joined += b"".join(entry.body for entry in new)
-        body = render_urlset(b"".join(heads) + joined)
-        if len(sections) + len(live) > self.max_urls or len(body) > self.max_bytes:
-            return False  # past one file's limits: children (render_sitemaps)
+        heads = [url_entry(url, lastmod) for url, lastmod in sections]
+        joined, held, latest = tail
+        joined += b"".join(map(_BODY, new))
+        body = render_urlset(joined + b"".join(map(_BODY, heads)))
+        if held + count + len(sections) > self.max_urls or len(body) > self.max_bytes:
+            return False  # past the last file's limits: a new file begins (made whole)
         for article, entry in zip(reversed(live[:count]), new):
             self._articles[article.id], self._bodies[article.id] = article, entry
-        self._sections, self._joined, self._pages = sections, joined, {INDEX: body}
+        latest = max(filter(None, [latest, *map(_LASTMOD, new)]), default=None)
+        self._sections, self._tail = sections, (joined, held + count, latest)
+        if not self._children:
+            self._pages = {INDEX: body}
+        else:
+            last = max(filter(None, [latest, *map(_LASTMOD, heads)]))
+            pages = dict(self._pages)
+            pages[sitemap_path(len(self._children) + 1)] = body
+            pages[INDEX] = render_index([*self._children, last], self.site.url)
+            self._pages = pages
         return True
 
     def _remake(self, sections: tuple, live: list[Article]) -> None:
@@ -82,17 +99,29 @@ class Sitemaps:
         ids = list(map(_ID, live))
         kept = self._articles
         same = list(map(is_, map(kept.get, ids), live))
-        if len(kept) != len(ids):  # some went: keep only the live ones
+        if len(kept) != len(ids) or not all(same):  # some went, or changed: keep only the live ones
             self._articles, self._bodies = dict(zip(ids, live)), dict(zip(ids, map(self._bodies.get, ids)))
         for article in compress(live, map(not_, same)):
             self._articles[article.id] = article
             self._bodies[article.id] = url_entry(article_url(self.site, article), article.updated)
         self._sections = sections
-        # Oldest first: a new article goes at the end, so past 50,000 pages only the last child changes.
+        # Oldest first, then the sections: a new article goes at the end, so past 50,000 pages only the last child
+        # changes.
         articles = list(map(self._bodies.__getitem__, reversed(ids)))
-        self._pages = render_sitemaps([url_entry(url, lastmod) for url, lastmod in sections] + articles,
-                                      self.site.url, self.max_urls, self.max_bytes)
-        self._joined = b"".join(map(_BODY, articles)) if len(self._pages) == 1 else None
+        entries = articles + [url_entry(url, lastmod) for url, lastmod in sections]
+        bodies = list(map(_BODY, entries))
+        chunks = sitemap_chunks(list(map(len, bodies)), self.max_urls, self.max_bytes)
+        lastmods = [max(map(_LASTMOD, entries[a:b])) for a, b in chunks]
+        if len(chunks) == 1:
+            self._pages = {INDEX: render_urlset(b"".join(bodies))}
+        else:
+            self._pages = {sitemap_path(n): render_urlset(b"".join(bodies[a:b])) for n, (a, b) in enumerate(chunks, 1)}
+            self._pages[INDEX] = render_index(lastmods, self.site.url)
+        start = chunks[-1][0]
+        self._children = lastmods[:-1]
+        tail = articles[start:]
+        self._tail = (b"".join(map(_BODY, tail)), len(tail), max(map(_LASTMOD, tail), default=None)) \
+            if start < len(articles) or len(chunks) == 1 else None
 
 
 __all__ = ["Sitemaps"]

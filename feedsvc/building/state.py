@@ -71,6 +71,8 @@ class StateStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._local = threading.local()
+        self.transactions = 0  # write transactions begun so far (tests: one a refresh)
+        self.rolled_back = False  # the last transaction() block's writes were rolled back (see there)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as conn:
@@ -87,6 +89,33 @@ class StateStore:
         if kept is None or kept[0] != os.getpid():  # never a connection from before a fork
             kept = self._local.conn = (os.getpid(), self._connect())
         return kept[1]
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write this thread makes inside the block in one transaction, committed at its end: a refresh's
+        owners, stamps, slugs, versions and tombstones take the write lock once and sync once, not once each.
+
+        The write lock is taken at the first write (a block that writes nothing takes none), on this thread's kept
+        connection, which the block's reads use too, so they see its writes. Leaving the block by an exception
+        still commits what was written (each write stands on its own, as it did in a transaction of its own); a
+        write that fails rolls the whole block back, and `rolled_back` is set for the caller to forget what it
+        learnt from the block's writes. Blocks nest: an inner one is part of the outer one."""
+        if getattr(self._local, "batch", None) is not None:
+            yield
+            return
+        conn = self._kept()
+        self._local.batch, self.rolled_back = conn, False
+        try:
+            yield
+        finally:
+            self._local.batch = None
+            if conn.in_transaction:
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    conn.rollback() if conn.in_transaction else None
+                    self.rolled_back = True
+                    raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so two processes stamping
@@ -105,9 +134,22 @@ class StateStore:
         BEGIN IMMEDIATE takes the write lock first, so processes writing at once queue on the busy
         timeout instead of failing with "locked"; a database error becomes a StateError that says the fix.
         """
+        batch = getattr(self._local, "batch", None)
+        if batch is not None:  # inside transaction(): its connection, its one transaction
+            try:
+                if not batch.in_transaction:
+                    batch.execute("BEGIN IMMEDIATE")
+                    self.transactions += 1
+                yield batch
+            except sqlite3.Error as exc:
+                batch.rollback() if batch.in_transaction else None
+                self.rolled_back = True
+                raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
+            return
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self.transactions += 1
             yield conn
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -211,12 +253,15 @@ class StateStore:
         keys = sorted(digests)
         query = "SELECT key, digest, modified FROM versions WHERE key IN ({marks})"
         conn = self._kept()
+        batch = getattr(self._local, "batch", None) is conn  # inside transaction(): its transaction, committed at its end
         try:
             rows = {row[0]: row for row in self._select(conn, query, keys)}
             if all(rows.get(k, (None, None))[1] == digests[k] for k in keys):
                 return {k: datetime.fromisoformat(rows[k][2]) for k in keys}  # nothing new: no write lock
-            conn.execute("BEGIN IMMEDIATE")
-            rows = {row[0]: row for row in self._select(conn, query, keys)}  # another worker may have been first
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+                self.transactions += 1
+                rows = {row[0]: row for row in self._select(conn, query, keys)}  # another worker may have been first
             second = now.astimezone(timezone.utc).replace(microsecond=0)
             writes = []
             for k in keys:
@@ -228,9 +273,11 @@ class StateStore:
                     rows[k] = (k, digests[k], when.isoformat())
                     writes.append(rows[k])
             conn.executemany("INSERT OR REPLACE INTO versions (key, digest, modified) VALUES (?, ?, ?)", writes)
-            conn.execute("COMMIT")
+            if not batch:
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             conn.rollback() if conn.in_transaction else None
+            self.rolled_back = self.rolled_back or batch
             raise StateError(f"state file {self.path}: {exc}; check that it is writable and not corrupt") from None
         return {k: datetime.fromisoformat(rows[k][2]) for k in keys}
 

@@ -10,8 +10,10 @@ bytes made once per page, not a tree serialised on every refresh.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from itertools import accumulate
 from operator import attrgetter
 from typing import Iterable, Sequence
 from urllib.parse import quote, urlsplit
@@ -42,7 +44,7 @@ _URI_SAFE = ":/?#[]@!$&'()*+,;=%~"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
-_BODY = attrgetter("body")
+_BODY, _LASTMOD = attrgetter("body"), attrgetter("lastmod")
 
 
 class SitemapError(ValueError):
@@ -73,30 +75,44 @@ def render_sitemaps(entries: Sequence[Entry], base_url: str, max_urls: int = MAX
     """The sitemap files by URL path: {"sitemap.xml": urlset} while the pages fit one file, else child sitemaps
     (urls.sitemap_path: "sitemap-1.xml", "sitemap-2.xml", …) of at most max_urls URLs and max_bytes bytes each,
     in the order given, and "sitemap.xml" the index of them (lastmod: the latest of each child's pages)."""
-    room = max_bytes - len(_HEAD) - len(_FOOT)
     bodies = list(map(_BODY, entries))
-    sizes = list(map(len, bodies))
-    if len(bodies) <= max_urls and sum(sizes) <= room:  # the usual case, without a loop in Python
+    chunks = sitemap_chunks(list(map(len, bodies)), max_urls, max_bytes)
+    if len(chunks) == 1:
         return {INDEX: render_urlset(b"".join(bodies))}
-    chunks: list[tuple[int, int]] = []  # (start, end) of each child's entries
-    start = size = 0
-    for at, length in enumerate(sizes):
-        if length > room:
-            raise SitemapError(f"a sitemap entry of {length} bytes does not fit in {max_bytes} bytes")
-        if at - start >= max_urls or size + length > room:
-            chunks.append((start, at))
-            start, size = at, 0
-        size += length
-    chunks.append((start, len(sizes)))
-    out = {sitemap_path(n): _HEAD + b"".join(bodies[a:b]) + _FOOT for n, (a, b) in enumerate(chunks, 1)}
+    out = {sitemap_path(n): render_urlset(b"".join(bodies[a:b])) for n, (a, b) in enumerate(chunks, 1)}
+    out[INDEX] = render_index([max(map(_LASTMOD, entries[a:b])) for a, b in chunks], base_url)
+    return out
+
+
+def sitemap_chunks(sizes: Sequence[int], max_urls: int = MAX_URLS, max_bytes: int = MAX_BYTES) -> list[tuple[int, int]]:
+    """(start, end) of each file's entries, entries of these sizes (bytes) taken in order: a file is closed when
+    the next entry would pass max_urls or max_bytes. Where a file ends depends only on the entries up to the one
+    after it, so entries added at the end change only the last file (or start new ones)."""
+    room = max_bytes - len(_HEAD) - len(_FOOT)
+    total = sum(sizes)
+    if len(sizes) <= max_urls and total <= room:  # the usual case, without a loop in Python
+        return [(0, len(sizes))]
+    ends = list(accumulate(sizes))  # bytes up to and with each entry
+    if max(sizes) > room:
+        raise SitemapError(f"a sitemap entry of {max(sizes)} bytes does not fit in {max_bytes} bytes")
+    chunks: list[tuple[int, int]] = []
+    start, before = 0, 0  # the file's first entry, and the bytes of every entry ahead of it
+    while start < len(sizes):
+        end = min(bisect_right(ends, before + room, start), start + max_urls)  # the entries that fit, by binary search
+        chunks.append((start, end))
+        start, before = end, ends[end - 1]
+    return chunks
+
+
+def render_index(lastmods: Sequence[datetime], base_url: str) -> bytes:
+    """A sitemap index of children 1…N (urls.sitemap_path), each with the latest lastmod of its pages."""
     children = [f"  <sitemap>\n    <loc>{_loc(f'{base_url}/{sitemap_path(n)}')}</loc>\n"
-                f"    <lastmod>{w3c_datetime(max(e.lastmod for e in entries[a:b]))}</lastmod>\n  </sitemap>\n".encode()
-                for n, (a, b) in enumerate(chunks, 1)]
+                f"    <lastmod>{w3c_datetime(lastmod)}</lastmod>\n  </sitemap>\n".encode()
+                for n, lastmod in enumerate(lastmods, 1)]
     index = _INDEX_HEAD + b"".join(children) + _INDEX_FOOT
     if len(children) > MAX_URLS or len(index) > MAX_BYTES:
         raise SitemapError(f"{len(children)} sitemaps do not fit in one sitemap index")
-    out[INDEX] = index
-    return out
+    return index
 
 
 def render_urlset(joined: bytes) -> bytes:

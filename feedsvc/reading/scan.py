@@ -8,9 +8,10 @@ import os
 import time
 from collections import abc
 from dataclasses import dataclass, field
-from operator import attrgetter
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
+from functools import partial
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..model import Article
@@ -19,7 +20,6 @@ from .folder import Folder
 from .pool import POOL_FROM, read_files
 
 log = logging.getLogger(__name__)
-_RESULT = attrgetter("result")
 
 SETTLE_SECONDS = 0.3  # a file changed more recently than this may still be being written (when the kernel cannot say)
 BUSY_HOLD_SECONDS = 10.0  # a file open for writing but unchanged this long is read anyway: its writer never closes it
@@ -36,13 +36,25 @@ FIRST_GUESS = 1000
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What one scan found: the articles read, skipped files, what moved, and when each article's file was modified."""
+    """What one scan found: the articles read, skipped files, what moved, and when each article's file was modified.
 
-    articles: tuple[Article, ...]  # in path order; an ID may repeat (see unique_ids)
+    `came` and `went` say what changed since the scanner's previous result (scan() or complete()) as objects: the
+    articles held now that it did not hold, and those it held that it holds no more (a changed file's old article
+    went, its new one came). A caller that saw every result can follow the folder by them alone, without looking at
+    every article; `articles`, the whole list, is made only when asked (before a later scan changes the articles)."""
+
+    whole: Callable[[], tuple[Article, ...]] | tuple[Article, ...]  # the articles, or what makes them when asked
     skipped: tuple[Skipped, ...]
     changed: frozenset[str] = frozenset()  # sources added, changed or removed since the last scan
     pending: frozenset[str] = frozenset()  # sources still being written: looked at again shortly
     modified: Mapping[str, float] = field(default_factory=dict)  # source → its mtime (Unix seconds) when it was read
+    came: tuple[Article, ...] = ()  # articles held now and not in the previous result, in path order
+    went: tuple[Article, ...] = ()  # articles of the previous result not held now
+
+    @cached_property
+    def articles(self) -> tuple[Article, ...]:
+        """Every article read, in path order; an ID may repeat (see unique_ids)."""
+        return self.whole if isinstance(self.whole, tuple) else self.whole()
 
 
 @dataclass
@@ -66,7 +78,13 @@ class Scanner:
     _passed: tuple[Skipped, ...] = ()
     _passed_by_source: dict[str, Skipped] = field(default_factory=dict)
     _looks: dict[str, tuple[tuple[int, int], float]] = field(default_factory=dict)  # files held back: stat, since when
-    _last: tuple | None = None  # (articles, skipped, modified) of the last scan, reused when nothing changed
+    _last: tuple | None = None  # (skipped,) of the last scan, reused when nothing changed; None before the first
+    _results: dict[str, Article] = field(default_factory=dict)  # source → the article the last result held (came/went)
+    _skips: dict[str, Skipped] = field(default_factory=dict)  # source → its entry's result, for the entries skipped
+    _touched: set[str] = field(default_factory=set)  # sources whose entry changed since the last result
+    _memo: tuple | None = None  # (generation, articles): the whole list, made once per result when asked
+    _generation: int = 0  # changes to the articles held, counted at each result
+    _modified_view: Mapping[str, float] | None = None  # the last result's copy of _modified
     _placed: set[str] = field(default_factory=set)  # sources whose entry is a placement (is_placed), not yet read in full
     # Sources read in full once (their result is in the parse store, `parsed`) whose entry keeps only the placement:
     # the builder holds no article text but the first pages' (full() brings it back when needed).
@@ -150,17 +168,17 @@ class Scanner:
             elif slim and source in stored and isinstance(result, Article):
                 result = placement(result)
                 self._slim.add(source)
-            self._entries[source] = _Entry(stat, result)
+            self._put(source, _Entry(stat, result))
             changed.add(source)
         self._looks = {s: st for s, st in self._looks.items() if s in pending}
         for source in gone:
-            del self._entries[source]
+            self._put(source, None)
             self._placed.discard(source), self._slim.discard(source)
             self._modified.pop(source, None)
+        self._touched |= changed
         if changed or self._last is None or targets is None:
             self._collect()
-        articles, skipped, modified = self._last
-        return ScanResult(articles, skipped, frozenset(changed), frozenset(pending), modified)
+        return self._result(frozenset(changed), frozenset(pending))
 
     @property
     def placed(self) -> Mapping[str, tuple[int, int]]:
@@ -189,9 +207,9 @@ class Scanner:
         done.update((source, (stats[source], result)) for source, result in
                     read_files(self.root, self.options, [(s, False) for s, _ in batch], Folder(self.root), self.pool_from))
         self._take(done, slim=False, stored={source for source in done if source not in stats})
+        self._touched |= done.keys()
         self._collect()
-        articles, skipped, modified = self._last
-        return ScanResult(articles, skipped, frozenset(done), frozenset(self._looks), modified)
+        return self._result(frozenset(done), frozenset(self._looks))
 
     def adopt(self, results: Mapping[str, tuple[tuple[int, int], Article | Skipped]]) -> None:
         """Full results read outside the scan (the background after a cold start): (stat, result) by source.
@@ -233,19 +251,60 @@ class Scanner:
             if slim and self.parsed is not None and isinstance(result, Article):
                 result = placement(result)
                 self._slim.add(source)
-            self._entries[source] = _Entry(stat, result)
+            self._put(source, _Entry(stat, result))
 
     def _collect(self) -> None:
-        # Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the
-        # state store's to say (its first owner), so the publisher applies unique_ids().
-        # In C (map, filter): a refresh that read one file makes these lists of every file again.
-        results = list(map(_RESULT, map(self._entries.__getitem__, sorted(self._entries))))
-        articles = list(filter(Article.__instancecheck__, results))
-        skipped = list(filter(Skipped.__instancecheck__, results)) if len(articles) < len(results) else []
-        # When each article's file was modified, from the stat it was read with (no second stat); a copy, so
-        # this result stays as it is when later scans move on.
-        modified = MappingProxyType(dict(self._modified))
-        self._last = (tuple(articles), tuple(sorted(self._passed + tuple(skipped), key=lambda s: s.source)), modified)
+        """The skipped files of the entries and those passed over, after a scan that changed any (or a walk)."""
+        self._last = (tuple(sorted(self._passed + tuple(self._skips.values()), key=lambda s: s.source)),)
+
+    def _put(self, source: str, entry: _Entry | None) -> None:
+        """Hold a file's entry (None: the file went), keeping the skipped ones apart (no look at every entry)."""
+        if entry is None:
+            del self._entries[source]
+        else:
+            self._entries[source] = entry
+        if entry is not None and isinstance(entry.result, Skipped):
+            self._skips[source] = entry.result
+        else:
+            self._skips.pop(source, None)
+
+    def _result(self, changed: frozenset[str], pending: frozenset[str]) -> ScanResult:
+        """The result of a scan: what came and went since the previous result, by the sources touched since (not
+        every entry), and the whole list of articles made only if asked."""
+        came, went, results = [], [], self._results
+        for source in sorted(self._touched):
+            entry = self._entries.get(source)
+            now = entry.result if entry is not None and isinstance(entry.result, Article) else None
+            before = results.get(source)
+            if now is before:
+                continue
+            if before is not None:
+                went.append(before)
+            if now is None:
+                results.pop(source, None)
+            else:
+                results[source] = now
+                came.append(now)
+        self._touched = set()
+        if came or went:  # a result from before names other articles now: it cannot make its list any more
+            self._generation += 1
+        # When each article's file was modified, from the stat it was read with (no second stat); a copy (a C copy,
+        # 1 ms at 100,000), made again only when a file changed, so this result stays as it is when later scans move on.
+        if self._modified_view is None or came or went:
+            self._modified_view = MappingProxyType(dict(self._modified))
+        return ScanResult(partial(self._articles, self._generation), self._last[0], changed, pending,
+                          self._modified_view, tuple(came), tuple(went))
+
+    def _articles(self, generation: int) -> tuple[Article, ...]:
+        """Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the state store's to
+        say (its first owner), so the publisher applies unique_ids(). As of the results of `generation` (those since
+        the last change)."""
+        if generation != self._generation:
+            raise RuntimeError("ScanResult.articles asked after a later scan changed the articles; ask it before")
+        if self._memo is None or self._memo[0] != generation:
+            results = self._results
+            self._memo = (generation, tuple(map(results.__getitem__, sorted(results))))
+        return self._memo[1]
 
     def _targets(self, folder: Folder, hints: Iterable[str]) -> set[str] | None:
         """Sources among the hinted paths; None when a folder changed (walk everything)."""
