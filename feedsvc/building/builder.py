@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from itertools import compress
 from operator import is_not, not_
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..formats import FORMATS
 from ..model import is_placed
@@ -341,9 +341,10 @@ class Committer:
         ids = [id_ for id_ in ids if not (snap.articles[id_].source in unread and is_placed(snap.articles[id_]))]
         have = held["resources"] if whole else writer.made_from("resources", [*plain_paths, *page_paths, *map(preview_key, preview_paths)])
         plain = {}  # the resources to put, but article pages
+        made_of = self.publisher.renderer.made_of
         for path in plain_paths:
             res = ready[path]
-            made = _made_from(res)
+            made = f"{made_of(path)} {_made_from(res)}"
             if have.get(path) != made:
                 plain[path] = (res, made)
         previews = {}  # feed path → made_from of its page for browsers, for those the store does not hold
@@ -396,6 +397,37 @@ class Committer:
         build.gone["items"] = (set(items) if whole else self._items.keys()) - snap.articles.keys()
         build.parsed = self.parsed.take() if self.parsed else []  # last: the articles above found them in it
         return build
+
+    def seed(self, keys: Mapping[str, Any], digest_of: Callable[[Any], str]) -> dict[str, tuple]:
+        """(Renderer.seed) path → (Rendered, undated digest) of the stored resources at these paths made from the
+        same key (path → key; digest_of(key): its digest, Renderer.made_of): a fresh process's first render takes
+        them over instead of rendering them again. Read by the one writer, from the rows it holds now; a key is
+        digested only where a row is stored (a cold start digests none)."""
+        from ..resource import Rendered
+
+        conn, paths, matching = self.writer.conn, list(keys), {}
+        for start in range(0, len(paths), 500):
+            chunk = paths[start:start + 500]
+            for path, made in conn.execute(f"SELECT path, made_from FROM resources WHERE path IN ({','.join('?' * len(chunk))})", chunk):
+                of, _, rest = made.partition(" ")
+                key, _, digest = of.partition(":")
+                if digest and key == digest_of(keys[path]):
+                    matching[path] = (digest, rest)
+        found, paths = {}, list(matching)
+        for start in range(0, len(paths), 100):
+            chunk = paths[start:start + 100]
+            for path, tag, media, modified, max_age, headers, body, gz, br in conn.execute(
+                    "SELECT path, etag, media_type, last_modified, max_age, headers, body, gzip, br FROM resources "
+                    f"WHERE path IN ({','.join('?' * len(chunk))})", chunk):
+                res = Rendered(bytes(body), media, datetime.fromisoformat(modified), precompress=False, max_age=max_age,
+                               headers=tuple(tuple(h) for h in json.loads(headers)))
+                if res.etag != tag or _made_from(res) != matching[path][1]:
+                    continue  # not the row it says it is: rendered anew
+                for coding, data in (("gzip", gz), ("br", br)):
+                    if data is not None:
+                        res._coded[coding] = bytes(data)
+                found[path] = (res, matching[path][0])
+        return found
 
     def _listing_rows(self, build: Build, snap, held: dict | None) -> None:
         """Each changed listing's head and the item rows that moved (all of them when the store's are not known)."""
@@ -547,7 +579,15 @@ def start_building(app, commit: bool = True, release: bool = False):
     if commit:
         templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parents[1] / "templates").iterdir()))
         made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
-        publisher.observers.append(Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by, release))
+        committer = Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by, release)
+        publisher.observers.append(committer)
+        # A first render takes over the feeds and pages the store holds as they were made (Renderer.seed): what they
+        # are made from besides their keys is this code (the formats' too) and these settings.
+        from ..formats import atom, content, fragments, jsonfeed, ondemand, opml, rss
+        from .. import resource, urls
+        publisher.renderer.origin = (f"{made_by} {code_version(atom, content, fragments, jsonfeed, ondemand, opml, rss, resource, urls)} "
+                                     f"{publisher.renderer.archive_max_age!r} {publisher.site!r}")
+        publisher.renderer.seed = committer.seed
         publisher.observers.append(app.extensions.setdefault("feedsvc.indexer", SearchIndexer(path, publisher.read_full)).observe)  # search.py
     if "feedsvc.metrics" in app.extensions:
         publisher.observers.append(app.extensions["feedsvc.metrics"].observe_refresh)

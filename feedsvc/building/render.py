@@ -84,6 +84,16 @@ class Renderer(FeedRenderer):
         self._previous_by_name: dict | None = None
         self.load_full: Callable[[Article], Article | None] | None = None  # see site.Publisher.load_full
         self.sitemaps = Sitemaps(site)  # sitemap.xml, sitemap-news.xml, robots.txt: remade in part (sitemaps.py)
+        # A fresh process's first render takes over what the build store holds (a restart, `feedsvc build` again):
+        # `origin` names what a resource is made from besides its key (the code, the settings and the site), set by
+        # the builder that commits (builder.start_building); `seed(path → key, digest of a key)` answers path →
+        # (Rendered, undated digest) for the rows stored as made from those keys (made_of). Unset: every first render
+        # renders everything.
+        self.origin: str | None = None
+        self.seed: Callable[[dict, Callable[[Hashable], str]], Mapping[str, tuple[Rendered, str]]] | None = None
+        self.seeded = 0  # resources the last render took from the store instead of rendering them (tests)
+        self._key_digests: dict[int, tuple[Hashable, str]] = {}  # id(key) → (key, _key_digest), for this render's keys
+        self._articles: dict[int, tuple[Article, str]] = {}  # id(article) → (article, its part of a key's digest), this render's
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
                changed: set[str] | None = None, now: datetime | None = None,
@@ -103,14 +113,11 @@ class Renderer(FeedRenderer):
             self.fragments.forget(changed)
 
         drifted = self.drifted()
+        self._articles = {}  # an article's part of the keys' digests (_fingerprint), made once for the feeds that hold it
+        puts: list[tuple[str, Hashable, Callable[[], tuple]]] = []
 
         def put(path: str, key: Hashable, make: Callable[[], tuple]) -> None:
-            previous = self._cache.get(path)
-            if previous is not None and previous[0] == key and path not in drifted:
-                cache[path] = previous
-                out[path] = previous[1]
-            else:
-                undated[path] = (key, *make())
+            puts.append((path, key, make))
 
         for name, (body, media) in self._static.items():
             put(name, body, lambda b=body, m=media: (b, m, None, {}))
@@ -130,6 +137,15 @@ class Renderer(FeedRenderer):
         put(OPML_ALL, _outlines(feeds), lambda: (render_opml(feeds, site, every=True), OPML_TYPE, date_opml, {}))
         for feed in feeds[1:]:
             put(listing_page(feed.key), feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
+        stored = self._stored(puts) if not self._cache else {}
+        self.seeded = len(stored)
+        for path, key, make in puts:
+            previous = self._cache.get(path) or stored.get(path)
+            if previous is not None and previous[0] == key and path not in drifted:
+                cache[path] = previous
+                out[path] = previous[1]
+            else:
+                undated[path] = (key, *make())
         digests = {path: _digest(entry[1]) for path, entry in undated.items()}
         times = self.versions(digests) if undated else {}
         for path, (key, body, media, date, options) in undated.items():
@@ -141,10 +157,46 @@ class Renderer(FeedRenderer):
             out[path] = found
         made = self._put_sitemaps(cache, out, feeds, live, now, drifted)
         self._cache = cache
+        if self._key_digests:
+            self._key_digests = {id(entry[0]): found for entry in cache.values()
+                                 if (found := self._key_digests.get(id(entry[0]))) is not None and found[0] is entry[0]}
         # The next refresh assembles only feeds it changes, from these pages' items and new ones: any other item
         # (an archive page or delta asked of this process) would only hold memory until the budget pushed it out.
         self.fragments.keep_only({a.id for feed in feeds for a in feed.items})
         return Rendering(Resources(out, pages, self._article_page), len(undated) + made, tuple(fresh))
+
+    def made_of(self, path: str) -> str:
+        """What the resource at path was made from, as the store keeps it (made_from) for a later first render to
+        take it over (seed): its key's digest and its undated bytes' digest; "" for what no first render takes
+        over (the sitemaps, article pages) or when no origin is set."""
+        found = self._cache.get(path)
+        if found is None or self.origin is None or found[0] is None or path.startswith("sitemap") or path == ROBOTS:
+            return ""
+        return f"{self._key_digest(found[0])}:{found[2]}"
+
+    def _key_digest(self, key: Hashable) -> str:
+        """A digest of a resource's key and origin: same digest, same undated bytes. Kept while the key is the
+        same object (a refresh reuses the unchanged feeds' keys)."""
+        found = self._key_digests.get(id(key))
+        if found is not None and found[0] is key:
+            return found[1]
+        digest = hashlib.sha256(f"{self.origin}\0{_fingerprint(key, self._articles)}".encode()).hexdigest()[:32]
+        self._key_digests[id(key)] = (key, digest)
+        return digest
+
+    def _stored(self, puts: list) -> dict[str, tuple]:
+        """A first render's cache entries taken from the build store: path → (key, Rendered, undated digest) for
+        each resource whose stored row was made from the same key and origin, and that the state store still
+        dates as the row does (else it is rendered, and dated, anew)."""
+        if self.seed is None or self.origin is None:
+            return {}
+        keys = {path: key for path, key, _ in puts if path not in self._static}  # static files: read, not rendered
+        found = self.seed(keys, self._key_digest)  # no key digested unless the store holds a row at its path
+        if not found:
+            return {}
+        rows = self.recorded(list(found))
+        return {path: (keys[path], res, digest) for path, (res, digest) in found.items()
+                if rows.get(path) == (digest, res.last_modified)}
 
     def _put_sitemaps(self, cache: dict, out: dict, feeds: list[Feed], live: list[Article], now: datetime | None,
                       drifted: set[str]) -> int:
@@ -257,6 +309,25 @@ def newest(resources: Mapping[str, Rendered]) -> datetime | None:
 def _outlines(feeds) -> tuple:
     """What an OPML list shows of each feed (formats/opml.py)."""
     return tuple((f.key, f.prefix, f.title, f.page_url, f.language) for f in feeds)
+
+
+def _fingerprint(value, articles: dict) -> str:
+    """What a resource's key is made of, for its digest (Renderer._key_digest), as text: an article as the fields
+    everything else in it is read from (its file's bytes by content_hash, its path, its dates; the reading code
+    and settings are in the renderer's origin), made once per article (articles: id → (article, text)); any
+    other dataclass field by field; tuples item by item; anything else by its repr."""
+    if isinstance(value, Article):
+        found = articles.get(id(value))
+        if found is None or found[0] is not value:
+            found = articles[id(value)] = (value, repr((value.id, value.source, value.content_hash, value.published,
+                                                        value.updated, value.guid, value.lang, value.draft)))
+        return found[1]
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(_fingerprint(v, articles) for v in value) + ")"
+    if hasattr(value, "__dataclass_fields__"):
+        return type(value).__name__ + "(" + ",".join(_fingerprint(getattr(value, name), articles)
+                                                     for name in value.__dataclass_fields__) + ")"
+    return repr(value)
 
 
 def _digest(body: bytes) -> str:
