@@ -75,7 +75,14 @@ class Server:
         self.articles, self.state, self.workers = articles, state, workers
         self.port = free_port()
         self.log_path = state / "serve.log"
-        self.env = {**os.environ, "PYTHONPATH": str(PROJECT), "FEEDSVC_SITE_URL": f"http://127.0.0.1:{self.port}",
+        # The site's URL is the one its state was first made with, whatever port this run has: a deployment keeps
+        # its SITE_URL across restarts, and another one changes every article's links, so every parse result
+        # (a "restart, nothing changed" would read and parse every file again, in the background).
+        site = state / "site-url"
+        if not site.exists():
+            site.write_text(f"http://127.0.0.1:{self.port}", encoding="utf-8")
+        self.site_url = site.read_text(encoding="utf-8")
+        self.env = {**os.environ, "PYTHONPATH": str(PROJECT), "FEEDSVC_SITE_URL": self.site_url,
                     "FEEDSVC_STATE_PATH": str(state / "state.db"), "FEEDSVC_INSTANCE_PATH": str(state),
                     # One poller is one client address: the per-address budget would turn polls into 429s.
                     "FEEDSVC_RATE_LIMIT": "0", **(env or {})}

@@ -102,6 +102,20 @@ def create_schema(path: str | Path) -> None:
         conn.close()
 
 
+def has_build(path: str | Path) -> bool:
+    """Whether the store at path holds a build (a restart), without creating the file (a cold start has none)."""
+    if not Path(path).is_file():
+        return False
+    try:
+        conn = connect(path, readonly=True)
+        try:
+            return conn.execute("SELECT 1 FROM builds LIMIT 1").fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:  # not a store yet, or one of another layout: the builder rebuilds it
+        return False
+
+
 def _outdated(conn: sqlite3.Connection) -> bool:
     """Whether the build tables are of an earlier layout (a listing's items as one JSON column; columns behind
     the bodies): they are made again, and the builder's next build (a start's) writes every row."""

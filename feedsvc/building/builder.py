@@ -663,13 +663,19 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """The dedicated builder process: take the lock handed over (or wait for it), then build for ever."""
-    from .. import for_building
-
+    from .. import for_building, state_path
+    from ..config import load_settings
     from ..reading.pool import prestart
+    from ..store import has_build
 
-    prestart()  # before any thread: the reading workers' imports overlap this process's own
     argv = sys.argv[1:] if argv is None else argv
-    app = for_building(json.loads(argv[0]) if argv else {})
+    overrides = json.loads(argv[0]) if argv else {}
+    if not has_build(state_path(load_settings(overrides))):
+        # A cold start reads every file: its reading workers start now, before any thread, their imports beside
+        # this process's own. A restart reads only what changed (workers start if that is many): two interpreters
+        # importing beside the serving workers that answer from the store would only slow those answers.
+        prestart()
+    app = for_building(overrides)
     lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
     if LOCK_FD in os.environ:  # handed over by spawn(), already held
         lock.fd = int(os.environ.pop(LOCK_FD))
