@@ -93,6 +93,26 @@ class Wanted:
             conn.execute("ROLLBACK")
             raise
 
+    def withdraw(self, ids: Iterable[str], wait: float = 0.2) -> None:
+        """A serving process found these stored after all (a build landed as it asked): their wants go, if the
+        file is free within `wait`; else they go after KEEP_SECONDS, as any want does. Without it a want made a
+        moment after the builder's last look stays in the queue with nobody to answer it."""
+        ids = list(ids)
+        if not ids:
+            return
+        try:
+            conn = self._conn(wait)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("DELETE FROM wanted WHERE id = ?", [(id_,) for id_ in ids])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+
     def count(self) -> int:
         """How many wants the queue holds (tests, /healthz)."""
         return self._conn(1.0).execute("SELECT COUNT(*) FROM wanted").fetchone()[0]

@@ -48,3 +48,24 @@ def test_asking_waits_for_a_locked_file_only_as_long_as_it_is_told(tmp_path):
         writer.execute("ROLLBACK")
         writer.close()
     assert Wanted(path).ask(["y"]) is True
+
+
+def test_a_want_found_stored_after_all_is_withdrawn_and_a_locked_file_only_delays_it(tmp_path):
+    """A request that asks a moment after the builder's last look finds its articles stored itself: it takes its
+    want back, or the want would wait a minute with nobody to answer it."""
+    path = tmp_path / "state.sqlite3"
+    create_schema(path)
+    worker = Wanted(path)
+    worker.ask(["late", "other"])
+    worker.withdraw(["late"])
+    assert worker.asked() == ["other"]
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the builder in a commit
+    try:
+        started = time.monotonic()
+        worker.withdraw(["other"], wait=0.1)  # given up on, not waited for
+        assert time.monotonic() - started < 5
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert worker.asked() == ["other"]

@@ -224,6 +224,7 @@ class Variants:
             if latest != version:  # a build landed: perhaps the one that holds them
                 version = latest
                 if len(self.reader.articles(ids)) == len(ids):
+                    self.wanted.withdraw(ids)  # asked a moment too late: the build holding them had landed
                     return frozenset()
             if not self.wanted.waiting(ids):  # answered: what it committed is in the store now
                 return frozenset(ids)
