@@ -51,21 +51,8 @@ class Wanted:
         """Add these IDs (those already asked for keep their time) and drop wants older than KEEP_SECONDS;
         False when the file stayed locked for `wait` seconds (the builder committing, or stopped mid-commit)."""
         now = self.clock()
-        try:
-            conn = self._conn(wait)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany("INSERT OR IGNORE INTO wanted VALUES (?, ?)", [(id_, now) for id_ in ids])
-                conn.execute("DELETE FROM wanted WHERE asked < ?", (now - KEEP_SECONDS,))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            return False
-        return True
+        return self._write(wait, ("INSERT OR IGNORE INTO wanted VALUES (?, ?)", [(id_, now) for id_ in ids]),
+                           ("DELETE FROM wanted WHERE asked < ?", [(now - KEEP_SECONDS,)]))
 
     def waiting(self, ids: Iterable[str]) -> set[str]:
         """Those of these IDs still asked for (not answered yet)."""
@@ -97,14 +84,19 @@ class Wanted:
         """A serving process found these stored after all (a build landed as it asked): their wants go, if the
         file is free within `wait`; else they go after KEEP_SECONDS, as any want does. Without it a want made a
         moment after the builder's last look stays in the queue with nobody to answer it."""
-        ids = list(ids)
-        if not ids:
-            return
+        rows = [(id_,) for id_ in ids]
+        if rows:
+            self._write(wait, ("DELETE FROM wanted WHERE id = ?", rows))
+
+    def _write(self, wait: float, *statements: tuple[str, list[tuple]]) -> bool:
+        """Run these statements (each with its rows) in one transaction; False when the file stayed locked for
+        `wait` seconds (a serving process never waits past its bound)."""
         try:
             conn = self._conn(wait)
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany("DELETE FROM wanted WHERE id = ?", [(id_,) for id_ in ids])
+                for sql, rows in statements:
+                    conn.executemany(sql, rows)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -112,6 +104,8 @@ class Wanted:
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
+            return False
+        return True
 
     def count(self) -> int:
         """How many wants the queue holds (tests, /healthz)."""
