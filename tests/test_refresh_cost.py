@@ -101,11 +101,17 @@ def test_a_repeated_id_makes_the_refresh_look_at_every_article_and_keeps_the_fir
     assert not pub.snapshot.skipped and pub.snapshot.articles["s05"].source == "s05.txt"
 
 
-def test_after_a_failed_refresh_the_next_one_catches_up_with_what_it_missed(make_publisher, articles_dir, monkeypatch):
-    for number in range(30):
+def built(make_publisher, articles_dir, count: int):
+    """A publisher that has published `count` stories."""
+    for number in range(count):
         write(articles_dir, f"s{number:02d}.txt", story(number))
     pub = make_publisher(articles_dir)
     assert pub.refresh()
+    return pub
+
+
+def test_after_a_failed_refresh_the_next_one_catches_up_with_what_it_missed(make_publisher, articles_dir, monkeypatch):
+    pub = built(make_publisher, articles_dir, 30)
     render = pub.renderer.render
 
     def explode(*args, **kwargs):
@@ -128,10 +134,7 @@ def test_after_a_failed_refresh_the_next_one_catches_up_with_what_it_missed(make
 
 
 def test_a_failed_write_rolls_the_refresh_back_and_the_next_one_writes_it_again(make_publisher, articles_dir, monkeypatch):
-    for number in range(10):
-        write(articles_dir, f"s{number:02d}.txt", story(number))
-    pub = make_publisher(articles_dir)
-    assert pub.refresh()
+    pub = built(make_publisher, articles_dir, 10)
     record_carried = pub.store.record_carried
 
     def full_disk(*args, **kwargs):

@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from collections import Counter
+from contextlib import suppress
 from operator import attrgetter, itemgetter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -307,10 +308,8 @@ class Publisher:
                 if urgent:  # asked for: committed now, with what was read so far
                     ids, found = urgent.popleft()
                     if queued is empty:  # a step read before the ask may hold what was asked for: it goes in too
-                        try:
+                        with suppress(queues.Empty):  # none read yet
                             queued = steps.get_nowait()
-                        except queues.Empty:
-                            pass
                     if isinstance(queued, dict):
                         done.update(queued)
                         queued = empty

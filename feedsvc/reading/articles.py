@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 import unicodedata
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -141,10 +142,9 @@ def parse_article(data: bytes, source: str, options: Options, full: bool = True)
         for size in PLACEMENT_HEADS:
             if (head := _head(data, size)) is None:
                 break
-            try:
+            # On an error the whole text says what is wrong, or a longer head holds what this one did not.
+            with suppress(ArticleError, _Partial):
                 return _parse(head, source, options, digest, full=False, partial=True)
-            except (ArticleError, _Partial):
-                pass  # the whole text says what is wrong, or a longer head holds what this one did not
     try:
         text = clean_text(decode_bytes(data))
     except DecodeError as exc:
