@@ -409,3 +409,47 @@ def test_feedsvc_build_reads_every_file_in_full_and_exports_every_article_page(t
     pages = [p for p in (tmp_path / "site" / "articles").rglob("*") if p.is_file() and p.suffix not in (".gz", ".br")]
     assert len(pages) == 40
     assert all(b"Paragraph of story" in p.read_bytes() or "خبر" in p.read_text() or b"Markdown" in p.read_bytes() for p in pages)
+
+
+def test_the_background_reading_waits_for_the_committers_backlog_and_each_background_build_is_bounded(tmp_path, whole, monkeypatch):
+    """A cold start's first build leaves article pages and the feeds' codings to background builds (Committer.finish);
+    the background reading commits its next chunk only once those are committed (Publisher.backlogs), so neither
+    its parse results nor codings pile up in the builder, and no background build takes more than its batch."""
+    import gzip
+
+    import brotli
+
+    from feedsvc.building import builder, site
+
+    folder, state = tmp_path / "articles", tmp_path / "state.sqlite3"
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
+    monkeypatch.setattr(site, "FINISH_STEP", 5)  # the 40-odd placed files in steps, each chunk a refresh of its own
+    monkeypatch.setattr(builder, "FIRST_PAGES", 6)  # fewer than the first pages' articles: the first build defers
+    monkeypatch.setattr(builder, "PAGES_PER_BUILD", 4)
+    monkeypatch.setattr(builder, "OTHERS_PER_BUILD", 2)
+    backlog_at_refresh, background = [], []
+    build, commit = builder.Committer.build, StoreWriter.commit
+
+    def watched_build(self, snap):  # a refresh's build: what the background had left at that moment
+        backlog_at_refresh.append((len(self._deferred), len(self._recode), len(self._later), len(self._previews)))
+        return build(self, snap)
+
+    def watched_commit(self, made, now):
+        if not made.listings:  # a background build (a refresh's always carries the listings it changed)
+            background.append((sum(p.startswith("articles/") for p in made.resources), len(made.codings)))
+        return commit(self, made, now)
+
+    monkeypatch.setattr(builder.Committer, "build", watched_build)
+    monkeypatch.setattr(StoreWriter, "commit", watched_commit)
+    app = create_app(settings(folder, state))
+    finished(app)
+    assert backlog_at_refresh[0] == (0, 0, 0, 0) and len(backlog_at_refresh) > 3  # the cold start, then the chunks
+    assert backlog_at_refresh[1:] == [(0, 0, 0, 0)] * (len(backlog_at_refresh) - 1)  # each after the backlog was done
+    assert background and all(pages <= 4 and codings <= 2 for pages, codings in background), background
+    assert sum(codings for _, codings in background) >= 6  # the cold start's feeds, coded a batch at a time
+    expected, now = rows(tmp_path / "whole.sqlite3"), rows(state)
+    assert [path for path in now if undated(now[path][4]) != undated(expected[path][4])] == []
+    for path in ("feed.rss", "feed.atom", "feed.json", "category/sport/feed.json"):
+        body, gz, br = now[path][4:7]
+        assert gzip.decompress(gz) == body and brotli.decompress(br) == body, path

@@ -10,8 +10,10 @@ twice a second, for /healthz in every process.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -40,7 +42,11 @@ HEARTBEAT_SECONDS = 0.5
 # the feeds, home, category pages and OPML answer first, and a background thread commits the pages right after,
 # PAGES_PER_BUILD to a build. A page asked for meanwhile is rendered by the serving process (variants.py).
 FIRST_PAGES = 500
-PAGES_PER_BUILD = 1000
+PAGES_PER_BUILD = 250
+# What else a background build (Committer.finish) takes at most: the codings of this many resources committed
+# without them, this many sitemaps and feeds' pages for browsers. A cold start leaves a hundred feeds to code (27 MB
+# at 10,000 articles, full text): made and committed all at once, they added 32 MiB to the builder's peak.
+OTHERS_PER_BUILD = 16
 LOCK_FD = "FEEDSVC_BUILD_LOCK_FD"  # the build lock's file descriptor, inherited by the dedicated builder
 # glibc gives each thread that allocates its own malloc arena (up to 8 per core), and the builder's threads (the
 # refresh, the background reading, the article pages) each free tens of MB in theirs that the others never reuse.
@@ -135,7 +141,7 @@ class Committer:
     objects are not the ones last committed (compared by identity, in C), and each changed listing's items that
     left and came (ListingBuilder's delta): one saved file writes a few dozen rows, however big the archive.
     Feeds are committed with the codings already made; those still to make (gzip and brotli of the changed feeds,
-    the sitemaps) are made after the commit and committed by a build of their own, a moment later (`_code`):
+    the sitemaps) are made after the commit and committed by builds of their own, a moment later (`finish`):
     a serving process asked for one meanwhile makes it from the same bytes.
     """
 
@@ -164,9 +170,9 @@ class Committer:
         self._later: dict[str, tuple] = {}  # path → (Rendered, made_from): sitemaps left out of a refresh's build
         self._parsed: list[tuple] = []  # parse results left for the background pages' first build (for restarts only)
         self._previews: dict[str, tuple] = {}  # feed path → (snapshot, made_from): feeds' pages for browsers left to commit
-        self._lock = threading.Lock()  # one commit at a time: a refresh's, the background pages' or the codings'
+        self._lock = threading.Lock()  # one commit at a time: a refresh's or the background's (finish)
         self._finisher: threading.Thread | None = None
-        self._coder: threading.Thread | None = None
+        self._finishing = False  # the background thread runs and will look for work again (under the lock)
         self.written = 0  # rows the last build of a refresh put or deleted (tests: a build costs what changed)
 
     def __call__(self, refreshed) -> None:
@@ -204,85 +210,72 @@ class Committer:
                 self.reader.current(force=True)  # this process's own requests see it at once
             log.debug("build %d committed: %d resources, %d listings, %d items changed, %d article pages to follow", version,
                       len(build.resources), len(build.listings), len(build.items), len(deferred))
-            if deferred and (self._finisher is None or not self._finisher.is_alive()):
-                self._finisher = threading.Thread(target=self.finish, name="article-pages", daemon=True)
+            if (deferred or recode or later or previews) and not self._finishing:
+                self._finishing = True
+                self._finisher = threading.Thread(target=self.finish, name="background-builds", daemon=True)
                 self._finisher.start()
-            elif not deferred and (recode or later or previews) and (self._coder is None or not self._coder.is_alive()):
-                self._coder = threading.Thread(target=self._code, name="codings", daemon=True)
-                self._coder.start()
 
-    def _code(self) -> None:
-        """Make the codings of the rows committed without them, and the sitemaps' rows left out of the refresh's
-        build, and commit them in a build of their own, until none are left; while there are article pages left
-        for the background (finish), its builds take the codings instead."""
+    def finish(self) -> None:
+        """(the background thread) _finish(), and never a thread gone with no other started after it."""
+        try:
+            self._finish()
+        except BaseException:
+            with self._lock:
+                self._finishing = False
+            log.exception("the background builds (article pages, codings) stopped")
+            raise
+
+    def _finish(self) -> None:
+        """Commit what the builds of refreshes left for later, in builds of their own until none is left: the
+        article pages past FIRST_PAGES (PAGES_PER_BUILD to a build), the codings of the rows committed without them
+        (CODE_BYTES_PER_BUILD), the sitemaps left out of a refresh's build and the feeds' pages for browsers
+        (PREVIEWS_PER_BUILD). Each build's bytes are let go of once committed, so the builder never holds a cold
+        start's codings or pages all at once; a refresh commits between two of them."""
         while True:
             with self._lock:
-                recode, later, previews = dict(self._recode), dict(self._later), dict(self._previews)
-                if (not recode and not later and not previews) or self._deferred:
+                recode, later, previews = (dict(itertools.islice(left.items(), OTHERS_PER_BUILD))
+                                           for left in (self._recode, self._later, self._previews))
+                if not (recode or later or previews or self._deferred):
+                    self._finishing = False
                     return
-            for res, _ in (*recode.values(), *later.values()):  # outside the lock: a refresh may commit meanwhile
-                res.coded("gzip"), res.coded("br")
+            # Made outside the lock: a refresh (a saved file) commits meanwhile instead of waiting for them. A row
+            # committed without its codings is read back from the store (its bytes released once committed); one a
+            # refresh replaced meanwhile (LookupError) is no longer asked for.
+            coded = {}
+            for path, (res, _) in (*recode.items(), *later.items()):
+                with contextlib.suppress(LookupError):
+                    coded[path] = (res.coded("gzip"), res.coded("br"))
             pages = {path: (found, row) for path, found in previews.items()
                      for row in _previews({path: found}, self.publisher.site).values()}
             with self._lock:
-                if self._deferred:
-                    return
-                build = Build(dict(self._report))
-                build.codings = {path: (made, res.coded("gzip"), res.coded("br")) for path, (res, made) in recode.items()}
-                build.resources = {path: _row(res, made) for path, (res, made) in later.items() if self._later.get(path) is later[path]}
-                build.resources.update((preview_key(path), row) for path, (found, row) in pages.items() if self._previews.get(path) is found)
-                try:  # codings only for rows still as they were: those a refresh replaced meanwhile are left out
-                    version = self.writer.commit(build, datetime.now(timezone.utc))
-                except Exception:  # the edge where work must go on: a serving process makes a missing coding itself
-                    log.exception("the codings of %d resources could not be committed to the store", len(recode))
-                    self._recode, self._later, self._previews, self._synced = {}, {}, {}, False
-                    return
-                if self.reader is not None:
-                    self.reader.current(force=True)
-                log.debug("build %d committed: the codings of %d resources, %d sitemaps", version, len(recode), len(build.resources))
-                for path, found in recode.items():
-                    if self._recode.get(path) is found:
-                        del self._recode[path]
-                for path, found in later.items():
-                    if self._later.get(path) is found:
-                        del self._later[path]
-                for path, found in previews.items():
-                    if self._previews.get(path) is found:
-                        del self._previews[path]
-                self._release()
-
-    def finish(self) -> None:
-        """Commit the article pages the last build left out, PAGES_PER_BUILD to a build, until none are left."""
-        while True:
-            # The codings deferred by a cold start (a thousand feeds with tags and authors) made before taking the
-            # lock: a refresh (a saved file) commits meanwhile instead of waiting for them all.
-            for res, _ in (*list(self._recode.values()), *list(self._later.values())):
-                res.coded("gzip"), res.coded("br")
-            with self._lock:
-                if not self._deferred:
-                    return
                 paths = list(self._deferred)[:PAGES_PER_BUILD]
                 chunk = {path: self._deferred[path] for path in paths}
-                build = Build(dict(self._report, pages_pending=len(self._deferred) - len(paths) + self._report["placed"]),
+                # Only what is still as it was taken: a refresh may have replaced (or dropped) any of it meanwhile.
+                recode = {path: found for path, found in recode.items() if self._recode.get(path) is found and path in coded}
+                later = {path: found for path, found in later.items() if self._later.get(path) is found and path in coded}
+                pages = {path: found for path, found in pages.items() if self._previews.get(path) is found[0]}
+                build = Build(dict(self._report, pages_pending=len(self._deferred) - len(paths) + self._report.get("placed", 0)),
                               parsed=self._parsed)
+                build.codings = {path: (made, *coded[path]) for path, (_, made) in recode.items()}
+                build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in later.items())
+                build.resources.update((preview_key(path), row) for path, (_, row) in pages.items())
                 try:
-                    build.resources.update(_previews(self._previews, self.publisher.site))
-                    build.resources.update(self._recoded(self._recode))
-                    build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in self._later.items())
                     self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in chunk.items()})
                     version = self.writer.commit(build, datetime.now(timezone.utc))
                 except Exception:  # the next refresh commits them again (they are not remembered as committed)
                     if self.parsed is not None:
                         self.parsed.landed(build.parsed)
-                    log.exception("the article pages could not be committed to the store")
+                    log.exception("a background build (article pages, codings) could not be committed to the store")
                     # Parse results lost: a restart reads those files again; rows left without codings: made on request.
-                    self._deferred, self._parsed, self._recode, self._previews, self.behind = {}, [], {}, {}, True
-                    self._later = {}
-                    self._synced = False
+                    self._deferred, self._parsed, self._recode, self._previews, self._later = {}, [], {}, {}, {}
+                    self.behind, self._synced, self._finishing = True, False, False
                     return
                 if self.parsed is not None:
                     self.parsed.landed(build.parsed)
-                self._parsed, self._recode, self._previews, self._later = [], {}, {}, {}
+                self._parsed = []
+                for taken, held in ((recode, self._recode), (later, self._later), (pages, self._previews)):
+                    for path in taken:
+                        del held[path]
                 for path in paths:
                     del self._deferred[path]
                 self._pages = {**self._pages, **{path: entry for path, (entry, _) in chunk.items()}}
@@ -291,24 +284,25 @@ class Committer:
                 _trim()
                 if self.reader is not None:
                     self.reader.current(force=True)
-                log.debug("build %d committed: %d article pages, %d to follow", version, len(paths), len(self._deferred))
+                log.debug("build %d committed: %d article pages (%d to follow), the codings of %d resources, %d sitemaps, "
+                          "%d feeds' pages for browsers", version, len(paths), len(self._deferred), len(recode), len(later), len(pages))
 
     def _release(self) -> None:
-        """Let go of the bytes of every committed resource the store holds as they are (not those whose codings,
-        sitemap or page for browsers are still to commit); called with the lock held, after a commit."""
+        """Let go of the bytes of every committed resource the store holds as they are, those still to code too
+        (finish reads them back); not the sitemaps left for a later build. Called with the lock held, after a commit."""
         if not self.release:
             return
-        pending = {id(found[0]) for found in (*self._recode.values(), *self._later.values())}
+        pending = {id(found[0]) for found in self._later.values()}
         resource = self.reader.resource
         for path, res in self._plain.items():
-            if res._body is not None and id(res) not in pending and path not in self._previews:
+            if res._body is not None and id(res) not in pending:
                 res.release(lambda path=path: resource(path))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background article pages and codings; True when none are left (tests, tools)."""
-        for thread in (self._finisher, self._coder, self._finisher):
-            if thread is not None:
-                thread.join(timeout)
+        thread = self._finisher
+        if thread is not None:
+            thread.join(timeout)
         return not self._deferred and not self._recode and not self._later and not self._previews
 
     def build(self, snap) -> Build:
@@ -367,7 +361,7 @@ class Committer:
             build.previews = {path: (snap, made) for path, made in previews.items()}
         else:
             # Codings already made (a feed's by the refresh's compression thread, a file's that did not change)
-            # go with the row; the others are made after the commit (_code).
+            # go with the row; the others are made after the commit (finish).
             # The sitemaps (1.3 MB at 10,000 articles) are left for that build too: no feed waits for them.
             # A builder's first build (a start) commits everything with its codings, in one build, as it always did.
             build.later = {path: found for path, found in plain.items() if not whole and _is_sitemap(path)}
@@ -568,7 +562,7 @@ def start_building(app, commit: bool = True, release: bool = False):
     from .. import model
     from ..formats import pages
     from ..reading.articles import Options
-    from .site import Publisher
+    from .site import Publisher, compress_fresh
     from .state import StateStore
 
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
@@ -580,7 +574,11 @@ def start_building(app, commit: bool = True, release: bool = False):
         templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parents[1] / "templates").iterdir()))
         made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
         committer = Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by, release)
+        # The Committer codes what its builds committed without codings, a batch at a time after the commit (finish):
+        # no thread beside it codes every fresh feed at once (a cold start's hundred feeds, 27 MB).
+        publisher.observers.remove(compress_fresh)
         publisher.observers.append(committer)
+        publisher.backlogs.append(committer.wait)
         # A first render takes over the feeds and pages the store holds as they were made (Renderer.seed): what they
         # are made from besides their keys is this code (the formats' too) and these settings.
         from ..formats import atom, content, fragments, jsonfeed, ondemand, opml, rss

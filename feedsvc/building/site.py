@@ -39,6 +39,7 @@ from .versions import ListingVersions
 log = logging.getLogger(__name__)
 _ID, _GUID, _STAMPED = attrgetter("id"), attrgetter("guid"), itemgetter(1)
 FINISH_CHUNK = 1000  # placed files read in full between two refreshes (finish_reading): what the builder holds at most
+FINISH_STEP = 250  # files the reading workers read a step in the background: a quarter of a second of reading
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,11 @@ class Publisher:
         # Told what each refresh did, in order, before the next one starts: the new feeds' compression first,
         # then what start_building adds (the build store commits here, metrics count).
         self.observers: list[Callable[[Refreshed], None]] = [compress_fresh]
+        # Asked before each commit of the background reading after a cold start (finish_reading): each waits up to
+        # the seconds given for what an observer left for later (the build store's article pages and codings of the
+        # last builds), True once none is left; so the reading never runs ahead of the committing, and neither its
+        # parse results nor the codings pile up waiting.
+        self.backlogs: list[Callable[[float], bool]] = []
         self.snapshot = Snapshot()
         self.last_error: str | None = None
         self.last_success: datetime | None = None
@@ -219,7 +225,7 @@ class Publisher:
         started = time.perf_counter()
         folder, stats = Folder(self.root), dict(placed)
         sources = sorted(stats)
-        wants, step = Wanted(self.store.path), 250  # files a step: a quarter of a second of reading
+        wants, step = Wanted(self.store.path), FINISH_STEP
         # Committed at most FIRST_PAGES at a time, so each commit renders its article pages itself instead of leaving
         # them to the Committer's background thread, whose 1,000-page builds would hold back a commit asked for.
         chunk = min(FINISH_CHUNK, FIRST_PAGES)
@@ -297,6 +303,13 @@ class Publisher:
                 except sqlite3.Error as exc:
                     log.warning("cannot answer the articles asked for (%s)", exc)
 
+        def caught_up() -> bool:
+            """Wait for the observers' backlog (Publisher.backlogs); False if a request asks for an article first."""
+            while not urgent:
+                if all(backlog(POLL) for backlog in self.backlogs):
+                    return True
+            return False
+
         if pooled:
             prestart()  # the same reading workers for every step (a no-op when the builder's are still kept)
         reader = threading.Thread(target=reading, name="finish-reading-files", daemon=True)
@@ -329,7 +342,7 @@ class Publisher:
                 if isinstance(item, Exception):
                     raise item
                 done.update(item)
-                if len(done) + step > chunk:
+                if len(done) + step > chunk and caught_up():
                     commit(done, [])
                     done = {}
             reader.join()
