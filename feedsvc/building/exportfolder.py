@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import json
 import os
+import sqlite3
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -98,6 +99,15 @@ def write_manifest(out: Path, manifest: dict) -> None:
 
 def store_token(store: str | Path) -> str:
     """The build store's own name, made once: an export written from another store (or a new one) is written whole."""
+    conn = connect(store, readonly=True)
+    try:  # made before: read it without a write transaction (which waits for the builder's)
+        row = conn.execute("SELECT token FROM export_origin").fetchone()
+    except sqlite3.OperationalError:  # no such table yet
+        row = None
+    finally:
+        conn.close()
+    if row is not None:
+        return row[0]
     conn = connect(store)
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS export_origin (token TEXT NOT NULL)")
