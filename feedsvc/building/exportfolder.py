@@ -29,12 +29,15 @@ class ExportError(Exception):
     """The export folder cannot be written: the message names it and what to do."""
 
 
-def write_file(path: Path, data: bytes, mtime_ns: int) -> None:
-    """Replace path whole with data, readable by all, modified at mtime_ns: written beside it, then renamed."""
+def write_file(path: Path, data: bytes, mtime_ns: int, *more) -> None:
+    """Replace path whole with data (and the buffers in `more` after it), readable by all, modified at mtime_ns:
+    written beside it, then renamed."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as f:
             f.write(data)
+            for part in more:
+                f.write(part)
             f.flush()  # the write must land before the time is set, or it moves the time again
             os.fchmod(f.fileno(), 0o644)
             os.utime(f.fileno(), ns=(mtime_ns, mtime_ns))
@@ -168,9 +171,12 @@ def folder_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def etag(body: bytes) -> str:
-    """The app's ETag of these bytes (render.Rendered)."""
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+def etag(body, *more) -> str:
+    """The app's ETag of these bytes (render.Rendered), given whole or as buffers one after the other."""
+    digest = hashlib.sha256(body)
+    for part in more:
+        digest.update(part)
+    return '"' + digest.hexdigest()[:32] + '"'
 
 
 def mtime_ns(modified: str) -> int:
