@@ -231,7 +231,9 @@ class _Writer:
         still among the fragments the renderer keeps (formats/fragments.py) and it is only put together."""
         if not pages:
             return pages
-        order = self._ids("")
+        order = next((ids for key, *_, ids in pages if key == ""), None)  # the site-wide listing's, read by the plan
+        if order is None:
+            order = self._ids("")
         place = {id_: len(order) - at for at, id_ in enumerate(order)}  # 1 = the oldest
 
         def ready(page: tuple) -> tuple:

@@ -280,8 +280,9 @@ class Scanner:
         """The result of a scan: what came and went since the previous result, by the sources touched since (not
         every entry), and the whole list of articles made only if asked."""
         came, went = [], []
-        for source, before in sorted(self._before.items()):
-            now = _article(self._entries.get(source))
+        befores = self._before
+        for source in sorted(befores):  # by the sources alone: a fresh process's first scan sorts 10,000
+            before, now = befores[source], _article(self._entries.get(source))
             if now is before:
                 continue
             if before is not None:
