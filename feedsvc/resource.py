@@ -9,11 +9,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import threading
-from datetime import datetime
+from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Callable
 
 import brotli
-from werkzeug.http import http_date
 
 # Level 6 and quality 5: within 2% of the smallest output at a quarter of the time (a 375 kB feed:
 # gzip 13 ms instead of 41, brotli 10 ms instead of 36), which matters when a refresh renders many feeds.
@@ -112,6 +112,13 @@ class Rendered:
     def __repr__(self) -> str:
         size = f"{len(self._body)} bytes" if self._body is not None else "in the store" if self._load else "released"
         return f"Rendered({self.media_type}, {size}, {self.etag})"
+
+
+def http_date(moment: datetime) -> str:
+    """An HTTP date (RFC 9110 §5.6.7: "Sun, 06 Nov 1994 08:49:37 GMT") of a moment, naive ones taken as UTC: what
+    werkzeug.http.http_date gives, without importing werkzeug (11 MiB) into the builder, which dates every resource."""
+    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return format_datetime(moment, usegmt=True)
 
 
 def compress_all(resources: list[Rendered]) -> None:
