@@ -10,8 +10,6 @@ import threading
 from collections import OrderedDict
 from typing import Mapping, Protocol
 
-from werkzeug.http import parse_accept_header
-
 from .formats import FORMATS
 from .formats.pages import render_preview
 from .model import Site
@@ -50,6 +48,8 @@ def is_navigation(headers: Mapping[str, str]) -> bool:
 
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct Accept values
 def _prefers_html(accept: str) -> bool:
+    from werkzeug.http import parse_accept_header  # here: the builder renders previews and never loads werkzeug (11 MiB)
+
     ranges = [(value.lower(), q) for value, q in parse_accept_header(accept)]
     return _quality(ranges, "text/html") > max(_quality(ranges, media) for media in FEED_TYPES)
 

@@ -388,7 +388,7 @@ class StoreReader:
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[Rendered, dict]] = OrderedDict()  # path → (resource, derived from it)
         self._listings: OrderedDict[str, tuple] = OrderedDict()  # key → (head, size), the last HEADS asked
-        self._bytes = 0  # bodies and stored codings; a coding made later (an article page's) adds up to as much again
+        self._bytes = 0  # bytes read from the store of the resources kept (a coding made here is not counted)
         self.version = 0
         self._checked = 0.0  # when the latest look at the version began
         self.seen = 0.0  # when the latest look that has ended began: what is in memory is at least that recent
@@ -460,7 +460,7 @@ class StoreReader:
     def _forget(self, path: str) -> None:
         found = self._cache.pop(path, None)
         if found is not None:
-            self._bytes -= _size(found[0])
+            self._bytes -= found[1].get(_HELD, 0)
 
     def resource(self, path: str) -> Rendered | None:
         """The resource at path in the latest build, or None."""
@@ -471,27 +471,45 @@ class StoreReader:
                 self._cache.move_to_end(path)
                 return found[0]
             version = self.version
-        row = self._conn().execute("SELECT etag, media_type, last_modified, max_age, headers, body, gzip, br FROM resources "
-                                   "WHERE path = ?", (path,)).fetchone()
+        # Its validators only: the bytes of the coding a request takes are read when it first does (Rendered.stored),
+        # so a 304 reads none and a gzip client only the gzip column, and the cache holds what is served.
+        row = self._conn().execute("SELECT etag, media_type, last_modified, max_age, headers FROM resources WHERE path = ?",
+                                   (path,)).fetchone()
         if row is None:
             return None
-        etag, media, modified, max_age, headers, body, gz, br = row
-        found = Rendered(bytes(body), media, datetime.fromisoformat(modified), precompress=False, max_age=max_age,
-                         headers=tuple(tuple(h) for h in json.loads(headers)))
-        assert found.etag == etag, f"stored ETag of {path} does not match its bytes"
-        for coding, data in (("gzip", gz), ("br", br)):
-            if data is not None:
-                found._coded[coding] = bytes(data)
-        if _size(found) <= self.cache_bytes // 4:  # one huge resource never empties the cache
-            with self._lock:
-                if self.version != version:  # a build landed while it was read: the row may be the one it replaced
-                    return found
-                self._forget(path)  # two threads that read it at once keep one
-                self._cache[path] = (found, {})
-                self._bytes += _size(found)
-                while self._bytes > self.cache_bytes:
-                    self._bytes -= _size(self._cache.popitem(last=False)[1][0])
+        etag, media, modified, max_age, headers = row
+        held: list[Rendered] = []
+        found = Rendered.stored(etag, media, datetime.fromisoformat(modified), max_age=max_age,
+                                headers=tuple(tuple(h) for h in json.loads(headers)),
+                                load=lambda column: self._column(path, etag, column, held))
+        held.append(found)
+        with self._lock:
+            if self.version != version:  # a build landed while it was read: the row may be the one it replaced
+                return found
+            self._forget(path)  # two threads that read it at once keep one
+            self._cache[path] = (found, {})
         return found
+
+    def _column(self, path: str, etag: str, column: str, held: list[Rendered]) -> bytes | None:
+        """(Rendered.stored's load) A column of the row at path if it still holds these bytes (ETag), else
+        LookupError; counted in the cache's bytes while the resource is in it, and dropped from it alone if big."""
+        row = self._conn().execute(f"SELECT {_COLUMNS[column]} FROM resources WHERE path = ? AND etag = ?", (path, etag)).fetchone()
+        if row is None:
+            raise LookupError(f"/{path}: the build store no longer holds the bytes {etag} (a build replaced them)")
+        data = None if row[0] is None else bytes(row[0])
+        if data is not None:
+            with self._lock:
+                found = self._cache.get(path)
+                if found is not None and held and found[0] is held[0]:
+                    found[1][_HELD] = found[1].get(_HELD, 0) + len(data)
+                    self._bytes += len(data)
+                    if found[1][_HELD] > self.cache_bytes // 4:  # one huge resource never empties the cache
+                        self._forget(path)
+                    else:
+                        self._cache.move_to_end(path)
+                    while self._bytes > self.cache_bytes:
+                        self._bytes -= self._cache.popitem(last=False)[1][1].get(_HELD, 0)
+        return data
 
     def build(self) -> tuple[int, str, dict] | None:
         """(version, committed_at, report) of the latest build, or None before the first."""
@@ -581,8 +599,8 @@ class StoreReader:
         return [found[i] for i in ids if i in found]
 
 
-def _size(res: Rendered) -> int:
-    return len(res.body) + sum(len(v) for v in res._coded.values())
+_HELD = "#bytes"  # in a cached resource's derived dict: the bytes read of it so far, counted in the cache's
+_COLUMNS = {"body": "body", "gzip": "gzip", "br": "br"}  # what Rendered.stored may load, as the only names put in SQL
 
 
 class ListingIndex:

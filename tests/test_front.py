@@ -109,6 +109,20 @@ def test_a_304_carries_the_validators_and_caching_headers_but_not_the_bodys_own(
     assert not {"content-type", "content-length", "content-encoding", "last-modified"} & set(unmodified)
 
 
+def test_a_304_is_answered_on_the_loop_without_reading_the_bytes_and_a_200_reads_its_coding_once(both):
+    both.ask(b"/feed.json", headers=[(b"if-none-match", b'"other"')])  # in memory: its validators, and the bytes sent
+    cached = both.app.extensions["feedsvc.store"].cached("feed.json")[0]
+    assert cached.loaded(None) and not cached.loaded("gzip")
+    etag = cached.etag[:-1] + '-gzip"'
+    status, headers, body, by_front = both.fronted_only(b"/feed.json", headers=[(b"accept-encoding", b"gzip"),
+                                                                              (b"if-none-match", etag.encode())])
+    assert status == 304 and by_front and not cached.loaded("gzip")  # no byte read for it
+    status, headers, body, by_front = both.fronted_only(b"/feed.json", headers=[(b"accept-encoding", b"gzip")])
+    assert status == 200 and not by_front and cached.loaded("gzip")  # read from the store on a thread, once
+    status, headers, again, by_front = both.fronted_only(b"/feed.json", headers=[(b"accept-encoding", b"gzip")])
+    assert status == 200 and by_front and again == body
+
+
 def test_requests_the_front_does_not_know_go_to_flask_and_get_its_answer(both):
     for path in HOT_PATHS:
         both.ask(path)

@@ -172,9 +172,10 @@ def test_serving_processes_load_no_reading_or_rendering_code(process, tmp_path):
         assert "flask" not in loaded
 
 
-def test_the_dedicated_builder_builds_without_flask(tmp_path):
+def test_the_dedicated_builder_builds_without_flask_or_werkzeug(tmp_path):
     loaded = _loaded("builder", tmp_path)
     assert "feedsvc.building.site" in loaded and "flask" not in loaded  # it built, and serves nothing
+    assert "werkzeug" not in loaded  # 11 MiB of the builder's memory, for one date format (resource.http_date)
 
 
 def _loaded(process: str, tmp_path) -> list[str]:

@@ -8,7 +8,7 @@ writes its access-log line as for any request. Each resource's header lists are 
 kept beside it in the reader's memory, so they go when a build changes it.
 
 Everything else goes to Flask on a thread, as before: a resource not in memory (Flask's lookup puts it
-there), a coding not made yet, a browser opening a feed (its preview page), a client past its budget (the
+there), a coding not read from the store (or made) yet, a browser opening a feed (its preview page), a client past its budget (the
 429 and its message), ?page=, ?since=, partners, /healthz, /metrics, redirects and 404s.
 
 The build version is looked at here, on the loop, once the reader's interval (20 ms) has passed since the last
@@ -46,11 +46,12 @@ _NOT_ROUTED = object()
 
 
 class Prepared:
-    """What answering one resource in one coding takes, made on its first request."""
+    """What answering one resource in one coding takes, made on its first request (a 304's only: ok and body None,
+    until a 200 in that coding has read the bytes)."""
 
     __slots__ = ("ok", "not_modified", "body", "kind", "fmt")
 
-    def __init__(self, ok: list, not_modified: list, body: bytes, kind: str, fmt: str):
+    def __init__(self, ok: list | None, not_modified: list, body: bytes | None, kind: str, fmt: str):
         self.ok, self.not_modified, self.body, self.kind, self.fmt = ok, not_modified, body, kind, fmt
 
 
@@ -101,17 +102,18 @@ class Front:
         if feed and is_navigation(asked):  # a browser opening a feed: Flask shows the page about it
             return None
         coding = encoding_for(asked.get("Accept-Encoding", ""))
+        unchanged = not_modified(res, asked.get("If-None-Match"), asked.get("If-Modified-Since"))
         prepared = derived.get(coding)
-        if prepared is None:
-            if coding is not None and coding not in res._coded:  # made on first request, on a thread
+        if prepared is None or (prepared.body is None and not unchanged):
+            if not unchanged and not res.loaded(coding):  # read from the store (or made) on its first request, on a thread
                 return None
-            prepared = derived[coding] = self._prepare(path, res, coding, feed)
+            prepared = derived[coding] = self._prepare(path, res, coding, feed)  # a 304's needs no bytes
         client = None
         if derived["budgeted"] and self.limiter.capacity > 0:  # feeds and the OPML lists: charged before any work
             client = self._client(scope, asked)
             if self.limiter.charge(client, NOT_MODIFIED_COST):
                 return None  # past its budget: Flask charges nothing more and answers the 429
-        if not_modified(res, asked.get("If-None-Match"), asked.get("If-Modified-Since")):
+        if unchanged:
             status, headers, body = 304, prepared.not_modified, b""
         else:
             if client is not None:
@@ -142,17 +144,20 @@ class Front:
         return found
 
     def _prepare(self, path: str, res, coding: str | None, feed: bool) -> Prepared:
-        """The 200's and the 304's headers as the Flask path sends them (web.respond), and the body."""
+        """The 200's and the 304's headers as the Flask path sends them (web.respond), and the body; the 304's alone
+        (ok and body None) while the bytes in that coding are not in memory."""
         headers = response_headers(res, coding, self.max_age, vary=PREVIEW_VARY if feed else None)
         unmodified = list(headers.items())
         remove_entity_headers(unmodified)  # what werkzeug leaves out of a 304
+        kind, fmt = kind_of(path, res.media_type), SHORT_TYPES.get(res.media_type, "")
+        if not res.loaded(coding):
+            return Prepared(None, _coded(unmodified), None, kind, fmt)
         body = res.body if coding is None else res._coded[coding]
         if coding is not None:
             headers["Content-Encoding"] = coding
         headers["Content-Type"] = content_type(res)
         headers["Content-Length"] = str(len(body))
-        return Prepared(_coded(headers.items()), _coded(unmodified), body, kind_of(path, res.media_type),
-                        SHORT_TYPES.get(res.media_type, ""))
+        return Prepared(_coded(headers.items()), _coded(unmodified), body, kind, fmt)
 
     def _client(self, scope: dict, asked: dict) -> str:
         """The client's address as Flask sees it: the peer, or with PROXY_HOPS what ProxyFix takes from X-Forwarded-For."""

@@ -212,6 +212,15 @@ def resource(path: str) -> Response:
             raise RequestError(404, f"Not found: /{path} has no such page (page {page}).\n")
         g.feedsvc_found = found
         return respond(found, max_age(), charge=charge)
+    try:
+        return _published(path, match, charge)
+    except LookupError:  # a build replaced the bytes this request was reading (Rendered.stored): the new ones
+        store().current(force=True)
+        return _published(path, match, charge)
+
+
+def _published(path: str, match: re.Match | None, charge: Charge | None) -> Response:
+    """The answer for a resource the store (or, for an article page not committed yet, the variants) has."""
     found = None if path.startswith("#") else store().resource(path)  # "#…": the store's own keys
     if found is None and article_id(path) is not None:  # published, its page not committed yet (a cold start)
         found = current_app.extensions["feedsvc.variants"].article_page(article_id(path))
@@ -263,11 +272,10 @@ def respond(res: Rendered, max_age: int, *, charge: Charge | None = None, privat
     headers = response_headers(res, coding, max_age, private=private, vary=vary)
     if not_modified(res, request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since")):
         return Response(status=304, headers=headers)  # werkzeug leaves out the body's own headers (remove_entity_headers)
+    body = res.coded(coding) if coding else res.body  # first: read from the store, it may raise LookupError (resource)
     if charge is not None:
         charge.full_response()
-    body = res.body
     if coding:
-        body = res.coded(coding)
         headers["Content-Encoding"] = coding
     return Response(body, status=200, headers=headers, content_type=content_type(res))
 

@@ -1,0 +1,38 @@
+"""feedsvc/model.py: the pipeline's values."""
+from __future__ import annotations
+
+import pickle
+import tracemalloc
+from datetime import datetime, timezone
+
+from feedsvc.model import Article, dated
+
+ARABIC = "قال رئيس الوزراء إن الحكومة ستعرض الموازنة الجديدة على البرلمان الأسبوع المقبل. " * 200
+
+
+def article(**more) -> Article:
+    return Article(id="a-1", source="politics/a-1.txt", title="عنوان الخبر", categories=("سياسة",),
+                   body_html=f"<p>{ARABIC}</p>", body_text=ARABIC, summary=ARABIC[:200], lang="ar",
+                   content_hash="0" * 64, **more)
+
+
+def test_an_article_pickles_to_an_equal_article_dated_or_not():
+    when = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+    for value in (article(), dated(article(), when, when), article(draft=True, tags=("a", "b"), guid="urn:uuid:x")):
+        copy = pickle.loads(pickle.dumps(value, protocol=5))
+        assert copy == value and type(copy) is Article and copy.direction == "rtl"
+
+
+def test_pickling_an_article_leaves_no_utf8_copy_of_its_text_behind():
+    """CPython's pickler keeps a UTF-8 copy inside each non-ASCII str it writes; the builder, which pickles every
+    article it commits and keeps its first pages' articles, would hold a second copy of their text."""
+    value = article()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        blob = pickle.dumps(value, protocol=5)
+        kept = tracemalloc.get_traced_memory()[0] - before - len(blob)
+    finally:
+        tracemalloc.stop()
+    assert len(blob) > 2 * len(ARABIC.encode())  # the body twice (HTML and text), as UTF-8
+    assert kept < 4096, kept  # a pickle of the text's str would leave its UTF-8 bytes (tens of kB) in the str

@@ -1,0 +1,92 @@
+"""A serving process reads from the build store only the bytes it sends (store.StoreReader, Rendered.stored):
+a 304 reads none, a gzip client only the gzip column; the cache counts what was read."""
+from __future__ import annotations
+
+import gzip
+from datetime import datetime, timezone
+
+import pytest
+
+from feedsvc import create_app
+from feedsvc.store import StoreReader, StoreWriter
+from tests.conftest import write
+
+
+@pytest.fixture
+def built(sample_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    state = tmp_path / "state.sqlite3"
+    create_app({"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(state), "SETTLE_MS": 0})
+    return state
+
+
+def worker(state, sample_dir):
+    """A serving process: no Publisher, the store only."""
+    return create_app({"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(state), "SETTLE_MS": 0}, build=False)
+
+
+@pytest.fixture
+def columns(monkeypatch):
+    """The columns read from the store's resources rows, in order: (path, column)."""
+    read = StoreReader._column
+    seen: list[tuple[str, str]] = []
+
+    def counted(self, path, etag, column, held):
+        seen.append((path, column))
+        return read(self, path, etag, column, held)
+
+    monkeypatch.setattr(StoreReader, "_column", counted)
+    return seen
+
+
+def test_a_304_reads_no_bytes_and_a_gzip_client_only_the_gzip_column(built, sample_dir, columns):
+    client = worker(built, sample_dir).test_client()
+    tag = client.get("/feed.json", headers={"Accept-Encoding": "identity"}).headers["ETag"]
+    assert columns == [("feed.json", "body")]
+    columns.clear()
+    app = worker(built, sample_dir)  # a fresh process: nothing in memory
+    client = app.test_client()
+    assert client.get("/feed.json", headers={"If-None-Match": tag}).status_code == 304
+    assert columns == []
+    zipped = client.get("/feed.json", headers={"Accept-Encoding": "gzip"})
+    assert zipped.status_code == 200 and zipped.headers["Content-Encoding"] == "gzip"
+    assert columns == [("feed.json", "gzip")]
+    assert client.get("/feed.json", headers={"Accept-Encoding": "gzip"}).data == zipped.data and len(columns) == 1  # kept
+    plain = client.get("/feed.json", headers={"Accept-Encoding": "identity"}).data
+    assert gzip.decompress(zipped.data) == plain and columns[-1] == ("feed.json", "body")
+
+
+def test_the_cache_counts_the_bytes_read_and_keeps_a_resource_whose_one_coding_fits(built):
+    sizes = StoreReader(built).resource("feed.rss")
+    body, zipped = len(sizes.body), len(sizes.coded("gzip"))
+    assert body > zipped
+    # A quarter of the cache holds the gzip bytes, not the body: kept for gzip clients, never for identity ones.
+    reader = StoreReader(built, cache_bytes=4 * (zipped + 1))
+    assert reader.resource("feed.rss").coded("gzip") and reader.cached("feed.rss") is not None
+    assert reader._bytes == zipped
+    assert reader.resource("feed.rss").body and reader.cached("feed.rss") is None and reader._bytes == 0
+    assert reader.resource("feed.rss").coded("gzip") and reader._bytes == zipped  # read again, counted again
+
+
+def test_bytes_replaced_by_a_build_after_the_lookup_are_never_sent_under_the_old_etag(built, sample_dir, monkeypatch):
+    app = worker(built, sample_dir)
+    reader, client = app.extensions["feedsvc.store"], app.test_client()
+    old = StoreReader(built).resource("feeds.opml")
+    assert client.get("/feeds.opml", headers={"If-None-Match": old.etag}).status_code == 304  # its validators only
+    before = reader.resource("feeds.opml")
+    assert not before.loaded(None) and not before.loaded("gzip")
+    writer = StoreWriter(built)
+    from feedsvc.building.builder import _row
+    from feedsvc.resource import Rendered
+    from feedsvc.store import Build
+
+    new = Rendered(old.body.replace(b"</opml>", b"<!-- edited --></opml>"), "text/x-opml", datetime.now(timezone.utc))
+    build = Build({})
+    build.resources["feeds.opml"] = _row(new, "edited", coded=True)
+    writer.commit(build, datetime.now(timezone.utc))
+    with pytest.raises(LookupError):  # the old entry cannot read bytes that are no longer its own
+        before.body
+    monkeypatch.setattr(reader, "interval", 3600.0)  # the worker has not looked at the version since
+    assert reader.cached("feeds.opml")[0] is before
+    reply = client.get("/feeds.opml", headers={"Accept-Encoding": "identity"})
+    assert reply.status_code == 200 and reply.data == new.body and reply.headers["ETag"] == new.etag
