@@ -413,9 +413,10 @@ def test_feedsvc_build_reads_every_file_in_full_and_exports_every_article_page(t
 
 def test_the_background_reading_waits_for_the_committers_backlog_and_each_background_build_is_bounded(tmp_path, whole, monkeypatch):
     """A cold start's first build leaves article pages and the feeds' codings to background builds (Committer.finish);
-    the background reading commits its next chunk only once those are committed (Publisher.backlogs), so neither
+    the background reading reads and commits its next chunk only once those are committed (Publisher.backlogs), so neither
     its parse results nor codings pile up in the builder, and no background build takes more than its batch."""
     import gzip
+    import threading
 
     import brotli
 
@@ -431,7 +432,10 @@ def test_the_background_reading_waits_for_the_committers_backlog_and_each_backgr
     backlog_at_refresh, background = [], []
     build, commit = builder.Committer.build, StoreWriter.commit
 
+    committers = []
+
     def watched_build(self, snap):  # a refresh's build: what the background had left at that moment
+        committers.append(self)
         backlog_at_refresh.append((len(self._deferred), len(self._recode), len(self._later), len(self._previews)))
         return build(self, snap)
 
@@ -440,10 +444,20 @@ def test_the_background_reading_waits_for_the_committers_backlog_and_each_backgr
             background.append((sum(p.startswith("articles/") for p in made.resources), len(made.codings)))
         return commit(self, made, now)
 
+    read_files, backlog_at_read = pool.read_files, []
+
+    def watched_read(*args, **kwargs):  # the background's steps: none read while the Committer is behind
+        if threading.current_thread().name == "finish-reading-files":
+            c = committers[0]
+            backlog_at_read.append(len(c._deferred) + len(c._recode) + len(c._later) + len(c._previews))
+        return read_files(*args, **kwargs)
+
     monkeypatch.setattr(builder.Committer, "build", watched_build)
     monkeypatch.setattr(StoreWriter, "commit", watched_commit)
+    monkeypatch.setattr(pool, "read_files", watched_read)
     app = create_app(settings(folder, state))
     finished(app)
+    assert len(backlog_at_read) > 3 and backlog_at_read == [0] * len(backlog_at_read), backlog_at_read
     assert backlog_at_refresh[0] == (0, 0, 0, 0) and len(backlog_at_refresh) > 3  # the cold start, then the chunks
     assert backlog_at_refresh[1:] == [(0, 0, 0, 0)] * (len(backlog_at_refresh) - 1)  # each after the backlog was done
     assert background and all(pages <= 4 and codings <= 2 for pages, codings in background), background

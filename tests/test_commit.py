@@ -182,3 +182,38 @@ def test_an_article_not_stored_yet_is_named_in_the_not_read_yet_error(tmp_path, 
     with pytest.raises(NotReadYetError) as raised:
         variants.get("", "rss", page=2)
     assert raised.value.missing == [oldest]
+
+
+def test_what_a_failed_background_build_left_is_committed_by_the_next_refresh_and_nothing_waits_on_it(tmp_path, monkeypatch):
+    from feedsvc.building import builder
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(builder, "FIRST_PAGES", 3)  # the cold start's article pages and codings left to the background
+    calls = []
+
+    def broken(previews, site):  # the feeds' pages for browsers fail once, outside the build's own commit
+        calls.append(len(previews))
+        if len(calls) == 1:
+            raise RuntimeError("a preview that cannot be rendered")
+        return render_previews(previews, site)
+
+    render_previews = builder._previews
+    monkeypatch.setattr(builder, "_previews", broken)
+    folder, state = many(tmp_path / "articles", 20), tmp_path / "state.sqlite3"
+    app = create_app(settings(folder, state))
+    commit = committer(app)
+    assert commit.idle(10) and not commit.wait(0)  # no thread runs: what is left waits for the next build
+    assert calls and commit.behind
+
+    def stored() -> tuple[int, int]:
+        """Article pages stored, and feeds stored without their codings (feeds' pages for browsers have none)."""
+        with sqlite3.connect(state) as conn:
+            pages = conn.execute("SELECT COUNT(*) FROM resources WHERE path LIKE 'articles/%'").fetchone()[0]
+            return pages, conn.execute("SELECT COUNT(*) FROM resources WHERE path LIKE '%feed.%' AND path NOT LIKE '#%' "
+                                       "AND gzip IS NULL").fetchone()[0]
+
+    pages, uncoded = stored()
+    assert pages < 21 and uncoded > 0
+    write(folder, "zz-new.txt", "Sport\nA story after the failure\nIts text.\n")
+    assert app.extensions["feedsvc"].refresh() and commit.wait(10)
+    assert stored() == (22, 0)  # every article's page (21 and the new one) and every feed's codings

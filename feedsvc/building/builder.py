@@ -212,18 +212,24 @@ class Committer:
                       len(build.resources), len(build.listings), len(build.items), len(deferred))
             if (deferred or recode or later or previews) and not self._finishing:
                 self._finishing = True
-                self._finisher = threading.Thread(target=self.finish, name="background-builds", daemon=True)
-                self._finisher.start()
+                finisher = threading.Thread(target=self.finish, name="background-builds", daemon=True)
+                finisher.start()
+                self._finisher = finisher  # started: idle() and wait() may join it
 
     def finish(self) -> None:
-        """(the background thread) _finish(), and never a thread gone with no other started after it."""
+        """(the background thread) _finish(); if it fails, what is left waits for the next refresh's build."""
         try:
             self._finish()
-        except BaseException:
-            with self._lock:
-                self._finishing = False
+        except Exception:  # the edge where work must go on
             log.exception("the background builds (article pages, codings) stopped")
-            raise
+            with self._lock:
+                self._stopped()
+
+    def _stopped(self) -> None:
+        """A background build failed (called with the lock held): what is left stays, for the next refresh's build,
+        which compares every row with the store and starts another thread (behind: even if nothing changed);
+        meanwhile a serving process makes a missing coding itself, and renders a missing article page."""
+        self.behind, self._synced, self._finishing = True, False, False
 
     def _finish(self) -> None:
         """Commit what the builds of refreshes left for later, in builds of their own until none is left: the
@@ -262,13 +268,9 @@ class Committer:
                 try:
                     self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in chunk.items()})
                     version = self.writer.commit(build, datetime.now(timezone.utc))
-                except Exception:  # the next refresh commits them again (they are not remembered as committed)
-                    if self.parsed is not None:
-                        self.parsed.landed(build.parsed)
+                except Exception:  # the edge where work must go on: the next refresh's build starts them again
                     log.exception("a background build (article pages, codings) could not be committed to the store")
-                    # Parse results lost: a restart reads those files again; rows left without codings: made on request.
-                    self._deferred, self._parsed, self._recode, self._previews, self._later = {}, [], {}, {}, {}
-                    self.behind, self._synced, self._finishing = True, False, False
+                    self._stopped()
                     return
                 if self.parsed is not None:
                     self.parsed.landed(build.parsed)
@@ -297,6 +299,14 @@ class Committer:
         for path, res in self._plain.items():
             if res._body is not None and id(res) not in pending:
                 res.release(lambda path=path: resource(path))
+
+    def idle(self, timeout: float | None = None) -> bool:
+        """(Publisher.backlogs) Wait up to timeout for the background builds; True once none is running. What a
+        failed one left waits for the next refresh's build, which the background reading's own commits bring."""
+        thread = self._finisher
+        if thread is not None:
+            thread.join(timeout)
+        return not self._finishing
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background article pages and codings; True when none are left (tests, tools)."""
@@ -578,7 +588,7 @@ def start_building(app, commit: bool = True, release: bool = False):
         # no thread beside it codes every fresh feed at once (a cold start's hundred feeds, 27 MB).
         publisher.observers.remove(compress_fresh)
         publisher.observers.append(committer)
-        publisher.backlogs.append(committer.wait)
+        publisher.backlogs.append(committer.idle)
         # A first render takes over the feeds and pages the store holds as they were made (Renderer.seed): what they
         # are made from besides their keys is this code (the formats' too) and these settings.
         from ..formats import atom, content, fragments, jsonfeed, ondemand, opml, rss

@@ -279,11 +279,18 @@ class Publisher:
                     if answered is not None:
                         read_asked(answered, item if isinstance(item, dict) else None)
 
+        def settle(answered: set[str]) -> None:
+            """Wait while an observer is behind (Publisher.backlogs), reading what is asked for meanwhile: no step is
+            read ahead of a backlog (a thousand articles' text held for seconds after a cold start)."""
+            while not stop.is_set() and not all(backlog(POLL) for backlog in self.backlogs):
+                read_asked(answered)
+
         def reading() -> None:
             answered: set[str] = set()
             try:
                 for start in range(0, len(sources), step):
                     read_asked(answered)
+                    settle(answered)
                     hand(read([s for s in sources[start:start + step] if s not in taken and self.scanner.unread(s)]), answered)
                     if stop.is_set():
                         return
