@@ -478,17 +478,22 @@ class StoreReader:
                                    (path,)).fetchone()
         if row is None:
             return None
-        etag, media, modified, max_age, headers = row
-        held: list[Rendered] = []
-        found = Rendered.stored(etag, media, datetime.fromisoformat(modified), max_age=max_age,
-                                headers=tuple(tuple(h) for h in json.loads(headers)),
-                                load=lambda column: self._column(path, etag, column, held))
-        held.append(found)
+        found = self.from_row(path, *row)
         with self._lock:
             if self.version != version:  # a build landed while it was read: the row may be the one it replaced
                 return found
             self._forget(path)  # two threads that read it at once keep one
             self._cache[path] = (found, {})
+        return found
+
+    def from_row(self, path: str, etag: str, media: str, modified: str, max_age: int | None, headers: str) -> Rendered:
+        """The resource of a row (its validators: etag, media_type, last_modified, max_age, headers), its bytes and
+        codings read from the store when first asked for (Rendered.stored), counted in the cache while it is there."""
+        held: list[Rendered] = []
+        found = Rendered.stored(etag, media, datetime.fromisoformat(modified), max_age=max_age,
+                                headers=tuple(tuple(h) for h in json.loads(headers)),
+                                load=lambda column: self._column(path, etag, column, held))
+        held.append(found)
         return found
 
     def _column(self, path: str, etag: str, column: str, held: list[Rendered]) -> bytes | None:

@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping
 from ..formats import FORMATS
 from ..model import is_placed
 from ..search import SearchIndexer
-from ..store import Build, ListingHead, ParsedCache, StoreWriter, code_version, item_row, row_hash
+from ..store import Build, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, item_row, row_hash
 from ..urls import preview_key
 
 log = logging.getLogger(__name__)
@@ -406,9 +406,8 @@ class Committer:
         """(Renderer.seed) path → (Rendered, undated digest) of the stored resources at these paths made from the
         same key (path → key; digest_of(key): its digest, Renderer.made_of): a fresh process's first render takes
         them over instead of rendering them again. Read by the one writer, from the rows it holds now; a key is
-        digested only where a row is stored (a cold start digests none)."""
-        from ..resource import Rendered
-
+        digested only where a row is stored (a cold start digests none). Each is taken as its row's validators, its
+        bytes and codings read from the store only if they are asked for (a restart holds none of them)."""
         conn, paths, matching = self.writer.conn, list(keys), {}
         for start in range(0, len(paths), 500):
             chunk = paths[start:start + 500]
@@ -418,19 +417,14 @@ class Committer:
                 if digest and key == digest_of(keys[path]):
                     matching[path] = (digest, rest)
         found, paths = {}, list(matching)
-        for start in range(0, len(paths), 100):
-            chunk = paths[start:start + 100]
-            for path, tag, media, modified, max_age, headers, body, gz, br in conn.execute(
-                    "SELECT path, etag, media_type, last_modified, max_age, headers, body, gzip, br FROM resources "
-                    f"WHERE path IN ({','.join('?' * len(chunk))})", chunk):
-                res = Rendered(bytes(body), media, datetime.fromisoformat(modified), precompress=False, max_age=max_age,
-                               headers=tuple(tuple(h) for h in json.loads(headers)))
-                if res.etag != tag or _made_from(res) != matching[path][1]:
-                    continue  # not the row it says it is: rendered anew
-                for coding, data in (("gzip", gz), ("br", br)):
-                    if data is not None:
-                        res._coded[coding] = bytes(data)
-                found[path] = (res, matching[path][0])
+        reader = self.reader if self.reader is not None else StoreReader(self.writer.path)
+        for start in range(0, len(paths), 500):
+            chunk = paths[start:start + 500]
+            for path, *row in conn.execute("SELECT path, etag, media_type, last_modified, max_age, headers FROM resources "
+                                           f"WHERE path IN ({','.join('?' * len(chunk))})", chunk):
+                res = reader.from_row(path, *row)
+                if _made_from(res) == matching[path][1]:  # else not the row it says it is: rendered anew
+                    found[path] = (res, matching[path][0])
         return found
 
     def _listing_rows(self, build: Build, snap, held: dict | None) -> None:
