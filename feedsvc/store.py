@@ -18,6 +18,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -65,6 +66,11 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE TABLE IF NOT EXISTS parsed (
     source TEXT PRIMARY KEY,  -- path inside the articles folder
     size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, parser_version TEXT NOT NULL, settings_hash TEXT NOT NULL,
+    -- The pickled placement of an Article (reading/articles.py placement(): no text), before the result: a restart
+    -- loads only these (~330 bytes an article at 10,000; its result ~11 KB), and SQLite reaches them without the
+    -- result's overflow pages.
+    -- NULL for a Skipped, which is small: the result itself is its placement.
+    placement BLOB,
     result BLOB NOT NULL  -- the pickled Article or Skipped it gave
 );
 """
@@ -96,6 +102,8 @@ def create_schema(path: str | Path) -> None:
         if _outdated(conn):  # a store of an earlier layout: the builder's next build writes every row again
             for table in ("builds", "changes", "resources", "listings", "listing_items", "items"):
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
+        if _columns(conn, "parsed") and "placement" not in _columns(conn, "parsed"):
+            conn.execute("DROP TABLE parsed")  # parse results without placements: files are read again, once
         conn.executescript(SCHEMA)
         create_index(conn)  # search.py's tables, which its SearchIndexer keeps
     finally:
@@ -119,11 +127,14 @@ def has_build(path: str | Path) -> bool:
 def _outdated(conn: sqlite3.Connection) -> bool:
     """Whether the build tables are of an earlier layout (a listing's items as one JSON column; columns behind
     the bodies): they are made again, and the builder's next build (a start's) writes every row."""
-    def columns(table: str) -> list[str]:
-        return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-    resources, items = columns("resources"), columns("items")
-    return ("items" in columns("listings") or (bool(resources) and resources.index("made_from") > resources.index("body"))
+    resources, items = _columns(conn, "resources"), _columns(conn, "items")
+    return ("items" in _columns(conn, "listings") or (bool(resources) and resources.index("made_from") > resources.index("body"))
             or (bool(items) and items.index("made_from") > items.index("article")))
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    """A table's column names, in order ([] when there is no such table)."""
+    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
 
 
 @dataclass(frozen=True)
@@ -181,8 +192,13 @@ def microseconds(moment: datetime) -> int:
 
 def item_row(article) -> tuple:
     """An article's row in each listing that holds it: (rank, id, updated, categories) as listing_items keeps them."""
-    return (-microseconds(article.published), article.id, microseconds(article.updated),
-            json.dumps(list(article.categories), separators=(",", ":")))
+    return (-microseconds(article.published), article.id, microseconds(article.updated), _categories(article.categories))
+
+
+@lru_cache(maxsize=4096)
+def _categories(names: tuple[str, ...]) -> str:
+    """listing_items' categories column: a few dozen distinct lists among 10,000 rows, each dumped once."""
+    return json.dumps(list(names), separators=(",", ":"))
 
 
 def row_hash(row: tuple) -> int:
@@ -243,7 +259,9 @@ class StoreWriter:
                              ((id_, _pickled(article), made, version) for id_, (article, made) in build.items.items()))
             for table, key in self.TABLES.items():
                 conn.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in build.gone[table]])
-            conn.executemany("INSERT OR REPLACE INTO parsed VALUES (?,?,?,?,?,?)", (row[:5] + (_pickled(row[5]),) for row in build.parsed))
+            conn.executemany("INSERT OR REPLACE INTO parsed (source, size, mtime_ns, parser_version, settings_hash, result, "
+                             "placement) VALUES (?,?,?,?,?,?,?)",
+                             (row[:5] + (_pickled(row[5]), None if row[6] is None else _pickled(row[6])) for row in build.parsed))
             conn.executemany("INSERT INTO changes VALUES (?, ?)", [(version, p) for p in build.changed_paths()])
             conn.execute("INSERT INTO builds VALUES (?, ?, ?)", (version, now.isoformat(), json.dumps(build.report, sort_keys=True)))
             conn.execute("DELETE FROM builds WHERE version <= ?", (version - KEEP_BUILDS,))
@@ -260,8 +278,10 @@ class ParsedCache:
     """Each file's parse result keyed by (source, size, mtime_ns, parser version, settings hash).
 
     get() answers from the store; put() keeps a result until the next build commits it (Build.parsed).
+    placed() answers with the result's placement only (no text), which is all a restart of a big folder holds.
     `read` counts the files actually read since start, which is what a restart over an unchanged folder
-    must keep at 0.
+    must keep at 0; `loaded` counts the full results taken from the store (a restart that holds placements
+    loads only those a refresh renders).
     """
 
     def __init__(self, path: str | Path, parser_version: str, settings_hash: str):
@@ -272,34 +292,57 @@ class ParsedCache:
         self._pending: dict[str, tuple] = {}
         self._flight: dict[str, tuple] = {}  # taken, not yet committed
         self._first: dict[str, tuple] | None = None  # every stored result, until handed out
+        self._placements: dict[str, tuple] | None = None  # every stored placement, until handed out
         self.read = 0
+        self.loaded = 0
 
     def get(self, source: str, stat: tuple[int, int]) -> Any | None:
         """The stored result for this file as it is now (same stat, parser and settings), else None.
 
-        The first call loads every result of this parser and these settings in one query (a restart asks
-        for all of them); each is handed out once, then asked of the store again.
+        The first call loads every result of this parser and these settings in one query (a restart of a small
+        folder asks for all of them), unless placed() was asked first (a restart of a big one then asks for a
+        few: one query each); each is handed out once, then asked of the store again.
         """
         pending = self._pending.get(source) or self._flight.get(source)
         if pending is not None and tuple(pending[1:3]) == stat:  # read now, not committed yet
             return pending[5]
         with self._lock:
-            if self._first is None:
-                self._first = {row[0]: row[1:] for row in self._conn.execute(
-                    "SELECT source, size, mtime_ns, result FROM parsed WHERE parser_version = ? AND settings_hash = ?",
-                    (self.parser_version, self.settings_hash))}
-            row = self._first.pop(source, None)
+            if self._first is None and self._placements is None:
+                self._first = self._load("result")
+            row = None if self._first is None else self._first.pop(source, None)
             if row is None:
                 row = self._conn.execute("SELECT size, mtime_ns, result FROM parsed WHERE source = ? AND parser_version = ? "
                                          "AND settings_hash = ?", (source, self.parser_version, self.settings_hash)).fetchone()
         if row is None or tuple(row[:2]) != stat:
             return None
+        self.loaded += 1
         return pickle.loads(row[2])
 
-    def put(self, source: str, stat: tuple[int, int], result: Any) -> None:
-        """Note a file read now; taken into the next build."""
+    def placed(self, source: str, stat: tuple[int, int]) -> Any | None:
+        """The stored placement for this file as it is now (a Skipped result as it is), else None; the first call
+        loads every placement in one query. A result stored without one (put() given none) comes whole."""
+        pending = self._pending.get(source) or self._flight.get(source)
+        if pending is not None and tuple(pending[1:3]) == stat:
+            return pending[5] if pending[6] is None else pending[6]
+        with self._lock:
+            if self._placements is None:
+                self._placements = self._load("COALESCE(placement, result)")
+            row = self._placements.pop(source, None)
+        if row is None or tuple(row[:2]) != stat:
+            return None
+        return pickle.loads(row[2])
+
+    def _load(self, column: str) -> dict[str, tuple]:
+        """source → (size, mtime_ns, pickle) of every stored row of this parser and these settings."""
+        return {row[0]: row[1:] for row in self._conn.execute(
+            f"SELECT source, size, mtime_ns, {column} FROM parsed WHERE parser_version = ? AND settings_hash = ?",
+            (self.parser_version, self.settings_hash))}
+
+    def put(self, source: str, stat: tuple[int, int], result: Any, placement: Any = None) -> None:
+        """Note a file read now, and the placement cut from its result (None: the result is small as it is); taken
+        into the next build."""
         self.read += 1
-        self._pending[source] = (source, *stat, self.parser_version, self.settings_hash, result)  # pickled as committed
+        self._pending[source] = (source, *stat, self.parser_version, self.settings_hash, result, placement)  # pickled as committed
 
     @property
     def waiting(self) -> bool:

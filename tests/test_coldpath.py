@@ -329,7 +329,7 @@ def test_a_commit_pickles_articles_one_at_a_time_not_all_at_once(tmp_path):
     items = {f"a{i}": Article(id=f"a{i}", source=f"a{i}.txt", title="t", categories=("c",), body_html=body, body_text=body,
                               summary="s", lang="ar", content_hash=str(i), published=when, updated=when) for i in range(40)}
     build = Build({"articles": 40}, items={id_: (a, "made") for id_, a in items.items()},
-                  parsed=[(a.source, 1, 1, "p", "s", a) for a in items.values()])
+                  parsed=[(a.source, 1, 1, "p", "s", a, None) for a in items.values()])
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]

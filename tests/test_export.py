@@ -182,6 +182,18 @@ def test_a_new_article_redates_archive_pages_in_place(articles_dir, tmp_path):
     assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(now)
 
 
+def test_an_archive_page_changed_by_hand_is_rendered_again_not_redated(articles_dir, tmp_path):
+    corpus(articles_dir, 23)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    page = out / "feed.atom.page-2"
+    page.write_bytes(page.read_bytes().replace(b"Story 0", b"Story zero"))  # a new time: not the file the manifest names
+    write(articles_dir, "late.md", f"---\ntitle: Late\ncategory: C0\ndate: {(T0 + timedelta(days=9)).isoformat()}\n---\nLate news. " * 3)
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert b"Story zero" not in page.read_bytes()
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
+
+
 def test_a_deleted_articles_files_are_removed(articles_dir, tmp_path):
     corpus(articles_dir, 6)
     write(articles_dir, "lone.md", f"---\ntitle: Alone\ncategory: Solo\ndate: {T0.isoformat()}\n---\nThe only one here. " * 3)

@@ -3,6 +3,7 @@ and pages the build store holds as they were made (building/render.py Renderer.s
 so an unchanged feed is neither rendered nor written again, by a restarted builder or by `feedsvc build`."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,34 @@ def test_a_build_on_a_kept_state_with_one_changed_file_renders_and_writes_only_w
     assert moved, "the changed article's files were written"
     untouched = {"category/sport/feed.rss", "category/culture/feed.atom", "feed.opml", "style.css"}
     assert not untouched & moved
+
+
+def test_a_build_on_a_kept_state_holds_placements_and_loads_only_the_full_articles_it_renders(tmp_path, monkeypatch):
+    """A rebuild of a big folder takes each unchanged file's placement from the parse store (no text unpickled), and
+    the full article only for what it renders: first pages, the changed article, the archive pages that hold it."""
+    import feedsvc.reading.scan
+    from feedsvc.store import ParsedCache
+    from tests.test_export import assert_served_alike, served as serving
+
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    folder, state, out = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3", tmp_path / "export"
+    for i, path in enumerate(sorted(folder.iterdir())):  # dated years ago: none in the News sitemap's two days
+        os.utime(path, (1_600_000_000 + i * 3600,) * 2)
+    run_build(folder, out, state, FEED_MAX_ITEMS=5)
+    caches: list[ParsedCache] = []
+    made = ParsedCache.__init__
+
+    def noted(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        caches.append(self)
+    monkeypatch.setattr(ParsedCache, "__init__", noted)
+    # The oldest article: on the oldest archive page of the site-wide feed and of News, rendered again here.
+    write(folder, "000-story.txt", (folder / "000-story.txt").read_text(encoding="utf-8").replace("Paragraph", "New paragraph"))
+    said = run_build(folder, out, state, FEED_MAX_ITEMS=5)
+    assert "(written whole)" not in said
+    assert caches[0].read == 1  # the changed file alone
+    # Full results: the first pages' (20) and those of the two archive pages rendered (5 each, per format), not those
+    # of all 60 unchanged files.
+    assert 20 <= caches[0].loaded < 60
+    assert b"New paragraph" in (out / "feed.atom.page-2").read_bytes()  # rendered in this process from full articles
+    assert assert_served_alike(out, serving(state, folder, FEED_MAX_ITEMS=5)) == len(entries(out))

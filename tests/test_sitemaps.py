@@ -3,11 +3,12 @@ SOURCES), complete, split past the protocol's limits, and dated from the build, 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, strategies as st
 from lxml import etree
 
 from feedsvc.formats.sitemap import (
@@ -278,3 +279,17 @@ def test_past_one_file_a_new_article_makes_only_the_last_child_and_the_index_aga
     # after a file closed by its size, or within the sections); the other five times only the last child and the
     # index, also after a last child that began with the first section after a full file (as at 100,000 articles).
     assert remade == [len(live), len(live) + 3, len(live) + 4], remade
+
+
+@given(st.text(alphabet=st.sampled_from("aZ09_.~:/?#[]@!$&'()*+,;=%- \"<>é\u0633\x7f"), max_size=12),
+       st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-5))])))
+def test_an_entry_quotes_and_dates_as_the_protocol_says_on_every_path(path, moment):
+    """url_entry's shortcuts (a URL with nothing to quote or escape, a UTC time) give what the general rule gives."""
+    from xml.sax.saxutils import escape
+
+    from feedsvc.formats.sitemap import _URI_SAFE, url_entry
+
+    body = url_entry("http://example.test/" + path, moment).body.decode()
+    loc = escape(quote("http://example.test/" + path, safe=_URI_SAFE))
+    lastmod = moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    assert body == f"  <url>\n    <loc>{loc}</loc>\n    <lastmod>{lastmod}</lastmod>\n  </url>\n"

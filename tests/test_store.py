@@ -168,3 +168,36 @@ def test_an_app_made_not_to_commit_leaves_the_build_store_alone(sample_dir, tmp_
     app = create_app(settings(sample_dir, tmp_path), commit=False)
     assert len(app.extensions["feedsvc"].snapshot.articles) == 11
     assert app.extensions["feedsvc.store"].build() is None
+
+
+def test_listing_rows_dump_each_distinct_category_list_once(tmp_path):
+    """item_row's categories column: the JSON of a list, the same text object for articles with the same categories."""
+    from types import SimpleNamespace
+
+    from feedsvc.store import item_row
+
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rows = [item_row(SimpleNamespace(id=f"a{i}", published=when, updated=when, categories=("News", "سياسة"))) for i in range(2)]
+    assert rows[0][3] == '["News","\\u0633\\u064a\\u0627\\u0633\\u0629"]' and rows[0][3] is rows[1][3]
+
+
+def test_the_export_reads_the_store_token_without_waiting_for_a_writer(tmp_path):
+    """A build's export names the store it was written from; once made, that name is read while the builder
+    holds the store's write lock (a server building on it), not after it."""
+    from feedsvc.building.exportfolder import store_token
+    from feedsvc.store import connect, create_schema
+
+    path = tmp_path / "state.sqlite3"
+    create_schema(path)
+    token = store_token(path)
+    writer = connect(path)
+    writer.execute("BEGIN IMMEDIATE")
+    found = []
+    try:
+        reader = threading.Thread(target=lambda: found.append(store_token(path)), daemon=True)
+        reader.start()
+        reader.join(10)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert found == [token]

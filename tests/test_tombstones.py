@@ -244,3 +244,16 @@ def test_a_real_server_announces_a_deletion_and_still_does_after_a_restart(desk,
         assert [d["id"] for d in json.loads(fetch(server.base, "/feed.json").body)["_feedsvc"]["deleted"]] == [vote]
     finally:
         server.stop()
+
+
+def test_carried_entries_share_their_decoded_lists(tmp_path):
+    """A restart reads what 10,000 entries carried: each distinct list of listings or categories is decoded once."""
+    from feedsvc.building.state import StateStore
+
+    store = StateStore(tmp_path / "state.sqlite3")
+    rows = {f"ref{i}": (f"a{i}.md", ("", "news"), ("News",)) for i in range(3)}
+    with store.transaction():
+        store.record_carried(rows, (), (), (), FIXED_NOW - timedelta(days=30))
+    carried = StateStore(tmp_path / "state.sqlite3").carried()
+    assert carried == rows
+    assert carried["ref0"][1] is carried["ref2"][1] and carried["ref0"][2] is carried["ref1"][2]

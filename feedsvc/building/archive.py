@@ -49,3 +49,14 @@ def redated(fmt: str, body: bytes, before: datetime, after: datetime) -> bytes:
         return body
     tag, write = DATES[fmt]
     return redate(body, tag, write(before), write(after))
+
+
+def redated_head(fmt: str, body, before: datetime, after: datetime) -> tuple[bytes, int]:
+    """redated() in two parts, for a page mapped from its file (mmap, or bytes) and never copied whole: the new bytes
+    up to and with its own date element, and where in `body` the rest (unchanged) begins. ValueError: no such date."""
+    tag, write = DATES[fmt]
+    old = f"<{tag}>{write(before)}</{tag}>".encode()
+    at = body.find(old)  # the document's own date comes before any item's (formats/content.py redate)
+    if at < 0:
+        raise ValueError(f"no <{tag}>{write(before)}</{tag}> in the page")
+    return body[:at] + f"<{tag}>{write(after)}</{tag}>".encode(), at + len(old)

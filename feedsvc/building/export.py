@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
+import mmap
 import os
 import pickle
 import shutil
@@ -29,7 +30,7 @@ from ..formats import FORMATS
 from ..paging import page_count
 from ..store import connect
 from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
-from .archive import DATES, page_items, page_keys, redated
+from .archive import DATES, page_items, page_keys, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Job, Result, Task
 from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_adding, mtime_ns,  # noqa: F401
                            read_manifest, remove_files, store_token, take_over, unlink, write_file, write_manifest,
@@ -230,7 +231,9 @@ class _Writer:
         still among the fragments the renderer keeps (formats/fragments.py) and it is only put together."""
         if not pages:
             return pages
-        order = self._ids("")
+        order = next((ids for key, *_, ids in pages if key == ""), None)  # the site-wide listing's, read by the plan
+        if order is None:
+            order = self._ids("")
         place = {id_: len(order) - at for at, id_ in enumerate(order)}  # 1 = the oldest
 
         def ready(page: tuple) -> tuple:
@@ -322,18 +325,28 @@ class _Writer:
 
     def _redate(self, page: tuple) -> str | None:
         """(a thread) An archive page's file with its date moved, written whole; its ETag, or None when the file
-        is not the one the manifest names (removed or changed by hand): to be rendered."""
+        is not the one the manifest names (removed, or changed by anything but a build: its time is not the
+        manifest's, as _retime trusts it too) or holds no such date: to be rendered.
+
+        The old file is mapped, not read: of its ~300 KB only the head before the date is copied, the rest is
+        hashed and written from the mapping (a one-file build redates hundreds of pages)."""
         _, fmt, _, _, _, when, name, held = page
         target = self.out / name
         try:
-            before = target.read_bytes()
+            source = open(target, "rb")
         except FileNotFoundError:
             return None
-        if etag(before) != held[1]:
-            return None
-        body = redated(fmt, before, datetime.fromisoformat(held[2]), when)
-        write_file(target, body, mtime_ns(when.isoformat()))
-        return etag(body)
+        with source:
+            found = os.fstat(source.fileno())
+            if found.st_mtime_ns != mtime_ns(held[2]) or found.st_size == 0:
+                return None
+            with mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ) as before, memoryview(before) as view:
+                try:
+                    head, rest = redated_head(fmt, before, datetime.fromisoformat(held[2]), when)
+                except ValueError:
+                    return None
+                write_file(target, head, mtime_ns(when.isoformat()), view[rest:])
+                return etag(head, view[rest:])
 
     def _redate_all(self) -> list[tuple]:
         """Redate the pages _archive left to it, a few at a time (reading, hashing and writing let go of the
@@ -526,7 +539,8 @@ class EarlyPages:
 def archive_page(publisher) -> Pages:
     """Archive pages as the app serves them (Publisher.variant: the same Feed, bytes, date and headers),
     without compressing them: the export compresses only the pages whose bytes changed."""
-    from ..paging import page_feed
+    from ..model import is_placed
+    from ..paging import dominant_language, page_feed
     from ..resource import Rendered
 
     def make(key: str, fmt: str, page: int):
@@ -537,6 +551,9 @@ def archive_page(publisher) -> Pages:
         feed = page_feed(listing, publisher.site, publisher.options.max_items, page, **options)
         if feed is None:
             return None
+        if any(is_placed(a) for a in feed.items):  # a rebuild holds placements: the parse store has the rest
+            items = tuple(publisher.load_full(a) or a for a in feed.items)
+            feed = dataclasses.replace(feed, items=items, language=dominant_language(items, publisher.site.language))
         renderer = publisher.renderer
         return Rendered(renderer.fragments.assemble(fmt, feed), FORMATS[fmt].media_type, feed.updated, precompress=False,
                         **renderer._feed_options(fmt, feed))

@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import json
 import os
+import sqlite3
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -28,12 +29,15 @@ class ExportError(Exception):
     """The export folder cannot be written: the message names it and what to do."""
 
 
-def write_file(path: Path, data: bytes, mtime_ns: int) -> None:
-    """Replace path whole with data, readable by all, modified at mtime_ns: written beside it, then renamed."""
+def write_file(path: Path, data: bytes, mtime_ns: int, *more) -> None:
+    """Replace path whole with data (and the buffers in `more` after it), readable by all, modified at mtime_ns:
+    written beside it, then renamed."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as f:
             f.write(data)
+            for part in more:
+                f.write(part)
             f.flush()  # the write must land before the time is set, or it moves the time again
             os.fchmod(f.fileno(), 0o644)
             os.utime(f.fileno(), ns=(mtime_ns, mtime_ns))
@@ -98,6 +102,15 @@ def write_manifest(out: Path, manifest: dict) -> None:
 
 def store_token(store: str | Path) -> str:
     """The build store's own name, made once: an export written from another store (or a new one) is written whole."""
+    conn = connect(store, readonly=True)
+    try:  # made before: read it without a write transaction (which waits for the builder's)
+        row = conn.execute("SELECT token FROM export_origin").fetchone()
+    except sqlite3.OperationalError:  # no such table yet
+        row = None
+    finally:
+        conn.close()
+    if row is not None:
+        return row[0]
     conn = connect(store)
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS export_origin (token TEXT NOT NULL)")
@@ -158,9 +171,12 @@ def folder_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def etag(body: bytes) -> str:
-    """The app's ETag of these bytes (render.Rendered)."""
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+def etag(body, *more) -> str:
+    """The app's ETag of these bytes (render.Rendered), given whole or as buffers one after the other."""
+    digest = hashlib.sha256(body)
+    for part in more:
+        digest.update(part)
+    return '"' + digest.hexdigest()[:32] + '"'
 
 
 def mtime_ns(modified: str) -> int:

@@ -297,7 +297,14 @@ class StateStore:
             rows = self._kept().execute("SELECT ref, source, listings, categories FROM carried").fetchall()
         except sqlite3.Error as exc:
             raise StateError(f"state file {self.path}: {exc}; check that it is readable and not corrupt") from None
-        return {ref: (source, tuple(json.loads(keys)), tuple(json.loads(cats))) for ref, source, keys, cats in rows}
+        decoded: dict[str, tuple[str, ...]] = {}  # a few dozen distinct lists among 10,000 rows: each decoded once
+
+        def names(text: str) -> tuple[str, ...]:
+            found = decoded.get(text)
+            if found is None:
+                found = decoded[text] = tuple(json.loads(text))
+            return found
+        return {ref: (source, names(keys), names(cats)) for ref, source, keys, cats in rows}
 
     def deletions(self) -> list[tuple[str, str, datetime, tuple[str, ...]]]:
         """Every recorded deletion: (listing key, ref, when, categories)."""

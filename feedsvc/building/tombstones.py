@@ -56,6 +56,7 @@ class Tombstones:
         for key, (_, refs) in self._members.items():
             for ref in refs & touched:
                 keys_of.setdefault(ref, []).append(key)
+        announced = set().union(*self._deleted.values())  # refs with a tombstone in any listing: one set, not one look each
         for ref in touched:
             article = self._live.get(ref)
             before = self._carried.get(ref)
@@ -63,7 +64,7 @@ class Tombstones:
                 row = (article.source, tuple(keys_of.get(ref, ())), article.categories)
                 if row != before:
                     put[ref] = self._carried[ref] = row
-                if any(ref in gone for gone in self._deleted.values()):
+                if ref in announced:
                     returned.add(ref)
             elif before is not None:
                 if before[0] in held:

@@ -73,6 +73,9 @@ class Scanner:
     clock: Callable[[], float] = time.time
     pool_from: int = POOL_FROM  # files to read in one scan from which worker processes read them
     place_from: int = PLACE_FROM  # files to read in one scan from which they are read for placement first
+    # Stored results to take in one scan (a restart) from which only their placements are held (slim): also when every
+    # file read is read in full (`feedsvc build`: place_from infinite), as each refresh renders from full articles.
+    slim_from: int = field(default_factory=lambda: PLACE_FROM)  # PLACE_FROM as it is when made (tests lower it)
     parsed: Any = None  # a store of parse results by (source, stat): get(source, stat) / put(source, stat, result)
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _passed: tuple[Skipped, ...] = ()
@@ -131,12 +134,14 @@ class Scanner:
         batch: list[tuple[str, tuple[int, int], bool]] = []  # (source, stat, whether an open writer holds it back)
         read: list[tuple[str, tuple[int, int], Article | Skipped]] = []  # results taken, stored or read now
         stored: set[str] = set()  # those taken from the parse store
-        for source, stat in listing.items():
-            entry = self._entries.get(source)
-            if entry is not None and entry.stat == stat:
-                continue
+        unknown = [(source, stat) for source, stat in listing.items()
+                   if (entry := self._entries.get(source)) is None or entry.stat != stat]
+        # A restart of a big folder holds placements only, as a cold start: the parse store's, never its text.
+        slim = self.parsed is not None and len(unknown) >= self.slim_from
+        stored_result = None if self.parsed is None else self.parsed.placed if slim else self.parsed.get
+        for source, stat in unknown:
             # Parsed before with this very stat (a restart): the stored result, without reading the file.
-            known = None if self.parsed is None else self.parsed.get(source, stat)
+            known = None if stored_result is None else stored_result(source, stat)
             if known is not None:
                 read.append((source, stat, known))
                 stored.add(source)
@@ -153,9 +158,8 @@ class Scanner:
                 pending.add(source)
                 continue
             if self.parsed is not None and (full or source in first):
-                self.parsed.put(source, stat, result)
+                self._keep(source, stat, result)
             read.append((source, stat, result))
-        slim = len(stored) >= self.place_from  # a restart of a big folder keeps the placements only, as a cold start
         for source, stat, result in read:
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
@@ -163,11 +167,10 @@ class Scanner:
             else:
                 self._modified[source] = stat[1] / 1e9
             self._placed.discard(source), self._slim.discard(source)
-            if isinstance(result, Article) and is_placed(result):
+            if slim and source in stored and isinstance(result, Article):
+                self._slim.add(source)  # the parse store's placement: full() brings the rest back
+            elif isinstance(result, Article) and is_placed(result):
                 self._placed.add(source)
-            elif slim and source in stored and isinstance(result, Article):
-                result = placement(result)
-                self._slim.add(source)
             self._put(source, _Entry(stat, result))
             changed.add(source)
         self._looks = {s: st for s, st in self._looks.items() if s in pending}
@@ -244,12 +247,16 @@ class Scanner:
             else:
                 self._modified[source] = stat[1] / 1e9
                 if self.parsed is not None and source not in stored:
-                    self.parsed.put(source, stat, result)
+                    self._keep(source, stat, result)
             self._placed.discard(source), self._slim.discard(source)
             if slim and self.parsed is not None and isinstance(result, Article):
                 result = placement(result)
                 self._slim.add(source)
             self._put(source, _Entry(stat, result))
+
+    def _keep(self, source: str, stat: tuple[int, int], result: Article | Skipped) -> None:
+        """Note a full result in the parse store, with its placement (what a restart loads of it)."""
+        self.parsed.put(source, stat, result, placement(result) if isinstance(result, Article) else None)
 
     def _collect(self) -> None:
         """The skipped files of the entries and those passed over, after a scan that changed any (or a walk)."""
@@ -273,8 +280,9 @@ class Scanner:
         """The result of a scan: what came and went since the previous result, by the sources touched since (not
         every entry), and the whole list of articles made only if asked."""
         came, went = [], []
-        for source, before in sorted(self._before.items()):
-            now = _article(self._entries.get(source))
+        befores = self._before
+        for source in sorted(befores):  # by the sources alone: a fresh process's first scan sorts 10,000
+            before, now = befores[source], _article(self._entries.get(source))
             if now is before:
                 continue
             if before is not None:
