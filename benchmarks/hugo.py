@@ -14,16 +14,16 @@ from .setup import hugo_binary
 
 
 
-def build(site: Path, timeout: float = 3600) -> dict:
-    """`hugo --quiet --source SITE --destination SITE/public` from scratch (no public/, a fresh cache)."""
-    shutil.rmtree(site / "public", ignore_errors=True)
-    shutil.rmtree(site / "resources", ignore_errors=True)
-    cache = site / ".cache"
-    shutil.rmtree(cache, ignore_errors=True)
-    done = measure.run([hugo_binary() or "hugo", "--quiet", "--source", str(site), "--destination", str(site / "public"),
+def build(site: Path, timeout: float = 3600, scratch: Path | None = None) -> dict:
+    """`hugo --quiet --source SITE --destination SITE/public` from scratch (no public/, a fresh cache); with
+    scratch, the output and the cache go there instead (sitebuild.scratch_folder)."""
+    public, cache = (scratch / "public", scratch / ".cache") if scratch is not None else (site / "public", site / ".cache")
+    for folder in (public, site / "resources", cache):
+        shutil.rmtree(folder, ignore_errors=True)
+    done = measure.run([hugo_binary() or "hugo", "--quiet", "--source", str(site), "--destination", str(public),
                         "--cacheDir", str(cache)], timeout=timeout).check("hugo")
-    files = sum(1 for p in (site / "public").rglob("*") if p.is_file())
-    feeds = sum(1 for _ in (site / "public").rglob("index.xml"))
+    files = sum(1 for p in public.rglob("*") if p.is_file())
+    feeds = sum(1 for _ in public.rglob("index.xml"))
     return {"seconds": done.seconds, "peak_rss_mib": done.peak_rss_mb, "files": files, "feeds": feeds}
 
 

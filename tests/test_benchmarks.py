@@ -160,3 +160,15 @@ time.sleep(30)
         holder.kill()
         holder.wait()
     assert procs.lock_holders(tmp_path) == {}
+
+
+def test_both_builds_write_to_memory_when_it_has_room_else_to_the_work_folder(tmp_path, monkeypatch):
+    from benchmarks import sitebuild
+
+    monkeypatch.setattr(sitebuild, "SHM", tmp_path / "shm")
+    assert sitebuild.scratch_folder(tmp_path / "work") == tmp_path / "work"  # no such folder
+    (tmp_path / "shm").mkdir()
+    monkeypatch.setattr(sitebuild, "SCRATCH_BYTES", 1 << 60)
+    assert sitebuild.scratch_folder(tmp_path / "work") == tmp_path / "work"  # not room enough
+    monkeypatch.setattr(sitebuild, "SCRATCH_BYTES", 1)
+    assert sitebuild.scratch_folder(tmp_path / "work").parent == tmp_path / "shm"
