@@ -217,3 +217,23 @@ def test_what_a_failed_background_build_left_is_committed_by_the_next_refresh_an
     write(folder, "zz-new.txt", "Sport\nA story after the failure\nIts text.\n")
     assert app.extensions["feedsvc"].refresh() and commit.wait(10)
     assert stored() == (22, 0)  # every article's page (21 and the new one) and every feed's codings
+
+
+def test_a_row_to_code_that_the_store_no_longer_holds_is_dropped_not_tried_again(tmp_path, monkeypatch):
+    import threading
+
+    from feedsvc.resource import Rendered
+
+    monkeypatch.chdir(tmp_path)
+    app = create_app(settings(many(tmp_path / "articles", 8), tmp_path / "state.sqlite3"))
+    commit = committer(app)
+    assert commit.wait(10)
+    gone = Rendered(b"<rss/>", "application/rss+xml", datetime.now(timezone.utc), precompress=False)
+    gone.release(lambda: None)  # its bytes in no row any more: coding it raises LookupError
+    with commit._lock:
+        commit._recode["category/nowhere/feed.rss"] = (gone, "made from")
+        commit._finishing = True
+    finisher = threading.Thread(target=commit.finish, daemon=True)
+    finisher.start()
+    finisher.join(10)
+    assert not finisher.is_alive() and commit.wait(0)  # done, not looping on it

@@ -233,10 +233,10 @@ class Committer:
 
     def _finish(self) -> None:
         """Commit what the builds of refreshes left for later, in builds of their own until none is left: the
-        article pages past FIRST_PAGES (PAGES_PER_BUILD to a build), the codings of the rows committed without them
-        (CODE_BYTES_PER_BUILD), the sitemaps left out of a refresh's build and the feeds' pages for browsers
-        (PREVIEWS_PER_BUILD). Each build's bytes are let go of once committed, so the builder never holds a cold
-        start's codings or pages all at once; a refresh commits between two of them."""
+        article pages past FIRST_PAGES (PAGES_PER_BUILD to a build), and OTHERS_PER_BUILD each of the codings of the
+        rows committed without them, the sitemaps left out of a refresh's build and the feeds' pages for browsers.
+        Each build's bytes are let go of once committed, so the builder never holds a cold start's codings or pages
+        all at once; a refresh commits between two of them."""
         while True:
             with self._lock:
                 recode, later, previews = (dict(itertools.islice(left.items(), OTHERS_PER_BUILD))
@@ -254,6 +254,10 @@ class Committer:
             pages = {path: (found, row) for path, found in previews.items()
                      for row in _previews({path: found}, self.publisher.site).values()}
             with self._lock:
+                for taken, held in ((recode, self._recode), (later, self._later)):
+                    for path, found in taken.items():
+                        if path not in coded and held.get(path) is found:
+                            del held[path]  # its row holds other bytes now (or none): nothing of these to code
                 paths = list(self._deferred)[:PAGES_PER_BUILD]
                 chunk = {path: self._deferred[path] for path in paths}
                 # Only what is still as it was taken: a refresh may have replaced (or dropped) any of it meanwhile.
