@@ -69,16 +69,11 @@ class Wanted:
         return [row[0] for row in rows]
 
     def answer(self, ids: Iterable[str], wait: float = 30.0) -> None:
-        """The builder has committed what it could of these IDs: their wants go, with any older than KEEP_SECONDS."""
-        conn = self._conn(wait)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany("DELETE FROM wanted WHERE id = ?", [(id_,) for id_ in ids])
-            conn.execute("DELETE FROM wanted WHERE asked < ?", (self.clock() - KEEP_SECONDS,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        """The builder has committed what it could of these IDs: their wants go, with any older than KEEP_SECONDS;
+        sqlite3.OperationalError when the file stayed locked for `wait` seconds."""
+        if not self._write(wait, ("DELETE FROM wanted WHERE id = ?", [(id_,) for id_ in ids]),
+                           ("DELETE FROM wanted WHERE asked < ?", [(self.clock() - KEEP_SECONDS,)])):
+            raise sqlite3.OperationalError(f"{self.path} stayed locked for {wait:g} s; the wants are answered at the next commit")
 
     def withdraw(self, ids: Iterable[str], wait: float = 0.2) -> None:
         """A serving process found these stored after all (a build landed as it asked): their wants go, if the

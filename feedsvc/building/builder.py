@@ -140,8 +140,9 @@ class Committer:
     down). Each later one looks only at what its refresh changed: resources, article pages and articles whose
     objects are not the ones last committed (compared by identity, in C), and each changed listing's items that
     left and came (ListingBuilder's delta): one saved file writes a few dozen rows, however big the archive.
-    Feeds are committed with the codings already made; those still to make (gzip and brotli of the changed feeds,
-    the sitemaps) are made after the commit and committed by builds of their own, a moment later (`finish`):
+    Feeds are committed with the codings already made (a builder's first build makes them all); those still to make
+    (gzip and brotli of the changed feeds, the sitemaps) are made after the commit and committed by builds of their
+    own, a moment later (`finish`):
     a serving process asked for one meanwhile makes it from the same bytes.
     """
 
@@ -314,9 +315,7 @@ class Committer:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background article pages and codings; True when none are left (tests, tools)."""
-        thread = self._finisher
-        if thread is not None:
-            thread.join(timeout)
+        self.idle(timeout)
         return not self._deferred and not self._recode and not self._later and not self._previews
 
     def build(self, snap) -> Build:
@@ -374,8 +373,8 @@ class Committer:
             build.resources.update((path, _row(res, made, coded=False)) for path, (res, made) in plain.items())
             build.previews = {path: (snap, made) for path, made in previews.items()}
         else:
-            # Codings already made (a feed's by the refresh's compression thread, a file's that did not change)
-            # go with the row; the others are made after the commit (finish).
+            # Codings already made (those of a file that did not change) go with the row; the others are made after
+            # the commit (finish).
             # The sitemaps (1.3 MB at 10,000 articles) are left for that build too: no feed waits for them.
             # A builder's first build (a start) commits everything with its codings, in one build, as it always did.
             build.later = {path: found for path, found in plain.items() if not whole and _is_sitemap(path)}
@@ -412,23 +411,18 @@ class Committer:
         them over instead of rendering them again. Read by the one writer, from the rows it holds now; a key is
         digested only where a row is stored (a cold start digests none). Each is taken as its row's validators, its
         bytes and codings read from the store only if they are asked for (a restart holds none of them)."""
-        conn, paths, matching = self.writer.conn, list(keys), {}
-        for start in range(0, len(paths), 500):
-            chunk = paths[start:start + 500]
-            for path, made in conn.execute(f"SELECT path, made_from FROM resources WHERE path IN ({','.join('?' * len(chunk))})", chunk):
-                of, _, rest = made.partition(" ")
-                key, _, digest = of.partition(":")
-                if digest and key == digest_of(keys[path]):
-                    matching[path] = (digest, rest)
-        found, paths = {}, list(matching)
+        conn, paths, found = self.writer.conn, list(keys), {}
         reader = self.reader if self.reader is not None else StoreReader(self.writer.path)
         for start in range(0, len(paths), 500):
             chunk = paths[start:start + 500]
-            for path, *row in conn.execute("SELECT path, etag, media_type, last_modified, max_age, headers FROM resources "
-                                           f"WHERE path IN ({','.join('?' * len(chunk))})", chunk):
-                res = reader.from_row(path, *row)
-                if _made_from(res) == matching[path][1]:  # else not the row it says it is: rendered anew
-                    found[path] = (res, matching[path][0])
+            for path, made, *row in conn.execute("SELECT path, made_from, etag, media_type, last_modified, max_age, headers "
+                                                 f"FROM resources WHERE path IN ({','.join('?' * len(chunk))})", chunk):
+                of, _, rest = made.partition(" ")
+                key, _, digest = of.partition(":")
+                if digest and key == digest_of(keys[path]):
+                    res = reader.from_row(path, *row)
+                    if _made_from(res) == rest:  # else not the row it says it is: rendered anew
+                        found[path] = (res, digest)
         return found
 
     def _listing_rows(self, build: Build, snap, held: dict | None) -> None:
@@ -470,11 +464,6 @@ class Committer:
             build.listing_items[key] = (whole, gone, rows)
         build.gone["listings"] = (set(held) if held is not None else committed.keys()) - snap.listings.keys()
         self._next_listings = made_now
-
-    def _recoded(self, recode: dict) -> dict:
-        """Rows with their codings for resources committed without them and still held as they were."""
-        held = self.writer.made_from("resources", recode)
-        return {path: _row(res, made, coded=True) for path, (res, made) in recode.items() if held.get(path) == made}
 
     def _render_pages(self, build: Build, todo: dict) -> None:
         """Article pages rendered as Renderer would on a request, dated by the state store in one call."""
@@ -570,21 +559,20 @@ def start_building(app, commit: bool = True, release: bool = False):
     from .. import model
     from ..formats import pages
     from ..reading.articles import Options
-    from .site import Publisher, compress_fresh
+    from .site import Publisher
     from .state import StateStore
 
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
     options = Options.from_settings(settings)
     reading = code_version(articles, chrome, folder, frontmatter, markup, model, scan, text)
     parsed = ParsedCache(path, reading, hashlib.sha256(repr(options).encode()).hexdigest()[:16]) if commit else None
-    publisher = Publisher(settings, StateStore(path), parsed=parsed, place=commit)
+    # A process that commits codes what it commits in the Committer's background builds, a batch at a time: no
+    # thread beside it codes every fresh feed at once (a cold start's hundred feeds, 27 MB).
+    publisher = Publisher(settings, StateStore(path), parsed=parsed, place=commit, compress=not commit)
     if commit:
         templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parents[1] / "templates").iterdir()))
         made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
         committer = Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by, release)
-        # The Committer codes what its builds committed without codings, a batch at a time after the commit (finish):
-        # no thread beside it codes every fresh feed at once (a cold start's hundred feeds, 27 MB).
-        publisher.observers.remove(compress_fresh)
         publisher.observers.append(committer)
         publisher.backlogs.append(committer.idle)
         # A first render takes over the feeds and pages the store holds as they were made (Renderer.seed): what they

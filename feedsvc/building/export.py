@@ -539,8 +539,7 @@ class EarlyPages:
 def archive_page(publisher) -> Pages:
     """Archive pages as the app serves them (Publisher.variant: the same Feed, bytes, date and headers),
     without compressing them: the export compresses only the pages whose bytes changed."""
-    from ..model import is_placed
-    from ..paging import dominant_language, page_feed
+    from ..paging import page_feed
     from ..resource import Rendered
 
     def make(key: str, fmt: str, page: int):
@@ -551,9 +550,7 @@ def archive_page(publisher) -> Pages:
         feed = page_feed(listing, publisher.site, publisher.options.max_items, page, **options)
         if feed is None:
             return None
-        if any(is_placed(a) for a in feed.items):  # a rebuild holds placements: the parse store has the rest
-            items = tuple(publisher.load_full(a) or a for a in feed.items)
-            feed = dataclasses.replace(feed, items=items, language=dominant_language(items, publisher.site.language))
+        feed = publisher.in_full(feed)  # a rebuild holds placements: the parse store has the rest
         renderer = publisher.renderer
         return Rendered(renderer.fragments.assemble(fmt, feed), FORMATS[fmt].media_type, feed.updated, precompress=False,
                         **renderer._feed_options(fmt, feed))

@@ -109,7 +109,8 @@ class Publisher:
     """Holds the current snapshot and brings it up to date with the articles folder on refresh()."""
 
     def __init__(self, settings: Settings | FeedOptions, store: StateStore, clock: Callable[[], datetime] | None = None,
-                 sleep: Callable[[float], object] | None = None, parsed: Any = None, place: bool = False):
+                 sleep: Callable[[float], object] | None = None, parsed: Any = None, place: bool = False,
+                 compress: bool = True):
         options = self.options = settings if isinstance(settings, FeedOptions) else FeedOptions.from_settings(settings)
         self.site = options.site
         self.root = options.root
@@ -131,9 +132,10 @@ class Publisher:
         self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
         self.tombstones = Tombstones(store, timedelta(days=options.tombstone_days))  # what went from them (tombstones.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
-        # Told what each refresh did, in order, before the next one starts: the new feeds' compression first,
+        # Told what each refresh did, in order, before the next one starts: the new feeds' compression first (but
+        # compress=False: the build store's Committer codes what it commits, a batch at a time after the commit),
         # then what start_building adds (the build store commits here, metrics count).
-        self.observers: list[Callable[[Refreshed], None]] = [compress_fresh]
+        self.observers: list[Callable[[Refreshed], None]] = [compress_fresh] if compress else []
         # Asked before each commit of the background reading after a cold start (finish_reading): each waits up to
         # the seconds given for what an observer left for later (the build store's article pages and codings of the
         # last builds), True once none is left; so the reading never runs ahead of the committing, and neither its
@@ -279,10 +281,14 @@ class Publisher:
                     if answered is not None:
                         read_asked(answered, item if isinstance(item, dict) else None)
 
+        def behind() -> bool:
+            """Whether an observer still has work the last commits left it (Publisher.backlogs), after POLL."""
+            return not all(backlog(POLL) for backlog in self.backlogs)
+
         def settle(answered: set[str]) -> None:
-            """Wait while an observer is behind (Publisher.backlogs), reading what is asked for meanwhile: no step is
-            read ahead of a backlog (a thousand articles' text held for seconds after a cold start)."""
-            while not stop.is_set() and not all(backlog(POLL) for backlog in self.backlogs):
+            """Wait while an observer is behind, reading what is asked for meanwhile: no step is read ahead of a
+            backlog (a thousand articles' text held for seconds after a cold start)."""
+            while not stop.is_set() and behind():
                 read_asked(answered)
 
         def reading() -> None:
@@ -311,9 +317,9 @@ class Publisher:
                     log.warning("cannot answer the articles asked for (%s)", exc)
 
         def caught_up() -> bool:
-            """Wait for the observers' backlog (Publisher.backlogs); False if a request asks for an article first."""
+            """Wait while an observer is behind; False if a request asks for an article first."""
             while not urgent:
-                if all(backlog(POLL) for backlog in self.backlogs):
+                if not behind():
                     return True
             return False
 
@@ -496,10 +502,14 @@ class Publisher:
             feed = since_feed(listing, self.site, size, since, page, **options)
         else:
             feed = page_feed(listing, self.site, size, page, **options)
-        if feed is not None and any(is_placed(a) for a in feed.items):  # held as placements: the parse store has the rest
-            items = tuple(self.load_full(a) or a for a in feed.items)
-            feed = replace(feed, items=items, language=dominant_language(items, self.site.language))
-        return None if feed is None else self.renderer.feed(fmt, feed)
+        return None if feed is None else self.renderer.feed(fmt, self.in_full(feed))
+
+    def in_full(self, feed: Feed) -> Feed:
+        """The feed with its items in full: those held as placements come from the parse store (load_full)."""
+        if not any(is_placed(a) for a in feed.items):
+            return feed
+        items = tuple(self.load_full(a) or a for a in feed.items)
+        return replace(feed, items=items, language=dominant_language(items, self.site.language))
 
     def _drifted(self) -> bool:
         """Whether another worker dated bytes this process serves differently: then build again to agree."""
