@@ -30,9 +30,11 @@ class Rendered:
                  "_stored", "_load")
 
     def __init__(self, body: bytes, media_type: str, last_modified: datetime, *, precompress: bool = True,
-                 max_age: int | None = None, headers: tuple[tuple[str, str], ...] = ()):
+                 max_age: int | None = None, headers: tuple[tuple[str, str], ...] = (), digest: str | None = None):
+        """digest: the body's SHA-256 (hex) when the caller has made it already (the renderer hashes what it
+        renders to date it): a second hash of a 1.3 MB sitemap or a feed is a share of a one-file refresh."""
         self._body: bytes | None = body
-        self._describe('"' + hashlib.sha256(body).hexdigest()[:32] + '"', media_type, last_modified, max_age, headers)
+        self._describe('"' + (digest or hashlib.sha256(body).hexdigest())[:32] + '"', media_type, last_modified, max_age, headers)
         if precompress:  # feeds: compressed when rendered, never on a request
             for name in _CODINGS:
                 self.coded(name)

@@ -126,6 +126,35 @@ def test_assembled_feeds_are_byte_identical_to_whole_feed_renderings(data, count
             assert fragments.assemble(fmt, feed) == FORMATS[fmt].render(feed, SITE), fmt
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data(), count=st.integers(1, 10), before=VIEWS, after=VIEWS, edit=st.booleans())
+def test_a_feed_assembled_from_an_earlier_versions_stored_bytes_is_its_whole_rendering(data, count, before, after, edit):
+    items = data.draw(articles(count))
+    if edit:  # an edited article's old bytes are not its item any more
+        later = [replace(items[0], title=items[0].title + " (corrected)")] + items[1:]
+    else:
+        later = items
+
+    def feed_of(view, articles_):
+        listing = replace(listing_of(articles_, view["category"]), deleted=view["deleted"])
+        return page_feed(listing, SITE, view["size"], view["page"], **dict(view["options"], updated=view["updated"]))
+
+    old, new = feed_of(before, items), feed_of(after, later)
+    if old is None or new is None:
+        return
+    for fmt in FMTS:
+        spec, fragments = FORMATS[fmt], Fragments(SITE)  # a builder that kept none of the items (Renderer.let_go)
+        stored = spec.date(spec.render(replace(old, updated=UNDATED), SITE), FIXED_NOW)  # as the build store holds it
+        taken = fragments.refill(fmt, new, old, lambda: stored)
+        # The same article, in the same content mode, naming its own language in both feeds or in neither.
+        same = {a.id for a in old.items if not (edit and a.id == later[0].id) and old.full_text == new.full_text
+                and (fmt == "rss" or (a.lang != old.language) == (a.lang != new.language))}
+        assert taken == len(same & {a.id for a in new.items}), fmt
+        assert fragments.assemble(fmt, new) == spec.render(new, SITE), fmt
+        if taken == len(new.items):
+            assert fragments.made == 0, fmt  # nothing rendered: every item cut from the old bytes
+
+
 @pytest.mark.parametrize("fmt", FMTS)
 def test_an_item_whose_body_holds_the_item_separator_still_gives_the_whole_feeds_bytes(fmt):
     plain = Article(id="x", source="x.txt", title="t", categories=("News",), body_html="<p>x</p>", body_text="x", summary="s",
@@ -173,6 +202,22 @@ def test_a_refresh_renders_only_the_edited_articles_items(make_publisher, articl
     assert fragments.made - before == 3  # one item per format, shared by the site-wide and the News feed
     for path in ("feed.rss", "feed.atom", "feed.json", "category/news/feed.rss"):
         assert b"Story 26, corrected" in pub.snapshot.resources[path].body
+
+
+def test_items_are_not_taken_from_bytes_the_store_no_longer_holds(make_publisher, articles_dir):
+    for number in range(4):
+        write(articles_dir, f"s{number}.txt", story(number, "News"))
+    pub = make_publisher(articles_dir)
+    assert pub.refresh()
+    feed = pub.snapshot.feeds[0]
+
+    def replaced() -> bytes:
+        raise LookupError("the build store holds other bytes")
+
+    fragments = Fragments(pub.site)
+    assert fragments.refill("rss", feed, feed, replaced) == 0 and len(fragments) == 0
+    assert fragments.refill("rss", feed, feed, lambda: b"<rss>not this feed</rss>") == 0 and len(fragments) == 0
+    assert fragments.assemble("rss", feed) == FORMATS["rss"].render(feed, pub.site)
 
 
 def test_items_past_the_budget_are_forgotten_least_recently_used_first(make_publisher, articles_dir):

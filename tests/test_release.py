@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -11,6 +13,7 @@ from feedsvc import create_app
 from feedsvc.building import builder
 from feedsvc.building.builder import Committer, start_building
 from feedsvc.formats import FORMATS
+from feedsvc.model import UNDATED
 from feedsvc.resource import Rendered
 from tests.conftest import write
 
@@ -84,3 +87,56 @@ def test_released_bytes_the_store_no_longer_holds_are_an_error_not_other_bytes()
     gone.release(lambda: None)
     with pytest.raises(LookupError, match="no longer holds"):
         gone.body
+
+
+def stories(folder, count: int = 24) -> None:
+    for number in range(count):
+        write(folder, f"s{number:02d}.txt", f"---\ndate: 2026-11-{1 + number:02d} 08:00\n---\n{('News', 'Sport', 'Culture', 'Tech')[number % 4]}\n"
+                                            f"Story {number}\nBody of story {number}, a paragraph.\n")
+
+
+@pytest.fixture
+def four_categories(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    stories(tmp_path / "articles")
+    return {"ARTICLES_DIR": str(tmp_path / "articles"), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0, "FEED_MAX_ITEMS": 5}
+
+
+def test_the_builder_keeps_the_site_wide_pages_items_only_and_cuts_the_others_from_the_stored_feeds(four_categories):
+    app, publisher, committer = the_builder(four_categories)
+    publisher.refresh()
+    assert committer.wait(30)
+    fragments, feeds = publisher.renderer.fragments, publisher.snapshot.feeds
+    assert len(feeds) == 5 and fragments._kept.keys() == {a.id for a in feeds[0].items}  # not every first page's
+    made = fragments.made
+    write(Path(four_categories["ARTICLES_DIR"]), "zz-new.txt", "---\ndate: 2026-11-30 08:00\n---\nTech\nA new story\nIts body.\n")
+    publisher.refresh([four_categories["ARTICLES_DIR"] + "/zz-new.txt"])
+    assert committer.wait(30)
+    # The new article's items alone are rendered: the Tech feed's other four are cut from its bytes in the store.
+    assert fragments.made - made == len(FORMATS)
+    store, tech = app.extensions["feedsvc.store"], next(f for f in publisher.snapshot.feeds if f.category and f.category.name == "Tech")
+    for feed in (publisher.snapshot.feeds[0], tech):
+        assert feed.items[0].title == "A new story"
+        for fmt, spec in FORMATS.items():
+            served = store.resource(feed.path(fmt))
+            whole = spec.render(replace(feed, updated=UNDATED), publisher.site)
+            assert served.body == spec.date(whole, served.last_modified), feed.path(fmt)
+
+
+def test_a_builder_never_holds_every_first_pages_items_beside_the_feeds(four_categories, monkeypatch):
+    app, publisher, committer = the_builder(four_categories)
+    renderer, held = publisher.renderer, []
+    undated = renderer._undated_feed
+    monkeypatch.setattr(renderer, "_undated_feed", lambda fmt, feed: (undated(fmt, feed), held.append(set(renderer.fragments._kept)))[0])
+    publisher.refresh()
+    site_wide = {a.id for a in publisher.snapshot.feeds[0].items}
+    assert len(held) == 5 * len(FORMATS)  # every feed assembled, each with no item kept but the site-wide page's
+    assert all(kept <= site_wide for kept in held), held
+
+
+def test_a_digest_handed_to_a_resource_gives_the_etag_its_bytes_would():
+    import hashlib
+
+    when, body = datetime(2026, 1, 1, tzinfo=timezone.utc), b'{"items":[]}'
+    given = Rendered(body, "application/feed+json", when, digest=hashlib.sha256(body).hexdigest())
+    assert given.etag == Rendered(body, "application/feed+json", when).etag

@@ -202,11 +202,11 @@ class Committer:
                     self.parsed.landed(build.parsed)
             self.behind = False
             self.written = build.rows_written()
-            _trim()
             self._deferred, self._report, self._parsed, self._recode, self._later = deferred, build.report, later_parsed, recode, later
             self._previews = previews
             self._remember(refreshed.snapshot)
             self._release()
+            _trim()  # after the release: what it let go of goes back to the system now, not at the next build
             if self.reader is not None:
                 self.reader.current(force=True)  # this process's own requests see it at once
             log.debug("build %d committed: %d resources, %d listings, %d items changed, %d article pages to follow", version,
@@ -478,9 +478,10 @@ class Committer:
             article = full(key[0])  # the builder holds most articles as placements: the parse store has the rest
             if article is not None:  # None: its file changed since; the next refresh reads it and its page comes then
                 bodies[path] = render_article(article, key[1], site)[0]
-        times = self.publisher.renderer.versions({path: hashlib.sha256(body).hexdigest() for path, body in bodies.items()})
+        digests = {path: hashlib.sha256(body).hexdigest() for path, body in bodies.items()}
+        times = self.publisher.renderer.versions(digests)
         for path, body in bodies.items():
-            build.resources[path] = _row(Rendered(body, "text/html", times[path], precompress=False), todo[path][1])
+            build.resources[path] = _row(Rendered(body, "text/html", times[path], precompress=False, digest=digests[path]), todo[path][1])
 
     def _made_from(self, article, categories: tuple = ()) -> str:
         return (f"{self.made_by} {article.content_hash} {article.published.isoformat()} {article.updated.isoformat()} "
@@ -573,6 +574,8 @@ def start_building(app, commit: bool = True, release: bool = False):
         templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parents[1] / "templates").iterdir()))
         made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
         committer = Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by, release)
+        if committer.release:  # nor its feeds' items: a refresh cuts those it needs from the stored feeds
+            publisher.renderer.let_go()
         publisher.observers.append(committer)
         publisher.backlogs.append(committer.idle)
         # A first render takes over the feeds and pages the store holds as they were made (Renderer.seed): what they

@@ -94,6 +94,8 @@ class Renderer(FeedRenderer):
         self.seeded = 0  # resources the last render took from the store instead of rendering them (tests)
         self._key_digests: dict[int, tuple[Hashable, str]] = {}  # id(key) → (key, _key_digest), for this render's keys
         self._articles: dict[int, tuple[Article, str]] = {}  # id(article) → (article, its part of a key's digest), this render's
+        self._site_wide: set[str] = set()  # IDs on the site-wide feed's first page, as last rendered (let_go)
+        self._lean = False  # keep the site-wide page's item fragments only (let_go)
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
                changed: set[str] | None = None, now: datetime | None = None,
@@ -113,6 +115,7 @@ class Renderer(FeedRenderer):
             self.fragments.forget(changed)
 
         drifted = self.drifted()
+        self._site_wide = {a.id for a in feeds[0].items} if feeds else set()
         self._articles = {}  # an article's part of the keys' digests (_fingerprint), made once for the feeds that hold it
         puts: list[tuple[str, Hashable, Callable[[], tuple]]] = []
 
@@ -154,7 +157,8 @@ class Renderer(FeedRenderer):
             # first pages at 10,000 articles, beside their items' fragments).
             key, body, media, date, options = undated.pop(path)
             when = times[path]
-            found = Rendered(date(body, when) if date else body, media, when, **options)
+            dated = date(body, when) if date else body
+            found = Rendered(dated, media, when, digest=digests[path] if dated is body else None, **options)
             if date is not None and media != OPML_TYPE:
                 fresh.append(found)
             cache[path] = (key, found, digests[path])
@@ -166,7 +170,7 @@ class Renderer(FeedRenderer):
                                  if (found := self._key_digests.get(id(entry[0]))) is not None and found[0] is entry[0]}
         # The next refresh assembles only feeds it changes, from these pages' items and new ones: any other item
         # (an archive page or delta asked of this process) would only hold memory until the budget pushed it out.
-        self.fragments.keep_only({a.id for feed in feeds for a in feed.items})
+        self.fragments.keep_only(self._site_wide if self._lean else {a.id for feed in feeds for a in feed.items})
         return Rendering(Resources(out, pages, self._article_page), rendered + made, tuple(fresh))
 
     def made_of(self, path: str) -> str:
@@ -216,7 +220,7 @@ class Renderer(FeedRenderer):
         for path, body in files.items():
             if path in fresh:
                 media = ROBOTS_MEDIA_TYPE if path == ROBOTS else SITEMAP_TYPE
-                cache[path] = (body, Rendered(body, media, times[path], precompress=False), digests[path])
+                cache[path] = (body, Rendered(body, media, times[path], precompress=False, digest=digests[path]), digests[path])
             else:
                 cache[path] = self._cache[path]
             out[path] = cache[path][1]
@@ -296,13 +300,29 @@ class Renderer(FeedRenderer):
         if self.load_full is not None:  # an article held as a placement: its body from the parse store
             article = self.load_full(article) or article
         body = render_article(article, cats, self.site)[0]
-        path = article_path(article.id)
-        return Rendered(body, "text/html", self.versions({path: _digest(body)})[path], precompress=False)
+        path, digest = article_path(article.id), _digest(body)
+        return Rendered(body, "text/html", self.versions({path: digest})[path], precompress=False, digest=digest)
 
     def _undated_feed(self, fmt: str, feed: Feed) -> tuple:
         """A feed's bytes without its date, media type, date function and Rendered options."""
         spec = FORMATS[fmt]
-        return self.fragments.assemble(fmt, feed), spec.media_type, spec.date, {"precompress": False, **self._feed_options(fmt, feed)}
+        before = self._cache.get(feed.path(fmt))
+        if before is not None and isinstance(before[0], Feed):
+            # Its items the last version shares, cut from that version's bytes (read back from the build store once
+            # released) where this process let go of them (let_go): only the new items are rendered.
+            self.fragments.refill(fmt, feed, before[0], lambda: before[1].body)
+        body = self.fragments.assemble(fmt, feed)
+        if self._lean:  # its items go with it, but those the site-wide page has (all of them, for that page)
+            self.fragments.forget([a.id for a in feed.items if a.id not in self._site_wide])
+        return body, spec.media_type, spec.date, {"precompress": False, **self._feed_options(fmt, feed)}
+
+    def let_go(self) -> None:
+        """From now on keep the item fragments of the site-wide first page only (every new article changes it), not
+        those of every first page (23 MiB at 10,000 articles, as much again as the feeds' bytes, and held beside
+        them): a refresh cuts the items of any other feed it changes from that feed's last bytes (_undated_feed),
+        read back from the build store. For the builder, which keeps no copy of what it commits (builder.Committer)."""
+        self._lean = True
+        self.fragments.keep_only(self._site_wide)
 
 def newest(resources: Mapping[str, Rendered]) -> datetime | None:
     """The latest Last-Modified among resources already rendered (article pages are dated on request)."""

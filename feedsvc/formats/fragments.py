@@ -36,6 +36,8 @@ class Pieces:
     # The feed rendered whole and cut into (head, items, foot), or None where it cannot be cut: cheaper than
     # a head and a throwaway feed when most items are not made yet (a cold start, a new archive page).
     whole: Callable[[Feed, Site], tuple[bytes, list[bytes], bytes] | None] | None = None
+    # A feed's bytes as rendered (dated or not) cut into its items' bytes, or None where they do not cut so.
+    cut: Callable[[bytes, Feed, Site], list[bytes] | None] | None = None
 
 
 def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
@@ -77,20 +79,26 @@ def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
         last = count - 1
         return [(open_tag if i else b"") + part + (close_tag if i < last else b"") for i, part in enumerate(parts)]
 
+    def start(body: bytes) -> int:
+        # Text and attribute values in the head are escaped, so the first item's start tag is the first
+        # "<item>" (or "<entry>") at an item's indentation; the head's own date (dated feeds) comes before it.
+        return body.find(b"\n" + open_tag) + 1
+
     def whole(feed: Feed, site: Site) -> tuple[bytes, list[bytes], bytes] | None:
         fg = module.channel(feed, site)
         for article in feed.items:
             module.add_item(fg, article, site, feed.language, feed.full_text)
         body = module.serialise(fg)
-        # Text and attribute values in the head are escaped, so the first item's start tag is the first
-        # "<item>" (or "<entry>") at an item's indentation.
-        at = body.find(b"\n" + open_tag) + 1
+        parts = cut(body, feed, site)
+        return None if parts is None else (body[:start(body)], parts, foot)
+
+    def cut(body: bytes, feed: Feed, site: Site) -> list[bytes] | None:
+        at = start(body)
         if not feed.items or at <= 0 or not body.endswith(foot):
             return None
-        parts = split(body[at:len(body) - len(foot)], len(feed.items))
-        return None if parts is None else (body[:at], parts, foot)
+        return split(body[at:len(body) - len(foot)], len(feed.items))
 
-    return Pieces(head_foot, items, b"", own_language=module is atom, whole=whole)
+    return Pieces(head_foot, items, b"", own_language=module is atom, whole=whole, cut=cut)
 
 
 def _json_head_foot(feed: Feed, site: Site) -> tuple[bytes, bytes]:
@@ -114,22 +122,31 @@ def _json_whole(feed: Feed, site: Site) -> tuple[bytes, list[bytes], bytes] | No
     """The feed serialised in one go (one encoder call, not one per item) and cut between its items."""
     items = [jsonfeed.item(article, site, feed.language, feed.full_text) for article in feed.items]
     body = jsonfeed.serialise(jsonfeed.document(feed, site, items)) + b"\n"
+    parts = _json_cut(body, feed, site)
+    if parts is None:
+        return None
     head, foot = _json_head_foot(feed, site)
-    if not items or not (body.startswith(head) and body.endswith(foot)):
+    return head, parts, foot
+
+
+def _json_cut(body: bytes, feed: Feed, site: Site) -> list[bytes] | None:
+    """A JSON Feed's bytes cut into its items' (the format has no date of its own: as rendered is as stored)."""
+    head, foot = _json_head_foot(feed, site)
+    if not feed.items or not (body.startswith(head) and body.endswith(foot)):
         return None
     # Inside a JSON string every quote is escaped: '},{"id":' only ever sits between two items.
     parts = body[len(head):len(body) - len(foot)].split(b"}," + _JSON_ITEM)
-    if len(parts) != len(items):
+    if len(parts) != len(feed.items):
         return None
     last = len(parts) - 1
-    return head, [(_JSON_ITEM if i else b"") + part + (b"}" if i < last else b"") for i, part in enumerate(parts)], foot
+    return [(_JSON_ITEM if i else b"") + part + (b"}" if i < last else b"") for i, part in enumerate(parts)]
 
 
 PIECES = {
     # An item's start tag up to its name (an Atom entry may carry xml:lang), and its end tag.
     "rss": _xml_pieces(rss, b"    <item", b"</item>\n"),
     "atom": _xml_pieces(atom, b"  <entry", b"</entry>\n"),
-    "json": Pieces(_json_head_foot, _json_items, b",", own_language=True, whole=_json_whole),
+    "json": Pieces(_json_head_foot, _json_items, b",", own_language=True, whole=_json_whole, cut=_json_cut),
 }
 
 # The feed items are rendered in to be cut out: any feed will do, since an item's bytes depend only on the
@@ -175,6 +192,37 @@ class Fragments:
                 found[at] = piece
             self._keep(fmt, feed.items, feed.language, feed.full_text, missing, made)
         return head + pieces.join.join(found) + foot  # type: ignore[arg-type]
+
+    def refill(self, fmt: str, feed: Feed, before: Feed, body: Callable[[], bytes]) -> int:
+        """Keep the items that `feed` shares with `before` (an earlier version of it) and that are not kept, cut
+        from before's bytes as rendered (body(): dated or not, e.g. read back from the build store): a builder
+        that keeps no items but the site-wide page's (Renderer.let_go) assembles a changed feed from them and
+        its new items. How many were taken: none when before's bytes do not cut into its items, or body()
+        raises LookupError (the store holds other bytes now); assemble() then renders what is missing."""
+        pieces = PIECES[fmt]
+        if pieces.cut is None or before.full_text != feed.full_text:
+            return 0
+        _, missing = self._look_up(fmt, feed.items, feed.language, feed.full_text)
+        wanted = {feed.items[at].id: feed.items[at] for at in missing}
+        if not wanted:
+            return 0
+        # Only the very article, or an equal one (an edited article's old bytes are not its item any more), and one
+        # that names its own language in both feeds or in neither.
+        positions = [at for at, article in enumerate(before.items)
+                     if (now := wanted.get(article.id)) is not None and (now is article or now == article)
+                     and (not pieces.own_language or (article.lang != before.language) == (article.lang != feed.language))]
+        if not positions:
+            return 0
+        try:
+            parts = pieces.cut(body(), before, self.site)
+        except LookupError:
+            return 0
+        if parts is None:
+            return 0
+        # Kept under the articles as `feed` holds them (equal): an entry is one article object for every format.
+        current = [wanted[before.items[at].id] for at in positions]
+        self._keep(fmt, current, before.language, before.full_text, range(len(current)), [parts[at] for at in positions], made=False)
+        return len(positions)
 
     def forget(self, ids) -> None:
         """Drop the fragments of these articles (changed or gone)."""
@@ -223,11 +271,13 @@ class Fragments:
                 found.append(piece)
         return found, missing
 
-    def _keep(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool, positions, made: list[bytes]) -> None:
+    def _keep(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool, positions, pieces: list[bytes],
+              made: bool = True) -> None:
+        """Keep these items' bytes; made: rendered now (counted), not cut from a feed's bytes (refill)."""
         own_language, kept = PIECES[fmt].own_language, self._kept
         with self._lock:
-            self.made += len(made)
-            for at, piece in zip(positions, made):
+            self.made += len(pieces) if made else 0
+            for at, piece in zip(positions, pieces):
                 article = articles[at]
                 entry = kept.get(article.id)
                 if entry is None or entry[0] is not article:
