@@ -140,3 +140,32 @@ def test_a_digest_handed_to_a_resource_gives_the_etag_its_bytes_would():
     when, body = datetime(2026, 1, 1, tzinfo=timezone.utc), b'{"items":[]}'
     given = Rendered(body, "application/feed+json", when, digest=hashlib.sha256(body).hexdigest())
     assert given.etag == Rendered(body, "application/feed+json", when).etag
+
+
+def test_the_builder_keeps_none_of_the_feeds_pages_for_browsers_it_commits(four_categories, monkeypatch):
+    from feedsvc import preview
+    from feedsvc.urls import preview_key
+
+    monkeypatch.setattr(preview, "_made", type(preview._made)())
+    app, publisher, committer = the_builder(four_categories)
+    publisher.refresh()
+    assert committer.wait(30)
+    assert len(preview._made) == 0  # made, committed, let go
+    store = app.extensions["feedsvc.store"]
+    for path in feed_paths(publisher):  # the very page a serving process would make
+        assert store.resource(preview_key(path)).body == preview.preview_page(publisher.snapshot, publisher.site, path).body, path
+
+
+def test_the_builder_has_glibc_map_every_big_block_apart_at_a_fixed_threshold(monkeypatch):
+    import ctypes
+
+    calls = []
+
+    class Libc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    builder._mmap_big_blocks()  # run_builder's first step: no threshold raised by the first big block freed
+    assert calls == [(builder.M_MMAP_THRESHOLD, 128 << 10)]
