@@ -33,6 +33,18 @@ def test_unchanged_files_are_not_read_again(articles_dir, monkeypatch):
     assert second.articles[0] is first.articles[0]
 
 
+def test_the_whole_list_of_an_earlier_scan_is_not_held_once_the_articles_moved_on(articles_dir):
+    write(articles_dir, "a.txt", article("A"))
+    scanner = settled_scanner(articles_dir)
+    first = scanner.scan()
+    held = first.articles  # made, and kept for the next result with the same articles
+    assert scanner.scan().articles is held
+    write(articles_dir, "b.txt", article("B"))
+    scanner.scan()
+    # Not asked for yet: the old list, which no result can return now (a cold start's 10,000 placements), is gone.
+    assert scanner._memo is None
+
+
 def test_new_changed_deleted_and_renamed_files_are_noticed(articles_dir):
     write(articles_dir, "a.txt", article("A"))
     write(articles_dir, "b.txt", article("B"))

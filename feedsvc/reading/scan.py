@@ -292,6 +292,7 @@ class Scanner:
         self._before = {}
         if came or went:  # a result from before names other articles now: it cannot make its list any more
             self._generation += 1
+            self._memo = None  # nor can its list be asked again: the articles it holds (a cold start's placements) go
         # When each article's file was modified, from the stat it was read with (no second stat); a copy (a C copy,
         # 1 ms at 100,000), made again only when a file changed, so this result stays as it is when later scans move on.
         if self._modified_view is None or came or went:
