@@ -405,6 +405,11 @@ class Committer:
         build.parsed = self.parsed.take() if self.parsed else []  # last: the articles above found them in it
         return build
 
+    def stored_body(self, path: str) -> bytes | None:
+        """(Sitemaps.stored) The bytes the store holds at path, read by the one writer as seed() reads."""
+        row = self.writer.conn.execute("SELECT body FROM resources WHERE path = ?", (path,)).fetchone()
+        return None if row is None else bytes(row[0])
+
     def seed(self, keys: Mapping[str, Any], digest_of: Callable[[Any], str]) -> dict[str, tuple]:
         """(Renderer.seed) path → (Rendered, undated digest) of the stored resources at these paths made from the
         same key (path → key; digest_of(key): its digest, Renderer.made_of): a fresh process's first render takes
@@ -582,6 +587,8 @@ def start_building(app, commit: bool = True, release: bool = False):
         publisher.renderer.origin = (f"{made_by} {code_version(atom, content, fragments, jsonfeed, ondemand, opml, rss, resource, urls)} "
                                      f"{publisher.renderer.archive_max_age!r} {publisher.site!r}")
         publisher.renderer.seed = committer.seed
+        # and the sitemaps' entries of the articles as they are (building/sitemaps.py), from the files as stored.
+        publisher.renderer.sitemaps.stored = committer.stored_body
         publisher.observers.append(app.extensions.setdefault("feedsvc.indexer", SearchIndexer(path, publisher.read_full)).observe)  # search.py
     if "feedsvc.metrics" in app.extensions:
         publisher.observers.append(app.extensions["feedsvc.metrics"].observe_refresh)
