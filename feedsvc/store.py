@@ -278,7 +278,7 @@ class ParsedCache:
     """Each file's parse result keyed by (source, size, mtime_ns, parser version, settings hash).
 
     get() answers from the store; put() keeps a result until the next build commits it (Build.parsed).
-    placed() answers with the result's placement only (no text), which is all a restart of a big folder holds.
+    placed() answers with the results' placements only (no text), which is all a restart of a big folder holds.
     `read` counts the files actually read since start, which is what a restart over an unchanged folder
     must keep at 0; `loaded` counts the full results taken from the store (a restart that holds placements
     loads only those a refresh renders).
@@ -318,19 +318,27 @@ class ParsedCache:
         self.loaded += 1
         return pickle.loads(row[2])
 
-    def placed(self, source: str, stat: tuple[int, int]) -> Any | None:
-        """The stored placement for this file as it is now (a Skipped result as it is), else None; the first call
-        loads every placement in one query. A result stored without one (put() given none) comes whole."""
-        pending = self._pending.get(source) or self._flight.get(source)
-        if pending is not None and tuple(pending[1:3]) == stat:
-            return pending[5] if pending[6] is None else pending[6]
+    def placed(self, stats: Iterable[tuple[str, tuple[int, int]]]) -> dict[str, Any]:
+        """The stored placements of these files (source, stat) as they are now (a Skipped result as it is; a result
+        stored without one comes whole): source → placement. The first call loads every placement in one query;
+        each is handed out once. All at once, not a call a file: a fresh process's first scan asks of 10,000."""
+        stats = list(stats)
+        found: dict[str, Any] = {}
+        if self._pending or self._flight:
+            for source, stat in stats:
+                pending = self._pending.get(source) or self._flight.get(source)
+                if pending is not None and tuple(pending[1:3]) == stat:
+                    found[source] = pending[5] if pending[6] is None else pending[6]
         with self._lock:
             if self._placements is None:
                 self._placements = self._load("COALESCE(placement, result)")
-            row = self._placements.pop(source, None)
-        if row is None or tuple(row[:2]) != stat:
-            return None
-        return pickle.loads(row[2])
+            rows = self._placements
+            taken = [(source, stat, rows.pop(source, None)) for source, stat in stats if source not in found]
+        loads = pickle.loads
+        for source, (size, mtime_ns), row in taken:
+            if row is not None and row[0] == size and row[1] == mtime_ns:
+                found[source] = loads(row[2])
+        return found
 
     def _load(self, column: str) -> dict[str, tuple]:
         """source → (size, mtime_ns, pickle) of every stored row of this parser and these settings."""

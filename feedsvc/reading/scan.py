@@ -138,10 +138,11 @@ class Scanner:
                    if (entry := self._entries.get(source)) is None or entry.stat != stat]
         # A restart of a big folder holds placements only, as a cold start: the parse store's, never its text.
         slim = self.parsed is not None and len(unknown) >= self.slim_from
-        stored_result = None if self.parsed is None else self.parsed.placed if slim else self.parsed.get
+        placements = self.parsed.placed(unknown) if slim else {}
+        stored_result = None if self.parsed is None or slim else self.parsed.get
         for source, stat in unknown:
             # Parsed before with this very stat (a restart): the stored result, without reading the file.
-            known = None if stored_result is None else stored_result(source, stat)
+            known = placements.get(source) if stored_result is None else stored_result(source, stat)
             if known is not None:
                 read.append((source, stat, known))
                 stored.add(source)
