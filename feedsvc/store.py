@@ -318,6 +318,37 @@ class ParsedCache:
         self.loaded += 1
         return pickle.loads(row[2])
 
+    def get_all(self, stats: Iterable[tuple[str, tuple[int, int]]]) -> dict[str, Any]:
+        """get() of many files (source, stat) at once: source → result for each stored (or read) at that stat. Those
+        not loaded yet are asked in one query a few hundred (the first pages' thousand articles after placed())."""
+        found: dict[str, Any] = {}
+        wanted: dict[str, tuple[int, int]] = {}
+        for source, stat in stats:
+            pending = self._pending.get(source) or self._flight.get(source)
+            if pending is not None and tuple(pending[1:3]) == stat:
+                found[source] = pending[5]
+            else:
+                wanted[source] = stat
+        rows: dict[str, tuple] = {}
+        if not wanted:
+            return found
+        with self._lock:
+            if self._first is None and self._placements is None:
+                self._first = self._load("result")
+            if self._first is not None:
+                rows = {source: row for source in wanted if (row := self._first.pop(source, None)) is not None}
+            asked = [source for source in wanted if source not in rows]
+            for start in range(0, len(asked), 500):
+                chunk = asked[start:start + 500]
+                rows.update((row[0], row[1:]) for row in self._conn.execute(
+                    f"SELECT source, size, mtime_ns, result FROM parsed WHERE parser_version = ? AND settings_hash = ? "
+                    f"AND source IN ({','.join('?' * len(chunk))})", (self.parser_version, self.settings_hash, *chunk)))
+        for source, (size, mtime_ns, result) in rows.items():
+            if wanted[source] == (size, mtime_ns):
+                found[source] = pickle.loads(result)
+                self.loaded += 1
+        return found
+
     def placed(self, stats: Iterable[tuple[str, tuple[int, int]]]) -> dict[str, Any]:
         """The stored placements of these files (source, stat) as they are now (a Skipped result as it is; a result
         stored without one comes whole): source → placement. The first call loads every placement in one query;

@@ -84,3 +84,26 @@ def test_placements_at_another_stat_or_not_stored_are_not_given(tmp_path):
     found = ParsedCache(state, version, settings_hash).placed(asked)
     assert set(found) == {first, *rest}
     assert all(found[source].source == source for source in found)
+
+
+def test_the_first_pages_full_articles_come_from_the_parse_store_in_one_call(tmp_path, monkeypatch):
+    from feedsvc.reading.articles import Options
+    from feedsvc.reading.scan import Scanner
+    from feedsvc.store import connect
+
+    folder, state = many(tmp_path / "articles", 30), tmp_path / "state.sqlite3"
+    run_build(folder, tmp_path / "export", state)
+    with connect(state, readonly=True) as conn:
+        version, settings_hash = conn.execute("SELECT parser_version, settings_hash FROM parsed LIMIT 1").fetchone()
+    cache = ParsedCache(state, version, settings_hash)
+    scanner = Scanner(folder, Options(site_url="http://127.0.0.1:8000"), settle=0, parsed=cache, slim_from=10)
+    placed = scanner.scan()
+    assert all(not a.body_text for a in placed.articles) and cache.read == 0  # placements, nothing read
+    asked, single = [], []
+    get_all, get = ParsedCache.get_all, ParsedCache.get
+    monkeypatch.setattr(ParsedCache, "get_all", lambda self, stats: (asked.append(list(stats)), get_all(self, asked[-1]))[1])
+    monkeypatch.setattr(ParsedCache, "get", lambda self, *args: (single.append(args), get(self, *args))[1])
+    first = sorted(a.source for a in placed.articles)[:7]
+    done = scanner.complete(first)
+    assert [len(stats) for stats in asked] == [7] and not single
+    assert sorted(a.source for a in done.came) == first and all(a.body_text for a in done.came) and cache.read == 0

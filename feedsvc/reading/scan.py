@@ -198,9 +198,12 @@ class Scanner:
         has them, else read; the scan's result with them."""
         done = {}
         batch = []
-        for source in sorted(set(sources) & (self._placed | self._slim)):
+        held = sorted(set(sources) & (self._placed | self._slim))
+        stored = {} if self.parsed is None else self.parsed.get_all(
+            (source, self._entries[source].stat) for source in held if source in self._slim)
+        for source in held:
             entry = self._entries[source]
-            known = self.parsed.get(source, entry.stat) if source in self._slim and self.parsed is not None else None
+            known = stored.get(source)
             if known is not None:
                 done[source] = (entry.stat, known)
                 continue
