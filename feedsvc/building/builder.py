@@ -438,12 +438,12 @@ class Committer:
             return found
 
         for key, listing in snap.listings.items():
-            changed = snap.changed[key]
+            changed = (snap.changed[key], snap.pages.get(key, ()))  # the listing's time and its archive pages'
             previous = committed.get(key)
             if previous is not None and previous[0] is listing and previous[1] == changed:
                 made_now[key] = previous
                 continue
-            head = ListingHead(key, listing.title, listing.description, listing.category, listing.page_url, changed, listing.deleted)
+            head = ListingHead(key, listing.title, listing.description, listing.category, listing.page_url, changed[0], listing.deleted)
             blob = pickle.dumps(head, protocol=5)
             if previous is not None and previous[0] is listing:  # the same items, dated anew
                 whole, gone, rows, total = False, [], [], previous[2]
@@ -457,11 +457,16 @@ class Committer:
                 found = [row(a) for a in listing.items]
                 whole, gone, rows, total = True, [], [r[1] for r in found], sum(r[2] for r in found) % (1 << 64)
             made_now[key] = (listing, changed, total)
-            made = f"{hashlib.sha256(blob).hexdigest()[:32]} {len(listing.items)} {total:016x}"
+            times = changed[1]
+            made = (f"{hashlib.sha256(blob).hexdigest()[:32]} {len(listing.items)} {total:016x} "
+                    f"{hashlib.sha256(repr(times).encode()).hexdigest()[:16]}")  # the archive pages' times too
             if held is not None and held.get(key) == made:
                 continue
             build.listings[key] = (blob, len(listing.items), made)
             build.listing_items[key] = (whole, gone, rows)
+            had = previous[1][1] if previous is not None else ()  # the archive pages' times committed (none: put all)
+            build.listing_pages[key] = (len(times), [(at + 2, when.isoformat()) for at, when in enumerate(times)
+                                                     if at >= len(had) or had[at] != when])
         build.gone["listings"] = (set(held) if held is not None else committed.keys()) - snap.listings.keys()
         self._next_listings = made_now
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..formats import FORMATS
-from ..paging import page_count
+from ..paging import page_count, page_date
 from ..store import connect
 from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
 from .archive import DATES, page_items, page_keys, redated_head
@@ -221,7 +221,9 @@ class _Writer:
             ids = self._ids(key)
             about = repr(dataclasses.replace(head, changed=None))  # the head as a page shows it, but its date
             keys = page_keys(self.shape, about, ids, made_by, self.page_size, page_count(len(ids), self.page_size))
-            pages += [(key, page, page_key, made, head.changed, ids) for page, page_key in keys.items()]
+            times = dict(self.conn.execute("SELECT page, modified FROM listing_pages WHERE listing = ?", (key,)))
+            pages += [(key, page, page_key, made, datetime.fromisoformat(times[page]) if page in times else head.changed, ids)
+                      for page, page_key in keys.items()]
         self.archives = [(key, fmt, page, page_key, made, when) for key, page, page_key, made, when, _ in self._in_turn(pages)
                          for fmt in FORMATS]
 
@@ -546,7 +548,8 @@ def archive_page(publisher) -> Pages:
         listing = publisher.snapshot.listings.get(key)
         if listing is None:
             return None
-        options = {**publisher.public, "updated": publisher.snapshot.changed[key]}
+        snapshot = publisher.snapshot
+        options = {**publisher.public, "updated": page_date(snapshot.changed[key], snapshot.pages.get(key, ()), page)}
         feed = page_feed(listing, publisher.site, publisher.options.max_items, page, **options)
         if feed is None:
             return None
