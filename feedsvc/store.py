@@ -210,12 +210,6 @@ def _categories(names: tuple[str, ...]) -> str:
     return json.dumps(list(names), separators=(",", ":"))
 
 
-def row_hash(row: tuple) -> int:
-    """A 64-bit hash of an item row; a listing's rows are summed (listing_hash), so adding or taking out one row
-    moves the sum without reading the others."""
-    return int.from_bytes(hashlib.blake2b(repr(row).encode(), digest_size=8).digest(), "big")
-
-
 class StoreWriter:
     """The builder's side: commits a build in one transaction, and says what made each stored row (made_from)."""
 
