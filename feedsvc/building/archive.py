@@ -1,13 +1,13 @@
 """Archive pages (RFC 5005 §3, ?page=N) in the static export: which of them a build must touch, and how to
 touch them without rendering again what did not change.
 
-An archive page's items are counted from the oldest, so they rarely change; but every page of a listing
-carries the listing's date (its Last-Modified, and the RSS <lastBuildDate> or Atom <updated>), which moves
-whenever the listing does — one new article moves every page of the site-wide feed. So each page has a key
-made of what its bytes are made from apart from that date (the settings, the listing's head, its page
-number and place, and each of its items as the build store made it). Same key, new date: the page on disk
-is redated in place (JSON Feed has no date of its own: only its time moves). Archive pages get no coded
-form (precompress.py): nginx compresses the few asked for as they are asked.
+An archive page's items are counted from the oldest, so they rarely change, and each page carries a date of its
+own (its Last-Modified, and the RSS <lastBuildDate> or Atom <updated>: versions.py), which moves only when what it
+shows does. So each page has a key made of what its bytes are made from apart from that date (the settings, the
+listing's head, its page number and place, and each of its items as the build store made it). Same key, new date
+(archive pages dated by their listing before, in a state store kept from older code): the page on disk is redated
+in place (JSON Feed has no date of its own: only its time moves). Archive pages get no coded form
+(precompress.py): nginx compresses the few asked for as they are asked.
 """
 from __future__ import annotations
 
