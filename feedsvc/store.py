@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS listing_items (
 -- a page: a new article moves one or two rows, not a list that grows with the archive.
 CREATE TABLE IF NOT EXISTS listing_pages (
     listing TEXT NOT NULL, page INTEGER NOT NULL, modified TEXT NOT NULL,
+    digest TEXT NOT NULL,  -- of what the page shows (its items, number and links), as versions.py dates it
     PRIMARY KEY (listing, page)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS items (
@@ -133,8 +134,8 @@ def has_build(path: str | Path) -> bool:
 def _outdated(conn: sqlite3.Connection) -> bool:
     """Whether the build tables are of an earlier layout (a listing's items as one JSON column; columns behind
     the bodies): they are made again, and the builder's next build (a start's) writes every row."""
-    resources, items = _columns(conn, "resources"), _columns(conn, "items")
-    return ("items" in _columns(conn, "listings") or (bool(resources) and resources.index("made_from") > resources.index("body"))
+    resources, items, pages = _columns(conn, "resources"), _columns(conn, "items"), _columns(conn, "listing_pages")
+    return ("items" in _columns(conn, "listings") or (bool(pages) and "digest" not in pages) or (bool(resources) and resources.index("made_from") > resources.index("body"))
             or (bool(items) and items.index("made_from") > items.index("article")))
 
 
@@ -166,7 +167,7 @@ class Build:
     # key → (whole, gone, rows): whole: its rows are exactly `rows` (all others deleted); else the rows to take out,
     # as (rank, id), and those to put (item_row()). Only listings in `listings` have an entry.
     listing_items: dict[str, tuple[bool, list, list]] = field(default_factory=dict)
-    # key → (its archive pages, the (page, modified) rows to put): rows past the last page are deleted.
+    # key → (its archive pages, the (page, modified, digest) rows to put): rows past the last page are deleted.
     listing_pages: dict[str, tuple[int, list]] = field(default_factory=dict)
     items: dict[str, tuple] = field(default_factory=dict)  # id → (Article, or its pickle, made_from)
     gone: dict[str, set] = field(default_factory=lambda: {"resources": set(), "listings": set(), "items": set()})
@@ -258,7 +259,7 @@ class StoreWriter:
             conn.executemany("DELETE FROM listing_items WHERE listing = ?", [(k,) for k in build.gone["listings"]])
             for key, (count, rows) in build.listing_pages.items():
                 conn.execute("DELETE FROM listing_pages WHERE listing = ? AND page > ?", (key, count + 1))
-                conn.executemany("INSERT OR REPLACE INTO listing_pages VALUES (?,?,?)", [(key, *row) for row in rows])
+                conn.executemany("INSERT OR REPLACE INTO listing_pages VALUES (?,?,?,?)", [(key, *row) for row in rows])
             conn.executemany("DELETE FROM listing_pages WHERE listing = ?", [(k,) for k in build.gone["listings"]])
             # Articles and parse results pickled one row at a time as SQLite takes them: a cold start's 10,000
             # are never all held as bytes at once beside the objects.

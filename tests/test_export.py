@@ -430,3 +430,24 @@ def test_build_tells_the_hub_of_exported_changes_only(articles_dir, tmp_path):
                                                          for fmt in ("rss", "atom", "json")}
     finally:
         hub.close()
+
+
+def test_a_change_on_the_first_pages_alone_reads_no_listings_order_for_its_archive_pages(articles_dir, tmp_path, monkeypatch):
+    import feedsvc.building.export as export
+
+    corpus(articles_dir, 23)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    had = entries(out)
+    read = []
+    ids = export._Writer._ids
+    monkeypatch.setattr(export._Writer, "_ids", lambda self, key: read.append(key) or ids(self, key))
+    newest = articles_dir / "a022.md"
+    write(articles_dir, "a022.md", newest.read_text(encoding="utf-8").replace("Body 22,", "Edited 22,"))
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    now = entries(out)
+    assert now["feed.atom"][1] != had["feed.atom"][1]  # the first page changed
+    assert {name: entry[:5] for name, entry in now.items() if ".page-" in name} == {
+        name: entry[:5] for name, entry in had.items() if ".page-" in name}  # every archive page kept, as it was
+    assert read == []  # each page known unchanged by the digest it was dated by: no listing's order read
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(now)

@@ -31,16 +31,10 @@ def page_items(total: int, size: int, page: int) -> tuple[int, int, bool]:
     return total - min((chunk + 1) * size, older), total - chunk * size, (chunk + 1) * size <= older
 
 
-def page_keys(shape: str, head: str, ids: list[str], made: dict[str, str], size: int, pages: int) -> dict[int, str]:
-    """Each archive page's key: everything its bytes are made from except the listing's date."""
-    keys = {}
-    for page in range(2, pages + 1):
-        start, end, complete = page_items(len(ids), size, page)
-        digest = hashlib.sha256(f"{shape}\0{head}\0{size} {page} {page == pages} {complete}".encode())
-        for id_ in ids[start:end]:
-            digest.update(f"\0{id_}\0{made.get(id_)}".encode())
-        keys[page] = digest.hexdigest()[:32]
-    return keys
+def page_key(shape: str, head: str, made_by: str, size: int, digest: str) -> str:
+    """An archive page's key from the digest the state store dated it by (versions.py: its items' IDs, content and
+    dates, its number and links), with what that digest leaves out: the code and settings that made the store's rows."""
+    return hashlib.sha256(f"{shape}\0{head}\0{made_by}\0{size}\0{digest}".encode()).hexdigest()[:32]
 
 
 def redated(fmt: str, body: bytes, before: datetime, after: datetime) -> bytes:

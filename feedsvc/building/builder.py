@@ -330,7 +330,8 @@ class Committer:
         held = writer.held() if whole else None
         report = {"articles": len(snap.articles), "feeds": len(snap.feeds), "skipped": len(snap.skipped),
                   "built_at": snap.built_at.isoformat() if snap.built_at else None,
-                  "files_read": self.parsed.read if self.parsed else None}
+                  "files_read": self.parsed.read if self.parsed else None,
+                  "made_by": self.made_by}  # the code and settings its rows were made by (export.py keys archive pages by it)
         build = Build(report)
         unread = self.publisher.scanner.placed  # placed only so far: their items and pages come once read
         pages = getattr(snap.resources, "_pages", {})  # article pages: path → [(article, categories), Rendered or None]
@@ -458,7 +459,8 @@ class Committer:
             build.listings[key] = (blob, len(listing.items), made)
             build.listing_items[key] = (whole, gone, rows)
             had = previous[1][1] if previous is not None else ()  # the archive pages' times committed (none: put all)
-            build.listing_pages[key] = (len(times), [(at + 2, when.isoformat()) for at, when in enumerate(times)
+            page_digests = self.publisher.versions.page_digests(key)
+            build.listing_pages[key] = (len(times), [(at + 2, when.isoformat(), page_digests[at]) for at, when in enumerate(times)
                                                      if at >= len(had) or had[at] != when])
         build.gone["listings"] = (set(held) if held is not None else committed.keys()) - snap.listings.keys()
         self._next_listings = made_now

@@ -104,6 +104,10 @@ class ListingVersions:
             self._pages[key] = pages
         return {key: pages.times for key, pages in self._pages.items()}
 
+    def page_digests(self, key: str) -> list[str]:
+        """The digests the listing's archive pages were last dated by, page 2 first."""
+        return self._pages[key].digests
+
     def _paged(self, listing: Listing, kept: _Pages | None) -> tuple[list[int], list[str]]:
         """A listing's archive pages' sums and digests, with the sums of the oldest pages that kept their items."""
         items, size = listing.items, self.size
