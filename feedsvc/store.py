@@ -58,6 +58,13 @@ CREATE TABLE IF NOT EXISTS listing_items (
     categories TEXT NOT NULL,  -- JSON list of the article's category names (a partner's licensed view filters on them)
     PRIMARY KEY (listing, rank, id)
 ) WITHOUT ROWID;
+-- When each archive page (page 2 on, counted from the oldest: paging.page_feed) last changed (versions.py), one row
+-- a page: a new article moves one or two rows, not a list that grows with the archive.
+CREATE TABLE IF NOT EXISTS listing_pages (
+    listing TEXT NOT NULL, page INTEGER NOT NULL, modified TEXT NOT NULL,
+    digest TEXT NOT NULL,  -- of what the page shows (its items, number and links), as versions.py dates it
+    PRIMARY KEY (listing, page)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS items (
     id TEXT PRIMARY KEY,  -- a live article's ID
     made_from TEXT NOT NULL, version INTEGER NOT NULL,
@@ -100,7 +107,7 @@ def create_schema(path: str | Path) -> None:
     conn = connect(path)
     try:
         if _outdated(conn):  # a store of an earlier layout: the builder's next build writes every row again
-            for table in ("builds", "changes", "resources", "listings", "listing_items", "items"):
+            for table in ("builds", "changes", "resources", "listings", "listing_items", "listing_pages", "items"):
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
         if _columns(conn, "parsed") and "placement" not in _columns(conn, "parsed"):
             conn.execute("DROP TABLE parsed")  # parse results without placements: files are read again, once
@@ -127,8 +134,8 @@ def has_build(path: str | Path) -> bool:
 def _outdated(conn: sqlite3.Connection) -> bool:
     """Whether the build tables are of an earlier layout (a listing's items as one JSON column; columns behind
     the bodies): they are made again, and the builder's next build (a start's) writes every row."""
-    resources, items = _columns(conn, "resources"), _columns(conn, "items")
-    return ("items" in _columns(conn, "listings") or (bool(resources) and resources.index("made_from") > resources.index("body"))
+    resources, items, pages = _columns(conn, "resources"), _columns(conn, "items"), _columns(conn, "listing_pages")
+    return ("items" in _columns(conn, "listings") or (bool(pages) and "digest" not in pages) or (bool(resources) and resources.index("made_from") > resources.index("body"))
             or (bool(items) and items.index("made_from") > items.index("article")))
 
 
@@ -160,6 +167,8 @@ class Build:
     # key → (whole, gone, rows): whole: its rows are exactly `rows` (all others deleted); else the rows to take out,
     # as (rank, id), and those to put (item_row()). Only listings in `listings` have an entry.
     listing_items: dict[str, tuple[bool, list, list]] = field(default_factory=dict)
+    # key → (its archive pages, the (page, modified, digest) rows to put): rows past the last page are deleted.
+    listing_pages: dict[str, tuple[int, list]] = field(default_factory=dict)
     items: dict[str, tuple] = field(default_factory=dict)  # id → (Article, or its pickle, made_from)
     gone: dict[str, set] = field(default_factory=lambda: {"resources": set(), "listings": set(), "items": set()})
     parsed: list[tuple] = field(default_factory=list)
@@ -179,7 +188,8 @@ class Build:
     def rows_written(self) -> int:
         """How many rows this build puts or deletes (tests count them: a build costs what changed)."""
         items = sum(len(gone) + len(rows) for _, gone, rows in self.listing_items.values())
-        return len(self.resources) + len(self.listings) + len(self.items) + items + sum(map(len, self.gone.values()))
+        pages = sum(len(rows) for _, rows in self.listing_pages.values())
+        return len(self.resources) + len(self.listings) + len(self.items) + items + pages + sum(map(len, self.gone.values()))
 
 
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
@@ -199,12 +209,6 @@ def item_row(article) -> tuple:
 def _categories(names: tuple[str, ...]) -> str:
     """listing_items' categories column: a few dozen distinct lists among 10,000 rows, each dumped once."""
     return json.dumps(list(names), separators=(",", ":"))
-
-
-def row_hash(row: tuple) -> int:
-    """A 64-bit hash of an item row; a listing's rows are summed (listing_hash), so adding or taking out one row
-    moves the sum without reading the others."""
-    return int.from_bytes(hashlib.blake2b(repr(row).encode(), digest_size=8).digest(), "big")
 
 
 class StoreWriter:
@@ -253,6 +257,10 @@ class StoreWriter:
                     conn.executemany("DELETE FROM listing_items WHERE listing = ? AND rank = ? AND id = ?", [(key, *k) for k in gone])
                 conn.executemany("INSERT OR REPLACE INTO listing_items VALUES (?,?,?,?,?)", [(key, *row) for row in rows])
             conn.executemany("DELETE FROM listing_items WHERE listing = ?", [(k,) for k in build.gone["listings"]])
+            for key, (count, rows) in build.listing_pages.items():
+                conn.execute("DELETE FROM listing_pages WHERE listing = ? AND page > ?", (key, count + 1))
+                conn.executemany("INSERT OR REPLACE INTO listing_pages VALUES (?,?,?,?)", [(key, *row) for row in rows])
+            conn.executemany("DELETE FROM listing_pages WHERE listing = ?", [(k,) for k in build.gone["listings"]])
             # Articles and parse results pickled one row at a time as SQLite takes them: a cold start's 10,000
             # are never all held as bytes at once beside the objects.
             conn.executemany("INSERT OR REPLACE INTO items (id, article, made_from, version) VALUES (?,?,?,?)",
@@ -612,6 +620,11 @@ class StoreReader:
         rows = self._conn().execute(f"SELECT id FROM listing_items WHERE listing = ?{where} ORDER BY rank, id LIMIT ? OFFSET ?",
                                     (key, *params, stop - start, start))
         return [row[0] for row in rows]
+
+    def page_time(self, key: str, page: int) -> datetime | None:
+        """When archive page `page` of a listing last changed (None: not recorded, as in a store of older code)."""
+        row = self._conn().execute("SELECT modified FROM listing_pages WHERE listing = ? AND page = ?", (key, page)).fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
 
     def listing_count(self, key: str, where: str = "", params: tuple = ()) -> int:
         """How many of a listing's rows meet the condition."""
