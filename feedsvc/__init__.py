@@ -1,7 +1,8 @@
 """feedsvc: publish a folder of articles as RSS 2.0, Atom 1.0 and JSON Feed 1.1.
 
 create_app() only wires the parts together: settings → build store reader → HTTP blueprint, and, in a
-process that builds, state store → publisher → build store (feedsvc/building/builder.py).
+process that builds, state store → publisher → build store (feedsvc/building/builder.py). for_building() (the
+dedicated builder) and for_export() (`feedsvc build`) wire the same without Flask: they serve no request.
 """
 from __future__ import annotations
 
@@ -31,16 +32,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True,
     app = Flask(__name__, instance_relative_config=True)
     settings = _settings(config)
     app.config.update(settings)
-    from .serving.variants import Variants
     from .serving.web import ServingOptions
 
     app.extensions.update(_wiring(settings, state_path(settings, app.instance_path)))
-    reader = app.extensions["feedsvc.store"]
     app.extensions.update({
         "feedsvc.serving": ServingOptions(max_age=settings.refresh_seconds, articles_dir=Path(settings.articles_dir)),
-        "feedsvc.variants": Variants(reader, Site.from_settings(settings), settings.feed_max_items,
-                                     {"full_text": settings.public_content == "full", "hub": settings.websub_hub},
-                                     settings.archive_max_age),
+        "feedsvc.variants": _variants(settings, app.extensions["feedsvc.store"]),
         "feedsvc.partners": load_partners(settings.partners),
         "feedsvc.limits": {"public": RateLimiter(settings.rate_limit), "partner": RateLimiter(settings.partner_rate_limit)},
     })
@@ -77,6 +74,30 @@ def for_building(config: Mapping[str, Any] | None = None) -> Wiring:
     extensions = _wiring(settings, state_path(settings))
     extensions["feedsvc.metrics"] = Metrics()  # its refreshes' figures, read by the workers' /metrics
     return Wiring(extensions)
+
+
+def for_export(config: Mapping[str, Any] | None = None) -> Wiring:
+    """create_app(config, refresh=False)'s wiring for `feedsvc build`, without Flask: a committing Publisher
+    (extensions["feedsvc"]), the stores and the pages' variants. A build serves no request, so it neither imports
+    Flask nor makes routes (0.1 s of a build that has one file to publish)."""
+    from .building.builder import start_building
+
+    settings = _settings(config)
+    extensions = _wiring(settings, state_path(settings))
+    load_partners(settings.partners)  # a partner key not set fails the build, as it fails create_app
+    extensions["feedsvc.variants"] = _variants(settings, extensions["feedsvc.store"])
+    wiring = Wiring(extensions)
+    start_building(wiring)
+    return wiring
+
+
+def _variants(settings: Settings, reader) -> "Variants":
+    """Archive pages, deltas and partners' views made from the store (feedsvc/serving/variants.py)."""
+    from .serving.variants import Variants
+
+    return Variants(reader, Site.from_settings(settings), settings.feed_max_items,
+                    {"full_text": settings.public_content == "full", "hub": settings.websub_hub},
+                    settings.archive_max_age)
 
 
 def _settings(config: Mapping[str, Any] | None) -> Settings:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable
+from typing import Iterable, Sequence
 from urllib.parse import quote
 
 from .model import UNDATED, Article, Category, Deleted, Feed, Site
@@ -76,6 +76,11 @@ def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> 
     links = links if pages > 1 else []  # one page: nothing to walk
     return _feed(listing, site, chosen, query=_page_query(page), links=tuple(links), archive=complete,
                  deleted=listing.deleted if page == 1 else (), **options)
+
+
+def page_date(changed: datetime, pages: Sequence[datetime], page: int) -> datetime:
+    """When page `page` of a listing last changed: an archive page's own time (versions.py), else the listing's."""
+    return pages[page - 2] if 2 <= page < len(pages) + 2 else changed
 
 
 def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: int, **options) -> Feed | None:

@@ -58,6 +58,13 @@ CREATE TABLE IF NOT EXISTS listing_items (
     categories TEXT NOT NULL,  -- JSON list of the article's category names (a partner's licensed view filters on them)
     PRIMARY KEY (listing, rank, id)
 ) WITHOUT ROWID;
+-- When each archive page (page 2 on, counted from the oldest: paging.page_feed) last changed (versions.py), one row
+-- a page: a new article moves one or two rows, not a list that grows with the archive.
+CREATE TABLE IF NOT EXISTS listing_pages (
+    listing TEXT NOT NULL, page INTEGER NOT NULL, modified TEXT NOT NULL,
+    digest TEXT NOT NULL,  -- of what the page shows (its items, number and links), as versions.py dates it
+    PRIMARY KEY (listing, page)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS items (
     id TEXT PRIMARY KEY,  -- a live article's ID
     made_from TEXT NOT NULL, version INTEGER NOT NULL,
@@ -100,7 +107,7 @@ def create_schema(path: str | Path) -> None:
     conn = connect(path)
     try:
         if _outdated(conn):  # a store of an earlier layout: the builder's next build writes every row again
-            for table in ("builds", "changes", "resources", "listings", "listing_items", "items"):
+            for table in ("builds", "changes", "resources", "listings", "listing_items", "listing_pages", "items"):
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
         if _columns(conn, "parsed") and "placement" not in _columns(conn, "parsed"):
             conn.execute("DROP TABLE parsed")  # parse results without placements: files are read again, once
@@ -127,8 +134,8 @@ def has_build(path: str | Path) -> bool:
 def _outdated(conn: sqlite3.Connection) -> bool:
     """Whether the build tables are of an earlier layout (a listing's items as one JSON column; columns behind
     the bodies): they are made again, and the builder's next build (a start's) writes every row."""
-    resources, items = _columns(conn, "resources"), _columns(conn, "items")
-    return ("items" in _columns(conn, "listings") or (bool(resources) and resources.index("made_from") > resources.index("body"))
+    resources, items, pages = _columns(conn, "resources"), _columns(conn, "items"), _columns(conn, "listing_pages")
+    return ("items" in _columns(conn, "listings") or (bool(pages) and "digest" not in pages) or (bool(resources) and resources.index("made_from") > resources.index("body"))
             or (bool(items) and items.index("made_from") > items.index("article")))
 
 
@@ -160,6 +167,8 @@ class Build:
     # key → (whole, gone, rows): whole: its rows are exactly `rows` (all others deleted); else the rows to take out,
     # as (rank, id), and those to put (item_row()). Only listings in `listings` have an entry.
     listing_items: dict[str, tuple[bool, list, list]] = field(default_factory=dict)
+    # key → (its archive pages, the (page, modified, digest) rows to put): rows past the last page are deleted.
+    listing_pages: dict[str, tuple[int, list]] = field(default_factory=dict)
     items: dict[str, tuple] = field(default_factory=dict)  # id → (Article, or its pickle, made_from)
     gone: dict[str, set] = field(default_factory=lambda: {"resources": set(), "listings": set(), "items": set()})
     parsed: list[tuple] = field(default_factory=list)
@@ -179,7 +188,8 @@ class Build:
     def rows_written(self) -> int:
         """How many rows this build puts or deletes (tests count them: a build costs what changed)."""
         items = sum(len(gone) + len(rows) for _, gone, rows in self.listing_items.values())
-        return len(self.resources) + len(self.listings) + len(self.items) + items + sum(map(len, self.gone.values()))
+        pages = sum(len(rows) for _, rows in self.listing_pages.values())
+        return len(self.resources) + len(self.listings) + len(self.items) + items + pages + sum(map(len, self.gone.values()))
 
 
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
@@ -199,12 +209,6 @@ def item_row(article) -> tuple:
 def _categories(names: tuple[str, ...]) -> str:
     """listing_items' categories column: a few dozen distinct lists among 10,000 rows, each dumped once."""
     return json.dumps(list(names), separators=(",", ":"))
-
-
-def row_hash(row: tuple) -> int:
-    """A 64-bit hash of an item row; a listing's rows are summed (listing_hash), so adding or taking out one row
-    moves the sum without reading the others."""
-    return int.from_bytes(hashlib.blake2b(repr(row).encode(), digest_size=8).digest(), "big")
 
 
 class StoreWriter:
@@ -253,6 +257,10 @@ class StoreWriter:
                     conn.executemany("DELETE FROM listing_items WHERE listing = ? AND rank = ? AND id = ?", [(key, *k) for k in gone])
                 conn.executemany("INSERT OR REPLACE INTO listing_items VALUES (?,?,?,?,?)", [(key, *row) for row in rows])
             conn.executemany("DELETE FROM listing_items WHERE listing = ?", [(k,) for k in build.gone["listings"]])
+            for key, (count, rows) in build.listing_pages.items():
+                conn.execute("DELETE FROM listing_pages WHERE listing = ? AND page > ?", (key, count + 1))
+                conn.executemany("INSERT OR REPLACE INTO listing_pages VALUES (?,?,?,?)", [(key, *row) for row in rows])
+            conn.executemany("DELETE FROM listing_pages WHERE listing = ?", [(k,) for k in build.gone["listings"]])
             # Articles and parse results pickled one row at a time as SQLite takes them: a cold start's 10,000
             # are never all held as bytes at once beside the objects.
             conn.executemany("INSERT OR REPLACE INTO items (id, article, made_from, version) VALUES (?,?,?,?)",
@@ -278,7 +286,7 @@ class ParsedCache:
     """Each file's parse result keyed by (source, size, mtime_ns, parser version, settings hash).
 
     get() answers from the store; put() keeps a result until the next build commits it (Build.parsed).
-    placed() answers with the result's placement only (no text), which is all a restart of a big folder holds.
+    placed() answers with the results' placements only (no text), which is all a restart of a big folder holds.
     `read` counts the files actually read since start, which is what a restart over an unchanged folder
     must keep at 0; `loaded` counts the full results taken from the store (a restart that holds placements
     loads only those a refresh renders).
@@ -318,19 +326,58 @@ class ParsedCache:
         self.loaded += 1
         return pickle.loads(row[2])
 
-    def placed(self, source: str, stat: tuple[int, int]) -> Any | None:
-        """The stored placement for this file as it is now (a Skipped result as it is), else None; the first call
-        loads every placement in one query. A result stored without one (put() given none) comes whole."""
-        pending = self._pending.get(source) or self._flight.get(source)
-        if pending is not None and tuple(pending[1:3]) == stat:
-            return pending[5] if pending[6] is None else pending[6]
+    def get_all(self, stats: Iterable[tuple[str, tuple[int, int]]]) -> dict[str, Any]:
+        """get() of many files (source, stat) at once: source → result for each stored (or read) at that stat. Those
+        not loaded yet are asked in one query a few hundred (the first pages' thousand articles after placed())."""
+        found: dict[str, Any] = {}
+        wanted: dict[str, tuple[int, int]] = {}
+        for source, stat in stats:
+            pending = self._pending.get(source) or self._flight.get(source)
+            if pending is not None and tuple(pending[1:3]) == stat:
+                found[source] = pending[5]
+            else:
+                wanted[source] = stat
+        rows: dict[str, tuple] = {}
+        if not wanted:
+            return found
+        with self._lock:
+            if self._first is None and self._placements is None:
+                self._first = self._load("result")
+            if self._first is not None:
+                rows = {source: row for source in wanted if (row := self._first.pop(source, None)) is not None}
+            asked = [source for source in wanted if source not in rows]
+            for start in range(0, len(asked), 500):
+                chunk = asked[start:start + 500]
+                rows.update((row[0], row[1:]) for row in self._conn.execute(
+                    f"SELECT source, size, mtime_ns, result FROM parsed WHERE parser_version = ? AND settings_hash = ? "
+                    f"AND source IN ({','.join('?' * len(chunk))})", (self.parser_version, self.settings_hash, *chunk)))
+        for source, (size, mtime_ns, result) in rows.items():
+            if wanted[source] == (size, mtime_ns):
+                found[source] = pickle.loads(result)
+                self.loaded += 1
+        return found
+
+    def placed(self, stats: Iterable[tuple[str, tuple[int, int]]]) -> dict[str, Any]:
+        """The stored placements of these files (source, stat) as they are now (a Skipped result as it is; a result
+        stored without one comes whole): source → placement. The first call loads every placement in one query;
+        each is handed out once. All at once, not a call a file: a fresh process's first scan asks of 10,000."""
+        stats = list(stats)
+        found: dict[str, Any] = {}
+        if self._pending or self._flight:
+            for source, stat in stats:
+                pending = self._pending.get(source) or self._flight.get(source)
+                if pending is not None and tuple(pending[1:3]) == stat:
+                    found[source] = pending[5] if pending[6] is None else pending[6]
         with self._lock:
             if self._placements is None:
                 self._placements = self._load("COALESCE(placement, result)")
-            row = self._placements.pop(source, None)
-        if row is None or tuple(row[:2]) != stat:
-            return None
-        return pickle.loads(row[2])
+            rows = self._placements
+            taken = [(source, stat, rows.pop(source, None)) for source, stat in stats if source not in found]
+        loads = pickle.loads
+        for source, (size, mtime_ns), row in taken:
+            if row is not None and row[0] == size and row[1] == mtime_ns:
+                found[source] = loads(row[2])
+        return found
 
     def _load(self, column: str) -> dict[str, tuple]:
         """source → (size, mtime_ns, pickle) of every stored row of this parser and these settings."""
@@ -573,6 +620,11 @@ class StoreReader:
         rows = self._conn().execute(f"SELECT id FROM listing_items WHERE listing = ?{where} ORDER BY rank, id LIMIT ? OFFSET ?",
                                     (key, *params, stop - start, start))
         return [row[0] for row in rows]
+
+    def page_time(self, key: str, page: int) -> datetime | None:
+        """When archive page `page` of a listing last changed (None: not recorded, as in a store of older code)."""
+        row = self._conn().execute("SELECT modified FROM listing_pages WHERE listing = ? AND page = ?", (key, page)).fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
 
     def listing_count(self, key: str, where: str = "", params: tuple = ()) -> int:
         """How many of a listing's rows meet the condition."""

@@ -171,6 +171,31 @@ def test_a_worker_reads_only_the_slice_of_a_listing_a_page_needs(tmp_path, monke
             assert found is None or (found.body, found.etag) == (expected.body, expected.etag), (key, how)
 
 
+def test_a_worker_dates_each_archive_page_by_its_own_items_and_a_new_article_changes_only_the_newest(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder, state = many(tmp_path / "articles", 14), tmp_path / "state.sqlite3"  # 15: the first page and pages 2 and 3 full
+    builder = create_app(settings(folder, state, FEED_MAX_ITEMS=5))
+    worker = create_app(settings(folder, state, FEED_MAX_ITEMS=5), build=False)
+    client = worker.test_client()
+    had = {path: client.get(path) for path in ("/feed.atom?page=2", "/feed.atom?page=3", "/feed.atom")}
+    assert all(reply.status_code == 200 for reply in had.values())
+    one_saved_file(builder, folder, 1)()  # a newer story: the oldest on the first page starts page 4
+    assert committer(builder).wait(10)
+    worker.extensions["feedsvc.store"].current(force=True)
+    page2, page3 = client.get("/feed.atom?page=2"), client.get("/feed.atom?page=3")
+    assert (page2.get_data(), page2.headers["Last-Modified"]) == (had["/feed.atom?page=2"].get_data(), had["/feed.atom?page=2"].headers["Last-Modified"])
+    assert client.get("/feed.atom?page=2", headers={"If-Modified-Since": page2.headers["Last-Modified"]}).status_code == 304
+    # Page 3's "previous" link now names page 4, not the first page: new bytes, a later date.
+    assert page3.get_data() != had["/feed.atom?page=3"].get_data()
+    assert page3.last_modified > had["/feed.atom?page=3"].last_modified
+    assert client.get("/feed.atom?page=4").status_code == 200
+    pub = builder.extensions["feedsvc"]
+    variants = worker.extensions["feedsvc.variants"]
+    for page in (2, 3, 4):  # the builder's own rendering (and so the static export's) dates them alike
+        expected, found = pub.variant("", "atom", page=page), variants.get("", "atom", page=page)
+        assert (found.body, found.etag, found.last_modified) == (expected.body, expected.etag, expected.last_modified)
+
+
 def test_an_article_not_stored_yet_is_named_in_the_not_read_yet_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder, state = many(tmp_path / "articles", 12), tmp_path / "state.sqlite3"

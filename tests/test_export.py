@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -157,27 +158,57 @@ def test_one_changed_article_rewrites_only_its_page_and_what_lists_it(articles_d
     rewritten = {p for p in after if after[p].st_ino != before[p].st_ino}
     assert rewritten == {name + suffix for name in moved for suffix in ("", *(".gz" if c == "gzip" else ".br" for c in now[name][4]))}
     assert {p for p in after if after[p].st_mtime_ns != before[p].st_mtime_ns} >= rewritten
-    # The article's page, its category's feeds and their pages for browsers; the site-wide feed's archive page
-    # that holds it (page 2: the five oldest), the other archive pages redated; nothing that does not list it.
+    # The article's page, its category's feeds and their pages for browsers, and the site-wide feed's archive page
+    # that holds it (page 2: the five oldest), dated anew; nothing that does not list it: not the other archive
+    # page, which is dated by its own items (RFC 5005 §4), not by its listing.
     assert {"articles/a003.html", "category/c3/feed.atom", "category/c3/feed.atom.html", "feed.rss.page-2",
-            "feed.json.page-2", "feed.atom.page-3"} <= moved
-    assert "feed.json.page-3" in retimed  # JSON Feed has no date of its own: the same bytes at a new time
-    untouched = {"category/c1/feed.atom", "category/c1/feed.atom.html", "articles/a004.html", "style.css", "feed.rss", "feed.json"}
+            "feed.json.page-2", "feed.atom.page-2"} <= moved
+    untouched = {"category/c1/feed.atom", "category/c1/feed.atom.html", "articles/a004.html", "style.css", "feed.rss",
+                 "feed.json", "feed.rss.page-3", "feed.atom.page-3", "feed.json.page-3"}
     assert not untouched & (moved | retimed)
+    assert now["feed.atom.page-2"][2] > had["feed.atom.page-2"][2]
     assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(now)
 
 
-def test_a_new_article_redates_archive_pages_in_place(articles_dir, tmp_path):
+def test_a_new_article_leaves_full_archive_pages_as_they_were(articles_dir, tmp_path):
+    corpus(articles_dir, 23)  # five on the first page, archive pages 2 to 4 full, page 5 with three
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    had, before = entries(out), files(out)
+    write(articles_dir, "late.md", f"---\ntitle: Late\ncategory: C0\ndate: {(T0 + timedelta(days=9)).isoformat()}\n---\nLate news. " * 3)
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    now, after = entries(out), files(out)
+    for fmt in ("rss", "atom", "json"):
+        for page in (2, 3, 4):  # the same bytes, ETag and date, and the file never written again
+            name = f"feed.{fmt}.page-{page}"
+            assert now[name][:5] == had[name][:5] and after[name].st_ino == before[name].st_ino, name
+        name = f"feed.{fmt}.page-5"  # the item the new article pushed off the first page
+        assert now[name][1] != had[name][1] and now[name][2] > had[name][2]
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(now)
+
+
+def forget_page_times(state: Path) -> None:
+    """Drop the archive pages' recorded times, as a state kept from code that dated them by their listing has none."""
+    conn = sqlite3.connect(state)
+    with conn:
+        conn.execute("DELETE FROM versions WHERE key LIKE 'page:%'")
+    conn.close()
+    time.sleep(1.1)  # a time recorded anew is another second
+
+
+def test_an_archive_page_whose_date_alone_moves_is_redated_in_place(articles_dir, tmp_path):
     corpus(articles_dir, 23)
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
     had, old = entries(out), (out / "feed.atom.page-2").read_bytes()
-    write(articles_dir, "late.md", f"---\ntitle: Late\ncategory: C0\ndate: {(T0 + timedelta(days=9)).isoformat()}\n---\nLate news. " * 3)
+    forget_page_times(state)
     run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
     now, new = entries(out), (out / "feed.atom.page-2").read_bytes()
     assert now["feed.atom.page-2"][3] == had["feed.atom.page-2"][3] and now["feed.atom.page-2"][1] != had["feed.atom.page-2"][1]
     before, after = datetime.fromisoformat(had["feed.atom.page-2"][2]), datetime.fromisoformat(now["feed.atom.page-2"][2])
     assert new == old.replace(before.isoformat().encode(), after.isoformat().encode(), 1) != old  # only its date moved
+    assert now["feed.json.page-2"][:2] == had["feed.json.page-2"][:2]  # JSON Feed has no date of its own: a new time alone
+    assert now["feed.json.page-2"][2] == now["feed.atom.page-2"][2] != had["feed.json.page-2"][2]
     assert not (out / "feed.atom.page-2.gz").exists()
     assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(now)
 
@@ -188,7 +219,7 @@ def test_an_archive_page_changed_by_hand_is_rendered_again_not_redated(articles_
     run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
     page = out / "feed.atom.page-2"
     page.write_bytes(page.read_bytes().replace(b"Story 0", b"Story zero"))  # a new time: not the file the manifest names
-    write(articles_dir, "late.md", f"---\ntitle: Late\ncategory: C0\ndate: {(T0 + timedelta(days=9)).isoformat()}\n---\nLate news. " * 3)
+    forget_page_times(state)
     run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
     assert b"Story zero" not in page.read_bytes()
     assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
@@ -399,3 +430,24 @@ def test_build_tells_the_hub_of_exported_changes_only(articles_dir, tmp_path):
                                                          for fmt in ("rss", "atom", "json")}
     finally:
         hub.close()
+
+
+def test_a_change_on_the_first_pages_alone_reads_no_listings_order_for_its_archive_pages(articles_dir, tmp_path, monkeypatch):
+    import feedsvc.building.export as export
+
+    corpus(articles_dir, 23)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    had = entries(out)
+    read = []
+    ids = export._Writer._ids
+    monkeypatch.setattr(export._Writer, "_ids", lambda self, key: read.append(key) or ids(self, key))
+    newest = articles_dir / "a022.md"
+    write(articles_dir, "a022.md", newest.read_text(encoding="utf-8").replace("Body 22,", "Edited 22,"))
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    now = entries(out)
+    assert now["feed.atom"][1] != had["feed.atom"][1]  # the first page changed
+    assert {name: entry[:5] for name, entry in now.items() if ".page-" in name} == {
+        name: entry[:5] for name, entry in had.items() if ".page-" in name}  # every archive page kept, as it was
+    assert read == []  # each page known unchanged by the digest it was dated by: no listing's order read
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(now)

@@ -129,3 +129,21 @@ def test_several_processes_share_the_store_without_lost_dates_or_lock_errors(tmp
         assert p.exitcode == 0
     # Every process saw the same first-seen date for every article.
     assert all(r == results[0] for r in results)
+
+
+def test_many_keys_read_the_whole_table_and_get_the_rows_a_lookup_gets(tmp_path, monkeypatch):
+    import feedsvc.building.state as state
+
+    answers = []
+    for whole_from in (10_000, 3):  # looked up 500 at a time, then read whole and filtered
+        monkeypatch.setattr(state, "WHOLE_FROM", whole_from)
+        store = StateStore(tmp_path / f"s{whole_from}.sqlite3")
+        store.stamp([article(f"a{n}") for n in range(8)] + [article("gone")], T0)
+        store.claim_ids({f"a{n}": [f"a{n}.txt"] for n in range(8)})
+        stamped = store.stamp([article(f"a{n}", "v2" if n % 2 else "v1") for n in range(6)], T0 + timedelta(hours=1))
+        owners = store.claim_ids({f"a{n}": [f"x{n}.txt", f"a{n}.txt"] for n in range(6)} | {"new": ["new.txt"]})
+        times = store.record_versions({f"k{n}": "d" for n in range(5)}, T0)
+        answers.append(([(a.id, a.published, a.updated) for a in stamped], owners, times,
+                         store.recorded_versions([f"k{n}" for n in range(5)] + ["none"])))
+    assert answers[0] == answers[1]
+    assert answers[1][1]["a1"] == "a1.txt" and answers[1][1]["new"] == "new.txt"

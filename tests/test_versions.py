@@ -10,8 +10,12 @@ from hypothesis import strategies as st
 
 from feedsvc.building.feeds import ListingBuilder
 from feedsvc.building.versions import ListingVersions
+from feedsvc.paging import page_feed
 from tests.conftest import FIXED_NOW
 from tests.test_feeds import SITE, STEP, article
+
+
+PAGE = 2  # items a page: 16 articles make archive pages enough
 
 
 def versions() -> tuple[ListingVersions, dict]:
@@ -21,7 +25,7 @@ def versions() -> tuple[ListingVersions, dict]:
         recorded.update(digests)
         return {key: FIXED_NOW for key in digests}
 
-    return ListingVersions(record, lambda keys: {}, ("shape",)), recorded
+    return ListingVersions(record, lambda keys: {}, ("shape",), PAGE), recorded
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -37,20 +41,81 @@ def test_a_digest_kept_up_to_date_is_the_digest_of_every_item(steps):
             folder.pop(number, None)
         now += timedelta(hours=hours)
         listings = builder.build(list(folder.values()), SITE, {}, now)
-        before = kept[0].times(listings, previous, before)
+        before = kept[0].times(listings, previous, before)[0]
         previous = {listing.key: listing for listing in listings}
         fresh = versions()
         fresh[0].times(listings, {}, {})
         assert kept[0].digests.keys() >= fresh[0].digests.keys()
         assert {key: kept[0].digests[key] for key in fresh[0].digests} == fresh[0].digests
+        assert {key: pages.digests for key, pages in kept[0]._pages.items()} == {key: pages.digests for key, pages in fresh[0]._pages.items()}
 
 
 def test_an_edited_article_changes_the_digest_of_its_listings_only():
     builder, (kept, recorded) = ListingBuilder(), versions()
     articles = [article(1, -1, ("Sport",), False), article(2, -2, ("Tech",), False)]
     listings = builder.build(articles, SITE, {}, FIXED_NOW)
-    before = kept.times(listings, {}, {})
+    before = kept.times(listings, {}, {})[0]
     recorded.clear()
     edited = builder.build([articles[0], replace(articles[1], content_hash="new")], SITE, {}, FIXED_NOW)
     kept.times(edited, {listing.key: listing for listing in listings}, before)
     assert set(recorded) == {"listing:", "listing:tech"}
+
+
+def shown(listing, page: int):
+    """What archive page `page` of a listing shows, its date aside (paging.page_feed); None if there is none."""
+    feed = page_feed(listing, SITE, PAGE, page)
+    return None if feed is None else (feed.title, feed.description, feed.links, feed.archive, tuple(
+        (a.id, a.content_hash, a.published, a.updated) for a in feed.items))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(STEP, min_size=2, max_size=8))
+def test_an_archive_page_is_dated_anew_exactly_when_what_it_shows_changes(steps):
+    builder, (kept, recorded), folder, now, edits = ListingBuilder(), versions(), {}, FIXED_NOW, 0
+    previous, before, times = {}, {}, {}
+    clock = iter(range(1, 1000))
+
+    def record(digests):  # a new digest gets a new time; a known one keeps its own (as state.record_versions)
+        for key, digest in digests.items():
+            if recorded.get(key, (None,))[0] != digest:
+                recorded[key] = (digest, FIXED_NOW + timedelta(seconds=next(clock)))
+        return {key: recorded[key][1] for key in digests}
+
+    kept.record, recorded = record, {}
+    for written, deleted, hours in steps:
+        for number, offset, names, draft in written:
+            edits += 1
+            folder[number] = article(number, offset, names, draft, edits)
+        for number in deleted:
+            folder.pop(number, None)
+        now += timedelta(hours=hours)
+        listings = builder.build(list(folder.values()), SITE, {}, now)
+        before, pages = kept.times(listings, previous, before)
+        for listing in listings:
+            old = previous.get(listing.key)
+            for page, when in enumerate(pages[listing.key], start=2):
+                assert shown(listing, page) is not None
+                was = None if old is None else shown(old, page)
+                if was is not None and (listing.key, page) in times:
+                    assert (when == times[listing.key, page]) == (was == shown(listing, page)), (listing.key, page)
+                times[listing.key, page] = when
+            assert shown(listing, len(pages[listing.key]) + 2) is None  # every archive page has a time
+        previous = {listing.key: listing for listing in listings}
+
+
+def test_a_new_article_dates_only_the_newest_archive_page_anew():
+    builder, (kept, recorded) = ListingBuilder(), versions()
+    articles = [article(n, -20 + n, ("Sport",), False) for n in range(8)]  # the first page and 3 full archive pages
+    listings = builder.build(articles, SITE, {}, FIXED_NOW)
+    before, pages = kept.times(listings, {}, {})
+    assert len(pages[""]) == 3 and len(recorded) == 2 + 6  # two listings, three archive pages each
+    recorded.clear()
+    grown = builder.build([*articles, article(9, -1, ("Sport",), False)], SITE, {}, FIXED_NOW)
+    before = kept.times(grown, {listing.key: listing for listing in listings}, before)[0]
+    # The item pushed off the first page starts page 5 (page 4, the newest, was full), and page 4's "previous"
+    # link moves from the first page to it. Pages 2 and 3 keep their digests.
+    assert set(recorded) == {"listing:", "listing:sport", "page:4:", "page:5:", "page:4:sport", "page:5:sport"}
+    recorded.clear()
+    again = builder.build([*articles, article(9, -1, ("Sport",), False), article(10, 0, ("Sport",), False)], SITE, {}, FIXED_NOW)
+    kept.times(again, {listing.key: listing for listing in grown}, before)
+    assert {key for key in recorded if key.startswith("page:")} == {"page:5:", "page:5:sport"}  # it fills page 5 alone

@@ -1,13 +1,13 @@
 """Archive pages (RFC 5005 §3, ?page=N) in the static export: which of them a build must touch, and how to
 touch them without rendering again what did not change.
 
-An archive page's items are counted from the oldest, so they rarely change; but every page of a listing
-carries the listing's date (its Last-Modified, and the RSS <lastBuildDate> or Atom <updated>), which moves
-whenever the listing does — one new article moves every page of the site-wide feed. So each page has a key
-made of what its bytes are made from apart from that date (the settings, the listing's head, its page
-number and place, and each of its items as the build store made it). Same key, new date: the page on disk
-is redated in place (JSON Feed has no date of its own: only its time moves). Archive pages get no coded
-form (precompress.py): nginx compresses the few asked for as they are asked.
+An archive page's items are counted from the oldest, so they rarely change, and each page carries a date of its
+own (its Last-Modified, and the RSS <lastBuildDate> or Atom <updated>: versions.py), which moves only when what it
+shows does. So each page has a key made of what its bytes are made from apart from that date (the settings, the
+listing's head, its page number and place, and each of its items as the build store made it). Same key, new date
+(archive pages dated by their listing before, in a state store kept from older code): the page on disk is redated
+in place (JSON Feed has no date of its own: only its time moves). Archive pages get no coded form
+(precompress.py): nginx compresses the few asked for as they are asked.
 """
 from __future__ import annotations
 
@@ -31,16 +31,10 @@ def page_items(total: int, size: int, page: int) -> tuple[int, int, bool]:
     return total - min((chunk + 1) * size, older), total - chunk * size, (chunk + 1) * size <= older
 
 
-def page_keys(shape: str, head: str, ids: list[str], made: dict[str, str], size: int, pages: int) -> dict[int, str]:
-    """Each archive page's key: everything its bytes are made from except the listing's date."""
-    keys = {}
-    for page in range(2, pages + 1):
-        start, end, complete = page_items(len(ids), size, page)
-        digest = hashlib.sha256(f"{shape}\0{head}\0{size} {page} {page == pages} {complete}".encode())
-        for id_ in ids[start:end]:
-            digest.update(f"\0{id_}\0{made.get(id_)}".encode())
-        keys[page] = digest.hexdigest()[:32]
-    return keys
+def page_key(shape: str, head: str, made_by: str, size: int, digest: str) -> str:
+    """An archive page's key from the digest the state store dated it by (versions.py: its items' IDs, content and
+    dates, its number and links), with what that digest leaves out: the code and settings that made the store's rows."""
+    return hashlib.sha256(f"{shape}\0{head}\0{made_by}\0{size}\0{digest}".encode()).hexdigest()[:32]
 
 
 def redated(fmt: str, body: bytes, before: datetime, after: datetime) -> bytes:

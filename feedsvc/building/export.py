@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import logging
 import mmap
 import os
@@ -27,10 +28,10 @@ from pathlib import Path
 from typing import Callable
 
 from ..formats import FORMATS
-from ..paging import page_count
+from ..paging import page_count, page_date
 from ..store import connect
 from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
-from .archive import DATES, page_items, page_keys, redated_head
+from .archive import DATES, page_items, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Job, Result, Task
 from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_adding, mtime_ns,  # noqa: F401
                            read_manifest, remove_files, store_token, take_over, unlink, write_file, write_manifest,
@@ -206,38 +207,52 @@ class _Writer:
             base, _, page = held[0].partition("?page=")
             if page:
                 by_feed.setdefault(base, []).append(name)
-        made_by: dict[str, str] | None = None
-        pages: list[tuple] = []  # (listing key, page, page key, listing made, its date, its IDs)
-        for key, head, made_from in self.conn.execute("SELECT key, head, made_from FROM listings ORDER BY key").fetchall():
+        held_at = {held[0]: held for held in self.had.values()}  # URL path → its manifest entry
+        latest = self.conn.execute("SELECT report FROM builds ORDER BY version DESC LIMIT 1").fetchone()
+        made_by = json.loads(latest[0]).get("made_by", "") if latest else ""  # the code and settings of the store's rows
+        pages: list[tuple] = []  # (listing key, page, page key, listing made, its date, its IDs or None: nothing to render)
+        for key, head, made_from, size in self.conn.execute("SELECT key, head, made_from, size FROM listings ORDER BY key").fetchall():
             made = f"{made_from} {self.page_size} {self.shape}"
             kept = {fmt: by_feed.get(feed_path(key, fmt), []) for fmt in FORMATS}
             if all(names and all(self.had[n][5] == made for n in names) for names in kept.values()):
                 for names in kept.values():  # the listing as it was: its pages too
                     self.files.update((n, self.had[n]) for n in names)
                 continue
-            if made_by is None:
-                made_by = dict(self.conn.execute("SELECT id, made_from FROM items"))
             head = pickle.loads(head)
-            ids = self._ids(key)
             about = repr(dataclasses.replace(head, changed=None))  # the head as a page shows it, but its date
-            keys = page_keys(self.shape, about, ids, made_by, self.page_size, page_count(len(ids), self.page_size))
-            pages += [(key, page, page_key, made, head.changed, ids) for page, page_key in keys.items()]
+            count = page_count(size, self.page_size)
+            stored = {page: (modified, digest) for page, modified, digest in self.conn.execute(
+                "SELECT page, modified, digest FROM listing_pages WHERE listing = ?", (key,))}
+            # Each page by the digest it was dated by (versions.py); one with none (never so far) is rendered.
+            keys = {page: page_key(self.shape, about, made_by, self.page_size, stored[page][1]) if page in stored else ""
+                    for page in range(2, count + 1)}
+            ids = None
+            for page, key_ in keys.items():
+                when = datetime.fromisoformat(stored[page][0]) if page in stored else head.changed
+                same = key_ and all((held := held_at.get(f"{feed_path(key, fmt)}?page={page}")) is not None and held[1]
+                                    and held[3] == key_ and held[2] == when.isoformat() for fmt in FORMATS)
+                if ids is None and not same:  # a page to render or redate: the listing's order, read once
+                    ids = self._ids(key)
+                pages.append((key, page, key_, made, when, None if same else ids))
         self.archives = [(key, fmt, page, page_key, made, when) for key, page, page_key, made, when, _ in self._in_turn(pages)
                          for fmt in FORMATS]
 
     def _in_turn(self, pages: list[tuple]) -> list[tuple]:
         """Archive pages in the order that renders each item once: the site-wide feed's from the oldest, each
         category's page right after the site-wide page that holds its newest item, so that its items are
-        still among the fragments the renderer keeps (formats/fragments.py) and it is only put together."""
-        if not pages:
+        still among the fragments the renderer keeps (formats/fragments.py) and it is only put together.
+        Pages kept as they are (no IDs read) come first, in any order."""
+        if all(ids is None for *_, ids in pages):
             return pages
-        order = next((ids for key, *_, ids in pages if key == ""), None)  # the site-wide listing's, read by the plan
+        order = next((ids for key, *_, ids in pages if key == "" and ids is not None), None)  # read by the plan
         if order is None:
             order = self._ids("")
         place = {id_: len(order) - at for at, id_ in enumerate(order)}  # 1 = the oldest
 
         def ready(page: tuple) -> tuple:
             key, number, *_, ids = page
+            if ids is None:
+                return -1, False, key, number
             start, end, _ = page_items(len(ids), self.page_size, number)
             return max((place.get(id_, 0) for id_ in ids[start:end]), default=0), key != "", key, number
         return sorted(pages, key=ready)
@@ -546,7 +561,8 @@ def archive_page(publisher) -> Pages:
         listing = publisher.snapshot.listings.get(key)
         if listing is None:
             return None
-        options = {**publisher.public, "updated": publisher.snapshot.changed[key]}
+        snapshot = publisher.snapshot
+        options = {**publisher.public, "updated": page_date(snapshot.changed[key], snapshot.pages.get(key, ()), page)}
         feed = page_feed(listing, publisher.site, publisher.options.max_items, page, **options)
         if feed is None:
             return None

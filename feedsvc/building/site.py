@@ -21,7 +21,7 @@ from ..config import Settings
 from ..formats import FORMATS
 from ..formats.sitemap import news_window
 from ..model import Article, Feed, Site, dated
-from ..paging import Listing, dominant_language, page_feed, since_feed
+from ..paging import Listing, dominant_language, page_date, page_feed, since_feed
 from ..partners import Partner
 from ..reading import scan as scan_module
 from ..reading.articles import Options, Skipped, is_placed, unique_ids
@@ -50,6 +50,7 @@ class Snapshot:
     feeds: tuple[Feed, ...] = ()  # the first page of every public feed
     listings: Mapping[str, Listing] = field(default_factory=dict)  # every feed's items, by key
     changed: Mapping[str, datetime] = field(default_factory=dict)  # when each listing last changed, by key
+    pages: Mapping[str, tuple[datetime, ...]] = field(default_factory=dict)  # when each archive page did (page 2 first)
     articles: Mapping[str, Article] = field(default_factory=dict)
     skipped: tuple[Skipped, ...] = ()
     built_at: datetime | None = None
@@ -128,7 +129,7 @@ class Publisher:
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
         self.public = dict(options.public)
         self.versions = ListingVersions(lambda digests: store.record_versions(digests, self.clock()), store.recorded_versions,
-                                        (self.site, self.public, options.max_items))
+                                        (self.site, self.public, options.max_items), options.max_items)
         self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
         self.tombstones = Tombstones(store, timedelta(days=options.tombstone_days))  # what went from them (tombstones.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
@@ -459,11 +460,12 @@ class Publisher:
             live_by_id, moved = self._live_by_id(listings[0])
             rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now, moved=moved)
             resources = rendering.resources
-            changed = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
+            changed, pages = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
         self._synced = True
         # A new version may be dated up to a second ahead (a second change within one second): it is
         # served once its time has come, so no Last-Modified is ever later than the response's Date.
-        latest = max(filter(None, [newest(resources), *changed.values()]), default=None)
+        latest = max(filter(None, [newest(resources), *changed.values(), *(max(t, default=None) for t in pages.values())]),
+                     default=None)
         if latest is not None and latest > self.clock():
             self._waited = (latest - self.clock()).total_seconds()
             self.sleep(self._waited)
@@ -472,6 +474,7 @@ class Publisher:
             feeds=tuple(self._dated(feed, resources[feed.path("rss")].last_modified) for feed in feeds),
             listings=MappingProxyType({listing.key: listing for listing in listings}),
             changed=MappingProxyType(changed),
+            pages=MappingProxyType(pages),
             articles=live_by_id,
             skipped=tuple(sorted(scan.skipped + tuple(duplicates), key=lambda s: s.source)),
             built_at=now,
@@ -497,7 +500,9 @@ class Publisher:
             if (key == "" or "/" in key) and partner.categories is not None:  # site-wide, a tag's, an author's
                 listing = _licensed(snapshot, partner, key)
         size = self.options.max_items
-        options["updated"] = snapshot.changed[key]  # any page or view of a listing changes when it does
+        # An archive page has its own date; any other view of a listing changes when the listing does.
+        options["updated"] = (page_date(snapshot.changed[key], snapshot.pages.get(key, ()), page)
+                              if since is None and partner is None else snapshot.changed[key])
         if since is not None:
             feed = since_feed(listing, self.site, size, since, page, **options)
         else:

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from itertools import compress
-from operator import attrgetter, is_, not_
-from typing import Sequence
+from operator import attrgetter, eq, is_, itemgetter, not_
+from typing import Callable, Sequence
 
 from ..formats.sitemap import (
-    INDEX, MAX_BYTES, MAX_URLS, Entry, news_entry, news_window, render_index, render_news_sitemap, render_robots,
-    render_urlset, sitemap_chunks, url_entry,
+    INDEX, MAX_BYTES, MAX_URLS, Entry, news_entry, news_window, plain_locs, read_urlset, render_index,
+    render_news_sitemap, render_robots, render_urlset, sitemap_chunks, url_entry,
 )
 from ..model import Article, Site
-from ..urls import NEWS_SITEMAP, ROBOTS, article_url, sitemap_path
+from ..urls import NEWS_SITEMAP, ROBOTS, article_path, article_url, sitemap_path
 
-_ID = attrgetter("id")
+_ID, _UPDATED = attrgetter("id"), attrgetter("updated")
 _BODY, _LASTMOD = attrgetter("body"), attrgetter("lastmod")
+_WHOLE, _LOC, _W3C = itemgetter(0), itemgetter(1), itemgetter(2)
 
 class Sitemaps:
     """The files of the last build, by URL path, remade only in part when few articles changed.
@@ -44,6 +45,9 @@ class Sitemaps:
         self._children: list[datetime] = []  # the lastmod of each file before the last (none: one file)
         self._news: tuple[tuple, bytes] | None = None  # (the articles listed, the file)
         self._robots = render_robots(site.url)
+        # The files the build store holds, by URL path (bytes, or None): a fresh process's first remake takes their
+        # entries over where they are what it would make (_take_over). Unset: every entry is made.
+        self.stored: Callable[[str], bytes | None] | None = None
 
     def render(self, sections: Sequence[tuple[str, datetime]], live: Sequence[Article], now: datetime) -> dict[str, bytes]:
         """URL path → bytes: sitemap.xml (an index with sitemap-N.xml children past the protocol's limits),
@@ -101,6 +105,8 @@ class Sitemaps:
         same = list(map(is_, map(kept.get, ids), live))
         if len(kept) != len(ids) or not all(same):  # some went, or changed: keep only the live ones
             self._articles, self._bodies = dict(zip(ids, live)), dict(zip(ids, map(self._bodies.get, ids)))
+        if not kept and self.stored is not None:  # a fresh process: the entries the store holds, where they are these
+            same = self._take_over(ids, live)
         for article in compress(live, map(not_, same)):
             self._articles[article.id] = article
             self._bodies[article.id] = url_entry(article_url(self.site, article), article.updated)
@@ -125,6 +131,45 @@ class Sitemaps:
         follows = len(chunks) == 1 or start < len(articles) or (
             start == len(articles) and chunks[-2][1] - chunks[-2][0] == self.max_urls)
         self._tail = (b"".join(map(_BODY, tail)), len(tail), max(map(_LASTMOD, tail), default=None)) if follows else None
+
+    def _take_over(self, ids: list[str], live: list[Article]) -> list[bool]:
+        """Take each stored entry that is the very bytes url_entry makes of a live article (at its <loc>, with its
+        lastmod) as its entry; whether each was. A fresh process (a restart, `feedsvc build` again) then makes only
+        the entries of what changed (10,000 article_url and url_entry calls: 30 ms of a build with one file
+        changed), and joins the files from them as from entries made now: the bytes of a remake whole."""
+        stored, self.stored = self.stored, None
+        locs = plain_locs(self.site.url, list(map(article_path, ids)))
+        entries = [] if locs is None else _stored_entries(stored)
+        if not entries:
+            return [False] * len(ids)
+        # Every lookup and comparison below in C (map): an entry counts only at its own <loc> and date.
+        try:
+            dates = dict(zip(map(_LOC, entries), map(datetime.fromisoformat, map(bytes.decode, map(_W3C, entries)))))
+        except ValueError:  # a date no build writes (a month 13): made whole
+            return [False] * len(ids)
+        bodies = dict(zip(map(_LOC, entries), map(_WHOLE, entries)))
+        taken = list(map(eq, map(dates.get, locs), map(_UPDATED, live)))
+        self._bodies.update(zip(compress(ids, taken), map(Entry, map(bodies.__getitem__, compress(locs, taken)),
+                                                          compress(map(_UPDATED, live), taken))))
+        return taken
+
+
+def _stored_entries(stored: Callable[[str], bytes | None]) -> list[tuple[bytes, bytes, bytes]]:
+    """Every entry of the stored sitemap files as read_urlset reads them (a child that is not, or is gone, gives none)."""
+    try:
+        index = stored(INDEX)
+        if index is None:
+            return []
+        found = read_urlset(index)
+        if found is not None:
+            return found
+        entries = []
+        for n in range(1, index.count(b"<sitemap>") + 1):  # an index: its children
+            child = stored(sitemap_path(n))
+            entries += (read_urlset(child) or []) if child is not None else []
+        return entries
+    except LookupError:  # a build replaced them while they were read: made whole
+        return []
 
 
 __all__ = ["Sitemaps"]

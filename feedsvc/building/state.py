@@ -65,6 +65,9 @@ class StateError(RuntimeError):
     """The state database cannot be opened or written."""
 
 
+WHOLE_FROM = 2000  # keys past which _select reads a whole table rather than look each up
+
+
 class StateStore:
     """First-seen and last-changed times per article ID, in one SQLite file."""
 
@@ -339,7 +342,12 @@ class StateStore:
 
     @staticmethod
     def _select(conn: sqlite3.Connection, query: str, keys: list[str]) -> list[tuple]:
-        """Rows for many keys, 500 at a time (SQLite limits the number of parameters)."""
+        """Rows for many keys (the first column), 500 at a time (SQLite limits the number of parameters); past
+        WHOLE_FROM keys, the whole table read once and filtered here (a fresh process asks for every article:
+        one scan takes a third of the time of twenty lookups)."""
+        if len(keys) > WHOLE_FROM:
+            wanted = set(keys)
+            return [row for row in conn.execute(query.partition(" WHERE ")[0]) if row[0] in wanted]
         rows = []
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]

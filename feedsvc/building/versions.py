@@ -1,13 +1,17 @@
-"""When each listing (the site-wide feed, a category) last changed: the date of its archive pages,
-`?since=` deltas and partners' views, whose URLs are too many to record one by one.
+"""When each listing (the site-wide feed, a category) last changed — the date of its `?since=` deltas and
+partners' views, whose URLs are too many to record one by one — and when each of its archive pages did.
 
 A listing's digest covers everything those views show of it (each item's ID, content and dates, the
 settings that shape them); the state store dates each digest once (state.record_versions), so every
-worker and restart agrees.
+worker and restart agrees. An archive page (paging.page_feed) is dated by a digest of its own items and
+links: its items are counted from the oldest, so a new article leaves every full page, its bytes and its
+date as they were, as RFC 5005 §4 asks of archives (https://www.rfc-editor.org/rfc/rfc5005#section-4).
 """
 from __future__ import annotations
 
 import hashlib
+import itertools
+import operator
 from itertools import compress
 from datetime import datetime
 from typing import Any, Callable, Mapping
@@ -18,20 +22,34 @@ from ..paging import Listing
 Record = Callable[[Mapping[str, str]], Mapping[str, datetime]]
 Read = Callable[[list[str]], Mapping[str, tuple[str, datetime]]]
 _PREFIX = "listing:"  # the store's key for a listing, beside the URL paths of resources
+_PAGE = "page:"  # "page:<number>:<listing key>", an archive page's
+
+
+class _Pages:
+    """One listing's archive pages as last dated: its items, each page's sum, digest and time (page 2 first)."""
+
+    __slots__ = ("items", "sums", "digests", "times")
+
+    def __init__(self, items: tuple, sums: list[int], digests: list[str], times: list):
+        self.items, self.sums, self.digests, self.times = items, sums, digests, times
 
 
 class ListingVersions:
     """The recorded time of each listing, hashing only listings whose items changed since last time."""
 
-    def __init__(self, record: Record, read: Read, shape: Any):
+    def __init__(self, record: Record, read: Read, shape: Any, size: int):
         self.record, self.read = record, read
         self.shape = shape  # the settings every view of a listing depends on (site, content mode, page size)
+        self.size = size  # items a page
+        self._pages: dict[str, _Pages] = {}  # listing key → its archive pages as last dated
         self.digests: dict[str, str] = {}  # listing key → the digest last recorded for it
         self._tokens: dict[str, tuple[Article, int]] = {}  # ID → (article, hash of what a view shows of it)
         self._sums: dict[str, tuple[Listing, int]] = {}  # listing key → (the listing, its sum) as last digested
 
-    def times(self, listings: list[Listing], previous: Mapping[str, Listing], before: Mapping[str, datetime]) -> dict[str, datetime]:
-        """Each listing's time; `previous` and `before` are the last snapshot's listings and times."""
+    def times(self, listings: list[Listing], previous: Mapping[str, Listing], before: Mapping[str, datetime]
+              ) -> tuple[dict[str, datetime], dict[str, tuple[datetime, ...]]]:
+        """Each listing's time, and its archive pages' (page_times); `previous` and `before` are the last
+        snapshot's listings and times."""
         known: dict[str, datetime] = {}
         wanted: dict[str, str] = {}
         drifted = self.drifted(before)
@@ -53,7 +71,63 @@ class ListingVersions:
                 live = {a.id for listing in listings for a in listing.items}
                 self._tokens = {id_: token for id_, token in self._tokens.items() if id_ in live}
             known.update({key[len(_PREFIX):]: when for key, when in self.record(wanted).items()})
-        return {listing.key: known[listing.key] for listing in listings}
+        return {listing.key: known[listing.key] for listing in listings}, self.page_times(listings, previous, drifted)
+
+    def page_times(self, listings: list[Listing], previous: Mapping[str, Listing],
+                   drifted: set[str] = frozenset()) -> dict[str, tuple[datetime, ...]]:
+        """Each listing's archive pages' times, page 2 first; `previous` is the last snapshot's listings.
+
+        Only the pages whose items or links changed are hashed and recorded: counted from the oldest, the pages
+        below the newest item that left, came or changed keep their sums (items compared by identity, in C).
+        """
+        wanted: dict[str, str] = {}
+        made: dict[str, tuple[_Pages, set[int]]] = {}  # key → (its pages, the pages to date anew, 0 = page 2)
+        for listing in listings:
+            old, kept = previous.get(listing.key), self._pages.get(listing.key)
+            if kept is not None and (old is None or kept.items is not old.items or listing.key in drifted):
+                kept = None  # kept from a refresh that did not become the snapshot (it failed), or dated elsewhere
+            if kept is not None and kept.items is listing.items:
+                made[listing.key] = (kept, set())
+                continue
+            sums, digests = self._paged(listing, kept)
+            fresh = {at for at, digest in enumerate(digests)
+                     if kept is None or at >= len(kept.digests) or kept.digests[at] != digest}
+            times = [None if kept is None or at in fresh else kept.times[at] for at in range(len(digests))]
+            wanted.update((f"{_PAGE}{at + 2}:{listing.key}", digests[at]) for at in fresh)
+            made[listing.key] = (_Pages(listing.items, sums, digests, times), fresh)
+        recorded = self.record(wanted) if wanted else {}
+        self._pages = {}
+        for key, (pages, fresh) in made.items():
+            for at in fresh:
+                pages.times[at] = recorded[f"{_PAGE}{at + 2}:{key}"]
+            pages.times = tuple(pages.times)
+            self._pages[key] = pages
+        return {key: pages.times for key, pages in self._pages.items()}
+
+    def page_digests(self, key: str) -> list[str]:
+        """The digests the listing's archive pages were last dated by, page 2 first."""
+        return self._pages[key].digests
+
+    def _paged(self, listing: Listing, kept: _Pages | None) -> tuple[list[int], list[str]]:
+        """A listing's archive pages' sums and digests, with the sums of the oldest pages that kept their items."""
+        items, size = listing.items, self.size
+        total = len(items)
+        older = max(total - size, 0)
+        count = -(-older // size)  # archive pages 2 … count + 1
+        sums: list[int] = []
+        if kept is not None:
+            before = kept.items
+            # How many items both orders share from the oldest, by identity (an unchanged article is the same object).
+            same = next(compress(itertools.count(), map(operator.is_not, reversed(before), reversed(items))),
+                        min(len(before), total))
+            sums = kept.sums[:min(same, older, max(len(before) - size, 0)) // size]
+        for chunk in range(len(sums), count):
+            sums.append(sum(map(self._token, items[total - min((chunk + 1) * size, older): total - chunk * size])))
+        # What a page shows besides its items: the listing's head, the page's number and its links (the newest
+        # archive page's "previous" is the first page, any other's the page after it).
+        digests = [f"{(_number(repr((self.shape, listing.title, listing.description, chunk + 2, chunk + 1 == count))) + part) % (1 << 128):032x}"
+                   for chunk, part in enumerate(sums)]
+        return sums, digests
 
     def _sum(self, listing: Listing, last: tuple[Listing, int] | None) -> int:
         """The listing's sum of its items' tokens (the items' order follows from what each token holds:

@@ -14,7 +14,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import accumulate
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Iterable, Sequence
 from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape
@@ -46,6 +46,13 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 _BODY, _LASTMOD = attrgetter("body"), attrgetter("lastmod")
+# A <url> as url_entry writes it, and as read_urlset reads it back: its bytes, its <loc>, its <lastmod> (UTC, whole
+# seconds: w3c_datetime).
+_URL_OPEN, _URL_MID, _URL_CLOSE = "  <url>\n    <loc>", "</loc>\n    <lastmod>", "</lastmod>\n  </url>\n"
+_ENTRY = re.compile(b"(" + re.escape(_URL_OPEN.encode()) + b"([^<]*)" + re.escape(_URL_MID.encode())
+                    + rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)" + re.escape(_URL_CLOSE.encode()) + b")")
+# Paths that quote(path, safe="/") leaves as they are, with nothing to escape in XML either.
+_ALWAYS_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
 
 
 class SitemapError(ValueError):
@@ -69,8 +76,29 @@ def w3c_datetime(moment: datetime) -> str:
 
 def url_entry(loc: str, lastmod: datetime) -> Entry:
     """A page's <url> with its address and when it last changed."""
-    body = f"  <url>\n    <loc>{_loc(loc)}</loc>\n    <lastmod>{w3c_datetime(lastmod)}</lastmod>\n  </url>\n"
+    body = f"{_URL_OPEN}{_loc(loc)}{_URL_MID}{w3c_datetime(lastmod)}{_URL_CLOSE}"
     return Entry(body.encode("utf-8"), lastmod)
+
+
+def read_urlset(data: bytes) -> list[tuple[bytes, bytes, bytes]] | None:
+    """The entries of a sitemap that render_urlset wrote of url_entry bodies, in order, each as (its bytes, its
+    <loc>, its <lastmod>); None when data is anything else (an index, another layout, older code's)."""
+    if not (data.startswith(_HEAD) and data.endswith(_FOOT)):
+        return None
+    inside = memoryview(data)[len(_HEAD):len(data) - len(_FOOT)]
+    found = _ENTRY.findall(inside)
+    if sum(map(len, map(itemgetter(0), found))) != len(inside):  # text between the entries url_entry did not write
+        return None
+    return found
+
+
+def plain_locs(base_url: str, paths: Sequence[str]) -> list[bytes] | None:
+    """The <loc> url_entry writes for each path on the site at base_url, when none has anything to quote or
+    escape (an article ID of letters, digits and "_.-~" under a plain SITE_URL); else None. One regular expression
+    over them all, then concatenations in C: a fresh process's sitemap takes over 10,000 entries for 2 ms."""
+    if not (_PLAIN.fullmatch(base_url + "/") and _ALWAYS_SAFE.fullmatch("".join(paths))):
+        return None
+    return list(map(f"{base_url}/".encode().__add__, map(str.encode, paths)))
 
 
 def render_sitemaps(entries: Sequence[Entry], base_url: str, max_urls: int = MAX_URLS,

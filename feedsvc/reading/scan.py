@@ -138,10 +138,11 @@ class Scanner:
                    if (entry := self._entries.get(source)) is None or entry.stat != stat]
         # A restart of a big folder holds placements only, as a cold start: the parse store's, never its text.
         slim = self.parsed is not None and len(unknown) >= self.slim_from
-        stored_result = None if self.parsed is None else self.parsed.placed if slim else self.parsed.get
+        placements = self.parsed.placed(unknown) if slim else {}
+        stored_result = None if self.parsed is None or slim else self.parsed.get
         for source, stat in unknown:
             # Parsed before with this very stat (a restart): the stored result, without reading the file.
-            known = None if stored_result is None else stored_result(source, stat)
+            known = placements.get(source) if stored_result is None else stored_result(source, stat)
             if known is not None:
                 read.append((source, stat, known))
                 stored.add(source)
@@ -197,9 +198,12 @@ class Scanner:
         has them, else read; the scan's result with them."""
         done = {}
         batch = []
-        for source in sorted(set(sources) & (self._placed | self._slim)):
+        held = sorted(set(sources) & (self._placed | self._slim))
+        stored = {} if self.parsed is None else self.parsed.get_all(
+            (source, self._entries[source].stat) for source in held if source in self._slim)
+        for source in held:
             entry = self._entries[source]
-            known = self.parsed.get(source, entry.stat) if source in self._slim and self.parsed is not None else None
+            known = stored.get(source)
             if known is not None:
                 done[source] = (entry.stat, known)
                 continue

@@ -250,7 +250,10 @@ class Variants:
                     items = items.licensed(partner.categories)
                     deleted = tuple(d for d in deleted if any(partner.licenses(c) for c in d.categories))
             listing = Listing(head.key, head.title, head.description, head.category, items, head.page_url, deleted=deleted)
-            options["updated"] = head.changed  # any page or view of a listing changes when it does
+            # An archive page has its own date; any other view of a listing changes when the listing does.
+            options["updated"] = head.changed
+            if since is None and partner is None and page > 1:
+                options["updated"] = self.reader.page_time(key, page) or head.changed
             if since is not None:
                 feed = since_feed(listing, self.site, self.size, since, page, **options)
             else:
