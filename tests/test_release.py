@@ -167,5 +167,5 @@ def test_the_builder_has_glibc_map_every_big_block_apart_at_a_fixed_threshold(mo
             return 1
 
     monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
-    builder._mmap_big_blocks()  # run_builder's first step: no threshold raised by the first big block freed
+    builder._mmap_big_blocks()  # run_builder's, after the first build: no threshold raised by a big block freed
     assert calls == [(builder.M_MMAP_THRESHOLD, 128 << 10)]
