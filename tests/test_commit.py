@@ -262,3 +262,16 @@ def test_a_row_to_code_that_the_store_no_longer_holds_is_dropped_not_tried_again
     finisher.start()
     finisher.join(10)
     assert not finisher.is_alive() and commit.wait(0)  # done, not looping on it
+
+
+def test_a_first_builds_codings_made_on_two_threads_are_each_resources_own():
+    from feedsvc.building.builder import _code_all
+    from feedsvc.resource import Rendered
+
+    bodies = [f"<feed>{'مقال ' * n * 400}</feed>".encode() for n in range(1, 6)]
+    made = [Rendered(body, "application/atom+xml", datetime(2026, 1, 1, tzinfo=timezone.utc), precompress=False) for body in bodies]
+    _code_all(made)
+    for res, body in zip(made, bodies):
+        alone = Rendered(body, "application/atom+xml", datetime(2026, 1, 1, tzinfo=timezone.utc), precompress=False)
+        assert set(res._coded) == {"gzip", "br"}
+        assert (res._coded["gzip"], res._coded["br"]) == (alone.coded("gzip"), alone.coded("br"))

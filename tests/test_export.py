@@ -451,3 +451,18 @@ def test_a_change_on_the_first_pages_alone_reads_no_listings_order_for_its_archi
         name: entry[:5] for name, entry in had.items() if ".page-" in name}  # every archive page kept, as it was
     assert read == []  # each page known unchanged by the digest it was dated by: no listing's order read
     assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(now)
+
+
+def test_a_build_flushes_its_own_filesystem_not_every_one(sample_dir, tmp_path, monkeypatch):
+    import feedsvc.building.export as export
+
+    def whole_machine():
+        raise AssertionError("sync(2) flushes every filesystem of the machine")
+
+    monkeypatch.setattr(export.os, "sync", whole_machine)
+    flushed = []
+    sync_folder = export.sync_folder
+    monkeypatch.setattr(export, "sync_folder", lambda folder: flushed.append(folder) or sync_folder(folder))
+    out = tmp_path / "export"
+    run_build(sample_dir, out, tmp_path / "state.sqlite3")
+    assert flushed == [out] and (out / MANIFEST).is_file()

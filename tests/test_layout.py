@@ -178,6 +178,21 @@ def test_the_dedicated_builder_builds_without_flask_or_werkzeug(tmp_path):
     assert "werkzeug" not in loaded  # 11 MiB of the builder's memory, for one date format (resource.http_date)
 
 
+def test_a_reading_worker_of_a_folder_without_front_matter_loads_no_yaml_dateutil_or_http_client():
+    import json
+    import subprocess
+
+    code = ("import json, sys\nfrom feedsvc.reading.articles import read_article\nfrom feedsvc.reading.pool import work\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={"PYTHONPATH": str(PACKAGE.parent), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout)
+    # Each is imported when first needed (a front matter, a date written as text, a WebSub hub): 20 ms of each
+    # reading worker's start on a cold start's critical path.
+    assert not [m for m in loaded if m.split(".")[0] in ("yaml", "dateutil") or m in ("urllib.request", "http.client")]
+
+
 def _loaded(process: str, tmp_path) -> list[str]:
     """The modules a process of this kind has loaded (_PROCESS), over a one-article folder."""
     import json

@@ -13,6 +13,7 @@ file whole and the next build finishes the work.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import hashlib
 import json
@@ -111,7 +112,7 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                 removed = remove_files(out, {name: entry for name, entry in had.items() if name not in writer.files})
                 if writer.files != had or manifest is None or full:
                     if writer.written or removed:
-                        os.sync()  # the files on disk before the manifest says so: one flush, not an fsync per file
+                        sync_folder(out)  # the files on disk before the manifest says so: one flush, not an fsync per file
                     write_manifest(out, {"format": FORMAT, "store": token, "version": version, "files": writer.files})
                 else:  # nothing changed: the folder holds the build it names (the last that changed a file)
                     version = manifest["version"]
@@ -549,6 +550,22 @@ class EarlyPages:
         if self.workers is not None:
             self.workers.close()
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush the filesystem that holds `folder` (syncfs(2)), not every filesystem of the machine as sync(2) does: a
+    busy disk elsewhere (another site, a log) would make each build wait for it. sync() where syncfs is missing."""
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        os.sync()
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if syncfs(fd) != 0:
+            raise OSError(ctypes.get_errno(), f"syncfs {folder}: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(fd)
 
 
 def archive_page(publisher) -> Pages:

@@ -1,5 +1,7 @@
 """A build's sitemaps and robots.txt (written by formats/sitemap.py): each article page's entry is made once
-per version of the article, and a file is joined again only when a page in it was added, changed or removed.
+per version of the article, and a file is joined again only when a page in it was added, changed or removed. A fresh
+process (a restart, `feedsvc build` again) takes over the entries of the files the build store holds (`stored`)
+where each is what it would make, and makes only the others.
 
 What they list, and every date in them, comes from the build: article pages with their `updated` time and
 section pages (home, categories) with their Last-Modified, both recorded in the state store; the News

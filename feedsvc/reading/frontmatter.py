@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
-
-import yaml
-from dateutil import parser as dateparser
 
 from .text import collapse_space, drop_unsafe_chars
 
@@ -34,12 +32,18 @@ class _NoAliases:
         return super().construct_object(node, deep)
 
 
-class _Loader(_NoAliases, yaml.SafeLoader):
-    pass
+@lru_cache(maxsize=None)
+def _yaml():
+    """PyYAML and its two loaders, imported with the first front matter (10 ms a process: a folder of .txt has none)."""
+    import yaml
 
+    class Loader(_NoAliases, yaml.SafeLoader):
+        pass
 
-class _CLoader(_NoAliases, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # ten times faster when the wheel has it
-    pass
+    class CLoader(_NoAliases, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # ten times faster when the wheel has it
+        pass
+
+    return yaml, Loader, CLoader
 
 
 _FRONT_MATTER_OPEN = re.compile(r"---[ \t]*(?:\n|\Z)")
@@ -78,8 +82,9 @@ def split_front_matter(text: str) -> tuple[dict, str]:
         raise FrontMatterError(f"front matter nests lists or mappings {flow} deep, over the {FLOW_NESTING_MAX} limit",
                                "write the values flatter, and quote text full of [ or { brackets")
     shallow = flow + lines <= _C_NESTING_MAX
+    yaml, loader, c_loader = _yaml()
     try:
-        meta = yaml.load(block, Loader=_CLoader if shallow else _Loader) or {}
+        meta = yaml.load(block, Loader=c_loader if shallow else loader) or {}
     except FrontMatterError:
         raise
     except yaml.YAMLError as exc:
@@ -191,6 +196,8 @@ def read_date(meta: dict, key: str, zone: str) -> datetime | None:
     elif isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
         try:
             # Parts left out are filled from _NO_YEAR, never from today, so the same file gives the same date.
+            from dateutil import parser as dateparser  # only for a date written as text (5 ms a process)
+
             parsed = dateparser.parse(str(value), default=_NO_YEAR)
         except (ValueError, OverflowError, TypeError):
             raise FrontMatterError(f"{key} {value!r} is not a date", fix) from None
