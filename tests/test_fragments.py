@@ -149,7 +149,9 @@ def test_a_feed_assembled_from_an_earlier_versions_stored_bytes_is_its_whole_ren
         # The same article, in the same content mode, naming its own language in both feeds or in neither.
         same = {a.id for a in old.items if not (edit and a.id == later[0].id) and old.full_text == new.full_text
                 and (fmt == "rss" or (a.lang != old.language) == (a.lang != new.language))}
-        assert taken == len(same & {a.id for a in new.items}), fmt
+        # None taken when the old bytes do not cut into their items (a body holding an item's tags: split() refuses).
+        cuts = PIECES[fmt].cut(stored, old, SITE) is not None
+        assert taken == (len(same & {a.id for a in new.items}) if cuts else 0), fmt
         assert fragments.assemble(fmt, new) == spec.render(new, SITE), fmt
         if taken == len(new.items):
             assert fragments.made == 0, fmt  # nothing rendered: every item cut from the old bytes
