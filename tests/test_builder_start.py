@@ -59,27 +59,3 @@ def test_a_store_has_a_build_only_once_one_is_committed(tmp_path, sample_dir, mo
     assert not has_build(tmp_path / "junk.sqlite3")
     create_app({"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(path), "SETTLE_MS": 0})
     assert has_build(path)
-
-
-def test_a_builder_collects_less_often_with_its_wiring_frozen_from_its_first_build(sample_dir, tmp_path, monkeypatch):
-    import gc
-
-    from feedsvc.building import scheduler
-
-    monkeypatch.chdir(tmp_path)
-    app = create_app({"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0},
-                     refresh=False, build=False)
-    seen = []
-    monkeypatch.setattr(builder, "_mmap_big_blocks", lambda: None)  # this test process's allocator left as it is
-    monkeypatch.setattr(builder.BuilderStatus, "beat", lambda self, publisher: None)  # no status thread left behind
-    monkeypatch.setattr(scheduler.Refresher, "start", lambda self: self)
-    monkeypatch.setattr(scheduler.Refresher, "run", lambda self: seen.append((gc.get_threshold(), gc.get_freeze_count())))
-    before = gc.get_threshold()
-    try:
-        builder.run_builder(app)
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
-        builder.REFRESHERS.clear()
-    (threshold, frozen), = seen
-    assert threshold == builder.GC_THRESHOLDS != before and frozen > 0  # the modules and the wiring, frozen

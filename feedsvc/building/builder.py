@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gc
 import hashlib
 import itertools
 import json
@@ -53,11 +52,6 @@ LOCK_FD = "FEEDSVC_BUILD_LOCK_FD"  # the build lock's file descriptor, inherited
 # glibc gives each thread that allocates its own malloc arena (up to 8 per core), and the builder's threads (the
 # refresh, the background reading, the article pages) each free tens of MB in theirs that the others never reuse.
 BUILDER_ENV = {"MALLOC_ARENA_MAX": "2"}
-# The cyclic collector's thresholds for a builder (`serve`'s, `feedsvc build`): it keeps what it makes (every
-# placement, the state's maps) for its life, so the defaults (700, 10, 10) walked that growing heap again and again:
-# 500 collections and 0.1 s of a one-file `feedsvc build` at 10,000 articles, 0.24 s of the first 3 s of a cold
-# start (0.09 s at these). Cycles are still collected.
-GC_THRESHOLDS = (20_000, 10, 10)
 M_MMAP_THRESHOLD, MMAP_THRESHOLD = -3, 128 << 10  # mallopt's parameter, and glibc's own starting value (_mmap_big_blocks)
 REFRESHERS: list = []  # this process's schedulers, stopped when a gunicorn worker exits (serving.worker_exit)
 
@@ -646,7 +640,6 @@ def run_builder(app) -> Any:
     """Build now, then keep building on a schedule and on file changes; this process must hold the lock."""
     from .scheduler import Refresher
 
-    gc.set_threshold(*GC_THRESHOLDS)
     # No warm_up() of the language model: it loads with the first file that needs it (feedsvc/reading/text.py),
     # and a first scan's reading workers (feedsvc/reading/pool.py) load their own.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
@@ -660,7 +653,6 @@ def run_builder(app) -> Any:
     refresher = Refresher(publisher.refresh, publisher.next_wakeup, settings.refresh_seconds, watch).start()
     app.extensions["feedsvc.refresher"] = refresher
     REFRESHERS.append(refresher)
-    gc.freeze()  # the modules and the wiring live as long as the builder: no collection needs to look at them again
     refresher.run()  # the first build; the reading workers started ahead (main) go once nothing is left to read
     # After it, not before: a mapping of its own for each of the first build's big blocks cost it 0.1-0.2 s of CPU
     # (page faults), and its peak is below the background builds' that follow.
