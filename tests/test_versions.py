@@ -28,11 +28,9 @@ def versions() -> tuple[ListingVersions, dict]:
     return ListingVersions(record, lambda keys: {}, ("shape",), PAGE), recorded
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=st.lists(STEP, min_size=1, max_size=8))
-def test_a_digest_kept_up_to_date_is_the_digest_of_every_item(steps):
-    builder, kept, folder, now, edits = ListingBuilder(), versions(), {}, FIXED_NOW, 0
-    previous, before = {}, {}
+def snapshots(steps):
+    """Each step's listings (articles written or edited, deleted, the clock moved on: test_feeds.STEP)."""
+    builder, folder, now, edits = ListingBuilder(), {}, FIXED_NOW, 0
     for written, deleted, hours in steps:
         for number, offset, names, draft in written:
             edits += 1
@@ -40,7 +38,14 @@ def test_a_digest_kept_up_to_date_is_the_digest_of_every_item(steps):
         for number in deleted:
             folder.pop(number, None)
         now += timedelta(hours=hours)
-        listings = builder.build(list(folder.values()), SITE, {}, now)
+        yield builder.build(list(folder.values()), SITE, {}, now)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(STEP, min_size=1, max_size=8))
+def test_a_digest_kept_up_to_date_is_the_digest_of_every_item(steps):
+    kept, previous, before = versions(), {}, {}
+    for listings in snapshots(steps):
         before = kept[0].times(listings, previous, before)[0]
         previous = {listing.key: listing for listing in listings}
         fresh = versions()
@@ -71,8 +76,7 @@ def shown(listing, page: int):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(STEP, min_size=2, max_size=8))
 def test_an_archive_page_is_dated_anew_exactly_when_what_it_shows_changes(steps):
-    builder, (kept, recorded), folder, now, edits = ListingBuilder(), versions(), {}, FIXED_NOW, 0
-    previous, before, times = {}, {}, {}
+    (kept, recorded), previous, before, times = versions(), {}, {}, {}
     clock = iter(range(1, 1000))
 
     def record(digests):  # a new digest gets a new time; a known one keeps its own (as state.record_versions)
@@ -82,14 +86,7 @@ def test_an_archive_page_is_dated_anew_exactly_when_what_it_shows_changes(steps)
         return {key: recorded[key][1] for key in digests}
 
     kept.record, recorded = record, {}
-    for written, deleted, hours in steps:
-        for number, offset, names, draft in written:
-            edits += 1
-            folder[number] = article(number, offset, names, draft, edits)
-        for number in deleted:
-            folder.pop(number, None)
-        now += timedelta(hours=hours)
-        listings = builder.build(list(folder.values()), SITE, {}, now)
+    for listings in snapshots(steps):
         before, pages = kept.times(listings, previous, before)
         for listing in listings:
             old = previous.get(listing.key)
