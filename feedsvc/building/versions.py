@@ -28,10 +28,10 @@ _PAGE = "page:"  # "page:<number>:<listing key>", an archive page's
 class _Pages:
     """One listing's archive pages as last dated: its items, each page's sum, digest and time (page 2 first)."""
 
-    __slots__ = ("items", "sums", "digests", "times")
+    __slots__ = ("items", "head", "sums", "digests", "times")
 
-    def __init__(self, items: tuple, sums: list[int], digests: list[str], times: list):
-        self.items, self.sums, self.digests, self.times = items, sums, digests, times
+    def __init__(self, items: tuple, head: tuple, sums: list[int], digests: list[str], times: list):
+        self.items, self.head, self.sums, self.digests, self.times = items, head, sums, digests, times
 
 
 class ListingVersions:
@@ -94,7 +94,7 @@ class ListingVersions:
                      if kept is None or at >= len(kept.digests) or kept.digests[at] != digest}
             times = [None if kept is None or at in fresh else kept.times[at] for at in range(len(digests))]
             wanted.update((f"{_PAGE}{at + 2}:{listing.key}", digests[at]) for at in fresh)
-            made[listing.key] = (_Pages(listing.items, sums, digests, times), fresh)
+            made[listing.key] = (_Pages(listing.items, (listing.title, listing.description), sums, digests, times), fresh)
         recorded = self.record(wanted) if wanted else {}
         self._pages = {}
         for key, (pages, fresh) in made.items():
@@ -120,14 +120,18 @@ class ListingVersions:
             # How many items both orders share from the oldest, by identity (an unchanged article is the same object).
             same = next(compress(itertools.count(), map(operator.is_not, reversed(before), reversed(items))),
                         min(len(before), total))
-            sums = kept.sums[:min(same, older, max(len(before) - size, 0)) // size]
-        for chunk in range(len(sums), count):
+            sums = kept.sums[:min(same, older, max(len(before) - size, 0)) // size]  # the oldest pages' items as they were
+        taken = len(sums)
+        for chunk in range(taken, count):
             sums.append(sum(map(self._token, items[total - min((chunk + 1) * size, older): total - chunk * size])))
         # What a page shows besides its items: the listing's head, the page's number and its links (the newest
-        # archive page's "previous" is the first page, any other's the page after it).
-        digests = [f"{(_number(repr((self.shape, listing.title, listing.description, chunk + 2, chunk + 1 == count))) + part) % (1 << 128):032x}"
-                   for chunk, part in enumerate(sums)]
-        return sums, digests
+        # archive page's "previous" is the first page, any other's the page after it). A page that kept its items,
+        # its head and its links keeps its digest: 2,000 pages of a 100,000-article listing are not hashed again.
+        head = (listing.title, listing.description)
+        kept_digests = kept.digests if kept is not None and kept.head == head else []
+        return sums, [kept_digests[chunk] if chunk < min(taken, len(kept_digests)) and (chunk + 1 == count) == (chunk + 1 == len(kept_digests))
+                      else f"{(_number(repr((self.shape, *head, chunk + 2, chunk + 1 == count))) + part) % (1 << 128):032x}"
+                      for chunk, part in enumerate(sums)]
 
     def _sum(self, listing: Listing, last: tuple[Listing, int] | None) -> int:
         """The listing's sum of its items' tokens (the items' order follows from what each token holds:
