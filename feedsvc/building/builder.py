@@ -30,6 +30,7 @@ from operator import is_not, not_
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .. import allocator
 from ..formats import FORMATS
 from ..model import is_placed
 from ..search import SearchIndexer
@@ -52,7 +53,7 @@ LOCK_FD = "FEEDSVC_BUILD_LOCK_FD"  # the build lock's file descriptor, inherited
 # glibc gives each thread that allocates its own malloc arena (up to 8 per core), and the builder's threads (the
 # refresh, the background reading, the article pages) each free tens of MB in theirs that the others never reuse.
 BUILDER_ENV = {"MALLOC_ARENA_MAX": "2"}
-M_MMAP_THRESHOLD, MMAP_THRESHOLD = -3, 128 << 10  # mallopt's parameter, and glibc's own starting value (_mmap_big_blocks)
+MMAP_THRESHOLD = 128 << 10  # glibc's own starting value, kept fixed once the first build is done (allocator.mmap_from)
 REFRESHERS: list = []  # this process's schedulers, stopped when a gunicorn worker exits (serving.worker_exit)
 
 
@@ -208,7 +209,7 @@ class Committer:
             self._previews = previews
             self._remember(refreshed.snapshot)
             self._release()
-            _trim()  # after the release: what it let go of goes back to the system now, not at the next build
+            allocator.trim()  # after the release: what it let go of goes back to the system now, not at the next build
             if self.reader is not None:
                 self.reader.current(force=True)  # this process's own requests see it at once
             log.debug("build %d committed: %d resources, %d listings, %d items changed, %d article pages to follow", version,
@@ -290,7 +291,7 @@ class Committer:
                 self._pages = {**self._pages, **{path: entry for path, (entry, _) in chunk.items()}}
                 self._report = build.report
                 self._release()
-                _trim()
+                allocator.trim()
                 if self.reader is not None:
                     self.reader.current(force=True)
                 log.debug("build %d committed: %d article pages (%d to follow), the codings of %d resources, %d sitemaps, "
@@ -543,29 +544,6 @@ def _previews(previews: dict, site) -> dict:
     return rows
 
 
-def _trim() -> None:
-    """Give the memory a build freed back to the system now (glibc keeps it otherwise); elsewhere nothing."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-def _mmap_big_blocks() -> None:
-    """glibc: serve every block above MMAP_THRESHOLD from its own mapping, given back to the system once freed.
-    glibc raises that threshold to the largest block freed so far (up to 32 MiB), after which a feed's bytes, its
-    codings and the blobs read back from the store come from the heap: the builder's background builds grew it by 20-30
-    MiB between two malloc_trim (its peak at 10,000 articles). Elsewhere than glibc, nothing."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 def _made_from(res) -> str:
     return f"{res.etag} {res.http_date} {res.max_age} {res.media_type} {res.headers!r}"
 
@@ -656,7 +634,7 @@ def run_builder(app) -> Any:
     refresher.run()  # the first build; the reading workers started ahead (main) go once nothing is left to read
     # After it, not before: a mapping of its own for each of the first build's big blocks cost it 0.1-0.2 s of CPU
     # (page faults), and its peak is below the background builds' that follow.
-    _mmap_big_blocks()
+    allocator.mmap_from(MMAP_THRESHOLD)  # every big block a mapping of its own: given back once freed
     return refresher
 
 

@@ -38,10 +38,10 @@ def _yaml():
     import yaml
 
     class Loader(_NoAliases, yaml.SafeLoader):
-        pass
+        """The pure-Python safe loader, without aliases: its recursion stops with RecursionError."""
 
-    class CLoader(_NoAliases, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # ten times faster when the wheel has it
-        pass
+    class CLoader(_NoAliases, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        """libyaml's safe loader, without aliases: ten times faster, for text that cannot nest deeper than _C_NESTING_MAX."""
 
     return yaml, Loader, CLoader
 
