@@ -65,12 +65,12 @@ def _quality(ranges: list[tuple[str, float]], media: str) -> float:
     return best
 
 
-def preview_page(snapshot: Snapshot, site: Site, path: str) -> Rendered | None:
+def preview_page(snapshot: Snapshot, site: Site, path: str, keep: bool = True) -> Rendered | None:
     """The page shown for the public feed at path (its first page), or None if path is not one.
 
     Keyed by the feed's ETag and Last-Modified (a JSON Feed carries no date of its own, so the same bytes
     can have another recorded time in another deployment): made on the first navigation after the feed
-    changed, then only looked up.
+    changed, then only looked up. keep=False: made, not kept (the builder commits pages it never serves).
     """
     found = snapshot.resources.get(path)
     if found is None or found.media_type not in _FORMAT_BY_TYPE:
@@ -90,6 +90,8 @@ def preview_page(snapshot: Snapshot, site: Site, path: str) -> Rendered | None:
         return None
     # Pages compress on their first request; Last-Modified is the feed's: the page changes when it does.
     page = Rendered(render_preview(feed, fmt, site), "text/html", found.last_modified, precompress=False)
+    if not keep:
+        return page
     with _made_lock:
         _made[key] = page
         while len(_made) > KEEP:

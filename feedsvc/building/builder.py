@@ -530,18 +530,11 @@ def _moved(before: tuple, after: tuple) -> tuple[list, list]:
 
 def _previews(previews: dict, site) -> dict:
     """Rows of the feeds' pages for browsers (preview.py) by their store key (urls.preview_key), from
-    {feed path: (snapshot, made_from)}: each made as preview_page makes it, but not kept in its cache, which is for
-    a process that serves them (the builder only commits them: 2.2 MiB held for nothing at 10,000 articles)."""
-    from ..formats.pages import render_preview
-    from ..resource import Rendered
+    {feed path: (snapshot, made_from)}: not kept in preview_page's cache, which is for a process that serves them
+    (the builder only commits them: 2.2 MiB held for nothing at 10,000 articles)."""
+    from ..preview import preview_page
 
-    rows = {}
-    for path, (snap, made) in previews.items():
-        found = snap.resources[path]
-        feed, fmt = next((feed, fmt) for feed in snap.feeds for fmt in FORMATS if feed.path(fmt) == path)
-        page = Rendered(render_preview(feed, fmt, site), "text/html", found.last_modified, precompress=False)
-        rows[preview_key(path)] = _row(page, made)
-    return rows
+    return {preview_key(path): _row(preview_page(snap, site, path, keep=False), made) for path, (snap, made) in previews.items()}
 
 
 def _made_from(res) -> str:
