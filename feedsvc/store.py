@@ -621,10 +621,11 @@ class StoreReader:
                                     (key, *params, stop - start, start))
         return [row[0] for row in rows]
 
-    def page_time(self, key: str, page: int) -> datetime | None:
-        """When archive page `page` of a listing last changed (None: not recorded, as in a store of older code)."""
-        row = self._conn().execute("SELECT modified FROM listing_pages WHERE listing = ? AND page = ?", (key, page)).fetchone()
-        return None if row is None else datetime.fromisoformat(row[0])
+    def page_date(self, head: ListingHead, page: int) -> datetime:
+        """When archive page `page` of a listing last changed (versions.py): its own row, else (none recorded) the
+        listing's time, which moves whenever any page of it does."""
+        row = self._conn().execute("SELECT modified FROM listing_pages WHERE listing = ? AND page = ?", (head.key, page)).fetchone()
+        return head.changed if row is None else datetime.fromisoformat(row[0])
 
     def listing_count(self, key: str, where: str = "", params: tuple = ()) -> int:
         """How many of a listing's rows meet the condition."""

@@ -171,7 +171,7 @@ class PageMaker:
         head, ids = stored
         listing = Listing(head.key, head.title, head.description, head.category, _Items(ids, self), head.page_url,
                           deleted=head.deleted)
-        feed = page_feed(listing, self.job.site, self.job.size, page, **{**self.job.public, "updated": self.reader.page_time(key, page) or head.changed})
+        feed = page_feed(listing, self.job.site, self.job.size, page, **{**self.job.public, "updated": self.reader.page_date(head, page)})
         if feed is None:
             return None
         return self.renderer.fragments.assemble(fmt, feed), feed.updated

@@ -253,7 +253,7 @@ class Variants:
             # An archive page has its own date; any other view of a listing changes when the listing does.
             options["updated"] = head.changed
             if since is None and partner is None and page > 1:
-                options["updated"] = self.reader.page_time(key, page) or head.changed
+                options["updated"] = self.reader.page_date(head, page)
             if since is not None:
                 feed = since_feed(listing, self.site, self.size, since, page, **options)
             else:
