@@ -13,7 +13,6 @@ file whole and the next build finishes the work.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import hashlib
 import json
@@ -35,8 +34,8 @@ from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
 from .archive import DATES, page_items, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Job, Result, Task
 from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_adding, mtime_ns,  # noqa: F401
-                           read_manifest, remove_files, store_token, take_over, unlink, write_file, write_manifest,
-                           writing)
+                           read_manifest, remove_files, store_token, sync_folder, take_over, unlink, write_file,
+                           write_manifest, writing)
 from .precompress import SUFFIXES, coded_forms, precompressed
 
 log = logging.getLogger(__name__)
@@ -550,22 +549,6 @@ class EarlyPages:
         if self.workers is not None:
             self.workers.close()
         shutil.rmtree(self.staging, ignore_errors=True)
-
-
-def sync_folder(folder: Path) -> None:
-    """Flush the filesystem that holds `folder` (syncfs(2)), not every filesystem of the machine as sync(2) does: a
-    busy disk elsewhere (another site, a log) would make each build wait for it. sync() where syncfs is missing."""
-    try:
-        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-    except (AttributeError, OSError):
-        os.sync()
-        return
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if syncfs(fd) != 0:
-            raise OSError(ctypes.get_errno(), f"syncfs {folder}: {os.strerror(ctypes.get_errno())}")
-    finally:
-        os.close(fd)
 
 
 def archive_page(publisher) -> Pages:

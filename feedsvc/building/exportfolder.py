@@ -3,6 +3,7 @@ folder holds, and the folder's hygiene (files of resources gone, leftovers of a 
 layout). Used by export.py, which decides what to write."""
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import hashlib
@@ -182,3 +183,19 @@ def etag(body, *more) -> str:
 def mtime_ns(modified: str) -> int:
     """A file's modification time for a Last-Modified kept as ISO 8601 text (exact to the microsecond)."""
     return (datetime.fromisoformat(modified) - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush the filesystem that holds `folder` (syncfs(2)), not every filesystem of the machine as sync(2) does: a
+    busy disk elsewhere (another site, a log) would make each build wait for it. sync() where syncfs is missing."""
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        os.sync()
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if syncfs(fd) != 0:
+            raise OSError(ctypes.get_errno(), f"syncfs {folder}: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(fd)
