@@ -21,6 +21,8 @@ from ..model import Article, Deleted
 from ..paging import Listing
 from .state import StateStore
 
+KEY_SETS = 4096  # distinct sets of listing keys kept to share among the rows (a few dozen with categories only)
+
 
 class Tombstones:
     """What the listings carried, kept up to date from one build to the next; the deletions they announce."""
@@ -34,6 +36,8 @@ class Tombstones:
         self._deleted: dict[str, dict[str, Deleted]] = {}  # listing key → ref → tombstone, within retention
         self._announced: dict[str, tuple[Deleted, ...]] = {}  # listing key → its tombstones, newest first
         self._dressed: dict[str, tuple[Listing, tuple[Deleted, ...], Listing]] = {}  # key → (listing, tombstones, with them)
+        # Each set of listing keys an entry is carried by, once: a few dozen sets among 100,000 entries' rows.
+        self._keys: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def update(self, listings: Sequence[Listing], now: datetime, held: Iterable[str] = ()) -> tuple[list[Listing], datetime | None]:
         """The listings with their tombstones (Listing.deleted), recording what went or came back at `now`;
@@ -61,7 +65,10 @@ class Tombstones:
             article = self._live.get(ref)
             before = self._carried.get(ref)
             if article is not None:
-                row = (article.source, tuple(keys_of.get(ref, ())), article.categories)
+                keys = tuple(keys_of.get(ref, ()))
+                if len(self._keys) > KEY_SETS:  # tags and authors may make many: keep it bounded
+                    self._keys.clear()
+                row = (article.source, self._keys.setdefault(keys, keys), article.categories)
                 if row != before:
                     put[ref] = self._carried[ref] = row
                 if ref in announced:

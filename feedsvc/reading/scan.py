@@ -14,7 +14,7 @@ from types import MappingProxyType
 from functools import partial
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from ..model import Article
+from ..model import Article, reusing
 from .articles import Options, Skipped, is_placed, placement
 from .folder import Folder
 from .pool import POOL_FROM, read_files
@@ -162,6 +162,8 @@ class Scanner:
                 self._keep(source, stat, result)
             read.append((source, stat, result))
         for source, stat, result in read:
+            if isinstance(result, Article) and result.source == source:
+                source = result.source  # one string for the file's key and its article's field, not two
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
                 self._modified.pop(source, None)
@@ -256,6 +258,9 @@ class Scanner:
             if slim and self.parsed is not None and isinstance(result, Article):
                 result = placement(result)
                 self._slim.add(source)
+            held = self._entries.get(source)
+            if isinstance(result, Article) and held is not None and isinstance(held.result, Article):
+                result = reusing(result, held.result)  # the placement's strings, not a second copy of each
             self._put(source, _Entry(stat, result))
 
     def _keep(self, source: str, stat: tuple[int, int], result: Article | Skipped) -> None:

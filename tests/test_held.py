@@ -1,0 +1,165 @@
+"""What the builder holds for each article after a cold start: one placement record, its strings shared by every
+stage's map, and the state store's dated copy of it; not the placements the background reading replaced."""
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import feedsvc.model
+import feedsvc.reading.articles
+import feedsvc.reading.scan
+from feedsvc import create_app
+from feedsvc.building import builder
+from feedsvc.building.sitemaps import Sitemaps
+from feedsvc.building.state import StateStore
+from feedsvc.building.tombstones import Tombstones
+from feedsvc.model import Article, Site, dated
+from feedsvc.paging import Listing
+from tests.conftest import write
+
+CATEGORIES = ("economy", "sport", "tech", "culture")
+SITE = Site("T", "http://example.org", "d", "a", "en", 60)
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def articles_held(sources: set[str]) -> list[Article]:
+    """Every Article alive in this process read from one of these files."""
+    gc.collect()
+    return [o for o in gc.get_objects() if type(o) is Article and o.source in sources]
+
+
+def an_article(i: int, **more) -> Article:
+    fields = {"id": f"held-{i}", "source": f"held-{i}.txt", "title": f"Story {i}", "categories": (CATEGORIES[i % 4],),
+              "body_html": "", "body_text": "", "summary": "", "lang": "", "content_hash": f"b:{i:064x}",
+              "published": datetime(2025, 1, 1 + i % 28, tzinfo=timezone.utc), "updated": None, **more}
+    fields["updated"] = fields["updated"] or fields["published"]
+    return Article(**fields)
+
+
+def test_after_a_cold_start_the_builder_holds_two_articles_a_file_sharing_their_strings(tmp_path, monkeypatch):
+    """The scanner's placement and the dated copy, nothing more: the placements the background reading replaced
+    (each with its own ID, source, title, GUID and hash strings) are held by no stage."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first, read in full in the background
+    monkeypatch.setattr(builder, "FIRST_PAGES", 5)  # article pages committed in background builds too
+    folder = tmp_path / "articles"
+    for i in range(120):
+        path = write(folder, f"held-{i:04d}.txt", f"{CATEGORIES[i % 4]}\nStory number {i}\nA paragraph about story {i}.\n")
+        os.utime(path, (1_700_000_000 + 3600 * i,) * 2)
+    app = create_app({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0,
+                      "FEED_MAX_ITEMS": 3}, refresh=False, build=False)
+    publisher = builder.start_building(app, release=True)
+    publisher.refresh()
+    assert publisher.wait_reading(60)
+    committer = next(o for o in publisher.observers if isinstance(o, builder.Committer))
+    assert committer.wait(60) and app.extensions["feedsvc.indexer"].wait(60)
+    held = articles_held({f"held-{i:04d}.txt" for i in range(120)})
+    per_file = Counter(a.source for a in held)
+    assert len(per_file) == 120 and max(per_file.values()) == 2, per_file.most_common(3)
+    for source in per_file:
+        mine = [a for a in held if a.source == source]
+        for name in ("id", "source", "title", "guid", "content_hash", "categories"):
+            assert len({id(getattr(a, name)) for a in mine}) == 1, (source, name)
+    entries = publisher.scanner._entries
+    assert all(key is entries[key].result.source for key in entries)  # the file's key is its article's source
+
+
+def test_a_placement_read_again_in_full_keeps_the_strings_of_the_one_it_replaces(tmp_path, monkeypatch):
+    """scan.py adopt(): the new placement is a new object (the stages see it came), made of the old one's values."""
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
+    folder = tmp_path / "articles"
+    for i in range(4):
+        write(folder, f"{i}.txt", f"sport\nStory {i}\nA paragraph about story {i}.\n")
+    scanner = feedsvc.reading.scan.Scanner(folder, feedsvc.reading.articles.Options(site_url="http://127.0.0.1:8000"),
+                                           settle=0, parsed=_Parsed(), place_from=2)
+    before = {a.source: a for a in scanner.scan().articles}
+    full = {s: (scanner.placed[s], scanner.full(s)) for s in before}
+    assert all(not feedsvc.model.is_placed(found) for _, found in full.values())
+    scanner.adopt(full)
+    after = {a.source: a for a in scanner.scan().articles}
+    for source, old in after.items():
+        assert old is not before[source] and old == before[source]
+        for name in ("id", "source", "title", "guid", "content_hash", "categories"):
+            assert getattr(old, name) is getattr(before[source], name), name
+
+
+class _Parsed:
+    """A parse store in memory (store.ParsedCache's get/put/get_all)."""
+
+    def __init__(self):
+        self.rows = {}
+
+    def get(self, source, stat):
+        return self.rows.get((source, stat))
+
+    def get_all(self, keys):
+        return {source: self.rows[(source, stat)] for source, stat in keys if (source, stat) in self.rows}
+
+    def put(self, source, stat, result, placement):
+        self.rows[(source, stat)] = result
+
+
+def test_articles_have_no_dict_and_their_copies_keep_every_field():
+    """Slots: 160 bytes an Article instead of 280 with a __dict__; dated() and a pickle's round trip keep the rest."""
+    article = an_article(1, tags=("a",), author="Someone", image="http://example.org/i.png", draft=True, guid="urn:x")
+    assert not hasattr(article, "__dict__")
+    moved = dated(article, NOW, NOW)
+    assert (moved.published, moved.updated) == (NOW, NOW)
+    assert [getattr(moved, f) for f in Article.__dataclass_fields__ if f not in ("published", "updated")] == \
+           [getattr(article, f) for f in Article.__dataclass_fields__ if f not in ("published", "updated")]
+    assert pickle.loads(pickle.dumps(article)) == article
+
+
+def test_articles_unpickled_with_the_same_categories_share_one_tuple():
+    one, two = (pickle.loads(pickle.dumps(an_article(i))) for i in (0, 4))  # both "economy"
+    assert one.categories == two.categories and one.categories is two.categories
+
+
+def test_the_sitemaps_keep_no_article_but_each_entry_made_of_its_id_and_date():
+    """A sitemap entry is made of the article's ID and `updated`: an equal article read again (a new object) keeps
+    its entry, and the sitemaps hold none of the article objects they were made from."""
+    sitemaps = Sitemaps(SITE)
+    live = [an_article(i) for i in range(50)]
+    first = sitemaps.render([], live, NOW)
+    again = [dated(a, a.published, a.updated) for a in live]  # equal, not the same objects
+    assert sitemaps.render([("http://example.org/", NOW)], again, NOW)["sitemap.xml"] != first["sitemap.xml"]
+    assert not held_by(sitemaps) & {id(a) for a in live}
+    sitemaps._tail = None  # made whole from the entries kept
+    remade = sitemaps.render([("http://example.org/", NOW)], again[1:], NOW)
+    assert b"articles/held-0<" not in remade["sitemap.xml"] and b"articles/held-1<" in remade["sitemap.xml"]
+    assert not held_by(sitemaps) & {id(a) for a in again}  # (the list of the live articles last listed: those)
+
+
+def held_by(thing) -> set[int]:
+    """id() of the objects an object's attributes hold, and those their containers hold, but the last list listed."""
+    values = [v for k, v in vars(thing).items() if k != "_live"]
+    return {id(o) for o in values} | {id(o) for o in gc.get_referents(*(v for v in values if isinstance(v, (dict, list, tuple))))}
+
+
+def test_a_later_date_makes_its_sitemap_entry_again():
+    sitemaps = Sitemaps(SITE)
+    live = [an_article(i) for i in range(5)]
+    sitemaps.render([], live, NOW)
+    later = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
+    changed = [dated(live[0], live[0].published, later)] + live[1:]
+    sitemaps._tail = None  # made whole: the entries kept, the changed one made again
+    body = sitemaps.render([], changed, NOW)["sitemap.xml"]
+    assert body.count(b"2025-06-01T12:00:00Z") == 1
+
+
+def test_rows_of_entries_carried_by_the_same_listings_share_one_tuple_of_keys(tmp_path):
+    tombstones = Tombstones(StateStore(tmp_path / "state.sqlite3"), timedelta(days=30))
+    items = tuple(an_article(i, guid=f"urn:{i}") for i in range(8))
+    sport = tuple(a for a in items if a.categories == ("sport",))
+    listings = [Listing("", "T", "d", None, items, "http://example.org/"), Listing("sport", "T", "d", None, sport, "x")]
+    tombstones.update(listings, NOW)
+    keys = [row[1] for ref, row in tombstones._carried.items() if row[2] == ("economy",)]
+    assert len(keys) == 2 and keys[0] == ("",) and keys[0] is keys[1]
+    sport_keys = [row[1] for row in tombstones._carried.values() if row[2] == ("sport",)]
+    assert sport_keys[0] == ("", "sport") and sport_keys[0] is sport_keys[1]
