@@ -86,7 +86,7 @@ def for_export(config: Mapping[str, Any] | None = None) -> Wiring:
     load_partners(settings.partners)  # a partner key not set fails the build, as it fails create_app
     extensions["feedsvc.variants"] = _variants(settings, extensions["feedsvc.store"])
     wiring = Wiring(extensions)
-    start_building(wiring)
+    start_building(wiring, search=False)
     return wiring
 
 

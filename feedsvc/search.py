@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .searchtext import TABLE, TOKENIZER, match_expression, normalise
+from .transactions import transaction
 
 FIELDS = ("title", "body", "terms")  # terms: categories, tags and author
 
@@ -153,8 +154,7 @@ class SearchIndexer:
         gone = sorted(indexed.keys() - articles.keys())
         for start in range(0, max(len(put), 1 if gone else 0), CHUNK):
             chunk = put[start:start + CHUNK]
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn):
                 for id_ in [*(gone if start == 0 else ()), *(row[1] for row in chunk)]:
                     _delete(conn, id_)
                 taken = []
@@ -170,10 +170,6 @@ class SearchIndexer:
                     rowid = conn.execute("INSERT INTO search_docs (id, published, made_from, words) VALUES (?, ?, ?, ?)",
                                          (id_, published, made, words)).lastrowid
                     conn.execute("INSERT INTO search_text (rowid, title, body, terms) VALUES (?, ?, ?, ?)", (rowid, *fields))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             if start == 0:
                 for id_ in gone:
                     indexed.pop(id_, None)
@@ -183,19 +179,13 @@ class SearchIndexer:
             self.indexed += len(chunk)
         for id_ in objects.keys() - articles.keys():
             del objects[id_]
-        conn.execute("BEGIN IMMEDIATE")  # the articles are all in: now say whose they are
-        try:
+        with transaction(conn):  # the articles are all in: now say whose they are
             conn.execute("INSERT OR REPLACE INTO search_meta VALUES ('listing', ?)", (listing or "",))
             conn.execute("UPDATE search_meta SET value = value + 1 WHERE key = 'generation'")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _held(self, conn: sqlite3.Connection) -> dict[str, str]:
         """What the index holds (id → made_from); emptied first when it was made by other rules (or never)."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             row = conn.execute("SELECT value FROM search_meta WHERE key = 'version'").fetchone()
             if row is None or row[0] != VERSION:
                 conn.execute("INSERT INTO search_text (search_text) VALUES ('delete-all')")
@@ -205,10 +195,6 @@ class SearchIndexer:
                 conn.execute("INSERT OR IGNORE INTO search_meta VALUES ('generation', 0)")
                 conn.execute("UPDATE search_meta SET value = value + 1 WHERE key = 'generation'")
             held = dict(conn.execute("SELECT id, made_from FROM search_docs"))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return held
 
 

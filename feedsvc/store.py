@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 from .resource import Rendered
 from .search import create_index
+from .transactions import transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS builds (
@@ -240,8 +241,7 @@ class StoreWriter:
     def commit(self, build: Build, now: datetime) -> int:
         """Write the build's rows, its changes and its builds row in one transaction; returns its version."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             version = (conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0) + 1
             conn.executemany("INSERT OR REPLACE INTO resources (path, etag, media_type, last_modified, max_age, headers, body, "
                              "gzip, br, made_from, version) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -274,10 +274,6 @@ class StoreWriter:
             conn.execute("INSERT INTO builds VALUES (?, ?, ?)", (version, now.isoformat(), json.dumps(build.report, sort_keys=True)))
             conn.execute("DELETE FROM builds WHERE version <= ?", (version - KEEP_BUILDS,))
             conn.execute("DELETE FROM changes WHERE version <= ?", (version - KEEP_BUILDS,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self.version = version
         return version
 

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .transactions import transaction
+
 SCHEMA = """CREATE TABLE IF NOT EXISTS wanted (
     id TEXT PRIMARY KEY,  -- an article ID a serving process needs and found no stored item for
     asked REAL NOT NULL  -- when it was first asked for (Unix seconds)
@@ -88,14 +90,9 @@ class Wanted:
         `wait` seconds (a serving process never waits past its bound)."""
         try:
             conn = self._conn(wait)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn):
                 for sql, rows in statements:
                     conn.executemany(sql, rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise

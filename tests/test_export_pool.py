@@ -83,6 +83,58 @@ def test_pages_made_ahead_are_taken_only_where_they_are_the_pages_needed(article
     assert assert_served_alike(export_dir, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(export_dir))
 
 
+def test_a_build_on_one_core_renders_its_archive_pages_itself(articles_dir, tmp_path, monkeypatch):
+    """No worker to make pages ahead while the article pages are committed in the background: the export makes them
+    (a one-core machine's `feedsvc build` of a big folder stopped on an empty share list)."""
+    monkeypatch.setattr(exportpool, "cores", lambda: 1)
+    monkeypatch.setattr(builder, "FIRST_PAGES", 5)  # article pages committed in the background, as at 10,000
+    wait = builder.Committer.wait
+    monkeypatch.setattr(builder.Committer, "wait", lambda self, timeout=None: wait(self, timeout) and timeout != 0)
+    corpus(articles_dir, 60)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
+
+
+def test_workers_take_stretches_of_the_order_with_every_format_of_a_page():
+    formats = ("rss", "atom", "json")
+    tasks = [(key, fmt, page, f"{key}{page}.{fmt}", "", False) for key, page in
+             [("", 2), ("c1", 2), ("", 3), ("", 4), ("c2", 2), ("", 5), ("c1", 3)] for fmt in formats]
+    for count in (1, 2, 3, 4):
+        shares = exportpool.stretches(tasks, count)
+        assert len(shares) == count and [task for share in shares for task in share] == tasks  # the order kept, cut
+        for share in shares:
+            assert len(share) % 3 == 0 and all({t[1] for t in share[i:i + 3]} == set(formats) for i in range(0, len(share), 3))
+        assert max(map(len, shares)) - min(map(len, shares)) <= 3  # a page at most between two workers' shares
+    assert exportpool.stretches(tasks, 0) == []
+
+
+def test_a_worker_reads_each_article_of_its_stretch_once(articles_dir, tmp_path):
+    """Every format of a page in one worker: its articles are read from the store once, not once per format."""
+    from feedsvc.store import StoreReader
+
+    corpus(articles_dir, 60)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    variants = create_app({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(state), "FEED_MAX_ITEMS": 5},
+                          build=False).extensions["feedsvc.variants"]
+    conn = export.connect(state, readonly=True)
+    conn.execute("BEGIN")
+    writer = export._Writer(tmp_path / "none", {}, conn, variants.get, variants.size,
+                            export.archive_shape(variants.site, variants.public))
+    writer._plan_archives()
+    conn.execute("COMMIT")
+    tasks = [(key, fmt, page, f"p{n}", "", False) for n, (key, fmt, page, *_) in enumerate(writer.archives)]
+    maker = exportpool.PageMaker(exportpool.Job(str(state), str(tmp_path / "pages"), variants.site, variants.size, variants.public))
+    read: list[str] = []
+    articles = StoreReader.articles
+    maker.reader.articles = lambda ids: (read.extend(ids), articles(maker.reader, ids))[1]
+    for task in tasks:
+        assert exportpool.make_and_write(maker, tmp_path / "pages", task)[1] is not None
+    # Each article on an archive page (all but the site-wide first page's five) read once, for every page and format.
+    assert len(read) == len(set(read)) == 55
+
+
 def test_workers_rewrite_only_the_pages_whose_bytes_moved(articles_dir, tmp_path, handed, monkeypatch):
     monkeypatch.setattr(export, "FROM_PAGES", 1)  # every page to render goes to the workers
     corpus(articles_dir, 40)

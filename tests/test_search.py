@@ -269,6 +269,23 @@ def test_a_restart_indexes_nothing_again(make_app, articles_dir):
     assert titles(search(again.test_client(), "شويغو")) == [SEED_TITLE]
 
 
+def test_a_static_build_leaves_the_index_to_the_server_that_answers_searches(make_app, articles_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from feedsvc.cli import main
+
+    write(articles_dir, "seed.txt", SEED.read_text(encoding="utf-8"))
+    state = tmp_path / "state.sqlite3"
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "FEEDSVC_SETTLE_MS": "0"}
+    result = CliRunner().invoke(main, ["build", "--out", str(tmp_path / "site"), "--articles", str(articles_dir)], env=env)
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(state) as conn:  # an export cannot answer a search: the build spent nothing on it
+        assert conn.execute("SELECT count(*) FROM search_docs").fetchone()[0] == 0
+    app = make_app(articles_dir)  # the server over the same store indexes what its first build holds
+    assert app.extensions["feedsvc.indexer"].wait(30) and app.extensions["feedsvc.indexer"].indexed == 1
+    assert titles(search(app.test_client(), "شويغو")) == [SEED_TITLE]
+
+
 def test_an_index_made_by_other_rules_is_made_again(make_app, articles_dir, tmp_path):
     write(articles_dir, "seed.txt", SEED.read_text(encoding="utf-8"))
     first = make_app(articles_dir)

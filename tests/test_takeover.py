@@ -212,7 +212,9 @@ def test_a_workers_memory_does_not_grow_with_the_archive(tmp_path):
     # parsed and kept for ?page and ?since, grew a worker by ~0.5 KiB an article (2 MiB between these sizes).
     small, large = worker_rss(2000, tmp_path), worker_rss(6000, tmp_path)
     print(f"worker RSS: {small:.1f} MiB at 2,000 articles, {large:.1f} MiB at 6,000")
-    assert abs(large - small) <= 3, (small, large)
+    # Growth only: a worker that happened to take none of the requests that load the renderers (feedgen and lxml
+    # come with the first archive page it renders, ~4 MiB) is smaller at either size, which grows nothing.
+    assert large - small <= 3, (small, large)
     assert large <= 60, large
 
 

@@ -559,12 +559,14 @@ def _row(res, made: str, *, coded: bool | None = None) -> tuple:
 
 # --- becoming the builder ---
 
-def start_building(app, commit: bool = True, release: bool = False):
+def start_building(app, commit: bool = True, release: bool = False, search: bool = True):
     """Make this process's Publisher and wire it to the store, WebSub and metrics; returns it (nothing runs yet).
 
-    commit=False: nothing is written to the build store (`feedsvc build`, which exports the snapshot itself).
+    commit=False: nothing is written to the build store; the Publisher keeps and compresses its own snapshot (tests).
     release: the process holds the build lock, so what it committed is in the store as it left it: it keeps no
     copy of the committed bytes (Rendered.release).
+    search=False: the search index is left to the server that answers searches (`feedsvc build`: an export holds
+    none; that server's builder indexes what the store's build holds, search.py).
     """
     from ..reading import articles, chrome, folder, frontmatter, markup, scan, text
     from . import feeds, render
@@ -598,7 +600,8 @@ def start_building(app, commit: bool = True, release: bool = False):
         publisher.renderer.seed = committer.seed
         # and the sitemaps' entries of the articles as they are (building/sitemaps.py), from the files as stored.
         publisher.renderer.sitemaps.stored = committer.stored_body
-        publisher.observers.append(app.extensions.setdefault("feedsvc.indexer", SearchIndexer(path, publisher.read_full)).observe)  # search.py
+        if search:
+            publisher.observers.append(app.extensions.setdefault("feedsvc.indexer", SearchIndexer(path, publisher.read_full)).observe)  # search.py
     if "feedsvc.metrics" in app.extensions:
         publisher.observers.append(app.extensions["feedsvc.metrics"].observe_refresh)
     if "feedsvc.websub" in app.extensions:

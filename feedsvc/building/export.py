@@ -529,7 +529,7 @@ class EarlyPages:
             self.tasks[name] = (task, page_key)
             tasks.append(task)
         if len(tasks) >= FROM_PAGES:
-            self.workers = ExportWorkers()
+            self.workers = ExportWorkers()  # none on one core: the export renders the pages itself
             self.handed = self.workers.start(dataclasses.replace(job, store=str(store), out=str(self.staging)), tasks)
 
     def collect(self) -> dict[str, tuple]:
