@@ -163,3 +163,31 @@ def test_rows_of_entries_carried_by_the_same_listings_share_one_tuple_of_keys(tm
     assert len(keys) == 2 and keys[0] == ("",) and keys[0] is keys[1]
     sport_keys = [row[1] for row in tombstones._carried.values() if row[2] == ("sport",)]
     assert sport_keys[0] == ("", "sport") and sport_keys[0] is sport_keys[1]
+
+
+def test_a_scans_times_of_modification_are_a_view_of_the_scanners_map_copied_only_when_it_changes(tmp_path):
+    """No second map of every file's mtime between two results; an earlier result still stays as it was."""
+    folder = tmp_path / "articles"
+    for i in range(3):
+        write(folder, f"{i}.txt", f"sport\nStory {i}\nA paragraph about story {i}.\n")
+    scanner = feedsvc.reading.scan.Scanner(folder, feedsvc.reading.articles.Options(site_url="http://127.0.0.1:8000"), settle=0)
+    first = scanner.scan()
+    assert gc.get_referents(first.modified)[0] is scanner._modified
+    assert gc.get_referents(scanner.scan().modified)[0] is scanner._modified  # nothing changed: the same map
+    write(folder, "3.txt", "sport\nStory 3\nA paragraph.\n")
+    later = scanner.scan()
+    assert gc.get_referents(later.modified)[0] is scanner._modified and "3.txt" in later.modified
+    assert set(first.modified) == {"0.txt", "1.txt", "2.txt"}
+
+
+def test_the_renderer_keeps_the_publishers_map_of_live_articles_not_a_set_of_its_ids(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "articles"
+    for i in range(5):
+        write(folder, f"{i}.txt", f"sport\nStory {i}\nA paragraph about story {i}.\n")
+    app = create_app({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0})
+    publisher = app.extensions["feedsvc"]
+    assert publisher.renderer._live is publisher.snapshot.articles
+    write(folder, "5.txt", "sport\nStory 5\nA paragraph.\n")
+    publisher.refresh()
+    assert publisher.renderer._live is publisher.snapshot.articles and len(publisher.snapshot.articles) == 6
