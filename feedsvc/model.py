@@ -97,6 +97,8 @@ def _article(*values) -> Article:
         values[at] = values[at].decode("utf-8", "surrogatepass")
     # A builder unpickles every article of the folder (a cold start's placements, the background's full reads): a tuple
     # of its own for each article's few category names was two objects an article more (100,000 at 100,000 articles).
+    if len(_NAMES) > NAME_SETS:  # a folder of ever new category names: kept bounded, shared again from here on
+        _NAMES.clear()
     values[_CATEGORIES_AT] = _NAMES.setdefault(values[_CATEGORIES_AT], values[_CATEGORIES_AT])
     return _made(values)  # as pickle's own way: no __init__, the fields as they were
 
@@ -116,6 +118,7 @@ _PUBLISHED_AT, _UPDATED_AT = _FIELDS.index("published"), _FIELDS.index("updated"
 _VALUES = attrgetter(*_FIELDS)
 _PUT = tuple(Article.__dict__[name].__set__ for name in _FIELDS)
 _NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}  # each set of categories articles were unpickled with: a few dozen
+NAME_SETS = 4096  # distinct sets kept to share (as tombstones.KEY_SETS)
 
 
 def reusing(article: Article, older: Article) -> Article:

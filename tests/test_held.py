@@ -121,6 +121,19 @@ def test_articles_unpickled_with_the_same_categories_share_one_tuple():
     assert one.categories == two.categories and one.categories is two.categories
 
 
+def test_the_shared_category_tuples_stay_bounded(monkeypatch):
+    """A folder of ever new category names does not grow the table of shared tuples for ever."""
+    monkeypatch.setattr(feedsvc.model, "NAME_SETS", 8)
+    monkeypatch.setattr(feedsvc.model, "_NAMES", {})
+    from dataclasses import replace
+
+    for n in range(50):
+        pickle.loads(pickle.dumps(replace(an_article(n), categories=(f"c{n}",))))
+        assert len(feedsvc.model._NAMES) <= 9
+    one, two = (pickle.loads(pickle.dumps(an_article(i))) for i in (0, 4))
+    assert one.categories is two.categories  # shared again after the table was emptied
+
+
 def test_the_sitemaps_keep_no_article_but_each_entry_made_of_its_id_and_date():
     """A sitemap entry is made of the article's ID and `updated`: an equal article read again (a new object) keeps
     its entry, and the sitemaps hold none of the article objects they were made from."""
