@@ -49,6 +49,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def die_with_pytest() -> None:
+    """preexec_fn: the server gets SIGTERM when pytest goes, even killed (a teardown that never ran leaks nothing)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG, man 2 PR_SET_PDEATHSIG
+
+
 def end_process(proc: subprocess.Popen, timeout: float = 15) -> None:
     """SIGTERM a child process, SIGKILL it if it has not gone within timeout seconds; reap it either way."""
     if proc.poll() is None:
@@ -94,7 +102,8 @@ class Process:
     def __init__(self, command: list[str], log: Path, ready: str, env: dict | None = None, cwd: Path | None = None):
         self.log_path = log
         self.log = open(log, "w+b")
-        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                     preexec_fn=die_with_pytest)
         try:
             wait_until_up(self.base, self.proc, ready)
         except Exception as exc:

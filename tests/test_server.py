@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -131,3 +132,39 @@ def test_gunicorn_runs_the_wsgi_module_too(tmp_path):
         check_feed_http(srv.base, "/feed.atom", MEDIA_TYPES["atom"])
     finally:
         srv.stop()
+
+
+def test_a_killed_test_run_leaves_no_server_behind(tmp_path):
+    """A test process killed mid-test (its teardown never runs) takes its server, and the server's builder, with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import SAMPLE_ARTICLES
+    from tests.http_helpers import ROOT
+
+    stand_in = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from tests.http_helpers import Server; "
+         f"s = Server(Path({str(SAMPLE_ARTICLES)!r}), Path({str(tmp_path / 'state.sqlite3')!r})); "
+         "print(s.proc.pid, flush=True); time.sleep(600)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        master = int(stand_in.stdout.readline())
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        assert children, "serve started no process of its own"
+    finally:
+        stand_in.send_signal(signal.SIGKILL)
+        stand_in.wait()
+    deadline = time.monotonic() + 30
+
+    def alive(pid: int) -> bool:
+        try:
+            return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+
+    while time.monotonic() < deadline and any(alive(pid) for pid in [master, *children]):
+        time.sleep(0.05)
+    assert not [pid for pid in [master, *children] if alive(pid)]
