@@ -256,6 +256,10 @@ class Folder:
                     break
                 chunks.append(chunk)
                 left -= len(chunk)
+                if len(chunks) == 1 and len(chunk) == st.st_size:
+                    # The first read gave every byte fstat counted: the end of the file, no read more to find it.
+                    # A second read finds only bytes written since the fstat, which a write a moment later misses too.
+                    break
                 ask = 1 << 20
         except FileBusyError:
             raise
