@@ -1,0 +1,123 @@
+"""The reading's fast paths give what the general routines they stand in for give: each general routine is kept
+here as it was written, and held equal to the fast one on random text rich in what the fast paths set aside
+(Arabic, Hebrew, bidi controls, CR and LF, byte order marks, C1 controls, astral characters, chrome markers)."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from feedsvc.config import DEFAULT_CHROME_MARKERS
+from feedsvc.reading import text
+from feedsvc.reading.text import (
+    _ARABIC_SCRIPT, _ASTRAL, _ASTRAL_NONCHARACTERS, _HEBREW_SCRIPT, _LETTERS, _NOT_ARABIC, _NOT_HEBREW, _NOT_LETTERS,
+    _UNSAFE, detect_language, drop_unsafe_chars, is_visible,
+)
+
+SPECIAL = (
+    "\r\n\t \u00a0\u0085\u2028\u2029\ufeff\u200f\u200e\u200d\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    "\x00\x01\x0b\x0c\x1b\x7f\x80\x84\x86\x9f\ufffe\uffff\ufdd0\ufdef\ud800\udfff"
+    "\U0001f600\U0001fffe\U0010ffff\U0002070e"
+    "سياسةالخبر،؛؟٠١٢٣ـًٌٍَُِّْٰٱأإآ\u0750\u08a0\ufb50\ufdf2\ufe70\ufefc\u0700\u07c0\u08ff\ufb1d\ufe00\uff10"
+    "המועצה\u05b0\u0591"
+    "AZaz09_.,!?:-#*[]()`>+•|=…«»“”²½Ⅻéßİ"
+)
+MARKERS = [m for m in DEFAULT_CHROME_MARKERS if m] + ["تابعونا على", "Follow us", "Related Articles", "اقرأ أيضاً"]
+CHARACTERS = st.one_of(st.sampled_from(SPECIAL), st.characters())
+TEXTS = st.one_of(
+    st.text(CHARACTERS, max_size=200),
+    st.lists(st.one_of(st.text(CHARACTERS, max_size=40), st.sampled_from(MARKERS)), max_size=12).map(" ".join),
+)
+
+
+def general_drop_unsafe_chars(value: str) -> str:
+    value = _UNSAFE.sub("", value)
+    if _ASTRAL.search(value):
+        value = _ASTRAL_NONCHARACTERS.sub("", value)
+    return unicodedata.normalize("NFC", value)
+
+
+def general_is_visible(value: str) -> bool:
+    return any(unicodedata.category(c)[0] in "LMNPS" for c in value)
+
+
+def general_script_counts(value: str) -> tuple[int, int, int]:
+    """(Arabic, Hebrew, letters) as detect_language counted them, one regular expression each."""
+    return len(_NOT_ARABIC.sub("", value)), len(_NOT_HEBREW.sub("", value)), len(_NOT_LETTERS.sub("", value))
+
+
+def general_detect_language(value: str, default: str) -> str:
+    value = value[:text._LANGUAGE_SAMPLE]
+    arabic, hebrew, letters = general_script_counts(value)
+    if arabic * 2 > len(value):
+        return "ar"
+    if not letters:
+        return default
+    if arabic * 2 > letters:
+        return "ar"
+    if hebrew * 2 > letters:
+        return "he"
+    if letters < 12:
+        return default
+    sample = value[:text._LANGUAGE_ID_SAMPLE]
+    if text._plainly_english(sample):
+        return "en"
+    return text._identifier()(sample)[0]
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+@example("a\u202eb\nc\td\U0001fffe")
+@example("")
+def test_drop_unsafe_chars_is_the_general_clean_up(value):
+    assert drop_unsafe_chars(value) == general_drop_unsafe_chars(value)
+
+
+def test_every_character_the_clean_up_removes_is_unprintable():
+    # What lets drop_unsafe_chars pass printable lines by: a character it removes that printed would stay.
+    removed = [chr(c) for c in range(0x110000) if _UNSAFE.match(chr(c)) or _ASTRAL_NONCHARACTERS.match(chr(c))]
+    assert removed and not any(c.isprintable() for c in removed)
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+@example(" ")
+@example("\u200f.")
+@example("\u00a0x")
+def test_is_visible_is_the_general_test(value):
+    assert is_visible(value) == general_is_visible(value)
+
+
+def test_printable_characters_are_the_visible_ones_and_the_space():
+    assert all(unicodedata.category(chr(c))[0] in "LMNPS" for c in range(0x110000) if chr(c).isprintable() and c != 0x20)
+
+
+def test_each_script_lies_in_the_blocks_its_count_looks_at():
+    for c in range(0x110000):
+        if _ARABIC_SCRIPT.match(chr(c)):
+            assert c >> 8 == text._ARABIC_BLOCK or c >> 8 in text._ARABIC_SHARED, hex(c)
+        if _HEBREW_SCRIPT.match(chr(c)):
+            assert c >> 8 in text._HEBREW_SHARED, hex(c)
+    assert all(_ARABIC_SCRIPT.match(chr(c)) for c in range(0x600, 0x700))
+    assert {c for c in range(128) if _LETTERS.match(chr(c))} == set(text._ASCII_LETTERS)
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+def test_script_counts_are_the_regular_expressions(value):
+    arabic, hebrew, letters = general_script_counts(value)
+    blocks = text._blocks(value)
+    assert text._in_script(value, blocks, text._ARABIC_BLOCK, text._ARABIC_SHARED, _NOT_ARABIC) == arabic
+    assert text._in_script(value, blocks, None, text._HEBREW_SHARED, _NOT_HEBREW) == hebrew
+    assert text._ascii_letters(value) <= letters
+    assert text._ascii_letters(value) == len(re.findall("[A-Za-z]", value))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(TEXTS, st.text(st.sampled_from("abc the and of سلامשלום١ 2.\n"), max_size=80)))
+@example("The city council approved the new budget on Tuesday")
+@example("أخبار " * 20 + "a" * 300)
+def test_detect_language_is_the_general_one(value):
+    assert detect_language(value, "de") == general_detect_language(value, "de")
