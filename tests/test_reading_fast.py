@@ -10,10 +10,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from feedsvc.config import DEFAULT_CHROME_MARKERS
-from feedsvc.reading import text
+from feedsvc.reading import chrome, text
+from feedsvc.reading.chrome import strip_chrome
 from feedsvc.reading.text import (
     _ARABIC_SCRIPT, _ASTRAL, _ASTRAL_NONCHARACTERS, _HEBREW_SCRIPT, _LETTERS, _NOT_ARABIC, _NOT_HEBREW, _NOT_LETTERS,
-    _UNSAFE, detect_language, drop_unsafe_chars, is_visible,
+    _UNSAFE, collapse_space, detect_language, drop_unsafe_chars, is_visible,
 )
 
 SPECIAL = (
@@ -121,3 +122,87 @@ def test_script_counts_are_the_regular_expressions(value):
 @example("أخبار " * 20 + "a" * 300)
 def test_detect_language_is_the_general_one(value):
     assert detect_language(value, "de") == general_detect_language(value, "de")
+
+
+def general_collapse_space(value: str) -> str:
+    return " ".join(value.split())
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+@example(" a  b ")
+@example("a\u00a0b")
+@example(" ")
+def test_collapse_space_is_the_general_one(value):
+    assert collapse_space(value) == general_collapse_space(value)
+
+
+def test_every_whitespace_character_but_the_space_is_unprintable():
+    assert not any(chr(c).isprintable() for c in range(0x110000) if chr(c).isspace() and c != 0x20)
+
+
+_ALEF = str.maketrans("أإآٱ", "اااا")
+_MD_DECORATION = str.maketrans("", "", "*_[]`")
+
+
+def general_fold(line: str) -> str:
+    line = chrome._MD_LINK_TARGET.sub("", line)
+    line = chrome._ARABIC_MARKS.sub("", line).translate(_ALEF).translate(_MD_DECORATION).casefold()
+    return " ".join(line.split()).strip(chrome._FOLD_STRIP)
+
+
+def general_strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
+    """strip_chrome as written before its fast paths: every marker tried on every folded line."""
+    folded = tuple(dict.fromkeys(m for m in map(general_fold, markers) if m))
+    longest = max(map(len, folded), default=0) + chrome._CHROME_TAIL_CHARS + 16
+
+    def tail(i: int) -> int | None:
+        line = lines[i]
+        if len(line) > longest and "](" not in line:
+            return None
+        f = general_fold(line)
+        best = None
+        for m in folded:
+            if f == m:
+                return 0
+            if f.startswith(m) and not f[len(m)].isalnum():
+                rest = f[len(m):]
+                words = sum(1 for w in rest.split() if any(c.isalnum() for c in w))
+                if len(rest) <= chrome._CHROME_TAIL_CHARS and words <= chrome._CHROME_TAIL_WORDS:
+                    best = words if best is None else min(best, words)
+        return best
+
+    def listed(line: str) -> bool:
+        return len(general_fold(line)) <= chrome._FILLER_CHARS and not line.rstrip(" *_)]\"'»”").endswith(chrome._SENTENCE_ENDS)
+
+    end = len(lines)
+    while end > 0:
+        if tail(end - 1) is not None:
+            end -= 1
+            continue
+        heading = next((i for i in range(end - 2, max(end - 2 - chrome._FILLER_WINDOW, -1), -1) if tail(i) is not None), None)
+        if heading is not None and tail(heading) <= chrome._HEADING_TAIL_WORDS and all(listed(lines[i]) for i in range(heading + 1, end)):
+            end = heading
+            continue
+        break
+    return lines[:end]
+
+
+FOLDABLE = st.one_of(TEXTS, st.sampled_from(MARKERS).map(lambda m: f"**[{m.upper()}](http://x/)** ـ إ،"),
+                     st.lists(st.sampled_from(SPECIAL + "](ـًأ"), max_size=30).map("".join))
+
+
+@settings(max_examples=400, deadline=None)
+@given(FOLDABLE)
+@example("[Follow us](https://x/) on *X*")
+@example("تابعونا على")
+def test_fold_is_the_general_one(value):
+    assert chrome._fold(value) == general_fold(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(FOLDABLE, st.sampled_from(MARKERS), st.sampled_from(MARKERS).map(lambda m: m + " X, YouTube")),
+                max_size=16))
+def test_strip_chrome_is_the_general_one(lines):
+    markers = DEFAULT_CHROME_MARKERS + ("Show Moreover", "أ")
+    assert strip_chrome(lines, markers) == general_strip_chrome(lines, markers)

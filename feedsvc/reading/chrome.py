@@ -7,7 +7,7 @@ import re
 
 # Arabic marks that scrapes spell either way (tanween, harakat, tatweel) and alef forms.
 _ARABIC_MARKS = re.compile("[\u0640\u064b-\u065f\u0670]")
-_ALEF = str.maketrans("أإآٱ", "اااا")
+_ALEF = tuple((form, "ا") for form in "أإآٱ")  # (character, replacement) pairs: see _replace_each
 # A chrome line is a marker, perhaps followed by a few words ("Follow us on Facebook, X and YouTube";
 # "… will not be published. Required fields are marked *"). A longer line that starts with a marker
 # is a sentence of the article ("Related articles on this topic were published by Reuters last week").
@@ -18,7 +18,7 @@ _FILLER_WINDOW = 12  # related-article titles listed under such a heading
 _FILLER_CHARS = 160
 _SENTENCE_ENDS = (".", "!", "?", "؟", "。", "…")
 _MD_LINK_TARGET = re.compile(r"\]\([^)]*\)")
-_MD_DECORATION = str.maketrans("", "", "*_[]`")
+_MD_DECORATION = tuple((mark, "") for mark in "*_[]`")
 _FOLD_STRIP = " .:،؛…!-#>+•·|="
 
 
@@ -33,6 +33,8 @@ def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
         if len(line) > longest and "](" not in line:
             return None
         f = _fold(line)
+        if not f.startswith(folded):  # one C call for the lines that begin with no marker: nearly all
+            return None
         best = None
         for m in folded:
             if f == m:
@@ -84,6 +86,17 @@ def _is_list_item(line: str) -> bool:
 
 def _fold(line: str) -> str:
     """A line as compared with markers: no harakat or tatweel, one alef, no case, no Markdown decoration."""
-    line = _MD_LINK_TARGET.sub("", line)
-    line = _ARABIC_MARKS.sub("", line).translate(_ALEF).translate(_MD_DECORATION).casefold()
-    return " ".join(line.split()).strip(_FOLD_STRIP)
+    if "](" in line:  # a link's target has one
+        line = _MD_LINK_TARGET.sub("", line)
+    if not line.isascii():  # the marks and alef forms are Arabic
+        line = _replace_each(_ARABIC_MARKS.sub("", line), _ALEF)
+    return " ".join(_replace_each(line, _MD_DECORATION).casefold().split()).strip(_FOLD_STRIP)
+
+
+def _replace_each(line: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    """Each character of the pairs replaced by its partner, as str.translate would, at C speed: a replace for each
+    one the line has (translate looks every character of a line that is not ASCII up: 4 µs for 100 characters)."""
+    for char, by in pairs:
+        if char in line:
+            line = line.replace(char, by)
+    return line
