@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -206,3 +207,29 @@ def test_fold_is_the_general_one(value):
 def test_strip_chrome_is_the_general_one(lines):
     markers = DEFAULT_CHROME_MARKERS + ("Show Moreover", "أ")
     assert strip_chrome(lines, markers) == general_strip_chrome(lines, markers)
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+@example("000000_635087700338bc3d")
+@example("a\ud800b")
+def test_stable_id_is_uuid5(name):
+    import uuid
+
+    from feedsvc.model import _ID_NAMESPACE, stable_id
+
+    try:
+        expected = "urn:uuid:" + str(uuid.uuid5(_ID_NAMESPACE, name))
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            stable_id.__wrapped__(name)
+    else:
+        assert stable_id.__wrapped__(name) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=40), st.sampled_from([b"", b" \t\r\n\x0b\x0c", b"\x1c\x85", b"\xc2\xa0"]))
+def test_a_blank_file_is_told_as_before(data, blank):
+    # parse_article's first test: `not data or data.isspace()` stands in for `not data.strip()`
+    for value in (data, blank, blank + data + blank):
+        assert (not value or value.isspace()) == (not value.strip())

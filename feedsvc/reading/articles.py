@@ -133,7 +133,7 @@ def parse_article(data: bytes, source: str, options: Options, full: bool = True)
     if _utf8(source) != source:
         # A name that is not UTF-8 (os.fsdecode gives lone surrogates) cannot become an ID or a URL.
         raise ArticleError(source, "file name is not valid UTF-8", "rename the file")
-    if not data.strip():
+    if not data or data.isspace():  # not data.strip(), which copies the file to find its first letter
         raise ArticleError(source, "empty or whitespace-only file", "write a category line and a title line, or delete it")
     if is_binary(data):
         raise ArticleError(source, "binary file, not text", "article files must be text saved as UTF-8")
@@ -187,7 +187,8 @@ def _parse(text: str, source: str, options: Options, digest: str, full: bool, pa
         ignored = frontmatter.ignored_keys(meta)
         if ignored and not partial:
             log.debug("%s", shown(f"{source}: front matter keys ignored: {', '.join(ignored)}"))
-        base_url = url(options.site_url, article_path(_default_id(source)))
+        # The article page's URL resolves relative links and a relative `image:`: a placement needs it for the image only.
+        base_url = url(options.site_url, article_path(_default_id(source))) if full or "image" in meta else ""
         if not full:
             return _place(meta, body, source, options, digest, base_url, partial)
         if source.lower().endswith(".md"):
@@ -334,6 +335,9 @@ def _clean_title(title: Any, source: str) -> str:
 def _identity(meta: dict, source: str) -> tuple[str, str]:
     """(id, GUID): the id names the article's page and must be a safe path; the GUID names the item for good."""
     written = (frontmatter.read_text(meta, "id") or "").strip()
+    if not written:  # nearly every file: named after its path
+        default = _default_id(source)
+        return _safe_id(default, source), stable_id(default)
     if _UUID.fullmatch(written) and not written.lower().startswith("urn:"):
         return _safe_id(written, source), "urn:uuid:" + written
     if _UUID.fullmatch(written) or _URI.fullmatch(written):
