@@ -233,3 +233,19 @@ def test_a_blank_file_is_told_as_before(data, blank):
     # parse_article's first test: `not data or data.isspace()` stands in for `not data.strip()`
     for value in (data, blank, blank + data + blank):
         assert (not value or value.isspace()) == (not value.strip())
+
+
+def general_paragraphs_to_html(paragraphs: list[str]) -> str:
+    import html
+
+    return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(TEXTS, st.sampled_from(["", "\0", "a\0b", "<p>&amp;</p>", "&<>\"'"])), max_size=8))
+@example([])
+@example([""])
+def test_paragraphs_to_html_is_the_general_one(paragraphs):
+    from feedsvc.reading.markup import paragraphs_to_html
+
+    assert paragraphs_to_html(paragraphs) == general_paragraphs_to_html(paragraphs)

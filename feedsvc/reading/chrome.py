@@ -28,11 +28,20 @@ def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
     # Longer than any marker with its tail and some Markdown decoration: a paragraph, no need to fold it.
     longest = max(map(len, folded), default=0) + _CHROME_TAIL_CHARS + 16
 
-    def tail_words(line: str) -> int | None:
-        """Words after the marker the line starts with; None when it starts with none."""
+    # A line looked up as chrome is often looked at again as an item listed under a heading: folded once.
+    folds: dict[int, str] = {}
+
+    def fold(i: int) -> str:
+        if i not in folds:
+            folds[i] = _fold(lines[i])
+        return folds[i]
+
+    def tail_words(i: int) -> int | None:
+        """Words after the marker line i starts with; None when it starts with none."""
+        line = lines[i]
         if len(line) > longest and "](" not in line:
             return None
-        f = _fold(line)
+        f = fold(i)
         if not f.startswith(folded):  # one C call for the lines that begin with no marker: nearly all
             return None
         best = None
@@ -52,7 +61,7 @@ def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
 
     def tail(i: int) -> int | None:
         if i not in looked:
-            looked[i] = tail_words(lines[i])
+            looked[i] = tail_words(i)
         return looked[i]
 
     end = len(lines)
@@ -65,7 +74,7 @@ def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
         # line of its own, with only short lines from it down to here.
         heading = next((i for i in range(end - 2, max(end - 2 - _FILLER_WINDOW, -1), -1) if tail(i) is not None), None)
         if (heading is not None and tail(heading) <= _HEADING_TAIL_WORDS
-                and all(_is_list_item(lines[i]) for i in range(heading + 1, end))):
+                and all(_is_list_item(lines[i], fold(i)) for i in range(heading + 1, end))):
             end = heading
             continue
         break
@@ -78,9 +87,9 @@ def _fold_markers(markers: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(m for m in map(_fold, markers) if m))
 
 
-def _is_list_item(line: str) -> bool:
-    """Short and not ending like a sentence: a related article's title or a network's name, not a paragraph."""
-    folded = _fold(line)
+def _is_list_item(line: str, folded: str) -> bool:
+    """Short and not ending like a sentence: a related article's title or a network's name, not a paragraph.
+    folded: _fold(line)."""
     return len(folded) <= _FILLER_CHARS and not line.rstrip(" *_)]\"'»”").endswith(_SENTENCE_ENDS)
 
 

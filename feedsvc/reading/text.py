@@ -149,6 +149,8 @@ def is_visible(text: str) -> bool:
     first = text[:1]
     if first and first != " " and first.isprintable():
         return True
+    if not first:  # a blank line, as every other line of most articles is
+        return False
     return any(unicodedata.category(c)[0] in "LMNPS" for c in text)
 
 
