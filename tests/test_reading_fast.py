@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from feedsvc.config import DEFAULT_CHROME_MARKERS
-from feedsvc.reading import chrome, text
+from feedsvc.reading import chrome, frontmatter, text
 from feedsvc.reading.chrome import strip_chrome
 from feedsvc.reading.text import (
     _ARABIC_SCRIPT, _ASTRAL, _ASTRAL_NONCHARACTERS, _HEBREW_SCRIPT, _LETTERS, _NOT_ARABIC, _NOT_HEBREW, _NOT_LETTERS,
@@ -249,3 +249,24 @@ def test_paragraphs_to_html_is_the_general_one(paragraphs):
     from feedsvc.reading.markup import paragraphs_to_html
 
     assert paragraphs_to_html(paragraphs) == general_paragraphs_to_html(paragraphs)
+
+
+def test_a_file_without_front_matter_has_the_fields_an_empty_one_reads():
+    from feedsvc.reading import articles
+
+    read = {"published": frontmatter.read_date({}, "date", "UTC"), "updated": frontmatter.read_date({}, "updated", "UTC"),
+            "tags": frontmatter.read_tags({}), "author": collapse_space(frontmatter.read_text({}, "author") or "") or None,
+            "image": frontmatter.read_image({}, ""), "draft": frontmatter.read_draft({})}
+    assert articles._front_matter_fields({}, articles.Options(site_url="http://x"), "") == read
+    assert articles._front_matter_fields({"draft": "yes"}, articles.Options(site_url="http://x"), "")["draft"] is True
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["/srv/articles", "/srv/articles/", "articles", "", "/", "./a//b"]),
+       st.text(st.sampled_from("ab/.\\ ~\u0627:"), max_size=12))
+def test_a_folder_path_is_os_path_join(root, source):
+    import os
+
+    from feedsvc.reading.folder import Folder
+
+    assert Folder(root)._path(source) == os.path.join(root, *source.split("/"))

@@ -316,13 +316,26 @@ def _build(meta: dict, source: str, options: Options, digest: str, title: str, c
         summary=summary,
         lang=lang,
         content_hash=digest,
-        published=frontmatter.read_date(meta, "date", options.time_zone),
-        updated=frontmatter.read_date(meta, "updated", options.time_zone),
-        tags=frontmatter.read_tags(meta),
-        author=collapse_space(frontmatter.read_text(meta, "author") or "") or None,
-        image=frontmatter.read_image(meta, base_url),
-        draft=frontmatter.read_draft(meta),
+        **_front_matter_fields(meta, options, base_url),
     )
+
+
+# What a file without front matter (most .txt files) has of the fields read from it.
+_NO_FRONT_MATTER_FIELDS = {"published": None, "updated": None, "tags": (), "author": None, "image": None, "draft": False}
+
+
+def _front_matter_fields(meta: dict, options: Options, base_url: str) -> dict[str, Any]:
+    """The Article's fields read from the front matter alone, in the order they are checked."""
+    if not meta:  # one test, not six reads of an empty mapping
+        return _NO_FRONT_MATTER_FIELDS
+    return {
+        "published": frontmatter.read_date(meta, "date", options.time_zone),
+        "updated": frontmatter.read_date(meta, "updated", options.time_zone),
+        "tags": frontmatter.read_tags(meta),
+        "author": collapse_space(frontmatter.read_text(meta, "author") or "") or None,
+        "image": frontmatter.read_image(meta, base_url),
+        "draft": frontmatter.read_draft(meta),
+    }
 
 
 def _clean_title(title: Any, source: str) -> str:
