@@ -11,7 +11,6 @@ import hashlib
 import logging
 import re
 import unicodedata
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -142,9 +141,10 @@ def parse_article(data: bytes, source: str, options: Options, full: bool = True)
         for size in PLACEMENT_HEADS:
             if (head := _head(data, size)) is None:
                 break
-            # On an error the whole text says what is wrong, or a longer head holds what this one did not.
-            with suppress(ArticleError, _Partial):
+            try:
                 return _parse(head, source, options, digest, full=False, partial=True)
+            except (ArticleError, _Partial):
+                pass  # the whole text says what is wrong, or a longer head holds what this one did not
     try:
         text = clean_text(decode_bytes(data))
     except DecodeError as exc:
@@ -184,7 +184,7 @@ def _parse(text: str, source: str, options: Options, digest: str, full: bool, pa
         raise ArticleError(source, "empty or whitespace-only file", "write a category line and a title line, or delete it")
     try:
         meta, body = frontmatter.split_front_matter(text)
-        ignored = frontmatter.ignored_keys(meta)
+        ignored = frontmatter.ignored_keys(meta) if meta else []
         if ignored and not partial:
             log.debug("%s", shown(f"{source}: front matter keys ignored: {', '.join(ignored)}"))
         # The article page's URL resolves relative links and a relative `image:`: a placement needs it for the image only.
@@ -213,7 +213,7 @@ def _read_plain(meta: dict, body: str, source: str, options: Options) -> tuple[s
 
 def _plain_head(meta: dict, lines: list[str], source: str) -> tuple[str, list[str]]:
     """The title and categories of the .txt layout, taking the category and title lines off `lines`."""
-    categories = frontmatter.read_categories(meta)
+    categories = frontmatter.read_categories(meta) if meta else []
     if not categories:
         if not lines:
             raise ArticleError(source, "no category line", "start the file with a category line, then a title line")
@@ -365,7 +365,7 @@ def _safe_id(article_id: str, source: str, written: bool = False) -> str:
     reason = ("has control characters" if _ID_CONTROLS.search(article_id)
               else "has a backslash" if "\\" in article_id
               else "has an empty part (a leading, trailing or doubled /)" if not all(parts)
-              else "has a part that is . or .. or starts with a dot" if any(p.startswith(".") for p in parts)
+              else "has a part that is . or .. or starts with a dot" if "." in article_id and any(p.startswith(".") for p in parts)
               else f"has a part longer than {ID_PART_MAX} bytes" if any(len(p.encode("utf-8", "surrogateescape")) > ID_PART_MAX for p in parts)
               else None)
     if reason is None:
