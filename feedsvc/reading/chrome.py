@@ -25,6 +25,7 @@ _FOLD_STRIP = " .:،؛…!-#>+•·|="
 def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
     """Drop the run of site-chrome lines at the end, and the short lines listed under a chrome heading."""
     folded = _fold_markers(tuple(markers))
+    starting = _by_first_character(folded)
     # Longer than any marker with its tail and some Markdown decoration: a paragraph, no need to fold it.
     longest = max(map(len, folded), default=0) + _CHROME_TAIL_CHARS + 16
 
@@ -45,13 +46,13 @@ def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
         if not f.startswith(folded):  # one C call for the lines that begin with no marker: nearly all
             return None
         best = None
-        for m in folded:
+        for m in starting[f[0]]:  # the markers f can start with, in their order
             if f == m:
                 return 0
             # The marker must end at a word boundary: "Show Moreover, …" is not "Show More".
             if f.startswith(m) and not f[len(m)].isalnum():
                 tail = f[len(m):]
-                words = sum(1 for w in tail.split() if any(c.isalnum() for c in w))
+                words = sum(1 for w in tail.split() if any(map(str.isalnum, w)))
                 if len(tail) <= _CHROME_TAIL_CHARS and words <= _CHROME_TAIL_WORDS:
                     best = words if best is None else min(best, words)
         return best
@@ -85,6 +86,15 @@ def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
 def _fold_markers(markers: tuple[str, ...]) -> tuple[str, ...]:
     """The markers as lines are compared with them, without repeats (the same few tuples every call)."""
     return tuple(dict.fromkeys(m for m in map(_fold, markers) if m))
+
+
+@functools.lru_cache(maxsize=16)
+def _by_first_character(folded: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """The folded markers by their first character, each group in the markers' order."""
+    groups: dict[str, list[str]] = {}
+    for m in folded:
+        groups.setdefault(m[0], []).append(m)
+    return {first: tuple(group) for first, group in groups.items()}
 
 
 def _is_list_item(line: str, folded: str) -> bool:
