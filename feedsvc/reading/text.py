@@ -238,7 +238,7 @@ def _plainly_english(sample: str) -> bool:
     """True when a tenth of the words are English function words no other language shares: prose the
     identifier would call "en" anyway (tests/test_text.py holds them to agree), told without its model."""
     words = _WORDS.findall(sample.lower())
-    return len(words) >= _ENGLISH_MIN_WORDS and sum(w in _ENGLISH_WORDS for w in words) * _ENGLISH_SHARE >= len(words)
+    return len(words) >= _ENGLISH_MIN_WORDS and sum(map(_ENGLISH_WORDS.__contains__, words)) * _ENGLISH_SHARE >= len(words)
 
 
 def _identifier():
