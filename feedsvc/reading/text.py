@@ -126,14 +126,14 @@ def drop_unsafe_chars(text: str) -> str:
     Safe on HTML as well as text: markup is ASCII, and an entity such as &#x202E; in Markdown
     becomes the character itself only after rendering, so rendered HTML passes through here too.
     """
-    if not printable_lines(text):
+    if not _printable_lines(text):
         text = _UNSAFE.sub("", text)
         if _ASTRAL.search(text):
             text = _ASTRAL_NONCHARACTERS.sub("", text)
     return unicodedata.normalize("NFC", text)
 
 
-def printable_lines(text: str) -> bool:
+def _printable_lines(text: str) -> bool:
     """True when every line of text prints: letters, marks, numbers, punctuation, symbols and " " only.
 
     Every character drop_unsafe_chars removes is a control, format, surrogate or unassigned one, none of which
