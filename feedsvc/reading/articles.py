@@ -11,7 +11,6 @@ import hashlib
 import logging
 import re
 import unicodedata
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -116,7 +115,7 @@ def content_hash(data: bytes) -> str:
     the decoded text) takes it over without calling the article updated (state.py)."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
-    if b"\r\n" in data:  # a search, not a copy, for the files that have none
+    if b"\r" in data:  # one byte is looked for at memchr's speed: a search for b"\r\n" costs more than the hash
         data = data.replace(b"\r\n", b"\n")
     return "b:" + hashlib.sha256(data).hexdigest()
 
@@ -133,7 +132,7 @@ def parse_article(data: bytes, source: str, options: Options, full: bool = True)
     if _utf8(source) != source:
         # A name that is not UTF-8 (os.fsdecode gives lone surrogates) cannot become an ID or a URL.
         raise ArticleError(source, "file name is not valid UTF-8", "rename the file")
-    if not data.strip():
+    if not data or data.isspace():  # not data.strip(), which copies the file to find its first letter
         raise ArticleError(source, "empty or whitespace-only file", "write a category line and a title line, or delete it")
     if is_binary(data):
         raise ArticleError(source, "binary file, not text", "article files must be text saved as UTF-8")
@@ -142,9 +141,10 @@ def parse_article(data: bytes, source: str, options: Options, full: bool = True)
         for size in PLACEMENT_HEADS:
             if (head := _head(data, size)) is None:
                 break
-            # On an error the whole text says what is wrong, or a longer head holds what this one did not.
-            with suppress(ArticleError, _Partial):
+            try:
                 return _parse(head, source, options, digest, full=False, partial=True)
+            except (ArticleError, _Partial):
+                pass  # the whole text says what is wrong, or a longer head holds what this one did not
     try:
         text = clean_text(decode_bytes(data))
     except DecodeError as exc:
@@ -184,10 +184,11 @@ def _parse(text: str, source: str, options: Options, digest: str, full: bool, pa
         raise ArticleError(source, "empty or whitespace-only file", "write a category line and a title line, or delete it")
     try:
         meta, body = frontmatter.split_front_matter(text)
-        ignored = frontmatter.ignored_keys(meta)
+        ignored = frontmatter.ignored_keys(meta) if meta else []
         if ignored and not partial:
             log.debug("%s", shown(f"{source}: front matter keys ignored: {', '.join(ignored)}"))
-        base_url = url(options.site_url, article_path(_default_id(source)))
+        # The article page's URL resolves relative links and a relative `image:`: a placement needs it for the image only.
+        base_url = url(options.site_url, article_path(_default_id(source))) if full or "image" in meta else ""
         if not full:
             return _place(meta, body, source, options, digest, base_url, partial)
         if source.lower().endswith(".md"):
@@ -212,7 +213,7 @@ def _read_plain(meta: dict, body: str, source: str, options: Options) -> tuple[s
 
 def _plain_head(meta: dict, lines: list[str], source: str) -> tuple[str, list[str]]:
     """The title and categories of the .txt layout, taking the category and title lines off `lines`."""
-    categories = frontmatter.read_categories(meta)
+    categories = frontmatter.read_categories(meta) if meta else []
     if not categories:
         if not lines:
             raise ArticleError(source, "no category line", "start the file with a category line, then a title line")
@@ -256,7 +257,8 @@ def _place(meta: dict, body: str, source: str, options: Options, digest: str, ba
                     break
         if partial and len(head) < 2:  # perhaps the front matter names both; the whole text says for sure
             raise _Partial
-        title, categories = _plain_head(meta, head, source)
+        title, categories = _plain_head(meta, head, source)  # the title cleaned already
+        return _build(meta, source, options, digest, title, categories, "", [], base_url, placed=True)
     return _build(meta, source, options, digest, _clean_title(title, source), categories, "", [], base_url, placed=True)
 
 
@@ -314,13 +316,26 @@ def _build(meta: dict, source: str, options: Options, digest: str, title: str, c
         summary=summary,
         lang=lang,
         content_hash=digest,
-        published=frontmatter.read_date(meta, "date", options.time_zone),
-        updated=frontmatter.read_date(meta, "updated", options.time_zone),
-        tags=frontmatter.read_tags(meta),
-        author=collapse_space(frontmatter.read_text(meta, "author") or "") or None,
-        image=frontmatter.read_image(meta, base_url),
-        draft=frontmatter.read_draft(meta),
+        **_front_matter_fields(meta, options, base_url),
     )
+
+
+# What a file without front matter (most .txt files) has of the fields read from it.
+_NO_FRONT_MATTER_FIELDS = {"published": None, "updated": None, "tags": (), "author": None, "image": None, "draft": False}
+
+
+def _front_matter_fields(meta: dict, options: Options, base_url: str) -> dict[str, Any]:
+    """The Article's fields read from the front matter alone, in the order they are checked."""
+    if not meta:  # one test, not six reads of an empty mapping
+        return _NO_FRONT_MATTER_FIELDS
+    return {
+        "published": frontmatter.read_date(meta, "date", options.time_zone),
+        "updated": frontmatter.read_date(meta, "updated", options.time_zone),
+        "tags": frontmatter.read_tags(meta),
+        "author": collapse_space(frontmatter.read_text(meta, "author") or "") or None,
+        "image": frontmatter.read_image(meta, base_url),
+        "draft": frontmatter.read_draft(meta),
+    }
 
 
 def _clean_title(title: Any, source: str) -> str:
@@ -333,6 +348,9 @@ def _clean_title(title: Any, source: str) -> str:
 def _identity(meta: dict, source: str) -> tuple[str, str]:
     """(id, GUID): the id names the article's page and must be a safe path; the GUID names the item for good."""
     written = (frontmatter.read_text(meta, "id") or "").strip()
+    if not written:  # nearly every file: named after its path
+        default = _default_id(source)
+        return _safe_id(default, source), stable_id(default)
     if _UUID.fullmatch(written) and not written.lower().startswith("urn:"):
         return _safe_id(written, source), "urn:uuid:" + written
     if _UUID.fullmatch(written) or _URI.fullmatch(written):
@@ -347,7 +365,7 @@ def _safe_id(article_id: str, source: str, written: bool = False) -> str:
     reason = ("has control characters" if _ID_CONTROLS.search(article_id)
               else "has a backslash" if "\\" in article_id
               else "has an empty part (a leading, trailing or doubled /)" if not all(parts)
-              else "has a part that is . or .. or starts with a dot" if any(p.startswith(".") for p in parts)
+              else "has a part that is . or .. or starts with a dot" if "." in article_id and any(p.startswith(".") for p in parts)
               else f"has a part longer than {ID_PART_MAX} bytes" if any(len(p.encode("utf-8", "surrogateescape")) > ID_PART_MAX for p in parts)
               else None)
     if reason is None:

@@ -7,7 +7,7 @@ import re
 
 # Arabic marks that scrapes spell either way (tanween, harakat, tatweel) and alef forms.
 _ARABIC_MARKS = re.compile("[\u0640\u064b-\u065f\u0670]")
-_ALEF = str.maketrans("أإآٱ", "اااا")
+_ALEF = tuple((form, "ا") for form in "أإآٱ")  # (character, replacement) pairs: see _replace_each
 # A chrome line is a marker, perhaps followed by a few words ("Follow us on Facebook, X and YouTube";
 # "… will not be published. Required fields are marked *"). A longer line that starts with a marker
 # is a sentence of the article ("Related articles on this topic were published by Reuters last week").
@@ -18,29 +18,41 @@ _FILLER_WINDOW = 12  # related-article titles listed under such a heading
 _FILLER_CHARS = 160
 _SENTENCE_ENDS = (".", "!", "?", "؟", "。", "…")
 _MD_LINK_TARGET = re.compile(r"\]\([^)]*\)")
-_MD_DECORATION = str.maketrans("", "", "*_[]`")
+_MD_DECORATION = tuple((mark, "") for mark in "*_[]`")
 _FOLD_STRIP = " .:،؛…!-#>+•·|="
 
 
 def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
     """Drop the run of site-chrome lines at the end, and the short lines listed under a chrome heading."""
     folded = _fold_markers(tuple(markers))
+    starting = _by_first_character(folded)
     # Longer than any marker with its tail and some Markdown decoration: a paragraph, no need to fold it.
     longest = max(map(len, folded), default=0) + _CHROME_TAIL_CHARS + 16
 
-    def tail_words(line: str) -> int | None:
-        """Words after the marker the line starts with; None when it starts with none."""
+    # A line looked up as chrome is often looked at again as an item listed under a heading: folded once.
+    folds: dict[int, str] = {}
+
+    def fold(i: int) -> str:
+        if i not in folds:
+            folds[i] = _fold(lines[i])
+        return folds[i]
+
+    def tail_words(i: int) -> int | None:
+        """Words after the marker line i starts with; None when it starts with none."""
+        line = lines[i]
         if len(line) > longest and "](" not in line:
             return None
-        f = _fold(line)
+        f = fold(i)
+        if not f.startswith(folded):  # one C call for the lines that begin with no marker: nearly all
+            return None
         best = None
-        for m in folded:
+        for m in starting[f[0]]:  # the markers f can start with, in their order
             if f == m:
                 return 0
             # The marker must end at a word boundary: "Show Moreover, …" is not "Show More".
             if f.startswith(m) and not f[len(m)].isalnum():
                 tail = f[len(m):]
-                words = sum(1 for w in tail.split() if any(c.isalnum() for c in w))
+                words = sum(1 for w in tail.split() if any(map(str.isalnum, w)))
                 if len(tail) <= _CHROME_TAIL_CHARS and words <= _CHROME_TAIL_WORDS:
                     best = words if best is None else min(best, words)
         return best
@@ -50,7 +62,7 @@ def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
 
     def tail(i: int) -> int | None:
         if i not in looked:
-            looked[i] = tail_words(lines[i])
+            looked[i] = tail_words(i)
         return looked[i]
 
     end = len(lines)
@@ -63,7 +75,7 @@ def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
         # line of its own, with only short lines from it down to here.
         heading = next((i for i in range(end - 2, max(end - 2 - _FILLER_WINDOW, -1), -1) if tail(i) is not None), None)
         if (heading is not None and tail(heading) <= _HEADING_TAIL_WORDS
-                and all(_is_list_item(lines[i]) for i in range(heading + 1, end))):
+                and all(_is_list_item(lines[i], fold(i)) for i in range(heading + 1, end))):
             end = heading
             continue
         break
@@ -76,14 +88,34 @@ def _fold_markers(markers: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(m for m in map(_fold, markers) if m))
 
 
-def _is_list_item(line: str) -> bool:
-    """Short and not ending like a sentence: a related article's title or a network's name, not a paragraph."""
-    folded = _fold(line)
+@functools.lru_cache(maxsize=16)
+def _by_first_character(folded: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """The folded markers by their first character, each group in the markers' order."""
+    groups: dict[str, list[str]] = {}
+    for m in folded:
+        groups.setdefault(m[0], []).append(m)
+    return {first: tuple(group) for first, group in groups.items()}
+
+
+def _is_list_item(line: str, folded: str) -> bool:
+    """Short and not ending like a sentence: a related article's title or a network's name, not a paragraph.
+    folded: _fold(line)."""
     return len(folded) <= _FILLER_CHARS and not line.rstrip(" *_)]\"'»”").endswith(_SENTENCE_ENDS)
 
 
 def _fold(line: str) -> str:
     """A line as compared with markers: no harakat or tatweel, one alef, no case, no Markdown decoration."""
-    line = _MD_LINK_TARGET.sub("", line)
-    line = _ARABIC_MARKS.sub("", line).translate(_ALEF).translate(_MD_DECORATION).casefold()
-    return " ".join(line.split()).strip(_FOLD_STRIP)
+    if "](" in line:  # a link's target has one
+        line = _MD_LINK_TARGET.sub("", line)
+    if not line.isascii():  # the marks and alef forms are Arabic
+        line = _replace_each(_ARABIC_MARKS.sub("", line), _ALEF)
+    return " ".join(_replace_each(line, _MD_DECORATION).casefold().split()).strip(_FOLD_STRIP)
+
+
+def _replace_each(line: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    """Each character of the pairs replaced by its partner, as str.translate would, at C speed: a replace for each
+    one the line has (translate looks every character of a line that is not ASCII up: 4 µs for 100 characters)."""
+    for char, by in pairs:
+        if char in line:
+            line = line.replace(char, by)
+    return line

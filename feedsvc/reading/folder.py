@@ -96,6 +96,7 @@ class Folder:
         self.root = os.fspath(root)
         self.real = os.path.realpath(self.root)
         self._prefix = self.real.rstrip(os.sep) + os.sep
+        self._top = os.path.join(self.root, "")  # the root and a separator: see _path
 
     def inside(self, real: str) -> bool:
         """True when a real (resolved) path is the folder or lies inside it."""
@@ -211,11 +212,17 @@ class Folder:
             return Skipped(source, "not a regular file", "replace it with the article file itself")
         return st.st_size, st.st_mtime_ns
 
+    def _path(self, source: str) -> str:
+        """The path of a file inside the folder, from its source: os.path.join(root, *source.split("/"))."""
+        if "/" not in source:  # a file at the top, as most are: the same path without a split and a join
+            return self._top + source
+        return os.path.join(self.root, *source.split("/"))
+
     def writing(self, source: str) -> bool | None:
         """Whether another process has the file open for writing now; None when the kernel cannot say."""
         fd = None
         try:
-            fd = os.open(os.path.join(self.root, *source.split("/")), _OPEN_FLAGS)
+            fd = os.open(self._path(source), _OPEN_FLAGS)
             return writers_open(fd)
         except OSError:
             return None  # gone, unreadable: the read says why
@@ -228,7 +235,7 @@ class Folder:
 
         busy: raise FileBusyError, before reading, when another process has the file open for writing.
         """
-        path = os.path.join(self.root, *source.split("/"))
+        path = self._path(source)
         fd = None
         try:
             try:
@@ -256,6 +263,10 @@ class Folder:
                     break
                 chunks.append(chunk)
                 left -= len(chunk)
+                if len(chunks) == 1 and len(chunk) == st.st_size:
+                    # The first read gave every byte fstat counted: the end of the file, no read more to find it.
+                    # A second read finds only bytes written since the fstat, which a write a moment later misses too.
+                    break
                 ask = 1 << 20
         except FileBusyError:
             raise

@@ -141,6 +141,8 @@ def clean_category(name: str) -> str:
 
 def read_tags(meta: dict) -> tuple[str, ...]:
     """The `tags:` names with single spaces, each once, in the order written."""
+    if meta.get("tags") is None:  # most files
+        return ()
     return tuple(dict.fromkeys(t for t in map(collapse_space, _str_list(meta, "tags")) if t))
 
 
