@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import brotli
 
+from feedsvc.children import die_with_parent
+
 ROOT = Path(__file__).resolve().parents[1]
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 NGINX_PROXY_CONF = ROOT / "deploy" / "nginx-proxy.conf"
@@ -47,14 +49,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def die_with_pytest() -> None:
-    """preexec_fn: the server gets SIGTERM when pytest goes, even killed (a teardown that never ran leaks nothing)."""
-    import ctypes
-    import signal
-
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG, man 2 PR_SET_PDEATHSIG
 
 
 def end_process(proc: subprocess.Popen, timeout: float = 15) -> None:
@@ -103,7 +97,7 @@ class Process:
         self.log_path = log
         self.log = open(log, "w+b")
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                     preexec_fn=die_with_pytest)
+                                     preexec_fn=die_with_parent)
         try:
             wait_until_up(self.base, self.proc, ready)
         except Exception as exc:

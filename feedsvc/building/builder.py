@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .. import allocator
+from ..children import die_with_parent
 from ..formats import FORMATS
 from ..model import is_placed
 from ..search import SearchIndexer
@@ -663,18 +664,12 @@ def spawn(overrides: Mapping[str, Any]) -> subprocess.Popen:
     lock = BuildLock(lock_path(state_path(load_settings(dict(overrides)))))
     command = [sys.executable, "-m", "feedsvc.building.builder", json.dumps(dict(overrides))]
     if not lock.try_acquire():  # another deployment's builder holds it: this one waits its turn
-        return subprocess.Popen(command, env={**os.environ, **BUILDER_ENV}, preexec_fn=_die_with_parent)
+        return subprocess.Popen(command, env={**os.environ, **BUILDER_ENV}, preexec_fn=die_with_parent)
     try:
         return subprocess.Popen(command, pass_fds=(lock.fd,), env={**os.environ, LOCK_FD: str(lock.fd), **BUILDER_ENV},
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=die_with_parent)
     finally:
         os.close(lock.fd)
-
-
-def _die_with_parent() -> None:
-    import ctypes
-
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the server gone, the builder goes too
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -144,7 +144,7 @@ def parse_article(data: bytes, source: str, options: Options, full: bool = True)
             try:
                 return _parse(head, source, options, digest, full=False, partial=True)
             except (ArticleError, _Partial):
-                pass  # the whole text says what is wrong, or a longer head holds what this one did not
+                continue  # the whole text says what is wrong, or a longer head holds what this one did not
     try:
         text = clean_text(decode_bytes(data))
     except DecodeError as exc:
@@ -247,7 +247,7 @@ def _place(meta: dict, body: str, source: str, options: Options, digest: str, ba
                     raise _Partial
                 raise ArticleError(source, "no title", "add `title:` to the front matter or start the text with a `# Title` line")
             title = heading.group(1)
-        categories = _markdown_categories(meta, source)
+        title, categories = _clean_title(title, source), _markdown_categories(meta, source)
     else:
         head = []  # the first two visible lines are all _read_plain takes before the paragraphs
         for line in body.split("\n"):
@@ -258,8 +258,7 @@ def _place(meta: dict, body: str, source: str, options: Options, digest: str, ba
         if partial and len(head) < 2:  # perhaps the front matter names both; the whole text says for sure
             raise _Partial
         title, categories = _plain_head(meta, head, source)  # the title cleaned already
-        return _build(meta, source, options, digest, title, categories, "", [], base_url, placed=True)
-    return _build(meta, source, options, digest, _clean_title(title, source), categories, "", [], base_url, placed=True)
+    return _build(meta, source, options, digest, title, categories, "", [], base_url, placed=True)
 
 
 def _markdown_categories(meta: dict, source: str) -> list[str]:
@@ -355,7 +354,7 @@ def _identity(meta: dict, source: str) -> tuple[str, str]:
         return _safe_id(written, source), "urn:uuid:" + written
     if _UUID.fullmatch(written) or _URI.fullmatch(written):
         return _safe_id(_default_id(source), source), written  # the page is named after the file
-    return _safe_id(written or _default_id(source), source, written=bool(written)), stable_id(written or _default_id(source))
+    return _safe_id(written, source, written=True), stable_id(written)
 
 
 def _safe_id(article_id: str, source: str, written: bool = False) -> str:
