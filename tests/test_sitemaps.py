@@ -2,6 +2,8 @@
 SOURCES), complete, split past the protocol's limits, and dated from the build, never from the clock."""
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import replace
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -245,13 +247,18 @@ def test_a_sitemap_made_in_part_is_the_bytes_of_one_made_whole_after_additions_e
              [newer(3), *live[1:]]]  # removals
     steps += [[newer(n) for n in range(k, 3, -1)] + steps[-1] for k in (5, 8, 12, 20)]  # growing past one file
     limit = len(Sitemaps(pub.site).render(sections, steps[-3], FIXED_NOW)["sitemap.xml"]) + 200  # one file up to there
-    maker, parts = Sitemaps(pub.site, max_bytes=limit), []
+    maker, parts, hashed = Sitemaps(pub.site, max_bytes=limit), [], 0
     for n, articles in enumerate(steps):
         when = sections if n % 2 else [(pub.site.url + "/", FIXED_NOW + timedelta(seconds=n))]
         files = maker.render(when, articles, FIXED_NOW)
         assert files == Sitemaps(pub.site, max_bytes=limit).render(when, articles, FIXED_NOW), n
         parts.append(len(files))
+        # The digest a file made in part was hashed by as it grew (the renderer dates and tags it by that) is its own.
+        known = {path: digest for path, body in files.items() if (digest := maker.digest(path, body)) is not None}
+        assert known == {path: hashlib.sha256(files[path]).hexdigest() for path in known}, n
+        hashed += len(known)
     assert parts[0] == parts[-3] == 3 and parts[-1] > 3  # sitemap.xml, the News sitemap, robots.txt; then children
+    assert hashed >= 5  # every step that only added articles or dated the sections anew
 
 
 def test_past_one_file_a_new_article_makes_only_the_last_child_and_the_index_again(make_publisher, sample_dir):

@@ -217,7 +217,7 @@ class Renderer(FeedRenderer):
         files = self.sitemaps.render(sections, live, now or (live[0].published if live else UNDATED))
         fresh = {path: body for path, body in files.items()
                  if (previous := self._cache.get(path)) is None or previous[0] is not body or path in drifted}
-        digests = {path: _digest(body) for path, body in fresh.items()}
+        digests = {path: self.sitemaps.digest(path, body) or _digest(body) for path, body in fresh.items()}
         times = self.versions(digests) if fresh else {}
         for path, body in files.items():
             if path in fresh:

@@ -14,11 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from itertools import compress, repeat
 from operator import attrgetter, eq, itemgetter, not_
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from ..formats.sitemap import (
     INDEX, MAX_BYTES, MAX_URLS, Entry, news_entry, news_window, plain_locs, read_urlset, render_index,
-    render_news_sitemap, render_robots, render_urlset, sitemap_chunks, url_entry,
+    render_news_sitemap, render_robots, render_urlset, sitemap_chunks, url_entry, urlset_digest, urlset_hash,
 )
 from ..model import Article, Site
 from ..urls import NEWS_SITEMAP, ROBOTS, article_path, article_url, sitemap_path
@@ -26,6 +26,7 @@ from ..urls import NEWS_SITEMAP, ROBOTS, article_path, article_url, sitemap_path
 _ID, _UPDATED = attrgetter("id"), attrgetter("updated")
 _BODY, _LASTMOD = attrgetter("body"), attrgetter("lastmod")
 _WHOLE, _LOC, _W3C = itemgetter(0), itemgetter(1), itemgetter(2)
+_MAX_PARTS = 64  # the last file's tail kept in at most this many parts, then joined into one (a copy per 64 refreshes)
 _NO_ENTRY = Entry(b"", None)  # what an article without an entry is compared by: no date equals None
 
 class Sitemaps:
@@ -44,9 +45,11 @@ class Sitemaps:
         self._sections: tuple = ()
         self._pages: dict[str, bytes] = {}  # sitemap.xml and its children as last made
         self._live: list[Article] | None = None  # the articles last listed, newest first
-        # The last file's article entries joined (oldest first), how many, and their latest lastmod; None when
-        # where the last file begins could move with a new article (then made whole: see _remake).
-        self._tail: tuple[bytes, int, datetime | None] | None = None
+        # The last file's article entries joined (oldest first) in a few parts, how many, their latest lastmod and a
+        # SHA-256 that took the file up to them (urlset_hash); None when where the last file begins could move with a
+        # new article (then made whole: see _remake). A new article adds a part and hashes only its own entry.
+        self._tail: tuple[list[bytes], int, datetime | None, Any] | None = None
+        self._digests: dict[str, tuple[bytes, str]] = {}  # path → (the file last made there, its SHA-256) where known
         self._children: list[datetime] = []  # the lastmod of each file before the last (none: one file)
         self._news: tuple[tuple, bytes] | None = None  # (the articles listed, the file)
         self._robots = render_robots(site.url)
@@ -83,23 +86,34 @@ class Sitemaps:
             return True  # the same pages, the same dates
         new = [url_entry(article_url(self.site, article), article.updated) for article in reversed(live[:count])]
         heads = [url_entry(url, lastmod) for url, lastmod in sections]
-        joined, held, latest = tail
-        joined += b"".join(map(_BODY, new))
-        body = render_urlset(joined + b"".join(map(_BODY, heads)))
+        parts, held, latest, hasher = tail
+        added, closing = b"".join(map(_BODY, new)), b"".join(map(_BODY, heads))
+        body = render_urlset(*parts, added, closing)  # one copy of the last file, not one per part joined
         if held + count + len(sections) > self.max_urls or len(body) > self.max_bytes:
             return False  # past the last file's limits: a new file begins (made whole)
         self._bodies.update(zip(map(_ID, reversed(live[:count])), new))
         latest = max(filter(None, [latest, *map(_LASTMOD, new)]), default=None)
-        self._sections, self._tail = sections, (joined, held + count, latest)
+        if added:
+            hasher = hasher.copy()  # the last tail's hasher stays as it was: a render that fails keeps its state
+            hasher.update(added)
+            parts = [*parts, added] if len(parts) < _MAX_PARTS else [b"".join((*parts, added))]
+        self._sections, self._tail = sections, (parts, held + count, latest, hasher)
+        path = INDEX if not self._children else sitemap_path(len(self._children) + 1)
+        self._digests = {path: (body, urlset_digest(hasher, closing))}
         if not self._children:
             self._pages = {INDEX: body}
         else:
             last = max(filter(None, [latest, *map(_LASTMOD, heads)]))
             pages = dict(self._pages)
-            pages[sitemap_path(len(self._children) + 1)] = body
+            pages[path] = body
             pages[INDEX] = render_index([*self._children, last], self.site.url)
             self._pages = pages
         return True
+
+    def digest(self, path: str, body: bytes) -> str | None:
+        """The SHA-256 (hex) of the file at path if it is the body this made last and hashed as it went, else None."""
+        known = self._digests.get(path)
+        return known[1] if known is not None and known[0] is body else None
 
     def _remake(self, sections: tuple, live: list[Article]) -> None:
         # Which articles are new or changed, by their entry's date, in C (map, not a Python loop): a refresh at
@@ -134,7 +148,12 @@ class Sitemaps:
         # closed by its count of URLs, not by the next entry's size (100,000 articles: two full files, then sections).
         follows = len(chunks) == 1 or start < len(articles) or (
             start == len(articles) and chunks[-2][1] - chunks[-2][0] == self.max_urls)
-        self._tail = (b"".join(map(_BODY, tail)), len(tail), max(map(_LASTMOD, tail), default=None)) if follows else None
+        self._digests = {}
+        if follows:
+            joined = b"".join(map(_BODY, tail))
+            self._tail = (([joined] if joined else []), len(tail), max(map(_LASTMOD, tail), default=None), urlset_hash(joined))
+        else:
+            self._tail = None
 
     def _take_over(self, ids: list[str], live: list[Article]) -> list[bool]:
         """Take each stored entry that is the very bytes url_entry makes of a live article (at its <loc>, with its

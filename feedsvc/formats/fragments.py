@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from itertools import chain, repeat
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -184,14 +185,14 @@ class Fragments:
                 head, made, foot = cut
                 self._keep_head(fmt, feed, (head, foot))
                 self._keep(fmt, feed.items, feed.language, feed.full_text, range(len(made)), made)
-                return head + pieces.join.join(made) + foot
+                return _joined(head, pieces.join, made, foot)
         head, foot = self._head_foot(fmt, feed)
         if missing:  # all in one throwaway feed of this feed's language
             made = pieces.items([feed.items[at] for at in missing], self.site, feed.language, feed.full_text)
             for at, piece in zip(missing, made):
                 found[at] = piece
             self._keep(fmt, feed.items, feed.language, feed.full_text, missing, made)
-        return head + pieces.join.join(found) + foot  # type: ignore[arg-type]
+        return _joined(head, pieces.join, found, foot)  # type: ignore[arg-type]
 
     def refill(self, fmt: str, feed: Feed, before: Feed, body: Callable[[], bytes]) -> int:
         """Keep the items that `feed` shares with `before` (an earlier version of it) and that are not kept, cut
@@ -309,3 +310,14 @@ class Fragments:
             self._heads[(fmt, replace(feed, items=()))] = head_foot
             while len(self._heads) > HEADS_KEPT:
                 self._heads.popitem(last=False)
+
+
+def _joined(head: bytes, sep: bytes, items: Sequence[bytes], foot: bytes) -> bytes:
+    """head + sep.join(items) + foot in one copy: a feed page is up to a megabyte, copied once per `+` otherwise."""
+    parts = list(chain.from_iterable(zip(repeat(sep), items))) if sep else list(items)
+    if sep and parts:
+        parts[0] = head  # the first separator's place
+    else:
+        parts.insert(0, head)
+    parts.append(foot)
+    return b"".join(parts)

@@ -9,6 +9,7 @@ bytes made once per page, not a tree serialised on every refresh.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -146,9 +147,27 @@ def render_index(lastmods: Sequence[datetime], base_url: str) -> bytes:
     return index
 
 
-def render_urlset(joined: bytes) -> bytes:
-    """One sitemap (a <urlset>) of entries already joined (url_entry bodies, in order)."""
-    return _HEAD + joined + _FOOT
+def render_urlset(*joined: bytes) -> bytes:
+    """One sitemap (a <urlset>) of entries already joined (url_entry bodies, in order), in one or more parts:
+    joined into the file by one copy (a copy of a 1.5 MB sitemap costs more than the join's list of parts)."""
+    return b"".join((_HEAD, *joined, _FOOT))
+
+
+def urlset_hash(*joined: bytes) -> "hashlib._Hash":
+    """A SHA-256 that has taken a <urlset>'s opening and these parts: a file that grows at its end is hashed once
+    for what it keeps (hasher.copy()), then for each addition (urlset_digest)."""
+    hasher = hashlib.sha256(_HEAD)
+    for part in joined:
+        hasher.update(part)
+    return hasher
+
+
+def urlset_digest(hasher: "hashlib._Hash", *rest: bytes) -> str:
+    """The SHA-256 (hex) of the <urlset> whose parts before `rest` the hasher took (urlset_hash), left as it was."""
+    whole = hasher.copy()
+    for part in (*rest, _FOOT):
+        whole.update(part)
+    return whole.hexdigest()
 
 
 def news_window(live: Iterable[Article], now: datetime) -> tuple[list[Article], datetime | None]:
