@@ -25,26 +25,10 @@ _ENV.globals["urls"] = urls  # the templates' links: urls.url(site.url, urls.OPM
 LATEST_ON_HOME = 20
 
 
-class Fields(dict):
-    """A record a template shows: a dict whose keys read as attributes too.
-
-    Jinja reads `row.name` as getattr(row, "name"), and a plain dict's key only once that has raised and caught an
-    AttributeError; here the lookup finds the key without any exception (CPython's __getattr__ hook looks without
-    raising). A builder holding 100,000 articles spent up to 0.3 ms a field on that path (README "Performance")."""
-
-    __slots__ = ()
-
-    def __getattr__(self, name: str):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-def feed_links(site: Site, key: str, title: str) -> list[Fields]:
+def feed_links(site: Site, key: str, title: str) -> list[dict]:
     """Autodiscovery and subscribe links for the feed with this key, in every format."""
     return [
-        Fields(type=media, href=url(site.url, feed_path(key, fmt)), label=label, title=f"{title} ({label})")
+        {"type": media, "href": url(site.url, feed_path(key, fmt)), "label": label, "title": f"{title} ({label})"}
         for fmt, media, label in ((f.key, f.media_type, f.label) for f in FORMATS.values())
     ]
 
@@ -77,7 +61,7 @@ def category_rows(category_feeds: list[Feed], live: list[Article], site: Site, c
 def render_index(site_feed: Feed, category_feeds: tuple[Feed, ...], rows: tuple[tuple, ...], site: Site) -> tuple[bytes, datetime]:
     """The home page: categories with counts and feeds, and the latest articles."""
     by_key = {f.key: f for f in category_feeds}
-    table = [Fields(name=name, page=page, count=count, feeds=feed_links(site, key, by_key[key].title)) for name, page, count, key in rows]
+    table = [{"name": name, "page": page, "count": count, "feeds": feed_links(site, key, by_key[key].title)} for name, page, count, key in rows]
     latest = site_feed.items[:LATEST_ON_HOME]
     lang = dominant_language(latest, site.language)
     html = _ENV.get_template("index.html").render(
@@ -106,8 +90,8 @@ def render_article(article: Article, links: tuple[Link, ...], site: Site) -> tup
     discovery = [link for _, name, _, key in categories for link in feed_links(site, key, f"{site.title} — {name}")]
     html = _ENV.get_template("article.html").render(
         site=site, lang=article.lang, dir=article.direction, feed_links=discovery, article=article,
-        categories=[Fields(name=name, page=page) for _, name, page, _ in categories],
-        tags=[Fields(name=name, page=page) for kind, name, page, _ in links if kind == "tag"],
+        categories=[{"name": name, "page": page} for _, name, page, _ in categories],
+        tags=[{"name": name, "page": page} for kind, name, page, _ in links if kind == "tag"],
         tags_label=_TAGS_LABEL.get(article.lang.split("-")[0].lower(), "Tags"),
         author_page=author[2] if author else None,
         published_iso=article.published.isoformat(), published_text=_human(article.published),
@@ -141,10 +125,10 @@ def _preview_items(items: tuple[Article, ...], site: Site) -> str:
     return last[2]
 
 
-def _rows(articles: Iterable[Article], site: Site) -> list[Fields]:
+def _rows(articles: Iterable[Article], site: Site) -> list[dict]:
     return [
-        Fields(title=a.title, url=article_url(site, a), lang=a.lang, direction=a.direction, summary=a.summary,
-               published_iso=a.published.isoformat(), published_text=_human(a.published))
+        {"title": a.title, "url": article_url(site, a), "lang": a.lang, "direction": a.direction, "summary": a.summary,
+         "published_iso": a.published.isoformat(), "published_text": _human(a.published)}
         for a in articles
     ]
 

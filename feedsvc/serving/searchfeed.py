@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Sequence
 
 from ..formats import FORMATS
-from ..formats.pages import _ENV, Fields, _rows
+from ..formats.pages import _ENV, _rows
 from ..model import Article, Feed, Site, text_direction
 from ..paging import dominant_language
 from ..urls import SEARCH, search_query, search_url
@@ -25,7 +25,7 @@ def search_feed(words: str, items: Sequence[Article], site: Site, updated: datet
 
 def render_search(feed: Feed, words: str, site: Site) -> bytes:
     """The search's page: its articles and, for autodiscovery and to subscribe, its feeds."""
-    links = [Fields(type=f.media_type, href=search_url(site, words, key), label=f.label, title=f"{feed.title} ({f.label})")
+    links = [{"type": f.media_type, "href": search_url(site, words, key), "label": f.label, "title": f"{feed.title} ({f.label})"}
              for key, f in FORMATS.items()]
     html = _ENV.get_template("search.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, query=" ".join(words.split()),
