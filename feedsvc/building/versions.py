@@ -118,13 +118,8 @@ class ListingVersions:
         if kept is not None:
             before = kept.items
             # How many items both orders share from the oldest, by identity (an unchanged article is the same object).
-            # Most often all of the older order (new articles came before it): one tuple comparison says so, in C
-            # (identity first, then equality, which makes the same token); else the walk from the oldest.
-            shared = min(len(before), total)
-            if before[len(before) - shared:] == items[total - shared:]:
-                same = shared
-            else:
-                same = next(compress(itertools.count(), map(operator.is_not, reversed(before), reversed(items))), shared)
+            same = next(compress(itertools.count(), map(operator.is_not, reversed(before), reversed(items))),
+                        min(len(before), total))
             sums = kept.sums[:min(same, older, max(len(before) - size, 0)) // size]  # the oldest pages' items as they were
         taken = len(sums)
         for chunk in range(taken, count):
