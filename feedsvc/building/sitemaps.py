@@ -49,7 +49,7 @@ class Sitemaps:
         # SHA-256 that took the file up to them (urlset_hash); None when where the last file begins could move with a
         # new article (then made whole: see _remake). A new article adds a part and hashes only its own entry.
         self._tail: tuple[list[bytes], int, datetime | None, Any] | None = None
-        self._digests: dict[str, tuple[bytes, str]] = {}  # path → (the file last made there, its SHA-256) where known
+        self._digest: tuple[str, bytes, str] | None = None  # (path, the last file as made, its SHA-256), hashed as made
         self._children: list[datetime] = []  # the lastmod of each file before the last (none: one file)
         self._news: tuple[tuple, bytes] | None = None  # (the articles listed, the file)
         self._robots = render_robots(site.url)
@@ -99,7 +99,7 @@ class Sitemaps:
             parts = [*parts, added] if len(parts) < _MAX_PARTS else [b"".join((*parts, added))]
         self._sections, self._tail = sections, (parts, held + count, latest, hasher)
         path = INDEX if not self._children else sitemap_path(len(self._children) + 1)
-        self._digests = {path: (body, urlset_digest(hasher, closing))}
+        self._digest = (path, body, urlset_digest(hasher, closing))
         if not self._children:
             self._pages = {INDEX: body}
         else:
@@ -112,8 +112,8 @@ class Sitemaps:
 
     def digest(self, path: str, body: bytes) -> str | None:
         """The SHA-256 (hex) of the file at path if it is the body this made last and hashed as it went, else None."""
-        known = self._digests.get(path)
-        return known[1] if known is not None and known[0] is body else None
+        known = self._digest
+        return known[2] if known is not None and known[0] == path and known[1] is body else None
 
     def _remake(self, sections: tuple, live: list[Article]) -> None:
         # Which articles are new or changed, by their entry's date, in C (map, not a Python loop): a refresh at
@@ -148,12 +148,13 @@ class Sitemaps:
         # closed by its count of URLs, not by the next entry's size (100,000 articles: two full files, then sections).
         follows = len(chunks) == 1 or start < len(articles) or (
             start == len(articles) and chunks[-2][1] - chunks[-2][0] == self.max_urls)
-        self._digests = {}
-        if follows:
+        self._digest, self._tail = None, None
+        if follows:  # the tail hashed once, for this file's digest and for the next new article's
             joined = b"".join(map(_BODY, tail))
-            self._tail = (([joined] if joined else []), len(tail), max(map(_LASTMOD, tail), default=None), urlset_hash(joined))
-        else:
-            self._tail = None
+            hasher = urlset_hash(joined)
+            self._tail = (([joined] if joined else []), len(tail), max(map(_LASTMOD, tail), default=None), hasher)
+            path = INDEX if len(chunks) == 1 else sitemap_path(len(chunks))
+            self._digest = (path, self._pages[path], urlset_digest(hasher, b"".join(bodies[len(articles):])))
 
     def _take_over(self, ids: list[str], live: list[Article]) -> list[bool]:
         """Take each stored entry that is the very bytes url_entry makes of a live article (at its <loc>, with its

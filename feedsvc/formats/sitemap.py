@@ -153,20 +153,19 @@ def render_urlset(*joined: bytes) -> bytes:
     return b"".join((_HEAD, *joined, _FOOT))
 
 
-def urlset_hash(*joined: bytes) -> "hashlib._Hash":
-    """A SHA-256 that has taken a <urlset>'s opening and these parts: a file that grows at its end is hashed once
+def urlset_hash(joined: bytes) -> "hashlib._Hash":
+    """A SHA-256 that has taken a <urlset>'s opening and these entries: a file that grows at its end is hashed once
     for what it keeps (hasher.copy()), then for each addition (urlset_digest)."""
     hasher = hashlib.sha256(_HEAD)
-    for part in joined:
-        hasher.update(part)
+    hasher.update(joined)
     return hasher
 
 
-def urlset_digest(hasher: "hashlib._Hash", *rest: bytes) -> str:
-    """The SHA-256 (hex) of the <urlset> whose parts before `rest` the hasher took (urlset_hash), left as it was."""
+def urlset_digest(hasher: "hashlib._Hash", rest: bytes) -> str:
+    """The SHA-256 (hex) of the <urlset> whose entries before `rest` the hasher took (urlset_hash), left as it was."""
     whole = hasher.copy()
-    for part in (*rest, _FOOT):
-        whole.update(part)
+    whole.update(rest)
+    whole.update(_FOOT)
     return whole.hexdigest()
 
 
