@@ -2,6 +2,7 @@
 background while the site answers (feedsvc/reading/scan.py, pool.py, building/site.py; issue 10.3)."""
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import re
@@ -14,7 +15,7 @@ import pytest
 
 import feedsvc.building.builder
 import feedsvc.reading.scan
-from feedsvc import create_app
+from feedsvc import create_app, for_building
 from feedsvc.building.site import Publisher
 from feedsvc.model import Article
 from feedsvc.reading import articles, markup, pool, text
@@ -270,6 +271,25 @@ def test_the_export_reads_every_article_in_full_whatever_the_folder_size(tmp_pat
     app = create_app(settings(many(tmp_path / "articles", 30), tmp_path / "state.sqlite3"), commit=False)
     publisher = app.extensions["feedsvc"]
     assert not publisher.scanner.placed and not any(is_placed(a) for a in publisher.snapshot.articles.values())
+
+
+def test_the_builder_collects_less_often_once_every_file_is_read_and_not_before(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
+    finish_reading = Publisher.finish_reading
+    monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)  # the background waits
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        app = for_building(settings(many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"))
+        publisher = feedsvc.building.builder.start_building(app, release=True)  # as run_builder wires it
+        publisher.refresh()
+        assert publisher.scanner.placed and gc.get_threshold() == (700, 10, 10)  # a cold start, still reading
+        finish_reading(publisher, publisher.scanner.placed)  # its refreshes commit what it read
+        assert not publisher.scanner.placed and gc.get_threshold() == feedsvc.building.builder.STEADY_GC_THRESHOLDS
+    finally:
+        gc.set_threshold(*before)
 
 
 # --- workers started ahead ---------------------------------------------------------------------

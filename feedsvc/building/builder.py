@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import itertools
 import json
@@ -54,6 +55,14 @@ LOCK_FD = "FEEDSVC_BUILD_LOCK_FD"  # the build lock's file descriptor, inherited
 # glibc gives each thread that allocates its own malloc arena (up to 8 per core), and the builder's threads (the
 # refresh, the background reading, the article pages) each free tens of MB in theirs that the others never reuse.
 BUILDER_ENV = {"MALLOC_ARENA_MAX": "2"}
+# The cyclic collector's thresholds once every file is read in full (the defaults are 700, 10, 10): a refresh then
+# makes a few maps and tuples the size of the archive (the published articles by ID, the article pages, the
+# listings), and a collection of the youngest generation that finds them there visits every item they hold, out of
+# cache: at 100,000 articles 50-80 ms each, and the defaults ran one or two inside each one-file refresh (its home
+# page took 60 ms instead of 7). At these, a one-file refresh makes too few objects to start one (none in ten
+# refreshes). Not through a cold start: the background reading's cyclic garbage kept longer raised the builder's
+# peak at 10,000 articles from 148 to 175 MiB (9939ab4).
+STEADY_GC_THRESHOLDS = (20_000, 10, 10)
 MMAP_THRESHOLD = 128 << 10  # glibc's own starting value, kept fixed once the first build is done (allocator.mmap_from)
 REFRESHERS: list = []  # this process's schedulers, stopped when a gunicorn worker exits (serving.worker_exit)
 
@@ -590,6 +599,7 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
         committer = Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by, release)
         if committer.release:  # nor its feeds' items: a refresh cuts those it needs from the stored feeds
             publisher.renderer.let_go()
+            publisher.observers.append(collect_less_once_read(publisher))  # a builder that lives on
         publisher.observers.append(committer)
         publisher.backlogs.append(committer.idle)
         # A first render takes over the feeds and pages the store holds as they were made (Renderer.seed): what they
@@ -633,6 +643,18 @@ def run_builder(app) -> Any:
     # (page faults), and its peak is below the background builds' that follow.
     allocator.mmap_from(MMAP_THRESHOLD)  # every big block a mapping of its own: given back once freed
     return refresher
+
+
+def collect_less_once_read(publisher) -> Callable[[Any], None]:
+    """A refresh observer: the cyclic collector at STEADY_GC_THRESHOLDS from the first refresh after which every
+    file is read in full (a restart's first; a cold start's once its background reading is done)."""
+
+    def observe(refreshed) -> None:
+        if not publisher.scanner.placed and gc.get_threshold() != STEADY_GC_THRESHOLDS:
+            gc.set_threshold(*STEADY_GC_THRESHOLDS)
+            log.info("every file read: the cyclic collector at %s from now on", STEADY_GC_THRESHOLDS)
+
+    return observe
 
 
 def contend(app) -> threading.Thread:
