@@ -44,7 +44,7 @@ class ListingVersions:
         self._pages: dict[str, _Pages] = {}  # listing key → its archive pages as last dated
         self.digests: dict[str, str] = {}  # listing key → the digest last recorded for it
         self._tokens: dict[str, tuple[Article, int]] = {}  # ID → (article, hash of what a view shows of it)
-        self._sums: dict[str, tuple[Listing, int]] = {}  # listing key → (the listing, its sum) as last digested
+        self._sums: dict[str, tuple[Listing, int]] = {}  # listing key → (the listing, its items' sum) as last digested
 
     def times(self, listings: list[Listing], previous: Mapping[str, Listing], before: Mapping[str, datetime]
               ) -> tuple[dict[str, datetime], dict[str, tuple[datetime, ...]]]:
@@ -64,6 +64,7 @@ class ListingVersions:
                 continue
             total = self._sum(listing, self._sums.get(listing.key))
             sums[listing.key] = (listing, total)
+            total += self._head(listing)
             wanted[_PREFIX + listing.key] = self.digests[listing.key] = f"{total % (1 << 128):032x}:{len(listing.items)}"
         self._sums = sums
         if wanted:
@@ -134,10 +135,10 @@ class ListingVersions:
                       for chunk, part in enumerate(sums)]
 
     def _sum(self, listing: Listing, last: tuple[Listing, int] | None) -> int:
-        """The listing's sum of its items' tokens (the items' order follows from what each token holds:
-        published date and ID), from the last sum when the listing's head is the same: only the items that
-        left or came are hashed, not every item of a 10,000-item listing."""
-        if last is not None and (last[0].title, last[0].description, last[0].deleted) == (listing.title, listing.description, listing.deleted):
+        """The sum of the listing's items' tokens (the items' order follows from what each token holds: published
+        date and ID), from the last one's: only the items that left or came are hashed, not every item of a
+        100,000-item listing (nor when only its head changed: a tombstone that left its first page)."""
+        if last is not None:
             if listing.since == id(last[0]):  # updated from that very listing (`last` keeps it alive): its moves
                 return last[1] - sum(map(self._token, listing.left)) + sum(map(self._token, listing.came))
             # By object (the same object is the same article, unchanged), in C: no Python loop over the items.
@@ -147,9 +148,12 @@ class ListingVersions:
             if len(left) + len(came) < len(now) // 2:
                 return (last[1] - sum(map(self._token, compress(before, map(left.__contains__, map(id, before)))))
                         + sum(map(self._token, compress(now, map(came.__contains__, map(id, now))))))
-        # Tombstones (a first page's and a delta's) are part of what the views show; none leaves older digests as they were.
-        total = _number(repr((self.shape, listing.title, listing.description) + ((listing.deleted,) if listing.deleted else ())))
-        return total + sum(self._token(a) for a in listing.items)
+        return sum(map(self._token, listing.items))
+
+    def _head(self, listing: Listing) -> int:
+        """What a listing's views show besides its items, as a number its digest adds to the items' sum. Tombstones
+        (a first page's and a delta's) are part of it; none leaves older digests as they were."""
+        return _number(repr((self.shape, listing.title, listing.description) + ((listing.deleted,) if listing.deleted else ())))
 
     def _token(self, a: Article) -> int:
         token = self._tokens.get(a.id)
