@@ -89,6 +89,24 @@ def test_a_listing_whose_tombstones_alone_changed_hashes_no_item_again(monkeypat
     assert {key: kept.digests[key] for key in fresh.digests} == fresh.digests
 
 
+def test_a_new_article_finds_the_archive_pages_it_moves_by_bisection_not_a_walk_over_the_items(monkeypatch):
+    builder, (kept, recorded) = ListingBuilder(), versions()
+    articles = [article(n, -n, ("Sport",), False) for n in range(1, 400)]
+    listings = builder.build(articles, SITE, {}, FIXED_NOW)
+    before = kept.times(listings, {}, {})[0]
+    newer = builder.build([*articles, article(400, 0, ("Sport",), False)], SITE, {}, FIXED_NOW)
+    compared = []
+    is_not = versions_module.operator.is_not
+    monkeypatch.setattr(versions_module.operator, "is_not", lambda a, b: (compared.append(1), is_not(a, b))[1])
+    recorded.clear()
+    kept.times(newer, {listing.key: listing for listing in listings}, before)
+    assert compared == []  # no item compared: the moves (Listing.left, came) say where the pages changed
+    assert sorted(key for key in recorded if key.startswith("page:")) == ["page:200:", "page:200:sport"]  # the newest archive page
+    fresh = versions()[0]
+    fresh.times(newer, {}, {})
+    assert {key: pages.digests for key, pages in kept._pages.items()} == {key: pages.digests for key, pages in fresh._pages.items()}
+
+
 def shown(listing, page: int):
     """What archive page `page` of a listing shows, its date aside (paging.page_feed); None if there is none."""
     feed = page_feed(listing, SITE, PAGE, page)

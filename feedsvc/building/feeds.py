@@ -234,10 +234,10 @@ class ListingBuilder:
         if article.published > now:
             self._held[article.id] = article
             return
-        insort(self._live, article, key=_order)
+        insort(self._live, article, key=order_key)
         self._moved(_SITE).came.append(article)
         for group in groups(article):
-            insort(self._members.setdefault(group, []), article, key=_order)
+            insort(self._members.setdefault(group, []), article, key=order_key)
             self._moved(group).came.append(article)
 
     def _moved(self, group: tuple[str, str]) -> "_Moves":
@@ -288,14 +288,14 @@ class _Moves:
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
 
 
-def _order(article: Article) -> tuple[int, str]:
+def order_key(article: Article) -> tuple[int, str]:
     """newest_first()'s order as an ascending key: later published first, equal times by ID (exact integers)."""
     return -((article.published - _EPOCH) // _MICROSECOND), article.id
 
 
 def _remove(ordered: list[Article], article: Article) -> bool:
-    """Take an article out of a list in _order; False when it is not there."""
-    at = bisect_left(ordered, _order(article), key=_order)
+    """Take an article out of a list in order_key's order; False when it is not there."""
+    at = bisect_left(ordered, order_key(article), key=order_key)
     if at < len(ordered) and ordered[at] is article:
         del ordered[at]
         return True
