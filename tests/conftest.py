@@ -1,6 +1,7 @@
 """Shared fixtures: real article folders in tmp_path, the real Flask app, a fixed clock."""
 from __future__ import annotations
 
+import gc
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +32,15 @@ def _cache_folder(tmp_path_factory):
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = before
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_it_was():
+    """A builder started in the test's process sets the cyclic collector's thresholds once every file is read
+    (building/builder.collect_less_once_read): each test begins with them as the run began."""
+    before = gc.get_threshold()
+    yield
+    gc.set_threshold(*before)
 
 
 def write(folder: Path, name: str, text: str | bytes) -> Path:

@@ -279,17 +279,13 @@ def test_the_builder_collects_less_often_once_every_file_is_read_and_not_before(
     monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
     finish_reading = Publisher.finish_reading
     monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)  # the background waits
-    before = gc.get_threshold()
-    gc.set_threshold(700, 10, 10)
-    try:
-        app = for_building(settings(many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"))
-        publisher = feedsvc.building.builder.start_building(app, release=True)  # as run_builder wires it
-        publisher.refresh()
-        assert publisher.scanner.placed and gc.get_threshold() == (700, 10, 10)  # a cold start, still reading
-        finish_reading(publisher, publisher.scanner.placed)  # its refreshes commit what it read
-        assert not publisher.scanner.placed and gc.get_threshold() == feedsvc.building.builder.STEADY_GC_THRESHOLDS
-    finally:
-        gc.set_threshold(*before)
+    gc.set_threshold(700, 10, 10)  # the defaults (conftest puts back the run's own after the test)
+    app = for_building(settings(many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"))
+    publisher = feedsvc.building.builder.start_building(app, release=True)  # as run_builder wires it
+    publisher.refresh()
+    assert publisher.scanner.placed and gc.get_threshold() == (700, 10, 10)  # a cold start, still reading
+    finish_reading(publisher, publisher.scanner.placed)  # its refreshes commit what it read
+    assert not publisher.scanner.placed and gc.get_threshold() == feedsvc.building.builder.STEADY_GC_THRESHOLDS
 
 
 # --- workers started ahead ---------------------------------------------------------------------
