@@ -15,10 +15,6 @@ from .config import ConfigError, Settings, explicit_settings, load_settings
 from .formats import FORMATS
 
 PROGRESS_FROM = 500  # resources: a smaller export is written before a bar would be worth showing
-# The cyclic collector's thresholds for `feedsvc build`: one pass that keeps what it makes (every placement, the
-# state's maps, the manifest) to its end, so the defaults (700, 10, 10) walked that growing heap again and again:
-# 500 collections, 0.1 s of a build with one file changed at 10,000 articles. Cycles are still collected.
-BUILD_GC_THRESHOLDS = (20_000, 10, 10)
 
 
 def _overrides(**options) -> dict:
@@ -81,9 +77,12 @@ def build(out: str, articles_dir: str | None) -> None:
 
 @contextmanager
 def _collecting_less() -> Iterator[None]:
-    """The collector at BUILD_GC_THRESHOLDS for a build, and as it was after it (a test runs many in one process)."""
+    """The collector at building.builder.ARCHIVE_GC_THRESHOLDS for a build, and as it was after it (a test runs many
+    in one process)."""
+    from .building.builder import ARCHIVE_GC_THRESHOLDS
+
     before = gc.get_threshold()
-    gc.set_threshold(*BUILD_GC_THRESHOLDS)
+    gc.set_threshold(*ARCHIVE_GC_THRESHOLDS)
     try:
         yield
     finally:

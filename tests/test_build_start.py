@@ -10,6 +10,7 @@ import sys
 from click.testing import CliRunner
 
 from feedsvc import cli
+from feedsvc.building import builder
 from tests.conftest import ROOT, SAMPLE_ARTICLES
 
 _BUILD = '''
@@ -45,5 +46,5 @@ def test_a_build_collects_less_often_and_leaves_the_collector_as_it_was(sample_d
     result = CliRunner().invoke(cli.main, ["build", "--out", str(tmp_path / "out"), "--articles", str(sample_dir)], env=env)
     assert result.exit_code == 0, result.output
     (threshold, frozen), = seen
-    assert threshold == cli.BUILD_GC_THRESHOLDS and frozen > 0  # the modules and the wiring, frozen
+    assert threshold == builder.ARCHIVE_GC_THRESHOLDS and frozen > 0  # the modules and the wiring, frozen
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0

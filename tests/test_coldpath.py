@@ -285,7 +285,7 @@ def test_the_builder_collects_less_often_once_every_file_is_read_and_not_before(
     publisher.refresh()
     assert publisher.scanner.placed and gc.get_threshold() == (700, 10, 10)  # a cold start, still reading
     finish_reading(publisher, publisher.scanner.placed)  # its refreshes commit what it read
-    assert not publisher.scanner.placed and gc.get_threshold() == feedsvc.building.builder.STEADY_GC_THRESHOLDS
+    assert not publisher.scanner.placed and gc.get_threshold() == feedsvc.building.builder.ARCHIVE_GC_THRESHOLDS
 
 
 # --- workers started ahead ---------------------------------------------------------------------

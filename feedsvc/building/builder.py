@@ -55,14 +55,17 @@ LOCK_FD = "FEEDSVC_BUILD_LOCK_FD"  # the build lock's file descriptor, inherited
 # glibc gives each thread that allocates its own malloc arena (up to 8 per core), and the builder's threads (the
 # refresh, the background reading, the article pages) each free tens of MB in theirs that the others never reuse.
 BUILDER_ENV = {"MALLOC_ARENA_MAX": "2"}
-# The cyclic collector's thresholds once every file is read in full (the defaults are 700, 10, 10): a refresh then
-# makes a few maps and tuples the size of the archive (the published articles by ID, the article pages, the
-# listings), and a collection of the youngest generation that finds them there visits every item they hold, out of
-# cache: at 100,000 articles 50-80 ms each, and the defaults ran one or two inside each one-file refresh (its home
-# page took 60 ms instead of 7). At these, a one-file refresh makes too few objects to start one (none in ten
-# refreshes). Not through a cold start: the background reading's cyclic garbage kept longer raised the builder's
-# peak at 10,000 articles from 148 to 175 MiB (9939ab4).
-STEADY_GC_THRESHOLDS = (20_000, 10, 10)
+# The cyclic collector's thresholds in a process that keeps an archive's worth of objects (the defaults are 700, 10,
+# 10): `feedsvc build` for the whole build (cli.py), the serving builder once every file is read in full. A build
+# keeps what it makes (every placement, the state's maps, the manifest) to its end, and the defaults walked that
+# growing heap again and again: 500 collections, 0.1 s of a build with one file changed at 10,000 articles. A
+# builder's refresh makes a few maps and tuples the size of the archive (the published articles by ID, the article
+# pages, the listings), and a collection of the youngest generation that finds them there visits every item they
+# hold, out of cache: at 100,000 articles 50-80 ms each, and the defaults ran one or two inside each one-file
+# refresh (its home page took 60 ms instead of 7); at these, a one-file refresh makes too few objects to start one
+# (none in ten refreshes). Not through a builder's cold start: the background reading's cyclic garbage kept longer
+# raised its peak at 10,000 articles from 148 to 175 MiB (9939ab4). Cycles are still collected.
+ARCHIVE_GC_THRESHOLDS = (20_000, 10, 10)
 MMAP_THRESHOLD = 128 << 10  # glibc's own starting value, kept fixed once the first build is done (allocator.mmap_from)
 REFRESHERS: list = []  # this process's schedulers, stopped when a gunicorn worker exits (serving.worker_exit)
 
@@ -646,13 +649,13 @@ def run_builder(app) -> Any:
 
 
 def collect_less_once_read(publisher) -> Callable[[Any], None]:
-    """A refresh observer: the cyclic collector at STEADY_GC_THRESHOLDS from the first refresh after which every
+    """A refresh observer: the cyclic collector at ARCHIVE_GC_THRESHOLDS from the first refresh after which every
     file is read in full (a restart's first; a cold start's once its background reading is done)."""
 
     def observe(refreshed) -> None:
-        if not publisher.scanner.placed and gc.get_threshold() != STEADY_GC_THRESHOLDS:
-            gc.set_threshold(*STEADY_GC_THRESHOLDS)
-            log.info("every file read: the cyclic collector at %s from now on", STEADY_GC_THRESHOLDS)
+        if not publisher.scanner.placed and gc.get_threshold() != ARCHIVE_GC_THRESHOLDS:
+            gc.set_threshold(*ARCHIVE_GC_THRESHOLDS)
+            log.info("every file read: the cyclic collector at %s from now on", ARCHIVE_GC_THRESHOLDS)
 
     return observe
 
