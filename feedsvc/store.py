@@ -96,11 +96,28 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA cache_size=-256")
     else:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA journal_size_limit=67108864")  # a first build's WAL (hundreds of MB) is cut back after it
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+def use_wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
+    """Put the file in WAL mode (nothing to do once it is), waiting up to `wait` seconds for other processes.
+
+    A new file's change of journal mode needs its exclusive lock, and when processes opening it at once would
+    deadlock on that lock SQLite answers "database is locked" at once instead of calling the busy handler
+    (https://www.sqlite.org/c3ref/busy_handler.html): two gunicorn workers starting on a fresh state file."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def create_schema(path: str | Path) -> None:

@@ -131,6 +131,30 @@ def test_several_processes_share_the_store_without_lost_dates_or_lock_errors(tmp
     assert all(r == results[0] for r in results)
 
 
+def _open_at_once(path: str, barrier) -> None:
+    from feedsvc.store import create_schema
+
+    barrier.wait()
+    StateStore(path)
+    create_schema(path)
+
+
+def test_processes_opening_a_new_state_file_at_the_same_moment_all_start(tmp_path):
+    # `gunicorn -w 2 wsgi:app` on a fresh STATE_PATH: each worker sets up the file as it boots. Switching a new
+    # file to WAL answered "database is locked" at once (no busy wait) to all but one of them; a worker exited.
+    ctx = multiprocessing.get_context("fork")
+    failed = []
+    for round_ in range(20):
+        barrier = ctx.Barrier(4)
+        procs = [ctx.Process(target=_open_at_once, args=(str(tmp_path / f"new-{round_}.sqlite3"), barrier)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=60)
+        failed += [p.exitcode for p in procs if p.exitcode != 0]
+    assert failed == []
+
+
 def test_many_keys_read_the_whole_table_and_get_the_rows_a_lookup_gets(tmp_path, monkeypatch):
     import feedsvc.building.state as state
 

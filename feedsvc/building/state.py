@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..model import Article, dated
+from ..store import use_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -79,7 +80,7 @@ class StateStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
+                use_wal(conn)
                 conn.executescript(_SCHEMA)
                 if "seen" not in {row[1] for row in conn.execute("PRAGMA table_info(articles)")}:  # a store from before
                     conn.execute("ALTER TABLE articles ADD COLUMN seen TEXT NOT NULL DEFAULT ''")
