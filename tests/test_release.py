@@ -164,3 +164,27 @@ def test_glibc_takes_a_fixed_mmap_threshold_and_a_trim_where_it_is_the_allocator
     glibc = platform.libc_ver()[0] == "glibc"  # elsewhere both say they did nothing, and nothing fails
     assert allocator.mmap_from(builder.MMAP_THRESHOLD) is glibc
     assert allocator.trim() in ((True, False) if glibc else (False,))  # True once there was free memory to give back
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["the-builder", "a-tool-without-the-lock"])
+def test_the_builder_reads_back_no_recorded_dates_in_a_refresh_as_no_other_process_dates_what_it_renders(config, sample_dir,
+                                                                                                      monkeypatch, alone):
+    # Renderer.drifted and ListingVersions.drifted read every resource's and listing's recorded date each refresh, to
+    # take a later one another process recorded for the same bytes; the process holding the build lock is the only one.
+    from feedsvc.building.state import StateStore
+
+    reads = []
+    recorded = StateStore.recorded_versions
+    monkeypatch.setattr(StateStore, "recorded_versions", lambda self, keys: reads.append(len(keys)) or recorded(self, keys))
+    if alone:
+        app, publisher, committer = the_builder(config)
+    else:
+        app = create_app(config, refresh=False)
+        publisher = app.extensions["feedsvc"]
+    publisher.refresh()
+    category = publisher.snapshot.feeds[1].category.name
+    write(sample_dir, "zz-new.txt", f"{category}\nA story saved after the first build\nIts body.\n")
+    reads.clear()
+    publisher.refresh()
+    assert b"A story saved after the first build" in publisher.snapshot.resources["feed.json"].body
+    assert (reads == []) == alone

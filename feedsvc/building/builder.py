@@ -602,6 +602,7 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
         committer = Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by, release)
         if committer.release:  # nor its feeds' items: a refresh cuts those it needs from the stored feeds
             publisher.renderer.let_go()
+            publisher.build_alone()  # and it holds the build lock: no other process dates what it renders
             publisher.observers.append(collect_less_once_read(publisher))  # a builder that lives on
         publisher.observers.append(committer)
         publisher.backlogs.append(committer.idle)

@@ -98,6 +98,7 @@ class Renderer(FeedRenderer):
         self._articles: dict[int, tuple[Article, str]] = {}  # id(article) → (article, its part of a key's digest), this render's
         self._site_wide: set[str] = set()  # IDs on the site-wide feed's first page, as last rendered (let_go)
         self._lean = False  # keep the site-wide page's item fragments only (let_go)
+        self.alone = False  # no other process dates versions in the state store (Publisher.build_alone): no drift
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
                changed: set[str] | None = None, now: datetime | None = None,
@@ -235,7 +236,7 @@ class Renderer(FeedRenderer):
         moves the record on; when it catches up, the same bytes carry its later time. Rendering those
         again takes that time, so workers agree again.
         """
-        if not self._cache:
+        if not self._cache or self.alone:
             return set()
         rows = self.recorded(list(self._cache))
         return {path for path, (_, res, digest) in self._cache.items()

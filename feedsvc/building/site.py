@@ -516,6 +516,12 @@ class Publisher:
         items = tuple(self.load_full(a) or a for a in feed.items)
         return replace(feed, items=items, language=dominant_language(items, self.site.language))
 
+    def build_alone(self) -> None:
+        """From now on this process alone dates versions in the state store (it holds the build lock): the drift
+        checks, which read back every resource's and listing's recorded date each refresh to heal a difference
+        another process made (Renderer.drifted), have nothing to find."""
+        self.renderer.alone = self.versions.alone = True
+
     def _drifted(self) -> bool:
         """Whether another worker dated bytes this process serves differently: then build again to agree."""
         return bool(self.renderer.drifted() or self.versions.drifted(self.snapshot.changed))

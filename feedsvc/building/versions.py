@@ -47,6 +47,7 @@ class ListingVersions:
         self.digests: dict[str, str] = {}  # listing key → the digest last recorded for it
         self._tokens: dict[str, tuple[Article, int]] = {}  # ID → (article, hash of what a view shows of it)
         self._sums: dict[str, tuple[Listing, int]] = {}  # listing key → (the listing, its items' sum) as last digested
+        self.alone = False  # no other process dates versions in the state store (Publisher.build_alone): no drift
 
     def times(self, listings: list[Listing], previous: Mapping[str, Listing], before: Mapping[str, datetime]
               ) -> tuple[dict[str, datetime], dict[str, tuple[datetime, ...]]]:
@@ -171,7 +172,7 @@ class ListingVersions:
 
     def drifted(self, before: Mapping[str, datetime]) -> set[str]:
         """Listings whose digest the store dates differently than this process did (see Renderer.drifted)."""
-        if not before:
+        if not before or self.alone:
             return set()
         rows = self.read([_PREFIX + key for key in before])
         return {key for key, when in before.items()
