@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from feedsvc import create_app
-from feedsvc.building import builder
+from feedsvc.building import builder, render
 from feedsvc.building.builder import Committer, start_building
 from feedsvc.formats import FORMATS
 from feedsvc.model import UNDATED
@@ -102,7 +102,8 @@ def four_categories(tmp_path, monkeypatch):
     return {"ARTICLES_DIR": str(tmp_path / "articles"), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0, "FEED_MAX_ITEMS": 5}
 
 
-def test_the_builder_keeps_the_site_wide_pages_items_only_and_cuts_the_others_from_the_stored_feeds(four_categories):
+def test_the_builder_keeps_the_site_wide_pages_items_only_and_cuts_the_others_from_the_stored_feeds(four_categories, monkeypatch):
+    monkeypatch.setattr(render, "LEAN_SPARE", 0)  # none kept of the others: each is cut from the stored feeds
     app, publisher, committer = the_builder(four_categories)
     publisher.refresh()
     assert committer.wait(30)
@@ -123,15 +124,44 @@ def test_the_builder_keeps_the_site_wide_pages_items_only_and_cuts_the_others_fr
             assert served.body == spec.date(whole, served.last_modified), feed.path(fmt)
 
 
-def test_a_builder_never_holds_every_first_pages_items_beside_the_feeds(four_categories, monkeypatch):
+@pytest.mark.parametrize("spare", [0, 3000])
+def test_a_builder_never_holds_every_first_pages_items_beside_the_feeds(four_categories, monkeypatch, spare):
+    monkeypatch.setattr(render, "LEAN_SPARE", spare)
     app, publisher, committer = the_builder(four_categories)
     renderer, held = publisher.renderer, []
     undated = renderer._undated_feed
-    monkeypatch.setattr(renderer, "_undated_feed", lambda fmt, feed: (undated(fmt, feed), held.append(set(renderer.fragments._kept)))[0])
+    monkeypatch.setattr(renderer, "_undated_feed", lambda fmt, feed: (undated(fmt, feed), held.append({id_: entry[2] for id_, entry in renderer.fragments._kept.items()}))[0])
     publisher.refresh()
     site_wide = {a.id for a in publisher.snapshot.feeds[0].items}
-    assert len(held) == 5 * len(FORMATS)  # every feed assembled, each with no item kept but the site-wide page's
-    assert all(kept <= site_wide for kept in held), held
+    assert len(held) == 5 * len(FORMATS)  # every feed assembled, each with no more kept but the site-wide page's than the spare
+    others = [sum(size for id_, size in kept.items() if id_ not in site_wide) for kept in held]
+    assert max(others) <= spare and (spare == 0 or max(others) > 0), others
+    every = {a.id for feed in publisher.snapshot.feeds for a in feed.items}
+    assert all(kept.keys() < every for kept in held)
+
+
+def test_a_category_saved_to_again_is_assembled_from_the_items_kept_without_reading_its_feeds_back(four_categories, monkeypatch):
+    app, publisher, committer = the_builder(four_categories)
+    publisher.refresh()
+    assert committer.wait(30)
+    fragments, read_back = publisher.renderer.fragments, []
+    fragments.trim({a.id for a in publisher.snapshot.feeds[0].items}, 0)  # as after saves to every other category
+    refill = fragments.refill
+    monkeypatch.setattr(fragments, "refill", lambda fmt, feed, before, body: refill(fmt, feed, before, lambda: read_back.append(feed.path(fmt)) or body()))
+    folder = Path(four_categories["ARTICLES_DIR"])
+    for number, title in enumerate(["A new story", "Another new story"]):
+        read_back.clear()
+        write(folder, f"zz-new-{number}.txt", f"---\ndate: 2026-11-30 0{8 + number}:00\n---\nTech\n{title}\nIts body.\n")
+        publisher.refresh([str(folder / f"zz-new-{number}.txt")])
+        assert committer.wait(30)
+        tech = next(f for f in publisher.snapshot.feeds if f.category and f.category.name == "Tech")
+        assert tech.items[0].title == title
+        # The first save cuts the Tech feed's items from its stored bytes; the second finds them kept (LEAN_SPARE).
+        assert read_back == ([tech.path(fmt) for fmt in FORMATS] if number == 0 else []), read_back
+        store = app.extensions["feedsvc.store"]
+        for fmt, spec in FORMATS.items():
+            served = store.resource(tech.path(fmt))
+            assert served.body == spec.date(spec.render(replace(tech, updated=UNDATED), publisher.site), served.last_modified)
 
 
 def test_a_digest_handed_to_a_resource_gives_the_etag_its_bytes_would():

@@ -239,6 +239,18 @@ class Fragments:
             for id_ in [id_ for id_ in self._kept if id_ not in ids]:
                 self._held -= self._kept.pop(id_)[2]
 
+    def trim(self, pinned, spare: int) -> None:
+        """Drop the least recently used items of articles not in `pinned` until those hold at most `spare` bytes."""
+        with self._lock:
+            others = [(id_, entry[2]) for id_, entry in self._kept.items() if id_ not in pinned]  # least recent first
+            over = sum(size for _, size in others) - spare
+            for id_, size in others:
+                if over <= 0:
+                    break
+                del self._kept[id_]
+                self._held -= size
+                over -= size
+
     def __len__(self) -> int:
         return sum(len(entry[1]) for entry in self._kept.values())
 
