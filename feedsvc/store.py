@@ -203,6 +203,11 @@ class Build:
         return sorted({*self.resources, *self.codings, *self.gone["resources"],
                        *("#listing/" + k for k in (*self.listings, *self.gone["listings"]))})
 
+    def bytes_put(self) -> int:
+        """The bytes of the resources this build puts (bodies and the codings made already) and of its codings."""
+        return (sum(len(row[5]) + len(row[6] or b"") + len(row[7] or b"") for row in self.resources.values())
+                + sum(len(gzip or b"") + len(br or b"") for _, gzip, br in self.codings.values()))
+
     def rows_written(self) -> int:
         """How many rows this build puts or deletes (tests count them: a build costs what changed)."""
         items = sum(len(gone) + len(rows) for _, gone, rows in self.listing_items.values())
