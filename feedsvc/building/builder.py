@@ -69,8 +69,9 @@ ARCHIVE_GC_THRESHOLDS = (20_000, 10, 10)
 # Once every file is read, a build that put fewer bytes than this (a few saved files: at 10,000 articles 2-5 MB, its
 # feeds, pages, sitemap and their codings) keeps the memory it freed for the next refresh, which takes the same
 # again: given back and taken anew, those pages cost about 1,200 page faults a one-file refresh at 10,000 articles,
-# 6 ms of its 28 in-process at 3.4 µs a fault on this machine, for about 20 MiB held between saves. Any other build
-# (a cold start's, while its pages are made, or a big change) gives it back at once (Committer._give_back).
+# 6 ms of its 28 in-process at 3.4 µs a fault on this machine, for about 20 MiB held between saves, until the first
+# refresh that finds nothing changed (the schedule's) gives it back. Any other build (a cold start's, while its pages
+# are made, or a big change) gives it back at once (Committer._give_back).
 TRIM_FROM = 16 << 20
 MMAP_THRESHOLD = 128 << 10  # glibc's own starting value, kept fixed once the first build is done (allocator.mmap_from)
 REFRESHERS: list = []  # this process's schedulers, stopped when a gunicorn worker exits (serving.worker_exit)
@@ -197,9 +198,13 @@ class Committer:
         self._finisher: threading.Thread | None = None
         self._finishing = False  # the background thread runs and will look for work again (under the lock)
         self.written = 0  # rows the last build of a refresh put or deleted (tests: a build costs what changed)
+        self._kept_freed = False  # a small build kept the memory it freed (_give_back), for the next one to take
 
     def __call__(self, refreshed) -> None:
         if not refreshed.ok or not (refreshed.changed or self.behind or (self.parsed and self.parsed.waiting)):
+            if refreshed.ok and self._kept_freed:  # nothing changed since (the schedule's refresh): saves are over
+                self._kept_freed = False
+                allocator.trim()
             return
         with self._lock:
             self.behind = True
@@ -329,9 +334,13 @@ class Committer:
 
     def _give_back(self, build: Build) -> None:
         """After a commit and its release, the memory freed goes back to the system now, not at the next build
-        (allocator.trim); once every file is read and no article page waits, only after a big build (TRIM_FROM)."""
+        (allocator.trim); once every file is read and no article page waits, only after a big build (TRIM_FROM), else
+        at the first refresh that changes nothing (the next scheduled one, at the latest)."""
         if self.publisher.scanner.placed or self._deferred or build.bytes_put() >= TRIM_FROM:
+            self._kept_freed = False
             allocator.trim()
+        else:
+            self._kept_freed = True
 
     def idle(self, timeout: float | None = None) -> bool:
         """(Publisher.backlogs) Wait up to timeout for the background builds; True once none is running. What a
