@@ -97,7 +97,7 @@ class Renderer(FeedRenderer):
         self._key_digests: dict[int, tuple[Hashable, str]] = {}  # id(key) → (key, _key_digest), for this render's keys
         self._articles: dict[int, tuple[Article, str]] = {}  # id(article) → (article, its part of a key's digest), this render's
         self._site_wide: set[str] = set()  # IDs on the site-wide feed's first page, as last rendered (let_go)
-        self._lean = False  # keep the site-wide page's item fragments only (let_go)
+        self._lean = False  # keep the site-wide page's item fragments and LEAN_SPARE bytes of others only (let_go)
         self.alone = False  # no other process dates versions in the state store (Publisher.build_alone): no drift
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
