@@ -146,7 +146,7 @@ def test_a_category_saved_to_again_is_assembled_from_the_items_kept_without_read
     publisher.refresh()
     assert committer.wait(30)
     fragments, read_back = publisher.renderer.fragments, []
-    fragments.trim({a.id for a in publisher.snapshot.feeds[0].items}, 0)  # as after saves to every other category
+    fragments.keep_only({a.id for a in publisher.snapshot.feeds[0].items})  # as after saves to every other category
     refill = fragments.refill
     monkeypatch.setattr(fragments, "refill", lambda fmt, feed, before, body: refill(fmt, feed, before, lambda: read_back.append(feed.path(fmt)) or body()))
     folder = Path(four_categories["ARTICLES_DIR"])

@@ -173,8 +173,8 @@ class Renderer(FeedRenderer):
                                  if (found := self._key_digests.get(id(entry[0]))) is not None and found[0] is entry[0]}
         # The next refresh assembles only feeds it changes, from these pages' items and new ones: any other item
         # (an archive page or delta asked of this process) would only hold memory until the budget pushed it out.
-        if self._lean:
-            self.fragments.trim(self._site_wide, LEAN_SPARE)
+        if self._lean:  # the site-wide page's items and LEAN_SPARE bytes of the others used last (let_go)
+            self.fragments.keep_only(self._site_wide, LEAN_SPARE)
         else:
             self.fragments.keep_only({a.id for feed in feeds for a in feed.items})
         return Rendering(Resources(out, pages, self._article_page), rendered + made, tuple(fresh))
@@ -316,7 +316,7 @@ class Renderer(FeedRenderer):
             self.fragments.refill(fmt, feed, before[0], lambda: before[1].body)
         body = self.fragments.assemble(fmt, feed)
         if self._lean:  # its items go with it, but the site-wide page's and the most recently used few
-            self.fragments.trim(self._site_wide, LEAN_SPARE)
+            self.fragments.keep_only(self._site_wide, LEAN_SPARE)
         return body, spec.media_type, spec.date, {"precompress": False, **self._feed_options(fmt, feed)}
 
     def let_go(self) -> None:
@@ -326,7 +326,7 @@ class Renderer(FeedRenderer):
         changes from that feed's last bytes (_undated_feed), read back from the build store. For the builder, which
         keeps no copy of what it commits (builder.Committer)."""
         self._lean = True
-        self.fragments.trim(self._site_wide, LEAN_SPARE)
+        self.fragments.keep_only(self._site_wide, LEAN_SPARE)
 
 
 # Bytes of item fragments a lean builder keeps beyond the site-wide page's, the most recently used: a category saved to

@@ -233,16 +233,11 @@ class Fragments:
                 if entry is not None:
                     self._held -= entry[2]
 
-    def keep_only(self, ids) -> None:
-        """Drop the fragments of every article but these (a builder keeps those of its first pages only)."""
+    def keep_only(self, ids, spare: int = 0) -> None:
+        """Drop the fragments of every article but these, least recently used first, until the others hold at most
+        `spare` bytes (a builder keeps its first pages' items, or the site-wide page's and a few more: let_go)."""
         with self._lock:
-            for id_ in [id_ for id_ in self._kept if id_ not in ids]:
-                self._held -= self._kept.pop(id_)[2]
-
-    def trim(self, pinned, spare: int) -> None:
-        """Drop the least recently used items of articles not in `pinned` until those hold at most `spare` bytes."""
-        with self._lock:
-            others = [(id_, entry[2]) for id_, entry in self._kept.items() if id_ not in pinned]  # least recent first
+            others = [(id_, entry[2]) for id_, entry in self._kept.items() if id_ not in ids]  # least recent first
             over = sum(size for _, size in others) - spare
             for id_, size in others:
                 if over <= 0:
