@@ -1,14 +1,22 @@
-"""HTML pages, the OPML list and the feed stylesheet, through the real Flask app."""
+"""HTML pages, the OPML list and the feed stylesheet, through the real Flask app; lists put together item by item
+held to list.html's rendering of the whole list."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
+from datetime import timedelta
 from importlib import resources
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
-from tests.conftest import write
+from feedsvc.formats import pages
+from feedsvc.model import Article, stable_id
+from tests.conftest import FIXED_NOW, write
+from tests.test_fragments import SITE, articles
 
 POLITICS = quote("سياسة")
 
@@ -104,3 +112,59 @@ def test_list_items_carry_their_language_on_their_content_so_the_numbers_stay_on
     items = home.split('<ol class="articles">', 1)[1].split("</ol>", 1)[0]
     assert items.count("<li>") == 11 and "<li " not in items
     assert items.count('<span class="item" lang="ar" dir="rtl">') == 8 and items.count('<span class="item" lang="en" dir="ltr">') == 3
+
+
+# --- Lists put together item by item (formats/pages.list_html) ----------------------------------------------------
+
+def whole_list(items, site, summaries: bool) -> str:
+    """templates/list.html rendered over the whole list at once: what list_html must give."""
+    rows = [{**row, "summary": item.summary} for row, item in zip(pages._rows(items, site), items)]  # every field, always
+    return pages._ENV.get_template("list.html").render(articles=rows, summaries=summaries)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pool=articles(6), picks=st.lists(st.lists(st.integers(0, 5), max_size=8), min_size=1, max_size=4),
+       summaries=st.booleans(), kept=st.sampled_from([1, 3, pages.LIST_ITEMS_KEPT]))
+def test_a_list_put_together_from_items_is_the_whole_list_rendered(pool, picks, summaries, kept):
+    """Lists in turn (items shared, repeated, in any order, a cache smaller than a list) give list.html's own bytes."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pages, "LIST_ITEMS_KEPT", kept)
+        pages._list_items.clear()
+        for pick in picks:
+            items = [pool[i] for i in pick]
+            assert pages.list_html(items, SITE, summaries) == whole_list(items, SITE, summaries)
+            assert len(pages._list_items) <= kept
+
+
+def plain(count: int) -> list[Article]:
+    """Articles in Arabic and English, an hour apart."""
+    return [Article(id=f"p/{n}", source=f"p/{n}.txt", title=("خبر" if n % 2 else "Story") + f" {n} <&>", categories=("سياسة",),
+                    body_html="<p>x</p>", body_text="x", summary=f"summary {n}", lang="ar" if n % 2 else "en",
+                    content_hash=str(n), published=FIXED_NOW - timedelta(hours=n), updated=FIXED_NOW - timedelta(hours=n),
+                    guid=stable_id(f"p/{n}")) for n in range(count)]
+
+
+def test_an_item_is_rendered_once_while_it_shows_the_same(monkeypatch):
+    pool = plain(3)
+    pages._list_items.clear()
+    rendered = []
+    real = pages._render_list
+    monkeypatch.setattr(pages, "_render_list", lambda rows, summaries: rendered.append(len(rows)) or real(rows, summaries))
+    pages.list_html(pool, SITE)
+    assert sorted(rendered) == [0, 1, 1, 1]  # the empty list (head and foot) and each item once
+    rendered.clear()
+    pages.list_html(pool[:2], SITE)
+    assert rendered == [0]
+    edited = replace(pool[0], title=pool[0].title + " (updated)")  # what an item shows changed: rendered again
+    assert pages.list_html([edited, pool[1]], SITE) == whole_list([edited, pool[1]], SITE, False)
+    assert rendered == [0, 0, 1]
+
+
+def test_a_list_template_that_no_longer_cuts_is_rendered_whole(monkeypatch):
+    """If list.html's items stopped sitting between an empty list's head and foot, the whole render is used."""
+    pool = plain(2)
+    pages._list_items.clear()
+    real = pages._render_list
+    monkeypatch.setattr(pages, "_render_list", lambda rows, summaries: real(rows, summaries) + ("<!-- %d -->" % len(rows)))
+    assert pages.list_html(pool, SITE) == real(pages._rows(pool, SITE), False) + "<!-- 2 -->"
+    assert not pages._list_items

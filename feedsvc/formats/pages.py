@@ -4,10 +4,14 @@ Every value is escaped by Jinja's autoescape; only the article body, already san
 """
 from __future__ import annotations
 
+import functools
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import Iterable, Mapping
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from .. import urls
 from ..model import Article, Feed, Site, text_direction
@@ -20,17 +24,24 @@ _ENV = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # package files: not a stat of each template (and the one it extends) on every page rendered
 )
 _ENV.globals["urls"] = urls  # the templates' links: urls.url(site.url, urls.OPML), …
 LATEST_ON_HOME = 20
+LIST_ITEMS_KEPT = 4096  # list items' HTML kept, by what they show (a few hundred bytes each; 1,000 first-page items at 10,000 articles)
 
 
 def feed_links(site: Site, key: str, title: str) -> list[dict]:
     """Autodiscovery and subscribe links for the feed with this key, in every format."""
-    return [
+    return list(_feed_links(site, key, title))
+
+
+@functools.lru_cache(maxsize=4096)  # the home page alone names every category's three feeds on every refresh
+def _feed_links(site: Site, key: str, title: str) -> tuple[dict, ...]:
+    return tuple(
         {"type": media, "href": url(site.url, feed_path(key, fmt)), "label": label, "title": f"{title} ({label})"}
         for fmt, media, label in ((f.key, f.media_type, f.label) for f in FORMATS.values())
-    ]
+    )
 
 
 # A link from an article page to a listing it is in: (kind, name, page URL, feed key), kind "category", "tag" or "author".
@@ -66,7 +77,7 @@ def render_index(site_feed: Feed, category_feeds: tuple[Feed, ...], rows: tuple[
     lang = dominant_language(latest, site.language)
     html = _ENV.get_template("index.html").render(
         site=site, lang=lang, dir=text_direction(lang), feed_links=feed_links(site, "", site_feed.title),
-        categories=table, articles=_rows(latest, site),
+        categories=table, list_html=list_html(latest, site),
     )
     return html.encode("utf-8"), site_feed.updated
 
@@ -77,7 +88,7 @@ def render_category(feed: Feed, site: Site) -> tuple[bytes, datetime]:
     label = _KIND_LABEL[kind][feed.language.split("-")[0].lower() == "ar"] if kind in _KIND_LABEL else None
     html = _ENV.get_template("category.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=feed_links(site, feed.key, feed.title),
-        category=feed.category, label=label, articles=_rows(feed.items, site),
+        category=feed.category, label=label, list_html=list_html(feed.items, site),
     )
     return html.encode("utf-8"), feed.updated
 
@@ -120,15 +131,55 @@ def _preview_items(items: tuple[Article, ...], site: Site) -> str:
     (most of a preview's rendering)."""
     last = _last_items
     if last[0] is not items or last[1] != site:
-        html = _ENV.get_template("list.html").render(articles=_rows(items, site), summaries=True)
+        html = list_html(items, site, summaries=True)
         last[:] = [items, site, html]  # a list, so two threads at once at worst make it twice
     return last[2]
 
 
-def _rows(articles: Iterable[Article], site: Site) -> list[dict]:
+_list_items: OrderedDict[tuple, str] = OrderedDict()  # (a row's values, summaries) → its item's HTML
+_list_lock = threading.Lock()
+
+
+def list_html(articles: Iterable[Article], site: Site, summaries: bool = False) -> Markup:
+    """What templates/list.html renders for these articles, put together from each item's HTML, rendered once per
+    distinct row (what an item shows) and kept (LIST_ITEMS_KEPT): a refresh's home and category pages show one new
+    item among items already rendered. Each item is cut from list.html's own rendering of it, never written here;
+    tests/test_pages.py holds the result to list.html's rendering of the whole list."""
+    rows = _rows(articles, site, summaries)
+    empty = _render_list([], summaries)
+    at = empty.rfind("</ol>")
+    head, foot = empty[:at], empty[at:]
+    parts = [head]
+    for row in rows:
+        key = (*row.values(), summaries)  # the item's HTML is a function of these alone
+        with _list_lock:
+            item = _list_items.get(key)
+            if item is not None:
+                _list_items.move_to_end(key)
+        if item is None:
+            one = _render_list([row], summaries)
+            if not (one.startswith(head) and one.endswith(foot)):  # list.html changed shape: render the list whole
+                return Markup(_render_list(rows, summaries))
+            item = one[len(head):len(one) - len(foot)]
+            with _list_lock:
+                _list_items[key] = item
+                while len(_list_items) > LIST_ITEMS_KEPT:
+                    _list_items.popitem(last=False)
+        parts.append(item)
+    parts.append(foot)
+    return Markup("".join(parts))
+
+
+def _render_list(rows: list[dict], summaries: bool) -> str:
+    return _ENV.get_template("list.html").render(articles=rows, summaries=summaries)
+
+
+def _rows(articles: Iterable[Article], site: Site, summaries: bool = False) -> list[dict]:
+    """What templates/list.html shows of each article (its summary only where the list shows summaries)."""
     return [
-        {"title": a.title, "url": article_url(site, a), "lang": a.lang, "direction": a.direction, "summary": a.summary,
+        {"title": a.title, "url": article_url(site, a), "lang": a.lang, "direction": a.direction,
          "published_iso": a.published.isoformat(), "published_text": _human(a.published)}
+        | ({"summary": a.summary} if summaries else {})
         for a in articles
     ]
 

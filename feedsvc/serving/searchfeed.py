@@ -29,6 +29,6 @@ def render_search(feed: Feed, words: str, site: Site) -> bytes:
              for key, f in FORMATS.items()]
     html = _ENV.get_template("search.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, query=" ".join(words.split()),
-        articles=_rows(feed.items, site), summaries=True,
+        articles=_rows(feed.items, site, summaries=True), summaries=True,
     )
     return html.encode("utf-8")
