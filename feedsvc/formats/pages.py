@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Iterable, Mapping
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 
 from .. import urls
 from ..model import Article, Feed, Site, text_direction
@@ -32,7 +31,7 @@ LIST_ITEMS_KEPT = 4096  # list items' HTML kept, by what they show (a few hundre
 
 
 def feed_links(site: Site, key: str, title: str) -> list[dict]:
-    """Autodiscovery and subscribe links for the feed with this key, in every format."""
+    """Autodiscovery and subscribe links for the feed with this key, in every format (the dicts are shared: read only)."""
     return list(_feed_links(site, key, title))
 
 
@@ -140,7 +139,7 @@ _list_items: OrderedDict[tuple, str] = OrderedDict()  # (a row's values, summari
 _list_lock = threading.Lock()
 
 
-def list_html(articles: Iterable[Article], site: Site, summaries: bool = False) -> Markup:
+def list_html(articles: Iterable[Article], site: Site, summaries: bool = False) -> str:
     """What templates/list.html renders for these articles, put together from each item's HTML, rendered once per
     distinct row (what an item shows) and kept (LIST_ITEMS_KEPT): a refresh's home and category pages show one new
     item among items already rendered. Each item is cut from list.html's own rendering of it, never written here;
@@ -159,7 +158,7 @@ def list_html(articles: Iterable[Article], site: Site, summaries: bool = False) 
         if item is None:
             one = _render_list([row], summaries)
             if not (one.startswith(head) and one.endswith(foot)):  # list.html changed shape: render the list whole
-                return Markup(_render_list(rows, summaries))
+                return _render_list(rows, summaries)
             item = one[len(head):len(one) - len(foot)]
             with _list_lock:
                 _list_items[key] = item
@@ -167,7 +166,7 @@ def list_html(articles: Iterable[Article], site: Site, summaries: bool = False) 
                     _list_items.popitem(last=False)
         parts.append(item)
     parts.append(foot)
-    return Markup("".join(parts))
+    return "".join(parts)  # escaped by list.html, item by item
 
 
 def _render_list(rows: list[dict], summaries: bool) -> str:
