@@ -71,6 +71,25 @@ def test_unknown_or_traversing_paths_are_404_with_a_helpful_body(client, path):
     assert b"import" not in res.data
 
 
+@pytest.mark.parametrize("path", ["/feed.rss", "/category/no-such/feed.rss", "/feeds.opml", "/sitemap.xml", "/",
+                                  "/feed.rss?page=2", "/search/feed.rss?q=x", "/partners/feed.rss?key=s3cr3t-partner-key"])
+def test_before_the_first_build_everything_is_503_with_retry_after_not_404(sample_dir, tmp_path, monkeypatch, path):
+    from feedsvc import create_app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AGENCY_KEY", "s3cr3t-partner-key")
+    config = {"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0,
+              "PARTNERS": [{"name": "Agency", "key_env": "AGENCY_KEY", "categories": "all"}]}
+    worker = create_app(config, build=False).test_client()  # a cold start's worker: its builder has not committed yet
+    res = worker.get(path)
+    assert res.status_code == 503 and res.headers["Retry-After"].isdigit()
+    assert b"first build" in res.data and res.headers["Cache-Control"] == "no-store"
+    create_app(config)  # the first build, committed
+    res = worker.get(path)
+    assert res.status_code == (404 if "no-such" in path or "page=" in path else 200), res.data
+    assert "Retry-After" not in res.headers
+
+
 def test_other_methods_are_405(client):
     assert client.post("/feed.rss").status_code == 405
     assert client.delete("/feed.json").status_code == 405
