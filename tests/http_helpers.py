@@ -93,13 +93,14 @@ def wait_until_up(base: str, proc: subprocess.Popen | None = None, path: str = "
 class Process:
     """A server process on a free loopback port (self.port, self.base), its output in a log file."""
 
-    def __init__(self, command: list[str], log: Path, ready: str, env: dict | None = None, cwd: Path | None = None):
+    def __init__(self, command: list[str], log: Path, ready: str | None, env: dict | None = None, cwd: Path | None = None):
         self.log_path = log
         self.log = open(log, "w+b")
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                      preexec_fn=die_with_parent)
         try:
-            wait_until_up(self.base, self.proc, ready)
+            if ready is not None:  # None: the caller waits for what it needs (a server with no build yet answers 503)
+                wait_until_up(self.base, self.proc, ready)
         except Exception as exc:
             self.stop()
             raise RuntimeError(f"{command[0]} did not start ({exc}):\n{self.output()}") from None
@@ -116,7 +117,8 @@ class Process:
 class Server(Process):
     """`feedsvc serve` as a real process on a free loopback port."""
 
-    def __init__(self, articles: Path, state: Path, workers: int = 1, env: dict | None = None, command: list[str] | None = None):
+    def __init__(self, articles: Path, state: Path, workers: int = 1, env: dict | None = None, command: list[str] | None = None,
+                 ready: str | None = "/healthz"):
         self.state = state
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -126,7 +128,7 @@ class Server(Process):
         environ = {name: value for name, value in environ.items() if value is not None}  # env={"X": None} unsets X
         command = command or [sys.executable, "-m", "feedsvc", "serve", "--port", "{port}", "--articles", "{articles}", "--workers", "{workers}"]
         command = [part.format(port=self.port, articles=articles, workers=workers, checkout=checkout) for part in command]
-        super().__init__(command, state.parent / f"server-{self.port}.log", "/healthz", environ, state.parent)
+        super().__init__(command, state.parent / f"server-{self.port}.log", ready, environ, state.parent)
 
 
 def run_feedsvc(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

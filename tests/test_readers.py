@@ -9,11 +9,13 @@ import shutil
 import sqlite3
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import feedparser
 import pytest
 
+from feedsvc.building.builder import BuildLock, lock_path
 from feedsvc.preview import is_navigation
 from tests.conftest import SAMPLE_ARTICLES
 from tests.http_helpers import Nginx, Server, fetch, free_port
@@ -77,7 +79,7 @@ def newsboat(urls: list[str], home: Path) -> sqlite3.Connection:
     """`newsboat -x reload` subscribed to urls, with its own home, config and cache; its cache, opened."""
     exe = shutil.which("newsboat")
     assert exe, "newsboat is not installed: .ci/install-deps installs it (apt-get install newsboat)"
-    home.mkdir()
+    home.mkdir(exist_ok=True)  # a second reload keeps its cache
     (home / "urls").write_text("".join(url + "\n" for url in urls), encoding="utf-8")
     (home / "config").write_text("", encoding="utf-8")
     # Nothing of the user's: no ~/.newsboat, no XDG folders, no proxy; the servers are on loopback.
@@ -105,6 +107,57 @@ def test_newsboat_subscribes_where_a_browser_gets_a_page_and_gets_every_item(ser
         cache.close()
     assert title.startswith("feedsvc") and len(expected) >= 5
     assert items == expected, (tmp_path / "newsboat" / "newsboat.log").read_text(encoding="utf-8", errors="replace")[-2000:]
+
+
+def test_readers_polling_before_the_first_build_get_503_keep_the_feed_and_get_every_item_once_built(tmp_path):
+    state = tmp_path / "state.sqlite3"
+    lock = BuildLock(lock_path(str(state)))
+    lock.acquire()  # another deployment's builder, busy: this server's builder waits for it, so nothing is built yet
+    server = Server(SAMPLE_ARTICLES, state, ready=None)
+    reader = None
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # up: answering, with no build yet
+            try:
+                first = fetch(server.base, "/feed.rss")
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.proc.poll() is None, server.output()
+                time.sleep(0.05)
+        assert first.status == 503 and first.header("retry-after") == "5", first
+        urls = [server.base + path for path in ("/feed.rss", "/feed.atom", f"/category/{POLITICS}/feed.atom")]
+        assert feedparser.parse(urls[0]).status == 503
+        from reader import make_reader
+
+        reader = make_reader(str(tmp_path / "reader.sqlite"))
+        for url in urls:
+            reader.add_feed(url)
+        reader.update_feeds()
+        for url in urls:  # an error for now, the subscription kept, nothing taken for an empty feed
+            feed = reader.get_feed(url)
+            assert feed.last_exception is not None and "503" in feed.last_exception.value_str, (url, feed.last_exception)
+            assert not list(reader.get_entries(feed=feed))
+        newsboat(urls[:1], tmp_path / "newsboat").close()  # one feed a cache: newsboat keeps an item once by its guid
+        os.close(lock.fd)  # the other builder is done: this server's builder takes the lock and builds
+        deadline = time.monotonic() + 60
+        while fetch(server.base, "/feed.rss").status != 200:
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.1)
+        reader.update_feeds(scheduled=False)  # now, as "update" in a reader's menu (its own schedule waits longer)
+        for url in urls:
+            feed = reader.get_feed(url)
+            items = len(feedparser.parse(fetch(server.base, url[len(server.base):]).body).entries)
+            assert feed.last_exception is None and len(list(reader.get_entries(feed=feed))) == items > 0, url
+        cache = newsboat(urls[:1], tmp_path / "newsboat")  # the same subscription, reloaded
+        try:
+            items = {e.id for e in feedparser.parse(fetch(server.base, "/feed.rss").body).entries}
+            assert {g for g, in cache.execute("SELECT guid FROM rss_item WHERE feedurl = ?", (urls[0],))} == items
+        finally:
+            cache.close()
+    finally:
+        if reader is not None:
+            reader.close()
+        server.stop()
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
