@@ -174,6 +174,38 @@ def test_a_new_build_is_answered_once_an_interval_has_passed_since_its_commit(ma
         pair.close()
 
 
+def test_before_the_first_build_the_loop_gives_flasks_503_counted_and_charged_as_flask_does(sample_dir, tmp_path, monkeypatch):
+    from feedsvc import create_app
+
+    monkeypatch.chdir(tmp_path)
+    config = {"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0}
+    app = create_app(config, build=False)  # a cold start's worker: nothing committed yet
+    pair = Both(app)
+    try:
+        for path in [*HOT_PATHS, b"/category/no-such/feed.rss", b"/no/such/page"]:
+            for method in ("GET", "HEAD"):
+                answered = pair.front.answered
+                flask, fronted = pair.ask(path, method)
+                assert flask[0] == 503 and flask[1]["retry-after"] == "5" and (method == "HEAD") == (flask[2] == b"")
+                _same(flask, fronted)
+                assert pair.front.answered == answered + 1, path  # the second on the loop, not through Flask
+        asked = 2 * 2 * (len(HOT_PATHS) + 2)  # GET and HEAD, through Flask and through the front
+        text = app.extensions["feedsvc.metrics"].exposition().decode()
+        assert f'feedsvc_http_requests_total{{format="",kind="other",status="503"}} {asked}.0' in text  # as Flask counts them
+        app.extensions["feedsvc.limits"]["public"] = RateLimiter(1, clock=lambda: 0.0)  # no refill while the test runs
+        pair.close()
+        pair = Both(app)  # its front takes the new budget
+        assert [pair.fronted_only(b"/feed.rss")[3] for _ in range(5)] == [True] * 5  # a 304's price each: a fifth
+        status, headers, body, by_front = pair.fronted_only(b"/feed.rss")
+        assert status == 429 and not by_front and b"Too many requests" in body
+        assert pair.fronted_only(b"/style.css")[:1] == (503,)  # not budgeted
+        create_app(config)  # the first build, committed
+        time.sleep(app.extensions["feedsvc.store"].interval)
+        assert pair.fronted_only(b"/style.css")[0] == 200
+    finally:
+        pair.close()
+
+
 def test_a_store_busy_for_the_loops_look_is_looked_at_on_a_thread(both, monkeypatch):
     """A reader of a WAL database meets a busy file only while it is recovered: the loop never waits for that."""
     both.ask(b"/feed.rss")

@@ -369,13 +369,19 @@ def _not_found(path: str) -> Response:
 
 
 FIRST_BUILD_RETRY = 5  # seconds: a cold start's first build takes about that at 10,000 articles on two cores
+# Before the store holds any build (a cold start's first is running) nothing is known to be missing: a 503 with
+# Retry-After, not a 404 that aggregators may take for a feed gone (RFC 9110 §15.6.4). front.py sends the same.
+FIRST_BUILD_RUNNING = ("Service Unavailable: the first build of the articles is still running; every feed answers once it "
+                       f"is committed. Try again in {FIRST_BUILD_RETRY} s.\n", {"Retry-After": str(FIRST_BUILD_RETRY)})
 
 
 def _first_build_running() -> Response:
-    """Before the store holds any build (a cold start's first is running) nothing is known to be missing: a 503 with
-    Retry-After, not a 404 that aggregators may take for a feed gone (RFC 9110 §15.6.4)."""
-    return _text(503, "Service Unavailable: the first build of the articles is still running; every feed answers once it "
-                      f"is committed. Try again in {FIRST_BUILD_RETRY} s.\n", {"Retry-After": str(FIRST_BUILD_RETRY)})
+    return _text(503, *FIRST_BUILD_RUNNING)
+
+
+def text_headers(length: int, headers: dict | None = None) -> dict[str, str]:
+    """The headers of a short plain-text answer (_text) of `length` bytes, as Flask sends them."""
+    return {**_TEXT_HEADERS, **(headers or {}), "Content-Type": "text/plain; charset=utf-8", "Content-Length": str(length)}
 
 
 def _listed(words: list[str]) -> str:
@@ -390,9 +396,11 @@ _WHERE_THE_FEEDS_ARE = (f"The site-wide feeds are {_listed(['/' + feed_path('', 
                         f"sections' feeds, /{OPML_ALL} every feed, and / links every category.\n")
 
 
+_TEXT_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+
+
 def _text(status: int, text: str, headers: dict | None = None) -> Response:
-    return Response(text, status=status, content_type="text/plain; charset=utf-8",
-                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", **(headers or {})})
+    return Response(text, status=status, content_type="text/plain; charset=utf-8", headers={**_TEXT_HEADERS, **(headers or {})})
 
 
 def now_utc() -> datetime:
