@@ -91,12 +91,7 @@ class Front:
         if entry is None:
             return None
         res, derived = entry
-        asked = {}
-        for name, value in scope["headers"]:
-            field = HEADERS.get(name)
-            if field is not None:
-                text = value.decode("latin-1")
-                asked[field] = asked[field] + "," + text if field in asked else text
+        asked = _asked(scope)
         feed = derived.get("feed")
         if feed is None:
             match = FEED_PATH.fullmatch(path)
@@ -134,15 +129,12 @@ class Front:
         """web.resource's answer while the store holds no build, charged as Flask charges it: each poll through
         Flask took about 2 ms of the worker's CPU, taken from a cold start's builder on a small machine."""
         if budgeted(path, FEED_PATH.fullmatch(path)) and self.limiter.capacity > 0:
-            asked = {field: value.decode("latin-1") for name, value in scope["headers"]
-                     if (field := HEADERS.get(name)) == "X-Forwarded-For"}
-            if self.limiter.charge(self._client(scope, asked), NOT_MODIFIED_COST):
+            if self.limiter.charge(self._client(scope, _asked(scope)), NOT_MODIFIED_COST):
                 return None  # past its budget: Flask answers the 429
-        body = FIRST_BUILD_RUNNING[0].encode("utf-8")
-        sent = b"" if method == "HEAD" else body
+        sent = b"" if method == "HEAD" else _FIRST_BUILD_BODY
         self.metrics.observe_request(kind_of(path, None), "", 503, len(sent))
         self.answered += 1
-        return 503, _coded(text_headers(len(body), FIRST_BUILD_RUNNING[1]).items()) + [(b"date", date_now())], sent
+        return 503, _FIRST_BUILD_HEADERS + [(b"date", date_now())], sent
 
     def _route(self, scope: dict, key: tuple[str, bytes]) -> str | None:
         """The store path of a request path that Flask routes to web.resource, else None; remembered."""
@@ -187,5 +179,20 @@ class Front:
         return address
 
 
+def _asked(scope: dict) -> dict[str, str]:
+    """The request headers the answer depends on (HEADERS), by their WSGI names, repeated fields joined."""
+    asked = {}
+    for name, value in scope["headers"]:
+        field = HEADERS.get(name)
+        if field is not None:
+            text = value.decode("latin-1")
+            asked[field] = asked[field] + "," + text if field in asked else text
+    return asked
+
+
 def _coded(headers) -> list[tuple[bytes, bytes]]:
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+_FIRST_BUILD_BODY = FIRST_BUILD_RUNNING[0].encode("utf-8")
+_FIRST_BUILD_HEADERS = _coded(text_headers(len(_FIRST_BUILD_BODY), FIRST_BUILD_RUNNING[1]).items())
