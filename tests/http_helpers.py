@@ -75,32 +75,33 @@ def fetch(base: str, path: str, method: str = "GET", headers: dict | None = None
         conn.close()
 
 
-def wait_until_up(base: str, proc: subprocess.Popen | None = None, path: str = "/healthz", timeout: float = 30) -> None:
-    """Poll until the server answers path with 200, or fail (at once when the process has exited)."""
+def wait_until_up(base: str, proc: subprocess.Popen | None = None, path: str = "/healthz", timeout: float = 30,
+                  status: int = 200) -> None:
+    """Poll until the server answers path with status, or fail (at once when the process has exited)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            if fetch(base, path).status == 200:
+            if fetch(base, path).status == status:
                 return
         except OSError:
             pass
         time.sleep(0.05)
-    raise TimeoutError(f"{base}{path} did not answer 200 within {timeout} s")
+    raise TimeoutError(f"{base}{path} did not answer {status} within {timeout} s")
 
 
 class Process:
     """A server process on a free loopback port (self.port, self.base), its output in a log file."""
 
-    def __init__(self, command: list[str], log: Path, ready: str | None, env: dict | None = None, cwd: Path | None = None):
+    def __init__(self, command: list[str], log: Path, ready: str, env: dict | None = None, cwd: Path | None = None,
+                 ready_status: int = 200):
         self.log_path = log
         self.log = open(log, "w+b")
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                      preexec_fn=die_with_parent)
         try:
-            if ready is not None:  # None: the caller waits for what it needs (a server with no build yet answers 503)
-                wait_until_up(self.base, self.proc, ready)
+            wait_until_up(self.base, self.proc, ready, status=ready_status)
         except Exception as exc:
             self.stop()
             raise RuntimeError(f"{command[0]} did not start ({exc}):\n{self.output()}") from None
@@ -118,7 +119,7 @@ class Server(Process):
     """`feedsvc serve` as a real process on a free loopback port."""
 
     def __init__(self, articles: Path, state: Path, workers: int = 1, env: dict | None = None, command: list[str] | None = None,
-                 ready: str | None = "/healthz"):
+                 ready: str = "/healthz", ready_status: int = 200):
         self.state = state
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -128,7 +129,7 @@ class Server(Process):
         environ = {name: value for name, value in environ.items() if value is not None}  # env={"X": None} unsets X
         command = command or [sys.executable, "-m", "feedsvc", "serve", "--port", "{port}", "--articles", "{articles}", "--workers", "{workers}"]
         command = [part.format(port=self.port, articles=articles, workers=workers, checkout=checkout) for part in command]
-        super().__init__(command, state.parent / f"server-{self.port}.log", ready, environ, state.parent)
+        super().__init__(command, state.parent / f"server-{self.port}.log", ready, environ, state.parent, ready_status)
 
 
 def run_feedsvc(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -9,7 +9,6 @@ import shutil
 import sqlite3
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import feedparser
@@ -18,7 +17,7 @@ import pytest
 from feedsvc.building.builder import BuildLock, lock_path
 from feedsvc.preview import is_navigation
 from tests.conftest import SAMPLE_ARTICLES
-from tests.http_helpers import Nginx, Server, fetch, free_port
+from tests.http_helpers import Nginx, Server, fetch, free_port, wait_until_up
 from tests.test_export import run_build
 from tests.test_preview import CHROMIUM, FEEDS, POLITICS, READERS
 
@@ -113,18 +112,10 @@ def test_readers_polling_before_the_first_build_get_503_keep_the_feed_and_get_ev
     state = tmp_path / "state.sqlite3"
     lock = BuildLock(lock_path(str(state)))
     lock.acquire()  # another deployment's builder, busy: this server's builder waits for it, so nothing is built yet
-    server = Server(SAMPLE_ARTICLES, state, ready=None)
+    server = Server(SAMPLE_ARTICLES, state, ready="/feed.rss", ready_status=503)  # up, with no build yet
     reader = None
     try:
-        deadline = time.monotonic() + 30
-        while True:  # up: answering, with no build yet
-            try:
-                first = fetch(server.base, "/feed.rss")
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.proc.poll() is None, server.output()
-                time.sleep(0.05)
-        assert first.status == 503 and first.header("retry-after") == "5", first
+        assert fetch(server.base, "/feed.rss").header("retry-after") == "5"
         urls = [server.base + path for path in ("/feed.rss", "/feed.atom", f"/category/{POLITICS}/feed.atom")]
         assert feedparser.parse(urls[0]).status == 503
         from reader import make_reader
@@ -139,10 +130,7 @@ def test_readers_polling_before_the_first_build_get_503_keep_the_feed_and_get_ev
             assert not list(reader.get_entries(feed=feed))
         newsboat(urls[:1], tmp_path / "newsboat").close()  # one feed a cache: newsboat keeps an item once by its guid
         os.close(lock.fd)  # the other builder is done: this server's builder takes the lock and builds
-        deadline = time.monotonic() + 60
-        while fetch(server.base, "/feed.rss").status != 200:
-            assert time.monotonic() < deadline, server.output()
-            time.sleep(0.1)
+        wait_until_up(server.base, server.proc, "/feed.rss", timeout=60)
         reader.update_feeds(scheduled=False)  # now, as "update" in a reader's menu (its own schedule waits longer)
         for url in urls:
             feed = reader.get_feed(url)

@@ -139,8 +139,8 @@ class RequestError(Exception):
 
 @bp.errorhandler(RequestError)
 def _request_error(exc: RequestError) -> Response:
-    if exc.status == 404 and not store().current():
-        return _first_build_running()
+    if exc.status == 404 and not store().current():  # no build yet: nothing is known to be missing
+        return _text(503, *FIRST_BUILD_RUNNING)
     return _text(exc.status, exc.message, exc.headers)
 
 
@@ -363,9 +363,7 @@ def not_modified(res: Rendered, inm: str | None, ims: str | None) -> bool:
 
 
 def _not_found(path: str) -> Response:
-    if not store().current():
-        return _first_build_running()
-    return _text(404, f"Not found: /{path}\n" + _WHERE_THE_FEEDS_ARE)
+    return _request_error(RequestError(404, f"Not found: /{path}\n" + _WHERE_THE_FEEDS_ARE))
 
 
 FIRST_BUILD_RETRY = 5  # seconds: a cold start's first build takes about that at 10,000 articles on two cores
@@ -373,10 +371,6 @@ FIRST_BUILD_RETRY = 5  # seconds: a cold start's first build takes about that at
 # Retry-After, not a 404 that aggregators may take for a feed gone (RFC 9110 §15.6.4). front.py sends the same.
 FIRST_BUILD_RUNNING = ("Service Unavailable: the first build of the articles is still running; every feed answers once it "
                        f"is committed. Try again in {FIRST_BUILD_RETRY} s.\n", {"Retry-After": str(FIRST_BUILD_RETRY)})
-
-
-def _first_build_running() -> Response:
-    return _text(503, *FIRST_BUILD_RUNNING)
 
 
 def text_headers(length: int, headers: dict | None = None) -> dict[str, str]:
