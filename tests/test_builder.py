@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from feedsvc import create_app
@@ -62,3 +63,34 @@ def test_the_builder_status_is_read_by_other_processes_with_its_age(make_publish
     found = status.read()
     assert found["pid"] == os.getpid() and found["last_success"] == pub.last_success.isoformat()
     assert found["refreshing"] is None and 0 <= found["heard"] < 1
+
+
+def test_the_builder_status_is_never_missing_while_its_heartbeat_and_a_refresh_write_it_at_once(make_publisher, sample_dir, tmp_path):
+    # The heartbeat thread and the observer at the end of a refresh both write the file: sharing one temporary name,
+    # one replaced the file with the other's still-empty one, and /healthz answered "builder": null (a CI failure).
+    pub = make_publisher(sample_dir)
+    pub.refresh()
+    status = BuilderStatus(str(tmp_path / "status"))
+    status.write(pub)
+    stop, errors, missing = threading.Event(), [], []
+
+    def write() -> None:
+        while not stop.is_set():
+            try:
+                status.write(pub)
+            except OSError as exc:
+                errors.append(exc)
+
+    writers = [threading.Thread(target=write) for _ in range(2)]
+    for thread in writers:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and not missing:
+            if status.read() is None:
+                missing.append(time.monotonic())
+    finally:
+        stop.set()
+        for thread in writers:
+            thread.join()
+    assert not missing and not errors, (len(missing), errors[:1])

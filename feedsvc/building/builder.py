@@ -117,6 +117,9 @@ class BuilderStatus:
 
     def __init__(self, path: str):
         self.path = path
+        # The heartbeat and the observer at a refresh's end write from two threads through one temporary file: one
+        # at a time, or one moves the other's half-written file into place and a reader finds no builder.
+        self._writing = threading.Lock()
 
     def write(self, publisher, finished: bool = False) -> None:
         """Write the publisher's status now (atomically: a reader sees the old file or the new).
@@ -128,9 +131,10 @@ class BuilderStatus:
                 "last_success": publisher.last_success.isoformat() if publisher.last_success else None,
                 "last_error": publisher.last_error, "refreshing": None if running is None else list(running)}
         temporary = f"{self.path}.{os.getpid()}"
-        with open(temporary, "w", encoding="utf-8") as out:
-            json.dump(body, out)
-        os.replace(temporary, self.path)
+        with self._writing:
+            with open(temporary, "w", encoding="utf-8") as out:
+                json.dump(body, out)
+            os.replace(temporary, self.path)
 
     def read(self) -> dict | None:
         """The status as last written, with `heard` seconds since; None if no builder ever wrote one."""
