@@ -34,9 +34,8 @@ def main() -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     """Serve the feeds with gunicorn, refreshing on a schedule."""
-    from gunicorn.app.base import BaseApplication
-
-    from .server import ServeError, asgi_app, check_port, gunicorn_settings, preflight, site_url_for, site_url_warning, with_builder
+    from .server import (ServeError, asgi_app, check_port, gunicorn_settings, preflight, site_url_for, site_url_warning,
+                         start_builder, with_builder)
 
     overrides = _overrides(ARTICLES_DIR=articles_dir)
     if "SITE_URL" not in explicit_settings():  # links follow the address served, unless told otherwise
@@ -52,10 +51,12 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     warning = site_url_warning(settings.site_url, host, port)
     if warning:
         click.echo(warning, err=True)
+    builder = start_builder(overrides)  # first, beside what follows: the builder's start is a cold start's longest chain
+    from gunicorn.app.base import BaseApplication
 
     class _Server(BaseApplication):
         def load_config(self):
-            for name, value in {**gunicorn_settings(), **with_builder(overrides)}.items():
+            for name, value in {**gunicorn_settings(), **with_builder(builder)}.items():
                 self.cfg.set(name, value)
             self.cfg.set("bind", f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}")
             self.cfg.set("workers", workers)

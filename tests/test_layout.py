@@ -137,9 +137,12 @@ settings = {"ARTICLES_DIR": sys.argv[2], "STATE_PATH": folder + "/state.db"}
 if sys.argv[1] == "master":  # what `feedsvc serve` does before gunicorn forks its workers
     from feedsvc import cli
     from feedsvc.config import load_settings
-    from feedsvc.server import gunicorn_settings, preflight, with_builder
+    from feedsvc.server import gunicorn_settings, preflight, start_builder, with_builder
     preflight(load_settings(settings))
-    gunicorn_settings(), with_builder(settings)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    builder = start_builder(settings)
+    gunicorn_settings(), with_builder(builder)
+    builder.terminate(), builder.wait()
 elif sys.argv[1] == "builder":  # the dedicated builder's wiring (feedsvc.building.builder.main) and a first build
     from feedsvc import for_building
     from feedsvc.building.builder import start_building
