@@ -184,7 +184,7 @@ def search(name: str) -> Response:
     """The newest articles matching ?q= (feedsvc/search.py), as a feed or a page; budgeted like every feed."""
     fmt = _SEARCH_FEEDS.get(name, "html" if not name else None)
     if fmt is None:
-        return _not_found(SEARCH + name)
+        raise _not_found(SEARCH + name)
     charge = _charge("public", _client_address())
     try:
         found = current_app.extensions["feedsvc.variants"].search(request.args.get("q", ""), fmt)
@@ -229,7 +229,7 @@ def _published(path: str, match: re.Match | None, charge: Charge | None) -> Resp
     if found is None:
         if store().resource(path + "/") is not None:  # /category/x → /category/x/
             return redirect(request.root_path + "/" + quote(path, safe="/") + "/", code=301)
-        return _not_found(path)
+        raise _not_found(path)
     g.feedsvc_found = found
     if match is not None:  # a browser opening a feed gets a page about it; feed readers get the feed (preview.py)
         shown = (is_navigation(request.headers) and store().resource(preview_key(path))) or found
@@ -362,8 +362,10 @@ def not_modified(res: Rendered, inm: str | None, ims: str | None) -> bool:
     return res.last_modified.replace(microsecond=0) <= since.astimezone(timezone.utc)
 
 
-def _not_found(path: str) -> Response:
-    return _request_error(RequestError(404, f"Not found: /{path}\n" + _WHERE_THE_FEEDS_ARE))
+def _not_found(path: str) -> RequestError:
+    """The 404 of a path nothing is published at, naming where the feeds are; raised like every other error, so
+    _request_error alone decides (a 503 while the store holds no build)."""
+    return RequestError(404, f"Not found: /{path}\n" + _WHERE_THE_FEEDS_ARE)
 
 
 FIRST_BUILD_RETRY = 5  # seconds: a cold start's first build takes about that at 10,000 articles on two cores
