@@ -212,3 +212,22 @@ def test_a_file_closed_after_writing_is_refreshed_at_once_and_a_later_write_reop
         assert seen == [{"/a/x.txt": CLOSED, "/a/y.txt": CHANGED}]
     finally:
         r.stop()
+
+
+def test_a_schedule_left_to_the_first_run_starts_as_it_ends_and_a_path_seen_before_is_refreshed(tmp_path):
+    from feedsvc.building.scheduler import CLOSED
+
+    seen = []
+    r = Refresher(lambda hints=None: seen.append(dict(hints or {})), lambda: None, seconds=3600, watch=tmp_path,
+                  debounce=3600).start(schedule=False)
+    try:
+        assert r._scheduler is None and r.observer.is_alive()  # watching, not scheduling yet
+        r.run()  # the first build
+        assert r._scheduler is not None and r.scheduler.running and r.scheduler.get_job("tick") is not None
+        r.scheduler.pause()  # the test calls the job itself
+        r.saw([str(tmp_path / "late.txt")], CLOSED)  # a file closed after writing: a refresh due at once
+        assert r.scheduler.get_job("poke") is not None
+        r.run()
+        assert seen[-1] == {str(tmp_path / "late.txt"): CLOSED}
+    finally:
+        r.stop()

@@ -13,8 +13,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
-from apscheduler.schedulers.background import BackgroundScheduler
 from watchdog.events import (
     DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent, FileDeletedEvent,
     FileModifiedEvent, FileMovedEvent, FileSystemEvent, FileSystemEventHandler,
@@ -46,17 +44,22 @@ class Refresher:
         self.seconds = seconds
         self.watch = watch
         self.debounce = debounce
-        self.scheduler = BackgroundScheduler(daemon=True, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        self._scheduler = None  # APScheduler's, made when first needed (the scheduler property)
+        self._scheduler_lock = threading.Lock()  # the watcher's thread and a run() may both be first
         self.observer: Observer | None = None
         self._seen: dict[str, str] = {}  # paths the watcher reported since the last refresh → what it saw last
         self._seen_lock = threading.Lock()
         self._running = False  # a run() is refreshing: it runs again for what arrives meanwhile
         self._again = False  # run() was asked for while running (a wake-up, a poke)
 
-    def start(self) -> "Refresher":
-        """Start the schedule (and the watcher), then plan the first wake-up."""
-        self.scheduler.add_job(self.tick, "interval", seconds=self.seconds, id="tick")
-        self.scheduler.start()
+    def start(self, schedule: bool = True) -> "Refresher":
+        """Start the watcher and the schedule, then plan the first wake-up.
+
+        schedule=False: the schedule starts when first needed instead, at the latest when the first run() ends by
+        planning the next wake-up. A builder's first build comes first: APScheduler's import (0.05-0.1 s, most of
+        it looking up its plug-ins' entry points) is then not on a cold start's way to its first feeds, and
+        nothing is lost meanwhile, since a path the watcher reports while run() refreshes is taken up by it.
+        """
         if self.watch is not None:
             observer = Observer()
             observer.daemon = True
@@ -67,16 +70,31 @@ class Refresher:
             except OSError as exc:  # e.g. the inotify watch limit: keep serving, by the schedule alone
                 log.error("cannot watch %s (%s); refreshing every %d s only — raise fs.inotify.max_user_watches "
                           "or set WATCH=false", self.watch, exc, self.seconds)
-        self.plan()
+        if schedule:
+            self.plan()
         log.info("refreshing every %d s%s", self.seconds, f", watching {self.watch}" if self.watch else "")
         return self
+
+    @property
+    def scheduler(self):
+        """APScheduler's background scheduler, made and started with the periodic tick when first asked for."""
+        with self._scheduler_lock:
+            if self._scheduler is None:
+                from apscheduler.schedulers.background import BackgroundScheduler
+
+                scheduler = BackgroundScheduler(daemon=True, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+                scheduler.add_job(self.tick, "interval", seconds=self.seconds, id="tick")
+                scheduler.start()
+                self._scheduler = scheduler
+            return self._scheduler
 
     def stop(self) -> None:
         """Stop watching and scheduling; a refresh under way finishes on its own."""
         if self.observer is not None:
             self.observer.stop()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        with self._scheduler_lock:
+            if self._scheduler is not None and self._scheduler.running:
+                self._scheduler.shutdown(wait=False)
 
     def tick(self) -> None:
         """The periodic refresh: a full look at the folder, the safety net for anything a watcher missed."""
@@ -140,6 +158,8 @@ class Refresher:
 
     def plan(self) -> None:
         """Move the one wake-up job to next_wakeup(), or drop it when nothing is due."""
+        from apscheduler.jobstores.base import JobLookupError
+
         when = self.next_wakeup()
         if when is None:
             try:
@@ -155,6 +175,8 @@ class Refresher:
         delay: seconds until the refresh, the debounce by default; a completed file asks for 0, which
         brings forward a refresh already due later.
         """
+        from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
+
         when = datetime.now(timezone.utc) + timedelta(seconds=self.debounce if delay is None else delay)
         try:
             self.scheduler.add_job(self.run, "date", run_date=when, id="poke", max_instances=_RUNS)
