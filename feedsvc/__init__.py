@@ -67,11 +67,11 @@ class Wiring:
 
 def for_building(config: Mapping[str, Any] | None = None) -> Wiring:
     """create_app(config, build=False)'s settings, stores and observers for a process that only builds."""
-    from .serving.metrics import Metrics
+    from .building.builder import RefreshMetrics
 
     settings = _settings(config)
     extensions = _wiring(settings, state_path(settings))
-    extensions["feedsvc.metrics"] = Metrics()  # its refreshes' figures, read by the workers' /metrics
+    extensions["feedsvc.metrics"] = RefreshMetrics()  # its refreshes' figures, read by the workers' /metrics
     return Wiring(extensions)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -11,6 +13,7 @@ from feedsvc import create_app
 from feedsvc.building import builder
 from feedsvc.reading import pool
 from feedsvc.store import create_schema, has_build
+from tests.conftest import ROOT
 
 
 class _Built(Exception):
@@ -63,42 +66,52 @@ def test_a_store_has_a_build_only_once_one_is_committed(tmp_path, sample_dir, mo
 
 _FIRST_BUILD = """
 import json, sys
+import feedsvc.building.builder as builder
 import feedsvc.building.site as site
 from feedsvc import for_building
 from feedsvc.building.builder import BuildLock, lock_path, run_builder
 
+LATER = ("apscheduler", "prometheus_client")
 seen = []
 refresh = site.Publisher.refresh
 def watched(self, *args, **kwargs):
-    seen.append("apscheduler" in sys.modules)
+    seen.append([name in sys.modules for name in LATER])
     try:
         return refresh(self, *args, **kwargs)
     finally:
-        seen.append("apscheduler" in sys.modules)
+        seen.append([name in sys.modules for name in LATER])
 site.Publisher.refresh = watched
+commit = builder.Committer.__call__
+def committed(self, *args, **kwargs):
+    try:
+        return commit(self, *args, **kwargs)
+    finally:
+        seen.append([name in sys.modules for name in LATER])
+builder.Committer.__call__ = committed
 app = for_building(json.loads(sys.argv[1]))
 lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
 lock.acquire()
 app.extensions["feedsvc.lock"] = lock
 refresher = run_builder(app)
-print(json.dumps({"first build": seen[:2], "then": "apscheduler" in sys.modules,
+metrics = app.extensions["feedsvc.metrics"]._metrics
+print(json.dumps({"first build": seen[:3], "then": [name in sys.modules for name in LATER],
                   "ticking": refresher.scheduler.get_job("tick") is not None,
-                  "watching": refresher.observer is not None and refresher.observer.is_alive()}))
+                  "watching": refresher.observer is not None and refresher.observer.is_alive(),
+                  "refreshes counted": metrics.refreshes.labels("changed")._value.get(),
+                  "articles": metrics.articles._value.get()}))
 refresher.stop()
 """
 
 
-def test_the_builder_builds_first_and_imports_its_schedule_after(sample_dir, tmp_path):
-    # A cold start's longest chain is the builder's way to its first build: APScheduler's import (0.05-0.1 s) comes
-    # after it, while the watcher is on from before it (a file saved meanwhile is not missed).
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
+def test_the_builder_builds_first_and_imports_its_schedule_and_metrics_after(sample_dir, tmp_path):
+    # A cold start's longest chain is the builder's way to its first build: APScheduler's import (0.05-0.1 s) and
+    # prometheus_client's (0.1 s) come after it, while the watcher is on from before it (a file saved meanwhile is
+    # not missed), and the first build's figures are counted all the same.
     config = {"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0}
     done = subprocess.run([sys.executable, "-c", _FIRST_BUILD, json.dumps(config)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     said = json.loads(done.stdout.splitlines()[-1])
-    assert said == {"first build": [False, False], "then": True, "ticking": True, "watching": True}
+    # At the first refresh's start, once its build is committed, at its end (the metrics observed), then.
+    assert said == {"first build": [[False, False], [False, False], [False, True]], "then": [True, True], "ticking": True,
+                    "watching": True, "refreshes counted": 1.0, "articles": 11.0}
