@@ -160,23 +160,6 @@ class BuilderStatus:
         return thread
 
 
-class RefreshMetrics:
-    """A builder's metrics: its refreshes' figures (serving/metrics.py Metrics.observe_refresh), which the workers'
-    /metrics add up. Made as the first refresh ends, after its commit (observers run in order, the Committer first):
-    prometheus_client's import, 0.1 s, is then not on a cold start's way to its first feeds."""
-
-    def __init__(self) -> None:
-        self._metrics = None
-
-    def observe_refresh(self, refreshed) -> None:
-        """(a Publisher observer) Metrics.observe_refresh, the Metrics made at the first call."""
-        if self._metrics is None:
-            from ..serving.metrics import Metrics
-
-            self._metrics = Metrics()
-        self._metrics.observe_refresh(refreshed)
-
-
 class Committer:
     """Commits each refresh that changed something to the build store, as rows that differ from what it holds.
 
