@@ -288,6 +288,16 @@ def test_past_one_file_a_new_article_makes_only_the_last_child_and_the_index_aga
     assert remade == [len(live), len(live) + 3, len(live) + 4], remade
 
 
+@given(st.text(alphabet=st.sampled_from("a&<>\"';é\u0633 \n#x"), max_size=30) | st.text(max_size=30))
+def test_the_sitemaps_escape_text_as_xml_sax_does(text):
+    """formats/sitemap.py escapes with html.escape(quote=False) to spare the builder xml.sax.saxutils's imports."""
+    from xml.sax.saxutils import escape as reference
+
+    from feedsvc.formats.sitemap import escape
+
+    assert escape(text) == reference(text)
+
+
 @given(st.text(alphabet=st.sampled_from("aZ09_.~:/?#[]@!$&'()*+,;=%- \"<>é\u0633\x7f"), max_size=12),
        st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-5))])))
 def test_an_entry_quotes_and_dates_as_the_protocol_says_on_every_path(path, moment):
