@@ -231,3 +231,15 @@ def test_a_schedule_left_to_the_first_run_starts_as_it_ends_and_a_path_seen_befo
         assert seen[-1] == {str(tmp_path / "late.txt"): CLOSED}
     finally:
         r.stop()
+
+
+def test_a_refresher_stopped_before_its_first_run_ends_starts_no_schedule_after_it(tmp_path):
+    # A worker that became the builder is stopped (gunicorn's worker_exit) while its first build runs: the run's end
+    # must not start a schedule in a process on its way out.
+    r = Refresher(lambda hints=None: None, lambda: datetime.now(timezone.utc) + timedelta(hours=1), seconds=3600,
+                  watch=tmp_path, debounce=3600).start(schedule=False)
+    r.stop()
+    r.run()
+    assert not r.scheduler.running
+    r.poke(0)
+    assert not r.scheduler.running

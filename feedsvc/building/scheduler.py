@@ -46,6 +46,7 @@ class Refresher:
         self.debounce = debounce
         self._scheduler = None  # APScheduler's, made when first needed (the scheduler property)
         self._scheduler_lock = threading.Lock()  # the watcher's thread and a run() may both be first
+        self._stopped = False  # stop() was called: a scheduler made after it is never started
         self.observer: Observer | None = None
         self._seen: dict[str, str] = {}  # paths the watcher reported since the last refresh → what it saw last
         self._seen_lock = threading.Lock()
@@ -77,14 +78,16 @@ class Refresher:
 
     @property
     def scheduler(self):
-        """APScheduler's background scheduler, made and started with the periodic tick when first asked for."""
+        """APScheduler's background scheduler, made and started with the periodic tick when first asked for; after
+        stop(), made but not started (a run() that ends after it plans a wake-up that never comes)."""
         with self._scheduler_lock:
             if self._scheduler is None:
                 from apscheduler.schedulers.background import BackgroundScheduler
 
                 scheduler = BackgroundScheduler(daemon=True, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
                 scheduler.add_job(self.tick, "interval", seconds=self.seconds, id="tick")
-                scheduler.start()
+                if not self._stopped:
+                    scheduler.start()
                 self._scheduler = scheduler
             return self._scheduler
 
@@ -93,6 +96,7 @@ class Refresher:
         if self.observer is not None:
             self.observer.stop()
         with self._scheduler_lock:
+            self._stopped = True
             if self._scheduler is not None and self._scheduler.running:
                 self._scheduler.shutdown(wait=False)
 
