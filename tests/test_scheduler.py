@@ -71,7 +71,8 @@ def test_a_folder_that_cannot_be_watched_leaves_the_schedule_running(tmp_path, c
     with caplog.at_level("ERROR"):
         r.start()
     try:
-        assert r.scheduler.running and r.observer is None
+        r.run()  # the first build: its end starts the schedule, watched or not
+        assert r._scheduler is not None and r._scheduler.running and r.observer is None
         assert "cannot watch" in caplog.text
     finally:
         r.stop()
@@ -219,7 +220,7 @@ def test_a_schedule_left_to_the_first_run_starts_as_it_ends_and_a_path_seen_befo
 
     seen = []
     r = Refresher(lambda hints=None: seen.append(dict(hints or {})), lambda: None, seconds=3600, watch=tmp_path,
-                  debounce=3600).start(schedule=False)
+                  debounce=3600).start()
     try:
         assert r._scheduler is None and r.observer.is_alive()  # watching, not scheduling yet
         r.run()  # the first build
@@ -237,7 +238,7 @@ def test_a_refresher_stopped_before_its_first_run_ends_starts_no_schedule_after_
     # A worker that became the builder is stopped (gunicorn's worker_exit) while its first build runs: the run's end
     # must not start a schedule in a process on its way out.
     r = Refresher(lambda hints=None: None, lambda: datetime.now(timezone.utc) + timedelta(hours=1), seconds=3600,
-                  watch=tmp_path, debounce=3600).start(schedule=False)
+                  watch=tmp_path, debounce=3600).start()
     r.stop()
     r.run()
     assert not r.scheduler.running

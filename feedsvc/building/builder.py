@@ -664,7 +664,7 @@ def run_builder(app) -> Any:
     settings = app.extensions["feedsvc.settings"]
     watch = publisher.root if settings.watch else None
     # Watch first, then build: a file saved while the first build runs is not missed. The schedule after it.
-    refresher = Refresher(publisher.refresh, publisher.next_wakeup, settings.refresh_seconds, watch).start(schedule=False)
+    refresher = Refresher(publisher.refresh, publisher.next_wakeup, settings.refresh_seconds, watch).start()
     app.extensions["feedsvc.refresher"] = refresher
     REFRESHERS.append(refresher)
     refresher.run()  # the first build; the reading workers started ahead (main) go once nothing is left to read

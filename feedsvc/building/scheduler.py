@@ -53,14 +53,11 @@ class Refresher:
         self._running = False  # a run() is refreshing: it runs again for what arrives meanwhile
         self._again = False  # run() was asked for while running (a wake-up, a poke)
 
-    def start(self, schedule: bool = True) -> "Refresher":
-        """Start the watcher and the schedule, then plan the first wake-up.
-
-        schedule=False: the schedule starts when first needed instead, at the latest when the first run() ends by
-        planning the next wake-up. A builder's first build comes first: APScheduler's import (0.05-0.1 s, most of
-        it looking up its plug-ins' entry points) is then not on a cold start's way to its first feeds, and
-        nothing is lost meanwhile, since a path the watcher reports while run() refreshes is taken up by it.
-        """
+    def start(self) -> "Refresher":
+        """Start the watcher; the schedule starts when first needed, at the latest as the first run() ends by planning
+        the next wake-up. A builder's first build so comes before APScheduler's import (0.05-0.1 s, most of it looking
+        up its plug-ins' entry points), off a cold start's way to its first feeds; nothing is lost meanwhile, since a
+        path the watcher reports while run() refreshes is taken up by it."""
         if self.watch is not None:
             observer = Observer()
             observer.daemon = True
@@ -71,8 +68,6 @@ class Refresher:
             except OSError as exc:  # e.g. the inotify watch limit: keep serving, by the schedule alone
                 log.error("cannot watch %s (%s); refreshing every %d s only — raise fs.inotify.max_user_watches "
                           "or set WATCH=false", self.watch, exc, self.seconds)
-        if schedule:
-            self.plan()
         log.info("refreshing every %d s%s", self.seconds, f", watching {self.watch}" if self.watch else "")
         return self
 

@@ -41,7 +41,7 @@ _NEWS_HEAD = f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="{NS}" xmln
 # RFC 3986 reserved characters and "%" stay as written (URLs here are already percent-encoded where feedsvc
 # builds them); anything else outside ASCII is encoded, as sitemaps.org asks.
 _URI_SAFE = ":/?#[]@!$&'()*+,;=%~"
-_PLAIN = re.compile(r"[A-Za-z0-9_.~:/?#\[\]@!$'()*+,;=%-]*")  # what quote() keeps as it is (_URI_SAFE) and escape() too: no &
+_PLAIN = re.compile(r"[A-Za-z0-9_.~:/?#\[\]@!$'()*+,;=%-]*")  # what quote() keeps as it is (_URI_SAFE) and escaping too: no &
 # Characters XML 1.0 does not allow anywhere, even escaped (article text is cleaned of them already).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -225,17 +225,13 @@ def _uri(url: str) -> str:
     return quote(url, safe=_URI_SAFE)
 
 
+# XML character data is escaped with html.escape(quote=False): &, < and >, as xml.sax.saxutils.escape does, whose
+# module imports urllib.request (http.client, email, ssl: 30-50 ms of the builder's start, before its first scan).
 def _loc(url: str) -> str:
     if _PLAIN.fullmatch(url):  # most URLs: nothing to quote or escape
         return url
-    return escape(_uri(url))
+    return html.escape(_uri(url), quote=False)
 
 
 def _text(text: str) -> str:
-    return escape(_NOT_XML.sub("", text))
-
-
-def escape(text: str) -> str:
-    """XML character data: &, < and > escaped, as xml.sax.saxutils.escape does; that module imports urllib.request
-    (http.client, email, ssl: 30-50 ms of the builder's start, before its first scan) for functions unused here."""
-    return html.escape(text, quote=False)
+    return html.escape(_NOT_XML.sub("", text), quote=False)
