@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 POOL_FROM = 300  # files to read: below this, a worker's start (an interpreter and imports, ~0.4 s) does not pay
 MAX_PROCESSES = 2
 CHUNK = 50  # files per hand-out: small enough to share the end of the list, large enough to cost no round trips
+# Chunks a worker holds at once: the next is already in its pipe when it sends a result back, so it never waits for
+# the feeding thread, which needs the GIL this process's own placement holds (up to sys.getswitchinterval(), 5 ms,
+# a chunk of placements' whole time).
+AHEAD = 2
 
 Result = Article | Skipped | None  # None: another process had the file open for writing (read with busy set)
 Item = tuple[str, bool]  # (source, whether a file still open for writing is held back)
@@ -239,8 +243,8 @@ def close_worker(worker: subprocess.Popen) -> None:
 
 
 def _feed(root: Path, options: Options, shared: _Shared) -> None:
-    """Run one worker process: hand it chunks one at a time until none is left; a failed chunk goes back."""
-    chunk = None
+    """Run one worker process: keep AHEAD chunks handed to it until none is left; those it held when it failed go back."""
+    held: deque[tuple[list[Item], bool]] = deque()  # handed out, results not yet back: oldest first
     with _prestarted_lock:
         worker = _prestarted.pop() if _prestarted else None
     try:
@@ -251,18 +255,23 @@ def _feed(root: Path, options: Options, shared: _Shared) -> None:
         return
     try:
         pickle.dump(("open", str(root), options), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        while (chunk := shared.take_any()) is not None:
-            pickle.dump(("read", chunk[1], chunk[0]), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        while True:
+            while len(held) < AHEAD and (chunk := shared.take_any()) is not None:
+                pickle.dump(("read", chunk[1], chunk[0]), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                held.append(chunk)
+            if not held:
+                break
             worker.stdin.flush()
-            shared.put_done(pickle.load(worker.stdout))
-            chunk = None
+            results = pickle.load(worker.stdout)
+            held.popleft()
+            shared.put_done(results)
         with _prestarted_lock:
             if _keeping:  # ready for the next scan
                 _prestarted.append(worker)
                 return
-    except Exception as exc:  # noqa: BLE001 - a worker that died, a pipe that broke: its chunk is read here
-        if chunk is not None:
-            shared.give_back(chunk)
+    except Exception as exc:  # noqa: BLE001 - a worker that died, a pipe that broke: its chunks are read here
+        while held:
+            shared.give_back(held.pop())  # the newest first: the oldest ends at the front, as they were handed
         log.warning("a reading worker failed (%s: %s); reading its share here", type(exc).__name__, exc)
     close_worker(worker)
     if worker.returncode:
