@@ -71,6 +71,33 @@ def test_a_worker_that_dies_leaves_the_chunk_it_held_to_this_process(articles_di
     assert "a reading worker failed" in caplog.text and "exited with 9" in caplog.text
 
 
+def test_a_worker_is_handed_its_next_chunk_before_it_sends_a_result_back(articles_dir, monkeypatch):
+    # Two chunks a worker at once: its next chunk waits in its pipe, not for the feeding thread to get the GIL.
+    import threading
+
+    folder_of(articles_dir, 30)
+    held, most = {}, {}
+    take_any, put_done = pool._Shared.take_any, pool._Shared.put_done
+
+    def taking(self):
+        chunk = take_any(self)
+        if chunk is not None:
+            me = threading.get_ident()
+            held[me] = held.get(me, 0) + 1
+            most[me] = max(most.get(me, 0), held[me])
+        return chunk
+
+    def done(self, results):
+        held[threading.get_ident()] -= 1
+        put_done(self, results)
+
+    monkeypatch.setattr(pool._Shared, "take_any", taking)
+    monkeypatch.setattr(pool._Shared, "put_done", done)
+    result = scan_with(articles_dir, pool_from=2)
+    assert len(result.articles) == 30
+    assert max(most.values()) == 2 and not any(held.values())  # 1 when each waits for the last result
+
+
 def test_one_process_at_a_time_reads_a_folder_with_workers(articles_dir, caplog):
     from feedsvc.reading.folder import Folder
 
