@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from feedsvc.model import Article, is_placed
 from feedsvc.reading import pool
 from feedsvc.reading.articles import Options
 from feedsvc.reading.scan import Scanner
@@ -79,8 +80,8 @@ def test_a_worker_is_handed_its_next_chunk_before_it_sends_a_result_back(article
     held, most = {}, {}
     take_any, put_done = pool._Shared.take_any, pool._Shared.put_done
 
-    def taking(self):
-        chunk = take_any(self)
+    def taking(self, whole=True):
+        chunk = take_any(self, whole)
         if chunk is not None:
             me = threading.get_ident()
             held[me] = held.get(me, 0) + 1
@@ -96,6 +97,43 @@ def test_a_worker_is_handed_its_next_chunk_before_it_sends_a_result_back(article
     result = scan_with(articles_dir, pool_from=2)
     assert len(result.articles) == 30
     assert max(most.values()) == 2 and not any(held.values())  # 1 when each waits for the last result
+
+
+def test_one_worker_reads_a_placement_batchs_files_in_full_and_the_next_small_batch_in_full(articles_dir, monkeypatch):
+    # A file read in full may load the language model: in a cold start's placement pass one worker reads them all, and
+    # the first pages' last files after it go to that worker too, so the model is loaded once, not by every worker.
+    import threading
+
+    from feedsvc.reading.folder import Folder
+
+    folder_of(articles_dir, 40)
+    names = sorted(p.name for p in articles_dir.iterdir())
+    taken: dict[int, list[bool]] = {}
+    take_any = pool._Shared.take_any
+
+    def taking(self, whole=True):
+        chunk = take_any(self, whole)
+        if chunk is not None:
+            taken.setdefault(threading.get_ident(), []).append(chunk[1])
+        return chunk
+
+    monkeypatch.setattr(pool._Shared, "take_any", taking)
+    pool.prestart()
+    try:
+        batch = [(n, False) for n in names]
+        results = dict(pool.read_files(articles_dir, OPTIONS, batch, Folder(articles_dir), pool_from=2, full=False,
+                                       first=frozenset(names[:10])))
+        assert {n for n, r in results.items() if isinstance(r, Article) and not is_placed(r)} == set(names[:10])
+        readers = [ident for ident, kinds in taken.items() if any(kinds)]
+        assert len(readers) == 1 and sum(taken[readers[0]]) == 5  # the 10 files in 5 chunks of 2, all by one worker
+        assert len(taken) == 2 and not any(any(kinds) for ident, kinds in taken.items() if ident != readers[0])
+        kept = {worker.pid for worker in pool._prestarted}
+        full_readers = pool._read_in_full & kept
+        assert len(kept) == 2 and len(full_readers) == 1
+        dict(pool.read_files(articles_dir, OPTIONS, batch[10:12], Folder(articles_dir), pool_from=2))  # one chunk
+        assert pool._read_in_full & kept == full_readers  # read by the worker that read in full before
+    finally:
+        pool.release()
 
 
 def test_one_process_at_a_time_reads_a_folder_with_workers(articles_dir, caplog):

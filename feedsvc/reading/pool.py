@@ -48,6 +48,7 @@ WORKER = "from feedsvc.reading.pool import work; work()"  # run by `python -c` (
 _prestarted: list[subprocess.Popen] = []  # idle workers started ahead (prestart), taken by the next big scan
 _prestarted_lock = threading.Lock()
 _keeping = False  # between prestart() and release(): a worker done with a scan waits for the next one
+_read_in_full: set[int] = set()  # the kept workers that have read files in full (and may hold the language model)
 
 
 def processes() -> int:
@@ -87,6 +88,7 @@ def release() -> None:
     with _prestarted_lock:
         _keeping = False
         workers, _prestarted[:] = list(_prestarted), []
+        _read_in_full.clear()
     for worker in workers:
         worker.terminate()
         close_worker(worker)
@@ -122,8 +124,12 @@ def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Fo
     rest = [item for item in batch if item[0] not in first] if whole else batch
     shared = _Shared([(whole[i:i + CHUNK], True) for i in range(0, len(whole), CHUNK)]
                      + [(rest[i:i + CHUNK], full) for i in range(0, len(rest), CHUNK)])
-    feeders = [threading.Thread(target=_feed, args=(root, options, shared), name="read-worker", daemon=True)
-               for _ in range(count)]
+    # In a placement batch one worker takes the files read in full (then placements), the others placements only: a
+    # file read in full may need the language model, which only that worker then loads (0.3 s of a core, and 90 MB).
+    # No more workers than chunks: the 42 files of a cold start's last first pages go to the one that has the model.
+    count = max(1, min(count, len(shared._whole) + len(shared._todo)))
+    feeders = [threading.Thread(target=_feed, args=(root, options, shared, full or not n), name="read-worker", daemon=True)
+               for n in range(count)]
     for feeder in feeders:
         feeder.start()
     here = 0
@@ -196,10 +202,10 @@ class _Shared:
             queue = self._todo if placements or not self._whole else self._whole
             return queue.popleft()[0] if queue else None
 
-    def take_any(self) -> tuple[list[Item], bool] | None:
-        """The next chunk, those read in full first, and whether it is read in full."""
+    def take_any(self, whole: bool = True) -> tuple[list[Item], bool] | None:
+        """The next chunk, those read in full first (none when whole is false), and whether it is read in full."""
         with self._changed:
-            queue = self._whole or self._todo
+            queue = (self._whole or self._todo) if whole else self._todo
             return queue.popleft() if queue else None
 
     def give_back(self, chunk: tuple[list[Item], bool]) -> None:
@@ -242,11 +248,15 @@ def close_worker(worker: subprocess.Popen) -> None:
             pass
 
 
-def _feed(root: Path, options: Options, shared: _Shared) -> None:
-    """Run one worker process: keep AHEAD chunks handed to it until none is left; those it held when it failed go back."""
+def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> None:
+    """Run one worker process: keep AHEAD chunks handed to it until none is left (of placements only, unless whole);
+    those it held when it failed go back."""
     held: deque[tuple[list[Item], bool]] = deque()  # handed out, results not yet back: oldest first
-    with _prestarted_lock:
-        worker = _prestarted.pop() if _prestarted else None
+    with _prestarted_lock:  # one that read in full before for a feeder that reads in full, else one that did not
+        ranked = sorted(_prestarted, key=lambda w: (w.pid in _read_in_full) == whole)
+        worker = ranked[-1] if ranked else None
+        if worker is not None:
+            _prestarted.remove(worker)
     try:
         if worker is None:
             worker = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=worker_env(), close_fds=True)
@@ -256,9 +266,11 @@ def _feed(root: Path, options: Options, shared: _Shared) -> None:
     try:
         pickle.dump(("open", str(root), options), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         while True:
-            while len(held) < AHEAD and (chunk := shared.take_any()) is not None:
+            while len(held) < AHEAD and (chunk := shared.take_any(whole)) is not None:
                 pickle.dump(("read", chunk[1], chunk[0]), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 held.append(chunk)
+                if chunk[1]:
+                    _read_in_full.add(worker.pid)
             if not held:
                 break
             worker.stdin.flush()
@@ -273,6 +285,8 @@ def _feed(root: Path, options: Options, shared: _Shared) -> None:
         while held:
             shared.give_back(held.pop())  # the newest first: the oldest ends at the front, as they were handed
         log.warning("a reading worker failed (%s: %s); reading its share here", type(exc).__name__, exc)
+    with _prestarted_lock:
+        _read_in_full.discard(worker.pid)
     close_worker(worker)
     if worker.returncode:
         log.warning("a reading worker exited with %s", worker.returncode)
