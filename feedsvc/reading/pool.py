@@ -102,8 +102,8 @@ def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
     collects (it keeps its memory for what it serves: the language model, ~75 MB, is loaded by a worker);
     a smaller batch, any on a one-core machine, and the chunks of a worker that failed are read here.
     full=False: placements only (articles.parse_article); this process reads chunks too (no model to load),
-    beside one worker fewer. first: of those, files read in full all the same, by the workers, before any
-    placement (a cold start's likely first pages, read while this process places the rest).
+    beside one worker fewer. first: of those, files read in full all the same, by one worker, before it places
+    (a cold start's likely first pages, read while this process and the other workers place the rest).
     Workers started ahead (prestart) read a batch of any size: they cost nothing more to use.
     """
     count = processes()
@@ -127,7 +127,7 @@ def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Fo
     # In a placement batch one worker takes the files read in full (then placements), the others placements only: a
     # file read in full may need the language model, which only that worker then loads (0.3 s of a core, and 90 MB).
     # No more workers than chunks: the 42 files of a cold start's last first pages go to the one that has the model.
-    count = max(1, min(count, len(shared._whole) + len(shared._todo)))
+    count = max(1, min(count, len(shared)))
     feeders = [threading.Thread(target=_feed, args=(root, options, shared, full or not n), name="read-worker", daemon=True)
                for n in range(count)]
     for feeder in feeders:
@@ -187,14 +187,19 @@ def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bo
 
 
 class _Shared:
-    """The chunks still to read — those read in full first, for the workers, then the placements, which this
-    process takes too — and the results workers sent back."""
+    """The chunks still to read — those read in full first, for the worker that takes them (in a placement batch,
+    one), then the placements, which this process takes too — and the results workers sent back."""
 
     def __init__(self, chunks: list[tuple[list[Item], bool]]):
         self._whole = deque(chunk for chunk in chunks if chunk[1])
         self._todo = deque(chunk for chunk in chunks if not chunk[1])
         self._done: list[list[tuple[str, Result]]] = []
         self._changed = threading.Condition()
+
+    def __len__(self) -> int:
+        """The chunks still to hand out."""
+        with self._changed:
+            return len(self._whole) + len(self._todo)
 
     def take(self, placements: bool = False) -> list[Item] | None:
         """The next chunk of placements (this process's share), or of a batch read in full (placements=False)."""
@@ -270,7 +275,8 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> 
                 pickle.dump(("read", chunk[1], chunk[0]), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 held.append(chunk)
                 if chunk[1]:
-                    _read_in_full.add(worker.pid)
+                    with _prestarted_lock:
+                        _read_in_full.add(worker.pid)
             if not held:
                 break
             worker.stdin.flush()
