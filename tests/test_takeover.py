@@ -135,6 +135,7 @@ def test_a_restarted_site_answers_from_the_store_before_its_builder_is_done(tmp_
     env = {"FEEDSVC_SITE_URL": "http://127.0.0.1:8000"}  # the same site on another port: parse results still hold
     server = Server(folder, state, workers=1, env=env)
     etag = fetch(server.base, "/feed.rss").header("ETag")
+    first_builder = health(server)["builder"]["pid"]
     server.stop()
     write(folder, "zz-new.txt", "News\nWritten while the server was down\nBody.\n")
     lock = sqlite3.connect(state, isolation_level=None)
@@ -145,6 +146,11 @@ def test_a_restarted_site_answers_from_the_store_before_its_builder_is_done(tmp_
             reply = fetch(again.base, "/feed.rss")
             assert reply.status == 200 and reply.header("ETag") == etag  # the stored build, before the walk is done
             until(lambda: health(again)["refreshing"], 10, "the builder's refresh was not seen running")
+            # The new builder's own status, its first refresh waiting on the lock: the stored build it serves is not
+            # stale, so a load balancer keeps the restarted site (the last success is the deployment's).
+            checked = fetch(again.base, "/healthz")
+            assert json.loads(checked.body)["builder"]["pid"] != first_builder
+            assert checked.status == 200 and json.loads(checked.body)["status"] == "ok"
             lock.execute("ROLLBACK")
             until(lambda: b"Written while the server was down" in fetch(again.base, "/feed.rss").body, 10, "never built")
             assert health(again)["files_read"] == 1

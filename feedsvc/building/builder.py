@@ -659,6 +659,7 @@ def run_builder(app) -> Any:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     publisher = start_building(app, release=True)
     status = BuilderStatus(status_path(app.extensions["feedsvc.state_path"]))
+    publisher.last_success = last_success(status, app.extensions["feedsvc.store"])
     status.beat(publisher)
     publisher.observers.append(lambda refreshed: status.write(publisher, finished=True))  # with the build it tells of, not up to a beat later
     settings = app.extensions["feedsvc.settings"]
@@ -672,6 +673,19 @@ def run_builder(app) -> Any:
     # (page faults), and its peak is below the background builds' that follow.
     allocator.mmap_from(MMAP_THRESHOLD)  # every big block a mapping of its own: given back once freed
     return refresher
+
+
+def last_success(status: BuilderStatus, store) -> datetime | None:
+    """The deployment's last successful refresh, which a restarted builder reports until its own first one: the site
+    serves the stored build meanwhile, so /healthz must not call it stale (a restart whose first refresh waits on a
+    locked state file, or walks 100,000 files, would be taken out of a load balancer). None without a stored build."""
+    before = status.read()
+    if store.build() is None or not before or not before.get("last_success"):
+        return None
+    try:
+        return datetime.fromisoformat(before["last_success"])
+    except (TypeError, ValueError):  # a status file of another shape: the first refresh says
+        return None
 
 
 def collect_less_once_read(publisher) -> Callable[[Any], None]:
