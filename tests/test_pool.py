@@ -127,11 +127,11 @@ def test_one_worker_reads_a_placement_batchs_files_in_full_and_the_next_small_ba
         readers = [ident for ident, kinds in taken.items() if any(kinds)]
         assert len(readers) == 1 and sum(taken[readers[0]]) == 5  # the 10 files in 5 chunks of 2, all by one worker
         assert len(taken) == 2 and not any(any(kinds) for ident, kinds in taken.items() if ident != readers[0])
-        kept = {worker.pid for worker in pool._prestarted}
-        full_readers = pool._read_in_full & kept
+        kept = list(pool._prestarted)
+        full_readers = [worker for worker in kept if pool.read_in_full(worker)]
         assert len(kept) == 2 and len(full_readers) == 1
         dict(pool.read_files(articles_dir, OPTIONS, batch[10:12], Folder(articles_dir), pool_from=2))  # one chunk
-        assert pool._read_in_full & kept == full_readers  # read by the worker that read in full before
+        assert [worker for worker in kept if pool.read_in_full(worker)] == full_readers  # read by that worker again
     finally:
         pool.release()
 

@@ -48,7 +48,6 @@ WORKER = "from feedsvc.reading.pool import work; work()"  # run by `python -c` (
 _prestarted: list[subprocess.Popen] = []  # idle workers started ahead (prestart), taken by the next big scan
 _prestarted_lock = threading.Lock()
 _keeping = False  # between prestart() and release(): a worker done with a scan waits for the next one
-_read_in_full: set[int] = set()  # the kept workers that have read files in full (and may hold the language model)
 
 
 def processes() -> int:
@@ -88,7 +87,6 @@ def release() -> None:
     with _prestarted_lock:
         _keeping = False
         workers, _prestarted[:] = list(_prestarted), []
-        _read_in_full.clear()
     for worker in workers:
         worker.terminate()
         close_worker(worker)
@@ -231,6 +229,11 @@ class _Shared:
             return done
 
 
+def read_in_full(worker: subprocess.Popen) -> bool:
+    """Whether a worker has read files in full (and so may hold the language model)."""
+    return getattr(worker, "read_in_full", False)
+
+
 def worker_env() -> dict:
     """A worker's environment: this one's, with this process's sys.path, so it imports the same feedsvc."""
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same feedsvc as here
@@ -257,9 +260,8 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> 
     """Run one worker process: keep AHEAD chunks handed to it until none is left (of placements only, unless whole);
     those it held when it failed go back."""
     held: deque[tuple[list[Item], bool]] = deque()  # handed out, results not yet back: oldest first
-    with _prestarted_lock:  # one that read in full before for a feeder that reads in full, else one that did not
-        ranked = sorted(_prestarted, key=lambda w: (w.pid in _read_in_full) == whole)
-        worker = ranked[-1] if ranked else None
+    with _prestarted_lock:  # one that read in full before (it may hold the model) for a feeder that reads in full
+        worker = max(_prestarted, key=lambda w: read_in_full(w) == whole, default=None)
         if worker is not None:
             _prestarted.remove(worker)
     try:
@@ -275,8 +277,7 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> 
                 pickle.dump(("read", chunk[1], chunk[0]), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 held.append(chunk)
                 if chunk[1]:
-                    with _prestarted_lock:
-                        _read_in_full.add(worker.pid)
+                    worker.read_in_full = True  # noted on the process itself: it goes with it
             if not held:
                 break
             worker.stdin.flush()
@@ -291,8 +292,6 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> 
         while held:
             shared.give_back(held.pop())  # the newest first: the oldest ends at the front, as they were handed
         log.warning("a reading worker failed (%s: %s); reading its share here", type(exc).__name__, exc)
-    with _prestarted_lock:
-        _read_in_full.discard(worker.pid)
     close_worker(worker)
     if worker.returncode:
         log.warning("a reading worker exited with %s", worker.returncode)
