@@ -118,6 +118,7 @@ def versions() -> dict:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup.install()
+    setup.bytecode(PROJECT / "feedsvc")
     if args.setup:
         return
     results: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
