@@ -250,6 +250,16 @@ class StoreWriter:
         return {table: dict(self.conn.execute(f"SELECT {key}, made_from FROM {table}").fetchall())
                 for table, key in self.TABLES.items()}
 
+    def uncoded(self, paths: Iterable[str]) -> set[str]:
+        """Those of these resource rows that lack a coding: rows committed before their codings were made, by a
+        builder stopped before it made them (a cold start's feeds, coded in the background)."""
+        paths, found = list(paths), set()
+        for start in range(0, len(paths), 500):
+            chunk = paths[start:start + 500]
+            found.update(path for (path,) in self.conn.execute(
+                f"SELECT path FROM resources WHERE path IN ({','.join('?' * len(chunk))}) AND (gzip IS NULL OR br IS NULL)", chunk))
+        return found
+
     def made_from(self, table: str, keys: Iterable[str]) -> dict[str, str]:
         """key → made_from of these rows of a table (those the store holds): a build after the first asks only
         for the rows its refresh changed."""

@@ -147,6 +147,31 @@ def test_a_changed_feeds_codings_and_the_sitemap_follow_its_bytes_in_a_build_of_
     assert sitemap == app.extensions["feedsvc"].snapshot.resources["sitemap.xml"].body
 
 
+def test_a_restarted_builder_codes_the_rows_a_stopped_one_left_without_codings(tmp_path, monkeypatch):
+    """A cold start commits its feeds first and codes them in the background: a builder stopped before that left
+    rows without codings, which the next builder codes although nothing changed (else every gzip request makes one)."""
+    import gzip
+
+    import brotli
+
+    monkeypatch.chdir(tmp_path)
+    folder, state = many(tmp_path / "articles", 12), tmp_path / "state.sqlite3"
+    assert committer(create_app(settings(folder, state))).wait(10)
+    paths = ("feed.rss", "feed.json", "category/sport/feed.atom", "sitemap.xml")
+    with sqlite3.connect(state) as conn:  # as a builder stopped before its background codings leaves them
+        conn.executemany("UPDATE resources SET gzip = NULL, br = NULL WHERE path = ?", [(p,) for p in paths])
+        before = dict(conn.execute("SELECT path, version FROM resources WHERE path NOT LIKE 'articles/%'"))
+    again = create_app(settings(folder, state))
+    assert committer(again).wait(10)
+    with sqlite3.connect(state) as conn:
+        for path in paths:
+            body, gz, br = conn.execute("SELECT body, gzip, br FROM resources WHERE path = ?", (path,)).fetchone()
+            assert gz is not None and br is not None, path
+            assert gzip.decompress(gz) == body and brotli.decompress(br) == body, path
+        # The same rows, coded: no row put again (their versions are those of the build that made their bytes).
+        assert dict(conn.execute("SELECT path, version FROM resources WHERE path NOT LIKE 'articles/%'")) == before
+
+
 def test_a_worker_reads_only_the_slice_of_a_listing_a_page_needs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder, state = many(tmp_path / "articles", 40), tmp_path / "state.sqlite3"

@@ -390,12 +390,18 @@ class Committer:
         ids = [id_ for id_ in ids if not (snap.articles[id_].source in unread and is_placed(snap.articles[id_]))]
         have = held["resources"] if whole else writer.made_from("resources", [*plain_paths, *page_paths, *map(preview_key, preview_paths)])
         plain = {}  # the resources to put, but article pages
+        # Rows the store holds as they are but without their codings: a builder stopped before its background made
+        # them (a cold start commits its feeds first, coded after) left them so, and nothing else would code them
+        # until they change; each request for one in gzip or brotli would make it. Coded in the background.
+        heal, uncoded = {}, writer.uncoded(plain_paths) if whole else ()
         made_of = self.publisher.renderer.made_of
         for path in plain_paths:
             res = ready[path]
             made = f"{made_of(path)} {_made_from(res)}"
             if have.get(path) != made:
                 plain[path] = (res, made)
+            elif path in uncoded:
+                heal[path] = (res, made)
         previews = {}  # feed path → made_from of its page for browsers, for those the store does not hold
         for path in preview_paths:
             made = _made_from(ready[path]) + repr(site)
@@ -430,6 +436,8 @@ class Committer:
                 build.resources.update(_previews({path: (snap, made) for path, made in previews.items()}, site))
             else:  # the feeds' pages for browsers after the feeds too (a browser gets the feed meanwhile)
                 build.previews = {path: (snap, made) for path, made in previews.items()}
+        if heal:
+            build.recode = {**build.recode, **heal}
         build.report["placed"] = placed
         preview_keys = {preview_key(path) for path in feeds}
         if whole:
