@@ -67,8 +67,9 @@ def bytecode(package) -> None:
     """Write feedsvc's bytecode (__pycache__, ignored by git), as `pip install` does for an installed package.
 
     The benchmark runs feedsvc from the checkout. Python writes a module's bytecode the first time it imports it,
-    unless PYTHONDONTWRITEBYTECODE is set, as on this machine: then every interpreter compiled feedsvc's ~140
-    modules again (0.16 s each, in each of a cold start's five processes), a cost no installed deployment has."""
+    unless PYTHONDONTWRITEBYTECODE is set, as on this machine: then every interpreter compiled the feedsvc modules it
+    imports again (0.16 s of a one-file build's profile; in each of a cold start's five processes), which no
+    installed deployment does."""
     if not compileall.compile_dir(str(package), quiet=2):
         raise RuntimeError(f"could not compile {package}; run `python -m compileall {package}` to see why")
 

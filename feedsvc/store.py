@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .resource import Rendered
 from .search import create_index
@@ -253,22 +253,20 @@ class StoreWriter:
     def uncoded(self, paths: Iterable[str]) -> set[str]:
         """Those of these resource rows that lack a coding: rows committed before their codings were made, by a
         builder stopped before it made them (a cold start's feeds, coded in the background)."""
-        paths, found = list(paths), set()
-        for start in range(0, len(paths), 500):
-            chunk = paths[start:start + 500]
-            found.update(path for (path,) in self.conn.execute(
-                f"SELECT path FROM resources WHERE path IN ({','.join('?' * len(chunk))}) AND (gzip IS NULL OR br IS NULL)", chunk))
-        return found
+        return {path for (path,) in self._rows("SELECT path FROM resources WHERE path IN ({marks}) AND (gzip IS NULL OR br IS NULL)", paths)}
 
     def made_from(self, table: str, keys: Iterable[str]) -> dict[str, str]:
         """key → made_from of these rows of a table (those the store holds): a build after the first asks only
         for the rows its refresh changed."""
-        column, keys, found = self.TABLES[table], list(keys), {}
+        column = self.TABLES[table]
+        return dict(self._rows(f"SELECT {column}, made_from FROM {table} WHERE {column} IN ({{marks}})", keys))
+
+    def _rows(self, query: str, keys: Iterable[str]) -> Iterator[tuple]:
+        """The rows of a query whose {marks} are these keys, 500 at a time (SQLite's limit on parameters)."""
+        keys = list(keys)
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
-            found.update(self.conn.execute(f"SELECT {column}, made_from FROM {table} WHERE {column} IN ({','.join('?' * len(chunk))})",
-                                           chunk).fetchall())
-        return found
+            yield from self.conn.execute(query.format(marks=",".join("?" * len(chunk))), chunk)
 
     def commit(self, build: Build, now: datetime) -> int:
         """Write the build's rows, its changes and its builds row in one transaction; returns its version."""
