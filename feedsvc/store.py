@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from .resource import Rendered
 from .search import create_index
-from .transactions import transaction
+from .transactions import rows_for, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS builds (
@@ -253,20 +253,14 @@ class StoreWriter:
     def uncoded(self, paths: Iterable[str]) -> set[str]:
         """Those of these resource rows that lack a coding: rows committed before their codings were made, by a
         builder stopped before it made them (a cold start's feeds, coded in the background)."""
-        return {path for (path,) in self._rows("SELECT path FROM resources WHERE path IN ({marks}) AND (gzip IS NULL OR br IS NULL)", paths)}
+        return {path for (path,) in rows_for(self.conn, "SELECT path FROM resources WHERE path IN ({marks}) "
+                                                           "AND (gzip IS NULL OR br IS NULL)", paths)}
 
     def made_from(self, table: str, keys: Iterable[str]) -> dict[str, str]:
         """key → made_from of these rows of a table (those the store holds): a build after the first asks only
         for the rows its refresh changed."""
         column = self.TABLES[table]
-        return dict(self._rows(f"SELECT {column}, made_from FROM {table} WHERE {column} IN ({{marks}})", keys))
-
-    def _rows(self, query: str, keys: Iterable[str]) -> Iterator[tuple]:
-        """The rows of a query whose {marks} are these keys, 500 at a time (SQLite's limit on parameters)."""
-        keys = list(keys)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            yield from self.conn.execute(query.format(marks=",".join("?" * len(chunk))), chunk)
+        return dict(rows_for(self.conn, f"SELECT {column}, made_from FROM {table} WHERE {column} IN ({{marks}})", keys))
 
     def commit(self, build: Build, now: datetime) -> int:
         """Write the build's rows, its changes and its builds row in one transaction; returns its version."""
@@ -372,11 +366,9 @@ class ParsedCache:
             if self._first is not None:
                 rows = {source: row for source in wanted if (row := self._first.pop(source, None)) is not None}
             asked = [source for source in wanted if source not in rows]
-            for start in range(0, len(asked), 500):
-                chunk = asked[start:start + 500]
-                rows.update((row[0], row[1:]) for row in self._conn.execute(
-                    f"SELECT source, size, mtime_ns, result FROM parsed WHERE parser_version = ? AND settings_hash = ? "
-                    f"AND source IN ({','.join('?' * len(chunk))})", (self.parser_version, self.settings_hash, *chunk)))
+            rows.update((row[0], row[1:]) for row in rows_for(
+                self._conn, "SELECT source, size, mtime_ns, result FROM parsed WHERE parser_version = ? AND settings_hash = ? "
+                "AND source IN ({marks})", asked, (self.parser_version, self.settings_hash)))
         for source, (size, mtime_ns, result) in rows.items():
             if wanted[source] == (size, mtime_ns):
                 found[source] = pickle.loads(result)
@@ -676,11 +668,7 @@ class StoreReader:
 
     def articles(self, ids: list[str]) -> list:
         """The stored (stamped) articles with these IDs, in this order."""
-        found = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            query = f"SELECT id, article FROM items WHERE id IN ({','.join('?' * len(chunk))})"
-            found.update((id_, pickle.loads(blob)) for id_, blob in self._conn().execute(query, chunk))
+        found = {id_: pickle.loads(blob) for id_, blob in rows_for(self._conn(), "SELECT id, article FROM items WHERE id IN ({marks})", ids)}
         return [found[i] for i in ids if i in found]
 
 

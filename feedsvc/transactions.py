@@ -1,12 +1,24 @@
-"""One SQLite write transaction as a block, for the stores that run their own (isolation_level=None).
+"""SQLite helpers for the stores: one write transaction as a block (for the stores that run their own,
+isolation_level=None), and rows asked for by many keys.
 
-Neutral: the build store, the search index and the wants queue use it; it imports nothing of feedsvc.
+Neutral: the build store, the state store, the search index and the wants queue use it; it imports nothing of feedsvc.
 """
 from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterable, Iterator
+
+KEYS_AT_ONCE = 500  # keys bound to one query: SQLite caps the parameters of a statement (999 before 3.32)
+
+
+def rows_for(conn: sqlite3.Connection, query: str, keys: Iterable, params: tuple = ()) -> Iterator[tuple]:
+    """The rows of `query` for many keys: its `{marks}` stands for the keys' placeholders, after `params`; asked
+    KEYS_AT_ONCE keys at a time, each chunk's rows read before the next is asked."""
+    keys = list(keys)
+    for start in range(0, len(keys), KEYS_AT_ONCE):
+        chunk = keys[start:start + KEYS_AT_ONCE]
+        yield from conn.execute(query.format(marks=",".join("?" * len(chunk))), (*params, *chunk)).fetchall()
 
 
 @contextmanager

@@ -37,6 +37,7 @@ from ..formats import FORMATS
 from ..model import is_placed
 from ..search import SearchIndexer
 from ..store import Build, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, item_row
+from ..transactions import rows_for
 from ..urls import preview_key
 
 log = logging.getLogger(__name__)
@@ -470,16 +471,14 @@ class Committer:
         bytes and codings read from the store only if they are asked for (a restart holds none of them)."""
         conn, paths, found = self.writer.conn, list(keys), {}
         reader = self.reader if self.reader is not None else StoreReader(self.writer.path)
-        for start in range(0, len(paths), 500):
-            chunk = paths[start:start + 500]
-            for path, made, *row in conn.execute("SELECT path, made_from, etag, media_type, last_modified, max_age, headers "
-                                                 f"FROM resources WHERE path IN ({','.join('?' * len(chunk))})", chunk):
-                of, _, rest = made.partition(" ")
-                key, _, digest = of.partition(":")
-                if digest and key == digest_of(keys[path]):
-                    res = reader.from_row(path, *row)
-                    if _made_from(res) == rest:  # else not the row it says it is: rendered anew
-                        found[path] = (res, digest)
+        for path, made, *row in rows_for(conn, "SELECT path, made_from, etag, media_type, last_modified, max_age, headers "
+                                               "FROM resources WHERE path IN ({marks})", paths):
+            of, _, rest = made.partition(" ")
+            key, _, digest = of.partition(":")
+            if digest and key == digest_of(keys[path]):
+                res = reader.from_row(path, *row)
+                if _made_from(res) == rest:  # else not the row it says it is: rendered anew
+                    found[path] = (res, digest)
         return found
 
     def _listing_rows(self, build: Build, snap, held: dict | None) -> None:

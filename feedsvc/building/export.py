@@ -30,6 +30,7 @@ from typing import Callable
 from ..formats import FORMATS
 from ..paging import page_count, page_date
 from ..store import connect
+from ..transactions import rows_for
 from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
 from .archive import DATES, page_items, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Job, Result, Task
@@ -160,9 +161,8 @@ class _Writer:
             rows = self.conn.execute("SELECT path, etag, media_type, last_modified FROM resources ORDER BY path")
         else:  # only the rows of the paths the store's builds changed since the folder's; the others kept as they are
             keys = sorted(changed)
-            rows = [row for start in range(0, len(keys), 500) for row in self.conn.execute(
-                "SELECT path, etag, media_type, last_modified FROM resources WHERE path IN "
-                f"({','.join('?' * len(keys[start:start + 500]))}) ORDER BY path", keys[start:start + 500])]
+            rows = list(rows_for(self.conn, "SELECT path, etag, media_type, last_modified FROM resources "
+                                            "WHERE path IN ({marks}) ORDER BY path", keys))  # sorted keys: in path order
         self._plan_rows(rows)
         if changed is not None:
             for name, held in self.had.items():
