@@ -68,7 +68,8 @@ def refresh_ms(log_text: str) -> list[float]:
 class Server:
     """One `python -m feedsvc serve` with its state in a folder of its own; use as a context manager."""
 
-    def __init__(self, articles: Path, state: Path, workers: int = 1, fresh: bool = False, env: dict | None = None):
+    def __init__(self, articles: Path, state: Path, workers: int = 1, fresh: bool = False, env: dict | None = None,
+                 moved: bool = False):
         if fresh:
             shutil.rmtree(state, ignore_errors=True)
         state.mkdir(parents=True, exist_ok=True)
@@ -78,8 +79,10 @@ class Server:
         # The site's URL is the one its state was first made with, whatever port this run has: a deployment keeps
         # its SITE_URL across restarts, and another one changes every article's links, so every parse result
         # (a "restart, nothing changed" would read and parse every file again, in the background).
+        # moved: this run's own URL, as serve_ready.py gives each run (the port it found free): a restart of a
+        # deployment that moved to another URL since its state was made.
         site = state / "site-url"
-        if not site.exists():
+        if not site.exists() or moved:
             site.write_text(f"http://127.0.0.1:{self.port}", encoding="utf-8")
         self.site_url = site.read_text(encoding="utf-8")
         self.env = {**os.environ, "PYTHONPATH": str(PROJECT), "FEEDSVC_SITE_URL": self.site_url,
@@ -150,7 +153,10 @@ class Server:
             root = ET.fromstring(body)
         except ET.ParseError:
             return []
-        return [urlsplit(o.get("xmlUrl")).path for o in root.iter("outline") if o.get("xmlUrl")]
+        urls = [o.get("xmlUrl") for o in root.iter("outline") if o.get("xmlUrl")]
+        if not all(url.startswith(self.site_url + "/") for url in urls):
+            return []  # made for another URL (a build before a move): serve_ready.py would find nothing listening there
+        return [urlsplit(url).path for url in urls]
 
     def healthz(self) -> dict:
         """/healthz's JSON body (any status), or {}."""
@@ -209,14 +215,15 @@ class Server:
 SETTLE_S = 1200  # a 100,000-article cold start's background reading took 390 s; 300 s cut its builder's peak short
 
 
-def ready(articles: Path, state: Path, fresh: bool, workers: int = 1, settle_timeout: float = SETTLE_S) -> dict:
+def ready(articles: Path, state: Path, fresh: bool, workers: int = 1, settle_timeout: float = SETTLE_S,
+          moved: bool = False) -> dict:
     """serve_ready.py's run: start, time until every feed answers, read memory, stop.
 
     Memory is read 0.5 s after ready (as serve_ready.py does), and the peaks again once the tree has gone
     idle (or settle_timeout has passed: the figures then say the tree never went idle, "still busy" nan):
     work a server finishes in the background after it answers still counts against its memory.
     """
-    with Server(articles, state, workers, fresh) as server:
+    with Server(articles, state, workers, fresh, moved=moved) as server:
         seconds, feeds = server.wait_feeds()
         time.sleep(0.5)
         at_ready = server.processes()

@@ -156,6 +156,13 @@ def is_placed(article: Article) -> bool:
     return not article.lang
 
 
+def names_site(source: str, result: object) -> bool:
+    """Whether a file's result (Article or Skipped) may differ at another site URL: a Markdown file's relative links
+    and a relative `image:` resolve against the article page's URL (reading/articles.py _parse's base_url); nothing else read names the
+    site, and an error never does (the base is http(s), so a relative image always resolves)."""
+    return source.lower().endswith(".md") or getattr(result, "image", None) is not None
+
+
 @dataclass(frozen=True)
 class Category:
     """A category, tag or author (`kind`): the display name from the articles and its URL slug."""

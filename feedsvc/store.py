@@ -79,7 +79,9 @@ CREATE TABLE IF NOT EXISTS parsed (
     -- result's overflow pages.
     -- NULL for a Skipped, which is small: the result itself is its placement.
     placement BLOB,
-    result BLOB NOT NULL  -- the pickled Article or Skipped it gave
+    -- The pickled Article or Skipped it gave; empty for a file read for placement only so far (a cold start's
+    -- files past the first pages, until the background has read them): a restart places it without reading it.
+    result BLOB NOT NULL
 );
 """
 KEEP_BUILDS = 200  # builds rows (and their changes) kept; a worker further behind drops its whole cache
@@ -293,7 +295,8 @@ class StoreWriter:
                 conn.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in build.gone[table]])
             conn.executemany("INSERT OR REPLACE INTO parsed (source, size, mtime_ns, parser_version, settings_hash, result, "
                              "placement) VALUES (?,?,?,?,?,?,?)",
-                             (row[:5] + (_pickled(row[5]), None if row[6] is None else _pickled(row[6])) for row in build.parsed))
+                             (row[:5] + (b"" if row[5] is None else _pickled(row[5]), None if row[6] is None else _pickled(row[6]))
+                              for row in build.parsed))
             conn.executemany("INSERT INTO changes VALUES (?, ?)", [(version, p) for p in build.changed_paths()])
             conn.execute("INSERT INTO builds VALUES (?, ?, ?)", (version, now.isoformat(), json.dumps(build.report, sort_keys=True)))
             conn.execute("DELETE FROM builds WHERE version <= ?", (version - KEEP_BUILDS,))
@@ -305,6 +308,10 @@ class StoreWriter:
 class ParsedCache:
     """Each file's parse result keyed by (source, size, mtime_ns, parser version, settings hash).
 
+    Two settings hashes: site_hash covers the site's URL too, settings_hash does not. A result that names the site
+    (reading/articles.py names_site: a Markdown file's links, a relative `image:`) is kept under site_hash, any
+    other under settings_hash, so a deployment that moves to another URL reads again only the files that name it.
+
     get() answers from the store; put() keeps a result until the next build commits it (Build.parsed).
     placed() answers with the results' placements only (no text), which is all a restart of a big folder holds.
     `read` counts the files actually read since start, which is what a restart over an unchanged folder
@@ -312,8 +319,10 @@ class ParsedCache:
     loads only those a refresh renders).
     """
 
-    def __init__(self, path: str | Path, parser_version: str, settings_hash: str):
+    def __init__(self, path: str | Path, parser_version: str, settings_hash: str, site_hash: str | None = None):
         self.path, self.parser_version, self.settings_hash = Path(path), parser_version, settings_hash
+        self.site_hash = site_hash or settings_hash
+        self._keys = (parser_version, settings_hash, self.site_hash)  # the parameters of every lookup
         create_schema(self.path)
         self._conn = connect(self.path, readonly=True)
         self._lock = threading.Lock()
@@ -332,7 +341,7 @@ class ParsedCache:
         few: one query each); each is handed out once, then asked of the store again.
         """
         pending = self._pending.get(source) or self._flight.get(source)
-        if pending is not None and tuple(pending[1:3]) == stat:  # read now, not committed yet
+        if pending is not None and tuple(pending[1:3]) == stat:  # read now, not committed yet (None: placed only)
             return pending[5]
         with self._lock:
             if self._first is None and self._placements is None:
@@ -340,8 +349,8 @@ class ParsedCache:
             row = None if self._first is None else self._first.pop(source, None)
             if row is None:
                 row = self._conn.execute("SELECT size, mtime_ns, result FROM parsed WHERE source = ? AND parser_version = ? "
-                                         "AND settings_hash = ?", (source, self.parser_version, self.settings_hash)).fetchone()
-        if row is None or tuple(row[:2]) != stat:
+                                         "AND settings_hash IN (?, ?)", (source, *self._keys)).fetchone()
+        if row is None or tuple(row[:2]) != stat or not row[2]:  # empty: placed only
             return None
         self.loaded += 1
         return pickle.loads(row[2])
@@ -353,9 +362,9 @@ class ParsedCache:
         wanted: dict[str, tuple[int, int]] = {}
         for source, stat in stats:
             pending = self._pending.get(source) or self._flight.get(source)
-            if pending is not None and tuple(pending[1:3]) == stat:
+            if pending is not None and tuple(pending[1:3]) == stat and pending[5] is not None:
                 found[source] = pending[5]
-            else:
+            elif pending is None or tuple(pending[1:3]) != stat:
                 wanted[source] = stat
         rows: dict[str, tuple] = {}
         if not wanted:
@@ -367,47 +376,58 @@ class ParsedCache:
                 rows = {source: row for source in wanted if (row := self._first.pop(source, None)) is not None}
             asked = [source for source in wanted if source not in rows]
             rows.update((row[0], row[1:]) for row in rows_for(
-                self._conn, "SELECT source, size, mtime_ns, result FROM parsed WHERE parser_version = ? AND settings_hash = ? "
-                "AND source IN ({marks})", asked, (self.parser_version, self.settings_hash)))
+                self._conn, "SELECT source, size, mtime_ns, result FROM parsed WHERE parser_version = ? AND settings_hash IN (?, ?) "
+                "AND source IN ({marks})", asked, self._keys))
         for source, (size, mtime_ns, result) in rows.items():
-            if wanted[source] == (size, mtime_ns):
+            if wanted[source] == (size, mtime_ns) and result:
                 found[source] = pickle.loads(result)
                 self.loaded += 1
         return found
 
-    def placed(self, stats: Iterable[tuple[str, tuple[int, int]]]) -> dict[str, Any]:
+    def placed(self, stats: Iterable[tuple[str, tuple[int, int]]]) -> "Placements":
         """The stored placements of these files (source, stat) as they are now (a Skipped result as it is; a result
-        stored without one comes whole): source → placement. The first call loads every placement in one query;
-        each is handed out once. All at once, not a call a file: a fresh process's first scan asks of 10,000."""
+        stored without one comes whole): source → placement, and in `.unread` those stored without a full result
+        (placed only). The first call loads every placement in one query; each is handed out once. All at once, not
+        a call a file: a fresh process's first scan asks of 10,000."""
         stats = list(stats)
-        found: dict[str, Any] = {}
+        found = Placements()
         if self._pending or self._flight:
             for source, stat in stats:
                 pending = self._pending.get(source) or self._flight.get(source)
                 if pending is not None and tuple(pending[1:3]) == stat:
                     found[source] = pending[5] if pending[6] is None else pending[6]
+                    if pending[5] is None:
+                        found.unread.add(source)
         with self._lock:
             if self._placements is None:
-                self._placements = self._load("COALESCE(placement, result)")
+                self._placements = self._load("COALESCE(placement, result), length(result) = 0")
             rows = self._placements
             taken = [(source, stat, rows.pop(source, None)) for source, stat in stats if source not in found]
         loads = pickle.loads
         for source, (size, mtime_ns), row in taken:
             if row is not None and row[0] == size and row[1] == mtime_ns:
                 found[source] = loads(row[2])
+                if row[3]:
+                    found.unread.add(source)
         return found
 
     def _load(self, column: str) -> dict[str, tuple]:
-        """source → (size, mtime_ns, pickle) of every stored row of this parser and these settings."""
+        """source → (size, mtime_ns, pickle, …) of every stored row of this parser and these settings."""
         return {row[0]: row[1:] for row in self._conn.execute(
-            f"SELECT source, size, mtime_ns, {column} FROM parsed WHERE parser_version = ? AND settings_hash = ?",
-            (self.parser_version, self.settings_hash))}
+            f"SELECT source, size, mtime_ns, {column} FROM parsed WHERE parser_version = ? AND settings_hash IN (?, ?)",
+            self._keys)}
 
-    def put(self, source: str, stat: tuple[int, int], result: Any, placement: Any = None) -> None:
+    def put(self, source: str, stat: tuple[int, int], result: Any, placement: Any = None, names_site: bool = True) -> None:
         """Note a file read now, and the placement cut from its result (None: the result is small as it is); taken
-        into the next build."""
+        into the next build. names_site=False: the result is the same at any site URL (kept under settings_hash)."""
         self.read += 1
-        self._pending[source] = (source, *stat, self.parser_version, self.settings_hash, result, placement)  # pickled as committed
+        key = self.site_hash if names_site else self.settings_hash
+        self._pending[source] = (source, *stat, self.parser_version, key, result, placement)  # pickled as committed
+
+    def put_placement(self, source: str, stat: tuple[int, int], placement: Any, names_site: bool = True) -> None:
+        """Note a file read for placement only (a cold start's past the first pages): a restart before the background
+        reads it in full places it from the store, and reads it then; get() does not give it."""
+        self.put(source, stat, None, placement, names_site)
 
     @property
     def waiting(self) -> bool:
@@ -425,6 +445,14 @@ class ParsedCache:
         for row in rows:
             if self._flight.get(row[0]) is row:
                 del self._flight[row[0]]
+
+
+class Placements(dict):
+    """ParsedCache.placed(): source → placement, and the sources stored without a full result (`unread`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unread: set[str] = set()
 
 
 def _pickled(value: Any) -> bytes:

@@ -70,11 +70,12 @@ def test_start_up_ratios_are_medians_of_pairs_taken_in_the_same_round():
         ready = lambda s: {"ready_s": s, "feeds": 3, "rss_total_mib": 100, "idle_after_ready_s": 0.0,
                            "settled": {"hwm_max_mib": 90, "builder_hwm_mib": None}}
         return {"warmup": warmup, "cold": ready(cold), "hugo": {"seconds": hugo}, "restart": ready(restart),
-                "floor": ready(floor)}
+                "floor": ready(floor), "moved": ready(restart * 3), "moved_floor": ready(floor * 2)}
 
     figures = startup.figures([run(100, 1, 100, 1, warmup=True), run(4, 2, 3, 1), run(9, 3, 4, 2), run(4, 1, 2, 1)])
     assert figures["cold_ratio"] == 3.0  # of 2, 3 and 4: not median(cold) / median(Hugo), and the warm-up left out
     assert figures["restart_ratio"] == 2.0 and figures["restart_over_floor_s"] == 2.0
+    assert figures["moved_ratio"] == 3.0 and figures["moved_over_floor_s"] == 7.0  # pairs (9, 2), (12, 4), (6, 2)
     assert figures["cold_s"] == 4 and figures["hugo_feeds_s"] == 2
 
 
@@ -98,12 +99,26 @@ def test_serve_is_timed_until_every_feed_in_the_opml_answers_and_its_memory_is_r
     result = server.ready(ROOT / "articles", tmp_path / "state", fresh=True)
     assert result["feeds"] >= 3 and 0 < result["ready_s"] < 120
     assert result["settled"]["processes"] == 3  # gunicorn's master, the dedicated builder and one worker
+    before = (tmp_path / "state" / "site-url").read_text()
+    moved = server.ready(ROOT / "articles", tmp_path / "state", fresh=False, moved=True)  # serve_ready.py's new port
+    assert (tmp_path / "state" / "site-url").read_text() != before and moved["feeds"] == result["feeds"]
     assert result["settled"]["worker_rss_max_mib"] > 10 and result["settled"]["hwm_max_mib"] >= result["settled"]["rss_max_mib"]
     # Sampled all along: a process that has exited (a reading worker) would still be in it.
     assert result["settled"]["hwm_max_ever_mib"] >= result["settled"]["hwm_max_mib"]
     assert result["settled"]["tree_rss_peak_mib"] >= result["settled"]["worker_rss_max_mib"]
     again = server.ready(ROOT / "articles", tmp_path / "state", fresh=False)
     assert (tmp_path / "state" / "state.db").exists() and again["feeds"] == result["feeds"]
+
+
+def test_a_feed_list_made_for_another_url_is_not_ready(tmp_path):
+    """serve_ready.py fetches each xmlUrl as written: one that names another port finds nothing listening."""
+    found = server.Server(ROOT / "articles", tmp_path / "state")
+    opml = lambda base: (200, {}, f'<opml version="2.0"><body><outline xmlUrl="{base}/feed.rss"/></body></opml>'.encode())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(server, "get", lambda port, path: opml(found.site_url))
+        assert found.opml_feeds() == ["/feed.rss"]
+        patch.setattr(server, "get", lambda port, path: opml("http://127.0.0.1:1"))
+        assert found.opml_feeds() == []
 
 
 @pytest.mark.e2e

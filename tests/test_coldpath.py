@@ -20,7 +20,7 @@ from feedsvc.building.site import Publisher
 from feedsvc.model import Article
 from feedsvc.reading import articles, markup, pool, text
 from feedsvc.reading.articles import ArticleError, Options, is_placed, parse_article
-from feedsvc.store import Build, StoreWriter
+from feedsvc.store import Build, ParsedCache, StoreWriter
 from tests.conftest import write
 
 CASES = Path(__file__).parent / "cases"
@@ -55,6 +55,12 @@ def rows(state: Path) -> dict:
 def stored_ids(state: Path, table: str = "items") -> set[str]:
     with sqlite3.connect(state) as conn:
         return {row[0] for row in conn.execute(f"SELECT {'id' if table == 'items' else 'source'} FROM {table}")}
+
+
+def full_results(state: Path) -> set[str]:
+    """The files the parse store holds a full result of (not a placement only)."""
+    with sqlite3.connect(state) as conn:
+        return {row[0] for row in conn.execute("SELECT source FROM parsed WHERE length(result) > 0")}
 
 
 def undated(body: bytes) -> bytes:
@@ -167,6 +173,46 @@ def test_a_placement_parses_no_body_and_loads_no_language_model(monkeypatch):
 
 # --- the cold start ------------------------------------------------------------------------------
 
+def test_a_restart_before_the_background_reading_ends_places_every_file_from_the_store_at_any_site_url(tmp_path, monkeypatch):
+    """A deploy a moment after a cold start (its background stopped) and one that moves the site to another URL: no
+    file is read again to place it, and only the first pages' articles are held in full, as after the cold start."""
+    folder, state = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
+    monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)  # the background never reads
+    cold = create_app(settings(folder, state))
+    placed = dict(cold.extensions["feedsvc"].scanner.placed)
+    assert committer(cold).wait(30) and len(stored_ids(state, "parsed")) == 60
+    same = create_app(settings(folder, state)).extensions["feedsvc"]
+    assert same.scanner.parsed.read == 0  # no file read: every placement and the first pages' results stored
+    assert dict(same.scanner.placed) == placed  # the rest is left to the background reading, as after the cold start
+    read = []
+    put = ParsedCache.put
+    monkeypatch.setattr(ParsedCache, "put", lambda self, source, *args: (read.append(source), put(self, source, *args))[1])
+    moved = create_app(settings(folder, state, SITE_URL="https://news.example.org"))
+    # Another URL: only the Markdown files are read again (their relative links resolve against it).
+    markdown = {path.name for path in folder.iterdir() if path.suffix == ".md"}
+    assert 0 < len(markdown) < 60 and set(read) == markdown
+    body = moved.test_client().get("/feed.rss").data
+    assert b"https://news.example.org/articles/" in body and b"127.0.0.1" not in body
+
+
+def test_a_move_to_another_site_url_stores_again_only_the_items_of_files_that_name_the_site(tmp_path):
+    """A stored item is the article as read and dated: the site is in it only through a Markdown file's links (or a
+    relative `image:`), so a deployment that moves to another URL does not write every item again."""
+    folder, state = many(tmp_path / "articles", 12), tmp_path / "state.sqlite3"
+    finished(create_app(settings(folder, state)))
+    items = lambda: dict(sqlite3.connect(state).execute("SELECT id, version FROM items").fetchall())
+    before = items()
+    moved = create_app(settings(folder, state, SITE_URL="https://news.example.org"))
+    finished(moved)
+    after = items()
+    markdown = {a.id for a in moved.extensions["feedsvc"].snapshot.articles.values() if a.source.endswith(".md")}
+    assert after.keys() == before.keys() and 0 < len(markdown) < len(before)
+    assert {id_ for id_ in after if after[id_] != before[id_]} == markdown
+    assert b"https://news.example.org/" in moved.test_client().get("/feed.json").data
+
+
 def test_a_cold_start_reads_the_first_pages_in_full_and_the_rest_in_the_background(tmp_path, whole, monkeypatch):
     folder, state = tmp_path / "articles", tmp_path / "state.sqlite3"
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
@@ -179,7 +225,10 @@ def test_a_cold_start_reads_the_first_pages_in_full_and_the_rest_in_the_backgrou
     first = {a.id for listing in snap.listings.values() for a in listing.items[:5]}
     assert 5 < len(first) < 60 and len(publisher.scanner.placed) == 60 - len(first)
     assert all(not is_placed(a) for listing in snap.listings.values() for a in listing.items[:5])
-    assert stored_ids(state) == first and len(stored_ids(state, "parsed")) == len(first)  # placements are never stored
+    assert stored_ids(state) == first
+    assert committer(app).wait(30)  # the background builds: the parse results first, then the article pages
+    # Every file's placement is stored (a restart now places them without reading), the first pages' in full.
+    assert len(stored_ids(state, "parsed")) == 60 and len(full_results(state)) == len(first)
     expected = rows(tmp_path / "whole.sqlite3")
     now = rows(state)
     for path in ("feed.rss", "feed.atom", "feed.json", "category/sport/feed.atom", "feeds.opml", ""):

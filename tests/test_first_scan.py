@@ -70,18 +70,27 @@ def test_a_build_again_takes_every_placement_from_the_parse_store_in_one_call(tm
     assert read[0].read == 1
 
 
+def stored_cache(state) -> ParsedCache:
+    """The parse store as the build that wrote it reads it: its parser, the settings hash of a file that does not
+    name the site (.txt) and that of one that does (.md)."""
+    from feedsvc.store import connect
+
+    with connect(state, readonly=True) as conn:
+        rows = dict(conn.execute("SELECT source LIKE '%.md', settings_hash FROM parsed GROUP BY 1").fetchall())
+        version = conn.execute("SELECT parser_version FROM parsed LIMIT 1").fetchone()[0]
+    return ParsedCache(state, version, rows[0], rows.get(1))
+
+
 def test_placements_at_another_stat_or_not_stored_are_not_given(tmp_path):
     folder, state = many(tmp_path / "articles", 12), tmp_path / "state.sqlite3"
     run_build(folder, tmp_path / "export", state)
     from feedsvc.store import connect
 
-    with connect(state, readonly=True) as conn:
-        version, settings_hash = conn.execute("SELECT parser_version, settings_hash FROM parsed LIMIT 1").fetchone()
     stats = {source: (size, mtime) for source, size, mtime in Folder(folder).walk()[0]}
     first, second, *rest = sorted(stats)
     asked = [(first, stats[first]), (second, (stats[second][0] + 1, stats[second][1])), ("gone.txt", (1, 1)),
              *((source, stats[source]) for source in rest)]
-    found = ParsedCache(state, version, settings_hash).placed(asked)
+    found = stored_cache(state).placed(asked)
     assert set(found) == {first, *rest}
     assert all(found[source].source == source for source in found)
 
@@ -93,9 +102,7 @@ def test_the_first_pages_full_articles_come_from_the_parse_store_in_one_call(tmp
 
     folder, state = many(tmp_path / "articles", 30), tmp_path / "state.sqlite3"
     run_build(folder, tmp_path / "export", state)
-    with connect(state, readonly=True) as conn:
-        version, settings_hash = conn.execute("SELECT parser_version, settings_hash FROM parsed LIMIT 1").fetchone()
-    cache = ParsedCache(state, version, settings_hash)
+    cache = stored_cache(state)
     scanner = Scanner(folder, Options(site_url="http://127.0.0.1:8000"), settle=0, parsed=cache, slim_from=10)
     placed = scanner.scan()
     assert all(not a.body_text for a in placed.articles) and cache.read == 0  # placements, nothing read

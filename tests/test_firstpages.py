@@ -61,13 +61,14 @@ def test_a_cold_start_commits_the_feeds_first_and_ends_with_the_bytes_of_one_ful
     with sqlite3.connect(tmp_path / "split.sqlite3") as conn:
         builds = conn.execute("SELECT version, report FROM builds ORDER BY version").fetchall()
         first = {path for (path,) in conn.execute("SELECT path FROM changes WHERE version = ?", (builds[0][0],))}
-    assert len(builds) == 1 + 6  # the feeds' build, then 40 pages 7 to a build
+    assert len(builds) == 1 + 1 + 6  # the feeds' build, the parse results', then 40 pages 7 to a build
     assert not any(p.startswith("articles/") for p in first)
     assert {"feed.rss", "feed.atom", "feed.json", "feeds.opml", "", "style.css"} <= first
     assert '"pages_pending": 40' in builds[0][1] and '"pages_pending": 0' in builds[-1][1]
     assert rows(tmp_path / "split.sqlite3") == rows(tmp_path / "whole.sqlite3")
-    with sqlite3.connect(tmp_path / "split.sqlite3") as conn:  # parse results come with the pages' first build
+    with sqlite3.connect(tmp_path / "split.sqlite3") as conn:  # parse results come in a build of their own, second
         assert conn.execute("SELECT COUNT(*) FROM parsed").fetchone()[0] == 40
+        assert {path for (path,) in conn.execute("SELECT path FROM changes WHERE version = ?", (builds[1][0],))} == set()
     with sqlite3.connect(tmp_path / "whole.sqlite3") as conn:
         assert conn.execute("SELECT COUNT(*) FROM builds").fetchone()[0] == 1  # few new pages: one build, as before
 

@@ -90,10 +90,11 @@ def test_a_placement_read_again_in_full_keeps_the_strings_of_the_one_it_replaces
 
 
 class _Parsed:
-    """A parse store in memory (store.ParsedCache's get/put/get_all)."""
+    """A parse store in memory (store.ParsedCache's get/put/put_placement/get_all)."""
 
     def __init__(self):
         self.rows = {}
+        self.placed = {}
 
     def get(self, source, stat):
         return self.rows.get((source, stat))
@@ -101,8 +102,11 @@ class _Parsed:
     def get_all(self, keys):
         return {source: self.rows[(source, stat)] for source, stat in keys if (source, stat) in self.rows}
 
-    def put(self, source, stat, result, placement):
+    def put(self, source, stat, result, placement, names_site=True):
         self.rows[(source, stat)] = result
+
+    def put_placement(self, source, stat, placement, names_site=True):
+        self.placed[(source, stat)] = placement  # never a full result: get() does not give it
 
 
 def test_articles_have_no_dict_and_their_copies_keep_every_field():

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from itertools import compress
 from operator import is_not, not_
@@ -34,7 +35,7 @@ from typing import Any, Callable, Mapping
 from .. import allocator
 from ..children import die_with_parent
 from ..formats import FORMATS
-from ..model import is_placed
+from ..model import is_placed, names_site
 from ..search import SearchIndexer
 from ..store import Build, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, item_row
 from ..transactions import rows_for
@@ -184,6 +185,9 @@ class Committer:
         # and rendering code, the reading settings and the site. An article is its file's text as read
         # (content_hash) at its path, dated by the state store; so these fields say when it must be stored again.
         self.made_by = hashlib.sha256(f"{made_by} {publisher.site!r}".encode()).hexdigest()[:16]
+        # A stored item is the Article as read and dated: the site is in it only when the file names it (a Markdown
+        # link, a relative `image:`), so a deployment moved to another URL does not store 10,000 items again.
+        self.read_by = hashlib.sha256(made_by.encode()).hexdigest()[:16]
         self.behind = True  # the store may not hold this process's snapshot yet (start, or a failed commit)
         self._synced = False  # what is remembered below is what the store holds (after a first whole comparison)
         self._pages: Mapping[str, Any] = {}  # article page path → the renderer entry committed
@@ -269,7 +273,22 @@ class Committer:
         article pages past FIRST_PAGES (PAGES_PER_BUILD to a build), and OTHERS_PER_BUILD each of the codings of the
         rows committed without them, the sitemaps left out of a refresh's build and the feeds' pages for browsers.
         Each build's bytes are let go of once committed, so the builder never holds a cold start's codings or pages
-        all at once; a refresh commits between two of them."""
+        all at once; a refresh commits between two of them.
+
+        The parse results a refresh left (a cold start's) go first, in a build of their own: a restart a moment later
+        (a deploy) then places every file from the store instead of reading the folder again."""
+        with self._lock:
+            if self._parsed:
+                build = Build(dict(self._report), parsed=self._parsed)
+                try:
+                    self.writer.commit(build, datetime.now(timezone.utc))
+                except Exception:  # as below: the next refresh's build takes them
+                    log.exception("a background build (parse results) could not be committed to the store")
+                    self._stopped()
+                    return
+                if self.parsed is not None:
+                    self.parsed.landed(build.parsed)
+                self._parsed = []
         while True:
             with self._lock:
                 recode, later, previews = (dict(itertools.islice(left.items(), OTHERS_PER_BUILD))
@@ -449,7 +468,7 @@ class Committer:
         items = held["items"] if whole else writer.made_from("items", ids)
         for id_ in ids:
             article = snap.articles[id_]
-            made = self._made_from(article)
+            made = self._item_made_from(article)
             if items.get(id_) != made:
                 full = self.publisher.load_full(article)  # the builder holds most articles as placements
                 if full is not None:
@@ -543,6 +562,13 @@ class Committer:
         return (f"{self.made_by} {article.content_hash} {article.published.timestamp()} {article.updated.timestamp()} "
                 f"{article.id} {article.source!r} {categories!r}")
 
+    def _item_made_from(self, article) -> str:
+        """What a stored item is made from: _made_from's fields, the site only for an article that names it."""
+        if names_site(article.source, article):
+            return self._made_from(article)
+        return (f"{self.read_by} {article.content_hash} {article.published.timestamp()} {article.updated.timestamp()} "
+                f"{article.id} {article.source!r}")
+
     def _remember(self, snap) -> None:
         """What this build committed, kept by reference (the refresh's own maps, never changed after it)."""
         deferred = self._deferred
@@ -624,7 +650,8 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
     options = Options.from_settings(settings)
     reading = code_version(articles, chrome, folder, frontmatter, markup, model, scan, text)
-    parsed = ParsedCache(path, reading, hashlib.sha256(repr(options).encode()).hexdigest()[:16]) if commit else None
+    # Two hashes of the reading options: without the site's URL for what does not name it (ParsedCache).
+    parsed = ParsedCache(path, reading, _digest(repr(replace(options, site_url=""))), _digest(repr(options))) if commit else None
     # A process that commits codes what it commits in the Committer's background builds, a batch at a time: no
     # thread beside it codes every fresh feed at once (a cold start's hundred feeds, 27 MB).
     publisher = Publisher(settings, StateStore(path), parsed=parsed, place=commit, compress=not commit)
@@ -655,6 +682,11 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
         publisher.listeners.append(app.extensions["feedsvc.websub"].notify)
     app.extensions["feedsvc"] = publisher
     return publisher
+
+
+def _digest(text: str) -> str:
+    """A short hash of the reading options' repr, as the parse store keys its results."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def run_builder(app) -> Any:

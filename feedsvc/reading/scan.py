@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..model import Article, reusing
-from .articles import Options, Skipped, is_placed, placement
+from .articles import Options, Skipped, is_placed, names_site, placement
 from .folder import Folder
 from .pool import POOL_FROM, read_files
 
@@ -159,8 +159,10 @@ class Scanner:
                 self._look(source, stat, now)
                 pending.add(source)
                 continue
-            if self.parsed is not None and (full or source in first):
+            if self.parsed is not None and (full or source in first or isinstance(result, Skipped)):
                 self._keep(source, stat, result)
+            elif self.parsed is not None:  # a placement: a restart before the background reads it places it from the store
+                self.parsed.put_placement(source, stat, result, names_site(source, result))
             read.append((source, stat, result))
         for source, stat, result in read:
             if isinstance(result, Article) and result.source == source:
@@ -171,7 +173,7 @@ class Scanner:
             else:
                 self._mtime(source, stat[1] / 1e9)
             self._placed.discard(source), self._slim.discard(source)
-            if slim and source in stored and isinstance(result, Article):
+            if slim and source in stored and isinstance(result, Article) and source not in placements.unread:
                 self._slim.add(source)  # the parse store's placement: full() brings the rest back
             elif isinstance(result, Article) and is_placed(result):
                 self._placed.add(source)
@@ -266,7 +268,8 @@ class Scanner:
 
     def _keep(self, source: str, stat: tuple[int, int], result: Article | Skipped) -> None:
         """Note a full result in the parse store, with its placement (what a restart loads of it)."""
-        self.parsed.put(source, stat, result, placement(result) if isinstance(result, Article) else None)
+        self.parsed.put(source, stat, result, placement(result) if isinstance(result, Article) else None,
+                        names_site(source, result))
 
     def _mtime(self, source: str, seconds: float | None) -> None:
         """Note when a file was modified (None: it holds no article), copying the map first if the last result views it."""
