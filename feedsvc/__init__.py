@@ -38,7 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True,
         "feedsvc.serving": ServingOptions(max_age=settings.refresh_seconds, articles_dir=Path(settings.articles_dir)),
         "feedsvc.variants": _variants(settings, app.extensions["feedsvc.store"]),
         "feedsvc.partners": load_partners(settings.partners),
-        "feedsvc.limits": {"public": RateLimiter(settings.rate_limit), "partner": RateLimiter(settings.partner_rate_limit)},
+        "feedsvc.limits": {"public": RateLimiter(settings.rate_limit, exempt=settings.rate_limit_exempt), "partner": RateLimiter(settings.partner_rate_limit)},
     })
     if settings.proxy_hops:  # the client address for rate limits comes from X-Forwarded-For
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -8,6 +8,7 @@ serving/web.ServingOptions), never the settings by name.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import os
 import tomllib
@@ -73,6 +74,7 @@ SETTINGS = (
     Setting("ARCHIVE_MAX_AGE", 86400, int, "Cache lifetime in seconds of complete archive pages (?page=N), which rarely change."),
     Setting("PARTNERS", [], list, "Syndication partners: name, key_env or key_file, categories (a list or \"all\"), full_text."),
     Setting("RATE_LIMIT", 600, int, "Requests a minute one client address may make for public feeds; 0 = no limit.", 0),
+    Setting("RATE_LIMIT_EXEMPT", ["127.0.0.0/8", "::1"], list, "Client addresses or networks RATE_LIMIT never applies to: this machine's own (a local proxy without PROXY_HOPS, health checks); [] = none."),
     Setting("PARTNER_RATE_LIMIT", 1200, int, "Requests a minute one partner key may make; 0 = no limit.", 0),
     Setting("PROXY_HOPS", 0, int, "Proxies in front of feedsvc whose X-Forwarded-For (client address) and X-Forwarded-Proto (http or https) to trust.", 0),
     Setting("TOMBSTONE_DAYS", 30, int, "Days the Atom and JSON feeds that carried an article announce that it went (RFC 6721 tombstones); 0 = never.", 0),
@@ -179,6 +181,11 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     if out["LOG_LEVEL"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"setting LOG_LEVEL={out['LOG_LEVEL']!r} must be DEBUG, INFO, WARNING or ERROR")
     out["LOG_LEVEL"] = out["LOG_LEVEL"].upper()
+    for network in out["RATE_LIMIT_EXEMPT"]:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting RATE_LIMIT_EXEMPT: {network!r} is not an address or network such as 10.0.0.0/8") from None
     if not all(isinstance(m, str) and m.strip() for m in out["CHROME_MARKERS"]):
         raise ConfigError("setting CHROME_MARKERS must be a list of non-empty strings")
     for name, slug in out["CATEGORY_SLUGS"].items():

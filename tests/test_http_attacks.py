@@ -37,7 +37,8 @@ def tight(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tight")
     partners = json.dumps([{"name": "Agency", "key_env": "AGENCY_KEY", "categories": ["سياسة"]}])
     srv = Server(SAMPLE_ARTICLES, folder / "state.sqlite3", env={
-        "FEEDSVC_PARTNERS": partners, "AGENCY_KEY": KEY, "FEEDSVC_RATE_LIMIT": "3", "FEEDSVC_PARTNER_RATE_LIMIT": "3"})
+        "FEEDSVC_PARTNERS": partners, "AGENCY_KEY": KEY, "FEEDSVC_RATE_LIMIT": "3", "FEEDSVC_PARTNER_RATE_LIMIT": "3",
+        "FEEDSVC_RATE_LIMIT_EXEMPT": "[]"})  # this test client is on loopback, which is exempt by default
     yield srv
     srv.stop()
 

@@ -160,7 +160,7 @@ def test_the_server_access_log_never_records_a_key(tmp_path):
 def test_guessing_keys_costs_the_addresss_public_budget(make_app, articles_dir, monkeypatch):
     write(articles_dir, "p.txt", "سياسة\nعنوان\nنص.\n")
     monkeypatch.setenv("AGENCY_KEY", AGENCY_KEY)
-    app = make_app(articles_dir, PARTNERS=[{"name": "Agency", "key_env": "AGENCY_KEY"}], RATE_LIMIT=5)
+    app = make_app(articles_dir, PARTNERS=[{"name": "Agency", "key_env": "AGENCY_KEY"}], RATE_LIMIT=5, RATE_LIMIT_EXEMPT=[])
     client = app.test_client()
     statuses = [client.get("/partners/feed.rss", headers=bearer(f"guess-{i:020d}")).status_code for i in range(6)]
     assert statuses == [401] * 5 + [429]
