@@ -87,9 +87,14 @@ def is_article(path: str) -> bool:
     return path.startswith(_ARTICLES)
 
 
+# What quote(path, safe="/") leaves as it is (RFC 3986 unreserved characters and "/"): a path of only these, as most
+# article IDs are, needs no quoting (urllib's quote costs 5 µs a call: 0.5 s of a sitemap's 100,000 URLs).
+_AS_IS = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def url(base: str, path: str) -> str:
     """Absolute URL of a path on the site at base (SITE_URL)."""
-    return f"{base}/{quote(path, safe='/')}"
+    return f"{base}/{path}" if _AS_IS.fullmatch(path) else f"{base}/{quote(path, safe='/')}"
 
 
 def home_url(site: Site) -> str:

@@ -5,6 +5,11 @@ import ast
 from pathlib import Path
 
 import pytest
+from urllib.parse import quote
+
+from hypothesis import given, settings, strategies as st
+
+from feedsvc import urls
 
 from feedsvc.formats import FORMATS
 from feedsvc.model import Site
@@ -79,3 +84,11 @@ def test_article_pages_and_previews_round_trip():
 ])
 def test_the_exports_file_names(path, media, name):
     assert export_file(path, media) == name
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+       | st.text(alphabet="abcXYZ019_.~-/ %?#&+:@", max_size=40))
+def test_a_path_that_needs_no_quoting_is_joined_as_it_is_and_any_other_is_quoted(path):
+    """url()'s fast path (a path of unreserved characters and /) gives what quote() would give."""
+    assert urls.url("https://news.example", path) == "https://news.example/" + quote(path, safe="/")
