@@ -7,6 +7,7 @@ import os
 import pickle
 import re
 import sqlite3
+import time
 import tracemalloc
 from datetime import datetime, timezone
 from pathlib import Path
@@ -195,6 +196,30 @@ def test_a_restart_before_the_background_reading_ends_places_every_file_from_the
     assert 0 < len(markdown) < 60 and set(read) == markdown
     body = moved.test_client().get("/feed.rss").data
     assert b"https://news.example.org/articles/" in body and b"127.0.0.1" not in body
+
+
+def test_a_cold_start_writes_its_placements_ahead_of_any_build_after_the_first(tmp_path, monkeypatch):
+    """At 100,000 files the build after the first lands 1-2 s after the feeds answer: a restart before it (a deploy)
+    would read every file again. The placements are written beside the first pages instead."""
+    folder, state = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
+    monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)
+    monkeypatch.setattr(feedsvc.building.builder, "FIRST_PAGES", 5)  # article pages after the feeds, as at 10,000
+    monkeypatch.setattr(feedsvc.building.builder.Committer, "finish", lambda self: None)  # and no build after the first
+    cold = create_app(settings(folder, state)).extensions["feedsvc"]
+    placed = set(cold.scanner.placed)  # the files not on a first page: still placements only
+    files = {path.name for path in folder.iterdir()}
+    deadline = time.monotonic() + 20
+    while len(stored_ids(state, "parsed")) < len(files) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stored_ids(state, "parsed") == files and not full_results(state)  # every placement, no full result yet
+    read = []
+    put = ParsedCache.put
+    monkeypatch.setattr(ParsedCache, "put", lambda self, source, *args: (read.append(source), put(self, source, *args))[1])
+    again = create_app(settings(folder, state)).extensions["feedsvc"]
+    # Only the first pages' files are read (their full results went with no build); none of those placed.
+    assert read and not set(read) & placed and set(again.scanner.placed) == placed
 
 
 def test_a_move_to_another_site_url_stores_again_only_the_items_of_files_that_name_the_site(tmp_path):
