@@ -560,17 +560,23 @@ class StoreReader:
         if latest != self.version:
             with self._lock:
                 if latest != self.version:  # not done meanwhile by another thread's look
-                    oldest = conn.execute("SELECT MIN(version) FROM changes").fetchone()[0]
-                    if latest < self.version or oldest is None or oldest > self.version + 1:
-                        self._cache.clear(), self._listings.clear()
-                        self._bytes = 0
-                    else:
-                        for (path,) in conn.execute("SELECT DISTINCT path FROM changes WHERE version > ? AND version <= ?",
-                                                    (self.version, latest)):
-                            self._listings.pop(path[len("#listing/"):], None) if path.startswith("#listing/") else self._forget(path)
+                    # Nothing held, nothing to forget: a fresh process's first look reads no change (the last 200 builds'
+                    # changes, 10,000 rows after a cold start at 10,000 articles: 25 ms of a restart's first request).
+                    if self._cache or self._listings:
+                        self._forget_changes(conn, latest)
                     self.version = latest
         self.seen = max(self.seen, now)
         return self.version
+
+    def _forget_changes(self, conn: sqlite3.Connection, latest: int) -> None:
+        """Drop what builds after ours up to `latest` changed (everything, when the store no longer says what)."""
+        oldest = conn.execute("SELECT MIN(version) FROM changes").fetchone()[0]
+        if latest < self.version or oldest is None or oldest > self.version + 1:
+            self._cache.clear(), self._listings.clear()
+            self._bytes = 0
+            return
+        for (path,) in conn.execute("SELECT DISTINCT path FROM changes WHERE version > ? AND version <= ?", (self.version, latest)):
+            self._listings.pop(path[len("#listing/"):], None) if path.startswith("#listing/") else self._forget(path)
 
     def age(self) -> float:
         """Seconds since the latest look at the version that has ended began (how old what cached() gives may be)."""
