@@ -14,7 +14,7 @@ from hypothesis import given, strategies as st
 from lxml import etree
 
 from feedsvc.formats.sitemap import (
-    MAX_BYTES, MAX_URLS, NEWS_MAX_URLS, NS, NEWS_NS, news_language, news_window, render_sitemaps, url_entry, w3c_datetime,
+    MAX_BYTES, MAX_URLS, NEWS_MAX_URLS, URLS_PER_FILE, NS, NEWS_NS, news_language, news_window, render_sitemaps, url_entry, w3c_datetime,
 )
 from feedsvc.model import Article, Site, stable_id
 from feedsvc.building.sitemaps import Sitemaps
@@ -142,6 +142,24 @@ def test_past_a_small_limit_the_sitemap_becomes_an_index_of_children_that_each_v
     unsplit = Sitemaps(pub.site).render(sections, live, FIXED_NOW)
     assert listed == locs(etree.fromstring(unsplit["sitemap.xml"])) and len(listed) == total
     assert "sitemap-1.xml" not in unsplit
+
+
+def test_the_builder_puts_2000_urls_in_a_sitemap_and_a_changed_newest_article_remakes_only_the_last(make_publisher, sample_dir):
+    """URLS_PER_FILE, as WordPress: at 4,500 pages three children of at most 2,000, oldest first, so a save to the
+    newest article remakes its child and the index, never the older children."""
+    pub = make_publisher(sample_dir)
+    base = list(pub.build(FIXED_NOW).listings[""].items)[0]
+    live = [replace(base, id=f"story-{n:05d}", source=f"story-{n:05d}.txt", guid=stable_id(f"story-{n:05d}"),
+                    published=FIXED_NOW - timedelta(minutes=n), updated=FIXED_NOW - timedelta(minutes=n)) for n in range(4_500)]
+    maker = Sitemaps(pub.site)
+    files = maker.render([(f"{SITE}/", FIXED_NOW)], live, FIXED_NOW)
+    assert URLS_PER_FILE == 2_000 and {"sitemap-1.xml", "sitemap-2.xml", "sitemap-3.xml"} <= set(files) and "sitemap-4.xml" not in files
+    counts = [len(valid(SITEMAP, files[f"sitemap-{n}.xml"])) for n in (1, 2, 3)]
+    assert counts == [2_000, 2_000, 501]
+    valid(SITEINDEX, files["sitemap.xml"])
+    saved = [replace(live[0], updated=FIXED_NOW + timedelta(minutes=1)), *live[1:]]
+    again = maker.render([(f"{SITE}/", FIXED_NOW)], saved, FIXED_NOW + timedelta(minutes=1))
+    assert sorted(path for path in files if files[path] != again.get(path)) == ["sitemap-3.xml", "sitemap.xml"]
 
 
 def test_a_byte_limit_splits_too_and_a_new_article_changes_only_the_last_child(make_publisher, sample_dir):

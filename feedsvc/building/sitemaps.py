@@ -17,7 +17,7 @@ from operator import attrgetter, eq, itemgetter, not_
 from typing import Any, Callable, Sequence
 
 from ..formats.sitemap import (
-    INDEX, MAX_BYTES, MAX_URLS, Entry, news_entry, news_window, plain_locs, read_urlset, render_index,
+    INDEX, MAX_BYTES, URLS_PER_FILE, Entry, news_entry, news_window, plain_locs, read_urlset, render_index,
     render_news_sitemap, render_robots, render_urlset, sitemap_chunks, url_entry, urlset_digest, urlset_hash,
 )
 from ..model import Article, Site
@@ -33,10 +33,11 @@ class Sitemaps:
     """The files of the last build, by URL path, remade only in part when few articles changed.
 
     Article pages come oldest first and the section pages (home, categories, tags, authors) after them, so a new
-    article and the sections' new dates change only the last file: past one file (sitemaps.org's 50,000 URLs or
-    50 MB), the children before the last stay as they are, and only the last one and the index are made again."""
+    article and the sections' new dates change only the last file: past one file (URLS_PER_FILE, 2,000 URLs, or
+    sitemaps.org's 50 MB), the children before the last stay as they are, and only the last one and the index are
+    made again."""
 
-    def __init__(self, site: Site, max_urls: int = MAX_URLS, max_bytes: int = MAX_BYTES):
+    def __init__(self, site: Site, max_urls: int = URLS_PER_FILE, max_bytes: int = MAX_BYTES):
         self.site, self.max_urls, self.max_bytes = site, max_urls, max_bytes
         # Article ID → its entry, which is made of the ID and the article's `updated` alone: an entry is made again
         # when that date differs, so no article object is kept for it (a map of them held every placement a cold
@@ -129,7 +130,7 @@ class Sitemaps:
         for article in compress(live, map(not_, same)):
             self._bodies[article.id] = url_entry(article_url(self.site, article), article.updated)
         self._sections = sections
-        # Oldest first, then the sections: a new article goes at the end, so past 50,000 pages only the last child
+        # Oldest first, then the sections: a new article goes at the end, so past one file only the last child
         # changes.
         articles = list(map(self._bodies.__getitem__, reversed(ids)))
         entries = articles + [url_entry(url, lastmod) for url, lastmod in sections]

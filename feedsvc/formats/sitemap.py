@@ -28,6 +28,9 @@ ROBOTS_MEDIA_TYPE = "text/plain"
 NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
 MAX_URLS = 50_000  # URLs in one sitemap, and sitemaps in one index (sitemaps.org)
+# URLs feedsvc puts in one sitemap, as WordPress does (2,000): a saved article changes the last file only, which
+# at 10,000 articles is 260 kB to remake, compress and fetch again instead of the whole 1.3 MB.
+URLS_PER_FILE = 2_000
 MAX_BYTES = 52_428_800  # bytes of one sitemap or index, uncompressed (sitemaps.org: 50 MB)
 NEWS_WINDOW = timedelta(days=2)  # Google News: "articles published in the last two days"
 NEWS_MAX_URLS = 1_000  # Google News: at most 1,000 <news:news> URLs in one sitemap
