@@ -331,6 +331,7 @@ class ParsedCache:
         self._lock = threading.Lock()
         self._pending: dict[str, tuple] = {}
         self._flight: dict[str, tuple] = {}  # taken, not yet committed
+        self._written: list[tuple] = []  # placement rows flush_placements wrote: take() leaves them out
         self._first: dict[str, tuple] | None = None  # every stored result, until handed out
         self._placements: dict[str, tuple] | None = None  # every stored placement, until handed out
         self.read = 0
@@ -436,9 +437,8 @@ class ParsedCache:
         """Write the placements noted so far to the store now, on a thread of its own, instead of with the build
         after the first one (a cold start's placements: 1.1 s to pickle and insert at 100,000 files, which landed
         after a deploy, or serve_ready.py, had stopped the server, so its restart read every file again). None when
-        there are none. A full result the store holds at the same stat is never replaced by a placement. The rows
-        stay noted: that build writes them again, in the background (a noted row is not taken back from under a scan
-        that may note the same file anew)."""
+        there are none. A full result the store holds at the same stat is never replaced by a placement. Rows
+        written are left out of the next take() (by identity: a file noted anew since is taken as noted)."""
         rows = [row for row in list(self._pending.values()) if row[5] is None]
         if not rows:
             return None
@@ -456,6 +456,8 @@ class ParsedCache:
                 conn.close()
         except (sqlite3.Error, OSError) as exc:  # the build after the first writes them as it always does
             log.warning("placements not written ahead of the build: %s", exc)
+            return
+        self._written.extend(rows)  # taken before this: written twice, which the upsert makes harmless
 
     @property
     def waiting(self) -> bool:
@@ -463,10 +465,14 @@ class ParsedCache:
         return bool(self._pending)
 
     def take(self) -> list[tuple]:
-        """The rows noted since the last take(), for Build.parsed; get() still finds them until landed()."""
+        """The rows noted since the last take() and not written ahead (flush_placements), for Build.parsed; get()
+        still finds them until landed()."""
         pending, self._pending = self._pending, {}
-        self._flight.update(pending)
-        return list(pending.values())
+        written, self._written = self._written, []  # held until here, so no id below is a new row's
+        done = set(map(id, written))
+        rows = [row for row in pending.values() if id(row) not in done]
+        self._flight.update((row[0], row) for row in rows)
+        return rows
 
     def landed(self, rows: list[tuple]) -> None:
         """These taken rows are in the store now (or lost with a failed build: then the files are read again)."""

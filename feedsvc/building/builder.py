@@ -184,10 +184,10 @@ class Committer:
         # What an article page or stored item is made from besides the article's own fields below: the reading
         # and rendering code, the reading settings and the site. An article is its file's text as read
         # (content_hash) at its path, dated by the state store; so these fields say when it must be stored again.
-        self.made_by = hashlib.sha256(f"{made_by} {publisher.site!r}".encode()).hexdigest()[:16]
+        self.made_by = _digest(f"{made_by} {publisher.site!r}")
         # A stored item is the Article as read and dated: the site is in it only when the file names it (a Markdown
         # link, a relative `image:`), so a deployment moved to another URL does not store 10,000 items again.
-        self.read_by = hashlib.sha256(made_by.encode()).hexdigest()[:16]
+        self.read_by = _digest(made_by)
         self.behind = True  # the store may not hold this process's snapshot yet (start, or a failed commit)
         self._synced = False  # what is remembered below is what the store holds (after a first whole comparison)
         self._pages: Mapping[str, Any] = {}  # article page path → the renderer entry committed
@@ -278,17 +278,8 @@ class Committer:
         The parse results a refresh left (a cold start's) go first, in a build of their own: a restart a moment later
         (a deploy) then places every file from the store instead of reading the folder again."""
         with self._lock:
-            if self._parsed:
-                build = Build(dict(self._report), parsed=self._parsed)
-                try:
-                    self.writer.commit(build, datetime.now(timezone.utc))
-                except Exception:  # as below: the next refresh's build takes them
-                    log.exception("a background build (parse results) could not be committed to the store")
-                    self._stopped()
-                    return
-                if self.parsed is not None:
-                    self.parsed.landed(build.parsed)
-                self._parsed = []
+            if self._parsed and self._commit_left(Build(dict(self._report), parsed=self._parsed), "parse results") is None:
+                return
         while True:
             with self._lock:
                 recode, later, previews = (dict(itertools.islice(left.items(), OTHERS_PER_BUILD))
@@ -321,16 +312,10 @@ class Committer:
                 build.codings = {path: (made, *coded[path]) for path, (_, made) in recode.items()}
                 build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in later.items())
                 build.resources.update((preview_key(path), row) for path, (_, row) in pages.items())
-                try:
-                    self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in chunk.items()})
-                    version = self.writer.commit(build, datetime.now(timezone.utc))
-                except Exception:  # the edge where work must go on: the next refresh's build starts them again
-                    log.exception("a background build (article pages, codings) could not be committed to the store")
-                    self._stopped()
+                version = self._commit_left(build, "article pages, codings", lambda: self._render_pages(
+                    build, {path: (entry[0], made) for path, (entry, made) in chunk.items()}))
+                if version is None:
                     return
-                if self.parsed is not None:
-                    self.parsed.landed(build.parsed)
-                self._parsed = []
                 for taken, held in ((recode, self._recode), (later, self._later), (pages, self._previews)):
                     for path in taken:
                         del held[path]
@@ -344,6 +329,22 @@ class Committer:
                     self.reader.current(force=True)
                 log.debug("build %d committed: %d article pages (%d to follow), the codings of %d resources, %d sitemaps, "
                           "%d feeds' pages for browsers", version, len(paths), len(self._deferred), len(recode), len(later), len(pages))
+
+    def _commit_left(self, build: Build, what: str, make: Callable[[], None] | None = None) -> int | None:
+        """(the background thread, with the lock held) Make the rest of a build (make), commit it with the parse
+        results left, and return its version; None when that failed: what is left stays for the next refresh."""
+        try:
+            if make is not None:
+                make()
+            version = self.writer.commit(build, datetime.now(timezone.utc))
+        except Exception:  # the edge where work must go on: the next refresh's build starts them again
+            log.exception("a background build (%s) could not be committed to the store", what)
+            self._stopped()
+            return None
+        if self.parsed is not None:
+            self.parsed.landed(build.parsed)
+        self._parsed = []
+        return version
 
     def _release(self) -> None:
         """Let go of the bytes of every committed resource the store holds as they are, those still to code too
@@ -519,7 +520,7 @@ class Committer:
             made_now[key] = (listing, changed)
             times = changed[1]
             made = (f"{hashlib.sha256(blob).hexdigest()[:32]} {len(listing.items)} {digests[key]} "
-                    f"{hashlib.sha256(repr(times).encode()).hexdigest()[:16]}")
+                    f"{_digest(repr(times))}")
             if held is not None and held.get(key) == made:
                 continue
             if previous is not None and previous[0] is listing:  # the same items, dated anew
@@ -557,17 +558,14 @@ class Committer:
         for path, body in bodies.items():
             build.resources[path] = _row(Rendered(body, "text/html", times[path], precompress=False, digest=digests[path]), todo[path][1])
 
-    def _made_from(self, article, categories: tuple = ()) -> str:
+    def _made_from(self, article, categories: tuple = (), by: str | None = None) -> str:
         # Timestamps, no hash: a fresh process compares 20,000 of these at 10,000 articles (2.5 → 1 µs each).
-        return (f"{self.made_by} {article.content_hash} {article.published.timestamp()} {article.updated.timestamp()} "
+        return (f"{by or self.made_by} {article.content_hash} {article.published.timestamp()} {article.updated.timestamp()} "
                 f"{article.id} {article.source!r} {categories!r}")
 
     def _item_made_from(self, article) -> str:
-        """What a stored item is made from: _made_from's fields, the site only for an article that names it."""
-        if names_site(article.source, article):
-            return self._made_from(article)
-        return (f"{self.read_by} {article.content_hash} {article.published.timestamp()} {article.updated.timestamp()} "
-                f"{article.id} {article.source!r}")
+        """What a stored item is made from: _made_from's, with the site only for an article that names it."""
+        return self._made_from(article, by=None if names_site(article.source, article) else self.read_by)
 
     def _remember(self, snap) -> None:
         """What this build committed, kept by reference (the refresh's own maps, never changed after it)."""
@@ -685,7 +683,7 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
 
 
 def _digest(text: str) -> str:
-    """A short hash of the reading options' repr, as the parse store keys its results."""
+    """A short hash of a text: what the builder keys what it made by (code, settings, site, times)."""
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

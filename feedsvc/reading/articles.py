@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..config import DEFAULT_CHROME_MARKERS, Settings
-from ..model import Article, is_placed, names_site, stable_id  # noqa: F401 - is_placed, names_site: read with the results made here
+from ..model import Article, is_placed, stable_id  # noqa: F401 - is_placed: read with the placements made here
 from ..urls import article_path, url
 from . import frontmatter, markup
 from .chrome import strip_chrome

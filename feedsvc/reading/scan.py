@@ -14,8 +14,8 @@ from types import MappingProxyType
 from functools import partial
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from ..model import Article, reusing
-from .articles import Options, Skipped, is_placed, names_site, placement
+from ..model import Article, names_site, reusing
+from .articles import Options, Skipped, is_placed, placement
 from .folder import Folder
 from .pool import POOL_FROM, read_files
 
