@@ -34,12 +34,13 @@ from typing import Any, Callable, Mapping
 
 from .. import allocator
 from ..children import die_with_parent
-from ..formats import FORMATS
+from ..formats import FORMATS, OPML_TYPE
 from ..model import is_placed, names_site
 from ..search import SearchIndexer
 from ..store import Build, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, item_row
 from ..transactions import rows_for
-from ..urls import preview_key
+from ..urls import article_path, preview_key
+from .rebase import heads, moved_from, republished
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +177,11 @@ class Committer:
     """
 
     def __init__(self, writer: StoreWriter, publisher, parsed: ParsedCache | None = None, reader=None, made_by: str = "",
-                 release: bool = False):
+                 release: bool = False, rebase_key: str = ""):
         self.writer, self.publisher, self.parsed, self.reader = writer, publisher, parsed, reader
+        # What every resource is made from but the site's URL (rebase.py): a build made with the same key at
+        # another URL is republished at this one before the first build.
+        self.rebase_key = rebase_key
         # release: once committed, the feeds' bytes live in the store only (Rendered.release); for the process
         # that holds the build lock, the one writer, whose committed rows nobody else replaces.
         self.release = release and reader is not None
@@ -393,7 +397,8 @@ class Committer:
         report = {"articles": len(snap.articles), "feeds": len(snap.feeds), "skipped": len(snap.skipped),
                   "built_at": snap.built_at.isoformat() if snap.built_at else None,
                   "files_read": self.parsed.read if self.parsed else None,
-                  "made_by": self.made_by}  # the code and settings its rows were made by (export.py keys archive pages by it)
+                  "made_by": self.made_by,  # the code and settings its rows were made by (export.py keys archive pages by it)
+                  "site_url": site.url, "rebase_key": self.rebase_key}  # what a builder at another URL republishes (rebase.py)
         build = Build(report)
         unread = self.publisher.scanner.placed  # placed only so far: their items and pages come once read
         pages = getattr(snap.resources, "_pages", {})  # article pages: path → [(article, categories), Rendered or None]
@@ -477,6 +482,45 @@ class Committer:
         build.gone["items"] = (set(items) if whole else self._items.keys()) - snap.articles.keys()
         build.parsed = self.parsed.take() if self.parsed else []  # last: the articles above found them in it
         return build
+
+    def republish(self) -> int | None:
+        """(a builder's start, before its first build) The stored build republished at this site's URL when it was
+        made at another (rebase.py): the feeds, their lists and pages. Returns the version committed, or None."""
+        conn = self.writer.conn
+        row = conn.execute("SELECT report FROM builds ORDER BY version DESC LIMIT 1").fetchone()
+        new = self.publisher.site.url
+        old = moved_from(json.loads(row[0]) if row else None, new, self.rebase_key)
+        if old is None:
+            return None
+        with self._lock:
+            types = sorted({*(spec.media_type for spec in FORMATS.values()), OPML_TYPE, "text/html"})
+            rows = conn.execute(f"SELECT path, media_type, last_modified, max_age, headers, body FROM resources WHERE media_type IN "
+                                f"({','.join('?' * len(types))}) AND path NOT LIKE ?", (*types, article_path("") + "%")).fetchall()
+            found = republished(rows, old, new, self.publisher.renderer.versions)
+            del rows
+            # Rows no render's made_from matches (made_of ""), without codings: the first build puts its own, with the
+            # same bytes; a serving process asked for a coding meanwhile makes it.
+            build = Build({**json.loads(row[0]), "site_url": new},
+                          {path: _row(res, f" {_made_from(res)}", coded=False) for path, res in found.items()},
+                          heads(conn.execute("SELECT key, head, size, made_from FROM listings").fetchall(), old, new))
+            # Served once its time has come, as a refresh's (site.py): a version dated a second ahead (a restart within
+            # a second of the last) never has a Last-Modified later than the response's Date.
+            latest = max((res.last_modified for res in found.values()), default=None)
+            if latest is not None and latest > self.publisher.clock():
+                self.publisher.sleep((latest - self.publisher.clock()).total_seconds())
+            # Its 23 MB at 10,000 articles are checkpointed into the file by the first build's commit, not by this one
+            # (0.15 s before the site answers at its new URL: https://www.sqlite.org/wal.html#automatic_checkpoint).
+            pages = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            try:
+                version = self.writer.commit(build, datetime.now(timezone.utc))
+            finally:
+                conn.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+        if self.reader is not None:
+            self.reader.current(force=True)
+        log.info("build %d: the last build's %d feeds, lists and pages republished at %s (they were made at %s)",
+                 version, len(build.resources), new, old)
+        return version
 
     def stored_body(self, path: str) -> bytes | None:
         """(Sitemaps.stored) The bytes the store holds at path, read by the one writer as seed() reads."""
@@ -656,19 +700,21 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     if commit:
         templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parents[1] / "templates").iterdir()))
         made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
-        committer = Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by, release)
+        from ..formats import atom, content, fragments, jsonfeed, ondemand, opml, rss
+        from .. import resource, urls
+        # What a first render takes over the stored feeds and pages by (Renderer.seed), besides their keys: this code
+        # (the formats' too) and these settings; without the site's URL, what a moved deployment republishes by.
+        origin = (f"{made_by} {code_version(atom, content, fragments, jsonfeed, ondemand, opml, rss, resource, urls)} "
+                  f"{publisher.renderer.archive_max_age!r}")
+        committer = Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by, release,
+                              rebase_key=_digest(f"{origin} {replace(publisher.site, url='')!r}"))
         if committer.release:  # nor its feeds' items: a refresh cuts those it needs from the stored feeds
             publisher.renderer.let_go()
             publisher.build_alone()  # and it holds the build lock: no other process dates what it renders
             publisher.observers.append(collect_less_once_read(publisher))  # a builder that lives on
         publisher.observers.append(committer)
         publisher.backlogs.append(committer.idle)
-        # A first render takes over the feeds and pages the store holds as they were made (Renderer.seed): what they
-        # are made from besides their keys is this code (the formats' too) and these settings.
-        from ..formats import atom, content, fragments, jsonfeed, ondemand, opml, rss
-        from .. import resource, urls
-        publisher.renderer.origin = (f"{made_by} {code_version(atom, content, fragments, jsonfeed, ondemand, opml, rss, resource, urls)} "
-                                     f"{publisher.renderer.archive_max_age!r} {publisher.site!r}")
+        publisher.renderer.origin = f"{origin} {publisher.site!r}"
         publisher.renderer.seed = committer.seed
         # and the sitemaps' entries of the articles as they are (building/sitemaps.py), from the files as stored.
         publisher.renderer.sitemaps.stored = committer.stored_body
@@ -679,6 +725,8 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     if "feedsvc.websub" in app.extensions:
         publisher.listeners.append(app.extensions["feedsvc.websub"].notify)
     app.extensions["feedsvc"] = publisher
+    if commit:
+        app.extensions["feedsvc.committer"] = committer
     return publisher
 
 
@@ -695,6 +743,10 @@ def run_builder(app) -> Any:
     # and a first scan's reading workers (feedsvc/reading/pool.py) load their own.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     publisher = start_building(app, release=True)
+    try:  # a deployment moved to another URL: the last build there first, before reading anything (rebase.py)
+        app.extensions["feedsvc.committer"].republish()
+    except Exception:  # the edge where work must go on: the first build renders it all at the new URL anyway
+        log.exception("the last build could not be republished at %s; the first build renders it there", publisher.site.url)
     status = BuilderStatus(status_path(app.extensions["feedsvc.state_path"]))
     publisher.last_success = last_success(status, app.extensions["feedsvc.store"])
     status.beat(publisher)

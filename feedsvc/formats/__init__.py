@@ -28,7 +28,7 @@ class Format:
     label: str  # the name people read, on the pages' subscribe links
     cors: bool  # any origin may fetch it (feed readers that run in a browser)
     render: Callable[[Feed, Site], bytes]
-    date: Callable[[bytes, datetime], bytes]
+    date: Callable[..., bytes]  # (body, when) → dated; (body, when, True) → UNDATED again
 
 
 def _writer(module: str, name: str) -> Callable:

@@ -94,9 +94,11 @@ def serialise(fg: FeedGenerator) -> bytes:
     return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
 
 
-def date_atom(body: bytes, when: datetime) -> bytes:
-    """An Atom feed rendered UNDATED, with its own <updated> (before every entry's) set to when."""
-    return redate(body, "updated", UNDATED.isoformat(), when.isoformat())
+def date_atom(body: bytes, when: datetime, undo: bool = False) -> bytes:
+    """An Atom feed rendered UNDATED, with its own <updated> (before every entry's) set to when (undo: the reverse,
+    building/rebase.py)."""
+    dates = (UNDATED.isoformat(), when.isoformat())
+    return redate(body, "updated", *(dates[::-1] if undo else dates))
 
 
 def add_item(fg: FeedGenerator, article: Article, site: Site, feed_language: str, full_text: bool) -> None:

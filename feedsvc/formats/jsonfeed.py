@@ -48,7 +48,7 @@ def serialise(value) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def date_json_feed(body: bytes, when) -> bytes:
+def date_json_feed(body: bytes, when, undo: bool = False) -> bytes:
     """A JSON Feed as it is: the format has no date of its own (its Last-Modified still moves)."""
     return body
 

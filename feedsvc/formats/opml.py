@@ -38,9 +38,11 @@ def render_opml(feeds: list[Feed], site: Site, every: bool = False) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(opml, encoding="utf-8", xml_declaration=False) + b"\n"
 
 
-def date_opml(body: bytes, when: datetime) -> bytes:
-    """An OPML list rendered UNDATED, with its <dateModified> set to when (RFC 822, as the spec asks)."""
-    return redate(body, "dateModified", _rfc822(UNDATED), _rfc822(when))
+def date_opml(body: bytes, when: datetime, undo: bool = False) -> bytes:
+    """An OPML list rendered UNDATED, with its <dateModified> set to when (RFC 822, as the spec asks; undo: the
+    reverse, building/rebase.py)."""
+    dates = (_rfc822(UNDATED), _rfc822(when))
+    return redate(body, "dateModified", *(dates[::-1] if undo else dates))
 
 
 def _rfc822(when: datetime) -> str:

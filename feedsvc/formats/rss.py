@@ -93,9 +93,10 @@ def serialise(fg: FeedGenerator) -> bytes:
     return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
 
 
-def date_rss(body: bytes, when: datetime) -> bytes:
-    """An RSS feed rendered UNDATED, with its <lastBuildDate> set to when."""
-    return redate(body, "lastBuildDate", formatRFC2822(UNDATED), formatRFC2822(when))
+def date_rss(body: bytes, when: datetime, undo: bool = False) -> bytes:
+    """An RSS feed rendered UNDATED, with its <lastBuildDate> set to when (undo: the reverse, building/rebase.py)."""
+    dates = (formatRFC2822(UNDATED), formatRFC2822(when))
+    return redate(body, "lastBuildDate", *(dates[::-1] if undo else dates))
 
 
 def add_item(fg: FeedGenerator, article: Article, site: Site, feed_language: str, full_text: bool) -> None:
