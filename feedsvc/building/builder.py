@@ -508,14 +508,7 @@ class Committer:
             latest = max((res.last_modified for res in found.values()), default=None)
             if latest is not None and latest > self.publisher.clock():
                 self.publisher.sleep((latest - self.publisher.clock()).total_seconds())
-            # Its 23 MB at 10,000 articles are checkpointed into the file by the first build's commit, not by this one
-            # (0.15 s before the site answers at its new URL: https://www.sqlite.org/wal.html#automatic_checkpoint).
-            pages = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-            conn.execute("PRAGMA wal_autocheckpoint=0")
-            try:
-                version = self.writer.commit(build, datetime.now(timezone.utc))
-            finally:
-                conn.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+            version = self.writer.commit(build, datetime.now(timezone.utc))  # checkpointed beside (store.Checkpoints)
         if self.reader is not None:
             self.reader.current(force=True)
         log.info("build %d: the last build's %d feeds, lists and pages republished at %s (they were made at %s)",
