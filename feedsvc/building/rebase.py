@@ -32,8 +32,6 @@ from ..urls import PREVIEW, article_id
 # An absolute http(s) URL of letters, digits and "-._~:/[]" only: spelled alike in every format (no "&", "%", quote or
 # non-ASCII letter any of them escapes or encodes), so replacing it is what rendering with the other would give.
 PLAIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~/-]*)?")
-# The date functions by media type: a feed's or feed list's bytes are dated after rendering (content.redate).
-_DATED = {**{spec.media_type: spec.date for spec in FORMATS.values()}, OPML_TYPE: None}
 
 
 def moved_from(report: Mapping | None, site_url: str, key: str) -> str | None:
@@ -58,9 +56,10 @@ def republished(rows: list[tuple], old: str, new: str, record: Callable[[Mapping
                 ) -> dict[str, Rendered]:
     """The resources among rows (path, media type, Last-Modified, max_age, headers, body) that name the site, at new,
     by path; record(path → digest of the bytes without their date) dates them (the state store's versions)."""
-    from ..formats.opml import date_opml
+    from ..formats.opml import date_opml  # here: a serving process imports this module (with builder.py), not the writers
 
-    dating = {**_DATED, OPML_TYPE: date_opml}
+    # The date functions by media type: a feed's or feed list's bytes are dated after rendering (content.redate).
+    dating = {**{spec.media_type: spec.date for spec in FORMATS.values()}, OPML_TYPE: date_opml}
     undated, previews = {}, {}
     for path, media, modified, max_age, headers, body in rows:
         if media not in dating and not (media == "text/html" and article_id(path) is None):
