@@ -311,6 +311,9 @@ class StoreWriter:
         return version
 
 
+CUT_WAIT, CUT_TRIES = 0.1, 5  # seconds a checkpoint's cut of the log may hold back the next commit, and how often it tries
+
+
 class Checkpoints:
     """The write-ahead log moved into the store's file and emptied after each build, on a thread of its own.
 
@@ -319,7 +322,8 @@ class Checkpoints:
     deploy) then leaves a log whose frames the next start copies again, whoever closes the file's last connection
     first: the master's check of the store before it starts anything, 0.33 s for 30 MB here, before the site
     answers. A TRUNCATE checkpoint copies the log and cuts it to nothing (https://www.sqlite.org/pragma.html#pragma_wal_checkpoint),
-    so a start finds none. It waits for readers on an older build to move on, and holds the next commit while it runs.
+    so a start finds none. The copy is made first without holding back the next commit (PASSIVE); the cut then waits
+    at most CUT_WAIT for a commit under way or a reader still in the log, or is left to the next build's turn.
     """
 
     def __init__(self, path: Path):
@@ -340,15 +344,18 @@ class Checkpoints:
         conn = None
         try:
             conn = connect(self.path)
+            conn.execute(f"PRAGMA busy_timeout={int(CUT_WAIT * 1000)}")
             while True:
                 with self._lock:
                     if not self._again:
                         self._running = False
                         return
                     self._again = False
-                busy, *_ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                if busy:  # a reader held on past the busy timeout: the next build's checkpoint takes it all
-                    log.debug("the build store's checkpoint waited in vain for its readers")
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                for _ in range(CUT_TRIES):  # a commit or a reader held on: again a moment later, then at the next build
+                    if not conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                        break
+                    time.sleep(CUT_WAIT)
         except sqlite3.Error as exc:  # the edge where work must go on: SQLite checkpoints itself when the last connection closes
             log.warning("the build store's write-ahead log could not be checkpointed (%s); it is at the next build", exc)
             with self._lock:

@@ -79,6 +79,8 @@ def test_a_moved_builder_republishes_the_feeds_lists_and_pages_and_its_first_bui
     before = rows(state)
     moved = create_app(settings(folder, state, SITE_URL=NEW), refresh=False)
     assert committer(moved).republish() is not None
+    report = builds(state)[-1][1]  # what /healthz tells of it: the build it republished, at the new URL, no file read
+    assert report["site_url"] == NEW and report["files_read"] == 0 and report["articles"] == 31
     republished = rows(state)
     changed = {path for path in republished if republished[path][0] != before[path][0]}
     feeds = {path for path, row in before.items() if row[1] in {spec.media_type for spec in FORMATS.values()}}

@@ -500,7 +500,8 @@ class Committer:
             del rows
             # Rows no render's made_from matches (made_of ""), without codings: the first build puts its own, with the
             # same bytes; a serving process asked for a coding meanwhile makes it.
-            build = Build({**json.loads(row[0]), "site_url": new},
+            # /healthz tells of it as of the build it republishes, but for the site and the files this builder read: none yet.
+            build = Build({**json.loads(row[0]), "site_url": new, "files_read": self.parsed.read if self.parsed else None},
                           {path: _row(res, f" {_made_from(res)}", coded=False) for path, res in found.items()},
                           heads(conn.execute("SELECT key, head, size, made_from FROM listings").fetchall(), old, new))
             # Served once its time has come, as a refresh's (site.py): a version dated a second ahead (a restart within
