@@ -356,7 +356,7 @@ class Checkpoints:
                     if not conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
                         break
                     time.sleep(CUT_WAIT)
-        except sqlite3.Error as exc:  # the edge where work must go on: SQLite checkpoints itself when the last connection closes
+        except (sqlite3.Error, OSError) as exc:  # the edge where work must go on: SQLite checkpoints at the last close
             log.warning("the build store's write-ahead log could not be checkpointed (%s); it is at the next build", exc)
             with self._lock:
                 self._running = False

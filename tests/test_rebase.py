@@ -75,9 +75,13 @@ def test_a_moved_builder_republishes_the_feeds_lists_and_pages_and_its_first_bui
     folder, state = many(tmp_path / "articles", 30), tmp_path / "state.sqlite3"
     typed = write(folder, "zz-typed.txt", f"economy\nOur old address\nWe were at {OLD}/ until today.\n")
     os.utime(typed, (1_800_000_000,) * 2)  # the newest: on the first pages
-    finished(create_app(settings(folder, state)))
+    hub = "http://127.0.0.1:9/hub"  # WebSub's Link header names the feed's own URL too (nothing listens: pings fail)
+    first = create_app(settings(folder, state, WEBSUB_HUB=hub))
+    first.extensions["feedsvc.websub"].close()  # its retries end with it (a later test counts the threads)
+    finished(first)
     before = rows(state)
-    moved = create_app(settings(folder, state, SITE_URL=NEW), refresh=False)
+    moved = create_app(settings(folder, state, SITE_URL=NEW, WEBSUB_HUB=hub), refresh=False)
+    moved.extensions["feedsvc.websub"].close()
     assert committer(moved).republish() is not None
     report = builds(state)[-1][1]  # what /healthz tells of it: the build it republished, at the new URL, no file read
     assert report["site_url"] == NEW and report["files_read"] == 0 and report["articles"] == 31
@@ -97,6 +101,8 @@ def test_a_moved_builder_republishes_the_feeds_lists_and_pages_and_its_first_bui
     finished(moved)
     after = rows(state)
     typed_text = f"{NEW}/ until today".encode()
+    assert all(after[path][3] == republished[path][3] for path in changed)  # the headers as the first build makes them
+    assert any(NEW in republished[path][3] for path in feeds)
     differ = {path for path in changed if after[path][0] != republished[path][0]}
     assert differ and differ == {path for path in changed if typed_text in republished[path][4]}
     for path in differ:  # the text as typed, as a render keeps it

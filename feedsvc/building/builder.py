@@ -34,13 +34,13 @@ from typing import Any, Callable, Mapping
 
 from .. import allocator
 from ..children import die_with_parent
-from ..formats import FORMATS, OPML_TYPE
+from ..formats import FORMATS
 from ..model import is_placed, names_site
 from ..search import SearchIndexer
 from ..store import Build, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, item_row
 from ..transactions import rows_for
 from ..urls import article_path, preview_key
-from .rebase import heads, moved_from, republished
+from .rebase import MEDIA_TYPES, heads, moved_from, republished
 
 log = logging.getLogger(__name__)
 
@@ -493,9 +493,8 @@ class Committer:
         if old is None:
             return None
         with self._lock:
-            types = sorted({*(spec.media_type for spec in FORMATS.values()), OPML_TYPE, "text/html"})
             rows = conn.execute(f"SELECT path, media_type, last_modified, max_age, headers, body FROM resources WHERE media_type IN "
-                                f"({','.join('?' * len(types))}) AND path NOT LIKE ?", (*types, article_path("") + "%")).fetchall()
+                                f"({','.join('?' * len(MEDIA_TYPES))}) AND path NOT LIKE ?", (*MEDIA_TYPES, article_path("") + "%")).fetchall()
             found = republished(rows, old, new, self.publisher.renderer.versions)
             del rows
             # Rows no render's made_from matches (made_of ""), without codings: the first build puts its own, with the

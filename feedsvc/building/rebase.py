@@ -27,8 +27,11 @@ from typing import Callable, Mapping
 
 from ..formats import FORMATS, OPML_TYPE
 from ..resource import Rendered
-from ..urls import PREVIEW, article_id
+from ..urls import PREVIEW
 
+# What a republish rewrites, by media type: the feeds, the OPML lists and the HTML pages but the articles' (the
+# home, sections and feeds' pages for browsers). Static files, sitemaps and robots.txt are the first build's.
+MEDIA_TYPES = (*(spec.media_type for spec in FORMATS.values()), OPML_TYPE, "text/html")
 # An absolute http(s) URL of letters, digits and "-._~:/[]" only: spelled alike in every format (no "&", "%", quote or
 # non-ASCII letter any of them escapes or encodes), so replacing it is what rendering with the other would give.
 PLAIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~/-]*)?")
@@ -54,21 +57,20 @@ def rebase(body: bytes, old: str, new: str) -> bytes | None:
 
 def republished(rows: list[tuple], old: str, new: str, record: Callable[[Mapping[str, str]], Mapping[str, datetime]]
                 ) -> dict[str, Rendered]:
-    """The resources among rows (path, media type, Last-Modified, max_age, headers, body) that name the site, at new,
-    by path; record(path → digest of the bytes without their date) dates them (the state store's versions)."""
+    """These resources (path, media type, Last-Modified, max_age, headers, body: of MEDIA_TYPES, no article page) at
+    new, by path; record(path → digest of the bytes without their date) dates them (the state store's versions)."""
     from ..formats.opml import date_opml  # here: a serving process imports this module (with builder.py), not the writers
 
     # The date functions by media type: a feed's or feed list's bytes are dated after rendering (content.redate).
     dating = {**{spec.media_type: spec.date for spec in FORMATS.values()}, OPML_TYPE: date_opml}
     undated, previews = {}, {}
     for path, media, modified, max_age, headers, body in rows:
-        if media not in dating and not (media == "text/html" and article_id(path) is None):
-            continue  # static files, sitemaps, robots.txt: the first build's; article pages: the background's
         date = dating.get(media)
         moved = rebase(date(bytes(body), datetime.fromisoformat(modified), True) if date else bytes(body), old, new)
-        if moved is None:
+        named = tuple((name, rebase(value.encode(), old, new)) for name, value in json.loads(headers))  # WebSub's Link
+        if moved is None or any(value is None for _, value in named):
             continue  # left for the first build to render
-        named = tuple((name, value.replace(old + "/", new + "/")) for name, value in json.loads(headers))
+        named = tuple((name, value.decode()) for name, value in named)
         (previews if path.startswith(PREVIEW) else undated)[path] = (media, moved, max_age, named)
     digests = {path: hashlib.sha256(found[1]).hexdigest() for path, found in undated.items()}
     times = record(digests) if digests else {}

@@ -8,7 +8,6 @@ only answers from the build store never loads feedgen and lxml.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import import_module
 from typing import Callable
 
