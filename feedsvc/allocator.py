@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 
-M_MMAP_THRESHOLD = -3  # mallopt's parameter (malloc.h)
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # mallopt's parameters (malloc.h)
 
 
 def mmap_from(size: int) -> bool:
@@ -17,6 +17,13 @@ def mmap_from(size: int) -> bool:
     high-water mark of the biggest feeds and blobs a process held. Whether the allocator took it."""
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     return mallopt is not None and mallopt(M_MMAP_THRESHOLD, size) == 1
+
+
+def arenas(count: int) -> bool:
+    """At most `count` malloc arenas for this process's threads from now on, as MALLOC_ARENA_MAX gives a process
+    started with it (glibc reads that variable once, as it starts); whether the allocator took it."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    return mallopt is not None and mallopt(M_ARENA_MAX, count) == 1
 
 
 def trim() -> bool:

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "FEEDSVC_"
-# FEEDSVC_* variables that are not settings: the settings file, and the build lock handed to the dedicated builder.
-OTHER_VARIABLES = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "BUILD_LOCK_FD"})
+# FEEDSVC_* variables that are not settings: the settings file.
+OTHER_VARIABLES = frozenset({ENV_PREFIX + "CONFIG"})
 
 # The site chrome the seed's scraper left at the end of articles, Arabic and English.
 DEFAULT_CHROME_MARKERS = (

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from . import allocator
+from .children import Forked
 from .config import Settings
 from .serving.accesslog import ACCESS_LOG_FORMAT, AccessLog
 
@@ -108,13 +109,13 @@ def on_starting_checked(server) -> None:
     metrics_folder()
 
 
-def start_builder(overrides: Mapping[str, Any]) -> subprocess.Popen:
-    """`feedsvc serve`: the metrics folder, then the dedicated builder, started before gunicorn is even imported.
+def start_builder(overrides: Mapping[str, Any]) -> Forked:
+    """`feedsvc serve`: the metrics folder, then the dedicated builder, forked before gunicorn is even imported.
 
     The builder is a cold start's longest chain (its reading workers, the placement pass, the first build): it
     starts on the other core while this master imports gunicorn and sets up its listener, not after that, from
-    on_starting (its exec 0.70-0.92 s after the master's under strace, against 0.44-0.54 s so). It inherits the
-    metrics folder, where it counts its refreshes.
+    on_starting (its exec 0.70-0.92 s after the master's under strace, against 0.44-0.54 s so), and before any
+    thread of gunicorn's. It inherits the metrics folder, where it counts its refreshes.
     """
     from .building.builder import spawn
 
@@ -122,7 +123,7 @@ def start_builder(overrides: Mapping[str, Any]) -> subprocess.Popen:
     return spawn(overrides)
 
 
-def with_builder(builder: subprocess.Popen) -> dict[str, Any]:
+def with_builder(builder: Forked) -> dict[str, Any]:
     """gunicorn hooks for `feedsvc serve`, whose builder start_builder() started: stopped with the master (the
     workers stay thin; one takes over if it dies). The metrics folder is made already: no on_starting, which would
     empty it of the builder's numbers."""

@@ -1,4 +1,4 @@
-"""How the dedicated builder starts (feedsvc/building/builder.py main): reading workers ahead for a cold start only."""
+"""How the dedicated builder starts (feedsvc/building/builder.py build_forever): reading workers ahead for a cold start only."""
 from __future__ import annotations
 
 import json
@@ -17,12 +17,12 @@ from tests.conftest import ROOT
 
 
 class _Built(Exception):
-    """run_builder reached: main() got as far as building."""
+    """run_builder reached: build_forever() got as far as building."""
 
 
 @pytest.fixture
 def start_builder(sample_dir, tmp_path, monkeypatch):
-    """builder.main() over the sample up to its first build; returns how many times it started reading workers ahead."""
+    """builder.build_forever() over the sample up to its first build; returns how many times it started reading workers ahead."""
     monkeypatch.chdir(tmp_path)
     config = {"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0}
     started = []
@@ -37,7 +37,7 @@ def start_builder(sample_dir, tmp_path, monkeypatch):
     def start() -> int:
         try:
             with pytest.raises(_Built):
-                builder.main([json.dumps(config)])
+                builder.build_forever(config, None)
         finally:
             signal.signal(signal.SIGTERM, handler)
         return len(started)

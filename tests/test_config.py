@@ -113,7 +113,7 @@ def test_a_misspelt_feedsvc_variable_is_an_error_naming_the_setting_it_looks_lik
 
 
 def test_feedsvc_variables_that_are_no_misspelt_setting_are_let_be(tmp_path):
-    environ = {"FEEDSVC_CONFIG": str(tmp_path / "none.toml"), "FEEDSVC_BUILD_LOCK_FD": "5", "FEEDSVC_HOME": "/srv",
+    environ = {"FEEDSVC_CONFIG": str(tmp_path / "none.toml"), "FEEDSVC_HOME": "/srv",
                "FEEDSVC_REFRESH_SECONDS": "30"}
     assert load_settings(environ=environ).refresh_seconds == 30
 

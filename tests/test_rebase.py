@@ -82,9 +82,16 @@ def test_a_moved_builder_republishes_the_feeds_lists_and_pages_and_its_first_bui
     before = rows(state)
     moved = create_app(settings(folder, state, SITE_URL=NEW, WEBSUB_HUB=hub), refresh=False)
     moved.extensions["feedsvc.websub"].close()
-    assert committer(moved).republish() is not None
-    report = builds(state)[-1][1]  # what /healthz tells of it: the build it republished, at the new URL, no file read
-    assert report["site_url"] == NEW and report["files_read"] == 0 and report["articles"] == 31
+    assert len(committer(moved).republish()) == 2
+    (_, first_report, lists), (_, report, rest) = builds(state)[-2:]
+    # What the feed lists name first (their RSS, and its page for browsers at the same URL) with the listings' heads
+    # (archive pages and partners' views), then the rest.
+    listings = {path for path in lists if path.startswith("#listing/")}
+    assert "#listing/" in listings and lists - listings == {"feeds.opml", "feeds-all.opml", *(path for path in before if path.endswith(".rss"))}
+    assert lists > {"feeds.opml", "feed.rss", "#preview/feed.rss"} and not lists & rest
+    assert {"feed.atom", "feed.json", "#preview/feed.atom", ""} <= rest and not any(path.endswith(".rss") for path in rest)
+    # what /healthz tells of each: the build it republished, at the new URL, no file read
+    assert first_report == report and report["site_url"] == NEW and report["files_read"] == 0 and report["articles"] == 31
     republished = rows(state)
     changed = {path for path in republished if republished[path][0] != before[path][0]}
     feeds = {path for path, row in before.items() if row[1] in {spec.media_type for spec in FORMATS.values()}}
@@ -113,7 +120,7 @@ def test_a_moved_builder_republishes_the_feeds_lists_and_pages_and_its_first_bui
 def test_a_restart_at_the_same_url_republishes_nothing(tmp_path):
     folder, state = many(tmp_path / "articles", 8), tmp_path / "state.sqlite3"
     finished(create_app(settings(folder, state)))
-    assert committer(create_app(settings(folder, state), refresh=False)).republish() is None
+    assert committer(create_app(settings(folder, state), refresh=False)).republish() == []
 
 
 def test_a_server_restarted_on_another_port_lists_its_feeds_there_before_its_first_build(tmp_path):

@@ -20,7 +20,6 @@ import logging
 import os
 import pickle
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -33,14 +32,14 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .. import allocator
-from ..children import die_with_parent
+from ..children import Forked, fork
 from ..formats import FORMATS
 from ..model import is_placed, names_site
 from ..search import SearchIndexer
 from ..store import Build, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, item_row
 from ..transactions import rows_for
 from ..urls import article_path, preview_key
-from .rebase import MEDIA_TYPES, heads, moved_from, republished
+from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +53,11 @@ PAGES_PER_BUILD = 250
 # without them, this many sitemaps and feeds' pages for browsers. A cold start leaves a hundred feeds to code (27 MB
 # at 10,000 articles, full text): made and committed all at once, they added 32 MiB to the builder's peak.
 OTHERS_PER_BUILD = 16
-LOCK_FD = "FEEDSVC_BUILD_LOCK_FD"  # the build lock's file descriptor, inherited by the dedicated builder
 # glibc gives each thread that allocates its own malloc arena (up to 8 per core), and the builder's threads (the
-# refresh, the background reading, the article pages) each free tens of MB in theirs that the others never reuse.
-BUILDER_ENV = {"MALLOC_ARENA_MAX": "2"}
+# refresh, the background reading, the article pages) each free tens of MB in theirs that the others never reuse:
+# at most ARENAS in the builder (allocator.arenas), and in the processes it starts (their environment).
+ARENAS = 2
+BUILDER_ENV = {"MALLOC_ARENA_MAX": str(ARENAS)}
 # The cyclic collector's thresholds in a process that keeps an archive's worth of objects (the defaults are 700, 10,
 # 10): `feedsvc build` for the whole build (cli.py), the serving builder once every file is read in full. A build
 # keeps what it makes (every placement, the state's maps, the manifest) to its end, and the defaults walked that
@@ -483,26 +483,40 @@ class Committer:
         build.parsed = self.parsed.take() if self.parsed else []  # last: the articles above found them in it
         return build
 
-    def republish(self) -> int | None:
+    def republish(self) -> list[int]:
         """(a builder's start, before its first build) The stored build republished at this site's URL when it was
-        made at another (rebase.py): the feeds, their lists and pages. Returns the version committed, or None."""
+        made at another (rebase.py): the feed lists and the feeds they name in one build, then the other formats and
+        the pages in a second. Returns the versions committed: none when it was made here, or cannot be moved."""
         conn = self.writer.conn
         row = conn.execute("SELECT report FROM builds ORDER BY version DESC LIMIT 1").fetchone()
         new = self.publisher.site.url
         old = moved_from(json.loads(row[0]) if row else None, new, self.rebase_key)
         if old is None:
-            return None
+            return []
+        # /healthz tells of each as of the build it republishes, but for the site and the files this builder read: none yet.
+        report = {**json.loads(row[0]), "site_url": new, "files_read": self.parsed.read if self.parsed else None}
         with self._lock:
-            rows = conn.execute(f"SELECT path, media_type, last_modified, max_age, headers, body FROM resources WHERE media_type IN "
-                                f"({','.join('?' * len(MEDIA_TYPES))}) AND path NOT LIKE ?", (*MEDIA_TYPES, article_path("") + "%")).fetchall()
+            paths = conn.execute(f"SELECT path, media_type FROM resources WHERE media_type IN ({','.join('?' * len(MEDIA_TYPES))}) "
+                                 f"AND path NOT LIKE ?", (*MEDIA_TYPES, article_path("") + "%")).fetchall()
+            listings = conn.execute("SELECT key, head, size, made_from FROM listings").fetchall()
+        first = [path for path, media in paths if in_first(path, media)]
+        rest = [path for path, media in paths if not in_first(path, media)]
+        # A builder stopped between the two leaves a latest build at the new URL, so the next start republishes
+        # nothing: its first build renders the rest there, as it renders everything.
+        return ([self._republish(first, old, new, report, listings, "feed lists and the feeds they name")]
+                + ([self._republish(rest, old, new, report, [], "other feeds and pages")] if rest else []))
+
+    def _republish(self, paths: list[str], old: str, new: str, report: dict, listings: list[tuple], what: str) -> int:
+        """One build of the stored resources at these paths and these listings' heads, rebased from old to new; its version."""
+        with self._lock:
+            rows = rows_for(self.writer.conn, "SELECT path, media_type, last_modified, max_age, headers, body FROM resources "
+                                              "WHERE path IN ({marks})", paths)
             found = republished(rows, old, new, self.publisher.renderer.versions)
             del rows
             # Rows no render's made_from matches (made_of ""), without codings: the first build puts its own, with the
             # same bytes; a serving process asked for a coding meanwhile makes it.
-            # /healthz tells of it as of the build it republishes, but for the site and the files this builder read: none yet.
-            build = Build({**json.loads(row[0]), "site_url": new, "files_read": self.parsed.read if self.parsed else None},
-                          {path: _row(res, f" {_made_from(res)}", coded=False) for path, res in found.items()},
-                          heads(conn.execute("SELECT key, head, size, made_from FROM listings").fetchall(), old, new))
+            build = Build(report, {path: _row(res, f" {_made_from(res)}", coded=False) for path, res in found.items()},
+                          heads(listings, old, new))
             # Served once its time has come, as a refresh's (site.py): a version dated a second ahead (a restart within
             # a second of the last) never has a Last-Modified later than the response's Date.
             latest = max((res.last_modified for res in found.values()), default=None)
@@ -511,8 +525,8 @@ class Committer:
             version = self.writer.commit(build, datetime.now(timezone.utc))  # checkpointed beside (store.Checkpoints)
         if self.reader is not None:
             self.reader.current(force=True)
-        log.info("build %d: the last build's %d feeds, lists and pages republished at %s (they were made at %s)",
-                 version, len(build.resources), new, old)
+        log.info("build %d: the last build's %d %s republished at %s (they were made at %s)", version, len(build.resources),
+                 what, new, old)
         return version
 
     def stored_body(self, path: str) -> bytes | None:
@@ -799,51 +813,51 @@ def contend(app) -> threading.Thread:
     return thread
 
 
-def spawn(overrides: Mapping[str, Any]) -> subprocess.Popen:
-    """Start the dedicated builder process, handing it the build lock when nobody holds it.
+def spawn(overrides: Mapping[str, Any]) -> Forked:
+    """Fork the dedicated builder process, handing it the build lock when nobody holds it.
 
-    The lock is taken here, in the serving master, and its open file passed to the builder, so no worker
-    forked afterwards can win it first and nobody waits for the builder to start; the master keeps no copy.
+    The lock is taken here, in the serving master, and kept by the builder alone, so no worker forked afterwards
+    can win it first and nobody waits for the builder to start. A fork, not a new interpreter: the master has
+    imported the settings, the store and this module already, and a builder started anew spent 0.13-0.14 s
+    starting Python and importing them again before it began (a restart at a new URL republishes then, a cold
+    start reads). Called before gunicorn is imported, so the master has no thread yet.
     """
     from .. import state_path
     from ..config import load_settings
 
     lock = BuildLock(lock_path(state_path(load_settings(dict(overrides)))))
-    command = [sys.executable, "-m", "feedsvc.building.builder", json.dumps(dict(overrides))]
-    if not lock.try_acquire():  # another deployment's builder holds it: this one waits its turn
-        return subprocess.Popen(command, env={**os.environ, **BUILDER_ENV}, preexec_fn=die_with_parent)
+    held = lock.try_acquire()  # else another deployment's builder holds it: this one waits its turn
+
+    def run() -> None:
+        os.environ.update(BUILDER_ENV)  # for the processes it starts
+        allocator.arenas(ARENAS)
+        build_forever(overrides, lock if held else None)
+
     try:
-        return subprocess.Popen(command, pass_fds=(lock.fd,), env={**os.environ, LOCK_FD: str(lock.fd), **BUILDER_ENV},
-                                preexec_fn=die_with_parent)
+        return fork(run, "feedsvc-builder")
     finally:
-        os.close(lock.fd)
+        if held:  # the builder's copy holds it now
+            os.close(lock.fd)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The dedicated builder process: take the lock handed over (or wait for it), then build for ever."""
+def build_forever(overrides: Mapping[str, Any], lock: BuildLock | None) -> None:
+    """The dedicated builder process: take the lock (or hold the one handed over), then build for ever."""
     from .. import for_building, state_path
     from ..config import load_settings
     from ..reading.pool import prestart
     from ..store import has_build
 
-    argv = sys.argv[1:] if argv is None else argv
-    overrides = json.loads(argv[0]) if argv else {}
     if not has_build(state_path(load_settings(overrides))):
         # A cold start reads every file: its reading workers start now, before any thread, their imports beside
         # this process's own. A restart reads only what changed (workers start if that is many): two interpreters
         # importing beside the serving workers that answer from the store would only slow those answers.
         prestart()
     app = for_building(overrides)
-    lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
-    if LOCK_FD in os.environ:  # handed over by spawn(), already held
-        lock.fd = int(os.environ.pop(LOCK_FD))
-    else:
+    if lock is None:
+        lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
         lock.acquire()
     app.extensions["feedsvc.lock"] = lock
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     run_builder(app)
     threading.Event().wait()
 
-
-if __name__ == "__main__":
-    main()
