@@ -44,7 +44,9 @@ def fork(run: Callable[[], object], name: str) -> "Forked":
             prctl(PR_SET_NAME, name.encode()[:15])
         run()
         code = 0
-    except SystemExit as exc:
+    except SystemExit as exc:  # as the interpreter ends a process: a message goes to stderr, and means 1
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:
         traceback.print_exc()

@@ -41,7 +41,11 @@ def test_a_forked_child_exits_with_its_code_and_never_returns_into_its_parents_c
     def fails() -> None:
         raise RuntimeError("boom")
 
+    def says() -> None:
+        raise SystemExit("the state store is locked")
+
     assert fork(leaves, "t").wait(timeout=5) == 3
+    assert fork(says, "t").wait(timeout=5) == 1
     assert fork(fails, "t").wait(timeout=5) == 1
     assert fork(lambda: None, "t").wait(timeout=5) == 0
 
