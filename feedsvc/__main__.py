@@ -1,4 +1,4 @@
 """`python -m feedsvc` is the `feedsvc` command."""
-from .cli import main
+from .cli import run
 
-main()
+run()

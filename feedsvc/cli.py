@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -67,13 +68,34 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     _Server().run()
 
 
+OWN_PROCESS = "own process"  # the context's obj when run() runs a command, not a test's CliRunner
+
+
+def run() -> None:
+    """The `feedsvc` command (the console script, `python -m feedsvc`): main() as its process's own (OWN_PROCESS)."""
+    main(obj=OWN_PROCESS)
+
+
 @main.command()
 @click.option("--out", required=True, type=click.Path(), help="Export folder: written in place, only what changed.")
 @click.option("--articles", "articles_dir", type=click.Path(file_okay=False), help="Articles folder (setting ARTICLES_DIR).")
-def build(out: str, articles_dir: str | None) -> None:
+@click.pass_obj
+def build(obj, out: str, articles_dir: str | None) -> None:
     """Build into the store, then write every feed, page and stylesheet that changed as files for nginx or a CDN."""
     with _collecting_less():
         _build(out, articles_dir)
+    if obj is OWN_PROCESS:
+        _end_process()
+
+
+def _end_process() -> None:
+    """End a finished build's process at once, its output flushed. The interpreter's own end would free the build's
+    objects one by one (10,000 articles' placements, stamps and rows: 0.05 s of a one-file build), memory the OS takes
+    back whole; by now the store is committed and checkpointed (_build) and every exported file renamed into place."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @contextmanager
@@ -93,7 +115,7 @@ def _collecting_less() -> Iterator[None]:
 
 def _build(out: str, articles_dir: str | None) -> None:
     from . import for_export
-    from .building.builder import BuildLock, lock_path
+    from .building.builder import BuildLock, Committer, lock_path
     from .building.state import StateError
 
     try:
@@ -120,6 +142,10 @@ def _build(out: str, articles_dir: str | None) -> None:
             ahead.close()
         if lock.fd is not None:  # the export is written: a server may build now
             os.close(lock.fd)
+        if building:  # the store's log moved into its file (store.Checkpoints), as a close would before the process ends
+            for observer in publisher.observers:
+                if isinstance(observer, Committer):
+                    observer.writer.checkpoints.wait()
     click.echo(f"{out}: build {result.version}{' (written whole)' if result.full else ''}, {result.resources} resources, "
                f"{result.written} files written, {result.unchanged} unchanged, {result.removed} removed, "
                f"{len(result.left_out)} left out")

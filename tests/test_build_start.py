@@ -48,3 +48,42 @@ def test_a_build_collects_less_often_and_leaves_the_collector_as_it_was(sample_d
     (threshold, frozen), = seen
     assert threshold == builder.ARCHIVE_GC_THRESHOLDS and frozen > 0  # the modules and the wiring, frozen
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def _command(tmp_path, *args: str, before: str = "") -> subprocess.CompletedProcess:
+    """The `feedsvc` command as its own process, as a shell runs it (cli.run, what the console script and
+    `python -m feedsvc` call), with `before` run first."""
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "FEEDSVC_STATE_PATH": str(tmp_path / "state.db"),
+           "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    code = f"import sys\n{before}\nfrom feedsvc.cli import run\nsys.argv[0] = 'feedsvc'\nrun()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env=env)
+
+
+def test_the_command_is_cli_run():
+    assert (ROOT / "feedsvc" / "__main__.py").read_text().rstrip().endswith("run()")
+    assert 'feedsvc = "feedsvc.cli:run"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_a_finished_build_ends_its_process_at_once_with_its_output_said_and_its_store_settled(tmp_path):
+    teardown = "import atexit; atexit.register(print, 'TORN DOWN')"  # the interpreter's own end runs it; os._exit does not
+    done = _command(tmp_path, "build", "--out", str(tmp_path / "out"), "--articles", str(SAMPLE_ARTICLES), before=teardown)
+    assert done.returncode == 0, done.stderr
+    assert f"{tmp_path / 'out'}: build 1 (written whole)" in done.stdout  # flushed before the process ended
+    assert "TORN DOWN" not in done.stdout and (tmp_path / "out" / "feed.rss").is_file()
+    wal = tmp_path / "state.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0  # the log moved into the store, as a last close would have
+    again = _command(tmp_path, "build", "--out", str(tmp_path / "out"), "--articles", str(SAMPLE_ARTICLES))
+    assert again.returncode == 0 and "0 files written" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_build_that_fails_ends_as_click_ends_it(tmp_path):
+    done = _command(tmp_path, "build", "--out", str(tmp_path / "out"), "--articles", str(tmp_path / "absent"),
+                    before="import atexit; atexit.register(print, 'TORN DOWN')")
+    assert done.returncode in (1, 2) and "absent" in done.stderr and "TORN DOWN" in done.stdout, done.stdout + done.stderr
+
+
+def test_under_a_test_runner_a_build_returns_instead_of_ending_the_process(sample_dir, tmp_path):
+    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.db"), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
+    result = CliRunner().invoke(cli.main, ["build", "--out", str(tmp_path / "out"), "--articles", str(sample_dir)], env=env)
+    assert result.exit_code == 0 and "build 1" in result.output  # this process (pytest's) is still here to see it
