@@ -123,6 +123,20 @@ def http_date(moment: datetime) -> str:
     return format_datetime(moment, usegmt=True)
 
 
+def code_beside(resources: list[Rendered]) -> None:
+    """Start making each coding of these resources on a thread of its own, the largest first, and return: zlib and
+    brotli let go of the GIL, so another core makes them while this thread goes on. Whoever asks for a coding before
+    it is made waits for it (coded() holds the resource's lock while it makes one), never makes it twice."""
+    largest = sorted(resources, key=lambda res: len(res.body), reverse=True)
+    for coding in _CODINGS:
+        threading.Thread(target=_code, args=(largest, coding), name=f"code-{coding}", daemon=True).start()
+
+
+def _code(resources: list[Rendered], coding: str) -> None:
+    for res in resources:
+        res.coded(coding)
+
+
 def compress_all(resources: list[Rendered]) -> None:
     """Make every content coding of these resources now (run in a thread right after a refresh)."""
     for res in resources:

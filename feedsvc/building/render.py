@@ -93,6 +93,10 @@ class Renderer(FeedRenderer):
         # renders everything.
         self.origin: str | None = None
         self.seed: Callable[[dict, Callable[[Hashable], str]], Mapping[str, tuple[Rendered, str]]] | None = None
+        # Called with the feeds a render made anew as soon as they are made, before its sitemaps and pages: `feedsvc
+        # build`, which commits every coding with them, has them made beside the rest (resource.code_beside). Unset for
+        # a server's builder, whose first build commits its feeds before it codes them.
+        self.code_fresh: Callable[[list[Rendered]], None] | None = None
         self.seeded = 0  # resources the last render took from the store instead of rendering them (tests)
         self._key_digests: dict[int, tuple[Hashable, str]] = {}  # id(key) → (key, _key_digest), for this render's keys
         self._articles: dict[int, tuple[Article, str]] = {}  # id(article) → (article, its part of a key's digest), this render's
@@ -166,6 +170,8 @@ class Renderer(FeedRenderer):
                 fresh.append(found)
             cache[path] = (key, found, digests[path])
             out[path] = found
+        if fresh and self.code_fresh is not None:
+            self.code_fresh(fresh)
         made = self._put_sitemaps(cache, out, feeds, live, now, drifted)
         self._cache = cache
         if self._key_digests:
