@@ -117,14 +117,21 @@ def _build(out: str, articles_dir: str | None) -> None:
     from . import for_export
     from .building.builder import BuildLock, Committer, lock_path
     from .building.state import StateError
+    from .reading.folder import WalkAhead
 
+    settings = _settings(ARTICLES_DIR=articles_dir)
+    ahead = WalkAhead(settings.articles_dir)  # the folder walked on the other core while the build is wired
     try:
-        app = for_export(_settings(ARTICLES_DIR=articles_dir))
-    except (ConfigError, StateError) as exc:  # a partner key not set, a state file that cannot be written
-        raise click.ClickException(f"build failed, {out} is left as it was: {exc}") from None
+        app = for_export(settings)
+    except BaseException as exc:
+        ahead.close()
+        if isinstance(exc, (ConfigError, StateError)):  # a partner key not set, a state file that cannot be written
+            raise click.ClickException(f"build failed, {out} is left as it was: {exc}") from None
+        raise
     gc.freeze()  # the modules and the wiring live as long as the build: no collection needs to look at them
     publisher, state = app.extensions["feedsvc"], app.extensions["feedsvc.state_path"]
     publisher.listeners.clear()  # the hub hears of a change once it is exported, not while it is built
+    publisher.scanner.ahead = ahead
     # The same build a server's builder makes, committed to the same store; a server running on this store
     # holds the build lock and keeps it current itself, so its latest build is exported as it is.
     lock = BuildLock(lock_path(state))
@@ -138,8 +145,9 @@ def _build(out: str, articles_dir: str | None) -> None:
             pages = app.extensions["feedsvc.variants"].get
         result = _export(app, state, out, pages, building, early[0] if early else None)
     finally:
-        for ahead in early:
-            ahead.close()
+        for pages_ahead in early:
+            pages_ahead.close()
+        ahead.close()  # a walk the build did not take (it failed first)
         if lock.fd is not None:  # the export is written: a server may build now
             os.close(lock.fd)
         if building:  # the store's log moved into its file (store.Checkpoints), as a close would before the process ends
