@@ -114,13 +114,18 @@ def _collecting_less() -> Iterator[None]:
 
 
 def _build(out: str, articles_dir: str | None) -> None:
-    from . import for_export
+    from . import for_export, state_path
     from .building.builder import BuildLock, Committer, lock_path
     from .building.state import StateError
-    from .reading.folder import WalkAhead
+    from .children import Ahead
+    from .reading.folder import Folder
+    from .store import held_at
 
     settings = _settings(ARTICLES_DIR=articles_dir)
-    ahead = WalkAhead(settings.articles_dir)  # the folder walked on the other core while the build is wired
+    # On the other core while the build imports and wires itself: the folder's walk, then the rows its first
+    # comparison reads (building/builder.py Committer._held).
+    folder, store = Folder(settings.articles_dir), state_path(settings)
+    ahead = Ahead({"walk": folder.walk, "held": lambda: held_at(store)}, "feedsvc-ahead")
     try:
         app = for_export(settings)
     except BaseException as exc:
@@ -131,7 +136,10 @@ def _build(out: str, articles_dir: str | None) -> None:
     gc.freeze()  # the modules and the wiring live as long as the build: no collection needs to look at them
     publisher, state = app.extensions["feedsvc"], app.extensions["feedsvc.state_path"]
     publisher.listeners.clear()  # the hub hears of a change once it is exported, not while it is built
-    publisher.scanner.ahead = ahead
+    publisher.scanner.ahead = lambda walked: ahead.result("walk") if walked.real == folder.real else None
+    for observer in publisher.observers:
+        if isinstance(observer, Committer):
+            observer.held_ahead = lambda: ahead.result("held")
     # The same build a server's builder makes, committed to the same store; a server running on this store
     # holds the build lock and keeps it current itself, so its latest build is exported as it is.
     lock = BuildLock(lock_path(state))
@@ -147,7 +155,7 @@ def _build(out: str, articles_dir: str | None) -> None:
     finally:
         for pages_ahead in early:
             pages_ahead.close()
-        ahead.close()  # a walk the build did not take (it failed first)
+        ahead.close()  # what the build did not take (it failed first, or a server builds)
         if lock.fd is not None:  # the export is written: a server may build now
             os.close(lock.fd)
         if building:  # the store's log moved into its file (store.Checkpoints), as a close would before the process ends

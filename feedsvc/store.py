@@ -254,8 +254,7 @@ class StoreWriter:
 
     def held(self) -> dict[str, dict[str, str]]:
         """table → key → made_from of every row the store holds (a builder's first build compares all of them)."""
-        return {table: dict(self.conn.execute(f"SELECT {key}, made_from FROM {table}").fetchall())
-                for table, key in self.TABLES.items()}
+        return _held(self.conn)
 
     def uncoded(self, paths: Iterable[str]) -> set[str]:
         """Those of these resource rows that lack a coding: rows committed before their codings were made, by a
@@ -312,6 +311,23 @@ class StoreWriter:
 
 
 CUT_WAIT, CUT_TRIES = 0.1, 5  # seconds a checkpoint's cut of the log may hold back the next commit, and how often it tries
+
+
+def held_at(path: str | Path) -> tuple[int, dict[str, dict[str, str]]]:
+    """StoreWriter.held() read by another process ahead of a build (children.Ahead), with the version it is of: a
+    build compares it only if that is still the latest (Committer.build). Read-only: no store is made where none is."""
+    conn = connect(path, readonly=True)
+    try:
+        conn.execute("BEGIN")  # the version and the rows of one moment
+        version = conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
+        return version, _held(conn)
+    finally:
+        conn.close()
+
+
+def _held(conn: sqlite3.Connection) -> dict[str, dict[str, str]]:
+    return {table: dict(conn.execute(f"SELECT {key}, made_from FROM {table}").fetchall())
+            for table, key in StoreWriter.TABLES.items()}
 
 
 class Checkpoints:

@@ -194,6 +194,9 @@ class Committer:
         self.read_by = _digest(made_by)
         self.behind = True  # the store may not hold this process's snapshot yet (start, or a failed commit)
         self._synced = False  # what is remembered below is what the store holds (after a first whole comparison)
+        # The first whole comparison's rows when read ahead (`feedsvc build`: store.held_at in children.Ahead): () →
+        # (version, rows) or None.
+        self.held_ahead: Callable[[], tuple[int, dict] | None] | None = None
         self._pages: Mapping[str, Any] = {}  # article page path → the renderer entry committed
         self._plain: Mapping[str, Any] = {}  # every other resource's path → the Rendered committed
         self._preview_keys: set[str] = set()  # the feeds' pages for browsers committed (urls.preview_key)
@@ -393,7 +396,7 @@ class Committer:
         # A whole comparison at first, and whenever another writer committed since this one (a second builder
         # on the same store in a test or tool): then every row the store holds is read (held()).
         whole = not self._synced or (writer.conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0) != writer.version
-        held = writer.held() if whole else None
+        held = self._held() if whole else None
         report = {"articles": len(snap.articles), "feeds": len(snap.feeds), "skipped": len(snap.skipped),
                   "built_at": snap.built_at.isoformat() if snap.built_at else None,
                   "files_read": self.parsed.read if self.parsed else None,
@@ -482,6 +485,13 @@ class Committer:
         build.gone["items"] = (set(items) if whole else self._items.keys()) - snap.articles.keys()
         build.parsed = self.parsed.take() if self.parsed else []  # last: the articles above found them in it
         return build
+
+    def _held(self) -> dict[str, dict[str, str]]:
+        """writer.held(): the rows read ahead (held_ahead) when no build was committed since, else read now."""
+        ahead, self.held_ahead = self.held_ahead, None
+        found = ahead() if ahead is not None else None
+        latest = self.writer.conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
+        return found[1] if found is not None and found[0] == latest else self.writer.held()
 
     def republish(self) -> list[int]:
         """(a builder's start, before its first build) The stored build republished at this site's URL when it was

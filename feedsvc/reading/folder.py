@@ -8,11 +8,9 @@ import fcntl
 import functools
 import operator
 import os
-import pickle
 import re
 import signal
 import stat
-import threading
 from dataclasses import dataclass
 
 EXTENSIONS = (".txt", ".md")
@@ -164,11 +162,6 @@ class Folder:
                     found.append((source, *got))
         found.sort()
         return found, passed
-
-    def walked(self, ahead: "WalkAhead | None") -> tuple[list[tuple[str, int, int]], dict[str, Skipped]]:
-        """walk(): the one made ahead of this folder, when it gave one, else made now."""
-        found = ahead.result() if ahead is not None and ahead.real == self.real else None
-        return found if found is not None else self.walk()
 
     def look(self, source: str) -> tuple[int, int] | Skipped | None:
         """The rule for one file named by a watcher: (size, mtime_ns), Skipped, or None when it is gone
@@ -330,45 +323,3 @@ def _folder_error(exc: OSError) -> tuple[str, str]:
         return "folder path is longer than the system allows", "move its files to a shallower folder or shorten the names"
     return f"folder cannot be read ({exc.strerror or exc})", "check the folder's permissions"
 
-
-class WalkAhead:
-    """Folder(root).walk() made by a forked copy of this process while it goes on: `feedsvc build` imports its
-    modules and opens its stores (0.1 s) while the copy makes the walk's 10,000 stat calls (0.06 s at 10,000
-    articles) on the other core. Only from a process with no other thread (children.fork); elsewhere, and for a
-    folder the copy could not walk (it ends with nothing, and the walk made here says why), Folder.walked walks."""
-
-    def __init__(self, root: str | os.PathLike):
-        from ..children import fork
-
-        self.real = os.path.realpath(root)
-        self._pipe, write = os.pipe()
-        self._child = fork(lambda: _send(Folder(root), self._pipe, write), "feedsvc-walk") if threading.active_count() == 1 else None
-        os.close(write)
-
-    def result(self) -> tuple[list[tuple[str, int, int]], dict[str, Skipped]] | None:
-        """The walk, once (None: none was made, or it failed)."""
-        if self._pipe is None:
-            return None
-        with os.fdopen(self._pipe, "rb") as pipe:
-            self._pipe, data = None, pipe.read()
-        code = self._child.wait() if self._child is not None else 1
-        return pickle.loads(data) if code == 0 and data else None
-
-    def close(self) -> None:
-        """Let go of a walk not taken: the copy, writing to a closed pipe, ends."""
-        if self._pipe is not None:
-            os.close(self._pipe)
-            self._pipe = None
-            if self._child is not None:
-                self._child.wait()
-
-
-def _send(folder: Folder, unused: int, write: int) -> None:
-    """(the forked copy) The folder's walk, pickled into the pipe; an exit with nothing said when it cannot."""
-    os.close(unused)
-    try:
-        data = pickle.dumps(folder.walk(), protocol=pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(write, "wb") as pipe:
-            pipe.write(data)
-    except (OSError, ValueError):  # FolderError (told by the walk made in the process itself), a closed pipe
-        raise SystemExit(1) from None

@@ -77,7 +77,9 @@ class Scanner:
     # file read is read in full (`feedsvc build`: place_from infinite), as each refresh renders from full articles.
     slim_from: int = field(default_factory=lambda: PLACE_FROM)  # PLACE_FROM as it is when made (tests lower it)
     parsed: Any = None  # a store of parse results by (source, stat): get(source, stat) / put(source, stat, result)
-    ahead: Any = None  # a folder.WalkAhead for the first full walk (`feedsvc build`), taken by it
+    # The first full walk, when one was made ahead (`feedsvc build`, children.Ahead): called with the Folder, its
+    # walk, or None (then it is made here).
+    ahead: Callable[[Folder], tuple[list, dict] | None] | None = None
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _passed: tuple[Skipped, ...] = ()
     _passed_by_source: dict[str, Skipped] = field(default_factory=dict)
@@ -112,8 +114,8 @@ class Scanner:
         targets = None if hints is None or self._last is None else self._targets(folder, hints)
         finished = self._finished(folder, hints)
         if targets is None:
-            files, passed = folder.walked(self.ahead)
-            self.ahead = None
+            made, self.ahead = (self.ahead(folder) if self.ahead is not None else None), None
+            files, passed = made if made is not None else folder.walk()
             listing = {source: (size, mtime_ns) for source, size, mtime_ns in files}
             gone = [s for s in self._entries if s not in listing]
             noted = self._note_passed(passed)
