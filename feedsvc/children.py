@@ -33,6 +33,8 @@ def fork(run: Callable[[], object], name: str) -> "Forked":
     started anew would take 0.1-0.15 s to import them again; so only from a process with no other thread yet (a
     fork copies the calling thread alone) and no open database connection its copy would share."""
     parent = os.getpid()
+    sys.stdout.flush()  # else what this process has buffered is in the copy too, and said twice
+    sys.stderr.flush()
     pid = os.fork()
     if pid:
         return Forked(pid)
@@ -139,10 +141,10 @@ def _run_ahead(jobs: Mapping[str, Callable[[], Any]], unused: int, write: int) -
         with os.fdopen(write, "wb") as pipe:
             for name, job in jobs.items():
                 try:
-                    value = job()
+                    data = pickle.dumps((name, job()), protocol=pickle.HIGHEST_PROTOCOL)
                 except Exception:  # the edge where work must go on: the caller does this job itself, and says why
-                    value = None
-                pickle.dump((name, value), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                    data = pickle.dumps((name, None))
+                pipe.write(data)
                 pipe.flush()
     except OSError:  # the pipe was closed: its results are not wanted any more
         raise SystemExit(1) from None

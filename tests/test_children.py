@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from feedsvc.children import fork
+from tests.conftest import ROOT
 
 
 def _sleep_forever() -> None:
@@ -78,3 +79,11 @@ def test_a_forked_child_goes_when_its_parent_is_killed():
     while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z":
         assert time.monotonic() < deadline, "the forked child outlived its parent"
         time.sleep(0.02)
+
+
+def test_a_fork_does_not_say_twice_what_its_parent_had_buffered(tmp_path):
+    code = ("import sys\nfrom feedsvc.children import fork\nprint('said once', end='')\n"
+            "fork(lambda: None, 'feedsvc-test').wait(10)\nprint()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})  # stdout a pipe: block-buffered
+    assert out.returncode == 0 and out.stdout.count("said once") == 1, out.stdout + out.stderr
