@@ -55,6 +55,20 @@ def test_a_failed_refresh_keeps_serving_the_last_good_feeds(make_publisher, arti
     assert pub.last_error is None
 
 
+def test_the_log_says_whether_earlier_feeds_are_kept(make_publisher, articles_dir, tmp_path, caplog):
+    write(articles_dir, "good.txt", GOOD)
+    articles_dir.rename(tmp_path / "away")
+    pub = make_publisher(articles_dir)
+    assert not pub.refresh()  # a first refresh that fails has nothing to keep serving
+    assert "refresh failed, no feeds built yet: FileNotFoundError: articles folder" in caplog.text
+    (tmp_path / "away").rename(articles_dir)
+    assert pub.refresh()
+    articles_dir.rename(tmp_path / "away")
+    caplog.clear()
+    assert not pub.refresh()
+    assert f"refresh failed, still serving the feeds built at {pub.snapshot.built_at}: " in caplog.text
+
+
 def test_an_exception_inside_rendering_is_caught_and_reported(make_publisher, articles_dir, monkeypatch):
     write(articles_dir, "good.txt", GOOD)
     pub = make_publisher(articles_dir)

@@ -180,7 +180,10 @@ class Publisher:
                     self._stamped, self._owners, self._slugs = {}, {}, {}
                     self._term_slugs = {"tag": {}, "author": {}}
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.error("refresh failed, still serving the feeds built at %s: %s", self.snapshot.built_at, self.last_error)
+                if self.snapshot.built_at is None:  # nothing built yet: nothing to keep serving
+                    log.error("refresh failed, no feeds built yet: %s", self.last_error)
+                else:
+                    log.error("refresh failed, still serving the feeds built at %s: %s", self.snapshot.built_at, self.last_error)
                 self._tell_observers(Refreshed(False, self.snapshot, self.snapshot, time.perf_counter() - started, self.last_error))
                 return False
             previous, self.snapshot = self.snapshot, snapshot  # one assignment: old set or new, never a mix
