@@ -13,6 +13,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from benchmarks import measure
 from tests.conftest import ROOT, write
 from tests.http_helpers import Server, fetch
 from tests.test_folder import too_long_folder
@@ -29,27 +30,12 @@ def billion_laughs() -> str:
     return "---\ntitle: Laughs\ncategory: News\nextra:\n" + "\n".join(levels) + "\n---\nBody.\n"
 
 
-# Starts the command and reports its exit code and peak memory (wait4's ru_maxrss) into a file. A child forked from
-# pytest itself would report pytest's resident memory as its own peak (Linux keeps the high-water mark of the
-# memory a process had before exec: 380 MB after the language-model tests), so a small launcher forks it instead.
-_LAUNCH = """import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[2:])
-_, status, usage = os.wait4(proc.pid, 0)
-proc.returncode = 0  # reaped above
-open(sys.argv[1], "w").write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
-"""
-
-
 def run_cli(*args: str, folder: Path) -> tuple[int, str, str, float, int]:
-    """`python -m feedsvc ARGS` as a process: exit code, stdout, stderr, seconds, its own peak memory in MB."""
-    out, err, report = folder.parent / "cli.out", folder.parent / "cli.err", folder.parent / "cli.report"
-    started = time.monotonic()
-    with open(out, "wb") as o, open(err, "wb") as e:
-        subprocess.run([sys.executable, "-c", _LAUNCH, str(report), sys.executable, "-m", "feedsvc", *args], stdout=o,
-                       stderr=e, cwd=folder.parent, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
-    seconds = time.monotonic() - started
-    code, maxrss = map(int, report.read_text().split())
-    return code, out.read_text("utf-8"), err.read_text("utf-8"), seconds, maxrss // 1024
+    """`python -m feedsvc ARGS` as a process: exit code, stdout, stderr, seconds, its own peak memory in MB
+    (through measure.run's launcher: a child forked from pytest would report pytest's peak as its own)."""
+    done = measure.run([sys.executable, "-m", "feedsvc", *args], cwd=str(folder.parent),
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120, launched=True)
+    return done.returncode, done.stdout, done.stderr, done.seconds, int(done.peak_rss_mb)
 
 
 def test_a_billion_laughs_file_is_skipped_by_check_fast_with_bounded_memory(articles_dir):
