@@ -414,7 +414,6 @@ class ParsedCache:
         self._lock = threading.Lock()
         self._pending: dict[str, tuple] = {}
         self._flight: dict[str, tuple] = {}  # taken, not yet committed
-        self._written: list[tuple] = []  # placement rows flush_placements wrote: take() leaves them out
         self._first: dict[str, tuple] | None = None  # every stored result, until handed out
         self._placements: dict[str, tuple] | None = None  # every stored placement, until handed out
         self.read = 0
@@ -516,44 +515,15 @@ class ParsedCache:
         reads it in full places it from the store, and reads it then; get() does not give it."""
         self.put(source, stat, None, placement, names_site)
 
-    def flush_placements(self) -> threading.Thread | None:
-        """Write the placements noted so far to the store now, on a thread of its own, instead of with the build
-        after the first one (a cold start's placements: 1.1 s to pickle and insert at 100,000 files, which landed
-        after a deploy, or serve_ready.py, had stopped the server, so its restart read every file again). None when
-        there are none. A full result the store holds at the same stat is never replaced by a placement. Rows
-        written are left out of the next take() (by identity: a file noted anew since is taken as noted)."""
-        rows = [row for row in list(self._pending.values()) if row[5] is None]
-        if not rows:
-            return None
-        thread = threading.Thread(target=self._write_placements, args=(rows,), name="placements", daemon=True)
-        thread.start()
-        return thread
-
-    def _write_placements(self, rows: list[tuple]) -> None:
-        try:
-            conn = connect(self.path)
-            try:
-                with transaction(conn):
-                    conn.executemany(PLACEMENT_UPSERT, (row[:5] + (b"", _pickled(row[6])) for row in rows))
-            finally:
-                conn.close()
-        except (sqlite3.Error, OSError) as exc:  # the build after the first writes them as it always does
-            log.warning("placements not written ahead of the build: %s", exc)
-            return
-        self._written.extend(rows)  # taken before this: written twice, which the upsert makes harmless
-
     @property
     def waiting(self) -> bool:
         """Whether results were noted that no build has taken yet."""
         return bool(self._pending)
 
     def take(self) -> list[tuple]:
-        """The rows noted since the last take() and not written ahead (flush_placements), for Build.parsed; get()
-        still finds them until landed()."""
+        """The rows noted since the last take(), for Build.parsed; get() still finds them until landed()."""
         pending, self._pending = self._pending, {}
-        written, self._written = self._written, []  # held until here, so no id below is a new row's
-        done = set(map(id, written))
-        rows = [row for row in pending.values() if id(row) not in done]
+        rows = list(pending.values())
         self._flight.update((row[0], row) for row in rows)
         return rows
 
@@ -562,17 +532,6 @@ class ParsedCache:
         for row in rows:
             if self._flight.get(row[0]) is row:
                 del self._flight[row[0]]
-
-
-# A placement-only row (flush_placements) over whatever the store holds for the file, but a full result of the same
-# stat, parser and settings (committed meanwhile by a build): the placement is what the full result was cut to.
-PLACEMENT_UPSERT = (
-    "INSERT INTO parsed (source, size, mtime_ns, parser_version, settings_hash, result, placement) VALUES (?,?,?,?,?,?,?) "
-    "ON CONFLICT(source) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
-    "parser_version = excluded.parser_version, settings_hash = excluded.settings_hash, result = excluded.result, "
-    "placement = excluded.placement WHERE length(parsed.result) = 0 OR parsed.size != excluded.size "
-    "OR parsed.mtime_ns != excluded.mtime_ns OR parsed.parser_version != excluded.parser_version "
-    "OR parsed.settings_hash != excluded.settings_hash")
 
 
 class Placements(dict):

@@ -6,7 +6,10 @@ import gc
 import os
 import pickle
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 import tracemalloc
 from datetime import datetime, timezone
@@ -17,6 +20,7 @@ import pytest
 import feedsvc.building.builder
 import feedsvc.reading.scan
 from feedsvc import create_app, for_building
+from feedsvc.building.builder import LAND_WITHIN_S
 from feedsvc.building.site import Publisher
 from feedsvc.model import Article
 from feedsvc.reading import articles, markup, pool, text
@@ -198,28 +202,75 @@ def test_a_restart_before_the_background_reading_ends_places_every_file_from_the
     assert b"https://news.example.org/articles/" in body and b"127.0.0.1" not in body
 
 
-def test_a_cold_start_writes_its_placements_ahead_of_any_build_after_the_first(tmp_path, monkeypatch):
-    """At 100,000 files the build after the first lands 1-2 s after the feeds answer: a restart before it (a deploy)
-    would read every file again. The placements are written beside the first pages instead."""
+def slow_parse_results(monkeypatch, seconds: float) -> None:
+    """The background build that commits a cold start's parse results takes `seconds` longer (as at 100,000 files)."""
+    commit_left = feedsvc.building.builder.Committer._commit_left
+
+    def slow(self, build, what, make=None):
+        if what == "parse results":
+            time.sleep(seconds)
+        return commit_left(self, build, what, make)
+
+    monkeypatch.setattr(feedsvc.building.builder.Committer, "_commit_left", slow)
+
+
+def test_a_process_that_ends_right_after_a_cold_start_first_lands_its_parse_results(tmp_path, monkeypatch):
+    """At 100,000 files the placements land 1-2 s after the feeds answer, in the first background build: a process
+    stopped before that (a deploy) waits for them (land_at_exit, run at exit), so its restart reads no file."""
     folder, state = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
     monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
     monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)
     monkeypatch.setattr(feedsvc.building.builder, "FIRST_PAGES", 5)  # article pages after the feeds, as at 10,000
-    monkeypatch.setattr(feedsvc.building.builder.Committer, "finish", lambda self: None)  # and no build after the first
+    slow_parse_results(monkeypatch, 0.5)
     cold = create_app(settings(folder, state)).extensions["feedsvc"]
     placed = set(cold.scanner.placed)  # the files not on a first page: still placements only
     files = {path.name for path in folder.iterdir()}
-    deadline = time.monotonic() + 20
-    while len(stored_ids(state, "parsed")) < len(files) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert stored_ids(state, "parsed") == files and not full_results(state)  # every placement, no full result yet
-    read = []
-    put = ParsedCache.put
-    monkeypatch.setattr(ParsedCache, "put", lambda self, source, *args: (read.append(source), put(self, source, *args))[1])
+    assert not stored_ids(state, "parsed")  # the feeds answer; the parse results are still on their way
+    feedsvc.building.builder.land_at_exit()
+    assert stored_ids(state, "parsed") == files and placed and not full_results(state) & placed
     again = create_app(settings(folder, state)).extensions["feedsvc"]
-    # Only the first pages' files are read (their full results went with no build); none of those placed.
-    assert read and not set(read) & placed and set(again.scanner.placed) == placed
+    assert again.scanner.parsed.read == 0 and set(again.scanner.placed) == placed
+
+
+def test_the_builders_sigterm_lands_the_parse_results_of_its_first_build_before_it_ends(tmp_path):
+    """The dedicated builder (build_forever) ends with os._exit, which runs no atexit function: its SIGTERM lands
+    them itself. A real process, its parse-results build slowed as in the test above."""
+    folder, state = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"
+    driver = tmp_path / "builder.py"
+    driver.write_text(
+        "import sys, time\n"
+        "import feedsvc.building.builder as b, feedsvc.reading.scan as scan\n"
+        "scan.PLACE_FROM, scan.FIRST_GUESS, b.FIRST_PAGES = 10, 0, 5\n"
+        "from feedsvc.building.site import Publisher\n"
+        "Publisher.finish_reading = lambda self, placed: None\n"
+        "left = b.Committer._commit_left\n"
+        "b.Committer._commit_left = lambda self, build, what, make=None: (what == 'parse results' and time.sleep(1.5), left(self, build, what, make))[1]\n"
+        f"b.build_forever({settings(folder, state, WATCH=False)!r}, None)\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, str(driver)], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not (state.exists() and built(state)):  # the first build is committed: the feeds answer
+            assert proc.poll() is None and time.monotonic() < deadline, "the builder never committed its first build"
+            time.sleep(0.02)
+        assert not stored_ids(state, "parsed")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=LAND_WITHIN_S + 5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert stored_ids(state, "parsed") == {path.name for path in folder.iterdir()}
+
+
+def built(state: Path) -> bool:
+    """Whether the build store holds a committed build."""
+    try:
+        with sqlite3.connect(state) as conn:
+            return bool(conn.execute("SELECT MAX(version) FROM builds").fetchone()[0])
+    except sqlite3.Error:  # not made yet
+        return False
 
 
 def test_a_move_to_another_site_url_stores_again_only_the_items_of_files_that_name_the_site(tmp_path):

@@ -116,23 +116,3 @@ def test_the_first_pages_full_articles_come_from_the_parse_store_in_one_call(tmp
     assert sorted(a.source for a in done.came) == first and all(a.body_text for a in done.came) and cache.read == 0
 
 
-def test_placements_written_ahead_are_not_taken_again_but_a_file_noted_anew_is(tmp_path):
-    """flush_placements() writes the placements on a thread; the build after it writes only what is left (the
-    full results), and a file noted again since the flush is taken as noted."""
-    from feedsvc.model import Article
-
-    state = tmp_path / "state.sqlite3"
-    cache = ParsedCache(state, "v1", "s1", "s1+site")
-    placed = Article(id="a", source="a.txt", title="A", categories=("News",), body_html="", body_text="", summary="",
-                     lang="", content_hash="b:1")
-    for name in ("a.txt", "b.txt", "c.txt"):
-        cache.put_placement(name, (10, 1), placed, names_site=False)
-    cache.put("full.txt", (20, 2), placed, None, names_site=False)
-    cache.flush_placements().join(10)
-    cache.put_placement("c.txt", (11, 3), placed, names_site=False)  # saved again since: noted anew
-    assert sorted(row[0] for row in cache.take()) == ["c.txt", "full.txt"]
-    fresh = ParsedCache(state, "v1", "s1", "s1+site")
-    stats = [("a.txt", (10, 1)), ("b.txt", (10, 1))]
-    found = fresh.placed(stats)
-    assert set(found) == set(found.unread) == {"a.txt", "b.txt"} and fresh.get("a.txt", (10, 1)) is None
-

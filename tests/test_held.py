@@ -108,9 +108,6 @@ class _Parsed:
     def put_placement(self, source, stat, placement, names_site=True):
         self.placed[(source, stat)] = placement  # never a full result: get() does not give it
 
-    def flush_placements(self):
-        return None
-
 
 def test_articles_have_no_dict_and_their_copies_keep_every_field():
     """Slots: 160 bytes an Article instead of 280 with a __dict__; dated() and a pickle's round trip keep the rest."""

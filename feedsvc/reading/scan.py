@@ -168,8 +168,6 @@ class Scanner:
             elif self.parsed is not None:  # a placement: a restart before the background reads it places it from the store
                 self.parsed.put_placement(source, stat, result, names_site(source, result))
             read.append((source, stat, result))
-        if not full and self.parsed is not None:
-            self.parsed.flush_placements()  # now, beside the first pages: a restart soon after places every file
         for source, stat, result in read:
             if isinstance(result, Article) and result.source == source:
                 source = result.source  # one string for the file's key and its article's field, not two
