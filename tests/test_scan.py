@@ -303,3 +303,27 @@ def test_each_result_says_which_articles_came_and_went_since_the_previous_one(ar
     assert len(first.articles) == 2  # asked before: kept
     with pytest.raises(RuntimeError, match="later scan"):  # made only when asked: not once the articles changed
         unchanged.articles
+
+
+def test_a_file_written_to_while_it_is_read_is_not_published_from_that_read(articles_dir, monkeypatch):
+    """The file's stat once read differs from the walk's: the half-old read is held back, and the next scan publishes
+    what the file holds then."""
+    import feedsvc.reading.folder as folder_module
+
+    path = write(articles_dir, "story.txt", article("First version"))
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    real_read, writes = os.read, []
+
+    def read_while_written(fd, n):
+        data = real_read(fd, n)
+        if not writes:  # a writer appends while the scan reads
+            writes.append(path.write_text(article("Second version") + "More text.\n", encoding="utf-8"))
+        return data
+
+    scanner = settled_scanner(articles_dir)
+    monkeypatch.setattr(folder_module.os, "read", read_while_written)
+    first = scanner.scan()
+    monkeypatch.setattr(folder_module.os, "read", real_read)
+    assert writes and not first.articles and "story.txt" in first.pending
+    again = scanner.scan()
+    assert [a.title for a in again.articles] == ["Second version"]
