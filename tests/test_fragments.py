@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from feedsvc.paging import Listing, page_feed, since_feed
 from feedsvc.building.feeds import newest_first
 from feedsvc.formats import FORMATS
-from feedsvc.formats.fragments import PIECES, Fragments
+from feedsvc.formats.fragments import PIECES, Fragments, skeleton, whole_feeds
 from feedsvc.model import UNDATED, Article, Category, Deleted, Site, stable_id
 from tests.conftest import FIXED_NOW, write
 
@@ -155,6 +155,27 @@ def test_a_feed_assembled_from_an_earlier_versions_stored_bytes_is_its_whole_ren
         assert fragments.assemble(fmt, new) == spec.render(new, SITE), fmt
         if taken == len(new.items):
             assert fragments.made == 0, fmt  # nothing rendered: every item cut from the old bytes
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data(), count=st.integers(1, 12), category=st.sampled_from([None, *CATEGORIES]))
+def test_a_reading_worker_makes_a_feed_of_the_articles_it_kept_as_the_builder_dated_them(data, count, category):
+    """whole_feeds() is sent a feed without its items, and each item's file, hash and dates: from the articles the
+    worker read (undated) it makes the whole feed's pieces, and the builder's feed from them is its whole rendering;
+    an item it did not read, or read other bytes of, makes it give nothing for that feed (made by the builder)."""
+    items = data.draw(articles(count))
+    feed = page_feed(listing_of(items, category), SITE, 50, 1, full_text=data.draw(st.booleans()))
+    if feed is None or not feed.items:
+        return
+    kept = {a.source: replace(a, published=None, updated=None) for a in items}  # as read, before the state store
+    for fmt in FMTS:
+        made = whole_feeds(kept, SITE, [(fmt, *skeleton(feed))])[0]
+        assert made == PIECES[fmt].whole(feed, SITE), fmt  # None where the feed does not cut: made per item by the builder
+        if made is not None:
+            assert Fragments(SITE).adopt(fmt, feed, made) == FORMATS[fmt].render(feed, SITE), fmt
+    first = feed.items[0].source
+    assert whole_feeds({**kept, first: replace(kept[first], content_hash="b:other")}, SITE, [("rss", *skeleton(feed))]) == [None]
+    assert whole_feeds({s: a for s, a in kept.items() if s != first}, SITE, [("json", *skeleton(feed))]) == [None]
 
 
 @pytest.mark.parametrize("fmt", FMTS)

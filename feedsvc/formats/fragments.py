@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from datetime import datetime
 from itertools import chain, repeat
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
-from ..model import UNDATED, Article, Feed, Site
+from ..model import UNDATED, Article, Feed, Site, dated
 from . import atom, jsonfeed, rss
 
 HEADS_KEPT = 1024  # heads of recently assembled feeds (each a few hundred bytes)
@@ -182,10 +183,7 @@ class Fragments:
         if pieces.whole is not None and missing and 2 * len(missing) >= len(found):
             cut = pieces.whole(feed, self.site)  # most items are new: render it whole and keep its pieces
             if cut is not None:
-                head, made, foot = cut
-                self._keep_head(fmt, feed, (head, foot))
-                self._keep(fmt, feed.items, feed.language, feed.full_text, range(len(made)), made)
-                return _joined(head, pieces.join, made, foot)
+                return self.adopt(fmt, feed, cut)
         head, foot = self._head_foot(fmt, feed)
         if missing:  # all in one throwaway feed of this feed's language
             made = pieces.items([feed.items[at] for at in missing], self.site, feed.language, feed.full_text)
@@ -193,6 +191,14 @@ class Fragments:
                 found[at] = piece
             self._keep(fmt, feed.items, feed.language, feed.full_text, missing, made)
         return _joined(head, pieces.join, found, foot)  # type: ignore[arg-type]
+
+    def adopt(self, fmt: str, feed: Feed, cut: tuple[bytes, list[bytes], bytes]) -> bytes:
+        """The feed's bytes from its rendering whole, cut into (head, items, foot) by Pieces.whole (here, or by a reading
+        worker: whole_feeds); its head and items kept for the feeds, pages and views assembled next."""
+        head, made, foot = cut
+        self._keep_head(fmt, feed, (head, foot))
+        self._keep(fmt, feed.items, feed.language, feed.full_text, range(len(made)), made)
+        return _joined(head, PIECES[fmt].join, made, foot)
 
     def refill(self, fmt: str, feed: Feed, before: Feed, body: Callable[[], bytes]) -> int:
         """Keep the items that `feed` shares with `before` (an earlier version of it) and that are not kept, cut
@@ -317,6 +323,29 @@ class Fragments:
             self._heads[(fmt, replace(feed, items=()))] = head_foot
             while len(self._heads) > HEADS_KEPT:
                 self._heads.popitem(last=False)
+
+
+Dates = tuple[str, str, datetime, datetime]  # an item as sent to a reading worker: its file, content hash, published, updated
+
+
+def skeleton(feed: Feed) -> tuple[Feed, list[Dates]]:
+    """A feed as a reading worker is sent it (whole_feeds): without its items, and each item's file, hash and dates."""
+    return replace(feed, items=()), [(a.source, a.content_hash, a.published, a.updated) for a in feed.items]
+
+
+def whole_feeds(kept: Mapping[str, Article], site: Site, jobs: Sequence[tuple[str, Feed, list[Dates]]]) -> list[tuple[bytes, list[bytes], bytes] | None]:
+    """(a reading worker) Each (format, feed without items, its items' dates) rendered whole and cut (Pieces.whole),
+    its items the articles this worker read in full (kept: the first pages') as the builder dated them; None for a
+    feed with an item it did not read, or read other bytes of (the builder makes that one itself)."""
+    made: list[tuple[bytes, list[bytes], bytes] | None] = []
+    for fmt, feed, items in jobs:
+        articles = [kept.get(source) for source, _, _, _ in items]
+        if PIECES[fmt].whole is None or any(a is None or a.content_hash != hashed for a, (_, hashed, _, _) in zip(articles, items)):
+            made.append(None)
+            continue
+        feed = replace(feed, items=tuple(dated(a, published, updated) for a, (_, _, published, updated) in zip(articles, items)))
+        made.append(PIECES[fmt].whole(feed, site))
+    return made
 
 
 def _joined(head: bytes, sep: bytes, items: Sequence[bytes], foot: bytes) -> bytes:

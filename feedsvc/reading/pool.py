@@ -11,11 +11,16 @@ they import the same feedsvc, and live for one scan. A chunk a worker fails on g
 The builder starts its workers as it starts (prestart(), before any thread), so their imports overlap its
 own and a cold start's first scan finds them ready; a placement scan (full=False: articles.parse_article)
 is also read by this process, since it loads no language model.
+
+A worker also keeps the articles it read in full for the first pages (keep: a placement batch's newest files, the
+first pages' stragglers) until it reads anything else in full, and renders feeds of them when asked (call): a cold
+start's first render has it make two in three of its feeds beside it, sent only each item's file, hash and dates.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib
 import logging
 import os
 import pickle
@@ -23,9 +28,10 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from ..model import Article
 from .articles import Options, read_or_skip
@@ -93,7 +99,8 @@ def release() -> None:
 
 
 def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
-               pool_from: int = POOL_FROM, full: bool = True, first: frozenset[str] = frozenset()) -> Iterator[tuple[str, Result]]:
+               pool_from: int = POOL_FROM, full: bool = True, first: frozenset[str] = frozenset(),
+               keep: bool = False) -> Iterator[tuple[str, Result]]:
     """Read (source, busy) pairs: each file's result, in the order they are done.
 
     A batch of pool_from files or more is read by worker processes, one per core, while this process only
@@ -103,6 +110,7 @@ def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
     beside one worker fewer. first: of those, files read in full all the same, by one worker, before it places
     (a cold start's likely first pages, read while this process and the other workers place the rest).
     Workers started ahead (prestart) read a batch of any size: they cost nothing more to use.
+    keep: a worker keeps the articles of this batch it reads in full (first pages' files), as it does those of `first`.
     """
     count = processes()
     ready = len(batch) >= pool_from or (_prestarted and len(batch) > 1)
@@ -112,11 +120,11 @@ def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
             yield source, read_one(root, options, folder, source, busy, full or source in first)
         return
     with claim:
-        yield from _read_in_workers(root, options, batch, folder, count if full or first else count - 1, full, first)
+        yield from _read_in_workers(root, options, batch, folder, count if full or first else count - 1, full, first, keep)
 
 
 def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Folder, count: int,
-                     full: bool, first: frozenset[str] = frozenset()) -> Iterator[tuple[str, Result]]:
+                     full: bool, first: frozenset[str] = frozenset(), keep: bool = False) -> Iterator[tuple[str, Result]]:
     started = time.perf_counter()
     whole = [item for item in batch if item[0] in first]  # read in full, first, by the workers only
     rest = [item for item in batch if item[0] not in first] if whole else batch
@@ -126,7 +134,7 @@ def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Fo
     # file read in full may need the language model, which only that worker then loads (0.3 s of a core, and 90 MB).
     # No more workers than chunks: the 42 files of a cold start's last first pages go to the one that has the model.
     count = max(1, min(count, len(shared)))
-    feeders = [threading.Thread(target=_feed, args=(root, options, shared, full or not n), name="read-worker", daemon=True)
+    feeders = [threading.Thread(target=_feed, args=(root, options, shared, full or not n, keep or bool(whole)), name="read-worker", daemon=True)
                for n in range(count)]
     for feeder in feeders:
         feeder.start()
@@ -229,6 +237,47 @@ class _Shared:
             return done
 
 
+# What a worker kept since prestart() runs for this process besides reading (call): name → "module:function", called with
+# the articles the worker keeps (source → Article) and the call's arguments.
+CALLS = {"whole feeds": "feedsvc.formats.fragments:whole_feeds"}
+
+
+def call(name: str, *args: Any) -> Callable[[], Any] | None:
+    """Run CALLS[name] in an idle worker kept since prestart() (one that read in full first: it keeps the first pages'
+    articles), on the other core while this process goes on: a function that waits for the result (None if the worker
+    failed), or None when no worker is idle (the caller then does the work itself)."""
+    with _prestarted_lock:
+        worker = max(_prestarted, key=read_in_full, default=None)
+        if worker is None:
+            return None
+        _prestarted.remove(worker)
+    box: list = [None]
+
+    def run() -> None:
+        try:
+            pickle.dump(("call", name, args), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            worker.stdin.flush()
+            box[0] = pickle.load(worker.stdout)
+        except Exception as exc:  # noqa: BLE001 - a worker that died: the caller does the work itself
+            log.warning("a reading worker failed to run %s (%s: %s); done here", name, type(exc).__name__, exc)
+            close_worker(worker)
+            return
+        with _prestarted_lock:
+            if _keeping:  # ready for the next scan
+                _prestarted.append(worker)
+                return
+        close_worker(worker)
+
+    thread = threading.Thread(target=run, name="worker-call", daemon=True)
+    thread.start()
+
+    def result() -> Any:
+        thread.join()
+        return box[0]
+
+    return result
+
+
 def read_in_full(worker: subprocess.Popen) -> bool:
     """Whether a worker has read files in full (and so may hold the language model)."""
     return getattr(worker, "read_in_full", False)
@@ -256,7 +305,7 @@ def close_worker(worker: subprocess.Popen) -> None:
             pass
 
 
-def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> None:
+def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True, keep: bool = False) -> None:
     """Run one worker process: keep AHEAD chunks handed to it until none is left (of placements only, unless whole);
     those it held when it failed go back."""
     held: deque[tuple[list[Item], bool]] = deque()  # handed out, results not yet back: oldest first
@@ -274,7 +323,7 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> 
         pickle.dump(("open", str(root), options), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         while True:
             while len(held) < AHEAD and (chunk := shared.take_any(whole)) is not None:
-                pickle.dump(("read", chunk[1], chunk[0]), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(("read", chunk[1], chunk[0], keep), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 held.append(chunk)
                 if chunk[1]:
                     worker.read_in_full = True  # noted on the process itself: it goes with it
@@ -304,16 +353,35 @@ def work() -> None:
     would spend a core for half a second, and 75 MB, during a cold start."""
     root = options = folder = None
     out = sys.stdout.buffer
+    kept: dict[str, Article] = {}  # the first pages' articles read in full (keep), until anything else is read in full
     while True:
         try:
             message = pickle.load(sys.stdin.buffer)
         except EOFError:
             return
         if message[0] == "open":
+            if (message[1], message[2]) != (str(root), options):  # another folder or other settings: nothing kept holds
+                kept.clear()
             root, options = Path(message[1]), message[2]
             folder = Folder(root)
             continue
-        _, full, chunk = message
-        pickle.dump([(source, read_one(root, options, folder, source, busy, full)) for source, busy in chunk], out,
-                    protocol=pickle.HIGHEST_PROTOCOL)
+        if message[0] == "call":
+            _, name, args = message
+            try:
+                module, function = CALLS[name].split(":")
+                result = getattr(importlib.import_module(module), function)(kept, *args)
+            except Exception:  # noqa: BLE001 - said on stderr; the caller does the work itself (None)
+                traceback.print_exc()
+                result = None
+            kept.clear()
+            pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
+            continue
+        _, full, chunk, keep = message
+        results = [(source, read_one(root, options, folder, source, busy, full)) for source, busy in chunk]
+        if full and not keep:
+            kept.clear()  # the background's reading: what the first render needed is past
+        elif full:
+            kept.update((source, result) for source, result in results if isinstance(result, Article))
+        pickle.dump(results, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()

@@ -220,7 +220,7 @@ class Scanner:
             batch.append((source, stat or entry.stat))
         stats = dict(batch)
         done.update((source, (stats[source], result)) for source, result in
-                    read_files(self.root, self.options, [(s, False) for s, _ in batch], Folder(self.root), self.pool_from))
+                    read_files(self.root, self.options, [(s, False) for s, _ in batch], Folder(self.root), self.pool_from, keep=True))
         self._take(done, slim=False, stored={source for source in done if source not in stats})
         self._collect()
         return self._result(frozenset(done), frozenset(self._looks))
