@@ -262,11 +262,8 @@ def call(name: str, *args: Any) -> Callable[[], Any] | None:
             log.warning("a reading worker failed to run %s (%s: %s); done here", name, type(exc).__name__, exc)
             close_worker(worker)
             return
-        with _prestarted_lock:
-            if _keeping:  # ready for the next scan
-                _prestarted.append(worker)
-                return
-        close_worker(worker)
+        if not _kept(worker):
+            close_worker(worker)
 
     thread = threading.Thread(target=run, name="worker-call", daemon=True)
     thread.start()
@@ -276,6 +273,14 @@ def call(name: str, *args: Any) -> Callable[[], Any] | None:
         return box[0]
 
     return result
+
+
+def _kept(worker: subprocess.Popen) -> bool:
+    """Keep a worker done with its job for the next scan, between prestart() and release(); False: the caller ends it."""
+    with _prestarted_lock:
+        if _keeping:
+            _prestarted.append(worker)
+        return _keeping
 
 
 def read_in_full(worker: subprocess.Popen) -> bool:
@@ -333,10 +338,8 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True, kee
             results = pickle.load(worker.stdout)
             held.popleft()
             shared.put_done(results)
-        with _prestarted_lock:
-            if _keeping:  # ready for the next scan
-                _prestarted.append(worker)
-                return
+        if _kept(worker):
+            return
     except Exception as exc:  # noqa: BLE001 - a worker that died, a pipe that broke: its chunks are read here
         while held:
             shared.give_back(held.pop())  # the newest first: the oldest ends at the front, as they were handed
