@@ -38,7 +38,7 @@ from ..children import Forked, fork
 from ..formats import FORMATS
 from ..model import is_placed, names_site
 from ..search import SearchIndexer
-from ..store import Build, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, item_row
+from ..store import Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, item_row
 from ..transactions import rows_for
 from ..urls import article_path, preview_key
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
@@ -607,9 +607,9 @@ class Committer:
             elif previous is not None:
                 left, came = ((listing.left, listing.came) if listing.since == id(previous[0])
                               else _moved(previous[0].items, listing.items))
-                whole, gone, rows = False, [item_row(a)[:2] for a in left], [item_row(a) for a in came]
+                whole, gone, rows = False, [item_row(a)[:2] for a in left], ItemRows(came)
             else:
-                whole, gone, rows = True, [], [item_row(a) for a in listing.items]
+                whole, gone, rows = True, [], ItemRows(listing.items)
             build.listings[key] = (blob, len(listing.items), made)
             build.listing_items[key] = (whole, gone, rows)
             had = previous[1][1] if previous is not None else ()  # the archive pages' times committed (none: put all)
