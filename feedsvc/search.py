@@ -78,11 +78,14 @@ class SearchIndexer:
     ends, and an article withdrawn or made a draft again leaves the index with the refresh that withdrew it.
     """
 
-    def __init__(self, path: str | Path, full: Callable[[Any], Any] | None = None):
+    def __init__(self, path: str | Path, full: Callable[[Any], Any] | None = None,
+                 unread: Callable[[Any], bool] | None = None):
         self.path = Path(path)
         # The builder holds most articles as placements, without their text (building/site.py load_full): `full`
-        # gives an article with its text, or None while it is not read yet (then it is indexed once it is).
+        # gives an article with its text, or None while it is not read yet (then it is indexed once it is), and
+        # `unread` says so at once: a cold start's background syncs once per step, each past up to 100,000 of them.
         self.full = full
+        self.unread = unread or (lambda article: False)
         self._wanted: tuple = (None, None)  # the latest refresh's live articles (id → Article) and listing time
         self._asked = self._done = 0  # syncs asked for, and done (or failed)
         # id → hash() of made_from, as the index holds them (None: read it): an int, not the text, 180 bytes an article
@@ -147,10 +150,13 @@ class SearchIndexer:
         put = []
         # Only the articles that are not the objects last indexed (a C loop: one saved file is one or two here).
         ids = list(articles)
-        # After a cold start most are placements not read yet: each sync of the background reading looks at every
-        # one of them again, so a row of `put` holds no made_from text (made again for those indexed).
+        # After a cold start most are placements not read yet: one the index never held is passed over until it is
+        # read (one the index holds is taken out: its text changed), and a row of `put` holds no made_from text.
+        unread = self.unread
         for id_ in compress(ids, map(is_not, map(objects.get, ids), articles.values())):
             article = articles[id_]
+            if id_ not in indexed and unread(article):
+                continue
             if indexed.get(id_) != hash(made_from(article)):
                 put.append((article.published, id_, article))
             else:

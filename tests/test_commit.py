@@ -300,3 +300,20 @@ def test_a_first_builds_codings_made_on_two_threads_are_each_resources_own():
         alone = Rendered(body, "application/atom+xml", datetime(2026, 1, 1, tzinfo=timezone.utc), precompress=False)
         assert set(res._coded) == {"gzip", "br"}
         assert (res._coded["gzip"], res._coded["br"]) == (alone.coded("gzip"), alone.coded("br"))
+
+
+def test_a_whole_listings_rows_are_made_as_the_store_writes_them(tmp_path, monkeypatch):
+    """A first commit puts every item of every listing (200,000 rows at 100,000 articles): the build holds the
+    listing's items, and each row is made as SQLite takes it, as often as the build is written, never kept."""
+    from feedsvc.store import StoreWriter
+
+    monkeypatch.chdir(tmp_path)
+    builds, commit = [], StoreWriter.commit
+    monkeypatch.setattr(StoreWriter, "commit", lambda self, build, now: builds.append(build) or commit(self, build, now))
+    folder, state = many(tmp_path / "articles", 40), tmp_path / "state.sqlite3"
+    app = create_app(settings(folder, state))
+    assert committer(app).wait(10)
+    whole, gone, rows = builds[0].listing_items[""]  # the site-wide listing, in the first build
+    assert whole and not gone and not isinstance(rows, (list, tuple))  # no row held
+    assert len(rows) == 41 and list(rows) == list(rows) == published_order(app)[""]  # made again each time it is read
+    assert stored_order(state) == published_order(app)

@@ -3,6 +3,7 @@ to date by refreshes, honouring embargo and drafts, refusing bad queries, budget
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
@@ -437,3 +438,51 @@ def test_a_search_right_after_a_build_waits_for_the_index_and_never_mixes_two_bu
         write(articles_dir, f"n{n}.txt", f"سياسة\nزيارة رقم {n} إلى طهران\nزيارة جديدة إلى طهران.\n")
         app.extensions["feedsvc"].refresh()  # the build is committed; the index follows in its own thread
         assert titles(search(client, "طهران"))[0] == f"زيارة رقم {n} إلى طهران"
+
+
+def test_a_cold_starts_placements_are_searchable_once_read_and_never_looked_at_before(make_app, tmp_path, monkeypatch):
+    """A cold start places most files first: the index takes each once the background has read it, and until then a
+    sync passes it over at once (at 100,000 articles each sync of the background met up to 100,000 of them)."""
+    import feedsvc.reading.scan
+    from feedsvc.building.site import Publisher
+
+    folder = tmp_path / "articles"
+    for n in range(60):
+        path = write(folder, f"{n:03d}-story.txt", f"News\nStory {n}\nThe harbour crane number{n} was repaired today.\n")
+        os.utime(path, (1_700_000_000 + 3600 * n,) * 2)  # 2023: out of the News sitemap's two days (read in full)
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
+    finish_reading = Publisher.finish_reading
+    monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)  # the background runs when told below
+    asked = []
+
+    def counting(self, path, full=None, unread=None):  # the builder's own predicate, each call counted
+        init(self, path, full, None if unread is None else (lambda article: asked.append(article.id) or unread(article)))
+
+    init = SearchIndexer.__init__
+    monkeypatch.setattr(SearchIndexer, "__init__", counting)
+    app = make_app(folder, FEED_MAX_ITEMS=5)
+    publisher, indexer = app.extensions["feedsvc"], app.extensions["feedsvc.indexer"]
+    assert indexer.wait(30)  # the cold start's sync: most articles not read yet
+    placed = set(publisher.scanner.placed)
+    assert 0 < len(placed) < 60
+    index = SearchIndex(tmp_path / "state.sqlite3")
+    found = set(index.newest("harbour crane", 100))
+    read = {a.id for a in publisher.snapshot.articles.values() if a.source not in placed}
+    assert found == read  # the ones read in full, and no other
+    assert len(asked) >= len(placed) and indexer.indexed == len(read)  # each placement passed over, none taken
+    finish_reading(publisher, publisher.scanner.placed)
+    assert not publisher.scanner.placed
+    assert indexer.wait(30)
+    assert set(index.newest("harbour crane", 100)) == set(publisher.snapshot.articles)
+    assert index.newest("number7", 10) == ["007-story"]
+    # Twenty files rewritten at once are placed again: their old words leave the index now, the new come once read.
+    for n in range(20):
+        path = write(folder, f"{n:03d}-story.txt", f"News\nStory {n}\nThe river barge number{n} sank today.\n")
+        os.utime(path, (1_700_000_000 + 3600 * n + 1,) * 2)
+    publisher.refresh()
+    assert len(publisher.scanner.placed) == 20 and indexer.wait(30)
+    assert len(index.newest("harbour crane", 100)) == 40 and index.newest("river barge", 100) == []
+    finish_reading(publisher, publisher.scanner.placed)
+    assert indexer.wait(30)
+    assert len(index.newest("river barge", 100)) == 20 and len(index.newest("harbour crane", 100)) == 40

@@ -767,7 +767,7 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
         # and the sitemaps' entries of the articles as they are (building/sitemaps.py), from the files as stored.
         publisher.renderer.sitemaps.stored = committer.stored_body
         if search:
-            publisher.observers.append(app.extensions.setdefault("feedsvc.indexer", SearchIndexer(path, publisher.read_full)).observe)  # search.py
+            publisher.observers.append(app.extensions.setdefault("feedsvc.indexer", SearchIndexer(path, publisher.read_full, publisher.not_read_yet)).observe)  # search.py
     if "feedsvc.metrics" in app.extensions:
         publisher.observers.append(app.extensions["feedsvc.metrics"].observe_refresh)
     if "feedsvc.websub" in app.extensions:

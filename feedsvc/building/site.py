@@ -385,9 +385,13 @@ class Publisher:
     def read_full(self, article: Article) -> Article | None:
         """load_full() for an article read in full once (its text is in the parse store); None for one a cold
         start has only placed so far (the background reads it): never a file read here."""
-        if is_placed(article) and self.scanner.unread(article.source):
+        if self.not_read_yet(article):
             return None
         return self.load_full(article)
+
+    def not_read_yet(self, article: Article) -> bool:
+        """Whether an article is a placement a cold start's background has not read in full yet (no text anywhere)."""
+        return is_placed(article) and self.scanner.unread(article.source)
 
     def load_full(self, article: Article) -> Article | None:
         """The article with its body, summary and language, stamped as given: itself when it has them, else from
