@@ -156,6 +156,7 @@ class SearchIndexer:
         for id_ in compress(ids, map(is_not, map(objects.get, ids), articles.values())):
             article = articles[id_]
             if id_ not in indexed and unread(article):
+                objects[id_] = article  # last looked at: passed over again only once it is another object
                 continue
             if indexed.get(id_) != hash(made_from(article)):
                 put.append((article.published, id_, article))
@@ -169,13 +170,11 @@ class SearchIndexer:
                 for id_ in [*(gone if start == 0 else ()), *(row[1] for row in chunk)]:
                     if id_ in indexed:  # else the index has no row of it (one SELECT less for each article not read yet)
                         _delete(conn, id_)
-                taken = []
-                for row in chunk:
-                    whole = row[2] if self.full is None else self.full(row[2])
-                    if whole is not None:
-                        taken.append((row, whole))
-                chunk = [row for row, _ in taken]
-                for (_, id_, article), whole in taken:
+                taken = []  # (id, article, hash of made_from) of each row put in, recorded once the chunk commits
+                for _, id_, article in chunk:
+                    whole = article if self.full is None else self.full(article)
+                    if whole is None:
+                        continue
                     made = made_from(article)
                     published = (article.published - _EPOCH) // _MICROSECOND
                     fields = document(whole)
@@ -183,13 +182,16 @@ class SearchIndexer:
                     rowid = conn.execute("INSERT INTO search_docs (id, published, made_from, words) VALUES (?, ?, ?, ?)",
                                          (id_, published, made, words)).lastrowid
                     conn.execute("INSERT INTO search_text (rowid, title, body, terms) VALUES (?, ?, ?, ?)", (rowid, *fields))
+                    taken.append((id_, article, hash(made)))
             if start == 0:
                 for id_ in gone:
                     indexed.pop(id_, None)
                     objects.pop(id_, None)
-            for _, id_, article in chunk:
-                indexed[id_], objects[id_] = hash(made_from(article)), article
-            self.indexed += len(chunk)
+            for _, id_, _ in chunk:  # each taken out above, and put back only when read
+                indexed.pop(id_, None)
+            for id_, article, made in taken:
+                indexed[id_], objects[id_] = made, article
+            self.indexed += len(taken)
         for id_ in objects.keys() - articles.keys():
             del objects[id_]
         with transaction(conn):  # the articles are all in: now say whose they are

@@ -189,7 +189,7 @@ class Build:
     listings: dict[str, tuple] = field(default_factory=dict)  # key → (head, size, made_from)
     # key → (whole, gone, rows): whole: its rows are exactly `rows` (all others deleted); else the rows to take out,
     # as (rank, id), and those to put (ItemRows). Only listings in `listings` have an entry.
-    listing_items: dict[str, tuple[bool, list, list]] = field(default_factory=dict)
+    listing_items: dict[str, tuple[bool, list, ItemRows]] = field(default_factory=dict)
     # key → (its archive pages, the (page, modified, digest) rows to put): rows past the last page are deleted.
     listing_pages: dict[str, tuple[int, list]] = field(default_factory=dict)
     items: dict[str, tuple] = field(default_factory=dict)  # id → (Article, or its pickle, made_from)

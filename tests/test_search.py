@@ -471,6 +471,9 @@ def test_a_cold_starts_placements_are_searchable_once_read_and_never_looked_at_b
     read = {a.id for a in publisher.snapshot.articles.values() if a.source not in placed}
     assert found == read  # the ones read in full, and no other
     assert len(asked) >= len(placed) and indexer.indexed == len(read)  # each placement passed over, none taken
+    looked = len(asked)
+    indexer.sync(*indexer._wanted)  # the same articles again: a placement passed over is not looked at again
+    assert len(asked) == looked and indexer.indexed == len(read)
     finish_reading(publisher, publisher.scanner.placed)
     assert not publisher.scanner.placed
     assert indexer.wait(30)
