@@ -3,6 +3,7 @@ and pages the build store holds as they were made (building/render.py Renderer.s
 so an unchanged feed is neither rendered nor written again, by a restarted builder or by `feedsvc build`."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def test_a_build_on_a_kept_state_with_one_changed_file_renders_and_writes_only_w
     assert not untouched & moved
 
 
-def test_a_build_on_a_kept_state_holds_placements_and_loads_only_the_full_articles_it_renders(tmp_path, monkeypatch):
+def test_a_build_on_a_kept_state_holds_placements_and_loads_only_the_full_articles_it_renders(tmp_path, monkeypatch, caplog):
     """A rebuild of a big folder takes each unchanged file's placement from the parse store (no text unpickled), and
     the full article only for what it renders: first pages, the changed article, the archive pages that hold it."""
     import feedsvc.reading.scan
@@ -148,9 +149,14 @@ def test_a_build_on_a_kept_state_holds_placements_and_loads_only_the_full_articl
     monkeypatch.setattr(ParsedCache, "__init__", noted)
     # The oldest article: on the oldest archive page of the site-wide feed and of News, rendered again here.
     write(folder, "000-story.txt", (folder / "000-story.txt").read_text(encoding="utf-8").replace("Paragraph", "New paragraph"))
+    caplog.set_level(logging.INFO, "feedsvc.building.site")
+    caplog.clear()
     said = run_build(folder, out, state, FEED_MAX_ITEMS=5)
     assert "(written whole)" not in said
     assert caches[0].read == 1  # the changed file alone
+    # and the refresh says so: this process held none of the files, but only one changed since the store's last build
+    assert [r.getMessage().split(", ")[1:3] for r in caplog.records if r.getMessage().startswith("refresh:")] == [
+        ["1 changed files (60 unchanged", "from the store)"]]
     # Full results: the first pages' (20) and those of the two archive pages rendered (5 each, per format), not those
     # of all 60 unchanged files.
     assert 20 <= caches[0].loaded < 60

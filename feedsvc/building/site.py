@@ -192,12 +192,14 @@ class Publisher:
             made, fresh = (rendering.made, rendering.fresh) if rendering is not None else (0, ())
             self.last_error = None
             self.last_success = snapshot.built_at
-            if changes:
+            if changes is not None:
                 # The work's time last (what the benchmarks read); a wait for the next second (a second version
-                # within one second of the last: Last-Modified has whole seconds) said apart.
+                # within one second of the last: Last-Modified has whole seconds) said apart. A fresh process holds
+                # no file before its first scan: those the parse store had as they are now are said apart too.
                 took = time.perf_counter() - started
-                log.info("refresh: %d articles, %d changed files, %d resources rendered, %d skipped, %s%.0f ms",
-                         len(snapshot.articles), changes, made, len(snapshot.skipped),
+                log.info("refresh: %d articles, %d changed files%s, %d resources rendered, %d skipped, %s%.0f ms",
+                         len(snapshot.articles), changes[0], f" ({changes[1]} unchanged, from the store)" if changes[1] else "",
+                         made, len(snapshot.skipped),
                          f"waited {self._waited * 1000:.0f} ms for the next second, " if self._waited else "",
                          (took - self._waited) * 1000)
                 self._tell_listeners(previous, snapshot)
@@ -423,17 +425,19 @@ class Publisher:
             times.append(self.clock() + timedelta(seconds=self.scanner.settle))
         return min(times, default=None)
 
-    def _build(self, now: datetime, hints: Iterable[str] | None) -> tuple[Snapshot, int, Rendering | None]:
-        """The snapshot for `now`, how many files changed, and what was rendered (None: nothing to do)."""
+    def _build(self, now: datetime, hints: Iterable[str] | None
+               ) -> tuple[Snapshot, tuple[int, int] | None, Rendering | None]:
+        """The snapshot for `now`; how many files changed and how many the parse store had as they are (None: nothing
+        to do, the last snapshot as it was); and what was rendered (None: nothing)."""
         scan = self.scanner.scan(hints)
         self.pending = scan.pending
         old = self.snapshot
         released = any(t is not None and t <= now for t in (old.next_release, old.next_expiry))
         if (old.built_at is not None and not scan.changed and not released and self._synced
                 and (hints is not None or not self._drifted())):
-            return replace(old, built_at=now), 0, None  # nothing to do: same bytes, same ETags
+            return replace(old, built_at=now), None, None  # nothing to do: same bytes, same ETags
         fresh: set[str] = set()
-        size, changes = self.options.max_items, max(len(scan.changed), 1)
+        size, changes = self.options.max_items, (len(scan.changed) - scan.stored, scan.stored)
         synced, self.looked_at = self._synced, 0
         if not synced:
             self.listing_builder = ListingBuilder()  # built again from every article

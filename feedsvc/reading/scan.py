@@ -50,6 +50,7 @@ class ScanResult:
     modified: Mapping[str, float] = field(default_factory=dict)  # source → its mtime (Unix seconds) when it was read
     came: tuple[Article, ...] = ()  # articles held now and not in the previous result, in path order
     went: tuple[Article, ...] = ()  # articles of the previous result not held now
+    stored: int = 0  # of `changed`, files this process had not held, taken from the parse store as they were (a restart)
 
     @cached_property
     def articles(self) -> tuple[Article, ...]:
@@ -190,7 +191,7 @@ class Scanner:
             self._mtime(source, None)
         if changed or self._last is None or targets is None:
             self._collect()
-        return self._result(frozenset(changed), frozenset(pending))
+        return self._result(frozenset(changed), frozenset(pending), len(stored))
 
     @property
     def placed(self) -> Mapping[str, tuple[int, int]]:
@@ -304,7 +305,7 @@ class Scanner:
         else:
             self._skips.pop(source, None)
 
-    def _result(self, changed: frozenset[str], pending: frozenset[str]) -> ScanResult:
+    def _result(self, changed: frozenset[str], pending: frozenset[str], stored: int = 0) -> ScanResult:
         """The result of a scan: what came and went since the previous result, by the sources touched since (not
         every entry), and the whole list of articles made only if asked."""
         came, went = [], []
@@ -327,7 +328,7 @@ class Scanner:
         if self._modified_view is None or came or went:
             self._modified_view, self._modified_shared = MappingProxyType(self._modified), True
         return ScanResult(partial(self._articles, self._generation), self._last[0], changed, pending,
-                          self._modified_view, tuple(came), tuple(went))
+                          self._modified_view, tuple(came), tuple(went), stored)
 
     def _articles(self, generation: int) -> tuple[Article, ...]:
         """Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the state store's to
