@@ -233,22 +233,29 @@ def test_a_process_that_ends_right_after_a_cold_start_first_lands_its_parse_resu
     assert again.scanner.parsed.read == 0 and set(again.scanner.placed) == placed
 
 
+def dedicated_builder(tmp_path: Path, folder: Path, state: Path, patch: str) -> subprocess.Popen:
+    """build_forever in a process of its own, as serve forks it, with a cold start's files placed (all but five first
+    pages' articles left to the background, which never reads them here) and `patch` (Python source) run first."""
+    driver = tmp_path / "builder.py"
+    driver.write_text(
+        "import os, signal, sys, time\n"
+        "import feedsvc.building.builder as b, feedsvc.reading.scan as scan\n"
+        "from feedsvc.building.site import Publisher\n"
+        "scan.PLACE_FROM, scan.FIRST_GUESS, b.FIRST_PAGES = 10, 0, 5\n"
+        "Publisher.finish_reading = lambda self, placed: None\n"
+        + patch + f"b.build_forever({settings(folder, state, WATCH=False)!r}, None)\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen([sys.executable, str(driver)], env=env)
+
+
 def test_the_builders_sigterm_lands_the_parse_results_of_its_first_build_before_it_ends(tmp_path):
     """The dedicated builder (build_forever) ends with os._exit, which runs no atexit function: its SIGTERM lands
     them itself. A real process, its parse-results build slowed as in the test above."""
     folder, state = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"
-    driver = tmp_path / "builder.py"
-    driver.write_text(
-        "import sys, time\n"
-        "import feedsvc.building.builder as b, feedsvc.reading.scan as scan\n"
-        "scan.PLACE_FROM, scan.FIRST_GUESS, b.FIRST_PAGES = 10, 0, 5\n"
-        "from feedsvc.building.site import Publisher\n"
-        "Publisher.finish_reading = lambda self, placed: None\n"
-        "left = b.Committer._commit_left\n"
-        "b.Committer._commit_left = lambda self, build, what, make=None: (what == 'parse results' and time.sleep(1.5), left(self, build, what, make))[1]\n"
-        f"b.build_forever({settings(folder, state, WATCH=False)!r}, None)\n", encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, str(driver)], env=env)
+    proc = dedicated_builder(tmp_path, folder, state,
+                             "left = b.Committer._commit_left\n"
+                             "b.Committer._commit_left = lambda self, build, what, make=None: "
+                             "(what == 'parse results' and time.sleep(1.5), left(self, build, what, make))[1]\n")
     try:
         deadline = time.monotonic() + 30
         while not (state.exists() and built(state)):  # the first build is committed: the feeds answer
@@ -261,6 +268,30 @@ def test_the_builders_sigterm_lands_the_parse_results_of_its_first_build_before_
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    assert stored_ids(state, "parsed") == {path.name for path in folder.iterdir()}
+
+
+def test_a_sigterm_in_the_middle_of_the_first_builds_commit_ends_the_builder_once_its_parse_results_landed(tmp_path):
+    """The first build runs on the builder's main thread, where its SIGTERM handler runs too, between two bytecodes: a
+    SIGTERM right after the store took that build, before its parse results were handed to the background, ends the
+    process once they landed (on_sigterm), not at once with them lost (the test above, on a loaded machine)."""
+    folder, state = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"
+    proc = dedicated_builder(tmp_path, folder, state,
+                             "from feedsvc.store import StoreWriter\n"
+                             "commit, commits = StoreWriter.commit, []\n"
+                             "def commit_then_term(self, build, now):\n"
+                             "    commits.append(commit(self, build, now))\n"
+                             "    if len(commits) == 1:  # the first build's: its handler runs here, in Committer.__call__\n"
+                             "        os.kill(os.getpid(), signal.SIGTERM)\n"
+                             "    return commits[-1]\n"
+                             "StoreWriter.commit = commit_then_term\n")
+    try:
+        assert proc.wait(timeout=LAND_WITHIN_S + 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert built(state)
     assert stored_ids(state, "parsed") == {path.name for path in folder.iterdir()}
 
 

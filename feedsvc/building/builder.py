@@ -217,6 +217,7 @@ class Committer:
         self._parsed: list[tuple] = []  # parse results left for the background pages' first build (for restarts only)
         self._previews: dict[str, tuple] = {}  # feed path → (snapshot, made_from): feeds' pages for browsers left to commit
         self._lock = threading.Lock()  # one commit at a time: a refresh's or the background's (finish)
+        self._holder: int | None = None  # the thread in a refresh's commit (_committing), for on_sigterm and land()
         self._finisher: threading.Thread | None = None
         self._finishing = False  # the background thread runs and will look for work again (under the lock)
         self.written = 0  # rows the last build of a refresh put or deleted (tests: a build costs what changed)
@@ -229,7 +230,7 @@ class Committer:
                 self._kept_freed = False
                 allocator.trim()
             return
-        with self._lock:
+        with self._committing():
             self.behind = True
             build = self.build(refreshed.snapshot)
             deferred, build.deferred = build.deferred, {}
@@ -266,6 +267,24 @@ class Committer:
                 finisher = threading.Thread(target=self.finish, name="background-builds", daemon=True)
                 finisher.start()
                 self._finisher = finisher  # started: idle() and wait() may join it
+
+    @contextlib.contextmanager
+    def _committing(self):
+        """A refresh's commit: the lock, with this thread named as the one in it. A SIGTERM handler runs on the main
+        thread between two of its bytecodes, and there it cannot wait for the commit it stopped in the middle (the
+        parse results it leaves to the background not handed on yet): it asks for the end instead (on_sigterm), which
+        comes here, once the commit is done."""
+        try:
+            with self._lock:
+                self._holder = threading.get_ident()
+                try:
+                    yield
+                finally:
+                    self._holder = None
+        finally:
+            if _TERM_ASKED.is_set() and threading.current_thread() is threading.main_thread():
+                land_at_exit()
+                sys.exit(0)
 
     def finish(self) -> None:
         """(the background thread) _finish(); if it fails, what is left waits for the next refresh's build."""
@@ -388,6 +407,8 @@ class Committer:
         serve_ready.py half a second after the feeds answer) then leaves them in the store, and its restart places every
         file from there instead of reading the folder again."""
         deadline = time.monotonic() + timeout
+        if self._holder not in (None, threading.get_ident()) and self._lock.acquire(timeout=timeout):
+            self._lock.release()  # a refresh's commit on another thread (the schedule's) has handed its results on
         while self._parsed and self._finisher is not None and self._finisher.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
         return not self._parsed
@@ -659,6 +680,19 @@ class Committer:
 
 
 _COMMITTERS: "weakref.WeakSet[Committer]" = weakref.WeakSet()  # this process's, for land_at_exit
+_TERM_ASKED = threading.Event()  # a SIGTERM came in the middle of a refresh's commit on the main thread (on_sigterm)
+
+
+def on_sigterm(*_) -> None:
+    """The dedicated builder's SIGTERM: land the parse results (land_at_exit), then end. In the middle of a refresh's
+    commit on this very thread (the first build runs on the main thread), the end is asked for and comes as that
+    commit ends (Committer._committing): waiting here for what it has not handed on yet would wait for ever."""
+    here = threading.get_ident()
+    if any(committer._holder == here for committer in list(_COMMITTERS)):
+        _TERM_ASKED.set()
+        return
+    land_at_exit()
+    sys.exit(0)
 
 
 @atexit.register
@@ -898,7 +932,7 @@ def build_forever(overrides: Mapping[str, Any], lock: BuildLock | None) -> None:
         lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
         lock.acquire()
     app.extensions["feedsvc.lock"] = lock
-    signal.signal(signal.SIGTERM, lambda *_: (land_at_exit(), sys.exit(0)))
+    signal.signal(signal.SIGTERM, on_sigterm)
     run_builder(app)
     threading.Event().wait()
 
