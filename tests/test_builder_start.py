@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,10 +22,22 @@ class _Built(Exception):
 
 
 @pytest.fixture
-def start_builder(sample_dir, tmp_path, monkeypatch):
-    """builder.build_forever() over the sample up to its first build; returns how many times it started reading workers ahead."""
+def big_folder(sample_dir, tmp_path):
+    """The sample and enough more articles for reading workers to pay (pool.POOL_FROM files), in a subfolder."""
+    folder = tmp_path / "articles"
+    shutil.copytree(sample_dir, folder)
+    (folder / "more").mkdir()
+    for n in range(pool.POOL_FROM):
+        (folder / "more" / f"{n:04d}.txt").write_text(f"News\nStory {n}\nBody.\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def start_builder(big_folder, tmp_path, monkeypatch):
+    """builder.build_forever() over a big folder up to its first build; returns how many times it started reading
+    workers ahead."""
     monkeypatch.chdir(tmp_path)
-    config = {"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0}
+    config = {"ARTICLES_DIR": str(big_folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0}
     started = []
     monkeypatch.setattr(pool, "prestart", lambda: started.append(1))
     def run_builder(app):
@@ -50,6 +63,16 @@ def test_a_cold_start_starts_reading_workers_ahead_and_a_restart_does_not(start_
     assert start_builder() == 1  # nothing built yet: every file is to read
     create_app(start_builder.config)  # a first build committed to the store
     assert start_builder() == 1  # a restart: the store answers, and only changed files are read
+
+
+def test_a_cold_start_of_a_small_folder_starts_no_reading_workers(start_builder, big_folder):
+    # Fewer files than pay for two interpreters' start: read in the builder itself, sooner than they would start.
+    articles = [path for path in big_folder.rglob("*") if path.suffix in (".txt", ".md")]
+    for path in sorted((big_folder / "more").iterdir())[:len(articles) - pool.POOL_FROM + 1]:
+        path.unlink()  # one article file fewer than POOL_FROM left
+    assert start_builder() == 0
+    (big_folder / "more" / "last.txt").write_text("News\nOne more\nBody.\n", encoding="utf-8")
+    assert start_builder() == 1
 
 
 def test_a_store_has_a_build_only_once_one_is_committed(tmp_path, sample_dir, monkeypatch):

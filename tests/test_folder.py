@@ -206,3 +206,24 @@ def test_a_walk_holds_what_it_found_not_every_entry_of_a_big_folder(tmp_path):
     assert found == sorted(found)
     # What it returns is about 150 bytes a file; the DirEntry objects held and sorted were about 900.
     assert peak < 350 * files, peak
+
+
+def test_holds_at_least_counts_the_article_files_a_walk_finds_and_stops_once_there_are_enough(articles_dir, tmp_path, monkeypatch):
+    for n in range(3):
+        write(articles_dir, f"a{n}.txt", ARTICLE)
+        write(articles_dir, f"deep/er/b{n}.md", ARTICLE)
+    write(articles_dir, "a0.txt~", ARTICLE)  # an editor's backup
+    write(articles_dir, ".hidden/c.txt", ARTICLE)
+    write(articles_dir, "notes.pdf", ARTICLE)
+    write(tmp_path, "outside/d.txt", ARTICLE)
+    (articles_dir / "outside").symlink_to(tmp_path / "outside")  # a link to a folder: never gone into
+    found = len(sources(articles_dir)[0])
+    assert found == 6
+    folder = Folder(articles_dir)
+    assert [folder.holds_at_least(n) for n in (1, 6, 7)] == [True, True, False]
+    listed = []
+    scandir = os.scandir
+    monkeypatch.setattr(folder_module.os, "scandir", lambda path: listed.append(path) or scandir(path))
+    assert folder.holds_at_least(3)
+    assert listed == [folder.root]  # the top folder's three files were enough: no folder below it read
+    assert not Folder(tmp_path / "missing").holds_at_least(1)

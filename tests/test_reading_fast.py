@@ -69,7 +69,7 @@ def general_detect_language(value: str, default: str) -> str:
     return text._identifier()(sample)[0]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(TEXTS)
 @example("a\u202eb\nc\td\U0001fffe")
 @example("")
@@ -83,7 +83,7 @@ def test_every_character_the_clean_up_removes_is_unprintable():
     assert removed and not any(c.isprintable() for c in removed)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(TEXTS)
 @example(" ")
 @example("\u200f.")
@@ -106,7 +106,7 @@ def test_each_script_lies_in_the_blocks_its_count_looks_at():
     assert {c for c in range(128) if _LETTERS.match(chr(c))} == set(text._ASCII_LETTERS)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(TEXTS)
 def test_script_counts_are_the_regular_expressions(value):
     arabic, hebrew, letters = general_script_counts(value)
@@ -117,7 +117,7 @@ def test_script_counts_are_the_regular_expressions(value):
     assert text._ascii_letters(value) == len(re.findall("[A-Za-z]", value))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.one_of(TEXTS, st.text(st.sampled_from("abc the and of سلامשלום١ 2.\n"), max_size=80)))
 @example("The city council approved the new budget on Tuesday")
 @example("أخبار " * 20 + "a" * 300)
@@ -129,7 +129,7 @@ def general_collapse_space(value: str) -> str:
     return " ".join(value.split())
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(TEXTS)
 @example(" a  b ")
 @example("a\u00a0b")
@@ -193,7 +193,7 @@ FOLDABLE = st.one_of(TEXTS, st.sampled_from(MARKERS).map(lambda m: f"**[{m.upper
                      st.lists(st.sampled_from(SPECIAL + "](ـًأ"), max_size=30).map("".join))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(FOLDABLE)
 @example("[Follow us](https://x/) on *X*")
 @example("تابعونا على")
@@ -201,7 +201,7 @@ def test_fold_is_the_general_one(value):
     assert chrome._fold(value) == general_fold(value)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.one_of(FOLDABLE, st.sampled_from(MARKERS), st.sampled_from(MARKERS).map(lambda m: m + " X, YouTube")),
                 max_size=16))
 def test_strip_chrome_is_the_general_one(lines):
@@ -209,7 +209,7 @@ def test_strip_chrome_is_the_general_one(lines):
     assert strip_chrome(lines, markers) == general_strip_chrome(lines, markers)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(TEXTS)
 @example("000000_635087700338bc3d")
 @example("a\ud800b")
@@ -241,7 +241,7 @@ def general_paragraphs_to_html(paragraphs: list[str]) -> str:
     return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.one_of(TEXTS, st.sampled_from(["", "\0", "a\0b", "<p>&amp;</p>", "&<>\"'"])), max_size=8))
 @example([])
 @example([""])
@@ -261,7 +261,7 @@ def test_a_file_without_front_matter_has_the_fields_an_empty_one_reads():
     assert articles._front_matter_fields({"draft": "yes"}, articles.Options(site_url="http://x"), "")["draft"] is True
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.sampled_from(["/srv/articles", "/srv/articles/", "articles", "", "/", "./a//b"]),
        st.text(st.sampled_from("ab/.\\ ~\u0627:"), max_size=12))
 def test_a_folder_path_is_os_path_join(root, source):

@@ -919,13 +919,16 @@ def build_forever(overrides: Mapping[str, Any], lock: BuildLock | None) -> None:
     """The dedicated builder process: take the lock (or hold the one handed over), then build for ever."""
     from .. import for_building, state_path
     from ..config import load_settings
-    from ..reading.pool import prestart
+    from ..reading.folder import Folder
+    from ..reading.pool import POOL_FROM, prestart
     from ..store import has_build
 
-    if not has_build(state_path(load_settings(overrides))):
-        # A cold start reads every file: its reading workers start now, before any thread, their imports beside
-        # this process's own. A restart reads only what changed (workers start if that is many): two interpreters
-        # importing beside the serving workers that answer from the store would only slow those answers.
+    settings = load_settings(overrides)
+    if not has_build(state_path(settings)) and Folder(settings.articles_dir).holds_at_least(POOL_FROM):
+        # A cold start of a big folder reads every file: its reading workers start now, before any thread, their
+        # imports beside this process's own. A restart reads only what changed (workers start if that is many): two
+        # interpreters importing beside the serving workers that answer from the store would only slow those answers;
+        # so would they beside a small folder's cold start, which reads its files here sooner than they start.
         prestart()
     app = for_building(overrides)
     if lock is None:

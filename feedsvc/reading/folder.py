@@ -149,6 +149,28 @@ class Folder:
         found.sort()
         return found, passed
 
+    def holds_at_least(self, count: int) -> bool:
+        """Whether the folder has at least `count` files named as articles, counted by name only and only until
+        there are that many (a few directory reads however big the folder is); a folder that cannot be read: False,
+        the walk says why."""
+        found, pending, visited = 0, [self.root], set()
+        while pending:
+            try:
+                with os.scandir(pending.pop()) as listing:
+                    for entry in listing:
+                        if entry.is_dir(follow_symlinks=False):
+                            st = entry.stat(follow_symlinks=False)
+                            if not entry.name.startswith(".") and (st.st_dev, st.st_ino) not in visited:
+                                visited.add((st.st_dev, st.st_ino))
+                                pending.append(entry.path)
+                        elif name_rule(entry.name) is None:
+                            found += 1
+                            if found >= count:
+                                return True
+            except OSError:
+                continue
+        return False
+
     def _entry(self, prefix: str, entry: os.DirEntry, files: list, told: list, folders: list) -> None:
         """walk()'s look at one entry of a listing: a file found, a folder to go into, or what was passed over."""
         source = prefix + entry.name
