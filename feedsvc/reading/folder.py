@@ -159,7 +159,10 @@ class Folder:
                 with os.scandir(pending.pop()) as listing:
                     for entry in listing:
                         if entry.is_dir(follow_symlinks=False):
-                            st = entry.stat(follow_symlinks=False)
+                            try:
+                                st = entry.stat(follow_symlinks=False)
+                            except OSError:  # gone since the listing
+                                continue
                             if not entry.name.startswith(".") and (st.st_dev, st.st_ino) not in visited:
                                 visited.add((st.st_dev, st.st_ino))
                                 pending.append(entry.path)
