@@ -164,6 +164,21 @@ def test_a_worker_that_fails_leaves_its_pages_to_the_build(articles_dir, tmp_pat
     assert not [p for p in out.rglob(".*") if p.name != MANIFEST]  # no temporary file left
 
 
+def test_what_a_worker_prints_leaves_its_pages_whole(articles_dir, tmp_path, handed, monkeypatch, caplog):
+    # A print() or a C library's write in the worker goes to its standard error, not into its stream of results.
+    noisy = ("import os, feedsvc.building.exportpool as p; make = p.make_and_write\n"
+             "def make_and_write(*args):\n"
+             "    print('a library says hello'); os.write(1, b'and so does C code\\n'); return make(*args)\n"
+             "p.make_and_write = make_and_write; p.work()")
+    monkeypatch.setattr(exportpool, "WORKER", noisy)
+    corpus(articles_dir, 60)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    with caplog.at_level(logging.WARNING, logger="feedsvc.building.exportpool"):
+        run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert handed and "an export worker failed" not in caplog.text
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
+
+
 def test_a_build_compares_only_the_rows_changed_since_the_folders_build(articles_dir, tmp_path, monkeypatch):
     """The store names the paths each build changed (store.py `changes`): a build after the folder's reads only
     those rows, and gets the files a comparison of every row gets, a deleted article's removed."""

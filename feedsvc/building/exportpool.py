@@ -33,7 +33,7 @@ from typing import Any, Iterator, Mapping
 
 from ..model import Site
 from ..paging import Listing, page_feed
-from ..reading.pool import close_worker, cores, worker_env
+from ..reading.pool import close_worker, cores, results_channel, worker_env
 from .exportfolder import LEAVE_OUT, etag, mtime_ns, unlink, write_file
 from .precompress import SUFFIXES
 
@@ -237,7 +237,7 @@ def make_and_write(maker: PageMaker, out: Path, task: Task) -> Result:
 def work() -> None:
     """The worker: from stdin (Job, [Task]), their results to stdout as one list (or the OSError that stopped
     it: a full disk); until the end of its input."""
-    out = sys.stdout.buffer
+    out = results_channel()
     maker = None
     while True:
         try:

@@ -31,7 +31,7 @@ import time
 import traceback
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from ..model import Article
 from .articles import Options, read_or_skip
@@ -349,13 +349,24 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True, kee
         log.warning("a reading worker exited with %s", worker.returncode)
 
 
+def results_channel() -> BinaryIO:
+    """A worker's channel for its results: standard output as the worker was started with it, which is standard
+    error's from now on for everything else. A print() of any library (or a warning of C code) in the middle of a
+    pickle would break the stream, and the caller would read the worker's whole share again itself."""
+    channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return channel
+
+
 def work() -> None:
     """The worker: from stdin ("open", root, options) for a folder, then ("read", full, chunk of (source, busy)),
     each chunk's results to stdout; until the end of its input. The language model loads with the first text
     that needs it (text.py): Arabic and plain English prose never do, and a worker that loaded it for nothing
     would spend a core for half a second, and 75 MB, during a cold start."""
     root = options = folder = None
-    out = sys.stdout.buffer
+    out = results_channel()
     kept: dict[str, Article] = {}  # the first pages' articles read in full (keep), until anything else is read in full
     while True:
         try:
