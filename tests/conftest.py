@@ -19,6 +19,16 @@ SEED = SAMPLE_ARTICLES / "000_4c2ff0435fbab79d.txt"
 FIXED_NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 
 
+def pytest_configure(config) -> None:
+    """feedsvc's bytecode written before any test (`__pycache__`, ignored by git), as `pip install` writes an installed
+    package's. The tests run feedsvc from the checkout in hundreds of processes (servers, builders, workers, the CLI);
+    where PYTHONDONTWRITEBYTECODE is set (this machine, CI), no import writes it, and each of them compiled the
+    modules it imports again: a quarter of a second of CPU each."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "feedsvc"), quiet=2)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _cache_folder(tmp_path_factory):
     """The user's cache folder (the language model unpacked on first use: reading/text.py) is one of this run's
