@@ -1,6 +1,7 @@
 """/metrics: requests, 304s, bytes, refreshes, articles and the subscribers aggregators report."""
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 import pytest
@@ -170,12 +171,21 @@ def test_workers_add_their_counts_up(tmp_path):
     from tests.http_helpers import Server, fetch
 
     server = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", workers=2)
+
+    def scrape() -> dict:
+        families = text_string_to_metric_families(fetch(server.base, "/metrics").body.decode())
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+
     try:
         for _ in range(20):
             fetch(server.base, "/feed.json", headers={"User-Agent": FEEDLY})
+        # The builder counts its first build once it is committed (and served): it imports prometheus_client only
+        # then (building/builder.py), so a scrape right after the first feeds may come before that count.
+        deadline = time.monotonic() + 10
+        while ("feedsvc_articles_published", ()) not in scrape() and time.monotonic() < deadline:
+            time.sleep(0.05)
         for _ in range(4):  # whichever worker answers
-            families = text_string_to_metric_families(fetch(server.base, "/metrics").body.decode())
-            samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+            samples = scrape()
             assert samples[("feedsvc_http_requests_total", (("format", "json"), ("kind", "feed"), ("status", "200")))] == 20
             assert samples[("feedsvc_feed_subscribers", (("aggregator", "feedly"), ("feed", "/feed.json")))] == 42
             assert samples[("feedsvc_articles_published", ())] == 11
