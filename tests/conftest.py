@@ -20,13 +20,12 @@ FIXED_NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 
 
 def pytest_configure(config) -> None:
-    """feedsvc's bytecode written before any test (`__pycache__`, ignored by git), as `pip install` writes an installed
-    package's. The tests run feedsvc from the checkout in hundreds of processes (servers, builders, workers, the CLI);
-    where PYTHONDONTWRITEBYTECODE is set (this machine, CI), no import writes it, and each of them compiled the
-    modules it imports again: a quarter of a second of CPU each."""
-    import compileall
+    """feedsvc's bytecode written before any test, as the benchmarks write it (benchmarks/setup.py bytecode): the tests
+    run feedsvc from the checkout in hundreds of processes, and where PYTHONDONTWRITEBYTECODE is set (this machine,
+    CI) each of them compiled the modules it imports again, a quarter of a second of CPU each."""
+    from benchmarks.setup import bytecode
 
-    compileall.compile_dir(str(ROOT / "feedsvc"), quiet=2)
+    bytecode(ROOT / "feedsvc")
 
 
 @pytest.fixture(autouse=True, scope="session")

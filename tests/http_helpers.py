@@ -91,6 +91,17 @@ def wait_until_up(base: str, proc: subprocess.Popen | None = None, path: str = "
     raise TimeoutError(f"{base}{path} did not answer {status} within {timeout} s")
 
 
+def until(check, timeout: float, what: str):
+    """Poll check() every 50 ms until it gives something true (returned), or fail saying what never came."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
 class Process:
     """A server process on a free loopback port (self.port, self.base), its output in a log file."""
 

@@ -1,7 +1,6 @@
 """/metrics: requests, 304s, bytes, refreshes, articles and the subscribers aggregators report."""
 from __future__ import annotations
 
-import time
 from urllib.parse import quote
 
 import pytest
@@ -168,7 +167,7 @@ def test_refreshes_are_timed_and_counted_by_outcome(make_app, articles_dir):
 def test_workers_add_their_counts_up(tmp_path):
     """Under `feedsvc serve --workers 2` a scrape that reaches any worker sees every worker's requests."""
     from tests.conftest import SAMPLE_ARTICLES
-    from tests.http_helpers import Server, fetch
+    from tests.http_helpers import Server, fetch, until
 
     server = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", workers=2)
 
@@ -181,9 +180,7 @@ def test_workers_add_their_counts_up(tmp_path):
             fetch(server.base, "/feed.json", headers={"User-Agent": FEEDLY})
         # The builder counts its first build once it is committed (and served): it imports prometheus_client only
         # then (building/builder.py), so a scrape right after the first feeds may come before that count.
-        deadline = time.monotonic() + 10
-        while ("feedsvc_articles_published", ()) not in scrape() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        until(lambda: ("feedsvc_articles_published", ()) in scrape(), 10, "the builder never counted its first build")
         for _ in range(4):  # whichever worker answers
             samples = scrape()
             assert samples[("feedsvc_http_requests_total", (("format", "json"), ("kind", "feed"), ("status", "200")))] == 20

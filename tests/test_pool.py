@@ -76,17 +76,21 @@ def test_what_a_worker_prints_goes_to_stderr_and_leaves_its_results_whole(articl
     folder_of(articles_dir, 30)
     # A library that prints while a file is read (print() and C code's own writes to file descriptor 1) would break
     # the stream of results on the worker's standard output: the caller read the worker's whole share again.
-    noisy = ("import os, feedsvc.reading.pool as p; read = p.read_one\n"
+    noisy = ("import os, feedsvc.reading.pool as p; read = p.read_one; print('said at import, kept in a buffer')\n"
              "def read_one(*args, **kwargs):\n"
              "    print('a library says hello'); os.write(1, b'and so does C code\\n'); return read(*args, **kwargs)\n"
              "p.read_one = read_one; p.work()")
     monkeypatch.setattr(pool, "WORKER", noisy)
     monkeypatch.setattr(pool, "processes", lambda: 2)  # on a one-core machine too
+    # Standard output block-buffered, as it is unless PYTHONUNBUFFERED is set (it is here): what was printed before
+    # work() is still in the buffer when the worker starts, and goes to standard error with the rest.
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
     with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
         result = scan_with(articles_dir, pool_from=2)
     assert len(result.articles) == 30
     assert "read 31 files in 2 worker processes (0 here)" in caplog.text and "failed" not in caplog.text
-    assert "a library says hello" in capfd.readouterr().err
+    said = capfd.readouterr().err
+    assert "a library says hello" in said and "said at import" in said
 
 
 def test_a_worker_is_handed_its_next_chunk_before_it_sends_a_result_back(articles_dir, monkeypatch):

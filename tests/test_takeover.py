@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLE_ARTICLES, write
-from tests.http_helpers import Server, fetch
+from tests.http_helpers import Server, fetch, until
 
 pytestmark = pytest.mark.e2e
 
@@ -42,16 +42,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for {pid}")
-
-
-def until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def copy_sample(folder: Path) -> Path:

@@ -354,8 +354,8 @@ def results_channel() -> BinaryIO:
     error's from now on for everything else. A print() of any library (or a warning of C code) in the middle of a
     pickle would break the stream, and the caller would read the worker's whole share again itself."""
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout.flush()  # what was printed before (an import's print, buffered): to standard error too, not the channel
     sys.stdout = sys.stderr
     return channel
 
