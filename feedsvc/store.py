@@ -570,6 +570,18 @@ def code_version(*modules: Any) -> str:
     return digest.hexdigest()[:16]
 
 
+@lru_cache(maxsize=1)
+def package_version() -> str:
+    """A hash of every file of the feedsvc package (its code, templates and static files), found by path: what a
+    builder's start can key by before it imports the modules that build (builder.rebase_key)."""
+    digest, root = hashlib.sha256(), Path(__file__).parent
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(f"{path.relative_to(root)}\0{path.stat().st_size}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 class StoreReader:
     """A serving process's side: resources by path at the latest build, hot ones kept in memory.
 

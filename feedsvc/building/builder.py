@@ -38,10 +38,12 @@ from ..children import Forked, fork
 from ..formats import FORMATS
 from ..model import is_placed, names_site
 from ..search import SearchIndexer
-from ..store import Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, item_row
+from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, item_row,
+                     package_version)
 from ..transactions import rows_for
 from ..urls import article_path, preview_key
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
+from .state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -532,52 +534,6 @@ class Committer:
         latest = self.writer.conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
         return found[1] if found is not None and found[0] == latest else self.writer.held()
 
-    def republish(self) -> list[int]:
-        """(a builder's start, before its first build) The stored build republished at this site's URL when it was
-        made at another (rebase.py): the feed lists and the feeds they name in one build, then the other formats and
-        the pages in a second. Returns the versions committed: none when it was made here, or cannot be moved."""
-        conn = self.writer.conn
-        row = conn.execute("SELECT report FROM builds ORDER BY version DESC LIMIT 1").fetchone()
-        new = self.publisher.site.url
-        old = moved_from(json.loads(row[0]) if row else None, new, self.rebase_key)
-        if old is None:
-            return []
-        # /healthz tells of each as of the build it republishes, but for the site and the files this builder read: none yet.
-        report = {**json.loads(row[0]), "site_url": new, "files_read": self.parsed.read if self.parsed else None}
-        with self._lock:
-            paths = conn.execute(f"SELECT path, media_type FROM resources WHERE media_type IN ({','.join('?' * len(MEDIA_TYPES))}) "
-                                 f"AND path NOT LIKE ?", (*MEDIA_TYPES, article_path("") + "%")).fetchall()
-            listings = conn.execute("SELECT key, head, size, made_from FROM listings").fetchall()
-        first = [path for path, media in paths if in_first(path, media)]
-        rest = [path for path, media in paths if not in_first(path, media)]
-        # A builder stopped between the two leaves a latest build at the new URL, so the next start republishes
-        # nothing: its first build renders the rest there, as it renders everything.
-        return ([self._republish(first, old, new, report, listings, "feed lists and the feeds they name")]
-                + ([self._republish(rest, old, new, report, [], "other feeds and pages")] if rest else []))
-
-    def _republish(self, paths: list[str], old: str, new: str, report: dict, listings: list[tuple], what: str) -> int:
-        """One build of the stored resources at these paths and these listings' heads, rebased from old to new; its version."""
-        with self._lock:
-            rows = rows_for(self.writer.conn, "SELECT path, media_type, last_modified, max_age, headers, body FROM resources "
-                                              "WHERE path IN ({marks})", paths)
-            found = republished(rows, old, new, self.publisher.renderer.versions)
-            del rows
-            # Rows no render's made_from matches (made_of ""), without codings: the first build puts its own, with the
-            # same bytes; a serving process asked for a coding meanwhile makes it.
-            build = Build(report, {path: _row(res, f" {_made_from(res)}", coded=False) for path, res in found.items()},
-                          heads(listings, old, new))
-            # Served once its time has come, as a refresh's (site.py): a version dated a second ahead (a restart within
-            # a second of the last) never has a Last-Modified later than the response's Date.
-            latest = max((res.last_modified for res in found.values()), default=None)
-            if latest is not None and latest > self.publisher.clock():
-                self.publisher.sleep((latest - self.publisher.clock()).total_seconds())
-            version = self.writer.commit(build, datetime.now(timezone.utc))  # checkpointed beside (store.Checkpoints)
-        if self.reader is not None:
-            self.reader.current(force=True)
-        log.info("build %d: the last build's %d %s republished at %s (they were made at %s)", version, len(build.resources),
-                 what, new, old)
-        return version
-
     def stored_body(self, path: str) -> bytes | None:
         """(Sitemaps.stored) The bytes the store holds at path, read by the one writer as seed() reads."""
         row = self.writer.conn.execute("SELECT body FROM resources WHERE path = ?", (path,)).fetchone()
@@ -753,7 +709,65 @@ def _row(res, made: str, *, coded: bool | None = None) -> tuple:
 
 # --- becoming the builder ---
 
-def start_building(app, commit: bool = True, release: bool = False, search: bool = True):
+def rebase_key(settings) -> str:
+    """What every resource a builder publishes is made from but the site's URL: this package's files (its code,
+    templates and static files) and every other setting. A build stored with the same key at another URL is
+    republished at this one (rebase.py). Read from the files, not from imported modules: a restarted builder
+    republishes before it imports what builds (run_builder), and everything it would republish is in the key."""
+    return _digest(f"{package_version()} {replace(settings, site_url='')!r}")
+
+
+def republish(writer: StoreWriter, versions: StateStore, settings, reader: StoreReader | None = None) -> list[int]:
+    """(a builder's start, before its first build) The stored build republished at this site's URL when it was made
+    at another (rebase.py): the feed lists and the feeds they name in one build, then the other formats and the pages
+    in a second. Dated by versions (the state store, as a render dates them); reader: this process's, told of each
+    build. Returns the versions committed: none when it was made here, or cannot be moved."""
+    conn, new = writer.conn, settings.site_url
+    row = conn.execute("SELECT report FROM builds ORDER BY version DESC LIMIT 1").fetchone()
+    old = moved_from(json.loads(row[0]) if row else None, new, rebase_key(settings))
+    if old is None:
+        return []
+    # /healthz tells of each as of the build it republishes, but for the site and the files this builder read: none yet.
+    report = {**json.loads(row[0]), "site_url": new, "files_read": 0}
+    paths = conn.execute(f"SELECT path, media_type FROM resources WHERE media_type IN ({','.join('?' * len(MEDIA_TYPES))}) "
+                         f"AND path NOT LIKE ?", (*MEDIA_TYPES, article_path("") + "%")).fetchall()
+    listings = conn.execute("SELECT key, head, size, made_from FROM listings").fetchall()
+    first = [path for path, media in paths if in_first(path, media)]
+    rest = [path for path, media in paths if not in_first(path, media)]
+    record = lambda digests: versions.record_versions(digests, datetime.now(timezone.utc))  # as Publisher's renderer
+    one = lambda paths, heads_of, what: _republish(writer, record, reader, paths, old, new, report, heads_of, what)
+    # A builder stopped between the two leaves a latest build at the new URL, so the next start republishes nothing:
+    # its first build renders the rest there, as it renders everything.
+    return ([one(first, listings, "feed lists and the feeds they name")]
+            + ([one(rest, [], "other feeds and pages")] if rest else []))
+
+
+def _republish(writer: StoreWriter, record, reader, paths: list[str], old: str, new: str, report: dict,
+               listings: list[tuple], what: str) -> int:
+    """One build of the stored resources at these paths and these listings' heads, rebased from old to new; its version."""
+    rows = rows_for(writer.conn, "SELECT path, media_type, last_modified, max_age, headers, body FROM resources "
+                                 "WHERE path IN ({marks})", paths)
+    found = republished(rows, old, new, record)
+    del rows
+    # Rows no render's made_from matches (made_of ""), without codings: the first build puts its own, with the same
+    # bytes; a serving process asked for a coding meanwhile makes it.
+    build = Build(report, {path: _row(res, f" {_made_from(res)}", coded=False) for path, res in found.items()},
+                  heads(listings, old, new))
+    # Served once its time has come, as a refresh's (site.py): a version dated a second ahead (a restart within a
+    # second of the last) never has a Last-Modified later than the response's Date.
+    latest = max((res.last_modified for res in found.values()), default=None)
+    if latest is not None and latest > (now := datetime.now(timezone.utc)):
+        time.sleep((latest - now).total_seconds())
+    version = writer.commit(build, datetime.now(timezone.utc))  # checkpointed beside (store.Checkpoints)
+    if reader is not None:
+        reader.current(force=True)
+    log.info("build %d: the last build's %d %s republished at %s (they were made at %s)", version, len(build.resources),
+             what, new, old)
+    return version
+
+
+def start_building(app, commit: bool = True, release: bool = False, search: bool = True,
+                   writer: StoreWriter | None = None, state: StateStore | None = None):
     """Make this process's Publisher and wire it to the store, WebSub and metrics; returns it (nothing runs yet).
 
     commit=False: nothing is written to the build store; the Publisher keeps and compresses its own snapshot (tests).
@@ -761,6 +775,7 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     copy of the committed bytes (Rendered.release).
     search=False: the search index is left to the server that answers searches (`feedsvc build`: an export holds
     none; that server's builder indexes what the store's build holds, search.py).
+    writer, state: the build store's writer and the state store, when the caller opened them (run_builder's republish).
     """
     from ..reading import articles, chrome, folder, frontmatter, markup, pool, scan, text
     from . import feeds, render
@@ -768,7 +783,6 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     from ..formats import pages
     from ..reading.articles import Options
     from .site import Publisher
-    from .state import StateStore
 
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
     options = Options.from_settings(settings)
@@ -777,18 +791,18 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     parsed = ParsedCache(path, reading, _digest(repr(replace(options, site_url=""))), _digest(repr(options))) if commit else None
     # A process that commits codes what it commits in the Committer's background builds, a batch at a time: no
     # thread beside it codes every fresh feed at once (a cold start's hundred feeds, 27 MB).
-    publisher = Publisher(settings, StateStore(path), parsed=parsed, place=commit, compress=not commit)
+    publisher = Publisher(settings, state or StateStore(path), parsed=parsed, place=commit, compress=not commit)
     if commit:
         templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parents[1] / "templates").iterdir()))
         made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
         from ..formats import atom, content, fragments, jsonfeed, ondemand, opml, rss
         from .. import resource, urls
         # What a first render takes over the stored feeds and pages by (Renderer.seed), besides their keys: this code
-        # (the formats' too) and these settings; without the site's URL, what a moved deployment republishes by.
+        # (the formats' too) and these settings.
         origin = (f"{made_by} {code_version(atom, content, fragments, jsonfeed, ondemand, opml, rss, resource, urls)} "
                   f"{publisher.renderer.archive_max_age!r}")
-        committer = Committer(StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by, release,
-                              rebase_key=_digest(f"{origin} {replace(publisher.site, url='')!r}"))
+        committer = Committer(writer or StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by,
+                              release, rebase_key=rebase_key(settings))
         if committer.release:  # nor its feeds' items: a refresh cuts those it needs from the stored feeds
             publisher.renderer.let_go()
             publisher.build_alone()  # and it holds the build lock: no other process dates what it renders
@@ -819,21 +833,22 @@ def _digest(text: str) -> str:
 
 def run_builder(app) -> Any:
     """Build now, then keep building on a schedule and on file changes; this process must hold the lock."""
-    from .scheduler import Refresher
-
     # No warm_up() of the language model: it loads with the first file that needs it (feedsvc/reading/text.py),
     # and a first scan's reading workers (feedsvc/reading/pool.py) load their own.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
-    publisher = start_building(app, release=True)
-    try:  # a deployment moved to another URL: the last build there first, before reading anything (rebase.py)
-        app.extensions["feedsvc.committer"].republish()
+    settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
+    writer, state = StoreWriter(path), StateStore(path)
+    try:  # a deployment moved to another URL: the last build there first, before reading anything (rebase.py), and
+        # before importing the modules that read and render (0.05-0.1 s of a restart's start on two busy cores)
+        republish(writer, state, settings, app.extensions["feedsvc.store"])
     except Exception:  # the edge where work must go on: the first build renders it all at the new URL anyway
-        log.exception("the last build could not be republished at %s; the first build renders it there", publisher.site.url)
-    status = BuilderStatus(status_path(app.extensions["feedsvc.state_path"]))
+        log.exception("the last build could not be republished at %s; the first build renders it there", settings.site_url)
+    publisher = start_building(app, release=True, writer=writer, state=state)
+    from .scheduler import Refresher  # (watchdog) here, not on the way to the republish
+    status = BuilderStatus(status_path(path))
     publisher.last_success = last_success(status, app.extensions["feedsvc.store"])
     status.beat(publisher)
     publisher.observers.append(lambda refreshed: status.write(publisher, finished=True))  # with the build it tells of, not up to a beat later
-    settings = app.extensions["feedsvc.settings"]
     watch = publisher.root if settings.watch else None
     # Watch first, then build: a file saved while the first build runs is not missed. The schedule after it.
     refresher = Refresher(publisher.refresh, publisher.next_wakeup, settings.refresh_seconds, watch).start()
