@@ -87,6 +87,7 @@ CREATE TABLE IF NOT EXISTS parsed (
     result BLOB NOT NULL
 );
 """
+PAGE_SIZE = 65536  # bytes of a new store file's pages (use_wal)
 KEEP_BUILDS = 200  # builds rows (and their changes) kept; a worker further behind drops its whole cache
 HEADS = 64  # listing heads a serving process keeps (a few hundred bytes each; tombstones make some longer)
 
@@ -114,6 +115,11 @@ def use_wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
     A new file's change of journal mode needs its exclusive lock, and when processes opening it at once would
     deadlock on that lock SQLite answers "database is locked" at once instead of calling the busy handler
     (https://www.sqlite.org/c3ref/busy_handler.html): two gunicorn workers starting on a fresh state file."""
+    # A new file's pages are 64 KiB, SQLite's largest (https://www.sqlite.org/pragma.html#pragma_page_size): a store is
+    # mostly feeds of hundreds of kB, each a chain of overflow pages, and a cold start's first build at 10,000
+    # articles (39 MB) was written in 58 ms instead of 105 ms with 4 KiB pages, a one-file build's in 1.9 ms instead
+    # of 3.8. Set before the file's first write (the change to WAL, below); a file that has pages keeps their size.
+    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
     deadline = time.monotonic() + wait
     while True:
         try:
