@@ -201,3 +201,29 @@ def test_the_export_reads_the_store_token_without_waiting_for_a_writer(tmp_path)
         writer.execute("ROLLBACK")
         writer.close()
     assert found == [token]
+
+
+def test_a_new_store_file_has_large_pages_and_an_older_one_keeps_its_own(tmp_path):
+    """A store is mostly feeds of hundreds of kB: 64 KiB pages write a cold start's first build in about half the
+    time of SQLite's default 4 KiB (store.PAGE_SIZE). A page size is fixed once a file has pages."""
+    from feedsvc.building.state import StateStore
+    from feedsvc.store import PAGE_SIZE, Build, StoreWriter
+
+    def page_size(path) -> int:
+        with sqlite3.connect(path) as conn:
+            return conn.execute("PRAGMA page_size").fetchone()[0]
+
+    new, old = tmp_path / "new.sqlite3", tmp_path / "old.sqlite3"
+    StateStore(new)  # whichever opens a new file first sets it: the state store, or the build store's writer
+    StoreWriter(new).commit(Build({}, {"feed.rss": ("e", "application/rss+xml", "2026-12-02T00:00:00+00:00", None, "[]",
+                                                    os.urandom(300_000), None, None, "")}), datetime.now(timezone.utc))
+    assert PAGE_SIZE == 65536 and page_size(new) == PAGE_SIZE
+    assert len(StoreReader(new).resource("feed.rss").body) == 300_000
+    with sqlite3.connect(old) as conn:  # a store made before: SQLite's default pages, already in WAL mode
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE before (x)")
+    writer = StoreWriter(old)
+    StateStore(old)
+    writer.commit(Build({}, {"feed.rss": ("e", "application/rss+xml", "2026-12-02T00:00:00+00:00", None, "[]",
+                                          b"<rss/>", None, None, "")}), datetime.now(timezone.utc))
+    assert page_size(old) == 4096 and StoreReader(old).resource("feed.rss").body == b"<rss/>"
