@@ -157,6 +157,30 @@ def test_one_worker_reads_a_placement_batchs_files_in_full_and_the_next_small_ba
         pool.release()
 
 
+def test_a_placement_batch_is_read_here_too_but_not_beside_a_worker_that_reads_first_pages(articles_dir, caplog):
+    """A placement batch is read by this process beside one worker fewer than the cores; a cold start's, whose first
+    pages one worker reads in full first, by a worker a core while this process only takes their results in
+    (reading beside them, three processes shared two cores)."""
+    import logging
+
+    from feedsvc.reading.folder import Folder
+
+    folder_of(articles_dir, 60)
+    names = sorted(p.name for p in articles_dir.iterdir())
+    batch = [(n, False) for n in names]
+    if pool.processes() < 2:
+        pytest.skip("one core: every batch is read here")
+    with caplog.at_level(logging.INFO, logger="feedsvc.reading.pool"):
+        dict(pool.read_files(articles_dir, OPTIONS, batch, Folder(articles_dir), pool_from=2, full=False,
+                             first=frozenset(names[:10])))
+        assert f"read {len(names)} files for placement (10 of them in full) in 2 worker processes (0 here)" in caplog.text
+        caplog.clear()
+        for _ in range(5):  # this process takes a share as soon as it looks; a worker may start first
+            dict(pool.read_files(articles_dir, OPTIONS, batch, Folder(articles_dir), pool_from=2, full=False))
+        lines = [line for line in caplog.text.splitlines() if "for placement (0 of them in full) in 1 worker processes" in line]
+        assert len(lines) == 5 and any("(0 here)" not in line for line in lines)
+
+
 def test_one_process_at_a_time_reads_a_folder_with_workers(articles_dir, caplog):
     from feedsvc.reading.folder import Folder
 
