@@ -454,7 +454,7 @@ def test_a_placement_batch_reads_the_files_named_first_in_full_in_the_workers(tm
     names = sorted(p.name for p in tmp_path.iterdir())
     first = frozenset(names[:10])
     with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
-        results = dict(pool.read_files(tmp_path, OPTIONS, [(n, False) for n in names], Folder(tmp_path), pool_from=2,
+        results = dict(pool.read_files(tmp_path, OPTIONS, [(n, False, None) for n in names], Folder(tmp_path), pool_from=2,
                                        full=False, first=first))
     assert results.keys() == set(names)
     assert {n for n, r in results.items() if not is_placed(r)} == first

@@ -141,7 +141,7 @@ def test_one_worker_reads_a_placement_batchs_files_in_full_and_the_next_small_ba
     monkeypatch.setattr(pool._Shared, "take_any", taking)
     pool.prestart()
     try:
-        batch = [(n, False) for n in names]
+        batch = [(n, False, None) for n in names]
         results = dict(pool.read_files(articles_dir, OPTIONS, batch, Folder(articles_dir), pool_from=2, full=False,
                                        first=frozenset(names[:10])))
         assert {n for n, r in results.items() if isinstance(r, Article) and not is_placed(r)} == set(names[:10])
@@ -167,7 +167,7 @@ def test_a_placement_batch_is_read_here_too_but_not_beside_a_worker_that_reads_f
 
     folder_of(articles_dir, 60)
     names = sorted(p.name for p in articles_dir.iterdir())
-    batch = [(n, False) for n in names]
+    batch = [(n, False, None) for n in names]
     if pool.processes() < 2:
         pytest.skip("one core: every batch is read here")
     with caplog.at_level(logging.INFO, logger="feedsvc.reading.pool"):
@@ -193,3 +193,20 @@ def test_one_process_at_a_time_reads_a_folder_with_workers(articles_dir, caplog)
     with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
         assert len(scan_with(articles_dir, pool_from=2).articles) == 12
     assert "read 13 files in 2 worker processes" in caplog.text
+
+
+def test_a_worker_holds_back_a_file_that_is_not_as_it_was_listed(articles_dir):
+    """The check that a file was not written to since it was listed, or while it was read, is made by the process
+    that reads it, on the open file (Folder.read's expect): the one that listed them stats none of them again."""
+    import os
+
+    from feedsvc.reading.folder import Folder
+
+    folder_of(articles_dir, 6)
+    names = sorted(p.name for p in articles_dir.iterdir() if p.name != "empty.txt")
+    listed = {n: (st.st_size, st.st_mtime_ns) for n in names for st in [os.stat(articles_dir / n)]}
+    moved = names[2]
+    batch = [(n, False, listed[n] if n != moved else (listed[n][0] + 1, listed[n][1])) for n in names]
+    results = dict(pool.read_files(articles_dir, OPTIONS, batch, Folder(articles_dir), pool_from=2))
+    assert results[moved] is None  # held back: the next look reads it
+    assert all(isinstance(results[n], Article) for n in names if n != moved)

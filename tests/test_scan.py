@@ -170,20 +170,43 @@ def test_where_the_kernel_cannot_say_a_file_from_a_clock_ahead_is_published_afte
 
 
 def test_a_file_written_to_while_being_read_is_looked_at_again(articles_dir, monkeypatch):
+    """Checked on the open file, once read (Folder.read's expect), by whichever process reads it."""
     path = write(articles_dir, "a.txt", article("Racing"))
-    from feedsvc.reading import pool as scan_module
+    real = os.read
 
-    real = scan_module.read_or_skip
+    def read_then_append(fd, size):
+        data = real(fd, size)
+        if os.path.samestat(os.fstat(fd), os.stat(path)):  # the article's bytes, read: a writer adds more meanwhile
+            with open(path, "a", encoding="utf-8") as f:
+                f.write("More text arriving.\n")
+        return data
 
-    def read_then_append(*args):
-        result = real(*args)
-        with open(path, "a", encoding="utf-8") as f:
-            f.write("More text arriving.\n")
-        return result
-
-    monkeypatch.setattr(scan_module, "read_or_skip", read_then_append)
     scanner = settled_scanner(articles_dir)
-    assert scanner.scan().pending == {"a.txt"}
+    monkeypatch.setattr(os, "read", read_then_append)
+    result = scanner.scan()
+    monkeypatch.undo()
+    assert result.pending == {"a.txt"} and not result.articles
+    assert [a.title for a in scanner.scan().articles] == ["Racing"]  # whole at the next look
+
+
+def test_a_file_changed_after_it_was_listed_is_looked_at_again(articles_dir, monkeypatch):
+    """Listed at one size, read at another (written to between the walk and the read): read again at the next look."""
+    path = write(articles_dir, "a.txt", article("Listed"))
+    from feedsvc.reading.folder import Folder
+
+    walk = Folder.walk
+
+    def walk_then_write(self):
+        found = walk(self)
+        write(articles_dir, "a.txt", article("Rewritten, longer than it was"))
+        return found
+
+    scanner = settled_scanner(articles_dir)
+    monkeypatch.setattr(Folder, "walk", walk_then_write)
+    result = scanner.scan()
+    monkeypatch.undo()
+    assert result.pending == {"a.txt"} and not result.articles
+    assert [a.title for a in scanner.scan().articles] == ["Rewritten, longer than it was"]
 
 
 def test_skipped_files_are_listed_and_logged_once(articles_dir, caplog):

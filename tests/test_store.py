@@ -25,9 +25,9 @@ def reads(monkeypatch):
     read_or_skip = feedsvc.reading.pool.read_or_skip
     seen: list[str] = []
 
-    def counted(path, root, options, folder=None, busy=False, full=True, source=None):
+    def counted(path, root, options, folder=None, busy=False, full=True, source=None, expect=None):
         seen.append(source.rsplit("/", 1)[-1] if source is not None else path.name)
-        return read_or_skip(path, root, options, folder, busy, full, source)
+        return read_or_skip(path, root, options, folder, busy, full, source, expect)
 
     monkeypatch.setattr(feedsvc.reading.pool, "read_or_skip", counted)
     return seen

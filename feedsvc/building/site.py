@@ -259,7 +259,7 @@ class Publisher:
         def read(batch: list[str]) -> dict:
             taken.update(batch)
             return {source: (stats[source], result) for source, result in
-                    read_files(self.root, self.scanner.options, [(s, False) for s in batch], folder, pool_from)}
+                    read_files(self.root, self.scanner.options, [(s, False, None) for s in batch], folder, pool_from)}
 
         def read_asked(answered: set[str], pending: dict | None = None) -> None:
             """Read what is asked for now (not already read for an earlier look) and hand it on at once, with what

@@ -90,15 +90,16 @@ def walk_files(root: Path) -> tuple[list[tuple[str, int, int]], list[Skipped]]:
 
 
 def read_article(path: Path | None, root: Path, options: Options, folder: Folder | None = None, busy: bool = False,
-                 full: bool = True, source: str | None = None) -> Article:
+                 full: bool = True, source: str | None = None, expect: tuple[int, int] | None = None) -> Article:
     """Read one article file through the folder's rule; raise ArticleError when it cannot be published.
 
     busy: raise FileBusyError when another process still has the file open for writing.
     full=False: only what placement needs (see parse_article).
     source: the file's path inside root, given instead of `path` (a scan's 10,000 files: no pathlib each).
+    expect: the (size, mtime_ns) it was listed with: FileChangedError (a FileBusyError) when it is not (Folder.read).
     """
     source = source if source is not None else path.relative_to(root).as_posix()
-    data = (folder or Folder(root)).read(source, busy)
+    data = (folder or Folder(root)).read(source, busy, expect)
     if isinstance(data, Skipped):
         raise ArticleError(data.source, data.reason, data.fix)
     return parse_article(data, source, options) if full else parse_article(data, source, options, full=False)
@@ -385,11 +386,11 @@ def _utf8(source: str) -> str:
 
 
 def read_or_skip(path: Path | None, root: Path, options: Options, folder: Folder | None = None, busy: bool = False,
-                 full: bool = True, source: str | None = None) -> Article | Skipped:
-    """Read one file: an Article, or Skipped with why; raises only FileBusyError, and only when busy is set."""
+                 full: bool = True, source: str | None = None, expect: tuple[int, int] | None = None) -> Article | Skipped:
+    """Read one file: an Article, or Skipped with why; raises only FileBusyError, when busy is set (or expect, read_article)."""
     source = source if source is not None else path.relative_to(root).as_posix()
     try:
-        return read_article(None, root, options, folder, busy, full, source)
+        return read_article(None, root, options, folder, busy, full, source, expect)
     except FileBusyError:
         raise
     except ArticleError as exc:

@@ -80,6 +80,10 @@ class FileBusyError(OSError):
     """Another process has the file open for writing: it is still being written, read it once closed."""
 
 
+class FileChangedError(FileBusyError):
+    """The file is not as it was listed, or was written to while it was read: read it again at the next look."""
+
+
 class FolderError(OSError):
     """The articles folder itself cannot be read: str() names it and the fix."""
 
@@ -269,10 +273,13 @@ class Folder:
             if fd is not None:
                 os.close(fd)
 
-    def read(self, source: str, busy: bool = False) -> bytes | Skipped:
+    def read(self, source: str, busy: bool = False, expect: tuple[int, int] | None = None) -> bytes | Skipped:
         """A file's bytes, checked again once open: a regular file, really inside, at most MAX_FILE_BYTES.
 
         busy: raise FileBusyError, before reading, when another process has the file open for writing.
+        expect: the (size, mtime_ns) the file was listed with: raise FileChangedError when the open file is not
+        that before it is read, or after (written to meanwhile). Asked of the open file (fstat), not of its path:
+        in the process that reads it, not a stat more of every file in the one that listed them.
         """
         path = self._path(source)
         fd = None
@@ -293,6 +300,8 @@ class Folder:
                 return Skipped(source, "file outside the articles folder", "not read; copy the file into the folder to publish it")
             if busy and writers_open(fd):
                 raise FileBusyError(errno.ETXTBSY, "open for writing by another process", source)
+            if expect is not None and (st.st_size, st.st_mtime_ns) != expect:
+                raise FileChangedError(errno.ESTALE, "changed since it was listed", source)
             # Cap what is read, not what stat says (/proc files say 0), but ask for what it says first: one read
             # of the file's size, not a 1 MiB buffer allocated (and mapped, and unmapped) for every 5 kB article.
             chunks, left, ask = [], MAX_FILE_BYTES + 1, st.st_size + 1 if st.st_size else 1 << 16
@@ -307,6 +316,8 @@ class Folder:
                     # A second read finds only bytes written since the fstat, which a write a moment later misses too.
                     break
                 ask = 1 << 20
+            if expect is not None and ((after := os.fstat(fd)).st_size, after.st_mtime_ns) != expect:
+                raise FileChangedError(errno.ESTALE, "written to while it was read", source)
         except FileBusyError:
             raise
         except OSError as exc:

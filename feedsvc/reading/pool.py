@@ -49,8 +49,9 @@ CHUNK = 50  # files per hand-out: small enough to share the end of the list, lar
 # a chunk of placements' whole time).
 AHEAD = 2
 
-Result = Article | Skipped | None  # None: another process had the file open for writing (read with busy set)
-Item = tuple[str, bool]  # (source, whether a file still open for writing is held back)
+Result = Article | Skipped | None  # None: held back, open for writing (busy) or not as listed (expect): read_one
+# (source, whether a file still open for writing is held back, the (size, mtime_ns) it was listed with or None)
+Item = tuple[str, bool, tuple[int, int] | None]
 WORKER = "from feedsvc.reading.pool import work; work()"  # run by `python -c` (the interpreter running this one)
 _prestarted: list[subprocess.Popen] = []  # idle workers started ahead (prestart), taken by the next big scan
 _prestarted_lock = threading.Lock()
@@ -102,7 +103,7 @@ def release() -> None:
 def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
                pool_from: int = POOL_FROM, full: bool = True, first: frozenset[str] = frozenset(),
                keep: bool = False) -> Iterator[tuple[str, Result]]:
-    """Read (source, busy) pairs: each file's result, in the order they are done.
+    """Read (source, busy, expect) items (Item): each file's result, in the order they are done.
 
     A batch of pool_from files or more is read by worker processes, one per core, while this process only
     collects (it keeps its memory for what it serves: the language model, ~75 MB, is loaded by a worker);
@@ -118,8 +119,8 @@ def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
     ready = len(batch) >= pool_from or (_prestarted and len(batch) > 1)
     claim = _claim(folder) if ready and count > 1 else None
     if claim is None:
-        for source, busy in batch:
-            yield source, read_one(root, options, folder, source, busy, full or source in first)
+        for source, busy, expect in batch:
+            yield source, read_one(root, options, folder, source, busy, full or source in first, expect)
         return
     with claim:
         # A placement batch is read here too, beside one worker fewer; but with first pages to read in full it is read
@@ -151,7 +152,7 @@ def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Fo
             yield from results
         if here_too and (chunk := shared.take(placements=True)) is not None:  # placements: a share read here too
             here += len(chunk)
-            yield from ((source, read_one(root, options, folder, source, busy, full)) for source, busy in chunk)
+            yield from ((source, read_one(root, options, folder, source, busy, full, expect)) for source, busy, expect in chunk)
         elif not full:
             for results in shared.wait_done(0.05):
                 yield from results
@@ -160,7 +161,8 @@ def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Fo
     while (taken := shared.take_any()) is not None:  # left by workers that failed
         chunk, whole_chunk = taken
         here += len(chunk)
-        yield from ((source, read_one(root, options, folder, source, busy, whole_chunk)) for source, busy in chunk)
+        yield from ((source, read_one(root, options, folder, source, busy, whole_chunk, expect))
+                    for source, busy, expect in chunk)
     log.info("read %d files%s in %d worker processes (%d here) in %.0f ms", len(batch),
              "" if full else f" for placement ({len(whole)} of them in full)", count, here, (time.perf_counter() - started) * 1000)
 
@@ -190,11 +192,13 @@ class _Fd(int):
         os.close(self)
 
 
-def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bool, full: bool = True) -> Result:
-    """One file: an Article, Skipped, or None when busy is set and another process has it open for writing."""
+def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bool, full: bool = True,
+             expect: tuple[int, int] | None = None) -> Result:
+    """One file: an Article, Skipped, or None when busy is set and another process has it open for writing, or when
+    expect is given and the file is not as listed (changed since, or while it was read: read again at the next look)."""
     try:
         with reading(source):  # /healthz names the file a stuck refresh is on (feedsvc/reading/progress.py); not in a worker
-            return read_or_skip(None, root, options, folder, busy, full, source)
+            return read_or_skip(None, root, options, folder, busy, full, source, expect)
     except FileBusyError:
         return None
 
@@ -368,7 +372,7 @@ def results_channel() -> BinaryIO:
 
 
 def work() -> None:
-    """The worker: from stdin ("open", root, options) for a folder, then ("read", full, chunk of (source, busy)),
+    """The worker: from stdin ("open", root, options) for a folder, then ("read", full, chunk of Items, keep),
     each chunk's results to stdout; until the end of its input. The language model loads with the first text
     that needs it (text.py): Arabic and plain English prose never do, and a worker that loaded it for nothing
     would spend a core for half a second, and 75 MB, during a cold start."""
@@ -399,7 +403,7 @@ def work() -> None:
             out.flush()
             continue
         _, full, chunk, keep = message
-        results = [(source, read_one(root, options, folder, source, busy, full)) for source, busy in chunk]
+        results = [(source, read_one(root, options, folder, source, busy, full, expect)) for source, busy, expect in chunk]
         if full and not keep:
             kept.clear()  # the background's reading: what the first render needed is past
         elif full:

@@ -160,7 +160,7 @@ class Scanner:
         full = len(batch) < self.place_from
         first = frozenset() if full else frozenset(s for s, _, _ in sorted(batch, key=lambda b: b[1][1], reverse=True)[:FIRST_GUESS])
         for source, stat, result in self._read(folder, batch, full, first):
-            if result is None or _stat(self.root, source) != stat:  # still open for writing, or written to while read
+            if result is None:  # still open for writing, or not as listed (changed since, or while read: pool.read_one)
                 self._look(source, stat, now)
                 pending.add(source)
                 continue
@@ -221,7 +221,7 @@ class Scanner:
             batch.append((source, stat or entry.stat))
         stats = dict(batch)
         done.update((source, (stats[source], result)) for source, result in
-                    read_files(self.root, self.options, [(s, False) for s, _ in batch], Folder(self.root), self.pool_from, keep=True))
+                    read_files(self.root, self.options, [(s, False, None) for s, _ in batch], Folder(self.root), self.pool_from, keep=True))
         self._take(done, slim=False, stored={source for source in done if source not in stats})
         self._collect()
         return self._result(frozenset(done), frozenset(self._looks))
@@ -244,7 +244,7 @@ class Scanner:
         known = None if self.parsed is None else self.parsed.get(source, entry.stat)
         if known is None:
             folder = Folder(self.root)
-            known = next(read_files(self.root, self.options, [(source, False)], folder, self.pool_from))[1]
+            known = next(read_files(self.root, self.options, [(source, False, None)], folder, self.pool_from))[1]
             if _stat(self.root, source) != entry.stat:
                 return None  # changed since: the next scan reads it
         return known
@@ -392,7 +392,8 @@ class Scanner:
         """Read a batch of files (in worker processes when it is big: feedsvc/reading/pool.py): (source, stat, result),
         the result None for a file another process still has open for writing."""
         stats = {source: stat for source, stat, _ in batch}
-        for source, result in read_files(self.root, self.options, [(s, busy) for s, _, busy in batch], folder, self.pool_from, full, first):
+        for source, result in read_files(self.root, self.options, [(s, busy, stat) for s, stat, busy in batch], folder,
+                                         self.pool_from, full, first):
             yield source, stats[source], result
 
     def _note_passed(self, passed: dict[str, Skipped]) -> set[str]:
