@@ -89,6 +89,20 @@ def test_a_placement_read_again_in_full_keeps_the_strings_of_the_one_it_replaces
             assert getattr(old, name) is getattr(before[source], name), name
 
 
+def test_a_placed_file_rewritten_since_is_not_read_in_full_as_it_was_placed(tmp_path, monkeypatch):
+    """scan.py full(): the file read in full must be the one placed (its stat); rewritten since, the next scan reads it."""
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
+    folder = tmp_path / "articles"
+    for i in range(3):
+        write(folder, f"{i}.txt", f"sport\nStory {i}\nA paragraph about story {i}.\n")
+    scanner = feedsvc.reading.scan.Scanner(folder, feedsvc.reading.articles.Options(site_url="http://127.0.0.1:8000"),
+                                           settle=0, parsed=_Parsed(), place_from=2)
+    scanner.scan()
+    write(folder, "1.txt", "sport\nStory 1, rewritten\nA longer paragraph about story 1, written again.\n")
+    assert scanner.full("1.txt") is None and scanner.full("0.txt").title == "Story 0"
+    assert "Story 1, rewritten" in {a.title for a in scanner.scan().articles}
+
+
 class _Parsed:
     """A parse store in memory (store.ParsedCache's get/put/put_placement/get_all)."""
 

@@ -244,9 +244,9 @@ class Scanner:
         known = None if self.parsed is None else self.parsed.get(source, entry.stat)
         if known is None:
             folder = Folder(self.root)
-            known = next(read_files(self.root, self.options, [(source, False, None)], folder, self.pool_from))[1]
-            if _stat(self.root, source) != entry.stat:
-                return None  # changed since: the next scan reads it
+            known = next(read_files(self.root, self.options, [(source, False, entry.stat)], folder, self.pool_from))[1]
+            if known is None:
+                return None  # changed since it was listed: the next scan reads it
         return known
 
     def _take(self, results: Mapping[str, tuple[tuple[int, int], Article | Skipped | None]], slim: bool,
@@ -390,7 +390,7 @@ class Scanner:
     def _read(self, folder: Folder, batch: list[tuple[str, tuple[int, int], bool]], full: bool = True,
               first: frozenset[str] = frozenset()) -> Iterator[tuple[str, tuple[int, int], Article | Skipped | None]]:
         """Read a batch of files (in worker processes when it is big: feedsvc/reading/pool.py): (source, stat, result),
-        the result None for a file another process still has open for writing."""
+        the result None for a file another process still has open for writing, or that is not as listed (stat)."""
         stats = {source: stat for source, stat, _ in batch}
         for source, result in read_files(self.root, self.options, [(s, busy, stat) for s, stat, busy in batch], folder,
                                          self.pool_from, full, first):
