@@ -70,14 +70,18 @@ def test_after_a_cold_start_the_builder_holds_two_articles_a_file_sharing_their_
     assert all(key is entries[key].result.source for key in entries)  # the file's key is its article's source
 
 
+def placing_scanner(folder, count: int, monkeypatch):
+    """A scanner over `count` short articles that places every file first (a cold start's), with a parse store."""
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
+    for i in range(count):
+        write(folder, f"{i}.txt", f"sport\nStory {i}\nA paragraph about story {i}.\n")
+    return feedsvc.reading.scan.Scanner(folder, feedsvc.reading.articles.Options(site_url="http://127.0.0.1:8000"),
+                                        settle=0, parsed=_Parsed(), place_from=2)
+
+
 def test_a_placement_read_again_in_full_keeps_the_strings_of_the_one_it_replaces(tmp_path, monkeypatch):
     """scan.py adopt(): the new placement is a new object (the stages see it came), made of the old one's values."""
-    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
-    folder = tmp_path / "articles"
-    for i in range(4):
-        write(folder, f"{i}.txt", f"sport\nStory {i}\nA paragraph about story {i}.\n")
-    scanner = feedsvc.reading.scan.Scanner(folder, feedsvc.reading.articles.Options(site_url="http://127.0.0.1:8000"),
-                                           settle=0, parsed=_Parsed(), place_from=2)
+    scanner = placing_scanner(tmp_path / "articles", 4, monkeypatch)
     before = {a.source: a for a in scanner.scan().articles}
     full = {s: (scanner.placed[s], scanner.full(s)) for s in before}
     assert all(not feedsvc.model.is_placed(found) for _, found in full.values())
@@ -91,12 +95,8 @@ def test_a_placement_read_again_in_full_keeps_the_strings_of_the_one_it_replaces
 
 def test_a_placed_file_rewritten_since_is_not_read_in_full_as_it_was_placed(tmp_path, monkeypatch):
     """scan.py full(): the file read in full must be the one placed (its stat); rewritten since, the next scan reads it."""
-    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
     folder = tmp_path / "articles"
-    for i in range(3):
-        write(folder, f"{i}.txt", f"sport\nStory {i}\nA paragraph about story {i}.\n")
-    scanner = feedsvc.reading.scan.Scanner(folder, feedsvc.reading.articles.Options(site_url="http://127.0.0.1:8000"),
-                                           settle=0, parsed=_Parsed(), place_from=2)
+    scanner = placing_scanner(folder, 3, monkeypatch)
     scanner.scan()
     write(folder, "1.txt", "sport\nStory 1, rewritten\nA longer paragraph about story 1, written again.\n")
     assert scanner.full("1.txt") is None and scanner.full("0.txt").title == "Story 0"

@@ -181,12 +181,7 @@ def test_a_file_written_to_while_being_read_is_looked_at_again(articles_dir, mon
                 f.write("More text arriving.\n")
         return data
 
-    scanner = settled_scanner(articles_dir)
-    monkeypatch.setattr(os, "read", read_then_append)
-    result = scanner.scan()
-    monkeypatch.undo()
-    assert result.pending == {"a.txt"} and not result.articles
-    assert [a.title for a in scanner.scan().articles] == ["Racing"]  # whole at the next look
+    held_back_then_read(articles_dir, monkeypatch, os, "read", read_then_append, "Racing")  # whole at the next look
 
 
 def test_a_file_changed_after_it_was_listed_is_looked_at_again(articles_dir, monkeypatch):
@@ -201,12 +196,17 @@ def test_a_file_changed_after_it_was_listed_is_looked_at_again(articles_dir, mon
         write(articles_dir, "a.txt", article("Rewritten, longer than it was"))
         return found
 
+    held_back_then_read(articles_dir, monkeypatch, Folder, "walk", walk_then_write, "Rewritten, longer than it was")
+
+
+def held_back_then_read(articles_dir, monkeypatch, owner, name: str, patched, title: str) -> None:
+    """A scan with owner.name patched holds a.txt back (pending, no article); the next scan, unpatched, reads it."""
     scanner = settled_scanner(articles_dir)
-    monkeypatch.setattr(Folder, "walk", walk_then_write)
+    monkeypatch.setattr(owner, name, patched)
     result = scanner.scan()
     monkeypatch.undo()
     assert result.pending == {"a.txt"} and not result.articles
-    assert [a.title for a in scanner.scan().articles] == ["Rewritten, longer than it was"]
+    assert [a.title for a in scanner.scan().articles] == [title]
 
 
 def test_skipped_files_are_listed_and_logged_once(articles_dir, caplog):
