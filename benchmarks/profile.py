@@ -31,7 +31,10 @@ def main() -> None:
         env = {**os.environ, "PYTHONPATH": str(PROJECT), "FEEDSVC_STATE_PATH": f"{tmp}/state.db"}
         command = ["build", "--out", f"{tmp}/site", "--articles", str(articles)] if args.command == "build" else ["check", str(articles)]
         session = f"{stem}.pyisession"  # one profiled run, rendered twice
-        subprocess.run([sys.executable, "-m", "pyinstrument", "-r", "pyisession", "-o", session, "-m", "feedsvc", *command],
+        # The CLI's main(), not `-m feedsvc`: a build run as its own process ends with os._exit (cli._end_process),
+        # before pyinstrument could write its session.
+        subprocess.run([sys.executable, "-m", "pyinstrument", "-r", "pyisession", "-o", session, "-c",
+                        "import sys; from feedsvc.cli import main; main(sys.argv[1:], standalone_mode=False)", *command],
                        env=env, cwd=tmp, check=False, stdout=subprocess.DEVNULL)
     for renderer, suffix in (("text", ".txt"), ("html", ".html")):
         subprocess.run([sys.executable, "-m", "pyinstrument", "--load", session, "-r", renderer, "-o", f"{stem}{suffix}"],

@@ -63,8 +63,15 @@ def test_pages_made_ahead_are_taken_only_where_they_are_the_pages_needed(article
     taken = []
     staged = export._Writer._staged
     monkeypatch.setattr(export._Writer, "_staged", lambda self, *a: taken.append(staged(self, *a)) or taken[-1])
+    there = []  # the export's files when it first waits for the pages made ahead
+    made_ahead = export.EarlyPages.collect
+    monkeypatch.setattr(export.EarlyPages, "collect",
+                        lambda self: there.append({n for n in files(out) if n[0] != "."}) or made_ahead(self))
     run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
     assert taken and all(taken) and len(handed) == 1  # all made ahead, none by the export's own workers
+    # Every other file was written before the export waited for them: this process does not idle meanwhile.
+    archive = {name for name, entry in entries(out).items() if "?page=" in entry[0]}
+    assert there[0] == set(files(out)) - archive and len(there[0]) > 60
     assert not list(tmp_path.glob(".export.staging-*"))
     assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
     collect = export.EarlyPages.collect

@@ -97,7 +97,7 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                     writer.since = manifest["version"]
                 if job is not None:
                     writer.job = dataclasses.replace(job, store=str(store), out=str(out))
-                writer.early = {} if early is None else early.collect()
+                writer.ahead = early
                 writer.plan()
                 if writer.stale or writer.retimed or writer.archives or set(had) - set(writer.files):
                     mark_adding(out, {**interrupted, **{n: p for n, p in writer.names().items() if n not in had}})
@@ -147,6 +147,7 @@ class _Writer:
         self.job: Job | None = None
         self.since: int | None = None  # the store's build the folder holds, when its files are all as the manifest says
         self.redating: list[tuple] = []  # archive pages whose date alone moved, to redate (_redate_all)
+        self.ahead: EarlyPages | None = None  # archive pages workers are making while the build commits
         self.early: dict[str, tuple] = {}  # file name → (task, page key, result, staged file) of EarlyPages
         self.empty = False  # the folder held nothing: no file to replace or remove
         self.folders: set[Path] = set()  # folders made so far
@@ -274,6 +275,9 @@ class _Writer:
     def write(self, progress: Callable[[int, int], object]) -> None:
         self.stale += [(name, key) for name, key in self.retimed if not self._retime(name)]
         total, done = len(self.stale) + len(self.archives), 0
+        if self.ahead is not None:  # the other files first, while the workers still make the archive pages ahead
+            done = self._write_stale(progress, done, total)
+            self.stale, self.early = [], self.ahead.collect()
         renders = []  # (task, page key, listing made) of the archive pages to render
         for key, fmt, page, page_key, made, when in self.archives:
             task = self._archive(key, fmt, page, page_key, made, when)
@@ -292,15 +296,7 @@ class _Writer:
         handed = []
         if workers is not None and workers.workers:  # rendered there while the other files are written here
             handed, renders = workers.start(self.job, [task for task, *_ in renders]), {r[0]: r for r in renders}
-        for start in range(0, len(self.stale), _CHUNK):
-            chunk = dict((key, name) for name, key in self.stale[start:start + _CHUNK])
-            marks = ",".join("?" * len(chunk))
-            for key, body, gz, br in self.conn.execute(f"SELECT path, body, gzip, br FROM resources WHERE path IN ({marks})",
-                                                       list(chunk)):
-                body = bytes(body)
-                self._put(chunk[key], body, coded_forms(body, {"gzip": gz, "br": br}) if precompressed(key) else {})
-                done += 1
-                progress(done, total)
+        done = self._write_stale(progress, done, total)
         if handed:
             for task, result in workers.collect(handed):
                 self._rendered(*renders[task], result)
@@ -311,6 +307,19 @@ class _Writer:
                 self._rendered(*render, None)
                 done += 1
                 progress(done, total)
+
+    def _write_stale(self, progress: Callable[[int, int], object], done: int, total: int) -> int:
+        """Write the resources' files from their stored bytes and coded forms; how many files are done now."""
+        for start in range(0, len(self.stale), _CHUNK):
+            chunk = dict((key, name) for name, key in self.stale[start:start + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            for key, body, gz, br in self.conn.execute(f"SELECT path, body, gzip, br FROM resources WHERE path IN ({marks})",
+                                                       list(chunk)):
+                body = bytes(body)
+                self._put(chunk[key], body, coded_forms(body, {"gzip": gz, "br": br}) if precompressed(key) else {})
+                done += 1
+                progress(done, total)
+        return done
 
     def _archive(self, key: str, fmt: str, page: int, page_key: str, made: str, when: datetime) -> Task | None:
         """An archive page: kept, given its new time or redated; or the task that renders it (None if done)."""
