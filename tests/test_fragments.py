@@ -200,6 +200,32 @@ def test_a_feed_with_items_in_other_languages_is_cut_into_its_items_in_one_rende
 
 
 @pytest.mark.parametrize("fmt", FMTS)
+def test_a_feed_in_another_language_takes_the_items_made_for_the_site_wide_feed(fmt):
+    """A category's feed in English after the site-wide feed in Arabic (export.py's order): its items name no language
+    of their own there, and are made from the site-wide feed's, which did, instead of being rendered again
+    (Pieces.relang); and the other way round. The bytes are the whole renderings'."""
+    plain = Article(id="x", source="x.txt", title="t & <b>", categories=("Sport",), body_html="<p>x</p>", body_text="x",
+                    summary="s", lang="en", content_hash="1", published=FIXED_NOW, updated=FIXED_NOW, guid=stable_id("x"))
+    english = [replace(plain, id=f"e{i}", guid=stable_id(f"e{i}"), published=FIXED_NOW - timedelta(hours=i)) for i in range(6)]
+    arabic = [replace(plain, id=f"a{i}", guid=stable_id(f"a{i}"), published=FIXED_NOW - timedelta(hours=i, minutes=30),
+                      lang="ar", categories=("سياسة",)) for i in range(8)]
+    site_wide = page_feed(listing_of(english + arabic, None), SITE, 20, 1, full_text=True)
+    sport = page_feed(listing_of(english + arabic, "Sport"), SITE, 20, 1, full_text=True)
+    assert (site_wide.language, sport.language, len(sport.items)) == ("ar", "en", 6)
+    fragments = Fragments(SITE)
+    assert fragments.assemble(fmt, site_wide) == FORMATS[fmt].render(site_wide, SITE)
+    made = fragments.made
+    assert fragments.assemble(fmt, sport) == FORMATS[fmt].render(sport, SITE)
+    # RSS items never name a language: the same bytes serve both feeds; Atom's and JSON's are made from the others'.
+    assert (fragments.made - made, fragments.relanged) == (0, 0 if fmt == "rss" else 6)
+    back = Fragments(SITE)  # and from items that name no language to items that do
+    back.assemble(fmt, sport)
+    ar_site = replace(sport, language="ar")  # the same items in a feed of another language
+    assert back.assemble(fmt, ar_site) == FORMATS[fmt].render(ar_site, SITE)
+    assert back.relanged == (0 if fmt == "rss" else 6)
+
+
+@pytest.mark.parametrize("fmt", FMTS)
 def test_every_served_feed_is_its_whole_rendering_dated(make_publisher, sample_dir, fmt):
     pub = make_publisher(sample_dir, WEBSUB_HUB="https://hub.example/")
     snapshot = pub.build(FIXED_NOW)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from functools import lru_cache
 from datetime import datetime
 from itertools import chain, repeat
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
+
+from lxml import etree
 
 from ..model import UNDATED, Article, Feed, Site, dated
 from . import atom, jsonfeed, rss
@@ -40,6 +43,10 @@ class Pieces:
     whole: Callable[[Feed, Site], tuple[bytes, list[bytes], bytes] | None] | None = None
     # A feed's bytes as rendered (dated or not) cut into its items' bytes, or None where they do not cut so.
     cut: Callable[[bytes, Feed, Site], list[bytes] | None] | None = None
+    # An item's bytes naming its own language (own) from the bytes of the same item that do not, or the other way;
+    # None where they do not differ so. A category's page of articles in another language than the site's takes
+    # the site-wide page's items instead of rendering them again (a quarter of a whole export's items).
+    relang: Callable[[bytes, str, bool], bytes | None] | None = None
 
 
 def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
@@ -100,7 +107,22 @@ def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
             return None
         return split(body[at:len(body) - len(foot)], len(feed.items))
 
-    return Pieces(head_foot, items, b"", own_language=module is atom, whole=whole, cut=cut)
+    return Pieces(head_foot, items, b"", own_language=module is atom, whole=whole, cut=cut,
+                  relang=_atom_relang if module is atom else None)
+
+
+def _atom_relang(piece: bytes, language: str, own: bool) -> bytes | None:
+    """An Atom entry with its xml:lang attribute (own) or without: the attribute is the only one of the start tag
+    (atom._EntryExtras sets it), as lxml writes it."""
+    bare, named = b"  <entry>", b"  <entry" + _xml_lang(language) + b">"
+    have, want = (bare, named) if own else (named, bare)
+    return want + piece[len(have):] if piece.startswith(have) else None
+
+
+@lru_cache(maxsize=256)
+def _xml_lang(language: str) -> bytes:
+    """ xml:lang="…" as lxml writes the attribute (its escaping)."""
+    return etree.tostring(etree.Element("entry", {atom.XML_LANG: language}))[len(b"<entry"):-len(b"/>")]
 
 
 def _json_head_foot(feed: Feed, site: Site) -> tuple[bytes, bytes]:
@@ -118,6 +140,14 @@ def _json_items(articles: Sequence[Article], site: Site, language: str, full_tex
 
 
 _JSON_ITEM = b'{"id":'  # every item starts with its id; no other object in a feed has that key
+
+
+def _json_relang(piece: bytes, language: str, own: bool) -> bytes | None:
+    """A JSON Feed item with its "language" member (own) or without: jsonfeed.item adds it last."""
+    member = b"," + jsonfeed.serialise({"language": language})[1:-1] + b"}"
+    if own:
+        return piece[:-1] + member if piece.endswith(b"}") and not piece.endswith(member) else None
+    return piece[:-len(member)] + b"}" if piece.endswith(member) else None
 
 
 def _json_whole(feed: Feed, site: Site) -> tuple[bytes, list[bytes], bytes] | None:
@@ -148,7 +178,8 @@ PIECES = {
     # An item's start tag up to its name (an Atom entry may carry xml:lang), and its end tag.
     "rss": _xml_pieces(rss, b"    <item", b"</item>\n"),
     "atom": _xml_pieces(atom, b"  <entry", b"</entry>\n"),
-    "json": Pieces(_json_head_foot, _json_items, b",", own_language=True, whole=_json_whole, cut=_json_cut),
+    "json": Pieces(_json_head_foot, _json_items, b",", own_language=True, whole=_json_whole, cut=_json_cut,
+                   relang=_json_relang),
 }
 
 # The feed items are rendered in to be cut out: any feed will do, since an item's bytes depend only on the
@@ -175,6 +206,7 @@ class Fragments:
         self._heads: OrderedDict[tuple[str, Feed], tuple[bytes, bytes]] = OrderedDict()
         self._heads_lock = threading.Lock()
         self.made = 0  # item fragments rendered so far (for tests and measurements)
+        self.relanged = 0  # item fragments made from the same item with or without its own language (Pieces.relang)
 
     def assemble(self, fmt: str, feed: Feed) -> bytes:
         """The feed's bytes in a format: byte for byte what FORMATS[fmt].render(feed, site) gives."""
@@ -262,7 +294,7 @@ class Fragments:
 
     def _look_up(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool) -> tuple[list, list[int]]:
         """The items already made (None for the others) and the positions of those still to make."""
-        own_language, kept = PIECES[fmt].own_language, self._kept
+        own_language, kept, relang = PIECES[fmt].own_language, self._kept, PIECES[fmt].relang
         found: list[bytes | None] = []
         missing: list[int] = []
         with self._lock:
@@ -279,7 +311,15 @@ class Fragments:
                             entry[0] = article
                     if entry is not None:
                         kept.move_to_end(article.id)
-                        piece = entry[1].get((fmt, full_text, own_language and article.lang != language))
+                        own = own_language and article.lang != language
+                        piece = entry[1].get((fmt, full_text, own))
+                        if piece is None and relang is not None and (other := entry[1].get((fmt, full_text, not own))):
+                            piece = relang(other, article.lang, own)
+                            if piece is not None:
+                                entry[1][(fmt, full_text, own)] = piece
+                                entry[2] += len(piece)
+                                self._held += len(piece)
+                                self.relanged += 1
                 if piece is None:
                     missing.append(at)
                 found.append(piece)
