@@ -3,7 +3,9 @@ mode, whether it names its own language) and kept; a feed is its format's head, 
 
 Every piece is cut from the formats' own renderings, never written by hand: the head and foot from the feed
 rendered with no items (feedgen for RSS and Atom, formats/jsonfeed.py for JSON Feed), split where the items
-go; an item from a throwaway feed holding it, cut out between that feed's head and foot. The whole-feed
+go; an item from a throwaway feed holding it, cut out between that feed's head and foot. The one edit made to an
+item's bytes is its own language, named or not (an Atom entry's xml:lang attribute, a JSON item's last member, each
+as its serialiser writes it: Pieces.relang), so that a feed in another language reuses an item. The whole-feed
 renderers (FORMATS[fmt].render) stay the definition of the bytes: tests/test_fragments.py proves, for random
 article sets and every paging, delta and partner option, that assembled and whole feeds are byte-identical.
 """
