@@ -45,8 +45,8 @@ def _cache_folder(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _collector_as_it_was():
-    """A builder started in the test's process sets the cyclic collector's thresholds once every file is read
-    (building/builder.collect_less_once_read): each test begins with them as the run began."""
+    """A builder started in the test's process sets the cyclic collector's thresholds (building/builder.collect_less):
+    each test begins with them as the run began."""
     before = gc.get_threshold()
     yield
     gc.set_threshold(*before)

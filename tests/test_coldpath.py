@@ -429,19 +429,26 @@ def test_the_export_reads_every_article_in_full_whatever_the_folder_size(tmp_pat
     assert not publisher.scanner.placed and not any(is_placed(a) for a in publisher.snapshot.articles.values())
 
 
-def test_the_builder_collects_less_often_once_every_file_is_read_and_not_before(tmp_path, monkeypatch):
+def test_the_builder_collects_less_often_in_its_first_build_and_once_every_file_is_read_not_between(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
     monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
     finish_reading = Publisher.finish_reading
     monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)  # the background waits
+    during = []  # the thresholds as each refresh stamps what it read
+    stamp = Publisher._stamp
+    monkeypatch.setattr(Publisher, "_stamp", lambda self, *a: during.append(gc.get_threshold()) or stamp(self, *a))
     gc.set_threshold(700, 10, 10)  # the defaults (conftest puts back the run's own after the test)
+    archive = feedsvc.building.builder.ARCHIVE_GC_THRESHOLDS
     app = for_building(settings(many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"))
     publisher = feedsvc.building.builder.start_building(app, release=True)  # as run_builder wires it
     publisher.refresh()
+    assert during and set(during) == {archive}  # the first build makes the archive's objects: fewer collections
     assert publisher.scanner.placed and gc.get_threshold() == (700, 10, 10)  # a cold start, still reading
+    during.clear()
     finish_reading(publisher, publisher.scanner.placed)  # its refreshes commit what it read
-    assert not publisher.scanner.placed and gc.get_threshold() == feedsvc.building.builder.ARCHIVE_GC_THRESHOLDS
+    assert (700, 10, 10) in during  # the background read with the thresholds as they were
+    assert not publisher.scanner.placed and gc.get_threshold() == archive
 
 
 # --- workers started ahead ---------------------------------------------------------------------

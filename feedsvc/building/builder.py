@@ -806,8 +806,9 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
         if committer.release:  # nor its feeds' items: a refresh cuts those it needs from the stored feeds
             publisher.renderer.let_go()
             publisher.build_alone()  # and it holds the build lock: no other process dates what it renders
-            publisher.observers.append(collect_less_once_read(publisher))  # a builder that lives on
         publisher.observers.append(committer)
+        if committer.release:  # a builder that lives on; after the committer: its first build's commit collects less too
+            publisher.observers.append(collect_less(publisher))
         publisher.backlogs.append(committer.idle)
         publisher.renderer.origin = f"{origin} {publisher.site!r}"
         publisher.renderer.seed = committer.seed
@@ -874,13 +875,25 @@ def last_success(status: BuilderStatus, store) -> datetime | None:
         return None
 
 
-def collect_less_once_read(publisher) -> Callable[[Any], None]:
-    """A refresh observer: the cyclic collector at ARCHIVE_GC_THRESHOLDS from the first refresh after which every
-    file is read in full (a restart's first; a cold start's once its background reading is done)."""
+def collect_less(publisher) -> Callable[[Any], None]:
+    """The cyclic collector at ARCHIVE_GC_THRESHOLDS from now on, for a builder's first build, which makes the archive's
+    placements and maps; a refresh observer that puts the thresholds as they were back while a cold start's background
+    reads the files it placed (its cyclic garbage, 9939ab4), and ARCHIVE_GC_THRESHOLDS again once every file is read.
+
+    With the defaults the first build's collections walked what it had made so far again and again: a cold start at
+    100,000 articles spent 2.3 s of its 14.4 s in process in them (12 full collections, 1.8 s), and took 10.6 s at these
+    (1.35-1.74 s and 1.26-1.39 s at 10,000)."""
+    before = gc.get_threshold()
+    gc.set_threshold(*ARCHIVE_GC_THRESHOLDS)
+    told = False
 
     def observe(refreshed) -> None:
-        if not publisher.scanner.placed and gc.get_threshold() != ARCHIVE_GC_THRESHOLDS:
+        nonlocal told
+        if publisher.scanner.placed:
+            gc.set_threshold(*before)
+        elif not told or gc.get_threshold() != ARCHIVE_GC_THRESHOLDS:
             gc.set_threshold(*ARCHIVE_GC_THRESHOLDS)
+            told = True
             log.info("every file read: the cyclic collector at %s from now on", ARCHIVE_GC_THRESHOLDS)
 
     return observe
