@@ -46,8 +46,8 @@ class Pieces:
     # A feed's bytes as rendered (dated or not) cut into its items' bytes, or None where they do not cut so.
     cut: Callable[[bytes, Feed, Site], list[bytes] | None] | None = None
     # An item's bytes naming its own language (own) from the bytes of the same item that do not, or the other way;
-    # None where they do not differ so. A category's page of articles in another language than the site's takes
-    # the site-wide page's items instead of rendering them again (a quarter of a whole export's items).
+    # None where they do not differ so. A category's page in another language than the site-wide page's takes
+    # that page's items instead of rendering them again (a quarter of a whole export's items).
     relang: Callable[[bytes, str, bool], bytes | None] | None = None
 
 
