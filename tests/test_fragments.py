@@ -218,6 +218,10 @@ def test_a_feed_in_another_language_takes_the_items_made_for_the_site_wide_feed(
     assert fragments.assemble(fmt, sport) == FORMATS[fmt].render(sport, SITE)
     # RSS items never name a language: the same bytes serve both feeds; Atom's and JSON's are made from the others'.
     assert (fragments.made - made, fragments.relanged) == (0, 0 if fmt == "rss" else 6)
+    tight = Fragments(SITE, budget=fragments.held - 1)  # the items made so are held within the budget too
+    tight.assemble(fmt, site_wide)
+    tight.assemble(fmt, sport)
+    assert tight.held <= tight.budget and tight.held == sum(len(p) for e in tight._kept.values() for p in e[1].values())
     back = Fragments(SITE)  # and from items that name no language to items that do
     back.assemble(fmt, sport)
     ar_site = replace(sport, language="ar")  # the same items in a feed of another language

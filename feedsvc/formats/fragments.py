@@ -325,6 +325,7 @@ class Fragments:
                 if piece is None:
                     missing.append(at)
                 found.append(piece)
+            self._trim()  # the items made from others (relang) count too
         return found, missing
 
     def _keep(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool, positions, pieces: list[bytes],
@@ -346,8 +347,13 @@ class Fragments:
                 entry[2] += grown
                 self._held += grown
                 kept.move_to_end(article.id)
-            while self._held > self.budget and len(kept) > 1:  # the least recently used go first
-                self._held -= kept.popitem(last=False)[1][2]
+            self._trim()
+
+    def _trim(self) -> None:
+        """Drop the least recently used articles' items while more than the budget is held (under self._lock)."""
+        kept = self._kept
+        while self._held > self.budget and len(kept) > 1:
+            self._held -= kept.popitem(last=False)[1][2]
 
     def _head_foot(self, fmt: str, feed: Feed) -> tuple[bytes, bytes]:
         key = (fmt, replace(feed, items=()))
