@@ -63,15 +63,16 @@ OTHERS_PER_BUILD = 16
 ARENAS = 2
 BUILDER_ENV = {"MALLOC_ARENA_MAX": str(ARENAS)}
 # The cyclic collector's thresholds in a process that keeps an archive's worth of objects (the defaults are 700, 10,
-# 10): `feedsvc build` for the whole build (cli.py), the serving builder once every file is read in full. A build
+# 10): `feedsvc build` for the whole build (cli.py), the serving builder in its first build and once every file is read
+# in full (collect_less). A build
 # keeps what it makes (every placement, the state's maps, the manifest) to its end, and the defaults walked that
 # growing heap again and again: 500 collections, 0.1 s of a build with one file changed at 10,000 articles. A
 # builder's refresh makes a few maps and tuples the size of the archive (the published articles by ID, the article
 # pages, the listings), and a collection of the youngest generation that finds them there visits every item they
 # hold, out of cache: at 100,000 articles 50-80 ms each, and the defaults ran one or two inside each one-file
 # refresh (its home page took 60 ms instead of 7); at these, a one-file refresh makes too few objects to start one
-# (none in ten refreshes). Not through a builder's cold start: the background reading's cyclic garbage kept longer
-# raised its peak at 10,000 articles from 148 to 175 MiB (9939ab4). Cycles are still collected.
+# (none in ten refreshes). Not through a cold start's background reading: its cyclic garbage kept longer raised its
+# peak at 10,000 articles from 148 to 175 MiB (9939ab4). Cycles are still collected.
 ARCHIVE_GC_THRESHOLDS = (20_000, 10, 10)
 # Once every file is read, a build that put fewer bytes than this (a few saved files: at 10,000 articles 2-5 MB, its
 # feeds, pages, sitemap and their codings) keeps the memory it freed for the next refresh, which takes the same
@@ -885,15 +886,15 @@ def collect_less(publisher) -> Callable[[Any], None]:
     (1.35-1.74 s and 1.26-1.39 s at 10,000)."""
     before = gc.get_threshold()
     gc.set_threshold(*ARCHIVE_GC_THRESHOLDS)
-    told = False
+    all_read = False  # as of the last refresh
 
     def observe(refreshed) -> None:
-        nonlocal told
-        if publisher.scanner.placed:
+        nonlocal all_read
+        was, all_read = all_read, not publisher.scanner.placed
+        if not all_read:
             gc.set_threshold(*before)
-        elif not told or gc.get_threshold() != ARCHIVE_GC_THRESHOLDS:
+        elif not was:
             gc.set_threshold(*ARCHIVE_GC_THRESHOLDS)
-            told = True
             log.info("every file read: the cyclic collector at %s from now on", ARCHIVE_GC_THRESHOLDS)
 
     return observe

@@ -148,7 +148,7 @@ def _json_relang(piece: bytes, language: str, own: bool) -> bytes | None:
     """A JSON Feed item with its "language" member (own) or without: jsonfeed.item adds it last."""
     member = b"," + jsonfeed.serialise({"language": language})[1:-1] + b"}"
     if own:
-        return piece[:-1] + member if piece.endswith(b"}") and not piece.endswith(member) else None
+        return piece[:-1] + member if piece.endswith(b"}") else None
     return piece[:-len(member)] + b"}" if piece.endswith(member) else None
 
 
@@ -295,7 +295,8 @@ class Fragments:
         return self._held
 
     def _look_up(self, fmt: str, articles: Sequence[Article], language: str, full_text: bool) -> tuple[list, list[int]]:
-        """The items already made (None for the others) and the positions of those still to make."""
+        """The items already made (None for the others) and the positions of those still to make. An item kept only
+        with the other own-language form is made from it here (Pieces.relang), kept, and counted against the budget."""
         own_language, kept, relang = PIECES[fmt].own_language, self._kept, PIECES[fmt].relang
         found: list[bytes | None] = []
         missing: list[int] = []
