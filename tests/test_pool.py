@@ -209,3 +209,37 @@ def test_a_worker_holds_back_a_file_that_is_not_as_it_was_listed(articles_dir):
     results = dict(pool.read_files(articles_dir, OPTIONS, batch, Folder(articles_dir), pool_from=2))
     assert results[moved] is None  # held back: the next look reads it
     assert all(isinstance(results[n], Article) for n in names if n != moved)
+
+
+def test_a_worker_sends_a_chunk_of_long_articles_without_waiting_for_this_process_to_read(articles_dir):
+    # Full articles' results outgrow a default pipe (64 KiB): the worker's write would wait until this process's
+    # thread, which needs the GIL, read it piece by piece. A widened pipe takes the whole chunk at once.
+    import fcntl
+    import pickle
+    import termios
+    import time
+    from pathlib import Path
+    from feedsvc.reading.folder import Folder
+
+    paragraph = "فقرة طويلة عن الأخبار في المدينة وما جرى فيها اليوم. " * 40
+    for i in range(20):
+        write(articles_dir, f"long{i:02}.txt", "أخبار\n" + f"خبر طويل {i}\n" + (paragraph + "\n") * 4)
+    worker = pool.start_worker()
+    try:
+        chunk = [(source, False, None) for source, _, _ in Folder(Path(articles_dir)).walk()[0]]
+        pickle.dump(("open", str(articles_dir), OPTIONS), worker.stdin)
+        pickle.dump(("read", True, chunk, False), worker.stdin)
+        worker.stdin.flush()
+        waiting, last, deadline = bytearray(4), -1, time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the worker wrote no more for a while: all it could
+            time.sleep(0.2)
+            fcntl.ioctl(worker.stdout.fileno(), termios.FIONREAD, waiting)
+            if int.from_bytes(waiting, sys.byteorder) == last:
+                break
+            last = int.from_bytes(waiting, sys.byteorder)
+        assert last > 1 << 16  # the whole chunk's results, not a default pipe's 64 KiB
+        results = pickle.load(worker.stdout)
+        assert len(results) == 20 and all(isinstance(r, Article) for _, r in results)
+        assert len(pickle.dumps(results)) <= last  # nothing of it was still to be written
+    finally:
+        pool.close_worker(worker)

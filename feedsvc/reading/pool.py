@@ -48,6 +48,7 @@ CHUNK = 50  # files per hand-out: small enough to share the end of the list, lar
 # the feeding thread, which needs the GIL this process's own placement holds (up to sys.getswitchinterval(), 5 ms,
 # a chunk of placements' whole time).
 AHEAD = 2
+PIPE_SIZE = 1 << 20  # bytes of a worker's results pipe: two chunks of full articles' results (widen)
 
 Result = Article | Skipped | None  # None: held back, open for writing (busy) or not as listed (expect): read_one
 # (source, whether a file still open for writing is held back, the (size, mtime_ns) it was listed with or None)
@@ -81,8 +82,7 @@ def prestart() -> None:
         _keeping = True
         for _ in range(processes() - len(_prestarted) if processes() > 1 else 0):
             try:
-                _prestarted.append(subprocess.Popen([sys.executable, "-c", WORKER],
-                                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=worker_env(), close_fds=True))
+                _prestarted.append(start_worker())
             except OSError as exc:
                 log.warning("cannot start a reading worker (%s)", exc)
                 return
@@ -299,6 +299,28 @@ def read_in_full(worker: subprocess.Popen) -> bool:
     return getattr(worker, "read_in_full", False)
 
 
+def start_worker() -> subprocess.Popen:
+    """A fresh reading worker (WORKER), its results' pipe widened (widen)."""
+    worker = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              env=worker_env(), close_fds=True)
+    widen(worker.stdout)
+    return worker
+
+
+def widen(pipe: BinaryIO, size: int = PIPE_SIZE) -> None:
+    """Give a pipe a buffer of `size` bytes (Linux's F_SETPIPE_SZ; at most /proc/sys/fs/pipe-max-size, 1 MiB by default):
+    a chunk's results (50 articles read in full, about 550 KB) then go into it at once. With the default 64 KiB, a
+    worker's write waited for this process's thread to read it piece by piece, each piece after the GIL came back to
+    that thread (up to sys.getswitchinterval() while this process works): the worker sat idle meanwhile."""
+    setting = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setting is None:  # not Linux: the default size
+        return
+    try:
+        fcntl.fcntl(pipe.fileno(), setting, size)
+    except OSError:  # above the machine's pipe-max-size, or out of the user's pipe buffer quota: keep the default
+        pass
+
+
 def worker_env() -> dict:
     """A worker's environment: this one's, with this process's sys.path, so it imports the same feedsvc."""
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same feedsvc as here
@@ -331,7 +353,7 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True, kee
             _prestarted.remove(worker)
     try:
         if worker is None:
-            worker = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=worker_env(), close_fds=True)
+            worker = start_worker()
     except OSError as exc:
         log.warning("cannot start a reading worker (%s); reading its share here", exc)
         return
