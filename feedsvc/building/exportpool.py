@@ -33,7 +33,7 @@ from typing import Any, Iterator, Mapping
 
 from ..model import Site
 from ..paging import Listing, page_feed
-from ..reading.pool import close_worker, cores, results_channel, worker_env
+from ..reading.pool import close_worker, cores, end_worker, results_channel, worker_env
 from .exportfolder import LEAVE_OUT, etag, mtime_ns, unlink, write_file
 from .precompress import SUFFIXES
 
@@ -243,7 +243,7 @@ def work() -> None:
         try:
             job, tasks = pickle.load(sys.stdin.buffer)
         except EOFError:
-            return
+            end_worker(out)
         if maker is None or maker.job != job:
             maker = PageMaker(job)
         try:

@@ -393,6 +393,15 @@ def results_channel() -> BinaryIO:
     return channel
 
 
+def end_worker(channel: BinaryIO) -> None:
+    """End a worker at the end of its input, its results flushed: at once, without the interpreter freeing what it read
+    and rendered object by object (0.1 s of an export worker's end, which the build waited for), memory the OS takes
+    back whole. A worker holds nothing else to close: its files are written and closed, its store connection reads."""
+    channel.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def work() -> None:
     """The worker: from stdin ("open", root, options) for a folder, then ("read", full, chunk of Items, keep),
     each chunk's results to stdout; until the end of its input. The language model loads with the first text
@@ -405,7 +414,7 @@ def work() -> None:
         try:
             message = pickle.load(sys.stdin.buffer)
         except EOFError:
-            return
+            end_worker(out)
         if message[0] == "open":
             if (message[1], message[2]) != (str(root), options):  # another folder or other settings: nothing kept holds
                 kept.clear()
