@@ -16,21 +16,13 @@ nginx then sends the file itself), and brotli only where it is smaller than gzip
 """
 from __future__ import annotations
 
-import gzip
-
-import brotli
-
+from ..resource import brotli_body, gzip_body
 from ..urls import is_article
 
-GZIP_LEVEL = 6
-BROTLI_QUALITY = 5
 PAYS = 0.9  # a coded form at most this share of the body, or nginx sends the body
 SUFFIXES = {"gzip": ".gz", "br": ".br"}  # the names gzip_static and brotli_static look for
 
-MAKE = {
-    "gzip": lambda body: gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),  # mtime=0: same bytes every time
-    "br": lambda body: brotli.compress(body, quality=BROTLI_QUALITY),
-}
+MAKE = {"gzip": gzip_body, "br": brotli_body}  # the store's own codings (resource.py), so stored forms are written as they are
 
 
 def precompressed(path: str) -> bool:
