@@ -512,3 +512,13 @@ def test_the_routes_pages_and_cors_follow_the_formats_table(client):
         assert res.status_code == 200 and res.mimetype == fmt.media_type
         assert res.headers["Access-Control-Allow-Origin"] == "*"
     assert all(suffix in client.get("/feed.nope").get_data(as_text=True) for suffix in ["/feed" + f.suffix for f in FORMATS.values()])
+
+
+def test_json_feed_bytes_are_the_standard_librarys_compact_utf8_json():
+    # orjson writes them (jsonfeed.serialise); the contract is json.dumps's: every character but '"', '\\' and the C0
+    # controls as it is, in UTF-8, the controls as \b \t \n \f \r or \u00XX, keys in insertion order, no spaces.
+    from feedsvc.formats.jsonfeed import serialise
+
+    text = "".join(map(chr, range(0x80))) + "\u2028\u2029\ufeff\u00a0 «سياسة» ‏עברית‎ 𝔘 </script> \\u0041 ☃"
+    value = {"z": text, "a": [1, -2, 0, True, False, None, {"k": "", "ق": [text[::-1]]}], "id": "tag:x,2024:1"}
+    assert serialise(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

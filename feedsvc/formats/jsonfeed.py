@@ -1,7 +1,7 @@
 """JSON Feed 1.1, written by hand (feedgen has none). Spec: https://www.jsonfeed.org/version/1.1/"""
 from __future__ import annotations
 
-import json
+import orjson
 
 from ..model import Article, Feed, Site
 from ..urls import article_url, feed_url
@@ -41,11 +41,13 @@ def document(feed: Feed, site: Site, items: list) -> dict:
 
 
 def serialise(value) -> bytes:
-    """Compact UTF-8 JSON: json's C encoder only runs without indent, several times faster on a 50-item feed.
+    """Compact UTF-8 JSON, by orjson: the very bytes of json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    encoded as UTF-8 (tests/test_formats.py holds it to them), a third of the time (the 10,000-article export's 400
+    JSON Feed pages: 0.28 s against 0.90).
 
     An item serialised alone gives the same bytes as inside the document's items array.
     """
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return orjson.dumps(value)
 
 
 def date_json_feed(body: bytes, when, undo: bool = False) -> bytes:
