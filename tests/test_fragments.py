@@ -169,13 +169,13 @@ def test_a_reading_worker_makes_a_feed_of_the_articles_it_kept_as_the_builder_da
         return
     kept = {a.source: replace(a, published=None, updated=None) for a in items}  # as read, before the state store
     for fmt in FMTS:
-        made = whole_feeds(kept, SITE, [(fmt, *skeleton(feed))])[0]
+        made = list(whole_feeds(kept, SITE, [(fmt, *skeleton(feed))]))[0]
         assert made == PIECES[fmt].whole(feed, SITE), fmt  # None where the feed does not cut: made per item by the builder
         if made is not None:
             assert Fragments(SITE).adopt(fmt, feed, made) == FORMATS[fmt].render(feed, SITE), fmt
     first = feed.items[0].source
-    assert whole_feeds({**kept, first: replace(kept[first], content_hash="b:other")}, SITE, [("rss", *skeleton(feed))]) == [None]
-    assert whole_feeds({s: a for s, a in kept.items() if s != first}, SITE, [("json", *skeleton(feed))]) == [None]
+    assert list(whole_feeds({**kept, first: replace(kept[first], content_hash="b:other")}, SITE, [("rss", *skeleton(feed))])) == [None]
+    assert list(whole_feeds({s: a for s, a in kept.items() if s != first}, SITE, [("json", *skeleton(feed))])) == [None]
 
 
 @pytest.mark.parametrize("fmt", FMTS)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from datetime import datetime
 from itertools import chain, repeat
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from lxml import etree
 
@@ -382,19 +382,18 @@ def skeleton(feed: Feed) -> tuple[Feed, list[Dates]]:
     return replace(feed, items=()), [(a.source, a.content_hash, a.published, a.updated) for a in feed.items]
 
 
-def whole_feeds(kept: Mapping[str, Article], site: Site, jobs: Sequence[tuple[str, Feed, list[Dates]]]) -> list[tuple[bytes, list[bytes], bytes] | None]:
+def whole_feeds(kept: Mapping[str, Article], site: Site, jobs: Sequence[tuple[str, Feed, list[Dates]]]) -> Iterator[tuple[bytes, list[bytes], bytes] | None]:
     """(a reading worker) Each (format, feed without items, its items' dates) rendered whole and cut (Pieces.whole),
     its items the articles this worker read in full (kept: the first pages') as the builder dated them; None for a
-    feed with an item it did not read, or read other bytes of (the builder makes that one itself)."""
-    made: list[tuple[bytes, list[bytes], bytes] | None] = []
+    feed with an item it did not read, or read other bytes of (the builder makes that one itself). One at a time, as
+    made: the worker sends each back before it makes the next (reading/pool.py call)."""
     for fmt, feed, items in jobs:
         articles = [kept.get(source) for source, _, _, _ in items]
         if PIECES[fmt].whole is None or any(a is None or a.content_hash != hashed for a, (_, hashed, _, _) in zip(articles, items)):
-            made.append(None)
+            yield None
             continue
         feed = replace(feed, items=tuple(dated(a, published, updated) for a, (_, _, published, updated) in zip(articles, items)))
-        made.append(PIECES[fmt].whole(feed, site))
-    return made
+        yield PIECES[fmt].whole(feed, site)
 
 
 def _joined(head: bytes, sep: bytes, items: Sequence[bytes], foot: bytes) -> bytes:

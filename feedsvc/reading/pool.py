@@ -34,6 +34,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
+from .. import allocator
 from ..model import Article
 from .articles import Options, read_or_skip
 from .folder import FileBusyError, Folder, Skipped
@@ -48,6 +49,9 @@ CHUNK = 50  # files per hand-out: small enough to share the end of the list, lar
 # the feeding thread, which needs the GIL this process's own placement holds (up to sys.getswitchinterval(), 5 ms,
 # a chunk of placements' whole time).
 AHEAD = 2
+# Blocks of this size and more (a feed's bytes, a chunk's pickled results) each a mapping of their own, given back once
+# freed (allocator.mmap_from): glibc would otherwise raise its threshold past them and keep them in the heap.
+MMAP_THRESHOLD = 128 << 10
 PIPE_SIZE = 1 << 20  # bytes of a worker's results pipe: two chunks of full articles' results (widen)
 
 Result = Article | Skipped | None  # None: held back, open for writing (busy) or not as listed (expect): read_one
@@ -249,14 +253,16 @@ class _Shared:
 
 
 # What a worker kept since prestart() runs for this process besides reading (call): name → "module:function", called with
-# the articles the worker keeps (source → Article) and the call's arguments.
+# the articles the worker keeps (source → Article) and the call's arguments; it gives its results one by one (an
+# iterable), each sent back as it is made: the worker never holds them all (the feeds of a cold start's first pages,
+# ~18 MB at 10,000 articles, had made the reading worker that read them the largest process of the start).
 CALLS = {"whole feeds": "feedsvc.formats.fragments:whole_feeds"}
 
 
 def call(name: str, *args: Any) -> Callable[[], Any] | None:
     """Run CALLS[name] in an idle worker kept since prestart() (one that read in full first: it keeps the first pages'
-    articles), on the other core while this process goes on: a function that waits for the result (None if the worker
-    failed), or None when no worker is idle (the caller then does the work itself)."""
+    articles), on the other core while this process goes on: a function that waits for the job's results (a list; None
+    if the worker failed), or None when no worker is idle (the caller then does the work itself)."""
     with _prestarted_lock:
         worker = max(_prestarted, key=read_in_full, default=None)
         if worker is None:
@@ -266,9 +272,16 @@ def call(name: str, *args: Any) -> Callable[[], Any] | None:
 
     def run() -> None:
         try:
-            pickle.dump(("call", name, args), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            # The job as "module:function", which the worker imports (a name CALLS has not fails there, as a job would).
+            pickle.dump(("call", CALLS.get(name, name), args), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             worker.stdin.flush()
-            box[0] = pickle.load(worker.stdout)
+            parts = []
+            while True:
+                more, part = pickle.load(worker.stdout)
+                if not more:
+                    break
+                parts.append(part)
+            box[0] = parts if part else None
         except Exception as exc:  # noqa: BLE001 - a worker that died: the caller does the work itself
             log.warning("a reading worker failed to run %s (%s: %s); done here", name, type(exc).__name__, exc)
             close_worker(worker)
@@ -409,6 +422,7 @@ def work() -> None:
     would spend a core for half a second, and 75 MB, during a cold start."""
     root = options = folder = None
     out = results_channel()
+    allocator.mmap_from(MMAP_THRESHOLD)
     kept: dict[str, Article] = {}  # the first pages' articles read in full (keep), until anything else is read in full
     while True:
         try:
@@ -422,16 +436,20 @@ def work() -> None:
             folder = Folder(root)
             continue
         if message[0] == "call":
-            _, name, args = message
+            _, job, args = message
+            ended = False  # (False, whether it succeeded) ends the parts
             try:
-                module, function = CALLS[name].split(":")
-                result = getattr(importlib.import_module(module), function)(kept, *args)
+                module, function = job.split(":")
+                for part in getattr(importlib.import_module(module), function)(kept, *args):
+                    pickle.dump((True, part), out, protocol=pickle.HIGHEST_PROTOCOL)  # sent as made, never all held here
+                    del part  # not held while the job makes the next
+                ended = True
             except Exception:  # noqa: BLE001 - said on stderr; the caller does the work itself (None)
                 traceback.print_exc()
-                result = None
             kept.clear()
-            pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((False, ended), out, protocol=pickle.HIGHEST_PROTOCOL)
             out.flush()
+            allocator.trim()  # what the job made and read, given back to the system while this worker goes on reading
             continue
         _, full, chunk, keep = message
         results = [(source, read_one(root, options, folder, source, busy, full, expect)) for source, busy, expect in chunk]
