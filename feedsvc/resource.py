@@ -15,28 +15,22 @@ from typing import Callable
 import brotli
 from zlib_ng import zlib_ng
 
-GZIP_LEVEL = 6
-BROTLI_QUALITY = 5
 
-
-def gzip_body(body: bytes, level: int = GZIP_LEVEL) -> bytes:
-    """A gzip member (RFC 1952) of body, with no name and time 0, so the same bytes every time: deflate by zlib-ng,
-    which lets go of the GIL as zlib does. On the 10,000-article benchmark's precompressed files (160 files, 29 MB: feeds'
-    first pages, pages, sitemaps) its level 6 took 0.37 s of CPU for 19.8% of the bytes, where zlib's level 6 took
+def _gzip(body: bytes) -> bytes:
+    """A gzip member (RFC 1952) of body, level 6, with no name and time 0, so the same bytes every time: deflate by
+    zlib-ng, which lets go of the GIL as zlib does. On the 10,000-article benchmark's precompressed files (160 files,
+    29 MB: feeds' first pages, pages, sitemaps) it took 0.37 s of CPU for 19.8% of the bytes, where zlib's level 6 took
     0.94 s for 20.2% (each file within 1% of zlib's; zlib's level 9: 2.6 s for 19.6%)."""
-    return zlib_ng.compress(body, level, wbits=31)  # 16 + 15: a gzip header and trailer, the largest window
+    return zlib_ng.compress(body, 6, wbits=31)  # 16 + 15: a gzip header and trailer, the largest window
 
 
-def brotli_body(body: bytes, quality: int = BROTLI_QUALITY) -> bytes:
-    """A brotli stream (RFC 7932) of body."""
-    return brotli.compress(body, quality=quality)
-
-
-# gzip level 6 and brotli quality 5: within 1-3% of the smallest output at a fraction of the time (a 305 kB RSS feed:
-# gzip 4.5 ms, where zlib took 10.8), which matters when a refresh renders many feeds.
-_CODINGS = {
-    "gzip": gzip_body,
-    "br": brotli_body,
+# Each content coding's function, made once per body: what the build store keeps, a serving process makes on a request
+# and the export writes beside a file (building/precompress.py). gzip level 6 and brotli quality 5: within 1-3% of the
+# smallest output at a fraction of the time (a 305 kB RSS feed: gzip 4.5 ms; brotli 10 ms, 36 at quality 9), which
+# matters when a refresh renders many feeds.
+CODINGS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": _gzip,
+    "br": lambda body: brotli.compress(body, quality=5),
 }
 
 
@@ -53,7 +47,7 @@ class Rendered:
         self._body: bytes | None = body
         self._describe('"' + (digest or hashlib.sha256(body).hexdigest())[:32] + '"', media_type, last_modified, max_age, headers)
         if precompress:  # feeds: compressed when rendered, never on a request
-            for name in _CODINGS:
+            for name in CODINGS:
                 self.coded(name)
 
     @classmethod
@@ -80,7 +74,7 @@ class Rendered:
         self.etag = etag
         self.http_date = http_date(last_modified)  # Last-Modified, formatted once
         # If-None-Match values that match outright: the ETag of each coding, strong or weak.
-        tags = [etag] + [etag[:-1] + "-" + coding + '"' for coding in _CODINGS]
+        tags = [etag] + [etag[:-1] + "-" + coding + '"' for coding in CODINGS]
         self.validators = frozenset(tags + ["W/" + tag for tag in tags])
         self._coded: dict[str, bytes] = {}
         self._lock = threading.Lock()
@@ -125,7 +119,7 @@ class Rendered:
                 found = self._coded.get(coding)
                 if found is None:
                     found = self._load(coding) if self._load is not None else None
-                    self._coded[coding] = found = found if found is not None else _CODINGS[coding](self.body)
+                    self._coded[coding] = found = found if found is not None else CODINGS[coding](self.body)
         return found
 
     def __repr__(self) -> str:
@@ -145,7 +139,7 @@ def code_beside(resources: list[Rendered]) -> None:
     brotli let go of the GIL, so another core makes them while this thread goes on. Whoever asks for a coding before
     it is made waits for it (coded() holds the resource's lock while it makes one), never makes it twice."""
     largest = sorted(resources, key=lambda res: len(res.body), reverse=True)
-    for coding in _CODINGS:
+    for coding in CODINGS:
         threading.Thread(target=_code, args=(largest, coding), name=f"code-{coding}", daemon=True).start()
 
 
@@ -157,5 +151,5 @@ def _code(resources: list[Rendered], coding: str) -> None:
 def compress_all(resources: list[Rendered]) -> None:
     """Make every content coding of these resources now (run in a thread right after a refresh)."""
     for res in resources:
-        for coding in _CODINGS:
+        for coding in CODINGS:
             res.coded(coding)

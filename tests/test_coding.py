@@ -19,7 +19,7 @@ WHEN = datetime(2026, 11, 30, tzinfo=timezone.utc)
 
 def test_codings_made_beside_are_those_asked_for_and_each_is_made_once(monkeypatch):
     made, gate = [], threading.Event()
-    real = dict(resource._CODINGS)
+    real = dict(resource.CODINGS)
 
     def slow(coding):
         def make(body):
@@ -28,7 +28,7 @@ def test_codings_made_beside_are_those_asked_for_and_each_is_made_once(monkeypat
             return real[coding](body)
         return make
 
-    monkeypatch.setattr(resource, "_CODINGS", {name: slow(name) for name in real})
+    monkeypatch.setattr(resource, "CODINGS", {name: slow(name) for name in real})
     small, large = (Rendered(b"<rss>%d</rss>" % n * n, "application/rss+xml", WHEN, precompress=False) for n in (10, 5000))
     code_beside([small, large])
     asked = []

@@ -16,13 +16,11 @@ nginx then sends the file itself), and brotli only where it is smaller than gzip
 """
 from __future__ import annotations
 
-from ..resource import brotli_body, gzip_body
+from ..resource import CODINGS
 from ..urls import is_article
 
 PAYS = 0.9  # a coded form at most this share of the body, or nginx sends the body
 SUFFIXES = {"gzip": ".gz", "br": ".br"}  # the names gzip_static and brotli_static look for
-
-MAKE = {"gzip": gzip_body, "br": brotli_body}  # the store's own codings (resource.py), so stored forms are written as they are
 
 
 def precompressed(path: str) -> bool:
@@ -34,7 +32,7 @@ def coded_forms(body: bytes, stored: dict[str, bytes | None] | None = None) -> d
     """The forms worth writing beside a file: coding → bytes, taken from `stored` where the store has them."""
     stored = stored or {}
     out = {}
-    for coding, make in MAKE.items():
+    for coding, make in CODINGS.items():  # the store's own codings: a stored form is written as it is
         data = stored.get(coding)
         if data is None:
             data = make(body)

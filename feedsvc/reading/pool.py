@@ -276,12 +276,12 @@ def call(name: str, *args: Any) -> Callable[[], Any] | None:
             pickle.dump(("call", CALLS.get(name, name), args), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             worker.stdin.flush()
             parts = []
-            while True:
-                more, part = pickle.load(worker.stdout)
+            while True:  # (True, a result) as each is made, then (False, whether the job succeeded)
+                more, value = pickle.load(worker.stdout)
                 if not more:
                     break
-                parts.append(part)
-            box[0] = parts if part else None
+                parts.append(value)
+            box[0] = parts if value else None
         except Exception as exc:  # noqa: BLE001 - a worker that died: the caller does the work itself
             log.warning("a reading worker failed to run %s (%s: %s); done here", name, type(exc).__name__, exc)
             close_worker(worker)
@@ -320,18 +320,18 @@ def start_worker() -> subprocess.Popen:
     return worker
 
 
-def widen(pipe: BinaryIO, size: int = PIPE_SIZE) -> None:
+def widen(pipe: BinaryIO, size: int = PIPE_SIZE) -> bool:
     """Give a pipe a buffer of `size` bytes (Linux's F_SETPIPE_SZ; at most /proc/sys/fs/pipe-max-size, 1 MiB by default):
     a chunk's results (50 articles read in full, about 550 KB) then go into it at once. With the default 64 KiB, a
     worker's write waited for this process's thread to read it piece by piece, each piece after the GIL came back to
-    that thread (up to sys.getswitchinterval() while this process works): the worker sat idle meanwhile."""
+    that thread (up to sys.getswitchinterval() while this process works): the worker sat idle meanwhile. Whether the
+    pipe took it: where it does not (not Linux, a smaller pipe-max-size, the user's pipe buffers used up) the worker
+    reads as well, only waiting more."""
     setting = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if setting is None:  # not Linux: the default size
-        return
     try:
-        fcntl.fcntl(pipe.fileno(), setting, size)
-    except OSError:  # above the machine's pipe-max-size, or out of the user's pipe buffer quota: keep the default
-        pass
+        return setting is not None and fcntl.fcntl(pipe.fileno(), setting, size) >= size
+    except OSError:
+        return False
 
 
 def worker_env() -> dict:
