@@ -191,17 +191,26 @@ def test_the_language_model_is_unpacked_once_into_the_cache_folder_and_tells_the
     import subprocess
     import sys
 
-    probe = ("from feedsvc.reading import text; import py3langid; "
+    # The language, whether the model's big table is mapped from the copy, and whether every score of a few texts is
+    # the one py3langid's own loading of its file gives.
+    probe = ("from feedsvc.reading import text; import py3langid, numpy; from py3langid import langid\n"
              "print(text.detect_language('Le conseil municipal a voté le budget hier soir après un long débat', 'ar'), "
-             "py3langid.classify('Der Stadtrat hat gestern Abend den Haushalt beschlossen')[0])")
+             "py3langid.classify('Der Stadtrat hat gestern Abend den Haushalt beschlossen')[0], "
+             "isinstance(langid.IDENTIFIER.nb_ptc, numpy.memmap))\n"
+             "own = langid.LanguageIdentifier.from_model_file(langid.MODEL_FILE)\n"
+             "texts = ['Il pleut sur la ville', 'El gobierno aprobó el presupuesto', 'Вчера в городе прошёл дождь', "
+             "'今天天气很好', 'The council met on Tuesday', 'x']\n"
+             "assert all(own.rank(t) == langid.IDENTIFIER.rank(t) for t in texts)")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert first.returncode == 0, first.stderr
-    unpacked = list((tmp_path / "cache" / "feedsvc").glob("py3langid-*.npz"))
+    unpacked = list((tmp_path / "cache" / "feedsvc").glob("py3langid-*"))
     assert len(unpacked) == 1 and not list((tmp_path / "cache" / "feedsvc").glob("*.partial"))
+    assert {p.name for p in unpacked[0].iterdir()} == {".complete", "ptc.npy", "pc.npy", "classes.npy", "nextmove.npy",
+                                                        "nextmove_row.npy", "out_feat.npy"}
     again = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
-    assert first.stdout.split() == again.stdout.split() == ["fr", "de"]
+    assert first.stdout.split() == again.stdout.split() == ["fr", "de", "True"]
     env["XDG_CACHE_HOME"] = str(tmp_path / "not-a-folder")
     (tmp_path / "not-a-folder").write_text("a file where the cache folder would be")  # cannot be written: py3langid's own file
     fallback = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
-    assert fallback.returncode == 0 and fallback.stdout.split() == ["fr", "de"]
+    assert fallback.returncode == 0 and fallback.stdout.split() == ["fr", "de", "False"], fallback.stderr
