@@ -269,3 +269,44 @@ def test_a_worker_sends_a_jobs_results_as_it_makes_them_and_never_holds_them_all
         pool.release()
     assert [part[:1] for part in parts] == [bytes([n]) for n in range(count)] and {len(p) for p in parts} == {size}
     assert peak < 100 << 20, f"the worker held {peak >> 20} MiB of {count * size >> 20} MiB of results"
+
+
+FORKED = """
+import fcntl, os, sys, threading
+from pathlib import Path
+from feedsvc.children import Forked
+from feedsvc.model import Article
+from feedsvc.reading import pool
+from feedsvc.reading.articles import Options
+from feedsvc.reading.folder import Folder
+root, lock_path = Path(sys.argv[1]), sys.argv[2]
+lock = os.open(lock_path, os.O_RDWR | os.O_CREAT)
+fcntl.flock(lock, fcntl.LOCK_EX)  # as the builder holds the build lock when it starts its workers
+assert threading.active_count() == 1
+pool.prestart()
+workers = list(pool._prestarted)
+assert len(workers) == 2 and all(isinstance(w, Forked) for w in workers), workers
+names = sorted(p.name for p in root.iterdir())
+results = dict(pool.read_files(root, Options(site_url="http://127.0.0.1:8000"), [(n, False, None) for n in names], Folder(root)))
+assert sorted(r.title for r in results.values() if isinstance(r, Article)) == sorted(f"Story {i}" for i in range(120)), results
+assert {Path(f"/proc/{w.pid}/comm").read_text().strip() for w in workers} == {"feedsvc-reader"}
+os.close(lock)
+again = os.open(lock_path, os.O_RDWR)
+fcntl.flock(again, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: no worker kept the descriptor it inherited
+pool.release()
+assert [w.wait(timeout=10) for w in workers] == [-15, -15]  # idle, stopped by release()
+print("ok")
+"""
+
+
+@pytest.mark.skipif(pool.processes() < 2 or not hasattr(__import__("os"), "fork"), reason="workers need two cores and fork")
+def test_workers_started_before_any_thread_are_forks_that_read_the_same_and_keep_no_descriptor_of_the_caller(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    root = tmp_path / "articles"
+    for i in range(120):
+        write(root, f"a{i:03}.txt", f"News\nStory {i}\nThe council met on Tuesday to discuss story number {i}.\n")
+    done = subprocess.run([sys.executable, "-c", FORKED, str(root), str(tmp_path / "lock")], capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
