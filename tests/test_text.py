@@ -202,6 +202,8 @@ def test_the_language_model_is_unpacked_once_into_the_cache_folder_and_tells_the
              "'今天天气很好', 'The council met on Tuesday', 'x']\n"
              "assert all(own.rank(t) == langid.IDENTIFIER.rank(t) for t in texts)")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    (tmp_path / "cache" / "feedsvc").mkdir(parents=True)
+    (tmp_path / "cache" / "feedsvc" / "py3langid-1-2.npz").write_bytes(b"an earlier feedsvc's copy")  # replaced
     first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert first.returncode == 0, first.stderr
     unpacked = list((tmp_path / "cache" / "feedsvc").glob("py3langid-*"))

@@ -9,10 +9,10 @@ script that builds the app at its top level would build it twice). Workers get t
 they import the same feedsvc, and live for one scan. A chunk a worker fails on goes back to the list.
 The one exception is prestart(), called by the builder before it starts any thread: its workers are forks of it.
 
-The builder starts its workers as it starts (prestart()), so a cold start's first scan finds them ready; a placement
-scan (full=False: articles.parse_article)
-is also read by this process, since it loads no language model, unless a worker reads first pages in full first
-(a cold start's): then a worker a core reads, and this process takes their results in.
+The builder starts its workers as it starts (prestart()), so a cold start's first scan finds them ready; a
+placement scan (full=False: articles.parse_article) is also read by this process, since it loads no language model,
+unless a worker reads first pages in full first (a cold start's): then a worker a core reads, and this process takes
+their results in.
 
 A worker also keeps the articles it read in full for the first pages (keep: a placement batch's newest files, the
 first pages' stragglers) until it reads anything else in full, and renders feeds of them when asked (call): a cold
@@ -115,7 +115,7 @@ def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
     """Read (source, busy, expect) items (Item): each file's result, in the order they are done.
 
     A batch of pool_from files or more is read by worker processes, one per core, while this process only
-    collects (it keeps its memory for what it serves: the language model, ~75 MB, is loaded by a worker);
+    collects (it keeps its memory for what it serves: the language model is loaded by a worker);
     a smaller batch, any on a one-core machine, and the chunks of a worker that failed are read here.
     full=False: placements only (articles.parse_article); this process reads chunks too (no model to load),
     beside one worker fewer. first: of those, files read in full all the same, by one worker, before it places
@@ -148,7 +148,8 @@ def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Fo
     shared = _Shared([(whole[i:i + CHUNK], True) for i in range(0, len(whole), CHUNK)]
                      + [(rest[i:i + CHUNK], full) for i in range(0, len(rest), CHUNK)])
     # In a placement batch one worker takes the files read in full (then placements), the others placements only: a
-    # file read in full may need the language model, which only that worker then loads (0.3 s of a core, and 90 MB).
+    # file read in full may need the language model, which only that worker then loads (about 10 ms, and the pages of
+    # its tables that worker's texts touch: text.py maps them).
     # No more workers than chunks: the 42 files of a cold start's last first pages go to the one that has the model.
     count = max(1, min(count, len(shared)))
     feeders = [threading.Thread(target=_feed, args=(root, options, shared, full or not n, keep or bool(whole)), name="read-worker", daemon=True)
@@ -455,7 +456,7 @@ def work(source: BinaryIO | None = None, out: BinaryIO | None = None) -> None:
     """The worker: from stdin ("open", root, options) for a folder, then ("read", full, chunk of Items, keep),
     each chunk's results to stdout; until the end of its input. The language model loads with the first text
     that needs it (text.py): Arabic and plain English prose never do, and a worker that loaded it for nothing
-    would spend a core for 0.1 s during a cold start. source, out: a forked worker's pipes (fork_worker)."""
+    would spend time and memory on it during a cold start. source, out: a forked worker's pipes (fork_worker)."""
     root = options = folder = None
     source = source or sys.stdin.buffer
     out = out or results_channel()
