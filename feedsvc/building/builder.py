@@ -38,8 +38,8 @@ from ..children import Forked, fork
 from ..formats import FORMATS
 from ..model import is_placed, names_site
 from ..search import SearchIndexer
-from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, item_row,
-                     package_version)
+from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, has_build,
+                     item_row, package_version)
 from ..transactions import rows_for
 from ..urls import article_path, preview_key
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
@@ -443,7 +443,9 @@ class Committer:
                   "built_at": snap.built_at.isoformat() if snap.built_at else None,
                   "files_read": self.parsed.read if self.parsed else None,
                   "made_by": self.made_by,  # the code and settings its rows were made by (export.py keys archive pages by it)
-                  "site_url": site.url, "rebase_key": self.rebase_key}  # what a builder at another URL republishes (rebase.py)
+                  "site_url": site.url, "rebase_key": self.rebase_key,  # what a builder at another URL republishes (rebase.py)
+                  # Feeds first (Publisher.feeds_first): pages and sitemaps to come, a miss is not a 404 (web.py).
+                  "partial": snap.partial}
         build = Build(report)
         unread = self.publisher.scanner.placed  # placed only so far: their items and pages come once read
         pages = getattr(snap.resources, "_pages", {})  # article pages: path → [(article, categories), Rendered or None]
@@ -496,7 +498,8 @@ class Committer:
             # the commit (finish).
             # The sitemaps (1.3 MB at 10,000 articles) are left for that build too: no feed waits for them.
             # A builder's first build (a start) commits everything with its codings, in one build, as it always did.
-            build.later = {path: found for path, found in plain.items() if not whole and _is_sitemap(path)}
+            # Not a sitemap the store has none of (the one after a deployment's feeds-first build): a 404 meanwhile.
+            build.later = {path: found for path, found in plain.items() if not whole and _is_sitemap(path) and path in have}
             if whole:  # a start's or a `feedsvc build`'s first build: every coding now, on two threads
                 _code_all([res for path, (res, _) in plain.items() if path not in build.later])
             build.resources.update((path, _row(res, made, coded=True if whole else None)) for path, (res, made) in plain.items() if path not in build.later)
@@ -807,7 +810,10 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
         if committer.release:  # nor its feeds' items: a refresh cuts those it needs from the stored feeds
             publisher.renderer.let_go()
             publisher.build_alone()  # and it holds the build lock: no other process dates what it renders
+            # A deployment's first build (no stored build to serve meanwhile): its feeds before its pages (site.py).
+            publisher.feeds_first = not has_build(path)
         publisher.observers.append(committer)
+        publisher.committers.append(committer)  # and before its pages, a feeds-first refresh's feeds (site.py)
         if committer.release:  # a builder that lives on; after the committer: its first build's commit collects less too
             publisher.observers.append(collect_less(publisher))
         publisher.backlogs.append(committer.idle)

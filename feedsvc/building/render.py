@@ -115,13 +115,14 @@ class Renderer(FeedRenderer):
 
     def render(self, feeds: list[Feed], live: list[Article], live_by_id: Mapping[str, Article] | None = None,
                changed: set[str] | None = None, now: datetime | None = None,
-               moved: tuple[set[str], set[str]] | None = None) -> Rendering:
+               moved: tuple[set[str], set[str]] | None = None, with_pages: bool = True) -> Rendering:
         """Every feed, page, the OPML lists, the static files, the sitemaps and robots.txt, keyed by URL path.
 
         changed: IDs of the articles that are new or changed since the last render, if known. now: the build's
         moment, which the News sitemap's two-day window is taken at (default: the newest article's publication).
         moved: the IDs that left the live articles and those that came since the last render, if known (else found
-        by comparing every ID).
+        by comparing every ID). with_pages=False: without the home and category pages and the sitemaps (a deployment's
+        first build: its feeds first, Publisher.feeds_first), which the next render makes.
         """
         live_by_id = {a.id: a for a in live} if live_by_id is None else live_by_id
         site, cache, out = self.site, {}, {}
@@ -150,13 +151,14 @@ class Renderer(FeedRenderer):
         category_feeds = tuple(f for f in feeds[1:] if f.category.kind == "category")  # then tags' and authors'
         by_name = {(f.category.kind, f.category.name): (f.category.name, f.page_url, f.key) for f in feeds[1:]}
         pages, counts = self._article_pages(live, live_by_id, changed, by_name, moved)
-        rows = category_rows(list(category_feeds), live, site, counts)
-        put(HOME, (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
+        if with_pages:
+            rows = category_rows(list(category_feeds), live, site, counts)
+            put(HOME, (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
         sections = (site_feed, *category_feeds)  # /feeds.opml lists sections; /feeds-all.opml tags and authors too
         # Keyed by what an outline shows, not by the feeds' items: a new article re-renders neither list.
         put(OPML, _outlines(sections), lambda: (render_opml(list(sections), site), OPML_TYPE, date_opml, {}))
         put(OPML_ALL, _outlines(feeds), lambda: (render_opml(feeds, site, every=True), OPML_TYPE, date_opml, {}))
-        for feed in feeds[1:]:
+        for feed in feeds[1:] if with_pages else ():
             put(listing_page(feed.key), feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
         stored = self._stored(puts) if not self._cache else {}
         self.seeded = len(stored)
@@ -191,7 +193,7 @@ class Renderer(FeedRenderer):
             out[path] = found
         if fresh and self.code_fresh is not None:
             self.code_fresh(fresh)
-        made = self._put_sitemaps(cache, out, feeds, live, now, drifted)
+        made = self._put_sitemaps(cache, out, feeds, live, now, drifted) if with_pages else 0
         self._cache = cache
         if self._key_digests:
             self._key_digests = {id(entry[0]): found for entry in cache.values()

@@ -56,6 +56,9 @@ class Snapshot:
     built_at: datetime | None = None
     next_release: datetime | None = None
     next_expiry: datetime | None = None  # a tombstone expires, or an article leaves the News sitemap: a refresh is due
+    # A deployment's first build of a big folder (Publisher.feeds_first): its feeds, OPML and static files only; the
+    # home and category pages and the sitemaps come in the snapshot made right after it (Publisher._complete).
+    partial: bool = False
     memo: dict = field(default_factory=dict, compare=False)  # derived views, computed on first use
 
 
@@ -162,6 +165,14 @@ class Publisher:
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
         self.progress = Progress()  # what the running refresh does, for /healthz (feedsvc/reading/progress.py)
         self._finisher: threading.Thread | None = None
+        # Set by a builder that commits into a store holding no build (builder.start_building): the first refresh of a
+        # big folder (one it only places, most of it) renders its feeds, OPML and static files, has `committers` (the
+        # build store's) commit them, then renders its pages and sitemaps (_complete) and tells every observer of the
+        # whole. Every feed answers sooner by their making (0.17 s of a cold start's 1.5 at 10,000 articles); a page
+        # asked for meanwhile is answered 503 with Retry-After, as before any build.
+        self.feeds_first = False
+        self.committers: list[Callable[[Refreshed], None]] = []
+        self._rest: tuple | None = None  # what the partial snapshot's pages are rendered from (_complete)
         self._waited = 0.0  # seconds the running refresh waited for its versions' second to come  # reads in full what a scan only placed (finish_reading)
 
     def refresh(self, hints: Iterable[str] | None = None) -> bool:
@@ -203,6 +214,10 @@ class Publisher:
                          f"waited {self._waited * 1000:.0f} ms for the next second, " if self._waited else "",
                          (took - self._waited) * 1000)
                 self._tell_listeners(previous, snapshot)
+            if snapshot.partial:  # the build store commits its feeds, then the same refresh makes its pages
+                for commit in self.committers:
+                    commit(Refreshed(True, previous, snapshot, time.perf_counter() - started, made=made, fresh=fresh))
+                self.snapshot = snapshot = self._complete(snapshot)
             self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started, made=made, fresh=fresh))
             if self.scanner.placed and (self._finisher is None or not self._finisher.is_alive()):
                 self._finisher = threading.Thread(target=self.finish_reading, args=(self.scanner.placed,), name="finish-reading", daemon=True)
@@ -469,7 +484,9 @@ class Publisher:
             feeds = self._first_pages(listings)
             live = list(listings[0].items)
             live_by_id, moved = self._live_by_id(listings[0])
-            rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now, moved=moved)
+            partial, self.feeds_first = self.feeds_first and bool(self.scanner.placed), False
+            rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now, moved=moved, with_pages=not partial)
+            self._rest = (feeds, live, live_by_id, now) if partial else None
             resources = rendering.resources
             changed, pages = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
         self._synced = True
@@ -491,8 +508,29 @@ class Publisher:
             built_at=now,
             next_release=builder.next_release(),
             next_expiry=_soonest(expires, news_window(live, now)[1]),
+            partial=partial,
         )
         return snapshot, changes, rendering
+
+    def _complete(self, partial: Snapshot) -> Snapshot:
+        """The whole snapshot of a partial one (its feeds committed): the home and category pages and the sitemaps of
+        the same listings rendered, every other resource taken as it is. If that fails, the partial snapshot, and the
+        next refresh renders them (feeds_first is over); until then a page asked for is answered 503 (the store's
+        build still says it is partial)."""
+        feeds, live, live_by_id, now = self._rest
+        self._rest = None
+        try:
+            with self.store.transaction():
+                rendering = self.renderer.render(feeds, live, live_by_id, set(), now=now, moved=(set(), set()))
+            latest = newest(rendering.resources)
+            if latest is not None and latest > self.clock():  # as _build: no Last-Modified later than the Date
+                self.sleep((latest - self.clock()).total_seconds())
+        except Exception as exc:  # the edge where work must go on: the feeds are committed; the next refresh renders the rest
+            self._synced = False
+            log.error("the first build's pages could not be rendered, the next refresh renders them: %s: %s",
+                      type(exc).__name__, exc)
+            return partial
+        return replace(partial, resources=rendering.resources, partial=False, memo={})
 
     def variant(self, key: str, fmt: str, *, page: int = 1, since: datetime | None = None,
                 partner: Partner | None = None) -> Rendered | None:

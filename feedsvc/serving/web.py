@@ -141,6 +141,8 @@ class RequestError(Exception):
 def _request_error(exc: RequestError) -> Response:
     if exc.status == 404 and not store().current():  # no build yet: nothing is known to be missing
         return _text(503, *FIRST_BUILD_RUNNING)
+    if exc.status == 404 and store().partial:  # a first build's feeds only: its pages and sitemaps are coming
+        return _text(503, *PAGES_COMING)
     return _text(exc.status, exc.message, exc.headers)
 
 
@@ -373,6 +375,12 @@ FIRST_BUILD_RETRY = 5  # seconds: a cold start's first build takes about that at
 # Retry-After, not a 404 that aggregators may take for a feed gone (RFC 9110 §15.6.4). front.py sends the same.
 FIRST_BUILD_RUNNING = ("Service Unavailable: the first build of the articles is still running; every feed answers once it "
                        f"is committed. Try again in {FIRST_BUILD_RETRY} s.\n", {"Retry-After": str(FIRST_BUILD_RETRY)})
+
+
+# A deployment's first build of a big folder commits its feeds first, its pages and sitemaps a moment later
+# (building/site.py Publisher.feeds_first): meanwhile a path that build lacks may be one of them.
+PAGES_COMING = ("Service Unavailable: the feeds are published; the pages of the first build are being made. Try again in "
+                "1 s.\n", {"Retry-After": "1"})
 
 
 def text_headers(length: int, headers: dict | None = None) -> dict[str, str]:

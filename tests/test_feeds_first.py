@@ -1,0 +1,76 @@
+"""A deployment's first build of a big folder commits its feeds first, and its pages and sitemaps in a build right
+after (building/site.py Publisher.feeds_first); a page asked for meanwhile is a 503, never a 404 (serving/web.py)."""
+from __future__ import annotations
+
+import sqlite3
+
+import feedsvc.reading.scan
+from feedsvc import create_app, for_building
+from feedsvc.building.builder import start_building
+from feedsvc.store import StoreWriter
+from feedsvc.urls import HOME, OPML, category_path
+from tests.test_coldpath import CATEGORIES, finished, many, rows, settings, undated
+
+PAGES = {HOME, *(category_path(c) for c in CATEGORIES), "sitemap.xml", "robots.txt"}  # no News sitemap: 2023
+
+
+def test_a_first_build_commits_its_feeds_before_its_pages_and_a_page_asked_for_meanwhile_is_a_503(tmp_path, monkeypatch):
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)  # a big folder: placed first, as at 10,000 articles
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # none read in full before the listings say which
+    folder = many(tmp_path / "articles", 60)
+    state = tmp_path / "state.sqlite3"
+    reader = create_app(settings(folder, state), build=False).test_client()  # a serving process on the same store
+    commits, answers = [], []
+    commit = StoreWriter.commit
+
+    def committing(self, build, now):
+        version = commit(self, build, now)
+        commits.append((build.report.get("partial"), set(build.resources)))
+        if len(commits) == 1:  # what a serving process answers between the first build and the next
+            answers.extend((path, reader.get("/" + path)) for path in (HOME, category_path(CATEGORIES[0]), "feed.rss", OPML))
+        return version
+
+    monkeypatch.setattr(StoreWriter, "commit", committing)
+    app = for_building(settings(folder, state))
+    publisher = start_building(app, release=True)
+    told = []  # every other observer (metrics, search, /healthz) is told of one refresh, the whole one
+    publisher.observers.append(lambda refreshed: told.append((refreshed.snapshot.partial, HOME in refreshed.snapshot.resources)))
+    assert publisher.feeds_first
+    assert publisher.refresh()
+    assert told[0] == (False, True) and not any(partial for partial, _ in told)  # (later: the background reading)
+    finished(app)
+    first, second = commits[0], commits[1]
+    assert first[0] is True and {"feed.rss", "feed.atom", "feed.json", OPML} <= first[1] and not PAGES & first[1]
+    assert second[0] is False and PAGES <= second[1] and not {"feed.rss", "feed.atom", "feed.json"} & second[1]
+    assert not any(partial for partial, _ in commits[2:])
+    (home, home_answer), (page, page_answer), (_, feed_answer), (_, opml_answer) = answers
+    assert home_answer.status_code == page_answer.status_code == 503
+    assert home_answer.headers["Retry-After"] == "1" and b"feeds are published" in home_answer.data
+    assert feed_answer.status_code == opml_answer.status_code == 200
+    assert reader.get("/").status_code == reader.get("/" + category_path(CATEGORIES[0])).status_code == 200
+    assert reader.get("/no-such-page").status_code == 404  # once the build is whole, a miss is a miss
+
+    # The same bytes as a build that makes everything at once.
+    whole = create_app(settings(folder, tmp_path / "whole.sqlite3"))
+    finished(whole)
+    split, at_once = rows(state), rows(tmp_path / "whole.sqlite3")
+    for path in ("feed.rss", "feed.atom", OPML, HOME, category_path(CATEGORIES[1]), "sitemap.xml"):
+        assert undated(split[path][4]) == undated(at_once[path][4]), path
+
+
+def test_a_restart_and_a_small_folder_build_everything_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
+    folder = many(tmp_path / "articles", 60)
+    state = tmp_path / "state.sqlite3"
+    app = for_building(settings(folder, state))
+    start_building(app, release=True).refresh()
+    finished(app)
+    again = for_building(settings(folder, state))
+    assert not start_building(again, release=True).feeds_first  # the store holds a build: served meanwhile
+    small = for_building(settings(many(tmp_path / "few", 5), tmp_path / "small.sqlite3"))
+    publisher = start_building(small, release=True)
+    assert publisher.feeds_first and publisher.refresh()  # asked, but nothing was only placed: one build
+    with sqlite3.connect(tmp_path / "small.sqlite3") as conn:
+        reports = [row[0] for row in conn.execute("SELECT report FROM builds ORDER BY version")]
+    assert reports and '"partial": true' not in reports[0] and '"partial": false' in reports[0]
