@@ -217,12 +217,19 @@ class Publisher:
             if snapshot.partial:  # the build store commits its feeds, then the same refresh makes its pages
                 for commit in self.committers:
                     commit(Refreshed(True, previous, snapshot, time.perf_counter() - started, made=made, fresh=fresh))
+                # The background reading from now, not once the pages are made: the articles asked for meanwhile (an
+                # article page of a file only placed) are read while they are, and committed right after this refresh.
+                self._finish_reading()
                 self.snapshot = snapshot = self._complete(snapshot)
             self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started, made=made, fresh=fresh))
-            if self.scanner.placed and (self._finisher is None or not self._finisher.is_alive()):
-                self._finisher = threading.Thread(target=self.finish_reading, args=(self.scanner.placed,), name="finish-reading", daemon=True)
-                self._finisher.start()
+            self._finish_reading()
             return True
+
+    def _finish_reading(self) -> None:
+        """Start finish_reading on a thread of its own, if files are only placed and it does not run yet."""
+        if self.scanner.placed and (self._finisher is None or not self._finisher.is_alive()):
+            self._finisher = threading.Thread(target=self.finish_reading, args=(self.scanner.placed,), name="finish-reading", daemon=True)
+            self._finisher.start()
 
     def finish_reading(self, placed: Mapping[str, tuple[int, int]]) -> None:
         """Read in full, beside the refreshes, the files a cold start only placed (source → stat when placed), and
