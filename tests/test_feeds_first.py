@@ -9,7 +9,7 @@ from feedsvc import create_app, for_building
 from feedsvc.building.builder import start_building
 from feedsvc.store import StoreWriter
 from feedsvc.urls import HOME, OPML, category_path
-from tests.test_coldpath import CATEGORIES, finished, many, rows, settings, undated
+from tests.test_coldpath import CATEGORIES, finished, many, rows, settings, stored_ids, undated
 
 PAGES = {HOME, *(category_path(c) for c in CATEGORIES), "sitemap.xml", "robots.txt"}  # no News sitemap: 2023
 
@@ -25,9 +25,10 @@ def test_a_first_build_commits_its_feeds_before_its_pages_and_a_page_asked_for_m
 
     def committing(self, build, now):
         version = commit(self, build, now)
-        commits.append((build.report.get("partial"), set(build.resources)))
+        commits.append((build.report.get("partial"), set(build.resources), len(build.listings), len(build.items)))
         if len(commits) == 1:  # what a serving process answers between the first build and the next
-            answers.extend((path, reader.get("/" + path)) for path in (HOME, category_path(CATEGORIES[0]), "feed.rss", OPML))
+            answers.extend((path, reader.get("/" + path)) for path in (HOME, category_path(CATEGORIES[0]), "feed.rss", OPML,
+                                                                        "feed.rss?page=2"))
         return version
 
     monkeypatch.setattr(StoreWriter, "commit", committing)
@@ -41,14 +42,17 @@ def test_a_first_build_commits_its_feeds_before_its_pages_and_a_page_asked_for_m
     finished(app)
     first, second = commits[0], commits[1]
     assert first[0] is True and {"feed.rss", "feed.atom", "feed.json", OPML} <= first[1] and not PAGES & first[1]
+    assert first[2:] == (0, 0)  # nor the listings' rows and the articles, which archive pages and deltas are made of
     assert second[0] is False and PAGES <= second[1] and not {"feed.rss", "feed.atom", "feed.json"} & second[1]
-    assert not any(partial for partial, _ in commits[2:])
-    (home, home_answer), (page, page_answer), (_, feed_answer), (_, opml_answer) = answers
-    assert home_answer.status_code == page_answer.status_code == 503
+    assert second[2] == 1 + len(CATEGORIES) and second[3] > 0
+    assert not any(commit[0] for commit in commits[2:])
+    (home, home_answer), (page, page_answer), (_, feed_answer), (_, opml_answer), (_, archive_answer) = answers
+    assert home_answer.status_code == page_answer.status_code == archive_answer.status_code == 503
     assert home_answer.headers["Retry-After"] == "1" and b"feeds are published" in home_answer.data
     assert feed_answer.status_code == opml_answer.status_code == 200
     assert reader.get("/").status_code == reader.get("/" + category_path(CATEGORIES[0])).status_code == 200
     assert reader.get("/no-such-page").status_code == 404  # once the build is whole, a miss is a miss
+    assert reader.get("/feed.rss?page=2").status_code == 200
 
     # The same bytes as a build that makes everything at once.
     whole = create_app(settings(folder, tmp_path / "whole.sqlite3"))
@@ -56,6 +60,13 @@ def test_a_first_build_commits_its_feeds_before_its_pages_and_a_page_asked_for_m
     split, at_once = rows(state), rows(tmp_path / "whole.sqlite3")
     for path in ("feed.rss", "feed.atom", OPML, HOME, category_path(CATEGORIES[1]), "sitemap.xml"):
         assert undated(split[path][4]) == undated(at_once[path][4]), path
+    assert stored_ids(state) == stored_ids(tmp_path / "whole.sqlite3") and len(stored_ids(state)) == 60
+
+    def listing_items(path):
+        with sqlite3.connect(path) as conn:
+            return conn.execute("SELECT listing, rank, id FROM listing_items ORDER BY 1, 2, 3").fetchall()
+
+    assert listing_items(state) == listing_items(tmp_path / "whole.sqlite3") and len(listing_items(state)) == 120
 
 
 def test_a_restart_and_a_small_folder_build_everything_at_once(tmp_path, monkeypatch):

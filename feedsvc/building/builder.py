@@ -518,16 +518,17 @@ class Committer:
             build.gone["resources"] = {p for p in have if p not in snap.resources and p not in preview_keys}
         else:
             build.gone["resources"] = (self._plain.keys() - ready.keys()) | (self._pages.keys() - pages.keys()) | (self._preview_keys - preview_keys)
-        self._listing_rows(build, snap, held["listings"] if whole else None)
-        items = held["items"] if whole else writer.made_from("items", ids)
-        for id_ in ids:
-            article = snap.articles[id_]
-            made = self._item_made_from(article)
-            if items.get(id_) != made:
-                full = self.publisher.load_full(article)  # the builder holds most articles as placements
-                if full is not None:
-                    build.items[id_] = (full, made)
-        build.gone["items"] = (set(items) if whole else self._items.keys()) - snap.articles.keys()
+        if not snap.partial:  # a feeds-first build's listing rows and items come with its pages (site.py _complete)
+            self._listing_rows(build, snap, held["listings"] if whole else None)
+            items = held["items"] if whole else writer.made_from("items", ids)
+            for id_ in ids:
+                article = snap.articles[id_]
+                made = self._item_made_from(article)
+                if items.get(id_) != made:
+                    full = self.publisher.load_full(article)  # the builder holds most articles as placements
+                    if full is not None:
+                        build.items[id_] = (full, made)
+            build.gone["items"] = (set(items) if whole else self._items.keys()) - snap.articles.keys()
         build.parsed = self.parsed.take() if self.parsed else []  # last: the articles above found them in it
         return build
 
@@ -635,7 +636,7 @@ class Committer:
         self._plain = getattr(snap.resources, "_ready", snap.resources)
         self._preview_keys = {preview_key(feed.path(fmt)) for feed in snap.feeds for fmt in FORMATS}
         self._listings, self._next_listings = self._next_listings, {}
-        self._items = snap.articles
+        self._items = {} if snap.partial else snap.articles  # a feeds-first build committed none (build)
         self._synced = True
 
 
