@@ -1,10 +1,14 @@
 """A deployment's first build of a big folder commits its feeds first, and its pages and sitemaps in a build right
-after (building/site.py Publisher.feeds_first); a page asked for meanwhile is a 503, never a 404 (serving/web.py)."""
+after (building/site.py Publisher.feeds_first); a page asked for meanwhile waits for them, a bounded time, and is
+then the page or a 503, never a 404 (serving/web.py)."""
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 
 import feedsvc.reading.scan
+import feedsvc.serving.web
 from feedsvc import create_app, for_building
 from feedsvc.building.builder import start_building
 from feedsvc.store import StoreWriter
@@ -20,16 +24,28 @@ def test_a_first_build_commits_its_feeds_before_its_pages_and_a_page_asked_for_m
     folder = many(tmp_path / "articles", 60)
     state = tmp_path / "state.sqlite3"
     reader = create_app(settings(folder, state), build=False).test_client()  # a serving process on the same store
-    commits, answers = [], []
+    commits, answers, waited = [], [], []
     commit = StoreWriter.commit
+
+    def wait_for_home() -> None:  # asked in that moment, answered once the pages are in: no 503 for an early reader
+        started = time.monotonic()
+        answer = create_app(settings(folder, state), build=False).test_client().get("/" + HOME)
+        waited.append((answer.status_code, answer.data, time.monotonic() - started))
 
     def committing(self, build, now):
         version = commit(self, build, now)
         commits.append((build.report.get("partial"), set(build.resources), len(build.listings), len(build.items)))
         if len(commits) == 1:  # what a serving process answers between the first build and the next
+            # This builder waits for these answers, so a wait for its pages is cut short: the bounded wait's 503.
+            monkeypatch.setattr(feedsvc.serving.web, "PAGES_WAIT_SECONDS", 0.05)
             answers.extend((path, reader.get("/" + path)) for path in (HOME, category_path(CATEGORIES[0]), "feed.rss", OPML,
                                                                         "feed.rss?page=2"))
+            monkeypatch.setattr(feedsvc.serving.web, "PAGES_WAIT_SECONDS", 30.0)
+            waiter.start()
+            time.sleep(0.2)  # it has asked, and waits
         return version
+
+    waiter = threading.Thread(target=wait_for_home)
 
     monkeypatch.setattr(StoreWriter, "commit", committing)
     app = for_building(settings(folder, state))
@@ -53,6 +69,8 @@ def test_a_first_build_commits_its_feeds_before_its_pages_and_a_page_asked_for_m
     assert reader.get("/").status_code == reader.get("/" + category_path(CATEGORIES[0])).status_code == 200
     assert reader.get("/no-such-page").status_code == 404  # once the build is whole, a miss is a miss
     assert reader.get("/feed.rss?page=2").status_code == 200
+    waiter.join(30)
+    assert waited[0][0] == 200 and waited[0][1] == reader.get("/" + HOME).data and waited[0][2] < 20
 
     # The same bytes as a build that makes everything at once.
     whole = create_app(settings(folder, tmp_path / "whole.sqlite3"))

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -141,9 +142,23 @@ class RequestError(Exception):
 def _request_error(exc: RequestError) -> Response:
     if exc.status == 404 and not store().current():  # no build yet: nothing is known to be missing
         return _text(503, *FIRST_BUILD_RUNNING)
-    if exc.status == 404 and store().partial:  # a first build's feeds only: its pages and sitemaps are coming
-        return _text(503, *PAGES_COMING)
+    if exc.status == 404 and store().partial:  # a first build's feeds only: its pages, sitemaps and listings are coming
+        if not _whole_within(PAGES_WAIT_SECONDS):
+            return _text(503, *PAGES_COMING)
+        try:  # the build that holds them came while this request waited: asked again of it
+            return current_app.make_response(current_app.dispatch_request())
+        except Exception as again:  # as Flask would have answered it: its handler here (a 404 now a 404), else a 500
+            return current_app.make_response(current_app.handle_user_exception(again))
     return _text(exc.status, exc.message, exc.headers)
+
+
+def _whole_within(seconds: float) -> bool:
+    """Wait up to `seconds` for the store's latest build to be whole (no longer a feeds-first build); whether it is."""
+    reader, deadline = store(), time.monotonic() + seconds
+    while reader.partial and time.monotonic() < deadline:
+        time.sleep(reader.interval)
+        reader.current(force=True)
+    return not reader.partial
 
 
 @bp.errorhandler(NotReadYetError)
@@ -381,6 +396,9 @@ FIRST_BUILD_RUNNING = ("Service Unavailable: the first build of the articles is 
 # (building/site.py Publisher.feeds_first): meanwhile a path that build lacks may be one of them.
 PAGES_COMING = ("Service Unavailable: the feeds are published; the pages of the first build are being made. Try again in "
                 "1 s.\n", {"Retry-After": "1"})
+# A miss meanwhile waits this long for them (the pages follow the feeds by 0.2-0.5 s at 10,000 articles) and is asked
+# again of the whole build, so a reader that came early gets the page, not a 503.
+PAGES_WAIT_SECONDS = 3.0
 
 
 def text_headers(length: int, headers: dict | None = None) -> dict[str, str]:
