@@ -611,7 +611,7 @@ class StoreReader:
         self._bytes = 0  # bytes read from the store of the resources kept (a coding made here is not counted)
         self.version = 0
         # The latest build is a deployment's first, feeds-first build (Publisher.feeds_first): its pages and sitemaps
-        # are still to come, so a path it lacks may be one of them (web.py answers 503, not 404).
+        # are still to come, so a path it lacks may be one of them (web.py waits for them, then a 503; never a 404).
         self.partial = False
         self._checked = 0.0  # when the latest look at the version began
         self.seen = 0.0  # when the latest look that has ended began: what is in memory is at least that recent

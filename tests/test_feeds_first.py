@@ -18,7 +18,7 @@ from tests.test_coldpath import CATEGORIES, finished, many, rows, settings, stor
 PAGES = {HOME, *(category_path(c) for c in CATEGORIES), "sitemap.xml", "robots.txt"}  # no News sitemap: 2023
 
 
-def test_a_first_build_commits_its_feeds_before_its_pages_and_a_page_asked_for_meanwhile_is_a_503(tmp_path, monkeypatch):
+def test_a_first_build_commits_its_feeds_before_its_pages_and_a_page_asked_for_meanwhile_waits_for_them(tmp_path, monkeypatch):
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)  # a big folder: placed first, as at 10,000 articles
     monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # none read in full before the listings say which
     folder = many(tmp_path / "articles", 60)

@@ -165,17 +165,17 @@ class Publisher:
         self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
         self.progress = Progress()  # what the running refresh does, for /healthz (feedsvc/reading/progress.py)
-        self._finisher: threading.Thread | None = None
+        self._finisher: threading.Thread | None = None  # reads in full what a scan only placed (finish_reading)
         # Set by a builder that commits into a store holding no build (builder.start_building): the first refresh of a
         # big folder (one it only places, most of it) renders its feeds, OPML and static files, has `committers` (the
         # build store's) commit them, then renders its pages and sitemaps (_complete) and tells every observer of the
         # whole (the store commits those, with the listings' rows and the articles). Every feed answers sooner by their
         # making and writing (0.25 s of a cold start's 1.5 at 10,000 articles); a page, archive page or delta asked for
-        # meanwhile is answered 503 with Retry-After, as before any build.
+        # meanwhile waits for the whole build (serving/web.py PAGES_WAIT_SECONDS), and past that bound is a 503.
         self.feeds_first = False
         self.committers: list[Callable[[Refreshed], None]] = []
         self._rest: tuple | None = None  # what the partial snapshot's pages are rendered from (_complete)
-        self._waited = 0.0  # seconds the running refresh waited for its versions' second to come  # reads in full what a scan only placed (finish_reading)
+        self._waited = 0.0  # seconds the running refresh waited for its versions' second to come
 
     def refresh(self, hints: Iterable[str] | None = None) -> bool:
         """Bring the snapshot up to date; on failure log it and keep serving the last good one.
@@ -524,8 +524,8 @@ class Publisher:
     def _complete(self, partial: Snapshot) -> Snapshot:
         """The whole snapshot of a partial one (its feeds committed): the home and category pages and the sitemaps of
         the same listings rendered, every other resource taken as it is. If that fails, the partial snapshot, and the
-        next refresh renders them (feeds_first is over); until then a page asked for is answered 503 (the store's
-        build still says it is partial)."""
+        next refresh renders them (feeds_first is over); until then a page asked for waits a bounded time and is a 503
+        (the store's build still says it is partial)."""
         feeds, live, live_by_id, now = self._rest
         self._rest = None
         try:
