@@ -42,7 +42,6 @@ from ..model import Article
 from .articles import Options, read_or_skip
 from .folder import FileBusyError, Folder, Skipped
 from .progress import reading
-from .text import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +91,7 @@ def prestart() -> None:
         _keeping = True
         for _ in range(processes() - len(_prestarted) if processes() > 1 else 0):
             try:
-                # The first fork loads the language model while this process imports and lists the folder (a core
-                # idle meanwhile), not in the middle of the first pages it reads in full (numpy's import: 0.1-0.2 s).
-                forked = threading.active_count() == 1 and hasattr(os, "fork")
-                _prestarted.append(fork_worker(warm=not _prestarted) if forked else start_worker())
+                _prestarted.append(fork_worker() if threading.active_count() == 1 and hasattr(os, "fork") else start_worker())
             except OSError as exc:
                 log.warning("cannot start a reading worker (%s)", exc)
                 return
@@ -330,11 +326,10 @@ def start_worker() -> subprocess.Popen:
     return worker
 
 
-def fork_worker(warm: bool = False) -> Forked:
+def fork_worker() -> Forked:
     """A reading worker forked from this process, which must run no other thread (a fork copies only the calling
     one, and the locks others hold, held for ever): its input and results' pipes are the handle's stdin and stdout,
-    as a started worker's, the results' pipe widened (widen). warm: it loads the language model before it waits for
-    work, and is the one given the files read in full (read_in_full).
+    as a started worker's, the results' pipe widened (widen).
 
     In the copy every other descriptor but standard error is closed, as subprocess's close_fds does: the build lock
     this process holds (a worker must not keep it when the builder dies), and the pipes of the workers forked before
@@ -350,11 +345,6 @@ def fork_worker(warm: bool = False) -> Forked:
         os.closerange(3, low)
         os.closerange(low + 1, high)
         os.closerange(high + 1, os.sysconf("SC_OPEN_MAX"))
-        if warm:
-            try:
-                warm_up()
-            except Exception:  # noqa: BLE001 - the first file that needs the model says what is wrong with it
-                pass
         work(os.fdopen(into, "rb"), os.fdopen(out, "wb"))
 
     try:
@@ -363,7 +353,6 @@ def fork_worker(warm: bool = False) -> Forked:
         os.close(into)
         os.close(out)
     worker.stdin, worker.stdout = os.fdopen(feed, "wb"), os.fdopen(results, "rb")
-    worker.read_in_full = warm
     widen(worker.stdout)
     return worker
 
