@@ -610,9 +610,6 @@ class StoreReader:
         self._listings: OrderedDict[str, tuple] = OrderedDict()  # key → (head, size), the last HEADS asked
         self._bytes = 0  # bytes read from the store of the resources kept (a coding made here is not counted)
         self.version = 0
-        # The latest build is a deployment's first, feeds-first build (Publisher.feeds_first): its pages and sitemaps
-        # are still to come, so a path it lacks may be one of them (web.py waits for them, then a 503; never a 404).
-        self.partial = False
         self._checked = 0.0  # when the latest look at the version began
         self.seen = 0.0  # when the latest look that has ended began: what is in memory is at least that recent
 
@@ -654,8 +651,6 @@ class StoreReader:
                     # changes, 10,000 rows after a cold start at 10,000 articles: 25 ms of a restart's first request).
                     if self._cache or self._listings:
                         self._forget_changes(conn, latest)
-                    report = conn.execute("SELECT report FROM builds WHERE version = ?", (latest,)).fetchone()
-                    self.partial = bool(report and json.loads(report[0]).get("partial"))
                     self.version = latest
         self.seen = max(self.seen, now)
         return self.version

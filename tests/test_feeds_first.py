@@ -8,7 +8,7 @@ import threading
 import time
 
 import feedsvc.reading.scan
-import feedsvc.serving.web
+import feedsvc.serving.variants
 from feedsvc import create_app, for_building
 from feedsvc.building.builder import start_building
 from feedsvc.store import StoreWriter
@@ -37,10 +37,10 @@ def test_a_first_build_commits_its_feeds_before_its_pages_and_a_page_asked_for_m
         commits.append((build.report.get("partial"), set(build.resources), len(build.listings), len(build.items)))
         if len(commits) == 1:  # what a serving process answers between the first build and the next
             # This builder waits for these answers, so a wait for its pages is cut short: the bounded wait's 503.
-            monkeypatch.setattr(feedsvc.serving.web, "PAGES_WAIT_SECONDS", 0.05)
+            monkeypatch.setattr(feedsvc.serving.variants, "WAIT_SECONDS", 0.05)
             answers.extend((path, reader.get("/" + path)) for path in (HOME, category_path(CATEGORIES[0]), "feed.rss", OPML,
                                                                         "feed.rss?page=2"))
-            monkeypatch.setattr(feedsvc.serving.web, "PAGES_WAIT_SECONDS", 30.0)
+            monkeypatch.setattr(feedsvc.serving.variants, "WAIT_SECONDS", 30.0)
             waiter.start()
             time.sleep(0.2)  # it has asked, and waits
         return version

@@ -171,10 +171,9 @@ class Publisher:
         # build store's) commit them, then renders its pages and sitemaps (_complete) and tells every observer of the
         # whole (the store commits those, with the listings' rows and the articles). Every feed answers sooner by their
         # making and writing (0.25 s of a cold start's 1.5 at 10,000 articles); a page, archive page or delta asked for
-        # meanwhile waits for the whole build (serving/web.py PAGES_WAIT_SECONDS), and past that bound is a 503.
+        # meanwhile waits for the whole build (serving/web.py, at most serving/variants.py's WAIT_SECONDS), then a 503.
         self.feeds_first = False
         self.committers: list[Callable[[Refreshed], None]] = []
-        self._rest: tuple | None = None  # what the partial snapshot's pages are rendered from (_complete)
         self._waited = 0.0  # seconds the running refresh waited for its versions' second to come
 
     def refresh(self, hints: Iterable[str] | None = None) -> bool:
@@ -186,7 +185,7 @@ class Publisher:
             started = time.perf_counter()
             self._waited = 0.0
             try:
-                snapshot, changes, rendering = self._build(self.clock(), hints)
+                snapshot, changes, rendering, rest = self._build(self.clock(), hints)
             except Exception as exc:  # the edge where work must go on: keep the last good feeds
                 self._synced = False  # a stage may have missed what came and went: the next refresh compares all
                 if self.store.rolled_back:  # what the state store said in this refresh is not in it: ask again
@@ -222,7 +221,7 @@ class Publisher:
                 # The background reading from now, not once the pages are made: the articles asked for meanwhile (an
                 # article page of a file only placed) are read while they are, and committed right after this refresh.
                 self._finish_reading()
-                self.snapshot = snapshot = self._complete(snapshot)
+                self.snapshot = snapshot = self._complete(snapshot, rest)
             self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started, made=made, fresh=fresh))
             self._finish_reading()
             return True
@@ -450,16 +449,17 @@ class Publisher:
         return min(times, default=None)
 
     def _build(self, now: datetime, hints: Iterable[str] | None
-               ) -> tuple[Snapshot, tuple[int, int] | None, Rendering | None]:
+               ) -> tuple[Snapshot, tuple[int, int] | None, Rendering | None, tuple | None]:
         """The snapshot for `now`; how many files changed and how many the parse store had as they are (None: nothing
-        to do, the last snapshot as it was); and what was rendered (None: nothing)."""
+        to do, the last snapshot as it was); what was rendered (None: nothing); and for a partial snapshot (feeds_first)
+        what its pages are rendered from (_complete), else None."""
         scan = self.scanner.scan(hints)
         self.pending = scan.pending
         old = self.snapshot
         released = any(t is not None and t <= now for t in (old.next_release, old.next_expiry))
         if (old.built_at is not None and not scan.changed and not released and self._synced
                 and (hints is not None or not self._drifted())):
-            return replace(old, built_at=now), None, None  # nothing to do: same bytes, same ETags
+            return replace(old, built_at=now), None, None, None  # nothing to do: same bytes, same ETags
         fresh: set[str] = set()
         size, changes = self.options.max_items, (len(scan.changed) - scan.stored, scan.stored)
         synced, self.looked_at = self._synced, 0
@@ -495,7 +495,6 @@ class Publisher:
             live_by_id, moved = self._live_by_id(listings[0])
             partial, self.feeds_first = self.feeds_first and bool(self.scanner.placed), False
             rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now, moved=moved, with_pages=not partial)
-            self._rest = (feeds, live, live_by_id, now) if partial else None
             resources = rendering.resources
             changed, pages = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
         self._synced = True
@@ -519,15 +518,14 @@ class Publisher:
             next_expiry=_soonest(expires, news_window(live, now)[1]),
             partial=partial,
         )
-        return snapshot, changes, rendering
+        return snapshot, changes, rendering, (feeds, live, live_by_id, now) if partial else None
 
-    def _complete(self, partial: Snapshot) -> Snapshot:
+    def _complete(self, partial: Snapshot, rest: tuple) -> Snapshot:
         """The whole snapshot of a partial one (its feeds committed): the home and category pages and the sitemaps of
         the same listings rendered, every other resource taken as it is. If that fails, the partial snapshot, and the
         next refresh renders them (feeds_first is over); until then a page asked for waits a bounded time and is a 503
-        (the store's build still says it is partial)."""
-        feeds, live, live_by_id, now = self._rest
-        self._rest = None
+        (the store's build still says it is partial). rest: what _build rendered the partial one from."""
+        feeds, live, live_by_id, now = rest
         try:
             with self.store.transaction():
                 rendering = self.renderer.render(feeds, live, live_by_id, set(), now=now, moved=(set(), set()))

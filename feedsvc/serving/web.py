@@ -30,6 +30,7 @@ from ..searchtext import QueryError
 from ..store import StoreReader
 from ..urls import OPML, OPML_ALL, PARTNERS, SEARCH, article_id, category_path, feed_path, feed_pattern, listing_key, matched_key, preview_key
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
+from . import variants
 from .variants import NotReadYetError
 
 bp = Blueprint("feedsvc", __name__)
@@ -142,8 +143,8 @@ class RequestError(Exception):
 def _request_error(exc: RequestError) -> Response:
     if exc.status == 404 and not store().current():  # no build yet: nothing is known to be missing
         return _text(503, *FIRST_BUILD_RUNNING)
-    if exc.status == 404 and store().partial:  # a first build's feeds only: its pages, sitemaps and listings are coming
-        if not _whole_within(PAGES_WAIT_SECONDS):
+    if exc.status == 404 and _partial():  # a first build's feeds only: its pages, sitemaps and listings are coming
+        if not _whole_within(variants.WAIT_SECONDS):  # the bound any request waits for the builder
             return _text(503, *PAGES_COMING)
         try:  # the build that holds them came while this request waited: asked again of it
             return current_app.make_response(current_app.dispatch_request())
@@ -152,13 +153,20 @@ def _request_error(exc: RequestError) -> Response:
     return _text(exc.status, exc.message, exc.headers)
 
 
+def _partial() -> bool:
+    """Whether the store's latest build is a deployment's feeds-first build (its report says so): asked on a miss only."""
+    build = store().build()
+    return build is not None and bool(build[2].get("partial"))
+
+
 def _whole_within(seconds: float) -> bool:
-    """Wait up to `seconds` for the store's latest build to be whole (no longer a feeds-first build); whether it is."""
+    """Wait up to `seconds` for the store's latest build to be whole (no longer a feeds-first build); whether it is,
+    the reader then looking at that build."""
     reader, deadline = store(), time.monotonic() + seconds
-    while reader.partial and time.monotonic() < deadline:
+    while (partial := _partial()) and time.monotonic() < deadline:
         time.sleep(reader.interval)
-        reader.current(force=True)
-    return not reader.partial
+    reader.current(force=True)
+    return not partial
 
 
 @bp.errorhandler(NotReadYetError)
@@ -396,9 +404,8 @@ FIRST_BUILD_RUNNING = ("Service Unavailable: the first build of the articles is 
 # (building/site.py Publisher.feeds_first): meanwhile a path that build lacks may be one of them.
 PAGES_COMING = ("Service Unavailable: the feeds are published; the pages of the first build are being made. Try again in "
                 "1 s.\n", {"Retry-After": "1"})
-# A miss meanwhile waits this long for them (the pages follow the feeds by 0.2-0.5 s at 10,000 articles) and is asked
-# again of the whole build, so a reader that came early gets the page, not a 503.
-PAGES_WAIT_SECONDS = 3.0
+# A miss meanwhile waits for them as long as a request waits for articles (variants.WAIT_SECONDS; the pages follow the
+# feeds by 0.2-0.5 s at 10,000 articles) and is asked again of the whole build: a reader that came early gets the page.
 
 
 def text_headers(length: int, headers: dict | None = None) -> dict[str, str]:
