@@ -201,7 +201,7 @@ class Build:
     items: dict[str, tuple] = field(default_factory=dict)  # id → (Article, or its pickle, made_from)
     gone: dict[str, set] = field(default_factory=lambda: {"resources": set(), "listings": set(), "items": set()})
     parsed: list[tuple] = field(default_factory=list)
-    deferred: dict[str, tuple] = field(default_factory=dict)  # article pages left for later builds (builder.Committer)
+    deferred: dict[str, list] = field(default_factory=dict)  # article pages left for later builds: path → renderer entry
     recode: dict[str, tuple] = field(default_factory=dict)  # rows put without their codings, to put with them later
     later: dict[str, tuple] = field(default_factory=dict)  # rows left for a build right after this one (builder.Committer)
     previews: dict[str, tuple] = field(default_factory=dict)  # feed path → (snapshot, made_from): pages rendered for that build
@@ -274,8 +274,8 @@ class StoreWriter:
         self.checkpoints = Checkpoints(self.path)
         self.version: int | None = None  # the last version this writer committed
 
-    def held(self) -> dict[str, dict[str, str]]:
-        """table → key → made_from of every row the store holds (a builder's first build compares all of them)."""
+    def held(self) -> dict[str, dict[str, int]]:
+        """table → key → made_hash() of every row the store holds (a builder's first build compares all of them)."""
         return _held(self.conn)
 
     def uncoded(self, paths: Iterable[str]) -> set[str]:
@@ -284,11 +284,12 @@ class StoreWriter:
         return {path for (path,) in rows_for(self.conn, "SELECT path FROM resources WHERE path IN ({marks}) "
                                                            "AND (gzip IS NULL OR br IS NULL)", paths)}
 
-    def made_from(self, table: str, keys: Iterable[str]) -> dict[str, str]:
-        """key → made_from of these rows of a table (those the store holds): a build after the first asks only
+    def made_from(self, table: str, keys: Iterable[str]) -> dict[str, int]:
+        """key → made_hash() of these rows of a table (those the store holds): a build after the first asks only
         for the rows its refresh changed."""
         column = self.TABLES[table]
-        return dict(rows_for(self.conn, f"SELECT {column}, made_from FROM {table} WHERE {column} IN ({{marks}})", keys))
+        return {key: made_hash(made) for key, made in
+                rows_for(self.conn, f"SELECT {column}, made_from FROM {table} WHERE {column} IN ({{marks}})", keys)}
 
     def commit(self, build: Build, now: datetime) -> int:
         """Write the build's rows, its changes and its builds row in one transaction; returns its version."""
@@ -335,7 +336,7 @@ class StoreWriter:
 CUT_WAIT, CUT_TRIES = 0.1, 5  # seconds a checkpoint's cut of the log may hold back the next commit, and how often it tries
 
 
-def held_at(path: str | Path) -> tuple[int, dict[str, dict[str, str]]]:
+def held_at(path: str | Path) -> tuple[int, dict[str, dict[str, int]]]:
     """StoreWriter.held() read by another process ahead of a build (children.Ahead), with the version it is of: a
     build compares it only if that is still the latest (Committer.build). Read-only: no store is made where none is."""
     conn = connect(path, readonly=True)
@@ -347,9 +348,18 @@ def held_at(path: str | Path) -> tuple[int, dict[str, dict[str, str]]]:
         conn.close()
 
 
-def _held(conn: sqlite3.Connection) -> dict[str, dict[str, str]]:
-    return {table: dict(conn.execute(f"SELECT {key}, made_from FROM {table}").fetchall())
-            for table, key in StoreWriter.TABLES.items()}
+def _held(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    # Row by row from the cursor, each text let go of once hashed: never all of them at once.
+    return {table: {row: made_hash(made) for row, made in conn.execute(f"SELECT {column}, made_from FROM {table}")}
+            for table, column in StoreWriter.TABLES.items()}
+
+
+def made_hash(made_from: str) -> int:
+    """What a builder compares of a row's made_from: this process's str hash (as search.py's index does), an int
+    where the text is about 290 bytes; a restart's first build held 200,000 of those texts at 100,000 articles (55
+    MB). Read in this process or a fork of it (held_at in children.Ahead), which has its hash secret. Two texts of a
+    row with one 64-bit hash (a change left uncommitted) are a 2**-64 chance."""
+    return hash(made_from)
 
 
 class Checkpoints:

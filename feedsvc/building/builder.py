@@ -39,7 +39,7 @@ from ..formats import FORMATS
 from ..model import is_placed, names_site
 from ..search import SearchIndexer
 from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, has_build,
-                     item_row, package_version)
+                     item_row, made_hash, package_version)
 from ..transactions import rows_for
 from ..urls import article_path, preview_key
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
@@ -212,8 +212,10 @@ class Committer:
         self._listings: dict[str, tuple] = {}  # key → (Listing, changed, items hash) committed
         self._next_listings: dict[str, tuple] = {}  # the same for the build being made, until it is committed
         self._items: Mapping[str, Any] = {}  # id → the Article object committed
-        # Article pages left to commit after the last build: path → (renderer entry, made_from), in order.
-        self._deferred: dict[str, tuple] = {}
+        # Article pages left to commit after the last build: path → renderer entry, in order. Not with its made_from,
+        # made again as each is committed (_made_from is a function of the entry): a restart at a new URL, or after an
+        # upgrade, leaves every article page for later, and 100,000 of those texts held 35 MB through its background.
+        self._deferred: dict[str, list] = {}
         self._report: dict = {}
         self._recode: dict[str, tuple] = {}  # path → (Rendered, made_from): rows committed without their codings
         self._later: dict[str, tuple] = {}  # path → (Rendered, made_from): sitemaps left out of a refresh's build
@@ -349,7 +351,7 @@ class Committer:
                 build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in later.items())
                 build.resources.update((preview_key(path), row) for path, (_, row) in pages.items())
                 version = self._commit_left(build, "article pages, codings", lambda: self._render_pages(
-                    build, {path: (entry[0], made) for path, (entry, made) in chunk.items()}))
+                    build, {path: (entry[0], self._made_from(*entry[0])) for path, entry in chunk.items()}))
                 if version is None:
                     return
                 for taken, held in ((recode, self._recode), (later, self._later), (pages, self._previews)):
@@ -357,7 +359,7 @@ class Committer:
                         del held[path]
                 for path in paths:
                     del self._deferred[path]
-                self._pages = {**self._pages, **{path: entry for path, (entry, _) in chunk.items()}}
+                self._pages = {**self._pages, **chunk}
                 self._report = build.report
                 self._release()
                 self._give_back(build)
@@ -471,26 +473,26 @@ class Committer:
         for path in plain_paths:
             res = ready[path]
             made = f"{made_of(path)} {_made_from(res)}"
-            if have.get(path) != made:
+            if have.get(path) != made_hash(made):
                 plain[path] = (res, made)
             elif path in uncoded:
                 heal[path] = (res, made)
         previews = {}  # feed path → made_from of its page for browsers, for those the store does not hold
         for path in preview_paths:
             made = _made_from(ready[path]) + repr(site)
-            if have.get(preview_key(path)) != made:
+            if have.get(preview_key(path)) != made_hash(made):
                 previews[path] = made
         todo = {}
         for path in page_paths:
             entry = pages[path]
             made = self._made_from(entry[0][0], entry[0][1])
-            if have.get(path) != made:
+            if have.get(path) != made_hash(made):
                 todo[path] = (entry, made)
         if len(todo) > FIRST_PAGES:
             # The feeds first: their gzip and brotli bodies (a second at 10,000 articles) come with the pages'
             # first build; a serving process asked for a coding meanwhile makes it itself.
             # The feeds' pages for browsers too (a second at 10,000 articles): a browser gets the feed meanwhile.
-            build.deferred, build.recode = todo, plain
+            build.deferred, build.recode = {path: entry for path, (entry, _) in todo.items()}, plain
             build.resources.update((path, _row(res, made, coded=False)) for path, (res, made) in plain.items())
             build.previews = {path: (snap, made) for path, made in previews.items()}
         else:
@@ -524,7 +526,7 @@ class Committer:
             for id_ in ids:
                 article = snap.articles[id_]
                 made = self._item_made_from(article)
-                if items.get(id_) != made:
+                if items.get(id_) != made_hash(made):
                     full = self.publisher.load_full(article)  # the builder holds most articles as placements
                     if full is not None:
                         build.items[id_] = (full, made)
@@ -532,7 +534,7 @@ class Committer:
         build.parsed = self.parsed.take() if self.parsed else []  # last: the articles above found them in it
         return build
 
-    def _held(self) -> dict[str, dict[str, str]]:
+    def _held(self) -> dict[str, dict[str, int]]:
         """writer.held(): the rows read ahead (held_ahead) when no build was committed since, else read now."""
         ahead, self.held_ahead = self.held_ahead, None
         found = ahead() if ahead is not None else None
@@ -582,7 +584,7 @@ class Committer:
             times = changed[1]
             made = (f"{hashlib.sha256(blob).hexdigest()[:32]} {len(listing.items)} {digests[key]} "
                     f"{_digest(repr(times))}")
-            if held is not None and held.get(key) == made:
+            if held is not None and held.get(key) == made_hash(made):
                 continue
             if previous is not None and previous[0] is listing:  # the same items, dated anew
                 whole, gone, rows = False, [], []
