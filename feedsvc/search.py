@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .searchtext import TABLE, TOKENIZER, match_expression, normalise
-from .transactions import transaction
+from .transactions import made_hash, transaction
 
 FIELDS = ("title", "body", "terms")  # terms: categories, tags and author
 
@@ -88,7 +88,7 @@ class SearchIndexer:
         self.unread = unread or (lambda article: False)
         self._wanted: tuple = (None, None)  # the latest refresh's live articles (id → Article) and listing time
         self._asked = self._done = 0  # syncs asked for, and done (or failed)
-        # id → hash() of made_from, as the index holds them (None: read it): an int, not the text, 180 bytes an article
+        # id → made_hash() of made_from, as the index holds them (None: read it): an int, not the text, 180 bytes an article
         # less (18 MiB at 100,000). Python's str hash, this process's, never stored; two texts of one ID with one
         # 64-bit hash (a change left unindexed) are a 2**-64 chance.
         self._indexed: dict[str, int] | None = None
@@ -158,7 +158,7 @@ class SearchIndexer:
             if id_ not in indexed and unread(article):
                 objects[id_] = article  # last looked at: passed over again only once it is another object
                 continue
-            if indexed.get(id_) != hash(made_from(article)):
+            if indexed.get(id_) != made_hash(made_from(article)):
                 put.append((article.published, id_, article))
             else:
                 objects[id_] = article
@@ -182,7 +182,7 @@ class SearchIndexer:
                     rowid = conn.execute("INSERT INTO search_docs (id, published, made_from, words) VALUES (?, ?, ?, ?)",
                                          (id_, published, made, words)).lastrowid
                     conn.execute("INSERT INTO search_text (rowid, title, body, terms) VALUES (?, ?, ?, ?)", (rowid, *fields))
-                    taken.append((id_, article, hash(made)))
+                    taken.append((id_, article, made_hash(made)))
             if start == 0:
                 for id_ in gone:
                     indexed.pop(id_, None)
@@ -209,7 +209,7 @@ class SearchIndexer:
                 conn.execute("INSERT OR REPLACE INTO search_meta VALUES ('version', ?)", (VERSION,))
                 conn.execute("INSERT OR IGNORE INTO search_meta VALUES ('generation', 0)")
                 conn.execute("UPDATE search_meta SET value = value + 1 WHERE key = 'generation'")
-            held = {id_: hash(made) for id_, made in conn.execute("SELECT id, made_from FROM search_docs")}
+            held = {id_: made_hash(made) for id_, made in conn.execute("SELECT id, made_from FROM search_docs")}
         return held
 
 

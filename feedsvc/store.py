@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from .resource import Rendered
 from .search import create_index
-from .transactions import rows_for, transaction
+from .transactions import made_hash, rows_for, transaction
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ class StoreWriter:
         return {path for (path,) in rows_for(self.conn, "SELECT path FROM resources WHERE path IN ({marks}) "
                                                            "AND (gzip IS NULL OR br IS NULL)", paths)}
 
-    def made_from(self, table: str, keys: Iterable[str]) -> dict[str, int]:
+    def made_hashes(self, table: str, keys: Iterable[str]) -> dict[str, int]:
         """key → made_hash() of these rows of a table (those the store holds): a build after the first asks only
         for the rows its refresh changed."""
         column = self.TABLES[table]
@@ -352,15 +352,6 @@ def _held(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
     # Row by row from the cursor, each text let go of once hashed: never all of them at once.
     return {table: {row: made_hash(made) for row, made in conn.execute(f"SELECT {column}, made_from FROM {table}")}
             for table, column in StoreWriter.TABLES.items()}
-
-
-def made_hash(made_from: str) -> int:
-    """What a builder compares of a row's made_from: this process's str hash (as search.py's index does), an int
-    where the text is about 290 bytes; a restart's first build held 200,000 of those texts at 100,000 articles (55
-    MB). Read in this process or a fork of it (held_at in children.Ahead), which has its hash secret. Two texts of a
-    row with one 64-bit hash (a change left uncommitted) are a 2**-64 chance."""
-    return hash(made_from)
-
 
 class Checkpoints:
     """The write-ahead log moved into the store's file and emptied after each build, on a thread of its own.

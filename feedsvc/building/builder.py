@@ -463,7 +463,7 @@ class Committer:
         page_paths = [path for path in page_paths if not (pages[path][0][0].source in unread and is_placed(pages[path][0][0]))]
         placed = sum(1 for path in pages if pages[path][0][0].source in unread and is_placed(pages[path][0][0])) if unread else 0
         ids = [id_ for id_ in ids if not (snap.articles[id_].source in unread and is_placed(snap.articles[id_]))]
-        have = held["resources"] if whole else writer.made_from("resources", [*plain_paths, *page_paths, *map(preview_key, preview_paths)])
+        have = held["resources"] if whole else writer.made_hashes("resources", [*plain_paths, *page_paths, *map(preview_key, preview_paths)])
         plain = {}  # the resources to put, but article pages
         # Rows the store holds as they are but without their codings: a builder stopped before its background made
         # them (a cold start commits its feeds first, coded after) left them so, and nothing else would code them
@@ -485,7 +485,7 @@ class Committer:
         todo = {}
         for path in page_paths:
             entry = pages[path]
-            made = self._made_from(entry[0][0], entry[0][1])
+            made = self._made_from(*entry[0])
             if have.get(path) != made_hash(made):
                 todo[path] = (entry, made)
         if len(todo) > FIRST_PAGES:
@@ -522,7 +522,7 @@ class Committer:
             build.gone["resources"] = (self._plain.keys() - ready.keys()) | (self._pages.keys() - pages.keys()) | (self._preview_keys - preview_keys)
         if not snap.partial:  # a feeds-first build's listing rows and items come with its pages (site.py _complete)
             self._listing_rows(build, snap, held["listings"] if whole else None)
-            items = held["items"] if whole else writer.made_from("items", ids)
+            items = held["items"] if whole else writer.made_hashes("items", ids)
             for id_ in ids:
                 article = snap.articles[id_]
                 made = self._item_made_from(article)
