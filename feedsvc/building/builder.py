@@ -844,7 +844,7 @@ def _digest(text: str) -> str:
 
 def run_builder(app) -> Any:
     """Build now, then keep building on a schedule and on file changes; this process must hold the lock."""
-    # No warm_up() of the language model: it loads with the first file that needs it (feedsvc/reading/text.py),
+    # The language model is not loaded ahead: it loads with the first file that needs it (feedsvc/reading/text.py),
     # and a first scan's reading workers (feedsvc/reading/pool.py) load their own.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]

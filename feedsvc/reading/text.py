@@ -184,11 +184,6 @@ def looks_binary(text: str) -> bool:
     return bool(sample) and odd / len(sample) > _BINARY_SHARE
 
 
-def warm_up() -> None:
-    """Load the language model now (about 10 ms once unpacked: its tables are mapped), not with the first text that needs it."""
-    _identifier()
-
-
 def detect_language(text: str, default: str) -> str:
     """Tell the language of a text from its first characters: Arabic or Hebrew script by its letters, plain
     English prose by its function words, else the language identifier (py3langid, loaded on first need)."""
