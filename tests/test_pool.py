@@ -181,17 +181,55 @@ def test_a_placement_batch_is_read_here_too_but_not_beside_a_worker_that_reads_f
 
 
 def test_one_process_at_a_time_reads_a_folder_with_workers(articles_dir, caplog):
+    import subprocess
+
     from feedsvc.reading.folder import Folder
 
     folder_of(articles_dir, 12)
-    held = pool._claim(Folder(articles_dir))  # as another serving process starting at the same moment
-    assert held is not None and pool._claim(Folder(articles_dir)) is None
-    with held, caplog.at_level("INFO", logger="feedsvc.reading.pool"):
-        assert len(scan_with(articles_dir, pool_from=2).articles) == 12
-        assert "worker processes" not in caplog.text
+    # Another serving process starting at the same moment, holding the folder's claim (an flock on the folder).
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
+                               "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()", str(articles_dir)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert pool._claim(Folder(articles_dir), wait=1.0) is None  # another process's: not waited for
+        with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
+            assert len(scan_with(articles_dir, pool_from=2).articles) == 12
+            assert "worker processes" not in caplog.text
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
     with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
         assert len(scan_with(articles_dir, pool_from=2).articles) == 12
     assert "read 13 files in 2 worker processes" in caplog.text
+
+
+def test_a_thread_waits_for_the_claim_another_thread_of_this_process_holds(articles_dir, caplog):
+    """A builder's refresh while its background reads a step: the refresh's batch waits for the reading workers
+    (which keep the language model out of the builder) instead of being read here."""
+    import threading
+    import time
+
+    from feedsvc.reading.folder import Folder
+
+    folder_of(articles_dir, 12)
+    taken, done = threading.Event(), threading.Event()
+
+    def background_step() -> None:
+        with pool._claim(Folder(articles_dir)):
+            taken.set()
+            done.wait(0.3)
+
+    threading.Thread(target=background_step).start()
+    assert taken.wait(10)
+    assert pool._claim(Folder(articles_dir)) is None  # not waited for: wait=0
+    started = time.monotonic()
+    with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
+        assert len(scan_with(articles_dir, pool_from=2).articles) == 12
+    assert "read 13 files in 2 worker processes (0 here)" in caplog.text and time.monotonic() - started >= 0.3
+    claim = pool._claim(Folder(articles_dir))  # released by the scan: free again
+    assert claim is not None
+    claim.close()
 
 
 def test_a_worker_holds_back_a_file_that_is_not_as_it_was_listed(articles_dir):

@@ -56,6 +56,9 @@ AHEAD = 2
 # freed (allocator.mmap_from): glibc would otherwise raise its threshold past them and keep them in the heap.
 MMAP_THRESHOLD = 128 << 10
 PIPE_SIZE = 1 << 20  # bytes of a worker's results pipe: two chunks of full articles' results (widen)
+# Seconds a thread waits for another thread of this process to be done with the folder's reading workers (_claim): a
+# background step's read takes a quarter of a second; past this, the batch is read here.
+CLAIM_WAIT = 5.0
 
 Result = Article | Skipped | None  # None: held back, open for writing (busy) or not as listed (expect): read_one
 # (source, whether a file still open for writing is held back, the (size, mtime_ns) it was listed with or None)
@@ -64,6 +67,8 @@ WORKER = "from feedsvc.reading.pool import work; work()"  # run by `python -c` (
 _prestarted: list[subprocess.Popen] = []  # idle workers started ahead (prestart), taken by the next big scan
 _prestarted_lock = threading.Lock()
 _keeping = False  # between prestart() and release(): a worker done with a scan waits for the next one
+_HERE: dict[str, list] = {}  # folder's real path → [lock, holding thread's ident]: its claim inside this process (_claim)
+_HERE_LOCK = threading.Lock()
 
 
 def processes() -> int:
@@ -126,7 +131,7 @@ def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
     """
     count = processes()
     ready = len(batch) >= pool_from or (_prestarted and len(batch) > 1)
-    claim = _claim(folder) if ready and count > 1 else None
+    claim = _claim(folder, CLAIM_WAIT) if ready and count > 1 else None
     if claim is None:
         for source, busy, expect in batch:
             yield source, read_one(root, options, folder, source, busy, full or source in first, expect)
@@ -177,29 +182,52 @@ def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Fo
              "" if full else f" for placement ({len(whole)} of them in full)", count, here, (time.perf_counter() - started) * 1000)
 
 
-def _claim(folder: Folder) -> contextlib.AbstractContextManager | None:
+def _claim(folder: Folder, wait: float = 0.0) -> contextlib.AbstractContextManager | None:
     """The machine's one set of reading workers for this folder (a context to hold it in), or None while
-    another process has it.
+    another process has it, or another thread of this one has had it for `wait` seconds.
 
     Several serving processes starting at once (`serve --workers 4`) would each start workers, and eight
     interpreters would share two cores: one process reads with workers, the others in-process. An flock on
     the articles folder itself (no lock file to leave behind), released by the kernel if its holder dies.
+    Within the process that holds it, another thread waits instead (a builder's refresh while its background
+    reads a step: a quarter of a second): read here, a file needing the language model would load it into the
+    builder for good (about 35 MiB), which its workers keep out of it.
     """
+    with _HERE_LOCK:
+        here = _HERE.setdefault(folder.real, [threading.Lock(), None])
+    if here[1] == threading.get_ident():  # this thread holds it already (a batch read inside another): no wait
+        return None
+    if not (here[0].acquire(timeout=wait) if wait > 0 else here[0].acquire(blocking=False)):
+        return None
     try:
         fd = os.open(folder.real, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
+        here[0].release()
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
+        here[0].release()
         return None
-    return contextlib.closing(_Fd(fd))  # closing the descriptor releases the lock
+    here[1] = threading.get_ident()
+    return _Claim(fd, here)
 
 
-class _Fd(int):
+class _Claim(contextlib.AbstractContextManager):
+    """A folder's reading claim held: closing it (or leaving its `with`) releases the flock (closing the descriptor),
+    then this process's lock."""
+
+    def __init__(self, fd: int, here: list):
+        self.fd, self.here = fd, here
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
-        os.close(self)
+        os.close(self.fd)
+        self.here[1] = None
+        self.here[0].release()
 
 
 def read_one(root: Path, options: Options, folder: Folder, source: str, busy: bool, full: bool = True,
