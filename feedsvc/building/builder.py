@@ -482,17 +482,15 @@ class Committer:
             made = _made_from(ready[path]) + repr(site)
             if have.get(preview_key(path)) != made_hash(made):
                 previews[path] = made
-        todo = {}
-        for path in page_paths:
-            entry = pages[path]
-            made = self._made_from(*entry[0])
-            if have.get(path) != made_hash(made):
-                todo[path] = (entry, made)
+        # The pages to put, as their entries alone: their made_from is made again for those rendered now (FIRST_PAGES at
+        # most), not held for every one (a restart at a new URL or after an upgrade puts all; 100,000 of those texts were
+        # 35 MB more at the peak of its first build).
+        todo = {path: entry for path in page_paths for entry in [pages[path]] if have.get(path) != made_hash(self._made_from(*entry[0]))}
         if len(todo) > FIRST_PAGES:
             # The feeds first: their gzip and brotli bodies (a second at 10,000 articles) come with the pages'
             # first build; a serving process asked for a coding meanwhile makes it itself.
             # The feeds' pages for browsers too (a second at 10,000 articles): a browser gets the feed meanwhile.
-            build.deferred, build.recode = {path: entry for path, (entry, _) in todo.items()}, plain
+            build.deferred, build.recode = todo, plain
             build.resources.update((path, _row(res, made, coded=False)) for path, (res, made) in plain.items())
             build.previews = {path: (snap, made) for path, made in previews.items()}
         else:
@@ -507,7 +505,7 @@ class Committer:
             build.resources.update((path, _row(res, made, coded=True if whole else None)) for path, (res, made) in plain.items() if path not in build.later)
             build.recode = {path: found for path, found in plain.items()
                             if not whole and len(found[0]._coded) < 2 and path not in build.later}
-            self._render_pages(build, {path: (entry[0], made) for path, (entry, made) in todo.items()})
+            self._render_pages(build, {path: (entry[0], self._made_from(*entry[0])) for path, entry in todo.items()})
             if whole:  # a start: everything in one build
                 build.resources.update(_previews({path: (snap, made) for path, made in previews.items()}, site))
             else:  # the feeds' pages for browsers after the feeds too (a browser gets the feed meanwhile)
