@@ -26,6 +26,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from .resource import Rendered
 from .search import create_index
 from .transactions import made_hash, rows_for, transaction
+from .wanted import SCHEMA as WANTED_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,9 @@ def create_schema(path: str | Path) -> None:
             conn.execute("DROP TABLE parsed")  # parse results without placements: files are read again, once
         conn.executescript(SCHEMA)
         create_index(conn)  # search.py's tables, which its SearchIndexer keeps
+        # wanted.py's queue, here before any build: made by its first look instead, it waited for the write lock that a
+        # cold start's first commit holds for seconds at 100,000 articles, and that look failed ("database is locked").
+        conn.execute(WANTED_SCHEMA)
     finally:
         conn.close()
 

@@ -69,3 +69,19 @@ def test_a_want_found_stored_after_all_is_withdrawn_and_a_locked_file_only_delay
         writer.execute("ROLLBACK")
         writer.close()
     assert worker.asked() == ["other"]
+
+
+def test_the_builders_first_look_reads_the_queue_while_a_commit_holds_the_file(tmp_path):
+    """A cold start's first commit holds the store's write lock for seconds at 100,000 articles: the builder's look at
+    the queue meanwhile is a read, which WAL lets through, because the queue's table is made with the store's."""
+    path = tmp_path / "state.sqlite3"
+    create_schema(path)
+    committing = sqlite3.connect(path, isolation_level=None)
+    committing.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert Wanted(path).asked() == []
+        assert time.monotonic() - started < 0.5
+    finally:
+        committing.execute("ROLLBACK")
+        committing.close()
