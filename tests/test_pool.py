@@ -37,6 +37,8 @@ def small_chunks(monkeypatch):
 
 
 def test_a_worker_process_reads_the_same_articles_as_this_process(articles_dir, caplog):
+    from feedsvc.reading.folder import Folder
+
     folder_of(articles_dir, 30)
     with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
         here = scan_with(articles_dir, pool_from=10**9)
@@ -44,6 +46,10 @@ def test_a_worker_process_reads_the_same_articles_as_this_process(articles_dir, 
         there = scan_with(articles_dir, pool_from=2)
     assert "read 31 files in 2 worker processes (0 here)" in caplog.text
     assert there.articles == here.articles and len(there.articles) == 30
+    batch = [(name, False, None) for name in sorted(p.name for p in articles_dir.iterdir())]
+    sources = {id(item[0]) for item in batch}
+    results = list(pool.read_files(articles_dir, OPTIONS, batch, Folder(articles_dir), pool_from=2))
+    assert {id(source) for source, _ in results} == sources  # the caller's own strings, not the workers' copies
     assert there.skipped == here.skipped and [s.source for s in there.skipped] == ["empty.txt"]
     assert {a.lang for a in there.articles} == {"ar", "en"}
 
