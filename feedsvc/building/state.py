@@ -224,9 +224,13 @@ class StateStore:
                     owners[id_] = sources[0]
                     writes.append((id_, sources[0]))
             conn.executemany("INSERT OR REPLACE INTO owners (id, source) VALUES (?, ?)", writes)
-        # The caller's own string where the owner is one of its candidates: shared with its article, not a copy an ID
-        # (the builder keeps this map for every article: 7 MB of path strings at 100,000).
-        return {id_: next((source for source in sources if source == owners[id_]), owners[id_]) for id_, sources in candidates.items()}
+        found = {}
+        for id_, sources in candidates.items():
+            owner = owners[id_]
+            if owner is not sources[0] and owner in sources:  # the caller's own string, shared with its article: not the
+                owner = sources[sources.index(owner)]  # store's copy (the builder keeps this map: 7 MB at 100,000 articles)
+            found[id_] = owner
+        return found
 
     def claim_slugs(self, names: Iterable[str], choose: Callable[[set[str], dict[str, str]], dict[str, str]]) -> dict[str, str]:
         """Each name's slug: as recorded, or as choose(names, recorded) gives it, recorded for good."""

@@ -49,6 +49,7 @@ class Tombstones:
         first = self._carried is None
         if first:
             self._load()
+        loaded = first and bool(self._carried)  # rows read from the store (a restart), not only this update's own
         when = now.astimezone(timezone.utc).replace(microsecond=0)
         touched = self._membership(listings) | self._held
         if first:
@@ -96,7 +97,7 @@ class Tombstones:
                 changed.add(key)
         if put or dropped or deleted or returned or changed:
             self.store.record_carried(put, dropped, deleted, returned, cutoff)
-        if first:  # the rows as loaded hold the store's own copy of every ref and path: the live articles' strings instead
+        if loaded:  # the rows as loaded hold the store's own copy of every ref and path: the live articles' strings instead
             self._carried = self._shared(self._carried)
         for key in changed:
             self._announced[key] = tuple(sorted(self._deleted[key].values(), key=lambda d: (d.when, d.ref), reverse=True))
