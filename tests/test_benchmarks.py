@@ -67,16 +67,19 @@ def test_targets_are_judged_at_their_own_sizes_and_marked_in_the_table():
 
 def test_start_up_ratios_are_medians_of_pairs_taken_in_the_same_round():
     def run(cold, hugo, restart, floor, warmup=False):
-        ready = lambda s: {"ready_s": s, "feeds": 3, "rss_total_mib": 100, "idle_after_ready_s": 0.0,
-                           "settled": {"hwm_max_mib": 90, "builder_hwm_mib": None}}
-        return {"warmup": warmup, "cold": ready(cold), "hugo": {"seconds": hugo}, "restart": ready(restart),
-                "floor": ready(floor), "moved": ready(restart * 3), "moved_floor": ready(floor * 2)}
+        ready = lambda s, builder=None: {"ready_s": s, "feeds": 3, "rss_total_mib": 100, "idle_after_ready_s": 0.0,
+                                         "settled": {"hwm_max_mib": 90, "builder_hwm_mib": builder}}
+        return {"warmup": warmup, "cold": ready(cold, 100 * cold), "hugo": {"seconds": hugo}, "restart": ready(restart),
+                "floor": ready(floor), "moved": ready(restart * 3, 200 * restart), "moved_floor": ready(floor * 2)}
 
     figures = startup.figures([run(100, 1, 100, 1, warmup=True), run(4, 2, 3, 1), run(9, 3, 4, 2), run(4, 1, 2, 1)])
     assert figures["cold_ratio"] == 3.0  # of 2, 3 and 4: not median(cold) / median(Hugo), and the warm-up left out
     assert figures["restart_ratio"] == 2.0 and figures["restart_over_floor_s"] == 2.0
     assert figures["moved_ratio"] == 3.0 and figures["moved_over_floor_s"] == 7.0  # pairs (9, 2), (12, 4), (6, 2)
     assert figures["cold_s"] == 4 and figures["hugo_feeds_s"] == 2
+    # The builder's peak, and in which start (the largest of the counted rounds: the warm-up's 100 * 100 left out).
+    assert (figures["builder_peak_cold_mib"], figures["builder_peak_restart_mib"], figures["builder_peak_moved_mib"]) == (900, 90, 800)
+    assert figures["builder_peak_mib"] == 900
 
 
 def test_a_process_tree_counts_its_children_and_goes_idle_when_they_sleep():
