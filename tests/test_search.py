@@ -489,3 +489,25 @@ def test_a_cold_starts_placements_are_searchable_once_read_and_never_looked_at_b
     finish_reading(publisher, publisher.scanner.placed)
     assert indexer.wait(30)
     assert len(index.newest("river barge", 100)) == 20 and len(index.newest("harbour crane", 100)) == 40
+
+
+def test_a_sync_of_many_articles_gives_their_memory_back_and_a_saved_files_does_not(make_publisher, articles_dir, tmp_path, monkeypatch):
+    """A cold start's background step indexes hundreds of texts loaded for it: their memory goes back to the system at
+    the sync's end (allocator.trim); a saved file's sync leaves it to the builder's next trim, as its commit does."""
+    import feedsvc.search
+    from feedsvc.store import create_schema
+
+    monkeypatch.setattr(feedsvc.search, "TRIM_FROM", 3)
+    trims = []
+    monkeypatch.setattr(feedsvc.search.allocator, "trim", lambda: trims.append(1) or True)
+    for i in range(3):
+        write(articles_dir, f"more-{i}.txt", f"سياسة\nخبر رقم {i}\nفقرة عن الخبر رقم {i}.\n")
+    state = tmp_path / "state.sqlite3"
+    create_schema(state)
+    indexer = SearchIndexer(state)
+    publisher = make_publisher(articles_dir)
+    indexer.sync(publisher.build(FIXED_NOW).articles, None)
+    assert indexer.indexed == 3 and len(trims) == 1
+    write(articles_dir, "saved.txt", "سياسة\nخبر محفوظ\nفقرة عن خبر محفوظ.\n")
+    indexer.sync(make_publisher(articles_dir).build(FIXED_NOW).articles, None)
+    assert indexer.indexed == 4 and len(trims) == 1
