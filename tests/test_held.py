@@ -6,6 +6,7 @@ import gc
 import os
 import pickle
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -222,3 +223,31 @@ def test_the_renderer_keeps_the_publishers_map_of_live_articles_not_a_set_of_its
     write(folder, "5.txt", "sport\nStory 5\nA paragraph.\n")
     publisher.refresh()
     assert publisher.renderer._live is publisher.snapshot.articles and len(publisher.snapshot.articles) == 6
+
+
+def test_a_restarts_owners_of_ids_are_the_callers_strings_not_the_stores_copies(tmp_path):
+    """claim_ids(): the builder keeps the owner of every ID (Publisher._owners); read back from the state store at a
+    restart, each is the candidate's own path string (its article's), not a copy an ID."""
+    StateStore(tmp_path / "state.sqlite3").claim_ids({f"held-{i}": [f"held-{i}.txt"] for i in range(3)})
+    candidates = {f"held-{i}": [f"held-{i}.txt"] for i in range(3)}  # new string objects, as a restart reads them
+    owners = StateStore(tmp_path / "state.sqlite3").claim_ids(candidates)
+    assert all(owners[id_] is sources[0] for id_, sources in candidates.items())
+
+
+def test_a_restarts_tombstone_rows_are_made_of_the_live_articles_strings(tmp_path):
+    """Tombstones._shared: the rows loaded from the state store at a restart hold the live articles' own ref and path
+    strings once the first update has looked at them; a row whose file is held back (unreadable) stays as loaded."""
+    def listings():
+        items = tuple(an_article(i, guid=f"urn:held-{i}") for i in range(6))
+        return items, [Listing("", "T", "d", None, items, "http://example.org/")]
+
+    Tombstones(StateStore(tmp_path / "state.sqlite3"), timedelta(days=30)).update(listings()[1], NOW)
+    items, again = listings()  # the same articles read again: equal strings, other objects
+    tombstones = Tombstones(StateStore(tmp_path / "state.sqlite3"), timedelta(days=30))
+    tombstones.update([replace(again[0], items=items[1:])], NOW, held={items[0].source})  # the first: unreadable now
+    carried = tombstones._carried
+    assert set(carried) == {a.guid for a in items}
+    keys = {key: key for key in carried}
+    for article in items[1:]:
+        assert keys[article.guid] is article.guid and carried[article.guid][0] is article.source
+    assert carried[items[0].guid][0] == items[0].source  # held back: kept, as loaded
