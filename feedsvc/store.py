@@ -357,6 +357,7 @@ def _held(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
     return {table: {row: made_hash(made) for row, made in conn.execute(f"SELECT {column}, made_from FROM {table}")}
             for table, column in StoreWriter.TABLES.items()}
 
+
 class Checkpoints:
     """The write-ahead log moved into the store's file and emptied after each build, on a thread of its own.
 

@@ -144,8 +144,6 @@ def test_the_shared_category_tuples_stay_bounded(monkeypatch):
     """A folder of ever new category names does not grow the table of shared tuples for ever."""
     monkeypatch.setattr(feedsvc.model, "NAME_SETS", 8)
     monkeypatch.setattr(feedsvc.model, "_NAMES", {})
-    from dataclasses import replace
-
     for n in range(50):
         pickle.loads(pickle.dumps(replace(an_article(n), categories=(f"c{n}",))))
         assert len(feedsvc.model._NAMES) <= 9

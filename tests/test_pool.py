@@ -219,20 +219,22 @@ def test_a_thread_waits_for_the_claim_another_thread_of_this_process_holds(artic
     from feedsvc.reading.folder import Folder
 
     folder_of(articles_dir, 12)
-    taken, done = threading.Event(), threading.Event()
+    taken = threading.Event()
 
     def background_step() -> None:
         with pool._claim(Folder(articles_dir)):
             taken.set()
-            done.wait(0.3)
+            time.sleep(0.3)
 
-    threading.Thread(target=background_step).start()
+    step = threading.Thread(target=background_step)
+    step.start()
     assert taken.wait(10)
     assert pool._claim(Folder(articles_dir)) is None  # not waited for: wait=0
     started = time.monotonic()
     with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
         assert len(scan_with(articles_dir, pool_from=2).articles) == 12
     assert "read 13 files in 2 worker processes (0 here)" in caplog.text and time.monotonic() - started >= 0.3
+    step.join(10)
     claim = pool._claim(Folder(articles_dir))  # released by the scan: free again
     assert claim is not None
     claim.close()

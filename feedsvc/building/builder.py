@@ -39,8 +39,8 @@ from ..formats import FORMATS
 from ..model import is_placed, names_site
 from ..search import SearchIndexer
 from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, has_build,
-                     item_row, made_hash, package_version)
-from ..transactions import rows_for
+                     item_row, package_version)
+from ..transactions import made_hash, rows_for
 from ..urls import article_path, preview_key
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
 from .state import StateStore
