@@ -475,13 +475,16 @@ def test_workers_started_ahead_read_successive_scans_and_go_at_release(tmp_path,
     monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
     many(tmp_path, 40)
     started = []
-    real_popen = pool.subprocess.Popen
 
-    def counted(*args, **kwargs):
-        started.append(real_popen(*args, **kwargs))
-        return started[-1]
+    def counted(start):
+        def counting():
+            started.append(start())
+            return started[-1]
+        return counting
 
-    monkeypatch.setattr(pool.subprocess, "Popen", counted)
+    # Forked when this process runs no other thread (a test run alone), else started anew: both are counted.
+    monkeypatch.setattr(pool, "start_worker", counted(pool.start_worker))
+    monkeypatch.setattr(pool, "fork_worker", counted(pool.fork_worker))
     pool.prestart()
     try:
         scanner = Scanner(tmp_path, OPTIONS, settle=0, pool_from=2, place_from=2)
@@ -650,7 +653,7 @@ def test_the_background_reading_waits_for_the_committers_backlog_and_each_backgr
 
 @pytest.mark.parametrize("job", ["whole feeds", "no such job"])
 def test_a_cold_starts_first_render_has_the_worker_that_read_the_first_pages_make_feeds_of_them(tmp_path, monkeypatch, caplog, job):
-    """The reading worker that read the first pages in full keeps their articles and makes two in three of the first
+    """The reading worker that read the first pages in full keeps their articles and makes the Atom forms of the first
     render's feeds (render.py _beside, pool.call): sent each item's file, hash and dates only. Every feed is its whole
     rendering either way; a worker that cannot do the job gives nothing, and the builder makes those feeds itself."""
     import feedsvc.building.render as render
