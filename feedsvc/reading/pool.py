@@ -16,7 +16,7 @@ their results in.
 
 A worker also keeps the articles it read in full for the first pages (keep: a placement batch's newest files, the
 first pages' stragglers) until it reads anything else in full, and renders feeds of them when asked (call): a cold
-start's first render has it make two in three of its feeds beside it, sent only each item's file, hash and dates.
+start's first render has it make the Atom forms of its feeds beside it, sent only each item's file, hash and dates.
 """
 from __future__ import annotations
 
