@@ -2,6 +2,7 @@
 SOURCES), complete, split past the protocol's limits, and dated from the build, never from the clock."""
 from __future__ import annotations
 
+import gc
 import hashlib
 
 from dataclasses import replace
@@ -333,3 +334,52 @@ def test_an_entry_quotes_and_dates_as_the_protocol_says_on_every_path(path, mome
     loc = escape(quote("http://example.test/" + path, safe=_URI_SAFE))
     lastmod = moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     assert body == f"  <url>\n    <loc>{loc}</loc>\n    <lastmod>{lastmod}</lastmod>\n  </url>\n"
+
+
+def pooled(n: int, minutes: int, edited: bool = False) -> Article:
+    """Article n of a pool, dated minutes after FIXED_NOW (edited: an hour later): the same ID, a new object each time."""
+    moment = FIXED_NOW + timedelta(minutes=minutes)
+    return Article(id=f"p-{n}", source=f"p-{n}.txt", title=f"Story {n}", categories=("News",), body_html="<p>B</p>",
+                   body_text="B", summary="B", lang="en", content_hash=str(n), published=moment,
+                   updated=moment + timedelta(hours=1) if edited else moment)
+
+
+@given(st.lists(st.lists(st.tuples(st.integers(0, 40), st.booleans()), max_size=25, unique_by=lambda t: t[0]),
+                min_size=1, max_size=6),
+       st.sampled_from([{}, {"max_urls": 3}, {"max_urls": 7}, {"max_bytes": 900}]))
+def test_a_sitemap_remade_from_the_entries_its_files_hold_is_the_bytes_of_one_made_whole(steps, limits):
+    """Any sequence of article sets (articles added, removed, edited, kept as new objects), one file or children:
+    each remake takes the kept entries out of the files that hold them, and its files are those of sitemaps made
+    whole."""
+    maker = Sitemaps(Site("News", SITE, "d", "a", "en", 60), **limits)
+    for n, rows in enumerate(steps):
+        live = sorted((pooled(i, i, edited) for i, edited in rows), key=lambda a: (a.published, a.id), reverse=True)
+        sections = [(f"{SITE}/", FIXED_NOW + timedelta(minutes=n % 2))]
+        maker._tail = None  # made whole each time (_remake), not added to (_added)
+        whole = Sitemaps(Site("News", SITE, "d", "a", "en", 60), **limits).render(sections, live, FIXED_NOW)
+        assert maker.render(sections, live, FIXED_NOW) == whole, n
+
+
+def test_the_sitemaps_keep_no_bytes_of_their_own_for_each_entry(make_publisher, sample_dir):
+    """The entries are kept in the files that list them: beside those, the last file's entries joined (its tail) and
+    the News sitemap and robots.txt, no bytes an entry (a map of them held every entry twice: 28 MiB at 100,000)."""
+    site = Site("News", SITE, "d", "a", "en", 60)
+    maker = Sitemaps(site, max_urls=10)
+    live = sorted((pooled(i, i) for i in range(60)), key=lambda a: (a.published, a.id), reverse=True)
+    files = maker.render([(f"{SITE}/", FIXED_NOW)], live, FIXED_NOW)
+    maker._tail = None
+    edited = [pooled(59, 59, edited=True), *(pooled(i, i) for i in range(58, -1, -1))]  # an edit and new objects: remade
+    files = maker.render([(f"{SITE}/", FIXED_NOW)], edited, FIXED_NOW)
+    assert files == Sitemaps(site, max_urls=10).render([(f"{SITE}/", FIXED_NOW)], edited, FIXED_NOW)
+    held, todo, seen = [], [v for k, v in vars(maker).items() if k != "_live"], set()
+    while todo:
+        thing = todo.pop()
+        if id(thing) in seen:
+            continue
+        seen.add(id(thing))
+        if isinstance(thing, bytes):
+            held.append(thing)
+        elif not isinstance(thing, (str, type, Site)):
+            todo.extend(gc.get_referents(thing))  # into containers and the objects in them (an entry's dataclass)
+    assert len(files) == 10  # the index, seven children (61 URLs), the News sitemap and robots.txt
+    assert len(held) <= len(files) + 2  # the files; the last file's entries joined (tail); nothing an entry

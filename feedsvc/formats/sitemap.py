@@ -38,6 +38,7 @@ INDEX, NEWS = SITEMAP, NEWS_SITEMAP  # crawlers are given INDEX (robots.txt): a 
 
 _HEAD = f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="{NS}">\n'.encode()
 _FOOT = b"</urlset>\n"
+ENTRIES_AT = len(_HEAD)  # where a <urlset> that render_urlset wrote has its first entry's bytes
 _INDEX_HEAD = f'<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="{NS}">\n'.encode()
 _INDEX_FOOT = b"</sitemapindex>\n"
 _NEWS_HEAD = f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="{NS}" xmlns:news="{NEWS_NS}">\n'.encode()
