@@ -71,6 +71,22 @@ def test_after_a_cold_start_the_builder_holds_two_articles_a_file_sharing_their_
     assert all(key is entries[key].result.source for key in entries)  # the file's key is its article's source
 
 
+def test_a_scanner_keeps_each_files_stat_as_one_int_and_gives_it_back_as_listed(tmp_path, monkeypatch):
+    """scan.py _Entry: (size, mtime_ns) packed in one int, not a tuple of two (8 MiB at 100,000 files); a file dated
+    before 1970 (a negative mtime) and a size past 32 bits come back as they were, and an unchanged file is not read
+    again."""
+    scanner = placing_scanner(tmp_path / "articles", 3, monkeypatch)
+    os.utime(tmp_path / "articles" / "0.txt", ns=(-86_400_123_456_789, -86_400_123_456_789))
+    scanner.scan()
+    for source, entry in scanner._entries.items():
+        st = os.stat(tmp_path / "articles" / source)
+        assert type(entry.packed) is int and entry.stat == (st.st_size, st.st_mtime_ns), source
+    assert scanner._entries["0.txt"].stat[1] == -86_400_123_456_789
+    assert scanner.scan().changed == frozenset()  # every stat as it was: nothing read again
+    for stat in ((0, 0), (1 << 40, -1), ((1 << 64) - 1, 1_700_000_000_123_456_789), (5, -(1 << 62))):
+        assert feedsvc.reading.scan._Entry(feedsvc.reading.scan._packed(stat), None).stat == stat
+
+
 def placing_scanner(folder, count: int, monkeypatch):
     """A scanner over `count` short articles that places every file first (a cold start's), with a parse store."""
     monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
