@@ -69,6 +69,8 @@ def test_after_a_cold_start_the_builder_holds_two_articles_a_file_sharing_their_
             assert len({id(getattr(a, name)) for a in mine}) == 1, (source, name)
     entries = publisher.scanner._entries
     assert all(key is entries[key].result.source for key in entries)  # the file's key is its article's source
+    pages = publisher.renderer._pages  # an article page's entry: one (article, links) tuple, no list with room for a page
+    assert len(pages) == 120 and all(type(entry) is tuple and len(entry) == 2 for entry in pages.values())
 
 
 def test_a_scanner_keeps_each_files_stat_as_one_int_and_gives_it_back_as_listed(tmp_path, monkeypatch):

@@ -215,7 +215,7 @@ class Committer:
         # Article pages left to commit after the last build: path → renderer entry, in order. Not with its made_from,
         # made again as each is committed (_made_from is a function of the entry): a restart at a new URL, or after an
         # upgrade, leaves every article page for later, and 100,000 of those texts held 35 MB through its background.
-        self._deferred: dict[str, list] = {}
+        self._deferred: dict[str, tuple] = {}
         self._report: dict = {}
         self._recode: dict[str, tuple] = {}  # path → (Rendered, made_from): rows committed without their codings
         self._later: dict[str, tuple] = {}  # path → (Rendered, made_from): sitemaps left out of a refresh's build
@@ -351,7 +351,7 @@ class Committer:
                 build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in later.items())
                 build.resources.update((preview_key(path), row) for path, (_, row) in pages.items())
                 version = self._commit_left(build, "article pages, codings", lambda: self._render_pages(
-                    build, {path: (entry[0], self._made_from(*entry[0])) for path, entry in chunk.items()}))
+                    build, {path: (entry, self._made_from(*entry)) for path, entry in chunk.items()}))
                 if version is None:
                     return
                 for taken, held in ((recode, self._recode), (later, self._later), (pages, self._previews)):
@@ -450,7 +450,7 @@ class Committer:
                   "partial": snap.partial}
         build = Build(report)
         unread = self.publisher.scanner.placed  # placed only so far: their items and pages come once read
-        pages = getattr(snap.resources, "_pages", {})  # article pages: path → [(article, categories), Rendered or None]
+        pages = getattr(snap.resources, "_pages", {})  # article pages: path → (article, its links)
         ready = getattr(snap.resources, "_ready", None)  # every other resource
         if ready is None:
             ready = {path: snap.resources[path] for path in snap.resources if path not in pages}
@@ -460,8 +460,8 @@ class Committer:
         else:  # only what this refresh made anew: objects that are not those last committed
             plain_paths, page_paths, ids = _changed(self._plain, ready), _changed(self._pages, pages), _changed(self._items, snap.articles)
         preview_paths = [path for path in plain_paths if path in feeds]
-        page_paths = [path for path in page_paths if not (pages[path][0][0].source in unread and is_placed(pages[path][0][0]))]
-        placed = sum(1 for path in pages if pages[path][0][0].source in unread and is_placed(pages[path][0][0])) if unread else 0
+        page_paths = [path for path in page_paths if not (pages[path][0].source in unread and is_placed(pages[path][0]))]
+        placed = sum(1 for path in pages if pages[path][0].source in unread and is_placed(pages[path][0])) if unread else 0
         ids = [id_ for id_ in ids if not (snap.articles[id_].source in unread and is_placed(snap.articles[id_]))]
         have = held["resources"] if whole else writer.made_hashes("resources", [*plain_paths, *page_paths, *map(preview_key, preview_paths)])
         plain = {}  # the resources to put, but article pages
@@ -485,7 +485,7 @@ class Committer:
         # The pages to put, as their entries alone: their made_from is made again for those rendered now (FIRST_PAGES at
         # most), not held for every one (a restart at a new URL or after an upgrade puts all; 100,000 of those texts were
         # 35 MB more at the peak of its first build).
-        todo = {path: entry for path in page_paths for entry in [pages[path]] if have.get(path) != made_hash(self._made_from(*entry[0]))}
+        todo = {path: entry for path in page_paths for entry in [pages[path]] if have.get(path) != made_hash(self._made_from(*entry))}
         if len(todo) > FIRST_PAGES:
             # The feeds first: their gzip and brotli bodies (a second at 10,000 articles) come with the pages'
             # first build; a serving process asked for a coding meanwhile makes it itself.
@@ -505,7 +505,7 @@ class Committer:
             build.resources.update((path, _row(res, made, coded=True if whole else None)) for path, (res, made) in plain.items() if path not in build.later)
             build.recode = {path: found for path, found in plain.items()
                             if not whole and len(found[0]._coded) < 2 and path not in build.later}
-            self._render_pages(build, {path: (entry[0], self._made_from(*entry[0])) for path, entry in todo.items()})
+            self._render_pages(build, {path: (entry, self._made_from(*entry)) for path, entry in todo.items()})
             if whole:  # a start: everything in one build
                 build.resources.update(_previews({path: (snap, made) for path, made in previews.items()}, site))
             else:  # the feeds' pages for browsers after the feeds too (a browser gets the feed meanwhile)
