@@ -21,7 +21,7 @@ def feedsvc(corpus: Path, state: Path, runs: int = RUNS, timeout: float = 60) ->
     written: list[Path] = []
     with server.Server(corpus / "txt", state) as srv:
         ready_s, _ = srv.wait_feeds()
-        procs.wait_idle(srv.proc.pid, timeout=600)  # background work after ready would be timed with the probe
+        srv.wait_settled(timeout=600)  # background work after ready would be timed with the probe
         idle = srv.processes()  # the builder's peak (VmHWM) and what it holds once the cold start's work is done
         visible, refreshes = [], []
         try:

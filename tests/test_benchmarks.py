@@ -190,3 +190,42 @@ def test_both_builds_write_to_memory_when_it_has_room_else_to_the_work_folder(tm
     assert sitebuild.scratch_folder(tmp_path / "work") == tmp_path / "work"  # not room enough
     monkeypatch.setattr(sitebuild, "SCRATCH_BYTES", 1)
     assert sitebuild.scratch_folder(tmp_path / "work").parent == tmp_path / "shm"
+
+
+def test_a_server_is_settled_only_once_its_builder_has_read_every_file(monkeypatch):
+    """server.Server.wait_settled: while /healthz says files are left to read, an idle tree is not the end (a
+    100,000-article cold start's first checkpoint paused its background without CPU for half a second)."""
+    import http.server
+    import json
+    import threading
+
+    left = [3]
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"left_to_read": left[0]}).encode()
+            left[0] = max(left[0] - 1, 0)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        srv = server.Server.__new__(server.Server)
+        srv.port, srv.proc = httpd.server_address[1], child
+        idle_at = []
+        monkeypatch.setattr(procs, "wait_idle", lambda pid, timeout: (idle_at.append(left[0]), 0.0)[1])
+        assert srv.wait_settled(timeout=20, poll_s=0.01) is not None
+        assert idle_at == [0]  # idleness asked for only once nothing was left to read
+        left[0] = 5
+        assert srv.wait_settled(timeout=0.05, poll_s=0.2) is None  # still reading when the time is up
+    finally:
+        child.kill()
+        child.wait()
+        httpd.shutdown()
