@@ -133,7 +133,7 @@ class Sitemaps:
         old_sizes, layout, pages = self._sizes, self._layout, self._pages
         starts = [first for _, first in layout]
         ends = [*accumulate(old_sizes, initial=0)] if old_sizes else []
-        runs: list[tuple[int, Any]] = []
+        runs: list = []  # of tuples and lists, as said above
         sizes = array("I")
         run = None  # the run being extended: [count, file, offset, first place, end of its file's entries]
         for k in range(n - 1, -1, -1):
