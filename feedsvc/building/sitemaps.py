@@ -189,7 +189,7 @@ class Sitemaps:
 
     def _kept_at(self, live: list[Article], dates: list[datetime]) -> list[int]:
         """Each live article's entry's place among those kept (file order), where it is kept with the same date; else -1.
-        The lookups and comparisons in C (map): a remake at 10,000 articles looks at each for well under a millisecond."""
+        The lookups and date comparisons in C (map), then one comprehension to pick: 2-3 ms at 10,000 articles."""
         old = self._live if self._sizes else None
         if old is None or len(old) != len(self._sizes):
             return [-1] * len(live)
