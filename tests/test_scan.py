@@ -66,6 +66,35 @@ def kernel_cannot_say(monkeypatch):
     monkeypatch.setattr("feedsvc.reading.folder.writers_open", lambda fd: None)
 
 
+def test_a_full_walk_lists_only_what_changed_and_still_finds_what_is_gone(articles_dir, monkeypatch):
+    """A scheduled walk of a folder held as it is makes nothing per file (the files held are left out of the walk's
+    list), and a file removed, renamed or changed in a subfolder is still found."""
+    for name in ("a.txt", "b.txt", "news/c.txt", "news/d.txt"):
+        write(articles_dir, name, article(name))
+    scanner = settled_scanner(articles_dir)
+    scanner.scan()
+    from feedsvc.reading.folder import Folder
+
+    walk, listed = Folder.walk, []
+
+    def counted(self, *args):
+        found = walk(self, *args)
+        listed.append([source for source, _, _ in found[0]])
+        return found
+
+    monkeypatch.setattr(Folder, "walk", counted)
+    assert not scanner.scan().changed and listed == [[]]
+    (articles_dir / "news/c.txt").unlink()
+    (articles_dir / "b.txt").rename(articles_dir / "news/b.txt")
+    path = write(articles_dir, "news/d.txt", article("D, edited at more length"))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    result = scanner.scan()
+    assert listed[-1] == ["news/b.txt", "news/d.txt"]
+    assert result.changed == {"b.txt", "news/b.txt", "news/c.txt", "news/d.txt"}
+    assert sorted(a.source for a in result.articles) == ["a.txt", "news/b.txt", "news/d.txt"]
+    assert not scanner.scan().changed and listed[-1] == []
+
+
 def test_a_file_still_open_for_writing_is_held_back_and_the_old_version_kept(articles_dir):
     path = write(articles_dir, "a.txt", article("Complete version"))
     old = time.time() - 60
@@ -191,8 +220,8 @@ def test_a_file_changed_after_it_was_listed_is_looked_at_again(articles_dir, mon
 
     walk = Folder.walk
 
-    def walk_then_write(self):
-        found = walk(self)
+    def walk_then_write(self, *args):
+        found = walk(self, *args)
         write(articles_dir, "a.txt", article("Rewritten, longer than it was"))
         return found
 

@@ -106,11 +106,14 @@ class Folder:
         """True when a real (resolved) path is the folder or lies inside it."""
         return real == self.real or real.startswith(self._prefix)
 
-    def walk(self) -> tuple[list[tuple[str, int, int]], dict[str, Skipped]]:
+    def walk(self, unchanged: Callable[[str, int, int], bool] | None = None
+             ) -> tuple[list[tuple[str, int, int]], dict[str, Skipped]]:
         """(source, size, mtime_ns) of every article file, sorted, and what was passed over, by source.
 
         One os.scandir pass with string paths. Links to folders are not followed, and each real folder
         (device, inode) is read once, so loops and bind mounts cannot make the walk go round.
+        unchanged: called with each regular file's (source, size, mtime_ns); a file it says True of is left out
+        (a scanner that holds the folder as it is: no triple and no string kept for each of its files).
         """
         found: list[tuple[str, int, int]] = []
         passed: dict[str, Skipped] = {}
@@ -133,7 +136,7 @@ class Folder:
                 # a flat folder of 100,000 files held them all at once at every walk (50 MiB of a builder's peak).
                 with os.scandir(folder) as listing:
                     for entry in listing:
-                        self._entry(prefix, entry, files, told, folders)
+                        self._entry(prefix, entry, files, told, folders, unchanged)
             except OSError as exc:
                 if not prefix:
                     raise FolderError(exc.errno, f"articles folder {shown(self.root)} cannot be read ({exc.strerror}); "
@@ -178,7 +181,8 @@ class Folder:
                 continue
         return False
 
-    def _entry(self, prefix: str, entry: os.DirEntry, files: list, told: list, folders: list) -> None:
+    def _entry(self, prefix: str, entry: os.DirEntry, files: list, told: list, folders: list,
+               unchanged: Callable[[str, int, int], bool] | None) -> None:
         """walk()'s look at one entry of a listing: a file found, a folder to go into, or what was passed over."""
         source = prefix + entry.name
         try:
@@ -196,7 +200,8 @@ class Folder:
                 return
             st = entry.stat(follow_symlinks=False)
             if not is_link and stat.S_ISREG(st.st_mode):  # the common case, without a call
-                files.append((source, st.st_size, st.st_mtime_ns))
+                if unchanged is None or not unchanged(source, st.st_size, st.st_mtime_ns):
+                    files.append((source, st.st_size, st.st_mtime_ns))
                 return
             got = self._file(source, entry.path, st)
         except OSError as exc:  # removed since the listing, a name too long, …
