@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import pickle
 import sqlite3
+import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -319,3 +321,41 @@ def test_a_whole_listings_rows_are_made_as_the_store_writes_them(tmp_path, monke
     assert next(iter(rows)) == first and next(iter(rows)) is not first  # made anew as it is read: no row held
     assert len(rows) == 41 and list(rows) == list(rows) == published_order(app)[""]  # made again each time it is read
     assert stored_order(state) == published_order(app)
+
+
+def test_the_refresh_reads_the_store_while_a_background_build_waits_for_the_write_lock(tmp_path, monkeypatch):
+    """The refresh renders inside the state store's write transaction (the file's write lock), and a background build
+    waits for that lock inside the writer's connection. The sitemaps' and the first render's reads of the store go
+    through a connection of their own: through the writer's they waited for that build (SQLite holds a connection's
+    mutex while it waits), until its busy timeout, 30 s, and the build failed (seen in CI: a cold start's pages)."""
+    monkeypatch.chdir(tmp_path)
+    folder, state = many(tmp_path / "articles", 10), tmp_path / "state.sqlite3"
+    app = create_app(settings(folder, state))
+    commit = committer(app)
+    assert commit.wait(10)
+    stored = commit.stored_body("sitemap.xml")
+    assert stored and stored.startswith(b"<?xml")
+    refresh = sqlite3.connect(state, isolation_level=None)
+    refresh.execute("BEGIN IMMEDIATE")  # the refresh's transaction: the file's write lock
+    commit.writer.conn.execute("PRAGMA busy_timeout=3000")  # a failure takes 3 s, not 30
+    waiting, failed = threading.Event(), []
+
+    def background_build():
+        waiting.set()
+        try:
+            commit.writer.conn.execute("BEGIN IMMEDIATE")  # waits for the lock, holding the connection
+            commit.writer.conn.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            failed.append(exc)
+
+    build = threading.Thread(target=background_build)
+    build.start()
+    waiting.wait(5)
+    time.sleep(0.2)  # inside its wait
+    started = time.monotonic()
+    assert commit.stored_body("sitemap.xml") == stored
+    assert commit.seed({"sitemap.xml": None}, lambda key: "") == {}  # rows read, none made from that key
+    took = time.monotonic() - started
+    refresh.execute("ROLLBACK")
+    build.join(10)
+    assert took < 1.0 and not failed  # the build got the lock once the refresh let go of it

@@ -21,6 +21,7 @@ import logging
 import os
 import pickle
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -38,8 +39,8 @@ from ..children import Forked, fork
 from ..formats import FORMATS
 from ..model import is_placed, names_site
 from ..search import SearchIndexer
-from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, has_build,
-                     item_row, package_version)
+from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, connect,
+                     has_build, item_row, package_version)
 from ..transactions import made_hash, rows_for
 from ..urls import article_path, preview_key
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
@@ -222,6 +223,7 @@ class Committer:
         self._parsed: list[tuple] = []  # parse results left for the background pages' first build (for restarts only)
         self._previews: dict[str, tuple] = {}  # feed path → (snapshot, made_from): feeds' pages for browsers left to commit
         self._lock = threading.Lock()  # one commit at a time: a refresh's or the background's (finish)
+        self._peeking: sqlite3.Connection | None = None  # _peek()
         self._holder: int | None = None  # the thread in a refresh's commit (_committing), for on_sigterm and land()
         self._finisher: threading.Thread | None = None
         self._finishing = False  # the background thread runs and will look for work again (under the lock)
@@ -540,9 +542,21 @@ class Committer:
         return found[1] if found is not None and found[0] == latest else self.writer.held()
 
     def stored_body(self, path: str) -> bytes | None:
-        """(Sitemaps.stored) The bytes the store holds at path, read by the one writer as seed() reads."""
-        row = self.writer.conn.execute("SELECT body FROM resources WHERE path = ?", (path,)).fetchone()
+        """(Sitemaps.stored) The bytes the store holds at path, read as seed() reads."""
+        row = self._peek().execute("SELECT body FROM resources WHERE path = ?", (path,)).fetchone()
         return None if row is None else bytes(row[0])
+
+    def _peek(self) -> sqlite3.Connection:
+        """A read-only connection for the refresh's own reads of the store (seed, stored_body), not the writer's.
+
+        The refresh reads inside the state store's write transaction (site.py), which holds the file's write lock; the
+        background builds (finish) wait for that lock inside the writer's connection, and SQLite holds a connection's
+        mutex while it waits (https://www.sqlite.org/threadsafe.html), so a read through it waited for them: a cold
+        start's pages, rendered right after its first commit, stood still for the busy timeout (30 s) and the
+        background build failed. A reader in WAL mode waits for no writer."""
+        if self._peeking is None:
+            self._peeking = connect(self.writer.path, readonly=True)
+        return self._peeking
 
     def seed(self, keys: Mapping[str, Any], digest_of: Callable[[Any], str]) -> dict[str, tuple]:
         """(Renderer.seed) path → (Rendered, undated digest) of the stored resources at these paths made from the
@@ -550,7 +564,7 @@ class Committer:
         them over instead of rendering them again. Read by the one writer, from the rows it holds now; a key is
         digested only where a row is stored (a cold start digests none). Each is taken as its row's validators, its
         bytes and codings read from the store only if they are asked for (a restart holds none of them)."""
-        conn, paths, found = self.writer.conn, list(keys), {}
+        conn, paths, found = self._peek(), list(keys), {}
         reader = self.reader if self.reader is not None else StoreReader(self.writer.path)
         for path, made, *row in rows_for(conn, "SELECT path, made_from, etag, media_type, last_modified, max_age, headers "
                                                "FROM resources WHERE path IN ({marks})", paths):
