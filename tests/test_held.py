@@ -86,7 +86,7 @@ def test_a_scanner_keeps_each_files_stat_as_one_int_and_gives_it_back_as_listed(
     assert scanner._entries["0.txt"].stat[1] == -86_400_123_456_789
     assert scanner.scan().changed == frozenset()  # every stat as it was: nothing read again
     for stat in ((0, 0), (1 << 40, -1), ((1 << 64) - 1, 1_700_000_000_123_456_789), (5, -(1 << 62))):
-        assert feedsvc.reading.scan._Entry(feedsvc.reading.scan._packed(stat), None).stat == stat
+        assert feedsvc.reading.scan._Entry(feedsvc.reading.scan._packed(*stat), None).stat == stat
 
 
 def placing_scanner(folder, count: int, monkeypatch):

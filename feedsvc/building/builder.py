@@ -561,7 +561,7 @@ class Committer:
     def seed(self, keys: Mapping[str, Any], digest_of: Callable[[Any], str]) -> dict[str, tuple]:
         """(Renderer.seed) path → (Rendered, undated digest) of the stored resources at these paths made from the
         same key (path → key; digest_of(key): its digest, Renderer.made_of): a fresh process's first render takes
-        them over instead of rendering them again. Read by the one writer, from the rows it holds now; a key is
+        them over instead of rendering them again. Read from the rows committed now (_peek); a key is
         digested only where a row is stored (a cold start digests none). Each is taken as its row's validators, its
         bytes and codings read from the store only if they are asked for (a restart holds none of them)."""
         conn, paths, found = self._peek(), list(keys), {}

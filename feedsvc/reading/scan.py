@@ -75,9 +75,9 @@ class _Entry:
 _SIZE_BITS = (1 << 64) - 1
 
 
-def _packed(stat: tuple[int, int]) -> int:
-    """A (size, mtime_ns) stat as _Entry keeps it: an mtime before 1970 (negative) too, as >> 64 rounds down."""
-    return stat[0] | stat[1] << 64
+def _packed(size: int, mtime_ns: int) -> int:
+    """A file's stat as _Entry keeps it: an mtime before 1970 (negative) too, as >> 64 rounds down."""
+    return size | mtime_ns << 64
 
 
 @dataclass
@@ -158,7 +158,7 @@ class Scanner:
         read: list[tuple[str, tuple[int, int], Article | Skipped]] = []  # results taken, stored or read now
         stored: set[str] = set()  # those taken from the parse store
         unknown = [(source, stat) for source, stat in listing.items()
-                   if (entry := self._entries.get(source)) is None or entry.packed != _packed(stat)]
+                   if (entry := self._entries.get(source)) is None or entry.packed != _packed(*stat)]
         # A restart of a big folder holds placements only, as a cold start: the parse store's, never its text.
         slim = self.parsed is not None and len(unknown) >= self.slim_from
         placements = self.parsed.placed(unknown) if slim else {}
@@ -199,7 +199,7 @@ class Scanner:
                 self._slim.add(source)  # the parse store's placement: full() brings the rest back
             elif isinstance(result, Article) and is_placed(result):
                 self._placed.add(source)
-            self._put(source, _Entry(_packed(stat), result))
+            self._put(source, _Entry(_packed(*stat), result))
             changed.add(source)
         self._looks = {s: st for s, st in self._looks.items() if s in pending}
         for source in gone:
@@ -219,7 +219,7 @@ class Scanner:
 
         def unchanged(source: str, size: int, mtime_ns: int) -> bool:
             entry = entries.get(source)
-            if entry is None or entry.packed != size | mtime_ns << 64:
+            if entry is None or entry.packed != _packed(size, mtime_ns):
                 return False
             entry.walked = mark
             return True
@@ -301,7 +301,7 @@ class Scanner:
             held = self._entries.get(source)
             if isinstance(result, Article) and held is not None and isinstance(held.result, Article):
                 result = reusing(result, held.result)  # the placement's strings, not a second copy of each
-            self._put(source, _Entry(_packed(stat), result))
+            self._put(source, _Entry(_packed(*stat), result))
 
     def _keep(self, source: str, stat: tuple[int, int], result: Article | Skipped) -> None:
         """Note a full result in the parse store, with its placement (what a restart loads of it)."""
