@@ -4,8 +4,11 @@ from __future__ import annotations
 import multiprocessing
 from datetime import datetime, timedelta, timezone
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from feedsvc.model import Article
-from feedsvc.building.state import StateStore
+from feedsvc.building.state import StateStore, _Moments
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
 
@@ -171,3 +174,16 @@ def test_many_keys_read_the_whole_table_and_get_the_rows_a_lookup_gets(tmp_path,
                          store.recorded_versions([f"k{n}" for n in range(5)] + ["none"])))
     assert answers[0] == answers[1]
     assert answers[1][1]["a1"] == "a1.txt" and answers[1][1]["new"] == "new.txt"
+
+
+@given(st.lists(st.integers(min_value=0, max_value=40), max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_the_first_claims_of_bases_that_never_rise_are_what_claiming_each_in_turn_gives(offsets):
+    """A cold start claims its new articles' moments at once (claim_down): the same moments, crowded or not, as one
+    claim after another, and the moments it handed out are taken for the claims that follow."""
+    bases = [T0 + timedelta(microseconds=o) for o in sorted(offsets, reverse=True)]
+    one_by_one, at_once = _Moments(), _Moments()
+    expected = [one_by_one.claim(base) for base in bases]
+    assert [m.isoformat(timespec="microseconds") for m in at_once.claim_down(bases)] == expected
+    assert at_once.taken == one_by_one.taken
+    assert at_once.claim(T0, step=1) == one_by_one.claim(T0, step=1)

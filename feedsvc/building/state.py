@@ -11,14 +11,17 @@ import json
 import os
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from operator import attrgetter
 from pathlib import Path
-from datetime import timedelta
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..model import Article, dated
 from ..store import use_wal
 from ..transactions import rows_for
+
+_ID = attrgetter("id")
+_MICROSECOND = timedelta(microseconds=1)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -171,7 +174,7 @@ class StateStore:
         of a deployment (an empty store) dates a back catalogue by when each file appeared (`appeared`,
         its mtime), never later than now. Either way no two articles of one scan share a time.
         """
-        articles = sorted(articles, key=lambda a: a.id)
+        articles = sorted(articles, key=_ID)
         appeared = appeared or {}
         moments = _Moments()
         with self._writing() as conn:
@@ -180,11 +183,16 @@ class StateStore:
                 conn, "SELECT id, first_seen, content_hash, updated, seen FROM articles WHERE id IN ({marks})", [a.id for a in articles])}
             writes = []
             seen = _text(now)
+            # The times of texts this stamp made, so _dated need not read them back: each new article's first moment (by
+            # ID), and `seen`, which every row it writes has.
+            firsts: dict[str, datetime] = {}
+            seens = {seen: datetime.fromisoformat(seen)}
             # Newest file first, so a burst of new files keeps the order they were written in.
             new = sorted((a for a in articles if a.id not in rows), key=lambda a: (appeared.get(a.id, now), a.id), reverse=True)
-            for a in new:
-                first = moments.claim(min(appeared.get(a.id, now), now) if first_scan else now)
-                rows[a.id] = (a.id, first, a.content_hash, "", seen)  # "": unchanged since first seen
+            bases = [min(appeared.get(a.id, now), now) for a in new] if first_scan else [now] * len(new)
+            for a, first in zip(new, moments.claim_down(bases)):
+                firsts[a.id] = first = first.astimezone(timezone.utc)
+                rows[a.id] = (a.id, first.isoformat(timespec="microseconds"), a.content_hash, "", seen)  # "": unchanged since first seen
                 writes.append(rows[a.id])
             for a in articles:
                 row = rows[a.id]
@@ -203,8 +211,9 @@ class StateStore:
                     continue
                 writes.append(row)
                 rows[a.id] = row
+            writes.sort()  # by ID (one row each): the key's index is filled in its order, not at random (0.1 s at 100,000)
             conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated, seen) VALUES (?, ?, ?, ?, ?)", writes)
-        return [_dated(a, rows[a.id]) for a in articles]
+        return [_dated(a, rows[a.id], firsts.get(a.id), seens) for a in articles]
 
 
     def claim_ids(self, candidates: Mapping[str, Sequence[str]], held: Iterable[str] = ()) -> dict[str, str]:
@@ -370,6 +379,21 @@ class _Moments:
         self.taken: set[datetime] = set()
         self.steps: dict[tuple[datetime, int], int] = {}  # (base, direction) → steps used so far
 
+    def claim_down(self, bases: Sequence[datetime]) -> list[datetime]:
+        """claim(base) of each base in turn, bases that never rise, as the first claims: each moment is its base, or a
+        microsecond before the moment handed out last when that is not earlier. Every moment handed out before is at
+        or after the last, and the ones between it and its base were handed out: claim would step down to the same
+        moment, but looking each one up (a cold start's 100,000 articles: 0.2 s more). As moments, not texts."""
+        if self.taken:
+            raise ValueError("claim_down makes the first claims only")
+        moments: list[datetime] = []
+        last = None
+        for base in bases:
+            last = base if last is None or base < last else last - _MICROSECOND
+            moments.append(last)
+        self.taken.update(moments)
+        return moments
+
     def claim(self, base: datetime, step: int = -1) -> str:
         """The first free moment at base, base+step, base+2·step, … as ISO 8601 text."""
         n = self.steps.get((base, step), 0)
@@ -382,14 +406,19 @@ class _Moments:
         return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def _dated(article: Article, row: tuple) -> Article:
-    published = article.published or datetime.fromisoformat(row[1])
+def _dated(article: Article, row: tuple, first: datetime | None, seens: dict[str, datetime]) -> Article:
+    """The article with its dates from its row; first: row[1] as a time, where known; seens: `seen` texts as times,
+    those read here added (a stamp reads thousands of rows of a few `seen` values)."""
+    published = article.published or first or datetime.fromisoformat(row[1])
     # Content unchanged since first seen: updated is the published time, so a fresh clone with a
     # dated article gives the same feed as the server that has run for a year.
     updated = article.updated or (datetime.fromisoformat(row[3]) if row[3] else published)
     # A front matter `updated` later than when this content was recorded (2099-01-01) is not believed:
     # it would sort the item first for ever and date the feed in the future.
-    updated = min(updated, datetime.fromisoformat(row[4]))
+    seen = seens.get(row[4])
+    if seen is None:
+        seen = seens[row[4]] = datetime.fromisoformat(row[4])
+    updated = min(updated, seen)
     return dated(article, published, max(updated, published))
 
 

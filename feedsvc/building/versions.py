@@ -57,6 +57,9 @@ class ListingVersions:
         wanted: dict[str, str] = {}
         drifted = self.drifted(before)
         sums = {}
+        # Each listing's items' tokens where every one was looked up (a first build): its archive pages' sums are slices
+        # of them, not a second look-up of every item (400,000 at 100,000 articles, 0.2 s).
+        tokens: dict[str, list[int]] = {}
         for listing in listings:
             old = previous.get(listing.key)
             if (old is not None and (old is listing or old.items == listing.items) and old.title == listing.title
@@ -65,7 +68,7 @@ class ListingVersions:
                 if listing.key in self._sums:
                     sums[listing.key] = (listing, self._sums[listing.key][1])
                 continue
-            total = self._sum(listing, self._sums.get(listing.key))
+            total = self._sum(listing, self._sums.get(listing.key), tokens)
             sums[listing.key] = (listing, total)
             total += self._head(listing)
             wanted[_PREFIX + listing.key] = self.digests[listing.key] = f"{total % (1 << 128):032x}:{len(listing.items)}"
@@ -75,11 +78,13 @@ class ListingVersions:
                 live = {a.id for listing in listings for a in listing.items}
                 self._tokens = {id_: token for id_, token in self._tokens.items() if id_ in live}
             known.update({key[len(_PREFIX):]: when for key, when in self.record(wanted).items()})
-        return {listing.key: known[listing.key] for listing in listings}, self.page_times(listings, previous, drifted)
+        return {listing.key: known[listing.key] for listing in listings}, self.page_times(listings, previous, drifted, tokens)
 
     def page_times(self, listings: list[Listing], previous: Mapping[str, Listing],
-                   drifted: set[str] = frozenset()) -> dict[str, tuple[datetime, ...]]:
-        """Each listing's archive pages' times, page 2 first; `previous` is the last snapshot's listings.
+                   drifted: set[str] = frozenset(), tokens: Mapping[str, list[int]] | None = None
+                   ) -> dict[str, tuple[datetime, ...]]:
+        """Each listing's archive pages' times, page 2 first; `previous` is the last snapshot's listings; tokens: the
+        items' tokens of listings whose every item times() looked up.
 
         Only the pages whose items or links changed are hashed and recorded: counted from the oldest, the pages
         below the newest item that left, came or changed keep their sums (items compared by identity, in C).
@@ -95,7 +100,7 @@ class ListingVersions:
                 continue
             # What moved since the listing it was updated from, where that is the one its pages were dated with.
             moves = (listing.left, listing.came) if kept is not None and listing.since == id(old) else None
-            sums, digests = self._paged(listing, kept, moves)
+            sums, digests = self._paged(listing, kept, moves, (tokens or {}).get(listing.key))
             fresh = {at for at, digest in enumerate(digests)
                      if kept is None or at >= len(kept.digests) or kept.digests[at] != digest}
             times = [None if kept is None or at in fresh else kept.times[at] for at in range(len(digests))]
@@ -114,10 +119,11 @@ class ListingVersions:
         """The digests the listing's archive pages were last dated by, page 2 first."""
         return self._pages[key].digests
 
-    def _paged(self, listing: Listing, kept: _Pages | None, moves: tuple[tuple, tuple] | None = None
-               ) -> tuple[list[int], list[str]]:
+    def _paged(self, listing: Listing, kept: _Pages | None, moves: tuple[tuple, tuple] | None = None,
+               tokens: list[int] | None = None) -> tuple[list[int], list[str]]:
         """A listing's archive pages' sums and digests, with the sums of the oldest pages that kept their items;
-        moves: the items that left the kept pages' items and those that came, where known (Listing.left, came)."""
+        moves: the items that left the kept pages' items and those that came, where known (Listing.left, came);
+        tokens: every item's token, in the items' order, where known."""
         items, size = listing.items, self.size
         total = len(items)
         older = max(total - size, 0)
@@ -133,7 +139,8 @@ class ListingVersions:
             sums = kept.sums[:min(same, older, max(len(before) - size, 0)) // size]  # the oldest pages' items as they were
         taken = len(sums)
         for chunk in range(taken, count):
-            sums.append(sum(map(self._token, items[total - min((chunk + 1) * size, older): total - chunk * size])))
+            start, end = total - min((chunk + 1) * size, older), total - chunk * size
+            sums.append(sum(tokens[start:end]) if tokens is not None else sum(map(self._token, items[start:end])))
         # What a page shows besides its items: the listing's head, the page's number and its links (the newest
         # archive page's "previous" is the first page, any other's the page after it). A page that kept its items,
         # its head and its links keeps its digest: 2,000 pages of a 100,000-article listing are not hashed again.
@@ -143,10 +150,11 @@ class ListingVersions:
                       else f"{(_number(repr((self.shape, *head, chunk + 2, chunk + 1 == count))) + part) % (1 << 128):032x}"
                       for chunk, part in enumerate(sums)]
 
-    def _sum(self, listing: Listing, last: tuple[Listing, int] | None) -> int:
+    def _sum(self, listing: Listing, last: tuple[Listing, int] | None, tokens: dict[str, list[int]]) -> int:
         """The sum of the listing's items' tokens (the items' order follows from what each token holds: published
         date and ID), from the last one's: only the items that left or came are hashed, not every item of a
-        100,000-item listing (nor when only its head changed: a tombstone that left its first page)."""
+        100,000-item listing (nor when only its head changed: a tombstone that left its first page). Where every
+        item is looked up, their tokens go into `tokens` under the listing's key."""
         if last is not None:
             if listing.since == id(last[0]):  # updated from that very listing (`last` keeps it alive): its moves
                 return last[1] - sum(map(self._token, listing.left)) + sum(map(self._token, listing.came))
@@ -157,7 +165,8 @@ class ListingVersions:
             if len(left) + len(came) < len(now) // 2:
                 return (last[1] - sum(map(self._token, compress(before, map(left.__contains__, map(id, before)))))
                         + sum(map(self._token, compress(now, map(came.__contains__, map(id, now))))))
-        return sum(map(self._token, listing.items))
+        every = tokens[listing.key] = list(map(self._token, listing.items))
+        return sum(every)
 
     def _head(self, listing: Listing) -> int:
         """What a listing's views show besides its items, as a number its digest adds to the items' sum. Tombstones
