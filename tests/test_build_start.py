@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import shutil
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 
 from feedsvc import cli
 from feedsvc.building import builder
+from feedsvc.reading import pool
 from tests.conftest import ROOT, SAMPLE_ARTICLES
 
 _BUILD = '''
@@ -87,3 +89,21 @@ def test_under_a_test_runner_a_build_returns_instead_of_ending_the_process(sampl
     env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.db"), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
     result = CliRunner().invoke(cli.main, ["build", "--out", str(tmp_path / "out"), "--articles", str(sample_dir)], env=env)
     assert result.exit_code == 0 and "build 1" in result.output  # this process (pytest's) is still here to see it
+
+
+def test_a_build_from_scratch_of_a_big_folder_starts_its_reading_workers_ahead_and_ends_them(sample_dir, tmp_path, monkeypatch):
+    """Reading workers started ahead (pool.prestart: forks, before any thread) for a build that reads every file, as a
+    server's builder starts them; none for a build the store has the files of; none left once the build is done."""
+    folder = tmp_path / "articles"
+    shutil.copytree(sample_dir, folder)
+    for n in range(pool.POOL_FROM):
+        (folder / f"more-{n:04d}.txt").write_text(f"News\nStory {n}\nBody.\n", encoding="utf-8")
+    started, prestart = [], pool.prestart
+    monkeypatch.setattr(pool, "prestart", lambda: (started.append(1), prestart()))
+    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.db"), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
+    for build in range(2):
+        result = CliRunner().invoke(cli.main, ["build", "--out", str(tmp_path / "out"), "--articles", str(folder)], env=env)
+        assert result.exit_code == 0, result.output
+        assert started == [1]  # the second build reads nothing: its store has every file as it is
+        assert pool._prestarted == [] and not pool._keeping  # released: a worker kept would outlive the build
+    assert len(json.loads((tmp_path / "out" / "feed.json").read_text(encoding="utf-8"))["items"]) > 0
