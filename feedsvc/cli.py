@@ -116,6 +116,7 @@ def _collecting_less() -> Iterator[None]:
 def _build(out: str, articles_dir: str | None) -> None:
     from . import for_export, state_path
     from .building.builder import BuildLock, Committer, lock_path
+    from .building.exportpool import end_ahead, fork_ahead
     from .building.state import StateError
     from .children import Ahead
     from .reading.folder import Folder
@@ -124,7 +125,8 @@ def _build(out: str, articles_dir: str | None) -> None:
 
     settings = _settings(ARTICLES_DIR=articles_dir)
     folder, store = Folder(settings.articles_dir), state_path(settings)
-    if not has_build(store) and folder.holds_at_least(POOL_FROM):
+    from_scratch = not has_build(store) and folder.holds_at_least(POOL_FROM)
+    if from_scratch:
         # A build from scratch reads every file: its reading workers start now, forks of this process before it runs
         # any thread, as a server's builder starts them (building/builder.py build_forever), where interpreters started
         # anew imported for about 0.1 s each before they read a file (10,000 articles: files read 0.2 s sooner).
@@ -132,11 +134,13 @@ def _build(out: str, articles_dir: str | None) -> None:
     # On the other core while the build imports and wires itself: the folder's walk, then the rows its first
     # comparison reads (building/builder.py Committer._held).
     ahead = Ahead({"walk": folder.walk, "held": lambda: held_at(store)}, "feedsvc-ahead")
+    if from_scratch:  # and its export's workers, for the archive pages it hands out seconds later
+        fork_ahead()
     try:
         app = for_export(settings)
     except BaseException as exc:
         ahead.close()
-        release()
+        release()  # the reading workers started ahead
         if isinstance(exc, (ConfigError, StateError)):  # a partner key not set, a state file that cannot be written
             raise click.ClickException(f"build failed, {out} is left as it was: {exc}") from None
         raise
@@ -161,6 +165,7 @@ def _build(out: str, articles_dir: str | None) -> None:
         result = _export(app, state, out, pages, building, early[0] if early else None)
     finally:
         release()  # the reading workers started ahead, if the build did not end them (it failed, or a server builds)
+        end_ahead()  # and the export's, if it took none
         for pages_ahead in early:
             pages_ahead.close()
         ahead.close()  # what the build did not take (it failed first, or a server builds)

@@ -91,19 +91,38 @@ def test_under_a_test_runner_a_build_returns_instead_of_ending_the_process(sampl
     assert result.exit_code == 0 and "build 1" in result.output  # this process (pytest's) is still here to see it
 
 
-def test_a_build_from_scratch_of_a_big_folder_starts_its_reading_workers_ahead_and_ends_them(sample_dir, tmp_path, monkeypatch):
-    """Reading workers started ahead (pool.prestart: forks, before any thread) for a build that reads every file, as a
-    server's builder starts them; none for a build the store has the files of; none left once the build is done."""
+_AHEAD = '''
+import json, sys
+from feedsvc.building import exportpool
+from feedsvc.cli import main
+from feedsvc.reading import pool
+started = []
+prestart, fork_ahead = pool.prestart, exportpool.fork_ahead
+pool.prestart = lambda: (started.append("reading"), prestart())
+exportpool.fork_ahead = lambda: (started.append("export"), fork_ahead(), started.append(len(exportpool._ahead)))
+main(["build", "--out", sys.argv[1], "--articles", sys.argv[2]], standalone_mode=False)
+print(json.dumps({"started": started, "left": [len(pool._prestarted), pool._keeping, len(exportpool._ahead)]}))
+'''
+
+
+def test_a_build_from_scratch_of_a_big_folder_starts_its_workers_ahead_and_ends_them(sample_dir, tmp_path):
+    """A build that reads every file forks its reading workers first (pool.prestart), then, once it has imported what
+    they run, its export's (exportpool.fork_ahead), before it runs any thread; a build its store has every file of
+    starts none ahead; none is left once a build is done. Each build in a process of its own, as the command runs."""
     folder = tmp_path / "articles"
     shutil.copytree(sample_dir, folder)
-    for n in range(pool.POOL_FROM):
+    for n in range(pool.POOL_FROM):  # an archive of pages enough for the export's workers (exportpool.FROM_PAGES)
         (folder / f"more-{n:04d}.txt").write_text(f"News\nStory {n}\nBody.\n", encoding="utf-8")
-    started, prestart = [], pool.prestart
-    monkeypatch.setattr(pool, "prestart", lambda: (started.append(1), prestart()))
-    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.db"), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "FEEDSVC_STATE_PATH": str(tmp_path / "state.db"),
+           "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    said = []
     for build in range(2):
-        result = CliRunner().invoke(cli.main, ["build", "--out", str(tmp_path / "out"), "--articles", str(folder)], env=env)
-        assert result.exit_code == 0, result.output
-        assert started == [1]  # the second build reads nothing: its store has every file as it is
-        assert pool._prestarted == [] and not pool._keeping  # released: a worker kept would outlive the build
-    assert len(json.loads((tmp_path / "out" / "feed.json").read_text(encoding="utf-8"))["items"]) > 0
+        done = subprocess.run([sys.executable, "-c", _AHEAD, str(tmp_path / "out"), str(folder)], capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path, env=env)
+        assert done.returncode == 0 and "worker failed" not in done.stderr, done.stderr
+        said.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    cores = pool.cores()
+    assert said[0]["started"] == ["reading", "export", cores if cores > 1 else 0]  # one export worker a core
+    assert said[1]["started"] == []  # the second build reads nothing: its store has every file as it is
+    assert said[0]["left"] == said[1]["left"] == [0, False, 0]  # taken by the export, or ended: none outlives the build
+    assert (tmp_path / "out" / "feed.rss.page-2").is_file() and (tmp_path / "out" / "category" / "news" / "feed.atom.page-2").is_file()

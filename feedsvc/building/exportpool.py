@@ -14,7 +14,9 @@ file is what `feedsvc serve` answers at its URL (tests/test_export.py compares t
 
 As reading/pool.py does, a worker is a fresh interpreter (`python -c`, subprocess: fork and exec at once),
 never a fork of this process, which runs threads by then; its start (~0.3 s of imports) overlaps the files
-this process writes meanwhile. It reads the store only while this process holds the build lock (no build
+this process writes meanwhile. The exception is fork_ahead(), called by a build from scratch once its modules
+are imported and before it runs any thread: its workers are forks of it, which wait for pages and take them at once.
+A worker reads the store only while this process holds the build lock (no build
 commits meanwhile), and writes each file as export.py does: under a temporary name, then renamed over the
 old one. A worker that fails leaves its pages to this process.
 """
@@ -22,18 +24,20 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import pickle
 import subprocess
 import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, BinaryIO, Iterator, Mapping
 
 from ..model import Site
 from ..paging import Listing, page_feed
-from ..reading.pool import close_worker, cores, end_worker, results_channel, worker_env
+from ..reading.pool import close_worker, cores, end_worker, fork_worker, results_channel, worker_env
 from .exportfolder import LEAVE_OUT, etag, mtime_ns, unlink, write_file
 from .precompress import SUFFIXES
 
@@ -62,14 +66,39 @@ Task = tuple[str, str, int, str, str, bool]
 Result = tuple[str, "str | None", str, bool]
 
 
+_ahead: list = []  # workers forked ahead (fork_ahead), taken by the next ExportWorkers
+
+
+def fork_ahead() -> None:
+    """Fork the export workers now, one a core (none on one core), for the next ExportWorkers to take: `feedsvc build`
+    from scratch, before it runs any thread or opens any database (a fork's copy of SQLite's record of the files it
+    has open and locked fails the copy's own connections: "locking protocol"). Its archive pages are handed out seconds
+    later (export.EarlyPages), where workers started then imported for 0.25-0.3 s before the first page."""
+    if cores() < 2 or threading.active_count() != 1 or not hasattr(os, "fork"):
+        return
+    from ..formats import ondemand  # noqa: F401 - what a worker renders with (PageMaker), imported once, here
+    for _ in range(cores() - len(_ahead)):
+        try:
+            _ahead.append(fork_worker(work, "feedsvc-export"))
+        except OSError as exc:
+            log.warning("cannot start an export worker (%s)", exc)
+            return
+
+
+def end_ahead() -> None:
+    """End the workers forked ahead that no ExportWorkers took (a build that failed, or had few pages to make)."""
+    while _ahead:
+        close_worker(_ahead.pop())
+
+
 class ExportWorkers:
     """Worker processes that render archive pages, one per core; `start` hands the pages out, `collect` waits."""
 
     def __init__(self, count: int | None = None):
         # One per core; one core: the pages are rendered in this process.
         count = (cores() if cores() > 1 else 0) if count is None else count
-        self.workers: list[subprocess.Popen] = []
-        for _ in range(count):
+        self.workers: list = [_ahead.pop() for _ in range(min(count, len(_ahead)))]
+        for _ in range(count - len(self.workers)):
             try:
                 self.workers.append(subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE,
                                                      stdout=subprocess.PIPE, env=worker_env(), close_fds=True))
@@ -234,14 +263,15 @@ def make_and_write(maker: PageMaker, out: Path, task: Task) -> Result:
     return name, tag, modified.isoformat(), True
 
 
-def work() -> None:
+def work(source: BinaryIO | None = None, out: BinaryIO | None = None) -> None:
     """The worker: from stdin (Job, [Task]), their results to stdout as one list (or the OSError that stopped
-    it: a full disk); until the end of its input."""
-    out = results_channel()
+    it: a full disk); until the end of its input. source, out: a forked worker's pipes (fork_ahead)."""
+    source = source or sys.stdin.buffer
+    out = out or results_channel()
     maker = None
     while True:
         try:
-            job, tasks = pickle.load(sys.stdin.buffer)
+            job, tasks = pickle.load(source)
         except EOFError:
             end_worker(out)
         if maker is None or maker.job != job:

@@ -358,8 +358,9 @@ def start_worker() -> subprocess.Popen:
     return worker
 
 
-def fork_worker() -> Forked:
-    """A reading worker forked from this process, which must run no other thread (a fork copies only the calling
+def fork_worker(loop: Callable[[BinaryIO, BinaryIO], None] | None = None, name: str = "feedsvc-reader") -> Forked:
+    """A reading worker (or one running `loop`, another worker's, on its input and results' pipes) forked from this
+    process, which must run no other thread (a fork copies only the calling
     one, and the locks others hold, held for ever): its input and results' pipes are the handle's stdin and stdout,
     as a started worker's, the results' pipe widened (widen).
 
@@ -377,10 +378,10 @@ def fork_worker() -> Forked:
         os.closerange(3, low)
         os.closerange(low + 1, high)
         os.closerange(high + 1, os.sysconf("SC_OPEN_MAX"))
-        work(os.fdopen(into, "rb"), os.fdopen(out, "wb"))
+        (loop or work)(os.fdopen(into, "rb"), os.fdopen(out, "wb"))
 
     try:
-        worker = fork(run, "feedsvc-reader")
+        worker = fork(run, name)
     finally:
         os.close(into)
         os.close(out)
