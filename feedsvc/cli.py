@@ -140,7 +140,8 @@ def _build(out: str, articles_dir: str | None) -> None:
         app = for_export(settings)
     except BaseException as exc:
         ahead.close()
-        release()  # the reading workers started ahead
+        release()  # the workers started ahead: reading
+        end_ahead()  # and export
         if isinstance(exc, (ConfigError, StateError)):  # a partner key not set, a state file that cannot be written
             raise click.ClickException(f"build failed, {out} is left as it was: {exc}") from None
         raise

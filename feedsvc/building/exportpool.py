@@ -14,11 +14,11 @@ file is what `feedsvc serve` answers at its URL (tests/test_export.py compares t
 
 As reading/pool.py does, a worker is a fresh interpreter (`python -c`, subprocess: fork and exec at once),
 never a fork of this process, which runs threads by then; its start (~0.3 s of imports) overlaps the files
-this process writes meanwhile. The exception is fork_ahead(), called by a build from scratch once its modules
-are imported and before it runs any thread: its workers are forks of it, which wait for pages and take them at once.
-A worker reads the store only while this process holds the build lock (no build
-commits meanwhile), and writes each file as export.py does: under a temporary name, then renamed over the
-old one. A worker that fails leaves its pages to this process.
+this process writes meanwhile. The exception is fork_ahead(), called by a build from scratch before it opens any
+database or runs any thread: its workers are forks of it, which wait for their pages and start on them at once.
+A worker reads the store only while this process holds the build lock (no build commits meanwhile), and writes
+each file as export.py does: under a temporary name, then renamed over the old one. A worker that fails leaves its
+pages to this process.
 """
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ class ListingVersions:
         drifted = self.drifted(before)
         sums = {}
         # Each listing's items' tokens where every one was looked up (a first build): its archive pages' sums are slices
-        # of them, not a second look-up of every item (400,000 at 100,000 articles, 0.2 s).
+        # of them, not a second look-up of every item (400,000 at 100,000 articles: the stage took 0.58 s, 0.41-0.47 since).
         tokens: dict[str, list[int]] = {}
         for listing in listings:
             old = previous.get(listing.key)

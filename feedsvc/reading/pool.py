@@ -359,10 +359,10 @@ def start_worker() -> subprocess.Popen:
 
 
 def fork_worker(loop: Callable[[BinaryIO, BinaryIO], None] | None = None, name: str = "feedsvc-reader") -> Forked:
-    """A reading worker (or one running `loop`, another worker's, on its input and results' pipes) forked from this
-    process, which must run no other thread (a fork copies only the calling
-    one, and the locks others hold, held for ever): its input and results' pipes are the handle's stdin and stdout,
-    as a started worker's, the results' pipe widened (widen).
+    """A reading worker (or one running `loop`, another kind of worker's, on its input and results' pipes) forked from
+    this process, which must run no other thread (a fork copies only the calling one, and the locks others hold, held
+    for ever): its input and results' pipes are the handle's stdin and stdout, as a started worker's, the results'
+    pipe widened (widen).
 
     In the copy every other descriptor but standard error is closed, as subprocess's close_fds does: the build lock
     this process holds (a worker must not keep it when the builder dies), and the pipes of the workers forked before
