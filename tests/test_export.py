@@ -260,6 +260,7 @@ def test_another_store_into_the_same_folder_writes_it_whole(articles_dir, tmp_pa
 def disk_full_after(monkeypatch, writes: int) -> None:
     """The export's file writes fail with ENOSPC after this many."""
     import feedsvc.building.export
+    import feedsvc.building.exportfolder
 
     real, count = feedsvc.building.export.write_file, [0]
 
@@ -270,6 +271,7 @@ def disk_full_after(monkeypatch, writes: int) -> None:
         real(path, data, mtime_ns)
 
     monkeypatch.setattr(feedsvc.building.export, "write_file", failing)
+    monkeypatch.setattr(feedsvc.building.exportfolder, "write_file", failing)  # write_with_forms's
 
 
 def test_a_build_that_fails_midway_leaves_whole_files_and_the_next_finishes(articles_dir, tmp_path, monkeypatch):

@@ -36,7 +36,7 @@ from .archive import DATES, page_items, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Job, Result, Task
 from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_adding, mtime_ns,  # noqa: F401
                            read_manifest, remove_files, store_token, sync_folder, take_over, unlink, write_file,
-                           write_manifest, writing)
+                           write_manifest, write_with_forms, writing)
 from .precompress import SUFFIXES, coded_forms, precompressed
 
 log = logging.getLogger(__name__)
@@ -463,31 +463,36 @@ class _Writer:
 
     def _put(self, name: str, body: bytes, forms: dict[str, bytes]) -> None:
         """Write a file and the coded forms given; remove forms it had that are not given."""
-        entry, held = self.files[name], self.had.get(name)
-        target, mtime = self.out / name, mtime_ns(entry[2])
-        # Forms there may be beside it: none in a folder that was empty, those its entry names if it has one
-        # (a file of a killed build, or of another store's, may have any).
-        there = () if self.empty else held[4] if held is not None and held[1] else SUFFIXES
+        target, mtime = self.out / name, mtime_ns(self.files[name][2])
         try:
             if target.parent not in self.folders:
                 target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
                 self.folders.add(target.parent)
-            for coding, suffix in SUFFIXES.items():
-                if coding in forms:
-                    write_file(target.with_name(target.name + suffix), forms[coding], mtime)
-                    self.written += 1
-                elif coding in there:
-                    unlink(target.with_name(target.name + suffix))
-            write_file(target, body, mtime)
-            self.written += 1
+            written = write_with_forms(target, body, forms, self._beside(name), mtime)
         except OSError as exc:
             if exc.errno not in LEAVE_OUT:
                 raise
-            log.warning("export: /%s left out (%s); the app still serves it", entry[0], exc.strerror or exc)
+            self._wrote(name, None, 0, exc.strerror or str(exc))
+            return
+        self._wrote(name, sorted(forms), written)
+
+    def _beside(self, name: str) -> tuple[str, ...]:
+        """The coded forms that may be beside a file now: none in a folder that was empty, those its entry names if it
+        has one (a file of a killed build, or of another store's, may have any)."""
+        held = self.had.get(name)
+        return () if self.empty else tuple(held[4]) if held is not None and held[1] else tuple(SUFFIXES)
+
+    def _wrote(self, name: str, forms: list[str] | None, written: int, left_out: str | None = None) -> None:
+        """Note a file written here or by a worker, with the coded forms beside it, and how many files that was; or one
+        left out, why (it cannot be a file: the app still serves it)."""
+        entry = self.files[name]
+        if left_out is not None:
+            log.warning("export: /%s left out (%s); the app still serves it", entry[0], left_out)
             self.left_out.append(entry[0])
             del self.files[name]
             return
-        entry[4] = sorted(forms)
+        self.written += written
+        entry[4] = forms
         self.changed.append(entry[0])
 
 

@@ -14,7 +14,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from ..store import connect
 from .precompress import SUFFIXES
@@ -51,6 +51,20 @@ def write_file(path: Path, data: bytes, mtime_ns: int, *more) -> None:
     except BaseException:
         unlink(temporary)
         raise
+
+
+def write_with_forms(target: Path, body: bytes, forms: dict[str, bytes], beside: Iterable[str], mtime_ns: int) -> int:
+    """Write a file and the coded forms given (precompress.SUFFIXES), and remove those of `beside` (the forms that may be
+    there) not given; how many files were written. Its folder must exist."""
+    written = 0
+    for coding, suffix in SUFFIXES.items():
+        if coding in forms:
+            write_file(target.with_name(target.name + suffix), forms[coding], mtime_ns)
+            written += 1
+        elif coding in beside:
+            unlink(target.with_name(target.name + suffix))
+    write_file(target, body, mtime_ns)
+    return written + 1
 
 
 @contextmanager
