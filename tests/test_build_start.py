@@ -14,6 +14,7 @@ from feedsvc import cli
 from feedsvc.building import builder
 from feedsvc.reading import pool
 from tests.conftest import ROOT, SAMPLE_ARTICLES
+from tests.test_export import assert_served_alike, entries, served
 
 _BUILD = '''
 import json, sys
@@ -93,15 +94,22 @@ def test_under_a_test_runner_a_build_returns_instead_of_ending_the_process(sampl
 
 _AHEAD = '''
 import json, sys
-from feedsvc.building import exportpool
+from feedsvc.building import builder, export, exportpool
 from feedsvc.cli import main
 from feedsvc.reading import pool
-started = []
-prestart, fork_ahead = pool.prestart, exportpool.fork_ahead
+started, there = [], []
+prestart, fork_ahead, written_there = pool.prestart, exportpool.fork_ahead, export._Writer._written_there
 pool.prestart = lambda: (started.append("reading"), prestart())
 exportpool.fork_ahead = lambda: (started.append("export"), fork_ahead(), started.append(len(exportpool._ahead)))
+builder.FIRST_PAGES = 5  # article pages committed in the background, as at 10,000 articles, and still to commit when the
+wait = builder.Committer.wait  # build looks: its archive pages made ahead (export.EarlyPages), as a big build's are
+builder.Committer.wait = lambda self, timeout=None: wait(self, timeout) and timeout != 0
+export.SHARE_FROM = int(sys.argv[3])
+if sys.argv[4:] == ["fail"]:  # the workers (forks of this process) fail on the files handed to them
+    exportpool.write_files = lambda files: 1 / 0  # 50: this folder's few hundred files shared with the workers, as a big folder's are
+export._Writer._written_there = lambda self, theirs, *a: (there.append(sum(map(len, (s for _, s in theirs[0])))), written_there(self, theirs, *a))[1]
 main(["build", "--out", sys.argv[1], "--articles", sys.argv[2]], standalone_mode=False)
-print(json.dumps({"started": started, "left": [len(pool._prestarted), pool._keeping, len(exportpool._ahead)]}))
+print(json.dumps({"started": started, "left": [len(pool._prestarted), pool._keeping, len(exportpool._ahead)], "there": there}))
 '''
 
 
@@ -116,13 +124,35 @@ def test_a_build_from_scratch_of_a_big_folder_starts_its_workers_ahead_and_ends_
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "FEEDSVC_STATE_PATH": str(tmp_path / "state.db"),
            "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     said = []
-    for build in range(2):
-        done = subprocess.run([sys.executable, "-c", _AHEAD, str(tmp_path / "out"), str(folder)], capture_output=True,
-                              text=True, timeout=120, cwd=tmp_path, env=env)
+    # From scratch; the same store again into an empty folder, every file written by this process; and once more into
+    # the first folder, which has every file.
+    for out, share_from in (("out", 50), ("whole", 10**9), ("out", 50)):
+        done = subprocess.run([sys.executable, "-c", _AHEAD, str(tmp_path / out), str(folder), str(share_from)],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
         assert done.returncode == 0 and "worker failed" not in done.stderr, done.stderr
         said.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    said = [said[0], said[2], said[1]]
     cores = pool.cores()
     assert said[0]["started"] == ["reading", "export", cores if cores > 1 else 0]  # one export worker a core
     assert said[1]["started"] == []  # the second build reads nothing: its store has every file as it is
     assert said[0]["left"] == said[1]["left"] == [0, False, 0]  # taken by the export, or ended: none outlives the build
     assert (tmp_path / "out" / "feed.rss.page-2").is_file() and (tmp_path / "out" / "category" / "news" / "feed.atom.page-2").is_file()
+    # The workers wrote a share of the files (pages and feeds from the store) after their archive pages: every file of
+    # the export, theirs too, is what the app answers at its URL, with its coded forms.
+    assert said[0]["there"][0] > 100 and not any(said[1]["there"]) and not any(said[2]["there"])
+    assert assert_served_alike(tmp_path / "out", served(tmp_path / "state.db", folder)) == len(entries(tmp_path / "out"))
+    shared, whole = _files(tmp_path / "out"), _files(tmp_path / "whole")  # the same files, coded forms and times
+    assert shared == whole and any(name.endswith(".br") for name in shared)
+    # Workers that fail on their share: this process writes it.
+    env["FEEDSVC_STATE_PATH"] = str(tmp_path / "other.db")
+    done = subprocess.run([sys.executable, "-c", _AHEAD, str(tmp_path / "fallback"), str(folder), "50", "fail"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 0 and "an export worker failed" in done.stderr, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["there"][0] > 100
+    fallback = tmp_path / "fallback"
+    assert assert_served_alike(fallback, served(tmp_path / "other.db", folder)) == len(entries(fallback)) == len(entries(tmp_path / "out"))
+
+
+def _files(folder) -> dict[str, tuple[bytes, int]]:
+    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*")
+            if p.is_file() and not p.name.startswith(".")}

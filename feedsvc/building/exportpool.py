@@ -38,8 +38,9 @@ from typing import Any, BinaryIO, Iterator, Mapping
 from ..model import Site
 from ..paging import Listing, page_feed
 from ..reading.pool import close_worker, cores, end_worker, fork_worker, results_channel, worker_env
-from .exportfolder import LEAVE_OUT, etag, mtime_ns, unlink, write_file
-from .precompress import SUFFIXES
+from ..store import connect
+from .exportfolder import LEAVE_OUT, etag, mtime_ns, unlink, write_file, write_with_forms
+from .precompress import SUFFIXES, coded_forms, precompressed
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,55 @@ class Job:
     site: Site
     size: int  # FEED_MAX_ITEMS
     public: Mapping[str, Any]  # the public feeds' options (full_text, hub)
+
+
+@dataclass(frozen=True)
+class Files:
+    """A share of a build's files to write from the store's resources into the export folder (export._Writer): each
+    (file name, URL path, mtime_ns, the coded forms that may be beside it). Results, in the tasks' order: (file name,
+    the coded forms written or None, files written, why it was left out or None); forms None and no reason: the store
+    has no such resource."""
+
+    store: str
+    out: str
+    tasks: list[tuple[str, str, int, tuple[str, ...]]]
+
+
+FILES_CHUNK = 200  # resources whose bytes a worker reads from the store at once
+
+
+def write_files(files: Files) -> Iterator[tuple[str, list[str] | None, int, str | None]]:
+    """(a worker) Write a share of a build's files as export._Writer._put does; each one's result (Files) in turn."""
+    out, found, folders = Path(files.out), {}, set()
+    conn = connect(files.store, readonly=True)
+    try:
+        for start in range(0, len(files.tasks), FILES_CHUNK):
+            chunk = files.tasks[start:start + FILES_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for key, body, gz, br in conn.execute(f"SELECT path, body, gzip, br FROM resources WHERE path IN ({marks})",
+                                                  [task[1] for task in chunk]):
+                found[key] = (bytes(body), gz, br)
+            for name, key, mtime, beside in chunk:
+                row = found.pop(key, None)
+                if row is None:
+                    yield name, None, 0, None
+                    continue
+                body, gz, br = row
+                forms = coded_forms(body, {"gzip": gz, "br": br}) if precompressed(key) else {}
+                target = out / name
+                try:
+                    if target.parent not in folders:
+                        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+                        folders.add(target.parent)
+                    written = write_with_forms(target, body, forms, beside, mtime)
+                except OSError as exc:
+                    if exc.errno not in LEAVE_OUT:
+                        raise
+                    yield name, None, 0, exc.strerror or str(exc)
+                    continue
+                yield name, sorted(forms), written, None
+    finally:
+        conn.close()
 
 
 # A page to make: (listing key, format, page, file name, ETag of the file there now or "", whether coded forms
@@ -264,16 +314,25 @@ def make_and_write(maker: PageMaker, out: Path, task: Task) -> Result:
 
 
 def work(source: BinaryIO | None = None, out: BinaryIO | None = None) -> None:
-    """The worker: from stdin (Job, [Task]), their results to stdout as one list (or the OSError that stopped
-    it: a full disk); until the end of its input. source, out: a forked worker's pipes (fork_ahead)."""
+    """The worker: from stdin (Job, [Task]) or Files, their results to stdout as one list (or the OSError that
+    stopped it: a full disk); until the end of its input. source, out: a forked worker's pipes (fork_ahead)."""
     source = source or sys.stdin.buffer
     out = out or results_channel()
     maker = None
     while True:
         try:
-            job, tasks = pickle.load(source)
+            message = pickle.load(source)
         except EOFError:
             end_worker(out)
+        if isinstance(message, Files):
+            try:
+                done: list | OSError = list(write_files(message))
+            except OSError as exc:
+                done = OSError(exc.errno or errno.EIO, exc.strerror or str(exc), exc.filename)
+            pickle.dump(done, out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
+            continue
+        job, tasks = message
         if maker is None or maker.job != job:
             maker = PageMaker(job)
         try:
