@@ -104,9 +104,9 @@ exportpool.fork_ahead = lambda: (started.append("export"), fork_ahead(), started
 builder.FIRST_PAGES = 5  # article pages committed in the background, as at 10,000 articles, and still to commit when the
 wait = builder.Committer.wait  # build looks: its archive pages made ahead (export.EarlyPages), as a big build's are
 builder.Committer.wait = lambda self, timeout=None: wait(self, timeout) and timeout != 0
-export.SHARE_FROM = int(sys.argv[3])
+export.SHARE_FROM = int(sys.argv[3])  # 50: this folder's few hundred files shared with the workers, as a big folder's are
 if sys.argv[4:] == ["fail"]:  # the workers (forks of this process) fail on the files handed to them
-    exportpool.write_files = lambda files: 1 / 0  # 50: this folder's few hundred files shared with the workers, as a big folder's are
+    exportpool.write_files = lambda *args: 1 / 0
 export._Writer._written_there = lambda self, theirs, *a: (there.append(sum(map(len, (s for _, s in theirs[0])))), written_there(self, theirs, *a))[1]
 main(["build", "--out", sys.argv[1], "--articles", sys.argv[2]], standalone_mode=False)
 print(json.dumps({"started": started, "left": [len(pool._prestarted), pool._keeping, len(exportpool._ahead)], "there": there}))

@@ -271,7 +271,7 @@ def disk_full_after(monkeypatch, writes: int) -> None:
         real(path, data, mtime_ns)
 
     monkeypatch.setattr(feedsvc.building.export, "write_file", failing)
-    monkeypatch.setattr(feedsvc.building.exportfolder, "write_file", failing)  # write_with_forms's
+    monkeypatch.setattr(feedsvc.building.exportfolder, "write_file", failing)  # put_file's
 
 
 def test_a_build_that_fails_midway_leaves_whole_files_and_the_next_finishes(articles_dir, tmp_path, monkeypatch):

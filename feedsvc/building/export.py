@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..formats import FORMATS
 from ..paging import page_count, page_date
@@ -36,14 +36,13 @@ from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
 from .archive import DATES, page_items, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Files, Job, Result, Task
 from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_adding, mtime_ns,  # noqa: F401
-                           read_manifest, remove_files, store_token, sync_folder, take_over, unlink, write_file,
-                           write_manifest, write_with_forms, writing)
-from .precompress import SUFFIXES, coded_forms, precompressed
+                           FileTask, Written, put_file, read_manifest, remove_files, store_token, sync_folder,
+                           take_over, unlink, write_file, write_files, write_manifest, writing)
+from .precompress import SUFFIXES
 
 log = logging.getLogger(__name__)
 
 FORMAT = "feedsvc-export 2"  # 2: article and archive pages without coded forms
-_CHUNK = 200  # resources whose bytes are read from the store at once
 SHARE_FROM = 500  # files to write, from which the workers that made the archive pages ahead write a share (_share_stale)
 REDATE_THREADS = 4  # archive pages redated at once: their reads, hashes and writes overlap
 
@@ -312,15 +311,22 @@ class _Writer:
                 done += 1
                 progress(done, total)
 
-    def _write_stale(self, progress: Callable[[int, int], object], done: int, total: int) -> int:
-        """Write the resources' files from their stored bytes and coded forms; how many files are done now."""
-        for start in range(0, len(self.stale), _CHUNK):
-            chunk = dict((key, name) for name, key in self.stale[start:start + _CHUNK])
-            marks = ",".join("?" * len(chunk))
-            for key, body, gz, br in self.conn.execute(f"SELECT path, body, gzip, br FROM resources WHERE path IN ({marks})",
-                                                       list(chunk)):
-                body = bytes(body)
-                self._put(chunk[key], body, coded_forms(body, {"gzip": gz, "br": br}) if precompressed(key) else {})
+    def _write_stale(self, progress: Callable[[int, int], object], done: int, total: int,
+                     stale: list[tuple[str, str]] | None = None) -> int:
+        """Write the resources' files (stale, default self.stale: (file name, URL path)) from their stored bytes and coded
+        forms; how many files are done now."""
+        return self._take(write_files(self.conn, self.out, self._tasks(self.stale if stale is None else stale), self.folders),
+                          progress, done, total)
+
+    def _tasks(self, stale: list[tuple[str, str]]) -> list[FileTask]:
+        """(file name, URL path) → what writing each file from the store takes (exportfolder.write_files)."""
+        return [(name, key, mtime_ns(self.files[name][2]), self._beside(name)) for name, key in stale]
+
+    def _take(self, results: Iterable[Written], progress: Callable[[int, int], object], done: int, total: int) -> int:
+        """Note the files written (here or by a worker; exportfolder.write_files's results); how many are done now."""
+        for name, forms, written, left_out in results:
+            if forms is not None or left_out is not None:  # neither: the store has no such resource
+                self._wrote(name, forms, written, left_out)
                 done += 1
                 progress(done, total)
         return done
@@ -339,8 +345,7 @@ class _Writer:
         for n, worker in enumerate(workers, 1):
             share = self.stale[n * size:(n + 1) * size]
             if share:
-                handed.append((worker, share, Files(self.job.store, str(self.out), [
-                    (name, key, mtime_ns(self.files[name][2]), self._beside(name)) for name, key in share])))
+                handed.append((worker, share, Files(self.job.store, str(self.out), self._tasks(share))))
         self.stale = mine
 
         def hand() -> None:
@@ -362,21 +367,10 @@ class _Writer:
         if thread is None:
             return done
         thread.join()
-        failed = []
-        for (name, key), result in ExportWorkers.collect(handed):
-            if result is None:
-                failed.append((name, key))
-                continue
-            _, forms, written, left_out = result
-            if forms is not None or left_out is not None:  # neither: the store has no such resource, as here
-                self._wrote(name, forms, written, left_out)
-                done += 1
-                progress(done, total)
-        if failed:
-            self.stale = failed
-            done = self._write_stale(progress, done, total)
-            self.stale = []
-        return done
+        results = list(ExportWorkers.collect(handed))
+        done = self._take((result for _, result in results if result is not None), progress, done, total)
+        failed = [file for file, result in results if result is None]
+        return self._write_stale(progress, done, total, failed) if failed else done
 
     def _archive(self, key: str, fmt: str, page: int, page_key: str, made: str, when: datetime) -> Task | None:
         """An archive page: kept, given its new time or redated; or the task that renders it (None if done)."""
@@ -520,18 +514,7 @@ class _Writer:
 
     def _put(self, name: str, body: bytes, forms: dict[str, bytes]) -> None:
         """Write a file and the coded forms given; remove forms it had that are not given."""
-        target, mtime = self.out / name, mtime_ns(self.files[name][2])
-        try:
-            if target.parent not in self.folders:
-                target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-                self.folders.add(target.parent)
-            written = write_with_forms(target, body, forms, self._beside(name), mtime)
-        except OSError as exc:
-            if exc.errno not in LEAVE_OUT:
-                raise
-            self._wrote(name, None, 0, exc.strerror or str(exc))
-            return
-        self._wrote(name, sorted(forms), written)
+        self._wrote(*put_file(self.out, name, body, forms, self._beside(name), mtime_ns(self.files[name][2]), self.folders))
 
     def _beside(self, name: str) -> tuple[str, ...]:
         """The coded forms that may be beside a file now: none in a folder that was empty, those its entry names if it

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..store import connect
-from .precompress import SUFFIXES
+from .precompress import SUFFIXES, coded_forms, precompressed
 
 MANIFEST = ".feedsvc-export.json"  # deploy/nginx.conf answers 404 for it, as for every name starting with "."
 WRITING = ".feedsvc-export.writing"  # there while a build writes: the names it adds, for the next if it is killed
@@ -53,18 +53,53 @@ def write_file(path: Path, data: bytes, mtime_ns: int, *more) -> None:
         raise
 
 
-def write_with_forms(target: Path, body: bytes, forms: dict[str, bytes], beside: Iterable[str], mtime_ns: int) -> int:
-    """Write a file and the coded forms given (precompress.SUFFIXES), and remove those of `beside` (the forms that may be
-    there) not given; how many files were written. Its folder must exist."""
-    written = 0
-    for coding, suffix in SUFFIXES.items():
-        if coding in forms:
-            write_file(target.with_name(target.name + suffix), forms[coding], mtime_ns)
-            written += 1
-        elif coding in beside:
-            unlink(target.with_name(target.name + suffix))
-    write_file(target, body, mtime_ns)
-    return written + 1
+# A file to write from the store: (file name, URL path, mtime_ns, the coded forms that may be beside it) →
+# (file name, the coded forms written or None, files written, why it cannot be a file or None); forms None and no
+# reason: the store has no such resource (nothing written).
+FileTask = tuple[str, str, int, tuple[str, ...]]
+Written = tuple[str, "list[str] | None", int, "str | None"]
+CHUNK = 200  # resources whose bytes are read from the store at once
+
+
+def write_files(conn: sqlite3.Connection, out: Path, tasks: list[FileTask], folders: set[Path]) -> Iterator[Written]:
+    """Write these files from the store's resources (conn), each with the coded forms worth writing beside it: each
+    one's result, in the tasks' order. folders: those made so far (made here as needed, and added)."""
+    for start in range(0, len(tasks), CHUNK):
+        chunk = tasks[start:start + CHUNK]
+        found = {key: (bytes(body), gz, br) for key, body, gz, br in conn.execute(
+            f"SELECT path, body, gzip, br FROM resources WHERE path IN ({','.join('?' * len(chunk))})",
+            [task[1] for task in chunk])}
+        for name, key, mtime, beside in chunk:
+            row = found.pop(key, None)
+            if row is None:
+                yield name, None, 0, None
+                continue
+            body, gz, br = row
+            yield put_file(out, name, body, coded_forms(body, {"gzip": gz, "br": br}) if precompressed(key) else {},
+                           beside, mtime, folders)
+
+
+def put_file(out: Path, name: str, body: bytes, forms: dict[str, bytes], beside: Iterable[str], mtime: int,
+             folders: set[Path]) -> Written:
+    """Write a file and the coded forms given (precompress.SUFFIXES), removing those of `beside` (the forms that may be
+    there) not given; its folder made if not in `folders`. A file that cannot be (LEAVE_OUT) is said so."""
+    target, written = out / name, 0
+    try:
+        if target.parent not in folders:
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+            folders.add(target.parent)
+        for coding, suffix in SUFFIXES.items():
+            if coding in forms:
+                write_file(target.with_name(target.name + suffix), forms[coding], mtime)
+                written += 1
+            elif coding in beside:
+                unlink(target.with_name(target.name + suffix))
+        write_file(target, body, mtime)
+    except OSError as exc:
+        if exc.errno not in LEAVE_OUT:
+            raise
+        return name, None, 0, exc.strerror or str(exc)
+    return name, sorted(forms), written + 1, None
 
 
 @contextmanager

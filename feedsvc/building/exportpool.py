@@ -39,8 +39,8 @@ from ..model import Site
 from ..paging import Listing, page_feed
 from ..reading.pool import close_worker, cores, end_worker, fork_worker, results_channel, worker_env
 from ..store import connect
-from .exportfolder import LEAVE_OUT, etag, mtime_ns, unlink, write_file, write_with_forms
-from .precompress import SUFFIXES, coded_forms, precompressed
+from .exportfolder import LEAVE_OUT, FileTask, etag, mtime_ns, unlink, write_file, write_files
+from .precompress import SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -62,51 +62,12 @@ class Job:
 
 @dataclass(frozen=True)
 class Files:
-    """A share of a build's files to write from the store's resources into the export folder (export._Writer): each
-    (file name, URL path, mtime_ns, the coded forms that may be beside it). Results, in the tasks' order: (file name,
-    the coded forms written or None, files written, why it was left out or None); forms None and no reason: the store
-    has no such resource."""
+    """A share of a build's files for a worker to write from the store into the export folder (export._Writer);
+    its results are exportfolder.write_files's."""
 
     store: str
     out: str
-    tasks: list[tuple[str, str, int, tuple[str, ...]]]
-
-
-FILES_CHUNK = 200  # resources whose bytes a worker reads from the store at once
-
-
-def write_files(files: Files) -> Iterator[tuple[str, list[str] | None, int, str | None]]:
-    """(a worker) Write a share of a build's files as export._Writer._put does; each one's result (Files) in turn."""
-    out, found, folders = Path(files.out), {}, set()
-    conn = connect(files.store, readonly=True)
-    try:
-        for start in range(0, len(files.tasks), FILES_CHUNK):
-            chunk = files.tasks[start:start + FILES_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for key, body, gz, br in conn.execute(f"SELECT path, body, gzip, br FROM resources WHERE path IN ({marks})",
-                                                  [task[1] for task in chunk]):
-                found[key] = (bytes(body), gz, br)
-            for name, key, mtime, beside in chunk:
-                row = found.pop(key, None)
-                if row is None:
-                    yield name, None, 0, None
-                    continue
-                body, gz, br = row
-                forms = coded_forms(body, {"gzip": gz, "br": br}) if precompressed(key) else {}
-                target = out / name
-                try:
-                    if target.parent not in folders:
-                        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-                        folders.add(target.parent)
-                    written = write_with_forms(target, body, forms, beside, mtime)
-                except OSError as exc:
-                    if exc.errno not in LEAVE_OUT:
-                        raise
-                    yield name, None, 0, exc.strerror or str(exc)
-                    continue
-                yield name, sorted(forms), written, None
-    finally:
-        conn.close()
+    tasks: list[FileTask]
 
 
 # A page to make: (listing key, format, page, file name, ETag of the file there now or "", whether coded forms
@@ -325,10 +286,13 @@ def work(source: BinaryIO | None = None, out: BinaryIO | None = None) -> None:
         except EOFError:
             end_worker(out)
         if isinstance(message, Files):
+            conn = connect(message.store, readonly=True)
             try:
-                done: list | OSError = list(write_files(message))
+                done: list | OSError = list(write_files(conn, Path(message.out), message.tasks, set()))
             except OSError as exc:
                 done = OSError(exc.errno or errno.EIO, exc.strerror or str(exc), exc.filename)
+            finally:
+                conn.close()
             pickle.dump(done, out, protocol=pickle.HIGHEST_PROTOCOL)
             out.flush()
             continue
