@@ -126,38 +126,34 @@ def _build(out: str, articles_dir: str | None) -> None:
     settings = _settings(ARTICLES_DIR=articles_dir)
     folder, store = Folder(settings.articles_dir), state_path(settings)
     from_scratch = not has_build(store) and folder.holds_at_least(POOL_FROM)
-    if from_scratch:
-        # A build from scratch reads every file: its reading workers start now, forks of this process before it runs
-        # any thread, as a server's builder starts them (building/builder.py build_forever), where interpreters started
-        # anew imported for about 0.1 s each before they read a file (10,000 articles: files read 0.2 s sooner).
-        prestart()
-    # On the other core while the build imports and wires itself: the folder's walk, then the rows its first
-    # comparison reads (building/builder.py Committer._held).
-    ahead = Ahead({"walk": folder.walk, "held": lambda: held_at(store)}, "feedsvc-ahead")
-    if from_scratch:  # and its export's workers, for the archive pages it hands out seconds later
-        fork_ahead()
-    try:
-        app = for_export(settings)
-    except BaseException as exc:
-        ahead.close()
-        release()  # the workers started ahead: reading
-        end_ahead()  # and export
-        if isinstance(exc, (ConfigError, StateError)):  # a partner key not set, a state file that cannot be written
+    ahead = lock = None
+    building, early = False, []  # early: archive pages made ahead, while the build commits its article pages
+    try:  # whatever fails from the first fork on, every process started ahead is ended with the build
+        if from_scratch:
+            # A build from scratch reads every file: its reading workers start now, forks of this process before it runs
+            # any thread, as a server's builder starts them (building/builder.py build_forever), where interpreters
+            # started anew imported for about 0.1 s each before they read a file (10,000 articles: files read 0.2 s sooner).
+            prestart()
+        # On the other core while the build imports and wires itself: the folder's walk, then the rows its first
+        # comparison reads (building/builder.py Committer._held).
+        ahead = Ahead({"walk": folder.walk, "held": lambda: held_at(store)}, "feedsvc-ahead")
+        if from_scratch:  # and its export's workers, for the archive pages it hands out seconds later
+            fork_ahead()
+        try:
+            app = for_export(settings)
+        except (ConfigError, StateError) as exc:  # a partner key not set, a state file that cannot be written
             raise click.ClickException(f"build failed, {out} is left as it was: {exc}") from None
-        raise
-    gc.freeze()  # the modules and the wiring live as long as the build: no collection needs to look at them
-    publisher, state = app.extensions["feedsvc"], app.extensions["feedsvc.state_path"]
-    publisher.listeners.clear()  # the hub hears of a change once it is exported, not while it is built
-    publisher.scanner.ahead = lambda walked: ahead.result("walk") if walked.real == folder.real else None
-    for observer in publisher.observers:
-        if isinstance(observer, Committer):
-            observer.held_ahead = lambda: ahead.result("held")
-    # The same build a server's builder makes, committed to the same store; a server running on this store
-    # holds the build lock and keeps it current itself, so its latest build is exported as it is.
-    lock = BuildLock(lock_path(state))
-    building = lock.try_acquire()
-    early = []  # archive pages made ahead, while the build commits its article pages
-    try:
+        gc.freeze()  # the modules and the wiring live as long as the build: no collection needs to look at them
+        publisher, state = app.extensions["feedsvc"], app.extensions["feedsvc.state_path"]
+        publisher.listeners.clear()  # the hub hears of a change once it is exported, not while it is built
+        publisher.scanner.ahead = lambda walked: ahead.result("walk") if walked.real == folder.real else None
+        for observer in publisher.observers:
+            if isinstance(observer, Committer):
+                observer.held_ahead = lambda: ahead.result("held")
+        # The same build a server's builder makes, committed to the same store; a server running on this store
+        # holds the build lock and keeps it current itself, so its latest build is exported as it is.
+        lock = BuildLock(lock_path(state))
+        building = lock.try_acquire()
         if building:
             pages = _build_into_store(publisher, out, lambda: early.append(_early_pages(app, state, out)))
         else:
@@ -169,8 +165,9 @@ def _build(out: str, articles_dir: str | None) -> None:
         end_ahead()  # and the export's, if it took none
         for pages_ahead in early:
             pages_ahead.close()
-        ahead.close()  # what the build did not take (it failed first, or a server builds)
-        if lock.fd is not None:  # the export is written: a server may build now
+        if ahead is not None:
+            ahead.close()  # what the build did not take (it failed first, or a server builds)
+        if lock is not None and lock.fd is not None:  # the export is written: a server may build now
             os.close(lock.fd)
         if building:  # the store's log moved into its file (store.Checkpoints), as a close would before the process ends
             for observer in publisher.observers:

@@ -93,7 +93,10 @@ def test_under_a_test_runner_a_build_returns_instead_of_ending_the_process(sampl
 
 
 _AHEAD = '''
-import json, sys
+import errno, json, os, sys, time
+from pathlib import Path
+import click
+from feedsvc.building import exportfolder
 from feedsvc.building import builder, export, exportpool
 from feedsvc.cli import main
 from feedsvc.reading import pool
@@ -107,6 +110,38 @@ builder.Committer.wait = lambda self, timeout=None: wait(self, timeout) and time
 export.SHARE_FROM = int(sys.argv[3])  # 50: this folder's few hundred files shared with the workers, as a big folder's are
 if sys.argv[4:] == ["fail"]:  # the workers (forks of this process) fail on the files handed to them
     exportpool.write_files = lambda *args: 1 / 0
+if sys.argv[4:] == ["pages-full"]:  # the staging folder of the pages made ahead is full; the export folder is not
+    make_and_write = exportpool.make_and_write
+    def pages_full(maker, out, task):
+        if ".staging-" in str(out):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return make_and_write(maker, out, task)
+    exportpool.make_and_write = pages_full
+if sys.argv[4:] == ["here-full"]:  # this process's own writes fail on a full disk while the workers hold their shares
+    PARENT, writes, write_file, write_files = os.getpid(), [], exportfolder.write_file, exportpool.write_files
+    def full_here(path, *args):
+        if os.getpid() == PARENT and ".staging-" not in str(path):
+            writes.append(path)
+            if len(writes) > 20:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return write_file(path, *args)
+    exportfolder.write_file = full_here
+    exportpool.write_files = lambda *args: (time.sleep(0.5), write_files(*args))[1]  # still on its pages meanwhile
+    try:
+        main(["build", "--out", sys.argv[1], "--articles", sys.argv[2]], standalone_mode=False)
+    except click.ClickException as exc:
+        time.sleep(1)  # a worker that went on writing would have by now
+        print(json.dumps({"said": exc.message, "files": sorted(str(p) for p in Path(sys.argv[1]).rglob("*"))}))
+    sys.exit(0)
+if sys.argv[4:] == ["fork-fails"]:  # the export's workers cannot be forked (EAGAIN: too many processes)
+    def fork_fails():
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+    exportpool.fork_ahead = fork_fails
+    try:
+        main(["build", "--out", sys.argv[1], "--articles", sys.argv[2]], standalone_mode=False)
+    except OSError as exc:
+        print(json.dumps({"said": str(exc), "left": [len(pool._prestarted), pool._keeping, len(exportpool._ahead)]}))
+    sys.exit(0)
 export._Writer._written_there = lambda self, theirs, *a: (there.append(sum(map(len, (s for _, s in theirs[0])))), written_there(self, theirs, *a))[1]
 main(["build", "--out", sys.argv[1], "--articles", sys.argv[2]], standalone_mode=False)
 print(json.dumps({"started": started, "left": [len(pool._prestarted), pool._keeping, len(exportpool._ahead)], "there": there}))
@@ -151,6 +186,38 @@ def test_a_build_from_scratch_of_a_big_folder_starts_its_workers_ahead_and_ends_
     assert json.loads(done.stdout.strip().splitlines()[-1])["there"][0] > 100
     fallback = tmp_path / "fallback"
     assert assert_served_alike(fallback, served(tmp_path / "other.db", folder)) == len(entries(fallback)) == len(entries(tmp_path / "out"))
+
+
+def test_a_build_whose_workers_made_pages_ahead_ends_well_or_cleanly_when_a_disk_fills(sample_dir, tmp_path):
+    """Archive pages made ahead that fail on a full staging folder are made again, and the workers' shares are still
+    taken as theirs (every worker's pages read first: none left in a pipe to be read as its share's files). A build
+    whose own writes fail while the workers hold their shares ends them before it says the folder is left as it was,
+    and empties it: nothing written there after, and the next build writes it whole. Workers forked ahead are ended
+    with a build that fails as it starts."""
+    folder = tmp_path / "articles"
+    shutil.copytree(sample_dir, folder)
+    for n in range(pool.POOL_FROM):
+        (folder / f"more-{n:04d}.txt").write_text(f"News\nStory {n}\nBody.\n", encoding="utf-8")
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "FEEDSVC_STATE_PATH": str(tmp_path / "state.db"),
+           "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def build(out, *mode: str) -> dict:
+        done = subprocess.run([sys.executable, "-c", _AHEAD, str(tmp_path / out), str(folder), "50", *mode],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    said = build("out", "pages-full")
+    assert said["there"][0] > 100  # the workers wrote their shares, after pages that failed
+    assert assert_served_alike(tmp_path / "out", served(tmp_path / "state.db", folder)) == len(entries(tmp_path / "out"))
+    env["FEEDSVC_STATE_PATH"] = str(tmp_path / "other.db")
+    said = build("full", "here-full")
+    assert said["said"].startswith(f"build failed, {tmp_path / 'full'} is left as it was: cannot write") and said["files"] == []
+    build("full")  # the next build, with room: every file
+    assert assert_served_alike(tmp_path / "full", served(tmp_path / "other.db", folder)) == len(entries(tmp_path / "full"))
+    # The export's workers cannot be forked after the reading ones were: those are ended with the build that failed.
+    env["FEEDSVC_STATE_PATH"] = str(tmp_path / "third.db")
+    assert build("never", "fork-fails") == {"said": "[Errno 11] Resource temporarily unavailable", "left": [0, False, 0]}
 
 
 def _files(folder) -> dict[str, tuple[bytes, int]]:

@@ -108,7 +108,7 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                     if manifest is None:  # the folder was empty or missing: left so
                         for entry in out.iterdir():
                             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-                    exc.files_written = 0 if manifest is None else writer.written  # none: as it was (the CLI says which)
+                    exc.files_written = 0 if manifest is None else writer.written or writer.shared  # none: as it was (the CLI says which)
                     raise
                 removed = remove_files(out, {name: entry for name, entry in had.items() if name not in writer.files})
                 if writer.files != had or manifest is None or full:
@@ -152,6 +152,7 @@ class _Writer:
         self.early: dict[str, tuple] = {}  # file name → (task, page key, result, staged file) of EarlyPages
         self.empty = False  # the folder held nothing: no file to replace or remove
         self.folders: set[Path] = set()  # folders made so far
+        self.shared = False  # workers that were handed files to write were ended by a failure (_end_shares)
 
     def plan(self) -> None:
         self._plan_resources()
@@ -278,9 +279,13 @@ class _Writer:
         total, done = len(self.stale) + len(self.archives), 0
         if self.ahead is not None:  # the other files first, while the workers still make the archive pages ahead
             theirs = self._share_stale([w for w, _ in self.ahead.handed if w is not None])
-            done = self._write_stale(progress, done, total)
-            self.stale, self.early = [], self.ahead.collect()
-            done = self._written_there(theirs, progress, done, total)
+            try:
+                done = self._write_stale(progress, done, total)
+                self.stale, self.early = [], self.ahead.collect()
+                done = self._written_there(theirs, progress, done, total)
+            except BaseException:
+                self._end_shares(theirs)
+                raise
         renders = []  # (task, page key, listing made) of the archive pages to render
         for key, fmt, page, page_key, made, when in self.archives:
             task = self._archive(key, fmt, page, page_key, made, when)
@@ -359,6 +364,21 @@ class _Writer:
         thread = threading.Thread(target=hand, name="export-share", daemon=True)
         thread.start()
         return [(worker, share) for worker, share, _ in handed], thread
+
+    def _end_shares(self, theirs: tuple[list, threading.Thread | None]) -> None:
+        """End the workers handed a share (_share_stale) of an export that failed, and the thread handing them out: before
+        export_store says what the folder holds, empties one that was empty, and lets go of its lock, none may write
+        into it. Killed, not asked to stop: a worker still writing its pages' results, which this process no longer
+        reads, would read no message (and the thread, stuck handing it its share, would hold its input for ever)."""
+        handed, thread = theirs
+        for worker, _ in handed:
+            worker.kill()
+        for worker, _ in handed:
+            worker.wait()
+        if thread is not None:
+            thread.join(timeout=10)  # its write to a worker that is gone fails at once (EPIPE)
+        if handed:
+            self.shared = True  # some of their files may be in the folder: it is not as it was (export_store)
 
     def _written_there(self, theirs: tuple[list, threading.Thread | None], progress: Callable[[int, int], object],
                        done: int, total: int) -> int:

@@ -136,7 +136,10 @@ class ExportWorkers:
 
     @staticmethod
     def collect(handed: list[tuple[subprocess.Popen | None, list[Task]]]) -> Iterator[tuple[Task, Result | None]]:
-        """Each task with its result, or None where its worker failed (to be made here)."""
+        """Each task with its result, or None where its worker failed (to be made here); the OSError a worker stopped on
+        (a full disk) is raised once every worker's results are read, so that none is left in a pipe to be taken later
+        for the answer to another message (a worker that made archive pages ahead is handed files next: export.py)."""
+        stopped = None
         for worker, share in handed:
             results = None
             if worker is not None:
@@ -145,11 +148,13 @@ class ExportWorkers:
                 except Exception as exc:  # noqa: BLE001 - a worker that died: its pages are made here
                     log.warning("an export worker failed (%s: %s); its pages are rendered here", type(exc).__name__, exc)
             if isinstance(results, OSError):
-                raise results
-            if results is None:
+                stopped = stopped or results
+            elif results is None:
                 yield from ((task, None) for task in share)
             else:
                 yield from zip(share, results)
+        if stopped is not None:
+            raise stopped
 
     def close(self) -> None:
         """End the workers: their input closed, they exit."""
