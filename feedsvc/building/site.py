@@ -282,10 +282,19 @@ class Publisher:
 
         def read(batch: list[str]) -> dict:
             taken.update(batch)
-            # A file no longer placed (read in full by a refresh since: edited) is not read here.
+            # A file no longer placed (read in full by a refresh since: edited) is not read here; one that is not as it
+            # was placed (being written: truncated, half saved) is read as it is placed, or not at all (None): the
+            # refresh that sees it changed reads it once it is complete, and one written back to the same stat (cp -p)
+            # is read by the next background run. Read as it is now, a half-saved file would be adopted and published.
             stats = {source: stat for source in batch if (stat := placed.get(source)) is not None}
-            return {source: (stats[source], result) for source, result in
-                    read_files(self.root, self.scanner.options, [(s, False, None) for s in stats], folder, pool_from)}
+            found = {}
+            for source, result in read_files(self.root, self.scanner.options, [(s, False, stats[s]) for s in stats], folder,
+                                             pool_from):
+                if result is None:
+                    taken.discard(source)
+                else:
+                    found[source] = (stats[source], result)
+            return found
 
         def read_asked(answered: set[str], pending: dict | None = None) -> None:
             """Read what is asked for now (not already read for an earlier look) and hand it on at once, with what

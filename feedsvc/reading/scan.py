@@ -163,10 +163,13 @@ class Scanner:
         slim = self.parsed is not None and len(unknown) >= self.slim_from
         placements = self.parsed.placed(unknown) if slim else {}
         stored_result = None if self.parsed is None or slim else self.parsed.get
+        # Every file read in full (`feedsvc build`, which exports every article's page now): one a server's builder
+        # only placed (its background reading cut short) is read, not taken as a placement no refresh would read.
+        unread = placements.unread if slim and self.place_from == float("inf") else ()
         for source, stat in unknown:
             # Parsed before with this very stat (a restart): the stored result, without reading the file.
             known = placements.get(source) if stored_result is None else stored_result(source, stat)
-            if known is not None:
+            if known is not None and source not in unread:
                 read.append((source, stat, known))
                 stored.add(source)
                 continue
@@ -249,14 +252,29 @@ class Scanner:
             if known is not None:
                 done[source] = (entry.stat, known)
                 continue
-            stat = _stat(self.root, source)  # before reading: a change while it is read is seen by the next scan
-            batch.append((source, stat or entry.stat))
+            batch.append((source, entry.stat))
         stats = dict(batch)
-        done.update((source, (stats[source], result)) for source, result in
-                    read_files(self.root, self.options, [(s, False, None) for s, _ in batch], Folder(self.root), self.pool_from, keep=True))
+        # Each file read as it was placed, or not at all (None): one written to since (truncated, half saved) is held
+        # back as a scan holds back a file being written, and published once it is complete (a later scan reads it).
+        # Its text as placed was never read in full, so nothing of it can be shown meanwhile; read as it is now, the
+        # half-saved text would be published. Held, it announces no deletion (Tombstones.update: pending).
+        written = []
+        for source, result in read_files(self.root, self.options, [(s, False, st) for s, st in batch], Folder(self.root),
+                                         self.pool_from, keep=True):
+            if result is None:
+                written.append(source)
+            else:
+                done[source] = (stats[source], result)
         self._take(done, slim=False, stored={source for source in done if source not in stats})
+        now = self.clock()
+        for source in written:
+            self._put(source, None)
+            self._placed.discard(source), self._slim.discard(source)
+            self._mtime(source, None)
+            if (stat := _stat(self.root, source)) is not None:
+                self._look(source, stat, now)
         self._collect()
-        return self._result(frozenset(done), frozenset(self._looks))
+        return self._result(frozenset(done) | frozenset(written), frozenset(self._looks))
 
     def adopt(self, results: Mapping[str, tuple[tuple[int, int], Article | Skipped]]) -> None:
         """Full results read outside the scan (the background after a cold start): (stat, result) by source.
