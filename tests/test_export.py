@@ -7,6 +7,7 @@ import brotli
 import gzip
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -291,6 +292,78 @@ def test_a_build_that_fails_midway_leaves_whole_files_and_the_next_finishes(arti
     run_build(articles_dir, out, state)
     assert b"Edited 3" in (out / "articles" / "a003.html").read_bytes()
     assert_served_alike(out, served(state, articles_dir))
+
+
+def same_as_fresh(out: Path, articles: Path, state: Path, fresh: Path, **settings) -> None:
+    """The export holds what the same store exported into an empty folder holds: the same files, bytes, times and
+    manifest entries."""
+    run_build(articles, fresh, state, **settings)
+    ours, theirs = files(out), files(fresh)
+    assert {name: (contents_of(out, name), st.st_mtime_ns) for name, st in ours.items()} == \
+        {name: (contents_of(fresh, name), st.st_mtime_ns) for name, st in theirs.items()}
+    assert entries(out) == entries(fresh)
+    shutil.rmtree(fresh)
+
+
+def contents_of(folder: Path, name: str) -> bytes:
+    return (folder / name).read_bytes()
+
+
+def test_what_a_failed_build_changed_is_made_right_by_the_next_even_when_it_goes_back(articles_dir, tmp_path, monkeypatch):
+    """A build that fails after writing some files, or after removing a gone article's, leaves the manifest naming the
+    files as they were: the next build writes again (or removes) every file the failed one may have touched, so an
+    edit taken back, or an article put back as it was, leaves no file of the failed build and misses none."""
+    corpus(articles_dir, 30)
+    out, state, fresh = tmp_path / "export", tmp_path / "state.sqlite3", tmp_path / "fresh"
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "FEEDSVC_SETTLE_MS": "0"}
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=4)
+    newest = articles_dir / "a029.md"
+    kept = newest.read_bytes(), newest.stat()
+    newest.write_text(newest.read_text().replace("Body 29", "Edited 29"))
+    disk_full_after(monkeypatch, 20)
+    result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(articles_dir)],
+                                env={**env, "FEEDSVC_FEED_MAX_ITEMS": "4"})
+    assert result.exit_code == 1 and "is partly updated" in result.output
+    monkeypatch.undo()
+    newest.write_bytes(kept[0])
+    os.utime(newest, ns=(kept[1].st_atime_ns, kept[1].st_mtime_ns))  # as it was: the store's rows as the manifest names them
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=4)
+    same_as_fresh(out, articles_dir, state, fresh, FEED_MAX_ITEMS=4)
+    # The only article of a category deleted; the build fails once it has removed its files, writing the manifest.
+    write(articles_dir, "lone.md", "---\ntitle: Alone\ncategory: Solo\n---\nThe one story of its section.\n")
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=4)
+    lone = articles_dir / "lone.md"
+    kept = lone.read_bytes(), lone.stat()
+    lone.unlink()
+    import feedsvc.building.export
+
+    def manifest_fails(*args):
+        raise OSError(28, "No space left on device", str(out / MANIFEST))
+    monkeypatch.setattr(feedsvc.building.export, "write_manifest", manifest_fails)
+    result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(articles_dir)],
+                                env={**env, "FEEDSVC_FEED_MAX_ITEMS": "4"})
+    assert result.exit_code == 1 and "is partly updated" in result.output  # its files are gone: not as it was
+    assert not (out / "articles" / "lone.html").exists()
+    monkeypatch.undo()
+    lone.write_bytes(kept[0])
+    os.utime(lone, ns=(kept[1].st_atime_ns, kept[1].st_mtime_ns))
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=4)
+    assert (out / "articles" / "lone.html").is_file()
+    same_as_fresh(out, articles_dir, state, fresh, FEED_MAX_ITEMS=4)
+
+
+def test_a_setting_that_changes_the_items_makes_the_archive_pages_again(articles_dir, tmp_path):
+    """Summaries only in the public feeds, and their length changed: every archive page's items change, though no
+    listing's order or dates do."""
+    corpus(articles_dir, 14)
+    out, state, fresh = tmp_path / "export", tmp_path / "state.sqlite3", tmp_path / "fresh"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=4, PUBLIC_CONTENT="summary")
+    before = contents(out)
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=4, PUBLIC_CONTENT="summary", SUMMARY_LENGTH=40)
+    after = contents(out)
+    assert before["feed.rss.page-2"] != after["feed.rss.page-2"]
+    same_as_fresh(out, articles_dir, state, fresh, FEED_MAX_ITEMS=4, PUBLIC_CONTENT="summary", SUMMARY_LENGTH=40)
+    assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=4, PUBLIC_CONTENT="summary", SUMMARY_LENGTH=40))
 
 
 def test_a_first_build_that_fails_leaves_no_file_and_one_killed_is_finished_by_the_next(sample_dir, tmp_path, monkeypatch):

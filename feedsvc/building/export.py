@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ..formats import FORMATS
 from ..paging import page_count, page_date
@@ -35,7 +35,7 @@ from ..transactions import rows_for
 from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
 from .archive import DATES, page_items, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Files, Job, Result, Task
-from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_adding, mtime_ns,  # noqa: F401
+from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
                            FileTask, Written, put_file, read_manifest, remove_files, store_token, sync_folder,
                            take_over, unlink, write_file, write_files, write_manifest, writing)
 from .precompress import SUFFIXES
@@ -90,8 +90,11 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
         try:
             conn.execute("BEGIN")  # one build's rows throughout, whatever the builder commits meanwhile
             version = conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
-            with writing(out) as interrupted:  # a build killed before: its leftovers are swept, its new names ours
-                had = {**{name: [path, "", "", "", [], ""] for name, path in interrupted.items()}, **had}
+            with writing(out) as interrupted:  # a build that failed or was killed: its leftovers swept, its names unknown
+                # What it may have written, retimed or removed is not what the manifest says: no ETag (written again,
+                # or removed if gone) and any coded form beside it (_beside). A revert to what the manifest names
+                # would otherwise leave its bytes, or its absence, for good.
+                had = {**had, **{name: [path, "", "", "", [], ""] for name, path in interrupted.items()}}
                 writer = _Writer(out, {} if full else had, conn, pages, page_size, shape)
                 writer.empty = manifest is None
                 if not full and not interrupted and isinstance(manifest.get("version"), int):
@@ -100,23 +103,30 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                     writer.job = dataclasses.replace(job, store=str(store), out=str(out))
                 writer.ahead = early
                 writer.plan()
-                if writer.stale or writer.retimed or writer.archives or set(had) - set(writer.files):
-                    mark_adding(out, {**interrupted, **{n: p for n, p in writer.names().items() if n not in had}})
+                touched = writer.touched(had)
+                if touched:
+                    mark_writing(out, {**interrupted, **touched})
+                removed = 0
                 try:
                     writer.write(progress or (lambda done, total: None))
+                    gone = {name: entry for name, entry in had.items() if name not in writer.files}
+                    writer.removing = bool(gone)
+                    removed = remove_files(out, gone)
+                    if writer.files != had or manifest is None or full:
+                        if writer.written or removed:
+                            sync_folder(out)  # the files on disk before the manifest says so: one flush, not an fsync per file
+                        write_manifest(out, {"format": FORMAT, "store": token, "version": version, "files": writer.files})
+                    else:  # nothing changed: the folder holds the build it names (the last that changed a file)
+                        version = manifest["version"]
                 except OSError as exc:
                     if manifest is None:  # the folder was empty or missing: left so
                         for entry in out.iterdir():
                             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-                    exc.files_written = 0 if manifest is None else writer.written or writer.shared  # none: as it was (the CLI says which)
+                    # None written, retimed or removed: as it was (the CLI says which). Removals are counted as tried:
+                    # one that failed midway removed some.
+                    exc.files_written = 0 if manifest is None else bool(writer.written or writer.changed or writer.shared
+                                                                          or writer.removing)
                     raise
-                removed = remove_files(out, {name: entry for name, entry in had.items() if name not in writer.files})
-                if writer.files != had or manifest is None or full:
-                    if writer.written or removed:
-                        sync_folder(out)  # the files on disk before the manifest says so: one flush, not an fsync per file
-                    write_manifest(out, {"format": FORMAT, "store": token, "version": version, "files": writer.files})
-                else:  # nothing changed: the folder holds the build it names (the last that changed a file)
-                    version = manifest["version"]
             conn.execute("COMMIT")
         finally:
             conn.close()
@@ -153,6 +163,7 @@ class _Writer:
         self.empty = False  # the folder held nothing: no file to replace or remove
         self.folders: set[Path] = set()  # folders made so far
         self.shared = False  # workers that were handed files to write were ended by a failure (_end_shares)
+        self.removing = False  # the files of resources gone are being removed
 
     def plan(self) -> None:
         self._plan_resources()
@@ -215,7 +226,7 @@ class _Writer:
         made_by = json.loads(latest[0]).get("made_by", "") if latest else ""  # the code and settings of the store's rows
         pages: list[tuple] = []  # (listing key, page, page key, listing made, its date, its IDs or None: nothing to render)
         for key, head, made_from, size in self.conn.execute("SELECT key, head, made_from, size FROM listings ORDER BY key").fetchall():
-            made = f"{made_from} {self.page_size} {self.shape}"
+            made = f"{made_from} {self.page_size} {self.shape} {made_by}"  # made_by: the rows' code and settings
             kept = {fmt: by_feed.get(feed_path(key, fmt), []) for fmt in FORMATS}
             if all(names and all(self.had[n][5] == made for n in names) for names in kept.values()):
                 for names in kept.values():  # the listing as it was: its pages too
@@ -264,14 +275,27 @@ class _Writer:
         """A listing's item IDs, newest first (store.py's listing_items)."""
         return [row[0] for row in self.conn.execute("SELECT id FROM listing_items WHERE listing = ? ORDER BY rank, id", (key,))]
 
-    def names(self) -> dict[str, str]:
-        """Every file name the build will hold, with its URL path."""
-        out = {name: entry[0] for name, entry in self.files.items()}
+    def touched(self, had: dict) -> dict[str, str]:
+        """Every file the plan may write, retime, redate or remove (name → URL path): all but those it keeps as they are."""
+        redone = {name for name, _ in self.stale} | {name for name, _ in self.retimed}
+        archives = {name for name, path in self._archive_names()}
+        names = self.names()
+        touched = {name: path for name, path in names.items() if name not in had or name in redone or name in archives}
+        touched.update((name, entry[0]) for name, entry in had.items() if name not in names)  # to remove
+        return touched
+
+    def _archive_names(self) -> Iterator[tuple[str, str]]:
+        """(file name, URL path) of each archive page the plan looks at (self.archives)."""
         for key, fmt, page, *_ in self.archives:
             path = f"{feed_path(key, fmt)}?page={page}"
             name = export_file(path, FORMATS[fmt].media_type)
             if name is not None:
-                out[name] = path
+                yield name, path
+
+    def names(self) -> dict[str, str]:
+        """Every file name the build will hold, with its URL path."""
+        out = {name: entry[0] for name, entry in self.files.items()}
+        out.update(self._archive_names())
         return out
 
     def write(self, progress: Callable[[int, int], object]) -> None:

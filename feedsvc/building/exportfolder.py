@@ -104,9 +104,9 @@ def put_file(out: Path, name: str, body: bytes, forms: dict[str, bytes], beside:
 
 @contextmanager
 def writing(out: Path) -> Iterator[dict[str, str]]:
-    """Around a build's writes into out: yields the names a build killed before it had added (name → URL path),
-    after removing the temporary files that build left; the marker goes once the build has written all
-    (a build notes its own names with mark_adding before it writes)."""
+    """Around a build's writes into out: yields the names a build that failed or was killed before may have written,
+    retimed or removed (name → URL path), after removing the temporary files that build left; the marker goes once the
+    build has written all (a build notes the names it touches with mark_writing before it changes anything)."""
     marker = out / WRITING
     try:
         before = json.loads(marker.read_bytes())
@@ -123,9 +123,10 @@ def writing(out: Path) -> Iterator[dict[str, str]]:
     unlink(marker)
 
 
-def mark_adding(out: Path, names: dict[str, str]) -> None:
-    """Note, before writing them, the files a build adds: if it is killed, the next build knows them as the
-    export's own (to write again or remove)."""
+def mark_writing(out: Path, names: dict[str, str]) -> None:
+    """Note, before changing any, every file a build may write, retime or remove (name → URL path): if it fails or is
+    killed, the manifest no longer says what those files hold, and the next build writes each again (or removes it)
+    whatever the manifest says; the other files are as the manifest says."""
     out.mkdir(parents=True, exist_ok=True)
     write_file(out / WRITING, json.dumps(names, sort_keys=True, ensure_ascii=False).encode(), 0)
 
