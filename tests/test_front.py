@@ -90,7 +90,12 @@ def test_hot_resources_get_the_flask_paths_headers_and_bytes_in_every_coding_and
                                [(b"if-none-match", b'"other"')], [(b"if-modified-since", modified)],
                                [(b"if-modified-since", b"Sat, 01 Jan 2000 00:00:00 GMT")],
                                [(b"if-none-match", b'"other"'), (b"if-modified-since", modified)],
-                               [(b"if-none-match", etag), (b"if-modified-since", modified)]):
+                               [(b"if-none-match", etag), (b"if-modified-since", modified)],
+                               # an empty tag (valid, never ours), a tag of our hash with more after it, and a date
+                               # past what a datetime holds (ignored): each was a 500 on both paths
+                               [(b"if-none-match", b'""')], [(b"if-none-match", b'W/"", ' + etag)],
+                               [(b"if-none-match", etag[:-1] + b'-gzip-more"')],
+                               [(b"if-modified-since", b"Fri, 31 Dec 9999 23:59:59 -1200")]):
                 for method in ("GET", "HEAD"):
                     _same(*both.ask(path, method, [(b"accept-encoding", coding), *conditions]))
                     asked += 1

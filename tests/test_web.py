@@ -91,8 +91,41 @@ def test_before_the_first_build_everything_is_503_with_retry_after_not_404(sampl
 
 
 def test_other_methods_are_405(client):
-    assert client.post("/feed.rss").status_code == 405
-    assert client.delete("/feed.json").status_code == 405
+    for res in (client.post("/feed.rss"), client.delete("/feed.json"), client.put("/")):
+        assert res.status_code == 405 and res.headers["Allow"] == "GET, HEAD, OPTIONS"
+        assert res.headers["Cache-Control"] == "no-store" and res.mimetype == "text/plain"
+
+
+def test_odd_validators_are_compared_or_ignored_never_an_error(client):
+    """If-None-Match with an empty tag ("" is a valid entity-tag, never ours), a tag of our hash with more after it (not
+    one we send), and an If-Modified-Since past what a datetime holds (no valid date: ignored, RFC 9110 §13.1.3)."""
+    for path in ("/feed.rss", "/feed.rss?since=2020-01-01T00:00:00Z"):  # a feed, and a delta (serving/variants.py)
+        etag = client.get(path).headers["ETag"]
+        for headers, status in (({"If-None-Match": '""'}, 200), ({"If-None-Match": 'W/""'}, 200),
+                                ({"If-None-Match": f'"", {etag}'}, 304), ({"If-None-Match": etag[:-1] + '-gzip"'}, 304),
+                                ({"If-None-Match": etag[:-1] + '-gzip-x"'}, 200), ({"If-None-Match": etag[:-1] + '-"'}, 200),
+                                ({"If-Modified-Since": "Fri, 31 Dec 9999 23:59:59 -1200"}, 200),
+                                ({"If-Modified-Since": "Mon, 01 Jan 0001 00:00:00 +1400"}, 200)):
+            assert client.get(path, headers=headers).status_code == status, (path, headers)
+
+
+def test_x_gzip_is_gzip_and_an_unencoded_plus_in_since_is_its_offset(client):
+    assert client.get("/feed.rss", headers={"Accept-Encoding": "x-gzip"}).headers["Content-Encoding"] == "gzip"
+    plus, encoded = (client.get(f"/feed.rss?since=2026-11-01T00:00:00{sign}01:00") for sign in ("+", "%2B"))
+    assert plus.status_code == encoded.status_code == 200 and plus.data == encoded.data
+
+
+def test_a_browser_script_may_revalidate_a_feed_across_origins(client):
+    """A script elsewhere reading a feed conditionally: the preflight its If-None-Match needs is granted, and it may read
+    the ETag (not a CORS-safelisted header)."""
+    asked = {"Origin": "https://reader.example", "Access-Control-Request-Method": "GET",
+             "Access-Control-Request-Headers": "if-none-match"}
+    for path in ("/feed.rss", "/category/%D8%B3%D9%8A%D8%A7%D8%B3%D8%A9/feed.json", "/feeds.opml"):
+        res = client.options(path, headers=asked)
+        assert res.status_code == 200 and res.headers["Access-Control-Allow-Origin"] == "*"
+        assert "If-None-Match" in res.headers["Access-Control-Allow-Headers"]
+        assert client.get(path).headers["Access-Control-Expose-Headers"] == "ETag"
+    assert "Access-Control-Allow-Origin" not in client.options("/", headers=asked).headers  # pages: same origin only
 
 
 def test_healthz_reports_articles_skipped_files_and_the_last_refresh(client):

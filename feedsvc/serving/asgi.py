@@ -55,7 +55,8 @@ class WSGIOnThreads:
             return
         body = await _read_body(receive)
         if body is None:
-            await _send(send, 413, [(b"content-type", b"text/plain; charset=utf-8")], b"Request body too large.\n")
+            await _send(send, 413, [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store"),
+                                    (b"x-content-type-options", b"nosniff")], b"Request body too large.\n")
             return
         if self.front is not None:
             answer = await self.front(scope, self.executor)

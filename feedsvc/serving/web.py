@@ -126,6 +126,7 @@ _FORMAT_BY_SUFFIX = {f.suffix: key for key, f in FORMATS.items()}
 # RFC 3339 §5.6 date-time: a full date, a time and an offset (a bare date or zone-less time is ambiguous).
 # re.ASCII: \d is 0-9 only, never "²" or "٣", which int() and fromisoformat() treat differently.
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+SPACED_OFFSET = re.compile(r"(?<=\d) (\d{2}:\d{2})$", re.ASCII)  # ?since=…T08:00:00+01:00 with its "+" unencoded
 PAGE = re.compile(r"[1-9][0-9]{0,8}", re.ASCII)  # bounded: int() of thousands of digits is slow, then refused
 UNAUTHORIZED = ("Authentication required: send your partner key as `Authorization: Bearer <key>` "
                 "or `?key=<key>`.\n")
@@ -167,6 +168,25 @@ def _whole_within(seconds: float) -> bool:
         time.sleep(reader.interval)
     reader.current(force=True)
     return not partial
+
+
+@bp.app_errorhandler(405)
+def _method_not_allowed(exc) -> Response:
+    """A method no route takes (a POST, a PUT): said in text, not cached, as every other error is."""
+    allowed = ", ".join(sorted(exc.valid_methods or ("GET", "HEAD", "OPTIONS")))
+    return _text(405, f"Method Not Allowed: {request.method}; this site answers {allowed}.\n", {"Allow": allowed})
+
+
+@bp.after_request
+def _preflight(response: Response) -> Response:
+    """A browser's CORS preflight for a feed or feed list (a script's conditional GET sends If-None-Match, which it must
+    ask leave for: https://fetch.spec.whatwg.org/#cors-preflight-fetch): Flask's own OPTIONS answer, with that leave."""
+    path = request.path.lstrip("/")
+    if request.method == "OPTIONS" and response.status_code == 200 and budgeted(path, FEED_PATH.fullmatch(path)):
+        response.headers.update({"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, HEAD",
+                                 "Access-Control-Allow-Headers": "If-None-Match, If-Modified-Since",
+                                 "Access-Control-Max-Age": "86400"})
+    return response
 
 
 @bp.errorhandler(NotReadYetError)
@@ -321,6 +341,7 @@ def response_headers(res: Rendered, coding: str | None, max_age: int, *, private
     headers.update(res.headers)
     if res.media_type in CORS_TYPES:
         headers["Access-Control-Allow-Origin"] = "*"
+        headers["Access-Control-Expose-Headers"] = "ETag"  # a script's conditional GET needs it (not CORS-safelisted)
     if res.media_type == "text/html":
         headers["Content-Security-Policy"] = HTML_POLICY
     return headers
@@ -344,7 +365,8 @@ def _paging() -> tuple[int, datetime | None]:
         raise RequestError(400, f"Bad page {raw_page[:40]!r}: expected ?page=N with N a whole number from 1.\n")
     since = None
     if "since" in request.args:
-        raw = request.args["since"]
+        # An offset's "+" sent unencoded reads as a space (application/x-www-form-urlencoded): taken as the "+" it was.
+        raw = SPACED_OFFSET.sub(r"+\1", request.args["since"])
         try:
             if not RFC3339.fullmatch(raw):
                 raise ValueError(raw)
@@ -364,7 +386,7 @@ def encoding_for(header: str) -> str | None:
     accepted = parse_accept_header(header)
     best, best_q = None, 0.0
     for name, attr in ENCODINGS:
-        q = accepted[name] if name in accepted else 0.0
+        q = accepted[name] if name in accepted else accepted["x-gzip"] if name == "gzip" and "x-gzip" in accepted else 0.0
         if q > best_q:
             best, best_q = attr, q
     return best
@@ -378,13 +400,21 @@ def not_modified(res: Rendered, inm: str | None, ims: str | None) -> bool:
         tags = parse_etags(inm)
         if tags.star_tag:
             return True
-        # Weak comparison (RFC 9110 §8.8.3.2); our per-coding tags share one base hash.
-        base = res.etag.strip('"')
-        return any(tag.split("-")[0] == base for tag in tags.as_set(include_weak=True))
-    since = parse_date(ims)
-    if since is None:
+        # Weak comparison (RFC 9110 §8.8.3.2), with the tags this resource is sent with in any coding (response_headers):
+        # one representation, so a cache holding another coding's revalidates too. An empty tag ("") is valid and ours
+        # never (werkzeug gives None for it).
+        return not tags_of(res).isdisjoint(tags.as_set(include_weak=True))
+    try:  # a date that is no HTTP-date, or one past what a datetime holds, is ignored (RFC 9110 §13.1.3)
+        since = parse_date(ims)
+        return since is not None and res.last_modified.replace(microsecond=0) <= since.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
         return False
-    return res.last_modified.replace(microsecond=0) <= since.astimezone(timezone.utc)
+
+
+def tags_of(res: Rendered) -> frozenset[str]:
+    """The opaque tags of a resource's ETag in every coding it is sent in (response_headers)."""
+    base = res.etag.strip('"')
+    return frozenset((base, *(f"{base}-{coding}" for _, coding in ENCODINGS)))
 
 
 def _not_found(path: str) -> RequestError:
