@@ -257,6 +257,16 @@ def test_a_date_without_a_zone_is_in_the_site_time_zone():
     assert article.updated.isoformat() == "2025-07-02T04:00:00+00:00"
 
 
+@pytest.mark.parametrize("written, utc", [
+    ("2025-11-20 09:30 UTC", "09:30"), ("2025-11-20T09:30:00Z", "09:30"), ("20 Nov 2025 09:30 GMT", "09:30"),
+    ("2025-11-20 09:30 +05:00", "04:30"), ("2025-11-20 09:30", "06:30"),  # no zone: TIME_ZONE (Riyadh, +03:00)
+])
+def test_a_date_with_an_offset_or_utc_by_name_is_read_in_it(written, utc):
+    options = Options(site_url="http://x", time_zone="Asia/Riyadh")
+    article = parse(f"---\ntitle: T\ncategory: C\ndate: {written}\n---\nBody.\n", "a.md", options)
+    assert article.published.isoformat() == f"2025-11-20T{utc}:00+00:00"
+
+
 def test_an_article_without_a_date_leaves_it_to_the_state_store():
     article = parse("\n".join(EN_ARTICLE))
     assert article.published is None and article.updated is None
@@ -265,6 +275,8 @@ def test_an_article_without_a_date_leaves_it_to_the_state_store():
 @pytest.mark.parametrize("written, reason", [
     ("tomorrow", "not a date"), ('"10:30"', "no year"), ("1969-12-31 23:00", "out of range"),
     ('"9999-12-31 23:00 -05:00"', "out of range"), ("[2025]", "not a date"), ("true", "not a date"),
+    # A zone by its abbreviation (several zones' at once): dateutil only warned, and the date was read in TIME_ZONE.
+    ("2025-11-20 09:30 EST", "names its zone 'EST'"), ("20 Nov 2025 09:30 AST", "names its zone 'AST'"),
 ])
 def test_a_date_that_cannot_be_read_skips_the_file_with_the_fix(written, reason):
     with pytest.raises(ArticleError) as info:

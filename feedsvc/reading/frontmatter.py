@@ -185,6 +185,18 @@ def read_language(meta: dict) -> str | None:
     return "-".join(parts)
 
 
+class _ZoneByName(Exception):
+    """A date's zone written as a name dateutil does not know (EST, AST, CET: an abbreviation, several zones' at once)."""
+
+
+def _offset_only(name: str | None, offset: int | None) -> int | None:
+    """dateutil's zone for a date written as text: its offset (UTC, Z and GMT are 0), none when it names no zone. A name
+    alone is refused (_ZoneByName): dateutil would warn and read the date in TIME_ZONE, hours off (an embargo lifted early)."""
+    if offset is None and name is not None:
+        raise _ZoneByName(name)
+    return offset
+
+
 def read_date(meta: dict, key: str, zone: str) -> datetime | None:
     """The `date:` or `updated:` field in UTC, read in the zone when it names none; None when absent."""
     value = meta.get(key)
@@ -200,7 +212,11 @@ def read_date(meta: dict, key: str, zone: str) -> datetime | None:
             # Parts left out are filled from _NO_YEAR, never from today, so the same file gives the same date.
             from dateutil import parser as dateparser  # only for a date written as text (5 ms a process)
 
-            parsed = dateparser.parse(str(value), default=_NO_YEAR)
+            parsed = dateparser.parse(str(value), default=_NO_YEAR, tzinfos=_offset_only)
+        except _ZoneByName as exc:
+            raise FrontMatterError(f"{key} {value!r} names its zone {exc.args[0]!r}, which can mean several",
+                                   f"write the zone as an offset, as in `{key}: 2025-03-01 14:30 -05:00`, or leave it out "
+                                   "for TIME_ZONE") from None
         except (ValueError, OverflowError, TypeError):
             raise FrontMatterError(f"{key} {value!r} is not a date", fix) from None
         if parsed.year == _NO_YEAR.year:
