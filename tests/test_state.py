@@ -52,6 +52,20 @@ def test_a_store_from_before_hashes_of_bytes_takes_them_over_without_calling_art
     assert (changed.published, changed.updated) == (T0, T0 + timedelta(hours=6))
 
 
+def test_articles_new_and_changed_in_one_stamp_never_share_an_updated_time(tmp_path):
+    """A new file and an edited one seen by one refresh, or two edits: each gets a time of its own (two entries with one
+    `updated` read as duplicates), the same after a restart. The edit stepped a microsecond past now, then was capped
+    back to now (when its content was seen)."""
+    path = tmp_path / "s.sqlite3"
+    store = StateStore(path)
+    store.stamp([article("a"), article("e")], T0)
+    now = T0 + timedelta(hours=1)
+    stamped = store.stamp([article("a", "v2"), article("e", "v2"), article("n")], now)
+    times = [a.updated for a in stamped]
+    assert len(set(times)) == 3 and min(times) == now and max(times) - now < timedelta(milliseconds=1)
+    assert [a.updated for a in StateStore(path).stamp([article("a", "v2"), article("e", "v2"), article("n")], now)] == times
+
+
 def test_a_change_moves_updated_forward_even_when_the_file_kept_an_old_time(tmp_path):
     store = StateStore(tmp_path / "s.sqlite3")
     store.stamp([article("a", "v1")], T0)

@@ -204,7 +204,10 @@ class StateStore:
                     # A change is dated when it is seen (an rsync -t copy keeps an old mtime), and always
                     # after the previous one.
                     previous = datetime.fromisoformat(row[3] or row[1]) + timedelta(microseconds=1)
-                    row = (a.id, row[1], a.content_hash, moments.claim(max(now, previous), step=1), seen)
+                    moment = moments.claim(max(now, previous), step=1)
+                    # Seen at that moment, which may be a microsecond past now (another article of this stamp has now):
+                    # seen at now, _dated would cap the two to one time.
+                    row = (a.id, row[1], a.content_hash, moment, max(seen, moment))
                 elif not row[4]:  # recorded before `seen` was kept: from now on
                     row = row[:4] + (seen,)
                 else:
