@@ -3,6 +3,7 @@ its page is named safely; an id that would climb out of /articles/ is refused th
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import feedparser
 from click.testing import CliRunner
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 from feedsvc.cli import main
 from feedsvc.model import stable_id
 from feedsvc.reading.text import SLUG_MAX
-from tests.conftest import write
+from tests.conftest import FIXED_NOW, write
 
 TAG = "tag:news.example,2019:article-4711"
 URN_UUID = "urn:uuid:6fa459ea-ee8a-3ca4-894e-db77e160355e"
@@ -53,6 +54,25 @@ def test_a_bare_uuid_and_its_urn_are_one_guid_so_only_the_first_file_publishes(a
     assert [(e.title, e.id) for e in entries] == [("First", "urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11")]
     [skip] = [s for s in publisher.snapshot.skipped if s.source == "b.md"]
     assert "same GUID" in skip.reason and "a.md" in skip.reason
+
+
+def test_a_guid_stays_with_the_article_that_had_it_first_when_a_later_file_names_it(articles_dir, tmp_path, make_publisher):
+    """A published article whose id is a URI, then a newer file with the same id written before it in path order: the
+    published one keeps its GUID (and its content in the feeds), here and after a restart; a plain id repeated is
+    still its first owner's."""
+    write(articles_dir, "b.md", md(TAG, "Published"))
+    write(articles_dir, "m.md", md("plain/one", "Plain"))
+    state = tmp_path / "state.sqlite3"
+    assert make_publisher(articles_dir, STATE_PATH=str(state)).refresh()
+    write(articles_dir, "a.md", md(TAG, "Newer"))
+    write(articles_dir, "a2.md", md("plain/one", "Newer plain"))
+    later = FIXED_NOW + timedelta(hours=1)
+    for publisher in (make_publisher(articles_dir, later, STATE_PATH=str(state)), make_publisher(articles_dir, later, STATE_PATH=str(state))):
+        assert publisher.refresh()
+        entries = feedparser.parse(publisher.snapshot.resources["feed.atom"].body).entries
+        assert sorted((e.title, e.id) for e in entries) == [("Plain", stable_id("plain/one")), ("Published", TAG)]
+        skipped = {s.source: s.reason for s in publisher.snapshot.skipped}
+        assert skipped.keys() == {"a.md", "a2.md"} and "same GUID" in skipped["a.md"] and "b.md" in skipped["a.md"]
 
 
 def test_an_id_with_dot_segments_is_refused_by_build_as_by_serve(articles_dir, tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from operator import attrgetter, itemgetter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..config import Settings
 from ..formats import FORMATS
@@ -677,11 +677,35 @@ class Publisher:
         if not self._repeated and all(owners[id_] == sources[0] for id_, sources in ask.items()):
             unique, duplicates = list(articles), []
         else:
-            unique, duplicates = unique_ids(articles, owners)
+            unique, duplicates = unique_ids(articles, owners, self._guid_owners(articles))
         for skip in sorted(set(duplicates) - self._duplicates, key=lambda s: s.source):
             log.warning("skipped %s", skip)
         self._duplicates = frozenset(duplicates)
         return unique, None, duplicates
+
+    def _guid_owners(self, articles: Sequence[Article]) -> dict[str, str]:
+        """The file that keeps each GUID several IDs share (rare: `id: <uuid>` in one file and `id: urn:uuid:<uuid>` in
+        another, or one URI the id of two): the one whose ID the state store saw first, so an article published for
+        months keeps its GUID when a newer file names it too; an ID never seen comes last, then path order."""
+        shared = {guid for k, guid in self._repeated if k == 1}
+        if not shared:
+            return {}
+        by_guid: dict[str, list[Article]] = {}
+        for a in articles:
+            if a.guid in shared:
+                by_guid.setdefault(a.guid, []).append(a)
+        seen = self.store.first_seen(sorted({a.id for group in by_guid.values() for a in group}))
+        found = {}
+        for guid, group in by_guid.items():
+            files: dict[str, list[str]] = {}  # each ID's files, in path order (one ID's own dispute is its owner's)
+            for a in group:
+                files.setdefault(a.id, []).append(a.source)
+            if len(files) < 2:
+                continue
+            first = min(files, key=lambda id_: (seen.get(id_) is None, seen.get(id_) or "", files[id_][0]))
+            owner = self._owners.get(first)
+            found[guid] = owner if owner in files[first] else files[first][0]
+        return found
 
     def _count(self, articles: Iterable[Article], step: int) -> None:
         """Follow how many articles of the scan have each ID and GUID (those more than one has: _repeated)."""

@@ -219,6 +219,11 @@ class StateStore:
         return [_dated(a, rows[a.id], firsts.get(a.id), seens) for a in articles]
 
 
+    def first_seen(self, ids: list[str]) -> dict[str, str]:
+        """When each of these IDs was first seen (ISO 8601 text, UTC), for those the store has."""
+        with self._writing() as conn:  # the refresh's own transaction (transaction()), if in one
+            return dict(self._select(conn, "SELECT id, first_seen FROM articles WHERE id IN ({marks})", ids))
+
     def claim_ids(self, candidates: Mapping[str, Sequence[str]], held: Iterable[str] = ()) -> dict[str, str]:
         """The file that owns each ID: its first owner, recorded when the ID was first seen.
 

@@ -409,11 +409,14 @@ def iter_articles(root: Path, options: Options) -> Iterator[Article | Skipped]:
         yield read_or_skip(root / source, root, options, folder)
 
 
-def unique_ids(items: Iterable[Article | Skipped], owners: Mapping[str, str] | None = None) -> tuple[list[Article], list[Skipped]]:
+def unique_ids(items: Iterable[Article | Skipped], owners: Mapping[str, str] | None = None,
+               guid_owners: Mapping[str, str] | None = None) -> tuple[list[Article], list[Skipped]]:
     """Articles with one file per ID, in the given order; skips, and the other files of a repeated ID, as Skipped.
 
     owners: the file that owns each ID (its first owner, from the state store); without one, the first
     file in the given order keeps the ID. An owner that is present but cannot be read now keeps it too.
+    guid_owners: likewise the file that keeps each GUID several IDs share (`id: <uuid>` and `id: urn:uuid:<uuid>`, or
+    one URI written as the id of two files); without one, the first in the given order.
     """
     items = list(items)
     owners = owners or {}
@@ -427,13 +430,18 @@ def unique_ids(items: Iterable[Article | Skipped], owners: Mapping[str, str] | N
         keepers[id_] = group[0] if owner is None else next((a for a in group if a.source == owner), None)
     articles: list[Article] = []
     skipped: list[Skipped] = []
+    guid_owners = guid_owners or {}
     guids: dict[str, Article] = {}  # `id: <uuid>` and `id: urn:uuid:<uuid>` differ as IDs but are one GUID
     for item in items:
         if isinstance(item, Skipped):
             skipped.append(item)
             continue
         keeper = keepers[item.id]
-        if keeper is item and item.guid in guids:
+        other = guid_owners.get(item.guid, item.source)
+        if keeper is item and other != item.source:
+            skipped.append(Skipped(item.source, f"same GUID {item.guid!r} as {other}, which had it first",
+                                   "give this file its own `id:` in the front matter"))
+        elif keeper is item and item.guid in guids:
             skipped.append(Skipped(item.source, f"same GUID {item.guid!r} as {guids[item.guid].source}",
                                    "give one of them another `id:` in the front matter"))
         elif keeper is item:
