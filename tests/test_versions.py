@@ -157,3 +157,26 @@ def test_a_new_article_dates_only_the_newest_archive_page_anew():
     again = builder.build([*articles, article(9, -1, ("Sport",), False), article(10, 0, ("Sport",), False)], SITE, {}, FIXED_NOW)
     kept.times(again, {listing.key: listing for listing in grown}, before)
     assert {key for key in recorded if key.startswith("page:")} == {"page:5:", "page:5:sport"}  # it fills page 5 alone
+
+
+def test_archive_pages_and_deltas_are_dated_anew_when_a_reading_setting_changes_their_bytes(articles_dir, make_publisher):
+    """A restart with another SUMMARY_LENGTH changes every item's bytes though no file changed: the archive pages and
+    the `?since=` deltas get a later Last-Modified with them (a client sending If-Modified-Since alone was answered
+    304 and kept the old bytes), and keep it across a restart with the same settings."""
+    from datetime import timedelta
+
+    from feedsvc.building.export import archive_page
+    from tests.conftest import FIXED_NOW, write
+
+    words = " ".join(f"word{i}" for i in range(120))
+    for i in range(8):
+        write(articles_dir, f"n{i}.md", f"---\ntitle: Story {i}\ncategory: News\ndate: 2026-11-0{i + 1} 10:00\n---\n{words} end {i}.\n")
+    dated = []
+    for hours, length in ((0, 280), (1, 60), (2, 60)):
+        publisher = make_publisher(articles_dir, FIXED_NOW + timedelta(hours=hours), FEED_MAX_ITEMS=3, SUMMARY_LENGTH=length)
+        assert publisher.refresh()
+        page = archive_page(publisher)("", "atom", 2)
+        dated.append((page.body, page.last_modified, publisher.snapshot.changed[""]))
+    (before, at, listed), (after, then, relisted), (again, still, kept) = dated
+    assert after != before and then > at and relisted > listed  # the listing's own time dates its deltas
+    assert (again, still, kept) == (after, then, relisted)

@@ -132,8 +132,11 @@ class Publisher:
         self.renderer.load_full = self.load_full  # an article page of an article held as a placement
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
         self.public = dict(options.public)
+        # The shape of every view of a listing: the reading options too (a new SUMMARY_LENGTH, CHROME_MARKERS or
+        # SITE_LANGUAGE changes every item's bytes where its file did not change), so archive pages and deltas get a
+        # new Last-Modified with their new bytes, and a client sending If-Modified-Since alone is not answered 304.
         self.versions = ListingVersions(lambda digests: store.record_versions(digests, self.clock()), store.recorded_versions,
-                                        (self.site, self.public, options.max_items), options.max_items)
+                                        (self.site, self.public, options.max_items, options.reading), options.max_items)
         self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
         self.tombstones = Tombstones(store, timedelta(days=options.tombstone_days))  # what went from them (tombstones.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
