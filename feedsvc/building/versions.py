@@ -41,7 +41,9 @@ class ListingVersions:
 
     def __init__(self, record: Record, read: Read, shape: Any, size: int):
         self.record, self.read = record, read
-        self.shape = shape  # the settings every view of a listing depends on (site, content mode, page size)
+        # The settings every view of a listing depends on (site, content mode, page size, reading options), as one
+        # digest: each archive page's digest is made of it, thousands of them at a cold start of 100,000 articles.
+        self.shape = f"{_number(repr(shape)):032x}"
         self.size = size  # items a page
         self._pages: dict[str, _Pages] = {}  # listing key → its archive pages as last dated
         self.digests: dict[str, str] = {}  # listing key → the digest last recorded for it
