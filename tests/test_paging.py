@@ -160,3 +160,8 @@ def test_page_one_redirects_to_the_url_its_self_link_names(paged, path):
     res = paged.get(path + "?page=1")
     assert res.status_code == 301 and urlsplit(res.headers["Location"]).path == path
     assert paged.get(path + "?page=1&since=2000-01-01T00:00:00Z").status_code == 200  # a delta's first page stays
+
+
+def test_page_one_of_a_feed_nobody_publishes_is_a_404_not_a_redirect_to_one(paged):
+    res = paged.get("/category/nowhere/feed.rss?page=1")
+    assert res.status_code == 404 and "Location" not in res.headers

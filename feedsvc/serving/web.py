@@ -253,6 +253,8 @@ def resource(path: str) -> Response:
     if match is not None and ("page" in request.args or "since" in request.args):
         page, since = _paging()
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
+            if store().resource(path) is None:  # a feed nobody publishes: its 404 (a 503 before the first build), not a
+                raise _not_found(path)  # permanent redirect to one
             return redirect(request.root_path + "/" + quote(path, safe="/"), code=301)
         found = current_app.extensions["feedsvc.variants"].get(matched_key(match), _FORMAT_BY_SUFFIX[match["suffix"]], page=page, since=since)
         if found is None:
