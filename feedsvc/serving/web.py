@@ -406,6 +406,8 @@ def not_modified(res: Rendered, inm: str | None, ims: str | None) -> bool:
         # one representation, so a cache holding another coding's revalidates too. An empty tag ("") is valid and ours
         # never (werkzeug gives None for it).
         return not tags_of(res).isdisjoint(tags.as_set(include_weak=True))
+    if ims is None or ims.count(",") > 1:  # several dates (repeated fields joined): ignored, RFC 9110 §13.1.3
+        return False
     try:  # a date that is no HTTP-date, or one past what a datetime holds, is ignored (RFC 9110 §13.1.3)
         since = parse_date(ims)
         return since is not None and res.last_modified.replace(microsecond=0) <= since.astimezone(timezone.utc)
