@@ -700,7 +700,7 @@ def test_the_background_reading_waits_for_the_committers_backlog_and_each_backgr
             background.append((sum(p.startswith("articles/") for p in made.resources), len(made.codings)))
         return commit(self, made, now)
 
-    read_files, backlog_at_read = pool.read_files, []
+    read_files, backlog_at_read = feedsvc.reading.scan.read_files, []
 
     def watched_read(*args, **kwargs):  # the background's steps: none read while the Committer is behind
         if threading.current_thread().name == "finish-reading-files":
@@ -710,7 +710,7 @@ def test_the_background_reading_waits_for_the_committers_backlog_and_each_backgr
 
     monkeypatch.setattr(builder.Committer, "build", watched_build)
     monkeypatch.setattr(StoreWriter, "commit", watched_commit)
-    monkeypatch.setattr(pool, "read_files", watched_read)
+    monkeypatch.setattr(feedsvc.reading.scan, "read_files", watched_read)  # Scanner.read_placed's, the background's
     app = create_app(settings(folder, state))
     finished(app)
     assert len(backlog_at_read) > 3 and backlog_at_read == [0] * len(backlog_at_read), backlog_at_read

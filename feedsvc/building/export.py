@@ -278,8 +278,8 @@ class _Writer:
     def touched(self, had: dict) -> dict[str, str]:
         """Every file the plan may write, retime, redate or remove (name → URL path): all but those it keeps as they are."""
         redone = {name for name, _ in self.stale} | {name for name, _ in self.retimed}
-        archives = {name for name, path in self._archive_names()}
-        names = self.names()
+        archives = dict(self._archive_names())
+        names = {**{name: entry[0] for name, entry in self.files.items()}, **archives}  # as names() gives them
         touched = {name: path for name, path in names.items() if name not in had or name in redone or name in archives}
         touched.update((name, entry[0]) for name, entry in had.items() if name not in names)  # to remove
         return touched

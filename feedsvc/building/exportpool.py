@@ -39,7 +39,7 @@ from ..model import Site
 from ..paging import Listing, page_feed
 from ..reading.pool import close_worker, cores, end_worker, fork_worker, results_channel, worker_env
 from ..store import connect
-from .exportfolder import LEAVE_OUT, FileTask, etag, mtime_ns, unlink, write_file, write_files
+from .exportfolder import FileTask, etag, mtime_ns, put_file, write_files
 from .precompress import SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -264,18 +264,11 @@ def make_and_write(maker: PageMaker, out: Path, task: Task) -> Result:
     tag = etag(body)
     if tag == had:  # the same bytes: export.py gives the file its time
         return name, tag, modified.isoformat(), False
-    target = out / name
-    try:
-        if target.parent not in maker.folders:
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-            maker.folders.add(target.parent)
-        for suffix in SUFFIXES.values() if coded else ():  # an archive page has no coded form (precompress.py)
-            unlink(target.with_name(target.name + suffix))
-        write_file(target, body, mtime_ns(modified.isoformat()))
-    except OSError as exc:
-        if exc.errno not in LEAVE_OUT:
-            raise
-        return name, None, exc.strerror or str(exc), False
+    # An archive page has no coded form (precompress.py): those a file there may have are removed.
+    _, _, _, left_out = put_file(out, name, body, {}, tuple(SUFFIXES) if coded else (), mtime_ns(modified.isoformat()),
+                                 maker.folders)
+    if left_out is not None:
+        return name, None, left_out, False
     return name, tag, modified.isoformat(), True
 
 
@@ -295,7 +288,7 @@ def work(source: BinaryIO | None = None, out: BinaryIO | None = None) -> None:
             try:
                 done: list | OSError = list(write_files(conn, Path(message.out), message.tasks, set()))
             except OSError as exc:
-                done = OSError(exc.errno or errno.EIO, exc.strerror or str(exc), exc.filename)
+                done = _sent(exc)
             finally:
                 conn.close()
             pickle.dump(done, out, protocol=pickle.HIGHEST_PROTOCOL)
@@ -307,6 +300,12 @@ def work(source: BinaryIO | None = None, out: BinaryIO | None = None) -> None:
         try:
             results: list | OSError = [make_and_write(maker, Path(job.out), task) for task in tasks]
         except OSError as exc:
-            results = OSError(exc.errno or errno.EIO, exc.strerror or str(exc), exc.filename)
+            results = _sent(exc)
         pickle.dump(results, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
+
+
+def _sent(exc: OSError) -> OSError:
+    """The OSError that stopped a worker (a full disk), as it is sent back: a plain one, which any OSError's subclass
+    and arguments may not pickle as."""
+    return OSError(exc.errno or errno.EIO, exc.strerror or str(exc), exc.filename)

@@ -252,7 +252,7 @@ class Publisher:
         from collections import deque
 
         from ..reading.folder import Folder
-        from ..reading.pool import prestart, read_files
+        from ..reading.pool import prestart
         from ..wanted import POLL_SECONDS as POLL, Wanted
         from .builder import FIRST_PAGES
 
@@ -285,18 +285,12 @@ class Publisher:
 
         def read(batch: list[str]) -> dict:
             taken.update(batch)
-            # A file no longer placed (read in full by a refresh since: edited) is not read here; one that is not as it
-            # was placed (being written: truncated, half saved) is read as it is placed, or not at all (None): the
-            # refresh that sees it changed reads it once it is complete, and one written back to the same stat (cp -p)
-            # is read by the next background run. Read as it is now, a half-saved file would be adopted and published.
+            # A file no longer placed (read in full by a refresh since: edited) is not read here; one no longer as it was
+            # placed (Scanner.read_placed) is left placed: the refresh that sees it changed reads it once it is complete,
+            # and one written back to the same stat (cp -p) is read by the next background run.
             stats = {source: stat for source in batch if (stat := placed.get(source)) is not None}
-            found = {}
-            for source, result in read_files(self.root, self.scanner.options, [(s, False, stats[s]) for s in stats], folder,
-                                             pool_from):
-                if result is None:
-                    taken.discard(source)
-                else:
-                    found[source] = (stats[source], result)
+            found, changed = self.scanner.read_placed(stats, folder, pool_from)
+            taken.difference_update(changed)
             return found
 
         def read_asked(answered: set[str], pending: dict | None = None) -> None:

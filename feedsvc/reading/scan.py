@@ -206,9 +206,7 @@ class Scanner:
             changed.add(source)
         self._looks = {s: st for s, st in self._looks.items() if s in pending}
         for source in gone:
-            self._put(source, None)
-            self._placed.discard(source), self._slim.discard(source)
-            self._mtime(source, None)
+            self._drop(source)
         if changed or self._last is None or targets is None:
             self._collect()
         return self._result(frozenset(changed), frozenset(pending), len(stored))
@@ -254,27 +252,33 @@ class Scanner:
                 continue
             batch.append((source, entry.stat))
         stats = dict(batch)
-        # Each file read as it was placed, or not at all (None): one written to since (truncated, half saved) is held
-        # back as a scan holds back a file being written, and published once it is complete (a later scan reads it).
-        # Its text as placed was never read in full, so nothing of it can be shown meanwhile; read as it is now, the
-        # half-saved text would be published. Held, it announces no deletion (Tombstones.update: pending).
-        written = []
-        for source, result in read_files(self.root, self.options, [(s, False, st) for s, st in batch], Folder(self.root),
-                                         self.pool_from, keep=True):
-            if result is None:
-                written.append(source)
-            else:
-                done[source] = (stats[source], result)
+        # One written to since it was placed is held back as a scan holds back a file being written, and published once
+        # it is complete (a later scan reads it): its text as placed was never read in full, so nothing of it can be
+        # shown meanwhile. Held, it announces no deletion (Tombstones.update: pending).
+        found, written = self.read_placed(stats, Folder(self.root), self.pool_from, keep=True)
+        done.update(found)
         self._take(done, slim=False, stored={source for source in done if source not in stats})
         now = self.clock()
         for source in written:
-            self._put(source, None)
-            self._placed.discard(source), self._slim.discard(source)
-            self._mtime(source, None)
+            self._drop(source)
             if (stat := _stat(self.root, source)) is not None:
                 self._look(source, stat, now)
         self._collect()
         return self._result(frozenset(done) | frozenset(written), frozenset(self._looks))
+
+    def read_placed(self, stats: Mapping[str, tuple[int, int]], folder: Folder, pool_from: int, keep: bool = False
+                    ) -> tuple[dict[str, tuple[tuple[int, int], Article | Skipped]], list[str]]:
+        """Read placed files in full, each as it was placed (stats: source → the stat it was placed at) or not at all:
+        (source → (stat, result)) of those read, and the sources no longer as placed (being written: truncated, half
+        saved). Read as they are now, a half-saved file's text would be published."""
+        found, changed = {}, []
+        for source, result in read_files(self.root, self.options, [(s, False, st) for s, st in stats.items()], folder,
+                                         pool_from, keep=keep):
+            if result is None:
+                changed.append(source)
+            else:
+                found[source] = (stats[source], result)
+        return found, changed
 
     def adopt(self, results: Mapping[str, tuple[tuple[int, int], Article | Skipped]]) -> None:
         """Full results read outside the scan (the background after a cold start): (stat, result) by source.
@@ -340,6 +344,12 @@ class Scanner:
     def _collect(self) -> None:
         """The skipped files of the entries and those passed over, after a scan that changed any (or a walk)."""
         self._last = (tuple(sorted(self._passed + tuple(self._skips.values()), key=lambda s: s.source)),)
+
+    def _drop(self, source: str) -> None:
+        """Hold no entry for a file any more (gone, or held back as it is being written)."""
+        self._put(source, None)
+        self._placed.discard(source), self._slim.discard(source)
+        self._mtime(source, None)
 
     def _put(self, source: str, entry: _Entry | None) -> None:
         """Hold a file's entry (None: the file went), keeping the skipped ones apart (no look at every entry), and

@@ -402,10 +402,10 @@ def not_modified(res: Rendered, inm: str | None, ims: str | None) -> bool:
         tags = parse_etags(inm)
         if tags.star_tag:
             return True
-        # Weak comparison (RFC 9110 §8.8.3.2), with the tags this resource is sent with in any coding (response_headers):
+        # Weak comparison (RFC 9110 §8.8.3.2) with the tags this resource is sent with in any coding (Rendered.validators):
         # one representation, so a cache holding another coding's revalidates too. An empty tag ("") is valid and ours
         # never (werkzeug gives None for it).
-        return not tags_of(res).isdisjoint(tags.as_set(include_weak=True))
+        return any(f'"{tag}"' in res.validators for tag in tags.as_set(include_weak=True) if tag)
     if ims is None or ims.count(",") > 1:  # several dates (repeated fields joined): ignored, RFC 9110 §13.1.3
         return False
     try:  # a date that is no HTTP-date, or one past what a datetime holds, is ignored (RFC 9110 §13.1.3)
@@ -414,11 +414,6 @@ def not_modified(res: Rendered, inm: str | None, ims: str | None) -> bool:
     except (OverflowError, ValueError):
         return False
 
-
-def tags_of(res: Rendered) -> frozenset[str]:
-    """The opaque tags of a resource's ETag in every coding it is sent in (response_headers)."""
-    base = res.etag.strip('"')
-    return frozenset((base, *(f"{base}-{coding}" for _, coding in ENCODINGS)))
 
 
 def _not_found(path: str) -> RequestError:
