@@ -723,39 +723,3 @@ def test_the_background_reading_waits_for_the_committers_backlog_and_each_backgr
     for path in ("feed.rss", "feed.atom", "feed.json", "category/sport/feed.json"):
         body, gz, br = now[path][4:7]
         assert gzip.decompress(gz) == body and brotli.decompress(br) == body, path
-
-
-@pytest.mark.parametrize("job", ["whole feeds", "no such job"])
-def test_a_cold_starts_first_render_has_the_worker_that_read_the_first_pages_make_feeds_of_them(tmp_path, monkeypatch, caplog, job):
-    """The reading worker that read the first pages in full keeps their articles and makes the Atom forms of the first
-    render's feeds (render.py _beside, pool.call): sent each item's file, hash and dates only. Every feed is its whole
-    rendering either way; a worker that cannot do the job gives nothing, and the builder makes those feeds itself."""
-    import feedsvc.building.render as render
-    from dataclasses import replace
-
-    from feedsvc.formats import FORMATS
-    from feedsvc.model import UNDATED
-
-    folder, state = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"
-    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
-    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 30)  # the newest 30 read in full by one worker
-    monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)
-    monkeypatch.setattr(render, "BESIDE_FROM", 3)
-    call = pool.call
-    monkeypatch.setattr(pool, "call", lambda name, *args: call(job, *args))
-    pool.prestart()
-    try:
-        with caplog.at_level("DEBUG", logger="feedsvc.building.render"):
-            app = create_app(settings(folder, state))
-    finally:
-        pool.release()
-    counted = re.search(r"(\d+) of (\d+) feeds made by a reading worker", caplog.text)
-    assert counted, "no feed was handed to a reading worker"
-    made, share = map(int, counted.groups())
-    assert share >= 2 and made == (share if job == "whole feeds" else 0)
-    publisher = app.extensions["feedsvc"]
-    site = publisher.site
-    for feed in publisher.snapshot.feeds:
-        for fmt, spec in FORMATS.items():
-            served = publisher.snapshot.resources[feed.path(fmt)]
-            assert served.body == spec.date(spec.render(replace(feed, updated=UNDATED), site), served.last_modified), feed.path(fmt)

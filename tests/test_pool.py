@@ -274,7 +274,7 @@ def test_a_worker_sends_a_chunk_of_long_articles_without_waiting_for_this_proces
     try:
         chunk = [(source, False, None) for source, _, _ in Folder(Path(articles_dir)).walk()[0]]
         pickle.dump(("open", str(articles_dir), OPTIONS), worker.stdin)
-        pickle.dump(("read", True, chunk, False), worker.stdin)
+        pickle.dump(("read", True, chunk), worker.stdin)
         worker.stdin.flush()
         waiting, last, deadline = bytearray(4), -1, time.monotonic() + 30
         while time.monotonic() < deadline:  # until the worker wrote no more for a while: all it could
@@ -289,39 +289,6 @@ def test_a_worker_sends_a_chunk_of_long_articles_without_waiting_for_this_proces
         assert len(pickle.dumps(results)) <= last  # nothing of it was still to be written
     finally:
         pool.close_worker(worker)
-
-
-def parts_of(kept, count: int, size: int):
-    """(a CALLS job for the test below) `count` results of `size` bytes each, made one after the other."""
-    for n in range(count):
-        yield bytes([n]) * size
-
-
-def test_a_worker_sends_a_jobs_results_as_it_makes_them_and_never_holds_them_all(monkeypatch):
-    # A cold start's feeds made beside the builder (~18 MB at 10,000 articles) made the worker that made them the
-    # largest process of the start while it held them all until the last was made.
-    monkeypatch.setitem(pool.CALLS, "parts", f"{__name__}:parts_of")
-    monkeypatch.setattr(pool, "processes", lambda: 2)
-    count, size = 16, 8 << 20
-    pool.prestart()
-    try:
-        # What each worker had before the job: a fork's copy of this process, as big as the tests before made it.
-        before = {w.pid: _status(w.pid, "VmHWM") for w in pool._prestarted}
-        wait = pool.call("parts", count, size)
-        assert wait is not None
-        parts = wait()
-        worker = pool._prestarted[-1]  # the one that ran it, kept again for the next scan
-        grew = _status(worker.pid, "VmHWM") - before[worker.pid]
-    finally:
-        pool.release()
-    assert [part[:1] for part in parts] == [bytes([n]) for n in range(count)] and {len(p) for p in parts} == {size}
-    assert grew < 64 << 20, f"the worker held {grew >> 20} MiB of {count * size >> 20} MiB of results"
-
-
-def _status(pid: int, field: str) -> int:
-    """A /proc/PID/status figure in bytes (VmHWM: the most the process has been resident)."""
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) << 10
 
 
 FORKED = """

@@ -796,7 +796,7 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     none; that server's builder indexes what the store's build holds, search.py).
     writer, state: the build store's writer and the state store, when the caller opened them (run_builder's republish).
     """
-    from ..reading import articles, chrome, folder, frontmatter, markup, pool, scan, text
+    from ..reading import articles, chrome, folder, frontmatter, markup, scan, text
     from . import feeds, render
     from .. import model
     from ..formats import pages
@@ -834,7 +834,6 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
         publisher.backlogs.append(committer.idle)
         publisher.renderer.origin = f"{origin} {publisher.site!r}"
         publisher.renderer.seed = committer.seed
-        publisher.renderer.beside = pool.call  # the reading worker that read the first pages makes part of their feeds
         # and the sitemaps' entries of the articles as they are (building/sitemaps.py), from the files as stored.
         publisher.renderer.sitemaps.stored = committer.stored_body
         if search:

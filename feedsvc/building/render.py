@@ -10,7 +10,6 @@ same bytes get the same time in every worker and after restarts; new bytes a lat
 from __future__ import annotations
 
 import hashlib
-import logging
 from datetime import datetime
 from importlib import resources as package_files
 from collections.abc import Mapping
@@ -18,7 +17,6 @@ from dataclasses import dataclass
 from typing import Callable, Hashable, Iterator
 
 from ..formats import FORMATS
-from ..formats.fragments import skeleton
 from ..formats.ondemand import FeedRenderer
 from ..formats.opml import MEDIA_TYPE as OPML_TYPE, date_opml, render_opml
 from ..formats.pages import article_links, category_rows, render_article, render_category, render_index
@@ -27,8 +25,6 @@ from ..model import UNDATED, Article, Feed, Site
 from ..resource import Rendered
 from ..urls import HOME, OPML, OPML_ALL, ROBOTS, STATIC, article_path, listing_page
 from .sitemaps import Sitemaps
-
-log = logging.getLogger(__name__)
 
 Versions = Callable[[Mapping[str, str]], Mapping[str, datetime]]  # URL path → digest, to path → recorded time
 Recorded = Callable[[list[str]], Mapping[str, tuple[str, datetime]]]  # URL paths → (digest, time) as recorded now
@@ -109,11 +105,6 @@ class Renderer(FeedRenderer):
         # build`, which commits every coding with them, has them made beside the rest (resource.code_beside). Unset for
         # a server's builder, whose first build commits its feeds before it codes them.
         self.code_fresh: Callable[[list[Rendered]], None] | None = None
-        # Runs a named job in a reading worker kept since the builder started (reading/pool.py call), beside this process:
-        # a first render with many feeds to make whole (a cold start's: about a thousand items in three formats, the
-        # largest part of its time alone) has the worker that read the first pages make their Atom forms meanwhile.
-        # Unset: all are made here.
-        self.beside: Callable[..., Callable[[], object] | None] | None = None
         self.seeded = 0  # resources the last render took from the store instead of rendering them (tests)
         self._key_digests: dict[int, tuple[Hashable, str]] = {}  # id(key) → (key, _key_digest), for this render's keys
         self._articles: dict[int, tuple[Article, str]] = {}  # id(article) → (article, its part of a key's digest), this render's
@@ -150,11 +141,9 @@ class Renderer(FeedRenderer):
         for name, (body, media) in self._static.items():
             put(name, body, lambda b=body, m=media: (b, m, None, {}))
         lazy = {"precompress": False}  # compressed beside the refresh (feeds) or on first request (pages)
-        whole: dict[str, tuple[str, Feed]] = {}  # each feed's path → (format, feed)
         for feed in feeds:
             for fmt in FORMATS.values():
                 put(feed.path(fmt.key), feed, lambda f=feed, k=fmt.key: self._undated_feed(k, f))
-                whole[feed.path(fmt.key)] = (fmt.key, feed)
         site_feed = feeds[0]
         category_feeds = tuple(f for f in feeds[1:] if f.category.kind == "category")  # then tags' and authors'
         by_name = {(f.category.kind, f.category.name): (f.category.name, f.page_url, f.key) for f in feeds[1:]}
@@ -170,21 +159,13 @@ class Renderer(FeedRenderer):
             put(listing_page(feed.key), feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
         stored = self._stored(puts) if not self._cache else {}
         self.seeded = len(stored)
-        kept = {}
         for path, key, make in puts:
             previous = self._cache.get(path) or stored.get(path)
             if previous is not None and previous[0] == key and path not in drifted:
-                kept[path] = previous
-        # Made in two passes, a reading worker's share of the feeds (if any) last, and put in the order of `puts`.
-        beside = self._beside({path: job for path, job in whole.items() if path not in kept})
-        made = {path: make() for path, _, make in puts if path not in kept and path not in beside}
-        made.update(beside.take())
-        for path, key, _ in puts:
-            if path in kept:
-                cache[path] = kept[path]
-                out[path] = kept[path][1]
+                cache[path] = previous
+                out[path] = previous[1]
             else:
-                undated[path] = (key, *made.pop(path))
+                undated[path] = (key, *make())
         digests = {path: _digest(entry[1]) for path, entry in undated.items()}
         times = self.versions(digests) if undated else {}
         rendered = len(undated)
@@ -342,25 +323,15 @@ class Renderer(FeedRenderer):
         path, digest = article_path(article.id), _digest(body)
         return Rendered(body, "text/html", self.versions({path: digest})[path], precompress=False, digest=digest)
 
-    def _beside(self, todo: dict[str, tuple[str, Feed]]) -> "_Beside":
-        """The feeds to make in the BESIDE format, handed to a reading worker (self.beside) when there are BESIDE_FROM or
-        more and this process made none of them before (a first render: no fragment to reuse); none when not."""
-        if self.beside is None or len(todo) < BESIDE_FROM or any(path in self._cache for path in todo):
-            return _Beside(self, {}, None)
-        share = {path: job for path, job in todo.items() if job[0] == BESIDE}
-        wait = self.beside("whole feeds", self.site, [(fmt, *skeleton(feed)) for fmt, feed in share.values()])
-        return _Beside(self, share if wait is not None else {}, wait)
-
-    def _undated_feed(self, fmt: str, feed: Feed, cut: tuple | None = None) -> tuple:
-        """A feed's bytes without its date, media type, date function and Rendered options; cut: its rendering whole,
-        made by a reading worker (Fragments.adopt)."""
+    def _undated_feed(self, fmt: str, feed: Feed) -> tuple:
+        """A feed's bytes without its date, media type, date function and Rendered options."""
         spec = FORMATS[fmt]
         before = self._cache.get(feed.path(fmt))
         if before is not None and isinstance(before[0], Feed):
             # Its items the last version shares, cut from that version's bytes (read back from the build store once
             # released) where this process let go of them (let_go): only the new items are rendered.
             self.fragments.refill(fmt, feed, before[0], lambda: before[1].body)
-        body = self.fragments.assemble(fmt, feed) if cut is None else self.fragments.adopt(fmt, feed, cut)
+        body = self.fragments.assemble(fmt, feed)
         if self._lean:  # its items go with it, but the site-wide page's and the most recently used few
             self.fragments.keep_only(self._site_wide, LEAN_SPARE)
         return body, spec.media_type, spec.date, {"precompress": False, **self._feed_options(fmt, feed)}
@@ -373,37 +344,6 @@ class Renderer(FeedRenderer):
         keeps no copy of what it commits (builder.Committer)."""
         self._lean = True
         self.fragments.keep_only(self._site_wide, LEAN_SPARE)
-
-
-# Feeds to make whole (a format of a listing's first page each) from which a first render has a reading worker make those
-# in the BESIDE format beside it: a cold start's 21 listings are 63. Fewer are not worth the worker's round trip.
-BESIDE_FROM = 24
-# The worker makes every Atom feed, this process the RSS and JSON Feed ones. A third, not the two in three it was: this
-# process makes its share while the worker is sent the feeds, renders and sends back its share, and then adopts the
-# worker's pieces (about half a millisecond a feed). Measured at 10,000 articles (builder alone, four runs each), the
-# first render took 181-202 ms with the Atom forms beside, 205-239 with every other feed, 243-252 with two in three;
-# a cold start's feeds answered 0.05 s sooner (median of ten alternating pairs of the real server).
-BESIDE = "atom"
-
-
-class _Beside:
-    """The feeds a reading worker makes (path → (format, feed)) and the wait for them (pool.call)."""
-
-    def __init__(self, renderer: "Renderer", share: dict[str, tuple[str, Feed]], wait: Callable[[], object] | None):
-        self.renderer, self.share, self.wait = renderer, share, wait
-
-    def __contains__(self, path: str) -> bool:
-        return path in self.share
-
-    def take(self) -> dict[str, tuple]:
-        """path → _undated_feed()'s for each feed of the share: the worker's cut, or made here where it gave none."""
-        if not self.share:
-            return {}
-        cuts = self.wait()
-        if not isinstance(cuts, list) or len(cuts) != len(self.share):  # the worker failed
-            cuts = [None] * len(self.share)
-        log.debug("%d of %d feeds made by a reading worker", sum(cut is not None for cut in cuts), len(cuts))
-        return {path: self.renderer._undated_feed(fmt, feed, cut) for (path, (fmt, feed)), cut in zip(self.share.items(), cuts)}
 
 
 # Bytes of item fragments a lean builder keeps beyond the site-wide page's, the most recently used: a category saved to

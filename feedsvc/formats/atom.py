@@ -10,6 +10,7 @@ from lxml import etree
 from ..model import Article, Deleted, Feed, Site, stable_id
 from ..urls import article_url, feed_url
 from .content import GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, wrapped_html
+from .templates import ATTR, ISO, TEXT
 
 from . import ATOM_TYPE as MEDIA_TYPE  # noqa: E402 - the one place formats' media types are written
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -102,19 +103,47 @@ def date_atom(body: bytes, when: datetime, undo: bool = False) -> bytes:
 
 
 def add_item(fg: FeedGenerator, article: Article, site: Site, feed_language: str, full_text: bool) -> None:
-    """Append an article's <entry>; it names its own xml:lang only when it differs from feed_language."""
+    """Append an article's <entry>."""
+    put_item(fg, item_values(article, site, feed_language, full_text))
+
+
+# Each value an entry is made of and how the serialiser writes it (formats/templates.py): in that order in item_values.
+ITEM_SLOTS = (("id", TEXT), ("title", TEXT), ("link", ATTR), ("published", ISO), ("updated", ISO), ("summary", TEXT),
+              ("content", TEXT), ("author", TEXT), ("terms", ATTR), ("lang", ATTR), ("image", ATTR))
+
+
+def item_values(article: Article, site: Site, feed_language: str, full_text: bool) -> dict:
+    """What an article's <entry> says, as feedgen is given it; it names its own xml:lang only when it differs from
+    feed_language. None for a part it leaves out, a tuple for a part it repeats."""
+    return {
+        "id": article.guid,
+        "title": article.title,
+        "link": article_url(site, article),
+        "published": article.published,
+        "updated": article.updated,
+        "summary": article.summary,
+        "content": wrapped_html(article) if full_text else None,
+        "author": article.author or None,
+        "terms": tuple(item_terms(article)),
+        "lang": article.lang if article.lang != feed_language else None,
+        "image": public_url(article.image),
+    }
+
+
+def put_item(fg: FeedGenerator, values: dict) -> None:
+    """Append an <entry> of these values (item_values) through feedgen."""
     entry = fg.add_entry(order="append")
-    entry.id(article.guid)
-    entry.title(article.title)
-    entry.link(href=article_url(site, article), rel="alternate", type="text/html")
-    entry.published(article.published)
-    entry.updated(article.updated)
-    entry.summary(article.summary)
-    if full_text:
-        entry.content(wrapped_html(article), type="html")
-    if article.author:
-        entry.author(name=article.author)
-    for term in item_terms(article):
+    entry.id(values["id"])
+    entry.title(values["title"])
+    entry.link(href=values["link"], rel="alternate", type="text/html")
+    entry.published(values["published"])
+    entry.updated(values["updated"])
+    entry.summary(values["summary"])
+    if values["content"] is not None:
+        entry.content(values["content"], type="html")
+    if values["author"] is not None:
+        entry.author(name=values["author"])
+    for term in values["terms"]:
         entry.category(term=term)
-    entry.extras.lang = article.lang if article.lang != feed_language else None
-    entry.extras.image = public_url(article.image)
+    entry.extras.lang = values["lang"]
+    entry.extras.image = values["image"]

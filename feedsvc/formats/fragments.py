@@ -1,12 +1,13 @@
 """Feeds assembled from per-item fragments: each item's bytes are rendered once per (article, format, content
 mode, whether it names its own language) and kept; a feed is its format's head, its items' bytes, its foot.
 
-Every piece is cut from the formats' own renderings, never written by hand: the head and foot from the feed
-rendered with no items (feedgen for RSS and Atom, formats/jsonfeed.py for JSON Feed), split where the items
-go; an item from a throwaway feed holding it, cut out between that feed's head and foot. The one edit made to an
-item's bytes is its own language, named or not (an Atom entry's xml:lang attribute, a JSON item's last member, each
-as its serialiser writes it: Pieces.relang), so that a feed in another language reuses an item. The whole-feed
-renderers (FORMATS[fmt].render) stay the definition of the bytes: tests/test_fragments.py proves, for random
+Every piece is cut from the formats' own renderings: the head and foot from the feed rendered with no items (feedgen
+for RSS and Atom, formats/jsonfeed.py for JSON Feed), split where the items go. An RSS or Atom item is feedgen's
+rendering of an item of its shape, cut where its values go, with the article's values written in (formats/templates.py);
+feedgen renders the few items whose values that does not cover, in a throwaway feed they are cut out of. The one edit
+made to an item's bytes is its own language, named or not (an Atom entry's xml:lang attribute, a JSON item's last
+member, each as its serialiser writes it: Pieces.relang), so that a feed in another language reuses an item. The
+whole-feed renderers (FORMATS[fmt].render) stay the definition of the bytes: tests/test_fragments.py proves, for random
 article sets and every paging, delta and partner option, that assembled and whole feeds are byte-identical.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lxml import etree
 
 from ..model import UNDATED, Article, Feed, Site, dated
 from . import atom, jsonfeed, rss
+from .templates import ItemCuts
 
 HEADS_KEPT = 1024  # heads of recently assembled feeds (each a few hundred bytes)
 BUDGET = 48 << 20  # bytes of items kept: every first page's at 10,000 articles (23 MiB) and as much again
@@ -40,8 +42,8 @@ class Pieces:
     items: Callable[[Sequence[Article], Site, str, bool], list[bytes]]
     join: bytes  # between two items
     own_language: bool  # whether an item's bytes depend on its language differing from the feed's
-    # The feed rendered whole and cut into (head, items, foot), or None where it cannot be cut: cheaper than
-    # a head and a throwaway feed when most items are not made yet (a cold start, a new archive page).
+    # The feed rendered whole and cut into (head, items, foot), or None where it cannot be cut: cheaper than its head
+    # and its items one by one when most items are not made yet (JSON Feed: one encoder call for them all).
     whole: Callable[[Feed, Site], tuple[bytes, list[bytes], bytes] | None] | None = None
     # A feed's bytes as rendered (dated or not) cut into its items' bytes, or None where they do not cut so.
     cut: Callable[[bytes, Feed, Site], list[bytes] | None] | None = None
@@ -49,10 +51,12 @@ class Pieces:
     # None where they do not differ so. A category's page in another language than the site-wide page's takes
     # that page's items instead of rendering them again (a quarter of a whole export's items).
     relang: Callable[[bytes, str, bool], bytes | None] | None = None
+    # An XML format's items filled into feedgen's cut of their shape (formats/templates.py), given an item's values.
+    cuts: ItemCuts | None = None
 
 
 def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
-    """Pieces of a feedgen format: `module` has channel(), add_item(), serialise() and FOOT."""
+    """Pieces of a feedgen format: `module` has channel(), item_values(), put_item(), ITEM_SLOTS, serialise() and FOOT."""
     foot = module.FOOT
 
     def head_foot(feed: Feed, site: Site) -> tuple[bytes, bytes]:
@@ -63,20 +67,33 @@ def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
 
     throwaway: dict[Site, bytes] = {}  # the head of the feed items are rendered in, per site
 
-    def items(articles: Sequence[Article], site: Site, language: str, full_text: bool) -> list[bytes]:
+    def rendered(values: Sequence[dict], site: Site) -> list[bytes]:
+        """feedgen's items of these values (module.item_values), cut out of one throwaway feed holding them."""
         head = throwaway.get(site)
         if head is None:
             head = throwaway[site] = head_foot(_THROWAWAY, site)[0]
         fg = module.channel(_THROWAWAY, site)
-        for article in articles:
-            module.add_item(fg, article, site, language, full_text)
+        for each in values:
+            module.put_item(fg, each)
         body = module.serialise(fg)
         if not (body.startswith(head) and body.endswith(foot)):
             raise FragmentError(f"{module.__name__} renders items in a feed whose head or foot moved")
-        parts = split(body[len(head):len(body) - len(foot)], len(articles))
+        parts = split(body[len(head):len(body) - len(foot)], len(values))
         if parts is None:
-            return [piece for article in articles for piece in items([article], site, language, full_text)]
+            return [piece for each in values for piece in rendered([each], site)]
         return parts
+
+    # Items filled into feedgen's cut of their shape (formats/templates.py); feedgen makes the rest itself.
+    cuts = ItemCuts(module.ITEM_SLOTS, lambda values: rendered([values], _THROWAWAY_SITE)[0])
+
+    def items(articles: Sequence[Article], site: Site, language: str, full_text: bool) -> list[bytes]:
+        values = [module.item_values(article, site, language, full_text) for article in articles]
+        made = [cuts.item(each) for each in values]
+        left = [at for at, piece in enumerate(made) if piece is None]
+        if left:
+            for at, piece in zip(left, rendered([values[at] for at in left], site)):
+                made[at] = piece
+        return made
 
     def split(middle: bytes, count: int) -> list[bytes] | None:
         """The items' bytes between a head and a foot, each with its indentation and final new line."""
@@ -90,27 +107,17 @@ def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
         last = count - 1
         return [(open_tag if i else b"") + part + (close_tag if i < last else b"") for i, part in enumerate(parts)]
 
-    def start(body: bytes) -> int:
+    def cut(body: bytes, feed: Feed, site: Site) -> list[bytes] | None:
         # Text and attribute values in the head are escaped, so the first item's start tag is the first
         # "<item>" (or "<entry>") at an item's indentation; the head's own date (dated feeds) comes before it.
-        return body.find(b"\n" + open_tag) + 1
-
-    def whole(feed: Feed, site: Site) -> tuple[bytes, list[bytes], bytes] | None:
-        fg = module.channel(feed, site)
-        for article in feed.items:
-            module.add_item(fg, article, site, feed.language, feed.full_text)
-        body = module.serialise(fg)
-        parts = cut(body, feed, site)
-        return None if parts is None else (body[:start(body)], parts, foot)
-
-    def cut(body: bytes, feed: Feed, site: Site) -> list[bytes] | None:
-        at = start(body)
+        at = body.find(b"\n" + open_tag) + 1
         if not feed.items or at <= 0 or not body.endswith(foot):
             return None
         return split(body[at:len(body) - len(foot)], len(feed.items))
 
-    return Pieces(head_foot, items, b"", own_language=module is atom, whole=whole, cut=cut,
-                  relang=_atom_relang if module is atom else None)
+    # No `whole`: items from their cuts cost less than feedgen's whole feed, and the head is kept (Fragments._head_foot).
+    return Pieces(head_foot, items, b"", own_language=module is atom, cut=cut,
+                  relang=_atom_relang if module is atom else None, cuts=cuts)
 
 
 def _atom_relang(piece: bytes, language: str, own: bool) -> bytes | None:
@@ -188,6 +195,7 @@ PIECES = {
 # article, the site, the content mode and whether the item's language is the feed's (passed explicitly).
 _THROWAWAY = Feed(key="", title="-", description="-", category=None, items=(), language="und", updated=UNDATED,
                   page_url="http://fragments.invalid/")
+_THROWAWAY_SITE = Site(title="-", url="http://fragments.invalid", description="-", author="-", language="und", max_age=60)
 
 
 class Fragments:
@@ -227,8 +235,8 @@ class Fragments:
         return _joined(head, pieces.join, found, foot)  # type: ignore[arg-type]
 
     def adopt(self, fmt: str, feed: Feed, cut: tuple[bytes, list[bytes], bytes]) -> bytes:
-        """The feed's bytes from its rendering whole, cut into (head, items, foot) by Pieces.whole (here, or by a reading
-        worker: whole_feeds); its head and items kept for the feeds, pages and views assembled next."""
+        """The feed's bytes from its rendering whole, cut into (head, items, foot) by Pieces.whole; its head and items
+        kept for the feeds, pages and views assembled next."""
         head, made, foot = cut
         self._keep_head(fmt, feed, (head, foot))
         self._keep(fmt, feed.items, feed.language, feed.full_text, range(len(made)), made)
@@ -372,28 +380,6 @@ class Fragments:
             self._heads[(fmt, replace(feed, items=()))] = head_foot
             while len(self._heads) > HEADS_KEPT:
                 self._heads.popitem(last=False)
-
-
-Dates = tuple[str, str, datetime, datetime]  # an item as sent to a reading worker: its file, content hash, published, updated
-
-
-def skeleton(feed: Feed) -> tuple[Feed, list[Dates]]:
-    """A feed as a reading worker is sent it (whole_feeds): without its items, and each item's file, hash and dates."""
-    return replace(feed, items=()), [(a.source, a.content_hash, a.published, a.updated) for a in feed.items]
-
-
-def whole_feeds(kept: Mapping[str, Article], site: Site, jobs: Sequence[tuple[str, Feed, list[Dates]]]) -> Iterator[tuple[bytes, list[bytes], bytes] | None]:
-    """(a reading worker) Each (format, feed without items, its items' dates) rendered whole and cut (Pieces.whole),
-    its items the articles this worker read in full (kept: the first pages') as the builder dated them; None for a
-    feed with an item it did not read, or read other bytes of (the builder makes that one itself). One at a time, as
-    made: the worker sends each back before it makes the next (reading/pool.py call)."""
-    for fmt, feed, items in jobs:
-        articles = [kept.get(source) for source, _, _, _ in items]
-        if PIECES[fmt].whole is None or any(a is None or a.content_hash != hashed for a, (_, hashed, _, _) in zip(articles, items)):
-            yield None
-            continue
-        feed = replace(feed, items=tuple(dated(a, published, updated) for a, (_, _, published, updated) in zip(articles, items)))
-        yield PIECES[fmt].whole(feed, site)
 
 
 def _joined(head: bytes, sep: bytes, items: Sequence[bytes], foot: bytes) -> bytes:

@@ -17,6 +17,7 @@ from ..urls import article_url, feed_url
 from .content import (
     GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, text_as_html, wrapped_html,
 )
+from .templates import ATTR, CDATA, RFC2822, TEXT
 
 from . import RSS_TYPE as MEDIA_TYPE  # noqa: E402 - the one place formats' media types are written
 FOOT = b"  </channel>\n</rss>\n"  # what follows the last item in serialise()'s bytes
@@ -100,19 +101,45 @@ def date_rss(body: bytes, when: datetime, undo: bool = False) -> bytes:
 
 
 def add_item(fg: FeedGenerator, article: Article, site: Site, feed_language: str, full_text: bool) -> None:
-    """Append an article's <item> (RSS items carry no language of their own: feed_language is unused)."""
+    """Append an article's <item>."""
+    put_item(fg, item_values(article, site, feed_language, full_text))
+
+
+# Each value an item is made of and how the serialiser writes it (formats/templates.py): in that order in item_values.
+ITEM_SLOTS = (("guid", TEXT), ("title", TEXT), ("link", TEXT), ("description", TEXT), ("content", CDATA),
+              ("published", RFC2822), ("author", TEXT), ("terms", TEXT), ("image", ATTR))
+
+
+def item_values(article: Article, site: Site, feed_language: str, full_text: bool) -> dict:
+    """What an article's <item> says, as feedgen is given it (RSS items carry no language of their own:
+    feed_language is unused); None for a part it leaves out, a tuple for a part it repeats."""
+    return {
+        "guid": article.guid,
+        "title": article.title,
+        "link": article_url(site, article),
+        # Readers take <description> as HTML: a plain-text summary is escaped once more, or a "<b>" typed
+        # in a .txt file would become markup.
+        "description": text_as_html(article.summary),
+        "content": wrapped_html(article) if full_text else None,  # lxml splits a "]]>" across two CDATA sections
+        "published": article.published,
+        "author": article.author or None,
+        "terms": tuple(item_terms(article)),
+        "image": public_url(article.image),
+    }
+
+
+def put_item(fg: FeedGenerator, values: dict) -> None:
+    """Append an <item> of these values (item_values) through feedgen."""
     entry = fg.add_entry(order="append")
-    entry.guid(article.guid, permalink=False)
-    entry.title(article.title)
-    entry.link(href=article_url(site, article))
-    # Readers take <description> as HTML: a plain-text summary is escaped once more, or a "<b>" typed
-    # in a .txt file would become markup.
-    entry.description(text_as_html(article.summary))
-    if full_text:
-        entry.content(wrapped_html(article), type="CDATA")  # lxml splits a "]]>" across two CDATA sections
-    entry.pubDate(article.published)
-    if article.author:
-        entry.dc.dc_creator(article.author)
-    for term in item_terms(article):
+    entry.guid(values["guid"], permalink=False)
+    entry.title(values["title"])
+    entry.link(href=values["link"])
+    entry.description(values["description"])
+    if values["content"] is not None:
+        entry.content(values["content"], type="CDATA")
+    entry.pubDate(values["published"])
+    if values["author"] is not None:
+        entry.dc.dc_creator(values["author"])
+    for term in values["terms"]:
         entry.category(term=term)
-    entry.media.url = public_url(article.image)
+    entry.media.url = values["image"]

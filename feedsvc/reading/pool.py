@@ -13,17 +13,12 @@ The builder starts its workers as it starts (prestart()), so a cold start's firs
 placement scan (full=False: articles.parse_article) is also read by this process, since it loads no language model,
 unless a worker reads first pages in full first (a cold start's): then a worker a core reads, and this process takes
 their results in.
-
-A worker also keeps the articles it read in full for the first pages (keep: a placement batch's newest files, the
-first pages' stragglers) until it reads anything else in full, and renders feeds of them when asked (call): a cold
-start's first render has it make the Atom forms of its feeds beside it, sent only each item's file, hash and dates.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import gc
-import importlib
 import logging
 import os
 import pickle
@@ -31,10 +26,9 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 from collections import deque
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from .. import allocator
 from ..children import Forked, fork
@@ -52,8 +46,8 @@ CHUNK = 50  # files per hand-out: small enough to share the end of the list, lar
 # the feeding thread, which needs the GIL this process's own placement holds (up to sys.getswitchinterval(), 5 ms,
 # a chunk of placements' whole time).
 AHEAD = 2
-# Blocks of this size and more (a feed's bytes, a chunk's pickled results) each a mapping of their own, given back once
-# freed (allocator.mmap_from): glibc would otherwise raise its threshold past them and keep them in the heap.
+# Blocks of this size and more (a chunk's pickled results) each a mapping of their own, given back once freed
+# (allocator.mmap_from): glibc would otherwise raise its threshold past them and keep them in the heap.
 MMAP_THRESHOLD = 128 << 10
 PIPE_SIZE = 1 << 20  # bytes of a worker's results pipe: two chunks of full articles' results (widen)
 # Seconds a thread waits for another thread of this process to be done with the folder's reading workers (_claim): a
@@ -115,8 +109,7 @@ def release() -> None:
 
 
 def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
-               pool_from: int = POOL_FROM, full: bool = True, first: frozenset[str] = frozenset(),
-               keep: bool = False) -> Iterator[tuple[str, Result]]:
+               pool_from: int = POOL_FROM, full: bool = True, first: frozenset[str] = frozenset()) -> Iterator[tuple[str, Result]]:
     """Read (source, busy, expect) items (Item): each file's result, in the order they are done.
 
     A batch of pool_from files or more is read by worker processes, one per core, while this process only
@@ -127,7 +120,6 @@ def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
     (a cold start's likely first pages, read while the other workers place the rest); then every worker starts,
     and this process reads none.
     Workers started ahead (prestart) read a batch of any size: they cost nothing more to use.
-    keep: a worker keeps the articles of this batch it reads in full (first pages' files), as it does those of `first`.
     """
     count = processes()
     ready = len(batch) >= pool_from or (_prestarted and len(batch) > 1)
@@ -144,13 +136,12 @@ def read_files(root: Path, options: Options, batch: list[Item], folder: Folder,
         # Each result named by the caller's own string, not the worker's copy (unpickled): a builder keeps the sources
         # it adopts in its maps (scan.py _slim), 7 MB of second copies at 100,000 articles.
         own = {item[0]: item[0] for item in batch}
-        for source, result in _read_in_workers(root, options, batch, folder, count - 1 if here else count, full, first, keep, here):
+        for source, result in _read_in_workers(root, options, batch, folder, count - 1 if here else count, full, first, here):
             yield own.get(source, source), result
 
 
 def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Folder, count: int,
-                     full: bool, first: frozenset[str] = frozenset(), keep: bool = False,
-                     here_too: bool = False) -> Iterator[tuple[str, Result]]:
+                     full: bool, first: frozenset[str] = frozenset(), here_too: bool = False) -> Iterator[tuple[str, Result]]:
     started = time.perf_counter()
     whole = [item for item in batch if item[0] in first]  # read in full, first, by the workers only
     rest = [item for item in batch if item[0] not in first] if whole else batch
@@ -161,7 +152,7 @@ def _read_in_workers(root: Path, options: Options, batch: list[Item], folder: Fo
     # its tables that worker's texts touch: text.py maps them).
     # No more workers than chunks: the 42 files of a cold start's last first pages go to the one that has the model.
     count = max(1, min(count, len(shared)))
-    feeders = [threading.Thread(target=_feed, args=(root, options, shared, full or not n, keep or bool(whole)), name="read-worker", daemon=True)
+    feeders = [threading.Thread(target=_feed, args=(root, options, shared, full or not n), name="read-worker", daemon=True)
                for n in range(count)]
     for feeder in feeders:
         feeder.start()
@@ -290,53 +281,6 @@ class _Shared:
             return done
 
 
-# What a worker kept since prestart() runs for this process besides reading (call): name → "module:function", called with
-# the articles the worker keeps (source → Article) and the call's arguments; it gives its results one by one (an
-# iterable), each sent back as it is made: the worker never holds them all (the feeds of a cold start's first pages,
-# ~18 MB at 10,000 articles, had made the reading worker that read them the largest process of the start).
-CALLS = {"whole feeds": "feedsvc.formats.fragments:whole_feeds"}
-
-
-def call(name: str, *args: Any) -> Callable[[], Any] | None:
-    """Run CALLS[name] in an idle worker kept since prestart() (one that read in full first: it keeps the first pages'
-    articles), on the other core while this process goes on: a function that waits for the job's results (a list; None
-    if the worker failed), or None when no worker is idle (the caller then does the work itself)."""
-    with _prestarted_lock:
-        worker = max(_prestarted, key=read_in_full, default=None)
-        if worker is None:
-            return None
-        _prestarted.remove(worker)
-    box: list = [None]
-
-    def run() -> None:
-        try:
-            # The job as "module:function", which the worker imports (a name CALLS has not fails there, as a job would).
-            pickle.dump(("call", CALLS.get(name, name), args), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            worker.stdin.flush()
-            parts = []
-            while True:  # (True, a result) as each is made, then (False, whether the job succeeded)
-                more, value = pickle.load(worker.stdout)
-                if not more:
-                    break
-                parts.append(value)
-            box[0] = parts if value else None
-        except Exception as exc:  # noqa: BLE001 - a worker that died: the caller does the work itself
-            log.warning("a reading worker failed to run %s (%s: %s); done here", name, type(exc).__name__, exc)
-            close_worker(worker)
-            return
-        if not _kept(worker):
-            close_worker(worker)
-
-    thread = threading.Thread(target=run, name="worker-call", daemon=True)
-    thread.start()
-
-    def result() -> Any:
-        thread.join()
-        return box[0]
-
-    return result
-
-
 def _kept(worker: subprocess.Popen) -> bool:
     """Keep a worker done with its job for the next scan, between prestart() and release(); False: the caller ends it."""
     with _prestarted_lock:
@@ -426,7 +370,7 @@ def close_worker(worker: subprocess.Popen) -> None:
             pass
 
 
-def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True, keep: bool = False) -> None:
+def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> None:
     """Run one worker process: keep AHEAD chunks handed to it until none is left (of placements only, unless whole);
     those it held when it failed go back."""
     held: deque[tuple[list[Item], bool]] = deque()  # handed out, results not yet back: oldest first
@@ -444,7 +388,7 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True, kee
         pickle.dump(("open", str(root), options), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         while True:
             while len(held) < AHEAD and (chunk := shared.take_any(whole)) is not None:
-                pickle.dump(("read", chunk[1], chunk[0], keep), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(("read", chunk[1], chunk[0]), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 held.append(chunk)
                 if chunk[1]:
                     worker.read_in_full = True  # noted on the process itself: it goes with it
@@ -486,7 +430,7 @@ def end_worker(channel: BinaryIO) -> None:
 
 
 def work(source: BinaryIO | None = None, out: BinaryIO | None = None) -> None:
-    """The worker: from stdin ("open", root, options) for a folder, then ("read", full, chunk of Items, keep),
+    """The worker: from stdin ("open", root, options) for a folder, then ("read", full, chunk of Items),
     each chunk's results to stdout; until the end of its input. The language model loads with the first text
     that needs it (text.py): Arabic and plain English prose never do, and a worker that loaded it for nothing
     would spend time and memory on it during a cold start. source, out: a forked worker's pipes (fork_worker)."""
@@ -494,39 +438,16 @@ def work(source: BinaryIO | None = None, out: BinaryIO | None = None) -> None:
     source = source or sys.stdin.buffer
     out = out or results_channel()
     allocator.mmap_from(MMAP_THRESHOLD)
-    kept: dict[str, Article] = {}  # the first pages' articles read in full (keep), until anything else is read in full
     while True:
         try:
             message = pickle.load(source)
         except EOFError:
             end_worker(out)
         if message[0] == "open":
-            if (message[1], message[2]) != (str(root), options):  # another folder or other settings: nothing kept holds
-                kept.clear()
             root, options = Path(message[1]), message[2]
             folder = Folder(root)
             continue
-        if message[0] == "call":
-            _, job, args = message
-            ended = False  # (False, whether it succeeded) ends the parts
-            try:
-                module, function = job.split(":")
-                for part in getattr(importlib.import_module(module), function)(kept, *args):
-                    pickle.dump((True, part), out, protocol=pickle.HIGHEST_PROTOCOL)  # sent as made, never all held here
-                    del part  # not held while the job makes the next
-                ended = True
-            except Exception:  # noqa: BLE001 - said on stderr; the caller does the work itself (None)
-                traceback.print_exc()
-            kept.clear()
-            pickle.dump((False, ended), out, protocol=pickle.HIGHEST_PROTOCOL)
-            out.flush()
-            allocator.trim()  # what the job made and read, given back to the system while this worker goes on reading
-            continue
-        _, full, chunk, keep = message
+        _, full, chunk = message
         results = [(source, read_one(root, options, folder, source, busy, full, expect)) for source, busy, expect in chunk]
-        if full and not keep:
-            kept.clear()  # the background's reading: what the first render needed is past
-        elif full:
-            kept.update((source, result) for source, result in results if isinstance(result, Article))
         pickle.dump(results, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()

@@ -255,7 +255,7 @@ class Scanner:
         # One written to since it was placed is held back as a scan holds back a file being written, and published once
         # it is complete (a later scan reads it): its text as placed was never read in full, so nothing of it can be
         # shown meanwhile. Held, it announces no deletion (Tombstones.update: pending).
-        found, written = self.read_placed(stats, Folder(self.root), self.pool_from, keep=True)
+        found, written = self.read_placed(stats, Folder(self.root), self.pool_from)
         done.update(found)
         self._take(done, slim=False, stored={source for source in done if source not in stats})
         now = self.clock()
@@ -266,14 +266,14 @@ class Scanner:
         self._collect()
         return self._result(frozenset(done) | frozenset(written), frozenset(self._looks))
 
-    def read_placed(self, stats: Mapping[str, tuple[int, int]], folder: Folder, pool_from: int, keep: bool = False
+    def read_placed(self, stats: Mapping[str, tuple[int, int]], folder: Folder, pool_from: int
                     ) -> tuple[dict[str, tuple[tuple[int, int], Article | Skipped]], list[str]]:
         """Read placed files in full, each as it was placed (stats: source → the stat it was placed at) or not at all:
         (source → (stat, result)) of those read, and the sources no longer as placed (being written: truncated, half
         saved). Read as they are now, a half-saved file's text would be published."""
         found, changed = {}, []
         for source, result in read_files(self.root, self.options, [(s, False, st) for s, st in stats.items()], folder,
-                                         pool_from, keep=keep):
+                                         pool_from):
             if result is None:
                 changed.append(source)
             else:
