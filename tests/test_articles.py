@@ -260,6 +260,9 @@ def test_a_date_without_a_zone_is_in_the_site_time_zone():
 @pytest.mark.parametrize("written, utc", [
     ("2025-11-20 09:30 UTC", "09:30"), ("2025-11-20T09:30:00Z", "09:30"), ("20 Nov 2025 09:30 GMT", "09:30"),
     ("2025-11-20 09:30 +05:00", "04:30"), ("2025-11-20 09:30", "06:30"),  # no zone: TIME_ZONE (Riyadh, +03:00)
+    # An offset from UTC or GMT by name, as people mean it: dateutil alone reads GMT+3 as three hours behind UTC.
+    ("2025-11-20 09:30 GMT+3", "06:30"), ("2025-11-20 09:30 UTC+03:00", "06:30"), ("20 Nov 2025 09:30 gmt -5", "14:30"),
+    ("2025-11-20 09:30 UTC+0530", "04:00"), ("2025-11-20 09:30 UTC-00:30", "10:00"),
 ])
 def test_a_date_with_an_offset_or_utc_by_name_is_read_in_it(written, utc):
     options = Options(site_url="http://x", time_zone="Asia/Riyadh")

@@ -197,6 +197,17 @@ def _offset_only(name: str | None, offset: int | None) -> int | None:
     return offset
 
 
+# "UTC+3", "GMT-05:00": an offset from UTC as people write it. dateutil reads the sign the POSIX way round (GMT+3 is
+# three hours *behind*: https://dateutil.readthedocs.io/en/stable/parser.html, "GMT+3" is "UTC-3"), so a publisher in
+# Riyadh who wrote "09:30 GMT+3" was dated 15:30 UTC, six hours late. Written as the offset itself before parsing.
+_NAMED_OFFSET = re.compile(r"\b(?:UTC|GMT)\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?(?![\d:])", re.IGNORECASE)
+
+
+def _offset_as_written(text: str) -> str:
+    """The date with "UTC+3" or "GMT-05:30" as the offset it means: "+03:00", "-05:30" (_NAMED_OFFSET)."""
+    return _NAMED_OFFSET.sub(lambda m: f" {m[1]}{int(m[2]):02d}:{m[3] or '00'}", text)
+
+
 def read_date(meta: dict, key: str, zone: str) -> datetime | None:
     """The `date:` or `updated:` field in UTC, read in the zone when it names none; None when absent."""
     value = meta.get(key)
@@ -212,7 +223,7 @@ def read_date(meta: dict, key: str, zone: str) -> datetime | None:
             # Parts left out are filled from _NO_YEAR, never from today, so the same file gives the same date.
             from dateutil import parser as dateparser  # only for a date written as text (5 ms a process)
 
-            parsed = dateparser.parse(str(value), default=_NO_YEAR, tzinfos=_offset_only)
+            parsed = dateparser.parse(_offset_as_written(str(value)), default=_NO_YEAR, tzinfos=_offset_only)
         except _ZoneByName as exc:
             raise FrontMatterError(f"{key} {value!r} names its zone {exc.args[0]!r}, which can mean several",
                                    f"write the zone as an offset, as in `{key}: 2025-03-01 14:30 -05:00`, or leave it out "
