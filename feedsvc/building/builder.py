@@ -814,11 +814,11 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     if commit:
         templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parents[1] / "templates").iterdir()))
         made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
-        from ..formats import atom, content, fragments, jsonfeed, ondemand, opml, rss
+        from ..formats import atom, content, fragments, jsonfeed, ondemand, opml, rss, templates as item_templates
         from .. import resource, urls
         # What a first render takes over the stored feeds and pages by (Renderer.seed), besides their keys: this code
         # (the formats' too) and these settings.
-        origin = (f"{made_by} {code_version(atom, content, fragments, jsonfeed, ondemand, opml, rss, resource, urls)} "
+        origin = (f"{made_by} {code_version(atom, content, fragments, jsonfeed, ondemand, opml, rss, item_templates, resource, urls)} "
                   f"{publisher.renderer.archive_max_age!r}")
         committer = Committer(writer or StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by,
                               release, rebase_key=rebase_key(settings))

@@ -675,10 +675,10 @@ def archive_shape(site, public: dict) -> str:
     """What archive pages are made from besides the store's rows: the site, the public feeds' options and the
     code that renders them (store.code_version)."""
     from .. import model, paging, resource, urls
-    from ..formats import atom, content, fragments, jsonfeed, ondemand, rss
+    from ..formats import atom, content, fragments, jsonfeed, ondemand, rss, templates
     from ..store import code_version
 
     options = hashlib.sha256(repr((site, sorted(public.items()))).encode()).hexdigest()[:16]
-    return f"{code_version(model, paging, resource, urls, atom, content, fragments, jsonfeed, ondemand, rss)}-{options}"
+    return f"{code_version(model, paging, resource, urls, atom, content, fragments, jsonfeed, ondemand, rss, templates)}-{options}"
 
 
