@@ -187,6 +187,23 @@ def test_items_filled_into_feedgens_cuts_are_feedgens_items(data, count, full_te
             assert PIECES[fmt].cuts.item(values) is not None, (fmt, values)
 
 
+def test_past_so_many_shapes_items_are_feedgens_and_the_same_bytes(monkeypatch):
+    """A folder whose articles have ever more tags makes a cut per count only up to templates.SHAPES; feedgen renders
+    the items of shapes past it, the same bytes."""
+    from feedsvc.formats import templates
+    from feedsvc.formats.fragments import _xml_pieces
+
+    monkeypatch.setattr(templates, "SHAPES", 2)
+    plain = Article(id="x", source="x.txt", title="t", categories=("News",), body_html="<p>x</p>", body_text="x", summary="s",
+                    lang="en", content_hash="1", published=FIXED_NOW, updated=FIXED_NOW, guid=stable_id("x"))
+    many = [replace(plain, id=f"x{i}", guid=stable_id(f"x{i}"), tags=tuple(f"t{j}" for j in range(i))) for i in range(6)]
+    feed = page_feed(listing_of(many, None), SITE, 10, 1, full_text=True)
+    for fmt, tags in (("rss", (b"    <item", b"</item>\n")), ("atom", (b"  <entry", b"</entry>\n"))):
+        pieces = _xml_pieces(XML[fmt], *tags)  # its own cuts, none made yet
+        assert pieces.items(feed.items, SITE, feed.language, True) == PIECES[fmt].cut(FORMATS[fmt].render(feed, SITE), feed, SITE)
+        assert len(pieces.cuts._cuts) == 2, fmt
+
+
 @pytest.mark.parametrize("fmt", ["rss", "atom"])
 @pytest.mark.parametrize("change", [
     {"title": "a\rcarriage return"},  # written as &#13;

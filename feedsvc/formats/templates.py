@@ -65,6 +65,7 @@ def _iso(value) -> bytes | None:
 
 WRITERS: dict[str, Callable[[object], bytes | None]] = {TEXT: _text, ATTR: _attr, CDATA: _cdata, RFC2822: _rfc2822, ISO: _iso}
 ONE = -1  # a shape's part that is one value (a count: a tuple of that many; None: left out)
+SHAPES = 256  # cuts kept per format: a few dozen serve any real folder (how many tags an article has); past it, feedgen
 
 
 class _Cut:
@@ -90,9 +91,13 @@ class ItemCuts:
         """The item of these values (the format's item_values), or None where feedgen is to make it."""
         shape = tuple(None if (v := values[name]) is None else len(v) if isinstance(v, tuple) else ONE for name, _ in self.slots)
         cut = self._cuts.get(shape, self)
-        if cut is self:
+        if cut is self:  # a shape met for the first time: cut once, whichever thread meets it first
             with self._lock:
-                cut = self._cuts[shape] = self._cut(shape)
+                cut = self._cuts.get(shape, self)
+                if cut is self:
+                    if len(self._cuts) >= SHAPES:  # a folder of ever new tag counts: those items are feedgen's
+                        return None
+                    cut = self._cuts[shape] = self._cut(shape)
         if cut is None:
             return None
         literals = cut.literals
