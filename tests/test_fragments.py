@@ -204,6 +204,33 @@ def test_past_so_many_shapes_items_are_feedgens_and_the_same_bytes(monkeypatch):
         assert len(pieces.cuts._cuts) == 2, fmt
 
 
+def test_a_value_feedgen_writes_otherwise_than_the_cut_would_leaves_the_item_to_feedgen(monkeypatch):
+    """A title that is a str subclass (its own encode()), and an Atom entry given no `updated` (feedgen writes the
+    moment the entry is made, which a cut would keep for good), are rendered by feedgen; and a writer that escapes
+    otherwise than this libxml2 fails the check each cut gets as it is made: feedgen renders every item of its shape."""
+    from feedsvc.formats import templates
+    from feedsvc.formats.fragments import _xml_pieces
+
+    class Title(str):
+        def encode(self, *args, **kwargs):
+            return b"not the title"
+
+    plain = Article(id="x", source="x.txt", title="t", categories=("News",), body_html="<p>x</p>", body_text="x", summary="s",
+                    lang="en", content_hash="1", published=FIXED_NOW, updated=FIXED_NOW, guid=stable_id("x"))
+    for fmt, module in XML.items():
+        values = module.item_values(replace(plain, title=Title("the title")), SITE, "en", True)
+        assert PIECES[fmt].cuts.item(values) is None, fmt
+    assert PIECES["atom"].cuts.item(atom.item_values(replace(plain, updated=None), SITE, "en", True)) is None
+
+    monkeypatch.setitem(templates.WRITERS, templates.TEXT, lambda value: value.encode() if type(value) is str and value else None)
+    tags = {"rss": (b"    <item", b"</item>\n"), "atom": (b"  <entry", b"</entry>\n")}
+    feed = page_feed(listing_of([replace(plain, title="a < b")], None), SITE, 10, 1, full_text=True)
+    for fmt, module in XML.items():
+        pieces = _xml_pieces(module, *tags[fmt])  # cuts made now, with the writer that does not escape
+        assert pieces.items(feed.items, SITE, feed.language, True) == PIECES[fmt].cut(FORMATS[fmt].render(feed, SITE), feed, SITE)
+        assert set(pieces.cuts._cuts.values()) == {None}, fmt  # the check refused the cut
+
+
 @pytest.mark.parametrize("fmt", ["rss", "atom"])
 @pytest.mark.parametrize("change", [
     {"title": "a\rcarriage return"},  # written as &#13;

@@ -110,6 +110,7 @@ def add_item(fg: FeedGenerator, article: Article, site: Site, feed_language: str
 # Each value an entry is made of and how the serialiser writes it (formats/templates.py): in that order in item_values.
 ITEM_SLOTS = (("id", TEXT), ("title", TEXT), ("link", ATTR), ("published", ISO), ("updated", ISO), ("summary", TEXT),
               ("content", TEXT), ("author", TEXT), ("terms", ATTR), ("lang", ATTR), ("image", ATTR))
+ITEM_DEFAULTED = ("updated",)  # given None, feedgen writes the moment the entry was made: never a cut's
 
 
 def item_values(article: Article, site: Site, feed_language: str, full_text: bool) -> dict:

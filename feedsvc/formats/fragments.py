@@ -15,14 +15,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from functools import lru_cache
-from datetime import datetime
 from itertools import chain, repeat
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Sequence
 
 from lxml import etree
 
-from ..model import UNDATED, Article, Feed, Site, dated
+from ..model import UNDATED, Article, Feed, Site
 from . import atom, jsonfeed, rss
 from .templates import ItemCuts
 
@@ -84,7 +83,7 @@ def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
         return parts
 
     # Items filled into feedgen's cut of their shape (formats/templates.py); feedgen makes the rest itself.
-    cuts = ItemCuts(module.ITEM_SLOTS, lambda values: rendered([values], _THROWAWAY_SITE)[0])
+    cuts = ItemCuts(module.ITEM_SLOTS, lambda values: rendered([values], _THROWAWAY_SITE)[0], module.ITEM_DEFAULTED)
 
     def items(articles: Sequence[Article], site: Site, language: str, full_text: bool) -> list[bytes]:
         values = [module.item_values(article, site, language, full_text) for article in articles]

@@ -108,6 +108,7 @@ def add_item(fg: FeedGenerator, article: Article, site: Site, feed_language: str
 # Each value an item is made of and how the serialiser writes it (formats/templates.py): in that order in item_values.
 ITEM_SLOTS = (("guid", TEXT), ("title", TEXT), ("link", TEXT), ("description", TEXT), ("content", CDATA),
               ("published", RFC2822), ("author", TEXT), ("terms", TEXT), ("image", ATTR))
+ITEM_DEFAULTED = ()  # values feedgen fills in itself when given None: none an RSS item writes
 
 
 def item_values(article: Article, site: Site, feed_language: str, full_text: bool) -> dict:
@@ -120,7 +121,7 @@ def item_values(article: Article, site: Site, feed_language: str, full_text: boo
         # Readers take <description> as HTML: a plain-text summary is escaped once more, or a "<b>" typed
         # in a .txt file would become markup.
         "description": text_as_html(article.summary),
-        "content": wrapped_html(article) if full_text else None,  # lxml splits a "]]>" across two CDATA sections
+        "content": wrapped_html(article) if full_text else None,  # feedgen's lxml splits a "]]>" across two CDATA sections
         "published": article.published,
         "author": article.author or None,
         "terms": tuple(item_terms(article)),

@@ -6,14 +6,15 @@ cut with the article's values written in.
 Only the writing of a value is done here, as libxml2 serialises it to UTF-8: in element text "&", "<" and ">" escaped
 (xmlEscapeContent), in an attribute '"' too (xmlAttrSerializeTxtContent), in CDATA as it is, dates as feedgen formats
 them. The element names, their order, namespaces, attributes and indentation are feedgen's. A value those rules do not
-cover (empty, a control character, "]]>" in CDATA, a character lxml refuses) is left to feedgen: item() gives None.
+cover (empty, a control character, "]]>" in CDATA, a character lxml refuses, a str subclass) is left to feedgen: item()
+gives None. Each cut is checked once as it is made: filled with values holding every character these rules escape, it
+must give feedgen's own bytes, or feedgen renders every item of that shape (another libxml2 that escaped otherwise).
 tests/test_fragments.py proves for random articles that items made so are feedgen's byte for byte.
 """
 from __future__ import annotations
 
-import re
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
 from feedgen.util import formatRFC2822
@@ -28,7 +29,7 @@ _NOT_IN_ATTR = bytes(range(0x20))
 
 def _utf8(value, refused: bytes) -> bytes | None:
     """The value's UTF-8 bytes, or None for an empty value or one with a character lxml refuses or a byte in refused."""
-    if not isinstance(value, str) or not value or "\ufffe" in value or "\uffff" in value:
+    if type(value) is not str or not value or "\ufffe" in value or "\uffff" in value:  # a subclass may encode otherwise
         return None
     try:
         data = value.encode("utf-8")
@@ -65,7 +66,11 @@ def _iso(value) -> bytes | None:
 
 WRITERS: dict[str, Callable[[object], bytes | None]] = {TEXT: _text, ATTR: _attr, CDATA: _cdata, RFC2822: _rfc2822, ISO: _iso}
 ONE = -1  # a shape's part that is one value (a count: a tuple of that many; None: left out)
-SHAPES = 256  # cuts kept per format: a few dozen serve any real folder (how many tags an article has); past it, feedgen
+SHAPES = 256  # cuts kept per format: a few dozen serve any real folder (how many tags an article has); feedgen past it
+# Values a cut is checked with (ItemCuts._cut): every character the writers escape, and some they write as they are.
+_PROBES = {TEXT: 'a&b<c>d"e\'f\tg\nh\u0085i\u2028j\U0001fffek', ATTR: 'a&b<c>d"e\'f\u0085g',
+           CDATA: 'a&b<c>d"e\'f\tg\nh]]i', RFC2822: datetime(2026, 1, 2, 3, 4, 5, 678901, timezone(timedelta(hours=3))),
+           ISO: datetime(2026, 1, 2, 3, 4, 5, 678901, timezone(timedelta(hours=-4, minutes=-30)))}
 
 
 class _Cut:
@@ -82,13 +87,17 @@ class ItemCuts:
     """One format's cuts, each made the first time its shape is met. render(values) is the item feedgen makes of
     these values (the format's put_item, cut out of a feed holding it)."""
 
-    def __init__(self, slots: Sequence[tuple[str, str]], render: Callable[[dict], bytes]):
+    def __init__(self, slots: Sequence[tuple[str, str]], render: Callable[[dict], bytes], defaulted: Sequence[str] = ()):
         self.slots, self.render = tuple(slots), render
+        self.defaulted = tuple(defaulted)  # values feedgen fills in itself when given None (an Atom entry's updated: now)
         self._cuts: dict[tuple, _Cut | None] = {}
         self._lock = threading.Lock()
 
     def item(self, values: dict) -> bytes | None:
         """The item of these values (the format's item_values), or None where feedgen is to make it."""
+        for name in self.defaulted:
+            if values[name] is None:
+                return None
         shape = tuple(None if (v := values[name]) is None else len(v) if isinstance(v, tuple) else ONE for name, _ in self.slots)
         cut = self._cuts.get(shape, self)
         if cut is self:  # a shape met for the first time: cut once, whichever thread meets it first
@@ -98,17 +107,7 @@ class ItemCuts:
                     if len(self._cuts) >= SHAPES:  # a folder of ever new tag counts: those items are feedgen's
                         return None
                     cut = self._cuts[shape] = self._cut(shape)
-        if cut is None:
-            return None
-        literals = cut.literals
-        parts = [literals[0]]
-        for at, (name, position, write) in enumerate(cut.slots, 1):
-            written = write(values[name] if position == ONE else values[name][position])
-            if written is None:
-                return None
-            parts.append(written)
-            parts.append(literals[at])
-        return b"".join(parts)
+        return None if cut is None else _filled(cut, values)
 
     def _cut(self, shape: tuple) -> _Cut | None:
         """feedgen's item of this shape with a placeholder for each value, cut where they are; None when a placeholder
@@ -143,4 +142,20 @@ class ItemCuts:
             literals.append(text[start:at])
             start = at + len(written)
         literals.append(text[start:])
-        return _Cut(tuple(literals), tuple((name, position, write) for _, _, name, position, write in found))
+        cut = _Cut(tuple(literals), tuple((name, position, write) for _, _, name, position, write in found))
+        probe = {name: None if count is None else _PROBES[kind] if count == ONE else tuple(f"{_PROBES[kind]}{n}" for n in range(count))
+                 for (name, kind), count in zip(self.slots, shape)}
+        return cut if _filled(cut, probe) == self.render(probe) else None
+
+
+def _filled(cut: _Cut, values: dict) -> bytes | None:
+    """The cut with these values written in; None where a value is not one the writers cover."""
+    literals = cut.literals
+    parts = [literals[0]]
+    for at, (name, position, write) in enumerate(cut.slots, 1):
+        written = write(values[name] if position == ONE else values[name][position])
+        if written is None:
+            return None
+        parts.append(written)
+        parts.append(literals[at])
+    return b"".join(parts)
