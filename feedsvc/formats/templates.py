@@ -57,11 +57,11 @@ def _cdata(value) -> bytes | None:
 
 
 def _rfc2822(value) -> bytes | None:
-    return formatRFC2822(value).encode() if isinstance(value, datetime) and value.tzinfo is not None else None
+    return formatRFC2822(value).encode() if type(value) is datetime and value.tzinfo is not None else None
 
 
-def _iso(value) -> bytes | None:
-    return value.isoformat().encode() if isinstance(value, datetime) and value.tzinfo is not None else None
+def _iso(value) -> bytes | None:  # a datetime, not a subclass: one may format itself otherwise
+    return value.isoformat().encode() if type(value) is datetime and value.tzinfo is not None else None
 
 
 WRITERS: dict[str, Callable[[object], bytes | None]] = {TEXT: _text, ATTR: _attr, CDATA: _cdata, RFC2822: _rfc2822, ISO: _iso}
