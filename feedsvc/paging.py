@@ -65,7 +65,8 @@ def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> 
         chunk = page - 2  # 0 = the oldest archive chunk
         older = total - size
         end, start = total - chunk * size, total - min((chunk + 1) * size, older)
-        chosen, complete = items[start:end], (chunk + 1) * size <= older
+        # Complete: full, and not the newest archive page, whose "previous" link is page 1 until a page opens after it.
+        chosen, complete = items[start:end], (chunk + 1) * size <= older and page < pages
     newer = None if page == 1 else (1 if page == pages else page + 1)
     older_page = (pages if pages > 1 else None) if page == 1 else (page - 1 if page > 2 else None)
     links = [("first", ""), ("last", _page_query(2 if pages > 1 else 1))]

@@ -165,3 +165,25 @@ def test_page_one_redirects_to_the_url_its_self_link_names(paged, path):
 def test_page_one_of_a_feed_nobody_publishes_is_a_404_not_a_redirect_to_one(paged):
     res = paged.get("/category/nowhere/feed.rss?page=1")
     assert res.status_code == 404 and "Location" not in res.headers
+
+
+def test_the_newest_archive_page_is_not_cached_long_even_when_full(make_app, articles_dir):
+    """The newest archive page's "previous" link is page 1 until a page opens after it, then that page: even full, its
+    bytes change then, so it is cached as briefly as page 1 and gets a new date with its new bytes (RFC 5005 §4:
+    archive documents do not change; RFC 9110 §13.1.3: a 304 on If-Modified-Since would keep the old link)."""
+    corpus(articles_dir, 20)  # page 1 the newest 5, pages 2-4 the 15 older: page 4 full and the newest archive page
+    client = make_app(articles_dir, FEED_MAX_ITEMS=5).test_client()
+    before = client.get("/feed.atom?page=4")
+    assert before.headers["Cache-Control"] == "public, max-age=60"
+    assert client.get("/feed.atom?page=3").headers["Cache-Control"] == "public, max-age=86400"
+    links = {link.rel: local(link.href) for link in feedparser.parse(before.data).feed.links}
+    assert links["previous"] == "/feed.atom"
+    write(articles_dir, "z-new.md", f"---\ntitle: Newest\ncategory: News\ndate: {(T0 + timedelta(days=9)).isoformat()}\n---\nNew.\n")
+    client.application.extensions["feedsvc"].refresh()
+    after = client.get("/feed.atom?page=4")
+    links = {link.rel: local(link.href) for link in feedparser.parse(after.data).feed.links}
+    assert links["previous"] == "/feed.atom?page=5"
+    assert after.headers["ETag"] != before.headers["ETag"]
+    assert after.headers["Last-Modified"] != before.headers["Last-Modified"]
+    assert client.get("/feed.atom?page=4", headers={"If-Modified-Since": before.headers["Last-Modified"]}).status_code == 200
+    assert after.headers["Cache-Control"] == "public, max-age=86400"  # complete now: a page follows it
