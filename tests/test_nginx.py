@@ -63,8 +63,8 @@ def test_every_resource_is_served_at_the_apps_url_with_the_apps_bytes_and_header
         headers = CHROMIUM if path.endswith(EXPORT_PREVIEW) else {}  # a feed's page is what a browser's navigation gets
         ours, theirs = fetch(server.base, url(path), headers=headers), client.get(url(path), headers=headers)
         assert (ours.status, ours.body) == (200, theirs.data), path
-        for header in ("Content-Type", "Last-Modified", "Access-Control-Allow-Origin", "Content-Security-Policy",
-                       "X-Content-Type-Options", "Vary"):
+        for header in ("Content-Type", "Last-Modified", "Access-Control-Allow-Origin", "Access-Control-Expose-Headers",
+                       "Content-Security-Policy", "X-Content-Type-Options", "Vary"):
             assert ours.header(header) == theirs.headers.get(header), (path, header)
 
 
@@ -119,6 +119,29 @@ def test_other_methods_are_405(site):
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         res = fetch(site[0].base, "/feed.rss", method=method)
         assert res.status == 405 and res.header("allow") == "GET, HEAD"
+
+
+PREFLIGHT = {"Origin": "https://reader.example", "Access-Control-Request-Method": "GET",
+             "Access-Control-Request-Headers": "if-none-match"}
+CORS_GRANT = ("Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
+              "Access-Control-Max-Age")
+
+
+@pytest.mark.parametrize("path", ["/feed.rss", "/feed.json", f"/category/{POLITICS}/feed.atom", "/feeds.opml",
+                                  "/feeds-all.opml"])
+def test_a_browsers_preflight_for_a_feed_is_granted_as_the_app_grants_it(site, path):
+    """A reader running in a browser elsewhere polls conditionally (If-None-Match): its CORS preflight must be granted
+    by nginx as by the app, or the browser never sends the GET."""
+    server, app = site
+    ours, theirs = fetch(server.base, path, method="OPTIONS", headers=PREFLIGHT), app.test_client().options(path, headers=PREFLIGHT)
+    assert 200 <= ours.status < 300 and theirs.status_code == 200, path
+    for header in CORS_GRANT:
+        assert ours.header(header) == theirs.headers.get(header) and ours.header(header), (path, header)
+
+
+def test_other_preflights_are_refused(site):
+    for path in ("/", "/articles/x", "/robots.txt"):
+        assert fetch(site[0].base, path, method="OPTIONS", headers=PREFLIGHT).status == 405, path
 
 
 def test_a_rebuild_is_served_at_once_without_reloading_nginx(tmp_path):
