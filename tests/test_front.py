@@ -103,6 +103,19 @@ def test_hot_resources_get_the_flask_paths_headers_and_bytes_in_every_coding_and
     assert both.front.answered - answered == asked  # every one of them answered on the loop, none by Flask
 
 
+def test_if_match_and_if_unmodified_since_go_to_flask_and_get_its_answer(both):
+    """The front leaves the rare preconditions to Flask (web.precondition_failed): the same 200, 304 or 412."""
+    path = b"/feed.rss"
+    both.ask(path)
+    etag = both.ask(path)[0][1]["etag"].encode()
+    for conditions, status in (([(b"if-match", b'"other"')], 412), ([(b"if-match", etag)], 200),
+                               ([(b"if-unmodified-since", b"Sat, 01 Jan 2000 00:00:00 GMT")], 412),
+                               ([(b"if-match", etag), (b"if-none-match", etag)], 304)):
+        flask, fronted = both.ask(path, headers=conditions)
+        _same(flask, fronted)
+        assert flask[0] == status, conditions
+
+
 def test_a_304_carries_the_validators_and_caching_headers_but_not_the_bodys_own(both):
     both.ask(b"/feed.rss", headers=[(b"accept-encoding", b"gzip")])
     status, headers, body, by_front = both.fronted_only(b"/feed.rss", headers=[(b"accept-encoding", b"gzip")])

@@ -193,3 +193,24 @@ def test_a_serving_process_renders_nothing_the_builder_committed_only_what_the_r
         assert browser.status_code == 200, path
     assert rendered == []
     assert worker.get("/feed.rss?page=2").status_code == 500 and rendered == ["feed"]  # the exception: a feed by query
+
+
+def test_if_match_and_if_unmodified_since_are_preconditions_a_412_when_they_fail(client):
+    """RFC 9110 §13.1.1, §13.1.4, §13.2.2: If-Match (strong comparison, `*` any current version) and, without it,
+    If-Unmodified-Since are weighed before If-None-Match; a failed one is a 412 (nginx answers the export so too)."""
+    for path in ("/feed.rss", "/feed.rss?since=2020-01-01T00:00:00Z", "/feeds.opml", "/"):
+        ok = client.get(path)
+        etag, modified = ok.headers["ETag"], ok.headers["Last-Modified"]
+        for headers, status in (({"If-Match": etag}, 200), ({"If-Match": f'"other", {etag}'}, 200), ({"If-Match": "*"}, 200),
+                                ({"If-Match": '"other"'}, 412), ({"If-Match": "W/" + etag}, 412),  # weak: never a strong match
+                                ({"If-Match": '""'}, 412),
+                                ({"If-Unmodified-Since": modified}, 200),
+                                ({"If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}, 412),
+                                ({"If-Unmodified-Since": "not a date"}, 200),  # ignored
+                                ({"If-Match": etag, "If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}, 200),  # If-Match decides
+                                ({"If-Match": '"other"', "If-None-Match": etag}, 412),  # before If-None-Match
+                                ({"If-Match": etag, "If-None-Match": etag}, 304)):
+            res = client.get(path, headers=headers)
+            assert res.status_code == status, (path, headers)
+            if status == 412:
+                assert res.headers["Cache-Control"] == "no-store" and res.mimetype == "text/plain"

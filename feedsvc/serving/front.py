@@ -42,7 +42,8 @@ ROUTES_KEPT = 1024  # request paths remembered with where Flask routes them
 # as in the WSGI environ (asgi.py), so werkzeug would read the same values.
 HEADERS = {b"accept-encoding": "Accept-Encoding", b"if-none-match": "If-None-Match",
            b"if-modified-since": "If-Modified-Since", b"accept": "Accept", b"sec-fetch-dest": "Sec-Fetch-Dest",
-           b"user-agent": "User-Agent", b"x-forwarded-for": "X-Forwarded-For"}
+           b"user-agent": "User-Agent", b"x-forwarded-for": "X-Forwarded-For", b"if-match": "If-Match",
+           b"if-unmodified-since": "If-Unmodified-Since"}
 _NOT_ROUTED = object()
 
 
@@ -98,6 +99,8 @@ class Front:
             feed = derived["feed"] = match is not None
             derived["budgeted"] = budgeted(path, match)
         if feed and is_navigation(asked):  # a browser opening a feed: Flask shows the page about it
+            return None
+        if "If-Match" in asked or "If-Unmodified-Since" in asked:  # rare preconditions: Flask weighs them (web.respond)
             return None
         coding = encoding_for(asked.get("Accept-Encoding", ""))
         unchanged = not_modified(res, asked.get("If-None-Match"), asked.get("If-Modified-Since"))

@@ -319,6 +319,9 @@ def respond(res: Rendered, max_age: int, *, charge: Charge | None = None, privat
     """A 200 or 304 for a rendered resource, with validators, caching and content coding."""
     coding = _pick_encoding()
     headers = response_headers(res, coding, max_age, private=private, vary=vary)
+    if precondition_failed(res, request.headers.get("If-Match"), request.headers.get("If-Unmodified-Since")):
+        return _text(412, "Precondition Failed: this resource is not the version If-Match or If-Unmodified-Since names; "
+                     "GET it without them for the current one.\n")
     if not_modified(res, request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since")):
         return Response(status=304, headers=headers)  # werkzeug leaves out the body's own headers (remove_entity_headers)
     body = res.coded(coding) if coding else res.body  # first: read from the store, it may raise LookupError (resource)
@@ -394,6 +397,27 @@ def encoding_for(header: str) -> str | None:
     return best
 
 
+def precondition_failed(res: Rendered, im: str | None, ius: str | None) -> bool:
+    """Whether If-Match or If-Unmodified-Since fails for res: a 412 before any 304 (RFC 9110 §13.2.2, steps 1 and 2)."""
+    if im is not None:  # strong comparison (§13.1.1): a weak tag never matches
+        tags = parse_etags(im)
+        return not tags.star_tag and not any(f'"{tag}"' in res.validators for tag in tags.as_set() if tag)
+    since = _http_date(ius)
+    return since is not None and res.last_modified.replace(microsecond=0) > since
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """An If-(Un)Modified-Since date in UTC; None for none, several (repeated fields joined), or one that is no HTTP-date
+    or lies past what a datetime holds: each is ignored (RFC 9110 §13.1.3, §13.1.4)."""
+    if value is None or value.count(",") > 1:
+        return None
+    try:
+        since = parse_date(value)
+        return None if since is None else since.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return None
+
+
 def not_modified(res: Rendered, inm: str | None, ims: str | None) -> bool:
     """Whether a request with these If-None-Match and If-Modified-Since values gets a 304 for res."""
     if inm is not None:
@@ -406,13 +430,8 @@ def not_modified(res: Rendered, inm: str | None, ims: str | None) -> bool:
         # one representation, so a cache holding another coding's revalidates too. An empty tag ("") is valid and ours
         # never (werkzeug gives None for it).
         return any(f'"{tag}"' in res.validators for tag in tags.as_set(include_weak=True) if tag)
-    if ims is None or ims.count(",") > 1:  # several dates (repeated fields joined): ignored, RFC 9110 §13.1.3
-        return False
-    try:  # a date that is no HTTP-date, or one past what a datetime holds, is ignored (RFC 9110 §13.1.3)
-        since = parse_date(ims)
-        return since is not None and res.last_modified.replace(microsecond=0) <= since.astimezone(timezone.utc)
-    except (OverflowError, ValueError):
-        return False
+    since = _http_date(ims)
+    return since is not None and res.last_modified.replace(microsecond=0) <= since
 
 
 
