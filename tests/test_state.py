@@ -201,3 +201,31 @@ def test_the_first_claims_of_bases_that_never_rise_are_what_claiming_each_in_tur
     assert [m.isoformat(timespec="microseconds") for m in at_once.claim_down(bases)] == expected
     assert at_once.taken == one_by_one.taken
     assert at_once.claim(T0, step=1) == one_by_one.claim(T0, step=1)
+
+
+def test_a_clock_stepped_back_dates_new_versions_now_and_the_refresh_does_not_wait_it_out(tmp_path):
+    """A version more than CLOCK_STEP ahead of the clock was dated before the clock stepped back (NTP, a restored VM):
+    the new bytes are dated now and published at once. Before, each new version was dated a second after the last and
+    the refresh slept until then: a 120 s step back held every change for two minutes."""
+    from feedsvc.building.site import Publisher
+    from feedsvc.building.state import CLOCK_STEP
+    from feedsvc.config import load_settings
+    from tests.conftest import write
+
+    folder = tmp_path / "articles"
+    write(folder, "a.md", "---\ntitle: First\ncategory: News\n---\nBody.\n")
+    settings = load_settings({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "s.sqlite3"), "SETTLE_MS": 0},
+                             toml_path=tmp_path / "absent.toml", environ={})
+    now, slept = [T0], []
+    publisher = Publisher(settings, StateStore(settings["STATE_PATH"]), clock=lambda: now[0], sleep=slept.append)
+    assert publisher.refresh()
+    before = publisher.snapshot.resources["feed.rss"].last_modified
+    now[0] = T0 - timedelta(seconds=120)  # the clock steps back two minutes
+    write(folder, "b.md", "---\ntitle: Second\ncategory: News\n---\nBody.\n")
+    assert publisher.refresh()
+    served = publisher.snapshot.resources["feed.rss"]
+    assert b"Second" in served.body and sum(slept) <= CLOCK_STEP.total_seconds()
+    assert served.last_modified == now[0].replace(microsecond=0) < before
+    now[0] = T0 - timedelta(seconds=119)
+    write(folder, "c.md", "---\ntitle: Third\ncategory: News\n---\nBody.\n")
+    assert publisher.refresh() and publisher.snapshot.resources["feed.rss"].last_modified > served.last_modified

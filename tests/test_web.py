@@ -214,3 +214,11 @@ def test_if_match_and_if_unmodified_since_are_preconditions_a_412_when_they_fail
             assert res.status_code == status, (path, headers)
             if status == 412:
                 assert res.headers["Cache-Control"] == "no-store" and res.mimetype == "text/plain"
+
+
+def test_an_if_modified_since_later_than_now_is_ignored(client):
+    """No Last-Modified we send is later than its Date: a later If-Modified-Since is one from before the clock stepped
+    back (the bytes dated since are older than it) or a client's own; it gets the bytes (RFC 2616 §14.25), not a 304."""
+    ok = client.get("/feed.rss")
+    assert client.get("/feed.rss", headers={"If-Modified-Since": ok.headers["Last-Modified"]}).status_code == 304
+    assert client.get("/feed.rss", headers={"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}).status_code == 200

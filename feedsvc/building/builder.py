@@ -44,7 +44,7 @@ from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, Sto
 from ..transactions import made_hash, rows_for
 from ..urls import article_path, preview_key
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
-from .state import StateStore
+from .state import CLOCK_STEP, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -775,7 +775,7 @@ def _republish(writer: StoreWriter, record, reader, paths: list[str], old: str, 
     # Served once its time has come, as a refresh's (site.py): a version dated a second ahead (a restart within a
     # second of the last) never has a Last-Modified later than the response's Date.
     latest = max((res.last_modified for res in found.values()), default=None)
-    if latest is not None and latest > (now := datetime.now(timezone.utc)):
+    if latest is not None and (now := datetime.now(timezone.utc)) < latest <= now + CLOCK_STEP:  # further: a clock step back
         time.sleep((latest - now).total_seconds())
     version = writer.commit(build, datetime.now(timezone.utc))  # checkpointed beside (store.Checkpoints)
     if reader is not None:

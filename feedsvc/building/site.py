@@ -32,7 +32,7 @@ from ..resource import Rendered, compress_all
 from ..urls import PARTNERS, feed_url
 from .feeds import ListingBuilder, assign_slugs
 from .render import Renderer, Rendering, newest
-from .state import StateStore
+from .state import CLOCK_STEP, StateStore
 from .tombstones import Tombstones
 from .versions import ListingVersions
 
@@ -511,7 +511,7 @@ class Publisher:
         # served once its time has come, so no Last-Modified is ever later than the response's Date.
         latest = max(filter(None, [newest(resources), *changed.values(), *(max(t, default=None) for t in pages.values())]),
                      default=None)
-        if latest is not None and latest > self.clock():
+        if latest is not None and self.clock() < latest <= self.clock() + CLOCK_STEP:  # further: the clock stepped back
             self._waited = (latest - self.clock()).total_seconds()
             self.sleep(self._waited)
         snapshot = Snapshot(
@@ -539,7 +539,7 @@ class Publisher:
             with self.store.transaction():
                 rendering = self.renderer.render(feeds, live, live_by_id, set(), now=now, moved=(set(), set()))
             latest = newest(rendering.resources)
-            if latest is not None and latest > self.clock():  # as _build: no Last-Modified later than the Date
+            if latest is not None and self.clock() < latest <= self.clock() + CLOCK_STEP:  # as _build
                 self.sleep((latest - self.clock()).total_seconds())
         except Exception as exc:  # the edge where work must go on: the feeds are committed; the next refresh renders the rest
             self._synced = False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -15,6 +16,11 @@ from datetime import datetime, timedelta, timezone
 from operator import attrgetter
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
+
+log = logging.getLogger(__name__)
+# A version this far ahead of now was dated before the clock stepped back (NTP, a restored VM): a new one is dated now,
+# not after it, or nothing new would be served until the clock caught up (a refresh waited out a 120 s step whole).
+CLOCK_STEP = timedelta(seconds=5)
 
 from ..model import Article, dated
 from ..store import use_wal
@@ -298,6 +304,10 @@ class StateStore:
                     # Bytes never served before are dated a second back, so a change right after start-up
                     # (or a resource's first appearance) can take `second` without waiting for the next one.
                     when = second - timedelta(seconds=1) if row is None else max(second, datetime.fromisoformat(row[2]) + timedelta(seconds=1))
+                    if when - second > CLOCK_STEP:  # dated before the clock stepped back: now (web.not_modified copes)
+                        log.warning("%s was dated %s, %s ahead of the clock: the clock stepped back; dated %s",
+                                    k, row[2], when - second, second.isoformat())
+                        when = second
                     rows[k] = (k, digests[k], when.isoformat())
                     writes.append(rows[k])
             conn.executemany("INSERT OR REPLACE INTO versions (key, digest, modified) VALUES (?, ?, ?)", writes)

@@ -431,7 +431,9 @@ def not_modified(res: Rendered, inm: str | None, ims: str | None) -> bool:
         # never (werkzeug gives None for it).
         return any(f'"{tag}"' in res.validators for tag in tags.as_set(include_weak=True) if tag)
     since = _http_date(ims)
-    return since is not None and res.last_modified.replace(microsecond=0) <= since
+    # A date later than now is none we sent (no Last-Modified is later than its Date): one from before the clock stepped
+    # back, or a client's own; ignored, as RFC 2616 §14.25 said, or the bytes dated since would never reach that client.
+    return since is not None and res.last_modified.replace(microsecond=0) <= since <= now_utc()
 
 
 
