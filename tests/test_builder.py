@@ -20,6 +20,54 @@ def test_only_one_holder_of_the_build_lock_and_the_next_takes_it_when_it_goes(tm
     assert second.try_acquire()
 
 
+def test_a_lock_file_deleted_by_hand_never_gives_two_builders(tmp_path):
+    """A deleted lock file frees its path: a contender creates a new file there and locks it. The holder's heartbeat
+    (kept()) locks the new file first if it can, so nobody else does; if the contender was first, the holder learns it
+    holds a lock nobody sees, and stops building."""
+    path = str(tmp_path / "state.sqlite3.build-lock")
+    holder, contender = BuildLock(path), BuildLock(path)
+    assert holder.try_acquire() and holder.kept()
+    os.unlink(path)
+    assert holder.kept() and not contender.try_acquire()  # the holder locked the new file first
+    os.unlink(path)
+    assert contender.try_acquire()  # the contender was first this time
+    assert not holder.kept()  # two would build: the holder stops (BuilderStatus.beat ends its process)
+    holder.release()
+    contender.release()
+    assert BuildLock(path).try_acquire()
+
+
+def test_a_contender_that_cannot_take_the_lock_or_build_keeps_trying(tmp_path, monkeypatch):
+    """An OSError taking the lock (a read-only or full folder) or starting the builder lets the lock go and tries again
+    at the next interval: before, it ended the contending thread, and with the builder dead nobody ever built again."""
+    from types import SimpleNamespace
+
+    from feedsvc.building import builder
+
+    calls, built = [], threading.Event()
+
+    def try_acquire(self):
+        calls.append("lock")
+        if len(calls) == 1:
+            raise OSError(30, "Read-only file system")
+        self.fd = os.open(os.devnull, os.O_RDONLY)
+        return True
+
+    def run_builder(app):
+        calls.append("build")
+        if calls.count("build") == 1:
+            raise OSError(30, "attempt to write a readonly database")
+        built.set()
+
+    monkeypatch.setattr(builder.BuildLock, "try_acquire", try_acquire)
+    monkeypatch.setattr(builder, "run_builder", run_builder)
+    app = SimpleNamespace(extensions={"feedsvc.state_path": str(tmp_path / "s.sqlite3"),
+                                      "feedsvc.settings": SimpleNamespace(refresh_seconds=0.1)})
+    builder.contend(app)
+    assert built.wait(10), calls
+    assert calls == ["lock", "lock", "build", "lock", "build"]
+
+
 def test_a_process_killed_with_sigkill_frees_the_build_lock(tmp_path):
     path = str(tmp_path / "lock")
     holder = subprocess.Popen([sys.executable, "-c", f"from feedsvc.building.builder import BuildLock; import sys, time; "

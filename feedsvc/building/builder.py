@@ -99,30 +99,77 @@ def status_path(state_path: str) -> str:
 
 
 class BuildLock:
-    """An exclusive flock on the lock file; the kernel frees it when its holder dies, however it dies."""
+    """An exclusive flock on the lock file; the kernel frees it when its holder dies, however it dies.
+
+    The lock is on the file the path names: one deleted by hand (a tidy-up of "stale" lock files) frees the path for
+    another process, which creates a new file there and would build beside the holder. So a lock is taken only on
+    the file still at the path, and the holder checks (kept()) that it is: if not, it locks the new file too, or, if
+    another process was first, stops building."""
 
     def __init__(self, path: str):
         self.path = path
         self.fd: int | None = None
+        self._also: list[int] = []  # the files put back at the path after the first was deleted (kept())
 
     def try_acquire(self) -> bool:
         """Take the lock if nobody holds it; True if this process holds it now."""
         if self.fd is not None:
             return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = self._locked(blocking=False)
+        if fd is None:
             return False
         self.fd = fd
         return True
 
     def acquire(self) -> None:
         """Wait for the lock."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        while (fd := self._locked(blocking=True)) is None:
+            pass
         self.fd = fd
+
+    def release(self) -> None:
+        """Let go of the lock (every file this process locks at the path)."""
+        for fd in (self.fd, *self._also):
+            if fd is not None:
+                os.close(fd)
+        self.fd, self._also = None, []
+
+    def kept(self) -> bool:
+        """(the holder) Whether the path still names a file this process locks, after locking the file now there if
+        the one it locked was deleted; False: another process locks the file at the path now (two would build)."""
+        if self.fd is None:
+            return False
+        if any(_names(self.path, fd) for fd in (self.fd, *self._also)):
+            return True
+        fd = self._locked(blocking=False)
+        if fd is None:
+            return False
+        log.warning("the build lock file %s was deleted or replaced; this builder locks the new one", self.path)
+        self._also.append(fd)
+        return True
+
+    def _locked(self, blocking: bool) -> int | None:
+        """A descriptor of the file at the path, flocked; None when another process holds it, or when the path names
+        another file once the lock is taken (deleted or replaced meanwhile: try again)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if not _names(self.path, fd):
+            os.close(fd)
+            return None
+        return fd
+
+
+def _names(path: str, fd: int) -> bool:
+    """Whether the path names the file open at fd (the same device and inode)."""
+    try:
+        named, held = os.stat(path), os.fstat(fd)
+    except OSError:  # deleted, or its folder gone
+        return False
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 class BuilderStatus:
@@ -159,11 +206,16 @@ class BuilderStatus:
         body["heard"] = max(0.0, time.time() - body["heartbeat"])
         return body
 
-    def beat(self, publisher) -> threading.Thread:
-        """Write the status every HEARTBEAT_SECONDS from a daemon thread."""
+    def beat(self, publisher, lock: "BuildLock | None" = None) -> threading.Thread:
+        """Write the status every HEARTBEAT_SECONDS from a daemon thread; and check that this process still holds the
+        build lock (BuildLock.kept): a builder whose lock file another process holds now ends its process at once."""
         def loop() -> None:
             while True:
                 try:
+                    if lock is not None and lock.fd is not None and not lock.kept():
+                        log.error("another process holds the build lock %s now (its file was deleted): this process "
+                                  "stops building and ends", lock.path)
+                        os._exit(3)  # nothing half-done is lost: every commit is a transaction, the other builds on
                     self.write(publisher)
                 except OSError as exc:
                     log.warning("cannot write the builder status %s: %s", self.path, exc)
@@ -869,7 +921,7 @@ def run_builder(app) -> Any:
     from .scheduler import Refresher  # (watchdog) here, not on the way to the republish
     status = BuilderStatus(status_path(path))
     publisher.last_success = last_success(status, app.extensions["feedsvc.store"])
-    status.beat(publisher)
+    status.beat(publisher, app.extensions.get("feedsvc.lock"))
     publisher.observers.append(lambda refreshed: status.write(publisher, finished=True))  # with the build it tells of, not up to a beat later
     watch = publisher.root if settings.watch else None
     # Watch first, then build: a file saved while the first build runs is not missed. The schedule after it.
@@ -926,11 +978,20 @@ def contend(app) -> threading.Thread:
     interval = max(0.5, app.extensions["feedsvc.settings"].refresh_seconds / 2)
 
     def loop() -> None:
-        while not lock.try_acquire():
+        while True:
+            try:
+                if lock.try_acquire():
+                    log.info("process %d holds the build lock: it builds from now on", os.getpid())
+                    app.extensions["feedsvc.lock"] = lock
+                    run_builder(app)
+                    return
+            except Exception as exc:  # noqa: BLE001 - a read-only or full folder, no descriptors left: let go and try
+                # again, or this process would hold the lock without building (or stop contending) and none would build
+                log.warning("process %d cannot build (%s: %s); the build lock is let go, tried again in %.1f s",
+                            os.getpid(), type(exc).__name__, exc, interval)
+                app.extensions.pop("feedsvc.lock", None)
+                lock.release()
             time.sleep(interval)
-        log.info("process %d holds the build lock: it builds from now on", os.getpid())
-        app.extensions["feedsvc.lock"] = lock
-        run_builder(app)
 
     thread = threading.Thread(target=loop, name="build-lock", daemon=True)
     thread.start()
