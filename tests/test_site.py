@@ -285,3 +285,21 @@ def test_a_refresh_that_waits_for_the_next_second_says_so_apart_from_its_work(ma
         assert pub.refresh([str(articles_dir / "c.txt")])  # dated the next second: served once it has come
     line = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refresh:")][-1]
     assert waits and f"waited {waits[0] * 1000:.0f} ms for the next second, " in line and line.endswith(" ms")
+
+
+def test_a_builder_not_heard_from_is_reported_silent_with_why(make_app, articles_dir, monkeypatch):
+    """A builder on a full disk cannot write its status file: /healthz read its last one, "ok" with no error, while every
+    refresh failed. Not heard from for SILENT_SECONDS, it is "silent", and the error says what that can mean."""
+    import feedsvc.serving.web as web
+
+    write(articles_dir, "a.txt", GOOD)
+    app = make_app(articles_dir)
+    client = app.test_client()
+    last = app.extensions["feedsvc"].last_success.isoformat()
+    monkeypatch.setattr(web, "builder_status", lambda: {"pid": 4242, "heard": 30.0, "last_error": None, "last_success": last,
+                                                        "refreshing": None})
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "silent" and "4242" in body["last_error"] and "30 s" in body["last_error"]
+    monkeypatch.setattr(web, "builder_status", lambda: {"pid": 4242, "heard": 0.4, "last_error": None, "last_success": last,
+                                                        "refreshing": None})
+    assert client.get("/healthz").get_json()["status"] == "ok"

@@ -75,8 +75,15 @@ def healthz() -> Response:
     running = status["refreshing"] if status else None
     # Stuck: one refresh has taken longer than the interval between two; the feeds served may still be fresh.
     stuck = running is not None and running[0] > interval
+    # Silent: the builder writes its status twice a second; not heard for SILENT_SECONDS, what it last wrote is no news
+    # (its status file cannot be written on a full disk, or it died and nobody has taken over yet).
+    silent = status is not None and status["heard"] > SILENT_SECONDS
+    error = status["last_error"] if status else None
+    if silent and error is None:
+        error = f"the builder (process {status['pid']}) has not been heard from for {status['heard']:.0f} s: its status " \
+                "file cannot be written (a full disk?), or it stopped and no process has taken over yet"
     body = {
-        "status": "stale" if stale else "stuck" if stuck else "ok",
+        "status": "stale" if stale else "stuck" if stuck else "silent" if silent else "ok",
         "articles": report.get("articles", 0),
         "feeds": report.get("feeds", 0),
         "skipped": report.get("skipped", 0),
@@ -87,12 +94,15 @@ def healthz() -> Response:
         "left_to_read": report.get("placed", 0),
         "last_refresh": last_success.isoformat() if last_success else None,
         "age_seconds": round(age, 3) if age is not None else None,
-        "last_error": public_error(status["last_error"] if status else None, options().articles_dir),
+        "last_error": public_error(error, options().articles_dir),
         "refreshing": None if running is None else {"seconds": round(running[0], 3), "file": running[1], "stuck": stuck},
         "builder": None if status is None else {"pid": status["pid"], "heard_seconds_ago": round(status["heard"], 3)},
     }
     return Response(json.dumps(body, ensure_ascii=False) + "\n", status=503 if stale else 200, mimetype="application/json",
                     headers={"Cache-Control": "no-store"})
+
+
+SILENT_SECONDS = 10  # twenty heartbeats (builder.HEARTBEAT_SECONDS) missed
 
 
 def builder_status() -> dict | None:
