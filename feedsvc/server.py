@@ -177,6 +177,29 @@ def preflight(settings: Settings) -> None:
         create_schema(state_path(settings))  # the build store's tables exist before any worker reads them
     except (ConfigError, StateError) as exc:
         raise ServeError(str(exc)) from None
+    _no_other_deployment(settings)
+
+
+def _no_other_deployment(settings: Settings) -> None:
+    """Refuse to serve at one URL a state store another live deployment builds at another: each would serve the other's
+    links, and take its builds over as a move (rebase.py) when its builder stops."""
+    from . import state_path
+    from .building.builder import HEARTBEAT_SECONDS, BuilderStatus, BuildLock, lock_path, status_path
+
+    path = state_path(settings)
+    lock = BuildLock(lock_path(path))
+    try:
+        if lock.try_acquire():  # nobody builds there now: a deployment stopped, or one restarted at another URL
+            return
+    except OSError:
+        return  # the builder's own start says what is wrong with the folder
+    finally:
+        lock.release()
+    status = BuilderStatus(status_path(path)).read()
+    other = status.get("site_url") if status else None
+    if other and other != settings.site_url and status["heard"] < 20 * HEARTBEAT_SECONDS:
+        raise ServeError(f"another feedsvc (process {status['pid']}) builds {path} for {other}; give this one "
+                         f"(SITE_URL {settings.site_url}) a state file of its own with STATE_PATH, or stop that one first")
 
 
 def check_port(host: str, port: int) -> None:

@@ -142,3 +142,37 @@ def test_the_builder_status_is_never_missing_while_its_heartbeat_and_a_refresh_w
         for thread in writers:
             thread.join()
     assert not missing and not errors, (len(missing), errors[:1])
+
+
+def test_serve_refuses_a_state_store_another_live_deployment_builds_at_another_url(tmp_path, sample_dir):
+    """Two deployments on one state file served each other's links, and each took the other's builds over as a move
+    when its builder stopped. While a builder that says it builds for another SITE_URL holds the lock and is heard
+    from, `serve` refuses with the fix; the same URL waits its turn as before, and a silent status is no deployment."""
+    import json
+
+    import pytest
+
+    from feedsvc.building.builder import lock_path, status_path
+    from feedsvc.config import load_settings
+    from feedsvc.server import ServeError, preflight
+
+    state = str(tmp_path / "state.sqlite3")
+    settings = load_settings({"ARTICLES_DIR": str(sample_dir), "STATE_PATH": state, "SITE_URL": "http://127.0.0.1:8001"},
+                             toml_path=tmp_path / "absent.toml", environ={})
+    preflight(settings)  # nobody builds there
+    other = BuildLock(lock_path(state))
+    assert other.try_acquire()
+
+    def heard(url: str, ago: float) -> None:
+        with open(status_path(state), "w", encoding="utf-8") as out:
+            json.dump({"pid": 99999, "heartbeat": time.time() - ago, "site_url": url, "last_success": None,
+                       "last_error": None, "refreshing": None}, out)
+
+    heard("http://127.0.0.1:8000", 0)
+    with pytest.raises(ServeError, match="STATE_PATH"):
+        preflight(settings)
+    heard("http://127.0.0.1:8001", 0)
+    preflight(settings)  # this deployment's own builder: it waits its turn
+    heard("http://127.0.0.1:8000", 60)
+    preflight(settings)  # not heard from for a minute: no deployment there
+    other.release()

@@ -187,7 +187,7 @@ class BuilderStatus:
         finished: called as a refresh ends (by an observer, still inside it): no refresh is running.
         """
         running = None if finished else publisher.progress.now()
-        body = {"pid": os.getpid(), "heartbeat": time.time(),
+        body = {"pid": os.getpid(), "heartbeat": time.time(), "site_url": publisher.site.url,
                 "last_success": publisher.last_success.isoformat() if publisher.last_success else None,
                 "last_error": publisher.last_error, "refreshing": None if running is None else list(running)}
         temporary = f"{self.path}.{os.getpid()}"
