@@ -60,13 +60,25 @@ def name_rule(name: str) -> tuple[str, str] | None:
     # Most names: an article's extension in lower case, which no leftover pattern ends with, and no leading "." or
     # "~$" (Office's lock files). Two C calls: a fresh process's first walk asks it of every file (10,000 regular
     # expression searches, a sixth of the walk).
-    if name.endswith(EXTENSIONS) and not name.startswith((".", "~$")):
+    if name.endswith(EXTENSIONS) and not name.startswith((".", "~$")) and (name.isascii() or _utf8(name)):
         return None
     return _name_rule(name)
 
 
+def _utf8(name: str) -> bool:
+    """Whether a name (os.fsdecode's: bytes that are not UTF-8 as lone surrogates) is UTF-8: an ID, a URL and a key of
+    the state store can be made of it."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @functools.lru_cache(maxsize=4096)  # the same few leftovers every walk
 def _name_rule(name: str) -> tuple[str, str] | None:
+    if not _utf8(name):  # before anything stores or logs it: one such name stopped every refresh of the site
+        return "file name is not valid UTF-8", "rename the file (its name was saved in another encoding)"
     if name.startswith("."):
         return "hidden file", "not read; rename it without the leading dot to publish it"
     if _BACKUP.search(name):
@@ -190,6 +202,9 @@ class Folder:
             if not is_link and entry.is_dir(follow_symlinks=False):
                 if entry.name.startswith("."):
                     told.append((entry.name, source + "/", Skipped(source + "/", "hidden folder", "not read; rename it without the leading dot to publish its files")))
+                elif not (entry.name.isascii() or _utf8(entry.name)):
+                    told.append((entry.name, source + "/", Skipped(source + "/", "folder name is not valid UTF-8",
+                                                                   "not read; rename the folder (its name was saved in another encoding)")))
                 else:
                     st = entry.stat(follow_symlinks=False)
                     folders.append((entry.name, entry.path, (st.st_dev, st.st_ino)))
@@ -215,7 +230,7 @@ class Folder:
         """The rule for one file named by a watcher: (size, mtime_ns), Skipped, or None when it is gone
         or lies where the walk does not go (a hidden folder, under a link)."""
         parts = source.split("/")
-        if any(not p or p.startswith(".") for p in parts[:-1]):
+        if any(not p or p.startswith(".") or not _utf8(p) for p in parts[:-1]):  # the walk does not go there either
             return None
         if parts[:-1] and os.path.realpath(os.path.join(self.root, *parts[:-1])) != os.path.join(self.real, *parts[:-1]):
             return None  # reached through a link to a folder, which the walk does not follow
