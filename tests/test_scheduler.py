@@ -122,6 +122,27 @@ def test_a_refresh_that_raises_leaves_reported_paths_for_a_poke(tmp_path):
         r.stop()
 
 
+def test_a_refresh_that_fails_keeps_what_the_watcher_saw_for_the_next_one_without_retrying_at_once(tmp_path):
+    """A refresh that fails (returns False: a state file that cannot be written) took none of the paths the watcher
+    reported; they were dropped, and a file saved then waited for the next full walk. They are kept now for the next
+    planned refresh, which is not run at once (a lasting failure would spin)."""
+    calls = []
+
+    def refresh(seen=None):
+        calls.append(dict(seen or {}))
+        return len(calls) > 1  # the first fails, the next succeeds
+
+    r = Refresher(refresh, lambda: None, seconds=3600, watch=tmp_path, debounce=3600).start()  # nothing runs by itself
+    try:
+        r.saw([str(tmp_path / "new.txt")])
+        r.run()
+        assert len(calls) == 1 and set(r._seen) == {str(tmp_path / "new.txt")}  # kept, not retried at once
+        r.run()  # the next planned refresh
+        assert set(calls[1]) == {str(tmp_path / "new.txt")} and not r._seen
+    finally:
+        r.stop()
+
+
 @pytest.mark.e2e
 def test_a_file_deleted_while_a_watched_refresh_runs_leaves_the_feed_at_once(make_publisher, articles_dir):
     import threading

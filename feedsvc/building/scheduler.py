@@ -118,11 +118,12 @@ class Refresher:
                 return
             self._running = True
             self._again = True
+        failed = False
         try:
             first = True
             while True:
                 with self._seen_lock:
-                    if not (self._again or self._seen):
+                    if failed or not (self._again or self._seen):
                         self._running = False
                         break
                 with self._seen_lock:
@@ -134,7 +135,14 @@ class Refresher:
                 with self._seen_lock:
                     self._again, first = False, False
                     seen, self._seen = self._seen, {}
-                self.refresh(seen) if self.observer is not None else self.refresh()
+                done = self.refresh(seen) if self.observer is not None else self.refresh()
+                if done is False and seen:
+                    # A failed refresh (a state file that cannot be written, say) took none of what the watcher saw:
+                    # the paths go back for the next planned refresh, not a walk an interval later; and no retry at
+                    # once, which a lasting failure would turn into a loop.
+                    failed = True
+                    with self._seen_lock:
+                        self._seen = {**seen, **self._seen}
         finally:
             with self._seen_lock:
                 left = self._running and bool(self._seen)  # only when refresh() raised
