@@ -22,12 +22,22 @@ _ID_NAMESPACE_BYTES = _ID_NAMESPACE.bytes
 # so a feed's date is when it last changed, the same in every worker, and never computed from its items.
 UNDATED = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-RTL_LANGUAGES = frozenset({"ar", "fa", "ur", "he", "yi", "ps", "sd", "ckb", "dv", "ug"})
+# Languages written right to left by default (Arabic's varieties and the languages written in Arabic, Hebrew, Thaana
+# or N'Ko script), and the script subtags that make any tag right to left (ku-Arab, pa-Arab, az-Arab: BCP 47 §2.2.3).
+RTL_LANGUAGES = frozenset({"ar", "fa", "ur", "he", "yi", "ps", "sd", "ckb", "dv", "ug", "arz", "ary", "arq", "apc", "acm",
+                           "ajp", "afb", "aeb", "apd", "ayl", "ars", "prs", "pnb", "skr", "sdh", "lrc", "mzn", "glk", "bal",
+                           "ks", "syr", "nqo", "iw", "ji"})
+RTL_SCRIPTS = frozenset({"arab", "aran", "hebr", "thaa", "syrc", "nkoo", "adlm", "rohg"})
 
 
+@functools.lru_cache(maxsize=1024)  # a site has a few languages
 def text_direction(lang: str) -> str:
-    """Return "rtl" for right-to-left languages, else "ltr"."""
-    return "rtl" if lang.split("-")[0].lower() in RTL_LANGUAGES else "ltr"
+    """Return "rtl" for right-to-left languages (or a tag naming a right-to-left script), else "ltr"."""
+    first, *rest = lang.lower().split("-")
+    script = next((part for part in rest if len(part) == 4 and part.isalpha()), None)
+    if script is not None:
+        return "rtl" if script in RTL_SCRIPTS else "ltr"  # az-Latn, ku-Arab: the script decides
+    return "rtl" if first in RTL_LANGUAGES else "ltr"
 
 
 @functools.lru_cache(maxsize=1 << 17)  # every render asks again for the same few thousand IDs

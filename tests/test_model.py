@@ -5,6 +5,8 @@ import pickle
 import tracemalloc
 from datetime import datetime, timezone
 
+import pytest
+
 from feedsvc.model import Article, dated
 
 ARABIC = "قال رئيس الوزراء إن الحكومة ستعرض الموازنة الجديدة على البرلمان الأسبوع المقبل. " * 200
@@ -36,3 +38,16 @@ def test_pickling_an_article_leaves_no_utf8_copy_of_its_text_behind():
         tracemalloc.stop()
     assert len(blob) > 2 * len(ARABIC.encode())  # the body twice (HTML and text), as UTF-8
     assert kept < 4096, kept  # a pickle of the text's str would leave its UTF-8 bytes (tens of kB) in the str
+
+
+@pytest.mark.parametrize("lang, direction", [
+    ("ar", "rtl"), ("ar-EG", "rtl"), ("he", "rtl"), ("ckb", "rtl"), ("en", "ltr"), ("fr-CA", "ltr"),
+    # Arabic's varieties and other languages written in Arabic script were laid out left to right (found in review)
+    ("arz", "rtl"), ("ary", "rtl"), ("sdh", "rtl"), ("ks", "rtl"), ("syr", "rtl"), ("nqo", "rtl"),
+    # a script subtag decides, either way (BCP 47 §2.2.3)
+    ("ku-Arab", "rtl"), ("pa-Arab", "rtl"), ("az-Arab", "rtl"), ("ar-Latn", "ltr"), ("az-Latn", "ltr"), ("zh-Hant-TW", "ltr"),
+])
+def test_text_direction_follows_the_language_and_its_script(lang, direction):
+    from feedsvc.model import text_direction
+
+    assert text_direction(lang) == direction
