@@ -190,6 +190,18 @@ def test_a_paragraph_that_only_mentions_chrome_words_mid_article_stays():
     assert parse(text).body_text.split("\n\n") == middle
 
 
+@pytest.mark.parametrize("closing", [
+    "Show more restraint, the UN urged both sides.", "أظهر المزيد من المرونة، دعا الوزير الطرفين.",
+    "Leave a reply to the ministry by Friday, officials said.", "Back to top button pressed twice, the pilot said!",
+])
+def test_a_closing_sentence_that_starts_like_chrome_stays(closing):
+    """A last paragraph that starts with a marker but reads as a sentence (a clause after a comma, a sentence's end) is
+    the article's: it was cut, silently (found in review). The chrome after it still goes."""
+    assert strip_chrome(["First paragraph.", closing], DEFAULT_CHROME_MARKERS) == ["First paragraph.", closing]
+    assert strip_chrome(["First paragraph.", closing, "Show More", "Back to top button"], DEFAULT_CHROME_MARKERS) == \
+        ["First paragraph.", closing]
+
+
 def test_strip_chrome_only_cuts_the_end():
     lines = ["Show More", "Real paragraph of the article that is long enough to be one.", "Show More"]
     assert strip_chrome(lines, DEFAULT_CHROME_MARKERS) == lines[:2]

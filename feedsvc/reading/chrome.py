@@ -17,6 +17,7 @@ _HEADING_TAIL_WORDS = 2  # "Related Articles", "Follow us on Facebook": may head
 _FILLER_WINDOW = 12  # related-article titles listed under such a heading
 _FILLER_CHARS = 160
 _SENTENCE_ENDS = (".", "!", "?", "؟", "。", "…")
+_SENTENCE_WORDS = 4  # words after a marker, in a line with a comma and a sentence's end: the article's own sentence
 _MD_LINK_TARGET = re.compile(r"\]\([^)]*\)")
 _MD_DECORATION = tuple((mark, "") for mark in "*_[]`")
 _FOLD_STRIP = " .:،؛…!-#>+•·|="
@@ -53,7 +54,7 @@ def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
             if f.startswith(m) and not f[len(m)].isalnum():
                 tail = f[len(m):]
                 words = sum(1 for w in tail.split() if any(map(str.isalnum, w)))
-                if len(tail) <= _CHROME_TAIL_CHARS and words <= _CHROME_TAIL_WORDS:
+                if len(tail) <= _CHROME_TAIL_CHARS and words <= _CHROME_TAIL_WORDS and not _sentence(line, words):
                     best = words if best is None else min(best, words)
         return best
 
@@ -95,6 +96,14 @@ def _by_first_character(folded: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     for m in folded:
         groups.setdefault(m[0], []).append(m)
     return {first: tuple(group) for first, group in groups.items()}
+
+
+def _sentence(line: str, tail_words: int) -> bool:
+    """Whether a line that starts with a marker reads as a sentence of the article: a clause after a comma and a
+    sentence's end, in words enough ("Show more restraint, the UN urged both sides."; "أظهر المزيد من المرونة، دعا
+    الوزير الطرفين."), which chrome lines ("Follow us on", the e-mail notice ending in "*") are not."""
+    end = line.rstrip(" *_)]\"'»”")
+    return tail_words >= _SENTENCE_WORDS and end.endswith(_SENTENCE_ENDS) and ("," in line or "،" in line)
 
 
 def _is_list_item(line: str, folded: str) -> bool:
