@@ -40,6 +40,12 @@ def text_direction(lang: str) -> str:
     return "rtl" if first in RTL_LANGUAGES else "ltr"
 
 
+def guid_key(guid: str) -> str:
+    """A GUID as GUIDs are told apart: a UUID in any case is one GUID (RFC 9562 §4: hex digits are case-insensitive),
+    as written it stays in the feeds."""
+    return guid.lower() if guid[:9].lower() == "urn:uuid:" and not guid.islower() else guid
+
+
 @functools.lru_cache(maxsize=1 << 17)  # every render asks again for the same few thousand IDs
 def stable_id(name: str) -> str:
     """A permanent urn:uuid identifier for a name (an article ID, or a feed's key)."""

@@ -56,6 +56,19 @@ def test_a_bare_uuid_and_its_urn_are_one_guid_so_only_the_first_file_publishes(a
     assert "same GUID" in skip.reason and "a.md" in skip.reason
 
 
+def test_a_uuid_in_upper_case_is_the_same_guid_as_in_lower_case(articles_dir, make_publisher):
+    """UUIDs are case-insensitive (RFC 9562 §4): an upper-case one was published as a second item with the same GUID
+    (found in review). The first file keeps it; its GUID stays as written in the feeds."""
+    write(articles_dir, "a.md", md("urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11", "First"))
+    write(articles_dir, "b.md", md("URN:UUID:0B9A0E8E-6B1C-4F0B-9D55-2A7C1C1B0C11", "Second"))
+    write(articles_dir, "c.md", md("0B9A0E8E-6B1C-4F0B-9D55-2A7C1C1B0C11", "Third"))
+    publisher = make_publisher(articles_dir)
+    assert publisher.refresh()
+    entries = feedparser.parse(publisher.snapshot.resources["feed.atom"].body).entries
+    assert [(e.title, e.id) for e in entries] == [("First", "urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11")]
+    assert {s.source for s in publisher.snapshot.skipped if "same GUID" in s.reason} == {"b.md", "c.md"}
+
+
 def test_a_guid_stays_with_the_article_that_had_it_first_when_a_later_file_names_it(articles_dir, tmp_path, make_publisher):
     """A published article whose id is a URI, then a newer file with the same id written before it in path order: the
     published one keeps its GUID (and its content in the feeds), here and after a restart; a plain id repeated is

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..config import Settings
 from ..formats import FORMATS
 from ..formats.sitemap import news_window
-from ..model import Article, Feed, Site, dated
+from ..model import Article, Feed, Site, dated, guid_key
 from ..paging import Listing, dominant_language, page_date, page_feed, since_feed
 from ..partners import Partner
 from ..reading import scan as scan_module
@@ -656,7 +656,7 @@ class Publisher:
                 return list(came), list(went), []
         articles = scan.articles
         self.looked_at += len(articles)
-        ids, guids = list(map(_ID, articles)), list(map(_GUID, articles))
+        ids, guids = list(map(_ID, articles)), list(map(guid_key, map(_GUID, articles)))  # as unique_ids tells GUIDs apart
         self._counts = (dict(Counter(ids)), dict(Counter(guids)))
         self._repeated = {(k, key) for k, counts in enumerate(self._counts) for key, n in counts.items() if n > 1}
         if not self._repeated:  # only the articles not stamped last time can have a new owner
@@ -689,8 +689,8 @@ class Publisher:
             return {}
         by_guid: dict[str, list[Article]] = {}
         for a in articles:
-            if a.guid in shared:
-                by_guid.setdefault(a.guid, []).append(a)
+            if (guid := guid_key(a.guid)) in shared:
+                by_guid.setdefault(guid, []).append(a)
         seen = self.store.first_seen(sorted({a.id for group in by_guid.values() for a in group}))
         found = {}
         for guid, group in by_guid.items():
@@ -707,7 +707,7 @@ class Publisher:
     def _count(self, articles: Iterable[Article], step: int) -> None:
         """Follow how many articles of the scan have each ID and GUID (those more than one has: _repeated)."""
         for a in articles:
-            for k, key in enumerate((a.id, a.guid)):
+            for k, key in enumerate((a.id, guid_key(a.guid))):
                 counts = self._counts[k]
                 n = counts.get(key, 0) + step
                 if n > 0:

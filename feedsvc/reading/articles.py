@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..config import DEFAULT_CHROME_MARKERS, Settings
-from ..model import Article, is_placed, stable_id  # noqa: F401 - is_placed: read with the placements made here
+from ..model import Article, guid_key, is_placed, stable_id  # noqa: F401 - is_placed: read with the placements made here
 from ..urls import article_path, url
 from . import frontmatter, markup
 from .chrome import strip_chrome
@@ -416,7 +416,7 @@ def unique_ids(items: Iterable[Article | Skipped], owners: Mapping[str, str] | N
     owners: the file that owns each ID (its first owner, from the state store); without one, the first
     file in the given order keeps the ID. An owner that is present but cannot be read now keeps it too.
     guid_owners: likewise the file that keeps each GUID several IDs share (`id: <uuid>` and `id: urn:uuid:<uuid>`, or
-    one URI written as the id of two files); without one, the first in the given order.
+    one URI written as the id of two files), by model.guid_key; without one, the first in the given order.
     """
     items = list(items)
     owners = owners or {}
@@ -437,15 +437,16 @@ def unique_ids(items: Iterable[Article | Skipped], owners: Mapping[str, str] | N
             skipped.append(item)
             continue
         keeper = keepers[item.id]
-        other = guid_owners.get(item.guid, item.source)
+        guid = guid_key(item.guid)
+        other = guid_owners.get(guid, item.source)
         if keeper is item and other != item.source:
             skipped.append(Skipped(item.source, f"same GUID {item.guid!r} as {other}, which had it first",
                                    "give this file its own `id:` in the front matter"))
-        elif keeper is item and item.guid in guids:
-            skipped.append(Skipped(item.source, f"same GUID {item.guid!r} as {guids[item.guid].source}",
+        elif keeper is item and guid in guids:
+            skipped.append(Skipped(item.source, f"same GUID {item.guid!r} as {guids[guid].source}",
                                    "give one of them another `id:` in the front matter"))
         elif keeper is item:
-            guids[item.guid] = item
+            guids[guid] = item
             articles.append(item)
         elif keeper is None:
             skipped.append(Skipped(item.source, f"same id {item.id!r} as {owners[item.id]}, which had it first (and cannot be read now)",
