@@ -569,3 +569,13 @@ def test_a_long_first_line_that_is_a_sentence_is_not_a_category_but_a_long_name_
     name = "Politics › Middle East › Iran › Nuclear programme › Inspections and the talks in Vienna › Analysis"
     article = parse(f"{name} of the week\nTitle\nBody.\n")
     assert article.categories == (f"{name} of the week",) and article.title == "Title"
+
+
+@pytest.mark.parametrize("written", ["\u200fسياسة", "سياسة\u200e", "\u200bسياسة:", "\ufeffسياسة", "\u061cسياسة\u2060"])
+def test_invisible_marks_at_a_category_names_ends_are_not_part_of_it(written):
+    """A right-to-left mark (or zero-width space, BOM, …) before a category line's name made a second category that
+    looks the same, with a slug of its own (found in review); it is the same category."""
+    article = parse("\n".join([written] + EN_ARTICLE[1:]))
+    assert article.categories == ("سياسة",)
+    tagged = parse("---\ntitle: T\ncategory: News\ntags: [\"\\u200bbanks\", \"banks\\u200f\", banks]\n---\nBody.\n", "a.md")
+    assert tagged.tags == ("banks",)

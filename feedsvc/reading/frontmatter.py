@@ -133,17 +133,22 @@ def read_categories(meta: dict) -> list[str]:
     return [c for c in cleaned if any(ch.isalnum() for ch in c)]
 
 
+# Invisible marks a name may carry at its ends from a scrape or an editor (right-to-left and left-to-right marks, the
+# Arabic letter mark, zero-width space and joiners, word joiner, BOM): "\u200fسياسة" is the category سياسة, not another.
+_EDGE_MARKS = "\u200b\u200c\u200d\u200e\u200f\u061c\u2060\ufeff"
+
+
 def clean_category(name: str) -> str:
-    """A category name as published: safe characters, single spaces, no trailing colon."""
+    """A category name as published: safe characters, single spaces, no invisible marks at its ends, no trailing colon."""
     # Folder names come straight from the file system: NFD on macOS, so normalised here too.
-    return collapse_space(drop_unsafe_chars(name)).rstrip(":：").strip()
+    return collapse_space(drop_unsafe_chars(name)).strip(_EDGE_MARKS + " ").rstrip(":：").strip(_EDGE_MARKS + " ")
 
 
 def read_tags(meta: dict) -> tuple[str, ...]:
-    """The `tags:` names with single spaces, each once, in the order written."""
+    """The `tags:` names with single spaces and no invisible marks at their ends, each once, in the order written."""
     if meta.get("tags") is None:  # most files
         return ()
-    return tuple(dict.fromkeys(t for t in map(collapse_space, _str_list(meta, "tags")) if t))
+    return tuple(dict.fromkeys(t for t in (collapse_space(t).strip(_EDGE_MARKS + " ") for t in _str_list(meta, "tags")) if t))
 
 
 def read_text(meta: dict, key: str) -> str | None:
