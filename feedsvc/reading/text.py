@@ -208,7 +208,16 @@ def detect_language(text: str, default: str) -> str:
     sample = text[:_LANGUAGE_ID_SAMPLE]
     if _plainly_english(sample):
         return "en"
-    return _identifier()(sample)[0]
+    found = _identifier()(sample)[0]
+    return _AS_ISO_639.get(found, found) or default
+
+
+# What py3langid may answer outside ISO 639-1/639-2, which feed readers and the W3C validator know (xml:lang="arz" is
+# an InvalidLanguage error there): the macrolanguage or the language it is a variety of, or None for the site's language
+# (no such language, or no linguistic content: zxx). Checked against the validator's list and py3langid's 142 classes.
+_AS_ISO_639 = {"ary": "ar", "arz": "ar", "hbo": "he", "uzs": "uz", "yue": "zh", "wuu": "zh", "gug": "gn", "sdh": "ku",
+               "gom": "kok", "fuv": "ff", "ltg": "lv", "bcl": None, "ext": None, "gcf": None, "gcr": None, "guw": None,
+               "lij": None, "pcm": None, "vec": None, "zxx": None}
 
 
 def _blocks(text: str) -> bytes:
