@@ -112,3 +112,17 @@ def test_a_long_category_line_is_published_under_a_cut_slug(articles_dir, make_p
     assert listing.category.name == category and len(listing.key) == SLUG_MAX
     feed = feedparser.parse(publisher.snapshot.resources[f"category/{listing.key}/feed.atom"].body)
     assert [t.term for t in feed.entries[0].tags] == [category]
+
+
+def test_an_id_written_as_a_uri_that_is_not_a_valid_one_is_skipped_with_the_fix(articles_dir, make_publisher):
+    """Such an id is the item's GUID as written (atom:id): `tag:x`, `urn:uuid:zzz` and an IRI were published and failed
+    the W3C validator (InvalidTAG, InvalidUUID, UriNotIri; found in review). Skipped now, naming what is wrong."""
+    write(articles_dir, "good.md", md(TAG, "Good"))
+    for name, id_ in (("tag.md", "tag:x"), ("uuid.md", "urn:uuid:zzz"), ("iri.md", "https://١.example/x")):
+        write(articles_dir, name, md(id_, name))
+    publisher = make_publisher(articles_dir)
+    assert publisher.refresh()
+    entries = feedparser.parse(publisher.snapshot.resources["feed.atom"].body).entries
+    assert [e.id for e in entries] == [TAG]
+    reasons = {s.source: s.reason for s in publisher.snapshot.skipped}
+    assert "tag: URI" in reasons["tag.md"] and "UUID" in reasons["uuid.md"] and "IRI" in reasons["iri.md"]

@@ -354,8 +354,27 @@ def _identity(meta: dict, source: str) -> tuple[str, str]:
     if _UUID.fullmatch(written) and not written.lower().startswith("urn:"):
         return _safe_id(written, source), "urn:uuid:" + written
     if _UUID.fullmatch(written) or _URI.fullmatch(written):
+        _check_uri(written, source)
         return _safe_id(_default_id(source), source), written  # the page is named after the file
     return _safe_id(written, source, written=True), stable_id(written)
+
+
+# What the W3C validator, and the readers that check, take for the URI an id is written as (an entry's atom:id):
+# RFC 4151's tag: URI (an authority, a date, a specific part), a urn:uuid: with a UUID, and ASCII only.
+_TAG = re.compile(r"tag:[^,\s]+,\d{4}(?:-\d{2}(?:-\d{2})?)?:\S*", re.IGNORECASE)
+
+
+def _check_uri(written: str, source: str) -> None:
+    """An id written as a URI is published as the item's GUID as it is: refuse one that is not a valid URI."""
+    lower = written.lower()
+    reason = ("is not a UUID after urn:uuid:" if lower.startswith("urn:uuid:") and not _UUID.fullmatch(written)
+              else "is not a tag: URI (tag:authority,date:name, RFC 4151)" if lower.startswith("tag:") and not _TAG.fullmatch(written)
+              else "has characters a URI may not hold (an IRI)" if not written.isascii()
+              else None)
+    if reason is not None:
+        raise ArticleError(source, f"id {written!r} {reason}",
+                           "write `id:` as a valid URI (percent-encode other characters, e.g. tag:news.example,2026:rates), "
+                           "or as names joined by /")
 
 
 def _safe_id(article_id: str, source: str, written: bool = False) -> str:
