@@ -66,7 +66,8 @@ def general_detect_language(value: str, default: str) -> str:
     sample = value[:text._LANGUAGE_ID_SAMPLE]
     if text._plainly_english(sample):
         return "en"
-    return text._identifier()(sample)[0]
+    found = text._identifier()(sample)[0]
+    return text._AS_ISO_639.get(found, found) or default  # one feed readers know (test_text.py)
 
 
 @settings(max_examples=200, deadline=None)

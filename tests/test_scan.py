@@ -379,3 +379,30 @@ def test_a_file_written_to_while_it_is_read_is_not_published_from_that_read(arti
     assert writes and not first.articles and "story.txt" in first.pending
     again = scanner.scan()
     assert [a.title for a in again.articles] == ["Second version"]
+
+
+def test_a_folder_moved_out_takes_its_files_with_it_at_once(articles_dir, tmp_path):
+    """The watcher names the folder, which is gone: source_of cannot tell it was a folder, and its files stayed
+    published until the next full walk (a minute; found in review). A gone path that held files walks the folder."""
+    import shutil
+
+    write(articles_dir, "economy/a.txt", article("A"))
+    write(articles_dir, "economy/b.txt", article("B"))
+    write(articles_dir, "top.txt", article("Top"))
+    scanner = settled_scanner(articles_dir)
+    assert len(scanner.scan().articles) == 3
+    shutil.move(str(articles_dir / "economy"), str(tmp_path / "economy"))
+    assert [a.source for a in hinted_scan(scanner, articles_dir, "economy").articles] == ["top.txt"]
+
+
+def test_a_temporary_file_gone_by_the_look_is_no_skipped_file(articles_dir):
+    """An editor's swap file or sed's temporary named by the watcher after it was removed was told as skipped until the
+    next full walk (found in review); and a file removed while a walk lists it is not "cannot be read"."""
+    from feedsvc.reading.folder import Folder
+
+    write(articles_dir, "a.txt", article("A"))
+    scanner = settled_scanner(articles_dir)
+    scanner.scan()
+    result = hinted_scan(scanner, articles_dir, ".a.txt.swp", "sedulgSuX")
+    assert [a.source for a in result.articles] == ["a.txt"] and not result.skipped
+    assert Folder(articles_dir).look(".a.txt.swp") is None

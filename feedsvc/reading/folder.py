@@ -219,7 +219,9 @@ class Folder:
                     files.append((source, st.st_size, st.st_mtime_ns))
                 return
             got = self._file(source, entry.path, st)
-        except OSError as exc:  # removed since the listing, a name too long, …
+        except FileNotFoundError:  # removed since the listing (a temporary file, an editor's swap file): not there
+            return
+        except OSError as exc:  # a name too long, …
             got = Skipped(source, *_file_error(exc))
         if isinstance(got, Skipped):
             told.append((entry.name, source + "/" if got.source.endswith("/") else source, got))
@@ -234,10 +236,10 @@ class Folder:
             return None
         if parts[:-1] and os.path.realpath(os.path.join(self.root, *parts[:-1])) != os.path.join(self.real, *parts[:-1]):
             return None  # reached through a link to a folder, which the walk does not follow
-        rule = name_rule(parts[-1])
-        if rule:
-            return Skipped(source, *rule)
         path = os.path.join(self.root, *parts)
+        rule = name_rule(parts[-1])
+        if rule:  # an editor's swap file or sed's temporary is told only while it is there
+            return Skipped(source, *rule) if os.path.lexists(path) else None
         try:
             st = os.lstat(path)
             if stat.S_ISDIR(st.st_mode):
@@ -257,6 +259,10 @@ class Folder:
         if os.path.isdir(path):
             return self.FULL_WALK
         return "/".join(rel.split(os.sep))
+
+    def exists(self, source: str) -> bool:
+        """Whether anything (a file, a folder, a link) is at this source now."""
+        return os.path.lexists(os.path.join(self.root, *source.split("/")))
 
     def _file(self, source: str, path: str, st: os.stat_result) -> tuple[int, int] | Skipped:
         """A non-folder entry, from its lstat: (size, mtime_ns) of a regular file inside, else Skipped."""

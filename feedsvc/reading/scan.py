@@ -410,6 +410,11 @@ class Scanner:
                 return None
             if source is not None:
                 targets.add(source)
+        # A path gone that held files is a folder moved out or deleted (source_of cannot tell a folder that is gone):
+        # its files are gone too, at once, not at the next full walk.
+        gone = {source + "/" for source in targets if source not in self._entries and not folder.exists(source)}
+        if gone and any(held.startswith(tuple(gone)) for held in self._entries):
+            return None
         return targets
 
     def _finished(self, folder: Folder, hints: Iterable[str] | None) -> set[str]:
