@@ -265,3 +265,29 @@ def test_a_refresher_stopped_before_its_first_run_ends_starts_no_schedule_after_
     assert not r.scheduler.running
     r.poke(0)
     assert not r.scheduler.running
+
+
+def test_a_replaced_articles_folder_is_watched_anew_at_the_next_tick(tmp_path):
+    """inotify follows the folder it was given: a folder deleted and made again (or a link pointed elsewhere) went
+    unwatched for good, every save waiting for the next tick (found in review). The tick watches the new one."""
+    import time
+
+    from feedsvc.building.scheduler import CLOSED
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    seen = []
+    r = Refresher(lambda *a, **k: None, lambda: None, seconds=3600, watch=folder, debounce=3600)
+    r.saw = lambda paths, kind="changed": seen.append((list(paths), kind))
+    r.start()
+    try:
+        folder.rename(tmp_path / "old")
+        folder.mkdir()
+        r.tick()
+        (folder / "b.txt").write_text("News\nSaved\nBody.\n", encoding="utf-8")
+        deadline = time.monotonic() + 5
+        while ([str(folder / "b.txt")], CLOSED) not in seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ([str(folder / "b.txt")], CLOSED) in seen
+    finally:
+        r.stop()

@@ -52,6 +52,7 @@ class Refresher:
         self._seen_lock = threading.Lock()
         self._running = False  # a run() is refreshing: it runs again for what arrives meanwhile
         self._again = False  # run() was asked for while running (a wake-up, a poke)
+        self._watched: tuple[int, int] | None = None  # the watched folder's (device, inode), as the watch was set
 
     def start(self) -> "Refresher":
         """Start the watcher; the schedule starts when first needed, at the latest as the first run() ends by planning
@@ -62,6 +63,7 @@ class Refresher:
             observer = Observer()
             observer.daemon = True
             try:
+                self._watched = _folder_identity(self.watch)
                 observer.schedule(_Poke(self.saw), str(self.watch), recursive=True, event_filter=WATCHED)
                 observer.start()
                 self.observer = observer
@@ -86,6 +88,23 @@ class Refresher:
                 self._scheduler = scheduler
             return self._scheduler
 
+    def _rewatch(self) -> None:
+        """Watch the folder anew when the path names another one now (deleted and made again, moved aside, a link
+        pointed elsewhere): inotify follows the folder it was given, and saves went unseen until the next tick, for good."""
+        if self.observer is None or self._watched is None:
+            return
+        now = _folder_identity(self.watch)
+        if now is None or now == self._watched:
+            return
+        try:
+            self.observer.unschedule_all()
+            self.observer.schedule(_Poke(self.saw), str(self.watch), recursive=True, event_filter=WATCHED)
+            self._watched = now
+            log.warning("the articles folder %s is another folder now (replaced, or a link moved): watching it anew",
+                        self.watch)
+        except OSError as exc:
+            log.error("cannot watch %s anew (%s); refreshing every %d s only", self.watch, exc, self.seconds)
+
     def stop(self) -> None:
         """Stop watching and scheduling; a refresh under way finishes on its own."""
         if self.observer is not None:
@@ -97,6 +116,7 @@ class Refresher:
 
     def tick(self) -> None:
         """The periodic refresh: a full look at the folder, the safety net for anything a watcher missed."""
+        self._rewatch()
         with self._seen_lock:
             self._seen.clear()
         try:
@@ -209,3 +229,12 @@ class _Poke(FileSystemEventHandler):
         self._saw([os.fsdecode(event.src_path)], CHANGED)
         if getattr(event, "dest_path", ""):  # moved: the old name is gone, the new one complete
             self._saw([os.fsdecode(event.dest_path)], MOVED)
+
+
+def _folder_identity(path: Path) -> tuple[int, int] | None:
+    """The (device, inode) of the folder a path names now (through links); None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
