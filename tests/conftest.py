@@ -113,3 +113,12 @@ def make_app(tmp_path: Path, monkeypatch):
 def client(make_app, sample_dir):
     """A test client of the app serving the sample articles."""
     return make_app(sample_dir).test_client()
+
+
+@pytest.fixture
+def deletions_at_once(monkeypatch):
+    """A file the watcher saw go is gone at the next scan, not kept a moment (scan.GONE_AFTER: a tool that deletes and
+    writes files anew, git checkout), for tests about what a deletion does rather than when."""
+    from feedsvc.reading import scan
+
+    monkeypatch.setattr(scan, "GONE_AFTER", 0)

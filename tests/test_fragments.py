@@ -364,7 +364,7 @@ def test_items_past_the_budget_are_forgotten_least_recently_used_first(make_publ
     assert {"s00", "s01", "s02", "s03"} <= fragments._kept.keys()  # the page just made stays
 
 
-def test_a_deleted_article_takes_its_fragments_with_it(make_publisher, articles_dir):
+def test_a_deleted_article_takes_its_fragments_with_it(make_publisher, articles_dir, deletions_at_once):
     for number in range(5):
         write(articles_dir, f"s{number}.txt", story(number, "News"))
     pub = make_publisher(articles_dir)

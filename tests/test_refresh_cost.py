@@ -70,7 +70,7 @@ def test_a_one_file_refresh_looks_at_as_many_articles_at_400_as_at_40(make_publi
     assert looked[0] == looked[1] and looked[0] <= 4, looked  # the new article, in _unique() and _stamp()
 
 
-def test_a_deleted_and_an_edited_file_are_followed_by_what_came_and_went(make_publisher, articles_dir):
+def test_a_deleted_and_an_edited_file_are_followed_by_what_came_and_went(make_publisher, articles_dir, deletions_at_once):
     for number in range(50):
         write(articles_dir, f"s{number:02d}.txt", story(number))
     pub = make_publisher(articles_dir)
@@ -86,7 +86,7 @@ def test_a_deleted_and_an_edited_file_are_followed_by_what_came_and_went(make_pu
     assert dict(fresh.snapshot.articles) == dict(pub.snapshot.articles)
 
 
-def test_a_repeated_id_makes_the_refresh_look_at_every_article_and_keeps_the_first_owner(make_publisher, articles_dir):
+def test_a_repeated_id_makes_the_refresh_look_at_every_article_and_keeps_the_first_owner(make_publisher, articles_dir, deletions_at_once):
     for number in range(20):
         write(articles_dir, f"s{number:02d}.txt", story(number))
     pub = make_publisher(articles_dir)
@@ -110,7 +110,7 @@ def built(make_publisher, articles_dir, count: int):
     return pub
 
 
-def test_after_a_failed_refresh_the_next_one_catches_up_with_what_it_missed(make_publisher, articles_dir, monkeypatch):
+def test_after_a_failed_refresh_the_next_one_catches_up_with_what_it_missed(make_publisher, articles_dir, monkeypatch, deletions_at_once):
     pub = built(make_publisher, articles_dir, 30)
     render = pub.renderer.render
 

@@ -8,7 +8,7 @@ def story(category: str, title: str, day: int) -> str:
     return f"---\ndate: 2026-11-{day:02d} 08:00\n---\n{category}\n{title}\nBody of {title}.\n"
 
 
-def test_pages_feeds_and_category_counts_after_edits_are_those_of_a_fresh_build(make_publisher, articles_dir):
+def test_pages_feeds_and_category_counts_after_edits_are_those_of_a_fresh_build(make_publisher, articles_dir, deletions_at_once):
     for number in range(12):
         write(articles_dir, f"s{number:02d}.txt", story(["News", "Sport", "اقتصاد"][number % 3], f"Story {number}", 1 + number))
     pub = make_publisher(articles_dir, FEED_MAX_ITEMS=4)

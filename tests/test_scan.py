@@ -7,6 +7,7 @@ import time
 import pytest
 
 from feedsvc.reading.articles import Options
+from feedsvc.reading import scan as scan_module
 from feedsvc.reading.scan import Scanner
 from tests.conftest import write
 
@@ -335,7 +336,8 @@ def test_the_scan_result_says_when_each_articles_file_was_modified(articles_dir)
     assert dict(result.modified) == {"a.txt": pytest.approx(old, abs=1e-6)}  # an earlier result stays as it was
 
 
-def test_each_result_says_which_articles_came_and_went_since_the_previous_one(articles_dir):
+def test_each_result_says_which_articles_came_and_went_since_the_previous_one(articles_dir, monkeypatch):
+    monkeypatch.setattr(scan_module, "GONE_AFTER", 0)  # a file the watcher saw go is gone at once (see the test below)
     write(articles_dir, "a.txt", article("A"))
     write(articles_dir, "b.txt", article("B"))
     scanner = settled_scanner(articles_dir)
@@ -406,3 +408,24 @@ def test_a_temporary_file_gone_by_the_look_is_no_skipped_file(articles_dir):
     result = hinted_scan(scanner, articles_dir, ".a.txt.swp", "sedulgSuX")
     assert [a.source for a in result.articles] == ["a.txt"] and not result.skipped
     assert Folder(articles_dir).look(".a.txt.swp") is None
+
+
+def test_a_file_the_watcher_saw_go_stays_a_moment_and_one_written_anew_meanwhile_never_went(articles_dir):
+    """git checkout deletes a file and writes it anew: a refresh that came between withdrew the article and announced a
+    tombstone, taken back a moment later (found in review). Gone only once GONE_AFTER has passed without it."""
+    now = [1000.0]
+    write(articles_dir, "a.txt", article("A"))
+    write(articles_dir, "b.txt", article("B"))
+    scanner = settled_scanner(articles_dir, clock=lambda: now[0])
+    scanner.scan()
+    (articles_dir / "a.txt").unlink()
+    held = hinted_scan(scanner, articles_dir, "a.txt")
+    assert sorted(a.source for a in held.articles) == ["a.txt", "b.txt"] and not held.went and "a.txt" in held.pending
+    write(articles_dir, "a.txt", article("A"))  # written anew
+    back = hinted_scan(scanner, articles_dir, "a.txt")
+    assert sorted(a.source for a in back.articles) == ["a.txt", "b.txt"]  # its new bytes: an edit, never gone
+    (articles_dir / "b.txt").unlink()
+    assert [a.source for a in hinted_scan(scanner, articles_dir, "b.txt").went] == []
+    now[0] += scan_module.GONE_AFTER
+    gone = hinted_scan(scanner, articles_dir)  # the wake-up: nothing new seen, the file held back looked at again
+    assert [a.source for a in gone.went] == ["b.txt"] and [a.source for a in gone.articles] == ["a.txt"]

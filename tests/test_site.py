@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
 
 import brotli
 import pytest
@@ -270,6 +271,9 @@ def test_a_one_file_refresh_stamps_and_claims_only_that_files_article(make_publi
     assert "new" in pub.snapshot.articles and len(pub.snapshot.articles) == 31
     (articles_dir / "s03.txt").unlink()
     assert pub.refresh([str(articles_dir / "s03.txt")])
+    assert "s03" in pub.snapshot.articles  # gone a moment ago: kept until scan.GONE_AFTER has passed
+    pub.scanner.clock = lambda: time.time() + 1
+    assert pub.refresh([])  # the wake-up a file held back brings
     assert asked["stamp"] == [["new"]] and "s03" not in pub.snapshot.articles
 
 

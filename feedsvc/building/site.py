@@ -453,8 +453,8 @@ class Publisher:
         """When a refresh is due before the next tick: an embargo ending, a tombstone expiring, an article leaving
         the News sitemap, or a file settling."""
         times = [t for t in (self.snapshot.next_release, self.snapshot.next_expiry) if t is not None]
-        if self.pending:
-            times.append(self.clock() + timedelta(seconds=self.scanner.settle))
+        if self.pending:  # a file held back settles, one the watcher saw go is looked at again (scan.GONE_AFTER)
+            times.append(self.clock() + timedelta(seconds=max(self.scanner.settle, scan_module.GONE_AFTER)))
         return min(times, default=None)
 
     def _build(self, now: datetime, hints: Iterable[str] | None

@@ -80,6 +80,11 @@ def _packed(size: int, mtime_ns: int) -> int:
     return size | mtime_ns << 64
 
 
+# Seconds a published file the watcher saw go stays published, looked at again after them (by the wake-up a file held
+# back brings: Publisher.next_wakeup): a tool that deletes and writes files anew (git checkout) is done by then.
+GONE_AFTER = 0.25
+
+
 @dataclass
 class Scanner:
     """Remembers every file's stat and parse result between scans of one folder."""
@@ -130,6 +135,7 @@ class Scanner:
         folder = Folder(self.root)  # its real path, resolved once per scan
         targets = None if hints is None or self._last is None else self._targets(folder, hints)
         finished = self._finished(folder, hints)
+        vanishing: set[str] = set()  # published files a watcher saw go a moment ago: kept until GONE_AFTER has passed
         if targets is None:
             made, self.ahead = (self.ahead(folder) if self.ahead is not None else None), None
             mark = object()  # what each entry found as it is is marked with: the rest changed or are gone
@@ -148,12 +154,15 @@ class Scanner:
                 if isinstance(looked, Skipped):
                     noted[source + "/" if looked.source.endswith("/") else source] = looked
                 if source in self._entries:
+                    if looked is None and self._vanishing(source):
+                        vanishing.add(source)
+                        continue
                     gone.append(source)
             noted = self._note_passed(noted)
         now = self.clock()
         changed: set[str] = set(gone) | noted | self._adopted
         self._adopted = set()
-        pending: set[str] = set()
+        pending: set[str] = set(vanishing)
         batch: list[tuple[str, tuple[int, int], bool]] = []  # (source, stat, whether an open writer holds it back)
         read: list[tuple[str, tuple[int, int], Article | Skipped]] = []  # results taken, stored or read now
         stored: set[str] = set()  # those taken from the parse store
@@ -441,6 +450,16 @@ class Scanner:
             return True
         self._look(source, stat, now)
         return False
+
+    def _vanishing(self, source: str) -> bool:
+        """Whether a published file the watcher found gone is kept a moment longer (GONE_AFTER): `git checkout` and
+        other tools replace a file by deleting it and writing it anew, and a refresh that came between (another file's
+        close) withdrew the article and announced a tombstone for it, taken back a moment later (found in review)."""
+        look = self._looks.get(source)
+        now = self.clock()
+        if look is None or look[0] is not None:
+            look = self._looks[source] = (None, now)  # None: gone, since now
+        return now - look[1] < GONE_AFTER
 
     def _look(self, source: str, stat: tuple[int, int], now: float) -> None:
         """Remember a file held back, and since when it has had this stat."""
