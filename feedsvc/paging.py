@@ -62,11 +62,8 @@ def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> 
     if page == 1:
         chosen, complete = items[:size], False
     else:
-        chunk = page - 2  # 0 = the oldest archive chunk
-        older = total - size
-        end, start = total - chunk * size, total - min((chunk + 1) * size, older)
-        # Complete: full, and not the newest archive page, whose "previous" link is page 1 until a page opens after it.
-        chosen, complete = items[start:end], (chunk + 1) * size <= older and page < pages
+        start, end, complete = page_items(total, size, page)
+        chosen = items[start:end]
     newer = None if page == 1 else (1 if page == pages else page + 1)
     older_page = (pages if pages > 1 else None) if page == 1 else (page - 1 if page > 2 else None)
     links = [("first", ""), ("last", _page_query(2 if pages > 1 else 1))]
@@ -77,6 +74,16 @@ def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> 
     links = links if pages > 1 else []  # one page: nothing to walk
     return _feed(listing, site, chosen, query=_page_query(page), links=tuple(links), archive=complete,
                  deleted=listing.deleted if page == 1 else (), **options)
+
+
+def page_items(total: int, size: int, page: int) -> tuple[int, int, bool]:
+    """(start, end, complete): the slice of a listing's items (newest first) that archive page `page` (2 or more) holds,
+    and whether it is complete: full, and not the newest archive page, whose "previous" link is page 1 until a page
+    opens after it (its bytes change then: RFC 5005 §4 archives do not)."""
+    chunk = page - 2  # 0 = the oldest archive chunk
+    older = total - size
+    complete = (chunk + 1) * size <= older and page < page_count(total, size)
+    return total - min((chunk + 1) * size, older), total - chunk * size, complete
 
 
 def page_date(changed: datetime, pages: Sequence[datetime], page: int) -> datetime:

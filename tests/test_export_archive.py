@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from feedsvc.building.archive import DATES, page_items, redated, redated_head
-from feedsvc.paging import Listing, page_count, page_feed
+from feedsvc.building.archive import DATES, redated, redated_head
+from feedsvc.paging import Listing, page_count, page_feed, page_items
 from feedsvc.formats import FORMATS
 from feedsvc.model import Site
 

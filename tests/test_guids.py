@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import feedparser
+import pytest
 from click.testing import CliRunner
 
 from feedsvc.cli import main
@@ -45,28 +46,24 @@ def test_a_uri_or_uuid_id_is_the_guid_as_written_in_every_format(articles_dir, m
         "articles/economy/rates"}
 
 
-def test_a_bare_uuid_and_its_urn_are_one_guid_so_only_the_first_file_publishes(articles_dir, make_publisher):
+@pytest.mark.parametrize("others", [
+    ["urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11"],  # bare and as a URN
+    # UUIDs are case-insensitive (RFC 9562 §4): an upper-case one was published as a second item with the same GUID
+    # (found in review)
+    ["URN:UUID:0B9A0E8E-6B1C-4F0B-9D55-2A7C1C1B0C11", "0B9A0E8E-6B1C-4F0B-9D55-2A7C1C1B0C11"],
+])
+def test_ids_that_are_one_uuid_are_one_guid_so_only_the_first_file_publishes(articles_dir, make_publisher, others):
+    """The first file keeps the GUID, as written in the feeds; each other file is skipped naming it."""
     write(articles_dir, "a.md", md("0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11", "First"))
-    write(articles_dir, "b.md", md("urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11", "Second"))
+    names = [f"{chr(ord('b') + n)}.md" for n in range(len(others))]
+    for name, id_ in zip(names, others):
+        write(articles_dir, name, md(id_, name))
     publisher = make_publisher(articles_dir)
     assert publisher.refresh()
     entries = feedparser.parse(publisher.snapshot.resources["feed.atom"].body).entries
     assert [(e.title, e.id) for e in entries] == [("First", "urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11")]
-    [skip] = [s for s in publisher.snapshot.skipped if s.source == "b.md"]
-    assert "same GUID" in skip.reason and "a.md" in skip.reason
-
-
-def test_a_uuid_in_upper_case_is_the_same_guid_as_in_lower_case(articles_dir, make_publisher):
-    """UUIDs are case-insensitive (RFC 9562 §4): an upper-case one was published as a second item with the same GUID
-    (found in review). The first file keeps it; its GUID stays as written in the feeds."""
-    write(articles_dir, "a.md", md("urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11", "First"))
-    write(articles_dir, "b.md", md("URN:UUID:0B9A0E8E-6B1C-4F0B-9D55-2A7C1C1B0C11", "Second"))
-    write(articles_dir, "c.md", md("0B9A0E8E-6B1C-4F0B-9D55-2A7C1C1B0C11", "Third"))
-    publisher = make_publisher(articles_dir)
-    assert publisher.refresh()
-    entries = feedparser.parse(publisher.snapshot.resources["feed.atom"].body).entries
-    assert [(e.title, e.id) for e in entries] == [("First", "urn:uuid:0b9a0e8e-6b1c-4f0b-9d55-2a7c1c1b0c11")]
-    assert {s.source for s in publisher.snapshot.skipped if "same GUID" in s.reason} == {"b.md", "c.md"}
+    skipped = {s.source: s.reason for s in publisher.snapshot.skipped}
+    assert all("same GUID" in skipped[name] and "a.md" in skipped[name] for name in names), skipped
 
 
 def test_a_guid_stays_with_the_article_that_had_it_first_when_a_later_file_names_it(articles_dir, tmp_path, make_publisher):

@@ -18,19 +18,9 @@ from lxml import etree  # noqa: F401  (feedgen.util uses lxml.etree without impo
 from feedgen.util import formatRFC2822
 
 from ..formats.content import redate
-from ..paging import page_count
 
 # The date element each format carries for the whole document, and how it writes a date there (formats/*.py).
 DATES = {"rss": ("lastBuildDate", formatRFC2822), "atom": ("updated", datetime.isoformat)}
-
-
-def page_items(total: int, size: int, page: int) -> tuple[int, int, bool]:
-    """(start, end, complete): the slice of a listing's items (newest first) that archive page `page` holds,
-    as feeds.page_feed cuts it, and whether the page is complete."""
-    chunk = page - 2  # 0 = the oldest archive chunk
-    older = total - size
-    complete = (chunk + 1) * size <= older and page < page_count(total, size)  # the newest archive page never is
-    return total - min((chunk + 1) * size, older), total - chunk * size, complete
 
 
 def page_key(shape: str, head: str, made_by: str, size: int, digest: str) -> str:

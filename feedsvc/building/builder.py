@@ -44,7 +44,7 @@ from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, Sto
 from ..transactions import made_hash, rows_for
 from ..urls import article_path, preview_key
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
-from .state import CLOCK_STEP, StateStore
+from .state import StateStore, wait_for
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,9 @@ class BuildLock:
 
     def acquire(self) -> None:
         """Wait for the lock."""
-        while (fd := self._locked(blocking=True)) is None:
-            pass
+        fd = None
+        while fd is None:  # None: the file at the path was replaced while this process waited; lock the new one
+            fd = self._locked(blocking=True)
         self.fd = fd
 
     def release(self) -> None:
@@ -827,8 +828,8 @@ def _republish(writer: StoreWriter, record, reader, paths: list[str], old: str, 
     # Served once its time has come, as a refresh's (site.py): a version dated a second ahead (a restart within a
     # second of the last) never has a Last-Modified later than the response's Date.
     latest = max((res.last_modified for res in found.values()), default=None)
-    if latest is not None and (now := datetime.now(timezone.utc)) < latest <= now + CLOCK_STEP:  # further: a clock step back
-        time.sleep((latest - now).total_seconds())
+    if waited := wait_for(latest, datetime.now(timezone.utc)):
+        time.sleep(waited)
     version = writer.commit(build, datetime.now(timezone.utc))  # checkpointed beside (store.Checkpoints)
     if reader is not None:
         reader.current(force=True)

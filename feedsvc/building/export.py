@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ..formats import FORMATS
-from ..paging import page_count, page_date
+from ..paging import page_count, page_date, page_items
 from ..store import connect
 from ..transactions import rows_for
 from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
-from .archive import DATES, page_items, page_key, redated_head
+from .archive import DATES, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Files, Job, Result, Task
 from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
                            FileTask, Written, put_file, read_manifest, remove_files, store_token, sync_folder,

@@ -63,8 +63,7 @@ class Refresher:
             observer = Observer()
             observer.daemon = True
             try:
-                self._watched = _folder_identity(self.watch)
-                observer.schedule(_Poke(self.saw), str(self.watch), recursive=True, event_filter=WATCHED)
+                self._watch(observer)
                 observer.start()
                 self.observer = observer
             except OSError as exc:  # e.g. the inotify watch limit: keep serving, by the schedule alone
@@ -88,6 +87,11 @@ class Refresher:
                 self._scheduler = scheduler
             return self._scheduler
 
+    def _watch(self, observer: Observer) -> None:
+        """Watch the folder the path names now, and note which it is (_rewatch)."""
+        self._watched = _folder_identity(self.watch)
+        observer.schedule(_Poke(self.saw), str(self.watch), recursive=True, event_filter=WATCHED)
+
     def _rewatch(self) -> None:
         """Watch the folder anew when the path names another one now (deleted and made again, moved aside, a link
         pointed elsewhere): inotify follows the folder it was given, and saves went unseen until the next tick, for good."""
@@ -98,8 +102,7 @@ class Refresher:
             return
         try:
             self.observer.unschedule_all()
-            self.observer.schedule(_Poke(self.saw), str(self.watch), recursive=True, event_filter=WATCHED)
-            self._watched = now
+            self._watch(self.observer)
             log.warning("the articles folder %s is another folder now (replaced, or a link moved): watching it anew",
                         self.watch)
         except OSError as exc:

@@ -32,7 +32,7 @@ from ..resource import Rendered, compress_all
 from ..urls import PARTNERS, feed_url
 from .feeds import ListingBuilder, assign_slugs
 from .render import Renderer, Rendering, newest
-from .state import CLOCK_STEP, StateStore
+from .state import StateStore, wait_for
 from .tombstones import Tombstones
 from .versions import ListingVersions
 
@@ -511,8 +511,8 @@ class Publisher:
         # served once its time has come, so no Last-Modified is ever later than the response's Date.
         latest = max(filter(None, [newest(resources), *changed.values(), *(max(t, default=None) for t in pages.values())]),
                      default=None)
-        if latest is not None and self.clock() < latest <= self.clock() + CLOCK_STEP:  # further: the clock stepped back
-            self._waited = (latest - self.clock()).total_seconds()
+        self._waited = wait_for(latest, self.clock())
+        if self._waited:
             self.sleep(self._waited)
         snapshot = Snapshot(
             resources=resources,
@@ -539,8 +539,8 @@ class Publisher:
             with self.store.transaction():
                 rendering = self.renderer.render(feeds, live, live_by_id, set(), now=now, moved=(set(), set()))
             latest = newest(rendering.resources)
-            if latest is not None and self.clock() < latest <= self.clock() + CLOCK_STEP:  # as _build
-                self.sleep((latest - self.clock()).total_seconds())
+            if waited := wait_for(latest, self.clock()):  # as _build
+                self.sleep(waited)
         except Exception as exc:  # the edge where work must go on: the feeds are committed; the next refresh renders the rest
             self._synced = False
             log.error("the first build's pages could not be rendered, the next refresh renders them: %s: %s",

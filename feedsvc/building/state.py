@@ -22,6 +22,14 @@ log = logging.getLogger(__name__)
 # not after it, or nothing new would be served until the clock caught up (a refresh waited out a 120 s step whole).
 CLOCK_STEP = timedelta(seconds=5)
 
+
+def wait_for(latest: datetime | None, now: datetime) -> float:
+    """Seconds to wait before bytes dated `latest` are served (no Last-Modified later than its Date): a version dated up
+    to a second ahead waits for it; none past CLOCK_STEP ahead, which only a clock stepped back leaves."""
+    if latest is None or not now < latest <= now + CLOCK_STEP:
+        return 0.0
+    return (latest - now).total_seconds()
+
 from ..model import Article, dated
 from ..store import use_wal
 from ..transactions import rows_for

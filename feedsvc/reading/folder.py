@@ -60,7 +60,7 @@ def name_rule(name: str) -> tuple[str, str] | None:
     # Most names: an article's extension in lower case, which no leftover pattern ends with, and no leading "." or
     # "~$" (Office's lock files). Two C calls: a fresh process's first walk asks it of every file (10,000 regular
     # expression searches, a sixth of the walk).
-    if name.endswith(EXTENSIONS) and not name.startswith((".", "~$")) and (name.isascii() or _utf8(name)):
+    if name.endswith(EXTENSIONS) and not name.startswith((".", "~$")) and _utf8(name):
         return None
     return _name_rule(name)
 
@@ -68,6 +68,8 @@ def name_rule(name: str) -> tuple[str, str] | None:
 def _utf8(name: str) -> bool:
     """Whether a name (os.fsdecode's: bytes that are not UTF-8 as lone surrogates) is UTF-8: an ID, a URL and a key of
     the state store can be made of it."""
+    if name.isascii():  # nearly every name: one C call
+        return True
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
@@ -202,7 +204,7 @@ class Folder:
             if not is_link and entry.is_dir(follow_symlinks=False):
                 if entry.name.startswith("."):
                     told.append((entry.name, source + "/", Skipped(source + "/", "hidden folder", "not read; rename it without the leading dot to publish its files")))
-                elif not (entry.name.isascii() or _utf8(entry.name)):
+                elif not _utf8(entry.name):
                     told.append((entry.name, source + "/", Skipped(source + "/", "folder name is not valid UTF-8",
                                                                    "not read; rename the folder (its name was saved in another encoding)")))
                 else:

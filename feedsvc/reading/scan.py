@@ -105,7 +105,8 @@ class Scanner:
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _passed: tuple[Skipped, ...] = ()
     _passed_by_source: dict[str, Skipped] = field(default_factory=dict)
-    _looks: dict[str, tuple[tuple[int, int], float]] = field(default_factory=dict)  # files held back: stat, since when
+    # Files held back: their stat and since when it is so; a stat of None: a published file the watcher saw go (_vanishing).
+    _looks: dict[str, tuple[tuple[int, int] | None, float]] = field(default_factory=dict)
     _last: tuple | None = None  # (skipped,) of the last scan, reused when nothing changed; None before the first
     # Source → the article its entry held at the last result (None: no article), for the entries changed since.
     _before: dict[str, Article | None] = field(default_factory=dict)
