@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from feedsvc.building.builder import BuildLock, lock_path
 from tests.conftest import SAMPLE_ARTICLES
 from tests.http_helpers import ROOT, Server, fetch, free_port, run_feedsvc
 
@@ -144,6 +145,13 @@ def test_metrics_folders_left_by_a_killed_server_are_removed_at_the_next_start(t
     first.proc.wait()
     first.stop()
     assert killed[0].exists()
+    # Its builder is told by the kernel (children.py: PR_SET_PDEATHSIG) and ends once what it builds has landed; until
+    # then it builds for its SITE_URL, and a server at another URL (this test's next port) is refused (server.py).
+    lock, deadline = BuildLock(lock_path(str(tmp_path / "state.sqlite3"))), time.monotonic() + 30
+    while not lock.try_acquire():
+        assert time.monotonic() < deadline, "the killed server's builder never ended"
+        time.sleep(0.05)
+    lock.release()
     second = Server(SAMPLE_ARTICLES, tmp_path / "state.sqlite3", env={"TMPDIR": str(tmp)})
     try:
         assert not killed[0].exists() and alive.exists()
