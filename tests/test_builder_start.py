@@ -38,10 +38,14 @@ def start_builder(big_folder, tmp_path, monkeypatch):
     workers ahead."""
     monkeypatch.chdir(tmp_path)
     config = {"ARTICLES_DIR": str(big_folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0}
-    started = []
+    started, aheads = [], []
     monkeypatch.setattr(pool, "prestart", lambda: started.append(1))
     def run_builder(app):
         os.close(app.extensions["feedsvc.lock"].fd)  # the build lock taken, and let go for the next start
+        ahead = app.extensions["feedsvc.read_ahead"]
+        aheads.append(ahead)
+        if ahead is not None:
+            ahead._thread.join(60)  # its reading done (by workers of its own here: prestart() started none)
         raise _Built
 
     monkeypatch.setattr(builder, "run_builder", run_builder)
@@ -55,14 +59,17 @@ def start_builder(big_folder, tmp_path, monkeypatch):
             signal.signal(signal.SIGTERM, handler)
         return len(started)
 
-    start.config = config
+    start.config, start.aheads = config, aheads
     return start
 
 
 def test_a_cold_start_starts_reading_workers_ahead_and_a_restart_does_not(start_builder):
     assert start_builder() == 1  # nothing built yet: every file is to read
+    ahead = start_builder.aheads[-1]  # and they read from now on (reading/scan.py ReadAhead), for the first scan
+    assert ahead is not None and len(ahead.batch) == pool.POOL_FROM + 11 and ahead.full  # fewer than PLACE_FROM: in full
     create_app(start_builder.config)  # a first build committed to the store
     assert start_builder() == 1  # a restart: the store answers, and only changed files are read
+    assert start_builder.aheads[-1] is None
 
 
 def test_a_cold_start_of_a_small_folder_starts_no_reading_workers(start_builder, big_folder):
@@ -70,9 +77,9 @@ def test_a_cold_start_of_a_small_folder_starts_no_reading_workers(start_builder,
     articles = [path for path in big_folder.rglob("*") if path.suffix in (".txt", ".md")]
     for path in sorted((big_folder / "more").iterdir())[:len(articles) - pool.POOL_FROM + 1]:
         path.unlink()  # one article file fewer than POOL_FROM left
-    assert start_builder() == 0
+    assert start_builder() == 0 and start_builder.aheads[-1] is None
     (big_folder / "more" / "last.txt").write_text("News\nOne more\nBody.\n", encoding="utf-8")
-    assert start_builder() == 1
+    assert start_builder() == 1 and start_builder.aheads[-1] is not None
 
 
 def test_a_store_has_a_build_only_once_one_is_committed(tmp_path, sample_dir, monkeypatch):

@@ -919,6 +919,8 @@ def run_builder(app) -> Any:
     except Exception:  # the edge where work must go on: the first build renders it all at the new URL anyway
         log.exception("the last build could not be republished at %s; the first build renders it there", settings.site_url)
     publisher = start_building(app, release=True, writer=writer, state=state)
+    if (ahead := app.extensions.pop("feedsvc.read_ahead", None)) is not None:  # build_forever's cold start
+        publisher.scanner.read_ahead = ahead
     from .scheduler import Refresher  # (watchdog) here, not on the way to the republish
     status = BuilderStatus(status_path(path))
     publisher.last_success = last_success(status, app.extensions["feedsvc.store"])
@@ -1031,17 +1033,23 @@ def build_forever(overrides: Mapping[str, Any], lock: BuildLock | None) -> None:
     from .. import for_building, state_path
     from ..config import load_settings
     from ..reading.folder import Folder
+    from ..reading.articles import Options
     from ..reading.pool import POOL_FROM, prestart
+    from ..reading.scan import ReadAhead
     from ..store import has_build
 
     settings = load_settings(overrides)
+    ahead = None
     if not has_build(state_path(settings)) and Folder(settings.articles_dir).holds_at_least(POOL_FROM):
-        # A cold start of a big folder reads every file: its reading workers start now, before any thread, their
-        # imports beside this process's own. A restart reads only what changed (workers start if that is many): two
-        # interpreters importing beside the serving workers that answer from the store would only slow those answers;
-        # so would they beside a small folder's cold start, which reads its files here sooner than they start.
+        # A cold start of a big folder reads every file: its reading workers start now, before any thread, and read
+        # from now on (ReadAhead), while this process imports what builds. A restart reads only what changed (workers
+        # start if that is many): two interpreters importing beside the serving workers that answer from the store
+        # would only slow those answers; so would they beside a small folder's cold start, which reads its files here
+        # sooner than they start.
         prestart()
+        ahead = ReadAhead(Path(settings.articles_dir), Options.from_settings(settings), settings.settle_ms / 1000)
     app = for_building(overrides)
+    app.extensions["feedsvc.read_ahead"] = ahead
     if lock is None:
         lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
         lock.acquire()

@@ -102,6 +102,8 @@ class Scanner:
     # The first full walk, when one was made ahead (`feedsvc build`, children.Ahead): called with the Folder, its
     # walk, or None (then it is made here).
     ahead: Callable[[Folder], tuple[list, dict] | None] | None = None
+    # The first scan's files read ahead (a server's cold start: ReadAhead), taken by the scan that reads them.
+    read_ahead: "ReadAhead | None" = None
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _passed: tuple[Skipped, ...] = ()
     _passed_by_source: dict[str, Skipped] = field(default_factory=dict)
@@ -188,7 +190,7 @@ class Scanner:
                 continue
             batch.append((source, stat, self.settle > 0 and not self._held_too_long(source, stat, now)))
         full = len(batch) < self.place_from
-        first = frozenset() if full else frozenset(s for s, _, _ in sorted(batch, key=lambda b: b[1][1], reverse=True)[:FIRST_GUESS])
+        first = frozenset() if full else first_guess((s, stat) for s, stat, _ in batch)
         for source, stat, result in self._read(folder, batch, full, first):
             if result is None:  # still open for writing, or not as listed (changed since, or while read: pool.read_one)
                 self._look(source, stat, now)
@@ -476,6 +478,9 @@ class Scanner:
               first: frozenset[str] = frozenset()) -> Iterator[tuple[str, tuple[int, int], Article | Skipped | None]]:
         """Read a batch of files (in worker processes when it is big: feedsvc/reading/pool.py): (source, stat, result),
         the result None for a file another process still has open for writing, or that is not as listed (stat)."""
+        ahead, self.read_ahead = self.read_ahead, None
+        if ahead is not None:
+            batch = yield from ahead.take(self.options, folder, batch, full, first)
         stats = {source: stat for source, stat, _ in batch}
         for source, result in read_files(self.root, self.options, [(s, busy, stat) for s, stat, busy in batch], folder,
                                          self.pool_from, full, first):
@@ -491,6 +496,71 @@ class Scanner:
         self._passed_by_source = passed
         self._passed = tuple(passed.values())
         return noted
+
+
+def first_guess(stats: Iterable[tuple[str, tuple[int, int]]]) -> frozenset[str]:
+    """Of a placement batch's (source, stat), the FIRST_GUESS newest files by mtime: read in full at once."""
+    return frozenset(source for source, _ in sorted(stats, key=lambda item: item[1][1], reverse=True)[:FIRST_GUESS])
+
+
+class ReadAhead:
+    """A server's cold start: the folder walked and its files read by the reading workers (prestarted) from the
+    moment the builder starts, on a thread, while the builder imports what builds (0.2 s at 10,000 articles, with
+    both cores free but for the serving worker's own imports); its first scan then takes those results as they come.
+
+    Read as that scan would read them: the files settled by their mtime, an open writer holding one back (busy), each
+    checked against the stat it was listed with, the newest read in full (first_guess). The scan walks the folder
+    itself, after the watcher is set (a file saved between this walk and the watch is not missed), while the workers
+    read; it takes each result only if it asks for the file with the same stat and as fully, and reads the rest
+    itself (a file written since, one that settled only later); so what it finds is what it would have read."""
+
+    def __init__(self, root: Path, options: Options, settle: float, place_from: int = PLACE_FROM, pool_from: int = POOL_FROM):
+        import queue
+        import threading
+
+        self.options, self.folder = options, Folder(root)
+        self.batch: dict[str, tuple[tuple[int, int], bool]] = {}  # source → (stat, busy), as read
+        self.first: frozenset[str] = frozenset()  # read in full (all of them when `full`)
+        self.full = True
+        self._results: queue.SimpleQueue = queue.SimpleQueue()  # (source, result) as read, then None
+        try:  # here, not on the thread: the walk is 10,000 stat calls the imports beside it would slow down
+            files, _ = self.folder.walk()
+        except Exception:  # noqa: BLE001 - the first scan walks again, and says what is wrong
+            self._results.put(None)
+            return
+        now = time.time()
+        ready = [(source, (size, mtime_ns)) for source, size, mtime_ns in files if 0 <= settle <= now - mtime_ns / 1e9]
+        self.batch = {source: (stat, settle > 0) for source, stat in ready}
+        self.full = len(ready) < place_from
+        self.first = frozenset() if self.full else first_guess(ready)
+        self._pool_from = pool_from
+        self._thread = threading.Thread(target=self._read, name="read-ahead", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            items = [(source, busy, stat) for source, (stat, busy) in self.batch.items()]
+            for found in read_files(Path(self.folder.root), self.options, items, self.folder, self._pool_from, self.full, self.first):
+                self._results.put(found)
+        except Exception:  # the edge where work must go on: the scan reads what is left itself
+            log.exception("reading the folder ahead failed; the first refresh reads it")
+        finally:
+            self._results.put(None)
+
+    def take(self, options: Options, folder: Folder, batch: list[tuple[str, tuple[int, int], bool]], full: bool,
+             first: frozenset[str]) -> Iterator[tuple[str, tuple[int, int], Article | Skipped | None]]:
+        """Yield (source, stat, result) for the files of a scan's batch read ahead as it asks for them, as they come;
+        return the rest of the batch, for the scan to read."""
+        if options != self.options or folder.real != self.folder.real:
+            return batch
+        left = {source: (stat, busy, full or source in first) for source, stat, busy in batch}
+        while (found := self._results.get()) is not None:
+            source, result = found
+            asked = left.get(source)
+            if asked is not None and asked == (*self.batch[source], self.full or source in self.first):
+                del left[source]
+                yield source, asked[0], result
+        return [item for item in batch if item[0] in left]
 
 
 class _Placed(abc.Mapping):
