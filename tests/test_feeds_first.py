@@ -103,3 +103,50 @@ def test_a_restart_and_a_small_folder_build_everything_at_once(tmp_path, monkeyp
     with sqlite3.connect(tmp_path / "small.sqlite3") as conn:
         reports = [row[0] for row in conn.execute("SELECT report FROM builds ORDER BY version")]
     assert reports and '"partial": true' not in reports[0] and '"partial": false' in reports[0]
+
+
+def test_a_first_build_dates_its_listings_with_its_pages_after_its_feeds_are_committed(tmp_path, monkeypatch):
+    # The listings' and archive pages' times date nothing a partial build serves: the feeds answer without them.
+    from feedsvc.building.versions import ListingVersions
+
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
+    folder = many(tmp_path / "articles", 60)
+    state = tmp_path / "state.sqlite3"
+    commits, dated = [], []
+    commit, times = StoreWriter.commit, ListingVersions.times
+    monkeypatch.setattr(StoreWriter, "commit", lambda self, build, now: (commits.append(build.report.get("partial")),
+                                                                          commit(self, build, now))[1])
+    monkeypatch.setattr(ListingVersions, "times", lambda self, *args: (dated.append(list(commits)), times(self, *args))[1])
+    app = for_building(settings(folder, state))
+    publisher = start_building(app, release=True)
+    assert publisher.feeds_first and publisher.refresh()
+    assert dated[0] == [True]  # after the feeds' build, before the pages'
+    snapshot = publisher.snapshot
+    assert not snapshot.partial and set(snapshot.changed) == set(snapshot.listings) == {"", *CATEGORIES}
+    assert all(len(snapshot.pages[key]) == (len(snapshot.listings[key].items) - 1) // 5 for key in snapshot.listings)  # 5 a page
+    finished(app)
+    reader = create_app(settings(folder, state), build=False).test_client()
+    assert reader.get("/feed.rss?page=2").status_code == 200
+
+
+def test_pages_that_fail_after_the_feeds_leave_the_listings_to_be_dated_by_the_next_refresh(tmp_path, monkeypatch):
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
+    folder = many(tmp_path / "articles", 60)
+    app = for_building(settings(folder, tmp_path / "state.sqlite3"))
+    publisher = start_building(app, release=True)
+    render, calls = publisher.renderer.render, []
+
+    def second_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the pages' render (_complete)
+            raise OSError("disk full")
+        return render(*args, **kwargs)
+
+    publisher.renderer.render = second_fails
+    assert publisher.refresh()  # the feeds are committed: the refresh succeeded, its pages are the next one's
+    assert publisher.snapshot.partial and not publisher.snapshot.changed
+    assert publisher.refresh()
+    snapshot = publisher.snapshot
+    assert not snapshot.partial and set(snapshot.changed) == {"", *CATEGORIES} and snapshot.pages.keys() == snapshot.changed.keys()

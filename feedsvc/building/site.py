@@ -505,7 +505,10 @@ class Publisher:
             partial, self.feeds_first = self.feeds_first and bool(self.scanner.placed), False
             rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now, moved=moved, with_pages=not partial)
             resources = rendering.resources
-            changed, pages = self.versions.times(listings, self.snapshot.listings, self.snapshot.changed)
+            # The listings' and archive pages' times date what a partial snapshot does not serve (deltas, archive pages,
+            # the listings' rows its pages are committed with): dated with its pages (_complete), after its feeds.
+            before = (self.snapshot.listings, self.snapshot.changed)
+            changed, pages = ({}, {}) if partial else self.versions.times(listings, *before)
         self._synced = True
         # A new version may be dated up to a second ahead (a second change within one second): it is
         # served once its time has come, so no Last-Modified is ever later than the response's Date.
@@ -527,18 +530,20 @@ class Publisher:
             next_expiry=_soonest(expires, news_window(live, now)[1]),
             partial=partial,
         )
-        return snapshot, changes, rendering, (feeds, live, live_by_id, now) if partial else None
+        return snapshot, changes, rendering, (feeds, live, live_by_id, now, listings, before) if partial else None
 
     def _complete(self, partial: Snapshot, rest: tuple) -> Snapshot:
         """The whole snapshot of a partial one (its feeds committed): the home and category pages and the sitemaps of
         the same listings rendered, every other resource taken as it is. If that fails, the partial snapshot, and the
         next refresh renders them (feeds_first is over); until then a page asked for waits a bounded time and is a 503
         (the store's build still says it is partial). rest: what _build rendered the partial one from."""
-        feeds, live, live_by_id, now = rest
+        feeds, live, live_by_id, now, listings, before = rest
         try:
             with self.store.transaction():
                 rendering = self.renderer.render(feeds, live, live_by_id, set(), now=now, moved=(set(), set()))
-            latest = newest(rendering.resources)
+                changed, pages = self.versions.times(listings, *before)
+            latest = max(filter(None, [newest(rendering.resources), *changed.values(), *(max(t, default=None) for t in pages.values())]),
+                         default=None)
             if waited := wait_for(latest, self.clock()):  # as _build
                 self.sleep(waited)
         except Exception as exc:  # the edge where work must go on: the feeds are committed; the next refresh renders the rest
@@ -546,7 +551,8 @@ class Publisher:
             log.error("the first build's pages could not be rendered, the next refresh renders them: %s: %s",
                       type(exc).__name__, exc)
             return partial
-        return replace(partial, resources=rendering.resources, partial=False, memo={})
+        return replace(partial, resources=rendering.resources, changed=MappingProxyType(changed), pages=MappingProxyType(pages),
+                       partial=False, memo={})
 
     def variant(self, key: str, fmt: str, *, page: int = 1, since: datetime | None = None,
                 partner: Partner | None = None) -> Rendered | None:

@@ -65,7 +65,8 @@ class ListingVersions:
         for listing in listings:
             old = previous.get(listing.key)
             if (old is not None and (old is listing or old.items == listing.items) and old.title == listing.title
-                    and old.deleted == listing.deleted and listing.key not in drifted):
+                    and old.deleted == listing.deleted and listing.key not in drifted
+                    and listing.key in before):  # not dated with a partial snapshot whose pages failed (site.py _complete)
                 known[listing.key] = before[listing.key]  # the same article objects: nothing to hash
                 if listing.key in self._sums:
                     sums[listing.key] = (listing, self._sums[listing.key][1])
