@@ -124,6 +124,17 @@ def test_a_worker_is_handed_its_next_chunk_before_it_sends_a_result_back(article
     result = scan_with(articles_dir, pool_from=2)
     assert len(result.articles) == 30
     assert max(most.values()) == 2 and not any(held.values())  # 1 when each waits for the last result
+    # Placements (3 ms a chunk of 50) four times as many, where both pipes of a worker are widened: neither side can
+    # then wait on a full pipe while the other does; else two, as ever.
+    sources = sorted(p.name for p in articles_dir.iterdir())
+    for widened, ahead in ((True, pool.AHEAD * pool.PLACEMENTS_A_CHUNK), (False, pool.AHEAD)):
+        monkeypatch.setattr(pool, "widen", lambda pipe, size=pool.PIPE_SIZE, w=widened: w)
+        most.clear()
+        shared = pool._Shared([([(s, False, None) for s in sources[i:i + 2]], False) for i in range(0, len(sources), 2)])
+        pool._feed(articles_dir, OPTIONS, shared, whole=False)  # one worker, fed from this thread alone
+        placed = [result for done in shared.wait_done(0) for _, result in done if isinstance(result, Article)]
+        assert len(placed) == 30 and all(is_placed(a) for a in placed)
+        assert max(most.values()) == ahead and not any(held.values()), widened
 
 
 def test_one_worker_reads_a_placement_batchs_files_in_full_and_the_next_small_batch_in_full(articles_dir, monkeypatch):

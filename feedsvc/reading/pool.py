@@ -43,9 +43,13 @@ POOL_FROM = 300  # files to read: below this, a worker's start (an interpreter a
 MAX_PROCESSES = 2
 CHUNK = 50  # files per hand-out: small enough to share the end of the list, large enough to cost no round trips
 # Chunks a worker holds at once: the next is already in its pipe when it sends a result back, so it never waits for
-# the feeding thread, which needs the GIL this process's own placement holds (up to sys.getswitchinterval(), 5 ms,
-# a chunk of placements' whole time).
+# the feeding thread, which needs the GIL this process's own work holds (up to sys.getswitchinterval(), 5 ms, and
+# longer with more threads waiting). Two chunks read in full (about 15 ms each); placements (3 ms a chunk) count a
+# quarter of one where both of the worker's pipes are widened (widen: then neither side can wait on a full pipe while
+# the other does): with two, a cold start's builder, busy with each result it takes, left its reading workers waiting
+# (100,000 files placed in 5.2-5.6 s; 4.0-4.9 s with eight, as with four or sixteen).
 AHEAD = 2
+PLACEMENTS_A_CHUNK = 4
 # Blocks of this size and more (a chunk's pickled results) each a mapping of their own, given back once freed
 # (allocator.mmap_from): glibc would otherwise raise its threshold past them and keep them in the heap.
 MMAP_THRESHOLD = 128 << 10
@@ -298,7 +302,7 @@ def start_worker() -> subprocess.Popen:
     """A fresh reading worker (WORKER), its results' pipe widened (widen)."""
     worker = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               env=worker_env(), close_fds=True)
-    widen(worker.stdout)
+    worker.widened = widen(worker.stdout) & widen(worker.stdin)
     return worker
 
 
@@ -330,7 +334,7 @@ def fork_worker(loop: Callable[[BinaryIO, BinaryIO], None] | None = None, name: 
         os.close(into)
         os.close(out)
     worker.stdin, worker.stdout = os.fdopen(feed, "wb"), os.fdopen(results, "rb")
-    widen(worker.stdout)
+    worker.widened = widen(worker.stdout) & widen(worker.stdin)
     return worker
 
 
@@ -384,10 +388,11 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> 
     except OSError as exc:
         log.warning("cannot start a reading worker (%s); reading its share here", exc)
         return
+    placement = 1 / PLACEMENTS_A_CHUNK if getattr(worker, "widened", False) else 1  # a chunk of placements' share of AHEAD
     try:
         pickle.dump(("open", str(root), options), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         while True:
-            while len(held) < AHEAD and (chunk := shared.take_any(whole)) is not None:
+            while sum(1 if full else placement for _, full in held) < AHEAD and (chunk := shared.take_any(whole)) is not None:
                 pickle.dump(("read", chunk[1], chunk[0]), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 held.append(chunk)
                 if chunk[1]:
