@@ -2,7 +2,9 @@
 fails costs nothing but time."""
 from __future__ import annotations
 
+import pickle
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -104,37 +106,43 @@ def test_a_worker_is_handed_its_next_chunk_before_it_sends_a_result_back(article
     import threading
 
     folder_of(articles_dir, 30)
-    held, most = {}, {}
-    take_any, put_done = pool._Shared.take_any, pool._Shared.put_done
+    held, most = {}, {}  # by feeding thread: the chunks handed to its worker, and the most a result came back with
+    take_any, give_back, put_done = pool._Shared.take_any, pool._Shared.give_back, pool._Shared.put_done
 
     def taking(self, whole=True):
         chunk = take_any(self, whole)
         if chunk is not None:
-            me = threading.get_ident()
-            held[me] = held.get(me, 0) + 1
-            most[me] = max(most.get(me, 0), held[me])
+            held[threading.get_ident()] = held.get(threading.get_ident(), 0) + 1
         return chunk
 
-    def done(self, results):
+    def giving_back(self, chunk):  # taken, but not handed to the worker
         held[threading.get_ident()] -= 1
+        give_back(self, chunk)
+
+    def done(self, results):
+        me = threading.get_ident()
+        most[me] = max(most.get(me, 0), held[me])
+        held[me] -= 1
         put_done(self, results)
 
     monkeypatch.setattr(pool._Shared, "take_any", taking)
+    monkeypatch.setattr(pool._Shared, "give_back", giving_back)
     monkeypatch.setattr(pool._Shared, "put_done", done)
     result = scan_with(articles_dir, pool_from=2)
     assert len(result.articles) == 30
     assert max(most.values()) == 2 and not any(held.values())  # 1 when each waits for the last result
-    # Placements (3 ms a chunk of 50) four times as many, where both pipes of a worker are widened: neither side can
-    # then wait on a full pipe while the other does; else two, as ever.
+    # Placements (3 ms a chunk of 50) four times as many; never more than the worker's input pipe holds, so that this
+    # thread never waits to write while the worker waits for its results to be read.
     sources = sorted(p.name for p in articles_dir.iterdir())
-    for widened, ahead in ((True, pool.AHEAD * pool.PLACEMENTS_A_CHUNK), (False, pool.AHEAD)):
-        monkeypatch.setattr(pool, "widen", lambda pipe, size=pool.PIPE_SIZE, w=widened: w)
+    message = len(pickle.dumps(("read", False, [(s, False, None) for s in sources[:2]]), protocol=pickle.HIGHEST_PROTOCOL))
+    for room, ahead in ((1 << 20, pool.AHEAD * pool.PLACEMENTS_A_CHUNK), (3 * message, 3), (1, 1)):
+        monkeypatch.setattr(pool, "pipe_size", lambda pipe, r=room: r)
         most.clear()
         shared = pool._Shared([([(s, False, None) for s in sources[i:i + 2]], False) for i in range(0, len(sources), 2)])
         pool._feed(articles_dir, OPTIONS, shared, whole=False)  # one worker, fed from this thread alone
         placed = [result for done in shared.wait_done(0) for _, result in done if isinstance(result, Article)]
         assert len(placed) == 30 and all(is_placed(a) for a in placed)
-        assert max(most.values()) == ahead and not any(held.values()), widened
+        assert max(most.values()) == ahead and not any(held.values()), room
 
 
 def test_one_worker_reads_a_placement_batchs_files_in_full_and_the_next_small_batch_in_full(articles_dir, monkeypatch):
@@ -341,3 +349,36 @@ def test_workers_started_before_any_thread_are_forks_that_read_the_same_and_keep
     done = subprocess.run([sys.executable, "-c", FORKED, str(root), str(tmp_path / "lock")], capture_output=True,
                           text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+_LONG_PATHS = """
+import sys, time
+from pathlib import Path
+from feedsvc.config import load_settings
+from feedsvc.reading import pool
+from feedsvc.reading.articles import Options
+from feedsvc.reading.folder import Folder
+root = Path(sys.argv[1])
+options, folder = Options.from_settings(load_settings({"ARTICLES_DIR": str(root)})), Folder(root)
+files, _ = folder.walk()
+batch = [(s, False, (size, mtime)) for s, size, mtime in files]
+first = frozenset(sorted(s for s, _, _ in files)[:10])  # a cold start's: a few first pages in full, the rest placed
+print(sum(1 for _ in pool.read_files(root, options, batch, folder, 1, False, first)))
+"""
+
+
+def test_workers_read_files_of_paths_near_the_limit_without_waiting_on_each_other(tmp_path):
+    # 50 paths of 4,000 bytes are a 200 KB chunk to send, and 50 titles of 3,000 characters 560 KB of placements back:
+    # a feeding thread that wrote chunks past what the worker's input pipe holds waited for the worker, which waited
+    # for its results to be read (found in review). A process of its own, ended if it hangs.
+    import os
+    import subprocess
+
+    deep = tmp_path.joinpath(*["d" * 199] * 19)  # 3,800 bytes of folders
+    deep.mkdir(parents=True)
+    for i in range(600):
+        write(deep, f"{i:04d}.txt", f"News\n{'T' * 3000} {i}\nBody of story {i}.\n")
+    run = subprocess.run([sys.executable, "-c", _LONG_PATHS, str(tmp_path)], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(Path(pool.__file__).parents[2])})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["600"]

@@ -45,11 +45,12 @@ CHUNK = 50  # files per hand-out: small enough to share the end of the list, lar
 # Chunks a worker holds at once: the next is already in its pipe when it sends a result back, so it never waits for
 # the feeding thread, which needs the GIL this process's own work holds (up to sys.getswitchinterval(), 5 ms, and
 # longer with more threads waiting). Two chunks read in full (about 15 ms each); placements (3 ms a chunk) count a
-# quarter of one where both of the worker's pipes are widened (widen: then neither side can wait on a full pipe while
-# the other does): with two, a cold start's builder, busy with each result it takes, left its reading workers waiting
-# (100,000 files placed in 5.2-5.6 s; 4.0-4.9 s with eight, as with four or sixteen).
+# quarter of one: with two, a cold start's builder, busy with each result it takes, left its reading workers waiting
+# (100,000 files placed in 5.2-5.6 s; 4.0-4.9 s with eight, as with four or sixteen). Never more than its input pipe
+# holds (_feed), so that the feeding thread never waits to write while the worker waits to write its results.
 AHEAD = 2
 PLACEMENTS_A_CHUNK = 4
+SMALLEST_PIPE = 4096  # bytes a pipe holds where the kernel does not say (F_GETPIPE_SZ): Linux's least, one page
 # Blocks of this size and more (a chunk's pickled results) each a mapping of their own, given back once freed
 # (allocator.mmap_from): glibc would otherwise raise its threshold past them and keep them in the heap.
 MMAP_THRESHOLD = 128 << 10
@@ -299,18 +300,18 @@ def read_in_full(worker: subprocess.Popen) -> bool:
 
 
 def start_worker() -> subprocess.Popen:
-    """A fresh reading worker (WORKER), its results' pipe widened (widen)."""
+    """A fresh reading worker (WORKER), its pipes widened (widen)."""
     worker = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               env=worker_env(), close_fds=True)
-    worker.widened = widen(worker.stdout) & widen(worker.stdin)
+    widen(worker.stdout), widen(worker.stdin)
     return worker
 
 
 def fork_worker(loop: Callable[[BinaryIO, BinaryIO], None] | None = None, name: str = "feedsvc-reader") -> Forked:
     """A reading worker (or one running `loop`, another kind of worker's, on its input and results' pipes) forked from
     this process, which must run no other thread (a fork copies only the calling one, and the locks others hold, held
-    for ever): its input and results' pipes are the handle's stdin and stdout, as a started worker's, the results'
-    pipe widened (widen).
+    for ever): its input and results' pipes are the handle's stdin and stdout, as a started worker's, both widened
+    (widen).
 
     In the copy every other descriptor but standard error is closed, as subprocess's close_fds does: the build lock
     this process holds (a worker must not keep it when the builder dies), and the pipes of the workers forked before
@@ -334,7 +335,7 @@ def fork_worker(loop: Callable[[BinaryIO, BinaryIO], None] | None = None, name: 
         os.close(into)
         os.close(out)
     worker.stdin, worker.stdout = os.fdopen(feed, "wb"), os.fdopen(results, "rb")
-    worker.widened = widen(worker.stdout) & widen(worker.stdin)
+    widen(worker.stdout), widen(worker.stdin)
     return worker
 
 
@@ -350,6 +351,15 @@ def widen(pipe: BinaryIO, size: int = PIPE_SIZE) -> bool:
         return setting is not None and fcntl.fcntl(pipe.fileno(), setting, size) >= size
     except OSError:
         return False
+
+
+def pipe_size(pipe: BinaryIO) -> int:
+    """The bytes a pipe holds (Linux's F_GETPIPE_SZ), or SMALLEST_PIPE where the kernel does not say."""
+    getting = getattr(fcntl, "F_GETPIPE_SZ", None)
+    try:
+        return fcntl.fcntl(pipe.fileno(), getting) if getting is not None else SMALLEST_PIPE
+    except OSError:
+        return SMALLEST_PIPE
 
 
 def worker_env() -> dict:
@@ -388,13 +398,22 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> 
     except OSError as exc:
         log.warning("cannot start a reading worker (%s); reading its share here", exc)
         return
-    placement = 1 / PLACEMENTS_A_CHUNK if getattr(worker, "widened", False) else 1  # a chunk of placements' share of AHEAD
+    sizes: deque[int] = deque()  # the bytes of each held chunk's message: at most what the worker has not read yet
+    room = pipe_size(worker.stdin)
     try:
         pickle.dump(("open", str(root), options), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         while True:
-            while sum(1 if full else placement for _, full in held) < AHEAD and (chunk := shared.take_any(whole)) is not None:
-                pickle.dump(("read", chunk[1], chunk[0]), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            while sum(1 if full else 1 / PLACEMENTS_A_CHUNK for _, full in held) < AHEAD and (chunk := shared.take_any(whole)) is not None:
+                message = pickle.dumps(("read", chunk[1], chunk[0]), protocol=pickle.HIGHEST_PROTOCOL)
+                # A write that did not fit would wait for the worker, which may wait for its results to be read
+                # (long paths: 50 of 4,000 bytes are 200 KB a chunk). Alone, it always goes: the worker has nothing
+                # left to send, and reads it.
+                if held and sum(sizes) + len(message) > room:
+                    shared.give_back(chunk)
+                    break
+                worker.stdin.write(message)
                 held.append(chunk)
+                sizes.append(len(message))
                 if chunk[1]:
                     worker.read_in_full = True  # noted on the process itself: it goes with it
             if not held:
@@ -402,6 +421,7 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> 
             worker.stdin.flush()
             results = pickle.load(worker.stdout)
             held.popleft()
+            sizes.popleft()
             shared.put_done(results)
         if _kept(worker):
             return
