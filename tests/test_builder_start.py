@@ -51,10 +51,15 @@ def start_builder(big_folder, tmp_path, monkeypatch):
     monkeypatch.setattr(builder, "run_builder", run_builder)
     handler = signal.getsignal(signal.SIGTERM)
 
-    def start() -> int:
+    def start(handed: bool = True) -> int:
+        """build_forever as spawn() calls it: with the build lock taken for it (handed), or None (another holds it)."""
+        lock = None
+        if handed:
+            lock = builder.BuildLock(builder.lock_path(config["STATE_PATH"]))
+            assert lock.try_acquire()
         try:
             with pytest.raises(_Built):
-                builder.build_forever(config, None)
+                builder.build_forever(config, lock)
         finally:
             signal.signal(signal.SIGTERM, handler)
         return len(started)
@@ -70,6 +75,13 @@ def test_a_cold_start_starts_reading_workers_ahead_and_a_restart_does_not(start_
     create_app(start_builder.config)  # a first build committed to the store
     assert start_builder() == 1  # a restart: the store answers, and only changed files are read
     assert start_builder.aheads[-1] is None
+
+
+def test_a_builder_that_waits_for_the_build_lock_reads_nothing_ahead(start_builder):
+    # Another builder holds the lock (spawn() could not take it): that one reads the folder meanwhile; this one would
+    # take the folder's reading claim from it and hold every result until it builds, a restart by then.
+    assert start_builder(handed=False) == 1 and start_builder.aheads[-1] is None
+    assert start_builder(handed=True) == 2 and start_builder.aheads[-1] is not None
 
 
 def test_a_cold_start_of_a_small_folder_starts_no_reading_workers(start_builder, big_folder):

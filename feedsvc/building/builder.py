@@ -1047,7 +1047,8 @@ def build_forever(overrides: Mapping[str, Any], lock: BuildLock | None) -> None:
         # would only slow those answers; so would they beside a small folder's cold start, which reads its files here
         # sooner than they start.
         prestart()
-        ahead = ReadAhead(Path(settings.articles_dir), Options.from_settings(settings), settings.settle_ms / 1000)
+        if lock is not None:  # it builds now: not one waiting for another deployment's builder (which reads meanwhile)
+            ahead = ReadAhead(Path(settings.articles_dir), Options.from_settings(settings), settings.settle_ms / 1000)
     app = for_building(overrides)
     app.extensions["feedsvc.read_ahead"] = ahead
     if lock is None:
