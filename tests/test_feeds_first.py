@@ -150,3 +150,48 @@ def test_pages_that_fail_after_the_feeds_leave_the_listings_to_be_dated_by_the_n
     assert publisher.refresh()
     snapshot = publisher.snapshot
     assert not snapshot.partial and set(snapshot.changed) == {"", *CATEGORIES} and snapshot.pages.keys() == snapshot.changed.keys()
+
+
+def test_archive_pages_dated_in_pages_that_failed_to_commit_are_dated_again(tmp_path, monkeypatch):
+    # The pages' transaction dates the archive pages, then fails to commit (a full disk): the times it gave are in no
+    # state store, and the next refresh, whose listings are the very objects they were dated for, must not keep them.
+    from contextlib import contextmanager
+
+    from feedsvc.building.state import StateError, StateStore
+
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
+    folder = many(tmp_path / "articles", 60)
+    app = for_building(settings(folder, tmp_path / "state.sqlite3"))
+    publisher = start_building(app, release=True)
+    transaction, outermost = StateStore.transaction, []
+
+    @contextmanager
+    def second_fails(self):
+        if getattr(self._local, "batch", None) is not None:  # inside another: part of it
+            yield
+            return
+        outermost.append(1)
+        if len(outermost) != 2:  # the feeds' build is the first, the pages' the second
+            with transaction(self):
+                yield
+            return
+        conn = self._kept()
+        self._local.batch = conn
+        try:
+            yield
+        finally:
+            self._local.batch = None
+            if conn.in_transaction:
+                conn.rollback()
+        raise StateError("disk full")
+
+    monkeypatch.setattr(StateStore, "transaction", second_fails)
+    assert publisher.refresh() and publisher.snapshot.partial  # its pages are the next refresh's
+    monkeypatch.setattr(StateStore, "transaction", transaction)
+    assert publisher.refresh() and not publisher.snapshot.partial
+    pages = publisher.snapshot.pages
+    keys = [f"page:{at + 2}:{key}" for key, times in pages.items() for at in range(len(times))]
+    recorded = publisher.store.recorded_versions(keys)
+    assert len(keys) > 15 and {key: when for key, (_, when) in recorded.items()} == {
+        f"page:{at + 2}:{key}": when for key, times in pages.items() for at, when in enumerate(times)}

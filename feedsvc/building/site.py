@@ -548,6 +548,7 @@ class Publisher:
                 self.sleep(waited)
         except Exception as exc:  # the edge where work must go on: the feeds are committed; the next refresh renders the rest
             self._synced = False
+            self.versions.forget()  # archive pages it may have dated in a transaction that did not commit
             log.error("the first build's pages could not be rendered, the next refresh renders them: %s: %s",
                       type(exc).__name__, exc)
             return partial

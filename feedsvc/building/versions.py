@@ -118,6 +118,11 @@ class ListingVersions:
             self._pages[key] = pages
         return {key: pages.times for key, pages in self._pages.items()}
 
+    def forget(self) -> None:
+        """Date every archive page again at the next times(): those dated last may not be in the state store (their
+        transaction failed), and a listing whose items are the same objects would keep them."""
+        self._pages = {}
+
     def page_digests(self, key: str) -> list[str]:
         """The digests the listing's archive pages were last dated by, page 2 first."""
         return self._pages[key].digests
