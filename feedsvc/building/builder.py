@@ -919,8 +919,7 @@ def run_builder(app) -> Any:
     except Exception:  # the edge where work must go on: the first build renders it all at the new URL anyway
         log.exception("the last build could not be republished at %s; the first build renders it there", settings.site_url)
     publisher = start_building(app, release=True, writer=writer, state=state)
-    if (ahead := app.extensions.pop("feedsvc.read_ahead", None)) is not None:  # build_forever's cold start
-        publisher.scanner.read_ahead = ahead
+    publisher.scanner.read_ahead = app.extensions.pop("feedsvc.read_ahead", None)  # build_forever's cold start, if one
     from .scheduler import Refresher  # (watchdog) here, not on the way to the republish
     status = BuilderStatus(status_path(path))
     publisher.last_success = last_success(status, app.extensions["feedsvc.store"])
@@ -1039,7 +1038,7 @@ def build_forever(overrides: Mapping[str, Any], lock: BuildLock | None) -> None:
     from ..store import has_build
 
     settings = load_settings(overrides)
-    ahead = None
+    ahead = None  # handed to the first scan, and not held here: its list of files is 30 MB at 100,000 articles
     if not has_build(state_path(settings)) and Folder(settings.articles_dir).holds_at_least(POOL_FROM):
         # A cold start of a big folder reads every file: its reading workers start now, before any thread, and read
         # from now on (ReadAhead), while this process imports what builds. A restart reads only what changed (workers
@@ -1050,7 +1049,7 @@ def build_forever(overrides: Mapping[str, Any], lock: BuildLock | None) -> None:
         if lock is not None:  # it builds now: not one waiting for another deployment's builder (which reads meanwhile)
             ahead = ReadAhead(Path(settings.articles_dir), Options.from_settings(settings), settings.settle_ms / 1000)
     app = for_building(overrides)
-    app.extensions["feedsvc.read_ahead"] = ahead
+    app.extensions["feedsvc.read_ahead"], ahead = ahead, None
     if lock is None:
         lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
         lock.acquire()

@@ -560,6 +560,7 @@ class ReadAhead:
             if asked is not None and asked == (*self.batch[source], self.full or source in self.first):
                 del left[source]
                 yield source, asked[0], result
+        self.batch, self.first = {}, frozenset()  # taken: let go of the files' list (30 MB at 100,000 articles)
         return [item for item in batch if item[0] in left]
 
 
