@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pickle
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,7 @@ from feedsvc.model import Article, is_placed
 from feedsvc.reading import pool
 from feedsvc.reading.articles import Options
 from feedsvc.reading.scan import Scanner
-from tests.conftest import write
+from tests.conftest import ROOT, write
 
 OPTIONS = Options(site_url="http://127.0.0.1:8000")
 
@@ -379,6 +378,6 @@ def test_workers_read_files_of_paths_near_the_limit_without_waiting_on_each_othe
     for i in range(600):
         write(deep, f"{i:04d}.txt", f"News\n{'T' * 3000} {i}\nBody of story {i}.\n")
     run = subprocess.run([sys.executable, "-c", _LONG_PATHS, str(tmp_path)], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "PYTHONPATH": str(Path(pool.__file__).parents[2])})
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["600"]
