@@ -296,6 +296,28 @@ def test_a_sigterm_in_the_middle_of_the_first_builds_commit_ends_the_builder_onc
     assert stored_ids(state, "parsed") == {path.name for path in folder.iterdir()}
 
 
+def test_a_sigterm_handled_where_python_ignores_exceptions_still_ends_the_builder(tmp_path):
+    """Python runs a signal's handler wherever the main thread is, also inside a finalizer or an import's module-lock
+    callback, where what it raises is printed and ignored ("Exception ignored in: …"): a builder whose handler ended
+    it by raising SystemExit ran on there for good, holding the build lock, after its master was killed (seen: an
+    orphaned builder of a test's server, the SIGTERM of PR_SET_PDEATHSIG taken in importlib's lock callback)."""
+    folder, state = many(tmp_path / "articles", 12), tmp_path / "state.sqlite3"
+    proc = dedicated_builder(tmp_path, folder, state,
+                             "class Finalized:\n"
+                             "    def __del__(self):  # the handler runs in here: the sleep is interrupted for it\n"
+                             "        os.kill(os.getpid(), signal.SIGTERM)\n"
+                             "        time.sleep(2)\n"
+                             "run = b.run_builder\n"
+                             "b.run_builder = lambda app: (run(app), Finalized())[0]\n")
+    try:
+        assert proc.wait(timeout=LAND_WITHIN_S + 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert built(state)
+
+
 def built(state: Path) -> bool:
     """Whether the build store holds a committed build."""
     try:

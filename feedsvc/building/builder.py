@@ -344,7 +344,7 @@ class Committer:
         finally:
             if _TERM_ASKED.is_set() and threading.current_thread() is threading.main_thread():
                 land_at_exit()
-                sys.exit(0)
+                _end()
 
     def finish(self) -> None:
         """(the background thread) _finish(); if it fails, what is left waits for the next refresh's build."""
@@ -720,7 +720,17 @@ def on_sigterm(*_) -> None:
         _TERM_ASKED.set()
         return
     land_at_exit()
-    sys.exit(0)
+    _end()
+
+
+def _end() -> None:
+    """End the dedicated builder now, its output flushed (as children.fork ends it). Not by raising SystemExit: the
+    handler runs wherever the main thread is, also inside a finalizer or an import's module-lock callback, where Python
+    prints what is raised and goes on ("Exception ignored in: …"), and the builder then ran on for good, holding the
+    build lock, after its master was killed (seen with the SIGTERM of PR_SET_PDEATHSIG)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @atexit.register
