@@ -176,3 +176,34 @@ def test_serve_refuses_a_state_store_another_live_deployment_builds_at_another_u
     heard("http://127.0.0.1:8000", 60)
     preflight(settings)  # not heard from for a minute: no deployment there
     other.release()
+
+
+_FOLDER_GOES = """
+import os, shutil, sys, time, types
+from datetime import datetime, timezone
+from feedsvc.building.builder import BuilderStatus, BuildLock
+folder = sys.argv[1]
+lock = BuildLock(os.path.join(folder, "state.sqlite3.build-lock"))
+lock.acquire()
+publisher = types.SimpleNamespace(progress=types.SimpleNamespace(now=lambda: None), site=types.SimpleNamespace(url="http://x"),
+                                  last_success=datetime.now(timezone.utc), last_error=None)
+BuilderStatus(os.path.join(folder, "state.sqlite3.builder")).beat(publisher, lock)
+time.sleep(1)
+os.rename(folder, folder + ".gone")  # the state folder deleted under a running builder (at once: no rm -r race)
+shutil.rmtree(folder + ".gone")
+time.sleep(5)
+print("still building")
+"""
+
+
+def test_a_builder_whose_state_folder_is_deleted_ends_instead_of_beating_into_it_for_ever(tmp_path):
+    # Its store, lock and status are gone with it: it warned twice a second for good (seen: a builder orphaned for 94
+    # minutes), building into a store nobody can open. It ends, saying why; a serving process builds once the folder
+    # is there again (test_a_contender_that_cannot_take_the_lock_or_build_keeps_trying).
+    folder = tmp_path / "state"
+    folder.mkdir()
+    run = subprocess.run([sys.executable, "-c", _FOLDER_GOES, str(folder)], capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    assert run.returncode == 3 and "still building" not in run.stdout
+    said = run.stderr.strip().splitlines()
+    assert "state folder" in said[-1] and str(folder) in said[-1] and len(said) <= 3, run.stderr

@@ -219,6 +219,11 @@ class BuilderStatus:
                         os._exit(3)  # nothing half-done is lost: every commit is a transaction, the other builds on
                     self.write(publisher)
                 except OSError as exc:
+                    folder = os.path.dirname(os.path.abspath(self.path))
+                    if not os.path.isdir(folder):  # its store, lock and status gone with it: nobody reads what it builds
+                        log.error("the state folder %s is gone: this process stops building and ends; a serving process "
+                                  "builds once it is there again", folder)
+                        os._exit(3)
                     log.warning("cannot write the builder status %s: %s", self.path, exc)
                 time.sleep(HEARTBEAT_SECONDS)
         thread = threading.Thread(target=loop, name="builder-status", daemon=True)
