@@ -286,12 +286,7 @@ def test_a_sigterm_in_the_middle_of_the_first_builds_commit_ends_the_builder_onc
                              "        os.kill(os.getpid(), signal.SIGTERM)\n"
                              "    return commits[-1]\n"
                              "StoreWriter.commit = commit_then_term\n")
-    try:
-        assert proc.wait(timeout=LAND_WITHIN_S + 30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    assert ended(proc) == 0
     assert built(state)
     assert stored_ids(state, "parsed") == {path.name for path in folder.iterdir()}
 
@@ -309,13 +304,18 @@ def test_a_sigterm_handled_where_python_ignores_exceptions_still_ends_the_builde
                              "        time.sleep(2)\n"
                              "run = b.run_builder\n"
                              "b.run_builder = lambda app: (run(app), Finalized())[0]\n")
-    try:
-        assert proc.wait(timeout=LAND_WITHIN_S + 30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    assert ended(proc) == 0
     assert built(state)
+
+
+def ended(proc: subprocess.Popen, timeout: float = LAND_WITHIN_S + 30) -> int | None:
+    """A builder process's exit code once it ends by itself, or None if it is still running after `timeout` (then killed)."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
 
 
 def built(state: Path) -> bool:

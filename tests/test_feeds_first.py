@@ -109,33 +109,24 @@ def test_a_first_build_dates_its_listings_with_its_pages_after_its_feeds_are_com
     # The listings' and archive pages' times date nothing a partial build serves: the feeds answer without them.
     from feedsvc.building.versions import ListingVersions
 
-    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
-    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
-    folder = many(tmp_path / "articles", 60)
-    state = tmp_path / "state.sqlite3"
     commits, dated = [], []
     commit, times = StoreWriter.commit, ListingVersions.times
     monkeypatch.setattr(StoreWriter, "commit", lambda self, build, now: (commits.append(build.report.get("partial")),
                                                                           commit(self, build, now))[1])
     monkeypatch.setattr(ListingVersions, "times", lambda self, *args: (dated.append(list(commits)), times(self, *args))[1])
-    app = for_building(settings(folder, state))
-    publisher = start_building(app, release=True)
+    app, publisher = first_builder(tmp_path, monkeypatch)
     assert publisher.feeds_first and publisher.refresh()
     assert dated[0] == [True]  # after the feeds' build, before the pages'
     snapshot = publisher.snapshot
     assert not snapshot.partial and set(snapshot.changed) == set(snapshot.listings) == {"", *CATEGORIES}
     assert all(len(snapshot.pages[key]) == (len(snapshot.listings[key].items) - 1) // 5 for key in snapshot.listings)  # 5 a page
     finished(app)
-    reader = create_app(settings(folder, state), build=False).test_client()
+    reader = create_app(settings(tmp_path / "articles", tmp_path / "state.sqlite3"), build=False).test_client()
     assert reader.get("/feed.rss?page=2").status_code == 200
 
 
 def test_pages_that_fail_after_the_feeds_leave_the_listings_to_be_dated_by_the_next_refresh(tmp_path, monkeypatch):
-    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
-    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
-    folder = many(tmp_path / "articles", 60)
-    app = for_building(settings(folder, tmp_path / "state.sqlite3"))
-    publisher = start_building(app, release=True)
+    publisher = first_builder(tmp_path, monkeypatch)[1]
     render, calls = publisher.renderer.render, []
 
     def second_fails(*args, **kwargs):
@@ -159,11 +150,7 @@ def test_archive_pages_dated_in_pages_that_failed_to_commit_are_dated_again(tmp_
 
     from feedsvc.building.state import StateError, StateStore
 
-    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
-    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
-    folder = many(tmp_path / "articles", 60)
-    app = for_building(settings(folder, tmp_path / "state.sqlite3"))
-    publisher = start_building(app, release=True)
+    publisher = first_builder(tmp_path, monkeypatch)[1]
     transaction, outermost = StateStore.transaction, []
 
     @contextmanager
@@ -195,3 +182,12 @@ def test_archive_pages_dated_in_pages_that_failed_to_commit_are_dated_again(tmp_
     recorded = publisher.store.recorded_versions(keys)
     assert len(keys) > 15 and {key: when for key, (_, when) in recorded.items()} == {
         f"page:{at + 2}:{key}": when for key, times in pages.items() for at, when in enumerate(times)}
+
+
+def first_builder(tmp_path, monkeypatch):
+    """(app, Publisher) of a builder's first build of a big folder (placed first, none read in full ahead: feeds first),
+    60 articles in tmp_path/articles, its store tmp_path/state.sqlite3."""
+    monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
+    monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
+    app = for_building(settings(many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"))
+    return app, start_building(app, release=True)

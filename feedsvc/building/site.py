@@ -512,8 +512,7 @@ class Publisher:
         self._synced = True
         # A new version may be dated up to a second ahead (a second change within one second): it is
         # served once its time has come, so no Last-Modified is ever later than the response's Date.
-        latest = max(filter(None, [newest(resources), *changed.values(), *(max(t, default=None) for t in pages.values())]),
-                     default=None)
+        latest = _latest(resources, changed, pages)
         self._waited = wait_for(latest, self.clock())
         if self._waited:
             self.sleep(self._waited)
@@ -542,8 +541,7 @@ class Publisher:
             with self.store.transaction():
                 rendering = self.renderer.render(feeds, live, live_by_id, set(), now=now, moved=(set(), set()))
                 changed, pages = self.versions.times(listings, *before)
-            latest = max(filter(None, [newest(rendering.resources), *changed.values(), *(max(t, default=None) for t in pages.values())]),
-                         default=None)
+            latest = _latest(rendering.resources, changed, pages)
             if waited := wait_for(latest, self.clock()):  # as _build
                 self.sleep(waited)
         except Exception as exc:  # the edge where work must go on: the feeds are committed; the next refresh renders the rest
@@ -810,6 +808,11 @@ def _licensed(snapshot: Snapshot, partner: Partner, key: str = "") -> Listing:
         deleted = tuple(d for d in whole.deleted if any(partner.licenses(c) for c in d.categories))
         memo = snapshot.memo[("licensed", key, partner.categories)] = replace(whole, items=items, deleted=deleted, since=0, left=(), came=())
     return memo
+
+
+def _latest(resources, changed: Mapping[str, datetime], pages: Mapping[str, tuple[datetime, ...]]) -> datetime | None:
+    """The latest date of a build: its resources', its listings' and their archive pages' (what waits for its second)."""
+    return max(filter(None, [newest(resources), *changed.values(), *(max(t, default=None) for t in pages.values())]), default=None)
 
 
 def _soonest(*moments: datetime | None) -> datetime | None:

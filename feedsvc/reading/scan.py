@@ -447,7 +447,7 @@ class Scanner:
         if self.settle <= 0 or finished:
             return True
         look = self._looks.get(source)
-        if 0 <= self.settle <= now - stat[1] / 1e9 or (look is not None and look[0] == stat):
+        if settled(self.settle, stat, now) or (look is not None and look[0] == stat):
             return True
         if folder.writing(source) is False:
             return True
@@ -498,6 +498,12 @@ class Scanner:
         return noted
 
 
+def settled(settle: float, stat: tuple[int, int], now: float) -> bool:
+    """Whether a file of this (size, mtime_ns) has not changed for `settle` seconds, by its mtime (a negative settle:
+    never so; a file the watcher saw closed, or the kernel says no one writes, is ready all the same: Scanner._ready)."""
+    return 0 <= settle <= now - stat[1] / 1e9
+
+
 def first_guess(stats: Iterable[tuple[str, tuple[int, int]]]) -> frozenset[str]:
     """Of a placement batch's (source, stat), the FIRST_GUESS newest files by mtime: read in full at once."""
     return frozenset(source for source, _ in sorted(stats, key=lambda item: item[1][1], reverse=True)[:FIRST_GUESS])
@@ -529,7 +535,7 @@ class ReadAhead:
             self._results.put(None)
             return
         now = time.time()
-        ready = [(source, (size, mtime_ns)) for source, size, mtime_ns in files if 0 <= settle <= now - mtime_ns / 1e9]
+        ready = [(source, (size, mtime_ns)) for source, size, mtime_ns in files if settled(settle, (size, mtime_ns), now)]
         self.batch = {source: (stat, settle > 0) for source, stat in ready}
         self.full = len(ready) < place_from
         self.first = frozenset() if self.full else first_guess(ready)
