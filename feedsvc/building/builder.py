@@ -339,14 +339,15 @@ class Committer:
         thread between two of its bytecodes, and there it cannot wait for the commit it stopped in the middle (the
         parse results it leaves to the background not handed on yet): it asks for the end instead (on_sigterm), which
         comes here, once the commit is done."""
+        # Named before the lock is taken: a SIGTERM that comes while this thread waits for it, or the moment it has it,
+        # is asked to end the process after this commit too; handled as if no commit ran, land() found no parse results
+        # yet (the first build's) or waited for a background build this thread's lock held up, and the end lost them.
+        self._holder = threading.get_ident()
         try:
             with self._lock:
-                self._holder = threading.get_ident()
-                try:
-                    yield
-                finally:
-                    self._holder = None
+                yield
         finally:
+            self._holder = None
             if _TERM_ASKED.is_set() and threading.current_thread() is threading.main_thread():
                 land_at_exit()
                 _end()
