@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -160,7 +161,9 @@ def test_a_file_held_open_mid_write_is_never_published_half_written(live):
     assert set(observed) == {"The first half, and the second half."}
 
 
-def test_serve_reads_a_big_folder_in_worker_processes_that_are_gone_once_it_answers(tmp_path):
+@pytest.mark.parametrize("written", ["an hour before", "just now"])
+def test_serve_reads_a_big_folder_in_worker_processes_that_are_gone_once_it_answers(tmp_path, written):
+    """Read once, all in workers: ahead of the first scan when settled, and what was not settled yet by that scan."""
     from feedsvc.reading.pool import POOL_FROM
 
     folder = tmp_path / "articles"
@@ -169,6 +172,9 @@ def test_serve_reads_a_big_folder_in_worker_processes_that_are_gone_once_it_answ
             write(folder, f"a{i:04}.txt", f"أخبار\nخبر رقم {i}\nفقرة عن الخبر رقم {i}.\n")
         else:
             write(folder, f"a{i:04}.txt", f"News\nStory {i}\nThe council said that the story {i} was about the budget and the city.\n")
+    if written == "an hour before":  # settled: all of it read ahead at once
+        for path in folder.iterdir():
+            os.utime(path, (time.time() - 3600, time.time() - 3600))
     server = Server(folder, tmp_path / "state.sqlite3")
     try:
         health = json.loads(fetch(server.base, "/healthz").body)
@@ -176,7 +182,12 @@ def test_serve_reads_a_big_folder_in_worker_processes_that_are_gone_once_it_answ
         assert fetch(server.base, "/category/news/feed.json").status == 200
         readers = [pid for pid in os.listdir("/proc") if pid.isdigit() and _is_reader_of(int(pid), server.proc.pid)]
         assert not readers, "reading workers left running"
-        assert f"read {POOL_FROM + 20} files in 2 worker processes (0 here)" in server.output()
+        reads = re.findall(r"read (\d+) files in (\d+) worker processes \((\d+) here\)", server.output())
+        if written == "an hour before":
+            assert reads == [(str(POOL_FROM + 20), "2", "0")], reads
+        else:  # what had settled read ahead, the rest by the first scan: each file once, none in this process
+            assert sum(int(n) for n, _, _ in reads) == POOL_FROM + 20 and {here for _, _, here in reads} == {"0"}, reads
+            assert ("2" in {workers for _, workers, _ in reads}), reads
         assert "reading worker" not in server.output()  # none failed
     finally:
         server.stop()
