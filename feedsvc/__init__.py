@@ -36,7 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True,
     app.extensions.update(_wiring(settings, state_path(settings, app.instance_path)))
     app.extensions.update({
         "feedsvc.serving": ServingOptions(max_age=settings.refresh_seconds, articles_dir=Path(settings.articles_dir)),
-        "feedsvc.variants": _variants(settings, app.extensions["feedsvc.store"]),
+        "feedsvc.variants": _variants(settings, app.extensions["feedsvc.store"], app.extensions["feedsvc.state_path"]),
         "feedsvc.partners": load_partners(settings.partners),
         "feedsvc.limits": {"public": RateLimiter(settings.rate_limit, exempt=settings.rate_limit_exempt), "partner": RateLimiter(settings.partner_rate_limit)},
     })
@@ -99,15 +99,18 @@ def for_export(config: Mapping[str, Any] | None = None) -> Wiring:
     settings = _settings(config)
     extensions = _wiring(settings, state_path(settings))
     load_partners(settings.partners)  # a partner key not set fails the build, as it fails create_app
-    extensions["feedsvc.variants"] = _variants(settings, extensions["feedsvc.store"])
+    extensions["feedsvc.variants"] = _variants(settings, extensions["feedsvc.store"], extensions["feedsvc.state_path"])
     wiring = Wiring(extensions)
     start_building(wiring, search=False)
     return wiring
 
 
-def _variants(settings: Settings, reader) -> "Variants":
+def _variants(settings: Settings, reader, state: str) -> "Variants":
     """Archive pages, deltas and partners' views made from the store (feedsvc/serving/variants.py)."""
+    from .formats.pages import keep_compiled
     from .serving.variants import Variants
+
+    keep_compiled(state)  # the pages' templates, compiled once for the deployment
 
     return Variants(reader, Site.from_settings(settings), settings.feed_max_items,
                     {"full_text": settings.public_content == "full", "hub": settings.websub_hub},

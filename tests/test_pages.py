@@ -2,6 +2,9 @@
 held to list.html's rendering of the whole list."""
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import timedelta
@@ -15,7 +18,7 @@ from lxml import etree
 
 from feedsvc.formats import pages
 from feedsvc.model import Article, stable_id
-from tests.conftest import FIXED_NOW, write
+from tests.conftest import FIXED_NOW, ROOT, write
 from tests.test_fragments import SITE, articles
 
 POLITICS = quote("سياسة")
@@ -181,3 +184,46 @@ def test_a_list_template_that_no_longer_cuts_is_rendered_whole(monkeypatch):
     monkeypatch.setattr(pages, "_render_list", lambda rows, summaries: real(rows, summaries) + ("<!-- %d -->" % len(rows)))
     assert pages.list_html(pool, SITE) == real(pages._rows(pool, SITE), False) + "<!-- 2 -->"
     assert not pages._list_items
+
+
+_RENDER_ONE = """
+import sys
+sys.path.insert(0, {root!r})
+from feedsvc.formats import pages
+from tests.test_pages import plain
+from tests.test_fragments import SITE
+compiled = []
+real = pages._ENV.compile
+pages._ENV.compile = lambda *a, **k: compiled.append(1) or real(*a, **k)
+pages.keep_compiled({state!r})
+body = pages.render_article(plain(1)[0], (), SITE)[0]
+sys.stdout.buffer.write(b"%d\\n" % len(compiled) + body)
+"""
+
+
+def _render_in_a_new_process(folder) -> tuple[int, bytes]:
+    """An article page rendered by a fresh interpreter keeping its templates in `folder` (a state store's name with
+    .templates): (templates compiled, page)."""
+    done = subprocess.run([sys.executable, "-c", _RENDER_ONE.format(root=str(ROOT), state=str(folder).removesuffix(".templates"))],
+                          capture_output=True, check=True, cwd=ROOT)
+    count, _, body = done.stdout.partition(b"\n")
+    return int(count), body
+
+
+def test_the_templates_are_compiled_once_for_a_deployment_and_render_the_same(tmp_path):
+    folder = tmp_path / "state.sqlite3.templates"
+    compiled, first = _render_in_a_new_process(folder)
+    assert compiled == 2 and len(list(folder.iterdir())) == 2  # article.html and the base.html it extends
+    assert _render_in_a_new_process(folder) == (0, first)  # the next process compiles nothing: same bytes
+
+
+def test_a_damaged_or_missing_template_cache_is_compiled_again_never_an_error(tmp_path):
+    folder = tmp_path / "state.sqlite3.templates"
+    _, page = _render_in_a_new_process(folder)
+    for cached in folder.iterdir():
+        cached.write_bytes(cached.read_bytes()[:40])  # cut short: its checksum or code unreadable
+    assert _render_in_a_new_process(folder) == (2, page)
+    assert _render_in_a_new_process(folder) == (0, page)  # written over whole
+    shutil.rmtree(folder)
+    folder.write_text("a file where the folder was")
+    assert _render_in_a_new_process(folder) == (2, page)

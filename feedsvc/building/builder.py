@@ -873,6 +873,7 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     from .site import Publisher
 
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
+    pages.keep_compiled(path)  # the pages' templates, compiled once for the deployment
     options = Options.from_settings(settings)
     reading = code_version(articles, chrome, folder, frontmatter, markup, model, scan, text)
     # Two hashes of the reading options: without the site's URL for what does not name it (ParsedCache).

@@ -5,12 +5,14 @@ Every value is escaped by Jinja's autoescape; only the article body, already san
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections import OrderedDict
 from datetime import datetime
 from typing import Iterable, Mapping
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
+from jinja2.bccache import Bucket
 
 from .. import urls
 from ..model import Article, Feed, Site, text_direction
@@ -26,6 +28,36 @@ _ENV = Environment(
     auto_reload=False,  # package files: not a stat of each template (and the one it extends) on every page rendered
 )
 _ENV.globals["urls"] = urls  # the templates' links: urls.url(site.url, urls.OPML), …
+
+
+class _Compiled(FileSystemBytecodeCache):
+    """The templates' compiled code kept in a folder, for every process of a deployment after the first: compiling
+    them took 60-70 ms of each process that renders a page (a one-file `feedsvc build`, 0.45 s in all on the sample).
+    Jinja keys each by the template's path and checks its source's checksum, so an edited template is compiled
+    anew. A folder that cannot be read or written (deleted, full, read-only) is no cache, never an error."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # noqa: BLE001 - a damaged file: compiled again, and written over
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def keep_compiled(state_path: str) -> None:
+    """Keep the templates' compiled code in a folder beside the state store (made if missing; see _Compiled), for this
+    process and the next."""
+    folder = state_path + ".templates"
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:  # the state's folder is checked for writing by its store: here a cache is only skipped
+        return
+    _ENV.bytecode_cache = _Compiled(folder, "%s.jinja")
 LATEST_ON_HOME = 20
 LIST_ITEMS_KEPT = 4096  # list items' HTML kept, by what they show (a few hundred bytes each; 1,000 first-page items at 10,000 articles)
 
