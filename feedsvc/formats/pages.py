@@ -58,6 +58,8 @@ def keep_compiled(state_path: str) -> None:
     except OSError:  # the state's folder is checked for writing by its store: here a cache is only skipped
         return
     _ENV.bytecode_cache = _Compiled(folder, "%s.jinja")
+
+
 LATEST_ON_HOME = 20
 LIST_ITEMS_KEPT = 4096  # list items' HTML kept, by what they show (a few hundred bytes each; 1,000 first-page items at 10,000 articles)
 
