@@ -5,6 +5,7 @@ import codecs
 import re
 import unicodedata
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from feedsvc.reading.text import (
     SLUG_MAX, DecodeError, clean_text, collapse_space, decode_bytes, detect_language, drop_unsafe_chars, is_binary,
     is_visible, looks_binary, make_slug,
 )
+from tests.conftest import write
 
 ARABIC = "سياسة\nوزير الخارجية يصل إلى العاصمة في زيارة رسمية\nوقال مصدر دبلوماسي إن الزيارة تتناول ملفات التعاون الاقتصادي.\n"
 FRENCH = "Économie\nLa réforme adoptée à l’Assemblée\nLe texte a été adopté mardi soir après une longue séance.\n"
@@ -174,6 +176,35 @@ def test_make_slug_uses_the_mapping_then_a_unicode_slug():
     assert make_slug("سياسة", {"سياسة": "politics"}) == "politics"
     assert make_slug("سياسة", {}) == "سياسة"
     assert make_slug("World  News", {}) == "world-news"
+
+
+@pytest.mark.parametrize("name, slug", [
+    ("سِيَاسَة", "سياسة"),  # harakat
+    ("الرِّياضة", "الرياضة"),  # a shadda and a kasra on one letter
+    ("اقتصـــاد", "اقتصاد"),  # tatweel
+    ("القرآنُ ۖ الكريم", "القرآن-الكريم"),  # a Quranic annotation sign standing alone
+])
+def test_an_arabic_names_optional_marks_are_left_out_of_its_slug_not_made_hyphens(name, slug):
+    assert make_slug(name, {}) == slug
+
+
+@pytest.mark.parametrize("name, slug", [
+    ("हिन्दी समाचार", "हिन्दी-समाचार"),  # Devanagari vowel signs and virama: part of the word
+    ("עִבְרִית", "עִבְרִית"),  # Hebrew points
+    ("ข่าว ไทย", "ข่าว-ไทย"),  # Thai tone marks
+    ("Café  Culture", "café-culture"),  # composed by NFKC, as before
+    ("x\u0301_y", "x\u0301-y"),  # a mark NFKC cannot compose stays; an underscore is still a hyphen
+])
+def test_a_combining_mark_other_scripts_need_stays_on_its_letter(name, slug):
+    assert make_slug(name, {}) == slug
+
+
+def test_a_category_with_harakat_is_served_at_the_slug_of_its_bare_name(make_app, articles_dir):
+    write(articles_dir, "a.txt", "الرِّياضة\nفوز الفريق\nفاز الفريق بالمباراة أمس في الملعب الكبير.\n")
+    client = make_app(articles_dir).test_client()
+    response = client.get(f"/category/{quote('الرياضة')}/feed.json")
+    assert response.status_code == 200 and response.get_json()["items"][0]["title"] == "فوز الفريق"
+    assert f"/category/{quote('الرياضة')}/" in client.get("/").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("name", ["a/b", "../etc/passwd", "x\x01y", "..", "/", "a b/../c"])

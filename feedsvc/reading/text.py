@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import html
 import logging
 import os
 import re
@@ -314,13 +315,29 @@ def _load_unpacked_model() -> None:
         log.debug("py3langid's model loaded from its own file (%s: %s)", type(exc).__name__, exc)
 
 
+# Arabic's optional marks and its stretching letter: harakat and the superscript alef (U+064B-U+065F, U+0670), the
+# Quranic annotation signs (U+0610-U+061A, U+06D6-U+06ED) and tatweel (U+0640). A word is the same word with or without
+# them, so a slug leaves them out (https://www.unicode.org/versions/latest/ch09.pdf, 9.2 Arabic).
+_ARABIC_OPTIONAL = re.compile("[\u0610-\u061a\u0640\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed]")
+
+
 def make_slug(name: str, mapping: dict[str, str]) -> str:
     """URL slug of a category: the configured one, else a Unicode slug of at most SLUG_MAX characters."""
     if name in mapping:
         return mapping[name]
-    slug = slugify(name, allow_unicode=True) or "category"
+    slug = _slug(_ARABIC_OPTIONAL.sub("", name)) or "category"
     if len(slug) > SLUG_MAX:
         # Cut long names and keep them apart with a hash of the whole name.
         digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
         slug = slug[: SLUG_MAX - 9].rstrip("-") + "-" + digest
     return slug
+
+
+def _slug(text: str) -> str:
+    """python-slugify's Unicode slug, except that a combining mark NFKC leaves as it is (a Devanagari vowel sign, a Hebrew
+    point) stays on its letter: slugify's rule (no \\W) made each one a hyphen inside the word (हिन्दी → ह-न-द)."""
+    marks = {c for c in unicodedata.normalize("NFKC", html.unescape(text)) if unicodedata.category(c)[0] == "M"}
+    if not marks:
+        return slugify(text, allow_unicode=True)
+    kept = "".join(sorted(marks))
+    return slugify(text, allow_unicode=True, regex_pattern=re.compile(f"(?:[^\\w{re.escape(kept)}]|_)+"))
