@@ -191,3 +191,82 @@ def first_builder(tmp_path, monkeypatch):
     monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
     app = for_building(settings(many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"))
     return app, start_building(app, release=True)
+
+
+def test_a_first_build_records_what_its_listings_carry_with_its_pages_and_a_deletion_is_announced(tmp_path, monkeypatch):
+    # Nothing was carried before a deployment's first build, so its feeds show no tombstone: what each listing carries
+    # (what a deletion is found against) is recorded after its feeds, with its pages.
+    from feedsvc.building.tombstones import Tombstones
+
+    commits, updated, ours = [], [], lambda path: str(path).startswith(str(tmp_path))  # not an earlier test's background
+    commit, update = StoreWriter.commit, Tombstones.update
+
+    def committing(self, build, now):
+        if ours(self.path):
+            commits.append(build.report.get("partial"))
+        return commit(self, build, now)
+
+    def updating(self, *args, **kwargs):
+        if ours(self.store.path):
+            updated.append(list(commits))
+        return update(self, *args, **kwargs)
+
+    monkeypatch.setattr(StoreWriter, "commit", committing)
+    monkeypatch.setattr(Tombstones, "update", updating)
+    app, publisher = first_builder(tmp_path, monkeypatch)
+    assert publisher.feeds_first and publisher.refresh() and not publisher.snapshot.partial
+    assert updated == [[True]]  # once, after the feeds' build, before the pages'
+    carried = publisher.store.carried()
+    assert len(carried) == 60 and all(row[1] for row in carried.values())
+    finished(app)
+    gone = publisher.snapshot.listings[""].items[0]
+    (tmp_path / "articles" / gone.source).unlink()
+    restarted = start_building(for_building(settings(tmp_path / "articles", tmp_path / "state.sqlite3")), release=True)
+    assert restarted.refresh()
+    assert [d.ref for d in restarted.snapshot.listings[""].deleted] == [gone.guid]
+
+
+def test_what_the_listings_carry_is_recorded_again_after_a_transaction_that_recorded_it_is_rolled_back(tmp_path, monkeypatch):
+    # The first build's pages' transaction, then a later refresh's, fail to commit (a full disk): the rows they wrote
+    # are in no state store, and the refreshes after them must write them again.
+    from contextlib import contextmanager
+
+    from feedsvc.building.state import StateError, StateStore
+    from tests.conftest import write
+
+    publisher = first_builder(tmp_path, monkeypatch)[1]
+    transaction, outermost, fail = StateStore.transaction, [], {"next": False}
+
+    @contextmanager
+    def some_fail(self):
+        if getattr(self._local, "batch", None) is not None:  # inside another: part of it
+            yield
+            return
+        outermost.append(1)
+        if not (len(outermost) == 2 or (fail["next"] and threading.current_thread() is threading.main_thread())):
+            with transaction(self):
+                yield
+            return
+        fail["next"] = False
+        conn = self._kept()
+        self._local.batch = conn
+        try:
+            yield
+        finally:
+            self._local.batch = None
+            if conn.in_transaction:
+                conn.rollback()
+            self.rolled_back = True
+        raise StateError("disk full")
+
+    monkeypatch.setattr(StateStore, "transaction", some_fail)
+    assert publisher.refresh() and publisher.snapshot.partial  # 1: the feeds; 2: the pages, rolled back
+    assert publisher.refresh() and not publisher.snapshot.partial  # 3
+    if publisher._finisher is not None:
+        publisher._finisher.join(timeout=30)  # the background's reading: its refreshes are its own
+    assert len(publisher.store.carried()) == 60
+    write(tmp_path / "articles", "new.txt", "News\nA new story\nThe council met again on Tuesday to vote on the budget.\n")
+    fail["next"] = True
+    assert not publisher.refresh()  # rolled back
+    assert publisher.refresh()
+    assert len(publisher.store.carried()) == 61

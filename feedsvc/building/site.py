@@ -194,6 +194,7 @@ class Publisher:
                 if self.store.rolled_back:  # what the state store said in this refresh is not in it: ask again
                     self._stamped, self._owners, self._slugs = {}, {}, {}
                     self._term_slugs = {"tag": {}, "author": {}}
+                    self._forget_carried()
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 if self.snapshot.built_at is None:  # nothing built yet: nothing to keep serving
                     log.error("refresh failed, no feeds built yet: %s", self.last_error)
@@ -498,11 +499,15 @@ class Publisher:
                 if not first:
                     break
                 scan = self.scanner.complete(first)
-            listings, expires = self.tombstones.update(listings, now, held={s.source for s in scan.skipped} | scan.pending)
+            partial, self.feeds_first = self.feeds_first and bool(self.scanner.placed), False
+            held = {s.source for s in scan.skipped} | scan.pending
+            # A deployment's first build has no tombstone to show: what its listings carry (20,000 rows at 10,000
+            # articles, 1.3 s at 100,000) is recorded with its pages (_complete), after its feeds.
+            carried = not (partial and self.tombstones.announce_nothing())
+            listings, expires = self.tombstones.update(listings, now, held=held) if carried else (listings, None)
             feeds = self._first_pages(listings)
             live = list(listings[0].items)
             live_by_id, moved = self._live_by_id(listings[0])
-            partial, self.feeds_first = self.feeds_first and bool(self.scanner.placed), False
             rendering = self.renderer.render(feeds, live, live_by_id, fresh, now=now, moved=moved, with_pages=not partial)
             resources = rendering.resources
             # The listings' and archive pages' times date what a partial snapshot does not serve (deltas, archive pages,
@@ -529,16 +534,18 @@ class Publisher:
             next_expiry=_soonest(expires, news_window(live, now)[1]),
             partial=partial,
         )
-        return snapshot, changes, rendering, (feeds, live, live_by_id, now, listings, before) if partial else None
+        return snapshot, changes, rendering, (feeds, live, live_by_id, now, listings, before, None if carried else held) if partial else None
 
     def _complete(self, partial: Snapshot, rest: tuple) -> Snapshot:
         """The whole snapshot of a partial one (its feeds committed): the home and category pages and the sitemaps of
         the same listings rendered, every other resource taken as it is. If that fails, the partial snapshot, and the
         next refresh renders them (feeds_first is over); until then a page asked for waits a bounded time and is a 503
         (the store's build still says it is partial). rest: what _build rendered the partial one from."""
-        feeds, live, live_by_id, now, listings, before = rest
+        feeds, live, live_by_id, now, listings, before, held = rest
         try:
             with self.store.transaction():
+                if held is not None:  # what the listings carry, left by _build: none has a tombstone to show (no listing changes)
+                    self.tombstones.update(listings, now, held=held)
                 rendering = self.renderer.render(feeds, live, live_by_id, set(), now=now, moved=(set(), set()))
                 changed, pages = self.versions.times(listings, *before)
             latest = _latest(rendering.resources, changed, pages)
@@ -547,11 +554,18 @@ class Publisher:
         except Exception as exc:  # the edge where work must go on: the feeds are committed; the next refresh renders the rest
             self._synced = False
             self.versions.forget()  # archive pages it may have dated in a transaction that did not commit
+            if held is not None:  # and what the listings carry, as it may have recorded it
+                self._forget_carried()
             log.error("the first build's pages could not be rendered, the next refresh renders them: %s: %s",
                       type(exc).__name__, exc)
             return partial
         return replace(partial, resources=rendering.resources, changed=MappingProxyType(changed), pages=MappingProxyType(pages),
                        partial=False, memo={})
+
+    def _forget_carried(self) -> None:
+        """Let the next refresh learn what the listings carry from the state store again: a transaction that recorded
+        it was rolled back, and the rows it wrote in memory only would never be written (a deletion then unannounced)."""
+        self.tombstones = Tombstones(self.store, self.tombstones.retention)
 
     def variant(self, key: str, fmt: str, *, page: int = 1, since: datetime | None = None,
                 partner: Partner | None = None) -> Rendered | None:

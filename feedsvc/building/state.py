@@ -352,6 +352,13 @@ class StateStore:
             return found
         return {ref: (source, names(keys), names(cats)) for ref, source, keys, cats in rows}
 
+    def carries_nothing(self) -> bool:
+        """Whether no entry was ever recorded as carried nor as deleted (a deployment's first build): no tombstone yet."""
+        try:
+            return self._kept().execute("SELECT NOT EXISTS (SELECT 1 FROM carried) AND NOT EXISTS (SELECT 1 FROM deletions)").fetchone()[0] == 1
+        except sqlite3.Error as exc:
+            raise StateError(f"state file {self.path}: {exc}; check that it is readable and not corrupt") from None
+
     def deletions(self) -> list[tuple[str, str, datetime, tuple[str, ...]]]:
         """Every recorded deletion: (listing key, ref, when, categories)."""
         try:

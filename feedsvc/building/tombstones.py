@@ -106,6 +106,12 @@ class Tombstones:
         expires = min((d.when for refs in self._deleted.values() for d in refs.values()), default=None)
         return [self._dress(listing) for listing in listings], None if expires is None else expires + self.retention
 
+    def announce_nothing(self) -> bool:
+        """Whether an update now could dress no listing with a tombstone: none was ever loaded, and the store has
+        recorded nothing carried or deleted (a deployment's first build). Its update only records what each listing
+        carries, and that may come later (site.py: a feeds-first build's, with its pages)."""
+        return self._carried is None and self.store.carries_nothing()
+
     def deletions(self, key: str) -> tuple[Deleted, ...]:
         """The tombstones a listing's feeds announce, newest first, as of the last update."""
         return self._announced.get(key, ())
