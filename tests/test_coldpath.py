@@ -272,6 +272,28 @@ def test_the_builders_sigterm_lands_the_parse_results_of_its_first_build_before_
     assert stored_ids(state, "parsed") == {path.name for path in folder.iterdir()}
 
 
+def test_a_sigterm_in_the_middle_of_a_state_store_transaction_ends_the_builder_once_its_parse_results_landed(tmp_path):
+    """The first build's pages are dated, and what its listings carry recorded, in a state store transaction on the
+    main thread, holding the file's write lock while the background build that lands the parse results waits for it: a
+    SIGTERM there ends the builder once they landed, not after a wait that could land nothing (they were lost)."""
+    folder, state = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"
+    proc = dedicated_builder(tmp_path, folder, state,
+                             "from feedsvc.building.state import StateStore\n"
+                             "record, recorded = StateStore.record_carried, []\n"
+                             "def record_then_term(self, *args):\n"
+                             "    recorded.append(record(self, *args))\n"
+                             "    if len(recorded) == 1:  # the first build's pages' transaction, its rows written, not committed\n"
+                             "        os.kill(os.getpid(), signal.SIGTERM)\n"
+                             "StateStore.record_carried = record_then_term\n"
+                             # The background build of the parse results after the pages' transaction has begun.
+                             "left = b.Committer._commit_left\n"
+                             "b.Committer._commit_left = lambda self, build, what, make=None: "
+                             "(what == 'parse results' and time.sleep(0.3), left(self, build, what, make))[1]\n")
+    assert ended(proc) == 0
+    assert built(state)
+    assert stored_ids(state, "parsed") == {path.name for path in folder.iterdir()}
+
+
 def test_a_sigterm_in_the_middle_of_the_first_builds_commit_ends_the_builder_once_its_parse_results_landed(tmp_path):
     """The first build runs on the builder's main thread, where its SIGTERM handler runs too, between two bytecodes: a
     SIGTERM right after the store took that build, before its parse results were handed to the background, ends the

@@ -725,6 +725,14 @@ def on_sigterm(*_) -> None:
     if any(committer._holder == here for committer in list(_COMMITTERS)):
         _TERM_ASKED.set()
         return
+    # Anywhere else, this thread may be in the middle of a state store transaction (a refresh's stamps, a first build's
+    # pages' dates and what its listings carry), whose write lock the background build that lands the parse results
+    # waits for: waited for here, that build could land nothing until the wait gave up (LAND_WITHIN_S), and the end
+    # lost them. The landing is waited for on a thread of its own, which ends the process, while this one goes on.
+    threading.Thread(target=_land_then_end, name="ending", daemon=True).start()
+
+
+def _land_then_end() -> None:
     land_at_exit()
     _end()
 
