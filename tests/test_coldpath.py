@@ -234,6 +234,34 @@ def test_a_process_that_ends_right_after_a_cold_start_first_lands_its_parse_resu
     assert again.scanner.parsed.read == 0 and set(again.scanner.placed) == placed
 
 
+def term_after_first(function: str, imported: str) -> str:
+    """Patch source for dedicated_builder: `function` (a class's method, as `imported` names it) sends its process a
+    SIGTERM as its first call returns, so the handler runs inside that call."""
+    return (f"{imported}\n"
+            f"_real, _calls = {function}, []\n"
+            "def _then_term(self, *args):\n"
+            "    _calls.append(_real(self, *args))\n"
+            "    if len(_calls) == 1:\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    return _calls[-1]\n"
+            f"{function} = _then_term\n")
+
+
+def parse_results_after(seconds: float) -> str:
+    """Patch source for dedicated_builder: the background build of the parse results a refresh left waits `seconds`
+    before it commits them."""
+    return ("_left = b.Committer._commit_left\n"
+            "b.Committer._commit_left = lambda self, build, what, make=None: "
+            f"(what == 'parse results' and time.sleep({seconds}), _left(self, build, what, make))[1]\n")
+
+
+def landed_and_ended(proc: subprocess.Popen, state: Path, folder: Path) -> None:
+    """The builder ended by itself (exit 0), its first build and every file's parse results in the store."""
+    assert ended(proc) == 0
+    assert built(state)
+    assert stored_ids(state, "parsed") == {path.name for path in folder.iterdir()}
+
+
 def dedicated_builder(tmp_path: Path, folder: Path, state: Path, patch: str) -> subprocess.Popen:
     """build_forever in a process of its own, as serve forks it, with a cold start's files placed (all but five first
     pages' articles left to the background, which never reads them here) and `patch` (Python source) run first."""
@@ -253,10 +281,7 @@ def test_the_builders_sigterm_lands_the_parse_results_of_its_first_build_before_
     """The dedicated builder (build_forever) ends with os._exit, which runs no atexit function: its SIGTERM lands
     them itself. A real process, its parse-results build slowed as in the test above."""
     folder, state = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"
-    proc = dedicated_builder(tmp_path, folder, state,
-                             "left = b.Committer._commit_left\n"
-                             "b.Committer._commit_left = lambda self, build, what, make=None: "
-                             "(what == 'parse results' and time.sleep(1.5), left(self, build, what, make))[1]\n")
+    proc = dedicated_builder(tmp_path, folder, state, parse_results_after(1.5))
     try:
         deadline = time.monotonic() + 30
         while not (state.exists() and built(state)):  # the first build is committed: the feeds answer
@@ -277,21 +302,11 @@ def test_a_sigterm_in_the_middle_of_a_state_store_transaction_ends_the_builder_o
     main thread, holding the file's write lock while the background build that lands the parse results waits for it: a
     SIGTERM there ends the builder once they landed, not after a wait that could land nothing (they were lost)."""
     folder, state = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"
+    # The first call is in the first build's pages' transaction: its rows written, not committed.
     proc = dedicated_builder(tmp_path, folder, state,
-                             "from feedsvc.building.state import StateStore\n"
-                             "record, recorded = StateStore.record_carried, []\n"
-                             "def record_then_term(self, *args):\n"
-                             "    recorded.append(record(self, *args))\n"
-                             "    if len(recorded) == 1:  # the first build's pages' transaction, its rows written, not committed\n"
-                             "        os.kill(os.getpid(), signal.SIGTERM)\n"
-                             "StateStore.record_carried = record_then_term\n"
-                             # The background build of the parse results after the pages' transaction has begun.
-                             "left = b.Committer._commit_left\n"
-                             "b.Committer._commit_left = lambda self, build, what, make=None: "
-                             "(what == 'parse results' and time.sleep(0.3), left(self, build, what, make))[1]\n")
-    assert ended(proc) == 0
-    assert built(state)
-    assert stored_ids(state, "parsed") == {path.name for path in folder.iterdir()}
+                             term_after_first("StateStore.record_carried", "from feedsvc.building.state import StateStore")
+                             + parse_results_after(0.3))  # their build after the pages' transaction has begun
+    landed_and_ended(proc, state, folder)
 
 
 def test_a_sigterm_in_the_middle_of_the_first_builds_commit_ends_the_builder_once_its_parse_results_landed(tmp_path):
@@ -299,18 +314,9 @@ def test_a_sigterm_in_the_middle_of_the_first_builds_commit_ends_the_builder_onc
     SIGTERM right after the store took that build, before its parse results were handed to the background, ends the
     process once they landed (on_sigterm), not at once with them lost (the test above, on a loaded machine)."""
     folder, state = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"
-    proc = dedicated_builder(tmp_path, folder, state,
-                             "from feedsvc.store import StoreWriter\n"
-                             "commit, commits = StoreWriter.commit, []\n"
-                             "def commit_then_term(self, build, now):\n"
-                             "    commits.append(commit(self, build, now))\n"
-                             "    if len(commits) == 1:  # the first build's: its handler runs here, in Committer.__call__\n"
-                             "        os.kill(os.getpid(), signal.SIGTERM)\n"
-                             "    return commits[-1]\n"
-                             "StoreWriter.commit = commit_then_term\n")
-    assert ended(proc) == 0
-    assert built(state)
-    assert stored_ids(state, "parsed") == {path.name for path in folder.iterdir()}
+    # The first build's commit: its handler runs there, in Committer.__call__.
+    proc = dedicated_builder(tmp_path, folder, state, term_after_first("StoreWriter.commit", "from feedsvc.store import StoreWriter"))
+    landed_and_ended(proc, state, folder)
 
 
 def test_a_sigterm_the_moment_the_first_builds_commit_takes_its_lock_ends_the_builder_once_its_parse_results_landed(tmp_path):
@@ -343,9 +349,7 @@ def test_a_sigterm_the_moment_the_first_builds_commit_takes_its_lock_ends_the_bu
                              "    made(self, *args, **kwargs)\n"
                              "    self._lock = TermWhenTaken()\n"
                              "b.Committer.__init__ = with_lock\n")
-    assert ended(proc) == 0
-    assert built(state)
-    assert stored_ids(state, "parsed") == {path.name for path in folder.iterdir()}
+    landed_and_ended(proc, state, folder)
 
 
 def test_a_sigterm_handled_where_python_ignores_exceptions_still_ends_the_builder(tmp_path):

@@ -3,6 +3,7 @@ after (building/site.py Publisher.feeds_first); a page asked for meanwhile waits
 then the page or a 503, never a 404 (serving/web.py)."""
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import time
@@ -146,20 +147,32 @@ def test_pages_that_fail_after_the_feeds_leave_the_listings_to_be_dated_by_the_n
 def test_archive_pages_dated_in_pages_that_failed_to_commit_are_dated_again(tmp_path, monkeypatch):
     # The pages' transaction dates the archive pages, then fails to commit (a full disk): the times it gave are in no
     # state store, and the next refresh, whose listings are the very objects they were dated for, must not keep them.
+    publisher = first_builder(tmp_path, monkeypatch)[1]
+    failing_transactions(monkeypatch, lambda number: number == 2)  # the feeds' build is the first, the pages' the second
+    assert publisher.refresh() and publisher.snapshot.partial  # its pages are the next refresh's
+    assert publisher.refresh() and not publisher.snapshot.partial
+    pages = publisher.snapshot.pages
+    keys = [f"page:{at + 2}:{key}" for key, times in pages.items() for at in range(len(times))]
+    recorded = publisher.store.recorded_versions(keys)
+    assert len(keys) > 15 and {key: when for key, (_, when) in recorded.items()} == {
+        f"page:{at + 2}:{key}": when for key, times in pages.items() for at, when in enumerate(times)}
+
+
+def failing_transactions(monkeypatch, fails) -> None:
+    """StateStore.transaction as a full disk makes it fail: each outermost transaction `fails(number)` picks (numbered
+    from 1 in the order they begin) runs, is rolled back and raises StateError, as a COMMIT that fails does."""
     from contextlib import contextmanager
 
     from feedsvc.building.state import StateError, StateStore
 
-    publisher = first_builder(tmp_path, monkeypatch)[1]
-    transaction, outermost = StateStore.transaction, []
+    transaction, begun = StateStore.transaction, itertools.count(1)
 
     @contextmanager
-    def second_fails(self):
+    def failing(self):
         if getattr(self._local, "batch", None) is not None:  # inside another: part of it
             yield
             return
-        outermost.append(1)
-        if len(outermost) != 2:  # the feeds' build is the first, the pages' the second
+        if not fails(next(begun)):
             with transaction(self):
                 yield
             return
@@ -171,17 +184,10 @@ def test_archive_pages_dated_in_pages_that_failed_to_commit_are_dated_again(tmp_
             self._local.batch = None
             if conn.in_transaction:
                 conn.rollback()
+            self.rolled_back = True
         raise StateError("disk full")
 
-    monkeypatch.setattr(StateStore, "transaction", second_fails)
-    assert publisher.refresh() and publisher.snapshot.partial  # its pages are the next refresh's
-    monkeypatch.setattr(StateStore, "transaction", transaction)
-    assert publisher.refresh() and not publisher.snapshot.partial
-    pages = publisher.snapshot.pages
-    keys = [f"page:{at + 2}:{key}" for key, times in pages.items() for at in range(len(times))]
-    recorded = publisher.store.recorded_versions(keys)
-    assert len(keys) > 15 and {key: when for key, (_, when) in recorded.items()} == {
-        f"page:{at + 2}:{key}": when for key, times in pages.items() for at, when in enumerate(times)}
+    monkeypatch.setattr(StateStore, "transaction", failing)
 
 
 def first_builder(tmp_path, monkeypatch):
@@ -229,44 +235,25 @@ def test_a_first_build_records_what_its_listings_carry_with_its_pages_and_a_dele
 def test_what_the_listings_carry_is_recorded_again_after_a_transaction_that_recorded_it_is_rolled_back(tmp_path, monkeypatch):
     # The first build's pages' transaction, then a later refresh's, fail to commit (a full disk): the rows they wrote
     # are in no state store, and the refreshes after them must write them again.
-    from contextlib import contextmanager
-
-    from feedsvc.building.state import StateError, StateStore
     from tests.conftest import write
 
     publisher = first_builder(tmp_path, monkeypatch)[1]
-    transaction, outermost, fail = StateStore.transaction, [], {"next": False}
+    armed = []  # the next transaction of this thread fails (a refresh's), not the background's
 
-    @contextmanager
-    def some_fail(self):
-        if getattr(self._local, "batch", None) is not None:  # inside another: part of it
-            yield
-            return
-        outermost.append(1)
-        if not (len(outermost) == 2 or (fail["next"] and threading.current_thread() is threading.main_thread())):
-            with transaction(self):
-                yield
-            return
-        fail["next"] = False
-        conn = self._kept()
-        self._local.batch = conn
-        try:
-            yield
-        finally:
-            self._local.batch = None
-            if conn.in_transaction:
-                conn.rollback()
-            self.rolled_back = True
-        raise StateError("disk full")
+    def fails(number: int) -> bool:
+        if number == 2 or (armed and threading.current_thread() is threading.main_thread()):
+            armed.clear()
+            return True
+        return False
 
-    monkeypatch.setattr(StateStore, "transaction", some_fail)
+    failing_transactions(monkeypatch, fails)
     assert publisher.refresh() and publisher.snapshot.partial  # 1: the feeds; 2: the pages, rolled back
     assert publisher.refresh() and not publisher.snapshot.partial  # 3
     if publisher._finisher is not None:
         publisher._finisher.join(timeout=30)  # the background's reading: its refreshes are its own
     assert len(publisher.store.carried()) == 60
     write(tmp_path / "articles", "new.txt", "News\nA new story\nThe council met again on Tuesday to vote on the budget.\n")
-    fail["next"] = True
+    armed.append(True)
     assert not publisher.refresh()  # rolled back
     assert publisher.refresh()
     assert len(publisher.store.carried()) == 61

@@ -733,6 +733,7 @@ def on_sigterm(*_) -> None:
 
 
 def _land_then_end() -> None:
+    """(a thread of its own, on_sigterm) Let the parse results land, then end the dedicated builder."""
     land_at_exit()
     _end()
 

@@ -503,8 +503,8 @@ class Publisher:
             held = {s.source for s in scan.skipped} | scan.pending
             # A deployment's first build has no tombstone to show: what its listings carry (20,000 rows at 10,000
             # articles, 1.3 s at 100,000) is recorded with its pages (_complete), after its feeds.
-            carried = not (partial and self.tombstones.announce_nothing())
-            listings, expires = self.tombstones.update(listings, now, held=held) if carried else (listings, None)
+            record_now = not (partial and self.tombstones.announce_nothing())
+            listings, expires = self.tombstones.update(listings, now, held=held) if record_now else (listings, None)
             feeds = self._first_pages(listings)
             live = list(listings[0].items)
             live_by_id, moved = self._live_by_id(listings[0])
@@ -534,7 +534,7 @@ class Publisher:
             next_expiry=_soonest(expires, news_window(live, now)[1]),
             partial=partial,
         )
-        return snapshot, changes, rendering, (feeds, live, live_by_id, now, listings, before, None if carried else held) if partial else None
+        return snapshot, changes, rendering, (feeds, live, live_by_id, now, listings, before, None if record_now else held) if partial else None
 
     def _complete(self, partial: Snapshot, rest: tuple) -> Snapshot:
         """The whole snapshot of a partial one (its feeds committed): the home and category pages and the sitemaps of

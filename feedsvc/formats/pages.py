@@ -4,6 +4,7 @@ Every value is escaped by Jinja's autoescape; only the article body, already san
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -43,16 +44,17 @@ class _Compiled(FileSystemBytecodeCache):
             bucket.reset()
 
     def dump_bytecode(self, bucket: Bucket) -> None:
-        try:
+        # The folder deleted, full or read-only: this process compiled the template, and the next one does too.
+        with contextlib.suppress(OSError):
             super().dump_bytecode(bucket)
-        except OSError:
-            pass
 
 
 def keep_compiled(state_path: str) -> None:
     """Keep the templates' compiled code in a folder beside the state store (made if missing; see _Compiled), for this
     process and the next."""
     folder = state_path + ".templates"
+    if getattr(_ENV.bytecode_cache, "directory", None) == folder:  # a process that builds and serves asks twice
+        return
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
     except OSError:  # the state's folder is checked for writing by its store: here a cache is only skipped
