@@ -452,10 +452,12 @@ class Publisher:
 
     def next_wakeup(self) -> datetime | None:
         """When a refresh is due before the next tick: an embargo ending, a tombstone expiring, an article leaving
-        the News sitemap, or a file settling."""
+        the News sitemap, a file settling, or the folder to be walked again (a cold start's walk read ahead)."""
         times = [t for t in (self.snapshot.next_release, self.snapshot.next_expiry) if t is not None]
         if self.pending:  # a file held back settles, one the watcher saw go is looked at again (scan.GONE_AFTER)
             times.append(self.clock() + timedelta(seconds=max(self.scanner.settle, scan_module.GONE_AFTER)))
+        if self.scanner.rewalk:  # the last walk was made before the watcher was set (scan.ReadAhead): walk again now
+            times.append(self.clock())
         return min(times, default=None)
 
     def _build(self, now: datetime, hints: Iterable[str] | None

@@ -349,6 +349,8 @@ class Folder:
         except FileBusyError:
             raise
         except OSError as exc:
+            if expect is not None and exc.errno == errno.ENOENT:  # deleted since it was listed: not an article to skip
+                raise FileChangedError(errno.ESTALE, "gone since it was listed", source) from None
             return Skipped(source, *_file_error(exc))
         finally:
             if fd is not None:
