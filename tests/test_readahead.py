@@ -171,3 +171,16 @@ def test_the_publisher_asks_for_the_walk_again_at_once_after_a_first_scan_walked
     assert pub.refresh({})  # what a watcher that saw nothing hands it
     assert "late" in pub.snapshot.articles
     assert pub.next_wakeup() is None
+
+
+def test_a_walk_asked_for_again_is_asked_once_even_when_the_scan_fails(tmp_path):
+    root = _folder(tmp_path / "articles")
+    options = _options(root)
+    scanner = _scanner(root, options, _read_ahead(root, options))
+    scanner.scan()
+    assert scanner.rewalk
+    root.rename(tmp_path / "moved")
+    with pytest.raises(FileNotFoundError):
+        scanner.scan({})
+    # Not asked for again: Publisher.next_wakeup would have the scheduler refresh at once, and fail, without end.
+    assert not scanner.rewalk

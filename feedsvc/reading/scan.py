@@ -136,10 +136,11 @@ class Scanner:
         is complete: "closed" (closed after writing, inotify IN_CLOSE_WRITE) or "moved" (renamed into
         place); such a file is read at once, with no settle wait (see _ready for the rest).
         """
+        rewalk, self.rewalk = self.rewalk, False  # asked for once: a scan that fails does not ask for itself again at once
         if not self.root.is_dir():
             raise FileNotFoundError(f"articles folder {self.root} does not exist; set ARTICLES_DIR or create it")
         folder = Folder(self.root)  # its real path, resolved once per scan
-        targets = None if hints is None or self._last is None or self.rewalk else self._targets(folder, hints)
+        targets = None if hints is None or self._last is None or rewalk else self._targets(folder, hints)
         finished = self._finished(folder, hints)
         vanishing: set[str] = set()  # published files a watcher saw go a moment ago: kept until GONE_AFTER has passed
         if targets is None:
