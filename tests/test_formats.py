@@ -522,3 +522,63 @@ def test_json_feed_bytes_are_the_standard_librarys_compact_utf8_json():
     text = "".join(map(chr, range(0x80))) + "\u2028\u2029\ufeff\u00a0 «سياسة» ‏עברית‎ 𝔘 </script> \\u0041 ☃"
     value = {"z": text, "a": [1, -2, 0, True, False, None, {"k": "", "ق": [text[::-1]]}], "id": "tag:x,2024:1"}
     assert serialise(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=st.datetimes(timezones=st.timezones() | st.just(timezone.utc)))
+def test_rss_dates_are_feedgens_text_in_the_c_locale(moment):
+    import locale
+
+    from feedsvc.formats.content import rfc2822
+
+    before = locale.setlocale(locale.LC_TIME)
+    locale.setlocale(locale.LC_TIME, "C")
+    try:  # what feedgen's formatRFC2822 writes: its format, in the locale it sets
+        assert rfc2822(moment) == moment.strftime("%a, %d %b %Y %H:%M:%S %z")
+    finally:
+        locale.setlocale(locale.LC_TIME, before)
+
+
+def test_rendering_rss_never_sets_the_process_locale(sample_snapshot, make_publisher, sample_dir, monkeypatch):
+    # feedgen set the process's locale to C around each RSS date and back (formats/content.py rfc2822).
+    import locale
+
+    calls, setlocale = [], locale.setlocale
+    monkeypatch.setattr(locale, "setlocale", lambda *args: calls.append(args) or setlocale(*args))
+    site_feed = sample_snapshot.feeds[0]
+    body = FORMATS["rss"].render(site_feed, make_publisher(sample_dir).site)  # feedgen's whole feed
+    assert b"<lastBuildDate>" in body and b"<pubDate>" in body
+    assert calls == []
+
+
+def test_rss_dates_made_on_several_threads_at_once_leave_the_process_locale_as_it_was():
+    # Two threads at once (a serving process renders archive pages and deltas on APP_THREADS): one restored what the
+    # other had set, and the process was left with LC_CTYPE "C", where Python's default text encoding is ASCII.
+    import locale
+    import threading
+
+    import feedgen.entry
+    import feedgen.feed
+
+    import feedsvc.formats.rss  # noqa: F401 - what every RSS rendering of ours comes through, and feedgen's dates with
+
+    before = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+    except locale.Error:
+        pytest.skip("no C.UTF-8 locale to tell apart from C")
+    moment = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
+
+    def dates() -> None:
+        for _ in range(20_000):  # what feedgen's RSS items and channels are dated with
+            feedgen.entry.formatRFC2822(moment), feedgen.feed.formatRFC2822(moment)
+
+    try:
+        threads = [threading.Thread(target=dates) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert locale.setlocale(locale.LC_CTYPE) == "C.UTF-8" and locale.getpreferredencoding(False) == "UTF-8"
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)

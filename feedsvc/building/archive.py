@@ -14,13 +14,10 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from lxml import etree  # noqa: F401  (feedgen.util uses lxml.etree without importing it)
-from feedgen.util import formatRFC2822
-
-from ..formats.content import redate
+from ..formats.content import redate, rfc2822
 
 # The date element each format carries for the whole document, and how it writes a date there (formats/*.py).
-DATES = {"rss": ("lastBuildDate", formatRFC2822), "atom": ("updated", datetime.isoformat)}
+DATES = {"rss": ("lastBuildDate", rfc2822), "atom": ("updated", datetime.isoformat)}
 
 
 def page_key(shape: str, head: str, made_by: str, size: int, digest: str) -> str:

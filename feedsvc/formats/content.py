@@ -17,6 +17,21 @@ _URI_SAFE = ":/?#[]@!$&'()*+,;=%~"
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def rfc2822(moment) -> str:
+    """An RSS date (https://www.rssboard.org/rss-specification#ltpubdategtSubelementOfLtitemgt): feedgen's formatRFC2822
+    text, strftime's "%a, %d %b %Y %H:%M:%S %z" in the C locale, with English names from here instead of a locale.
+
+    feedgen sets the process's locale to C around each call and back (setlocale is process-wide): from two threads at
+    once (a serving process renders archive pages and deltas on APP_THREADS), one restored what the other had set, and
+    the process was left with LC_CTYPE "C", where Python's default text encoding is ASCII. formats/rss.py puts this
+    in feedgen's place. Only the names depend on a locale; the numbers are strftime's own."""
+    return f"{_DAYS[moment.weekday()]}, {moment.strftime('%d')} {_MONTHS[moment.month - 1]} {moment.strftime('%Y %H:%M:%S %z')}"
+
+
 def redate(body: bytes, tag: str, undated: str, dated: str) -> bytes:
     """The document with its own date element, <tag>undated</tag>, reading <tag>dated</tag>.
 

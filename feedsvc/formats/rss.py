@@ -7,20 +7,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import feedgen.entry
+import feedgen.feed
+import feedgen.util
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
-from feedgen.util import formatRFC2822
 from lxml import etree
 
 from ..model import Article, Feed, Site
 from ..urls import article_url, feed_url
 from .content import (
-    GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, text_as_html, wrapped_html,
+    GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, rfc2822, text_as_html,
+    wrapped_html,
 )
 from .templates import ATTR, CDATA, RFC2822, TEXT
 
 from . import RSS_TYPE as MEDIA_TYPE  # noqa: E402 - the one place formats' media types are written
 FOOT = b"  </channel>\n</rss>\n"  # what follows the last item in serialise()'s bytes
+
+# feedgen's RSS dates without its setlocale calls (content.rfc2822: the same text, and no thread changes the
+# process's locale); every RSS rendering comes through this module, which feedgen's own renders its dates with.
+feedgen.util.formatRFC2822 = feedgen.feed.formatRFC2822 = feedgen.entry.formatRFC2822 = rfc2822
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 
@@ -96,7 +103,7 @@ def serialise(fg: FeedGenerator) -> bytes:
 
 def date_rss(body: bytes, when: datetime, undo: bool = False) -> bytes:
     """An RSS feed rendered UNDATED, with its <lastBuildDate> set to when (undo: the reverse, building/rebase.py)."""
-    dates = (formatRFC2822(UNDATED), formatRFC2822(when))
+    dates = (rfc2822(UNDATED), rfc2822(when))
     return redate(body, "lastBuildDate", *(dates[::-1] if undo else dates))
 
 

@@ -17,7 +17,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
-from feedgen.util import formatRFC2822
+from .content import rfc2822
 
 # How a value is written: the kinds of a format's ITEM_SLOTS (formats/rss.py, formats/atom.py).
 TEXT, ATTR, CDATA, RFC2822, ISO = "text", "attribute", "CDATA", "RFC 2822 date", "ISO 8601 date"
@@ -57,7 +57,7 @@ def _cdata(value) -> bytes | None:
 
 
 def _rfc2822(value) -> bytes | None:
-    return formatRFC2822(value).encode() if type(value) is datetime and value.tzinfo is not None else None
+    return rfc2822(value).encode() if type(value) is datetime and value.tzinfo is not None else None
 
 
 def _iso(value) -> bytes | None:  # a datetime, not a subclass: one may format itself otherwise
