@@ -429,3 +429,21 @@ def test_a_file_the_watcher_saw_go_stays_a_moment_and_one_written_anew_meanwhile
     now[0] += scan_module.GONE_AFTER
     gone = hinted_scan(scanner, articles_dir)  # the wake-up: nothing new seen, the file held back looked at again
     assert [a.source for a in gone.went] == ["b.txt"] and [a.source for a in gone.articles] == ["a.txt"]
+
+
+def test_a_file_the_watcher_saw_rewritten_with_the_same_size_and_mtime_is_read_again(articles_dir, tmp_path):
+    # A tool that dates each file by its article writes a correction of the same length: size and mtime as they were.
+    from feedsvc.store import ParsedCache, StoreWriter
+
+    dated = time.time() - 86400
+    path = write(articles_dir, "a.txt", article("Rate at 12%"))
+    os.utime(path, (dated, dated))
+    parsed = ParsedCache(tmp_path / "store.db", "v1", "settings")
+    scanner = settled_scanner(articles_dir, parsed=parsed)
+    assert [a.title for a in scanner.scan().articles] == ["Rate at 12%"]
+    path.write_text(article("Rate at 13%"), encoding="utf-8")
+    os.utime(path, (dated, dated))
+    assert not scanner.scan({str(path): "changed"}).changed  # the stat alone says nothing changed
+    result = scanner.scan({str(path): "closed"})  # the watcher saw it written and closed
+    assert result.changed == {"a.txt"} and [a.title for a in result.articles] == ["Rate at 13%"]
+    assert parsed.get("a.txt", (path.stat().st_size, path.stat().st_mtime_ns)).title == "Rate at 13%"  # what a restart takes

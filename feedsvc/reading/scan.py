@@ -177,8 +177,13 @@ class Scanner:
         batch: list[tuple[str, tuple[int, int], bool]] = []  # (source, stat, whether an open writer holds it back)
         read: list[tuple[str, tuple[int, int], Article | Skipped]] = []  # results taken, stored or read now
         stored: set[str] = set()  # those taken from the parse store
+        # A file the watcher saw written and closed (or moved into place) with the stat it had: rewritten with the same
+        # size and mtime (a tool that dates each file by its article, a correction of the same length). Read again,
+        # not taken from the parse store, whose result for that stat is the old text.
+        rewritten = {source for source in finished if source in listing
+                     and (entry := self._entries.get(source)) is not None and entry.packed == _packed(*listing[source])}
         unknown = [(source, stat) for source, stat in listing.items()
-                   if (entry := self._entries.get(source)) is None or entry.packed != _packed(*stat)]
+                   if (entry := self._entries.get(source)) is None or entry.packed != _packed(*stat) or source in rewritten]
         # A restart of a big folder holds placements only, as a cold start: the parse store's, never its text.
         slim = self.parsed is not None and len(unknown) >= self.slim_from
         placements = self.parsed.placed(unknown) if slim else {}
@@ -188,7 +193,7 @@ class Scanner:
         unread = placements.unread if slim and self.place_from == float("inf") else ()
         for source, stat in unknown:
             # Parsed before with this very stat (a restart): the stored result, without reading the file.
-            known = placements.get(source) if stored_result is None else stored_result(source, stat)
+            known = None if source in rewritten else placements.get(source) if stored_result is None else stored_result(source, stat)
             if known is not None and source not in unread:
                 read.append((source, stat, known))
                 stored.add(source)
