@@ -447,3 +447,7 @@ def test_a_file_the_watcher_saw_rewritten_with_the_same_size_and_mtime_is_read_a
     result = scanner.scan({str(path): "closed"})  # the watcher saw it written and closed
     assert result.changed == {"a.txt"} and [a.title for a in result.articles] == ["Rate at 13%"]
     assert parsed.get("a.txt", (path.stat().st_size, path.stat().st_mtime_ns)).title == "Rate at 13%"  # what a restart takes
+    path.write_text(article("Rate at 14%"), encoding="utf-8")
+    os.utime(path, (dated, dated))
+    scanner.rewalk = True  # a scan that walks the whole folder, with what the watcher saw (a cold start's next)
+    assert [a.title for a in scanner.scan({str(path): "closed"}).articles] == ["Rate at 14%"]

@@ -153,6 +153,9 @@ class Scanner:
             files, passed = made if made is not None else folder.walk(self._unchanged(mark))
             listing = {source: (size, mtime_ns) for source, size, mtime_ns in files}
             gone = [s for s, entry in self._entries.items() if entry.walked is not mark and s not in listing]
+            # The walk leaves out what it found as held; a file among them the watcher saw rewritten (below) is listed.
+            listing.update((source, entry.stat) for source in finished
+                           if source not in listing and (entry := self._entries.get(source)) is not None and entry.walked is mark)
             noted = self._note_passed(passed)
         else:
             listing, gone, noted = {}, [], dict(self._passed_by_source)
