@@ -24,12 +24,12 @@ from .templates import ATTR, CDATA, RFC2822, TEXT
 
 from . import RSS_TYPE as MEDIA_TYPE  # noqa: E402 - the one place formats' media types are written
 FOOT = b"  </channel>\n</rss>\n"  # what follows the last item in serialise()'s bytes
-
-# feedgen's RSS dates without its setlocale calls (content.rfc2822: the same text, and no thread changes the
-# process's locale); every RSS rendering comes through this module, which feedgen's own renders its dates with.
-feedgen.util.formatRFC2822 = feedgen.feed.formatRFC2822 = feedgen.entry.formatRFC2822 = rfc2822
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+
+# feedgen's RSS dates without its setlocale calls (content.rfc2822: the same text, and no thread changes the
+# process's locale). Every RSS rendering of ours comes through this module, so feedgen's own dates its feeds with it.
+feedgen.util.formatRFC2822 = feedgen.feed.formatRFC2822 = feedgen.entry.formatRFC2822 = rfc2822
 
 
 class _MediaImage(BaseEntryExtension):
