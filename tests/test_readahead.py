@@ -29,8 +29,8 @@ def _options(root) -> Options:
 
 def _scanner(root, options: Options, ahead: ReadAhead | None = None) -> Scanner:
     scanner = Scanner(root, options, settle=0.3, place_from=10)
-    if ahead is not None:
-        scanner.read_ahead = ahead
+    if ahead is not None:  # as run_builder hands it over
+        scanner.ahead, scanner.read_ahead = ahead.walk, ahead
     return scanner
 
 
@@ -163,7 +163,8 @@ def test_the_publisher_asks_for_the_walk_again_at_once_after_a_first_scan_walked
     for i in range(12):
         write(root, f"{i:02d}.md", f"---\ntitle: Story {i}\ncategory: News\ndate: 2020-01-{i + 1:02d}\n---\nParagraph {i}.\n")
     pub = make_publisher(root)
-    pub.scanner.read_ahead = ReadAhead(root, pub.scanner.options, 0, place_from=10)
+    ahead = ReadAhead(root, pub.scanner.options, 0, place_from=10)
+    pub.scanner.ahead, pub.scanner.read_ahead = ahead.walk, ahead  # as run_builder hands it over
     write(root, "late.md", "---\ntitle: Late\ncategory: News\ndate: 2020-02-01\n---\nSaved before the watcher was set.\n")
     assert pub.refresh()
     assert "late" not in pub.snapshot.articles and len(pub.snapshot.articles) == 12

@@ -945,7 +945,9 @@ def run_builder(app) -> Any:
     except Exception:  # the edge where work must go on: the first build renders it all at the new URL anyway
         log.exception("the last build could not be republished at %s; the first build renders it there", settings.site_url)
     publisher = start_building(app, release=True, writer=writer, state=state)
-    publisher.scanner.read_ahead = app.extensions.pop("feedsvc.read_ahead", None)  # build_forever's cold start, if one
+    ahead = app.extensions.pop("feedsvc.read_ahead", None)
+    if ahead is not None:  # build_forever's cold start: its walk, and the files read from it, for the first scan
+        publisher.scanner.ahead, publisher.scanner.read_ahead = ahead.walk, ahead
     from .scheduler import Refresher  # (watchdog) here, not on the way to the republish
     status = BuilderStatus(status_path(path))
     publisher.last_success = last_success(status, app.extensions["feedsvc.store"])

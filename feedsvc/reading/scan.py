@@ -99,13 +99,14 @@ class Scanner:
     # file read is read in full (`feedsvc build`: place_from infinite), as each refresh renders from full articles.
     slim_from: int = field(default_factory=lambda: PLACE_FROM)  # PLACE_FROM as it is when made (tests lower it)
     parsed: Any = None  # a store of parse results by (source, stat): get(source, stat) / put(source, stat, result)
-    # The first full walk, when one was made ahead (`feedsvc build`, children.Ahead): called with the Folder, its
-    # walk, or None (then it is made here).
+    # The first full walk, when one was made ahead (`feedsvc build`: children.Ahead; a server's cold start:
+    # ReadAhead.walk, 0.1 s at 10,000 files and 1 s at 100,000 not walked again beside the reading workers): called
+    # with the Folder, its walk, or None (then it is made here).
     ahead: Callable[[Folder], tuple[list, dict] | None] | None = None
     # The first scan's files read ahead (a server's cold start: ReadAhead), taken by the scan that reads them.
     read_ahead: "ReadAhead | None" = None
-    # The last full walk was ReadAhead's, made before the watcher was set: the next scan walks the folder again, even
-    # one the watcher hints (a file saved between that walk and the watch), and Publisher.next_wakeup asks for it now.
+    # The last full walk was made ahead, before the watcher was set: the next scan walks the folder again, even one the
+    # watcher hints (a file saved between that walk and the watch), and Publisher.next_wakeup asks for it now.
     rewalk: bool = False
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _passed: tuple[Skipped, ...] = ()
@@ -145,10 +146,7 @@ class Scanner:
         vanishing: set[str] = set()  # published files a watcher saw go a moment ago: kept until GONE_AFTER has passed
         if targets is None:
             made, self.ahead = (self.ahead(folder) if self.ahead is not None else None), None
-            # A cold start's walk made by ReadAhead (0.1 s at 10,000 files, 1 s at 100,000, beside the workers reading
-            # on both cores): taken, and made again by the next scan, soon after (rewalk).
-            ahead = self.read_ahead.walk(folder) if made is None and self.read_ahead is not None else None
-            made, self.rewalk = made or ahead, ahead is not None
+            self.rewalk = made is not None  # a walk made ahead is older than the watcher: the next scan walks again
             mark = object()  # what each entry found as it is is marked with: the rest changed or are gone
             files, passed = made if made is not None else folder.walk(self._unchanged(mark))
             listing = {source: (size, mtime_ns) for source, size, mtime_ns in files}
