@@ -294,13 +294,14 @@ def test_a_worker_sends_a_chunk_of_long_articles_without_waiting_for_this_proces
         pickle.dump(("open", str(articles_dir), OPTIONS), worker.stdin)
         pickle.dump(("read", True, chunk), worker.stdin)
         worker.stdin.flush()
-        waiting, last, deadline = bytearray(4), -1, time.monotonic() + 30
-        while time.monotonic() < deadline:  # until the worker wrote no more for a while: all it could
+        waiting, last, deadline = bytearray(4), 0, time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the worker, once it began, wrote no more for a while: all it could
             time.sleep(0.2)
             fcntl.ioctl(worker.stdout.fileno(), termios.FIONREAD, waiting)
-            if int.from_bytes(waiting, sys.byteorder) == last:
+            now = int.from_bytes(waiting, sys.byteorder)
+            if now and now == last:  # (nothing yet is a worker still starting on a busy machine, not a full pipe)
                 break
-            last = int.from_bytes(waiting, sys.byteorder)
+            last = now
         assert last > 1 << 16  # the whole chunk's results, not a default pipe's 64 KiB
         results = pickle.load(worker.stdout)
         assert len(results) == 20 and all(isinstance(r, Article) for _, r in results)
