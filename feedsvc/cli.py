@@ -39,7 +39,11 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
                          start_builder, with_builder)
 
     overrides = _overrides(ARTICLES_DIR=articles_dir)
-    if "SITE_URL" not in explicit_settings():  # links follow the address served, unless told otherwise
+    try:
+        explicit = explicit_settings()  # reads feedsvc.toml and FEEDSVC_*: an unknown name or a bad value stops here
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if "SITE_URL" not in explicit:  # links follow the address served, unless told otherwise
         overrides["SITE_URL"] = site_url_for(host, port)
         if host in ("0.0.0.0", "::"):
             click.echo(f"links point at {overrides['SITE_URL']}; set SITE_URL to the address readers use", err=True)

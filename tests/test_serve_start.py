@@ -48,6 +48,23 @@ def test_serve_with_a_missing_articles_folder_stops_at_once_naming_it(tmp_path):
     assert "Booting worker" not in result.stderr and took < 10
 
 
+@pytest.mark.parametrize("env, named", [
+    ({"FEEDSVC_REFRESH_SECOND": "5"}, "FEEDSVC_REFRESH_SECOND"),  # a misspelt name
+    ({"FEEDSVC_REFRESH_SECONDS": "abc"}, "REFRESH_SECONDS"),  # a value that is not one
+])
+def test_serve_with_a_bad_setting_stops_in_one_line_naming_it(tmp_path, env, named):
+    # The settings were read once for the site URL before the check that turns a bad one into a line: a traceback.
+    result, _ = serve(tmp_path, "--articles", str(SAMPLE_ARTICLES), env=env)
+    assert named in one_line_failure(result)
+    assert "Booting worker" not in result.stderr
+
+
+def test_serve_with_an_unknown_key_in_feedsvc_toml_stops_in_one_line_naming_it(tmp_path):
+    (tmp_path / "feedsvc.toml").write_text('refresh_secnds = 5\n', encoding="utf-8")
+    result, _ = serve(tmp_path, "--articles", str(SAMPLE_ARTICLES))
+    assert "refresh_secnds" in one_line_failure(result).lower()
+
+
 def test_serve_with_a_partner_key_not_set_stops_before_any_worker(tmp_path):
     result, _ = serve(tmp_path, "--articles", str(SAMPLE_ARTICLES), env={"FEEDSVC_PARTNERS": PARTNER_WITHOUT_KEY})
     line = one_line_failure(result)
