@@ -117,6 +117,18 @@ def _collecting_less() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+def _apart(out: Path, articles: Path) -> None:
+    """Refuse an export folder inside the articles folder (its robots.txt and pages would be read as articles at the
+    next build) or around it (the export removes files it did not write)."""
+    out_real, articles_real = out.resolve(), articles.resolve()
+    if out_real == articles_real or articles_real in out_real.parents:
+        raise click.ClickException(f"--out {out} is inside the articles folder {articles}: the next build would read the "
+                                   "export's files as articles; choose a folder outside it")
+    if out_real in articles_real.parents:
+        raise click.ClickException(f"--out {out} holds the articles folder {articles}: the export removes files it did not "
+                                   "write; choose a folder beside it")
+
+
 def _build(out: str, articles_dir: str | None) -> None:
     from . import for_export, state_path
     from .building.builder import BuildLock, Committer, lock_path
@@ -128,6 +140,7 @@ def _build(out: str, articles_dir: str | None) -> None:
     from .store import has_build, held_at
 
     settings = _settings(ARTICLES_DIR=articles_dir)
+    _apart(Path(out), Path(settings.articles_dir))
     folder, store = Folder(settings.articles_dir), state_path(settings)
     from_scratch = not has_build(store) and folder.holds_at_least(POOL_FROM)
     ahead = lock = None

@@ -479,6 +479,19 @@ def test_a_build_that_cannot_read_the_articles_leaves_the_export_alone(sample_di
     assert files(out) == before
 
 
+@pytest.mark.parametrize("where", ["public", ".", ".."])
+def test_build_refuses_an_export_folder_inside_the_articles_folder_or_around_it(sample_dir, tmp_path, where):
+    # Inside, the next build read the export's robots.txt as an article ("User-agent: *" in the feed); around it, the
+    # export would remove the articles as files it did not write.
+    out = (sample_dir / where) if where != ".." else sample_dir.parent
+    before = sorted(p.name for p in sample_dir.iterdir())
+    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3"), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
+    result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(sample_dir)], env=env)
+    assert result.exit_code == 1 and "choose a folder" in result.output and str(sample_dir) in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in sample_dir.iterdir()) == before and not (tmp_path / "state.sqlite3").exists()
+
+
 def test_a_large_build_on_a_terminal_shows_progress(sample_dir, tmp_path, monkeypatch):
     monkeypatch.setattr("feedsvc.cli._show_progress", lambda count: True)
     output = run_build(sample_dir, tmp_path / "export", tmp_path / "state.sqlite3")
