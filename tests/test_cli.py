@@ -85,6 +85,18 @@ def test_check_warns_of_a_legacy_encoding_among_utf8_files(articles_dir):
     assert not any("UTF-8" in r for r in found.get("utf8.txt", []))
 
 
+def test_check_names_the_encoding_the_file_is_published_in(articles_dir):
+    # Latin-1 text: `check` named cp1250 (a guess of its own), where the feed shows the text read as cp1252; converting
+    # the file from cp1250 as told would have turned "naïve" into "naďve".
+    write(articles_dir, "latin.txt", "News\nCafé culture\nA naïve crème brûlée review from the café on the corner.\n".encode("latin-1"))
+    found = warnings_of(articles_dir)["latin.txt"]
+    named = [r for r in found if r.startswith("saved as ")]
+    assert named, found
+    encoding = named[0].removeprefix("saved as ").split(",")[0]
+    text = (articles_dir / "latin.txt").read_bytes().decode(encoding)
+    assert "naïve crème brûlée" in text and "café" in text, (encoding, text)
+
+
 def test_check_warns_of_garbled_text(articles_dir):
     garbled = "وصل الأمين العام إلى طهران".encode("utf-8").decode("cp1252", "replace")
     write(articles_dir, "mojibake.txt", f"News\nTitle\n{garbled}\n{LONG}\n")

@@ -9,13 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from charset_normalizer import from_bytes
-
 from ..model import Article
 from .articles import CATEGORY_LONG, Options, Skipped, iter_articles, unique_ids
 from .chrome import strip_chrome
 from .folder import Folder, FolderError, shown
-from .text import SLUG_MAX
+from .text import SLUG_MAX, legacy_match
 
 SHORT_BODY = 200  # characters: a body shorter than this was often cut off by the scraper
 _SENTENCE_END = re.compile(r"(?<=[.!?؟…])\s+")
@@ -118,7 +116,7 @@ def _legacy_encoding(folder: Folder, source: str) -> str | None:
         data.decode("utf-8")
         return None
     except UnicodeDecodeError:
-        best = from_bytes(data).best()
+        best = legacy_match(data)  # the reading the file is published with, not another guess
         return best.encoding if best is not None else "an unknown encoding"
 
 
