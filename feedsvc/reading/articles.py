@@ -36,6 +36,7 @@ _SENTENCE_ENDS = (".", "!", "?", "؟", "…", "。")
 # http(s): URI, kept as the GUID so a site moving from another system keeps its items' identities.
 _UUID = re.compile(r"(urn:uuid:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _URI = re.compile(r"(?:urn:[a-z0-9][a-z0-9-]{0,31}:|tag:|https?://)[^\s<>\"{}|\\^`\x00-\x1f\x7f-\x9f]+", re.IGNORECASE)
+_URI_START = re.compile(r"urn:[a-z0-9][a-z0-9-]{0,31}:|tag:|https?://", re.IGNORECASE)  # an id written as a URI
 _ID_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
 ID_PART_MAX = 200  # bytes in one part of an id: an article page is exported as a file named after it
 # Bytes of a file a placement decodes, tried in turn: the front matter, category and title lines sit at its top.
@@ -353,7 +354,7 @@ def _identity(meta: dict, source: str) -> tuple[str, str]:
         return _safe_id(default, source), stable_id(default)
     if _UUID.fullmatch(written) and not written.lower().startswith("urn:"):
         return _safe_id(written, source), "urn:uuid:" + written
-    if _UUID.fullmatch(written) or _URI.fullmatch(written):
+    if _UUID.fullmatch(written) or _URI_START.match(written):  # one that is not a valid URI is refused, not a path
         _check_uri(written, source)
         return _safe_id(_default_id(source), source), written  # the page is named after the file
     return _safe_id(written, source, written=True), stable_id(written)
@@ -368,8 +369,9 @@ def _check_uri(written: str, source: str) -> None:
     """An id written as a URI is published as the item's GUID as it is: refuse one that is not a valid URI."""
     lower = written.lower()
     reason = ("is not a UUID after urn:uuid:" if lower.startswith("urn:uuid:") and not _UUID.fullmatch(written)
-              else "is not a tag: URI (tag:authority,date:name, RFC 4151)" if lower.startswith("tag:") and not _TAG.fullmatch(written)
               else "has characters a URI may not hold (an IRI)" if not written.isascii()
+              else "has characters a URI may not hold (a space, a quote, <, >, {, }, |, \\, ^ or `)" if not _URI.fullmatch(written)
+              else "is not a tag: URI (tag:authority,date:name, RFC 4151)" if lower.startswith("tag:") and not _TAG.fullmatch(written)
               else None)
     if reason is not None:
         raise ArticleError(source, f"id {written!r} {reason}",
