@@ -147,7 +147,8 @@ def export_file(path: str, media_type: str) -> str | None:
             return None  # only a feed's first page has one
         name = export_file(feed, "")
         return name and name + ".html"
-    path, _, query = path.partition("?")
+    # An article's ID may hold "?" (its page is /articles/q%3Fx): only the site's own paths carry a query here.
+    path, _, query = (path, "", "") if is_article(path) else path.partition("?")
     segments = path.rstrip("/").split("/") if path else []
     if any(s in ("", ".", "..") or "\0" in s or len(s.encode()) > _NAME_MAX - _LONGEST_SUFFIX for s in segments):
         return None  # outside the export, or longer than a file name may be

@@ -68,3 +68,23 @@ def test_a_file_being_written_and_the_manifest_are_never_served(site):
     assert fetch(server.base, "/.feed.rss.123.tmp").status == 404
     assert fetch(server.base, "/.feed.rss.123").status == 404
     (out / ".feed.rss.123.tmp").unlink()
+
+
+def test_every_item_link_of_an_exported_feed_is_served_whatever_its_ids_characters(tmp_path):
+    # An id with "?" was left out of the export ("not a path a file can have") while its feeds linked to it: a 404.
+    import json
+
+    articles, port = tmp_path / "articles", free_port()
+    ids = ["q?x=1", "a#b", "50%off", "two words", "سياسة/خبر?"]
+    for n, id_ in enumerate(ids):
+        write(articles, f"a{n}.md", f"---\nid: \"{id_}\"\ntitle: Story {n}\ncategory: News\ndate: 2026-11-0{n + 1} 10:00\n---\nBody {n}.\n")
+    run_build(articles, tmp_path / "export", tmp_path / "state.sqlite3", SITE_URL=f"http://127.0.0.1:{port}")
+    server = Nginx(tmp_path / "export", tmp_path, port=port)
+    try:
+        items = json.loads(fetch(server.base, "/feed.json").body)["items"]
+        assert len(items) == len(ids)
+        for item in items:
+            page = fetch(server.base, item["url"].removeprefix(server.base))
+            assert page.status == 200 and item["title"].encode() in page.body, (item["url"], page.status)
+    finally:
+        server.stop()
