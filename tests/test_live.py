@@ -205,3 +205,19 @@ def _is_reader_of(pid: int, ancestor: int) -> bool:
     except OSError:
         pass
     return False
+
+
+def test_a_renamed_file_is_never_published_twice(live):
+    # The new name was read at once while the old one was kept 0.25 s as a file that may come back (scan.GONE_AFTER):
+    # two items for 0.3 s, and an RSS reader polling then keeps the duplicate for good (found in review).
+    server, folder = live
+    write(folder, "ren1.txt", "News\nRenamed story\nIt moves.\n")
+    assert wait_for(lambda: "Renamed story" in titles(server), timeout=3) is not None
+    urls = lambda: [i["url"] for i in json.loads(fetch(server.base, "/feed.json").body)["items"] if i["title"] == "Renamed story"]
+    os.rename(folder / "ren1.txt", folder / "ren2.txt")
+    seen, deadline = [], time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        seen.append(urls())
+        time.sleep(0.005)
+    # never twice, and never missing between the two names either (a refresh that took the old name alone)
+    assert all(len(s) == 1 for s in seen) and seen[-1][0].endswith("/articles/ren2"), [s for s in seen if len(s) != 1][:3] or seen[-1]

@@ -431,6 +431,20 @@ def test_a_file_the_watcher_saw_go_stays_a_moment_and_one_written_anew_meanwhile
     assert [a.source for a in gone.went] == ["b.txt"] and [a.source for a in gone.articles] == ["a.txt"]
 
 
+def test_a_file_renamed_to_another_articles_name_goes_in_the_scan_that_reads_the_new_name(articles_dir):
+    """Renamed, it was kept GONE_AFTER as a file that may come back, while the new name was read at once: both published
+    for a moment, a duplicate item for good in an RSS reader that polled then (found in review)."""
+    now = [1000.0]
+    write(articles_dir, "a.txt", article("A"))
+    write(articles_dir, "b.txt", article("B"))
+    scanner = settled_scanner(articles_dir, clock=lambda: now[0])
+    scanner.scan()
+    (articles_dir / "a.txt").rename(articles_dir / "c.txt")
+    result = scanner.scan({str(articles_dir / "a.txt"): scan_module.RENAMED_EVENT, str(articles_dir / "c.txt"): "moved"})
+    assert sorted(a.source for a in result.articles) == ["b.txt", "c.txt"] and [a.source for a in result.went] == ["a.txt"]
+    assert "a.txt" not in result.pending
+
+
 def test_a_file_the_watcher_saw_rewritten_with_the_same_size_and_mtime_is_read_again(articles_dir, tmp_path):
     # A tool that dates each file by its article writes a correction of the same length: size and mtime as they were.
     from feedsvc.store import ParsedCache, StoreWriter

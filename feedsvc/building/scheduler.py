@@ -11,7 +11,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from watchdog.events import (
     DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent, FileDeletedEvent,
@@ -19,12 +19,18 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from ..reading.folder import name_rule
+from ..reading.scan import RENAMED_EVENT
+
 log = logging.getLogger(__name__)
 
 DEBOUNCE_SECONDS = 0.1  # events within this window after the first become one refresh
 # What the watcher saw last of a path, handed to refresh() as {path: seen}: CLOSED (closed after writing,
 # inotify IN_CLOSE_WRITE) and MOVED (renamed into place) say the file is complete; CHANGED may be mid-write.
 CLOSED, MOVED, CHANGED = "closed", "moved", "changed"
+# RENAMED: renamed to another article's name (ren1.txt → ren2.txt), so gone for good, not the first half of a tool's
+# delete-and-write (an editor renames a file to its backup name, foo.txt~, and writes it anew: CHANGED).
+RENAMED = RENAMED_EVENT
 # run() lets one call refresh at a time and hands the others' work to it, so its jobs may overlap
 # without APScheduler dropping one as a "maximum number of running instances" (a lost change).
 _RUNS = 8
@@ -150,7 +156,7 @@ class Refresher:
                         self._running = False
                         break
                 with self._seen_lock:
-                    complete = bool(self._seen) and all(seen in (CLOSED, MOVED) for seen in self._seen.values())
+                    complete = bool(self._seen) and all(seen in (CLOSED, MOVED, RENAMED) for seen in self._seen.values())
                 if not first and not complete:
                     # Like a poke: a file still being written is looked at again only once it may have
                     # settled (the scanner takes a file unchanged between two looks as complete).
@@ -174,17 +180,19 @@ class Refresher:
             if left:
                 self.poke()
 
-    def saw(self, paths: Iterable[str], seen: str = CHANGED) -> None:
+    def saw(self, paths: Iterable[str] | Mapping[str, str], seen: str = CHANGED) -> None:
         """The watcher saw these paths change: remember them and refresh soon (or right after the refresh under way).
 
         seen: CLOSED (closed after writing) or MOVED (renamed into place) says a file is complete, and it is
         refreshed at once, with no debounce; the last event for a path wins (a write after a close reopens it).
+        paths may be a mapping of each path to what was seen of it (a rename's two names, taken together).
         """
+        found = dict(paths) if isinstance(paths, Mapping) else dict.fromkeys(paths, seen)
         with self._seen_lock:
-            self._seen.update(dict.fromkeys(paths, seen))
+            self._seen.update(found)
             if self._running:
                 return
-        self.poke(0 if seen in (CLOSED, MOVED) else None)
+        self.poke(0 if all(kind in (CLOSED, MOVED, RENAMED) for kind in found.values()) else None)
 
     def plan(self) -> None:
         """Move the one wake-up job to next_wakeup(), or drop it when nothing is due."""
@@ -219,7 +227,8 @@ class Refresher:
 
 
 class _Poke(FileSystemEventHandler):
-    """Hands what the watcher saw to saw(): each path with CLOSED, MOVED (its new name) or CHANGED."""
+    """Hands what the watcher saw to saw(): each path with CLOSED, CHANGED, or for a rename its old name (RENAMED or
+    CHANGED) with its new one (MOVED)."""
 
     def __init__(self, saw: Callable[..., None]):
         self._saw = saw
@@ -229,9 +238,13 @@ class _Poke(FileSystemEventHandler):
         if kind == "closed":  # inotify IN_CLOSE_WRITE: the writer is done
             self._saw([os.fsdecode(event.src_path)], CLOSED)
             return
-        self._saw([os.fsdecode(event.src_path)], CHANGED)
-        if getattr(event, "dest_path", ""):  # moved: the old name is gone, the new one complete
-            self._saw([os.fsdecode(event.dest_path)], MOVED)
+        dest = os.fsdecode(getattr(event, "dest_path", "") or "")
+        if not dest:
+            self._saw([os.fsdecode(event.src_path)], CHANGED)
+            return
+        # Moved: the old name is gone, the new one complete; both in one call, so that no refresh takes the one alone.
+        renamed = not event.is_directory and name_rule(os.path.basename(dest)) is None
+        self._saw({os.fsdecode(event.src_path): RENAMED if renamed else CHANGED, dest: MOVED})
 
 
 def _folder_identity(path: Path) -> tuple[int, int] | None:

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 SETTLE_SECONDS = 0.3  # a file changed more recently than this may still be being written (when the kernel cannot say)
 BUSY_HOLD_SECONDS = 10.0  # a file open for writing but unchanged this long is read anyway: its writer never closes it
 COMPLETE_EVENTS = frozenset({"closed", "moved"})  # what a watcher saw last of a file that is complete (scheduler.py)
+RENAMED_EVENT = "renamed"  # what a watcher saw last of a file renamed to another article's name: gone for good
 # Files to read in one scan from which they are first read for placement only (a cold start, a folder copied
 # in): what decides where each goes and how it is dated, 4–5 times faster than a full parse. The publisher
 # then reads the first pages' articles in full (complete()) and the rest in the background (adopt()).
@@ -157,6 +158,9 @@ class Scanner:
             noted = self._note_passed(passed)
         else:
             listing, gone, noted = {}, [], dict(self._passed_by_source)
+            # Renamed to another article's name: withdrawn in the refresh that publishes the new name, not a moment
+            # after it (both were published meanwhile: a duplicate item for an RSS reader polling then, for good).
+            renamed = {folder.source_of(path) for path, seen in hints.items() if seen == RENAMED_EVENT} if isinstance(hints, Mapping) else set()
             for source in targets | set(self._looks):
                 looked = folder.look(source)  # the walk's rule, for one file
                 noted.pop(source, None), noted.pop(source + "/", None)
@@ -166,7 +170,7 @@ class Scanner:
                 if isinstance(looked, Skipped):
                     noted[source + "/" if looked.source.endswith("/") else source] = looked
                 if source in self._entries:
-                    if looked is None and self._vanishing(source):
+                    if looked is None and source not in renamed and self._vanishing(source):
                         vanishing.add(source)
                         continue
                     gone.append(source)
