@@ -97,6 +97,17 @@ def test_check_names_the_encoding_the_file_is_published_in(articles_dir):
     assert "naïve crème brûlée" in text and "café" in text, (encoding, text)
 
 
+def test_check_names_where_a_utf8_article_has_a_stray_byte_and_it_is_still_published(articles_dir):
+    good = f"أخبار\nعنوان الخبر\nوصل الأمين العام لمجلس الأمن إلى طهران يوم الاثنين في زيارة رسمية.\n{LONG}\n".encode("utf-8")
+    at = good.index(b"\n") + 1
+    write(articles_dir, "stray.txt", good[:at] + b"\xa0" + good[at:])
+    result = CliRunner().invoke(main, ["check", "--json", str(articles_dir)])
+    report = json.loads(result.output)
+    assert report["skipped"] == []
+    (finding,) = [w for w in report["warnings"] if w["file"] == "stray.txt" and "not UTF-8" in w["reason"]]
+    assert finding["reason"] == f"1 byte is not UTF-8, the first at byte {at}, published as �" and "UTF-8" in finding["fix"]
+
+
 def test_check_warns_of_garbled_text(articles_dir):
     garbled = "وصل الأمين العام إلى طهران".encode("utf-8").decode("cp1252", "replace")
     write(articles_dir, "mojibake.txt", f"News\nTitle\n{garbled}\n{LONG}\n")

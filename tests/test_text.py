@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from feedsvc.reading.text import (
     SLUG_MAX, DecodeError, clean_text, collapse_space, decode_bytes, detect_language, drop_unsafe_chars, is_binary,
-    is_visible, looks_binary, make_slug,
+    is_visible, looks_binary, make_slug, stray_bytes,
 )
 from tests.conftest import write
 
@@ -43,6 +43,32 @@ def test_arabic_text_decodes_from_every_supported_encoding(data):
 
 def test_legacy_western_text_is_detected_too():
     assert decode_bytes(FRENCH.encode("cp1252")) == FRENCH
+
+
+def test_a_utf8_article_with_a_stray_byte_is_published_with_the_byte_shown_as_a_replacement_character():
+    # A lone 0xA0 pasted into an Arabic article: nothing detected it as a legacy encoding, and the whole file was skipped.
+    data = ARABIC.encode("utf-8")
+    cut = data.index("\n".encode()) + 1  # after the category line, between two characters
+    broken = data[:cut] + b"\xa0" + data[cut:]
+    assert stray_bytes(broken) == (1, cut)
+    assert decode_bytes(broken) == ARABIC[:len("سياسة\n")] + "\ufffd" + ARABIC[len("سياسة\n"):]
+    latin = ("News\nTitle\n" + "plain words " * 40 + "café").encode("utf-8") + b"\x92"  # one é is UTF-8's own: enough
+    assert stray_bytes(latin) == (1, len(latin) - 1) and decode_bytes(latin).endswith("café\ufffd")
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet="abc xyz.,'\"-\néèàâçñüöäßÉÀ", min_size=1, max_size=300),
+       encoding=st.sampled_from(["cp1252", "latin-1", "iso8859_15"]))
+def test_a_legacy_western_file_is_never_taken_for_utf8_with_stray_bytes(text, encoding):
+    # Its accented letters are lead bytes (0xC0 and up) that no continuation byte (0x80-0xBF) follows: each is invalid
+    # UTF-8, none decodes, so none counts as UTF-8's own. (cp1252's curly quotes and dashes are continuation bytes: "ß—"
+    # happens to be valid UTF-8, U+07D7, as it already was for a whole file.)
+    assert stray_bytes(text.encode(encoding)) is None
+
+
+def test_legacy_arabic_and_cyrillic_are_never_taken_for_utf8_with_stray_bytes():
+    for text, encoding in ((ARABIC, "cp1256"), (ARABIC, "iso8859_6"), ("Новости\nЗаголовок\nТекст статьи здесь.\n", "cp1251")):
+        assert stray_bytes(text.encode(encoding)) is None and decode_bytes(text.encode(encoding)) == text
 
 
 def test_broken_utf16_after_a_bom_is_a_decode_error():

@@ -13,7 +13,7 @@ from ..model import Article
 from .articles import CATEGORY_LONG, Options, Skipped, iter_articles, unique_ids
 from .chrome import strip_chrome
 from .folder import Folder, FolderError, shown
-from .text import SLUG_MAX, legacy_match
+from .text import SLUG_MAX, legacy_match, stray_bytes
 
 SHORT_BODY = 200  # characters: a body shorter than this was often cut off by the scraper
 _SENTENCE_END = re.compile(r"(?<=[.!?؟…])\s+")
@@ -68,12 +68,18 @@ def check_folder(root: Path, options: Options, now: datetime | None = None) -> R
     embargoed = tuple(sorted(a.published for a in articles if not a.draft and a.published is not None and a.published > now))
     publishable = len(articles) - drafts - len(embargoed)
     folder = Folder(root)
-    legacy = {a.source: enc for a in articles if (enc := _legacy_encoding(folder, a.source))}
+    encodings = {a.source: enc for a in articles if (enc := _encoding(folder, a.source))}
+    legacy = {source: enc for source, enc in encodings.items() if isinstance(enc, str)}
     findings = [f for a in articles for f in check_article(a, options)]
     mixed = len(legacy) < len(articles)
-    for source, encoding in legacy.items():
-        reason = f"saved as {encoding}, not UTF-8" + (" like the other files" if mixed else "")
-        findings.append(Finding(source, reason, "the encoding was guessed; re-save the file as UTF-8"))
+    for source, encoding in encodings.items():
+        if isinstance(encoding, str):
+            reason = f"saved as {encoding}, not UTF-8" + (" like the other files" if mixed else "")
+            findings.append(Finding(source, reason, "the encoding was guessed; re-save the file as UTF-8"))
+        else:
+            count, first = encoding
+            findings.append(Finding(source, f"{count} byte{'s are' if count > 1 else ' is'} not UTF-8, the first at byte {first}, "
+                                    "published as �", "correct the text there and save the file as UTF-8"))
     return Report(publishable, tuple(sorted(skipped, key=lambda s: s.source)),
                   tuple(sorted(findings, key=lambda f: f.source)), drafts, embargoed)
 
@@ -105,8 +111,9 @@ def check_article(article: Article, options: Options) -> list[Finding]:
     return found
 
 
-def _legacy_encoding(folder: Folder, source: str) -> str | None:
-    """The legacy encoding a file was guessed to be in, or None for Unicode (or an unreadable file)."""
+def _encoding(folder: Folder, source: str) -> str | tuple[int, int] | None:
+    """The legacy encoding a file was guessed to be in; (count, first offset) of the stray bytes of a UTF-8 file that
+    has some (text.stray_bytes); None for Unicode (or an unreadable file)."""
     data = folder.read(source)  # through the folder's rule, like every other read
     if isinstance(data, Skipped):
         return None
@@ -116,6 +123,9 @@ def _legacy_encoding(folder: Folder, source: str) -> str | None:
         data.decode("utf-8")
         return None
     except UnicodeDecodeError:
+        stray = stray_bytes(data)
+        if stray is not None:
+            return stray
         best = legacy_match(data)  # the reading the file is published with, not another guess
         return best.encoding if best is not None else "an unknown encoding"
 

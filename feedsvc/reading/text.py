@@ -89,10 +89,33 @@ def decode_bytes(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
+        if stray_bytes(data) is not None:  # UTF-8 but for a stray byte or two: published, each shown as U+FFFD
+            return data.decode("utf-8", "replace")
         best = legacy_match(data)
     if best is None:
         raise DecodeError("not text in UTF-8 or any detectable encoding; re-save the file as UTF-8")
     return str(best)
+
+
+STRAY_MAX = 8  # bytes that are not UTF-8 in a file that otherwise is, at most
+# And for each, at least one character that is UTF-8's own (non-ASCII, decoded): a legacy file's accented letters are
+# each an invalid byte, and two of its bytes that make a valid UTF-8 sequence by chance are rare (Ã© is mojibake itself).
+STRAY_SHARE = 1
+
+
+def stray_bytes(data: bytes) -> tuple[int, int] | None:
+    """(how many, the first one's offset) for bytes that are UTF-8 but for a few stray bytes (a lone 0xA0 pasted into
+    an Arabic article); None for any other bytes. A legacy file's non-ASCII bytes are nearly all invalid UTF-8, and
+    valid multi-byte sequences by chance are rare: a whole Arabic article was skipped for one such byte."""
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError as exc:
+        first = exc.start
+    text = data.decode("utf-8", "replace")
+    stray = text.count("\ufffd") - data.count("\ufffd".encode("utf-8"))  # those the file held as characters aside
+    wide = len(text) - len(text.encode("ascii", "ignore")) - text.count("\ufffd")
+    return (stray, first) if 0 < stray <= STRAY_MAX and wide >= STRAY_SHARE * stray else None
 
 
 def legacy_match(data: bytes):
