@@ -550,6 +550,20 @@ def test_as_many_tags_and_categories_as_the_limits_are_published_and_repeats_cou
     assert len(article.tags) == 50 and len(set(article.categories)) == 10
 
 
+@pytest.mark.parametrize("written, reason, fix", [
+    # Each was told "not valid YAML … quote values that contain ': '", a Python repr, or a range for a bad offset.
+    ("2026-13-45", "a date that is on no calendar (month must be in 1..12)", "as it is on a calendar"),
+    ("2026-02-30", "a date that is on no calendar (day is out of range for month)", "as it is on a calendar"),
+    ("0001-01-01", "date '0001-01-01' is out of range", "between 1970 and 9999"),
+    ("2026-01-01 10:00 +25:00", "date '2026-01-01 10:00 +25:00' has a time-zone offset of 24 hours or more", "-23:59 and +23:59"),
+    ("2026-01-01T10:00:00+25:00", "a date with a time-zone offset of 24 hours or more", "-23:59 and +23:59"),
+])
+def test_a_date_that_cannot_be_one_says_what_is_wrong_with_it(written, reason, fix):
+    with pytest.raises(ArticleError) as caught:
+        parse(f"---\ntitle: T\ncategory: C\ndate: {written}\n---\nBody.\n", "a.md")
+    assert reason in caught.value.reason and fix in caught.value.fix and "datetime" not in str(caught.value), str(caught.value)
+
+
 # --- ids ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("written, reason", [

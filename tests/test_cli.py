@@ -108,6 +108,15 @@ def test_check_names_where_a_utf8_article_has_a_stray_byte_and_it_is_still_publi
     assert finding["reason"] == f"1 byte is not UTF-8, the first at byte {at}, published as �" and "UTF-8" in finding["fix"]
 
 
+def test_check_does_not_ask_a_draft_for_a_date(articles_dir):
+    # A draft is never published, so the time it is first seen is nobody's date: "no date" under "published but worth
+    # a look" was a warning about something that is not published.
+    write(articles_dir, "draft.md", f"---\ntitle: Draft\ncategory: News\ndraft: true\n---\n{LONG}\n")
+    write(articles_dir, "undated.md", f"---\ntitle: Undated\ncategory: News\n---\n{LONG}\n")
+    found = warnings_of(articles_dir)
+    assert not any("no date" in r for r in found.get("draft.md", [])) and any("no date" in r for r in found["undated.md"])
+
+
 def test_check_warns_of_garbled_text(articles_dir):
     garbled = "وصل الأمين العام إلى طهران".encode("utf-8").decode("cp1252", "replace")
     write(articles_dir, "mojibake.txt", f"News\nTitle\n{garbled}\n{LONG}\n")

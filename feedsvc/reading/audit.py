@@ -87,7 +87,7 @@ def check_folder(root: Path, options: Options, now: datetime | None = None) -> R
 def check_article(article: Article, options: Options) -> list[Finding]:
     """What looks wrong in one article that will be published."""
     found = []
-    if article.published is None:
+    if article.published is None and not article.draft:  # a draft is never published: its date is set when it is
         found.append(Finding(article.source, "no date", "the time it is first seen becomes its date; add `date:` to the front matter to set it"))
     if len(article.body_text) < SHORT_BODY:
         found.append(Finding(article.source, f"short body ({len(article.body_text)} characters)", "check that the text was not cut off"))

@@ -95,8 +95,12 @@ def split_front_matter(text: str) -> tuple[dict, str]:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 2}" if where is not None else ""
         raise FrontMatterError(f"front matter is not valid YAML{line}", fix) from None
-    except ValueError as exc:  # a timestamp that is no date: `date: 2025-02-30`
-        raise FrontMatterError(f"front matter is not valid YAML ({exc})", fix) from None
+    except ValueError as exc:  # a timestamp that is no date: `date: 2025-02-30`, or an offset of a day: `…T10:00+25:00`
+        if "offset" in str(exc):
+            raise FrontMatterError("front matter has a date with a time-zone offset of 24 hours or more",
+                                   "write the offset between -23:59 and +23:59, as in `date: 2025-03-01T14:30:00+03:00`") from None
+        raise FrontMatterError(f"front matter has a date that is on no calendar ({exc})",
+                               "write the date as it is on a calendar, as `date: 2025-03-01 14:30`") from None
     except RecursionError:
         raise FrontMatterError("front matter is not valid YAML (nested too deeply)", fix) from None
     if not isinstance(meta, dict):
@@ -230,6 +234,7 @@ def read_date(meta: dict, key: str, zone: str) -> datetime | None:
     if value is None:
         return None
     fix = f"write `{key}: 2025-03-01 14:30` (ISO 8601, optionally with a zone)"
+    shown = repr(value.isoformat() if isinstance(value, date) else value)  # as written, not datetime.date(1960, 1, 1)
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, date):
@@ -241,23 +246,28 @@ def read_date(meta: dict, key: str, zone: str) -> datetime | None:
 
             parsed = dateparser.parse(_offset_as_written(str(value)), default=_NO_YEAR, tzinfos=_offset_only)
         except _ZoneByName as exc:
-            raise FrontMatterError(f"{key} {value!r} names its zone {exc.args[0]!r}, which can mean several",
+            raise FrontMatterError(f"{key} {shown} names its zone {exc.args[0]!r}, which can mean several",
                                    f"write the zone as an offset, as in `{key}: 2025-03-01 14:30 -05:00`, or leave it out "
                                    "for TIME_ZONE") from None
         except (ValueError, OverflowError, TypeError):
-            raise FrontMatterError(f"{key} {value!r} is not a date", fix) from None
+            raise FrontMatterError(f"{key} {shown} is not a date", fix) from None
         if parsed.year == _NO_YEAR.year:
-            raise FrontMatterError(f"{key} {value!r} has no year", fix)
+            raise FrontMatterError(f"{key} {shown} has no year", fix)
     else:
-        raise FrontMatterError(f"{key} {value!r} is not a date", fix)
+        raise FrontMatterError(f"{key} {shown} is not a date", fix)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+    try:
+        parsed.utcoffset()  # Python's own limit, and no zone's on Earth: strictly within a day
+    except ValueError:
+        raise FrontMatterError(f"{key} {shown} has a time-zone offset of 24 hours or more",
+                               f"write the offset between -23:59 and +23:59, as in `{key}: 2025-03-01 14:30 +03:00`") from None
     try:
         utc = parsed.astimezone(ZoneInfo("UTC"))
     except (OverflowError, ValueError):
         utc = None
     if utc is None or not 1970 <= utc.year <= 9999:
-        raise FrontMatterError(f"{key} {value!r} is out of range", f"write `{key}:` as a date between 1970 and 9999")
+        raise FrontMatterError(f"{key} {shown} is out of range", f"write `{key}:` as a date between 1970 and 9999")
     return utc
 
 
