@@ -105,6 +105,25 @@ def test_a_refresh_that_changes_feeds_pings_the_hub_for_each(make_app, articles_
     assert hub.pings == [] and notifier_of(app).sent == 12
 
 
+def test_a_restart_tells_the_hub_only_of_feeds_whose_bytes_changed_meanwhile(make_app, articles_dir, hub):
+    # Every restart pinged every feed in every format (each deploy made the hub and its subscribers fetch them all):
+    # the first build of a process had nothing before it to compare with, and now has the store's.
+    write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
+    write(articles_dir, "b.txt", "Sport\nA match\nBody.\n")
+    first = make_app(articles_dir, WEBSUB_HUB=hub.url)
+    assert notifier_of(first).drain(timeout=10) and len(hub.pings) == 9
+    notifier_of(first).close()
+    hub.pings.clear()
+    again = make_app(articles_dir, WEBSUB_HUB=hub.url)  # a restart, nothing changed
+    assert notifier_of(again).drain(timeout=10) and hub.pings == []
+    notifier_of(again).close()
+    write(articles_dir, "c.txt", "Sport\nAnother match\nBody.\n")  # changed while no process ran
+    third = make_app(articles_dir, WEBSUB_HUB=hub.url)
+    assert notifier_of(third).drain(timeout=10)
+    assert sorted(p["hub.url"][0] for p in hub.pings) == sorted(f"http://127.0.0.1:8000/{path}" for path in (
+        "feed.rss", "feed.atom", "feed.json", "category/sport/feed.rss", "category/sport/feed.atom", "category/sport/feed.json"))
+
+
 def test_a_refresh_returns_while_the_hub_has_not_answered(make_app, articles_dir, hub):
     hub.gate.clear()  # the hub takes every ping and answers none until the test says so
     write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
