@@ -8,7 +8,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import click
 
@@ -129,6 +129,21 @@ def _apart(out: Path, articles: Path) -> None:
                                    "write; choose a folder beside it")
 
 
+def _served_pages(app, settings) -> Callable:
+    """Archive pages of the build a server made, at the site URL it made it for: its first pages link them there, and
+    this command's own SITE_URL (unset: http://127.0.0.1:8000) gave an export with two sites' links."""
+    from dataclasses import replace
+
+    from . import _variants
+
+    latest = app.extensions["feedsvc.store"].build()
+    served = (latest[2].get("site_url") if latest else None) or settings.site_url
+    if served == settings.site_url:
+        return app.extensions["feedsvc.variants"].get
+    click.echo(f"the server's build is for {served}: its archive pages are written for it too", err=True)
+    return _variants(replace(settings, site_url=served), app.extensions["feedsvc.store"], app.extensions["feedsvc.state_path"]).get
+
+
 def _build(out: str, articles_dir: str | None) -> None:
     from . import for_export, state_path
     from .building.builder import BuildLock, Committer, lock_path
@@ -175,7 +190,7 @@ def _build(out: str, articles_dir: str | None) -> None:
             pages = _build_into_store(publisher, out, lambda: early.append(_early_pages(app, state, out)))
         else:
             click.echo(f"a server builds into {state}: exporting its latest build", err=True)
-            pages = app.extensions["feedsvc.variants"].get
+            pages = _served_pages(app, settings)
         result = _export(app, state, out, pages, building, early[0] if early else None)
     finally:
         release()  # the reading workers started ahead, if the build did not end them (it failed, or a server builds)

@@ -469,6 +469,25 @@ def test_with_a_server_building_into_the_store_its_latest_build_is_exported(samp
     assert not (out / "articles" / "late.html").exists()
 
 
+def test_a_servers_build_is_exported_with_its_archive_pages_at_the_servers_site_url(sample_dir, tmp_path):
+    # A server at its port, SITE_URL unset; `feedsvc build` beside it, SITE_URL unset too: its first pages were the
+    # server's (links to the port) and its archive pages made for http://127.0.0.1:8000: one export, two sites.
+    from feedsvc.building.builder import BuildLock, lock_path
+
+    out, state, served = tmp_path / "export", tmp_path / "state.sqlite3", "http://127.0.0.1:18152"
+    run_build(sample_dir, tmp_path / "served-export", state, SITE_URL=served, FEED_MAX_ITEMS=3)  # the server's build
+    lock = BuildLock(lock_path(str(state)))
+    assert lock.try_acquire()  # as the running server's builder holds it
+    try:
+        output = run_build(sample_dir, out, state, FEED_MAX_ITEMS=3)
+    finally:
+        os.close(lock.fd)
+    assert "a server builds into" in output and served in output
+    pages = sorted(out.rglob("*.page-*"))
+    assert pages and not [p for p in pages if b"127.0.0.1:8000" in p.read_bytes()]
+    assert all(served.encode() in p.read_bytes() for p in pages)
+
+
 def test_a_build_that_cannot_read_the_articles_leaves_the_export_alone(sample_dir, tmp_path):
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     run_build(sample_dir, out, state)
