@@ -90,7 +90,24 @@ def on_threads(app):
     from .serving.asgi import WSGIOnThreads
     from .serving.front import Front
 
+    _name_every_status()
     return WSGIOnThreads(app, APP_THREADS, front=Front(app))
+
+
+def _name_every_status() -> None:
+    """gunicorn's asgi worker writes the status line from a table of its own that leaves out some statuses feedsvc
+    sends: "HTTP/1.1 412 Unknown" for a failed If-Match. Its missing rows filled from RFC 9110's names (http.HTTPStatus);
+    nothing where the table is not there (another gunicorn)."""
+    from http import HTTPStatus
+
+    try:
+        from gunicorn.asgi import protocol
+    except ImportError:
+        return
+    table = getattr(protocol, "_REASON_PHRASES", None)
+    if isinstance(table, dict):
+        for status in HTTPStatus:
+            table.setdefault(status.value, status.phrase)
 
 
 def on_starting(server) -> None:

@@ -168,3 +168,17 @@ def test_a_killed_test_run_leaves_no_server_behind(tmp_path):
     while time.monotonic() < deadline and any(alive(pid) for pid in [master, *children]):
         time.sleep(0.05)
     assert not [pid for pid in [master, *children] if alive(pid)]
+
+
+@pytest.mark.parametrize("headers", [{"If-Match": '"nope"'}, {"If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}])
+def test_a_failed_precondition_is_named_in_the_status_line(server, headers):
+    # gunicorn's asgi worker names statuses from a table of its own, without 412: "HTTP/1.1 412 Unknown".
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", int(server.base.rsplit(":", 1)[1]), timeout=10)
+    try:
+        conn.request("GET", "/feed.rss", headers=headers)
+        res = conn.getresponse()
+        assert (res.status, res.reason) == (412, "Precondition Failed")
+    finally:
+        conn.close()
