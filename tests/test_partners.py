@@ -58,6 +58,20 @@ def test_a_key_in_the_query_works_for_readers_that_cannot_set_headers(partner_ap
     assert res.status_code == 200 and "Politics full body." in res.get_data(as_text=True)
 
 
+def test_a_partner_feeds_links_never_carry_its_key(make_app, articles_dir, monkeypatch):
+    # A feed passed on must not pass the key on: a partner that sends ?key= adds it to each link it follows (README).
+    for i in range(5):
+        write(articles_dir, f"e{i}.md", f"---\ntitle: Economy {i}\ncategory: Economy\ndate: 2026-11-1{i}T00:00:00Z\n---\nBody {i}.\n")
+    monkeypatch.setenv("AGENCY_KEY", AGENCY_KEY)
+    app = make_app(articles_dir, PARTNERS=[{"name": "Agency", "key_env": "AGENCY_KEY", "categories": "all"}], FEED_MAX_ITEMS=2)
+    client = app.test_client()
+    for path in ("/partners/feed.atom", "/partners/feed.rss", "/partners/feed.json", "/partners/feed.atom?page=2"):
+        res = client.get(path + ("&" if "?" in path else "?") + f"key={AGENCY_KEY}")
+        body = res.get_data(as_text=True)
+        assert res.status_code == 200 and "page=" in body, path  # paged: next/last links are there
+        assert AGENCY_KEY not in body and "key=" not in body and AGENCY_KEY not in res.headers.get("Link", ""), path
+
+
 def test_a_partner_without_full_text_gets_summaries(partner_app):
     res = partner_app.test_client().get("/partners/feed.rss", headers=bearer(PORTAL_KEY))
     body = res.get_data(as_text=True)
