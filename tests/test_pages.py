@@ -54,6 +54,21 @@ def test_category_page_advertises_its_own_three_feeds(client):
     assert '<html lang="ar" dir="rtl">' in html
 
 
+def test_an_arabic_pages_own_words_are_arabic_and_an_english_ones_english(client):
+    # A right-to-left Arabic category page said "Subscribe:" in English (a review).
+    assert '<p class="feeds">اشترك: <a' in client.get(f"/category/{POLITICS}/").get_data(as_text=True)
+    assert '<p class="feeds">Subscribe: <a' in client.get("/category/technology/").get_data(as_text=True)
+
+
+def test_an_arabic_article_page_says_when_it_was_updated_in_arabic(articles_dir, make_app):
+    write(articles_dir, "ar.md", "---\ntitle: خبر\ncategory: أخبار\ndate: 2026-11-01T00:00:00Z\n---\nوصل الأمين العام لمجلس الأمن إلى طهران يوم الاثنين في زيارة رسمية.\n")
+    app = make_app(articles_dir)
+    (articles_dir / "ar.md").write_text("---\ntitle: خبر\ncategory: أخبار\ndate: 2026-11-01T00:00:00Z\n---\nوصل الأمين العام لمجلس الأمن إلى طهران يوم الثلاثاء في زيارة رسمية.\n", encoding="utf-8")
+    app.extensions["feedsvc"].refresh()
+    page = app.test_client().get("/articles/ar").get_data(as_text=True)
+    assert " · حُدِّث <time" in page and " · updated <time" not in page, page
+
+
 def test_a_category_without_its_slash_redirects_to_the_page(client):
     res = client.get("/category/technology")
     assert res.status_code == 301 and res.headers["Location"].endswith("/category/technology/")
