@@ -176,6 +176,15 @@ def test_the_page_shows_the_matches_and_lets_browsers_discover_the_three_feeds(c
         assert f'href="http://127.0.0.1:8000/search/feed.{fmt}?q={quote_plus("مسئول")}"' in html
 
 
+def test_a_search_pages_own_words_follow_its_language(client):
+    # An Arabic search (its page right to left) said "Subscribe to this search:" and the rest in English (a review).
+    arabic = client.get(f"/search/?q={quote_plus('مسئول')}").get_data(as_text=True)
+    assert '<html lang="ar" dir="rtl">' in arabic and '<p class="feeds">اشترك في هذا البحث: <a' in arabic
+    assert "Subscribe" not in arabic and "The newest articles" not in arabic
+    english = client.get("/search/?q=library").get_data(as_text=True)
+    assert '<html lang="en" dir="ltr">' in english and '<p class="feeds">Subscribe to this search: <a' in english
+
+
 def test_search_without_a_slash_is_redirected_to_the_page(client):
     res = client.get("/search?q=x")
     assert res.status_code in (301, 308) and res.headers["Location"].endswith("/search/?q=x")

@@ -87,7 +87,7 @@ _SUBSCRIBE_LABEL = ("Subscribe", "اشترك")  # before a listing's or a search
 _UPDATED_LABEL = ("updated", "حُدِّث")  # before an article's updated time, by the article's language
 
 
-def _arabic(lang: str) -> bool:
+def arabic(lang: str) -> bool:
     """Whether a page (or an article) in this language takes the Arabic labels."""
     return lang.split("-")[0].lower() == "ar"
 
@@ -127,11 +127,11 @@ def render_index(site_feed: Feed, category_feeds: tuple[Feed, ...], rows: tuple[
 def render_category(feed: Feed, site: Site) -> tuple[bytes, datetime]:
     """A category's, tag's or author's page: its newest articles (those of its feed) and its three feeds."""
     kind = feed.category.kind
-    label = _KIND_LABEL[kind][_arabic(feed.language)] if kind in _KIND_LABEL else None
+    label = _KIND_LABEL[kind][arabic(feed.language)] if kind in _KIND_LABEL else None
     html = _ENV.get_template("category.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=feed_links(site, feed.key, feed.title),
         category=feed.category, label=label, list_html=list_html(feed.items, site),
-        subscribe_label=_SUBSCRIBE_LABEL[_arabic(feed.language)],
+        subscribe_label=_SUBSCRIBE_LABEL[arabic(feed.language)],
     )
     return html.encode("utf-8"), feed.updated
 
@@ -146,7 +146,7 @@ def render_article(article: Article, links: tuple[Link, ...], site: Site) -> tup
         site=site, lang=article.lang, dir=article.direction, feed_links=discovery, article=article,
         categories=[{"name": name, "page": page} for _, name, page, _ in categories],
         tags=[{"name": name, "page": page} for kind, name, page, _ in links if kind == "tag"],
-        tags_label=_TAGS_LABEL.get(article.lang.split("-")[0].lower(), "Tags"), updated_label=_UPDATED_LABEL[_arabic(article.lang)],
+        tags_label=_TAGS_LABEL.get(article.lang.split("-")[0].lower(), "Tags"), updated_label=_UPDATED_LABEL[arabic(article.lang)],
         author_page=author[2] if author else None,
         published_iso=article.published.isoformat(), published_text=_human(article.published),
         updated_iso=article.updated.isoformat(), updated_text=_human(article.updated),
