@@ -352,18 +352,6 @@ def held_at(path: str | Path) -> tuple[int, dict[str, dict[str, int]]]:
         conn.close()
 
 
-def served_etags(path: str | Path) -> dict[str, str]:
-    """The ETag of each resource of the build a store holds, by path; {} where there is none. A restarted builder's
-    WebSub pings only the feeds whose bytes differ from them. Read-only: no store is made where none is."""
-    if not has_build(path):
-        return {}
-    conn = connect(path, readonly=True)
-    try:
-        return dict(conn.execute("SELECT path, etag FROM resources WHERE path NOT LIKE '#%'"))
-    finally:
-        conn.close()
-
-
 def _held(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
     # Row by row from the cursor, each text let go of once hashed: never all of them at once.
     return {table: {row: made_hash(made) for row, made in conn.execute(f"SELECT {column}, made_from FROM {table}")}

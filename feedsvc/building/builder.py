@@ -40,7 +40,7 @@ from ..formats import FORMATS
 from ..model import is_placed, names_site
 from ..search import SearchIndexer
 from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, connect,
-                     has_build, item_row, package_version, served_etags)
+                     has_build, item_row, package_version)
 from ..transactions import made_hash, rows_for
 from ..urls import article_path, preview_key
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
@@ -922,7 +922,8 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     if "feedsvc.websub" in app.extensions:
         publisher.listeners.append(app.extensions["feedsvc.websub"].notify)
         if commit:  # a restart tells the hub only of feeds whose bytes differ from those the store served
-            publisher.served_before = lambda: served_etags(path)
+            reader = app.extensions["feedsvc.store"]
+            publisher.served_before = lambda path: getattr(reader.resource(path), "etag", None)
     app.extensions["feedsvc"] = publisher
     if commit:
         app.extensions["feedsvc.committer"] = committer

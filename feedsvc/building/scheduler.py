@@ -31,6 +31,7 @@ CLOSED, MOVED, CHANGED = "closed", "moved", "changed"
 # RENAMED: renamed to another article's name (ren1.txt → ren2.txt), so gone for good, not the first half of a tool's
 # delete-and-write (an editor renames a file to its backup name, foo.txt~, and writes it anew: CHANGED).
 RENAMED = RENAMED_EVENT
+_AT_ONCE = (CLOSED, MOVED, RENAMED)  # what says a refresh need not wait for a writer to settle
 # run() lets one call refresh at a time and hands the others' work to it, so its jobs may overlap
 # without APScheduler dropping one as a "maximum number of running instances" (a lost change).
 _RUNS = 8
@@ -156,7 +157,7 @@ class Refresher:
                         self._running = False
                         break
                 with self._seen_lock:
-                    complete = bool(self._seen) and all(seen in (CLOSED, MOVED, RENAMED) for seen in self._seen.values())
+                    complete = bool(self._seen) and all(seen in _AT_ONCE for seen in self._seen.values())
                 if not first and not complete:
                     # Like a poke: a file still being written is looked at again only once it may have
                     # settled (the scanner takes a file unchanged between two looks as complete).
@@ -192,7 +193,7 @@ class Refresher:
             self._seen.update(found)
             if self._running:
                 return
-        self.poke(0 if all(kind in (CLOSED, MOVED, RENAMED) for kind in found.values()) else None)
+        self.poke(0 if all(kind in _AT_ONCE for kind in found.values()) else None)
 
     def plan(self) -> None:
         """Move the one wake-up job to next_wakeup(), or drop it when nothing is due."""

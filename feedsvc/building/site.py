@@ -140,9 +140,9 @@ class Publisher:
         self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
         self.tombstones = Tombstones(store, timedelta(days=options.tombstone_days))  # what went from them (tombstones.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
-        # The ETags of what the site served before this process, by path (the build store's), for the first refresh's
-        # listeners: a restart that changed nothing tells the WebSub hub of nothing. Read once, when first needed.
-        self.served_before: Callable[[], Mapping[str, str]] | None = None
+        # The ETag the site served before this process at a path (the build store's latest build), for the first
+        # refresh's listeners: a restart that changed nothing tells the WebSub hub of nothing.
+        self.served_before: Callable[[str], str | None] | None = None
         # Told what each refresh did, in order, before the next one starts: the new feeds' compression first (but
         # compress=False: the build store's Committer codes what it commits, a batch at a time after the commit),
         # then what start_building adds (the build store commits here, metrics count).
@@ -756,19 +756,23 @@ class Publisher:
         """Hand the URLs of public feeds whose bytes changed to each listener (WebSub)."""
         if not self.listeners:
             return
-        before: Mapping[str, str] = {}
-        if self.served_before is not None and not previous.resources:  # this process's first build
-            try:
-                before = self.served_before()
-            except Exception:  # a store that cannot be read: every feed is told, as it was before a store
-                log.exception("the ETags served before could not be read; the hub is told of every feed")
-            self.served_before = None
+        served = self.served_before if not previous.resources else None  # this process's first build: the store's
+        self.served_before = None
         changed = []
         for feed in current.feeds:
             for fmt in FORMATS:
-                was, now = previous.resources.get(feed.path(fmt)), current.resources.get(feed.path(fmt))
-                if was is not now and not (was is None and now is not None and before.get(feed.path(fmt)) == now.etag):
-                    changed.append(feed_url(self.site, feed, fmt))
+                path = feed.path(fmt)
+                was, now = previous.resources.get(path), current.resources.get(path)
+                if was is now:
+                    continue
+                if served is not None and now is not None:
+                    try:
+                        if served(path) == now.etag:
+                            continue
+                    except Exception:  # a store that cannot be read: every feed is told, as before a store
+                        log.exception("the ETags served before could not be read; the hub is told of every feed")
+                        served = None
+                changed.append(feed_url(self.site, feed, fmt))
         if changed:
             for listener in self.listeners:
                 listener(changed)

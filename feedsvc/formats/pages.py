@@ -81,15 +81,24 @@ def _feed_links(site: Site, key: str, title: str) -> tuple[dict, ...]:
 
 # A link from an article page to a listing it is in: (kind, name, page URL, feed key), kind "category", "tag" or "author".
 Link = tuple[str, str, str, str]
-_TAGS_LABEL = {"ar": "الوسوم"}  # the label of an article's tags, by the article's language; else "Tags"
-_KIND_LABEL = {"tag": ("Tag", "وسم"), "author": ("Author", "الكاتب")}  # on a tag's or an author's page, by the page's language
-_SUBSCRIBE_LABEL = ("Subscribe", "اشترك")  # before a listing's or a search's feeds, by the page's language
-_UPDATED_LABEL = ("updated", "حُدِّث")  # before an article's updated time, by the article's language
+# The pages' own words: Arabic on a page (or an article) in Arabic, English on any other. "tag" and "author" name the
+# kind of a tag's or an author's page; "search_*" are the search page's (serving/searchfeed.py).
+_WORDS = {
+    "en": {"tags": "Tags", "tag": "Tag", "author": "Author", "subscribe": "Subscribe", "updated": "updated",
+           "search_about": "The newest articles with every word of this search (hamza and alef forms, diacritics, "
+                           "tatweel, digit shapes and letter case aside).",
+           "search_subscribe": "Subscribe to this search",
+           "search_none": "No article matches yet; the feeds will carry the first one that does."},
+    "ar": {"tags": "الوسوم", "tag": "وسم", "author": "الكاتب", "subscribe": "اشترك", "updated": "حُدِّث",
+           "search_about": "أحدث المقالات التي فيها كل كلمات هذا البحث (بصرف النظر عن صور الهمزة والألف والتشكيل "
+                           "والتطويل وأشكال الأرقام وحالة الأحرف).",
+           "search_subscribe": "اشترك في هذا البحث", "search_none": "لا مقال يطابقه بعد؛ ستحمل الخلاصات أول مقال يطابقه."},
+}
 
 
-def arabic(lang: str) -> bool:
-    """Whether a page (or an article) in this language takes the Arabic labels."""
-    return lang.split("-")[0].lower() == "ar"
+def page_words(lang: str) -> Mapping[str, str]:
+    """The pages' own words for a page (or an article) in this language."""
+    return _WORDS["ar" if lang.split("-")[0].lower() == "ar" else "en"]
 
 
 def article_links(article: Article, links: Mapping[tuple[str, str], tuple[str, str, str]]) -> tuple[Link, ...]:
@@ -126,12 +135,10 @@ def render_index(site_feed: Feed, category_feeds: tuple[Feed, ...], rows: tuple[
 
 def render_category(feed: Feed, site: Site) -> tuple[bytes, datetime]:
     """A category's, tag's or author's page: its newest articles (those of its feed) and its three feeds."""
-    kind = feed.category.kind
-    label = _KIND_LABEL[kind][arabic(feed.language)] if kind in _KIND_LABEL else None
+    words = page_words(feed.language)
     html = _ENV.get_template("category.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=feed_links(site, feed.key, feed.title),
-        category=feed.category, label=label, list_html=list_html(feed.items, site),
-        subscribe_label=_SUBSCRIBE_LABEL[arabic(feed.language)],
+        category=feed.category, label=words.get(feed.category.kind), list_html=list_html(feed.items, site), words=words,
     )
     return html.encode("utf-8"), feed.updated
 
@@ -146,7 +153,7 @@ def render_article(article: Article, links: tuple[Link, ...], site: Site) -> tup
         site=site, lang=article.lang, dir=article.direction, feed_links=discovery, article=article,
         categories=[{"name": name, "page": page} for _, name, page, _ in categories],
         tags=[{"name": name, "page": page} for kind, name, page, _ in links if kind == "tag"],
-        tags_label=_TAGS_LABEL.get(article.lang.split("-")[0].lower(), "Tags"), updated_label=_UPDATED_LABEL[arabic(article.lang)],
+        words=page_words(article.lang),
         author_page=author[2] if author else None,
         published_iso=article.published.isoformat(), published_text=_human(article.published),
         updated_iso=article.updated.isoformat(), updated_text=_human(article.updated),

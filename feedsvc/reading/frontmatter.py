@@ -139,8 +139,8 @@ def read_categories(meta: dict) -> list[str]:
     names = _str_list(meta, "categories") + _str_list(meta, "category")
     cleaned = [clean_category(n) for n in names]
     named = [c for c in cleaned if any(ch.isalnum() for ch in c)]
-    if len(set(named)) > CATEGORIES_MAX:
-        raise FrontMatterError(f"{len(set(named))} categories, over the {CATEGORIES_MAX} limit",
+    if (count := len(set(named))) > CATEGORIES_MAX:
+        raise FrontMatterError(f"{count} categories, over the {CATEGORIES_MAX} limit",
                                f"keep the {CATEGORIES_MAX} categories it belongs in most; tags can say the rest")
     return named
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Sequence
 
 from ..formats import FORMATS
-from ..formats.pages import _ENV, _rows, arabic
+from ..formats.pages import _ENV, _rows, page_words
 from ..model import Article, Feed, Site, text_direction
 from ..paging import dominant_language
 from ..urls import SEARCH, search_query, search_url
@@ -23,23 +23,12 @@ def search_feed(words: str, items: Sequence[Article], site: Site, updated: datet
                 identity="search:" + shown)
 
 
-# The search page's own words, in English and in Arabic (by the page's language, as pages.py's labels).
-_WORDS = (
-    {"about": "The newest articles with every word of this search (hamza and alef forms, diacritics, tatweel, digit "
-              "shapes and letter case aside).",
-     "subscribe": "Subscribe to this search", "none": "No article matches yet; the feeds will carry the first one that does."},
-    {"about": "أحدث المقالات التي فيها كل كلمات هذا البحث (بصرف النظر عن صور الهمزة والألف والتشكيل والتطويل وأشكال "
-              "الأرقام وحالة الأحرف).",
-     "subscribe": "اشترك في هذا البحث", "none": "لا مقال يطابقه بعد؛ ستحمل الخلاصات أول مقال يطابقه."},
-)
-
-
 def render_search(feed: Feed, words: str, site: Site) -> bytes:
     """The search's page: its articles and, for autodiscovery and to subscribe, its feeds."""
     links = [{"type": f.media_type, "href": search_url(site, words, key), "label": f.label, "title": f"{feed.title} ({f.label})"}
              for key, f in FORMATS.items()]
     html = _ENV.get_template("search.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, query=" ".join(words.split()),
-        articles=_rows(feed.items, site, summaries=True), summaries=True, words=_WORDS[arabic(feed.language)],
+        articles=_rows(feed.items, site, summaries=True), summaries=True, words=page_words(feed.language),
     )
     return html.encode("utf-8")
