@@ -34,6 +34,10 @@ class Listing:
     items: tuple[Article, ...]
     page_url: str
     deleted: tuple[Deleted, ...] = ()  # tombstones of the entries it carried that are gone (building/tombstones.py), newest first
+    # How many items each frozen archive page holds, page 2 (the oldest) first (building/archive.py ArchiveCuts): a
+    # page whose place is kept once it was complete, so an article dated back into it or deleted from it changes that
+    # page alone. The items past them are cut by count (archive_spans). Empty: every archive page cut by count.
+    cuts: tuple[int, ...] = ()
     # What changed since the listing this one was updated from (ListingBuilder): id() of that Listing (0 =
     # none), the items that left it and those that came. Not part of what a listing is (compare=False).
     since: int = field(default=0, compare=False, repr=False)
@@ -41,28 +45,41 @@ class Listing:
     came: tuple[Article, ...] = field(default=(), compare=False, repr=False)
 
 
-def page_count(total: int, size: int) -> int:
-    """Pages of a feed: the first holds the newest `size` items, the rest are archive pages."""
-    return 1 + -(-max(total - size, 0) // size)
+def archive_spans(total: int, size: int, cuts: Sequence[int] = ()) -> list[tuple[int, int]]:
+    """Each archive page's items as (start, end) counted from the oldest item, page 2 first: the frozen pages'
+    (cuts, as far as they stay below page 1), then the rest cut by count, `size` a page, from the oldest."""
+    older, spans, start = max(total - size, 0), [], 0
+    for count in cuts:
+        if start + count > older:  # page 1 reaches into it (the newest deleted): cut by count from here
+            break
+        spans.append((start, start + count))
+        start += count
+    return spans + [(at, min(at + size, older)) for at in range(start, older, size)]
+
+
+def page_count(total: int, size: int, cuts: Sequence[int] = ()) -> int:
+    """Pages of a feed: the first holds the newest `size` items, the rest are archive pages (archive_spans)."""
+    return 1 + len(archive_spans(total, size, cuts))
 
 
 def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> Feed | None:
     """Page `page` of a listing (RFC 5005 §3 paging), or None when there is no such page.
 
-    Page 1 is the newest `size` items. The older items are cut into archive pages counted from the
-    oldest, so a page's number and content never change as new articles arrive: page 2 holds the
-    oldest `size` items, page 3 the next, and the highest number the newest (perhaps not yet full).
+    Page 1 is the newest `size` items. The older items are cut into archive pages counted from the oldest, so a
+    page's number and content never change as new articles arrive: page 2 holds the oldest items, page 3 the next,
+    and the highest number the newest (perhaps not yet full). A complete page keeps its place for good
+    (Listing.cuts): an article dated back into it, or deleted from it, changes that page alone.
     Walking "next" from page 1 goes 1, P, P-1, …, 2: every item once, newest to oldest.
     https://www.rfc-editor.org/rfc/rfc5005#section-3
     """
     items, total = listing.items, len(listing.items)
-    pages = page_count(total, size)
+    pages = page_count(total, size, listing.cuts)
     if not 1 <= page <= pages:
         return None
     if page == 1:
         chosen, complete = items[:size], False
     else:
-        start, end, complete = page_items(total, size, page)
+        start, end, complete = page_items(total, size, page, listing.cuts)
         chosen = items[start:end]
     newer = None if page == 1 else (1 if page == pages else page + 1)
     older_page = (pages if pages > 1 else None) if page == 1 else (page - 1 if page > 2 else None)
@@ -76,14 +93,17 @@ def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> 
                  deleted=listing.deleted if page == 1 else (), **options)
 
 
-def page_items(total: int, size: int, page: int) -> tuple[int, int, bool]:
+def page_items(total: int, size: int, page: int, cuts: Sequence[int] = ()) -> tuple[int, int, bool]:
     """(start, end, complete): the slice of a listing's items (newest first) that archive page `page` (2 or more) holds,
-    and whether it is complete: full, and not the newest archive page, whose "previous" link is page 1 until a page
-    opens after it (its bytes change then: RFC 5005 §4 archives do not)."""
-    chunk = page - 2  # 0 = the oldest archive chunk
-    older = total - size
-    complete = (chunk + 1) * size <= older and page < page_count(total, size)
-    return total - min((chunk + 1) * size, older), total - chunk * size, complete
+    and whether it is complete: frozen (cuts) or full, and not the newest archive page, whose "previous" link is page
+    1 until a page opens after it (its bytes change then: RFC 5005 §4 archives do not)."""
+    spans = archive_spans(total, size, cuts)
+    if not 2 <= page <= len(spans) + 1:
+        return total, total, False
+    start, end = spans[page - 2]
+    frozen = page - 2 < len(cuts) and sum(cuts[:page - 1]) == end  # a frozen page stays whole, or is cut by count
+    complete = (frozen or end - start == size) and page <= len(spans)
+    return total - end, total - start, complete
 
 
 def page_date(changed: datetime, pages: Sequence[datetime], page: int) -> datetime:

@@ -188,6 +188,7 @@ class ListingHead:
     page_url: str
     changed: datetime
     deleted: tuple = ()  # the listing's tombstones (model.Deleted), for its partners' views and deltas
+    cuts: tuple[int, ...] = ()  # its frozen archive pages' sizes, page 2 first (paging.Listing.cuts)
 
 
 @dataclass

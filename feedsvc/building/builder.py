@@ -649,7 +649,8 @@ class Committer:
             if previous is not None and previous[0] is listing and previous[1] == changed:
                 made_now[key] = previous
                 continue
-            head = ListingHead(key, listing.title, listing.description, listing.category, listing.page_url, changed[0], listing.deleted)
+            head = ListingHead(key, listing.title, listing.description, listing.category, listing.page_url, changed[0], listing.deleted,
+                               listing.cuts)
             blob = pickle.dumps(head, protocol=5)
             made_now[key] = (listing, changed)
             times = changed[1]

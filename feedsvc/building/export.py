@@ -225,6 +225,7 @@ class _Writer:
         latest = self.conn.execute("SELECT report FROM builds ORDER BY version DESC LIMIT 1").fetchone()
         made_by = json.loads(latest[0]).get("made_by", "") if latest else ""  # the code and settings of the store's rows
         pages: list[tuple] = []  # (listing key, page, page key, listing made, its date, its IDs or None: nothing to render)
+        cuts: dict[str, tuple[int, ...]] = {}  # listing key → its frozen archive pages (paging.Listing.cuts)
         for key, head, made_from, size in self.conn.execute("SELECT key, head, made_from, size FROM listings ORDER BY key").fetchall():
             made = f"{made_from} {self.page_size} {self.shape} {made_by}"  # made_by: the rows' code and settings
             kept = {fmt: by_feed.get(feed_path(key, fmt), []) for fmt in FORMATS}
@@ -233,8 +234,10 @@ class _Writer:
                     self.files.update((n, self.had[n]) for n in names)
                 continue
             head = pickle.loads(head)
-            about = repr(dataclasses.replace(head, changed=None))  # the head as a page shows it, but its date
-            count = page_count(size, self.page_size)
+            cuts[key] = head.cuts
+            # The head as a page shows it, but its date and the listing's cuts (a page's digest holds its own items).
+            about = repr(dataclasses.replace(head, changed=None, cuts=()))
+            count = page_count(size, self.page_size, head.cuts)
             stored = {page: (modified, digest) for page, modified, digest in self.conn.execute(
                 "SELECT page, modified, digest FROM listing_pages WHERE listing = ?", (key,))}
             # Each page by the digest it was dated by (versions.py); one with none (never so far) is rendered.
@@ -248,10 +251,10 @@ class _Writer:
                 if ids is None and not same:  # a page to render or redate: the listing's order, read once
                     ids = self._ids(key)
                 pages.append((key, page, key_, made, when, None if same else ids))
-        self.archives = [(key, fmt, page, page_key, made, when) for key, page, page_key, made, when, _ in self._in_turn(pages)
+        self.archives = [(key, fmt, page, page_key, made, when) for key, page, page_key, made, when, _ in self._in_turn(pages, cuts)
                          for fmt in FORMATS]
 
-    def _in_turn(self, pages: list[tuple]) -> list[tuple]:
+    def _in_turn(self, pages: list[tuple], cuts: dict[str, tuple[int, ...]]) -> list[tuple]:
         """Archive pages in the order that renders each item once: the site-wide feed's from the oldest, each
         category's page right after the site-wide page that holds its newest item, so that its items are
         still among the fragments the renderer keeps (formats/fragments.py) and it is only put together.
@@ -267,7 +270,7 @@ class _Writer:
             key, number, *_, ids = page
             if ids is None:
                 return -1, False, key, number
-            start, end, _ = page_items(len(ids), self.page_size, number)
+            start, end, _ = page_items(len(ids), self.page_size, number, cuts.get(key, ()))
             return max((place.get(id_, 0) for id_ in ids[start:end]), default=0), key != "", key, number
         return sorted(pages, key=ready)
 

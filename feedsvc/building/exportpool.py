@@ -231,7 +231,7 @@ class PageMaker:
             return None
         head, ids = stored
         listing = Listing(head.key, head.title, head.description, head.category, _Items(ids, self), head.page_url,
-                          deleted=head.deleted)
+                          deleted=head.deleted, cuts=head.cuts)
         feed = page_feed(listing, self.job.site, self.job.size, page, **{**self.job.public, "updated": self.reader.page_date(head, page)})
         if feed is None:
             return None

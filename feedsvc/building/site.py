@@ -30,6 +30,7 @@ from ..reading.progress import Progress
 from ..reading.scan import Scanner
 from ..resource import Rendered, compress_all
 from ..urls import PARTNERS, feed_url
+from .archive import ArchiveCuts
 from .feeds import ListingBuilder, assign_slugs
 from .render import Renderer, Rendering, newest
 from .state import StateStore, wait_for
@@ -139,6 +140,7 @@ class Publisher:
                                         (self.site, self.public, options.max_items, options.reading), options.max_items)
         self.listing_builder = ListingBuilder()  # the listings, updated for what changed (feeds.py)
         self.tombstones = Tombstones(store, timedelta(days=options.tombstone_days))  # what went from them (tombstones.py)
+        self.archive_cuts = ArchiveCuts(store, options.max_items)  # where each complete archive page ends (archive.py)
         self.listeners: list[Callable[[list[str]], None]] = []  # told the URLs of feeds a refresh changed
         # The ETag the site served before this process at a path (the build store's latest build), for the first
         # refresh's listeners: a restart that changed nothing tells the WebSub hub of nothing.
@@ -198,6 +200,7 @@ class Publisher:
                     self._stamped, self._owners, self._slugs = {}, {}, {}
                     self._term_slugs = {"tag": {}, "author": {}}
                     self._forget_carried()
+                    self.archive_cuts.forget()
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 if self.snapshot.built_at is None:  # nothing built yet: nothing to keep serving
                     log.error("refresh failed, no feeds built yet: %s", self.last_error)
@@ -510,6 +513,7 @@ class Publisher:
             # articles, 1.3 s at 100,000) is recorded with its pages (_complete), after its feeds.
             record_now = not (partial and self.tombstones.announce_nothing())
             listings, expires = self.tombstones.update(listings, now, held=held) if record_now else (listings, None)
+            listings = self.archive_cuts.apply(listings)
             feeds = self._first_pages(listings)
             live = list(listings[0].items)
             live_by_id, moved = self._live_by_id(listings[0])
@@ -840,7 +844,9 @@ def _licensed(snapshot: Snapshot, partner: Partner, key: str = "") -> Listing:
         whole = snapshot.listings[key]
         items = tuple(a for a in whole.items if any(partner.licenses(c) for c in a.categories))
         deleted = tuple(d for d in whole.deleted if any(partner.licenses(c) for c in d.categories))
-        memo = snapshot.memo[("licensed", key, partner.categories)] = replace(whole, items=items, deleted=deleted, since=0, left=(), came=())
+        # Cut by count: the frozen pages (Listing.cuts) are the whole listing's.
+        memo = snapshot.memo[("licensed", key, partner.categories)] = replace(whole, items=items, deleted=deleted, cuts=(), since=0,
+                                                                             left=(), came=())
     return memo
 
 

@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS carried (
     listings TEXT NOT NULL,  -- JSON list of the listing keys whose feeds carry it ("" = site-wide, a category slug)
     categories TEXT NOT NULL  -- JSON list of its category names (a partner's view shows only licensed ones)
 );
+CREATE TABLE IF NOT EXISTS archive_cuts (
+    listing TEXT PRIMARY KEY,  -- a listing key ("" = site-wide, a category slug, "tag/<slug>", "author/<slug>")
+    -- JSON list of [rank, id]: the newest item's place (building/feeds.py order_key) of each frozen archive page,
+    -- page 2 first (building/archive.py ArchiveCuts): where each complete page ends, for good
+    bounds TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS deletions (
     listing TEXT NOT NULL,  -- a listing key whose feeds carried the entry
     ref TEXT NOT NULL,  -- the entry's id
@@ -334,6 +340,23 @@ class StateStore:
         except sqlite3.Error as exc:
             raise StateError(f"state file {self.path}: {exc}; check that it is readable and not corrupt") from None
         return {key: (digest, datetime.fromisoformat(modified)) for key, digest, modified in rows}
+
+    # --- archive pages that keep their place (building/archive.py) ---
+
+    def archive_bounds(self) -> dict[str, list[tuple[int, str]]]:
+        """Each listing's frozen archive pages' bounds, page 2 first (ArchiveCuts)."""
+        try:
+            rows = self._kept().execute("SELECT listing, bounds FROM archive_cuts").fetchall()
+        except sqlite3.Error as exc:
+            raise StateError(f"state file {self.path}: {exc}; check that it is readable and not corrupt") from None
+        return {key: [(rank, id_) for rank, id_ in json.loads(bounds)] for key, bounds in rows}
+
+    def record_bounds(self, put: Mapping[str, Sequence[tuple[int, str]]], gone: Iterable[str]) -> None:
+        """Record listings' frozen archive pages' bounds, and forget those of listings that are gone."""
+        with self._writing() as conn:
+            conn.executemany("INSERT OR REPLACE INTO archive_cuts (listing, bounds) VALUES (?, ?)",
+                             [(key, json.dumps(bounds, ensure_ascii=False)) for key, bounds in sorted(put.items())])
+            conn.executemany("DELETE FROM archive_cuts WHERE listing = ?", [(key,) for key in sorted(gone)])
 
     # --- tombstones (RFC 6721): what the feeds carried, and what went from them (feedsvc/tombstones.py) ---
 

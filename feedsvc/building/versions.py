@@ -4,8 +4,9 @@ partners' views, whose URLs are too many to record one by one — and when each 
 A listing's digest covers everything those views show of it (each item's ID, content and dates, the
 settings that shape them); the state store dates each digest once (state.record_versions), so every
 worker and restart agrees. An archive page (paging.page_feed) is dated by a digest of its own items and
-links: its items are counted from the oldest, so a new article leaves every full page, its bytes and its
-date as they were, as RFC 5005 §4 asks of archives (https://www.rfc-editor.org/rfc/rfc5005#section-4).
+links: its items are counted from the oldest, and a complete page keeps its place (archive.py), so a new article
+leaves every full page, its bytes and its date as they were, as RFC 5005 §4 asks of archives
+(https://www.rfc-editor.org/rfc/rfc5005#section-4).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from ..model import Article
-from ..paging import Listing
+from ..paging import Listing, archive_spans
 from .feeds import order_key
 
 Record = Callable[[Mapping[str, str]], Mapping[str, datetime]]
@@ -30,10 +31,11 @@ _PAGE = "page:"  # "page:<number>:<listing key>", an archive page's
 class _Pages:
     """One listing's archive pages as last dated: its items, each page's sum, digest and time (page 2 first)."""
 
-    __slots__ = ("items", "head", "sums", "digests", "times")
+    __slots__ = ("items", "head", "spans", "sums", "digests", "times")
 
-    def __init__(self, items: tuple, head: tuple, sums: list[int], digests: list[str], times: list):
-        self.items, self.head, self.sums, self.digests, self.times = items, head, sums, digests, times
+    def __init__(self, items: tuple, head: tuple, spans: list[tuple[int, int]], sums: list[int], digests: list[str], times: list):
+        self.items, self.head, self.spans, self.sums, self.digests = items, head, spans, sums, digests
+        self.times = times
 
 
 class ListingVersions:
@@ -103,12 +105,13 @@ class ListingVersions:
                 continue
             # What moved since the listing it was updated from, where that is the one its pages were dated with.
             moves = (listing.left, listing.came) if kept is not None and listing.since == id(old) else None
-            sums, digests = self._paged(listing, kept, moves, (tokens or {}).get(listing.key))
+            spans = archive_spans(len(listing.items), self.size, listing.cuts)
+            sums, digests = self._paged(listing, spans, kept, moves, (tokens or {}).get(listing.key))
             fresh = {at for at, digest in enumerate(digests)
                      if kept is None or at >= len(kept.digests) or kept.digests[at] != digest}
             times = [None if kept is None or at in fresh else kept.times[at] for at in range(len(digests))]
             wanted.update((f"{_PAGE}{at + 2}:{listing.key}", digests[at]) for at in fresh)
-            made[listing.key] = (_Pages(listing.items, (listing.title, listing.description), sums, digests, times), fresh)
+            made[listing.key] = (_Pages(listing.items, (listing.title, listing.description), spans, sums, digests, times), fresh)
         recorded = self.record(wanted) if wanted else {}
         self._pages = {}
         for key, (pages, fresh) in made.items():
@@ -127,16 +130,14 @@ class ListingVersions:
         """The digests the listing's archive pages were last dated by, page 2 first."""
         return self._pages[key].digests
 
-    def _paged(self, listing: Listing, kept: _Pages | None, moves: tuple[tuple, tuple] | None = None,
-               tokens: list[int] | None = None) -> tuple[list[int], list[str]]:
-        """A listing's archive pages' sums and digests, with the sums of the oldest pages that kept their items;
-        moves: the items that left the kept pages' items and those that came, where known (Listing.left, came);
-        tokens: every item's token, in the items' order, where known."""
-        items, size = listing.items, self.size
-        total = len(items)
-        older = max(total - size, 0)
-        count = -(-older // size)  # archive pages 2 … count + 1
-        sums: list[int] = []
+    def _paged(self, listing: Listing, spans: list[tuple[int, int]], kept: _Pages | None,
+               moves: tuple[tuple, tuple] | None = None, tokens: list[int] | None = None) -> tuple[list[int], list[str]]:
+        """A listing's archive pages' sums and digests (spans: paging.archive_spans), with the sums of the oldest pages
+        that kept their items; moves: the items that left the kept pages' items and those that came, where known
+        (Listing.left, came); tokens: every item's token, in the items' order, where known."""
+        items = listing.items
+        total, count = len(items), len(spans)
+        taken = 0
         if kept is not None:
             before = kept.items
             if moves is not None:  # no walk from the oldest: a one-file refresh at 100,000 articles saves ~10 ms
@@ -144,11 +145,14 @@ class ListingVersions:
             else:  # how many items both orders share from the oldest, by identity (an unchanged article is the same object)
                 same = next(compress(itertools.count(), map(operator.is_not, reversed(before), reversed(items))),
                             min(len(before), total))
-            sums = kept.sums[:min(same, older, max(len(before) - size, 0)) // size]  # the oldest pages' items as they were
-        taken = len(sums)
-        for chunk in range(taken, count):
-            start, end = total - min((chunk + 1) * size, older), total - chunk * size
-            sums.append(sum(tokens[start:end]) if tokens is not None else sum(map(self._token, items[start:end])))
+            # The oldest pages that hold the same items as they did: the same place, below every item that moved.
+            while (taken < min(count, len(kept.spans)) and spans[taken] == kept.spans[taken]
+                   and spans[taken][1] <= same):
+                taken += 1
+        sums = kept.sums[:taken] if kept is not None else []
+        for start, end in spans[taken:]:  # counted from the oldest: the items' slice is [total - end, total - start)
+            sums.append(sum(tokens[total - end:total - start]) if tokens is not None
+                        else sum(map(self._token, items[total - end:total - start])))
         # What a page shows besides its items: the listing's head, the page's number and its links (the newest
         # archive page's "previous" is the first page, any other's the page after it). A page that kept its items,
         # its head and its links keeps its digest: 2,000 pages of a 100,000-article listing are not hashed again.

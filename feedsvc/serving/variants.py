@@ -242,14 +242,16 @@ class Variants:
             if stored is None:
                 return None
             head, index = stored
-            items, deleted = StoredItems(index, self.reader), head.deleted
+            items, deleted, cuts = StoredItems(index, self.reader), head.deleted, head.cuts
             options = dict(self.public)
             if partner is not None:
                 options = {"full_text": partner.full_text, "prefix": PARTNERS}
                 if (key == "" or "/" in key) and partner.categories is not None:  # site-wide, a tag's, an author's
                     items = items.licensed(partner.categories)
                     deleted = tuple(d for d in deleted if any(partner.licenses(c) for c in d.categories))
-            listing = Listing(head.key, head.title, head.description, head.category, items, head.page_url, deleted=deleted)
+                    cuts = ()  # cut by count: the frozen pages are the whole listing's (building/site.py _licensed)
+            listing = Listing(head.key, head.title, head.description, head.category, items, head.page_url, deleted=deleted,
+                              cuts=cuts)
             # An archive page has its own date; any other view of a listing changes when the listing does.
             options["updated"] = head.changed
             if since is None and partner is None and page > 1:
