@@ -498,11 +498,12 @@ class Publisher:
                 # A scan that only placed most files (a cold start), or a restart that holds placements: the articles on
                 # every listing's first page, and those the News sitemap names (their language and title), are read in
                 # full now, the rest in the background (finish_reading). Each round reads at least one more. A listing
-                # that is the very object of the last refresh had its first page read in full then.
+                # whose items are the very tuple of the last refresh's (tombstones and archive cuts dress it in a copy
+                # that keeps them) had its first page read in full then.
                 pages, site_wide = self._pages, listings[0]
-                first = {a.source for listing in listings if pages.get(listing.key, (None,))[0] is not listing
+                first = {a.source for listing in listings if _items_of(pages.get(listing.key)) is not listing.items
                          for a in listing.items[:size] if is_placed(a)}
-                if pages.get("", (None,))[0] is not site_wide:
+                if _items_of(pages.get("")) is not site_wide.items:
                     first |= {a.source for a in news_window(site_wide.items, now)[0] if is_placed(a)}
                 if not first:
                     break
@@ -835,6 +836,11 @@ def compress_fresh(refreshed: Refreshed) -> None:
     thread beside the refresh, not inside it; a request that comes first makes the coding it needs, once."""
     if refreshed.fresh:
         threading.Thread(target=compress_all, args=(refreshed.fresh,), name="compress", daemon=True).start()
+
+
+def _items_of(found: tuple | None) -> tuple | None:
+    """The items of the listing a first page was cut from (Publisher._pages), or None."""
+    return None if found is None else found[0].items
 
 
 def _licensed(snapshot: Snapshot, partner: Partner, key: str = "") -> Listing:
