@@ -2,6 +2,7 @@
 it, changes its own archive page alone; a restart keeps every page where it was."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -97,14 +98,14 @@ def test_every_item_is_on_exactly_one_page_and_only_the_touched_page_changes(sta
     items = newest_first(item(n) for n in range(start))
     bounds, cuts = freeze(items, SIZE, [])
     clock = float(start)
-    for op, where in ops:
+    for step, (op, where) in enumerate(ops):
         before_pages, before_bounds = pages(items, cuts), len(bounds)
         if op == "add":  # news: newer than everything
             clock += 1
             touched = item(clock)
             items = newest_first(items + (touched,))
         elif op == "back":  # dated back among the others
-            touched = item(where * clock, f"b{where:.12f}{len(items)}")
+            touched = item(where * clock, f"b{step:03}")  # an ID of its own, as every article of a listing has
             items = newest_first(items + (touched,))
         elif items:
             touched = items[int(where * (len(items) - 1))]
@@ -206,3 +207,33 @@ def test_the_static_export_rewrites_only_the_archive_page_an_article_was_dated_b
             rewritten = {page for page, name in names.items() if now[name][:5] != had[name][:5] or after[name].st_ino != before[name].st_ino}
             assert rewritten == {4}, (feed, fmt)
     assert assert_served_alike(out, worker_app(state, articles_dir, FEED_MAX_ITEMS=SIZE)) == len(now)
+
+
+def test_bounds_spoilt_in_the_state_store_have_that_feed_cut_by_count_and_publishing_goes_on(
+        make_app, articles_dir, tmp_path, caplog):
+    import sqlite3
+
+    corpus(articles_dir, 37)
+    app = make_app(articles_dir, FEED_MAX_ITEMS=SIZE)
+    client = app.test_client()
+    before = served(client, ARCHIVE)
+    with sqlite3.connect(tmp_path / "state.sqlite3") as conn:
+        conn.execute("UPDATE archive_cuts SET bounds = '[[1, \"a\"], [5, \"b\"]]' WHERE listing = ''")  # not newest last
+        conn.execute("UPDATE archive_cuts SET bounds = 'not json' WHERE listing = 'news'")
+    write(articles_dir, "new.md", f"---\ntitle: Newest\ncategory: News\ndate: {(T0 + timedelta(days=9)).isoformat()}\n---\nNew.\n")
+    restarted = make_app(articles_dir, FEED_MAX_ITEMS=SIZE)
+    assert restarted.extensions["feedsvc"].last_error is None
+    assert b"Newest" in restarted.test_client().get("/feed.json").data
+    assert "archive page bounds of feed '' are not" in caplog.text and "feed 'news'" in caplog.text
+    # Cut by count again: the new article's arrival changes the newest archive page, and the full ones stay.
+    after = served(restarted.test_client(), ARCHIVE)
+    assert changed_pages(before, after) == {"8"}
+
+
+def test_another_page_size_cuts_every_archive_page_anew(make_app, articles_dir):
+    corpus(articles_dir, 37)
+    make_app(articles_dir, FEED_MAX_ITEMS=SIZE)  # bounds recorded for pages of five
+    write(articles_dir, "old.md", f"---\ntitle: Found in a drawer\ncategory: News\ndate: {(T0 + timedelta(hours=12, minutes=30)).isoformat()}\n---\nOld.\n")
+    client = make_app(articles_dir, FEED_MAX_ITEMS=4).test_client()  # 34 archive items: pages of four, by count
+    counts = [len(json.loads(client.get(f"/feed.json?page={p}").data)["items"]) for p in range(2, 11)]
+    assert counts == [4, 4, 4, 4, 4, 4, 4, 4, 2] and client.get("/feed.json?page=11").status_code == 404

@@ -117,7 +117,7 @@ class ArchiveCuts:
     def apply(self, listings: Sequence[Listing]) -> list[Listing]:
         """The listings with their cuts, each the same object as last time while neither changed; records new bounds."""
         if self._bounds is None:
-            self._bounds = self.store.archive_bounds()
+            self._bounds = self.store.archive_bounds(self.size)
         out, put = [], {}
         for listing in listings:
             last = self._cut.get(listing.key)
@@ -142,7 +142,7 @@ class ArchiveCuts:
             del self._bounds[key]
             self._cut.pop(key, None)
         if put or gone:
-            self.store.record_bounds(put, gone)
+            self.store.record_bounds(put, gone, self.size)
         return out
 
     def forget(self) -> None:

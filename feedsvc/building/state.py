@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS archive_cuts (
     listing TEXT PRIMARY KEY,  -- a listing key ("" = site-wide, a category slug, "tag/<slug>", "author/<slug>")
     -- JSON list of [rank, id]: the newest item's place (building/feeds.py order_key) of each frozen archive page,
     -- page 2 first (building/archive.py ArchiveCuts): where each complete page ends, for good
-    bounds TEXT NOT NULL
+    bounds TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0  -- the items a page (FEED_MAX_ITEMS) they were cut for: another size cuts anew
 );
 CREATE TABLE IF NOT EXISTS deletions (
     listing TEXT NOT NULL,  -- a listing key whose feeds carried the entry
@@ -108,6 +109,8 @@ class StateStore:
                 conn.executescript(_SCHEMA)
                 if "seen" not in {row[1] for row in conn.execute("PRAGMA table_info(articles)")}:  # a store from before
                     conn.execute("ALTER TABLE articles ADD COLUMN seen TEXT NOT NULL DEFAULT ''")
+                if "size" not in {row[1] for row in conn.execute("PRAGMA table_info(archive_cuts)")}:
+                    conn.execute("ALTER TABLE archive_cuts ADD COLUMN size INTEGER NOT NULL DEFAULT 0")
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"state file {self.path}: {exc}; set STATE_PATH to a writable file") from None
 
@@ -343,20 +346,31 @@ class StateStore:
 
     # --- archive pages that keep their place (building/archive.py) ---
 
-    def archive_bounds(self) -> dict[str, list[tuple[int, str]]]:
-        """Each listing's frozen archive pages' bounds, page 2 first (ArchiveCuts)."""
+    def archive_bounds(self, size: int) -> dict[str, list[tuple[int, str]]]:
+        """Each listing's frozen archive pages' bounds, page 2 first (ArchiveCuts), as cut for pages of `size` items:
+        those cut for another size are left out (FEED_MAX_ITEMS changed: every page is cut anew)."""
         try:
-            rows = self._kept().execute("SELECT listing, bounds FROM archive_cuts").fetchall()
+            rows = self._kept().execute("SELECT listing, bounds FROM archive_cuts WHERE size = ?", (size,)).fetchall()
         except sqlite3.Error as exc:
             raise StateError(f"state file {self.path}: {exc}; check that it is readable and not corrupt") from None
-        return {key: [(rank, id_) for rank, id_ in json.loads(bounds)] for key, bounds in rows}
+        found = {}
+        for key, text in rows:
+            bounds = _bounds(text)
+            if bounds is None:  # written by hand or by a bug: that feed's pages are cut by count again, not a refresh stopped
+                log.warning("state file %s: archive page bounds of feed %r are not a list of [rank, id] from the oldest "
+                            "page's; its archive pages are cut by count again", self.path, key)
+                continue
+            found[key] = bounds
+        return found
 
-    def record_bounds(self, put: Mapping[str, Sequence[tuple[int, str]]], gone: Iterable[str]) -> None:
-        """Record listings' frozen archive pages' bounds, and forget those of listings that are gone."""
+    def record_bounds(self, put: Mapping[str, Sequence[tuple[int, str]]], gone: Iterable[str], size: int) -> None:
+        """Record listings' frozen archive pages' bounds (cut for pages of `size` items), and forget those of listings
+        that are gone."""
         with self._writing() as conn:
-            conn.executemany("INSERT OR REPLACE INTO archive_cuts (listing, bounds) VALUES (?, ?)",
-                             [(key, json.dumps(bounds, ensure_ascii=False)) for key, bounds in sorted(put.items())])
+            conn.executemany("INSERT OR REPLACE INTO archive_cuts (listing, bounds, size) VALUES (?, ?, ?)",
+                             [(key, json.dumps(bounds, ensure_ascii=False), size) for key, bounds in sorted(put.items())])
             conn.executemany("DELETE FROM archive_cuts WHERE listing = ?", [(key,) for key in sorted(gone)])
+            conn.execute("DELETE FROM archive_cuts WHERE size != ?", (size,))  # cut for another size: never read again
 
     # --- tombstones (RFC 6721): what the feeds carried, and what went from them (feedsvc/tombstones.py) ---
 
@@ -422,6 +436,20 @@ class StateStore:
             wanted = set(keys)
             return [row for row in conn.execute(query.partition(" WHERE ")[0]) if row[0] in wanted]
         return list(rows_for(conn, query, keys))
+
+
+def _bounds(text: str) -> list[tuple[int, str]] | None:
+    """A listing's stored archive bounds (archive_cuts), or None when they are not [rank, id] pairs, each page's newer
+    than the one before (order_key descending)."""
+    try:
+        bounds = [(rank, id_) for rank, id_ in json.loads(text)]
+    except (ValueError, TypeError):
+        return None
+    if not all(type(rank) is int and isinstance(id_, str) for rank, id_ in bounds):
+        return None
+    if any(newer >= older for older, newer in zip(bounds, bounds[1:])):
+        return None
+    return bounds
 
 
 class _Moments:
