@@ -80,7 +80,19 @@ def test_when_page_one_reaches_into_frozen_pages_they_are_cut_anew_and_nothing_i
     assert list(rest[:SIZE]) + walked == list(rest)
 
 
-def test_a_back_catalogue_dated_into_one_page_has_the_listing_cut_anew():
+def test_a_back_catalogue_dated_into_a_page_has_it_and_the_newer_ones_cut_anew_and_the_older_ones_kept():
+    items = newest_first(item(n) for n in range(37))
+    bounds, cuts = freeze(items, SIZE, [])
+    before = pages(items, cuts)
+    imported = tuple(item(12.5 + k / 100) for k in range(GROWN * SIZE))  # into page 4 (the 11th to 15th oldest)
+    grown = newest_first(items + imported)
+    _, cuts2 = freeze(grown, SIZE, bounds)
+    after = pages(grown, cuts2)
+    assert after[:2] == before[:2]  # pages 2 and 3 as they were
+    assert max(cuts2) == SIZE and after[2:] == pages(grown)[2:]  # from page 4 on, cut by count
+
+
+def test_a_back_catalogue_dated_into_the_oldest_page_has_the_listing_cut_anew():
     items = newest_first(item(n) for n in range(37))
     bounds, _ = freeze(items, SIZE, [])
     imported = tuple(item(0.5 + k / 100) for k in range(GROWN * SIZE))  # all of them older than page 2's newest
@@ -89,7 +101,7 @@ def test_a_back_catalogue_dated_into_one_page_has_the_listing_cut_anew():
     assert max(cuts) == SIZE and pages(grown, cuts) == pages(grown)
 
 
-operations = st.lists(st.tuples(st.sampled_from(["add", "back", "delete"]), st.floats(0, 1)), max_size=40)
+operations = st.lists(st.tuples(st.sampled_from(["add", "back", "delete", "import"]), st.floats(0, 1)), max_size=40)
 
 
 @settings(max_examples=150, deadline=None)
@@ -99,21 +111,22 @@ def test_every_item_is_on_exactly_one_page_and_only_the_touched_page_changes(sta
     bounds, cuts = freeze(items, SIZE, [])
     clock = float(start)
     for step, (op, where) in enumerate(ops):
-        before_pages, before_bounds = pages(items, cuts), len(bounds)
+        before_pages, old_bounds = pages(items, cuts), list(bounds)
         if op == "add":  # news: newer than everything
             clock += 1
-            touched = item(clock)
-            items = newest_first(items + (touched,))
-        elif op == "back":  # dated back among the others
-            touched = item(where * clock, f"b{step:03}")  # an ID of its own, as every article of a listing has
-            items = newest_first(items + (touched,))
+            touched = (item(clock),)
+        elif op == "back":  # dated back among the others, with an ID of its own (as every article of a listing has)
+            touched = (item(where * clock, f"b{step:03}"),)
+        elif op == "import":  # a back catalogue dated into one place: more than a page grows to hold
+            touched = tuple(item(where * clock + k / 1000, f"i{step:03}-{k:02}") for k in range(GROWN * SIZE + 1))
         elif items:
-            touched = items[int(where * (len(items) - 1))]
-            items = tuple(a for a in items if a is not touched)
+            touched = (items[int(where * (len(items) - 1))],)
         else:
             continue
-        left, came = ((touched,), ()) if op == "delete" else ((), (touched,))
-        placed = freeze(items, SIZE, bounds, (cuts, left, came))  # by the moved item alone, as a refresh does
+        left, came = (touched, ()) if op == "delete" else ((), touched)
+        items = tuple(a for a in items if a not in left) + came
+        items = newest_first(items)
+        placed = freeze(items, SIZE, bounds, (cuts, left, came))  # by the moved items alone, as a refresh does
         bounds, cuts = freeze(items, SIZE, bounds)  # by a look at every bound
         assert placed == (bounds, cuts)
         after = pages(items, cuts)
@@ -122,11 +135,12 @@ def test_every_item_is_on_exactly_one_page_and_only_the_touched_page_changes(sta
         assert all(len(page) <= GROWN * SIZE for page in after)
         assert archive_spans(len(items), SIZE, cuts)[:len(cuts)] == [
             (sum(cuts[:k]), sum(cuts[:k + 1])) for k in range(len(cuts))]
-        # A frozen page that held none of the touched item keeps its items, when no page was cut anew.
-        if len(bounds) >= before_bounds and max((len(p) for p in after), default=0) <= GROWN * SIZE:
-            for k in range(min(before_bounds, len(cuts))):
-                if touched not in after[k] and touched not in before_pages[k]:
-                    assert after[k] == before_pages[k]
+        # A frozen page that held none of the touched items keeps its items while the pages older than it are kept
+        # (none was cut anew below it).
+        kept = next((k for k, bound in enumerate(old_bounds) if k >= len(bounds) or bounds[k] != bound), len(old_bounds))
+        for k in range(kept):
+            if not any(a in after[k] or a in before_pages[k] for a in touched):
+                assert after[k] == before_pages[k]
 
 
 def corpus(folder, n: int) -> None:

@@ -30,7 +30,7 @@ from .feeds import order_key
 from .state import StateStore
 
 # A frozen page that has come to hold more than this many pages' worth of items (a back catalogue imported with its old
-# dates) is too long to send: the listing's archive pages are cut anew by count, each newer one with a new number.
+# dates) is too long to send: it and the pages newer than it are cut anew by count, each with a new number.
 GROWN = 2
 Bound = tuple[int, str]  # an item's place: feeds.order_key
 
@@ -71,8 +71,8 @@ def freeze(items: Sequence[Article], size: int, bounds: Sequence[Bound],
     A frozen page holds the items from its bound (the place of its newest item when it was completed, inclusive) to
     the next older page's. Page 1 is never frozen, nor is the newest archive page (its "previous" link changes when a
     page opens after it): a page is frozen once another archive page exists after it. A frozen page that page 1 reaches
-    into (its newest articles deleted) is cut by count again, as is every page of a listing one of whose frozen pages
-    grew past GROWN pages' worth.
+    into (its newest articles deleted) is cut by count again, as is a frozen page grown past GROWN pages' worth, with
+    every page newer than it (their numbers move); the pages older than it stay as they are.
     moved: the counts these bounds gave the listing the items were updated from, with the items that left it and those
     that came (Listing.left, came): only those are placed (a one-file refresh at 100,000 articles looks up no bound)."""
     total = len(items)
@@ -97,8 +97,10 @@ def freeze(items: Sequence[Article], size: int, bounds: Sequence[Bound],
     while bounds and below > older:
         bounds.pop()
         below -= counts.pop()
-    if any(count > GROWN * size for count in counts):
-        bounds, counts, below = [], [], 0
+    grown = next((at for at, count in enumerate(counts) if count > GROWN * size), None)
+    if grown is not None:  # that page and every newer one cut by count again; the older ones stay
+        del bounds[grown:], counts[grown:]
+        below = sum(counts)
     while older - below > size:
         below += size
         bounds.append(order_key(items[total - below]))
