@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from typing import Iterable, Sequence
 from urllib.parse import quote
@@ -45,21 +46,34 @@ class Listing:
     came: tuple[Article, ...] = field(default=(), compare=False, repr=False)
 
 
-def archive_spans(total: int, size: int, cuts: Sequence[int] = ()) -> list[tuple[int, int]]:
+def archive_spans(total: int, size: int, cuts: Sequence[int] = ()) -> tuple[tuple[int, int], ...]:
     """Each archive page's items as (start, end) counted from the oldest item, page 2 first: the frozen pages'
     (cuts, as far as they stay below page 1), then the rest cut by count, `size` a page, from the oldest."""
+    return _layout(total, size, tuple(cuts))[0]
+
+
+@lru_cache(maxsize=256)
+def _layout(total: int, size: int, cuts: tuple[int, ...]) -> tuple[tuple[tuple[int, int], ...], int]:
+    """archive_spans(), and how many of them are frozen pages: made once per listing, not once per page asked for (an
+    export asks for each of a 100,000-article listing's 2,000 pages in three formats)."""
     older, spans, start = max(total - size, 0), [], 0
     for count in cuts:
         if start + count > older:  # page 1 reaches into it (the newest deleted): cut by count from here
             break
         spans.append((start, start + count))
         start += count
-    return spans + [(at, min(at + size, older)) for at in range(start, older, size)]
+    frozen = len(spans)
+    spans += [(at, min(at + size, older)) for at in range(start, older, size)]
+    if frozen and start == older:
+        # Nothing past the frozen pages (their newest items deleted, or moved to page 1): the newest archive page stays,
+        # empty, so that the last frozen page keeps its "previous" link, its bytes and its completeness.
+        spans.append((older, older))
+    return tuple(spans), frozen
 
 
 def page_count(total: int, size: int, cuts: Sequence[int] = ()) -> int:
     """Pages of a feed: the first holds the newest `size` items, the rest are archive pages (archive_spans)."""
-    return 1 + len(archive_spans(total, size, cuts))
+    return 1 + len(_layout(total, size, tuple(cuts))[0])
 
 
 def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> Feed | None:
@@ -97,12 +111,11 @@ def page_items(total: int, size: int, page: int, cuts: Sequence[int] = ()) -> tu
     """(start, end, complete): the slice of a listing's items (newest first) that archive page `page` (2 or more) holds,
     and whether it is complete: frozen (cuts) or full, and not the newest archive page, whose "previous" link is page
     1 until a page opens after it (its bytes change then: RFC 5005 §4 archives do not)."""
-    spans = archive_spans(total, size, cuts)
+    spans, frozen = _layout(total, size, tuple(cuts))
     if not 2 <= page <= len(spans) + 1:
         return total, total, False
     start, end = spans[page - 2]
-    frozen = page - 2 < len(cuts) and sum(cuts[:page - 1]) == end  # a frozen page stays whole, or is cut by count
-    complete = (frozen or end - start == size) and page <= len(spans)
+    complete = (page - 2 < frozen or end - start == size) and page <= len(spans)
     return total - end, total - start, complete
 
 

@@ -70,6 +70,21 @@ def test_an_article_deleted_from_the_archive_changes_its_own_page_alone():
     assert len(after) == len(before) and gone not in after[0]
 
 
+def test_when_the_newest_archive_page_empties_the_frozen_page_before_it_stays_as_it_was(make_app, articles_dir, deletions_at_once):
+    corpus(articles_dir, 37)  # pages 2-8, page 8 with the two items past the frozen pages (hours 30 and 31)
+    app = make_app(articles_dir, FEED_MAX_ITEMS=SIZE)
+    client = app.test_client()
+    before = served(client, ARCHIVE)
+    assert before["/feed.rss?page=7"][0].count(b"<item>") == SIZE
+    (articles_dir / "a036.md").unlink()  # the newest: page 1 takes hour 31's from page 8
+    (articles_dir / "a030.md").unlink()  # and page 8's other one goes
+    assert app.extensions["feedsvc"].refresh()
+    after = served(client, ARCHIVE)
+    assert changed_pages(before, after) == {"8"}  # page 7 keeps its bytes, its "previous" link to page 8 and its lifetime
+    assert json.loads(after["/feed.json?page=8"][0])["items"] == []
+    assert client.get("/feed.rss?page=7").headers["Cache-Control"] == "public, max-age=86400"
+
+
 def test_when_page_one_reaches_into_frozen_pages_they_are_cut_anew_and_nothing_is_lost():
     items = newest_first(item(n) for n in range(37))
     bounds, _ = freeze(items, SIZE, [])
@@ -133,8 +148,10 @@ def test_every_item_is_on_exactly_one_page_and_only_the_touched_page_changes(sta
         # Walking next from page 1 visits every item once, each page newest first.
         assert list(items[:SIZE]) + [a for page in reversed(after) for a in page] == list(items)
         assert all(len(page) <= GROWN * SIZE for page in after)
-        assert archive_spans(len(items), SIZE, cuts)[:len(cuts)] == [
+        assert list(archive_spans(len(items), SIZE, cuts))[:len(cuts)] == [
             (sum(cuts[:k]), sum(cuts[:k + 1])) for k in range(len(cuts))]
+        if cuts:  # the newest archive page is never a frozen one: the last frozen page keeps its "previous" link
+            assert len(after) > len(cuts)
         # A frozen page that held none of the touched items keeps its items while the pages older than it are kept
         # (none was cut anew below it).
         kept = next((k for k, bound in enumerate(old_bounds) if k >= len(bounds) or bounds[k] != bound), len(old_bounds))
@@ -251,3 +268,15 @@ def test_another_page_size_cuts_every_archive_page_anew(make_app, articles_dir):
     client = make_app(articles_dir, FEED_MAX_ITEMS=4).test_client()  # 34 archive items: pages of four, by count
     counts = [len(json.loads(client.get(f"/feed.json?page={p}").data)["items"]) for p in range(2, 11)]
     assert counts == [4, 4, 4, 4, 4, 4, 4, 4, 2] and client.get("/feed.json?page=11").status_code == 404
+
+
+def test_a_listings_pages_are_laid_out_once_not_once_a_page():
+    from feedsvc import paging
+
+    items = newest_first(item(n) for n in range(2000 * SIZE + 3))
+    _, cuts = freeze(items, SIZE, [])
+    listing = Listing("", "T", "T", None, items, "http://127.0.0.1:9/", cuts=cuts)
+    paging._layout.cache_clear()
+    assert all(page_feed(listing, SITE, SIZE, p) is not None for p in range(1, page_count(len(items), SIZE, cuts) + 1))
+    # An export asks for each of 2,000 pages: each ask cutting every page again made it quadratic in the pages.
+    assert paging._layout.cache_info().misses == 1
