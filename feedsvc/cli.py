@@ -1,6 +1,8 @@
 """Command line: `feedsvc serve | build | check`. It only turns options into settings and calls the app."""
 from __future__ import annotations
 
+import dataclasses
+
 import gc
 import json
 import logging
@@ -129,19 +131,32 @@ def _apart(out: Path, articles: Path) -> None:
                                    "write; choose a folder beside it")
 
 
-def _served_pages(app, settings) -> Callable:
-    """Archive pages of the build a server made, at the site URL it made it for: its first pages link them there, and
-    this command's own SITE_URL (unset: http://127.0.0.1:8000) gave an export with two sites' links."""
-    from dataclasses import replace
+def _served_variants(app, settings):
+    """The archive pages of the build a server made, with the settings it made it with (its site URL, page size,
+    content): its first pages link them there, and this command's own settings (SITE_URL unset: 127.0.0.1:8000; another
+    FEED_MAX_ITEMS) gave an export with two sites' links, or archive pages cut for another first page (items twice)."""
+    from .model import Site
+    from .serving.variants import Variants
 
-    from . import _variants
-
-    latest = app.extensions["feedsvc.store"].build()
-    served = (latest[2].get("site_url") if latest else None) or settings.site_url
-    if served == settings.site_url:
-        return app.extensions["feedsvc.variants"].get
-    click.echo(f"the server's build is for {served}: its archive pages are written for it too", err=True)
-    return _variants(replace(settings, site_url=served), app.extensions["feedsvc.store"], app.extensions["feedsvc.state_path"]).get
+    own, reader = app.extensions["feedsvc.variants"], app.extensions["feedsvc.store"]
+    latest = reader.build()
+    made = latest[2].get("variants") if latest else None
+    if not made:  # a build from before the report said so: its site URL alone
+        served_url = (latest[2].get("site_url") if latest else None) or settings.site_url
+        made = {"site": {**dataclasses.asdict(own.site), "url": served_url}, "size": own.size, "public": own.public,
+                "archive_max_age": settings.archive_max_age}
+    served = (Site(**made["site"]), made["size"], dict(made["public"]), made["archive_max_age"])
+    if served == (own.site, own.size, own.public, settings.archive_max_age):
+        return own
+    differ = [name for name, mine, theirs in (
+        ("SITE_URL", own.site.url, served[0].url),
+        ("the site's title, description, author, language or refresh", dataclasses.replace(own.site, url=""),
+         dataclasses.replace(served[0], url="")),
+        ("FEED_MAX_ITEMS", own.size, served[1]), ("PUBLIC_CONTENT or WEBSUB_HUB", own.public, served[2]),
+        ("ARCHIVE_MAX_AGE", settings.archive_max_age, served[3])) if mine != theirs]
+    click.echo(f"the server's build is for {served[0].url}, made with other settings than this command's ({', '.join(differ)}): "
+               "its archive pages are written with the server's", err=True)
+    return Variants(reader, *served)
 
 
 def _build(out: str, articles_dir: str | None) -> None:
@@ -159,7 +174,7 @@ def _build(out: str, articles_dir: str | None) -> None:
     folder, store = Folder(settings.articles_dir), state_path(settings)
     from_scratch = not has_build(store) and folder.holds_at_least(POOL_FROM)
     ahead = lock = None
-    building, early = False, []  # early: archive pages made ahead, while the build commits its article pages
+    building, early, served = False, [], None  # early: archive pages made ahead, while the build commits its article pages
     try:  # whatever fails from the first fork on, every process started ahead is ended with the build
         if from_scratch:
             # A build from scratch reads every file: its reading workers start now, forks of this process before it runs
@@ -190,8 +205,9 @@ def _build(out: str, articles_dir: str | None) -> None:
             pages = _build_into_store(publisher, out, lambda: early.append(_early_pages(app, state, out)))
         else:
             click.echo(f"a server builds into {state}: exporting its latest build", err=True)
-            pages = _served_pages(app, settings)
-        result = _export(app, state, out, pages, building, early[0] if early else None)
+            served = _served_variants(app, settings)
+            pages = served.get
+        result = _export(app, state, out, pages, building, early[0] if early else None, served)
     finally:
         release()  # the reading workers started ahead, if the build did not end them (it failed, or a server builds)
         end_ahead()  # and the export's, if it took none
@@ -249,7 +265,7 @@ def _early_pages(app, state: str, out: str):
                       archive_shape(variants.site, variants.public))
 
 
-def _export(app, state: str, out: str, pages, building: bool, early=None):
+def _export(app, state: str, out: str, pages, building: bool, early=None, variants=None):
     """Write the store's latest build into the export folder, with a progress bar on a terminal."""
     from .building.export import ExportError, archive_shape, export_store
     from .building.exportpool import Job
@@ -264,7 +280,7 @@ def _export(app, state: str, out: str, pages, building: bool, early=None):
             bar.update(1)
 
     try:
-        variants = app.extensions["feedsvc.variants"]
+        variants = variants or app.extensions["feedsvc.variants"]  # a server's, when it builds (_served_variants)
         # Archive pages made by worker processes from the store, only while this build holds the store (job).
         job = Job("", "", variants.site, variants.size, variants.public) if building else None
         return export_store(state, Path(out), pages, variants.size, archive_shape(variants.site, variants.public), progress,

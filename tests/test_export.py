@@ -488,6 +488,30 @@ def test_a_servers_build_is_exported_with_its_archive_pages_at_the_servers_site_
     assert all(served.encode() in p.read_bytes() for p in pages)
 
 
+def test_a_servers_build_is_exported_with_its_archive_pages_cut_for_its_own_page_size(articles_dir, tmp_path):
+    # A server with FEED_MAX_ITEMS = 5, `feedsvc build` beside it with 4: its first pages are the server's (five items),
+    # and archive pages cut for four would repeat an item of the first page and skip none: a reader sees it twice.
+    from feedsvc.building.builder import BuildLock, lock_path
+    import feedparser
+
+    corpus(articles_dir, 23)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, tmp_path / "served-export", state, FEED_MAX_ITEMS=5)  # the server's build
+    lock = BuildLock(lock_path(str(state)))
+    assert lock.try_acquire()  # as the running server's builder holds it
+    try:
+        output = run_build(articles_dir, out, state, FEED_MAX_ITEMS=4)
+    finally:
+        os.close(lock.fd)
+    assert "FEED_MAX_ITEMS" in output and "written with the server's" in output
+    first = [e.id for e in feedparser.parse((out / "feed.atom").read_bytes()).entries]
+    archive = [e.id for page in sorted(out.glob("feed.atom.page-*"), key=lambda p: -int(p.name.rsplit("-", 1)[1]))
+               for e in feedparser.parse(page.read_bytes()).entries]
+    assert len(first) == 5 and first + archive == [e.id for e in feedparser.parse(
+        (tmp_path / "served-export" / "feed.atom").read_bytes()).entries] + archive  # as the server pages them
+    assert len(set(first + archive)) == len(first + archive) == 23  # every item once
+
+
 def test_a_build_that_cannot_read_the_articles_leaves_the_export_alone(sample_dir, tmp_path):
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     run_build(sample_dir, out, state)

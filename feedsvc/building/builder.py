@@ -10,6 +10,8 @@ twice a second, for /healthz in every process.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import atexit
 import contextlib
 import fcntl
@@ -507,6 +509,10 @@ class Committer:
                   "files_read": self.parsed.read if self.parsed else None,
                   "made_by": self.made_by,  # the code and settings its rows were made by (export.py keys archive pages by it)
                   "site_url": site.url, "rebase_key": self.rebase_key,  # what a builder at another URL republishes (rebase.py)
+                  # What its archive pages, deltas and partners' views are made with (serving/variants.py): a static
+                  # export beside the server writes them as the server serves them (cli.py _served_variants).
+                  "variants": {"site": dataclasses.asdict(site), "size": self.publisher.options.max_items,
+                               "public": dict(self.publisher.public), "archive_max_age": self.publisher.options.archive_max_age},
                   # Feeds first (Publisher.feeds_first): pages and sitemaps to come, a miss is not a 404 (web.py).
                   "partial": snap.partial}
         build = Build(report)
