@@ -145,7 +145,8 @@ def _served_variants(app, settings):
         served_url = (latest[2].get("site_url") if latest else None) or settings.site_url
         made = {"site": {**dataclasses.asdict(own.site), "url": served_url}, "size": own.size, "public": own.public,
                 "archive_max_age": settings.archive_max_age}
-    served = (Site(**made["site"]), made["size"], dict(made["public"]), made["archive_max_age"])
+    site = {**made["site"], "url": latest[2].get("site_url") or made["site"]["url"]}  # the URL it serves at (rebase.py)
+    served = (Site(**site), made["size"], dict(made["public"]), made["archive_max_age"])
     if served == (own.site, own.size, own.public, settings.archive_max_age):
         return own
     differ = [name for name, mine, theirs in (

@@ -833,6 +833,8 @@ def republish(writer: StoreWriter, versions: StateStore, settings, reader: Store
         return []
     # /healthz tells of each as of the build it republishes, but for the site and the files this builder read: none yet.
     report = {**json.loads(row[0]), "site_url": new, "files_read": 0}
+    if "variants" in report:  # what its archive pages are made with: at the new URL too
+        report["variants"] = {**report["variants"], "site": {**report["variants"]["site"], "url": new}}
     paths = conn.execute(f"SELECT path, media_type FROM resources WHERE media_type IN ({','.join('?' * len(MEDIA_TYPES))}) "
                          f"AND path NOT LIKE ?", (*MEDIA_TYPES, article_path("") + "%")).fetchall()
     listings = conn.execute("SELECT key, head, size, made_from FROM listings").fetchall()
