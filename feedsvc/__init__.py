@@ -105,6 +105,13 @@ def for_export(config: Mapping[str, Any] | None = None) -> Wiring:
     return wiring
 
 
+# The settings _variants() makes archive pages, deltas and partners' views with, but SITE_URL (each build's report names
+# it already, and rebase.py moves it): recorded with each build, so a static export beside a server writes its pages
+# as the server serves them (cli.py _served_variants).
+VARIANT_SETTINGS = ("site_title", "site_description", "site_author", "site_language", "refresh_seconds", "feed_max_items",
+                    "public_content", "websub_hub", "archive_max_age")
+
+
 def _variants(settings: Settings, reader, state: str) -> "Variants":
     """Archive pages, deltas and partners' views made from the store (feedsvc/serving/variants.py)."""
     from .formats.pages import keep_compiled

@@ -1,8 +1,6 @@
 """Command line: `feedsvc serve | build | check`. It only turns options into settings and calls the app."""
 from __future__ import annotations
 
-import dataclasses
-
 import gc
 import json
 import logging
@@ -132,32 +130,24 @@ def _apart(out: Path, articles: Path) -> None:
 
 
 def _served_variants(app, settings):
-    """The archive pages of the build a server made, with the settings it made it with (its site URL, page size,
-    content): its first pages link them there, and this command's own settings (SITE_URL unset: 127.0.0.1:8000; another
-    FEED_MAX_ITEMS) gave an export with two sites' links, or archive pages cut for another first page (items twice)."""
-    from .model import Site
-    from .serving.variants import Variants
+    """The archive pages of the build a server made, with the settings it made it with (its SITE_URL, FEED_MAX_ITEMS,
+    PUBLIC_CONTENT, …): its first pages link them there, and this command's own (SITE_URL unset: 127.0.0.1:8000;
+    another FEED_MAX_ITEMS) gave an export with two sites' links, or archive pages cut for another first page."""
+    from dataclasses import replace
 
-    own, reader = app.extensions["feedsvc.variants"], app.extensions["feedsvc.store"]
-    latest = reader.build()
-    made = latest[2].get("variants") if latest else None
-    if not made:  # a build from before the report said so: its site URL alone
-        served_url = (latest[2].get("site_url") if latest else None) or settings.site_url
-        made = {"site": {**dataclasses.asdict(own.site), "url": served_url}, "size": own.size, "public": own.public,
-                "archive_max_age": settings.archive_max_age}
-    site = {**made["site"], "url": latest[2].get("site_url") or made["site"]["url"]}  # the URL it serves at (rebase.py)
-    served = (Site(**site), made["size"], dict(made["public"]), made["archive_max_age"])
-    if served == (own.site, own.size, own.public, settings.archive_max_age):
-        return own
-    differ = [name for name, mine, theirs in (
-        ("SITE_URL", own.site.url, served[0].url),
-        ("the site's title, description, author, language or refresh", dataclasses.replace(own.site, url=""),
-         dataclasses.replace(served[0], url="")),
-        ("FEED_MAX_ITEMS", own.size, served[1]), ("PUBLIC_CONTENT or WEBSUB_HUB", own.public, served[2]),
-        ("ARCHIVE_MAX_AGE", settings.archive_max_age, served[3])) if mine != theirs]
-    click.echo(f"the server's build is for {served[0].url}, made with other settings than this command's ({', '.join(differ)}): "
-               "its archive pages are written with the server's", err=True)
-    return Variants(reader, *served)
+    from . import VARIANT_SETTINGS, _variants
+
+    latest = app.extensions["feedsvc.store"].build()
+    report = latest[2] if latest else {}
+    # A build from before its report named its settings: its site URL alone.
+    served = {**{name: value for name, value in report.get("variants", {}).items() if name in VARIANT_SETTINGS},
+              "site_url": report.get("site_url") or settings.site_url}
+    differ = [name.upper() for name, value in served.items() if getattr(settings, name) != value]
+    if not differ:
+        return app.extensions["feedsvc.variants"]
+    click.echo(f"the server's build is for {served['site_url']}, made with other settings than this command's "
+               f"({', '.join(differ)}): its archive pages are written with the server's", err=True)
+    return _variants(replace(settings, **served), app.extensions["feedsvc.store"], app.extensions["feedsvc.state_path"])
 
 
 def _build(out: str, articles_dir: str | None) -> None:

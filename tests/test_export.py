@@ -453,18 +453,23 @@ def test_build_writes_the_export_and_says_what_it_did(sample_dir, tmp_path):
     assert json.loads((tmp_path / "export" / MANIFEST).read_bytes())["version"] == 3
 
 
-def test_with_a_server_building_into_the_store_its_latest_build_is_exported(sample_dir, tmp_path):
+def build_beside_a_server(articles: Path, out: Path, state: Path, **settings) -> str:
+    """`feedsvc build` while the build lock is held, as a running server's builder holds it; its output."""
     from feedsvc.building.builder import BuildLock, lock_path
 
-    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
-    run_build(sample_dir, out, state)
     lock = BuildLock(lock_path(str(state)))
-    assert lock.try_acquire()  # as a running server's builder holds it
+    assert lock.try_acquire()
     try:
-        write(sample_dir, "late.md", "---\ntitle: Late news\ncategory: Tech\ndate: 2026-11-29T00:00:00Z\n---\nText.\n")
-        output = run_build(sample_dir, out, state)
+        return run_build(articles, out, state, **settings)
     finally:
         os.close(lock.fd)
+
+
+def test_with_a_server_building_into_the_store_its_latest_build_is_exported(sample_dir, tmp_path):
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(sample_dir, out, state)
+    write(sample_dir, "late.md", "---\ntitle: Late news\ncategory: Tech\ndate: 2026-11-29T00:00:00Z\n---\nText.\n")
+    output = build_beside_a_server(sample_dir, out, state)
     assert "a server builds into" in output and "0 files written" in output  # the store's build, as the server left it
     assert not (out / "articles" / "late.html").exists()
 
@@ -472,16 +477,9 @@ def test_with_a_server_building_into_the_store_its_latest_build_is_exported(samp
 def test_a_servers_build_is_exported_with_its_archive_pages_at_the_servers_site_url(sample_dir, tmp_path):
     # A server at its port, SITE_URL unset; `feedsvc build` beside it, SITE_URL unset too: its first pages were the
     # server's (links to the port) and its archive pages made for http://127.0.0.1:8000: one export, two sites.
-    from feedsvc.building.builder import BuildLock, lock_path
-
     out, state, served = tmp_path / "export", tmp_path / "state.sqlite3", "http://127.0.0.1:18152"
     run_build(sample_dir, tmp_path / "served-export", state, SITE_URL=served, FEED_MAX_ITEMS=3)  # the server's build
-    lock = BuildLock(lock_path(str(state)))
-    assert lock.try_acquire()  # as the running server's builder holds it
-    try:
-        output = run_build(sample_dir, out, state, FEED_MAX_ITEMS=3)
-    finally:
-        os.close(lock.fd)
+    output = build_beside_a_server(sample_dir, out, state, FEED_MAX_ITEMS=3)
     assert "a server builds into" in output and served in output
     pages = sorted(out.rglob("*.page-*"))
     assert pages and not [p for p in pages if b"127.0.0.1:8000" in p.read_bytes()]
@@ -491,18 +489,12 @@ def test_a_servers_build_is_exported_with_its_archive_pages_at_the_servers_site_
 def test_a_servers_build_is_exported_with_its_archive_pages_cut_for_its_own_page_size(articles_dir, tmp_path):
     # A server with FEED_MAX_ITEMS = 5, `feedsvc build` beside it with 4: its first pages are the server's (five items),
     # and archive pages cut for four would repeat an item of the first page and skip none: a reader sees it twice.
-    from feedsvc.building.builder import BuildLock, lock_path
     import feedparser
 
     corpus(articles_dir, 23)
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     run_build(articles_dir, tmp_path / "served-export", state, FEED_MAX_ITEMS=5)  # the server's build
-    lock = BuildLock(lock_path(str(state)))
-    assert lock.try_acquire()  # as the running server's builder holds it
-    try:
-        output = run_build(articles_dir, out, state, FEED_MAX_ITEMS=4)
-    finally:
-        os.close(lock.fd)
+    output = build_beside_a_server(articles_dir, out, state, FEED_MAX_ITEMS=4)
     assert "FEED_MAX_ITEMS" in output and "written with the server's" in output
     first = [e.id for e in feedparser.parse((out / "feed.atom").read_bytes()).entries]
     archive = [e.id for page in sorted(out.glob("feed.atom.page-*"), key=lambda p: -int(p.name.rsplit("-", 1)[1]))

@@ -10,8 +10,6 @@ twice a second, for /healthz in every process.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import atexit
 import contextlib
 import fcntl
@@ -247,11 +245,12 @@ class Committer:
     """
 
     def __init__(self, writer: StoreWriter, publisher, parsed: ParsedCache | None = None, reader=None, made_by: str = "",
-                 release: bool = False, rebase_key: str = ""):
+                 release: bool = False, rebase_key: str = "", variant_settings: dict | None = None):
         self.writer, self.publisher, self.parsed, self.reader = writer, publisher, parsed, reader
         # What every resource is made from but the site's URL (rebase.py): a build made with the same key at
         # another URL is republished at this one before the first build.
         self.rebase_key = rebase_key
+        self.variant_settings = variant_settings or {}  # feedsvc.VARIANT_SETTINGS by name, for each build's report
         # release: once committed, the feeds' bytes live in the store only (Rendered.release); for the process
         # that holds the build lock, the one writer, whose committed rows nobody else replaces.
         self.release = release and reader is not None
@@ -509,10 +508,7 @@ class Committer:
                   "files_read": self.parsed.read if self.parsed else None,
                   "made_by": self.made_by,  # the code and settings its rows were made by (export.py keys archive pages by it)
                   "site_url": site.url, "rebase_key": self.rebase_key,  # what a builder at another URL republishes (rebase.py)
-                  # What its archive pages, deltas and partners' views are made with (serving/variants.py): a static
-                  # export beside the server writes them as the server serves them (cli.py _served_variants).
-                  "variants": {"site": dataclasses.asdict(site), "size": self.publisher.options.max_items,
-                               "public": dict(self.publisher.public), "archive_max_age": self.publisher.options.archive_max_age},
+                  "variants": self.variant_settings,  # the rest of what its archive pages are made with (VARIANT_SETTINGS)
                   # Feeds first (Publisher.feeds_first): pages and sitemaps to come, a miss is not a 404 (web.py).
                   "partial": snap.partial}
         build = Build(report)
@@ -833,8 +829,6 @@ def republish(writer: StoreWriter, versions: StateStore, settings, reader: Store
         return []
     # /healthz tells of each as of the build it republishes, but for the site and the files this builder read: none yet.
     report = {**json.loads(row[0]), "site_url": new, "files_read": 0}
-    if "variants" in report:  # what its archive pages are made with: at the new URL too
-        report["variants"] = {**report["variants"], "site": {**report["variants"]["site"], "url": new}}
     paths = conn.execute(f"SELECT path, media_type FROM resources WHERE media_type IN ({','.join('?' * len(MEDIA_TYPES))}) "
                          f"AND path NOT LIKE ?", (*MEDIA_TYPES, article_path("") + "%")).fetchall()
     listings = conn.execute("SELECT key, head, size, made_from FROM listings").fetchall()
@@ -886,6 +880,7 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     from ..reading import articles, chrome, folder, frontmatter, markup, scan, text
     from . import feeds, render
     from .. import model
+    from .. import VARIANT_SETTINGS
     from ..formats import pages
     from ..reading.articles import Options
     from .site import Publisher
@@ -909,7 +904,8 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
         origin = (f"{made_by} {code_version(atom, content, fragments, jsonfeed, ondemand, opml, rss, item_templates, resource, urls)} "
                   f"{publisher.renderer.archive_max_age!r}")
         committer = Committer(writer or StoreWriter(path), publisher, parsed, app.extensions["feedsvc.store"], made_by,
-                              release, rebase_key=rebase_key(settings))
+                              release, rebase_key=rebase_key(settings),
+                              variant_settings={name: getattr(settings, name) for name in VARIANT_SETTINGS})
         if committer.release:  # nor its feeds' items: a refresh cuts those it needs from the stored feeds
             publisher.renderer.let_go()
             publisher.build_alone()  # and it holds the build lock: no other process dates what it renders
