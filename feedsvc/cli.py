@@ -133,9 +133,8 @@ def _served_variants(app, settings):
     """The archive pages of the build a server made, with the settings it made it with (its SITE_URL, FEED_MAX_ITEMS,
     PUBLIC_CONTENT, …): its first pages link them there, and this command's own (SITE_URL unset: 127.0.0.1:8000;
     another FEED_MAX_ITEMS) gave an export with two sites' links, or archive pages cut for another first page."""
-    from dataclasses import replace
-
     from . import VARIANT_SETTINGS, _variants
+    from .config import replaced
 
     latest = app.extensions["feedsvc.store"].build()
     report = latest[2] if latest else {}
@@ -147,7 +146,12 @@ def _served_variants(app, settings):
         return app.extensions["feedsvc.variants"]
     click.echo(f"the server's build is for {served['site_url']}, made with other settings than this command's "
                f"({', '.join(differ)}): its archive pages are written with the server's", err=True)
-    return _variants(replace(settings, **served), app.extensions["feedsvc.store"], app.extensions["feedsvc.state_path"])
+    try:
+        theirs = replaced(settings, **served)
+    except ConfigError as exc:  # a report no build of this version writes (edited by hand)
+        raise click.ClickException(f"the server's build records settings this command cannot use ({exc}); "
+                                   "stop the server and build again") from None
+    return _variants(theirs, app.extensions["feedsvc.store"], app.extensions["feedsvc.state_path"])
 
 
 def _build(out: str, articles_dir: str | None) -> None:

@@ -1,7 +1,8 @@
 """Settings: one table of (name, default, help), read in one place into one frozen, typed Settings object.
 
 Layers, later wins: defaults → feedsvc.toml → FEEDSVC_* environment → explicit overrides. An unknown key in
-feedsvc.toml, or a FEEDSVC_* variable that looks like a misspelt setting, is an error naming the nearest one.
+feedsvc.toml or in the overrides, or a FEEDSVC_* variable that looks like a misspelt setting, is an error naming the
+nearest one.
 Stages take narrow option objects made from Settings (reading/articles.Options, building/site.FeedOptions,
 serving/web.ServingOptions), never the settings by name.
 """
@@ -121,9 +122,29 @@ def load_settings(
     """Merge the four layers and return the validated settings, frozen."""
     values: dict[str, Any] = {s.name: _copy(s.default) for s in SETTINGS}
     values.update(_set_values(toml_path, environ))
-    for name, value in (overrides or {}).items():
-        if name in SETTING_NAMES:
-            values[name] = _thawed(value)  # settings passed on as overrides: checked again like any value
+    overrides = overrides or {}
+    unknown = sorted(name for name in overrides if name not in SETTING_NAMES)
+    if unknown:  # a misspelt override would silently keep the default
+        near = _nearest(unknown[0], SETTING_NAMES)
+        raise ConfigError(f"unknown setting {unknown[0]!r}; "
+                          + (f"did you mean {near!r}?" if near else "the settings are listed in the README"))
+    for name, value in overrides.items():
+        values[name] = _thawed(value)  # settings passed on as overrides: checked again like any value
+    return _settled(values)
+
+
+def replaced(settings: Settings, **changes: Any) -> Settings:
+    """The settings with some values changed (by attribute: site_url=…), checked again as load_settings checks any."""
+    values = {name: _thawed(settings[name]) for name in SETTING_NAMES}
+    for attribute, value in changes.items():
+        if attribute.upper() not in SETTING_NAMES:
+            raise ConfigError(f"unknown setting {attribute!r}")
+        values[attribute.upper()] = _thawed(value)
+    return _settled(values)
+
+
+def _settled(values: dict[str, Any]) -> Settings:
+    """Every setting's value by name, validated, as the frozen Settings."""
     values = validate(values)
     return Settings(**{_ATTRIBUTES[name]: _frozen(value) for name, value in values.items() if name in _ATTRIBUTES})
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from feedsvc.config import SETTINGS, ConfigError, load_settings
+from feedsvc.config import SETTINGS, ConfigError, load_settings, replaced
 from tests.conftest import ROOT
 
 
@@ -161,3 +161,23 @@ def test_no_stage_reads_a_setting_by_its_name():
             if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and node.slice.value in names:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: [{node.slice.value!r}]")
     assert not found
+
+
+def test_an_unknown_override_is_an_error_naming_the_nearest_setting(tmp_path):
+    # create_app({...}) and the CLI pass overrides: a misspelt one silently kept its default (SITE_URL unset: 127.0.0.1).
+    with pytest.raises(ConfigError, match=r"^unknown setting 'SITE_ULR'; did you mean 'SITE_URL'\?$"):
+        load_settings({"SITE_ULR": "https://news.example"}, toml_path=tmp_path / "none.toml", environ={})
+    with pytest.raises(ConfigError, match="unknown setting 'DEBUG'; the settings are listed in the README"):
+        load_settings({"DEBUG": True}, toml_path=tmp_path / "none.toml", environ={})
+
+
+def test_replaced_settings_are_checked_again_and_stay_frozen(tmp_path):
+    settings = load_settings({}, toml_path=tmp_path / "none.toml", environ={})
+    changed = replaced(settings, site_url="https://news.example", chrome_markers=["Follow us"])
+    assert (changed.site_url, changed.chrome_markers) == ("https://news.example", ("Follow us",))
+    assert replaced(settings) == settings and settings.site_url == "http://127.0.0.1:8000"
+    for bad, message in (({"feed_max_items": -5}, "FEED_MAX_ITEMS=-5 must be at least 1"),
+                         ({"site_url": "news.example"}, "SITE_URL='news.example' must be an absolute"),
+                         ({"site_ulr": "https://news.example"}, "unknown setting 'site_ulr'")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            replaced(settings, **bad)
