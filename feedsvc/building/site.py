@@ -1,7 +1,9 @@
 """Everything published, rendered once per refresh into an immutable snapshot of bytes, swapped whole.
 
-A request only looks bytes up; it never renders. The same articles give the same bytes, ETags and
-compressed bodies in every process, so conditional GET works across workers and restarts.
+Every resource a URL names exactly is rendered here; what a serving process makes on a request (a feed asked for by
+query, a coding or an article page not committed yet) is listed in the README's "What is published". The same
+articles give the same bytes, ETags and compressed bodies in every process, so conditional GET works across workers
+and restarts.
 """
 from __future__ import annotations
 

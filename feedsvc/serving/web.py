@@ -1,8 +1,10 @@
 """HTTP: look prepared bytes up in the build store and answer with the right headers.
 
 Every process answers from the store (feedsvc/store.py), whoever builds: a request is a lookup of
-bytes the builder committed, except a feed asked for by query (?page=, ?since=, a partner's view), which
-is put together here from the stored listing and articles (feedsvc/serving/variants.py); never a parse.
+bytes the builder committed, except what the README's "What is published" lists as made on a request: a feed
+asked for by query (?page=, ?since=, a partner's view) or a search (feedsvc/serving/variants.py, searchfeed.py), a
+coding the store does not hold, and an article page not committed yet; each from stored listings and articles,
+never a parse.
 Conditional GET per RFC 9110 §13: If-None-Match decides when present, else If-Modified-Since.
 https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 """
