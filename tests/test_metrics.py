@@ -41,7 +41,8 @@ def test_a_request_is_counted_by_kind_format_and_status_with_its_bytes(client):
 
 @pytest.mark.parametrize("path, kind, fmt", [
     ("/", "page", "html"), ("/articles/000_4c2ff0435fbab79d", "article", "html"), ("/feeds.opml", "opml", "opml"),
-    ("/style.css", "static", "css"), ("/feed.xsl", "static", "xsl"), ("/healthz", "healthz", "json"),
+    ("/style.css", "static", "css"), ("/feed.xsl", "static", "xsl"), ("/favicon.ico", "static", "ico"),
+    ("/healthz", "healthz", "json"),
 ])
 def test_each_kind_of_resource_has_its_label(client, path, kind, fmt):
     client.get(path)

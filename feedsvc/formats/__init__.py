@@ -12,6 +12,7 @@ from importlib import import_module
 from typing import Callable
 
 from ..model import Feed, Site
+from ..urls import FEED_XSL, STATIC
 
 RSS_TYPE, ATOM_TYPE, JSON_FEED_TYPE, OPML_TYPE = "application/rss+xml", "application/atom+xml", "application/feed+json", "text/x-opml"
 
@@ -50,4 +51,4 @@ FORMATS = {
                    _writer("jsonfeed", "date_json_feed")),
 }
 # What any origin may fetch: the feeds that say so, the OPML list of them and the stylesheet they name.
-CORS_TYPES = frozenset([f.media_type for f in FORMATS.values() if f.cors] + [OPML_TYPE, "text/xsl"])
+CORS_TYPES = frozenset([f.media_type for f in FORMATS.values() if f.cors] + [OPML_TYPE, STATIC[FEED_XSL]])

@@ -20,15 +20,16 @@ from prometheus_client import multiprocess
 
 from ..formats import FORMATS
 from ..formats.opml import MEDIA_TYPE as OPML_TYPE
-from ..urls import is_article
+from ..urls import STATIC, is_article
 
 if TYPE_CHECKING:
     from flask import Flask, Response
 
-# The format label: a bounded set, from the media type of what was served.
+# The format label: a bounded set, from the media type of what was served (a static file's: its suffix, css, xsl, ico;
+# /healthz's JSON is told from a JSON Feed by its kind).
 SHORT_TYPES = {**{f.media_type: key for key, f in FORMATS.items()}, OPML_TYPE: "opml", "text/html": "html",
-               "text/css": "css", "text/xsl": "xsl", "application/json": "json"}
-KINDS = {**{f.media_type: "feed" for f in FORMATS.values()}, OPML_TYPE: "opml", "text/css": "static", "text/xsl": "static"}
+               **{media: path.rpartition(".")[2] for path, media in STATIC.items()}, "application/json": "json"}
+KINDS = {**{f.media_type: "feed" for f in FORMATS.values()}, OPML_TYPE: "opml", **dict.fromkeys(STATIC.values(), "static")}
 # Aggregators that fetch a feed once for all their users say how many there are: "Feedly/1.0
 # (+http://www.feedly.com/fetcher.html; 42 subscribers)", "NewsBlur Feed Fetcher - 5 subscribers - …",
 # "Feedfetcher-Google; (+http://www.google.com/feedfetcher.html; 3 subscribers; feed-id=123)".
