@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime
 from typing import Iterable, Sequence
-from urllib.parse import quote
-
 from .model import UNDATED, Article, Category, Deleted, Feed, Site
+from .urls import page_query, since_query
 
 
 def dominant_language(items: Iterable[Article], default: str) -> str:
@@ -97,13 +96,13 @@ def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> 
         chosen = items[start:end]
     newer = None if page == 1 else (1 if page == pages else page + 1)
     older_page = (pages if pages > 1 else None) if page == 1 else (page - 1 if page > 2 else None)
-    links = [("first", ""), ("last", _page_query(2 if pages > 1 else 1))]
+    links = [("first", ""), ("last", page_query(2 if pages > 1 else 1))]
     if newer is not None:
-        links.append(("previous", _page_query(newer)))
+        links.append(("previous", page_query(newer)))
     if older_page is not None:
-        links.append(("next", _page_query(older_page)))
+        links.append(("next", page_query(older_page)))
     links = links if pages > 1 else []  # one page: nothing to walk
-    return _feed(listing, site, chosen, query=_page_query(page), links=tuple(links), archive=complete,
+    return _feed(listing, site, chosen, query=page_query(page), links=tuple(links), archive=complete,
                  deleted=listing.deleted if page == 1 else (), **options)
 
 
@@ -131,20 +130,15 @@ def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: i
     pages = max(1, -(-len(newer) // size))
     if not 1 <= page <= pages:
         return None
-    base = "?since=" + quote(since.isoformat().replace("+00:00", "Z"), safe=":")
-    links = [("first", base), ("last", f"{base}&page={pages}")]
+    links = [("first", since_query(since)), ("last", since_query(since, pages))]
     if page > 1:
-        links.append(("previous", base if page == 2 else f"{base}&page={page - 1}"))
+        links.append(("previous", since_query(since, page - 1)))
     if page < pages:
-        links.append(("next", f"{base}&page={page + 1}"))
+        links.append(("next", since_query(since, page + 1)))
     links = links if pages > 1 else []
-    query = base if page == 1 else f"{base}&page={page}"
+    query = since_query(since, page)
     deleted = tuple(gone for gone in listing.deleted if gone.when > since) if page == 1 else ()  # what went since, too
     return _feed(listing, site, newer[(page - 1) * size: page * size], query=query, links=tuple(links), deleted=deleted, **options)
-
-
-def _page_query(page: int) -> str:
-    return "" if page == 1 else f"?page={page}"
 
 
 def _feed(listing: Listing, site: Site, items: Iterable[Article], updated: datetime = UNDATED, **options) -> Feed:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
 if TYPE_CHECKING:  # types only: model.py imports this module
+    from datetime import datetime
+
     from .model import Article, Feed, Site
 
 HOME = ""  # the home page
@@ -24,6 +26,7 @@ STATIC = {STYLESHEET: "text/css", FEED_XSL: "text/xsl", FAVICON: "image/x-icon"}
 # For search engines and news aggregators (formats/sitemap.py): every page (an index of sitemap_path(n) children
 # past the Sitemaps protocol's limits), the articles of the last two days, and robots.txt naming both.
 SITEMAP, NEWS_SITEMAP, ROBOTS = "sitemap.xml", "sitemap-news.xml", "robots.txt"
+HEALTHZ, METRICS = "healthz", "metrics"  # the server's health (JSON) and Prometheus's numbers: never exported
 # The store's key for a feed's page for browsers is this + the feed's path: a fragment, which no request carries.
 PREVIEW = "#preview/"
 # The export's key for the same page is the feed's path + this; its file is beside the feed's (feed.rss.html).
@@ -40,6 +43,33 @@ def feed_path(key: str, fmt: str) -> str:
 
     name = "feed" + FORMATS[fmt].suffix
     return name if not key else f"{listing_page(key)}{name}"
+
+
+def page_query(page: int) -> str:
+    """The query of a feed's page `page` (RFC 5005 §3 archive pages, and RFC 5005 §2 paging): none for the first."""
+    return "" if page == 1 else f"?page={page}"
+
+
+def since_query(since: datetime, page: int = 1) -> str:
+    """The query of page `page` of a feed's items published or updated after a moment (RFC 3339, UTC written Z)."""
+    base = "?since=" + quote(since.isoformat().replace("+00:00", "Z"), safe=":")
+    return base if page == 1 else f"{base}&page={page}"
+
+
+def archive_path(key: str, fmt: str, page: int) -> str:
+    """A feed's page as the build store and the export's manifest name it: the feed's path and ?page=N (any N)."""
+    return f"{feed_path(key, fmt)}?page={page}"
+
+
+def archive_feed(path: str) -> str | None:
+    """The feed path of an archive_path, else None."""
+    base, _, page = path.partition("?page=")
+    return base if page else None
+
+
+def is_sitemap(path: str) -> bool:
+    """sitemap.xml, its children (sitemap_path) and the News sitemap."""
+    return path.startswith("sitemap") and path.endswith(".xml")
 
 
 def sitemap_path(number: int) -> str:

@@ -44,6 +44,26 @@ def test_no_module_but_urls_formats_a_site_path():
     assert not found
 
 
+def test_no_module_but_urls_builds_a_feeds_query_or_names_a_sitemap_by_hand():
+    # A query is built where a string ends with its name ("?page=" then the number); a message that shows the form
+    # ("expected ?page=N") is prose.
+    found = [f"{path.relative_to(PACKAGE)}:{lineno}: {value!r}" for path in sorted(PACKAGE.rglob("*.py")) if path.name != "urls.py"
+             for lineno, value in _strings(path) if value.endswith(("?page=", "&page=", "?since=")) or value == "sitemap"]
+    assert not found
+
+
+def test_the_queries_of_a_feeds_pages():
+    from datetime import datetime, timezone
+
+    since = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
+    assert (urls.page_query(1), urls.page_query(3)) == ("", "?page=3")
+    assert (urls.since_query(since), urls.since_query(since, 2)) == ("?since=2026-11-29T08:00:00Z", "?since=2026-11-29T08:00:00Z&page=2")
+    assert urls.archive_path("world", "atom", 4) == "category/world/feed.atom?page=4"
+    assert urls.archive_feed(urls.archive_path("", "rss", 2)) == "feed.rss" and urls.archive_feed("feed.rss") is None
+    assert all(map(urls.is_sitemap, ("sitemap.xml", urls.sitemap_path(2), urls.NEWS_SITEMAP)))
+    assert not any(map(urls.is_sitemap, (urls.ROBOTS, "feed.rss", urls.category_path("sitemap"))))
+
+
 def test_no_template_writes_a_site_url_by_hand():
     for template in (PACKAGE / "templates").glob("*.html"):
         assert "site.url }}/" not in template.read_text(encoding="utf-8"), template.name

@@ -42,7 +42,7 @@ from ..search import SearchIndexer
 from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, connect,
                      has_build, item_row, package_version)
 from ..transactions import made_hash, rows_for
-from ..urls import article_path, preview_key
+from ..urls import article_path, is_sitemap, preview_key
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
 from .state import StateStore, wait_for
 
@@ -562,7 +562,7 @@ class Committer:
             # The sitemaps (1.3 MB at 10,000 articles) are left for that build too: no feed waits for them.
             # A builder's first build (a start) commits everything with its codings, in one build, as it always did.
             # Not a sitemap the store has none of (the one after a deployment's feeds-first build): a 404 meanwhile.
-            build.later = {path: found for path, found in plain.items() if not whole and _is_sitemap(path) and path in have}
+            build.later = {path: found for path, found in plain.items() if not whole and is_sitemap(path) and path in have}
             if whole:  # a start's or a `feedsvc build`'s first build: every coding now, on two threads
                 _code_all([res for path, (res, _) in plain.items() if path not in build.later])
             build.resources.update((path, _row(res, made, coded=True if whole else None)) for path, (res, made) in plain.items() if path not in build.later)
@@ -758,11 +758,6 @@ def land_at_exit() -> None:
     os._exit (children.fork) and so runs no atexit function."""
     for committer in list(_COMMITTERS):
         committer.land(LAND_WITHIN_S)
-
-
-def _is_sitemap(path: str) -> bool:
-    """sitemap.xml, its children (urls.sitemap_path) and the News sitemap."""
-    return path.startswith("sitemap") and path.endswith(".xml")
 
 
 def _changed(committed: Mapping, now: Mapping) -> list:

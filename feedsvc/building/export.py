@@ -32,7 +32,7 @@ from ..formats import FORMATS
 from ..paging import page_count, page_date, page_items
 from ..store import connect
 from ..transactions import rows_for
-from ..urls import EXPORT_PREVIEW, PREVIEW, export_file, feed_path
+from ..urls import EXPORT_PREVIEW, PREVIEW, archive_feed, archive_path, export_file, feed_path
 from .archive import DATES, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Files, Job, Result, Task
 from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
@@ -218,8 +218,8 @@ class _Writer:
     def _plan_archives(self) -> None:
         by_feed: dict[str, list[str]] = {}
         for name, held in self.had.items():
-            base, _, page = held[0].partition("?page=")
-            if page:
+            base = archive_feed(held[0])
+            if base is not None:
                 by_feed.setdefault(base, []).append(name)
         held_at = {held[0]: held for held in self.had.values()}  # URL path → its manifest entry
         latest = self.conn.execute("SELECT report FROM builds ORDER BY version DESC LIMIT 1").fetchone()
@@ -246,7 +246,7 @@ class _Writer:
             ids = None
             for page, key_ in keys.items():
                 when = datetime.fromisoformat(stored[page][0]) if page in stored else head.changed
-                same = key_ and all((held := held_at.get(f"{feed_path(key, fmt)}?page={page}")) is not None and held[1]
+                same = key_ and all((held := held_at.get(archive_path(key, fmt, page))) is not None and held[1]
                                     and held[3] == key_ and held[2] == when.isoformat() for fmt in FORMATS)
                 if ids is None and not same:  # a page to render or redate: the listing's order, read once
                     ids = self._ids(key)
@@ -290,7 +290,7 @@ class _Writer:
     def _archive_names(self) -> Iterator[tuple[str, str]]:
         """(file name, URL path) of each archive page the plan looks at (self.archives)."""
         for key, fmt, page, *_ in self.archives:
-            path = f"{feed_path(key, fmt)}?page={page}"
+            path = archive_path(key, fmt, page)
             name = export_file(path, FORMATS[fmt].media_type)
             if name is not None:
                 yield name, path
@@ -421,7 +421,7 @@ class _Writer:
 
     def _archive(self, key: str, fmt: str, page: int, page_key: str, made: str, when: datetime) -> Task | None:
         """An archive page: kept, given its new time or redated; or the task that renders it (None if done)."""
-        path = f"{feed_path(key, fmt)}?page={page}"
+        path = archive_path(key, fmt, page)
         name = self._claim(path, FORMATS[fmt].media_type)
         if name is None:
             return None
@@ -620,7 +620,7 @@ class EarlyPages:
             conn.close()
         tasks = []
         for key, fmt, page, page_key, _, _ in writer.archives:
-            path = f"{feed_path(key, fmt)}?page={page}"
+            path = archive_path(key, fmt, page)
             name = export_file(path, FORMATS[fmt].media_type)
             held = had.get(name)
             if name is None or name in self.tasks or (held is not None and held[3] == page_key and held[1]):

@@ -17,7 +17,7 @@ nginx then sends the file itself), and brotli only where it is smaller than gzip
 from __future__ import annotations
 
 from ..resource import CODINGS
-from ..urls import is_article
+from ..urls import archive_feed, is_article
 
 PAYS = 0.9  # a coded form at most this share of the body, or nginx sends the body
 SUFFIXES = {"gzip": ".gz", "br": ".br"}  # the names gzip_static and brotli_static look for
@@ -25,7 +25,7 @@ SUFFIXES = {"gzip": ".gz", "br": ".br"}  # the names gzip_static and brotli_stat
 
 def precompressed(path: str) -> bool:
     """Whether the file of this URL path gets coded forms: not an article page nor an archive page (?page=N)."""
-    return not is_article(path) and "?page=" not in path
+    return not is_article(path) and archive_feed(path) is None
 
 
 def coded_forms(body: bytes, stored: dict[str, bytes | None] | None = None) -> dict[str, bytes]:

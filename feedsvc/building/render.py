@@ -23,7 +23,7 @@ from ..formats.pages import article_links, category_rows, render_article, render
 from ..formats.sitemap import MEDIA_TYPE as SITEMAP_TYPE, ROBOTS_MEDIA_TYPE
 from ..model import UNDATED, Article, Feed, Site
 from ..resource import Rendered
-from ..urls import HOME, OPML, OPML_ALL, ROBOTS, STATIC, article_path, listing_page
+from ..urls import HOME, OPML, OPML_ALL, ROBOTS, STATIC, article_path, is_sitemap, listing_page
 from .sitemaps import Sitemaps
 
 Versions = Callable[[Mapping[str, str]], Mapping[str, datetime]]  # URL path → digest, to path → recorded time
@@ -201,7 +201,7 @@ class Renderer(FeedRenderer):
         take it over (seed): its key's digest and its undated bytes' digest; "" for what no first render takes
         over (the sitemaps, article pages) or when no origin is set."""
         found = self._cache.get(path)
-        if found is None or self.origin is None or found[0] is None or path.startswith("sitemap") or path == ROBOTS:
+        if found is None or self.origin is None or found[0] is None or is_sitemap(path) or path == ROBOTS:
             return ""
         return f"{self._key_digest(found[0])}:{found[2]}"
 

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 from urllib.parse import quote, urlsplit
 
 from ..model import Article
-from ..urls import NEWS_SITEMAP, PARTNERS, ROBOTS, SEARCH, SITEMAP, sitemap_path
+from ..urls import HEALTHZ, NEWS_SITEMAP, PARTNERS, ROBOTS, SEARCH, SITEMAP, sitemap_path
 
 MEDIA_TYPE = "application/xml"
 ROBOTS_MEDIA_TYPE = "text/plain"
@@ -221,7 +221,7 @@ def render_robots(site_url: str) -> bytes:
     host's own robots.txt (README "Sitemaps and robots.txt").
     """
     prefix = urlsplit(site_url).path.rstrip("/")
-    return (f"# feedsvc: {site_url}/\nUser-agent: *\nDisallow: {prefix}/{PARTNERS}\nDisallow: {prefix}/healthz\nDisallow: {prefix}/{SEARCH}\n\n"
+    return (f"# feedsvc: {site_url}/\nUser-agent: *\nDisallow: {prefix}/{PARTNERS}\nDisallow: {prefix}/{HEALTHZ}\nDisallow: {prefix}/{SEARCH}\n\n"
             f"Sitemap: {_uri(site_url + '/' + INDEX)}\nSitemap: {_uri(site_url + '/' + NEWS)}\n").encode("utf-8")
 
 

@@ -20,7 +20,7 @@ from prometheus_client import multiprocess
 
 from ..formats import FORMATS
 from ..formats.opml import MEDIA_TYPE as OPML_TYPE
-from ..urls import STATIC, is_article
+from ..urls import HEALTHZ, METRICS, STATIC, is_article
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -173,14 +173,14 @@ def instrument(app: Flask) -> Metrics:
             metrics.observe_subscribers("/" + path, request.headers.get("User-Agent", ""))
         return response
 
-    app.add_url_rule("/metrics", "metrics", lambda: Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST,
+    app.add_url_rule("/" + METRICS, "metrics", lambda: Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST,
                                                              headers={"Cache-Control": "no-store"}))
     return metrics
 
 
 def kind_of(path: str, media: str | None) -> str:
     """The kind label of a response for a path (without its leading slash) and the media type served."""
-    return path if path in ("healthz", "metrics") else KINDS.get(media) or _page_kind(path, media)
+    return path if path in (HEALTHZ, METRICS) else KINDS.get(media) or _page_kind(path, media)
 
 
 def parse_subscribers(user_agent: str) -> tuple[str, int, str] | None:

@@ -30,7 +30,7 @@ from ..resource import Rendered
 from ..search import IndexBehindError
 from ..searchtext import QueryError
 from ..store import StoreReader
-from ..urls import OPML, OPML_ALL, PARTNERS, SEARCH, article_id, category_path, feed_path, feed_pattern, listing_key, matched_key, preview_key
+from ..urls import HEALTHZ, OPML, OPML_ALL, PARTNERS, SEARCH, article_id, category_path, feed_path, feed_pattern, listing_key, matched_key, preview_key
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
 from . import variants
 from .variants import NotReadYetError
@@ -63,7 +63,7 @@ def max_age() -> int:
     return options().max_age
 
 
-@bp.get("/healthz")
+@bp.get("/" + HEALTHZ)
 def healthz() -> Response:
     """The latest build's articles, feeds and skipped files; the builder's last success, error and running refresh."""
     build = store().build()
