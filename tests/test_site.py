@@ -239,14 +239,22 @@ def test_a_file_copied_into_a_running_deployment_with_an_old_mtime_is_news_at_th
     assert feed.entries[0].title == "Copied in article"
 
 
-def test_a_refreshs_new_feeds_are_compressed_by_an_observer_beside_it(make_publisher, articles_dir):
+def test_a_refreshs_new_feeds_are_compressed_by_an_observer_beside_it(make_publisher, articles_dir, tmp_path):
     import threading
 
+    from feedsvc import create_app
     from feedsvc.building.site import compress_fresh
 
     write(articles_dir, "a.txt", GOOD)
+    assert make_publisher(articles_dir).observers == []  # a Publisher alone is told of nothing: the wiring adds hooks
+    # Without a build store to commit (and code) what it renders, the wiring hooks compression first.
+    app = create_app({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(tmp_path / "alone.db"), "SETTLE_MS": 0},
+                     commit=False, refresh=False)
+    assert app.extensions["feedsvc"].observers[0] is compress_fresh
+    assert compress_fresh not in create_app({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(tmp_path / "store.db")},
+                                            refresh=False).extensions["feedsvc"].observers
     pub = make_publisher(articles_dir)
-    assert pub.observers == [compress_fresh]  # an explicit hook, first, before the build store commits
+    pub.observers.append(compress_fresh)
     refreshes = []
     pub.observers.append(refreshes.append)
     assert pub.refresh()

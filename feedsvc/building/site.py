@@ -117,8 +117,7 @@ class Publisher:
     """Holds the current snapshot and brings it up to date with the articles folder on refresh()."""
 
     def __init__(self, settings: Settings | FeedOptions, store: StateStore, clock: Callable[[], datetime] | None = None,
-                 sleep: Callable[[float], object] | None = None, parsed: Any = None, place: bool = False,
-                 compress: bool = True):
+                 sleep: Callable[[float], object] | None = None, parsed: Any = None, place: bool = False):
         options = self.options = settings if isinstance(settings, FeedOptions) else FeedOptions.from_settings(settings)
         self.site = options.site
         self.root = options.root
@@ -147,10 +146,9 @@ class Publisher:
         # The ETag the site served before this process at a path (the build store's latest build), for the first
         # refresh's listeners: a restart that changed nothing tells the WebSub hub of nothing.
         self.served_before: Callable[[str], str | None] | None = None
-        # Told what each refresh did, in order, before the next one starts: the new feeds' compression first (but
-        # compress=False: the build store's Committer codes what it commits, a batch at a time after the commit),
-        # then what start_building adds (the build store commits here, metrics count).
-        self.observers: list[Callable[[Refreshed], None]] = [compress_fresh] if compress else []
+        # Told what each refresh did, in order, before the next one starts: what start_building adds (the build store
+        # commits here, or without one compress_fresh codes the new feeds; metrics count, WebSub).
+        self.observers: list[Callable[[Refreshed], None]] = []
         # Asked before each commit of the background reading after a cold start (finish_reading): each waits up to
         # the seconds given for what an observer left for later (the build store's article pages and codings of the
         # last builds), True once none is left; so the reading never runs ahead of the committing, and neither its
