@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .config import ConfigError
+from .urls import PARTNERS, is_category_key
 
 MIN_KEY_LENGTH = 16
 
@@ -28,6 +29,15 @@ class Partner:
     def licenses(self, category: str) -> bool:
         """True when the partner may read this category."""
         return self.categories is None or category in self.categories
+
+    def leaves_out(self, key: str) -> bool:
+        """Whether its view of the listing at key holds only some of the listing's items: the site-wide, a tag's or an
+        author's listing, for a partner licensed for some categories (a category's is licensed whole or not at all)."""
+        return self.categories is not None and not is_category_key(key)
+
+    def feed_options(self) -> dict[str, Any]:
+        """How its feeds differ from the public ones: its content mode, and its links under partners/."""
+        return {"full_text": self.full_text, "prefix": PARTNERS}
 
 
 def load_partners(entries: Iterable[Mapping[str, Any]], environ: Mapping[str, str] | None = None) -> tuple[Partner, ...]:

@@ -87,6 +87,11 @@ def listing_key(kind: str, slug: str) -> str:
     return slug if kind == "category" else f"{kind}/{slug}"
 
 
+def is_category_key(key: str) -> bool:
+    """Whether a listing key is a category's (its slug): not the site-wide listing's ("") nor a tag's or author's."""
+    return key != "" and "/" not in key  # a category slug never holds "/" (config.py)
+
+
 def listing_page(key: str) -> str:
     """Path of the page of the listing with this key (not the site-wide one): category/x/, tag/x/, author/x/."""
     return f"{key}/" if "/" in key else category_path(key)  # a category slug never holds "/" (config.py)

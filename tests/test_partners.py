@@ -178,3 +178,33 @@ def test_guessing_keys_costs_the_addresss_public_budget(make_app, articles_dir, 
     client = app.test_client()
     statuses = [client.get("/partners/feed.rss", headers=bearer(f"guess-{i:020d}")).status_code for i in range(6)]
     assert statuses == [401] * 5 + [429]
+
+
+def test_a_partners_archive_pages_keep_their_bytes_and_date_as_new_articles_arrive(make_app, articles_dir, tmp_path, monkeypatch):
+    """A partner's view that holds the whole listing (a category's; the site-wide one for a partner licensed for all)
+    is paged, frozen and dated as the public one: a new article leaves its archive pages as they were, as the README's
+    Paging says of every archive page. (They took the listing's date, so every page got new bytes with each article.)"""
+    for day in range(1, 8):
+        write(articles_dir, f"e{day}.md", f"---\ntitle: Economy {day}\ncategory: Economy\ndate: 2026-11-0{day}T00:00:00Z\n---\nBody {day}.\n")
+    monkeypatch.setenv("AGENCY_KEY", AGENCY_KEY)
+    monkeypatch.setenv("PORTAL_KEY", PORTAL_KEY)
+    app = make_app(articles_dir, FEED_MAX_ITEMS=2, PARTNERS=[
+        {"name": "Agency", "key_env": "AGENCY_KEY", "categories": ["Economy"], "full_text": True},
+        {"name": "Portal", "key_env": "PORTAL_KEY", "categories": "all", "full_text": False}])
+    client = app.test_client()
+    pages = [(AGENCY_KEY, f"/partners/category/economy/feed{suffix}?page=2") for suffix in (".rss", ".atom", ".json")]
+    pages += [(PORTAL_KEY, "/partners/feed.atom?page=3"), (None, "/category/economy/feed.atom?page=2")]
+
+    def fetched():
+        found = {}
+        for key, path in pages:
+            res = client.get(path, headers=bearer(key) if key else {})
+            assert res.status_code == 200, path
+            found[path] = (res.get_data(), res.headers["ETag"], res.headers["Last-Modified"])
+        return found
+
+    before = fetched()
+    write(articles_dir, "e8.md", "---\ntitle: Economy 8\ncategory: Economy\ndate: 2026-11-08T00:00:00Z\n---\nBody 8.\n")
+    assert app.extensions["feedsvc"].refresh()
+    assert b"Economy 8" in client.get("/partners/category/economy/feed.rss", headers=bearer(AGENCY_KEY)).get_data()
+    assert fetched() == before

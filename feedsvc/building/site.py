@@ -31,7 +31,7 @@ from ..reading.pool import release
 from ..reading.progress import Progress
 from ..reading.scan import Scanner
 from ..resource import Rendered, compress_all
-from ..urls import PARTNERS, feed_url
+from ..urls import feed_url
 from .archive import ArchiveCuts
 from .feeds import ListingBuilder, assign_slugs
 from .render import Renderer, Rendering, newest
@@ -588,15 +588,14 @@ class Publisher:
         listing = snapshot.listings.get(key)
         if listing is None:
             return None
-        options = dict(self.public)
-        if partner is not None:
-            options = {"full_text": partner.full_text, "prefix": PARTNERS}
-            if (key == "" or "/" in key) and partner.categories is not None:  # site-wide, a tag's, an author's
-                listing = _licensed(snapshot, partner, key)
+        options = dict(self.public) if partner is None else partner.feed_options()
+        part = partner is not None and partner.leaves_out(key)
+        if part:
+            listing = _licensed(snapshot, partner, key)
         size = self.options.max_items
-        # An archive page has its own date; any other view of a listing changes when the listing does.
+        # An archive page has its own date (serving/variants.py says which); any other view changes with the listing.
         options["updated"] = (page_date(snapshot.changed[key], snapshot.pages.get(key, ()), page)
-                              if since is None and partner is None else snapshot.changed[key])
+                              if since is None and not part else snapshot.changed[key])
         if since is not None:
             feed = since_feed(listing, self.site, size, since, page, **options)
         else:

@@ -34,7 +34,7 @@ from ..resource import Rendered
 from ..search import IndexBehindError, SearchIndex
 from ..searchtext import match_expression
 from ..store import ListingIndex, StoreReader
-from ..urls import PARTNERS, article_path
+from ..urls import article_path
 from ..wanted import POLL_SECONDS, Wanted
 from .searchfeed import render_search, search_feed
 
@@ -243,18 +243,18 @@ class Variants:
                 return None
             head, index = stored
             items, deleted, cuts = StoredItems(index, self.reader), head.deleted, head.cuts
-            options = dict(self.public)
-            if partner is not None:
-                options = {"full_text": partner.full_text, "prefix": PARTNERS}
-                if (key == "" or "/" in key) and partner.categories is not None:  # site-wide, a tag's, an author's
-                    items = items.licensed(partner.categories)
-                    deleted = tuple(d for d in deleted if any(partner.licenses(c) for c in d.categories))
-                    cuts = ()  # cut by count: the frozen pages are the whole listing's (building/site.py _licensed)
+            options = dict(self.public) if partner is None else partner.feed_options()
+            part = partner is not None and partner.leaves_out(key)
+            if part:
+                items = items.licensed(partner.categories)
+                deleted = tuple(d for d in deleted if any(partner.licenses(c) for c in d.categories))
+                cuts = ()  # cut by count: the frozen pages are the whole listing's (building/site.py _licensed)
             listing = Listing(head.key, head.title, head.description, head.category, items, head.page_url, deleted=deleted,
                               cuts=cuts)
-            # An archive page has its own date; any other view of a listing changes when the listing does.
+            # An archive page has its own date (a partner's too, but of a view with only some of the listing's items, cut
+            # by count: its pages are its own); any other view of a listing changes when the listing does.
             options["updated"] = head.changed
-            if since is None and partner is None and page > 1:
+            if since is None and not part and page > 1:
                 options["updated"] = self.reader.page_date(head, page)
             if since is not None:
                 feed = since_feed(listing, self.site, self.size, since, page, **options)
