@@ -29,8 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True,
     from flask import Flask  # here, not at the top: `feedsvc serve`'s master imports feedsvc and never serves
 
     app = Flask(__name__, instance_relative_config=True)
-    settings = _settings(config)
-    app.config.update(settings)
+    settings = _settings(config)  # kept in extensions (feedsvc.settings), not copied into app.config: read by attribute
     from .serving.web import ServingOptions
 
     app.extensions.update(_wiring(settings, state_path(settings, app.instance_path)))

@@ -173,6 +173,18 @@ def render_preview(feed: Feed, fmt: str, site: Site) -> bytes:
     return html.encode("utf-8")
 
 
+def render_search(feed: Feed, words: str, site: Site) -> bytes:
+    """A search's page (serving/searchfeed.py finds its feed): its articles and, for autodiscovery and to subscribe,
+    its feeds, each carrying the query."""
+    links = [{"type": f.media_type, "href": urls.search_url(site, words, key), "label": f.label, "title": f"{feed.title} ({f.label})"}
+             for key, f in FORMATS.items()]
+    html = _ENV.get_template("search.html").render(
+        site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, query=" ".join(words.split()),
+        articles=_rows(feed.items, site, summaries=True), summaries=True, words=page_words(feed.language),
+    )
+    return html.encode("utf-8")
+
+
 _last_items: list = [None, None, ""]  # (items, site, their list's HTML): the three formats of a feed show the same list
 
 

@@ -164,7 +164,7 @@ class Front:
         kind, fmt = kind_of(path, res.media_type), SHORT_TYPES.get(res.media_type, "")
         if not res.loaded(coding):
             return Prepared(None, _coded(unmodified), None, kind, fmt)
-        body = res.body if coding is None else res._coded[coding]
+        body = res.body if coding is None else res.coded(coding)  # in memory (loaded): no read, no coding made
         if coding is not None:
             headers["Content-Encoding"] = coding
         headers["Content-Type"] = content_type(res)

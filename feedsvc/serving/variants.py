@@ -36,7 +36,8 @@ from ..searchtext import match_expression
 from ..store import ListingIndex, StoreReader
 from ..urls import article_path
 from ..wanted import POLL_SECONDS, Wanted
-from .searchfeed import render_search, search_feed
+from ..formats.pages import render_search
+from .searchfeed import search_feed
 
 WAIT_SECONDS = 3.0  # how long a request waits for the builder to read the articles it asked for, before a 503
 
