@@ -73,7 +73,7 @@ class Renderer(FeedRenderer):
     """Renders a site's resources, keeping the previous results to reuse the unchanged ones."""
 
     def __init__(self, site: Site, versions: Versions, recorded: Recorded, archive_max_age: int = 86400, variants: int = 512,
-                 fragments: int | None = None):
+                 fragments: int | None = None, load_full: Callable[[Article], Article | None] | None = None):
         super().__init__(site, archive_max_age, variants, fragments)
         self.versions = versions
         self.recorded = recorded
@@ -92,7 +92,7 @@ class Renderer(FeedRenderer):
         self._live: Mapping[str, Article] = {}
         self._counts: dict[str, int] = {}  # live articles per category name, as last counted
         self._previous_by_name: dict | None = None
-        self.load_full: Callable[[Article], Article | None] | None = None  # see site.Publisher.load_full
+        self.load_full = load_full  # an article held as a placement, in full (site.Publisher.load_full), or None
         self.sitemaps = Sitemaps(site)  # sitemap.xml, sitemap-news.xml, robots.txt: remade in part (sitemaps.py)
         # A fresh process's first render takes over what the build store holds (a restart, `feedsvc build` again):
         # `origin` names what a resource is made from besides its key (the code, the settings and the site), set by

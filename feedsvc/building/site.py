@@ -125,13 +125,13 @@ class Publisher:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         # How to wait for a new Last-Modified to come (at most a second); a test's own clock does not wait.
         self.sleep = sleep or (time.sleep if clock is None else (lambda seconds: None))
-        self.scanner = Scanner(self.root, options.reading, settle=options.settle,
-                               parsed=parsed)  # parse results kept by stat (store.ParsedCache), or None
-        # place=False: every article read in full by every scan (`feedsvc build` exports them all at once).
-        self.scanner.place_from = scan_module.PLACE_FROM if place else float("inf")
+        # parsed: parse results kept by stat (store.ParsedCache), or None; place=False: every article read in full by
+        # every scan (`feedsvc build` exports them all at once).
+        self.scanner = Scanner(self.root, options.reading, settle=options.settle, parsed=parsed,
+                               place_from=scan_module.PLACE_FROM if place else float("inf"))
         self.renderer = Renderer(self.site, lambda digests: store.record_versions(digests, self.clock()),
-                                 store.recorded_versions, archive_max_age=options.archive_max_age)
-        self.renderer.load_full = self.load_full  # an article page of an article held as a placement
+                                 store.recorded_versions, archive_max_age=options.archive_max_age,
+                                 load_full=self.load_full)  # an article page of an article held as a placement
         # What public feeds carry; a partner's view overrides full_text and adds its prefix.
         self.public = dict(options.public)
         # The shape of every view of a listing: the reading options too (a new SUMMARY_LENGTH, CHROME_MARKERS or
