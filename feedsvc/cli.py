@@ -262,7 +262,7 @@ def _early_pages(app, state: str, out: str):
 
 def _export(app, state: str, out: str, pages, building: bool, early=None, variants=None):
     """Write the store's latest build into the export folder, with a progress bar on a terminal."""
-    from .building.export import ExportError, archive_shape, export_store
+    from .building.export import ExportError, ExportWriteError, archive_shape, export_store
     from .building.exportpool import Job
 
     bar = None
@@ -283,7 +283,7 @@ def _export(app, state: str, out: str, pages, building: bool, early=None, varian
     except ExportError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # a full disk, a read-only folder: the files written are whole, the rest as they were
-        state = ("is partly updated (every file whole; the next build finishes it)" if getattr(exc, "files_written", 0)
+        state = ("is partly updated (every file whole; the next build finishes it)" if isinstance(exc, ExportWriteError) and exc.partly
                  else "is left as it was")
         raise click.ClickException(f"build failed, {out} {state}: cannot write {exc.filename or 'the export'}: "
                                    f"{exc.strerror or exc}") from None

@@ -35,7 +35,7 @@ from ..transactions import rows_for
 from ..urls import EXPORT_PREVIEW, PREVIEW, archive_feed, archive_path, export_file, feed_path
 from .archive import DATES, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Files, Job, Result, Task
-from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
+from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, ExportWriteError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
                            FileTask, Written, put_file, read_manifest, remove_files, store_token, sync_folder,
                            take_over, unlink, write_file, write_files, write_manifest, writing)
 from .precompress import SUFFIXES
@@ -124,9 +124,8 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
                     # None written, retimed or removed: as it was (the CLI says which). Removals are counted as tried:
                     # one that failed midway removed some.
-                    exc.files_written = 0 if manifest is None else bool(writer.written or writer.changed or writer.shared
-                                                                          or writer.removing)
-                    raise
+                    raise ExportWriteError(exc, partly=manifest is not None and bool(
+                        writer.written or writer.changed or writer.shared or writer.removing)) from exc
             conn.execute("COMMIT")
         finally:
             conn.close()

@@ -30,6 +30,15 @@ class ExportError(Exception):
     """The export folder cannot be written: the message names it and what to do."""
 
 
+class ExportWriteError(OSError):
+    """A file of the export could not be written (a full disk, a read-only folder): the OSError's errno, text and file,
+    and whether the folder is partly updated (files written, retimed or removed before it) or left as it was."""
+
+    def __init__(self, cause: OSError, partly: bool):
+        super().__init__(*cause.args)
+        self.filename, self.partly = cause.filename, partly
+
+
 def write_file(path: Path, data: bytes, mtime_ns: int, *more) -> None:
     """Replace path whole with data (and the buffers in `more` after it), readable by all, modified at mtime_ns:
     written beside it, then renamed."""
