@@ -173,6 +173,15 @@ def _names(path: str, fd: int) -> bool:
     return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
+def status_of(publisher, finished: bool = False) -> dict:
+    """What /healthz tells of a building process: its process ID and site, the last success and error, and the
+    refresh under way (seconds, file), none when `finished` (a refresh's own observer, as it ends)."""
+    running = None if finished else publisher.progress.now()
+    return {"pid": os.getpid(), "site_url": publisher.site.url,
+            "last_success": publisher.last_success.isoformat() if publisher.last_success else None,
+            "last_error": publisher.last_error, "refreshing": None if running is None else list(running)}
+
+
 class BuilderStatus:
     """The builder's last success, last error and running refresh, shared with other processes through a file."""
 
@@ -187,10 +196,7 @@ class BuilderStatus:
 
         finished: called as a refresh ends (by an observer, still inside it): no refresh is running.
         """
-        running = None if finished else publisher.progress.now()
-        body = {"pid": os.getpid(), "heartbeat": time.time(), "site_url": publisher.site.url,
-                "last_success": publisher.last_success.isoformat() if publisher.last_success else None,
-                "last_error": publisher.last_error, "refreshing": None if running is None else list(running)}
+        body = {**status_of(publisher, finished), "heartbeat": time.time()}
         temporary = f"{self.path}.{os.getpid()}"
         with self._writing:
             with open(temporary, "w", encoding="utf-8") as out:
@@ -927,6 +933,8 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
             reader = app.extensions["feedsvc.store"]
             publisher.served_before = lambda path: getattr(reader.resource(path), "etag", None)
     app.extensions["feedsvc"] = publisher
+    # This process's own status, as of now, for its /healthz (serving/web.py), instead of the file the builder writes.
+    app.extensions["feedsvc.own_status"] = lambda: {**status_of(publisher), "heard": 0.0}
     if commit:
         app.extensions["feedsvc.committer"] = committer
     return publisher

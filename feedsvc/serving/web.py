@@ -108,14 +108,10 @@ SILENT_SECONDS = 10  # twenty heartbeats (builder.HEARTBEAT_SECONDS) missed
 
 
 def builder_status() -> dict | None:
-    """This process's own publisher when it builds, else what the builder last wrote (feedsvc/building/builder.py)."""
-    pub = current_app.extensions.get("feedsvc")
-    if pub is not None:
-        running = pub.progress.now()
-        return {"pid": os.getpid(), "heard": 0.0, "last_error": pub.last_error,
-                "last_success": pub.last_success.isoformat() if pub.last_success else None,
-                "refreshing": None if running is None else list(running)}
-    return current_app.extensions["feedsvc.status"].read()
+    """This process's own status when it builds (building/builder.py start_building hooks it), else what the builder
+    last wrote."""
+    own = current_app.extensions.get("feedsvc.own_status")
+    return own() if own is not None else current_app.extensions["feedsvc.status"].read()
 
 
 # An absolute path in a message: a "/" that does not continue a word, a URL or a relative path.
