@@ -62,7 +62,7 @@ def rendered(monkeypatch) -> list[str]:
 def served(app) -> dict[str, tuple]:
     """Every resource but the article pages (made on request) as (ETag, Last-Modified, bytes)."""
     resources = app.extensions["feedsvc"].snapshot.resources
-    return {path: (res.etag, res.last_modified, res.body) for path, res in resources._ready.items()}
+    return {path: (res.etag, res.last_modified, res.body) for path, res in resources.ready.items()}
 
 
 def test_a_restart_on_a_kept_state_renders_no_unchanged_feed_and_serves_the_same_bytes(tmp_path, rendered):

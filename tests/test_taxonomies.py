@@ -222,10 +222,10 @@ def test_a_saved_file_renders_only_its_own_tag_and_author_feeds_again(make_app, 
         story(articles_dir, f"a{i:02}.md", f"Story {i}", tags=(f"t{i % 10}", f"u{i % 7}"), author=f"Writer {i % 5}", day=1 + i % 20)
     app = make_app(articles_dir)
     publisher = app.extensions["feedsvc"]
-    before = dict(publisher.snapshot.resources._ready)
+    before = dict(publisher.snapshot.resources.ready)
     story(articles_dir, "new.md", "Fresh", tags=("t3",), author="Writer 2", day=25)
     publisher.refresh()
-    after = publisher.snapshot.resources._ready
+    after = publisher.snapshot.resources.ready
     changed = sorted(p for p in after if after[p] is not before.get(p))
     feeds = [p for p in changed if "/feed." in p or p.startswith("feed.")]
     assert feeds == sorted(f"{key}feed.{fmt}" for key in ("author/writer-2/", "category/economy/", "tag/t3/", "") for fmt in FORMATS)

@@ -519,8 +519,8 @@ class Committer:
                   "partial": snap.partial}
         build = Build(report)
         unread = self.publisher.scanner.placed  # placed only so far: their items and pages come once read
-        pages = getattr(snap.resources, "_pages", {})  # article pages: path → (article, its links)
-        ready = getattr(snap.resources, "_ready", None)  # every other resource
+        pages = getattr(snap.resources, "pages", {})  # article pages: path → (article, its links); none in a plain map
+        ready = getattr(snap.resources, "ready", None)  # every other resource
         if ready is None:
             ready = {path: snap.resources[path] for path in snap.resources if path not in pages}
         feeds = {feed.path(fmt) for feed in snap.feeds for fmt in FORMATS}
@@ -713,9 +713,9 @@ class Committer:
     def _remember(self, snap) -> None:
         """What this build committed, kept by reference (the refresh's own maps, never changed after it)."""
         deferred = self._deferred
-        pages = getattr(snap.resources, "_pages", {})
+        pages = getattr(snap.resources, "pages", {})
         self._pages = {path: entry for path, entry in pages.items() if path not in deferred} if deferred else pages
-        self._plain = getattr(snap.resources, "_ready", snap.resources)
+        self._plain = getattr(snap.resources, "ready", snap.resources)
         self._preview_keys = {preview_key(feed.path(fmt)) for feed in snap.feeds for fmt in FORMATS}
         self._listings, self._next_listings = self._next_listings, {}
         self._items = {} if snap.partial else snap.articles  # a feeds-first build committed none (build)

@@ -58,6 +58,16 @@ class Resources(Mapping):
     def __len__(self) -> int:
         return len(self._ready) + len(self._pages)
 
+    @property
+    def ready(self) -> Mapping[str, Rendered]:
+        """Every resource but the article pages, by path: rendered (the Committer compares them by identity)."""
+        return self._ready
+
+    @property
+    def pages(self) -> Mapping[str, tuple]:
+        """The article pages' entries by path, (article, its links): what each page is made from, made when asked for."""
+        return self._pages
+
 
 @dataclass(frozen=True)
 class Rendering:
