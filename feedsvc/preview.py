@@ -14,6 +14,7 @@ from .formats import FORMATS
 from .formats.pages import render_preview
 from .model import Site
 from .resource import Rendered
+from .urls import HTML_TYPE
 
 
 class Snapshot(Protocol):
@@ -51,7 +52,7 @@ def _prefers_html(accept: str) -> bool:
     from werkzeug.http import parse_accept_header  # here: the builder renders previews and never loads werkzeug (11 MiB)
 
     ranges = [(value.lower(), q) for value, q in parse_accept_header(accept)]
-    return _quality(ranges, "text/html") > max(_quality(ranges, media) for media in FEED_TYPES)
+    return _quality(ranges, HTML_TYPE) > max(_quality(ranges, media) for media in FEED_TYPES)
 
 
 def _quality(ranges: list[tuple[str, float]], media: str) -> float:
@@ -89,7 +90,7 @@ def preview_page(snapshot: Snapshot, site: Site, path: str, keep: bool = True) -
     if feed is None or feed.path(fmt) != path:
         return None
     # Pages compress on their first request; Last-Modified is the feed's: the page changes when it does.
-    page = Rendered(render_preview(feed, fmt, site), "text/html", found.last_modified, precompress=False)
+    page = Rendered(render_preview(feed, fmt, site), HTML_TYPE, found.last_modified, precompress=False)
     if not keep:
         return page
     with _made_lock:

@@ -23,6 +23,7 @@ SEARCH = "search/"  # a search's page; its feeds are the site-wide feed's paths 
 STYLESHEET, FEED_XSL, FAVICON = "style.css", "feed.xsl", "favicon.ico"
 # Files served as they are (feedsvc/static/), by path, with their media types.
 STATIC = {STYLESHEET: "text/css", FEED_XSL: "text/xsl", FAVICON: "image/x-icon"}
+HTML_TYPE = "text/html"  # the media type of the site's pages: home, lists, article pages, feeds' pages for browsers
 # For search engines and news aggregators (formats/sitemap.py): every page (an index of sitemap_path(n) children
 # past the Sitemaps protocol's limits), the articles of the last two days, and robots.txt naming both.
 SITEMAP, NEWS_SITEMAP, ROBOTS = "sitemap.xml", "sitemap-news.xml", "robots.txt"
@@ -178,7 +179,7 @@ def export_file(path: str, media_type: str) -> str | None:
 
     if path.endswith(EXPORT_PREVIEW) and not is_article(path):  # an article's id may end so: its page is its own
         feed = path[: -len(EXPORT_PREVIEW)]
-        if media_type != "text/html" or "?" in feed or not any(feed.endswith(f.suffix) for f in FORMATS.values()):
+        if media_type != HTML_TYPE or "?" in feed or not any(feed.endswith(f.suffix) for f in FORMATS.values()):
             return None  # only a feed's first page has one
         name = export_file(feed, "")
         return name and name + ".html"
@@ -194,7 +195,7 @@ def export_file(path: str, media_type: str) -> str | None:
         if is_article(path):
             return None  # nginx serves /articles/<id> from <id>.html only
         return path + "index.html" + suffix
-    return path + (".html" if media_type == "text/html" else "") + suffix
+    return path + (".html" if media_type == HTML_TYPE else "") + suffix
 
 
 def feed_pattern(suffixes) -> re.Pattern:

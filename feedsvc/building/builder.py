@@ -42,7 +42,7 @@ from ..search import SearchIndexer
 from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, connect,
                      has_build, item_row, package_version)
 from ..transactions import made_hash, rows_for
-from ..urls import article_path, is_sitemap, preview_key
+from ..urls import HTML_TYPE, article_path, is_sitemap, preview_key
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
 from .state import StateStore, wait_for
 
@@ -699,7 +699,7 @@ class Committer:
         digests = {path: hashlib.sha256(body).hexdigest() for path, body in bodies.items()}
         times = self.publisher.renderer.versions(digests)
         for path, body in bodies.items():
-            build.resources[path] = _row(Rendered(body, "text/html", times[path], precompress=False, digest=digests[path]), todo[path][1])
+            build.resources[path] = _row(Rendered(body, HTML_TYPE, times[path], precompress=False, digest=digests[path]), todo[path][1])
 
     def _made_from(self, article, categories: tuple = (), by: str | None = None) -> str:
         # Timestamps, no hash: a fresh process compares 20,000 of these at 10,000 articles (2.5 → 1 µs each).

@@ -27,11 +27,11 @@ from typing import Callable, Mapping
 
 from ..formats import FORMATS, OPML_TYPE, RSS_TYPE
 from ..resource import Rendered
-from ..urls import PREVIEW
+from ..urls import HTML_TYPE, PREVIEW
 
 # What a republish rewrites, by media type: the feeds, the OPML lists and the HTML pages but the articles' (the
 # home, sections and feeds' pages for browsers). Static files, sitemaps and robots.txt are the first build's.
-MEDIA_TYPES = (*(spec.media_type for spec in FORMATS.values()), OPML_TYPE, "text/html")
+MEDIA_TYPES = (*(spec.media_type for spec in FORMATS.values()), OPML_TYPE, HTML_TYPE)
 # An absolute http(s) URL of letters, digits and "-._~:/[]" only: spelled alike in every format (no "&", "%", quote or
 # non-ASCII letter any of them escapes or encodes), so replacing it is what rendering with the other would give.
 PLAIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~/-]*)?")

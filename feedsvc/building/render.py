@@ -23,7 +23,7 @@ from ..formats.pages import article_links, category_rows, render_article, render
 from ..formats.sitemap import MEDIA_TYPE as SITEMAP_TYPE, ROBOTS_MEDIA_TYPE
 from ..model import UNDATED, Article, Feed, Site
 from ..resource import Rendered
-from ..urls import HOME, OPML, OPML_ALL, ROBOTS, STATIC, article_path, is_sitemap, listing_page
+from ..urls import HOME, HTML_TYPE, OPML, OPML_ALL, ROBOTS, STATIC, article_path, is_sitemap, listing_page
 from .sitemaps import Sitemaps
 
 Versions = Callable[[Mapping[str, str]], Mapping[str, datetime]]  # URL path → digest, to path → recorded time
@@ -160,13 +160,13 @@ class Renderer(FeedRenderer):
         pages, counts = self._article_pages(live, live_by_id, changed, by_name, moved)
         if with_pages:
             rows = category_rows(list(category_feeds), live, site, counts)
-            put(HOME, (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], "text/html", None, lazy))
+            put(HOME, (site_feed, rows), lambda: (render_index(site_feed, category_feeds, rows, site)[0], HTML_TYPE, None, lazy))
         sections = (site_feed, *category_feeds)  # /feeds.opml lists sections; /feeds-all.opml tags and authors too
         # Keyed by what an outline shows, not by the feeds' items: a new article re-renders neither list.
         put(OPML, _outlines(sections), lambda: (render_opml(list(sections), site), OPML_TYPE, date_opml, {}))
         put(OPML_ALL, _outlines(feeds), lambda: (render_opml(feeds, site, every=True), OPML_TYPE, date_opml, {}))
         for feed in feeds[1:] if with_pages else ():
-            put(listing_page(feed.key), feed, lambda f=feed: (render_category(f, site)[0], "text/html", None, lazy))
+            put(listing_page(feed.key), feed, lambda f=feed: (render_category(f, site)[0], HTML_TYPE, None, lazy))
         stored = self._stored(puts) if not self._cache else {}
         self.seeded = len(stored)
         for path, key, make in puts:
@@ -331,7 +331,7 @@ class Renderer(FeedRenderer):
             article = self.load_full(article) or article
         body = render_article(article, cats, self.site)[0]
         path, digest = article_path(article.id), _digest(body)
-        return Rendered(body, "text/html", self.versions({path: digest})[path], precompress=False, digest=digest)
+        return Rendered(body, HTML_TYPE, self.versions({path: digest})[path], precompress=False, digest=digest)
 
     def _undated_feed(self, fmt: str, feed: Feed) -> tuple:
         """A feed's bytes without its date, media type, date function and Rendered options."""

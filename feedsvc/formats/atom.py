@@ -8,7 +8,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from ..model import Article, Deleted, Feed, Site, stable_id
-from ..urls import article_url, feed_url
+from ..urls import HTML_TYPE, article_url, feed_url
 from .content import GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, wrapped_html
 from .templates import ATTR, ISO, TEXT
 
@@ -81,7 +81,7 @@ def channel(feed: Feed, site: Site) -> FeedGenerator:
     fg.subtitle(feed.description)
     fg.author(name=site.author)
     fg.link(href=feed_url(site, feed, "atom"), rel="self", type=MEDIA_TYPE)
-    fg.link(href=feed.page_url, rel="alternate", type="text/html")
+    fg.link(href=feed.page_url, rel="alternate", type=HTML_TYPE)
     for rel, href in feed_links(feed, site, "atom"):
         fg.link(href=href, rel=rel)
     fg.language(feed.language)
@@ -136,7 +136,7 @@ def put_item(fg: FeedGenerator, values: dict) -> None:
     entry = fg.add_entry(order="append")
     entry.id(values["id"])
     entry.title(values["title"])
-    entry.link(href=values["link"], rel="alternate", type="text/html")
+    entry.link(href=values["link"], rel="alternate", type=HTML_TYPE)
     entry.published(values["published"])
     entry.updated(values["updated"])
     entry.summary(values["summary"])

@@ -20,14 +20,14 @@ from prometheus_client import multiprocess
 
 from ..formats import FORMATS
 from ..formats.opml import MEDIA_TYPE as OPML_TYPE
-from ..urls import HEALTHZ, METRICS, STATIC, is_article
+from ..urls import HEALTHZ, HTML_TYPE, METRICS, STATIC, is_article
 
 if TYPE_CHECKING:
     from flask import Flask, Response
 
 # The format label: a bounded set, from the media type of what was served (a static file's: its suffix, css, xsl, ico;
 # /healthz's JSON is told from a JSON Feed by its kind).
-SHORT_TYPES = {**{f.media_type: key for key, f in FORMATS.items()}, OPML_TYPE: "opml", "text/html": "html",
+SHORT_TYPES = {**{f.media_type: key for key, f in FORMATS.items()}, OPML_TYPE: "opml", HTML_TYPE: "html",
                **{media: path.rpartition(".")[2] for path, media in STATIC.items()}, "application/json": "json"}
 KINDS = {**{f.media_type: "feed" for f in FORMATS.values()}, OPML_TYPE: "opml", **dict.fromkeys(STATIC.values(), "static")}
 # Aggregators that fetch a feed once for all their users say how many there are: "Feedly/1.0
@@ -211,6 +211,6 @@ def multiprocess_mode() -> bool:
 
 
 def _page_kind(path: str, media: str | None) -> str:
-    if media != "text/html":
+    if media != HTML_TYPE:
         return "other"
     return "article" if is_article(path) else "page"

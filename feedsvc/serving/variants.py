@@ -34,7 +34,7 @@ from ..resource import Rendered
 from ..search import IndexBehindError, SearchIndex
 from ..searchtext import match_expression
 from ..store import ListingIndex, StoreReader
-from ..urls import article_path
+from ..urls import HTML_TYPE, article_path
 from ..wanted import POLL_SECONDS, Wanted
 from ..formats.pages import render_search
 from .searchfeed import search_feed
@@ -146,7 +146,7 @@ class Variants:
         article = stored[0]
         body = render_article(article, article_links(article, self.reader.category_links()), self.site)[0]
         when = self.reader.recorded(article_path(id_), hashlib.sha256(body).hexdigest()) or article.updated
-        return Rendered(body, "text/html", when, precompress=False)
+        return Rendered(body, HTML_TYPE, when, precompress=False)
 
     def search(self, query: str, fmt: str) -> Rendered | None:
         """The newest FEED_MAX_ITEMS articles matching a query, as a feed (fmt "rss", "atom", "json") or its page
@@ -177,7 +177,7 @@ class Variants:
         ids = self.index.newest(query, self.size)
         feed = search_feed(query, self.reader.articles(ids), self.site, changed, self.public["full_text"])
         if fmt == "html":
-            return Rendered(render_search(feed, query, self.site), "text/html", feed.updated, precompress=False)
+            return Rendered(render_search(feed, query, self.site), HTML_TYPE, feed.updated, precompress=False)
         return self.renderer.feed(fmt, feed)
 
     def _kept_or_made(self, key: tuple, make) -> Rendered | None:

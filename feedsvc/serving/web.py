@@ -30,7 +30,7 @@ from ..resource import Rendered
 from ..search import IndexBehindError
 from ..searchtext import QueryError
 from ..store import StoreReader
-from ..urls import HEALTHZ, OPML, OPML_ALL, PARTNERS, SEARCH, article_id, category_path, feed_path, feed_pattern, listing_key, matched_key, preview_key
+from ..urls import HEALTHZ, HTML_TYPE, OPML, OPML_ALL, PARTNERS, SEARCH, article_id, category_path, feed_path, feed_pattern, listing_key, matched_key, preview_key
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
 from . import variants
 from .variants import NotReadYetError
@@ -355,7 +355,7 @@ def response_headers(res: Rendered, coding: str | None, max_age: int, *, private
     if res.media_type in CORS_TYPES:
         headers["Access-Control-Allow-Origin"] = "*"
         headers["Access-Control-Expose-Headers"] = "ETag"  # a script's conditional GET needs it (not CORS-safelisted)
-    if res.media_type == "text/html":
+    if res.media_type == HTML_TYPE:
         headers["Content-Security-Policy"] = HTML_POLICY
     return headers
 
