@@ -11,7 +11,7 @@ import pytest
 
 from feedsvc import create_app
 from feedsvc.config import load_settings
-from feedsvc.building.site import Publisher
+from feedsvc.building.site import FeedOptions, Publisher
 from feedsvc.building.state import StateStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def make_publisher(tmp_path: Path):
         # SETTLE_MS=0: files a test has just written are complete; nothing waits for them to settle.
         settings = load_settings({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0, **overrides},
                                  toml_path=tmp_path / "absent.toml", environ={})
-        return Publisher(settings, StateStore(settings["STATE_PATH"]), clock=lambda: now)
+        return Publisher(FeedOptions.from_settings(settings), StateStore(settings["STATE_PATH"]), clock=lambda: now)
 
     return make
 

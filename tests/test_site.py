@@ -141,13 +141,13 @@ def test_an_edited_article_moves_its_updated_time_but_not_its_id_or_published(ma
     from datetime import timedelta
 
     from feedsvc.config import load_settings
-    from feedsvc.building.site import Publisher
+    from feedsvc.building.site import FeedOptions, Publisher
     from feedsvc.building.state import StateStore
 
     path = write(articles_dir, "a.txt", GOOD)
     settings = load_settings({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(tmp_path / "s.db"), "SETTLE_MS": 0}, environ={})
     clock = [FIXED_NOW]
-    pub = Publisher(settings, StateStore(settings["STATE_PATH"]), clock=lambda: clock[0])
+    pub = Publisher(FeedOptions.from_settings(settings), StateStore(settings["STATE_PATH"]), clock=lambda: clock[0])
     pub.refresh()
     first = pub.snapshot.articles["a"]
     clock[0] = FIXED_NOW + timedelta(hours=2)
@@ -164,13 +164,13 @@ def test_an_embargoed_article_is_released_by_the_refresh_at_its_time(tmp_path, a
     from datetime import timedelta
 
     from feedsvc.config import load_settings
-    from feedsvc.building.site import Publisher
+    from feedsvc.building.site import FeedOptions, Publisher
     from feedsvc.building.state import StateStore
 
     write(articles_dir, "soon.md", "---\ntitle: Soon\ncategory: News\ndate: 2026-11-29 12:00:03\n---\nEmbargoed.\n")
     settings = load_settings({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(tmp_path / "s.db"), "SETTLE_MS": 0}, environ={})
     clock = [FIXED_NOW]
-    pub = Publisher(settings, StateStore(settings["STATE_PATH"]), clock=lambda: clock[0])
+    pub = Publisher(FeedOptions.from_settings(settings), StateStore(settings["STATE_PATH"]), clock=lambda: clock[0])
     pub.refresh()
     assert "soon" not in pub.snapshot.articles
     assert pub.next_wakeup() == FIXED_NOW + timedelta(seconds=3)

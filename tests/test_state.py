@@ -207,7 +207,7 @@ def test_a_clock_stepped_back_dates_new_versions_now_and_the_refresh_does_not_wa
     """A version more than CLOCK_STEP ahead of the clock was dated before the clock stepped back (NTP, a restored VM):
     the new bytes are dated now and published at once. Before, each new version was dated a second after the last and
     the refresh slept until then: a 120 s step back held every change for two minutes."""
-    from feedsvc.building.site import Publisher
+    from feedsvc.building.site import FeedOptions, Publisher
     from feedsvc.building.state import CLOCK_STEP
     from feedsvc.config import load_settings
     from tests.conftest import write
@@ -217,7 +217,7 @@ def test_a_clock_stepped_back_dates_new_versions_now_and_the_refresh_does_not_wa
     settings = load_settings({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "s.sqlite3"), "SETTLE_MS": 0},
                              toml_path=tmp_path / "absent.toml", environ={})
     now, slept = [T0], []
-    publisher = Publisher(settings, StateStore(settings["STATE_PATH"]), clock=lambda: now[0], sleep=slept.append)
+    publisher = Publisher(FeedOptions.from_settings(settings), StateStore(settings["STATE_PATH"]), clock=lambda: now[0], sleep=slept.append)
     assert publisher.refresh()
     before = publisher.snapshot.resources["feed.rss"].last_modified
     now[0] = T0 - timedelta(seconds=120)  # the clock steps back two minutes

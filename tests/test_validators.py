@@ -10,7 +10,7 @@ import feedparser
 import pytest
 
 from feedsvc.config import load_settings
-from feedsvc.building.site import Publisher
+from feedsvc.building.site import FeedOptions, Publisher
 from feedsvc.building.state import StateStore
 from tests.conftest import FIXED_NOW, write
 
@@ -34,7 +34,7 @@ class Clock:
 
 def publisher(folder, state, clock: Clock) -> Publisher:
     settings = load_settings({"ARTICLES_DIR": str(folder), "STATE_PATH": str(state), "SETTLE_MS": 0}, environ={})
-    return Publisher(settings, StateStore(state), clock=clock, sleep=clock.sleep)
+    return Publisher(FeedOptions.from_settings(settings), StateStore(state), clock=clock, sleep=clock.sleep)
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_archive_pages_and_deltas_move_when_their_listing_changes(folder, tmp_pa
     clock = Clock()
     settings = load_settings({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "s.db"), "SETTLE_MS": 0,
                               "FEED_MAX_ITEMS": 2}, environ={})
-    pub = Publisher(settings, StateStore(settings["STATE_PATH"]), clock=clock, sleep=clock.sleep)
+    pub = Publisher(FeedOptions.from_settings(settings), StateStore(settings["STATE_PATH"]), clock=clock, sleep=clock.sleep)
     for n in range(3, 6):
         write(folder, f"a{n}.txt", STORY.format(title=f"Story {n}"))
     pub.refresh()

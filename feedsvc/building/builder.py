@@ -884,7 +884,7 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     from .. import VARIANT_SETTINGS
     from ..formats import pages
     from ..reading.articles import Options
-    from .site import Publisher, compress_fresh
+    from .site import FeedOptions, Publisher, compress_fresh
 
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]
     pages.keep_compiled(path)  # the pages' templates, compiled once for the deployment
@@ -894,7 +894,7 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     parsed = ParsedCache(path, reading, _digest(repr(replace(options, site_url=""))), _digest(repr(options))) if commit else None
     # A process that commits codes what it commits in the Committer's background builds, a batch at a time: no
     # thread beside it codes every fresh feed at once (a cold start's hundred feeds, 27 MB).
-    publisher = Publisher(settings, state or StateStore(path), parsed=parsed, place=commit)
+    publisher = Publisher(FeedOptions.from_settings(settings), state or StateStore(path), parsed=parsed, place=commit)
     if not commit:  # its own snapshot's new feeds compressed beside each refresh, first
         publisher.observers.append(compress_fresh)
     if commit:

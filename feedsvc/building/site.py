@@ -116,9 +116,9 @@ class FeedOptions:
 class Publisher:
     """Holds the current snapshot and brings it up to date with the articles folder on refresh()."""
 
-    def __init__(self, settings: Settings | FeedOptions, store: StateStore, clock: Callable[[], datetime] | None = None,
+    def __init__(self, options: FeedOptions, store: StateStore, clock: Callable[[], datetime] | None = None,
                  sleep: Callable[[float], object] | None = None, parsed: Any = None, place: bool = False):
-        options = self.options = settings if isinstance(settings, FeedOptions) else FeedOptions.from_settings(settings)
+        self.options = options
         self.site = options.site
         self.root = options.root
         self.store = store
