@@ -95,7 +95,7 @@ def is_category_key(key: str) -> bool:
 
 def listing_page(key: str) -> str:
     """Path of the page of the listing with this key (not the site-wide one): category/x/, tag/x/, author/x/."""
-    return f"{key}/" if "/" in key else category_path(key)  # a category slug never holds "/" (config.py)
+    return category_path(key) if is_category_key(key) else f"{key}/"
 
 
 def listing_url(site: Site, kind: str, slug: str) -> str:

@@ -589,3 +589,25 @@ def test_a_build_flushes_its_own_filesystem_not_every_one(sample_dir, tmp_path, 
     out = tmp_path / "export"
     run_build(sample_dir, out, tmp_path / "state.sqlite3")
     assert flushed == [out] and (out / MANIFEST).is_file()
+
+
+def test_each_build_records_every_setting_its_archive_pages_are_made_with(tmp_path):
+    """feedsvc.VARIANT_SETTINGS (what each build's report records, and what `feedsvc build` beside a server makes its
+    archive pages with) is what feedsvc._variants reads of the settings, SITE_URL aside (the report's own site_url):
+    a setting read there and not recorded would give an export beside a server pages made with this command's value."""
+    from feedsvc import VARIANT_SETTINGS, _variants
+    from feedsvc.config import load_settings
+
+    settings = load_settings({"STATE_PATH": str(tmp_path / "state.db")}, toml_path=tmp_path / "none.toml", environ={})
+    read: set[str] = set()
+
+    class Reading:
+        def __getattr__(self, name):
+            read.add(name)
+            return getattr(settings, name)
+
+    class Reader:  # what Variants opens beside the store: its path alone
+        path = str(tmp_path / "state.db")
+
+    _variants(Reading(), Reader(), str(tmp_path / "state.db"))
+    assert read - {"site_url"} == set(VARIANT_SETTINGS)

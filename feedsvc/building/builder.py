@@ -895,8 +895,6 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     # A process that commits codes what it commits in the Committer's background builds, a batch at a time: no
     # thread beside it codes every fresh feed at once (a cold start's hundred feeds, 27 MB).
     publisher = Publisher(FeedOptions.from_settings(settings), state or StateStore(path), parsed=parsed, place=commit)
-    if not commit:  # its own snapshot's new feeds compressed beside each refresh, first
-        publisher.observers.append(compress_fresh)
     if commit:
         templates = "".join(sorted(p.read_text(encoding="utf-8") for p in (Path(pages.__file__).parents[1] / "templates").iterdir()))
         made_by = f"{reading} {parsed.settings_hash} {code_version(feeds, pages, render)} {hashlib.sha256(templates.encode()).hexdigest()}"
@@ -925,6 +923,8 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
         publisher.renderer.sitemaps.stored = committer.stored_body
         if search:
             publisher.observers.append(app.extensions.setdefault("feedsvc.indexer", SearchIndexer(path, publisher.read_full, publisher.not_read_yet)).observe)  # search.py
+    else:  # no store to commit and code them: its own snapshot's new feeds compressed beside each refresh, first
+        publisher.observers.append(compress_fresh)
     if "feedsvc.metrics" in app.extensions:
         publisher.observers.append(app.extensions["feedsvc.metrics"].observe_refresh)
     if "feedsvc.websub" in app.extensions:
