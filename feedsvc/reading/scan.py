@@ -208,7 +208,8 @@ class Scanner:
                 continue
             batch.append((source, stat, self.settle > 0 and not self._held_too_long(source, stat, now)))
         full = len(batch) < self.place_from
-        first = frozenset() if full else first_guess((s, stat) for s, stat, _ in batch)
+        guessed = None if full or self.read_ahead is None else self.read_ahead.first_of(batch)
+        first = frozenset() if full else guessed if guessed is not None else first_guess((s, stat) for s, stat, _ in batch)
         for source, stat, result in self._read(folder, batch, full, first):
             if result is None:  # still open for writing, or not as listed (changed since, or while read: pool.read_one)
                 self._look(source, stat, now)
@@ -567,6 +568,17 @@ class ReadAhead:
         """This walk of the folder (Folder.walk's), once, for the first scan of the same folder; else None."""
         walked, self._walked = self._walked, None
         return walked if walked is not None and folder.real == self.folder.real else None
+
+    def first_of(self, batch: list[tuple[str, tuple[int, int], bool]]) -> frozenset[str] | None:
+        """Its first_guess, for a scan whose batch is the very one read ahead (the same files, stats and check for a
+        writer); else None: the scan guesses its own. No second sort of 100,000 files by mtime."""
+        mine = self.batch
+        if self.full or len(batch) != len(mine):
+            return None
+        for source, stat, busy in batch:
+            if mine.get(source) != (stat, busy):
+                return None
+        return self.first
 
     def _read(self) -> None:
         try:
