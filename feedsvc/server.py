@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 from . import allocator
 from .children import Forked
 from .config import Settings
-from .serving.accesslog import ACCESS_LOG_FORMAT, AccessLog
 
 # Per worker: lookups hold the GIL, so more threads only queue behind it (and raise p99); fewer would let one
 # slow render (a ?since= delta) hold up the rest.
@@ -46,6 +45,9 @@ def gunicorn_settings(checks: bool = False) -> dict[str, Any]:
 
     checks: run preflight() in the master before any worker starts (`feedsvc serve` runs it itself, first).
     """
+    # Here, not at the top: gunicorn's logger (10-20 ms of imports) comes after the builder's fork (start_builder).
+    from .serving.accesslog import ACCESS_LOG_FORMAT, AccessLog
+
     return {
         "worker_class": "asgi",
         "accesslog": "-",

@@ -167,6 +167,22 @@ os._exit(0)
 '''
 
 
+def test_the_master_forks_its_builder_before_it_imports_gunicorn(tmp_path):
+    """`feedsvc serve` starts its builder (a cold start's longest chain) before it imports gunicorn: what the command
+    has imported when it calls start_builder holds no gunicorn module (its logger alone is 10-20 ms of imports)."""
+    import json
+    import subprocess
+
+    script = ("import json, sys\nfrom feedsvc import cli\n"
+              "from feedsvc.server import ServeError, asgi_app, check_port, gunicorn_settings, preflight, site_url_for, "
+              "site_url_warning, start_builder, with_builder\n"
+              "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'gunicorn')))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env={"PYTHONPATH": str(PACKAGE.parent), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
 @pytest.mark.parametrize("process", ["master", "worker"])
 def test_serving_processes_load_no_reading_or_rendering_code(process, tmp_path):
     loaded = _loaded(process, tmp_path)
