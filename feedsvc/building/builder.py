@@ -983,8 +983,10 @@ def _run_builder(app, settings, path: str) -> Any:
     status.beat(publisher, app.extensions.get("feedsvc.lock"))
     publisher.observers.append(lambda refreshed: status.write(publisher, finished=True))  # with the build it tells of, not up to a beat later
     watch = publisher.root if settings.watch else None
-    # Watch first, then build: a file saved while the first build runs is not missed. The schedule after it.
-    refresher = Refresher(publisher.refresh, publisher.next_wakeup, settings.refresh_seconds, watch).start()
+    # Watch first, then build: a file saved while the first build runs is not missed. The schedule after it. A first
+    # scan walked ahead is walked again right after (Scanner.rewalk): its watch is set as the first build ends.
+    refresher = Refresher(publisher.refresh, publisher.next_wakeup, settings.refresh_seconds, watch).start(
+        watch_after_run=ahead is not None)
     app.extensions["feedsvc.refresher"] = refresher
     REFRESHERS.append(refresher)
     refresher.run()  # the first build; the reading workers started ahead (main) go once nothing is left to read
