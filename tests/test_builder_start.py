@@ -106,6 +106,14 @@ def test_a_store_has_a_build_only_once_one_is_committed(tmp_path, sample_dir, mo
     assert has_build(path)
 
 
+# As build_forever runs the builder once it holds the build lock: the scripts below run one so, in a process of their own.
+_RUN_BUILDER = """
+lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
+lock.acquire()
+app.extensions["feedsvc.lock"] = lock
+refresher = run_builder(app)
+"""
+
 _FIRST_BUILD = """
 import json, sys
 import feedsvc.building.builder as builder
@@ -131,11 +139,7 @@ def committed(self, *args, **kwargs):
         seen.append([name in sys.modules for name in LATER])
 builder.Committer.__call__ = committed
 app = for_building(json.loads(sys.argv[1]))
-lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
-lock.acquire()
-app.extensions["feedsvc.lock"] = lock
-refresher = run_builder(app)
-metrics = app.extensions["feedsvc.metrics"]._metrics
+""" + _RUN_BUILDER + """metrics = app.extensions["feedsvc.metrics"]._metrics
 print(json.dumps({"first build": seen[:3], "then": [name in sys.modules for name in LATER],
                   "ticking": refresher._scheduler is not None and refresher._scheduler.running
                              and refresher._scheduler.get_job("tick") is not None,  # made by the first run's end
@@ -181,11 +185,7 @@ ahead = ReadAhead(root, Options.from_settings(settings), 0)
 ahead._thread.join(30)
 (root / "late.txt").write_text("News\\nSaved late\\nBetween the walk ahead and the watch.\\n", encoding="utf-8")
 app.extensions["feedsvc.read_ahead"] = ahead
-lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
-lock.acquire()
-app.extensions["feedsvc.lock"] = lock
-refresher = run_builder(app)
-publisher = app.extensions["feedsvc"]
+""" + _RUN_BUILDER + """publisher = app.extensions["feedsvc"]
 first = sorted(publisher.snapshot.articles)
 started = time.monotonic()
 while "late" not in publisher.snapshot.articles and time.monotonic() - started < 20:
@@ -224,11 +224,7 @@ def watched(self, *args, **kwargs):
     return refresh(self, *args, **kwargs)
 site.Publisher.refresh = watched
 app = for_building(json.loads(sys.argv[1]))
-lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
-lock.acquire()
-app.extensions["feedsvc.lock"] = lock
-refresher = run_builder(app)
-print(json.dumps({"first build": during[:1], "after": gc.isenabled()}))
+""" + _RUN_BUILDER + """print(json.dumps({"first build": during[:1], "after": gc.isenabled()}))
 refresher.stop()
 """
 
@@ -269,11 +265,7 @@ if sys.argv[2] == "ahead":  # as build_forever makes it on a cold start
     ahead = ReadAhead(root, Options.from_settings(app.extensions["feedsvc.settings"]), 0)
     ahead._thread.join(30)
     app.extensions["feedsvc.read_ahead"] = ahead
-lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
-lock.acquire()
-app.extensions["feedsvc.lock"] = lock
-refresher = run_builder(app)
-publisher = app.extensions["feedsvc"]
+""" + _RUN_BUILDER + """publisher = app.extensions["feedsvc"]
 watching_after = refresher.observer is not None and refresher.observer.is_alive()
 # Saved once the first build is done: the watch (or the walk after the first build) publishes it.
 (root / "after.txt").write_text("News\\nSaved after\\nRight after the first build.\\n", encoding="utf-8")
