@@ -160,32 +160,41 @@ def test_archive_pages_dated_in_pages_that_failed_to_commit_are_dated_again(tmp_
 
 def failing_transactions(monkeypatch, fails) -> None:
     """StateStore.transaction as a full disk makes it fail: each outermost transaction `fails(number)` picks (numbered
-    from 1 in the order they begin) runs, is rolled back and raises StateError, as a COMMIT that fails does."""
+    from 1 in the order they begin) runs on a connection whose COMMIT fails, so it is rolled back and raises StateError."""
+    import os
     from contextlib import contextmanager
 
-    from feedsvc.building.state import StateError, StateStore
+    from feedsvc.building.state import StateStore
 
     transaction, begun = StateStore.transaction, itertools.count(1)
 
+    class FullDisk:
+        """The thread's kept connection, but for its COMMIT."""
+
+        def __init__(self, conn):
+            self.conn = conn
+
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
+
+        def execute(self, sql, *args):
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("database or disk is full")
+            return self.conn.execute(sql, *args)
+
     @contextmanager
-    def failing(self):
-        if getattr(self._local, "batch", None) is not None:  # inside another: part of it
-            yield
-            return
-        if not fails(next(begun)):
-            with transaction(self):
+    def failing(self, hold=False):
+        if getattr(self._local, "batch", None) is not None or not fails(next(begun)):  # inside another: part of it
+            with transaction(self, hold):
                 yield
             return
         conn = self._kept()
-        self._local.batch = conn
+        self._local.conn = (os.getpid(), FullDisk(conn))
         try:
-            yield
+            with transaction(self, hold):
+                yield
         finally:
-            self._local.batch = None
-            if conn.in_transaction:
-                conn.rollback()
-            self.rolled_back = True
-        raise StateError("disk full")
+            self._local.conn = (os.getpid(), conn)
 
     monkeypatch.setattr(StateStore, "transaction", failing)
 
@@ -257,3 +266,37 @@ def test_what_the_listings_carry_is_recorded_again_after_a_transaction_that_reco
     assert not publisher.refresh()  # rolled back
     assert publisher.refresh()
     assert len(publisher.store.carried()) == 61
+
+
+def test_a_first_build_writes_its_owners_and_stamps_after_its_feeds_and_a_builder_that_dies_between_dates_as_it_did(tmp_path, monkeypatch):
+    # Its feeds wait for none of its 2 × 60 inserts (200,000 at 100,000 articles): the state store holds them back
+    # (StateStore.transaction(hold=True)) until the pages' transaction, which writes them first.
+    from tests.test_state import file_rows
+
+    state, died = tmp_path / "state.sqlite3", tmp_path / "died.sqlite3"
+    at_feeds, commit = [], StoreWriter.commit
+
+    def committing(self, build, now):
+        version = commit(self, build, now)
+        if build.report.get("partial"):
+            at_feeds.append(file_rows(state))
+            with sqlite3.connect(state) as source, sqlite3.connect(died) as copy:  # the store a builder that dies now leaves
+                source.backup(copy)
+        return version
+
+    monkeypatch.setattr(StoreWriter, "commit", committing)
+    app, publisher = first_builder(tmp_path, monkeypatch)
+    assert publisher.feeds_first and publisher.refresh() and not publisher.snapshot.partial
+    assert at_feeds == [([], [])]
+    articles, owners = file_rows(state)
+    assert len(articles) == len(owners) == 60
+    whole = create_app(settings(tmp_path / "articles", tmp_path / "whole.sqlite3"))  # a build that holds nothing back
+    finished(whole)
+    assert file_rows(tmp_path / "whole.sqlite3") == (articles, owners)
+    finished(app)
+    # The builder that takes over the store the dead one left stamps every file as a first scan again, by its mtime.
+    after = start_building(for_building(settings(tmp_path / "articles", died)), release=True)
+    assert not after.feeds_first and after.refresh()
+    dates = lambda p: {a.id: (a.published, a.updated) for a in p.snapshot.articles.values()}  # noqa: E731
+    assert len(dates(after)) == 60 and dates(after) == dates(publisher)
+    assert file_rows(died) == (articles, owners)

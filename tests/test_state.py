@@ -253,3 +253,69 @@ def test_a_first_scan_is_stamped_as_any_scan_would_stamp_it(tmp_path_factory, ro
     assert made == expected
     read = "SELECT id, first_seen, content_hash, updated, seen FROM articles ORDER BY id"
     assert quick._connect().execute(read).fetchall() == general._connect().execute(read).fetchall()
+
+
+def file_rows(path) -> tuple[list, list]:
+    """The articles' and owners' rows as the file holds them, read by a connection of its own."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        return (conn.execute("SELECT id, first_seen, content_hash, updated FROM articles ORDER BY id").fetchall(),
+                conn.execute("SELECT id, source FROM owners ORDER BY id").fetchall())
+
+
+def test_a_held_first_scan_is_read_as_written_and_written_first_by_the_next_transaction(tmp_path):
+    # A deployment's first build holds its owners' and stamps' rows until its feeds are committed (Publisher._build).
+    held, plain = StateStore(tmp_path / "held.sqlite3"), StateStore(tmp_path / "plain.sqlite3")
+    mtimes = {"a": T0 - timedelta(days=2), "b": T0 - timedelta(days=1)}
+    with held.transaction(hold=True):
+        owners = held.claim_ids({"a": ["a.txt"], "b": ["b.txt"]})
+        stamped = held.stamp([article("a"), article("b")], T0, appeared=mtimes)
+        # Read as if written, in the block (the first build's second round, its first pages read in full): the owners,
+        # the first-seen times, and a second stamp that finds them recorded.
+        assert held.claim_ids({"a": ["z.txt", "a.txt"]}) == {"a": "a.txt"}
+        assert held.first_seen(["a", "b"]) == {k: t.isoformat(timespec="microseconds") for k, t in mtimes.items()}
+        assert held.stamp([article("a"), article("b")], T0 + timedelta(hours=1)) == stamped
+    assert file_rows(tmp_path / "held.sqlite3") == ([], [])  # committed, and none of them in the file yet
+    with plain.transaction():
+        assert plain.claim_ids({"a": ["a.txt"], "b": ["b.txt"]}) == owners
+        assert plain.stamp([article("a"), article("b")], T0, appeared=mtimes) == stamped
+    with held.transaction():  # the next block (the first build's pages): written first thing
+        held.stamp([article("b", "v2")], T0 + timedelta(hours=2))  # and a later change written after them wins
+    assert file_rows(tmp_path / "held.sqlite3")[1] == file_rows(tmp_path / "plain.sqlite3")[1] == [("a", "a.txt"), ("b", "b.txt")]
+    rows = file_rows(tmp_path / "held.sqlite3")[0]
+    assert rows[0] == file_rows(tmp_path / "plain.sqlite3")[0][0] and rows[1][2:] == ("b:v2", (T0 + timedelta(hours=2)).isoformat(timespec="microseconds"))
+    assert not any(held._held.values())
+
+
+def test_a_held_block_rolled_back_is_forgotten_and_a_failed_write_of_held_rows_keeps_them_held(tmp_path):
+    import sqlite3
+
+    import pytest
+
+    from feedsvc.building.state import StateError
+
+    path = tmp_path / "s.sqlite3"
+    store = StateStore(path)
+    locker = sqlite3.connect(path, isolation_level=None)
+
+    def locked_out(block, **kwargs):  # another process holds the write lock past the busy timeout: the block rolls back
+        locker.execute("BEGIN IMMEDIATE")
+        store._kept().execute("PRAGMA busy_timeout=0")
+        try:
+            with pytest.raises(StateError):
+                with store.transaction(**kwargs):
+                    block()
+        finally:
+            locker.execute("ROLLBACK")
+            store._kept().execute("PRAGMA busy_timeout=30000")
+        assert store.rolled_back
+
+    locked_out(lambda: store.claim_ids({"a": ["a.txt"]}), hold=True)
+    assert not any(store._held.values()) and file_rows(path) == ([], [])  # its caller forgets it too (rolled_back)
+    with store.transaction(hold=True):
+        store.claim_ids({"a": ["a.txt"]})
+    locked_out(lambda: None)  # the next block fails before it could write them: held still, read still
+    assert store._held["owners"] == {"a": ("a", "a.txt")} and store.claim_ids({"a": ["b.txt", "a.txt"]}) == {"a": "a.txt"}
+    assert file_rows(path)[1] == [("a", "a.txt")]  # that claim wrote on a connection of its own, the held row first
+    assert not any(store._held.values())
