@@ -295,8 +295,10 @@ def test_a_first_build_writes_its_owners_and_stamps_after_its_feeds_and_a_builde
     assert file_rows(tmp_path / "whole.sqlite3") == (articles, owners)
     finished(app)
     # The builder that takes over the store the dead one left stamps every file as a first scan again, by its mtime.
-    after = start_building(for_building(settings(tmp_path / "articles", died)), release=True)
+    taken_over = for_building(settings(tmp_path / "articles", died))
+    after = start_building(taken_over, release=True)
     assert not after.feeds_first and after.refresh()
+    finished(taken_over)
     dates = lambda p: {a.id: (a.published, a.updated) for a in p.snapshot.articles.values()}  # noqa: E731
     assert len(dates(after)) == 60 and dates(after) == dates(publisher)
     assert file_rows(died) == (articles, owners)

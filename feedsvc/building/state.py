@@ -193,7 +193,7 @@ class StateStore:
     def _write_into(conn: sqlite3.Connection, rows: Mapping[str, Mapping[str, tuple]]) -> None:
         for table, query in _HELD_WRITES.items():
             if rows[table]:
-                conn.executemany(query, [rows[table][key] for key in sorted(rows[table])])
+                conn.executemany(query, [_as_written(table, rows[table][key]) for key in sorted(rows[table])])
 
     def _forget_written(self, rows: Mapping[str, Mapping[str, tuple]]) -> None:
         """Hold no more these rows, now in the file (unless held anew since)."""
@@ -209,7 +209,7 @@ class StateStore:
             with self._held_lock:
                 self._held[table].update((row[0], row) for row in rows)
         else:
-            conn.executemany(_HELD_WRITES[table], rows)
+            conn.executemany(_HELD_WRITES[table], [_as_written(table, row) for row in rows])
 
     def _with_held(self, table: str, rows: list[tuple], keys: Iterable[str]) -> list[tuple]:
         """Rows read from the file for these keys, with the held ones in their place."""
@@ -218,7 +218,7 @@ class StateStore:
             return rows
         with self._held_lock:
             found = {row[0]: row for row in rows}
-            found.update((key, held[key]) for key in keys if key in held)
+            found.update((key, _as_written(table, held[key])) for key in keys if key in held)
         return list(found.values())
 
     def _connect(self) -> sqlite3.Connection:
@@ -337,7 +337,7 @@ class StateStore:
         writes, stamped = [], []
         for a in articles:  # by ID: the key's index is filled in its order
             first = firsts[a.id]
-            writes.append((a.id, first.isoformat(timespec="microseconds"), a.content_hash, "", seen))
+            writes.append((a.id, first, a.content_hash, "", seen))  # its text made as it is written (_as_written)
             # _dated's rule for a row unchanged since first seen: updated is the published time, capped at `seen`.
             published = a.published or first
             stamped.append(dated(a, published, max(min(a.updated or published, seen_at), published)))
@@ -608,6 +608,14 @@ def _dated(article: Article, row: tuple, first: datetime | None, seens: dict[str
         seen = seens[row[4]] = datetime.fromisoformat(row[4])
     updated = min(updated, seen)
     return dated(article, published, max(updated, published))
+
+
+def _as_written(table: str, row: tuple) -> tuple:
+    """A row as the file has it: a first scan's articles row holds its first-seen time as a datetime until it is
+    written or read (its ISO 8601 text, 1 µs a row, made after a first build's feeds, not before: StateStore._put)."""
+    if table == "articles" and type(row[1]) is datetime:
+        return (row[0], row[1].isoformat(timespec="microseconds"), *row[2:])
+    return row
 
 
 def _text(moment: datetime) -> str:
