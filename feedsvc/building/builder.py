@@ -37,7 +37,7 @@ from typing import Any, Callable, Mapping
 from .. import allocator
 from ..children import Forked, fork
 from ..formats import FORMATS
-from ..model import is_placed, names_site
+from ..model import names_site
 from ..search import SearchIndexer
 from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, connect,
                      has_build, item_row, package_version)
@@ -525,13 +525,16 @@ class Committer:
             ready = {path: snap.resources[path] for path in snap.resources if path not in pages}
         feeds = {feed.path(fmt) for feed in snap.feeds for fmt in FORMATS}
         if whole:
-            plain_paths, page_paths, ids = list(ready), list(pages), list(snap.articles)
+            plain_paths, page_paths = list(ready), list(pages)
         else:  # only what this refresh made anew: objects that are not those last committed
-            plain_paths, page_paths, ids = _changed(self._plain, ready), _changed(self._pages, pages), _changed(self._items, snap.articles)
+            plain_paths, page_paths = _changed(self._plain, ready), _changed(self._pages, pages)
         preview_paths = [path for path in plain_paths if path in feeds]
-        page_paths = [path for path in page_paths if not (pages[path][0].source in unread and is_placed(pages[path][0]))]
-        placed = sum(1 for path in pages if pages[path][0].source in unread and is_placed(pages[path][0])) if unread else 0
-        ids = [id_ for id_ in ids if not (snap.articles[id_].source in unread and is_placed(snap.articles[id_]))]
+        # An article placed only (is_placed: no language yet) whose file is not read yet has its page and item put once
+        # read. Its `lang` looked at first, then the scanner's own set, in C: not two calls an article (100,000 after a
+        # cold start's scan, 53 ms against 21).
+        unread = unread.sources if unread else ()
+        page_paths = [path for path in page_paths if (a := pages[path][0]).lang or a.source not in unread]
+        placed = (len(pages) - len(page_paths) if whole else sum(1 for a, _ in pages.values() if not a.lang and a.source in unread)) if unread else 0
         have = held["resources"] if whole else writer.made_hashes("resources", [*plain_paths, *page_paths, *map(preview_key, preview_paths)])
         plain = {}  # the resources to put, but article pages
         # Rows the store holds as they are but without their codings: a builder stopped before its background made
@@ -589,6 +592,8 @@ class Committer:
             build.gone["resources"] = (self._plain.keys() - ready.keys()) | (self._pages.keys() - pages.keys()) | (self._preview_keys - preview_keys)
         if not snap.partial:  # a feeds-first build's listing rows and items come with its pages (site.py _complete)
             self._listing_rows(build, snap, held["listings"] if whole else None)
+            ids = list(snap.articles) if whole else _changed(self._items, snap.articles)
+            ids = [id_ for id_ in ids if (a := snap.articles[id_]).lang or a.source not in unread]
             items = held["items"] if whole else writer.made_hashes("items", ids)
             for id_ in ids:
                 article = snap.articles[id_]

@@ -621,6 +621,11 @@ class _Placed(abc.Mapping):
     def __contains__(self, source: object) -> bool:
         return source in self._sources
 
+    @property
+    def sources(self) -> abc.Set[str]:
+        """The placed sources themselves, for a caller that asks of thousands at once (live: asked of, never iterated)."""
+        return self._sources
+
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._sources))
 
