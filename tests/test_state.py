@@ -285,7 +285,7 @@ def test_a_held_first_scan_is_read_as_written_and_written_first_by_the_next_tran
     assert file_rows(tmp_path / "held.sqlite3")[1] == file_rows(tmp_path / "plain.sqlite3")[1] == [("a", "a.txt"), ("b", "b.txt")]
     rows = file_rows(tmp_path / "held.sqlite3")[0]
     assert rows[0] == file_rows(tmp_path / "plain.sqlite3")[0][0] and rows[1][2:] == ("b:v2", (T0 + timedelta(hours=2)).isoformat(timespec="microseconds"))
-    assert not any(held._held.values())
+    assert not any(held._held.values()) and not held._taken
 
 
 def test_a_held_block_rolled_back_is_forgotten_and_a_failed_write_of_held_rows_keeps_them_held(tmp_path):
