@@ -532,9 +532,9 @@ class Committer:
         # An article placed only (is_placed: no language yet) whose file is not read yet has its page and item put once
         # read. Its `lang` looked at first, then the scanner's own set, in C: not two calls an article (100,000 after a
         # cold start's scan, 53 ms against 21).
-        unread = unread.sources if unread else ()
-        page_paths = [path for path in page_paths if (a := pages[path][0]).lang or a.source not in unread]
-        placed = (len(pages) - len(page_paths) if whole else sum(1 for a, _ in pages.values() if not a.lang and a.source in unread)) if unread else 0
+        waiting = unread.sources if unread else ()
+        page_paths = [path for path in page_paths if (a := pages[path][0]).lang or a.source not in waiting]
+        placed = (len(pages) - len(page_paths) if whole else sum(1 for a, _ in pages.values() if not a.lang and a.source in waiting)) if waiting else 0
         have = held["resources"] if whole else writer.made_hashes("resources", [*plain_paths, *page_paths, *map(preview_key, preview_paths)])
         plain = {}  # the resources to put, but article pages
         # Rows the store holds as they are but without their codings: a builder stopped before its background made
@@ -593,7 +593,7 @@ class Committer:
         if not snap.partial:  # a feeds-first build's listing rows and items come with its pages (site.py _complete)
             self._listing_rows(build, snap, held["listings"] if whole else None)
             ids = list(snap.articles) if whole else _changed(self._items, snap.articles)
-            ids = [id_ for id_ in ids if (a := snap.articles[id_]).lang or a.source not in unread]
+            ids = [id_ for id_ in ids if (a := snap.articles[id_]).lang or a.source not in waiting]
             items = held["items"] if whole else writer.made_hashes("items", ids)
             for id_ in ids:
                 article = snap.articles[id_]

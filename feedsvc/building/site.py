@@ -490,9 +490,9 @@ class Publisher:
             self.listing_builder = ListingBuilder()  # built again from every article
         builder = self.listing_builder
         # One transaction for the state store's writes of this refresh (owners, stamps, slugs, versions, tombstones),
-        # committed before any wait for the next second. A deployment's first build that only placed files holds its
-        # owners' and stamps' rows back (200,000 at 100,000 articles): _complete's transaction writes them, first
-        # thing, once the feeds are committed.
+        # committed before any wait for the next second. A deployment's first build that only placed files (up to
+        # HOLD_UP_TO) holds its owners' and stamps' rows back (20,000 at 10,000 articles): _complete's transaction
+        # writes them, first thing, once the feeds are committed.
         hold = self.feeds_first and 0 < len(self.scanner.placed) <= HOLD_UP_TO
         with self.store.transaction(hold=hold):
             while True:
