@@ -5,6 +5,7 @@ Retry-After (tests/test_coldpath.py)."""
 from __future__ import annotations
 
 import functools
+import pickle
 import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
@@ -14,6 +15,7 @@ import pytest
 import feedsvc.building.builder
 import feedsvc.building.site
 from feedsvc import create_app
+from feedsvc.store import ItemRef
 from tests.conftest import write
 from tests.http_helpers import Server, fetch
 
@@ -69,6 +71,8 @@ def test_a_cold_start_commits_the_feeds_first_and_ends_with_the_bytes_of_one_ful
     with sqlite3.connect(tmp_path / "split.sqlite3") as conn:  # parse results come in a build of their own, second
         assert conn.execute("SELECT COUNT(*) FROM parsed").fetchone()[0] == 40
         assert {path for (path,) in conn.execute("SELECT path FROM changes WHERE version = ?", (builds[1][0],))} == set()
+        stored = [pickle.loads(result) for (result,) in conn.execute("SELECT result FROM parsed")]
+    assert all(type(result) is ItemRef for result in stored)  # each the items row the feeds' build put (store.ItemRef)
     with sqlite3.connect(tmp_path / "whole.sqlite3") as conn:
         assert conn.execute("SELECT COUNT(*) FROM builds").fetchone()[0] == 1  # few new pages: one build, as before
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import sqlite3
 import threading
 import time
@@ -13,7 +14,9 @@ from feedsvc import create_app
 from feedsvc.formats import FORMATS
 from feedsvc.partners import Partner
 from feedsvc.building.builder import Committer
-from feedsvc.store import StoreReader
+from feedsvc.config import load_settings
+from feedsvc.reading.articles import Options, read_article
+from feedsvc.store import ItemRef, ParsedCache, StoreReader
 from tests.conftest import write
 
 
@@ -146,6 +149,66 @@ def test_parse_results_are_not_reused_under_settings_that_change_reading(sample_
     reads.clear()
     create_app(settings(sample_dir, tmp_path, SUMMARY_LENGTH=100))
     assert len(reads) == 11
+
+
+def _parsed_rows(tmp_path) -> dict[str, object]:
+    """source → what the state file's parsed row holds as its result (unpickled)."""
+    with sqlite3.connect(tmp_path / "state.sqlite3") as conn:
+        return {source: pickle.loads(result) for source, result in conn.execute("SELECT source, result FROM parsed")}
+
+
+def test_a_parse_result_is_stored_once_as_the_items_row_it_is_but_for_its_dates(sample_dir, tmp_path, monkeypatch, reads):
+    """An article's text is in the state file once (its items row), not pickled and written again as its parse result:
+    that is an ItemRef, which a later process takes back as the very article the file gives."""
+    monkeypatch.chdir(tmp_path)
+    made = create_app(settings(sample_dir, tmp_path)).extensions["feedsvc"].scanner.parsed
+    stored = _parsed_rows(tmp_path)
+    assert len(stored) == 11 and all(type(result) is ItemRef for result in stored.values())
+    with sqlite3.connect(tmp_path / "state.sqlite3") as conn:
+        assert conn.execute("SELECT MAX(length(result)) FROM parsed").fetchone()[0] < 1000
+    keys = (made.parser_version, made.settings_hash, made.site_hash)
+    cache = ParsedCache(tmp_path / "state.sqlite3", *keys)
+    options = Options.from_settings(load_settings(settings(sample_dir, tmp_path)))
+    stats = {source: (os.stat(sample_dir / source).st_size, os.stat(sample_dir / source).st_mtime_ns) for source in stored}
+    as_read = {source: read_article(sample_dir / source, sample_dir, options) for source in stored}
+    assert cache.get_all(stats.items()) == as_read
+    assert all(ParsedCache(tmp_path / "state.sqlite3", *keys).get(source, stats[source]) == as_read[source] for source in stored)
+    reads.clear()
+    again = create_app(settings(sample_dir, tmp_path))
+    assert reads == [] and again.test_client().get("/healthz").get_json()["files_read"] == 0
+
+
+def test_a_parse_result_whose_items_row_changed_or_went_is_read_again(sample_dir, tmp_path, monkeypatch, reads):
+    """An ItemRef is taken back only while its items row is made from what it was: a row another build replaced (here
+    by hand) or deleted gives nothing, and the file is read again, with the same feeds as a result."""
+    monkeypatch.chdir(tmp_path)
+    first = create_app(settings(sample_dir, tmp_path))
+    etags = {path: first.extensions["feedsvc"].snapshot.resources[path].etag for path in ("feed.rss", "feed.json", "feed.atom")}
+    stored = _parsed_rows(tmp_path)
+    moved, gone = sorted(stored)[2], sorted(stored)[5]
+    with sqlite3.connect(tmp_path / "state.sqlite3") as conn:
+        conn.execute("UPDATE items SET made_from = made_from || ' elsewhere' WHERE id = ?", (stored[moved].id,))
+        conn.execute("DELETE FROM items WHERE id = ?", (stored[gone].id,))
+    reads.clear()
+    again = create_app(settings(sample_dir, tmp_path))
+    assert sorted(reads) == sorted([moved, gone])
+    assert {path: again.extensions["feedsvc"].snapshot.resources[path].etag for path in etags} == etags
+
+
+def test_an_article_whose_id_another_file_owns_is_stored_whole(tmp_path, monkeypatch, reads):
+    """Two files that give the same ID: the second is skipped (the first has it), so no items row is its article but
+    for its dates, and its parse result is pickled whole; a restart still reads no file."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "articles"
+    write(folder, "a.md", "---\nid: same\ntitle: First\ncategory: News\n---\nText.\n")
+    write(folder, "b.md", "---\nid: same\ntitle: Second\ncategory: News\n---\nOther text.\n")
+    first = create_app(settings(folder, tmp_path))
+    assert [a.source for a in first.extensions["feedsvc"].snapshot.articles.values()] == ["a.md"]
+    stored = _parsed_rows(tmp_path)
+    assert type(stored["a.md"]) is ItemRef and type(stored["b.md"]).__name__ == "Article"
+    reads.clear()
+    create_app(settings(folder, tmp_path))
+    assert reads == []
 
 
 def test_a_touched_file_with_the_same_bytes_is_read_again_and_changes_nothing(sample_dir, tmp_path, monkeypatch, reads):

@@ -37,9 +37,9 @@ from typing import Any, Callable, Mapping
 from .. import allocator
 from ..children import Forked, fork
 from ..formats import FORMATS
-from ..model import names_site
+from ..model import Article, dated, names_site
 from ..search import SearchIndexer
-from ..store import (Build, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, connect,
+from ..store import (Build, ItemRef, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, connect,
                      has_build, item_row, package_version)
 from ..transactions import made_hash, rows_for
 from ..urls import HTML_TYPE, article_path, is_sitemap, preview_key
@@ -286,6 +286,7 @@ class Committer:
         self._recode: dict[str, tuple] = {}  # path → (Rendered, made_from): rows committed without their codings
         self._later: dict[str, tuple] = {}  # path → (Rendered, made_from): sitemaps left out of a refresh's build
         self._parsed: list[tuple] = []  # parse results left for the background pages' first build (for restarts only)
+        self._parsed_refs: list = []  # for each of them, the items row it is stored as (store.ItemRef) or None (_refs)
         self._previews: dict[str, tuple] = {}  # feed path → (snapshot, made_from): feeds' pages for browsers left to commit
         self._lock = threading.Lock()  # one commit at a time: a refresh's or the background's (finish)
         self._peeking: sqlite3.Connection | None = None  # _peek()
@@ -307,8 +308,10 @@ class Committer:
             build = self.build(refreshed.snapshot)
             deferred, build.deferred = build.deferred, {}
             build.report["pages_pending"] = len(deferred) + build.report["placed"]
-            parsed = self._parsed + build.parsed  # parse results wait for the pages' first build when there is one
-            build.parsed, later_parsed = ([], parsed) if deferred else (parsed, [])
+            # Parse results wait for the pages' first build when there is one, each with the items row it is stored
+            # as: this build's, which puts the very article it was read as.
+            parsed, refs = self._parsed + build.parsed, self._parsed_refs + self._refs(build.parsed, build.items)
+            (build.parsed, build.parsed_refs), later_parsed = (([], []), (parsed, refs)) if deferred else ((parsed, refs), ([], []))
             recode = {path: found for path, found in self._recode.items() if path not in build.resources}
             recode.update(build.recode)
             later = {path: found for path, found in self._later.items() if path not in build.gone["resources"] and path not in build.resources}
@@ -325,7 +328,8 @@ class Committer:
                     self.parsed.landed(build.parsed)
             self.behind = False
             self.written = build.rows_written()
-            self._deferred, self._report, self._parsed, self._recode, self._later = deferred, build.report, later_parsed, recode, later
+            self._deferred, self._report, self._recode, self._later = deferred, build.report, recode, later
+            self._parsed, self._parsed_refs = later_parsed
             self._previews = previews
             self._remember(refreshed.snapshot)
             self._release()
@@ -384,7 +388,8 @@ class Committer:
         The parse results a refresh left (a cold start's) go first, in a build of their own: a restart a moment later
         (a deploy) then places every file from the store instead of reading the folder again."""
         with self._lock:
-            if self._parsed and self._commit_left(Build(dict(self._report), parsed=self._parsed), "parse results") is None:
+            if self._parsed and self._commit_left(Build(dict(self._report), parsed=self._parsed, parsed_refs=self._parsed_refs),
+                                                  "parse results") is None:
                 return
         while True:
             with self._lock:
@@ -414,7 +419,7 @@ class Committer:
                 later = {path: found for path, found in later.items() if self._later.get(path) is found and path in coded}
                 pages = {path: found for path, found in pages.items() if self._previews.get(path) is found[0]}
                 build = Build(dict(self._report, pages_pending=len(self._deferred) - len(paths) + self._report.get("placed", 0)),
-                              parsed=self._parsed)
+                              parsed=self._parsed, parsed_refs=self._parsed_refs)
                 build.codings = {path: (made, *coded[path]) for path, (_, made) in recode.items()}
                 build.resources.update((path, _row(res, made, coded=True)) for path, (res, made) in later.items())
                 build.resources.update((preview_key(path), row) for path, (_, row) in pages.items())
@@ -449,7 +454,7 @@ class Committer:
             return None
         if self.parsed is not None:
             self.parsed.landed(build.parsed)
-        self._parsed = []
+        self._parsed, self._parsed_refs = [], []
         log.debug("background build %d committed: %s", version, what)
         return version
 
@@ -605,6 +610,19 @@ class Committer:
             build.gone["items"] = (set(items) if whole else self._items.keys()) - snap.articles.keys()
         build.parsed = self.parsed.take() if self.parsed else []  # last: the articles above found them in it
         return build
+
+    @staticmethod
+    def _refs(rows: list[tuple], items: Mapping[str, tuple]) -> list[ItemRef | None]:
+        """For each parse result row, the ItemRef it is stored as where the build's items row for it (items: id →
+        (Article or its pickle, made_from)) is the article as read but for its dates, else None (stored whole)."""
+        refs: list[ItemRef | None] = []
+        for row in rows:
+            result = row[5]
+            entry = items.get(result.id) if type(result) is Article else None
+            item = entry[0] if entry is not None else None
+            same = type(item) is Article and dated(item, result.published, result.updated) == result
+            refs.append(ItemRef(result.id, entry[1], result.published, result.updated) if same else None)
+        return refs
 
     def _held(self) -> dict[str, dict[str, int]]:
         """writer.held(): the rows read ahead (held_ahead) when no build was committed since, else read now."""
