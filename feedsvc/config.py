@@ -138,7 +138,9 @@ def replaced(settings: Settings, **changes: Any) -> Settings:
     values = {name: _thawed(settings[name]) for name in SETTING_NAMES}
     for attribute, value in changes.items():
         if attribute.upper() not in SETTING_NAMES:
-            raise ConfigError(f"unknown setting {attribute!r}")
+            near = _nearest(attribute, SETTING_NAMES)
+            raise ConfigError(f"unknown setting {attribute!r}; "
+                              + (f"did you mean {near.lower()!r}?" if near else "the settings are listed in the README"))
         values[attribute.upper()] = _thawed(value)
     return _settled(values)
 

@@ -178,6 +178,7 @@ def test_replaced_settings_are_checked_again_and_stay_frozen(tmp_path):
     assert replaced(settings) == settings and settings.site_url == "http://127.0.0.1:8000"
     for bad, message in (({"feed_max_items": -5}, "FEED_MAX_ITEMS=-5 must be at least 1"),
                          ({"site_url": "news.example"}, "SITE_URL='news.example' must be an absolute"),
-                         ({"site_ulr": "https://news.example"}, "unknown setting 'site_ulr'")):
+                         ({"site_ulr": "https://news.example"}, "unknown setting 'site_ulr'; did you mean 'site_url'?"),
+                         ({"verbose": True}, "unknown setting 'verbose'; the settings are listed in the README")):
         with pytest.raises(ConfigError, match=re.escape(message)):
             replaced(settings, **bad)
