@@ -616,6 +616,8 @@ class Committer:
         """For each parse result row, the ItemRef it is stored as where the build's items row for it (items: id →
         (Article or its pickle, made_from)) is the article as read but for its dates, else None (stored whole)."""
         refs: list[ItemRef | None] = []
+        if not items:  # a feeds-first build's 100,000 placements: none has an items row
+            return [None] * len(rows)
         for row in rows:
             result = row[5]
             entry = items.get(result.id) if type(result) is Article else None
