@@ -427,6 +427,12 @@ class Checkpoints:
         return False
 
 
+# The parse results' layout, part of every row's parser version (builder.start_building): rows that may hold an ItemRef
+# are never found by code from before it (which would take the reference for a result), nor its rows by this code;
+# the files are read once again after the upgrade, as after any change to the reading code.
+PARSED_LAYOUT = "results-or-item-refs"
+
+
 class ItemRef(NamedTuple):
     """A parse result stored as the items row it is but for its dates, not pickled and written a second time (a
     `feedsvc build` of 10,000 articles wrote 114 MB of each). Taken from the store only while that row is still made

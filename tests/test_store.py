@@ -16,7 +16,7 @@ from feedsvc.partners import Partner
 from feedsvc.building.builder import Committer
 from feedsvc.config import load_settings
 from feedsvc.reading.articles import Options, read_article
-from feedsvc.store import ItemRef, ParsedCache, StoreReader
+from feedsvc.store import PARSED_LAYOUT, ItemRef, ParsedCache, StoreReader
 from tests.conftest import write
 
 
@@ -176,6 +176,21 @@ def test_a_parse_result_is_stored_once_as_the_items_row_it_is_but_for_its_dates(
     reads.clear()
     again = create_app(settings(sample_dir, tmp_path))
     assert reads == [] and again.test_client().get("/healthz").get_json()["files_read"] == 0
+
+
+def test_code_from_before_item_refs_finds_none_of_the_parse_results_that_may_be_one(sample_dir, tmp_path, monkeypatch):
+    """Every parse row's version names the layout (store.PARSED_LAYOUT): a feedsvc from before it, whose version is the
+    reading code's alone, finds no row here, so it reads the files rather than take a reference for a result."""
+    monkeypatch.chdir(tmp_path)
+    made = create_app(settings(sample_dir, tmp_path)).extensions["feedsvc"].scanner.parsed
+    reading, _, layout = made.parser_version.rpartition(" ")
+    assert layout == PARSED_LAYOUT and reading
+    with sqlite3.connect(tmp_path / "state.sqlite3") as conn:
+        assert {version for (version,) in conn.execute("SELECT DISTINCT parser_version FROM parsed")} == {made.parser_version}
+    source = sorted(_parsed_rows(tmp_path))[0]
+    stat = (os.stat(sample_dir / source).st_size, os.stat(sample_dir / source).st_mtime_ns)
+    assert ParsedCache(tmp_path / "state.sqlite3", made.parser_version, made.settings_hash, made.site_hash).get(source, stat)
+    assert ParsedCache(tmp_path / "state.sqlite3", reading, made.settings_hash, made.site_hash).get(source, stat) is None
 
 
 def test_a_parse_result_whose_items_row_changed_or_went_is_read_again(sample_dir, tmp_path, monkeypatch, reads):

@@ -39,8 +39,8 @@ from ..children import Forked, fork
 from ..formats import FORMATS
 from ..model import Article, dated, names_site
 from ..search import SearchIndexer
-from ..store import (Build, ItemRef, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version, connect,
-                     has_build, item_row, package_version)
+from ..store import (PARSED_LAYOUT, Build, ItemRef, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, code_version,
+                     connect, has_build, item_row, package_version)
 from ..transactions import made_hash, rows_for
 from ..urls import HTML_TYPE, article_path, is_sitemap, preview_key
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
@@ -916,7 +916,8 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     options = Options.from_settings(settings)
     reading = code_version(articles, chrome, folder, frontmatter, markup, model, scan, text)
     # Two hashes of the reading options: without the site's URL for what does not name it (ParsedCache).
-    parsed = ParsedCache(path, reading, _digest(repr(replace(options, site_url=""))), _digest(repr(options))) if commit else None
+    parsed = ParsedCache(path, f"{reading} {PARSED_LAYOUT}", _digest(repr(replace(options, site_url=""))),
+                         _digest(repr(options))) if commit else None
     # A process that commits codes what it commits in the Committer's background builds, a batch at a time: no
     # thread beside it codes every fresh feed at once (a cold start's hundred feeds, 27 MB).
     publisher = Publisher(FeedOptions.from_settings(settings), state or StateStore(path), parsed=parsed, place=commit)
