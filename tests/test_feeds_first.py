@@ -269,8 +269,8 @@ def test_what_the_listings_carry_is_recorded_again_after_a_transaction_that_reco
 
 
 def test_a_first_build_writes_its_owners_and_stamps_after_its_feeds_and_a_builder_that_dies_between_dates_as_it_did(tmp_path, monkeypatch):
-    # Its feeds wait for none of its 2 × 60 inserts (200,000 at 100,000 articles): the state store holds them back
-    # (StateStore.transaction(hold=True)) until the pages' transaction, which writes them first.
+    # Its feeds wait for none of its 2 × 60 inserts (20,000 at 10,000 articles; held up to site.HOLD_UP_TO files): the
+    # state store holds them back (StateStore.transaction(hold=True)) until the pages' transaction, which writes them first.
     from tests.test_state import file_rows
 
     state, died = tmp_path / "state.sqlite3", tmp_path / "died.sqlite3"

@@ -318,7 +318,7 @@ class StateStore:
         bases = [min(appeared.get(a.id, now), now) for a in new] if first_scan else [now] * len(new)
         for a, first in zip(new, moments.claim_down(bases)):
             firsts[a.id] = first = first.astimezone(timezone.utc)
-            rows[a.id] = (a.id, first.isoformat(timespec="microseconds"), a.content_hash, "", seen)  # "": unchanged since first seen
+            rows[a.id] = (a.id, _text(first), a.content_hash, "", seen)  # "": unchanged since first seen
             writes.append(rows[a.id])
         for a in articles:
             row = rows[a.id]
@@ -612,7 +612,7 @@ class _Moments:
             moment = base + timedelta(microseconds=n * step)
         self.steps[(base, step)] = n + 1
         self.taken.add(moment)
-        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        return _text(moment)
 
 
 def _dated(article: Article, row: tuple, first: datetime | None, seens: dict[str, datetime]) -> Article:
@@ -635,9 +635,10 @@ def _as_written(table: str, row: tuple) -> tuple:
     """A row as the file has it: a first scan's articles row holds its first-seen time as a datetime until it is
     written or read (its ISO 8601 text, 1 µs a row, made after a first build's feeds, not before: StateStore._put)."""
     if table == "articles" and type(row[1]) is datetime:
-        return (row[0], row[1].isoformat(timespec="microseconds"), *row[2:])
+        return (row[0], _text(row[1]), *row[2:])
     return row
 
 
 def _text(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    """A moment as the state file keeps it: ISO 8601 text in UTC, to the microsecond (every time column)."""
+    return (moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)).isoformat(timespec="microseconds")
