@@ -269,7 +269,7 @@ def test_what_the_listings_carry_is_recorded_again_after_a_transaction_that_reco
 
 
 def test_a_first_build_writes_its_owners_and_stamps_after_its_feeds_and_a_builder_that_dies_between_dates_as_it_did(tmp_path, monkeypatch):
-    # Its feeds wait for none of its 2 × 60 inserts (20,000 at 10,000 articles; held up to site.HOLD_UP_TO files): the
+    # Its feeds wait for none of its 2 × 60 inserts (20,000 at 10,000 articles, 200,000 at 100,000): the
     # state store holds them back (StateStore.transaction(hold=True)) until the pages' transaction, which writes them first.
     from tests.test_state import file_rows
 
@@ -302,23 +302,3 @@ def test_a_first_build_writes_its_owners_and_stamps_after_its_feeds_and_a_builde
     dates = lambda p: {a.id: (a.published, a.updated) for a in p.snapshot.articles.values()}  # noqa: E731
     assert len(dates(after)) == 60 and dates(after) == dates(publisher)
     assert file_rows(died) == (articles, owners)
-
-
-def test_a_first_build_past_the_bound_writes_its_owners_and_stamps_in_its_own_transaction(tmp_path, monkeypatch):
-    # Held rows cost the builder's peak later on (site.HOLD_UP_TO): a bigger folder's are written as they are made.
-    import feedsvc.building.site
-    from tests.test_state import file_rows
-
-    monkeypatch.setattr(feedsvc.building.site, "HOLD_UP_TO", 59)
-    state, at_feeds, commit = tmp_path / "state.sqlite3", [], StoreWriter.commit
-
-    def committing(self, build, now):
-        if build.report.get("partial"):
-            at_feeds.append(tuple(map(len, file_rows(state))))
-        return commit(self, build, now)
-
-    monkeypatch.setattr(StoreWriter, "commit", committing)
-    app, publisher = first_builder(tmp_path, monkeypatch)
-    assert publisher.feeds_first and publisher.refresh() and not publisher.snapshot.partial
-    assert at_feeds == [(60, 60)]
-    finished(app)

@@ -94,7 +94,7 @@ class StateError(RuntimeError):
 WHOLE_FROM = 2000  # keys past which _select reads a whole table rather than look each up
 # The writes a deployment's first build may hold back until its feeds are committed (transaction(hold=True)): every
 # ID's owner and every article's first-seen row, 20,000 inserts at 10,000 articles (and the checkpoint they set off:
-# 85 ms of its cold start) its feeds would wait for. Publisher._build says when (site.HOLD_UP_TO).
+# 85 ms of its cold start) its feeds would wait for. Publisher._build says when.
 _HELD_WRITES = {"owners": "INSERT OR REPLACE INTO owners (id, source) VALUES (?, ?)",
                 "articles": "INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated, seen) VALUES (?, ?, ?, ?, ?)"}
 
