@@ -89,11 +89,13 @@ LAND_WITHIN_S = 5
 # Blocks from which glibc maps each apart, at a fixed threshold (allocator.mmap_from), so that what a block held goes
 # back to the system once freed. Left to itself, glibc raises its threshold to the largest block freed (up to 32 MiB),
 # and the heap keeps the high-water mark of the biggest feeds, chunks of results and blobs the builder ever held.
-# From the builder's start, blocks of FIRST_MMAP_THRESHOLD and more: with it a 100,000-article cold start holds its
-# first build's rows back (site.py Publisher._build) and its builder's peak, in the background reading later on, is
-# 388-390 MiB (391-397 MiB without either; 401-402 MiB holding the rows without it), and a 10,000-article cold start
-# takes no longer (0.983 s against 0.987 s, medians of five pairs). From 128 KiB, as once the first build is done, it
-# took 14 ms longer: a mapping of its own, page faults and all, for each block of the first build's feeds and results.
+# In a cold start of MAP_APART_FROM files or more, from its walk, blocks of FIRST_MMAP_THRESHOLD and more (map_apart):
+# there the builder's first build holds its rows back (site.py Publisher._build) and its peak, in the background reading
+# later on, is 388-394 MiB at 100,000 articles (391-397 MiB without either; 401-402 MiB holding the rows without it).
+# Not in a smaller one, whose peak is far from its line: at 10,000 articles the feeds answered 25 ms later with it
+# (0.992 s against 0.966 s, medians of eight runs each, in turns), a mapping of its own, page faults and all, for each
+# block of the first build's feeds and results.
+MAP_APART_FROM = 50_000
 FIRST_MMAP_THRESHOLD = 1 << 20
 MMAP_THRESHOLD = 128 << 10  # glibc's own starting value, kept fixed once the first build is done
 REFRESHERS: list = []  # this process's schedulers, stopped when a gunicorn worker exits (serving.worker_exit)
@@ -1110,7 +1112,8 @@ def spawn(overrides: Mapping[str, Any]) -> Forked:
     held = lock.try_acquire()  # else another deployment's builder holds it: this one waits its turn
 
     def run() -> None:
-        as_builder()
+        os.environ.update(BUILDER_ENV)  # for the processes it starts
+        allocator.arenas(ARENAS)
         build_forever(overrides, lock if held else None)
 
     try:
@@ -1120,12 +1123,10 @@ def spawn(overrides: Mapping[str, Any]) -> Forked:
             os.close(lock.fd)
 
 
-def as_builder() -> None:
-    """What the dedicated builder process asks at its start: its allocator's arenas and threshold, and the same arenas
-    for the processes it starts (their environment)."""
-    os.environ.update(BUILDER_ENV)
-    allocator.arenas(ARENAS)
-    allocator.mmap_from(FIRST_MMAP_THRESHOLD)
+def map_apart(files: int) -> bool:
+    """A cold start with this many files to read: from MAP_APART_FROM, have glibc map its big blocks apart from now on,
+    where the builder's peak binds more than its speed. Whether it did."""
+    return files >= MAP_APART_FROM and allocator.mmap_from(FIRST_MMAP_THRESHOLD)
 
 
 def build_forever(overrides: Mapping[str, Any], lock: BuildLock | None) -> None:
@@ -1149,6 +1150,7 @@ def build_forever(overrides: Mapping[str, Any], lock: BuildLock | None) -> None:
         prestart()
         if lock is not None:  # it builds now: not one waiting for another deployment's builder (which reads meanwhile)
             ahead = ReadAhead(Path(settings.articles_dir), Options.from_settings(settings), settings.settle_ms / 1000)
+            map_apart(len(ahead.batch))
     app = for_building(overrides)
     app.extensions["feedsvc.read_ahead"], ahead = ahead, None
     if lock is None:
