@@ -87,17 +87,15 @@ TRIM_FROM = 16 << 20
 # the 10 s `feedsvc serve` gives its builder to stop (server.with_builder).
 LAND_WITHIN_S = 5
 # Blocks from which glibc maps each apart, at a fixed threshold (allocator.mmap_from), so that what a block held goes
-# back to the system once freed. Left to itself, glibc raises its threshold to the largest block freed (up to 32 MiB),
-# and the heap keeps the high-water mark of the biggest feeds, chunks of results and blobs the builder ever held.
-# In a cold start of MAP_APART_FROM files or more, from its walk, blocks of FIRST_MMAP_THRESHOLD and more (map_apart):
-# there the builder's first build holds its rows back (site.py Publisher._build) and its peak, in the background reading
-# later on, is 388-394 MiB at 100,000 articles (391-397 MiB without either; 401-402 MiB holding the rows without it).
-# Not in a smaller one, whose peak is far from its line: at 10,000 articles the feeds answered 25 ms later with it
-# (0.992 s against 0.966 s, medians of eight runs each, in turns), a mapping of its own, page faults and all, for each
-# block of the first build's feeds and results.
+# back to the system once freed: glibc's own starting value, which left to itself it raises to the largest block freed
+# (up to 32 MiB), and the heap keeps the high-water mark of the biggest feeds, chunks of results and blobs the builder
+# ever held. Kept fixed once the first build is done; in a cold start of MAP_APART_FROM files or more, from its walk on
+# (map_apart): there the builder's first build holds its rows back (site.py Publisher._build), and its peak, in the
+# background reading later on, was 401-402 MiB holding them without this (391-397 MiB with neither). Not in a smaller
+# cold start, whose peak is far from its line: at 10,000 articles its feeds answered 14-25 ms later, a mapping of its
+# own, page faults and all, for each block of the first build's feeds and results.
+MMAP_THRESHOLD = 128 << 10
 MAP_APART_FROM = 50_000
-FIRST_MMAP_THRESHOLD = 1 << 20
-MMAP_THRESHOLD = 128 << 10  # glibc's own starting value, kept fixed once the first build is done
 REFRESHERS: list = []  # this process's schedulers, stopped when a gunicorn worker exits (serving.worker_exit)
 
 
@@ -1126,7 +1124,7 @@ def spawn(overrides: Mapping[str, Any]) -> Forked:
 def map_apart(files: int) -> bool:
     """A cold start with this many files to read: from MAP_APART_FROM, have glibc map its big blocks apart from now on,
     where the builder's peak binds more than its speed. Whether it did."""
-    return files >= MAP_APART_FROM and allocator.mmap_from(FIRST_MMAP_THRESHOLD)
+    return files >= MAP_APART_FROM and allocator.mmap_from(MMAP_THRESHOLD)
 
 
 def build_forever(overrides: Mapping[str, Any], lock: BuildLock | None) -> None:
