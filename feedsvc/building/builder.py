@@ -91,9 +91,9 @@ LAND_WITHIN_S = 5
 # (up to 32 MiB), and the heap keeps the high-water mark of the biggest feeds, chunks of results and blobs the builder
 # ever held. Kept fixed once the first build is done; in a cold start of MAP_APART_FROM files or more, from its walk on
 # (map_apart): there the builder's first build holds its rows back (site.py Publisher._build), and its peak, in the
-# background reading later on, was 401-402 MiB holding them without this (391-397 MiB with neither). Not in a smaller
-# cold start, whose peak is far from its line: at 10,000 articles its feeds answered 14-25 ms later, a mapping of its
-# own, page faults and all, for each block of the first build's feeds and results.
+# background reading later on, is 386-389 MiB (seven starts): 401-402 MiB holding them without this, 391-397 MiB with
+# neither. Not in a smaller cold start, whose peak is far from its line: at 10,000 articles its feeds answered 14-25 ms
+# later, a mapping of its own, page faults and all, for each block of the first build's feeds and results.
 MMAP_THRESHOLD = 128 << 10
 MAP_APART_FROM = 50_000
 REFRESHERS: list = []  # this process's schedulers, stopped when a gunicorn worker exits (serving.worker_exit)

@@ -487,10 +487,10 @@ class Publisher:
         # One transaction for the state store's writes of this refresh (owners, stamps, slugs, versions, tombstones),
         # committed before any wait for the next second. A deployment's first build that only placed files holds its
         # owners' and stamps' rows back (20,000 at 10,000 articles): _complete's transaction writes them, first thing,
-        # once the feeds are committed. Its feeds come 85 ms sooner at 10,000 articles, and 0.4 s sooner at 100,000
-        # (4.59-4.71 s against 5.02-5.14 s, three pairs), where the builder maps its big blocks apart from its walk on
-        # (building/builder.py map_apart): without that, what the held rows displaced stayed scattered in
-        # the heap, and the builder's peak in the background reading seconds later was 401-402 MiB, over its 400 MiB line.
+        # once the feeds are committed. Its feeds come 85 ms sooner at 10,000 articles, and 0.15-0.55 s sooner at 100,000
+        # (4.59-5.14 s against 5.02-5.28 s, in six pairs), where the builder maps its big blocks apart from its walk on
+        # (building/builder.py map_apart): without that, what the held rows displaced stayed scattered in the heap, and
+        # the builder's peak in the background reading seconds later was 401-402 MiB, over its 400 MiB line.
         hold = self.feeds_first and bool(self.scanner.placed)
         with self.store.transaction(hold=hold):
             while True:
