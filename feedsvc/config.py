@@ -125,9 +125,7 @@ def load_settings(
     overrides = overrides or {}
     unknown = sorted(name for name in overrides if name not in SETTING_NAMES)
     if unknown:  # a misspelt override would silently keep the default
-        near = _nearest(unknown[0], SETTING_NAMES)
-        raise ConfigError(f"unknown setting {unknown[0]!r}; "
-                          + (f"did you mean {near!r}?" if near else "the settings are listed in the README"))
+        raise ConfigError(_unknown(unknown[0], lower=False))
     for name, value in overrides.items():
         values[name] = _thawed(value)  # settings passed on as overrides: checked again like any value
     return _settled(values)
@@ -138,9 +136,7 @@ def replaced(settings: Settings, **changes: Any) -> Settings:
     values = {name: _thawed(settings[name]) for name in SETTING_NAMES}
     for attribute, value in changes.items():
         if attribute.upper() not in SETTING_NAMES:
-            near = _nearest(attribute, SETTING_NAMES)
-            raise ConfigError(f"unknown setting {attribute!r}; "
-                              + (f"did you mean {near.lower()!r}?" if near else "the settings are listed in the README"))
+            raise ConfigError(_unknown(attribute, lower=True))
         values[attribute.upper()] = _thawed(value)
     return _settled(values)
 
@@ -259,13 +255,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from None
     unknown = sorted(k for k in data if k.upper() not in SETTING_NAMES)
-    if unknown:
-        near = _nearest(unknown[0], SETTING_NAMES)
-        if near is None:
-            hint = "the settings are listed in the README"
-        else:  # in the file's own spelling: lower case (as the README's example) or as the table
-            hint = f"did you mean {(near.lower() if unknown[0].islower() else near)!r}?"
-        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; {hint}")
+    if unknown:  # named in the file's own spelling: lower case (as the README's example) or as the table
+        raise ConfigError(f"{path}: {_unknown(unknown[0], lower=unknown[0].islower())}")
     return {k.upper(): v for k, v in data.items()}
 
 
@@ -293,6 +284,15 @@ def _parse_env(setting: Setting, raw: str) -> Any:
             raise ConfigError(f"setting {name} must be a JSON {setting.kind.__name__}")
         return value
     return raw
+
+
+def _unknown(name: str, lower: bool) -> str:
+    """What to say of a name that is no setting: the setting it is closest to, in lower case (lower) or as the table
+    names it, so that it reads as the caller would write it (an attribute, a TOML key, an override)."""
+    near = _nearest(name, SETTING_NAMES)
+    if near is None:
+        return f"unknown setting {name!r}; the settings are listed in the README"
+    return f"unknown setting {name!r}; did you mean {(near.lower() if lower else near)!r}?"
 
 
 def _nearest(name: str, names) -> str | None:
