@@ -227,6 +227,25 @@ def test_a_big_cold_start_has_glibc_map_its_builders_big_blocks_apart_from_its_w
     assert done.stdout.split() == [str(big), str(big)]  # asked, and mapped apart
 
 
+@pytest.mark.parametrize("case", ["no-build-yet", "fewer-files", "a-build-stored"])
+def test_a_builder_that_takes_over_before_any_build_maps_apart_by_the_cold_starts_bound(config, sample_dir, monkeypatch, case):
+    # A builder that waited for the lock (build_forever's lock None: no read-ahead, so no map_apart from its walk) and took
+    # it over from one that died before its first build builds a first build, holding its rows back as a cold start's
+    # does: its big blocks go apart by the same bound, its files counted by name (100,000 articles peaked at 408 MiB).
+    from feedsvc import allocator
+
+    asked = []
+    monkeypatch.setattr(allocator, "mmap_from", lambda size: asked.append(size) or True)
+    files = len([p for p in Path(sample_dir).rglob("*") if p.suffix in (".txt", ".md")])  # what the walk counts
+    monkeypatch.setattr(builder, "MAP_APART_FROM", files + (1 if case == "fewer-files" else 0))
+    if case == "a-build-stored":  # the builder it waited for committed a build: a restart, nothing held back
+        app, publisher, committer = the_builder(config)
+        publisher.refresh()
+        assert committer.wait(30)
+    taken = builder.map_apart_taken_over(config["STATE_PATH"], config["ARTICLES_DIR"])
+    assert taken == (case == "no-build-yet") and asked == ([builder.MMAP_THRESHOLD] if taken else [])
+
+
 @pytest.mark.parametrize("alone", [True, False], ids=["the-builder", "a-tool-without-the-lock"])
 def test_the_builder_reads_back_no_recorded_dates_in_a_refresh_as_no_other_process_dates_what_it_renders(config, sample_dir,
                                                                                                       monkeypatch, alone):
