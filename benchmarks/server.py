@@ -234,7 +234,7 @@ class Server:
         return "\n".join(self.log_since(0).splitlines()[-lines:])
 
 
-SETTLE_S = 1200  # a 100,000-article cold start's background reading took 390 s; 300 s cut its builder's peak short
+SETTLE_S = 1200  # a 100,000-article cold start's background reading took 183-390 s; 300 s once cut its builder's peak short
 
 
 def ready(articles: Path, state: Path, fresh: bool, workers: int = 1, settle_timeout: float = SETTLE_S,
