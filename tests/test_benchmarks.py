@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import filecmp
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -228,3 +230,20 @@ def test_a_server_is_settled_only_once_its_builder_has_read_every_file(monkeypat
         assert srv.wait_settled(timeout=0.05, poll_s=0.2) is None  # still reading when the time is up
     finally:
         httpd.shutdown()
+
+
+@pytest.mark.e2e
+def test_the_takeover_procedure_follows_a_builder_to_the_end_of_its_background_and_stops_every_one(tmp_path):
+    from benchmarks import takeover
+
+    articles = generate(tmp_path / "corpus", 40) / "txt"
+    found = takeover.run(articles, beside=1)
+    assert not found["timed_out"] and 0 < found["idle_after_s"] < 60
+    assert found["peak_mib"] > 0 and all(found["peak_mib"] >= rss for rss in found["rss_every_10_s"])
+    left = []  # both builders stopped (their reading workers with them): no process still names this corpus
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            left += [pid] if str(articles).encode() in Path(f"/proc/{pid}/cmdline").read_bytes() else []
+        except OSError:
+            pass
+    assert left == []
