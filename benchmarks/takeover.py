@@ -21,22 +21,13 @@ import time
 from pathlib import Path
 
 from .corpus import ensure_corpus
-from .procs import cpu_ticks, descendants
+from .procs import cpu_ticks, descendants, read
 from .server import PROJECT
 
 OUT = Path(__file__).resolve().parent / "out"
 BUILD = "import json, sys; from feedsvc.building.builder import build_forever; build_forever(json.loads(sys.argv[1]), None)"
 QUIET_S = 3  # seconds in a row of (next to) no CPU: the background reading is done
 TIMEOUT_S = 1200
-
-
-def _status(pid: int, field: str) -> int:
-    """A /proc/PID/status figure in MiB (VmRSS, VmHWM)."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) // 1024
-    return 0
 
 
 def run(articles: Path, beside: int = 0) -> dict:
@@ -57,8 +48,8 @@ def run(articles: Path, beside: int = 0) -> dict:
                 now = cpu_ticks(pid)
                 quiet = quiet + 1 if now - last <= 5 else 0  # 5 ticks of 100: the schedule's and the watcher's own
                 last = now
-                samples.append((round(time.monotonic() - started), _status(pid, "VmRSS")))
-            return {"peak_mib": _status(pid, "VmHWM"), "idle_after_s": round(time.monotonic() - started - quiet),
+                samples.append((round(time.monotonic() - started), round(read(pid, pss=False).rss_mib)))
+            return {"peak_mib": round(read(pid, pss=False).hwm_mib), "idle_after_s": round(time.monotonic() - started - quiet),
                     "timed_out": quiet < QUIET_S, "rss_every_10_s": [rss for at, rss in samples if at % 10 == 0]}
         finally:
             for builder in builders:  # and its reading workers, forks of it

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -240,10 +239,6 @@ def test_the_takeover_procedure_follows_a_builder_to_the_end_of_its_background_a
     found = takeover.run(articles, beside=1)
     assert not found["timed_out"] and 0 < found["idle_after_s"] < 60
     assert found["peak_mib"] > 0 and all(found["peak_mib"] >= rss for rss in found["rss_every_10_s"])
-    left = []  # both builders stopped (their reading workers with them): no process still names this corpus
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            left += [pid] if str(articles).encode() in Path(f"/proc/{pid}/cmdline").read_bytes() else []
-        except OSError:
-            pass
-    assert left == []
+    # Both builders stopped, their reading workers with them: no live process still names this corpus.
+    alive = (procs.read(int(pid), pss=False) for pid in filter(str.isdigit, os.listdir("/proc")))
+    assert [p.pid for p in alive if p is not None and str(articles) in p.title] == []

@@ -1134,7 +1134,8 @@ def map_apart_taken_over(state: str, articles_dir: str) -> bool:
     line, and at 398 MiB with this (its background reading done). Whether it did."""
     from ..reading.folder import Folder
 
-    return not has_build(state) and map_apart(MAP_APART_FROM if Folder(articles_dir).holds_at_least(MAP_APART_FROM) else 0)
+    return (not has_build(state) and Folder(articles_dir).holds_at_least(MAP_APART_FROM)
+            and allocator.mmap_from(MMAP_THRESHOLD))
 
 
 def build_forever(overrides: Mapping[str, Any], lock: BuildLock | None) -> None:
