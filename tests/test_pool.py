@@ -204,28 +204,40 @@ def test_a_placement_batch_is_read_here_too_but_not_beside_a_worker_that_reads_f
         assert len(lines) == 5 and any("(0 here)" not in line for line in lines)
 
 
-def test_one_process_at_a_time_reads_a_folder_with_workers(articles_dir, caplog):
+def test_another_process_reading_the_folder_with_workers_does_not_make_this_one_read_in_process(articles_dir, caplog, monkeypatch):
+    """`feedsvc build` beside `serve`, or a second deployment, reading the same folder: each reads with its own
+    workers, so neither loads the language model for good (a builder read in-process beside another once peaked at
+    186-197 MiB instead of 142)."""
     import subprocess
 
-    from feedsvc.reading.folder import Folder
+    from feedsvc.reading import text
 
     folder_of(articles_dir, 12)
-    # Another serving process starting at the same moment, holding the folder's claim (an flock on the folder).
-    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
-                               "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()", str(articles_dir)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # A real reader in another process, stopped in the middle of a batch its workers read (its generator suspended).
+    other = subprocess.Popen([sys.executable, "-c", """
+import sys
+from pathlib import Path
+from feedsvc.reading import pool
+from feedsvc.reading.articles import Options
+from feedsvc.reading.folder import Folder
+pool.CHUNK = 2
+root = Path(sys.argv[1])
+batch = [(p.name, False, None) for p in sorted(root.iterdir())]
+results = pool.read_files(root, Options(site_url="http://127.0.0.1:8000"), batch, Folder(root), pool_from=2)
+next(results)
+print("reading", flush=True)
+sys.stdin.read()
+""", str(articles_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    monkeypatch.setattr(text, "_classify", None)  # as in a builder: not loaded
     try:
-        assert holder.stdout.readline() == "held\n"
-        assert pool._claim(Folder(articles_dir), wait=1.0) is None  # another process's: not waited for
+        assert other.stdout.readline() == "reading\n"
         with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
             assert len(scan_with(articles_dir, pool_from=2).articles) == 12
-            assert "worker processes" not in caplog.text
+        assert "read 13 files in 2 worker processes (0 here)" in caplog.text
+        assert text._classify is None  # the language model stayed in the workers
     finally:
-        holder.stdin.close()
-        holder.wait(10)
-    with caplog.at_level("INFO", logger="feedsvc.reading.pool"):
-        assert len(scan_with(articles_dir, pool_from=2).articles) == 12
-    assert "read 13 files in 2 worker processes" in caplog.text
+        other.stdin.close()
+        other.wait(10)
 
 
 def test_a_thread_waits_for_the_claim_another_thread_of_this_process_holds(articles_dir, caplog):
