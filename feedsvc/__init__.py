@@ -132,7 +132,7 @@ def _settings(config: Mapping[str, Any] | None) -> Settings:
 
 def _wiring(settings: Settings, path: str) -> dict[str, Any]:
     """The extensions every process has: settings, the state and build stores, the builder's status, WebSub."""
-    from .building.builder import BuilderStatus, status_path
+    from .building.lock import BuilderStatus, status_path
     from .building.state import StateStore
     from .store import StoreReader, create_schema
 

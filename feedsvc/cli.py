@@ -156,8 +156,9 @@ def _served_variants(app, settings):
 
 def _build(out: str, articles_dir: str | None) -> None:
     from . import for_export, state_path
-    from .building.builder import BuildLock, Committer, lock_path
+    from .building.builder import Committer
     from .building.exportpool import end_ahead, fork_ahead
+    from .building.lock import BuildLock, lock_path
     from .building.state import StateError
     from .children import Ahead
     from .reading.folder import Folder

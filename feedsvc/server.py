@@ -71,7 +71,7 @@ def serving_app(overrides: Mapping[str, Any]):
     under Flask's reloader or in tests.
     """
     from . import create_app
-    from .building.builder import contend
+    from .building.lock import contend
 
     # Blocks of 64 KiB and more (feeds of hundreds of KB read from the build store and let go) a mapping of their
     # own: the heap kept the largest feeds' high-water mark (about 10 MiB more at 2,000 articles than at 100).
@@ -203,7 +203,7 @@ def _no_other_deployment(settings: Settings) -> None:
     """Refuse to serve at one URL a state store another live deployment builds at another: each would serve the other's
     links, and take its builds over as a move (rebase.py) when its builder stops."""
     from . import state_path
-    from .building.builder import HEARTBEAT_SECONDS, BuilderStatus, BuildLock, lock_path, status_path
+    from .building.lock import HEARTBEAT_SECONDS, BuilderStatus, BuildLock, lock_path, status_path
 
     path = state_path(settings)
     lock = BuildLock(lock_path(path))

@@ -1,4 +1,4 @@
-"""Who builds (feedsvc/building/builder.py): one holder of the build lock; the others see its builds within 50 ms."""
+"""Who builds (feedsvc/building/lock.py): one holder of the build lock; the others see its builds within 50 ms."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import threading
 import time
 
 from feedsvc import create_app
-from feedsvc.building.builder import BuilderStatus, BuildLock
+from feedsvc.building.lock import BuilderStatus, BuildLock
 from tests.conftest import ROOT, write
 
 
@@ -42,7 +42,7 @@ def test_a_contender_that_cannot_take_the_lock_or_build_keeps_trying(tmp_path, m
     at the next interval: before, it ended the contending thread, and with the builder dead nobody ever built again."""
     from types import SimpleNamespace
 
-    from feedsvc.building import builder
+    from feedsvc.building import builder, lock
 
     calls, built = [], threading.Event()
 
@@ -59,18 +59,18 @@ def test_a_contender_that_cannot_take_the_lock_or_build_keeps_trying(tmp_path, m
             raise OSError(30, "attempt to write a readonly database")
         built.set()
 
-    monkeypatch.setattr(builder.BuildLock, "try_acquire", try_acquire)
+    monkeypatch.setattr(lock.BuildLock, "try_acquire", try_acquire)
     monkeypatch.setattr(builder, "run_builder", run_builder)
     app = SimpleNamespace(extensions={"feedsvc.state_path": str(tmp_path / "s.sqlite3"),
                                       "feedsvc.settings": SimpleNamespace(refresh_seconds=0.1)})
-    builder.contend(app)
+    lock.contend(app)
     assert built.wait(10), calls
     assert calls == ["lock", "lock", "build", "lock", "build"]
 
 
 def test_a_process_killed_with_sigkill_frees_the_build_lock(tmp_path):
     path = str(tmp_path / "lock")
-    holder = subprocess.Popen([sys.executable, "-c", f"from feedsvc.building.builder import BuildLock; import sys, time; "
+    holder = subprocess.Popen([sys.executable, "-c", f"from feedsvc.building.lock import BuildLock; import sys, time; "
                                f"BuildLock({path!r}).acquire(); print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
@@ -154,7 +154,7 @@ def test_serve_refuses_a_state_store_another_live_deployment_builds_at_another_u
 
     import pytest
 
-    from feedsvc.building.builder import lock_path, status_path
+    from feedsvc.building.lock import lock_path, status_path
     from feedsvc.config import load_settings
     from feedsvc.server import ServeError, preflight
 
@@ -183,7 +183,7 @@ def test_serve_refuses_a_state_store_another_live_deployment_builds_at_another_u
 _FOLDER_GOES = """
 import os, shutil, sys, time, types
 from datetime import datetime, timezone
-from feedsvc.building.builder import BuilderStatus, BuildLock
+from feedsvc.building.lock import BuilderStatus, BuildLock
 folder = sys.argv[1]
 lock = BuildLock(os.path.join(folder, "state.sqlite3.build-lock"))
 lock.acquire()

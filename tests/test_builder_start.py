@@ -12,6 +12,7 @@ import pytest
 
 from feedsvc import create_app
 from feedsvc.building import builder
+from feedsvc.building.lock import BuildLock, lock_path
 from feedsvc.reading import pool
 from feedsvc.store import create_schema, has_build
 from tests.conftest import ROOT
@@ -55,7 +56,7 @@ def start_builder(big_folder, tmp_path, monkeypatch):
         """build_forever as spawn() calls it: with the build lock taken for it (handed), or None (another holds it)."""
         lock = None
         if handed:
-            lock = builder.BuildLock(builder.lock_path(config["STATE_PATH"]))
+            lock = BuildLock(lock_path(config["STATE_PATH"]))
             assert lock.try_acquire()
         try:
             with pytest.raises(_Built):
@@ -119,7 +120,8 @@ import json, sys
 import feedsvc.building.builder as builder
 import feedsvc.building.site as site
 from feedsvc import for_building
-from feedsvc.building.builder import BuildLock, lock_path, run_builder
+from feedsvc.building.builder import run_builder
+from feedsvc.building.lock import BuildLock, lock_path
 
 LATER = ("apscheduler", "prometheus_client", "urllib.request")
 seen = []
@@ -172,7 +174,8 @@ _LATE_FILE = """
 import json, sys, time
 from pathlib import Path
 from feedsvc import for_building
-from feedsvc.building.builder import BuildLock, lock_path, run_builder
+from feedsvc.building.builder import run_builder
+from feedsvc.building.lock import BuildLock, lock_path
 from feedsvc.reading.articles import Options
 from feedsvc.reading.scan import ReadAhead
 
@@ -215,7 +218,8 @@ _COLLECTOR = """
 import gc, json, sys
 import feedsvc.building.site as site
 from feedsvc import for_building
-from feedsvc.building.builder import BuildLock, lock_path, run_builder
+from feedsvc.building.builder import run_builder
+from feedsvc.building.lock import BuildLock, lock_path
 
 during = []
 refresh = site.Publisher.refresh
@@ -247,7 +251,8 @@ import json, os, sys, time
 from pathlib import Path
 import feedsvc.building.site as site
 from feedsvc import for_building
-from feedsvc.building.builder import BuildLock, lock_path, run_builder
+from feedsvc.building.builder import run_builder
+from feedsvc.building.lock import BuildLock, lock_path
 from feedsvc.reading.articles import Options
 from feedsvc.reading.scan import ReadAhead
 

@@ -455,7 +455,7 @@ def test_build_writes_the_export_and_says_what_it_did(sample_dir, tmp_path):
 
 def build_beside_a_server(articles: Path, out: Path, state: Path, **settings) -> str:
     """`feedsvc build` while the build lock is held, as a running server's builder holds it; its output."""
-    from feedsvc.building.builder import BuildLock, lock_path
+    from feedsvc.building.lock import BuildLock, lock_path
 
     lock = BuildLock(lock_path(str(state)))
     assert lock.try_acquire()

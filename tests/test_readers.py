@@ -14,7 +14,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feedsvc.building.builder import BuildLock, lock_path
+from feedsvc.building.lock import BuildLock, lock_path
 from feedsvc.preview import is_navigation
 from tests.conftest import SAMPLE_ARTICLES
 from tests.http_helpers import Nginx, Server, fetch, free_port, wait_until_up

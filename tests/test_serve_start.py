@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc.building.builder import BuildLock, lock_path
+from feedsvc.building.lock import BuildLock, lock_path
 from tests.conftest import SAMPLE_ARTICLES
 from tests.http_helpers import ROOT, Server, fetch, free_port, run_feedsvc
 

@@ -1,0 +1,195 @@
+"""Who builds: the build lock, the builder's status that every process reads, and a serving process's bid for the lock.
+
+Exactly one process per deployment builds: the one holding an exclusive flock on `<STATE_PATH>.build-lock`
+(building/builder.py builds). Every other process serves from the store and tries the lock every half refresh interval
+(contend): when the builder dies the kernel frees the lock and one of them takes over. The builder writes what it is
+doing to `<STATE_PATH>.builder` (BuilderStatus) twice a second, for /healthz in every process. A module of its own, so
+that a serving process imports the builder (its renderers, store writer and search index) only once it builds.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 0.5
+
+
+def lock_path(state_path: str) -> str:
+    return state_path + ".build-lock"
+
+
+def status_path(state_path: str) -> str:
+    return state_path + ".builder"
+
+
+class BuildLock:
+    """An exclusive flock on the lock file; the kernel frees it when its holder dies, however it dies.
+
+    The lock is on the file the path names: one deleted by hand (a tidy-up of "stale" lock files) frees the path for
+    another process, which creates a new file there and would build beside the holder. So a lock is taken only on
+    the file still at the path, and the holder checks (kept()) that it is: if not, it locks the new file too, or, if
+    another process was first, stops building."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd: int | None = None
+        self._also: list[int] = []  # the files put back at the path after the first was deleted (kept())
+
+    def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it; True if this process holds it now."""
+        if self.fd is not None:
+            return True
+        fd = self._locked(blocking=False)
+        if fd is None:
+            return False
+        self.fd = fd
+        return True
+
+    def acquire(self) -> None:
+        """Wait for the lock."""
+        fd = None
+        while fd is None:  # None: the file at the path was replaced while this process waited; lock the new one
+            fd = self._locked(blocking=True)
+        self.fd = fd
+
+    def release(self) -> None:
+        """Let go of the lock (every file this process locks at the path)."""
+        for fd in (self.fd, *self._also):
+            if fd is not None:
+                os.close(fd)
+        self.fd, self._also = None, []
+
+    def kept(self) -> bool:
+        """(the holder) Whether the path still names a file this process locks, after locking the file now there if
+        the one it locked was deleted; False: another process locks the file at the path now (two would build)."""
+        if self.fd is None:
+            return False
+        if any(_names(self.path, fd) for fd in (self.fd, *self._also)):
+            return True
+        fd = self._locked(blocking=False)
+        if fd is None:
+            return False
+        log.warning("the build lock file %s was deleted or replaced; this builder locks the new one", self.path)
+        self._also.append(fd)
+        return True
+
+    def _locked(self, blocking: bool) -> int | None:
+        """A descriptor of the file at the path, flocked; None when another process holds it, or when the path names
+        another file once the lock is taken (deleted or replaced meanwhile: try again)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if not _names(self.path, fd):
+            os.close(fd)
+            return None
+        return fd
+
+
+def _names(path: str, fd: int) -> bool:
+    """Whether the path names the file open at fd (the same device and inode)."""
+    try:
+        named, held = os.stat(path), os.fstat(fd)
+    except OSError:  # deleted, or its folder gone
+        return False
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def status_of(publisher, finished: bool = False) -> dict:
+    """What /healthz tells of a building process: its process ID and site, the last success and error, and the
+    refresh under way (seconds, file), none when `finished` (a refresh's own observer, as it ends)."""
+    running = None if finished else publisher.progress.now()
+    return {"pid": os.getpid(), "site_url": publisher.site.url,
+            "last_success": publisher.last_success.isoformat() if publisher.last_success else None,
+            "last_error": publisher.last_error, "refreshing": None if running is None else list(running)}
+
+
+class BuilderStatus:
+    """The builder's last success, last error and running refresh, shared with other processes through a file."""
+
+    def __init__(self, path: str):
+        self.path = path
+        # The heartbeat and the observer at a refresh's end write from two threads through one temporary file: one
+        # at a time, or one moves the other's half-written file into place and a reader finds no builder.
+        self._writing = threading.Lock()
+
+    def write(self, publisher, finished: bool = False) -> None:
+        """Write the publisher's status now (atomically: a reader sees the old file or the new).
+
+        finished: called as a refresh ends (by an observer, still inside it): no refresh is running.
+        """
+        body = {**status_of(publisher, finished), "heartbeat": time.time()}
+        temporary = f"{self.path}.{os.getpid()}"
+        with self._writing:
+            with open(temporary, "w", encoding="utf-8") as out:
+                json.dump(body, out)
+            os.replace(temporary, self.path)
+
+    def read(self) -> dict | None:
+        """The status as last written, with `heard` seconds since; None if no builder ever wrote one."""
+        try:
+            with open(self.path, encoding="utf-8") as status:
+                body = json.load(status)
+        except (OSError, ValueError):
+            return None
+        body["heard"] = max(0.0, time.time() - body["heartbeat"])
+        return body
+
+    def beat(self, publisher, lock: "BuildLock | None" = None) -> threading.Thread:
+        """Write the status every HEARTBEAT_SECONDS from a daemon thread; and check that this process still holds the
+        build lock (BuildLock.kept): a builder whose lock file another process holds now ends its process at once."""
+        def loop() -> None:
+            while True:
+                try:
+                    if lock is not None and lock.fd is not None and not lock.kept():
+                        log.error("another process holds the build lock %s now (its file was deleted): this process "
+                                  "stops building and ends", lock.path)
+                        os._exit(3)  # nothing half-done is lost: every commit is a transaction, the other builds on
+                    self.write(publisher)
+                except OSError as exc:
+                    folder = os.path.dirname(os.path.abspath(self.path))
+                    if not os.path.isdir(folder):  # its store, lock and status gone with it: nobody reads what it builds
+                        log.error("the state folder %s is gone: this process stops building and ends; a serving process "
+                                  "builds once it is there again", folder)
+                        os._exit(3)
+                    log.warning("cannot write the builder status %s: %s", self.path, exc)
+                time.sleep(HEARTBEAT_SECONDS)
+        thread = threading.Thread(target=loop, name="builder-status", daemon=True)
+        thread.start()
+        return thread
+
+
+def contend(app) -> threading.Thread:
+    """Try the build lock now and every half refresh interval from a daemon thread; build once it is ours."""
+    lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
+    interval = max(0.5, app.extensions["feedsvc.settings"].refresh_seconds / 2)
+
+    def loop() -> None:
+        while True:
+            try:
+                if lock.try_acquire():
+                    log.info("process %d holds the build lock: it builds from now on", os.getpid())
+                    app.extensions["feedsvc.lock"] = lock
+                    from .builder import run_builder  # only here: a serving process that never builds does not import it
+
+                    run_builder(app)
+                    return
+            except Exception as exc:  # noqa: BLE001 - a read-only or full folder, no descriptors left: let go and try
+                # again, or this process would hold the lock without building (or stop contending) and none would build
+                log.warning("process %d cannot build (%s: %s); the build lock is let go, tried again in %.1f s",
+                            os.getpid(), type(exc).__name__, exc, interval)
+                app.extensions.pop("feedsvc.lock", None)
+                lock.release()
+            time.sleep(interval)
+
+    thread = threading.Thread(target=loop, name="build-lock", daemon=True)
+    thread.start()
+    return thread
