@@ -353,12 +353,7 @@ class StateStore:
         new = sorted(articles, key=lambda a: (appeared.get(a.id, now), a.id), reverse=True)
         firsts = {a.id: first.astimezone(timezone.utc)
                   for a, first in zip(new, moments.claim_down([min(appeared.get(a.id, now), now) for a in new]))}
-        stamped = []
-        for a in articles:
-            first = firsts[a.id]
-            # _dated's rule for a row unchanged since first seen: updated is the published time, capped at `seen`.
-            published = a.published or first
-            stamped.append(dated(a, published, max(min(a.updated or published, seen_at), published)))
+        stamped = [_stamped(a, a.published or firsts[a.id], None, seen_at) for a in articles]  # each row unchanged since first seen
         # The rows made apart from the articles, which live on: held until the feeds are committed, then freed together,
         # not scattered among them (with the held maps no longer copied to be written, the builder's peak at 100,000
         # articles went from 401-424 to 391-404 MiB in process). By ID: the key's index is filled in its order.
@@ -618,17 +613,21 @@ class _Moments:
 def _dated(article: Article, row: tuple, first: datetime | None, seens: dict[str, datetime]) -> Article:
     """The article with its dates from its row; first: row[1] as a time, where known; seens: `seen` texts as times,
     those read here added (a stamp reads thousands of rows of a few `seen` values)."""
-    published = article.published or first or datetime.fromisoformat(row[1])
-    # Content unchanged since first seen: updated is the published time, so a fresh clone with a
-    # dated article gives the same feed as the server that has run for a year.
-    updated = article.updated or (datetime.fromisoformat(row[3]) if row[3] else published)
-    # A front matter `updated` later than when this content was recorded (2099-01-01) is not believed:
-    # it would sort the item first for ever and date the feed in the future.
     seen = seens.get(row[4])
     if seen is None:
         seen = seens[row[4]] = datetime.fromisoformat(row[4])
-    updated = min(updated, seen)
-    return dated(article, published, max(updated, published))
+    return _stamped(article, article.published or first or datetime.fromisoformat(row[1]),
+                    datetime.fromisoformat(row[3]) if row[3] else None, seen)
+
+
+def _stamped(article: Article, published: datetime, changed: datetime | None, seen: datetime) -> Article:
+    """The article published then, updated when its content last changed (changed; None: unchanged since first seen),
+    never later than when that content was recorded (seen), never before it was published."""
+    # Content unchanged since first seen: updated is the published time, so a fresh clone with a
+    # dated article gives the same feed as the server that has run for a year.
+    # A front matter `updated` later than when this content was recorded (2099-01-01) is not believed:
+    # it would sort the item first for ever and date the feed in the future.
+    return dated(article, published, max(min(article.updated or changed or published, seen), published))
 
 
 def _as_written(table: str, row: tuple) -> tuple:
