@@ -71,6 +71,35 @@ def write(folder: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
+def variant(publisher: Publisher, key: str, fmt: str, *, page: int = 1, since: datetime | None = None, partner=None):
+    """A feed view (a page, the items since a moment, a partner's licensed view) made from the publisher's own snapshot,
+    as a serving process makes it from the build store (serving/variants.py): what tests compare the store's against.
+    None if there is none."""
+    from dataclasses import replace
+
+    from feedsvc.paging import page_date, page_feed, since_feed
+
+    snapshot = publisher.snapshot
+    listing = snapshot.listings.get(key)
+    if listing is None:
+        return None
+    options = dict(publisher.public) if partner is None else partner.feed_options()
+    part = partner is not None and partner.leaves_out(key)
+    if part:  # the listing cut down to the partner's licensed categories, by count (the frozen pages are the whole one's)
+        items = tuple(a for a in listing.items if any(partner.licenses(c) for c in a.categories))
+        deleted = tuple(d for d in listing.deleted if any(partner.licenses(c) for c in d.categories))
+        listing = replace(listing, items=items, deleted=deleted, cuts=(), since=0, left=(), came=())
+    size = publisher.options.max_items
+    # An archive page has its own date (serving/variants.py says which); any other view changes with the listing.
+    options["updated"] = (page_date(snapshot.changed[key], snapshot.pages.get(key, ()), page)
+                          if since is None and not part else snapshot.changed[key])
+    if since is not None:
+        feed = since_feed(listing, publisher.site, size, since, page, **options)
+    else:
+        feed = page_feed(listing, publisher.site, size, page, **options)
+    return None if feed is None else publisher.renderer.feed(fmt, publisher.in_full(feed))
+
+
 @pytest.fixture
 def articles_dir(tmp_path: Path) -> Path:
     """An empty articles folder."""

@@ -27,7 +27,7 @@ from feedsvc.model import Article
 from feedsvc.reading import articles, markup, pool, text
 from feedsvc.reading.articles import ArticleError, Options, is_placed, parse_article
 from feedsvc.store import Build, ParsedCache, StoreWriter
-from tests.conftest import write
+from tests.conftest import variant, write
 
 CASES = Path(__file__).parent / "cases"
 OPTIONS = Options(site_url="http://127.0.0.1:8000")
@@ -497,10 +497,10 @@ def test_while_articles_are_only_placed_a_worker_answers_503_for_what_needs_them
     finished(app)
     # Now as the builder makes them from what it holds (the whole build's, but dated by this deployment).
     for path, expected in ((f"/articles/{placed.id}", publisher.snapshot.resources[f"articles/{placed.id}"]),
-                           ("/feed.rss?page=2", publisher.variant("", "rss", page=2))):
+                           ("/feed.rss?page=2", variant(publisher, "", "rss", page=2))):
         reply = worker.get(path, headers={"Accept-Encoding": "identity"})
         assert reply.status_code == 200 and reply.data.decode() == expected.body.decode() and reply.headers["ETag"] == expected.etag, path
-    assert len(whole.extensions["feedsvc"].variant("", "rss", page=2).body) == len(expected.body)
+    assert len(variant(whole.extensions["feedsvc"], "", "rss", page=2).body) == len(expected.body)
     assert worker.get("/articles/no-such-article").status_code == 404
 
 

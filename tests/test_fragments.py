@@ -16,7 +16,7 @@ from feedsvc.formats import FORMATS
 from feedsvc.formats import atom, rss
 from feedsvc.formats.fragments import PIECES, Fragments
 from feedsvc.model import UNDATED, Article, Category, Deleted, Site, stable_id
-from tests.conftest import FIXED_NOW, write
+from tests.conftest import FIXED_NOW, variant, write
 
 FMTS = ("rss", "atom", "json")
 SITE = Site(title="أخبار Example", url="https://news.example", description="News & more", author="غرفة الأخبار",
@@ -358,7 +358,7 @@ def test_items_past_the_budget_are_forgotten_least_recently_used_first(make_publ
     fragments = pub.renderer.fragments
     fragments.budget = fragments.held  # room for the first pages' items only
     first_pages = {id_ for id_ in fragments._kept}
-    assert pub.variant("news", "json", page=2) is not None  # four more items: the oldest used go
+    assert variant(pub, "news", "json", page=2) is not None  # four more items: the oldest used go
     assert fragments.held <= fragments.budget
     assert first_pages - fragments._kept.keys()  # some of those used longest ago went
     assert {"s00", "s01", "s02", "s03"} <= fragments._kept.keys()  # the page just made stays
@@ -384,8 +384,8 @@ def test_archive_pages_deltas_and_partner_views_reuse_the_first_pages_items(make
     fragments = pub.renderer.fragments
     before = fragments.made
     for fmt in FMTS:
-        assert pub.variant("", fmt, since=datetime(2026, 11, 10, tzinfo=timezone.utc)) is not None  # first-page items
+        assert variant(pub, "", fmt, since=datetime(2026, 11, 10, tzinfo=timezone.utc)) is not None  # first-page items
     assert fragments.made == before
     for fmt in FMTS:
-        assert pub.variant("news", fmt, page=2) is not None  # the four oldest: made once per format
+        assert variant(pub, "news", fmt, page=2) is not None  # the four oldest: made once per format
     assert fragments.made == before + 4 * 3

@@ -22,7 +22,7 @@ from feedsvc import create_app
 from feedsvc.building.site import Publisher
 from feedsvc.reading.articles import is_placed
 from feedsvc.wanted import Wanted
-from tests.conftest import write
+from tests.conftest import variant, write
 from tests.http_helpers import Server, fetch, run_feedsvc
 from tests.test_coldpath import committer, finished, many, settings
 
@@ -98,9 +98,9 @@ def test_requests_for_placed_articles_wait_for_the_builder_to_read_them_first(he
     finished(app)
     assert json.loads(worker.get("/healthz").data)["left_to_read"] == 0 and wants(tmp_path / "state.sqlite3") == 0
     # The same bytes as once everything is read (the builder's own pages).
-    assert archive.data == publisher.variant("", "rss", page=page).body
+    assert archive.data == variant(publisher, "", "rss", page=page).body
     assert article.data == publisher.snapshot.resources[f"articles/{middle.id}"].body
-    assert delta.data == publisher.variant("", "json", page=10, since=since).body
+    assert delta.data == variant(publisher, "", "json", page=10, since=since).body
     again = worker.get(paths[0], headers={"Accept-Encoding": "identity"})
     assert again.data == archive.data and again.headers["ETag"] == archive.headers["ETag"]
 

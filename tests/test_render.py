@@ -1,7 +1,7 @@
 """A refresh that renders only what changed (feedsvc/building/render.py) gives the bytes a fresh build gives."""
 from __future__ import annotations
 
-from tests.conftest import FIXED_NOW, write
+from tests.conftest import FIXED_NOW, variant, write
 
 
 def story(category: str, title: str, day: int) -> str:
@@ -41,13 +41,13 @@ def test_archive_pages_kept_for_requests_stay_within_their_byte_budget(make_publ
         write(articles_dir, f"s{number:02d}.txt", story("News", f"Story {number}", 1 + number % 28))
     pub = make_publisher(articles_dir, FEED_MAX_ITEMS=2)
     assert pub.refresh()
-    one_page = ondemand._size(pub.variant("", "atom", page=2))
+    one_page = ondemand._size(variant(pub, "", "atom", page=2))
     monkeypatch.setattr(ondemand, "VARIANT_BYTES", 3 * one_page)
-    pages = [pub.variant("", "atom", page=page) for page in range(2, 16)]
+    pages = [variant(pub, "", "atom", page=page) for page in range(2, 16)]
     renderer = pub.renderer
     assert renderer._variants_bytes == sum(ondemand._size(found) for found in renderer._variants.values())
     assert renderer._variants_bytes <= 3 * one_page * 1.5 and len(renderer._variants) < len(pages)
-    assert pub.variant("", "atom", page=15) is pages[-1]  # the most recent are kept
+    assert variant(pub, "", "atom", page=15) is pages[-1]  # the most recent are kept
 
 
 def test_a_refresh_reports_what_it_rendered_and_the_renderer_keeps_no_side_channel(make_publisher, articles_dir):
@@ -71,7 +71,7 @@ def test_the_builder_keeps_item_fragments_of_its_first_pages_only(make_publisher
     first = {a.id for feed in pub.snapshot.feeds for a in feed.items}
     assert set(pub.renderer.fragments._kept) == first
     for page in range(2, 10):  # archive pages asked of the builder itself: their items made and kept for now
-        pub.variant("", "rss", page=page)
+        variant(pub, "", "rss", page=page)
     assert set(pub.renderer.fragments._kept) > first
     write(articles_dir, "new.txt", story("News", "A new one", 28))
     assert pub.refresh([str(articles_dir / "new.txt")])

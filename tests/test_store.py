@@ -17,7 +17,7 @@ from feedsvc.building.builder import Committer
 from feedsvc.config import load_settings
 from feedsvc.reading.articles import Options, read_article
 from feedsvc.store import PARSED_LAYOUT, ItemRef, ParsedCache, StoreReader
-from tests.conftest import write
+from tests.conftest import variant, write
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_pages_deltas_and_partner_views_from_the_store_are_the_publishers_bytes(
     asked = [("", {"page": 2}), ("", {"page": 4}), ("", {"since": since}), ("", {"since": since, "page": 2}),
              ("", {"partner": partner}), (pub.snapshot.feeds[1].key, {"page": 1, "partner": partner})]
     for key, how in asked:
-        expected = pub.variant(key, fmt, **how)
+        expected = variant(pub, key, fmt, **how)
         found = variants.get(key, fmt, **how)
         assert found is not None and found.body == expected.body and found.etag == expected.etag, (key, how)
         assert found.last_modified == expected.last_modified and found.headers == expected.headers

@@ -652,7 +652,7 @@ class EarlyPages:
 
 
 def archive_page(publisher) -> Pages:
-    """Archive pages as the app serves them (Publisher.variant: the same Feed, bytes, date and headers),
+    """Archive pages as the app serves them (serving/variants.py: the same Feed, bytes, date and headers),
     without compressing them: the export compresses only the pages whose bytes changed."""
     from ..paging import page_feed
     from ..resource import Rendered

@@ -23,8 +23,7 @@ from ..config import Settings
 from ..formats import FORMATS
 from ..formats.sitemap import news_window
 from ..model import Article, Feed, Site, dated, guid_key
-from ..paging import Listing, dominant_language, page_date, page_feed, since_feed
-from ..partners import Partner
+from ..paging import Listing, dominant_language, page_feed
 from ..reading import scan as scan_module
 from ..reading.articles import Options, Skipped, is_placed, unique_ids
 from ..reading.pool import release
@@ -585,31 +584,6 @@ class Publisher:
         it was rolled back, and the rows it wrote in memory only would never be written (a deletion then unannounced)."""
         self.tombstones = Tombstones(self.store, self.tombstones.retention)
 
-    def variant(self, key: str, fmt: str, *, page: int = 1, since: datetime | None = None,
-                partner: Partner | None = None) -> Rendered | None:
-        """A feed as asked for: a page, the items since a moment, or a partner's licensed view; None if none.
-
-        The key is "" (site-wide), a category slug, "tag/<slug>" or "author/<slug>". For a partner, the
-        site-wide, tag and author feeds hold only its licensed categories' items, and the content mode is the partner's.
-        """
-        snapshot = self.snapshot
-        listing = snapshot.listings.get(key)
-        if listing is None:
-            return None
-        options = dict(self.public) if partner is None else partner.feed_options()
-        part = partner is not None and partner.leaves_out(key)
-        if part:
-            listing = _licensed(snapshot, partner, key)
-        size = self.options.max_items
-        # An archive page has its own date (serving/variants.py says which); any other view changes with the listing.
-        options["updated"] = (page_date(snapshot.changed[key], snapshot.pages.get(key, ()), page)
-                              if since is None and not part else snapshot.changed[key])
-        if since is not None:
-            feed = since_feed(listing, self.site, size, since, page, **options)
-        else:
-            feed = page_feed(listing, self.site, size, page, **options)
-        return None if feed is None else self.renderer.feed(fmt, self.in_full(feed))
-
     def in_full(self, feed: Feed) -> Feed:
         """The feed with its items in full: those held as placements come from the parse store (load_full)."""
         if not any(is_placed(a) for a in feed.items):
@@ -848,19 +822,6 @@ def compress_fresh(refreshed: Refreshed) -> None:
 def _items_of(found: tuple | None) -> tuple | None:
     """The items of the listing a first page was cut from (Publisher._pages), or None."""
     return None if found is None else found[0].items
-
-
-def _licensed(snapshot: Snapshot, partner: Partner, key: str = "") -> Listing:
-    """The site-wide (or a tag's, an author's) listing cut down to a partner's licensed categories (memoised per snapshot)."""
-    memo = snapshot.memo.setdefault(("licensed", key, partner.categories), None)
-    if memo is None:
-        whole = snapshot.listings[key]
-        items = tuple(a for a in whole.items if any(partner.licenses(c) for c in a.categories))
-        deleted = tuple(d for d in whole.deleted if any(partner.licenses(c) for c in d.categories))
-        # Cut by count: the frozen pages (Listing.cuts) are the whole listing's.
-        memo = snapshot.memo[("licensed", key, partner.categories)] = replace(whole, items=items, deleted=deleted, cuts=(), since=0,
-                                                                             left=(), came=())
-    return memo
 
 
 def _latest(resources, changed: Mapping[str, datetime], pages: Mapping[str, tuple[datetime, ...]]) -> datetime | None:
