@@ -21,10 +21,12 @@ HEARTBEAT_SECONDS = 0.5
 
 
 def lock_path(state_path: str) -> str:
+    """The build lock's file, beside the state store."""
     return state_path + ".build-lock"
 
 
 def status_path(state_path: str) -> str:
+    """The builder's status file, beside the state store."""
     return state_path + ".builder"
 
 
