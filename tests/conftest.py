@@ -71,6 +71,15 @@ def write(folder: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
+def built_app(config: dict):
+    """create_app(config) as it builds, and what its first refresh did (Refreshed): (app, refreshed)."""
+    app = create_app(config, refresh=False)
+    seen = []
+    app.extensions["feedsvc"].observers.append(seen.append)
+    app.extensions["feedsvc"].refresh()
+    return app, seen[-1]
+
+
 def variant(publisher: Publisher, key: str, fmt: str, *, page: int = 1, since: datetime | None = None, partner=None):
     """A feed view (a page, the items since a moment, a partner's licensed view) made from the publisher's own snapshot,
     as a serving process makes it from the build store (serving/variants.py): what tests compare the store's against.

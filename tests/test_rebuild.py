@@ -14,7 +14,7 @@ from feedsvc.building import render
 from feedsvc.building.builder import Committer
 from feedsvc.formats import FORMATS
 from feedsvc.urls import listing_page
-from tests.conftest import write
+from tests.conftest import built_app, write
 from tests.test_export import entries, run_build
 
 CATEGORIES = ("News", "Sport", "Culture", "Tech")
@@ -34,9 +34,14 @@ def settings(folder: Path, state: Path, **more) -> dict:
 
 def started(folder: Path, state: Path, **more):
     """A builder's app made (its first refresh committed and its background builds done)."""
-    app = create_app(settings(folder, state, **more))
+    return started_as(folder, state, **more)[0]
+
+
+def started_as(folder: Path, state: Path, **more):
+    """started(), and what its first refresh did (Refreshed)."""
+    app, refreshed = built_app(settings(folder, state, **more))
     assert next(o for o in app.extensions["feedsvc"].observers if isinstance(o, Committer)).wait(10)
-    return app
+    return app, refreshed
 
 
 @pytest.fixture
@@ -70,10 +75,9 @@ def test_a_restart_on_a_kept_state_renders_no_unchanged_feed_and_serves_the_same
     before = served(started(folder, state))
     assert rendered  # the first start rendered every feed
     rendered.clear()
-    again = started(folder, state)
+    again, refreshed = started_as(folder, state)
     assert rendered == []
-    renderer = again.extensions["feedsvc"].renderer
-    assert renderer.seeded >= len(again.extensions["feedsvc"].snapshot.feeds) * len(FORMATS)
+    assert refreshed.seeded >= len(again.extensions["feedsvc"].snapshot.feeds) * len(FORMATS)
     assert served(again) == before
 
 
@@ -100,8 +104,8 @@ def test_a_stored_feed_made_with_other_settings_is_rendered_again(tmp_path, rend
     folder, state = many(tmp_path / "articles", 12), tmp_path / "state.sqlite3"
     started(folder, state, SITE_URL="https://old.example")
     rendered.clear()
-    again = started(folder, state, SITE_URL="https://new.example")
-    assert again.extensions["feedsvc"].renderer.seeded == 0
+    again, refreshed = started_as(folder, state, SITE_URL="https://new.example")
+    assert refreshed.seeded == 0
     assert "feed.rss" in rendered
     body = again.extensions["feedsvc"].snapshot.resources["feed.rss"].body
     assert b"https://new.example" in body and b"https://old.example" not in body

@@ -77,6 +77,7 @@ class Rendering:
     resources: Resources
     made: int
     fresh: tuple[Rendered, ...]
+    seeded: int = 0  # resources taken over from the build store (Renderer.seed) instead of rendered
 
 
 class Renderer(FeedRenderer):
@@ -115,7 +116,6 @@ class Renderer(FeedRenderer):
         # build`, which commits every coding with them, has them made beside the rest (resource.code_beside). Unset for
         # a server's builder, whose first build commits its feeds before it codes them.
         self.code_fresh: Callable[[list[Rendered]], None] | None = None
-        self.seeded = 0  # resources the last render took from the store instead of rendering them (tests)
         self._key_digests: dict[int, tuple[Hashable, str]] = {}  # id(key) → (key, _key_digest), for this render's keys
         self._articles: dict[int, tuple[Article, str]] = {}  # id(article) → (article, its part of a key's digest), this render's
         self._site_wide: set[str] = set()  # IDs on the site-wide feed's first page, as last rendered (let_go)
@@ -168,7 +168,6 @@ class Renderer(FeedRenderer):
         for feed in feeds[1:] if with_pages else ():
             put(listing_page(feed.key), feed, lambda f=feed: (render_category(f, site)[0], HTML_TYPE, None, lazy))
         stored = self._stored(puts) if not self._cache else {}
-        self.seeded = len(stored)
         for path, key, make in puts:
             previous = self._cache.get(path) or stored.get(path)
             if previous is not None and previous[0] == key and path not in drifted:
@@ -204,7 +203,7 @@ class Renderer(FeedRenderer):
         else:
             self.fragments.keep_only({a.id for feed in feeds for a in feed.items})
         self._made = {path: found for path, found in self._made.items() if pages.get(path) is found[0]}
-        return Rendering(Resources(out, pages, self._article_page, self._made), rendered + made, tuple(fresh))
+        return Rendering(Resources(out, pages, self._article_page, self._made), rendered + made, tuple(fresh), len(stored))
 
     def made_of(self, path: str) -> str:
         """What the resource at path was made from, as the store keeps it (made_from) for a later first render to

@@ -76,6 +76,8 @@ class Refreshed:
     error: str | None = None
     made: int = 0  # resources rendered anew
     fresh: tuple[Rendered, ...] = ()  # the feeds among them, whose gzip and brotli forms are still to make
+    seeded: int = 0  # resources taken over from the build store instead of rendered (a restart's first refresh)
+    looked_at: int = 0  # articles its stages looked at one by one: what a refresh costs follows what changed
 
     @property
     def changed(self) -> bool:
@@ -164,7 +166,6 @@ class Publisher:
         self._synced = False
         self._counts: tuple[dict[str, int], dict[str, int]] = ({}, {})  # how many articles of the scan have each ID, GUID
         self._repeated: set[tuple[int, str]] = set()  # (0, ID) or (1, GUID) that more than one article of the scan has
-        self.looked_at = 0  # articles the last refresh's stages looked at one by one (tests: a refresh costs what changed)
         self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
         self._term_slugs: dict[str, dict[str, str]] = {"tag": {}, "author": {}}  # the same for tags and authors
         self._pages: dict[str, tuple] = {}  # listing key → (listing, its first page, that page dated), as last built
@@ -210,7 +211,9 @@ class Publisher:
             previous, self.snapshot = self.snapshot, snapshot  # one assignment: old set or new, never a mix
             if not self.scanner.placed:  # reading workers kept since start (pool.prestart): not needed any more
                 release()
-            made, fresh = (rendering.made, rendering.fresh) if rendering is not None else (0, ())
+            counts = {"made": rendering.made, "fresh": rendering.fresh, "seeded": rendering.seeded} if rendering is not None else {}
+            if changes is not None:
+                counts["looked_at"] = changes[2]
             self.last_error = None
             self.last_success = snapshot.built_at
             if changes is not None:
@@ -220,18 +223,18 @@ class Publisher:
                 took = time.perf_counter() - started
                 log.info("refresh: %d articles, %d changed files%s, %d resources rendered, %d skipped, %s%.0f ms",
                          len(snapshot.articles), changes[0], f" ({changes[1]} unchanged, from the store)" if changes[1] else "",
-                         made, len(snapshot.skipped),
+                         counts.get("made", 0), len(snapshot.skipped),
                          f"waited {self._waited * 1000:.0f} ms for the next second, " if self._waited else "",
                          (took - self._waited) * 1000)
                 self._tell_listeners(previous, snapshot)
             if snapshot.partial:  # the build store commits its feeds, then the same refresh makes its pages
                 for commit in self.committers:
-                    commit(Refreshed(True, previous, snapshot, time.perf_counter() - started, made=made, fresh=fresh))
+                    commit(Refreshed(True, previous, snapshot, time.perf_counter() - started, **counts))
                 # The background reading from now, not once the pages are made: the articles asked for meanwhile (an
                 # article page of a file only placed) are read while they are, and committed right after this refresh.
                 self._finish_reading()
                 self.snapshot = snapshot = self._complete(snapshot, rest)
-            self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started, made=made, fresh=fresh))
+            self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started, **counts))
             self._finish_reading()
             return True
 
@@ -466,7 +469,7 @@ class Publisher:
         return min(times, default=None)
 
     def _build(self, now: datetime, hints: Iterable[str] | None
-               ) -> tuple[Snapshot, tuple[int, int] | None, Rendering | None, tuple | None]:
+               ) -> tuple[Snapshot, tuple[int, int, int] | None, Rendering | None, tuple | None]:
         """The snapshot for `now`; how many files changed and how many the parse store had as they are (None: nothing
         to do, the last snapshot as it was); what was rendered (None: nothing); and for a partial snapshot (feeds_first)
         what its pages are rendered from (_complete), else None."""
@@ -479,7 +482,7 @@ class Publisher:
             return replace(old, built_at=now), None, None, None  # nothing to do: same bytes, same ETags
         fresh: set[str] = set()
         size, changes = self.options.max_items, (len(scan.changed) - scan.stored, scan.stored)
-        synced, self.looked_at = self._synced, 0
+        synced, looked = self._synced, 0
         if not synced:
             self.listing_builder = ListingBuilder()  # built again from every article
         builder = self.listing_builder
@@ -493,8 +496,9 @@ class Publisher:
         hold = self.feeds_first and bool(self.scanner.placed)
         with self.store.transaction(hold=hold):
             while True:
-                came, went, duplicates = self._unique(scan, synced)
-                came, went, stamped = self._stamp(came, went, now, scan.modified)
+                came, went, duplicates, seen = self._unique(scan, synced)
+                came, went, stamped, also_seen = self._stamp(came, went, now, scan.modified)
+                looked += seen + also_seen
                 fresh |= stamped
                 builder.apply(came, went, now, len(self._stamped), lambda: map(_STAMPED, self._stamped.values()))
                 synced = True  # the next round (complete()) follows by what came and went
@@ -551,7 +555,7 @@ class Publisher:
             next_expiry=_soonest(expires, news_window(live, now)[1]),
             partial=partial,
         )
-        return snapshot, changes, rendering, (feeds, live, live_by_id, now, listings, before, None if record_now else held) if partial else None
+        return snapshot, (*changes, looked), rendering, (feeds, live, live_by_id, now, listings, before, None if record_now else held) if partial else None
 
     def _complete(self, partial: Snapshot, rest: tuple) -> Snapshot:
         """The whole snapshot of a partial one (its feeds committed): the home and category pages and the sitemaps of
@@ -646,26 +650,28 @@ class Publisher:
                 known.update(self.store.claim_term_slugs(kind, names, lambda new, recorded: assign_slugs(new, {}, recorded)))
         return self._term_slugs
 
-    def _unique(self, scan, synced: bool) -> tuple[list[Article], list[Article] | None, list[Skipped]]:
+    def _unique(self, scan, synced: bool) -> tuple[list[Article], list[Article] | None, list[Skipped], int]:
         """One file per ID, its first owner (kept in the state store, so across restarts and workers): the articles
         that came into the unique set and went from it since the last call (went None: `came` is every article
-        of the set, for _stamp() to compare with what it holds), and the files skipped for another's ID.
+        of the set, for _stamp() to compare with what it holds), the files skipped for another's ID, and how many
+        articles it looked at.
 
         The usual case (no ID or GUID repeated, nothing skipped for one before, the last call's result followed):
         only the scan's came and went are looked at, and only new IDs, or IDs whose file is not the one last said
         to own them, are asked of the state store. Otherwise every article is looked at (unique_ids)."""
         owners, held = self._owners, self._stamped  # the articles of the set as last stamped, by ID
+        looked = 0
         if synced and not self._repeated and not self._duplicates:
             came, went = scan.came, scan.went
             self._count(went, -1), self._count(came, 1)
-            self.looked_at += len(came) + len(went)
+            looked = len(came) + len(went)
             ask = {a.id: [a.source] for a in came if owners.get(a.id) != a.source} if not self._repeated else None
             if ask:
                 owners.update(self.store.claim_ids(ask, held={s.source for s in scan.skipped} | scan.pending))
             if ask is not None and all(owners[id_] == sources[0] for id_, sources in ask.items()):
-                return list(came), list(went), []
+                return list(came), list(went), [], looked
         articles = scan.articles
-        self.looked_at += len(articles)
+        looked += len(articles)
         ids, guids = list(map(_ID, articles)), list(map(guid_key, map(_GUID, articles)))  # as unique_ids tells GUIDs apart
         self._counts = (dict(Counter(ids)), dict(Counter(guids)))
         self._repeated = {(k, key) for k, counts in enumerate(self._counts) for key, n in counts.items() if n > 1}
@@ -688,7 +694,7 @@ class Publisher:
         for skip in sorted(set(duplicates) - self._duplicates, key=lambda s: s.source):
             log.warning("skipped %s", skip)
         self._duplicates = frozenset(duplicates)
-        return unique, None, duplicates
+        return unique, None, duplicates, looked
 
     def _guid_owners(self, articles: Sequence[Article]) -> dict[str, str]:
         """The file that keeps each GUID several IDs share (rare: `id: <uuid>` in one file and `id: urn:uuid:<uuid>` in
@@ -764,19 +770,19 @@ class Publisher:
                 listener(changed)
 
     def _stamp(self, came: list[Article], went: list[Article] | None, now: datetime,
-               modified: Mapping[str, float]) -> tuple[list[Article], list[Article], set[str]]:
+               modified: Mapping[str, float]) -> tuple[list[Article], list[Article], set[str], int]:
         """Stamp the articles that came (read anew); the rest keep their stamped objects. Returns the stamped articles
-        that came, those that went (as stamped), and the fresh IDs.
+        that came, those that went (as stamped), the fresh IDs, and how many articles it looked at.
 
         went None (the first refresh, after a failed one, or a repeated ID): `came` is every article, each compared
         with what is held, once."""
-        stamped_map, left = self._stamped, []
+        stamped_map, left, looked = self._stamped, [], 0
         if went is None:
             unique = came
-            self.looked_at += len(unique)
+            looked = len(unique)
             came = [a for a in unique if stamped_map.get(a.id, (None,))[0] is not a]
             went = [stamped_map[id_][0] for id_ in stamped_map.keys() - set(map(_ID, unique))]
-        self.looked_at += len(came) + len(went)
+        looked += len(came) + len(went)
         for a in went:
             found = stamped_map.get(a.id)
             if found is not None and found[0] is a:
@@ -791,7 +797,7 @@ class Publisher:
                     left.append(before[1])
                 stamped_map[stamped.id] = (fresh[stamped.id], stamped)
                 made.append(stamped)
-        return made, left, set(fresh)
+        return made, left, set(fresh), looked
 
     def _live_by_id(self, site_wide: Listing) -> tuple[Mapping[str, Article], tuple[set[str], set[str]] | None]:
         """The published articles by ID, a map of its own for each snapshot (the build store's commit compares them by
