@@ -41,7 +41,7 @@ def run(articles: Path, beside: int = 0) -> dict:
             config = {"ARTICLES_DIR": str(articles), "STATE_PATH": f"{tmp}/{n}/state.sqlite3"}
             Path(tmp, str(n)).mkdir()
             builders.append(subprocess.Popen([sys.executable, "-c", BUILD, json.dumps(config)], env=env, cwd=tmp,
-                                             stdout=subprocess.DEVNULL, stderr=open(f"{tmp}/{n}/log", "w")))
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         pid, started, samples, quiet = builders[0].pid, time.monotonic(), [], 0
         try:
             last = cpu_ticks(pid)

@@ -71,13 +71,19 @@ def write(folder: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
+def observed(publisher: Publisher) -> list:
+    """What each refresh of the publisher does from now on (Refreshed), as its observers are told."""
+    refreshes: list = []
+    publisher.observers.append(refreshes.append)
+    return refreshes
+
+
 def built_app(config: dict):
     """create_app(config) as it builds, and what its first refresh did (Refreshed): (app, refreshed)."""
     app = create_app(config, refresh=False)
-    seen = []
-    app.extensions["feedsvc"].observers.append(seen.append)
+    refreshes = observed(app.extensions["feedsvc"])
     app.extensions["feedsvc"].refresh()
-    return app, seen[-1]
+    return app, refreshes[-1]
 
 
 def variant(publisher: Publisher, key: str, fmt: str, *, page: int = 1, since: datetime | None = None, partner=None):

@@ -9,7 +9,7 @@ import pytest
 
 from feedsvc.building.state import StateStore
 from feedsvc.urls import feed_path
-from tests.conftest import write
+from tests.conftest import observed, write
 
 
 def story(number: int) -> str:
@@ -45,12 +45,6 @@ def one_saved_file(make_publisher, folder, count: int, monkeypatch) -> tuple[lis
     assert "new" in pub.snapshot.articles and len(pub.snapshot.articles) == count + 1
     return list(statements), refreshes[-1].looked_at, pub
 
-
-def observed(pub) -> list:
-    """What each refresh of the publisher did from now on (Refreshed), as its observers are told."""
-    refreshes: list = []
-    pub.observers.append(refreshes.append)
-    return refreshes
 
 
 @pytest.mark.parametrize("count", [40, 400])

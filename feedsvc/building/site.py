@@ -211,9 +211,8 @@ class Publisher:
             previous, self.snapshot = self.snapshot, snapshot  # one assignment: old set or new, never a mix
             if not self.scanner.placed:  # reading workers kept since start (pool.prestart): not needed any more
                 release()
-            counts = {"made": rendering.made, "fresh": rendering.fresh, "seeded": rendering.seeded} if rendering is not None else {}
-            if changes is not None:
-                counts["looked_at"] = changes[2]
+            made, fresh, seeded = (rendering.made, rendering.fresh, rendering.seeded) if rendering is not None else (0, (), 0)
+            counts = {"made": made, "fresh": fresh, "seeded": seeded, "looked_at": changes[2] if changes is not None else 0}
             self.last_error = None
             self.last_success = snapshot.built_at
             if changes is not None:
@@ -223,7 +222,7 @@ class Publisher:
                 took = time.perf_counter() - started
                 log.info("refresh: %d articles, %d changed files%s, %d resources rendered, %d skipped, %s%.0f ms",
                          len(snapshot.articles), changes[0], f" ({changes[1]} unchanged, from the store)" if changes[1] else "",
-                         counts.get("made", 0), len(snapshot.skipped),
+                         made, len(snapshot.skipped),
                          f"waited {self._waited * 1000:.0f} ms for the next second, " if self._waited else "",
                          (took - self._waited) * 1000)
                 self._tell_listeners(previous, snapshot)
