@@ -1,8 +1,8 @@
 """What a long-lived process asks of glibc's allocator: memory it frees given back to the system. Elsewhere than
 glibc (musl, macOS) each call does nothing and says so.
 
-Neutral: the builder trims after each commit and maps big blocks apart (building/builder.py), a serving process
-maps big blocks apart (server.py).
+Neutral: the builder trims after each commit (building/committer.py) and maps big blocks apart (building/builder.py),
+a serving process maps big blocks apart (server.py).
 """
 from __future__ import annotations
 

@@ -156,7 +156,7 @@ def _served_variants(app, settings):
 
 def _build(out: str, articles_dir: str | None) -> None:
     from . import for_export, state_path
-    from .building.builder import Committer
+    from .building.committer import Committer
     from .building.exportpool import end_ahead, fork_ahead
     from .building.lock import BuildLock, lock_path
     from .building.state import StateError
@@ -178,7 +178,7 @@ def _build(out: str, articles_dir: str | None) -> None:
             # started anew imported for about 0.1 s each before they read a file (10,000 articles: files read 0.2 s sooner).
             prestart()
         # On the other core while the build imports and wires itself: the folder's walk, then the rows its first
-        # comparison reads (building/builder.py Committer._held).
+        # comparison reads (building/committer.py Committer._held).
         ahead = Ahead({"walk": folder.walk, "held": lambda: held_at(store)}, "feedsvc-ahead")
         if from_scratch:  # and its export's workers, for the archive pages it hands out seconds later
             fork_ahead()
@@ -231,12 +231,12 @@ def _build_into_store(publisher, out: str, committed):
     """Refresh and commit to the build store as a server's builder does; the maker of archive pages.
     committed() is called once the build's listings and items are in the store, while its article pages are
     still to commit (a whole build's: seconds on one core)."""
-    from .building.builder import Committer
+    from .building.committer import Committer
     from .building.export import archive_page
     from .resource import code_beside
 
     publisher.read_in_full()  # the export writes every page at once: no placement pass (building/site.py)
-    # Every coding is committed with the build (builder.Committer): the changed feeds' made on the second core while the
+    # Every coding is committed with the build (committer.Committer): the changed feeds' made on the second core while the
     # render goes on to the sitemaps and pages, and the commit compares the rest (0.08 s of a one-file build).
     publisher.renderer.code_fresh = code_beside
     if not publisher.refresh():

@@ -213,7 +213,7 @@ class Build:
     parsed_refs: list["ItemRef | None"] = field(default_factory=list)
     deferred: dict[str, list] = field(default_factory=dict)  # article pages left for later builds: path → renderer entry
     recode: dict[str, tuple] = field(default_factory=dict)  # rows put without their codings, to put with them later
-    later: dict[str, tuple] = field(default_factory=dict)  # rows left for a build right after this one (builder.Committer)
+    later: dict[str, tuple] = field(default_factory=dict)  # rows left for a build right after this one (committer.Committer)
     previews: dict[str, tuple] = field(default_factory=dict)  # feed path → (snapshot, made_from): pages rendered for that build
     # path → (made_from, gzip, br): codings of rows already stored, put only if the row is still the one they were
     # made for; the row keeps its version (its bytes are those of the build that put it).
@@ -247,6 +247,24 @@ def microseconds(moment: datetime) -> int:
 def item_row(article) -> tuple:
     """An article's row in each listing that holds it: (rank, id, updated, categories) as listing_items keeps them."""
     return (-microseconds(article.published), article.id, microseconds(article.updated), _categories(article.categories))
+
+
+def resource_row(res, made: str, *, coded: bool | None = None) -> tuple:
+    """A Rendered's row in resources; coded: with both codings (made now if need be), False: with none, None: with
+    those already made."""
+    codings = ((res.coded("gzip"), res.coded("br")) if coded else (None, None) if coded is False
+               else (res._coded.get("gzip"), res._coded.get("br")))
+    return (res.etag, res.media_type, res.last_modified.isoformat(), res.max_age, json.dumps(res.headers), res.body, *codings, made)
+
+
+def validators_of(res) -> str:
+    """What a resource row's made_from ends with: the Rendered's validators, media type and headers."""
+    return f"{res.etag} {res.http_date} {res.max_age} {res.media_type} {res.headers!r}"
+
+
+def short_digest(text: str) -> str:
+    """A short hash of a text: what the builder keys what it made by (code, settings, site, times)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class ItemRows:

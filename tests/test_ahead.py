@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from feedsvc import create_app
-from feedsvc.building.builder import Committer
+from feedsvc.building.committer import Committer
 from feedsvc.reading.folder import Folder
 from feedsvc.store import held_at
 from tests.conftest import ROOT, SAMPLE_ARTICLES

@@ -97,16 +97,16 @@ import errno, json, os, sys, time
 from pathlib import Path
 import click
 from feedsvc.building import exportfolder
-from feedsvc.building import builder, export, exportpool
+from feedsvc.building import committer, export, exportpool
 from feedsvc.cli import main
 from feedsvc.reading import pool
 started, there = [], []
 prestart, fork_ahead, written_there = pool.prestart, exportpool.fork_ahead, export._Writer._written_there
 pool.prestart = lambda: (started.append("reading"), prestart())
 exportpool.fork_ahead = lambda: (started.append("export"), fork_ahead(), started.append(len(exportpool._ahead)))
-builder.FIRST_PAGES = 5  # article pages committed in the background, as at 10,000 articles, and still to commit when the
-wait = builder.Committer.wait  # build looks: its archive pages made ahead (export.EarlyPages), as a big build's are
-builder.Committer.wait = lambda self, timeout=None: wait(self, timeout) and timeout != 0
+committer.FIRST_PAGES = 5  # article pages committed in the background, as at 10,000 articles, and still to commit when the
+wait = committer.Committer.wait  # build looks: its archive pages made ahead (export.EarlyPages), as a big build's are
+committer.Committer.wait = lambda self, timeout=None: wait(self, timeout) and timeout != 0
 export.SHARE_FROM = int(sys.argv[3])  # 50: this folder's few hundred files shared with the workers, as a big folder's are
 if sys.argv[4:] == ["fail"]:  # the workers (forks of this process) fail on the files handed to them
     exportpool.write_files = lambda *args: 1 / 0

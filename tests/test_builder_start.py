@@ -118,6 +118,7 @@ refresher = run_builder(app)
 _FIRST_BUILD = """
 import json, sys
 import feedsvc.building.builder as builder
+import feedsvc.building.committer as committer
 import feedsvc.building.site as site
 from feedsvc import for_building
 from feedsvc.building.builder import run_builder
@@ -133,13 +134,13 @@ def watched(self, *args, **kwargs):
     finally:
         seen.append([name in sys.modules for name in LATER])
 site.Publisher.refresh = watched
-commit = builder.Committer.__call__
+commit = committer.Committer.__call__
 def committed(self, *args, **kwargs):
     try:
         return commit(self, *args, **kwargs)
     finally:
         seen.append([name in sys.modules for name in LATER])
-builder.Committer.__call__ = committed
+committer.Committer.__call__ = committed
 app = for_building(json.loads(sys.argv[1]))
 """ + _RUN_BUILDER + """metrics = app.extensions["feedsvc.metrics"]._metrics
 print(json.dumps({"first build": seen[:3], "then": [name in sys.modules for name in LATER],

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 import feedsvc.building.builder
+import feedsvc.building.committer
 import feedsvc.reading.scan
 from feedsvc import create_app, for_building
-from feedsvc.building.builder import LAND_WITHIN_S
+from feedsvc.building.committer import LAND_WITHIN_S
 from feedsvc.building.site import Publisher
 from feedsvc.model import Article
 from feedsvc.reading import articles, markup, pool, text
@@ -78,7 +79,7 @@ def undated(body: bytes) -> bytes:
 
 
 def committer(app):
-    return next(o for o in app.extensions["feedsvc"].observers if isinstance(o, feedsvc.building.builder.Committer))
+    return next(o for o in app.extensions["feedsvc"].observers if isinstance(o, feedsvc.building.committer.Committer))
 
 
 def finished(app) -> None:
@@ -205,14 +206,14 @@ def test_a_restart_before_the_background_reading_ends_places_every_file_from_the
 
 def slow_parse_results(monkeypatch, seconds: float) -> None:
     """The background build that commits a cold start's parse results takes `seconds` longer (as at 100,000 files)."""
-    commit_left = feedsvc.building.builder.Committer._commit_left
+    commit_left = feedsvc.building.committer.Committer._commit_left
 
     def slow(self, build, what, make=None):
         if what == "parse results":
             time.sleep(seconds)
         return commit_left(self, build, what, make)
 
-    monkeypatch.setattr(feedsvc.building.builder.Committer, "_commit_left", slow)
+    monkeypatch.setattr(feedsvc.building.committer.Committer, "_commit_left", slow)
 
 
 def test_a_process_that_ends_right_after_a_cold_start_first_lands_its_parse_results(tmp_path, monkeypatch):
@@ -222,13 +223,13 @@ def test_a_process_that_ends_right_after_a_cold_start_first_lands_its_parse_resu
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
     monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
     monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)
-    monkeypatch.setattr(feedsvc.building.builder, "FIRST_PAGES", 5)  # article pages after the feeds, as at 10,000
+    monkeypatch.setattr(feedsvc.building.committer, "FIRST_PAGES", 5)  # article pages after the feeds, as at 10,000
     slow_parse_results(monkeypatch, 0.5)
     cold = create_app(settings(folder, state)).extensions["feedsvc"]
     placed = set(cold.scanner.placed)  # the files not on a first page: still placements only
     files = {path.name for path in folder.iterdir()}
     assert not stored_ids(state, "parsed")  # the feeds answer; the parse results are still on their way
-    feedsvc.building.builder.land_at_exit()
+    feedsvc.building.committer.land_at_exit()
     assert stored_ids(state, "parsed") == files and placed and not full_results(state) & placed
     again = create_app(settings(folder, state)).extensions["feedsvc"]
     assert again.scanner.parsed.read == 0 and set(again.scanner.placed) == placed
@@ -250,8 +251,8 @@ def term_after_first(function: str, imported: str) -> str:
 def parse_results_after(seconds: float) -> str:
     """Patch source for dedicated_builder: the background build of the parse results a refresh left waits `seconds`
     before it commits them."""
-    return ("_left = b.Committer._commit_left\n"
-            "b.Committer._commit_left = lambda self, build, what, make=None: "
+    return ("_left = c.Committer._commit_left\n"
+            "c.Committer._commit_left = lambda self, build, what, make=None: "
             f"(what == 'parse results' and time.sleep({seconds}), _left(self, build, what, make))[1]\n")
 
 
@@ -268,9 +269,9 @@ def dedicated_builder(tmp_path: Path, folder: Path, state: Path, patch: str) -> 
     driver = tmp_path / "builder.py"
     driver.write_text(
         "import os, signal, sys, time\n"
-        "import feedsvc.building.builder as b, feedsvc.reading.scan as scan\n"
+        "import feedsvc.building.builder as b, feedsvc.building.committer as c, feedsvc.reading.scan as scan\n"
         "from feedsvc.building.site import Publisher\n"
-        "scan.PLACE_FROM, scan.FIRST_GUESS, b.FIRST_PAGES = 10, 0, 5\n"
+        "scan.PLACE_FROM, scan.FIRST_GUESS, c.FIRST_PAGES = 10, 0, 5\n"
         "Publisher.finish_reading = lambda self, placed: None\n"
         + patch + f"b.build_forever({settings(folder, state, WATCH=False)!r}, None)\n", encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -344,11 +345,11 @@ def test_a_sigterm_the_moment_the_first_builds_commit_takes_its_lock_ends_the_bu
                              "        return self\n"
                              "    def __exit__(self, *exc):\n"
                              "        self.lock.release()\n"
-                             "made = b.Committer.__init__\n"
+                             "made = c.Committer.__init__\n"
                              "def with_lock(self, *args, **kwargs):\n"
                              "    made(self, *args, **kwargs)\n"
                              "    self._lock = TermWhenTaken()\n"
-                             "b.Committer.__init__ = with_lock\n")
+                             "c.Committer.__init__ = with_lock\n")
     landed_and_ended(proc, state, folder)
 
 
@@ -759,17 +760,17 @@ def test_the_background_reading_waits_for_the_committers_backlog_and_each_backgr
 
     import brotli
 
-    from feedsvc.building import builder, site
+    from feedsvc.building import site
 
     folder, state = tmp_path / "articles", tmp_path / "state.sqlite3"
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
     monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
     monkeypatch.setattr(site, "FINISH_STEP", 5)  # the 40-odd placed files in steps, each chunk a refresh of its own
-    monkeypatch.setattr(builder, "FIRST_PAGES", 6)  # fewer than the first pages' articles: the first build defers
-    monkeypatch.setattr(builder, "PAGES_PER_BUILD", 4)
-    monkeypatch.setattr(builder, "OTHERS_PER_BUILD", 2)
+    monkeypatch.setattr(feedsvc.building.committer, "FIRST_PAGES", 6)  # fewer than the first pages' articles: the first build defers
+    monkeypatch.setattr(feedsvc.building.committer, "PAGES_PER_BUILD", 4)
+    monkeypatch.setattr(feedsvc.building.committer, "OTHERS_PER_BUILD", 2)
     backlog_at_refresh, background = [], []
-    build, commit = builder.Committer.build, StoreWriter.commit
+    build, commit = feedsvc.building.committer.Committer.build, StoreWriter.commit
 
     committers = []
 
@@ -791,7 +792,7 @@ def test_the_background_reading_waits_for_the_committers_backlog_and_each_backgr
             backlog_at_read.append(len(c._deferred) + len(c._recode) + len(c._later) + len(c._previews))
         return read_files(*args, **kwargs)
 
-    monkeypatch.setattr(builder.Committer, "build", watched_build)
+    monkeypatch.setattr(feedsvc.building.committer.Committer, "build", watched_build)
     monkeypatch.setattr(StoreWriter, "commit", watched_commit)
     monkeypatch.setattr(feedsvc.reading.scan, "read_files", watched_read)  # Scanner.read_placed's, the background's
     app = create_app(settings(folder, state))

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from feedsvc import create_app
-from feedsvc.building.builder import Committer
+from feedsvc.building.committer import Committer
 from feedsvc.building.site import compress_fresh
 from feedsvc.partners import Partner
 from feedsvc.serving.variants import NotReadYetError
@@ -237,10 +237,10 @@ def test_an_article_not_stored_yet_is_named_in_the_not_read_yet_error(tmp_path, 
 
 
 def test_what_a_failed_background_build_left_is_committed_by_the_next_refresh_and_nothing_waits_on_it(tmp_path, monkeypatch):
-    from feedsvc.building import builder
+    import feedsvc.building.committer
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(builder, "FIRST_PAGES", 3)  # the cold start's article pages and codings left to the background
+    monkeypatch.setattr(feedsvc.building.committer, "FIRST_PAGES", 3)  # the cold start's article pages and codings left to the background
     calls = []
 
     def broken(previews, site):  # the feeds' pages for browsers fail once, outside the build's own commit
@@ -249,8 +249,8 @@ def test_what_a_failed_background_build_left_is_committed_by_the_next_refresh_an
             raise RuntimeError("a preview that cannot be rendered")
         return render_previews(previews, site)
 
-    render_previews = builder._previews
-    monkeypatch.setattr(builder, "_previews", broken)
+    render_previews = feedsvc.building.committer._previews
+    monkeypatch.setattr(feedsvc.building.committer, "_previews", broken)
     folder, state = many(tmp_path / "articles", 20), tmp_path / "state.sqlite3"
     app = create_app(settings(folder, state))
     commit = committer(app)
@@ -292,7 +292,7 @@ def test_a_row_to_code_that_the_store_no_longer_holds_is_dropped_not_tried_again
 
 
 def test_a_first_builds_codings_made_on_two_threads_are_each_resources_own():
-    from feedsvc.building.builder import _code_all
+    from feedsvc.building.committer import _code_all
     from feedsvc.resource import Rendered
 
     bodies = [f"<feed>{'مقال ' * n * 400}</feed>".encode() for n in range(1, 6)]

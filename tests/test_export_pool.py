@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from feedsvc import create_app
-from feedsvc.building import builder, export, exportpool
+from feedsvc.building import committer, export, exportpool
 from feedsvc.building.export import MANIFEST, export_store, read_manifest
 from tests.test_export import assert_served_alike, contents, corpus, entries, files, run_build, served, write
 
@@ -54,9 +54,9 @@ def test_workers_write_the_archive_pages_this_process_would(articles_dir, tmp_pa
 def test_pages_made_ahead_are_taken_only_where_they_are_the_pages_needed(articles_dir, tmp_path, handed, monkeypatch):
     """The build's archive pages are rendered while it commits its article pages (export.EarlyPages); a page
     made ahead that is not the one the export needs (here: every one, its date moved) is made again."""
-    monkeypatch.setattr(builder, "FIRST_PAGES", 5)  # article pages committed in the background, as at 10,000
-    wait = builder.Committer.wait  # and still to commit when the build looks (its few here may be done by then)
-    monkeypatch.setattr(builder.Committer, "wait", lambda self, timeout=None: wait(self, timeout) and timeout != 0)
+    monkeypatch.setattr(committer, "FIRST_PAGES", 5)  # article pages committed in the background, as at 10,000
+    wait = committer.Committer.wait  # and still to commit when the build looks (its few here may be done by then)
+    monkeypatch.setattr(committer.Committer, "wait", lambda self, timeout=None: wait(self, timeout) and timeout != 0)
     corpus(articles_dir, 60)
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     write(tmp_path, ".export.staging-99999/feed.rss.page-2", "a killed build's page")
@@ -94,9 +94,9 @@ def test_a_build_on_one_core_renders_its_archive_pages_itself(articles_dir, tmp_
     """No worker to make pages ahead while the article pages are committed in the background: the export makes them
     (a one-core machine's `feedsvc build` of a big folder stopped on an empty share list)."""
     monkeypatch.setattr(exportpool, "cores", lambda: 1)
-    monkeypatch.setattr(builder, "FIRST_PAGES", 5)  # article pages committed in the background, as at 10,000
-    wait = builder.Committer.wait
-    monkeypatch.setattr(builder.Committer, "wait", lambda self, timeout=None: wait(self, timeout) and timeout != 0)
+    monkeypatch.setattr(committer, "FIRST_PAGES", 5)  # article pages committed in the background, as at 10,000
+    wait = committer.Committer.wait
+    monkeypatch.setattr(committer.Committer, "wait", lambda self, timeout=None: wait(self, timeout) and timeout != 0)
     corpus(articles_dir, 60)
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import feedsvc.building.builder
+import feedsvc.building.committer
 import feedsvc.building.site
 from feedsvc import create_app
 from feedsvc.store import ItemRef
@@ -40,7 +41,7 @@ def rows(state) -> dict:
 
 
 def committer(app):
-    return next(o for o in app.extensions["feedsvc"].observers if isinstance(o, feedsvc.building.builder.Committer))
+    return next(o for o in app.extensions["feedsvc"].observers if isinstance(o, feedsvc.building.committer.Committer))
 
 
 def one_moment(monkeypatch):
@@ -56,8 +57,8 @@ def test_a_cold_start_commits_the_feeds_first_and_ends_with_the_bytes_of_one_ful
     one_moment(monkeypatch)
     whole = create_app(settings(folder, tmp_path / "whole.sqlite3"))
     assert committer(whole).wait(10)
-    monkeypatch.setattr(feedsvc.building.builder, "FIRST_PAGES", 5)
-    monkeypatch.setattr(feedsvc.building.builder, "PAGES_PER_BUILD", 7)
+    monkeypatch.setattr(feedsvc.building.committer, "FIRST_PAGES", 5)
+    monkeypatch.setattr(feedsvc.building.committer, "PAGES_PER_BUILD", 7)
     split = create_app(settings(folder, tmp_path / "split.sqlite3"))
     assert committer(split).wait(10)
     with sqlite3.connect(tmp_path / "split.sqlite3") as conn:
@@ -82,9 +83,9 @@ def test_an_article_page_not_committed_yet_is_rendered_from_the_stored_article(t
     folder = many(tmp_path / "articles", 12)
     one_moment(monkeypatch)
     whole = create_app(settings(folder, tmp_path / "whole.sqlite3"))
-    monkeypatch.setattr(feedsvc.building.builder, "FIRST_PAGES", 0)
-    finish = feedsvc.building.builder.Committer.finish
-    monkeypatch.setattr(feedsvc.building.builder.Committer, "finish", lambda self: None)  # the background pages wait
+    monkeypatch.setattr(feedsvc.building.committer, "FIRST_PAGES", 0)
+    finish = feedsvc.building.committer.Committer.finish
+    monkeypatch.setattr(feedsvc.building.committer.Committer, "finish", lambda self: None)  # the background pages wait
     builder = create_app(settings(folder, tmp_path / "state.sqlite3"))
     worker = create_app(settings(folder, tmp_path / "state.sqlite3"), build=False).test_client()
     pages = [p for p in whole.extensions["feedsvc"].snapshot.resources if p.startswith("articles/")]
@@ -114,10 +115,10 @@ def test_an_article_page_not_committed_yet_is_rendered_from_the_stored_article(t
 def test_a_refresh_while_pages_are_pending_still_ends_with_every_page(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = many(tmp_path / "articles", 30)
-    monkeypatch.setattr(feedsvc.building.builder, "FIRST_PAGES", 3)
-    monkeypatch.setattr(feedsvc.building.builder, "PAGES_PER_BUILD", 4)
-    finish = feedsvc.building.builder.Committer.finish
-    monkeypatch.setattr(feedsvc.building.builder.Committer, "finish", lambda self: None)
+    monkeypatch.setattr(feedsvc.building.committer, "FIRST_PAGES", 3)
+    monkeypatch.setattr(feedsvc.building.committer, "PAGES_PER_BUILD", 4)
+    finish = feedsvc.building.committer.Committer.finish
+    monkeypatch.setattr(feedsvc.building.committer.Committer, "finish", lambda self: None)
     app = create_app(settings(folder, tmp_path / "state.sqlite3"))
     write(folder, "9999-late.txt", "sport\nA late story\nIt came during the first build.\n")
     (folder / "0000-story.txt").unlink()
@@ -134,12 +135,12 @@ def test_a_refresh_while_pages_are_pending_still_ends_with_every_page(tmp_path, 
 
 @pytest.mark.e2e
 def test_serve_answers_every_feed_and_every_article_page_while_the_pages_are_still_being_committed(tmp_path):
-    folder = many(tmp_path / "articles", feedsvc.building.builder.FIRST_PAGES + 700)
+    folder = many(tmp_path / "articles", feedsvc.building.committer.FIRST_PAGES + 700)
     state = tmp_path / "state.sqlite3"
     server = Server(folder, state, workers=2)
     try:
         assert fetch(server.base, "/feed.rss").status == 200
-        ids = [f"{i:04d}-story" for i in range(0, feedsvc.building.builder.FIRST_PAGES + 700, 37)]
+        ids = [f"{i:04d}-story" for i in range(0, feedsvc.building.committer.FIRST_PAGES + 700, 37)]
         first = {}
         for id_ in ids:
             reply = fetch(server.base, f"/articles/{id_}")

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from gunicorn.config import Config
 
-from feedsvc.building.builder import Committer
+from feedsvc.building.committer import Committer
 from feedsvc.serving.accesslog import ACCESS_LOG_FORMAT, AccessLog
 from feedsvc.serving.asgi import WSGIOnThreads
 from feedsvc.serving.ratelimit import RateLimiter

@@ -15,6 +15,7 @@ import feedsvc.model
 import feedsvc.reading.articles
 import feedsvc.reading.scan
 from feedsvc import create_app
+import feedsvc.building.committer
 from feedsvc.building import builder
 from feedsvc.building.sitemaps import Sitemaps
 from feedsvc.building.state import StateStore
@@ -48,7 +49,7 @@ def test_after_a_cold_start_the_builder_holds_two_articles_a_file_sharing_their_
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
     monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first, read in full in the background
-    monkeypatch.setattr(builder, "FIRST_PAGES", 5)  # article pages committed in background builds too
+    monkeypatch.setattr(feedsvc.building.committer, "FIRST_PAGES", 5)  # article pages committed in background builds too
     folder = tmp_path / "articles"
     for i in range(120):
         path = write(folder, f"held-{i:04d}.txt", f"{CATEGORIES[i % 4]}\nStory number {i}\nA paragraph about story {i}.\n")
@@ -58,7 +59,7 @@ def test_after_a_cold_start_the_builder_holds_two_articles_a_file_sharing_their_
     publisher = builder.start_building(app, release=True)
     publisher.refresh()
     assert publisher.wait_reading(60)
-    committer = next(o for o in publisher.observers if isinstance(o, builder.Committer))
+    committer = next(o for o in publisher.observers if isinstance(o, feedsvc.building.committer.Committer))
     assert committer.wait(60) and app.extensions["feedsvc.indexer"].wait(60)
     held = articles_held({f"held-{i:04d}.txt" for i in range(120)})
     per_file = Counter(a.source for a in held)

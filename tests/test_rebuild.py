@@ -11,7 +11,7 @@ import pytest
 
 from feedsvc import create_app
 from feedsvc.building import render
-from feedsvc.building.builder import Committer
+from feedsvc.building.committer import Committer
 from feedsvc.formats import FORMATS
 from feedsvc.urls import listing_page
 from tests.conftest import built_app, write

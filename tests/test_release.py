@@ -14,8 +14,10 @@ from datetime import datetime, timezone
 import pytest
 
 from feedsvc import create_app
+import feedsvc.building.committer
 from feedsvc.building import builder, render
-from feedsvc.building.builder import Committer, start_building
+from feedsvc.building.builder import start_building
+from feedsvc.building.committer import Committer
 from feedsvc.building.site import Publisher
 from feedsvc.formats import FORMATS
 from feedsvc.model import UNDATED
@@ -43,7 +45,7 @@ def config(sample_dir, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("first_pages", [500, 3], ids=["in-one-build", "pages-and-codings-after"])
 def test_once_committed_the_builder_holds_no_feed_bytes_and_reads_them_back_from_the_store(config, first_pages, monkeypatch):
-    monkeypatch.setattr(builder, "FIRST_PAGES", first_pages)  # 3: a cold start's way, codings committed after the feeds
+    monkeypatch.setattr(feedsvc.building.committer, "FIRST_PAGES", first_pages)  # 3: a cold start's way, codings committed after the feeds
     app, publisher, committer = the_builder(config)
     publisher.refresh()
     assert committer.wait(30)
@@ -287,8 +289,8 @@ def test_once_every_file_is_read_a_small_build_keeps_the_memory_it_freed_for_the
     finish_reading(publisher, publisher.scanner.placed)
     assert committer.wait(30) and not publisher.scanner.placed
     category = publisher.snapshot.feeds[1].category.name
-    for number, trim_from in enumerate([builder.TRIM_FROM, 1]):
-        monkeypatch.setattr(builder, "TRIM_FROM", trim_from)
+    for number, trim_from in enumerate([feedsvc.building.committer.TRIM_FROM, 1]):
+        monkeypatch.setattr(feedsvc.building.committer, "TRIM_FROM", trim_from)
         trims.clear()
         write(sample_dir, f"zz-new-{number}.txt", f"{category}\nStory {number} saved once every file is read\nIts body.\n")
         publisher.refresh([str(sample_dir / f"zz-new-{number}.txt")])

@@ -13,7 +13,7 @@ import pytest
 from feedsvc import create_app
 from feedsvc.formats import FORMATS
 from feedsvc.partners import Partner
-from feedsvc.building.builder import Committer
+from feedsvc.building.committer import Committer
 from feedsvc.config import load_settings
 from feedsvc.reading.articles import Options, read_article
 from feedsvc.store import PARSED_LAYOUT, ItemRef, ParsedCache, StoreReader

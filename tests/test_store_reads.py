@@ -76,13 +76,12 @@ def test_bytes_replaced_by_a_build_after_the_lookup_are_never_sent_under_the_old
     before = reader.resource("feeds.opml")
     assert not before.loaded(None) and not before.loaded("gzip")
     writer = StoreWriter(built)
-    from feedsvc.building.builder import _row
     from feedsvc.resource import Rendered
-    from feedsvc.store import Build
+    from feedsvc.store import Build, resource_row
 
     new = Rendered(old.body.replace(b"</opml>", b"<!-- edited --></opml>"), "text/x-opml", datetime.now(timezone.utc))
     build = Build({})
-    build.resources["feeds.opml"] = _row(new, "edited", coded=True)
+    build.resources["feeds.opml"] = resource_row(new, "edited", coded=True)
     writer.commit(build, datetime.now(timezone.utc))
     with pytest.raises(LookupError):  # the old entry cannot read bytes that are no longer its own
         before.body

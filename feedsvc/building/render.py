@@ -350,7 +350,7 @@ class Renderer(FeedRenderer):
         LEAN_SPARE bytes of the most recently used others, not those of every first page (23 MiB at 10,000 articles,
         as much again as the feeds' bytes, and held beside them): a refresh cuts the items of any other feed it
         changes from that feed's last bytes (_undated_feed), read back from the build store. For the builder, which
-        keeps no copy of what it commits (builder.Committer)."""
+        keeps no copy of what it commits (committer.Committer)."""
         self._lean = True
         self.fragments.keep_only(self._site_wide, LEAN_SPARE)
 

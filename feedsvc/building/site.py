@@ -262,7 +262,7 @@ class Publisher:
         from ..reading.folder import Folder
         from ..reading.pool import prestart
         from ..wanted import POLL_SECONDS as POLL, Wanted
-        from .builder import FIRST_PAGES
+        from .committer import FIRST_PAGES
 
         started = time.perf_counter()
         # Each file's stat looked up in `placed` (a live view: Scanner.placed) when its step is read, not copied at the
