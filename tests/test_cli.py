@@ -64,7 +64,10 @@ def test_check_warns_of_articles_without_a_date_and_still_exits_0(sample_dir):
 
 def test_check_warns_of_a_short_body(articles_dir):
     write(articles_dir, "stub.md", "---\ntitle: Stub\ncategory: News\ndate: 2026-11-01\n---\nOne line.\n")
-    assert any(r.startswith("short body") for r in warnings_of(articles_dir)["stub.md"])
+    write(articles_dir, "one.txt", "News\nOne letter\nA\n")
+    found = warnings_of(articles_dir)
+    assert "short body (9 characters)" in found["stub.md"]
+    assert "short body (1 character)" in found["one.txt"]  # not "1 characters"
 
 
 def test_check_warns_of_site_chrome_left_inside_the_body(articles_dir):

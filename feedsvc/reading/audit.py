@@ -90,7 +90,8 @@ def check_article(article: Article, options: Options) -> list[Finding]:
     if article.published is None and not article.draft:  # a draft is never published: its date is set when it is
         found.append(Finding(article.source, "no date", "the time it is first seen becomes its date; add `date:` to the front matter to set it"))
     if len(article.body_text) < SHORT_BODY:
-        found.append(Finding(article.source, f"short body ({len(article.body_text)} characters)", "check that the text was not cut off"))
+        length = len(article.body_text)
+        found.append(Finding(article.source, f"short body ({length} character{'s' * (length != 1)})", "check that the text was not cut off"))
     for paragraph in article.body_text.split("\n\n"):
         sentences = _SENTENCE_END.split(paragraph)
         kept = strip_chrome(sentences, options.chrome_markers)
