@@ -27,7 +27,8 @@ from feedsvc.building.site import Publisher
 from feedsvc.model import Article
 from feedsvc.reading import articles, markup, pool, text
 from feedsvc.reading.articles import ArticleError, Options, is_placed, parse_article
-from feedsvc.store import Build, ParsedCache, StoreWriter
+from feedsvc.building.parsed import ParsedCache
+from feedsvc.store import Build, StoreWriter
 from tests.conftest import variant, write
 
 CASES = Path(__file__).parent / "cases"

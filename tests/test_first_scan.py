@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 
 from feedsvc.reading import folder as folder_module
 from feedsvc.reading.folder import Folder, name_rule
-from feedsvc.store import ParsedCache
+from feedsvc.building.parsed import ParsedCache
 from tests.test_export import run_build
 from tests.test_rebuild import many
 

@@ -124,7 +124,7 @@ def test_a_placed_file_rewritten_since_is_not_read_in_full_as_it_was_placed(tmp_
 
 
 class _Parsed:
-    """A parse store in memory (store.ParsedCache's get/put/put_placement/get_all)."""
+    """A parse store in memory (parsed.ParsedCache's get/put/put_placement/get_all)."""
 
     def __init__(self):
         self.rows = {}

@@ -136,7 +136,7 @@ def test_a_build_on_a_kept_state_holds_placements_and_loads_only_the_full_articl
     """A rebuild of a big folder takes each unchanged file's placement from the parse store (no text unpickled), and
     the full article only for what it renders: first pages, the changed article, the archive pages that hold it."""
     import feedsvc.reading.scan
-    from feedsvc.store import ParsedCache
+    from feedsvc.building.parsed import ParsedCache
     from tests.test_export import assert_served_alike, served as serving
 
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)

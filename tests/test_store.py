@@ -16,7 +16,8 @@ from feedsvc.partners import Partner
 from feedsvc.building.committer import Committer
 from feedsvc.config import load_settings
 from feedsvc.reading.articles import Options, read_article
-from feedsvc.store import PARSED_LAYOUT, ItemRef, ParsedCache, StoreReader
+from feedsvc.building.parsed import ParsedCache
+from feedsvc.store import PARSED_LAYOUT, ItemRef, StoreReader
 from tests.conftest import variant, write
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 from .. import allocator
 from ..children import Forked, fork
 from ..search import SearchIndexer
-from ..store import (PARSED_LAYOUT, Build, ParsedCache, StoreReader, StoreWriter, code_version, has_build, package_version,
+from ..store import (PARSED_LAYOUT, Build, StoreReader, StoreWriter, code_version, has_build, package_version,
                      resource_row, short_digest, validators_of)
 from ..transactions import rows_for
 from ..urls import article_path
@@ -140,6 +140,7 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
     from ..formats import pages
     from ..reading.articles import Options
     from .committer import Committer
+    from .parsed import ParsedCache
     from .site import FeedOptions, Publisher, compress_fresh
 
     settings, path = app.extensions["feedsvc.settings"], app.extensions["feedsvc.state_path"]

@@ -27,10 +27,11 @@ from typing import Any, Callable, Mapping
 from .. import allocator
 from ..formats import FORMATS
 from ..model import Article, dated, names_site
-from ..store import (Build, ItemRef, ItemRows, ListingHead, ParsedCache, StoreReader, StoreWriter, connect, item_row, resource_row,
+from ..store import (Build, ItemRef, ItemRows, ListingHead, StoreReader, StoreWriter, connect, item_row, resource_row,
                      short_digest, validators_of)
 from ..transactions import made_hash, rows_for
 from ..urls import HTML_TYPE, is_sitemap, preview_key
+from .parsed import ParsedCache
 
 log = logging.getLogger(__name__)
 

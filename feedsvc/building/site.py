@@ -126,7 +126,7 @@ class Publisher:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         # How to wait for a new Last-Modified to come (at most a second); a test's own clock does not wait.
         self.sleep = sleep or (time.sleep if clock is None else (lambda seconds: None))
-        # parsed: parse results kept by stat (store.ParsedCache), or None; place=False: every article read in full by
+        # parsed: parse results kept by stat (parsed.ParsedCache), or None; place=False: every article read in full by
         # every scan (`feedsvc build` exports them all at once).
         self.scanner = Scanner(self.root, options.reading, settle=options.settle, parsed=parsed,
                                place_from=scan_module.PLACE_FROM if place else float("inf"))
