@@ -71,7 +71,7 @@ def start_builder(big_folder, tmp_path, monkeypatch):
 
 def test_a_cold_start_starts_reading_workers_ahead_and_a_restart_does_not(start_builder):
     assert start_builder() == 1  # nothing built yet: every file is to read
-    ahead = start_builder.aheads[-1]  # and they read from now on (reading/scan.py ReadAhead), for the first scan
+    ahead = start_builder.aheads[-1]  # and they read from now on (reading/readahead.py), for the first scan
     assert ahead is not None and len(ahead.batch) == pool.POOL_FROM + 11 and ahead.full  # fewer than PLACE_FROM: in full
     create_app(start_builder.config)  # a first build committed to the store
     assert start_builder() == 1  # a restart: the store answers, and only changed files are read
@@ -178,7 +178,7 @@ from feedsvc import for_building
 from feedsvc.building.builder import run_builder
 from feedsvc.building.lock import BuildLock, lock_path
 from feedsvc.reading.articles import Options
-from feedsvc.reading.scan import ReadAhead
+from feedsvc.reading.readahead import ReadAhead
 
 config = json.loads(sys.argv[1])
 app = for_building(config)
@@ -255,7 +255,7 @@ from feedsvc import for_building
 from feedsvc.building.builder import run_builder
 from feedsvc.building.lock import BuildLock, lock_path
 from feedsvc.reading.articles import Options
-from feedsvc.reading.scan import ReadAhead
+from feedsvc.reading.readahead import ReadAhead
 
 config = json.loads(sys.argv[1])
 app = for_building(config)

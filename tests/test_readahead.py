@@ -1,4 +1,4 @@
-"""A server's cold start reads its folder ahead (reading/scan.py ReadAhead), from the moment the builder starts, while
+"""A server's cold start reads its folder ahead (reading/readahead.py), from the moment the builder starts, while
 it imports what builds: the first scan takes those results, and what it finds is what it would have read itself."""
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from feedsvc.config import load_settings
 from feedsvc.reading import pool, scan
 from feedsvc.reading.articles import Options, is_placed
-from feedsvc.reading.scan import ReadAhead, Scanner
+from feedsvc.reading.readahead import ReadAhead
+from feedsvc.reading.scan import Scanner
 from tests.conftest import write
 
 OLD = time.time() - 3600  # files settled long ago, as a cold start's archive is

@@ -337,7 +337,7 @@ def build_forever(overrides: Mapping[str, Any], lock: BuildLock | None) -> None:
     from ..reading.folder import Folder
     from ..reading.articles import Options
     from ..reading.pool import POOL_FROM, prestart
-    from ..reading.scan import ReadAhead
+    from ..reading.readahead import ReadAhead
     from ..store import has_build
     from .committer import on_sigterm
 

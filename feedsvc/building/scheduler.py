@@ -69,7 +69,7 @@ class Refresher:
         path the watcher reports while run() refreshes is taken up by it.
 
         watch_after_run: the watcher starts as the first run() ends, before it plans the next refresh. For a first
-        scan walked ahead (scan.ReadAhead), whose next scan walks the whole folder again at once (Scanner.rewalk) and
+        scan walked ahead (readahead.ReadAhead), whose next scan walks the whole folder again at once (Scanner.rewalk) and
         finds whatever was saved before the watch: the watch's own walk (watchdog lists every entry of the folder to
         watch its subfolders, 0.3 s at 100,000 files) then comes after a cold start's first feeds, not beside them."""
         self._watch_pending = self.watch is not None and watch_after_run

@@ -463,7 +463,7 @@ class Publisher:
         times = [t for t in (self.snapshot.next_release, self.snapshot.next_expiry) if t is not None]
         if self.pending:  # a file held back settles, one the watcher saw go is looked at again (scan.GONE_AFTER)
             times.append(self.clock() + timedelta(seconds=max(self.scanner.settle, scan_module.GONE_AFTER)))
-        if self.scanner.rewalk:  # the last walk was made ahead, before the watcher was set (scan.ReadAhead): walk again now
+        if self.scanner.rewalk:  # the last walk was made ahead, before the watcher was set (readahead.ReadAhead): walk again now
             times.append(self.clock())
         return min(times, default=None)
 
