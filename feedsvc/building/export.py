@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import mmap
@@ -678,9 +677,9 @@ def archive_shape(site, public: dict) -> str:
     code that renders them (store.code_version)."""
     from .. import model, paging, resource, urls
     from ..formats import atom, content, fragments, jsonfeed, ondemand, rss, templates
-    from ..store import code_version
+    from ..store import code_version, short_digest
 
-    options = hashlib.sha256(repr((site, sorted(public.items()))).encode()).hexdigest()[:16]
+    options = short_digest(repr((site, sorted(public.items()))))
     return f"{code_version(model, paging, resource, urls, atom, content, fragments, jsonfeed, ondemand, rss, templates)}-{options}"
 
 

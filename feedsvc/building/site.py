@@ -212,7 +212,8 @@ class Publisher:
             if not self.scanner.placed:  # reading workers kept since start (pool.prestart): not needed any more
                 release()
             made, fresh, seeded = (rendering.made, rendering.fresh, rendering.seeded) if rendering is not None else (0, (), 0)
-            counts = {"made": made, "fresh": fresh, "seeded": seeded, "looked_at": changes[2] if changes is not None else 0}
+            files, stored, looked_at = changes if changes is not None else (0, 0, 0)
+            counts = {"made": made, "fresh": fresh, "seeded": seeded, "looked_at": looked_at}
             self.last_error = None
             self.last_success = snapshot.built_at
             if changes is not None:
@@ -221,7 +222,7 @@ class Publisher:
                 # no file before its first scan: those the parse store had as they are now are said apart too.
                 took = time.perf_counter() - started
                 log.info("refresh: %d articles, %d changed files%s, %d resources rendered, %d skipped, %s%.0f ms",
-                         len(snapshot.articles), changes[0], f" ({changes[1]} unchanged, from the store)" if changes[1] else "",
+                         len(snapshot.articles), files, f" ({stored} unchanged, from the store)" if stored else "",
                          made, len(snapshot.skipped),
                          f"waited {self._waited * 1000:.0f} ms for the next second, " if self._waited else "",
                          (took - self._waited) * 1000)
@@ -469,9 +470,9 @@ class Publisher:
 
     def _build(self, now: datetime, hints: Iterable[str] | None
                ) -> tuple[Snapshot, tuple[int, int, int] | None, Rendering | None, tuple | None]:
-        """The snapshot for `now`; how many files changed and how many the parse store had as they are (None: nothing
-        to do, the last snapshot as it was); what was rendered (None: nothing); and for a partial snapshot (feeds_first)
-        what its pages are rendered from (_complete), else None."""
+        """The snapshot for `now`; how many files changed, how many of them the parse store had as they are, and how
+        many articles its stages looked at (None: nothing to do, the last snapshot as it was); what was rendered (None:
+        nothing); and for a partial snapshot (feeds_first) what its pages are rendered from (_complete), else None."""
         scan = self.scanner.scan(hints)
         self.pending = scan.pending
         old = self.snapshot
