@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import feedsvc.building.background
 import feedsvc.building.builder
 import feedsvc.building.committer
 import feedsvc.reading.scan
@@ -761,12 +762,10 @@ def test_the_background_reading_waits_for_the_committers_backlog_and_each_backgr
 
     import brotli
 
-    from feedsvc.building import site
-
     folder, state = tmp_path / "articles", tmp_path / "state.sqlite3"
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
     monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)
-    monkeypatch.setattr(site, "FINISH_STEP", 5)  # the 40-odd placed files in steps, each chunk a refresh of its own
+    monkeypatch.setattr(feedsvc.building.background, "FINISH_STEP", 5)  # the 40-odd placed files in steps, each chunk a refresh of its own
     monkeypatch.setattr(feedsvc.building.committer, "FIRST_PAGES", 6)  # fewer than the first pages' articles: the first build defers
     monkeypatch.setattr(feedsvc.building.committer, "PAGES_PER_BUILD", 4)
     monkeypatch.setattr(feedsvc.building.committer, "OTHERS_PER_BUILD", 2)

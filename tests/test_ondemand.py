@@ -76,7 +76,7 @@ def test_requests_for_placed_articles_wait_for_the_builder_to_read_them_first(he
         replies[path] = worker.get(path, headers={"Accept-Encoding": "identity"})
 
     askers = [threading.Thread(target=ask, args=(path,)) for path in paths]
-    with caplog.at_level(logging.INFO, logger="feedsvc.building.site"):
+    with caplog.at_level(logging.INFO, logger="feedsvc.building.background"):
         for asker in askers:
             asker.start()
         deadline = time.monotonic() + 20
@@ -92,7 +92,7 @@ def test_requests_for_placed_articles_wait_for_the_builder_to_read_them_first(he
     assert newest.id in ids
     asked = sorted({publisher.snapshot.articles[id_].source for id_ in ids} & {a.source for a in placed})
     assert len(asked) == 11  # the archive page's 5, the delta page's 5 and the article: all placed
-    first = [r.getMessage() for r in caplog.records if r.name == "feedsvc.building.site" and "placed files" in r.getMessage()][0]
+    first = [r.getMessage() for r in caplog.records if r.name == "feedsvc.building.background" and "placed files" in r.getMessage()][0]
     assert first == f"reading 11 placed files asked for first: {' '.join(asked[:3])}"  # before any other
     background.join(30)
     finished(app)
