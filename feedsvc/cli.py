@@ -163,7 +163,8 @@ def _build(out: str, articles_dir: str | None) -> None:
     from .children import Ahead
     from .reading.folder import Folder
     from .reading.pool import POOL_FROM, prestart, release
-    from .store import has_build, held_at
+    from .store import has_build
+    from .building.storewriter import held_at
 
     settings = _settings(ARTICLES_DIR=articles_dir)
     _apart(Path(out), Path(settings.articles_dir))
@@ -213,7 +214,7 @@ def _build(out: str, articles_dir: str | None) -> None:
             ahead.close()  # what the build did not take (it failed first, or a server builds)
         if lock is not None and lock.fd is not None:  # the export is written: a server may build now
             os.close(lock.fd)
-        if building:  # the store's log moved into its file (store.Checkpoints), as a close would before the process ends
+        if building:  # the store's log moved into its file (storewriter.Checkpoints), as a close would before the process ends
             for observer in publisher.observers:
                 if isinstance(observer, Committer):
                     observer.writer.checkpoints.wait()

@@ -42,6 +42,6 @@ def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Ite
 def made_hash(made_from: str) -> int:
     """What is compared of a stored row's made_from (the build store's rows, the search index's): this process's str
     hash, an int where the text is about 290 bytes (a restart's first build held 200,000 of those texts at 100,000
-    articles, 55 MB). Never stored: read in this process or a fork of it (store.held_at in children.Ahead), which has
+    articles, 55 MB). Never stored: read in this process or a fork of it (storewriter.held_at in children.Ahead), which has
     its hash secret. Two texts of a row with one 64-bit hash (a change left unseen) are a 2**-64 chance."""
     return hash(made_from)

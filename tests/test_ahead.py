@@ -13,7 +13,7 @@ import pytest
 from feedsvc import create_app
 from feedsvc.building.committer import Committer
 from feedsvc.reading.folder import Folder
-from feedsvc.store import held_at
+from feedsvc.building.storewriter import held_at
 from tests.conftest import ROOT, SAMPLE_ARTICLES
 
 _AHEAD = '''
@@ -131,7 +131,7 @@ def _changes(path) -> list[tuple[int, int]]:
 
 
 def test_feedsvc_build_takes_the_walk_and_the_rows_its_copy_made(tmp_path):
-    trace = ("import os, feedsvc.reading.folder as f, feedsvc.store as s; walk, held = f.Folder.walk, s.StoreWriter.held\n"
+    trace = ("import os, feedsvc.reading.folder as f, feedsvc.building.storewriter as s; walk, held = f.Folder.walk, s.StoreWriter.held\n"
              "def traced(self):\n    print('walked by', os.getpid(), flush=True)\n    return walk(self)\n"
              "def read(self):\n    print('held read by', os.getpid(), flush=True)\n    return held(self)\n"
              "f.Folder.walk, s.StoreWriter.held = traced, read\nprint('build by', os.getpid(), flush=True)")

@@ -29,7 +29,7 @@ from feedsvc.model import Article
 from feedsvc.reading import articles, markup, pool, text
 from feedsvc.reading.articles import ArticleError, Options, is_placed, parse_article
 from feedsvc.building.parsed import ParsedCache
-from feedsvc.store import Build, StoreWriter
+from feedsvc.building.storewriter import Build, StoreWriter
 from tests.conftest import variant, write
 
 CASES = Path(__file__).parent / "cases"
@@ -318,7 +318,7 @@ def test_a_sigterm_in_the_middle_of_the_first_builds_commit_ends_the_builder_onc
     process once they landed (on_sigterm), not at once with them lost (the test above, on a loaded machine)."""
     folder, state = many(tmp_path / "articles", 60), tmp_path / "state.sqlite3"
     # The first build's commit: its handler runs there, in Committer.__call__.
-    proc = dedicated_builder(tmp_path, folder, state, term_after_first("StoreWriter.commit", "from feedsvc.store import StoreWriter"))
+    proc = dedicated_builder(tmp_path, folder, state, term_after_first("StoreWriter.commit", "from feedsvc.building.storewriter import StoreWriter"))
     landed_and_ended(proc, state, folder)
 
 

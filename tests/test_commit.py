@@ -16,7 +16,7 @@ from feedsvc.building.committer import Committer
 from feedsvc.building.site import compress_fresh
 from feedsvc.partners import Partner
 from feedsvc.serving.variants import NotReadYetError
-from feedsvc.store import item_row
+from feedsvc.building.storewriter import item_row
 from tests.conftest import variant, write
 
 CATEGORIES = ("News", "Sport", "Culture", "Tech")
@@ -307,7 +307,7 @@ def test_a_first_builds_codings_made_on_two_threads_are_each_resources_own():
 def test_a_whole_listings_rows_are_made_as_the_store_writes_them(tmp_path, monkeypatch):
     """A first commit puts every item of every listing (200,000 rows at 100,000 articles): the build holds the
     listing's items, and each row is made as SQLite takes it, as often as the build is written, never kept."""
-    from feedsvc.store import StoreWriter
+    from feedsvc.building.storewriter import StoreWriter
 
     monkeypatch.chdir(tmp_path)
     builds, commit = [], StoreWriter.commit

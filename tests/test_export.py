@@ -24,7 +24,7 @@ from feedsvc import create_app
 from feedsvc.cli import main
 from feedsvc.building.export import MANIFEST, ExportError, export_store, read_manifest
 from feedsvc.resource import Rendered
-from feedsvc.store import Build, StoreWriter
+from feedsvc.building.storewriter import Build, StoreWriter
 from feedsvc.urls import EXPORT_PREVIEW as PREVIEW, export_file
 from tests.conftest import ROOT, write
 

@@ -12,7 +12,7 @@ import feedsvc.reading.scan
 import feedsvc.serving.variants
 from feedsvc import create_app, for_building
 from feedsvc.building.builder import start_building
-from feedsvc.store import StoreWriter
+from feedsvc.building.storewriter import StoreWriter
 from feedsvc.urls import HOME, OPML, category_path
 from tests.test_coldpath import CATEGORIES, finished, many, rows, settings, stored_ids, undated
 

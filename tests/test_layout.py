@@ -192,7 +192,8 @@ def test_serving_processes_load_no_reading_or_rendering_code(process, tmp_path):
     # Of building/, a worker loads the lock it waits on to take over and the builder's status (README, Architecture);
     # the builder (its Committer, store writer and search index) only once it wins the lock. The master forks the
     # builder (builder.spawn). Both open the state store (state.py).
-    allowed = {"feedsvc.building.lock", "feedsvc.building.state"} | ({"feedsvc.building.builder", "feedsvc.building.rebase"}
+    allowed = {"feedsvc.building.lock", "feedsvc.building.state"} | ({"feedsvc.building.builder", "feedsvc.building.rebase",
+                                                                    "feedsvc.building.storewriter"}
                                                                    if process == "master" else set())
     assert {m for m in loaded if m.startswith("feedsvc.building.")} <= allowed
 

@@ -196,7 +196,7 @@ def test_a_server_restarted_on_another_port_lists_its_feeds_there_before_its_fir
 def test_each_build_leaves_the_write_ahead_log_empty_so_a_start_after_a_kill_copies_nothing(tmp_path):
     """SQLite's own checkpoint leaves the log's bytes in place; a builder killed after a build (a deploy) left them for
     the next start to copy again, in the first process to close the file (0.33 s for 30 MB)."""
-    from feedsvc.store import Build, StoreWriter
+    from feedsvc.building.storewriter import Build, StoreWriter
 
     state = tmp_path / "state.sqlite3"
     writer = StoreWriter(state)

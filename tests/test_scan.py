@@ -448,7 +448,7 @@ def test_a_file_renamed_to_another_articles_name_goes_in_the_scan_that_reads_the
 def test_a_file_the_watcher_saw_rewritten_with_the_same_size_and_mtime_is_read_again(articles_dir, tmp_path):
     # A tool that dates each file by its article writes a correction of the same length: size and mtime as they were.
     from feedsvc.building.parsed import ParsedCache
-    from feedsvc.store import StoreWriter
+    from feedsvc.building.storewriter import StoreWriter
 
     dated = time.time() - 86400
     path = write(articles_dir, "a.txt", article("Rate at 12%"))

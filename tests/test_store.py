@@ -17,7 +17,8 @@ from feedsvc.building.committer import Committer
 from feedsvc.config import load_settings
 from feedsvc.reading.articles import Options, read_article
 from feedsvc.building.parsed import ParsedCache
-from feedsvc.store import PARSED_LAYOUT, ItemRef, StoreReader
+from feedsvc.store import StoreReader
+from feedsvc.building.storewriter import PARSED_LAYOUT, ItemRef
 from tests.conftest import variant, write
 
 
@@ -180,7 +181,7 @@ def test_a_parse_result_is_stored_once_as_the_items_row_it_is_but_for_its_dates(
 
 
 def test_code_from_before_item_refs_finds_none_of_the_parse_results_that_may_be_one(sample_dir, tmp_path, monkeypatch):
-    """Every parse row's version names the layout (store.PARSED_LAYOUT): a feedsvc from before it, whose version is the
+    """Every parse row's version names the layout (storewriter.PARSED_LAYOUT): a feedsvc from before it, whose version is the
     reading code's alone, finds no row here, so it reads the files rather than take a reference for a result."""
     monkeypatch.chdir(tmp_path)
     made = create_app(settings(sample_dir, tmp_path)).extensions["feedsvc"].scanner.parsed
@@ -253,7 +254,7 @@ def test_listing_rows_dump_each_distinct_category_list_once(tmp_path):
     """item_row's categories column: the JSON of a list, the same text object for articles with the same categories."""
     from types import SimpleNamespace
 
-    from feedsvc.store import item_row
+    from feedsvc.building.storewriter import item_row
 
     when = datetime(2026, 1, 1, tzinfo=timezone.utc)
     rows = [item_row(SimpleNamespace(id=f"a{i}", published=when, updated=when, categories=("News", "سياسة"))) for i in range(2)]
@@ -286,7 +287,8 @@ def test_a_new_store_file_has_large_pages_and_an_older_one_keeps_its_own(tmp_pat
     """A store is mostly feeds of hundreds of kB: 64 KiB pages write a cold start's first build in about half the
     time of SQLite's default 4 KiB (store.PAGE_SIZE). A page size is fixed once a file has pages."""
     from feedsvc.building.state import StateStore
-    from feedsvc.store import PAGE_SIZE, Build, StoreWriter
+    from feedsvc.store import PAGE_SIZE
+    from feedsvc.building.storewriter import Build, StoreWriter
 
     def page_size(path) -> int:
         with sqlite3.connect(path) as conn:

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 import pytest
 
 from feedsvc import create_app
-from feedsvc.store import StoreReader, StoreWriter
+from feedsvc.store import StoreReader
+from feedsvc.building.storewriter import StoreWriter
 from tests.conftest import built_app, write
 
 
@@ -77,7 +78,7 @@ def test_bytes_replaced_by_a_build_after_the_lookup_are_never_sent_under_the_old
     assert not before.loaded(None) and not before.loaded("gzip")
     writer = StoreWriter(built)
     from feedsvc.resource import Rendered
-    from feedsvc.store import Build, resource_row
+    from feedsvc.building.storewriter import Build, resource_row
 
     new = Rendered(old.body.replace(b"</opml>", b"<!-- edited --></opml>"), "text/x-opml", datetime.now(timezone.utc))
     build = Build({})

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from feedsvc.search import SearchIndexer
-from feedsvc.store import Build, StoreWriter
+from feedsvc.building.storewriter import Build, StoreWriter
 from feedsvc.transactions import transaction
 from feedsvc.wanted import Wanted
 

@@ -23,8 +23,8 @@ from typing import Any, Callable, Mapping
 from .. import allocator
 from ..children import Forked, fork
 from ..search import SearchIndexer
-from ..store import (PARSED_LAYOUT, Build, StoreReader, StoreWriter, code_version, has_build, package_version,
-                     resource_row, short_digest, validators_of)
+from ..store import StoreReader, code_version, has_build, package_version, short_digest
+from .storewriter import PARSED_LAYOUT, Build, StoreWriter, resource_row, validators_of
 from ..transactions import rows_for
 from ..urls import article_path
 from .lock import BuilderStatus, BuildLock, lock_path, status_of, status_path
@@ -114,7 +114,7 @@ def _republish(writer: StoreWriter, record, reader, paths: list[str], old: str, 
     latest = max((res.last_modified for res in found.values()), default=None)
     if waited := wait_for(latest, datetime.now(timezone.utc)):
         time.sleep(waited)
-    version = writer.commit(build, datetime.now(timezone.utc))  # checkpointed beside (store.Checkpoints)
+    version = writer.commit(build, datetime.now(timezone.utc))  # checkpointed beside (storewriter.Checkpoints)
     if reader is not None:
         reader.current(force=True)
     log.info("build %d: the last build's %d %s republished at %s (they were made at %s)", version, len(build.resources),

@@ -27,8 +27,8 @@ from typing import Any, Callable, Mapping
 from .. import allocator
 from ..formats import FORMATS
 from ..model import Article, dated, names_site
-from ..store import (Build, ItemRef, ItemRows, ListingHead, StoreReader, StoreWriter, connect, item_row, resource_row,
-                     short_digest, validators_of)
+from ..store import ListingHead, StoreReader, connect, short_digest
+from .storewriter import Build, ItemRef, ItemRows, StoreWriter, item_row, resource_row, validators_of
 from ..transactions import made_hash, rows_for
 from ..urls import HTML_TYPE, is_sitemap, preview_key
 from .parsed import ParsedCache
@@ -89,7 +89,7 @@ class Committer:
         self.read_by = short_digest(made_by)
         self.behind = True  # the store may not hold this process's snapshot yet (start, or a failed commit)
         self._synced = False  # what is remembered below is what the store holds (after a first whole comparison)
-        # The first whole comparison's rows when read ahead (`feedsvc build`: store.held_at in children.Ahead): () →
+        # The first whole comparison's rows when read ahead (`feedsvc build`: storewriter.held_at in children.Ahead): () →
         # (version, rows) or None.
         self.held_ahead: Callable[[], tuple[int, dict] | None] | None = None
         self._pages: Mapping[str, Any] = {}  # article page path → the renderer entry committed
@@ -106,7 +106,7 @@ class Committer:
         self._recode: dict[str, tuple] = {}  # path → (Rendered, made_from): rows committed without their codings
         self._later: dict[str, tuple] = {}  # path → (Rendered, made_from): sitemaps left out of a refresh's build
         self._parsed: list[tuple] = []  # parse results left for the background pages' first build (for restarts only)
-        self._parsed_refs: list = []  # for each of them, the items row it is stored as (store.ItemRef) or None (_refs)
+        self._parsed_refs: list = []  # for each of them, the items row it is stored as (storewriter.ItemRef) or None (_refs)
         self._previews: dict[str, tuple] = {}  # feed path → (snapshot, made_from): feeds' pages for browsers left to commit
         self._lock = threading.Lock()  # one commit at a time: a refresh's or the background's (finish)
         self._peeking: sqlite3.Connection | None = None  # _peek()

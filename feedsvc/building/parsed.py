@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..model import dated
-from ..store import ItemRef, connect, create_schema
+from ..store import connect, create_schema
+from .storewriter import ItemRef
 from ..transactions import rows_for
 
 
