@@ -243,7 +243,7 @@ def test_the_renderer_keeps_the_publishers_map_of_live_articles_not_a_set_of_its
 
 
 def test_a_restarts_owners_of_ids_are_the_callers_strings_not_the_stores_copies(tmp_path):
-    """claim_ids(): the builder keeps the owner of every ID (Publisher._owners); read back from the state store at a
+    """claim_ids(): the builder keeps the owner of every ID (building/owners.py); read back from the state store at a
     restart, each is the candidate's own path string (its article's), not a copy an ID."""
     StateStore(tmp_path / "state.sqlite3").claim_ids({f"held-{i}": [f"held-{i}.txt"] for i in range(3)})
     candidates = {f"held-{i}": [f"held-{i}.txt"] for i in range(3)}  # new string objects, as a restart reads them

@@ -69,7 +69,7 @@ def test_a_one_file_refresh_looks_at_as_many_articles_at_400_as_at_40(make_publi
     for count in (40, 400):
         monkeypatch.undo()
         looked.append(one_saved_file(make_publisher, tmp_path / f"articles{count}", count, monkeypatch)[1])
-    assert looked[0] == looked[1] and looked[0] <= 4, looked  # the new article, in _unique() and _stamp()
+    assert looked[0] == looked[1] and looked[0] <= 4, looked  # the new article, in Owners.unique() and _stamp()
 
 
 def test_a_deleted_and_an_edited_file_are_followed_by_what_came_and_went(make_publisher, articles_dir, deletions_at_once):

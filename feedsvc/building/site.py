@@ -11,20 +11,19 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from collections import Counter
 from operator import attrgetter, itemgetter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
 from ..config import Settings
 from ..formats import FORMATS
 from ..formats.sitemap import news_window
-from ..model import Article, Feed, Site, dated, guid_key
+from ..model import Article, Feed, Site, dated
 from ..paging import Listing, dominant_language, page_feed
 from ..reading import scan as scan_module
-from ..reading.articles import Options, Skipped, is_placed, unique_ids
+from ..reading.articles import Options, Skipped, is_placed
 from ..reading.pool import release
 from ..reading.progress import Progress
 from ..reading.scan import Scanner
@@ -32,13 +31,14 @@ from ..resource import Rendered, compress_all
 from ..urls import feed_url
 from .archive import ArchiveCuts
 from .feeds import ListingBuilder, assign_slugs
+from .owners import Owners
 from .render import Renderer, Rendering, newest
 from .state import StateStore, wait_for
 from .tombstones import Tombstones
 from .versions import ListingVersions
 
 log = logging.getLogger(__name__)
-_ID, _GUID, _STAMPED = attrgetter("id"), attrgetter("guid"), itemgetter(1)
+_ID, _STAMPED = attrgetter("id"), itemgetter(1)
 
 
 @dataclass(frozen=True)
@@ -158,16 +158,13 @@ class Publisher:
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
         # The stages of a refresh follow the scan by what came and went (ScanResult.came/went), not by a look at every
-        # article: _unique() hands its changes to _stamp(), which hands its own to the listing builder. False before
-        # the first refresh and after a failed one: then each stage compares everything once (see each).
+        # article: Owners.unique() hands its changes to _stamp(), which hands its own to the listing builder. False
+        # before the first refresh and after a failed one: then each stage compares everything once (see each).
         self._synced = False
-        self._counts: tuple[dict[str, int], dict[str, int]] = ({}, {})  # how many articles of the scan have each ID, GUID
-        self._repeated: set[tuple[int, str]] = set()  # (0, ID) or (1, GUID) that more than one article of the scan has
         self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
         self._term_slugs: dict[str, dict[str, str]] = {"tag": {}, "author": {}}  # the same for tags and authors
         self._pages: dict[str, tuple] = {}  # listing key → (listing, its first page, that page dated), as last built
-        self._owners: dict[str, str] = {}  # ID → the file that owns it, as the state store last said
-        self._duplicates: frozenset[Skipped] = frozenset()  # files skipped for another's ID, logged once
+        self.owners = Owners(store)  # which file owns each ID and GUID (owners.py)
         self._lock = threading.Lock()  # one refresh at a time; readers never wait on it
         self.progress = Progress()  # what the running refresh does, for /healthz (feedsvc/reading/progress.py)
         self._finisher: threading.Thread | None = None  # reads in full what a scan only placed (finish_reading)
@@ -194,7 +191,8 @@ class Publisher:
             except Exception as exc:  # the edge where work must go on: keep the last good feeds
                 self._synced = False  # a stage may have missed what came and went: the next refresh compares all
                 if self.store.rolled_back:  # what the state store said in this refresh is not in it: ask again
-                    self._stamped, self._owners, self._slugs = {}, {}, {}
+                    self._stamped, self._slugs = {}, {}
+                    self.owners.forget()
                     self._term_slugs = {"tag": {}, "author": {}}
                     self._forget_carried()
                     self.archive_cuts.forget()
@@ -328,7 +326,7 @@ class Publisher:
         hold = self.feeds_first and bool(self.scanner.placed)
         with self.store.transaction(hold=hold):
             while True:
-                came, went, duplicates, seen = self._unique(scan, synced)
+                came, went, duplicates, seen = self.owners.unique(scan, synced, self._stamped)
                 came, went, stamped, also_seen = self._stamp(came, went, now, scan.modified)
                 looked += seen + also_seen
                 fresh |= stamped
@@ -481,91 +479,6 @@ class Publisher:
             if not names <= known.keys():
                 known.update(self.store.claim_term_slugs(kind, names, lambda new, recorded: assign_slugs(new, {}, recorded)))
         return self._term_slugs
-
-    def _unique(self, scan, synced: bool) -> tuple[list[Article], list[Article] | None, list[Skipped], int]:
-        """One file per ID, its first owner (kept in the state store, so across restarts and workers): the articles
-        that came into the unique set and went from it since the last call (went None: `came` is every article
-        of the set, for _stamp() to compare with what it holds), the files skipped for another's ID, and how many
-        articles it looked at.
-
-        The usual case (no ID or GUID repeated, nothing skipped for one before, the last call's result followed):
-        only the scan's came and went are looked at, and only new IDs, or IDs whose file is not the one last said
-        to own them, are asked of the state store. Otherwise every article is looked at (unique_ids)."""
-        owners, held = self._owners, self._stamped  # the articles of the set as last stamped, by ID
-        looked = 0
-        if synced and not self._repeated and not self._duplicates:
-            came, went = scan.came, scan.went
-            self._count(went, -1), self._count(came, 1)
-            looked = len(came) + len(went)
-            ask = {a.id: [a.source] for a in came if owners.get(a.id) != a.source} if not self._repeated else None
-            if ask:
-                owners.update(self.store.claim_ids(ask, held={s.source for s in scan.skipped} | scan.pending))
-            if ask is not None and all(owners[id_] == sources[0] for id_, sources in ask.items()):
-                return list(came), list(went), [], looked
-        articles = scan.articles
-        looked += len(articles)
-        ids, guids = list(map(_ID, articles)), list(map(guid_key, map(_GUID, articles)))  # as unique_ids tells GUIDs apart
-        self._counts = (dict(Counter(ids)), dict(Counter(guids)))
-        self._repeated = {(k, key) for k, counts in enumerate(self._counts) for key, n in counts.items() if n > 1}
-        if not self._repeated:  # only the articles not stamped last time can have a new owner
-            came = [a for a in articles if held.get(a.id, (None,))[0] is not a]
-            ask = {a.id: [a.source] for a in came if owners.get(a.id) != a.source}
-        else:
-            files: dict[str, list[str]] = {}
-            for a in articles:
-                files.setdefault(a.id, []).append(a.source)
-            ask = {id_: sources for id_, sources in files.items() if len(sources) > 1 or owners.get(id_) != sources[0]}
-        if ask:  # only new IDs, IDs in dispute, or whose file is not the one last said to own them
-            owners.update(self.store.claim_ids(ask, held={s.source for s in scan.skipped} | scan.pending))
-            if len(owners) > 2 * len(articles) + 100:  # forget deleted IDs: the store remembers them
-                self._owners = owners = {a.id: owners[a.id] for a in articles}
-        if not self._repeated and all(owners[id_] == sources[0] for id_, sources in ask.items()):
-            unique, duplicates = list(articles), []
-        else:
-            unique, duplicates = unique_ids(articles, owners, self._guid_owners(articles))
-        for skip in sorted(set(duplicates) - self._duplicates, key=lambda s: s.source):
-            log.warning("skipped %s", skip)
-        self._duplicates = frozenset(duplicates)
-        return unique, None, duplicates, looked
-
-    def _guid_owners(self, articles: Sequence[Article]) -> dict[str, str]:
-        """The file that keeps each GUID several IDs share (rare: `id: <uuid>` in one file and `id: urn:uuid:<uuid>` in
-        another, or one URI the id of two): the one whose ID the state store saw first, so an article published for
-        months keeps its GUID when a newer file names it too; an ID never seen comes last, then path order."""
-        shared = {guid for k, guid in self._repeated if k == 1}
-        if not shared:
-            return {}
-        by_guid: dict[str, list[Article]] = {}
-        for a in articles:
-            if (guid := guid_key(a.guid)) in shared:
-                by_guid.setdefault(guid, []).append(a)
-        seen = self.store.first_seen(sorted({a.id for group in by_guid.values() for a in group}))
-        found = {}
-        for guid, group in by_guid.items():
-            files: dict[str, list[str]] = {}  # each ID's files, in path order (one ID's own dispute is its owner's)
-            for a in group:
-                files.setdefault(a.id, []).append(a.source)
-            if len(files) < 2:
-                continue
-            first = min(files, key=lambda id_: (seen.get(id_) is None, seen.get(id_) or "", files[id_][0]))
-            owner = self._owners.get(first)
-            found[guid] = owner if owner in files[first] else files[first][0]
-        return found
-
-    def _count(self, articles: Iterable[Article], step: int) -> None:
-        """Follow how many articles of the scan have each ID and GUID (those more than one has: _repeated)."""
-        for a in articles:
-            for k, key in enumerate((a.id, guid_key(a.guid))):
-                counts = self._counts[k]
-                n = counts.get(key, 0) + step
-                if n > 0:
-                    counts[key] = n
-                else:
-                    counts.pop(key, None)
-                if n > 1:
-                    self._repeated.add((k, key))
-                else:
-                    self._repeated.discard((k, key))
 
     def _tell_observers(self, refreshed: Refreshed) -> None:
         for observer in self.observers:
