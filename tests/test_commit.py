@@ -1,5 +1,5 @@
-"""A refresh's commit to the build store (building/builder.py Committer, store.py): it writes what changed, not
-the archive; each listing's order is rows a worker reads a slice of; codings and sitemaps follow the feeds."""
+"""A refresh's commit to the build store (building/committer.py Committer, building/storewriter.py): it writes what
+changed, not the archive; each listing's order is rows a worker reads a slice of; codings and sitemaps follow the feeds."""
 from __future__ import annotations
 
 import os

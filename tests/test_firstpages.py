@@ -16,7 +16,7 @@ import feedsvc.building.builder
 import feedsvc.building.committer
 import feedsvc.building.site
 from feedsvc import create_app
-from feedsvc.building.storewriter import ItemRef
+from feedsvc.store import ItemRef
 from tests.conftest import write
 from tests.http_helpers import Server, fetch
 
@@ -73,7 +73,7 @@ def test_a_cold_start_commits_the_feeds_first_and_ends_with_the_bytes_of_one_ful
         assert conn.execute("SELECT COUNT(*) FROM parsed").fetchone()[0] == 40
         assert {path for (path,) in conn.execute("SELECT path FROM changes WHERE version = ?", (builds[1][0],))} == set()
         stored = [pickle.loads(result) for (result,) in conn.execute("SELECT result FROM parsed")]
-    assert all(type(result) is ItemRef for result in stored)  # each the items row the feeds' build put (storewriter.ItemRef)
+    assert all(type(result) is ItemRef for result in stored)  # each the items row the feeds' build put (store.ItemRef)
     with sqlite3.connect(tmp_path / "whole.sqlite3") as conn:
         assert conn.execute("SELECT COUNT(*) FROM builds").fetchone()[0] == 1  # few new pages: one build, as before
 

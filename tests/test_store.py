@@ -17,8 +17,7 @@ from feedsvc.building.committer import Committer
 from feedsvc.config import load_settings
 from feedsvc.reading.articles import Options, read_article
 from feedsvc.building.parsed import ParsedCache
-from feedsvc.store import StoreReader
-from feedsvc.building.storewriter import PARSED_LAYOUT, ItemRef
+from feedsvc.store import PARSED_LAYOUT, ItemRef, StoreReader
 from tests.conftest import variant, write
 
 
@@ -181,7 +180,7 @@ def test_a_parse_result_is_stored_once_as_the_items_row_it_is_but_for_its_dates(
 
 
 def test_code_from_before_item_refs_finds_none_of_the_parse_results_that_may_be_one(sample_dir, tmp_path, monkeypatch):
-    """Every parse row's version names the layout (storewriter.PARSED_LAYOUT): a feedsvc from before it, whose version is the
+    """Every parse row's version names the layout (store.PARSED_LAYOUT): a feedsvc from before it, whose version is the
     reading code's alone, finds no row here, so it reads the files rather than take a reference for a result."""
     monkeypatch.chdir(tmp_path)
     made = create_app(settings(sample_dir, tmp_path)).extensions["feedsvc"].scanner.parsed
@@ -193,6 +192,19 @@ def test_code_from_before_item_refs_finds_none_of_the_parse_results_that_may_be_
     stat = (os.stat(sample_dir / source).st_size, os.stat(sample_dir / source).st_mtime_ns)
     assert ParsedCache(tmp_path / "state.sqlite3", made.parser_version, made.settings_hash, made.site_hash).get(source, stat)
     assert ParsedCache(tmp_path / "state.sqlite3", reading, made.settings_hash, made.site_hash).get(source, stat) is None
+
+
+def test_parse_rows_written_by_an_earlier_feedsvc_still_load():
+    """A parse row's ItemRef is pickled by its class's module and name: `feedsvc.store.ItemRef`, as feedsvc has written
+    it since item references began (these bytes are one, pickled by be6f866). Moved to another module, every stored
+    reference would fail to load after an upgrade (AttributeError), and each refresh that reads one with it."""
+    written = (b"\x80\x05\x95\x86\x00\x00\x00\x00\x00\x00\x00\x8c\rfeedsvc.store\x94\x8c\x07ItemRef\x94\x93\x94(\x8c\x03"
+               b"x-1\x94\x8c\x04made\x94\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\x94C\n\x07\xea\x01\x02\x03\x04\x05"
+               b"\x00\x00\x00\x94h\x05\x8c\x08timezone\x94\x93\x94h\x05\x8c\ttimedelta\x94\x93\x94K\x00K\x00K\x00\x87"
+               b"\x94R\x94\x85\x94R\x94\x86\x94R\x94Nt\x94\x81\x94.")
+    loaded = pickle.loads(written)
+    assert type(loaded) is ItemRef and loaded == ItemRef("x-1", "made", datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), None)
+    assert pickle.loads(pickle.dumps(loaded, protocol=5)) == loaded and b"feedsvc.store" in pickle.dumps(loaded, protocol=5)
 
 
 def test_a_parse_result_whose_items_row_changed_or_went_is_read_again(sample_dir, tmp_path, monkeypatch, reads):

@@ -23,8 +23,8 @@ from typing import Any, Callable, Mapping
 from .. import allocator
 from ..children import Forked, fork
 from ..search import SearchIndexer
-from ..store import StoreReader, code_version, has_build, package_version, short_digest
-from .storewriter import PARSED_LAYOUT, Build, StoreWriter, resource_row, validators_of
+from ..store import PARSED_LAYOUT, StoreReader, code_version, has_build, package_version, short_digest
+from .storewriter import Build, StoreWriter, resource_row, validators_of
 from ..transactions import rows_for
 from ..urls import article_path
 from .lock import BuilderStatus, BuildLock, lock_path, status_of, status_path

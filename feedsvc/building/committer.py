@@ -27,8 +27,8 @@ from typing import Any, Callable, Mapping
 from .. import allocator
 from ..formats import FORMATS
 from ..model import Article, dated, names_site
-from ..store import ListingHead, StoreReader, connect, short_digest
-from .storewriter import Build, ItemRef, ItemRows, StoreWriter, item_row, resource_row, validators_of
+from ..store import ItemRef, ListingHead, StoreReader, connect, short_digest
+from .storewriter import Build, ItemRows, StoreWriter, item_row, resource_row, validators_of
 from ..transactions import made_hash, rows_for
 from ..urls import HTML_TYPE, is_sitemap, preview_key
 from .parsed import ParsedCache
@@ -106,7 +106,7 @@ class Committer:
         self._recode: dict[str, tuple] = {}  # path → (Rendered, made_from): rows committed without their codings
         self._later: dict[str, tuple] = {}  # path → (Rendered, made_from): sitemaps left out of a refresh's build
         self._parsed: list[tuple] = []  # parse results left for the background pages' first build (for restarts only)
-        self._parsed_refs: list = []  # for each of them, the items row it is stored as (storewriter.ItemRef) or None (_refs)
+        self._parsed_refs: list = []  # for each of them, the items row it is stored as (store.ItemRef) or None (_refs)
         self._previews: dict[str, tuple] = {}  # feed path → (snapshot, made_from): feeds' pages for browsers left to commit
         self._lock = threading.Lock()  # one commit at a time: a refresh's or the background's (finish)
         self._peeking: sqlite3.Connection | None = None  # _peek()

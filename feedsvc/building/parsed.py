@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..model import dated
-from ..store import connect, create_schema
-from .storewriter import ItemRef
+from ..store import ItemRef, connect, create_schema
 from ..transactions import rows_for
 
 

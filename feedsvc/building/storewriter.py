@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
-from ..store import KEEP_BUILDS, connect, create_schema, microseconds
+from ..store import KEEP_BUILDS, ItemRef, connect, create_schema, microseconds
 from ..transactions import made_hash, rows_for, transaction
 
 log = logging.getLogger(__name__)
@@ -258,24 +258,6 @@ class Checkpoints:
                     return True
             time.sleep(0.01)
         return False
-
-
-# The parse results' layout, part of every row's parser version (builder.start_building): rows that may hold an ItemRef
-# are never found by code from before it (which would take the reference for a result), nor its rows by this code;
-# the files are read once again after the upgrade, as after any change to the reading code.
-PARSED_LAYOUT = "results-or-item-refs"
-
-
-class ItemRef(NamedTuple):
-    """A parse result stored as the items row it is but for its dates, not pickled and written a second time (a
-    `feedsvc build` of 10,000 articles wrote 114 MB of each). Taken from the store only while that row is still made
-    from the same (`made_from`: the reading code and settings, the file's content hash, path, ID, dates and
-    categories); otherwise the file is read again."""
-
-    id: str
-    made_from: str
-    published: datetime | None  # the result's own dates (None: the file gives none), which the row has stamped
-    updated: datetime | None
 
 
 def _pickled(value: Any) -> bytes:
