@@ -3,9 +3,9 @@ the store's SQLite file, its own table, that any serving process adds to and the
 
 A serving process that needs an article the builder has only placed so far (an archive page, a delta, a partner's
 view or an article page holding it: feedsvc/serving/variants.py) asks for its ID here and waits a bounded time for
-the build that holds it; the builder's background reading (building/background.py) looks at the
-queue every POLL_SECONDS, reads the files asked for at once, commits them, then answers: the rows go. A row nobody
-answers (a builder stopped, or none) goes after KEEP_SECONDS, whoever looks next. Neutral: imports no stage.
+the build that holds it; the builder's background reading (building/background.py) looks at the queue every
+POLL_SECONDS, reads the files asked for at once, commits them, then answers: the rows go. A row nobody answers (a
+builder stopped, or none) goes after KEEP_SECONDS, whoever looks next. Neutral: imports no stage.
 """
 from __future__ import annotations
 

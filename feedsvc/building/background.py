@@ -21,13 +21,12 @@ if TYPE_CHECKING:
     from .site import Publisher
 
 log = logging.getLogger(__name__)
-FINISH_CHUNK = 1000  # placed files read in full between two refreshes (finish_reading): what the builder holds at most
 FINISH_STEP = 250  # files the reading workers read a step in the background: a quarter of a second of reading
 
 
 def finish_reading(publisher: Publisher, placed: Mapping[str, tuple[int, int]]) -> None:
     """Read in full, beside the refreshes, the files a cold start only placed (Scanner.placed, live), and
-    commit them FINISH_CHUNK at a time (at most FIRST_PAGES), each chunk by a refresh that commits its items,
+    commit them committer.FIRST_PAGES at a time, each chunk by a refresh that commits its items,
     article pages and parse results; the builder then keeps them as placements (scan.py: slim), so it never
     holds every article's text at once.
 
@@ -42,9 +41,10 @@ def finish_reading(publisher: Publisher, placed: Mapping[str, tuple[int, int]]) 
     # start: a dict of 100,000 stats held the whole background (17 MB of the builder's peak at 100,000 articles).
     folder, sources = Folder(publisher.root), sorted(placed)
     wants, step = Wanted(publisher.store.path), FINISH_STEP
-    # Committed at most FIRST_PAGES at a time, so each commit renders its article pages itself instead of leaving
-    # them to the Committer's background thread, whose 1,000-page builds would hold back a commit asked for.
-    chunk = min(FINISH_CHUNK, committer.FIRST_PAGES)
+    # Committed at most FIRST_PAGES at a time (what the builder holds read in full at once), so each commit renders
+    # its article pages itself instead of leaving them to the Committer's background builds, which would hold back a
+    # commit asked for.
+    chunk = committer.FIRST_PAGES
     # A big backlog is read by the reading workers, kept for every step; a small one here.
     pooled = len(sources) >= publisher.scanner.pool_from
     pool_from = 1 if pooled else len(sources) + 1
