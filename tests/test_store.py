@@ -207,6 +207,41 @@ def test_parse_rows_written_by_an_earlier_feedsvc_still_load():
     assert pickle.loads(pickle.dumps(loaded, protocol=5)) == loaded and b"feedsvc.store" in pickle.dumps(loaded, protocol=5)
 
 
+@pytest.mark.parametrize("column", ["result", "placement"])
+def test_a_stored_parse_result_that_cannot_be_loaded_is_read_again_and_never_fails_a_refresh(
+        sample_dir, tmp_path, monkeypatch, reads, caplog, column):
+    """A parse row pickled by a feedsvc whose class has since moved (here: renamed in the bytes) or damaged on disk
+    is a miss: the restart reads those two files again and publishes the same bytes, and says so once. `placement`:
+    a big folder's restart, which takes the placements alone (Scanner.slim_from, lowered here)."""
+    import feedsvc.reading.scan
+
+    monkeypatch.chdir(tmp_path)
+    first = create_app(settings(sample_dir, tmp_path))
+    etags = {path: res.etag for path, res in first.extensions["feedsvc"].snapshot.resources.items()}
+    moved, damaged = sorted(p.name for p in sample_dir.iterdir())[2:4]
+    with sqlite3.connect(tmp_path / "state.sqlite3") as conn:
+        (kept,) = conn.execute(f"SELECT {column} FROM parsed WHERE source = ?", (moved,)).fetchone()
+        # An ItemRef (result) or an Article (placement) as pickled: its class named by module and name, here renamed to
+        # one that does not exist, of the same length so that the pickle's frames still hold.
+        module = b"feedsvc.store" if column == "result" else b"feedsvc.model"
+        assert module in kept
+        elsewhere = kept.replace(module, b"feedsvc.gone!")
+        conn.execute(f"UPDATE parsed SET {column} = ? WHERE source = ?", (elsewhere, moved))
+        conn.execute(f"UPDATE parsed SET {column} = ? WHERE source = ?", (b"\x80\x05not a pickle", damaged))
+    if column == "placement":
+        monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 5)
+    reads.clear()
+    with caplog.at_level("WARNING", logger="feedsvc.building.parsed"):
+        again = create_app(settings(sample_dir, tmp_path))
+    publisher = again.extensions["feedsvc"]
+    assert publisher.last_error is None and sorted(reads) == sorted([moved, damaged])
+    assert publisher.scanner.parsed.unreadable == 2
+    said = [r.getMessage() for r in caplog.records if r.name == "feedsvc.building.parsed"]
+    assert len(said) == 1 and "its file is read again" in said[0], said
+    publisher.wait_reading(30)
+    assert {path: res.etag for path, res in publisher.snapshot.resources.items()} == etags
+
+
 def test_a_parse_result_whose_items_row_changed_or_went_is_read_again(sample_dir, tmp_path, monkeypatch, reads):
     """An ItemRef is taken back only while its items row is made from what it was: a row another build replaced (here
     by hand) or deleted gives nothing, and the file is read again, with the same feeds as a result."""

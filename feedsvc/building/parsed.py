@@ -3,14 +3,18 @@ reads again only the files whose stat changed, and a big one holds their placeme
 """
 from __future__ import annotations
 
+import logging
 import pickle
 import threading
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..model import dated
+from ..reading.folder import shown
 from ..store import ItemRef, connect, create_schema
 from ..transactions import rows_for
+
+log = logging.getLogger(__name__)
 
 
 class ParsedCache:
@@ -40,6 +44,7 @@ class ParsedCache:
         self._placements: dict[str, tuple] | None = None  # every stored placement, until handed out
         self.read = 0
         self.loaded = 0
+        self.unreadable = 0  # stored rows that could not be loaded (_unpickled): their files are read again
 
     def get(self, source: str, stat: tuple[int, int]) -> Any | None:
         """The stored result for this file as it is now (same stat, parser and settings), else None.
@@ -60,7 +65,8 @@ class ParsedCache:
                                          "AND settings_hash IN (?, ?)", (source, *self._keys)).fetchone()
         if row is None or tuple(row[:2]) != stat or not row[2]:  # empty: placed only
             return None
-        result = self._resolved({source: pickle.loads(row[2])}).get(source)
+        loaded = self._unpickled(row[2], source)
+        result = None if loaded is _UNREADABLE else self._resolved({source: loaded}).get(source)
         self.loaded += result is not None
         return result
 
@@ -87,8 +93,9 @@ class ParsedCache:
             rows.update((row[0], row[1:]) for row in rows_for(
                 self._conn, "SELECT source, size, mtime_ns, result FROM parsed WHERE parser_version = ? AND settings_hash IN (?, ?) "
                 "AND source IN ({marks})", asked, self._keys))
-        results = self._resolved({source: pickle.loads(result) for source, (size, mtime_ns, result) in rows.items()
-                                  if wanted[source] == (size, mtime_ns) and result})
+        loaded = {source: self._unpickled(result, source) for source, (size, mtime_ns, result) in rows.items()
+                  if wanted[source] == (size, mtime_ns) and result}
+        results = self._resolved({source: result for source, result in loaded.items() if result is not _UNREADABLE})
         self.loaded += len(results)
         return found | results
 
@@ -103,11 +110,29 @@ class ParsedCache:
                 self._conn, "SELECT id, made_from, article FROM items WHERE id IN ({marks})", {ref.id for ref in refs.values()})}
         for source, ref in refs.items():
             row = rows.get(ref.id)
-            if row is None or row[0] != ref.made_from:
+            article = _UNREADABLE if row is None or row[0] != ref.made_from else self._unpickled(row[1], source)
+            if article is _UNREADABLE:
                 del results[source]
             else:
-                results[source] = dated(pickle.loads(row[1]), ref.published, ref.updated)
+                results[source] = dated(article, ref.published, ref.updated)
         return results
+
+    def _unpickled(self, blob: bytes, source: str) -> Any:
+        """A stored row's object, or _UNREADABLE. The parse store only saves reading a file again, so a row it cannot
+        load is a miss, never a failed refresh: written by a feedsvc whose classes have since moved or changed shape
+        (an `ItemRef` pickled as `feedsvc.store.ItemRef`, loaded by code that keeps it elsewhere), or damaged on disk."""
+        try:
+            return pickle.loads(blob)
+        except Exception as exc:  # noqa: BLE001 - pickle raises whatever loading the stored class raises
+            self._unreadable(source, exc)
+            return _UNREADABLE
+
+    def _unreadable(self, source: str, exc: Exception) -> None:
+        """Count a row that cannot be loaded; say so once a process (an upgrade may make every row one)."""
+        self.unreadable += 1
+        (log.warning if self.unreadable == 1 else log.debug)(
+            "the stored parse result of %s cannot be loaded (%s: %s); its file is read again%s", shown(source),
+            type(exc).__name__, exc, ", and so is any other such file (logged at debug level)" if self.unreadable == 1 else "")
 
     def placed(self, stats: Iterable[tuple[str, tuple[int, int]]]) -> "Placements":
         """The stored placements of these files (source, stat) as they are now (a Skipped result as it is; a result
@@ -133,7 +158,11 @@ class ParsedCache:
         loads = pickle.loads
         for source, (size, mtime_ns), row in taken:
             if row is not None and row[0] == size and row[1] == mtime_ns:
-                found[source] = loads(row[2])
+                try:  # inline, not _unpickled: a restart's 100,000 placements
+                    found[source] = loads(row[2])
+                except Exception as exc:  # noqa: BLE001 - as _unpickled: the file is read again
+                    self._unreadable(source, exc)
+                    continue
                 if row[3]:
                     found.unread.add(source)
         return found
@@ -181,3 +210,6 @@ class Placements(dict):
     def __init__(self) -> None:
         super().__init__()
         self.unread: set[str] = set()
+
+
+_UNREADABLE = object()  # what ParsedCache._unpickled gives for a stored row it cannot load
