@@ -10,7 +10,6 @@ from collections import abc
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from types import MappingProxyType
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
@@ -123,14 +122,11 @@ class Scanner:
     _skips: dict[str, Skipped] = field(default_factory=dict)  # source → its entry's result, for the entries skipped
     _memo: tuple | None = None  # (generation, articles): the whole list, made once per result when asked
     _generation: int = 0  # changes to the articles held, counted at each result
-    _modified_view: Mapping[str, float] | None = None  # the last result's view of _modified (a copy once it changes)
     _placed: set[str] = field(default_factory=set)  # sources whose entry is a placement (is_placed), not yet read in full
     # Sources read in full once (their result is in the parse store, `parsed`) whose entry keeps only the placement:
     # the builder holds no article text but the first pages' (full() brings it back when needed).
     _slim: set[str] = field(default_factory=set)
     _adopted: set[str] = field(default_factory=set)  # sources read in full by adopt() since the last scan
-    _modified: dict[str, float] = field(default_factory=dict)  # each article's file: its mtime when it was read
-    _modified_shared: bool = False  # the last result's view is of _modified itself: copied before it changes
 
     def scan(self, hints: Iterable[str] | None = None) -> ScanResult:
         """Look at the folder; read only files whose size or mtime changed and that have settled.
@@ -228,9 +224,6 @@ class Scanner:
                 source = result.source  # one string for the file's key and its article's field, not two
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
-                self._mtime(source, None)
-            else:
-                self._mtime(source, stat[1] / 1e9)
             self._placed.discard(source), self._slim.discard(source)
             if slim and source in stored and isinstance(result, Article) and source not in placements.unread:
                 self._slim.add(source)  # the parse store's placement: full() brings the rest back
@@ -345,11 +338,8 @@ class Scanner:
                 continue
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
-                self._mtime(source, None)
-            else:
-                self._mtime(source, stat[1] / 1e9)
-                if self.parsed is not None and source not in stored:
-                    self._keep(source, stat, result)
+            elif self.parsed is not None and source not in stored:
+                self._keep(source, stat, result)
             self._placed.discard(source), self._slim.discard(source)
             if slim and self.parsed is not None and isinstance(result, Article):
                 result = placement(result)
@@ -364,17 +354,6 @@ class Scanner:
         self.parsed.put(source, stat, result, placement(result) if isinstance(result, Article) else None,
                         names_site(source, result))
 
-    def _mtime(self, source: str, seconds: float | None) -> None:
-        """Note when a file was modified (None: it holds no article), copying the map first if the last result views it."""
-        if self._modified.get(source) == seconds:
-            return  # as it was (a placement read again in full): no copy
-        if self._modified_shared:
-            self._modified, self._modified_shared = dict(self._modified), False  # a C copy, 1 ms at 100,000
-        if seconds is None:
-            del self._modified[source]
-        else:
-            self._modified[source] = seconds
-
     def _collect(self) -> None:
         """The skipped files of the entries and those passed over, after a scan that changed any (or a walk)."""
         self._last = (tuple(sorted(self._passed + tuple(self._skips.values()), key=lambda s: s.source)),)
@@ -383,7 +362,6 @@ class Scanner:
         """Hold no entry for a file any more (gone, or held back as it is being written)."""
         self._put(source, None)
         self._placed.discard(source), self._slim.discard(source)
-        self._mtime(source, None)
 
     def _put(self, source: str, entry: _Entry | None) -> None:
         """Hold a file's entry (None: the file went), keeping the skipped ones apart (no look at every entry), and
@@ -416,20 +394,22 @@ class Scanner:
         if came or went:  # a result from before names other articles now: it cannot make its list any more
             self._generation += 1
             self._memo = None  # nor can its list be asked again: the articles it holds (a cold start's placements) go
-        # When each article's file was modified, from the stat it was read with (no second stat): a view of the map
-        # itself, which the next change copies first (_mtime), so this result stays as it is when later scans move on,
-        # and no second map of 100,000 is held between two results.
-        if self._modified_view is None or came or went:
-            self._modified_view, self._modified_shared = MappingProxyType(self._modified), True
+        # When each article's file was modified, from the stat its entry was read with (no second stat, and no map of its
+        # own: a copy of one at each refresh was 1-8 ms at 10,000 articles, and a builder held two of 100,000 at times).
+        modified = _Modified(self, self._generation)
         return ScanResult(partial(self._articles, self._generation), self._last[0], changed, pending,
-                          self._modified_view, tuple(came), tuple(went), stored)
+                          modified, tuple(came), tuple(went), stored)
+
+    def _check(self, generation: int) -> None:
+        """Raise when a result of `generation` is asked after a later scan changed the articles."""
+        if generation != self._generation:
+            raise RuntimeError("a ScanResult was asked after a later scan changed the articles; ask it before")
 
     def _articles(self, generation: int) -> tuple[Article, ...]:
         """Every article read, in path order, IDs repeated as they are: who owns a repeated ID is the state store's to
         say (its first owner), so the publisher applies unique_ids(). As of the results of `generation` (those since
         the last change)."""
-        if generation != self._generation:
-            raise RuntimeError("ScanResult.articles asked after a later scan changed the articles; ask it before")
+        self._check(generation)
         if self._memo is None or self._memo[0] != generation:
             entries = self._entries
             self._memo = (generation, tuple(filter(None, map(_article, map(entries.__getitem__, sorted(entries))))))
@@ -555,6 +535,33 @@ class _Placed(abc.Mapping):
 
     def __len__(self) -> int:
         return len(self._sources)
+
+
+class _Modified(abc.Mapping):
+    """ScanResult.modified: source → when each article's file was modified (Unix seconds), from the stat its entry
+    was read with, looked up in the scanner's entries when asked; valid until a later scan changes the articles."""
+
+    def __init__(self, scanner: Scanner, generation: int):
+        self._scanner, self._generation = scanner, generation
+
+    def get(self, source: str, default: float | None = None) -> float | None:
+        """Its mtime; default for a file that holds no article (a dict's get: a cold start asks it of every file)."""
+        if self._scanner._generation != self._generation:
+            self._scanner._check(self._generation)
+        entry = self._scanner._entries.get(source)
+        return default if entry is None or not isinstance(entry.result, Article) else (entry.packed >> 64) / 1e9
+
+    def __getitem__(self, source: str) -> float:
+        if (found := self.get(source)) is None:
+            raise KeyError(source)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        self._scanner._check(self._generation)
+        return iter([source for source, entry in self._scanner._entries.items() if isinstance(entry.result, Article)])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _article(entry: _Entry | None) -> Article | None:
