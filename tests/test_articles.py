@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import unicodedata
 from pathlib import Path
 
@@ -516,11 +517,25 @@ def timed_parse(text: str):
     ("x: " + "[" * 16000, "nests lists or mappings 16000 deep"),
     ("x:\n  " + "- " * 7000 + "a", "nested too deeply"),
     ("summary: " + "word " * 4000, "over the 16384 limit"),
-])
+    ("junk: " + "[é," * 100 + "é" + "]" * 100, "nests lists or mappings 100 deep"),  # a letter of any script closes nothing
+    ("x:\n  " + "- " * 900 + "a", "nested too deeply"),  # as deep as libyaml takes it, deeper than Python recurses
+], ids=lambda value: value[:24] if isinstance(value, str) else None)
 def test_front_matter_that_could_exhaust_a_worker_is_refused_at_once(front, reason):
     result, seconds = timed_parse(f"---\ntitle: T\ncategory: C\n{front}\n---\nBody.\n")
     assert isinstance(result, ArticleError) and reason in str(result) and result.fix
     assert seconds < 0.5
+
+
+@pytest.mark.parametrize("source, text", [
+    ("a.md", "---\ncategory: C\n---\n# T" + " " * 262144 + "x\n\nBody.\n"),  # a lazy match backtracked a space a step
+    ("a.txt", "C\nT\nBody.\n" + "](" * 131072 + "\n"),  # each "](" searched to the line's end for a ")"
+    ("a.md", "---\ntitle: T\ncategory: C\n---\n\n" + "[a](" * 65536 + "\n"),
+], ids=["heading of spaces", "chrome link targets", "markdown link openers"])
+def test_a_line_made_to_make_matching_run_away_is_read_in_linear_time(source, text):
+    started = time.perf_counter()
+    article = parse(text, source)
+    assert time.perf_counter() - started < 2  # quadratic, each took 6 s or more (a 96 KB heading 30 s)
+    assert article.title in ("T", "T x")
 
 
 def test_front_matter_of_ordinary_depth_and_size_reads_quickly():

@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from feedsvc.config import DEFAULT_CHROME_MARKERS
-from feedsvc.reading import chrome, frontmatter, text
+from feedsvc.reading import articles, chrome, frontmatter, text
 from feedsvc.reading.chrome import strip_chrome
 from feedsvc.reading.text import (
     _ARABIC_SCRIPT, _ASTRAL, _ASTRAL_NONCHARACTERS, _HEBREW_SCRIPT, _LETTERS, _NOT_ARABIC, _NOT_HEBREW, _NOT_LETTERS,
@@ -198,6 +198,8 @@ FOLDABLE = st.one_of(TEXTS, st.sampled_from(MARKERS).map(lambda m: f"**[{m.upper
 @given(FOLDABLE)
 @example("[Follow us](https://x/) on *X*")
 @example("تابعونا على")
+@example("a](b) c](d](e")
+@example("](](x)](y")
 def test_fold_is_the_general_one(value):
     assert chrome._fold(value) == general_fold(value)
 
@@ -271,3 +273,16 @@ def test_a_folder_path_is_os_path_join(root, source):
     from feedsvc.reading.folder import Folder
 
     assert Folder(root)._path(source) == os.path.join(root, *source.split("/"))
+
+
+_GENERAL_H1 = re.compile(r"\A#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)  # the first heading, as it was found before _h1
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(st.sampled_from("# \t\nxé#"), max_size=16), TEXTS.map(lambda t: "# " + t)))
+@example("#  ")
+@example("# ##")
+@example("#\t x #  \nnext")
+def test_the_first_heading_is_the_regular_expressions(value):
+    found = _GENERAL_H1.search(value)
+    assert articles._h1(value) == ((found.group(1), found.end()) if found else None)

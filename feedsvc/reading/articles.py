@@ -29,7 +29,6 @@ from .text import (
 log = logging.getLogger(__name__)
 
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
-_H1 = re.compile(r"\A#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 CATEGORY_LONG = 100  # characters: a longer first line ending like a sentence is a paragraph, not a category
 _SENTENCE_ENDS = (".", "!", "?", "؟", "…", "。")
 # A front-matter id that already names the item for good: a UUID (bare or urn:uuid:) or a urn:, tag: or
@@ -243,12 +242,12 @@ def _place(meta: dict, body: str, source: str, options: Options, digest: str, ba
     if source.lower().endswith(".md"):
         title = meta.get("title")
         if title is None:
-            heading = _H1.search(_LEADING_BLANK_LINES.sub("", body))
+            heading = _h1(_LEADING_BLANK_LINES.sub("", body))
             if not heading:
                 if partial:
                     raise _Partial
                 raise ArticleError(source, "no title", "add `title:` to the front matter or start the text with a `# Title` line")
-            title = heading.group(1)
+            title = heading[0]
         title, categories = _clean_title(title, source), _markdown_categories(meta, source)
     else:
         head = []  # the first two visible lines are all _read_plain takes before the paragraphs
@@ -261,6 +260,22 @@ def _place(meta: dict, body: str, source: str, options: Options, digest: str, ba
             raise _Partial
         title, categories = _plain_head(meta, head, source)  # the title cleaned already
     return _build(meta, source, options, digest, title, categories, "", [], base_url, placed=True)
+
+
+def _h1(text: str) -> tuple[str, int] | None:
+    """The title of a `# Title` first line (trailing spaces, tabs and closing #s dropped) and where that line ends.
+
+    What the regular expression \\A#[ \\t]+(.+?)[ \\t#]*$ finds, in one pass: its lazy group before a run of spaces
+    backtracked once a character (a 96 KB heading of spaces held a refresh for 30 s, a 1 MiB one 45 min)."""
+    end = text.find("\n")
+    line = text if end < 0 else text[:end]
+    if not line.startswith("#"):
+        return None
+    after = line[1:].lstrip(" \t")
+    spaces = len(line) - 1 - len(after)
+    if not spaces or (not after and spaces < 2):  # the group takes one character at least, a space if need be
+        return None
+    return (after.rstrip(" \t#") or after[:1]) if after else line[-1], len(line)
 
 
 def _markdown_categories(meta: dict, source: str) -> list[str]:
@@ -276,14 +291,14 @@ def _markdown_categories(meta: dict, source: str) -> list[str]:
 
 def _read_markdown(meta: dict, body: str, source: str, options: Options, base_url: str) -> tuple[str, list[str], str]:
     title = meta.get("title")
-    heading = _H1.search(_LEADING_BLANK_LINES.sub("", body))
+    heading = _h1(_LEADING_BLANK_LINES.sub("", body))
     if title is None:
         if not heading:
             raise ArticleError(source, "no title", "add `title:` to the front matter or start the text with a `# Title` line")
-        title = heading.group(1)
-    if heading and collapse_space(heading.group(1)) == collapse_space(str(title)):
+        title = heading[0]
+    if heading and collapse_space(heading[0]) == collapse_space(str(title)):
         # The title is the item's title in every feed; repeated as the body's first heading it would show twice.
-        body = _LEADING_BLANK_LINES.sub("", body)[heading.end():]
+        body = _LEADING_BLANK_LINES.sub("", body)[heading[1]:]
     categories = _markdown_categories(meta, source)
     lines = body.split("\n")
     filled = [i for i, line in enumerate(lines) if line.strip()]

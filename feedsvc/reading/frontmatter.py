@@ -23,7 +23,7 @@ FLOW_NESTING_MAX = 64  # [ and { inside each other: real front matter has one or
 # it only gets text that cannot nest deeper than this; other text goes to the pure-Python composer,
 # slower, whose recursion stops with RecursionError.
 _C_NESTING_MAX = 1000
-_BRACKETS = str.maketrans({c: None for c in map(chr, range(128)) if c not in "[]{}"})
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")  # every other character, any script: a non-ASCII one is no closing bracket
 
 
 class _NoAliases:
@@ -106,7 +106,10 @@ def split_front_matter(text: str) -> tuple[dict, str]:
     if not isinstance(meta, dict):
         raise FrontMatterError("front matter is not a set of `key: value` lines", "write one `key: value` per line between the --- lines")
     # YAML escapes ("\u001b", "\u202e") make characters the text clean-up never saw.
-    meta = {str(k).lower(): _clean_value(v) for k, v in meta.items()}
+    try:
+        meta = {str(k).lower(): _clean_value(v) for k, v in meta.items()}
+    except RecursionError:  # lists nested by indentation as deep as libyaml takes them: deeper than Python recurses
+        raise FrontMatterError("front matter is not valid YAML (nested too deeply)", fix) from None
     return meta, stripped[match.end():]
 
 
@@ -114,7 +117,7 @@ def _nesting(block: str) -> tuple[int, int]:
     """How deep [ and { nest (counting those inside quotes too), and a bound on how deep lines nest
     (indentation, plus every - and ? on a line: `- - - x` nests once per dash)."""
     depth = deepest = 0
-    for c in block.translate(_BRACKETS):
+    for c in _NOT_BRACKETS.sub("", block):
         depth = depth + 1 if c in "[{" else max(depth - 1, 0)
         deepest = max(deepest, depth)
     lines = max((len(line) - len(line.lstrip(" ")) + line.count("-") + line.count("?") for line in block.split("\n")), default=0)
