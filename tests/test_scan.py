@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from feedsvc.reading.articles import Options
 from feedsvc.reading import scan as scan_module
 from feedsvc.reading.scan import Scanner
-from tests.conftest import write
+from tests.conftest import ROOT, write
 
 OPTIONS = Options(site_url="http://127.0.0.1:8000")
 
@@ -473,3 +475,40 @@ def test_a_file_the_watcher_saw_rewritten_with_the_same_size_and_mtime_is_read_a
     os.utime(path, (dated, dated))
     scanner.rewalk = True  # a scan that walks the whole folder, with what the watcher saw (a cold start's next)
     assert [a.title for a in scanner.scan({str(path): "closed"}).articles] == ["Rate at 14%"]
+
+
+def test_a_file_that_could_not_be_read_is_read_again_once_it_can_be_though_its_stat_is_the_same(articles_dir, tmp_path):
+    """A file that cannot be read this time (here its permissions, as for a process without root's capabilities) is
+    skipped, said once, and read again at each look: a chmod keeps its size and mtime, and it was left out for good."""
+    write(articles_dir, "a.txt", article("A"))
+    write(articles_dir, "b.txt", article("B"))
+    os.chmod(articles_dir / "b.txt", 0)
+    before = (articles_dir / "b.txt").stat().st_mtime_ns
+    code = f"""
+import logging, os
+from feedsvc.reading.articles import Options
+from feedsvc.reading.scan import Scanner
+from feedsvc.building.parsed import ParsedCache
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+parsed = ParsedCache({str(tmp_path / "build.db")!r}, "v1", "s1")
+from pathlib import Path
+scanner = Scanner(Path({str(articles_dir)!r}), Options(site_url="http://127.0.0.1:8000"), settle=0, parsed=parsed)
+first = scanner.scan()
+print("first", sorted(a.source for a in first.articles), [(s.source, s.reason) for s in first.skipped])
+again = scanner.scan()
+print("again", sorted(again.changed))
+os.chmod({str(articles_dir / "b.txt")!r}, 0o644)
+later = scanner.scan()
+print("later", sorted(a.source for a in later.articles), sorted(later.changed), [s.source for s in later.skipped])
+"""
+    drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
+    run = subprocess.run([*drop, sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "first ['a.txt'] [('b.txt', 'cannot be read (Permission denied)')]",
+        "again []",  # unreadable as it was: nothing changed
+        "later ['a.txt', 'b.txt'] ['b.txt'] []",
+    ]
+    assert run.stderr.count("skipped b.txt") == 1  # said once, not at every look
+    assert (articles_dir / "b.txt").stat().st_mtime_ns == before

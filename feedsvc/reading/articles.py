@@ -20,7 +20,7 @@ from ..model import Article, guid_key, is_placed, stable_id  # noqa: F401 - is_p
 from ..urls import article_path, url
 from . import frontmatter, markup
 from .chrome import strip_chrome
-from .folder import FileBusyError, Folder, Skipped, shown
+from .folder import FileBusyError, Folder, Skipped, Unreadable, shown
 from .frontmatter import FrontMatterError
 from .text import (
     DecodeError, clean_text, collapse_space, decode_bytes, detect_language, is_binary, is_visible, looks_binary,
@@ -50,9 +50,10 @@ PLACEMENT_HEAD = PLACEMENT_HEADS[-1]  # the most a placement decodes of a file l
 class ArticleError(ValueError):
     """A file that cannot be published: str() is one line with the file, the reason and the fix."""
 
-    def __init__(self, source: str, reason: str, fix: str):
+    def __init__(self, source: str, reason: str, fix: str, again: bool = False):
         super().__init__(shown(f"{source}: {reason}; {fix}"))  # one printable line, whatever the file's name
         self.source, self.reason, self.fix = source, reason, fix
+        self.again = again  # the file could not be read this time (folder.Unreadable): read it again at the next look
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def read_article(path: Path | None, root: Path, options: Options, folder: Folder
     source = source if source is not None else path.relative_to(root).as_posix()
     data = (folder or Folder(root)).read(source, busy, expect)
     if isinstance(data, Skipped):
-        raise ArticleError(data.source, data.reason, data.fix)
+        raise ArticleError(data.source, data.reason, data.fix, again=isinstance(data, Unreadable))
     return parse_article(data, source, options) if full else parse_article(data, source, options, full=False)
 
 
@@ -430,7 +431,7 @@ def read_or_skip(path: Path | None, root: Path, options: Options, folder: Folder
     except FileBusyError:
         raise
     except ArticleError as exc:
-        return Skipped(exc.source, exc.reason, exc.fix)
+        return (Unreadable if exc.again else Skipped)(exc.source, exc.reason, exc.fix)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others being published
         log.debug("reading %s failed", shown(source), exc_info=True)
         return Skipped(source, f"could not be read ({type(exc).__name__}: {exc})", "report it as a feedsvc bug, with the file")

@@ -48,6 +48,11 @@ class Skipped:
         return f"{self.source}: {self.reason}; {self.fix}"
 
 
+class Unreadable(Skipped):
+    """A file that could not be read this time (its permissions, an I/O error, a folder on its way swapped meanwhile):
+    read again at the next look, as it is, never kept as what its stat reads as (a chmod changes no mtime)."""
+
+
 @functools.lru_cache(maxsize=65536)  # the same names every walk
 def shown(text: str) -> str:
     """Text that prints as one line and drives no terminal: bytes that are not UTF-8 as U+FFFD, controls escaped."""
@@ -325,7 +330,7 @@ class Folder:
             if not stat.S_ISREG(st.st_mode):
                 return Skipped(source, "not a regular file", "replace it with the article file itself")
             if not self.inside(_real_path(fd, path)):  # a folder on the way swapped for a link meanwhile
-                return Skipped(source, "file outside the articles folder", "not read; copy the file into the folder to publish it")
+                return Unreadable(source, "file outside the articles folder", "not read; copy the file into the folder to publish it")
             if busy and writers_open(fd):
                 raise FileBusyError(errno.ETXTBSY, "open for writing by another process", source)
             if expect is not None and (st.st_size, st.st_mtime_ns) != expect:
@@ -351,7 +356,7 @@ class Folder:
         except OSError as exc:
             if expect is not None and exc.errno == errno.ENOENT:  # deleted since it was listed: not an article to skip
                 raise FileChangedError(errno.ESTALE, "gone since it was listed", source) from None
-            return Skipped(source, *_file_error(exc))
+            return Unreadable(source, *_file_error(exc))
         finally:
             if fd is not None:
                 os.close(fd)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from ..model import Article, names_site, reusing
 from .articles import Options, Skipped, is_placed, placement
-from .folder import Folder
+from .folder import Folder, Unreadable
 from .pool import POOL_FROM, read_files
 
 if TYPE_CHECKING:
@@ -81,6 +81,15 @@ _SIZE_BITS = (1 << 64) - 1
 def _packed(size: int, mtime_ns: int) -> int:
     """A file's stat as _Entry keeps it: an mtime before 1970 (negative) too, as >> 64 rounds down."""
     return size | mtime_ns << 64
+
+
+def _entry(stat: tuple[int, int], result: Article | Skipped) -> _Entry:
+    """The entry of a file read at this stat; one that could not be read this time (Unreadable) matches no stat, so
+    the next look reads it again (a file made readable by chmod keeps its size and mtime)."""
+    return _Entry(_AGAIN if isinstance(result, Unreadable) else _packed(*stat), result)
+
+
+_AGAIN = -1  # no file's packed stat: its size would be 2**64 - 1
 
 
 # Seconds a published file the watcher saw go stays published, looked at again after them (by the wake-up a file held
@@ -214,7 +223,9 @@ class Scanner:
                 self._look(source, stat, now)
                 pending.add(source)
                 continue
-            if self.parsed is not None and (full or source in first or isinstance(result, Skipped)):
+            if isinstance(result, Unreadable):
+                pass  # read again at the next look, never stored as what this stat reads as
+            elif self.parsed is not None and (full or source in first or isinstance(result, Skipped)):
                 self._keep(source, stat, result)
             elif self.parsed is not None:  # a placement: a restart before the background reads it places it from the store
                 self.parsed.put_placement(source, stat, result, names_site(source, result))
@@ -222,6 +233,8 @@ class Scanner:
         for source, stat, result in read:
             if isinstance(result, Article) and result.source == source:
                 source = result.source  # one string for the file's key and its article's field, not two
+            if isinstance(result, Unreadable) and (held := self._entries.get(source)) is not None and held.result == result:
+                continue  # unreadable as it was at the last look: nothing changed, and it was said then
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
             self._placed.discard(source), self._slim.discard(source)
@@ -229,7 +242,7 @@ class Scanner:
                 self._slim.add(source)  # the parse store's placement: full() brings the rest back
             elif isinstance(result, Article) and is_placed(result):
                 self._placed.add(source)
-            self._put(source, _Entry(_packed(*stat), result))
+            self._put(source, _entry(stat, result))
             changed.add(source)
         self._looks = {s: st for s, st in self._looks.items() if s in pending}
         for source in gone:
@@ -347,7 +360,7 @@ class Scanner:
             held = self._entries.get(source)
             if isinstance(result, Article) and held is not None and isinstance(held.result, Article):
                 result = reusing(result, held.result)  # the placement's strings, not a second copy of each
-            self._put(source, _Entry(_packed(*stat), result))
+            self._put(source, _entry(stat, result))
 
     def _keep(self, source: str, stat: tuple[int, int], result: Article | Skipped) -> None:
         """Note a full result in the parse store, with its placement (what a restart loads of it)."""
