@@ -122,12 +122,13 @@ def test_a_browser_script_may_revalidate_a_feed_across_origins(client):
     the ETag (not a CORS-safelisted header)."""
     asked = {"Origin": "https://reader.example", "Access-Control-Request-Method": "GET",
              "Access-Control-Request-Headers": "if-none-match"}
-    for path in ("/feed.rss", "/category/%D8%B3%D9%8A%D8%A7%D8%B3%D8%A9/feed.json", "/feeds.opml"):
+    for path in ("/feed.rss", "/category/%D8%B3%D9%8A%D8%A7%D8%B3%D8%A9/feed.json", "/feeds.opml", "/search/feed.json?q=x"):
         res = client.options(path, headers=asked)
         assert res.status_code == 200 and res.headers["Access-Control-Allow-Origin"] == "*"
         assert "If-None-Match" in res.headers["Access-Control-Allow-Headers"]
         assert client.get(path).headers["Access-Control-Expose-Headers"] == "ETag"
     assert "Access-Control-Allow-Origin" not in client.options("/", headers=asked).headers  # pages: same origin only
+    assert "Access-Control-Allow-Origin" not in client.options("/search/?q=x", headers=asked).headers
 
 
 def test_healthz_reports_articles_skipped_files_and_the_last_refresh(client):
