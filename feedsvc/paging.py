@@ -102,6 +102,8 @@ def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> 
     if older_page is not None:
         links.append(("next", page_query(older_page)))
     links = links if pages > 1 else []  # one page: nothing to walk
+    if page > 1:  # a WebSub hub hears of the first pages alone: advertised here, its subscribers would hear nothing
+        options = {**options, "hub": ""}  # https://www.w3.org/TR/websub/#publishing
     return _feed(listing, site, chosen, query=page_query(page), links=tuple(links), archive=complete,
                  deleted=listing.deleted if page == 1 else (), **options)
 
@@ -138,6 +140,7 @@ def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: i
     links = links if pages > 1 else []
     query = since_query(since, page)
     deleted = tuple(gone for gone in listing.deleted if gone.when > since) if page == 1 else ()  # what went since, too
+    options = {**options, "hub": ""}  # a delta is asked for, never published to a hub (page_feed)
     return _feed(listing, site, newer[(page - 1) * size: page * size], query=query, links=tuple(links), deleted=deleted, **options)
 
 

@@ -86,6 +86,21 @@ def test_every_feed_advertises_the_hub_and_itself(make_app, articles_dir, hub):
     assert doc["hubs"] == [{"type": "WebSub", "url": hub.url}]
 
 
+def test_only_the_feeds_the_hub_hears_of_advertise_it_not_their_archive_pages_or_deltas(make_app, articles_dir, hub):
+    """WebSub's topic is the self URL, and the hub is told only of the first pages: a page or delta that advertised it
+    would have subscribers that never hear of a change (https://www.w3.org/TR/websub/#publishing)."""
+    for i in range(5):
+        write(articles_dir, f"{i}.txt", f"News\nTitle {i}\nBody {i}.\n")
+    client = make_app(articles_dir, WEBSUB_HUB=hub.url, FEED_MAX_ITEMS=2).test_client()
+    assert "Link" in client.get("/feed.atom").headers
+    for path in ("/feed.atom?page=2", "/feed.atom?page=3", "/feed.rss?since=2000-01-01T00:00:00Z",
+                 "/category/news/feed.atom?page=2", "/feed.json?page=2"):
+        res = client.get(path)
+        assert res.status_code == 200 and "Link" not in res.headers, path
+        body = res.get_data(as_text=True)
+        assert hub.url not in body and ('rel="self"' in body or '"feed_url"' in body), path
+
+
 def test_a_refresh_that_changes_feeds_pings_the_hub_for_each(make_app, articles_dir, hub):
     write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
     app = make_app(articles_dir, WEBSUB_HUB=hub.url)
