@@ -57,6 +57,19 @@ def test_gzip_and_brotli_are_served_when_accepted_with_their_own_etags(client):
     assert client.get("/feed.json", headers={"If-None-Match": zipped.headers["ETag"]}).status_code == 304
 
 
+@pytest.mark.parametrize("accepted, coding", [
+    ("gzip;q=0.001, identity", None),  # identity ranked first: the bytes as they are
+    ("br;q=0.5, gzip;q=0.4, *;q=0.9", None),  # identity under "*", above both
+    ("gzip, identity;q=0.5", "gzip"),
+    ("gzip", "gzip"),  # identity unnamed: acceptable, not preferred
+    ("br, gzip, identity", "br"),  # a tie: compressed
+    ("*;q=0.1, gzip;q=0.5", "gzip"),
+])
+def test_the_coding_sent_is_the_one_the_client_ranks_first(client, accepted, coding):
+    res = client.get("/feed.json", headers={"Accept-Encoding": accepted})
+    assert res.headers.get("Content-Encoding") == coding and res.status_code == 200
+
+
 def test_head_gives_the_headers_without_a_body(client):
     res = client.head("/feed.rss")
     assert res.status_code == 200 and res.data == b""

@@ -397,12 +397,16 @@ def _pick_encoding() -> str | None:
 
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct Accept-Encoding values
 def encoding_for(header: str) -> str | None:
+    """The coding to send for an Accept-Encoding (None: the bytes as they are): the one the client prefers, a compressed
+    one on a tie; identity when the client ranks it above every coding (`gzip;q=0.1, identity`), RFC 9110 §12.5.3."""
     accepted = parse_accept_header(header)
     best, best_q = None, 0.0
     for name, attr in ENCODINGS:
         q = accepted[name] if name in accepted else accepted["x-gzip"] if name == "gzip" and "x-gzip" in accepted else 0.0
         if q > best_q:
             best, best_q = attr, q
+    if best is not None and "identity" in accepted and accepted["identity"] > best_q:  # named, or under "*"
+        return None
     return best
 
 
