@@ -623,3 +623,16 @@ def test_invisible_marks_at_a_category_names_ends_are_not_part_of_it(written):
     assert article.categories == ("سياسة",)
     tagged = parse("---\ntitle: T\ncategory: News\ntags: [\"\\u200bbanks\", \"banks\\u200f\", banks]\n---\nBody.\n", "a.md")
     assert tagged.tags == ("banks",)
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("-=" * 300000 + "\nTitle\nBody.\n", "category line '-=-=-="),
+    ("---\ncategory: C\nlang: " + "x" * 5000 + "\n---\nTitle\nBody.\n", "lang 'xxxx"),
+    ("---\ncategory: C\nid: " + "a/" * 3000 + "\n---\nTitle\nBody.\n", "id 'a/a/"),
+], ids=["category line", "lang", "id"])
+def test_an_error_quotes_a_long_value_cut_to_one_readable_line(text, reason):
+    """A 600 KB first line made a 600 KB line of `check`: the value an error quotes is cut, the reason and fix kept."""
+    with pytest.raises(ArticleError) as raised:
+        parse(text, "a.txt")
+    assert reason in raised.value.reason and "…" in raised.value.reason and raised.value.fix
+    assert len(str(raised.value)) < 400

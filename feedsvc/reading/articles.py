@@ -20,7 +20,7 @@ from ..model import Article, guid_key, is_placed, stable_id  # noqa: F401 - is_p
 from ..urls import article_path, url
 from . import frontmatter, markup
 from .chrome import strip_chrome
-from .folder import FileBusyError, Folder, Skipped, Unreadable, shown
+from .folder import FileBusyError, Folder, Skipped, Unreadable, quoted, shown
 from .frontmatter import FrontMatterError
 from .text import (
     DecodeError, clean_text, collapse_space, decode_bytes, detect_language, is_binary, is_visible, looks_binary,
@@ -222,7 +222,7 @@ def _plain_head(meta: dict, lines: list[str], source: str) -> tuple[str, list[st
         line = lines.pop(0)
         category = frontmatter.clean_category(line)
         if not any(c.isalnum() for c in category):  # ":" or a "----------" rule names nothing
-            raise ArticleError(source, f"category line {line!r} has no name", "start the file with a category name such as News")
+            raise ArticleError(source, f"category line {quoted(line)} has no name", "start the file with a category name such as News")
         if len(category) > CATEGORY_LONG and category.endswith(_SENTENCE_ENDS):
             # A long category line is kept (`check` warns of it); a long one that ends like a sentence is
             # the first paragraph of a file that has no category line.
@@ -232,7 +232,7 @@ def _plain_head(meta: dict, lines: list[str], source: str) -> tuple[str, list[st
     title = meta.get("title")
     if title is None:
         if not lines:
-            raise ArticleError(source, f"category {categories[0]!r} with no title", "put the title on the line after the category")
+            raise ArticleError(source, f"category {quoted(categories[0])} with no title", "put the title on the line after the category")
         title = lines.pop(0)
     return _clean_title(title, source), categories
 
@@ -390,7 +390,7 @@ def _check_uri(written: str, source: str) -> None:
               else "is not a tag: URI (tag:authority,date:name, RFC 4151)" if lower.startswith("tag:") and not _TAG.fullmatch(written)
               else None)
     if reason is not None:
-        raise ArticleError(source, f"id {written!r} {reason}",
+        raise ArticleError(source, f"id {quoted(written)} {reason}",
                            "write `id:` as a valid URI (percent-encode other characters, e.g. tag:news.example,2026:rates), "
                            "or as names joined by /")
 
@@ -408,8 +408,8 @@ def _safe_id(article_id: str, source: str, written: bool = False) -> str:
     if reason is None:
         return article_id
     if written:
-        raise ArticleError(source, f"id {article_id!r} {reason}", "write `id:` as names joined by /, such as economy/rates-2026, or as a urn:, tag: or https: URI")
-    raise ArticleError(source, f"the id {article_id!r} made from the file's path {reason}", "rename the file, or give it an `id:` in the front matter")
+        raise ArticleError(source, f"id {quoted(article_id)} {reason}", "write `id:` as names joined by /, such as economy/rates-2026, or as a urn:, tag: or https: URI")
+    raise ArticleError(source, f"the id {quoted(article_id)} made from the file's path {reason}", "rename the file, or give it an `id:` in the front matter")
 
 
 def _default_id(source: str) -> str:

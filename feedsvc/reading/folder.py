@@ -53,6 +53,15 @@ class Unreadable(Skipped):
     read again at the next look, as it is, never kept as what its stat reads as (a chmod changes no mtime)."""
 
 
+QUOTED_MAX = 80  # characters of a value an error quotes: a 600 KB first line made a 600 KB line of `check`
+
+
+def quoted(value: object, limit: int = QUOTED_MAX) -> str:
+    """A value as an error quotes it (repr), cut to `limit` characters with an ellipsis: one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 2] + "…" + text[-1]
+
+
 @functools.lru_cache(maxsize=65536)  # the same names every walk
 def shown(text: str) -> str:
     """Text that prints as one line and drives no terminal: bytes that are not UTF-8 as U+FFFD, controls escaped."""
@@ -278,6 +287,8 @@ class Folder:
                 real = os.path.realpath(path, strict=True)
                 st = os.stat(real)
             except OSError as exc:
+                if exc.errno == errno.ELOOP:  # a.txt → b.txt → a.txt
+                    return Skipped(source, *_file_error(exc))
                 return Skipped(source, f"link that leads nowhere ({exc.strerror})", "remove the link, or point it at an article file inside the folder")
             if stat.S_ISDIR(st.st_mode):
                 where = "inside" if self.inside(real) else "outside"

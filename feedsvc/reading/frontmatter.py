@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
+from .folder import quoted
 from .text import collapse_space, drop_unsafe_chars
 
 FRONT_MATTER_MAX = 16 * 1024  # characters: far more than any article's fields, little enough to parse at once
@@ -201,7 +202,7 @@ def read_language(meta: dict) -> str | None:
         return None
     tag = lang.strip().replace("_", "-")
     if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", tag):
-        raise FrontMatterError(f"lang {lang!r} is not a language tag", "write a BCP 47 tag such as ar, en or fr-CA")
+        raise FrontMatterError(f"lang {quoted(lang)} is not a language tag", "write a BCP 47 tag such as ar, en or fr-CA")
     # BCP 47 case conventions: language lower, script title, region upper (ar-EG, zh-Hant-TW).
     first, *rest = tag.split("-")
     parts = [first.lower()] + [p.upper() if len(p) == 2 else p.title() if len(p) == 4 else p.lower() for p in rest]
@@ -282,7 +283,7 @@ def read_draft(meta: dict) -> bool:
     word = str(draft).strip().lower()
     if word in _TRUE_WORDS | _FALSE_WORDS:
         return word in _TRUE_WORDS
-    raise FrontMatterError(f"draft {draft!r} is not true or false", "write `draft: true` or `draft: false`")
+    raise FrontMatterError(f"draft {quoted(draft)} is not true or false", "write `draft: true` or `draft: false`")
 
 
 def read_image(meta: dict, base_url: str) -> str | None:
@@ -296,5 +297,5 @@ def read_image(meta: dict, base_url: str) -> str | None:
     except ValueError:
         usable = False
     if not usable:
-        raise FrontMatterError(f"image {image!r} is not an http(s) URL", "write `image:` as https://… or a path on the site")
+        raise FrontMatterError(f"image {quoted(image)} is not an http(s) URL", "write `image:` as https://… or a path on the site")
     return url
