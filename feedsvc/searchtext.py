@@ -9,6 +9,7 @@ https://www.sqlite.org/fts5.html#unicode61_tokenizer
 """
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 
@@ -76,10 +77,11 @@ def match_expression(query: str) -> str:
         raise QueryError("Empty search: give the words to find as ?q=, for example /search/feed.rss?q=election.")
     if len(query) > MAX_CHARS:
         raise QueryError(f"Search too long ({len(query)} characters): at most {MAX_CHARS}; shorten ?q= to a few words.")
-    terms = normalise(query).split()
-    if len(terms) > MAX_TERMS:
-        raise QueryError(f"Search has {len(terms)} words: at most {MAX_TERMS}; keep the words that name the topic in ?q=.")
-    words = [term for term in terms if any(map(_is_word_char, term))]
+    # The words are the index's own (TOKENIZER's runs of letters, digits and marks): `NASA,Mars` and `القاهرة،NASA` are two
+    # words each, as `NASA Mars` is, not one quoted string FTS5 would take for a phrase, its words next to each other.
+    words = ["".join(run) for word, run in itertools.groupby(normalise(query), _is_word_char) if word]
+    if len(words) > MAX_TERMS:
+        raise QueryError(f"Search has {len(words)} words: at most {MAX_TERMS}; keep the words that name the topic in ?q=.")
     if not words:
         raise QueryError("Search has no letters or digits: give the words to find as ?q=, for example ?q=election.")
     # An FTS5 string is "…" with "" for a quote inside: nothing in it is syntax. https://www.sqlite.org/fts5.html#fts5_strings

@@ -14,7 +14,7 @@ import feedparser
 import pytest
 
 from feedsvc.search import SearchIndex, SearchIndexer
-from feedsvc.searchtext import MAX_CHARS, TOKENIZER, match_expression, normalise
+from feedsvc.searchtext import MAX_CHARS, TOKENIZER, QueryError, match_expression, normalise
 from tests.conftest import FIXED_NOW, SEED, write
 
 SEED_TITLE = "زيارة مسؤول أمني روسي لطهران تزامنًا مع التهديدات الأميركية"
@@ -109,6 +109,20 @@ def test_a_sentence_with_every_rule_at_once_matches_its_plain_spelling():
 def test_every_word_is_required_and_order_does_not_matter(client):
     assert titles(search(client, "هنية طهران")) == [SEED_TITLE]
     assert titles(search(client, "طهران Harrowmere")) == []
+
+
+@pytest.mark.parametrize("query", ["هنية,طهران", "طهران،هنية", "هنية:طهران", "طهران/هنية", "(هنية)طهران"])
+def test_words_joined_by_punctuation_without_a_space_are_each_a_word_in_any_order(client, query):
+    """The query's words are the index's: a comma or slash typed without a space (the Arabic comma often is) separates
+    two words as a space does, not one quoted string FTS5 takes for a phrase, its words next to each other."""
+    assert titles(search(client, query)) == [SEED_TITLE]
+
+
+def test_the_word_limit_counts_words_not_the_punctuation_between_them():
+    assert match_expression("a , b , c , d , e , f") == '"a" "b" "c" "d" "e" "f"'
+    assert match_expression(",".join("abcdefghij")).count('"') == 20
+    with pytest.raises(QueryError, match="11 words"):
+        match_expression(",".join("abcdefghijk"))
 
 
 def test_sqlites_own_tokenizer_alone_would_miss_what_the_index_finds():
