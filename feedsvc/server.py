@@ -200,10 +200,11 @@ def preflight(settings: Settings) -> None:
 
 
 def _no_other_deployment(settings: Settings) -> None:
-    """Refuse to serve at one URL a state store another live deployment builds at another: each would serve the other's
-    links, and take its builds over as a move (rebase.py) when its builder stops."""
+    """Refuse to serve at one URL, or from one folder, a state store another live deployment builds at another URL or
+    from another folder: each would serve the other's links or articles, and publish its own when the other's builder
+    stops (its folder's articles withdrawn, announced as deleted)."""
     from . import state_path
-    from .building.lock import HEARTBEAT_SECONDS, BuilderStatus, BuildLock, lock_path, status_path
+    from .building.lock import HEARTBEAT_SECONDS, BuilderStatus, BuildLock, folder_key, lock_path, status_path
 
     path = state_path(settings)
     lock = BuildLock(lock_path(path))
@@ -216,9 +217,15 @@ def _no_other_deployment(settings: Settings) -> None:
         lock.release()
     status = BuilderStatus(status_path(path)).read()
     other = status.get("site_url") if status else None
-    if other and other != settings.site_url and status["heard"] < 20 * HEARTBEAT_SECONDS:
+    if not status or status["heard"] >= 20 * HEARTBEAT_SECONDS:
+        return
+    if other and other != settings.site_url:
         raise ServeError(f"another feedsvc (process {status['pid']}) builds {path} for {other}; give this one "
                          f"(SITE_URL {settings.site_url}) a state file of its own with STATE_PATH, or stop that one first")
+    if status.get("articles", folder_key(settings.articles_dir)) != folder_key(settings.articles_dir):
+        raise ServeError(f"another feedsvc (process {status['pid']}) builds {path} from another articles folder; give "
+                         f"this one (ARTICLES_DIR {settings.articles_dir}) a state file of its own with STATE_PATH, or "
+                         "stop that one first")
 
 
 def check_port(host: str, port: int) -> None:

@@ -154,7 +154,7 @@ def test_serve_refuses_a_state_store_another_live_deployment_builds_at_another_u
 
     import pytest
 
-    from feedsvc.building.lock import lock_path, status_path
+    from feedsvc.building.lock import folder_key, lock_path, status_path
     from feedsvc.config import load_settings
     from feedsvc.server import ServeError, preflight
 
@@ -165,16 +165,19 @@ def test_serve_refuses_a_state_store_another_live_deployment_builds_at_another_u
     other = BuildLock(lock_path(state))
     assert other.try_acquire()
 
-    def heard(url: str, ago: float) -> None:
+    def heard(url: str, ago: float, folder: Path = sample_dir) -> None:
         with open(status_path(state), "w", encoding="utf-8") as out:
-            json.dump({"pid": 99999, "heartbeat": time.time() - ago, "site_url": url, "last_success": None,
-                       "last_error": None, "refreshing": None}, out)
+            json.dump({"pid": 99999, "heartbeat": time.time() - ago, "site_url": url, "articles": folder_key(folder),
+                       "last_success": None, "last_error": None, "refreshing": None}, out)
 
     heard("http://127.0.0.1:8000", 0)
     with pytest.raises(ServeError, match="STATE_PATH"):
         preflight(settings)
     heard("http://127.0.0.1:8001", 0)
     preflight(settings)  # this deployment's own builder: it waits its turn
+    heard("http://127.0.0.1:8001", 0, tmp_path)  # the same URL, another folder: it would publish the other's articles
+    with pytest.raises(ServeError, match="another articles folder.*STATE_PATH"):
+        preflight(settings)
     heard("http://127.0.0.1:8000", 60)
     preflight(settings)  # not heard from for a minute: no deployment there
     other.release()
@@ -187,7 +190,7 @@ from feedsvc.building.lock import BuilderStatus, BuildLock
 folder = sys.argv[1]
 lock = BuildLock(os.path.join(folder, "state.sqlite3.build-lock"))
 lock.acquire()
-publisher = types.SimpleNamespace(progress=types.SimpleNamespace(now=lambda: None), site=types.SimpleNamespace(url="http://x"),
+publisher = types.SimpleNamespace(progress=types.SimpleNamespace(now=lambda: None), site=types.SimpleNamespace(url="http://x"), root=".",
                                   last_success=datetime.now(timezone.utc), last_error=None)
 BuilderStatus(os.path.join(folder, "state.sqlite3.builder")).beat(publisher, lock)
 time.sleep(1)

@@ -9,6 +9,7 @@ that a serving process imports the builder (its renderers, store writer and sear
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -105,11 +106,17 @@ def _names(path: str, fd: int) -> bool:
     return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
+def folder_key(root) -> str:
+    """Which articles folder a builder reads, as the status file tells it: a digest of its real path (no path of the
+    server's file system reaches a reader of /healthz or of the state folder)."""
+    return hashlib.sha256(os.path.realpath(root).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
 def status_of(publisher, finished: bool = False) -> dict:
     """What /healthz tells of a building process: its process ID and site, the last success and error, and the
     refresh under way (seconds, file), none when `finished` (a refresh's own observer, as it ends)."""
     running = None if finished else publisher.progress.now()
-    return {"pid": os.getpid(), "site_url": publisher.site.url,
+    return {"pid": os.getpid(), "site_url": publisher.site.url, "articles": folder_key(publisher.root),
             "last_success": publisher.last_success.isoformat() if publisher.last_success else None,
             "last_error": publisher.last_error, "refreshing": None if running is None else list(running)}
 
