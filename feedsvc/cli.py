@@ -158,7 +158,7 @@ def _build(out: str, articles_dir: str | None) -> None:
     from . import for_export, state_path
     from .building.committer import Committer
     from .building.exportpool import end_ahead, fork_ahead
-    from .building.lock import BuildLock, lock_path
+    from .building.lock import BuildLock, lock_path, writable
     from .building.state import StateError
     from .children import Ahead
     from .reading.folder import Folder
@@ -196,6 +196,8 @@ def _build(out: str, articles_dir: str | None) -> None:
                 observer.held_ahead = lambda: ahead.result("held")
         # The same build a server's builder makes, committed to the same store; a server running on this store
         # holds the build lock and keeps it current itself, so its latest build is exported as it is.
+        if (why := writable(state)) is not None:  # a read-only or full state folder: SQLite opened it read-only, quietly
+            raise click.ClickException(f"build failed, {out} is left as it was: {why}")
         lock = BuildLock(lock_path(state))
         building = lock.try_acquire()
         if building:
@@ -264,6 +266,8 @@ def _early_pages(app, state: str, out: str):
 
 def _export(app, state: str, out: str, pages, building: bool, early=None, variants=None):
     """Write the store's latest build into the export folder, with a progress bar on a terminal."""
+    import sqlite3
+
     from .building.export import ExportError, ExportWriteError, archive_shape, export_store
     from .building.exportpool import Job
 
@@ -284,6 +288,9 @@ def _export(app, state: str, out: str, pages, building: bool, early=None, varian
                             job, early)
     except ExportError as exc:
         raise click.ClickException(str(exc)) from None
+    except sqlite3.OperationalError as exc:  # the state store's disk full as the export records what it wrote
+        raise click.ClickException(f"build failed, {out} may be partly updated (every file whole; the next build finishes it): "
+                                   f"the state store {state} cannot be written ({exc}); free space on its disk") from None
     except OSError as exc:  # a full disk, a read-only folder: the files written are whole, the rest as they were
         state = ("is partly updated (every file whole; the next build finishes it)" if isinstance(exc, ExportWriteError) and exc.partly
                  else "is left as it was")

@@ -184,6 +184,9 @@ def preflight(settings: Settings) -> None:
     from . import state_path
     from .config import ConfigError
     from .partners import load_partners
+    import sqlite3
+
+    from .building.lock import writable
     from .building.state import StateError, StateStore
     from .store import create_schema
 
@@ -196,6 +199,11 @@ def preflight(settings: Settings) -> None:
         create_schema(state_path(settings))  # the build store's tables exist before any worker reads them
     except (ConfigError, StateError) as exc:
         raise ServeError(str(exc)) from None
+    except sqlite3.Error as exc:  # a full disk as the build store's tables are made
+        raise ServeError(f"the state store {state_path(settings)} cannot be written ({exc}); free space on its disk or "
+                         "set STATE_PATH to a file in a folder that has some") from None
+    if (why := writable(state_path(settings))) is not None:  # SQLite opens a read-only file quietly, read-only
+        raise ServeError(why)
     _no_other_deployment(settings)
 
 

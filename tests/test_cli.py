@@ -135,3 +135,55 @@ def test_check_json_lists_skipped_files_and_warnings_apart(articles_dir):
     assert [s["file"] for s in report["skipped"]] == ["empty.txt"]
     assert {w["file"] for w in report["warnings"]} == {"stub.txt"}
     assert all(set(w) == {"file", "reason", "fix"} for w in report["warnings"])
+
+
+def test_a_state_folder_that_cannot_be_written_is_one_line_naming_the_fix_for_build_and_serve(tmp_path, sample_dir):
+    """A read-only (or full) state folder holding a store: SQLite opens it read-only without a word, and the build lock
+    could not be made (a traceback). Root writes anywhere, so the commands run without the capabilities that let it."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    state = tmp_path / "state"
+    state.mkdir()
+    made = subprocess.run([sys.executable, "-m", "feedsvc", "check", str(sample_dir)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_STATE_PATH": str(state / "state.db")})
+    assert made.returncode == 0, made.stderr
+    from feedsvc.building.state import StateStore
+    StateStore(state / "state.db")  # a store there, as a deployment leaves it
+    os.chmod(state, 0o555)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_STATE_PATH": str(state / "state.db")}
+    try:
+        for command in (["build", "--out", str(tmp_path / "site"), "--articles", str(sample_dir)],
+                        ["serve", "--port", str(port), "--articles", str(sample_dir)]):
+            run = subprocess.run([*drop, sys.executable, "-m", "feedsvc", *command], capture_output=True, text=True,
+                                 timeout=60, env=env, cwd=tmp_path)
+            lines = [line for line in run.stderr.splitlines() if line.strip()]
+            assert run.returncode != 0 and "Traceback" not in run.stderr, (command[0], run.stderr)
+            assert any("cannot be written" in line and "STATE_PATH" in line for line in lines), (command[0], run.stderr)
+    finally:
+        os.chmod(state, 0o755)
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_builder_status_that_cannot_be_written_is_said_once_until_it_can(tmp_path, caplog):
+    import types
+
+    from feedsvc.building.lock import BuilderStatus
+
+    publisher = types.SimpleNamespace(progress=types.SimpleNamespace(now=lambda: None), site=types.SimpleNamespace(url="http://x"),
+                                      root=".", last_success=None, last_error=None)
+    status = BuilderStatus(str(tmp_path / "gone" / "state.db.builder"))
+    with caplog.at_level("WARNING", logger="feedsvc.building.lock"):
+        assert not status.written(publisher) and not status.written(publisher, finished=True)
+        (tmp_path / "gone").mkdir()
+        assert status.written(publisher)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and "cannot write the builder status" in said[0] and "written again" in said[1]

@@ -234,7 +234,7 @@ def _run_builder(app, settings, path: str) -> Any:
     status = BuilderStatus(status_path(path))
     publisher.last_success = last_success(status, app.extensions["feedsvc.store"])
     status.beat(publisher, app.extensions.get("feedsvc.lock"))
-    publisher.observers.append(lambda refreshed: status.write(publisher, finished=True))  # with the build it tells of, not up to a beat later
+    publisher.observers.append(lambda refreshed: status.written(publisher, finished=True))  # with the build it tells of, not up to a beat later
     watch = publisher.root if settings.watch else None
     # Watch first, then build: a file saved while the first build runs is not missed. The schedule after it. A first
     # scan walked ahead is walked again right after (Scanner.rewalk): its watch is set as the first build ends.

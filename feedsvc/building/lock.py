@@ -26,6 +26,17 @@ def lock_path(state_path: str) -> str:
     return state_path + ".build-lock"
 
 
+def writable(state_path: str) -> str | None:
+    """Why the state folder cannot hold the build lock (a read-only mount, a full disk, its permissions), as the fix's
+    one line; None when it can. The lock file is made if need be and left, as the builder leaves it."""
+    try:
+        os.close(os.open(lock_path(state_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    except OSError as exc:
+        return (f"the state folder {os.path.dirname(os.path.abspath(state_path))} cannot be written ({exc.strerror or exc}); "
+                "set STATE_PATH to a file in a writable folder with free space")
+    return None
+
+
 def status_path(state_path: str) -> str:
     """The builder's status file, beside the state store."""
     return state_path + ".builder"
@@ -129,6 +140,7 @@ class BuilderStatus:
         # The heartbeat and the observer at a refresh's end write from two threads through one temporary file: one
         # at a time, or one moves the other's half-written file into place and a reader finds no builder.
         self._writing = threading.Lock()
+        self._failing: str | None = None  # why the last write failed, said once until a write succeeds again
 
     def write(self, publisher, finished: bool = False) -> None:
         """Write the publisher's status now (atomically: a reader sees the old file or the new).
@@ -141,6 +153,21 @@ class BuilderStatus:
             with open(temporary, "w", encoding="utf-8") as out:
                 json.dump(body, out)
             os.replace(temporary, self.path)
+        if self._failing is not None:
+            self._failing = None
+            log.warning("the builder status %s is written again", self.path)
+
+    def written(self, publisher, finished: bool = False) -> bool:
+        """write(), its failure (a full disk, a read-only folder) logged once until it succeeds again, not raised: the
+        refresh it tells of went on, and the heartbeat tries again in half a second."""
+        try:
+            self.write(publisher, finished)
+            return True
+        except OSError as exc:
+            if str(exc) != self._failing:
+                self._failing = str(exc)
+                log.warning("cannot write the builder status %s: %s; /healthz reports this builder silent until it can", self.path, exc)
+            return False
 
     def read(self) -> dict | None:
         """The status as last written, with `heard` seconds since; None if no builder ever wrote one."""
@@ -162,14 +189,16 @@ class BuilderStatus:
                         log.error("another process holds the build lock %s now (its file was deleted): this process "
                                   "stops building and ends", lock.path)
                         os._exit(3)  # nothing half-done is lost: every commit is a transaction, the other builds on
-                    self.write(publisher)
-                except OSError as exc:
+                    written = self.written(publisher)
+                except OSError as exc:  # the lock file could not be made again (kept): its folder gone, or full
+                    written = False
+                    log.debug("cannot check the build lock: %s", exc)
+                if not written:
                     folder = os.path.dirname(os.path.abspath(self.path))
                     if not os.path.isdir(folder):  # its store, lock and status gone with it: nobody reads what it builds
                         log.error("the state folder %s is gone: this process stops building and ends; a serving process "
                                   "builds once it is there again", folder)
                         os._exit(3)
-                    log.warning("cannot write the builder status %s: %s", self.path, exc)
                 time.sleep(HEARTBEAT_SECONDS)
         thread = threading.Thread(target=loop, name="builder-status", daemon=True)
         thread.start()
