@@ -359,3 +359,31 @@ def test_the_refresh_reads_the_store_while_a_background_build_waits_for_the_writ
     refresh.execute("ROLLBACK")
     build.join(10)
     assert took < 1.0 and not failed  # the build got the lock once the refresh let go of it
+
+
+def test_a_build_that_cannot_be_committed_is_no_success_and_is_said_once_then_in_a_line(tmp_path, monkeypatch, caplog):
+    """A store a newer feedsvc changed (a column more in `builds`): the commit fails at every refresh. The refresh is no
+    success (/healthz turns stale, as serving processes still serve the last build committed), its error names the
+    cause, and the log has one traceback, then one line a refresh while it fails the same way."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "articles"
+    write(folder, "a.txt", "News\nFirst\nA paragraph.\n")
+    state = tmp_path / "state.sqlite3"
+    app = create_app({"ARTICLES_DIR": str(folder), "STATE_PATH": str(state), "SETTLE_MS": 0})
+    publisher = app.extensions["feedsvc"]
+    committed = publisher.last_success
+    assert committed is not None
+    for committer in (o for o in publisher.observers if isinstance(o, Committer)):
+        committer.wait()
+    with sqlite3.connect(state) as conn:
+        conn.execute("ALTER TABLE builds ADD COLUMN made_by TEXT")
+    with caplog.at_level("ERROR"):
+        for n in range(3):
+            time.sleep(1.05)  # a second apart: each version is dated at its own second
+            write(folder, f"n{n}.txt", f"News\nNew {n}\nA paragraph.\n")
+            assert publisher.refresh()
+    assert publisher.last_success == committed
+    assert publisher.last_error.startswith("the build could not be committed to the store (OperationalError:")
+    tracebacks = [r for r in caplog.records if r.getMessage() == "a refresh observer failed"]
+    again = [r for r in caplog.records if r.getMessage().startswith("a refresh observer failed again")]
+    assert len(tracebacks) == 1 and tracebacks[0].exc_info and len(again) == 2

@@ -155,6 +155,7 @@ class Publisher:
         self.snapshot = Snapshot()
         self.last_error: str | None = None
         self.last_success: datetime | None = None
+        self._observer_failing: str | None = None  # an observer's last failure (one traceback, then a line a refresh)
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
         # The stages of a refresh follow the scan by what came and went (ScanResult.came/went), not by a look at every
@@ -210,7 +211,7 @@ class Publisher:
             files, stored, looked_at = changes if changes is not None else (0, 0, 0)
             counts = {"made": made, "fresh": fresh, "seeded": seeded, "looked_at": looked_at}
             self.last_error = None
-            self.last_success = snapshot.built_at
+            committed_before, self.last_success = self.last_success, snapshot.built_at
             if changes is not None:
                 # The work's time last (what the benchmarks read); a wait for the next second (a second version
                 # within one second of the last: Last-Modified has whole seconds) said apart. A fresh process holds
@@ -229,7 +230,10 @@ class Publisher:
                 # article page of a file only placed) are read while they are, and committed right after this refresh.
                 self._finish_reading()
                 self.snapshot = snapshot = self._complete(snapshot, rest)
-            self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started, **counts))
+            if not self._tell_observers(Refreshed(True, previous, snapshot, time.perf_counter() - started, **counts)):
+                # Not committed (a full disk, a store a newer feedsvc changed): serving processes still serve the last
+                # build committed, so this is no success, and /healthz turns stale after three refresh intervals.
+                self.last_success = committed_before
             self._finish_reading()
             return True
 
@@ -480,14 +484,23 @@ class Publisher:
                 known.update(self.store.claim_term_slugs(kind, names, lambda new, recorded: assign_slugs(new, {}, recorded)))
         return self._term_slugs
 
-    def _tell_observers(self, refreshed: Refreshed) -> None:
+    def _tell_observers(self, refreshed: Refreshed) -> bool:
+        """Hand the refresh to each observer (the build store's committer, metrics, the search index); False when one
+        failed, which is said once with its traceback, then in one line a refresh while it fails the same way."""
+        failed = None
         for observer in self.observers:
             try:
                 observer(refreshed)
-            except Exception:  # an observer's failure (a full disk under the build store) never stops refreshing
-                log.exception("a refresh observer failed")
+            except Exception as exc:  # an observer's failure (a full disk under the build store) never stops refreshing
+                failed = f"{type(exc).__name__}: {exc}"
+                if failed != self._observer_failing:
+                    log.exception("a refresh observer failed")
+                else:
+                    log.error("a refresh observer failed again: %s", failed)
                 if refreshed.ok:
-                    self.last_error = "the build could not be committed to the store; see the log"
+                    self.last_error = f"the build could not be committed to the store ({failed}); see the log"
+        self._observer_failing = failed
+        return failed is None
 
     def _tell_listeners(self, previous: Snapshot, current: Snapshot) -> None:
         """Hand the URLs of public feeds whose bytes changed to each listener (WebSub)."""
