@@ -257,3 +257,23 @@ def test_carried_entries_share_their_decoded_lists(tmp_path):
     carried = StateStore(tmp_path / "state.sqlite3").carried()
     assert carried == rows
     assert carried["ref0"][1] is carried["ref2"][1] and carried["ref0"][2] is carried["ref1"][2]
+
+
+def test_a_clock_stepped_back_never_withdraws_nor_announces_gone_what_was_published(make_publisher, desk):
+    """An article dated when it was first seen is not embargoed by a clock that steps back past that moment (a VM
+    restored, NTP stepping): it was published, so it stays, with no tombstone; after a restart too (the state store
+    recorded how late the clock had been). An author's embargo is released by the latest time the clock showed."""
+    site = Clock(make_publisher, desk)
+    site.later(minutes=10)
+    write(desk, "fresh.txt", f"{POLITICS}\nFresh news\nA paragraph of fresh news.\n")
+    story(desk, "soon.md", "Embargoed until later", POLITICS, -1)  # an hour ahead of now
+    site.later(seconds=1)
+    fresh = next(e.id for e in feedparser.parse(site.body("feed.atom")).entries if e.title == "Fresh news")
+    site.now -= timedelta(minutes=2)  # the clock steps back past the moment Fresh news was first seen
+    write(desk, "other.txt", f"{POLITICS}\nOther news\nA paragraph.\n")  # a change: the listings are made again
+    assert site.pub.refresh()
+    for body in (site.body("feed.atom"), site.body(f"category/{POLITICS}/feed.atom")):
+        assert fresh in entry_ids(body) and fresh not in tombstones(body)
+    assert "Embargoed until later" not in {e.title for e in feedparser.parse(site.body("feed.atom")).entries}
+    site.pub = site.start()  # a restart, the clock still behind
+    assert fresh in entry_ids(site.body("feed.atom")) and not tombstones(site.body("feed.atom"))

@@ -156,6 +156,10 @@ class Publisher:
         self.last_error: str | None = None
         self.last_success: datetime | None = None
         self._observer_failing: str | None = None  # an observer's last failure (one traceback, then a line a refresh)
+        # The latest time the clock has shown (or the state store recorded a change at): what the embargoes are released
+        # by. A clock stepped back (a VM restored, NTP stepping) never holds back again what was published, which would
+        # withdraw every article first seen since and announce it deleted (tombstones); None until the first refresh.
+        self._released: datetime | None = None
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
         # The stages of a refresh follow the scan by what came and went (ScanResult.came/went), not by a look at every
@@ -334,7 +338,7 @@ class Publisher:
                 came, went, stamped, also_seen = self._stamp(came, went, now, scan.modified)
                 looked += seen + also_seen
                 fresh |= stamped
-                builder.apply(came, went, now, len(self._stamped), lambda: map(_STAMPED, self._stamped.values()))
+                builder.apply(came, went, self._release_time(now), len(self._stamped), lambda: map(_STAMPED, self._stamped.values()))
                 synced = True  # the next round (complete()) follows by what came and went
                 listings = builder.listings(self.site, self.options.category_slugs, self._claim_slugs(),
                                             self._claim_term_slugs({kind: builder.names(kind) for kind in ("tag", "author")}))
@@ -447,6 +451,13 @@ class Publisher:
             if seconds is not None:
                 times[a.id] = datetime.fromtimestamp(seconds, timezone.utc)
         return times
+
+    def _release_time(self, now: datetime) -> datetime:
+        """The time embargoes are released by: now, or the latest the clock was at before it stepped back."""
+        if self._released is None:
+            self._released = self.store.latest_seen() or now
+        self._released = max(self._released, now)
+        return self._released
 
     def _claim_slugs(self) -> dict[str, str]:
         """Slugs of the categories published as of the listings' last update, each recorded in the state store when

@@ -360,6 +360,12 @@ class StateStore:
         self._put(conn, "articles", [(a.id, firsts[a.id], a.content_hash, "", seen) for a in articles])  # text: _as_written
         return stamped
 
+    def latest_seen(self) -> datetime | None:
+        """The latest moment any article's content was recorded: the clock has been there, whatever it says now."""
+        with self._writing() as conn:
+            found = conn.execute("SELECT max(seen) FROM articles").fetchone()[0]
+        return datetime.fromisoformat(found) if found else None
+
     def first_seen(self, ids: list[str]) -> dict[str, str]:
         """When each of these IDs was first seen (ISO 8601 text, UTC), for those the store has."""
         with self._writing() as conn:  # the refresh's own transaction (transaction()), if in one
