@@ -183,6 +183,27 @@ def test_chrome_lines_never_reach_the_body(lang, trailer, blank_lines, trailing_
     assert article.summary == article_lines[2]
 
 
+@pytest.mark.parametrize("mark", ["\u200f", "\u200e", "\u061c", "\u200b", "\ufeff"])
+def test_chrome_lines_a_scrape_began_with_an_invisible_mark_never_reach_the_body(mark):
+    """A right-to-left mark (or another invisible one) the text keeps at a line's start hid the marker after it."""
+    text = "\n".join(AR_ARTICLE + [mark + line for line in AR_TRAILER]) + "\n"
+    assert parse(text).body_text.split("\n\n") == AR_ARTICLE[2:]
+
+
+@pytest.mark.parametrize("heading, titles", [
+    ("مقالات ذات صلة", ["هل ترتفع الأسعار العام المقبل؟", "ماذا يعني القرار للقروض"]),
+    ("Related Articles", ["Will prices rise next year?", "What the decision means for loans"]),
+])
+def test_related_titles_that_are_questions_go_with_their_heading(heading, titles):
+    """Related headlines are often questions: a title ending in ? or ؟ under a chrome heading is a listed item, as a
+    title ending in no mark is; one ending in a full stop still reads as the article's own sentence."""
+    article = AR_ARTICLE if heading != "Related Articles" else EN_ARTICLE
+    text = "\n".join(article + [heading, *titles, "اترك تعليقاً"]) + "\n"
+    assert parse(text).body_text.split("\n\n") == article[2:]
+    kept = article[2:] + [heading, "The vote was the first of the year."]
+    assert strip_chrome(kept, DEFAULT_CHROME_MARKERS) == kept
+
+
 def test_a_paragraph_that_only_mentions_chrome_words_mid_article_stays():
     middle = ["Follow us on the long road to the budget, the mayor joked on Tuesday morning.",
               "تابعونا على مدى الأسابيع المقبلة في تغطية مفصلة لجلسات المجلس ونقاشاته حول الموازنة العامة الجديدة.",

@@ -78,7 +78,7 @@ def test_character_references_cannot_bring_back_forbidden_characters():
 
 def test_html_to_paragraphs_gives_one_string_per_block():
     html = "<h2>Head</h2><p>a &amp;  b\n c</p><ul><li>one</li><li>two</li></ul><p>x<br>y</p><pre>code</pre>"
-    assert html_to_paragraphs(html) == ["Head", "a & b c", "one", "two", "x", "y", "code"]
+    assert html_to_paragraphs(html) == ["Head", "a & b c", "one", "two", "x y", "code"]  # a <br> breaks a line only
     assert html_to_paragraphs("") == []
 
 
@@ -166,7 +166,7 @@ def test_markdown_of_ordinary_depth_renders():
 class _ReferenceText(HTMLParser):
     """The text of HTML as a full HTML parser sees it: the reference html_to_paragraphs must agree with."""
 
-    BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "figcaption", "dt", "dd", "br"}
+    BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "figcaption", "dt", "dd"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -176,6 +176,11 @@ class _ReferenceText(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if tag in self.BLOCKS:
             self.flush()
+        elif tag == "br":  # a line break inside the block: a space between its words
+            self.current.append(" ")
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag):
         if tag in self.BLOCKS:
@@ -212,3 +217,15 @@ def test_paragraphs_are_the_text_a_full_html_parser_sees(source):
     reference.close()
     reference.flush()
     assert html_to_paragraphs(html) == reference.blocks
+
+
+def test_a_hard_line_break_in_the_first_paragraph_keeps_the_summary_whole():
+    """`**LONDON, Nov 30** \\` then the text: Markdown's hard break is a <br>, a line in the paragraph, not its end."""
+    from feedsvc.reading.articles import Options, parse_article
+
+    text = ("---\ntitle: Bank holds\ncategory: Economy\nlang: en\n---\n**LONDON, Nov 30 (Newsroom)** \\\n"
+            "The central bank kept its main rate at 4.5% on Monday.\n\nAnalysts had expected it.\n")
+    article = parse_article(text.encode(), "a.md", Options(site_url="http://127.0.0.1:8000"))
+    assert "<br" in article.body_html
+    assert article.summary == "LONDON, Nov 30 (Newsroom) The central bank kept its main rate at 4.5% on Monday."
+    assert article.body_text.split("\n\n") == [article.summary, "Analysts had expected it."]

@@ -175,7 +175,7 @@ def general_strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str
         return best
 
     def listed(line: str) -> bool:
-        return len(general_fold(line)) <= chrome._FILLER_CHARS and not line.rstrip(" *_)]\"'»”").endswith(chrome._SENTENCE_ENDS)
+        return len(general_fold(line)) <= chrome._FILLER_CHARS and not line.rstrip(" *_)]\"'»”").endswith(chrome._STATEMENT_ENDS)
 
     end = len(lines)
     while end > 0:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import re
 
-# Arabic marks that scrapes spell either way (tanween, harakat, tatweel) and alef forms.
-_ARABIC_MARKS = re.compile("[\u0640\u064b-\u065f\u0670]")
+# Arabic marks that scrapes spell either way (tanween, harakat, tatweel) and alef forms; and the invisible marks a scrape
+# leaves at a line's start (right-to-left and left-to-right marks, the Arabic letter mark, zero-width spaces and joiners,
+# a byte order mark), which the text keeps (README) and no marker has.
+_ARABIC_MARKS = re.compile("[\u0640\u064b-\u065f\u0670\u200b-\u200f\u061c\u2060\ufeff]")
 _ALEF = tuple((form, "ا") for form in "أإآٱ")  # (character, replacement) pairs: see _replace_each
 # A chrome line is a marker, perhaps followed by a few words ("Follow us on Facebook, X and YouTube";
 # "… will not be published. Required fields are marked *"). A longer line that starts with a marker
@@ -17,6 +19,7 @@ _HEADING_TAIL_WORDS = 2  # "Related Articles", "Follow us on Facebook": may head
 _FILLER_WINDOW = 12  # related-article titles listed under such a heading
 _FILLER_CHARS = 160
 _SENTENCE_ENDS = (".", "!", "?", "؟", "。", "…")
+_STATEMENT_ENDS = (".", "!", "。", "…")  # a related article's title listed under a heading is often a question
 _SENTENCE_WORDS = 4  # words after a marker, in a line with a comma and a sentence's end: the article's own sentence
 _MD_LINK_TARGET = re.compile(r"\]\([^)]*\)")
 _MD_DECORATION = tuple((mark, "") for mark in "*_[]`")
@@ -107,9 +110,9 @@ def _sentence(line: str, tail_words: int) -> bool:
 
 
 def _is_list_item(line: str, folded: str) -> bool:
-    """Short and not ending like a sentence: a related article's title or a network's name, not a paragraph.
-    folded: _fold(line)."""
-    return len(folded) <= _FILLER_CHARS and not line.rstrip(" *_)]\"'»”").endswith(_SENTENCE_ENDS)
+    """Short and not ending like a statement: a related article's title (a question too: "Will prices rise?") or a
+    network's name, not a paragraph. folded: _fold(line)."""
+    return len(folded) <= _FILLER_CHARS and not line.rstrip(" *_)]\"'»”").endswith(_STATEMENT_ENDS)
 
 
 # A site's chrome is the same few lines under every article ("Back to top", "Related Articles", the e-mail notice): each

@@ -41,7 +41,7 @@ _ALLOWED_ATTRIBUTES = {
     "time": {"datetime"},
 }
 _URL_SCHEMES = {"http", "https", "mailto"}
-_BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "figcaption", "dt", "dd", "br"}
+_BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "figcaption", "dt", "dd"}
 
 
 # ammonia's HTML parser takes time growing with the square of how deep elements nest: 40,000 nested
@@ -126,12 +126,15 @@ def sanitize_html(fragment: str, base_url: str) -> str:
 # values, so a tag is exactly "<" up to the next ">": its text is found by regular expressions at C speed.
 _BLOCK_TAG = re.compile(rf"</?(?:{'|'.join(sorted(_BLOCKS, key=len, reverse=True))})(?=[\s/>])[^>]*>", re.IGNORECASE)
 _ANY_TAG = re.compile(r"<[^>]*>")
+_BREAK = re.compile(r"<br(?=[\s/>])[^>]*>", re.IGNORECASE)  # a line break inside a paragraph (Markdown's hard break)
 
 
 def html_to_paragraphs(fragment: str) -> list[str]:
     """The text of a sanitised HTML fragment, one string per block element."""
     # "\0" marks where blocks meet: the clean-up has removed every NUL, and &#0; unescapes to U+FFFD.
-    text = html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub("\0", fragment)))
+    # A <br> breaks a line, not the paragraph: a dateline ended by a hard break is the start of the first paragraph, which
+    # the summary is made of, not all of it.
+    text = html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub("\0", _BREAK.sub(" ", fragment))))
     return [joined for block in text.split("\0") if (joined := " ".join(block.split()))]
 
 
