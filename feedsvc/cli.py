@@ -326,10 +326,12 @@ def check(folder: str | None, as_json: bool) -> None:
     """List every skipped file with its reason and fix, and articles that look wrong; exit 1 if any is skipped."""
     from .reading.audit import check_folder
 
+    from .reading.folder import missing
+
     settings = _settings(ARTICLES_DIR=folder)
     root = Path(settings.articles_dir)
     if not root.is_dir():
-        raise click.ClickException(f"articles folder {root} does not exist; pass a folder or set ARTICLES_DIR")
+        raise click.ClickException(f"articles folder {root} {missing(root)}; pass a folder or set ARTICLES_DIR")
     from .reading.articles import Options
 
     report = check_folder(root, Options.from_settings(settings))

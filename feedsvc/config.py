@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import tomllib
+import unicodedata
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, make_dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ class Setting:
     kind: type
     help: str
     minimum: int = 1  # for whole numbers
+    maximum: int = 10**9  # for whole numbers: past any use, and what a date, SQLite and HTTP's max-age hold
 
 
 SETTINGS = (
@@ -63,22 +65,22 @@ SETTINGS = (
     Setting("SITE_AUTHOR", "feedsvc", str, "Feed-level author name (Atom requires one)."),
     Setting("SITE_LANGUAGE", "en", str, "Language used when an article's language cannot be told (BCP 47)."),
     Setting("TIME_ZONE", "UTC", str, "IANA zone for article dates written without one."),
-    Setting("FEED_MAX_ITEMS", 50, int, "Most items in one feed (page)."),
+    Setting("FEED_MAX_ITEMS", 50, int, "Most items in one feed (page).", maximum=10_000),
     Setting("SUMMARY_LENGTH", 280, int, "Longest generated summary, in characters, cut at a word."),
     Setting("CHROME_MARKERS", [], list, "Extra lines that start site chrome, added to the built-in Arabic and English ones."),
     Setting("CATEGORY_SLUGS", {}, dict, 'Category name → URL slug, e.g. {"سياسة": "politics"}.'),
     Setting("STATE_PATH", "feedsvc-state.sqlite3", str, "SQLite state file (its -wal and -shm files sit beside it), relative to the working folder."),
-    Setting("REFRESH_SECONDS", 60, int, "Seconds between scheduled refreshes; also the feeds' cache lifetime."),
+    Setting("REFRESH_SECONDS", 60, int, "Seconds between scheduled refreshes; also the feeds' cache lifetime.", maximum=86_400),
     Setting("WATCH", True, bool, "Watch the articles folder and publish a saved file within a second (feedsvc serve)."),
-    Setting("SETTLE_MS", 300, int, "Where the kernel cannot tell whether a file is still open for writing, one changed less than this many milliseconds ago may still be being written: wait.", 0),
+    Setting("SETTLE_MS", 300, int, "Where the kernel cannot tell whether a file is still open for writing, one changed less than this many milliseconds ago may still be being written: wait.", 0, 3_600_000),
     Setting("PUBLIC_CONTENT", "full", str, 'What public feeds carry: "full" (the whole body) or "summary".'),
-    Setting("ARCHIVE_MAX_AGE", 86400, int, "Cache lifetime in seconds of complete archive pages (?page=N), which rarely change."),
+    Setting("ARCHIVE_MAX_AGE", 86400, int, "Cache lifetime in seconds of complete archive pages (?page=N), which rarely change.", maximum=31_536_000),
     Setting("PARTNERS", [], list, "Syndication partners: name, key_env or key_file, categories (a list or \"all\"), full_text."),
     Setting("RATE_LIMIT", 600, int, "Requests a minute one client address may make for public feeds; 0 = no limit.", 0),
     Setting("RATE_LIMIT_EXEMPT", ["127.0.0.0/8", "::1"], list, "Client addresses or networks RATE_LIMIT never applies to: this machine's own (a local proxy without PROXY_HOPS, health checks); [] = none."),
     Setting("PARTNER_RATE_LIMIT", 1200, int, "Requests a minute one partner key may make; 0 = no limit.", 0),
-    Setting("PROXY_HOPS", 0, int, "Proxies in front of feedsvc whose X-Forwarded-For (client address) and X-Forwarded-Proto (http or https) to trust.", 0),
-    Setting("TOMBSTONE_DAYS", 30, int, "Days the Atom and JSON feeds that carried an article announce that it went (RFC 6721 tombstones); 0 = never.", 0),
+    Setting("PROXY_HOPS", 0, int, "Proxies in front of feedsvc whose X-Forwarded-For (client address) and X-Forwarded-Proto (http or https) to trust.", 0, 64),
+    Setting("TOMBSTONE_DAYS", 30, int, "Days the Atom and JSON feeds that carried an article announce that it went (RFC 6721 tombstones); 0 = never.", 0, 36_500),
     Setting("WEBSUB_HUB", "", str, "WebSub hub URL; when set, feeds advertise it and each change is published to it."),
     Setting("LOG_LEVEL", "INFO", str, "Logging level: DEBUG, INFO, WARNING or ERROR."),
 )
@@ -159,8 +161,12 @@ def _set_values(toml_path: str | os.PathLike | None, environ: Mapping[str, str] 
     if toml_path is None:
         toml_path = environ.get(ENV_PREFIX + "CONFIG", "feedsvc.toml")
     path = Path(toml_path)
-    if path.is_file():
+    if path.is_file() and toml_path != "":
         values.update(_read_toml(path))
+    elif toml_path and toml_path == environ.get(ENV_PREFIX + "CONFIG"):  # named on purpose: left out, silently, a typo
+        # would have published with every default (the site's URL among them). Empty: no file at all, on purpose.
+        raise ConfigError(f"{ENV_PREFIX}CONFIG names {path}, which is not a file; point it at your feedsvc.toml, or set it "
+                          "empty for none")
     for variable in environ:
         if variable.startswith(ENV_PREFIX) and variable[len(ENV_PREFIX):] not in _ATTRIBUTES and variable not in OTHER_VARIABLES:
             near = _nearest(variable[len(ENV_PREFIX):], SETTING_NAMES + ("CONFIG",))
@@ -187,15 +193,19 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
                 raise ConfigError(f"setting {s.name}={value!r} must be a whole number")
             if value < s.minimum:
                 raise ConfigError(f"setting {s.name}={value!r} must be at least {s.minimum}")
+            if value > s.maximum:
+                raise ConfigError(f"setting {s.name}={value!r} must be at most {s.maximum:,}")
         elif not isinstance(value, s.kind):
             raise ConfigError(f"setting {s.name}={value!r} must be a {s.kind.__name__}")
-    url = urlsplit(out["SITE_URL"])
-    if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
+    for name in ("ARTICLES_DIR", "STATE_PATH"):
+        if not out[name].strip():  # "" is the working folder: an export's own files were published from it
+            raise ConfigError(f"setting {name} must not be empty")
+    if not _web_url(out["SITE_URL"]) or (url := urlsplit(out["SITE_URL"])).query or url.fragment:
         raise ConfigError(f"setting SITE_URL={out['SITE_URL']!r} must be an absolute http(s) URL such as https://news.example")
     out["SITE_URL"] = out["SITE_URL"].rstrip("/")
     try:
         ZoneInfo(out["TIME_ZONE"])
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):  # "America" names a folder of the zone database
         raise ConfigError(f"setting TIME_ZONE={out['TIME_ZONE']!r} is not an IANA time zone such as Asia/Riyadh") from None
     if out["LOG_LEVEL"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"setting LOG_LEVEL={out['LOG_LEVEL']!r} must be DEBUG, INFO, WARNING or ERROR")
@@ -207,7 +217,11 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"setting RATE_LIMIT_EXEMPT: {network!r} is not an address or network such as 10.0.0.0/8") from None
     if not all(isinstance(m, str) and m.strip() for m in out["CHROME_MARKERS"]):
         raise ConfigError("setting CHROME_MARKERS must be a list of non-empty strings")
+    taken: dict[str, str] = {}
     for name, slug in out["CATEGORY_SLUGS"].items():
+        if isinstance(slug, str) and (other := taken.setdefault(slug.casefold(), name)) != name:
+            raise ConfigError(f"setting CATEGORY_SLUGS gives {other!r} and {name!r} one slug {slug!r}: each category needs "
+                              "a slug of its own (one of the two would have no feed or page)")
         if (not isinstance(slug, str) or not slug or len(slug) > 80 or slug != slug.strip()
                 or any(c in slug for c in "/\\?#%") or ".." in slug or any(ord(c) < 32 or ord(c) == 127 for c in slug)):
             raise ConfigError(f"setting CATEGORY_SLUGS[{name!r}]={slug!r} must be a slug of 1-80 characters without "
@@ -215,16 +229,32 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     for name in ("SITE_TITLE", "SITE_AUTHOR"):
         if not out[name].strip():
             raise ConfigError(f"setting {name} must not be empty")
+    for name in ("SITE_TITLE", "SITE_DESCRIPTION", "SITE_AUTHOR"):
+        if any(unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff" for c in out[name]):
+            raise ConfigError(f"setting {name} has a control character (a line break, an escape code): feeds cannot "
+                              "carry it; write it on one line of text")
     if out["PUBLIC_CONTENT"] not in ("full", "summary"):
         raise ConfigError(f"setting PUBLIC_CONTENT={out['PUBLIC_CONTENT']!r} must be \"full\" or \"summary\"")
-    hub = urlsplit(out["WEBSUB_HUB"])
-    if out["WEBSUB_HUB"] and (hub.scheme not in ("http", "https") or not hub.netloc):
+    if out["WEBSUB_HUB"] and not _web_url(out["WEBSUB_HUB"]):
         raise ConfigError(f"setting WEBSUB_HUB={out['WEBSUB_HUB']!r} must be an absolute http(s) URL or empty")
     for i, partner in enumerate(out["PARTNERS"]):
         _check_partner(i, partner)
     if not out["SITE_LANGUAGE"].replace("-", "").isalnum():
         raise ConfigError(f"setting SITE_LANGUAGE={out['SITE_LANGUAGE']!r} must be a language tag such as ar or en")
     return out
+
+
+def _web_url(text: str) -> bool:
+    """Whether text is an absolute http(s) URL with a host that can be one (no space or other character a host never
+    has) and a port, if any, that is one."""
+    try:
+        url = urlsplit(text)
+        url.port  # noqa: B018 - raises ValueError for :99999 or :abc
+    except ValueError:  # "https://[::1" and the like
+        return False
+    host = url.hostname or ""
+    return url.scheme in ("http", "https") and bool(host) and not any(
+        c.isspace() or c in '<>"{}|\\^`' or unicodedata.category(c)[0] == "C" for c in host)
 
 
 def _check_partner(index: int, partner: Any) -> None:
@@ -239,6 +269,9 @@ def _check_partner(index: int, partner: Any) -> None:
     if "key" in partner or ("key_env" in partner) == ("key_file" in partner):
         raise ConfigError(f"{where} needs exactly one of key_env (an environment variable's name) or key_file "
                           "(a file's path); keys never go in settings")
+    for field in ("key_env", "key_file"):
+        if field in partner and (not isinstance(partner[field], str) or not partner[field].strip()):
+            raise ConfigError(f"{where}: {field} must be a name in quotes, such as \"PARTNER_KEY\"")
     unknown = sorted(set(partner) - {"name", "key_env", "key_file", "categories", "full_text"})
     if unknown:
         raise ConfigError(f"{where}: unknown field {unknown[0]!r}")

@@ -192,7 +192,8 @@ def preflight(settings: Settings) -> None:
 
     root = Path(settings.articles_dir)
     if not root.is_dir():
-        raise ServeError(f"articles folder {root} does not exist; pass --articles DIR or set ARTICLES_DIR")
+        what = "is a file, not a folder" if root.exists() else "does not exist"  # as reading/folder.py missing() (not loaded here)
+        raise ServeError(f"articles folder {root} {what}; pass --articles DIR or set ARTICLES_DIR")
     try:
         load_partners(settings.partners)
         StateStore(state_path(settings))

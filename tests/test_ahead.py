@@ -136,7 +136,7 @@ def test_feedsvc_build_takes_the_walk_and_the_rows_its_copy_made(tmp_path):
              "def read(self):\n    print('held read by', os.getpid(), flush=True)\n    return held(self)\n"
              "f.Folder.walk, s.StoreWriter.held = traced, read\nprint('build by', os.getpid(), flush=True)")
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "FEEDSVC_STATE_PATH": str(tmp_path / "state.db"),
-           "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+           "FEEDSVC_CONFIG": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
     code = f"import sys\n{trace}\nfrom feedsvc.cli import run\nsys.argv[0] = 'feedsvc'\nrun()"
     for _ in range(2):  # a first build (no store yet: its rows read here) and a second (read ahead)
         done = subprocess.run([sys.executable, "-c", code, "build", "--out", str(tmp_path / "out"), "--articles",

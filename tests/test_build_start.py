@@ -26,7 +26,7 @@ print(json.dumps(sorted(sys.modules)))
 
 def test_a_build_loads_neither_flask_nor_werkzeug(tmp_path):
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "FEEDSVC_STATE_PATH": str(tmp_path / "state.db"),
-           "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+           "FEEDSVC_CONFIG": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
     out = subprocess.run([sys.executable, "-c", _BUILD, str(tmp_path / "out"), str(SAMPLE_ARTICLES)], capture_output=True,
                          text=True, timeout=120, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
@@ -45,7 +45,7 @@ def test_a_build_collects_less_often_and_leaves_the_collector_as_it_was(sample_d
 
     monkeypatch.setattr(cli, "_export", watched)
     before = gc.get_threshold()
-    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.db"), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
+    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.db"), "FEEDSVC_CONFIG": ""}
     result = CliRunner().invoke(cli.main, ["build", "--out", str(tmp_path / "out"), "--articles", str(sample_dir)], env=env)
     assert result.exit_code == 0, result.output
     (threshold, frozen), = seen
@@ -57,7 +57,7 @@ def _command(tmp_path, *args: str, before: str = "") -> subprocess.CompletedProc
     """The `feedsvc` command as its own process, as a shell runs it (cli.run, what the console script and
     `python -m feedsvc` call), with `before` run first."""
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "FEEDSVC_STATE_PATH": str(tmp_path / "state.db"),
-           "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+           "FEEDSVC_CONFIG": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
     code = f"import sys\n{before}\nfrom feedsvc.cli import run\nsys.argv[0] = 'feedsvc'\nrun()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
                           cwd=tmp_path, env=env)
@@ -87,7 +87,7 @@ def test_a_build_that_fails_ends_as_click_ends_it(tmp_path):
 
 
 def test_under_a_test_runner_a_build_returns_instead_of_ending_the_process(sample_dir, tmp_path):
-    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.db"), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
+    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.db"), "FEEDSVC_CONFIG": ""}
     result = CliRunner().invoke(cli.main, ["build", "--out", str(tmp_path / "out"), "--articles", str(sample_dir)], env=env)
     assert result.exit_code == 0 and "build 1" in result.output  # this process (pytest's) is still here to see it
 
@@ -157,7 +157,7 @@ def test_a_build_from_scratch_of_a_big_folder_starts_its_workers_ahead_and_ends_
     for n in range(pool.POOL_FROM):  # an archive of pages enough for the export's workers (exportpool.FROM_PAGES)
         (folder / f"more-{n:04d}.txt").write_text(f"News\nStory {n}\nBody.\n", encoding="utf-8")
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "FEEDSVC_STATE_PATH": str(tmp_path / "state.db"),
-           "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+           "FEEDSVC_CONFIG": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
     said = []
     # From scratch; the same store again into an empty folder, every file written by this process; and once more into
     # the first folder, which has every file.
@@ -199,7 +199,7 @@ def test_a_build_whose_workers_made_pages_ahead_ends_well_or_cleanly_when_a_disk
     for n in range(pool.POOL_FROM):
         (folder / f"more-{n:04d}.txt").write_text(f"News\nStory {n}\nBody.\n", encoding="utf-8")
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "FEEDSVC_STATE_PATH": str(tmp_path / "state.db"),
-           "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+           "FEEDSVC_CONFIG": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
 
     def build(out, *mode: str) -> dict:
         done = subprocess.run([sys.executable, "-c", _AHEAD, str(tmp_path / out), str(folder), "50", *mode],

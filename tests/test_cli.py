@@ -187,3 +187,9 @@ def test_a_builder_status_that_cannot_be_written_is_said_once_until_it_can(tmp_p
         assert status.written(publisher)
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 2 and "cannot write the builder status" in said[0] and "written again" in said[1]
+
+
+def test_an_articles_folder_that_is_a_file_is_told_as_one(tmp_path):
+    article = write(tmp_path, "a.txt", "News\nTitle\nBody.\n")
+    result = CliRunner().invoke(main, ["check", str(article)])
+    assert result.exit_code == 1 and "is a file, not a folder" in result.output

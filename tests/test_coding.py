@@ -59,7 +59,7 @@ def test_feedsvc_build_codes_the_fresh_feeds_before_its_sitemaps_are_made(sample
 
     monkeypatch.setattr(resource, "code_beside", beside)
     monkeypatch.setattr(render.Renderer, "_put_sitemaps", sitemaps)
-    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.db"), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
+    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.db"), "FEEDSVC_CONFIG": ""}
     result = CliRunner().invoke(cli.main, ["build", "--out", str(tmp_path / "out"), "--articles", str(sample_dir)], env=env)
     assert result.exit_code == 0, result.output
     (what, media), (then, wired) = order[:2]

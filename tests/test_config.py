@@ -113,7 +113,7 @@ def test_a_misspelt_feedsvc_variable_is_an_error_naming_the_setting_it_looks_lik
 
 
 def test_feedsvc_variables_that_are_no_misspelt_setting_are_let_be(tmp_path):
-    environ = {"FEEDSVC_CONFIG": str(tmp_path / "none.toml"), "FEEDSVC_HOME": "/srv",
+    environ = {"FEEDSVC_CONFIG": "", "FEEDSVC_HOME": "/srv",
                "FEEDSVC_REFRESH_SECONDS": "30"}
     assert load_settings(environ=environ).refresh_seconds == 30
 
@@ -182,3 +182,40 @@ def test_replaced_settings_are_checked_again_and_stay_frozen(tmp_path):
                          ({"verbose": True}, "unknown setting 'verbose'; the settings are listed in the README")):
         with pytest.raises(ConfigError, match=re.escape(message)):
             replaced(settings, **bad)
+
+
+@pytest.mark.parametrize("name, value, said", [
+    ("TIME_ZONE", "America", "not an IANA time zone"),  # a folder of the zone database: IsADirectoryError
+    ("SITE_URL", "https://[::1", "absolute http(s) URL"),
+    ("SITE_URL", "https://news.example:99999", "absolute http(s) URL"),
+    ("SITE_URL", "https://news.example:abc", "absolute http(s) URL"),
+    ("SITE_URL", "https://news example", "absolute http(s) URL"),
+    ("WEBSUB_HUB", "http://[::1", "absolute http(s) URL or empty"),
+    ("ARTICLES_DIR", "", "must not be empty"),
+    ("STATE_PATH", " ", "must not be empty"),
+    ("TOMBSTONE_DAYS", "740000", "at most 36,500"),
+    ("REFRESH_SECONDS", "99999999999999999999", "at most 86,400"),
+    ("FEED_MAX_ITEMS", "99999999999999999999", "at most 10,000"),
+    ("ARCHIVE_MAX_AGE", "99999999999", "at most 31,536,000"),
+    ("CATEGORY_SLUGS", '{"سياسة": "news", "رياضة": "News"}', "one slug 'News'"),
+    ("SITE_TITLE", "News\x0bSite", "control character"),
+    ("SITE_DESCRIPTION", "News\x1b[31m", "control character"),
+])
+def test_a_setting_no_feed_can_be_made_with_is_one_line_naming_it_never_a_traceback_later(name, value, said):
+    """Each was let through and failed later: a traceback at start, every build failing, a category with no feed."""
+    with pytest.raises(ConfigError, match=f"{name}.*{re.escape(said)}" if name not in said else re.escape(said)):
+        load_settings(environ={"FEEDSVC_CONFIG": "", f"FEEDSVC_{name}": value})
+
+
+@pytest.mark.parametrize("field", ["key_env", "key_file"])
+def test_a_partner_key_field_that_is_not_text_is_refused_naming_it(tmp_path, field):
+    toml = tmp_path / "feedsvc.toml"
+    toml.write_text(f'partners = [{{ name = "a", {field} = 5 }}]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"PARTNERS\\[0\\] \\(a\\): {field} must be a name in quotes"):
+        load_settings(toml_path=toml, environ={})
+
+
+def test_a_config_file_named_that_is_not_there_is_an_error_and_an_empty_name_means_none(tmp_path):
+    with pytest.raises(ConfigError, match="FEEDSVC_CONFIG names .*real.tom, which is not a file"):
+        load_settings(environ={"FEEDSVC_CONFIG": str(tmp_path / "real.tom")})
+    assert load_settings(environ={"FEEDSVC_CONFIG": ""}).site_url == "http://127.0.0.1:8000"

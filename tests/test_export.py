@@ -34,7 +34,7 @@ CHROMIUM = {"Sec-Fetch-Dest": "document", "Accept": "text/html"}  # a browser's 
 
 def run_build(articles: Path, out: Path, state: Path, **settings) -> str:
     """`feedsvc build` in this process, with settings as FEEDSVC_* variables; its output."""
-    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(state.parent / "absent.toml"),
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": "",
            "FEEDSVC_SETTLE_MS": "0", **{f"FEEDSVC_{name}": str(value) for name, value in settings.items()}}
     result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(articles)], env=env)
     assert result.exit_code == 0, result.output
@@ -282,7 +282,7 @@ def test_a_build_that_fails_midway_leaves_whole_files_and_the_next_finishes(arti
     before = contents(out)
     corpus(articles_dir, 12, body="Edited")
     disk_full_after(monkeypatch, 10)
-    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "FEEDSVC_SETTLE_MS": "0"}
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": "", "FEEDSVC_SETTLE_MS": "0"}
     result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(articles_dir)], env=env)
     assert result.exit_code == 1 and "No space left on device" in result.output and "the next build finishes it" in result.output
     middle = contents(out)
@@ -315,7 +315,7 @@ def test_what_a_failed_build_changed_is_made_right_by_the_next_even_when_it_goes
     edit taken back, or an article put back as it was, leaves no file of the failed build and misses none."""
     corpus(articles_dir, 30)
     out, state, fresh = tmp_path / "export", tmp_path / "state.sqlite3", tmp_path / "fresh"
-    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "FEEDSVC_SETTLE_MS": "0"}
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": "", "FEEDSVC_SETTLE_MS": "0"}
     run_build(articles_dir, out, state, FEED_MAX_ITEMS=4)
     newest = articles_dir / "a029.md"
     kept = newest.read_bytes(), newest.stat()
@@ -369,7 +369,7 @@ def test_a_setting_that_changes_the_items_makes_the_archive_pages_again(articles
 def test_a_first_build_that_fails_leaves_no_file_and_one_killed_is_finished_by_the_next(sample_dir, tmp_path, monkeypatch):
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     disk_full_after(monkeypatch, 10)
-    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "FEEDSVC_SETTLE_MS": "0"}
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": "", "FEEDSVC_SETTLE_MS": "0"}
     result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(sample_dir)], env=env)
     assert result.exit_code == 1 and f"{out} is left as it was" in result.output
     assert list(out.iterdir()) == []
@@ -391,7 +391,7 @@ def test_a_build_killed_midway_leaves_every_file_whole_and_the_next_finishes(tmp
             "e.write_file = lambda *a: (time.sleep(0.002), w(*a))\n"
             "from feedsvc.cli import main; main()")
     env = {**os.environ, "FEEDSVC_STATE_PATH": str(state), "FEEDSVC_SETTLE_MS": "0", "PYTHONPATH": str(ROOT),
-           "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
+           "FEEDSVC_CONFIG": ""}
     proc = subprocess.Popen([sys.executable, "-c", code, "build", "--out", str(out), "--articles", str(articles)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -508,7 +508,7 @@ def test_a_build_that_cannot_read_the_articles_leaves_the_export_alone(sample_di
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
     run_build(sample_dir, out, state)
     before = files(out)
-    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": ""}
     result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(tmp_path / "gone")], env=env)
     assert result.exit_code == 1 and "left as it was" in result.output
     assert files(out) == before
@@ -520,7 +520,7 @@ def test_build_refuses_an_export_folder_inside_the_articles_folder_or_around_it(
     # export would remove the articles as files it did not write.
     out = (sample_dir / where) if where != ".." else sample_dir.parent
     before = sorted(p.name for p in sample_dir.iterdir())
-    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3"), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
+    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3"), "FEEDSVC_CONFIG": ""}
     result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(sample_dir)], env=env)
     assert result.exit_code == 1 and "choose a folder" in result.output and str(sample_dir) in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1

@@ -64,7 +64,7 @@ def test_the_generated_table_has_every_settings_name_default_and_help():
 def test_the_state_file_lands_in_the_folder_feedsvc_starts_from(tmp_path, monkeypatch, sample_dir):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("FEEDSVC_STATE_PATH", raising=False)
-    monkeypatch.setenv("FEEDSVC_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("FEEDSVC_CONFIG", "")  # no feedsvc.toml
     create_app({"ARTICLES_DIR": str(sample_dir), "SETTLE_MS": 0})
     assert (tmp_path / "feedsvc-state.sqlite3").is_file()
 

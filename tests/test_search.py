@@ -300,7 +300,7 @@ def test_a_static_build_leaves_the_index_to_the_server_that_answers_searches(mak
 
     write(articles_dir, "seed.txt", SEED.read_text(encoding="utf-8"))
     state = tmp_path / "state.sqlite3"
-    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": str(tmp_path / "absent.toml"), "FEEDSVC_SETTLE_MS": "0"}
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": "", "FEEDSVC_SETTLE_MS": "0"}
     result = CliRunner().invoke(main, ["build", "--out", str(tmp_path / "site"), "--articles", str(articles_dir)], env=env)
     assert result.exit_code == 0, result.output
     with sqlite3.connect(state) as conn:  # an export cannot answer a search: the build spent nothing on it

@@ -107,7 +107,10 @@ def test_an_article_page_links_its_tags_and_its_author(make_app, tagged):
     html = client.get("/articles/b").get_data(as_text=True)
     assert f'<a rel="tag" href="http://127.0.0.1:8000{paths("tag", RATES_AR)[0]}"><bdi>{RATES_AR}</bdi></a>' in html
     assert f'<a rel="tag" href="http://127.0.0.1:8000/tag/rates/"><bdi>rates</bdi></a>' in html
-    assert f'<a class="author" rel="author" href="http://127.0.0.1:8000{paths("author", REPORTER_AR)[0]}">{REPORTER_AR}</a>' in html
+    # Each name isolated, as the tags are: a line of names of the other direction joined by " · " showed them reversed.
+    assert f'<a class="author" rel="author" href="http://127.0.0.1:8000{paths("author", REPORTER_AR)[0]}"><bdi>{REPORTER_AR}</bdi></a>' in html
+    meta = html.split('<p class="meta">')[1].split("</p>")[0]
+    assert meta.count("<bdi>") == 1 + meta.count('<a href=')  # the author and every category
     assert "الوسوم:" in html  # the label in the article's language
     english = client.get("/articles/a").get_data(as_text=True)
     assert "Tags: " in english and 'href="http://127.0.0.1:8000/author/newsroom/"' in english

@@ -223,7 +223,7 @@ def test_partner_feeds_and_deltas_announce_the_tombstones_of_what_they_were_lice
 def test_a_real_server_announces_a_deletion_and_still_does_after_a_restart(desk, tmp_path):
     state = tmp_path / "state" / "state.sqlite3"
     state.parent.mkdir()
-    env = {"FEEDSVC_SETTLE_MS": "0", "FEEDSVC_CONFIG": str(tmp_path / "absent.toml")}
+    env = {"FEEDSVC_SETTLE_MS": "0", "FEEDSVC_CONFIG": ""}
     server = Server(desk, state, env=env)
     try:
         atom = fetch(server.base, "/feed.atom").body
