@@ -191,5 +191,5 @@ def test_a_builder_status_that_cannot_be_written_is_said_once_until_it_can(tmp_p
 
 def test_an_articles_folder_that_is_a_file_is_told_as_one(tmp_path):
     article = write(tmp_path, "a.txt", "News\nTitle\nBody.\n")
-    result = CliRunner().invoke(main, ["check", str(article)])
-    assert result.exit_code == 1 and "is a file, not a folder" in result.output
+    result = CliRunner().invoke(main, ["check"], env={"FEEDSVC_ARTICLES_DIR": str(article), "FEEDSVC_CONFIG": ""})
+    assert result.exit_code == 1 and "is a file, not a folder" in result.output  # (click says so of --articles itself)
