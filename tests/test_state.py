@@ -319,3 +319,32 @@ def test_a_held_block_rolled_back_is_forgotten_and_a_failed_write_of_held_rows_k
     assert store._held["owners"] == {"a": ("a", "a.txt")} and store.claim_ids({"a": ["b.txt", "a.txt"]}) == {"a": "a.txt"}
     assert file_rows(path)[1] == [("a", "a.txt")]  # that claim wrote on a connection of its own, the held row first
     assert not any(store._held.values())
+
+
+def test_a_damaged_state_file_is_told_as_damaged_with_the_way_out_not_as_unwritable(tmp_path):
+    """A state file SQLite finds is no database (a disk error, a copy cut short) was told to be set "to a writable
+    file", which it was; at a refresh, only "database disk image is malformed", naming neither file nor fix."""
+    import pytest
+
+    from feedsvc.building.state import StateError
+
+    path = tmp_path / "state.sqlite3"
+    path.write_bytes(b"this is no SQLite database, " * 200)
+    with pytest.raises(StateError) as raised:
+        StateStore(path)
+    said = str(raised.value)
+    assert said.startswith(f"state file {path} is damaged (") and "move it aside" in said and "writable" not in said
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / "state.sqlite3").mkdir()  # not a file at all: that is no damage, and the fix is another path
+    with pytest.raises(StateError, match="set STATE_PATH to a writable file"):
+        StateStore(tmp_path / "ro" / "state.sqlite3")
+
+
+def test_a_refresh_that_meets_a_damaged_store_says_which_file_and_the_way_out(tmp_path):
+    import sqlite3
+
+    from feedsvc.building.state import damaged
+
+    assert "is damaged (database disk image is malformed)" in damaged(sqlite3.DatabaseError("database disk image is malformed"), "s.db")
+    assert damaged(sqlite3.OperationalError("database or disk is full"), "s.db") is None  # its own fix: space, a path
+    assert damaged(ValueError("x"), "s.db") is None

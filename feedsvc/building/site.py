@@ -33,7 +33,7 @@ from .archive import ArchiveCuts
 from .feeds import ListingBuilder, assign_slugs
 from .owners import Owners
 from .render import Renderer, Rendering, newest
-from .state import StateStore, wait_for
+from .state import StateStore, damaged, wait_for
 from .tombstones import Tombstones
 from .versions import ListingVersions
 
@@ -201,7 +201,7 @@ class Publisher:
                     self._term_slugs = {"tag": {}, "author": {}}
                     self._forget_carried()
                     self.archive_cuts.forget()
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = damaged(exc, self.store.path) or f"{type(exc).__name__}: {exc}"
                 if self.snapshot.built_at is None:  # nothing built yet: nothing to keep serving
                     log.error("refresh failed, no feeds built yet: %s", self.last_error)
                 else:

@@ -91,6 +91,15 @@ class StateError(RuntimeError):
     """The state database cannot be opened or written."""
 
 
+def damaged(exc: BaseException, path: str | os.PathLike) -> str | None:
+    """What to say of a state file SQLite finds damaged (not a database, a malformed page), with the fix; None for any
+    other error (a read-only folder, a full disk: OperationalError)."""
+    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.OperationalError):
+        return None
+    return (f"state file {path} is damaged ({exc}); stop feedsvc, then restore it from a backup, or move it aside with its "
+            "-wal and -shm files to start afresh (the articles are then dated anew, by their files' modification times)")
+
+
 WHOLE_FROM = 2000  # keys past which _select reads a whole table rather than look each up
 # The writes a deployment's first build may hold back until its feeds are committed (transaction(hold=True)): every
 # ID's owner and every article's first-seen row, 20,000 inserts at 10,000 articles (and the checkpoint they set off:
@@ -122,7 +131,7 @@ class StateStore:
                 if "size" not in {row[1] for row in conn.execute("PRAGMA table_info(archive_cuts)")}:
                     conn.execute("ALTER TABLE archive_cuts ADD COLUMN size INTEGER NOT NULL DEFAULT 0")
         except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"state file {self.path}: {exc}; set STATE_PATH to a writable file") from None
+            raise StateError(damaged(exc, self.path) or f"state file {self.path}: {exc}; set STATE_PATH to a writable file") from None
 
     def _kept(self) -> sqlite3.Connection:
         """This thread's own connection, kept open: an article page asks for its time on its first request."""
