@@ -12,6 +12,7 @@ import difflib
 import ipaddress
 import json
 import os
+import re
 import tomllib
 import unicodedata
 from collections.abc import Mapping as MappingABC
@@ -239,9 +240,14 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"setting WEBSUB_HUB={out['WEBSUB_HUB']!r} must be an absolute http(s) URL or empty")
     for i, partner in enumerate(out["PARTNERS"]):
         _check_partner(i, partner)
-    if not out["SITE_LANGUAGE"].replace("-", "").isalnum():
+    if not _LANGUAGE_TAG.fullmatch(out["SITE_LANGUAGE"]):
         raise ConfigError(f"setting SITE_LANGUAGE={out['SITE_LANGUAGE']!r} must be a language tag such as ar or en")
     return out
+
+
+# A BCP 47 tag as sites write them: a language of 2-3 letters, then subtags of 1-8 letters or digits (ar, en-GB,
+# zh-Hant-TW, es-419); "english" names no language. https://www.rfc-editor.org/rfc/rfc5646#section-2.1
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*", re.ASCII)
 
 
 def _web_url(text: str) -> bool:
@@ -290,6 +296,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
     unknown = sorted(k for k in data if k.upper() not in SETTING_NAMES)
     if unknown:  # named in the file's own spelling: lower case (as the README's example) or as the table
         raise ConfigError(f"{path}: {_unknown(unknown[0], lower=unknown[0].islower())}")
+    seen: dict[str, str] = {}
+    for key in data:  # site_url and SITE_URL are one setting: which of the two to keep would be a guess
+        if (other := seen.setdefault(key.upper(), key)) != key:
+            raise ConfigError(f"{path}: {other} and {key} are one setting, {key.upper()}; keep one of them")
     return {k.upper(): v for k, v in data.items()}
 
 

@@ -219,3 +219,20 @@ def test_a_config_file_named_that_is_not_there_is_an_error_and_an_empty_name_mea
     with pytest.raises(ConfigError, match="FEEDSVC_CONFIG names .*real.tom, which is not a file"):
         load_settings(environ={"FEEDSVC_CONFIG": str(tmp_path / "real.tom")})
     assert load_settings(environ={"FEEDSVC_CONFIG": ""}).site_url == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize("tag, good", [("ar", True), ("en-GB", True), ("zh-Hant-TW", True), ("es-419", True),
+                                       ("english", False), ("e", False), ("ar-", False), ("ar_SA", False)])
+def test_the_site_language_is_a_language_tag(tag, good):
+    if good:
+        assert load_settings(environ={"FEEDSVC_CONFIG": "", "FEEDSVC_SITE_LANGUAGE": tag}).site_language == tag
+    else:
+        with pytest.raises(ConfigError, match="SITE_LANGUAGE"):
+            load_settings(environ={"FEEDSVC_CONFIG": "", "FEEDSVC_SITE_LANGUAGE": tag})
+
+
+def test_a_setting_written_twice_in_two_cases_in_feedsvc_toml_is_an_error(tmp_path):
+    toml = tmp_path / "feedsvc.toml"
+    toml.write_text('site_url = "https://a.example"\nSITE_URL = "https://b.example"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="site_url and SITE_URL are one setting"):
+        load_settings(toml_path=toml, environ={})
