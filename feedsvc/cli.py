@@ -330,8 +330,12 @@ def check(folder: str | None, as_json: bool) -> None:
 
     settings = _settings(ARTICLES_DIR=folder)
     root = Path(settings.articles_dir)
-    if not root.is_dir():
-        raise click.ClickException(f"articles folder {root} {missing(root)}; pass a folder or set ARTICLES_DIR")
+    if not root.is_dir():  # exit 2, as click's own usage errors: 1 says files were skipped
+        said = f"articles folder {root} {missing(root)}; pass a folder or set ARTICLES_DIR"
+        if as_json:  # a tool reads standard output as JSON whatever happens
+            click.echo(json.dumps({"folder": str(root), "error": said}, ensure_ascii=False, indent=2))
+        click.echo(f"Error: {said}", err=True)
+        sys.exit(2)
     from .reading.articles import Options
 
     report = check_folder(root, Options.from_settings(settings))

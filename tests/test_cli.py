@@ -38,8 +38,17 @@ def test_check_json_is_machine_readable(articles_dir):
 
 def test_check_names_a_missing_folder(tmp_path):
     result = CliRunner().invoke(main, ["check", str(tmp_path / "nope")])
-    assert result.exit_code != 0
+    assert result.exit_code == 2  # not 1, which says files were skipped
     assert "does not exist" in result.output
+
+
+def test_check_json_says_a_missing_folder_in_json_with_its_own_exit_code(tmp_path):
+    import inspect
+
+    apart = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner).parameters else {}  # click < 8.2 mixes them
+    result = CliRunner(**apart).invoke(main, ["check", "--json"], env={"FEEDSVC_ARTICLES_DIR": str(tmp_path / "nope"), "FEEDSVC_CONFIG": ""})
+    assert result.exit_code == 2
+    assert "does not exist" in json.loads(result.stdout)["error"] and "does not exist" in result.stderr
 
 
 LONG = "A full paragraph of the article, long enough to be read as real text by anyone. " * 3
@@ -192,4 +201,4 @@ def test_a_builder_status_that_cannot_be_written_is_said_once_until_it_can(tmp_p
 def test_an_articles_folder_that_is_a_file_is_told_as_one(tmp_path):
     article = write(tmp_path, "a.txt", "News\nTitle\nBody.\n")
     result = CliRunner().invoke(main, ["check"], env={"FEEDSVC_ARTICLES_DIR": str(article), "FEEDSVC_CONFIG": ""})
-    assert result.exit_code == 1 and "is a file, not a folder" in result.output  # (click says so of --articles itself)
+    assert result.exit_code == 2 and "is a file, not a folder" in result.output  # (click says so of --articles itself)
