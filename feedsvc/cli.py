@@ -12,7 +12,7 @@ from typing import Iterator
 
 import click
 
-from .config import ConfigError, Settings, explicit_settings, load_settings
+from .config import ConfigError, Settings, explicit_settings, load_settings, not_a_folder
 from .formats import FORMATS
 
 PROGRESS_FROM = 500  # resources: a smaller export is written before a bar would be worth showing
@@ -326,16 +326,15 @@ def check(folder: str | None, as_json: bool) -> None:
     """List every skipped file with its reason and fix, and articles that look wrong; exit 1 if any is skipped."""
     from .reading.audit import check_folder
 
-    from .reading.folder import missing
-
     settings = _settings(ARTICLES_DIR=folder)
     root = Path(settings.articles_dir)
-    if not root.is_dir():  # exit 2, as click's own usage errors: 1 says files were skipped
-        said = f"articles folder {root} {missing(root)}; pass a folder or set ARTICLES_DIR"
+    if not root.is_dir():
+        said = f"articles folder {root} {not_a_folder(root)}; pass a folder or set ARTICLES_DIR"
         if as_json:  # a tool reads standard output as JSON whatever happens
             click.echo(json.dumps({"folder": str(root), "error": said}, ensure_ascii=False, indent=2))
-        click.echo(f"Error: {said}", err=True)
-        sys.exit(2)
+        error = click.ClickException(said)
+        error.exit_code = 2  # as click's own usage errors: 1 says files were skipped
+        raise error
     from .reading.articles import Options
 
     report = check_folder(root, Options.from_settings(settings))

@@ -162,7 +162,7 @@ def _set_values(toml_path: str | os.PathLike | None, environ: Mapping[str, str] 
     if toml_path is None:
         toml_path = environ.get(ENV_PREFIX + "CONFIG", "feedsvc.toml")
     path = Path(toml_path)
-    if path.is_file() and toml_path != "":
+    if path.is_file():  # "" is Path("."), a folder
         values.update(_read_toml(path))
     elif toml_path and toml_path == environ.get(ENV_PREFIX + "CONFIG"):  # named on purpose: left out, silently, a typo
         # would have published with every default (the site's URL among them). Empty: no file at all, on purpose.
@@ -240,14 +240,20 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"setting WEBSUB_HUB={out['WEBSUB_HUB']!r} must be an absolute http(s) URL or empty")
     for i, partner in enumerate(out["PARTNERS"]):
         _check_partner(i, partner)
-    if not _LANGUAGE_TAG.fullmatch(out["SITE_LANGUAGE"]):
+    if not LANGUAGE_TAG.fullmatch(out["SITE_LANGUAGE"]):
         raise ConfigError(f"setting SITE_LANGUAGE={out['SITE_LANGUAGE']!r} must be a language tag such as ar or en")
     return out
 
 
 # A BCP 47 tag as sites write them: a language of 2-3 letters, then subtags of 1-8 letters or digits (ar, en-GB,
-# zh-Hant-TW, es-419); "english" names no language. https://www.rfc-editor.org/rfc/rfc5646#section-2.1
-_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*", re.ASCII)
+# zh-Hant-TW, es-419); "english" names no language. The one rule for SITE_LANGUAGE and an article's `lang:`
+# (reading/frontmatter.py). https://www.rfc-editor.org/rfc/rfc5646#section-2.1
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*", re.ASCII)
+
+
+def not_a_folder(path: str | os.PathLike) -> str:
+    """Why a path given as the articles folder is none, as its error says it: it does not exist, or it is a file."""
+    return "is a file, not a folder" if os.path.lexists(path) and not os.path.isdir(path) else "does not exist"
 
 
 def _web_url(text: str) -> bool:

@@ -182,7 +182,7 @@ def child_exit(server, worker) -> None:
 def preflight(settings: Settings) -> None:
     """What every worker would trip over, found once in the master: the folder, partner keys, the state store."""
     from . import state_path
-    from .config import ConfigError
+    from .config import ConfigError, not_a_folder
     from .partners import load_partners
     import sqlite3
 
@@ -192,8 +192,7 @@ def preflight(settings: Settings) -> None:
 
     root = Path(settings.articles_dir)
     if not root.is_dir():
-        what = "is a file, not a folder" if root.exists() else "does not exist"  # as reading/folder.py missing() (not loaded here)
-        raise ServeError(f"articles folder {root} {what}; pass --articles DIR or set ARTICLES_DIR")
+        raise ServeError(f"articles folder {root} {not_a_folder(root)}; pass --articles DIR or set ARTICLES_DIR")
     try:
         load_partners(settings.partners)
         StateStore(state_path(settings))

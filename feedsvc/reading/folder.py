@@ -53,11 +53,6 @@ class Unreadable(Skipped):
     read again at the next look, as it is, never kept as what its stat reads as (a chmod changes no mtime)."""
 
 
-def missing(path: str | os.PathLike) -> str:
-    """Why a path given as the articles folder is none, as its error says it: it does not exist, or it is a file."""
-    return "is a file, not a folder" if os.path.lexists(path) and not os.path.isdir(path) else "does not exist"
-
-
 QUOTED_MAX = 80  # characters of a value an error quotes: a 600 KB first line made a 600 KB line of `check`
 
 

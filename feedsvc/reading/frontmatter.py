@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
+from ..config import LANGUAGE_TAG
 from .folder import quoted
 from .text import collapse_space, drop_unsafe_chars
 
@@ -201,7 +202,7 @@ def read_language(meta: dict) -> str | None:
     if lang is None or not lang.strip():
         return None
     tag = lang.strip().replace("_", "-")
-    if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", tag):
+    if not LANGUAGE_TAG.fullmatch(tag):
         raise FrontMatterError(f"lang {quoted(lang)} is not a language tag", "write a BCP 47 tag such as ar, en or fr-CA")
     # BCP 47 case conventions: language lower, script title, region upper (ar-EG, zh-Hant-TW).
     first, *rest = tag.split("-")

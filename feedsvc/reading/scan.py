@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from ..model import Article, names_site, reusing
 from .articles import Options, Skipped, is_placed, placement
-from .folder import Folder, Unreadable, missing
+from ..config import not_a_folder
+from .folder import Folder, Unreadable
 from .pool import POOL_FROM, read_files
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ class Scanner:
         """
         rewalk, self.rewalk = self.rewalk, False  # asked for once: a scan that fails does not ask for itself again at once
         if not self.root.is_dir():
-            raise FileNotFoundError(f"articles folder {self.root} {missing(self.root)}; set ARTICLES_DIR or create it")
+            raise FileNotFoundError(f"articles folder {self.root} {not_a_folder(self.root)}; set ARTICLES_DIR or create it")
         folder = Folder(self.root)  # its real path, resolved once per scan
         targets = None if hints is None or self._last is None or rewalk else self._targets(folder, hints)
         finished = self._finished(folder, hints)

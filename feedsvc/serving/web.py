@@ -189,9 +189,11 @@ def _method_not_allowed(exc) -> Response:
 def _preflight(response: Response) -> Response:
     """A browser's CORS preflight for a feed or feed list (a script's conditional GET sends If-None-Match, which it must
     ask leave for: https://fetch.spec.whatwg.org/#cors-preflight-fetch): Flask's own OPTIONS answer, with that leave."""
+    if request.method != "OPTIONS" or response.status_code != 200:
+        return response
     path = request.path.lstrip("/")
     search_feed = path.startswith(SEARCH) and path[len(SEARCH):] in _SEARCH_FEEDS  # a search's feeds are subscribed to too
-    if request.method == "OPTIONS" and response.status_code == 200 and (budgeted(path, FEED_PATH.fullmatch(path)) or search_feed):
+    if budgeted(path, FEED_PATH.fullmatch(path)) or search_feed:
         response.headers.update({"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, HEAD",
                                  "Access-Control-Allow-Headers": "If-None-Match, If-Modified-Since",
                                  "Access-Control-Max-Age": "86400"})
