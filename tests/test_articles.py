@@ -375,6 +375,26 @@ def test_a_markdown_title_repeated_as_the_first_heading_is_shown_once():
     assert article.body_text == "The vote passed." and "<h1>" not in article.body_html
 
 
+@pytest.mark.parametrize("line, title", [
+    ("# The *new* budget", "The new budget"),
+    ("# Use `pip` &amp; **wheel**", "Use pip & wheel"),
+    ("# [Budget](https://x.example/b) vote <script>x()</script>", "Budget vote"),
+    ("# 1. Intro \\*not emphasis\\*", "1. Intro *not emphasis*"),
+    ("# Plain title_with_underscores", "Plain title_with_underscores"),
+])
+def test_a_markdown_heading_title_is_the_text_a_reader_sees(line, title):
+    """A feed's title is plain text: the heading's Markdown goes (readers showed `*new*`), as placed and as read."""
+    text = f"---\ncategory: C\n---\n{line}\n\nThe vote passed.\n"
+    full, placed = (parse_article(text.encode(), "a.md", OPTIONS, full=wanted) for wanted in (True, False))
+    assert full.title == placed.title == title
+    assert full.body_text == "The vote passed."  # the heading is the title: not repeated in the body
+
+
+def test_a_markdown_heading_of_markup_alone_is_no_title():
+    with pytest.raises(ArticleError, match="title is empty"):
+        parse("---\ncategory: C\n---\n# <script>x()</script>\n\nBody.\n", "a.md")
+
+
 def test_txt_front_matter_never_leaks_into_the_body():
     article = parse("---\nauthor: Desk\nid: x-1\n---\nNews\nTitle\nBody.\n")
     assert (article.categories, article.title, article.body_text, article.author) == (("News",), "Title", "Body.", "Desk")

@@ -248,7 +248,7 @@ def _place(meta: dict, body: str, source: str, options: Options, digest: str, ba
                 if partial:
                     raise _Partial
                 raise ArticleError(source, "no title", "add `title:` to the front matter or start the text with a `# Title` line")
-            title = heading[0]
+            title = markup.heading_text(heading[0])
         title, categories = _clean_title(title, source), _markdown_categories(meta, source)
     else:
         head = []  # the first two visible lines are all _read_plain takes before the paragraphs
@@ -293,11 +293,12 @@ def _markdown_categories(meta: dict, source: str) -> list[str]:
 def _read_markdown(meta: dict, body: str, source: str, options: Options, base_url: str) -> tuple[str, list[str], str]:
     title = meta.get("title")
     heading = _h1(_LEADING_BLANK_LINES.sub("", body))
+    plain = markup.heading_text(heading[0]) if heading else None
     if title is None:
         if not heading:
             raise ArticleError(source, "no title", "add `title:` to the front matter or start the text with a `# Title` line")
-        title = heading[0]
-    if heading and collapse_space(heading[0]) == collapse_space(str(title)):
+        title = plain
+    if heading and collapse_space(str(title)) in (collapse_space(heading[0]), plain):
         # The title is the item's title in every feed; repeated as the body's first heading it would show twice.
         body = _LEADING_BLANK_LINES.sub("", body)[heading[1]:]
     categories = _markdown_categories(meta, source)

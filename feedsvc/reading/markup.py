@@ -96,6 +96,22 @@ def markdown_to_html(source: str, base_url: str) -> str:
     return sanitize_html(rendered, base_url)
 
 
+# A character that may make a heading's text differ from its Markdown source: emphasis, code, links, escapes, references
+# and raw HTML. A heading without any (most) is its own text, with no parse.
+_INLINE_SYNTAX = re.compile(r"[*_`\[\]<>&\\!~]")
+
+
+def heading_text(source: str) -> str:
+    """The text a reader sees of a `# Title` line's Markdown (`The *new* budget` is `The new budget`): a title in a feed
+    is plain text, where `*` and backticks would show as they are. Parsed as a heading, so `1. Intro` is no list."""
+    if not _INLINE_SYNTAX.search(source):
+        return source
+    rendered = cmark.markdown_to_html_with_extensions("# " + _CHAR_REF.sub(_drop_nonchar_ref, source),
+                                                      options=_CMARK_OPTIONS, extensions=_CMARK_EXTENSIONS)
+    # Every tag goes, script and style with their content (ammonia's clean_content_tags), then the references.
+    return collapse_space(html.unescape(nh3.clean(rendered, tags=set(), strip_comments=True)))
+
+
 def sanitize_html(fragment: str, base_url: str) -> str:
     """Keep safe markup only; make link and image URLs absolute."""
 
