@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from feedsvc.reading import markup
 from feedsvc.reading.markup import html_to_paragraphs, markdown_to_html, paragraphs_to_html, sanitize_html, shorten
 
 BASE = "http://127.0.0.1:8000/articles/economy/rates"
@@ -92,6 +93,31 @@ def test_html_to_paragraphs_gives_one_string_per_block():
 ])
 def test_shorten_cuts_at_a_word_and_marks_the_cut(text, limit, summary):
     assert shorten(text, limit) == summary
+
+
+FAMILY = "\U0001F468\u200d\U0001F469\u200d\U0001F467"  # one emoji on screen: three joined by zero-width joiners
+
+
+@pytest.mark.parametrize("text, limit, summary", [
+    (FAMILY * 5, 7, FAMILY + "…"),  # not the man and a joiner of the second family
+    ("مَرْحَبًا" * 4, 8, "مَرْحَ…"),  # a letter keeps its vowel signs
+    ("e\u0301" * 10, 6, "e\u0301" * 2 + "…"),
+    ("\U0001F44D\U0001F3FD" * 5, 4, "\U0001F44D\U0001F3FD…"),  # a thumb keeps its skin tone
+])
+def test_shorten_never_cuts_a_character_as_a_reader_sees_it(text, limit, summary):
+    """A word longer than the summary is cut between what a reader sees as characters (a cut family emoji showed as a
+    man and a stray joiner, a cut Arabic letter lost its vowel sign)."""
+    assert shorten(text, limit) == summary
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(["a", "\u0301", "\u064e", "\u200d", "\U0001F468", "\ufe0f", "\U0001F3FD"]),
+               min_size=1, max_size=40), st.integers(min_value=3, max_value=40))
+def test_shorten_cuts_a_long_word_where_nothing_joins(word, limit):
+    result = shorten(word, limit)
+    if result.endswith("…") and len(result) > 2:
+        kept = result[:-1]
+        assert word.startswith(kept) and not markup._joins(word[len(kept)]) and not kept.endswith("\u200d")
 
 
 @settings(max_examples=200, deadline=None)

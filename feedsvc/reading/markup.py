@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import operator
 import re
+import unicodedata
 from itertools import accumulate
 from urllib.parse import urljoin, urlsplit
 
@@ -162,4 +163,20 @@ def shorten(text: str, limit: int) -> str:
     cut = text[: limit - 1]
     if text[limit - 1] != " " and " " in cut:  # the cut falls inside a word: drop that word
         cut = cut[: cut.rindex(" ")]
+    else:  # one word longer than the limit: cut it between characters as a reader sees them, never inside one
+        kept = len(cut)
+        while kept > 1 and (_joins(text[kept]) or text[kept - 1] == _ZWJ):
+            kept -= 1
+        cut = cut[:kept]
     return cut.rstrip(" ,.;:،؛-") + "…"
+
+
+_ZWJ = "\u200d"
+
+
+def _joins(char: str) -> bool:
+    """Whether a character belongs to the one before it on screen: a mark (an Arabic vowel sign, an accent), a joiner,
+    a variation selector, a skin tone or an emoji tag (Unicode's grapheme clusters, UAX #29, as far as a cut needs)."""
+    point = ord(char)
+    return (unicodedata.category(char) in ("Mn", "Mc", "Me") or point == 0x200D or 0xFE00 <= point <= 0xFE0F
+            or 0x1F3FB <= point <= 0x1F3FF or 0xE0020 <= point <= 0xE007F or 0xE0100 <= point <= 0xE01EF)
