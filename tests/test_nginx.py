@@ -230,6 +230,27 @@ def test_page_one_redirects_to_the_feeds_own_url_as_the_app_does(site):
     assert res.header("location") == theirs.headers["Location"] == path
 
 
+@pytest.mark.parametrize("query", ["?page=0", "?page=abc", "?page=", "?page", "?page=01", "?page=1234567890",
+                                   "?page=%D9%A3", "?since=2026-11-01T00:00:00Z&page=-1", "?page=x&page=2"])
+@pytest.mark.parametrize("path", ["feed.rss", "category/سياسة/feed.json", "category/nope/feed.atom"])
+def test_a_malformed_page_is_the_apps_400_that_shows_the_form(site, path, query):
+    """A page number that is no whole number from 1 is told as such, as the app tells it: it was a 404 'Not found' for
+    a feed that is there."""
+    server, app = site
+    res = fetch(server.base, url(path) + query)
+    theirs = app.test_client().get(url(path) + query)
+    assert res.status == theirs.status_code == 400, (path, query)
+    assert res.header("content-type") == theirs.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert "expected ?page=N with N a whole number from 1" in res.body.decode() and res.header("cache-control") == "no-store"
+
+
+@pytest.mark.parametrize("query", ["?page=2", "?pagex=0", "?mypage=0", "?page=2&page=0"])
+def test_a_well_formed_page_or_another_parameter_is_no_400(site, query):
+    server, app = site
+    res, theirs = fetch(server.base, "/feed.rss" + query), app.test_client().get("/feed.rss" + query)
+    assert res.status == theirs.status_code == 200, query
+
+
 @pytest.mark.parametrize("query, vary", [("?page=2", "Accept-Encoding"),
                                          ("?since=2026-11-01T00:00:00Z", "Accept-Encoding"), ("?utm_source=x", VARY)])
 def test_archive_pages_and_deltas_are_the_feed_for_browsers_too(site, query, vary):
