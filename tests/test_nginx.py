@@ -1,7 +1,9 @@
 """End to end: a `feedsvc build` export served by Debian's nginx with deploy/nginx.conf behaves as the app."""
 from __future__ import annotations
 
+import email.utils
 import gzip
+from datetime import timedelta
 import http.client
 from urllib.parse import quote, urlsplit
 
@@ -128,7 +130,7 @@ CORS_GRANT = ("Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Ac
 
 
 @pytest.mark.parametrize("path", ["/feed.rss", "/feed.json", f"/category/{POLITICS}/feed.atom", "/feeds.opml",
-                                  "/feeds-all.opml"])
+                                  "/feeds-all.opml", "/search/feed.atom", "/search/feed.json"])
 def test_a_browsers_preflight_for_a_feed_is_granted_as_the_app_grants_it(site, path):
     """A reader running in a browser elsewhere polls conditionally (If-None-Match): its CORS preflight must be granted
     by nginx as by the app, or the browser never sends the GET."""
@@ -221,13 +223,31 @@ def test_fetch_metadata_decides_when_it_is_sent(site, dest, accept, navigation):
     assert (fetch(site[0].base, "/feed.json", headers=headers).header("content-type") == MEDIA_TYPES["html"]) is navigation
 
 
-def test_page_one_redirects_to_the_feeds_own_url_as_the_app_does(site):
+def test_a_date_later_than_the_files_own_never_keeps_its_bytes_from_a_reader(site):
+    """After the clock stepped back a build dates its files before the Last-Modified readers hold: a reader sending only
+    If-Modified-Since (newsboat) got a 304 for the new bytes (nginx's `if_modified_since before`)."""
+    server = site[0]
+    modified = fetch(server.base, "/feed.atom").header("last-modified")
+    assert fetch(server.base, "/feed.atom", headers={"If-Modified-Since": modified}).status == 304
+    held = email.utils.format_datetime(email.utils.parsedate_to_datetime(modified) + timedelta(hours=1), usegmt=True)
+    assert fetch(server.base, "/feed.atom", headers={"If-Modified-Since": held}).status == 200
+
+
+@pytest.mark.parametrize("query", ["?page=1", "?page=1&utm_source=x", "?utm_source=x&page=1"])
+def test_page_one_redirects_to_the_feeds_own_url_as_the_app_does(site, query):
     server, app = site
     path = "/category/%D8%B3%D9%8A%D8%A7%D8%B3%D8%A9/feed.rss"
-    res = fetch(server.base, path + "?page=1", headers=CHROMIUM)
-    theirs = app.test_client().get(path + "?page=1", headers=CHROMIUM)
+    res = fetch(server.base, path + query, headers=CHROMIUM)
+    theirs = app.test_client().get(path + query, headers=CHROMIUM)
     assert res.status == theirs.status_code == 301
     assert res.header("location") == theirs.headers["Location"] == path
+
+
+@pytest.mark.parametrize("path, query", [("/feed.rss", "?page=1&since=2026-11-01T00:00:00Z"), (f"{SEED_PAGE}", "?page=1")])
+def test_page_one_of_a_delta_or_of_a_page_is_no_redirect(site, path, query):
+    server, app = site
+    res, theirs = fetch(server.base, path + query), app.test_client().get(path + query)
+    assert res.status == theirs.status_code == 200, (path, query)
 
 
 @pytest.mark.parametrize("query", ["?page=0", "?page=abc", "?page=", "?page", "?page=01", "?page=1234567890",
