@@ -322,6 +322,54 @@ def test_a_date_that_cannot_be_read_skips_the_file_with_the_fix(written, reason)
     assert reason in info.value.reason and "date:" in info.value.fix
 
 
+@pytest.mark.parametrize("written, reason", [
+    ("12/11/2026 18:00", "can be read day first or month first"), ("07.12.2026 09:30", "can be read day first or month first"),
+    ("01-02-2026", "can be read day first or month first"), ("2026", "has no day"), ("Nov 2026", "has no day"),
+    ('"2026-11"', "has no day"),
+])
+def test_a_date_a_reader_could_read_two_ways_or_with_a_day_made_up_is_refused(written, reason):
+    """dateutil read 12/11/2026 (12 November, as most of the world writes it) month first, holding the article back
+    until 11 December, and dated `2026` the 1st of January: both silently."""
+    with pytest.raises(ArticleError) as info:
+        parse(f"---\ntitle: T\ncategory: C\ndate: {written}\n---\nBody.\n", "a.md")
+    assert reason in info.value.reason and "date:" in info.value.fix
+
+
+@pytest.mark.parametrize("written, expected", [
+    ("25/11/2026", "2026-11-25"), ("11/11/2026", "2026-11-11"), ("2026/11/12", "2026-11-12"), ("20 Nov 2026", "2026-11-20"),
+])
+def test_a_date_with_one_reading_is_read(written, expected):
+    assert parse(f"---\ntitle: T\ncategory: C\ndate: {written}\n---\nBody.\n", "a.md").published.date().isoformat() == expected
+
+
+def test_front_matter_values_are_published_as_written_not_as_yaml_numbers():
+    """YAML 1.1 read `id: 0042` as the octal 34 (the page /articles/34), `title: 1:30` as 90, `1.50` as 1.5, `yes` as
+    true: the values of a site migrating zero-padded IDs published wrongly."""
+    article = parse("---\ntitle: 1:30\ncategory: C\nid: 0042\nauthor: 007\ntags: [1.50, 2026, yes]\n---\nBody.\n", "a.md")
+    assert (article.title, article.id, article.author, article.tags) == ("1:30", "0042", "007", ("1.50", "2026", "yes"))
+    assert parse("---\ntitle: Yes\ncategory: 1.10\ndraft: yes\n---\nBody.\n", "b.md").categories == ("1.10",)
+
+
+@pytest.mark.parametrize("front, reason", [
+    ("date: 2026-11-20\nDate: 2026-11-25", "writes `date` and `Date`, one key"),
+    ("title: A\ntitle: B", "writes `title` twice"),
+])
+def test_a_front_matter_key_written_twice_is_refused(front, reason):
+    with pytest.raises(ArticleError) as info:
+        parse(f"---\ncategory: C\n{front}\n---\nBody.\n", "a.md")
+    assert reason in info.value.reason
+
+
+@pytest.mark.parametrize("key", ["embargo", "published", "publishDate", "publish_date", "pubDate", "release_date"])
+def test_a_release_time_under_another_name_is_refused_not_published_now(key):
+    """`embargo: 2099-01-01` was an unknown key, dropped: the article meant for 2099 was published at once."""
+    with pytest.raises(ArticleError) as info:
+        parse(f"---\ntitle: T\ncategory: C\n{key}: 2099-01-01 09:00\n---\nBody.\n", "a.md")
+    assert f"`{key.lower()}` is not read" in info.value.reason and "`date:`" in info.value.fix
+    with pytest.raises(ArticleError):
+        parse_article(f"---\ntitle: T\ncategory: C\n{key}: 2099-01-01\n---\nBody.\n".encode(), "a.md", OPTIONS, full=False)
+
+
 @pytest.mark.parametrize("written, expected", [
     ("true", True), ("false", False), ("yes", True), ('"no"', False), ('"True"', True), ("", False),
 ])

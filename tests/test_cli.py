@@ -71,6 +71,15 @@ def test_check_warns_of_articles_without_a_date_and_still_exits_0(sample_dir):
     assert not any(line.startswith("economy/2026-11-20-rates-unchanged.md") for line in lines)  # it has a date
 
 
+def test_check_names_a_front_matter_key_that_means_one_feedsvc_reads(articles_dir):
+    write(articles_dir, "a.md", "---\ntitle: T\ncategory: News\ndate: 2026-11-01\ntag: rates\nauthors: [Sara Ali]\n"
+                                "layout: post\n---\n" + "Body. " * 50 + "\n")
+    found = warnings_of(articles_dir)
+    assert "front matter key `tag` is not read, so its value is not published" in found["a.md"]
+    assert "front matter key `authors` is not read, so its value is not published" in found["a.md"]
+    assert not any("layout" in reason for reason in found["a.md"])  # another tool's key: left alone
+
+
 def test_check_warns_of_a_short_body(articles_dir):
     write(articles_dir, "stub.md", "---\ntitle: Stub\ncategory: News\ndate: 2026-11-01\n---\nOne line.\n")
     write(articles_dir, "one.txt", "News\nOne letter\nA\n")

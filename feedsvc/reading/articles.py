@@ -186,6 +186,8 @@ def _parse(text: str, source: str, options: Options, digest: str, full: bool, pa
         raise ArticleError(source, "empty or whitespace-only file", "write a category line and a title line, or delete it")
     try:
         meta, body = frontmatter.split_front_matter(text)
+        if meta:
+            frontmatter.check_release_keys(meta)
         ignored = frontmatter.ignored_keys(meta) if meta else []
         if ignored and not partial:
             log.debug("%s", shown(f"{source}: front matter keys ignored: {', '.join(ignored)}"))

@@ -13,7 +13,8 @@ from ..model import Article
 from .articles import CATEGORY_LONG, Options, Skipped, iter_articles, unique_ids
 from .chrome import strip_chrome
 from .folder import Folder, FolderError, shown
-from .text import SLUG_MAX, legacy_match, stray_bytes
+from .frontmatter import MEANT, split_front_matter
+from .text import SLUG_MAX, decode_bytes, legacy_match, stray_bytes
 
 SHORT_BODY = 200  # characters: a body shorter than this was often cut off by the scraper
 _SENTENCE_END = re.compile(r"(?<=[.!?؟…])\s+")
@@ -71,6 +72,7 @@ def check_folder(root: Path, options: Options, now: datetime | None = None) -> R
     encodings = {a.source: enc for a in articles if (enc := _encoding(folder, a.source))}
     legacy = {source: enc for source, enc in encodings.items() if isinstance(enc, str)}
     findings = [f for a in articles for f in check_article(a, options)]
+    findings += [f for a in articles for f in _meant_keys(folder, a.source)]
     mixed = len(legacy) < len(articles)
     for source, encoding in encodings.items():
         if isinstance(encoding, str):
@@ -110,6 +112,19 @@ def check_article(article: Article, options: Options) -> list[Finding]:
         found.append(Finding(article.source, f"garbled text ({_quote(sample)}): decoded with the wrong encoding",
                              "re-save the file as UTF-8 from the original"))
     return found
+
+
+def _meant_keys(folder: Folder, source: str) -> list[Finding]:
+    """Front matter keys feedsvc does not read that mean one it does (`tag:` for `tags:`): the value is not published."""
+    data = folder.read(source)
+    if isinstance(data, Skipped) or b"---" not in data[:64]:  # most .txt files have none
+        return []
+    try:
+        meta, _ = split_front_matter(decode_bytes(data))
+    except ValueError:  # undecodable or not front matter after all: the article was read, so neither was fatal
+        return []
+    return [Finding(source, f"front matter key `{key}` is not read, so its value is not published",
+                    f"write it as `{MEANT[key]}:`") for key in sorted(meta.keys() & MEANT.keys())]
 
 
 def _encoding(folder: Folder, source: str) -> str | tuple[int, int] | None:

@@ -30,12 +30,38 @@ _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")  # every other character, any script: 
 
 class _NoAliases:
     """A safe loader that refuses YAML aliases (*x): "billion laughs" nests them to expand a few hundred
-    bytes into gigabytes, and no field feedsvc reads needs one."""
+    bytes into gigabytes, and no field feedsvc reads needs one. It refuses a key written twice too (in any case: keys are
+    read in lower case), where YAML would keep one of them silently (`date:` and `Date:`: neither the first nor the last)."""
 
     def construct_object(self, node, deep=False):
         if node in self.constructed_objects or node in self.recursive_objects:  # a node met twice: an alias
             raise FrontMatterError("front matter uses a YAML alias (*name)", "write the value out in full instead of `&name` and `*name`")
         return super().construct_object(node, deep)
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[str, str] = {}
+        for key_node, _ in getattr(node, "value", ()):
+            key = key_node.value
+            if not isinstance(key, str):
+                continue
+            first = seen.get(key.lower())
+            if first is not None:
+                raise FrontMatterError(f"front matter writes `{key}` twice" if first == key else
+                                       f"front matter writes `{first}` and `{key}`, one key (keys are read in any case)",
+                                       f"keep one `{key.lower()}:` line")
+            seen[key.lower()] = key
+        return super().construct_mapping(node, deep)
+
+
+# The YAML 1.1 readings of a plain value that change what was written: `id: 0042` is the octal 34, `title: 1:30` the
+# sexagesimal 90, `tags: [1.50]` 1.5, `title: yes` true. Every field feedsvc reads is text, a date or `draft:` (which
+# takes true/yes/on and false/no/off as words), so such values are kept as written; null and timestamps are still read.
+_AS_WRITTEN = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"}
+
+
+def _as_written(resolvers: dict) -> dict:
+    """A loader's implicit resolvers without those of _AS_WRITTEN."""
+    return {first: [(tag, rx) for tag, rx in found if tag not in _AS_WRITTEN] for first, found in resolvers.items()}
 
 
 @lru_cache(maxsize=None)
@@ -49,6 +75,8 @@ def _yaml():
     class CLoader(_NoAliases, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         """libyaml's safe loader, without aliases: ten times faster, for text that cannot nest deeper than _C_NESTING_MAX."""
 
+    for loader in (Loader, CLoader):
+        loader.yaml_implicit_resolvers = _as_written(loader.yaml_implicit_resolvers)
     return yaml, Loader, CLoader
 
 
@@ -59,6 +87,10 @@ _KEYS = {
     "title", "date", "updated", "category", "categories", "tags", "author", "summary", "image", "id", "lang", "draft",
 }
 _NO_YEAR = datetime(1, 1, 1)  # dateutil fills missing parts from this; year 1 means none was written
+_NO_DAY = datetime(1, 2, 2)  # parsed again with this: a date that moves wrote no day (or no month)
+# Day and month as numbers before the year (12/11/2026, 07.12.2026): dateutil reads the month first, where most of the
+# world writes the day first; refused when both readings are dates (a number over 12 can only be the day).
+_SLASHED = re.compile(r"\s*(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*\d{2,4}\b")
 _TRUE_WORDS, _FALSE_WORDS = {"true", "yes", "on"}, {"false", "no", "off"}
 
 
@@ -129,6 +161,26 @@ def _nesting(block: str) -> tuple[int, int]:
 def ignored_keys(meta: dict) -> list[str]:
     """The keys feedsvc does not read, sorted."""
     return sorted(set(meta) - _KEYS)
+
+
+# Keys other systems (Hugo, Jekyll, WordPress exports) date an article's release by: ignored, the article would be
+# published at once, its embargo lost. Refused, naming `date:`.
+_RELEASE_KEYS = {"published", "publishdate", "publish_date", "pubdate", "pub_date", "publish", "publish_at", "publishat",
+                 "publishedat", "published_at", "embargo", "embargoed", "embargo_until", "release", "release_date",
+                 "releasedate", "scheduled", "schedule", "go_live", "golive", "live_at"}
+# Keys that mean one feedsvc reads, for `check` to name (`tag:` for `tags:`).
+MEANT = {"tag": "tags", "authors": "author", "by": "author", "byline": "author", "creator": "author",
+         "description": "summary", "excerpt": "summary", "abstract": "summary", "lede": "summary", "lastmod": "updated",
+         "modified": "updated", "last_modified": "updated", "updated_at": "updated", "language": "lang", "locale": "lang",
+         "cover": "image", "thumbnail": "image", "featured_image": "image", "headline": "title", "section": "category",
+         "keywords": "tags", "guid": "id", "uuid": "id", "created": "date", "created_at": "date"}
+
+
+def check_release_keys(meta: dict) -> None:
+    """Refuse a key that dates the article's release under another name (an embargo that would be lost)."""
+    for key in sorted(meta.keys() & _RELEASE_KEYS):
+        raise FrontMatterError(f"front matter key `{key}` is not read, so the article would be published now",
+                               "write the time it may be published as `date:` (a date in the future holds it back until then)")
 
 
 def _clean_value(value: Any) -> Any:
@@ -249,11 +301,19 @@ def read_date(meta: dict, key: str, zone: str) -> datetime | None:
             # Parts left out are filled from _NO_YEAR, never from today, so the same file gives the same date.
             from dateutil import parser as dateparser  # only for a date written as text (5 ms a process)
 
-            parsed = dateparser.parse(_offset_as_written(str(value)), default=_NO_YEAR, tzinfos=_offset_only)
+            written = _offset_as_written(str(value))
+            if (numbers := _SLASHED.match(written)) and numbers[1] != numbers[2] and max(int(numbers[1]), int(numbers[2])) <= 12:
+                raise FrontMatterError(f"{key} {shown} can be read day first or month first",
+                                       f"write it year first, as in `{key}: 2025-03-01 14:30`")
+            parsed = dateparser.parse(written, default=_NO_YEAR, tzinfos=_offset_only)
+            if parsed.year != _NO_YEAR.year and parsed.date() != dateparser.parse(written, default=_NO_DAY, tzinfos=_offset_only).date():
+                raise FrontMatterError(f"{key} {shown} has no day", fix)  # `date: 2026`, `date: Nov 2026`: the 1st, made up
         except _ZoneByName as exc:
             raise FrontMatterError(f"{key} {shown} names its zone {exc.args[0]!r}, which can mean several",
                                    f"write the zone as an offset, as in `{key}: 2025-03-01 14:30 -05:00`, or leave it out "
                                    "for TIME_ZONE") from None
+        except FrontMatterError:
+            raise
         except (ValueError, OverflowError, TypeError):
             raise FrontMatterError(f"{key} {shown} is not a date", fix) from None
         if parsed.year == _NO_YEAR.year:
