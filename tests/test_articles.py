@@ -443,6 +443,32 @@ def test_a_markdown_heading_of_markup_alone_is_no_title():
         parse("---\ncategory: C\n---\n# <script>x()</script>\n\nBody.\n", "a.md")
 
 
+def test_relative_links_and_image_resolve_against_the_page_its_id_names():
+    """With `id:` the page is /articles/<id>: links resolved against the file's path in the folder led to no page."""
+    article = parse("---\ntitle: T\ncategory: C\nid: analysis/2026/part-2\nimage: lead.jpg\n---\nSee [part one](part-1).\n",
+                    "world/part2.md")
+    assert f'href="{SITE_URL}/articles/analysis/2026/part-1"' in article.body_html
+    assert article.image == f"{SITE_URL}/articles/analysis/2026/lead.jpg"
+    placed = parse_article(b"---\ntitle: T\ncategory: C\nid: a/b\nimage: lead.jpg\n---\nBody.\n", "x/y.md", OPTIONS, full=False)
+    assert placed.image == f"{SITE_URL}/articles/a/lead.jpg"
+
+
+@pytest.mark.parametrize("body, summary", [
+    ("## خلفية\n\nبلغ المحصول هذا العام رقماً قياسياً.\n", "بلغ المحصول هذا العام رقماً قياسياً."),
+    ("| Item | 2025 |\n|---|---|\n| Wheat | 4 |\n\nThe harvest was large.\n", "The harvest was large."),
+    ("<table><tr><th>Delegation</th><th>Seats</th></tr></table>\n\nQatar sent four.\n", "Qatar sent four."),
+    ("| Item | 2025 |\n|---|---|\n| Wheat | 4 |\n", "Item 2025"),  # no paragraph at all: the first block
+])
+def test_a_markdown_summary_is_its_first_paragraph_not_a_subheading_or_a_table(body, summary):
+    assert parse(f"---\ntitle: T\ncategory: C\n---\n{body}", "a.md").summary == summary
+
+
+def test_an_authors_name_has_no_invisible_marks_at_its_ends():
+    """"\u200fسارة علي" was a second author, with a feed of its own and an English title."""
+    assert parse("---\ntitle: T\ncategory: C\nauthor: \"\\u200fسارة  علي\\u200e\"\n---\nBody.\n", "a.md").author == "سارة علي"
+    assert parse("---\ntitle: T\ncategory: C\nauthor: \"\\u200f\"\n---\nBody.\n", "a.md").author is None
+
+
 def test_txt_front_matter_never_leaks_into_the_body():
     article = parse("---\nauthor: Desk\nid: x-1\n---\nNews\nTitle\nBody.\n")
     assert (article.categories, article.title, article.body_text, article.author) == (("News",), "Title", "Body.", "Desk")

@@ -80,6 +80,9 @@ def test_character_references_cannot_bring_back_forbidden_characters():
 def test_html_to_paragraphs_gives_one_string_per_block():
     html = "<h2>Head</h2><p>a &amp;  b\n c</p><ul><li>one</li><li>two</li></ul><p>x<br>y</p><pre>code</pre>"
     assert html_to_paragraphs(html) == ["Head", "a & b c", "one", "two", "x y", "code"]  # a <br> breaks a line only
+    # A table's cells are words apart, each row a block: "DelegationSeats" ran together in content_text and summaries.
+    assert html_to_paragraphs("<table><tr><th>Delegation</th><th>Seats</th></tr><tr><td>Qatar</td><td>4</td></tr></table>") == [
+        "Delegation Seats", "Qatar 4"]
     assert html_to_paragraphs("") == []
 
 
@@ -90,6 +93,8 @@ def test_html_to_paragraphs_gives_one_string_per_block():
     ("one two, three", 9, "one two…"),
     ("abcdefghijklmnop", 6, "abcde…"),
     ("وصل الوزير إلى العاصمة، صباح اليوم", 24, "وصل الوزير إلى العاصمة…"),
+    ("The talks ended on Monday — and no date was set", 28, "The talks ended on Monday…"),  # no dangling dash
+    ("انتهت المحادثات يوم الاثنين – ولم يحدد موعد", 29, "انتهت المحادثات يوم الاثنين…"),
 ])
 def test_shorten_cuts_at_a_word_and_marks_the_cut(text, limit, summary):
     assert shorten(text, limit) == summary

@@ -192,7 +192,10 @@ def _parse(text: str, source: str, options: Options, digest: str, full: bool, pa
         if ignored and not partial:
             log.debug("%s", shown(f"{source}: front matter keys ignored: {', '.join(ignored)}"))
         # The article page's URL resolves relative links and a relative `image:`: a placement needs it for the image only.
-        base_url = url(options.site_url, article_path(_default_id(source))) if full or "image" in meta else ""
+        # The page is named by `id:` where one is written (a link to `part-1` beside `id: analysis/part-2` is
+        # /articles/analysis/part-1, not a path in the folder's layout that no page has).
+        base_url = url(options.site_url, article_path(_identity(meta, source)[0] if meta.get("id") is not None
+                                                      else _default_id(source))) if full or "image" in meta else ""
         if not full:
             return _place(meta, body, source, options, digest, base_url, partial)
         if source.lower().endswith(".md"):
@@ -322,7 +325,9 @@ def _build(meta: dict, source: str, options: Options, digest: str, title: str, c
     else:
         summary = collapse_space(frontmatter.read_text(meta, "summary") or "")
         if not is_visible(summary):
-            summary = markup.shorten(paragraphs[0], options.summary_length) if paragraphs else title
+            # A Markdown body's first block may be a subheading or a table: its first paragraph is the lead.
+            lead = (markup.lead_paragraph(body_html) if source.lower().endswith(".md") else None) or (paragraphs[0] if paragraphs else None)
+            summary = markup.shorten(lead, options.summary_length) if lead else title
         lang = frontmatter.read_language(meta) or detect_language(title + "\n" + body_text, options.site_language)
     article_id, guid = _identity(meta, source)
     return Article(
@@ -352,7 +357,7 @@ def _front_matter_fields(meta: dict, options: Options, base_url: str) -> dict[st
         "published": frontmatter.read_date(meta, "date", options.time_zone),
         "updated": frontmatter.read_date(meta, "updated", options.time_zone),
         "tags": frontmatter.read_tags(meta),
-        "author": collapse_space(frontmatter.read_text(meta, "author") or "") or None,
+        "author": frontmatter.read_name(meta, "author"),
         "image": frontmatter.read_image(meta, base_url),
         "draft": frontmatter.read_draft(meta),
     }

@@ -223,6 +223,13 @@ def read_tags(meta: dict) -> tuple[str, ...]:
     return tags
 
 
+def read_name(meta: dict, key: str) -> str | None:
+    """A name (`author:`) with single spaces and no invisible marks at its ends, as tags and categories: "\u200fسارة علي"
+    is سارة علي, not a second author with a feed of its own; None when absent or blank."""
+    value = read_text(meta, key)
+    return None if value is None else collapse_space(value).strip(_EDGE_MARKS + " ") or None
+
+
 def read_text(meta: dict, key: str) -> str | None:
     """A field written as one line of text (a number counts as text); None when it is absent."""
     value = meta.get(key)

@@ -143,7 +143,9 @@ def sanitize_html(fragment: str, base_url: str) -> str:
 # values, so a tag is exactly "<" up to the next ">": its text is found by regular expressions at C speed.
 _BLOCK_TAG = re.compile(rf"</?(?:{'|'.join(sorted(_BLOCKS, key=len, reverse=True))})(?=[\s/>])[^>]*>", re.IGNORECASE)
 _ANY_TAG = re.compile(r"<[^>]*>")
-_BREAK = re.compile(r"<br(?=[\s/>])[^>]*>", re.IGNORECASE)  # a line break inside a paragraph (Markdown's hard break)
+# A line break inside a paragraph (Markdown's hard break), and the end of a table's cell: a space between the words on
+# either side ("Delegation Seats", not "DelegationSeats"; a row is a block of its own).
+_BREAK = re.compile(r"<br(?=[\s/>])[^>]*>|</t[dh]\s*>", re.IGNORECASE)
 
 
 def html_to_paragraphs(fragment: str) -> list[str]:
@@ -153,6 +155,18 @@ def html_to_paragraphs(fragment: str) -> list[str]:
     # the summary is made of, not all of it.
     text = html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub("\0", _BREAK.sub(" ", fragment))))
     return [joined for block in text.split("\0") if (joined := " ".join(block.split()))]
+
+
+_PARAGRAPH = re.compile(r"<p(?=[\s>])[^>]*>(.*?)</p\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def lead_paragraph(fragment: str) -> str | None:
+    """The text of the first <p> of a sanitised fragment that has any: what a summary is made of, not a subheading or a
+    table's header row before it; None when it has no such paragraph."""
+    for match in _PARAGRAPH.finditer(fragment):
+        if text := " ".join(html.unescape(_ANY_TAG.sub("", _BREAK.sub(" ", match[1]))).split()):
+            return text
+    return None
 
 
 def shorten(text: str, limit: int) -> str:
@@ -168,7 +182,7 @@ def shorten(text: str, limit: int) -> str:
         while kept > 1 and (_joins(text[kept]) or text[kept - 1] == _ZWJ):
             kept -= 1
         cut = cut[:kept]
-    return cut.rstrip(" ,.;:،؛-") + "…"
+    return cut.rstrip(" ,.;:،؛-–—") + "…"  # no dangling punctuation or dash before the ellipsis
 
 
 _ZWJ = "\u200d"
