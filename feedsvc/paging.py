@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 from .model import UNDATED, Article, Category, Deleted, Feed, Site
 from .urls import page_query, since_query
@@ -75,14 +75,15 @@ def page_count(total: int, size: int, cuts: Sequence[int] = ()) -> int:
     return 1 + len(_layout(total, size, tuple(cuts))[0])
 
 
-def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> Feed | None:
+def page_feed(listing: Listing, site: Site, size: int, page: int, kept: bool = True, **options) -> Feed | None:
     """Page `page` of a listing (RFC 5005 §3 paging), or None when there is no such page.
 
     Page 1 is the newest `size` items. The older items are cut into archive pages counted from the oldest, so a
     page's number and content never change as new articles arrive: page 2 holds the oldest items, page 3 the next,
     and the highest number the newest (perhaps not yet full). A complete page keeps its place for good
     (Listing.cuts): an article dated back into it, or deleted from it, changes that page alone.
-    Walking "next" from page 1 goes 1, P, P-1, …, 2: every item once, newest to oldest.
+    Walking "next" from page 1 goes 1, P, P-1, …, 2: every item once, newest to oldest. kept: whether a full page keeps
+    its items (False for a view cut by count, where one deleted shifts the rest): only then is it complete (archive).
     https://www.rfc-editor.org/rfc/rfc5005#section-3
     """
     items, total = listing.items, len(listing.items)
@@ -93,6 +94,7 @@ def page_feed(listing: Listing, site: Site, size: int, page: int, **options) -> 
         chosen, complete = items[:size], False
     else:
         start, end, complete = page_items(total, size, page, listing.cuts)
+        complete = complete and kept
         chosen = items[start:end]
     newer = None if page == 1 else (1 if page == pages else page + 1)
     older_page = (pages if pages > 1 else None) if page == 1 else (page - 1 if page > 2 else None)
@@ -125,6 +127,9 @@ def page_date(changed: datetime, pages: Sequence[datetime], page: int) -> dateti
     return pages[page - 2] if 2 <= page < len(pages) + 2 else changed
 
 
+_ONE_SECOND = timedelta(seconds=1)
+
+
 def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: int, **options) -> Feed | None:
     """Items published or updated after `since`, newest first, `size` a page; None past the last page."""
     items = listing.items  # a serving process's stored items pick theirs without loading the rest (variants.py)
@@ -139,7 +144,10 @@ def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: i
         links.append(("next", since_query(since, page + 1)))
     links = links if pages > 1 else []
     query = since_query(since, page)
-    deleted = tuple(gone for gone in listing.deleted if gone.when > since) if page == 1 else ()  # what went since, too
+    # What went since, too. A tombstone is dated to its whole second (building/tombstones.py), the items to the
+    # microsecond: one of the second `since` falls in may have gone after it, so it is told (once more is harmless, RFC
+    # 6721; never is for good: `since` = the last Last-Modified, the usual poll, missed every deletion of that second).
+    deleted = tuple(gone for gone in listing.deleted if gone.when > since - _ONE_SECOND) if page == 1 else ()
     options = {**options, "hub": ""}  # a delta is asked for, never published to a hub (page_feed)
     return _feed(listing, site, newer[(page - 1) * size: page * size], query=query, links=tuple(links), deleted=deleted, **options)
 

@@ -187,3 +187,27 @@ def test_the_newest_archive_page_is_not_cached_long_even_when_full(make_app, art
     assert after.headers["Last-Modified"] != before.headers["Last-Modified"]
     assert client.get("/feed.atom?page=4", headers={"If-Modified-Since": before.headers["Last-Modified"]}).status_code == 200
     assert after.headers["Cache-Control"] == "public, max-age=86400"  # complete now: a page follows it
+
+
+def test_a_delta_since_a_whole_second_tells_the_deletions_of_that_second():
+    """A tombstone is dated to its whole second: `since` = the feed's Last-Modified (the usual poll) and a deletion a
+    moment later in the same second was never told by any delta."""
+    from feedsvc.model import Deleted, Site
+    from feedsvc.paging import Listing, since_feed
+
+    site = Site(title="T", url="http://127.0.0.1:9", description="", author="", language="en", max_age=60)
+    last_modified = datetime(2026, 12, 7, 1, 35, 3, tzinfo=timezone.utc)
+    went = (Deleted("urn:uuid:a", last_modified), Deleted("urn:uuid:b", last_modified - timedelta(seconds=1)))
+    listing = Listing("", "T", "T", None, (), "http://127.0.0.1:9/", deleted=went)
+    assert [d.ref for d in since_feed(listing, site, 5, last_modified, 1).deleted] == ["urn:uuid:a"]
+    assert [d.ref for d in since_feed(listing, site, 5, last_modified + timedelta(microseconds=999_999), 1).deleted] == ["urn:uuid:a"]
+    assert since_feed(listing, site, 5, last_modified + timedelta(seconds=1), 1).deleted == ()
+
+
+def test_one_instant_written_with_any_offset_is_one_delta(paged):
+    """Each process kept the spelling it was first asked in, its links naming it: bytes and ETags differed by worker."""
+    spellings = ["2026-01-01T13:00:00%2B05:00", "2026-01-01T08:00:00Z", "2026-01-01T08:00:00.000Z", "2026-01-01T03:00:00-05:00"]
+    answers = [paged.get(f"/feed.atom?since={s}") for s in reversed(spellings)]
+    assert len({(res.data, res.headers["ETag"]) for res in answers}) == 1
+    links = {link.rel: local(link.href) for link in feedparser.parse(answers[0].data).feed.links}
+    assert links["self"] == "/feed.atom?since=2026-01-01T08:00:00Z"

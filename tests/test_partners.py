@@ -208,3 +208,32 @@ def test_a_partners_archive_pages_keep_their_bytes_and_date_as_new_articles_arri
     assert app.extensions["feedsvc"].refresh()
     assert b"Economy 8" in client.get("/partners/category/economy/feed.rss", headers=bearer(AGENCY_KEY)).get_data()
     assert fetched() == before
+
+
+def test_a_browsers_preflight_for_a_partner_feed_grants_the_authorization_header(partner_app):
+    """A partner's script on another origin sends its key as `Authorization: Bearer`, which a preflight must grant."""
+    asked = {"Origin": "https://partner.example", "Access-Control-Request-Method": "GET",
+             "Access-Control-Request-Headers": "authorization, if-none-match"}
+    res = partner_app.test_client().options(f"/partners/category/{POLITICS}/feed.atom", headers=asked)
+    assert res.status_code == 200 and res.headers["Access-Control-Allow-Origin"] == "*"
+    assert {h.strip().lower() for h in res.headers["Access-Control-Allow-Headers"].split(",")} >= {"authorization", "if-none-match"}
+    assert "Authorization" not in partner_app.test_client().options("/feed.atom", headers=asked).headers.get(
+        "Access-Control-Allow-Headers", "")  # public feeds take no key
+
+
+def test_a_partners_view_of_some_categories_has_no_archive_page_cached_for_a_day(make_app, articles_dir, monkeypatch):
+    """Cut by count from its oldest, one item deleted moves every newer page: none of them may be cached for
+    ARCHIVE_MAX_AGE (a partner walking 1, 4, 3, 2 from cache missed one story and kept a deleted one)."""
+    for i in range(8):
+        write(articles_dir, f"e{i}.md", f"---\ntitle: Economy {i}\ncategory: Economy\ndate: 2026-08-0{i + 1}T00:00:00Z\n---\nBody {i}.\n")
+        write(articles_dir, f"t{i}.md", f"---\ntitle: Tech {i}\ncategory: Tech\ndate: 2026-08-0{i + 1}T01:00:00Z\n---\nBody {i}.\n")
+    monkeypatch.setenv("AGENCY_KEY", AGENCY_KEY)
+    app = make_app(articles_dir, FEED_MAX_ITEMS=3, ARCHIVE_MAX_AGE=86400,
+                   PARTNERS=[{"name": "Agency", "key_env": "AGENCY_KEY", "categories": ["Economy"], "full_text": True}])
+    client = app.test_client()
+    public = client.get("/feed.json?page=2")
+    assert "max-age=86400" in public.headers["Cache-Control"]  # the public listing's frozen pages still are archives
+    for page in (2, 3):
+        res = client.get(f"/partners/feed.json?page={page}", headers=bearer(AGENCY_KEY))
+        assert res.status_code == 200 and "max-age=86400" not in res.headers["Cache-Control"], page
+        assert "archive" not in json.loads(res.data).get("_feedsvc", {})

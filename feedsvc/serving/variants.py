@@ -260,7 +260,9 @@ class Variants:
             if since is not None:
                 feed = since_feed(listing, self.site, self.size, since, page, **options)
             else:
-                feed = page_feed(listing, self.site, self.size, page, **options)
+                # A partner's view of some of a listing's items is cut by count from its oldest: one of them deleted or
+                # dated back moves every newer page's items, so none is an archive page cached for ARCHIVE_MAX_AGE.
+                feed = page_feed(listing, self.site, self.size, page, kept=not part, **options)
         return None if feed is None else self.renderer.feed(fmt, feed)
 
 

@@ -193,9 +193,12 @@ def _preflight(response: Response) -> Response:
         return response
     path = request.path.lstrip("/")
     search_feed = path.startswith(SEARCH) and path[len(SEARCH):] in _SEARCH_FEEDS  # a search's feeds are subscribed to too
-    if budgeted(path, FEED_PATH.fullmatch(path)) or search_feed:
+    # A partner's feeds take the key as `Authorization: Bearer` too, a header a script must ask leave for (no wildcard
+    # grants it: https://fetch.spec.whatwg.org/#http-access-control-allow-headers); without it only ?key= reached them.
+    partner_feed = path.startswith(PARTNERS) and FEED_PATH.fullmatch(path[len(PARTNERS):]) is not None
+    if budgeted(path, FEED_PATH.fullmatch(path)) or search_feed or partner_feed:
         response.headers.update({"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, HEAD",
-                                 "Access-Control-Allow-Headers": "If-None-Match, If-Modified-Since",
+                                 "Access-Control-Allow-Headers": ("Authorization, " if partner_feed else "") + "If-None-Match, If-Modified-Since",
                                  "Access-Control-Max-Age": "86400"})
     return response
 
@@ -386,7 +389,9 @@ def _paging() -> tuple[int, datetime | None]:
         try:
             if not RFC3339.fullmatch(raw):
                 raise ValueError(raw)
-            since = datetime.fromisoformat(raw.upper().replace("Z", "+00:00").replace(" ", "T"))
+            # In UTC: one instant written with any offset is one delta, its links and bytes the same in every process
+            # (each process kept the spelling it was first asked in).
+            since = datetime.fromisoformat(raw.upper().replace("Z", "+00:00").replace(" ", "T")).astimezone(timezone.utc)
         except ValueError:
             raise RequestError(400, f"Bad since {raw[:60]!r}: expected an RFC 3339 instant with a zone, "
                                     "such as ?since=2026-11-29T08:00:00Z.\n") from None
