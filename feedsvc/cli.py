@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -129,6 +130,30 @@ def _apart(out: Path, articles: Path) -> None:
                                    "write; choose a folder beside it")
 
 
+WHOLE_WAIT = 600.0  # seconds `build` waits for a server's build to be whole: a 100,000-article cold start's reading is 4 min
+
+
+def _wait_whole(reader, out: str, wait: float = WHOLE_WAIT) -> None:
+    """Wait until the server's latest build is whole: none yet, or a cold start's first build (its feeds first, its pages
+    and the articles it has only placed still to come), would export feeds whose items link to pages not written."""
+    deadline, told = time.monotonic() + wait, False
+    while True:
+        latest = reader.build()
+        report = latest[2] if latest else {}
+        left = report.get("pages_pending", 0) + report.get("placed", 0)
+        if latest is not None and not report.get("partial") and not left:
+            return
+        if time.monotonic() >= deadline:
+            raise click.ClickException(f"build failed, {out} is left as it was: the server's build is not whole after "
+                                       f"{wait:.0f} s ({left} articles and pages still to make); run `feedsvc build` again "
+                                       "once its /healthz says left_to_read 0")
+        if not told:
+            click.echo("the server's build is not whole yet (a cold start finishing its pages and articles): waiting for it",
+                       err=True)
+            told = True
+        time.sleep(0.25)
+
+
 def _served_variants(app, settings):
     """The archive pages of the build a server made, with the settings it made it with (its SITE_URL, FEED_MAX_ITEMS,
     PUBLIC_CONTENT, …): its first pages link them there, and this command's own (SITE_URL unset: 127.0.0.1:8000;
@@ -204,6 +229,7 @@ def _build(out: str, articles_dir: str | None) -> None:
             pages = _build_into_store(publisher, out, lambda: early.append(_early_pages(app, state, out)))
         else:
             click.echo(f"a server builds into {state}: exporting its latest build", err=True)
+            _wait_whole(app.extensions["feedsvc.store"], out)
             served = _served_variants(app, settings)
             pages = served.get
         result = _export(app, state, out, pages, building, early[0] if early else None, served)

@@ -131,7 +131,8 @@ if sys.argv[4:] == ["here-full"]:  # this process's own writes fail on a full di
         main(["build", "--out", sys.argv[1], "--articles", sys.argv[2]], standalone_mode=False)
     except click.ClickException as exc:
         time.sleep(1)  # a worker that went on writing would have by now
-        print(json.dumps({"said": exc.message, "files": sorted(str(p) for p in Path(sys.argv[1]).rglob("*"))}))
+        print(json.dumps({"said": exc.message, "files": sorted(str(p) for p in Path(sys.argv[1]).rglob("*")
+                                                               if p.name != exportfolder.LOCK)}))  # the build's lock stays
     sys.exit(0)
 if sys.argv[4:] == ["fork-fails"]:  # the export's workers cannot be forked (EAGAIN: too many processes)
     def fork_fails():

@@ -211,3 +211,27 @@ def test_an_articles_folder_that_is_a_file_is_told_as_one(tmp_path):
     article = write(tmp_path, "a.txt", "News\nTitle\nBody.\n")
     result = CliRunner().invoke(main, ["check"], env={"FEEDSVC_ARTICLES_DIR": str(article), "FEEDSVC_CONFIG": ""})
     assert result.exit_code == 2 and "is a file, not a folder" in result.output  # (click says so of --articles itself)
+
+
+def test_build_waits_for_a_servers_build_to_be_whole_before_exporting_it():
+    """A server's cold start commits its feeds first, their article pages a moment later: exported then, its feeds
+    linked 1,650 pages that were never written (nginx 404), with exit 0."""
+    import click
+    import pytest
+
+    from feedsvc import cli
+
+    class Reader:  # the build store's latest reports, as a cold start commits them
+        def __init__(self, reports):
+            self.reports = list(reports)
+
+        def build(self):
+            report = self.reports.pop(0) if len(self.reports) > 1 else self.reports[0]
+            return None if report is None else (1, "", report)
+
+    reader = Reader([None, {"partial": True}, {"pages_pending": 1650, "placed": 691}, {"placed": 3}, {"articles": 1900}])
+    cli._wait_whole(reader, "out")
+    assert reader.reports == [{"articles": 1900}]
+    with pytest.raises(click.ClickException) as info:
+        cli._wait_whole(Reader([{"pages_pending": 10}]), "out", wait=0.3)
+    assert "out is left as it was" in info.value.message and "10 articles and pages" in info.value.message

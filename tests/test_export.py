@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from feedsvc import create_app
 from feedsvc.cli import main
 from feedsvc.building.export import MANIFEST, ExportError, export_store, read_manifest
+from feedsvc.building.exportfolder import LOCK
 from feedsvc.resource import Rendered
 from feedsvc.building.storewriter import Build, StoreWriter
 from feedsvc.urls import EXPORT_PREVIEW as PREVIEW, export_file
@@ -49,12 +50,12 @@ def corpus(folder: Path, n: int, body: str = "Body") -> None:
 
 
 def files(folder: Path) -> dict[str, os.stat_result]:
-    """Every file under folder by relative path, with its stat (the manifest, rewritten by every build, aside)."""
-    return {p.relative_to(folder).as_posix(): p.stat() for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST}
+    """Every file under folder by relative path, with its stat (the manifest, rewritten by every build, and the lock aside)."""
+    return {p.relative_to(folder).as_posix(): p.stat() for p in folder.rglob("*") if p.is_file() and p.name not in (MANIFEST, LOCK)}
 
 
 def contents(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST}
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name not in (MANIFEST, LOCK)}
 
 
 def entries(out: Path) -> dict[str, list]:
@@ -372,7 +373,7 @@ def test_a_first_build_that_fails_leaves_no_file_and_one_killed_is_finished_by_t
     env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": "", "FEEDSVC_SETTLE_MS": "0"}
     result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(sample_dir)], env=env)
     assert result.exit_code == 1 and f"{out} is left as it was" in result.output
-    assert list(out.iterdir()) == []
+    assert [p.name for p in out.iterdir()] == [LOCK]  # no file of the site: only the build's lock, hidden
     monkeypatch.undo()
     write(out, ".feedsvc-export.writing", "{}")  # as a first build killed midway leaves it: no manifest yet
     write(out, "feed.rss", "half of an old build")
@@ -611,3 +612,69 @@ def test_each_build_records_every_setting_its_archive_pages_are_made_with(tmp_pa
 
     _variants(Reading(), Reader(), str(tmp_path / "state.db"))
     assert read - {"site_url"} == set(VARIANT_SETTINGS)
+
+
+def test_a_deployer_who_owns_the_export_folder_but_not_its_parent_can_build_into_it(sample_dir, tmp_path):
+    """The build's lock and staging live inside the folder: `build` wrote `.OUT.lock` beside it and failed on a
+    read-only parent (/var/www owned by root, /var/www/feeds by the deployer). Real permissions, capabilities dropped."""
+    parent, state = tmp_path / "www", tmp_path / "state" / "state.sqlite3"
+    (parent / "feeds").mkdir(parents=True)
+    state.parent.mkdir()
+    os.chmod(parent, 0o555)
+    drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": "", "FEEDSVC_SETTLE_MS": "0"}
+    try:
+        for _ in range(2):  # written whole, then again with nothing changed
+            run = subprocess.run([*drop, sys.executable, "-m", "feedsvc", "build", "--out", str(parent / "feeds"),
+                                  "--articles", str(sample_dir)], capture_output=True, text=True, timeout=120, env=env)
+            assert run.returncode == 0, run.stderr
+    finally:
+        os.chmod(parent, 0o755)
+    assert sorted(p.name for p in parent.iterdir()) == ["feeds"]  # nothing beside it
+    assert (parent / "feeds" / "feed.rss").is_file() and read_manifest(parent / "feeds")["files"]
+
+
+def test_an_export_folder_reached_by_a_link_is_written_where_it_leads(sample_dir, tmp_path):
+    """A web root linked to a volume (/var/www/feeds → /srv/volume/feeds) was refused as 'not an export'."""
+    (tmp_path / "volume" / "feeds").mkdir(parents=True)
+    (tmp_path / "feeds").symlink_to(tmp_path / "volume" / "feeds")
+    state = tmp_path / "state.sqlite3"
+    assert "written whole" in run_build(sample_dir, tmp_path / "feeds", state)
+    assert "0 files written" in run_build(sample_dir, tmp_path / "feeds", state)
+    assert (tmp_path / "feeds").is_symlink() and (tmp_path / "volume" / "feeds" / "feed.atom").is_file()
+    (tmp_path / "later").symlink_to(tmp_path / "volume" / "later")  # a folder yet to be made: made where it leads
+    assert "written whole" in run_build(sample_dir, tmp_path / "later", tmp_path / "state2.sqlite3")
+    assert (tmp_path / "volume" / "later" / "feed.atom").is_file()
+    write(tmp_path, "notes.txt", "a file")
+    (tmp_path / "file").symlink_to(tmp_path / "notes.txt")
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": "", "FEEDSVC_SETTLE_MS": "0"}
+    result = CliRunner().invoke(main, ["build", "--out", str(tmp_path / "file"), "--articles", str(sample_dir)], env=env)
+    assert result.exit_code == 1 and "is not an export made by `feedsvc build`" in result.output
+    assert (tmp_path / "notes.txt").read_text() == "a file"
+
+
+def test_a_page_made_ahead_that_cannot_be_moved_in_is_made_again(articles_dir, tmp_path, monkeypatch):
+    """A page staged on another file system than its place (EXDEV) is rendered again, not the build's failure."""
+    import errno
+
+    from feedsvc.building import committer, export
+
+    monkeypatch.setattr(committer, "FIRST_PAGES", 5)
+    wait = committer.Committer.wait
+    monkeypatch.setattr(committer.Committer, "wait", lambda self, timeout=None: wait(self, timeout) and timeout != 0)
+    corpus(articles_dir, 60)
+    replace = os.replace
+
+    def across(src, dst, *args, **kwargs):
+        if ".feedsvc-export.staging-" in str(src):
+            raise OSError(errno.EXDEV, "Invalid cross-device link", str(src))
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(export.os, "replace", across)
+    out, state = tmp_path / "export", tmp_path / "state.sqlite3"
+    run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert not list(out.glob(".feedsvc-export.staging-*"))
+    app = served(state, articles_dir, FEED_MAX_ITEMS=5)
+    for name, entry in entries(out).items():
+        if "?page=" in entry[0]:
+            assert (out / name).read_bytes() == app.get("/" + entry[0]).data, name

@@ -10,6 +10,7 @@ import pytest
 from feedsvc import create_app
 from feedsvc.building import committer, export, exportpool
 from feedsvc.building.export import MANIFEST, export_store, read_manifest
+from feedsvc.building.exportfolder import LOCK
 from tests.test_export import assert_served_alike, contents, corpus, entries, files, run_build, served, write
 
 pytestmark = pytest.mark.e2e
@@ -45,10 +46,11 @@ def test_workers_write_the_archive_pages_this_process_would(articles_dir, tmp_pa
     export_store(state, here, variants.get, variants.size, export.archive_shape(variants.site, variants.public))
     assert len(handed) == 1 and contents(here) == contents(out)
     assert read_manifest(here)["files"] == read_manifest(out)["files"]
-    assert not list(tmp_path.glob(".export.staging-*"))  # the pages made ahead were all taken, the folder removed
-    write(tmp_path, ".export.staging-99999/feed.rss.page-2", "a killed build's page")
+    assert not list(out.glob(".feedsvc-export.staging-*"))  # the pages made ahead were all taken, the folder removed
+    assert not list(tmp_path.glob(".export*"))  # nothing beside the folder: its parent may not be the deployer's to write
+    write(out, ".feedsvc-export.staging-99999/feed.rss.page-2", "a killed build's page")
     run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)  # no page made ahead: the killed build's are removed too
-    assert not list(tmp_path.glob(".export.staging-*"))
+    assert not list(out.glob(".feedsvc-export.staging-*"))
 
 
 def test_pages_made_ahead_are_taken_only_where_they_are_the_pages_needed(articles_dir, tmp_path, handed, monkeypatch):
@@ -59,7 +61,7 @@ def test_pages_made_ahead_are_taken_only_where_they_are_the_pages_needed(article
     monkeypatch.setattr(committer.Committer, "wait", lambda self, timeout=None: wait(self, timeout) and timeout != 0)
     corpus(articles_dir, 60)
     out, state = tmp_path / "export", tmp_path / "state.sqlite3"
-    write(tmp_path, ".export.staging-99999/feed.rss.page-2", "a killed build's page")
+    write(out, ".feedsvc-export.staging-99999/feed.rss.page-2", "a killed build's page")  # the folder holds nothing else
     taken = []
     staged = export._Writer._staged
     monkeypatch.setattr(export._Writer, "_staged", lambda self, *a: taken.append(staged(self, *a)) or taken[-1])
@@ -72,7 +74,7 @@ def test_pages_made_ahead_are_taken_only_where_they_are_the_pages_needed(article
     # Every other file was written before the export waited for them: this process does not idle meanwhile.
     archive = {name for name, entry in entries(out).items() if "?page=" in entry[0]}
     assert there[0] == set(files(out)) - archive and len(there[0]) > 60
-    assert not list(tmp_path.glob(".export.staging-*"))
+    assert not list(out.glob(".feedsvc-export.staging-*"))
     assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
     collect = export.EarlyPages.collect
 
@@ -168,7 +170,7 @@ def test_a_worker_that_fails_leaves_its_pages_to_the_build(articles_dir, tmp_pat
         run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
     assert handed and "an export worker failed" in caplog.text
     assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
-    assert not [p for p in out.rglob(".*") if p.name != MANIFEST]  # no temporary file left
+    assert not [p for p in out.rglob(".*") if p.name not in (MANIFEST, LOCK)]  # no temporary file left
 
 
 def test_what_a_worker_prints_leaves_its_pages_whole(articles_dir, tmp_path, handed, monkeypatch, caplog):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import mmap
@@ -34,7 +35,7 @@ from ..transactions import rows_for
 from ..urls import EXPORT_PREVIEW, PREVIEW, archive_feed, archive_path, export_file, feed_path
 from .archive import DATES, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Files, Job, Result, Task
-from .exportfolder import (LEAVE_OUT, MANIFEST, ExportError, ExportWriteError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
+from .exportfolder import (LEAVE_OUT, MANIFEST, STAGING, export_folder, own, ExportError, ExportWriteError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
                            FileTask, Written, put_file, read_manifest, remove_files, store_token, sync_folder,
                            take_over, unlink, write_file, write_files, write_manifest, writing)
 from .precompress import SUFFIXES
@@ -77,9 +78,10 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
     early: the archive pages workers made while the build still committed (EarlyPages), taken where they are
     still the pages this build needs.
     """
-    out = Path(os.path.abspath(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with folder_lock(out.parent / f".{out.name}.lock"):
+    out = export_folder(out)
+    if not out.is_symlink():
+        read_manifest(out)  # a folder that is not an export is refused before a build writes anything in it
+    with folder_lock(out):
         earlier = take_over(out)
         token = store_token(store)
         manifest = read_manifest(out)
@@ -118,9 +120,10 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                     else:  # nothing changed: the folder holds the build it names (the last that changed a file)
                         version = manifest["version"]
                 except OSError as exc:
-                    if manifest is None:  # the folder was empty or missing: left so
+                    if manifest is None:  # the folder was empty or missing: left so (but for the build's own lock and staging)
                         for entry in out.iterdir():
-                            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+                            if not own(entry.name):
+                                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
                     # None written, retimed or removed: as it was (the CLI says which). Removals are counted as tried:
                     # one that failed midway removed some.
                     raise ExportWriteError(exc, partly=manifest is not None and bool(
@@ -130,7 +133,7 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
             conn.close()
         for folder in earlier:
             shutil.rmtree(folder, ignore_errors=True)
-        for folder in out.parent.glob(f".{out.name}.staging-*"):  # a killed build's pages made ahead
+        for folder in out.glob(f"{STAGING}*"):  # a killed build's pages made ahead
             if early is None or folder != early.staging:
                 shutil.rmtree(folder, ignore_errors=True)
     return ExportResult(version, full, len(writer.files), writer.written, len(writer.files) - len(writer.changed),
@@ -501,9 +504,9 @@ class _Writer:
                     unlink(target.with_name(target.name + suffix))
                 os.replace(staged, target)
             except OSError as exc:
-                if exc.errno not in LEAVE_OUT and not isinstance(exc, FileNotFoundError):
+                if exc.errno not in LEAVE_OUT and exc.errno != errno.EXDEV and not isinstance(exc, FileNotFoundError):
                     raise
-                return False  # rendered again, here or by a worker
+                return False  # rendered again, here or by a worker (EXDEV: a folder of the export on a file system of its own)
         self._rendered(task, page_key, made, result)
         return True
 
@@ -593,12 +596,12 @@ class EarlyPages:
     """
 
     def __init__(self, store: str | Path, out: str | Path, job: Job, page_size: int, shape: str):
-        out = Path(os.path.abspath(out))
-        self.staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+        out = export_folder(out)
+        self.staging = out / f"{STAGING}{os.getpid()}"
         self.handed: list = []
         self.tasks: dict[str, tuple] = {}  # file name → (task, page key)
         self.workers: ExportWorkers | None = None
-        for leftover in out.parent.glob(f".{out.name}.staging-*"):
+        for leftover in out.glob(f"{STAGING}*") if not out.is_symlink() else ():
             shutil.rmtree(leftover, ignore_errors=True)
         try:  # an export of the earlier layout (a link) is taken over as an empty folder
             manifest = None if out.is_symlink() else read_manifest(out)

@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -21,6 +21,10 @@ from .precompress import SUFFIXES, coded_forms, precompressed
 
 MANIFEST = ".feedsvc-export.json"  # deploy/nginx.conf answers 404 for it, as for every name starting with "."
 WRITING = ".feedsvc-export.writing"  # there while a build writes: the names it adds, for the next if it is killed
+# Inside the folder, never beside it: a deployer may own the export folder and not its parent (/var/www), and the
+# folder may be a file system of its own (a tmpfs, a volume), where a page staged beside it cannot be renamed in (EXDEV).
+LOCK = ".feedsvc-export.lock"  # one build at a time (folder_lock)
+STAGING = ".feedsvc-export.staging-"  # + a build's pid: archive pages made ahead (export.EarlyPages)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # A resource that cannot be a file is left out with a warning; any other failure stops the build.
 LEAVE_OUT = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EINVAL}
@@ -124,7 +128,8 @@ def writing(out: Path) -> Iterator[dict[str, str]]:
     except ValueError:
         before = {}
     if before is not None:
-        for folder, _, names in os.walk(out):
+        for folder, folders, names in os.walk(out):
+            folders[:] = [name for name in folders if not name.startswith(STAGING)]  # pages being made ahead: not leftovers
             for name in names:
                 if name.startswith(".") and name.endswith(".tmp"):
                     unlink(Path(folder) / name)
@@ -144,15 +149,34 @@ def read_manifest(out: Path) -> dict | None:
     """The manifest of the export folder, or None if it has none; a folder that is not an export is an error."""
     try:
         return json.loads((out / MANIFEST).read_bytes())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not there, or out is a file: said below
         pass
     except ValueError:  # a torn manifest cannot be: it is renamed into place; treat the folder as ours, unknown
         return {}
     if (out / WRITING).exists():  # a first build into it was killed: ours, written whole again
         return {}
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (not out.is_dir() or any(not own(entry.name) for entry in out.iterdir())):
         raise ExportError(f"{out} exists and is not an export made by `feedsvc build`; move it away or choose another --out")
     return None
+
+
+def own(name: str) -> bool:
+    """Whether a name in the export folder is a build's bookkeeping, not a file of the site (nginx hides all three)."""
+    return name == LOCK or name.startswith(STAGING)
+
+
+def export_folder(out: str | Path) -> Path:
+    """The folder a build writes: --out made absolute, and where it is a link to a folder (a web root linked to a
+    volume), the folder it leads to; a link of the earlier layout (take_over) is kept, to be taken over."""
+    out = Path(os.path.abspath(out))
+    if out.is_symlink() and not _earlier_layout(out):
+        return Path(os.path.realpath(out))
+    return out
+
+
+def _earlier_layout(out: Path) -> bool:
+    """Whether out is a link to a version folder beside it, as an earlier feedsvc exported."""
+    return Path(os.readlink(out)).name.startswith(f".{out.name}.version-")
 
 
 def write_manifest(out: Path, manifest: dict) -> None:
@@ -213,16 +237,23 @@ def take_over(out: Path) -> list[Path]:
     whole; returns the version folders to remove once it is written."""
     if not out.is_symlink():
         return []
-    target = os.readlink(out)
-    if not Path(target).name.startswith(f".{out.name}.version-"):
-        raise ExportError(f"{out} is a link to {target}, not an export made by `feedsvc build`; move it away or choose another --out")
+    if not _earlier_layout(out):  # export_folder follows every other link
+        raise ExportError(f"{out} is a link to {os.readlink(out)}, not an export made by `feedsvc build`; move it away or choose another --out")
     out.unlink()
     return [p for p in out.parent.glob(f".{out.name}.version-*") if p.is_dir() and not p.is_symlink()]
 
 
 @contextmanager
-def folder_lock(path: Path) -> Iterator[None]:
-    """One build at a time per export folder (a second waits)."""
+def folder_lock(out: Path) -> Iterator[None]:
+    """One build at a time per export folder (a second waits): a lock file inside it (LOCK), made with the folder; beside
+    it only for an export of the earlier layout, a link about to be replaced by a folder."""
+    if out.is_symlink():
+        path = out.parent / f".{out.name}.lock"
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / LOCK
+        with suppress(OSError):  # where an earlier feedsvc kept it, beside the folder: left there for good
+            (out.parent / f".{out.name}.lock").unlink()
     with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
