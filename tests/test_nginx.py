@@ -5,6 +5,7 @@ import email.utils
 import gzip
 from datetime import timedelta
 import http.client
+import shutil
 from urllib.parse import quote, urlsplit
 
 import brotli
@@ -104,12 +105,23 @@ def test_page_one_and_a_delta_are_the_first_page(site):
     "/category/nope/", "/category/nope/feed.rss", "/feed.xml", "/articles/nope", "/category/", "/articles/",
     "/index.html", f"/category/{POLITICS}/index.html", f"{SEED_PAGE}.html", "/feed.rss.gz", "/feed.atom.br",
     "/feed.atom.page-2", "/feed.atom?page=9", "/category/..%5c..%5cwsgi.py", "/feed.rss.html",
-    f"/category/{POLITICS}/feed.json.html", "/feed.atom.html.gz",
+    f"/category/{POLITICS}/feed.json.html", "/feed.atom.html.gz", "/.feedsvc-export.lock", "/.feedsvc-export.json",
 ])
 def test_unknown_paths_and_the_exports_own_file_names_are_404(site, path):
     res = fetch(site[0].base, path)
     check_not_found(site[0].base, path)
     assert res.header("content-type") == "text/plain; charset=utf-8" and res.header("cache-control") == "no-store"
+
+
+def test_nothing_in_a_hidden_folder_of_the_export_is_served(site):
+    """A build's staging folder is inside the export: a file there is never a URL of the site, whatever its name."""
+    staged = site[0].export / ".feedsvc-export.staging-1" / "feed.rss"
+    staged.parent.mkdir()
+    staged.write_bytes((site[0].export / "feed.rss").read_bytes())
+    try:
+        check_not_found(site[0].base, "/.feedsvc-export.staging-1/feed.rss")
+    finally:
+        shutil.rmtree(staged.parent)
 
 
 @pytest.mark.parametrize("path", TRAVERSING)
