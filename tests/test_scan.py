@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -438,6 +439,25 @@ def test_a_file_the_watcher_saw_go_stays_a_moment_and_one_written_anew_meanwhile
     now[0] += scan_module.GONE_AFTER
     gone = hinted_scan(scanner, articles_dir)  # the wake-up: nothing new seen, the file held back looked at again
     assert [a.source for a in gone.went] == ["b.txt"] and [a.source for a in gone.articles] == ["a.txt"]
+
+
+def test_a_file_the_watcher_saw_go_stays_a_moment_when_a_folder_made_meanwhile_makes_the_scan_a_walk(articles_dir):
+    """git checkout makes folders as it deletes files and writes them anew: the folder among the hints makes the scan a
+    walk of everything, which withdrew at once the file the watcher saw go. The files of a folder moved out still go at once."""
+    now = [1000.0]
+    write(articles_dir, "news/a.txt", article("A"))
+    write(articles_dir, "old/b.txt", article("B"))
+    scanner = settled_scanner(articles_dir, clock=lambda: now[0])
+    scanner.scan()
+    (articles_dir / "news" / "a.txt").unlink()
+    (articles_dir / "sport").mkdir()
+    shutil.move(articles_dir / "old", articles_dir.parent / "old")
+    held = scanner.scan({str(articles_dir / "news" / "a.txt"): "changed", str(articles_dir / "sport"): "changed",
+                         str(articles_dir / "old"): "changed"})
+    assert [a.source for a in held.articles] == ["news/a.txt"] and [a.source for a in held.went] == ["old/b.txt"]
+    assert "news/a.txt" in held.pending
+    write(articles_dir, "news/a.txt", article("A"))  # written anew
+    assert [a.source for a in scanner.scan({str(articles_dir / "news" / "a.txt"): "closed"}).articles] == ["news/a.txt"]
 
 
 def test_a_file_renamed_to_another_articles_name_goes_in_the_scan_that_reads_the_new_name(articles_dir):

@@ -161,6 +161,13 @@ class Scanner:
             files, passed = made if made is not None else folder.walk(self._unchanged(mark))
             listing = {source: (size, mtime_ns) for source, size, mtime_ns in files}
             gone = [s for s, entry in self._entries.items() if entry.walked is not mark and s not in listing]
+            # A file the watcher saw go is kept GONE_AFTER when a folder among the hints makes this a walk too (`git
+            # checkout` makes folders as it deletes and writes files anew), as when it is looked at alone (below); not one
+            # renamed to another article's name, which leaves in the refresh that publishes its new name, nor the files of
+            # a folder moved out or deleted, which go at once.
+            seen_go = {folder.source_of(path) for path, seen in hints.items() if seen != RENAMED_EVENT} if isinstance(hints, Mapping) else set()
+            vanishing.update(s for s in gone if s in seen_go and self._vanishing(s))
+            gone = [s for s in gone if s not in vanishing]
             # The walk leaves out what it found as held; a file among them the watcher saw rewritten (below) is listed.
             listing.update((source, entry.stat) for source in finished
                            if source not in listing and (entry := self._entries.get(source)) is not None and entry.walked is mark)
