@@ -166,3 +166,22 @@ def test_a_build_on_a_kept_state_holds_placements_and_loads_only_the_full_articl
     assert 20 <= caches[0].loaded < 60
     assert b"New paragraph" in (out / "feed.atom.page-2").read_bytes()  # rendered in this process from full articles
     assert assert_served_alike(out, serving(state, folder, FEED_MAX_ITEMS=5)) == len(entries(out))
+
+
+def test_a_restart_while_a_file_is_being_written_keeps_its_previous_version_published(tmp_path):
+    """A file open for writing is held back, the previous version staying published; a builder that started meanwhile
+    (a restart, a takeover after the builder was killed) held no version of it, and the article left every feed, its
+    page and its category's feed 404, until the writer closed it."""
+    folder, state = many(tmp_path / "articles", 3), tmp_path / "state.sqlite3"
+    write(folder, "solo.txt", "Solo\nThe complete story\nIts whole text, as published.\n")
+    started(folder, state, SETTLE_MS=300)
+    with open(folder / "solo.txt", "w", encoding="utf-8") as writer:
+        writer.write("Solo\nThe complete st")  # half saved, the writer still at work
+        writer.flush()
+        restarted = started(folder, state, SETTLE_MS=300).test_client()
+        assert "The complete story" in restarted.get("/feed.json").get_data(as_text=True)
+        assert restarted.get("/category/solo/feed.json").status_code == 200
+        assert "Its whole text, as published." in restarted.get("/articles/solo").get_data(as_text=True)
+        writer.write("ory, revised\nIts new text.\n")
+    app = started(folder, state, SETTLE_MS=300)
+    assert "The complete story, revised" in app.test_client().get("/feed.json").get_data(as_text=True)

@@ -70,6 +70,24 @@ class ParsedCache:
         self.loaded += result is not None
         return result
 
+    def previous(self, source: str) -> tuple[tuple[int, int], Any] | None:
+        """(stat, result) of the file as it was last read and stored, whatever its stat now: the version published before
+        this process started, of a file being written again (held back: it stays published meanwhile); None if none."""
+        pending = self._pending.get(source) or self._flight.get(source)
+        if pending is not None:
+            stat = tuple(pending[1:3])
+        else:
+            with self._lock:
+                row = None if self._first is None else self._first.get(source)
+                if row is None:
+                    row = self._conn.execute("SELECT size, mtime_ns FROM parsed WHERE source = ? AND parser_version = ? "
+                                             "AND settings_hash IN (?, ?)", (source, *self._keys)).fetchone()
+            if row is None:
+                return None
+            stat = tuple(row[:2])
+        result = self.get(source, stat)
+        return None if result is None else (stat, result)
+
     def get_all(self, stats: Iterable[tuple[str, tuple[int, int]]]) -> dict[str, Any]:
         """get() of many files (source, stat) at once: source → result for each stored (or read) at that stat. Those
         not loaded yet are asked in one query a few hundred (the first pages' thousand articles after placed())."""

@@ -221,6 +221,7 @@ class Scanner:
                 continue
             if not self._ready(folder, source, stat, now, source in finished):
                 pending.add(source)  # keep serving the previous version, if any, until it is complete
+                self._previous(source, read, stored)
                 continue
             batch.append((source, stat, self.settle > 0 and not self._held_too_long(source, stat, now)))
         full = len(batch) < self.place_from
@@ -230,6 +231,7 @@ class Scanner:
             if result is None:  # still open for writing, or not as listed (changed since, or while read: pool.read_one)
                 self._look(source, stat, now)
                 pending.add(source)
+                self._previous(source, read, stored)
                 continue
             if isinstance(result, Unreadable):
                 pass  # read again at the next look, never stored as what this stat reads as
@@ -258,6 +260,13 @@ class Scanner:
         if changed or self._last is None or targets is None:
             self._collect()
         return self._result(frozenset(changed), frozenset(pending), len(stored))
+
+    def _previous(self, source: str, read: list, stored: set[str]) -> None:
+        """For a file held back that this process holds no version of (a restart, a builder taken over while it is being
+        written), the version read and stored before, at the stat it had (read anew once complete): it left every feed."""
+        if source not in self._entries and self.parsed is not None and (held := self.parsed.previous(source)) is not None:
+            read.append((source, *held))
+            stored.add(source)
 
     def _unchanged(self, mark: object) -> Callable[[str, int, int], bool]:
         """Folder.walk's test of a file: True (left out of the walk) when held with this stat, its entry marked.
