@@ -212,3 +212,29 @@ def test_a_builder_whose_state_folder_is_deleted_ends_instead_of_beating_into_it
     assert run.returncode == 3 and "still building" not in run.stdout
     said = run.stderr.strip().splitlines()
     assert "state folder" in said[-1] and str(folder) in said[-1] and len(said) <= 3, run.stderr
+
+
+def test_healthz_counts_a_refresh_on_while_the_builder_is_not_heard_from(sample_dir, tmp_path):
+    """A builder killed mid-refresh left `refreshing: {seconds: 0.174}` in every /healthz until another took over (26 s
+    in review), never `stuck`: the refresh it last told of has run since (or died), it has not stood still."""
+    import json
+
+    from feedsvc import create_app
+    from feedsvc.building.lock import folder_key, status_path
+
+    state = str(tmp_path / "state.sqlite3")
+    settings = {"ARTICLES_DIR": str(sample_dir), "STATE_PATH": state, "REFRESH_SECONDS": 10}
+    create_app(settings)  # a build in the store
+    serving = create_app(settings, build=False).test_client()
+
+    def heard(ago: float) -> dict:
+        with open(status_path(state), "w", encoding="utf-8") as out:
+            json.dump({"pid": 99999, "heartbeat": time.time() - ago, "site_url": "http://127.0.0.1:8000",
+                       "articles": folder_key(sample_dir), "last_success": None, "last_error": None,
+                       "refreshing": [0.174, "a.txt"]}, out)
+        return serving.get("/healthz").get_json()
+
+    now = heard(0)
+    assert now["refreshing"]["seconds"] < 1 and not now["refreshing"]["stuck"]
+    later = heard(30)
+    assert later["refreshing"]["seconds"] >= 30 and later["refreshing"]["stuck"] and later["refreshing"]["file"] == "a.txt"

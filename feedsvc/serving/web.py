@@ -75,6 +75,8 @@ def healthz() -> Response:
     # Stale: three refresh intervals without a successful refresh (RFC-less, but what load balancers act on).
     stale = age is None or age > 3 * interval or build is None
     running = status["refreshing"] if status else None
+    if running is not None:  # as of when the builder last wrote its status: it has run since (or died), not stood still
+        running = (running[0] + status["heard"], *running[1:])
     # Stuck: one refresh has taken longer than the interval between two; the feeds served may still be fresh.
     stuck = running is not None and running[0] > interval
     # Silent: the builder writes its status twice a second; not heard for SILENT_SECONDS, what it last wrote is no news
