@@ -92,6 +92,22 @@ def test_a_deleted_article_is_announced_by_every_atom_and_json_feed_that_carried
     assert b"deleted" not in site.body("feed.rss")  # RSS 2.0 has no standard for it
 
 
+@pytest.mark.parametrize("written, rewritten", [("0A1B2C3D-0000-4000-8000-00000000ABCD", "0a1b2c3d-0000-4000-8000-00000000abcd"),
+                                               ("urn:uuid:0a1b2c3d-0000-4000-8000-00000000abcd",
+                                                "urn:uuid:0A1B2C3D-0000-4000-8000-00000000ABCD")])
+def test_a_uuid_id_written_again_in_another_case_is_no_deletion(make_publisher, desk, written, rewritten):
+    """A UUID in any case is one GUID: its case changed, the economy feed announced the article deleted while it was
+    still published (Atom readers deleted it and added it back)."""
+    story(desk, "vote.md", "Vote count", POLITICS, 5, f"id: {written}\n")
+    site = Clock(make_publisher, desk)
+    assert len(entry_ids(site.body("feed.atom"))) == 3
+    story(desk, "vote.md", "Vote count", POLITICS, 5, f"id: {rewritten}\n")
+    site.later(minutes=1)
+    for path in ("feed.atom", f"category/{POLITICS}/feed.atom"):
+        assert tombstones(site.body(path)) == {}, path
+    assert json_deleted(site.body("feed.json")) == []
+
+
 @pytest.mark.parametrize("change", ["a draft", "embargoed again", "its ID changed"])
 def test_a_draft_an_embargo_or_a_new_id_is_a_deletion_too(make_publisher, desk, change):
     site = Clock(make_publisher, desk)

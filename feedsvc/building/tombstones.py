@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
-from ..model import Article, Deleted
+from ..model import Article, Deleted, guid_key
 from ..paging import Listing
 from .state import StateStore
 
@@ -62,6 +62,8 @@ class Tombstones:
             for ref in refs & touched:
                 keys_of.setdefault(ref, []).append(key)
         announced = set().union(*self._deleted.values())  # refs with a tombstone in any listing: one set, not one look each
+        # The live refs with a capital letter as GUIDs are told apart (guid_key): made if one goes (nearly all are lower case).
+        upper_keys: set[str] | None = None
         for ref in touched:
             article = self._live.get(ref)
             before = self._carried.get(ref)
@@ -80,6 +82,10 @@ class Tombstones:
                     continue
                 dropped.add(ref)
                 del self._carried[ref]
+                if upper_keys is None:
+                    upper_keys = {guid_key(live) for live in self._live if not live.islower()}
+                if guid_key(ref) in self._live or guid_key(ref) in upper_keys:
+                    continue  # its UUID written in another case: one GUID, still published (model.guid_key)
                 deleted += [(key, ref, when, before[2]) for key in before[1]]
         cutoff = now - self.retention
         expired = {key: [ref for ref, gone in refs.items() if gone.when <= cutoff] for key, refs in self._deleted.items()}
