@@ -80,6 +80,18 @@ def test_check_names_a_front_matter_key_that_means_one_feedsvc_reads(articles_di
     assert not any("layout" in reason for reason in found["a.md"])  # another tool's key: left alone
 
 
+def test_check_says_when_updated_is_not_used_as_written(articles_dir):
+    """`updated:` before `date:` is published as `date:`, and without `date:` not at all: both silently before."""
+    body = "Body. " * 50
+    write(articles_dir, "early.md", f"---\ntitle: T\ncategory: News\ndate: 2026-12-01 08:00\nupdated: 2026-11-30 08:00\n---\n{body}\n")
+    write(articles_dir, "alone.md", f"---\ntitle: T\ncategory: News\nupdated: 2026-12-05 10:00\n---\n{body}\n")
+    write(articles_dir, "fine.md", f"---\ntitle: T\ncategory: News\ndate: 2026-12-01 08:00\nupdated: 2026-12-02 08:00\n---\n{body}\n")
+    found = warnings_of(articles_dir)
+    assert any("is before `date:`" in reason for reason in found["early.md"])
+    assert any("`updated:` without `date:` is not used" in reason for reason in found["alone.md"])
+    assert "fine.md" not in found
+
+
 def test_check_warns_of_a_short_body(articles_dir):
     write(articles_dir, "stub.md", "---\ntitle: Stub\ncategory: News\ndate: 2026-11-01\n---\nOne line.\n")
     write(articles_dir, "one.txt", "News\nOne letter\nA\n")

@@ -91,6 +91,14 @@ def check_article(article: Article, options: Options) -> list[Finding]:
     found = []
     if article.published is None and not article.draft:  # a draft is never published: its date is set when it is
         found.append(Finding(article.source, "no date", "the time it is first seen becomes its date; add `date:` to the front matter to set it"))
+    if article.updated is not None and not article.draft:  # the state store's rule (state._stamped), said where it bites
+        if article.published is None:
+            found.append(Finding(article.source, "`updated:` without `date:` is not used: both are the time it is first seen",
+                                 "add `date:` to the front matter"))
+        elif article.updated < article.published:
+            found.append(Finding(article.source, f"`updated:` {article.updated:%Y-%m-%d %H:%M} UTC is before `date:` "
+                                 f"{article.published:%Y-%m-%d %H:%M} UTC: published as updated at its date",
+                                 "correct `updated:` or `date:`"))
     if len(article.body_text) < SHORT_BODY:
         length = len(article.body_text)
         found.append(Finding(article.source, f"short body ({length} character{'s' * (length != 1)})", "check that the text was not cut off"))
