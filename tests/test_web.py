@@ -144,6 +144,25 @@ def test_a_browser_script_may_revalidate_a_feed_across_origins(client):
     assert "Access-Control-Allow-Origin" not in client.options("/search/?q=x", headers=asked).headers
 
 
+def test_a_browser_script_can_read_a_feeds_refusal_and_when_to_come_back(make_app, sample_dir):
+    """A 429, 401, 404 or 400 of a feed had no Access-Control-Allow-Origin: a script elsewhere saw a network error and
+    could not read Retry-After, so it retried at once."""
+    from feedsvc.serving.ratelimit import RateLimiter
+
+    app = make_app(sample_dir)
+    app.extensions["feedsvc.limits"]["public"] = RateLimiter(1, clock=lambda: 0.0)
+    client = app.test_client()
+    answers = [client.get("/feed.json") for _ in range(3)]
+    refused = answers[-1]
+    assert refused.status_code == 429 and refused.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Retry-After" in refused.headers["Access-Control-Expose-Headers"]
+    for path, status in (("/category/no-such/feed.rss", 404), ("/partners/feed.json", 401), ("/feed.rss?page=0", 400)):
+        app.extensions["feedsvc.limits"]["public"] = RateLimiter(1000)
+        res = client.get(path)
+        assert res.status_code == status and res.headers["Access-Control-Allow-Origin"] == "*", path
+    assert "Access-Control-Allow-Origin" not in client.get("/no/such/page").headers  # pages: same origin only
+
+
 def test_healthz_reports_articles_skipped_files_and_the_last_refresh(client):
     body = client.get("/healthz").get_json()
     assert body["articles"] == 11 and body["skipped"] == 0

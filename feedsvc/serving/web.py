@@ -190,18 +190,25 @@ def _method_not_allowed(exc) -> Response:
 @bp.after_request
 def _preflight(response: Response) -> Response:
     """A browser's CORS preflight for a feed or feed list (a script's conditional GET sends If-None-Match, which it must
-    ask leave for: https://fetch.spec.whatwg.org/#cors-preflight-fetch): Flask's own OPTIONS answer, with that leave."""
-    if request.method != "OPTIONS" or response.status_code != 200:
+    ask leave for: https://fetch.spec.whatwg.org/#cors-preflight-fetch): Flask's own OPTIONS answer, with that leave;
+    and an error answer of one, readable by a script on another origin."""
+    preflight = request.method == "OPTIONS" and response.status_code == 200
+    refused = response.status_code >= 400 and "Access-Control-Allow-Origin" not in response.headers
+    if not preflight and not refused:
         return response
     path = request.path.lstrip("/")
     search_feed = path.startswith(SEARCH) and path[len(SEARCH):] in _SEARCH_FEEDS  # a search's feeds are subscribed to too
     # A partner's feeds take the key as `Authorization: Bearer` too, a header a script must ask leave for (no wildcard
     # grants it: https://fetch.spec.whatwg.org/#http-access-control-allow-headers); without it only ?key= reached them.
     partner_feed = path.startswith(PARTNERS) and FEED_PATH.fullmatch(path[len(PARTNERS):]) is not None
-    if budgeted(path, FEED_PATH.fullmatch(path)) or search_feed or partner_feed:
+    if not (budgeted(path, FEED_PATH.fullmatch(path)) or search_feed or partner_feed):
+        return response
+    if preflight:
         response.headers.update({"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, HEAD",
                                  "Access-Control-Allow-Headers": ("Authorization, " if partner_feed else "") + "If-None-Match, If-Modified-Since",
                                  "Access-Control-Max-Age": "86400"})
+    else:  # a 429, 401, 404 or 503 a script must be able to read too, Retry-After and all, or it sees a network error
+        response.headers.update({"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"})
     return response
 
 
@@ -468,8 +475,11 @@ def _not_found(path: str) -> RequestError:
 FIRST_BUILD_RETRY = 5  # seconds: a cold start's first build takes about that at 10,000 articles on two cores
 # Before the store holds any build (a cold start's first is running) nothing is known to be missing: a 503 with
 # Retry-After, not a 404 that aggregators may take for a feed gone (RFC 9110 §15.6.4). front.py sends the same.
+# Readable by a script on another origin polling a feed (any path: front.py answers it before routing), Retry-After too.
 FIRST_BUILD_RUNNING = ("Service Unavailable: the first build of the articles is still running; every feed answers once it "
-                       f"is committed. Try again in {FIRST_BUILD_RETRY} s.\n", {"Retry-After": str(FIRST_BUILD_RETRY)})
+                       f"is committed. Try again in {FIRST_BUILD_RETRY} s.\n",
+                       {"Retry-After": str(FIRST_BUILD_RETRY), "Access-Control-Allow-Origin": "*",
+                        "Access-Control-Expose-Headers": "Retry-After"})
 
 
 # A deployment's first build of a big folder commits its feeds first, its pages and sitemaps a moment later
