@@ -247,3 +247,12 @@ def test_build_waits_for_a_servers_build_to_be_whole_before_exporting_it():
     with pytest.raises(click.ClickException) as info:
         cli._wait_whole(Reader([{"pages_pending": 10}]), "out", wait=0.3)
     assert "out is left as it was" in info.value.message and "10 articles and pages" in info.value.message
+
+
+def test_check_keeps_the_published_file_of_an_id_a_draft_has_too(articles_dir):
+    body = "Body. " * 50
+    write(articles_dir, "a-draft.md", f"---\ntitle: Draft\ncategory: News\nid: world/summit\ndraft: true\n---\n{body}\n")
+    write(articles_dir, "b-live.md", f"---\ntitle: Live\ncategory: News\nid: world/summit\ndate: 2026-11-01\n---\n{body}\n")
+    result = CliRunner().invoke(main, ["check", "--json", str(articles_dir)])
+    report = json.loads(result.output)
+    assert result.exit_code == 0 and report["skipped"] == [] and report["articles"] == 1 and report["drafts"] == 1

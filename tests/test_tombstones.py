@@ -293,3 +293,19 @@ def test_a_clock_stepped_back_never_withdraws_nor_announces_gone_what_was_publis
     assert "Embargoed until later" not in {e.title for e in feedparser.parse(site.body("feed.atom")).entries}
     site.pub = site.start()  # a restart, the clock still behind
     assert fresh in entry_ids(site.body("feed.atom")) and not tombstones(site.body("feed.atom"))
+
+
+@pytest.mark.parametrize("draft_name", ["a-summit-draft.md", "z-summit-draft.md"])
+def test_a_draft_claims_no_id_so_the_published_file_with_it_is_published(make_publisher, articles_dir, draft_name):
+    """A draft copy kept beside the live file, with its `id:`, saved first (or first in path order): it took the ID
+    and the published file was skipped, its page 404, while the draft was published nowhere."""
+    story(articles_dir, draft_name, "Summit draft", "World", 2, "id: world/summit\ndraft: true\n")
+    site = Clock(make_publisher, articles_dir)
+    story(articles_dir, "summit.md", "Summit opens", "World", 1, "id: world/summit\n")
+    site.later(minutes=1)
+    assert [e.title for e in feedparser.parse(site.body("feed.atom")).entries] == ["Summit opens"]
+    assert not site.pub.snapshot.skipped and "articles/world/summit" in site.pub.snapshot.resources
+    story(articles_dir, draft_name, "Summit draft", "World", 2, "id: world/summit\ndraft: false\n")  # published at last
+    site.later(minutes=1)
+    assert [e.title for e in feedparser.parse(site.body("feed.atom")).entries] == ["Summit opens"]  # the ID's owner's
+    assert [s.source for s in site.pub.snapshot.skipped] == [draft_name]

@@ -16,6 +16,14 @@ log = logging.getLogger(__name__)
 _ID, _GUID = attrgetter("id"), attrgetter("guid")
 
 
+def _published(articles: Sequence[Article]) -> Sequence[Article]:
+    """The articles that are not drafts: the same sequence when none is (nearly always)."""
+    return articles if not any(map(_DRAFT, articles)) else [a for a in articles if not a.draft]
+
+
+_DRAFT = attrgetter("draft")
+
+
 class Owners:
     """The owner of each ID and GUID the scans found, and which files are skipped for another's ID (Publisher.refresh)."""
 
@@ -43,8 +51,10 @@ class Owners:
         articles of the set as last stamped, by ID (as read, as stamped)."""
         owners = self._owners
         looked = 0
+        # A draft claims no ID (as it claims no slug): a draft copy saved beside a published file, or first, with its `id:`
+        # took the ID, and the published one was skipped, its page 404, until the draft went.
         if synced and not self._repeated and not self._duplicates:
-            came, went = scan.came, scan.went
+            came, went = _published(scan.came), _published(scan.went)
             self._count(went, -1), self._count(came, 1)
             looked = len(came) + len(went)
             ask = {a.id: [a.source] for a in came if owners.get(a.id) != a.source} if not self._repeated else None
@@ -52,7 +62,7 @@ class Owners:
                 owners.update(self.store.claim_ids(ask, held={s.source for s in scan.skipped} | scan.pending))
             if ask is not None and all(owners[id_] == sources[0] for id_, sources in ask.items()):
                 return list(came), list(went), [], looked
-        articles = scan.articles
+        articles = _published(scan.articles)
         looked += len(articles)
         ids, guids = list(map(_ID, articles)), list(map(guid_key, map(_GUID, articles)))  # as unique_ids tells GUIDs apart
         self._counts = (dict(Counter(ids)), dict(Counter(guids)))

@@ -62,12 +62,16 @@ def check_folder(root: Path, options: Options, now: datetime | None = None) -> R
     """Read the whole folder as a refresh would (nothing logged) and look at every article."""
     now = now or datetime.now(timezone.utc)
     try:
-        articles, skipped = unique_ids(iter_articles(root, options))
+        read = list(iter_articles(root, options))
     except FolderError as exc:
         return Report(0, (Skipped(".", exc.strerror, "check the folder and its permissions"),), ())
-    drafts = sum(a.draft for a in articles)
-    embargoed = tuple(sorted(a.published for a in articles if not a.draft and a.published is not None and a.published > now))
-    publishable = len(articles) - drafts - len(embargoed)
+    # A draft claims no ID (building/owners.py): beside a published file with its `id:`, the published one is kept.
+    drafted = [a for a in read if isinstance(a, Article) and a.draft]
+    published, skipped = unique_ids(a for a in read if not (isinstance(a, Article) and a.draft))
+    articles = published + drafted
+    drafts = len(drafted)
+    embargoed = tuple(sorted(a.published for a in published if a.published is not None and a.published > now))
+    publishable = len(published) - len(embargoed)
     folder = Folder(root)
     encodings = {a.source: enc for a in articles if (enc := _encoding(folder, a.source))}
     legacy = {source: enc for source, enc in encodings.items() if isinstance(enc, str)}
