@@ -66,9 +66,9 @@ def test_links_and_images_become_absolute_and_keep_safe_schemes():
     assert 'rel="noopener"' in html
 
 
-def test_direction_and_language_attributes_are_kept_but_not_styles_or_ids():
+def test_direction_and_language_attributes_are_kept_but_not_styles_and_ids_prefixed():
     html = sanitize_html('<p dir="rtl" lang="ar" style="color:red" class="x" id="y">نص</p>', BASE)
-    assert html == '<p dir="rtl" lang="ar">نص</p>'
+    assert html == '<p dir="rtl" lang="ar" id="user-content-y">نص</p>'
 
 
 def test_character_references_cannot_bring_back_forbidden_characters():
@@ -260,3 +260,15 @@ def test_a_hard_line_break_in_the_first_paragraph_keeps_the_summary_whole():
     assert "<br" in article.body_html
     assert article.summary == "LONDON, Nov 30 (Newsroom) The central bank kept its main rate at 4.5% on Monday."
     assert article.body_text.split("\n\n") == [article.summary, "Analysts had expected it."]
+
+
+def test_in_article_anchors_and_footnotes_lead_where_they_point():
+    """The sanitiser removed every id, so an in-article link (a table of contents, a footnote) led nowhere. Ids are kept,
+    prefixed as GitHub prefixes them (never clashing with a reader's page), and the links to them follow."""
+    html = markdown_to_html("A claim[^1], [see below](#intro) and https://example.com/x bare.\n\n"
+                            '<h2 id="intro">Intro</h2>\n\n[^1]: The source.\n', "http://s.example/articles/a")
+    assert 'href="http://s.example/articles/a#user-content-intro"' in html and '<h2 id="user-content-intro">' in html
+    assert 'href="http://s.example/articles/a#user-content-fn-1"' in html and 'id="user-content-fn-1"' in html
+    assert '<a href="https://example.com/x" rel="noopener">https://example.com/x</a>' in html  # a bare URL is a link
+    assert "[^1]" not in html and 'id=""' not in sanitize_html('<p id="">x</p>', "http://s.example/")
+    assert 'id="user-content-x"' in sanitize_html('<p id="x" onclick="y()">x</p>', "http://s.example/")

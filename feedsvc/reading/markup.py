@@ -16,8 +16,9 @@ from .text import collapse_space, drop_unsafe_chars
 # CommonMark (cmark-gfm, the C reference implementation) with tables and strikethrough. Raw HTML is
 # let through the parser and then cleaned by ammonia (nh3), which removes scripts, event handlers and
 # javascript: URLs. https://spec.commonmark.org/
-_CMARK_OPTIONS = cmark.Options.CMARK_OPT_UNSAFE
-_CMARK_EXTENSIONS = ["table", "strikethrough"]
+# GitHub's extensions: tables, strikethrough, footnotes and bare URLs as links (autolink).
+_CMARK_OPTIONS = cmark.Options.CMARK_OPT_UNSAFE | cmark.Options.CMARK_OPT_FOOTNOTES
+_CMARK_EXTENSIONS = ["table", "strikethrough", "autolink"]
 # cmark writes noncharacters (U+FFFE, U+FDD0, …) named by a character reference as bytes that are not
 # UTF-8; they would be dropped as XML-discouraged anyway, so they are dropped before parsing.
 _CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
@@ -33,7 +34,7 @@ _ALLOWED_TAGS = {
     "tfoot", "th", "thead", "time", "tr", "u", "ul",
 }
 _ALLOWED_ATTRIBUTES = {
-    "*": {"dir", "lang", "title"},
+    "*": {"dir", "lang", "title", "id"},
     "a": {"href"},
     "img": {"src", "alt", "width", "height"},
     "td": {"colspan", "rowspan", "align"},
@@ -113,13 +114,21 @@ def heading_text(source: str) -> str:
     return collapse_space(html.unescape(nh3.clean(rendered, tags=set(), strip_comments=True)))
 
 
+ID_PREFIX = "user-content-"  # what an article's own ids are published with (in-article links follow them)
+
+
 def sanitize_html(fragment: str, base_url: str) -> str:
     """Keep safe markup only; make link and image URLs absolute."""
 
     def absolutize(tag: str, attr: str, value: str) -> str | None:
+        if attr == "id":  # prefixed, as GitHub does: an article's ids never clash with a reader's page or each other's
+            return ID_PREFIX + value if value.strip() else None
         if attr in ("href", "src"):
+            value = value.strip()
+            if attr == "href" and value.startswith("#") and len(value) > 1:  # a footnote, an anchor: the id as prefixed
+                value = "#" + ID_PREFIX + value[1:]
             try:
-                url = urljoin(base_url, value.strip())
+                url = urljoin(base_url, value)
                 return url if urlsplit(url).scheme in _URL_SCHEMES else None
             except ValueError:  # e.g. an unclosed IPv6 host "http://[::1"
                 return None
