@@ -272,3 +272,9 @@ def test_in_article_anchors_and_footnotes_lead_where_they_point():
     assert '<a href="https://example.com/x" rel="noopener">https://example.com/x</a>' in html  # a bare URL is a link
     assert "[^1]" not in html and 'id=""' not in sanitize_html('<p id="">x</p>', "http://s.example/")
     assert 'id="user-content-x"' in sanitize_html('<p id="x" onclick="y()">x</p>', "http://s.example/")
+
+
+def test_a_footnotes_marks_are_no_words_of_the_text():
+    html = markdown_to_html("A claim[^1] here.\n\n[^1]: The source.\n", "http://s.example/articles/a")
+    assert html_to_paragraphs(html) == ["A claim here.", "The source."]  # not "A claim1 here." and "The source. ↩"
+    assert markup.lead_paragraph(html) == "A claim here."

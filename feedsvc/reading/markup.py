@@ -157,8 +157,19 @@ _ANY_TAG = re.compile(r"<[^>]*>")
 _BREAK = re.compile(r"<br(?=[\s/>])[^>]*>|</t[dh]\s*>", re.IGNORECASE)
 
 
+# A footnote's mark in the text and its way back from the note (cmark-gfm's, as sanitised): no words of the text, so
+# none of its plain text ("A claim1" for "A claim[^1]", a "↩" after each note).
+_FOOTNOTE_MARKS = re.compile(rf'<sup><a [^>]*id="{ID_PREFIX}fnref-[^"]*"[^>]*>[^<]*</a></sup>|<a [^>]*#{ID_PREFIX}fnref-[^>]*>[^<]*</a>')
+
+
+def _text_only(fragment: str) -> str:
+    """The fragment without footnote marks (_FOOTNOTE_MARKS), when it has any."""
+    return _FOOTNOTE_MARKS.sub("", fragment) if f"{ID_PREFIX}fnref-" in fragment else fragment
+
+
 def html_to_paragraphs(fragment: str) -> list[str]:
     """The text of a sanitised HTML fragment, one string per block element."""
+    fragment = _text_only(fragment)
     # "\0" marks where blocks meet: the clean-up has removed every NUL, and &#0; unescapes to U+FFFD.
     # A <br> breaks a line, not the paragraph: a dateline ended by a hard break is the start of the first paragraph, which
     # the summary is made of, not all of it.
@@ -172,7 +183,7 @@ _PARAGRAPH = re.compile(r"<p(?=[\s>])[^>]*>(.*?)</p\s*>", re.IGNORECASE | re.DOT
 def lead_paragraph(fragment: str) -> str | None:
     """The text of the first <p> of a sanitised fragment that has any: what a summary is made of, not a subheading or a
     table's header row before it; None when it has no such paragraph."""
-    for match in _PARAGRAPH.finditer(fragment):
+    for match in _PARAGRAPH.finditer(_text_only(fragment)):
         if text := " ".join(html.unescape(_ANY_TAG.sub("", _BREAK.sub(" ", match[1]))).split()):
             return text
     return None
