@@ -324,6 +324,7 @@ def test_a_date_that_cannot_be_read_skips_the_file_with_the_fix(written, reason)
 
 @pytest.mark.parametrize("written, reason", [
     ("12/11/2026 18:00", "can be read day first or month first"), ("07.12.2026 09:30", "can be read day first or month first"),
+    ('"10:00 05/11/2026"', "can be read day first or month first"),
     ("01-02-2026", "can be read day first or month first"), ("2026", "has no day"), ("Nov 2026", "has no day"),
     ('"2026-11"', "has no day"),
 ])
@@ -366,8 +367,19 @@ def test_a_release_time_under_another_name_is_refused_not_published_now(key):
     with pytest.raises(ArticleError) as info:
         parse(f"---\ntitle: T\ncategory: C\n{key}: 2099-01-01 09:00\n---\nBody.\n", "a.md")
     assert f"`{key.lower()}` is not read" in info.value.reason and "`date:`" in info.value.fix
+    with pytest.raises(ArticleError) as later:
+        parse(f"---\ntitle: T\ncategory: C\ndate: 2026-01-01\n{key}: 2099-01-01 09:00\n---\nBody.\n", "a.md")
+    assert "later than `date:`" in later.value.reason
     with pytest.raises(ArticleError):
         parse_article(f"---\ntitle: T\ncategory: C\n{key}: 2099-01-01\n---\nBody.\n".encode(), "a.md", OPTIONS, full=False)
+
+
+@pytest.mark.parametrize("extra", ["published: true", "published: false", "release: 2.3", "schedule: weekly",
+                                   "publishDate: 2026-01-01", "publishDate: 2025-06-01", "embargo: soon"])
+def test_a_key_of_another_system_that_holds_no_later_release_is_left_alone(extra):
+    """Jekyll's `published: true`, a version, a past or equal release: they published before, and still do."""
+    article = parse(f"---\ntitle: T\ncategory: C\ndate: 2026-01-01\n{extra}\n---\nBody.\n", "a.md")
+    assert article.published.date().isoformat() == "2026-01-01"
 
 
 @pytest.mark.parametrize("written, expected", [
@@ -458,6 +470,9 @@ def test_relative_links_and_image_resolve_against_the_page_its_id_names():
     ("| Item | 2025 |\n|---|---|\n| Wheat | 4 |\n\nThe harvest was large.\n", "The harvest was large."),
     ("<table><tr><th>Delegation</th><th>Seats</th></tr></table>\n\nQatar sent four.\n", "Qatar sent four."),
     ("| Item | 2025 |\n|---|---|\n| Wheat | 4 |\n", "Item 2025"),  # no paragraph at all: the first block
+    ("- Key point one\n- Key point two\n\nLater paragraph.\n", "Key point one"),  # a list is a lead, tight or loose
+    ("- Key point one\n\n- Key point two\n\nLater paragraph.\n", "Key point one"),
+    ("## Background\n\n- Key point one\n- Key point two\n", "Key point one"),
 ])
 def test_a_markdown_summary_is_its_first_paragraph_not_a_subheading_or_a_table(body, summary):
     assert parse(f"---\ntitle: T\ncategory: C\n---\n{body}", "a.md").summary == summary

@@ -26,7 +26,7 @@ def test_plain_paragraphs_are_text_never_markup():
 def test_commonmark_with_tables_and_strikethrough_is_rendered():
     html = markdown_to_html("Some *em*, **strong** and `x < y`.\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
                             "~~gone~~\n\n> quoted\n\n```\n<script>in code</script>\n```\n", BASE)
-    for part in ("<em>em</em>", "<strong>strong</strong>", "<code>x &lt; y</code>", "<li>one</li>", "<td>1</td>",
+    for part in ("<em>em</em>", "<strong>strong</strong>", "<code dir=\"ltr\">x &lt; y</code>", "<li>one</li>", "<td>1</td>",
                  "<del>gone</del>", "<blockquote>", "&lt;script&gt;in code&lt;/script&gt;"):
         assert part in html
     assert "<script" not in html
@@ -105,6 +105,9 @@ FAMILY = "\U0001F468\u200d\U0001F469\u200d\U0001F467"  # one emoji on screen: th
 
 @pytest.mark.parametrize("text, limit, summary", [
     (FAMILY * 5, 7, FAMILY + "…"),  # not the man and a joiner of the second family
+    ("\U0001F1EB\U0001F1F7" * 10, 4, "\U0001F1EB\U0001F1F7…"),  # a flag is two regional indicators: never one alone
+    ("\U0001F1EB\U0001F1F7" * 10, 6, "\U0001F1EB\U0001F1F7" * 2 + "…"),
+    ("क्षत्रिय" * 5, 4, "क्ष…"),  # a consonant after a virama is one conjunct with the one before
     ("مَرْحَبًا" * 4, 8, "مَرْحَ…"),  # a letter keeps its vowel signs
     ("e\u0301" * 10, 6, "e\u0301" * 2 + "…"),
     ("\U0001F44D\U0001F3FD" * 5, 4, "\U0001F44D\U0001F3FD…"),  # a thumb keeps its skin tone
@@ -277,4 +280,12 @@ def test_in_article_anchors_and_footnotes_lead_where_they_point():
 def test_a_footnotes_marks_are_no_words_of_the_text():
     html = markdown_to_html("A claim[^1] here.\n\n[^1]: The source.\n", "http://s.example/articles/a")
     assert html_to_paragraphs(html) == ["A claim here.", "The source."]  # not "A claim1 here." and "The source. ↩"
-    assert markup.lead_paragraph(html) == "A claim here."
+    assert markup.lead_paragraph("<h2>Notes</h2>" + html) == "A claim here."
+
+
+def test_code_is_laid_out_left_to_right_in_any_article():
+    """In an Arabic article `print("rate:", rate);` showed as `;print("rate:", rate)` and `f()` as `()f`: code keeps
+    its own direction (the attribute isolates inline code from the text around it too), in every feed and page."""
+    html = markdown_to_html('نص `calculate_rate()` هنا.\n\n```\nprint("rate:", rate);\n```\n', BASE)
+    assert '<code dir="ltr">calculate_rate()</code>' in html and html.count('<pre dir="ltr"><code dir="ltr">') == 1
+    assert '<code dir="ltr">x</code>' in sanitize_html('<code dir="rtl">x</code>', BASE)

@@ -309,3 +309,16 @@ def test_a_draft_claims_no_id_so_the_published_file_with_it_is_published(make_pu
     site.later(minutes=1)
     assert [e.title for e in feedparser.parse(site.body("feed.atom")).entries] == ["Summit opens"]  # the ID's owner's
     assert [s.source for s in site.pub.snapshot.skipped] == [draft_name]
+
+
+@pytest.mark.parametrize("first, then", [("urn:uuid:0a1b2c3d-0000-4000-8000-00000000abcd", "urn:uuid:0A1B2C3D-0000-4000-8000-00000000ABCD"),
+                                         ("urn:uuid:0A1B2C3D-0000-4000-8000-00000000ABCD", "urn:uuid:0a1b2c3d-0000-4000-8000-00000000abcd")])
+def test_a_uuid_deleted_then_published_again_in_another_case_takes_its_tombstone_back(make_publisher, desk, first, then):
+    story(desk, "vote.md", "Vote count", POLITICS, 5, f"id: {first}\n")
+    site = Clock(make_publisher, desk)
+    (desk / "vote.md").unlink()
+    site.later(minutes=1)
+    assert first in tombstones(site.body("feed.atom"))
+    story(desk, "vote.md", "Vote count", POLITICS, 5, f"id: {then}\n")
+    site.later(minutes=1)
+    assert then in entry_ids(site.body("feed.atom")) and tombstones(site.body("feed.atom")) == {}

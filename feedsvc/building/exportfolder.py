@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import uuid
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -251,9 +251,7 @@ def folder_lock(out: Path) -> Iterator[None]:
         path = out.parent / f".{out.name}.lock"
     else:
         out.mkdir(parents=True, exist_ok=True)
-        path = out / LOCK
-        with suppress(OSError):  # where an earlier feedsvc kept it, beside the folder: left there for good
-            (out.parent / f".{out.name}.lock").unlink()
+        path = out / LOCK  # an earlier feedsvc's, beside the folder, is left alone: it may be building there still
     with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:

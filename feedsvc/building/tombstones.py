@@ -32,6 +32,9 @@ class Tombstones:
         self._carried: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] | None = None  # as in the store
         self._members: dict[str, tuple[Listing, set[str]]] = {}  # listing key → (listing seen, its refs)
         self._live: dict[str, Article] = {}  # ref → the published article that has it
+        # guid_key → ref of the live refs with a capital letter (written UUIDs, URIs): few, kept as _live changes, so that
+        # a ref that goes is told apart from its UUID written in another case without a look at every live ref.
+        self._upper: dict[str, str] = {}
         self._held: set[str] = set()  # refs gone from every listing whose file is present but unreadable
         self._deleted: dict[str, dict[str, Deleted]] = {}  # listing key → ref → tombstone, within retention
         self._announced: dict[str, tuple[Deleted, ...]] = {}  # listing key → its tombstones, newest first
@@ -62,8 +65,8 @@ class Tombstones:
             for ref in refs & touched:
                 keys_of.setdefault(ref, []).append(key)
         announced = set().union(*self._deleted.values())  # refs with a tombstone in any listing: one set, not one look each
-        # The live refs with a capital letter as GUIDs are told apart (guid_key): made if one goes (nearly all are lower case).
-        upper_keys: set[str] | None = None
+        # As GUIDs are told apart (a UUID in any case is one: model.guid_key), for the few refs with a capital letter.
+        announced_as = {guid_key(ref): ref for ref in announced if not ref.islower()}
         for ref in touched:
             article = self._live.get(ref)
             before = self._carried.get(ref)
@@ -76,15 +79,17 @@ class Tombstones:
                     put[ref] = self._carried[ref] = row
                 if ref in announced:
                     returned.add(ref)
+                elif not ref.islower() and (key := guid_key(ref)) in announced:  # back with its UUID written in another
+                    returned.add(key)  # case: one GUID (model.guid_key)
+                elif announced_as and (spelled := announced_as.get(ref)) is not None:
+                    returned.add(spelled)
             elif before is not None:
                 if before[0] in held:
                     self._held.add(ref)
                     continue
                 dropped.add(ref)
                 del self._carried[ref]
-                if upper_keys is None:
-                    upper_keys = {guid_key(live) for live in self._live if not live.islower()}
-                if guid_key(ref) in self._live or guid_key(ref) in upper_keys:
+                if (key := guid_key(ref)) in self._live or key in self._upper:
                     continue  # its UUID written in another case: one GUID, still published (model.guid_key)
                 deleted += [(key, ref, when, before[2]) for key in before[1]]
         cutoff = now - self.retention
@@ -159,16 +164,21 @@ class Tombstones:
                     touched.add(article.guid)
                     if site_wide and self._live.get(article.guid) is article:
                         del self._live[article.guid]
+                        if not article.guid.islower():
+                            self._upper.pop(guid_key(article.guid), None)
                 for article in listing.came:
                     refs.add(article.guid)
                     touched.add(article.guid)
                     if site_wide:
                         self._live[article.guid] = article
+                        if not article.guid.islower():
+                            self._upper[guid_key(article.guid)] = article.guid
             else:
                 refs = {a.guid for a in listing.items}
                 touched |= refs ^ (last[1] if last is not None else set())
                 if site_wide:  # every entry's file or categories may have changed: look at each once
                     self._live = {a.guid: a for a in listing.items}
+                    self._upper = {guid_key(ref): ref for ref in self._live if not ref.islower()}
                     touched |= refs
             self._members[listing.key] = (listing, refs)
         for key in self._members.keys() - seen:  # a category with nothing published any more

@@ -187,7 +187,7 @@ def _parse(text: str, source: str, options: Options, digest: str, full: bool, pa
     try:
         meta, body = frontmatter.split_front_matter(text)
         if meta:
-            frontmatter.check_release_keys(meta)
+            frontmatter.check_release_keys(meta, options.time_zone)
         ignored = frontmatter.ignored_keys(meta) if meta else []
         if ignored and not partial:
             log.debug("%s", shown(f"{source}: front matter keys ignored: {', '.join(ignored)}"))

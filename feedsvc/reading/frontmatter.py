@@ -90,7 +90,7 @@ _NO_YEAR = datetime(1, 1, 1)  # dateutil fills missing parts from this; year 1 m
 _NO_DAY = datetime(1, 2, 2)  # parsed again with this: a date that moves wrote no day (or no month)
 # Day and month as numbers before the year (12/11/2026, 07.12.2026): dateutil reads the month first, where most of the
 # world writes the day first; refused when both readings are dates (a number over 12 can only be the day).
-_SLASHED = re.compile(r"\s*(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*\d{2,4}\b")
+_SLASHED = re.compile(r"(?<!\d)(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*\d{2,4}\b")
 _TRUE_WORDS, _FALSE_WORDS = {"true", "yes", "on"}, {"false", "no", "off"}
 
 
@@ -163,11 +163,12 @@ def ignored_keys(meta: dict) -> list[str]:
     return sorted(set(meta) - _KEYS)
 
 
-# Keys other systems (Hugo, Jekyll, WordPress exports) date an article's release by: ignored, the article would be
-# published at once, its embargo lost. Refused, naming `date:`.
-_RELEASE_KEYS = {"published", "publishdate", "publish_date", "pubdate", "pub_date", "publish", "publish_at", "publishat",
-                 "publishedat", "published_at", "embargo", "embargoed", "embargo_until", "release", "release_date",
-                 "releasedate", "scheduled", "schedule", "go_live", "golive", "live_at"}
+# Keys other systems (Hugo, Jekyll, WordPress exports) date an article's release by: ignored, a release later than
+# `date:` (or with no `date:`) would be published at once, its embargo lost. Refused then, naming `date:`; a value that
+# is no date (`published: true`, Jekyll's flag) or no later than `date:` is left alone, as any key feedsvc does not read.
+_RELEASE_KEYS = {"published", "publishdate", "publish_date", "pubdate", "pub_date", "publish_at", "publishat",
+                 "publishedat", "published_at", "embargo", "embargoed", "embargo_until", "release_date", "releasedate",
+                 "go_live", "golive", "live_at"}
 # Keys that mean one feedsvc reads, for `check` to name (`tag:` for `tags:`).
 MEANT = {"tag": "tags", "authors": "author", "by": "author", "byline": "author", "creator": "author",
          "description": "summary", "excerpt": "summary", "abstract": "summary", "lede": "summary", "lastmod": "updated",
@@ -176,11 +177,25 @@ MEANT = {"tag": "tags", "authors": "author", "by": "author", "byline": "author",
          "keywords": "tags", "guid": "id", "uuid": "id", "created": "date", "created_at": "date"}
 
 
-def check_release_keys(meta: dict) -> None:
-    """Refuse a key that dates the article's release under another name (an embargo that would be lost)."""
+def check_release_keys(meta: dict, zone: str) -> None:
+    """Refuse a key that dates the article's release under another name later than `date:` (an embargo that would be
+    lost): a value that reads as a date after `date:`, or any date when there is no `date:`."""
     for key in sorted(meta.keys() & _RELEASE_KEYS):
-        raise FrontMatterError(f"front matter key `{key}` is not read, so the article would be published now",
-                               "write the time it may be published as `date:` (a date in the future holds it back until then)")
+        try:
+            release = read_date(meta, key, zone)
+        except FrontMatterError:
+            continue  # no date (`published: true`): not a release time
+        try:
+            dated = read_date(meta, "date", zone)
+        except FrontMatterError:
+            dated = None  # refused for itself, with its own fix
+        fix = "write the time it may be published as `date:` (a date in the future holds it back until then)"
+        if release is not None and dated is None:
+            raise FrontMatterError(f"front matter key `{key}` is not read, so the article would be dated and published when "
+                                   "first seen", fix)
+        if release is not None and release > dated:
+            raise FrontMatterError(f"front matter key `{key}` is later than `date:` and not read, so the article would be "
+                                   "published before it", fix)
 
 
 def _clean_value(value: Any) -> Any:
@@ -309,7 +324,7 @@ def read_date(meta: dict, key: str, zone: str) -> datetime | None:
             from dateutil import parser as dateparser  # only for a date written as text (5 ms a process)
 
             written = _offset_as_written(str(value))
-            if (numbers := _SLASHED.match(written)) and numbers[1] != numbers[2] and max(int(numbers[1]), int(numbers[2])) <= 12:
+            if (numbers := _SLASHED.search(written)) and numbers[1] != numbers[2] and max(int(numbers[1]), int(numbers[2])) <= 12:
                 raise FrontMatterError(f"{key} {shown} can be read day first or month first",
                                        f"write it year first, as in `{key}: 2025-03-01 14:30`")
             parsed = dateparser.parse(written, default=_NO_YEAR, tzinfos=_offset_only)

@@ -144,6 +144,9 @@ def sanitize_html(fragment: str, base_url: str) -> str:
         attribute_filter=absolutize,
         link_rel="noopener",
         strip_comments=True,
+        # Code is written left to right whatever the article's language: in an Arabic article, `print(x);` showed as
+        # `;print(x)` and `f()` as `()f` (the dir attribute also isolates inline code from the text around it).
+        set_tag_attribute_values={"pre": {"dir": "ltr"}, "code": {"dir": "ltr"}},
     )
     return drop_unsafe_chars(cleaned).strip()
 
@@ -177,16 +180,18 @@ def html_to_paragraphs(fragment: str) -> list[str]:
     return [joined for block in text.split("\0") if (joined := " ".join(block.split()))]
 
 
-_PARAGRAPH = re.compile(r"<p(?=[\s>])[^>]*>(.*?)</p\s*>", re.IGNORECASE | re.DOTALL)
+# Headings and tables: the blocks a body may begin with that are no lead (a subheading, a table's header row).
+_NOT_LEAD = re.compile(r"<(h[1-6]|table)(?=[\s>])[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_STARTS_NOT_LEAD = re.compile(r"\s*<(?:h[1-6]|table)(?=[\s>])", re.IGNORECASE)
 
 
 def lead_paragraph(fragment: str) -> str | None:
-    """The text of the first <p> of a sanitised fragment that has any: what a summary is made of, not a subheading or a
-    table's header row before it; None when it has no such paragraph."""
-    for match in _PARAGRAPH.finditer(_text_only(fragment)):
-        if text := " ".join(html.unescape(_ANY_TAG.sub("", _BREAK.sub(" ", match[1]))).split()):
-            return text
-    return None
+    """The text of the first block of a sanitised fragment that is no heading or table (a paragraph, a list's first item,
+    a quote): what a summary is made of, not a subheading or a table's header row before it; None when it has none."""
+    if not _STARTS_NOT_LEAD.match(fragment):
+        return None  # begins with its lead: the caller's first paragraph is it
+    blocks = html_to_paragraphs(_NOT_LEAD.sub("", fragment))
+    return blocks[0] if blocks else None
 
 
 def shorten(text: str, limit: int) -> str:
@@ -199,13 +204,18 @@ def shorten(text: str, limit: int) -> str:
         cut = cut[: cut.rindex(" ")]
     else:  # one word longer than the limit: cut it between characters as a reader sees them, never inside one
         kept = len(cut)
-        while kept > 1 and (_joins(text[kept]) or text[kept - 1] == _ZWJ):
+        while kept > 1 and (_joins(text[kept]) or text[kept - 1] == _ZWJ or unicodedata.combining(text[kept - 1]) == _VIRAMA):
+            kept -= 1
+        indicators = len(cut[:kept]) - len(cut[:kept].rstrip(_REGIONAL_INDICATORS))
+        if indicators % 2 and kept > 1:  # a flag is two regional indicators: never its first alone
             kept -= 1
         cut = cut[:kept]
     return cut.rstrip(" ,.;:،؛-–—") + "…"  # no dangling punctuation or dash before the ellipsis
 
 
 _ZWJ = "\u200d"
+_VIRAMA = 9  # the canonical combining class of a virama: the letter after it joins it (an Indic conjunct)
+_REGIONAL_INDICATORS = "".join(map(chr, range(0x1F1E6, 0x1F200)))
 
 
 def _joins(char: str) -> bool:

@@ -164,7 +164,7 @@ class Scanner:
             # A file the watcher saw go is kept GONE_AFTER when a folder among the hints makes this a walk too (`git
             # checkout` makes folders as it deletes and writes files anew), as when it is looked at alone (below); not one
             # renamed to another article's name, which leaves in the refresh that publishes its new name, nor the files of
-            # a folder moved out or deleted, which go at once.
+            # a folder moved out, which go at once (no event names them: those of a folder deleted each have their own).
             seen_go = {folder.source_of(path) for path, seen in hints.items() if seen != RENAMED_EVENT} if isinstance(hints, Mapping) else set()
             vanishing.update(s for s in gone if s in seen_go and self._vanishing(s))
             gone = [s for s in gone if s not in vanishing]
