@@ -298,3 +298,18 @@ def test_every_language_the_identifier_may_tell_is_one_feed_readers_know(monkeyp
     assert detect_language("Ceci est un texte assez long pour le deviner vraiment bien.", "de") == "ar"
     monkeypatch.setattr(text, "_identifier", lambda: lambda sample: ("zxx", 1.0))
     assert detect_language("Ceci est un texte assez long pour le deviner vraiment bien.", "de") == "de"
+
+
+QUOTING = ('بايدن: "لن نسمح بذلك"\nقال الرئيس الأمريكي جو بايدن اليوم إن بلاده لن تسمح بذلك.\n\nوجاء في نص البيان: "The United '
+           'States will not allow any attempt to undermine the sovereignty of our partners, and we will respond decisively to '
+           'any such action in the coming days and weeks."\n\nوأضاف البيان: "We remain committed to a peaceful resolution '
+           'through dialogue and diplomacy with all parties involved in this conflict."')
+QUOTED = ('Protests continue in Cairo\nThousands gathered on Friday in the capital, chanting slogans.\n\nOne sign read: '
+          '"الشعب يريد إسقاط النظام" and another "عيش حرية عدالة اجتماعية".')
+
+
+def test_an_article_is_in_the_language_of_its_headline_and_lead_whatever_it_quotes():
+    """An Arabic report quoting a statement in English (a third of its letters Arabic) was published as English, laid out
+    left to right, and made its category's pages English; an English report quoting Arabic slogans stays English."""
+    assert detect_language(QUOTING, "en") == "ar"
+    assert detect_language(QUOTED, "ar") == "en"

@@ -222,6 +222,8 @@ def detect_language(text: str, default: str) -> str:
     if arabic * 2 > len(text):  # more than half of the characters, so of the letters: no need to count those
         return "ar"
     hebrew = _in_script(text, blocks, None, _HEBREW_SHARED, _NOT_HEBREW)
+    if (arabic or hebrew) and (told := _by_head(text)) is not None:
+        return told
     # The ASCII letters are some of the letters: when they alone decide the three tests below, the letters
     # need no counting (a regular expression's match for every word: 70 µs in 1,500 characters).
     if _ascii_letters(text) < max(2 * arabic, 2 * hebrew, 12):
@@ -239,6 +241,24 @@ def detect_language(text: str, default: str) -> str:
         return "en"
     found = _identifier()(sample)[0]
     return _AS_ISO_639.get(found, found) or default
+
+
+def _by_head(text: str) -> str | None:
+    """"ar" or "he" when the title and first paragraph (text's first line and the paragraph after it) are mostly in that
+    script: a news article is in the language of its headline and lead, whatever it quotes after them (an Arabic report
+    quoting a statement in English, a third of its letters Arabic, was published as English, left to right)."""
+    title_end = text.find("\n")
+    lead_end = text.find("\n\n", title_end + 2) if title_end >= 0 else -1
+    head = text if lead_end < 0 else text[:lead_end]
+    letters = len(_NOT_LETTERS.sub("", head))
+    if not letters:
+        return None
+    blocks = _blocks(head)
+    if _in_script(head, blocks, _ARABIC_BLOCK, _ARABIC_SHARED, _NOT_ARABIC) * 2 > letters:
+        return "ar"
+    if _in_script(head, blocks, None, _HEBREW_SHARED, _NOT_HEBREW) * 2 > letters:
+        return "he"
+    return None
 
 
 # What py3langid may answer outside ISO 639-1/639-2, which feed readers and the W3C validator know (xml:lang="arz" is
