@@ -244,3 +244,21 @@ def test_a_damaged_or_missing_template_cache_is_compiled_again_never_an_error(tm
     assert _render_in_a_new_process(folder, gone=True) == (2, page)  # its compiled code could not be written
     folder.write_text("a file where the folder was")
     assert _render_in_a_new_process(folder) == (2, page)
+
+
+def test_a_pages_own_words_are_in_its_language_or_marked_english_and_isolated(make_app, articles_dir):
+    """On a Persian page the English "Tags:" showed as ":Tags" and was read with a Persian voice; an Arabic home page had
+    English headings; a tag's name in the other direction was aligned against its page (`dir="auto"` on its heading)."""
+    write(articles_dir, "fa.md", "---\ntitle: تورم در ایران\ncategory: اقتصاد\nlang: fa\ntags: [تورم, IMF]\n"
+                                 "date: 2026-11-01T08:00:00Z\n---\nنرخ تورم در ماه گذشته افزایش یافت.\n")
+    write(articles_dir, "ar.md", "---\ntitle: الاقتصاد اليوم\ncategory: اقتصاد\ntags: [IMF]\ndate: 2026-11-02T08:00:00Z\n---\n"
+                                 "ارتفع معدل التضخم في الشهر الماضي.\n")
+    client = make_app(articles_dir, SITE_LANGUAGE="en").test_client()
+    persian = client.get("/articles/fa").get_data(as_text=True)
+    assert '<p class="tags"><bdi lang="en" dir="ltr">Tags:</bdi> ' in persian
+    home = client.get("/").get_data(as_text=True)
+    assert '<html lang="ar" dir="rtl">' in home and "<h2>الأقسام</h2>" in home and "<h2>آخر المقالات</h2>" in home
+    assert '<h1><bdi lang="en" dir="ltr">' in home  # the site's own title is in SITE_LANGUAGE
+    tag = client.get("/tag/imf/").get_data(as_text=True)
+    assert "<h1><bdi>IMF</bdi></h1>" in tag and 'dir="auto"' not in tag.split("<h1>")[1].split("</h1>")[0]
+    assert "<h2>أحدث المواد</h2>" in client.get("/feed.rss", headers={"Sec-Fetch-Dest": "document"}).get_data(as_text=True)

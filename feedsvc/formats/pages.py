@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Iterable, Mapping
 
 from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
+from markupsafe import Markup
 from jinja2.bccache import Bucket
 
 from .. import urls
@@ -82,23 +83,30 @@ def _feed_links(site: Site, key: str, title: str) -> tuple[dict, ...]:
 # A link from an article page to a listing it is in: (kind, name, page URL, feed key), kind "category", "tag" or "author".
 Link = tuple[str, str, str, str]
 # The pages' own words: Arabic on a page (or an article) in Arabic, English on any other. "tag" and "author" name the
-# kind of a tag's or an author's page; "search_*" are the search page's (serving/searchfeed.py).
+# kind of a tag's or an author's page; "search_*" are the search page's (serving/searchfeed.py); "*_label" are said with
+# the colon that follows them, which an isolate must hold too (an English "Tags:" on a Persian page showed ":Tags").
 _WORDS = {
-    "en": {"tags": "Tags", "tag": "Tag", "author": "Author", "subscribe": "Subscribe", "updated": "updated",
+    "en": {"tags_label": "Tags:", "tag": "Tag", "author": "Author", "subscribe_label": "Subscribe:", "updated": "updated",
+           "categories": "Categories", "latest": "Latest", "newest": "Newest items",
            "search_about": "The newest articles with every word of this search (hamza and alef forms, diacritics, "
                            "tatweel, digit shapes and letter case aside).",
-           "search_subscribe": "Subscribe to this search",
+           "search_subscribe_label": "Subscribe to this search:",
            "search_none": "No article matches yet; the feeds will carry the first one that does."},
-    "ar": {"tags": "الوسوم", "tag": "وسم", "author": "الكاتب", "subscribe": "اشترك", "updated": "حُدِّث",
+    "ar": {"tags_label": "الوسوم:", "tag": "وسم", "author": "الكاتب", "subscribe_label": "اشترك:", "updated": "حُدِّث",
+           "categories": "الأقسام", "latest": "آخر المقالات", "newest": "أحدث المواد",
            "search_about": "أحدث المقالات التي فيها كل كلمات هذا البحث (بصرف النظر عن صور الهمزة والألف والتشكيل "
                            "والتطويل وأشكال الأرقام وحالة الأحرف).",
-           "search_subscribe": "اشترك في هذا البحث", "search_none": "لا مقال يطابقه بعد؛ ستحمل الخلاصات أول مقال يطابقه."},
+           "search_subscribe_label": "اشترك في هذا البحث:", "search_none": "لا مقال يطابقه بعد؛ ستحمل الخلاصات أول مقال يطابقه."},
 }
+# English words on a page in another language (Persian, Hebrew, French): marked as English and isolated, so that a screen
+# reader says them in English and a right-to-left line keeps their punctuation where English puts it.
+_MARKED = {key: Markup('<bdi lang="en" dir="ltr">{}</bdi>').format(word) for key, word in _WORDS["en"].items()}
 
 
 def page_words(lang: str) -> Mapping[str, str]:
     """The pages' own words for a page (or an article) in this language."""
-    return _WORDS["ar" if lang.split("-")[0].lower() == "ar" else "en"]
+    primary = lang.split("-")[0].lower()
+    return _WORDS["ar"] if primary == "ar" else _WORDS["en"] if primary == "en" else _MARKED
 
 
 def article_links(article: Article, links: Mapping[tuple[str, str], tuple[str, str, str]]) -> tuple[Link, ...]:
@@ -128,7 +136,7 @@ def render_index(site_feed: Feed, category_feeds: tuple[Feed, ...], rows: tuple[
     lang = dominant_language(latest, site.language)
     html = _ENV.get_template("index.html").render(
         site=site, lang=lang, dir=text_direction(lang), feed_links=feed_links(site, "", site_feed.title),
-        categories=table, list_html=list_html(latest, site),
+        categories=table, list_html=list_html(latest, site), words=page_words(lang), site_dir=text_direction(site.language),
     )
     return html.encode("utf-8"), site_feed.updated
 
@@ -168,7 +176,7 @@ def render_preview(feed: Feed, fmt: str, site: Site) -> bytes:
     html = _ENV.get_template("preview.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, feed=feed,
         this=this, others=[link for link in links if link is not this], items=_preview_items(feed.items, site),
-        arabic=feed.language.split("-")[0].lower() == "ar",
+        arabic=feed.language.split("-")[0].lower() == "ar", words=page_words(feed.language),
     )
     return html.encode("utf-8")
 
