@@ -114,6 +114,16 @@ def test_check_warns_of_a_long_category_line_and_publishes_it(articles_dir):
     assert any(w["reason"].startswith(f"category is {len(category)} characters long") for w in report["warnings"])
 
 
+def test_check_warns_of_every_category_whose_url_is_cut():
+    """A 91-character breadcrumb had its URL cut at 80 with a hash, which check said only of lines over 100."""
+    from feedsvc.reading.audit import check_article
+    from feedsvc.reading.articles import Options, parse_article
+
+    crumb = "Politics and Government > International Relations > Middle East and North Africa > Analysis"
+    article = parse_article(f"{crumb}\nعنوان\nفقرة.\n".encode(), "a.txt", Options(site_url="http://x"))
+    assert len(crumb) <= 100 and any("its URL cut to 80 characters" in f.fix for f in check_article(article, Options(site_url="http://x")))
+
+
 @pytest.mark.e2e
 def test_serve_publishes_only_the_folder_and_stays_healthy_under_attack(articles_dir, tmp_path):
     write(tmp_path, "outside/secret.txt", f"News\n{SECRET}\n{SECRET}\n")

@@ -14,7 +14,7 @@ from .articles import CATEGORY_LONG, Options, Skipped, iter_articles, unique_ids
 from .chrome import strip_chrome
 from .folder import Folder, FolderError, shown
 from .frontmatter import MEANT, split_front_matter
-from .text import SLUG_MAX, decode_bytes, legacy_match, stray_bytes
+from .text import SLUG_MAX, decode_bytes, legacy_match, slug_is_cut, stray_bytes
 
 SHORT_BODY = 200  # characters: a body shorter than this was often cut off by the scraper
 _SENTENCE_END = re.compile(r"(?<=[.!?؟…])\s+")
@@ -114,7 +114,7 @@ def check_article(article: Article, options: Options) -> list[Finding]:
             found.append(Finding(article.source, f"site chrome left in the body: {_quote(chrome)}",
                                  "delete the line, or end the article there so it is cut off"))
     for category in article.categories:
-        if len(category) > CATEGORY_LONG:
+        if len(category) > CATEGORY_LONG or slug_is_cut(category):  # a breadcrumb: 92 characters were cut unsaid
             found.append(Finding(article.source, f"category is {len(category)} characters long: {_quote(category)}",
                                  f"published under it, its URL cut to {SLUG_MAX} characters with a hash; shorten the category line if it is not meant as one"))
     text = article.title + "\n" + article.body_text

@@ -381,6 +381,11 @@ def make_slug(name: str, mapping: dict[str, str]) -> str:
     return slug
 
 
+def slug_is_cut(name: str) -> bool:
+    """Whether a category's own slug (none configured) is cut to SLUG_MAX with a hash (make_slug)."""
+    return len(_slug(_ARABIC_OPTIONAL.sub("", name))) > SLUG_MAX
+
+
 def _slug(text: str) -> str:
     """python-slugify's Unicode slug, except that a combining mark NFKC leaves as it is (a Devanagari vowel sign, a Hebrew
     point) stays on its letter: slugify's rule (no \\W) made each one a hyphen inside the word (हिन्दी → ह-न-द)."""
