@@ -262,3 +262,11 @@ def test_a_pages_own_words_are_in_its_language_or_marked_english_and_isolated(ma
     tag = client.get("/tag/imf/").get_data(as_text=True)
     assert "<h1><bdi>IMF</bdi></h1>" in tag and 'dir="auto"' not in tag.split("<h1>")[1].split("</h1>")[0]
     assert "<h2>أحدث المواد</h2>" in client.get("/feed.rss", headers={"Sec-Fetch-Dest": "document"}).get_data(as_text=True)
+
+
+def test_an_article_pages_footer_names_the_category_of_each_feed(make_app, articles_dir):
+    """An article in two categories listed "RSS Atom JSON Feed RSS Atom JSON Feed" with nothing to tell them apart."""
+    write(articles_dir, "two.md", "---\ntitle: Two\ncategories: [Economy, Politics]\ndate: 2026-11-01T08:00:00Z\n---\nBody.\n")
+    footer = make_app(articles_dir).test_client().get("/articles/two").get_data(as_text=True).split("<footer>")[1]
+    assert footer.index("<bdi>Economy</bdi>: ") < footer.index('href="http://127.0.0.1:8000/category/economy/feed.rss"') \
+        < footer.index("<bdi>Politics</bdi>: ") < footer.index('href="http://127.0.0.1:8000/category/politics/feed.rss"')

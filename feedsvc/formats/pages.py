@@ -156,10 +156,11 @@ def render_article(article: Article, links: tuple[Link, ...], site: Site) -> tup
     (article_links): it links each page, and names its categories' feeds for autodiscovery."""
     categories = [link for link in links if link[0] == "category"]
     author = next((link for link in links if link[0] == "author"), None)
-    discovery = [link for _, name, _, key in categories for link in feed_links(site, key, f"{site.title} — {name}")]
+    feeds = [feed_links(site, key, f"{site.title} — {name}") for _, name, _, key in categories]
     html = _ENV.get_template("article.html").render(
-        site=site, lang=article.lang, dir=article.direction, feed_links=discovery, article=article,
-        categories=[{"name": name, "page": page} for _, name, page, _ in categories],
+        site=site, lang=article.lang, dir=article.direction, feed_links=[link for links in feeds for link in links],
+        article=article,
+        categories=[{"name": name, "page": page, "feeds": links} for (_, name, page, _), links in zip(categories, feeds)],
         tags=[{"name": name, "page": page} for kind, name, page, _ in links if kind == "tag"],
         words=page_words(article.lang),
         author_page=author[2] if author else None,
