@@ -142,6 +142,8 @@ def test_is_visible_ignores_spaces_and_format_controls():
     ("The city council approved the new budget on Tuesday after a long debate about housing.", "en"),
     (FRENCH, "fr"),
     ("המועצה אישרה את התקציב החדש ביום שלישי", "he"),
+    ("نرخ تورم در ایران در ماه گذشته به بالاترین سطح خود در یک سال اخیر رسید و کارشناسان هشدار دادند.", "fa"),
+    ("پاکستان میں مہنگائی کی شرح گزشتہ ماہ ایک سال کی بلند ترین سطح پر پہنچ گئی اور ماہرین نے خبردار کیا ہے۔", "ur"),
     ("OK", "de"),
     ("12345 !!!", "de"),
 ])
