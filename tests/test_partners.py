@@ -237,3 +237,14 @@ def test_a_partners_view_of_some_categories_has_no_archive_page_cached_for_a_day
         res = client.get(f"/partners/feed.json?page={page}", headers=bearer(AGENCY_KEY))
         assert res.status_code == 200 and "max-age=86400" not in res.headers["Cache-Control"], page
         assert "archive" not in json.loads(res.data).get("_feedsvc", {})
+
+
+def test_a_partners_atom_feed_is_a_feed_of_its_own_not_the_public_one(partner_app):
+    """The partner's view had the public feed's atom:id: an aggregator that knows feeds by their id merged the two."""
+    import feedparser
+
+    client = partner_app.test_client()
+    public = feedparser.parse(client.get("/feed.atom").data).feed.id
+    theirs = feedparser.parse(client.get("/partners/feed.atom", headers=bearer(AGENCY_KEY)).data).feed.id
+    again = feedparser.parse(client.get("/partners/feed.atom?page=1", headers=bearer(AGENCY_KEY), follow_redirects=True).data).feed.id
+    assert public.startswith("urn:uuid:") and theirs.startswith("urn:uuid:") and public != theirs == again
