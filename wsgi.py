@@ -7,7 +7,14 @@ builds the feeds and keeps them fresh (feedsvc/building/builder.py).
 Do not use gunicorn's --preload: the scheduler's threads would start in the master and not survive the
 fork. For Flask's development server use `flask --app feedsvc run`, which never starts one.
 """
+import sys
+
+from feedsvc.config import ConfigError
 from feedsvc.server import on_threads, serving_app
 
-app = serving_app({})
+try:
+    app = serving_app({})
+except ConfigError as exc:  # a setting to fix: said in one line, not a traceback in each worker
+    print(f"feedsvc: {exc}", file=sys.stderr)
+    raise SystemExit(3) from None  # gunicorn's "worker failed to boot": its master stops, and says so
 asgi = on_threads(app)

@@ -33,8 +33,7 @@ def fork(run: Callable[[], object], name: str) -> "Forked":
     started anew would take 0.1-0.15 s to import them again; so only from a process with no other thread yet (a
     fork copies the calling thread alone) and no open database connection its copy would share."""
     parent = os.getpid()
-    sys.stdout.flush()  # else what this process has buffered is in the copy too, and said twice
-    sys.stderr.flush()
+    flush_output()  # else what this process has buffered is in the copy too, and said twice
     pid = os.fork()
     if pid:
         return Forked(pid)
@@ -55,9 +54,15 @@ def fork(run: Callable[[], object], name: str) -> "Forked":
     except BaseException:
         traceback.print_exc()
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        flush_output()
         os._exit(code)
+
+
+def flush_output() -> None:
+    """Flush standard output and error, where there are any (started with them closed, `>&-`, Python has None)."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
 
 
 class Forked:

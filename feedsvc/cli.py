@@ -98,8 +98,9 @@ def _end_process() -> None:
     objects one by one (10,000 articles' placements, stamps and rows: 0.05 s of a one-file build), memory the OS takes
     back whole; by now the store is committed and checkpointed (_build) and every exported file renamed into place."""
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    from .children import flush_output
+
+    flush_output()  # where there is an output: started with it closed (`>&-`), Python has None
     os._exit(0)
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 import pickle
 import sqlite3
+from urllib.parse import quote
 import threading
 import time
 from collections import OrderedDict
@@ -97,8 +98,9 @@ HEADS = 64  # listing heads a serving process keeps (a few hundred bytes each; t
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection to the store's file (autocommit; WAL set up by the writer)."""
     if readonly:
-        conn = sqlite3.connect(f"file:{Path(path).absolute()}?mode=ro", uri=True, timeout=30, isolation_level=None,
-                               check_same_thread=False)
+        # The path percent-encoded, as a URI's: a `#`, `?` or `%` in it (state#1.sqlite3) cut it short or read as a query.
+        conn = sqlite3.connect(f"file:{quote(str(Path(path).absolute()))}?mode=ro", uri=True, timeout=30,
+                               isolation_level=None, check_same_thread=False)
         # A small page cache per connection (one per thread): the rows a worker serves are in its own cache
         # and the kernel's; SQLite's default 2 MiB each would grow a worker with the size of the feeds.
         conn.execute("PRAGMA cache_size=-256")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from click.testing import CliRunner
 
@@ -256,3 +257,73 @@ def test_check_keeps_the_published_file_of_an_id_a_draft_has_too(articles_dir):
     result = CliRunner().invoke(main, ["check", "--json", str(articles_dir)])
     report = json.loads(result.output)
     assert result.exit_code == 0 and report["skipped"] == [] and report["articles"] == 1 and report["drafts"] == 1
+
+
+def test_a_state_path_with_uri_characters_builds_and_serves(sample_dir, tmp_path):
+    """`state#1.sqlite3`: SQLite's read-only URI cut the path at `#` (no such table) and read `%41` as `A`."""
+    from feedsvc import create_app
+
+    for name in ("state#1.sqlite3", "news%41?x.sqlite3"):
+        app = create_app({"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(tmp_path / name), "SETTLE_MS": 0})
+        assert app.test_client().get("/feed.rss").status_code == 200, name
+        assert (tmp_path / name).is_file()
+    assert {"state", "news", "x.sqlite3"}.isdisjoint(p.name for p in tmp_path.iterdir())  # no stray file cut from the path
+
+
+def test_build_with_standard_output_closed_runs(sample_dir, tmp_path):
+    """`feedsvc build >&-` (a cron line, a service without stdout): the fork of its helpers flushed a stdout that is None."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    run = subprocess.run(["bash", "-c", f'"{sys.executable}" -m feedsvc build --out "{tmp_path / "out"}" --articles "{sample_dir}" >&-'],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_CONFIG": "", "FEEDSVC_STATE_PATH": str(tmp_path / "s.db")})
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    assert (tmp_path / "out" / "feed.rss").is_file()
+
+
+def test_plain_gunicorn_says_a_settings_mistake_in_one_line(tmp_path):
+    """`gunicorn wsgi:app` with a misspelt setting: a traceback in each worker, 116 lines, the fix buried among them."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "feedsvc.toml").write_text("refresh_secs = 10\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "gunicorn", "--pythonpath", str(ROOT), "-b", "127.0.0.1:0", "-w", "1", "wsgi:app"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env={**os.environ, "FEEDSVC_CONFIG": str(tmp_path / "feedsvc.toml")})
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
+    assert "feedsvc: " in run.stderr and "did you mean 'refresh_seconds'" in run.stderr
+
+
+def test_a_state_file_that_cannot_be_written_stops_serve_and_build_in_one_line(sample_dir, tmp_path):
+    """A state file left read-only (owned by root, mode 444) in a writable folder: SQLite opened it read-only without a
+    word, `serve` started and answered stale for ever, `build` printed a traceback. Real permissions, capabilities dropped."""
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    state = tmp_path / "state.db"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": ""}
+    made = subprocess.run([sys.executable, "-m", "feedsvc", "build", "--out", str(tmp_path / "first"), "--articles", str(sample_dir)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert made.returncode == 0, made.stderr
+    os.chmod(state, 0o444)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
+    try:
+        for command in (["build", "--out", str(tmp_path / "site"), "--articles", str(sample_dir)],
+                        ["serve", "--port", str(port), "--articles", str(sample_dir)]):
+            run = subprocess.run([*drop, sys.executable, "-m", "feedsvc", *command], capture_output=True, text=True,
+                                 timeout=60, env=env, cwd=tmp_path)
+            assert run.returncode != 0 and "Traceback" not in run.stderr, (command[0], run.stderr)
+            assert f"the state store {state} cannot be written" in run.stderr and "chown or chmod" in run.stderr, run.stderr
+    finally:
+        os.chmod(state, 0o644)

@@ -387,3 +387,23 @@ def test_a_build_that_cannot_be_committed_is_no_success_and_is_said_once_then_in
     tracebacks = [r for r in caplog.records if r.getMessage() == "a refresh observer failed"]
     again = [r for r in caplog.records if r.getMessage().startswith("a refresh observer failed again")]
     assert len(tracebacks) == 1 and tracebacks[0].exc_info and len(again) == 2
+
+
+def test_a_full_disk_under_the_store_is_said_in_one_line_without_a_traceback(tmp_path, monkeypatch, caplog):
+    """`feedsvc build` on a full disk printed a traceback before its one-line error (README: one line): SQLite's own
+    words say what to do. A full disk cannot be made here without a mount: the commit fails as SQLite fails then."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "articles"
+    write(folder, "a.txt", "News\nFirst\nA paragraph.\n")
+    app = create_app({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0})
+    publisher = app.extensions["feedsvc"]
+
+    def full(refreshed):
+        raise sqlite3.OperationalError("database or disk is full")
+    publisher.observers.append(full)
+    with caplog.at_level("ERROR"):
+        write(folder, "b.txt", "News\nSecond\nA paragraph.\n")
+        publisher.refresh()
+    said = [r for r in caplog.records if r.getMessage().startswith("a refresh observer failed")]
+    assert [r.getMessage() for r in said] == ["a refresh observer failed: OperationalError: database or disk is full"]
+    assert not said[0].exc_info and "database or disk is full" in publisher.last_error

@@ -74,6 +74,33 @@ def test_a_folder_that_cannot_be_watched_leaves_the_schedule_running(tmp_path, c
         r.run()  # the first build: its end starts the schedule, watched or not
         assert r._scheduler is not None and r._scheduler.running and r.observer is None
         assert "cannot watch" in caplog.text
+        # The fix for a folder that is not there, not the inotify limit's (raise max_user_watches) as it was.
+        assert "set ARTICLES_DIR to the articles folder, or create it" in caplog.text and "max_user_watches" not in caplog.text
+    finally:
+        r.stop()
+
+
+def test_a_file_saved_at_the_top_of_an_articles_folder_reached_by_a_link_is_seen(tmp_path):
+    """inotify is asked not to follow links: watching the link, nothing saved at the folder's top was seen (sub-folders
+    were), and such saves waited for the scheduled walk, up to REFRESH_SECONDS."""
+    import time
+
+    from feedsvc.reading.folder import Folder
+
+    real = tmp_path / "releases" / "v1"
+    real.mkdir(parents=True)
+    (tmp_path / "articles").symlink_to(real)
+    seen = []
+    r = Refresher(lambda *a, **k: None, lambda: None, seconds=3600, watch=tmp_path / "articles", debounce=3600)
+    r.saw = lambda paths, kind="changed": seen.extend(paths.keys() if isinstance(paths, dict) else paths)
+    r.start()
+    try:
+        time.sleep(0.2)
+        (real / "top.txt").write_text("News\nTop\nBody.\n", encoding="utf-8")
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert seen and {Folder(tmp_path / "articles").source_of(path) for path in seen} == {"top.txt"}
     finally:
         r.stop()
 

@@ -14,7 +14,6 @@ import logging
 import os
 import pickle
 import sqlite3
-import sys
 import threading
 import time
 import weakref
@@ -25,6 +24,7 @@ from operator import is_not, not_
 from typing import Any, Callable, Mapping
 
 from .. import allocator
+from ..children import flush_output
 from ..formats import FORMATS
 from ..model import Article, dated, names_site
 from ..store import ItemRef, ListingHead, StoreReader, connect, short_digest
@@ -597,8 +597,7 @@ def _end() -> None:
     handler runs wherever the main thread is, also inside a finalizer or an import's module-lock callback, where Python
     prints what is raised and goes on ("Exception ignored in: …"), and the builder then ran on for good, holding the
     build lock, after its master was killed (seen with the SIGTERM of PR_SET_PDEATHSIG)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    flush_output()  # where there is an output: started with it closed (`>&-`), Python has None
     os._exit(0)
 
 

@@ -34,6 +34,16 @@ def writable(state_path: str) -> str | None:
     except OSError as exc:
         return (f"the state folder {os.path.dirname(os.path.abspath(state_path))} cannot be written ({exc.strerror or exc}); "
                 "set STATE_PATH to a file in a writable folder with free space")
+    # The store's own files, where they are: SQLite opens one it cannot write read-only and says nothing, and every
+    # build then failed on "attempt to write a readonly database" (a file left owned by root, mode 444).
+    for path in (state_path, state_path + "-wal", state_path + "-shm"):
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CLOEXEC))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return (f"the state store {os.path.abspath(path)} cannot be written ({exc.strerror or exc}); "
+                    "give the user feedsvc runs as write access to it (chown or chmod), or set STATE_PATH to another file")
     return None
 
 

@@ -86,8 +86,9 @@ class Refresher:
             observer.start()
             self.observer = observer
         except OSError as exc:  # e.g. the inotify watch limit: keep serving, by the schedule alone
-            log.error("cannot watch %s (%s); refreshing every %d s only — raise fs.inotify.max_user_watches "
-                      "or set WATCH=false", self.watch, exc, self.seconds)
+            fix = ("set ARTICLES_DIR to the articles folder, or create it" if not os.path.isdir(self.watch)
+                   else "raise fs.inotify.max_user_watches or set WATCH=false")
+            log.error("cannot watch %s (%s); refreshing every %d s only — %s", self.watch, exc, self.seconds, fix)
 
     @property
     def scheduler(self):
@@ -107,7 +108,9 @@ class Refresher:
     def _watch(self, observer: Observer) -> None:
         """Watch the folder the path names now, and note which it is (_rewatch)."""
         self._watched = _folder_identity(self.watch)
-        observer.schedule(_Poke(self.saw), str(self.watch), recursive=True, event_filter=WATCHED)
+        # The folder itself, not a link to it: inotify is asked not to follow links (IN_DONT_FOLLOW), so a watch on the
+        # link saw nothing saved at the folder's top (Folder.source_of takes paths under either).
+        observer.schedule(_Poke(self.saw), os.path.realpath(self.watch), recursive=True, event_filter=WATCHED)
 
     def _rewatch(self) -> None:
         """Watch the folder anew when the path names another one now (deleted and made again, moved aside, a link

@@ -7,7 +7,9 @@ and restarts.
 """
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -504,10 +506,10 @@ class Publisher:
                 observer(refreshed)
             except Exception as exc:  # an observer's failure (a full disk under the build store) never stops refreshing
                 failed = f"{type(exc).__name__}: {exc}"
-                if failed != self._observer_failing:
+                if failed != self._observer_failing and not _said_by_itself(exc):
                     log.exception("a refresh observer failed")
-                else:
-                    log.error("a refresh observer failed again: %s", failed)
+                else:  # again, or a full disk, a read-only store: what to do is in its words, and no traceback adds to it
+                    log.error("a refresh observer failed%s: %s", " again" if failed == self._observer_failing else "", failed)
                 if refreshed.ok:
                     self.last_error = f"the build could not be committed to the store ({failed}); see the log"
         self._observer_failing = failed
@@ -585,6 +587,17 @@ class Publisher:
             left, came = set(map(_ID, site_wide.left)), set(map(_ID, site_wide.came))
             return MappingProxyType(live), (left - came, came - left)
         return MappingProxyType(dict(zip(map(_ID, site_wide.items), site_wide.items))), None
+
+
+# What the machine says of its disk, in SQLite's words or the system's: the fix is the operator's, not in the code.
+_DISK_WORDS = ("database or disk is full", "attempt to write a readonly database", "disk I/O error")
+
+
+def _said_by_itself(exc: BaseException) -> bool:
+    """Whether a failure says all there is to it in one line: a full or read-only disk under the store."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and any(words in str(exc) for words in _DISK_WORDS)
 
 
 def compress_fresh(refreshed: Refreshed) -> None:
