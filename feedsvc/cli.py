@@ -70,6 +70,21 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
         def load(self):
             return asgi_app(overrides)
 
+        def run(self):
+            from gunicorn.arbiter import Arbiter
+
+            class _Arbiter(Arbiter):
+                def handle_hup(self):
+                    # gunicorn's reload makes new workers with the settings as they are now, while the dedicated builder
+                    # goes on with those it started with: feeds and their archive pages cut two ways, unsaid.
+                    self.log.warning("SIGHUP: feedsvc serve does not reload its settings (its builder would go on with "
+                                     "the old ones); restart it to apply them")
+
+            try:
+                _Arbiter(self).run()
+            except RuntimeError as exc:
+                raise click.ClickException(str(exc)) from None
+
     _Server().run()
 
 

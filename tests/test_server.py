@@ -182,3 +182,26 @@ def test_a_failed_precondition_is_named_in_the_status_line(server, headers):
         assert (res.status, res.reason) == (412, "Precondition Failed")
     finally:
         conn.close()
+
+
+def test_sighup_is_refused_in_one_line_not_a_reload_on_two_settings(sample_dir, tmp_path):
+    """gunicorn's reload made new workers with the new feedsvc.toml while the dedicated builder went on with the old
+    settings: first pages cut at 11 items, archive pages at 3, unsaid. `serve` says it does not reload and serves on."""
+    import os
+    import signal
+    import time
+
+    server = Server(sample_dir, tmp_path / "state.sqlite3", workers=2, env={"FEEDSVC_CONFIG": ""})
+    try:
+        before = fetch(server.base, "/feed.rss")
+        (tmp_path / "feedsvc.toml").write_text("feed_max_items = 3\n", encoding="utf-8")
+        os.kill(server.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "does not reload" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "SIGHUP: feedsvc serve does not reload its settings" in server.output()
+        time.sleep(0.5)
+        after = fetch(server.base, "/feed.rss")
+        assert after.status == 200 and after.body == before.body and server.proc.poll() is None
+    finally:
+        server.stop()
