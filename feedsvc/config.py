@@ -69,7 +69,8 @@ SETTINGS = (
     Setting("FEED_MAX_ITEMS", 50, int, "Most items in one feed (page).", maximum=10_000),
     Setting("SUMMARY_LENGTH", 280, int, "Longest generated summary, in characters, cut at a word."),
     Setting("CHROME_MARKERS", [], list, "Extra lines that start site chrome, added to the built-in Arabic and English ones."),
-    Setting("CATEGORY_SLUGS", {}, dict, 'Category name → URL slug, e.g. {"سياسة": "politics"}.'),
+    Setting("CATEGORY_SLUGS", {}, dict, 'Category name → URL slug, e.g. {"سياسة": "politics"}. A name no published '
+            'article has is logged once (as is a partner\'s licensed one): a misspelling maps (or licenses) nothing.'),
     Setting("STATE_PATH", "feedsvc-state.sqlite3", str, "SQLite state file (its -wal and -shm files sit beside it), relative to the working folder."),
     Setting("REFRESH_SECONDS", 60, int, "Seconds between scheduled refreshes; also the feeds' cache lifetime.", maximum=86_400),
     Setting("WATCH", True, bool, "Watch the articles folder and publish a saved file within a second (feedsvc serve)."),

@@ -248,3 +248,17 @@ def test_a_partners_atom_feed_is_a_feed_of_its_own_not_the_public_one(partner_ap
     theirs = feedparser.parse(client.get("/partners/feed.atom", headers=bearer(AGENCY_KEY)).data).feed.id
     again = feedparser.parse(client.get("/partners/feed.atom?page=1", headers=bearer(AGENCY_KEY), follow_redirects=True).data).feed.id
     assert public.startswith("urn:uuid:") and theirs.startswith("urn:uuid:") and public != theirs == again
+
+
+def test_a_category_the_settings_name_that_no_article_has_is_said_once(make_app, articles_dir, monkeypatch, caplog):
+    """A partner licensed for "Technolgy" got an empty feed and a 403, a CATEGORY_SLUGS key mapped nothing: unsaid."""
+    write(articles_dir, "t.md", "---\ntitle: Tech story\ncategory: Technology\ndate: 2026-11-03T00:00:00Z\n---\nBody.\n")
+    monkeypatch.setenv("AGENCY_KEY", AGENCY_KEY)
+    with caplog.at_level("WARNING"):
+        app = make_app(articles_dir, CATEGORY_SLUGS={"Technolgy": "tech"},
+                       PARTNERS=[{"name": "Agency", "key_env": "AGENCY_KEY", "categories": ["Technolgy", "Technology"]}])
+        write(articles_dir, "u.md", "---\ntitle: Other\ncategory: Sport\ndate: 2026-11-04T00:00:00Z\n---\nBody.\n")
+        app.extensions["feedsvc"].refresh()
+    said = [r.getMessage() for r in caplog.records if "which no published article has" in r.getMessage()]
+    assert said == ["setting CATEGORY_SLUGS names the category 'Technolgy', which no published article has (yet): check its "
+                    "spelling against the articles' categories (/feeds.opml lists them)"], said

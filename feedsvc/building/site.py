@@ -97,6 +97,9 @@ class FeedOptions:
     public: Mapping[str, Any]  # what public feeds carry: full_text, hub (a partner's view overrides them)
     archive_max_age: int
     tombstone_days: int = 30  # how long the feeds that carried a gone article announce it (tombstones.py)
+    # Category names the settings give (CATEGORY_SLUGS' keys, each partner's licensed ones), by the setting that names
+    # them: one that no article has is said once (a misspelt one licensed nothing and mapped no slug, unsaid).
+    named: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "FeedOptions":
@@ -110,6 +113,9 @@ class FeedOptions:
             public=MappingProxyType({"full_text": settings.public_content == "full", "hub": settings.websub_hub}),
             archive_max_age=settings.archive_max_age,
             tombstone_days=settings.tombstone_days,
+            named=MappingProxyType({"CATEGORY_SLUGS": tuple(settings.category_slugs), **{
+                f"PARTNERS ({entry.get('name', '?')})": tuple(entry["categories"]) for entry in settings.partners
+                if isinstance(entry.get("categories"), (list, tuple))}}),
         )
 
 
@@ -169,6 +175,7 @@ class Publisher:
         # before the first refresh and after a failed one: then each stage compares everything once (see each).
         self._synced = False
         self._slugs: dict[str, str] = {}  # category name → its slug, as the state store last said
+        self._unpublished_said: set[str] = set()  # categories the settings name that no article had, said once
         self._term_slugs: dict[str, dict[str, str]] = {"tag": {}, "author": {}}  # the same for tags and authors
         self._pages: dict[str, tuple] = {}  # listing key → (listing, its first page, that page dated), as last built
         self.owners = Owners(store)  # which file owns each ID and GUID (owners.py)
@@ -468,7 +475,16 @@ class Publisher:
         if not names <= self._slugs.keys():
             configured = self.options.category_slugs
             self._slugs.update(self.store.claim_slugs(names, lambda new, recorded: assign_slugs(new, configured, recorded)))
+            self._say_unpublished(names)
         return self._slugs
+
+    def _say_unpublished(self, names: Iterable[str]) -> None:
+        """Say once each category a setting names that no article has (yet): a misspelling licenses or maps nothing."""
+        for setting, named in self.options.named.items():
+            for name in sorted(set(named) - set(names) - self._unpublished_said):
+                log.warning("setting %s names the category %r, which no published article has (yet): check its spelling "
+                            "against the articles' categories (/feeds.opml lists them)", setting, name)
+                self._unpublished_said.add(name)
 
     def _first_pages(self, listings: list[Listing]) -> list[Feed]:
         """Each listing's first page; a listing that did not change keeps its Feed (a few hundred tags, one file saved)."""
