@@ -261,4 +261,4 @@ def test_a_category_the_settings_name_that_no_article_has_is_said_once(make_app,
         app.extensions["feedsvc"].refresh()
     said = [r.getMessage() for r in caplog.records if "which no published article has" in r.getMessage()]
     assert said == ["setting CATEGORY_SLUGS names the category 'Technolgy', which no published article has (yet): check its "
-                    "spelling against the articles' categories (/feeds.opml lists them)"], said
+                    "spelling against the articles' categories (the site's OPML lists them)"], said

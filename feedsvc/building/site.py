@@ -483,7 +483,7 @@ class Publisher:
         for setting, named in self.options.named.items():
             for name in sorted(set(named) - set(names) - self._unpublished_said):
                 log.warning("setting %s names the category %r, which no published article has (yet): check its spelling "
-                            "against the articles' categories (/feeds.opml lists them)", setting, name)
+                            "against the articles' categories (the site's OPML lists them)", setting, name)
                 self._unpublished_said.add(name)
 
     def _first_pages(self, listings: list[Listing]) -> list[Feed]:
