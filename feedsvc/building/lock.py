@@ -35,14 +35,12 @@ def writable(state_path: str) -> str | None:
         return (f"the state folder {os.path.dirname(os.path.abspath(state_path))} cannot be written ({exc.strerror or exc}); "
                 "set STATE_PATH to a file in a writable folder with free space")
     # The store's own files, where they are: SQLite opens one it cannot write read-only and says nothing, and every
-    # build then failed on "attempt to write a readonly database" (a file left owned by root, mode 444).
+    # build then failed on "attempt to write a readonly database" (a file left owned by root, mode 444). Asked of the
+    # kernel by name, never opened: closing a descriptor of a database file drops every POSIX lock this process's
+    # SQLite connections hold on it (fcntl's rule), and a checkpoint beside then cut the file under a reader's map.
     for path in (state_path, state_path + "-wal", state_path + "-shm"):
-        try:
-            os.close(os.open(path, os.O_RDWR | os.O_CLOEXEC))
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            return (f"the state store {os.path.abspath(path)} cannot be written ({exc.strerror or exc}); "
+        if os.path.exists(path) and not os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+            return (f"the state store {os.path.abspath(path)} cannot be written (Permission denied); "
                     "give the user feedsvc runs as write access to it (chown or chmod), or set STATE_PATH to another file")
     return None
 
