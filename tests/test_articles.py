@@ -450,6 +450,23 @@ def test_a_markdown_heading_title_is_the_text_a_reader_sees(line, title):
     assert full.body_text == "The vote passed."  # the heading is the title: not repeated in the body
 
 
+@pytest.mark.parametrize("line, title", [
+    ("# Breaking &#x8; news *now*", "Breaking news now"),  # a control character no XML may hold: every refresh failed
+    ("# Breaking &#x1b;[2J news", "Breaking [2J news"),
+    ("# Breaking news &#x202E;gnp.exe&#x202C; *now*", "Breaking news gnp.exe now"),  # a bidi override reversed it
+])
+def test_a_heading_titles_character_references_are_cleaned_as_the_text_is(line, title):
+    article = parse(f"---\ncategory: C\n---\n{line}\n\nBody.\n", "a.md")
+    assert article.title == title
+
+
+def test_a_yaml_merge_key_is_refused_not_a_way_round_the_duplicate_check():
+    """`Date:` and `<<: {date: 2030-01-01}`: published dated 2026, the 2030 embargo dropped, `check` saying nothing."""
+    with pytest.raises(ArticleError) as info:
+        parse("---\nDate: 2026-01-01\n<<: {date: 2030-01-01}\ncategory: News\n---\n# Title\n\nBody.\n", "a.md")
+    assert "merge key" in info.value.reason
+
+
 def test_a_markdown_heading_of_markup_alone_is_no_title():
     with pytest.raises(ArticleError, match="title is empty"):
         parse("---\ncategory: C\n---\n# <script>x()</script>\n\nBody.\n", "a.md")
@@ -642,7 +659,7 @@ def timed_parse(text: str):
 
 @pytest.mark.parametrize("front, reason", [
     ("x: &a [1]\ny: *a", "alias"),
-    ("base: &b {k: v}\nother:\n  <<: *b", "alias"),
+    ("base: &b {k: v}\nother:\n  <<: *b", "merge key"),  # an alias merged in: refused for the merge first
     ("x: " + "[" * 8000 + "]" * 8000, "nests lists or mappings 8000 deep"),
     ("x: " + "[" * 16000, "nests lists or mappings 16000 deep"),
     ("x:\n  " + "- " * 7000 + "a", "nested too deeply"),
@@ -660,7 +677,10 @@ def test_front_matter_that_could_exhaust_a_worker_is_refused_at_once(front, reas
     ("a.md", "---\ncategory: C\n---\n# T" + " " * 262144 + "x\n\nBody.\n"),  # a lazy match backtracked a space a step
     ("a.txt", "C\nT\nBody.\n" + "](" * 131072 + "\n"),  # each "](" searched to the line's end for a ")"
     ("a.md", "---\ntitle: T\ncategory: C\n---\n\n" + "[a](" * 65536 + "\n"),
-], ids=["heading of spaces", "chrome link targets", "markdown link openers"])
+    # A footnote mark's pattern backtracked over each repeat of its marker in one attribute: 25 s at 1 MiB.
+    ("a.md", "---\ntitle: T\ncategory: C\n---\nPara.\n\n<a title=\"" + "#user-content-fnref-" * 26000 + "\">x<em>y</em></a>\n"),
+    ("a.md", "---\ntitle: T\ncategory: C\n---\nPara.\n\n<a href=\"" + "#fnref-" * 70000 + "\">x<em>y</em></a>\n"),
+], ids=["heading of spaces", "chrome link targets", "markdown link openers", "footnote markers in a title", "in an href"])
 def test_a_line_made_to_make_matching_run_away_is_read_in_linear_time(source, text):
     started = time.perf_counter()
     article = parse(text, source)

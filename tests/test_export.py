@@ -678,3 +678,24 @@ def test_a_page_made_ahead_that_cannot_be_moved_in_is_made_again(articles_dir, t
     for name, entry in entries(out).items():
         if "?page=" in entry[0]:
             assert (out / name).read_bytes() == app.get("/" + entry[0]).data, name
+
+
+def test_links_planted_at_the_builds_own_names_never_lead_it_outside_the_folder(articles_dir, tmp_path):
+    """Whoever could write the export folder planted `.feedsvc-export.staging-<pid>` links to a folder elsewhere for the
+    next pids: the build made folders and wrote its archive pages there, and left the links. And a link at the lock's
+    name would have it make a file wherever that leads."""
+    corpus(articles_dir, 600)
+    out, victim, state = tmp_path / "out", tmp_path / "victim", tmp_path / "state.sqlite3"
+    out.mkdir()
+    victim.mkdir()
+    base = os.getpid()
+    for pid in range(base, base + 3000):  # this process's pid, as the build's, and those of the processes it starts
+        (out / f".feedsvc-export.staging-{pid}").symlink_to(victim)
+    assert "written whole" in run_build(articles_dir, out, state, FEED_MAX_ITEMS=5)
+    assert list(victim.iterdir()) == [] and not list(out.glob(".feedsvc-export.staging-*"))
+    assert assert_served_alike(out, served(state, articles_dir, FEED_MAX_ITEMS=5)) == len(entries(out))
+    (out / ".feedsvc-export.lock").unlink()
+    (out / ".feedsvc-export.lock").symlink_to(victim / "made")
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": "", "FEEDSVC_SETTLE_MS": "0", "FEEDSVC_FEED_MAX_ITEMS": "5"}
+    result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(articles_dir)], env=env)
+    assert result.exit_code == 1 and "is a link; remove it" in result.output and not (victim / "made").exists()

@@ -289,3 +289,11 @@ def test_code_is_laid_out_left_to_right_in_any_article():
     html = markdown_to_html('نص `calculate_rate()` هنا.\n\n```\nprint("rate:", rate);\n```\n', BASE)
     assert '<code dir="ltr">calculate_rate()</code>' in html and html.count('<pre dir="ltr"><code dir="ltr">') == 1
     assert '<code dir="ltr">x</code>' in sanitize_html('<code dir="rtl">x</code>', BASE)
+
+
+def test_an_id_is_one_html_takes_once_and_a_footnotes_own_cannot_be_taken():
+    """`<span id="fn-1">` before the notes took the footnote mark's link, and `id="two words"` is no HTML id."""
+    html = markdown_to_html('A claim[^1] with <span id="fn-1">a span</span> and <span id="two words">x</span>.\n\n'
+                            "[^1]: The note.\n", BASE)
+    assert html.count('id="user-content-fn-1"') == 1 and '<li id="user-content-fn-1">' in html
+    assert "two words" not in html and "<span>a span</span>" in html

@@ -118,8 +118,10 @@ def test_nothing_in_a_hidden_folder_of_the_export_is_served(site):
     staged = site[0].export / ".feedsvc-export.staging-1" / "feed.rss"
     staged.parent.mkdir()
     staged.write_bytes((site[0].export / "feed.rss").read_bytes())
+    (staged.parent / "index.html").write_bytes((site[0].export / "index.html").read_bytes())
     try:
         check_not_found(site[0].base, "/.feedsvc-export.staging-1/feed.rss")
+        check_not_found(site[0].base, "/.feedsvc-export.staging-1/")  # a folder's page: `location ~ /$` came first
     finally:
         shutil.rmtree(staged.parent)
 

@@ -35,7 +35,7 @@ from ..transactions import rows_for
 from ..urls import EXPORT_PREVIEW, PREVIEW, archive_feed, archive_path, export_file, feed_path
 from .archive import DATES, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Files, Job, Result, Task
-from .exportfolder import (LEAVE_OUT, MANIFEST, STAGING, export_folder, own, ExportError, ExportWriteError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
+from .exportfolder import (LEAVE_OUT, MANIFEST, STAGING, export_folder, own, remove_staging, ExportError, ExportWriteError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
                            FileTask, Written, put_file, read_manifest, remove_files, store_token, sync_folder,
                            take_over, unlink, write_file, write_files, write_manifest, writing)
 from .precompress import SUFFIXES
@@ -135,7 +135,7 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
             shutil.rmtree(folder, ignore_errors=True)
         for folder in out.glob(f"{STAGING}*"):  # a killed build's pages made ahead
             if early is None or folder != early.staging:
-                shutil.rmtree(folder, ignore_errors=True)
+                remove_staging(folder)
     return ExportResult(version, full, len(writer.files), writer.written, len(writer.files) - len(writer.changed),
                         removed, tuple(writer.changed), tuple(writer.left_out))
 
@@ -602,7 +602,7 @@ class EarlyPages:
         self.tasks: dict[str, tuple] = {}  # file name → (task, page key)
         self.workers: ExportWorkers | None = None
         for leftover in out.glob(f"{STAGING}*") if not out.is_symlink() else ():
-            shutil.rmtree(leftover, ignore_errors=True)
+            remove_staging(leftover)
         try:  # an export of the earlier layout (a link) is taken over as an empty folder
             manifest = None if out.is_symlink() else read_manifest(out)
         except ExportError:
@@ -631,6 +631,11 @@ class EarlyPages:
             self.tasks[name] = (task, page_key)
             tasks.append(task)
         if len(tasks) >= FROM_PAGES:
+            try:  # made here, a folder of its own: never one a link at its name leads to (outside the export)
+                self.staging.mkdir(parents=True)
+            except OSError as exc:
+                log.warning("export: no pages made ahead (%s cannot be made: %s); the export makes them", self.staging, exc)
+                return
             self.workers = ExportWorkers()  # none on one core: the export renders the pages itself
             self.handed = self.workers.start(dataclasses.replace(job, store=str(store), out=str(self.staging)), tasks)
 
@@ -650,7 +655,7 @@ class EarlyPages:
     def close(self) -> None:
         if self.workers is not None:
             self.workers.close()
-        shutil.rmtree(self.staging, ignore_errors=True)
+        remove_staging(self.staging)
 
 
 def archive_page(publisher) -> Pages:

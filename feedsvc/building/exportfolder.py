@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import uuid
 from contextlib import contextmanager
@@ -160,6 +161,14 @@ def read_manifest(out: Path) -> dict | None:
     return None
 
 
+def remove_staging(path: Path) -> None:
+    """Remove a build's staging folder, or whatever else is at its name: a link is unlinked, never followed."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        unlink(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def own(name: str) -> bool:
     """Whether a name in the export folder is a build's bookkeeping, not a file of the site (nginx hides all three)."""
     return name == LOCK or name.startswith(STAGING)
@@ -252,7 +261,14 @@ def folder_lock(out: Path) -> Iterator[None]:
     else:
         out.mkdir(parents=True, exist_ok=True)
         path = out / LOCK  # an earlier feedsvc's, beside the folder, is left alone: it may be building there still
-    with open(path, "a") as f:
+    # Never through a link: one planted at the lock's name would have the build make a file wherever it leads.
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise ExportError(f"{path} is a link; remove it (a build's lock is a file of its own)") from None
+    with os.fdopen(fd, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -41,6 +41,8 @@ class _NoAliases:
     def construct_mapping(self, node, deep=False):
         seen: dict[str, str] = {}
         for key_node, _ in getattr(node, "value", ()):
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: {date: …}` brings keys past the check below
+                raise FrontMatterError("front matter uses a YAML merge key (<<)", "write each key out in full instead")
             key = key_node.value
             if not isinstance(key, str):
                 continue

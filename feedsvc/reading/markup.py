@@ -111,7 +111,9 @@ def heading_text(source: str) -> str:
     rendered = cmark.markdown_to_html_with_extensions("# " + _CHAR_REF.sub(_drop_nonchar_ref, source),
                                                       options=_CMARK_OPTIONS, extensions=_CMARK_EXTENSIONS)
     # Every tag goes, script and style with their content (ammonia's clean_content_tags), then the references.
-    return collapse_space(html.unescape(nh3.clean(rendered, tags=set(), strip_comments=True)))
+    # References become characters only here: the clean-up the source text had is applied again (`&#x8;` is a control
+    # character no XML may hold, which stopped every refresh; `&#x202E;` a bidi override that reversed a title's text).
+    return collapse_space(drop_unsafe_chars(html.unescape(nh3.clean(rendered, tags=set(), strip_comments=True))))
 
 
 ID_PREFIX = "user-content-"  # what an article's own ids are published with (in-article links follow them)
@@ -122,7 +124,7 @@ def sanitize_html(fragment: str, base_url: str) -> str:
 
     def absolutize(tag: str, attr: str, value: str) -> str | None:
         if attr == "id":  # prefixed, as GitHub does: an article's ids never clash with a reader's page or each other's
-            return ID_PREFIX + value if value.strip() else None
+            return ID_PREFIX + value if value and not any(c.isspace() for c in value) else None  # HTML: no space in an id
         if attr in ("href", "src"):
             value = value.strip()
             if attr == "href" and value.startswith("#") and len(value) > 1:  # a footnote, an anchor: the id as prefixed
@@ -148,7 +150,29 @@ def sanitize_html(fragment: str, base_url: str) -> str:
         # `;print(x)` and `f()` as `()f` (the dir attribute also isolates inline code from the text around it).
         set_tag_attribute_values={"pre": {"dir": "ltr"}, "code": {"dir": "ltr"}},
     )
-    return drop_unsafe_chars(cleaned).strip()
+    return _ids_once(drop_unsafe_chars(cleaned).strip())
+
+
+_ID = re.compile(r' id="([^"]*)"')
+
+
+def _ids_once(fragment: str) -> str:
+    """Each id once (HTML wants them unique): a repeated one is kept on its last element, where the footnotes are, so an
+    element of the text written with a footnote's id cannot take its mark's link."""
+    if ' id="' not in fragment:
+        return fragment
+    ids = _ID.findall(fragment)
+    if len(ids) == len(set(ids)):
+        return fragment
+    left = {id_: ids.count(id_) for id_ in set(ids) if ids.count(id_) > 1}
+
+    def once(match: re.Match) -> str:
+        count = left.get(match[1])
+        if not count:
+            return match[0]
+        left[match[1]] = count - 1
+        return match[0] if count == 1 else ""
+    return _ID.sub(once, fragment)
 
 
 # Sanitised HTML (ammonia's output) escapes every < and > that is not markup, also inside attribute
@@ -161,13 +185,26 @@ _BREAK = re.compile(r"<br(?=[\s/>])[^>]*>|</t[dh]\s*>", re.IGNORECASE)
 
 
 # A footnote's mark in the text and its way back from the note (cmark-gfm's, as sanitised): no words of the text, so
-# none of its plain text ("A claim1" for "A claim[^1]", a "↩" after each note).
-_FOOTNOTE_MARKS = re.compile(rf'<sup><a [^>]*id="{ID_PREFIX}fnref-[^"]*"[^>]*>[^<]*</a></sup>|<a [^>]*#{ID_PREFIX}fnref-[^>]*>[^<]*</a>')
+# none of its plain text ("A claim1" for "A claim[^1]", a "↩" after each note). Every link is matched (a pattern without
+# nested choices: linear) and told apart by its start tag (a pattern looking for the mark inside a tag backtracked over
+# each repeat of it: 25 s for a 1 MiB attribute).
+_LINKS = re.compile(r"(<sup>)?<a [^>]*>[^<]*</a>(</sup>)?")
+
+
+def _no_footnote_mark(match: re.Match) -> str:
+    whole, sup_open, sup_close = match[0], match[1], match[2]
+    start = len(sup_open or "")
+    tag = whole[start:whole.index(">", start) + 1]
+    if sup_open and sup_close and f' id="{ID_PREFIX}fnref-' in tag:
+        return ""  # the mark
+    if not sup_open and f'#{ID_PREFIX}fnref-' in tag:
+        return sup_close or ""  # the way back
+    return whole
 
 
 def _text_only(fragment: str) -> str:
-    """The fragment without footnote marks (_FOOTNOTE_MARKS), when it has any."""
-    return _FOOTNOTE_MARKS.sub("", fragment) if f"{ID_PREFIX}fnref-" in fragment else fragment
+    """The fragment without footnote marks, when it has any."""
+    return _LINKS.sub(_no_footnote_mark, fragment) if f"{ID_PREFIX}fnref-" in fragment else fragment
 
 
 def html_to_paragraphs(fragment: str) -> list[str]:
