@@ -379,7 +379,7 @@ def check(folder: str | None, as_json: bool) -> None:
         raise error
     from .reading.articles import Options
 
-    report = check_folder(root, Options.from_settings(settings))
+    report = check_folder(root, Options.from_settings(settings), slugs=settings.category_slugs)
     if as_json:
         click.echo(json.dumps({"folder": str(root), "articles": report.articles, "drafts": report.drafts,
                                "embargoed": [t.isoformat() for t in report.embargoed], "skipped": _rows(report.skipped),

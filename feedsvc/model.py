@@ -220,6 +220,7 @@ class Feed:
     hub: str = ""  # WebSub hub advertised by the feed
     deleted: tuple[Deleted, ...] = ()  # tombstones it announces (RFC 6721), newest first: first pages and deltas only
     identity: str = ""  # the name its permanent ID is made from when not its category's: "search:" + the query
+    viewer: str = ""  # the partner whose view of the listing it is (its own atom:id), "" for a public feed
 
     def path(self, fmt: str) -> str:
         """URL path of this feed in a format, relative to the site root (no query)."""

@@ -37,7 +37,7 @@ class Partner:
 
     def feed_options(self) -> dict[str, Any]:
         """How its feeds differ from the public ones: its content mode, and its links under partners/."""
-        return {"full_text": self.full_text, "prefix": PARTNERS}
+        return {"full_text": self.full_text, "prefix": PARTNERS, "viewer": self.name}
 
 
 def load_partners(entries: Iterable[Mapping[str, Any]], environ: Mapping[str, str] | None = None) -> tuple[Partner, ...]:

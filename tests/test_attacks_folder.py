@@ -188,3 +188,13 @@ def test_check_folder_reports_an_articles_folder_gone_mid_check_as_one_skip(tmp_
     report = check_folder(tmp_path / "gone", Options(site_url="http://127.0.0.1:8000"))
     (skip,) = report.skipped
     assert (skip.source, report.articles) == (".", 0) and "gone cannot be read (No such file or directory)" in skip.reason
+
+
+def test_check_says_nothing_of_a_long_category_given_its_own_slug():
+    from feedsvc.reading.audit import check_article
+    from feedsvc.reading.articles import Options, parse_article
+
+    crumb = "Politics and Government > International Relations > Middle East and North Africa > Analysis"
+    options = Options(site_url="http://x")
+    article = parse_article(f"{crumb}\nA title\nA paragraph.\n".encode(), "a.txt", options)
+    assert not any("its URL cut" in f.fix for f in check_article(article, options, {crumb: "mena"}))

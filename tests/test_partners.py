@@ -248,6 +248,11 @@ def test_a_partners_atom_feed_is_a_feed_of_its_own_not_the_public_one(partner_ap
     theirs = feedparser.parse(client.get("/partners/feed.atom", headers=bearer(AGENCY_KEY)).data).feed.id
     again = feedparser.parse(client.get("/partners/feed.atom?page=1", headers=bearer(AGENCY_KEY), follow_redirects=True).data).feed.id
     assert public.startswith("urn:uuid:") and theirs.startswith("urn:uuid:") and public != theirs == again
+    portal = feedparser.parse(client.get("/partners/feed.atom", headers=bearer(PORTAL_KEY)).data).feed.id
+    assert portal not in (public, theirs)  # each partner's view is its own feed
+    from feedsvc.model import stable_id
+    search = feedparser.parse(client.get("/search/feed.atom?q=story").data).feed.id
+    assert search == stable_id("search:story")  # a public search feed's id as it always was
 
 
 def test_a_category_the_settings_name_that_no_article_has_is_said_once(make_app, articles_dir, monkeypatch, caplog):

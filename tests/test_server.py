@@ -189,19 +189,27 @@ def test_sighup_is_refused_in_one_line_not_a_reload_on_two_settings(sample_dir, 
     settings: first pages cut at 11 items, archive pages at 3, unsaid. `serve` says it does not reload and serves on."""
     import os
     import signal
+    import subprocess
     import time
 
-    server = Server(sample_dir, tmp_path / "state.sqlite3", workers=2, env={"FEEDSVC_CONFIG": ""})
+    config = tmp_path / "feedsvc.toml"
+    config.write_text("feed_max_items = 50\n", encoding="utf-8")
+    server = Server(sample_dir, tmp_path / "state.sqlite3", workers=2, env={"FEEDSVC_CONFIG": str(config)})
     try:
         before = fetch(server.base, "/feed.rss")
-        (tmp_path / "feedsvc.toml").write_text("feed_max_items = 3\n", encoding="utf-8")
+        assert before.body.count(b"<item>") == 11
+        workers = set(subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True).stdout.split())
+        config.write_text("feed_max_items = 3\n", encoding="utf-8")  # read by any process started from now on
         os.kill(server.proc.pid, signal.SIGHUP)
         deadline = time.monotonic() + 10
         while "does not reload" not in server.output() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "SIGHUP: feedsvc serve does not reload its settings" in server.output()
-        time.sleep(0.5)
+        time.sleep(1.5)
         after = fetch(server.base, "/feed.rss")
         assert after.status == 200 and after.body == before.body and server.proc.poll() is None
+        assert fetch(server.base, "/feed.rss?page=2").status == 404  # no worker cuts pages of 3 beside pages of 11
+        now = set(subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True).stdout.split())
+        assert now == workers  # the same workers (and builder): none started anew with the new settings
     finally:
         server.stop()

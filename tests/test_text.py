@@ -315,3 +315,14 @@ def test_an_article_is_in_the_language_of_its_headline_and_lead_whatever_it_quot
     left to right, and made its category's pages English; an English report quoting Arabic slogans stays English."""
     assert detect_language(QUOTING, "en") == "ar"
     assert detect_language(QUOTED, "ar") == "en"
+
+
+def test_arabic_typed_on_a_persian_keyboard_is_arabic_and_a_verse_under_an_english_headline_is_no_arabic_article():
+    """Arabic with Persian-keyboard letters (ی for ي, ک for ك) was told Persian; an English piece whose lead is an Arabic
+    verse was told Arabic: the headline and lead decide only when the headline is in that script too."""
+    seed = (Path(__file__).resolve().parents[1] / "articles" / "000_4c2ff0435fbab79d.txt").read_text(encoding="utf-8")
+    assert detect_language(seed.replace("ي", "ی").replace("ى", "ی").replace("ك", "ک"), "en") == "ar"
+    verse = ("Remembering Mahmoud Darwish\nعلى هذه الأرض ما يستحق الحياة، تردد إبريل، رائحة الخبز في الفجر\n\nThe poet, "
+             "who died in 2008, wrote these lines in exile, and they are still recited across the region by people of every "
+             "generation, in schools and at weddings, from Ramallah to Beirut.")
+    assert detect_language(verse, "ar") == "en"

@@ -74,10 +74,10 @@ def channel(feed: Feed, site: Site) -> FeedGenerator:
     # A tag's or an author's feed is named apart from a category's of the same name ("feed:tag:<name>"); a
     # search's by its query (Feed.identity).
     kind = feed.category.kind if feed.category else "category"
+    name = feed.identity or "feed:" + ("" if kind == "category" else kind + ":") + (feed.category.name if feed.category else "")
     # A partner's view (its full text, its licensed categories) is a feed of its own, not the public one under another
-    # URL: an aggregator that knows feeds by their atom:id took the two for one (RFC 4287 §4.2.6).
-    fg.id(stable_id(feed.prefix + (feed.identity or "feed:" + ("" if kind == "category" else kind + ":")
-                                   + (feed.category.name if feed.category else ""))))
+    # URL: an aggregator that knows feeds by their atom:id took the two for one (RFC 4287 §4.2.6). Each partner's its own.
+    fg.id(stable_id(f"partner:{feed.viewer}:{name}" if feed.viewer else name))
     fg.extras.feed_path = feed.path("atom")
     fg.extras.deleted = feed.deleted
     fg.title(feed.title)

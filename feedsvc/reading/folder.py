@@ -270,7 +270,7 @@ class Folder:
         """The source (path inside the folder, "/"-separated) of a path a watcher reported; None if outside;
         FULL_WALK when it is a folder."""
         rel = os.path.relpath(path, self.root)
-        if rel.startswith("..") and self.real != self.root:  # under the folder's real path: a link's, watched as the folder
+        if (rel == ".." or rel.startswith(".." + os.sep)) and self.real != self.root:  # under the real path of a linked folder
             rel = os.path.relpath(path, self.real)
         if rel == "." or rel == ".." or rel.startswith(".." + os.sep):
             return None

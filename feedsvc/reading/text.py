@@ -245,12 +245,17 @@ def detect_language(text: str, default: str) -> str:
 
 def _arabic_script(text: str, arabic: int) -> str:
     """The language of a text in Arabic script: Persian by its yeh (ی, U+06CC, where Arabic writes ي), Urdu by its
-    yeh barree (ے) too, else Arabic. Each is several in a hundred of their letters, and Arabic has none of them; a
-    Persian article was published as `ar`, for fonts, screen readers and feed readers."""
-    yeh = text.count("\u06cc")
-    if yeh * 50 <= arabic:  # under 2 in 100
+    yeh barree (ے) too, else Arabic. Each is several in a hundred of their letters; Arabic typed on a Persian keyboard
+    has them too, and is told by its teh marbuta (ة), a few in a hundred of Arabic's letters and next to none of
+    theirs; Pashto and Sorani, which have letters of their own, stay as they were read (ar)."""
+    if text.count("\u06cc") * 50 <= arabic or text.count("\u0629") * 200 > arabic:
+        return "ar"
+    if any(letter in text for letter in _PASHTO_SORANI):
         return "ar"
     return "ur" if text.count("\u06d2") * 100 > arabic else "fa"
+
+
+_PASHTO_SORANI = "\u067c\u0689\u0693\u0696\u069a\u06ab\u06bc\u0695\u06b5\u06c6\u06ce"  # ټ ډ ړ ږ ښ ګ ڼ ڕ ڵ ۆ ێ
 
 
 def _by_head(text: str) -> str | None:
@@ -260,14 +265,12 @@ def _by_head(text: str) -> str | None:
     title_end = text.find("\n")
     lead_end = text.find("\n\n", title_end + 2) if title_end >= 0 else -1
     head = text if lead_end < 0 else text[:lead_end]
-    letters = len(_NOT_LETTERS.sub("", head))
-    if not letters:
-        return None
-    blocks = _blocks(head)
-    if _in_script(head, blocks, _ARABIC_BLOCK, _ARABIC_SHARED, _NOT_ARABIC) * 2 > letters:
-        return "ar"
-    if _in_script(head, blocks, None, _HEBREW_SHARED, _NOT_HEBREW) * 2 > letters:
-        return "he"
+    title = head if title_end < 0 else head[:title_end]
+    for script, block, shared, outside in (("ar", _ARABIC_BLOCK, _ARABIC_SHARED, _NOT_ARABIC), ("he", None, _HEBREW_SHARED, _NOT_HEBREW)):
+        # The headline must be in that script too: an English piece whose lead is an Arabic verse stays English.
+        if all(_in_script(part, _blocks(part), block, shared, outside) * 2 > len(_NOT_LETTERS.sub("", part)) > 0
+               for part in (title, head)):
+            return script
     return None
 
 
