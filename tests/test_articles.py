@@ -679,8 +679,11 @@ def test_front_matter_that_could_exhaust_a_worker_is_refused_at_once(front, reas
     ("a.md", "---\ntitle: T\ncategory: C\n---\n\n" + "[a](" * 65536 + "\n"),
     # A footnote mark's pattern backtracked over each repeat of its marker in one attribute: 25 s at 1 MiB.
     ("a.md", "---\ntitle: T\ncategory: C\n---\nPara.\n\n<a title=\"" + "#user-content-fnref-" * 26000 + "\">x<em>y</em></a>\n"),
-    ("a.md", "---\ntitle: T\ncategory: C\n---\nPara.\n\n<a href=\"" + "#fnref-" * 70000 + "\">x<em>y</em></a>\n"),
-], ids=["heading of spaces", "chrome link targets", "markdown link openers", "footnote markers in a title", "in an href"])
+    ("a.md", "---\ntitle: T\ncategory: C\n---\nPara.\n\n<a href=\"" + "#user-content-fnref-" * 26000 + "\">x<em>y</em></a>\n"),
+    # A repeated id among many: the count of each id over every id was quadratic (33 s at 1 MiB).
+    ("a.md", "---\ntitle: T\ncategory: C\n---\n" + "".join(f'<i id="a{n}">x</i>' for n in range(40000)) + '<i id="a1">y</i>\n'),
+], ids=["heading of spaces", "chrome link targets", "markdown link openers", "footnote markers in a title", "in an href",
+        "a repeated id among many"])
 def test_a_line_made_to_make_matching_run_away_is_read_in_linear_time(source, text):
     started = time.perf_counter()
     article = parse(text, source)

@@ -327,3 +327,13 @@ def test_a_state_file_that_cannot_be_written_stops_serve_and_build_in_one_line(s
             assert f"the state store {state} cannot be written" in run.stderr and "chown or chmod" in run.stderr, run.stderr
     finally:
         os.chmod(state, 0o644)
+
+
+def test_check_reads_category_slugs_from_the_settings(articles_dir, tmp_path):
+    crumb = "Politics and Government > International Relations > Middle East and North Africa > Analysis"
+    write(articles_dir, "a.txt", f"{crumb}\nA title\n" + "A paragraph of the story. " * 20 + "\n")
+    (tmp_path / "feedsvc.toml").write_text(f'[category_slugs]\n"{crumb}" = "mena"\n', encoding="utf-8")
+    with_slug = CliRunner().invoke(main, ["check", "--json", str(articles_dir)], env={"FEEDSVC_CONFIG": str(tmp_path / "feedsvc.toml")})
+    without = CliRunner().invoke(main, ["check", "--json", str(articles_dir)], env={"FEEDSVC_CONFIG": ""})
+    cut = lambda result: [w for w in json.loads(result.output)["warnings"] if "its URL cut" in w["fix"]]
+    assert cut(without) and not cut(with_slug)

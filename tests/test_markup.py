@@ -291,9 +291,14 @@ def test_code_is_laid_out_left_to_right_in_any_article():
     assert '<code dir="ltr">x</code>' in sanitize_html('<code dir="rtl">x</code>', BASE)
 
 
-def test_an_id_is_one_html_takes_once_and_a_footnotes_own_cannot_be_taken():
-    """`<span id="fn-1">` before the notes took the footnote mark's link, and `id="two words"` is no HTML id."""
-    html = markdown_to_html('A claim[^1] with <span id="fn-1">a span</span> and <span id="two words">x</span>.\n\n'
-                            "[^1]: The note.\n", BASE)
-    assert html.count('id="user-content-fn-1"') == 1 and '<li id="user-content-fn-1">' in html
-    assert "two words" not in html and "<span>a span</span>" in html
+def test_an_id_is_kept_once_on_its_first_element_and_only_tags_are_touched():
+    """A repeated id is no HTML (kept on its first element, as a browser takes it), `id="two words"` neither; the text and
+    code that say `id="x"` are left as written (a first version cut every `id="…"` but the last from the text too)."""
+    html = markdown_to_html('<span id="a">x</span><span id="a">y</span> <span id="two words">z</span>\n\n'
+                            '```html\n<p id="intro">One</p>\n<p id="intro">Two</p>\n```\n\n'
+                            'Write id="main" once, never id="main" twice.\n', BASE)
+    assert '<span id="user-content-a">x</span><span>y</span>' in html and "two words" not in html
+    assert html.count('&lt;p id="intro"&gt;') == 2 and 'Write id="main" once, never id="main" twice.' in html
+    # An author's id of a footnote mark's name, after it, leaves the mark its id: its text has no "1".
+    marked = markdown_to_html('A claim[^1] that <span id="fnref-1">matters</span>.\n\n[^1]: The note.\n', BASE)
+    assert html_to_paragraphs(marked) == ["A claim that matters.", "The note."]

@@ -101,6 +101,8 @@ def test_a_file_saved_at_the_top_of_an_articles_folder_reached_by_a_link_is_seen
         while not seen and time.monotonic() < deadline:
             time.sleep(0.02)
         assert seen and {Folder(tmp_path / "articles").source_of(path) for path in seen} == {"top.txt"}
+        # A name that starts with two dots is a file of the folder, under its real path as under its link.
+        assert Folder(tmp_path / "articles").source_of(str(real / "..draft.md")) == "..draft.md"
     finally:
         r.stop()
 

@@ -326,3 +326,9 @@ def test_arabic_typed_on_a_persian_keyboard_is_arabic_and_a_verse_under_an_engli
              "who died in 2008, wrote these lines in exile, and they are still recited across the region by people of every "
              "generation, in schools and at weddings, from Ramallah to Beirut.")
     assert detect_language(verse, "ar") == "en"
+
+
+def test_persian_that_writes_a_few_borrowed_words_with_teh_marbuta_is_persian():
+    persian = ("آیة‌الله خامنه‌ای و حجة‌الاسلام روحانی در دیدار امروز " + "نرخ تورم در ایران در ماه گذشته به بالاترین سطح خود "
+               "در یک سال اخیر رسید و کارشناسان هشدار دادند. " * 5 + " آیة‌الله حجة‌الاسلام آیة‌الله حجة‌الاسلام")
+    assert detect_language(persian, "en") == "fa"

@@ -263,7 +263,7 @@ def folder_lock(out: Path) -> Iterator[None]:
         path = out / LOCK  # an earlier feedsvc's, beside the folder, is left alone: it may be building there still
     # Never through a link: one planted at the lock's name would have the build make a file wherever it leads.
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)  # the umask decides, as open()
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise

@@ -157,22 +157,21 @@ _ID = re.compile(r' id="([^"]*)"')
 
 
 def _ids_once(fragment: str) -> str:
-    """Each id once (HTML wants them unique): a repeated one is kept on its last element, where the footnotes are, so an
-    element of the text written with a footnote's id cannot take its mark's link."""
+    """Each id once (HTML wants them unique), kept on its first element, as a browser takes it: looked for in start tags
+    alone (the text may say `id="x"`: a `"` is not escaped there), each tag once, so linear in the fragment."""
     if ' id="' not in fragment:
         return fragment
-    ids = _ID.findall(fragment)
-    if len(ids) == len(set(ids)):
-        return fragment
-    left = {id_: ids.count(id_) for id_ in set(ids) if ids.count(id_) > 1}
+    seen: set[str] = set()
 
-    def once(match: re.Match) -> str:
-        count = left.get(match[1])
-        if not count:
-            return match[0]
-        left[match[1]] = count - 1
-        return match[0] if count == 1 else ""
-    return _ID.sub(once, fragment)
+    def once(tag: re.Match) -> str:
+        found = _ID.search(tag[0])
+        if found is None:
+            return tag[0]
+        if found[1] in seen:
+            return tag[0][:found.start()] + tag[0][found.end():]
+        seen.add(found[1])
+        return tag[0]
+    return _ANY_TAG.sub(once, fragment)
 
 
 # Sanitised HTML (ammonia's output) escapes every < and > that is not markup, also inside attribute

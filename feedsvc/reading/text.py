@@ -245,12 +245,13 @@ def detect_language(text: str, default: str) -> str:
 
 def _arabic_script(text: str, arabic: int) -> str:
     """The language of a text in Arabic script: Persian by its yeh (ی, U+06CC, where Arabic writes ي), Urdu by its
-    yeh barree (ے) too, else Arabic. Each is several in a hundred of their letters; Arabic typed on a Persian keyboard
-    has them too, and is told by its teh marbuta (ة), a few in a hundred of Arabic's letters and next to none of
-    theirs; Pashto and Sorani, which have letters of their own, stay as they were read (ar)."""
-    if text.count("\u06cc") * 50 <= arabic or text.count("\u0629") * 200 > arabic:
+    yeh barree (ے) too, else Arabic. Each is several in a hundred of their letters. Arabic typed on a Persian keyboard
+    has that yeh too, and is told by its teh marbuta (ة): a quarter of its yeh or more (about half, in Arabic), where Persian keeps ة in a handful
+    of borrowed words. Pashto and Sorani, by letters of their own (one in a hundred), stay as they were read (ar)."""
+    yeh = text.count("\u06cc")
+    if yeh * 50 <= arabic or text.count("\u0629") * 4 >= yeh:  # Persian writes ة in a few borrowed words at most
         return "ar"
-    if any(letter in text for letter in _PASHTO_SORANI):
+    if sum(map(text.count, _PASHTO_SORANI)) * 100 > arabic:  # a name in them is no Pashto or Sorani text
         return "ar"
     return "ur" if text.count("\u06d2") * 100 > arabic else "fa"
 
