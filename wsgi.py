@@ -9,12 +9,13 @@ fork. For Flask's development server use `flask --app feedsvc run`, which never 
 """
 import sys
 
+from feedsvc.building.state import StateError
 from feedsvc.config import ConfigError
 from feedsvc.server import on_threads, serving_app
 
 try:
     app = serving_app({})
-except ConfigError as exc:  # a setting to fix: said in one line, not a traceback in each worker
+except (ConfigError, StateError) as exc:  # a setting to fix: said in one line, not a traceback in each worker
     print(f"feedsvc: {exc}", file=sys.stderr)
     raise SystemExit(3) from None  # gunicorn's "worker failed to boot": its master stops, and says so
 asgi = on_threads(app)

@@ -297,6 +297,10 @@ def test_plain_gunicorn_says_a_settings_mistake_in_one_line(tmp_path):
                          env={**os.environ, "FEEDSVC_CONFIG": str(tmp_path / "feedsvc.toml")})
     assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
     assert "feedsvc: " in run.stderr and "did you mean 'refresh_seconds'" in run.stderr
+    run = subprocess.run([sys.executable, "-m", "gunicorn", "--pythonpath", str(ROOT), "-b", "127.0.0.1:0", "-w", "1", "wsgi:app"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env={**os.environ, "FEEDSVC_CONFIG": "", "FEEDSVC_STATE_PATH": "/proc/nope/state.sqlite3"})
+    assert run.returncode != 0 and "Traceback" not in run.stderr and "feedsvc: state file /proc/nope" in run.stderr, run.stderr
 
 
 def test_a_state_file_that_cannot_be_written_stops_serve_and_build_in_one_line(sample_dir, tmp_path):

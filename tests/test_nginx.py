@@ -111,6 +111,7 @@ def test_unknown_paths_and_the_exports_own_file_names_are_404(site, path):
     res = fetch(site[0].base, path)
     check_not_found(site[0].base, path)
     assert res.header("content-type") == "text/plain; charset=utf-8" and res.header("cache-control") == "no-store"
+    assert res.header("access-control-allow-origin") == "*"  # a script polling a feed gone reads the 404, not a CORS error
 
 
 def test_nothing_in_a_hidden_folder_of_the_export_is_served(site):
@@ -276,6 +277,7 @@ def test_a_malformed_page_is_the_apps_400_that_shows_the_form(site, path, query)
     assert res.status == theirs.status_code == 400, (path, query)
     assert res.header("content-type") == theirs.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert "expected ?page=N with N a whole number from 1" in res.body.decode() and res.header("cache-control") == "no-store"
+    assert res.header("access-control-allow-origin") == theirs.headers["Access-Control-Allow-Origin"] == "*"  # a script reads it
 
 
 @pytest.mark.parametrize("query", ["?page=2", "?pagex=0", "?mypage=0", "?page=2&page=0"])

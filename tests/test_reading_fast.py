@@ -53,12 +53,17 @@ def general_script_counts(value: str) -> tuple[int, int, int]:
 def general_detect_language(value: str, default: str) -> str:
     value = value[:text._LANGUAGE_SAMPLE]
     arabic, hebrew, letters = general_script_counts(value)
-    if arabic * 2 > len(value):
-        return "ar"
+    if arabic or hebrew:  # the headline and lead first (text.py's rules for them, tested in test_text.py)
+        if (latin := text._latin_head(value)) is not None:
+            return general_detect_language(latin, default)
+        if arabic * 2 > len(value):
+            return text._arabic_script(value, arabic)
+        if (told := text._by_head(value)) is not None:
+            return text._arabic_script(value, arabic) if told == "ar" else told
     if not letters:
         return default
     if arabic * 2 > letters:
-        return "ar"
+        return text._arabic_script(value, arabic)
     if hebrew * 2 > letters:
         return "he"
     if letters < 12:

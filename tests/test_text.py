@@ -332,3 +332,10 @@ def test_persian_that_writes_a_few_borrowed_words_with_teh_marbuta_is_persian():
     persian = ("آیة‌الله خامنه‌ای و حجة‌الاسلام روحانی در دیدار امروز " + "نرخ تورم در ایران در ماه گذشته به بالاترین سطح خود "
                "در یک سال اخیر رسید و کارشناسان هشدار دادند. " * 5 + " آیة‌الله حجة‌الاسلام آیة‌الله حجة‌الاسلام")
     assert detect_language(persian, "en") == "fa"
+
+
+def test_an_english_headline_and_lead_keep_an_article_english_whatever_it_quotes_after_them():
+    """An English report quoting an Arabic statement at length (most of its letters Arabic) was published as ar."""
+    report = ("Russian security official visits Tehran\nThe visit came a day after talks in Moscow on regional security.\n\n"
+              + "وقال المسؤول الروسي في تصريح للصحفيين إن بلاده مستعدة للتعاون مع جميع الأطراف من أجل تحقيق الاستقرار. " * 3)
+    assert detect_language(report, "ar") == "en"

@@ -219,11 +219,16 @@ def detect_language(text: str, default: str) -> str:
     text = text[:_LANGUAGE_SAMPLE]
     blocks = _blocks(text)
     arabic = _in_script(text, blocks, _ARABIC_BLOCK, _ARABIC_SHARED, _NOT_ARABIC)
-    if arabic * 2 > len(text):  # more than half of the characters, so of the letters: no need to count those
-        return _arabic_script(text, arabic)
-    hebrew = _in_script(text, blocks, None, _HEBREW_SHARED, _NOT_HEBREW)
-    if (arabic or hebrew) and (told := _by_head(text)) is not None:
-        return _arabic_script(text, arabic) if told == "ar" else told
+    hebrew = _in_script(text, blocks, None, _HEBREW_SHARED, _NOT_HEBREW) if arabic * 2 <= len(text) else 0
+    if arabic or hebrew:
+        # A report is in the language of its headline and lead, whatever it quotes after them, both ways: an Arabic
+        # headline and lead over an English statement, an English one over an Arabic quote (it was published as ar).
+        if (latin := _latin_head(text)) is not None:
+            return detect_language(latin, default)
+        if arabic * 2 > len(text):  # more than half of the characters, so of the letters: no need to count those
+            return _arabic_script(text, arabic)
+        if (told := _by_head(text)) is not None:
+            return _arabic_script(text, arabic) if told == "ar" else told
     # The ASCII letters are some of the letters: when they alone decide the three tests below, the letters
     # need no counting (a regular expression's match for every word: 70 µs in 1,500 characters).
     if _ascii_letters(text) < max(2 * arabic, 2 * hebrew, 12):
@@ -259,14 +264,28 @@ def _arabic_script(text: str, arabic: int) -> str:
 _PASHTO_SORANI = "\u067c\u0689\u0693\u0696\u069a\u06ab\u06bc\u0695\u06b5\u06c6\u06ce"  # ټ ډ ړ ږ ښ ګ ڼ ڕ ڵ ۆ ێ
 
 
+def _head(text: str) -> tuple[str, str]:
+    """(title, title and first paragraph) of a text as detect_language gets it: its first line, then up to a blank line."""
+    title_end = text.find("\n")
+    lead_end = text.find("\n\n", title_end + 2) if title_end >= 0 else -1
+    head = text if lead_end < 0 else text[:lead_end]
+    return (head if title_end < 0 else head[:title_end]), head
+
+
+def _latin_head(text: str) -> str | None:
+    """The title and first paragraph when both are mostly ASCII letters (an English headline and lead) and there is more
+    text after them; else None."""
+    title, head = _head(text)
+    if head is text or not _ascii_letters(title) * 2 > len(_NOT_LETTERS.sub("", title)):
+        return None  # nearly every Arabic article: its title tells at once
+    return head if _ascii_letters(head) * 2 > len(_NOT_LETTERS.sub("", head)) else None
+
+
 def _by_head(text: str) -> str | None:
     """"ar" or "he" when the title and first paragraph (text's first line and the paragraph after it) are mostly in that
     script: a news article is in the language of its headline and lead, whatever it quotes after them (an Arabic report
     quoting a statement in English, a third of its letters Arabic, was published as English, left to right)."""
-    title_end = text.find("\n")
-    lead_end = text.find("\n\n", title_end + 2) if title_end >= 0 else -1
-    head = text if lead_end < 0 else text[:lead_end]
-    title = head if title_end < 0 else head[:title_end]
+    title, head = _head(text)
     for script, block, shared, outside in (("ar", _ARABIC_BLOCK, _ARABIC_SHARED, _NOT_ARABIC), ("he", None, _HEBREW_SHARED, _NOT_HEBREW)):
         # The headline must be in that script too: an English piece whose lead is an Arabic verse stays English.
         if all(_in_script(part, _blocks(part), block, shared, outside) * 2 > len(_NOT_LETTERS.sub("", part)) > 0
