@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import html
-from collections import Counter
 import operator
 import re
 import unicodedata
@@ -154,41 +153,28 @@ def sanitize_html(fragment: str, base_url: str) -> str:
     return _ids_once(drop_unsafe_chars(cleaned).strip())
 
 
-_ID = re.compile(r' id="([^"]*)"')
+# A start tag's id attribute, read attribute by attribute from the tag's name (a value may hold ` id="`: a `"` never),
+# as ammonia writes tags: name="value" pairs after the element's name.
+_ID = re.compile(r'<[a-zA-Z0-9]+(?: [^\s="]+="[^"]*")*? id="([^"]*)"')
 
 
 def _ids_once(fragment: str) -> str:
-    """Each id once (HTML wants them unique), looked for in start tags alone (the text may say `id="x"`: a `"` is not
-    escaped there), in two linear passes. A repeated id stays on its first element, as a browser takes it, but for a
-    footnote's: its note (an `<li>`) and its mark (the link to that note) keep theirs, whatever the text repeats."""
+    """Each id once (HTML wants them unique), on its first element, as a browser takes it: looked for in start tags alone
+    (the text may say `id="x"`), each tag once, so linear in the fragment. A footnote's id written earlier in the text
+    takes it from the footnote, as it would in a browser: the author's own doing."""
     if ' id="' not in fragment:
         return fragment
-    tags: list[tuple[str, str]] = []  # (id, start tag) of each element with an id, in order
-    for tag in _ANY_TAG.finditer(fragment):
-        if (found := _ID.search(tag[0])) is not None:
-            tags.append((found[1], tag[0]))
-    counts = Counter(id_ for id_, _ in tags)
-    if all(n == 1 for n in counts.values()):
-        return fragment
-    keep: dict[str, int] = {}  # repeated id → the position (among tags) of the element that keeps it
-    for at, (id_, tag) in enumerate(tags):
-        if counts[id_] < 2:
-            continue
-        note = id_.startswith(ID_PREFIX + "fn-") and tag.startswith("<li")
-        mark = id_.startswith(ID_PREFIX + "fnref-") and f'#{ID_PREFIX}fn-{id_[len(ID_PREFIX) + 6:]}"' in tag
-        if id_ not in keep or note or mark:
-            keep[id_] = at
-    at = -1
+    seen: set[str] = set()
 
     def once(tag: re.Match) -> str:
-        nonlocal at
-        found = _ID.search(tag[0])
+        found = _ID.match(tag[0])
         if found is None:
             return tag[0]
-        at += 1
-        if counts[found[1]] < 2 or keep[found[1]] == at:
+        if found[1] not in seen:
+            seen.add(found[1])
             return tag[0]
-        return tag[0][:found.start()] + tag[0][found.end():]
+        start = found.end() - len(found[1]) - len(' id=""')
+        return tag[0][:start] + tag[0][found.end():]
     return _ANY_TAG.sub(once, fragment)
 
 
