@@ -325,8 +325,8 @@ def _build(meta: dict, source: str, options: Options, digest: str, title: str, c
     else:
         summary = collapse_space(frontmatter.read_text(meta, "summary") or "")
         if not is_visible(summary):
-            # A Markdown body's first block may be a subheading or a table: its first paragraph is the lead.
-            lead = (markup.lead_paragraph(body_html) if source.lower().endswith(".md") else None) or (paragraphs[0] if paragraphs else None)
+            # A body's first block may be a subheading or a table (Markdown's): its first paragraph is the lead.
+            lead = markup.lead_paragraph(body_html) or (paragraphs[0] if paragraphs else None)
             summary = markup.shorten(lead, options.summary_length) if lead else title
         lang = frontmatter.read_language(meta) or detect_language(title + "\n" + body_text, options.site_language)
     article_id, guid = _identity(meta, source)

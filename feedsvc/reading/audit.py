@@ -74,10 +74,11 @@ def check_folder(root: Path, options: Options, now: datetime | None = None, slug
     embargoed = tuple(sorted(a.published for a in published if a.published is not None and a.published > now))
     publishable = len(published) - len(embargoed)
     folder = Folder(root)
-    encodings = {a.source: enc for a in articles if (enc := _encoding(folder, a.source))}
+    read_back = {a.source: folder.read(a.source) for a in articles}  # once a file, for its encoding and its keys
+    encodings = {source: enc for source, data in read_back.items() if (enc := _encoding(data))}
     legacy = {source: enc for source, enc in encodings.items() if isinstance(enc, str)}
     findings = [f for a in articles for f in check_article(a, options, slugs or {})]
-    findings += [f for a in articles for f in _meant_keys(folder, a.source)]
+    findings += [f for source, data in read_back.items() for f in _meant_keys(data, source)]
     mixed = len(legacy) < len(articles)
     for source, encoding in encodings.items():
         if isinstance(encoding, str):
@@ -127,9 +128,8 @@ def check_article(article: Article, options: Options, slugs: Mapping[str, str] |
     return found
 
 
-def _meant_keys(folder: Folder, source: str) -> list[Finding]:
+def _meant_keys(data: bytes | Skipped, source: str) -> list[Finding]:
     """Front matter keys feedsvc does not read that mean one it does (`tag:` for `tags:`): the value is not published."""
-    data = folder.read(source)
     if isinstance(data, Skipped) or b"---" not in data[:64]:  # most .txt files have none
         return []
     try:
@@ -140,10 +140,9 @@ def _meant_keys(folder: Folder, source: str) -> list[Finding]:
                     f"write it as `{MEANT[key]}:`") for key in sorted(meta.keys() & MEANT.keys())]
 
 
-def _encoding(folder: Folder, source: str) -> str | tuple[int, int] | None:
-    """The legacy encoding a file was guessed to be in; (count, first offset) of the stray bytes of a UTF-8 file that
-    has some (text.stray_bytes); None for Unicode (or an unreadable file)."""
-    data = folder.read(source)  # through the folder's rule, like every other read
+def _encoding(data: bytes | Skipped) -> str | tuple[int, int] | None:
+    """The legacy encoding a file (its bytes, read through the folder's rule) was guessed to be in; (count, first offset)
+    of the stray bytes of a UTF-8 file that has some (text.stray_bytes); None for Unicode (or an unreadable file)."""
     if isinstance(data, Skipped):
         return None
     if data.startswith(_BOMS):

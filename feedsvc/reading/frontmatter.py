@@ -182,15 +182,18 @@ MEANT = {"tag": "tags", "authors": "author", "by": "author", "byline": "author",
 def check_release_keys(meta: dict, zone: str) -> None:
     """Refuse a key that dates the article's release under another name later than `date:` (an embargo that would be
     lost): a value that reads as a date after `date:`, or any date when there is no `date:`."""
-    for key in sorted(meta.keys() & _RELEASE_KEYS):
+    keys = sorted(meta.keys() & _RELEASE_KEYS)
+    if not keys:
+        return
+    try:
+        dated = read_date(meta, "date", zone)
+    except FrontMatterError:
+        dated = None  # refused for itself, with its own fix
+    for key in keys:
         try:
             release = read_date(meta, key, zone)
         except FrontMatterError:
             continue  # no date (`published: true`): not a release time
-        try:
-            dated = read_date(meta, "date", zone)
-        except FrontMatterError:
-            dated = None  # refused for itself, with its own fix
         fix = "write the time it may be published as `date:` (a date in the future holds it back until then)"
         if release is not None and dated is None:
             raise FrontMatterError(f"front matter key `{key}` is not read, so the article would be dated and published when "
@@ -234,7 +237,7 @@ def read_tags(meta: dict) -> tuple[str, ...]:
     """The `tags:` names with single spaces and no invisible marks at their ends, each once, in the order written."""
     if meta.get("tags") is None:  # most files
         return ()
-    tags = tuple(dict.fromkeys(t for t in (collapse_space(t).strip(_EDGE_MARKS + " ") for t in _str_list(meta, "tags")) if t))
+    tags = tuple(dict.fromkeys(t for t in map(_name, _str_list(meta, "tags")) if t))
     if len(tags) > TAGS_MAX:
         raise FrontMatterError(f"{len(tags)} tags, over the {TAGS_MAX} limit", f"keep the {TAGS_MAX} tags that say most about it")
     return tags
@@ -244,7 +247,12 @@ def read_name(meta: dict, key: str) -> str | None:
     """A name (`author:`) with single spaces and no invisible marks at its ends, as tags and categories: "\u200fسارة علي"
     is سارة علي, not a second author with a feed of its own; None when absent or blank."""
     value = read_text(meta, key)
-    return None if value is None else collapse_space(value).strip(_EDGE_MARKS + " ") or None
+    return None if value is None else _name(value) or None
+
+
+def _name(text: str) -> str:
+    """A tag's or an author's name: single spaces, no invisible marks at its ends."""
+    return collapse_space(text).strip(_EDGE_MARKS + " ")
 
 
 def read_text(meta: dict, key: str) -> str | None:

@@ -262,5 +262,6 @@ def _joins(char: str) -> bool:
     """Whether a character belongs to the one before it on screen: a mark (an Arabic vowel sign, an accent), a joiner,
     a variation selector, a skin tone or an emoji tag (Unicode's grapheme clusters, UAX #29, as far as a cut needs)."""
     point = ord(char)
-    return (unicodedata.category(char) in ("Mn", "Mc", "Me") or point == 0x200D or 0xFE00 <= point <= 0xFE0F
-            or 0x1F3FB <= point <= 0x1F3FF or 0xE0020 <= point <= 0xE007F or 0xE0100 <= point <= 0xE01EF)
+    # Variation selectors are marks (Mn); a joiner and emoji tags are format characters (Cf), skin tones symbols (Sk).
+    return (unicodedata.category(char) in ("Mn", "Mc", "Me") or point == 0x200D or 0x1F3FB <= point <= 0x1F3FF
+            or 0xE0020 <= point <= 0xE007F)

@@ -406,7 +406,7 @@ def make_slug(name: str, mapping: dict[str, str]) -> str:
     """URL slug of a category: the configured one, else a Unicode slug of at most SLUG_MAX characters."""
     if name in mapping:
         return mapping[name]
-    slug = _slug(_ARABIC_OPTIONAL.sub("", name)) or "category"
+    slug = _own_slug(name)
     if len(slug) > SLUG_MAX:
         # Cut long names and keep them apart with a hash of the whole name.
         digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
@@ -416,7 +416,12 @@ def make_slug(name: str, mapping: dict[str, str]) -> str:
 
 def slug_is_cut(name: str) -> bool:
     """Whether a category's own slug (none configured) is cut to SLUG_MAX with a hash (make_slug)."""
-    return len(_slug(_ARABIC_OPTIONAL.sub("", name))) > SLUG_MAX
+    return len(_own_slug(name)) > SLUG_MAX
+
+
+def _own_slug(name: str) -> str:
+    """A category's slug before any cut: its name's Unicode slug, its optional Arabic marks left out."""
+    return _slug(_ARABIC_OPTIONAL.sub("", name)) or "category"
 
 
 def _slug(text: str) -> str:
