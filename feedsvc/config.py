@@ -297,7 +297,9 @@ def _check_partner(index: int, partner: Any) -> None:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte order mark, as Windows Notepad saves one, is not part of the TOML (tomllib refuses it
+        # with "Invalid statement (at line 1, column 1)", which names nothing the user can see).
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from None
     unknown = sorted(k for k in data if k.upper() not in SETTING_NAMES)

@@ -16,6 +16,12 @@ def test_defaults_need_no_config_file(tmp_path):
     assert settings["ARTICLES_DIR"] == "articles"
 
 
+def test_a_toml_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    toml = tmp_path / "feedsvc.toml"
+    toml.write_bytes(b'\xef\xbb\xbfsite_title = "Notepad"\n')
+    assert load_settings(toml_path=toml, environ={})["SITE_TITLE"] == "Notepad"
+
+
 def test_layers_apply_in_order_toml_then_environment_then_overrides(tmp_path):
     toml = tmp_path / "feedsvc.toml"
     toml.write_text('site_title = "from toml"\nfeed_max_items = 7\nsite_url = "https://toml.example/"\n', encoding="utf-8")
