@@ -281,6 +281,8 @@ def test_a_footnotes_marks_are_no_words_of_the_text():
     html = markdown_to_html("A claim[^1] here.\n\n[^1]: The source.\n", "http://s.example/articles/a")
     assert html_to_paragraphs(html) == ["A claim here.", "The source."]  # not "A claim1 here." and "The source. ↩"
     assert markup.lead_paragraph("<h2>Notes</h2>" + html) == "A claim here."
+    twice = markdown_to_html("A claim[^1] and again[^1].\n\n[^1]: The source.\n", "http://s.example/articles/a")
+    assert html_to_paragraphs(twice) == ["A claim and again.", "The source."]  # not "The source. ↩2"
 
 
 def test_code_is_laid_out_left_to_right_in_any_article():

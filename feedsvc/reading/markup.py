@@ -190,8 +190,8 @@ _BREAK = re.compile(r"<br(?=[\s/>])[^>]*>|</t[dh]\s*>", re.IGNORECASE)
 # A footnote's mark in the text and its way back from the note (cmark-gfm's, as sanitised): no words of the text, so
 # none of its plain text ("A claim1" for "A claim[^1]", a "↩" after each note). Every link is matched (a pattern without
 # nested choices: linear) and told apart by its start tag (a pattern looking for the mark inside a tag backtracked over
-# each repeat of it: 25 s for a 1 MiB attribute).
-_LINKS = re.compile(r"(<sup>)?<a [^>]*>[^<]*</a>(</sup>)?")
+# each repeat of it: 25 s for a 1 MiB attribute). A way back to a note's second mark reads "↩<sup>2</sup>".
+_LINKS = re.compile(r"(<sup>)?<a [^>]*>[^<]*(?:<sup>[^<]*</sup>)?</a>(</sup>)?")
 
 
 def _no_footnote_mark(match: re.Match) -> str:
