@@ -240,17 +240,23 @@ def shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
-    if text[limit - 1] != " " and " " in cut:  # the cut falls inside a word: drop that word
-        cut = cut[: cut.rindex(" ")]
-    else:  # one word longer than the limit: cut it between characters as a reader sees them, never inside one
-        kept = len(cut)
-        while kept > 1 and (_joins(text[kept]) or text[kept - 1] == _ZWJ or unicodedata.combining(text[kept - 1]) == _VIRAMA):
-            kept -= 1
-        indicators = len(cut[:kept]) - len(cut[:kept].rstrip(_REGIONAL_INDICATORS))
-        if indicators % 2 and kept > 1:  # a flag is two regional indicators: never its first alone
-            kept -= 1
-        cut = cut[:kept]
-    return cut.rstrip(" ,.;:،؛-–—") + "…"  # no dangling punctuation or dash before the ellipsis
+    if text[limit - 1] != " ":  # the cut falls inside a word
+        space = cut.rfind(" ")
+        # Near the word's start: drop the word. Else a word longer than a third of the limit, or text that does not
+        # space its words (Chinese, Japanese, Thai: "新华社北京 11月20日电 这是…" was cut to its 14-character dateline),
+        # is cut between characters as a reader sees them.
+        cut = cut[:space] if space >= len(cut) * 2 // 3 else cut[:_whole_characters(text, len(cut))]
+    return cut.rstrip(" ,.;:،؛-–—、，。；：") + "…"  # no dangling punctuation or dash before the ellipsis
+
+
+def _whole_characters(text: str, kept: int) -> int:
+    """How much of text to keep, at most `kept` characters, without cutting inside a character as a reader sees it."""
+    while kept > 1 and (_joins(text[kept]) or text[kept - 1] == _ZWJ or unicodedata.combining(text[kept - 1]) == _VIRAMA):
+        kept -= 1
+    indicators = len(text[:kept]) - len(text[:kept].rstrip(_REGIONAL_INDICATORS))
+    if indicators % 2 and kept > 1:  # a flag is two regional indicators: never its first alone
+        kept -= 1
+    return kept
 
 
 _ZWJ = "\u200d"
