@@ -23,6 +23,8 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .urls import SLUG_BYTES
+
 ENV_PREFIX = "FEEDSVC_"
 # FEEDSVC_* variables that are not settings: the settings file.
 OTHER_VARIABLES = frozenset({ENV_PREFIX + "CONFIG"})
@@ -69,8 +71,8 @@ SETTINGS = (
     Setting("FEED_MAX_ITEMS", 50, int, "Most items in one feed (page).", maximum=10_000),
     Setting("SUMMARY_LENGTH", 280, int, "Longest generated summary, in characters, cut at a word."),
     Setting("CHROME_MARKERS", [], list, "Extra lines that start site chrome, added to the built-in Arabic and English ones."),
-    Setting("CATEGORY_SLUGS", {}, dict, 'Category name → URL slug, e.g. {"سياسة": "politics"}. A name no published '
-            'article has is logged once (as is a partner\'s licensed one): a misspelling maps (or licenses) nothing.'),
+    Setting("CATEGORY_SLUGS", {}, dict, 'Category name → URL slug, e.g. {"سياسة": "politics"}: at most 80 characters and '
+            '240 bytes, not `.`; a name is read as NFC, as categories are. A name no published article has is logged once (as is a partner\'s licensed one): a misspelling maps (or licenses) nothing.'),
     Setting("STATE_PATH", "feedsvc-state.sqlite3", str, "SQLite state file (its -wal and -shm files sit beside it), relative to the working folder."),
     Setting("REFRESH_SECONDS", 60, int, "Seconds between scheduled refreshes; also the feeds' cache lifetime.", maximum=86_400),
     Setting("WATCH", True, bool, "Watch the articles folder and publish a saved file within a second (feedsvc serve)."),
@@ -220,14 +222,24 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     if not all(isinstance(m, str) and m.strip() for m in out["CHROME_MARKERS"]):
         raise ConfigError("setting CHROME_MARKERS must be a list of non-empty strings")
     taken: dict[str, str] = {}
+    # Category names are read as NFC (a name typed on macOS is stored decomposed): a key as written would never match.
+    slugs: dict[str, Any] = {}
+    for name, slug in out["CATEGORY_SLUGS"].items():
+        if (composed := unicodedata.normalize("NFC", name)) in slugs:
+            raise ConfigError(f"setting CATEGORY_SLUGS names {composed!r} twice (once decomposed, as macOS types it); keep one")
+        slugs[composed] = unicodedata.normalize("NFC", slug) if isinstance(slug, str) else slug
+    out["CATEGORY_SLUGS"] = slugs
     for name, slug in out["CATEGORY_SLUGS"].items():
         if isinstance(slug, str) and (other := taken.setdefault(slug.casefold(), name)) != name:
             raise ConfigError(f"setting CATEGORY_SLUGS gives {other!r} and {name!r} one slug {slug!r}: each category needs "
                               "a slug of its own (one of the two would have no feed or page)")
-        if (not isinstance(slug, str) or not slug or len(slug) > 80 or slug != slug.strip()
-                or any(c in slug for c in "/\\?#%") or ".." in slug or any(ord(c) < 32 or ord(c) == 127 for c in slug)):
-            raise ConfigError(f"setting CATEGORY_SLUGS[{name!r}]={slug!r} must be a slug of 1-80 characters without "
-                              "'/', '\\', '?', '#', '%', '..', spaces at the ends or control characters")
+        # A slug is a folder of the static export: at most SLUG_BYTES bytes, and never "." (/category/./feed.rss is
+        # /category/feed.rss to every client).
+        if (not isinstance(slug, str) or not slug or len(slug) > 80 or len(slug.encode("utf-8", "surrogatepass")) > SLUG_BYTES
+                or slug != slug.strip() or slug == "." or any(c in slug for c in "/\\?#%") or ".." in slug
+                or any(ord(c) < 32 or ord(c) == 127 for c in slug)):
+            raise ConfigError(f"setting CATEGORY_SLUGS[{name!r}]={slug!r} must be a slug of 1-80 characters ({SLUG_BYTES} bytes) "
+                              "without '/', '\\', '?', '#', '%', '..', spaces at the ends or control characters, and not '.'")
     for name in ("SITE_TITLE", "SITE_AUTHOR"):
         if not out[name].strip():
             raise ConfigError(f"setting {name} must not be empty")

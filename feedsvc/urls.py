@@ -36,6 +36,7 @@ _ARTICLES = "articles/"
 _CATEGORY = "category/"
 _LONGEST_SUFFIX = len(".html.page-999999999.gz")  # what an export's file name may gain over its URL segment
 _NAME_MAX = 255  # bytes in one file name (ext4, xfs, tmpfs)
+SLUG_BYTES = 240  # bytes in a category's, tag's or author's slug: a folder of the static export, at most _NAME_MAX
 
 
 def feed_path(key: str, fmt: str) -> str:
@@ -186,7 +187,10 @@ def export_file(path: str, media_type: str) -> str | None:
     # An article's ID may hold "?" (its page is /articles/q%3Fx): only the site's own paths carry a query here.
     path, _, query = (path, "", "") if is_article(path) else path.partition("?")
     segments = path.rstrip("/").split("/") if path else []
-    if any(s in ("", ".", "..") or "\0" in s or len(s.encode()) > _NAME_MAX - _LONGEST_SUFFIX for s in segments):
+    # A folder's name is as long as a file name may be; a file's leaves room for what it gains (_LONGEST_SUFFIX).
+    named = segments[-1:] if segments and not path.endswith("/") else []
+    if (any(s in ("", ".", "..") or "\0" in s or len(s.encode()) > _NAME_MAX for s in segments)
+            or any(len(s.encode()) > _NAME_MAX - _LONGEST_SUFFIX for s in named)):
         return None  # outside the export, or longer than a file name may be
     if query and not (query.startswith("page=") and query[5:].isdigit()):
         return None  # only archive pages are files; nginx serves ?since= as the first page

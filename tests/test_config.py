@@ -16,6 +16,13 @@ def test_defaults_need_no_config_file(tmp_path):
     assert settings["ARTICLES_DIR"] == "articles"
 
 
+def test_a_category_slug_named_as_macos_types_it_names_the_category_as_read(tmp_path):
+    """Category names are read as NFC: a decomposed key (Cafe + U+0301) never matched, and its warning said no article
+    had the category 'Café' while one did."""
+    settings = load_settings(environ={"FEEDSVC_CATEGORY_SLUGS": '{"Cafe\\u0301": "cafe"}'}, toml_path=tmp_path / "none.toml")
+    assert settings["CATEGORY_SLUGS"] == {"Caf\u00e9": "cafe"}
+
+
 def test_a_toml_file_saved_with_a_byte_order_mark_is_read(tmp_path):
     toml = tmp_path / "feedsvc.toml"
     toml.write_bytes(b'\xef\xbb\xbfsite_title = "Notepad"\n')
@@ -56,6 +63,9 @@ def test_config_file_named_by_environment_is_read(tmp_path):
         ({"FEEDSVC_CATEGORY_SLUGS": "not json"}, "FEEDSVC_CATEGORY_SLUGS"),
         ({"FEEDSVC_CATEGORY_SLUGS": '{"a": "x\\u0007y"}'}, "CATEGORY_SLUGS"),
         ({"FEEDSVC_CATEGORY_SLUGS": '{"a": "' + "x" * 81 + '"}'}, "CATEGORY_SLUGS"),
+        ({"FEEDSVC_CATEGORY_SLUGS": '{"a": "."}'}, "CATEGORY_SLUGS"),  # /category/./feed.rss is /category/feed.rss
+        ({"FEEDSVC_CATEGORY_SLUGS": '{"a": "' + "𠀀" * 61 + '"}'}, "CATEGORY_SLUGS"),  # 244 bytes: no folder
+        ({"FEEDSVC_CATEGORY_SLUGS": '{"Cafe\u0301": "a", "Caf\u00e9": "b"}'}, "CATEGORY_SLUGS"),  # one name twice
         ({"FEEDSVC_SITE_TITLE": "  "}, "SITE_TITLE"),
         ({"FEEDSVC_LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"FEEDSVC_REFRESH_SECONDS": "-5"}, "REFRESH_SECONDS"),

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from feedsvc.urls import SLUG_BYTES
 from feedsvc.reading.text import (
     SLUG_MAX, DecodeError, clean_text, collapse_space, decode_bytes, detect_language, drop_unsafe_chars, is_binary,
     is_visible, looks_binary, make_slug, stray_bytes,
@@ -239,6 +240,17 @@ def test_a_category_with_harakat_is_served_at_the_slug_of_its_bare_name(make_app
 def test_make_slug_never_gives_a_path_or_control_characters(name):
     slug = make_slug(name, {})
     assert slug and "/" not in slug and ".." not in slug and not re.search("[\x00-\x1f]", slug)
+
+
+@pytest.mark.parametrize("name", ["ก" * 79, "𠀀" * 61, "𠀀" * 100, "ก" * 100])
+def test_a_slug_fits_a_folder_of_the_static_export(name):
+    """A slug is a folder's name in the export: 79 Thai letters are 237 bytes, 61 CJK Extension B letters 244 (the export
+    left such categories and tags out while their feeds and pages were linked)."""
+    assert len(make_slug(name, {}).encode()) <= SLUG_BYTES and len(make_slug(name, {})) <= SLUG_MAX
+
+
+def test_a_turkish_dotted_capital_i_is_a_letter_of_the_slug_not_a_hyphen():
+    assert make_slug("İstanbul", {}) == "istanbul" and make_slug("İZMİR Haberleri", {}) == "izmir-haberleri"
 
 
 def test_long_names_are_cut_with_a_hash_so_they_never_collide():

@@ -101,6 +101,11 @@ def test_article_pages_and_previews_round_trip():
     ("articles/x" + EXPORT_PREVIEW, "text/html", "articles/x#preview.html"),
     ("feed.rss?since=x", "application/rss+xml", None),
     ("../etc/passwd", "text/plain", None),
+    # A slug is a folder: as long as a file name may be (79 Thai letters, 237 bytes), its files' names are short.
+    ("category/" + "ก" * 79 + "/feed.rss?page=2", "application/rss+xml", "category/" + "ก" * 79 + "/feed.rss.page-2"),
+    ("tag/" + "ก" * 79 + "/", "text/html", "tag/" + "ก" * 79 + "/index.html"),
+    ("tag/" + "ก" * 86 + "/", "text/html", None),
+    ("articles/" + "ก" * 79, "text/html", None),  # a file's name leaves room for what it gains
 ])
 def test_the_exports_file_names(path, media, name):
     assert export_file(path, media) == name

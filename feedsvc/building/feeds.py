@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Mapping
 
 from ..model import Article, Category, Feed, Site
 from ..paging import Listing, page_feed
-from ..reading.text import SLUG_MAX, make_slug
+from ..reading.text import hashed_slug, make_slug
 from ..urls import home_url, listing_key, listing_url
 
 _BY_ID, _BY_PUBLISHED = attrgetter("id"), attrgetter("published")  # C-level sort keys: 10,000 articles a refresh
@@ -56,7 +56,7 @@ def _hashed_slug(slug: str, name: str, taken: set[str]) -> str:
     salt = ""
     while True:
         digest = hashlib.sha256((name + salt).encode("utf-8")).hexdigest()[:8]
-        candidate = f"{slug[:SLUG_MAX - 9].rstrip('-')}-{digest}"
+        candidate = hashed_slug(slug, digest)
         if candidate not in taken:
             return candidate
         salt += "\0"

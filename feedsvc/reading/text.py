@@ -13,6 +13,8 @@ from pathlib import Path
 
 from slugify import slugify
 
+from ..urls import SLUG_BYTES
+
 # XML 1.0 §2.2 Char: everything else (C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF) is forbidden.
 # https://www.w3.org/TR/xml/#charsets
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -407,21 +409,34 @@ def make_slug(name: str, mapping: dict[str, str]) -> str:
     if name in mapping:
         return mapping[name]
     slug = _own_slug(name)
-    if len(slug) > SLUG_MAX:
+    if _too_long(slug):
         # Cut long names and keep them apart with a hash of the whole name.
-        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
-        slug = slug[: SLUG_MAX - 9].rstrip("-") + "-" + digest
+        slug = hashed_slug(slug, hashlib.sha256(name.encode("utf-8")).hexdigest()[:8])
     return slug
+
+
+def hashed_slug(slug: str, digest: str) -> str:
+    """The slug cut short enough for "-<digest>" after it (SLUG_MAX characters, SLUG_BYTES bytes), then that."""
+    kept = SLUG_MAX - 1 - len(digest)
+    while len(slug[:kept].encode("utf-8", "surrogatepass")) > SLUG_BYTES - 1 - len(digest):  # characters of 3 or 4 bytes
+        kept -= 1
+    return slug[:kept].rstrip("-") + "-" + digest
+
+
+def _too_long(slug: str) -> bool:
+    """Whether a slug is longer than SLUG_MAX characters, or than SLUG_BYTES in UTF-8 (the export's folder names)."""
+    return len(slug) > SLUG_MAX or len(slug.encode("utf-8", "surrogatepass")) > SLUG_BYTES
 
 
 def slug_is_cut(name: str) -> bool:
     """Whether a category's own slug (none configured) is cut to SLUG_MAX with a hash (make_slug)."""
-    return len(_own_slug(name)) > SLUG_MAX
+    return _too_long(_own_slug(name))
 
 
 def _own_slug(name: str) -> str:
     """A category's slug before any cut: its name's Unicode slug, its optional Arabic marks left out."""
-    return _slug(_ARABIC_OPTIONAL.sub("", name)) or "category"
+    # Turkish İ lowers to i and a combining dot above, which the slug would make a hyphen (İstanbul → i-stanbul).
+    return _slug(_ARABIC_OPTIONAL.sub("", name).replace("İ", "i")) or "category"
 
 
 def _slug(text: str) -> str:
