@@ -71,6 +71,20 @@ def test_every_resource_is_served_at_the_apps_url_with_the_apps_bytes_and_header
             assert ours.header(header) == theirs.headers.get(header), (path, header)
 
 
+@pytest.mark.parametrize("path", ["/feed.rss", f"/category/{POLITICS}/feed.json", "/feeds.opml", "/feed.xsl", "/"])
+def test_a_304_carries_cors_as_the_apps_does(site, path):
+    """A script's own conditional GET reads the 304 only with Access-Control-Allow-Origin (the map by media type gave a
+    304, which has none, no CORS: every unchanged poll of a reader in a browser was a network error)."""
+    server, app = site
+    origin = {"Origin": "https://reader.example"}
+    tag = fetch(server.base, path, headers=origin).header("etag")
+    ours = fetch(server.base, path, headers={**origin, "If-None-Match": tag})
+    theirs = app.test_client().get(path, headers={**origin, "If-None-Match": app.test_client().get(path).headers["ETag"]})
+    assert ours.status == theirs.status_code == 304
+    for header in ("Access-Control-Allow-Origin", "Access-Control-Expose-Headers"):
+        assert ours.header(header) == theirs.headers.get(header), header
+
+
 @pytest.mark.parametrize("path", ["/", f"/category/{POLITICS}/", SEED_PAGE, "/articles/economy/2026-11-20-rates-unchanged"])
 def test_pages_are_html_with_a_content_security_policy(site, path):
     res = fetch(site[0].base, path)
