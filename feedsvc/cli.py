@@ -269,7 +269,7 @@ def _build(out: str, articles_dir: str | None) -> None:
         click.echo(f"{len(publisher.snapshot.skipped)} files skipped; `feedsvc check` lists them", err=True)
     hub = app.extensions["feedsvc.settings"].websub_hub
     if hub and building:
-        _ping_hub(hub, publisher, set(result.changed))
+        _ping_hub(hub, publisher, set(result.changed), state)
 
 
 def _build_into_store(publisher, out: str, committed):
@@ -343,18 +343,34 @@ def _export(app, state: str, out: str, pages, building: bool, early=None, varian
             bar.render_finish()
 
 
-def _ping_hub(hub: str, publisher, changed: set[str]) -> None:
-    """Tell the WebSub hub of each public feed whose file changed; a refused ping is a warning."""
-    from .urls import feed_url
-    from .serving.websub import post_publish
+def _ping_hub(hub: str, publisher, changed: set[str], state: str) -> None:
+    """Tell the WebSub hub of each public feed whose file changed, and of those a build or server before left unsent,
+    SENDERS at a time; what it does not take is kept in the state file for the next build or server to send."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    for feed in publisher.snapshot.feeds:
-        for fmt in FORMATS:
-            if feed.path(fmt) in changed:
-                try:
-                    post_publish(hub, feed_url(publisher.site, feed, fmt), 10.0)
-                except (OSError, ValueError) as exc:
-                    click.echo(f"WebSub hub {hub} did not take {feed.path(fmt)}: {exc}", err=True)
+    from .urls import feed_url
+    from .serving.websub import SENDERS, Unsent, post_publish
+
+    keep = Unsent(state)
+    urls = [feed_url(publisher.site, feed, fmt) for feed in publisher.snapshot.feeds for fmt in FORMATS
+            if feed.path(fmt) in changed]
+    keep.add(urls)
+    urls = sorted(set(urls) | set(keep.all()))
+
+    def send(url: str) -> Exception | None:
+        try:
+            post_publish(hub, url, 10.0)
+        except (OSError, ValueError) as exc:
+            return exc
+        return None
+
+    with ThreadPoolExecutor(SENDERS) as pool:
+        failed = {url: exc for url, exc in zip(urls, pool.map(send, urls)) if exc is not None}
+    keep.remove([url for url in urls if url not in failed])
+    if failed:
+        first = next(iter(failed.values()))
+        click.echo(f"WebSub hub {hub} did not take {len(failed)} of {len(urls)} feeds ({first}); kept in {state}: "
+                   "the next build, or `serve`, tells it", err=True)
 
 
 def _show_progress(resources: int) -> bool:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from feedsvc.serving.websub import HubNotifier
+from feedsvc.serving.websub import SENDERS, HubNotifier, Unsent, post_publish
 from tests.conftest import write
 from tests.http_helpers import free_port
 
@@ -151,10 +151,10 @@ def test_a_refresh_returns_while_the_hub_has_not_answered(make_app, articles_dir
     assert notifier_of(app).sent == 0
     hub.gate.set()
     assert notifier_of(app).drain(timeout=10)
-    # The first build's six feeds, each once: the second refresh changed two of them again, which were still queued,
-    # except the one on the wire, which is pinged again (the hub must fetch it anew).
+    # The first build's six feeds, each once: the second refresh changed them all again; the two still queued are sent
+    # once, the SENDERS on the wire again (the hub must fetch them anew).
     assert {p["hub.url"][0].rsplit("/", 1)[-1] for p in hub.pings} == {"feed.rss", "feed.atom", "feed.json"}
-    assert len({p["hub.url"][0] for p in hub.pings}) == 6 and len(hub.pings) == notifier_of(app).sent == 7
+    assert len({p["hub.url"][0] for p in hub.pings}) == 6 and len(hub.pings) == notifier_of(app).sent == 6 + SENDERS
 
 
 def test_a_hub_that_is_down_costs_a_refresh_nothing(make_app, articles_dir):
@@ -226,6 +226,125 @@ def test_notify_returns_while_a_ping_is_on_the_wire_and_close_ends_the_thread():
     notifier.notify(["http://127.0.0.1:8000/one-more"])  # nor does a second notify wait
     release.set()
     notifier.close()
-    assert notifier._thread is not None and not notifier._thread.is_alive()
+    assert len(notifier._threads) == SENDERS and not any(thread.is_alive() for thread in notifier._threads)
     notifier.notify(["http://127.0.0.1:8000/after-close"])  # ignored: nothing starts again
     assert [t for t in threading.enumerate() if t.name == "websub"] == []
+
+
+class MovedHub(Hub):
+    """A hub that answers a POST to /old-<status> with that redirect to /hub, where it takes the ping."""
+
+    def __init__(self):
+        super().__init__()
+        hub, taken = self, self.server.RequestHandlerClass.do_POST
+
+        def do_post(handler):
+            if handler.path.startswith("/old-"):
+                handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+                hub.redirected = True
+                handler.send_response(int(handler.path[5:]))
+                handler.send_header("Location", "/hub")
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+                return
+            taken(handler)
+
+        def do_get(handler):  # urllib's own redirect of a POST: the form is lost
+            hub.pings.append({"GET": [handler.path]})
+            handler.send_response(200)
+            handler.end_headers()
+
+        self.server.RequestHandlerClass.do_POST = do_post
+        self.server.RequestHandlerClass.do_GET = do_get
+        self.redirected = False
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_hub_that_redirects_gets_the_ping_at_its_new_address(status):
+    """urllib followed a 301, 302 or 303 with a GET without the form: the hub never heard of the change, and the 200 of
+    the GET counted the ping as sent."""
+    hub = MovedHub()
+    try:
+        post_publish(hub.url.replace("/hub", f"/old-{status}"), "http://127.0.0.1:8000/feed.rss", 5)
+        assert hub.redirected and hub.pings == [{"hub.mode": ["publish"], "hub.url": ["http://127.0.0.1:8000/feed.rss"]}]
+    finally:
+        hub.close()
+
+
+def test_a_303_says_the_hub_took_the_ping():
+    hub = MovedHub()
+    try:
+        post_publish(hub.url.replace("/hub", "/old-303"), "http://127.0.0.1:8000/feed.rss", 5)  # no error, no GET
+        assert hub.redirected and hub.pings == []
+    finally:
+        hub.close()
+
+
+def test_pings_the_hub_did_not_take_are_kept_for_the_next_process(tmp_path, hub):
+    """A stop during the retries, or a hub down past the last attempt, lost the change for good: a restart compares its
+    first build with the bytes served before, which were already the new ones."""
+    calls = []
+    first = HubNotifier(hub.url, post=flaky(99, calls), clock=Clock(), background=False)
+    first.notify(["http://127.0.0.1:8000/feed.rss"])  # queued before the store is known: kept too
+    first.keep_in(Unsent(tmp_path / "state.sqlite3"))
+    first.notify(["http://127.0.0.1:8000/feed.atom"])
+    assert first.send_due() == 1.0 and len(calls) == 2  # both refused
+    first.close()  # a stop, the retries still planned
+    assert Unsent(tmp_path / "state.sqlite3").all() == ["http://127.0.0.1:8000/feed.atom", "http://127.0.0.1:8000/feed.rss"]
+    again = HubNotifier(hub.url)  # the next process, the hub back
+    try:
+        again.keep_in(Unsent(tmp_path / "state.sqlite3"))
+        assert again.drain(timeout=10) and sorted(p["hub.url"][0] for p in hub.pings) == [
+            "http://127.0.0.1:8000/feed.atom", "http://127.0.0.1:8000/feed.rss"]
+        assert Unsent(tmp_path / "state.sqlite3").all() == []  # taken: nothing left for the one after
+    finally:
+        again.close()
+
+
+def test_a_slow_hub_takes_several_pings_at_once():
+    """One ping at a time, each waiting for a hub that answers in seconds, took minutes over a change's hundred feeds."""
+    on_wire, most, lock = [0], [0], threading.Lock()
+
+    def slow(hub, url, timeout):
+        with lock:
+            on_wire[0] += 1
+            most[0] = max(most[0], on_wire[0])
+        threading.Event().wait(0.2)
+        with lock:
+            on_wire[0] -= 1
+
+    notifier = HubNotifier("http://127.0.0.1:9/hub", post=slow)
+    try:
+        notifier.notify([f"http://127.0.0.1:8000/{i}/feed.rss" for i in range(12)])
+        assert notifier.drain(timeout=10) and notifier.sent == 12 and most[0] == SENDERS
+    finally:
+        notifier.close()
+
+
+def test_feedsvc_build_keeps_what_the_hub_did_not_take_for_the_next_build(tmp_path, articles_dir):
+    from click.testing import CliRunner
+
+    from feedsvc.cli import main
+
+    write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
+    state = tmp_path / "state.sqlite3"
+
+    def build(hub_url: str) -> str:
+        env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": "", "FEEDSVC_SETTLE_MS": "0", "FEEDSVC_WEBSUB_HUB": hub_url}
+        result = CliRunner().invoke(main, ["build", "--out", str(tmp_path / "out"), "--articles", str(articles_dir)], env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    hub = Hub()
+    down = hub.url
+    hub.close()  # nothing listens there now
+    said = build(down)
+    assert "did not take 6 of 6 feeds" in said and "the next build, or `serve`, tells it" in said
+    assert len(Unsent(state).all()) == 6
+    hub = Hub()
+    try:
+        build(hub.url)  # nothing changed: only what the first build left unsent
+        assert sorted(p["hub.url"][0].rsplit("/", 1)[-1] for p in hub.pings) == ["feed.atom"] * 2 + ["feed.json"] * 2 + ["feed.rss"] * 2
+        assert Unsent(state).all() == []
+    finally:
+        hub.close()

@@ -1,52 +1,143 @@
-"""WebSub publishing: tell the hub which feeds changed, from a background thread, retrying with backoff.
+"""WebSub publishing: tell the hub which feeds changed, from background threads, retrying with backoff.
 
 A refresh only hands over URLs; it never waits on the hub. https://www.w3.org/TR/websub/#publishing
 (the publish ping itself, hub.mode=publish with hub.url, is the convention hubs share; the spec leaves it open).
+The pings the hub has not taken yet are kept in the state file (Unsent): a restart, a takeover or the next
+`feedsvc build` sends them, so that neither a stop during the retries nor a hub down for long loses a change.
 """
 from __future__ import annotations
 
 import heapq
 import logging
+import sqlite3
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Callable, Iterable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 log = logging.getLogger(__name__)
 
+REDIRECTS = 3  # a hub's redirects followed, each POSTed to again (urllib's own turned the POST into a GET)
+SENDERS = 4  # pings on the wire at once: a slow hub (seconds a ping) takes the hundred feeds of a change in turns
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Hand a redirect back as the answer: urllib follows a 301, 302 or 303 with a GET without the form, which the
+    hub never hears of as a ping (and answers 200: it looked sent)."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
 
 def post_publish(hub: str, url: str, timeout: float) -> None:
-    """One publish ping; raises OSError (urllib's errors included) when the hub does not accept it."""
+    """One publish ping; raises OSError (urllib's errors included) when the hub does not accept it.
+
+    A redirect (301, 302, 307, 308) is followed by POSTing the ping to its Location, up to REDIRECTS times (RFC 9110
+    §15.4: a client may keep the method; a hub moved from http: to https: takes the ping); a 303 says the ping was
+    taken and where to read about it (§15.4.4)."""
     data = urlencode({"hub.mode": "publish", "hub.url": url}).encode("ascii")
-    request = urllib.request.Request(hub, data=data, method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "feedsvc"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the configured hub
-        if not 200 <= response.status < 300:
-            raise OSError(f"hub answered {response.status}")
+    target = hub
+    for _ in range(REDIRECTS + 1):
+        request = urllib.request.Request(target, data=data, method="POST",
+                                         headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "feedsvc"})
+        try:
+            with _OPENER.open(request, timeout=timeout) as response:  # noqa: S310 - the configured hub
+                status, location = response.status, response.headers.get("Location")
+        except urllib.error.HTTPError as exc:
+            status, location = exc.code, exc.headers.get("Location")
+            exc.close()
+            if status not in (301, 302, 303, 307, 308):
+                raise
+        if 200 <= status < 300 or status == 303:
+            return
+        if status not in (301, 302, 307, 308) or not location:
+            raise OSError(f"hub answered {status}")
+        target = urljoin(target, location)
+        if status in (301, 308):
+            log.warning("WebSub hub %s moved for good to %s: set WEBSUB_HUB to it", hub, target)
+    raise OSError(f"hub redirected more than {REDIRECTS} times (last to {target})")
+
+
+class Unsent:
+    """The feeds whose publish ping the hub has not taken yet, kept in the state file (table websub_unsent) until it
+    does: what a process that stopped (or a build whose hub was down) leaves for the next one to send."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._warned = False
+        self._run("CREATE TABLE IF NOT EXISTS websub_unsent (url TEXT PRIMARY KEY)")
+
+    def all(self) -> list[str]:
+        """Every feed URL kept, in order."""
+        return [row[0] for row in self._run("SELECT url FROM websub_unsent ORDER BY url")]
+
+    def add(self, urls: Iterable[str]) -> None:
+        self._run("INSERT OR IGNORE INTO websub_unsent (url) VALUES (?)", [(u,) for u in urls])
+
+    def remove(self, urls: Iterable[str]) -> None:
+        self._run("DELETE FROM websub_unsent WHERE url = ?", [(u,) for u in urls])
+
+    def _run(self, sql: str, rows: list | None = None) -> list:
+        """One statement (for each row) in its own transaction on a connection of its own, never the state store's
+        (whose held writes it would commit early); a failure is logged once and forgets nothing more than this."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            try:
+                conn.execute("PRAGMA busy_timeout=30000")
+                if rows is None:
+                    return conn.execute(sql).fetchall()
+                if rows:
+                    with conn:
+                        conn.execute("BEGIN IMMEDIATE")
+                        conn.executemany(sql, rows)
+                return []
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            if not self._warned:
+                self._warned = True
+                log.warning("WebSub: cannot keep the unsent pings in %s (%s): a stop before the hub takes them loses them",
+                            self.path, exc)
+            return []
 
 
 class HubNotifier:
     """Queues changed feed URLs and pings the hub for each, retrying a failed ping with growing delays.
 
-    With background=True (the app) one daemon thread sends the pings as they fall due; with background=False
-    nothing runs by itself and the caller sends what is due with send_due() (tests, with their own clock).
+    With background=True (the app) up to SENDERS daemon threads send the pings as they fall due; with background=False
+    nothing runs by itself and the caller sends what is due with send_due() (tests, with their own clock). Once kept
+    in an Unsent (keep_in: the builder's), every URL queued is kept there until the hub takes it.
     """
 
-    def __init__(self, hub: str, *, attempts: int = 6, first_delay: float = 1.0, timeout: float = 5.0,
-                 post: Callable[[str, str, float], None] = post_publish, clock: Callable[[], float] = time.monotonic,
-                 background: bool = True):
-        self.hub, self.attempts, self.first_delay, self.timeout = hub, attempts, first_delay, timeout
-        self.post, self.clock, self.background = post, clock, background
+    def __init__(self, hub: str, *, attempts: int = 12, first_delay: float = 1.0, max_delay: float = 300.0,
+                 timeout: float = 5.0, post: Callable[[str, str, float], None] = post_publish,
+                 clock: Callable[[], float] = time.monotonic, background: bool = True, senders: int = SENDERS):
+        self.hub, self.attempts, self.first_delay, self.max_delay, self.timeout = hub, attempts, first_delay, max_delay, timeout
+        self.post, self.clock, self.background, self.senders = post, clock, background, senders
         self._due: list[tuple[float, int, str]] = []  # (when, attempt, url), a heap
         self._pending: set[str] = set()
         self._sending = 0  # pings on the wire right now
         self._closed = False
         self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._keep: Unsent | None = None
+        self._to_keep: list[str] = []  # queued, not yet written to _keep (by a sender: a refresh never waits for it)
         self.sent = 0  # pings the hub accepted (for tests)
-        self.given_up = 0  # URLs dropped after `attempts` refusals
+        self.given_up = 0  # URLs dropped after `attempts` refusals (kept in _keep for the next start)
+
+    def keep_in(self, keep: Unsent) -> None:
+        """Keep every URL queued in `keep` until the hub takes it, and queue those it holds from before (a process that
+        stopped, a build whose hub was down)."""
+        with self._wake:
+            self._keep = keep
+            self._to_keep.extend(self._pending)  # queued before: kept too
+        self.notify(keep.all())
 
     def notify(self, urls: Iterable[str]) -> None:
         """Queue a publish ping for each URL not already queued; returns at once."""
@@ -57,14 +148,23 @@ class HubNotifier:
                 if url not in self._pending:
                     self._pending.add(url)
                     heapq.heappush(self._due, (self.clock(), 0, url))
-            if self.background and self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="websub", daemon=True)
-                self._thread.start()
+                    if self._keep is not None:
+                        self._to_keep.append(url)
+            if self.background:
+                while len(self._threads) < min(self.senders, len(self._due) + self._sending):
+                    thread = threading.Thread(target=self._run, name="websub", daemon=True)
+                    self._threads.append(thread)
+                    thread.start()
             self._wake.notify_all()
 
     def send_due(self) -> float | None:
         """Send every ping that is due now; returns the seconds until the next one, or None when none is queued."""
         while True:
+            with self._wake:
+                to_keep, self._to_keep = self._to_keep, []
+                keep = self._keep
+            if keep is not None and to_keep:
+                keep.add(to_keep)
             with self._wake:
                 if self._closed or not self._due:
                     return None
@@ -88,17 +188,23 @@ class HubNotifier:
                 not self._sending and not (self._due and self._due[0][0] <= self.clock())), timeout)
 
     def close(self) -> None:
-        """Stop sending: drop what is queued and wait for the ping on the wire, if any, and the thread to end."""
+        """Stop sending: drop what is queued (kept, when keep_in was given, for the next start) and wait for the pings
+        on the wire, if any, and the threads to end."""
         with self._wake:
             self._closed = True
             dropped = len(self._due)
             self._due.clear()
             self._pending.clear()
+            to_keep, self._to_keep, keep = self._to_keep, [], self._keep
             self._wake.notify_all()
+        if keep is not None and to_keep:
+            keep.add(to_keep)
         if dropped:
-            log.warning("WebSub: %d publish pings to %s not sent (stopping)", dropped, self.hub)
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self.timeout + 1)
+            log.warning("WebSub: %d publish pings to %s not sent (stopping)%s", dropped, self.hub,
+                        "; kept in the state file, the next start sends them" if keep is not None else "")
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=self.timeout + 1)
 
     def _send(self, url: str, attempt: int) -> None:
         try:
@@ -106,16 +212,23 @@ class HubNotifier:
         except (OSError, ValueError) as exc:
             if attempt + 1 >= self.attempts:
                 self.given_up += 1
-                log.error("WebSub hub %s refused %s %d times, giving up: %s", self.hub, url, attempt + 1, exc)
+                log.error("WebSub hub %s refused %s %d times, giving up%s: %s", self.hub, url, attempt + 1,
+                          " until the next start (kept in the state file)" if self._keep is not None else "", exc)
                 return
-            delay = self.first_delay * 2 ** attempt
+            delay = min(self.first_delay * 2 ** attempt, self.max_delay)
             log.warning("WebSub hub %s: %s (retrying %s in %.0f s)", self.hub, exc, url, delay)
             with self._wake:
                 if url not in self._pending and not self._closed:  # a newer ping for the same URL supersedes the retry
                     self._pending.add(url)
                     heapq.heappush(self._due, (self.clock() + delay, attempt + 1, url))
+                    if self._keep is not None:  # on the wire as keep_in came: kept now
+                        self._to_keep.append(url)
             return
-        self.sent += 1
+        with self._wake:
+            self.sent += 1
+            keep = self._keep if url not in self._pending else None  # queued again meanwhile: kept until that one goes
+        if keep is not None:
+            keep.remove([url])
 
     def _run(self) -> None:
         while True:
