@@ -374,7 +374,36 @@ def test_a_release_time_under_another_name_is_refused_not_published_now(key):
         parse_article(f"---\ntitle: T\ncategory: C\n{key}: 2099-01-01\n---\nBody.\n".encode(), "a.md", OPTIONS, full=False)
 
 
-@pytest.mark.parametrize("extra", ["published: true", "published: false", "release: 2.3", "schedule: weekly",
+@pytest.mark.parametrize("extra, reason", [
+    ("embargo: 2027-01-01 09:00 CET", "names its zone 'CET'"), ("publishDate: Jan 2027", "has no day"),
+    ("embargo: 02/01/2027 09:00", "day first or month first"), ("publish_at: 1798794000", "is not a date"),
+    ('publish_at: "1798794000"', "is not a date"),
+])
+def test_a_release_time_under_another_name_that_cannot_be_read_is_refused_too(extra, reason):
+    """A release key's value that looks like a date but could not be read was taken for no date at all (as `published:
+    true` is), and the embargoed article was published at once."""
+    with pytest.raises(ArticleError) as info:
+        parse(f"---\ntitle: T\ncategory: C\ndate: 2026-01-01\n{extra}\n---\nBody.\n", "a.md")
+    assert "is not read" in info.value.reason and reason in info.value.reason and "published at once" in info.value.reason
+
+
+@pytest.mark.parametrize("extra", ["published: false", "published: no", "embargoed: true", "embargo: yes"])
+def test_a_flag_that_holds_an_article_back_under_another_name_is_refused(extra):
+    """Jekyll's `published: false` (not to be published) and `embargoed: true` were left alone: published at once."""
+    with pytest.raises(ArticleError) as info:
+        parse(f"---\ntitle: T\ncategory: C\ndate: 2026-01-01\n{extra}\n---\nBody.\n", "a.md")
+    assert "would be published at once" in info.value.reason and "`draft: true`" in info.value.fix
+
+
+@pytest.mark.parametrize("written", ["27-01-15 09:00", "26-12-07", "15.01.27"])
+def test_a_date_with_a_two_digit_year_is_refused(written):
+    """`27-01-15`, meant year first, was read day first as 27 January 2015: an embargo for 2027 published at once."""
+    with pytest.raises(ArticleError) as info:
+        parse(f"---\ntitle: T\ncategory: C\ndate: {written}\n---\nBody.\n", "a.md")
+    assert "can be read year, day or month first" in info.value.reason and "four digits" in info.value.fix
+
+
+@pytest.mark.parametrize("extra", ["published: true", "embargoed: false", "release: 2.3", "schedule: weekly",
                                    "publishDate: 2026-01-01", "publishDate: 2025-06-01", "embargo: soon"])
 def test_a_key_of_another_system_that_holds_no_later_release_is_left_alone(extra):
     """Jekyll's `published: true`, a version, a past or equal release: they published before, and still do."""

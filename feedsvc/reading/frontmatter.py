@@ -92,7 +92,9 @@ _NO_YEAR = datetime(1, 1, 1)  # dateutil fills missing parts from this; year 1 m
 _NO_DAY = datetime(1, 2, 2)  # parsed again with this: a date that moves wrote no day (or no month)
 # Day and month as numbers before the year (12/11/2026, 07.12.2026): dateutil reads the month first, where most of the
 # world writes the day first; refused when both readings are dates (a number over 12 can only be the day).
-_SLASHED = re.compile(r"(?<!\d)(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*\d{2,4}\b")
+# A year of two digits (27-01-15) can be any of the three: refused too, unless a year of four is written beside it.
+_SLASHED = re.compile(r"(?<!\d)(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{2,4})\b")
+_FULL_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
 _TRUE_WORDS, _FALSE_WORDS = {"true", "yes", "on"}, {"false", "no", "off"}
 
 
@@ -189,18 +191,40 @@ def check_release_keys(meta: dict, zone: str) -> None:
         dated = read_date(meta, "date", zone)
     except FrontMatterError:
         dated = None  # refused for itself, with its own fix
+    fix = "write the time it may be published as `date:` (a date in the future holds it back until then)"
     for key in keys:
+        value = meta[key]
+        if _held_back(key, value):  # Jekyll's `published: false`, `embargoed: true`: not to be published yet
+            raise FrontMatterError(f"front matter `{key}: {value}` is not read, so the article would be published at once",
+                                   "write `draft: true` to hold it back, or the time it may be published as `date:`")
         try:
             release = read_date(meta, key, zone)
-        except FrontMatterError:
-            continue  # no date (`published: true`): not a release time
-        fix = "write the time it may be published as `date:` (a date in the future holds it back until then)"
+        except FrontMatterError as exc:
+            if _looks_dated(value):  # a date that cannot be read (`embargo: 2027-01-01 09:00 CET`): no less an embargo
+                raise FrontMatterError(f"front matter key `{key}` is not read ({exc.reason.split(' ', 1)[1]}), so the article "
+                                       "would be published at once", fix) from None
+            continue  # no date (`published: true`, a version in `release:`): not a release time
         if release is not None and dated is None:
             raise FrontMatterError(f"front matter key `{key}` is not read, so the article would be dated and published when "
                                    "first seen", fix)
         if release is not None and release > dated:
             raise FrontMatterError(f"front matter key `{key}` is later than `date:` and not read, so the article would be "
                                    "published before it", fix)
+
+
+def _held_back(key: str, value: Any) -> bool:
+    """Whether a release key's value says "not yet" without a time: `published: false`, `embargoed: true`."""
+    word = str(value).strip().lower() if isinstance(value, (str, bool)) else ""
+    return (key == "published" and word in _FALSE_WORDS) or (key.startswith("embargo") and word in _TRUE_WORDS)
+
+
+def _looks_dated(value: Any) -> bool:
+    """Whether a value no date was read from is meant as one: a year of four digits, day and month as numbers, or a
+    Unix time (`publish_at: 1798794000`)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True
+    text = str(value) if isinstance(value, str) else ""
+    return bool(_FULL_YEAR.search(text) or _SLASHED.search(text) or re.fullmatch(r"\s*\d{9,11}\s*", text))
 
 
 def _clean_value(value: Any) -> Any:
@@ -334,7 +358,10 @@ def read_date(meta: dict, key: str, zone: str) -> datetime | None:
             from dateutil import parser as dateparser  # only for a date written as text (5 ms a process)
 
             written = _offset_as_written(str(value))
-            if (numbers := _SLASHED.search(written)) and numbers[1] != numbers[2] and max(int(numbers[1]), int(numbers[2])) <= 12:
+            if (numbers := _SLASHED.search(written)) and len(numbers[3]) < 4 and not _FULL_YEAR.search(written):
+                raise FrontMatterError(f"{key} {shown} can be read year, day or month first",
+                                       f"write it with the year in four digits first, as in `{key}: 2025-03-01 14:30`")
+            if numbers and numbers[1] != numbers[2] and max(int(numbers[1]), int(numbers[2])) <= 12:
                 raise FrontMatterError(f"{key} {shown} can be read day first or month first",
                                        f"write it year first, as in `{key}: 2025-03-01 14:30`")
             parsed = dateparser.parse(written, default=_NO_YEAR, tzinfos=_offset_only)
