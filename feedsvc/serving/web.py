@@ -401,7 +401,7 @@ def _paging() -> tuple[int, datetime | None]:
             # In UTC: one instant written with any offset is one delta, its links and bytes the same in every process
             # (each process kept the spelling it was first asked in).
             since = datetime.fromisoformat(raw.upper().replace("Z", "+00:00").replace(" ", "T")).astimezone(timezone.utc)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: an instant past year 9999 or before year 1 in UTC
             raise RequestError(400, f"Bad since {raw[:60]!r}: expected an RFC 3339 instant with a zone, "
                                     "such as ?since=2026-11-29T08:00:00Z.\n") from None
     return int(raw_page), since
