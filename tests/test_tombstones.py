@@ -295,6 +295,21 @@ def test_a_clock_stepped_back_never_withdraws_nor_announces_gone_what_was_publis
     assert fresh in entry_ids(site.body("feed.atom")) and not tombstones(site.body("feed.atom"))
 
 
+def test_an_embargo_released_stays_released_after_a_restart_with_the_clock_set_back(make_publisher, desk):
+    """An embargo released by a refresh in which no content was recorded: after a restart with the clock behind its time,
+    the article was held back again, withdrawn and announced deleted (the state store knew only when content was
+    recorded, not that the clock had passed the embargo)."""
+    site = Clock(make_publisher, desk)
+    story(desk, "soon.md", "Embargoed until later", POLITICS, -1)  # an hour ahead of now
+    site.later(minutes=1)
+    site.later(hours=1)  # its time comes; nothing else changes
+    titles = lambda: {e.title for e in feedparser.parse(site.body("feed.atom")).entries}  # noqa: E731
+    assert "Embargoed until later" in titles()
+    site.now -= timedelta(minutes=30)  # the clock steps back past the embargo
+    site.pub = site.start()  # and the service restarts
+    assert "Embargoed until later" in titles() and not tombstones(site.body("feed.atom"))
+
+
 @pytest.mark.parametrize("draft_name", ["a-summit-draft.md", "z-summit-draft.md"])
 def test_a_draft_claims_no_id_so_the_published_file_with_it_is_published(make_publisher, articles_dir, draft_name):
     """A draft copy kept beside the live file, with its `id:`, saved first (or first in path order): it took the ID

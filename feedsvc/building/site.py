@@ -347,7 +347,10 @@ class Publisher:
                 came, went, stamped, also_seen = self._stamp(came, went, now, scan.modified)
                 looked += seen + also_seen
                 fresh |= stamped
-                builder.apply(came, went, self._release_time(now), len(self._stamped), lambda: map(_STAMPED, self._stamped.values()))
+                ending, released = builder.next_release(), self._release_time(now)
+                builder.apply(came, went, released, len(self._stamped), lambda: map(_STAMPED, self._stamped.values()))
+                if ending is not None and ending <= released:  # an embargo ended: kept, should the clock step back
+                    self.store.record_release(released)
                 synced = True  # the next round (complete()) follows by what came and went
                 listings = builder.listings(self.site, self.options.category_slugs, self._claim_slugs(),
                                             self._claim_term_slugs({kind: builder.names(kind) for kind in ("tag", "author")}))

@@ -77,6 +77,10 @@ CREATE TABLE IF NOT EXISTS archive_cuts (
     bounds TEXT NOT NULL,
     size INTEGER NOT NULL DEFAULT 0  -- the items a page (FEED_MAX_ITEMS) they were cut for: another size cuts anew
 );
+CREATE TABLE IF NOT EXISTS clock (
+    name TEXT PRIMARY KEY,  -- "released": the latest time an embargo was released at (the clock has been there)
+    moment TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS deletions (
     listing TEXT NOT NULL,  -- a listing key whose feeds carried the entry
     ref TEXT NOT NULL,  -- the entry's id
@@ -370,10 +374,19 @@ class StateStore:
         return stamped
 
     def latest_seen(self) -> datetime | None:
-        """The latest moment any article's content was recorded: the clock has been there, whatever it says now."""
+        """The latest moment any article's content was recorded, or an embargo released at (record_release): the clock
+        has been there, whatever it says now."""
         with self._writing() as conn:
-            found = conn.execute("SELECT max(seen) FROM articles").fetchone()[0]
+            found = conn.execute("SELECT max(m) FROM (SELECT max(seen) AS m FROM articles "
+                                 "UNION ALL SELECT moment FROM clock WHERE name = 'released')").fetchone()[0]
         return datetime.fromisoformat(found) if found else None
+
+    def record_release(self, moment: datetime) -> None:
+        """Note that an embargo was released at `moment` (no content recorded then: a restart with the clock set back
+        would otherwise hold the article back again, withdraw it and announce it deleted)."""
+        with self._writing() as conn:
+            conn.execute("INSERT INTO clock (name, moment) VALUES ('released', ?) ON CONFLICT (name) DO UPDATE "
+                         "SET moment = max(moment, excluded.moment)", (_text(moment),))
 
     def first_seen(self, ids: list[str]) -> dict[str, str]:
         """When each of these IDs was first seen (ISO 8601 text, UTC), for those the store has."""
