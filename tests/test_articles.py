@@ -818,3 +818,12 @@ def test_an_error_quotes_a_long_value_cut_to_one_readable_line(text, reason):
         parse(text, "a.txt")
     assert reason in raised.value.reason and "…" in raised.value.reason and raised.value.fix
     assert len(str(raised.value)) < 400
+
+
+def test_a_category_named_by_an_emoji_is_kept_as_written():
+    """`categories: ["⚽", "🏀"]` was dropped without a word (the article went under its folder's name, or was skipped as
+    having no category); a .txt file's `🎉` line was refused as naming nothing. A rule of punctuation still names nothing."""
+    assert parse('---\ntitle: T\ncategories: ["⚽", "🏀"]\ndate: 2026-01-01\n---\nBody.\n', "sport/a.md").categories == ("⚽", "🏀")
+    assert parse("🎉\nParty news\nBody.\n", "b.txt").categories == ("🎉",)
+    with pytest.raises(ArticleError, match="has no name"):
+        parse("----------\nTitle\nBody.\n", "c.txt")

@@ -226,7 +226,7 @@ def _plain_head(meta: dict, lines: list[str], source: str) -> tuple[str, list[st
             raise ArticleError(source, "no category line", "start the file with a category line, then a title line")
         line = lines.pop(0)
         category = frontmatter.clean_category(line)
-        if not any(c.isalnum() for c in category):  # ":" or a "----------" rule names nothing
+        if not frontmatter.names_something(category):  # ":" or a "----------" rule names nothing
             raise ArticleError(source, f"category line {quoted(line)} has no name", "start the file with a category name such as News")
         if len(category) > CATEGORY_LONG and category.endswith(_SENTENCE_ENDS):
             # A long category line is kept (`check` warns of it); a long one that ends like a sentence is
@@ -289,7 +289,7 @@ def _markdown_categories(meta: dict, source: str) -> list[str]:
     categories = frontmatter.read_categories(meta)
     if not categories:
         folder = source.split("/")[0] if "/" in source else ""
-        categories = [c for c in [frontmatter.clean_category(folder)] if any(ch.isalnum() for ch in c)]
+        categories = [c for c in [frontmatter.clean_category(folder)] if frontmatter.names_something(c)]
         if not categories:
             raise ArticleError(source, "no category", "add `category: …` to the front matter or move the file into a category folder")
     return categories

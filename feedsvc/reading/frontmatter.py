@@ -5,6 +5,7 @@ Knows nothing of files: a block or field that cannot be used raises FrontMatterE
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Any
@@ -235,11 +236,17 @@ def _clean_value(value: Any) -> Any:
     return value
 
 
+def names_something(name: str) -> bool:
+    """Whether a category's name names anything: a letter, a digit or a symbol such as an emoji (⚽ is a sports section's
+    name), not punctuation alone (":", a "----------" rule)."""
+    return any(ch.isalnum() or unicodedata.category(ch) == "So" for ch in name)
+
+
 def read_categories(meta: dict) -> list[str]:
-    """The names under `categories:` then `category:`, cleaned; those with no letter or digit left out."""
+    """The names under `categories:` then `category:`, cleaned; those that name nothing (names_something) left out."""
     names = _str_list(meta, "categories") + _str_list(meta, "category")
     cleaned = [clean_category(n) for n in names]
-    named = [c for c in cleaned if any(ch.isalnum() for ch in c)]
+    named = [c for c in cleaned if names_something(c)]
     if (count := len(set(named))) > CATEGORIES_MAX:
         raise FrontMatterError(f"{count} categories, over the {CATEGORIES_MAX} limit",
                                f"keep the {CATEGORIES_MAX} categories it belongs in most; tags can say the rest")
