@@ -247,7 +247,16 @@ def detect_language(text: str, default: str) -> str:
     if _plainly_english(sample):
         return "en"
     found = _identifier()(sample)[0]
-    return _AS_ISO_639.get(found, found) or default
+    found = _AS_ISO_639.get(found, found) or default
+    return _chinese_script(sample) if found == "zh" else found
+
+
+def _chinese_script(text: str) -> str:
+    """Chinese written in Traditional characters is zh-Hant (Taiwan, Hong Kong: a News sitemap says zh-tw, a reader
+    picks its fonts), else zh: told by hanzidentifier, Traditional when no character is only Simplified."""
+    import hanzidentifier  # here: only Chinese text needs it (16 ms, and its character tables)
+
+    return "zh-Hant" if hanzidentifier.identify(text) == hanzidentifier.TRADITIONAL else "zh"
 
 
 def _arabic_script(text: str, arabic: int) -> str:
