@@ -86,6 +86,18 @@ def test_a_tag_named_in_arabic_is_titled_in_arabic_and_an_english_one_in_english
     assert 'xml:lang="ar"' in arabic
 
 
+@pytest.mark.parametrize("kind, name, title", [
+    ("tag", "עברית", "תגית: עברית"), ("author", "כתב ישראלי", "מחבר: כתב ישראלי"), ("tag", "\u200fשלום", "תגית: \u200fשלום"),
+    ("tag", "Rates", "Tag: Rates"), ("author", "سارة", "الكاتب: سارة"),
+])
+def test_a_hebrew_tag_or_author_is_titled_in_hebrew(kind, name, title):
+    """`Tag: עברית` in a Hebrew feed: an English word and its colon before a right-to-left name read with the colon on the
+    wrong side in a right-to-left reader (the Arabic names had their own words, Hebrew ones did not)."""
+    from feedsvc.building.feeds import label
+
+    assert f"{label(kind, name)}: {name}" == title
+
+
 def test_tag_and_author_pages_list_their_articles_and_name_their_feeds_for_autodiscovery(make_app, tagged):
     client = make_app(tagged).test_client()
     for kind, name in (("tag", "rates"), ("author", REPORTER_AR), ("tag", RATES_AR)):

@@ -86,7 +86,9 @@ def build_listings(articles: Iterable[Article], site: Site, slugs: Mapping[str, 
 KINDS = ("category", "tag", "author")  # the listings besides the site-wide one, in the order they are listed
 # What a tag's or an author's feed title calls it, in English or Arabic: the language of the name's own script, so
 # an Arabic name is never joined to an English word by a colon that a right-to-left line would put on the wrong side.
-LABELS = {"tag": ("Tag", "وسم"), "author": ("Author", "الكاتب")}
+# English, Arabic, Hebrew (WordPress's Hebrew words): a right-to-left name after an English word and its colon was
+# laid out with the colon on the wrong side.
+LABELS = {"tag": ("Tag", "وسم", "תגית"), "author": ("Author", "الكاتب", "מחבר")}
 
 
 def groups(article: Article) -> tuple[tuple[str, str], ...]:
@@ -113,9 +115,11 @@ def choose_slugs(members: Iterable[tuple[str, str]], slugs: Mapping[str, str], r
 
 
 def label(kind: str, name: str) -> str:
-    """What a tag's or an author's feed calls it: Arabic for a name that starts in Arabic script, else English."""
-    strong = next((b for b in map(unicodedata.bidirectional, name) if b in ("L", "R", "AL")), "L")
-    return LABELS[kind][strong == "AL"]
+    """What a tag's or an author's feed calls it: Arabic for a name that starts in Arabic script, Hebrew for one that
+    starts in Hebrew, else English."""
+    first = next((c for c in name if unicodedata.bidirectional(c) in ("L", "R", "AL") and unicodedata.category(c) != "Cf"), "a")
+    script = 1 if unicodedata.bidirectional(first) == "AL" else 2 if "\u0590" <= first <= "\u05ff" or "\ufb1d" <= first <= "\ufb4f" else 0
+    return LABELS[kind][script]
 
 
 def _listing(site: Site, group: tuple[str, str], slug: str, items: tuple) -> Listing:
