@@ -335,3 +335,18 @@ def test_a_file_or_folder_name_that_is_not_utf8_is_skipped_and_the_rest_publishe
     body = client.get("/healthz").get_json()
     assert body["articles"] == 2 and body["skipped"] == 2 and body["last_error"] is None
     assert b"Second" in client.get("/feed.rss").data
+
+
+@pytest.mark.parametrize("mtime", [0, 1, -1_800_000_000])  # a reproducible image's, or 1912
+def test_a_first_scan_dates_a_file_whose_mtime_dates_nothing_when_it_is_first_seen(make_publisher, articles_dir, mtime):
+    """A first scan dates a back catalogue by the files' mtimes: one of 0 (an image built with SOURCE_DATE_EPOCH, a clock
+    never set) was published as 1970-01-01T00:00:00Z, which the W3C validator calls implausible and `date:` refuses."""
+    import os
+
+    write(articles_dir, "dated.txt", GOOD.replace("A good", "Dated"))
+    epoch = write(articles_dir, "epoch.txt", GOOD.replace("A good", "Epoch"))
+    os.utime(epoch, (mtime, mtime))
+    pub = make_publisher(articles_dir)
+    pub.refresh()
+    assert pub.snapshot.articles["epoch"].published.year == FIXED_NOW.year
+    assert pub.snapshot.articles["epoch"].published <= FIXED_NOW

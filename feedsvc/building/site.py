@@ -40,6 +40,9 @@ from .tombstones import Tombstones
 from .versions import ListingVersions
 
 log = logging.getLogger(__name__)
+# Seconds since 1970 before which a file's mtime dates nothing (1971-01-01): as `date:`'s years start at 1970, and the
+# W3C validator calls such dates implausible (reproducible images set every mtime to 0 or 1).
+PLAUSIBLE_MTIME = 365 * 86_400
 _ID, _STAMPED = attrgetter("id"), itemgetter(1)
 
 
@@ -456,11 +459,13 @@ class Publisher:
         return bool(self.renderer.drifted() or self.versions.drifted(self.snapshot.changed))
 
     def _appeared(self, articles: Iterable[Article], modified: Mapping[str, float]) -> dict[str, datetime]:
-        """When each article's file appeared (its mtime), from the stat the scan made (ScanResult.modified)."""
+        """When each article's file appeared (its mtime), from the stat the scan made (ScanResult.modified); none for
+        an mtime before PLAUSIBLE_MTIME (a reproducible image's 0 or 1, a clock that was never set), which is no date
+        the file was written at: such an article is dated when first seen."""
         times = {}
         for a in articles:
             seconds = modified.get(a.source)
-            if seconds is not None:
+            if seconds is not None and seconds >= PLAUSIBLE_MTIME:
                 times[a.id] = datetime.fromtimestamp(seconds, timezone.utc)
         return times
 
