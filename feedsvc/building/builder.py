@@ -244,8 +244,7 @@ def _run_builder(app, settings, path: str) -> Any:
     REFRESHERS.append(refresher)
     refresher.run()  # the first build; the reading workers started ahead (main) go once nothing is left to read
     if (notifier := app.extensions.get("feedsvc.websub")) is not None:
-        from ..serving.websub import Unsent
-        notifier.keep_in(Unsent(path))  # and the pings a process before this one (or a build) left unsent
+        notifier.keep_in(path)  # and the pings a process before this one (or a build) left unsent
     # After it, not before: a mapping of its own for each of the first build's big blocks cost it 0.1-0.2 s of CPU
     # (page faults), and its peak is below the background builds' that follow.
     allocator.mmap_from(MMAP_THRESHOLD)  # every big block a mapping of its own: given back once freed

@@ -131,9 +131,10 @@ class HubNotifier:
         self.sent = 0  # pings the hub accepted (for tests)
         self.given_up = 0  # URLs dropped after `attempts` refusals (kept in _keep for the next start)
 
-    def keep_in(self, keep: Unsent) -> None:
-        """Keep every URL queued in `keep` until the hub takes it, and queue those it holds from before (a process that
-        stopped, a build whose hub was down)."""
+    def keep_in(self, keep: "Unsent | str | Path") -> None:
+        """Keep every URL queued in `keep` (an Unsent, or the state file's path) until the hub takes it, and queue those
+        it holds from before (a process that stopped, a build whose hub was down)."""
+        keep = keep if isinstance(keep, Unsent) else Unsent(keep)
         with self._wake:
             self._keep = keep
             self._to_keep.extend(self._pending)  # queued before: kept too
