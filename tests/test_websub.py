@@ -348,3 +348,39 @@ def test_feedsvc_build_keeps_what_the_hub_did_not_take_for_the_next_build(tmp_pa
         assert Unsent(state).all() == []
     finally:
         hub.close()
+
+
+_BUILDER = """
+import json, sys
+from feedsvc import for_building
+from feedsvc.building.builder import run_builder
+from feedsvc.building.lock import BuildLock, lock_path
+app = for_building(json.loads(sys.argv[1]))
+lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
+lock.acquire()
+app.extensions["feedsvc.lock"] = lock
+run_builder(app)
+assert app.extensions["feedsvc.websub"].drain(timeout=20)
+print("drained", flush=True)
+"""
+
+
+def test_the_builder_sends_what_a_process_before_it_left_unsent(tmp_path, articles_dir, hub):
+    """The dedicated builder (serve, gunicorn) takes the unsent pings over after its first build: a stop during the
+    retries, a takeover, a build whose hub was down."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
+    state = tmp_path / "state.sqlite3"
+    left = "http://127.0.0.1:8000/category/gone-quiet/feed.atom"
+    Unsent(state).add([left])
+    settings = {"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(state), "SETTLE_MS": 0, "WEBSUB_HUB": hub.url,
+                "WATCH": False}
+    done = subprocess.run([sys.executable, "-c", _BUILDER, json.dumps(settings)], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_CONFIG": ""})
+    assert done.returncode == 0 and "drained" in done.stdout, done.stderr[-2000:]
+    assert left in [p["hub.url"][0] for p in hub.pings] and Unsent(state).all() == []
