@@ -168,6 +168,10 @@ class ListingBuilder:
         """The categories, tags or authors (kind) with a published article since the last update(): those that need a slug."""
         return {name for k, name in self._members if k == kind}
 
+    def newest_published(self) -> datetime | None:
+        """When the newest article published as of the last update() or apply() was dated (None: none is)."""
+        return self._live[0].published if self._live else None
+
     def next_release(self) -> datetime | None:
         """The earliest embargo still ahead among the articles of the last update() (those held back), or None."""
         return min((a.published for a in self._held.values()), default=None)

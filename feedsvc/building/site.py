@@ -171,6 +171,7 @@ class Publisher:
         # by. A clock stepped back (a VM restored, NTP stepping) never holds back again what was published, which would
         # withdraw every article first seen since and announce it deleted (tombstones); None until the first refresh.
         self._released: datetime | None = None
+        self._kept_release: datetime | None = None  # the latest of it the state store holds (StateStore.latest_seen)
         self.pending: frozenset[str] = frozenset()
         self._stamped: dict[str, tuple[Article, Article]] = {}  # id → (as read, as stamped)
         # The stages of a refresh follow the scan by what came and went (ScanResult.came/went), not by a look at every
@@ -350,10 +351,12 @@ class Publisher:
                 came, went, stamped, also_seen = self._stamp(came, went, now, scan.modified)
                 looked += seen + also_seen
                 fresh |= stamped
-                ending, released = builder.next_release(), self._release_time(now)
+                released = self._release_time(now)
                 builder.apply(came, went, released, len(self._stamped), lambda: map(_STAMPED, self._stamped.values()))
-                if ending is not None and ending <= released:  # an embargo ended: kept, should the clock step back
+                newest = builder.newest_published()
+                if newest is not None and newest > self._kept_release:  # an embargo ended since: kept, should the clock step back
                     self.store.record_release(released)
+                    self._kept_release = released
                 synced = True  # the next round (complete()) follows by what came and went
                 listings = builder.listings(self.site, self.options.category_slugs, self._claim_slugs(),
                                             self._claim_term_slugs({kind: builder.names(kind) for kind in ("tag", "author")}))
@@ -472,7 +475,7 @@ class Publisher:
     def _release_time(self, now: datetime) -> datetime:
         """The time embargoes are released by: now, or the latest the clock was at before it stepped back."""
         if self._released is None:
-            self._released = self.store.latest_seen() or now
+            self._released = self._kept_release = self.store.latest_seen() or now
         self._released = max(self._released, now)
         return self._released
 
