@@ -395,7 +395,7 @@ def test_a_flag_that_holds_an_article_back_under_another_name_is_refused(extra):
     assert "would be published at once" in info.value.reason and "`draft: true`" in info.value.fix
 
 
-@pytest.mark.parametrize("written", ["27-01-15 09:00", "26-12-07", "15.01.27"])
+@pytest.mark.parametrize("written", ["27-01-15 09:00", "26-12-07", "15.01.27", "27-01-15T09:00:00Z"])
 def test_a_date_with_a_two_digit_year_is_refused(written):
     """`27-01-15`, meant year first, was read day first as 27 January 2015: an embargo for 2027 published at once."""
     with pytest.raises(ArticleError) as info:

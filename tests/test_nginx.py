@@ -71,7 +71,8 @@ def test_every_resource_is_served_at_the_apps_url_with_the_apps_bytes_and_header
             assert ours.header(header) == theirs.headers.get(header), (path, header)
 
 
-@pytest.mark.parametrize("path", ["/feed.rss", f"/category/{POLITICS}/feed.json", "/feeds.opml", "/feed.xsl", "/"])
+@pytest.mark.parametrize("path", ["/feed.rss", f"/category/{POLITICS}/feed.json", "/feeds.opml", "/feed.xsl", "/",
+                                  "/feed.atom?page=2", "/feed.rss?page=3"])  # an archive page: $uri is the file try_files found
 def test_a_304_carries_cors_as_the_apps_does(site, path):
     """A script's own conditional GET reads the 304 only with Access-Control-Allow-Origin (the map by media type gave a
     304, which has none, no CORS: every unchanged poll of a reader in a browser was a network error)."""

@@ -94,7 +94,7 @@ _NO_DAY = datetime(1, 2, 2)  # parsed again with this: a date that moves wrote n
 # Day and month as numbers before the year (12/11/2026, 07.12.2026): dateutil reads the month first, where most of the
 # world writes the day first; refused when both readings are dates (a number over 12 can only be the day).
 # A year of two digits (27-01-15) can be any of the three: refused too, unless a year of four is written beside it.
-_SLASHED = re.compile(r"(?<!\d)(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{2,4})\b")
+_SLASHED = re.compile(r"(?<!\d)(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{2,4})(?!\d)")  # 27-01-15T09:00 too
 _FULL_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
 _TRUE_WORDS, _FALSE_WORDS = {"true", "yes", "on"}, {"false", "no", "off"}
 
