@@ -241,12 +241,22 @@ def shorten(text: str, limit: int) -> str:
         return text
     cut = text[: limit - 1]
     if text[limit - 1] != " ":  # the cut falls inside a word
-        space = cut.rfind(" ")
-        # Near the word's start: drop the word. Else a word longer than a third of the limit, or text that does not
-        # space its words (Chinese, Japanese, Thai: "新华社北京 11月20日电 这是…" was cut to its 14-character dateline),
-        # is cut between characters as a reader sees them.
-        cut = cut[:space] if space >= len(cut) * 2 // 3 else cut[:_whole_characters(text, len(cut))]
+        # Text that does not space its words (Chinese, Japanese, Thai: "新华社北京 11月20日电 这是…" was cut at its last
+        # space, to its 14-character dateline) and one word longer than the limit are cut between characters as a
+        # reader sees them; any other word is dropped.
+        space = -1 if _unspaced(text[limit - 2]) else cut.rfind(" ")
+        cut = cut[:space] if space >= 0 else cut[:_whole_characters(text, len(cut))]
     return cut.rstrip(" ,.;:،؛-–—、，。；：") + "…"  # no dangling punctuation or dash before the ellipsis
+
+
+# Scripts written without spaces between words: CJK ideographs and their punctuation, kana, Thai, Lao, Khmer, Myanmar.
+_UNSPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3000-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
+                       "\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f]")
+
+
+def _unspaced(char: str) -> bool:
+    """Whether a character is of a script that does not space its words (_UNSPACED)."""
+    return _UNSPACED.match(char) is not None
 
 
 def _whole_characters(text: str, kept: int) -> int:
