@@ -238,8 +238,12 @@ def _clean_value(value: Any) -> Any:
 
 def names_something(name: str) -> bool:
     """Whether a category's name names anything: a letter, a digit or a symbol such as an emoji (⚽ is a sports section's
-    name), not punctuation alone (":", a "----------" rule)."""
-    return any(ch.isalnum() or unicodedata.category(ch) == "So" for ch in name)
+    name); not punctuation alone (":", a "----------" rule), nor a rule of box drawing or shapes (U+2500-U+25FF,
+    "══════"), nor one symbol repeated ("★★★★★")."""
+    if any(ch.isalnum() for ch in name):
+        return True
+    symbols = [ch for ch in name if unicodedata.category(ch) == "So" and not "\u2500" <= ch <= "\u25ff"]
+    return bool(symbols) and (len(symbols) == 1 or len(set(symbols)) > 1)
 
 
 def read_categories(meta: dict) -> list[str]:
