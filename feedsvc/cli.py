@@ -349,12 +349,12 @@ def _ping_hub(hub: str, publisher, changed: set[str], state: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from .urls import feed_url
-    from .serving.websub import SENDERS, Unsent, post_publish
+    from .serving.websub import SENDERS, HubRefused, Unsent, post_publish
 
     keep = Unsent(state)
     urls = [feed_url(publisher.site, feed, fmt) for feed in publisher.snapshot.feeds for fmt in FORMATS
             if feed.path(fmt) in changed]
-    keep.add(urls)
+    kept = keep.add(urls)
     urls = sorted(set(urls) | set(keep.all()))
 
     def send(url: str) -> Exception | None:
@@ -366,11 +366,15 @@ def _ping_hub(hub: str, publisher, changed: set[str], state: str) -> None:
 
     with ThreadPoolExecutor(SENDERS) as pool:
         failed = {url: exc for url, exc in zip(urls, pool.map(send, urls)) if exc is not None}
-    keep.remove([url for url in urls if url not in failed])
+    refused = [url for url, exc in failed.items() if isinstance(exc, HubRefused)]  # for good: not kept to send again
+    keep.remove([url for url in urls if url not in failed] + refused)
     if failed:
         first = next(iter(failed.values()))
-        click.echo(f"WebSub hub {hub} did not take {len(failed)} of {len(urls)} feeds ({first}); kept in {state}: "
-                   "the next build, or `serve`, tells it", err=True)
+        later = len(failed) - len(refused)
+        click.echo(f"WebSub hub {hub} did not take {len(failed)} of {len(urls)} feeds ({first})"
+                   + (f"; {len(refused)} refused for good, not sent again" if refused else "")
+                   + ((f"; kept in {state}: the next build, or `serve`, tells it" if kept else
+                       f"; {state} could not keep them: they are lost") if later else ""), err=True)
 
 
 def _show_progress(resources: int) -> bool:

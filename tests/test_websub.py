@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from feedsvc.serving.websub import SENDERS, HubNotifier, Unsent, post_publish
+from feedsvc.serving.websub import AGAIN_AFTER, SENDERS, HubNotifier, HubRefused, Unsent, post_publish
 from tests.conftest import write
 from tests.http_helpers import free_port
 
@@ -193,13 +193,39 @@ def test_a_failed_ping_is_retried_after_one_then_two_seconds():
     assert notifier.send_due() is None and len(calls) == 3 and notifier.sent == 1
 
 
-def test_a_hub_that_keeps_refusing_is_given_up_after_the_last_attempt():
+def test_a_hub_that_keeps_refusing_is_tried_again_hourly_once_the_attempts_are_spent():
+    """Given up after the last attempt, a ping waited for the next start (weeks, for a server that runs on)."""
     clock, calls = Clock(), []
-    notifier = HubNotifier("http://127.0.0.1:9/hub", attempts=3, post=flaky(99, calls), clock=clock, background=False)
+    notifier = HubNotifier("http://127.0.0.1:9/hub", attempts=3, post=flaky(4, calls), clock=clock, background=False)
     notifier.notify(["http://127.0.0.1:8000/feed.rss"])
-    while (wait := notifier.send_due()) is not None:
-        clock.now += wait
-    assert len(calls) == 3 and notifier.given_up == 1 and notifier.sent == 0
+    assert notifier.send_due() == 1.0
+    clock.now += 1.0
+    assert notifier.send_due() == 2.0
+    clock.now += 2.0
+    assert notifier.send_due() == AGAIN_AFTER and len(calls) == 3 and notifier.given_up == 1  # the attempts spent
+    clock.now += AGAIN_AFTER
+    assert notifier.send_due() == AGAIN_AFTER and len(calls) == 4  # refused again: an hour more
+    clock.now += AGAIN_AFTER
+    assert notifier.send_due() is None and len(calls) == 5 and notifier.sent == 1 and notifier.given_up == 1
+
+
+def test_a_ping_the_hub_refuses_for_good_is_not_tried_again_nor_kept(tmp_path):
+    """A 4xx (an unknown topic, a feed of an old SITE_URL) is never taken: kept and retried, it was sent for ever."""
+    hub, refused = Hub(), []
+
+    def post(hub_url, url, timeout):
+        refused.append(url)
+        raise HubRefused("hub answered 404")
+
+    notifier = HubNotifier(hub.url, post=post, clock=Clock(), background=False)
+    try:
+        notifier.keep_in(Unsent(tmp_path / "state.sqlite3"))
+        notifier.notify(["http://127.0.0.1:8000/old/feed.rss"])
+        assert notifier.send_due() is None and refused == ["http://127.0.0.1:8000/old/feed.rss"] and notifier.given_up == 1
+        assert Unsent(tmp_path / "state.sqlite3").all() == []
+    finally:
+        notifier.close()
+        hub.close()
 
 
 def test_a_newer_change_to_a_feed_waiting_for_a_retry_is_sent_at_once_and_only_once():
@@ -384,3 +410,30 @@ def test_the_builder_sends_what_a_process_before_it_left_unsent(tmp_path, articl
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_CONFIG": ""})
     assert done.returncode == 0 and "drained" in done.stdout, done.stderr[-2000:]
     assert left in [p["hub.url"][0] for p in hub.pings] and Unsent(state).all() == []
+
+
+def test_a_ping_taken_while_another_sender_waits_to_keep_it_is_not_left_kept(tmp_path):
+    """One sender took the queued URL to keep it and waited for the write lock (a commit held it) while another sent
+    the same URL and removed it first: the hub had it, yet it stayed kept and was sent again at the next start."""
+    import sqlite3
+    import time
+
+    path = tmp_path / "state.sqlite3"
+    keep, sent = Unsent(path), []
+    notifier = HubNotifier("http://127.0.0.1:9/hub", post=lambda hub, url, timeout: sent.append(url))
+    try:
+        notifier.notify([f"http://127.0.0.1:8000/{k}/feed.rss" for k in range(SENDERS)])
+        assert notifier.drain(10)  # every sender thread is running
+        notifier.keep_in(keep)
+        for round_ in range(3):
+            holder = sqlite3.connect(path, isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")  # a commit of the builder's holds the write lock
+            holder.execute("CREATE TABLE IF NOT EXISTS held (x)")
+            notifier.notify([f"http://127.0.0.1:8000/x{round_}/feed.rss"])
+            time.sleep(0.3)
+            holder.execute("COMMIT")
+            holder.close()
+            assert notifier.drain(10)
+        assert keep.all() == [] and all(f"http://127.0.0.1:8000/x{r}/feed.rss" in sent for r in range(3))
+    finally:
+        notifier.close()

@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 
 REDIRECTS = 3  # a hub's redirects followed, each POSTed to again (urllib's own turned the POST into a GET)
 SENDERS = 4  # pings on the wire at once: a slow hub (seconds a ping) takes the hundred feeds of a change in turns
+AGAIN_AFTER = 3600.0  # seconds between tries once a ping's attempts are spent: a hub down for hours still hears of it
+
+
+class HubRefused(OSError):
+    """The hub answered a ping with a 4xx other than 408 and 429: it will never take it (an unknown topic, a feed of an
+    old SITE_URL), so it is not tried again."""
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -56,6 +62,8 @@ def post_publish(hub: str, url: str, timeout: float) -> None:
                 raise
         if 200 <= status < 300 or status == 303:
             return
+        if 400 <= status < 500 and status not in (408, 429):
+            raise HubRefused(f"hub answered {status}")
         if status not in (301, 302, 307, 308) or not location:
             raise OSError(f"hub answered {status}")
         target = urljoin(target, location)
@@ -77,26 +85,31 @@ class Unsent:
         """Every feed URL kept, in order."""
         return [row[0] for row in self._run("SELECT url FROM websub_unsent ORDER BY url")]
 
-    def add(self, urls: Iterable[str]) -> None:
-        self._run("INSERT OR IGNORE INTO websub_unsent (url) VALUES (?)", [(u,) for u in urls])
+    def add(self, urls: Iterable[str]) -> bool:
+        """Keep these URLs; whether they are kept."""
+        return self._run("INSERT OR IGNORE INTO websub_unsent (url) VALUES (?)", [(u,) for u in urls]) is not None
 
-    def remove(self, urls: Iterable[str]) -> None:
-        self._run("DELETE FROM websub_unsent WHERE url = ?", [(u,) for u in urls])
+    def remove(self, urls: Iterable[str]) -> bool:
+        """Keep these URLs no more (the hub took them); whether that is written."""
+        return self._run("DELETE FROM websub_unsent WHERE url = ?", [(u,) for u in urls]) is not None
 
-    def _run(self, sql: str, rows: list | None = None) -> list:
-        """One statement (for each row) in its own transaction on a connection of its own, never the state store's
-        (whose held writes it would commit early); a failure is logged once and forgets nothing more than this."""
+    def _run(self, sql: str, rows: list | None = None) -> list | None:
+        """One statement (for each row) in one transaction on a connection of its own, never the state store's (whose
+        held writes it would commit early); None when it failed, which is logged (once until one succeeds again)."""
+        if rows is not None and not rows:
+            return []
         try:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             try:
                 conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute("PRAGMA synchronous=NORMAL")  # as the state store's: WAL, no fsync a commit
                 if rows is None:
-                    return conn.execute(sql).fetchall()
-                if rows:
+                    found = conn.execute(sql).fetchall()
+                else:
                     with conn:
                         conn.execute("BEGIN IMMEDIATE")
                         conn.executemany(sql, rows)
-                return []
+                    found = []
             finally:
                 conn.close()
         except sqlite3.Error as exc:
@@ -104,7 +117,9 @@ class Unsent:
                 self._warned = True
                 log.warning("WebSub: cannot keep the unsent pings in %s (%s): a stop before the hub takes them loses them",
                             self.path, exc)
-            return []
+            return None
+        self._warned = False
+        return found
 
 
 class HubNotifier:
@@ -128,8 +143,10 @@ class HubNotifier:
         self._threads: list[threading.Thread] = []
         self._keep: Unsent | None = None
         self._to_keep: list[str] = []  # queued, not yet written to _keep (by a sender: a refresh never waits for it)
+        self._to_drop: list[str] = []  # taken by the hub (or refused for good), not yet removed from _keep
+        self._keeping = threading.Lock()  # one sender at a time takes and writes those two, so they reach _keep in order
         self.sent = 0  # pings the hub accepted (for tests)
-        self.given_up = 0  # URLs dropped after `attempts` refusals (kept in _keep for the next start)
+        self.given_up = 0  # URLs whose `attempts` were spent (tried again every AGAIN_AFTER) or refused for good
 
     def keep_in(self, keep: "Unsent | str | Path") -> None:
         """Keep every URL queued in `keep` (an Unsent, or the state file's path) until the hub takes it, and queue those
@@ -161,11 +178,7 @@ class HubNotifier:
     def send_due(self) -> float | None:
         """Send every ping that is due now; returns the seconds until the next one, or None when none is queued."""
         while True:
-            with self._wake:
-                to_keep, self._to_keep = self._to_keep, []
-                keep = self._keep
-            if keep is not None and to_keep:
-                keep.add(to_keep)
+            self._write_kept()  # what was queued is kept before it is sent; what the hub took is forgotten
             with self._wake:
                 if self._closed or not self._due:
                     return None
@@ -177,6 +190,7 @@ class HubNotifier:
                 self._sending += 1
             try:
                 self._send(url, attempt)
+                self._write_kept()  # before it counts as done: drain() waits for the store to know
             finally:
                 with self._wake:
                     self._sending -= 1
@@ -196,10 +210,9 @@ class HubNotifier:
             dropped = len(self._due)
             self._due.clear()
             self._pending.clear()
-            to_keep, self._to_keep, keep = self._to_keep, [], self._keep
+            keep = self._keep
             self._wake.notify_all()
-        if keep is not None and to_keep:
-            keep.add(to_keep)
+        self._write_kept()
         if dropped:
             log.warning("WebSub: %d publish pings to %s not sent (stopping)%s", dropped, self.hub,
                         "; kept in the state file, the next start sends them" if keep is not None else "")
@@ -207,29 +220,45 @@ class HubNotifier:
             if thread is not threading.current_thread():
                 thread.join(timeout=self.timeout + 1)
 
+    def _write_kept(self) -> None:
+        """Write what was queued to _keep, and remove what the hub took (unless queued again since), in that order."""
+        with self._keeping:
+            with self._wake:
+                keep, adds, drops = self._keep, self._to_keep, [u for u in self._to_drop if u not in self._pending]
+                self._to_keep, self._to_drop = [], []
+            if keep is not None:
+                keep.add(adds)
+                keep.remove(drops)
+
     def _send(self, url: str, attempt: int) -> None:
         try:
             self.post(self.hub, url, self.timeout)
-        except (OSError, ValueError) as exc:
-            if attempt + 1 >= self.attempts:
-                self.given_up += 1
-                log.error("WebSub hub %s refused %s %d times, giving up%s: %s", self.hub, url, attempt + 1,
-                          " until the next start (kept in the state file)" if self._keep is not None else "", exc)
-                return
-            delay = min(self.first_delay * 2 ** attempt, self.max_delay)
-            log.warning("WebSub hub %s: %s (retrying %s in %.0f s)", self.hub, exc, url, delay)
+        except HubRefused as exc:
+            log.error("WebSub hub %s refused %s for good (%s): not sent again", self.hub, url, exc)
             with self._wake:
+                self.given_up += 1
+                self._to_drop.append(url)
+            return
+        except (OSError, ValueError) as exc:
+            spent = attempt + 1 >= self.attempts
+            if attempt + 1 == self.attempts:
+                log.error("WebSub hub %s refused %s %d times: trying again every %.0f s%s: %s", self.hub, url, attempt + 1,
+                          AGAIN_AFTER, " and at the next start (kept in the state file)" if self._keep is not None else "", exc)
+            elif not spent:
+                log.warning("WebSub hub %s: %s (retrying %s in %.0f s)", self.hub, exc, url,
+                            min(self.first_delay * 2 ** attempt, self.max_delay))
+            delay = AGAIN_AFTER if spent else min(self.first_delay * 2 ** attempt, self.max_delay)
+            with self._wake:
+                self.given_up += attempt + 1 == self.attempts
                 if url not in self._pending and not self._closed:  # a newer ping for the same URL supersedes the retry
                     self._pending.add(url)
-                    heapq.heappush(self._due, (self.clock() + delay, attempt + 1, url))
+                    heapq.heappush(self._due, (self.clock() + delay, min(attempt + 1, self.attempts), url))
                     if self._keep is not None:  # on the wire as keep_in came: kept now
                         self._to_keep.append(url)
             return
         with self._wake:
             self.sent += 1
-            keep = self._keep if url not in self._pending else None  # queued again meanwhile: kept until that one goes
-        if keep is not None:
-            keep.remove([url])
+            self._to_drop.append(url)
 
     def _run(self) -> None:
         while True:
