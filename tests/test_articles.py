@@ -387,7 +387,7 @@ def test_a_release_time_under_another_name_that_cannot_be_read_is_refused_too(ex
     assert "is not read" in info.value.reason and reason in info.value.reason and "published at once" in info.value.reason
 
 
-@pytest.mark.parametrize("extra", ["published: false", "published: no", "embargoed: true", "embargo: yes"])
+@pytest.mark.parametrize("extra", ["published: false", "published: no", "published: 0", "embargoed: true", "embargo: yes"])
 def test_a_flag_that_holds_an_article_back_under_another_name_is_refused(extra):
     """Jekyll's `published: false` (not to be published) and `embargoed: true` were left alone: published at once."""
     with pytest.raises(ArticleError) as info:

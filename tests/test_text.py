@@ -150,6 +150,7 @@ def test_is_visible_ignores_spaces_and_format_controls():
     # Traditional Chinese (Taiwan, Hong Kong) is zh-Hant: its News sitemap said zh-cn, Simplified.
     ("台北市政府今天宣布，這項經濟政策將在明年開始實施，官員表示會繼續關注市場變化。", "zh-Hant"),
     ("北京市政府今天宣布，这项经济政策将在明年开始实施，官员表示会继续关注市场变化。", "zh"),
+    ("記者在現場看着群眾離開，台北市政府今天宣布這項經濟政策將在明年開始實施。", "zh-Hant"),  # 着 alone is Simplified
 ])
 def test_detect_language(text, lang):
     assert detect_language(text, "de") == lang

@@ -151,10 +151,10 @@ def test_a_refresh_returns_while_the_hub_has_not_answered(make_app, articles_dir
     assert notifier_of(app).sent == 0
     hub.gate.set()
     assert notifier_of(app).drain(timeout=10)
-    # The first build's six feeds, each once: the second refresh changed them all again; the two still queued are sent
-    # once, the SENDERS on the wire again (the hub must fetch them anew).
+    # The first build's six feeds, each once: the second refresh changed them all again; those still queued are sent
+    # once, those on the wire (up to SENDERS) again (the hub must fetch them anew).
     assert {p["hub.url"][0].rsplit("/", 1)[-1] for p in hub.pings} == {"feed.rss", "feed.atom", "feed.json"}
-    assert len({p["hub.url"][0] for p in hub.pings}) == 6 and len(hub.pings) == notifier_of(app).sent == 6 + SENDERS
+    assert len({p["hub.url"][0] for p in hub.pings}) == 6 and 7 <= len(hub.pings) == notifier_of(app).sent <= 6 + SENDERS
 
 
 def test_a_hub_that_is_down_costs_a_refresh_nothing(make_app, articles_dir):

@@ -216,7 +216,7 @@ def check_release_keys(meta: dict, zone: str) -> None:
 def _held_back(key: str, value: Any) -> bool:
     """Whether a release key's value says "not yet" without a time: `published: false`, `embargoed: true`."""
     word = str(value).strip().lower() if isinstance(value, (str, bool)) else ""
-    return (key == "published" and word in _FALSE_WORDS) or (key.startswith("embargo") and word in _TRUE_WORDS)
+    return (key == "published" and word in _FALSE_WORDS | {"0"}) or (key.startswith("embargo") and word in _TRUE_WORDS | {"1"})
 
 
 def _looks_dated(value: Any) -> bool:
