@@ -437,3 +437,29 @@ def test_a_ping_taken_while_another_sender_waits_to_keep_it_is_not_left_kept(tmp
         assert keep.all() == [] and all(f"http://127.0.0.1:8000/x{r}/feed.rss" in sent for r in range(3))
     finally:
         notifier.close()
+
+
+def test_a_hub_redirecting_to_another_host_is_not_followed():
+    """A hub, or what answers at its address, could make feedsvc POST to any address it reaches (loopback, the private
+    network): a redirect is followed on the hub's own host only."""
+    hub = MovedHub()
+    try:
+        elsewhere = hub.url.replace("127.0.0.1", "localhost")
+        target = hub.server.RequestHandlerClass
+
+        def do_post(handler, taken=target.do_POST):
+            if handler.path == "/away":
+                handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+                handler.send_response(307)
+                handler.send_header("Location", elsewhere)
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+                return
+            taken(handler)
+
+        target.do_POST = do_post
+        with pytest.raises(OSError, match="another host"):
+            post_publish(hub.url.replace("/hub", "/away"), "http://127.0.0.1:8000/feed.rss", 5)
+        assert hub.pings == []
+    finally:
+        hub.close()

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Callable, Iterable
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,9 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 def post_publish(hub: str, url: str, timeout: float) -> None:
     """One publish ping; raises OSError (urllib's errors included) when the hub does not accept it.
 
-    A redirect (301, 302, 307, 308) is followed by POSTing the ping to its Location, up to REDIRECTS times (RFC 9110
-    §15.4: a client may keep the method; a hub moved from http: to https: takes the ping); a 303 says the ping was
-    taken and where to read about it (§15.4.4)."""
+    A redirect (301, 302, 307, 308) on the hub's own host is followed by POSTing the ping to its Location, up to
+    REDIRECTS times (RFC 9110 §15.4: a client may keep the method; a hub moved from http: to https: takes the ping); a
+    303 says the ping was taken and where to read about it (§15.4.4)."""
     data = urlencode({"hub.mode": "publish", "hub.url": url}).encode("ascii")
     target = hub
     for _ in range(REDIRECTS + 1):
@@ -66,7 +66,12 @@ def post_publish(hub: str, url: str, timeout: float) -> None:
             raise HubRefused(f"hub answered {status}")
         if status not in (301, 302, 307, 308) or not location:
             raise OSError(f"hub answered {status}")
-        target = urljoin(target, location)
+        moved = urljoin(target, location)
+        if (urlsplit(moved).hostname or "") != (urlsplit(target).hostname or "") or urlsplit(moved).scheme not in ("http", "https"):
+            # Never elsewhere: a hub (or what answers at its address) could have feedsvc POST to any address it can
+            # reach, loopback and the private network included.
+            raise OSError(f"hub answered {status} to another host ({moved}): set WEBSUB_HUB to it if that is the hub")
+        target = moved
         if status in (301, 308):
             log.warning("WebSub hub %s moved for good to %s: set WEBSUB_HUB to it", hub, target)
     raise OSError(f"hub redirected more than {REDIRECTS} times (last to {target})")
