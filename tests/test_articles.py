@@ -829,3 +829,22 @@ def test_a_category_named_by_an_emoji_is_kept_as_written():
     for rule in ("----------", "══════════", "★★★★★", "▬▬▬"):  # a rule of punctuation, box drawing or one symbol
         with pytest.raises(ArticleError, match="has no name"):
             parse(f"{rule}\nTitle\nBody.\n", "c.txt")
+
+
+def test_the_reading_options_change_with_the_time_zones_rules(tmp_path, monkeypatch):
+    """Parse results are keyed by the reading options (building/parsed.py): a tzdata update that moved a zone's rules
+    (Mexico 2022) left every stored result of a date written without a zone an hour off, embargoes with it."""
+    import shutil
+    import zoneinfo
+
+    from feedsvc.config import load_settings
+    from feedsvc.reading.articles import Options
+
+    settings = load_settings({"TIME_ZONE": "Europe/Berlin"}, toml_path=tmp_path / "none.toml", environ={})
+    before = Options.from_settings(settings)
+    (tmp_path / "zones" / "Europe").mkdir(parents=True)
+    kathmandu = next(found for folder in zoneinfo.TZPATH if (found := Path(folder) / "Asia" / "Kathmandu").is_file())
+    shutil.copy(kathmandu, tmp_path / "zones" / "Europe" / "Berlin")  # Berlin's rules changed, as a tzdata update does
+    monkeypatch.setattr(zoneinfo, "TZPATH", (str(tmp_path / "zones"),))
+    after = Options.from_settings(settings)
+    assert before.zone_rules and after.zone_rules and before.zone_rules != after.zone_rules and repr(before) != repr(after)

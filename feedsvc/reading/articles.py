@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import importlib.resources
 import logging
+import os
 import re
 import unicodedata
+import zoneinfo
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -65,6 +68,9 @@ class Options:
     site_language: str = "en"
     summary_length: int = 280
     chrome_markers: tuple[str, ...] = DEFAULT_CHROME_MARKERS
+    # A digest of the time zone's rules as this machine has them (its tzdata): part of what a parse result is keyed by
+    # (building/parsed.py), so a rule change (Mexico 2022, Greenland 2023) reads the dates written without a zone again.
+    zone_rules: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Options":
@@ -75,7 +81,23 @@ class Options:
             site_language=settings.site_language,
             summary_length=settings.summary_length,
             chrome_markers=DEFAULT_CHROME_MARKERS + tuple(settings.chrome_markers),
+            zone_rules=zone_rules(settings.time_zone),
         )
+
+
+def zone_rules(zone: str) -> str:
+    """A short digest of the TZif file zoneinfo reads for this zone (the system's, else the tzdata package's); "" when
+    none is found (UTC without a file)."""
+    for folder in zoneinfo.TZPATH:
+        path = os.path.join(folder, *zone.split("/"))
+        if os.path.isfile(path):
+            with open(path, "rb") as file:
+                return hashlib.sha256(file.read()).hexdigest()[:16]
+    try:
+        data = importlib.resources.files("tzdata.zoneinfo").joinpath(*zone.split("/")).read_bytes()
+    except (ImportError, OSError, ValueError):
+        return ""
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def find_files(root: Path) -> tuple[list[Path], list[Skipped]]:
