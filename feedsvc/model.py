@@ -98,6 +98,7 @@ class Article:
     image: str | None = None
     draft: bool = False
     guid: str = ""  # the item's permanent id in every feed: stable_id(id), or the UUID/URI the id was written as
+    image_alt: str | None = None  # what the image shows, for a reader who cannot see it (its page's alt)
 
     @property
     def direction(self) -> str:

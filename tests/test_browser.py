@@ -176,3 +176,30 @@ def _attribute(node: dict, name: str, parent: bool = False) -> str:
 def _box(cdp, node_id: int) -> tuple[float, float, float, float]:
     quad = cdp.send("DOM.getBoxModel", {"nodeId": node_id})["model"]["border"]
     return quad[0], quad[2], quad[1], quad[5]
+
+
+def test_a_wide_code_block_in_a_right_to_left_article_scrolls_in_its_own_box(browser_page, tmp_path):
+    """At 320 px a long command in an Arabic article ran past the page's edge, where a right-to-left page cannot scroll:
+    its end was lost (WCAG 1.4.10). The block scrolls in its own box; the page does not scroll sideways. Its footnote's
+    way back keeps its name for a screen reader, and the lead image its alt."""
+    from tests.conftest import write
+
+    folder = tmp_path / "articles"
+    write(folder, "code.md", "---\ntitle: أمر طويل\ncategory: تقنية\ndate: 2026-01-01T00:00:00Z\nimage: /img/x.png\n"
+                             "image_alt: مجلس الوزراء في جلسته\n---\nنص المقال هنا مع حاشية[^1].\n\n```\ncurl https://api.example.com/v1/"
+                             + "datasets/" * 12 + "export?format=csv\n```\n\n[^1]: المصدر.\n")
+    server = Server(folder, tmp_path / "state.sqlite3")
+    narrow = browser_page[1].context.browser.new_page(viewport={"width": 320, "height": 700})
+    try:
+        narrow.goto(server.base + "/articles/code")
+        found = narrow.evaluate("""() => {
+            const pre = document.querySelector('article pre');
+            return {page: document.documentElement.scrollWidth, box: pre.clientWidth, code: pre.scrollWidth,
+                    overflow: getComputedStyle(pre).overflowX};
+        }""")
+        assert found["page"] <= 320 and found["code"] > found["box"] and found["overflow"] == "auto", found
+        assert narrow.get_by_role("link", name="Back to reference 1").count() == 1
+        assert narrow.get_by_role("img", name="مجلس الوزراء في جلسته").count() == 1
+    finally:
+        narrow.close()
+        server.stop()

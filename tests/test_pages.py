@@ -270,3 +270,26 @@ def test_an_article_pages_footer_names_the_category_of_each_feed(make_app, artic
     footer = make_app(articles_dir).test_client().get("/articles/two").get_data(as_text=True).split("<footer>")[1]
     assert footer.index("<bdi>Economy</bdi>: ") < footer.index('href="http://127.0.0.1:8000/category/economy/feed.rss"') \
         < footer.index("<bdi>Politics</bdi>: ") < footer.index('href="http://127.0.0.1:8000/category/politics/feed.rss"')
+
+
+def test_a_pages_title_says_what_kind_of_page_it_is(client):
+    """/category/technology/, /tag/technology/ and /search/?q=Technology were all titled "Technology — feedsvc": a tab, the
+    history and a screen reader could not tell a section from a tag or a search (WCAG 2.4.2)."""
+    import re
+
+    def title(path: str) -> str:
+        return re.search(r"<title>(.*?)</title>", client.get(path).get_data(as_text=True))[1]
+
+    assert title("/category/technology/") == "Section: Technology — feedsvc"
+    tag = re.search(r'htmlUrl="[^"]*?(/tag/[^"]+/)"', client.get("/feeds-all.opml").get_data(as_text=True))[1]
+    assert title(tag).startswith(("Tag: ", "وسم: "))
+    assert title(f"/category/{quote('سياسة')}/") == "قسم: سياسة — feedsvc"
+    assert title("/search/?q=Technology").startswith(("Search: Technology", "بحث: Technology"))
+
+
+def test_each_category_on_the_home_page_is_in_its_own_language(client):
+    """An English category on the Arabic home page had dir="auto" and no lang: a screen reader said "Technology" with its
+    Arabic voice (WCAG 3.1.2)."""
+    home = client.get("/").get_data(as_text=True)
+    assert 'category/technology/" lang="en" dir="ltr">Technology</a>' in home
+    assert f'category/{quote("سياسة")}/" lang="ar" dir="rtl">سياسة</a>' in home

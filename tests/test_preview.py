@@ -40,7 +40,7 @@ def test_a_browser_opening_a_feed_gets_a_right_to_left_page_with_its_items_and_h
     assert res.status_code == 200 and res.headers["Content-Type"] == "text/html; charset=utf-8"
     html = res.get_data(as_text=True)
     assert html.startswith("<!doctype html>\n<html lang=\"ar\" dir=\"rtl\">")
-    assert "<h1><bdi>feedsvc</bdi></h1>" in html
+    assert '<h1><bdi lang="en">feedsvc</bdi></h1>' in html
     assert f'<p class="address"><code dir="ltr">{SITE}/feed.rss</code></p>' in html
     assert "To follow it, copy its address into your feed reader" in html and "انسخ عنوانها إلى قارئ الخلاصات" in html
     assert f'<a href="{SITE}/feed.atom" type="application/atom+xml">Atom</a>' in html

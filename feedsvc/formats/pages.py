@@ -86,13 +86,15 @@ Link = tuple[str, str, str, str]
 # kind of a tag's or an author's page; "search_*" are the search page's (serving/searchfeed.py); "*_label" are said with
 # the colon that follows them, which an isolate must hold too (an English "Tags:" on a Persian page showed ":Tags").
 _WORDS = {
-    "en": {"tags_label": "Tags:", "tag": "Tag", "author": "Author", "subscribe_label": "Subscribe:", "updated": "updated",
+    "en": {"tags_label": "Tags:", "tag": "Tag", "author": "Author", "category": "Section", "search": "Search",
+           "subscribe_label": "Subscribe:", "updated": "updated",
            "categories": "Categories", "latest": "Latest", "newest": "Newest items",
            "search_about": "The newest articles with every word of this search (hamza and alef forms, diacritics, "
                            "tatweel, digit shapes and letter case aside).",
            "search_subscribe_label": "Subscribe to this search:",
            "search_none": "No article matches yet; the feeds will carry the first one that does."},
-    "ar": {"tags_label": "الوسوم:", "tag": "وسم", "author": "الكاتب", "subscribe_label": "اشترك:", "updated": "حُدِّث",
+    "ar": {"tags_label": "الوسوم:", "tag": "وسم", "author": "الكاتب", "category": "قسم", "search": "بحث",
+           "subscribe_label": "اشترك:", "updated": "حُدِّث",
            "categories": "الأقسام", "latest": "آخر المقالات", "newest": "أحدث المواد",
            "search_about": "أحدث المقالات التي فيها كل كلمات هذا البحث (بصرف النظر عن صور الهمزة والألف والتشكيل "
                            "والتطويل وأشكال الأرقام وحالة الأحرف).",
@@ -107,6 +109,11 @@ def page_words(lang: str) -> Mapping[str, str]:
     """The pages' own words for a page (or an article) in this language."""
     primary = lang.split("-")[0].lower()
     return _WORDS["ar"] if primary == "ar" else _WORDS["en"] if primary == "en" else _MARKED
+
+
+def title_words(lang: str) -> Mapping[str, str]:
+    """The pages' own words as a <title> holds them: text, never marked up (Arabic on an Arabic page, else English)."""
+    return _WORDS["ar"] if lang.split("-")[0].lower() == "ar" else _WORDS["en"]
 
 
 def article_links(article: Article, links: Mapping[tuple[str, str], tuple[str, str, str]]) -> tuple[Link, ...]:
@@ -131,7 +138,8 @@ def category_rows(category_feeds: list[Feed], live: list[Article], site: Site, c
 def render_index(site_feed: Feed, category_feeds: tuple[Feed, ...], rows: tuple[tuple, ...], site: Site) -> tuple[bytes, datetime]:
     """The home page: categories with counts and feeds, and the latest articles."""
     by_key = {f.key: f for f in category_feeds}
-    table = [{"name": name, "page": page, "count": count, "feeds": feed_links(site, key, by_key[key].title)} for name, page, count, key in rows]
+    table = [{"name": name, "page": page, "count": count, "feeds": feed_links(site, key, by_key[key].title),
+              "lang": by_key[key].language, "dir": text_direction(by_key[key].language)} for name, page, count, key in rows]
     latest = site_feed.items[:LATEST_ON_HOME]
     lang = dominant_language(latest, site.language)
     html = _ENV.get_template("index.html").render(
@@ -147,6 +155,7 @@ def render_category(feed: Feed, site: Site) -> tuple[bytes, datetime]:
     html = _ENV.get_template("category.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=feed_links(site, feed.key, feed.title),
         category=feed.category, label=words.get(feed.category.kind), list_html=list_html(feed.items, site), words=words,
+        kind=title_words(feed.language)[feed.category.kind],
     )
     return html.encode("utf-8"), feed.updated
 
@@ -190,6 +199,7 @@ def render_search(feed: Feed, words: str, site: Site) -> bytes:
     html = _ENV.get_template("search.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, query=" ".join(words.split()),
         articles=_rows(feed.items, site, summaries=True), summaries=True, words=page_words(feed.language),
+        kind=title_words(feed.language)["search"],
     )
     return html.encode("utf-8")
 

@@ -368,7 +368,8 @@ def _build(meta: dict, source: str, options: Options, digest: str, title: str, c
 
 
 # What a file without front matter (most .txt files) has of the fields read from it.
-_NO_FRONT_MATTER_FIELDS = {"published": None, "updated": None, "tags": (), "author": None, "image": None, "draft": False}
+_NO_FRONT_MATTER_FIELDS = {"published": None, "updated": None, "tags": (), "author": None, "image": None, "draft": False,
+                           "image_alt": None}
 
 
 def _front_matter_fields(meta: dict, options: Options, base_url: str) -> dict[str, Any]:
@@ -382,6 +383,7 @@ def _front_matter_fields(meta: dict, options: Options, base_url: str) -> dict[st
         "author": frontmatter.read_name(meta, "author"),
         "image": frontmatter.read_image(meta, base_url),
         "draft": frontmatter.read_draft(meta),
+        "image_alt": frontmatter.read_name(meta, "image_alt"),
     }
 
 

@@ -87,7 +87,8 @@ _FRONT_MATTER_OPEN = re.compile(r"---[ \t]*(?:\n|\Z)")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
 _KEYS = {
-    "title", "date", "updated", "category", "categories", "tags", "author", "summary", "image", "id", "lang", "draft",
+    "title", "date", "updated", "category", "categories", "tags", "author", "summary", "image", "image_alt", "id", "lang",
+    "draft",
 }
 _NO_YEAR = datetime(1, 1, 1)  # dateutil fills missing parts from this; year 1 means none was written
 _NO_DAY = datetime(1, 2, 2)  # parsed again with this: a date that moves wrote no day (or no month)
@@ -178,7 +179,7 @@ _RELEASE_KEYS = {"published", "publishdate", "publish_date", "pubdate", "pub_dat
 MEANT = {"tag": "tags", "authors": "author", "by": "author", "byline": "author", "creator": "author",
          "description": "summary", "excerpt": "summary", "abstract": "summary", "lede": "summary", "lastmod": "updated",
          "modified": "updated", "last_modified": "updated", "updated_at": "updated", "language": "lang", "locale": "lang",
-         "cover": "image", "thumbnail": "image", "featured_image": "image", "headline": "title", "section": "category",
+         "cover": "image", "thumbnail": "image", "featured_image": "image", "alt": "image_alt", "image_caption": "image_alt", "headline": "title", "section": "category",
          "keywords": "tags", "guid": "id", "uuid": "id", "created": "date", "created_at": "date"}
 
 

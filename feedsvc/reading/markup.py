@@ -31,11 +31,11 @@ _ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dfn", "div", "dl", "dt",
     "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li",
     "mark", "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub", "sup", "table", "tbody", "td",
-    "tfoot", "th", "thead", "time", "tr", "u", "ul",
+    "tfoot", "th", "thead", "time", "tr", "u", "ul", "section",
 }
 _ALLOWED_ATTRIBUTES = {
     "*": {"dir", "lang", "title", "id"},
-    "a": {"href"},
+    "a": {"href", "aria-label"},  # a footnote's way back is "↩", named "Back to reference 1" for a screen reader
     "img": {"src", "alt", "width", "height"},
     "td": {"colspan", "rowspan", "align"},
     "th": {"colspan", "rowspan", "align", "scope"},
