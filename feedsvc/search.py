@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import allocator
-from .searchtext import TABLE, TOKENIZER, match_expression, normalise
+from .searchtext import SPLITS, TABLE, TOKENIZER, match_expression, normalise
 from .transactions import made_hash, transaction
 
 FIELDS = ("title", "body", "terms")  # terms: categories, tags and author
@@ -37,7 +37,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5({", ".join(FIELDS)}, c
 CREATE TABLE IF NOT EXISTS search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # The index is made again from the live articles when what it was made with changes.
-VERSION = hashlib.sha256(repr((sorted(TABLE.items()), TOKENIZER, FIELDS, "NFKC casefold", "contentless",
+VERSION = hashlib.sha256(repr((sorted(TABLE.items()), TOKENIZER, FIELDS, "NFKC casefold", "contentless", SPLITS,
                                unicodedata.unidata_version)).encode()).hexdigest()[:16]
 CHUNK = 200  # articles indexed in one transaction (about 0.1 s): the builder's own commits never wait long
 # Articles indexed in one sync from which the memory their texts took is given back at its end (allocator.trim): a cold

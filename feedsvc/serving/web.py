@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from flask import Blueprint, Response, current_app, g, redirect, request
 from werkzeug.http import parse_accept_header, parse_date, parse_etags
@@ -255,7 +255,7 @@ def search(name: str) -> Response:
         raise _not_found(SEARCH + name)
     charge = _charge("public", _client_address())
     try:
-        found = current_app.extensions["feedsvc.variants"].search(request.args.get("q", ""), fmt)
+        found = current_app.extensions["feedsvc.variants"].search(_search_words(), fmt)
     except QueryError as exc:
         raise RequestError(400, f"{exc}\n") from None
     except IndexBehindError:
@@ -264,6 +264,20 @@ def search(name: str) -> Response:
     if found is None:
         raise RequestError(404, "Not found: nothing is published yet; search again after the first build.\n")
     return respond(found, max_age(), charge=charge)
+
+
+def _search_words() -> str:
+    """?q= as sent; a QueryError when its percent-escapes are not UTF-8 (werkzeug keeps "%FF%FE" as those six
+    characters: a form in windows-1256 was searched for the words ff and fe, its self link no longer the request's)."""
+    for pair in request.query_string.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if name == b"q":
+            try:
+                unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                raise QueryError("Bad search: ?q= is not UTF-8; send the words percent-encoded as UTF-8.") from None
+            break
+    return request.args.get("q", "")
 
 
 @bp.get("/", defaults={"path": ""})
