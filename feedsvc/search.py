@@ -37,7 +37,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5({", ".join(FIELDS)}, c
 CREATE TABLE IF NOT EXISTS search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # The index is made again from the live articles when what it was made with changes.
-VERSION = hashlib.sha256(repr((sorted(TABLE.items()), TOKENIZER, FIELDS, "NFKC casefold", "contentless", SPLITS,
+VERSION = hashlib.sha256(repr((sorted(TABLE.items()), TOKENIZER, FIELDS, "NFKC casefold", "contentless", SPLITS, "summary in body",
                                unicodedata.unidata_version)).encode()).hexdigest()[:16]
 CHUNK = 200  # articles indexed in one transaction (about 0.1 s): the builder's own commits never wait long
 # Articles indexed in one sync from which the memory their texts took is given back at its end (allocator.trim): a cold
@@ -56,7 +56,10 @@ class IndexBehindError(Exception):
 def document(article) -> tuple[str, str, str]:
     """An article's fields as the index holds them (FIELDS)."""
     terms = " ".join((*article.categories, *article.tags, *((article.author,) if article.author else ())))
-    return normalise(article.title), normalise(article.body_text), normalise(terms)
+    # The summary with the body: a front matter `summary:` is what readers see of the item, words the body may not have.
+    written = article.summary and article.summary.removesuffix("…") not in article.body_text  # not the body's own lead, cut
+    body = f"{article.body_text}\n{article.summary}" if written else article.body_text
+    return normalise(article.title), normalise(body), normalise(terms)
 
 
 def create_index(conn: sqlite3.Connection) -> None:

@@ -547,3 +547,11 @@ def test_a_sync_of_many_articles_gives_their_memory_back_and_a_saved_files_does_
     write(articles_dir, "saved.txt", "سياسة\nخبر محفوظ\nفقرة عن خبر محفوظ.\n")
     indexer.sync(make_publisher(articles_dir).build(FIXED_NOW).articles, None)
     assert indexer.indexed == 4 and len(trims) == 1
+
+
+def test_a_front_matter_summary_is_searched_with_the_body(make_app, articles_dir):
+    """A `summary:` is what readers see of an item; its words were in no search when the body did not have them."""
+    write(articles_dir, "z.md", "---\ntitle: Airships\ncategory: News\ndate: 2026-01-01T00:00:00Z\nsummary: A zeppelin returns.\n"
+                                "---\nThe body speaks of balloons only.\n")
+    client = make_app(articles_dir).test_client()
+    assert titles(search(client, "zeppelin")) == ["Airships"]
