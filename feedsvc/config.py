@@ -227,7 +227,7 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     for name, slug in out["CATEGORY_SLUGS"].items():
         if (composed := unicodedata.normalize("NFC", name)) in slugs:
             raise ConfigError(f"setting CATEGORY_SLUGS names {composed!r} twice (once decomposed, as macOS types it); keep one")
-        slugs[composed] = unicodedata.normalize("NFC", slug) if isinstance(slug, str) else slug
+        slugs[composed] = slug  # the slug as written: a URL published under it stays (the name alone is read as NFC)
     out["CATEGORY_SLUGS"] = slugs
     for name, slug in out["CATEGORY_SLUGS"].items():
         if isinstance(slug, str) and (other := taken.setdefault(slug.casefold(), name)) != name:

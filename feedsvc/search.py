@@ -86,8 +86,11 @@ class SearchIndexer:
     """
 
     def __init__(self, path: str | Path, full: Callable[[Any], Any] | None = None,
-                 unread: Callable[[Any], bool] | None = None):
+                 unread: Callable[[Any], bool] | None = None, made_by: str = ""):
         self.path = Path(path)
+        # What the index is made with besides its own rules (VERSION): the code and settings that read the articles
+        # (building/builder.py), whose text a reading rule changed (a footnote's "↩2" left): another, and it is made anew.
+        self.version = f"{VERSION} {made_by}".strip()
         # The builder holds most articles as placements, without their text (building/site.py load_full): `full`
         # gives an article with its text, or None while it is not read yet (then it is indexed once it is), and
         # `unread` says so at once: a cold start's background syncs once per step, each past up to 100,000 of them.
@@ -211,11 +214,11 @@ class SearchIndexer:
         """What the index holds (id → hash of made_from); emptied first when it was made by other rules (or never)."""
         with transaction(conn):
             row = conn.execute("SELECT value FROM search_meta WHERE key = 'version'").fetchone()
-            if row is None or row[0] != VERSION:
+            if row is None or row[0] != self.version:
                 conn.execute("INSERT INTO search_text (search_text) VALUES ('delete-all')")
                 conn.execute("DELETE FROM search_docs")
                 conn.execute("DELETE FROM search_meta WHERE key = 'listing'")
-                conn.execute("INSERT OR REPLACE INTO search_meta VALUES ('version', ?)", (VERSION,))
+                conn.execute("INSERT OR REPLACE INTO search_meta VALUES ('version', ?)", (self.version,))
                 conn.execute("INSERT OR IGNORE INTO search_meta VALUES ('generation', 0)")
                 conn.execute("UPDATE search_meta SET value = value + 1 WHERE key = 'generation'")
             held = {id_: made_hash(made) for id_, made in conn.execute("SELECT id, made_from FROM search_docs")}

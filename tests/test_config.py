@@ -21,6 +21,9 @@ def test_a_category_slug_named_as_macos_types_it_names_the_category_as_read(tmp_
     had the category 'Café' while one did."""
     settings = load_settings(environ={"FEEDSVC_CATEGORY_SLUGS": '{"Cafe\\u0301": "cafe"}'}, toml_path=tmp_path / "none.toml")
     assert settings["CATEGORY_SLUGS"] == {"Caf\u00e9": "cafe"}
+    # The slug is the operator's as written: one published decomposed keeps its URL (an upgrade moved it).
+    settings = load_settings(environ={"FEEDSVC_CATEGORY_SLUGS": '{"Caf\\u00e9s": "cafe\\u0301s"}'}, toml_path=tmp_path / "none.toml")
+    assert settings["CATEGORY_SLUGS"] == {"Caf\u00e9s": "cafe\u0301s"}
 
 
 def test_a_toml_file_saved_with_a_byte_order_mark_is_read(tmp_path):

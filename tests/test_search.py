@@ -334,6 +334,22 @@ def test_an_index_made_by_other_rules_is_made_again(make_app, articles_dir, tmp_
     assert titles(search(again.test_client(), "شويغو")) == [SEED_TITLE]
 
 
+def test_an_index_made_with_other_reading_code_or_settings_is_made_again(make_app, articles_dir, tmp_path):
+    """Index rows are kept by what an article is made from (file text, date, path): text another feedsvc read from the
+    same file ("The source. ↩2", before footnote marks left the text) stayed searchable after an upgrade."""
+    from feedsvc.search import VERSION
+
+    write(articles_dir, "seed.txt", SEED.read_text(encoding="utf-8"))
+    first = make_app(articles_dir)
+    assert first.extensions["feedsvc.indexer"].wait(30)
+    with sqlite3.connect(tmp_path / "state.sqlite3") as conn:
+        made = conn.execute("SELECT value FROM search_meta WHERE key = 'version'").fetchone()[0]
+        assert made.startswith(VERSION + " ") and len(made) > len(VERSION) + 16  # the reading code's and settings' too
+        conn.execute("UPDATE search_meta SET value = ? WHERE key = 'version'", (VERSION + " older reading code",))
+    again = make_app(articles_dir)
+    assert again.extensions["feedsvc.indexer"].wait(30) and again.extensions["feedsvc.indexer"].indexed == 1
+
+
 def test_an_embargoed_article_never_matches_before_its_time_and_a_draft_never(make_publisher, articles_dir, tmp_path):
     release = FIXED_NOW + timedelta(hours=2)
     write(articles_dir, "embargoed.md", f"---\ntitle: \"بيان الميزانية\"\ncategory: اقتصاد\ndate: {release:%Y-%m-%d %H:%M}\n---\nتُعلن الميزانية الجديدة.\n")
@@ -492,8 +508,8 @@ def test_a_cold_starts_placements_are_searchable_once_read_and_never_looked_at_b
     monkeypatch.setattr(Publisher, "finish_reading", lambda self, placed: None)  # the background runs when told below
     asked = []
 
-    def counting(self, path, full=None, unread=None):  # the builder's own predicate, each call counted
-        init(self, path, full, None if unread is None else (lambda article: asked.append(article.id) or unread(article)))
+    def counting(self, path, full=None, unread=None, made_by=""):  # the builder's own predicate, each call counted
+        init(self, path, full, None if unread is None else (lambda article: asked.append(article.id) or unread(article)), made_by)
 
     init = SearchIndexer.__init__
     monkeypatch.setattr(SearchIndexer, "__init__", counting)

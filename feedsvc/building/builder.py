@@ -180,7 +180,7 @@ def start_building(app, commit: bool = True, release: bool = False, search: bool
         # and the sitemaps' entries of the articles as they are (building/sitemaps.py), from the files as stored.
         publisher.renderer.sitemaps.stored = committer.stored_body
         if search:
-            publisher.observers.append(app.extensions.setdefault("feedsvc.indexer", SearchIndexer(path, publisher.read_full, publisher.not_read_yet)).observe)  # search.py
+            publisher.observers.append(app.extensions.setdefault("feedsvc.indexer", SearchIndexer(path, publisher.read_full, publisher.not_read_yet, f"{reading} {parsed.settings_hash}")).observe)  # search.py
     else:  # no store to commit and code them: its own snapshot's new feeds compressed beside each refresh, first
         publisher.observers.append(compress_fresh)
     if "feedsvc.metrics" in app.extensions:
