@@ -1,6 +1,7 @@
 """WebSub: feeds advertise the hub and themselves; a refresh that changes feeds pings the hub."""
 from __future__ import annotations
 
+import heapq
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -207,6 +208,28 @@ def test_a_hub_that_keeps_refusing_is_tried_again_hourly_once_the_attempts_are_s
     assert notifier.send_due() == AGAIN_AFTER and len(calls) == 4  # refused again: an hour more
     clock.now += AGAIN_AFTER
     assert notifier.send_due() is None and len(calls) == 5 and notifier.sent == 1 and notifier.given_up == 1
+
+
+@pytest.mark.parametrize("status, refused", [(404, True), (400, True), (410, True), (408, False), (429, False), (500, False)])
+def test_a_hub_answering_a_4xx_refuses_for_good_and_a_408_429_or_5xx_for_now(status, refused):
+    """urllib raises its HTTPError for every 4xx, which went past the refusal for good: a real hub's 404 was retried
+    hourly for ever (the test of the refusal faked its post)."""
+    hub = MovedHub()
+    try:
+        target = hub.server.RequestHandlerClass
+
+        def do_post(handler):
+            handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+            handler.send_response(status)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        target.do_POST = do_post
+        with pytest.raises(OSError) as info:
+            post_publish(hub.url, "http://127.0.0.1:8000/feed.rss", 5)
+        assert isinstance(info.value, HubRefused) is refused
+    finally:
+        hub.close()
 
 
 def test_a_ping_the_hub_refuses_for_good_is_not_tried_again_nor_kept(tmp_path):
@@ -439,6 +462,18 @@ def test_a_ping_taken_while_another_sender_waits_to_keep_it_is_not_left_kept(tmp
         notifier.close()
 
 
+@pytest.mark.parametrize("old, new, followed", [
+    ("http://hub.example/hub", "https://hub.example/hub", True), ("http://hub.example:8080/a", "http://hub.example:8080/b", True),
+    ("http://127.0.0.1:18905/hub", "http://127.0.0.1:18906/internal-admin", False),  # another service on the host
+    ("http://hub.example/hub", "http://other.example/hub", False), ("http://hub.example/hub", "ftp://hub.example/hub", False),
+    ("https://hub.example/hub", "http://hub.example/hub", False), ("http://hub.example/hub", "http://hub.example:x/hub", False),
+])
+def test_a_redirect_is_followed_to_the_same_host_and_port_only(old, new, followed):
+    from feedsvc.serving.websub import _same_place
+
+    assert _same_place(old, new) is followed
+
+
 def test_a_hub_redirecting_to_another_host_is_not_followed():
     """A hub, or what answers at its address, could make feedsvc POST to any address it reaches (loopback, the private
     network): a redirect is followed on the hub's own host only."""
@@ -463,3 +498,32 @@ def test_a_hub_redirecting_to_another_host_is_not_followed():
         assert hub.pings == []
     finally:
         hub.close()
+
+
+def test_a_ping_queued_again_while_the_last_is_written_stays_kept_at_close(tmp_path):
+    """Taken by the hub, its removal waiting to be written, queued again, then close(): the batch kept and removed it at
+    once (the removal was filtered by what was pending, which close() had emptied), and the stop lost the change."""
+    path = tmp_path / "state.sqlite3"
+    keep = Unsent(path)
+    notifier = HubNotifier("http://127.0.0.1:9/hub", post=lambda hub, url, timeout: None, clock=Clock(), background=False)
+    notifier.keep_in(keep)
+    notifier.notify(["http://127.0.0.1:8000/feed.rss"])
+    with notifier._keeping:  # a sender writes (a commit holds the lock): what the hub took waits to be forgotten
+        with notifier._wake:
+            _, attempt, url = heapq.heappop(notifier._due)
+            notifier._pending.discard(url)
+        notifier._send(url, attempt)  # taken
+        notifier.notify(["http://127.0.0.1:8000/feed.rss"])  # changed again
+    notifier.close()
+    assert keep.all() == ["http://127.0.0.1:8000/feed.rss"]
+
+
+def test_a_state_file_that_cannot_be_opened_keeps_nothing_and_breaks_nothing(tmp_path):
+    """Unsent.all() iterated the None a failed statement gives: the builder's start and feedsvc build crashed with a
+    TypeError exactly when the state file could not be read (locked past the busy timeout)."""
+    keep = Unsent(tmp_path / "no-such-folder" / "state.sqlite3")
+    assert keep.all() == [] and not keep.add(["http://127.0.0.1:8000/feed.rss"])
+    notifier = HubNotifier("http://127.0.0.1:9/hub", post=lambda hub, url, timeout: None, clock=Clock(), background=False)
+    notifier.keep_in(keep)
+    notifier.notify(["http://127.0.0.1:8000/feed.rss"])
+    assert notifier.send_due() is None and notifier.sent == 1

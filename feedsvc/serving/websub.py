@@ -55,19 +55,19 @@ def post_publish(hub: str, url: str, timeout: float) -> None:
         try:
             with _OPENER.open(request, timeout=timeout) as response:  # noqa: S310 - the configured hub
                 status, location = response.status, response.headers.get("Location")
-        except urllib.error.HTTPError as exc:
+        except urllib.error.HTTPError as exc:  # urllib raises every status from 300 on
             status, location = exc.code, exc.headers.get("Location")
             exc.close()
+            if 400 <= status < 500 and status not in (408, 429):
+                raise HubRefused(f"hub answered {status}") from None
             if status not in (301, 302, 303, 307, 308):
                 raise
         if 200 <= status < 300 or status == 303:
             return
-        if 400 <= status < 500 and status not in (408, 429):
-            raise HubRefused(f"hub answered {status}")
         if status not in (301, 302, 307, 308) or not location:
             raise OSError(f"hub answered {status}")
         moved = urljoin(target, location)
-        if (urlsplit(moved).hostname or "") != (urlsplit(target).hostname or "") or urlsplit(moved).scheme not in ("http", "https"):
+        if not _same_place(target, moved):
             # Never elsewhere: a hub (or what answers at its address) could have feedsvc POST to any address it can
             # reach, loopback and the private network included.
             raise OSError(f"hub answered {status} to another host ({moved}): set WEBSUB_HUB to it if that is the hub")
@@ -75,6 +75,18 @@ def post_publish(hub: str, url: str, timeout: float) -> None:
         if status in (301, 308):
             log.warning("WebSub hub %s moved for good to %s: set WEBSUB_HUB to it", hub, target)
     raise OSError(f"hub redirected more than {REDIRECTS} times (last to {target})")
+
+
+def _same_place(old: str, new: str) -> bool:
+    """Whether a redirect stays where the hub is: the same host and port, or the same host moved from http: on its
+    default port to https: on its own."""
+    was, now = urlsplit(old), urlsplit(new)
+    try:
+        ports = (was.port or {"http": 80, "https": 443}.get(was.scheme), now.port or {"http": 80, "https": 443}.get(now.scheme))
+    except ValueError:  # a port that is not a number
+        return False
+    same = (was.hostname or "") == (now.hostname or "") and now.scheme in ("http", "https")
+    return same and (ports[0] == ports[1] or (was.scheme, now.scheme, ports) == ("http", "https", (80, 443)))
 
 
 class Unsent:
@@ -88,7 +100,7 @@ class Unsent:
 
     def all(self) -> list[str]:
         """Every feed URL kept, in order."""
-        return [row[0] for row in self._run("SELECT url FROM websub_unsent ORDER BY url")]
+        return [row[0] for row in self._run("SELECT url FROM websub_unsent ORDER BY url") or ()]
 
     def add(self, urls: Iterable[str]) -> bool:
         """Keep these URLs; whether they are kept."""
@@ -173,6 +185,8 @@ class HubNotifier:
                     heapq.heappush(self._due, (self.clock(), 0, url))
                     if self._keep is not None:
                         self._to_keep.append(url)
+                    if url in self._to_drop:  # taken a moment ago, queued again: kept for this ping
+                        self._to_drop.remove(url)
             if self.background:
                 while len(self._threads) < min(self.senders, len(self._due) + self._sending):
                     thread = threading.Thread(target=self._run, name="websub", daemon=True)
@@ -228,8 +242,8 @@ class HubNotifier:
     def _write_kept(self) -> None:
         """Write what was queued to _keep, and remove what the hub took (unless queued again since), in that order."""
         with self._keeping:
-            with self._wake:
-                keep, adds, drops = self._keep, self._to_keep, [u for u in self._to_drop if u not in self._pending]
+            with self._wake:  # a URL queued again left _to_drop then (notify): none is both kept and dropped here
+                keep, adds, drops = self._keep, self._to_keep, self._to_drop
                 self._to_keep, self._to_drop = [], []
             if keep is not None:
                 keep.add(adds)
@@ -242,7 +256,8 @@ class HubNotifier:
             log.error("WebSub hub %s refused %s for good (%s): not sent again", self.hub, url, exc)
             with self._wake:
                 self.given_up += 1
-                self._to_drop.append(url)
+                if url not in self._pending:
+                    self._to_drop.append(url)
             return
         except (OSError, ValueError) as exc:
             spent = attempt + 1 >= self.attempts
@@ -263,7 +278,8 @@ class HubNotifier:
             return
         with self._wake:
             self.sent += 1
-            self._to_drop.append(url)
+            if url not in self._pending:  # queued again while it was on the wire: kept until that one goes
+                self._to_drop.append(url)
 
     def _run(self) -> None:
         while True:
