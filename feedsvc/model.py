@@ -125,6 +125,8 @@ def _article(*values) -> Article:
     if len(_NAMES) > NAME_SETS:  # a folder of ever new category names: kept bounded, shared again from here on
         _NAMES.clear()
     values[_CATEGORIES_AT] = _NAMES.setdefault(values[_CATEGORIES_AT], values[_CATEGORIES_AT])
+    if len(values) < len(_FIELDS):  # pickled by a feedsvc before the last fields were added (a store kept over an upgrade)
+        values += _DEFAULTS[len(values):]
     return _made(values)  # as pickle's own way: no __init__, the fields as they were
 
 
@@ -132,6 +134,7 @@ _FIELDS = tuple(field.name for field in fields(Article))
 _TEXT_AT = tuple(_FIELDS.index(name) for name in ("title", "body_html", "body_text", "summary"))
 _CATEGORIES_AT = _FIELDS.index("categories")
 _VALUES = attrgetter(*_FIELDS)
+_DEFAULTS = [field.default for field in fields(Article)]  # the fields' defaults (MISSING for those that have none)
 
 
 def _unrolled(name: str, params: str, values: Iterable[str]) -> Callable:

@@ -324,6 +324,31 @@ def test_an_embargo_that_ends_while_the_service_is_down_stays_released_after_the
     assert "Embargoed until later" in titles() and not tombstones(site.body("feed.atom"))
 
 
+def test_a_release_noted_in_a_refresh_that_rolled_back_is_noted_again(make_publisher, desk):
+    """The release time noted in memory before the refresh's transaction failed (a full disk) was taken for written:
+    no later refresh wrote it, and a restart with the clock set back withdrew the article."""
+    import sqlite3
+
+    site = Clock(make_publisher, desk)
+    story(desk, "soon.md", "Embargoed until later", POLITICS, -1)
+    site.later(minutes=1)
+    site.now += timedelta(hours=1, minutes=1)  # the embargo ends
+    pub, real = site.pub, site.pub.versions.times
+
+    def failing(*args, **kwargs):  # a write later in the same refresh fails
+        with pub.store._writing():
+            raise sqlite3.OperationalError("disk I/O error")
+
+    pub.versions.times = failing
+    assert not pub.refresh()
+    pub.versions.times = real
+    assert pub.refresh()
+    site.now -= timedelta(minutes=30)  # the clock steps back past the embargo; a restart
+    site.pub = site.start()
+    assert "Embargoed until later" in {e.title for e in feedparser.parse(site.body("feed.atom")).entries}
+    assert not tombstones(site.body("feed.atom"))
+
+
 @pytest.mark.parametrize("draft_name", ["a-summit-draft.md", "z-summit-draft.md"])
 def test_a_draft_claims_no_id_so_the_published_file_with_it_is_published(make_publisher, articles_dir, draft_name):
     """A draft copy kept beside the live file, with its `id:`, saved first (or first in path order): it took the ID

@@ -210,6 +210,7 @@ class Publisher:
                 self._synced = False  # a stage may have missed what came and went: the next refresh compares all
                 if self.store.rolled_back:  # what the state store said in this refresh is not in it: ask again
                     self._stamped, self._slugs = {}, {}
+                    self._released = self._kept_release = None  # a release time noted in it too
                     self.owners.forget()
                     self._term_slugs = {"tag": {}, "author": {}}
                     self._forget_carried()
