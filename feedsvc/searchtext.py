@@ -42,6 +42,8 @@ DROP = [0x0640, 0x0670, *range(0x064b, 0x0660), *range(0x0610, 0x061b), *range(0
         # which scraped text carries and Persian writes: the tokenizer split the word at them (الحكو|مة), so neither part
         # matched the word.
         0x00ad, 0x061c, *range(0x200b, 0x2010), *range(0x202a, 0x202f), *range(0x2060, 0x2065), *range(0x2066, 0x206a), 0xfeff]
+# But a zero-width space after a Thai, Lao, Myanmar or Khmer letter is how those scripts mark where a word ends: a space.
+_WORD_END = re.compile("(?<=[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff])\u200b")
 TABLE = {**{cp: None for cp in DROP}, **{cp: ord(to) for cp, to in FOLD.items()}}  # str.translate's form: the definition
 # The same, five times faster than str.translate (whose per-character lookups cost 1.6 s for 10,000 articles):
 # one regex pass drops the marks, then each folded letter present is replaced in one C-speed pass.
@@ -57,26 +59,30 @@ class QueryError(ValueError):
 
 
 # Where digits meet letters one word is two: 2024م (the Gregorian year's م), ١٤٤٥هـ and لـ5 were single words that no search
-# for 2024, 1445 or 5 found; and a tatweel before another script's word or a number sets a prefix apart (الـNATO, بـ5):
-# a word break, not a join. Digits are found by a scan for them alone (a pattern for each place a digit meets a letter
-# cost three times the rest of normalise).
+# for 2024, 1445 or 5 found; and a tatweel before a Latin word sets a prefix apart (الـNATO): a word break, not a join. A
+# query's word so split is searched as a phrase (match_expression), its parts next to each other: covid19 finds covid19,
+# never "19 … covid". Digits are found by a scan for them alone (a pattern for each place a digit meets a letter cost
+# three times the rest of normalise).
 _DIGITS = re.compile(r"[0-9]+")
-_TATWEEL_BREAK = re.compile("\u0640+(?=[^\u0600-\u06ff\\s])")
-SPLITS = "digits|letters, tatweel before another script"  # what normalise splits, for search.VERSION
+_TATWEEL_BREAK = re.compile("\u0640+(?=[a-z])")  # after NFKC and casefold: presentation forms are plain Arabic by then
+SPLITS = "digits|letters, tatweel before latin, zwsp after thai, lao, myanmar, khmer"  # what normalise splits, for search.VERSION
 
 
-def normalise(text: str) -> str:
+def normalise(text: str, apart: bool = True) -> str:
     """Text as the index holds it: NFKC, case-folded, Arabic letter forms folded, marks, tatweel and invisible format
-    characters dropped, digits apart from the letters they touch (_DIGITS)."""
-    if "\u0640" in text:
-        text = _TATWEEL_BREAK.sub(" ", text)
+    characters dropped, digits apart from the letters they touch (apart=False: not yet, match_expression)."""
     # NFKC first: it composes alef + hamza mark (U+0627 U+0654) into أ before folding, and turns presentation
     # forms (ﻷ) and full-width letters into plain ones; casefold, then NFKC again (casefold can undo it).
-    text = _DROP.sub("", unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold()))
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    if "\u0640" in text:
+        text = _TATWEEL_BREAK.sub(" ", text)
+    if "\u200b" in text:
+        text = _WORD_END.sub(" ", text)
+    text = _DROP.sub("", text)
     for letter, to in _FOLD:
         if letter in text:
             text = text.replace(letter, to)
-    return _digits_apart(text)
+    return _digits_apart(text) if apart else text
 
 
 def _digits_apart(text: str) -> str:
@@ -107,10 +113,11 @@ def match_expression(query: str) -> str:
         raise QueryError(f"Search too long ({len(query)} characters): at most {MAX_CHARS}; shorten ?q= to a few words.")
     # The words are the index's own (TOKENIZER's runs of letters, digits and marks): `NASA,Mars` and `القاهرة،NASA` are two
     # words each, as `NASA Mars` is, not one quoted string FTS5 would take for a phrase, its words next to each other.
-    words = ["".join(run) for word, run in itertools.groupby(normalise(query), _is_word_char) if word]
+    words = ["".join(run) for word, run in itertools.groupby(normalise(query, apart=False), _is_word_char) if word]
     if len(words) > MAX_TERMS:
         raise QueryError(f"Search has {len(words)} words: at most {MAX_TERMS}; keep the words that name the topic in ?q=.")
     if not words:
         raise QueryError("Search has no letters or digits: give the words to find as ?q=, for example ?q=election.")
-    # An FTS5 string is "…" with "" for a quote inside: nothing in it is syntax. https://www.sqlite.org/fts5.html#fts5_strings
-    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+    # An FTS5 string is "…" with "" for a quote inside: nothing in it is syntax; a word the index holds as several (2024م,
+    # covid19: _digits_apart) is one string of them, a phrase. https://www.sqlite.org/fts5.html#fts5_strings
+    return " ".join('"' + _digits_apart(word).replace('"', '""') + '"' for word in words)

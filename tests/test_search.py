@@ -104,6 +104,8 @@ def test_the_less_common_forms_fold_too(typed, plain):
     ("الحكو\u00adمة", "الحكومه"), ("المفاو\u200cضات", "المفاوضات"), ("البر\u200dلمان", "البرلمان"),
     ("الميز\u200bانية", "الميزانيه"), ("ال\u200fوزير", "الوزير"),  # a soft hyphen, ZWNJ, ZWJ, a zero-width space, RLM
     ("الموافق 2024م", "الموافق 2024 م"), ("عام ١٤٤٥هـ", "عام 1445 ه"), ("لـ5 سنوات", "ل 5 سنوات"), ("الـNATO", "ال nato"),
+    ("ﺍﻟـﻤﺪﻳﻨﺔ", "المدينه"), ("عـ\u08f0ـلم", "علم"),  # presentation forms (a PDF's text), a mark between tatweels: one word
+    ("ไทย\u200bกรุงเทพ", "ไทย กรุงเทพ"),  # a zero-width space ends a Thai word: a space, not dropped
 ])
 def test_invisible_characters_go_and_numbers_and_prefixes_are_words_of_their_own(typed, plain):
     """Scraped text carries invisible characters inside words, which split them (الحكو|مة): neither part matched the word.
@@ -571,3 +573,13 @@ def test_a_front_matter_summary_is_searched_with_the_body(make_app, articles_dir
                                 "---\nThe body speaks of balloons only.\n")
     client = make_app(articles_dir).test_client()
     assert titles(search(client, "zeppelin")) == ["Airships"]
+
+
+def test_a_word_the_index_holds_as_several_is_searched_as_a_phrase(make_app, articles_dir):
+    """covid19 is covid and 19 in the index (digits apart from letters): searched as two words it found "cases fell to 19
+    after covid"; as a phrase it finds covid19 and covid 19, never the two words apart."""
+    write(articles_dir, "a.txt", "Health\nCovid19 wards reopen\nThe wards closed in March.\n")
+    write(articles_dir, "b.txt", "Health\nCases fall\nCases fell to 19 after covid measures ended.\n")
+    client = make_app(articles_dir).test_client()
+    assert match_expression("covid19 wards") == '"covid 19" "wards"'
+    assert titles(search(client, "covid19")) == ["Covid19 wards reopen"]
