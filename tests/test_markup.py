@@ -100,6 +100,7 @@ def test_html_to_paragraphs_gives_one_string_per_block():
     ("新华社北京 11月20日电 这是一篇关于经济政策的长篇报道内容", 24, "新华社北京 11月20日电 这是一篇关于经济政…"),
     ("【東京 共同】 これは長い記事の本文です、続きがあります", 22, "【東京 共同】 これは長い記事の本文です…"),
     ("ข่าว วันนี้ รัฐบาลประกาศนโยบายเศรษฐกิจใหม่", 24, "ข่าว วันนี้ รัฐบาลประกา…"),
+    ("新华社北京 11月20日电这是一篇关于2026年经济政策的报道", 24, "新华社北京 11月20日电这是一篇关于2026…"),  # a digit at the cut
     # A spaced script still drops the word the cut falls in, however long (a URL is not cut in two).
     ("Hello wonderful world of things", 12, "Hello…"),
     ("See the report at https://example.com/" + "a" * 80 + " for more", 60, "See the report at…"),

@@ -281,6 +281,7 @@ def test_a_pages_title_says_what_kind_of_page_it_is(client):
         return re.search(r"<title>(.*?)</title>", client.get(path).get_data(as_text=True))[1]
 
     assert title("/category/technology/") == "Section: Technology — feedsvc"
+    assert '<p class="meta">' not in client.get("/category/technology/").get_data(as_text=True)  # the kind shown on tags only
     tag = re.search(r'htmlUrl="[^"]*?(/tag/[^"]+/)"', client.get("/feeds-all.opml").get_data(as_text=True))[1]
     assert title(tag).startswith(("Tag: ", "وسم: "))
     assert title(f"/category/{quote('سياسة')}/") == "قسم: سياسة — feedsvc"

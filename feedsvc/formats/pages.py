@@ -154,8 +154,8 @@ def render_category(feed: Feed, site: Site) -> tuple[bytes, datetime]:
     words = page_words(feed.language)
     html = _ENV.get_template("category.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=feed_links(site, feed.key, feed.title),
-        category=feed.category, label=words.get(feed.category.kind), list_html=list_html(feed.items, site), words=words,
-        kind=title_words(feed.language)[feed.category.kind],
+        category=feed.category, label=words[feed.category.kind] if feed.category.kind != "category" else None,
+        list_html=list_html(feed.items, site), words=words, kind=title_words(feed.language)[feed.category.kind],
     )
     return html.encode("utf-8"), feed.updated
 

@@ -239,12 +239,14 @@ def _clean_value(value: Any) -> Any:
 
 def names_something(name: str) -> bool:
     """Whether a category's name names anything: a letter, a digit or a symbol such as an emoji (⚽ is a sports section's
-    name); not punctuation alone (":", a "----------" rule), nor a rule of box drawing or shapes (U+2500-U+25FF,
-    "══════"), nor one symbol repeated ("★★★★★")."""
+    name); not punctuation alone (":", a "----------" rule), nor a rule drawn with symbols (below)."""
     if any(ch.isalnum() for ch in name):
         return True
-    symbols = [ch for ch in name if unicodedata.category(ch) == "So" and not "\u2500" <= ch <= "\u25ff"]
-    return bool(symbols) and (len(symbols) == 1 or len(set(symbols)) > 1)
+    # Of symbols alone, a few different ones name something (⚽, ⚽️ 🏀); more, or one repeated, are a rule drawn with
+    # them (★★★★★, ═════★═════, ✦ ✧ ✦ ✧), and so is any line of box drawing or shapes.
+    symbols = [ch for ch in name if unicodedata.category(ch) == "So"]
+    return (0 < len(symbols) <= 3 and len(set(symbols)) == len(symbols)
+            and not any("\u2500" <= ch <= "\u25ff" for ch in symbols))
 
 
 def read_categories(meta: dict) -> list[str]:

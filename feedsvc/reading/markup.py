@@ -244,7 +244,9 @@ def shorten(text: str, limit: int) -> str:
         # Text that does not space its words (Chinese, Japanese, Thai: "新华社北京 11月20日电 这是…" was cut at its last
         # space, to its 14-character dateline) and one word longer than the limit are cut between characters as a
         # reader sees them; any other word is dropped.
-        space = -1 if _unspaced(text[limit - 2]) else cut.rfind(" ")
+        space = cut.rfind(" ")
+        if space >= 0 and any(map(_unspaced, cut[space + 1:])):  # the "word" holds unspaced text (11月20日电 这是…)
+            space = -1
         cut = cut[:space] if space >= 0 else cut[:_whole_characters(text, len(cut))]
     return cut.rstrip(" ,.;:،؛-–—、，。；：") + "…"  # no dangling punctuation or dash before the ellipsis
 
