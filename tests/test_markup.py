@@ -316,3 +316,10 @@ def test_an_id_is_kept_once_on_its_first_element_and_only_tags_are_touched():
     # An id is read as an attribute, never inside another's value (a title ending in ` id=` was cut into the next one).
     assert sanitize_html('<span title=" id=" lang="en">1</span><span title=" id=" lang="en">2</span>', BASE) == (
         '<span title=" id=" lang="en">1</span><span title=" id=" lang="en">2</span>')
+
+
+def test_footnotes_keep_their_section_and_the_way_backs_name():
+    """The way back from a note was named "↩" for a screen reader, and the notes were one more list of the article."""
+    html = markdown_to_html("A claim[^1].\n\n[^1]: The source.\n", "http://s.example/articles/a")
+    assert "<section>" in html and 'aria-label="Back to reference 1"' in html
+    assert html_to_paragraphs(html) == ["A claim.", "The source."]

@@ -294,3 +294,13 @@ def test_each_category_on_the_home_page_is_in_its_own_language(client):
     home = client.get("/").get_data(as_text=True)
     assert 'category/technology/" lang="en" dir="ltr">Technology</a>' in home
     assert f'category/{quote("سياسة")}/" lang="ar" dir="rtl">سياسة</a>' in home
+
+
+def test_an_articles_lead_image_has_the_alt_its_front_matter_gives(make_app, articles_dir):
+    """alt="" on every lead image: a news photo a screen reader skipped, and no way for the author to say what it shows."""
+    write(articles_dir, "a.md", "---\ntitle: Cabinet\ncategory: News\ndate: 2026-01-01T00:00:00Z\nimage: /img/c.jpg\n"
+                                "image_alt: The cabinet in session\n---\nBody.\n")
+    write(articles_dir, "b.md", "---\ntitle: Other\ncategory: News\ndate: 2026-01-02T00:00:00Z\nimage: /img/d.jpg\n---\nBody.\n")
+    client = make_app(articles_dir).test_client()
+    assert 'alt="The cabinet in session"' in client.get("/articles/a").get_data(as_text=True)
+    assert 'alt=""' in client.get("/articles/b").get_data(as_text=True)  # none given: decorative, as before
