@@ -264,7 +264,8 @@ def test_a_file_without_front_matter_has_the_fields_an_empty_one_reads():
 
     read = {"published": frontmatter.read_date({}, "date", "UTC"), "updated": frontmatter.read_date({}, "updated", "UTC"),
             "tags": frontmatter.read_tags({}), "author": collapse_space(frontmatter.read_text({}, "author") or "") or None,
-            "image": frontmatter.read_image({}, ""), "draft": frontmatter.read_draft({})}
+            "image": frontmatter.read_image({}, ""), "draft": frontmatter.read_draft({}),
+            "image_alt": frontmatter.read_name({}, "image_alt")}
     assert articles._front_matter_fields({}, articles.Options(site_url="http://x"), "") == read
     assert articles._front_matter_fields({"draft": "yes"}, articles.Options(site_url="http://x"), "")["draft"] is True
 
