@@ -343,6 +343,9 @@ def _export(app, state: str, out: str, pages, building: bool, early=None, varian
             bar.render_finish()
 
 
+BUILD_PING_SECONDS = 60.0  # what `feedsvc build` gives the hub in all; the rest is kept for the next build or server
+
+
 def _ping_hub(hub: str, publisher, changed: set[str], state: str) -> None:
     """Tell the WebSub hub of each public feed whose file changed, and of those a build or server before left unsent,
     SENDERS at a time; what it does not take is kept in the state file for the next build or server to send."""
@@ -355,9 +358,13 @@ def _ping_hub(hub: str, publisher, changed: set[str], state: str) -> None:
     urls = [feed_url(publisher.site, feed, fmt) for feed in publisher.snapshot.feeds for fmt in FORMATS
             if feed.path(fmt) in changed]
     kept = keep.add(urls)
-    urls = sorted(set(urls) | set(keep.all()))
+    urls += sorted(set(keep.all()) - set(urls))  # this build's changes first, then what builds before left
+
+    ends = time.monotonic() + BUILD_PING_SECONDS  # a hub that takes none (thousands kept) never holds the build long
 
     def send(url: str) -> Exception | None:
+        if time.monotonic() > ends:
+            return OSError(f"not sent within the build's {BUILD_PING_SECONDS:.0f} s for the hub")
         try:
             post_publish(hub, url, 10.0)
         except (OSError, ValueError) as exc:

@@ -64,7 +64,10 @@ class QueryError(ValueError):
 # never "19 … covid". Digits are found by a scan for them alone (a pattern for each place a digit meets a letter cost
 # three times the rest of normalise).
 _DIGITS = re.compile(r"[0-9]+")
-_TATWEEL_BREAK = re.compile("\u0640+(?=[a-z])")  # after NFKC and casefold: presentation forms are plain Arabic by then
+# After NFKC and casefold (presentation forms are plain Arabic by then); one tatweel, the one before the letter (a run's
+# others go with DROP): "\u0640+" was tried at each place in a long run, scanning it to its end (a 60,000-tatweel
+# article took search down for 20 s, a 1 MiB one would for 20 minutes).
+_TATWEEL_BREAK = re.compile("\u0640(?=[a-z])")
 SPLITS = "digits|letters, tatweel before latin, zwsp after thai, lao, myanmar, khmer"  # what normalise splits, for search.VERSION
 
 

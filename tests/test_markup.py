@@ -323,3 +323,11 @@ def test_footnotes_keep_their_section_and_the_way_backs_name():
     html = markdown_to_html("A claim[^1].\n\n[^1]: The source.\n", "http://s.example/articles/a")
     assert "<section>" in html and 'aria-label="Back to reference 1"' in html
     assert html_to_paragraphs(html) == ["A claim.", "The source."]
+
+
+def test_an_authors_own_aria_label_is_dropped_a_footnotes_kept():
+    """An author's aria-label had a screen reader say another name than the link shows (a phishing link named "Back to
+    reference 1"); only cmark-gfm's own, on a footnote's way back, is kept."""
+    html = sanitize_html('<a href="https://evil.example/login" aria-label="Back to reference 1">Continue</a>', BASE)
+    assert "aria-label" not in html and "Continue" in html
+    assert 'aria-label="Back to reference 1"' in markdown_to_html("A[^1].\n\n[^1]: S.\n", BASE)

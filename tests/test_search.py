@@ -583,3 +583,19 @@ def test_a_word_the_index_holds_as_several_is_searched_as_a_phrase(make_app, art
     client = make_app(articles_dir).test_client()
     assert match_expression("covid19 wards") == '"covid 19" "wards"'
     assert titles(search(client, "covid19")) == ["Covid19 wards reopen"]
+
+
+def test_a_long_run_of_tatweel_is_normalised_in_linear_time():
+    """The tatweel break was tried at each place in a run, scanning it to its end: 60,000 tatweels kept the builder's
+    indexer at 100% CPU for 20 s (search answered 503), a 1 MiB article's would for 20 minutes."""
+    import time
+
+    started = time.perf_counter()
+    assert normalise("نص " + "\u0640" * 30_000 + " x") == "نص  x"
+    assert time.perf_counter() - started < 0.5  # 5 s before, and 20 minutes at 1 MiB
+
+
+def test_a_query_named_percent_encoded_is_checked_as_q(client):
+    """?%71=%FF%FE is q to werkzeug: the UTF-8 check compared the raw name and let it through."""
+    res = client.get("/search/feed.rss?%71=%FF%FE")
+    assert res.status_code == 400 and "not UTF-8" in res.get_data(as_text=True)

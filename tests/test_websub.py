@@ -527,3 +527,88 @@ def test_a_state_file_that_cannot_be_opened_keeps_nothing_and_breaks_nothing(tmp
     notifier.keep_in(keep)
     notifier.notify(["http://127.0.0.1:8000/feed.rss"])
     assert notifier.send_due() is None and notifier.sent == 1
+
+
+class RawHub:
+    """A hub on loopback that answers each connection with `answer(connection)`, whatever that sends."""
+
+    def __init__(self, answer):
+        import socket
+
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hub"
+        self.stop = threading.Event()
+
+        def serve():
+            while not self.stop.is_set():
+                try:
+                    connection, _ = self.listener.accept()
+                except OSError:
+                    return
+                threading.Thread(target=answer, args=(connection, self.stop), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self):
+        self.stop.set()
+        self.listener.close()
+
+
+def _drip(connection, stop):
+    """An answer a byte every 0.3 s, for ever: each read comes within urllib's timeout."""
+    connection.recv(65536)
+    connection.sendall(b"HTTP/1.1 200 OK\r\n")
+    while not stop.wait(0.3):
+        try:
+            connection.sendall(b"X")
+        except OSError:
+            return
+
+
+def _garbage(connection, stop):
+    connection.recv(65536)
+    connection.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+    connection.close()
+
+
+def test_a_hub_that_drips_its_answer_is_given_up_at_the_deadline():
+    """urllib's timeout is each read's: a hub sending a byte every few seconds held a sender, and feedsvc build, for ever."""
+    import time
+
+    hub = RawHub(_drip)
+    try:
+        started, raised = time.perf_counter(), []
+
+        def ping():
+            try:
+                post_publish(hub.url, "http://127.0.0.1:8000/feed.rss", 1.5)
+            except OSError as exc:
+                raised.append(exc)
+
+        sender = threading.Thread(target=ping, daemon=True)
+        sender.start()
+        sender.join(10)
+        assert not sender.is_alive() and time.perf_counter() - started < 4  # before: still waiting, for ever
+        assert len(raised) == 1 and "did not answer within" in str(raised[0])
+    finally:
+        hub.close()
+
+
+def test_a_hub_answering_no_http_is_a_failure_and_its_sender_goes_on():
+    """http.client's BadStatusLine is no OSError: it escaped the sender thread, which died, and with four dead no ping was
+    sent again for the life of the process (and feedsvc build exited with a traceback)."""
+    hub = RawHub(_garbage)
+    try:
+        with pytest.raises(OSError, match="no HTTP"):
+            post_publish(hub.url, "http://127.0.0.1:8000/feed.rss", 5)
+        notifier = HubNotifier(hub.url, first_delay=60)
+        try:
+            notifier.notify([f"http://127.0.0.1:8000/{n}/feed.rss" for n in range(6)])
+            assert notifier.drain(timeout=10) and notifier.sent == 0
+            assert all(thread.is_alive() for thread in notifier._threads)  # each failed ping is a retry, not a dead sender
+        finally:
+            notifier.close()
+    finally:
+        hub.close()

@@ -150,7 +150,20 @@ def sanitize_html(fragment: str, base_url: str) -> str:
         # `;print(x)` and `f()` as `()f` (the dir attribute also isolates inline code from the text around it).
         set_tag_attribute_values={"pre": {"dir": "ltr"}, "code": {"dir": "ltr"}},
     )
-    return _ids_once(drop_unsafe_chars(cleaned).strip())
+    cleaned = _ids_once(drop_unsafe_chars(cleaned).strip())
+    return _ANY_TAG.sub(_own_labels, cleaned) if ' aria-label="' in cleaned else cleaned
+
+
+def _own_labels(tag: re.Match) -> str:
+    """A link's aria-label kept only on a footnote's way back, which cmark-gfm names itself: an author's own would have a
+    screen reader say another name than the link shows (a link to a phishing page named "Back to reference 1")."""
+    found = tag[0]
+    if not found.startswith("<a ") or ' aria-label="' not in found or f'#{ID_PREFIX}fnref-' in found:
+        return found
+    return _ARIA_LABEL.sub("", found)
+
+
+_ARIA_LABEL = re.compile(r' aria-label="[^"]*"')
 
 
 # A start tag's id attribute, read attribute by attribute from the tag's name (a value may hold ` id="`: a `"` never),

@@ -271,7 +271,7 @@ def _search_words() -> str:
     characters: a form in windows-1256 was searched for the words ff and fe, its self link no longer the request's)."""
     for pair in request.query_string.split(b"&"):
         name, _, value = pair.partition(b"=")
-        if name == b"q":
+        if unquote_to_bytes(name.replace(b"+", b" ")) == b"q":  # %71 is q to werkzeug too
             try:
                 unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
             except UnicodeDecodeError:

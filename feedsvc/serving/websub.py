@@ -8,7 +8,9 @@ The pings the hub has not taken yet are kept in the state file (Unsent): a resta
 from __future__ import annotations
 
 import heapq
+import http.client
 import logging
+import socket
 import sqlite3
 import threading
 import time
@@ -38,11 +40,74 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+class _Deadline:
+    """The whole of one ping within `seconds`: urllib's timeout is each read's, and a hub that sends its answer a byte
+    every few seconds held a sender (and `feedsvc build`) for ever. Once past it, the connections opened for the ping
+    are shut, and the read waiting on them ends."""
+
+    def __init__(self, seconds: float):
+        self.sockets: list = []
+        self.passed = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        self.passed = True
+        for sock in list(self.sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """urllib's opener (proxies and all) without redirects, its connections noted for _expire."""
+        deadline = self
+
+        def noted(base: type) -> type:
+            class Noted(base):
+                def connect(self):
+                    super().connect()
+                    deadline.sockets.append(self.sock)
+                    if deadline.passed:  # opened just as the deadline passed
+                        deadline._expire()
+            return Noted
+
+        class Http(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(noted(http.client.HTTPConnection), req)
+
+        class Https(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(noted(http.client.HTTPSConnection), req, context=self._context)
+
+        return urllib.request.build_opener(_NoRedirect, Http, Https)
 
 
 def post_publish(hub: str, url: str, timeout: float) -> None:
-    """One publish ping; raises OSError (urllib's errors included) when the hub does not accept it.
+    """One publish ping, all of it (redirects too) within `timeout` seconds (_Deadline); raises OSError (urllib's errors
+    and a malformed answer's included) when the hub does not accept it."""
+    with _Deadline(timeout) as deadline:
+        try:
+            _post(hub, url, timeout, deadline.opener())
+        except http.client.HTTPException as exc:  # a status line or headers no HTTP (urllib passes them through)
+            if not deadline.passed:
+                raise OSError(f"hub answered no HTTP ({type(exc).__name__})") from None
+        except OSError:
+            if not deadline.passed:
+                raise
+        if deadline.passed:  # whatever was read by then (a socket shut reads as the end of the headers) is no answer
+            raise OSError(f"hub did not answer within {timeout:.0f} s")
+
+
+def _post(hub: str, url: str, timeout: float, opener: urllib.request.OpenerDirector) -> None:
+    """post_publish() through this opener.
 
     A redirect (301, 302, 307, 308) on the hub's own host is followed by POSTing the ping to its Location, up to
     REDIRECTS times (RFC 9110 §15.4: a client may keep the method; a hub moved from http: to https: takes the ping); a
@@ -53,7 +118,7 @@ def post_publish(hub: str, url: str, timeout: float) -> None:
         request = urllib.request.Request(target, data=data, method="POST",
                                          headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "feedsvc"})
         try:
-            with _OPENER.open(request, timeout=timeout) as response:  # noqa: S310 - the configured hub
+            with opener.open(request, timeout=timeout) as response:  # noqa: S310 - the configured hub
                 status, location = response.status, response.headers.get("Location")
         except urllib.error.HTTPError as exc:  # urllib raises every status from 300 on
             status, location = exc.code, exc.headers.get("Location")
@@ -259,7 +324,7 @@ class HubNotifier:
                 if url not in self._pending:
                     self._to_drop.append(url)
             return
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             spent = attempt + 1 >= self.attempts
             if attempt + 1 == self.attempts:
                 log.error("WebSub hub %s refused %s %d times: trying again every %.0f s%s: %s", self.hub, url, attempt + 1,
@@ -283,7 +348,11 @@ class HubNotifier:
 
     def _run(self) -> None:
         while True:
-            self.send_due()
+            try:
+                self.send_due()
+            except Exception:  # noqa: BLE001 - a sender that died sent nothing more for the life of the process
+                log.exception("WebSub: a sender failed; it goes on")
+                time.sleep(1)
             with self._wake:
                 if self._closed:
                     return
