@@ -165,7 +165,7 @@ class Unsent:
 
     def all(self) -> list[str]:
         """Every feed URL kept, in order."""
-        return [row[0] for row in self._run("SELECT url FROM websub_unsent ORDER BY url") or ()]
+        return [row[0] for row in self._run("SELECT url FROM websub_unsent WHERE typeof(url) = 'text' ORDER BY url") or ()]
 
     def add(self, urls: Iterable[str]) -> bool:
         """Keep these URLs; whether they are kept."""
