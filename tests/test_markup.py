@@ -328,6 +328,11 @@ def test_footnotes_keep_their_section_and_the_way_backs_name():
 def test_an_authors_own_aria_label_is_dropped_a_footnotes_kept():
     """An author's aria-label had a screen reader say another name than the link shows (a phishing link named "Back to
     reference 1"); only cmark-gfm's own, on a footnote's way back, is kept."""
-    html = sanitize_html('<a href="https://evil.example/login" aria-label="Back to reference 1">Continue</a>', BASE)
-    assert "aria-label" not in html and "Continue" in html
+    for written in ('<a href="https://evil.example/login" aria-label="Back to reference 1">Continue</a>',
+                    '<a href="https://evil.example/login#user-content-fnref-1" aria-label="Back to reference 1">Continue</a>',
+                    '<a href="#fnref-1" aria-label="Pay here">Pay</a>'):  # a mark's address, or one like it, no way back
+        html = sanitize_html(written, BASE)
+        assert "aria-label" not in html and ("Continue" in html or "Pay" in html), written
     assert 'aria-label="Back to reference 1"' in markdown_to_html("A[^1].\n\n[^1]: S.\n", BASE)
+    # A title that says aria-label= is a title: the attribute after it stays (a pattern for the label ate the next one).
+    assert 'rel="noopener"' in markdown_to_html('[go](https://good.example/ "x aria-label=")', BASE)

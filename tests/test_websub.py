@@ -612,3 +612,45 @@ def test_a_hub_answering_no_http_is_a_failure_and_its_sender_goes_on():
             notifier.close()
     finally:
         hub.close()
+
+
+def test_a_proxy_that_drips_its_tunnel_answer_is_given_up_at_the_deadline(monkeypatch):
+    """The deadline noted a connection only once connected, after a proxy's CONNECT and the TLS handshake, both of which
+    read from it: a proxy answering its CONNECT a byte at a time held the ping for ever."""
+    import time
+
+    proxy = RawHub(_drip)  # answers the CONNECT "HTTP/1.1 200 OK", then a byte every 0.3 s
+    monkeypatch.setenv("https_proxy", proxy.url.removesuffix("/hub"))
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    try:
+        started, raised = time.perf_counter(), []
+
+        def ping():
+            try:
+                post_publish("https://hub.example/hub", "http://127.0.0.1:8000/feed.rss", 1.5)
+            except OSError as exc:
+                raised.append(exc)
+
+        sender = threading.Thread(target=ping, daemon=True)
+        sender.start()
+        sender.join(10)
+        assert not sender.is_alive() and time.perf_counter() - started < 4 and len(raised) == 1
+    finally:
+        proxy.close()
+
+
+def test_a_sender_that_fails_unexpectedly_retries_the_ping_it_took():
+    """An exception of no kind a ping's failure raises escaped the sender with its URL taken off the queue: never sent."""
+    clock, calls = Clock(), []
+
+    def post(hub, url, timeout):
+        calls.append(url)
+        if len(calls) == 1:
+            raise AttributeError("'NoneType' object has no attribute 'read'")  # as a socket shut under a read can
+
+    notifier = HubNotifier("http://127.0.0.1:9/hub", post=post, clock=clock, background=False)
+    notifier.notify(["http://127.0.0.1:8000/feed.rss"])
+    assert notifier.send_due() == 1.0  # a retry, in a second
+    clock.now += 1.0
+    assert notifier.send_due() is None and notifier.sent == 1 and len(calls) == 2

@@ -12,6 +12,7 @@ import http.client
 import logging
 import socket
 import sqlite3
+import ssl
 import threading
 import time
 import urllib.error
@@ -42,12 +43,15 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 class _Deadline:
     """The whole of one ping within `seconds`: urllib's timeout is each read's, and a hub that sends its answer a byte
-    every few seconds held a sender (and `feedsvc build`) for ever. Once past it, the connections opened for the ping
-    are shut, and the read waiting on them ends."""
+    every few seconds held a sender (and `feedsvc build`) for ever. Each connection opened for the ping is noted as
+    soon as it exists (before a proxy's tunnel or TLS, which read from it too), and given only the seconds left to
+    connect; once past the deadline, they are shut and the read waiting on them ends. (Looking the name up is not
+    bounded; an address that does not answer takes what is left, each address of the name in turn.)"""
 
     def __init__(self, seconds: float):
         self.sockets: list = []
         self.passed = False
+        self.ends = time.monotonic() + seconds
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
@@ -62,21 +66,35 @@ class _Deadline:
         self.passed = True
         for sock in list(self.sockets):
             try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the socket's own: an SSLSocket's would unwrap it
+            except (OSError, ValueError):  # closed meanwhile
                 pass
 
+    def _note(self, sock) -> None:
+        self.sockets.append(sock)
+        if self.passed:  # opened just as the deadline passed
+            self._expire()
+
     def opener(self) -> urllib.request.OpenerDirector:
-        """urllib's opener (proxies and all) without redirects, its connections noted for _expire."""
+        """urllib's opener (proxies and all) without redirects, its connections noted (_note)."""
         deadline = self
 
         def noted(base: type) -> type:
             class Noted(base):
+                def __init__(self, *args, **kwargs):
+                    super().__init__(*args, **kwargs)
+                    create = self._create_connection
+
+                    def connect_noted(address, timeout=None, source_address=None):
+                        left = max(0.01, deadline.ends - time.monotonic())
+                        sock = create(address, left if timeout is None else min(timeout, left), source_address)
+                        deadline._note(sock)
+                        return sock
+                    self._create_connection = connect_noted
+
                 def connect(self):
                     super().connect()
-                    deadline.sockets.append(self.sock)
-                    if deadline.passed:  # opened just as the deadline passed
-                        deadline._expire()
+                    deadline._note(self.sock)  # an HTTPS connection's socket is the TLS one by now
             return Noted
 
         class Http(urllib.request.HTTPHandler):
@@ -87,23 +105,26 @@ class _Deadline:
             def https_open(self, req):
                 return self.do_open(noted(http.client.HTTPSConnection), req, context=self._context)
 
-        return urllib.request.build_opener(_NoRedirect, Http, Https)
+        return urllib.request.build_opener(_NoRedirect, Http, Https(context=ssl.create_default_context()))
 
 
 def post_publish(hub: str, url: str, timeout: float) -> None:
     """One publish ping, all of it (redirects too) within `timeout` seconds (_Deadline); raises OSError (urllib's errors
     and a malformed answer's included) when the hub does not accept it."""
+    taken = False
     with _Deadline(timeout) as deadline:
         try:
             _post(hub, url, timeout, deadline.opener())
+            taken = not deadline.passed  # an answer read in full before the deadline (a shut socket reads as an end)
         except http.client.HTTPException as exc:  # a status line or headers no HTTP (urllib passes them through)
             if not deadline.passed:
                 raise OSError(f"hub answered no HTTP ({type(exc).__name__})") from None
-        except OSError:
+        except (OSError, ValueError):
             if not deadline.passed:
                 raise
-        if deadline.passed:  # whatever was read by then (a socket shut reads as the end of the headers) is no answer
-            raise OSError(f"hub did not answer within {timeout:.0f} s")
+        # Whatever was read by the deadline is no answer; one read in full before it is, whenever the timer fires.
+        if deadline.passed and not taken:
+            raise OSError(f"hub did not answer within {timeout:g} s")
 
 
 def _post(hub: str, url: str, timeout: float, opener: urllib.request.OpenerDirector) -> None:
@@ -324,7 +345,9 @@ class HubNotifier:
                 if url not in self._pending:
                     self._to_drop.append(url)
             return
-        except (OSError, ValueError, http.client.HTTPException) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is one more attempt: a URL taken off the queue is never lost
+            if not isinstance(exc, (OSError, ValueError, http.client.HTTPException)):
+                log.exception("WebSub: sending %s to %s failed unexpectedly", url, self.hub)
             spent = attempt + 1 >= self.attempts
             if attempt + 1 == self.attempts:
                 log.error("WebSub hub %s refused %s %d times: trying again every %.0f s%s: %s", self.hub, url, attempt + 1,
