@@ -255,3 +255,11 @@ def test_an_if_modified_since_later_than_now_is_ignored(client):
     ok = client.get("/feed.rss")
     assert client.get("/feed.rss", headers={"If-Modified-Since": ok.headers["Last-Modified"]}).status_code == 304
     assert client.get("/feed.rss", headers={"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/feed.rss", "/search/feed.rss", "/"])
+def test_a_query_string_that_is_not_utf8_is_a_400_not_a_500(client, path):
+    """Raw bytes a client sends in the query as they are (x=\\xff): werkzeug's parse of the arguments raised
+    UnicodeDecodeError, a 500 with a traceback."""
+    res = client.get(path, environ_overrides={"QUERY_STRING": "x=\xff&q=a"})
+    assert res.status_code == 400 and "not UTF-8" in res.get_data(as_text=True)

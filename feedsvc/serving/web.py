@@ -150,6 +150,16 @@ class RequestError(Exception):
         self.status, self.message, self.headers = status, message, headers
 
 
+@bp.before_request
+def _utf8_query() -> None:
+    """A query string that is not UTF-8 (raw bytes a client sent as they are) is a 400: werkzeug's parse of request.args
+    raised UnicodeDecodeError, a 500 with a traceback for /feed.rss?x=\\xff."""
+    try:
+        request.query_string.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestError(400, "Bad query: it is not UTF-8; send it percent-encoded.\n") from None
+
+
 @bp.errorhandler(RequestError)
 def _request_error(exc: RequestError) -> Response:
     if exc.status == 404 and not store().current():  # no build yet: nothing is known to be missing
