@@ -599,3 +599,13 @@ def test_a_query_named_percent_encoded_is_checked_as_q(client):
     """?%71=%FF%FE is q to werkzeug: the UTF-8 check compared the raw name and let it through."""
     res = client.get("/search/feed.rss?%71=%FF%FE")
     assert res.status_code == 400 and "not UTF-8" in res.get_data(as_text=True)
+
+
+def test_an_arabic_search_feed_says_what_it_is_in_arabic(client):
+    """Its subtitle was English in a feed whose xml:lang is ar (its page already spoke Arabic)."""
+    import xml.etree.ElementTree as ET
+
+    channel = ET.fromstring(search(client, "طهران").data).find("channel")
+    assert channel.findtext("language") == "ar" and channel.findtext("description").startswith("أحدث المقالات التي تطابق «طهران»")
+    english = ET.fromstring(search(client, "Harrowmere").data).find("channel")
+    assert english.findtext("description").startswith("The newest articles matching")

@@ -15,8 +15,12 @@ def search_feed(words: str, items: Sequence[Article], site: Site, updated: datet
     """The feed of a search: its items newest first, its self link carrying the query, its own Atom ID."""
     shown = " ".join(words.split())
     items = tuple(items)
-    return Feed(key="", title=f"{site.title} — {shown}", description=f"The newest articles matching “{shown}” on {site.title}",
-                category=None, items=items, language=dominant_language(items, site.language), updated=updated,
+    language = dominant_language(items, site.language)
+    # In the feed's language where the pages have words of their own for it (an Arabic search feed said it in English).
+    description = (f"أحدث المقالات التي تطابق «{shown}» على {site.title}" if language.split("-")[0].lower() == "ar"
+                   else f"The newest articles matching “{shown}” on {site.title}")
+    return Feed(key="", title=f"{site.title} — {shown}", description=description,
+                category=None, items=items, language=language, updated=updated,
                 page_url=search_url(site, words), prefix=SEARCH, query=search_query(words), full_text=full_text,
                 identity="search:" + shown)
 
