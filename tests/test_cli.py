@@ -87,7 +87,9 @@ def test_check_says_when_updated_is_not_used_as_written(articles_dir):
     write(articles_dir, "early.md", f"---\ntitle: T\ncategory: News\ndate: 2026-12-01 08:00\nupdated: 2026-11-30 08:00\n---\n{body}\n")
     write(articles_dir, "alone.md", f"---\ntitle: T\ncategory: News\nupdated: 2026-12-05 10:00\n---\n{body}\n")
     write(articles_dir, "fine.md", f"---\ntitle: T\ncategory: News\ndate: 2026-12-01 08:00\nupdated: 2026-12-02 08:00\n---\n{body}\n")
+    write(articles_dir, "later.md", f"---\ntitle: T\ncategory: News\ndate: 2026-12-01 08:00\nupdated: 2099-01-01 08:00\n---\n{body}\n")
     found = warnings_of(articles_dir)
+    assert any("is in the future" in reason for reason in found["later.md"])  # capped, without a word before
     assert any("is before `date:`" in reason for reason in found["early.md"])
     assert any("`updated:` without `date:` is not used" in reason for reason in found["alone.md"])
     assert "fine.md" not in found
@@ -341,3 +343,17 @@ def test_check_reads_category_slugs_from_the_settings(articles_dir, tmp_path):
     without = CliRunner().invoke(main, ["check", "--json", str(articles_dir)], env={"FEEDSVC_CONFIG": ""})
     cut = lambda result: [w for w in json.loads(result.output)["warnings"] if "its URL cut" in w["fix"]]
     assert cut(without) and not cut(with_slug)
+
+
+def test_check_says_how_a_local_time_the_clocks_skip_or_pass_twice_was_read(articles_dir, monkeypatch):
+    """In Europe/Berlin 02:30 on 29 March 2026 does not exist and 02:30 on 25 October happens twice: each was read one
+    way without a word, an embargo possibly an hour early."""
+    monkeypatch.setenv("FEEDSVC_TIME_ZONE", "Europe/Berlin")
+    body = "Body. " * 50
+    write(articles_dir, "gap.md", f"---\ntitle: T\ncategory: News\ndate: 2026-03-29 02:30\n---\n{body}\n")
+    write(articles_dir, "twice.md", f"---\ntitle: T\ncategory: News\ndate: 2026-10-25 02:30\n---\n{body}\n")
+    write(articles_dir, "chosen.md", f"---\ntitle: T\ncategory: News\ndate: 2026-10-25 02:30 +01:00\n---\n{body}\n")
+    found = warnings_of(articles_dir)
+    assert any("Europe/Berlin's clocks skip: read as 2026-03-29 01:30 UTC" in reason for reason in found["gap.md"])
+    assert any("happens twice in Europe/Berlin: read as the first, 2026-10-25 00:30 UTC" in reason for reason in found["twice.md"])
+    assert "chosen.md" not in found

@@ -14,7 +14,7 @@ from ..model import Article
 from .articles import CATEGORY_LONG, Options, Skipped, iter_articles, unique_ids
 from .chrome import strip_chrome
 from .folder import Folder, FolderError, shown
-from .frontmatter import MEANT, split_front_matter
+from .frontmatter import MEANT, local_time_note, split_front_matter
 from .text import SLUG_MAX, decode_bytes, legacy_match, slug_is_cut, stray_bytes
 
 SHORT_BODY = 200  # characters: a body shorter than this was often cut off by the scraper
@@ -77,8 +77,8 @@ def check_folder(root: Path, options: Options, now: datetime | None = None, slug
     read_back = {a.source: folder.read(a.source) for a in articles}  # once a file, for its encoding and its keys
     encodings = {source: enc for source, data in read_back.items() if (enc := _encoding(data))}
     legacy = {source: enc for source, enc in encodings.items() if isinstance(enc, str)}
-    findings = [f for a in articles for f in check_article(a, options, slugs or {})]
-    findings += [f for source, data in read_back.items() for f in _meant_keys(data, source)]
+    findings = [f for a in articles for f in check_article(a, options, slugs or {}, now)]
+    findings += [f for source, data in read_back.items() for f in _meant_keys(data, source, options.time_zone)]
     mixed = len(legacy) < len(articles)
     for source, encoding in encodings.items():
         if isinstance(encoding, str):
@@ -92,7 +92,8 @@ def check_folder(root: Path, options: Options, now: datetime | None = None, slug
                   tuple(sorted(findings, key=lambda f: f.source)), drafts, embargoed)
 
 
-def check_article(article: Article, options: Options, slugs: Mapping[str, str] | None = None) -> list[Finding]:
+def check_article(article: Article, options: Options, slugs: Mapping[str, str] | None = None,
+                  now: datetime | None = None) -> list[Finding]:
     """What looks wrong in one article that will be published; slugs: CATEGORY_SLUGS (a category there has its own)."""
     found = []
     if article.published is None and not article.draft:  # a draft is never published: its date is set when it is
@@ -105,6 +106,9 @@ def check_article(article: Article, options: Options, slugs: Mapping[str, str] |
             found.append(Finding(article.source, f"`updated:` {article.updated:%Y-%m-%d %H:%M} UTC is before `date:` "
                                  f"{article.published:%Y-%m-%d %H:%M} UTC: published as updated at its date",
                                  "correct `updated:` or `date:`"))
+        elif now is not None and article.updated > now:  # no date is later than the content was recorded (state.py)
+            found.append(Finding(article.source, f"`updated:` {article.updated:%Y-%m-%d %H:%M} UTC is in the future: "
+                                 "published as updated when its content is first seen", "correct `updated:`"))
     if len(article.body_text) < SHORT_BODY:
         length = len(article.body_text)
         found.append(Finding(article.source, f"short body ({length} character{'s' * (length != 1)})", "check that the text was not cut off"))
@@ -128,16 +132,21 @@ def check_article(article: Article, options: Options, slugs: Mapping[str, str] |
     return found
 
 
-def _meant_keys(data: bytes | Skipped, source: str) -> list[Finding]:
-    """Front matter keys feedsvc does not read that mean one it does (`tag:` for `tags:`): the value is not published."""
+def _meant_keys(data: bytes | Skipped, source: str, zone: str = "UTC") -> list[Finding]:
+    """Front matter keys feedsvc does not read that mean one it does (`tag:` for `tags:`): the value is not published.
+    And a date written at a local time the clocks skip or pass twice (frontmatter.local_time_note)."""
     if isinstance(data, Skipped) or b"---" not in data[:64]:  # most .txt files have none
         return []
     try:
         meta, _ = split_front_matter(decode_bytes(data))
     except ValueError:  # undecodable or not front matter after all: the article was read, so neither was fatal
         return []
-    return [Finding(source, f"front matter key `{key}` is not read, so its value is not published",
-                    f"write it as `{MEANT[key]}:`") for key in sorted(meta.keys() & MEANT.keys())]
+    found = [Finding(source, f"front matter key `{key}` is not read, so its value is not published",
+                     f"write it as `{MEANT[key]}:`") for key in sorted(meta.keys() & MEANT.keys())]
+    for key in ("date", "updated"):
+        if (note := local_time_note(meta, key, zone)) is not None:
+            found.append(Finding(source, note, f"write `{key}:` with its offset (as in 2026-03-29 03:30 +02:00) to say which time"))
+    return found
 
 
 def _encoding(data: bytes | Skipped) -> str | tuple[int, int] | None:
