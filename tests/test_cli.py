@@ -357,3 +357,12 @@ def test_check_says_how_a_local_time_the_clocks_skip_or_pass_twice_was_read(arti
     assert any("Europe/Berlin's clocks skip: read as 2026-03-29 01:30 UTC" in reason for reason in found["gap.md"])
     assert any("happens twice in Europe/Berlin: read as the first, 2026-10-25 00:30 UTC" in reason for reason in found["twice.md"])
     assert "chosen.md" not in found
+
+
+def test_check_says_it_of_a_date_written_unquoted_with_seconds_too(articles_dir, monkeypatch):
+    """YAML reads `2026-03-29 02:30:00` unquoted as a timestamp, not text: the note missed it."""
+    monkeypatch.setenv("FEEDSVC_TIME_ZONE", "Europe/Berlin")
+    write(articles_dir, "gap.md", "---\ntitle: T\ncategory: News\ndate: 2026-03-29 02:30:00\n---\n" + "Body. " * 50 + "\n")
+    write(articles_dir, "day.md", "---\ntitle: T\ncategory: News\ndate: '2026-03-29'\n---\n" + "Body. " * 50 + "\n")
+    found = warnings_of(articles_dir)
+    assert any("clocks skip" in reason for reason in found["gap.md"]) and "day.md" not in found

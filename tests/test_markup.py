@@ -336,3 +336,12 @@ def test_an_authors_own_aria_label_is_dropped_a_footnotes_kept():
     assert 'aria-label="Back to reference 1"' in markdown_to_html("A[^1].\n\n[^1]: S.\n", BASE)
     # A title that says aria-label= is a title: the attribute after it stays (a pattern for the label ate the next one).
     assert 'rel="noopener"' in markdown_to_html('[go](https://good.example/ "x aria-label=")', BASE)
+
+
+def test_a_footnotes_way_back_is_named_by_the_notes_number_whatever_its_label():
+    """The name came from the note's label ("Back to reference smith"), and a label of other characters (é, an Arabic
+    word: percent-encoded in the id) got none, where cmark-gfm names each by the number the reader sees."""
+    html = markdown_to_html("a[^smith] b[^smith] c[^é] d[^ملاحظة].\n\n[^smith]: S.\n[^é]: E.\n[^ملاحظة]: م.\n", BASE)
+    assert re.findall(r'aria-label="([^"]*)"', html) == ["Back to reference 1", "Back to reference 1-2",
+                                                          "Back to reference 2", "Back to reference 3"]
+    assert 'aria-label' in markdown_to_html("a[^1].\n\n[^1]: S.\n", "http://s.example/articles/o'brien")

@@ -263,3 +263,9 @@ def test_a_query_string_that_is_not_utf8_is_a_400_not_a_500(client, path):
     UnicodeDecodeError, a 500 with a traceback."""
     res = client.get(path, environ_overrides={"QUERY_STRING": "x=\xff&q=a"})
     assert res.status_code == 400 and "not UTF-8" in res.get_data(as_text=True)
+
+
+def test_healthz_and_a_preflight_read_no_query_and_answer_whatever_it_holds(client):
+    """/healthz never reads its query: a monitor's cache-busting bytes made it a 400 with the UTF-8 check."""
+    assert client.get("/healthz", environ_overrides={"QUERY_STRING": "x=\xff"}).status_code == 200
+    assert client.options("/feed.rss", environ_overrides={"QUERY_STRING": "x=\xff"}).status_code == 200

@@ -654,3 +654,30 @@ def test_a_sender_that_fails_unexpectedly_retries_the_ping_it_took():
     assert notifier.send_due() == 1.0  # a retry, in a second
     clock.now += 1.0
     assert notifier.send_due() is None and notifier.sent == 1 and len(calls) == 2
+
+
+def _slow_tunnel(connection, stop):
+    """A proxy that answers CONNECT after 1.2 s, then says nothing: the TLS handshake waits."""
+    connection.recv(65536)
+    if stop.wait(1.2):
+        return
+    connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    stop.wait(30)
+
+
+def test_a_tls_handshake_through_a_slow_tunnel_ends_at_the_deadline(monkeypatch):
+    """The handshake had the time the connection was given when made, whatever the tunnel had used since (3.7 s for a
+    2 s deadline); the socket noted is detached as TLS wraps it, so shutting it could not end the handshake."""
+    import time
+
+    proxy = RawHub(_slow_tunnel)
+    monkeypatch.setenv("https_proxy", proxy.url.removesuffix("/hub"))
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    try:
+        started = time.perf_counter()
+        with pytest.raises(OSError):
+            post_publish("https://hub.example/hub", "http://127.0.0.1:8000/feed.rss", 1.5)
+        assert time.perf_counter() - started < 2.3  # 1.2 + 1.5 s before
+    finally:
+        proxy.close()

@@ -413,13 +413,16 @@ def local_time_note(meta: dict, key: str, zone: str) -> str | None:
     """What to say of a `date:` or `updated:` written without a zone at a local time TIME_ZONE skips or passes twice (a
     change of the clocks): how it was read, for `check`; None for any other value (and one that cannot be read)."""
     value = meta.get(key)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        from dateutil import parser as dateparser
+    if isinstance(value, datetime):  # written unquoted with seconds, YAML's timestamp
+        written = value
+    elif isinstance(value, str) and ":" in value:  # a time of day, not a date alone (midnight is no local time written)
+        try:
+            from dateutil import parser as dateparser
 
-        written = dateparser.parse(_offset_as_written(value), default=_NO_YEAR, tzinfos=_offset_only)
-    except (ValueError, OverflowError, TypeError, _ZoneByName):
+            written = dateparser.parse(_offset_as_written(value), default=_NO_YEAR, tzinfos=_offset_only)
+        except (ValueError, OverflowError, TypeError, _ZoneByName):
+            return None
+    else:
         return None
     if written.tzinfo is not None or written.year == _NO_YEAR.year:
         return None
@@ -427,11 +430,14 @@ def local_time_note(meta: dict, key: str, zone: str) -> str | None:
     first, second = written.replace(tzinfo=local, fold=0), written.replace(tzinfo=local, fold=1)
     if first.utcoffset() == second.utcoffset():
         return None
-    read = read_date(meta, key, zone)
+    try:
+        read = read_date(meta, key, zone)
+    except FrontMatterError:  # the file changed since it was read for check, or reads no date after all
+        return None
     if first.astimezone(ZoneInfo("UTC")).astimezone(local).replace(tzinfo=None) != written:  # not on the clocks: skipped
-        return (f"`{key}:` {value.strip()} is a time {zone}'s clocks skip: read as {read:%Y-%m-%d %H:%M} UTC "
+        return (f"`{key}:` {str(value).strip()} is a time {zone}'s clocks skip: read as {read:%Y-%m-%d %H:%M} UTC "
                 f"({read.astimezone(local):%H:%M %Z})")
-    return (f"`{key}:` {value.strip()} happens twice in {zone}: read as the first, {read:%Y-%m-%d %H:%M} UTC "
+    return (f"`{key}:` {str(value).strip()} happens twice in {zone}: read as the first, {read:%Y-%m-%d %H:%M} UTC "
             f"({read.astimezone(local):%H:%M %Z})")
 
 

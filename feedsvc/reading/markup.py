@@ -153,12 +153,32 @@ def sanitize_html(fragment: str, base_url: str) -> str:
     cleaned = _ids_once(drop_unsafe_chars(cleaned).strip())
     if f"#{ID_PREFIX}fnref-" not in cleaned:
         return cleaned
-    # A footnote's way back is "↩", which a screen reader says as an arrow or not at all: named as cmark-gfm names it,
-    # here, on a link to this page's mark that shows only the arrow. No author's aria-label passes the sanitiser (a link
-    # could be named other than it shows: a phishing page called "Back to reference 1").
-    page = re.escape(html.escape(base_url.split("#")[0], quote=True))
-    return re.sub(rf'<a href="({page}#{ID_PREFIX}fnref-([0-9A-Za-z_-]+))"( rel="noopener")?>(↩(?:<sup>\d+</sup>)?</a>)',
-                  r'<a href="\1" aria-label="Back to reference \2"\3>\4', cleaned)
+    return _named_ways_back(cleaned, base_url)
+
+
+# A footnote's mark (<sup><a … id="user-content-fnref-X" …>N</a></sup>: its number N) and a way back to one, as the
+# sanitiser writes them: a link showing only "↩", or "↩<sup>k</sup>" for a note's k-th mark.
+_MARK = re.compile(rf'<a href="[^"]*" id="{ID_PREFIX}fnref-([^"]+)" rel="noopener">([^<]+)</a>')
+_WAY_BACK = re.compile(r'<a href="([^"]*)"( rel="noopener")?>↩(?:<sup>(\d+)</sup>)?</a>')
+
+
+def _named_ways_back(fragment: str, base_url: str) -> str:
+    """A footnote's way back is "↩", which a screen reader says as an arrow or not at all: named as cmark-gfm names it
+    ("Back to reference 1", its second mark's "Back to reference 1-2", by the note's number), on a link to one of this
+    page's marks that shows only the arrow. No author's aria-label passes the sanitiser (a link could be named other
+    than it shows: a phishing page called "Back to reference 1")."""
+    marks = {target: number for target, number in _MARK.findall(fragment)}
+    page = urljoin(base_url, "#x")[:-2]  # this page's address, as the sanitiser writes a link to an id on it
+
+    def named(link: re.Match) -> str:
+        href, rel, second = link[1], link[2] or "", link[3]
+        where, _, target = html.unescape(href).partition("#")
+        number = marks.get(target.removeprefix(f"{ID_PREFIX}fnref-")) if target.startswith(f"{ID_PREFIX}fnref-") else None
+        if where != page or number is None:
+            return link[0]
+        label = html.escape(f"Back to reference {number}" + (f"-{second}" if second else ""), quote=True)
+        return f'<a href="{href}" aria-label="{label}"{rel}>{link[0][link[0].index(">") + 1:]}'
+    return _WAY_BACK.sub(named, fragment)
 
 
 # A start tag's id attribute, read attribute by attribute from the tag's name (a value may hold ` id="`: a `"` never),

@@ -44,8 +44,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 class _Deadline:
     """The whole of one ping within `seconds`: urllib's timeout is each read's, and a hub that sends its answer a byte
     every few seconds held a sender (and `feedsvc build`) for ever. Each connection opened for the ping is noted as
-    soon as it exists (before a proxy's tunnel or TLS, which read from it too), and given only the seconds left to
-    connect; once past the deadline, they are shut and the read waiting on them ends. (Looking the name up is not
+    soon as it exists (before a proxy's tunnel, which reads from it too), and given only the seconds left to connect
+    and to shake hands; once past the deadline, they are shut and the read waiting on them ends. (Looking the name up is not
     bounded; an address that does not answer takes what is left, each address of the name in turn.)"""
 
     def __init__(self, seconds: float):
@@ -93,8 +93,16 @@ class _Deadline:
                     self._create_connection = connect_noted
 
                 def connect(self):
-                    super().connect()
-                    deadline._note(self.sock)  # an HTTPS connection's socket is the TLS one by now
+                    if not isinstance(self, http.client.HTTPSConnection):
+                        super().connect()
+                        return
+                    # HTTPSConnection.connect, with the handshake given only the seconds left: the socket noted is
+                    # detached as TLS wraps it, so shutting it could not end a handshake that hangs (or a tunnel's
+                    # slow answer had used the time up: 3.7 s for a 2 s deadline).
+                    http.client.HTTPConnection.connect(self)
+                    self.sock.settimeout(max(0.01, deadline.ends - time.monotonic()))
+                    self.sock = self._context.wrap_socket(self.sock, server_hostname=self._tunnel_host or self.host)
+                    deadline._note(self.sock)
             return Noted
 
         class Http(urllib.request.HTTPHandler):
@@ -119,8 +127,8 @@ def post_publish(hub: str, url: str, timeout: float) -> None:
         except http.client.HTTPException as exc:  # a status line or headers no HTTP (urllib passes them through)
             if not deadline.passed:
                 raise OSError(f"hub answered no HTTP ({type(exc).__name__})") from None
-        except (OSError, ValueError):
-            if not deadline.passed:
+        except (OSError, ValueError) as exc:
+            if not deadline.passed or isinstance(exc, HubRefused):  # a refusal read in full is an answer
                 raise
         # Whatever was read by the deadline is no answer; one read in full before it is, whenever the timer fires.
         if deadline.passed and not taken:
