@@ -78,7 +78,7 @@ def check_folder(root: Path, options: Options, now: datetime | None = None, slug
     encodings = {source: enc for source, data in read_back.items() if (enc := _encoding(data))}
     legacy = {source: enc for source, enc in encodings.items() if isinstance(enc, str)}
     findings = [f for a in articles for f in check_article(a, options, slugs or {}, now)]
-    findings += [f for source, data in read_back.items() for f in _meant_keys(data, source, options.time_zone)]
+    findings += [f for source, data in read_back.items() for f in _front_matter_findings(data, source, options.time_zone)]
     mixed = len(legacy) < len(articles)
     for source, encoding in encodings.items():
         if isinstance(encoding, str):
@@ -132,9 +132,10 @@ def check_article(article: Article, options: Options, slugs: Mapping[str, str] |
     return found
 
 
-def _meant_keys(data: bytes | Skipped, source: str, zone: str = "UTC") -> list[Finding]:
-    """Front matter keys feedsvc does not read that mean one it does (`tag:` for `tags:`): the value is not published.
-    And a date written at a local time the clocks skip or pass twice (frontmatter.local_time_note)."""
+def _front_matter_findings(data: bytes | Skipped, source: str, zone: str = "UTC") -> list[Finding]:
+    """What the front matter as written says that the article read does not: a key feedsvc does not read that means one
+    it does (`tag:` for `tags:`: its value is not published), and a date written at a local time the clocks skip or pass
+    twice (frontmatter.local_time_note)."""
     if isinstance(data, Skipped) or b"---" not in data[:64]:  # most .txt files have none
         return []
     try:

@@ -357,11 +357,39 @@ def _offset_as_written(text: str) -> str:
 
 def read_date(meta: dict, key: str, zone: str) -> datetime | None:
     """The `date:` or `updated:` field in UTC, read in the zone when it names none; None when absent."""
+    parsed = written_date(meta, key)
+    if parsed is None:
+        return None
+    shown = _shown(meta[key])
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+    try:
+        parsed.utcoffset()  # Python's own limit, and no zone's on Earth: strictly within a day
+    except ValueError:
+        raise FrontMatterError(f"{key} {shown} has a time-zone offset of 24 hours or more",
+                               f"write the offset between -23:59 and +23:59, as in `{key}: 2025-03-01 14:30 +03:00`") from None
+    try:
+        utc = parsed.astimezone(ZoneInfo("UTC"))
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not 1970 <= utc.year <= 9999:
+        raise FrontMatterError(f"{key} {shown} is out of range", f"write `{key}:` as a date between 1970 and 9999")
+    return utc
+
+
+def _shown(value: Any) -> str:
+    """A date's value as written, for a message: not datetime.date(1960, 1, 1)."""
+    return repr(value.isoformat() if isinstance(value, date) else value)
+
+
+def written_date(meta: dict, key: str) -> datetime | None:
+    """The `date:` or `updated:` field as written: aware when it names its offset, naive when TIME_ZONE is to place it;
+    None when absent. FrontMatterError for a value no date can be read from, or read only one way of several."""
     value = meta.get(key)
     if value is None:
         return None
     fix = f"write `{key}: 2025-03-01 14:30` (ISO 8601, optionally with a zone)"
-    shown = repr(value.isoformat() if isinstance(value, date) else value)  # as written, not datetime.date(1960, 1, 1)
+    shown = _shown(value)
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, date):
@@ -393,47 +421,27 @@ def read_date(meta: dict, key: str, zone: str) -> datetime | None:
             raise FrontMatterError(f"{key} {shown} has no year", fix)
     else:
         raise FrontMatterError(f"{key} {shown} is not a date", fix)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
-    try:
-        parsed.utcoffset()  # Python's own limit, and no zone's on Earth: strictly within a day
-    except ValueError:
-        raise FrontMatterError(f"{key} {shown} has a time-zone offset of 24 hours or more",
-                               f"write the offset between -23:59 and +23:59, as in `{key}: 2025-03-01 14:30 +03:00`") from None
-    try:
-        utc = parsed.astimezone(ZoneInfo("UTC"))
-    except (OverflowError, ValueError):
-        utc = None
-    if utc is None or not 1970 <= utc.year <= 9999:
-        raise FrontMatterError(f"{key} {shown} is out of range", f"write `{key}:` as a date between 1970 and 9999")
-    return utc
+    return parsed
 
 
 def local_time_note(meta: dict, key: str, zone: str) -> str | None:
     """What to say of a `date:` or `updated:` written without a zone at a local time TIME_ZONE skips or passes twice (a
     change of the clocks): how it was read, for `check`; None for any other value (and one that cannot be read)."""
     value = meta.get(key)
-    if isinstance(value, datetime):  # written unquoted with seconds, YAML's timestamp
-        written = value
-    elif isinstance(value, str) and ":" in value:  # a time of day, not a date alone (midnight is no local time written)
-        try:
-            from dateutil import parser as dateparser
-
-            written = dateparser.parse(_offset_as_written(value), default=_NO_YEAR, tzinfos=_offset_only)
-        except (ValueError, OverflowError, TypeError, _ZoneByName):
-            return None
-    else:
+    # A time of day: a date alone (midnight) is no local time written. A datetime is YAML's unquoted timestamp.
+    if not isinstance(value, datetime) and not (isinstance(value, str) and ":" in value):
         return None
-    if written.tzinfo is not None or written.year == _NO_YEAR.year:
+    try:
+        written = written_date(meta, key)
+    except FrontMatterError:  # no date, said for itself (or the file changed since it was read for check)
+        return None
+    if written is None or written.tzinfo is not None:
         return None
     local = ZoneInfo(zone)
     first, second = written.replace(tzinfo=local, fold=0), written.replace(tzinfo=local, fold=1)
     if first.utcoffset() == second.utcoffset():
         return None
-    try:
-        read = read_date(meta, key, zone)
-    except FrontMatterError:  # the file changed since it was read for check, or reads no date after all
-        return None
+    read = first.astimezone(ZoneInfo("UTC"))  # as read_date reads it: the first of the two
     if first.astimezone(ZoneInfo("UTC")).astimezone(local).replace(tzinfo=None) != written:  # not on the clocks: skipped
         return (f"`{key}:` {str(value).strip()} is a time {zone}'s clocks skip: read as {read:%Y-%m-%d %H:%M} UTC "
                 f"({read.astimezone(local):%H:%M %Z})")

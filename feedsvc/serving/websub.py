@@ -7,6 +7,7 @@ The pings the hub has not taken yet are kept in the state file (Unsent): a resta
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 import http.client
 import logging
@@ -65,10 +66,8 @@ class _Deadline:
     def _expire(self) -> None:
         self.passed = True
         for sock in list(self.sockets):
-            try:
+            with contextlib.suppress(OSError, ValueError):  # closed meanwhile: nothing left to end
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the socket's own: an SSLSocket's would unwrap it
-            except (OSError, ValueError):  # closed meanwhile
-                pass
 
     def _note(self, sock) -> None:
         self.sockets.append(sock)
