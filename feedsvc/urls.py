@@ -214,4 +214,4 @@ def matched_key(match: re.Match) -> str:
     return "" if match["kind"] is None else listing_key(match["kind"], match["slug"])
 
 
-ARTICLE_PATH = re.compile(_ARTICLES + r"[^/]+")
+ARTICLE_PATH = re.compile(_ARTICLES + r".+")  # an ID is a file's path by default: "economy/story" has its "/"

@@ -35,8 +35,12 @@ def wants(state: Path) -> int:
 @pytest.fixture
 def held(tmp_path, monkeypatch):
     """A cold start of 60 articles whose background reading has not begun: (builder app, worker client, start it)."""
+    yield from holding(tmp_path, monkeypatch, many(tmp_path / "articles", 60))
+
+
+def holding(tmp_path, monkeypatch, folder: Path):
+    """held's cold start, of this folder."""
     monkeypatch.chdir(tmp_path)
-    folder = many(tmp_path / "articles", 60)
     monkeypatch.setattr(feedsvc.reading.scan, "PLACE_FROM", 10)
     monkeypatch.setattr(feedsvc.reading.scan, "FIRST_GUESS", 0)  # every file placed first
     finish_reading = Publisher.finish_reading
@@ -111,6 +115,25 @@ def test_an_id_no_article_has_is_a_404_once_the_builder_answers(held):
     assert worker.get("/articles/no-such-article").status_code == 404  # not a 503: the builder said there is none
     background.join(30)
     finished(app)
+
+
+def test_an_article_in_a_sub_folder_is_made_on_demand_too(tmp_path, monkeypatch):
+    # Its ID is its path, a "/" in it: its page was a 404 until the background committed it (found in review).
+    folder = many(tmp_path / "articles", 30)
+    for i in range(30):
+        os.makedirs(folder / f"d{i % 3}", exist_ok=True)
+        os.replace(folder / f"{i:04d}-story.{'md' if i % 3 == 1 else 'txt'}", folder / f"d{i % 3}" / f"{i:04d}-story.{'md' if i % 3 == 1 else 'txt'}")
+    app, worker, start = next(held := holding(tmp_path, monkeypatch, folder))
+    publisher = app.extensions["feedsvc"]
+    placed = [a for a in publisher.snapshot.listings[""].items if is_placed(a)]
+    assert placed and all("/" in a.id for a in placed)
+    background = start()
+    reply = worker.get(f"/articles/{placed[-1].id}", headers={"Accept-Encoding": "identity"})
+    assert reply.status_code == 200, reply.data
+    background.join(30)
+    finished(app)
+    assert reply.data == publisher.snapshot.resources[f"articles/{placed[-1].id}"].body
+    held.close()
 
 
 def test_with_no_builder_reading_a_request_is_a_503_after_its_bound(held, tmp_path, monkeypatch):
