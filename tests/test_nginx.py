@@ -274,6 +274,17 @@ def test_page_one_redirects_to_the_feeds_own_url_as_the_app_does(site, query):
     assert res.header("location") == theirs.headers["Location"] == path
 
 
+@pytest.mark.parametrize("path", ["//evil.example/feed.rss", "/%5Cevil.example/feed.json", "/\\evil.example/feed.atom",
+                                  "//category/%D8%B3%D9%8A%D8%A7%D8%B3%D8%A9/feed.rss", "/category/nope/feed.rss"])
+def test_page_one_of_no_feed_or_a_path_naming_another_host_is_no_redirect(site, path):
+    """`//evil.example/feed.rss?page=1` was redirected to //evil.example/feed.rss, which a browser follows to that host
+    (an open redirect; /\\ reads as // too), and ?page=1 of a feed that is not there was redirected to it (found in review)."""
+    server = site[0]
+    res = fetch(server.base, path + "?page=1")
+    assert res.status != 301 and not (res.header("location") or "").startswith(("//", "/\\")), (path, res.status, res.header("location"))
+    assert res.status == 404 or path.startswith("//category/")  # nginx merges its slashes: the feed itself
+
+
 @pytest.mark.parametrize("path, query", [("/feed.rss", "?page=1&since=2026-11-01T00:00:00Z"), (f"{SEED_PAGE}", "?page=1")])
 def test_page_one_of_a_delta_or_of_a_page_is_no_redirect(site, path, query):
     server, app = site
