@@ -99,6 +99,9 @@ class Article:
     draft: bool = False
     guid: str = ""  # the item's permanent id in every feed: stable_id(id), or the UUID/URI the id was written as
     image_alt: str | None = None  # what the image shows, for a reader who cannot see it (its page's alt)
+    # When this deployment recorded the item as it is (its content, or its return after it went): never rendered, but
+    # a `?since=` delta holds it when this is later, whatever its dates say (a story published with an older `date:`).
+    recorded: datetime | None = None
 
     @property
     def direction(self) -> str:
@@ -153,8 +156,8 @@ def _unrolled(name: str, params: str, values: Iterable[str]) -> Callable:
 # An Article of these values in field order.
 _made = _unrolled("_made", "values", (f"values[{at}]" for at in range(len(_FIELDS))))
 # The article with these dates: dataclasses.replace() without its checks and __init__ (the fields are the same).
-dated = _unrolled("dated", "article, published, updated",
-                  (field if field in ("published", "updated") else f"article.{field}" for field in _FIELDS))
+dated = _unrolled("dated", "article, published, updated, recorded=None",
+                  (field if field in ("published", "updated", "recorded") else f"article.{field}" for field in _FIELDS))
 _NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}  # each set of categories articles were unpickled with: a few dozen
 NAME_SETS = 4096  # distinct sets kept to share (as tombstones.KEY_SETS)
 

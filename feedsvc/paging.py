@@ -133,7 +133,7 @@ _ONE_SECOND = timedelta(seconds=1)
 def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: int, **options) -> Feed | None:
     """Items published or updated after `since`, newest first, `size` a page; None past the last page."""
     items = listing.items  # a serving process's stored items pick theirs without loading the rest (variants.py)
-    newer = items.newer_than(since) if hasattr(items, "newer_than") else [a for a in items if a.published > since or a.updated > since]
+    newer = items.newer_than(since) if hasattr(items, "newer_than") else [a for a in items if changed_after(a, since)]
     pages = max(1, -(-len(newer) // size))
     if not 1 <= page <= pages:
         return None
@@ -150,6 +150,12 @@ def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: i
     deleted = tuple(gone for gone in listing.deleted if gone.when > since - _ONE_SECOND) if page == 1 else ()
     options = {**options, "hub": ""}  # a delta is asked for, never published to a hub (page_feed)
     return _feed(listing, site, newer[(page - 1) * size: page * size], query=query, links=tuple(links), deleted=deleted, **options)
+
+
+def changed_after(article: Article, since: datetime) -> bool:
+    """Whether a delta from `since` holds an article: published, updated or recorded as it is (a new or returned story
+    with an older `date:` or `updated:`, which the reader polling since then never had) after it."""
+    return article.published > since or article.updated > since or (article.recorded is not None and article.recorded > since)
 
 
 def _feed(listing: Listing, site: Site, items: Iterable[Article], updated: datetime = UNDATED, **options) -> Feed:

@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS listing_items (
     rank INTEGER NOT NULL,  -- minus the publication time in microseconds since 1970: ORDER BY rank, id is newest first
     id TEXT NOT NULL,
     updated INTEGER NOT NULL,  -- microseconds since 1970
+    recorded INTEGER NOT NULL,  -- when this deployment recorded the item as it is (Article.recorded), microseconds
     categories TEXT NOT NULL,  -- JSON list of the article's category names (a partner's licensed view filters on them)
     PRIMARY KEY (listing, rank, id)
 ) WITHOUT ROWID;
@@ -171,8 +172,9 @@ def _outdated(conn: sqlite3.Connection) -> bool:
     """Whether the build tables are of an earlier layout (a listing's items as one JSON column; columns behind
     the bodies): they are made again, and the builder's next build (a start's) writes every row."""
     resources, items, pages = _columns(conn, "resources"), _columns(conn, "items"), _columns(conn, "listing_pages")
+    listed = _columns(conn, "listing_items")
     return ("items" in _columns(conn, "listings") or (bool(pages) and "digest" not in pages) or (bool(resources) and resources.index("made_from") > resources.index("body"))
-            or (bool(items) and items.index("made_from") > items.index("article")))
+            or (bool(items) and items.index("made_from") > items.index("article")) or (bool(listed) and "recorded" not in listed))
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -522,9 +524,10 @@ class ListingIndex:
         return found if positions.step == 1 else [found[p - low] for p in positions]
 
     def newer_than(self, since: datetime) -> "ListingIndex":
-        """The items published or updated after `since` (paging.since_feed's rule), in the same order."""
+        """The items published, updated or recorded after `since` (paging.changed_after), in the same order."""
         moment = microseconds(since)
-        return ListingIndex(self.reader, self.key, None, self.where + " AND (rank < ? OR updated > ?)", (*self.params, -moment, moment))
+        return ListingIndex(self.reader, self.key, None, self.where + " AND (rank < ? OR updated > ? OR recorded > ?)",
+                            (*self.params, -moment, moment, moment))
 
     def licensed(self, categories: Iterable[str]) -> "ListingIndex":
         """The items in at least one of these categories, in the same order."""

@@ -51,7 +51,7 @@ def changes(app, step) -> int:
 def stored_order(state) -> dict[str, list[tuple]]:
     with sqlite3.connect(state) as conn:
         found: dict[str, list[tuple]] = {}
-        for listing, *row in conn.execute("SELECT listing, rank, id, updated, categories FROM listing_items ORDER BY listing, rank, id"):
+        for listing, *row in conn.execute("SELECT listing, rank, id, updated, recorded, categories FROM listing_items ORDER BY listing, rank, id"):
             found.setdefault(listing, []).append(tuple(row))
     return found
 

@@ -63,6 +63,6 @@ def test_an_article_pickled_before_a_field_was_added_unpickles_with_its_default(
     article = model.Article(id="a", source="a.md", title="T", categories=("C",), body_html="<p>b</p>", body_text="b",
                             summary="b", lang="en", content_hash="h", image="http://x/i.png", image_alt="An image")
     function, values = article.__reduce__()  # what a pickle holds: _article and the values in field order
-    older = function(*values[:-1])  # as the previous release pickled it
+    older = function(*values[:-2])  # as the release before image_alt and recorded pickled it
     assert pickle.loads(pickle.dumps(article)) == article
-    assert older.image_alt is None and older.image == "http://x/i.png" and older.guid == article.guid
+    assert older.image_alt is None and older.recorded is None and older.image == "http://x/i.png" and older.guid == article.guid

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -101,7 +102,18 @@ def test_a_malformed_page_is_400_saying_the_form(paged, query):
     assert res.status_code == 400 and b"?page=N" in res.data
 
 
+def since_titles(client, path: str, since: str) -> list[str]:
+    """Every item title of a delta, walking its next_url pages."""
+    titles, url = [], f"{path}?since={since}"
+    while url:
+        page = json.loads(client.get(url).data)
+        titles += [i["title"] for i in page["items"]]
+        url = local(page["next_url"]) if "next_url" in page else None
+    return titles
+
+
 def test_since_returns_exactly_the_items_published_or_updated_after_it(paged):
+    # A deployment's first scan's articles were news to no reader of it: their dates alone say (paging.changed_after).
     since = (T0 + timedelta(hours=17, minutes=30)).isoformat().replace("+00:00", "Z")
     doc = json.loads(paged.get(f"/feed.json?since={since}").data)
     assert [i["title"] for i in doc["items"]] == ["Story 22", "Story 21", "Story 20", "Story 19", "Story 18"]
@@ -112,21 +124,53 @@ def test_since_is_paged_like_the_rest(paged):
     since = (T0 + timedelta(hours=5, minutes=30)).isoformat()  # "+00:00", not "Z": both are RFC 3339
     first = json.loads(paged.get("/feed.json", query_string={"since": since}).data)
     assert len(first["items"]) == 5
-    titles = [i["title"] for i in first["items"]]
-    nxt = first.get("next_url")
-    while nxt:
-        page = json.loads(paged.get(local(nxt)).data)
-        titles += [i["title"] for i in page["items"]]
-        nxt = page.get("next_url")
-    assert titles == [f"Story {i}" for i in range(22, 5, -1)]
+    assert since_titles(paged, "/feed.json", since.replace("+00:00", "Z")) == [f"Story {i}" for i in range(22, 5, -1)]
+
+
+def mark(client, path: str = "/feed.json") -> str:
+    """A poller's `since` after its last poll: the feed's Last-Modified (RFC 3339), a second past so that nothing of the
+    poll's own second comes again, once that second is over."""
+    from email.utils import parsedate_to_datetime
+
+    when = parsedate_to_datetime(client.get(path).headers["Last-Modified"]) + timedelta(seconds=1)
+    while datetime.now(timezone.utc) < when + timedelta(milliseconds=50):
+        time.sleep(0.05)
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def test_a_delta_holds_what_changed_after_it_whatever_its_dates_say(make_app, articles_dir, deletions_at_once):
+    """A story written with an older `date:` (scraped with its source's time), an edit that writes an older `updated:`,
+    and an article back after it went were in no delta: it went by their dates alone (found in review). Nothing else is."""
+    corpus(articles_dir, 4)
+    app = make_app(articles_dir)
+    client, refresh = app.test_client(), app.extensions["feedsvc"].refresh
+    since = mark(client)
+    assert since_titles(client, "/feed.json", since) == []
+    write(articles_dir, "old.md", f"---\ntitle: Scraped\ncategory: News\ndate: {(T0 - timedelta(days=30)).isoformat()}\n---\nFrom the wire.\n")
+    write(articles_dir, "a000.md", f"---\ntitle: Story 0 corrected\ncategory: News\ndate: {T0.isoformat()}\nupdated: 2026-01-02T00:00:00Z\n---\nFixed.\n")
+    refresh()
+    assert since_titles(client, "/feed.json", since) == ["Story 0 corrected", "Scraped"]
+    assert since_titles(client, "/category/news/feed.json", since) == ["Story 0 corrected", "Scraped"]
+    kept = (articles_dir / "a002.md").read_text()
+    (articles_dir / "a002.md").unlink()
+    refresh()
+    since = mark(client)
+    write(articles_dir, "a002.md", kept)  # as it was: its content recorded long ago
+    refresh()
+    assert since_titles(client, "/feed.json", since) == ["Story 2"]
+    assert [e.title for e in feedparser.parse(client.get(f"/feed.atom?since={since}").data).entries] == ["Story 2"]
+    again = make_app(articles_dir).test_client()  # a restart: the same deltas, the first scan's articles still by their dates
+    assert since_titles(again, "/feed.json", since) == ["Story 2"]
+    assert since_titles(again, "/feed.json", "2026-01-01T09:30:00Z") == ["Story 3", "Story 2", "Story 0 corrected", "Scraped"]
 
 
 def test_an_edited_old_article_comes_back_in_since(make_app, articles_dir):
     corpus(articles_dir, 3)
     app = make_app(articles_dir)
+    since = mark(app.test_client())
     write(articles_dir, "a000.md", f"---\ntitle: Story 0 corrected\ncategory: News\ndate: {T0.isoformat()}\nupdated: 2026-06-01T00:00:00Z\n---\nFixed.\n")
     app.extensions["feedsvc"].refresh()
-    doc = json.loads(app.test_client().get("/feed.json?since=2026-05-01T00:00:00Z").data)
+    doc = json.loads(app.test_client().get(f"/feed.json?since={since}").data)
     assert [i["title"] for i in doc["items"]] == ["Story 0 corrected"]
 
 

@@ -304,8 +304,9 @@ def test_listing_rows_dump_each_distinct_category_list_once(tmp_path):
     from feedsvc.building.storewriter import item_row
 
     when = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    rows = [item_row(SimpleNamespace(id=f"a{i}", published=when, updated=when, categories=("News", "سياسة"))) for i in range(2)]
-    assert rows[0][3] == '["News","\\u0633\\u064a\\u0627\\u0633\\u0629"]' and rows[0][3] is rows[1][3]
+    rows = [item_row(SimpleNamespace(id=f"a{i}", published=when, updated=when, recorded=None, categories=("News", "سياسة")))
+            for i in range(2)]
+    assert rows[0][4] == '["News","\\u0633\\u064a\\u0627\\u0633\\u0629"]' and rows[0][4] is rows[1][4]
 
 
 def test_the_export_reads_the_store_token_without_waiting_for_a_writer(tmp_path):
@@ -355,3 +356,21 @@ def test_a_new_store_file_has_large_pages_and_an_older_one_keeps_its_own(tmp_pat
     writer.commit(Build({}, {"feed.rss": ("e", "application/rss+xml", "2026-12-02T00:00:00+00:00", None, "[]",
                                           b"<rss/>", None, None, "")}), datetime.now(timezone.utc))
     assert page_size(old) == 4096 and StoreReader(old).resource("feed.rss").body == b"<rss/>"
+
+
+def test_a_store_whose_listing_rows_have_no_recorded_column_is_made_again_at_the_upgrade(sample_dir, tmp_path):
+    """A store written before listing_items kept when each item was recorded (Article.recorded, for ?since= deltas):
+    its build tables are made again and the next start's build writes every row, deltas and all."""
+    from feedsvc.store import create_schema
+
+    create_app(settings(sample_dir, tmp_path))
+    path = tmp_path / "state.sqlite3"
+    with sqlite3.connect(path) as conn:  # the layout before: no recorded column
+        conn.execute("ALTER TABLE listing_items DROP COLUMN recorded")
+    create_schema(path)
+    with sqlite3.connect(path) as conn:
+        assert "recorded" in [row[1] for row in conn.execute("PRAGMA table_info(listing_items)")]
+    client = create_app(settings(sample_dir, tmp_path), build=False).test_client()
+    assert client.get("/feed.json").status_code == 503  # no build yet: the builder's next one writes every row
+    create_app(settings(sample_dir, tmp_path))
+    assert client.get("/feed.json?since=2000-01-01T00:00:00Z").status_code == 200

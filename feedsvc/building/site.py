@@ -296,7 +296,7 @@ class Publisher:
         found = self.scanner.full(article.source)
         if not isinstance(found, Article) or (found.id, found.content_hash) != (article.id, article.content_hash):
             return None
-        return dated(found, article.published, article.updated)
+        return dated(found, article.published, article.updated, article.recorded)
 
     def wait_reading(self, timeout: float | None = None) -> bool:
         """Wait for finish_reading(); True when every article is read in full (tests, tools)."""
@@ -588,6 +588,7 @@ class Publisher:
                 del stamped_map[a.id]
                 left.append(found[1])
         fresh = {a.id: a for a in came if stamped_map.get(a.id, (None,))[0] is not a}
+        self.store.forget_recorded({a.id for a in went} - {a.id for a in came})  # recorded anew if they come back
         made = []
         if fresh:
             for stamped in self.store.stamp(fresh.values(), now, appeared=self._appeared(fresh.values(), modified)):

@@ -78,7 +78,9 @@ CREATE TABLE IF NOT EXISTS archive_cuts (
     size INTEGER NOT NULL DEFAULT 0  -- the items a page (FEED_MAX_ITEMS) they were cut for: another size cuts anew
 );
 CREATE TABLE IF NOT EXISTS clock (
-    name TEXT PRIMARY KEY,  -- "released": the latest time an embargo was released at (the clock has been there)
+    -- "released": the latest time an embargo was released at (the clock has been there); "first scan": the `seen` of a
+    -- deployment's first scan, whose articles are news to no reader of it (Article.recorded)
+    name TEXT PRIMARY KEY,
     moment TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS deletions (
@@ -314,10 +316,23 @@ class StateStore:
                 return self._stamp_first(conn, articles, now, appeared, moments)
             return self._stamp_any(conn, articles, now, appeared, moments, first_scan)
 
+    def forget_recorded(self, ids: Iterable[str]) -> None:
+        """Note that these articles went: one that comes back, its content as it was, is recorded again then (its
+        `seen` emptied, which the next stamp sets), so that a `?since=` delta holds it (paging.changed_after)."""
+        ids = sorted(set(ids))
+        if not ids:
+            return
+        with self._writing() as conn:
+            rows = self._with_held("articles", self._select(
+                conn, "SELECT id, first_seen, content_hash, updated, seen FROM articles WHERE id IN ({marks})", ids), ids)
+            self._put(conn, "articles", sorted(row[:4] + ("",) for row in rows if row[4]))
+
     def _stamp_any(self, conn: sqlite3.Connection, articles: list[Article], now: datetime,
                    appeared: Mapping[str, datetime], moments: "_Moments", first_scan: bool) -> list[Article]:
         """stamp() of any scan, its articles sorted by ID: each row read, compared and written where it changes."""
         ids = [a.id for a in articles]
+        if first_scan:
+            self._note_first_scan(conn, now)
         rows = {} if first_scan else {row[0]: row for row in self._with_held("articles", self._select(
             conn, "SELECT id, first_seen, content_hash, updated, seen FROM articles WHERE id IN ({marks})", ids), ids)}
         writes = []
@@ -355,7 +370,17 @@ class StateStore:
             rows[a.id] = row
         writes.sort()  # by ID (one row each): the key's index is filled in its order, not at random (0.1 s at 100,000)
         self._put(conn, "articles", writes)
-        return [_dated(a, rows[a.id], firsts.get(a.id), seens) for a in articles]
+        first_seen = self._first_scan(conn)
+        return [_dated(a, rows[a.id], firsts.get(a.id), seens, first_seen) for a in articles]
+
+    def _note_first_scan(self, conn: sqlite3.Connection, now: datetime) -> None:
+        """Keep the `seen` of a deployment's first scan: the articles it records were news to no one who polled before."""
+        conn.execute("INSERT OR IGNORE INTO clock (name, moment) VALUES ('first scan', ?)", (_text(now),))
+
+    def _first_scan(self, conn: sqlite3.Connection) -> str | None:
+        """The `seen` of this deployment's first scan, as kept (None from a store older than it)."""
+        row = conn.execute("SELECT moment FROM clock WHERE name = 'first scan'").fetchone()
+        return row[0] if row else None
 
     def _stamp_first(self, conn: sqlite3.Connection, articles: list[Article], now: datetime,
                      appeared: Mapping[str, datetime], moments: "_Moments") -> list[Article]:
@@ -363,10 +388,11 @@ class StateStore:
         each row is its first moment and `seen`, and no row is read or compared (a cold start's 100,000: 0.3 s less)."""
         seen = _text(now)
         seen_at = datetime.fromisoformat(seen)
+        self._note_first_scan(conn, now)
         new = sorted(articles, key=lambda a: (appeared.get(a.id, now), a.id), reverse=True)
         firsts = {a.id: first.astimezone(timezone.utc)
                   for a, first in zip(new, moments.claim_down([min(appeared.get(a.id, now), now) for a in new]))}
-        stamped = [_stamped(a, a.published or firsts[a.id], None, seen_at) for a in articles]  # each row unchanged since first seen
+        stamped = [_stamped(a, a.published or firsts[a.id], None, seen_at, None) for a in articles]  # unchanged since first seen
         # The rows made apart from the articles, which live on: held until the feeds are committed, then freed together,
         # not scattered among them (with the held maps no longer copied to be written, the builder's peak at 100,000
         # articles went from 401-424 to 391-404 MiB in process). By ID: the key's index is filled in its order.
@@ -638,24 +664,26 @@ class _Moments:
         return _text(moment)
 
 
-def _dated(article: Article, row: tuple, first: datetime | None, seens: dict[str, datetime]) -> Article:
+def _dated(article: Article, row: tuple, first: datetime | None, seens: dict[str, datetime], first_scan: str | None) -> Article:
     """The article with its dates from its row; first: row[1] as a time, where known; seens: `seen` texts as times,
-    those read here added (a stamp reads thousands of rows of a few `seen` values)."""
+    those read here added (a stamp reads thousands of rows of a few `seen` values); first_scan: the first scan's `seen`."""
     seen = seens.get(row[4])
     if seen is None:
         seen = seens[row[4]] = datetime.fromisoformat(row[4])
     return _stamped(article, article.published or first or datetime.fromisoformat(row[1]),
-                    datetime.fromisoformat(row[3]) if row[3] else None, seen)
+                    datetime.fromisoformat(row[3]) if row[3] else None, seen, None if row[4] == first_scan else seen)
 
 
-def _stamped(article: Article, published: datetime, changed: datetime | None, seen: datetime) -> Article:
+def _stamped(article: Article, published: datetime, changed: datetime | None, seen: datetime,
+             recorded: datetime | None) -> Article:
     """The article published then, updated when its content last changed (changed; None: unchanged since first seen),
-    never later than when that content was recorded (seen), never before it was published."""
+    never later than when that content was recorded (seen), never before it was published; recorded: when it was news
+    to this deployment's readers (None: at its first scan, to none: a delta goes by its dates, paging.changed_after)."""
     # Content unchanged since first seen: updated is the published time, so a fresh clone with a
     # dated article gives the same feed as the server that has run for a year.
     # A front matter `updated` later than when this content was recorded (2099-01-01) is not believed:
     # it would sort the item first for ever and date the feed in the future.
-    return dated(article, published, max(min(article.updated or changed or published, seen), published))
+    return dated(article, published, max(min(article.updated or changed or published, seen), published), recorded)
 
 
 def _as_written(table: str, row: tuple) -> tuple:

@@ -65,8 +65,9 @@ class Build:
 
 
 def item_row(article) -> tuple:
-    """An article's row in each listing that holds it: (rank, id, updated, categories) as listing_items keeps them."""
-    return (-microseconds(article.published), article.id, microseconds(article.updated), _categories(article.categories))
+    """An article's row in each listing that holds it: (rank, id, updated, recorded, categories) as listing_items keeps them."""
+    return (-microseconds(article.published), article.id, microseconds(article.updated),
+            microseconds(article.recorded or article.updated), _categories(article.categories))
 
 
 def resource_row(res, made: str, *, coded: bool | None = None) -> tuple:
@@ -151,7 +152,7 @@ class StoreWriter:
                     conn.execute("DELETE FROM listing_items WHERE listing = ?", (key,))
                 else:
                     conn.executemany("DELETE FROM listing_items WHERE listing = ? AND rank = ? AND id = ?", [(key, *k) for k in gone])
-                conn.executemany("INSERT OR REPLACE INTO listing_items VALUES (?,?,?,?,?)", ((key, *row) for row in rows))
+                conn.executemany("INSERT OR REPLACE INTO listing_items VALUES (?,?,?,?,?,?)", ((key, *row) for row in rows))
             conn.executemany("DELETE FROM listing_items WHERE listing = ?", [(k,) for k in build.gone["listings"]])
             for key, (count, rows) in build.listing_pages.items():
                 conn.execute("DELETE FROM listing_pages WHERE listing = ? AND page > ?", (key, count + 1))
