@@ -532,3 +532,40 @@ print("later", sorted(a.source for a in later.articles), sorted(later.changed), 
     ]
     assert run.stderr.count("skipped b.txt") == 1  # said once, not at every look
     assert (articles_dir / "b.txt").stat().st_mtime_ns == before
+
+
+def test_a_folder_that_cannot_be_read_for_a_moment_keeps_its_articles_and_announces_no_deletion(articles_dir, tmp_path):
+    """`chmod 000` of a sub-folder (or an I/O error listing it) withdrew its articles and the feeds announced them deleted
+    (RFC 6721 tombstones), while a file that cannot be read stays published as last read (found in review)."""
+    write(articles_dir, "a.txt", "News\nTop story\nBody.\n")
+    write(articles_dir, "sub/b.txt", "News\nStory in a folder\nBody.\n")
+    code = f"""
+import os
+from pathlib import Path
+from feedsvc.reading.articles import Options
+from feedsvc.reading.scan import Scanner
+scanner = Scanner(Path({str(articles_dir)!r}), Options(site_url="http://127.0.0.1:8000"), settle=0)
+first = scanner.scan()
+print("first", sorted(a.source for a in first.articles))
+os.chmod({str(articles_dir / "sub")!r}, 0)
+walked = scanner.scan()
+print("walked", sorted(a.source for a in walked.articles), [(s.source, s.reason) for s in walked.skipped])
+looked = scanner.scan({{{str(articles_dir / "sub" / "b.txt")!r}: "closed"}})
+print("looked", sorted(a.source for a in looked.articles))
+os.chmod({str(articles_dir / "sub")!r}, 0o755)
+later = scanner.scan()
+print("later", sorted(a.source for a in later.articles), [s.source for s in later.skipped])
+"""
+    drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
+    try:
+        run = subprocess.run([*drop, sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        os.chmod(articles_dir / "sub", 0o755)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "first ['a.txt', 'sub/b.txt']",
+        "walked ['a.txt', 'sub/b.txt'] [('sub/', 'folder cannot be read (Permission denied)')]",
+        "looked ['a.txt', 'sub/b.txt']",
+        "later ['a.txt', 'sub/b.txt'] []",
+    ]

@@ -169,7 +169,7 @@ class Folder:
                 if not prefix:
                     raise FolderError(exc.errno, f"articles folder {shown(self.root)} cannot be read ({exc.strerror}); "
                                                  "check its permissions") from None
-                passed[prefix] = Skipped(prefix, *_folder_error(exc))
+                passed[prefix] = _unlisted(prefix, exc)
                 continue
             found += files
             for name, path, device in sorted(folders):  # a folder met twice (a bind mount) is read where it comes first
@@ -263,8 +263,8 @@ class Folder:
             return self._file(source, path, st)
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            return Skipped(source, *_file_error(exc))
+        except OSError as exc:  # a folder on its way that cannot be searched (its permissions) says EACCES: for now
+            return (Skipped if exc.errno in _FOR_GOOD else Unreadable)(source, *_file_error(exc))
 
     def source_of(self, path: str) -> str | None:
         """The source (path inside the folder, "/"-separated) of a path a watcher reported; None if outside;
@@ -414,6 +414,15 @@ def _file_error(exc: OSError) -> tuple[str, str]:
     if exc.errno == errno.ELOOP:
         return "link that leads round in a loop", "remove the link"
     return f"cannot be read ({exc.strerror or exc})", "check the file's permissions"
+
+
+_FOR_GOOD = (errno.ENAMETOOLONG, errno.ELOOP)  # what a file's or folder's name is, not a moment's state (permissions, I/O)
+
+
+def _unlisted(prefix: str, exc: OSError) -> Skipped:
+    """A folder that could not be listed: Unreadable for a moment's cause (its permissions, an I/O error), whose files
+    stay as they were last read (a chmod 000 of a folder withdrew its articles and announced them deleted)."""
+    return (Skipped if exc.errno in _FOR_GOOD else Unreadable)(prefix, *_folder_error(exc))
 
 
 def _folder_error(exc: OSError) -> tuple[str, str]:

@@ -160,7 +160,11 @@ class Scanner:
             mark = object()  # what each entry found as it is is marked with: the rest changed or are gone
             files, passed = made if made is not None else folder.walk(self._unchanged(mark))
             listing = {source: (size, mtime_ns) for source, size, mtime_ns in files}
-            gone = [s for s, entry in self._entries.items() if entry.walked is not mark and s not in listing]
+            # A folder that could not be listed this time (Unreadable: its permissions, an I/O error) keeps its files as
+            # they were last read, as a file that cannot be read does: not gone, nor announced deleted.
+            unlisted = tuple(key for key, skipped in passed.items() if key.endswith("/") and isinstance(skipped, Unreadable))
+            gone = [s for s, entry in self._entries.items()
+                    if entry.walked is not mark and s not in listing and not s.startswith(unlisted)]
             # A file the watcher saw go is kept GONE_AFTER when a folder among the hints makes this a walk too (`git
             # checkout` makes folders as it deletes and writes files anew), as when it is looked at alone (below); not one
             # renamed to another article's name, which leaves in the refresh that publishes its new name, nor the files of
@@ -185,6 +189,8 @@ class Scanner:
                     continue
                 if isinstance(looked, Skipped):
                     noted[source + "/" if looked.source.endswith("/") else source] = looked
+                if isinstance(looked, Unreadable):
+                    continue  # cannot be looked at for now (a folder on its way unsearchable): held as last read
                 if source in self._entries:
                     if looked is None and source not in renamed and self._vanishing(source):
                         vanishing.add(source)
