@@ -265,6 +265,22 @@ def test_hot_feeds_are_charged_to_the_clients_budget_before_any_work(make_app, s
         pair.close()
 
 
+def test_a_hot_head_on_the_loop_costs_what_a_304_costs(make_app, sample_dir):
+    """A HEAD sends no body: the front charged it as a full 200 (3 a minute: 3 HEADs, then 429s)."""
+    app = make_app(sample_dir)
+    app.extensions["feedsvc.limits"]["public"] = RateLimiter(3, clock=lambda: 0.0)  # no refill while the test runs
+    pair = Both(app)
+    try:
+        first = pair.fronted_only(b"/feed.rss", "HEAD")  # loads the feed through Flask: a fifth, as on the loop
+        assert first[0] == 200 and not first[3]
+        for _ in range(11):  # 11 more on the loop: a fifth each, 2.4 in all
+            status, _, body, by_front = pair.fronted_only(b"/feed.rss", "HEAD")
+            assert (status, body, by_front) == (200, b"", True)
+        assert [pair.fronted_only(b"/feed.rss", "HEAD")[0] for _ in range(4)][-1] == 429  # the budget still ends
+    finally:
+        pair.close()
+
+
 def test_behind_a_proxy_the_budget_is_the_forwarded_clients_as_flask_takes_it(make_app, sample_dir):
     app = make_app(sample_dir, PROXY_HOPS=1)
     app.extensions["feedsvc.limits"]["public"] = RateLimiter(1, clock=lambda: 0.0)

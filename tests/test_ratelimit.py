@@ -61,6 +61,16 @@ def test_polite_conditional_polling_goes_five_times_further(make_app, articles_d
     assert statuses == [304] * 20
 
 
+def test_a_head_costs_what_a_304_costs(make_app, articles_dir):
+    """A HEAD sends no body: with RATE_LIMIT=10, 13 of them were 10 200s then 429s, charged as full GETs."""
+    write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
+    client = make_app(articles_dir, RATE_LIMIT=10, RATE_LIMIT_EXEMPT=[]).test_client()
+    assert [client.head("/feed.rss").status_code for _ in range(45)] == [200] * 45  # a fifth each: 9 of 10
+    assert [client.head("/feed.rss").status_code for _ in range(10)][-1] == 429  # the budget still ends
+    assert b"HEAD cost a fifth" in client.get("/feed.rss").data
+    assert [client.get("/feed.atom").status_code for _ in range(2)] == [429] * 2  # the budget is the GETs' too
+
+
 def test_exempt_networks_are_never_charged_and_nothing_else_is():
     limiter = RateLimiter(1, clock=Clock(), exempt=["127.0.0.0/8", "::1", "10.1.0.0/16"])
     for client in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1", "10.1.200.3"):

@@ -117,7 +117,7 @@ class Front:
         if unchanged:
             status, headers, body = 304, prepared.not_modified, b""
         else:
-            if client is not None:
+            if client is not None and method != "HEAD":  # a HEAD sends no body, as a 304: it keeps a 304's price (web.respond)
                 self.limiter.debit(client, FULL_COST - NOT_MODIFIED_COST)
             status, headers, body = 200, prepared.ok, prepared.body
         if method == "HEAD":

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Callable, Iterable
 
 FULL_COST = 1.0
-NOT_MODIFIED_COST = 0.2  # a 304 sends no body: polite pollers get five times the budget
+NOT_MODIFIED_COST = 0.2  # a 304 or a HEAD sends no body: polite pollers get five times the budget
 
 
 class RateLimiter:

@@ -339,7 +339,7 @@ def budgeted(path: str, match: re.Match | None) -> bool:
 
 
 class Charge:
-    """A request let in on a 304's price; a full response then takes the rest (into debt if need be)."""
+    """A request let in on a 304's price; a full response (a 200 to a GET) then takes the rest (into debt if need be)."""
 
     def __init__(self, limiter: RateLimiter, client: str):
         self.limiter, self.client = limiter, client
@@ -354,7 +354,7 @@ def _charge(limiter: str, client: str) -> Charge:
     budget = current_app.extensions["feedsvc.limits"][limiter]
     wait = budget.charge(client, NOT_MODIFIED_COST)
     if wait:
-        raise RequestError(429, f"Too many requests: try again in {wait} s; conditional requests (304) cost a fifth.\n",
+        raise RequestError(429, f"Too many requests: try again in {wait} s; conditional requests (304) and HEAD cost a fifth.\n",
                            {"Retry-After": str(wait)})
     return Charge(budget, client)
 
@@ -374,7 +374,7 @@ def respond(res: Rendered, max_age: int, *, charge: Charge | None = None, privat
     if not_modified(res, request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since")):
         return Response(status=304, headers=headers)  # werkzeug leaves out the body's own headers (remove_entity_headers)
     body = res.coded(coding) if coding else res.body  # first: read from the store, it may raise LookupError (resource)
-    if charge is not None:
+    if charge is not None and request.method != "HEAD":  # a HEAD sends no body, as a 304: it keeps a 304's price
         charge.full_response()
     if coding:
         headers["Content-Encoding"] = coding
