@@ -256,3 +256,18 @@ def test_one_instant_written_with_any_offset_is_one_delta(paged):
     assert len({(res.data, res.headers["ETag"]) for res in answers}) == 1
     links = {link.rel: local(link.href) for link in feedparser.parse(answers[0].data).feed.links}
     assert links["self"] == "/feed.atom?since=2026-01-01T08:00:00Z"
+
+
+def test_a_leap_second_since_is_the_last_instant_of_its_minute(make_app, articles_dir):
+    """RFC 3339 §5.6 allows time-second 60: ?since=…T23:59:60Z was a 400 "Bad since"."""
+    for name, when in (("before", "2026-11-13T23:59:59Z"), ("after", "2026-11-14T00:00:00Z")):
+        write(articles_dir, f"{name}.md", f"---\ntitle: {name}\ncategory: News\ndate: {when}\n---\nBody.\n")
+    client = make_app(articles_dir).test_client()
+    answers = [client.get("/feed.atom", query_string={"since": s})
+               for s in ("2026-11-13T23:59:60Z", "2026-11-14T00:59:60.5+01:00")]
+    assert [res.status_code for res in answers] == [200, 200]
+    assert len({(res.data, res.headers["ETag"]) for res in answers}) == 1  # one instant, one delta
+    doc = feedparser.parse(answers[0].data)
+    assert [e.title for e in doc.entries] == ["after"]
+    links = {link.rel: local(link.href) for link in doc.feed.links}
+    assert links["self"] == "/feed.atom?since=2026-11-13T23:59:59.999999Z"  # in UTC, Z, as every other instant

@@ -422,15 +422,26 @@ def _paging() -> tuple[int, datetime | None]:
         # An offset's "+" sent unencoded reads as a space (application/x-www-form-urlencoded): taken as the "+" it was.
         raw = SPACED_OFFSET.sub(r"+\1", request.args["since"])
         try:
-            if not RFC3339.fullmatch(raw):
-                raise ValueError(raw)
-            # In UTC: one instant written with any offset is one delta, its links and bytes the same in every process
-            # (each process kept the spelling it was first asked in).
-            since = datetime.fromisoformat(raw.upper().replace("Z", "+00:00").replace(" ", "T")).astimezone(timezone.utc)
+            since = _rfc3339_instant(raw)
         except (ValueError, OverflowError):  # OverflowError: an instant past year 9999 or before year 1 in UTC
             raise RequestError(400, f"Bad since {raw[:60]!r}: expected an RFC 3339 instant with a zone, "
                                     "such as ?since=2026-11-29T08:00:00Z.\n") from None
     return int(raw_page), since
+
+
+def _rfc3339_instant(raw: str) -> datetime:
+    """An RFC 3339 date-time (RFC3339's form) as an instant in UTC; ValueError when it is none."""
+    if not RFC3339.fullmatch(raw):
+        raise ValueError(raw)
+    text = raw.upper().replace("Z", "+00:00").replace(" ", "T")
+    # time-second 60 is a leap second (https://www.rfc-editor.org/rfc/rfc3339#section-5.6, §5.7), which a datetime cannot
+    # hold: read as the last instant of its minute a datetime holds (hh:mm:59.999999), not the next minute's :00, so an
+    # item dated at that :00 (where anything published during the leap second is dated) is still after it: none is lost.
+    leap = text[17:19] == "60"
+    instant = datetime.fromisoformat(text[:17] + "59" + text[19:] if leap else text)
+    # In UTC: one instant written with any offset is one delta, its links and bytes the same in every process
+    # (each process kept the spelling it was first asked in).
+    return (instant.replace(microsecond=999_999) if leap else instant).astimezone(timezone.utc)
 
 
 def _pick_encoding() -> str | None:
