@@ -121,6 +121,25 @@ def test_a_refresh_that_changes_feeds_pings_the_hub_for_each(make_app, articles_
     assert hub.pings == [] and notifier_of(app).sent == 12
 
 
+def test_a_refresh_tells_the_hub_only_of_feeds_whose_bytes_changed(make_app, articles_dir):
+    """An edit of a body public feeds leave out (PUBLIC_CONTENT="summary") changes the Atom and JSON feeds (their item's
+    updated date) but no RSS feed's bytes or ETag: each RSS feed rendered again was told to the hub all the same."""
+    article = "---\ntitle: T\ncategory: News\ntags: [energy]\nauthor: Ann\nsummary: Short.\ndate: 2026-01-01T00:00:00Z\n---\n{}\n"
+    write(articles_dir, "a.md", article.format("The body."))
+    app = make_app(articles_dir, PUBLIC_CONTENT="summary")
+    told: list[str] = []
+    app.extensions["feedsvc"].listeners.append(told.extend)  # what the WebSub notifier is handed, without a hub
+    client = app.test_client()
+    feeds = [f"{listing}feed.{fmt}" for listing in ("", "category/news/", "tag/energy/", "author/ann/")
+             for fmt in ("rss", "atom", "json")]
+    before = {path: client.get("/" + path).headers["ETag"] for path in feeds}
+    write(articles_dir, "a.md", article.format("The body, corrected at length."))
+    app.extensions["feedsvc"].refresh()
+    changed = {path for path in feeds if client.get("/" + path).headers["ETag"] != before[path]}
+    assert changed == {path for path in feeds if not path.endswith(".rss")}  # the case: RSS carries no updated date
+    assert sorted(told) == sorted(f"http://127.0.0.1:8000/{path}" for path in changed)
+
+
 def test_a_restart_tells_the_hub_only_of_feeds_whose_bytes_changed_meanwhile(make_app, articles_dir, hub):
     # Every restart pinged every feed in every format (each deploy made the hub and its subscribers fetch them all):
     # the first build of a process had nothing before it to compare with, and now has the store's.

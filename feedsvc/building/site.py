@@ -554,7 +554,7 @@ class Publisher:
             for fmt in FORMATS:
                 path = feed.path(fmt)
                 was, now = previous.resources.get(path), current.resources.get(path)
-                if was is now:
+                if _same_bytes(was, now):  # rendered again, to the same bytes (an edit its format does not show): no news
                     continue
                 if served is not None and now is not None:
                     try:
@@ -620,6 +620,12 @@ class Publisher:
 
 # What the machine says of its disk, in SQLite's words or the system's: the fix is the operator's, not in the code.
 _DISK_WORDS = ("database or disk is full", "attempt to write a readonly database", "disk I/O error")
+
+
+def _same_bytes(was: Rendered | None, now: Rendered | None) -> bool:
+    """Whether a resource before and after a refresh has the same bytes: the same object, or the same ETag (a digest of
+    the bytes): a feed rendered again to its old bytes was told to the WebSub hub as changed."""
+    return was is now or (was is not None and now is not None and was.etag == now.etag)
 
 
 def _said_by_itself(exc: BaseException) -> bool:
