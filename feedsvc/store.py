@@ -168,6 +168,17 @@ def has_build(path: str | Path) -> bool:
         return False
 
 
+def latest_on_disk(path: str | Path) -> int:
+    """The latest build's version in the file at path now (0: none), read on a new connection: a kept one may still read
+    a file deleted or replaced since, or pages it holds. sqlite3.Error when the file is gone or holds no store."""
+    conn = connect(path, readonly=True)
+    try:
+        conn.execute("PRAGMA busy_timeout=1000")  # a health check answers in a moment, not after connect's 30 s
+        return conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
+    finally:
+        conn.close()
+
+
 def _outdated(conn: sqlite3.Connection) -> bool:
     """Whether the build tables are of an earlier layout (a listing's items as one JSON column; columns behind
     the bodies): they are made again, and the builder's next build (a start's) writes every row."""

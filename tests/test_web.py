@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from tests.conftest import write
 
 FEEDS = {
     "/feed.rss": "application/rss+xml; charset=utf-8",
@@ -180,6 +183,51 @@ def test_healthz_errors_never_show_the_servers_file_system(tmp_path):
     assert public_error("StateError: state file /var/lib/feedsvc/state.sqlite3: disk I/O error", root) == \
         "StateError: state file <path>: disk I/O error"
     assert public_error("see https://news.example/a/b", root) == "see https://news.example/a/b"
+
+
+def test_healthz_is_503_with_the_reason_when_the_state_file_is_emptied(make_app, articles_dir):
+    """`: > state.sqlite3` under a running server made every feed a 503 while /healthz stayed 200 "ok", even once the
+    builder's refresh had failed on the damaged file."""
+    write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
+    app = make_app(articles_dir)
+    client = app.test_client()
+    assert client.get("/healthz").get_json()["status"] == "ok"
+    Path(app.extensions["feedsvc.state_path"]).write_bytes(b"")
+    res = client.get("/healthz")
+    body = res.get_json()
+    assert res.status_code == 503 and body["status"] == "unreadable"
+    assert "build store" in body["last_error"] and "\n" not in body["last_error"] and "<path>" not in body["last_error"]
+    app.extensions["feedsvc"].last_error = "state file /srv/state.sqlite3 is damaged (file is not a database)"
+    body = client.get("/healthz").get_json()  # once the builder has failed on it: its own error, which says more
+    assert body["status"] == "unreadable" and body["last_error"] == "state file <path> is damaged (file is not a database)"
+
+
+def test_healthz_is_503_with_the_reason_when_the_state_file_is_deleted(make_app, articles_dir):
+    """A deleted state file was "stale" with last_error null (or "ok" while this process read the deleted file)."""
+    write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
+    app = make_app(articles_dir)
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    Path(app.extensions["feedsvc.state_path"]).unlink()
+    res = client.get("/healthz")
+    assert res.status_code == 503 and res.get_json()["status"] == "unreadable"
+    assert "build store" in res.get_json()["last_error"]  # not null
+
+
+def test_healthz_is_503_with_the_reason_when_the_state_file_is_replaced_by_one_without_the_build(make_app, articles_dir, tmp_path):
+    """This process still reads the file it opened (its build 1): the one at STATE_PATH, which a restart would serve,
+    holds none."""
+    from feedsvc.store import create_schema
+
+    write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
+    app = make_app(articles_dir)
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    create_schema(tmp_path / "other.sqlite3")
+    (tmp_path / "other.sqlite3").replace(app.extensions["feedsvc.state_path"])
+    res = client.get("/healthz")
+    assert res.status_code == 503 and res.get_json()["status"] == "unreadable"
+    assert res.get_json()["last_error"].startswith("the state file holds build none, not build 1 this process serves")
 
 
 def test_healthz_reports_no_refresh_running_between_refreshes(client):

@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import re
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,7 +30,7 @@ from ..preview import VARY as PREVIEW_VARY, is_navigation
 from ..resource import Rendered
 from ..search import IndexBehindError
 from ..searchtext import QueryError
-from ..store import StoreReader
+from ..store import StoreReader, latest_on_disk
 from ..urls import HEALTHZ, HTML_TYPE, OPML, OPML_ALL, PARTNERS, SEARCH, article_id, category_path, feed_path, feed_pattern, listing_key, matched_key, preview_key
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
 from . import variants
@@ -65,8 +66,9 @@ def max_age() -> int:
 
 @bp.get("/" + HEALTHZ)
 def healthz() -> Response:
-    """The latest build's articles, feeds and skipped files; the builder's last success, error and running refresh."""
-    build = store().build()
+    """The latest build's articles, feeds and skipped files; the builder's last success, error and running refresh;
+    503 when stale, or when the state file cannot give the build served (store_build)."""
+    build, unreadable = store_build()
     report = build[2] if build else {}
     status = builder_status()
     last_success = datetime.fromisoformat(status["last_success"]) if status and status["last_success"] else None
@@ -87,7 +89,7 @@ def healthz() -> Response:
         error = f"the builder (process {status['pid']}) has not been heard from for {status['heard']:.0f} s: its status " \
                 "file cannot be written (a full disk?), or it stopped and no process has taken over yet"
     body = {
-        "status": "stale" if stale else "stuck" if stuck else "silent" if silent else "ok",
+        "status": "unreadable" if unreadable else "stale" if stale else "stuck" if stuck else "silent" if silent else "ok",
         "articles": report.get("articles", 0),
         "feeds": report.get("feeds", 0),
         "skipped": report.get("skipped", 0),
@@ -98,12 +100,37 @@ def healthz() -> Response:
         "left_to_read": report.get("placed", 0),
         "last_refresh": last_success.isoformat() if last_success else None,
         "age_seconds": round(age, 3) if age is not None else None,
-        "last_error": public_error(error, options().articles_dir),
+        "last_error": public_error(error or unreadable, options().articles_dir),  # the builder's first: it says more
         "refreshing": None if running is None else {"seconds": round(running[0], 3), "file": running[1], "stuck": stuck},
         "builder": None if status is None else {"pid": status["pid"], "heard_seconds_ago": round(status["heard"], 3)},
     }
-    return Response(json.dumps(body, ensure_ascii=False) + "\n", status=503 if stale else 200, mimetype="application/json",
-                    headers={"Cache-Control": "no-store"})
+    return Response(json.dumps(body, ensure_ascii=False) + "\n", status=503 if stale or unreadable else 200,
+                    mimetype="application/json", headers={"Cache-Control": "no-store"})
+
+
+# What to do when the state file no longer holds the build served: the builder's words for a damaged file
+# (building/state.py damaged), which serving may not import.
+_STORE_FIX = ("stop feedsvc, then restore the state file from a backup, or move it aside with its -wal and -shm files to "
+              "start afresh (the articles are then dated anew, by their files' modification times)")
+
+
+def store_build() -> tuple[tuple[int, str, dict] | None, str | None]:
+    """The latest build this process serves (None: none), and why the state file cannot give it now (None: it can)."""
+    reader = store()
+    try:
+        build = reader.build()
+    except sqlite3.DatabaseError as exc:  # its pages damaged under this process's connection
+        return None, f"this process cannot read the build store ({exc}): {_STORE_FIX}"
+    try:
+        # The file itself, anew: a truncated or deleted file still answered on this process's kept connection, or
+        # from its cache, while every request that read a row from it failed.
+        on_disk = latest_on_disk(reader.path)
+    except sqlite3.Error as exc:
+        return build, f"the build store cannot be read from the state file ({exc}): it is damaged, emptied or gone; {_STORE_FIX}"
+    if build is not None and on_disk < build[0]:
+        return build, f"the state file holds build {on_disk or 'none'}, not build {build[0]} this process serves: it was " \
+                      f"deleted or replaced while feedsvc ran; {_STORE_FIX}"
+    return build, None
 
 
 SILENT_SECONDS = 10  # twenty heartbeats (builder.HEARTBEAT_SECONDS) missed
