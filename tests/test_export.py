@@ -699,3 +699,20 @@ def test_links_planted_at_the_builds_own_names_never_lead_it_outside_the_folder(
     env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": "", "FEEDSVC_SETTLE_MS": "0", "FEEDSVC_FEED_MAX_ITEMS": "5"}
     result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(articles_dir)], env=env)
     assert result.exit_code == 1 and "is a link; remove it" in result.output and not (victim / "made").exists()
+
+
+def test_a_file_left_out_is_written_by_the_next_build_that_can(tmp_path):
+    """A page left out once (something in its way) was never written again: each later build compared only what changed
+    since the manifest's build, while the feeds linked to it (found in review)."""
+    articles, out, state = tmp_path / "articles", tmp_path / "site", tmp_path / "state.sqlite3"
+    corpus(articles, 3)
+    run_build(articles, out, state)
+    write(articles, "later.md", f"---\ntitle: Later\ncategory: C0\ndate: {(T0 + timedelta(days=1)).isoformat()}\n---\nBody.\n")
+    (out / "articles" / "later.html").mkdir()  # in the way of its page
+    assert "1 left out" in run_build(articles, out, state)
+    assert read_manifest(out)["left_out"] == ["articles/later"]
+    (out / "articles" / "later.html").rmdir()
+    said = run_build(articles, out, state)  # nothing changed in the store since
+    assert "0 left out" in said and b"Later" in (out / "articles" / "later.html").read_bytes(), said
+    assert "left_out" not in read_manifest(out)
+    assert "0 files written" in run_build(articles, out, state)  # and then as any build that has nothing to do

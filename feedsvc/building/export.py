@@ -98,7 +98,9 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                 had = {**had, **{name: [path, "", "", "", [], ""] for name, path in interrupted.items()}}
                 writer = _Writer(out, {} if full else had, conn, pages, page_size, shape)
                 writer.empty = manifest is None
-                if not full and not interrupted and isinstance(manifest.get("version"), int):
+                # Only what changed since the manifest's build, unless the last build left a file out (something in its
+                # way): then every resource is compared, so that one is written once it can be.
+                if not full and not interrupted and isinstance(manifest.get("version"), int) and not manifest.get("left_out"):
                     writer.since = manifest["version"]
                 if job is not None:
                     writer.job = dataclasses.replace(job, store=str(store), out=str(out))
@@ -113,10 +115,12 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                     gone = {name: entry for name, entry in had.items() if name not in writer.files}
                     writer.removing = bool(gone)
                     removed = remove_files(out, gone)
-                    if writer.files != had or manifest is None or full:
+                    left_out = sorted(writer.left_out)
+                    if writer.files != had or manifest is None or full or left_out != manifest.get("left_out", []):
                         if writer.written or removed:
                             sync_folder(out)  # the files on disk before the manifest says so: one flush, not an fsync per file
-                        write_manifest(out, {"format": FORMAT, "store": token, "version": version, "files": writer.files})
+                        write_manifest(out, {"format": FORMAT, "store": token, "version": version, "files": writer.files,
+                                             **({"left_out": left_out} if left_out else {})})
                     else:  # nothing changed: the folder holds the build it names (the last that changed a file)
                         version = manifest["version"]
                 except OSError as exc:
