@@ -831,6 +831,18 @@ def test_a_category_named_by_an_emoji_is_kept_as_written():
             parse(f"{rule}\nTitle\nBody.\n", "c.txt")
 
 
+@pytest.mark.parametrize("text, source", [
+    ('---\ntitle: T\ncategory: "----------"\n---\nBody.\n', "news/a.md"),
+    ('---\ntitle: T\ncategories: ["...", "★★★★★"]\n---\nBody.\n', "a.md"),
+    ('---\ncategory: "----------"\n---\nNews\nTitle\nBody.\n', "b.txt"),
+])
+def test_a_front_matter_category_that_names_nothing_is_refused_as_a_category_line_is(text, source):
+    """`category: "----------"` in news/a.md was published under "news", its folder, and in a .txt file the first line was
+    taken instead, without a word; at the top level, skipped as having "no category" (found in review)."""
+    with pytest.raises(ArticleError, match="category '-{10}' has no name|category '...' has no name"):
+        parse(text, source)
+
+
 def test_the_reading_options_change_with_the_time_zones_rules(tmp_path, monkeypatch):
     """Parse results are keyed by the reading options (building/parsed.py): a tzdata update that moved a zone's rules
     (Mexico 2022) left every stored result of a date written without a zone an hour off, embargoes with it."""
