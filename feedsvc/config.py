@@ -171,6 +171,8 @@ def _set_values(toml_path: str | os.PathLike | None, environ: Mapping[str, str] 
         # would have published with every default (the site's URL among them). Empty: no file at all, on purpose.
         raise ConfigError(f"{ENV_PREFIX}CONFIG names {path}, which is not a file; point it at your feedsvc.toml, or set it "
                           "empty for none")
+    elif toml_path and os.path.lexists(path):  # there but no file (a folder, a broken link): meant as one, not absent
+        raise ConfigError(f"{path} {_not_a_file(path)}; make it your settings file, or remove it to use no file")
     for variable in environ:
         if variable.startswith(ENV_PREFIX) and variable[len(ENV_PREFIX):] not in _ATTRIBUTES and variable not in OTHER_VARIABLES:
             near = _nearest(variable[len(ENV_PREFIX):], SETTING_NAMES + ("CONFIG",))
@@ -307,6 +309,13 @@ def _check_partner(index: int, partner: Any) -> None:
         raise ConfigError(f"{where}: full_text must be true or false")
 
 
+def _not_a_file(path: Path) -> str:
+    """Why a settings path that is there is no file to read, as its error says it."""
+    if path.is_symlink() and not path.exists():
+        return f"is a link to {os.readlink(path)}, which is not there"
+    return "is a folder, not a file" if path.is_dir() else "is not a regular file"
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         # utf-8-sig: a byte order mark, as Windows Notepad saves one, is not part of the TOML (tomllib refuses it
@@ -314,6 +323,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from None
+    except OSError as exc:  # its permissions, an I/O error: a traceback would name neither the file nor the fix
+        raise ConfigError(f"{path} cannot be read ({exc.strerror or exc}); make it readable by this user "
+                          f"(uid {os.geteuid()}), or remove it") from None
     unknown = sorted(k for k in data if k.upper() not in SETTING_NAMES)
     if unknown:  # named in the file's own spelling: lower case (as the README's example) or as the table
         raise ConfigError(f"{path}: {_unknown(unknown[0], lower=unknown[0].islower())}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from click.testing import CliRunner
 
 from feedsvc.cli import main
@@ -366,3 +367,37 @@ def test_check_says_it_of_a_date_written_unquoted_with_seconds_too(articles_dir,
     write(articles_dir, "day.md", "---\ntitle: T\ncategory: News\ndate: '2026-03-29'\n---\n" + "Body. " * 50 + "\n")
     found = warnings_of(articles_dir)
     assert any("clocks skip" in reason for reason in found["gap.md"]) and "day.md" not in found
+
+
+@pytest.mark.parametrize("made", ["unreadable", "folder", "broken link", "named folder"])
+def test_a_settings_file_that_cannot_be_read_stops_build_in_one_line_naming_it(tmp_path, sample_dir, made):
+    """feedsvc.toml that cannot be read: a 15-line traceback ending PermissionError, or (a folder, a broken link in the
+    working folder) every default used without a word. Real permissions: root runs the build without the capabilities
+    that read any file."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    toml = tmp_path / "feedsvc.toml"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_STATE_PATH": str(tmp_path / "state.db")}
+    env.pop("FEEDSVC_CONFIG", None)
+    drop = []
+    if made == "unreadable":
+        toml.write_text('site_url = "https://news.example"\n', encoding="utf-8")
+        toml.chmod(0)
+        drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
+    elif made == "broken link":
+        toml.symlink_to(tmp_path / "settings" / "feedsvc.toml")
+    else:
+        toml.mkdir()
+        if made == "named folder":
+            env["FEEDSVC_CONFIG"] = str(toml)
+    run = subprocess.run([*drop, sys.executable, "-m", "feedsvc", "build", "--out", str(tmp_path / "site"), "--articles",
+                          str(sample_dir)], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert run.returncode == 1 and len(lines) == 1 and "feedsvc.toml" in lines[0], run.stderr
+    assert {"unreadable": "cannot be read (Permission denied); make it readable", "folder": "is a folder, not a file;",
+            "broken link": "which is not there; make it your settings file, or remove it",
+            "named folder": "which is not a file; point it at"}[made] in lines[0], lines[0]
+    assert not (tmp_path / "site").exists()
