@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 from feedsvc import create_app
 from feedsvc.building.lock import BuilderStatus, BuildLock
@@ -113,6 +114,31 @@ def test_the_builder_status_is_read_by_other_processes_with_its_age(make_publish
     found = status.read()
     assert found["pid"] == os.getpid() and found["last_success"] == pub.last_success.isoformat()
     assert found["refreshing"] is None and 0 <= found["heard"] < 1
+
+
+_STATUS_ON_A_FULL_DISK = """
+import resource, signal, sys, types
+from feedsvc.building.lock import BuilderStatus
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as ENOSPC on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+publisher = types.SimpleNamespace(progress=types.SimpleNamespace(now=lambda: None), site=types.SimpleNamespace(url="http://x"),
+                                  root=".", last_success=None, last_error=None)
+print(sum(BuilderStatus(sys.argv[1]).written(publisher) for _ in range(3)))
+"""
+
+
+def test_a_builder_status_write_that_fails_leaves_no_temporary_file(tmp_path):
+    """Each failed write on a full disk left an empty STATE_PATH.builder.PID behind, two a second for as long as the
+    disk was full. Made to fail for real: no byte may be written (RLIMIT_FSIZE), then a folder where the file goes."""
+    run = subprocess.run([sys.executable, "-c", _STATUS_ON_A_FULL_DISK, str(tmp_path / "state.db.builder")],
+                         capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0 and run.stdout.strip() == "0", run.stderr
+    assert "cannot write the builder status" in run.stderr and os.listdir(tmp_path) == []
+    (tmp_path / "state.db.builder").mkdir()
+    publisher = types.SimpleNamespace(progress=types.SimpleNamespace(now=lambda: None), site=types.SimpleNamespace(url="http://x"),
+                                      root=".", last_success=None, last_error=None)
+    assert not BuilderStatus(str(tmp_path / "state.db.builder")).written(publisher)
+    assert os.listdir(tmp_path) == ["state.db.builder"]
 
 
 def test_the_builder_status_is_never_missing_while_its_heartbeat_and_a_refresh_write_it_at_once(make_publisher, sample_dir, tmp_path):

@@ -8,6 +8,7 @@ that a serving process imports the builder (its renderers, store writer and sear
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -158,9 +159,14 @@ class BuilderStatus:
         body = {**status_of(publisher, finished), "heartbeat": time.time()}
         temporary = f"{self.path}.{os.getpid()}"
         with self._writing:
-            with open(temporary, "w", encoding="utf-8") as out:
-                json.dump(body, out)
-            os.replace(temporary, self.path)
+            try:
+                with open(temporary, "w", encoding="utf-8") as out:
+                    json.dump(body, out)
+                os.replace(temporary, self.path)
+            except OSError:
+                with contextlib.suppress(OSError):  # never made (a read-only folder); else each failed try, twice a
+                    os.unlink(temporary)  # second on a full disk, left an empty file behind
+                raise
         if self._failing is not None:
             self._failing = None
             log.warning("the builder status %s is written again", self.path)
