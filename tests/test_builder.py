@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 import types
+from pathlib import Path
 
 from feedsvc import create_app
 from feedsvc.building.lock import BuilderStatus, BuildLock
@@ -67,6 +68,66 @@ def test_a_contender_that_cannot_take_the_lock_or_build_keeps_trying(tmp_path, m
     lock.contend(app)
     assert built.wait(10), calls
     assert calls == ["lock", "lock", "build", "lock", "build"]
+
+
+_CONTENDER = """
+import logging, sys, time, types
+from feedsvc.building import builder, lock
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+builder.run_builder = lambda app: print("built", flush=True)  # the build itself is not what is tried here
+lock.contend(types.SimpleNamespace(extensions={"feedsvc.state_path": sys.argv[1],
+                                               "feedsvc.settings": types.SimpleNamespace(refresh_seconds=1)}))
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def _contender(state: Path, seconds: float) -> subprocess.Popen:
+    """A serving process's contending thread in a process of its own, which cannot write a read-only folder (as root,
+    without the capabilities that let it), trying the lock every half second."""
+    drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
+    return subprocess.Popen([*drop, sys.executable, "-c", _CONTENDER, str(state / "state.db"), str(seconds)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_a_worker_in_a_read_only_state_folder_tries_the_live_builders_lock_without_a_word(tmp_path):
+    """A read-only state folder (and lock file): each worker's open(O_RDWR | O_CREAT) of the lock file failed before it
+    tried the lock, and it logged 'cannot build' every try while the builder held the lock and built. It opens the file
+    read-only: the same flock, held by the builder."""
+    state = tmp_path / "state"
+    state.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "from feedsvc.building.lock import BuildLock; import sys, time; "
+                               f"BuildLock({str(state / 'state.db.build-lock')!r}).acquire(); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert holder.stdout.readline() == "held\n"
+        (state / "state.db.build-lock").chmod(0o444)  # as on a read-only mount: no file there opens to write
+        state.chmod(0o555)
+        out, err = _contender(state, 2.5).communicate(timeout=30)
+    finally:
+        state.chmod(0o755)
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert "built" not in out and "cannot build" not in err and "Traceback" not in err, err
+
+
+def test_a_worker_that_cannot_build_says_so_once_and_again_when_it_can(tmp_path):
+    """No lock file and a read-only state folder: 'process N cannot build (...)' was logged at every try, every 2.5 s in
+    every worker, for as long as it lasted. Said once as it starts, and once as it ends."""
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o555)
+    try:
+        contender = _contender(state, 5)
+        time.sleep(3)  # six tries that fail
+    finally:
+        state.chmod(0o755)
+    out, err = contender.communicate(timeout=30)
+    said = [line for line in err.splitlines() if line.strip()]
+    assert out == "built\n", err
+    assert len(said) == 2 and "cannot build" in said[0] and "Permission denied" in said[0], err
+    assert said[1].endswith("can build again (it holds the build lock and builds from now on)"), err
 
 
 def test_a_process_killed_with_sigkill_frees_the_build_lock(tmp_path):

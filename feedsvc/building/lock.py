@@ -105,7 +105,7 @@ class BuildLock:
     def _locked(self, blocking: bool) -> int | None:
         """A descriptor of the file at the path, flocked; None when another process holds it, or when the path names
         another file once the lock is taken (deleted or replaced meanwhile: try again)."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = _opened(self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -115,6 +115,18 @@ class BuildLock:
             os.close(fd)
             return None
         return fd
+
+
+def _opened(path: str) -> int:
+    """A descriptor of the lock file, made if need be; read-only when it is there but cannot be opened to write (a
+    read-only folder or mount, a full disk): flock takes the same lock, one holder at a time, through either."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as cannot:
+        try:
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            raise cannot from None  # no lock file either: the folder's own problem is the one to fix
 
 
 def _names(path: str, fd: int) -> bool:
@@ -219,25 +231,53 @@ class BuilderStatus:
         return thread
 
 
+REMIND_SECONDS = 300.0  # a problem building that lasts is said again this often, not at every try
+
+
+class _Trouble:
+    """A contender's problem building, logged when it starts or changes (and every REMIND_SECONDS while it lasts) and
+    when it ends: at each try, every half refresh interval in every worker, it flooded the log."""
+
+    def __init__(self) -> None:
+        self.said: str | None = None
+        self.at = 0.0
+
+    def failed(self, exc: Exception, interval: float) -> None:
+        what, now = f"{type(exc).__name__}: {exc}", time.monotonic()
+        if what != self.said or now - self.at >= REMIND_SECONDS:
+            log.warning("process %d cannot build (%s); the build lock is let go, tried again every %.1f s (said again "
+                        "if this changes or lasts %d minutes more)", os.getpid(), what, interval, REMIND_SECONDS // 60)
+            self.said, self.at = what, now
+
+    def over(self, now: str) -> None:
+        if self.said is not None:
+            log.warning("process %d can build again (%s)", os.getpid(), now)
+            self.said = None
+
+
 def contend(app) -> threading.Thread:
     """Try the build lock now and every half refresh interval from a daemon thread; build once it is ours."""
     lock = BuildLock(lock_path(app.extensions["feedsvc.state_path"]))
     interval = max(0.5, app.extensions["feedsvc.settings"].refresh_seconds / 2)
+    trouble = _Trouble()
 
     def loop() -> None:
         while True:
             try:
-                if lock.try_acquire():
-                    log.info("process %d holds the build lock: it builds from now on", os.getpid())
+                if not lock.try_acquire():
+                    trouble.over("another process holds the build lock and builds")
+                else:
+                    if trouble.said is None:  # while it fails, every try holds the lock a moment: said as it fails
+                        log.info("process %d holds the build lock: it builds from now on", os.getpid())
                     app.extensions["feedsvc.lock"] = lock
                     from .builder import run_builder  # only here: a serving process that never builds does not import it
 
                     run_builder(app)
+                    trouble.over("it holds the build lock and builds from now on")
                     return
             except Exception as exc:  # noqa: BLE001 - a read-only or full folder, no descriptors left: let go and try
                 # again, or this process would hold the lock without building (or stop contending) and none would build
-                log.warning("process %d cannot build (%s: %s); the build lock is let go, tried again in %.1f s",
-                            os.getpid(), type(exc).__name__, exc, interval)
+                trouble.failed(exc, interval)
                 app.extensions.pop("feedsvc.lock", None)
                 lock.release()
             time.sleep(interval)
