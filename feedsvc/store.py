@@ -179,6 +179,15 @@ def latest_on_disk(path: str | Path) -> int:
         conn.close()
 
 
+def file_identity(path: str | Path) -> tuple[int, int] | None:
+    """The (device, inode) of the file at path, or None when there is none: what tells a file replaced from the one open."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _outdated(conn: sqlite3.Connection) -> bool:
     """Whether the build tables are of an earlier layout (a listing's items as one JSON column; columns behind
     the bodies): they are made again, and the builder's next build (a start's) writes every row."""
@@ -281,6 +290,10 @@ class StoreReader:
         self._listings: OrderedDict[str, tuple] = OrderedDict()  # key → (head, size), the last HEADS asked
         self._bytes = 0  # bytes read from the store of the resources kept (a coding made here is not counted)
         self.version = 0
+        # The state file's (device, inode) as this process's connections opened it, and a count of the files it has read:
+        # a file replaced (or written back after it was deleted: building/statefile.py) is read anew, its cache dropped.
+        self._identity: tuple[int, int] | None = None
+        self._file = 0
         self._checked = 0.0  # when the latest look at the version began
         self.seen = 0.0  # when the latest look that has ended began: what is in memory is at least that recent
 
@@ -288,13 +301,17 @@ class StoreReader:
         """This thread's read-only connection; quick: one that never waits for a lock (busy_timeout 0)."""
         name = "quick" if quick else "conn"
         kept = getattr(self._local, name, None)
-        if kept is None or kept[0] != os.getpid():
+        if kept is None or kept[0] != os.getpid() or kept[1] != self._file:
+            if kept is not None and kept[0] == os.getpid():
+                kept[2].close()  # of a file replaced since
+            if self._identity is None:
+                self._identity = file_identity(self.path)
             conn = connect(self.path, readonly=True)
             if quick:
                 conn.execute("PRAGMA busy_timeout=0")
-            kept = (os.getpid(), conn)
+            kept = (os.getpid(), self._file, conn)
             setattr(self._local, name, kept)
-        return kept[1]
+        return kept[2]
 
     def current(self, force: bool = False, quick: bool = False) -> int:
         """The latest build's version, looked at if `interval` has passed (or force); forgets what that build changed.
@@ -307,6 +324,7 @@ class StoreReader:
         if not force and now - self._checked < self.interval:
             return self.version
         self._checked = now
+        self._follow_file()
         conn = self._conn(quick)
         try:
             latest = conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
@@ -325,6 +343,24 @@ class StoreReader:
                     self.version = latest
         self.seen = max(self.seen, now)
         return self.version
+
+    def _follow_file(self) -> None:
+        """Read the file at the path from now on if it is another than the one read (replaced while feedsvc ran, or
+        written back after it was deleted), dropping all that is held: its builds are numbered anew. A file gone is
+        left as it is: the connections held read it still, the last build served until one is there again."""
+        found = file_identity(self.path)
+        if found is None or self._identity is None or found == self._identity:
+            return
+        try:  # readable yet? A file put there in WAL mode is, once a writer (the builder taking over) has opened it
+            connect(self.path, readonly=True).close()
+        except sqlite3.Error:
+            return  # the last build served meanwhile, from the file held; looked at again at the next check
+        with self._lock:
+            if found != self._identity:
+                log.warning("the state file %s is another file now: read from now on, this process's cache dropped", self.path)
+                self._identity, self._file = found, self._file + 1
+                self._cache.clear(), self._listings.clear()
+                self._bytes, self.version = 0, 0
 
     def _forget_changes(self, conn: sqlite3.Connection, latest: int) -> None:
         """Drop what builds after ours up to `latest` changed (everything, when the store no longer says what)."""

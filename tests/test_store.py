@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import pickle
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -374,3 +376,23 @@ def test_a_store_whose_listing_rows_have_no_recorded_column_is_made_again_at_the
     assert client.get("/feed.json").status_code == 503  # no build yet: the builder's next one writes every row
     create_app(settings(sample_dir, tmp_path))
     assert client.get("/feed.json?since=2000-01-01T00:00:00Z").status_code == 200
+
+
+def test_a_serving_process_reads_the_state_file_that_replaced_the_one_it_read(sample_dir, tmp_path):
+    """Its connections followed the file they opened: a state file replaced while feedsvc ran (a backup restored, or
+    written back after it was deleted: building/statefile.py) was never read, its builds never served."""
+    write(tmp_path / "other", "a.txt", "News\nOnly in the other store\nBody.\n")
+    create_app(settings(sample_dir, tmp_path))
+    other = {**settings(tmp_path / "other", tmp_path), "STATE_PATH": str(tmp_path / "other.sqlite3")}
+    subprocess.run([sys.executable, "-c", f"from feedsvc import create_app; create_app({other!r})"], check=True, timeout=60,
+                   cwd=tmp_path, env={**os.environ, "FEEDSVC_CONFIG": ""})  # another deployment's, made elsewhere
+    for path in (tmp_path / "state.sqlite3", tmp_path / "other.sqlite3"):
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    reader = StoreReader(tmp_path / "state.sqlite3", interval=0)
+    assert b"Only in the other store" not in reader.resource("feed.rss").body
+    for leftover in ("-wal", "-shm"):  # as a backup is restored: the file alone, its log checkpointed into it
+        os.unlink(f"{tmp_path / 'state.sqlite3'}{leftover}")
+    os.replace(tmp_path / "other.sqlite3", tmp_path / "state.sqlite3")
+    reader.current(force=True)
+    assert b"Only in the other store" in reader.resource("feed.rss").body

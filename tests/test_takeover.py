@@ -233,3 +233,29 @@ def test_every_worker_serves_a_new_build_within_50_ms_of_its_commit(tmp_path):
     finally:
         store.close()
         server.stop()
+
+
+def test_a_state_file_deleted_under_a_running_server_is_written_back_and_building_goes_on(tmp_path):
+    """`rm state.sqlite3*` under `serve`: the builder went on committing into the deleted file, a worker started since
+    made an empty one and answered every feed with a 503, for good (found in review). The builder writes the file back
+    from the copy it holds, ends, and a worker builds on; workers follow the file at the path."""
+    folder, state = copy_sample(tmp_path / "articles"), tmp_path / "state.sqlite3"
+    server = Server(folder, state, workers=2, env={"FEEDSVC_REFRESH_SECONDS": "2"})
+    try:
+        builder = health(server)["builder"]["pid"]
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{state}{suffix}").unlink(missing_ok=True)
+        until(lambda: (h := health(server))["builder"] is not None and h["builder"]["pid"] != builder, 15,
+              "the builder did not hand over")
+        assert state.exists() and "is written back" in server.output()
+        write(folder, "zz-after.txt", "News\nWritten after the state file was deleted\nBody.\n")
+        until(lambda: b"Written after the state file was deleted" in fetch(server.base, "/feed.rss").body, 15,
+              "nothing was published after the state file was deleted")
+        for pid in children(server.proc.pid):  # workers started anew open the file at the path
+            if pid != health(server)["builder"]["pid"]:
+                os.kill(pid, signal.SIGKILL)
+        until(lambda: all(b"Written after the state file was deleted" in fetch(server.base, "/feed.rss").body
+                          for _ in range(6)), 15, "a worker serves another file")
+        assert health(server)["status"] == "ok" and fetch(server.base, "/feed.atom").status == 200
+    finally:
+        server.stop()

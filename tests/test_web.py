@@ -9,7 +9,6 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import write
-from tests.test_coldpath import finished
 
 FEEDS = {
     "/feed.rss": "application/rss+xml; charset=utf-8",
@@ -185,26 +184,6 @@ def test_healthz_errors_never_show_the_servers_file_system(tmp_path):
     assert public_error("StateError: state file /var/lib/feedsvc/state.sqlite3: disk I/O error", root) == \
         "StateError: state file <path>: disk I/O error"
     assert public_error("see https://news.example/a/b", root) == "see https://news.example/a/b"
-
-
-def test_healthz_is_503_with_the_reason_when_the_state_file_is_emptied(make_app, articles_dir):
-    """`: > state.sqlite3` under a running server made every feed a 503 while /healthz stayed 200 "ok", even once the
-    builder's refresh had failed on the damaged file."""
-    write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
-    app = make_app(articles_dir)
-    client = app.test_client()
-    assert client.get("/healthz").get_json()["status"] == "ok"
-    finished(app)  # the builder's writes done (its search index): none writes a valid file again after the truncation
-    with sqlite3.connect(app.extensions["feedsvc.state_path"]) as conn:  # the WAL's pages in the file, as a running server's are
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    Path(app.extensions["feedsvc.state_path"]).write_bytes(b"")
-    res = client.get("/healthz")
-    body = res.get_json()
-    assert res.status_code == 503 and body["status"] == "unreadable"
-    assert "build store" in body["last_error"] and "\n" not in body["last_error"] and "<path>" not in body["last_error"]
-    app.extensions["feedsvc"].last_error = "state file /srv/state.sqlite3 is damaged (file is not a database)"
-    body = client.get("/healthz").get_json()  # once the builder has failed on it: its own error, which says more
-    assert body["status"] == "unreadable" and body["last_error"] == "state file <path> is damaged (file is not a database)"
 
 
 def test_healthz_is_503_with_the_reason_when_the_state_file_is_deleted(make_app, articles_dir):

@@ -28,6 +28,7 @@ from .storewriter import Build, StoreWriter, resource_row, validators_of
 from ..transactions import rows_for
 from ..urls import article_path
 from .lock import BuilderStatus, BuildLock, lock_path, status_of, status_path
+from .statefile import StateFile
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
 from .state import StateStore, wait_for
 
@@ -233,7 +234,7 @@ def _run_builder(app, settings, path: str) -> Any:
     from .scheduler import Refresher  # (watchdog) here, not on the way to the republish
     status = BuilderStatus(status_path(path))
     publisher.last_success = last_success(status, app.extensions["feedsvc.store"])
-    status.beat(publisher, app.extensions.get("feedsvc.lock"))
+    status.beat(publisher, app.extensions.get("feedsvc.lock"), StateFile(path))
     publisher.observers.append(lambda refreshed: status.written(publisher, finished=True))  # with the build it tells of, not up to a beat later
     watch = publisher.root if settings.watch else None
     # Watch first, then build: a file saved while the first build runs is not missed. The schedule after it. A first

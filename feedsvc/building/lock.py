@@ -205,9 +205,10 @@ class BuilderStatus:
         body["heard"] = max(0.0, time.time() - body["heartbeat"])
         return body
 
-    def beat(self, publisher, lock: "BuildLock | None" = None) -> threading.Thread:
+    def beat(self, publisher, lock: "BuildLock | None" = None, state_file=None) -> threading.Thread:
         """Write the status every HEARTBEAT_SECONDS from a daemon thread; and check that this process still holds the
-        build lock (BuildLock.kept): a builder whose lock file another process holds now ends its process at once."""
+        build lock (BuildLock.kept): a builder whose lock file another process holds now ends its process at once; so
+        does one whose state file was deleted (written back first) or replaced (state_file: statefile.StateFile)."""
         def loop() -> None:
             while True:
                 try:
@@ -215,6 +216,11 @@ class BuilderStatus:
                         log.error("another process holds the build lock %s now (its file was deleted): this process "
                                   "stops building and ends", lock.path)
                         os._exit(3)  # nothing half-done is lost: every commit is a transaction, the other builds on
+                    if state_file is not None and os.path.isdir(os.path.dirname(os.path.abspath(self.path))):
+                        if (happened := state_file.check()) is not None:
+                            log.error("%s; this process stops building and ends, and a serving process builds on the file "
+                                      "at that path (to start afresh, stop feedsvc first, then move the file aside)", happened)
+                            os._exit(3)
                     written = self.written(publisher)
                 except OSError as exc:  # the lock file could not be made again (kept): its folder gone, or full
                     written = False
