@@ -307,6 +307,15 @@ def test_a_malformed_page_is_the_apps_400_that_shows_the_form(site, path, query)
     assert res.header("access-control-allow-origin") == theirs.headers["Access-Control-Allow-Origin"] == "*"  # a script reads it
 
 
+@pytest.mark.parametrize("query", ["?PAGE=2", "?Page=1", "?PAGE=abc", "?SINCE=x&page=2"])
+def test_page_and_since_are_read_by_their_exact_names_as_the_app_reads_them(site, query):
+    """nginx's $arg_page reads PAGE= too: ?PAGE=2 was page 2 where the app gives page 1, ?Page=1 a redirect, ?PAGE=abc a
+    404 for a feed that is there (found in review)."""
+    server, app = site
+    res, theirs = fetch(server.base, "/feed.rss" + query), app.test_client().get("/feed.rss" + query)
+    assert res.status == theirs.status_code and res.body == theirs.data, query
+
+
 @pytest.mark.parametrize("query", ["?page=2", "?pagex=0", "?mypage=0", "?page=2&page=0"])
 def test_a_well_formed_page_or_another_parameter_is_no_400(site, query):
     server, app = site
