@@ -259,3 +259,23 @@ def test_a_state_file_deleted_under_a_running_server_is_written_back_and_buildin
         assert health(server)["status"] == "ok" and fetch(server.base, "/feed.atom").status == 200
     finally:
         server.stop()
+
+
+def test_a_state_files_write_ahead_log_deleted_under_a_running_server_is_made_good(tmp_path):
+    """`rm state.sqlite3-wal state.sqlite3-shm` under `serve`: the refresh after it was told as done and every one after
+    failed ("disk I/O error") for good (found in review). The builder writes the file anew as it holds it and hands over."""
+    folder, state = copy_sample(tmp_path / "articles"), tmp_path / "state.sqlite3"
+    server = Server(folder, state, workers=2, env={"FEEDSVC_REFRESH_SECONDS": "2"})
+    try:
+        builder = health(server)["builder"]["pid"]
+        for suffix in ("-wal", "-shm"):
+            Path(f"{state}{suffix}").unlink()
+        until(lambda: (h := health(server))["builder"] is not None and h["builder"]["pid"] != builder, 15,
+              "the builder did not hand over")
+        assert "write-ahead log" in server.output()
+        write(folder, "zz-after.txt", "News\nWritten after the log was deleted\nBody.\n")
+        until(lambda: all(b"Written after the log was deleted" in fetch(server.base, "/feed.rss").body for _ in range(6)),
+              15, "nothing was published after the log was deleted")
+        assert health(server)["status"] == "ok"
+    finally:
+        server.stop()

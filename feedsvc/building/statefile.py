@@ -18,6 +18,8 @@ from ..store import connect, file_identity
 
 log = logging.getLogger(__name__)
 
+_LOG = ("-wal", "-shm")  # SQLite's write-ahead log and its index, beside the file (https://www.sqlite.org/walformat.html)
+
 
 class StateFile:
     """The state file as this builder opened it: told apart from what its path names later, and written back from."""
@@ -43,16 +45,23 @@ class StateFile:
         else:
             found = named.st_dev, named.st_ino
         if found == self.identity:
-            return None
+            # Its write-ahead log and index are there while any connection is open (this one is): gone, they were
+            # deleted, and with them what the file did not hold yet; every commit after failed ("disk I/O error").
+            if all(os.path.exists(self.path + part) for part in _LOG):
+                return None
+            if self._write_back(over=True):
+                return f"the write-ahead log of the state file {self.path} was deleted while feedsvc ran: the file is written anew as this builder held it"
+            return f"the write-ahead log of the state file {self.path} was deleted while feedsvc ran, and the file could not be written anew"
         if found is not None:
             return f"the state file {self.path} was replaced while feedsvc ran"
         if self._write_back():
             return f"the state file {self.path} was deleted while feedsvc ran: it is written back as this builder held it"
         return f"the state file {self.path} was deleted while feedsvc ran, and could not be written back"
 
-    def _write_back(self) -> bool:
+    def _write_back(self, over: bool = False) -> bool:
         """Copy the file as held to its path (SQLite's online backup: one consistent snapshot), never over a file put
-        there meanwhile (a hard link made in one step); False when it could not be."""
+        there meanwhile (a hard link made in one step), or over the file held itself (over: renamed onto it, a new file
+        that serving processes then read); False when it could not be."""
         temporary = f"{self.path}.{os.getpid()}.restoring"
         try:
             copy = sqlite3.connect(temporary)
@@ -60,10 +69,13 @@ class StateFile:
                 self._held.backup(copy)
             finally:
                 copy.close()
-            for leftover in ("-wal", "-shm"):  # the deleted file's (held open by this process): SQLite would replay that
-                with contextlib.suppress(FileNotFoundError):  # log into the file written back
+            for leftover in _LOG:  # the deleted file's (held open by this process): SQLite would replay that log into
+                with contextlib.suppress(FileNotFoundError):  # the file written back
                     os.unlink(self.path + leftover)
-            os.link(temporary, self.path)
+            if over:
+                os.replace(temporary, self.path)
+            else:
+                os.link(temporary, self.path)
             return True
         except (OSError, sqlite3.Error) as exc:
             log.warning("cannot write the state file %s back: %s", self.path, exc)
