@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import multiprocessing
+
+import pytest
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, settings
@@ -348,3 +350,19 @@ def test_a_refresh_that_meets_a_damaged_store_says_which_file_and_the_way_out(tm
     assert "is damaged (database disk image is malformed)" in damaged(sqlite3.DatabaseError("database disk image is malformed"), "s.db")
     assert damaged(sqlite3.OperationalError("database or disk is full"), "s.db") is None  # its own fix: space, a path
     assert damaged(ValueError("x"), "s.db") is None
+
+
+@pytest.mark.parametrize("tables", ["CREATE TABLE articles (x TEXT)", "CREATE TABLE notes (body TEXT)"])
+def test_another_programs_database_named_as_the_state_file_is_refused_untouched(tmp_path, tables):
+    """It passed the start's checks and was added to (24 tables), and every refresh failed on it (found in review)."""
+    import sqlite3
+
+    from feedsvc.building.state import StateError, StateStore
+
+    path = tmp_path / "theirs.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(tables)
+    before = path.read_bytes()
+    with pytest.raises(StateError, match="another program's SQLite database .*set STATE_PATH"):
+        StateStore(path)
+    assert path.read_bytes() == before

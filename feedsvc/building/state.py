@@ -106,6 +106,20 @@ def damaged(exc: BaseException, path: str | os.PathLike) -> str | None:
             "-wal and -shm files to start afresh (the articles are then dated anew, by their files' modification times)")
 
 
+# Tables every state file of feedsvc's has one of (this store's, then the build store's, store.py, made first by a builder).
+_OWN_TABLES = {"articles", "slugs", "versions", "owners", "builds", "resources", "parsed", "listings"}
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise StateError for another program's SQLite database named as the state file: its tables were added to and
+    every refresh failed on it ("table articles has no column named id")."""
+    tables = {name: [row[1] for row in conn.execute(f'PRAGMA table_info("{name}")')]
+              for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    if tables and (not tables.keys() & _OWN_TABLES or "first_seen" not in tables.get("articles", ["first_seen"])):
+        raise StateError(f"state file {path} is another program's SQLite database (tables {', '.join(sorted(tables)[:5])}); "
+                         "set STATE_PATH to a file of feedsvc's own, or to a new one")
+
+
 WHOLE_FROM = 2000  # keys past which _select reads a whole table rather than look each up
 # The writes a deployment's first build may hold back until its feeds are committed (transaction(hold=True)): every
 # ID's owner and every article's first-seen row, 20,000 inserts at 10,000 articles (and the checkpoint they set off:
@@ -130,6 +144,7 @@ class StateStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as conn:
+                _refuse_foreign(conn, self.path)  # before anything is written to it
                 use_wal(conn)
                 conn.executescript(_SCHEMA)
                 if "seen" not in {row[1] for row in conn.execute("PRAGMA table_info(articles)")}:  # a store from before
