@@ -351,8 +351,13 @@ class StoreReader:
         found = file_identity(self.path)
         if found is None or self._identity is None or found == self._identity:
             return
-        try:  # readable yet? A file put there in WAL mode is, once a writer (the builder taking over) has opened it
-            connect(self.path, readonly=True).close()
+        try:  # one that holds a build: until the builder taking over has committed its first, the held one is served
+            probe = connect(self.path, readonly=True)
+            try:
+                if not probe.execute("SELECT MAX(version) FROM builds").fetchone()[0]:
+                    return
+            finally:
+                probe.close()
         except sqlite3.Error:
             return  # the last build served meanwhile, from the file held; looked at again at the next check
         with self._lock:

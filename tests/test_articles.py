@@ -843,6 +843,11 @@ def test_a_front_matter_category_that_names_nothing_is_refused_as_a_category_lin
         parse(text, source)
 
 
+def test_a_blank_front_matter_category_is_no_name_written():
+    """`category: ""` (some tools write an empty field) names no category: the folder's, as before (found in review)."""
+    assert parse('---\ntitle: T\ncategory: ""\n---\nBody.\n', "news/a.md").categories == ("news",)
+
+
 def test_the_reading_options_change_with_the_time_zones_rules(tmp_path, monkeypatch):
     """Parse results are keyed by the reading options (building/parsed.py): a tzdata update that moved a zone's rules
     (Mexico 2022) left every stored result of a date written without a zone an hour off, embargoes with it."""

@@ -127,7 +127,7 @@ def test_a_worker_that_cannot_build_says_so_once_and_again_when_it_can(tmp_path)
     said = [line for line in err.splitlines() if line.strip()]
     assert out == "built\n", err
     assert len(said) == 2 and "cannot build" in said[0] and "Permission denied" in said[0], err
-    assert said[1].endswith("can build again (it holds the build lock and builds from now on)"), err
+    assert said[1].endswith("no longer fails to build: it holds the build lock and builds from now on"), err
 
 
 def test_a_process_killed_with_sigkill_frees_the_build_lock(tmp_path):

@@ -366,3 +366,18 @@ def test_another_programs_database_named_as_the_state_file_is_refused_untouched(
     with pytest.raises(StateError, match="another program's SQLite database .*set STATE_PATH"):
         StateStore(path)
     assert path.read_bytes() == before
+
+
+def test_a_first_scan_made_again_after_its_builder_stopped_keeps_its_articles_news_to_no_one(tmp_path):
+    """A first build's rows are held until its pages are committed; a builder stopped before made the next start a first
+    scan again, but the clock kept the first one's time, so every article of the catalogue was "recorded" at the second
+    and came in every delta from a poll between the two (found in review)."""
+    path = tmp_path / "state.sqlite3"
+    articles = [Article(id=f"a{i}", source=f"a{i}.md", title=f"T{i}", categories=("News",), body_html="", body_text="",
+                        summary="", lang="en", content_hash=f"b:h{i}", published=datetime(2020, 1, 1 + i, tzinfo=timezone.utc))
+                for i in range(3)]
+    first = StateStore(path)
+    with first.transaction(hold=True):  # a feeds-first build: its rows held, never written (the process ends)
+        assert [a.recorded for a in first.stamp(articles, T0)] == [None] * 3
+    for minutes in (5, 10):  # the next start, a first scan again; then a restart
+        assert [a.recorded for a in StateStore(path).stamp(articles, T0 + timedelta(minutes=minutes))] == [None] * 3

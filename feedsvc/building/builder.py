@@ -28,7 +28,6 @@ from .storewriter import Build, StoreWriter, resource_row, validators_of
 from ..transactions import rows_for
 from ..urls import article_path
 from .lock import BuilderStatus, BuildLock, lock_path, status_of, status_path
-from .statefile import StateFile
 from .rebase import MEDIA_TYPES, heads, in_first, moved_from, republished
 from .state import StateStore, wait_for
 
@@ -234,6 +233,8 @@ def _run_builder(app, settings, path: str) -> Any:
     from .scheduler import Refresher  # (watchdog) here, not on the way to the republish
     status = BuilderStatus(status_path(path))
     publisher.last_success = last_success(status, app.extensions["feedsvc.store"])
+    from .statefile import StateFile  # here: the serving master imports this module, never this step
+
     status.beat(publisher, app.extensions.get("feedsvc.lock"), StateFile(path))
     publisher.observers.append(lambda refreshed: status.written(publisher, finished=True))  # with the build it tells of, not up to a beat later
     watch = publisher.root if settings.watch else None

@@ -219,7 +219,7 @@ class BuilderStatus:
                     if state_file is not None and os.path.isdir(os.path.dirname(os.path.abspath(self.path))):
                         if (happened := state_file.check()) is not None:
                             log.error("%s; this process stops building and ends, and a serving process builds on the file "
-                                      "at that path (to start afresh, stop feedsvc first, then move the file aside)", happened)
+                                      "at that path, as at a start (stop feedsvc before moving or restoring it)", happened)
                             os._exit(3)
                     written = self.written(publisher)
                 except OSError as exc:  # the lock file could not be made again (kept): its folder gone, or full
@@ -257,7 +257,7 @@ class _Trouble:
 
     def over(self, now: str) -> None:
         if self.said is not None:
-            log.warning("process %d can build again (%s)", os.getpid(), now)
+            log.warning("process %d no longer fails to build: %s", os.getpid(), now)
             self.said = None
 
 

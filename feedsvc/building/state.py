@@ -106,8 +106,11 @@ def damaged(exc: BaseException, path: str | os.PathLike) -> str | None:
             "-wal and -shm files to start afresh (the articles are then dated anew, by their files' modification times)")
 
 
-# Tables every state file of feedsvc's has one of (this store's, then the build store's, store.py, made first by a builder).
-_OWN_TABLES = {"articles", "slugs", "versions", "owners", "builds", "resources", "parsed", "listings"}
+# Every table feedsvc makes in the state file (this store's, the build store's, search's, wanted's, WebSub's): a file
+# holding any of them is feedsvc's (each part makes its own tables first, in any order).
+_OWN_TABLES = {"archive_cuts", "articles", "builds", "carried", "changes", "clock", "deletions", "export_origin", "items",
+               "listing_items", "listing_pages", "listings", "owners", "parsed", "resources", "search_docs", "search_meta",
+               "search_text", "slugs", "term_slugs", "versions", "wanted", "websub_unsent"}
 
 
 def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
@@ -389,8 +392,10 @@ class StateStore:
         return [_dated(a, rows[a.id], firsts.get(a.id), seens, first_seen) for a in articles]
 
     def _note_first_scan(self, conn: sqlite3.Connection, now: datetime) -> None:
-        """Keep the `seen` of a deployment's first scan: the articles it records were news to no one who polled before."""
-        conn.execute("INSERT OR IGNORE INTO clock (name, moment) VALUES ('first scan', ?)", (_text(now),))
+        """Keep the `seen` of a deployment's first scan: the articles it records were news to no one who polled before.
+        Replaced, not kept: a first scan whose rows were never written (its builder stopped before its pages) is made
+        again by the next start, whose rows have its own `seen`."""
+        conn.execute("INSERT OR REPLACE INTO clock (name, moment) VALUES ('first scan', ?)", (_text(now),))
 
     def _first_scan(self, conn: sqlite3.Connection) -> str | None:
         """The `seen` of this deployment's first scan, as kept (None from a store older than it)."""

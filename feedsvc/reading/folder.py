@@ -237,8 +237,8 @@ class Folder:
             got = self._file(source, entry.path, st)
         except FileNotFoundError:  # removed since the listing (a temporary file, an editor's swap file): not there
             return
-        except OSError as exc:  # a name too long, …
-            got = Skipped(source, *_file_error(exc))
+        except OSError as exc:  # a name too long (for good); a folder that can be listed but not searched (r--: for now)
+            got = (Skipped if exc.errno in _FOR_GOOD else Unreadable)(source, *_file_error(exc))
         if isinstance(got, Skipped):
             told.append((entry.name, source + "/" if got.source.endswith("/") else source, got))
         else:

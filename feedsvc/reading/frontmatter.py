@@ -254,7 +254,8 @@ def read_categories(meta: dict) -> list[str]:
     names = _str_list(meta, "categories") + _str_list(meta, "category")
     cleaned = [clean_category(n) for n in names]
     named = [c for c in cleaned if names_something(c)]
-    if names and not named:  # refused as a .txt category line is: not the folder's name (or the first line) instead
+    if not named and any(n.strip() for n in names):  # refused as a .txt category line is, not the folder's name taken
+        # instead; a blank one (`category: ""`, as some tools write an empty field) is no name written: the folder's
         raise FrontMatterError(f"category {quoted(names[0])} has no name", "write a category name such as News")
     if (count := len(set(named))) > CATEGORIES_MAX:
         raise FrontMatterError(f"{count} categories, over the {CATEGORIES_MAX} limit",

@@ -163,8 +163,8 @@ class Scanner:
             # A folder that could not be listed this time (Unreadable: its permissions, an I/O error) keeps its files as
             # they were last read, as a file that cannot be read does: not gone, nor announced deleted.
             unlisted = tuple(key for key, skipped in passed.items() if key.endswith("/") and isinstance(skipped, Unreadable))
-            gone = [s for s, entry in self._entries.items()
-                    if entry.walked is not mark and s not in listing and not s.startswith(unlisted)]
+            gone = [s for s, entry in self._entries.items() if entry.walked is not mark and s not in listing
+                    and not s.startswith(unlisted) and not isinstance(passed.get(s), Unreadable)]
             # A file the watcher saw go is kept GONE_AFTER when a folder among the hints makes this a walk too (`git
             # checkout` makes folders as it deletes and writes files anew), as when it is looked at alone (below); not one
             # renamed to another article's name, which leaves in the refresh that publishes its new name, nor the files of
