@@ -1,12 +1,14 @@
 """Forked children (feedsvc/children.py): the dedicated builder's start, named, gone with its parent."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -87,3 +89,170 @@ def test_a_fork_does_not_say_twice_what_its_parent_had_buffered(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})  # stdout a pipe: block-buffered
     assert out.returncode == 0 and out.stdout.count("said once") == 1, out.stdout + out.stderr
+
+
+# --- stopping `feedsvc serve` and `feedsvc build` with Ctrl-C or SIGTERM: real processes, signalled as a group ---
+
+_AS_AT_A_TERMINAL = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                     "os.execv(sys.executable, [sys.executable, '-m', 'feedsvc', *sys.argv[1:]])")
+
+
+def _started(args: list[str], tmp_path: Path) -> subprocess.Popen:
+    """`feedsvc ARGS` as a terminal starts it: a process group of its own (the group a Ctrl-C reaches), SIGINT not
+    ignored (as it may be in this run, started in the background)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_CONFIG": "", "FEEDSVC_STATE_PATH": str(tmp_path / "state.db")}
+    return subprocess.Popen([sys.executable, "-c", _AS_AT_A_TERMINAL, *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=True)
+
+
+def _group(pgid: int) -> list[str]:
+    """The names of the processes of a process group still running (a zombie has ended: only not reaped yet)."""
+    names = []
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text() if entry.isdigit() else ""
+        except OSError:
+            continue
+        if stat:
+            state, _parent, group = stat[stat.rindex(")") + 2:].split()[:3]
+            if int(group) == pgid and state != "Z":
+                names.append(stat[stat.index("(") + 1:stat.rindex(")")])
+    return names
+
+
+def _stopped(proc: subprocess.Popen, signum: int, when: Callable[[], bool]) -> tuple[int, str]:
+    """Signal the process's group once when() is true; its exit code and standard error, after checking that every
+    process of the group has ended. The group is killed whatever happens."""
+    try:
+        deadline = time.monotonic() + 60
+        while not when():
+            assert proc.poll() is None and time.monotonic() < deadline, "never ready"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signum)
+        _, err = proc.communicate(timeout=30)
+        deadline = time.monotonic() + 5
+        while _group(proc.pid):  # the children end with it, not later and not never
+            assert time.monotonic() < deadline, (_group(proc.pid), err)
+            time.sleep(0.05)
+        return proc.returncode, err
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    """1,200 articles: a cold start reads them with workers, placing first (1,000 or more)."""
+    from benchmarks.gen_corpus import main as generate
+
+    generate(["-n", "1200", "-o", str(tmp_path / "corpus")])
+    return tmp_path / "corpus" / "txt"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_build_stopped_by_ctrl_c_or_sigterm_says_so_in_one_line(tmp_path, corpus, signum):
+    """Ctrl-C of a build printed a KeyboardInterrupt traceback from it and each of its workers (56 lines) and then
+    "Aborted!"; a SIGTERM left workers that died writing to it with BrokenPipeError tracebacks."""
+    proc = _started(["build", "--out", str(tmp_path / "out"), "--articles", str(corpus)], tmp_path)
+    code, err = _stopped(proc, signum, lambda: {"feedsvc-reader", "feedsvc-export"} <= set(_group(proc.pid)))
+    said = [line for line in err.splitlines() if " INFO " not in line]
+    assert "Traceback" not in err and code == 128 + signum, err
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert said == [f"build stopped ({name}): {tmp_path / 'out'} is left as it was"], err
+
+
+def _started_workers(pgid: int) -> int:
+    """How many reading workers started anew (`python -c "… reading.pool import work …"`) a process group runs."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        try:
+            line = Path(f"/proc/{entry}/cmdline").read_bytes() if entry.isdigit() else b""
+            group = os.getpgid(int(entry)) if line else None
+        except OSError:
+            continue
+        count += group == pgid and b"feedsvc.reading.pool import work" in line
+    return count
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_build_killed_alone_leaves_no_worker_to_die_with_a_traceback(tmp_path, sample_dir, corpus, signum):
+    """SIGKILL or SIGTERM of the build alone (not its group), reading with workers started anew (a build on a kept
+    state, many files new): each worker, writing into a pipe nobody read any more, died with a BrokenPipeError
+    traceback. They end without a word, and soon."""
+    made = _started(["build", "--out", str(tmp_path / "first"), "--articles", str(sample_dir)], tmp_path)
+    assert made.wait(timeout=60) == 0, made.stderr.read()
+    made.stderr.close()
+    proc = _started(["build", "--out", str(tmp_path / "out"), "--articles", str(corpus)], tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while _started_workers(proc.pid) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "no reading workers started"
+            time.sleep(0.02)
+        time.sleep(0.5)  # reading
+        os.kill(proc.pid, signum)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _group(proc.pid):
+            assert time.monotonic() < deadline, _group(proc.pid)
+            time.sleep(0.05)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    err = proc.stderr.read()
+    assert "Traceback" not in err and " WARNING " not in err, err
+
+
+def _serving_port() -> int:
+    """A port of 18600-18699 on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    for port in range(18600, 18700):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in 18600-18699")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("start", ["starting", "cold", "warm"])
+def test_serve_stopped_by_ctrl_c_or_sigterm_ends_every_process_without_a_traceback(tmp_path, sample_dir, request, start,
+                                                                                   signum):
+    """Ctrl-C of `serve` printed the builder's KeyboardInterrupt traceback (at its threading.Event().wait()); in a cold
+    start, its reading workers' too, and "a reading worker failed (EOFError: Ran out of input); reading its share here"
+    of workers that were only being stopped with it. Before gunicorn ran: click's "Aborted!"."""
+    from tests.http_helpers import fetch, wait_until_up
+
+    port = _serving_port()
+    folder = sample_dir if start == "warm" else request.getfixturevalue("corpus")
+    workers = "2" if start == "warm" else "1"  # warm: both booted by the time it has built
+    proc = _started(["serve", "--port", str(port), "--workers", workers, "--articles", str(folder)], tmp_path)
+
+    def answers() -> bool:
+        try:
+            return fetch(f"http://127.0.0.1:{port}", "/healthz").status in (200, 503)
+        except OSError:
+            return False
+
+    def ready() -> bool:
+        if start == "starting":  # the builder forked, gunicorn on its way (it may be there: asserted either way)
+            return "feedsvc-builder" in _group(proc.pid)
+        if start == "cold":  # serving (its worker booted: one signalled as it boots misses it, gunicorn's own race),
+            # while the builder's reading workers read
+            return answers() and "feedsvc-reader" in _group(proc.pid)
+        wait_until_up(f"http://127.0.0.1:{port}", proc)  # built: the builder waits for its next refresh
+        time.sleep(0.5)
+        return True
+
+    code, err = _stopped(proc, signum, ready)
+    assert "Traceback" not in err and "reading worker" not in err and " WARNING " not in err, err
+    said = [line for line in err.splitlines() if "INFO" not in line]
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    if start != "starting" or code == 0:  # gunicorn's arbiter ends with 0 on either (it may have started already)
+        assert code == 0 and not said, err
+    else:
+        assert code == 128 + signum and said == [f"serve stopped ({name})"], err
