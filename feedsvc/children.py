@@ -4,7 +4,6 @@ Neutral: the serving master forks the builder with it (building/builder.py), the
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import pickle
@@ -35,16 +34,11 @@ def fork(run: Callable[[], object], name: str) -> "Forked":
     fork copies the calling thread alone) and no open database connection its copy would share."""
     parent = os.getpid()
     flush_output()  # else what this process has buffered is in the copy too, and said twice
-    # A Ctrl-C in the instant after the fork would reach the copy with this process's handler still set (a traceback):
-    # held back until the copy ignores it; this process gets its own as the fork returns.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     pid = os.fork()
     if pid:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         return Forked(pid)
     code = 1
     try:  # the child never returns into its parent's code (a click command, gunicorn's arbiter)
-        as_child()
         die_with_parent()
         if os.getppid() != parent:  # it went before the line above could ask to follow it
             return
@@ -62,51 +56,6 @@ def fork(run: Callable[[], object], name: str) -> "Forked":
     finally:
         flush_output()
         os._exit(code)
-
-
-def as_child() -> None:
-    """A child's signals: a Ctrl-C (SIGINT to the whole process group) is for the process that started it, which ends
-    it (its input closed, or its own end's SIGTERM): ignored here, or each child printed a KeyboardInterrupt traceback.
-    A SIGTERM ends it at once, whatever handler its parent had set (`feedsvc build`'s)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
-
-def as_worker() -> None:
-    """A worker's signals (its whole life is to answer on a pipe), as as_child's; and a write into a pipe nobody reads
-    any more (its parent killed) ends it without a word, as a shell filter ends, not with a BrokenPipeError traceback."""
-    as_child()
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-
-
-def end_children(within: float = 2.0) -> None:
-    """SIGTERM to every child of this process (its reading and export workers, a fork working ahead), then a wait of at
-    most `within` seconds for them to end: a process stopping at once leaves none at work behind it. Their own
-    bookkeeping is not needed: each ends at its SIGTERM (as_child). Linux's /proc lists them; elsewhere, none."""
-    pids = _children()
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + within
-    for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0]:
-                    break
-            except ChildProcessError:  # reaped already (a Popen's own wait)
-                break
-            time.sleep(0.01)
-
-
-def _children() -> list[int]:
-    """This process's children, as /proc lists each of its threads' (a worker started from a thread is that thread's)."""
-    pids: list[int] = []
-    with contextlib.suppress(OSError):
-        for thread in os.listdir("/proc/self/task"):
-            with contextlib.suppress(OSError), open(f"/proc/self/task/{thread}/children", encoding="ascii") as listed:
-                pids += [int(pid) for pid in listed.read().split()]
-    return pids
 
 
 def flush_output() -> None:

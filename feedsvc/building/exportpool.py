@@ -35,17 +35,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping
 
-from ..children import as_worker
 from ..model import Site
 from ..paging import Listing, page_feed
-from ..reading.pool import close_worker, cores, end_worker, fork_worker, results_channel, was_stopped, worker_env
+from ..reading.pool import close_worker, cores, end_worker, fork_worker, results_channel, worker_env
 from ..store import connect
 from .exportfolder import FileTask, etag, mtime_ns, put_file, write_files
 from .precompress import SUFFIXES
 
 log = logging.getLogger(__name__)
 
-WORKER = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); from feedsvc.building.exportpool import work; work()"
+WORKER = "from feedsvc.building.exportpool import work; work()"
 FROM_PAGES = 30
 KEEP_ARTICLES = 4000  # articles a worker keeps between pages (a few KiB each)  # archive pages to render: below this, a worker's start and store reads do not pay
 
@@ -129,8 +128,7 @@ class ExportWorkers:
                 pickle.dump((job, share), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 worker.stdin.flush()
             except OSError as exc:
-                if not was_stopped(worker):
-                    log.warning("an export worker failed (%s); its pages are rendered here", exc)
+                log.warning("an export worker failed (%s); its pages are rendered here", exc)
                 handed.append((None, share))
                 continue
             handed.append((worker, share))
@@ -148,8 +146,7 @@ class ExportWorkers:
                 try:
                     results = pickle.load(worker.stdout)
                 except Exception as exc:  # noqa: BLE001 - a worker that died: its pages are made here
-                    if not was_stopped(worker):
-                        log.warning("an export worker failed (%s: %s); its pages are rendered here", type(exc).__name__, exc)
+                    log.warning("an export worker failed (%s: %s); its pages are rendered here", type(exc).__name__, exc)
             if isinstance(results, OSError):
                 stopped = stopped or results
             elif results is None:
@@ -278,7 +275,6 @@ def make_and_write(maker: PageMaker, out: Path, task: Task) -> Result:
 def work(source: BinaryIO | None = None, out: BinaryIO | None = None) -> None:
     """The worker: from stdin (Job, [Task]) or Files, their results to stdout as one list (or the OSError that
     stopped it: a full disk); until the end of its input. source, out: a forked worker's pipes (fork_ahead)."""
-    as_worker()  # a Ctrl-C, and a build killed while this worker writes to it, are no traceback of its own
     source = source or sys.stdin.buffer
     out = out or results_channel()
     maker = None

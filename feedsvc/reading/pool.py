@@ -22,7 +22,6 @@ import gc
 import logging
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import threading
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from .. import allocator
-from ..children import Forked, as_worker, fork
+from ..children import Forked, fork
 from ..model import Article
 from .articles import Options, read_or_skip
 from .folder import FileBusyError, Folder, Skipped
@@ -63,9 +62,7 @@ CLAIM_WAIT = 5.0
 Result = Article | Skipped | None  # None: held back, open for writing (busy) or not as listed (expect): read_one
 # (source, whether a file still open for writing is held back, the (size, mtime_ns) it was listed with or None)
 Item = tuple[str, bool, tuple[int, int] | None]
-# Run by `python -c` (the interpreter running this one). A Ctrl-C is ignored from the first line, not once feedsvc is
-# imported: one during the import printed a KeyboardInterrupt traceback (work() then sets the rest: as_worker).
-WORKER = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); from feedsvc.reading.pool import work; work()"
+WORKER = "from feedsvc.reading.pool import work; work()"  # run by `python -c` (the interpreter running this one)
 _prestarted: list[subprocess.Popen] = []  # idle workers started ahead (prestart), taken by the next big scan
 _prestarted_lock = threading.Lock()
 _keeping = False  # between prestart() and release(): a worker done with a scan waits for the next one
@@ -418,21 +415,10 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> 
     except Exception as exc:  # noqa: BLE001 - a worker that died, a pipe that broke: its chunks are read here
         while held:
             shared.give_back(held.pop())  # the newest first: the oldest ends at the front, as they were handed
-        if not was_stopped(worker):
-            log.warning("a reading worker failed (%s: %s); reading its share here", type(exc).__name__, exc)
+        log.warning("a reading worker failed (%s: %s); reading its share here", type(exc).__name__, exc)
     close_worker(worker)
-    if worker.returncode and not was_stopped(worker):
+    if worker.returncode:
         log.warning("a reading worker exited with %s", worker.returncode)
-
-
-def was_stopped(worker: subprocess.Popen | Forked) -> bool:
-    """Whether a worker whose pipe broke was stopped with everything else (a SIGTERM or SIGINT to the process group: a
-    Ctrl-C, a service stopped), not failed: then no warning, which would tell of a failure that is none."""
-    try:
-        code = worker.wait(timeout=1)  # its pipe closed: it is ending, if it has not ended yet
-    except subprocess.TimeoutExpired:
-        return False
-    return code in (-signal.SIGTERM, -signal.SIGINT)
 
 
 def results_channel() -> BinaryIO:
@@ -460,7 +446,6 @@ def work(source: BinaryIO | None = None, out: BinaryIO | None = None) -> None:
     each chunk's results to stdout; until the end of its input. The language model loads with the first text
     that needs it (text.py): Arabic and plain English prose never do, and a worker that loaded it for nothing
     would spend time and memory on it during a cold start. source, out: a forked worker's pipes (fork_worker)."""
-    as_worker()  # a Ctrl-C, and a builder killed while this worker writes to it, are no traceback of its own
     root = options = folder = None
     source = source or sys.stdin.buffer
     out = out or results_channel()
