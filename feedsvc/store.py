@@ -294,6 +294,7 @@ class StoreReader:
         # a file replaced (or written back after it was deleted: building/statefile.py) is read anew, its cache dropped.
         self._identity: tuple[int, int] | None = None
         self._file = 0
+        self._probed = 0.0  # when a file found at the path in the place of the one read was last probed for a build
         self._checked = 0.0  # when the latest look at the version began
         self.seen = 0.0  # when the latest look that has ended began: what is in memory is at least that recent
 
@@ -351,8 +352,12 @@ class StoreReader:
         found = file_identity(self.path)
         if found is None or self._identity is None or found == self._identity:
             return
+        if time.monotonic() - self._probed < 1.0:  # asked of at every look (20 ms): a new file is probed once a second
+            return
+        self._probed = time.monotonic()
         try:  # one that holds a build: until the builder taking over has committed its first, the held one is served
             probe = connect(self.path, readonly=True)
+            probe.execute("PRAGMA busy_timeout=0")  # never waits: the event loop asks too (front.py)
             try:
                 if not probe.execute("SELECT MAX(version) FROM builds").fetchone()[0]:
                     return

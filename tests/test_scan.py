@@ -540,6 +540,7 @@ def test_a_folder_that_cannot_be_read_for_a_moment_keeps_its_articles_and_announ
     (RFC 6721 tombstones), while a file that cannot be read stays published as last read (found in review)."""
     write(articles_dir, "a.txt", "News\nTop story\nBody.\n")
     write(articles_dir, "sub/b.txt", "News\nStory in a folder\nBody.\n")
+    write(articles_dir, "sub/deep/c.txt", "News\nStory a folder further\nBody.\n")
     code = f"""
 import os
 from pathlib import Path
@@ -565,8 +566,9 @@ print("later", sorted(a.source for a in later.articles), [s.source for s in late
         os.chmod(articles_dir / "sub", 0o755)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
-        "first ['a.txt', 'sub/b.txt']",
-        f"walked ['a.txt', 'sub/b.txt'] ['{'folder ' if mode == 0 else ''}cannot be read (Permission denied)']",
-        "looked ['a.txt', 'sub/b.txt']",
-        "later ['a.txt', 'sub/b.txt'] []",
+        "first ['a.txt', 'sub/b.txt', 'sub/deep/c.txt']",
+        "walked ['a.txt', 'sub/b.txt', 'sub/deep/c.txt'] " + str(["folder cannot be read (Permission denied)"] if mode == 0 else
+                                                                  ["cannot be read (Permission denied)", "folder cannot be read (Permission denied)"]),
+        "looked ['a.txt', 'sub/b.txt', 'sub/deep/c.txt']",
+        "later ['a.txt', 'sub/b.txt', 'sub/deep/c.txt'] []",
     ]

@@ -352,7 +352,8 @@ def test_a_refresh_that_meets_a_damaged_store_says_which_file_and_the_way_out(tm
     assert damaged(ValueError("x"), "s.db") is None
 
 
-@pytest.mark.parametrize("tables", ["CREATE TABLE articles (x TEXT)", "CREATE TABLE notes (body TEXT)"])
+@pytest.mark.parametrize("tables", ["CREATE TABLE articles (x TEXT)", "CREATE TABLE notes (body TEXT)",
+                                    "CREATE TABLE items (id TEXT, name TEXT)"])  # a table named as one of feedsvc's
 def test_another_programs_database_named_as_the_state_file_is_refused_untouched(tmp_path, tables):
     """It passed the start's checks and was added to (24 tables), and every refresh failed on it (found in review)."""
     import sqlite3

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -396,3 +397,26 @@ def test_a_serving_process_reads_the_state_file_that_replaced_the_one_it_read(sa
     os.replace(tmp_path / "other.sqlite3", tmp_path / "state.sqlite3")
     reader.current(force=True)
     assert b"Only in the other store" in reader.resource("feed.rss").body
+
+
+def test_a_state_file_not_told_at_the_builders_start_is_no_replacement(tmp_path):
+    """A stat that failed as the builder started (its folder unsearchable a moment) made the next heartbeat's stat a
+    "replaced" state file, and the healthy builder ended (found in review)."""
+    folder = tmp_path / "state"
+    folder.mkdir()
+    (folder / "state.sqlite3").write_bytes(b"")
+    code = f"""
+import os
+from feedsvc.building.statefile import StateFile
+os.chmod({str(folder)!r}, 0)
+held = StateFile({str(folder / "state.sqlite3")!r})
+os.chmod({str(folder)!r}, 0o755)
+print(held.check())
+"""
+    drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
+    try:
+        run = subprocess.run([*drop, sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    finally:
+        os.chmod(folder, 0o755)
+    assert run.returncode == 0 and run.stdout.strip() == "None", run.stdout + run.stderr

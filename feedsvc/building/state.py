@@ -113,12 +113,19 @@ _OWN_TABLES = {"archive_cuts", "articles", "builds", "carried", "changes", "cloc
                "search_text", "slugs", "term_slugs", "versions", "wanted", "websub_unsent"}
 
 
+# A column only feedsvc's own table of that name has: a file with one of them is feedsvc's (its parts make their tables in
+# any order); one whose tables have none is another program's, even with a table named as one of feedsvc's (`items`).
+_OWN_COLUMNS = {"articles": "first_seen", "slugs": "slug", "versions": "digest", "builds": "committed_at",
+                "resources": "made_from", "parsed": "parser_version", "websub_unsent": "url", "search_meta": "key",
+                "wanted": "asked"}
+
+
 def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
     """Raise StateError for another program's SQLite database named as the state file: its tables were added to and
     every refresh failed on it ("table articles has no column named id")."""
     tables = {name: [row[1] for row in conn.execute(f'PRAGMA table_info("{name}")')]
               for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
-    if tables and (not tables.keys() & _OWN_TABLES or "first_seen" not in tables.get("articles", ["first_seen"])):
+    if tables and not any(column in tables.get(table, ()) for table, column in _OWN_COLUMNS.items()):
         raise StateError(f"state file {path} is another program's SQLite database (tables {', '.join(sorted(tables)[:5])}); "
                          "set STATE_PATH to a file of feedsvc's own, or to a new one")
 

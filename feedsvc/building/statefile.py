@@ -27,6 +27,9 @@ class StateFile:
         found = _identity(self.path)
         if found is _UNKNOWN or found == self.identity:
             return None
+        if self.identity is _UNKNOWN:  # not told at the start (a stat that failed then): the file is the one found now
+            self.identity = found
+            return None if found is not None else f"the state file {self.path} was deleted while feedsvc ran"
         if found is None:
             return f"the state file {self.path} was deleted while feedsvc ran"
         return f"the state file {self.path} was replaced while feedsvc ran"

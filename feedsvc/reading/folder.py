@@ -238,7 +238,10 @@ class Folder:
         except FileNotFoundError:  # removed since the listing (a temporary file, an editor's swap file): not there
             return
         except OSError as exc:  # a name too long (for good); a folder that can be listed but not searched (r--: for now)
-            got = (Skipped if exc.errno in _FOR_GOOD else Unreadable)(source, *_file_error(exc))
+            if exc.errno in _FOR_GOOD:
+                got = Skipped(source, *_file_error(exc))
+            else:  # a folder in it (its type from the listing) keeps its files as a folder that cannot be listed does
+                got = _unlisted(source + "/", exc) if _listed_as_folder(entry) else Unreadable(source, *_file_error(exc))
         if isinstance(got, Skipped):
             told.append((entry.name, source + "/" if got.source.endswith("/") else source, got))
         else:
@@ -417,6 +420,14 @@ def _file_error(exc: OSError) -> tuple[str, str]:
 
 
 _FOR_GOOD = (errno.ENAMETOOLONG, errno.ELOOP)  # what a file's or folder's name is, not a moment's state (permissions, I/O)
+
+
+def _listed_as_folder(entry: os.DirEntry) -> bool:
+    """Whether the listing gave this entry as a folder (its d_type: no call that could fail as the stat did)."""
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def _unlisted(prefix: str, exc: OSError) -> Skipped:
