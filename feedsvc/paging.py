@@ -131,7 +131,8 @@ _ONE_SECOND = timedelta(seconds=1)
 
 
 def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: int, **options) -> Feed | None:
-    """Items published or updated after `since`, newest first, `size` a page; None past the last page."""
+    """Items published, updated or recorded after `since` (changed_after), newest first, `size` a page; None past the
+    last page."""
     items = listing.items  # a serving process's stored items pick theirs without loading the rest (variants.py)
     newer = items.newer_than(since) if hasattr(items, "newer_than") else [a for a in items if changed_after(a, since)]
     pages = max(1, -(-len(newer) // size))

@@ -7,6 +7,7 @@ writes them with a build). Neutral: imports nothing of reading, building or serv
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -180,10 +181,11 @@ def latest_on_disk(path: str | Path) -> int:
 
 
 def file_identity(path: str | Path) -> tuple[int, int] | None:
-    """The (device, inode) of the file at path, or None when there is none: what tells a file replaced from the one open."""
+    """The (device, inode) of the file at path, or None when there is none: what tells a file replaced from the one open.
+    OSError when it cannot be told now (its folder's permissions, I/O)."""
     try:
         found = os.stat(path)
-    except OSError:
+    except FileNotFoundError:
         return None
     return found.st_dev, found.st_ino
 
@@ -290,10 +292,9 @@ class StoreReader:
         self._listings: OrderedDict[str, tuple] = OrderedDict()  # key → (head, size), the last HEADS asked
         self._bytes = 0  # bytes read from the store of the resources kept (a coding made here is not counted)
         self.version = 0
-        # The state file's (device, inode) as this process's connections opened it, and a count of the files it has read:
-        # a file replaced (or written back after it was deleted: building/statefile.py) is read anew, its cache dropped.
+        # The state file's (device, inode) as this process's connections opened it: a file replaced at the path (renamed
+        # into place, or made anew by the builder that took over after it was deleted) is read anew, its cache dropped.
         self._identity: tuple[int, int] | None = None
-        self._file = 0
         self._probed = 0.0  # when a file found at the path in the place of the one read was last probed for a build
         self._checked = 0.0  # when the latest look at the version began
         self.seen = 0.0  # when the latest look that has ended began: what is in memory is at least that recent
@@ -302,15 +303,16 @@ class StoreReader:
         """This thread's read-only connection; quick: one that never waits for a lock (busy_timeout 0)."""
         name = "quick" if quick else "conn"
         kept = getattr(self._local, name, None)
-        if kept is None or kept[0] != os.getpid() or kept[1] != self._file:
+        if kept is None or kept[0] != os.getpid() or kept[1] != self._identity:
             if kept is not None and kept[0] == os.getpid():
                 kept[2].close()  # of a file replaced since
             if self._identity is None:
-                self._identity = file_identity(self.path)
+                with contextlib.suppress(OSError):  # cannot be told now: the next connection asks again
+                    self._identity = file_identity(self.path)
             conn = connect(self.path, readonly=True)
             if quick:
                 conn.execute("PRAGMA busy_timeout=0")
-            kept = (os.getpid(), self._file, conn)
+            kept = (os.getpid(), self._identity, conn)
             setattr(self._local, name, kept)
         return kept[2]
 
@@ -346,10 +348,13 @@ class StoreReader:
         return self.version
 
     def _follow_file(self) -> None:
-        """Read the file at the path from now on if it is another than the one read (replaced while feedsvc ran, or
-        written back after it was deleted), dropping all that is held: its builds are numbered anew. A file gone is
-        left as it is: the connections held read it still, the last build served until one is there again."""
-        found = file_identity(self.path)
+        """Read the file at the path from now on if it is another than the one read (replaced while feedsvc ran, or made
+        anew after it was deleted), dropping all that is held: its builds are numbered anew. A file gone is left as it
+        is: the connections held read it still, the last build served until the new file has one."""
+        try:
+            found = file_identity(self.path)
+        except OSError:  # cannot be told now: looked at again at the next check
+            return
         if found is None or self._identity is None or found == self._identity:
             return
         if time.monotonic() - self._probed < 1.0:  # asked of at every look (20 ms): a new file is probed once a second
@@ -368,7 +373,7 @@ class StoreReader:
         with self._lock:
             if found != self._identity:
                 log.warning("the state file %s is another file now: read from now on, this process's cache dropped", self.path)
-                self._identity, self._file = found, self._file + 1
+                self._identity = found
                 self._cache.clear(), self._listings.clear()
                 self._bytes, self.version = 0, 0
 

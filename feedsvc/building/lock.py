@@ -208,7 +208,7 @@ class BuilderStatus:
     def beat(self, publisher, lock: "BuildLock | None" = None, state_file=None) -> threading.Thread:
         """Write the status every HEARTBEAT_SECONDS from a daemon thread; and check that this process still holds the
         build lock (BuildLock.kept): a builder whose lock file another process holds now ends its process at once; so
-        does one whose state file was deleted (written back first) or replaced (state_file: statefile.StateFile)."""
+        does one whose state file was deleted or replaced (state_file: statefile.StateFile)."""
         def loop() -> None:
             while True:
                 try:

@@ -106,13 +106,6 @@ def damaged(exc: BaseException, path: str | os.PathLike) -> str | None:
             "-wal and -shm files to start afresh (the articles are then dated anew, by their files' modification times)")
 
 
-# Every table feedsvc makes in the state file (this store's, the build store's, search's, wanted's, WebSub's): a file
-# holding any of them is feedsvc's (each part makes its own tables first, in any order).
-_OWN_TABLES = {"archive_cuts", "articles", "builds", "carried", "changes", "clock", "deletions", "export_origin", "items",
-               "listing_items", "listing_pages", "listings", "owners", "parsed", "resources", "search_docs", "search_meta",
-               "search_text", "slugs", "term_slugs", "versions", "wanted", "websub_unsent"}
-
-
 # A column only feedsvc's own table of that name has: a file with one of them is feedsvc's (its parts make their tables in
 # any order); one whose tables have none is another program's, even with a table named as one of feedsvc's (`items`).
 _OWN_COLUMNS = {"articles": "first_seen", "slugs": "slug", "versions": "digest", "builds": "committed_at",

@@ -10,8 +10,9 @@ from the last build they hold until the file at the path has one (store.StoreRea
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ..store import file_identity
 
 
 class StateFile:
@@ -39,11 +40,8 @@ _UNKNOWN = (-1, -1)  # a stat that failed for another reason than the file's abs
 
 
 def _identity(path: str) -> tuple[int, int] | None:
-    """(device, inode) of the file at path; None when there is none; _UNKNOWN when it cannot be told now."""
+    """store.file_identity, _UNKNOWN when it cannot be told now."""
     try:
-        found = os.stat(path)
-    except FileNotFoundError:
-        return None
+        return file_identity(path)
     except OSError:
         return _UNKNOWN
-    return found.st_dev, found.st_ino
