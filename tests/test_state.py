@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 
 import pytest
 from datetime import datetime, timedelta, timezone
@@ -382,3 +383,20 @@ def test_a_first_scan_made_again_after_its_builder_stopped_keeps_its_articles_ne
         assert [a.recorded for a in first.stamp(articles, T0)] == [None] * 3
     for minutes in (5, 10):  # the next start, a first scan again; then a restart
         assert [a.recorded for a in StateStore(path).stamp(articles, T0 + timedelta(minutes=minutes))] == [None] * 3
+
+
+def test_making_the_store_leaves_no_connection_to_its_file_open(tmp_path):
+    """The serving master makes the store (server.preflight), then forks the builder. A connection it left to the cyclic
+    collector (a connection and its statement cache hold each other) was closed after that fork: its copy in the builder
+    let go of the builder's own locks on the file, and the master then deleted the write-ahead log under the builder."""
+    import gc
+
+    path = tmp_path / "state.sqlite3"
+    gc.disable()
+    try:
+        StateStore(path)
+        held = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                if os.path.exists(f"/proc/self/fd/{fd}")]
+    finally:
+        gc.enable()
+    assert not [name for name in held if name.startswith(str(path))]
