@@ -164,6 +164,32 @@ def test_refreshes_are_timed_and_counted_by_outcome(make_app, articles_dir):
     assert value(client, "feedsvc_last_refresh_success_timestamp_seconds") == publisher.last_success.timestamp()
 
 
+def test_a_refresh_whose_build_is_not_committed_is_counted_failed(make_app, articles_dir):
+    """A store a newer feedsvc changed (a column more in `builds`): every commit fails, serving processes serve the last
+    build committed, and /healthz turns stale. The refresh counted "changed" and moved the last success all the same:
+    metrics observed it after the committer had failed."""
+    import sqlite3
+    import time
+
+    from feedsvc.building.committer import Committer
+
+    write(articles_dir, "a.txt", "News\nFirst\n" + "A paragraph of text. " * 20)
+    app = make_app(articles_dir)
+    client, publisher = app.test_client(), app.extensions["feedsvc"]
+    for committer in (o for o in publisher.observers if isinstance(o, Committer)):
+        committer.wait()
+    success = value(client, "feedsvc_last_refresh_success_timestamp_seconds")
+    with sqlite3.connect(publisher.store.path) as conn:
+        conn.execute("ALTER TABLE builds ADD COLUMN made_by TEXT")
+    time.sleep(1.05)  # a version of its own second
+    write(articles_dir, "b.txt", "News\nSecond\n" + "A paragraph of text. " * 20)
+    publisher.refresh()
+    assert publisher.last_error.startswith("the build could not be committed")
+    assert value(client, "feedsvc_refreshes_total", outcome="changed") == 1  # the first build's alone
+    assert value(client, "feedsvc_refreshes_total", outcome="failed") == 1
+    assert value(client, "feedsvc_last_refresh_success_timestamp_seconds") == success
+
+
 @pytest.mark.e2e
 def test_workers_add_their_counts_up(tmp_path):
     """Under `feedsvc serve --workers 2` a scrape that reaches any worker sees every worker's requests."""

@@ -530,6 +530,8 @@ class Publisher:
         failed, which is said once with its traceback, then in one line a refresh while it fails the same way."""
         failed = None
         for observer in self.observers:
+            if failed is not None and refreshed.ok:  # the build is not committed: those after see a failed refresh
+                refreshed = replace(refreshed, ok=False, error=self.last_error)  # (metrics count it so, search waits)
             try:
                 observer(refreshed)
             except Exception as exc:  # an observer's failure (a full disk under the build store) never stops refreshing
