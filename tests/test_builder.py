@@ -325,3 +325,29 @@ def test_healthz_counts_a_refresh_on_while_the_builder_is_not_heard_from(sample_
     assert now["refreshing"]["seconds"] < 1 and not now["refreshing"]["stuck"]
     later = heard(30)
     assert later["refreshing"]["seconds"] >= 30 and later["refreshing"]["stuck"] and later["refreshing"]["file"] == "a.txt"
+
+
+def test_a_lasting_trouble_building_is_said_again_every_few_minutes_not_at_every_try(monkeypatch, caplog):
+    """A problem that lasts is said as it starts, again every REMIND_SECONDS while it lasts (an operator who missed the
+    first line sees it is still so), at once when it changes, and once when it ends."""
+    from feedsvc.building import lock
+
+    now = [1000.0]
+    monkeypatch.setattr(lock.time, "monotonic", lambda: now[0])
+    trouble = lock._Trouble()
+    denied = PermissionError(13, "Permission denied")
+    with caplog.at_level("WARNING", logger="feedsvc.building.lock"):
+        for _ in range(100):  # every 2.5 s for 250 s
+            trouble.failed(denied, 2.5)
+            now[0] += 2.5
+        assert len(caplog.records) == 1
+        now[0] += lock.REMIND_SECONDS - 250
+        trouble.failed(denied, 2.5)
+        trouble.failed(denied, 2.5)
+        trouble.failed(OSError(5, "Input/output error"), 2.5)
+        trouble.over("it holds the build lock and builds from now on")
+        trouble.over("another process holds the build lock and builds")
+    said = [record.getMessage() for record in caplog.records]
+    assert len(said) == 4, said
+    assert all("cannot build (PermissionError" in line for line in said[:2]) and "Input/output error" in said[2]
+    assert said[3].endswith("no longer fails to build: it holds the build lock and builds from now on")
