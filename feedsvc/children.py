@@ -34,7 +34,11 @@ def fork(run: Callable[[], object], name: str) -> "Forked":
     fork copies the calling thread alone) and no open database connection its copy would share."""
     parent = os.getpid()
     flush_output()  # else what this process has buffered is in the copy too, and said twice
-    pid = os.fork()
+    _own.forking = True
+    try:
+        pid = os.fork()
+    finally:
+        _own.forking = False
     if pid:
         return Forked(pid)
     code = 1
@@ -56,6 +60,14 @@ def fork(run: Callable[[], object], name: str) -> "Forked":
     finally:
         flush_output()
         os._exit(code)
+
+
+_own = threading.local()  # forking: this thread is in fork() (forking_own)
+
+
+def forking_own() -> bool:
+    """Whether the fork happening now is fork()'s, whose copy runs feedsvc's own code (an at-fork hook asks)."""
+    return getattr(_own, "forking", False)
 
 
 def flush_output() -> None:

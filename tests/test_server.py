@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -9,6 +10,7 @@ import pytest
 
 from tests.feed_rules import feed_problems
 from tests.http_contract import contract_problems
+from feedsvc.server import FORKED, PRELOADED
 from tests.http_helpers import MEDIA_TYPES, Server, check_feed_http, check_not_found, fetch
 
 pytestmark = pytest.mark.e2e
@@ -132,6 +134,43 @@ def test_gunicorn_runs_the_wsgi_module_too(tmp_path):
         check_feed_http(srv.base, "/feed.atom", MEDIA_TYPES["atom"])
     finally:
         srv.stop()
+
+
+def test_gunicorn_preload_is_refused_in_one_line(tmp_path):
+    """With --preload, gunicorn's master made the app, won the build lock and built; its workers were copies holding
+    none of its SQLite locks (writes lost once the write-ahead log was deleted under them), with no contender thread,
+    and the lock's descriptor, so a takeover never came. Refused in one line, before anything is built."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SAMPLE_ARTICLES
+    from tests.http_helpers import ROOT, free_port
+
+    state = tmp_path / "state.sqlite3"
+    run = subprocess.run([sys.executable, "-m", "gunicorn", "--preload", "-b", f"127.0.0.1:{free_port()}", "-w", "2", "wsgi:app"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "FEEDSVC_ARTICLES_DIR": str(SAMPLE_ARTICLES), "FEEDSVC_STATE_PATH": str(state)})
+    assert run.returncode == 1 and run.stderr == PRELOADED + "\n" and not state.exists()
+
+
+def test_a_process_forked_from_a_serving_one_ends_in_one_line(tmp_path):
+    """The same for any server that preloads the app (uWSGI without lazy-apps): a fork of a process that made it ends
+    at once, with gunicorn's "worker failed to boot" code; feedsvc's own forks (children.fork) run as before."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SAMPLE_ARTICLES
+    from tests.http_helpers import ROOT
+
+    script = ("import os, sys; from feedsvc.server import serving_app; from feedsvc.children import fork; "
+              "app = serving_app({}); own = fork(lambda: None, 'own'); print(own.wait(10), flush=True); pid = os.fork()\n"
+              "if pid == 0: print('the copy serves', flush=True); os._exit(0)\n"
+              "print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True); os._exit(0)")
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "FEEDSVC_ARTICLES_DIR": str(SAMPLE_ARTICLES),
+                              "FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3")})
+    assert run.stdout.split() == ["0", "3"], run.stdout + run.stderr
+    assert FORKED in run.stderr and "Traceback" not in run.stderr
 
 
 def test_a_killed_test_run_leaves_no_server_behind(tmp_path):
