@@ -103,15 +103,21 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
         # The path percent-encoded, as a URI's: a `#`, `?` or `%` in it (state#1.sqlite3) cut it short or read as a query.
         conn = sqlite3.connect(f"file:{quote(str(Path(path).absolute()))}?mode=ro", uri=True, timeout=30,
                                isolation_level=None, check_same_thread=False)
-        # A small page cache per connection (one per thread): the rows a worker serves are in its own cache
-        # and the kernel's; SQLite's default 2 MiB each would grow a worker with the size of the feeds.
-        conn.execute("PRAGMA cache_size=-256")
     else:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        use_wal(conn)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA journal_size_limit=67108864")  # a first build's WAL (hundreds of MB) is cut back after it
-    conn.execute("PRAGMA busy_timeout=30000")
+    try:
+        if readonly:
+            # A small page cache per connection (one per thread): the rows a worker serves are in its own cache
+            # and the kernel's; SQLite's default 2 MiB each would grow a worker with the size of the feeds.
+            conn.execute("PRAGMA cache_size=-256")
+        else:
+            use_wal(conn)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA journal_size_limit=67108864")  # a first build's WAL (hundreds of MB) is cut back after it
+        conn.execute("PRAGMA busy_timeout=30000")
+    except BaseException:
+        conn.close()  # now, not by the cyclic collector, perhaps after a fork (building/state.py StateStore)
+        raise
     return conn
 
 
@@ -362,8 +368,8 @@ class StoreReader:
         self._probed = time.monotonic()
         try:  # one that holds a build: until the builder taking over has committed its first, the held one is served
             probe = connect(self.path, readonly=True)
-            probe.execute("PRAGMA busy_timeout=0")  # never waits: the event loop asks too (front.py)
             try:
+                probe.execute("PRAGMA busy_timeout=0")  # never waits: the event loop asks too (front.py)
                 if not probe.execute("SELECT MAX(version) FROM builds").fetchone()[0]:
                     return
             finally:

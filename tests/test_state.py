@@ -400,3 +400,25 @@ def test_making_the_store_leaves_no_connection_to_its_file_open(tmp_path):
     finally:
         gc.enable()
     assert not [name for name in held if name.startswith(str(path))]
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_connection_that_fails_as_it_is_set_up_is_closed_at_once(tmp_path, readonly):
+    """A file that is no database (or a disk error) fails the statements right after the connection opens: the
+    connection was left to the cyclic collector, open until then (the same danger across a fork as above)."""
+    import gc
+    import sqlite3
+
+    from feedsvc.store import connect
+
+    path = tmp_path / "state.sqlite3"
+    path.write_bytes(b"not a database, but a file of some length " * 100)
+    gc.disable()
+    try:
+        with pytest.raises(sqlite3.DatabaseError):
+            connect(path, readonly=readonly)
+        held = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                if os.path.exists(f"/proc/self/fd/{fd}")]
+    finally:
+        gc.enable()
+    assert not [name for name in held if name.startswith(str(path))]

@@ -278,10 +278,14 @@ class StateStore:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so two processes stamping
         # at once queue on the write lock (busy timeout) instead of failing with "locked".
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout=30000")
-        # WAL with synchronous=NORMAL never corrupts the file; a power cut may only forget the last
-        # few first-seen stamps, which the next scan writes again. It saves an fsync per refresh.
-        conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            # WAL with synchronous=NORMAL never corrupts the file; a power cut may only forget the last
+            # few first-seen stamps, which the next scan writes again. It saves an fsync per refresh.
+            conn.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            conn.close()  # now, not by the cyclic collector (see __init__)
+            raise
         return conn
 
     @contextlib.contextmanager
