@@ -131,6 +131,16 @@ _HELD_WRITES = {"owners": "INSERT OR REPLACE INTO owners (id, source) VALUES (?,
                 "articles": "INSERT OR REPLACE INTO articles (id, first_seen, content_hash, updated, seen) VALUES (?, ?, ?, ?, ?)"}
 
 
+def _unwritable(exc: Exception, path: Path) -> str | None:
+    """What to fix when SQLite found the store read-only (a read-only folder that must hold its write-ahead log and
+    index, the file's or the folder's permissions): lock.writable's words, which name the file or folder; else None."""
+    if "readonly" not in str(exc):
+        return None
+    from .lock import writable
+
+    return writable(str(path))
+
+
 class StateStore:
     """First-seen and last-changed times per article ID, in one SQLite file."""
 
@@ -159,7 +169,8 @@ class StateStore:
                 if "size" not in {row[1] for row in conn.execute("PRAGMA table_info(archive_cuts)")}:
                     conn.execute("ALTER TABLE archive_cuts ADD COLUMN size INTEGER NOT NULL DEFAULT 0")
         except (OSError, sqlite3.Error) as exc:
-            raise StateError(damaged(exc, self.path) or f"state file {self.path}: {exc}; set STATE_PATH to a writable file") from None
+            raise StateError(damaged(exc, self.path) or _unwritable(exc, self.path)
+                             or f"state file {self.path}: {exc}; set STATE_PATH to a writable file") from None
 
     def _kept(self) -> sqlite3.Connection:
         """This thread's own connection, kept open: an article page asks for its time on its first request."""
