@@ -4,6 +4,7 @@ Neutral: the serving master forks the builder with it (building/builder.py), the
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import pickle
@@ -13,10 +14,11 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 PR_SET_PDEATHSIG = 1  # prctl's options (linux/prctl.h); man 2 PR_SET_PDEATHSIG, man 2 PR_SET_NAME
 PR_SET_NAME = 15
+STOPPING = {signal.SIGINT, signal.SIGTERM}  # a Ctrl-C (to the whole process group), a stop
 
 
 def die_with_parent() -> None:
@@ -34,15 +36,22 @@ def fork(run: Callable[[], object], name: str) -> "Forked":
     fork copies the calling thread alone) and no open database connection its copy would share."""
     parent = os.getpid()
     flush_output()  # else what this process has buffered is in the copy too, and said twice
+    # A Ctrl-C or SIGTERM in the instant after the fork would reach the copy with this process's handler still set (a
+    # traceback, or a second "build stopped" line): held back until the copy has its own; this process gets them back
+    # as the fork returns, or fails (EAGAIN, ENOMEM: else they were held back here for good).
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
     _own.forking = True
     try:
         pid = os.fork()
     finally:
         _own.forking = False
+        if os.getpid() == parent:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
     if pid:
         return Forked(pid)
     code = 1
     try:  # the child never returns into its parent's code (a click command, gunicorn's arbiter)
+        as_child(before)
         die_with_parent()
         if os.getppid() != parent:  # it went before the line above could ask to follow it
             return
@@ -60,6 +69,68 @@ def fork(run: Callable[[], object], name: str) -> "Forked":
     finally:
         flush_output()
         os._exit(code)
+
+
+def as_child(mask: set[signal.Signals] | None = None) -> None:
+    """A child's signals: a Ctrl-C (SIGINT to the whole process group) is for the process that started it, which ends
+    it (its input closed, or its own end's SIGTERM): ignored here, or each child printed a KeyboardInterrupt traceback.
+    A SIGTERM ends it at once, whatever handler its parent had set (`feedsvc build`'s). Then the signals blocked are
+    `mask` (its parent's before the fork), or none of STOPPING (a worker started anew: ctrl_c_held_back)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if mask is None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING)
+    else:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def as_worker() -> None:
+    """A worker's signals (its whole life is to answer on a pipe), as as_child's; and a write into a pipe nobody reads
+    any more (its parent killed) ends it without a word, as a shell filter ends, not with a BrokenPipeError traceback."""
+    as_child()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def ctrl_c_held_back() -> Iterator[None]:
+    """Around a Popen of a worker: it starts with SIGINT blocked (a mask goes through exec), until it ignores it
+    (as_worker). A Ctrl-C in its first 20-30 ms, while its interpreter started, printed a KeyboardInterrupt traceback
+    (its first line had not run yet to ignore it)."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def end_children(within: float = 2.0) -> None:
+    """SIGTERM to every child of this process (its reading and export workers, a fork working ahead), then a wait of at
+    most `within` seconds for them to end: a process stopping at once leaves none at work behind it. Their own
+    bookkeeping is not needed: each ends at its SIGTERM (as_child). Linux's /proc lists them; elsewhere, none."""
+    pids = _children()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + within
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:  # not reaped here (WNOWAIT): its handle's own wait, on another thread, tells it was stopped
+                # (pool.was_stopped); reaped here, that wait read 0, and warned of a failed worker
+                if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                    break
+            except ChildProcessError:  # reaped already (a Popen's own wait)
+                break
+            time.sleep(0.01)
+
+
+def _children() -> list[int]:
+    """This process's children, as /proc lists each of its threads' (a worker started from a thread is that thread's)."""
+    pids: list[int] = []
+    with contextlib.suppress(OSError):
+        for thread in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{thread}/children", encoding="ascii") as listed:
+                pids += [int(pid) for pid in listed.read().split()]
+    return pids
 
 
 _own = threading.local()  # forking: this thread is in fork() (forking_own)

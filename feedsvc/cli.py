@@ -5,11 +5,12 @@ import gc
 import json
 import logging
 import os
+import signal
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import click
 
@@ -36,8 +37,13 @@ def main() -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     """Serve the feeds with gunicorn, refreshing on a schedule."""
-    from .server import (ServeError, asgi_app, check_port, gunicorn_settings, preflight, site_url_for, site_url_warning,
-                         start_builder, with_builder)
+    with _stoppable("serve"):  # until gunicorn's arbiter, which sets its own handlers (and exits 0 on either)
+        _serve(host, port, articles_dir, workers)
+
+
+def _serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
+    """The checks, the builder, then gunicorn's arbiter and its workers."""
+    from .server import ServeError, check_port, preflight, site_url_for, site_url_warning, start_builder
 
     overrides = _overrides(ARTICLES_DIR=articles_dir)
     try:
@@ -57,7 +63,12 @@ def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     warning = site_url_warning(settings.site_url, host, port)
     if warning:
         click.echo(warning, err=True)
-    builder = start_builder(overrides)  # first, beside what follows: the builder's start is a cold start's longest chain
+    _run_gunicorn(host, port, workers, overrides, start_builder(overrides))  # the builder first: a cold start's longest chain
+
+
+def _run_gunicorn(host: str, port: int, workers: int, overrides: dict, builder) -> None:
+    """gunicorn's arbiter, the builder started, the workers to come."""
+    from .server import asgi_app, gunicorn_settings, with_builder
     from gunicorn.app.base import BaseApplication
 
     class _Server(BaseApplication):
@@ -102,10 +113,73 @@ def run() -> None:
 @click.pass_obj
 def build(obj, out: str, articles_dir: str | None) -> None:
     """Build into the store, then write every feed, page and stylesheet that changed as files for nginx or a CDN."""
-    with _collecting_less():
+    with _collecting_less(), _stoppable("build", _export_told(out)) if obj is OWN_PROCESS else nullcontext():
         _build(out, articles_dir)
     if obj is OWN_PROCESS:
         _end_process()
+
+
+STOPPED_BY = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+
+@contextmanager
+def _stoppable(command: str, told: Callable[[], str] = lambda: "") -> Iterator[None]:
+    """A command stopped by SIGINT or SIGTERM ends at once, as a killed one would (every file of an export whole, every
+    commit to the store a transaction), its children with it, in one line (`build stopped (Ctrl-C): ` + told()) and
+    with 128 + the signal's number (130, 143) as a shell reports it: not a KeyboardInterrupt traceback from it and
+    each of its workers, then click's "Aborted!". (gunicorn's arbiter sets its own handlers once it runs.)"""
+
+    def stop(signum: int, _frame) -> None:
+        # Whatever fails here, the process ends: an exception raised from a handler surfaces wherever the main thread
+        # was, and an `except OSError` there took the BrokenPipeError of a Ctrl-C of `feedsvc build 2>&1 | tee log`
+        # (tee ended by the same Ctrl-C): the build ran on, both signals ignored by then.
+        try:
+            for number in STOPPED_BY:  # once: a second Ctrl-C while it ends is no second line
+                signal.signal(number, signal.SIG_IGN)
+            from .children import end_children, flush_output
+
+            end_children()  # before the line: no worker writes into an export after it is said
+            line = f"{command} stopped ({STOPPED_BY[signum]})" + (f": {tail}" if (tail := told()) else "")
+            with suppress(RuntimeError, OSError, ValueError):  # stopped in the middle of a write; an output gone
+                logging.shutdown()
+                flush_output()
+            os.write(2, f"{line}\n".encode(errors="surrogateescape"))
+        finally:  # the line may be lost (stderr gone too: `2>&1 | tee log`), the stop is not
+            os._exit(128 + signum)
+
+    # One ignored as it started stays so: `feedsvc build &` in a script ignores a Ctrl-C (sh's rule: it is the script's)
+    previous = {number: signal.signal(number, stop)
+                for number in STOPPED_BY if signal.getsignal(number) != signal.SIG_IGN}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _export_told(out: str) -> Callable[[], str]:
+    """What a stopped build tells of its export folder: as it was, partly updated, or holding this build."""
+    from .building.exportfolder import WRITING, export_folder
+
+    before = _manifest_seen(out)
+
+    def told() -> str:
+        if (export_folder(out) / WRITING).exists():  # noted before it changed any file, removed once it wrote them all
+            return f"{out} may be partly updated (every file whole; the next build finishes it)"
+        return f"{out} holds this build's export" if _manifest_seen(out) != before else f"{out} is left as it was"
+
+    return told
+
+
+def _manifest_seen(out: str) -> tuple | None:
+    """Which manifest the export folder holds (written whole, renamed into place: a new one is a new file), or None."""
+    from .building.exportfolder import MANIFEST, export_folder
+
+    try:
+        seen = (export_folder(out) / MANIFEST).stat()
+    except OSError:
+        return None
+    return seen.st_ino, seen.st_mtime_ns
 
 
 def _end_process() -> None:

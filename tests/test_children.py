@@ -1,16 +1,20 @@
 """Forked children (feedsvc/children.py): the dedicated builder's start, named, gone with its parent."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from feedsvc.children import fork
+from feedsvc.reading.pool import start_worker
 from tests.conftest import ROOT
 
 
@@ -61,6 +65,7 @@ _PARENT = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
 from feedsvc.children import fork
+from feedsvc.reading.pool import start_worker
 child = fork(lambda: time.sleep(60), "orphan")
 print(child.pid, flush=True)
 time.sleep(60)
@@ -87,3 +92,245 @@ def test_a_fork_does_not_say_twice_what_its_parent_had_buffered(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})  # stdout a pipe: block-buffered
     assert out.returncode == 0 and out.stdout.count("said once") == 1, out.stdout + out.stderr
+
+
+
+def test_a_fork_that_fails_leaves_the_signals_blocked_as_they_were(monkeypatch):
+    """SIGINT, blocked while os.fork() ran, stayed blocked in the caller for good when the fork failed (EAGAIN, ENOMEM):
+    a Ctrl-C never reached it again."""
+
+    def fails() -> int:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", fails)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    try:
+        for blocked in (set(), {signal.SIGINT}):  # a caller that had it blocked keeps it so
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            with pytest.raises(BlockingIOError):
+                fork(lambda: None, "t")
+            assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == blocked
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+_ENDING = """
+import subprocess, sys, time
+from feedsvc.children import end_children, fork
+children = [fork(lambda: time.sleep(60), "t"), subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])]
+time.sleep(0.2)
+end_children()
+print(*[child.wait(timeout=5) for child in children])
+"""
+
+
+def test_children_ended_are_left_for_their_own_wait_to_tell_they_were_stopped():
+    """end_children reaped them itself: a worker's own wait (in another thread) then read 0, a stop taken for a failure
+    ("a reading worker failed (EOFError: Ran out of input)" after "build stopped (Ctrl-C)")."""
+    out = subprocess.run([sys.executable, "-c", _ENDING], capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.split() == [str(-signal.SIGTERM)] * 2, out.stdout + out.stderr
+
+
+def _export_worker() -> subprocess.Popen:
+    from feedsvc.building.exportpool import ExportWorkers
+
+    return ExportWorkers(1).workers[0]
+
+
+@pytest.mark.parametrize("start", [start_worker, _export_worker], ids=["reading", "export"])
+def test_a_worker_started_anew_ignores_a_ctrl_c_from_its_first_instant(capfd, start):
+    """A Ctrl-C in a started worker's first 20-30 ms, while its interpreter started, printed a KeyboardInterrupt
+    traceback (or killed it): its first line had not run yet to ignore it."""
+    for delay in (0, 0.005, 0.01, 0.02, 0.03):
+        worker = start()
+        time.sleep(delay)
+        worker.send_signal(signal.SIGINT)
+        worker.stdin.close()  # its input's end: it ends, 0
+        assert worker.wait(timeout=30) == 0, (delay, capfd.readouterr().err)
+        worker.stdout.close()
+    assert "Traceback" not in capfd.readouterr().err
+
+# --- stopping `feedsvc serve` and `feedsvc build` with Ctrl-C or SIGTERM: real processes, signalled as a group ---
+
+_AS_AT_A_TERMINAL = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                     "os.execv(sys.executable, [sys.executable, '-m', 'feedsvc', *sys.argv[1:]])")
+
+
+def _started(args: list[str], tmp_path: Path, ctrl_c: str = "SIG_DFL") -> subprocess.Popen:
+    """`feedsvc ARGS` as a terminal starts it: a process group of its own (the group a Ctrl-C reaches), SIGINT not
+    ignored (as it may be in this run, started in the background); or as a script's `&` does (ctrl_c "SIG_IGN")."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_CONFIG": "", "FEEDSVC_STATE_PATH": str(tmp_path / "state.db")}
+    start = _AS_AT_A_TERMINAL.replace("SIG_DFL", ctrl_c)
+    return subprocess.Popen([sys.executable, "-c", start, *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=True)
+
+
+def _group(pgid: int) -> list[str]:
+    """The names of the processes of a process group still running (a zombie has ended: only not reaped yet)."""
+    names = []
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text() if entry.isdigit() else ""
+        except OSError:
+            continue
+        if stat:
+            state, _parent, group = stat[stat.rindex(")") + 2:].split()[:3]
+            if int(group) == pgid and state != "Z":
+                names.append(stat[stat.index("(") + 1:stat.rindex(")")])
+    return names
+
+
+def _stopped(proc: subprocess.Popen, signum: int, when: Callable[[], bool]) -> tuple[int, str]:
+    """Signal the process's group once when() is true; its exit code and standard error, after checking that every
+    process of the group has ended. The group is killed whatever happens."""
+    try:
+        deadline = time.monotonic() + 60
+        while not when():
+            assert proc.poll() is None and time.monotonic() < deadline, "never ready"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signum)
+        _, err = proc.communicate(timeout=30)
+        deadline = time.monotonic() + 5
+        while _group(proc.pid):  # the children end with it, not later and not never
+            assert time.monotonic() < deadline, (_group(proc.pid), err)
+            time.sleep(0.05)
+        return proc.returncode, err
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    """1,200 articles: a cold start reads them with workers, placing first (1,000 or more)."""
+    from benchmarks.gen_corpus import main as generate
+
+    generate(["-n", "1200", "-o", str(tmp_path / "corpus")])
+    return tmp_path / "corpus" / "txt"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_build_stopped_by_ctrl_c_or_sigterm_says_so_in_one_line(tmp_path, corpus, signum):
+    """Ctrl-C of a build printed a KeyboardInterrupt traceback from it and each of its workers (56 lines) and then
+    "Aborted!"; a SIGTERM left workers that died writing to it with BrokenPipeError tracebacks."""
+    proc = _started(["build", "--out", str(tmp_path / "out"), "--articles", str(corpus)], tmp_path)
+    code, err = _stopped(proc, signum, lambda: {"feedsvc-reader", "feedsvc-export"} <= set(_group(proc.pid)))
+    said = [line for line in err.splitlines() if " INFO " not in line]
+    assert "Traceback" not in err and code == 128 + signum, err
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert said == [f"build stopped ({name}): {tmp_path / 'out'} is left as it was"], err
+
+
+def test_build_stopped_with_its_output_gone_ends_all_the_same(tmp_path, corpus):
+    """A Ctrl-C of `feedsvc build 2>&1 | tee log`, whose reader went with it: the stop's line raised BrokenPipeError
+    inside the handler, which surfaced where the build was (an `except OSError` there took it), both signals ignored
+    from then on: it ran on (or ended with 1)."""
+    proc = _started(["build", "--out", str(tmp_path / "out"), "--articles", str(corpus)], tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while not {"feedsvc-reader", "feedsvc-export"} <= set(_group(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < deadline, "never ready"
+            time.sleep(0.02)
+        proc.stderr.close()  # as tee ends at the Ctrl-C
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 128 + signal.SIGINT
+        deadline = time.monotonic() + 5
+        while _group(proc.pid):
+            assert time.monotonic() < deadline, _group(proc.pid)
+            time.sleep(0.05)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_build_started_with_ctrl_c_ignored_is_not_stopped_by_one(tmp_path, corpus):
+    """`feedsvc build … &` in a script (sh starts it with SIGINT ignored): the build set its handler over the ignored
+    one, and a Ctrl-C meant for the script stopped it."""
+    proc = _started(["build", "--out", str(tmp_path / "out"), "--articles", str(corpus)], tmp_path, ctrl_c="SIG_IGN")
+    code, err = _stopped(proc, signal.SIGINT, lambda: {"feedsvc-reader", "feedsvc-export"} <= set(_group(proc.pid)))
+    assert code == 0 and "stopped" not in err and "Traceback" not in err, err
+
+
+def _started_workers(pgid: int) -> int:
+    """How many reading workers started anew (`python -c "… reading.pool import work …"`) a process group runs."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        try:
+            line = Path(f"/proc/{entry}/cmdline").read_bytes() if entry.isdigit() else b""
+            group = os.getpgid(int(entry)) if line else None
+        except OSError:
+            continue
+        count += group == pgid and b"feedsvc.reading.pool import work" in line
+    return count
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_build_killed_alone_leaves_no_worker_to_die_with_a_traceback(tmp_path, sample_dir, corpus, signum):
+    """SIGKILL or SIGTERM of the build alone (not its group), reading with workers started anew (a build on a kept
+    state, many files new): each worker, writing into a pipe nobody read any more, died with a BrokenPipeError
+    traceback. They end without a word, and soon."""
+    made = _started(["build", "--out", str(tmp_path / "first"), "--articles", str(sample_dir)], tmp_path)
+    assert made.wait(timeout=60) == 0, made.stderr.read()
+    made.stderr.close()
+    proc = _started(["build", "--out", str(tmp_path / "out"), "--articles", str(corpus)], tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while _started_workers(proc.pid) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "no reading workers started"
+            time.sleep(0.02)
+        time.sleep(0.5)  # reading
+        os.kill(proc.pid, signum)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _group(proc.pid):
+            assert time.monotonic() < deadline, _group(proc.pid)
+            time.sleep(0.05)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    err = proc.stderr.read()
+    assert "Traceback" not in err and " WARNING " not in err, err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("start", ["starting", "cold", "warm"])
+def test_serve_stopped_by_ctrl_c_or_sigterm_ends_every_process_without_a_traceback(tmp_path, sample_dir, request, start,
+                                                                                   signum):
+    """Ctrl-C of `serve` printed the builder's KeyboardInterrupt traceback (at its threading.Event().wait()); in a cold
+    start, its reading workers' too, and "a reading worker failed (EOFError: Ran out of input); reading its share here"
+    of workers that were only being stopped with it. Before gunicorn ran: click's "Aborted!"."""
+    from tests.http_helpers import fetch, free_port, wait_until_up
+
+    port = free_port()  # the kernel's pick: two tests at once took the same first free port of a range
+    folder = sample_dir if start == "warm" else request.getfixturevalue("corpus")
+    workers = "2" if start == "warm" else "1"  # warm: both booted by the time it has built
+    proc = _started(["serve", "--port", str(port), "--workers", workers, "--articles", str(folder)], tmp_path)
+
+    def answers() -> bool:
+        try:
+            return fetch(f"http://127.0.0.1:{port}", "/healthz").status in (200, 503)
+        except OSError:
+            return False
+
+    def ready() -> bool:
+        if start == "starting":  # the builder forked, gunicorn on its way (it may be there: asserted either way)
+            return "feedsvc-builder" in _group(proc.pid)
+        if start == "cold":  # serving (its worker booted: one signalled as it boots misses it, gunicorn's own race),
+            # while the builder's reading workers read
+            return answers() and "feedsvc-reader" in _group(proc.pid)
+        wait_until_up(f"http://127.0.0.1:{port}", proc)  # built: the builder waits for its next refresh
+        time.sleep(0.5)
+        return True
+
+    code, err = _stopped(proc, signum, ready)
+    assert "Traceback" not in err and "reading worker" not in err and " WARNING " not in err, err
+    said = [line for line in err.splitlines() if "INFO" not in line]
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    if start != "starting" or code == 0:  # gunicorn's arbiter ends with 0 on either (it may have started already)
+        assert code == 0 and not said, err
+    else:
+        assert code == 128 + signum and said == [f"serve stopped ({name})"], err

@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping
 
+from ..children import as_worker, ctrl_c_held_back
 from ..model import Site
 from ..paging import Listing, page_feed
-from ..reading.pool import close_worker, cores, end_worker, fork_worker, results_channel, worker_env
+from ..reading.pool import close_worker, cores, end_worker, fork_worker, results_channel, was_stopped, worker_env
 from ..store import connect
 from .exportfolder import FileTask, etag, mtime_ns, put_file, write_files
 from .precompress import SUFFIXES
@@ -111,8 +112,9 @@ class ExportWorkers:
         self.workers: list = [_ahead.pop() for _ in range(min(count, len(_ahead)))]
         for _ in range(count - len(self.workers)):
             try:
-                self.workers.append(subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE,
-                                                     stdout=subprocess.PIPE, env=worker_env(), close_fds=True))
+                with ctrl_c_held_back():
+                    self.workers.append(subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE,
+                                                         stdout=subprocess.PIPE, env=worker_env(), close_fds=True))
             except OSError as exc:
                 log.warning("cannot start an export worker (%s); its pages are rendered here", exc)
                 break
@@ -128,7 +130,8 @@ class ExportWorkers:
                 pickle.dump((job, share), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 worker.stdin.flush()
             except OSError as exc:
-                log.warning("an export worker failed (%s); its pages are rendered here", exc)
+                if not was_stopped(worker):
+                    log.warning("an export worker failed (%s); its pages are rendered here", exc)
                 handed.append((None, share))
                 continue
             handed.append((worker, share))
@@ -146,7 +149,8 @@ class ExportWorkers:
                 try:
                     results = pickle.load(worker.stdout)
                 except Exception as exc:  # noqa: BLE001 - a worker that died: its pages are made here
-                    log.warning("an export worker failed (%s: %s); its pages are rendered here", type(exc).__name__, exc)
+                    if not was_stopped(worker):
+                        log.warning("an export worker failed (%s: %s); its pages are rendered here", type(exc).__name__, exc)
             if isinstance(results, OSError):
                 stopped = stopped or results
             elif results is None:
@@ -275,6 +279,7 @@ def make_and_write(maker: PageMaker, out: Path, task: Task) -> Result:
 def work(source: BinaryIO | None = None, out: BinaryIO | None = None) -> None:
     """The worker: from stdin (Job, [Task]) or Files, their results to stdout as one list (or the OSError that
     stopped it: a full disk); until the end of its input. source, out: a forked worker's pipes (fork_ahead)."""
+    as_worker()  # a Ctrl-C, and a build killed while this worker writes to it, are no traceback of its own
     source = source or sys.stdin.buffer
     out = out or results_channel()
     maker = None

@@ -22,6 +22,7 @@ import gc
 import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import threading
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from .. import allocator
-from ..children import Forked, fork
+from ..children import Forked, as_worker, ctrl_c_held_back, fork
 from ..model import Article
 from .articles import Options, read_or_skip
 from .folder import FileBusyError, Folder, Skipped
@@ -288,8 +289,9 @@ def read_in_full(worker: subprocess.Popen) -> bool:
 
 def start_worker() -> subprocess.Popen:
     """A fresh reading worker (WORKER), its pipes widened (widen)."""
-    worker = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              env=worker_env(), close_fds=True)
+    with ctrl_c_held_back():
+        worker = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  env=worker_env(), close_fds=True)
     widen(worker.stdout), widen(worker.stdin)
     return worker
 
@@ -415,10 +417,21 @@ def _feed(root: Path, options: Options, shared: _Shared, whole: bool = True) -> 
     except Exception as exc:  # noqa: BLE001 - a worker that died, a pipe that broke: its chunks are read here
         while held:
             shared.give_back(held.pop())  # the newest first: the oldest ends at the front, as they were handed
-        log.warning("a reading worker failed (%s: %s); reading its share here", type(exc).__name__, exc)
+        if not was_stopped(worker):
+            log.warning("a reading worker failed (%s: %s); reading its share here", type(exc).__name__, exc)
     close_worker(worker)
-    if worker.returncode:
+    if worker.returncode and not was_stopped(worker):
         log.warning("a reading worker exited with %s", worker.returncode)
+
+
+def was_stopped(worker: subprocess.Popen | Forked) -> bool:
+    """Whether a worker whose pipe broke was stopped with everything else (a SIGTERM or SIGINT to the process group: a
+    Ctrl-C, a service stopped), not failed: then no warning, which would tell of a failure that is none."""
+    try:
+        code = worker.wait(timeout=1)  # its pipe closed: it is ending, if it has not ended yet
+    except subprocess.TimeoutExpired:
+        return False
+    return code in (-signal.SIGTERM, -signal.SIGINT)
 
 
 def results_channel() -> BinaryIO:
@@ -446,6 +459,7 @@ def work(source: BinaryIO | None = None, out: BinaryIO | None = None) -> None:
     each chunk's results to stdout; until the end of its input. The language model loads with the first text
     that needs it (text.py): Arabic and plain English prose never do, and a worker that loaded it for nothing
     would spend time and memory on it during a cold start. source, out: a forked worker's pipes (fork_worker)."""
+    as_worker()  # a Ctrl-C, and a builder killed while this worker writes to it, are no traceback of its own
     root = options = folder = None
     source = source or sys.stdin.buffer
     out = out or results_channel()
