@@ -5,7 +5,7 @@ builds the feeds and keeps them fresh (feedsvc/building/builder.py).
     gunicorn -w 2 wsgi:app                                    # sync workers: only behind a proxy that buffers requests
 
 gunicorn's --preload is refused: the master would build, and its workers would be copies of its threads and its
-store connections (feedsvc/server.py _refuse_copies). For Flask's development server use `flask --app feedsvc run`,
+store connections, which hold none of its locks. For Flask's development server use `flask --app feedsvc run`,
 which never starts a builder.
 """
 import sys

@@ -40,11 +40,9 @@ def fork(run: Callable[[], object], name: str) -> "Forked":
     # traceback, or a second "build stopped" line): held back until the copy has its own; this process gets them back
     # as the fork returns, or fails (EAGAIN, ENOMEM: else they were held back here for good).
     before = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
-    _own.forking = True
     try:
         pid = os.fork()
     finally:
-        _own.forking = False
         if os.getpid() == parent:
             signal.pthread_sigmask(signal.SIG_SETMASK, before)
     if pid:
@@ -131,14 +129,6 @@ def _children() -> list[int]:
             with contextlib.suppress(OSError), open(f"/proc/self/task/{thread}/children", encoding="ascii") as listed:
                 pids += [int(pid) for pid in listed.read().split()]
     return pids
-
-
-_own = threading.local()  # forking: this thread is in fork() (forking_own)
-
-
-def forking_own() -> bool:
-    """Whether the fork happening now is fork()'s, whose copy runs feedsvc's own code (an at-fork hook asks)."""
-    return getattr(_own, "forking", False)
 
 
 def flush_output() -> None:

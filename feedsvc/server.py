@@ -77,7 +77,6 @@ def serving_app(overrides: Mapping[str, Any]):
     # Blocks of 64 KiB and more (feeds of hundreds of KB read from the build store and let go) a mapping of their
     # own: the heap kept the largest feeds' high-water mark (about 10 MiB more at 2,000 articles than at 100).
     allocator.mmap_from(64 * 1024)
-    _refuse_copies()
     app = create_app(dict(overrides), refresh=False, build=False)
     contend(app)
     return app
@@ -85,20 +84,6 @@ def serving_app(overrides: Mapping[str, Any]):
 
 PRELOADED = ("feedsvc: gunicorn --preload is not supported: its master would build, and its workers would be copies of "
              "its threads and store connections; run gunicorn without --preload (each worker makes its own app)")
-FORKED = ("feedsvc: this process was forked from one that had made the app (a server preloading it: gunicorn --preload, "
-          "uWSGI without lazy-apps), and its threads and store connections do not survive a fork; run it without preloading\n")
-_refusing = False
-
-
-def _refuse_copies() -> None:
-    """A serving app belongs to the process that made it: its builder's and contender's threads do not survive a fork,
-    and a copy of its SQLite connections holds none of their locks (https://sqlite.org/howtocorrupt.html#_carrying_an_open_database_connection_across_a_fork_).
-    A process forked from it (not by feedsvc itself: children.fork) ends at once in one line, with gunicorn's "worker
-    failed to boot" code, so that gunicorn's master stops and says so."""
-    global _refusing
-    if not _refusing:
-        _refusing = True
-        os.register_at_fork(after_in_child=_copy_refused)
 
 
 def gunicorn_preloading() -> bool:
@@ -110,14 +95,6 @@ def gunicorn_preloading() -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-def _copy_refused() -> None:
-    from .children import forking_own
-
-    if not forking_own():
-        os.write(2, FORKED.encode())
-        os._exit(3)
 
 
 def asgi_app(overrides: Mapping[str, Any]):

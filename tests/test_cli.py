@@ -187,7 +187,8 @@ def test_a_state_folder_that_cannot_be_written_is_one_line_naming_the_fix_for_bu
                           env={**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_STATE_PATH": str(state / "state.db")})
     assert made.returncode == 0, made.stderr
     from feedsvc.building.state import StateStore
-    StateStore(state / "state.db")  # a store there, as a deployment leaves it
+    StateStore(state / "state.db")  # a store there, as a deployment leaves it: the build lock's file too
+    (state / "state.db.build-lock").touch()
     os.chmod(state, 0o555)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ import pytest
 
 from tests.feed_rules import feed_problems
 from tests.http_contract import contract_problems
-from feedsvc.server import FORKED, PRELOADED
+from feedsvc.server import PRELOADED
 from tests.http_helpers import MEDIA_TYPES, Server, check_feed_http, check_not_found, fetch
 
 pytestmark = pytest.mark.e2e
@@ -151,26 +151,6 @@ def test_gunicorn_preload_is_refused_in_one_line(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "FEEDSVC_ARTICLES_DIR": str(SAMPLE_ARTICLES), "FEEDSVC_STATE_PATH": str(state)})
     assert run.returncode == 1 and run.stderr == PRELOADED + "\n" and not state.exists()
-
-
-def test_a_process_forked_from_a_serving_one_ends_in_one_line(tmp_path):
-    """The same for any server that preloads the app (uWSGI without lazy-apps): a fork of a process that made it ends
-    at once, with gunicorn's "worker failed to boot" code; feedsvc's own forks (children.fork) run as before."""
-    import subprocess
-    import sys
-
-    from tests.conftest import SAMPLE_ARTICLES
-    from tests.http_helpers import ROOT
-
-    script = ("import os, sys; from feedsvc.server import serving_app; from feedsvc.children import fork; "
-              "app = serving_app({}); own = fork(lambda: None, 'own'); print(own.wait(10), flush=True); pid = os.fork()\n"
-              "if pid == 0: print('the copy serves', flush=True); os._exit(0)\n"
-              "print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True); os._exit(0)")
-    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "FEEDSVC_ARTICLES_DIR": str(SAMPLE_ARTICLES),
-                              "FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3")})
-    assert run.stdout.split() == ["0", "3"], run.stdout + run.stderr
-    assert FORKED in run.stderr and "Traceback" not in run.stderr
 
 
 def test_a_killed_test_run_leaves_no_server_behind(tmp_path):

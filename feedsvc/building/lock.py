@@ -39,10 +39,17 @@ def writable(state_path: str) -> str | None:
     # build then failed on "attempt to write a readonly database" (a file left owned by root, mode 444). Asked of the
     # kernel by name, never opened: closing a descriptor of a database file drops every POSIX lock this process's
     # SQLite connections hold on it (fcntl's rule), and a checkpoint beside then cut the file under a reader's map.
+    effective = os.access in os.supports_effective_ids
     for path in (state_path, state_path + "-wal", state_path + "-shm"):
-        if os.path.exists(path) and not os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+        if os.path.exists(path) and not os.access(path, os.W_OK, effective_ids=effective):
             return (f"the state store {os.path.abspath(path)} cannot be written (Permission denied); "
                     "give the user feedsvc runs as write access to it (chown or chmod), or set STATE_PATH to another file")
+    # The lock file opens in a read-only folder once it is there (every run leaves it); the write-ahead log and its
+    # index, which a clean stop removes, are made in the folder by the first connection.
+    folder = os.path.dirname(os.path.abspath(state_path))
+    if not all(os.path.exists(state_path + end) for end in ("-wal", "-shm")) and not os.access(folder, os.W_OK | os.X_OK, effective_ids=effective):
+        return (f"the state folder {folder} cannot be written (Permission denied); "
+                "set STATE_PATH to a file in a writable folder with free space")
     return None
 
 
