@@ -120,6 +120,7 @@ def build(obj, out: str, articles_dir: str | None) -> None:
 
 
 STOPPED_BY = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+STOP_SECONDS = 3  # the most a stop takes: its children's end (end_children: 2 s at most), then its line
 
 
 @contextmanager
@@ -133,9 +134,15 @@ def _stoppable(command: str, told: Callable[[], str] = lambda: "") -> Iterator[N
         # Whatever fails here, the process ends: an exception raised from a handler surfaces wherever the main thread
         # was, and an `except OSError` there took the BrokenPipeError of a Ctrl-C of `feedsvc build 2>&1 | tee log`
         # (tee ended by the same Ctrl-C): the build ran on, both signals ignored by then.
+        def now(*_) -> None:
+            os._exit(128 + signum)
+
         try:
-            for number in STOPPED_BY:  # once: a second Ctrl-C while it ends is no second line
-                signal.signal(number, signal.SIG_IGN)
+            # A second Ctrl-C or SIGTERM ends it at once, without its line, and so does the alarm: output that cannot be
+            # written (standard error a full pipe nobody reads: a paused `| less`) held the stop for good, deaf to both.
+            for number in (*STOPPED_BY, signal.SIGALRM):
+                signal.signal(number, now)
+            signal.alarm(STOP_SECONDS)
             from .children import end_children, flush_output
 
             end_children()  # before the line: no worker writes into an export after it is said
