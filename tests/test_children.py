@@ -181,20 +181,30 @@ def _group(pgid: int) -> list[str]:
     return names
 
 
+def _wait_for(proc: subprocess.Popen, ready: Callable[[], bool], what: str = "never ready", within: float = 60) -> None:
+    """Wait until ready(), the process still running, for at most `within` seconds."""
+    deadline = time.monotonic() + within
+    while not ready():
+        assert proc.poll() is None and time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def _group_gone(proc: subprocess.Popen, within: float = 5) -> None:
+    """Wait until every process of the group has ended: the children end with it, not later and not never."""
+    deadline = time.monotonic() + within
+    while _group(proc.pid):
+        assert time.monotonic() < deadline, _group(proc.pid)
+        time.sleep(0.05)
+
+
 def _stopped(proc: subprocess.Popen, signum: int, when: Callable[[], bool]) -> tuple[int, str]:
     """Signal the process's group once when() is true; its exit code and standard error, after checking that every
     process of the group has ended. The group is killed whatever happens."""
     try:
-        deadline = time.monotonic() + 60
-        while not when():
-            assert proc.poll() is None and time.monotonic() < deadline, "never ready"
-            time.sleep(0.02)
+        _wait_for(proc, when)
         os.killpg(proc.pid, signum)
         _, err = proc.communicate(timeout=30)
-        deadline = time.monotonic() + 5
-        while _group(proc.pid):  # the children end with it, not later and not never
-            assert time.monotonic() < deadline, (_group(proc.pid), err)
-            time.sleep(0.05)
+        _group_gone(proc)
         return proc.returncode, err
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -229,17 +239,11 @@ def test_build_stopped_with_its_output_gone_ends_all_the_same(tmp_path, corpus):
     from then on: it ran on (or ended with 1)."""
     proc = _started(["build", "--out", str(tmp_path / "out"), "--articles", str(corpus)], tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while not {"feedsvc-reader", "feedsvc-export"} <= set(_group(proc.pid)):
-            assert proc.poll() is None and time.monotonic() < deadline, "never ready"
-            time.sleep(0.02)
+        _wait_for(proc, lambda: {"feedsvc-reader", "feedsvc-export"} <= set(_group(proc.pid)))
         proc.stderr.close()  # as tee ends at the Ctrl-C
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) == 128 + signal.SIGINT
-        deadline = time.monotonic() + 5
-        while _group(proc.pid):
-            assert time.monotonic() < deadline, _group(proc.pid)
-            time.sleep(0.05)
+        _group_gone(proc)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -264,10 +268,7 @@ def test_build_stopped_with_its_output_blocked_ends_all_the_same(tmp_path, corpu
                             start_new_session=True)
     os.close(write)
     try:
-        deadline = time.monotonic() + 60
-        while "feedsvc-reader" not in _group(proc.pid):
-            assert proc.poll() is None and time.monotonic() < deadline, "never ready"
-            time.sleep(0.02)
+        _wait_for(proc, lambda: "feedsvc-reader" in _group(proc.pid))
         time.sleep(0.5)  # its first line of log written, or waiting to be
         os.killpg(proc.pid, signum)
         assert proc.wait(timeout=STOP_SECONDS + 10) == 128 + signum
@@ -309,17 +310,11 @@ def test_build_killed_alone_leaves_no_worker_to_die_with_a_traceback(tmp_path, s
     made.stderr.close()
     proc = _started(["build", "--out", str(tmp_path / "out"), "--articles", str(corpus)], tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while _started_workers(proc.pid) < 2:
-            assert proc.poll() is None and time.monotonic() < deadline, "no reading workers started"
-            time.sleep(0.02)
+        _wait_for(proc, lambda: _started_workers(proc.pid) >= 2, "no reading workers started")
         time.sleep(0.5)  # reading
         os.kill(proc.pid, signum)
         proc.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while _group(proc.pid):
-            assert time.monotonic() < deadline, _group(proc.pid)
-            time.sleep(0.05)
+        _group_gone(proc, within=10)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
