@@ -114,6 +114,20 @@ def test_a_fork_that_fails_leaves_the_signals_blocked_as_they_were(monkeypatch):
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
+def test_a_reading_worker_whose_fork_fails_leaves_no_pipe_open(monkeypatch):
+    """A fork that failed left the two ends of the worker's pipes this process keeps open, for as long as it ran."""
+    from feedsvc.reading.pool import fork_worker
+
+    def fails() -> int:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    before = set(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "fork", fails)
+    with pytest.raises(BlockingIOError):
+        fork_worker()
+    assert set(os.listdir("/proc/self/fd")) == before
+
+
 _ENDING = """
 import subprocess, sys, time
 from feedsvc.children import end_children, fork

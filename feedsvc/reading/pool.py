@@ -320,6 +320,10 @@ def fork_worker(loop: Callable[[BinaryIO, BinaryIO], None] | None = None, name: 
 
     try:
         worker = fork(run, name)
+    except BaseException:
+        os.close(feed)  # and its own ends, which no worker holds (the fork failed: EAGAIN, ENOMEM)
+        os.close(results)
+        raise
     finally:
         os.close(into)
         os.close(out)
