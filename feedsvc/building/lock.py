@@ -47,7 +47,8 @@ def writable(state_path: str) -> str | None:
     # The lock file opens in a read-only folder once it is there (every run leaves it); the write-ahead log and its
     # index, which a clean stop removes, are made in the folder by the first connection.
     folder = os.path.dirname(os.path.abspath(state_path))
-    if not all(os.path.exists(state_path + end) for end in ("-wal", "-shm")) and not os.access(folder, os.W_OK | os.X_OK, effective_ids=effective):
+    made_there = not all(os.path.exists(state_path + end) for end in ("-wal", "-shm"))
+    if made_there and not os.access(folder, os.W_OK | os.X_OK, effective_ids=effective):
         return (f"the state folder {folder} cannot be written (Permission denied); "
                 "set STATE_PATH to a file in a writable folder with free space")
     return None

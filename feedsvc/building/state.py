@@ -159,7 +159,8 @@ class StateStore:
             # Closed here, not left to the cyclic collector (a connection and its statement cache hold each other): the
             # serving master makes this store, then forks the builder; closed after that fork, the connection's copy in
             # the builder let go of the builder's own locks on the file, and the master then deleted the write-ahead
-            # log and its index under it (every write after: "disk I/O error"). https://sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_
+            # log and its index under it (every write after: "disk I/O error").
+            # https://sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_
             with contextlib.closing(self._connect()) as conn, conn:
                 _refuse_foreign(conn, self.path)  # before anything is written to it
                 use_wal(conn)
