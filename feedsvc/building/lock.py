@@ -45,12 +45,14 @@ def writable(state_path: str) -> str | None:
             return (f"the state store {os.path.abspath(path)} cannot be written (Permission denied); "
                     "give the user feedsvc runs as write access to it (chown or chmod), or set STATE_PATH to another file")
     # The lock file opens in a read-only folder once it is there (every run leaves it); the write-ahead log and its
-    # index, which a clean stop removes, are made in the folder by the first connection.
-    folder = os.path.dirname(os.path.abspath(state_path))
-    made_there = not all(os.path.exists(state_path + end) for end in ("-wal", "-shm"))
+    # index, which a clean stop removes, are made by the first connection beside the file (a link's target: SQLite
+    # follows it).
+    real = os.path.realpath(state_path)
+    folder = os.path.dirname(real)
+    made_there = not all(os.path.exists(real + end) for end in ("-wal", "-shm"))
     if made_there and not os.access(folder, os.W_OK | os.X_OK, effective_ids=effective):
-        return (f"the state folder {folder} cannot be written (Permission denied); "
-                "set STATE_PATH to a file in a writable folder with free space")
+        return (f"the state folder {folder} cannot be written (Permission denied); give the user feedsvc runs as "
+                "write access to it (chown or chmod), or set STATE_PATH to a file in a writable folder")
     return None
 
 
