@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import sqlite3
 from pathlib import Path
 from urllib.parse import quote
@@ -184,6 +185,43 @@ def test_healthz_errors_never_show_the_servers_file_system(tmp_path):
     assert public_error("StateError: state file /var/lib/feedsvc/state.sqlite3: disk I/O error", root) == \
         "StateError: state file <path>: disk I/O error"
     assert public_error("see https://news.example/a/b", root) == "see https://news.example/a/b"
+
+
+def test_healthz_is_503_with_the_reason_when_the_state_file_is_emptied(tmp_path, articles_dir, monkeypatch):
+    """`: > state.sqlite3` under a running server made every feed a 503 while /healthz stayed 200 "ok". A serving
+    process over a store a build left, with no builder in this process to write the file again (the same test with
+    one was removed as flaky: its later writes and its log made the emptied file readable again)."""
+    import subprocess
+    import sys
+    import types
+
+    from feedsvc import create_app
+    from feedsvc.building.lock import BuilderStatus, status_path
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)
+    write(articles_dir, "a.txt", "News\nTitle\nBody.\n")
+    state = tmp_path / "state.sqlite3"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": ""}
+    built = subprocess.run([sys.executable, "-m", "feedsvc", "build", "--out", str(tmp_path / "site"), "--articles",
+                            str(articles_dir)], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    app = create_app({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(state)}, refresh=False, build=False)
+    client = app.test_client()
+    assert client.get("/healthz").get_json()["build"] == 1
+    with sqlite3.connect(state) as conn:  # no writer anywhere: the log's pages into the file, the log emptied
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    state.write_bytes(b"")
+    res = client.get("/healthz")
+    body = res.get_json()
+    assert res.status_code == 503 and body["status"] == "unreadable"
+    assert "emptied" in body["last_error"] and "\n" not in body["last_error"] and str(tmp_path) not in body["last_error"]
+    builder = types.SimpleNamespace(progress=types.SimpleNamespace(now=lambda: None), site=types.SimpleNamespace(url="http://x"),
+                                    root=str(articles_dir), last_success=None,
+                                    last_error=f"state file {state} is damaged (file is not a database)")
+    BuilderStatus(status_path(str(state))).write(builder)  # once the builder has failed on it: its own error says more
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "unreadable" and body["last_error"] == "state file <path> is damaged (file is not a database)"
 
 
 def test_healthz_is_503_with_the_reason_when_the_state_file_is_deleted(make_app, articles_dir):
