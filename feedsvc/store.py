@@ -175,12 +175,13 @@ def has_build(path: str | Path) -> bool:
         return False
 
 
-def latest_on_disk(path: str | Path) -> int:
+def latest_on_disk(path: str | Path, wait_ms: int = 1000) -> int:
     """The latest build's version in the file at path now (0: none), read on a new connection: a kept one may still read
-    a file deleted or replaced since, or pages it holds. sqlite3.Error when the file is gone or holds no store."""
+    a file deleted or replaced since, or pages it holds. sqlite3.Error when the file is gone or holds no store, or its
+    lock was not had within wait_ms (a health check answers in a moment, not after connect's 30 s)."""
     conn = connect(path, readonly=True)
     try:
-        conn.execute("PRAGMA busy_timeout=1000")  # a health check answers in a moment, not after connect's 30 s
+        conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
         return conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
     finally:
         conn.close()
@@ -367,13 +368,8 @@ class StoreReader:
             return
         self._probed = time.monotonic()
         try:  # one that holds a build: until the builder taking over has committed its first, the held one is served
-            probe = connect(self.path, readonly=True)
-            try:
-                probe.execute("PRAGMA busy_timeout=0")  # never waits: the event loop asks too (front.py)
-                if not probe.execute("SELECT MAX(version) FROM builds").fetchone()[0]:
-                    return
-            finally:
-                probe.close()
+            if not latest_on_disk(self.path, wait_ms=0):  # never waits: the event loop asks too (front.py)
+                return
         except sqlite3.Error:
             return  # the last build served meanwhile, from the file held; looked at again at the next check
         with self._lock:
