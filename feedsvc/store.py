@@ -27,7 +27,7 @@ from typing import Any, Iterable, NamedTuple
 
 from .resource import Rendered
 from .search import create_index
-from .transactions import rows_for
+from .transactions import rows_for, setting_up
 from .wanted import SCHEMA as WANTED_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
                                isolation_level=None, check_same_thread=False)
     else:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    try:
+    with setting_up(conn):
         if readonly:
             # A small page cache per connection (one per thread): the rows a worker serves are in its own cache
             # and the kernel's; SQLite's default 2 MiB each would grow a worker with the size of the feeds.
@@ -115,9 +115,6 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA journal_size_limit=67108864")  # a first build's WAL (hundreds of MB) is cut back after it
         conn.execute("PRAGMA busy_timeout=30000")
-    except BaseException:
-        conn.close()  # now, not by the cyclic collector, perhaps after a fork (building/state.py StateStore)
-        raise
     return conn
 
 

@@ -1,5 +1,5 @@
-"""SQLite helpers for the stores: one write transaction as a block (for the stores that run their own,
-isolation_level=None), rows asked for by many keys, and the hash a stored row's made_from is compared by.
+"""SQLite helpers for the stores: a new connection's set-up, one write transaction as a block (for the stores that run
+their own, isolation_level=None), rows asked for by many keys, and the hash a stored row's made_from is compared by.
 
 Neutral: the build store, the state store, the search index and the wants queue use it; it imports nothing of feedsvc.
 """
@@ -10,6 +10,18 @@ from contextlib import contextmanager
 from typing import Iterable, Iterator
 
 KEYS_AT_ONCE = 500  # keys bound to one query: SQLite caps the parameters of a statement (999 before 3.32)
+
+
+@contextmanager
+def setting_up(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A new connection, for the statements that set it up: closed at once if one fails, not left to the cyclic
+    collector (a connection and its statement cache hold each other), which may close it after a fork, in the copy too,
+    letting go of the copy's locks on the file (https://sqlite.org/howtocorrupt.html#_carrying_an_open_database_connection_across_a_fork_)."""
+    try:
+        yield conn
+    except BaseException:
+        conn.close()
+        raise
 
 
 def rows_for(conn: sqlite3.Connection, query: str, keys: Iterable, params: tuple = ()) -> Iterator[tuple]:

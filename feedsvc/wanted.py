@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .transactions import transaction
+from .transactions import setting_up, transaction
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS wanted (
     id TEXT PRIMARY KEY,  -- an article ID a serving process needs and found no stored item for
@@ -38,15 +38,12 @@ class Wanted:
         kept = getattr(self._local, "conn", None)
         if kept is None or kept[0] != os.getpid():
             conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
-            try:
+            with setting_up(conn):
                 # A serving process's few rows never checkpoint the builder's write-ahead log (hundreds of MB after a
                 # cold start): that is the builder's work, and would hold a request for seconds.
                 conn.execute("PRAGMA wal_autocheckpoint=0")
                 conn.execute(f"PRAGMA busy_timeout={max(0, int(wait * 1000))}")
                 conn.execute(SCHEMA)  # a no-op once the table is there
-            except BaseException:
-                conn.close()  # now, not by the cyclic collector (building/state.py StateStore)
-                raise
             kept = (os.getpid(), conn)
             self._local.conn = kept
         else:

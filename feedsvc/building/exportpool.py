@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping
 
-from ..children import as_worker, ctrl_c_held_back
+from ..children import as_worker
 from ..model import Site
 from ..paging import Listing, page_feed
-from ..reading.pool import close_worker, cores, end_worker, fork_worker, results_channel, was_stopped, worker_env
+from ..reading.pool import close_worker, cores, end_worker, fork_worker, results_channel, started, was_stopped
 from ..store import connect
 from .exportfolder import FileTask, etag, mtime_ns, put_file, write_files
 from .precompress import SUFFIXES
@@ -112,9 +112,7 @@ class ExportWorkers:
         self.workers: list = [_ahead.pop() for _ in range(min(count, len(_ahead)))]
         for _ in range(count - len(self.workers)):
             try:
-                with ctrl_c_held_back():
-                    self.workers.append(subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE,
-                                                         stdout=subprocess.PIPE, env=worker_env(), close_fds=True))
+                self.workers.append(started(WORKER))
             except OSError as exc:
                 log.warning("cannot start an export worker (%s); its pages are rendered here", exc)
                 break

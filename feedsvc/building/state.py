@@ -32,7 +32,7 @@ def wait_for(latest: datetime | None, now: datetime) -> float:
 
 from ..model import Article, dated
 from ..store import use_wal
-from ..transactions import rows_for
+from ..transactions import rows_for, setting_up
 
 _ID = attrgetter("id")
 _MICROSECOND = timedelta(microseconds=1)
@@ -290,14 +290,11 @@ class StateStore:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so two processes stamping
         # at once queue on the write lock (busy timeout) instead of failing with "locked".
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
+        with setting_up(conn):
             conn.execute("PRAGMA busy_timeout=30000")
             # WAL with synchronous=NORMAL never corrupts the file; a power cut may only forget the last
             # few first-seen stamps, which the next scan writes again. It saves an fsync per refresh.
             conn.execute("PRAGMA synchronous=NORMAL")
-        except BaseException:
-            conn.close()  # now, not by the cyclic collector (see __init__)
-            raise
         return conn
 
     @contextlib.contextmanager

@@ -289,11 +289,17 @@ def read_in_full(worker: subprocess.Popen) -> bool:
 
 def start_worker() -> subprocess.Popen:
     """A fresh reading worker (WORKER), its pipes widened (widen)."""
-    with ctrl_c_held_back():
-        worker = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  env=worker_env(), close_fds=True)
+    worker = started(WORKER)
     widen(worker.stdout), widen(worker.stdin)
     return worker
+
+
+def started(code: str) -> subprocess.Popen:
+    """A worker started anew, running `code` with this process's sys.path (worker_env), on pipes for its input and
+    results; a Ctrl-C held back from it until it ignores one (children.ctrl_c_held_back)."""
+    with ctrl_c_held_back():
+        return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env=worker_env(), close_fds=True)
 
 
 def fork_worker(loop: Callable[[BinaryIO, BinaryIO], None] | None = None, name: str = "feedsvc-reader") -> Forked:
