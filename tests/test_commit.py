@@ -10,6 +10,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from feedsvc import create_app
 from feedsvc.building.committer import Committer
@@ -401,9 +402,41 @@ def test_a_full_disk_under_the_store_is_said_in_one_line_without_a_traceback(tmp
     def full(refreshed):
         raise sqlite3.OperationalError("database or disk is full")
     publisher.observers.append(full)
+    publisher.committers.append(full)  # a committer, as start_building registers the build store's
     with caplog.at_level("ERROR"):
         write(folder, "b.txt", "News\nSecond\nA paragraph.\n")
         publisher.refresh()
     said = [r for r in caplog.records if r.getMessage().startswith("a refresh observer failed")]
     assert [r.getMessage() for r in said] == ["a refresh observer failed: OperationalError: database or disk is full"]
     assert not said[0].exc_info and "database or disk is full" in publisher.last_error
+
+
+def test_an_observer_that_commits_nothing_failing_leaves_the_refresh_a_success(tmp_path, monkeypatch, caplog):
+    """Any observer's failure was taken for the build store's: a thread the search index or the codings could not
+    start made a committed build "the build could not be committed", counted failed in /metrics, and /healthz turned
+    stale while the site served that very build. Only a committer's failure makes the refresh a failed one."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "articles"
+    write(folder, "a.txt", "News\nFirst\nA paragraph.\n")
+    app = create_app({"ARTICLES_DIR": str(folder), "STATE_PATH": str(tmp_path / "state.sqlite3"), "SETTLE_MS": 0})
+    publisher, client = app.extensions["feedsvc"], app.test_client()
+    committer = next(o for o in publisher.observers if isinstance(o, Committer))
+    seen = []
+
+    def no_thread(refreshed):
+        raise RuntimeError("can't start new thread")
+    publisher.observers.insert(publisher.observers.index(committer) + 1, no_thread)
+    publisher.observers.append(lambda refreshed: seen.append(refreshed.ok))
+    before = publisher.last_success
+    with caplog.at_level("ERROR"):
+        write(folder, "b.txt", "News\nSecond\nA paragraph.\n")
+        assert publisher.refresh()
+    assert committer.wait(10)
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("a refresh observer failed")] == \
+        ["a refresh observer failed"]  # once, with its traceback
+    assert publisher.last_error is None and publisher.last_success > before and seen == [True]
+    counted = {s.labels["outcome"]: s.value for family in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))
+               for s in family.samples if s.name == "feedsvc_refreshes_total"}
+    assert counted.get("changed") == 2 and not counted.get("failed"), counted
+    health = client.get("/healthz")
+    assert health.status_code == 200, health.get_json()

@@ -526,11 +526,12 @@ class Publisher:
         return self._term_slugs
 
     def _tell_observers(self, refreshed: Refreshed) -> bool:
-        """Hand the refresh to each observer (the build store's committer, metrics, the search index); False when one
-        failed, which is said once with its traceback, then in one line a refresh while it fails the same way."""
-        failed = None
+        """Hand the refresh to each observer (the build store's committer, metrics, the search index); False when a
+        committer failed. A failure is said once with its traceback, then in one line a refresh while it fails the
+        same way; only a committer's makes the refresh a failed one (its build is not what the site serves)."""
+        failed, committed = None, True
         for observer in self.observers:
-            if failed is not None and refreshed.ok:  # the build is not committed: those after see a failed refresh
+            if not committed and refreshed.ok:  # the build is not committed: those after see a failed refresh
                 refreshed = replace(refreshed, ok=False, error=self.last_error)  # (metrics count it so, search waits)
             try:
                 observer(refreshed)
@@ -540,10 +541,11 @@ class Publisher:
                     log.exception("a refresh observer failed")
                 else:  # again, or a full disk, a read-only store: what to do is in its words, and no traceback adds to it
                     log.error("a refresh observer failed%s: %s", " again" if failed == self._observer_failing else "", failed)
-                if refreshed.ok:
+                if refreshed.ok and any(observer is each for each in self.committers):
+                    committed = False
                     self.last_error = f"the build could not be committed to the store ({failed}); see the log"
         self._observer_failing = failed
-        return failed is None
+        return committed
 
     def _tell_listeners(self, previous: Snapshot, current: Snapshot) -> None:
         """Hand the URLs of public feeds whose bytes changed to each listener (WebSub)."""
