@@ -701,6 +701,29 @@ def test_links_planted_at_the_builds_own_names_never_lead_it_outside_the_folder(
     assert result.exit_code == 1 and "is a link; remove it" in result.output and not (victim / "made").exists()
 
 
+def test_something_in_the_way_of_a_written_files_coded_form_leaves_it_out_and_the_build_goes_on(tmp_path, caplog):
+    """A folder made where a feed's .gz was failed every later build ("cannot write …feed.rss.gz: Is a directory"):
+    the feed, left out, was taken for gone, and removing its .gz failed on the folder, after its body had gone
+    (found in review). The build now goes on: the feed is left out and named, its files removed but what is in the
+    way, and the next build once the way is clear writes it again."""
+    articles, out, state = tmp_path / "articles", tmp_path / "site", tmp_path / "state.sqlite3"
+    corpus(articles, 3)
+    run_build(articles, out, state)
+    assert (out / "feed.rss.gz").is_file() and (out / "feed.rss.br").is_file()
+    (out / "feed.rss.gz").unlink()
+    (out / "feed.rss.gz").mkdir()
+    write(articles, "later.md", f"---\ntitle: Later\ncategory: C0\ndate: {(T0 + timedelta(days=1)).isoformat()}\n---\nBody.\n")
+    said = run_build(articles, out, state)
+    assert "1 left out" in said and "export: /feed.rss left out (Is a directory)" in caplog.text, said
+    assert read_manifest(out)["left_out"] == ["feed.rss"]
+    assert not (out / "feed.rss").exists() and not (out / "feed.rss.br").exists() and (out / "feed.rss.gz").is_dir()
+    assert b"Later" in (out / "feed.atom").read_bytes()  # the rest of the build is written
+    (out / "feed.rss.gz").rmdir()
+    said = run_build(articles, out, state)
+    assert "0 left out" in said and b"Later" in (out / "feed.rss").read_bytes(), said
+    assert (out / "feed.rss.gz").is_file() and "left_out" not in read_manifest(out)
+
+
 def test_a_file_left_out_is_written_by_the_next_build_that_can(tmp_path):
     """A page left out once (something in its way) was never written again: each later build compared only what changed
     since the manifest's build, while the feeds linked to it (found in review)."""

@@ -234,10 +234,12 @@ def remove_files(out: Path, gone: dict) -> int:
 
 
 def unlink(path: Path) -> int:
+    """Remove a file of ours; 1 if one was there. Something else in its place (a folder made there, a file where its
+    folder should be) is not ours to remove, and was named when its file was left out."""
     try:
         path.unlink()
         return 1
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return 0
 
 
