@@ -35,7 +35,7 @@ from ..transactions import rows_for
 from ..urls import EXPORT_PREVIEW, PREVIEW, archive_feed, archive_path, export_file, feed_path
 from .archive import DATES, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Files, Job, Result, Task
-from .exportfolder import (LEAVE_OUT, MANIFEST, STAGING, export_folder, own, remove_staging, ExportError, ExportWriteError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
+from .exportfolder import (LEAVE_OUT, MANIFEST, STAGING, export_folder, not_as_noted, own, remove_staging, ExportError, ExportWriteError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
                            FileTask, Written, put_file, read_manifest, remove_files, store_token, sync_folder,
                            take_over, unlink, write_file, write_files, write_manifest, writing)
 from .precompress import SUFFIXES
@@ -95,6 +95,8 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                 # What it may have written, retimed or removed is not what the manifest says: no ETag (written again,
                 # or removed if gone) and any coded form beside it (_beside). A revert to what the manifest names
                 # would otherwise leave its bytes, or its absence, for good.
+                if not full:  # and files removed, replaced or touched by hand since: written again as well
+                    interrupted = {**not_as_noted(out, had), **interrupted}
                 had = {**had, **{name: [path, "", "", "", [], ""] for name, path in interrupted.items()}}
                 writer = _Writer(out, {} if full else had, conn, pages, page_size, shape)
                 writer.empty = manifest is None

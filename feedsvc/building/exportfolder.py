@@ -286,6 +286,34 @@ def etag(body, *more) -> str:
     return '"' + digest.hexdigest()[:32] + '"'
 
 
+def not_as_noted(out: Path, had: dict) -> dict[str, str]:
+    """The files the manifest names that are not there as files (name → URL path): removed by hand since (a cleaning
+    script, an rsync gone wrong), or something else in their place (a link, a folder). A build writes them again, as a
+    killed build's, so nginx never serves a hole or a link for good. Each folder is listed once, with no stat a file:
+    17 ms at 10,000 articles, where a stat of every file (for its time too) took 125 ms of a build's 0.9 s."""
+    listed: dict[str, set[str]] = {}
+    found = {}
+    for name, entry in had.items():
+        if not entry[1]:  # noted to write again already
+            continue
+        folder, _, base = name.rpartition("/")
+        files = listed.get(folder)
+        if files is None:
+            files = listed[folder] = _files_in(out / folder if folder else out)
+        if base not in files or (entry[4] and any(base + SUFFIXES[coding] not in files for coding in entry[4])):
+            found[name] = entry[0]
+    return found
+
+
+def _files_in(folder: Path) -> set[str]:
+    """The names of the plain files in a folder (none if it is gone or not a folder): no link, no folder."""
+    try:
+        with os.scandir(folder) as entries:
+            return {each.name for each in entries if each.is_file(follow_symlinks=False)}
+    except OSError:
+        return set()
+
+
 def mtime_ns(modified: str) -> int:
     """A file's modification time for a Last-Modified kept as ISO 8601 text (exact to the microsecond)."""
     return (datetime.fromisoformat(modified) - _EPOCH) // timedelta(microseconds=1) * 1000
