@@ -272,6 +272,7 @@ def test_page_one_redirects_to_the_feeds_own_url_as_the_app_does(site, query):
     theirs = app.test_client().get(path + query, headers=CHROMIUM)
     assert res.status == theirs.status_code == 301
     assert res.header("location") == theirs.headers["Location"] == path
+    assert res.header("access-control-allow-origin") == theirs.headers["Access-Control-Allow-Origin"] == "*"
 
 
 @pytest.mark.parametrize("path", ["//evil.example/feed.rss", "/%5Cevil.example/feed.json", "/\\evil.example/feed.atom",

@@ -202,8 +202,9 @@ def test_paged_and_since_feeds_break_no_rule_a_feed_reader_relies_on(paged):
 
 @pytest.mark.parametrize("path", ["/feed.rss", "/category/news/feed.json"])
 def test_page_one_redirects_to_the_url_its_self_link_names(paged, path):
-    res = paged.get(path + "?page=1")
+    res = paged.get(path + "?page=1", headers={"Origin": "https://reader.example"})
     assert res.status_code == 301 and urlsplit(res.headers["Location"]).path == path
+    assert res.headers["Access-Control-Allow-Origin"] == "*"  # a reader in a browser elsewhere follows it (Fetch: CORS check)
     assert paged.get(path + "?page=1&since=2000-01-01T00:00:00Z").status_code == 200  # a delta's first page stays
 
 

@@ -331,7 +331,10 @@ def resource(path: str) -> Response:
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
             if store().resource(path) is None:  # a feed nobody publishes: its 404 (a 503 before the first build), not a
                 raise _not_found(path)  # permanent redirect to one
-            return redirect(request.root_path + "/" + quote(path, safe="/"), code=301)
+            moved = redirect(request.root_path + "/" + quote(path, safe="/"), code=301)
+            # A script elsewhere follows it only if it passes the CORS check too (https://fetch.spec.whatwg.org/#http-fetch).
+            moved.headers["Access-Control-Allow-Origin"] = "*"
+            return moved
         found = current_app.extensions["feedsvc.variants"].get(matched_key(match), _FORMAT_BY_SUFFIX[match["suffix"]], page=page, since=since)
         if found is None:
             raise RequestError(404, f"Not found: /{path} has no such page (page {page}).\n")
