@@ -129,6 +129,16 @@ def test_arabic_paths_are_logged_as_readable_utf8(server):
     assert "Ø" not in output  # no mojibake (UTF-8 read as latin-1)
 
 
+def test_a_user_agent_in_utf8_is_logged_readable_and_its_stray_bytes_shown(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        raw.sendall("GET /feed.rss HTTP/1.1\r\nHost: x\r\nUser-Agent: قارئ/1.0 \u202e\r\nConnection: close\r\n\r\n".encode()
+                    .replace(b"1.0 ", b"1.0 \xff"))
+        while raw.recv(65536):
+            pass
+    output = wait_for_log(server, '"قارئ/1.0 \\xff\\u202e"')
+    assert "Ø" not in output and "\u202e" not in output
+
+
 def test_control_characters_in_a_path_are_escaped_in_the_log(server):
     assert fetch(server.base, "/x%0A127.0.0.1%20-%20-%20fake%1B[31mred%E2%80%AEevil").status == 404
     output = wait_for_log(server, "/x\\x0a127.0.0.1 - - fake\\x1b[31mred\\u202eevil")

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from feedsvc.serving.accesslog import escape, public_referer, readable_path
+from feedsvc.serving.accesslog import as_sent, escape, public_referer, readable_path
 from feedsvc.server import remove_stale_metrics_folders, site_url_for, site_url_warning
 
 
@@ -41,6 +41,18 @@ def test_a_site_url_that_cannot_be_this_server_is_warned_of(site_url, host, warn
 ])
 def test_logged_paths_are_readable_utf8_with_anything_unsafe_escaped(raw, shown):
     assert escape(readable_path({"RAW_URI": raw})) == shown
+
+
+@pytest.mark.parametrize("sent, shown", [
+    ("Reader/1.0", "Reader/1.0"),
+    ("قارئ/1.0".encode().decode("latin-1"), "قارئ/1.0"),  # UTF-8, as WSGI carries it
+    ("x\xff\xfe", "x\\xff\\xfe"),  # bytes that are not UTF-8
+    ("abc\u202edef".encode().decode("latin-1"), "abc\\u202edef"),  # a bidi control, sent as UTF-8
+])
+def test_logged_headers_are_their_bytes_read_as_utf8_with_anything_unsafe_escaped(sent, shown):
+    """A User-Agent or Referer was escaped as latin-1 text: an Arabic one logged as mojibake ("Ø³Ù"), its stray bytes
+    as characters, and a bidi control as three characters, not \\u202e (found in review)."""
+    assert escape(as_sent(sent)) == shown
 
 
 def test_a_real_unicode_path_is_taken_as_it_is():

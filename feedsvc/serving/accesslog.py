@@ -69,7 +69,10 @@ class AccessLog(Logger):
             return self.format_atoms(resp, environ)
         atoms = super().atoms(resp, req, environ, request_time)
         path = readable_path(environ)
-        referer = public_referer(environ.get("HTTP_REFERER"))
+        referer = public_referer(as_sent(environ.get("HTTP_REFERER")))
+        for key, value in atoms.items():  # the request's headers, as WSGI carries them (latin-1 text)
+            if (key == "a" or key.endswith("}i")) and isinstance(value, str):
+                atoms[key] = as_sent(value)
         atoms.update({"u": "-", "U": path, "q": "-", "f": referer, "{referer}i": referer,
                       "r": f"{environ.get('REQUEST_METHOD', '-')} {path} {environ.get('SERVER_PROTOCOL', '-')}"})
         for key in list(atoms):
@@ -85,8 +88,8 @@ class AccessLog(Logger):
         sent = getattr(resp, "sent", None)
         atoms = {"h": environ.get("REMOTE_ADDR", "-"), "l": "-", "u": "-", "t": self.now(), "m": environ.get("REQUEST_METHOD"),
                  "U": readable_path(environ), "H": environ.get("SERVER_PROTOCOL"), "s": status,
-                 "b": sent is not None and str(sent) or "-", "f": public_referer(environ.get("HTTP_REFERER")),
-                 "a": environ.get("HTTP_USER_AGENT", "-")}
+                 "b": sent is not None and str(sent) or "-", "f": public_referer(as_sent(environ.get("HTTP_REFERER"))),
+                 "a": as_sent(environ.get("HTTP_USER_AGENT", "-"))}
         return {key: escape(value) if isinstance(value, str) else value for key, value in atoms.items()}
 
     def now(self) -> str:
@@ -106,6 +109,17 @@ def readable_path(environ: Mapping[str, Any]) -> str:
     except UnicodeEncodeError:
         data = raw.encode("utf-8")
     return unquote_to_bytes(data).decode("utf-8", "surrogateescape")  # escape() shows stray bytes as \xNN
+
+
+def as_sent(value: str | None) -> str | None:
+    """A header's value as its bytes read as UTF-8, bytes that are not kept as surrogates (escape() shows them as \\xNN):
+    WSGI carries a header's bytes as latin-1 text (PEP 3333), which an Arabic User-Agent shows as mojibake."""
+    if not value or value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a server that gave real text
+        return value
 
 
 def public_referer(referer: str | None) -> str:
