@@ -34,7 +34,7 @@ from ..preview import VARY as PREVIEW_VARY, is_navigation
 from .asgi import date_now, path_info
 from .metrics import SHORT_TYPES, kind_of
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST
-from .web import FEED_PATH, FIRST_BUILD_RUNNING, budgeted, content_type, encoding_for, not_modified, response_headers, text_headers
+from .web import FEED_PATH, FIRST_BUILD_RUNNING, budgeted, coding_for, content_type, not_modified, response_headers, text_headers
 
 ENDPOINT = "feedsvc.resource"  # web.resource: any published resource by its path
 ROUTES_KEPT = 1024  # request paths remembered with where Flask routes them
@@ -102,7 +102,7 @@ class Front:
             return None
         if "If-Match" in asked or "If-Unmodified-Since" in asked:  # rare preconditions: Flask weighs them (web.respond)
             return None
-        coding = encoding_for(asked.get("Accept-Encoding", ""))
+        coding = coding_for(res, asked.get("Accept-Encoding", ""))
         unchanged = not_modified(res, asked.get("If-None-Match"), asked.get("If-Modified-Since"))
         prepared = derived.get(coding)
         if prepared is None or (prepared.body is None and not unchanged):

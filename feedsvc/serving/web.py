@@ -396,7 +396,7 @@ def _client_address() -> str:
 def respond(res: Rendered, max_age: int, *, charge: Charge | None = None, private: bool = False,
             vary: str | None = None) -> Response:
     """A 200 or 304 for a rendered resource, with validators, caching and content coding."""
-    coding = _pick_encoding()
+    coding = coding_for(res, request.headers.get("Accept-Encoding", ""))
     headers = response_headers(res, coding, max_age, private=private, vary=vary)
     if precondition_failed(res, request.headers.get("If-Match"), request.headers.get("If-Unmodified-Since")):
         return _text(412, "Precondition Failed: this resource is not the version If-Match or If-Unmodified-Since names; "
@@ -474,8 +474,10 @@ def _rfc3339_instant(raw: str) -> datetime:
     return (instant.replace(microsecond=999_999) if leap else instant).astimezone(timezone.utc)
 
 
-def _pick_encoding() -> str | None:
-    return encoding_for(request.headers.get("Accept-Encoding", ""))
+def coding_for(res: Rendered, accept_encoding: str) -> str | None:
+    """The coding to send res in (encoding_for), none for an image: it compresses itself, and gzip made the favicon 10
+    bytes larger (nginx sends the exported file as it is: building/precompress.py)."""
+    return None if res.media_type.startswith("image/") else encoding_for(accept_encoding)
 
 
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct Accept-Encoding values
