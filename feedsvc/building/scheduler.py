@@ -25,6 +25,9 @@ from ..reading.scan import RENAMED_EVENT
 log = logging.getLogger(__name__)
 
 DEBOUNCE_SECONDS = 0.1  # events within this window after the first become one refresh
+# How often the watched folder's identity is looked at (a stat): a folder deleted and made again, swapped by a rename or
+# a link pointed elsewhere (a deploy's atomic switch) raises no event in the folder watched, so only a look finds it.
+FOLDER_CHECK_SECONDS = 1.0
 # What the watcher saw last of a path, handed to refresh() as {path: seen}: CLOSED (closed after writing,
 # inotify IN_CLOSE_WRITE) and MOVED (renamed into place) say the file is complete; CHANGED may be mid-write.
 CLOSED, MOVED, CHANGED = "closed", "moved", "changed"
@@ -60,6 +63,7 @@ class Refresher:
         self._running = False  # a run() is refreshing: it runs again for what arrives meanwhile
         self._again = False  # run() was asked for while running (a wake-up, a poke)
         self._watched: tuple[int, int] | None = None  # the watched folder's (device, inode), as the watch was set
+        self._rewatch_lock = threading.Lock()  # the folder check's thread and a tick may both find it replaced
         self._watch_pending = False  # start(watch_after_run=True): the watcher starts as the first run() ends
 
     def start(self, watch_after_run: bool = False) -> "Refresher":
@@ -85,6 +89,7 @@ class Refresher:
             self._watch(observer)
             observer.start()
             self.observer = observer
+            threading.Thread(target=self._check_folder, name="folder-check", daemon=True).start()
         except OSError as exc:  # e.g. the inotify watch limit: keep serving, by the schedule alone
             fix = ("set ARTICLES_DIR to the articles folder, or create it" if not os.path.isdir(self.watch)
                    else "raise fs.inotify.max_user_watches or set WATCH=false")
@@ -112,21 +117,34 @@ class Refresher:
         # link saw nothing saved at the folder's top (Folder.source_of takes paths under either).
         observer.schedule(_Poke(self.saw), os.path.realpath(self.watch), recursive=True, event_filter=WATCHED)
 
-    def _rewatch(self) -> None:
+    def _rewatch(self) -> bool:
         """Watch the folder anew when the path names another one now (deleted and made again, moved aside, a link
-        pointed elsewhere): inotify follows the folder it was given, and saves went unseen until the next tick, for good."""
-        if self.observer is None or self._watched is None:
-            return
-        now = _folder_identity(self.watch)
-        if now is None or now == self._watched:
-            return
-        try:
-            self.observer.unschedule_all()
-            self._watch(self.observer)
-            log.warning("the articles folder %s is another folder now (replaced, or a link moved): watching it anew",
-                        self.watch)
-        except OSError as exc:
-            log.error("cannot watch %s anew (%s); refreshing every %d s only", self.watch, exc, self.seconds)
+        pointed elsewhere): inotify follows the folder it was given, and saves went unseen until the next tick, for good.
+        True when it did."""
+        with self._rewatch_lock:
+            if self.observer is None or self._watched is None:
+                return False
+            now = _folder_identity(self.watch)
+            if now is None or now == self._watched:
+                return False
+            try:
+                self.observer.unschedule_all()
+                self._watch(self.observer)
+                log.warning("the articles folder %s is another folder now (replaced, or a link moved): watching it anew",
+                            self.watch)
+                return True
+            except OSError as exc:
+                log.error("cannot watch %s anew (%s); refreshing every %d s only", self.watch, exc, self.seconds)
+                return False
+
+    def _check_folder(self) -> None:
+        """Every FOLDER_CHECK_SECONDS: a folder replaced is watched anew and walked at once (its files raised no event
+        here), not at the next tick, up to REFRESH_SECONDS later."""
+        while not self._stopped:
+            time.sleep(FOLDER_CHECK_SECONDS)
+            if not self._stopped and self._rewatch():
+                self.scheduler.add_job(self.tick, "date", run_date=datetime.now(timezone.utc), id="rewalk",
+                                       replace_existing=True)
 
     def stop(self) -> None:
         """Stop watching and scheduling; a refresh under way finishes on its own."""
