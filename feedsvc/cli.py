@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 import click
 
-from .config import ConfigError, Settings, explicit_settings, load_settings, not_a_folder
+from .config import ConfigError, Settings, explicit_settings, folder_problem, load_settings
 from .formats import FORMATS
 
 PROGRESS_FROM = 500  # resources: a smaller export is written before a bar would be worth showing
@@ -33,7 +33,7 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
-@click.option("--articles", "articles_dir", type=click.Path(file_okay=False), help="Articles folder (setting ARTICLES_DIR).")
+@click.option("--articles", "articles_dir", type=click.Path(file_okay=False, readable=False), help="Articles folder (setting ARTICLES_DIR).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     """Serve the feeds with gunicorn, refreshing on a schedule."""
@@ -109,7 +109,7 @@ def run() -> None:
 
 @main.command()
 @click.option("--out", required=True, type=click.Path(), help="Export folder: written in place, only what changed.")
-@click.option("--articles", "articles_dir", type=click.Path(file_okay=False), help="Articles folder (setting ARTICLES_DIR).")
+@click.option("--articles", "articles_dir", type=click.Path(file_okay=False, readable=False), help="Articles folder (setting ARTICLES_DIR).")
 @click.pass_obj
 def build(obj, out: str, articles_dir: str | None) -> None:
     """Build into the store, then write every feed, page and stylesheet that changed as files for nginx or a CDN."""
@@ -289,6 +289,10 @@ def _build(out: str, articles_dir: str | None) -> None:
     from .building.storewriter import held_at
 
     settings = _settings(ARTICLES_DIR=articles_dir)
+    problem = folder_problem(settings.articles_dir)
+    if problem is not None:  # before anything is built or written: one line, as `serve` and `check` say it
+        raise click.ClickException(f"articles folder {settings.articles_dir} {problem}"
+                                   + ("" if problem.startswith("cannot") else "; pass --articles DIR or set ARTICLES_DIR"))
     _apart(Path(out), Path(settings.articles_dir))
     folder, store = Folder(settings.articles_dir), state_path(settings)
     from_scratch = not has_build(store) and folder.holds_at_least(POOL_FROM)
@@ -470,7 +474,7 @@ def _show_progress(resources: int) -> bool:
 
 
 @main.command()
-@click.argument("folder", required=False, type=click.Path(file_okay=False))
+@click.argument("folder", required=False, type=click.Path(file_okay=False, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for tools instead of a table.")
 def check(folder: str | None, as_json: bool) -> None:
     """List every skipped file with its reason and fix, and articles that look wrong; exit 1 if any is skipped."""
@@ -478,8 +482,9 @@ def check(folder: str | None, as_json: bool) -> None:
 
     settings = _settings(ARTICLES_DIR=folder)
     root = Path(settings.articles_dir)
-    if not root.is_dir():
-        said = f"articles folder {root} {not_a_folder(root)}; pass a folder or set ARTICLES_DIR"
+    problem = folder_problem(root)
+    if problem is not None:
+        said = f"articles folder {root} {problem}" + ("" if problem.startswith("cannot") else "; pass a folder or set ARTICLES_DIR")
         if as_json:  # a tool reads standard output as JSON whatever happens
             click.echo(json.dumps({"folder": str(root), "error": said}, ensure_ascii=False, indent=2))
         error = click.ClickException(said)

@@ -271,6 +271,20 @@ def not_a_folder(path: str | os.PathLike) -> str:
     return "is a file, not a folder" if os.path.lexists(path) and not os.path.isdir(path) else "does not exist"
 
 
+def folder_problem(path: str | os.PathLike) -> str | None:
+    """Why the articles folder cannot be read, as its one-line error says it (not_a_folder, or a listing refused with the
+    fix: the permission on the folder); None when it can be."""
+    if not os.path.isdir(path):
+        return not_a_folder(path)
+    try:
+        with os.scandir(path):
+            pass
+    except OSError as exc:
+        return (f"cannot be read ({exc.strerror or exc}); give the user feedsvc runs as read and search (x) permission "
+                f"on it (chmod u+rx, or the group's)")
+    return None
+
+
 def _web_url(text: str) -> bool:
     """Whether text is an absolute http(s) URL with a host that can be one (no space or other character a host never
     has) and a port, if any, that is one."""

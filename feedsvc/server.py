@@ -198,7 +198,7 @@ def child_exit(server, worker) -> None:
 def preflight(settings: Settings) -> None:
     """What every worker would trip over, found once in the master: the folder, partner keys, the state store."""
     from . import state_path
-    from .config import ConfigError, not_a_folder
+    from .config import ConfigError, folder_problem
     from .partners import load_partners
     import sqlite3
 
@@ -207,8 +207,9 @@ def preflight(settings: Settings) -> None:
     from .store import create_schema
 
     root = Path(settings.articles_dir)
-    if not root.is_dir():
-        raise ServeError(f"articles folder {root} {not_a_folder(root)}; pass --articles DIR or set ARTICLES_DIR")
+    problem = folder_problem(root)
+    if problem is not None:
+        raise ServeError(f"articles folder {root} {problem}" + ("" if problem.startswith("cannot") else "; pass --articles DIR or set ARTICLES_DIR"))
     try:
         load_partners(settings.partners)
         StateStore(state_path(settings))

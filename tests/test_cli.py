@@ -266,6 +266,42 @@ def test_an_articles_folder_that_is_a_file_is_told_as_one(tmp_path):
     assert result.exit_code == 2 and "is a file, not a folder" in result.output  # (click says so of --articles itself)
 
 
+def test_an_articles_folder_that_cannot_be_read_is_said_in_one_line_by_check_build_and_serve(tmp_path, sample_dir):
+    """A folder its user may not read: click's own check printed a three-line usage error ("Invalid value for
+    '[FOLDER]': Directory … is not readable"), `check --json` no JSON, and `serve` with ARTICLES_DIR set started its
+    workers and logged refresh failures (found in review). Each says it in one line, with the fix, before anything."""
+    import json
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    folder = tmp_path / "locked"
+    shutil.copytree(sample_dir, folder)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_STATE_PATH": str(tmp_path / "state.db"), "FEEDSVC_CONFIG": ""}
+    said = f"articles folder {folder} cannot be read (Permission denied); give the user feedsvc runs as read and search (x)"
+    os.chmod(folder, 0)
+    try:
+        for command in (["check", str(folder)], ["check", "--json", str(folder)],
+                        ["build", "--out", str(tmp_path / "site"), "--articles", str(folder)],
+                        ["serve", "--port", str(port), "--articles", str(folder)], ["serve", "--port", str(port)]):
+            run = subprocess.run([*drop, sys.executable, "-m", "feedsvc", *command], capture_output=True, text=True,
+                                 timeout=60, env={**env, "FEEDSVC_ARTICLES_DIR": str(folder)}, cwd=tmp_path)
+            lines = [line for line in run.stderr.splitlines() if line.strip()]
+            assert run.returncode in (1, 2) and len(lines) == 1 and lines[0].startswith("Error: " + said), (command, run.stderr)
+            if "--json" in command:
+                assert json.loads(run.stdout)["error"].startswith(said)
+    finally:
+        os.chmod(folder, 0o755)
+    assert not (tmp_path / "site").exists()
+
+
 def test_build_waits_for_a_servers_build_to_be_whole_before_exporting_it():
     """A server's cold start commits its feeds first, their article pages a moment later: exported then, its feeds
     linked 1,650 pages that were never written (nginx 404), with exit 0."""
