@@ -84,7 +84,17 @@ def test_nul_bytes_mean_binary_but_utf16_does_not():
     assert not is_binary(ARABIC.encode("utf-16"))
     assert not is_binary(b"plain text\twith a tab\r\n")
     with pytest.raises(DecodeError, match="binary"):
-        decode_bytes(b"abc\x00def")
+        decode_bytes(b"abc\x00def" * 9)  # more NULs than a few strays
+    with pytest.raises(DecodeError, match="binary"):
+        decode_bytes(b"plain text, " * 9 + b"\x00 and \xff")  # beside bytes that are not UTF-8
+
+
+def test_a_few_stray_nul_bytes_in_utf8_text_are_dropped_not_the_article():
+    """One NUL a scraper let into an Arabic article skipped the whole article as a binary file ("re-save it as UTF-8",
+    which it was), where every other control character is dropped as XML forbids it (found in review)."""
+    data = (ARABIC + "\x00 " + ARABIC).encode() + b"\x00"
+    assert not is_binary(data) and not is_binary(data * 4)
+    assert clean_text(decode_bytes(data)) == ARABIC + " " + ARABIC
 
 
 def test_decoded_text_that_is_mostly_unprintable_looks_binary():

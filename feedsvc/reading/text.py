@@ -86,7 +86,7 @@ def decode_bytes(data: bytes) -> str:
     utf16 = _bomless_utf16(data)
     if utf16:
         return data.decode(utf16)
-    if b"\x00" in data:
+    if b"\x00" in data and not stray_nuls(data):
         raise DecodeError("binary file (NUL bytes); article files must be text, saved as UTF-8")
     try:
         return data.decode("utf-8")
@@ -103,6 +103,19 @@ STRAY_MAX = 8  # bytes that are not UTF-8 in a file that otherwise is, at most
 # And for each, at least one character that is UTF-8's own (non-ASCII, decoded): a legacy file's accented letters are
 # each an invalid byte, and two of its bytes that make a valid UTF-8 sequence by chance are rare (Ã© is mojibake itself).
 STRAY_SHARE = 1
+
+
+def stray_nuls(data: bytes) -> bool:
+    """Whether the NUL bytes in data are a few strays (at most STRAY_MAX) in text that is otherwise UTF-8: published
+    without them (XML forbids the character: clean_text), not the whole article skipped as a binary file for one NUL a
+    scraper let through. A binary file has many, or bytes that are not UTF-8 beside them (PNG, JPEG, PDF, ZIP)."""
+    if not 0 < data.count(b"\x00") <= STRAY_MAX:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def stray_bytes(data: bytes) -> tuple[int, int] | None:
@@ -200,7 +213,7 @@ def is_binary(data: bytes) -> bool:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)) or _bomless_utf16(data):
         return False
     sample = data[:8192]
-    if b"\x00" in sample:
+    if b"\x00" in sample and not stray_nuls(data):
         return True
     controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
     return bool(sample) and controls / len(sample) > _BINARY_SHARE
