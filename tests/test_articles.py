@@ -752,6 +752,9 @@ def test_as_many_tags_and_categories_as_the_limits_are_published_and_repeats_cou
     ("2026-13-45", "a date that is on no calendar (month must be in 1..12)", "as it is on a calendar"),
     ("2026-02-30", "a date that is on no calendar (day is out of range for month)", "as it is on a calendar"),
     ("0001-01-01", "date '0001-01-01' is out of range", "between 1970 and 9999"),
+    # Year 1 written was taken for no year written (dateutil fills in year 1): "has no year" (found in review).
+    ("0001-01-01 00:00", "date '0001-01-01 00:00' is out of range", "between 1970 and 9999"),
+    ('"0001-01-01 00:00 +02:00"', "date '0001-01-01 00:00 +02:00' is out of range", "between 1970 and 9999"),
     ("2026-01-01 10:00 +25:00", "date '2026-01-01 10:00 +25:00' has a time-zone offset of 24 hours or more", "-23:59 and +23:59"),
     ("2026-01-01T10:00:00+25:00", "a date with a time-zone offset of 24 hours or more", "-23:59 and +23:59"),
 ])

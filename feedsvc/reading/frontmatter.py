@@ -420,7 +420,8 @@ def written_date(meta: dict, key: str) -> datetime | None:
             raise
         except (ValueError, OverflowError, TypeError):
             raise FrontMatterError(f"{key} {shown} is not a date", fix) from None
-        if parsed.year == _NO_YEAR.year:
+        # Year 1 is dateutil's fill for no year, or year 1 written (`0001-01-01`): out of range, said so below.
+        if parsed.year == _NO_YEAR.year and dateparser.parse(written, default=_NO_YEAR.replace(year=2), tzinfos=_offset_only).year == 2:
             raise FrontMatterError(f"{key} {shown} has no year", fix)
     else:
         raise FrontMatterError(f"{key} {shown} is not a date", fix)
