@@ -747,6 +747,24 @@ def test_as_many_tags_and_categories_as_the_limits_are_published_and_repeats_cou
     assert len(article.tags) == 50 and len(set(article.categories)) == 10
 
 
+@pytest.mark.parametrize("text, reason", [
+    ("ك" * 5000 + "\nTitle\nBody.\n", "category 'ككك"),
+    ("---\ntitle: T\ncategory: " + "c" * 201 + "\n---\nBody.\n", "category 'ccc"),
+    ("---\ntitle: T\ncategory: News\ntags: [a, " + "t" * 201 + "]\n---\nBody.\n", "tag 'ttt"),
+    ("---\ntitle: T\ncategory: News\nauthor: " + "y" * 201 + "\n---\nBody.\n", "author 'yyy"),
+])
+def test_a_name_over_200_characters_skips_the_file_with_the_fix(text, reason):
+    """A category line of 500,000 characters was published: on every page and feed list that names it, the site-wide
+    Atom feed 12 MB (found in review). A category's, tag's or author's name has at most 200 characters."""
+    source = "a.md" if text.startswith("---") else "a.txt"
+    with pytest.raises(ArticleError) as caught:
+        parse(text, source)
+    assert caught.value.reason.startswith(reason) and "over the 200 limit" in caught.value.reason
+    assert "in at most 200 characters" in caught.value.fix
+    if source == "a.md":  # 200 is taken
+        assert parse(text.replace("c" * 201, "c" * 200).replace("t" * 201, "t" * 200).replace("y" * 201, "y" * 200), source)
+
+
 @pytest.mark.parametrize("written, reason, fix", [
     # Each was told "not valid YAML … quote values that contain ': '", a Python repr, or a range for a bad offset.
     ("2026-13-45", "a date that is on no calendar (month must be in 1..12)", "as it is on a calendar"),

@@ -255,6 +255,10 @@ def _plain_head(meta: dict, lines: list[str], source: str) -> tuple[str, list[st
             # the first paragraph of a file that has no category line.
             raise ArticleError(source, f"first line is {len(category)} characters and ends like a sentence: a paragraph, not a category",
                                "start the file with a category line, then a title line")
+        try:
+            frontmatter.check_name_length("category", category)
+        except frontmatter.FrontMatterError as exc:
+            raise ArticleError(source, exc.reason, exc.fix) from None
         categories = [category]
     title = meta.get("title")
     if title is None:

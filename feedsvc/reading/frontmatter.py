@@ -21,6 +21,9 @@ FRONT_MATTER_MAX = 16 * 1024  # characters: far more than any article's fields, 
 # n feeds of n names each. 2,500 tags in 14 KB rendered 10,000 resources and grew the stores by 600 MB.
 CATEGORIES_MAX = 10
 TAGS_MAX = 50
+# Characters in a category's, tag's or author's name: each is shown on every page, feed list and item that names it (a
+# category of 500,000 characters made the site-wide Atom feed 12 MB). A newsroom's longest run to a few dozen.
+NAME_MAX = 200
 FLOW_NESTING_MAX = 64  # [ and { inside each other: real front matter has one or two
 # libyaml's composer recurses in C without a limit (tens of thousands of levels crash the process), so
 # it only gets text that cannot nest deeper than this; other text goes to the pure-Python composer,
@@ -260,7 +263,16 @@ def read_categories(meta: dict) -> list[str]:
     if (count := len(set(named))) > CATEGORIES_MAX:
         raise FrontMatterError(f"{count} categories, over the {CATEGORIES_MAX} limit",
                                f"keep the {CATEGORIES_MAX} categories it belongs in most; tags can say the rest")
+    for name in named:
+        check_name_length("category", name)
     return named
+
+
+def check_name_length(kind: str, name: str) -> None:
+    """FrontMatterError for a category's, tag's or author's name over NAME_MAX characters."""
+    if len(name) > NAME_MAX:
+        raise FrontMatterError(f"{kind} {quoted(name)} is {len(name):,} characters, over the {NAME_MAX} limit",
+                               f"name the {kind} in at most {NAME_MAX} characters")
 
 
 # Invisible marks a name may carry at its ends from a scrape or an editor (right-to-left and left-to-right marks, the
@@ -281,6 +293,8 @@ def read_tags(meta: dict) -> tuple[str, ...]:
     tags = tuple(dict.fromkeys(t for t in map(_name, _str_list(meta, "tags")) if t))
     if len(tags) > TAGS_MAX:
         raise FrontMatterError(f"{len(tags)} tags, over the {TAGS_MAX} limit", f"keep the {TAGS_MAX} tags that say most about it")
+    for tag in tags:
+        check_name_length("tag", tag)
     return tags
 
 
@@ -288,7 +302,10 @@ def read_name(meta: dict, key: str) -> str | None:
     """A name (`author:`) with single spaces and no invisible marks at its ends, as tags and categories: "\u200fسارة علي"
     is سارة علي, not a second author with a feed of its own; None when absent or blank."""
     value = read_text(meta, key)
-    return None if value is None else _name(value) or None
+    name = None if value is None else _name(value) or None
+    if name is not None:
+        check_name_length(key, name)
+    return name
 
 
 def _name(text: str) -> str:
