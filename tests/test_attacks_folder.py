@@ -178,7 +178,8 @@ def test_check_on_an_articles_folder_it_cannot_read_says_so_in_one_line(articles
     finally:
         os.chmod(articles_dir, 0o755)
     assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
-    assert "is not readable" in run.stderr.strip().splitlines()[-1]
+    (said,) = run.stderr.strip().splitlines()
+    assert said.startswith(f"Error: articles folder {articles_dir} cannot be read (Permission denied); give the user"), said
 
 
 def test_check_folder_reports_an_articles_folder_gone_mid_check_as_one_skip(tmp_path):

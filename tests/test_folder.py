@@ -159,6 +159,28 @@ def test_an_unreadable_folder_is_a_skip_for_a_process_without_permission(article
         os.chmod(articles_dir / "locked", 0o755)
 
 
+def test_files_in_a_folder_that_can_be_listed_but_not_searched_name_the_folder_in_their_fix(articles_dir):
+    """A folder with r-- (chmod 644 tech): each of its files was told "cannot be read (Permission denied) — check the
+    file's permissions", where the files were 644 and the folder wanted its x (found in review). Also for a file a
+    watcher names (look)."""
+    write(articles_dir, "good.txt", ARTICLE)
+    write(articles_dir, "tech/a.txt", ARTICLE)
+    os.chmod(articles_dir / "tech", 0o644)
+    try:
+        code = (f"from feedsvc.reading.folder import Folder; f = Folder('{articles_dir}'); _, p = f.walk(); "
+                f"print(repr(p['tech/a.txt'])); print(repr(f.look('tech/a.txt')))")
+        drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
+        run = subprocess.run([*drop, sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert run.returncode == 0, run.stderr
+        walked, looked = run.stdout.strip().splitlines()
+        for told in (walked, looked):
+            assert "its folder tech can be listed but not searched" in told and "give tech search (x) permission" in told, told
+            assert "file's permissions" not in told
+    finally:
+        os.chmod(articles_dir / "tech", 0o755)
+
+
 def test_an_articles_folder_that_is_a_link_is_read_through_it(tmp_path):
     write(tmp_path, "release-42/a.txt", ARTICLE)
     (tmp_path / "articles").symlink_to(tmp_path / "release-42")

@@ -568,7 +568,8 @@ print("later", sorted(a.source for a in later.articles), [s.source for s in late
     assert run.stdout.splitlines() == [
         "first ['a.txt', 'sub/b.txt', 'sub/deep/c.txt']",
         "walked ['a.txt', 'sub/b.txt', 'sub/deep/c.txt'] " + str(["folder cannot be read (Permission denied)"] if mode == 0 else
-                                                                  ["cannot be read (Permission denied)", "folder cannot be read (Permission denied)"]),
+                                                                  ["cannot be reached (Permission denied): its folder sub can be listed but not searched",
+                                                                   "folder cannot be read (Permission denied)"]),
         "looked ['a.txt', 'sub/b.txt', 'sub/deep/c.txt']",
         "later ['a.txt', 'sub/b.txt', 'sub/deep/c.txt'] []",
     ]

@@ -241,7 +241,7 @@ class Folder:
             if exc.errno in _FOR_GOOD:
                 got = Skipped(source, *_file_error(exc))
             else:  # a folder in it (its type from the listing) keeps its files as a folder that cannot be listed does
-                got = _unlisted(source + "/", exc) if _listed_as_folder(entry) else Unreadable(source, *_file_error(exc))
+                got = _unlisted(source + "/", exc) if _listed_as_folder(entry) else Unreadable(source, *_stat_error(source, exc))
         if isinstance(got, Skipped):
             told.append((entry.name, source + "/" if got.source.endswith("/") else source, got))
         else:
@@ -267,7 +267,7 @@ class Folder:
         except FileNotFoundError:
             return None
         except OSError as exc:  # a folder on its way that cannot be searched (its permissions) says EACCES: for now
-            return (Skipped if exc.errno in _FOR_GOOD else Unreadable)(source, *_file_error(exc))
+            return (Skipped if exc.errno in _FOR_GOOD else Unreadable)(source, *_stat_error(source, exc))
 
     def source_of(self, path: str) -> str | None:
         """The source (path inside the folder, "/"-separated) of a path a watcher reported; None if outside;
@@ -417,6 +417,16 @@ def _file_error(exc: OSError) -> tuple[str, str]:
     if exc.errno == errno.ELOOP:
         return "link that leads round in a loop", "remove the link"
     return f"cannot be read ({exc.strerror or exc})", "check the file's permissions"
+
+
+def _stat_error(source: str, exc: OSError) -> tuple[str, str]:
+    """_file_error for a stat: one refused (EACCES) is its folder's doing, never the file's (a stat needs no permission on
+    the file itself, only search permission on each folder on its way): the fix names the folder."""
+    if exc.errno != errno.EACCES:
+        return _file_error(exc)
+    folder = source.rpartition("/")[0] or "the articles folder"
+    return (f"cannot be reached ({exc.strerror or exc}): its folder {folder} can be listed but not searched",
+            f"give {folder} search (x) permission for the user feedsvc runs as (chmod u+x, or the group's)")
 
 
 _FOR_GOOD = (errno.ENAMETOOLONG, errno.ELOOP)  # what a file's or folder's name is, not a moment's state (permissions, I/O)
