@@ -22,8 +22,9 @@ FRONT_MATTER_MAX = 16 * 1024  # characters: far more than any article's fields, 
 CATEGORIES_MAX = 10
 TAGS_MAX = 50
 # Characters in a category's, tag's or author's name: each is shown on every page, feed list and item that names it (a
-# category of 500,000 characters made the site-wide Atom feed 12 MB). A newsroom's longest run to a few dozen.
-NAME_MAX = 200
+# category of 500,000 characters made the site-wide Atom feed 12 MB). A newsroom's run to a few dozen, a scraped
+# breadcrumb to a few hundred (`check` warns of one over 100); past this one is no name, and bounded it bloats nothing.
+NAME_MAX = 1000
 FLOW_NESTING_MAX = 64  # [ and { inside each other: real front matter has one or two
 # libyaml's composer recurses in C without a limit (tens of thousands of levels crash the process), so
 # it only gets text that cannot nest deeper than this; other text goes to the pure-Python composer,
