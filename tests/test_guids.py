@@ -66,6 +66,20 @@ def test_ids_that_are_one_uuid_are_one_guid_so_only_the_first_file_publishes(art
     assert all("same GUID" in skipped[name] and "a.md" in skipped[name] for name in names), skipped
 
 
+def test_two_files_whose_names_differ_only_in_unicode_form_are_told_apart(articles_dir, make_publisher):
+    """café.txt written composed and decomposed (as macOS writes names) is one ID: the second was skipped as "same id
+    'café' as café.txt", the two names printed alike (found in review). The line says which form each is."""
+    import unicodedata
+
+    write(articles_dir, unicodedata.normalize("NFD", "café.txt"), "News\nOne\nBody text.\n")
+    write(articles_dir, unicodedata.normalize("NFC", "café.txt"), "News\nTwo\nBody text.\n")
+    publisher = make_publisher(articles_dir)
+    assert publisher.refresh()
+    ((skip,),) = [[s for s in publisher.snapshot.skipped]]
+    assert "the same name in another Unicode form" in skip.reason and "NFC" in skip.reason and "NFD" in skip.reason
+    assert skip.fix.startswith("delete the copy you do not want")
+
+
 def test_a_guid_stays_with_the_article_that_had_it_first_when_a_later_file_names_it(articles_dir, tmp_path, make_publisher):
     """A published article whose id is a URI, then a newer file with the same id written before it in path order: the
     published one keeps its GUID (and its content in the feeds), here and after a restart; a plain id repeated is

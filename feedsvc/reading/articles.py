@@ -524,10 +524,25 @@ def unique_ids(items: Iterable[Article | Skipped], owners: Mapping[str, str] | N
         elif keeper is None:
             skipped.append(Skipped(item.source, f"same id {item.id!r} as {owners[item.id]}, which had it first (and cannot be read now)",
                                    "give this file its own `id:` in the front matter, or fix the other file"))
+        elif _twins(item.source, keeper.source):
+            skipped.append(Skipped(item.source, f"same id {item.id!r} as {keeper.source}, which had it first: the same name in "
+                                   f"another Unicode form ({_form(item.source)}; that one {_form(keeper.source)})",
+                                   "delete the copy you do not want (macOS and some tools write names decomposed)"))
         else:
             skipped.append(Skipped(item.source, f"same id {item.id!r} as {keeper.source}, which had it first",
                                    "give this file its own `id:` in the front matter"))
     return articles, skipped
+
+
+def _twins(one: str, other: str) -> bool:
+    """Whether two file names differ only in their Unicode form (café as é, or as e and a combining accent): printed
+    alike, so the line says which is which."""
+    return one != other and unicodedata.normalize("NFC", one) == unicodedata.normalize("NFC", other)
+
+
+def _form(name: str) -> str:
+    """How a name's accented letters are written: composed (NFC) or decomposed (NFD: a letter, then its marks)."""
+    return "composed, NFC" if unicodedata.is_normalized("NFC", name) else "decomposed, NFD"
 
 
 def load_articles(root: Path, options: Options) -> tuple[list[Article], list[Skipped]]:
