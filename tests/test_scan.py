@@ -573,3 +573,26 @@ print("later", sorted(a.source for a in later.articles), [s.source for s in late
         "looked ['a.txt', 'sub/b.txt', 'sub/deep/c.txt']",
         "later ['a.txt', 'sub/b.txt', 'sub/deep/c.txt'] []",
     ]
+
+
+def test_a_link_inside_follows_its_target_when_the_watcher_names_the_target_alone(articles_dir):
+    """A link to a file inside is an article of its own with the target's text (README: like a copy), but a save of the
+    target, which the watcher names alone, left the link's article as it was, and its target deleted left it published,
+    until the next full walk (found in review). A target named brings the links that lead to it."""
+    import os
+
+    write(articles_dir, "target.txt", "News\nTarget v1\nBody.\n")
+    (articles_dir / "copy.txt").symlink_to("target.txt")
+    write(articles_dir, "other.txt", "News\nOther\nBody.\n")
+    scanner = settled_scanner(articles_dir)
+    assert sorted(a.title for a in scanner.scan().articles) == ["Other", "Target v1", "Target v1"]
+    write(articles_dir, "target.txt", "News\nTarget v2 edited\nBody.\n")
+    os.utime(articles_dir / "target.txt", ns=(1, 10**18))  # a stat of its own, whatever the clock's grain
+    result = scanner.scan({str(articles_dir / "target.txt"): "closed"})
+    assert {a.source: a.title for a in result.articles} == {"copy.txt": "Target v2 edited", "other.txt": "Other",
+                                                            "target.txt": "Target v2 edited"}
+    (articles_dir / "target.txt").unlink()
+    result = scanner.scan({str(articles_dir / "target.txt"): "changed"})
+    # (the target itself is kept a moment, as any file the watcher saw go: a tool's delete and write anew, _vanishing)
+    assert "copy.txt" not in [a.source for a in result.articles]
+    assert "copy.txt" in {s.source for s in result.skipped}  # a link that leads nowhere now, said so

@@ -129,6 +129,9 @@ class Folder:
         self.real = os.path.realpath(self.root)
         self._prefix = self.real.rstrip(os.sep) + os.sep
         self._top = os.path.join(self.root, "")  # the root and a separator: see _path
+        # Each link to a file inside met by walk() or look(), as source → its target's source (None: no longer a link to
+        # one): the watcher names the target when it is saved, never the links that lead to it (Scanner._targets).
+        self.links: dict[str, str | None] = {}
 
     def inside(self, real: str) -> bool:
         """True when a real (resolved) path is the folder or lies inside it."""
@@ -256,6 +259,7 @@ class Folder:
         if parts[:-1] and os.path.realpath(os.path.join(self.root, *parts[:-1])) != os.path.join(self.real, *parts[:-1]):
             return None  # reached through a link to a folder, which the walk does not follow
         path = os.path.join(self.root, *parts)
+        self.links[source] = None  # unless it is a link to a file inside (_file)
         rule = name_rule(parts[-1])
         if rule:  # an editor's swap file or sed's temporary is told only while it is there
             return Skipped(source, *rule) if os.path.lexists(path) else None
@@ -300,6 +304,7 @@ class Folder:
                 return Skipped(source + "/", f"link to a folder {where} the articles folder", "not followed; move the folder itself into the articles folder to publish its files" if where == "outside" else "not followed; its files are published from where they are")
             if not self.inside(real):
                 return Skipped(source, "link to a file outside the articles folder", "not read; copy the file into the folder to publish it")
+            self.links[source] = "/".join(os.path.relpath(real, self.real).split(os.sep))
         if not stat.S_ISREG(st.st_mode):  # a FIFO would block the refresh, a device never ends
             return Skipped(source, "not a regular file", "replace it with the article file itself")
         return st.st_size, st.st_mtime_ns

@@ -137,6 +137,8 @@ class Scanner:
     # the builder holds no article text but the first pages' (full() brings it back when needed).
     _slim: set[str] = field(default_factory=set)
     _adopted: set[str] = field(default_factory=set)  # sources read in full by adopt() since the last scan
+    # Links to files inside, source → its target's source (Folder.links): a target the watcher names brings its links.
+    _links: dict[str, str] = field(default_factory=dict)
 
     def scan(self, hints: Iterable[str] | None = None) -> ScanResult:
         """Look at the folder; read only files whose size or mtime changed and that have settled.
@@ -159,6 +161,8 @@ class Scanner:
             self.rewalk = made is not None  # a walk made ahead is older than the watcher: the next scan walks again
             mark = object()  # what each entry found as it is is marked with: the rest changed or are gone
             files, passed = made if made is not None else folder.walk(self._unchanged(mark))
+            if made is None:  # a walk made ahead, elsewhere, found no links here: the next scan walks again (rewalk)
+                self._links = {link: target for link, target in folder.links.items() if target is not None}
             listing = {source: (size, mtime_ns) for source, size, mtime_ns in files}
             # A folder that could not be listed this time (Unreadable: its permissions, an I/O error) keeps its files as
             # they were last read, as a file that cannot be read does: not gone, nor announced deleted.
@@ -197,6 +201,11 @@ class Scanner:
                         continue
                     gone.append(source)
             noted = self._note_passed(noted)
+            for link, target in folder.links.items():  # looked at: a link to a file inside now, or no more
+                if target is None:
+                    self._links.pop(link, None)
+                else:
+                    self._links[link] = target
         now = self.clock()
         changed: set[str] = set(gone) | noted | self._adopted
         self._adopted = set()
@@ -465,6 +474,8 @@ class Scanner:
         gone = {source + "/" for source in targets if source not in self._entries and not folder.exists(source)}
         if gone and any(held.startswith(tuple(gone)) for held in self._entries):
             return None
+        if self._links:  # a file saved or gone: the links that lead to it are the same article files (README)
+            targets |= {link for link, target in self._links.items() if target in targets}
         return targets
 
     def _finished(self, folder: Folder, hints: Iterable[str] | None) -> set[str]:
