@@ -134,7 +134,12 @@ def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: i
     """Items published, updated or recorded after `since` (changed_after), newest first, `size` a page; None past the
     last page."""
     items = listing.items  # a serving process's stored items pick theirs without loading the rest (variants.py)
-    newer = items.newer_than(since) if hasattr(items, "newer_than") else [a for a in items if changed_after(a, since)]
+    # From the second before `since`, as tombstones (below): a build is made, then waits for the next whole second to be
+    # dated (Last-Modified has whole seconds), so an embargo released while it waited, dated within that second, is in
+    # the next build only, and `since` = this one's Last-Modified, the usual poll, missed it for good. An item of that
+    # second a reader had already comes again, which it takes as the same item (its id).
+    after = since - _ONE_SECOND
+    newer = items.newer_than(after) if hasattr(items, "newer_than") else [a for a in items if changed_after(a, after)]
     pages = max(1, -(-len(newer) // size))
     if not 1 <= page <= pages:
         return None
