@@ -225,12 +225,12 @@ class BuilderStatus:
                     if lock is not None and lock.fd is not None and not lock.kept():
                         log.error("another process holds the build lock %s now (its file was deleted): this process "
                                   "stops building and ends", lock.path)
-                        os._exit(3)  # nothing half-done is lost: every commit is a transaction, the other builds on
+                        os._exit(BUILDER_ENDED)  # nothing half-done is lost: every commit is a transaction, the other builds on
                     if state_file is not None and os.path.isdir(os.path.dirname(os.path.abspath(self.path))):
                         if (happened := state_file.check()) is not None:
                             log.error("%s; this process stops building and ends, and a serving process builds on the file "
                                       "at that path, as at a start (stop feedsvc before moving or restoring it)", happened)
-                            os._exit(3)
+                            os._exit(BUILDER_ENDED)
                     written = self.written(publisher)
                 except OSError as exc:  # the lock file could not be made again (kept): its folder gone, or full
                     written = False
@@ -240,11 +240,17 @@ class BuilderStatus:
                     if not os.path.isdir(folder):  # its store, lock and status gone with it: nobody reads what it builds
                         log.error("the state folder %s is gone: this process stops building and ends; a serving process "
                                   "builds once it is there again", folder)
-                        os._exit(3)
+                        os._exit(BUILDER_ENDED)
                 time.sleep(HEARTBEAT_SECONDS)
         thread = threading.Thread(target=loop, name="builder-status", daemon=True)
         thread.start()
         return thread
+
+
+# The exit code of a builder that ends (its lock, state file or folder taken from it): not 3 nor 4, gunicorn's
+# WORKER_BOOT_ERROR and APP_LOAD_ERROR, on which its master halts the whole server (a serving worker that had taken over
+# building ended so, and every worker with it); on any other, gunicorn starts another worker in its place.
+BUILDER_ENDED = 75  # EX_TEMPFAIL (sysexits.h)
 
 
 REMIND_SECONDS = 300.0  # a problem building that lasts is said again this often, not at every try
