@@ -133,11 +133,16 @@ def _settings(config: Mapping[str, Any] | None) -> Settings:
 def _wiring(settings: Settings, path: str) -> dict[str, Any]:
     """The extensions every process has: settings, the state and build stores, the builder's status, WebSub."""
     from .building.lock import BuilderStatus, status_path
-    from .building.state import StateStore
+    import sqlite3
+
+    from .building.state import StateError, StateStore, state_problem
     from .store import StoreReader, create_schema
 
     StateStore(path)  # a state file that cannot be written: one StateError that says so
-    create_schema(path)
+    try:
+        create_schema(path)
+    except (OSError, sqlite3.Error) as exc:  # a full disk as its tables are made: one line too, not a traceback
+        raise StateError(state_problem(exc, path)) from None
     extensions = {"feedsvc.settings": settings, "feedsvc.state_path": path, "feedsvc.store": StoreReader(path),
                   "feedsvc.status": BuilderStatus(status_path(path))}
     if settings.websub_hub:  # only then: urllib.request and ssl are 12 ms of every process's start

@@ -407,8 +407,12 @@ def test_a_full_disk_under_the_store_is_said_in_one_line_without_a_traceback(tmp
         write(folder, "b.txt", "News\nSecond\nA paragraph.\n")
         publisher.refresh()
     said = [r for r in caplog.records if r.getMessage().startswith("a refresh observer failed")]
-    assert [r.getMessage() for r in said] == ["a refresh observer failed: OperationalError: database or disk is full"]
-    assert not said[0].exc_info and "database or disk is full" in publisher.last_error
+    # One line that names the file and the fix (found in review: "OperationalError: database or disk is full" alone)
+    assert [r.getMessage() for r in said] == [f"a refresh observer failed: state file {tmp_path / 'state.sqlite3'} cannot be "
+                                              "written (database or disk is full): its disk is full, or a limit on file size "
+                                              "or disk quota holds it; free space there (or move STATE_PATH to a disk that "
+                                              "has it)"]
+    assert not said[0].exc_info and "database or disk is full): its disk is full" in publisher.last_error
 
 
 def test_an_observer_that_commits_nothing_failing_leaves_the_refresh_a_success(tmp_path, monkeypatch, caplog):

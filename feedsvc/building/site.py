@@ -35,7 +35,7 @@ from .archive import ArchiveCuts
 from .feeds import ListingBuilder, assign_slugs
 from .owners import Owners
 from .render import Renderer, Rendering, newest
-from .state import StateStore, damaged, wait_for
+from .state import StateStore, damaged, state_problem, wait_for
 from .tombstones import Tombstones
 from .versions import ListingVersions
 
@@ -539,11 +539,13 @@ class Publisher:
                 failed = f"{type(exc).__name__}: {exc}"
                 if failed != self._observer_failing and not _said_by_itself(exc):
                     log.exception("a refresh observer failed")
-                else:  # again, or a full disk, a read-only store: what to do is in its words, and no traceback adds to it
-                    log.error("a refresh observer failed%s: %s", " again" if failed == self._observer_failing else "", failed)
+                else:  # again, or a full disk, a read-only store: what to do is said with it, and no traceback adds to it
+                    log.error("a refresh observer failed%s: %s", " again" if failed == self._observer_failing else "",
+                              state_problem(exc, self.store.path) if _said_by_itself(exc) else failed)
                 if refreshed.ok and any(observer is each for each in self.committers):
                     committed = False
-                    self.last_error = f"the build could not be committed to the store ({failed}); see the log"
+                    self.last_error = (f"the build could not be committed to the store: {state_problem(exc, self.store.path)}"
+                                       if _said_by_itself(exc) else f"the build could not be committed to the store ({failed}); see the log")
         self._observer_failing = failed
         return committed
 

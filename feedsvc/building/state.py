@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import errno
 import os
 import sqlite3
 import threading
@@ -141,6 +142,18 @@ def _unwritable(exc: Exception, path: Path) -> str | None:
     return writable(str(path))
 
 
+def state_problem(exc: BaseException, path: str | os.PathLike) -> str:
+    """One line for what SQLite or the system refused of the state file, naming it and the fix: damaged, read-only
+    (lock.writable's words), a full disk (or a file-size limit), else its words and where to look."""
+    text = str(exc)
+    if (said := damaged(exc, path) or _unwritable(exc, Path(path))) is not None:
+        return said
+    if "disk is full" in text or "disk I/O error" in text or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (f"state file {path} cannot be written ({text}): its disk is full, or a limit on file size or disk quota "
+                "holds it; free space there (or move STATE_PATH to a disk that has it)")
+    return f"state file {path}: {text}; set STATE_PATH to a writable file"
+
+
 class StateStore:
     """First-seen and last-changed times per article ID, in one SQLite file."""
 
@@ -170,8 +183,7 @@ class StateStore:
                 if "size" not in {row[1] for row in conn.execute("PRAGMA table_info(archive_cuts)")}:
                     conn.execute("ALTER TABLE archive_cuts ADD COLUMN size INTEGER NOT NULL DEFAULT 0")
         except (OSError, sqlite3.Error) as exc:
-            raise StateError(damaged(exc, self.path) or _unwritable(exc, self.path)
-                             or f"state file {self.path}: {exc}; set STATE_PATH to a writable file") from None
+            raise StateError(state_problem(exc, self.path)) from None
 
     def _kept(self) -> sqlite3.Connection:
         """This thread's own connection, kept open: an article page asks for its time on its first request."""
