@@ -366,3 +366,23 @@ def test_a_disabled_access_log_writes_nothing():
     finally:
         logging.disable(logging.NOTSET)
     assert stream.getvalue() == ""
+
+
+def test_a_thread_that_opens_the_store_while_no_state_file_is_there_answers_503_not_500(make_app, sample_dir, tmp_path):
+    """`rm state.sqlite3*` under a running server: a thread that had not opened the store yet (a worker gunicorn started
+    anew) answered every request 500, with two tracebacks each (found in review), through the front and through Flask.
+    A 503 with Retry-After, as before any build, until the builder has made the file again."""
+    from feedsvc import create_app
+
+    built = make_app(sample_dir, RATE_LIMIT=0)
+    for committer in (o for o in built.extensions["feedsvc"].observers if isinstance(o, Committer)):
+        committer.wait()
+    serving = Both(create_app({"ARTICLES_DIR": str(sample_dir), "STATE_PATH": str(tmp_path / "state.sqlite3"),
+                               "RATE_LIMIT": 0}, build=False))
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / f"state.sqlite3{suffix}").unlink(missing_ok=True)
+        for (status, headers, body) in serving.ask(b"/feed.rss"):  # Flask alone, and the front first
+            assert status == 503 and headers["retry-after"] == "5" and b"cannot be read now" in body, (status, body)
+    finally:
+        serving.close()

@@ -85,7 +85,10 @@ class Front:
             try:
                 store.current(force=True, quick=True)
             except sqlite3.OperationalError:  # the file is busy (being recovered): wait for it on a thread instead
-                await asyncio.get_running_loop().run_in_executor(executor, functools.partial(store.current, force=True))
+                try:
+                    await asyncio.get_running_loop().run_in_executor(executor, functools.partial(store.current, force=True))
+                except sqlite3.Error:  # none at the path now (deleted, its folder gone): Flask's 503 says so
+                    return None
         if not store.version:  # no build yet: every path is web.resource's 503 (a cold start, polled meanwhile)
             return self._first_build(scope, method, path)
         entry = store.cached(path)

@@ -251,6 +251,14 @@ def _preflight(response: Response) -> Response:
     return response
 
 
+@bp.errorhandler(sqlite3.OperationalError)
+def _store_unreadable(exc: sqlite3.OperationalError) -> Response:
+    """A thread that opens the state file while there is none at STATE_PATH (deleted, its folder gone, a builder making
+    it anew): a 503 to come back to, not a 500 and two tracebacks a request; /healthz says why."""
+    return _text(503, "Service Unavailable: the build store cannot be read now (the state file is being replaced); try "
+                      "again in a few seconds.\n", {"Retry-After": "5"})
+
+
 @bp.errorhandler(NotReadYetError)
 def _not_read_yet(exc: NotReadYetError) -> Response:
     return _text(503, str(exc), {"Retry-After": "1"})
