@@ -511,7 +511,7 @@ def test_a_build_that_cannot_read_the_articles_leaves_the_export_alone(sample_di
     before = files(out)
     env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": ""}
     result = CliRunner().invoke(main, ["build", "--out", str(out), "--articles", str(tmp_path / "gone")], env=env)
-    assert result.exit_code == 1 and "left as it was" in result.output
+    assert result.exit_code == 1 and "gone does not exist; pass --articles DIR" in result.output  # said before anything
     assert files(out) == before
 
 
