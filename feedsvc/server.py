@@ -59,9 +59,25 @@ def gunicorn_settings(checks: bool = False) -> dict[str, Any]:
         "control_socket_disable": True,
         "graceful_timeout": 5,  # a request takes milliseconds: a stop waits no longer for clients that never finish
         "on_starting": on_starting_checked if checks else on_starting,
+        "post_worker_init": asgi_only,
         "worker_exit": worker_exit,
         "child_exit": child_exit,
     }
+
+
+WSGI_NAMED = ("feedsvc: these gunicorn settings run its asyncio worker, which calls an ASGI app: name wsgi:asgi, not the "
+              "Flask app (wsgi:app is for gunicorn's sync workers, without -c python:feedsvc.gunicorn_conf)")
+
+
+def asgi_only(worker) -> None:
+    """gunicorn hook, in a worker once its app is loaded: the Flask app named to the asyncio worker (`gunicorn -c
+    python:feedsvc.gunicorn_conf wsgi:app`) started, built, then answered every request 500 (a TypeError each: the
+    worker calls app(scope, receive, send)). Said in one line; exit code 3 (WORKER_BOOT_ERROR) stops the master."""
+    from flask import Flask
+
+    if isinstance(getattr(worker, "asgi", None), Flask):  # the asgi worker keeps its app as `asgi`
+        worker.log.error(WSGI_NAMED)
+        sys.exit(3)
 
 
 def serving_app(overrides: Mapping[str, Any]):
@@ -349,6 +365,6 @@ def _remove_folder(folder: str, owner: int) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-__all__ = ["ServeError", "asgi_app", "check_port", "gunicorn_settings", "metrics_folder", "on_threads", "preflight",
+__all__ = ["ServeError", "WSGI_NAMED", "asgi_app", "asgi_only", "check_port", "gunicorn_settings", "metrics_folder", "on_threads", "preflight",
            "remove_stale_metrics_folders", "serving_app", "site_url_for", "site_url_warning", "start_builder",
            "with_builder"]

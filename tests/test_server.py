@@ -153,6 +153,24 @@ def test_gunicorn_preload_is_refused_in_one_line(tmp_path):
     assert run.returncode == 1 and run.stderr == PRELOADED + "\n" and not state.exists()
 
 
+def test_the_flask_app_named_to_feedsvcs_gunicorn_settings_is_refused_in_one_line(tmp_path):
+    """`gunicorn -c python:feedsvc.gunicorn_conf wsgi:app`: the asyncio worker calls an ASGI app; handed the Flask app it
+    started, built, then answered every request, /healthz too, 500 with a TypeError (found in review). Each worker
+    says so in one line and the master stops (WORKER_BOOT_ERROR)."""
+    import subprocess
+    import sys
+
+    from feedsvc.server import WSGI_NAMED
+    from tests.conftest import SAMPLE_ARTICLES
+    from tests.http_helpers import ROOT, free_port
+
+    run = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "python:feedsvc.gunicorn_conf", "-b", f"127.0.0.1:{free_port()}",
+                          "-w", "2", "wsgi:app"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "FEEDSVC_ARTICLES_DIR": str(SAMPLE_ARTICLES), "FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3"),
+                              "FEEDSVC_CONFIG": ""})
+    assert run.returncode == 3 and WSGI_NAMED in run.stderr and "Traceback" not in run.stderr, run.stderr[-2000:]
+
+
 def test_a_killed_test_run_leaves_no_server_behind(tmp_path):
     """A test process killed mid-test (its teardown never runs) takes its server, and the server's builder, with it."""
     import os
