@@ -37,8 +37,28 @@ def main() -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     """Serve the feeds with gunicorn, refreshing on a schedule."""
-    with _stoppable("serve"):  # until gunicorn's arbiter, which sets its own handlers (and exits 0 on either)
+    with _hup_said(), _stoppable("serve"):  # until gunicorn's arbiter, which sets its own handlers (and exits 0 on either)
         _serve(host, port, articles_dir, workers)
+
+
+HUP_SAID = ("SIGHUP: feedsvc serve does not reload its settings (its builder would go on with the old ones); restart it "
+            "to apply them")
+
+
+@contextmanager
+def _hup_said() -> Iterator[None]:
+    """SIGHUP before gunicorn's arbiter runs, as after (_Arbiter.handle_hup): said, and serving goes on. It ended `serve`
+    silently (exit 129) in its first tenths of a second, SIGHUP's default (found in review)."""
+    def said(_signum: int, _frame) -> None:
+        with suppress(OSError):
+            os.write(2, f"{HUP_SAID}\n".encode())
+
+    previous = signal.signal(signal.SIGHUP, said) if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGHUP, previous)
 
 
 def _serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
@@ -88,8 +108,7 @@ def _run_gunicorn(host: str, port: int, workers: int, overrides: dict, builder) 
                 def handle_hup(self):
                     # gunicorn's reload makes new workers with the settings as they are now, while the dedicated builder
                     # goes on with those it started with: feeds and their archive pages cut two ways, unsaid.
-                    self.log.warning("SIGHUP: feedsvc serve does not reload its settings (its builder would go on with "
-                                     "the old ones); restart it to apply them")
+                    self.log.warning(HUP_SAID)
 
             try:
                 _Arbiter(self).run()
