@@ -73,6 +73,28 @@ def test_the_log_says_whether_earlier_feeds_are_kept(make_publisher, articles_di
     assert f"refresh failed, still serving the feeds built at {pub.snapshot.built_at}: " in caplog.text
 
 
+def test_a_damaged_state_file_is_not_said_to_leave_the_feeds_served(make_publisher, articles_dir, monkeypatch, caplog):
+    """The state file emptied under a running server: each refresh said "still serving the feeds built at …" for 17
+    minutes, while every serving process, reading the same broken file, answered 503 (found in review). The file's
+    damage as SQLite reports it, raised where the refresh first reads the store (an emptied file cannot be made to fail
+    so in one process, whose connection keeps its pages)."""
+    import sqlite3
+
+    write(articles_dir, "good.txt", GOOD)
+    pub = make_publisher(articles_dir)
+    assert pub.refresh()
+
+    def malformed(*args, **kwargs):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+    monkeypatch.setattr(pub.store, "stamp", malformed)
+    write(articles_dir, "later.txt", GOOD.replace("A good article", "A later article"))
+    caplog.clear()
+    assert not pub.refresh()
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refresh failed")]
+    assert said and said[0].startswith(f"refresh failed: state file {pub.store.path} is damaged"), said
+    assert "still serving" not in caplog.text
+
+
 def test_an_exception_inside_rendering_is_caught_and_reported(make_publisher, articles_dir, monkeypatch):
     write(articles_dir, "good.txt", GOOD)
     pub = make_publisher(articles_dir)

@@ -215,8 +215,11 @@ class Publisher:
                     self._term_slugs = {"tag": {}, "author": {}}
                     self._forget_carried()
                     self.archive_cuts.forget()
-                self.last_error = damaged(exc, self.store.path) or f"{type(exc).__name__}: {exc}"
-                if self.snapshot.built_at is None:  # nothing built yet: nothing to keep serving
+                broken = damaged(exc, self.store.path)
+                self.last_error = broken or f"{type(exc).__name__}: {exc}"
+                if broken is not None:  # the store the serving processes read is broken too: they answer 503, serve nothing
+                    log.error("refresh failed: %s", self.last_error)
+                elif self.snapshot.built_at is None:  # nothing built yet: nothing to keep serving
                     log.error("refresh failed, no feeds built yet: %s", self.last_error)
                 else:
                     log.error("refresh failed, still serving the feeds built at %s: %s", self.snapshot.built_at, self.last_error)
