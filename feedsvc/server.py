@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import socket
+import time
 import subprocess
 import sys
 import tempfile
@@ -240,6 +241,9 @@ def preflight(settings: Settings) -> None:
     _no_other_deployment(settings)
 
 
+OTHER_STATUS_WAIT = 5.0  # seconds a builder that holds the lock has to say whose it is (its status file)
+
+
 def _no_other_deployment(settings: Settings) -> None:
     """Refuse to serve at one URL, or from one folder, a state store another live deployment builds at another URL or
     from another folder: each would serve the other's links or articles, and publish its own when the other's builder
@@ -256,10 +260,18 @@ def _no_other_deployment(settings: Settings) -> None:
         return  # the builder's own start says what is wrong with the folder
     finally:
         lock.release()
-    status = BuilderStatus(status_path(path)).read()
-    other = status.get("site_url") if status else None
-    if not status or status["heard"] >= 20 * HEARTBEAT_SECONDS:
-        return
+    # Held: its builder writes its status within tenths of a second of taking the lock (builder._run_builder), and one
+    # started a moment before this one had written none yet (or only a past run's): both served, each the other's
+    # links (found in review, 0.1-0.3 s apart). Waited for, a few seconds at most.
+    deadline = time.monotonic() + OTHER_STATUS_WAIT
+    while True:
+        status = BuilderStatus(status_path(path)).read()
+        if status and status["heard"] < 20 * HEARTBEAT_SECONDS:
+            break
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(HEARTBEAT_SECONDS / 5)
+    other = status.get("site_url")
     if other and other != settings.site_url:
         raise ServeError(f"another feedsvc (process {status['pid']}) builds {path} for {other}; give this one "
                          f"(SITE_URL {settings.site_url}) a state file of its own with STATE_PATH, or stop that one first")

@@ -236,3 +236,27 @@ def test_gunicorns_own_command_with_feedsvcs_config_checks_before_any_worker(tmp
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"Error: articles folder {tmp_path / 'missing'} does not exist" in result.stderr
     assert "Booting worker" not in result.stderr
+
+
+def test_two_deployments_started_a_moment_apart_on_one_store_are_told_apart(tmp_path):
+    """`serve` refuses a state file another live deployment builds at another URL, by the builder's status file; a
+    second started 0.1-0.3 s after the first found no status yet (its builder writes it a moment after taking the lock)
+    and both ran, the second serving the first's links (found in review). It waits for the status of the lock's holder."""
+    state = str(tmp_path / "state.sqlite3")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_STATE_PATH": state, "FEEDSVC_CONFIG": ""}
+    procs = []
+    try:
+        for gap in (0.0, 0.2):
+            time.sleep(gap)
+            procs.append(subprocess.Popen([sys.executable, "-m", "feedsvc", "serve", "--port", str(free_port()), "--articles",
+                                           str(SAMPLE_ARTICLES)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE, text=True, start_new_session=True))
+        second = procs[1]
+        said = second.communicate(timeout=60)[1]
+        assert second.returncode == 1 and "builds " + state + " for http://127.0.0.1:" in said, said[-2000:]
+        assert procs[0].poll() is None  # the first serves on
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.communicate(timeout=30)
