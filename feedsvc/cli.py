@@ -33,7 +33,7 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
-@click.option("--articles", "articles_dir", type=click.Path(file_okay=False, readable=False), help="Articles folder (setting ARTICLES_DIR).")
+@click.option("--articles", "articles_dir", type=click.Path(readable=False), help="Articles folder (setting ARTICLES_DIR).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 def serve(host: str, port: int, articles_dir: str | None, workers: int) -> None:
     """Serve the feeds with gunicorn, refreshing on a schedule."""
@@ -128,7 +128,7 @@ def run() -> None:
 
 @main.command()
 @click.option("--out", required=True, type=click.Path(), help="Export folder: written in place, only what changed.")
-@click.option("--articles", "articles_dir", type=click.Path(file_okay=False, readable=False), help="Articles folder (setting ARTICLES_DIR).")
+@click.option("--articles", "articles_dir", type=click.Path(readable=False), help="Articles folder (setting ARTICLES_DIR).")
 @click.pass_obj
 def build(obj, out: str, articles_dir: str | None) -> None:
     """Build into the store, then write every feed, page and stylesheet that changed as files for nginx or a CDN."""
@@ -493,13 +493,19 @@ def _show_progress(resources: int) -> bool:
 
 
 @main.command()
-@click.argument("folder", required=False, type=click.Path(file_okay=False, readable=False))
+@click.argument("folder", required=False, type=click.Path(readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for tools instead of a table.")
 def check(folder: str | None, as_json: bool) -> None:
     """List every skipped file with its reason and fix, and articles that look wrong; exit 1 if any is skipped."""
     from .reading.audit import check_folder
 
-    settings = _settings(ARTICLES_DIR=folder)
+    try:
+        settings = _settings(ARTICLES_DIR=folder)
+    except click.ClickException as exc:  # a setting to fix (feedsvc.toml, FEEDSVC_*): no file was looked at
+        if as_json:  # a tool reads standard output as JSON whatever happens
+            click.echo(json.dumps({"folder": folder, "error": exc.message}, ensure_ascii=False, indent=2))
+        exc.exit_code = 2  # as a folder that is not there: 1 says files were skipped
+        raise
     root = Path(settings.articles_dir)
     problem = folder_problem(root)
     if problem is not None:

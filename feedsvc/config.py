@@ -218,6 +218,8 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     out["LOG_LEVEL"] = out["LOG_LEVEL"].upper()
     for network in out["RATE_LIMIT_EXEMPT"]:
         try:
+            if not isinstance(network, str):  # ip_network(5) is 0.0.0.5/32: a number is no address written
+                raise TypeError(network)
             ipaddress.ip_network(network, strict=False)
         except (TypeError, ValueError):
             raise ConfigError(f"setting RATE_LIMIT_EXEMPT: {network!r} is not an address or network such as 10.0.0.0/8") from None
@@ -290,11 +292,11 @@ def _web_url(text: str) -> bool:
     has) and a port, if any, that is one."""
     try:
         url = urlsplit(text)
-        url.port  # noqa: B018 - raises ValueError for :99999 or :abc
+        port = url.port  # raises ValueError for :99999 or :abc
     except ValueError:  # "https://[::1" and the like
         return False
     host = url.hostname or ""
-    return url.scheme in ("http", "https") and bool(host) and not any(
+    return url.scheme in ("http", "https") and bool(host) and port != 0 and not any(
         c.isspace() or c in '<>"{}|\\^`' or unicodedata.category(c)[0] == "C" for c in host)
 
 
@@ -370,6 +372,8 @@ def _parse_env(setting: Setting, raw: str) -> Any:
             if setting.kind is list:  # a plain comma-separated list is friendlier in a shell
                 return [part.strip() for part in raw.split(",") if part.strip()]
             raise ConfigError(f'setting {name} must be a JSON object such as {{"سياسة": "politics"}}') from None
+        if setting.kind is list and not isinstance(value, (list, dict)):  # `2024`, `true`: one item, as comma-separated
+            return [raw.strip()]
         if not isinstance(value, setting.kind):
             raise ConfigError(f"setting {name} must be a JSON {setting.kind.__name__}")
         return value

@@ -143,6 +143,25 @@ def test_check_names_where_a_utf8_article_has_a_stray_byte_and_it_is_still_publi
     assert report["skipped"] == []
     (finding,) = [w for w in report["warnings"] if w["file"] == "stray.txt" and "not UTF-8" in w["reason"]]
     assert finding["reason"] == f"1 byte is not UTF-8, the first at byte {at}, published as �" and "UTF-8" in finding["fix"]
+    # and not also as text decoded with the wrong encoding, which it was not (found in review)
+    assert not [w for w in report["warnings"] if w["file"] == "stray.txt" and "garbled" in w["reason"]], report["warnings"]
+
+
+def test_check_json_of_a_file_or_under_a_setting_to_fix_is_json_and_exits_2(tmp_path, monkeypatch):
+    """`check --json FILE` printed click's three-line usage error and no JSON, and `build --articles FILE` the same
+    (click's own check of a folder); `check --json` under a feedsvc.toml with a misspelt setting no JSON, with exit 1,
+    which says files were skipped (found in review)."""
+    article = write(tmp_path, "a.txt", "News\nTitle\nBody.\n")
+    result = CliRunner().invoke(main, ["check", "--json", str(article)], env={"FEEDSVC_CONFIG": ""})
+    assert result.exit_code == 2 and json.loads(result.stdout)["error"].endswith("is a file, not a folder; pass a folder or set ARTICLES_DIR")
+    result = CliRunner().invoke(main, ["build", "--out", str(tmp_path / "out"), "--articles", str(article)],
+                               env={"FEEDSVC_CONFIG": "", "FEEDSVC_STATE_PATH": str(tmp_path / "s.db")})
+    assert result.exit_code == 1 and result.output.strip().splitlines() == [
+        f"Error: articles folder {article} is a file, not a folder; pass --articles DIR or set ARTICLES_DIR"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "feedsvc.toml").write_text("refresh_second = 5\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", "--json", str(tmp_path)], env={"FEEDSVC_CONFIG": None})
+    assert result.exit_code == 2 and "unknown setting 'refresh_second'" in json.loads(result.stdout)["error"], result.output
 
 
 def test_check_does_not_ask_a_draft_for_a_date(articles_dir):

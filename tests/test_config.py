@@ -255,3 +255,20 @@ def test_a_setting_written_twice_in_two_cases_in_feedsvc_toml_is_an_error(tmp_pa
     toml.write_text('site_url = "https://a.example"\nSITE_URL = "https://b.example"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="site_url and SITE_URL are one setting"):
         load_settings(toml_path=toml, environ={})
+
+
+@pytest.mark.parametrize("overrides, said", [
+    ({"SITE_URL": "http://example.com:0"}, "SITE_URL"), ({"WEBSUB_HUB": "http://hub.example:0/"}, "WEBSUB_HUB"),
+    ({"RATE_LIMIT_EXEMPT": [5]}, "RATE_LIMIT_EXEMPT: 5 is not an address"),
+])
+def test_a_port_0_or_an_exempt_address_that_is_a_number_stops_start_up(overrides, said):
+    """Port 0 is no port a reader can reach, and ip_network(5) read a number as 0.0.0.5/32: both were taken (found in review)."""
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        load_settings(overrides)
+
+
+@pytest.mark.parametrize("raw", ["2024", "true", "Follow us"])
+def test_a_list_setting_of_one_item_in_the_environment_is_that_item(raw):
+    """FEEDSVC_CHROME_MARKERS=2024 was refused as "must be a JSON list": it reads as JSON (a number), never as the
+    comma-separated list of one the README offers (found in review)."""
+    assert load_settings(environ={"FEEDSVC_CHROME_MARKERS": raw}).chrome_markers == (raw,)
