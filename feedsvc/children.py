@@ -76,6 +76,7 @@ def as_child(mask: set[signal.Signals] | None = None) -> None:
     `mask` (its parent's before the fork), or none of STOPPING (a worker started anew: ctrl_c_held_back)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)  # serve's own word for it (cli._hup_said) is the master's to say
     if mask is None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING)
     else:

@@ -526,3 +526,20 @@ def test_in_page_links_relative_paths_and_repeats_are_not_parsed_one_by_one(monk
     assert html.count('href="http://127.0.0.1:8000/articles/economy/b"') == 2000
     assert 'href="http://127.0.0.1:8000/articles/economy/img/1999.png"' in html
     assert len(calls) < 10
+
+
+def test_ids_are_taken_out_only_inside_one_tag_whatever_the_sanitisers_escaping():
+    """_ids_once ran over the whole fragment: with an nh3 that leaves "<" raw in attribute values (before 0.3, which
+    pyproject allowed), a value holding `<b id=">` let a repeated match run from a tag into the text after it, and the
+    id taken out reopened a quote: the author's text became an onmouseover attribute (found in review)."""
+    from lxml import html as lxml_html
+
+    from feedsvc.reading.markup import _ids_once
+
+    old_nh3 = ('<p>one <span title="<b id=">X"Y</span> a</p>\n'
+               '<p>two <span title="<b id=">X"Y</span> zz" onmouseover="alert(1)" style="x</p>\n<p>end" <em>here</em></p>')
+    assert _ids_once(old_nh3) == old_nh3  # no id inside one tag: nothing taken out
+    source = ('one <span title="<b id=">X"Y</span> a\n\ntwo <span title="<b id=">X"Y</span> zz" onmouseover="alert(1)" '
+              'style="x\n\nend" <em>here</em>\n')
+    tree = lxml_html.fragment_fromstring(markdown_to_html(source, "http://x/"), create_parent="div")
+    assert not [el for el in tree.iter() if any(name.startswith("on") for name in el.attrib)]

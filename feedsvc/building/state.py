@@ -148,9 +148,13 @@ def state_problem(exc: BaseException, path: str | os.PathLike) -> str:
     text = str(exc)
     if (said := damaged(exc, path) or _unwritable(exc, Path(path))) is not None:
         return said
-    if "disk is full" in text or "disk I/O error" in text or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    if "disk is full" in text or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return (f"state file {path} cannot be written ({text}): its disk is full, or a limit on file size or disk quota "
                 "holds it; free space there (or move STATE_PATH to a disk that has it)")
+    if "disk I/O error" in text:  # SQLITE_IOERR: a full disk or a file-size limit too, or its log deleted, or the disk
+        return (f"state file {path} cannot be written ({text}): its disk is full or failing, a limit on file size holds "
+                "it, or its -wal or -shm file was removed while feedsvc ran; free space there or check the disk, and "
+                "restart feedsvc if those files were removed")
     return f"state file {path}: {text}; set STATE_PATH to a writable file"
 
 

@@ -269,7 +269,9 @@ def _named_ways_back(fragment: str, base_url: str) -> str:
 # A start tag's id attribute, read attribute by attribute from the tag's name (a value may hold ` id="`: a `"` never),
 # as ammonia writes tags: name="value" pairs after the element's name. Every "<" it writes starts a tag (_ANY_TAG), so
 # the pattern finds each tag with an id once, over the whole fragment, without a call for every other tag.
-_ID = re.compile(r'<[a-zA-Z0-9]+(?: [^\s="]+="[^"]*")*? id="([^"]*)"')
+# No value runs past "<" or ">": with an nh3 that leaves them raw in attribute values (before 0.3), a value holding
+# `<b id=">` let a match run from one tag into the text after it, and an id taken out there reopened a quote.
+_ID = re.compile(r'<[a-zA-Z0-9]+(?: [^\s="<>]+="[^"<>]*")*? id="([^"<>]*)"')
 
 
 def _ids_once(fragment: str) -> str:
