@@ -386,3 +386,17 @@ def test_a_thread_that_opens_the_store_while_no_state_file_is_there_answers_503_
             assert status == 503 and headers["retry-after"] == "5" and b"cannot be read now" in body, (status, body)
     finally:
         serving.close()
+
+
+def test_any_other_fault_of_sqlite_in_a_request_stays_a_500_in_the_log(make_app, sample_dir, monkeypatch, caplog):
+    """The 503 for a state file not there (above) took every sqlite3.OperationalError for one: a schema another feedsvc
+    changed, a query too large, answered a silent 503 telling clients to come back (found in review)."""
+    app = make_app(sample_dir, RATE_LIMIT=0)
+    reader = app.extensions["feedsvc.store"]
+
+    def broken(*args, **kwargs):
+        raise sqlite3.OperationalError("no such column: made_by")
+    monkeypatch.setattr(reader, "resource", broken)
+    with caplog.at_level("ERROR"):
+        res = app.test_client().get("/feed.rss")
+    assert res.status_code == 500 and "no such column: made_by" in caplog.text

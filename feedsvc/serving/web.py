@@ -254,7 +254,10 @@ def _preflight(response: Response) -> Response:
 @bp.errorhandler(sqlite3.OperationalError)
 def _store_unreadable(exc: sqlite3.OperationalError) -> Response:
     """A thread that opens the state file while there is none at STATE_PATH (deleted, its folder gone, a builder making
-    it anew): a 503 to come back to, not a 500 and two tracebacks a request; /healthz says why."""
+    it anew): a 503 to come back to, not a 500 and two tracebacks a request; /healthz says why. Any other fault of SQLite
+    (a schema another feedsvc changed, a query too large) stays a 500 with its traceback in the log."""
+    if "unable to open database file" not in str(exc) and os.path.exists(store().path):
+        raise exc
     return _text(503, "Service Unavailable: the build store cannot be read now (the state file is being replaced); try "
                       "again in a few seconds.\n", {"Retry-After": "5"})
 
