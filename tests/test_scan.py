@@ -596,3 +596,23 @@ def test_a_link_inside_follows_its_target_when_the_watcher_names_the_target_alon
     # (the target itself is kept a moment, as any file the watcher saw go: a tool's delete and write anew, _vanishing)
     assert "copy.txt" not in [a.source for a in result.articles]
     assert "copy.txt" in {s.source for s in result.skipped}  # a link that leads nowhere now, said so
+
+
+def test_a_link_through_a_link_follows_the_one_in_the_middle_when_it_is_pointed_elsewhere_or_deleted(articles_dir):
+    """x.txt → y.txt → z.txt: y pointed at w.txt left x published with z's text, and y deleted left x published though
+    it led nowhere, until the next full walk (found in review of 8eb081a, which brought only a link's final file)."""
+    import os
+
+    write(articles_dir, "z.txt", "News\nZ one\nBody.\n")
+    write(articles_dir, "w.txt", "News\nW other\nBody.\n")
+    (articles_dir / "y.txt").symlink_to("z.txt")
+    (articles_dir / "x.txt").symlink_to("y.txt")
+    scanner = settled_scanner(articles_dir)
+    assert {a.source: a.title for a in scanner.scan().articles}["x.txt"] == "Z one"
+    os.symlink("w.txt", articles_dir / "y.tmp")
+    os.replace(articles_dir / "y.tmp", articles_dir / "y.txt")
+    result = scanner.scan({str(articles_dir / "y.tmp"): "changed", str(articles_dir / "y.txt"): "moved"})
+    assert {a.source: a.title for a in result.articles}["x.txt"] == "W other"
+    (articles_dir / "y.txt").unlink()
+    result = scanner.scan({str(articles_dir / "y.txt"): "changed"})
+    assert "x.txt" not in [a.source for a in result.articles] and "x.txt" in {s.source for s in result.skipped}

@@ -129,9 +129,10 @@ class Folder:
         self.real = os.path.realpath(self.root)
         self._prefix = self.real.rstrip(os.sep) + os.sep
         self._top = os.path.join(self.root, "")  # the root and a separator: see _path
-        # Each link to a file inside met by walk() or look(), as source → its target's source (None: no longer a link to
-        # one): the watcher names the target when it is saved, never the links that lead to it (Scanner._targets).
-        self.links: dict[str, str | None] = {}
+        # Each link to a file inside met by walk() or look(), as source → the sources on its way there, each link's after
+        # its own and the file's (None: no longer a link to one): the watcher names the file, or a link on the way, when
+        # it is saved or pointed elsewhere, never the links that lead through it (Scanner._targets).
+        self.links: dict[str, tuple[str, ...] | None] = {}
 
     def inside(self, real: str) -> bool:
         """True when a real (resolved) path is the folder or lies inside it."""
@@ -306,10 +307,26 @@ class Folder:
                 return Skipped(source + "/", f"link to a folder {where} the articles folder", "not followed; move the folder itself into the articles folder to publish its files" if where == "outside" else "not followed; its files are published from where they are")
             if not self.inside(real):
                 return Skipped(source, "link to a file outside the articles folder", "not read; copy the file into the folder to publish it")
-            self.links[source] = "/".join(os.path.relpath(real, self.real).split(os.sep))
+            self.links[source] = self._chain(path, real)
         if not stat.S_ISREG(st.st_mode):  # a FIFO would block the refresh, a device never ends
             return Skipped(source, "not a regular file", "replace it with the article file itself")
         return st.st_size, st.st_mtime_ns
+
+    def _chain(self, path: str, real: str) -> tuple[str, ...]:
+        """The sources a link at path leads through to its file (real): each further link's, then the file's."""
+        found, current = [], path
+        for _ in range(40):  # the kernel's own limit of links followed (ELOOP)
+            try:
+                current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+            except OSError:  # not a link: the file itself
+                break
+            for base in (self.root, self.real):
+                rel = os.path.relpath(current, base)
+                if not rel.startswith(".." + os.sep) and rel != "..":
+                    found.append("/".join(rel.split(os.sep)))
+                    break
+        found.append("/".join(os.path.relpath(real, self.real).split(os.sep)))
+        return tuple(dict.fromkeys(found))
 
     def _path(self, source: str) -> str:
         """The path of a file inside the folder, from its source: os.path.join(root, *source.split("/"))."""

@@ -137,8 +137,8 @@ class Scanner:
     # the builder holds no article text but the first pages' (full() brings it back when needed).
     _slim: set[str] = field(default_factory=set)
     _adopted: set[str] = field(default_factory=set)  # sources read in full by adopt() since the last scan
-    # Links to files inside, source → its target's source (Folder.links): a target the watcher names brings its links.
-    _links: dict[str, str] = field(default_factory=dict)
+    # Links to files inside, source → the sources on its way (Folder.links): one the watcher names brings the link.
+    _links: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def scan(self, hints: Iterable[str] | None = None) -> ScanResult:
         """Look at the folder; read only files whose size or mtime changed and that have settled.
@@ -475,7 +475,7 @@ class Scanner:
         if gone and any(held.startswith(tuple(gone)) for held in self._entries):
             return None
         if self._links:  # a file saved or gone: the links that lead to it are the same article files (README)
-            targets |= {link for link, target in self._links.items() if target in targets}
+            targets |= {link for link, chain in self._links.items() if not targets.isdisjoint(chain)}
         return targets
 
     def _finished(self, folder: Folder, hints: Iterable[str] | None) -> set[str]:
