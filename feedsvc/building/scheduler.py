@@ -122,7 +122,7 @@ class Refresher:
         pointed elsewhere): inotify follows the folder it was given, and saves went unseen until the next tick, for good.
         True when it did."""
         with self._rewatch_lock:
-            if self.observer is None or self._watched is None:
+            if self.observer is None or self._watched is None or self._stopped:  # (a stopped observer takes no watch)
                 return False
             now = _folder_identity(self.watch)
             if now is None or now == self._watched:
@@ -148,6 +148,8 @@ class Refresher:
 
     def stop(self) -> None:
         """Stop watching and scheduling; a refresh under way finishes on its own."""
+        with self._rewatch_lock:  # the folder check watches nothing anew from now on
+            self._stopped = True
         if self.observer is not None:
             self.observer.stop()
         with self._scheduler_lock:
