@@ -154,6 +154,8 @@ def on_starting_checked(server) -> None:
     """gunicorn hook for gunicorn's own command: preflight() with the settings, then the metrics folder."""
     from .config import ConfigError, load_settings
 
+    if getattr(server.app, "app_uri", None) == "wsgi:app":  # the Flask app, named to the asyncio worker: before any fork
+        raise RuntimeError(WSGI_NAMED)  # (asgi_only says it from each worker for any other name of it)
     try:
         preflight(load_settings())
     except (ServeError, ConfigError) as exc:
