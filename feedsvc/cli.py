@@ -310,8 +310,7 @@ def _build(out: str, articles_dir: str | None) -> None:
     settings = _settings(ARTICLES_DIR=articles_dir)
     problem = folder_problem(settings.articles_dir)
     if problem is not None:  # before anything is built or written: one line, as `serve` and `check` say it
-        raise click.ClickException(f"articles folder {settings.articles_dir} {problem}"
-                                   + ("" if problem.startswith("cannot") else "; pass --articles DIR or set ARTICLES_DIR"))
+        raise click.ClickException(problem)
     _apart(Path(out), Path(settings.articles_dir))
     folder, store = Folder(settings.articles_dir), state_path(settings)
     from_scratch = not has_build(store) and folder.holds_at_least(POOL_FROM)
@@ -507,9 +506,8 @@ def check(folder: str | None, as_json: bool) -> None:
         exc.exit_code = 2  # as a folder that is not there: 1 says files were skipped
         raise
     root = Path(settings.articles_dir)
-    problem = folder_problem(root)
-    if problem is not None:
-        said = f"articles folder {root} {problem}" + ("" if problem.startswith("cannot") else "; pass a folder or set ARTICLES_DIR")
+    said = folder_problem(root, named_by="pass a folder")
+    if said is not None:
         if as_json:  # a tool reads standard output as JSON whatever happens
             click.echo(json.dumps({"folder": str(root), "error": said}, ensure_ascii=False, indent=2))
         error = click.ClickException(said)

@@ -273,17 +273,16 @@ def not_a_folder(path: str | os.PathLike) -> str:
     return "is a file, not a folder" if os.path.lexists(path) and not os.path.isdir(path) else "does not exist"
 
 
-def folder_problem(path: str | os.PathLike) -> str | None:
-    """Why the articles folder cannot be read, as its one-line error says it (not_a_folder, or a listing refused with the
-    fix: the permission on the folder); None when it can be."""
+def folder_problem(path: str | os.PathLike, named_by: str = "pass --articles DIR") -> str | None:
+    """The one-line error for an articles folder that cannot be read, with its fix: not there or a file (not_a_folder:
+    named_by says how to name another), or a listing refused (the folder's permission); None when it can be read."""
     if not os.path.isdir(path):
-        return not_a_folder(path)
+        return f"articles folder {path} {not_a_folder(path)}; {named_by} or set ARTICLES_DIR"
     try:
-        with os.scandir(path):
-            pass
+        os.scandir(path).close()
     except OSError as exc:
-        return (f"cannot be read ({exc.strerror or exc}); give the user feedsvc runs as read and search (x) permission "
-                f"on it (chmod u+rx, or the group's)")
+        return (f"articles folder {path} cannot be read ({exc.strerror or exc}); give the user feedsvc runs as read and "
+                "search (x) permission on it (chmod u+rx, or the group's)")
     return None
 
 

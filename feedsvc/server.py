@@ -228,7 +228,7 @@ def preflight(settings: Settings) -> None:
     root = Path(settings.articles_dir)
     problem = folder_problem(root)
     if problem is not None:
-        raise ServeError(f"articles folder {root} {problem}" + ("" if problem.startswith("cannot") else "; pass --articles DIR or set ARTICLES_DIR"))
+        raise ServeError(problem)
     try:
         load_partners(settings.partners)
         StateStore(state_path(settings))

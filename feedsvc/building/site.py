@@ -540,15 +540,16 @@ class Publisher:
                 observer(refreshed)
             except Exception as exc:  # an observer's failure (a full disk under the build store) never stops refreshing
                 failed = f"{type(exc).__name__}: {exc}"
-                if failed != self._observer_failing and not _said_by_itself(exc):
+                # A full or read-only disk: what to do is said with it (naming the file), and no traceback adds to it.
+                said = state_problem(exc, self.store.path) if _said_by_itself(exc) else None
+                if failed != self._observer_failing and said is None:
                     log.exception("a refresh observer failed")
-                else:  # again, or a full disk, a read-only store: what to do is said with it, and no traceback adds to it
-                    log.error("a refresh observer failed%s: %s", " again" if failed == self._observer_failing else "",
-                              state_problem(exc, self.store.path) if _said_by_itself(exc) else failed)
-                if refreshed.ok and any(observer is each for each in self.committers):
+                else:
+                    log.error("a refresh observer failed%s: %s", " again" if failed == self._observer_failing else "", said or failed)
+                if refreshed.ok and observer in self.committers:
                     committed = False
-                    self.last_error = (f"the build could not be committed to the store: {state_problem(exc, self.store.path)}"
-                                       if _said_by_itself(exc) else f"the build could not be committed to the store ({failed}); see the log")
+                    self.last_error = (f"the build could not be committed to the store: {said}" if said is not None
+                                       else f"the build could not be committed to the store ({failed}); see the log")
         self._observer_failing = failed
         return committed
 

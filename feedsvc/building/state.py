@@ -7,9 +7,9 @@ SQLite in WAL mode with a busy timeout, so several server processes can share on
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
-import errno
 import os
 import sqlite3
 import threading

@@ -77,9 +77,8 @@ def check_folder(root: Path, options: Options, now: datetime | None = None, slug
     read_back = {a.source: folder.read(a.source) for a in articles}  # once a file, for its encoding and its keys
     encodings = {source: enc for source, data in read_back.items() if (enc := _encoding(data))}
     legacy = {source: enc for source, enc in encodings.items() if isinstance(enc, str)}
-    findings = [f for a in articles for f in check_article(a, options, slugs or {}, now)
-                # A stray byte's � is said below, with where it is: not also as text decoded with the wrong encoding.
-                if not (isinstance(encodings.get(a.source), tuple) and f.reason.startswith("garbled text ('\ufffd')"))]
+    # A stray byte's � is said below, with where it is: not also as text decoded with the wrong encoding.
+    findings = [f for a in articles for f in check_article(a, options, slugs or {}, now, isinstance(encodings.get(a.source), tuple))]
     findings += [f for source, data in read_back.items() for f in _front_matter_findings(data, source, options.time_zone)]
     mixed = len(legacy) < len(articles)
     for source, encoding in encodings.items():
@@ -95,8 +94,9 @@ def check_folder(root: Path, options: Options, now: datetime | None = None, slug
 
 
 def check_article(article: Article, options: Options, slugs: Mapping[str, str] | None = None,
-                  now: datetime | None = None) -> list[Finding]:
-    """What looks wrong in one article that will be published; slugs: CATEGORY_SLUGS (a category there has its own)."""
+                  now: datetime | None = None, stray: bool = False) -> list[Finding]:
+    """What looks wrong in one article that will be published; slugs: CATEGORY_SLUGS (a category there has its own);
+    stray: its file is UTF-8 but for a few stray bytes, each published as �, which is no sign of a wrong encoding."""
     found = []
     if article.published is None and not article.draft:  # a draft is never published: its date is set when it is
         found.append(Finding(article.source, "no date", "the time it is first seen becomes its date; add `date:` to the front matter to set it"))
@@ -127,7 +127,7 @@ def check_article(article: Article, options: Options, slugs: Mapping[str, str] |
                                  f"published under it, its URL cut to {SLUG_MAX} characters with a hash; shorten the category line if it is not meant as one"))
     text = article.title + "\n" + article.body_text
     garbled = _MOJIBAKE.findall(text)
-    if len(garbled) >= 2 or "\ufffd" in text:
+    if len(garbled) >= 2 or ("\ufffd" in text and not stray):
         sample = "".join(garbled[:3]) or "\ufffd"
         found.append(Finding(article.source, f"garbled text ({_quote(sample)}): decoded with the wrong encoding",
                              "re-save the file as UTF-8 from the original"))
