@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from operator import attrgetter
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
 from .urls import feed_path
@@ -232,3 +232,11 @@ class Feed:
     def path(self, fmt: str) -> str:
         """URL path of this feed in a format, relative to the site root (no query)."""
         return self.prefix + feed_path(self.key, fmt)
+
+
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
+
+
+def microseconds(moment: datetime) -> int:
+    """A moment as whole microseconds since 1970 (exact, unlike a float of seconds)."""
+    return (moment - _EPOCH) // _MICROSECOND

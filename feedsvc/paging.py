@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
-from .model import UNDATED, Article, Category, Deleted, Feed, Site
+from .model import UNDATED, Article, Category, Deleted, Feed, Site, microseconds
 from .urls import page_query, since_query
 
 
@@ -130,32 +130,50 @@ def page_date(changed: datetime, pages: Sequence[datetime], page: int) -> dateti
 _ONE_SECOND = timedelta(seconds=1)
 
 
-def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: int, **options) -> Feed | None:
+def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: int = 1,
+               after: tuple[datetime, str] | None = None, **options) -> Feed | None:
     """Items published, updated or recorded after `since` (changed_after), newest first, `size` a page; None past the
-    last page."""
+    last page. A page after the first is asked for by where the one before it ended (`after`: its last item's
+    published time and id, the listing's order), or, as before, by number (`page`)."""
     items = listing.items  # a serving process's stored items pick theirs without loading the rest (variants.py)
     # From the second before `since`, as tombstones (below): a build is made, then waits for the next whole second to be
     # dated (Last-Modified has whole seconds), so an embargo released while it waited, dated within that second, is in
     # the next build only, and `since` = this one's Last-Modified, the usual poll, missed it for good. An item of that
     # second a reader had already comes again, which it takes as the same item (its id).
-    after = since - _ONE_SECOND
-    newer = items.newer_than(after) if hasattr(items, "newer_than") else [a for a in items if changed_after(a, after)]
-    pages = max(1, -(-len(newer) // size))
-    if not 1 <= page <= pages:
+    before = since - _ONE_SECOND
+    newer = items.newer_than(before) if hasattr(items, "newer_than") else [a for a in items if changed_after(a, before)]
+    if after is not None:
+        # Where the page before ended, not how many items came before it: an item deleted from a page a reader has
+        # walked past moved every older one up a place, and counted by number the next page began one item too late
+        # (the item it skipped was older than the reader's next `since`: missed for good). A new one moved them down
+        # (one item twice: harmless). The place is the item's published time and id, not the item: it may be gone.
+        mark = order_key(*after)
+        newer = newer.after(*after) if hasattr(newer, "after") else [a for a in newer if order_key(a.published, a.id) > mark]
+        page = 1
+    start = (page - 1) * size
+    if page < 1 or (page > 1 and start >= len(newer)):
         return None
-    links = [("first", since_query(since)), ("last", since_query(since, pages))]
-    if page > 1:
-        links.append(("previous", since_query(since, page - 1)))
-    if page < pages:
-        links.append(("next", since_query(since, page + 1)))
-    links = links if pages > 1 else []
-    query = since_query(since, page)
+    chosen = tuple(newer[start:start + size])
+    # RFC 5005 §3: a paged feed's links are optional, one at least; "last" and "previous" are left out, as a delta's
+    # pages are reached from where the page before ended (an older item's place cannot be known ahead).
+    links = []
+    if start + size < len(newer):
+        links = [("first", since_query(since)), ("next", since_query(since, after=(chosen[-1].published, chosen[-1].id)))]
+    elif page > 1 or after is not None:
+        links = [("first", since_query(since))]
+    query = since_query(since, page, after)
     # What went since, too. A tombstone is dated to its whole second (building/tombstones.py), the items to the
     # microsecond: one of the second `since` falls in may have gone after it, so it is told (once more is harmless, RFC
     # 6721; never is for good: `since` = the last Last-Modified, the usual poll, missed every deletion of that second).
-    deleted = tuple(gone for gone in listing.deleted if gone.when > since - _ONE_SECOND) if page == 1 else ()
+    first = page == 1 and after is None
+    deleted = tuple(gone for gone in listing.deleted if gone.when > before) if first else ()
     options = {**options, "hub": ""}  # a delta is asked for, never published to a hub (page_feed)
-    return _feed(listing, site, newer[(page - 1) * size: page * size], query=query, links=tuple(links), deleted=deleted, **options)
+    return _feed(listing, site, chosen, query=query, links=tuple(links), deleted=deleted, **options)
+
+
+def order_key(published: datetime, id_: str) -> tuple[int, str]:
+    """An item's place in a listing's order, newest first, then by id (the build store's rank and id)."""
+    return -microseconds(published), id_
 
 
 def changed_after(article: Article, since: datetime) -> bool:

@@ -20,11 +20,12 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
+from .model import microseconds
 from .resource import Rendered
 from .search import create_index
 from .transactions import rows_for, setting_up
@@ -220,14 +221,6 @@ class ListingHead:
     changed: datetime
     deleted: tuple = ()  # the listing's tombstones (model.Deleted), for its partners' views and deltas
     cuts: tuple[int, ...] = ()  # its frozen archive pages' sizes, page 2 first (paging.Listing.cuts)
-
-
-_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
-
-
-def microseconds(moment: datetime) -> int:
-    """A moment as whole microseconds since 1970 (exact, unlike a float of seconds)."""
-    return (moment - _EPOCH) // _MICROSECOND
 
 
 def short_digest(text: str) -> str:
@@ -589,6 +582,11 @@ class ListingIndex:
         moment = microseconds(since)
         return ListingIndex(self.reader, self.key, None, self.where + " AND (rank < ? OR updated > ? OR recorded > ?)",
                             (*self.params, -moment, moment, moment))
+
+    def after(self, published: datetime, id_: str) -> "ListingIndex":
+        """The items after this place in the order (an item's published time and id, paging.order_key), in the same order."""
+        return ListingIndex(self.reader, self.key, None, self.where + " AND (rank, id) > (?, ?)",
+                            (*self.params, -microseconds(published), id_))
 
     def licensed(self, categories: Iterable[str]) -> "ListingIndex":
         """The items in at least one of these categories, in the same order."""

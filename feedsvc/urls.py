@@ -52,10 +52,20 @@ def page_query(page: int) -> str:
     return "" if page == 1 else f"?page={page}"
 
 
-def since_query(since: datetime, page: int = 1) -> str:
-    """The query of page `page` of a feed's items published or updated after a moment (RFC 3339, UTC written Z)."""
-    base = "?since=" + quote(since.isoformat().replace("+00:00", "Z"), safe=":")
+def since_query(since: datetime, page: int = 1, after: tuple[datetime, str] | None = None) -> str:
+    """The query of a delta: the items published or updated after a moment, from its first page, page `page`, or the
+    page after the item `after` (its published time and id: paging.since_feed); instants in RFC 3339, UTC written Z."""
+    base = "?since=" + quote(_instant(since), safe=":")
+    if after is not None:
+        return f"{base}&after={quote(_instant(after[0]), safe=':')},{quote(after[1], safe=':/')}"
     return base if page == 1 else f"{base}&page={page}"
+
+
+def _instant(moment: datetime) -> str:
+    """A moment in RFC 3339, UTC written Z, to the microsecond where it has any."""
+    from datetime import timezone  # here: the annotations' datetime is imported for types only
+
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def archive_path(key: str, fmt: str, page: int) -> str:

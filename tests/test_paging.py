@@ -127,6 +127,48 @@ def test_since_is_paged_like_the_rest(paged):
     assert since_titles(paged, "/feed.json", since.replace("+00:00", "Z")) == [f"Story {i}" for i in range(22, 5, -1)]
 
 
+def test_a_delta_walk_skips_nothing_when_an_item_it_walked_past_goes(make_app, articles_dir):
+    """A delta's pages were counted by number: an item deleted from page 1 while a reader walked moved every older
+    item up a place, and page 2 began one too late. The item skipped was older than the reader's next `since`: missed
+    for good (found in review). Page 2 is now where page 1 ended (its next link), whatever went before it."""
+    corpus(articles_dir, 12)
+    app = make_app(articles_dir, FEED_MAX_ITEMS=5)
+    client, since = app.test_client(), "2026-01-01T00:00:00Z"
+    first = json.loads(client.get(f"/feed.json?since={since}").data)
+    assert [i["title"] for i in first["items"]] == [f"Story {i}" for i in range(11, 6, -1)]
+    (articles_dir / "a009.md").unlink()  # on page 1, which the reader has
+    app.extensions["feedsvc"].refresh()
+    titles, url = [], local(first["next_url"])
+    while url:
+        page = json.loads(client.get(url).data)
+        titles += [i["title"] for i in page["items"]]
+        url = local(page["next_url"]) if "next_url" in page else None
+    assert titles == [f"Story {i}" for i in range(6, -1, -1)]  # Story 6 first: none skipped
+    assert json.loads(client.get(f"/feed.json?since={since}&page=2").data)["items"][0]["title"] == "Story 5"  # by number: 6 lost
+
+
+def test_a_delta_pages_links_say_where_the_page_before_ended(paged):
+    links = {link.rel: local(link.href) for link in feedparser.parse(paged.get("/feed.atom?since=2026-01-01T12:00:00Z").data).feed.links}
+    # Story 18, the last item of page 1: 2026-01-01T08:00:00Z + 18 hours; its id, the file's slug.
+    assert links["next"] == "/feed.atom?since=2026-01-01T12:00:00Z&after=2026-01-02T02:00:00Z,a018"
+    assert links["first"] == "/feed.atom?since=2026-01-01T12:00:00Z" and "last" not in links and "previous" not in links
+    last = feedparser.parse(paged.get("/feed.atom?since=2026-01-01T12:00:00Z&after=2026-01-01T18:00:00Z,a010").data)
+    assert [e.title for e in last.entries] == ["Story 9", "Story 8", "Story 7", "Story 6", "Story 5"]
+    assert local([link.href for link in last.feed.links if link.rel == "next"][0]).endswith("&after=2026-01-01T13:00:00Z,a005")
+    last = feedparser.parse(paged.get("/feed.atom?since=2026-01-01T12:00:00Z&after=2026-01-01T13:00:00Z,a005").data)
+    assert [e.title for e in last.entries] == ["Story 4"]  # 12:00:00, in the second before since (since_feed)
+    assert {link.rel for link in last.feed.links} - {"alternate"} == {"self", "first"}  # the last page: no next
+
+
+@pytest.mark.parametrize("query", ["after=2026-01-02T02:00:00Z,a018",  # without since
+                                   "since=2026-01-01T12:00:00Z&after=2026-01-02T02:00:00Z",  # no id
+                                   "since=2026-01-01T12:00:00Z&after=tomorrow,a018",
+                                   "since=2026-01-01T12:00:00Z&after=2026-01-02T02:00:00Z,a018&page=2"])
+def test_a_malformed_after_is_400_that_shows_the_form(paged, query):
+    res = paged.get(f"/feed.atom?{query}" if query.startswith("since") else f"/feed.atom?page=2&{query}")
+    assert res.status_code == 400 and b"after=" in res.data
+
+
 def mark(client, path: str = "/feed.json") -> str:
     """A poller's `since` after its last poll: the feed's Last-Modified (RFC 3339), a second past so that nothing of the
     poll's own second comes again, once that second is over."""
@@ -193,7 +235,7 @@ def test_summary_mode_leaves_the_body_out_of_public_feeds(make_app, articles_dir
 def test_paged_and_since_feeds_break_no_rule_a_feed_reader_relies_on(paged):
     problems = {}
     for path in ("/feed.json?page=3", "/feed.json?since=2026-01-01T12:00:00Z&page=2", "/category/news/feed.atom?page=4",
-                 "/feed.rss?since=2026-01-01T12:00:00Z"):
+                 "/feed.rss?since=2026-01-01T12:00:00Z", "/feed.atom?since=2026-01-01T12:00:00Z&after=2026-01-01T18:00:00Z,a010"):
         res = paged.get(path)
         assert res.status_code == 200, path
         problems[path] = feed_problems(path, res.data, feed_url=f"http://127.0.0.1:8000{path}" if ".json" in path else None)
@@ -233,6 +275,34 @@ def test_the_newest_archive_page_is_not_cached_long_even_when_full(make_app, art
     assert after.headers["Last-Modified"] != before.headers["Last-Modified"]
     assert client.get("/feed.atom?page=4", headers={"If-Modified-Since": before.headers["Last-Modified"]}).status_code == 200
     assert after.headers["Cache-Control"] == "public, max-age=86400"  # complete now: a page follows it
+
+
+def test_a_delta_walked_in_memory_ends_each_page_where_the_store_does():
+    """paging.since_feed's `after` on a listing held in memory (the builder's) is the store's (rank, id) order: items of
+    one instant are taken by id, none twice, none left out, whatever went in between."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from feedsvc.model import Article, Site, dated
+    from feedsvc.paging import Listing, order_key, since_feed
+
+    site = Site(title="T", url="http://127.0.0.1:9", description="", author="", language="en", max_age=60)
+    when = [T0 + timedelta(hours=i // 3) for i in range(14)]  # three items an instant
+    items = sorted((dated(Article(id=f"x{i:02}", source=f"x{i:02}.md", title=f"S{i}", categories=("News",), body_html="<p>b</p>",
+                                  body_text="b", summary="b", lang="en", content_hash="0" * 64), when[i], when[i]) for i in range(14)),
+                   key=lambda a: order_key(a.published, a.id))
+    listing = Listing("", "T", "T", None, tuple(items), "http://127.0.0.1:9/")
+    seen, after = [], None
+    while True:
+        feed = since_feed(listing, site, 4, T0 - timedelta(days=1), 1, after)
+        seen += [a.id for a in feed.items]
+        nxt = dict(feed.links).get("next")
+        if nxt is None:
+            break
+        moment, _, id_ = parse_qs(urlsplit(nxt).query)["after"][0].partition(",")
+        after = (datetime.fromisoformat(moment.replace("Z", "+00:00")), id_)
+    assert seen == [a.id for a in items]
+    gone = Listing("", "T", "T", None, tuple(a for a in items if a.id != seen[5]), "http://127.0.0.1:9/")  # on the page before
+    assert [a.id for a in since_feed(gone, site, 4, T0 - timedelta(days=1), 1, (items[7].published, items[7].id)).items] == seen[8:12]
 
 
 def test_a_delta_since_a_whole_second_tells_the_deletions_of_that_second():

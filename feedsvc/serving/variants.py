@@ -66,6 +66,10 @@ class StoredItems(Sequence):
         """The items published or updated after `since`, by their stored times (paging.since_feed's rule)."""
         return StoredItems(self.index.newer_than(since), self.reader)
 
+    def after(self, published: datetime, id_: str) -> "StoredItems":
+        """The items after this place in the order (paging.since_feed's `after`)."""
+        return StoredItems(self.index.after(published, id_), self.reader)
+
     def licensed(self, categories) -> "StoredItems":
         """The items in at least one of these categories (a partner's licensed view)."""
         return StoredItems(self.index.licensed(categories), self.reader)
@@ -113,13 +117,14 @@ class Variants:
         self._lock = threading.Lock()
 
     def get(self, key: str, fmt: str, *, page: int = 1, since: datetime | None = None,
-            partner: Partner | None = None) -> Rendered | None:
+            after: tuple[datetime, str] | None = None, partner: Partner | None = None) -> Rendered | None:
         """A feed as asked for: a page, the items since a moment, or a partner's licensed view; None if none.
 
         The key is "" (site-wide), a category slug, "tag/<slug>" or "author/<slug>". For a partner, the
         site-wide, tag and author feeds hold only its licensed categories' items, and the content mode is the partner's.
         """
-        return self._kept_or_made((key, fmt, page, since, partner), lambda answered: self._make(key, fmt, page, since, partner))
+        return self._kept_or_made((key, fmt, page, since, after, partner),
+                                  lambda answered: self._make(key, fmt, page, since, after, partner))
 
     def article_page(self, id_: str) -> Rendered | None:
         """A published article's page the builder has not committed yet (a cold start commits the feeds first):
@@ -237,7 +242,8 @@ class Variants:
         build = self.reader.build()
         return build is not None and bool(build[2].get("placed"))
 
-    def _make(self, key: str, fmt: str, page: int, since: datetime | None, partner: Partner | None) -> Rendered | None:
+    def _make(self, key: str, fmt: str, page: int, since: datetime | None, after: tuple[datetime, str] | None,
+              partner: Partner | None) -> Rendered | None:
         with self.reader.pinned():  # the head, the order and the articles of one build
             stored = self.reader.listing(key)
             if stored is None:
@@ -258,7 +264,7 @@ class Variants:
             if since is None and not part and page > 1:
                 options["updated"] = self.reader.page_date(head, page)
             if since is not None:
-                feed = since_feed(listing, self.site, self.size, since, page, **options)
+                feed = since_feed(listing, self.site, self.size, since, page, after, **options)
             else:
                 # A partner's view of some of a listing's items is cut by count from its oldest: one of them deleted or
                 # dated back moves every newer page's items, so none is an archive page cached for ARCHIVE_MAX_AGE.

@@ -164,6 +164,7 @@ _FORMAT_BY_SUFFIX = {f.suffix: key for key, f in FORMATS.items()}
 # re.ASCII: \d is 0-9 only, never "²" or "٣", which int() and fromisoformat() treat differently.
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 SPACED_OFFSET = re.compile(r"(?<=\d) (\d{2}:\d{2})$", re.ASCII)  # ?since=…T08:00:00+01:00 with its "+" unencoded
+AFTER_ID_MAX = 4096  # characters of the id in ?after= (an id is at most a few hundred)
 PAGE = re.compile(r"[1-9][0-9]{0,8}", re.ASCII)  # bounded: int() of thousands of digits is slow, then refused
 UNAUTHORIZED = ("Authentication required: send your partner key as `Authorization: Bearer <key>` "
                 "or `?key=<key>`.\n")
@@ -286,8 +287,9 @@ def partner_resource(path: str) -> Response:
     category = stored[0].category
     if category is not None and category.kind == "category" and not partner.licenses(category.name):
         raise RequestError(403, f"Your agreement does not include the category {category.name!r}.\n")
-    page, since = _paging()
-    found = current_app.extensions["feedsvc.variants"].get(key, _FORMAT_BY_SUFFIX[match["suffix"]], page=page, since=since, partner=partner)
+    page, since, after = _paging()
+    found = current_app.extensions["feedsvc.variants"].get(key, _FORMAT_BY_SUFFIX[match["suffix"]], page=page, since=since,
+                                                           after=after, partner=partner)
     if found is None:
         raise RequestError(404, f"Not found: page {page} of this feed.\n")
     return respond(found, max_age(), charge=charge, private=True)
@@ -338,7 +340,7 @@ def resource(path: str) -> Response:
     # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is looked up or rendered.
     charge = _charge("public", _client_address()) if budgeted(path, match) else None
     if match is not None and ("page" in request.args or "since" in request.args):
-        page, since = _paging()
+        page, since, after = _paging()
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
             if store().resource(path) is None:  # a feed nobody publishes: its 404 (a 503 before the first build), not a
                 raise _not_found(path)  # permanent redirect to one
@@ -346,7 +348,8 @@ def resource(path: str) -> Response:
             # A script elsewhere follows it only if it passes the CORS check too (https://fetch.spec.whatwg.org/#http-fetch).
             moved.headers["Access-Control-Allow-Origin"] = "*"
             return moved
-        found = current_app.extensions["feedsvc.variants"].get(matched_key(match), _FORMAT_BY_SUFFIX[match["suffix"]], page=page, since=since)
+        found = current_app.extensions["feedsvc.variants"].get(matched_key(match), _FORMAT_BY_SUFFIX[match["suffix"]], page=page,
+                                                               since=since, after=after)
         if found is None:
             raise RequestError(404, f"Not found: /{path} has no such page (page {page}).\n")
         g.feedsvc_found = found
@@ -453,21 +456,34 @@ def _presented_key() -> str | None:
     return request.args.get("key")
 
 
-def _paging() -> tuple[int, datetime | None]:
-    """?page=N (a whole number from 1) and ?since=<RFC 3339 instant>, or a 400 that shows the form."""
+def _paging() -> tuple[int, datetime | None, tuple[datetime, str] | None]:
+    """?page=N (a whole number from 1), ?since=<RFC 3339 instant> and a delta's ?after=<instant>,<id> (where the page
+    before ended: paging.since_feed), or a 400 that shows the form."""
     raw_page = request.args.get("page", "1")
     if not PAGE.fullmatch(raw_page):
         raise RequestError(400, f"Bad page {raw_page[:40]!r}: expected ?page=N with N a whole number from 1.\n")
-    since = None
+    since = after = None
     if "since" in request.args:
-        # An offset's "+" sent unencoded reads as a space (application/x-www-form-urlencoded): taken as the "+" it was.
-        raw = SPACED_OFFSET.sub(r"+\1", request.args["since"])
-        try:
-            since = _rfc3339_instant(raw)
-        except (ValueError, OverflowError):  # OverflowError: an instant past year 9999 or before year 1 in UTC
-            raise RequestError(400, f"Bad since {raw[:60]!r}: expected an RFC 3339 instant with a zone, "
-                                    "such as ?since=2026-11-29T08:00:00Z.\n") from None
-    return int(raw_page), since
+        since = _instant_arg("since", "?since=2026-11-29T08:00:00Z")
+    if "after" in request.args:
+        raw = request.args["after"]
+        moment, comma, id_ = raw.partition(",")
+        if since is None or "page" in request.args or not comma or not id_ or len(id_) > AFTER_ID_MAX:
+            raise RequestError(400, f"Bad after {raw[:60]!r}: it continues a delta where its page before ended, as that "
+                                    "page's next link says: ?since=<instant>&after=<instant>,<id>, without ?page=.\n")
+        after = (_instant_arg("after", "?since=…&after=2026-11-29T08:00:00.000001Z,<id>", moment), id_)
+    return int(raw_page), since, after
+
+
+def _instant_arg(name: str, example: str, raw: str | None = None) -> datetime:
+    """A query's RFC 3339 instant (?since=, ?after=), or a 400 that shows the form."""
+    # An offset's "+" sent unencoded reads as a space (application/x-www-form-urlencoded): taken as the "+" it was.
+    raw = SPACED_OFFSET.sub(r"+\1", request.args[name] if raw is None else raw)
+    try:
+        return _rfc3339_instant(raw)
+    except (ValueError, OverflowError):  # OverflowError: an instant past year 9999 or before year 1 in UTC
+        raise RequestError(400, f"Bad {name} {raw[:60]!r}: expected an RFC 3339 instant with a zone, "
+                                f"such as {example}.\n") from None
 
 
 def _rfc3339_instant(raw: str) -> datetime:
