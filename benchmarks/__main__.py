@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -117,6 +118,10 @@ def versions() -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    # A run stopped (`timeout`, a closed terminal) ends as Ctrl-C does: through the servers' `with`, which stops each one
+    # (their own sessions, which no signal to this process reaches); killed as it was, it left a 100k server running.
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, lambda signum, frame: sys.exit(128 + signum))
     setup.install()
     setup.bytecode(PROJECT / "feedsvc")
     if args.setup:
