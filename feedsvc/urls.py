@@ -36,6 +36,10 @@ _ARTICLES = "articles/"
 _CATEGORY = "category/"
 _LONGEST_SUFFIX = len(".html.page-999999999.gz")  # what an export's file name may gain over its URL segment
 _NAME_MAX = 255  # bytes in one file name (ext4, xfs, tmpfs)
+# Characters of an article's id in a URL, percent-encoded: its page's request line, and a delta's next link that names
+# it (?after=), stay within what servers take (gunicorn's limit_request_line, 4,094 bytes; nginx's 8 KiB), with a
+# category's slug (SLUG_BYTES) and the rest of the query beside it.
+ID_URL_MAX = 3000
 SLUG_BYTES = 240  # bytes in a category's, tag's or author's slug: a folder of the static export, at most _NAME_MAX
 
 

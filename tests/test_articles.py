@@ -807,6 +807,21 @@ def test_an_id_made_from_an_unsafe_file_name_asks_for_a_rename(source, reason):
     assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
 
 
+def test_an_id_too_long_for_a_url_is_refused_with_the_fix():
+    """An id of 25 parts of 193 characters was published: its page's request line was refused (414), and so was a
+    delta's next link past it (?after= names the id), which ended a reader's walk there (found in review)."""
+    long_id = "/".join(["p" * 193] * 25)
+    with pytest.raises(ArticleError) as info:
+        parse(f"---\nid: {long_id}\ntitle: T\ncategory: C\n---\nBody.\n", "a.md")
+    assert "4,849 characters long in a URL" in info.value.reason and info.value.fix == "shorten `id:`"
+    arabic = "/".join(["سياسة" * 19] * 8)  # 8 parts of 190 bytes: 4,567 characters percent-encoded
+    with pytest.raises(ArticleError) as info:
+        parse("News\nTitle\nBody.\n", f"{arabic}.txt")
+    assert "made from the file name" in info.value.reason and "shorter name or fewer folders" in info.value.fix
+    assert "\n" not in str(info.value)
+    assert parse(f"---\nid: {'/'.join(['p' * 193] * 15)}\ntitle: T\ncategory: C\n---\nBody.\n", "a.md").id.count("/") == 14
+
+
 @pytest.mark.parametrize("written", ["economy/2026/rates", "سياسة/زيارة", "a b", "x" * 200, "2025-03-01"])
 def test_a_safe_id_is_kept_and_named_by_a_uuid5(written):
     article = parse(f"---\nid: '{written}'\ntitle: T\ncategory: C\n---\nBody.\n", "a.md")

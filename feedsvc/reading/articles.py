@@ -17,10 +17,11 @@ import zoneinfo
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
+from urllib.parse import quote
 
 from ..config import DEFAULT_CHROME_MARKERS, Settings
 from ..model import Article, guid_key, is_placed, stable_id  # noqa: F401 - is_placed: read with the placements made here
-from ..urls import article_path, url
+from ..urls import ID_URL_MAX, article_path, url
 from . import frontmatter, markup
 from .chrome import strip_chrome
 from .folder import FileBusyError, Folder, Skipped, Unreadable, quoted, shown
@@ -441,11 +442,27 @@ def _safe_id(article_id: str, source: str, written: bool = False) -> str:
               else "has a part that is . or .. or starts with a dot" if "." in article_id and any(p.startswith(".") for p in parts)
               else f"has a part longer than {ID_PART_MAX} bytes" if any(len(p.encode("utf-8", "surrogateescape")) > ID_PART_MAX for p in parts)
               else None)
-    if reason is None:
+    long = reason is None and _too_long_for_a_url(article_id)
+    if not reason and not long:
         return article_id
+    if long:
+        fix = ("shorten `id:`" if written else "give the file a shorter name or fewer folders, or give it a shorter `id:` "
+               "in the front matter")
+        raise ArticleError(source, f"{'id' if written else 'the id made from the file name'} {quoted(article_id[:60] + '…')} {long}", fix)
     if written:
         raise ArticleError(source, f"id {quoted(article_id)} {reason}", "write `id:` as names joined by /, such as economy/rates-2026, or as a urn:, tag: or https: URI")
     raise ArticleError(source, f"the id {quoted(article_id)} made from the file's path {reason}", "rename the file, or give it an `id:` in the front matter")
+
+
+def _too_long_for_a_url(article_id: str) -> str | None:
+    """Why an id is too long for its page's URL and a delta's next link (urls.ID_URL_MAX), else None."""
+    if len(article_id) * 12 <= ID_URL_MAX:  # a character is at most 4 bytes, each %XX: no need to encode it
+        return None
+    length = len(quote(article_id, safe="/"))  # as its URLs write it (urls.py)
+    if length <= ID_URL_MAX:
+        return None
+    return (f"is {length:,} characters long in a URL (percent-encoded), over {ID_URL_MAX:,}: servers refuse a request "
+            "for its page (414), and a reader walking a delta past it stops there")
 
 
 def _default_id(source: str) -> str:

@@ -31,7 +31,7 @@ from ..resource import Rendered
 from ..search import IndexBehindError
 from ..searchtext import QueryError
 from ..store import StoreReader, latest_on_disk
-from ..urls import HEALTHZ, HTML_TYPE, OPML, OPML_ALL, PARTNERS, SEARCH, article_id, category_path, feed_path, feed_pattern, listing_key, matched_key, preview_key
+from ..urls import HEALTHZ, HTML_TYPE, ID_URL_MAX, OPML, OPML_ALL, PARTNERS, SEARCH, article_id, category_path, feed_path, feed_pattern, listing_key, matched_key, preview_key
 from .ratelimit import FULL_COST, NOT_MODIFIED_COST, RateLimiter
 from . import variants
 from .variants import NotReadYetError
@@ -164,7 +164,6 @@ _FORMAT_BY_SUFFIX = {f.suffix: key for key, f in FORMATS.items()}
 # re.ASCII: \d is 0-9 only, never "²" or "٣", which int() and fromisoformat() treat differently.
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 SPACED_OFFSET = re.compile(r"(?<=\d) (\d{2}:\d{2})$", re.ASCII)  # ?since=…T08:00:00+01:00 with its "+" unencoded
-AFTER_ID_MAX = 4096  # characters of the id in ?after= (an id is at most a few hundred)
 PAGE = re.compile(r"[1-9][0-9]{0,8}", re.ASCII)  # bounded: int() of thousands of digits is slow, then refused
 UNAUTHORIZED = ("Authentication required: send your partner key as `Authorization: Bearer <key>` "
                 "or `?key=<key>`.\n")
@@ -339,7 +338,7 @@ def resource(path: str) -> Response:
     match = FEED_PATH.fullmatch(path)
     # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is looked up or rendered.
     charge = _charge("public", _client_address()) if budgeted(path, match) else None
-    if match is not None and ("page" in request.args or "since" in request.args):
+    if match is not None and ("page" in request.args or "since" in request.args or "after" in request.args):
         page, since, after = _paging()
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
             if store().resource(path) is None:  # a feed nobody publishes: its 404 (a 503 before the first build), not a
@@ -468,7 +467,7 @@ def _paging() -> tuple[int, datetime | None, tuple[datetime, str] | None]:
     if "after" in request.args:
         raw = request.args["after"]
         moment, comma, id_ = raw.partition(",")
-        if since is None or "page" in request.args or not comma or not id_ or len(id_) > AFTER_ID_MAX:
+        if since is None or "page" in request.args or not comma or not id_ or len(id_) > ID_URL_MAX:
             raise RequestError(400, f"Bad after {raw[:60]!r}: it continues a delta where its page before ended, as that "
                                     "page's next link says: ?since=<instant>&after=<instant>,<id>, without ?page=.\n")
         after = (_instant_arg("after", "?since=…&after=2026-11-29T08:00:00.000001Z,<id>", moment), id_)
