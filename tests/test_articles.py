@@ -228,6 +228,35 @@ def test_a_closing_sentence_that_starts_like_chrome_stays(closing):
         ["First paragraph.", closing]
 
 
+@pytest.mark.parametrize("closing", [
+    "أظهر المزيد من المستثمرين الأجانب اهتماماً بالسوق المحلية هذا العام.",
+    "أظهر المزيد من الدول رغبتها في الانضمام إلى الاتفاق.",
+    "مقالات ذات صلة بالموضوع نشرتها الصحف المحلية الأسبوع الماضي.",
+])
+def test_a_closing_sentence_without_a_comma_that_starts_like_chrome_stays(closing):
+    """"أظهر المزيد من …" (more … showed) opens an Arabic sentence that often has no comma: an article's last paragraph so
+    written was cut off as chrome, without a word in the log or `check` (found in review)."""
+    assert parse("\n".join(AR_ARTICLE + [closing]) + "\n").body_text.split("\n\n") == AR_ARTICLE[2:] + [closing]
+    assert parse("\n".join(AR_ARTICLE + [closing] + AR_TRAILER) + "\n").body_text.split("\n\n") == AR_ARTICLE[2:] + [closing]
+
+
+def test_a_line_of_two_markers_ending_like_a_sentence_is_chrome():
+    for line in ("Leave a Reply. Your email address will not be published.", "اترك تعليقاً. لن يتم نشر عنوان بريدك الإلكتروني."):
+        assert strip_chrome(["First paragraph.", line], DEFAULT_CHROME_MARKERS) == ["First paragraph."]
+
+
+@pytest.mark.parametrize("trailer", [
+    ["تابعونا علي", "زر الذهاب الي الاعلي"],  # ي for ى, as Egyptian web text writes it
+    ["تابعونا علی"],  # Persian yeh
+    ["مقالات ذات صله", "ماذا يعني القرار للقروض", "هل ترتفع الأسعار"],  # ه for ة, and the titles under it
+    ["ﺗﺎﺑﻌﻮﻧﺎ ﻋﻠﻰ", "ﺯﺭ ﺍﻟﺬﻫﺎﺏ ﺇﻟﻰ ﺍﻷﻋﻠﻰ"],  # presentation forms
+    ["Ｆｏｌｌｏｗ ｕｓ ｏｎ", "Ｂａｃｋ ｔｏ ｔｏｐ ｂｕｔｔｏｎ"],  # full-width Latin
+])
+def test_chrome_a_scraper_spelt_otherwise_never_reaches_the_body(trailer):
+    """Scrapes write the markers with other letter forms than the built-in ones (found in review: each was published)."""
+    assert parse("\n".join(AR_ARTICLE + trailer) + "\n").body_text.split("\n\n") == AR_ARTICLE[2:]
+
+
 def test_strip_chrome_only_cuts_the_end():
     lines = ["Show More", "Real paragraph of the article that is long enough to be one.", "Show More"]
     assert strip_chrome(lines, DEFAULT_CHROME_MARKERS) == lines[:2]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
-# Arabic marks that scrapes spell either way (tanween, harakat, tatweel) and alef forms; and the invisible marks a scrape
+# Arabic marks that scrapes spell either way (tanween, harakat, tatweel), alef, yeh, teh marbuta and kaf forms; and the invisible marks a scrape
 # leaves at a line's start (right-to-left and left-to-right marks, the Arabic letter mark, zero-width spaces and joiners,
 # a byte order mark), which the text keeps (README) and no marker has.
 _ARABIC_MARKS = re.compile("[\u0640\u064b-\u065f\u0670\u200b-\u200f\u061c\u2060\ufeff]")
-_ALEF = tuple((form, "ا") for form in "أإآٱ")  # (character, replacement) pairs: see _replace_each
+# (character, replacement) pairs: see _replace_each. Alef with hamza or madda as bare alef; final yeh as alef maksura
+# (علي, and Persian ی, for على: Egyptian and Persian keyboards); teh marbuta as heh (صله for صلة); Persian kaf as Arabic.
+_LETTERS = (*((form, "ا") for form in "أإآٱ"), ("ي", "ى"), ("ی", "ى"), ("ة", "ه"), ("ک", "ك"))
 # A chrome line is a marker, perhaps followed by a few words ("Follow us on Facebook, X and YouTube";
 # "… will not be published. Required fields are marked *"). A longer line that starts with a marker
 # is a sentence of the article ("Related articles on this topic were published by Reuters last week").
@@ -57,7 +60,7 @@ def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
             if f.startswith(m) and not f[len(m)].isalnum():
                 tail = f[len(m):]
                 words = sum(1 for w in tail.split() if any(map(str.isalnum, w)))
-                if len(tail) <= _CHROME_TAIL_CHARS and words <= _CHROME_TAIL_WORDS and not _sentence(line, words):
+                if len(tail) <= _CHROME_TAIL_CHARS and words <= _CHROME_TAIL_WORDS and not _sentence(line, words, tail, folded):
                     best = words if best is None else min(best, words)
         return best
 
@@ -101,12 +104,17 @@ def _by_first_character(folded: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     return {first: tuple(group) for first, group in groups.items()}
 
 
-def _sentence(line: str, tail_words: int) -> bool:
-    """Whether a line that starts with a marker reads as a sentence of the article: a clause after a comma and a
-    sentence's end, in words enough ("Show more restraint, the UN urged both sides."; "أظهر المزيد من المرونة، دعا
-    الوزير الطرفين."), which chrome lines ("Follow us on", the e-mail notice ending in "*") are not."""
+def _sentence(line: str, tail_words: int, tail: str, folded: tuple[str, ...]) -> bool:
+    """Whether a line that starts with a marker reads as a sentence of the article: words enough after it and a
+    sentence's end ("Show more restraint, the UN urged both sides."; "أظهر المزيد من المستثمرين الأجانب اهتماماً بالسوق."),
+    which chrome lines ("Follow us on Facebook, X and YouTube", the e-mail notice ending in "*") are not, nor a line of
+    two markers ("Leave a Reply. Your email address will not be published.")."""
+    # No comma asked for: "أظهر المزيد من …" (more … showed) opens an Arabic sentence that often has none, and an
+    # article's last paragraph so written was cut off as chrome, without a word (found in review).
     end = line.rstrip(" *_)]\"'»”")
-    return tail_words >= _SENTENCE_WORDS and end.endswith(_SENTENCE_ENDS) and ("," in line or "،" in line)
+    if tail_words < _SENTENCE_WORDS or not end.endswith(_SENTENCE_ENDS):
+        return False
+    return not any(m in tail for m in folded)
 
 
 def _is_list_item(line: str, folded: str) -> bool:
@@ -124,8 +132,10 @@ def _fold(line: str) -> str:
         # Searched up to the last ")" alone: from each "](" after it the search would run to the line's end and fail,
         # once for each (a last line of "](" repeated took 11 s at 256 KB).
         line = _MD_LINK_TARGET.sub("", line[:last + 1]) + line[last + 1:]
-    if not line.isascii():  # the marks and alef forms are Arabic
-        line = _replace_each(_ARABIC_MARKS.sub("", line), _ALEF)
+    if not line.isascii():  # the marks and letter forms are Arabic
+        # NFKC first: Arabic presentation forms (ﺗﺎﺑﻌﻮﻧﺎ, from a PDF or an old page) and full-width Latin (Ｆｏｌｌｏｗ) as the
+        # letters they show.
+        line = _replace_each(_ARABIC_MARKS.sub("", unicodedata.normalize("NFKC", line)), _LETTERS)
     return " ".join(_replace_each(line, _MD_DECORATION).casefold().split()).strip(_FOLD_STRIP)
 
 
