@@ -148,13 +148,13 @@ def test_every_whitespace_character_but_the_space_is_unprintable():
     assert not any(chr(c).isprintable() for c in range(0x110000) if chr(c).isspace() and c != 0x20)
 
 
-_ALEF = str.maketrans("أإآٱ", "اااا")
+_FOLDED_LETTERS = str.maketrans("أإآٱيیةک", "ااااىىهك")
 _MD_DECORATION = str.maketrans("", "", "*_[]`")
 
 
 def general_fold(line: str) -> str:
-    line = chrome._MD_LINK_TARGET.sub("", line)
-    line = chrome._ARABIC_MARKS.sub("", line).translate(_ALEF).translate(_MD_DECORATION).casefold()
+    line = unicodedata.normalize("NFKC", chrome._MD_LINK_TARGET.sub("", line))
+    line = chrome._ARABIC_MARKS.sub("", line).translate(_FOLDED_LETTERS).translate(_MD_DECORATION).casefold()
     return " ".join(line.split()).strip(chrome._FOLD_STRIP)
 
 
@@ -175,7 +175,9 @@ def general_strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str
             if f.startswith(m) and not f[len(m)].isalnum():
                 rest = f[len(m):]
                 words = sum(1 for w in rest.split() if any(c.isalnum() for c in w))
-                if len(rest) <= chrome._CHROME_TAIL_CHARS and words <= chrome._CHROME_TAIL_WORDS:
+                sentence = (words >= chrome._SENTENCE_WORDS and line.rstrip(" *_)]\"'»”").endswith(chrome._SENTENCE_ENDS)
+                            and not any(other in rest for other in folded))
+                if len(rest) <= chrome._CHROME_TAIL_CHARS and words <= chrome._CHROME_TAIL_WORDS and not sentence:
                     best = words if best is None else min(best, words)
         return best
 
@@ -196,7 +198,7 @@ def general_strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str
 
 
 FOLDABLE = st.one_of(TEXTS, st.sampled_from(MARKERS).map(lambda m: f"**[{m.upper()}](http://x/)** ـ إ،"),
-                     st.lists(st.sampled_from(SPECIAL + "](ـًأ"), max_size=30).map("".join))
+                     st.lists(st.sampled_from(SPECIAL + "](ـًأيیةکﺗＦ."), max_size=30).map("".join))
 
 
 @settings(max_examples=200, deadline=None)
@@ -210,7 +212,9 @@ def test_fold_is_the_general_one(value):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(FOLDABLE, st.sampled_from(MARKERS), st.sampled_from(MARKERS).map(lambda m: m + " X, YouTube")),
+@given(st.lists(st.one_of(FOLDABLE, st.sampled_from(MARKERS), st.sampled_from(MARKERS).map(lambda m: m + " X, YouTube"),
+                          st.sampled_from(MARKERS).map(lambda m: m + " من المستثمرين الأجانب بالسوق."),
+                          st.tuples(st.sampled_from(MARKERS), st.sampled_from(MARKERS)).map(lambda p: f"{p[0]}. {p[1]} a b c.")),
                 max_size=16))
 def test_strip_chrome_is_the_general_one(lines):
     markers = DEFAULT_CHROME_MARKERS + ("Show Moreover", "أ")
