@@ -2,9 +2,9 @@
 a reader's query made into an FTS5 MATCH expression that holds no query syntax (search.py keeps the index).
 
 Text and queries go through the same normalise(), so a word matches whatever its hamza seat, alef form,
-diacritics, tatweel, digit shapes or letter case. SQLite's own unicode61 tokenizer cannot do this for
-Arabic (tested: it splits أَمِين at every haraka into أ|م|ين, keeps tatweel and hamza forms apart, and
-remove_diacritics only folds Latin letters), so it only splits normalised text into words (TOKENIZER).
+diacritics (Hebrew points too), tatweel, Persian or Urdu letter forms, digit shapes or letter case. SQLite's own
+unicode61 tokenizer cannot do this for Arabic (tested: it splits أَمِين at every haraka into أ|م|ين, keeps tatweel and
+hamza forms apart, and remove_diacritics only folds Latin letters), so it only splits normalised text into words (TOKENIZER).
 https://www.sqlite.org/fts5.html#unicode61_tokenizer
 """
 from __future__ import annotations
@@ -30,6 +30,11 @@ FOLD = {
     0x06cc: "\u064a",  # Farsi yeh ی (Persian keyboards) → ya ي
     0x0629: "\u0647",  # ta marbuta ة → ha ه (مدرسة / مدرسه)
     0x06a9: "\u0643",  # keheh ک (Persian keyboards) → kaf ك
+    # Heh as Persian and Urdu write it → Arabic heh ه, the way ی and ک fold to the Arabic letter above (Lucene's
+    # PersianNormalizer folds HEH_GOAL and HEH_YEH alike): Urdu keyboards type heh goal ہ and, in بھ پھ and a word's
+    # first heh, heh doachashmee ھ, so لاہور is لاهور; ۂ is ہ with its izafa hamza, and Persian writes نامۀ for نامه + izafa.
+    # (ۂ and ۀ are what NFKC composes ہ or ە with the hamza mark into; a hamza mark on a plain ه goes with DROP.)
+    0x06c1: "\u0647", 0x06be: "\u0647", 0x06c2: "\u0647", 0x06c0: "\u0647",
     **{0x0660 + d: str(d) for d in range(10)},  # Arabic-Indic digits ٠-٩ → 0-9
     **{0x06f0 + d: str(d) for d in range(10)},  # Extended (Persian, Urdu) digits ۰-۹ → 0-9
 }
@@ -38,6 +43,10 @@ FOLD = {
 # Quranic signs U+0610-U+061A and U+06D6-U+06ED, and the extended marks U+08D3-U+08FF (but U+08E2, a sign).
 DROP = [0x0640, 0x0670, *range(0x064b, 0x0660), *range(0x0610, 0x061b), *range(0x06d6, 0x06ee),
         *range(0x08d3, 0x08e2), *range(0x08e3, 0x0900),
+        # Hebrew points, as harakat: cantillation, vowel points, dagesh, shin and sin dots (the marks of U+0591-U+05C7;
+        # NFKC leaves שׁ and the other pointed letters decomposed, so the letter stays) and the varika U+FB1E. Not maqaf ־,
+        # paseq ׀, sof pasuq ׃ or nun hafukha ׆ among them: punctuation, which parts two words (כל־העם is כל and העם).
+        *range(0x0591, 0x05be), 0x05bf, 0x05c1, 0x05c2, 0x05c4, 0x05c5, 0x05c7, 0xfb1e,
         # Invisible format characters inside a word (a soft hyphen, ZWNJ, ZWJ, a zero-width space, direction marks, a BOM),
         # which scraped text carries and Persian writes: the tokenizer split the word at them (الحكو|مة), so neither part
         # matched the word.
