@@ -9,6 +9,7 @@ serving/web.ServingOptions), never the settings by name.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import json
 import os
@@ -257,8 +258,10 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"setting WEBSUB_HUB={out['WEBSUB_HUB']!r} must be an absolute http(s) URL or empty")
     for i, partner in enumerate(out["PARTNERS"]):
         _check_partner(i, partner)
-    if not LANGUAGE_TAG.fullmatch(out["SITE_LANGUAGE"]):
+    language = canonical_language(out["SITE_LANGUAGE"]) if "_" not in out["SITE_LANGUAGE"] else None  # ar_SA: a locale
+    if language is None:
         raise ConfigError(f"setting SITE_LANGUAGE={out['SITE_LANGUAGE']!r} must be a language tag such as ar or en")
+    out["SITE_LANGUAGE"] = language
     return out
 
 
@@ -266,6 +269,28 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
 # zh-Hant-TW, es-419); "english" names no language. The one rule for SITE_LANGUAGE and an article's `lang:`
 # (reading/frontmatter.py). https://www.rfc-editor.org/rfc/rfc5646#section-2.1
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*", re.ASCII)
+# Tags already in their canonical form, the usual ones (ar, en, fr-CA): no need to load langcodes' tables (65 ms).
+_CANONICAL = re.compile(r"[a-z]{2}(?:-[A-Z]{2})?", re.ASCII)
+_DEPRECATED = frozenset({"iw", "ji", "in", "jw", "mo", "sh"})  # two-letter codes IANA replaced (he, yi, id, …)
+
+
+@functools.lru_cache(maxsize=256)
+def canonical_language(tag: str) -> str | None:
+    """A language tag in its canonical BCP 47 form, or None when it is none (LANGUAGE_TAG). ISO 639-2 and 639-3 codes
+    that have a shorter one become it, as do individual languages their macrolanguage (ara, arb → ar; heb → he; per,
+    fas, pes → fa; urd → ur): a CMS's export writes them, and a direction, a font or a reader's filter only knows
+    the short ones (an article in `lang: ara` was laid out left to right). Case: ar-EG, zh-Hant-TW. RFC 5646 §4.5."""
+    tag = tag.strip().replace("_", "-")
+    if not LANGUAGE_TAG.fullmatch(tag):
+        return None
+    if _CANONICAL.fullmatch(tag) and tag[:2] not in _DEPRECATED:
+        return tag
+    import langcodes  # here: only a tag not already canonical needs its tables
+
+    try:
+        return langcodes.standardize_tag(tag, macro=True)
+    except (langcodes.LanguageTagError, ValueError):
+        return None
 
 
 def not_a_folder(path: str | os.PathLike) -> str:

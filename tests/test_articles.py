@@ -466,6 +466,15 @@ def test_language_is_detected_when_front_matter_has_none(body, lang):
     assert parse(body, options=options).lang == lang
 
 
+@pytest.mark.parametrize("written, lang, direction", [("ara", "ar", "rtl"), ("arb", "ar", "rtl"), ("heb", "he", "rtl"),
+                                                      ("pes", "fa", "rtl"), ("fas", "fa", "rtl"), ("urd", "ur", "rtl"),
+                                                      ("ar_eg", "ar-EG", "rtl"), ("eng", "en", "ltr"), ("zh-hant-tw", "zh-Hant-TW", "ltr")])
+def test_a_three_letter_language_code_is_its_canonical_tag(written, lang, direction):
+    """`lang: ara` (ISO 639-2, as CMS exports write it) was published as ara, laid out left to right (found in review)."""
+    article = parse(f"---\ntitle: T\ncategory: C\nlang: {written}\n---\nBody.\n", "a.md")
+    assert (article.lang, article.direction) == (lang, direction)
+
+
 def test_summary_is_the_first_paragraph_cut_at_a_word():
     long = "word " * 100
     article = parse(f"News\nTitle\n{long}\nSecond.", options=dataclasses.replace(OPTIONS, summary_length=50))

@@ -240,6 +240,12 @@ def test_a_config_file_named_that_is_not_there_is_an_error_and_an_empty_name_mea
     assert load_settings(environ={"FEEDSVC_CONFIG": ""}).site_url == "http://127.0.0.1:8000"
 
 
+def test_the_site_language_in_another_form_is_its_canonical_tag():
+    """An ISO 639-2 or 639-3 code, as a CMS's export writes it, is the tag readers and browsers know (RFC 5646 §4.5)."""
+    for written, tag in (("ara", "ar"), ("arb", "ar"), ("heb", "he"), ("per", "fa"), ("urd", "ur"), ("iw", "he"), ("AR-eg", "ar-EG")):
+        assert load_settings(environ={"FEEDSVC_CONFIG": "", "FEEDSVC_SITE_LANGUAGE": written}).site_language == tag, written
+
+
 @pytest.mark.parametrize("tag, good", [("ar", True), ("en-GB", True), ("zh-Hant-TW", True), ("es-419", True),
                                        ("english", False), ("e", False), ("ar-", False), ("ar_SA", False)])
 def test_the_site_language_is_a_language_tag(tag, good):

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
-from ..config import LANGUAGE_TAG
+from ..config import canonical_language
 from .folder import quoted
 from .text import collapse_space, drop_unsafe_chars
 
@@ -340,17 +340,14 @@ def _str_list(meta: dict, key: str) -> list[str]:
 
 
 def read_language(meta: dict) -> str | None:
-    """The `lang:` tag in BCP 47 case; None when it is absent or blank."""
+    """The `lang:` tag in its canonical BCP 47 form (config.canonical_language: ara is ar); None when it is absent or blank."""
     lang = read_text(meta, "lang")
     if lang is None or not lang.strip():
         return None
-    tag = lang.strip().replace("_", "-")
-    if not LANGUAGE_TAG.fullmatch(tag):
+    tag = canonical_language(lang)
+    if tag is None:
         raise FrontMatterError(f"lang {quoted(lang)} is not a language tag", "write a BCP 47 tag such as ar, en or fr-CA")
-    # BCP 47 case conventions: language lower, script title, region upper (ar-EG, zh-Hant-TW).
-    first, *rest = tag.split("-")
-    parts = [first.lower()] + [p.upper() if len(p) == 2 else p.title() if len(p) == 4 else p.lower() for p in rest]
-    return "-".join(parts)
+    return tag
 
 
 class _ZoneByName(Exception):
