@@ -360,6 +360,16 @@ def test_persian_that_writes_a_few_borrowed_words_with_teh_marbuta_is_persian():
     assert detect_language(persian, "en") == "fa"
 
 
+def test_persian_typed_with_arabic_yeh_and_kaf_is_persian_and_arabic_naming_a_persian_word_is_arabic():
+    """Persian written with ي and ك (older Iranian sites) was published as Arabic: گ پ چ ژ, which Arabic never writes,
+    tell it (found in review). An Arabic report naming a few foreign names in them stays Arabic."""
+    persian = ("گزارش بانك مركزي از تورم\nبانك مركزي ايران گزارش داد كه نرخ تورم در ماه گذشته به چهل درصد رسيد و پيش بيني "
+               "مي شود كه در ماه هاي آينده نيز ادامه پيدا كند. كارشناسان مي گويند اين افزايش قيمت ها ناشي از كاهش ارزش پول ملي است.")
+    assert detect_language(persian, "ar") == "fa"
+    seed = (Path(__file__).resolve().parents[1] / "articles" / "000_4c2ff0435fbab79d.txt").read_text(encoding="utf-8")
+    assert detect_language(seed.replace("\n", " جورج پومپيو وچارلز.\n", 1), "en") == "ar"
+
+
 def test_an_english_headline_and_lead_keep_an_article_english_whatever_it_quotes_after_them():
     """An English report quoting an Arabic statement at length (most of its letters Arabic) was published as ar."""
     report = ("Russian security official visits Tehran\nThe visit came a day after talks in Moscow on regional security.\n\n"
