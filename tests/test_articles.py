@@ -904,7 +904,7 @@ def test_a_category_named_by_an_emoji_is_kept_as_written():
     assert parse('---\ntitle: T\ncategories: ["⚽", "🏀"]\ndate: 2026-01-01\n---\nBody.\n', "sport/a.md").categories == ("⚽", "🏀")
     assert parse("🎉\nParty news\nBody.\n", "b.txt").categories == ("🎉",)
     assert parse("⚽️ 🏀\nSports news\nBody.\n", "d.txt").categories == ("⚽️ 🏀",)
-    for rule in ("----------", "══════════", "★★★★★", "▬▬▬", "═════★═════", "★☆★☆★☆", "✦ ✧ ✦ ✧", "⚽⚽"):  # rules
+    for rule in ("----------", "══════════", "★★★★★", "▬▬▬", "═════★═════", "★☆★☆★☆", "✦ ✧ ✦ ✧", "⚽⚽", "ــــــــــــ"):  # rules
         with pytest.raises(ArticleError, match="has no name"):
             parse(f"{rule}\nTitle\nBody.\n", "c.txt")
 

@@ -244,7 +244,9 @@ def _clean_value(value: Any) -> Any:
 def names_something(name: str) -> bool:
     """Whether a category's name names anything: a letter, a digit or a symbol such as an emoji (⚽ is a sports section's
     name); not punctuation alone (":", a "----------" rule), nor a rule drawn with symbols (below)."""
-    if any(ch.isalnum() for ch in name):
+    # Tatweel (ـ) is a letter to Python (Lm) but writes nothing: a line of it is a rule, drawn as Arabic pages draw
+    # them (found in review: published as a category named "category").
+    if any(ch.isalnum() and ch != "\u0640" for ch in name):
         return True
     # Of symbols alone, a few different ones name something (⚽, ⚽️ 🏀); more, or one repeated, are a rule drawn with
     # them (★★★★★, ═════★═════, ✦ ✧ ✦ ✧), and so is any line of box drawing or shapes.
