@@ -898,6 +898,16 @@ def test_an_error_quotes_a_long_value_cut_to_one_readable_line(text, reason):
     assert len(str(raised.value)) < 400
 
 
+def test_one_arabic_category_written_with_marks_tatweel_or_presentation_forms_is_one_section():
+    """الرياضة, الرِّياضة and الريـاضة were three sections, each with its feeds and OPML entry, and ﺍﻗﺘﺼﺎﺩ (presentation
+    forms) one beside اقتصاد (found in review). Tags likewise."""
+    for written in ("الرياضة", "الرِّياضة", "الريـاضة", "ﺍﻟﺮﻳﺎﺿﺔ"):
+        assert parse(f"{written}\nعنوان\nنص المقال.\n", "a.txt").categories == ("الرياضة",), written
+        meta = parse(f"---\ntitle: T\ncategory: {written}\ntags: [{written}, Ｓｐｏｒｔ]\n---\nBody.\n", "a.md")
+        assert (meta.categories, meta.tags) == (("الرياضة",), ("الرياضة", "Sport")), written
+    assert parse("أخبار\nعنوان\nنص.\n", "b.txt").categories == ("أخبار",)  # hamza kept: a spelling of its own
+
+
 def test_a_category_named_by_an_emoji_is_kept_as_written():
     """`categories: ["⚽", "🏀"]` was dropped without a word (the article went under its folder's name, or was skipped as
     having no category); a .txt file's `🎉` line was refused as naming nothing. A rule of punctuation still names nothing."""
