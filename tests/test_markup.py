@@ -97,6 +97,7 @@ def test_html_to_paragraphs_gives_one_string_per_block():
     ("وصل الوزير إلى العاصمة، صباح اليوم", 24, "وصل الوزير إلى العاصمة…"),
     ("The talks ended on Monday — and no date was set", 28, "The talks ended on Monday…"),  # no dangling dash
     ("انتهت المحادثات يوم الاثنين – ولم يحدد موعد", 29, "انتهت المحادثات يوم الاثنين…"),
+    ("وزیر اعظم لاہور پہنچ گئے۔ انہوں نے کہا", 26, "وزیر اعظم لاہور پہنچ گئے…"),  # Urdu's full stop ۔
     # Text that does not space its words is cut between characters, not at the last space (its dateline), and never
     # after its own comma.
     ("新华社北京 11月20日电 这是一篇关于经济政策的长篇报道内容", 24, "新华社北京 11月20日电 这是一篇关于经济政…"),

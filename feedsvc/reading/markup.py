@@ -360,7 +360,7 @@ def shorten(text: str, limit: int) -> str:
         if space >= 0 and any(map(_unspaced, cut[space + 1:])):  # the "word" holds unspaced text (11月20日电 这是…)
             space = -1
         cut = cut[:space] if space >= 0 else cut[:_whole_characters(text, len(cut))]
-    return cut.rstrip(" ,.;:،؛-–—、，。；：") + "…"  # no dangling punctuation or dash before the ellipsis
+    return cut.rstrip(" ,.;:،؛۔-–—、，。；：") + "…"  # no dangling punctuation (Urdu's full stop ۔ too) or dash before it
 
 
 # Scripts written without spaces between words: CJK ideographs and their punctuation, kana, Thai, Lao, Khmer, Myanmar.
