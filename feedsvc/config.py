@@ -73,7 +73,7 @@ SETTINGS = (
     Setting("SUMMARY_LENGTH", 280, int, "Longest generated summary, in characters, cut at a word."),
     Setting("CHROME_MARKERS", [], list, "Extra lines that start site chrome, added to the built-in Arabic and English ones."),
     Setting("CATEGORY_SLUGS", {}, dict, 'Category name → URL slug, e.g. {"سياسة": "politics"}: at most 80 characters and '
-            '240 bytes, not `.`; a name is read as NFC, as categories are. A name no published article has is logged once (as is a partner\'s licensed one): a misspelling maps (or licenses) nothing.'),
+            '240 bytes, not `.`; a name is read as category names are (NFC, no harakat or tatweel). A name no published article has is logged once (as is a partner\'s licensed one): a misspelling maps (or licenses) nothing.'),
     Setting("STATE_PATH", "feedsvc-state.sqlite3", str, "SQLite state file (its -wal and -shm files sit beside it), relative to the working folder."),
     Setting("REFRESH_SECONDS", 60, int, "Seconds between scheduled refreshes; also the feeds' cache lifetime.", maximum=86_400),
     Setting("WATCH", True, bool, "Watch the articles folder and publish a saved file within a second (feedsvc serve)."),
@@ -230,8 +230,9 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     # Category names are read as NFC (a name typed on macOS is stored decomposed): a key as written would never match.
     slugs: dict[str, Any] = {}
     for name, slug in out["CATEGORY_SLUGS"].items():
-        if (composed := unicodedata.normalize("NFC", name)) in slugs:
-            raise ConfigError(f"setting CATEGORY_SLUGS names {composed!r} twice (once decomposed, as macOS types it); keep one")
+        if (composed := section_name(name)) in slugs:
+            raise ConfigError(f"setting CATEGORY_SLUGS names {composed!r} twice (written two ways of one name: decomposed, as "
+                              "macOS types it, or with harakat or tatweel); keep one")
         slugs[composed] = slug  # the slug as written: a URL published under it stays (the name alone is read as NFC)
     out["CATEGORY_SLUGS"] = slugs
     for name, slug in out["CATEGORY_SLUGS"].items():
@@ -263,6 +264,22 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"setting SITE_LANGUAGE={out['SITE_LANGUAGE']!r} must be a language tag such as ar or en")
     out["SITE_LANGUAGE"] = language
     return out
+
+
+# Arabic presentation forms and full-width Latin (NFKC makes them the letters they show), and tatweel, harakat and the
+# superscript alef, which a section's name may be written with or without.
+_SHOWN_OTHERWISE = re.compile("[\ufb50-\ufdff\ufe70-\ufeff\uff01-\uff5e]")
+_ELONGATION_AND_MARKS = re.compile("[\u0640\u064b-\u065f\u0670]")
+
+
+def section_name(name: str) -> str:
+    """A category's or tag's name written one way, whether an article or a setting (CATEGORY_SLUGS, a partner's
+    categories) names it: NFC, presentation forms and full-width letters as the letters they show, no harakat or
+    tatweel (found in review: الرياضة, الرِّياضة and الريـاضة were three sections with three feeds; ﺍﻗﺘﺼﺎﺩ a fourth)."""
+    if name.isascii():
+        return name
+    name = unicodedata.normalize("NFKC" if _SHOWN_OTHERWISE.search(name) else "NFC", name)
+    return _ELONGATION_AND_MARKS.sub("", name) or name
 
 
 # A BCP 47 tag as sites write them: a language of 2-3 letters, then subtags of 1-8 letters or digits (ar, en-GB,

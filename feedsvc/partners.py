@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .config import ConfigError
+from .config import ConfigError, section_name
 from .urls import PARTNERS, is_category_key
 
 MIN_KEY_LENGTH = 16
@@ -64,7 +64,7 @@ def load_partners(entries: Iterable[Mapping[str, Any]], environ: Mapping[str, st
         partners.append(Partner(
             name=name,
             digest=_digest(key),
-            categories=None if categories == "all" else frozenset(categories),
+            categories=None if categories == "all" else frozenset(map(section_name, categories)),  # as articles name them
             full_text=entry.get("full_text", True),
         ))
     digests = [p.digest for p in partners]

@@ -48,6 +48,18 @@ def test_a_partner_sees_exactly_its_licensed_categories_in_full_text(partner_app
     assert "private" in res.headers["Cache-Control"] and "Authorization" in res.headers["Vary"]
 
 
+def test_a_partner_licensed_for_a_category_written_with_harakat_reads_it(make_app, articles_dir, monkeypatch):
+    """Articles name a section one way (config.section_name: no harakat or tatweel); a partner's licence written with
+    them (الرِّياضة) licensed nothing once they were taken off the articles' names."""
+    write(articles_dir, "s.md", "---\ntitle: Match\ncategory: الرياضة\ndate: 2026-11-01T00:00:00Z\n---\nGoal.\n")
+    write(articles_dir, "o.md", "---\ntitle: Other\ncategory: Economy\ndate: 2026-11-02T00:00:00Z\n---\nRates.\n")
+    monkeypatch.setenv("AGENCY_KEY", AGENCY_KEY)
+    partners = [{"name": "Agency", "key_env": "AGENCY_KEY", "categories": ["الرِّياضة"], "full_text": True}]
+    client = make_app(articles_dir, PARTNERS=partners, CATEGORY_SLUGS={"الريـاضة": "sport"}).test_client()
+    assert titles(client.get("/partners/feed.json", headers=bearer(AGENCY_KEY))) == ["Match"]
+    assert client.get("/category/sport/feed.json").status_code == 200
+
+
 def test_the_public_feed_carries_summaries_only_in_summary_mode(partner_app):
     body = partner_app.test_client().get("/feed.json").get_data(as_text=True)
     assert "P summary." in body and "Politics full body." not in body

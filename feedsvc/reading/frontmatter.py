@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
-from ..config import canonical_language
+from ..config import canonical_language, section_name
 from .folder import quoted
 from .text import collapse_space, drop_unsafe_chars
 
@@ -285,31 +285,17 @@ _EDGE_MARKS = "\u200b\u200c\u200d\u200e\u200f\u061c\u2060\ufeff"
 
 def clean_category(name: str) -> str:
     """A category name as published: safe characters, single spaces, no invisible marks at its ends, no trailing colon,
-    Arabic written one way (_arabic_one_way)."""
+    Arabic written one way (config.section_name)."""
     # Folder names come straight from the file system: NFD on macOS, so normalised here too.
     name = collapse_space(drop_unsafe_chars(name)).strip(_EDGE_MARKS + " ").rstrip(":：").strip(_EDGE_MARKS + " ")
-    return name if name.isascii() else _arabic_one_way(name)
-
-
-# Arabic presentation forms and full-width Latin (NFKC makes them the letters they show), and tatweel, harakat and the
-# superscript alef, which a section's name may be written with or without.
-_SHOWN_OTHERWISE = re.compile("[\ufb50-\ufdff\ufe70-\ufeff\uff01-\uff5e]")
-_ELONGATION_AND_MARKS = re.compile("[\u0640\u064b-\u065f\u0670]")
-
-
-def _arabic_one_way(name: str) -> str:
-    """A category's or tag's name without what makes one Arabic name several (found in review: الرياضة, الرِّياضة and
-    الريـاضة were three sections with three feeds; ﺍﻗﺘﺼﺎﺩ in presentation forms a fourth beside اقتصاد)."""
-    if _SHOWN_OTHERWISE.search(name):
-        name = unicodedata.normalize("NFKC", name)
-    return _ELONGATION_AND_MARKS.sub("", name) or name
+    return name if name.isascii() else section_name(name)
 
 
 def read_tags(meta: dict) -> tuple[str, ...]:
     """The `tags:` names with single spaces and no invisible marks at their ends, each once, in the order written."""
     if meta.get("tags") is None:  # most files
         return ()
-    tags = tuple(dict.fromkeys(t if t.isascii() else _arabic_one_way(t) for t in map(_name, _str_list(meta, "tags")) if t))
+    tags = tuple(dict.fromkeys(t if t.isascii() else section_name(t) for t in map(_name, _str_list(meta, "tags")) if t))
     if len(tags) > TAGS_MAX:
         raise FrontMatterError(f"{len(tags)} tags, over the {TAGS_MAX} limit", f"keep the {TAGS_MAX} tags that say most about it")
     for tag in tags:
