@@ -229,11 +229,12 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     taken: dict[str, str] = {}
     # Category names are read as NFC (a name typed on macOS is stored decomposed): a key as written would never match.
     slugs: dict[str, Any] = {}
+    keys: dict[str, str] = {}  # each name as read → the key it was written as
     for name, slug in out["CATEGORY_SLUGS"].items():
         if (composed := section_name(name)) in slugs:
-            raise ConfigError(f"setting CATEGORY_SLUGS names {composed!r} twice (written two ways of one name: decomposed, as "
-                              "macOS types it, or with harakat or tatweel); keep one")
-        slugs[composed] = slug  # the slug as written: a URL published under it stays (the name alone is read as NFC)
+            raise ConfigError(f"setting CATEGORY_SLUGS names one category twice: {keys[composed]!r} and {name!r} are both "
+                              f"{composed!r} as category names are read (NFC, NFKC, no harakat or tatweel); keep one")
+        slugs[composed], keys[composed] = slug, name  # the slug as written: a URL published under it stays (the name alone is read as NFC)
     out["CATEGORY_SLUGS"] = slugs
     for name, slug in out["CATEGORY_SLUGS"].items():
         if isinstance(slug, str) and (other := taken.setdefault(slug.casefold(), name)) != name:
@@ -279,7 +280,8 @@ def section_name(name: str) -> str:
     if name.isascii():
         return name
     name = unicodedata.normalize("NFKC" if _SHOWN_OTHERWISE.search(name) else "NFC", name)
-    return _ELONGATION_AND_MARKS.sub("", name) or name
+    # NFKC makes an isolated haraka (ﹰ) a space and the mark: one space between words, none at the ends.
+    return " ".join(_ELONGATION_AND_MARKS.sub("", name).split()) or name
 
 
 # A BCP 47 tag as sites write them: a language of 2-3 letters, then subtags of 1-8 letters or digits (ar, en-GB,
@@ -288,7 +290,8 @@ def section_name(name: str) -> str:
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*", re.ASCII)
 # Tags already in their canonical form, the usual ones (ar, en, fr-CA): no need to load langcodes' tables (65 ms).
 _CANONICAL = re.compile(r"[a-z]{2}(?:-[A-Z]{2})?", re.ASCII)
-_DEPRECATED = frozenset({"iw", "ji", "in", "jw", "mo", "sh"})  # two-letter codes IANA replaced (he, yi, id, …)
+_DEPRECATED = frozenset({"iw", "ji", "in", "jw", "mo", "sh"})
+LANGUAGE_TAG_MAX = 64  # characters: RFC 5646 §4.4.1 asks for 35 at least; langcodes recurses once a subtag (1,000 fail)  # two-letter codes IANA replaced (he, yi, id, …)
 
 
 @functools.lru_cache(maxsize=256)
@@ -302,12 +305,17 @@ def canonical_language(tag: str) -> str | None:
         return None
     if _CANONICAL.fullmatch(tag) and tag[:2] not in _DEPRECATED:
         return tag
+    if len(tag) > LANGUAGE_TAG_MAX:
+        return None
     import langcodes  # here: only a tag not already canonical needs its tables
 
     try:
-        return langcodes.standardize_tag(tag, macro=True)
+        # Not macro=True: it makes pnb (Western Punjabi, right to left) lah, which no direction table knows.
+        return langcodes.standardize_tag(tag)
     except (langcodes.LanguageTagError, ValueError):
-        return None
+        # A tag of the form langcodes refuses (zh-CN-Hans, ar-x, ar-SA-1): kept, in BCP 47's case, as it always was.
+        first, *rest = tag.split("-")
+        return "-".join([first.lower()] + [p.upper() if len(p) == 2 else p.title() if len(p) == 4 else p.lower() for p in rest])
 
 
 def not_a_folder(path: str | os.PathLike) -> str:

@@ -26,7 +26,7 @@ UNDATED = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # or N'Ko script), and the script subtags that make any tag right to left (ku-Arab, pa-Arab, az-Arab: BCP 47 §2.2.3).
 RTL_LANGUAGES = frozenset({"ar", "fa", "ur", "he", "yi", "ps", "sd", "ckb", "dv", "ug", "arz", "ary", "arq", "apc", "acm",
                            "ajp", "afb", "aeb", "apd", "ayl", "ars", "prs", "pnb", "skr", "sdh", "lrc", "mzn", "glk", "bal",
-                           "ks", "syr", "nqo", "iw", "ji"})
+                           "ks", "syr", "nqo", "iw", "ji", "arb", "pes", "ydd", "pbt", "pbu", "pst", "azb"})
 RTL_SCRIPTS = frozenset({"arab", "aran", "hebr", "thaa", "syrc", "nkoo", "adlm", "rohg"})
 
 

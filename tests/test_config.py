@@ -242,7 +242,7 @@ def test_a_config_file_named_that_is_not_there_is_an_error_and_an_empty_name_mea
 
 def test_the_site_language_in_another_form_is_its_canonical_tag():
     """An ISO 639-2 or 639-3 code, as a CMS's export writes it, is the tag readers and browsers know (RFC 5646 §4.5)."""
-    for written, tag in (("ara", "ar"), ("arb", "ar"), ("heb", "he"), ("per", "fa"), ("urd", "ur"), ("iw", "he"), ("AR-eg", "ar-EG")):
+    for written, tag in (("ara", "ar"), ("arb", "arb"), ("heb", "he"), ("per", "fa"), ("urd", "ur"), ("iw", "he"), ("AR-eg", "ar-EG")):
         assert load_settings(environ={"FEEDSVC_CONFIG": "", "FEEDSVC_SITE_LANGUAGE": written}).site_language == tag, written
 
 
@@ -278,3 +278,18 @@ def test_a_list_setting_of_one_item_in_the_environment_is_that_item(raw):
     """FEEDSVC_CHROME_MARKERS=2024 was refused as "must be a JSON list": it reads as JSON (a number), never as the
     comma-separated list of one the README offers (found in review)."""
     assert load_settings(environ={"FEEDSVC_CHROME_MARKERS": raw}).chrome_markers == (raw,)
+
+
+def test_category_slugs_naming_one_category_twice_say_which_two_keys():
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"FEEDSVC_CONFIG": "", "FEEDSVC_CATEGORY_SLUGS": '{"الرياضة": "sport", "الريـاضة": "sports"}'})
+    assert "'الرياضة' and 'الريـاضة' are both 'الرياضة'" in str(caught.value) and "keep one" in str(caught.value)
+
+
+def test_a_section_name_with_an_isolated_haraka_is_the_name_without_it():
+    """NFKC makes ﹰ a space and the mark: ' الرياضة', a section apart (found in review)."""
+    from feedsvc.config import section_name
+
+    for written in ("ﹰالرياضة", "الرياضةﹰ", "الرياضة ﹰ"):
+        assert section_name(written) == "الرياضة", written
+    assert section_name("ﱞاقتصاد") == "اقتصاد"

@@ -176,7 +176,7 @@ def general_strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str
                 rest = f[len(m):]
                 words = sum(1 for w in rest.split() if any(c.isalnum() for c in w))
                 sentence = (words >= chrome._SENTENCE_WORDS and line.rstrip(" *_)]\"'»”").endswith(chrome._SENTENCE_ENDS)
-                            and not any(other in rest for other in folded))
+                            and ("," in line or "،" in line or (m in chrome._SENTENCE_OPENERS and words >= chrome._OPENER_WORDS)))
                 if len(rest) <= chrome._CHROME_TAIL_CHARS and words <= chrome._CHROME_TAIL_WORDS and not sentence:
                     best = words if best is None else min(best, words)
         return best

@@ -24,6 +24,7 @@ _FILLER_CHARS = 160
 _SENTENCE_ENDS = (".", "!", "?", "؟", "。", "…")
 _STATEMENT_ENDS = (".", "!", "。", "…")  # a related article's title listed under a heading is often a question
 _SENTENCE_WORDS = 4  # words after a marker, in a line with a comma and a sentence's end: the article's own sentence
+_OPENER_WORDS = 5  # words after a marker that opens a sentence of news, in a line with a sentence's end and no comma
 _MD_LINK_TARGET = re.compile(r"\]\([^)]*\)")
 _MD_DECORATION = tuple((mark, "") for mark in "*_[]`")
 _FOLD_STRIP = " .:،؛…!-#>+•·|="
@@ -60,7 +61,7 @@ def strip_chrome(lines: list[str], markers: tuple[str, ...]) -> list[str]:
             if f.startswith(m) and not f[len(m)].isalnum():
                 tail = f[len(m):]
                 words = sum(1 for w in tail.split() if any(map(str.isalnum, w)))
-                if len(tail) <= _CHROME_TAIL_CHARS and words <= _CHROME_TAIL_WORDS and not _sentence(line, words, tail, folded):
+                if len(tail) <= _CHROME_TAIL_CHARS and words <= _CHROME_TAIL_WORDS and not _sentence(line, words, m):
                     best = words if best is None else min(best, words)
         return best
 
@@ -104,17 +105,18 @@ def _by_first_character(folded: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     return {first: tuple(group) for first, group in groups.items()}
 
 
-def _sentence(line: str, tail_words: int, tail: str, folded: tuple[str, ...]) -> bool:
+def _sentence(line: str, tail_words: int, marker: str) -> bool:
     """Whether a line that starts with a marker reads as a sentence of the article: words enough after it and a
-    sentence's end ("Show more restraint, the UN urged both sides."; "أظهر المزيد من المستثمرين الأجانب اهتماماً بالسوق."),
-    which chrome lines ("Follow us on Facebook, X and YouTube", the e-mail notice ending in "*") are not, nor a line of
-    two markers ("Leave a Reply. Your email address will not be published.")."""
-    # No comma asked for: "أظهر المزيد من …" (more … showed) opens an Arabic sentence that often has none, and an
-    # article's last paragraph so written was cut off as chrome, without a word (found in review).
+    sentence's end, with a clause after a comma ("Show more restraint, the UN urged both sides."; "أظهر المزيد من المرونة،
+    دعا الوزير الطرفين."), which chrome lines ("Follow us on Facebook, X and YouTube", the e-mail notice ending in "*")
+    are not; or, after a marker that also opens a sentence of news (_SENTENCE_OPENERS), more words without a comma."""
     end = line.rstrip(" *_)]\"'»”")
     if tail_words < _SENTENCE_WORDS or not end.endswith(_SENTENCE_ENDS):
         return False
-    return not any(m in tail for m in folded)
+    # "أظهر المزيد من …" (more … showed) and "مقالات ذات صلة بـ…" (articles on …) open Arabic sentences that often have no
+    # comma: an article's last paragraph so written was cut off as chrome, without a word (found in review). A marker
+    # that speaks to the reader ("Follow us on our page for more news.") is chrome however it ends.
+    return "," in line or "،" in line or (marker in _SENTENCE_OPENERS and tail_words >= _OPENER_WORDS)
 
 
 def _is_list_item(line: str, folded: str) -> bool:
@@ -146,3 +148,8 @@ def _replace_each(line: str, pairs: tuple[tuple[str, str], ...]) -> str:
         if char in line:
             line = line.replace(char, by)
     return line
+
+
+# The built-in markers that also open a sentence of news, folded: "أظهر المزيد" (showed more), "مقالات ذات صلة" (articles
+# related to), "Show more", "Related articles". The others speak to the reader or name a button.
+_SENTENCE_OPENERS = frozenset(map(_fold, ("أظهر المزيد", "اظهر المزيد", "مقالات ذات صلة", "Show More", "Related Articles")))

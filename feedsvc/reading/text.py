@@ -291,12 +291,20 @@ def _arabic_script(text: str, arabic: int) -> str:
         persian = sum(map(text.count, _PERSIAN_ONLY))
         if persian * 100 <= arabic or text.count("\u0629") * 2 >= persian:
             return "ar"
+        # Iraqi and Gulf Arabic write چ and گ for their k and q sounds (الچهرباء, گال), and Arabic reports name Kurdish and
+        # Iranian places and people (چمچمال, پزشكيان): their function words tell the two apart (found in review).
+        words = text.split()
+        if sum(w in _PERSIAN_WORDS for w in words) <= sum(w in _ARABIC_WORDS for w in words):
+            return "ar"
     if sum(map(text.count, _PASHTO_SORANI)) * 100 > arabic:  # a name in them is no Pashto or Sorani text
         return "ar"
     return "ur" if text.count("\u06d2") * 100 > arabic else "fa"
 
 
 _PERSIAN_ONLY = "\u06af\u067e\u0686\u0698"  # گ پ چ ژ
+# Words each language writes often and the other never as a word (Persian in either keyboard's letters).
+_PERSIAN_WORDS = frozenset("در از كه که را است اين این مي می با براي برای هاي های شد شود كرد کرد نيز نیز".split())
+_ARABIC_WORDS = frozenset("في من على إلى الى عن أن إن التي الذي هذا هذه مع بين قال كان".split())
 _PASHTO_SORANI = "\u067c\u0689\u0693\u0696\u069a\u06ab\u06bc\u0695\u06b5\u06c6\u06ce"  # ټ ډ ړ ږ ښ ګ ڼ ڕ ڵ ۆ ێ
 
 

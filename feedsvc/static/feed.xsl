@@ -12,7 +12,7 @@
 
   <!-- Right-to-left languages and script subtags, each between spaces: the same as RTL_LANGUAGES and RTL_SCRIPTS in
        feedsvc/model.py (tests/test_feed_xsl.py fails when they differ). -->
-  <xsl:variable name="rtl-languages" select="' ar fa ur he yi ps sd ckb dv ug arz ary arq apc acm ajp afb aeb apd ayl ars prs pnb skr sdh lrc mzn glk bal ks syr nqo iw ji '"/>
+  <xsl:variable name="rtl-languages" select="' ar fa ur he yi ps sd ckb dv ug arz ary arq apc acm ajp afb aeb apd ayl ars prs pnb skr sdh lrc mzn glk bal ks syr nqo iw ji arb pes ydd pbt pbu pst azb '"/>
   <xsl:variable name="rtl-scripts" select="' arab aran hebr thaa syrc nkoo adlm rohg '"/>
 
   <xsl:variable name="lang" select="normalize-space((/rss/channel/language | /atom:feed/@xml:lang)[1])"/>
