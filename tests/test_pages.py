@@ -291,6 +291,22 @@ def test_a_pages_title_says_what_kind_of_page_it_is(client):
     assert title("/search/?q=Technology").startswith(("Search: Technology", "بحث: Technology"))
 
 
+def test_an_english_word_in_a_right_to_left_pages_title_keeps_its_colon_after_it(make_app, articles_dir):
+    """A Persian author's page was titled "Author: خبرنگار اقتصادی — feedsvc" on a right-to-left page: the colon showed
+    before "Author" (found in review). A <title> holds no <bdi>: the English word and its colon are a left-to-right
+    isolate. Arabic and English pages' titles are as they were."""
+    import re
+
+    persian = "نرخ تورم در ایران در ماه گذشته به بالاترین سطح خود در یک سال اخیر رسید و کارشناسان هشدار دادند. " * 3
+    write(articles_dir, "fa.md", f"---\ntitle: گزارش تورم\ncategory: اقتصاد\nauthor: خبرنگار اقتصادی\ndate: 2026-11-01T08:00:00Z\n---\n{persian}\n")
+    client = make_app(articles_dir).test_client()
+    opml = client.get("/feeds-all.opml").get_data(as_text=True)
+    page = re.search(r'htmlUrl="[^"]*?(/author/[^"]+/)"', opml)[1]
+    html = client.get(page).get_data(as_text=True)
+    assert 'lang="fa" dir="rtl"' in html
+    assert re.search(r"<title>(.*?)</title>", html)[1] == "\u2066Author:\u2069 خبرنگار اقتصادی — feedsvc"
+
+
 def test_each_category_on_the_home_page_is_in_its_own_language(client):
     """An English category on the Arabic home page had dir="auto" and no lang: a screen reader said "Technology" with its
     Arabic voice (WCAG 3.1.2)."""

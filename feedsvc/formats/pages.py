@@ -116,6 +116,14 @@ def title_words(lang: str) -> Mapping[str, str]:
     return _WORDS["ar"] if lang.split("-")[0].lower() == "ar" else _WORDS["en"]
 
 
+def title_label(lang: str, key: str) -> str:
+    """A page's kind with its colon, as its <title> starts: English words on a right-to-left page (Persian, Hebrew) in a
+    left-to-right isolate (U+2066 … U+2069), as a <title> can hold no <bdi>: the colon showed before "Author" (found in
+    review). https://www.w3.org/International/questions/qa-bidi-unicode-controls"""
+    label = title_words(lang)[key] + ":"
+    return f"\u2066{label}\u2069" if label.isascii() and text_direction(lang) == "rtl" else label
+
+
 def article_links(article: Article, links: Mapping[tuple[str, str], tuple[str, str, str]]) -> tuple[Link, ...]:
     """The links an article page shows: its categories', tags' and author's (name, page, key) from `links`,
     which maps (kind, name) of every published listing; a listing not published (yet) is left out."""
@@ -155,7 +163,7 @@ def render_category(feed: Feed, site: Site) -> tuple[bytes, datetime]:
     html = _ENV.get_template("category.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=feed_links(site, feed.key, feed.title),
         category=feed.category, label=words[feed.category.kind] if feed.category.kind != "category" else None,
-        list_html=list_html(feed.items, site), words=words, kind=title_words(feed.language)[feed.category.kind],
+        list_html=list_html(feed.items, site), words=words, kind=title_label(feed.language, feed.category.kind),
     )
     return html.encode("utf-8"), feed.updated
 
@@ -199,7 +207,7 @@ def render_search(feed: Feed, words: str, site: Site) -> bytes:
     html = _ENV.get_template("search.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, query=" ".join(words.split()),
         articles=_rows(feed.items, site, summaries=True), summaries=True, words=page_words(feed.language),
-        kind=title_words(feed.language)["search"],
+        kind=title_label(feed.language, "search"),
     )
     return html.encode("utf-8")
 
