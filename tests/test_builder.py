@@ -183,7 +183,7 @@ from feedsvc.building.lock import BuilderStatus
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as ENOSPC on a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 publisher = types.SimpleNamespace(progress=types.SimpleNamespace(now=lambda: None), site=types.SimpleNamespace(url="http://x"),
-                                  root=".", last_success=None, last_error=None)
+                                  root=".", last_success=None, last_error=None, observer_error=None)
 print(sum(BuilderStatus(sys.argv[1]).written(publisher) for _ in range(3)))
 """
 
@@ -197,7 +197,7 @@ def test_a_builder_status_write_that_fails_leaves_no_temporary_file(tmp_path):
     assert "cannot write the builder status" in run.stderr and os.listdir(tmp_path) == []
     (tmp_path / "state.db.builder").mkdir()
     publisher = types.SimpleNamespace(progress=types.SimpleNamespace(now=lambda: None), site=types.SimpleNamespace(url="http://x"),
-                                      root=".", last_success=None, last_error=None)
+                                      root=".", last_success=None, last_error=None, observer_error=None)
     assert not BuilderStatus(str(tmp_path / "state.db.builder")).written(publisher)
     assert os.listdir(tmp_path) == ["state.db.builder"]
 
@@ -278,7 +278,7 @@ folder = sys.argv[1]
 lock = BuildLock(os.path.join(folder, "state.sqlite3.build-lock"))
 lock.acquire()
 publisher = types.SimpleNamespace(progress=types.SimpleNamespace(now=lambda: None), site=types.SimpleNamespace(url="http://x"), root=".",
-                                  last_success=datetime.now(timezone.utc), last_error=None)
+                                  last_success=datetime.now(timezone.utc), last_error=None, observer_error=None)
 BuilderStatus(os.path.join(folder, "state.sqlite3.builder")).beat(publisher, lock)
 time.sleep(1)
 os.rename(folder, folder + ".gone")  # the state folder deleted under a running builder (at once: no rm -r race)

@@ -269,7 +269,7 @@ def test_a_builder_status_that_cannot_be_written_is_said_once_until_it_can(tmp_p
     from feedsvc.building.lock import BuilderStatus
 
     publisher = types.SimpleNamespace(progress=types.SimpleNamespace(now=lambda: None), site=types.SimpleNamespace(url="http://x"),
-                                      root=".", last_success=None, last_error=None)
+                                      root=".", last_success=None, last_error=None, observer_error=None)
     status = BuilderStatus(str(tmp_path / "gone" / "state.db.builder"))
     with caplog.at_level("WARNING", logger="feedsvc.building.lock"):
         assert not status.written(publisher) and not status.written(publisher, finished=True)

@@ -444,3 +444,5 @@ def test_an_observer_that_commits_nothing_failing_leaves_the_refresh_a_success(t
     assert counted.get("changed") == 2 and not counted.get("failed"), counted
     health = client.get("/healthz")
     assert health.status_code == 200, health.get_json()
+    # Said, though: /healthz said nothing of it while it failed every refresh (the log alone did).
+    assert health.get_json()["status"] == "ok" and health.get_json()["observer_error"] == "RuntimeError: can't start new thread"

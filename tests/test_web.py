@@ -217,7 +217,7 @@ def test_healthz_is_503_with_the_reason_when_the_state_file_is_emptied(tmp_path,
     assert res.status_code == 503 and body["status"] == "unreadable"
     assert "emptied" in body["last_error"] and "\n" not in body["last_error"] and str(tmp_path) not in body["last_error"]
     builder = types.SimpleNamespace(progress=types.SimpleNamespace(now=lambda: None), site=types.SimpleNamespace(url="http://x"),
-                                    root=str(articles_dir), last_success=None,
+                                    root=str(articles_dir), last_success=None, observer_error=None,
                                     last_error=f"state file {state} is damaged (file is not a database)")
     BuilderStatus(status_path(str(state))).write(builder)  # once the builder has failed on it: its own error says more
     body = client.get("/healthz").get_json()

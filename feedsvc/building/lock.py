@@ -160,7 +160,8 @@ def status_of(publisher, finished: bool = False) -> dict:
     running = None if finished else publisher.progress.now()
     return {"pid": os.getpid(), "site_url": publisher.site.url, "articles": folder_key(publisher.root),
             "last_success": publisher.last_success.isoformat() if publisher.last_success else None,
-            "last_error": publisher.last_error, "refreshing": None if running is None else list(running)}
+            "last_error": publisher.last_error, "observer_error": publisher.observer_error,
+            "refreshing": None if running is None else list(running)}
 
 
 class BuilderStatus:

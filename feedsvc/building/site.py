@@ -166,7 +166,9 @@ class Publisher:
         self.snapshot = Snapshot()
         self.last_error: str | None = None
         self.last_success: datetime | None = None
-        self._observer_failing: str | None = None  # an observer's last failure (one traceback, then a line a refresh)
+        # An observer's failure in the last refresh (one traceback, then a line a refresh), None once they all succeed:
+        # /healthz tells it (observer_error), as the search index or the metrics failing leaves the feeds served.
+        self.observer_error: str | None = None
         # The latest time the clock has shown (or the state store recorded a change at): what the embargoes are released
         # by. A clock stepped back (a VM restored, NTP stepping) never holds back again what was published, which would
         # withdraw every article first seen since and announce it deleted (tombstones); None until the first refresh.
@@ -542,15 +544,15 @@ class Publisher:
                 failed = f"{type(exc).__name__}: {exc}"
                 # A full or read-only disk: what to do is said with it (naming the file), and no traceback adds to it.
                 said = state_problem(exc, self.store.path) if _said_by_itself(exc) else None
-                if failed != self._observer_failing and said is None:
+                if failed != self.observer_error and said is None:
                     log.exception("a refresh observer failed")
                 else:
-                    log.error("a refresh observer failed%s: %s", " again" if failed == self._observer_failing else "", said or failed)
+                    log.error("a refresh observer failed%s: %s", " again" if failed == self.observer_error else "", said or failed)
                 if refreshed.ok and observer in self.committers:
                     committed = False
                     self.last_error = (f"the build could not be committed to the store: {said}" if said is not None
                                        else f"the build could not be committed to the store ({failed}); see the log")
-        self._observer_failing = failed
+        self.observer_error = failed
         return committed
 
     def _tell_listeners(self, previous: Snapshot, current: Snapshot) -> None:

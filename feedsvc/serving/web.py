@@ -101,6 +101,8 @@ def healthz() -> Response:
         "last_refresh": last_success.isoformat() if last_success else None,
         "age_seconds": round(age, 3) if age is not None else None,
         "last_error": public_error(error or unreadable, options().articles_dir),  # the builder's first: it says more
+        # A failure after the build was committed (the search index, metrics): the feeds are served, so no 503.
+        "observer_error": public_error(status.get("observer_error") if status else None, options().articles_dir),
         "refreshing": None if running is None else {"seconds": round(running[0], 3), "file": running[1], "stuck": stuck},
         "builder": None if status is None else {"pid": status["pid"], "heard_seconds_ago": round(status["heard"], 3)},
     }
