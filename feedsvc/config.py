@@ -227,14 +227,15 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     if not all(isinstance(m, str) and m.strip() for m in out["CHROME_MARKERS"]):
         raise ConfigError("setting CHROME_MARKERS must be a list of non-empty strings")
     taken: dict[str, str] = {}
-    # Category names are read as NFC (a name typed on macOS is stored decomposed): a key as written would never match.
+    # Keys are read as articles' category names are (section_name: NFC, as macOS stores a name decomposed; no harakat or
+    # tatweel): a key as written would never match.
     slugs: dict[str, Any] = {}
     keys: dict[str, str] = {}  # each name as read → the key it was written as
     for name, slug in out["CATEGORY_SLUGS"].items():
         if (composed := section_name(name)) in slugs:
             raise ConfigError(f"setting CATEGORY_SLUGS names one category twice: {keys[composed]!r} and {name!r} are both "
                               f"{composed!r} as category names are read (NFC, NFKC, no harakat or tatweel); keep one")
-        slugs[composed], keys[composed] = slug, name  # the slug as written: a URL published under it stays (the name alone is read as NFC)
+        slugs[composed], keys[composed] = slug, name  # the slug as written: a URL published under it stays
     out["CATEGORY_SLUGS"] = slugs
     for name, slug in out["CATEGORY_SLUGS"].items():
         if isinstance(slug, str) and (other := taken.setdefault(slug.casefold(), name)) != name:
@@ -290,16 +291,16 @@ def section_name(name: str) -> str:
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*", re.ASCII)
 # Tags already in their canonical form, the usual ones (ar, en, fr-CA): no need to load langcodes' tables (65 ms).
 _CANONICAL = re.compile(r"[a-z]{2}(?:-[A-Z]{2})?", re.ASCII)
-_DEPRECATED = frozenset({"iw", "ji", "in", "jw", "mo", "sh"})
-LANGUAGE_TAG_MAX = 64  # characters: RFC 5646 §4.4.1 asks for 35 at least; langcodes recurses once a subtag (1,000 fail)  # two-letter codes IANA replaced (he, yi, id, …)
+_DEPRECATED = frozenset({"iw", "ji", "in", "jw", "mo", "sh"})  # two-letter codes IANA replaced (he, yi, id, …)
+LANGUAGE_TAG_MAX = 64  # characters: RFC 5646 §4.4.1 asks for 35 at least; langcodes recurses once a subtag (1,000 fail)
 
 
 @functools.lru_cache(maxsize=256)
 def canonical_language(tag: str) -> str | None:
-    """A language tag in its canonical BCP 47 form, or None when it is none (LANGUAGE_TAG). ISO 639-2 and 639-3 codes
-    that have a shorter one become it, as do individual languages their macrolanguage (ara, arb → ar; heb → he; per,
-    fas, pes → fa; urd → ur): a CMS's export writes them, and a direction, a font or a reader's filter only knows
-    the short ones (an article in `lang: ara` was laid out left to right). Case: ar-EG, zh-Hant-TW. RFC 5646 §4.5."""
+    """A language tag in its canonical BCP 47 form, or None when it is none (LANGUAGE_TAG). ISO 639-2 codes that have a
+    two-letter one become it (ara → ar, heb → he, per and fas → fa, urd → ur): a CMS's export writes them, and a
+    direction, a font or a reader's filter knows the short ones (an article in `lang: ara` was laid out left to right).
+    Individual languages (arb, pes, pnb) stay themselves. Case: ar-EG, zh-Hant-TW. RFC 5646 §4.5."""
     tag = tag.strip().replace("_", "-")
     if not LANGUAGE_TAG.fullmatch(tag):
         return None

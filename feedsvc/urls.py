@@ -7,6 +7,7 @@ export's file (export_file). A URL is SITE_URL, "/" and the path, percent-encode
 from __future__ import annotations
 
 import re
+from datetime import timezone
 from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
@@ -67,8 +68,6 @@ def since_query(since: datetime, page: int = 1, after: tuple[datetime, str] | No
 
 def _instant(moment: datetime) -> str:
     """A moment in RFC 3339, UTC written Z, to the microsecond where it has any."""
-    from datetime import timezone  # here: the annotations' datetime is imported for types only
-
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 

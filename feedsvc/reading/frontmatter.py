@@ -288,14 +288,14 @@ def clean_category(name: str) -> str:
     Arabic written one way (config.section_name)."""
     # Folder names come straight from the file system: NFD on macOS, so normalised here too.
     name = collapse_space(drop_unsafe_chars(name)).strip(_EDGE_MARKS + " ").rstrip(":：").strip(_EDGE_MARKS + " ")
-    return name if name.isascii() else section_name(name)
+    return section_name(name)
 
 
 def read_tags(meta: dict) -> tuple[str, ...]:
     """The `tags:` names with single spaces and no invisible marks at their ends, each once, in the order written."""
     if meta.get("tags") is None:  # most files
         return ()
-    tags = tuple(dict.fromkeys(t if t.isascii() else section_name(t) for t in map(_name, _str_list(meta, "tags")) if t))
+    tags = tuple(dict.fromkeys(section_name(t) for t in map(_name, _str_list(meta, "tags")) if t))
     if len(tags) > TAGS_MAX:
         raise FrontMatterError(f"{len(tags)} tags, over the {TAGS_MAX} limit", f"keep the {TAGS_MAX} tags that say most about it")
     for tag in tags:

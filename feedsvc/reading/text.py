@@ -280,7 +280,8 @@ def _chinese_script(text: str) -> str:
 
 
 def _arabic_script(text: str, arabic: int) -> str:
-    """The language of a text in Arabic script: Persian by its yeh (ی, U+06CC, where Arabic writes ي) or by گ پ چ ژ, Urdu by its
+    """The language of a text in Arabic script: Persian by its yeh (ی, U+06CC, where Arabic writes ي), or by گ پ چ ژ where
+    its function words outnumber Arabic's, Urdu by its
     yeh barree (ے) too, else Arabic. Each is several in a hundred of their letters. Arabic typed on a Persian keyboard
     has that yeh too, and is told by its teh marbuta (ة): a quarter of its yeh or more (about half, in Arabic), where Persian keeps ة in a handful
     of borrowed words. Pashto and Sorani, by letters of their own (one in a hundred), stay as they were read (ar)."""
