@@ -240,3 +240,8 @@ _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(micr
 def microseconds(moment: datetime) -> int:
     """A moment as whole microseconds since 1970 (exact, unlike a float of seconds)."""
     return (moment - _EPOCH) // _MICROSECOND
+
+
+def item_place(published: datetime, id_: str) -> tuple[int, str]:
+    """An item's place in a listing's order, newest first, then by id: the build store's (rank, id)."""
+    return -microseconds(published), id_

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
-from .model import UNDATED, Article, Category, Deleted, Feed, Site, microseconds
+from .model import UNDATED, Article, Category, Deleted, Feed, Site, item_place
 from .urls import page_query, since_query
 
 
@@ -147,8 +147,8 @@ def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: i
         # walked past moved every older one up a place, and counted by number the next page began one item too late
         # (the item it skipped was older than the reader's next `since`: missed for good). A new one moved them down
         # (one item twice: harmless). The place is the item's published time and id, not the item: it may be gone.
-        mark = order_key(*after)
-        newer = newer.after(*after) if hasattr(newer, "after") else [a for a in newer if order_key(a.published, a.id) > mark]
+        mark = item_place(*after)
+        newer = newer.after(*after) if hasattr(newer, "after") else [a for a in newer if item_place(a.published, a.id) > mark]
         page = 1
     start = (page - 1) * size
     if page < 1 or (page > 1 and start >= len(newer)):
@@ -169,11 +169,6 @@ def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: i
     deleted = tuple(gone for gone in listing.deleted if gone.when > before) if first else ()
     options = {**options, "hub": ""}  # a delta is asked for, never published to a hub (page_feed)
     return _feed(listing, site, chosen, query=query, links=tuple(links), deleted=deleted, **options)
-
-
-def order_key(published: datetime, id_: str) -> tuple[int, str]:
-    """An item's place in a listing's order, newest first, then by id (the build store's rank and id)."""
-    return -microseconds(published), id_
 
 
 def changed_after(article: Article, since: datetime) -> bool:

@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from .model import microseconds
+from .model import microseconds, item_place
 from .resource import Rendered
 from .search import create_index
 from .transactions import rows_for, setting_up
@@ -584,9 +584,9 @@ class ListingIndex:
                             (*self.params, -moment, moment, moment))
 
     def after(self, published: datetime, id_: str) -> "ListingIndex":
-        """The items after this place in the order (an item's published time and id, paging.order_key), in the same order."""
+        """The items after this place in the order (an item's published time and id, model.item_place), in the same order."""
         return ListingIndex(self.reader, self.key, None, self.where + " AND (rank, id) > (?, ?)",
-                            (*self.params, -microseconds(published), id_))
+                            (*self.params, *item_place(published, id_)))
 
     def licensed(self, categories: Iterable[str]) -> "ListingIndex":
         """The items in at least one of these categories, in the same order."""

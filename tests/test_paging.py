@@ -284,13 +284,14 @@ def test_a_delta_walked_in_memory_ends_each_page_where_the_store_does():
     from urllib.parse import parse_qs, urlsplit
 
     from feedsvc.model import Article, Site, dated
-    from feedsvc.paging import Listing, order_key, since_feed
+    from feedsvc.model import item_place
+    from feedsvc.paging import Listing, since_feed
 
     site = Site(title="T", url="http://127.0.0.1:9", description="", author="", language="en", max_age=60)
     when = [T0 + timedelta(hours=i // 3) for i in range(14)]  # three items an instant
     items = sorted((dated(Article(id=f"x{i:02}", source=f"x{i:02}.md", title=f"S{i}", categories=("News",), body_html="<p>b</p>",
                                   body_text="b", summary="b", lang="en", content_hash="0" * 64), when[i], when[i]) for i in range(14)),
-                   key=lambda a: order_key(a.published, a.id))
+                   key=lambda a: item_place(a.published, a.id))
     listing = Listing("", "T", "T", None, tuple(items), "http://127.0.0.1:9/")
     seen, after = [], None
     while True:

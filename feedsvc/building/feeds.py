@@ -7,10 +7,10 @@ from bisect import bisect_left, insort
 from itertools import compress
 from dataclasses import dataclass, replace
 from operator import attrgetter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Callable, Iterable, Mapping
 
-from ..model import Article, Category, Feed, Site
+from ..model import Article, Category, Feed, Site, item_place
 from ..paging import Listing, page_feed
 from ..reading.text import hashed_slug, make_slug
 from ..urls import home_url, listing_key, listing_url
@@ -293,12 +293,9 @@ class _Moves:
     came: list[Article]
 
 
-_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
-
-
 def order_key(article: Article) -> tuple[int, str]:
-    """newest_first()'s order as an ascending key: later published first, equal times by ID (exact integers)."""
-    return -((article.published - _EPOCH) // _MICROSECOND), article.id
+    """newest_first()'s order as an ascending key: later published first, equal times by ID (model.item_place)."""
+    return item_place(article.published, article.id)
 
 
 def _remove(ordered: list[Article], article: Article) -> bool:

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from ..model import microseconds
+from ..model import microseconds, item_place
 from ..store import KEEP_BUILDS, ItemRef, connect, create_schema
 from ..transactions import made_hash, rows_for, transaction
 
@@ -67,7 +67,7 @@ class Build:
 
 def item_row(article) -> tuple:
     """An article's row in each listing that holds it: (rank, id, updated, recorded, categories) as listing_items keeps them."""
-    return (-microseconds(article.published), article.id, microseconds(article.updated),
+    return (*item_place(article.published, article.id), microseconds(article.updated),
             microseconds(article.recorded or article.updated), _categories(article.categories))
 
 
