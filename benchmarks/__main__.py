@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,11 +77,12 @@ def measure_size(n: int, args: argparse.Namespace, work: Path, save) -> tuple[di
         part("startup", lambda: startup.rounds(folder, work, args.runs))
         figs.update(startup.figures(raw["startup"]))
     if "workers" in args.only:
-        part("workers", lambda: startup.workers(folder, work, args.workers))
+        part("workers", lambda: startup.workers(folder, work, args.workers, args.publish_runs))
         settled = raw["workers"]["settled"]
         figs.update(w4_ready_s=raw["workers"]["ready_s"], w4_tree_mib=settled["rss_total_mib"],
                     w4_pss_mib=settled["pss_total_mib"], w4_worker_mib=settled["worker_rss_max_mib"],
-                    w4_builder_mib=settled["builder_rss_mib"])
+                    w4_builder_mib=settled["builder_rss_mib"],
+                    w4_commit_lag_ms=statistics.median(raw["workers"]["commit_lag_ms"]))
     if "publish" in args.only:
         part("publish", lambda: publish.feedsvc(folder, work / "publish-state", args.publish_runs))
         figs.update(visible_ms=raw["publish"]["visible_median_ms"], refresh_ms=raw["publish"]["refresh_median_ms"])

@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -238,7 +239,7 @@ SETTLE_S = 1200  # a 100,000-article cold start's background reading took 183-39
 
 
 def ready(articles: Path, state: Path, fresh: bool, workers: int = 1, settle_timeout: float = SETTLE_S,
-          moved: bool = False) -> dict:
+          moved: bool = False, lag_runs: int = 0) -> dict:
     """serve_ready.py's run: start, time until every feed answers, read memory, stop.
 
     Memory is read 0.5 s after ready (as serve_ready.py does), and the peaks again once the tree has gone
@@ -251,7 +252,53 @@ def ready(articles: Path, state: Path, fresh: bool, workers: int = 1, settle_tim
         at_ready = server.processes()
         settled = server.wait_settled(timeout=max(settle_timeout, seconds))
         after = server.processes()
+        lags = commit_lags_ms(server, lag_runs) if lag_runs else []
         return {"ready_s": seconds, "feeds": feeds, "fresh": fresh, "workers": workers,
                 "rss_total_mib": at_ready["rss_total_mib"], "rss_max_mib": at_ready["rss_max_mib"],
                 "idle_after_ready_s": settled, "settled": after,
-                "refresh_ms": refresh_ms(server.log_since(0))}
+                "refresh_ms": refresh_ms(server.log_since(0)), "commit_lag_ms": lags}
+
+
+def commit_lags_ms(server: Server, runs: int, asks: int = 8) -> list[float]:
+    """Per saved file: milliseconds from its build's commit (seen in the store) until `asks` requests on fresh
+    connections, spread over the workers by the kernel, all carry it (issue 10: every worker within 50 ms)."""
+    store = sqlite3.connect(f"file:{server.state / 'state.db'}?mode=ro", uri=True, isolation_level=None)
+    version = lambda: store.execute("SELECT MAX(version) FROM builds").fetchone()[0]
+    category = next(iter(server.articles.glob("*.txt"))).read_text(encoding="utf-8").split("\n", 1)[0]
+    lags, written = [], []
+    # Requests all along from another thread, as a polled site has: an idle worker looks on its next request, so
+    # without them every lag would be 0 and the figure would time nothing.
+    done = threading.Event()
+    busy = threading.Thread(target=lambda: [get(server.port, "/feed.json") for _ in iter(done.is_set, True)])
+    busy.start()
+    try:
+        for run in range(runs):
+            title = f"Benchmark lag probe {run} {time.time_ns():x}".encode()
+            before = version()
+            path = server.articles / f"zz-bench-lag-{run}.txt"
+            written.append(path)
+            path.write_text(f"{category}\n{title.decode()}\nBody.\n", encoding="utf-8")
+            deadline = time.monotonic() + 60
+            while version() == before:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{path.name} was never committed")
+                time.sleep(0.001)
+            committed = streak = time.monotonic()
+            served = 0
+            while served < asks:  # the lag ends where the run of `asks` answers that all carry it began
+                asked = time.monotonic()
+                if title in get(server.port, "/feed.json")[2]:
+                    streak, served = (asked, 1) if served == 0 else (streak, served + 1)
+                else:
+                    served = 0
+                if asked - committed > 10:
+                    raise RuntimeError(f"{path.name}'s build was committed but not served within 10 s")
+            lags.append((streak - committed) * 1000)
+            time.sleep(1.1)  # the next save in another second: no wait for its Last-Modified
+    finally:
+        done.set()
+        busy.join()
+        store.close()
+        for path in written:
+            path.unlink(missing_ok=True)
+    return lags

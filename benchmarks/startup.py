@@ -47,14 +47,16 @@ def rounds(corpus: Path, work: Path, runs: int, with_hugo: bool = True, once_aft
     return done
 
 
-def workers(corpus: Path, work: Path, count: int = 4) -> dict:
-    """`serve --workers COUNT` on a fresh state: time to every feed answering, then the tree's memory once idle."""
-    result = server.ready(corpus / "txt", work / f"workers-{count}", fresh=True, workers=count)
+def workers(corpus: Path, work: Path, count: int = 4, lag_runs: int = 5) -> dict:
+    """`serve --workers COUNT` on a fresh state: time to every feed answering, the tree's memory once idle, then
+    how long after a new build's commit every worker serves it."""
+    result = server.ready(corpus / "txt", work / f"workers-{count}", fresh=True, workers=count, lag_runs=lag_runs)
     say(f"  --workers {count}: ready {result['ready_s']:.2f} s, tree {result['settled']['rss_total_mib']:.0f} MiB, "
         f"largest worker {result['settled']['worker_rss_max_mib']:.0f} MiB"
         + (f", builder {result['settled']['builder_rss_mib']:.0f} MiB ({result['settled']['builder_found_by']})"
            if result["settled"]["builder_pid"] else
-           " (no builder told apart: every worker counted)"))
+           " (no builder told apart: every worker counted)")
+        + f"; commit → served by every worker {', '.join(f'{v:.0f}' for v in result['commit_lag_ms'])} ms")
     return result
 
 

@@ -272,6 +272,9 @@ def package_version() -> str:
     return digest.hexdigest()[:16]
 
 
+LOOK_SECONDS = 0.02  # how old a worker's idea of the latest build may get: issue 10 wants a commit served within 50 ms
+
+
 class StoreReader:
     """A serving process's side: resources by path at the latest build, hot ones kept in memory.
 
@@ -281,7 +284,7 @@ class StoreReader:
     prepared headers), dropped with it.
     """
 
-    def __init__(self, path: str | Path, *, interval: float = 0.02, cache_bytes: int = 2 << 20):
+    def __init__(self, path: str | Path, *, interval: float = LOOK_SECONDS, cache_bytes: int = 2 << 20):
         self.path, self.interval, self.cache_bytes = Path(path), interval, cache_bytes
         self._local = threading.local()
         self._lock = threading.Lock()

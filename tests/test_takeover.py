@@ -8,11 +8,13 @@ import shutil
 import signal
 import sqlite3
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from feedsvc.store import LOOK_SECONDS
 from tests.conftest import SAMPLE_ARTICLES, write
 from tests.http_helpers import Server, fetch, until
 
@@ -214,22 +216,32 @@ def test_a_workers_memory_does_not_grow_with_the_archive(tmp_path):
     assert large <= 60, large
 
 
-def test_every_worker_serves_a_new_build_within_50_ms_of_its_commit(tmp_path):
+def test_every_worker_serves_a_new_build_on_the_first_request_past_its_look_interval(tmp_path):
+    """Issue 10: a worker sees a new build within 50 ms of its commit. A worker looks at the build version on a
+    request once its interval (20 ms) has passed since its last look, so every request made that long after the
+    commit must carry the build, on the first ask, however loaded the machine is. The wall-clock figure is
+    benchmarks' (`python -m benchmarks --only workers`: a build's commit → served by every worker)."""
     folder, state = copy_sample(tmp_path / "articles"), tmp_path / "state.sqlite3"
     server = Server(folder, state, workers=2)
     store = sqlite3.connect(f"file:{state}?mode=ro", uri=True, isolation_level=None)
     try:
-        lags = []
-        for n in range(5):
+        for n in range(3):
             version = store.execute("SELECT MAX(version) FROM builds").fetchone()[0]
+            committed = threading.Event()
+            # Requests up to the commit, so each worker has looked lately (an idle one looks on its next request).
+            busy = threading.Thread(target=lambda: [fetch(server.base, "/feed.json") for _ in iter(committed.is_set, True)])
+            busy.start()
             write(folder, f"zz-{n}.txt", f"News\nStory {n} of the lag test\nBody.\n")
-            until(lambda: store.execute("SELECT MAX(version) FROM builds").fetchone()[0] > version, 10, "never committed")
-            committed = time.monotonic()
-            for _ in range(2):  # two fresh connections: both workers, most likely
-                until(lambda: f"Story {n} of the lag test".encode() in fetch(server.base, "/feed.json").body, 1, "not served")
-            lags.append(time.monotonic() - committed)
+            try:
+                until(lambda: store.execute("SELECT MAX(version) FROM builds").fetchone()[0] > version, 10,
+                      "never committed")
+            finally:
+                committed.set()
+                busy.join()
+            time.sleep(LOOK_SECONDS + 0.005)
+            answers = [fetch(server.base, "/feed.json").body for _ in range(8)]  # fresh connections: both workers
+            assert all(f"Story {n} of the lag test".encode() in body for body in answers), n
             time.sleep(1.1)  # the next change in another second: no wait for its Last-Modified
-        assert sorted(lags)[2] <= 0.05, lags
     finally:
         store.close()
         server.stop()
