@@ -15,7 +15,7 @@ from array import array
 from bisect import bisect_right
 from datetime import datetime
 from itertools import accumulate, repeat
-from operator import attrgetter, eq, itemgetter
+from operator import attrgetter, eq, itemgetter, methodcaller
 from typing import Any, Callable, Sequence
 
 from ..formats.sitemap import (
@@ -28,6 +28,7 @@ from ..urls import NEWS_SITEMAP, ROBOTS, article_path, article_url, sitemap_path
 _ID, _UPDATED = attrgetter("id"), attrgetter("updated")
 _BODY, _LASTMOD = attrgetter("body"), attrgetter("lastmod")
 _WHOLE, _LOC, _W3C = itemgetter(0), itemgetter(1), itemgetter(2)
+_WHOLE_SECONDS = methodcaller("replace", microsecond=0)
 _MAX_PARTS = 64  # the last file's tail kept in at most this many parts, then joined into one (a copy per 64 refreshes)
 
 class Sitemaps:
@@ -217,7 +218,10 @@ class Sitemaps:
         except ValueError:  # a date no build writes (a month 13): made whole
             return [None] * len(ids)
         bodies = dict(zip(map(_LOC, entries), map(_WHOLE, entries)))
-        return [bodies[loc] if same else None for loc, same in zip(locs, map(eq, map(found.get, locs), dates))]
+        # An entry's <lastmod> has whole seconds (w3c_datetime) and an article's `updated` often has microseconds
+        # (a file without a `date:` is dated when first seen): compared whole, none was ever taken over.
+        seconds = map(_WHOLE_SECONDS, dates)
+        return [bodies[loc] if same else None for loc, same in zip(locs, map(eq, map(found.get, locs), seconds))]
 
 
 class _Cutter:
