@@ -98,6 +98,31 @@ def test_a_hebrew_tag_or_author_is_titled_in_hebrew(kind, name, title):
     assert f"{label(kind, name)}: {name}" == title
 
 
+@pytest.mark.parametrize("language, titles", [
+    ("fa", ("برچسب: اقتصاد ایران", "نویسنده: خبرنگار اقتصادی")), ("fa-IR", ("برچسب: اقتصاد ایران", "نویسنده: خبرنگار اقتصادی")),
+    ("ur", ("ٹیگ: اقتصاد ایران", "مصنف: خبرنگار اقتصادی")), ("ar", ("وسم: اقتصاد ایران", "الكاتب: خبرنگار اقتصادی")),
+])
+def test_a_persian_or_urdu_site_titles_its_tags_and_authors_in_its_own_language(make_app, tmp_path, language, titles):
+    """A Persian site's tag feed was titled `وسم: …`, Arabic's word, as the name's script is Arabic's; a name in Arabic
+    script now takes the site's own words when the site is written in that script (fa, ur), and Arabic's otherwise.
+    Names in other scripts are as before, whatever the site's language."""
+    from feedsvc.building.feeds import label
+
+    assert (f"{label('tag', 'اقتصاد ایران', language)}: اقتصاد ایران",
+            f"{label('author', 'خبرنگار اقتصادی', language)}: خبرنگار اقتصادی") == titles
+    assert (label("tag", "Rates", language), label("author", "כתב", language)) == ("Tag", "מחבר")
+    folder = tmp_path / "articles"
+    write(folder, "a.md", "---\ntitle: گزارش بازار\ncategory: اقتصاد\ntags: [اقتصاد ایران]\nauthor: خبرنگار اقتصادی\n"
+                          "date: 2026-01-02T10:00:00Z\n---\nمتن گزارش بازار امروز، که به اندازه کافی بلند است.\n")
+    client = make_app(folder, SITE_LANGUAGE=language).test_client()
+    got = set()
+    for kind, name in (("tag", "اقتصاد ایران"), ("author", "خبرنگار اقتصادی")):
+        parsed = feedparser.parse(client.get(paths(kind, name)[1][1]).data)
+        assert not parsed.bozo
+        got.add(parsed.feed.title)
+    assert got == {f"feedsvc — {title}" for title in titles}
+
+
 def test_tag_and_author_pages_list_their_articles_and_name_their_feeds_for_autodiscovery(make_app, tagged):
     client = make_app(tagged).test_client()
     for kind, name in (("tag", "rates"), ("author", REPORTER_AR), ("tag", RATES_AR)):

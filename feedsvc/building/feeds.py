@@ -84,11 +84,17 @@ def build_listings(articles: Iterable[Article], site: Site, slugs: Mapping[str, 
 
 
 KINDS = ("category", "tag", "author")  # the listings besides the site-wide one, in the order they are listed
-# What a tag's or an author's feed title calls it, in English or Arabic: the language of the name's own script, so
-# an Arabic name is never joined to an English word by a colon that a right-to-left line would put on the wrong side.
-# English, Arabic, Hebrew (WordPress's Hebrew words): a right-to-left name after an English word and its colon was
-# laid out with the colon on the wrong side.
-LABELS = {"tag": ("Tag", "وسم", "תגית"), "author": ("Author", "الكاتب", "מחבר")}
+# What a tag's or an author's feed title calls it, in the language of the name's own script, so a right-to-left name is
+# never joined to an English word by a colon that a right-to-left line would put on the wrong side (found in review):
+# English for a left-to-right name, Hebrew (WordPress's Hebrew words) for a Hebrew one, and for one in Arabic script
+# the site's language where it is written so (Persian, Urdu: a Persian site's tags were titled with Arabic's "وسم"),
+# else Arabic. Persian's words are WordPress's fa_IR (برچسب, نویسنده); Urdu's its ur (ٹیگ, مصنف).
+LABELS = {
+    "tag": {"en": "Tag", "ar": "وسم", "fa": "برچسب", "ur": "ٹیگ", "he": "תגית"},
+    "author": {"en": "Author", "ar": "الكاتب", "fa": "نویسنده", "ur": "مصنف", "he": "מחבר"},
+}
+# Site languages written in Arabic script whose own words a name in that script takes (their varieties' tags too).
+_ARABIC_SCRIPT_WORDS = {"fa": "fa", "pes": "fa", "prs": "fa", "ur": "ur"}
 
 
 def groups(article: Article) -> tuple[tuple[str, str], ...]:
@@ -114,12 +120,14 @@ def choose_slugs(members: Iterable[tuple[str, str]], slugs: Mapping[str, str], r
     return out
 
 
-def label(kind: str, name: str) -> str:
-    """What a tag's or an author's feed calls it: Arabic for a name that starts in Arabic script, Hebrew for one that
-    starts in Hebrew, else English."""
+def label(kind: str, name: str, site_language: str = "") -> str:
+    """What a tag's or an author's feed calls it: by the script its name starts in (see LABELS)."""
     first = next((c for c in name if unicodedata.bidirectional(c) in ("L", "R", "AL") and unicodedata.category(c) != "Cf"), "a")
-    script = 1 if unicodedata.bidirectional(first) == "AL" else 2 if "\u0590" <= first <= "\u05ff" or "\ufb1d" <= first <= "\ufb4f" else 0
-    return LABELS[kind][script]
+    if unicodedata.bidirectional(first) == "AL":
+        language = _ARABIC_SCRIPT_WORDS.get(site_language.split("-")[0].lower(), "ar")
+    else:
+        language = "he" if "\u0590" <= first <= "\u05ff" or "\ufb1d" <= first <= "\ufb4f" else "en"
+    return LABELS[kind][language]
 
 
 def _listing(site: Site, group: tuple[str, str], slug: str, items: tuple) -> Listing:
@@ -130,7 +138,7 @@ def _listing(site: Site, group: tuple[str, str], slug: str, items: tuple) -> Lis
     page, key = listing_url(site, kind, slug), listing_key(kind, slug)
     if kind == "category":
         return Listing(key, f"{site.title} — {name}", f"{name}: {description}", category, items, page)
-    word = label(kind, name)
+    word = label(kind, name, site.language)
     return Listing(key, f"{site.title} — {word}: {name}", f"{word} {name}: {description}", category, items, page)
 
 
