@@ -389,3 +389,22 @@ def test_urls_name_tag_and_author_feeds_pages_and_files_in_one_place():
     assert pattern.fullmatch("people/x/feed.rss") is None
     assert export_file("tag/rates/", "text/html") == "tag/rates/index.html"
     assert export_file("author/x/feed.rss?page=2", "application/rss+xml") == "author/x/feed.rss.page-2"
+
+
+def test_a_section_path_typed_with_harakat_tatweel_or_capitals_is_redirected_to_the_one_published(make_app, tmp_path):
+    """/category/الرِّياضة/ was a 404 where /category/الرياضة/ is the section: the name drops its harakat and tatweel, so
+    its slug does, and a link typed by hand or copied from a printed name keeps them. A miss under /category/, /tag/ or
+    /author/ is now a 301 to the path the slug writes, where that is published; anything else is the 404 it was."""
+    folder = tmp_path / "articles"
+    write(folder, "a.md", "---\ntitle: المباراة\ncategory: الرياضة\ntags: [Champions League]\nauthor: سارة\n"
+                          "date: 2026-01-02T10:00:00Z\n---\nنص المقال عن المباراة، بما يكفي من الطول.\n")
+    client = make_app(folder).test_client()
+    sport = quote("الرياضة")
+    for typed, published in [("/category/الرِّياضة/", f"/category/{sport}/"), ("/category/الريـاضة/feed.rss", f"/category/{sport}/feed.rss"),
+                             ("/category/الرِّياضة", f"/category/{sport}/"), ("/tag/Champions-League/feed.json", "/tag/champions-league/feed.json"),
+                             ("/author/سارَة/", f"/author/{quote('سارة')}/")]:
+        res = client.get(quote(typed))
+        assert (res.status_code, res.headers.get("Location")) == (301, published), typed
+        assert client.get(published).status_code == 200, published
+    for missing in ("/category/الرِّياضيات/", "/category/Nothing/", "/articles/الرِّياضة", "/tag/champions-league/nothing.rss"):
+        assert client.get(quote(missing)).status_code == 404, missing

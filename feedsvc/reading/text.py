@@ -451,7 +451,7 @@ def make_slug(name: str, mapping: dict[str, str]) -> str:
     """URL slug of a category: the configured one, else a Unicode slug of at most SLUG_MAX characters."""
     if name in mapping:
         return mapping[name]
-    slug = _own_slug(name)
+    slug = own_slug(name)
     if _too_long(slug):
         # Cut long names and keep them apart with a hash of the whole name.
         slug = hashed_slug(slug, hashlib.sha256(name.encode("utf-8")).hexdigest()[:8])
@@ -473,10 +473,10 @@ def _too_long(slug: str) -> bool:
 
 def slug_is_cut(name: str) -> bool:
     """Whether a category's own slug (none configured) is cut to SLUG_MAX with a hash (make_slug)."""
-    return _too_long(_own_slug(name))
+    return _too_long(own_slug(name))
 
 
-def _own_slug(name: str) -> str:
+def own_slug(name: str) -> str:
     """A category's slug before any cut: its name's Unicode slug, its optional Arabic marks left out."""
     # Turkish İ lowers to i and a combining dot above, which the slug would make a hyphen (İstanbul → i-stanbul).
     return _slug(_ARABIC_OPTIONAL.sub("", name).replace("İ", "i")) or "category"

@@ -370,12 +370,34 @@ def _published(path: str, match: re.Match | None, charge: Charge | None) -> Resp
     if found is None:
         if store().resource(path + "/") is not None:  # /category/x → /category/x/
             return redirect(request.root_path + "/" + quote(path, safe="/") + "/", code=301)
+        if (spelled := _listing_as_published(path)) is not None:  # /category/الرِّياضة/ → /category/الرياضة/
+            return redirect(request.root_path + "/" + quote(spelled, safe="/"), code=301)
         raise _not_found(path)
     g.feedsvc_found = found
     if match is not None:  # a browser opening a feed gets a page about it; feed readers get the feed (preview.py)
         shown = (is_navigation(request.headers) and store().resource(preview_key(path))) or found
         return respond(shown, max_age(), charge=charge, vary=PREVIEW_VARY)
     return respond(found, max_age(), charge=charge)
+
+
+def _listing_as_published(path: str) -> str | None:
+    """The path of a category's, tag's or author's page or feed typed otherwise than its slug writes it (harakat,
+    tatweel, presentation forms, capitals: a link typed by hand or copied from a printed name), when the store has
+    that one; else None. Only on a miss: a published path is answered as it is."""
+    kind, _, rest = path.partition("/")
+    segment, slash, tail = rest.partition("/")
+    if kind not in ("category", "tag", "author") or not segment or (segment.isascii() and segment.islower()):
+        return None
+    from ..reading.text import own_slug  # here: python-slugify only for such a miss, not in every serving worker
+
+    slug = own_slug(segment)
+    if slug == segment:
+        return None
+    spelled = f"{kind}/{slug}{slash}{tail}"
+    for target in (spelled,) if slash else (spelled, spelled + "/"):
+        if store().resource(target) is not None:
+            return target
+    return None
 
 
 def budgeted(path: str, match: re.Match | None) -> bool:
