@@ -136,3 +136,17 @@ def test_every_value_on_the_page_is_escaped(make_app, articles_dir):
         assert res.status_code == 200 and res.headers["Content-Type"].startswith("text/html"), path
         assert "<img src=x" not in html and "<script>" not in html and "<b>s</b>" not in html, path
         assert "T &lt;img src=x onerror=alert(1)&gt;" in html, path
+
+
+@pytest.mark.parametrize("lang, title", [
+    ("ar", "أخبار — سياسة (خلاصة RSS)"), ("fa", "أخبار — سياسة \u2066(RSS feed)\u2069"), ("en", "أخبار — سياسة (RSS feed)"),
+])
+def test_the_pages_title_names_the_feed_in_its_language_or_isolates_the_english(make_app, articles_dir, lang, title):
+    """An Arabic feed's page was titled `… (RSS feed)`: on a right-to-left page the English words' parenthesis showed on
+    the wrong side. Arabic has its own words; on another right-to-left page (Persian) the English ones are a
+    left-to-right isolate, as a <title> holds no <bdi>."""
+    write(articles_dir, "a.md", f"---\ntitle: عنوان\ncategory: سياسة\nlang: {lang}\ndate: 2026-01-02T10:00:00Z\n---\n"
+                                "نص المقال، بما يكفي من الطول للقراءة.\n")
+    client = make_app(articles_dir, SITE_TITLE="أخبار", SITE_LANGUAGE=lang).test_client()
+    html = client.get(f"/category/{quote('سياسة')}/feed.rss", headers=CHROMIUM).get_data(as_text=True)
+    assert f"<title>{title}</title>" in html

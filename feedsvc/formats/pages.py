@@ -124,6 +124,16 @@ def title_label(lang: str, key: str) -> str:
     return f"\u2066{label}\u2069" if label.isascii() and text_direction(lang) == "rtl" else label
 
 
+def preview_title(lang: str, feed_title: str, label: str) -> str:
+    """A feed's page for browsers as its <title> names it: `<title> (RSS feed)`; `(خلاصة RSS)` on an Arabic page, and on
+    another right-to-left page the English words in a left-to-right isolate, which a <title> holds where it can no <bdi>
+    (on a Persian page the parenthesis showed on the wrong side of "feed")."""
+    if lang.split("-")[0].lower() == "ar":
+        return f"{feed_title} (خلاصة {label})"
+    kind = f"({label} feed)"
+    return f"{feed_title} \u2066{kind}\u2069" if text_direction(lang) == "rtl" else f"{feed_title} {kind}"
+
+
 def article_links(article: Article, links: Mapping[tuple[str, str], tuple[str, str, str]]) -> tuple[Link, ...]:
     """The links an article page shows: its categories', tags' and author's (name, page, key) from `links`,
     which maps (kind, name) of every published listing; a listing not published (yet) is left out."""
@@ -195,6 +205,7 @@ def render_preview(feed: Feed, fmt: str, site: Site) -> bytes:
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, feed=feed,
         this=this, others=[link for link in links if link is not this], items=_preview_items(feed.items, site),
         arabic=feed.language.split("-")[0].lower() == "ar", words=page_words(feed.language),
+        title=preview_title(feed.language, feed.title, this["label"]),
     )
     return html.encode("utf-8")
 
