@@ -34,7 +34,13 @@ RTL_SCRIPTS = frozenset({"arab", "aran", "hebr", "thaa", "syrc", "nkoo", "adlm",
 def text_direction(lang: str) -> str:
     """Return "rtl" for right-to-left languages (or a tag naming a right-to-left script), else "ltr"."""
     first, *rest = lang.lower().split("-")
-    script = next((part for part in rest if len(part) == 4 and part.isalpha()), None)
+    script = None
+    for part in rest:  # the script subtag follows the language and its extlangs (RFC 5646 §2.1), never a region or an
+        if len(part) == 4 and part.isalpha():  # extension: ar-EG-u-nu-latn is Arabic with Latin digits, right to left
+            script = part
+            break
+        if len(part) != 3 or not part.isalpha():
+            break
     if script is not None:
         return "rtl" if script in RTL_SCRIPTS else "ltr"  # az-Latn, ku-Arab: the script decides
     return "rtl" if first in RTL_LANGUAGES else "ltr"

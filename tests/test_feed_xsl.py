@@ -130,7 +130,8 @@ def atom_feed(feed_lang: str | None, entry_langs: list[str | None]) -> etree._El
 
 TAGS = ["ar", "AR", "ar-EG", "AR-eg", "ar_EG", "fa-IR", "he-IL", "HE", "ur-PK", "ckb-IQ", "iw", "arz", "ar-Latn",
         "ku-Arab", "pa-Arab", "az-Latn", "az-Arab-IR", "en", "en-US", "fr-CA", "ku", "zh-Hant-TW", "tr", "sr-Cyrl",
-        "dv-MV", "syr", "ff-Adlm"]
+        "dv-MV", "syr", "ff-Adlm", "ar-EG-u-nu-latn", "he-IL-u-ca-hebrew", "ar-x-latn", "en-US-x-arab", "az-IR-u-nu-arab",
+        "ar-arb-Latn", "zh-yue-Arab", "ar-419", "sr-Latn-RS"]
 
 
 def test_the_stylesheet_decides_every_direction_as_text_direction_does():
@@ -143,6 +144,10 @@ def test_the_stylesheet_decides_every_direction_as_text_direction_does():
     got = [li.get("dir") for li in shown.iter("li")]
     assert got == [text_direction(tag.replace("_", "-")) for tag in tags]
     assert got[:3] == ["rtl", "rtl", "rtl"] and got[TAGS.index("en-US")] == "ltr"
+    # A script subtag comes right after the language (and its extlangs): a region, variant or extension is none.
+    expected = {"ar-EG-u-nu-latn": "rtl", "he-IL-u-ca-hebrew": "rtl", "ar-x-latn": "rtl", "en-US-x-arab": "ltr",
+                "az-IR-u-nu-arab": "ltr", "ar-arb-Latn": "ltr", "zh-yue-Arab": "rtl", "ar-419": "rtl", "sr-Latn-RS": "ltr"}
+    assert {tag: got[TAGS.index(tag)] for tag in expected} == expected
 
 
 def test_an_entry_takes_the_feeds_language_and_none_gives_auto():

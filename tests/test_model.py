@@ -46,6 +46,9 @@ def test_pickling_an_article_leaves_no_utf8_copy_of_its_text_behind():
     ("arz", "rtl"), ("ary", "rtl"), ("sdh", "rtl"), ("ks", "rtl"), ("syr", "rtl"), ("nqo", "rtl"),
     # a script subtag decides, either way (BCP 47 §2.2.3)
     ("ku-Arab", "rtl"), ("pa-Arab", "rtl"), ("az-Arab", "rtl"), ("ar-Latn", "ltr"), ("az-Latn", "ltr"), ("zh-Hant-TW", "ltr"),
+    # only where a script subtag goes, right after the language and its extlangs: ar-EG-u-nu-latn (Arabic with Latin
+    # digits, as Android and ICU write it) was laid out left to right
+    ("ar-EG-u-nu-latn", "rtl"), ("ar-x-latn", "rtl"), ("en-US-x-arab", "ltr"), ("ar-arb-Latn", "ltr"), ("zh-yue-Arab", "rtl"),
 ])
 def test_text_direction_follows_the_language_and_its_script(lang, direction):
     from feedsvc.model import text_direction

@@ -132,16 +132,18 @@
     </xsl:choose>
   </xsl:template>
 
-  <!-- The first subtag of four letters in rest (subtags joined by "-"), or "". -->
+  <!-- The script subtag at the start of rest (subtags joined by "-"), after any extlangs of three letters, or "": a
+       region, a variant or an extension ends the search (ar-EG-u-nu-latn is Arabic with Latin digits). RFC 5646 §2.1 -->
   <xsl:template name="script">
     <xsl:param name="rest"/>
     <xsl:variable name="part" select="substring-before(concat($rest, '-'), '-')"/>
+    <xsl:variable name="letters" select="translate($part, 'abcdefghijklmnopqrstuvwxyz', '') = ''"/>
     <xsl:choose>
       <xsl:when test="$rest = ''"/>
-      <xsl:when test="string-length($part) = 4 and translate($part, 'abcdefghijklmnopqrstuvwxyz', '') = ''"><xsl:value-of select="$part"/></xsl:when>
-      <xsl:otherwise>
+      <xsl:when test="string-length($part) = 4 and $letters"><xsl:value-of select="$part"/></xsl:when>
+      <xsl:when test="string-length($part) = 3 and $letters">
         <xsl:call-template name="script"><xsl:with-param name="rest" select="substring-after($rest, '-')"/></xsl:call-template>
-      </xsl:otherwise>
+      </xsl:when>
     </xsl:choose>
   </xsl:template>
 </xsl:stylesheet>
