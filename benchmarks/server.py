@@ -269,7 +269,12 @@ def commit_lags_ms(server: Server, runs: int, asks: int = 8) -> list[float]:
     # Requests all along from another thread, as a polled site has: an idle worker looks on its next request, so
     # without them every lag would be 0 and the figure would time nothing.
     done = threading.Event()
-    busy = threading.Thread(target=lambda: [get(server.port, "/feed.json") for _ in iter(done.is_set, True)])
+
+    def poll() -> None:
+        while not done.is_set():
+            get(server.port, "/feed.json")  # each answer let go of: this process's peak is what `build` reports
+
+    busy = threading.Thread(target=poll)
     busy.start()
     try:
         for run in range(runs):

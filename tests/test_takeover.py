@@ -228,8 +228,12 @@ def test_every_worker_serves_a_new_build_on_the_first_request_past_its_look_inte
         for n in range(3):
             version = store.execute("SELECT MAX(version) FROM builds").fetchone()[0]
             committed = threading.Event()
-            # Requests up to the commit, so each worker has looked lately (an idle one looks on its next request).
-            busy = threading.Thread(target=lambda: [fetch(server.base, "/feed.json") for _ in iter(committed.is_set, True)])
+
+            def poll() -> None:  # requests up to the commit, so each worker has looked lately (an idle one looks on its next)
+                while not committed.is_set():
+                    fetch(server.base, "/feed.json")
+
+            busy = threading.Thread(target=poll)
             busy.start()
             write(folder, f"zz-{n}.txt", f"News\nStory {n} of the lag test\nBody.\n")
             try:
