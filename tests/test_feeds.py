@@ -9,7 +9,7 @@ import feedparser
 import pytest
 import yaml
 
-from feedsvc.reading.text import SLUG_MAX
+from feedsvc.slugs import SLUG_MAX
 from tests.conftest import FIXED_NOW, write
 
 

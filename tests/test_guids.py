@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from feedsvc.cli import main
 from feedsvc.model import stable_id
-from feedsvc.reading.text import SLUG_MAX
+from feedsvc.slugs import SLUG_MAX
 from tests.conftest import FIXED_NOW, write
 
 TAG = "tag:news.example,2019:article-4711"

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from feedsvc.urls import SLUG_BYTES
 from feedsvc.reading.text import (
-    SLUG_MAX, DecodeError, clean_text, collapse_space, decode_bytes, detect_language, drop_unsafe_chars, is_binary,
-    is_visible, looks_binary, make_slug, stray_bytes,
+    DecodeError, clean_text, collapse_space, decode_bytes, detect_language, drop_unsafe_chars, is_binary, is_visible,
+    looks_binary, stray_bytes,
 )
+from feedsvc.slugs import SLUG_MAX, make_slug
 from tests.conftest import write
 
 ARABIC = "سياسة\nوزير الخارجية يصل إلى العاصمة في زيارة رسمية\nوقال مصدر دبلوماسي إن الزيارة تتناول ملفات التعاون الاقتصادي.\n"

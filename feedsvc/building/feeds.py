@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Mapping
 
 from ..model import Article, Category, Feed, Site, item_place
 from ..paging import Listing, page_feed
-from ..reading.text import hashed_slug, make_slug
+from ..slugs import hashed_slug, make_slug
 from ..urls import home_url, listing_key, listing_url
 
 _BY_ID, _BY_PUBLISHED = attrgetter("id"), attrgetter("published")  # C-level sort keys: 10,000 articles a refresh

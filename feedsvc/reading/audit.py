@@ -15,7 +15,8 @@ from .articles import CATEGORY_LONG, Options, Skipped, iter_articles, unique_ids
 from .chrome import strip_chrome
 from .folder import Folder, FolderError, shown
 from .frontmatter import MEANT, local_time_note, split_front_matter
-from .text import SLUG_MAX, decode_bytes, legacy_match, slug_is_cut, stray_bytes
+from ..slugs import SLUG_MAX, slug_is_cut
+from .text import decode_bytes, legacy_match, stray_bytes
 
 SHORT_BODY = 200  # characters: a body shorter than this was often cut off by the scraper
 _SENTENCE_END = re.compile(r"(?<=[.!?؟…])\s+")

@@ -388,7 +388,7 @@ def _listing_as_published(path: str) -> str | None:
     segment, slash, tail = rest.partition("/")
     if kind not in ("category", "tag", "author") or not segment or (segment.isascii() and segment.islower()):
         return None
-    from ..reading.text import own_slug  # here: python-slugify only for such a miss, not in every serving worker
+    from ..slugs import own_slug  # here: python-slugify only for such a miss, not in every serving worker
 
     slug = own_slug(segment)
     if slug == segment:
