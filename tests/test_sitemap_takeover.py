@@ -2,6 +2,7 @@
 entries of what changed, and its files are the bytes of sitemaps made whole, whatever the store holds."""
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -132,6 +133,8 @@ def test_feedsvc_build_again_with_one_file_changed_makes_its_entry_and_the_secti
                                            f"Body of story {n}, long enough to read.\n")
     out, state = tmp_path / "out", tmp_path / "state.db"
     run_build(articles_dir, out, state)
+    if not dated:  # its change dated in a later second than its first sight: else its <lastmod> is the same, taken over
+        time.sleep(1.05 - time.time() % 1)
     write(articles_dir, "s29.md", (articles_dir / "s29.md").read_text(encoding="utf-8") + "One more line.\n")
     locs = []
     entry = sitemaps_module.url_entry
