@@ -24,6 +24,7 @@ from urllib.parse import quote, unquote_to_bytes
 from flask import Blueprint, Response, current_app, g, redirect, request
 from werkzeug.http import parse_accept_header, parse_date, parse_etags
 
+from ..config import section_name
 from ..formats import CORS_TYPES, FORMATS
 from ..partners import authenticate
 from ..preview import VARY as PREVIEW_VARY, is_navigation
@@ -341,6 +342,8 @@ def resource(path: str) -> Response:
     # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is looked up or rendered.
     charge = _charge("public", _client_address()) if budgeted(path, match) else None
     if match is not None and ("page" in request.args or "since" in request.args or "after" in request.args):
+        if store().resource(path) is None and (spelled := _listing_as_published(path)) is not None:
+            return _moved_to(spelled)  # its pages and deltas at the feed's own path
         page, since, after = _paging()
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
             if store().resource(path) is None:  # a feed nobody publishes: its 404 (a 503 before the first build), not a
@@ -371,7 +374,7 @@ def _published(path: str, match: re.Match | None, charge: Charge | None) -> Resp
         if store().resource(path + "/") is not None:  # /category/x → /category/x/
             return redirect(request.root_path + "/" + quote(path, safe="/") + "/", code=301)
         if (spelled := _listing_as_published(path)) is not None:  # /category/الرِّياضة/ → /category/الرياضة/
-            return redirect(request.root_path + "/" + quote(spelled, safe="/"), code=301)
+            return _moved_to(spelled)
         raise _not_found(path)
     g.feedsvc_found = found
     if match is not None:  # a browser opening a feed gets a page about it; feed readers get the feed (preview.py)
@@ -381,23 +384,37 @@ def _published(path: str, match: re.Match | None, charge: Charge | None) -> Resp
 
 
 def _listing_as_published(path: str) -> str | None:
-    """The path of a category's, tag's or author's page or feed typed otherwise than its slug writes it (harakat,
-    tatweel, presentation forms, capitals: a link typed by hand or copied from a printed name), when the store has
-    that one; else None. Only on a miss: a published path is answered as it is."""
+    """The path of a category's, tag's or author's page or feed typed the way its name is written, not as its slug
+    writes it (harakat, tatweel, presentation forms, a space for a hyphen: by hand, or copied from a printed name), when
+    the listing at the slug that spelling makes is named so; else None. Only on a miss: a published path is answered as
+    it is. The names must be the same, marks and separators aside, letter case included: where two names share a slug
+    (technology and Technology), the second has a hashed one and /category/Technology/ is not the first's (found in
+    review)."""
     kind, _, rest = path.partition("/")
     segment, slash, tail = rest.partition("/")
-    if kind not in ("category", "tag", "author") or not segment or (segment.isascii() and segment.islower()):
+    if kind not in ("category", "tag", "author") or not segment:
         return None
     from ..slugs import own_slug  # here: python-slugify only for such a miss, not in every serving worker
 
-    slug = own_slug(segment)
+    typed = section_name(segment)
+    slug = own_slug(typed)
     if slug == segment:
         return None
-    spelled = f"{kind}/{slug}{slash}{tail}"
-    for target in (spelled,) if slash else (spelled, spelled + "/"):
-        if store().resource(target) is not None:
-            return target
-    return None
+    found = store().listing(listing_key(kind, slug))
+    named = found[0].category.name if found is not None and found[0].category is not None else None
+    if named is None or _SEPARATORS.sub(" ", section_name(named)) != _SEPARATORS.sub(" ", typed):
+        return None
+    spelled = f"{kind}/{slug}/{tail}"
+    return spelled if store().resource(spelled) is not None else None
+
+
+def _moved_to(path: str) -> Response:
+    """A 301 to another path of this site, with the request's query."""
+    query = request.query_string.decode("latin-1")
+    return redirect(request.root_path + "/" + quote(path, safe="/") + (f"?{query}" if query else ""), code=301)
+
+
+_SEPARATORS = re.compile(r"[\s-]+")  # what a slug makes one hyphen of, in a typed name and in the listing's
 
 
 def budgeted(path: str, match: re.Match | None) -> bool:
