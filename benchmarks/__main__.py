@@ -81,8 +81,9 @@ def measure_size(n: int, args: argparse.Namespace, work: Path, save) -> tuple[di
         settled = raw["workers"]["settled"]
         figs.update(w4_ready_s=raw["workers"]["ready_s"], w4_tree_mib=settled["rss_total_mib"],
                     w4_pss_mib=settled["pss_total_mib"], w4_worker_mib=settled["worker_rss_max_mib"],
-                    w4_builder_mib=settled["builder_rss_mib"],
-                    w4_commit_lag_ms=statistics.median(raw["workers"]["commit_lag_ms"]))
+                    w4_builder_mib=settled["builder_rss_mib"])
+        if raw["workers"]["commit_lag_ms"]:  # none with --publish-runs 0
+            figs["w4_commit_lag_ms"] = statistics.median(raw["workers"]["commit_lag_ms"])
     if "publish" in args.only:
         part("publish", lambda: publish.feedsvc(folder, work / "publish-state", args.publish_runs))
         figs.update(visible_ms=raw["publish"]["visible_median_ms"], refresh_ms=raw["publish"]["refresh_median_ms"])

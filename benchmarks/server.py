@@ -260,8 +260,10 @@ def ready(articles: Path, state: Path, fresh: bool, workers: int = 1, settle_tim
 
 
 def commit_lags_ms(server: Server, runs: int, asks: int = 8) -> list[float]:
-    """Per saved file: milliseconds from its build's commit (seen in the store) until `asks` requests on fresh
-    connections, spread over the workers by the kernel, all carry it (issue 10: every worker within 50 ms)."""
+    """Per saved file: milliseconds from its build's commit, as this process sees it in the store (polled every
+    millisecond, so a little after it), until `asks` requests in a row on fresh connections all carry it (issue 10:
+    every worker within 50 ms). Which worker answered each is not told apart: the kernel spreads connections, and
+    eight asks over four workers may miss one."""
     store = sqlite3.connect(f"file:{server.state / 'state.db'}?mode=ro", uri=True, isolation_level=None)
     version = lambda: store.execute("SELECT MAX(version) FROM builds").fetchone()[0]
     category = next(iter(server.articles.glob("*.txt"))).read_text(encoding="utf-8").split("\n", 1)[0]

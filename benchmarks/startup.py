@@ -56,7 +56,7 @@ def workers(corpus: Path, work: Path, count: int = 4, lag_runs: int = 5) -> dict
         + (f", builder {result['settled']['builder_rss_mib']:.0f} MiB ({result['settled']['builder_found_by']})"
            if result["settled"]["builder_pid"] else
            " (no builder told apart: every worker counted)")
-        + f"; commit → served by every worker {', '.join(f'{v:.0f}' for v in result['commit_lag_ms'])} ms")
+        + f"; commit seen → served {', '.join(f'{v:.0f}' for v in result['commit_lag_ms'])} ms")
     return result
 
 
