@@ -34,7 +34,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True,
 
     app.extensions.update(_wiring(settings, state_path(settings, app.instance_path)))
     app.extensions.update({
-        "feedsvc.serving": ServingOptions(max_age=settings.refresh_seconds, articles_dir=Path(settings.articles_dir)),
+        "feedsvc.serving": ServingOptions(max_age=settings.refresh_seconds, articles_dir=Path(settings.articles_dir),
+                                          category_slugs=settings.category_slugs),
         "feedsvc.variants": _variants(settings, app.extensions["feedsvc.store"], app.extensions["feedsvc.state_path"]),
         "feedsvc.partners": load_partners(settings.partners),
         "feedsvc.limits": {"public": RateLimiter(settings.rate_limit, exempt=settings.rate_limit_exempt), "partner": RateLimiter(settings.partner_rate_limit)},

@@ -420,3 +420,15 @@ def test_a_section_path_typed_as_its_name_is_written_is_redirected_to_the_one_pu
     for missing in ("/category/الرِّياضيات/", "/category/Nothing/", "/articles/الرِّياضة", "/tag/champions-league/nothing.rss",
                     "/category/Technology/", "/tag/!!!/", f"/tag/{chr(0x640)}/", "/tag/champions league/"):
         assert client.get(quote(missing)).status_code == 404, missing
+
+
+def test_a_configured_category_typed_as_its_name_is_redirected_to_its_configured_slug(make_app, tmp_path):
+    """CATEGORY_SLUGS gives الرياضة the slug sport: /category/الرياضة/ and /category/الرِّياضة/ were 404s (found in
+    review), a reader's hand-typed link to the name it sees on the page."""
+    folder = tmp_path / "articles"
+    write(folder, "a.md", "---\ntitle: المباراة\ncategory: الرياضة\ndate: 2026-01-02T10:00:00Z\n---\nنص المقال، بما يكفي من الطول.\n")
+    client = make_app(folder, CATEGORY_SLUGS={"الرياضة": "sport"}).test_client()
+    for typed in ("/category/الرياضة/", "/category/الرِّياضة/feed.atom"):
+        res = client.get(quote(typed))
+        assert (res.status_code, res.headers.get("Location")) == (301, "/category/sport/" + typed.rsplit("/", 1)[1]), typed
+    assert client.get("/category/sport/feed.atom").status_code == 200

@@ -16,9 +16,10 @@ import os
 import re
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Mapping
 from urllib.parse import quote, unquote_to_bytes
 
 from flask import Blueprint, Response, current_app, g, redirect, request
@@ -55,6 +56,7 @@ class ServingOptions:
 
     max_age: int  # seconds a feed or page may be cached: the refresh interval
     articles_dir: Path  # named in no message: errors show paths relative to it
+    category_slugs: Mapping[str, str] = field(default_factory=dict)  # CATEGORY_SLUGS: a typed name's configured slug
 
 
 def options() -> ServingOptions:
@@ -386,7 +388,7 @@ def _published(path: str, match: re.Match | None, charge: Charge | None) -> Resp
 def _listing_as_published(path: str) -> str | None:
     """The path of a category's, tag's or author's page or feed typed the way its name is written, not as its slug
     writes it (harakat, tatweel, presentation forms, a space for a hyphen: by hand, or copied from a printed name), when
-    the listing at the slug that spelling makes is named so; else None. Only on a miss: a published path is answered as
+    the listing at the slug that spelling makes (CATEGORY_SLUGS' for a category configured so) is named so; else None. Only on a miss: a published path is answered as
     it is. The names must be the same, marks and separators aside, letter case included: where two names share a slug
     (technology and Technology), the second has a hashed one and /category/Technology/ is not the first's (found in
     review)."""
@@ -397,7 +399,8 @@ def _listing_as_published(path: str) -> str | None:
     from ..slugs import own_slug  # here: python-slugify only for such a miss, not in every serving worker
 
     typed = section_name(segment)
-    slug = own_slug(typed)
+    configured = options().category_slugs.get(typed) if kind == "category" else None
+    slug = configured or own_slug(typed)
     if slug == segment:
         return None
     found = store().listing(listing_key(kind, slug))
