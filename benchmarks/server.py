@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import procs
+from .corpus import manifest, probe_txt
 
 PROJECT = Path(__file__).resolve().parent.parent
 POLL_S = 0.02  # serve_ready.py's pause between rounds of polling
@@ -265,8 +266,10 @@ def commit_lags_ms(server: Server, runs: int, asks: int = 8) -> list[float]:
     every worker within 50 ms). Which worker answered each is not told apart: the kernel spreads connections, and
     eight asks over four workers may miss one."""
     store = sqlite3.connect(f"file:{server.state / 'state.db'}?mode=ro", uri=True, isolation_level=None)
-    version = lambda: store.execute("SELECT MAX(version) FROM builds").fetchone()[0]
-    category = next(iter(server.articles.glob("*.txt"))).read_text(encoding="utf-8").split("\n", 1)[0]
+    # The build that lists the file, not any later one (a periodic refresh, an embargo's release): its feeds and its
+    # listing rows are committed at once.
+    listed = lambda id_: store.execute("SELECT 1 FROM listing_items WHERE listing = '' AND id = ?", (id_,)).fetchone()
+    category = manifest(server.articles.parent)[0]["category"]
     lags, written = [], []
     # Requests all along from another thread, as a polled site has: an idle worker looks on its next request, so
     # without them every lag would be 0 and the figure would time nothing.
@@ -280,13 +283,12 @@ def commit_lags_ms(server: Server, runs: int, asks: int = 8) -> list[float]:
     busy.start()
     try:
         for run in range(runs):
-            title = f"Benchmark lag probe {run} {time.time_ns():x}".encode()
-            before = version()
+            title = f"Benchmark lag probe {run} {time.time_ns():x}"
             path = server.articles / f"zz-bench-lag-{run}.txt"
             written.append(path)
-            path.write_text(f"{category}\n{title.decode()}\nBody.\n", encoding="utf-8")
+            path.write_text(probe_txt(category, title), encoding="utf-8")
             deadline = time.monotonic() + 60
-            while version() == before:
+            while listed(path.stem) is None:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{path.name} was never committed")
                 time.sleep(0.001)
@@ -294,7 +296,7 @@ def commit_lags_ms(server: Server, runs: int, asks: int = 8) -> list[float]:
             served = 0
             while served < asks:  # the lag ends where the run of `asks` answers that all carry it began
                 asked = time.monotonic()
-                if title in get(server.port, "/feed.json")[2]:
+                if title.encode() in get(server.port, "/feed.json")[2]:
                     streak, served = (asked, 1) if served == 0 else (streak, served + 1)
                 else:
                     served = 0

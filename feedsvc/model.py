@@ -194,6 +194,15 @@ def names_site(source: str, result: object) -> bool:
     return source.lower().endswith(".md") or getattr(result, "image", None) is not None
 
 
+# What a tag or an author is called, by language: the pages' own words (en, ar: formats/pages.py) and a tag's or an
+# author's feed title (building/feeds.py label: by its name's script, and in Arabic script by the site's language).
+# Hebrew's are WordPress's he_IL, Persian's its fa_IR, Urdu's its ur.
+KIND_WORDS = {
+    "tag": {"en": "Tag", "ar": "وسم", "fa": "برچسب", "ur": "ٹیگ", "he": "תגית"},
+    "author": {"en": "Author", "ar": "الكاتب", "fa": "نویسنده", "ur": "مصنف", "he": "מחבר"},
+}
+
+
 @dataclass(frozen=True)
 class Category:
     """A category, tag or author (`kind`): the display name from the articles and its URL slug."""

@@ -417,6 +417,7 @@ def test_a_section_path_typed_as_its_name_is_written_is_redirected_to_the_one_pu
         assert (res.status_code, res.headers.get("Location")) == (301, published), typed
         assert client.get(published).status_code == (404 if "page=2" in published else 200), published  # one page
     assert client.get("/category/technology/").status_code == 200
+    assert client.get("/category/technology?utm_source=x").headers["Location"] == "/category/technology/?utm_source=x"
     for missing in ("/category/الرِّياضيات/", "/category/Nothing/", "/articles/الرِّياضة", "/tag/champions-league/nothing.rss",
                     "/category/Technology/", "/tag/!!!/", f"/tag/{chr(0x640)}/", "/tag/champions league/"):
         assert client.get(quote(missing)).status_code == 404, missing

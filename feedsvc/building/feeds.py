@@ -10,7 +10,7 @@ from operator import attrgetter
 from datetime import datetime
 from typing import Callable, Iterable, Mapping
 
-from ..model import Article, Category, Feed, Site, item_place
+from ..model import KIND_WORDS, Article, Category, Feed, Site, item_place
 from ..paging import Listing, page_feed
 from ..slugs import hashed_slug, make_slug
 from ..urls import home_url, listing_key, listing_url
@@ -84,15 +84,10 @@ def build_listings(articles: Iterable[Article], site: Site, slugs: Mapping[str, 
 
 
 KINDS = ("category", "tag", "author")  # the listings besides the site-wide one, in the order they are listed
-# What a tag's or an author's feed title calls it, in the language of the name's own script, so a right-to-left name is
-# never joined to an English word by a colon that a right-to-left line would put on the wrong side (found in review):
-# English for a left-to-right name, Hebrew (WordPress's Hebrew words) for a Hebrew one, and for one in Arabic script
-# the site's language where it is written so (Persian, Urdu: a Persian site's tags were titled with Arabic's "وسم"),
-# else Arabic. Persian's words are WordPress's fa_IR (برچسب, نویسنده); Urdu's its ur (ٹیگ, مصنف).
-LABELS = {
-    "tag": {"en": "Tag", "ar": "وسم", "fa": "برچسب", "ur": "ٹیگ", "he": "תגית"},
-    "author": {"en": "Author", "ar": "الكاتب", "fa": "نویسنده", "ur": "مصنف", "he": "מחבר"},
-}
+# A tag's or an author's feed title calls it in the language of the name's own script (model.KIND_WORDS), so a
+# right-to-left name is never joined to an English word by a colon that a right-to-left line would put on the wrong side
+# (found in review): English for a left-to-right name, Hebrew for a Hebrew one, and for one in Arabic script the site's
+# language where it is written so (a Persian site's tags were titled with Arabic's "وسم"), else Arabic.
 # Site languages written in Arabic script whose own words a name in that script takes (their varieties' tags too).
 _ARABIC_SCRIPT_WORDS = {"fa": "fa", "pes": "fa", "prs": "fa", "ur": "ur"}
 
@@ -121,13 +116,13 @@ def choose_slugs(members: Iterable[tuple[str, str]], slugs: Mapping[str, str], r
 
 
 def label(kind: str, name: str, site_language: str = "") -> str:
-    """What a tag's or an author's feed calls it: by the script its name starts in (see LABELS)."""
+    """What a tag's or an author's feed calls it: by the script its name starts in (see _ARABIC_SCRIPT_WORDS)."""
     first = next((c for c in name if unicodedata.bidirectional(c) in ("L", "R", "AL") and unicodedata.category(c) != "Cf"), "a")
     if unicodedata.bidirectional(first) == "AL":
         language = _ARABIC_SCRIPT_WORDS.get(site_language.split("-")[0].lower(), "ar")
     else:
         language = "he" if "\u0590" <= first <= "\u05ff" or "\ufb1d" <= first <= "\ufb4f" else "en"
-    return LABELS[kind][language]
+    return KIND_WORDS[kind][language]
 
 
 def _listing(site: Site, group: tuple[str, str], slug: str, items: tuple) -> Listing:

@@ -17,7 +17,7 @@ from markupsafe import Markup
 from jinja2.bccache import Bucket
 
 from .. import urls
-from ..model import Article, Feed, Site, text_direction
+from ..model import KIND_WORDS, Article, Feed, Site, text_direction
 from ..paging import dominant_language
 from ..urls import article_url, feed_path, url
 from . import FORMATS
@@ -86,14 +86,16 @@ Link = tuple[str, str, str, str]
 # kind of a tag's or an author's page; "search_*" are the search page's (serving/searchfeed.py); "*_label" are said with
 # the colon that follows them, which an isolate must hold too (an English "Tags:" on a Persian page showed ":Tags").
 _WORDS = {
-    "en": {"tags_label": "Tags:", "tag": "Tag", "author": "Author", "category": "Section", "search": "Search",
+    "en": {"tags_label": "Tags:", "tag": KIND_WORDS["tag"]["en"], "author": KIND_WORDS["author"]["en"], "category": "Section",
+           "search": "Search",
            "subscribe_label": "Subscribe:", "updated": "updated",
            "categories": "Categories", "latest": "Latest", "newest": "Newest items",
            "search_about": "The newest articles with every word of this search (hamza and alef forms, diacritics, "
                            "tatweel, digit shapes and letter case aside).",
            "search_subscribe_label": "Subscribe to this search:",
            "search_none": "No article matches yet; the feeds will carry the first one that does."},
-    "ar": {"tags_label": "الوسوم:", "tag": "وسم", "author": "الكاتب", "category": "قسم", "search": "بحث",
+    "ar": {"tags_label": "الوسوم:", "tag": KIND_WORDS["tag"]["ar"], "author": KIND_WORDS["author"]["ar"], "category": "قسم",
+           "search": "بحث",
            "subscribe_label": "اشترك:", "updated": "حُدِّث",
            "categories": "الأقسام", "latest": "آخر المقالات", "newest": "أحدث المواد",
            "search_about": "أحدث المقالات التي فيها كل كلمات هذا البحث (بصرف النظر عن صور الهمزة والألف والتشكيل "
@@ -105,15 +107,20 @@ _WORDS = {
 _MARKED = {key: Markup('<bdi lang="en" dir="ltr">{}</bdi>').format(word) for key, word in _WORDS["en"].items()}
 
 
+def _primary(lang: str) -> str:
+    """A language tag's primary subtag, lower case: which of the pages' own words a page takes."""
+    return lang.split("-")[0].lower()
+
+
 def page_words(lang: str) -> Mapping[str, str]:
     """The pages' own words for a page (or an article) in this language."""
-    primary = lang.split("-")[0].lower()
+    primary = _primary(lang)
     return _WORDS["ar"] if primary == "ar" else _WORDS["en"] if primary == "en" else _MARKED
 
 
 def title_words(lang: str) -> Mapping[str, str]:
     """The pages' own words as a <title> holds them: text, never marked up (Arabic on an Arabic page, else English)."""
-    return _WORDS["ar"] if lang.split("-")[0].lower() == "ar" else _WORDS["en"]
+    return _WORDS["ar"] if _primary(lang) == "ar" else _WORDS["en"]
 
 
 def title_label(lang: str, key: str) -> str:
@@ -128,7 +135,7 @@ def preview_title(lang: str, feed_title: str, label: str) -> str:
     """A feed's page for browsers as its <title> names it: `<title> (RSS feed)`; `(خلاصة RSS)` on an Arabic page, and on
     another right-to-left page the English words in a left-to-right isolate, which a <title> holds where it can no <bdi>
     (on a Persian page the parenthesis showed on the wrong side of "feed")."""
-    if lang.split("-")[0].lower() == "ar":
+    if _primary(lang) == "ar":
         return f"{feed_title} (خلاصة {label})"
     kind = f"({label} feed)"
     return f"{feed_title} \u2066{kind}\u2069" if text_direction(lang) == "rtl" else f"{feed_title} {kind}"
@@ -204,7 +211,7 @@ def render_preview(feed: Feed, fmt: str, site: Site) -> bytes:
     html = _ENV.get_template("preview.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, feed=feed,
         this=this, others=[link for link in links if link is not this], items=_preview_items(feed.items, site),
-        arabic=feed.language.split("-")[0].lower() == "ar", words=page_words(feed.language),
+        arabic=_primary(feed.language) == "ar", words=page_words(feed.language),
         title=preview_title(feed.language, feed.title, this["label"]),
     )
     return html.encode("utf-8")

@@ -344,19 +344,19 @@ def resource(path: str) -> Response:
     # Feeds and the OPML are budgeted, charged before any work: past the budget nothing is looked up or rendered.
     charge = _charge("public", _client_address()) if budgeted(path, match) else None
     if match is not None and ("page" in request.args or "since" in request.args or "after" in request.args):
-        if store().resource(path) is None and (spelled := _listing_as_published(path)) is not None:
-            return _moved_to(spelled)  # its pages and deltas at the feed's own path
         page, since, after = _paging()
         if page == 1 and since is None:  # the first page has one URL, the one its self link names (RFC 5005)
             if store().resource(path) is None:  # a feed nobody publishes: its 404 (a 503 before the first build), not a
-                raise _not_found(path)  # permanent redirect to one
-            moved = redirect(request.root_path + "/" + quote(path, safe="/"), code=301)
+                return _moved_or_not_found(path)  # permanent redirect to one (but to the feed a typed path names)
+            moved = _moved_to(path, query=False)
             # A script elsewhere follows it only if it passes the CORS check too (https://fetch.spec.whatwg.org/#http-fetch).
             moved.headers["Access-Control-Allow-Origin"] = "*"
             return moved
         found = current_app.extensions["feedsvc.variants"].get(matched_key(match), _FORMAT_BY_SUFFIX[match["suffix"]], page=page,
                                                                since=since, after=after)
         if found is None:
+            if (spelled := _listing_as_published(path)) is not None:  # its pages and deltas at the feed's own path
+                return _moved_to(spelled)
             raise RequestError(404, f"Not found: /{path} has no such page (page {page}).\n")
         g.feedsvc_found = found
         return respond(found, max_age(), charge=charge)
@@ -374,10 +374,8 @@ def _published(path: str, match: re.Match | None, charge: Charge | None) -> Resp
         found = current_app.extensions["feedsvc.variants"].article_page(article_id(path))
     if found is None:
         if store().resource(path + "/") is not None:  # /category/x → /category/x/
-            return redirect(request.root_path + "/" + quote(path, safe="/") + "/", code=301)
-        if (spelled := _listing_as_published(path)) is not None:  # /category/الرِّياضة/ → /category/الرياضة/
-            return _moved_to(spelled)
-        raise _not_found(path)
+            return _moved_to(path + "/")
+        return _moved_or_not_found(path)
     g.feedsvc_found = found
     if match is not None:  # a browser opening a feed gets a page about it; feed readers get the feed (preview.py)
         shown = (is_navigation(request.headers) and store().resource(preview_key(path))) or found
@@ -411,10 +409,17 @@ def _listing_as_published(path: str) -> str | None:
     return spelled if store().resource(spelled) is not None else None
 
 
-def _moved_to(path: str) -> Response:
-    """A 301 to another path of this site, with the request's query."""
-    query = request.query_string.decode("latin-1")
-    return redirect(request.root_path + "/" + quote(path, safe="/") + (f"?{query}" if query else ""), code=301)
+def _moved_or_not_found(path: str) -> Response:
+    """A miss: the 301 to the listing a typed path names (_listing_as_published), else the 404."""
+    if (spelled := _listing_as_published(path)) is not None:  # /category/الرِّياضة/ → /category/الرياضة/
+        return _moved_to(spelled)
+    raise _not_found(path)
+
+
+def _moved_to(path: str, query: bool = True) -> Response:
+    """A 301 to another path of this site, with the request's query unless told not to."""
+    kept = request.query_string.decode("latin-1") if query else ""
+    return redirect(request.root_path + "/" + quote(path, safe="/") + (f"?{kept}" if kept else ""), code=301)
 
 
 _SEPARATORS = re.compile(r"[\s-]+")  # what a slug makes one hyphen of, in a typed name and in the listing's
