@@ -4,6 +4,7 @@ from __future__ import annotations
 import html as htmllib
 import re
 from html.parser import HTMLParser
+from itertools import accumulate
 from urllib.parse import urljoin, urlsplit
 
 import nh3
@@ -183,7 +184,9 @@ def test_markdown_output_is_always_safe(source):
 
 
 @pytest.mark.parametrize("source", [">" * 20000, "> " * 20000, "<div>" * 20000, "</div>" * 500 + "<div>" * 20000,
-                                    "".join("  " * i + "- x\n" for i in range(300)), "<b><i>" * 10000])
+                                    "".join("  " * i + "- x\n" for i in range(300)), "<b><i>" * 10000,
+                                    # an end tag of no open element's name closes nothing: each <b> stays open
+                                    "x<b>y</i>" * 30000, "<b></i>" * 150000, "<b><i></b>" * 2000])
 def test_markdown_nested_past_the_limit_is_refused_at_once_not_after_hours(source):
     import time
 
@@ -198,12 +201,51 @@ def test_markdown_nested_past_the_limit_is_refused_at_once_not_after_hours(sourc
 
 @pytest.mark.parametrize("fragment, depth", [
     ("", 0), ("<p>a</p><p>b</p>", 1), ("<ul><li><p>x</p></li></ul>", 3), ("<br><img src=x><hr/>", 0),
-    ("</div>" * 50 + "<div>" * 120, 120), ("<div>" * 3, 3), ("<p>&lt;div&gt;</p>", 1),
+    ("</div>" * 50 + "<div>" * 120, 101), ("<div>" * 3, 3), ("<p>&lt;div&gt;</p>", 1),
+    ("x<b>y</i>" * 5, 5), ("<div><span></div>x", 2), ("<b><i></b>x", 2), ("<div><b></div>", 2), ("<B>x</b>", 1),
+    ("<em><p>x</em></p>", 2), ("<b>" * 150, 101),
 ])
 def test_nesting_depth_counts_open_elements_and_ignores_stray_end_tags(fragment, depth):
     from feedsvc.reading.markup import nesting_depth
 
     assert nesting_depth(fragment) == depth
+
+
+_NESTABLE = ["b", "i", "em", "strong", "a", "span", "div", "p", "blockquote", "ul", "ol", "li", "code", "s", "table", "td",
+             "tr", "th", "tbody", "h1", "h2", "h3", "button", "caption", "dd", "dt", "dl", "section", "u", "small", "pre",
+             "nobr", "font", "big"]
+_UNKEPT = ["html", "body", "template", "svg", "math", "select", "option", "form"]  # ammonia drops them, keeps what is inside
+_ANY_TAG_OF = re.compile(r"<(/?)(?!(?:br|hr|img|col)\b)[a-z]")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from(_NESTABLE + _UNKEPT), st.sampled_from(["", "x"])), max_size=80))
+def test_nesting_depth_is_never_below_the_depth_the_sanitiser_builds(tags):
+    """The limit holds of the HTML as ammonia's parser builds it, mis-nested tags and all: ammonia's output (well formed,
+    every element closed) nests no deeper than nesting_depth said of its input (or it said past the limit)."""
+    from feedsvc.reading.markup import NESTING_MAX, nesting_depth
+
+    fragment = "".join(f"<{'/' if end else ''}{name}>{text}" for end, name, text in tags)
+    built = nh3.clean(fragment, tags=set(_NESTABLE), attributes={}, link_rel=None)
+    levels = [1 if end == "" else -1 for end in _ANY_TAG_OF.findall(built)]
+    assert nesting_depth(fragment) >= min(max(accumulate(levels, initial=0)), NESTING_MAX + 1)
+
+
+@pytest.mark.parametrize("source", ["<div>" + "&" * 60_000, "x " + "&bbbb" * 60_000, "&nbsp; " * 60_000,
+                                    "\u00a0" * 60_000, "&#38;" * 60_000])
+def test_markdown_with_runs_of_ampersands_is_refused_not_parsed_for_seconds(source):
+    from feedsvc.reading.markup import AMPERSANDS_MAX, MarkupError
+
+    with pytest.raises(MarkupError) as info:
+        markdown_to_html(source, BASE)
+    assert f"{AMPERSANDS_MAX:,}" in info.value.reason and info.value.fix
+
+
+def test_markdown_with_many_escaped_brackets_and_quotes_or_ampersands_under_the_limit_renders():
+    from feedsvc.reading.markup import AMPERSANDS_MAX
+
+    html = markdown_to_html('"x" 1 < 2 > 0 ' * 30_000 + "\n\n" + "a & b " * (AMPERSANDS_MAX - 10), BASE)
+    assert html.count("&amp;") == AMPERSANDS_MAX - 10 and html.count("1 &lt; 2 &gt; 0") == 30_000
 
 
 def test_markdown_of_ordinary_depth_renders():

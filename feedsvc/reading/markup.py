@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import html
-import operator
 import re
 import unicodedata
-from itertools import accumulate
 from typing import Callable
 from urllib.parse import urljoin, urlsplit
 
@@ -51,8 +49,34 @@ _BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "
 # blockquotes (40 KB of ">") take seconds, a 5 MB file of them hours. Real articles nest a few levels.
 NESTING_MAX = 100
 _VOID = "area|base|br|col|embed|hr|img|input|link|meta|param|source|track|wbr"
-_TAG = re.compile(rf"<(/?)(?!(?:{_VOID})\b)[a-zA-Z]")  # an element's start or end; void elements never nest
-_STEP = {"": 1, "/": -1}
+_TAG = re.compile(rf"<(/?)(?!(?:{_VOID})\b)([a-zA-Z][^\t\n\f\r />]*)")  # an element's start or end, named; void ones never nest
+# The formatting elements an HTML parser opens again after an end tag closed them out of order (`<b><i></b>x` is
+# `<b><i></i></b><i>x</i>`: "reconstruct the active formatting elements").
+# https://html.spec.whatwg.org/multipage/parsing.html#reconstruct-the-active-formatting-elements
+_FORMATTING = frozenset("a b big code em font i nobr s small strike strong tt u".split())
+# An end tag of a formatting element with one of these inside it moves what is inside to a copy of it ("the adoption
+# agency algorithm"), and one of another element past one of _SCOPE closes nothing: counted as closing nothing, which
+# never counts less deep than a parser builds. https://html.spec.whatwg.org/multipage/parsing.html#special
+_SPECIAL = frozenset(
+    "address applet area article aside base basefont bgsound blockquote body br button caption center col colgroup dd "
+    "details dir div dl dt embed fieldset figcaption figure footer form frame frameset h1 h2 h3 h4 h5 h6 head header "
+    "hgroup hr html iframe img input keygen li link listing main marquee menu meta nav noembed noframes noscript object "
+    "ol p param plaintext pre script search section select source style summary table tbody td template textarea tfoot h "
+    "th thead title tr track ul wbr xmp math svg".split())
+_SCOPE = frozenset("applet caption html table td th marquee object template button ol ul select math svg".split())
+_HEADINGS = frozenset("h1 h2 h3 h4 h5 h6".split())
+_IGNORED = frozenset("html head body frameset frame".split())  # a fragment's parser opens none of these
+# Closed by their end tag only where innermost: a start tag closes them before it (`<p><div>` is `<p></p><div>`; `<li>`,
+# `<dd>`, `<a>`, a heading, `<div>` in <svg>), or theirs opens nothing (a cell outside a table, a second `<form>`), and
+# their end tag would then close what is open after them.
+_INNERMOST = frozenset("caption col colgroup tbody td tfoot th thead tr p li dd dt option optgroup h a nobr button rb rt "
+                       "rp rtc form svg math select".split())
+# ammonia also takes time growing with the square of a text's length times its count of "&" and no-break spaces, each of
+# which it appends to the text alone (1 MiB of "&" in a raw HTML block: 16 s; "&" and four letters, 100,000 times: 1 s).
+# The references that stand for "<", ">" and '"' cost nothing (CommonMark writes every one of them so) and are not
+# counted. A news article has hundreds; at this many, one text costs ammonia about 1 s.
+AMPERSANDS_MAX = 50_000
+_CHEAP_REFERENCES = ("&lt;", "&gt;", "&quot;")
 # Containers that open on one line ("> > > …", "- - - …") are caught in the source, before CommonMark
 # writes megabytes of nested HTML for them.
 _DEEP_LINE = re.compile(rf"^(?:[ \t]*(?:>|[-+*](?=[ \t])|\d{{1,9}}[.)](?=[ \t]))){{{NESTING_MAX + 1}}}", re.MULTILINE)
@@ -67,13 +91,47 @@ class MarkupError(ValueError):
 
 
 def nesting_depth(fragment: str) -> int:
-    """How deep elements nest in an HTML fragment: an element left open stays open, a stray end tag closes nothing.
-
-    At C speed (accumulate and map), since it runs on every Markdown article before ammonia does.
-    """
-    levels = list(accumulate(map(_STEP.__getitem__, _TAG.findall(fragment)), initial=0))
-    # Depth is the rise since the lowest point so far: end tags with nothing open do not lower it.
-    return max(map(operator.sub, levels, accumulate(levels, min)))
+    """How deep elements nest in an HTML fragment as a parser builds it, at least: an element left open stays open, an
+    end tag closes the innermost open element of its name and every one inside it, one of no open element's name closes
+    nothing (`x<b>y</i>` a thousand times nests a thousand deep), and a formatting element closed out of order stays
+    counted, as a parser opens it again. Where a parser's rules may close less (the adoption agency, scopes, elements
+    a start tag closes), it counts nothing closed. Counted up to NESTING_MAX + 1, where the fragment is refused anyway.
+    A property test holds it to ammonia's own parse (tests/test_markup.py)."""
+    open_: list[str] = []
+    named: dict[str, int] = {}  # how many of each name are open: whether an end tag closes anything, without a search
+    deepest = 0
+    for end, name in _TAG.findall(fragment):
+        name = name.lower()
+        if name in _HEADINGS:  # </h2> closes an open <h1> as well
+            name = "h"
+        elif name in _IGNORED:
+            continue
+        if not end:
+            open_.append(name)
+            named[name] = named.get(name, 0) + 1
+        elif open_ and open_[-1] == name:  # the usual case: the innermost element ends
+            open_.pop()
+            named[name] -= 1
+            continue
+        else:
+            inside = open_[len(open_) - 1 - open_[::-1].index(name) + 1:] if named.get(name) else None
+            if inside is not None and name not in _INNERMOST and not any(
+                    map((_SCOPE if name in _SPECIAL else _SPECIAL).__contains__, inside)):
+                del open_[len(open_) - len(inside) - 1:]
+                named[name] -= 1
+                for inner in inside:
+                    if inner in _FORMATTING:
+                        open_.append(inner)  # opened again
+                    else:
+                        named[inner] -= 1
+            elif name == "p":  # a </p> that closes no <p> is an empty <p></p> (https://html.spec.whatwg.org/#parsing-main-inbody)
+                deepest = max(deepest, len(open_) + 1 + 2 * named.get("table", 0))
+        # A table holds its rows in a <tbody> and its cells in a <tr> whether written or not: two levels more at most.
+        if (depth := len(open_) + 2 * named.get("table", 0)) > deepest:
+            deepest = depth
+            if deepest > NESTING_MAX:
+                break
+    return deepest
 
 
 def paragraphs_to_html(paragraphs: list[str]) -> str:
@@ -140,8 +198,12 @@ def markdown_to_html(source: str, base_url: str) -> str:
         _CHAR_REF.sub(_drop_nonchar_ref, source), options=_CMARK_OPTIONS, extensions=_CMARK_EXTENSIONS))
     depth = nesting_depth(rendered)
     if depth > NESTING_MAX:
-        raise MarkupError(f"Markdown nests {depth} levels deep (quotes, lists or HTML), over the {NESTING_MAX} limit",
+        raise MarkupError(f"Markdown nests more than {NESTING_MAX} levels deep (quotes, lists or HTML elements left open)",
                           "flatten the nested quotes, lists or HTML elements")
+    ampersands = rendered.count("&") + rendered.count("\xa0") - sum(map(rendered.count, _CHEAP_REFERENCES))
+    if ampersands > AMPERSANDS_MAX:
+        raise MarkupError(f"Markdown holds {ampersands:,} “&” and no-break spaces, over the {AMPERSANDS_MAX:,} limit",
+                          "write fewer of them (a plain space for a no-break one), or split the article")
     return sanitize_html(rendered, base_url)
 
 
