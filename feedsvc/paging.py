@@ -140,7 +140,8 @@ def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: i
     # dated (Last-Modified has whole seconds), so an embargo released while it waited, dated within that second, is in
     # the next build only, and `since` = this one's Last-Modified, the usual poll, missed it for good. An item of that
     # second a reader had already comes again, which it takes as the same item (its id).
-    before = since - _ONE_SECOND
+    # Year 1's first second has no second before it (DateTime.MinValue, a client's "everything"): from there, as it is.
+    before = since - _ONE_SECOND if since.replace(tzinfo=None) - datetime.min >= _ONE_SECOND else since
     newer = items.newer_than(before) if hasattr(items, "newer_than") else [a for a in items if changed_after(a, before)]
     if after is not None:
         # Where the page before ended, not how many items came before it: an item deleted from a page a reader has

@@ -225,6 +225,17 @@ def test_a_malformed_since_is_400_that_shows_the_expected_form(paged, value):
     assert b"RFC 3339" in res.data and b"2026-11-29T08:00:00Z" in res.data
 
 
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00.999Z", "0001-01-01T00:00:00%2B00:00",
+                                   "0001-01-01T00:00:00.5-00:00"])
+def test_a_since_in_year_ones_first_second_is_every_item_not_a_500(paged, value):
+    """.NET's DateTime.MinValue, a client's "everything": the second before it is no datetime, and was a 500."""
+    everything = [e.id for e in feedparser.parse(paged.get("/feed.atom?since=0001-01-01T00:00:01Z").data).entries]
+    for path in (f"/feed.atom?since={value}", f"/feed.json?since={value}&page=2", f"/category/news/feed.rss?since={value}"):
+        res = paged.get(path)
+        assert res.status_code == 200, (path, res.data[:200])
+    assert [e.id for e in feedparser.parse(paged.get(f"/feed.atom?since={value}").data).entries] == everything
+
+
 def test_summary_mode_leaves_the_body_out_of_public_feeds(make_app, articles_dir):
     write(articles_dir, "a.md", "---\ntitle: T\ncategory: News\nsummary: Short.\ndate: 2026-01-01T00:00:00Z\n---\nThe long secret body.\n")
     client = make_app(articles_dir, PUBLIC_CONTENT="summary").test_client()
