@@ -69,6 +69,28 @@ def test_an_arabic_article_page_says_when_it_was_updated_in_arabic(articles_dir,
     assert " · حُدِّث <time" in page and " · updated <time" not in page, page
 
 
+# HTML's valid global date and time string: at most three digits of a second, and an offset.
+# https://html.spec.whatwg.org/multipage/common-microsyntaxes.html#valid-global-date-and-time-string
+HTML_DATETIME = r"\d{4,}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d{1,3})?)?(?:Z|[+-]\d\d:\d\d)"
+
+
+def test_every_time_a_page_shows_is_a_valid_html_datetime(make_app, articles_dir):
+    """An article dated when first seen (no `date:`) has microseconds; six digits of a second are no valid <time>."""
+    import re
+
+    write(articles_dir, "undated.md", "---\ntitle: Undated\ncategory: News\n---\nBody.\n")
+    write(articles_dir, "edited.md", "---\ntitle: Edited\ncategory: News\ndate: 2026-11-01T10:00:00.123456Z\n"
+                                     "updated: 2026-11-02T10:00:00.654321+03:00\n---\nBody.\n")
+    client = make_app(articles_dir).test_client()
+    found = []
+    for path in ("/", "/category/news/", "/articles/undated", "/articles/edited", "/feed.rss"):
+        res = client.get(path, headers={"Sec-Fetch-Dest": "document", "Accept": "text/html"})
+        assert res.status_code == 200, path
+        found += [(path, value) for value in re.findall(r'<time[^>]* datetime="([^"]*)"', res.get_data(as_text=True))]
+    assert {path for path, _ in found} >= {"/", "/category/news/", "/articles/undated", "/articles/edited"}
+    assert [(path, v) for path, v in found if not re.fullmatch(HTML_DATETIME, v)] == []
+
+
 def test_a_category_without_its_slash_redirects_to_the_page(client):
     res = client.get("/category/technology")
     assert res.status_code == 301 and res.headers["Location"].endswith("/category/technology/")

@@ -198,8 +198,8 @@ def render_article(article: Article, links: tuple[Link, ...], site: Site) -> tup
         tags=[{"name": name, "page": page} for kind, name, page, _ in links if kind == "tag"],
         words=page_words(article.lang),
         author_page=author[2] if author else None,
-        published_iso=article.published.isoformat(), published_text=_human(article.published),
-        updated_iso=article.updated.isoformat(), updated_text=_human(article.updated),
+        published_iso=_machine(article.published), published_text=_human(article.published),
+        updated_iso=_machine(article.updated), updated_text=_human(article.updated),
     )
     return html.encode("utf-8"), article.updated
 
@@ -285,10 +285,16 @@ def _rows(articles: Iterable[Article], site: Site, summaries: bool = False) -> l
     """What templates/list.html shows of each article (its summary only where the list shows summaries)."""
     return [
         {"title": a.title, "url": article_url(site, a), "lang": a.lang, "direction": a.direction,
-         "published_iso": a.published.isoformat(), "published_text": _human(a.published)}
+         "published_iso": _machine(a.published), "published_text": _human(a.published)}
         | ({"summary": a.summary} if summaries else {})
         for a in articles
     ]
+
+
+def _machine(when: datetime) -> str:
+    """A <time datetime> value: whole seconds, as HTML's valid date strings allow at most three digits of a second (an
+    article first seen has six). https://html.spec.whatwg.org/multipage/common-microsyntaxes.html#global-dates-and-times"""
+    return when.isoformat(timespec="seconds")
 
 
 def _human(moment: datetime) -> str:
