@@ -28,7 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, refresh: bool = True,
     """
     from flask import Flask  # here, not at the top: `feedsvc serve`'s master imports feedsvc and never serves
 
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)  # static files come from the build store (urls.py STATIC)
     settings = _settings(config)  # kept in extensions (feedsvc.settings), not copied into app.config: read by attribute
     from .serving.web import ServingOptions
 

@@ -89,6 +89,15 @@ def test_unknown_or_traversing_paths_are_404_with_a_helpful_body(client, path):
     assert b"import" not in res.data
 
 
+@pytest.mark.parametrize("path", ["/static/feed.xsl", "/static/style.css", "/static/x", "/static/__init__.py"])
+def test_flasks_own_static_route_serves_nothing(client, path):
+    """The package's static files are published from the build store at their own paths (/feed.xsl, /style.css), with
+    the site's headers; Flask's /static/ route served them from disk with its own, and its misses as an HTML page."""
+    res = client.get(path)
+    assert res.status_code == 404 and res.mimetype == "text/plain" and b"/feed.rss" in res.data
+    assert res.headers["X-Content-Type-Options"] == "nosniff"
+
+
 @pytest.mark.parametrize("path", ["/feed.rss", "/category/no-such/feed.rss", "/feeds.opml", "/sitemap.xml", "/",
                                   "/feed.rss?page=2", "/search/feed.rss?q=x", "/partners/feed.rss?key=s3cr3t-partner-key"])
 def test_before_the_first_build_everything_is_503_with_retry_after_not_404(sample_dir, tmp_path, monkeypatch, path):
