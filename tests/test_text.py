@@ -58,6 +58,21 @@ def test_a_utf8_article_with_a_stray_byte_is_published_with_the_byte_shown_as_a_
     assert stray_bytes(latin) == (1, len(latin) - 1) and decode_bytes(latin).endswith("café\ufffd")
 
 
+def test_a_utf8_article_with_more_stray_bytes_is_never_read_as_another_encoding():
+    """Nine stray bytes in a UTF-8 Arabic article had charset-normalizer's open guess read it as gb18030: its category a
+    new one in CJK mojibake, its slug recorded for good. Strays few beside the file's own UTF-8 are published as U+FFFD;
+    more are an error that says to re-save the file; neither is ever another encoding's reading."""
+    from feedsvc.reading.text import STRAY_RATIO
+
+    data = ARABIC.encode("utf-8")
+    own = len(ARABIC) - len(ARABIC.encode("ascii", "ignore"))  # its characters that are not ASCII
+    few = data + b"\xa0x" * (own // STRAY_RATIO)
+    assert own // STRAY_RATIO > 8 and decode_bytes(few) == ARABIC + "\ufffdx" * (own // STRAY_RATIO)
+    many = data + b"\xa0x" * (own // 2)
+    with pytest.raises(DecodeError, match=rf"UTF-8 but for {own // 2} bytes that are not \(the first at byte {len(data)}\); re-save"):
+        decode_bytes(many)
+
+
 @settings(max_examples=200, deadline=None)
 @given(text=st.text(alphabet="abc xyz.,'\"-\néèàâçñüöäßÉÀ", min_size=1, max_size=300),
        encoding=st.sampled_from(["cp1252", "latin-1", "iso8859_15"]))

@@ -88,6 +88,9 @@ def decode_bytes(data: bytes) -> str:
     except UnicodeDecodeError:
         if stray_bytes(data) is not None:  # UTF-8 but for a stray byte or two: published, each shown as U+FFFD
             return data.decode("utf-8", "replace")
+        if (damaged := _mostly_utf8(data)) is not None:  # no legacy text reads so: a guess would be mojibake for good
+            raise DecodeError(f"UTF-8 but for {damaged[0]} bytes that are not (the first at byte {damaged[1]}); re-save "
+                              f"the file as UTF-8")
         best = legacy_match(data)
     if best is None:
         raise DecodeError("not text in UTF-8 or any detectable encoding; re-save the file as UTF-8")
@@ -98,6 +101,10 @@ STRAY_MAX = 8  # bytes that are not UTF-8 in a file that otherwise is, at most
 # And for each, at least one character that is UTF-8's own (non-ASCII, decoded): a legacy file's accented letters are
 # each an invalid byte, and two of its bytes that make a valid UTF-8 sequence by chance are rare (Ã© is mojibake itself).
 STRAY_SHARE = 1
+# Any number of them where UTF-8's own characters are this many times as many: in legacy Arabic, Persian and Urdu text
+# (windows-1256) they are 0.3-6% of its invalid bytes, in ISO-8859-6 none. Nine stray bytes in a UTF-8 Arabic article
+# had it read as gb18030, its category a new one in CJK mojibake, for good.
+STRAY_RATIO = 4
 
 
 def stray_nuls(data: bytes) -> bool:
@@ -122,10 +129,30 @@ def stray_bytes(data: bytes) -> tuple[int, int] | None:
         return None
     except UnicodeDecodeError as exc:
         first = exc.start
+    stray, wide = _counts(data)
+    if 0 < stray and (stray <= STRAY_MAX and wide >= STRAY_SHARE * stray or wide >= STRAY_RATIO * stray):
+        return stray, first
+    return None
+
+
+def _counts(data: bytes) -> tuple[int, int]:
+    """(bytes that are not UTF-8, characters that are UTF-8's own and not ASCII) of bytes that are not all UTF-8."""
     text = data.decode("utf-8", "replace")
     stray = text.count("\ufffd") - data.count("\ufffd".encode("utf-8"))  # those the file held as characters aside
-    wide = len(text) - len(text.encode("ascii", "ignore")) - text.count("\ufffd")
-    return (stray, first) if 0 < stray <= STRAY_MAX and wide >= STRAY_SHARE * stray else None
+    return stray, len(text) - len(text.encode("ascii", "ignore")) - text.count("\ufffd")
+
+
+def _mostly_utf8(data: bytes) -> tuple[int, int] | None:
+    """(how many, the first one's offset) of the bytes that are not UTF-8 in a file whose own UTF-8 characters are at
+    least as many, too damaged to publish with them replaced (stray_bytes), and no legacy text either; else None."""
+    stray, wide = _counts(data)
+    if not stray or wide < stray:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return stray, exc.start
+    return None
 
 
 def legacy_match(data: bytes):
