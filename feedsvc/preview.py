@@ -8,11 +8,12 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
+from datetime import datetime
 from typing import Mapping, Protocol
 
 from .formats import FORMATS
 from .formats.pages import render_preview
-from .model import Site
+from .model import Feed, Site
 from .resource import Rendered
 from .urls import HTML_TYPE
 
@@ -89,8 +90,7 @@ def preview_page(snapshot: Snapshot, site: Site, path: str, keep: bool = True) -
     fmt = _FORMAT_BY_TYPE[found.media_type]
     if feed is None or feed.path(fmt) != path:
         return None
-    # Pages compress on their first request; Last-Modified is the feed's: the page changes when it does.
-    page = Rendered(render_preview(feed, fmt, site), HTML_TYPE, found.last_modified, precompress=False)
+    page = feed_page(feed, fmt, site, found.last_modified)
     if not keep:
         return page
     with _made_lock:
@@ -98,3 +98,9 @@ def preview_page(snapshot: Snapshot, site: Site, path: str, keep: bool = True) -
         while len(_made) > KEEP:
             _made.popitem(last=False)
     return page
+
+
+def feed_page(feed: Feed, fmt: str, site: Site, last_modified: datetime) -> Rendered:
+    """The page for browsers of a feed in a format, dated as the feed is (last_modified: its Last-Modified)."""
+    # Pages compress on their first request; Last-Modified is the feed's: the page changes when it does.
+    return Rendered(render_preview(feed, fmt, site), HTML_TYPE, last_modified, precompress=False)

@@ -15,7 +15,9 @@ import pytest
 
 from feedsvc.search import SearchIndex, SearchIndexer
 from feedsvc.searchtext import MAX_CHARS, TOKENIZER, QueryError, match_expression, normalise
+from feedsvc.preview import VARY
 from tests.conftest import FIXED_NOW, SEED, write
+from tests.test_preview import CHROMIUM, FIREFOX, READERS, SITE
 
 SEED_TITLE = "زيارة مسؤول أمني روسي لطهران تزامنًا مع التهديدات الأميركية"
 
@@ -393,6 +395,75 @@ def test_answers_carry_validators_and_caching_and_a_conditional_request_gets_304
     br = search(client, "طهران", **{"Accept-Encoding": "br"})
     assert br.headers["Content-Encoding"] == "br"
 
+
+
+# --- a search feed opened in a browser: its page for browsers, as at every feed's URL (tests/test_preview.py) ---
+
+FEED_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml", "json": "application/feed+json"}
+LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
+
+
+@pytest.mark.parametrize("fmt", FEED_TYPES)
+def test_a_browser_opening_a_search_feed_gets_its_page_and_a_reader_the_feed_each_with_its_own_304(client, fmt):
+    # The search page's Subscribe links led browsers to the feed's raw XML or JSON, with only Vary: Accept-Encoding.
+    query = "مسئول"
+    own = f"{SITE}/search/feed.{fmt}?q={quote_plus(query)}"
+    page = search(client, query, fmt, **CHROMIUM)
+    assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+    html = page.get_data(as_text=True)
+    assert html.startswith('<!doctype html>\n<html lang="ar" dir="rtl">')  # Arabic results: a right-to-left page
+    assert f"<title>feedsvc — {query} (خلاصة {LABELS[fmt]})</title>" in html
+    assert f'<p class="address"><code dir="ltr">{own}</code></p>' in html
+    for other in set(FEED_TYPES) - {fmt}:  # the same search in the other two formats, never the site-wide feeds
+        assert f'<a href="{SITE}/search/feed.{other}?q={quote_plus(query)}" type="{FEED_TYPES[other]}">' in html
+    assert f'<a href="{SITE}/search/?q={quote_plus(query)}">this search\'s page</a>' in html
+    assert SEED_TITLE in html and "A feed reader (an app or a web service)" in html
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    plain = search(client, query, fmt)
+    for name, headers in READERS.items():
+        res = search(client, query, fmt, **headers)
+        assert res.headers["Content-Type"].startswith(FEED_TYPES[fmt]), name
+        assert (res.data, res.headers["ETag"]) == (plain.data, plain.headers["ETag"]), name
+        assert res.headers["Vary"] == VARY, name
+    assert page.headers["Vary"] == plain.headers["Vary"] == VARY == "Accept-Encoding, Sec-Fetch-Dest, Accept"
+    assert page.headers["ETag"] != plain.headers["ETag"]
+    assert page.headers["Last-Modified"] == plain.headers["Last-Modified"]
+    again = search(client, query, fmt, **CHROMIUM, **{"If-None-Match": page.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b"" and again.headers["Vary"] == VARY
+    again = search(client, query, fmt, **{"If-None-Match": plain.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b"" and again.headers["Vary"] == VARY
+    # Each ETag is its own representation's: the feed's tag never makes the page a 304, nor the page's the feed.
+    assert search(client, query, fmt, **CHROMIUM, **{"If-None-Match": plain.headers["ETag"]}).status_code == 200
+    assert search(client, query, fmt, **{"If-None-Match": page.headers["ETag"]}).status_code == 200
+
+
+def test_a_browser_without_fetch_metadata_is_told_by_accept_and_the_search_page_itself_is_unchanged(client):
+    page = search(client, "library", "atom", Accept=FIREFOX["Accept"])  # plain HTTP: no Sec-Fetch-Dest
+    html = page.get_data(as_text=True)
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert '<html lang="en" dir="ltr">' in html and "<title>feedsvc — library (Atom feed)</title>" in html
+    assert search(client, "library", "atom", **{"Sec-Fetch-Dest": "empty", "Accept": "text/html"}).headers[
+        "Content-Type"].startswith("application/atom+xml")  # a script's fetch() gets the feed
+    found = search(client, "library", "html", **CHROMIUM)  # the search's own page: not a feed's URL
+    assert "<title>Search: library — feedsvc</title>" in found.get_data(as_text=True)
+    assert found.headers["Vary"] == "Accept-Encoding"
+
+
+def test_a_search_feeds_page_with_no_result_yet_is_right_to_left_on_an_arabic_site(make_app, sample_dir):
+    app = make_app(sample_dir, FEED_MAX_ITEMS=50, SITE_LANGUAGE="ar")
+    assert app.extensions["feedsvc.indexer"].wait(30)
+    html = search(app.test_client(), "zzyzx", "rss", **CHROMIUM).get_data(as_text=True)
+    assert html.startswith('<!doctype html>\n<html lang="ar" dir="rtl">') and "(خلاصة RSS)</title>" in html
+    assert f'<code dir="ltr">{SITE}/search/feed.rss?q=zzyzx</code>' in html
+
+
+def test_a_search_feeds_page_is_the_same_bytes_in_every_process(app, make_app, sample_dir):
+    first = search(app.test_client(), "مسئول", "json", **CHROMIUM)
+    other = make_app(sample_dir, FEED_MAX_ITEMS=50)  # another process over the same store
+    assert other.extensions["feedsvc.indexer"].wait(30)
+    second = search(other.test_client(), "مسئول", "json", **CHROMIUM)
+    assert first.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert (first.data, first.headers["ETag"]) == (second.data, second.headers["ETag"])
 
 def test_the_same_query_and_build_give_the_same_bytes_in_every_process(app, make_app, sample_dir):
     first = search(app.test_client(), "مسئول", "atom")

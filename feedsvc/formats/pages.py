@@ -205,9 +205,12 @@ def render_article(article: Article, links: tuple[Link, ...], site: Site) -> tup
 
 
 def render_preview(feed: Feed, fmt: str, site: Site) -> bytes:
-    """The page a browser shows at a feed's URL: the feed's items and how to subscribe to it."""
-    links = feed_links(site, feed.key, feed.title)
-    this = next(link for link in links if link["href"].endswith(FORMATS[fmt].suffix))
+    """The page a browser shows at a feed's URL: the feed's items and how to subscribe to it; a search feed's (its
+    prefix urls.SEARCH) links carry its query, as its self link does."""
+    links = feed_links(site, feed.key, feed.title) if feed.prefix != urls.SEARCH else [
+        {"type": f.media_type, "href": urls.feed_url(site, feed, key), "label": f.label, "title": f"{feed.title} ({f.label})"}
+        for key, f in FORMATS.items()]
+    this = links[list(FORMATS).index(fmt)]  # in FORMATS' order (a search's hrefs end with its query, not the suffix)
     html = _ENV.get_template("preview.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, feed=feed,
         this=this, others=[link for link in links if link is not this], items=_preview_items(feed.items, site),

@@ -30,6 +30,7 @@ from ..formats.pages import article_links, render_article
 from ..model import Site
 from ..paging import Listing, page_feed, since_feed
 from ..partners import Partner
+from ..preview import feed_page
 from ..resource import Rendered
 from ..search import IndexBehindError, SearchIndex
 from ..searchtext import match_expression
@@ -153,9 +154,10 @@ class Variants:
         when = self.reader.recorded(article_path(id_), hashlib.sha256(body).hexdigest()) or article.updated
         return Rendered(body, HTML_TYPE, when, precompress=False)
 
-    def search(self, query: str, fmt: str) -> Rendered | None:
+    def search(self, query: str, fmt: str, browser: bool = False) -> Rendered | None:
         """The newest FEED_MAX_ITEMS articles matching a query, as a feed (fmt "rss", "atom", "json") or its page
         ("html"); None before the first build. Raises search.QueryError for a query that cannot be run.
+        browser: the feed's page for browsers instead of its bytes (preview.py), as a category feed has.
 
         Answered only from an index that holds the build's articles (else, after INDEX_WAIT, IndexBehindError),
         and dated when the site-wide listing last changed: any article's text, date or coming and going moves
@@ -175,14 +177,16 @@ class Variants:
             time.sleep(0.01)
             stored = self.reader.listing("")
             changed = stored[0].changed
-        key = ("search", self.index.generation(), query, fmt)
-        return self._kept_or_made(key, lambda answered: self._make_search(query, fmt, changed))
+        key = ("search", self.index.generation(), query, fmt, browser)
+        return self._kept_or_made(key, lambda answered: self._make_search(query, fmt, changed, browser))
 
-    def _make_search(self, query: str, fmt: str, changed: datetime) -> Rendered | None:
+    def _make_search(self, query: str, fmt: str, changed: datetime, browser: bool) -> Rendered | None:
         ids = self.index.newest(query, self.size)
         feed = search_feed(query, self.reader.articles(ids), self.site, changed, self.public["full_text"])
         if fmt == "html":
             return Rendered(render_search(feed, query, self.site), HTML_TYPE, feed.updated, precompress=False)
+        if browser:  # dated as the feed's bytes are (renderer.feed: feed.updated), so both change together
+            return feed_page(feed, fmt, self.site, feed.updated)
         return self.renderer.feed(fmt, feed)
 
     def _kept_or_made(self, key: tuple, make) -> Rendered | None:

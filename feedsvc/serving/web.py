@@ -305,13 +305,16 @@ _SEARCH_FEEDS = {feed_path("", key): key for key in FORMATS}  # feed.rss → rss
 @bp.get(f"/{SEARCH}", defaults={"name": ""})
 @bp.get(f"/{SEARCH}<name>")
 def search(name: str) -> Response:
-    """The newest articles matching ?q= (feedsvc/search.py), as a feed or a page; budgeted like every feed."""
+    """The newest articles matching ?q= (feedsvc/search.py), as a feed or a page; budgeted like every feed. A browser
+    opening a search feed gets its page for browsers, as at every feed's URL (preview.py); feed readers get the feed."""
     fmt = _SEARCH_FEEDS.get(name, "html" if not name else None)
     if fmt is None:
         raise _not_found(SEARCH + name)
     charge = _charge("public", _client_address())
+    feed = fmt != "html"
     try:
-        found = current_app.extensions["feedsvc.variants"].search(_search_words(), fmt)
+        found = current_app.extensions["feedsvc.variants"].search(_search_words(), fmt,
+                                                                  browser=feed and is_navigation(request.headers))
     except QueryError as exc:
         raise RequestError(400, f"{exc}\n") from None
     except IndexBehindError:
@@ -319,7 +322,7 @@ def search(name: str) -> Response:
                                 "try again in a few seconds.\n", {"Retry-After": "2"}) from None
     if found is None:
         raise RequestError(404, "Not found: nothing is published yet; search again after the first build.\n")
-    return respond(found, max_age(), charge=charge)
+    return respond(found, max_age(), charge=charge, vary=PREVIEW_VARY if feed else None)
 
 
 def _search_words() -> str:
