@@ -435,9 +435,12 @@ def test_a_release_time_under_another_name_that_cannot_be_read_is_refused_too(ex
     assert "is not read" in info.value.reason and reason in info.value.reason and "published at once" in info.value.reason
 
 
-@pytest.mark.parametrize("extra", ["published: false", "published: no", "published: 0", "embargoed: true", "embargo: yes"])
+@pytest.mark.parametrize("extra", ["published: false", "published: no", "published: 0", "embargoed: true", "embargo: yes",
+                                   "status: draft", "Status: Draft", "status: pending", "status: private", "status: hidden",
+                                   "status: future", "status: scheduled", "publish: false", "private: true"])
 def test_a_flag_that_holds_an_article_back_under_another_name_is_refused(extra):
-    """Jekyll's `published: false` (not to be published) and `embargoed: true` were left alone: published at once."""
+    """Jekyll's `published: false` (not to be published) and `embargoed: true` were left alone: published at once; so
+    were Pelican's and WordPress's `status: draft` (found by a hostile-input helper), `publish: false` and `private: true`."""
     with pytest.raises(ArticleError) as info:
         parse(f"---\ntitle: T\ncategory: C\ndate: 2026-01-01\n{extra}\n---\nBody.\n", "a.md")
     assert "would be published at once" in info.value.reason and "`draft: true`" in info.value.fix
@@ -452,7 +455,9 @@ def test_a_date_with_a_two_digit_year_is_refused(written):
 
 
 @pytest.mark.parametrize("extra", ["published: true", "embargoed: false", "release: 2.3", "schedule: weekly",
-                                   "publishDate: 2026-01-01", "publishDate: 2025-06-01", "embargo: soon"])
+                                   "publishDate: 2026-01-01", "publishDate: 2025-06-01", "embargo: soon",
+                                   "status: published", "status: publish", "status: breaking", "publish: true",
+                                   "private: false"])
 def test_a_key_of_another_system_that_holds_no_later_release_is_left_alone(extra):
     """Jekyll's `published: true`, a version, a past or equal release: they published before, and still do."""
     article = parse(f"---\ntitle: T\ncategory: C\ndate: 2026-01-01\n{extra}\n---\nBody.\n", "a.md")

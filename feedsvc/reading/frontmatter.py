@@ -178,7 +178,10 @@ def ignored_keys(meta: dict) -> list[str]:
 # is no date (`published: true`, Jekyll's flag) or no later than `date:` is left alone, as any key feedsvc does not read.
 _RELEASE_KEYS = {"published", "publishdate", "publish_date", "pubdate", "pub_date", "publish_at", "publishat",
                  "publishedat", "published_at", "embargo", "embargoed", "embargo_until", "release_date", "releasedate",
-                 "go_live", "golive", "live_at"}
+                 "go_live", "golive", "live_at", "status", "publish", "private"}
+# What Pelican's, WordPress's and Ghost's `status:` say of an article not to be published (yet): `status: draft` was
+# published at once. Any other status (`published`, a news desk's `breaking`) is left alone.
+_HELD_STATUSES = {"draft", "drafts", "pending", "private", "hidden", "future", "scheduled", "trash", "auto-draft", "unpublished"}
 # Keys that mean one feedsvc reads, for `check` to name (`tag:` for `tags:`).
 MEANT = {"tag": "tags", "authors": "author", "by": "author", "byline": "author", "creator": "author",
          "description": "summary", "excerpt": "summary", "abstract": "summary", "lede": "summary", "lastmod": "updated",
@@ -219,9 +222,12 @@ def check_release_keys(meta: dict, zone: str) -> None:
 
 
 def _held_back(key: str, value: Any) -> bool:
-    """Whether a release key's value says "not yet" without a time: `published: false`, `embargoed: true`."""
+    """Whether a release key's value says "not yet" without a time: `published: false`, `embargoed: true`, `status:
+    draft`, `publish: false`, `private: true`."""
     word = str(value).strip().lower() if isinstance(value, (str, bool)) else ""
-    return (key == "published" and word in _FALSE_WORDS | {"0"}) or (key.startswith("embargo") and word in _TRUE_WORDS | {"1"})
+    return ((key in ("published", "publish") and word in _FALSE_WORDS | {"0"})
+            or ((key.startswith("embargo") or key == "private") and word in _TRUE_WORDS | {"1"})
+            or (key == "status" and word in _HELD_STATUSES))
 
 
 def _looks_dated(value: Any) -> bool:
