@@ -983,3 +983,11 @@ def test_the_reading_options_change_with_the_time_zones_rules(tmp_path, monkeypa
     monkeypatch.setattr(zoneinfo, "TZPATH", (str(tmp_path / "zones"),))
     after = Options.from_settings(settings)
     assert before.zone_rules and after.zone_rules and before.zone_rules != after.zone_rules and repr(before) != repr(after)
+
+
+@pytest.mark.parametrize("folder", ["★★★★★", "ـــ", "---"])
+def test_a_file_in_a_folder_whose_name_names_no_category_is_told_to_rename_it(folder):
+    """It was told to "move the file into a category folder", which it was in: the folder's name was the trouble."""
+    with pytest.raises(ArticleError) as info:
+        parse("---\ntitle: T\ndate: 2026-01-01\n---\nBody.\n", f"{folder}/f.md")
+    assert folder in info.value.reason and "rename the folder" in info.value.fix

@@ -317,6 +317,9 @@ def _markdown_categories(meta: dict, source: str) -> list[str]:
     if not categories:
         folder = source.split("/")[0] if "/" in source else ""
         categories = [c for c in [frontmatter.clean_category(folder)] if frontmatter.names_something(c)]
+        if not categories and folder:  # in a folder, whose name names no category (`★★★★★`, a rule of tatweel)
+            raise ArticleError(source, f"no category, and its folder's name {quoted(folder)} names none",
+                               "add `category: …` to the front matter or rename the folder to the category's name")
         if not categories:
             raise ArticleError(source, "no category", "add `category: …` to the front matter or move the file into a category folder")
     return categories
