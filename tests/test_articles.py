@@ -991,3 +991,25 @@ def test_a_file_in_a_folder_whose_name_names_no_category_is_told_to_rename_it(fo
     with pytest.raises(ArticleError) as info:
         parse("---\ntitle: T\ndate: 2026-01-01\n---\nBody.\n", f"{folder}/f.md")
     assert folder in info.value.reason and "rename the folder" in info.value.fix
+
+
+@pytest.mark.parametrize("image, problem", [
+    ("https://", "no host"), ("https:/x.jpg", "no host"), ("http://a:99999/x.jpg", "port"), ("http://a:port/x.jpg", "port"),
+    ("http://user:pass@host/x.jpg", "user name or password"), ("http://a/%zz.jpg", "%XX"),
+    ('"https://a/x.jpg\\nfoo"', "control character"), ("javascript:alert(1)", "not an http(s) URL"),
+])
+def test_an_image_no_reader_could_fetch_is_refused_with_the_fix(image, problem):
+    """`image:` was checked for its scheme alone: a URL with no host, a port past 65535, credentials (published in
+    every feed) or a broken escape reached the feeds, where the W3C validator calls it invalid (a hostile-input helper)."""
+    with pytest.raises(ArticleError) as info:
+        parse(f"---\ntitle: T\ncategory: C\ndate: 2026-01-01\nimage: {image}\n---\nBody.\n", "a.md")
+    assert problem in info.value.reason and "image:" in info.value.fix
+
+
+@pytest.mark.parametrize("image, url", [
+    ("https://a/x.jpg", "https://a/x.jpg"), ("/media/front page.jpg", "http://127.0.0.1:8000/media/front%20page.jpg"),
+    ("https://a:8443/%D8%A7.jpg", "https://a:8443/%D8%A7.jpg"), ("https://a/صورة.jpg", "https://a/صورة.jpg"),
+])
+def test_a_whole_image_url_is_kept_and_a_space_in_it_escaped(image, url):
+    article = parse(f"---\ntitle: T\ncategory: C\ndate: 2026-01-01\nimage: {image}\n---\nBody.\n", "a.md")
+    assert article.image == url

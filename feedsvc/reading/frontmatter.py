@@ -495,10 +495,31 @@ def read_image(meta: dict, base_url: str) -> str | None:
     if not image:
         return None
     try:
-        url = urljoin(base_url, image)
-        usable = urlsplit(url).scheme in ("http", "https")
-    except ValueError:
-        usable = False
+        url = urljoin(base_url, image).replace(" ", "%20")  # `images/front page.jpg`, as a browser asks for it
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https")
+        problem = _url_problem(url, parts) if usable else None
+    except ValueError:  # a port that is no number (urlsplit reads it only when asked: in _url_problem)
+        usable, problem = True, "a port that is not a number from 0 to 65535"
     if not usable:
         raise FrontMatterError(f"image {quoted(image)} is not an http(s) URL", "write `image:` as https://… or a path on the site")
+    if problem is not None:  # feeds carry it as a URL readers fetch: the W3C validator calls such an image invalid
+        raise FrontMatterError(f"image {quoted(image)} has {problem}", "write `image:` as a whole URL, https://host/path")
     return url
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _url_problem(url: str, parts) -> str | None:
+    """What makes an http(s) URL one no reader can fetch, or publishes what it must not; None when it is whole."""
+    if not parts.hostname:
+        return "no host"
+    if parts.username is not None or parts.password is not None:
+        return "a user name or password in it, which every feed would publish"
+    parts.port  # raises ValueError for a port out of range or not a number
+    if any(ch <= " " or ch == "\x7f" for ch in url):
+        return "a line break, tab or other control character in it"
+    if _BAD_ESCAPE.search(url):
+        return "a % that is not a %XX escape"
+    return None
