@@ -63,6 +63,34 @@ def test_a_large_body_is_refused_before_the_app_sees_it(asgi):
     assert call(asgi, scope(b"/feed.rss", method="POST"), b"x")[0] == 405
 
 
+def test_a_declared_length_past_the_limit_is_refused_before_any_body_is_waited_for(asgi):
+    """It waited for the body, which a client may never send; gunicorn then logged a 500."""
+    sent = []
+
+    async def receive():
+        raise AssertionError("the body was waited for")
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(asgi(scope(b"/feed.rss", headers=[(b"content-length", str(MAX_BODY + 1).encode())]), receive, send))
+    assert sent[0]["status"] == 413 and b"too large" in sent[1]["body"]
+
+
+def test_a_body_the_client_stopped_sending_is_a_400_the_app_never_sees(asgi):
+    """The app was called with the part that came, as if it were the whole request."""
+    sent, incoming = [], [{"type": "http.request", "body": b"abc", "more_body": True}, {"type": "http.disconnect"}]
+
+    async def receive():
+        return incoming.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(asgi(scope(b"/feed.rss", headers=[(b"content-length", b"10")]), receive, send))
+    assert sent[0]["status"] == 400 and b"incomplete" in sent[1]["body"]
+
+
 def test_the_environ_follows_pep_3333():
     environ = wsgi_environ(scope(b"/a%20b/%D8%B3", headers=[(b"x-forwarded-for", b"1.2.3.4"), (b"x-forwarded-for", b"5.6.7.8"),
                                                            (b"content-type", b"text/plain")], query=b"page=2"), b"")

@@ -147,6 +147,12 @@ def test_control_characters_in_a_path_are_escaped_in_the_log(server):
     assert "\x1b" not in output and "\u202e" not in output and "\n127.0.0.1 - - fake" not in output
 
 
+def test_a_declared_body_past_the_limit_is_a_413_before_it_is_sent(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        raw.sendall(b"GET /feed.atom HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        assert raw.recv(65536).startswith(b"HTTP/1.1 413")  # not waiting for 100,000 bytes that never come
+
+
 def test_a_path_that_is_not_utf8_is_logged_with_its_bytes_shown(server):
     assert fetch(server.base, "/bad%FF%FEpath").status in (400, 404)
     wait_for_log(server, "/bad\\xff\\xfepath")

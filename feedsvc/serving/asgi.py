@@ -53,10 +53,13 @@ class WSGIOnThreads:
             return
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
-        if body is None:
-            await _send(send, 413, [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store"),
-                                    (b"x-content-type-options", b"nosniff")], b"Request body too large.\n")
+        # A declared length past the limit is refused before any of it is read: the body was waited for, which a client
+        # may never send. One the client stopped sending never reaches the app (it was called with the part that came);
+        # the 400 goes nowhere, and gunicorn logs the request as a 500, its status for an answer it could not send.
+        body = None if _declared_length(scope) > MAX_BODY else await _read_body(receive)
+        if body is None or body is _CUT:
+            await _refuse(send, *((413, b"Request body too large.\n") if body is None else
+                                  (400, b"Request body incomplete: the client stopped sending it.\n")))
             return
         if self.front is not None:
             answer = await self.front(scope, self.executor)
@@ -134,13 +137,24 @@ def path_info(scope: dict) -> str:
     return path
 
 
-async def _read_body(receive: Callable) -> bytes | None:
-    """The whole request body, or None past MAX_BODY."""
+_CUT = object()  # _read_body's answer for a body the client stopped sending
+
+
+def _declared_length(scope: dict) -> int:
+    """The request's Content-Length, 0 when it has none (or one gunicorn let through that is no number)."""
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            return int(value) if value.strip().isdigit() else 0
+    return 0
+
+
+async def _read_body(receive: Callable) -> bytes | object | None:
+    """The whole request body, None past MAX_BODY, or _CUT when the client went before its end."""
     chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b"".join(chunks)
+            return _CUT
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
@@ -148,6 +162,12 @@ async def _read_body(receive: Callable) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def _refuse(send: Callable, status: int, message: bytes) -> None:
+    """A plain-text refusal the app never sees (a body too large or cut short)."""
+    await _send(send, status, [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store"),
+                               (b"x-content-type-options", b"nosniff")], message)
 
 
 async def _send(send: Callable, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
