@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import shutil
+import struct
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import ROOT, SAMPLE_ARTICLES
+from tests.conftest import ROOT, SAMPLE_ARTICLES, write
 from tests.http_helpers import Server
 
 pytestmark = pytest.mark.e2e
@@ -121,6 +125,105 @@ def test_pages_fit_a_390_px_wide_phone_screen(browser_page, path):
     try:
         narrow.goto(server.base + path)
         assert narrow.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        narrow.close()
+
+
+def _png(width: int, height: int) -> bytes:
+    """A grey PNG of this size (https://www.w3.org/TR/png/): one IDAT of unfiltered RGB rows."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = (b"\x00" + b"\x80\x80\x80" * width) * height
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def _table(header: list[str], row: list[str]) -> str:
+    """A GFM table of one header row and one body row."""
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in (header, ["---"] * len(header), row)) + "\n"
+
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+ARABIC_MONTHS = ["يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو", "يوليو", "أغسطس", "سبتمبر", "أكتوبر"]
+
+
+@pytest.fixture(scope="module")
+def wide_site(tmp_path_factory):
+    """Articles with a 12-column table (English), a 10-column one (Arabic, a right-to-left page) and a 1200×300 image
+    in their bodies, served with the image from a loopback server of its own (a body's <img> names an http(s) URL)."""
+    image = _png(1200, 300)
+
+    class Image(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(image)))
+            self.end_headers()
+            self.wfile.write(image)
+
+        def log_message(self, *args):
+            pass
+
+    images = ThreadingHTTPServer(("127.0.0.1", 0), Image)
+    threading.Thread(target=images.serve_forever, daemon=True).start()
+    folder = tmp_path_factory.mktemp("wide") / "articles"
+    front = "---\ntitle: {title}\ncategory: {category}\nlang: {lang}\ndate: 2026-01-0{day}T00:00:00Z\n---\n"
+    write(folder, "wide-table.md", front.format(title="Rainfall by month", category="weather", lang="en", day=1)
+          + "Rainfall in millimetres, by month.\n\n" + _table(MONTHS, [f"{10 * n + 3}.5 mm" for n in range(12)]))
+    write(folder, "wide-table-ar.md", front.format(title="الأمطار حسب الشهر", category="طقس", lang="ar", day=2)
+          + "كمية الأمطار بالمليمتر في كل شهر.\n\n" + _table(ARABIC_MONTHS, [f"{10 * n + 3}٫5 مم" for n in range(10)]))
+    write(folder, "wide-image.md", front.format(title="A wide photograph", category="weather", lang="en", day=3)
+          + f"The valley at dawn.\n\n![The valley at dawn](http://127.0.0.1:{images.server_port}/valley.png)\n")
+    server = Server(folder, folder.parent / "state.sqlite3")
+    try:
+        yield server
+    finally:
+        server.stop()
+        images.shutdown()
+        images.server_close()
+
+
+@pytest.mark.parametrize("path", ["/articles/wide-table", "/articles/wide-table-ar", "/articles/wide-image"])
+def test_an_article_with_a_wide_table_or_image_fits_a_390_px_wide_phone_screen(browser_page, wide_site, path):
+    """A body's 12-column table made the page 1426 px wide at 390 px, a 10-column one in an Arabic article 696 px (where
+    a right-to-left page cannot even scroll to it), a 1200×300 image 1216 px. A table scrolls in its own box, from its
+    first column: on the right in a right-to-left article, its last column reached by scrolling left. An image is
+    scaled down to the text's width, its proportions kept."""
+    narrow = browser_page[1].context.browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        narrow.goto(wide_site.base + path)  # after the load event: the image is in
+        found = narrow.evaluate("""() => {
+            const body = document.querySelector('article .body'), box = body.getBoundingClientRect();
+            const found = {page: document.documentElement.scrollWidth, left: box.left, right: box.right};
+            const table = body.querySelector('table'), img = body.querySelector('img');
+            if (table) {
+                const cells = [...table.querySelectorAll('th')].map(th => th.getBoundingClientRect());
+                const shown = table.getBoundingClientRect(), first = cells[0];
+                Object.assign(found, {direction: getComputedStyle(table).direction, overflow: getComputedStyle(table).overflowX,
+                                      box: table.clientWidth, wide: table.scrollWidth, tableLeft: shown.left, tableRight: shown.right,
+                                      firstLeft: first.left, firstRight: first.right});
+                table.scrollLeft = (found.direction === 'rtl' ? -1 : 1) * (table.scrollWidth - table.clientWidth);
+                const last = [...table.querySelectorAll('th')].pop().getBoundingClientRect();
+                Object.assign(found, {lastLeft: last.left, lastRight: last.right});
+            }
+            if (img) Object.assign(found, {loaded: img.complete && img.naturalWidth === 1200, width: img.width, height: img.height});
+            return found;
+        }""")
+        assert found["page"] <= 390, found
+        assert 0 <= found["left"] and found["right"] <= 390, found
+        if "table" in path:
+            assert found["overflow"] == "auto" and found["wide"] > found["box"], found
+            assert found["left"] - 1 <= found["tableLeft"] and found["tableRight"] <= found["right"] + 1, found
+            if path.endswith("-ar"):  # right to left: the first column at the box's right, the last reached leftwards
+                assert found["direction"] == "rtl" and abs(found["firstRight"] - found["tableRight"]) <= 4, found
+                assert abs(found["lastLeft"] - found["tableLeft"]) <= 4, found
+            else:
+                assert found["direction"] == "ltr" and abs(found["firstLeft"] - found["tableLeft"]) <= 4, found
+                assert abs(found["lastRight"] - found["tableRight"]) <= 4, found
+        else:
+            assert found["loaded"] and found["width"] <= found["right"] - found["left"], found
+            assert abs(found["height"] * 4 - found["width"]) <= 4, found  # 1200×300: still four times as wide as high
     finally:
         narrow.close()
 
