@@ -92,13 +92,44 @@ def test_an_english_entry_in_an_arabic_feed_is_left_to_right(mixed_client, fmt):
     assert shown_items[APPLE].find("a").get("href") == "http://127.0.0.1:8000/articles/apple"
 
 
-def test_an_rss_item_without_its_body_takes_the_feeds_language(mixed_client):
-    """A summary-only RSS feed names no item's language: every item is laid out as the feed's language is."""
+DC_LANGUAGE = "{http://purl.org/dc/elements/1.1/}language"
+
+
+@pytest.mark.parametrize("fmt", ["atom", "rss"])
+def test_an_english_entry_in_an_arabic_summary_only_feed_is_left_to_right(make_app, articles_dir, fmt):
+    """PUBLIC_CONTENT=summary: an RSS item has no body, whose wrapper named its language, so the English item was laid
+    out right to left (".Oil prices rise 3% on supply fears"). Every RSS item names its language in a dc:language."""
+    for name, text in [*ARABIC.items(), ENGLISH_IN_ARABIC]:
+        write(articles_dir, name, text)
+    feed = make_app(articles_dir, PUBLIC_CONTENT="summary").test_client().get(f"/category/{TECH}/feed.{fmt}").data
+    assert b"content:encoded" not in feed and b"<content" not in feed
+    shown_items = items(page(feed))
+    english = shown_items["OpenAI opens an office in Dubai"]
+    assert english.get("dir") == "ltr" and english.get("lang") == "en" and english.find("a").get("dir") == "ltr"
+    assert shown_items[APPLE].get("dir") == "rtl" and shown_items[APPLE].get("lang") == "ar"
+    if fmt == "rss":
+        root = etree.fromstring(feed)
+        assert {i.findtext("title"): i.findtext(DC_LANGUAGE) for i in root.iter("item")} == {
+            "OpenAI opens an office in Dubai": "en", APPLE: "ar", "خبر عن الذكاء الاصطناعي": "ar"}
+
+
+def test_an_rss_item_naming_no_language_takes_the_feeds_language(mixed_client):
+    """An RSS item with no dc:language and no body (another feed's, or one of ours written before items named their
+    language): every item is laid out as the feed's language is."""
     root = etree.fromstring(mixed_client.get(f"/category/{TECH}/feed.rss").data)
-    for body in root.iter("{http://purl.org/rss/1.0/modules/content/}encoded"):
-        body.getparent().remove(body)
+    for name in ("{http://purl.org/rss/1.0/modules/content/}encoded", DC_LANGUAGE):
+        for element in list(root.iter(name)):
+            element.getparent().remove(element)
     shown_items = items(page(root))
     assert {title: li.get("dir") for title, li in shown_items.items()} == dict.fromkeys(shown_items, "rtl")
+
+
+def test_an_rss_items_dc_language_comes_before_its_bodys(mixed_client):
+    """Where an item's dc:language and its body's wrapper differ (another feed's), the element the item names wins."""
+    root = etree.fromstring(mixed_client.get(f"/category/{TECH}/feed.rss").data)
+    (english,) = [i for i in root.iter("item") if i.findtext("title") == "OpenAI opens an office in Dubai"]
+    english.find(DC_LANGUAGE).text = "fa"
+    assert items(page(root))["OpenAI opens an office in Dubai"].get("dir") == "rtl"
 
 
 def test_a_language_with_a_region_subtag_is_right_to_left(make_app, articles_dir):

@@ -63,7 +63,7 @@ def read_items(fmt: str, body: bytes) -> list[dict]:
         return [
             {"id": i.findtext("guid"), "title": i.findtext("title"), "link": i.findtext("link"), "date": i.findtext("pubDate"),
              "html": i.findtext("content:encoded", namespaces=NS), "summary": i.findtext("description"),
-             "author": i.findtext("dc:creator", namespaces=NS),
+             "author": i.findtext("dc:creator", namespaces=NS), "lang": i.findtext("dc:language", namespaces=NS),
              "image": i.find("media:content", NS).get("url") if i.find("media:content", NS) is not None else None}
             for i in root.iter("item")
         ]
@@ -279,6 +279,17 @@ def test_an_english_entry_in_an_arabic_feed_carries_its_own_language(mixed_snaps
         assert {e.title: e.title_detail.language for e in entries}["Port deal signed"] == "en"
 
 
+def test_every_rss_item_names_its_own_language(mixed_snapshot):
+    """RSS 2.0 has no element for an item's language: without content:encoded (PUBLIC_CONTENT=summary) only its
+    dc:language names it (feed.xsl lays the item out by it). Every item names it, the channel's too."""
+    items = read_items("rss", mixed_snapshot.resources["feed.rss"].body)
+    assert {i["title"]: i["lang"] for i in items} == {
+        "البنك المركزي يبقي أسعار الفائدة دون تغيير": "ar",
+        "ارتفاع محصول القمح يخفف الضغط على أسعار الطحين": "ar",
+        "Port deal signed": "en",
+    }
+
+
 @pytest.mark.parametrize("fmt", FMTS)
 def test_script_typed_in_a_txt_file_is_only_ever_escaped(make_publisher, articles_dir, fmt):
     write(articles_dir, "xss.txt", "News\nHeadline <b>bold</b>\n<script>alert(1)</script> & <img src=x onerror=alert(2)>\n")
@@ -362,7 +373,8 @@ def test_two_publishers_sharing_one_state_file_give_byte_identical_feeds(make_pu
 # - the wheat file's chrome trailer (تابعونا على … زر الذهاب إلى الأعلى) is gone; its "<بحسب التقديرات>" is text,
 #   escaped once in HTML (and once more inside Atom's escaped content), raw in content_text;
 # - Arabic bodies are wrapped in <div dir="rtl" lang="ar">, the English one in dir="ltr" lang="en"; the feed's
-#   language is ar and only the English entry names its own (Atom xml:lang, JSON language);
+#   language is ar and only the English entry names its own (Atom xml:lang, JSON language); every RSS item names its
+#   own in dc:language (ar, en, ar: an RSS item's bytes do not depend on the feed's language);
 # - Markdown: **bold**, the h2 and the list render; the link gets rel="noopener"; "&" is escaped;
 # - categories then tags as RSS category / Atom category / JSON tags; the relative image becomes
 #   https://news.example/articles/images/port.jpg; authors from front matter, the feed's from SITE_AUTHOR;

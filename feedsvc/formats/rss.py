@@ -1,7 +1,9 @@
 """RSS 2.0 with feedgen. Spec: https://www.rssboard.org/rss-specification
 
 Extras readers rely on: content:encoded for the full body (https://web.resource.org/rss/1.0/modules/content/),
-dc:creator for authors without an e-mail address, atom:link rel="self" (RSS Advisory Board best practice).
+dc:creator for authors without an e-mail address, atom:link rel="self" (RSS Advisory Board best practice), and
+dc:language for each item's own language (https://www.dublincore.org/specifications/dublin-core/dcmi-terms/elements11/language/):
+RSS 2.0 has no element for it, and without content:encoded (PUBLIC_CONTENT=summary) nothing else names it.
 """
 from __future__ import annotations
 
@@ -114,13 +116,14 @@ def add_item(fg: FeedGenerator, article: Article, site: Site, feed_language: str
 
 # Each value an item is made of and how the serialiser writes it (formats/templates.py): in that order in item_values.
 ITEM_SLOTS = (("guid", TEXT), ("title", TEXT), ("link", TEXT), ("description", TEXT), ("content", CDATA),
-              ("published", RFC2822), ("author", TEXT), ("terms", TEXT), ("image", ATTR))
+              ("published", RFC2822), ("author", TEXT), ("terms", TEXT), ("language", TEXT), ("image", ATTR))
 ITEM_DEFAULTED = ()  # values feedgen fills in itself when given None: none an RSS item writes
 
 
 def item_values(article: Article, site: Site, feed_language: str, full_text: bool) -> dict:
-    """What an article's <item> says, as feedgen is given it (RSS items carry no language of their own:
-    feed_language is unused); None for a part it leaves out, a tuple for a part it repeats."""
+    """What an article's <item> says, as feedgen is given it (feed_language is unused: an item names its own language
+    in every feed, so its bytes are the same whichever feed holds it); None for a part it leaves out, a tuple for a
+    part it repeats."""
     return {
         "guid": article.guid,
         "title": article.title,
@@ -132,6 +135,10 @@ def item_values(article: Article, site: Site, feed_language: str, full_text: boo
         "published": article.published,
         "author": article.author or None,
         "terms": tuple(item_terms(article)),
+        # The body's wrapper names it too, but a summary-only feed has no body: feed.xsl reads this. In every item,
+        # not only where it is not the channel's (as an Atom entry's xml:lang): formats/fragments.py reuses an RSS
+        # item's bytes in feeds of any language (Pieces.own_language).
+        "language": article.lang,
         "image": public_url(article.image),
     }
 
@@ -150,4 +157,5 @@ def put_item(fg: FeedGenerator, values: dict) -> None:
         entry.dc.dc_creator(values["author"])
     for term in values["terms"]:
         entry.category(term=term)
+    entry.dc.dc_language(values["language"])
     entry.media.url = values["image"]

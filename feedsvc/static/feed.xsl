@@ -1,13 +1,15 @@
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Shows an RSS 2.0 or Atom 1.0 feed as a readable page to a person who opens it in a browser.
      The page's direction follows the feed's language (RSS <language>, Atom xml:lang); each item's follows its own
-     language (an Atom entry's xml:lang, an RSS item's article body <div dir lang>), else the feed's, so that an Arabic
-     title beginning with a Latin word is still laid out right to left. XSLT 1.0: browsers do no other. -->
+     language (an Atom entry's xml:lang; an RSS item's dc:language, else its article body's <div dir lang>), else the
+     feed's, so that an Arabic title beginning with a Latin word is still laid out right to left. XSLT 1.0: browsers do
+     no other. -->
 <xsl:stylesheet version="1.0"
     xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
     xmlns:atom="http://www.w3.org/2005/Atom"
     xmlns:content="http://purl.org/rss/1.0/modules/content/"
-    exclude-result-prefixes="atom content">
+    xmlns:dc="http://purl.org/dc/elements/1.1/"
+    exclude-result-prefixes="atom content dc">
   <xsl:output method="html" encoding="UTF-8" indent="yes" doctype-system="about:legacy-compat"/>
 
   <!-- Right-to-left languages and script subtags, each between spaces: the same as RTL_LANGUAGES and RTL_SCRIPTS in
@@ -55,7 +57,10 @@
   </xsl:template>
 
   <xsl:template match="item">
-    <!-- RSS has no element for an item's language: the article body's wrapper names it (formats/content.py wrapped_html). -->
+    <!-- RSS has no element for an item's language: formats/rss.py writes a dc:language where it is not the channel's
+         (https://www.dublincore.org/specifications/dublin-core/dcmi-terms/elements11/language/), the only place a
+         summary-only feed (PUBLIC_CONTENT=summary) names it; a feed written before that names it only in the article
+         body's wrapper (formats/content.py wrapped_html). -->
     <xsl:variable name="wrapper" select="substring-before(content:encoded, '>')"/>
     <xsl:variable name="body-lang">
       <xsl:if test="starts-with(content:encoded, '&lt;div dir=&quot;')">
@@ -66,6 +71,7 @@
       <xsl:with-param name="lang">
         <xsl:choose>
           <xsl:when test="normalize-space(@xml:lang) != ''"><xsl:value-of select="normalize-space(@xml:lang)"/></xsl:when>
+          <xsl:when test="normalize-space(dc:language[1]) != ''"><xsl:value-of select="normalize-space(dc:language[1])"/></xsl:when>
           <xsl:when test="string($body-lang) != ''"><xsl:value-of select="$body-lang"/></xsl:when>
           <xsl:otherwise><xsl:value-of select="$lang"/></xsl:otherwise>
         </xsl:choose>
