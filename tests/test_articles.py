@@ -457,7 +457,7 @@ def test_a_date_with_a_two_digit_year_is_refused(written):
 @pytest.mark.parametrize("extra", ["published: true", "embargoed: false", "release: 2.3", "schedule: weekly",
                                    "publishDate: 2026-01-01", "publishDate: 2025-06-01", "embargo: soon",
                                    "status: published", "status: publish", "status: breaking", "publish: true",
-                                   "private: false"])
+                                   "private: false", "status: updated 2026-01-02", "status: 2027-01-01"])
 def test_a_key_of_another_system_that_holds_no_later_release_is_left_alone(extra):
     """Jekyll's `published: true`, a version, a past or equal release: they published before, and still do."""
     article = parse(f"---\ntitle: T\ncategory: C\ndate: 2026-01-01\n{extra}\n---\nBody.\n", "a.md")
@@ -997,6 +997,7 @@ def test_a_file_in_a_folder_whose_name_names_no_category_is_told_to_rename_it(fo
     ("https://", "no host"), ("https:/x.jpg", "no host"), ("http://a:99999/x.jpg", "port"), ("http://a:port/x.jpg", "port"),
     ("http://user:pass@host/x.jpg", "user name or password"), ("http://a/%zz.jpg", "%XX"),
     ('"https://a/x.jpg\\nfoo"', "control character"), ("javascript:alert(1)", "not an http(s) URL"),
+    ("https://[::1/x.jpg", "IPv6 address not closed"),
 ])
 def test_an_image_no_reader_could_fetch_is_refused_with_the_fix(image, problem):
     """`image:` was checked for its scheme alone: a URL with no host, a port past 65535, credentials (published in
@@ -1009,6 +1010,7 @@ def test_an_image_no_reader_could_fetch_is_refused_with_the_fix(image, problem):
 @pytest.mark.parametrize("image, url", [
     ("https://a/x.jpg", "https://a/x.jpg"), ("/media/front page.jpg", "http://127.0.0.1:8000/media/front%20page.jpg"),
     ("https://a:8443/%D8%A7.jpg", "https://a:8443/%D8%A7.jpg"), ("https://a/صورة.jpg", "https://a/صورة.jpg"),
+    ("http://[::1]:8080/x.jpg?w=2#f", "http://[::1]:8080/x.jpg?w=2#f"), ("https://xn--mgbh0fb.example/x.jpg", "https://xn--mgbh0fb.example/x.jpg"),
 ])
 def test_a_whole_image_url_is_kept_and_a_space_in_it_escaped(image, url):
     article = parse(f"---\ntitle: T\ncategory: C\ndate: 2026-01-01\nimage: {image}\n---\nBody.\n", "a.md")

@@ -178,9 +178,11 @@ def ignored_keys(meta: dict) -> list[str]:
 # is no date (`published: true`, Jekyll's flag) or no later than `date:` is left alone, as any key feedsvc does not read.
 _RELEASE_KEYS = {"published", "publishdate", "publish_date", "pubdate", "pub_date", "publish_at", "publishat",
                  "publishedat", "published_at", "embargo", "embargoed", "embargo_until", "release_date", "releasedate",
-                 "go_live", "golive", "live_at", "status", "publish", "private"}
-# What Pelican's, WordPress's and Ghost's `status:` say of an article not to be published (yet): `status: draft` was
-# published at once. Any other status (`published`, a news desk's `breaking`) is left alone.
+                 "go_live", "golive", "live_at"}
+# Flags other systems hold an article back by, read for that alone (never as a date: `status: updated 2026-01-02` is a
+# desk's note): `publish: false`, `private: true`, and what Pelican's, WordPress's and Ghost's `status:` say of an
+# article not to be published (yet). `status: draft` was published at once; any other status is left alone.
+_FLAG_KEYS = {"status", "publish", "private"}
 _HELD_STATUSES = {"draft", "drafts", "pending", "private", "hidden", "future", "scheduled", "trash", "auto-draft", "unpublished"}
 # Keys that mean one feedsvc reads, for `check` to name (`tag:` for `tags:`).
 MEANT = {"tag": "tags", "authors": "author", "by": "author", "byline": "author", "creator": "author",
@@ -192,7 +194,12 @@ MEANT = {"tag": "tags", "authors": "author", "by": "author", "byline": "author",
 
 def check_release_keys(meta: dict, zone: str) -> None:
     """Refuse a key that dates the article's release under another name later than `date:` (an embargo that would be
-    lost): a value that reads as a date after `date:`, or any date when there is no `date:`."""
+    lost): a value that reads as a date after `date:`, or any date when there is no `date:`; and a flag of another
+    system that holds the article back (`published: false`, `status: draft`)."""
+    for key in sorted(meta.keys() & (_FLAG_KEYS | _RELEASE_KEYS)):
+        if _held_back(key, meta[key]):  # not to be published yet, and no time said
+            raise FrontMatterError(f"front matter `{key}: {meta[key]}` is not read, so the article would be published at once",
+                                   "write `draft: true` to hold it back, or the time it may be published as `date:`")
     keys = sorted(meta.keys() & _RELEASE_KEYS)
     if not keys:
         return
@@ -203,9 +210,6 @@ def check_release_keys(meta: dict, zone: str) -> None:
     fix = "write the time it may be published as `date:` (a date in the future holds it back until then)"
     for key in keys:
         value = meta[key]
-        if _held_back(key, value):  # Jekyll's `published: false`, `embargoed: true`: not to be published yet
-            raise FrontMatterError(f"front matter `{key}: {value}` is not read, so the article would be published at once",
-                                   "write `draft: true` to hold it back, or the time it may be published as `date:`")
         try:
             release = read_date(meta, key, zone)
         except FrontMatterError as exc:
@@ -497,12 +501,11 @@ def read_image(meta: dict, base_url: str) -> str | None:
     try:
         url = urljoin(base_url, image).replace(" ", "%20")  # `images/front page.jpg`, as a browser asks for it
         parts = urlsplit(url)
-        usable = parts.scheme in ("http", "https")
-        problem = _url_problem(url, parts) if usable else None
-    except ValueError:  # a port that is no number (urlsplit reads it only when asked: in _url_problem)
-        usable, problem = True, "a port that is not a number from 0 to 65535"
-    if not usable:
+    except ValueError:  # urlsplit's own: an IPv6 address not closed by "]"
+        parts = None
+    if parts is not None and parts.scheme not in ("http", "https"):
         raise FrontMatterError(f"image {quoted(image)} is not an http(s) URL", "write `image:` as https://… or a path on the site")
+    problem = "a host that is none (an IPv6 address not closed by ])" if parts is None else _url_problem(url, parts)
     if problem is not None:  # feeds carry it as a URL readers fetch: the W3C validator calls such an image invalid
         raise FrontMatterError(f"image {quoted(image)} has {problem}", "write `image:` as a whole URL, https://host/path")
     return url
@@ -517,7 +520,10 @@ def _url_problem(url: str, parts) -> str | None:
         return "no host"
     if parts.username is not None or parts.password is not None:
         return "a user name or password in it, which every feed would publish"
-    parts.port  # raises ValueError for a port out of range or not a number
+    try:
+        parts.port  # read only when asked: a ValueError for a port out of range or not a number
+    except ValueError:
+        return "a port that is not a number from 0 to 65535"
     if any(ch <= " " or ch == "\x7f" for ch in url):
         return "a line break, tab or other control character in it"
     if _BAD_ESCAPE.search(url):

@@ -48,8 +48,7 @@ _BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "
 # ammonia's HTML parser takes time growing with the square of how deep elements nest: 40,000 nested
 # blockquotes (40 KB of ">") take seconds, a 5 MB file of them hours. Real articles nest a few levels.
 NESTING_MAX = 100
-_VOID = "area|base|br|col|embed|hr|img|input|link|meta|param|source|track|wbr"
-_TAG = re.compile(rf"<(/?)(?!(?:{_VOID})\b)([a-zA-Z][^\t\n\f\r />]*)")  # an element's start or end, named; void ones never nest
+_VOID = frozenset("area base br col embed hr img input keygen link meta param source track wbr".split())  # never nest
 # The formatting elements an HTML parser opens again after an end tag closed them out of order (`<b><i></b>x` is
 # `<b><i></i></b><i>x</i>`: "reconstruct the active formatting elements").
 # https://html.spec.whatwg.org/multipage/parsing.html#reconstruct-the-active-formatting-elements
@@ -100,8 +99,15 @@ def nesting_depth(fragment: str) -> int:
     open_: list[str] = []
     named: dict[str, int] = {}  # how many of each name are open: whether an end tag closes anything, without a search
     deepest = 0
-    for end, name in _TAG.findall(fragment):
-        name = name.lower()
+    for token in _TOKEN.finditer(fragment):
+        name = token["name"]
+        if name is None:  # a comment, or a raw text element: its text holds no tag
+            if token["raw"] is not None:
+                deepest = max(deepest, len(open_) + 1 + 2 * named.get("table", 0))
+            continue
+        name, end = name.lower(), token["end"]
+        if name in _VOID:
+            continue
         if name in _HEADINGS:  # </h2> closes an open <h1> as well
             name = "h"
         elif name in _IGNORED:
@@ -152,6 +158,18 @@ def paragraphs_to_html(paragraphs: list[str]) -> str:
 # https://html.spec.whatwg.org/multipage/parsing.html#parsing-html-fragments
 # https://html.spec.whatwg.org/multipage/parsing.html#parsing-main-inbody
 _RAW_TEXT = "script|style|xmp|iframe|noembed|noframes|noscript|textarea|title"
+# What the HTML tokenizer reads as tags, and what it reads as no tag whatever it holds: a comment (`<!-->` too; one not
+# ended runs to the end), a bogus comment (`<!DOCTYPE …>`, `<?…>`, `</ …>`), a raw text element's text, an attribute's
+# value (`<div title="</div>">` opens a div and closes none). A tag never ended runs to the end, as the tokenizer reads
+# it (and counted, one more than a parser builds): each `<` of `<a b=<a b=…` was a scan to the end.
+# https://html.spec.whatwg.org/multipage/parsing.html#tokenization
+_ATTRIBUTES = (r"(?:[\t\n\f\r /]++|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+               r"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+)*+")
+_TOKEN = re.compile(  # the usual tag first; a raw text element's name only after its first letter
+    rf"<(?P<end>/?)(?!(?=[sStTxXiInN])(?:{_RAW_TEXT})(?:[\t\n\f\r />]|\Z))(?P<name>[a-zA-Z][^\t\n\f\r />]*+){_ATTRIBUTES}(?:>|\Z)"
+    r"|<!--(?:-?>|[\s\S]*?(?:--!?>|\Z))|<[!?][^>]*+>?|</(?![a-zA-Z])[^>]*+>?"
+    rf"|<(?P<raw>{_RAW_TEXT})(?=[\t\n\f\r />]){_ATTRIBUTES}(?:>[\s\S]*?(?:</(?P=raw)(?=[\t\n\f\r />]){_ATTRIBUTES}>|\Z)|\Z)",
+    re.IGNORECASE)
 # The first letter looked at before the names (in any case): five times faster over a fragment dense with other tags.
 _SWALLOWING = re.compile(rf"<(/?)(?=[sStTxXiInNpP])((?i:{_RAW_TEXT}|plaintext|template))(?=[\t\n\f\r />])", re.ASCII)
 

@@ -135,11 +135,15 @@ def stray_bytes(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+_ESCAPED = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, as surrogateescape decodes it
+
+
 def _counts(data: bytes) -> tuple[int, int]:
-    """(bytes that are not UTF-8, characters that are UTF-8's own and not ASCII) of bytes that are not all UTF-8."""
-    text = data.decode("utf-8", "replace")
-    stray = text.count("\ufffd") - data.count("\ufffd".encode("utf-8"))  # those the file held as characters aside
-    return stray, len(text) - len(text.encode("ascii", "ignore")) - text.count("\ufffd")
+    """(bytes that are not UTF-8, characters that are UTF-8's own and not ASCII) of bytes that are not all UTF-8: each
+    such byte one (a "replace" decoding makes one U+FFFD of a cut sequence of two or three)."""
+    text = data.decode("utf-8", "surrogateescape")
+    stray = len(_ESCAPED.findall(text))
+    return stray, len(text) - len(text.encode("ascii", "ignore")) - stray
 
 
 def _mostly_utf8(data: bytes) -> tuple[int, int] | None:
