@@ -167,9 +167,9 @@ def search_query(words: str) -> str:
     return "?q=" + quote_plus(words, safe="")
 
 
-def search_url(site: Site, words: str, fmt: str | None = None) -> str:
-    """Absolute URL of a search's page, or of its feed in a format."""
-    return url(site.url, SEARCH if fmt is None else SEARCH + feed_path("", fmt)) + search_query(words)
+def search_url(site: Site, words: str) -> str:
+    """Absolute URL of a search's page (its feeds': formats/pages.py feed_links with the SEARCH prefix)."""
+    return url(site.url, SEARCH) + search_query(words)
 
 
 def article_url(site: Site, article: Article) -> str:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,6 +44,21 @@ class Reply:
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A handler for a test's own loopback server (an image, a feed a reader subscribes to), with nothing on stderr."""
+
+    def send_bytes(self, body: bytes, media_type: str) -> None:
+        """A 200 with these bytes."""
+        self.send_response(200)
+        self.send_header("Content-Type", media_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        """http.server writes a line a request to stderr, which would bury a failing test's own output."""
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""

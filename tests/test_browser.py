@@ -5,12 +5,12 @@ import shutil
 import struct
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from tests.conftest import ROOT, SAMPLE_ARTICLES, write
-from tests.http_helpers import Server
+from tests.http_helpers import QuietHandler, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -154,16 +154,9 @@ def wide_site(tmp_path_factory):
     in their bodies, served with the image from a loopback server of its own (a body's <img> names an http(s) URL)."""
     image = _png(1200, 300)
 
-    class Image(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(image)))
-            self.end_headers()
-            self.wfile.write(image)
-
-        def log_message(self, *args):
-            pass
+    class Image(QuietHandler):
+        def do_GET(self):  # noqa: N802 (the name http.server calls)
+            self.send_bytes(image, "image/png")
 
     images = ThreadingHTTPServer(("127.0.0.1", 0), Image)
     threading.Thread(target=images.serve_forever, daemon=True).start()

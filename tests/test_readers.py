@@ -17,7 +17,7 @@ import pytest
 from feedsvc.building.lock import BuildLock, lock_path
 from feedsvc.preview import is_navigation
 from tests.conftest import SAMPLE_ARTICLES
-from tests.http_helpers import Nginx, Server, fetch, free_port, wait_until_up
+from tests.http_helpers import Nginx, QuietHandler, Server, fetch, free_port, wait_until_up
 from tests.test_export import run_build
 from tests.test_preview import CHROMIUM, FEEDS, POLITICS, READERS
 
@@ -148,20 +148,13 @@ def test_readers_polling_before_the_first_build_get_503_keep_the_feed_and_get_ev
         server.stop()
 
 
-class Recorder(http.server.BaseHTTPRequestHandler):
+class Recorder(QuietHandler):
     """Answers every GET with a tiny RSS feed and keeps the request's headers in the server's `seen`."""
 
     def do_GET(self):  # noqa: N802 (the name http.server calls)
         self.server.seen.append(dict(self.headers))
-        body = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>http://x/</link></channel></rss>'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/rss+xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.send_bytes(b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>http://x/</link></channel></rss>',
+                        "application/rss+xml")
 
 
 def headers_sent_by(subscribe, tmp_path: Path) -> dict[str, str]:

@@ -67,15 +67,16 @@ LATEST_ON_HOME = 20
 LIST_ITEMS_KEPT = 4096  # list items' HTML kept, by what they show (a few hundred bytes each; 1,000 first-page items at 10,000 articles)
 
 
-def feed_links(site: Site, key: str, title: str) -> list[dict]:
-    """Autodiscovery and subscribe links for the feed with this key, in every format (the dicts are shared: read only)."""
-    return list(_feed_links(site, key, title))
+def feed_links(site: Site, key: str, title: str, prefix: str = "", query: str = "") -> list[dict]:
+    """Autodiscovery and subscribe links for the feed with this key, in every format, in FORMATS' order (the dicts are
+    shared: read only); prefix and query those of a feed under another path (a search's: urls.SEARCH, `?q=…`)."""
+    return list(_feed_links(site, key, title, prefix, query))
 
 
 @functools.lru_cache(maxsize=4096)  # the home page alone names every category's three feeds on every refresh
-def _feed_links(site: Site, key: str, title: str) -> tuple[dict, ...]:
+def _feed_links(site: Site, key: str, title: str, prefix: str, query: str) -> tuple[dict, ...]:
     return tuple(
-        {"type": media, "href": url(site.url, feed_path(key, fmt)), "label": label, "title": f"{title} ({label})"}
+        {"type": media, "href": url(site.url, prefix + feed_path(key, fmt)) + query, "label": label, "title": f"{title} ({label})"}
         for fmt, media, label in ((f.key, f.media_type, f.label) for f in FORMATS.values())
     )
 
@@ -205,12 +206,10 @@ def render_article(article: Article, links: tuple[Link, ...], site: Site) -> tup
 
 
 def render_preview(feed: Feed, fmt: str, site: Site) -> bytes:
-    """The page a browser shows at a feed's URL: the feed's items and how to subscribe to it; a search feed's (its
-    prefix urls.SEARCH) links carry its query, as its self link does."""
-    links = feed_links(site, feed.key, feed.title) if feed.prefix != urls.SEARCH else [
-        {"type": f.media_type, "href": urls.feed_url(site, feed, key), "label": f.label, "title": f"{feed.title} ({f.label})"}
-        for key, f in FORMATS.items()]
-    this = links[list(FORMATS).index(fmt)]  # in FORMATS' order (a search's hrefs end with its query, not the suffix)
+    """The page a browser shows at a feed's URL: the feed's items and how to subscribe to it (a search feed's links
+    carry its query, as its self link does)."""
+    links = feed_links(site, feed.key, feed.title, feed.prefix, feed.query)
+    this = links[list(FORMATS).index(fmt)]
     html = _ENV.get_template("preview.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, feed=feed,
         this=this, others=[link for link in links if link is not this], items=_preview_items(feed.items, site),
@@ -223,8 +222,7 @@ def render_preview(feed: Feed, fmt: str, site: Site) -> bytes:
 def render_search(feed: Feed, words: str, site: Site) -> bytes:
     """A search's page (serving/searchfeed.py finds its feed): its articles and, for autodiscovery and to subscribe,
     its feeds, each carrying the query."""
-    links = [{"type": f.media_type, "href": urls.search_url(site, words, key), "label": f.label, "title": f"{feed.title} ({f.label})"}
-             for key, f in FORMATS.items()]
+    links = feed_links(site, "", feed.title, urls.SEARCH, urls.search_query(words))
     html = _ENV.get_template("search.html").render(
         site=site, lang=feed.language, dir=text_direction(feed.language), feed_links=links, query=" ".join(words.split()),
         articles=_rows(feed.items, site, summaries=True), summaries=True, words=page_words(feed.language),

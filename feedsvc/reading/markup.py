@@ -58,9 +58,9 @@ _FORMATTING = frozenset("a b big code em font i nobr s small strike strong tt u"
 # never counts less deep than a parser builds. https://html.spec.whatwg.org/multipage/parsing.html#special
 _SPECIAL = frozenset(
     "address applet area article aside base basefont bgsound blockquote body br button caption center col colgroup dd "
-    "details dir div dl dt embed fieldset figcaption figure footer form frame frameset h1 h2 h3 h4 h5 h6 head header "
+    "details dir div dl dt embed fieldset figcaption figure footer form frame frameset head header "
     "hgroup hr html iframe img input keygen li link listing main marquee menu meta nav noembed noframes noscript object "
-    "ol p param plaintext pre script search section select source style summary table tbody td template textarea tfoot h "
+    "ol p param plaintext pre script search section select source style summary table tbody td template textarea tfoot h "  # h: h1-h6
     "th thead title tr track ul wbr xmp math svg".split())
 _SCOPE = frozenset("applet caption html table td th marquee object template button ol ul select math svg".split())
 _HEADINGS = frozenset("h1 h2 h3 h4 h5 h6".split())

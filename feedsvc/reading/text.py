@@ -85,11 +85,12 @@ def decode_bytes(data: bytes) -> str:
         raise DecodeError("binary file (NUL bytes); article files must be text, saved as UTF-8")
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
-        if stray_bytes(data) is not None:  # UTF-8 but for a stray byte or two: published, each shown as U+FFFD
+    except UnicodeDecodeError as exc:
+        stray, wide = _counts(data)
+        if _strays(stray, wide):  # UTF-8 but for a stray byte or two: published, each shown as U+FFFD
             return data.decode("utf-8", "replace")
-        if (damaged := _mostly_utf8(data)) is not None:  # no legacy text reads so: a guess would be mojibake for good
-            raise DecodeError(f"UTF-8 but for {damaged[0]} bytes that are not (the first at byte {damaged[1]}); re-save "
+        if wide >= stray:  # no legacy text reads so (its own UTF-8 by chance: 0-6%): a guess would be mojibake for good
+            raise DecodeError(f"UTF-8 but for {stray} bytes that are not (the first at byte {exc.start}); re-save "
                               f"the file as UTF-8")
         best = legacy_match(data)
     if best is None:
@@ -130,9 +131,12 @@ def stray_bytes(data: bytes) -> tuple[int, int] | None:
     except UnicodeDecodeError as exc:
         first = exc.start
     stray, wide = _counts(data)
-    if 0 < stray and (stray <= STRAY_MAX and wide >= STRAY_SHARE * stray or wide >= STRAY_RATIO * stray):
-        return stray, first
-    return None
+    return (stray, first) if _strays(stray, wide) else None
+
+
+def _strays(stray: int, wide: int) -> bool:
+    """Whether `stray` bytes that are not UTF-8 beside `wide` characters of the file's own UTF-8 are strays to publish."""
+    return 0 < stray and (stray <= STRAY_MAX and wide >= STRAY_SHARE * stray or wide >= STRAY_RATIO * stray)
 
 
 _ESCAPED = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, as surrogateescape decodes it
@@ -144,19 +148,6 @@ def _counts(data: bytes) -> tuple[int, int]:
     text = data.decode("utf-8", "surrogateescape")
     stray = len(_ESCAPED.findall(text))
     return stray, len(text) - len(text.encode("ascii", "ignore")) - stray
-
-
-def _mostly_utf8(data: bytes) -> tuple[int, int] | None:
-    """(how many, the first one's offset) of the bytes that are not UTF-8 in a file whose own UTF-8 characters are at
-    least as many, too damaged to publish with them replaced (stray_bytes), and no legacy text either; else None."""
-    stray, wide = _counts(data)
-    if not stray or wide < stray:
-        return None
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return stray, exc.start
-    return None
 
 
 def legacy_match(data: bytes):
