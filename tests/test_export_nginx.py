@@ -88,3 +88,23 @@ def test_every_item_link_of_an_exported_feed_is_served_whatever_its_ids_characte
             assert page.status == 200 and item["title"].encode() in page.body, (item["url"], page.status)
     finally:
         server.stop()
+
+
+def test_the_readmes_nginx_command_reads_the_shipped_config(tmp_path):
+    # `-c deploy/nginx.conf` was looked for inside the -p folder: "open() .../deploy/nginx.conf failed".
+    import re
+    import shlex
+    import subprocess
+
+    from tests.http_helpers import NGINX, ROOT
+
+    said = re.search(r"`(nginx -p (\S+) -c \S+)`", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert said, "the README names the command that runs deploy/nginx.conf"
+    command, prefix = said.groups()
+    for folder in ("logs", "temp"):
+        (tmp_path / folder).mkdir()
+    line = command.replace(prefix, f"{tmp_path}/").replace("$PWD", str(ROOT))
+    done = subprocess.run([NGINX if word == "nginx" else word for word in shlex.split(line)] + ["-t"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "test is successful" in done.stderr
