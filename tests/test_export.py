@@ -653,6 +653,21 @@ def test_an_export_folder_reached_by_a_link_is_written_where_it_leads(sample_dir
     assert (tmp_path / "notes.txt").read_text() == "a file"
 
 
+def test_an_export_folder_that_is_a_volumes_root_is_written_and_its_lost_and_found_kept(sample_dir, tmp_path):
+    """A fresh ext4 volume holds lost+found at its root: such an --out was refused as 'not an export'."""
+    out = tmp_path / "volume"
+    write(out / "lost+found", "#12", "what fsck found")
+    state = tmp_path / "state.sqlite3"
+    assert "written whole" in run_build(sample_dir, out, state)
+    assert "0 files written" in run_build(sample_dir, out, state)
+    assert (out / "feed.atom").is_file() and (out / "lost+found" / "#12").read_text() == "what fsck found"
+    write(tmp_path / "other", "lost+found", "a file of that name beside another")
+    write(tmp_path / "other", "notes.txt", "not an export")
+    env = {"FEEDSVC_STATE_PATH": str(tmp_path / "s2.sqlite3"), "FEEDSVC_CONFIG": "", "FEEDSVC_SETTLE_MS": "0"}
+    result = CliRunner().invoke(main, ["build", "--out", str(tmp_path / "other"), "--articles", str(sample_dir)], env=env)
+    assert result.exit_code == 1 and "is not an export made by `feedsvc build`" in result.output
+
+
 def test_a_page_made_ahead_that_cannot_be_moved_in_is_made_again(articles_dir, tmp_path, monkeypatch):
     """A page staged on another file system than its place (EXDEV) is rendered again, not the build's failure."""
     import errno

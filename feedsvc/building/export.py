@@ -35,7 +35,7 @@ from ..transactions import rows_for
 from ..urls import EXPORT_PREVIEW, PREVIEW, archive_feed, archive_path, export_file, feed_path
 from .archive import DATES, page_key, redated_head
 from .exportpool import FROM_PAGES, ExportWorkers, Files, Job, Result, Task
-from .exportfolder import (LEAVE_OUT, MANIFEST, STAGING, export_folder, not_as_noted, own, remove_staging, ExportError, ExportWriteError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
+from .exportfolder import (LEAVE_OUT, MANIFEST, STAGING, export_folder, left_alone, not_as_noted, own, remove_staging, ExportError, ExportWriteError, etag, folder_lock, mark_writing, mtime_ns,  # noqa: F401
                            FileTask, Written, put_file, read_manifest, refuse_foreign, remove_files, store_token, sync_folder,
                            take_over, unlink, write_file, write_files, write_manifest, writing)
 from .precompress import SUFFIXES
@@ -126,9 +126,9 @@ def export_store(store: str | Path, out: str | Path, pages: Pages, page_size: in
                     else:  # nothing changed: the folder holds the build it names (the last that changed a file)
                         version = manifest["version"]
                 except OSError as exc:
-                    if manifest is None:  # the folder was empty or missing: left so (but for the build's own lock and staging)
+                    if manifest is None:  # the folder was empty or missing: left so (but for the build's own lock and staging, and a volume's lost+found)
                         for entry in out.iterdir():
-                            if not own(entry.name):
+                            if not left_alone(entry.name):
                                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
                     # None written, retimed or removed: as it was (the CLI says which). Removals are counted as tried:
                     # one that failed midway removed some.

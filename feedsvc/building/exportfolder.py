@@ -160,7 +160,7 @@ def read_manifest(out: Path) -> dict | None:
         return {}
     if (out / WRITING).exists():  # a first build into it was killed: ours, written whole again
         return {}
-    if out.exists() and (not out.is_dir() or any(not own(entry.name) for entry in out.iterdir())):
+    if out.exists() and (not out.is_dir() or any(not left_alone(entry.name) for entry in out.iterdir())):
         raise ExportError(f"{out} exists and is not an export made by `feedsvc build`; move it away or choose another --out")
     return None
 
@@ -176,6 +176,16 @@ def remove_staging(path: Path) -> None:
 def own(name: str) -> bool:
     """Whether a name in the export folder is a build's bookkeeping, not a file of the site (nginx hides all three)."""
     return name == LOCK or name.startswith(STAGING)
+
+
+# What a file system puts at a volume's root: an export folder that is an ext4 volume of its own holds lost+found
+# from the start (README: DIR may be "a file system of its own").
+VOLUME_OWN = frozenset({"lost+found"})
+
+
+def left_alone(name: str) -> bool:
+    """Whether a name in the export folder is no file of the site, nor one that makes the folder another's: never removed."""
+    return own(name) or name in VOLUME_OWN
 
 
 def export_folder(out: str | Path) -> Path:
