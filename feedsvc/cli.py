@@ -72,7 +72,7 @@ def _serve(host: str, port: int, articles_dir: str | None, workers: int) -> None
         raise click.ClickException(str(exc)) from None
     if "SITE_URL" not in explicit:  # links follow the address served, unless told otherwise
         overrides["SITE_URL"] = site_url_for(host, port)
-        if host in ("0.0.0.0", "::"):
+        if host in ("0.0.0.0", "::", "[::]"):
             click.echo(f"links point at {overrides['SITE_URL']}; set SITE_URL to the address readers use", err=True)
     settings = _settings(**overrides)  # fail before forking, with the setting's name
     try:

@@ -285,8 +285,9 @@ def _no_other_deployment(settings: Settings) -> None:
 
 def check_port(host: str, port: int) -> None:
     """Fail at once, in one line, when the address cannot be listened on (gunicorn would retry for 5 s)."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1] as in a URL: getaddrinfo wants ::1
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ServeError(f"cannot listen on {host}: {exc.strerror}; pass --host with an address of this machine") from None
     family, kind, proto, _, address = infos[0]

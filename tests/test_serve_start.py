@@ -94,6 +94,28 @@ def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path):
     assert took < 10  # gunicorn alone retries for five seconds, then prints a traceback-like stack
 
 
+def _ipv6_loopback() -> bool:
+    """Whether this machine can listen on ::1."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_serve_takes_an_ipv6_host_in_brackets_as_a_url_writes_it(tmp_path):
+    # `--host '[::1]'` was "cannot listen on [::1]: Name or service not known": the brackets went to getaddrinfo.
+    with socket.socket(socket.AF_INET6) as taken:
+        taken.bind(("::1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_feedsvc("serve", "--host", "[::1]", "--port", str(port), "--articles", str(SAMPLE_ARTICLES), cwd=tmp_path,
+                             env={"FEEDSVC_STATE_PATH": str(tmp_path / "state.sqlite3")}, timeout=30)
+    assert one_line_failure(result) == f"Error: port {port} is in use; pass --port or stop the other server"
+
+
 def test_serve_starts_its_builder_before_gunicorn_is_set_up(tmp_path):
     # The builder is a cold start's longest chain: started from gunicorn's on_starting hook, it began after the
     # master had imported gunicorn's arbiter and application and opened its listener (0.2-0.4 s later under strace, on the sample).
