@@ -347,7 +347,7 @@ def _build(out: str, articles_dir: str | None) -> None:
         if building:
             pages = _build_into_store(publisher, out, lambda: early.append(_early_pages(app, state, out)))
         else:
-            click.echo(f"a server builds into {state}: exporting its latest build", err=True)
+            click.echo(f"another process builds into {state} (a server, or a build running now): exporting its latest build", err=True)
             _wait_whole(app.extensions["feedsvc.store"], out)
             served = _served_variants(app, settings)
             pages = served.get
@@ -369,7 +369,7 @@ def _build(out: str, articles_dir: str | None) -> None:
                f"{result.written} files written, {result.unchanged} unchanged, {result.removed} removed, "
                f"{len(result.left_out)} left out")
     if building and publisher.snapshot.skipped:
-        click.echo(f"{len(publisher.snapshot.skipped)} files skipped; `feedsvc check` lists them", err=True)
+        click.echo(f"{_count(len(publisher.snapshot.skipped), 'file')} skipped; `feedsvc check` lists them", err=True)
     hub = app.extensions["feedsvc.settings"].websub_hub
     if hub and building:
         _ping_hub(hub, publisher, set(result.changed), state)
@@ -521,11 +521,16 @@ def check(folder: str | None, as_json: bool) -> None:
                                "embargoed": [t.isoformat() for t in report.embargoed], "skipped": _rows(report.skipped),
                                "warnings": _rows(report.findings)}, ensure_ascii=False, indent=2))
     else:
-        click.echo(f"{root}: {report.headline()}, {len(report.skipped)} files skipped, "
-                   f"{len(report.findings)} warnings")
+        click.echo(f"{root}: {report.headline()}, {_count(len(report.skipped), 'file')} skipped, "
+                   f"{_count(len(report.findings), 'warning')}")
         _table("Skipped, not published:", "REASON", report.skipped)
         _table("Warnings, published but worth a look:", "WARNING", report.findings)
     sys.exit(1 if report.skipped else 0)
+
+
+def _count(n: int, noun: str) -> str:
+    """"1 file", "2 files": a count with its noun."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _table(title: str, what: str, rows: tuple) -> None:

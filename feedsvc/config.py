@@ -407,7 +407,7 @@ def _parse_env(setting: Setting, raw: str) -> Any:
     if setting.kind is bool:
         if raw.strip().lower() in ("1", "true", "yes", "on"):
             return True
-        if raw.strip().lower() in ("0", "false", "no", "off", ""):
+        if raw.strip().lower() in ("0", "false", "no", "off"):  # not "": left blank by mistake, as STATE_PATH's
             return False
         raise ConfigError(f"setting {name}={raw!r} must be true or false (1/0, yes/no, on/off)")
     if setting.kind is int:
@@ -422,6 +422,8 @@ def _parse_env(setting: Setting, raw: str) -> Any:
             if setting.kind is list:  # a plain comma-separated list is friendlier in a shell
                 return [part.strip() for part in raw.split(",") if part.strip()]
             raise ConfigError(f'setting {name} must be a JSON object such as {{"سياسة": "politics"}}') from None
+        if setting.kind is list and isinstance(value, str):  # '"Share this"': the one item JSON writes, without its quotes
+            return [value]
         if setting.kind is list and not isinstance(value, (list, dict)):  # `2024`, `true`: one item, as comma-separated
             return [raw.strip()]
         if not isinstance(value, setting.kind):

@@ -47,7 +47,10 @@ def load_partners(entries: Iterable[Mapping[str, Any]], environ: Mapping[str, st
     for entry in entries:
         name = entry["name"]
         if "key_env" in entry:
-            key = environ.get(entry["key_env"], "")
+            if entry["key_env"] not in environ:
+                raise ConfigError(f"partner {name!r}: environment variable {entry['key_env']} is not set; set it to a long "
+                                  "random key (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+            key = environ[entry["key_env"]]
             where = f"environment variable {entry['key_env']}"
         else:
             try:

@@ -28,6 +28,13 @@ def test_check_lists_each_bad_file_with_reason_and_fix_and_exits_1(articles_dir)
     assert any(line.startswith("notes.docx") and ".txt and .md" in line for line in lines)
 
 
+def test_check_counts_one_file_and_one_warning_in_the_singular(articles_dir):
+    write(articles_dir, "empty.txt", "")
+    write(articles_dir, "short.md", "---\ntitle: Short\ncategory: News\ndate: 2026-11-01 10:00\n---\nA short body.\n")
+    result = CliRunner().invoke(main, ["check", str(articles_dir)])
+    assert ", 1 file skipped, 1 warning" in result.output.splitlines()[0], result.output
+
+
 def test_check_json_is_machine_readable(articles_dir):
     write(articles_dir, "solo.txt", "Category only\n")
     result = CliRunner().invoke(main, ["check", "--json", str(articles_dir)])

@@ -280,6 +280,18 @@ def test_a_list_setting_of_one_item_in_the_environment_is_that_item(raw):
     assert load_settings(environ={"FEEDSVC_CHROME_MARKERS": raw}).chrome_markers == (raw,)
 
 
+def test_a_list_setting_written_as_one_json_string_is_that_string():
+    # FEEDSVC_CHROME_MARKERS='"Share this"' was the marker '"Share this"', quotes and all: it never matched a line.
+    assert load_settings(environ={"FEEDSVC_CHROME_MARKERS": '"Share this"'}).chrome_markers == ("Share this",)
+
+
+def test_a_true_or_false_setting_left_blank_is_refused_not_read_as_false(tmp_path):
+    # FEEDSVC_WATCH= meant false, silently, where every other setting left blank is refused.
+    with pytest.raises(ConfigError, match=re.escape("setting FEEDSVC_WATCH='' must be true or false")):
+        load_settings(toml_path=tmp_path / "none.toml", environ={"FEEDSVC_WATCH": ""})
+    assert load_settings(toml_path=tmp_path / "none.toml", environ={"FEEDSVC_WATCH": "off"})["WATCH"] is False
+
+
 def test_category_slugs_naming_one_category_twice_say_which_two_keys():
     with pytest.raises(ConfigError) as caught:
         load_settings(environ={"FEEDSVC_CONFIG": "", "FEEDSVC_CATEGORY_SLUGS": '{"الرياضة": "sport", "الريـاضة": "sports"}'})

@@ -471,7 +471,7 @@ def test_with_a_server_building_into_the_store_its_latest_build_is_exported(samp
     run_build(sample_dir, out, state)
     write(sample_dir, "late.md", "---\ntitle: Late news\ncategory: Tech\ndate: 2026-11-29T00:00:00Z\n---\nText.\n")
     output = build_beside_a_server(sample_dir, out, state)
-    assert "a server builds into" in output and "0 files written" in output  # the store's build, as the server left it
+    assert "another process builds into" in output and "0 files written" in output  # the store's build, as the server left it
     assert not (out / "articles" / "late.html").exists()
 
 
@@ -481,7 +481,7 @@ def test_a_servers_build_is_exported_with_its_archive_pages_at_the_servers_site_
     out, state, served = tmp_path / "export", tmp_path / "state.sqlite3", "http://127.0.0.1:18152"
     run_build(sample_dir, tmp_path / "served-export", state, SITE_URL=served, FEED_MAX_ITEMS=3)  # the server's build
     output = build_beside_a_server(sample_dir, out, state, FEED_MAX_ITEMS=3)
-    assert "a server builds into" in output and served in output
+    assert "another process builds into" in output and served in output
     pages = sorted(out.rglob("*.page-*"))
     assert pages and not [p for p in pages if b"127.0.0.1:8000" in p.read_bytes()]
     assert all(served.encode() in p.read_bytes() for p in pages)

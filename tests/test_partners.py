@@ -141,6 +141,11 @@ def test_keys_come_from_the_environment_or_a_file_and_are_checked(tmp_path):
     assert "s3cr3t" not in str(err.value)
     with pytest.raises(ConfigError, match="cannot be read"):
         load_partners([{"name": "A", "key_file": str(tmp_path / "missing")}], environ={})
+    # A variable not set at all was "empty or shorter than 16 characters"
+    with pytest.raises(ConfigError, match="environment variable AGENCY_KEY is not set; set it to a long random key"):
+        load_partners([{"name": "A", "key_env": "AGENCY_KEY"}], environ={})
+    with pytest.raises(ConfigError, match="AGENCY_KEY is empty or shorter than"):
+        load_partners([{"name": "A", "key_env": "AGENCY_KEY"}], environ={"AGENCY_KEY": ""})
     with pytest.raises(ConfigError, match="same key"):
         load_partners([{"name": "A", "key_env": "K"}, {"name": "B", "key_env": "K"}], environ={"K": AGENCY_KEY})
 
