@@ -348,6 +348,20 @@ def test_in_article_anchors_and_footnotes_lead_where_they_point():
     assert 'id="user-content-x"' in sanitize_html('<p id="x" onclick="y()">x</p>', "http://s.example/")
 
 
+def test_a_link_written_to_a_footnotes_published_id_leads_to_it():
+    # #user-content-fn-1 (what the address bar shows once a note is followed) became #user-content-user-content-fn-1.
+    html = markdown_to_html("A claim[^1]. See [the note](#user-content-fn-1).\n\n[^1]: The note.\n", "http://s.example/articles/a")
+    assert 'href="http://s.example/articles/a#user-content-fn-1" rel="noopener">the note</a>' in html and 'id="user-content-fn-1"' in html
+    assert "user-content-user-content" not in html
+
+
+def test_del_and_an_nel_written_as_a_reference_never_reach_the_html():
+    # XML 1.0 §2.2 discourages U+007F-U+0084 and U+0086-U+009F; the W3C validator warned of both, and NEL is a line
+    # break to XML 1.1 alone.
+    html = markdown_to_html("Before&#x85;after, a DEL\x7f here and &#127; there.\n", "http://s.example/articles/a")
+    assert "\x85" not in html and "\x7f" not in html and "Before after, a DEL here and  there." in html
+
+
 def test_a_footnotes_marks_are_no_words_of_the_text():
     html = markdown_to_html("A claim[^1] here.\n\n[^1]: The source.\n", "http://s.example/articles/a")
     assert html_to_paragraphs(html) == ["A claim here.", "The source."]  # not "A claim1 here." and "The source. ↩"

@@ -256,7 +256,9 @@ def sanitize_html(fragment: str, base_url: str) -> str:
             return ID_PREFIX + value if value.split() == [value] else None  # HTML: no space in an id, and not empty
         if attr in ("href", "src"):
             value = value.strip()
-            if attr == "href" and value.startswith("#") and len(value) > 1:  # a footnote, an anchor: the id as prefixed
+            # A footnote, an anchor: the id as prefixed. One written prefixed already (#user-content-fn-1, what the page's
+            # address bar shows once a note is followed, and GitHub's own form) is that id.
+            if attr == "href" and value.startswith("#") and len(value) > 1 and not value.startswith("#" + ID_PREFIX):
                 value = "#" + ID_PREFIX + value[1:]
             return resolve(value)
         return value

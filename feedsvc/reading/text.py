@@ -14,11 +14,11 @@ from pathlib import Path
 # XML 1.0 §2.2 Char: everything else (C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF) is forbidden.
 # https://www.w3.org/TR/xml/#charsets
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-# The same section discourages C1 controls and noncharacters; in articles they only come from mojibake
-# and feed validators warn about them. U+FEFF is a byte order mark left inside the text (a file saved
-# twice, or files joined): kept, it would make "\ufeffNews" a category of its own.
+# The same section discourages DEL, C1 controls and noncharacters ([#x7F-#x84], [#x86-#x9F]); in articles they only
+# come from mojibake or a stray keystroke, and feed validators warn about them. U+FEFF is a byte order mark left
+# inside the text (a file saved twice, or files joined): kept, it would make "\ufeffNews" a category of its own.
 _NONCHARACTERS = "".join(chr(plane + 0xFFFE) + chr(plane + 0xFFFF) for plane in range(0x10000, 0x110000, 0x10000))
-_DISCOURAGED = re.compile(f"[\x80-\x84\x86-\x9f\ufdd0-\ufdef\ufeff{_NONCHARACTERS}]")
+_DISCOURAGED = re.compile(f"[\x7f-\x84\x86-\x9f\ufdd0-\ufdef\ufeff{_NONCHARACTERS}]")
 # Bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) can reorder a reader's whole
 # page; RLM/LRM (U+200F/U+200E) only mark direction and stay, as does ZWJ (U+200D) in emoji.
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
@@ -189,6 +189,8 @@ def drop_unsafe_chars(text: str) -> str:
     becomes the character itself only after rendering, so rendered HTML passes through here too.
     """
     if not _printable_lines(text):
+        if "\x85" in text:  # NEL, a line break to XML 1.1 only (§2.11): left by clean_text, or an entity (&#x85;) rendered
+            text = text.replace("\x85", " ")
         text = _UNSAFE.sub("", text)
         if _ASTRAL.search(text):
             text = _ASTRAL_NONCHARACTERS.sub("", text)
