@@ -80,7 +80,7 @@ def _serve(host: str, port: int, articles_dir: str | None, workers: int) -> None
         check_port(host, port)
     except ServeError as exc:
         raise click.ClickException(str(exc)) from None
-    warning = site_url_warning(settings.site_url, host, port)
+    warning = site_url_warning(settings.site_url, host, port, proxied=settings.proxy_hops > 0)
     if warning:
         click.echo(warning, err=True)
     _run_gunicorn(host, port, workers, overrides, start_builder(overrides))  # the builder first: a cold start's longest chain

@@ -310,8 +310,11 @@ def site_url_for(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def site_url_warning(site_url: str, host: str, port: int) -> str | None:
-    """One line when a set SITE_URL cannot be this server (loopback or this host, another port), else None."""
+def site_url_warning(site_url: str, host: str, port: int, proxied: bool = False) -> str | None:
+    """One line when a set SITE_URL cannot be this server (loopback or this host, another port), else None.
+    proxied (PROXY_HOPS set): readers reach it through a proxy, at the proxy's address (deploy/nginx.conf's search)."""
+    if proxied:
+        return None
     url = urlsplit(site_url)
     named = (url.hostname or "").lower()
     named_port = url.port or (443 if url.scheme == "https" else 80)

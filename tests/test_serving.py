@@ -30,6 +30,9 @@ def test_a_site_url_that_cannot_be_this_server_is_warned_of(site_url, host, warn
     warning = site_url_warning(site_url, host, 9101)
     assert (warning is not None) == warned
     assert warning is None or (warning.startswith("warning: SITE_URL is " + site_url) and "\n" not in warning)
+    # Behind a proxy (PROXY_HOPS), SITE_URL is the proxy's address: the README's nginx in front of a search server on
+    # this machine, at another port, was warned that its links "will point elsewhere".
+    assert site_url_warning(site_url, host, 9101, proxied=True) is None
 
 
 @pytest.mark.parametrize("raw, shown", [
