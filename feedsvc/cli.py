@@ -184,12 +184,15 @@ def _stoppable(command: str, told: Callable[[], str] = lambda: "") -> Iterator[N
 
 
 def _export_told(out: str) -> Callable[[], str]:
-    """What a stopped build tells of its export folder: as it was, partly updated, or holding this build."""
-    from .building.exportfolder import WRITING, export_folder
+    """What a stopped build tells of its export folder: as it was, partly updated, or holding this build. Its staging
+    folder (archive pages made ahead, hidden from nginx) goes first: a folder "left as it was" holds nothing of it."""
+    from .building.exportfolder import STAGING, WRITING, export_folder, remove_staging
 
     before = _manifest_seen(out)
 
     def told() -> str:
+        with suppress(OSError):
+            remove_staging(export_folder(out) / f"{STAGING}{os.getpid()}")
         if (export_folder(out) / WRITING).exists():  # noted before it changed any file, removed once it wrote them all
             return f"{out} may be partly updated (every file whole; the next build finishes it)"
         return f"{out} holds this build's export" if _manifest_seen(out) != before else f"{out} is left as it was"

@@ -245,6 +245,7 @@ def test_build_stopped_by_ctrl_c_or_sigterm_says_so_in_one_line(tmp_path, corpus
     assert "Traceback" not in err and code == 128 + signum, err
     name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
     assert said == [f"build stopped ({name}): {tmp_path / 'out'} is left as it was"], err
+    assert not list((tmp_path / "out").glob(".feedsvc-export.staging-*"))  # nor the archive pages it made ahead
 
 
 def test_build_stopped_with_its_output_gone_ends_all_the_same(tmp_path, corpus):
