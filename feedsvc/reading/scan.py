@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 0.3  # a file changed more recently than this may still be being written (when the kernel cannot say)
-BUSY_HOLD_SECONDS = 10.0  # a file open for writing but unchanged this long is read anyway: its writer never closes it
+# A file open for writing but unchanged this long is read anyway: its writer never closes it. What a writer that pauses
+# longer than this mid-file (a network copy stalled, a script waiting on input) gets published is its half: at 10 s a
+# tester's 12 s pause published a truncated title to every feed and the hub.
+BUSY_HOLD_SECONDS = 60.0
 COMPLETE_EVENTS = frozenset({"closed", "moved"})  # what a watcher saw last of a file that is complete (scheduler.py)
 RENAMED_EVENT = "renamed"  # what a watcher saw last of a file renamed to another article's name: gone for good
 # Files to read in one scan from which they are first read for placement only (a cold start, a folder copied
