@@ -151,6 +151,28 @@ def test_a_language_with_a_region_subtag_is_right_to_left(make_app, articles_dir
         assert shown.get("lang") == "ar-EG" and shown.get("dir") == "rtl", fmt
 
 
+# ISO 639-3 individual languages, each named in the feeds as the W3C Feed Validator takes it (formats/content.py
+# listed_language: arb as ar-arb, pnb as lah-Arab): still laid out right to left.
+INDIVIDUAL = {"arb": "ar-arb", "pes": "fa", "pnb": "lah-Arab", "ckb": "ku-Arab", "mzn": "mis-Arab"}
+
+
+@pytest.mark.parametrize("fmt", ["atom", "rss"])
+def test_an_iso_639_3_language_named_as_the_validator_takes_it_is_still_right_to_left(make_app, articles_dir, fmt):
+    """PUBLIC_CONTENT=summary: no body, whose wrapper names the article's own tag; each item is laid out by the tag its
+    feed writes (an RSS item's dc:language, an Atom entry's xml:lang or its feed's), in an English feed and in one of
+    its own language."""
+    for hour, (name, title, lang) in enumerate([("en", "Port deal signed", "en"), ("en2", "Rates held", "en"),
+                                                *((tag, f"خبر {tag}", tag) for tag in INDIVIDUAL)]):
+        write(articles_dir, f"{name}.md", f"---\ntitle: {title}\ncategories: [mixed, {name}cat]\nlang: {lang}\n"
+                                          f"date: 2026-11-01T0{hour}:00:00Z\n---\nA paragraph of text, هذا نص.\n")
+    client = make_app(articles_dir, PUBLIC_CONTENT="summary").test_client()
+    mixed = page(client.get(f"/category/mixed/feed.{fmt}").data)
+    assert mixed.get("lang") == "en" and items(mixed)["Port deal signed"].get("dir") == "ltr"
+    for tag, written in INDIVIDUAL.items():
+        for shown in (mixed, page(client.get(f"/category/{tag}cat/feed.{fmt}").data)):
+            assert (items(shown)[f"خبر {tag}"].get("dir"), items(shown)[f"خبر {tag}"].get("lang")) == ("rtl", written), tag
+
+
 def atom_feed(feed_lang: str | None, entry_langs: list[str | None]) -> etree._Element:
     attr = "" if feed_lang is None else f' xml:lang="{feed_lang}"'
     entries = "".join(f'<entry{"" if lang is None else f" xml:lang={chr(34)}{lang}{chr(34)}"}><title>e{i}</title>'

@@ -22,6 +22,8 @@ from feedsvc.reading.articles import load_articles
 from feedsvc.config import DEFAULT_CHROME_MARKERS
 from feedsvc.building.feeds import build_feeds
 from feedsvc.formats import FORMATS
+from feedsvc.formats.content import listed_language
+from feedsvc.model import RTL_LANGUAGES, text_direction
 from tests.conftest import FIXED_NOW, write
 from tests.feed_rules import feed_problems
 from tests.feed_rules import json_feed_validator as load_json_feed_validator
@@ -345,6 +347,62 @@ def test_an_empty_site_description_still_gives_valid_rss(make_publisher, article
     channel = etree.fromstring(snap.resources["feed.rss"].body).find("channel")
     assert channel.findtext("description") == "Example News"
     assert feedparser.parse(snap.resources["category/news/feed.rss"].body).bozo == 0
+
+
+# Language tags as RSS, Atom and OPML take them. The W3C Feed Validator holds RSS <language>, dc:language, Atom's
+# xml:lang and OPML's language to ISO 639-1 and 639-2 (2006); an ISO 639-3 individual language, which an article's
+# `lang:` keeps (README), made every feed holding one invalid ("language must be an ISO-639 language code").
+INDIVIDUAL = {"arb": "ar-arb", "pes": "fa", "pnb": "lah-Arab", "ckb": "ku-Arab", "mzn": "mis-Arab"}
+ARABIC_SCRIPT_BODY = "هذا نص عربي طويل نسبياً كتب لغرض الاختبار وفيه كلمات كثيرة عن الاقتصاد والسياسة."
+
+
+@pytest.mark.parametrize(("tag", "written"), [
+    ("ar", "ar"), ("en-GB", "en-GB"), ("zh-Hant-TW", "zh-Hant-TW"), ("fil", "fil"), ("gsw", "gsw"), ("und", "und"),
+    ("arb", "ar-arb"), ("arb-EG", "ar-arb-EG"), ("yue-HK", "zh-yue-HK"),  # extlang form: the macrolanguage, then itself
+    ("pes", "fa"), ("prs", "fa"), ("ekk", "et"),  # the macrolanguage, same direction
+    ("pnb", "lah-Arab"), ("pnb-PK", "lah-Arab-PK"), ("ckb", "ku-Arab"), ("ckb-Latn", "ku-Latn"),  # and the script
+    ("mzn", "mis-Arab"), ("nqo", "mis-Nkoo"), ("tok", "mis"),  # none on the list: "uncoded", in its script
+])
+def test_a_language_tag_is_written_as_iso_639_1_or_2_as_precisely_as_it_can_be(tag, written):
+    assert listed_language(tag) == written
+
+
+@pytest.mark.parametrize("tag", sorted(RTL_LANGUAGES - {"azb"}))
+def test_a_right_to_left_language_stays_right_to_left_as_written(tag):
+    """As model.text_direction and feed.xsl read the tag written. (azb: langcodes knows no script for South
+    Azerbaijani, which is written az, left to right.)"""
+    assert text_direction(listed_language(tag)) == "rtl"
+    assert listed_language(tag).split("-")[0] not in INDIVIDUAL
+
+
+def test_an_iso_639_3_language_is_named_in_rss_atom_and_opml_as_their_validator_takes_it(make_publisher, articles_dir):
+    for tag in INDIVIDUAL:
+        write(articles_dir, f"{tag}.md", markdown(f"عنوان {tag}", ARABIC_SCRIPT_BODY, date="2026-11-06 10:00",
+                                                  category=f"{tag}cat", lang=tag))
+    write(articles_dir, "en.md", markdown("In English", "A paragraph of English prose with the words the and of.",
+                                          date="2026-11-06 11:00", category="encat", lang="en"))
+    snap = make_publisher(articles_dir).build(FIXED_NOW)
+    opml = {o.get("xmlUrl").rsplit("/category/", 1)[-1]: o.get("language")
+            for o in etree.fromstring(snap.resources["feeds.opml"].body).iter("outline")}
+    for tag, written in INDIVIDUAL.items():
+        rss, atom = (snap.resources[f"category/{tag}cat/feed.{fmt}"].body for fmt in XML_FMTS)
+        assert f"<language>{written}</language>".encode() in rss and f"<dc:language>{written}</dc:language>".encode() in rss
+        assert etree.fromstring(atom).get(XML_LANG) == written
+        assert opml[f"{tag}cat/feed.rss"] == written  # the RSS feed's <language>, as OPML 2.0 says
+        parsed = feedparser.parse(rss)
+        assert (parsed.feed.language, parsed.entries[0].language) == (written, written)
+        # Everything else keeps the article's own tag: JSON Feed, the body's wrapper, the article's page.
+        assert json.loads(snap.resources[f"category/{tag}cat/feed.json"].body)["language"] == tag
+        assert f'<div dir="rtl" lang="{tag}">'.encode() in rss
+        page = lxml_html.fromstring(snap.resources[f"articles/{tag}"].body)
+        assert (page.get("lang"), page.get("dir")) == (tag, "rtl")
+    # The site-wide feeds, where each entry names its own: no tag the validator refuses.
+    for fmt in XML_FMTS:
+        body = snap.resources[f"feed.{fmt}"].body
+        for tag in INDIVIDUAL:
+            assert f">{tag}<".encode() not in body and f'xml:lang="{tag}"'.encode() not in body, (fmt, tag)
+    entries = {e.title: e.title_detail.language for e in feedparser.parse(snap.resources["feed.atom"].body).entries}
+    assert entries == {"In English": "en", **{f"عنوان {tag}": written for tag, written in INDIVIDUAL.items()}}
 
 
 # Same input, same bytes

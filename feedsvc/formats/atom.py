@@ -9,7 +9,10 @@ from lxml import etree
 
 from ..model import Article, Deleted, Feed, Site, stable_id
 from ..urls import HTML_TYPE, article_url, feed_url
-from .content import GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, wrapped_html
+from .content import (
+    GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, listed_language, public_url, redate,
+    wrapped_html,
+)
 from .templates import ATTR, ISO, TEXT
 
 from . import ATOM_TYPE as MEDIA_TYPE  # noqa: E402 - the one place formats' media types are written
@@ -87,7 +90,7 @@ def channel(feed: Feed, site: Site) -> FeedGenerator:
     fg.link(href=feed.page_url, rel="alternate", type=HTML_TYPE)
     for rel, href in feed_links(feed, site, "atom"):
         fg.link(href=href, rel=rel)
-    fg.language(feed.language)
+    fg.language(listed_language(feed.language))  # xml:lang as the validator takes it (content.listed_language)
     fg.updated(feed.updated)
     fg.generator(GENERATOR, uri=GENERATOR_URI)
     return fg
@@ -117,8 +120,8 @@ ITEM_DEFAULTED = ("updated",)  # given None, feedgen writes the moment the entry
 
 
 def item_values(article: Article, site: Site, feed_language: str, full_text: bool) -> dict:
-    """What an article's <entry> says, as feedgen is given it; it names its own xml:lang only when it differs from
-    feed_language. None for a part it leaves out, a tuple for a part it repeats."""
+    """What an article's <entry> says, as feedgen is given it; it names its own xml:lang (content.listed_language) only
+    when its language differs from feed_language. None for a part it leaves out, a tuple for a part it repeats."""
     return {
         "id": article.guid,
         "title": article.title,
@@ -129,7 +132,7 @@ def item_values(article: Article, site: Site, feed_language: str, full_text: boo
         "content": wrapped_html(article) if full_text else None,
         "author": article.author or None,
         "terms": tuple(item_terms(article)),
-        "lang": article.lang if article.lang != feed_language else None,
+        "lang": listed_language(article.lang) if article.lang != feed_language else None,
         "image": public_url(article.image),
     }
 

@@ -1,11 +1,14 @@
-"""What every format says the same way about an item: its HTML body, its categories and its URLs."""
+"""What every format says the same way about an item: its HTML body, its categories, its URLs and the language tag
+RSS, Atom and OPML write."""
 from __future__ import annotations
 
+import functools
 import html
 import re
+from importlib import resources
 from urllib.parse import quote, urlsplit
 
-from ..model import UNDATED, Article  # noqa: F401 - UNDATED: the formats' date placeholder
+from ..model import UNDATED, Article, text_direction  # noqa: F401 - UNDATED: the formats' date placeholder
 from ..urls import stylesheet_href
 
 GENERATOR = "feedsvc"
@@ -90,3 +93,79 @@ def public_url(url: str | None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return quote(_STRAY_PERCENT.sub("%25", url), safe=_URI_SAFE)
+
+
+# The W3C Feed Validator holds RSS <language>, dc:language, Atom's xml:lang and OPML's language to ISO 639 as it knew it
+# (feedvalidator/iso639codes.py: ISO 639-1 and ISO 639-2, checked on the primary subtag only). In the IANA registry
+# those are the language subtags of RFC 4646's first registry (2005-10-16) and ISO 639-2's additions of 2006-03-08,
+# but zxx, and not the codes withdrawn before then (iw, in, ji, jw). ISO 639-3's individual languages (arb, pes,
+# pnb, ckb: 2009) are not on it; nor is RSS 2.0's own list (https://www.rssboard.org/rss-language-codes), ISO 639-1's.
+_LISTED_UNTIL = "2006-03-08"
+_NOT_LISTED = frozenset({"zxx"})
+
+
+@functools.lru_cache(maxsize=1)
+def _registry() -> str:
+    """The IANA language subtag registry as langcodes ships it (https://www.iana.org/assignments/language-subtag-registry);
+    "" where it ships none."""
+    try:
+        return (resources.files("langcodes") / "data" / "language-subtag-registry.txt").read_text(encoding="utf-8")
+    except (OSError, ModuleNotFoundError):
+        return ""
+
+
+def _record(kind: str, subtag: str) -> dict[str, str]:
+    """A registry record's fields (the first value of each), or {} where it has none."""
+    text = _registry()
+    at = text.find(f"%%\nType: {kind}\nSubtag: {subtag}\n")
+    if at < 0:
+        return {}
+    end = text.find("\n%%", at + 2) % (len(text) + 1)  # the last record: to the end
+    return dict(reversed([line.partition(": ")[::2] for line in text[at + 3:end].split("\n")]))
+
+
+def _listed(language: str) -> bool:
+    """Whether a primary language subtag is on the validator's list."""
+    record = _record("language", language)
+    return (bool(record) and record.get("Added", "9") <= _LISTED_UNTIL and record.get("Deprecated", "9") > _LISTED_UNTIL
+            and language not in _NOT_LISTED)
+
+
+@functools.lru_cache(maxsize=256)  # a site has a few languages
+def listed_language(tag: str) -> str:
+    """A canonical language tag (config.canonical_language) as RSS's <language> and dc:language, Atom's xml:lang and
+    OPML's language write it: the tag itself where its language is on ISO 639-1 or 639-2 (ar, en-GB, fil, gsw);
+    else the closest tag that is, saying as much of it as it can. Pages, JSON Feed and text direction keep the tag.
+
+    - An individual language in its RFC 5646 §4.5 "extlang form" where the registry has one: the macrolanguage it
+      belongs to, then itself (arb → ar-arb, arz-EG → ar-arz-EG, yue → zh-yue): every reader that knows only the
+      first subtag reads the macrolanguage, and the language is still named.
+    - Else its macrolanguage, and its other subtags (pes → fa, ckb → ku, pnb → lah).
+    - Else mis, ISO 639-2's "uncoded languages", which is what such a language is on a list of ISO 639-2's codes
+      (mzn, tok). Not "und": the language was determined. Not left out: an Atom entry without xml:lang is in its feed's
+      language, and feed.xsl lays out an RSS item without dc:language in its channel's: both would say another one.
+    - With its script where the tag as written would otherwise be laid out in another direction (model.text_direction,
+      and feed.xsl by the same rule): pnb → lah-Arab, ckb → ku-Arab, mzn → mis-Arab, nqo → mis-Nkoo.
+    Where langcodes ships no registry, the tag as it is."""
+    first, *rest = tag.split("-")
+    if not _registry() or _listed(first.lower()):
+        return tag
+    language = first.lower()
+    extlang = _record("extlang", language)
+    if extlang and _listed(extlang["Prefix"]):
+        named = [extlang["Prefix"], language]
+    else:
+        macro = _record("language", language).get("Macrolanguage", "")
+        named = [macro if macro and _listed(macro) else "mis"]
+    written = "-".join(named + rest)
+    if text_direction(written) != text_direction(tag):
+        import langcodes  # here: only a tag that needs its script looks it up
+
+        try:
+            script = langcodes.Language.get(tag).maximize().script
+        except (langcodes.LanguageTagError, ValueError):  # a tag of a form langcodes refuses (config.canonical_language)
+            script = None
+        with_script = "-".join(named + [script] + rest) if script else written
+        if text_direction(with_script) == text_direction(tag):
+            return with_script
+    return written

@@ -23,6 +23,7 @@ from lxml import etree
 
 from ..model import UNDATED, Article, Feed, Site
 from . import atom, jsonfeed, rss
+from .content import listed_language
 from .templates import ItemCuts
 
 HEADS_KEPT = 1024  # heads of recently assembled feeds (each a few hundred bytes)
@@ -121,8 +122,8 @@ def _xml_pieces(module, open_tag: bytes, close_tag: bytes) -> Pieces:
 
 def _atom_relang(piece: bytes, language: str, own: bool) -> bytes | None:
     """An Atom entry with its xml:lang attribute (own) or without: the attribute is the only one of the start tag
-    (atom._EntryExtras sets it), as lxml writes it."""
-    bare, named = b"  <entry>", b"  <entry" + _xml_lang(language) + b">"
+    (atom._EntryExtras sets it), as lxml writes it, naming the language as atom.item_values does."""
+    bare, named = b"  <entry>", b"  <entry" + _xml_lang(listed_language(language)) + b">"
     have, want = (bare, named) if own else (named, bare)
     return want + piece[len(have):] if piece.startswith(have) else None
 

@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 
 from ..model import Feed, Site
 from ..urls import feed_url
-from .content import UNDATED, redate
+from .content import UNDATED, listed_language, redate
 
 from . import OPML_TYPE as MEDIA_TYPE  # noqa: E402 - the one place formats' media types are written
 
@@ -32,7 +32,7 @@ def render_opml(feeds: list[Feed], site: Site, every: bool = False) -> bytes:
             "title": feed.title,
             "xmlUrl": feed_url(site, feed, "rss"),
             "htmlUrl": feed.page_url,
-            "language": feed.language,
+            "language": listed_language(feed.language),  # the RSS feed's <language> (the spec), as it writes it
         })
     ET.indent(opml)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(opml, encoding="utf-8", xml_declaration=False) + b"\n"

@@ -19,8 +19,8 @@ from lxml import etree
 from ..model import Article, Feed, Site
 from ..urls import article_url, feed_url
 from .content import (
-    GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, public_url, redate, rfc2822, text_as_html,
-    wrapped_html,
+    GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, listed_language, public_url, redate, rfc2822,
+    text_as_html, wrapped_html,
 )
 from .templates import ATTR, CDATA, RFC2822, TEXT
 
@@ -90,7 +90,7 @@ def channel(feed: Feed, site: Site) -> FeedGenerator:
     fg.link(href=feed_url(site, feed, "rss"), rel="self", type=MEDIA_TYPE)
     fg.link(href=feed.page_url, rel="alternate")
     fg.media.links = feed_links(feed, site, "rss")
-    fg.language(feed.language)
+    fg.language(listed_language(feed.language))  # arb: ar-arb (content.listed_language)
     fg.lastBuildDate(feed.updated)
     fg.generator(GENERATOR, uri=GENERATOR_URI)
     fg.dc.dc_creator(site.author)  # <managingEditor> would need an e-mail address
@@ -137,8 +137,9 @@ def item_values(article: Article, site: Site, feed_language: str, full_text: boo
         "terms": tuple(item_terms(article)),
         # The body's wrapper names it too, but a summary-only feed has no body: feed.xsl reads this. In every item,
         # not only where it is not the channel's (as an Atom entry's xml:lang): formats/fragments.py reuses an RSS
-        # item's bytes in feeds of any language (Pieces.own_language).
-        "language": article.lang,
+        # item's bytes in feeds of any language (Pieces.own_language). As the validator takes it (arb: ar-arb, pnb:
+        # lah-Arab), in the direction the article's own tag gives it: content.listed_language.
+        "language": listed_language(article.lang),
         "image": public_url(article.image),
     }
 
