@@ -405,6 +405,33 @@ def test_an_iso_639_3_language_is_named_in_rss_atom_and_opml_as_their_validator_
     assert entries == {"In English": "en", **{f"عنوان {tag}": written for tag, written in INDIVIDUAL.items()}}
 
 
+# RSS plain text as the RSS Best Practices Profile asks (https://www.rssboard.org/rss-profile#data-types-characterdata):
+# a title that could be read as HTML, written "&lt;blink&gt;", drew the W3C Feed Validator's warning 'Encode "&" and
+# "<" in plain text using hexadecimal character references'; the Atom feed was clean.
+
+
+def test_rss_plain_text_that_could_be_read_as_html_is_written_with_hexadecimal_references(make_publisher, articles_dir):
+    write(articles_dir, "blink.md", markdown("Browsers drop the <blink> tag", date="2026-11-06 10:02", category="Web <dev>",
+                                             author="R&D <team>", tags=["&copy; notices"], summary="We said <blink> & meant it."))
+    write(articles_dir, "lt.md", markdown("3 < 4 at AT&T", date="2026-11-06 10:01", category="Maths & more"))
+    snap = make_publisher(articles_dir, SITE_TITLE="News <i>today</i>", SITE_DESCRIPTION="Q&A &amp; more").build(FIXED_NOW)
+    body = snap.resources["feed.rss"].body
+    for written in (b"<title>Browsers drop the &#x3C;blink&#x3E; tag</title>", b"<category>Web &#x3C;dev&#x3E;</category>",
+                    b"<dc:creator>R&#x26;D &#x3C;team&#x3E;</dc:creator>", b"<category>&#x26;copy; notices</category>",
+                    b"<title>News &#x3C;i&#x3E;today&#x3C;/i&#x3E;</title>", b"<description>Q&#x26;A &#x26;amp; more</description>",
+                    # Nothing in it a reader could take for HTML: written as it always was.
+                    b"<title>3 &lt; 4 at AT&amp;T</title>", b"<category>Maths &amp; more</category>"):
+        assert written in body, written
+    # An item's description and content:encoded are HTML: escaped once more, never referenced so.
+    assert b"<description>We said &amp;lt;blink&amp;gt; &amp;amp; meant it.</description>" in body
+    parsed = feedparser.parse(body)
+    assert parsed.bozo == 0 and parsed.feed.title == "News <i>today</i>"
+    blink = {e.title: e for e in parsed.entries}["Browsers drop the <blink> tag"]
+    assert blink.author == "R&D <team>" and [t.term for t in blink.tags] == ["Web <dev>", "&copy; notices"]
+    assert "3 < 4 at AT&T" in {e.title for e in parsed.entries}
+    assert b"<title>Browsers drop the &lt;blink&gt; tag</title>" in snap.resources["feed.atom"].body  # Atom: text is text
+
+
 # Same input, same bytes
 
 

@@ -31,7 +31,8 @@ TEXT = st.lists(
         XML_CHAR,
         st.characters(min_codepoint=0x600, max_codepoint=0x6FF),
         st.sampled_from(["سياسة", "اقتصاد", " news ", "Port deal", "\u200f", "\u200e", "\u202b", "<", ">", "&", "\"",
-                         "'", "]]>", "</item>\n    <item>", "</entry>\n  <entry>", '"items":[]', "\\", "🇸🇦", "\n"]),
+                         "'", "]]>", "</item>\n    <item>", "</entry>\n  <entry>", '"items":[]', "\\", "🇸🇦", "\n",
+                         "<blink>", "&amp;", "&#x26;"]),
     ),
     max_size=30,
 ).map("".join)
@@ -163,7 +164,8 @@ XML = {"rss": rss, "atom": atom}
 # Values the cuts of formats/templates.py write themselves: anything but what libxml2 writes as a character reference
 # or lxml refuses (control characters but tab and line feed, lone surrogates, U+FFFE, U+FFFF).
 PLAIN_CHAR = st.characters(codec="utf-8").filter(lambda c: c in "\t\n" or (" " <= c and c not in "\ufffe\uffff"))
-PLAIN = st.lists(st.one_of(PLAIN_CHAR, st.sampled_from(["سياسة", "<", ">", "&", "\"", "'", "&amp;", "\u200f", "🇸🇦"])),
+PLAIN = st.lists(st.one_of(PLAIN_CHAR, st.sampled_from(["سياسة", "<", ">", "&", "\"", "'", "&amp;", "\u200f", "🇸🇦",
+                                                      "<b>", "&#1;"])),
                  min_size=1, max_size=20).map("".join)
 PLAIN_ATTRIBUTE = PLAIN.filter(lambda t: "\t" not in t and "\n" not in t)  # an Atom category's term
 

@@ -22,12 +22,17 @@ from .content import (
     GENERATOR, GENERATOR_URI, UNDATED, add_stylesheet, feed_links, item_terms, listed_language, public_url, redate, rfc2822,
     text_as_html, wrapped_html,
 )
-from .templates import ATTR, CDATA, RFC2822, TEXT
+from .templates import ATTR, CDATA, PLAIN, RFC2822, TEXT, hex_references
 
 from . import RSS_TYPE as MEDIA_TYPE  # noqa: E402 - the one place formats' media types are written
 FOOT = b"  </channel>\n</rss>\n"  # what follows the last item in serialise()'s bytes
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+# The elements that hold plain text (an item's <description> and content:encoded hold HTML), written as the RSS Best
+# Practices Profile asks where they could be read as HTML (templates.hex_references).
+PLAIN_TEXT = ("channel/title", "channel/description", f"channel/{{{DC_NS}}}creator",
+              "channel/item/title", "channel/item/category", f"channel/item/{{{DC_NS}}}creator")
 
 # feedgen's RSS dates without its setlocale calls (content.rfc2822: the same text, and no thread changes the
 # process's locale). Every RSS rendering of ours comes through this module, so feedgen's own dates its feeds with it.
@@ -99,8 +104,25 @@ def channel(feed: Feed, site: Site) -> FeedGenerator:
 
 
 def serialise(fg: FeedGenerator) -> bytes:
-    """The document's bytes: pretty-printed UTF-8 with an XML declaration."""
-    return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    """The document's bytes: pretty-printed UTF-8 with an XML declaration, its plain text as the profile asks."""
+    root, document = fg._create_rss()  # what fg.rss_str() serialises
+    write_plain_text(root)
+    return etree.tostring(document, pretty_print=True, encoding="UTF-8", xml_declaration=True)
+
+
+def write_plain_text(root) -> None:
+    """Each PLAIN_TEXT element that could be read as HTML with its "&", "<" and ">" as hexadecimal character references:
+    lxml escapes text as &amp;, &lt; and &gt;, and writes a reference only as a node of its own (etree.Entity)."""
+    for path in PLAIN_TEXT:
+        for element in root.iterfind(path):
+            parts = hex_references(element.text or "")
+            if parts is None:
+                continue
+            element.text = parts[0]
+            for name, after in zip(parts[1::2], parts[2::2]):
+                reference = etree.Entity(name)
+                reference.tail = after
+                element.append(reference)
 
 
 def date_rss(body: bytes, when: datetime, undo: bool = False) -> bytes:
@@ -115,8 +137,8 @@ def add_item(fg: FeedGenerator, article: Article, site: Site, feed_language: str
 
 
 # Each value an item is made of and how the serialiser writes it (formats/templates.py): in that order in item_values.
-ITEM_SLOTS = (("guid", TEXT), ("title", TEXT), ("link", TEXT), ("description", TEXT), ("content", CDATA),
-              ("published", RFC2822), ("author", TEXT), ("terms", TEXT), ("language", TEXT), ("image", ATTR))
+ITEM_SLOTS = (("guid", TEXT), ("title", PLAIN), ("link", TEXT), ("description", TEXT), ("content", CDATA),
+              ("published", RFC2822), ("author", PLAIN), ("terms", PLAIN), ("language", TEXT), ("image", ATTR))
 ITEM_DEFAULTED = ()  # values feedgen fills in itself when given None: none an RSS item writes
 
 

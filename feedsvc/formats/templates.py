@@ -5,22 +5,26 @@ cut with the article's values written in.
 
 Only the writing of a value is done here, as libxml2 serialises it to UTF-8: in element text "&", "<" and ">" escaped
 (xmlEscapeContent), in an attribute '"' too (xmlAttrSerializeTxtContent), in CDATA as it is, dates as feedgen formats
-them. The element names, their order, namespaces, attributes and indentation are feedgen's. A value those rules do not
-cover (empty, a control character, "]]>" in CDATA, a character lxml refuses, a str subclass) is left to feedgen: item()
-gives None. Each cut is checked once as it is made: filled with values holding every character these rules escape, it
-must give feedgen's own bytes, or feedgen renders every item of that shape (another libxml2 that escaped otherwise).
-tests/test_fragments.py proves for random articles that items made so are feedgen's byte for byte.
+them; RSS plain text that could be read as HTML with its "&", "<" and ">" as the character references formats/rss.py
+puts in its elements (hex_references). The element names, their order, namespaces, attributes and indentation are
+feedgen's. A value those rules do not cover (empty, a control character, "]]>" in CDATA, a character lxml refuses, a
+str subclass) is left to feedgen: item() gives None. Each cut is checked once as it is made: filled with values holding
+every character these rules escape, it must give feedgen's own bytes, or feedgen renders every item of that shape
+(another libxml2 that escaped otherwise). tests/test_fragments.py proves for random articles that items made so are feedgen's byte for byte.
 """
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timedelta, timezone
+from html.entities import html5, name2codepoint
 from typing import Callable, Sequence
 
 from .content import rfc2822
 
 # How a value is written: the kinds of a format's ITEM_SLOTS (formats/rss.py, formats/atom.py).
 TEXT, ATTR, CDATA, RFC2822, ISO = "text", "attribute", "CDATA", "RFC 2822 date", "ISO 8601 date"
+PLAIN = "RSS plain text"  # text, with hex_references where it could be read as HTML
 
 # Bytes libxml2 would write as a character reference (or lxml refuses): a value holding one is feedgen's to write.
 _NOT_IN_TEXT = bytes(range(0x09)) + bytes(range(0x0B, 0x20))  # tab and line feed are written as they are
@@ -44,6 +48,43 @@ def _text(value) -> bytes | None:
     return None if data is None else data.replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b">", b"&gt;")
 
 
+# The RSS Best Practices Profile asks plain text to write "&" and "<" as hexadecimal character references, and ">" as
+# &#x3E; (https://www.rssboard.org/rss-profile#data-types-characterdata): the form aggregators that take a title for
+# HTML read as text. Where the text could be read as HTML: a tag ("<" and a letter or "/"), or a character or entity
+# reference ("&" and "#", an HTML entity's name, or a name with a digit or "_": as the W3C Feed Validator counts them, it
+# warns on such text unless a line of the element holds "&#x"). Other text ("3 < 4", "AT&T") is written as it always was.
+_TAG = re.compile(r"<[/A-Za-z]")
+_REFERENCE = re.compile(r"&(#?\w+)")
+_HEX = {"&": "#x26", "<": "#x3C", ">": "#x3E"}
+
+
+def _html_reference(match: re.Match) -> bool:
+    name = match[1]
+    return (not name.isalpha() or name in name2codepoint or name == "apos"
+            or match.string.startswith(";", match.end()) and name + ";" in html5)
+
+
+def hex_references(text: str) -> list[str] | None:
+    """RSS plain text that could be read as HTML cut at each "&", "<" and ">": [text, reference, text, …, text], each
+    reference the name of one (#x26, #x3C, #x3E) as lxml's etree.Entity takes it; None for text written as it is."""
+    if not ("<" in text and _TAG.search(text) or "&" in text and any(map(_html_reference, _REFERENCE.finditer(text)))):
+        return None
+    parts = re.split("([&<>])", text)
+    parts[1::2] = [_HEX[c] for c in parts[1::2]]
+    return parts
+
+
+def _plain(value) -> bytes | None:
+    data = _text(value)
+    if data is None or "&" not in value and "<" not in value:  # most titles: nothing that could be read as HTML
+        return data
+    parts = hex_references(value)
+    if parts is None:
+        return data
+    # Between the references no character is left that libxml2 escapes.
+    return b"".join(part.encode("utf-8") if at % 2 == 0 else f"&{part};".encode() for at, part in enumerate(parts))
+
+
 def _attr(value) -> bytes | None:
     data = _utf8(value, _NOT_IN_ATTR)
     if data is None:
@@ -64,13 +105,15 @@ def _iso(value) -> bytes | None:  # a datetime, not a subclass: one may format i
     return value.isoformat().encode() if type(value) is datetime and value.tzinfo is not None else None
 
 
-WRITERS: dict[str, Callable[[object], bytes | None]] = {TEXT: _text, ATTR: _attr, CDATA: _cdata, RFC2822: _rfc2822, ISO: _iso}
+WRITERS: dict[str, Callable[[object], bytes | None]] = {TEXT: _text, PLAIN: _plain, ATTR: _attr, CDATA: _cdata,
+                                                        RFC2822: _rfc2822, ISO: _iso}
 ONE = -1  # a shape's part that is one value (a count: a tuple of that many; None: left out)
 SHAPES = 256  # cuts kept per format: a few dozen serve any real folder (how many tags an article has); feedgen past it
 # Values a cut is checked with (ItemCuts._cut): every character the writers escape, and some they write as they are.
 _PROBES = {TEXT: 'a&b<c>d"e\'f\tg\nh\u0085i\u2028j\U0001fffek', ATTR: 'a&b<c>d"e\'f\u0085g',
            CDATA: 'a&b<c>d"e\'f\tg\nh]]i', RFC2822: datetime(2026, 1, 2, 3, 4, 5, 678901, timezone(timedelta(hours=3))),
            ISO: datetime(2026, 1, 2, 3, 4, 5, 678901, timezone(timedelta(hours=-4, minutes=-30)))}
+_PROBES[PLAIN] = _PROBES[TEXT]  # its "<c" reads as a tag: written with references
 
 
 class _Cut:
