@@ -9,6 +9,7 @@ that a serving process imports the builder (its renderers, store writer and sear
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -28,32 +29,57 @@ def lock_path(state_path: str) -> str:
 
 
 def writable(state_path: str) -> str | None:
-    """Why the state folder cannot hold the build lock (a read-only mount, a full disk, its permissions), as the fix's
-    one line; None when it can. The lock file is made if need be and left, as the builder leaves it."""
+    """Why this process cannot build into the state store: one line naming the folder or file and the fix; else None."""
+    # The lock file is made if need be and left, as the builder leaves it. One there that opens only read-only (left
+    # mode 444, another user's) will do: BuildLock locks it so, the same flock; it stopped serve and build, the folder
+    # blamed, writable as it was.
+    lock = lock_path(state_path)
     try:
-        os.close(os.open(lock_path(state_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        os.close(_opened(lock))
     except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM) and os.path.exists(lock):  # its own permissions, not the folder's
+            return (f"the build lock {os.path.abspath(lock)} cannot be opened ({exc.strerror}); give the user feedsvc "
+                    "runs as read access to it (chown or chmod), or set STATE_PATH to a file in another folder")
         return (f"the state folder {os.path.dirname(os.path.abspath(state_path))} cannot be written ({exc.strerror or exc}); "
                 "set STATE_PATH to a file in a writable folder with free space")
-    # The store's own files, where they are: SQLite opens one it cannot write read-only and says nothing, and every
-    # build then failed on "attempt to write a readonly database" (a file left owned by root, mode 444). Asked of the
-    # kernel by name, never opened: closing a descriptor of a database file drops every POSIX lock this process's
-    # SQLite connections hold on it (fcntl's rule), and a checkpoint beside then cut the file under a reader's map.
+    # The store's own files, where they are (beside the file a link names: SQLite follows it): SQLite opens one it
+    # cannot write read-only and says nothing, and every build then failed on "attempt to write a readonly database"
+    # (a file left owned by root, mode 444). Asked of the kernel by name, never opened: closing a descriptor of a
+    # database file drops every POSIX lock this process's SQLite connections hold on it (fcntl's rule), and a
+    # checkpoint beside then cut the file under a reader's map.
     effective = os.access in os.supports_effective_ids
-    for path in (state_path, state_path + "-wal", state_path + "-shm"):
-        if os.path.exists(path) and not os.access(path, os.W_OK, effective_ids=effective):
-            return (f"the state store {os.path.abspath(path)} cannot be written (Permission denied); "
-                    "give the user feedsvc runs as write access to it (chown or chmod), or set STATE_PATH to another file")
-    # The lock file opens in a read-only folder once it is there (every run leaves it); the write-ahead log and its
-    # index, which a clean stop removes, are made by the first connection beside the file (a link's target: SQLite
-    # follows it).
     real = os.path.realpath(state_path)
     folder = os.path.dirname(real)
+    for path in (real, real + "-wal", real + "-shm"):
+        if os.path.exists(path) and not os.access(path, os.W_OK, effective_ids=effective):
+            if _read_only_mount(folder):  # no chown or chmod helps there
+                return _folder_unwritable(folder)
+            named = os.path.abspath(state_path) if path == real else path  # the file as STATE_PATH names it
+            return (f"the state store {named} cannot be written (Permission denied); "
+                    "give the user feedsvc runs as write access to it (chown or chmod), or set STATE_PATH to another file")
+    # The lock file opens in a read-only folder once it is there (every run leaves it); the write-ahead log and its
+    # index, which a clean stop removes, are made by the first connection beside the file.
     made_there = not all(os.path.exists(real + end) for end in ("-wal", "-shm"))
     if made_there and not os.access(folder, os.W_OK | os.X_OK, effective_ids=effective):
-        return (f"the state folder {folder} cannot be written (Permission denied); give the user feedsvc runs as "
-                "write access to it (chown or chmod), or set STATE_PATH to a file in a writable folder")
+        return _folder_unwritable(folder)
     return None
+
+
+def _read_only_mount(folder: str) -> bool:
+    """Whether the folder is on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _folder_unwritable(folder: str) -> str:
+    """The fix's line for a state folder this process cannot write in, by its permissions or its mount."""
+    if _read_only_mount(folder):
+        return (f"the state folder {folder} cannot be written (Read-only file system); set STATE_PATH to a file in a "
+                "writable folder")
+    return (f"the state folder {folder} cannot be written (Permission denied); give the user feedsvc runs as "
+            "write access to it (chown or chmod), or set STATE_PATH to a file in a writable folder")
 
 
 def status_path(state_path: str) -> str:
