@@ -139,7 +139,8 @@ def _wiring(settings: Settings, path: str) -> dict[str, Any]:
     from .building.state import StateError, StateStore, state_problem
     from .store import StoreReader, create_schema
 
-    StateStore(path)  # a state file that cannot be written: one StateError that says so
+    StateStore(path)  # a state file that cannot be made or opened: one StateError that says so (one it cannot write,
+    # SQLite opens read-only without a word: lock.writable finds it, in serve's preflight and in wsgi.py)
     try:
         create_schema(path)
     except (OSError, sqlite3.Error) as exc:  # a full disk as its tables are made: one line too, not a traceback

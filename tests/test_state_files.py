@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from feedsvc.building.state import StateStore
-from tests.http_helpers import ROOT, Server, fetch, run_feedsvc, until
+from tests.http_helpers import ROOT, Server, fetch, free_port, run_feedsvc, until
 
 DROP = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
 
@@ -111,3 +111,26 @@ def test_serve_and_build_run_with_a_lock_file_left_read_only(tmp_path, sample_di
         server.stop()
     assert "Traceback" not in server.output(), server.output()
 
+
+def test_plain_gunicorn_refuses_a_state_file_it_cannot_write_in_one_line_per_worker(tmp_path, sample_dir):
+    """`gunicorn wsgi:app` with the state file left read-only started, served the old build with /healthz "ok", and
+    failed every refresh ("attempt to write a readonly database"), where `feedsvc serve` refused the file before it
+    started. Each worker says it in one line, as it says a setting to fix, and the master stops. One worker: with
+    more, gunicorn's master sometimes prints a HaltServer traceback as it reaps the second (a bad setting's too)."""
+    state = tmp_path / "state.db"
+    env = {"FEEDSVC_STATE_PATH": str(state), "FEEDSVC_CONFIG": "", "FEEDSVC_ARTICLES_DIR": str(sample_dir)}
+    made = run_feedsvc("build", "--out", str(tmp_path / "first"), "--articles", str(sample_dir), env=env, timeout=120)
+    assert made.returncode == 0, made.stderr
+    os.chmod(state, 0o444)
+    try:
+        run = subprocess.run([*DROP, sys.executable, "-m", "gunicorn", "--pythonpath", str(ROOT), "--no-control-socket",
+                              "-b", f"127.0.0.1:{free_port()}", "-w", "1", "wsgi:app"],
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path, env={**os.environ, **env})
+    finally:
+        os.chmod(state, 0o644)
+    said = [line for line in run.stderr.splitlines() if line.startswith("feedsvc: ")]
+    fix = (f"feedsvc: the state store {state} cannot be written (Permission denied); give the user feedsvc runs as "
+           "write access to it (chown or chmod), or set STATE_PATH to another file")
+    assert run.returncode != 0 and "Traceback" not in run.stderr and "Worker failed to boot" in run.stderr, run.stderr
+    assert said == [fix], run.stderr
+    assert "holds the build lock" not in run.stderr and "refresh failed" not in run.stderr, run.stderr
