@@ -210,8 +210,10 @@ def test_healthz_is_503_with_the_error_when_the_data_is_older_than_three_interva
     pub = app.extensions["feedsvc"]
     client = app.test_client()
     assert client.get("/healthz").status_code == 200
-    pub.last_success -= timedelta(seconds=31)
     pub.last_error = "OSError: disk gone"
+    failing = client.get("/healthz")  # within three intervals: served, and said to be failing, not "ok"
+    assert failing.status_code == 200 and failing.get_json()["status"] == "failing"
+    pub.last_success -= timedelta(seconds=31)
     res = client.get("/healthz")
     assert res.status_code == 503
     body = res.get_json()

@@ -88,11 +88,15 @@ def healthz() -> Response:
     # (its status file cannot be written on a full disk, or it died and nobody has taken over yet).
     silent = status is not None and status["heard"] > SILENT_SECONDS
     error = status["last_error"] if status else None
+    # Failing: the last refresh failed (a state file made read-only, an articles folder gone): the last good build is
+    # served, and within three intervals it is stale; "ok" beside an error told a monitor nothing was wrong meanwhile.
+    failing = error is not None
     if silent and error is None:
         error = f"the builder (process {status['pid']}) has not been heard from for {status['heard']:.0f} s: its status " \
                 "file cannot be written (a full disk?), or it stopped and no process has taken over yet"
     body = {
-        "status": "unreadable" if unreadable else "stale" if stale else "stuck" if stuck else "silent" if silent else "ok",
+        "status": ("unreadable" if unreadable else "stale" if stale else "stuck" if stuck else "silent" if silent
+                   else "failing" if failing else "ok"),
         "articles": report.get("articles", 0),
         "feeds": report.get("feeds", 0),
         "skipped": report.get("skipped", 0),
