@@ -6,6 +6,8 @@ diacritics (Hebrew points too), tatweel, Persian or Urdu letter forms, digit sha
 unicode61 tokenizer cannot do this for Arabic (tested: it splits أَمِين at every haraka into أ|م|ين, keeps tatweel and
 hamza forms apart, and remove_diacritics only folds Latin letters), so it only splits normalised text into words (TOKENIZER).
 https://www.sqlite.org/fts5.html#unicode61_tokenizer
+Scripts written without spaces (Chinese, Japanese, Thai, Lao, Khmer, Myanmar) are indexed a letter to a token, and a
+query's run of them searched as a phrase of those letters, so a word is found wherever it stands in a sentence.
 """
 from __future__ import annotations
 
@@ -50,18 +52,68 @@ DROP = [0x0640, 0x0670, *range(0x064b, 0x0660), *range(0x0610, 0x061b), *range(0
         # Invisible format characters inside a word (a soft hyphen, ZWNJ, ZWJ, a zero-width space, direction marks, a BOM),
         # which scraped text carries and Persian writes: the tokenizer split the word at them (الحكو|مة), so neither part
         # matched the word.
-        0x00ad, 0x061c, *range(0x200b, 0x2010), *range(0x202a, 0x202f), *range(0x2060, 0x2065), *range(0x2066, 0x206a), 0xfeff]
+        0x00ad, 0x061c, *range(0x200b, 0x2010), *range(0x202a, 0x202f), *range(0x2060, 0x2065), *range(0x2066, 0x206a), 0xfeff,
+        # Variation selectors: they choose a glyph, not a letter (https://www.unicode.org/faq/vs.html); Japanese names carry
+        # ideographic ones (葛 + U+E0100), which made the letter another token than the plain 葛 of a query.
+        *range(0xfe00, 0xfe10), *range(0xe0100, 0xe01f0)]
 # But a zero-width space after a Thai, Lao, Myanmar or Khmer letter is how those scripts mark where a word ends: a space.
 _WORD_END = re.compile("(?<=[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff])\u200b")
 TABLE = {**{cp: None for cp in DROP}, **{cp: ord(to) for cp, to in FOLD.items()}}  # str.translate's form: the definition
 # The same, five times faster than str.translate (whose per-character lookups cost 1.6 s for 10,000 articles):
 # one regex pass drops the marks, then each folded letter present is replaced in one C-speed pass.
-_DROP = re.compile("[" + "".join(map(chr, DROP)) + "]")
+
+
+def _char_class(code_points) -> str:
+    """The inside of a regex character class of these code points, consecutive ones as a range."""
+    # Ranges, not each code point: one astral code point written alone (the variation selectors) made re test the class
+    # item by item, 0.8 s a megabyte where a range takes 0.01 s.
+    ranges: list[list[int]] = []
+    for cp in sorted(code_points):
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return "".join(re.escape(chr(lo)) + ("" if lo == hi else "-" + re.escape(chr(hi))) for lo, hi in ranges)
+
+
+_DROP = re.compile(f"[{_char_class(DROP)}]")
 _FOLD = tuple((chr(cp), to) for cp, to in FOLD.items())
 
 # Words are runs of letters, digits, marks and private-use characters (marks too: unicode61's default
 # splits Hindi and other scripts at their vowel signs); remove_diacritics 2 also folds é → e for Latin.
 TOKENIZER = "unicode61 remove_diacritics 2 categories 'L* N* Co M*'"
+
+# Scripts written without spaces between words: unicode61 made each run between punctuation one token, so 东京 in
+# 东京奥运会开幕式今晚举行 was found by no search. Where such a word ends takes a dictionary to tell (UAX #29 leaves it to one:
+# https://www.unicode.org/reports/tr29/#Word_Boundaries), so each letter is a token of its own and a query's run of them a
+# phrase (match_expression): 东京 finds 东 and 京 side by side, never apart. Lucene's StandardTokenizer makes each ideograph
+# and hiragana a token too, but keeps a katakana run whole, so ウイルス is not found in コンピュータウイルス: here it is.
+# https://lucene.apache.org/core/9_9_0/core/org/apache/lucene/analysis/standard/StandardTokenizerImpl.html
+# SQLite's trigram tokenizer cannot: it finds no word under three letters (东京, 東大).
+# https://www.sqlite.org/fts5.html#the_trigram_tokenizer
+# Their blocks, after NFKC (half-width kana and Kangxi radicals are plain ones by then). Han and kana, a token a code point:
+# every code point of the CJK Unified Ideographs (extensions A-I) and of the compatibility ideographs NFKC keeps; the
+# letters, numbers and marks of the rest: 々 〆 〇 and the other ideographic letters and numbers, Hiragana, Katakana (ー among
+# them) and their extensions (a voicing mark NFKC cannot compose, as in ㇷ゚, is a token of its own: a phrase still needs it
+# where the query has it).
+_IDEOGRAPHS = ((0x3400, 0x4dbf), (0x4e00, 0x9fff), (0xf900, 0xfaff), (0x20000, 0x3ffff))
+_KANA = ((0x3005, 0x303c), (0x3041, 0x30ff), (0x31f0, 0x31ff), (0x1aff0, 0x1b16f))
+# Thai, Lao, Myanmar and Khmer (and Myanmar's extensions): a letter with the vowel signs, tone marks, coeng or asat written
+# on it is one token (กิ|น, ខ្|មែ|រ), so กิน is not found in กินี (กิ|นี); their digits stay numbers, a run a word.
+_SOUTHEAST = ((0x0e00, 0x0eff), (0x1000, 0x109f), (0x1780, 0x17ff), (0xa9e0, 0xa9ff), (0xaa60, 0xaa7f))
+
+
+def _code_points(blocks: tuple, categories: tuple) -> list[int]:
+    """The code points of these blocks whose general category is one of these (or starts with one)."""
+    return [cp for lo, hi in blocks for cp in range(lo, hi + 1) if unicodedata.category(chr(cp)).startswith(categories)]
+
+
+_LETTERS, _MARKS = _code_points(_SOUTHEAST, ("L",)), _code_points(_SOUTHEAST, ("M",))
+_BLOCKS = {blocks: "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in blocks) for blocks in (_IDEOGRAPHS, _KANA, _SOUTHEAST)}
+_UNSPACED = re.compile(f"([{_BLOCKS[_IDEOGRAPHS]}{_char_class(_code_points(_KANA, ('L', 'Nl', 'Mn')))}]+)"
+                       f"|((?:[{_char_class(_LETTERS)}][{_char_class(_MARKS)}]*)+)")
+_LETTER_APART = {letter: " " + chr(letter) for letter in _LETTERS}  # str.translate's: a space before each letter, not its marks
+
 
 class QueryError(ValueError):
     """A search query that cannot be run; the message is one line saying how to fix ?q=."""
@@ -71,18 +123,22 @@ class QueryError(ValueError):
 # for 2024, 1445 or 5 found; and a tatweel before a Latin word sets a prefix apart (الـNATO): a word break, not a join. A
 # query's word so split is searched as a phrase (match_expression), its parts next to each other: covid19 finds covid19,
 # never "19 … covid". Digits are found by a scan for them alone (a pattern for each place a digit meets a letter cost
-# three times the rest of normalise).
-_DIGITS = re.compile(r"[0-9]+")
+# three times the rest of normalise), and in the same scan the blocks of the unspaced scripts, whole: _UNSPACED picks their
+# letters out of a run. Over articles that hold none, a scan for them of its own cost half as much again as the digits' scan
+# did; this one costs a fifth more than it (instructions counted by callgrind).
+_RUNS = re.compile(f"[0-9{''.join(_BLOCKS.values())}]+")
 # After NFKC and casefold (presentation forms are plain Arabic by then); one tatweel, the one before the letter (a run's
 # others go with DROP): "\u0640+" was tried at each place in a long run, scanning it to its end (a 60,000-tatweel
 # article took search down for 20 s, a 1 MiB one would for 20 minutes).
 _TATWEEL_BREAK = re.compile("\u0640(?=[a-z])")
-SPLITS = "digits|letters, tatweel before latin, zwsp after thai, lao, myanmar, khmer"  # what normalise splits, for search.VERSION
+SPLITS = ("digits|letters, tatweel before latin, zwsp after thai, lao, myanmar, khmer, "  # what normalise splits, for search.VERSION
+          "a token per han and kana code point and per thai, lao, myanmar and khmer letter with its marks")
 
 
 def normalise(text: str, apart: bool = True) -> str:
     """Text as the index holds it: NFKC, case-folded, Arabic letter forms folded, marks, tatweel and invisible format
-    characters dropped, digits apart from the letters they touch (apart=False: not yet, match_expression)."""
+    characters dropped, digits apart from the letters they touch and unspaced scripts a letter to a token (apart=False:
+    not yet, match_expression)."""
     # NFKC first: it composes alef + hamza mark (U+0627 U+0654) into أ before folding, and turns presentation
     # forms (ﻷ) and full-width letters into plain ones; casefold, then NFKC again (casefold can undo it).
     text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
@@ -94,19 +150,28 @@ def normalise(text: str, apart: bool = True) -> str:
     for letter, to in _FOLD:
         if letter in text:
             text = text.replace(letter, to)
-    return _digits_apart(text) if apart else text
+    return _apart(text) if apart else text
 
 
-def _digits_apart(text: str) -> str:
-    """The text with a space between a run of digits and a letter it touches."""
+def _apart(text: str) -> str:
+    """The text with a space between a run of digits and a letter it touches, and around each letter of an unspaced script."""
     parts, last = [], 0
-    for run in _DIGITS.finditer(text):
+    for run in _RUNS.finditer(text):
         start, end = run.span()
         before, after = start > 0 and text[start - 1].isalpha(), end < len(text) and text[end].isalpha()
-        if before or after:
-            parts += [text[last:start], " " if before else "", run[0], " " if after else ""]
+        digits = run[0].isdigit()  # else unspaced letters, and maybe digits among them
+        if before or after or not digits:
+            parts += [text[last:start], " " if before else "", run[0] if digits else _UNSPACED.sub(_letters_apart, run[0]),
+                      " " if after else ""]
             last = end
     return "".join(parts) + text[last:] if parts else text
+
+
+def _letters_apart(run: re.Match) -> str:
+    """A run of Han and kana with a space around each code point, or of Thai, Lao, Myanmar or Khmer around each letter."""
+    # str.replace of "" puts the space between every two code points, at C speed (a regex substitution's template per
+    # letter took 2 s a megabyte, four times the rest of normalise).
+    return run[1].replace("", " ") if run[1] else run[2].translate(_LETTER_APART) + " "
 
 
 def _is_word_char(ch: str) -> bool:
@@ -131,5 +196,5 @@ def match_expression(query: str) -> str:
     if not words:
         raise QueryError("Search has no letters or digits: give the words to find as ?q=, for example ?q=election.")
     # An FTS5 string is "…" with "" for a quote inside: nothing in it is syntax; a word the index holds as several (2024م,
-    # covid19: _digits_apart) is one string of them, a phrase. https://www.sqlite.org/fts5.html#fts5_strings
-    return " ".join('"' + _digits_apart(word).replace('"', '""') + '"' for word in words)
+    # covid19, 东京: _apart) is one string of them, a phrase. https://www.sqlite.org/fts5.html#fts5_strings
+    return " ".join('"' + " ".join(_apart(word).split()).replace('"', '""') + '"' for word in words)
