@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 from .model import UNDATED, Article, Category, Deleted, Feed, Site, item_place
 from .urls import page_query, since_query
 
@@ -131,17 +131,18 @@ _ONE_SECOND = timedelta(seconds=1)
 
 
 def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: int = 1,
-               after: tuple[datetime, str] | None = None, **options) -> Feed | None:
+               after: tuple[datetime, str] | None = None, landed_after: LandedAfter | None = None, **options) -> Feed | None:
     """Items published, updated or recorded after `since` (changed_after), newest first, `size` a page; None past the
     last page. A page after the first is asked for by where the one before it ended (`after`: its last item's
-    published time and id, the listing's order), or, as before, by number (`page`)."""
+    published time and id, the listing's order), or, as before, by number (`page`).
+
+    landed_after: the builds a reader answered at `since` may not have seen (store.StoreReader.landed_after): the delta
+    reaches back to what they are dated from (delta_start), and is dated (`updated`, if given) when the last landed."""
     items = listing.items  # a serving process's stored items pick theirs without loading the rest (variants.py)
-    # From the second before `since`, as tombstones (below): a build is made, then waits for the next whole second to be
-    # dated (Last-Modified has whole seconds), so an embargo released while it waited, dated within that second, is in
-    # the next build only, and `since` = this one's Last-Modified, the usual poll, missed it for good. An item of that
-    # second a reader had already comes again, which it takes as the same item (its id).
-    # Year 1's first second has no second before it (DateTime.MinValue, a client's "everything"): from there, as it is.
-    before = since - _ONE_SECOND if since.replace(tzinfo=None) - datetime.min >= _ONE_SECOND else since
+    before, landed = delta_start(since, landed_after)
+    if landed is not None and "updated" in options:
+        # Its bytes change as such a build lands, the listing unchanged (they reach back further): so does its date.
+        options = {**options, "updated": max(options["updated"], landed)}
     newer = items.newer_than(before) if hasattr(items, "newer_than") else [a for a in items if changed_after(a, before)]
     if after is not None:
         # Where the page before ended, not how many items came before it: an item deleted from a page a reader has
@@ -166,10 +167,39 @@ def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: i
     # What went since, too. A tombstone is dated to its whole second (building/tombstones.py), the items to the
     # microsecond: one of the second `since` falls in may have gone after it, so it is told (once more is harmless, RFC
     # 6721; never is for good: `since` = the last Last-Modified, the usual poll, missed every deletion of that second).
+    # And those a build the reader may not have seen dated as its refresh began (delta_start).
     first = page == 1 and after is None
     deleted = tuple(gone for gone in listing.deleted if gone.when > before) if first else ()
     options = {**options, "hub": ""}  # a delta is asked for, never published to a hub (page_feed)
     return _feed(listing, site, chosen, query=query, links=tuple(links), deleted=deleted, **options)
+
+
+# (landed after, dated before) → (the earliest time dated from, the latest landing) of those builds, or None
+LandedAfter = Callable[[datetime, datetime], "tuple[datetime, datetime] | None"]
+
+
+def delta_start(since: datetime, landed_after: LandedAfter | None = None) -> tuple[datetime, datetime | None]:
+    """The moment a delta from `since` holds what changed after (items and tombstones alike): the second before the
+    earlier of `since` and the earliest time the builds landed after `since` - 1 s are dated from (landed_after); and
+    when the last of those dated before `since` landed (None: none is)."""
+    # From the second before `since`, as tombstones (since_feed): a build is made, then waits for the next whole second to
+    # be dated (Last-Modified has whole seconds), so an embargo released while it waited, dated within that second, is in
+    # the next build only, and `since` = this one's Last-Modified, the usual poll, missed it for good. An item of that
+    # second a reader had already comes again, which it takes as the same item (its id).
+    # Year 1's first second has no second before it (DateTime.MinValue, a client's "everything"): from there, as it is.
+    if since.replace(tzinfo=None) - datetime.min < _ONE_SECOND:
+        return since, None
+    # And from the second before what the builds it may not have seen were dated at. A reader answered at `since` (its
+    # Date, cut to the second, or its Last-Modified, earlier) saw every build that landed a second before it, its worker
+    # looking at the store every LOOK_SECONDS; what a later build shows anew is dated at its refresh's start (a new file,
+    # an edit, a deletion's tombstone) or an embargo's end, seconds before it landed when the refresh is slow: a new
+    # article and a deletion dated as a 3 s refresh began were in no delta for a reader polling with the Date of its
+    # answers, then and after (found in review). Read from the store, as the builds are: the same bytes in every process.
+    found = landed_after(since - _ONE_SECOND, since) if landed_after is not None else None
+    if found is None:
+        return since - _ONE_SECOND, None
+    dated, landed = found
+    return (dated - _ONE_SECOND if dated.replace(tzinfo=None) - datetime.min >= _ONE_SECOND else dated), landed
 
 
 def changed_after(article: Article, since: datetime) -> bool:

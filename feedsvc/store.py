@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
@@ -28,7 +28,7 @@ from typing import Any, Iterable, NamedTuple
 from .model import microseconds, item_place
 from .resource import Rendered
 from .search import create_index
-from .transactions import rows_for, setting_up
+from .transactions import rows_for, setting_up, transaction
 from .wanted import SCHEMA as WANTED_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,15 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS builds (
     version INTEGER PRIMARY KEY,  -- bumped in the transaction that commits the build's resources
     committed_at TEXT NOT NULL,
-    report TEXT NOT NULL  -- JSON: what /healthz tells of the build (articles, feeds, skipped, files read)
+    report TEXT NOT NULL,  -- JSON: what /healthz tells of the build (articles, feeds, skipped, files read)
+    -- For ?since= deltas (StoreReader.landed_after), microseconds since 1970: when the build became visible (read at the
+    -- end of its transaction), and the earliest time anything it shows anew (an item published, updated or recorded,
+    -- a tombstone's second) is dated at: its refresh's start, or an embargo's end (committer._dated); NULL: it shows
+    -- nothing anew (a background build), or a feedsvc from before these columns wrote it.
+    landed INTEGER,
+    dated INTEGER
 );
+CREATE INDEX IF NOT EXISTS builds_by_landing ON builds (landed, dated);
 CREATE TABLE IF NOT EXISTS resources (
     path TEXT PRIMARY KEY,  -- URL path without the leading slash; "#preview/<feed path>": a feed's page for browsers
     etag TEXT NOT NULL, media_type TEXT NOT NULL, last_modified TEXT NOT NULL, max_age INTEGER,
@@ -93,6 +100,10 @@ CREATE TABLE IF NOT EXISTS parsed (
     result BLOB NOT NULL
 );
 """
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# StoreReader.landed_after: the builds landed after a moment, read in builds_by_landing alone (a few rows: those landed
+# in the seconds since a reader's last poll; KEEP_BUILDS at most).
+LANDED_AFTER = "SELECT MIN(dated), MAX(landed) FROM builds WHERE landed > ? AND dated < ?"
 PAGE_SIZE = 65536  # bytes of a new store file's pages (use_wal)
 KEEP_BUILDS = 200  # builds rows (and their changes) kept; a worker further behind drops its whole cache
 HEADS = 64  # listing heads a serving process keeps (a few hundred bytes each; tombstones make some longer)
@@ -150,6 +161,7 @@ def create_schema(path: str | Path) -> None:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
         if _columns(conn, "parsed") and "placement" not in _columns(conn, "parsed"):
             conn.execute("DROP TABLE parsed")  # parse results without placements: files are read again, once
+        _add_build_times(conn)
         conn.executescript(SCHEMA)
         create_index(conn)  # search.py's tables, which its SearchIndexer keeps
         # wanted.py's queue, here before any build: made by its first look instead, it waited for the write lock that a
@@ -185,6 +197,11 @@ def latest_on_disk(path: str | Path, wait_ms: int = 1000) -> int:
         conn.close()
 
 
+def from_microseconds(value: int) -> datetime:
+    """A time the store keeps as whole microseconds since 1970 (model.microseconds), as a UTC datetime."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
 def file_identity(path: str | Path) -> tuple[int, int] | None:
     """The (device, inode) of the file at path, or None when there is none: what tells a file replaced from the one open.
     OSError when it cannot be told now (its folder's permissions, I/O)."""
@@ -202,6 +219,18 @@ def _outdated(conn: sqlite3.Connection) -> bool:
     listed = _columns(conn, "listing_items")
     return ("items" in _columns(conn, "listings") or (bool(pages) and "digest" not in pages) or (bool(resources) and resources.index("made_from") > resources.index("body"))
             or (bool(items) and items.index("made_from") > items.index("article")) or (bool(listed) and "recorded" not in listed))
+
+
+def _add_build_times(conn: sqlite3.Connection) -> None:
+    """Give a builds table of the layout before `landed` and `dated` those columns, its rows and everything else kept
+    (their builds NULL: a delta goes by `since` alone for them, as it did). Under the write lock, so that two processes
+    starting on one file (the serving master, a `feedsvc build`) add them once."""
+    if "landed" in _columns(conn, "builds") or not _columns(conn, "builds"):
+        return
+    with transaction(conn):
+        if "landed" not in _columns(conn, "builds"):  # not added meanwhile by another process
+            conn.execute("ALTER TABLE builds ADD COLUMN landed INTEGER")
+            conn.execute("ALTER TABLE builds ADD COLUMN dated INTEGER")
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -466,6 +495,18 @@ class StoreReader:
         except sqlite3.OperationalError:
             return None
         return None if row is None else (row[0], row[1], json.loads(row[2]))
+
+    def landed_after(self, moment: datetime, dated_before: datetime) -> tuple[datetime, datetime] | None:
+        """Of the builds that landed after `moment` and show anew what is dated from before `dated_before` (builds.dated):
+        the earliest of those times and the latest landing; None when there is none. One look in the builds_by_landing
+        index, in the pinned build inside pinned()."""
+        try:
+            row = self._conn().execute(LANDED_AFTER, (microseconds(moment), microseconds(dated_before))).fetchone()
+        except sqlite3.OperationalError as exc:  # a store of the layout before landed and dated (create_schema adds them)
+            if "no such column" not in str(exc):
+                raise
+            return None
+        return None if row[0] is None else (from_microseconds(row[0]), from_microseconds(row[1]))
 
     def listing(self, key: str) -> tuple[ListingHead, "ListingIndex"] | None:
         """A listing's head and its item order (ListingIndex: read a slice at a time, never held whole).

@@ -378,3 +378,220 @@ def test_a_leap_second_since_is_the_last_instant_of_its_minute(make_app, article
     assert [e.title for e in doc.entries] == ["after"]
     links = {link.rel: local(link.href) for link in doc.feed.links}
     assert links["self"] == "/feed.atom?since=2026-11-13T23:59:59.999999Z"  # in UTC, Z, as every other instant
+
+
+SLOW = timedelta(seconds=3)  # how long before it lands a slow refresh began (a big file read: the README's table took 3 s)
+
+
+def slow_refresh(app, lag: timedelta = SLOW) -> tuple[datetime, datetime]:
+    """A refresh that began `lag` before it landed, as one that reads a big file for seconds: the publisher dates it by a
+    clock that far behind, its build lands (store.builds.landed) by the real one. The real times before and after it."""
+    publisher = app.extensions["feedsvc"]
+    clock, publisher.clock = publisher.clock, lambda: datetime.now(timezone.utc) - lag
+    started = datetime.now(timezone.utc)
+    try:
+        assert publisher.refresh()
+    finally:
+        publisher.clock = clock
+    return started, datetime.now(timezone.utc)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def test_an_article_a_slow_refresh_dated_as_it_began_is_in_the_delta_of_any_moment_before_it_landed(make_app, articles_dir,
+                                                                                                      tmp_path):
+    """A file with no `date:` is dated as the refresh that first sees it begins, and seen once that refresh's build lands,
+    seconds later when the refresh is slow. A delta looked back a second from `since` alone: a reader polling with the
+    Date of its last answer (or its own poll time) answered in between never had the article (found in review). The
+    same bytes from a serving process: the times are the store's."""
+    from feedsvc import create_app
+
+    corpus(articles_dir, 3)
+    app = make_app(articles_dir)
+    client = app.test_client()
+    write(articles_dir, "new.txt", "News\nNewcomer\nA paragraph.\n")
+    started, finished = slow_refresh(app)
+    worker = create_app({"ARTICLES_DIR": str(articles_dir), "STATE_PATH": str(tmp_path / "state.sqlite3")}, build=False).test_client()
+    item = next(i for i in json.loads(client.get("/feed.json").data)["items"] if i["title"] == "Newcomer")
+    dated = datetime.fromisoformat(item["date_published"].replace("Z", "+00:00"))
+    assert started - dated > SLOW - timedelta(seconds=0.5)  # dated as the refresh began, long before it landed
+    for since in (dated + timedelta(seconds=0.5), dated + timedelta(seconds=1.5), dated + timedelta(seconds=2.5), started):
+        assert since_titles(client, "/feed.json", rfc3339(since)) == ["Newcomer"], since - dated
+        assert [e.title for e in feedparser.parse(client.get(f"/feed.atom?since={rfc3339(since)}").data).entries] == ["Newcomer"]
+        assert since_titles(client, "/category/news/feed.json", rfc3339(since)) == ["Newcomer"]
+        ours, theirs = client.get(f"/feed.atom?since={rfc3339(since)}"), worker.get(f"/feed.atom?since={rfc3339(since)}")
+        assert (theirs.data, theirs.headers["ETag"]) == (ours.data, ours.headers["ETag"])
+    # A second after it landed, the delta is what it always was: what changed after the second before `since`.
+    assert since_titles(client, "/feed.json", rfc3339(finished + timedelta(seconds=1))) == []
+
+
+def test_the_pages_of_a_delta_reach_back_as_its_first_does(make_app, articles_dir):
+    """A delta's next page (after=, and ?page=N) reaches back to what a slow refresh was dated at, as its first page."""
+    corpus(articles_dir, 3)
+    app = make_app(articles_dir, FEED_MAX_ITEMS=2)
+    for n in range(3):
+        write(articles_dir, f"new{n}.txt", f"News\nNewcomer {n}\nA paragraph.\n")
+    started, _ = slow_refresh(app)
+    client, since = app.test_client(), rfc3339(started)
+    first = json.loads(client.get(f"/feed.json?since={since}").data)
+    assert "after=" in first["next_url"]
+    assert sorted(since_titles(client, "/feed.json", since)) == ["Newcomer 0", "Newcomer 1", "Newcomer 2"]
+    second = json.loads(client.get(f"/feed.json?since={since}&page=2").data)
+    assert sorted(i["title"] for i in first["items"] + second["items"]) == ["Newcomer 0", "Newcomer 1", "Newcomer 2"]
+
+
+def test_a_deletion_a_slow_refresh_recorded_as_it_began_is_in_the_delta_of_any_moment_before_it_landed(
+        make_app, articles_dir, deletions_at_once):
+    """A tombstone is dated to the second its refresh began, and told once that refresh's build lands: a reader polling
+    with the Date of its last answer, answered in between, was never told of the deletion (found in review)."""
+    from tests.test_tombstones import json_deleted, tombstones
+
+    corpus(articles_dir, 3)
+    app = make_app(articles_dir)
+    client = app.test_client()
+    doomed = next(i["id"] for i in json.loads(client.get("/feed.json").data)["items"] if i["title"] == "Story 1")
+    (articles_dir / "a001.md").unlink()
+    started, finished = slow_refresh(app)
+    went = json_deleted(client.get("/feed.json").data)
+    assert [d["id"] for d in went] == [doomed]
+    when = datetime.fromisoformat(went[0]["when"].replace("Z", "+00:00"))
+    assert started - when > SLOW - timedelta(seconds=1)
+    for since in (when + timedelta(seconds=1.5), when + timedelta(seconds=2.5), started):
+        assert [d["id"] for d in json_deleted(client.get(f"/feed.json?since={rfc3339(since)}").data)] == [doomed], since - when
+        assert list(tombstones(client.get(f"/feed.atom?since={rfc3339(since)}").data)) == [doomed]
+        assert [d["id"] for d in json_deleted(client.get(f"/category/news/feed.json?since={rfc3339(since)}").data)] == [doomed]
+    later = rfc3339(finished + timedelta(seconds=1))
+    assert json_deleted(client.get(f"/feed.json?since={later}").data) == []
+    assert tombstones(client.get(f"/feed.atom?since={later}").data) == {}
+
+
+def test_a_reader_polling_with_the_date_of_its_last_answer_misses_nothing_a_slow_refresh_brings(
+        make_app, articles_dir, deletions_at_once):
+    """The review's reader: `since` = the Date header of its previous answer, a poll every few tenths of a second while
+    a refresh runs for seconds (real Date headers: the app as gunicorn's asyncio worker calls it). It missed, for good,
+    the new article and the deletion that refresh brought."""
+    from email.utils import parsedate_to_datetime
+
+    from feedsvc.serving.asgi import WSGIOnThreads
+    from tests.test_asgi import call, scope
+
+    corpus(articles_dir, 3)
+    app = make_app(articles_dir)
+    asgi = WSGIOnThreads(app, threads=1)
+    seen, told = set(), set()
+
+    def poll(since: str | None) -> str:
+        status, headers, body = call(asgi, scope(b"/feed.json", query=f"since={since}".encode() if since else b"",
+                                                 headers=[(b"accept-encoding", b"identity")]))
+        assert status == 200
+        doc = json.loads(body)
+        seen.update(i["title"] for i in doc["items"])
+        told.update(d["id"] for d in doc.get("_feedsvc", {}).get("deleted", []))
+        return rfc3339(parsedate_to_datetime(headers["date"]))
+
+    try:
+        since = poll(None)
+        doomed = next(i["id"] for i in json.loads(app.test_client().get("/feed.json").data)["items"] if i["title"] == "Story 1")
+        seen.clear()
+        write(articles_dir, "new.txt", "News\nNewcomer\nA paragraph.\n")
+        (articles_dir / "a001.md").unlink()
+        for _ in range(3):  # answered while the refresh runs: by the build before it
+            since = poll(since)
+            time.sleep(0.3)
+        assert "Newcomer" not in seen and doomed not in told
+        slow_refresh(app)
+        for _ in range(3):
+            since = poll(since)
+            time.sleep(0.3)
+    finally:
+        asgi.executor.shutdown()
+    assert "Newcomer" in seen and doomed in told
+
+
+def test_a_delta_that_reaches_back_as_a_slow_build_lands_moves_its_last_modified_with_its_bytes(make_app, articles_dir):
+    """A slow build that changes another listing (Sport) makes a News delta reach back further: its bytes change (an item
+    the reader had, again) while the News listing does not. Its Last-Modified moves too, so If-Modified-Since alone
+    is not answered 304 for bytes it does not have."""
+    from email.utils import parsedate_to_datetime
+
+    corpus(articles_dir, 3)
+    app = make_app(articles_dir)
+    client = app.test_client()
+    write(articles_dir, "fresh.txt", "News\nFresh\nA paragraph.\n")
+    assert app.extensions["feedsvc"].refresh()
+    since = datetime.now(timezone.utc) + timedelta(seconds=1.05)  # a reader answered a second after that build landed
+    url = f"/category/news/feed.json?since={rfc3339(since)}"
+    before = client.get(url)
+    assert json.loads(before.data)["items"] == []
+    changed = parsedate_to_datetime(before.headers["Last-Modified"])
+    # The next build lands after that answer, in a later second than the listing's Last-Modified.
+    while datetime.now(timezone.utc) < max(changed + timedelta(seconds=1.1), since - timedelta(seconds=0.9)):
+        time.sleep(0.05)
+    write(articles_dir, "match.txt", "Sport\nMatch\nA paragraph.\n")
+    slow_refresh(app)
+    after = client.get(url)
+    assert [i["title"] for i in json.loads(after.data)["items"]] == ["Fresh"]
+    assert parsedate_to_datetime(after.headers["Last-Modified"]) > changed
+    assert client.get(url, headers={"If-Modified-Since": before.headers["Last-Modified"]}).status_code == 200
+    assert client.get(url, headers={"If-None-Match": after.headers["ETag"]}).status_code == 304
+
+
+def test_an_embargo_that_ended_while_a_slow_refresh_ran_is_in_the_delta_of_a_reader_that_saw_that_refresh(make_app, articles_dir):
+    """An embargo that ends after a slow refresh began, and before its build landed, is released by the next refresh,
+    dated at its end: seconds before that refresh began. A reader answered by the slow refresh's build, and not yet by the
+    next one's, must still get it: the next build is dated from the embargo's end, not from its own start."""
+    corpus(articles_dir, 3)
+    app = make_app(articles_dir)
+    client = app.test_client()
+    ends = datetime.now(timezone.utc) + timedelta(seconds=0.2)  # after the slow refresh below is dated, before it lands
+    write(articles_dir, "held.md", f"---\ntitle: Embargoed\ncategory: News\ndate: {ends.isoformat()}\n---\nAt noon.\n")
+    while datetime.now(timezone.utc) < ends + timedelta(seconds=0.1):
+        time.sleep(0.05)
+    started, finished = slow_refresh(app)
+    assert started - SLOW < ends < started
+    assert "Embargoed" not in [i["title"] for i in json.loads(client.get("/feed.json").data)["items"]]
+    since = finished + timedelta(seconds=1.1)  # a reader answered by that build, a second after it landed
+    while datetime.now(timezone.utc) < since:  # the next build lands after that answer
+        time.sleep(0.05)
+    assert app.extensions["feedsvc"].refresh()
+    assert since_titles(client, "/feed.json", rfc3339(since)) == ["Embargoed"]
+
+
+def test_an_embargo_that_ended_while_no_builder_ran_is_in_the_delta_of_a_reader_answered_by_the_stored_build(
+        make_app, articles_dir):
+    """A restart: serving processes answer from the stored build until the new builder's first build lands. An embargo
+    that ended meanwhile is dated at its end, before that builder began: its first build is dated from the stored one's."""
+    corpus(articles_dir, 3)
+    ends = datetime.now(timezone.utc) + timedelta(seconds=0.2)
+    write(articles_dir, "held.md", f"---\ntitle: Embargoed\ncategory: News\ndate: {ends.isoformat()}\n---\nAt noon.\n")
+    make_app(articles_dir)
+    while datetime.now(timezone.utc) < ends + timedelta(seconds=1.2):  # no builder runs
+        time.sleep(0.05)
+    since = datetime.now(timezone.utc)  # a reader answered by the stored build
+    client = make_app(articles_dir).test_client()  # the next builder's first build releases it
+    assert "Embargoed" in [i["title"] for i in json.loads(client.get("/feed.json").data)["items"]]
+    assert since_titles(client, "/feed.json", rfc3339(since)) == ["Embargoed"]
+
+
+def test_a_delta_reaches_back_to_what_the_builds_landed_since_were_dated_at_and_no_further():
+    """paging.delta_start: the second before `since`, or before what the builds landed after `since` - 1 s are dated from
+    when that is earlier; asked of those moments alone (a build landed before was seen by the reader; one dated from
+    after `since` moves nothing), with the latest landing among them, which dates the delta."""
+    from feedsvc.paging import delta_start
+
+    since, asked, found = datetime(2026, 12, 8, 0, 59, 43, tzinfo=timezone.utc), [], None
+    landing = since + timedelta(seconds=2)
+
+    def landed_after(moment, dated_before):
+        asked.append((moment, dated_before))
+        return found
+
+    assert delta_start(since, landed_after) == (since - timedelta(seconds=1), None)
+    assert asked == [(since - timedelta(seconds=1), since)]
+    found = (since - timedelta(seconds=3.9), landing)  # a slow refresh's
+    assert delta_start(since, landed_after) == (since - timedelta(seconds=4.9), landing)
+    assert delta_start(since) == (since - timedelta(seconds=1), None)
+    year_one = datetime(1, 1, 1, 0, 0, 0, 500, tzinfo=timezone.utc)
+    assert delta_start(year_one, landed_after) == (year_one, None)

@@ -1,6 +1,7 @@
 """The build store (feedsvc/store.py): builds committed whole, read by thin processes, parse results kept by stat."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import sqlite3
@@ -377,6 +378,41 @@ def test_a_store_whose_listing_rows_have_no_recorded_column_is_made_again_at_the
     assert client.get("/feed.json").status_code == 503  # no build yet: the builder's next one writes every row
     create_app(settings(sample_dir, tmp_path))
     assert client.get("/feed.json?since=2000-01-01T00:00:00Z").status_code == 200
+
+
+def test_a_store_whose_builds_have_no_landing_times_gets_them_at_the_upgrade_its_builds_kept(sample_dir, tmp_path):
+    """A store written before each build kept when it landed and what it shows anew was dated from (builds.landed and
+    dated, for ?since= deltas): the columns are added, every row kept, the stored build served at once (no build made
+    again); a delta goes by `since` alone over those builds, as it did, and the next build's row has both."""
+    from feedsvc.store import LANDED_AFTER, create_schema
+
+    create_app(settings(sample_dir, tmp_path))
+    path = tmp_path / "state.sqlite3"
+    with sqlite3.connect(path) as conn:  # the layout before
+        conn.execute("ALTER TABLE builds RENAME TO later")
+        conn.execute("CREATE TABLE builds (version INTEGER PRIMARY KEY, committed_at TEXT NOT NULL, report TEXT NOT NULL)")
+        conn.execute("INSERT INTO builds SELECT version, committed_at, report FROM later")
+        conn.execute("DROP TABLE later")
+        builds = conn.execute("SELECT * FROM builds ORDER BY version").fetchall()
+        resources = conn.execute("SELECT path, etag FROM resources ORDER BY path").fetchall()
+    assert StoreReader(path).landed_after(datetime(2000, 1, 1, tzinfo=timezone.utc), datetime.now(timezone.utc)) is None  # as before
+    create_schema(path)
+    create_schema(path)  # a second process starting on it adds nothing
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version, committed_at, report FROM builds ORDER BY version").fetchall() == builds
+        assert conn.execute("SELECT COUNT(*) FROM builds WHERE landed IS NULL AND dated IS NULL").fetchone()[0] == len(builds)
+        assert conn.execute("SELECT path, etag FROM resources ORDER BY path").fetchall() == resources
+        # A lookup in the index, not a look at every build.
+        plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {LANDED_AFTER}", (0, 0)))
+        assert "COVERING INDEX builds_by_landing (landed>?)" in plan, plan
+    client = create_app(settings(sample_dir, tmp_path), build=False).test_client()
+    everything = client.get("/feed.json?since=2000-01-01T00:00:00Z")
+    assert everything.status_code == 200 and len(json.loads(everything.data)["items"]) > 3
+    assert StoreReader(path).landed_after(datetime(2000, 1, 1, tzinfo=timezone.utc), datetime.now(timezone.utc)) is None
+    create_app(settings(sample_dir, tmp_path))  # the next builder commits onto it
+    with sqlite3.connect(path) as conn:
+        landed, dated = conn.execute("SELECT landed, dated FROM builds ORDER BY version DESC LIMIT 1").fetchone()
+    assert landed is not None and dated is not None and dated < landed
 
 
 def test_a_serving_process_reads_the_state_file_that_replaced_the_one_it_read(sample_dir, tmp_path):

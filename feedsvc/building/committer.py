@@ -115,6 +115,9 @@ class Committer:
         self._finishing = False  # the background thread runs and will look for work again (under the lock)
         self.written = 0  # rows the last build of a refresh put or deleted (tests: a build costs what changed)
         self._kept_freed = False  # a small build kept the memory it freed (_give_back), for the next one to take
+        # The earliest time what the refreshes not committed yet show anew is dated at (_dated): a builder's first build
+        # starts from the store's latest build's, as what changed while none ran may be dated before this one started.
+        self._dated = writer.dated()
         _COMMITTERS.add(self)
 
     def __call__(self, refreshed) -> None:
@@ -138,6 +141,7 @@ class Committer:
             later.update(build.later)
             previews = {path: found for path, found in self._previews.items() if preview_key(path) not in build.gone["resources"]}
             previews.update(build.previews)
+            build.dated = self._dated = _dated(refreshed, self._dated)
             try:
                 version = self.writer.commit(build, datetime.now(timezone.utc))
             except BaseException:
@@ -146,6 +150,8 @@ class Committer:
             finally:
                 if self.parsed is not None:
                     self.parsed.landed(build.parsed)
+            if not refreshed.snapshot.partial:  # a feeds-first build's listings and items come with its pages' build
+                self._dated = None
             self.behind = False
             self.written = build.rows_written()
             self._deferred, self._report, self._recode, self._later = deferred, build.report, recode, later
@@ -609,6 +615,15 @@ def land_at_exit() -> None:
     for committer in list(_COMMITTERS):
         committer.land(LAND_WITHIN_S)
 
+
+
+def _dated(refreshed, before: datetime | None) -> datetime | None:
+    """The earliest time anything a refresh's build shows anew is dated at, for ?since= deltas (store.StoreReader.landed_after):
+    its start (a new file is first seen then, an edit and a deletion recorded then, a tombstone dated to that second), or
+    the earliest embargo it may have ended (the one its previous refresh still held back: ended while that refresh ran,
+    it is dated seconds before this one started); `before`: the same of refreshes not committed yet (a commit failed)."""
+    times = (refreshed.snapshot.built_at, refreshed.previous.next_release, before)
+    return min((t for t in times if t is not None), default=None)
 
 
 def _changed(committed: Mapping, now: Mapping) -> list:

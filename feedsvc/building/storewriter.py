@@ -11,13 +11,13 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from ..model import microseconds, item_place
-from ..store import KEEP_BUILDS, ItemRef, connect, create_schema
+from ..store import KEEP_BUILDS, ItemRef, connect, create_schema, from_microseconds
 from ..transactions import made_hash, rows_for, transaction
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,9 @@ class Build:
     # path → (made_from, gzip, br): codings of rows already stored, put only if the row is still the one they were
     # made for; the row keeps its version (its bytes are those of the build that put it).
     codings: dict[str, tuple] = field(default_factory=dict)
+    # The earliest time anything it shows anew (an item published, updated or recorded, a tombstone's second) is dated
+    # at, for ?since= deltas (store.StoreReader.landed_after); None: it shows nothing anew (codings, pages, a rebase).
+    dated: datetime | None = None
 
     def changed_paths(self) -> list[str]:
         """The paths (and "#listing/<key>") a worker must forget when this build lands."""
@@ -119,6 +122,12 @@ class StoreWriter:
         self.checkpoints = Checkpoints(self.path)
         self.version: int | None = None  # the last version this writer committed
 
+    def dated(self) -> datetime | None:
+        """The `dated` of the latest build that has one (None: none has): a builder's first build shows anew what changed
+        since that build's refresh, some of it dated before this builder started (an embargo that ended meanwhile)."""
+        row = self.conn.execute("SELECT dated FROM builds WHERE dated IS NOT NULL ORDER BY version DESC LIMIT 1").fetchone()
+        return None if row is None else from_microseconds(row[0])
+
     def held(self) -> dict[str, dict[str, int]]:
         """table → key → made_hash() of every row the store holds (a builder's first build compares all of them)."""
         return _held(self.conn)
@@ -137,7 +146,8 @@ class StoreWriter:
                 rows_for(self.conn, f"SELECT {column}, made_from FROM {table} WHERE {column} IN ({{marks}})", keys)}
 
     def commit(self, build: Build, now: datetime) -> int:
-        """Write the build's rows, its changes and its builds row in one transaction; returns its version."""
+        """Write the build's rows, its changes and its builds row in one transaction; returns its version. The row
+        has the build's `dated` and the moment it lands, read as its transaction ends (store.StoreReader.landed_after)."""
         conn = self.conn
         with transaction(conn):
             version = (conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0) + 1
@@ -172,9 +182,13 @@ class StoreWriter:
                                          None if row[6] is None else _pickled(row[6]))
                               for row, ref in zip(build.parsed, refs)))
             conn.executemany("INSERT INTO changes VALUES (?, ?)", [(version, p) for p in build.changed_paths()])
-            conn.execute("INSERT INTO builds VALUES (?, ?, ?)", (version, now.isoformat(), json.dumps(build.report, sort_keys=True)))
             conn.execute("DELETE FROM builds WHERE version <= ?", (version - KEEP_BUILDS,))
             conn.execute("DELETE FROM changes WHERE version <= ?", (version - KEEP_BUILDS,))
+            # Last, as the build lands: a reader answered before this moment has not seen it. Not `now`, read before the
+            # rows were written (a cold start's take seconds): a delta would take the build for seen that long too soon.
+            landed = microseconds(datetime.now(timezone.utc))
+            conn.execute("INSERT INTO builds VALUES (?, ?, ?, ?, ?)", (version, now.isoformat(), json.dumps(build.report, sort_keys=True),
+                                                                       landed, None if build.dated is None else microseconds(build.dated)))
         self.version = version
         self.checkpoints.wake()
         return version

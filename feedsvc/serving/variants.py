@@ -268,7 +268,10 @@ class Variants:
             if since is None and not part and page > 1:
                 options["updated"] = self.reader.page_date(head, page)
             if since is not None:
-                feed = since_feed(listing, self.site, self.size, since, page, after, **options)
+                # From the second before what the builds landed since were dated from, if earlier (a slow refresh's):
+                # read in the pinned build, so one request at one build has one answer in every process.
+                feed = since_feed(listing, self.site, self.size, since, page, after, landed_after=self.reader.landed_after,
+                                  **options)
             else:
                 # A partner's view of some of a listing's items is cut by count from its oldest: one of them deleted or
                 # dated back moves every newer page's items, so none is an archive page cached for ARCHIVE_MAX_AGE.
