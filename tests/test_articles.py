@@ -1015,3 +1015,48 @@ def test_an_image_no_reader_could_fetch_is_refused_with_the_fix(image, problem):
 def test_a_whole_image_url_is_kept_and_a_space_in_it_escaped(image, url):
     article = parse(f"---\ntitle: T\ncategory: C\ndate: 2026-01-01\nimage: {image}\n---\nBody.\n", "a.md")
     assert article.image == url
+
+
+# A skip for what is wrong in a file (Broken) keeps a published article's last good version (reading/scan.py Kept);
+# one whose front matter holds the article back leaves publication as a draft does, whatever else is wrong with it.
+_GOOD_HEAD = "---\ntitle: Vote count\ncategory: Politics\ndate: 2026-11-02 08:00\n"
+
+
+_BROKEN = [
+    ("empty.md", b""),
+    ("blank.md", b"  \n\n"),
+    ("typo.md", b"---\ntitle: Vote count\ndate: [2026-11-02\n---\nBody.\n"),
+    ("unclosed.md", b"---\ntitle: Vote count\ncategory: Politics\n"),
+    ("no-title.md", b"---\ncategory: Politics\n---\nNo heading, no title.\n"),
+    ("bad-date.md", (_GOOD_HEAD.replace("2026-11-02 08:00", "12/11/2026") + "---\nBody.\n").encode()),
+    ("bad-id.md", (_GOOD_HEAD + "id: ../feed.rss\n---\nBody.\n").encode()),
+    ("binary.txt", b"\x00\x01\x02\x03" * 64),
+    ("not-utf8.txt", "سياسة\nعنوان\n".encode("utf-8") + b"\xff\xfe" * 40),
+    ("too-big.txt", b"News\nTitle\n" + b"word " * (folder.MAX_FILE_BYTES // 5 + 1)),
+    ("no-title.txt", b"News\n"),
+]
+
+
+@pytest.mark.parametrize("name, data", _BROKEN, ids=[name for name, _ in _BROKEN])
+def test_a_file_skipped_for_what_is_wrong_in_it_is_broken(articles_dir, name, data):
+    (articles_dir / name).write_bytes(data)
+    result = articles.read_or_skip(articles_dir / name, articles_dir, OPTIONS)
+    assert isinstance(result, articles.Broken), result
+    assert str(result).startswith(f"{name}: ")  # the same one line, reason and fix, as any skip
+
+
+@pytest.mark.parametrize("extra", [
+    "published: false\n", "status: draft\n", "embargoed: true\n", "publishDate: 2027-01-01 09:00\n",
+    "embargo: 2027-01-01 09:00 CET\n", "draft: maybe\n",
+    "draft: true\nimage: ftp://example.org/a.jpg\n",  # a draft, and something else wrong: still a draft
+])
+def test_a_file_whose_front_matter_holds_it_back_is_skipped_not_broken(articles_dir, extra):
+    path = write(articles_dir, "held.md", _GOOD_HEAD + extra + "---\nBody.\n")
+    result = articles.read_or_skip(path, articles_dir, OPTIONS)
+    assert isinstance(result, Skipped) and not isinstance(result, articles.Broken), result
+
+
+def test_a_draft_with_no_title_is_skipped_not_broken(articles_dir):
+    path = write(articles_dir, "held.md", "---\ncategory: Politics\ndraft: true\n---\nNo title yet.\n")
+    result = articles.read_or_skip(path, articles_dir, OPTIONS)
+    assert result.reason == "no title" and not isinstance(result, articles.Broken)

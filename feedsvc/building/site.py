@@ -136,8 +136,10 @@ class Publisher:
         self.sleep = sleep or (time.sleep if clock is None else (lambda seconds: None))
         # parsed: parse results kept by stat (parsed.ParsedCache), or None; place=False: every article read in full by
         # every scan (`feedsvc build` exports them all at once).
+        # A published article whose file reads as broken (a save emptied, a front-matter typo) stays published as last
+        # read good, as the scanner asks here (published_as_read): across a restart too, from the parse store.
         self.scanner = Scanner(self.root, options.reading, settle=options.settle, parsed=parsed,
-                               place_from=scan_module.PLACE_FROM if place else float("inf"))
+                               place_from=scan_module.PLACE_FROM if place else float("inf"), published=self.published_as_read)
         self.renderer = Renderer(self.site, lambda digests: store.record_versions(digests, self.clock()),
                                  store.recorded_versions, archive_max_age=options.archive_max_age,
                                  load_full=self.load_full)  # an article page of an article held as a placement
@@ -288,6 +290,15 @@ class Publisher:
         if self.not_read_yet(article):
             return None
         return self.load_full(article)
+
+    def published_as_read(self, article: Article) -> bool:
+        """Whether an article, as read from its file, is published now: in the last build, from that file with that content;
+        before this process's first build, carried by the feeds of the last build the state store recorded (a restart, a
+        builder taking over). A draft, an embargoed article, another file's duplicate or one deleted since is not."""
+        if self.snapshot.built_at is None:
+            return self.tombstones.carries(article.guid, article.source)
+        live = self.snapshot.articles.get(article.id)
+        return live is not None and live.source == article.source and live.content_hash == article.content_hash
 
     def not_read_yet(self, article: Article) -> bool:
         """Whether an article is a placement a cold start's background has not read in full yet (no text anywhere)."""

@@ -5,7 +5,8 @@ An entry (an article's guid) goes when it is in no listing any more: its file de
 again, or its ID changed. Every listing that carried it then announces it (`Listing.deleted`, which the first
 page and `?since=` deltas of its feeds show) for the retention period, TOMBSTONE_DAYS; an entry published
 again takes its tombstones back. A file still present but unreadable (being written, invalid) holds its entry:
-nothing is announced until it is read again or deleted. An article that moves to another category is not
+nothing is announced until it is read again or deleted (a broken one's last good version stays published meanwhile,
+reading/scan.py Kept, which asks `carries` after a restart). An article that moves to another category is not
 deleted (its entry is still published): no tombstone.
 
 A listing key maps to its deletions (`deletions(key)`), whatever the listing: the site-wide feed, a category,
@@ -30,6 +31,7 @@ class Tombstones:
     def __init__(self, store: StateStore, retention: timedelta):
         self.store, self.retention = store, retention
         self._carried: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] | None = None  # as in the store
+        self._peeked: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] | None = None  # read by carries() before
         self._members: dict[str, tuple[Listing, set[str]]] = {}  # listing key → (listing seen, its refs)
         self._live: dict[str, Article] = {}  # ref → the published article that has it
         # guid_key → ref of the live refs with a capital letter (written UUIDs, URIs): few, kept as _live changes, so that
@@ -123,12 +125,24 @@ class Tombstones:
         carries, and that may come later (site.py: a feeds-first build's, with its pages)."""
         return self._carried is None and self.store.carries_nothing()
 
+    def carries(self, ref: str, source: str) -> bool:
+        """Whether the feeds carry this entry from this file: as of the last update, or before this process's first (a
+        restart, a builder taking over) as the last build recorded it (the state store's `carried`, read once)."""
+        carried = self._carried
+        if carried is None:
+            if self._peeked is None:
+                self._peeked = self.store.carried()
+            carried = self._peeked
+        row = carried.get(ref)
+        return row is not None and row[0] == source
+
     def deletions(self, key: str) -> tuple[Deleted, ...]:
         """The tombstones a listing's feeds announce, newest first, as of the last update."""
         return self._announced.get(key, ())
 
     def _load(self) -> None:
-        self._carried = self.store.carried()
+        self._carried = self.store.carried() if self._peeked is None else self._peeked
+        self._peeked = None
         for key, ref, when, categories in self.store.deletions():
             self._deleted.setdefault(key, {})[ref] = Deleted(ref, when, categories)
         self._announced = {key: tuple(sorted(refs.values(), key=lambda d: (d.when, d.ref), reverse=True))

@@ -2,7 +2,9 @@
 (read by frontmatter.py), site chrome cut off (by chrome.py).
 
 A file that cannot be published raises ArticleError with one line naming the file, the reason
-and the fix; load_articles() logs it, lists it as skipped and goes on with the rest.
+and the fix; load_articles() logs it, lists it as skipped and goes on with the rest. A file skipped for what is wrong
+in it is Broken (reading/scan.py keeps a published article's last good version while its file is so); one whose front
+matter holds its article back (a draft flag, another system's release flag) is a plain Skipped, and leaves as a draft does.
 """
 from __future__ import annotations
 
@@ -54,10 +56,19 @@ PLACEMENT_HEAD = PLACEMENT_HEADS[-1]  # the most a placement decodes of a file l
 class ArticleError(ValueError):
     """A file that cannot be published: str() is one line with the file, the reason and the fix."""
 
-    def __init__(self, source: str, reason: str, fix: str, again: bool = False):
+    def __init__(self, source: str, reason: str, fix: str, again: bool = False, leaves: bool = False):
         super().__init__(shown(f"{source}: {reason}; {fix}"))  # one printable line, whatever the file's name
         self.source, self.reason, self.fix = source, reason, fix
         self.again = again  # the file could not be read this time (folder.Unreadable): read it again at the next look
+        # Its front matter holds the article back (`draft:` true or not true or false, `published: false`, a release
+        # date under another name): it leaves publication as a draft does, whatever else is wrong with it (not Broken).
+        self.leaves = leaves
+
+
+class Broken(Skipped):
+    """A file skipped for something wrong in it — empty, its front matter, its encoding, over the size limit, no title, a
+    bad id — not for leaving publication: a brief bad save. While its file is so, the article it last read as stays
+    published as it was, if it was (reading/scan.py Kept); the skip is reported all the same."""
 
 
 @dataclass(frozen=True)
@@ -207,10 +218,16 @@ def _parse(text: str, source: str, options: Options, digest: str, full: bool, pa
         if partial:
             raise _Partial
         raise ArticleError(source, "empty or whitespace-only file", "write a category line and a title line, or delete it")
+    meta: dict = {}
     try:
         meta, body = frontmatter.split_front_matter(text)
         if meta:
-            frontmatter.check_release_keys(meta, options.time_zone)
+            try:
+                frontmatter.check_release_keys(meta, options.time_zone)
+            except FrontMatterError as exc:  # a flag or a release time of another system: held back, not broken
+                if partial:
+                    raise _Partial from None
+                raise ArticleError(source, exc.reason, exc.fix, leaves=True) from None
         ignored = frontmatter.ignored_keys(meta) if meta else []
         if ignored and not partial:
             log.debug("%s", shown(f"{source}: front matter keys ignored: {', '.join(ignored)}"))
@@ -231,7 +248,21 @@ def _parse(text: str, source: str, options: Options, digest: str, full: bool, pa
     except (FrontMatterError, markup.MarkupError) as exc:
         if partial:
             raise _Partial from None
-        raise ArticleError(source, exc.reason, exc.fix) from None
+        raise ArticleError(source, exc.reason, exc.fix, leaves=_holds_back(meta)) from None
+    except ArticleError as exc:  # no title, no category, a bad id: a draft so broken still leaves as a draft
+        exc.leaves = exc.leaves or _holds_back(meta)
+        raise
+
+
+def _holds_back(meta: dict) -> bool:
+    """Whether front matter read so far says `draft:` true, or holds a `draft:` that is not true or false: what the file
+    is wrong in otherwise, it was saved to leave publication, never to keep its last good version published."""
+    if not meta or meta.get("draft") is None:
+        return False
+    try:
+        return frontmatter.read_draft(meta)
+    except FrontMatterError:
+        return True
 
 
 def _read_plain(meta: dict, body: str, source: str, options: Options) -> tuple[str, list[str], str]:
@@ -480,17 +511,18 @@ def _utf8(source: str) -> str:
 
 def read_or_skip(path: Path | None, root: Path, options: Options, folder: Folder | None = None, busy: bool = False,
                  full: bool = True, source: str | None = None, expect: tuple[int, int] | None = None) -> Article | Skipped:
-    """Read one file: an Article, or Skipped with why; raises only FileBusyError, when busy is set (or expect, read_article)."""
+    """Read one file: an Article, or Skipped with why (Broken for what is wrong in it, Unreadable for a read that failed this
+    time); raises only FileBusyError, when busy is set (or expect, read_article)."""
     source = source if source is not None else path.relative_to(root).as_posix()
     try:
         return read_article(None, root, options, folder, busy, full, source, expect)
     except FileBusyError:
         raise
     except ArticleError as exc:
-        return (Unreadable if exc.again else Skipped)(exc.source, exc.reason, exc.fix)
+        return (Unreadable if exc.again else Skipped if exc.leaves else Broken)(exc.source, exc.reason, exc.fix)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others being published
         log.debug("reading %s failed", shown(source), exc_info=True)
-        return Skipped(source, f"could not be read ({type(exc).__name__}: {exc})", "report it as a feedsvc bug, with the file")
+        return Broken(source, f"could not be read ({type(exc).__name__}: {exc})", "report it as a feedsvc bug, with the file")
 
 
 def iter_articles(root: Path, options: Options) -> Iterator[Article | Skipped]:

@@ -1,5 +1,6 @@
 """Incremental reading of the articles folder: stat every file, parse only new or changed ones,
-and hold back a file that is still being written until it is complete (closed, or settled).
+hold back a file that is still being written until it is complete (closed, or settled), and keep a published
+article's last good version while its file reads as broken (Kept).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from ..model import Article, names_site, reusing
-from .articles import Options, Skipped, is_placed, placement
+from .articles import Broken, Options, Skipped, is_placed, placement
 from ..config import not_a_folder
 from .folder import Folder, Unreadable
 from .pool import POOL_FROM, read_files
@@ -65,12 +66,27 @@ class ScanResult:
         return self.whole if isinstance(self.whole, tuple) else self.whole()
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A file that reads as broken now (articles.Broken: empty, a front-matter typo…; or folder.Unreadable) whose article
+    was published: the skip, reported as any other, and the article as last read good, which stays published as it was
+    (no update, no tombstone, no ping) until the file reads as an article again, leaves publication or goes.
+
+    A scan holds it as the file's result, and the parse store keeps it at the broken file's stat (pickled by this name,
+    feedsvc.reading.scan.Kept), so a restart or a builder taking over keeps the article too (each asks
+    `Scanner.published` again)."""
+
+    skip: Skipped
+    article: Article  # read in full (its page is rendered from it)
+    stat: tuple[int, int]  # (size, mtime_ns) it was read at
+
+
 @dataclass(slots=True)  # one a file: 100,000 at 100,000 articles
 class _Entry:
     """A file's stat when it was read, packed in one int (_packed), and what it was read as."""
 
     packed: int  # size | mtime_ns << 64: one int of 44 bytes, not a tuple of two of 120 (8 MiB at 100,000 files)
-    result: Article | Skipped
+    result: Article | Skipped | Kept
     walked: object = None  # the mark of the last full walk that found the file as it is (Scanner._unchanged)
 
     @property
@@ -87,10 +103,10 @@ def _packed(size: int, mtime_ns: int) -> int:
     return size | mtime_ns << 64
 
 
-def _entry(stat: tuple[int, int], result: Article | Skipped) -> _Entry:
+def _entry(stat: tuple[int, int], result: Article | Skipped | Kept) -> _Entry:
     """The entry of a file read at this stat; one that could not be read this time (Unreadable) matches no stat, so
     the next look reads it again (a file made readable by chmod keeps its size and mtime)."""
-    return _Entry(_AGAIN if isinstance(result, Unreadable) else _packed(*stat), result)
+    return _Entry(_AGAIN if isinstance(_skip(result), Unreadable) else _packed(*stat), result)
 
 
 _AGAIN = -1  # no file's packed stat: its size would be 2**64 - 1
@@ -121,6 +137,9 @@ class Scanner:
     ahead: Callable[[Folder], tuple[list, dict] | None] | None = None
     # The first scan's files read ahead (a server's cold start: readahead.py), taken by the scan that reads them.
     read_ahead: "ReadAhead | None" = None
+    # Whether an article as last read good is published now (the publisher's last build, or before its first the state
+    # store's record of what the feeds carried): a file that reads as broken keeps it published (Kept). None: never.
+    published: Callable[[Article], bool] | None = None
     # The last full walk was made ahead, before the watcher was set: the next scan walks the folder again, even one the
     # watcher hints (a file saved between that walk and the watch), and Publisher.next_wakeup asks for it now.
     rewalk: bool = False
@@ -251,9 +270,11 @@ class Scanner:
                 pending.add(source)
                 self._previous(source, read, stored)
                 continue
-            if isinstance(result, Unreadable):
+            if isinstance(result, (Broken, Unreadable)):
+                result = self._kept(source, result) or result  # a published article's last good version stays
+            if isinstance(_skip(result), Unreadable):
                 pass  # read again at the next look, never stored as what this stat reads as
-            elif self.parsed is not None and (full or source in first or isinstance(result, Skipped)):
+            elif self.parsed is not None and (full or source in first or not isinstance(result, Article)):
                 self._keep(source, stat, result)
             elif self.parsed is not None:  # a placement: a restart before the background reads it places it from the store
                 self.parsed.put_placement(source, stat, result, names_site(source, result))
@@ -261,10 +282,15 @@ class Scanner:
         for source, stat, result in read:
             if isinstance(result, Article) and result.source == source:
                 source = result.source  # one string for the file's key and its article's field, not two
-            if isinstance(result, Unreadable) and (held := self._entries.get(source)) is not None and held.result == result:
+            if isinstance(result, Kept) and source in stored and not self._still_published(result):
+                result = result.skip  # kept by another process, whose article is not published now
+            if isinstance(_skip(result), Unreadable) and (held := self._entries.get(source)) is not None and held.result == result:
                 continue  # unreadable as it was at the last look: nothing changed, and it was said then
             if isinstance(result, Skipped):
                 log.warning("skipped %s", result)
+            elif isinstance(result, Kept):
+                log.warning("skipped %s; the article's last good version stays published until the file is fixed or deleted",
+                            result.skip)
             self._placed.discard(source), self._slim.discard(source)
             if slim and source in stored and isinstance(result, Article) and source not in placements.unread:
                 self._slim.add(source)  # the parse store's placement: full() brings the rest back
@@ -278,6 +304,39 @@ class Scanner:
         if changed or self._last is None or targets is None:
             self._collect()
         return self._result(frozenset(changed), frozenset(pending), len(stored))
+
+    def _kept(self, source: str, skip: Skipped) -> Kept | None:
+        """A file that read as broken now (Broken, Unreadable): its last good article, kept published, when there is one and
+        it is published (Scanner.published); else None, and the file is skipped as any other.
+
+        The last good article is the one this process holds for the file, else (a restart, a builder taken over) the one
+        the parse store holds: its last result (an Article, or a Kept). It must be whole (a placement's text is wherever
+        its stat's full result is: a placement never read in full has none, and is skipped). A file that has never read
+        as a published article, or that left publication before (a draft, deleted: no feed carries it), keeps nothing."""
+        if self.published is None:
+            return None
+        held = self._entries.get(source)
+        if held is not None:
+            found, stat = held.result, held.stat
+        elif self.parsed is None or (previous := self.parsed.previous(source)) is None:
+            return None
+        else:
+            stat, found = previous
+        if isinstance(found, Kept):
+            found, stat = found.article, found.stat
+        if not isinstance(found, Article):
+            return None
+        if is_placed(found):
+            whole = None if self.parsed is None or source not in self._slim else self.parsed.get(source, stat)
+            if not isinstance(whole, Article) or whole.content_hash != found.content_hash:
+                return None
+            found = whole
+        kept = Kept(skip, found, stat)
+        return kept if self._still_published(kept) else None
+
+    def _still_published(self, kept: Kept) -> bool:
+        """Whether a kept article is published now (Scanner.published)."""
+        return self.published is not None and self.published(kept.article)
 
     def _previous(self, source: str, read: list, stored: set[str]) -> None:
         """For a file held back that this process holds no version of (a restart, a builder taken over while it is being
@@ -370,6 +429,8 @@ class Scanner:
         entry = self._entries.get(source)
         if entry is None:
             return None
+        if isinstance(entry.result, Kept):
+            return entry.result.article  # whole, and its file reads as broken now
         known = None if self.parsed is None else self.parsed.get(source, entry.stat)
         if known is None:
             folder = Folder(self.root)
@@ -397,10 +458,10 @@ class Scanner:
                 result = reusing(result, held.result)  # the placement's strings, not a second copy of each
             self._put(source, _entry(stat, result))
 
-    def _keep(self, source: str, stat: tuple[int, int], result: Article | Skipped) -> None:
+    def _keep(self, source: str, stat: tuple[int, int], result: Article | Skipped | Kept) -> None:
         """Note a full result in the parse store, with its placement (what a restart loads of it)."""
         self.parsed.put(source, stat, result, placement(result) if isinstance(result, Article) else None,
-                        names_site(source, result))
+                        names_site(source, result.article if isinstance(result, Kept) else result))
 
     def _collect(self) -> None:
         """The skipped files of the entries and those passed over, after a scan that changed any (or a walk)."""
@@ -420,8 +481,8 @@ class Scanner:
             del self._entries[source]
         else:
             self._entries[source] = entry
-        if entry is not None and isinstance(entry.result, Skipped):
-            self._skips[source] = entry.result
+        if entry is not None and (skip := _skip(entry.result)) is not None:
+            self._skips[source] = skip  # a kept file's too: skipped, as any other
         else:
             self._skips.pop(source, None)
 
@@ -599,6 +660,8 @@ class _Modified(abc.Mapping):
         if self._scanner._generation != self._generation:
             self._scanner._check(self._generation)
         entry = self._scanner._entries.get(source)
+        if entry is not None and isinstance(entry.result, Kept):  # when its last good version's file was
+            return entry.result.stat[1] / 1e9
         return default if entry is None or not isinstance(entry.result, Article) else (entry.packed >> 64) / 1e9
 
     def __getitem__(self, source: str) -> float:
@@ -608,15 +671,23 @@ class _Modified(abc.Mapping):
 
     def __iter__(self) -> Iterator[str]:
         self._scanner._check(self._generation)
-        return iter([source for source, entry in self._scanner._entries.items() if isinstance(entry.result, Article)])
+        return iter([source for source, entry in self._scanner._entries.items() if isinstance(entry.result, (Article, Kept))])
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
 
 def _article(entry: _Entry | None) -> Article | None:
-    """The article an entry holds; None for none, or a skipped file."""
-    return entry.result if entry is not None and isinstance(entry.result, Article) else None
+    """The article an entry holds (a kept file's last good one); None for none, or a skipped file."""
+    if entry is None:
+        return None
+    result = entry.result
+    return result if isinstance(result, Article) else result.article if isinstance(result, Kept) else None
+
+
+def _skip(result: Article | Skipped | Kept | None) -> Skipped | None:
+    """The skip a result reports (a kept file's too); None for an article."""
+    return result if isinstance(result, Skipped) else result.skip if isinstance(result, Kept) else None
 
 
 def _stat(root: Path, source: str) -> tuple[int, int] | None:
