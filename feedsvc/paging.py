@@ -128,6 +128,10 @@ def page_date(changed: datetime, pages: Sequence[datetime], page: int) -> dateti
 
 
 _ONE_SECOND = timedelta(seconds=1)
+# How long before `since` a build may have landed and not been seen by the reader's worker yet (it looks at the store
+# every store.LOOK_SECONDS, 20 ms). Not a whole second: a build that waited for the next whole second (Last-Modified)
+# lands a few ms into it, and a reader polling with that Last-Modified + 1 s got its items again at every poll.
+LANDING_SLACK = timedelta(seconds=0.25)
 
 
 def since_feed(listing: Listing, site: Site, size: int, since: datetime, page: int = 1,
@@ -180,7 +184,7 @@ LandedAfter = Callable[[datetime, datetime], "tuple[datetime, datetime] | None"]
 
 def delta_start(since: datetime, landed_after: LandedAfter | None = None) -> tuple[datetime, datetime | None]:
     """The moment a delta from `since` holds what changed after (items and tombstones alike): the second before the
-    earlier of `since` and the earliest time the builds landed after `since` - 1 s are dated from (landed_after); and
+    earlier of `since` and the earliest time the builds landed after `since` - LANDING_SLACK are dated from (landed_after); and
     when the last of those dated before `since` landed (None: none is)."""
     # From the second before `since`, as tombstones (since_feed): a build is made, then waits for the next whole second to
     # be dated (Last-Modified has whole seconds), so an embargo released while it waited, dated within that second, is in
@@ -190,12 +194,12 @@ def delta_start(since: datetime, landed_after: LandedAfter | None = None) -> tup
     if since.replace(tzinfo=None) - datetime.min < _ONE_SECOND:
         return since, None
     # And from the second before what the builds it may not have seen were dated at. A reader answered at `since` (its
-    # Date, cut to the second, or its Last-Modified, earlier) saw every build that landed a second before it, its worker
-    # looking at the store every LOOK_SECONDS; what a later build shows anew is dated at its refresh's start (a new file,
+    # Date, cut to the second, or its Last-Modified, earlier) saw every build that landed LANDING_SLACK before it, its
+    # worker looking at the store every LOOK_SECONDS; what a later build shows anew is dated at its refresh's start (a new file,
     # an edit, a deletion's tombstone) or an embargo's end, seconds before it landed when the refresh is slow: a new
     # article and a deletion dated as a 3 s refresh began were in no delta for a reader polling with the Date of its
     # answers, then and after (found in review). Read from the store, as the builds are: the same bytes in every process.
-    found = landed_after(since - _ONE_SECOND, since) if landed_after is not None else None
+    found = landed_after(since - LANDING_SLACK, since) if landed_after is not None else None
     if found is None:
         return since - _ONE_SECOND, None
     dated, landed = found

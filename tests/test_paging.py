@@ -576,7 +576,7 @@ def test_an_embargo_that_ended_while_no_builder_ran_is_in_the_delta_of_a_reader_
 
 
 def test_a_delta_reaches_back_to_what_the_builds_landed_since_were_dated_at_and_no_further():
-    """paging.delta_start: the second before `since`, or before what the builds landed after `since` - 1 s are dated from
+    """paging.delta_start: the second before `since`, or before what the builds landed after `since` - LANDING_SLACK are dated from
     when that is earlier; asked of those moments alone (a build landed before was seen by the reader; one dated from
     after `since` moves nothing), with the latest landing among them, which dates the delta."""
     from feedsvc.paging import delta_start
@@ -589,7 +589,7 @@ def test_a_delta_reaches_back_to_what_the_builds_landed_since_were_dated_at_and_
         return found
 
     assert delta_start(since, landed_after) == (since - timedelta(seconds=1), None)
-    assert asked == [(since - timedelta(seconds=1), since)]
+    assert asked == [(since - timedelta(seconds=0.25), since)]
     found = (since - timedelta(seconds=3.9), landing)  # a slow refresh's
     assert delta_start(since, landed_after) == (since - timedelta(seconds=4.9), landing)
     assert delta_start(since) == (since - timedelta(seconds=1), None)

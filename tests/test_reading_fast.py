@@ -35,7 +35,7 @@ TEXTS = st.one_of(
 
 
 def general_drop_unsafe_chars(value: str) -> str:
-    value = _UNSAFE.sub("", value)
+    value = _UNSAFE.sub("", value.replace("\x85", " "))  # NEL, a line break to XML 1.1 alone: a space
     if _ASTRAL.search(value):
         value = _ASTRAL_NONCHARACTERS.sub("", value)
     return unicodedata.normalize("NFC", value)
