@@ -238,11 +238,8 @@ def test_a_state_path_that_is_a_link_is_judged_by_the_folder_sqlite_writes_in(tm
     """SQLite follows a link and makes the write-ahead log and its index beside the file it names: a link in a read-only
     folder to a store in a writable one was refused ("the state folder … cannot be written"), and a link to a store in
     a read-only folder was not named as such."""
-    import subprocess
-    import sys
-
     from feedsvc.building.state import StateStore
-    from tests.conftest import ROOT
+    from tests.test_state_files import why
 
     links, files = tmp_path / "links", tmp_path / "files"
     links.mkdir()
@@ -250,15 +247,6 @@ def test_a_state_path_that_is_a_link_is_judged_by_the_folder_sqlite_writes_in(tm
     StateStore(files / "state.db")
     (links / "state.db").symlink_to(files / "state.db")
     (links / "state.db.build-lock").touch()  # as every run leaves it
-    drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
-
-    def why(path) -> str:
-        run = subprocess.run([*drop, sys.executable, "-c", "import sys; from feedsvc.building.lock import writable; "
-                              "print(writable(sys.argv[1]))", str(path)], capture_output=True, text=True, timeout=60,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert run.returncode == 0, run.stderr
-        return run.stdout.strip()
-
     try:
         os.chmod(links, 0o555)
         assert why(links / "state.db") == "None"
