@@ -257,6 +257,11 @@ def microseconds(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
+def from_microseconds(value: int) -> datetime:
+    """A moment kept as whole microseconds since 1970 (microseconds), as a UTC datetime."""
+    return _EPOCH + value * _MICROSECOND
+
+
 def item_place(published: datetime, id_: str) -> tuple[int, str]:
     """An item's place in a listing's order, newest first, then by id: the build store's (rank, id)."""
     return -microseconds(published), id_

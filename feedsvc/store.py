@@ -20,12 +20,12 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from .model import microseconds, item_place
+from .model import from_microseconds, microseconds, item_place
 from .resource import Rendered
 from .search import create_index
 from .transactions import rows_for, setting_up, transaction
@@ -100,7 +100,6 @@ CREATE TABLE IF NOT EXISTS parsed (
     result BLOB NOT NULL
 );
 """
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # StoreReader.landed_after: the builds landed after a moment, read in builds_by_landing alone (a few rows: those landed
 # in the seconds since a reader's last poll; KEEP_BUILDS at most).
 LANDED_AFTER = "SELECT MIN(dated), MAX(landed) FROM builds WHERE landed > ? AND dated < ?"
@@ -195,11 +194,6 @@ def latest_on_disk(path: str | Path, wait_ms: int = 1000) -> int:
         return conn.execute("SELECT MAX(version) FROM builds").fetchone()[0] or 0
     finally:
         conn.close()
-
-
-def from_microseconds(value: int) -> datetime:
-    """A time the store keeps as whole microseconds since 1970 (model.microseconds), as a UTC datetime."""
-    return _EPOCH + timedelta(microseconds=value)
 
 
 def file_identity(path: str | Path) -> tuple[int, int] | None:

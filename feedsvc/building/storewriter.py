@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from ..model import microseconds, item_place
-from ..store import KEEP_BUILDS, ItemRef, connect, create_schema, from_microseconds
+from ..model import from_microseconds, microseconds, item_place
+from ..store import KEEP_BUILDS, ItemRef, connect, create_schema
 from ..transactions import made_hash, rows_for, transaction
 
 log = logging.getLogger(__name__)
